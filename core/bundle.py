@@ -1,0 +1,235 @@
+"""Bundles: the atomic, signed unit of change that is stored, synced and undone.
+
+Wire form: CBOR `[header_bytes, signature, [op_bytes, ...]]`. The signature covers the exact
+header bytes, and the header lists the SHA-256 of every op's exact bytes plus the author's
+vector clock at creation. Peers store and forward those bytes unchanged, so every receiver
+verifies the author's own signature, never a relay's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .encoding import decode, encode
+from .errors import REASON_BAD_HASH, REASON_MALFORMED, REASON_UNSUPPORTED_VERSION, BundleRejected, DecodeError
+from .hlc import HLC_LEN
+from .identity import ACTOR_ID_LEN, SIGNATURE_LEN
+from .ids import ID_LEN
+from .operations import Op, decode_op, encode_op
+
+BUNDLE_VERSION = 1
+SIGN_CONTEXT = b"openprod/bundle/v1\x00"
+MAX_OPS_PER_BUNDLE = 50_000
+MAX_BUNDLE_BYTES = 16 * 1024 * 1024
+BUNDLE_KINDS = frozenset(
+    {"edit", "undo", "redo", "import", "script", "rule", "resolution", "overlay", "module", "workspace"}
+)
+
+VectorClock = dict[bytes, bytes]  # actor id -> HLC of the latest bundle seen from that actor
+
+
+def op_hash(op_bytes: bytes) -> bytes:
+    return hashlib.sha256(op_bytes).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class BundleHeader:
+    workspace: bytes
+    bundle_id: bytes
+    actor: bytes
+    hlc: bytes
+    kind: str
+    clock: VectorClock
+    op_hashes: tuple[bytes, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "v": BUNDLE_VERSION,
+            "ws": self.workspace,
+            "id": self.bundle_id,
+            "actor": self.actor,
+            "hlc": self.hlc,
+            "kind": self.kind,
+            "clock": dict(self.clock),
+            "ops": list(self.op_hashes),
+            "meta": self.meta,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    header: BundleHeader
+    header_bytes: bytes
+    signature: bytes
+    ops: tuple[Op, ...]
+    op_bytes: tuple[bytes, ...]
+
+    @property
+    def bundle_id(self) -> bytes:
+        return self.header.bundle_id
+
+    @property
+    def actor(self) -> bytes:
+        return self.header.actor
+
+    @property
+    def hlc(self) -> bytes:
+        return self.header.hlc
+
+    def signing_bytes(self) -> bytes:
+        return SIGN_CONTEXT + self.header_bytes
+
+    def wire(self) -> bytes:
+        return encode_wire(self.header_bytes, self.signature, self.op_bytes)
+
+
+def encode_wire(header_bytes: bytes, signature: bytes, op_bytes: tuple[bytes, ...] | list[bytes]) -> bytes:
+    return encode([header_bytes, signature, list(op_bytes)])
+
+
+@dataclass(frozen=True, slots=True)
+class UnsignedBundle:
+    """A bundle built locally, waiting for its author's signature."""
+
+    header: BundleHeader
+    header_bytes: bytes
+    ops: tuple[Op, ...]
+    op_bytes: tuple[bytes, ...]
+
+    def signing_bytes(self) -> bytes:
+        return SIGN_CONTEXT + self.header_bytes
+
+    def seal(self, signature: bytes) -> Bundle:
+        if len(signature) != SIGNATURE_LEN:
+            raise ValueError("an Ed25519 signature is 64 bytes")
+        return Bundle(self.header, self.header_bytes, signature, self.ops, self.op_bytes)
+
+
+def build(
+    *,
+    workspace: bytes,
+    bundle_id: bytes,
+    actor: bytes,
+    kind: str,
+    clock: VectorClock,
+    ops: list[Op],
+    meta: dict[str, Any] | None = None,
+) -> UnsignedBundle:
+    if not ops:
+        raise ValueError("a bundle needs at least one operation")
+    if kind not in BUNDLE_KINDS:
+        raise ValueError(f"unknown bundle kind {kind!r}")
+    op_bytes = tuple(encode_op(op) for op in ops)
+    header = BundleHeader(
+        workspace=workspace,
+        bundle_id=bundle_id,
+        actor=actor,
+        hlc=max(op.hlc for op in ops),
+        kind=kind,
+        clock=dict(clock),
+        op_hashes=tuple(op_hash(b) for b in op_bytes),
+        meta=dict(meta or {}),
+    )
+    return UnsignedBundle(header, encode(header.to_wire()), tuple(ops), op_bytes)
+
+
+def decode_bundle(data: bytes) -> Bundle:
+    """Untrusted bytes -> a structurally valid Bundle whose op hashes match its header.
+
+    The signature is NOT checked here (that needs a verifier, possibly async): callers must
+    verify `signing_bytes()` against `actor` before applying. Raises BundleRejected.
+    """
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise BundleRejected(REASON_MALFORMED, f"bundle is {len(data)} bytes, over {MAX_BUNDLE_BYTES}")
+    try:
+        outer = decode(data, what="bundle")
+    except DecodeError as exc:
+        raise BundleRejected(REASON_MALFORMED, exc.detail) from None
+    if (
+        not isinstance(outer, list)
+        or len(outer) != 3
+        or not isinstance(outer[0], bytes)
+        or not isinstance(outer[1], bytes)
+        or not isinstance(outer[2], list)
+        or not all(isinstance(b, bytes) for b in outer[2])
+    ):
+        raise BundleRejected(REASON_MALFORMED, "bundle must be [header bytes, signature, [op bytes]]")
+    header_bytes, signature, op_bytes = outer[0], outer[1], tuple(outer[2])
+    if len(signature) != SIGNATURE_LEN:
+        raise BundleRejected(REASON_MALFORMED, "signature must be 64 bytes")
+    header = decode_header(header_bytes)
+    if len(op_bytes) != len(header.op_hashes):
+        raise BundleRejected(
+            REASON_BAD_HASH, f"header lists {len(header.op_hashes)} ops, bundle carries {len(op_bytes)}"
+        )
+    ops: list[Op] = []
+    seen: set[bytes] = set()
+    previous = b""
+    for index, (raw, expected) in enumerate(zip(op_bytes, header.op_hashes, strict=True)):
+        if op_hash(raw) != expected:
+            raise BundleRejected(REASON_BAD_HASH, f"operation {index} does not match its hash in the header")
+        try:
+            op = decode_op(raw)
+        except DecodeError as exc:
+            raise BundleRejected(REASON_MALFORMED, f"operation {index}: {exc.detail}") from None
+        if op.op_id in seen:
+            raise BundleRejected(REASON_MALFORMED, f"operation {index} repeats an op id")
+        if op.hlc <= previous:
+            raise BundleRejected(REASON_MALFORMED, f"operation {index}: op clocks must increase within a bundle")
+        seen.add(op.op_id)
+        previous = op.hlc
+        ops.append(op)
+    if ops[-1].hlc != header.hlc:
+        raise BundleRejected(REASON_MALFORMED, "bundle hlc must equal its last operation's hlc")
+    return Bundle(header, header_bytes, signature, tuple(ops), op_bytes)
+
+
+def decode_header(header_bytes: bytes) -> BundleHeader:
+    try:
+        wire = decode(header_bytes, what="bundle header")
+    except DecodeError as exc:
+        raise BundleRejected(REASON_MALFORMED, exc.detail) from None
+    if not isinstance(wire, dict):
+        raise BundleRejected(REASON_MALFORMED, "bundle header must be a map")
+    if wire.get("v") != BUNDLE_VERSION:
+        raise BundleRejected(REASON_UNSUPPORTED_VERSION, f"bundle format {wire.get('v')!r} is not supported")
+    expected = {"v", "ws", "id", "actor", "hlc", "kind", "clock", "ops", "meta"}
+    if set(wire) != expected:
+        raise BundleRejected(REASON_MALFORMED, f"bundle header fields must be {sorted(expected)}")
+
+    def need_bytes(name: str, size: int) -> bytes:
+        value = wire[name]
+        if not isinstance(value, bytes) or len(value) != size:
+            raise BundleRejected(REASON_MALFORMED, f"header field {name!r} must be {size} bytes")
+        return value
+
+    clock = wire["clock"]
+    if not isinstance(clock, dict) or not all(
+        isinstance(k, bytes) and len(k) == ACTOR_ID_LEN and isinstance(v, bytes) and len(v) == HLC_LEN
+        for k, v in clock.items()
+    ):
+        raise BundleRejected(REASON_MALFORMED, "header clock must map 32-byte actors to 12-byte HLCs")
+    hashes = wire["ops"]
+    if (
+        not isinstance(hashes, list)
+        or not 0 < len(hashes) <= MAX_OPS_PER_BUNDLE
+        or not all(isinstance(h, bytes) and len(h) == 32 for h in hashes)
+    ):
+        raise BundleRejected(REASON_MALFORMED, f"header must list 1..{MAX_OPS_PER_BUNDLE} 32-byte op hashes")
+    if wire["kind"] not in BUNDLE_KINDS:
+        raise BundleRejected(REASON_MALFORMED, f"unknown bundle kind {wire['kind']!r}")
+    if not isinstance(wire["meta"], dict) or not all(isinstance(k, str) for k in wire["meta"]):
+        raise BundleRejected(REASON_MALFORMED, "header meta must be a map with text keys")
+    return BundleHeader(
+        workspace=need_bytes("ws", ID_LEN),
+        bundle_id=need_bytes("id", ID_LEN),
+        actor=need_bytes("actor", ACTOR_ID_LEN),
+        hlc=need_bytes("hlc", HLC_LEN),
+        kind=wire["kind"],
+        clock=clock,
+        op_hashes=tuple(hashes),
+        meta=wire["meta"],
+    )

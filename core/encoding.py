@@ -1,0 +1,69 @@
+"""The one deterministic encoding: canonical CBOR (cbor2), for everything hashed, signed or sent.
+
+Only plain data crosses this boundary: None, bool, int, float, str, bytes, lists and maps
+with str or bytes keys. Decoding refuses anything else (tags, sets, undefined, trailing bytes,
+non-canonical forms), so one value has exactly one encoding and every peer hashes the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import cbor2
+
+from .errors import DecodeError
+
+MAX_DEPTH = 32
+
+
+def encode(value: Any) -> bytes:
+    """Canonical CBOR of plain data. Raises TypeError/ValueError for anything else."""
+    _check(value, 0)
+    return cbor2.dumps(value, canonical=True)
+
+
+def decode(data: bytes, *, what: str = "value") -> Any:
+    """Decode canonical CBOR produced by `encode`; anything else raises DecodeError."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError(f"{what}: expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if not data:
+        raise DecodeError(f"{what}: empty input")
+    try:
+        value = cbor2.loads(data)
+    except Exception as exc:  # cbor2 raises several types for garbage
+        raise DecodeError(f"{what}: not valid CBOR ({exc.__class__.__name__}: {exc})") from None
+    try:
+        _check(value, 0)
+    except (TypeError, ValueError) as exc:
+        raise DecodeError(f"{what}: {exc}") from None
+    if cbor2.dumps(value, canonical=True) != data:
+        raise DecodeError(f"{what}: not in canonical form (or has trailing bytes)")
+    return value
+
+
+def _check(value: Any, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    if value is None or isinstance(value, (bool, str, bytes)):
+        return
+    if isinstance(value, int):
+        if not -(1 << 64) < value < (1 << 64):
+            raise ValueError("integer out of the 64-bit range")
+        return
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise ValueError("NaN and infinity are not allowed")
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check(item, depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, bytes)):
+                raise TypeError(f"map keys must be str or bytes, got {type(key).__name__}")
+            _check(item, depth + 1)
+        return
+    raise TypeError(f"cannot encode {type(value).__name__}")

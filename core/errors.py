@@ -1,0 +1,95 @@
+"""Errors, grouped by who is at fault.
+
+Local misuse (a bad write from this process) must fail loudly and change nothing.
+Remote misbehaviour (a bad bundle from a peer) must be rejected, recorded and reported
+back, while syncing carries on. Keeping the two apart lets callers handle each whole class.
+"""
+
+from __future__ import annotations
+
+
+class OpenprodError(Exception):
+    """Base class for every error the core raises on purpose."""
+
+
+# --- local misuse -------------------------------------------------------------------------
+
+
+class LocalError(OpenprodError):
+    """The caller asked for something invalid; nothing was written."""
+
+
+class ValidationError(LocalError):
+    """A write does not fit the schema or the current state."""
+
+
+class SchemaError(LocalError):
+    """A module manifest or schema reference is invalid."""
+
+
+class NotFoundError(LocalError):
+    """A record, edge, table or field that the caller named does not exist."""
+
+
+class UndoError(LocalError):
+    """Nothing to undo or redo."""
+
+
+class SignerError(LocalError):
+    """The configured signer cannot do what was asked (for example, sign synchronously)."""
+
+
+class IdentityError(LocalError):
+    """An identity file is missing, malformed or unsafe."""
+
+
+class WorkspaceMismatchError(LocalError):
+    """A workspace file belongs to another workspace than the one expected."""
+
+
+# --- remote misbehaviour ------------------------------------------------------------------
+
+# Reasons a received bundle is refused. Stable strings: they travel on the wire.
+REASON_MALFORMED = "malformed"
+REASON_BAD_SIGNATURE = "bad_signature"
+REASON_BAD_HASH = "bad_hash"
+REASON_SCHEMA = "schema"
+REASON_WRONG_WORKSPACE = "wrong_workspace"
+REASON_FUTURE_HLC = "future_hlc"
+REASON_CONFLICTING_DUPLICATE = "conflicting_duplicate"
+REASON_UNSUPPORTED_VERSION = "unsupported_version"
+
+REJECTION_REASONS = frozenset(
+    {
+        REASON_MALFORMED,
+        REASON_BAD_SIGNATURE,
+        REASON_BAD_HASH,
+        REASON_SCHEMA,
+        REASON_WRONG_WORKSPACE,
+        REASON_FUTURE_HLC,
+        REASON_CONFLICTING_DUPLICATE,
+        REASON_UNSUPPORTED_VERSION,
+    }
+)
+
+
+class RemoteError(OpenprodError):
+    """Data from a peer is invalid. Carries a stable `reason` code for the wire."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        if reason not in REJECTION_REASONS:
+            raise ValueError(f"unknown rejection reason {reason!r}")
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class BundleRejected(RemoteError):
+    """A received bundle failed verification and was not applied."""
+
+
+class DecodeError(RemoteError):
+    """Bytes are not valid canonical CBOR of the expected shape."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(REASON_MALFORMED, detail)

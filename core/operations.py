@@ -1,0 +1,649 @@
+"""Operation types for the whole V1 spec, and their one wire form.
+
+Every op is a frozen dataclass; `decode_op` builds one only from a well-formed wire map, so
+an op that exists is structurally valid. Checks that need the schema or the current state
+live in `validation`. An op's author is its bundle's author, so ops carry no actor field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from .encoding import decode, encode
+from .errors import DecodeError
+from .hlc import HLC_LEN
+from .ids import ID_LEN
+
+# --- field kinds ---------------------------------------------------------------------------
+
+MAX_TEXT = 100_000
+MAX_NAME = 200
+TABLE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}\.[A-Za-z][A-Za-z0-9_]{0,63}$")
+FIELD_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}\.[A-Za-z][A-Za-z0-9_]{0,63}\.[A-Za-z_][A-Za-z0-9_]{0,63}$")
+EDGE_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}\.[A-Za-z_][A-Za-z0-9_]{0,63}$")
+PROP_RE = re.compile(r"^_?[A-Za-z][A-Za-z0-9_]{0,63}$")
+MODULE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+POSITION_RE = re.compile(r"^[0-9A-Za-z]{1,512}$")
+
+SOURCE_TYPES = frozenset({"user", "rule", "import", "script", "link", "undo"})
+
+
+def _bad(kind: str, name: str, value: Any) -> DecodeError:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return DecodeError(f"field {name!r} must be {kind}, got {shown}")
+
+
+def _id(name: str, v: Any) -> bytes:
+    if not isinstance(v, bytes) or len(v) != ID_LEN:
+        raise _bad("a 16-byte id", name, v)
+    return v
+
+
+def _opt_id(name: str, v: Any) -> bytes | None:
+    return None if v is None else _id(name, v)
+
+
+def _ids(name: str, v: Any) -> tuple[bytes, ...]:
+    if not isinstance(v, list):
+        raise _bad("a list of ids", name, v)
+    return tuple(_id(name, x) for x in v)
+
+
+def _text(name: str, v: Any, limit: int = MAX_NAME) -> str:
+    if not isinstance(v, str) or not v or len(v) > limit:
+        raise _bad(f"non-empty text of at most {limit} characters", name, v)
+    return v
+
+
+def _long_text(name: str, v: Any) -> str:
+    if not isinstance(v, str) or len(v) > MAX_TEXT:
+        raise _bad(f"text of at most {MAX_TEXT} characters", name, v)
+    return v
+
+
+def _pattern(regex: re.Pattern[str], kind: str) -> Any:
+    def check(name: str, v: Any) -> str:
+        if not isinstance(v, str) or not regex.match(v):
+            raise _bad(kind, name, v)
+        return v
+
+    return check
+
+
+_table = _pattern(TABLE_RE, "a table id like 'module.Table'")
+_field = _pattern(FIELD_RE, "a field id like 'module.Table.field'")
+_edge_type = _pattern(EDGE_TYPE_RE, "an edge type like 'module.edge'")
+_prop = _pattern(PROP_RE, "a property name")
+_module = _pattern(MODULE_RE, "a module name (lowercase, digits, underscore)")
+_position = _pattern(POSITION_RE, "a base-62 position")
+
+
+def _opt_table(name: str, v: Any) -> str | None:
+    return None if v is None else _table(name, v)
+
+
+def _bool(name: str, v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise _bad("true or false", name, v)
+    return v
+
+
+def _bytes(name: str, v: Any) -> bytes:
+    if not isinstance(v, bytes):
+        raise _bad("bytes", name, v)
+    return v
+
+
+def _value(name: str, v: Any) -> Any:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, list) and all(x is None or isinstance(x, (bool, int, float, str)) for x in v):
+        return tuple(v)
+    raise _bad("a plain value", name, v)
+
+
+def _set_value(name: str, v: Any) -> Any:
+    if v is None:
+        raise _bad("a value (use ClearField to clear)", name, v)
+    return _value(name, v)
+
+
+def _list(name: str, v: Any) -> tuple[Any, ...]:
+    if not isinstance(v, list):
+        raise _bad("a list", name, v)
+    return tuple(_value(name, x) for x in v)
+
+
+def _value_map(key_check: Any) -> Any:
+    def check(name: str, v: Any) -> dict[str, Any]:
+        if not isinstance(v, dict):
+            raise _bad("a map", name, v)
+        return {key_check(name, k): _value(name, x) for k, x in sorted(v.items())}
+
+    return check
+
+
+_field_values = _value_map(_field)
+_prop_values = _value_map(_prop)
+
+
+def _any_map(name: str, v: Any) -> dict[str, Any]:
+    if not isinstance(v, dict) or not all(isinstance(k, str) for k in v):
+        raise _bad("a map with text keys", name, v)
+    return v
+
+
+def _source(name: str, v: Any) -> dict[str, Any]:
+    if not isinstance(v, dict) or v.get("type") not in SOURCE_TYPES:
+        raise _bad(f"a source map with type in {sorted(SOURCE_TYPES)}", name, v)
+    for key, item in v.items():
+        if key not in ("type", "rule", "triggered_by", "script", "note"):
+            raise _bad("a source map", name, v)
+        if key in ("rule", "triggered_by") and not (isinstance(item, bytes) and len(item) == ID_LEN):
+            raise _bad("a source map with 16-byte ids", name, v)
+        if key in ("script", "note") and not (isinstance(item, str) and len(item) <= MAX_NAME):
+            raise _bad("a source map", name, v)
+    return v
+
+
+def _enum(*choices: str) -> Any:
+    def check(name: str, v: Any) -> str:
+        if v not in choices:
+            raise _bad(f"one of {list(choices)}", name, v)
+        return str(v)
+
+    return check
+
+
+def _pairs(first: Any, second: Any) -> Any:
+    def check(name: str, v: Any) -> tuple[tuple[Any, Any], ...]:
+        if not isinstance(v, list) or not all(isinstance(x, list) and len(x) == 2 for x in v):
+            raise _bad("a list of pairs", name, v)
+        return tuple((first(name, a), second(name, b)) for a, b in v)
+
+    return check
+
+
+def _copies(name: str, v: Any) -> tuple[tuple[bytes, str, Any], ...]:
+    if not isinstance(v, list) or not all(isinstance(x, list) and len(x) == 3 for x in v):
+        raise _bad("a list of [entity, field, value] triples", name, v)
+    return tuple((_id(name, e), _field(name, f), _value(name, x)) for e, f, x in v)
+
+
+# --- op classes ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """Common header. `op_id` is a UUIDv7; `hlc` the author's clock when the op was made."""
+
+    op_id: bytes
+    hlc: bytes
+    TYPE: ClassVar[str] = ""
+    SPEC: ClassVar[dict[str, Any]] = {}
+
+    @property
+    def ord(self) -> bytes:
+        """Canonical order key: (HLC, op_id) as one comparable byte string."""
+        return self.hlc + self.op_id
+
+    def payload(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self)[2:]:
+            value = getattr(self, f.name)
+            out[f.name] = _to_wire_value(value)
+        return out
+
+
+def _to_wire_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_to_wire_value(x) for x in value]
+    if isinstance(value, dict):
+        return {k: _to_wire_value(x) for k, x in value.items()}
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class InitWorkspace(Op):
+    name: str
+    TYPE: ClassVar[str] = "InitWorkspace"
+    SPEC: ClassVar[dict[str, Any]] = {"name": _text}
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifyActor(Op):
+    display_name: str
+    TYPE: ClassVar[str] = "IdentifyActor"
+    SPEC: ClassVar[dict[str, Any]] = {"display_name": _text}
+
+
+@dataclass(frozen=True, slots=True)
+class SetWorkspaceSetting(Op):
+    key: str
+    value: Any
+    TYPE: ClassVar[str] = "SetWorkspaceSetting"
+    SPEC: ClassVar[dict[str, Any]] = {"key": _text, "value": _value}
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptModule(Op):
+    module: str
+    version: str
+    manifest: str
+    TYPE: ClassVar[str] = "AdoptModule"
+    SPEC: ClassVar[dict[str, Any]] = {"module": _module, "version": _text, "manifest": _long_text}
+
+
+@dataclass(frozen=True, slots=True)
+class CreateEntity(Op):
+    entity: bytes
+    initial_table: str | None
+    TYPE: ClassVar[str] = "CreateEntity"
+    SPEC: ClassVar[dict[str, Any]] = {"entity": _id, "initial_table": _opt_table}
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteEntity(Op):
+    entity: bytes
+    cascade_edges: tuple[bytes, ...]
+    TYPE: ClassVar[str] = "DeleteEntity"
+    SPEC: ClassVar[dict[str, Any]] = {"entity": _id, "cascade_edges": _ids}
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreEntity(Op):
+    entity: bytes
+    TYPE: ClassVar[str] = "RestoreEntity"
+    SPEC: ClassVar[dict[str, Any]] = {"entity": _id}
+
+
+@dataclass(frozen=True, slots=True)
+class MergeEntities(Op):
+    survivor: bytes
+    absorbed: bytes
+    TYPE: ClassVar[str] = "MergeEntities"
+    SPEC: ClassVar[dict[str, Any]] = {"survivor": _id, "absorbed": _id}
+
+
+@dataclass(frozen=True, slots=True)
+class SplitEntity(Op):
+    source: bytes
+    new_entity: bytes
+    facets: tuple[str, ...]
+    moved_fields: tuple[str, ...]
+    copied_fields: tuple[str, ...]
+    TYPE: ClassVar[str] = "SplitEntity"
+    SPEC: ClassVar[dict[str, Any]] = {
+        "source": _id,
+        "new_entity": _id,
+        "facets": lambda n, v: tuple(_table(n, x) for x in _list(n, v)),
+        "moved_fields": lambda n, v: tuple(_field(n, x) for x in _list(n, v)),
+        "copied_fields": lambda n, v: tuple(_field(n, x) for x in _list(n, v)),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class SetField(Op):
+    entity: bytes
+    field: str
+    value: Any
+    TYPE: ClassVar[str] = "SetField"
+    SPEC: ClassVar[dict[str, Any]] = {"entity": _id, "field": _field, "value": _set_value}
+
+
+@dataclass(frozen=True, slots=True)
+class ClearField(Op):
+    entity: bytes
+    field: str
+    TYPE: ClassVar[str] = "ClearField"
+    SPEC: ClassVar[dict[str, Any]] = {"entity": _id, "field": _field}
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyCrdt(Op):
+    entity: bytes
+    field: str
+    crdt_type: str
+    delta: bytes
+    TYPE: ClassVar[str] = "ApplyCrdt"
+    SPEC: ClassVar[dict[str, Any]] = {
+        "entity": _id,
+        "field": _field,
+        "crdt_type": _enum("text", "list"),
+        "delta": _bytes,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ClearAndAdd(Op):
+    entity: bytes
+    field: str
+    values: tuple[Any, ...]
+    TYPE: ClassVar[str] = "ClearAndAdd"
+    SPEC: ClassVar[dict[str, Any]] = {"entity": _id, "field": _field, "values": _list}
+
+
+@dataclass(frozen=True, slots=True)
+class AttachFacet(Op):
+    entity: bytes
+    facet: str
+    source: dict[str, Any]
+    TYPE: ClassVar[str] = "AttachFacet"
+    SPEC: ClassVar[dict[str, Any]] = {"entity": _id, "facet": _table, "source": _source}
+
+
+@dataclass(frozen=True, slots=True)
+class DetachFacet(Op):
+    entity: bytes
+    facet: str
+    preserve: bool
+    preserved: dict[str, Any]
+    TYPE: ClassVar[str] = "DetachFacet"
+    SPEC: ClassVar[dict[str, Any]] = {
+        "entity": _id,
+        "facet": _table,
+        "preserve": _bool,
+        "preserved": _field_values,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreFacet(Op):
+    entity: bytes
+    facet: str
+    from_op: bytes | None
+    TYPE: ClassVar[str] = "RestoreFacet"
+    SPEC: ClassVar[dict[str, Any]] = {"entity": _id, "facet": _table, "from_op": _opt_id}
+
+
+@dataclass(frozen=True, slots=True)
+class AddToTable(Op):
+    entity: bytes
+    table: str
+    defaults: dict[str, Any]
+    source: dict[str, Any]
+    TYPE: ClassVar[str] = "AddToTable"
+    SPEC: ClassVar[dict[str, Any]] = {
+        "entity": _id,
+        "table": _table,
+        "defaults": _field_values,
+        "source": _source,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveFromTable(Op):
+    entity: bytes
+    table: str
+    data_handling: str
+    preserved: dict[str, Any]
+    TYPE: ClassVar[str] = "RemoveFromTable"
+    SPEC: ClassVar[dict[str, Any]] = {
+        "entity": _id,
+        "table": _table,
+        "data_handling": _enum("preserve", "discard"),
+        "preserved": _field_values,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class CreateEdge(Op):
+    edge: bytes
+    edge_type: str
+    source: bytes
+    target: bytes
+    properties: dict[str, Any]
+    TYPE: ClassVar[str] = "CreateEdge"
+    SPEC: ClassVar[dict[str, Any]] = {
+        "edge": _id,
+        "edge_type": _edge_type,
+        "source": _id,
+        "target": _id,
+        "properties": _prop_values,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteEdge(Op):
+    edge: bytes
+    TYPE: ClassVar[str] = "DeleteEdge"
+    SPEC: ClassVar[dict[str, Any]] = {"edge": _id}
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreEdge(Op):
+    edge: bytes
+    TYPE: ClassVar[str] = "RestoreEdge"
+    SPEC: ClassVar[dict[str, Any]] = {"edge": _id}
+
+
+@dataclass(frozen=True, slots=True)
+class SetEdgeProperty(Op):
+    edge: bytes
+    key: str
+    value: Any
+    TYPE: ClassVar[str] = "SetEdgeProperty"
+    SPEC: ClassVar[dict[str, Any]] = {"edge": _id, "key": _prop, "value": _set_value}
+
+
+@dataclass(frozen=True, slots=True)
+class ClearEdgeProperty(Op):
+    edge: bytes
+    key: str
+    TYPE: ClassVar[str] = "ClearEdgeProperty"
+    SPEC: ClassVar[dict[str, Any]] = {"edge": _id, "key": _prop}
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOrderedEdge(Op):
+    edge: bytes
+    edge_type: str
+    source: bytes
+    target: bytes
+    after: bytes | None
+    before: bytes | None
+    position: str
+    properties: dict[str, Any]
+    TYPE: ClassVar[str] = "CreateOrderedEdge"
+    SPEC: ClassVar[dict[str, Any]] = {
+        "edge": _id,
+        "edge_type": _edge_type,
+        "source": _id,
+        "target": _id,
+        "after": _opt_id,
+        "before": _opt_id,
+        "position": _position,
+        "properties": _prop_values,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class MoveOrderedEdge(Op):
+    edge: bytes
+    after: bytes | None
+    before: bytes | None
+    position: str
+    TYPE: ClassVar[str] = "MoveOrderedEdge"
+    SPEC: ClassVar[dict[str, Any]] = {
+        "edge": _id,
+        "after": _opt_id,
+        "before": _opt_id,
+        "position": _position,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveConflict(Op):
+    """Closes the conflict on one semantic field (or edge property) by an explicit decision.
+
+    `tips` are the op ids of the competing branch tips the resolver saw; `chosen` is the value
+    (None clears). `chosen_op` names the tip that was picked, when one was.
+    """
+
+    conflict: bytes
+    target: bytes
+    field: str
+    chosen: Any
+    chosen_op: bytes | None
+    tips: tuple[bytes, ...]
+    TYPE: ClassVar[str] = "ResolveConflict"
+    SPEC: ClassVar[dict[str, Any]] = {
+        "conflict": _id,
+        "target": _id,
+        "field": lambda n, v: _field(n, v) if isinstance(v, str) and v.count(".") == 2 else _prop(n, v),
+        "chosen": _value,
+        "chosen_op": _opt_id,
+        "tips": _ids,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class LinkTables(Op):
+    source_table: str
+    target_table: str
+    field_mappings: tuple[tuple[str, str], ...]
+    TYPE: ClassVar[str] = "LinkTables"
+    SPEC: ClassVar[dict[str, Any]] = {
+        "source_table": _table,
+        "target_table": _table,
+        "field_mappings": _pairs(_field, _field),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class UnlinkTables(Op):
+    """Unlinks two tables. The author lists the mappings it deactivates and, for `copy`, the
+    shared values it copies into each field, so every peer derives the same result."""
+
+    source_table: str
+    target_table: str
+    data_handling: str
+    mappings: tuple[tuple[str, str], ...]
+    copies: tuple[tuple[bytes, str, Any], ...]
+    TYPE: ClassVar[str] = "UnlinkTables"
+    SPEC: ClassVar[dict[str, Any]] = {
+        "source_table": _table,
+        "target_table": _table,
+        "data_handling": _enum("copy", "discard"),
+        "mappings": _pairs(_field, _field),
+        "copies": _copies,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmFieldMapping(Op):
+    source_table: str
+    target_table: str
+    source_field: str
+    target_field: str
+    shared_key: str
+    TYPE: ClassVar[str] = "ConfirmFieldMapping"
+    SPEC: ClassVar[dict[str, Any]] = {
+        "source_table": _table,
+        "target_table": _table,
+        "source_field": _field,
+        "target_field": _field,
+        "shared_key": _prop,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRule(Op):
+    rule: bytes
+    name: str
+    definition: dict[str, Any]
+    TYPE: ClassVar[str] = "CreateRule"
+    SPEC: ClassVar[dict[str, Any]] = {"rule": _id, "name": _text, "definition": _any_map}
+
+
+OP_TYPES: dict[str, type[Op]] = {
+    cls.TYPE: cls
+    for cls in (
+        InitWorkspace,
+        IdentifyActor,
+        SetWorkspaceSetting,
+        AdoptModule,
+        CreateEntity,
+        DeleteEntity,
+        RestoreEntity,
+        MergeEntities,
+        SplitEntity,
+        SetField,
+        ClearField,
+        ApplyCrdt,
+        ClearAndAdd,
+        AttachFacet,
+        DetachFacet,
+        RestoreFacet,
+        AddToTable,
+        RemoveFromTable,
+        CreateEdge,
+        DeleteEdge,
+        RestoreEdge,
+        SetEdgeProperty,
+        ClearEdgeProperty,
+        CreateOrderedEdge,
+        MoveOrderedEdge,
+        ResolveConflict,
+        LinkTables,
+        UnlinkTables,
+        ConfirmFieldMapping,
+        CreateRule,
+    )
+}
+
+
+# --- wire ----------------------------------------------------------------------------------
+
+
+def encode_op(op: Op) -> bytes:
+    wire = {"id": op.op_id, "hlc": op.hlc, "t": op.TYPE}
+    wire.update(op.payload())
+    return encode(wire)
+
+
+def decode_op(data: bytes) -> Op:
+    """Bytes -> a structurally valid Op, or DecodeError naming what is wrong."""
+    wire = decode(data, what="operation")
+    if not isinstance(wire, dict):
+        raise DecodeError("operation must be a map")
+    cls = OP_TYPES.get(wire.get("t"))  # type: ignore[arg-type]
+    if cls is None:
+        raise DecodeError(f"unknown operation type {wire.get('t')!r}")
+    op_id = wire.get("id")
+    hlc = wire.get("hlc")
+    if not isinstance(op_id, bytes) or len(op_id) != ID_LEN:
+        raise DecodeError("operation id must be 16 bytes")
+    if not isinstance(hlc, bytes) or len(hlc) != HLC_LEN:
+        raise DecodeError("operation hlc must be 12 bytes")
+    spec = cls.SPEC
+    extra = set(wire) - {"id", "hlc", "t"} - set(spec)
+    if extra:
+        raise DecodeError(f"{cls.TYPE} has unknown fields {sorted(extra)}")
+    kwargs: dict[str, Any] = {}
+    for name, check in spec.items():
+        if name not in wire:
+            raise DecodeError(f"{cls.TYPE} is missing field {name!r}")
+        kwargs[name] = check(name, wire[name])
+    return cls(op_id, hlc, **kwargs)
+
+
+def make_op(cls: type[Op], op_id: bytes, hlc: bytes, **payload: Any) -> Op:
+    """Build an op locally through the same checks a receiver applies."""
+    wire = {"id": op_id, "hlc": hlc, "t": cls.TYPE, **{k: _to_wire_value(v) for k, v in payload.items()}}
+    return decode_op(encode(wire))
+
+
+def describe(op: Op) -> str:
+    """One line for logs and error messages."""
+    parts = [op.TYPE]
+    for f in fields(op)[2:]:
+        value = getattr(op, f.name)
+        if isinstance(value, bytes):
+            value = value.hex()[:8]
+        parts.append(f"{f.name}={value!r}"[:60])
+    return " ".join(parts)

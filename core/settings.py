@@ -1,0 +1,52 @@
+"""Workspace settings: synced, last-writer-wins values that change how every peer behaves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ValidationError
+from .hlc import DEFAULT_MAX_FUTURE_DRIFT_MS, DEFAULT_STALE_THRESHOLD_MS
+
+MAX_FUTURE_DRIFT = "max_future_drift_ms"
+STALE_THRESHOLD = "stale_threshold_ms"
+JOIN_MODE = "join_mode"
+
+JOIN_MODES = ("open", "access_key")
+
+_DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The values in force. Defaults follow spec/hlc.md and spec/workspace.md."""
+
+    name: str = ""
+    owner: bytes | None = None
+    max_future_drift_ms: int = DEFAULT_MAX_FUTURE_DRIFT_MS
+    stale_threshold_ms: int = DEFAULT_STALE_THRESHOLD_MS
+    join_mode: str = "open"
+
+
+def validate_setting(key: str, value: Any) -> None:
+    if key == MAX_FUTURE_DRIFT:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1_000 <= value <= _DAY_MS:
+            raise ValidationError(f"{key} must be whole milliseconds between 1000 and {_DAY_MS}")
+    elif key == STALE_THRESHOLD:
+        if isinstance(value, bool) or not isinstance(value, int) or not 60_000 <= value <= 3650 * _DAY_MS:
+            raise ValidationError(f"{key} must be whole milliseconds between one minute and ten years")
+    elif key == JOIN_MODE:
+        if value not in JOIN_MODES:
+            raise ValidationError(f"{key} must be one of {list(JOIN_MODES)}")
+    else:
+        raise ValidationError(f"unknown workspace setting {key!r}")
+
+
+def from_rows(rows: dict[str, Any]) -> Settings:
+    return Settings(
+        name=rows.get("name", ""),
+        owner=rows.get("owner"),
+        max_future_drift_ms=rows.get(MAX_FUTURE_DRIFT, DEFAULT_MAX_FUTURE_DRIFT_MS),
+        stale_threshold_ms=rows.get(STALE_THRESHOLD, DEFAULT_STALE_THRESHOLD_MS),
+        join_mode=rows.get(JOIN_MODE, "open"),
+    )

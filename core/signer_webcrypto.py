@@ -1,0 +1,103 @@
+"""Ed25519 through WebCrypto: the signer backend under Pyodide (browsers, and Node >= 20).
+
+There is no PyNaCl wheel for the browser, and WebCrypto's Ed25519 produces signatures that
+PyNaCl verifies (and vice versa). WebCrypto is promise-based, so only the async methods work;
+the sync ones raise SignerError and callers use the workspace's `*_async` entry points.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+from typing import Any
+
+from .errors import SignerError
+from .identity import ACTOR_ID_LEN, SIGNATURE_LEN, Identity, clean_display_name
+
+
+def _js() -> Any:
+    try:
+        import js  # type: ignore[import-not-found]
+        from pyodide.ffi import to_js  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - only reached outside Pyodide
+        raise SignerError("the WebCrypto signer needs Pyodide") from None
+    return js, to_js
+
+
+def _alg() -> Any:
+    js, to_js = _js()
+    return to_js({"name": "Ed25519"}, dict_converter=js.Object.fromEntries)
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+async def generate_identity(display_name: str) -> Identity:
+    js, to_js = _js()
+    pair = await js.crypto.subtle.generateKey(_alg(), True, to_js(["sign", "verify"]))
+    raw_pub = js.Uint8Array.new(await js.crypto.subtle.exportKey("raw", pair.publicKey)).to_bytes()
+    jwk = (await js.crypto.subtle.exportKey("jwk", pair.privateKey)).to_py()
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Identity(bytes(raw_pub), _unb64url(jwk["d"]), clean_display_name(display_name), now)
+
+
+async def _import_private(identity: Identity) -> Any:
+    js, to_js = _js()
+    jwk = {"kty": "OKP", "crv": "Ed25519", "d": _b64url(identity.seed), "x": _b64url(identity.actor_id)}
+    return await js.crypto.subtle.importKey(
+        "jwk", to_js(jwk, dict_converter=js.Object.fromEntries), _alg(), False, to_js(["sign"])
+    )
+
+
+class WebCryptoSigner:
+    """Create with `await WebCryptoSigner.create(identity)`: importing the key is async."""
+
+    def __init__(self, actor_id: bytes, key: Any) -> None:
+        self._actor_id = actor_id
+        self._key = key
+
+    @classmethod
+    async def create(cls, identity: Identity) -> WebCryptoSigner:
+        return cls(identity.actor_id, await _import_private(identity))
+
+    @property
+    def actor_id(self) -> bytes:
+        return self._actor_id
+
+    def sign(self, message: bytes) -> bytes:
+        raise SignerError("WebCrypto signs asynchronously; use the workspace's async methods")
+
+    async def sign_async(self, message: bytes) -> bytes:
+        js, to_js = _js()
+        signature = await js.crypto.subtle.sign(_alg(), self._key, to_js(message))
+        return bytes(js.Uint8Array.new(signature).to_bytes())
+
+
+class WebCryptoVerifier:
+    """Caches the imported public key per actor: importKey costs more than verify."""
+
+    def __init__(self) -> None:
+        self._keys: dict[bytes, Any] = {}
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        raise SignerError("WebCrypto verifies asynchronously; use the workspace's async methods")
+
+    async def verify_async(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        if len(public_key) != ACTOR_ID_LEN or len(signature) != SIGNATURE_LEN:
+            return False
+        js, to_js = _js()
+        key = self._keys.get(public_key)
+        if key is None:
+            try:
+                key = await js.crypto.subtle.importKey(
+                    "raw", to_js(public_key), _alg(), True, to_js(["verify"])
+                )
+            except Exception:
+                return False
+            self._keys[public_key] = key
+        return bool(await js.crypto.subtle.verify(_alg(), key, to_js(signature), to_js(message)))

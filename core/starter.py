@@ -1,0 +1,315 @@
+"""The theatre starter modules: contacts, schedule, scenes, lighting, SM cues, sound.
+
+Kept as manifest text in code (not files) so the core reads nothing from disk, in Pyodide or
+on CPython. The app offers them on a new workspace; tests and benchmarks use them as fixtures.
+Shared keys (name, email, cue_number, cue_label...) are suggestions until a user confirms them.
+"""
+
+from __future__ import annotations
+
+CONTACTS = """
+[module]
+name = "contacts"
+version = "1.0.0"
+display_name = "Contacts"
+description = "Cast, crew and company contact sheet"
+
+[table.Contacts]
+display_name = "Contacts"
+description = "People and organisations on the production"
+compatible_tables = ["schedule.Attendees"]
+
+[table.Contacts.fields.name]
+type = "string"
+required = true
+display_name = "Name"
+shared_key = "name"
+
+[table.Contacts.fields.role]
+type = "string"
+display_name = "Role"
+
+[table.Contacts.fields.department]
+type = "string"
+display_name = "Department"
+
+[table.Contacts.fields.email]
+type = "string"
+display_name = "Email"
+shared_key = "email"
+
+[table.Contacts.fields.phone]
+type = "string"
+display_name = "Phone"
+shared_key = "phone"
+
+[table.Contacts.fields.pronouns]
+type = "string"
+display_name = "Pronouns"
+
+[table.Contacts.fields.status]
+type = "string"
+display_name = "Status"
+"""
+
+SCHEDULE = """
+[module]
+name = "schedule"
+version = "1.0.0"
+display_name = "Schedule"
+description = "Rehearsals, calls and who is called"
+
+[table.Events]
+display_name = "Events"
+description = "Rehearsals, fittings, tech and performances"
+
+[table.Events.fields.title]
+type = "string"
+required = true
+display_name = "Title"
+shared_key = "name"
+
+[table.Events.fields.starts_at]
+type = "timestamp"
+display_name = "Starts"
+
+[table.Events.fields.ends_at]
+type = "timestamp"
+display_name = "Ends"
+
+[table.Events.fields.room]
+type = "string"
+display_name = "Room"
+
+[table.Events.fields.kind]
+type = "string"
+display_name = "Kind"
+default = "rehearsal"
+
+[table.Attendees]
+display_name = "Attendees"
+description = "People called to events"
+compatible_tables = ["contacts.Contacts"]
+
+[table.Attendees.fields.name]
+type = "string"
+required = true
+display_name = "Name"
+shared_key = "name"
+
+[table.Attendees.fields.email]
+type = "string"
+display_name = "Email"
+shared_key = "email"
+
+[table.Attendees.fields.call_time]
+type = "timestamp"
+display_name = "Call time"
+
+[edge.called_to]
+display_name = "Called to"
+source_tables = ["Attendees"]
+target_tables = ["Events"]
+
+[edge.called_to.properties]
+call_time = "timestamp"
+note = "string"
+"""
+
+SCENES = """
+[module]
+name = "scenes"
+version = "1.0.0"
+display_name = "Scenes"
+description = "Scene breakdown: who is in what, and where"
+
+[table.Scenes]
+display_name = "Scenes"
+
+[table.Scenes.fields.title]
+type = "string"
+required = true
+display_name = "Title"
+shared_key = "name"
+
+[table.Scenes.fields.act]
+type = "number"
+display_name = "Act"
+
+[table.Scenes.fields.number]
+type = "number"
+display_name = "Scene"
+
+[table.Scenes.fields.location]
+type = "string"
+display_name = "Location"
+
+[table.Scenes.fields.duration_min]
+type = "number"
+display_name = "Duration (min)"
+
+[edge.appears_in]
+display_name = "Appears in"
+description = "A performer appears in a scene"
+target_tables = ["Scenes"]
+source_tables_hint = ["contacts.Contacts"]
+
+[edge.appears_in.properties]
+character = "string"
+entrance = "string"
+has_quick_change = "boolean"
+"""
+
+LIGHTING = """
+[module]
+name = "lighting"
+version = "1.0.0"
+display_name = "Lighting"
+description = "Lighting cues and cue lists"
+
+[table.LightingCues]
+display_name = "Lighting Cues"
+compatible_tables = ["sm.SMCues"]
+
+[table.LightingCues.fields.cue_number]
+type = "number"
+required = true
+display_name = "Cue #"
+shared_key = "cue_number"
+
+[table.LightingCues.fields.label]
+type = "string"
+display_name = "Label"
+shared_key = "cue_label"
+
+[table.LightingCues.fields.intensity]
+type = "number"
+display_name = "Intensity"
+
+[table.LightingCues.fields.fade_time]
+type = "number"
+display_name = "Fade (s)"
+
+[table.LightingCues.fields.page]
+type = "number"
+display_name = "Page"
+shared_key = "page"
+
+[table.LightingCues.fields.is_called]
+type = "boolean"
+display_name = "Called"
+default = true
+
+[table.CueLists]
+display_name = "Cue Lists"
+
+[table.CueLists.fields.name]
+type = "string"
+required = true
+display_name = "Name"
+shared_key = "name"
+
+[edge.in_cue_list]
+display_name = "In cue list"
+ordered = true
+source_tables = ["LightingCues"]
+target_tables = ["CueLists"]
+
+[edge.in_cue_list.properties]
+call_text = "string"
+timing_override = "number"
+"""
+
+SM = """
+[module]
+name = "sm"
+version = "1.0.0"
+display_name = "Stage Management"
+description = "The stage manager's calling script: every called cue, all departments"
+
+[table.SMCues]
+display_name = "SM Cues"
+compatible_tables = ["lighting.LightingCues", "sound.SoundCues"]
+
+[table.SMCues.fields.cue_number]
+type = "number"
+display_name = "Cue #"
+shared_key = "cue_number"
+
+[table.SMCues.fields.label]
+type = "string"
+display_name = "Label"
+shared_key = "cue_label"
+
+[table.SMCues.fields.department]
+type = "string"
+display_name = "Department"
+
+[table.SMCues.fields.page]
+type = "number"
+display_name = "Page"
+shared_key = "page"
+
+[table.SMCues.fields.call_text]
+type = "string"
+display_name = "Call"
+
+[table.SMCues.fields.standby]
+type = "string"
+display_name = "Standby"
+"""
+
+SOUND = """
+[module]
+name = "sound"
+version = "1.0.0"
+display_name = "Sound"
+description = "Sound cues"
+
+[table.SoundCues]
+display_name = "Sound Cues"
+compatible_tables = ["sm.SMCues"]
+
+[table.SoundCues.fields.cue_number]
+type = "number"
+required = true
+display_name = "Cue #"
+shared_key = "cue_number"
+
+[table.SoundCues.fields.label]
+type = "string"
+display_name = "Label"
+shared_key = "cue_label"
+
+[table.SoundCues.fields.level_db]
+type = "number"
+display_name = "Level (dB)"
+
+[table.SoundCues.fields.source]
+type = "string"
+display_name = "Source"
+
+[table.SoundCues.fields.page]
+type = "number"
+display_name = "Page"
+shared_key = "page"
+
+[table.SoundCues.fields.is_called]
+type = "boolean"
+display_name = "Called"
+default = true
+"""
+
+STARTER = {
+    "contacts": CONTACTS,
+    "schedule": SCHEDULE,
+    "scenes": SCENES,
+    "lighting": LIGHTING,
+    "sm": SM,
+    "sound": SOUND,
+}
+
+
+def starter_manifests() -> dict[str, str]:
+    """Module name -> manifest text, in a sensible adoption order."""
+    return dict(STARTER)

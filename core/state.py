@@ -1,0 +1,334 @@
+"""State derivation: apply one operation to the derived registers.
+
+Every handler is an upsert guarded by `excluded.ord > current.ord`, so applying the same ops
+in any order, any number of times, yields the same rows. Lifecycle (create/delete/restore of
+entities, facets and edges) is a register too, decided by canonical order, never arrival order.
+Effects that depend on state at the author's side (cascaded edges, preserved values, copies on
+unlink) are computed by the author and carried in the op, so derivation reads only the op.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import operations as o
+from .encoding import encode
+from .values import to_sql
+
+POSITION_KEY = "_position"
+
+
+@dataclass
+class Effects:
+    """What an applied batch changed that callers cache: the schema and the field groups."""
+
+    schema: bool = False
+    mappings: bool = False
+    settings: bool = False
+
+    def merge(self, other: Effects) -> None:
+        self.schema |= other.schema
+        self.mappings |= other.mappings
+        self.settings |= other.settings
+
+
+_SET_FIELD = """
+INSERT INTO fields (entity_id, field, kind, value, ord, actor) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (entity_id, field) DO UPDATE SET
+    kind = excluded.kind, value = excluded.value, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > fields.ord
+"""
+
+_SET_PROP = """
+INSERT INTO edge_props (edge_id, key, kind, value, ord, actor) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (edge_id, key) DO UPDATE SET
+    kind = excluded.kind, value = excluded.value, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > edge_props.ord
+"""
+
+_CREATE_ENTITY = """
+INSERT INTO entities (entity_id, created_ord, created_by, initial_table, life_ord, alive)
+VALUES (?, ?, ?, ?, ?, 1)
+ON CONFLICT (entity_id) DO UPDATE SET
+    created_by = CASE WHEN entities.created_ord IS NULL OR excluded.created_ord < entities.created_ord
+                      THEN excluded.created_by ELSE entities.created_by END,
+    initial_table = CASE WHEN entities.created_ord IS NULL OR excluded.created_ord < entities.created_ord
+                      THEN excluded.initial_table ELSE entities.initial_table END,
+    created_ord = CASE WHEN entities.created_ord IS NULL OR excluded.created_ord < entities.created_ord
+                      THEN excluded.created_ord ELSE entities.created_ord END,
+    alive = CASE WHEN excluded.life_ord > entities.life_ord THEN 1 ELSE entities.alive END,
+    life_ord = max(entities.life_ord, excluded.life_ord)
+"""
+
+_ENTITY_LIFE = """
+INSERT INTO entities (entity_id, created_ord, created_by, initial_table, life_ord, alive)
+VALUES (?, NULL, NULL, NULL, ?, ?)
+ON CONFLICT (entity_id) DO UPDATE SET
+    alive = CASE WHEN excluded.life_ord > entities.life_ord THEN excluded.alive ELSE entities.alive END,
+    life_ord = max(entities.life_ord, excluded.life_ord)
+"""
+
+_CREATE_EDGE = """
+INSERT INTO edges (edge_id, edge_type, source, target, created_ord, created_by, life_ord, alive)
+VALUES (?, ?, ?, ?, ?, ?, ?, 1)
+ON CONFLICT (edge_id) DO UPDATE SET
+    edge_type = CASE WHEN edges.created_ord IS NULL OR excluded.created_ord < edges.created_ord
+                     THEN excluded.edge_type ELSE edges.edge_type END,
+    source = CASE WHEN edges.created_ord IS NULL OR excluded.created_ord < edges.created_ord
+                  THEN excluded.source ELSE edges.source END,
+    target = CASE WHEN edges.created_ord IS NULL OR excluded.created_ord < edges.created_ord
+                  THEN excluded.target ELSE edges.target END,
+    created_by = CASE WHEN edges.created_ord IS NULL OR excluded.created_ord < edges.created_ord
+                      THEN excluded.created_by ELSE edges.created_by END,
+    created_ord = CASE WHEN edges.created_ord IS NULL OR excluded.created_ord < edges.created_ord
+                       THEN excluded.created_ord ELSE edges.created_ord END,
+    alive = CASE WHEN excluded.life_ord > edges.life_ord THEN 1 ELSE edges.alive END,
+    life_ord = max(edges.life_ord, excluded.life_ord)
+"""
+
+_EDGE_LIFE = """
+INSERT INTO edges (edge_id, edge_type, source, target, created_ord, created_by, life_ord, alive)
+VALUES (?, NULL, NULL, NULL, NULL, NULL, ?, ?)
+ON CONFLICT (edge_id) DO UPDATE SET
+    alive = CASE WHEN excluded.life_ord > edges.life_ord THEN excluded.alive ELSE edges.alive END,
+    life_ord = max(edges.life_ord, excluded.life_ord)
+"""
+
+_FACET = """
+INSERT INTO facets (entity_id, facet, attached, ord, actor, source) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (entity_id, facet) DO UPDATE SET
+    attached = excluded.attached, ord = excluded.ord, actor = excluded.actor, source = excluded.source
+WHERE excluded.ord > facets.ord
+"""
+
+_MODULE = """
+INSERT OR IGNORE INTO modules (module, ord, version, manifest, actor) VALUES (?, ?, ?, ?, ?)
+"""
+
+_LINK = """
+INSERT INTO table_links (table_a, table_b, linked, ord, actor) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (table_a, table_b) DO UPDATE SET
+    linked = excluded.linked, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > table_links.ord
+"""
+
+# A suggestion never overrides a decision (confirmed/removed); decisions are LWW among themselves.
+_SUGGEST_MAPPING = """
+INSERT INTO field_mappings (field_a, field_b, shared_key, status, ord, actor) VALUES (?, ?, NULL, 'suggested', ?, ?)
+ON CONFLICT (field_a, field_b) DO UPDATE SET ord = excluded.ord, actor = excluded.actor
+WHERE field_mappings.status = 'suggested' AND excluded.ord > field_mappings.ord
+"""
+
+_DECIDE_MAPPING = """
+INSERT INTO field_mappings (field_a, field_b, shared_key, status, ord, actor) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (field_a, field_b) DO UPDATE SET
+    shared_key = excluded.shared_key, status = excluded.status, ord = excluded.ord, actor = excluded.actor
+WHERE field_mappings.status = 'suggested' OR excluded.ord > field_mappings.ord
+"""
+
+_SETTING = """
+INSERT INTO settings (key, value, ord, actor) VALUES (?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > settings.ord
+"""
+
+# The workspace owner is whoever initialised it first (smallest ord wins).
+_OWNER = """
+INSERT INTO settings (key, value, ord, actor) VALUES ('owner', ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord < settings.ord
+"""
+
+_ACTOR = """
+INSERT INTO actors (actor, display_name, ord) VALUES (?, ?, ?)
+ON CONFLICT (actor) DO UPDATE SET display_name = excluded.display_name, ord = excluded.ord
+WHERE excluded.ord > actors.ord
+"""
+
+_RULE = """
+INSERT INTO rules (rule_id, name, definition, ord, actor) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (rule_id) DO UPDATE SET
+    name = excluded.name, definition = excluded.definition, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > rules.ord
+"""
+
+
+def _pair(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a < b else (b, a)
+
+
+class Applier:
+    """Applies ops to the derived tables of one connection (inside the caller's transaction)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._handlers: dict[type[o.Op], Callable[[Any, bytes], Effects | None]] = {
+            o.InitWorkspace: self._init_workspace,
+            o.IdentifyActor: self._identify_actor,
+            o.SetWorkspaceSetting: self._setting,
+            o.AdoptModule: self._adopt_module,
+            o.CreateEntity: self._create_entity,
+            o.DeleteEntity: self._delete_entity,
+            o.RestoreEntity: self._restore_entity,
+            o.SetField: self._set_field,
+            o.ClearField: self._clear_field,
+            o.AttachFacet: self._attach_facet,
+            o.AddToTable: self._add_to_table,
+            o.DetachFacet: self._detach_facet,
+            o.RemoveFromTable: self._remove_from_table,
+            o.RestoreFacet: self._restore_facet,
+            o.CreateEdge: self._create_edge,
+            o.CreateOrderedEdge: self._create_edge,
+            o.DeleteEdge: self._delete_edge,
+            o.RestoreEdge: self._restore_edge,
+            o.SetEdgeProperty: self._set_prop,
+            o.ClearEdgeProperty: self._clear_prop,
+            o.MoveOrderedEdge: self._move_edge,
+            o.LinkTables: self._link_tables,
+            o.UnlinkTables: self._unlink_tables,
+            o.ConfirmFieldMapping: self._confirm_mapping,
+            o.CreateRule: self._create_rule,
+        }
+
+    def supports(self, op_type: type[o.Op]) -> bool:
+        return op_type in self._handlers
+
+    def apply(self, op: o.Op, actor: bytes) -> Effects:
+        handler = self._handlers.get(type(op))
+        if handler is None:
+            return Effects()
+        return handler(op, actor) or Effects()
+
+    # --- workspace ---------------------------------------------------------------------------
+
+    def _init_workspace(self, op: o.InitWorkspace, actor: bytes) -> Effects:
+        self.conn.execute(_SETTING, ("name", encode(op.name), op.ord, actor))
+        self.conn.execute(_OWNER, (encode(actor), op.ord, actor))
+        return Effects(settings=True)
+
+    def _identify_actor(self, op: o.IdentifyActor, actor: bytes) -> None:
+        self.conn.execute(_ACTOR, (actor, op.display_name, op.ord))
+
+    def _setting(self, op: o.SetWorkspaceSetting, actor: bytes) -> Effects:
+        self.conn.execute(_SETTING, (op.key, encode(op.value), op.ord, actor))
+        return Effects(settings=True)
+
+    def _adopt_module(self, op: o.AdoptModule, actor: bytes) -> Effects:
+        self.conn.execute(_MODULE, (op.module, op.ord, op.version, op.manifest, actor))
+        return Effects(schema=True)
+
+    def _create_rule(self, op: o.CreateRule, actor: bytes) -> None:
+        self.conn.execute(_RULE, (op.rule, op.name, encode(op.definition), op.ord, actor))
+
+    # --- entities and fields ----------------------------------------------------------------
+
+    def _create_entity(self, op: o.CreateEntity, actor: bytes) -> None:
+        self.conn.execute(_CREATE_ENTITY, (op.entity, op.ord, actor, op.initial_table, op.ord))
+        if op.initial_table is not None:
+            self.conn.execute(_FACET, (op.entity, op.initial_table, 1, op.ord, actor, "user"))
+
+    def _delete_entity(self, op: o.DeleteEntity, actor: bytes) -> None:
+        self.conn.execute(_ENTITY_LIFE, (op.entity, op.ord, 0))
+        self.conn.executemany(_EDGE_LIFE, [(edge, op.ord, 0) for edge in op.cascade_edges])
+
+    def _restore_entity(self, op: o.RestoreEntity, actor: bytes) -> None:
+        self.conn.execute(_ENTITY_LIFE, (op.entity, op.ord, 1))
+
+    def _set_field(self, op: o.SetField, actor: bytes) -> None:
+        kind, value = to_sql(op.value)
+        self.conn.execute(_SET_FIELD, (op.entity, op.field, kind, value, op.ord, actor))
+
+    def _clear_field(self, op: o.ClearField, actor: bytes) -> None:
+        self.conn.execute(_SET_FIELD, (op.entity, op.field, None, None, op.ord, actor))
+
+    def _write_fields(self, entity: bytes, values: dict[str, Any], ord_: bytes, actor: bytes) -> None:
+        rows = []
+        for field, value in values.items():
+            kind, sql_value = to_sql(value)
+            rows.append((entity, field, kind, sql_value, ord_, actor))
+        self.conn.executemany(_SET_FIELD, rows)
+
+    # --- facets (table membership) ----------------------------------------------------------
+
+    def _attach_facet(self, op: o.AttachFacet, actor: bytes) -> None:
+        self.conn.execute(_FACET, (op.entity, op.facet, 1, op.ord, actor, op.source["type"]))
+
+    def _add_to_table(self, op: o.AddToTable, actor: bytes) -> None:
+        self.conn.execute(_FACET, (op.entity, op.table, 1, op.ord, actor, op.source["type"]))
+        self._write_fields(op.entity, op.defaults, op.ord, actor)
+
+    def _detach(self, entity: bytes, facet: str, discard: bool, preserved: dict[str, Any],
+                ord_: bytes, actor: bytes) -> None:
+        self.conn.execute(_FACET, (entity, facet, 0, ord_, actor, "user"))
+        if discard:
+            self._write_fields(entity, dict.fromkeys(preserved), ord_, actor)
+
+    def _detach_facet(self, op: o.DetachFacet, actor: bytes) -> None:
+        self._detach(op.entity, op.facet, not op.preserve, op.preserved, op.ord, actor)
+
+    def _remove_from_table(self, op: o.RemoveFromTable, actor: bytes) -> None:
+        self._detach(op.entity, op.table, op.data_handling == "discard", op.preserved, op.ord, actor)
+
+    def _restore_facet(self, op: o.RestoreFacet, actor: bytes) -> None:
+        self.conn.execute(_FACET, (op.entity, op.facet, 1, op.ord, actor, "undo"))
+
+    # --- edges ------------------------------------------------------------------------------
+
+    def _create_edge(self, op: o.CreateEdge | o.CreateOrderedEdge, actor: bytes) -> None:
+        self.conn.execute(
+            _CREATE_EDGE, (op.edge, op.edge_type, op.source, op.target, op.ord, actor, op.ord)
+        )
+        rows = []
+        for key, value in op.properties.items():
+            kind, sql_value = to_sql(value)
+            rows.append((op.edge, key, kind, sql_value, op.ord, actor))
+        if isinstance(op, o.CreateOrderedEdge):
+            rows.append((op.edge, POSITION_KEY, "s", op.position, op.ord, actor))
+        self.conn.executemany(_SET_PROP, rows)
+
+    def _delete_edge(self, op: o.DeleteEdge, actor: bytes) -> None:
+        self.conn.execute(_EDGE_LIFE, (op.edge, op.ord, 0))
+
+    def _restore_edge(self, op: o.RestoreEdge, actor: bytes) -> None:
+        self.conn.execute(_EDGE_LIFE, (op.edge, op.ord, 1))
+
+    def _set_prop(self, op: o.SetEdgeProperty, actor: bytes) -> None:
+        kind, value = to_sql(op.value)
+        self.conn.execute(_SET_PROP, (op.edge, op.key, kind, value, op.ord, actor))
+
+    def _clear_prop(self, op: o.ClearEdgeProperty, actor: bytes) -> None:
+        self.conn.execute(_SET_PROP, (op.edge, op.key, None, None, op.ord, actor))
+
+    def _move_edge(self, op: o.MoveOrderedEdge, actor: bytes) -> None:
+        self.conn.execute(_SET_PROP, (op.edge, POSITION_KEY, "s", op.position, op.ord, actor))
+
+    # --- links and mappings -----------------------------------------------------------------
+
+    def _link_tables(self, op: o.LinkTables, actor: bytes) -> Effects:
+        a, b = _pair(op.source_table, op.target_table)
+        self.conn.execute(_LINK, (a, b, 1, op.ord, actor))
+        self.conn.executemany(
+            _SUGGEST_MAPPING, [(*_pair(x, y), op.ord, actor) for x, y in op.field_mappings]
+        )
+        return Effects(mappings=True)
+
+    def _confirm_mapping(self, op: o.ConfirmFieldMapping, actor: bytes) -> Effects:
+        a, b = _pair(op.source_field, op.target_field)
+        self.conn.execute(_DECIDE_MAPPING, (a, b, op.shared_key, "confirmed", op.ord, actor))
+        return Effects(mappings=True)
+
+    def _unlink_tables(self, op: o.UnlinkTables, actor: bytes) -> Effects:
+        a, b = _pair(op.source_table, op.target_table)
+        self.conn.execute(_LINK, (a, b, 0, op.ord, actor))
+        self.conn.executemany(
+            _DECIDE_MAPPING, [(*_pair(x, y), None, "removed", op.ord, actor) for x, y in op.mappings]
+        )
+        rows = []
+        for entity, field, value in op.copies:
+            kind, sql_value = to_sql(value)
+            rows.append((entity, field, kind, sql_value, op.ord, actor))
+        self.conn.executemany(_SET_FIELD, rows)
+        return Effects(mappings=True)

@@ -1,0 +1,44 @@
+"""The state hash: one digest of the canonical state, equal on peers that hold the same ops.
+
+It covers the set of bundles and every derived register (entities, fields, memberships, edges,
+properties, schema, links, mappings, settings, actors, rules), each in a fixed order and in
+canonical CBOR, so a rebuild from the oplog can be compared with incremental state, and two
+peers can check convergence with 32 bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+from .encoding import encode
+
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("bundles", "SELECT bundle_id FROM bundles ORDER BY bundle_id"),
+    ("entities", "SELECT entity_id, created_ord, created_by, initial_table, life_ord, alive FROM entities"
+                 " ORDER BY entity_id"),
+    ("fields", "SELECT entity_id, field, kind, value, ord, actor FROM fields ORDER BY entity_id, field"),
+    ("facets", "SELECT entity_id, facet, attached, ord, actor, source FROM facets ORDER BY entity_id, facet"),
+    ("edges", "SELECT edge_id, edge_type, source, target, created_ord, created_by, life_ord, alive FROM edges"
+              " ORDER BY edge_id"),
+    ("edge_props", "SELECT edge_id, key, kind, value, ord, actor FROM edge_props ORDER BY edge_id, key"),
+    ("modules", "SELECT module, ord, version, manifest, actor FROM modules ORDER BY module, ord"),
+    ("table_links", "SELECT table_a, table_b, linked, ord, actor FROM table_links ORDER BY table_a, table_b"),
+    ("field_mappings", "SELECT field_a, field_b, shared_key, status, ord, actor FROM field_mappings"
+                       " ORDER BY field_a, field_b"),
+    ("settings", "SELECT key, value, ord, actor FROM settings ORDER BY key"),
+    ("actors", "SELECT actor, display_name, ord FROM actors ORDER BY actor"),
+    ("rules", "SELECT rule_id, name, definition, ord, actor FROM rules ORDER BY rule_id"),
+)
+
+# Later subsystems (conflicts, CRDT fields) append their sections here.
+EXTRA_SECTIONS: list[tuple[str, str]] = []
+
+
+def state_hash(conn: sqlite3.Connection) -> str:
+    digest = hashlib.sha256()
+    for name, sql in (*SECTIONS, *EXTRA_SECTIONS):
+        digest.update(name.encode() + b"\x00")
+        for row in conn.execute(sql):
+            digest.update(encode(list(row)))
+    return digest.hexdigest()

@@ -1,0 +1,255 @@
+"""SQLite layout: the oplog (source of truth), derived canonical state, and local-only tables.
+
+The connection is handed in: a WAL file on the relay and the CLI, `:memory:` in the browser
+(persisted by the shell through IndexedDB). Only SQL that SQLite 3.39 (Pyodide's) understands.
+
+Derived state is a set of last-writer-wins registers keyed by what they describe, each holding
+the canonical order key `ord` = HLC || op_id of its winning op. Applying an op is an upsert that
+only wins if its `ord` is greater, so the state does not depend on arrival order and a rebuild
+from the oplog reproduces it exactly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 1
+
+CANONICAL_DDL = """
+CREATE TABLE IF NOT EXISTS bundles (
+    seq INTEGER PRIMARY KEY,              -- reception order (local)
+    bundle_id BLOB NOT NULL UNIQUE CHECK (length(bundle_id) = 16),
+    actor BLOB NOT NULL CHECK (length(actor) = 32),
+    hlc BLOB NOT NULL CHECK (length(hlc) = 12),
+    kind TEXT NOT NULL,
+    header BLOB NOT NULL,                 -- exact signed header bytes
+    signature BLOB NOT NULL CHECK (length(signature) = 64),
+    op_count INTEGER NOT NULL,
+    received_at INTEGER NOT NULL          -- local wall ms, informational
+);
+CREATE INDEX IF NOT EXISTS bundles_actor_hlc ON bundles (actor, hlc);
+CREATE INDEX IF NOT EXISTS bundles_hlc ON bundles (hlc);
+
+CREATE TABLE IF NOT EXISTS oplog (
+    seq INTEGER PRIMARY KEY,              -- reception order (local)
+    op_id BLOB NOT NULL UNIQUE CHECK (length(op_id) = 16),
+    ord BLOB NOT NULL,                    -- hlc || op_id: canonical order
+    bundle_seq INTEGER NOT NULL REFERENCES bundles (seq),
+    idx INTEGER NOT NULL,                 -- position in its bundle
+    actor BLOB NOT NULL,
+    op_type TEXT NOT NULL,
+    target BLOB,                          -- entity or edge the op is about
+    field TEXT,                           -- field id or edge property, when there is one
+    payload BLOB NOT NULL                 -- exact op bytes (hashed in the signed header)
+);
+CREATE INDEX IF NOT EXISTS oplog_ord ON oplog (ord);
+CREATE INDEX IF NOT EXISTS oplog_target ON oplog (target, field, ord);
+CREATE INDEX IF NOT EXISTS oplog_bundle ON oplog (bundle_seq);
+
+-- Registers an op writes besides its main one (table defaults, discarded values, copies on
+-- unlink, cascaded edges), so history and undo guards find every write to a register.
+CREATE TABLE IF NOT EXISTS op_touches (
+    target BLOB NOT NULL,
+    field TEXT NOT NULL,
+    ord BLOB NOT NULL,
+    op_seq INTEGER NOT NULL REFERENCES oplog (seq)
+);
+CREATE INDEX IF NOT EXISTS op_touches_target ON op_touches (target, field, ord);
+
+CREATE TABLE IF NOT EXISTS entities (
+    entity_id BLOB PRIMARY KEY,
+    created_ord BLOB,                     -- NULL until its CreateEntity is known
+    created_by BLOB,
+    initial_table TEXT,
+    life_ord BLOB NOT NULL,
+    alive INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS fields (
+    entity_id BLOB NOT NULL,
+    field TEXT NOT NULL,
+    kind TEXT,                            -- s, n, b, l; NULL = cleared (tombstone)
+    value,
+    ord BLOB NOT NULL,
+    actor BLOB NOT NULL,
+    PRIMARY KEY (entity_id, field)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fields_field_value ON fields (field, value);
+
+CREATE TABLE IF NOT EXISTS facets (
+    entity_id BLOB NOT NULL,
+    facet TEXT NOT NULL,
+    attached INTEGER NOT NULL,
+    ord BLOB NOT NULL,
+    actor BLOB NOT NULL,
+    source TEXT NOT NULL,                 -- user, rule, import, script, link, undo
+    PRIMARY KEY (entity_id, facet)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS facets_facet ON facets (facet, attached);
+
+CREATE TABLE IF NOT EXISTS edges (
+    edge_id BLOB PRIMARY KEY,
+    edge_type TEXT,
+    source BLOB,
+    target BLOB,
+    created_ord BLOB,
+    created_by BLOB,
+    life_ord BLOB NOT NULL,
+    alive INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS edges_source ON edges (source, edge_type);
+CREATE INDEX IF NOT EXISTS edges_target ON edges (target, edge_type);
+
+CREATE TABLE IF NOT EXISTS edge_props (
+    edge_id BLOB NOT NULL,
+    key TEXT NOT NULL,                    -- '_position' for ordered edges
+    kind TEXT,
+    value,
+    ord BLOB NOT NULL,
+    actor BLOB NOT NULL,
+    PRIMARY KEY (edge_id, key)
+) WITHOUT ROWID;
+
+-- Every adoption is kept: a module's schema is the union of its adopted versions, so the
+-- schema only grows and a bundle valid for its author stays valid for every receiver.
+CREATE TABLE IF NOT EXISTS modules (
+    module TEXT NOT NULL,
+    ord BLOB NOT NULL,
+    version TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    actor BLOB NOT NULL,
+    PRIMARY KEY (module, ord)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS table_links (
+    table_a TEXT NOT NULL,
+    table_b TEXT NOT NULL,
+    linked INTEGER NOT NULL,
+    ord BLOB NOT NULL,
+    actor BLOB NOT NULL,
+    PRIMARY KEY (table_a, table_b),
+    CHECK (table_a < table_b)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS field_mappings (
+    field_a TEXT NOT NULL,
+    field_b TEXT NOT NULL,
+    shared_key TEXT,
+    status TEXT NOT NULL,                 -- suggested, confirmed, removed
+    ord BLOB NOT NULL,
+    actor BLOB NOT NULL,
+    PRIMARY KEY (field_a, field_b),
+    CHECK (field_a < field_b)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value BLOB,                           -- canonical CBOR
+    ord BLOB NOT NULL,
+    actor BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS actors (
+    actor BLOB PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    ord BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS rules (
+    rule_id BLOB PRIMARY KEY,
+    name TEXT NOT NULL,
+    definition BLOB NOT NULL,             -- canonical CBOR
+    ord BLOB NOT NULL,
+    actor BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS vector_clock (
+    actor BLOB PRIMARY KEY,
+    hlc BLOB NOT NULL                     -- HLC of the latest bundle applied from this actor
+) WITHOUT ROWID;
+"""
+
+LOCAL_DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value BLOB
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY,
+    received_at INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    bundle_id BLOB,
+    actor BLOB,
+    source TEXT,                          -- who sent it, when known (peer id, address)
+    data BLOB NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS stale_flags (
+    bundle_id BLOB PRIMARY KEY,
+    hlc BLOB NOT NULL,
+    age_ms INTEGER NOT NULL,
+    threshold_ms INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'unreviewed',
+    flagged_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS pending (
+    bundle_id BLOB PRIMARY KEY,
+    actor BLOB NOT NULL,
+    hlc BLOB NOT NULL,
+    data BLOB NOT NULL,
+    received_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+# Tables rebuilt from the oplog. Order matters only for readability.
+DERIVED_TABLES = (
+    "entities",
+    "fields",
+    "facets",
+    "edges",
+    "edge_props",
+    "modules",
+    "table_links",
+    "field_mappings",
+    "settings",
+    "actors",
+    "rules",
+    "vector_clock",
+)
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """Open a workspace database the way the core expects (autocommit; explicit BEGIN)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    configure(conn, on_disk=path != ":memory:" and not path.startswith("file::memory:"))
+    return conn
+
+
+def configure(conn: sqlite3.Connection, *, on_disk: bool) -> None:
+    conn.isolation_level = None
+    if on_disk:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA cache_size = -32000")
+
+
+def install(conn: sqlite3.Connection) -> None:
+    conn.executescript(CANONICAL_DDL + LOCAL_DDL)
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> object | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: object) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )

@@ -1,0 +1,427 @@
+"""Local writes: a Transaction gathers validated ops that commit as one signed bundle.
+
+Each write is checked against the schema and the current state, then applied at once inside
+the open SQLite transaction, so later writes in the same transaction see earlier ones and a
+failure rolls everything back. Public ids are canonical UUID strings.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import operations as o
+from . import positions
+from .errors import NotFoundError, ValidationError
+from .ids import from_str, to_str
+from .modules import FieldDef, TableDef, normalize_value, parse_manifest, property_def
+from .reads import (
+    edge_state,
+    edges,
+    entity_state,
+    facet_attached,
+    group_value,
+    tables_of,
+)
+from .undo import Step, capture
+from .validation import check_op
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+IdLike = str | bytes
+
+
+def as_id(value: IdLike, what: str = "id") -> bytes:
+    if isinstance(value, bytes):
+        if len(value) != 16:
+            raise ValidationError(f"{what} must be 16 bytes")
+        return value
+    try:
+        return from_str(value)
+    except (ValueError, AttributeError):
+        raise ValidationError(f"{what} {value!r} is not a UUID") from None
+
+
+class Transaction:
+    """Use through `Workspace.transaction()` (sync) or `transaction_async()`."""
+
+    def __init__(self, ws: Workspace, kind: str = "edit", meta: dict[str, Any] | None = None) -> None:
+        self.ws = ws
+        self.kind = kind
+        self.meta = dict(meta or {})
+        self.ops: list[o.Op] = []
+        self.steps: list[Step] | None = []  # None once an op that cannot be undone is added
+        self.schema = ws.schema
+        self.created: list[str] = []
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def add(self, cls: type[o.Op], **payload: Any) -> o.Op:
+        """Validate, apply and record one op. Raises ValidationError; the caller rolls back."""
+        ws = self.ws
+        op = o.make_op(cls, ws.ids.new(), ws.clock.tick(), **payload)
+        self.schema = check_op(op, self.schema)
+        if self.steps is not None and cls is not o.IdentifyActor:
+            inverse = capture(ws.conn, ws.groups, op, self._label(op))
+            if inverse is None:
+                self.steps = None
+            else:
+                self.steps.extend(inverse)
+        effects = ws.applier.apply(op, ws.actor_id)
+        ws._after_effects(effects, self.schema)
+        self.ops.append(op)
+        return op
+
+    def _label(self, op: o.Op) -> str:
+        entity = getattr(op, "entity", None)
+        field_id = getattr(op, "field", None)
+        if entity is None:
+            return op.TYPE
+        label = self.ws.record_label(entity)
+        if field_id is not None and field_id in self.schema.fields:
+            fdef = self.schema.fields[field_id]
+            table = self.schema.tables[fdef.table]
+            return f"{table.display_name} › {label} › {fdef.display_name}"
+        return label
+
+    def _live_entity(self, record: IdLike) -> bytes:
+        entity = as_id(record, "record id")
+        state = entity_state(self.ws.conn, entity)
+        if state is None or not state[0]:
+            raise NotFoundError(f"record {to_str(entity)} does not exist")
+        if not state[1]:
+            raise ValidationError(f"record {to_str(entity)} is deleted; restore it before changing it")
+        return entity
+
+    def _field(self, field_id: str) -> FieldDef:
+        if not isinstance(field_id, str) or field_id.count(".") != 2:
+            raise ValidationError(f"field must be named 'module.Table.field', got {field_id!r}")
+        return self.schema.field(field_id)
+
+    def _table(self, table: str) -> TableDef:
+        return self.schema.table(table)
+
+    # --- records and fields -----------------------------------------------------------------
+
+    def create_record(self, table: str, values: dict[str, Any] | None = None, *,
+                      record_id: IdLike | None = None) -> str:
+        """Create a record in `table` with `values` (field name or id -> value) and defaults."""
+        tdef = self._table(table)
+        entity = as_id(record_id, "record id") if record_id is not None else self.ws.ids.new()
+        if entity_state(self.ws.conn, entity) is not None:
+            raise ValidationError(f"record id {to_str(entity)} is already in use")
+        given = self._table_values(tdef, values or {})
+        for fdef in tdef.fields.values():
+            if fdef.id not in given and fdef.default is not None:
+                given[fdef.id] = fdef.default
+        missing = [f.display_name for f in tdef.fields.values() if f.required and f.id not in given]
+        if missing:
+            raise ValidationError(f"{tdef.display_name}: required field(s) missing: {', '.join(missing)}")
+        self.add(o.CreateEntity, entity=entity, initial_table=tdef.id)
+        for field_id, value in given.items():
+            self.add(o.SetField, entity=entity, field=field_id, value=value)
+        self.created.append(to_str(entity))
+        return to_str(entity)
+
+    def _table_values(self, tdef: TableDef, values: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            fdef = tdef.field(key.rsplit(".", 1)[-1]) if isinstance(key, str) else None
+            if fdef is None or (key.count(".") == 2 and key != fdef.id):
+                raise ValidationError(f"{tdef.display_name} has no field {key!r}")
+            if value is None:
+                continue
+            if fdef.crdt is not None:
+                raise ValidationError(f"field {fdef.display_name!r} is collaborative text/list; edit it with "
+                                      f"the CRDT methods, not set")
+            out[fdef.id] = normalize_value(fdef, value)
+        return out
+
+    def set_field(self, record: IdLike, field_id: str, value: Any) -> None:
+        """Set one field; `None` clears it."""
+        if value is None:
+            self.clear_field(record, field_id)
+            return
+        entity = self._live_entity(record)
+        fdef = self._field(field_id)
+        if fdef.crdt is not None:
+            raise ValidationError(f"field {fdef.display_name!r} is a {fdef.crdt} CRDT field: SetField is not "
+                                  f"allowed; use the CRDT edit methods")
+        self._require_member(entity, fdef)
+        self.add(o.SetField, entity=entity, field=fdef.id, value=normalize_value(fdef, value))
+
+    def clear_field(self, record: IdLike, field_id: str) -> None:
+        entity = self._live_entity(record)
+        fdef = self._field(field_id)
+        if fdef.crdt is not None:
+            raise ValidationError(f"field {fdef.display_name!r} is a CRDT field and cannot be cleared this way")
+        if fdef.required:
+            raise ValidationError(f"field {fdef.display_name!r} is required and cannot be cleared")
+        self._require_member(entity, fdef)
+        self.add(o.ClearField, entity=entity, field=fdef.id)
+
+    def _require_member(self, entity: bytes, fdef: FieldDef) -> None:
+        if not facet_attached(self.ws.conn, entity, fdef.table):
+            table = self.schema.tables[fdef.table].display_name
+            raise ValidationError(f"record {to_str(entity)} is not in table {table!r}; add it to the table first")
+
+    def delete_record(self, record: IdLike) -> None:
+        """Delete the record everywhere; its edges are deleted with it (and listed in the op)."""
+        entity = self._live_entity(record)
+        cascade = sorted({e.edge_id for e in edges(self.ws.conn, source=entity)}
+                         | {e.edge_id for e in edges(self.ws.conn, target=entity)})
+        self.add(o.DeleteEntity, entity=entity, cascade_edges=cascade)
+
+    def restore_record(self, record: IdLike) -> None:
+        entity = as_id(record, "record id")
+        state = entity_state(self.ws.conn, entity)
+        if state is None or not state[0]:
+            raise NotFoundError(f"record {to_str(entity)} does not exist")
+        if state[1]:
+            raise ValidationError(f"record {to_str(entity)} is not deleted")
+        self.add(o.RestoreEntity, entity=entity)
+
+    # --- table membership -------------------------------------------------------------------
+
+    def add_to_table(self, record: IdLike, table: str, values: dict[str, Any] | None = None) -> None:
+        """Add an existing record to another table; empty fields get `values`, then defaults."""
+        entity = self._live_entity(record)
+        tdef = self._table(table)
+        if facet_attached(self.ws.conn, entity, tdef.id):
+            raise ValidationError(f"record is already in table {tdef.display_name!r}")
+        given = self._table_values(tdef, values or {})
+        defaults: dict[str, Any] = {}
+        missing = []
+        for fdef in tdef.fields.values():
+            current = group_value(self.ws.conn, self.ws.groups, entity, fdef.id)
+            has_value = current is not None and current.value is not None
+            if fdef.id in given:
+                defaults[fdef.id] = given[fdef.id]
+            elif not has_value and fdef.default is not None:
+                defaults[fdef.id] = fdef.default
+            elif not has_value and fdef.required:
+                missing.append(fdef.display_name)
+        if missing:
+            raise ValidationError(f"{tdef.display_name}: required field(s) missing: {', '.join(missing)}")
+        self.add(o.AddToTable, entity=entity, table=tdef.id, defaults=defaults, source={"type": "user"})
+
+    def remove_from_table(self, record: IdLike, table: str, *, discard: bool = False) -> None:
+        """Take a record out of one table. Its values are kept (recoverable) unless `discard`."""
+        entity = self._live_entity(record)
+        tdef = self._table(table)
+        if not facet_attached(self.ws.conn, entity, tdef.id):
+            raise ValidationError(f"record is not in table {tdef.display_name!r}")
+        preserved: dict[str, Any] = {}
+        other_tables = [t for t in tables_of(self.ws.conn, entity) if t != tdef.id]
+        shared = self.ws.groups.expand(
+            f.id for t in other_tables if t in self.schema.tables for f in self.schema.tables[t].fields.values()
+        )
+        for fdef in tdef.fields.values():
+            if fdef.crdt is not None or (discard and fdef.id in shared):
+                continue
+            current = group_value(self.ws.conn, self.ws.groups, entity, fdef.id)
+            if current is not None and current.value is not None:
+                preserved[fdef.id] = current.value
+        self.add(o.RemoveFromTable, entity=entity, table=tdef.id,
+                 data_handling="discard" if discard else "preserve", preserved=preserved)
+
+    # --- edges ------------------------------------------------------------------------------
+
+    def _edge_props(self, edge_type: str, props: dict[str, Any]) -> dict[str, Any]:
+        etype = self.schema.edge_type(edge_type)
+        return {k: normalize_value(property_def(etype, k), v) for k, v in props.items() if v is not None}
+
+    def _check_ends(self, edge_type: str, source: bytes, target: bytes) -> None:
+        etype = self.schema.edge_type(edge_type)
+        for end, allowed, what in ((source, etype.source_tables, "source"), (target, etype.target_tables, "target")):
+            if allowed and not set(tables_of(self.ws.conn, end)) & set(allowed):
+                names = ", ".join(self.schema.tables[t].display_name for t in allowed)
+                raise ValidationError(f"{etype.display_name}: the {what} must be a record in {names}")
+
+    def create_edge(self, edge_type: str, source: IdLike, target: IdLike,
+                    properties: dict[str, Any] | None = None) -> str:
+        etype = self.schema.edge_type(edge_type)
+        if etype.ordered:
+            raise ValidationError(f"edge type {etype.display_name!r} is ordered: use create_ordered_edge")
+        src, tgt = self._live_entity(source), self._live_entity(target)
+        self._check_ends(edge_type, src, tgt)
+        edge = self.ws.ids.new()
+        self.add(o.CreateEdge, edge=edge, edge_type=edge_type, source=src, target=tgt,
+                 properties=self._edge_props(edge_type, properties or {}))
+        return to_str(edge)
+
+    def _live_edge(self, edge_ref: IdLike) -> tuple[bytes, str]:
+        edge = as_id(edge_ref, "edge id")
+        state = edge_state(self.ws.conn, edge)
+        if state is None or state[0] is None:
+            raise NotFoundError(f"edge {to_str(edge)} does not exist")
+        if not state[3]:
+            raise ValidationError(f"edge {to_str(edge)} is deleted")
+        return edge, state[0]
+
+    def delete_edge(self, edge_ref: IdLike) -> None:
+        edge, _ = self._live_edge(edge_ref)
+        self.add(o.DeleteEdge, edge=edge)
+
+    def restore_edge(self, edge_ref: IdLike) -> None:
+        edge = as_id(edge_ref, "edge id")
+        state = edge_state(self.ws.conn, edge)
+        if state is None or state[0] is None:
+            raise NotFoundError(f"edge {to_str(edge)} does not exist")
+        if state[3]:
+            raise ValidationError(f"edge {to_str(edge)} is not deleted")
+        self.add(o.RestoreEdge, edge=edge)
+
+    def set_edge_property(self, edge_ref: IdLike, key: str, value: Any) -> None:
+        edge, edge_type = self._live_edge(edge_ref)
+        if value is None:
+            property_def(self.schema.edge_type(edge_type), key)
+            self.add(o.ClearEdgeProperty, edge=edge, key=key)
+            return
+        pdef = property_def(self.schema.edge_type(edge_type), key)
+        self.add(o.SetEdgeProperty, edge=edge, key=key, value=normalize_value(pdef, value))
+
+    def _neighbours(self, edge_type: str, target: bytes, exclude: bytes | None) -> list[tuple[bytes, str]]:
+        rows = edges(self.ws.conn, target=target, edge_type=edge_type)
+        return [(e.edge_id, e.position or "") for e in rows if e.edge_id != exclude]
+
+    def _position(self, edge_type: str, target: bytes, after: IdLike | None, before: IdLike | None,
+                  exclude: bytes | None = None) -> tuple[str, bytes | None, bytes | None, list[tuple[bytes, str]]]:
+        """Position between `after` and `before` (ids of edges in the same list).
+
+        Returns (position, after id, before id, moves) where `moves` re-spaces a neighbour in the
+        rare case two concurrent inserts left equal positions exactly where we insert.
+        """
+        order = self._neighbours(edge_type, target, exclude)
+        index = {e: i for i, (e, _) in enumerate(order)}
+        after_id = as_id(after, "after") if after is not None else None
+        before_id = as_id(before, "before") if before is not None else None
+        for ref in (after_id, before_id):
+            if ref is not None and ref not in index:
+                raise ValidationError(f"edge {to_str(ref)} is not in this list")
+        if after_id is None and before_id is None:
+            lo = order[-1][1] if order else None
+            return positions.between(lo, None), (order[-1][0] if order else None), None, []
+        if after_id is not None and before_id is None:
+            i = index[after_id]
+            before_id = order[i + 1][0] if i + 1 < len(order) else None
+        elif before_id is not None and after_id is None:
+            i = index[before_id]
+            after_id = order[i - 1][0] if i > 0 else None
+        lo = order[index[after_id]][1] if after_id is not None else None
+        hi = order[index[before_id]][1] if before_id is not None else None
+        if after_id is not None and before_id is not None and index[after_id] + 1 != index[before_id]:
+            raise ValidationError("'after' and 'before' must be neighbours in the list")
+        moves: list[tuple[bytes, str]] = []
+        if lo is not None and hi is not None and lo >= hi:
+            # Equal positions from concurrent inserts: move `before` up to make room.
+            j = index[before_id]  # type: ignore[index]
+            nxt = next((p for _, p in order[j + 1:] if p > hi), None)
+            new_hi = positions.between(hi, nxt)
+            moves.append((before_id, new_hi))  # type: ignore[arg-type]
+            hi = new_hi
+        return positions.between(lo, hi), after_id, before_id, moves
+
+    def create_ordered_edge(self, edge_type: str, source: IdLike, target: IdLike, *,
+                            after: IdLike | None = None, before: IdLike | None = None,
+                            properties: dict[str, Any] | None = None) -> str:
+        """Insert into the ordered list of `target`; default is at the end."""
+        etype = self.schema.edge_type(edge_type)
+        if not etype.ordered:
+            raise ValidationError(f"edge type {etype.display_name!r} is not ordered: use create_edge")
+        src, tgt = self._live_entity(source), self._live_entity(target)
+        self._check_ends(edge_type, src, tgt)
+        position, after_id, before_id, moves = self._position(edge_type, tgt, after, before)
+        for moved, new_position in moves:
+            self.add(o.MoveOrderedEdge, edge=moved, after=None, before=None, position=new_position)
+        edge = self.ws.ids.new()
+        self.add(o.CreateOrderedEdge, edge=edge, edge_type=edge_type, source=src, target=tgt, after=after_id,
+                 before=before_id, position=position, properties=self._edge_props(edge_type, properties or {}))
+        return to_str(edge)
+
+    def move_ordered_edge(self, edge_ref: IdLike, *, after: IdLike | None = None,
+                          before: IdLike | None = None) -> None:
+        edge, edge_type = self._live_edge(edge_ref)
+        if not self.schema.edge_type(edge_type).ordered:
+            raise ValidationError("only ordered edges can be moved")
+        state = edge_state(self.ws.conn, edge)
+        assert state is not None and state[2] is not None
+        position, after_id, before_id, moves = self._position(edge_type, state[2], after, before, exclude=edge)
+        for moved, new_position in moves:
+            self.add(o.MoveOrderedEdge, edge=moved, after=None, before=None, position=new_position)
+        self.add(o.MoveOrderedEdge, edge=edge, after=after_id, before=before_id, position=position)
+
+    # --- schema, links, settings ------------------------------------------------------------
+
+    def adopt_module(self, manifest: str) -> str:
+        """Adopt a module for the whole workspace. Returns the module name."""
+        from .modules import check_compatible
+
+        module = parse_manifest(manifest)
+        existing = self.schema.modules.get(module.name)
+        if existing is not None:
+            check_compatible(existing, module)
+        self.add(o.AdoptModule, module=module.name, version=module.version, manifest=manifest)
+        return module.name
+
+    def suggested_mappings(self, source_table: str, target_table: str) -> list[tuple[str, str, str]]:
+        """(source field, target field, shared key) pairs whose modules declare the same shared key."""
+        src, tgt = self._table(source_table), self._table(target_table)
+        out = []
+        for f in src.fields.values():
+            for g in tgt.fields.values():
+                if f.shared_key and f.shared_key == g.shared_key and (f.type, f.crdt) == (g.type, g.crdt):
+                    out.append((f.id, g.id, f.shared_key))
+        return out
+
+    def link_tables(self, source_table: str, target_table: str) -> None:
+        if source_table == target_table:
+            raise ValidationError("a table cannot be linked to itself")
+        pairs = [(a, b) for a, b, _ in self.suggested_mappings(source_table, target_table)]
+        self.add(o.LinkTables, source_table=source_table, target_table=target_table, field_mappings=pairs)
+
+    def confirm_field_mapping(self, source_field: str, target_field: str, shared_key: str | None = None) -> None:
+        fa, fb = self._field(source_field), self._field(target_field)
+        if fa.table == fb.table:
+            raise ValidationError("mapped fields must belong to different tables")
+        key = shared_key or fa.shared_key or fb.shared_key or fa.name
+        self.add(o.ConfirmFieldMapping, source_table=fa.table, target_table=fb.table, source_field=fa.id,
+                 target_field=fb.id, shared_key=key)
+
+    def unlink_tables(self, source_table: str, target_table: str, *, data_handling: str = "copy") -> None:
+        """Unlink two tables; confirmed mappings between them end. With `copy`, every record in
+        both tables keeps the shared value in each of its fields."""
+        src, tgt = self._table(source_table), self._table(target_table)
+        mappings = []
+        for a, b in self.ws.confirmed_mappings():
+            fa, fb = self.schema.fields.get(a), self.schema.fields.get(b)
+            if fa and fb and {fa.table, fb.table} == {src.id, tgt.id}:
+                mappings.append((a, b))
+        copies: list[tuple[bytes, str, Any]] = []
+        if data_handling == "copy" and mappings:
+            in_both = set(self.ws.table_member_ids(src.id)) & set(self.ws.table_member_ids(tgt.id))
+            for entity in sorted(in_both):
+                for a, b in mappings:
+                    current = group_value(self.ws.conn, self.ws.groups, entity, a)
+                    if current is not None and current.value is not None:
+                        copies.extend([(entity, a, current.value), (entity, b, current.value)])
+        self.add(o.UnlinkTables, source_table=src.id, target_table=tgt.id, data_handling=data_handling,
+                 mappings=mappings, copies=copies)
+
+    def set_setting(self, key: str, value: Any) -> None:
+        self.add(o.SetWorkspaceSetting, key=key, value=value)
+
+    # used by undo: raw inverse ops with positions already known
+    def apply_step(self, step: Step) -> None:
+        payload = {k: v for k, v in step.payload.items() if not k.startswith("_")}
+        if step.op_cls is o.DeleteEntity:
+            state = entity_state(self.ws.conn, payload["entity"])
+            if state is not None and state[1]:
+                self.delete_record(payload["entity"])
+            return
+        if step.op_cls is o.RemoveFromTable:
+            if facet_attached(self.ws.conn, payload["entity"], payload["table"]):
+                self.remove_from_table(payload["entity"], payload["table"])
+            return
+        self.add(step.op_cls, **payload)
+

@@ -1,0 +1,128 @@
+"""Undo/redo per actor, on bundles (in memory, 100 deep, not persisted).
+
+When a local op is applied, `capture` records how to reverse it from the state just before.
+Undo commits those inverse ops as a new signed bundle, unless another actor wrote one of the
+registers since: then the entry is skipped with a message naming the field and the person.
+Redo is the undo of an undo bundle, so both directions share one mechanism.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import operations as o
+from .groups import FieldGroups
+from .oplog import LIFE, facet_key
+from .reads import edge_state, entity_visible, group_value
+from .state import POSITION_KEY
+from .values import from_sql
+
+UNDO_DEPTH = 100
+
+
+@dataclass(frozen=True)
+class Step:
+    """One inverse op, and the register that must not have been changed by someone else."""
+
+    op_cls: type[o.Op]
+    payload: dict[str, Any]
+    guard_target: bytes | None
+    guard_fields: tuple[str, ...]
+    label: str  # what the register is, for messages
+
+
+@dataclass
+class Entry:
+    bundle_id: bytes
+    ord: bytes  # ord of the bundle's first op: guards look for writes after it
+    steps: list[Step] = field(default_factory=list)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    done: bool
+    message: str
+    bundle_id: bytes | None = None  # the bundle whose effect was reversed
+
+
+class Stacks:
+    def __init__(self) -> None:
+        self.undo: deque[Entry] = deque(maxlen=UNDO_DEPTH)
+        self.redo: deque[Entry] = deque(maxlen=UNDO_DEPTH)
+
+
+def _prior_field(conn: sqlite3.Connection, groups: FieldGroups, entity: bytes, field_id: str) -> Any:
+    current = group_value(conn, groups, entity, field_id)
+    return None if current is None else current.value
+
+
+def _set_or_clear(entity: bytes, field_id: str, value: Any, label: str, groups: FieldGroups) -> Step:
+    guard = groups.members(field_id)
+    if value is None:
+        return Step(o.ClearField, {"entity": entity, "field": field_id}, entity, guard, label)
+    return Step(o.SetField, {"entity": entity, "field": field_id, "value": value}, entity, guard, label)
+
+
+def capture(conn: sqlite3.Connection, groups: FieldGroups, op: o.Op, label: str) -> list[Step] | None:
+    """Inverse steps for `op` given the state before it; None if the op cannot be undone."""
+    if isinstance(op, (o.SetField, o.ClearField)):
+        return [_set_or_clear(op.entity, op.field, _prior_field(conn, groups, op.entity, op.field), label, groups)]
+    if isinstance(op, (o.CreateEntity, o.RestoreEntity)):
+        steps = [Step(o.DeleteEntity, {"entity": op.entity}, op.entity, (LIFE,), label)]
+        return steps
+    if isinstance(op, o.DeleteEntity):
+        steps = [Step(o.RestoreEntity, {"entity": op.entity}, op.entity, (LIFE,), label)]
+        steps += [Step(o.RestoreEdge, {"edge": e, "_cascade_of": op.entity}, e, (LIFE,), label)
+                  for e in op.cascade_edges]
+        return steps
+    if isinstance(op, (o.AddToTable, o.AttachFacet, o.RestoreFacet)):
+        table = op.table if isinstance(op, o.AddToTable) else op.facet
+        steps = [Step(o.RemoveFromTable, {"entity": op.entity, "table": table}, op.entity,
+                      (facet_key(table),), label)]
+        if isinstance(op, o.AddToTable):
+            steps += [_set_or_clear(op.entity, f, _prior_field(conn, groups, op.entity, f), label, groups)
+                      for f in op.defaults]
+        return steps
+    if isinstance(op, (o.RemoveFromTable, o.DetachFacet)):
+        table = op.table if isinstance(op, o.RemoveFromTable) else op.facet
+        steps = [Step(o.RestoreFacet, {"entity": op.entity, "facet": table, "from_op": op.op_id}, op.entity,
+                      (facet_key(table),), label)]
+        discard = op.data_handling == "discard" if isinstance(op, o.RemoveFromTable) else not op.preserve
+        if discard:
+            steps += [_set_or_clear(op.entity, f, v, label, groups) for f, v in op.preserved.items()]
+        return steps
+    if isinstance(op, (o.CreateEdge, o.CreateOrderedEdge, o.RestoreEdge)):
+        return [Step(o.DeleteEdge, {"edge": op.edge}, op.edge, (LIFE,), label)]
+    if isinstance(op, o.DeleteEdge):
+        return [Step(o.RestoreEdge, {"edge": op.edge}, op.edge, (LIFE,), label)]
+    if isinstance(op, (o.SetEdgeProperty, o.ClearEdgeProperty)):
+        row = conn.execute("SELECT kind, value FROM edge_props WHERE edge_id = ? AND key = ?",
+                           (op.edge, op.key)).fetchone()
+        prior = None if row is None else from_sql(row[0], row[1])
+        if prior is None:
+            return [Step(o.ClearEdgeProperty, {"edge": op.edge, "key": op.key}, op.edge, (op.key,), label)]
+        return [Step(o.SetEdgeProperty, {"edge": op.edge, "key": op.key, "value": prior}, op.edge, (op.key,), label)]
+    if isinstance(op, o.MoveOrderedEdge):
+        row = conn.execute("SELECT value FROM edge_props WHERE edge_id = ? AND key = ?",
+                           (op.edge, POSITION_KEY)).fetchone()
+        if row is None:
+            return None
+        return [Step(o.MoveOrderedEdge, {"edge": op.edge, "after": None, "before": None, "position": row[0]},
+                     op.edge, (POSITION_KEY,), label)]
+    return None
+
+
+def restorable_cascade(conn: sqlite3.Connection, step: Step) -> bool:
+    """A cascaded edge comes back with its entity only if its other end still exists."""
+    entity = step.payload.get("_cascade_of")
+    if entity is None:
+        return True
+    state = edge_state(conn, step.payload["edge"])
+    if state is None or state[1] is None or state[2] is None:
+        return False
+    other = state[2] if state[1] == entity else state[1]
+    return entity_visible(conn, other)

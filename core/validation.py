@@ -1,0 +1,147 @@
+"""Schema checks that every receiver applies to every op before anything is written.
+
+They depend only on the schema, which only grows and reaches a receiver before any bundle
+that relies on it (bundles are applied in causal order). So an honest author's bundle passes
+everywhere, and a bundle that fails here fails on every peer alike: no divergence.
+State-dependent checks (does the record exist, is it deleted) are for local writes only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import operations as o
+from .errors import SchemaError, ValidationError
+from .modules import Schema, normalize_value, parse_manifest, union
+
+
+def check_op(op: o.Op, schema: Schema) -> Schema:
+    """Raise ValidationError if `op` does not fit `schema`; return the schema after the op."""
+    if isinstance(op, o.AdoptModule):
+        try:
+            module = parse_manifest(op.manifest)
+        except SchemaError as exc:
+            raise ValidationError(f"AdoptModule: invalid manifest: {exc}") from None
+        if module.name != op.module or module.version != op.version:
+            raise ValidationError("AdoptModule: module name/version differ from the manifest's")
+        existing = schema.modules.get(module.name)
+        return schema.with_module(union(existing, module) if existing else module)
+    checker = _CHECKS.get(type(op))
+    if checker is not None:
+        checker(op, schema)
+    return schema
+
+
+def _field_value(schema: Schema, field_id: str, value: Any) -> None:
+    fdef = schema.field(field_id)
+    if fdef.crdt is not None:
+        raise ValidationError(f"field {field_id!r} is a {fdef.crdt} CRDT field: SetField is not allowed")
+    canonical = normalize_value(fdef, value)
+    if type(canonical) is not type(value) or canonical != value:
+        raise ValidationError(f"field {field_id!r}: value {value!r} is not in canonical form")
+
+
+def _table_fields(schema: Schema, table: str, values: dict[str, Any], *, allow_none: bool) -> None:
+    schema.table(table)
+    for field_id, value in values.items():
+        schema.field(field_id)
+        if value is not None:
+            _field_value(schema, field_id, value)
+        elif not allow_none:
+            raise ValidationError(f"field {field_id!r}: a default cannot be empty")
+
+
+def _props(schema: Schema, edge_type: str, props: dict[str, Any]) -> None:
+    from .modules import property_def
+
+    etype = schema.edge_type(edge_type)
+    for key, value in props.items():
+        canonical = normalize_value(property_def(etype, key), value)
+        if type(canonical) is not type(value) or canonical != value:
+            raise ValidationError(f"property {key!r}: value {value!r} is not in canonical form")
+
+
+def _check_set_field(op: o.SetField, schema: Schema) -> None:
+    _field_value(schema, op.field, op.value)
+
+
+def _check_clear_field(op: o.ClearField, schema: Schema) -> None:
+    fdef = schema.field(op.field)
+    if fdef.crdt is not None:
+        raise ValidationError(f"field {op.field!r} is a CRDT field: ClearField is not allowed")
+
+
+def _check_crdt(op: o.ApplyCrdt | o.ClearAndAdd, schema: Schema) -> None:
+    fdef = schema.field(op.field)
+    expected = op.crdt_type if isinstance(op, o.ApplyCrdt) else "list"
+    if fdef.crdt != expected:
+        raise ValidationError(f"field {op.field!r} is not a {expected} CRDT field")
+
+
+def _check_create_entity(op: o.CreateEntity, schema: Schema) -> None:
+    if op.initial_table is not None:
+        schema.table(op.initial_table)
+
+
+def _check_facet(op: Any, schema: Schema) -> None:
+    table = getattr(op, "facet", None) or op.table
+    schema.table(table)
+    if isinstance(op, o.AddToTable):
+        _table_fields(schema, table, op.defaults, allow_none=False)
+    elif isinstance(op, (o.DetachFacet, o.RemoveFromTable)):
+        _table_fields(schema, table, op.preserved, allow_none=True)
+
+
+def _check_create_edge(op: o.CreateEdge | o.CreateOrderedEdge, schema: Schema) -> None:
+    etype = schema.edge_type(op.edge_type)
+    if etype.ordered != isinstance(op, o.CreateOrderedEdge):
+        kind = "ordered" if etype.ordered else "unordered"
+        raise ValidationError(f"edge type {op.edge_type!r} is {kind}; use the matching create operation")
+    _props(schema, op.edge_type, op.properties)
+
+
+def _check_link(op: o.LinkTables | o.UnlinkTables | o.ConfirmFieldMapping, schema: Schema) -> None:
+    schema.table(op.source_table)
+    schema.table(op.target_table)
+    pairs: list[tuple[str, str]] = []
+    if isinstance(op, o.LinkTables):
+        pairs = list(op.field_mappings)
+    elif isinstance(op, o.UnlinkTables):
+        pairs = list(op.mappings)
+        for _entity, field_id, value in op.copies:
+            if value is not None:
+                _field_value(schema, field_id, value)
+    else:
+        pairs = [(op.source_field, op.target_field)]
+    for a, b in pairs:
+        fa, fb = schema.field(a), schema.field(b)
+        if a == b:
+            raise ValidationError(f"a field cannot be mapped to itself ({a!r})")
+        if (fa.type, fa.crdt) != (fb.type, fb.crdt):
+            raise ValidationError(f"fields {a!r} ({fa.type}) and {b!r} ({fb.type}) have different types")
+
+
+def _check_setting(op: o.SetWorkspaceSetting, schema: Schema) -> None:
+    from .settings import validate_setting
+
+    validate_setting(op.key, op.value)
+
+
+_CHECKS: dict[type[o.Op], Any] = {
+    o.SetField: _check_set_field,
+    o.ClearField: _check_clear_field,
+    o.ApplyCrdt: _check_crdt,
+    o.ClearAndAdd: _check_crdt,
+    o.CreateEntity: _check_create_entity,
+    o.AttachFacet: _check_facet,
+    o.DetachFacet: _check_facet,
+    o.RestoreFacet: _check_facet,
+    o.AddToTable: _check_facet,
+    o.RemoveFromTable: _check_facet,
+    o.CreateEdge: _check_create_edge,
+    o.CreateOrderedEdge: _check_create_edge,
+    o.LinkTables: _check_link,
+    o.UnlinkTables: _check_link,
+    o.ConfirmFieldMapping: _check_link,
+    o.SetWorkspaceSetting: _check_setting,
+}

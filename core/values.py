@@ -1,0 +1,40 @@
+"""How field and property values sit in SQLite: a kind tag beside a native SQL value.
+
+Native values let SQLite compare and index them (queries, matching rules); the kind keeps
+booleans apart from numbers and marks a cleared field (a tombstone) as NULL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .encoding import decode, encode
+
+KIND_STRING = "s"
+KIND_NUMBER = "n"
+KIND_BOOL = "b"
+KIND_LIST = "l"
+
+
+def to_sql(value: Any) -> tuple[str | None, Any]:
+    if value is None:
+        return None, None
+    if isinstance(value, bool):
+        return KIND_BOOL, 1 if value else 0
+    if isinstance(value, (int, float)):
+        return KIND_NUMBER, value
+    if isinstance(value, str):
+        return KIND_STRING, value
+    if isinstance(value, (list, tuple)):
+        return KIND_LIST, encode(list(value))
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def from_sql(kind: str | None, value: Any) -> Any:
+    if kind is None:
+        return None
+    if kind == KIND_BOOL:
+        return bool(value)
+    if kind == KIND_LIST:
+        return decode(value, what="list value")
+    return value

@@ -1,0 +1,696 @@
+"""The Workspace: the public face of the core for the relay, the web worker, the CLI and scripts.
+
+It owns one SQLite connection and the handed-in signer, verifier, clock and random source, and
+runs the two pipelines everything else uses:
+
+* local writes: `transaction()` -> validated ops applied at once -> one signed bundle;
+* received bundles: `ingest()` -> decode, workspace, duplicate and clock checks -> signature ->
+  causal readiness -> schema checks -> one SQLite transaction (all or nothing).
+
+Signing and verifying may be async (WebCrypto), so each pipeline has a sync and an async entry
+point around the same synchronous steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import hlc as hlc_mod
+from . import operations as o
+from . import oplog
+from .bundle import Bundle, UnsignedBundle, build, decode_bundle
+from .encoding import decode
+from .errors import (
+    REASON_BAD_SIGNATURE,
+    REASON_CONFLICTING_DUPLICATE,
+    REASON_FUTURE_HLC,
+    REASON_SCHEMA,
+    REASON_WRONG_WORKSPACE,
+    BundleRejected,
+    LocalError,
+    NotFoundError,
+    UndoError,
+    ValidationError,
+    WorkspaceMismatchError,
+)
+from .groups import FieldGroups
+from .identity import Signer, Verifier, clean_display_name, short_actor
+from .ids import IdFactory, to_str
+from .modules import ModuleDef, Schema, parse_manifest, union
+from .reads import (
+    EdgeRow,
+    FieldValue,
+    actor_names,
+    edges,
+    entity_state,
+    table_members,
+    tables_of,
+    values_for,
+)
+from .settings import Settings, from_rows
+from .state import Applier, Effects
+from .statehash import state_hash
+from .storage import DERIVED_TABLES, get_meta, install, set_meta
+from .transaction import IdLike, Transaction, as_id
+from .undo import Entry, Stacks, UndoResult, restorable_cascade
+from .validation import check_op
+
+# --- results handed back to callers -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A committed local bundle."""
+
+    bundle_id: str
+    hlc: bytes
+    wire: bytes
+    created: list[str]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one received bundle. `status`: applied, duplicate, pending, rejected."""
+
+    status: str
+    bundle_id: bytes | None = None
+    reason: str | None = None
+    detail: str = ""
+    stale: bool = False
+    applied: tuple[bytes, ...] = ()  # this bundle and any pending ones it unblocked
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "rejected"
+
+
+@dataclass(frozen=True)
+class BundleEvent:
+    """Told to listeners after a bundle is stored: the sync layer forwards `wire` unchanged."""
+
+    bundle_id: bytes
+    actor: bytes
+    hlc: bytes
+    wire: bytes
+    origin: str  # "local" or "remote"
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str
+    tables: list[str]
+    values: dict[str, Any]  # field id -> value (mappings resolved)
+    writes: dict[str, FieldValue] = field(default_factory=dict, repr=False)
+
+    def get(self, field: str, default: Any = None) -> Any:
+        """By field id ('module.Table.field') or by bare field name."""
+        if field in self.values:
+            return self.values[field]
+        for key, value in self.values.items():
+            if key.rsplit(".", 1)[-1] == field:
+                return value
+        return default
+
+
+@dataclass(frozen=True)
+class Change:
+    """One write in a field's history, for "who changed this?"."""
+
+    actor: str
+    display_name: str
+    hlc: bytes
+    when: str
+    old: Any
+    new: Any
+    bundle_id: str
+    op_type: str
+    field: str
+
+
+@dataclass(frozen=True)
+class Env:
+    """Everything the core does not do itself, handed in."""
+
+    signer: Signer
+    verifier: Verifier
+    display_name: str
+    now_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
+    random_bytes: Callable[[int], bytes] = os.urandom
+
+
+class Workspace:
+    """Create with `Workspace.create`, `Workspace.open` or `Workspace.join`."""
+
+    def __init__(self, conn: sqlite3.Connection, env: Env, workspace_id: bytes) -> None:
+        self.conn = conn
+        self.env = env
+        self.workspace_id = workspace_id
+        self.actor_id = env.signer.actor_id
+        self.display_name = clean_display_name(env.display_name)
+        self.ids = IdFactory(env.now_ms, env.random_bytes)
+        self.applier = Applier(conn)
+        self.listeners: list[Callable[[BundleEvent], None]] = []
+        self._stacks = Stacks()
+        self._tx: Transaction | None = None
+        self._lock = asyncio.Lock()
+        last = conn.execute("SELECT max(hlc) FROM bundles WHERE actor = ?", (self.actor_id,)).fetchone()[0]
+        stored = get_meta(conn, "clock")
+        self.clock = hlc_mod.Clock(env.now_ms, max(last or hlc_mod.ZERO, stored or hlc_mod.ZERO))
+        self._reload()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    @classmethod
+    def _prepare(cls, conn: sqlite3.Connection, env: Env, workspace_id: bytes | None) -> Workspace:
+        install(conn)
+        existing = get_meta(conn, "workspace_id")
+        if existing is not None and workspace_id is not None and existing != workspace_id:
+            raise WorkspaceMismatchError(
+                f"this file holds workspace {to_str(existing)}, not {to_str(workspace_id)}")
+        if existing is None:
+            if workspace_id is None:
+                raise NotFoundError("this file holds no workspace; create or join one")
+            set_meta(conn, "workspace_id", workspace_id)
+            existing = workspace_id
+        return cls(conn, env, existing)
+
+    @classmethod
+    def create(cls, conn: sqlite3.Connection, env: Env, name: str) -> Workspace:
+        """A new workspace in an empty database, owned by the signer's actor."""
+        ws = cls._new(conn, env)
+        with ws.transaction(kind="workspace") as tx:
+            tx.add(o.InitWorkspace, name=_workspace_name(name))
+        return ws
+
+    @classmethod
+    async def create_async(cls, conn: sqlite3.Connection, env: Env, name: str) -> Workspace:
+        ws = cls._new(conn, env)
+        async with ws.transaction_async(kind="workspace") as tx:
+            tx.add(o.InitWorkspace, name=_workspace_name(name))
+        return ws
+
+    @classmethod
+    def _new(cls, conn: sqlite3.Connection, env: Env) -> Workspace:
+        install(conn)
+        if get_meta(conn, "workspace_id") is not None:
+            raise LocalError("this database already holds a workspace")
+        return cls._prepare(conn, env, IdFactory(env.now_ms, env.random_bytes).new())
+
+    @classmethod
+    def open(cls, conn: sqlite3.Connection, env: Env, workspace_id: bytes | None = None) -> Workspace:
+        """Open the workspace stored in `conn` (optionally checking which one it is)."""
+        return cls._prepare(conn, env, workspace_id)
+
+    @classmethod
+    def join(cls, conn: sqlite3.Connection, env: Env, workspace_id: bytes) -> Workspace:
+        """An empty replica of an existing workspace, to be filled by sync."""
+        return cls._prepare(conn, env, workspace_id)
+
+    def _reload(self) -> None:
+        """Refresh the caches derived from the database (schema, mappings, settings, clock)."""
+        modules: dict[str, ModuleDef] = {}
+        for name, manifest in self.conn.execute("SELECT module, manifest FROM modules ORDER BY module, ord"):
+            parsed = parse_manifest(manifest)
+            modules[name] = union(modules[name], parsed) if name in modules else parsed
+        self.schema = Schema(modules)
+        self._reload_groups()
+        self._reload_settings()
+        self._vc: dict[bytes, bytes] = dict(self.conn.execute("SELECT actor, hlc FROM vector_clock"))
+
+    def _reload_groups(self) -> None:
+        self.groups = FieldGroups(self.confirmed_mappings())
+
+    def _reload_settings(self) -> None:
+        rows = {k: decode(v) for k, v in self.conn.execute("SELECT key, value FROM settings")}
+        self.settings: Settings = from_rows(rows)
+
+    def _after_effects(self, effects: Effects, schema: Schema | None = None) -> None:
+        if effects.schema:
+            if schema is not None:
+                self.schema = schema
+            else:
+                self._reload()
+                return
+        if effects.mappings:
+            self._reload_groups()
+        if effects.settings:
+            self._reload_settings()
+
+    def confirmed_mappings(self) -> list[tuple[str, str]]:
+        return list(self.conn.execute(
+            "SELECT field_a, field_b FROM field_mappings WHERE status = 'confirmed' ORDER BY field_a, field_b"))
+
+    # --- local writes ---------------------------------------------------------------------------
+
+    def _begin(self, kind: str, meta: dict[str, Any] | None) -> Transaction:
+        if self._tx is not None:
+            raise LocalError("a transaction is already open on this workspace")
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._tx = Transaction(self, kind, meta)
+        return self._tx
+
+    def _rollback(self) -> None:
+        self._tx = None
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        self._reload()
+
+    def _seal(self, tx: Transaction) -> UnsignedBundle | None:
+        if not tx.ops:
+            return None
+        if self.conn.execute("SELECT display_name FROM actors WHERE actor = ?",
+                             (self.actor_id,)).fetchone() != (self.display_name,):
+            tx.add(o.IdentifyActor, display_name=self.display_name)
+        return build(workspace=self.workspace_id, bundle_id=self.ids.new(), actor=self.actor_id, kind=tx.kind,
+                     clock=self._vc, ops=tx.ops, meta=tx.meta)
+
+    def _store_local(self, tx: Transaction, unsigned: UnsignedBundle, signature: bytes) -> Receipt:
+        bundle = unsigned.seal(signature)
+        oplog.append(self.conn, bundle, self.env.now_ms())
+        set_meta(self.conn, "clock", self.clock.last)
+        self.conn.execute("COMMIT")
+        self._tx = None
+        self._vc[self.actor_id] = bundle.hlc
+        if tx.steps:
+            entry = Entry(bundle.bundle_id, tx.ops[0].ord, list(tx.steps), tx.kind)
+            if tx.kind == "undo":
+                self._stacks.redo.append(entry)
+            else:
+                if tx.kind != "redo":
+                    self._stacks.redo.clear()
+                self._stacks.undo.append(entry)
+        wire = bundle.wire()
+        self._notify(BundleEvent(bundle.bundle_id, self.actor_id, bundle.hlc, wire, "local"))
+        return Receipt(to_str(bundle.bundle_id), bundle.hlc, wire, list(tx.created))
+
+    @contextmanager
+    def transaction(self, kind: str = "edit", meta: dict[str, Any] | None = None) -> Iterator[Transaction]:
+        """All writes inside become one signed bundle, or nothing if anything raises.
+
+        The receipt is available afterwards as `ws.last_receipt`. Needs a synchronous signer.
+        """
+        tx = self._begin(kind, meta)
+        try:
+            yield tx
+            unsigned = self._seal(tx)
+            if unsigned is None:
+                self._rollback()
+                self.last_receipt: Receipt | None = None
+                return
+            signature = self.env.signer.sign(unsigned.signing_bytes())
+        except BaseException:
+            self._rollback()
+            raise
+        self.last_receipt = self._store_local(tx, unsigned, signature)
+
+    @asynccontextmanager
+    async def transaction_async(self, kind: str = "edit",
+                                meta: dict[str, Any] | None = None) -> AsyncIterator[Transaction]:
+        async with self._lock:
+            tx = self._begin(kind, meta)
+            try:
+                yield tx
+                unsigned = self._seal(tx)
+                if unsigned is None:
+                    self._rollback()
+                    self.last_receipt = None
+                    return
+                signature = await self.env.signer.sign_async(unsigned.signing_bytes())
+            except BaseException:
+                self._rollback()
+                raise
+            self.last_receipt = self._store_local(tx, unsigned, signature)
+
+    def commit(self, fn: Callable[[Transaction], Any], kind: str = "edit") -> tuple[Any, Receipt | None]:
+        """Run `fn(tx)` in one transaction; returns (fn's result, receipt)."""
+        with self.transaction(kind) as tx:
+            result = fn(tx)
+        return result, self.last_receipt
+
+    # Convenience single-bundle writes (sync). The async worker uses transaction_async.
+    def create_record(self, table: str, values: dict[str, Any] | None = None) -> str:
+        return self.commit(lambda tx: tx.create_record(table, values))[0]
+
+    def set_field(self, record: IdLike, field_id: str, value: Any) -> None:
+        self.commit(lambda tx: tx.set_field(record, field_id, value))
+
+    def clear_field(self, record: IdLike, field_id: str) -> None:
+        self.commit(lambda tx: tx.clear_field(record, field_id))
+
+    def delete_record(self, record: IdLike) -> None:
+        self.commit(lambda tx: tx.delete_record(record))
+
+    def adopt_module(self, manifest: str) -> str:
+        return self.commit(lambda tx: tx.adopt_module(manifest), kind="module")[0]
+
+    # --- undo / redo ----------------------------------------------------------------------------
+
+    def can_undo(self) -> bool:
+        return bool(self._stacks.undo)
+
+    def can_redo(self) -> bool:
+        return bool(self._stacks.redo)
+
+    def _check_entry(self, entry: Entry) -> str | None:
+        """Why `entry` cannot be reversed (another actor wrote a register since), or None."""
+        names = actor_names(self.conn)
+        for step in entry.steps:
+            if step.guard_target is None:
+                continue
+            other = oplog.other_writer_since(self.conn, step.guard_target, step.guard_fields, entry.ord,
+                                             self.actor_id)
+            if other is not None:
+                who = names.get(other, short_actor(other))
+                return f"Cannot undo: {step.label} was changed by {who} since"
+        return None
+
+    def _reverse(self, entry: Entry, kind: str) -> None:
+        with self.transaction(kind=kind, meta={"reverts": entry.bundle_id}) as tx:
+            for step in reversed(entry.steps):
+                if step.op_cls is o.RestoreEdge and not restorable_cascade(self.conn, step):
+                    continue
+                tx.apply_step(step)
+
+    def undo(self) -> UndoResult:
+        """Reverse this actor's latest bundle, or skip it (and say why) if someone else changed it."""
+        if not self._stacks.undo:
+            raise UndoError("nothing to undo")
+        entry = self._stacks.undo.pop()
+        blocked = self._check_entry(entry)
+        if blocked is not None:
+            return UndoResult(False, blocked, entry.bundle_id)
+        self._reverse(entry, "undo")
+        return UndoResult(True, f"Undid {entry.description or 'change'}", entry.bundle_id)
+
+    def redo(self) -> UndoResult:
+        if not self._stacks.redo:
+            raise UndoError("nothing to redo")
+        entry = self._stacks.redo.pop()
+        blocked = self._check_entry(entry)
+        if blocked is not None:
+            return UndoResult(False, blocked.replace("Cannot undo", "Cannot redo"), entry.bundle_id)
+        self._reverse(entry, "redo")
+        return UndoResult(True, "Redid change", entry.bundle_id)
+
+    # --- received bundles ---------------------------------------------------------------------
+
+    def _quarantine(self, data: bytes, reason: str, detail: str, bundle: Bundle | None,
+                    source: str | None) -> IngestResult:
+        self.conn.execute(
+            "INSERT INTO quarantine (received_at, reason, detail, bundle_id, actor, source, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.env.now_ms(), reason, detail, bundle.bundle_id if bundle else None,
+             bundle.actor if bundle else None, source, data),
+        )
+        return IngestResult("rejected", bundle.bundle_id if bundle else None, reason, detail)
+
+    def _precheck(self, data: bytes, source: str | None) -> Bundle | IngestResult:
+        try:
+            bundle = decode_bundle(data)
+        except BundleRejected as exc:
+            return self._quarantine(data, exc.reason, exc.detail, None, source)
+        header = bundle.header
+        if header.workspace != self.workspace_id:
+            return self._quarantine(data, REASON_WRONG_WORKSPACE,
+                                    f"bundle is for workspace {to_str(header.workspace)}, this is "
+                                    f"{to_str(self.workspace_id)}", bundle, source)
+        row = self.conn.execute("SELECT header, signature FROM bundles WHERE bundle_id = ?",
+                                (header.bundle_id,)).fetchone()
+        if row is not None:
+            if row[0] == bundle.header_bytes and row[1] == bundle.signature:
+                return IngestResult("duplicate", header.bundle_id)
+            return self._quarantine(data, REASON_CONFLICTING_DUPLICATE,
+                                    "a different bundle with this id is already stored", bundle, source)
+        if self.conn.execute("SELECT 1 FROM pending WHERE bundle_id = ?", (header.bundle_id,)).fetchone():
+            return IngestResult("pending", header.bundle_id, detail="already waiting for earlier bundles")
+        future = self.clock.check_future(header.hlc, self.settings.max_future_drift_ms)
+        if future is not None:
+            return self._quarantine(data, REASON_FUTURE_HLC, future.describe(), bundle, source)
+        return bundle
+
+    def _deps_ready(self, bundle: Bundle) -> bool:
+        header = bundle.header
+        if header.clock.get(header.actor) != self._vc.get(header.actor):
+            return False
+        zero = hlc_mod.ZERO
+        return all(self._vc.get(actor, zero) >= h for actor, h in header.clock.items() if actor != header.actor)
+
+    def _after_verify(self, bundle: Bundle, valid: bool, data: bytes, source: str | None) -> IngestResult:
+        if not valid:
+            return self._quarantine(data, REASON_BAD_SIGNATURE,
+                                    f"signature does not verify for actor {short_actor(bundle.actor)}", bundle,
+                                    source)
+        if not self._deps_ready(bundle):
+            self.conn.execute("INSERT OR IGNORE INTO pending (bundle_id, actor, hlc, data, received_at)"
+                              " VALUES (?, ?, ?, ?, ?)",
+                              (bundle.bundle_id, bundle.actor, bundle.hlc, data, self.env.now_ms()))
+            return IngestResult("pending", bundle.bundle_id, detail="waiting for earlier bundles it depends on")
+        result = self._apply_remote(bundle, data, source)
+        if result.status != "applied":
+            return result
+        more = self._drain_pending()
+        return IngestResult(result.status, result.bundle_id, stale=result.stale, applied=(bundle.bundle_id, *more))
+
+    def _apply_remote(self, bundle: Bundle, data: bytes, source: str | None) -> IngestResult:
+        schema = self.schema
+        for index, op in enumerate(bundle.ops):
+            try:
+                schema = check_op(op, schema)
+            except (ValidationError, LocalError) as exc:
+                return self._quarantine(data, REASON_SCHEMA, f"operation {index} ({op.TYPE}): {exc}", bundle,
+                                        source)
+        if self._tx is not None:
+            raise LocalError("cannot apply a received bundle while a local transaction is open")
+        effects = Effects()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            oplog.append(self.conn, bundle, self.env.now_ms())
+            apply = self.applier.apply
+            actor = bundle.actor
+            for op in bundle.ops:
+                effects.merge(apply(op, actor))
+            self.clock.receive(bundle.hlc)
+            set_meta(self.conn, "clock", self.clock.last)
+            age = self.env.now_ms() - hlc_mod.wall_ms(bundle.hlc)
+            stale = age > self.settings.stale_threshold_ms
+            if stale:
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO stale_flags (bundle_id, hlc, age_ms, threshold_ms, flagged_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (bundle.bundle_id, bundle.hlc, age, self.settings.stale_threshold_ms, self.env.now_ms()))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            self._reload()
+            raise
+        self._vc[actor] = max(self._vc.get(actor, hlc_mod.ZERO), bundle.hlc)
+        if effects.schema:
+            self.schema = schema
+        self._after_effects(Effects(False, effects.mappings, effects.settings))
+        self._notify(BundleEvent(bundle.bundle_id, actor, bundle.hlc, data, "remote"))
+        return IngestResult("applied", bundle.bundle_id, stale=stale)
+
+    def _drain_pending(self) -> list[bytes]:
+        applied: list[bytes] = []
+        progress = True
+        while progress:
+            progress = False
+            for bundle_id, data in self.conn.execute("SELECT bundle_id, data FROM pending ORDER BY hlc").fetchall():
+                bundle = decode_bundle(data)  # verified before it was parked
+                if not self._deps_ready(bundle):
+                    continue
+                self.conn.execute("DELETE FROM pending WHERE bundle_id = ?", (bundle_id,))
+                if self._apply_remote(bundle, data, "pending").status == "applied":
+                    applied.append(bundle_id)
+                    progress = True
+        return applied
+
+    def ingest(self, data: bytes, *, source: str | None = None) -> IngestResult:
+        """Verify and apply one received bundle (sync verifier). Never raises for bad input."""
+        checked = self._precheck(data, source)
+        if isinstance(checked, IngestResult):
+            return checked
+        valid = self.env.verifier.verify(checked.actor, checked.signing_bytes(), checked.signature)
+        return self._after_verify(checked, valid, data, source)
+
+    async def ingest_async(self, data: bytes, *, source: str | None = None) -> IngestResult:
+        async with self._lock:
+            checked = self._precheck(data, source)
+            if isinstance(checked, IngestResult):
+                return checked
+            valid = await self.env.verifier.verify_async(checked.actor, checked.signing_bytes(),
+                                                         checked.signature)
+            return self._after_verify(checked, valid, data, source)
+
+    def _notify(self, event: BundleEvent) -> None:
+        for listener in list(self.listeners):
+            listener(event)
+
+    # --- rebuild and state hash ---------------------------------------------------------------
+
+    def rebuild(self) -> None:
+        """Re-derive all canonical state from the oplog, in canonical order."""
+        if self._tx is not None:
+            raise LocalError("cannot rebuild while a transaction is open")
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table in DERIVED_TABLES:
+                self.conn.execute(f"DELETE FROM {table}")
+            rows = self.conn.execute(
+                "SELECT l.payload, l.actor FROM oplog l ORDER BY l.ord").fetchall()
+            apply = self.applier.apply
+            for payload, actor in rows:
+                apply(o.decode_op(payload), actor)
+            self.conn.execute(
+                "INSERT INTO vector_clock (actor, hlc) SELECT actor, max(hlc) FROM bundles GROUP BY actor")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._reload()
+
+    def state_hash(self) -> str:
+        return state_hash(self.conn)
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    @property
+    def vector_clock(self) -> dict[bytes, bytes]:
+        return dict(self._vc)
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    def actor_name(self, actor: bytes) -> str:
+        row = self.conn.execute("SELECT display_name FROM actors WHERE actor = ?", (actor,)).fetchone()
+        return row[0] if row else short_actor(actor)
+
+    def table_member_ids(self, table: str) -> list[bytes]:
+        return table_members(self.conn, table)
+
+    def record(self, record: IdLike, table: str | None = None) -> Record | None:
+        """One visible record; with `table`, only if it is in that table (values of that table)."""
+        entity = as_id(record, "record id")
+        state = entity_state(self.conn, entity)
+        if state is None or not state[0] or not state[1]:
+            return None
+        tables = tables_of(self.conn, entity)
+        if table is not None and table not in tables:
+            return None
+        shown = [table] if table is not None else tables
+        field_ids = [f.id for t in shown if t in self.schema.tables for f in self.schema.tables[t].fields.values()]
+        writes = values_for(self.conn, self.groups, [entity], field_ids)[entity]
+        values = {k: v.value for k, v in writes.items() if v.value is not None}
+        return Record(to_str(entity), tables, values, writes)
+
+    def records(self, table: str) -> list[Record]:
+        """All visible records of a table, oldest first, with that table's fields."""
+        tdef = self.schema.table(table)
+        members = table_members(self.conn, tdef.id)
+        field_ids = [f.id for f in tdef.fields.values()]
+        all_values = values_for(self.conn, self.groups, members, field_ids)
+        memberships: dict[bytes, list[str]] = {e: [] for e in members}
+        for start in range(0, len(members), 500):
+            chunk = members[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for entity, facet in self.conn.execute(
+                f"SELECT entity_id, facet FROM facets WHERE attached = 1 AND entity_id IN ({marks})"
+                " ORDER BY facet", chunk):
+                memberships[entity].append(facet)
+        out = []
+        for entity in members:
+            writes = all_values[entity]
+            out.append(Record(to_str(entity), memberships[entity],
+                              {k: v.value for k, v in writes.items() if v.value is not None}, writes))
+        return out
+
+    def get(self, record: IdLike, field_id: str) -> Any:
+        found = self.record(record)
+        if found is None:
+            raise NotFoundError(f"record {record!r} does not exist")
+        self.schema.field(field_id)
+        return values_for(self.conn, self.groups, [as_id(record)], [field_id])[as_id(record)].get(
+            field_id, FieldValue(None, field_id, b"", b"")).value
+
+    def edges_from(self, record: IdLike, edge_type: str | None = None) -> list[EdgeRow]:
+        return edges(self.conn, source=as_id(record), edge_type=edge_type)
+
+    def edges_to(self, record: IdLike, edge_type: str | None = None) -> list[EdgeRow]:
+        return edges(self.conn, target=as_id(record), edge_type=edge_type)
+
+    def ordered_list(self, target: IdLike, edge_type: str) -> list[EdgeRow]:
+        """The ordered edges into `target` (e.g. cues in a cue list), in list order."""
+        return edges(self.conn, target=as_id(target), edge_type=edge_type)
+
+    def record_label(self, entity: bytes) -> str:
+        """How a record is named in messages: its name/title/label, else its first text field."""
+        for table in tables_of(self.conn, entity):
+            tdef = self.schema.tables.get(table)
+            if tdef is None:
+                continue
+            text_fields = [f for f in tdef.fields.values() if f.type == "string" and f.crdt is None]
+            text_fields.sort(key=lambda f: (f.name not in ("name", "title", "label"), 0))
+            values = values_for(self.conn, self.groups, [entity], [f.id for f in text_fields])[entity]
+            for fdef in text_fields:
+                found = values.get(fdef.id)
+                if found is not None and found.value:
+                    return str(found.value)
+        return to_str(entity)[:8]
+
+    def history(self, record: IdLike, field_id: str) -> list[Change]:
+        """Every write to the field (mapped fields included), oldest first: who, when, old -> new."""
+        entity = as_id(record, "record id")
+        self.schema.field(field_id)
+        members = self.groups.members(field_id)
+        names = actor_names(self.conn)
+        changes: list[Change] = []
+        previous: Any = None
+        for ord_, actor, op_type, payload, bundle_id in oplog.writes_to(self.conn, entity, members):
+            op = o.decode_op(payload)
+            new = _written_value(op, entity, members)
+            changes.append(Change(
+                actor=actor.hex(), display_name=names.get(actor, short_actor(actor)), hlc=ord_[:12],
+                when=hlc_mod.to_display(ord_[:12]), old=previous, new=new, bundle_id=to_str(bundle_id),
+                op_type=op_type, field=getattr(op, "field", field_id)))
+            previous = new
+        return changes
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        return [
+            {"id": r[0], "reason": r[1], "detail": r[2], "bundle_id": r[3], "source": r[4]}
+            for r in self.conn.execute(
+                "SELECT id, reason, detail, bundle_id, source FROM quarantine ORDER BY id")
+        ]
+
+    def stale_bundles(self) -> list[bytes]:
+        return [r[0] for r in self.conn.execute("SELECT bundle_id FROM stale_flags ORDER BY hlc")]
+
+
+def _workspace_name(name: str) -> str:
+    cleaned = " ".join(str(name).split())
+    if not cleaned or len(cleaned) > 200:
+        raise ValidationError("a workspace name is 1 to 200 characters")
+    return cleaned
+
+
+def _written_value(op: o.Op, entity: bytes, members: tuple[str, ...]) -> Any:
+    if isinstance(op, o.SetField):
+        return op.value
+    if isinstance(op, o.ClearField):
+        return None
+    if isinstance(op, o.AddToTable):
+        return next((op.defaults[f] for f in members if f in op.defaults), None)
+    if isinstance(op, (o.RemoveFromTable, o.DetachFacet)):
+        return None
+    if isinstance(op, o.UnlinkTables):
+        return next((v for e, f, v in op.copies if e == entity and f in members), None)
+    return None

@@ -1,0 +1,73 @@
+"""Test helpers: a manual clock and peers built from seeded identities (no real randomness)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+
+from openprod import Env, Workspace, connect
+from openprod.signer_nacl import NaclSigner, NaclVerifier, generate_identity
+from openprod.starter import starter_manifests
+
+START_MS = 1_790_000_000_000  # 2026-09-21, a fixed point in time
+
+
+class ManualClock:
+    """Physical time that only moves when a test says so (1 ms per read by default)."""
+
+    def __init__(self, start: int = START_MS, step: int = 1) -> None:
+        self.now = start
+        self.step = step
+
+    def __call__(self) -> int:
+        self.now += self.step
+        return self.now
+
+    def advance(self, ms: int) -> None:
+        self.now += ms
+
+
+@dataclass
+class Peer:
+    name: str
+    ws: Workspace
+    path: str
+    identity: object
+    env: Env
+
+
+def seeded_identity(name: str, seed: int) -> object:
+    return generate_identity(name, seed=hashlib.sha256(f"{name}/{seed}".encode()).digest())
+
+
+def make_env(identity: object, clock: ManualClock, rng: random.Random) -> Env:
+    return Env(signer=NaclSigner(identity), verifier=NaclVerifier(), display_name=identity.display_name,
+               now_ms=clock, random_bytes=lambda n: rng.randbytes(n))
+
+
+def make_peer(name: str, path: str, clock: ManualClock, *, seed: int, workspace_from: Peer | None = None,
+              rng: random.Random | None = None, modules: tuple[str, ...] = ("contacts", "schedule", "scenes",
+                                                                             "lighting", "sm", "sound")) -> Peer:
+    rng = rng or random.Random(seed)
+    identity = seeded_identity(name, seed)
+    env = make_env(identity, clock, rng)
+    conn = connect(path)
+    if workspace_from is None:
+        ws = Workspace.create(conn, env, f"{name}'s show")
+        manifests = starter_manifests()
+        with ws.transaction(kind="module") as tx:
+            for module in modules:
+                tx.adopt_module(manifests[module])
+    else:
+        ws = Workspace.join(conn, env, workspace_from.ws.workspace_id)
+    return Peer(name, ws, path, identity, env)
+
+
+def sync(a: Peer, b: Peer) -> None:
+    """Exchange every bundle each side lacks, in canonical order (a test stand-in for sync)."""
+    from openprod import oplog
+
+    for src, dst in ((a, b), (b, a)):
+        for wire in oplog.bundle_wires(src.ws.conn):
+            dst.ws.ingest(wire)
