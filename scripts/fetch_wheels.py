@@ -18,7 +18,7 @@ WHEELS = ROOT / "build" / "wheels"
 PURE_RUNTIME = ["micropip==0.11.1", "lark==1.3.1"]
 PURE_TEST = [
     "pytest==9.2.0", "pluggy==1.7.0", "iniconfig==2.3.1", "packaging==26.3", "pygments==2.21.0",
-    "hypothesis==6.155.7", "sortedcontainers==2.4.0",
+    "hypothesis==6.155.7", "sortedcontainers==2.4.0", "ecdsa==0.19.2", "six==1.17.0",
 ]
 # cbor2 6.x has a C extension; PyPI carries a Pyodide (pyemscripten) build of it.
 EMSCRIPTEN = ["cbor2==6.3.0"]

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import ManualClock, make_peer  # noqa: E402
+from helpers import ManualClock, make_peer
 
 
 @pytest.fixture
@@ -31,3 +31,17 @@ def peer_factory(tmp_path: Path, clock: ManualClock) -> Callable[..., object]:
                          rng=random.Random(n))
 
     return factory
+
+
+if sys.platform == "emscripten":
+    # Pyodide only (tests/pyodide/run_core_tests.mjs): the checkout is mounted from the host, so
+    # keep Hypothesis' example database out of it, and drop the per-example deadline, which
+    # measures wasm speed rather than behaviour. Examples and health checks stay as on CPython.
+    from hypothesis import HealthCheck
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile(
+        "pyodide", parent=_hypothesis_settings.default, database=None, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    _hypothesis_settings.load_profile("pyodide")

@@ -6,9 +6,19 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from openprod import Env, Workspace, connect
-from openprod.signer_nacl import NaclSigner, NaclVerifier, generate_identity
+from openprod import Env, Identity, Workspace, connect
 from openprod.starter import starter_manifests
+
+try:  # CPython: libsodium. Pyodide has no PyNaCl: the pure-Python backend signs identically.
+    from openprod.signer_nacl import NaclSigner as Signer
+    from openprod.signer_nacl import NaclVerifier as Verifier
+    from openprod.signer_nacl import public_key_for
+    BACKEND = "nacl"
+except ImportError:
+    from openprod.signer_pure import PureSigner as Signer  # type: ignore[assignment]
+    from openprod.signer_pure import PureVerifier as Verifier  # type: ignore[assignment]
+    from openprod.signer_pure import public_key_for  # type: ignore[assignment]
+    BACKEND = "pure"
 
 START_MS = 1_790_000_000_000  # 2026-09-21, a fixed point in time
 
@@ -33,16 +43,17 @@ class Peer:
     name: str
     ws: Workspace
     path: str
-    identity: object
+    identity: Identity
     env: Env
 
 
-def seeded_identity(name: str, seed: int) -> object:
-    return generate_identity(name, seed=hashlib.sha256(f"{name}/{seed}".encode()).digest())
+def seeded_identity(name: str, seed: int) -> Identity:
+    private = hashlib.sha256(f"{name}/{seed}".encode()).digest()
+    return Identity(public_key_for(private), private, name, "2026-01-01T00:00:00Z")
 
 
-def make_env(identity: object, clock: ManualClock, rng: random.Random) -> Env:
-    return Env(signer=NaclSigner(identity), verifier=NaclVerifier(), display_name=identity.display_name,
+def make_env(identity: Identity, clock: ManualClock, rng: random.Random) -> Env:
+    return Env(signer=Signer(identity), verifier=Verifier(), display_name=identity.display_name,
                now_ms=clock, random_bytes=lambda n: rng.randbytes(n))
 
 

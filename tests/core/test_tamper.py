@@ -1,0 +1,135 @@
+"""Received bundles are verified before anything is applied; each failure has its own reason."""
+
+from __future__ import annotations
+
+import cbor2
+import pytest
+from openprod.bundle import SIGN_CONTEXT, decode_bundle, encode_wire
+from openprod.encoding import decode, encode
+from openprod.oplog import bundle_wires
+
+
+@pytest.fixture
+def pair(peer_factory):
+    alice = peer_factory("Alice")
+    bob = peer_factory("Bob", workspace_from=alice)
+    for wire in bundle_wires(alice.ws.conn):
+        assert bob.ws.ingest(wire).status == "applied"
+    with alice.ws.transaction() as tx:
+        rid = tx.create_record("contacts.Contacts", {"name": "Jane", "email": "j@x"})
+        tx.set_field(rid, "contacts.Contacts.phone", "555")
+    return alice, bob, alice.ws.last_receipt.wire
+
+
+def assert_refused(bob, wire: bytes, reason: str) -> None:
+    before = bob.ws.state_hash()
+    bundles = bob.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
+    ops = bob.ws.conn.execute("SELECT count(*) FROM oplog").fetchone()[0]
+    result = bob.ws.ingest(wire, source="test")
+    assert result.status == "rejected", result
+    assert result.reason == reason, result
+    assert result.detail
+    assert bob.ws.state_hash() == before
+    assert bob.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0] == bundles
+    assert bob.ws.conn.execute("SELECT count(*) FROM oplog").fetchone()[0] == ops
+    assert bob.ws.quarantined()[-1]["reason"] == reason
+
+
+def test_valid_bundle_applies(pair) -> None:
+    _alice, bob, wire = pair
+    assert bob.ws.ingest(wire).status == "applied"
+    assert bob.ws.ingest(wire).status == "duplicate"  # replay is harmless
+
+
+def test_flipped_byte_anywhere_in_the_header_is_refused(pair) -> None:
+    _alice, bob, wire = pair
+    header, signature, ops = decode(wire)
+    for i in range(len(header)):
+        tampered = bytearray(header)
+        tampered[i] ^= 0x01
+        result = bob.ws.ingest(encode_wire(bytes(tampered), signature, ops))
+        assert result.status == "rejected", i
+        assert result.reason in {"bad_signature", "malformed", "unsupported_version", "wrong_workspace",
+                                 "bad_hash", "future_hlc"}, (i, result)
+    assert bob.ws.record_label  # still usable
+    assert bob.ws.conn.execute("SELECT count(*) FROM bundles WHERE actor = ?", (_alice.ws.actor_id,)).fetchone()[0] == 2
+
+
+def test_flipped_byte_in_an_operation_is_a_hash_mismatch(pair) -> None:
+    _alice, bob, wire = pair
+    header, signature, ops = decode(wire)
+    for index in range(len(ops)):
+        op = bytearray(ops[index])
+        op[len(op) // 2] ^= 0x40
+        tampered = list(ops)
+        tampered[index] = bytes(op)
+        assert_refused(bob, encode_wire(header, signature, tampered), "bad_hash")
+
+
+def test_flipped_byte_in_the_signature_is_refused(pair) -> None:
+    _alice, bob, wire = pair
+    header, signature, ops = decode(wire)
+    sig = bytearray(signature)
+    sig[5] ^= 0x01
+    assert_refused(bob, encode_wire(header, bytes(sig), ops), "bad_signature")
+
+
+def test_bundle_signed_by_another_key_than_its_actor_is_refused(pair, peer_factory) -> None:
+    alice, bob, wire = pair
+    mallory = peer_factory("Mallory", workspace_from=alice)
+    header, _signature, ops = decode(wire)
+    forged = mallory.env.signer.sign(SIGN_CONTEXT + header)  # claims to be Alice
+    assert_refused(bob, encode_wire(header, forged, ops), "bad_signature")
+
+
+def test_dropped_or_added_operation_is_refused(pair) -> None:
+    _alice, bob, wire = pair
+    header, signature, ops = decode(wire)
+    assert_refused(bob, encode_wire(header, signature, ops[:-1]), "bad_hash")
+    assert_refused(bob, encode_wire(header, signature, [*ops, ops[0]]), "bad_hash")
+
+
+@pytest.mark.parametrize("cut", [1, 10, 100, -1])
+def test_truncated_cbor_is_malformed(pair, cut: int) -> None:
+    _alice, bob, wire = pair
+    assert_refused(bob, wire[:cut], "malformed")
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x00", b"hello world", bytes(range(256)), cbor2.dumps({"a": 1}),
+                                     cbor2.dumps([b"x", b"y", [b"z"]]), cbor2.dumps(cbor2.CBORTag(55799, [1]))])
+def test_garbage_is_malformed(pair, garbage: bytes) -> None:
+    _alice, bob, _wire = pair
+    assert_refused(bob, garbage, "malformed")
+
+
+def test_bundle_of_another_workspace_is_refused(pair, peer_factory) -> None:
+    _alice, bob, _wire = pair
+    stranger = peer_factory("Stranger")  # a different workspace
+    stranger.ws.create_record("contacts.Contacts", {"name": "Leak?"})
+    assert_refused(bob, stranger.ws.last_receipt.wire, "wrong_workspace")
+
+
+def test_same_bundle_id_with_different_content_is_refused(pair) -> None:
+    alice, bob, wire = pair
+    assert bob.ws.ingest(wire).status == "applied"
+    bundle = decode_bundle(wire)
+    # Alice signs a different header reusing the bundle id (a faulty or malicious author).
+    header = decode(bundle.header_bytes)
+    header["kind"] = "import"
+    header_bytes = encode(header)
+    signature = alice.env.signer.sign(SIGN_CONTEXT + header_bytes)
+    assert_refused(bob, encode_wire(header_bytes, signature, bundle.op_bytes), "conflicting_duplicate")
+
+
+def test_schema_violation_in_a_signed_bundle_is_refused(pair) -> None:
+    alice, bob, wire = pair
+    assert bob.ws.ingest(wire).status == "applied"
+    from openprod import operations as o
+    from openprod.bundle import build
+
+    op = o.make_op(o.SetField, alice.ws.ids.new(), alice.ws.clock.tick(), entity=alice.ws.ids.new(),
+                   field="contacts.Contacts.name", value=42)
+    unsigned = build(workspace=alice.ws.workspace_id, bundle_id=alice.ws.ids.new(), actor=alice.ws.actor_id,
+                     kind="edit", clock=alice.ws.vector_clock, ops=[op])
+    bad = unsigned.seal(alice.env.signer.sign(unsigned.signing_bytes())).wire()
+    assert_refused(bob, bad, "schema")
