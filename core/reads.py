@@ -8,13 +8,13 @@ ends are alive.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .groups import FieldGroups
 from .state import POSITION_KEY
-from .values import from_sql
+from .values import KIND_CRDT, from_sql
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,11 @@ def facet_attached(conn: sqlite3.Connection, entity: bytes, table: str) -> bool 
     return None if row is None else bool(row[0])
 
 
-def group_value(conn: sqlite3.Connection, groups: FieldGroups, entity: bytes, field_id: str) -> FieldValue | None:
+Render = Callable[[bytes, str], Any]  # (entity, field id) -> current CRDT content
+
+
+def group_value(conn: sqlite3.Connection, groups: FieldGroups, entity: bytes, field_id: str,
+                render: Render | None = None) -> FieldValue | None:
     """The semantic field's current register (latest among mapped members), or None if never set."""
     members = groups.members(field_id)
     marks = ",".join("?" * len(members))
@@ -72,11 +76,16 @@ def group_value(conn: sqlite3.Connection, groups: FieldGroups, entity: bytes, fi
     ).fetchone()
     if row is None:
         return None
-    return FieldValue(from_sql(row[1], row[2]), row[0], row[3], row[4])
+    value = _crdt_value(render, entity, row[0]) if row[1] == KIND_CRDT else from_sql(row[1], row[2])
+    return FieldValue(value, row[0], row[3], row[4])
+
+
+def _crdt_value(render: Render | None, entity: bytes, field_id: str) -> Any:
+    return render(entity, field_id) if render is not None else None
 
 
 def values_for(conn: sqlite3.Connection, groups: FieldGroups, entities: list[bytes],
-               field_ids: Iterable[str]) -> dict[bytes, dict[str, FieldValue]]:
+               field_ids: Iterable[str], render: Render | None = None) -> dict[bytes, dict[str, FieldValue]]:
     """{entity: {field_id: FieldValue}} for the given fields, with mappings resolved."""
     wanted = list(field_ids)
     storage = sorted(groups.expand(wanted))
@@ -96,7 +105,8 @@ def values_for(conn: sqlite3.Connection, groups: FieldGroups, entities: list[byt
             key = (ent, groups.key(fld))
             current = best.get(key)
             if current is None or ord_ > current.ord:
-                best[key] = FieldValue(from_sql(kind, value), fld, ord_, actor)
+                shown = _crdt_value(render, ent, fld) if kind == KIND_CRDT else from_sql(kind, value)
+                best[key] = FieldValue(shown, fld, ord_, actor)
     for entity in entities:
         row = out[entity]
         for field_id in wanted:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import operations as o
+from .crdt import CrdtStore
 from .encoding import encode
 from .values import to_sql
 
@@ -39,6 +40,14 @@ _SET_FIELD = """
 INSERT INTO fields (entity_id, field, kind, value, ord, actor) VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (entity_id, field) DO UPDATE SET
     kind = excluded.kind, value = excluded.value, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > fields.ord
+"""
+
+# A CRDT field's row marks that it exists and who edited it last; its content is the merge of
+# all its ApplyCrdt deltas, rendered on demand (kind 'c', value NULL).
+_CRDT_FIELD = """
+INSERT INTO fields (entity_id, field, kind, value, ord, actor) VALUES (?, ?, 'c', NULL, ?, ?)
+ON CONFLICT (entity_id, field) DO UPDATE SET ord = excluded.ord, actor = excluded.actor
 WHERE excluded.ord > fields.ord
 """
 
@@ -163,8 +172,9 @@ def _pair(a: str, b: str) -> tuple[str, str]:
 class Applier:
     """Applies ops to the derived tables of one connection (inside the caller's transaction)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, crdt: CrdtStore | None = None) -> None:
         self.conn = conn
+        self.crdt = crdt
         self._handlers: dict[type[o.Op], Callable[[Any, bytes], Effects | None]] = {
             o.InitWorkspace: self._init_workspace,
             o.IdentifyActor: self._identify_actor,
@@ -175,6 +185,7 @@ class Applier:
             o.RestoreEntity: self._restore_entity,
             o.SetField: self._set_field,
             o.ClearField: self._clear_field,
+            o.ApplyCrdt: self._apply_crdt,
             o.AttachFacet: self._attach_facet,
             o.AddToTable: self._add_to_table,
             o.DetachFacet: self._detach_facet,
@@ -243,6 +254,11 @@ class Applier:
 
     def _clear_field(self, op: o.ClearField, actor: bytes) -> None:
         self.conn.execute(_SET_FIELD, (op.entity, op.field, None, None, op.ord, actor))
+
+    def _apply_crdt(self, op: o.ApplyCrdt, actor: bytes) -> None:
+        self.conn.execute(_CRDT_FIELD, (op.entity, op.field, op.ord, actor))
+        if self.crdt is not None:
+            self.crdt.applied(op.entity, op.field, op.delta)
 
     def _write_fields(self, entity: bytes, values: dict[str, Any], ord_: bytes, actor: bytes) -> None:
         rows = []

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Iterable
+from typing import Any
 
 from .encoding import encode
 
@@ -31,14 +33,19 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("rules", "SELECT rule_id, name, definition, ord, actor FROM rules ORDER BY rule_id"),
 )
 
-# Later subsystems (conflicts, CRDT fields) append their sections here.
+# Later subsystems append SQL sections here.
 EXTRA_SECTIONS: list[tuple[str, str]] = []
 
 
-def state_hash(conn: sqlite3.Connection) -> str:
+def state_hash(conn: sqlite3.Connection, computed: Iterable[tuple[str, Iterable[list[Any]]]] = ()) -> str:
+    """`computed` adds sections whose rows are not plain SQL (e.g. rendered CRDT content)."""
     digest = hashlib.sha256()
     for name, sql in (*SECTIONS, *EXTRA_SECTIONS):
         digest.update(name.encode() + b"\x00")
         for row in conn.execute(sql):
             digest.update(encode(list(row)))
+    for name, rows in computed:
+        digest.update(name.encode() + b"\x00")
+        for row in rows:
+            digest.update(encode(row))
     return digest.hexdigest()

@@ -71,11 +71,16 @@ def _check_clear_field(op: o.ClearField, schema: Schema) -> None:
         raise ValidationError(f"field {op.field!r} is a CRDT field: ClearField is not allowed")
 
 
-def _check_crdt(op: o.ApplyCrdt | o.ClearAndAdd, schema: Schema) -> None:
+def _check_crdt(op: o.ApplyCrdt, schema: Schema) -> None:
     fdef = schema.field(op.field)
-    expected = op.crdt_type if isinstance(op, o.ApplyCrdt) else "list"
-    if fdef.crdt != expected:
-        raise ValidationError(f"field {op.field!r} is not a {expected} CRDT field")
+    if fdef.crdt != op.crdt_type:
+        raise ValidationError(f"field {op.field!r} is not a {op.crdt_type} CRDT field")
+
+
+def _check_clear_and_add(op: o.ClearAndAdd, schema: Schema) -> None:
+    # A reset must reach every peer as the same Yjs items, so it travels as an ApplyCrdt delta
+    # (delete what the author saw + insert the values); ClearAndAdd carries no delta to agree on.
+    raise ValidationError("ClearAndAdd is not accepted: list resets are sent as ApplyCrdt deltas")
 
 
 def _check_create_entity(op: o.CreateEntity, schema: Schema) -> None:
@@ -131,7 +136,7 @@ _CHECKS: dict[type[o.Op], Any] = {
     o.SetField: _check_set_field,
     o.ClearField: _check_clear_field,
     o.ApplyCrdt: _check_crdt,
-    o.ClearAndAdd: _check_crdt,
+    o.ClearAndAdd: _check_clear_and_add,
     o.CreateEntity: _check_create_entity,
     o.AttachFacet: _check_facet,
     o.DetachFacet: _check_facet,

@@ -14,6 +14,7 @@ KIND_STRING = "s"
 KIND_NUMBER = "n"
 KIND_BOOL = "b"
 KIND_LIST = "l"
+KIND_CRDT = "c"  # a CRDT field: content is the merge of its deltas, rendered on demand
 
 
 def to_sql(value: Any) -> tuple[str | None, Any]:

@@ -26,6 +26,7 @@ from . import hlc as hlc_mod
 from . import operations as o
 from . import oplog
 from .bundle import Bundle, UnsignedBundle, build, decode_bundle
+from .crdt import CrdtBackend, CrdtStore, PycrdtBackend
 from .encoding import decode
 from .errors import (
     REASON_BAD_SIGNATURE,
@@ -143,6 +144,14 @@ class Env:
     display_name: str
     now_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
     random_bytes: Callable[[int], bytes] = os.urandom
+    crdt: CrdtBackend | None = None  # None: pycrdt when importable (CPython), else no CRDT fields
+
+
+def _default_crdt(random_bytes: Callable[[int], bytes]) -> CrdtBackend | None:
+    try:
+        return PycrdtBackend(random_bytes)
+    except ImportError:
+        return None
 
 
 class Workspace:
@@ -155,7 +164,9 @@ class Workspace:
         self.actor_id = env.signer.actor_id
         self.display_name = clean_display_name(env.display_name)
         self.ids = IdFactory(env.now_ms, env.random_bytes)
-        self.applier = Applier(conn)
+        backend = env.crdt if env.crdt is not None else _default_crdt(env.random_bytes)
+        self.crdt = CrdtStore(conn, backend, lambda field_id: self.groups.members(field_id))
+        self.applier = Applier(conn, self.crdt)
         self.listeners: list[Callable[[BundleEvent], None]] = []
         self._stacks = Stacks()
         self._tx: Transaction | None = None
@@ -215,6 +226,7 @@ class Workspace:
 
     def _reload(self) -> None:
         """Refresh the caches derived from the database (schema, mappings, settings, clock)."""
+        self.crdt.reset()
         modules: dict[str, ModuleDef] = {}
         for name, manifest in self.conn.execute("SELECT module, manifest FROM modules ORDER BY module, ord"):
             parsed = parse_manifest(manifest)
@@ -226,6 +238,7 @@ class Workspace:
 
     def _reload_groups(self) -> None:
         self.groups = FieldGroups(self.confirmed_mappings())
+        self.crdt.reset()
 
     def _reload_settings(self) -> None:
         rows = {k: decode(v) for k, v in self.conn.execute("SELECT key, value FROM settings")}
@@ -540,6 +553,7 @@ class Workspace:
         if self._tx is not None:
             raise LocalError("cannot rebuild while a transaction is open")
         self.conn.execute("BEGIN IMMEDIATE")
+        self.crdt.reset()
         try:
             for table in DERIVED_TABLES:
                 self.conn.execute(f"DELETE FROM {table}")
@@ -558,7 +572,19 @@ class Workspace:
             self._reload()
 
     def state_hash(self) -> str:
-        return state_hash(self.conn)
+        return state_hash(self.conn, [("crdt", self._crdt_rows())])
+
+    def _crdt_rows(self) -> Iterator[list[Any]]:
+        for entity, field_id in self.conn.execute(
+                "SELECT entity_id, field FROM fields WHERE kind = 'c' ORDER BY entity_id, field").fetchall():
+            yield [entity, field_id, self.render(entity, field_id)]
+
+    def render(self, entity: bytes, field_id: str) -> Any:
+        """Current content of a CRDT field (text, or a list), merged from all its deltas."""
+        fdef = self.schema.fields.get(field_id)
+        if fdef is None or fdef.crdt is None:
+            return None
+        return self.crdt.render(entity, field_id, fdef.crdt)
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -588,7 +614,7 @@ class Workspace:
             return None
         shown = [table] if table is not None else tables
         field_ids = [f.id for t in shown if t in self.schema.tables for f in self.schema.tables[t].fields.values()]
-        writes = values_for(self.conn, self.groups, [entity], field_ids)[entity]
+        writes = values_for(self.conn, self.groups, [entity], field_ids, self.render)[entity]
         values = {k: v.value for k, v in writes.items() if v.value is not None}
         return Record(to_str(entity), tables, values, writes)
 
@@ -597,7 +623,7 @@ class Workspace:
         tdef = self.schema.table(table)
         members = table_members(self.conn, tdef.id)
         field_ids = [f.id for f in tdef.fields.values()]
-        all_values = values_for(self.conn, self.groups, members, field_ids)
+        all_values = values_for(self.conn, self.groups, members, field_ids, self.render)
         memberships: dict[bytes, list[str]] = {e: [] for e in members}
         for start in range(0, len(members), 500):
             chunk = members[start:start + 500]
@@ -618,7 +644,7 @@ class Workspace:
         if found is None:
             raise NotFoundError(f"record {record!r} does not exist")
         self.schema.field(field_id)
-        return values_for(self.conn, self.groups, [as_id(record)], [field_id])[as_id(record)].get(
+        return values_for(self.conn, self.groups, [as_id(record)], [field_id], self.render)[as_id(record)].get(
             field_id, FieldValue(None, field_id, b"", b"")).value
 
     def edges_from(self, record: IdLike, edge_type: str | None = None) -> list[EdgeRow]:

@@ -52,9 +52,23 @@ def seeded_identity(name: str, seed: int) -> Identity:
     return Identity(public_key_for(private), private, name, "2026-01-01T00:00:00Z")
 
 
+def crdt_backend(random_bytes):  # type: ignore[no-untyped-def]
+    """pycrdt on CPython; under Pyodide, Yjs if the runner loaded it as globalThis.Y."""
+    try:
+        from openprod.crdt import PycrdtBackend
+
+        return PycrdtBackend(random_bytes)
+    except ImportError:
+        import js  # type: ignore[import-not-found]
+        from openprod.crdt_yjs import YjsBackend
+
+        return YjsBackend(js.Y, random_bytes) if hasattr(js, "Y") else None
+
+
 def make_env(identity: Identity, clock: ManualClock, rng: random.Random) -> Env:
+    random_bytes = lambda n: rng.randbytes(n)  # noqa: E731
     return Env(signer=Signer(identity), verifier=Verifier(), display_name=identity.display_name,
-               now_ms=clock, random_bytes=lambda n: rng.randbytes(n))
+               now_ms=clock, random_bytes=random_bytes, crdt=crdt_backend(random_bytes))
 
 
 def make_peer(name: str, path: str, clock: ManualClock, *, seed: int, workspace_from: Peer | None = None,

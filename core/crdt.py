@@ -1,0 +1,138 @@
+"""CRDT text and list fields in the Yjs update format: merged automatically, never in conflict.
+
+The backend (pycrdt/Yrs on CPython, Yjs in the browser) is handed in behind `CrdtBackend`;
+both read and write the same binary updates, so peers on either side merge each other's edits.
+Every edit is an ApplyCrdt op whose delta is a Yjs update, so state is simply all deltas of a
+field applied in any order (Yjs updates commute and are idempotent). Documents are rebuilt from
+the oplog on first use and cached; rendering (the text or list people see) is lazy, because
+re-storing a long text after every keystroke would cost more than the keystroke.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict
+from typing import Any, Protocol
+
+TEXT_ROOT = "t"  # Y.Doc.getText("t") / pycrdt doc.get("t", type=Text)
+LIST_ROOT = "l"  # Y.Doc.getArray("l")
+CACHE_SIZE = 256
+
+Edit = tuple[int, int, str]  # (index, how many characters to delete there, text to insert there)
+
+
+class CrdtBackend(Protocol):
+    """One Yjs implementation. Handles are opaque documents owned by the backend."""
+
+    def new_doc(self, kind: str) -> Any: ...
+
+    def apply(self, doc: Any, delta: bytes) -> None: ...
+
+    def edit_text(self, doc: Any, edits: list[Edit]) -> bytes:
+        """Apply `edits` in order and return the Yjs update that encodes them."""
+        ...
+
+    def replace_list(self, doc: Any, values: list[Any]) -> bytes: ...
+
+    def render(self, doc: Any, kind: str) -> Any: ...
+
+    def encode_state(self, doc: Any) -> bytes: ...
+
+
+class PycrdtBackend:
+    """Yrs through pycrdt (CPython)."""
+
+    def __init__(self, random_bytes: Any) -> None:
+        import pycrdt
+
+        self._pycrdt = pycrdt
+        self._random = random_bytes
+
+    def new_doc(self, kind: str) -> Any:
+        client_id = int.from_bytes(self._random(4), "big") & 0x7FFF_FFFF
+        doc = self._pycrdt.Doc(client_id=client_id)
+        root = doc.get(TEXT_ROOT, type=self._pycrdt.Text) if kind == "text" else doc.get(LIST_ROOT,
+                                                                                         type=self._pycrdt.Array)
+        return (doc, root)
+
+    def apply(self, doc: Any, delta: bytes) -> None:
+        doc[0].apply_update(delta)
+
+    def edit_text(self, doc: Any, edits: list[Edit]) -> bytes:
+        ydoc, text = doc
+        before = ydoc.get_state()
+        with ydoc.transaction():
+            for index, delete, insert in edits:
+                if delete:
+                    del text[index:index + delete]
+                if insert:
+                    text.insert(index, insert)
+        return bytes(ydoc.get_update(before))
+
+    def replace_list(self, doc: Any, values: list[Any]) -> bytes:
+        ydoc, array = doc
+        before = ydoc.get_state()
+        with ydoc.transaction():
+            if len(array):
+                del array[0:len(array)]
+            array.extend(values)
+        return bytes(ydoc.get_update(before))
+
+    def render(self, doc: Any, kind: str) -> Any:
+        return str(doc[1]) if kind == "text" else list(doc[1].to_py())
+
+    def encode_state(self, doc: Any) -> bytes:
+        return bytes(doc[0].get_update())
+
+
+class CrdtStore:
+    """Live documents for CRDT fields, loaded from the oplog on demand (LRU cache)."""
+
+    def __init__(self, conn: sqlite3.Connection, backend: CrdtBackend | None,
+                 members: Any = lambda field: (field,)) -> None:
+        self.conn = conn
+        self.backend = backend
+        self.members = members  # field id -> the mapped fields that share its document
+        self._docs: OrderedDict[tuple[bytes, str], Any] = OrderedDict()
+
+    def reset(self) -> None:
+        """Forget cached documents (after a rollback or a rebuild)."""
+        self._docs.clear()
+
+    def require(self) -> CrdtBackend:
+        if self.backend is None:
+            from .errors import LocalError
+
+            raise LocalError("this workspace was opened without a CRDT backend; text/list fields need one")
+        return self.backend
+
+    def doc(self, entity: bytes, field: str, kind: str) -> Any:
+        """The document of a field (shared by fields mapped together), built from the oplog."""
+        from .operations import decode_op
+
+        members = tuple(self.members(field))
+        key = (entity, members[0])
+        found = self._docs.get(key)
+        if found is not None:
+            self._docs.move_to_end(key)
+            return found
+        backend = self.require()
+        doc = backend.new_doc(kind)
+        marks = ",".join("?" * len(members))
+        for (payload,) in self.conn.execute(
+                f"SELECT payload FROM oplog WHERE target = ? AND field IN ({marks}) AND op_type = 'ApplyCrdt'"
+                " ORDER BY seq", (entity, *members)):
+            backend.apply(doc, decode_op(payload).delta)  # type: ignore[attr-defined]
+        self._docs[key] = doc
+        if len(self._docs) > CACHE_SIZE:
+            self._docs.popitem(last=False)
+        return doc
+
+    def applied(self, entity: bytes, field: str, delta: bytes) -> None:
+        """A delta was applied to state: bring a cached document up to date (idempotent)."""
+        doc = self._docs.get((entity, next(iter(self.members(field)))))
+        if doc is not None and self.backend is not None:
+            self.backend.apply(doc, delta)
+
+    def render(self, entity: bytes, field: str, kind: str) -> Any:
+        return self.require().render(self.doc(entity, field, kind), kind)

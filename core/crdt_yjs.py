@@ -1,0 +1,63 @@
+"""Yjs (JavaScript) as the CRDT backend under Pyodide: the browser twin of PycrdtBackend.
+
+pycrdt has no browser wheel; Yjs produces and reads the same update format, so deltas made
+here merge with deltas made by pycrdt on CPython. The `Y` module object is handed in by the
+worker (the core imports no JavaScript by itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .crdt import LIST_ROOT, TEXT_ROOT, Edit
+
+
+def _to_js(value: Any) -> Any:
+    from pyodide.ffi import to_js  # type: ignore[import-not-found]
+
+    return to_js(value)
+
+
+class YjsBackend:
+    def __init__(self, y_module: Any, random_bytes: Callable[[int], bytes]) -> None:
+        self._y = y_module
+        self._random = random_bytes
+
+    def new_doc(self, kind: str) -> Any:
+        doc = self._y.Doc.new()
+        doc.clientID = int.from_bytes(self._random(4), "big") & 0x7FFF_FFFF
+        root = doc.getText(TEXT_ROOT) if kind == "text" else doc.getArray(LIST_ROOT)
+        return (doc, root)
+
+    def apply(self, doc: Any, delta: bytes) -> None:
+        self._y.applyUpdate(doc[0], _to_js(delta))
+
+    def _diff_since(self, doc: Any, before: Any) -> bytes:
+        return bytes(self._y.encodeStateAsUpdate(doc[0], before).to_py())
+
+    def edit_text(self, doc: Any, edits: list[Edit]) -> bytes:
+        before = self._y.encodeStateVector(doc[0])
+        text = doc[1]
+        for index, delete, insert in edits:
+            if delete:
+                text.delete(index, delete)
+            if insert:
+                text.insert(index, insert)
+        return self._diff_since(doc, before)
+
+    def replace_list(self, doc: Any, values: list[Any]) -> bytes:
+        before = self._y.encodeStateVector(doc[0])
+        array = doc[1]
+        if array.length:
+            array.delete(0, array.length)
+        array.insert(0, _to_js(values))
+        return self._diff_since(doc, before)
+
+    def render(self, doc: Any, kind: str) -> Any:
+        if kind == "text":
+            return str(doc[1].toString())
+        return list(doc[1].toJSON().to_py())
+
+    def encode_state(self, doc: Any) -> bytes:
+        return bytes(self._y.encodeStateAsUpdate(doc[0]).to_py())
