@@ -1,0 +1,326 @@
+"""Build the offline web bundle in build/web from pinned local inputs; never touches the network.
+
+Inputs (all installed beforehand by scripts/bootstrap):
+  node_modules/pyodide   the Pyodide 314 runtime (only the five files a module worker loads)
+  node_modules/comlink   page <-> worker RPC
+  node_modules/idb       promise wrapper around IndexedDB
+  build/wheels           micropip, cbor2 (Emscripten build) and lark, pinned in scripts/fetch_wheels.py
+  core/                  the `openprod` package, packed here into a pure wheel
+  web/py/openprod_web    the worker's Python glue, packed into its own wheel
+  web/                   page, worker, styles, manifest and the service-worker template
+
+Output: build/web, plus build/web/build-info.json (what the worker installs) and sw.js with the
+precache list inlined: every file with its SHA-256, and a version that is the hash of that list,
+so any content change gives a new service worker and a new cache. The build is idempotent: files
+are rewritten only when their bytes change, stale files are removed, and a second run with no
+changes writes nothing. Run: `.venv/bin/python build.py` (`--check` exits 1 if anything would change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import re
+import struct
+import sys
+import time
+import tomllib
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+OUT = ROOT / "build" / "web"
+WHEELS = ROOT / "build" / "wheels"
+NODE = ROOT / "node_modules"
+WEB = ROOT / "web"
+
+PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
+RUNTIME_WHEELS = ("micropip", "cbor2", "lark")
+# (npm package, file inside it, where it goes in build/web)
+VENDOR = (
+    ("comlink", "dist/esm/comlink.min.mjs", "vendor/comlink.mjs"),
+    ("idb", "build/index.js", "vendor/idb.js"),
+)
+# Sources under web/ that are not copied as they are.
+WEB_SKIP_DIRS = {"py", "__pycache__"}
+WEB_TEMPLATES = {"sw.js"}
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same source gives the same wheel bytes
+ICON_SIZES = (192, 512)
+
+
+class BuildError(Exception):
+    """An input is missing or wrong; the message says what to run."""
+
+
+@dataclass(frozen=True)
+class Output:
+    path: str  # relative to build/web, with forward slashes
+    data: bytes
+    precache: bool = True
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+def read_pins() -> dict[str, str]:
+    text = (ROOT / "scripts" / "fetch_wheels.py").read_text()
+    return {m[1].lower(): m[2] for m in re.finditer(r'"([A-Za-z0-9_.-]+)==([A-Za-z0-9_.+-]+)"', text)}
+
+
+def runtime_wheels() -> list[Path]:
+    pins = read_pins()
+    found = []
+    for name in RUNTIME_WHEELS:
+        version = pins.get(name)
+        if version is None:
+            raise BuildError(f"{name} is not pinned in scripts/fetch_wheels.py")
+        matches = sorted(WHEELS.glob(f"{name}-{version}-*.whl"))
+        if len(matches) != 1:
+            raise BuildError(f"expected one {name}-{version}-*.whl in {WHEELS}, found {len(matches)}; "
+                             f"run: .venv/bin/python scripts/fetch_wheels.py")
+        found.append(matches[0])
+    return found
+
+
+def npm_version(package: str) -> str:
+    manifest = NODE / package / "package.json"
+    if not manifest.exists():
+        raise BuildError(f"node_modules/{package} is missing; run: npm ci")
+    version: str = json.loads(manifest.read_text())["version"]
+    wanted = json.loads((ROOT / "package.json").read_text())["dependencies"].get(package)
+    if wanted != version:
+        raise BuildError(f"node_modules/{package} is {version} but package.json pins {wanted}; run: npm ci")
+    return version
+
+
+def project_version() -> str:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return str(data["project"]["version"])
+
+
+# --- wheels -----------------------------------------------------------------------------------
+
+
+def _package_files(src: Path, package: str, data_globs: Iterable[str]) -> list[tuple[str, bytes]]:
+    files: list[tuple[str, bytes]] = []
+    for path in sorted(src.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        files.append((f"{package}/{path.relative_to(src).as_posix()}", path.read_bytes()))
+    for pattern in data_globs:
+        for path in sorted(src.glob(pattern)):
+            if path.is_file():
+                files.append((f"{package}/{path.relative_to(src).as_posix()}", path.read_bytes()))
+    return sorted(set(files))
+
+
+def _record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"sha256={digest}"
+
+
+def make_wheel(name: str, version: str, summary: str, requires: Iterable[str],
+               files: list[tuple[str, bytes]]) -> tuple[str, bytes]:
+    """A pure `py3-none-any` wheel, byte-for-byte reproducible from the same files."""
+    dist_info = f"{name}-{version}.dist-info"
+    metadata = "\n".join([
+        "Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}", f"Summary: {summary}",
+        *[f"Requires-Dist: {r}" for r in requires], "",
+    ]).encode()
+    wheel = (b"Wheel-Version: 1.0\nGenerator: openprod build.py\nRoot-Is-Purelib: true\n"
+             b"Tag: py3-none-any\n")
+    entries = [*files, (f"{dist_info}/METADATA", metadata), (f"{dist_info}/WHEEL", wheel)]
+    record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in entries)
+    record += f"{dist_info}/RECORD,,\n"
+    entries.append((f"{dist_info}/RECORD", record.encode()))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, data in entries:
+            info = zipfile.ZipInfo(path, ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
+    return f"{name}-{version}-py3-none-any.whl", buf.getvalue()
+
+
+def core_wheel() -> tuple[str, bytes]:
+    """Only the `openprod` package (core/), not the relay's `openprod_server`."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    globs = data["tool"]["setuptools"]["package-data"].get("openprod", [])
+    files = _package_files(ROOT / "core", "openprod", globs)
+    return make_wheel("openprod", project_version(), data["project"]["description"],
+                      data["project"]["dependencies"], files)
+
+
+def web_glue_wheel() -> tuple[str, bytes]:
+    files = _package_files(WEB / "py" / "openprod_web", "openprod_web", ())
+    return make_wheel("openprod_web", project_version(), "Openprod web worker glue", [f"openprod=={project_version()}"],
+                      files)
+
+
+# --- icons ------------------------------------------------------------------------------------
+
+
+def _png(width: int, height: int, rows: Iterable[bytes]) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + row for row in rows)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+
+
+BACKDROP = bytes((0x24, 0x1B, 0x33))  # deep plum: a dark stage
+BEAM = bytes((0x4A, 0x3A, 0x5E))  # the spotlight's cone
+LIGHT = bytes((0xF6, 0xB9, 0x3B))  # warm amber spot
+STAGE = bytes((0x10, 0x0B, 0x17))  # the stage floor
+
+
+def icon_png(size: int, *, maskable: bool) -> bytes:
+    """A spotlight on a stage, drawn row by row (maskable: motif inside the 80 % safe zone)."""
+    scale = 0.8 if maskable else 1.0
+    cx = size / 2
+    cy = size * (0.5 - 0.08 * scale)
+    radius = size * 0.22 * scale
+    floor = size * (0.5 + 0.3 * scale)
+    beam_top = size * (0.5 - 0.4 * scale)
+    rows = []
+    for y in range(size):
+        yc = y + 0.5
+        if yc >= floor:
+            rows.append(STAGE * size)
+            continue
+        row = bytearray(BACKDROP * size)
+        if yc >= beam_top:  # a cone widening from the top toward the floor
+            half = (yc - beam_top) / (floor - beam_top) * size * 0.34 * scale + size * 0.04 * scale
+            lo, hi = max(0, int(cx - half)), min(size, int(cx + half))
+            row[lo * 3:hi * 3] = BEAM * (hi - lo)
+        dy = yc - cy
+        if abs(dy) < radius:
+            half = (radius * radius - dy * dy) ** 0.5
+            lo, hi = max(0, int(cx - half + 0.5)), min(size, int(cx + half + 0.5))
+            row[lo * 3:hi * 3] = LIGHT * (hi - lo)
+        rows.append(bytes(row))
+    return _png(size, size, rows)
+
+
+# --- assembling ---------------------------------------------------------------------------------
+
+
+def web_sources() -> list[Output]:
+    outs = []
+    for path in sorted(WEB.rglob("*")):
+        rel = path.relative_to(WEB)
+        if not path.is_file() or rel.parts[0] in WEB_SKIP_DIRS or "__pycache__" in rel.parts:
+            continue
+        if rel.as_posix() in WEB_TEMPLATES:
+            continue
+        outs.append(Output(rel.as_posix(), path.read_bytes()))
+    return outs
+
+
+def collect() -> tuple[list[Output], dict[str, object]]:
+    outs: list[Output] = []
+    versions = {pkg: npm_version(pkg) for pkg in ("pyodide", "comlink", "idb")}
+    for name in PYODIDE_FILES:
+        source = NODE / "pyodide" / name
+        outs.append(Output(f"pyodide/{name}", source.read_bytes()))
+    for package, inner, dest in VENDOR:
+        outs.append(Output(dest, (NODE / package / inner).read_bytes()))
+    wheel_names: dict[str, str] = {}
+    for path in runtime_wheels():
+        wheel_names[path.name.split("-")[0]] = path.name
+        outs.append(Output(f"wheels/{path.name}", path.read_bytes()))
+    for key, (filename, data) in (("openprod", core_wheel()), ("openprod_web", web_glue_wheel())):
+        wheel_names[key] = filename
+        outs.append(Output(f"wheels/{filename}", data))
+    for size in ICON_SIZES:
+        outs.append(Output(f"icons/icon-{size}.png", icon_png(size, maskable=False)))
+    outs.append(Output("icons/maskable-512.png", icon_png(512, maskable=True)))
+    outs.extend(web_sources())
+    info: dict[str, object] = {
+        "app_version": project_version(),
+        "npm": versions,
+        "wheels": wheel_names,
+        "install_order": ["micropip", "cbor2", "lark", "openprod", "openprod_web"],
+    }
+    return outs, info
+
+
+def service_worker(files: list[Output]) -> tuple[Output, str]:
+    """sw.js = the template with the precache list (path, SHA-256) and the list's hash inlined."""
+    entries = sorted((f.path, hashlib.sha256(f.data).hexdigest()) for f in files if f.precache)
+    listing = json.dumps(entries, separators=(",", ":"))
+    version = hashlib.sha256(listing.encode()).hexdigest()[:16]
+    template = (WEB / "sw.js").read_text()
+    for marker in ("__PRECACHE__", "__VERSION__"):
+        if marker not in template:
+            raise BuildError(f"web/sw.js has no {marker} marker")
+    text = template.replace("__PRECACHE__", listing).replace("__VERSION__", version)
+    return Output("sw.js", text.encode(), precache=False), version
+
+
+def build(check: bool = False, log: Callable[[str], None] = print) -> int:
+    """Assemble build/web. Returns the number of files written (or that would be, with check)."""
+    started = time.perf_counter()
+    outs, info = collect()
+    info_out = Output("build-info.json", (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
+    outs.append(info_out)
+    sw, version = service_worker(outs)
+    outs.append(sw)
+    outs.append(Output("version.txt", f"{version}\n".encode(), precache=False))
+
+    wanted = {o.path: o for o in outs}
+    if len(wanted) != len(outs):
+        raise BuildError("two inputs map to the same output path")
+    changed: list[str] = []
+    for out in outs:
+        target = OUT / out.path
+        if target.exists() and target.read_bytes() == out.data:
+            continue
+        changed.append(out.path)
+        if not check:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_bytes(out.data)
+            tmp.replace(target)
+    removed = []
+    for path in sorted(OUT.rglob("*"), reverse=True):
+        rel = path.relative_to(OUT).as_posix()
+        if path.is_file() and rel not in wanted:
+            removed.append(rel)
+            if not check:
+                path.unlink()
+        elif path.is_dir() and not check and not any(path.iterdir()):
+            path.rmdir()
+    total = sum(len(o.data) for o in outs)
+    verb = "would write" if check else "wrote"
+    for rel in changed:
+        log(f"  {verb} {rel} ({len(wanted[rel].data):,} bytes)")
+    for rel in removed:
+        log(f"  {'would remove' if check else 'removed'} {rel}")
+    log(f"build/web: {len(outs)} files, {total / 1_048_576:.1f} MiB, version {version}; "
+        f"{len(changed)} {verb}, {len(removed)} removed, {time.perf_counter() - started:.2f} s")
+    return len(changed) + len(removed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if the bundle is out of date")
+    args = parser.parse_args(argv)
+    try:
+        count = build(check=args.check)
+    except BuildError as exc:
+        print(f"build.py: {exc}", file=sys.stderr)
+        return 2
+    return 1 if args.check and count else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
