@@ -1,0 +1,295 @@
+// The page: starts the worker, registers the service worker, routes between screens and keeps
+// the header (saved indicator, identity) and footer (offline, storage, tab role) up to date.
+//
+// Routes (location.hash):
+//   #/                              identity + workspaces on this device + create
+//   #/w/<id>                        a workspace (shows its first table)
+//   #/w/<id>/t/<table>              the grid of a table
+//   #/w/<id>/t/<table>/new          new record form
+//   #/w/<id>/t/<table>/r/<record>   record form
+//   #/w/<id>/t/<table>/print        print view
+import * as Comlink from '../vendor/comlink.mjs';
+import { h, mount } from './ui/dom.js';
+import { renderForm } from './ui/form.js';
+import { showHistory } from './ui/history.js';
+import { renderPrint } from './ui/print.js';
+import { identityForm, renderStart } from './ui/start.js';
+import { SaveStatus } from './ui/status.js';
+import { renderTable } from './ui/table.js';
+
+const $ = (id) => document.getElementById(id);
+
+class App {
+  constructor(api) {
+    this.api = api;
+    this.status = new SaveStatus($('save-status'));
+    this.main = $('main');
+    this.sidebar = $('sidebar');
+    this.ws = null; // {id, info, role}
+    this.screen = null; // what is shown; may have refresh() and focus()
+    this.views = new Map(); // table id -> sort/filter/active state, kept while the tab lives
+    this.identity = null;
+    this.refreshTimer = null;
+    this.routing = Promise.resolve();
+  }
+
+  // --- services for the screens ---------------------------------------------------------
+
+  read(method, args = {}) {
+    return this.api.call(method, args);
+  }
+
+  write(method, args = {}) {
+    return this.status.track(this.api.call(method, args));
+  }
+
+  notify(message) {
+    const toast = $('toast');
+    toast.textContent = message;
+    toast.hidden = false;
+    clearTimeout(this.toastTimer);
+    this.toastTimer = setTimeout(() => { toast.hidden = true; }, 6000);
+  }
+
+  navigate(path) {
+    if (location.hash === `#${path}`) this.route();
+    else location.hash = path;
+  }
+
+  tableHref(tableId) {
+    return `/w/${this.ws.id}/t/${tableId}`;
+  }
+
+  view(tableId) {
+    if (!this.views.has(tableId)) this.views.set(tableId, { base: this.tableHref(tableId) });
+    return this.views.get(tableId);
+  }
+
+  rememberActive(tableId, recordId) {
+    this.view(tableId).activeId = recordId;
+  }
+
+  showHistory(record, field, label) {
+    return showHistory((m, a) => this.read(m, a), record, field, label).catch((err) => this.notify(err.message));
+  }
+
+  workspaceName() {
+    return this.ws ? this.ws.info.name : '';
+  }
+
+  displayName() {
+    return this.identity ? this.identity.display_name : '';
+  }
+
+  // --- routing ----------------------------------------------------------------------------
+
+  route() {
+    this.routing = this.routing.then(() => this.routeNow()).catch((err) => {
+      console.error(err);
+      mount(this.main, h('h1', {}, 'Something went wrong'), h('p', { class: 'error' }, err.message),
+        h('p', {}, h('a', { href: '#/' }, 'Back to your workspaces')));
+    });
+    return this.routing;
+  }
+
+  async routeNow() {
+    const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+    this.screen = null;
+    if (parts[0] !== 'w' || !parts[1]) {
+      this.showWorkspaceChrome(false);
+      this.screen = await renderStart({ main: this.main, app: this });
+      document.title = 'Openprod';
+      return;
+    }
+    if (!this.identity) {
+      this.navigate('/');
+      return;
+    }
+    await this.openWorkspace(parts[1]);
+    const tables = this.ws.info.tables;
+    if (!tables.length) {
+      mount(this.main, h('h1', {}, this.ws.info.name), h('p', {}, 'This workspace has no tables yet.'));
+      return;
+    }
+    if (parts[2] !== 't') {
+      history.replaceState(null, '', `#${this.tableHref(tables[0].id)}`);
+      return this.routeNow();
+    }
+    const table = tables.find((t) => t.id === parts[3]);
+    if (!table) {
+      mount(this.main, h('h1', {}, 'No such table'), h('p', {}, h('a', { href: `#/w/${this.ws.id}` }, 'Back')));
+      return;
+    }
+    this.renderSidebar(table.id);
+    const args = { main: this.main, table, app: this, view: this.view(table.id) };
+    document.title = `${table.display_name} · ${this.ws.info.name} · Openprod`;
+    if (parts[4] === 'new') this.screen = await renderForm({ ...args, recordId: null });
+    else if (parts[4] === 'r' && parts[5]) this.screen = await renderForm({ ...args, recordId: parts[5] });
+    else if (parts[4] === 'print') this.screen = await renderPrint(args);
+    else {
+      this.screen = await renderTable(args);
+      this.screen.focus();
+    }
+  }
+
+  async openWorkspace(id) {
+    if (this.ws && this.ws.id === id) return;
+    this.showWorkspaceChrome(false);
+    mount(this.main, h('p', { class: 'loading', role: 'status' }, 'Opening the workspace…'));
+    const role = await this.api.openWorkspace(id);
+    const info = await this.read('info');
+    this.ws = { id, info, role };
+    this.views.clear();
+    this.showRole(role);
+    this.showWorkspaceChrome(true);
+  }
+
+  showWorkspaceChrome(on) {
+    this.sidebar.hidden = !on;
+    $('ws-title').textContent = on && this.ws ? this.ws.info.name : '';
+    document.body.classList.toggle('in-workspace', on);
+  }
+
+  renderSidebar(currentTable) {
+    const byModule = new Map();
+    for (const table of this.ws.info.tables) {
+      if (!byModule.has(table.module)) byModule.set(table.module, []);
+      byModule.get(table.module).push(table);
+    }
+    const moduleName = (name) => (this.ws.info.modules.find((m) => m.name === name) || { display_name: name }).display_name;
+    mount(this.sidebar,
+      h('h2', { class: 'sidebar-title' }, 'Tables'),
+      [...byModule.entries()].map(([module, tables]) => h('div', { class: 'module-group' },
+        h('h3', {}, moduleName(module)),
+        h('ul', {}, tables.map((t) => h('li', {}, h('a', {
+          href: `#${this.tableHref(t.id)}`, 'aria-current': t.id === currentTable ? 'page' : false,
+        }, t.display_name)))))));
+  }
+
+  // --- events from the worker -----------------------------------------------------------
+
+  onEvent(type, detail) {
+    if (type === 'changed') {
+      clearTimeout(this.refreshTimer);
+      this.refreshTimer = setTimeout(() => {
+        if (this.screen && this.screen.refresh) this.screen.refresh().catch((err) => console.warn(err));
+      }, detail.origin === 'this-tab' ? 50 : 10);
+    } else if (type === 'role') {
+      if (this.ws) this.ws.role = detail.role;
+      this.showRole(detail.role);
+      if (detail.takeover) this.notify('The other tab closed; this tab now keeps the workspace.');
+    } else if (type === 'identity') {
+      this.identity = { ...(this.identity || {}), display_name: detail.display_name };
+      this.showIdentity();
+    } else if (type === 'error') {
+      this.notify(detail.message);
+    }
+  }
+
+  showRole(role) {
+    $('role-status').textContent = role === 'client'
+      ? 'Open in another tab too: changes here are saved through that tab.' : '';
+  }
+
+  showIdentity() {
+    const button = $('identity-button');
+    button.hidden = !this.identity;
+    if (this.identity) {
+      button.textContent = this.identity.display_name;
+      button.setAttribute('aria-label', `You are ${this.identity.display_name}. Change display name`);
+    }
+  }
+
+  openIdentityDialog() {
+    const dialog = h('dialog', { class: 'identity-dialog', 'aria-label': 'Your display name' });
+    dialog.append(identityForm({
+      app: this, current: this.identity.display_name, heading: 'Your display name',
+      onSaved: (identity) => {
+        this.identity = identity;
+        this.showIdentity();
+        dialog.close();
+      },
+    }), h('form', { method: 'dialog' }, h('button', { type: 'submit' }, 'Cancel')));
+    dialog.addEventListener('close', () => dialog.remove());
+    document.body.append(dialog);
+    dialog.showModal();
+  }
+
+  // --- device status ----------------------------------------------------------------------
+
+  async showStorage(asked) {
+    const el = $('storage-status');
+    if (!navigator.storage || !navigator.storage.persisted) {
+      el.textContent = 'Storage: this browser cannot promise to keep data';
+      return;
+    }
+    const persisted = await navigator.storage.persisted();
+    el.dataset.persisted = String(persisted);
+    const parts = [persisted ? 'Storage: kept on this device (persistent)'
+      : 'Storage: best effort — the browser may clear it when the device is low on space'];
+    if (!persisted && asked) parts.push(' (asked to keep it: not granted yet; installing the app helps)');
+    mount(el, parts.join(''), !persisted ? h('button', {
+      type: 'button', class: 'small link-button', onclick: () => this.requestPersistence(),
+    }, 'Ask to keep') : null);
+  }
+
+  requestPersistence() {
+    if (!navigator.storage || !navigator.storage.persist) return;
+    navigator.storage.persist().then(() => this.showStorage(true)).catch(() => this.showStorage(true));
+  }
+
+  async registerServiceWorker() {
+    const el = $('offline-status');
+    if (!('serviceWorker' in navigator)) {
+      el.textContent = 'This browser cannot keep the app for offline use';
+      return;
+    }
+    const registration = await navigator.serviceWorker.register('./sw.js');
+    const showUpdate = () => {
+      if (!registration.waiting || !navigator.serviceWorker.controller) return;
+      mount($('update-banner'), 'A new version of Openprod is ready. ',
+        h('button', {
+          type: 'button', class: 'small', onclick: () => {
+            this.reloadOnUpdate = true;
+            registration.waiting.postMessage({ type: 'skip-waiting' });
+          },
+        }, 'Reload to update'));
+      $('update-banner').hidden = false;
+    };
+    registration.addEventListener('updatefound', () => {
+      const installing = registration.installing;
+      if (installing) installing.addEventListener('statechange', showUpdate);
+    });
+    navigator.serviceWorker.addEventListener('controllerchange', () => {
+      if (this.reloadOnUpdate) location.reload();
+    });
+    showUpdate();
+    await navigator.serviceWorker.ready;
+    el.dataset.offline = 'ready';
+    el.textContent = 'Ready to work offline';
+  }
+}
+
+export async function start() {
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'openprod-core' });
+  const api = Comlink.wrap(worker);
+  const app = new App(api);
+  window.openprod = { api, app }; // for diagnostics in the console and for the browser tests
+  await api.subscribe(Comlink.proxy((type, detail) => app.onEvent(type, detail)));
+  const engine = $('engine-status');
+  engine.textContent = 'Starting the engine…';
+  api.boot().then((timings) => {
+    engine.textContent = '';
+    engine.dataset.bootMs = String(timings.bootMs);
+  }).catch((err) => { engine.textContent = `The engine did not start: ${err.message}`; });
+  app.identity = await api.identity();
+  app.showIdentity();
+  $('identity-button').addEventListener('click', () => app.openIdentityDialog());
+  window.addEventListener('hashchange', () => app.route());
+  app.showStorage(false);
+  app.registerServiceWorker().catch((err) => {
+    $('offline-status').textContent = `Offline use unavailable: ${err.message}`;
+  });
+  await app.route();
+  document.body.dataset.ready = 'true';
+}

@@ -1,0 +1,49 @@
+// Entry point. Checks that this browser and this address can run Openprod before starting
+// anything: off localhost, service workers and WebCrypto exist only on HTTPS, so a page opened
+// on plain HTTP explains how to reach the relay's HTTPS address instead of failing silently.
+import { h, mount } from './ui/dom.js';
+
+function problems() {
+  const found = [];
+  if (!window.isSecureContext) found.push('insecure');
+  else {
+    if (!window.crypto || !window.crypto.subtle) found.push('no-webcrypto');
+    if (!('indexedDB' in window)) found.push('no-indexeddb');
+    if (!('locks' in navigator)) found.push('no-locks');
+  }
+  if (typeof Worker === 'undefined' || typeof WebAssembly === 'undefined') found.push('no-worker');
+  return found;
+}
+
+function explain(found) {
+  const main = document.getElementById('main');
+  const here = location.host;
+  const https = `https://${location.hostname}${location.port ? `:${location.port}` : ''}${location.pathname}`;
+  const parts = [h('h1', {}, 'Openprod cannot start here')];
+  if (found.includes('insecure')) {
+    parts.push(
+      h('p', {}, `This page was opened over plain HTTP at ${here}. Browsers allow offline storage (service workers) `,
+        'and signing keys (WebCrypto) only on secure addresses: HTTPS, or this device\'s own address (localhost).'),
+      h('h2', {}, 'What to do'),
+      h('ol', {},
+        h('li', {}, 'Open the relay\'s HTTPS address instead — the one it printed when it started, for example ',
+          h('code', {}, https), '.'),
+        h('li', {}, 'The first time, your device asks you to trust the relay\'s local certificate: accept it once ',
+          '(the venue network has no internet for public certificates).'),
+        h('li', {}, 'After that the app is kept on this device and opens even with no network.')));
+  }
+  if (found.includes('no-webcrypto')) parts.push(h('p', {}, 'This browser has no WebCrypto, needed to sign your changes.'));
+  if (found.includes('no-indexeddb')) parts.push(h('p', {}, 'This browser has no IndexedDB (private browsing?), needed to keep your work.'));
+  if (found.includes('no-locks')) parts.push(h('p', {}, 'This browser is too old (no Web Locks), needed to keep two tabs from overwriting each other.'));
+  if (found.includes('no-worker')) parts.push(h('p', {}, 'This browser cannot run WebAssembly in a worker.'));
+  mount(main, ...parts);
+  document.body.dataset.ready = 'blocked';
+}
+
+const found = problems();
+if (found.length) {
+  explain(found);
+} else {
+  const { start } = await import('./app.js');
+  await start();
+}

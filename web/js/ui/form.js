@@ -1,0 +1,181 @@
+// The record form: every field of one table for one record. Save writes all changed fields as
+// one bundle (or creates the record, also one bundle). Below it: which other tables the record
+// is in (add / remove, asking for required fields first), per-field history, and delete.
+import { h, mount, uid } from './dom.js';
+import { inputAttrs, inputValue } from './format.js';
+
+/**
+ * @param {object} o
+ * @param {HTMLElement} o.main where to render
+ * @param {object} o.table table info (with fields)
+ * @param {string|null} o.recordId null for a new record
+ * @param {object} o.app the app context (write, read, notify, navigate, showHistory, tableHref)
+ */
+export async function renderForm({ main, table, recordId, app }) {
+  const record = recordId ? await app.read('record', { record: recordId }) : null;
+  if (recordId && !record) {
+    mount(main, h('h1', {}, 'Record not found'),
+      h('p', {}, 'It may have been deleted. '), h('a', { href: `#${app.tableHref(table.id)}` }, `Back to ${table.display_name}`));
+    return { refresh: async () => {} };
+  }
+  const inTable = !record || record.tables.includes(table.id);
+  const title = record ? `${table.display_name}: ${record.label}` : `New record in ${table.display_name}`;
+  const status = h('p', { class: 'form-status', role: 'status', 'aria-live': 'polite' });
+  const inputs = new Map();
+
+  const rows = table.fields.map((field) => {
+    const id = uid('field');
+    const value = record ? record.values[field.id] : undefined;
+    const attrs = { id, name: field.id, ...inputAttrs(field), disabled: !field.editable, required: field.required && field.type !== 'boolean' };
+    if (field.description) attrs['aria-describedby'] = `${id}-desc`;
+    const input = field.type === 'boolean'
+      ? h('input', { ...attrs, checked: Boolean(value) })
+      : h('input', { ...attrs, value: inputValue(field, value) });
+    inputs.set(field.id, input);
+    return h('div', { class: `form-row type-${field.type}` },
+      h('label', { for: id }, field.display_name, field.required ? h('span', { class: 'required', 'aria-hidden': 'true' }, ' *') : null),
+      input,
+      field.description ? h('p', { id: `${id}-desc`, class: 'hint' }, field.description) : null,
+      record ? h('button', {
+        type: 'button', class: 'link-button history-button',
+        'aria-label': `Who changed ${field.display_name}?`,
+        onclick: () => app.showHistory(record.id, field, record.label),
+      }, 'History') : null);
+  });
+
+  const collect = () => {
+    const values = {};
+    for (const field of table.fields) {
+      if (!field.editable) continue;
+      const input = inputs.get(field.id);
+      values[field.id] = field.type === 'boolean' ? input.checked : input.value;
+    }
+    return values;
+  };
+
+  let initial = JSON.stringify(collect());
+  const form = h('form', {
+    class: 'record-form', 'aria-labelledby': 'form-title', novalidate: true,
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const values = collect();
+      const missing = table.fields.filter((f) => f.required && f.editable && f.type !== 'boolean' && !String(values[f.id]).trim());
+      if (missing.length) {
+        status.textContent = `Fill in: ${missing.map((f) => f.display_name).join(', ')}`;
+        inputs.get(missing[0].id).focus();
+        return;
+      }
+      status.textContent = 'Saving…';
+      try {
+        if (record) {
+          const result = await app.write('update_record', { record: record.id, values });
+          initial = JSON.stringify(collect());
+          status.textContent = result.changed.length ? `Saved ${result.changed.length} change${result.changed.length === 1 ? '' : 's'}.` : 'Nothing changed.';
+        } else {
+          const created = await app.write('create_record', { table: table.id, values });
+          app.rememberActive(table.id, created.id);
+          app.navigate(app.tableHref(table.id));
+        }
+      } catch (err) {
+        status.textContent = `Not saved: ${err.message}`;
+      }
+    },
+  },
+  h('fieldset', { disabled: !inTable }, h('legend', { class: 'visually-hidden' }, 'Fields'), rows),
+  h('div', { class: 'form-actions' },
+    h('button', { type: 'submit', class: 'primary', disabled: !inTable }, record ? 'Save' : 'Create record'),
+    h('a', { class: 'button', href: `#${app.tableHref(table.id)}` }, record ? 'Back to table' : 'Cancel')),
+  status);
+
+  const membership = h('section', { class: 'membership', 'aria-labelledby': 'membership-title' });
+  const danger = record ? h('section', { class: 'danger', 'aria-labelledby': 'danger-title' },
+    h('h2', { id: 'danger-title' }, 'Delete'),
+    h('p', {}, 'Deleting removes the record from every table. Its history stays.'),
+    h('button', {
+      type: 'button', class: 'danger-button',
+      onclick: async () => {
+        if (!window.confirm(`Delete “${record.label}” from every table?`)) return;
+        try {
+          await app.write('delete_record', { record: record.id });
+          app.navigate(app.tableHref(table.id));
+        } catch (err) {
+          app.notify(`Not deleted: ${err.message}`);
+        }
+      },
+    }, 'Delete record')) : null;
+
+  mount(main,
+    h('nav', { class: 'breadcrumb', 'aria-label': 'Breadcrumb' },
+      h('a', { href: `#${app.tableHref(table.id)}` }, table.display_name), ' › ', record ? record.label : 'New'),
+    h('h1', { id: 'form-title' }, title),
+    inTable ? null : h('p', { class: 'notice' }, `This record is not in ${table.display_name}.`),
+    form, membership, danger);
+  (inputs.get(table.fields.find((f) => f.editable)?.id) || form).focus();
+
+  async function renderMembership() {
+    if (!record) return;
+    const tables = await app.read('membership', { record: record.id });
+    const items = tables.map((t) => {
+      if (t.member) {
+        return h('li', {}, h('span', { class: 'member' }, `In ${t.display_name}`), ' ',
+          record.tables.length > 1 ? h('button', {
+            type: 'button', class: 'small',
+            onclick: async () => {
+              try {
+                await app.write('remove_from_table', { record: record.id, table: t.table });
+                record.tables = record.tables.filter((x) => x !== t.table);
+                if (t.table === table.id) app.navigate(app.tableHref(table.id));
+                else renderMembership();
+              } catch (err) {
+                app.notify(`Not removed: ${err.message}`);
+              }
+            },
+          }, `Remove from ${t.display_name}`) : h('span', { class: 'hint' }, '(its only table)'));
+      }
+      const needInputs = t.needs.map((f) => {
+        const id = uid('need');
+        return h('span', { class: 'need' }, h('label', { for: id }, f.display_name), h('input', { id, name: f.id, ...inputAttrs(f), required: true }));
+      });
+      const addForm = h('form', {
+        class: 'add-to-table',
+        onsubmit: async (event) => {
+          event.preventDefault();
+          const values = Object.fromEntries(needInputs.map((span) => {
+            const input = span.querySelector('input');
+            return [input.name, input.value];
+          }));
+          try {
+            await app.write('add_to_table', { record: record.id, table: t.table, values });
+            record.tables = [...record.tables, t.table];
+            renderMembership();
+          } catch (err) {
+            app.notify(`Not added: ${err.message}`);
+          }
+        },
+      }, needInputs, h('button', { type: 'submit', class: 'small' }, `Add to ${t.display_name}`));
+      return h('li', {}, addForm);
+    });
+    mount(membership, h('h2', { id: 'membership-title' }, 'Tables'),
+      h('p', { class: 'hint' }, 'A record can be in several tables at once: a person in Contacts can also be an Attendee.'),
+      h('ul', { class: 'table-list' }, items));
+  }
+  await renderMembership();
+
+  return {
+    /** Another tab or a received change touched the workspace: reload values not being edited. */
+    async refresh() {
+      if (!record) return;
+      if (JSON.stringify(collect()) !== initial) return; // unsaved typing wins; Save shows conflicts later
+      const fresh = await app.read('record', { record: record.id });
+      if (!fresh) return;
+      for (const field of table.fields) {
+        const input = inputs.get(field.id);
+        if (document.activeElement === input) continue;
+        if (field.type === 'boolean') input.checked = Boolean(fresh.values[field.id]);
+        else input.value = inputValue(field, fresh.values[field.id]);
+      }
+      record.tables = fresh.tables;
+      await renderMembership();
+    },
+  };
+}

@@ -1,0 +1,112 @@
+// The start screen: who you are (first run asks for a display name), the workspaces stored in
+// this browser, and creating a new one offline with the starter modules.
+import { h, mount, uid } from './dom.js';
+
+export const STARTER_MODULES = [
+  ['contacts', 'Contacts', 'cast, crew and company contact sheet'],
+  ['schedule', 'Schedule', 'rehearsals, calls and who is called'],
+  ['scenes', 'Scenes', 'scene breakdown'],
+  ['lighting', 'Lighting', 'lighting cues'],
+  ['sm', 'Stage management', 'SM cue sheet'],
+  ['sound', 'Sound', 'sound cues'],
+];
+
+/** A form asking for the display name; resolves after it is saved. */
+export function identityForm({ app, current, onSaved, heading }) {
+  const id = uid('display-name');
+  const status = h('p', { role: 'status', class: 'form-status' });
+  const input = h('input', { id, name: 'display_name', required: true, maxlength: 80, autocomplete: 'name', value: current || '' });
+  return h('form', {
+    class: 'identity-form', 'aria-labelledby': `${id}-title`,
+    onsubmit: async (event) => {
+      event.preventDefault();
+      if (!input.value.trim()) {
+        status.textContent = 'Please type a name.';
+        input.focus();
+        return;
+      }
+      status.textContent = current ? 'Saving…' : 'Creating your signing key…';
+      try {
+        const identity = await app.api.saveIdentity(input.value);
+        status.textContent = '';
+        app.requestPersistence();
+        onSaved(identity);
+      } catch (err) {
+        status.textContent = `Not saved: ${err.message}`;
+      }
+    },
+  },
+  h('h2', { id: `${id}-title` }, heading || 'Who are you?'),
+  h('p', { class: 'hint' }, 'Your name is shown beside every change you make, so your team knows who changed what. ',
+    'It stays on this device with a signing key made for you here.'),
+  h('label', { for: id }, 'Display name'), input,
+  h('button', { type: 'submit', class: 'primary' }, current ? 'Save name' : 'Continue'),
+  status);
+}
+
+export async function renderStart({ main, app }) {
+  const identity = await app.api.identity();
+  if (!identity) {
+    mount(main, h('h1', {}, 'Welcome to Openprod'),
+      h('p', {}, 'Production paperwork that works with no network and merges with your team later.'),
+      identityForm({
+        app, onSaved: (saved) => {
+          app.identity = saved;
+          app.showIdentity();
+          app.route();
+        },
+      }));
+    main.querySelector('input').focus();
+    return {};
+  }
+  const workspaces = await app.api.listWorkspaces();
+  const nameId = uid('ws-name');
+  const status = h('p', { role: 'status', class: 'form-status' });
+  const nameInput = h('input', { id: nameId, name: 'name', required: true, maxlength: 200, placeholder: 'e.g. Hamlet, spring tour' });
+  const boxes = STARTER_MODULES.map(([name, label, hint]) => {
+    const id = uid('module');
+    return h('li', {}, h('input', { type: 'checkbox', id, name: 'module', value: name, checked: true }),
+      h('label', { for: id }, h('strong', {}, label), ` — ${hint}`));
+  });
+  const createForm = h('form', {
+    class: 'create-form', 'aria-labelledby': 'create-title',
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const name = nameInput.value.trim();
+      if (!name) {
+        status.textContent = 'Give the workspace a name.';
+        nameInput.focus();
+        return;
+      }
+      const modules = [...createForm.querySelectorAll('input[name=module]:checked')].map((b) => b.value);
+      status.textContent = 'Creating…';
+      createForm.querySelector('button[type=submit]').disabled = true;
+      try {
+        const id = await app.status.track(app.api.createWorkspace(name, modules));
+        app.requestPersistence();
+        app.navigate(`/w/${id}`);
+      } catch (err) {
+        status.textContent = `Not created: ${err.message}`;
+        createForm.querySelector('button[type=submit]').disabled = false;
+      }
+    },
+  },
+  h('h2', { id: 'create-title' }, 'Create a workspace'),
+  h('p', { class: 'hint' }, 'Works offline. Others join it later by syncing.'),
+  h('label', { for: nameId }, 'Workspace name'), nameInput,
+  h('fieldset', {}, h('legend', {}, 'Start with these modules'), h('ul', { class: 'module-list' }, boxes)),
+  h('button', { type: 'submit', class: 'primary' }, 'Create workspace'),
+  status);
+
+  const list = workspaces.length
+    ? h('ul', { class: 'workspace-list' }, workspaces.map((w) => h('li', {},
+      h('a', { href: `#/w/${w.id}`, class: 'workspace-link' }, h('strong', {}, w.name || 'Untitled workspace'),
+        h('span', { class: 'hint' }, w.openedAt ? ` · last opened ${new Date(w.openedAt).toLocaleString()}` : '')))))
+    : h('p', {}, 'No workspaces in this browser yet.');
+
+  mount(main,
+    h('h1', {}, `Hello, ${identity.display_name}`),
+    h('section', { 'aria-labelledby': 'ws-list-title' }, h('h2', { id: 'ws-list-title' }, 'Workspaces on this device'), list),
+    createForm);
+  return {};
+}

@@ -1,0 +1,46 @@
+// The "saved" indicator: every write goes through track(); it says Saving… while any write is
+// on its way to this browser's storage, Saved once all of them are durable, and Not saved (with
+// the reason) if the last one failed.
+export class SaveStatus {
+  constructor(element) {
+    this.element = element;
+    this.inFlight = 0;
+    this.error = null;
+    this.savedAt = null;
+    this.render();
+  }
+
+  async track(promise) {
+    this.inFlight += 1;
+    this.render();
+    try {
+      const result = await promise;
+      this.error = null;
+      this.savedAt = new Date();
+      return result;
+    } catch (err) {
+      this.error = err;
+      throw err;
+    } finally {
+      this.inFlight -= 1;
+      this.render();
+    }
+  }
+
+  render() {
+    const el = this.element;
+    if (this.inFlight > 0) {
+      el.dataset.state = 'saving';
+      el.textContent = 'Saving…';
+    } else if (this.error) {
+      el.dataset.state = 'error';
+      el.textContent = `Not saved: ${this.error.message}`;
+    } else if (this.savedAt) {
+      el.dataset.state = 'saved';
+      el.textContent = `✓ All changes saved on this device · ${this.savedAt.toLocaleTimeString(undefined, { timeStyle: 'short' })}`;
+    } else {
+      el.dataset.state = 'idle';
+      el.textContent = '';
+    }
+  }
+}

@@ -1,0 +1,157 @@
+// The module worker behind every Openprod tab: boots Pyodide + the core, keeps the identity and
+// the list of workspaces in IndexedDB, and hosts the open workspace (see worker/host.js).
+// The page talks to it through Comlink; nothing here waits on the network.
+import * as Comlink from '../vendor/comlink.mjs';
+import { bootPython } from './worker/python.js';
+import { openAppDb } from './worker/store.js';
+import { ApiError, DEFAULT_POLICY, WorkspaceHost } from './worker/host.js';
+
+let pythonBoot = null;
+const python = () => (pythonBoot ??= bootPython());
+let appDb = null;
+const app = async () => (appDb ??= await openAppDb());
+let host = null;
+let listener = null;
+const policy = { ...DEFAULT_POLICY };
+const identityChannel = new BroadcastChannel('openprod-identity');
+
+function emit(type, detail) {
+  if (listener) listener(type, detail).catch?.(() => {});
+}
+
+async function identityJson() {
+  const text = await (await app()).get('settings', 'identity');
+  if (!text) throw new ApiError({ type: 'IdentityError', message: 'choose a display name first' });
+  return text;
+}
+
+function publicIdentity(text) {
+  const data = JSON.parse(text);
+  return { display_name: data.display_name, actor_id: data.actor_id, created_at: data.created_at };
+}
+
+identityChannel.onmessage = (event) => {
+  const name = event.data && event.data.display_name;
+  if (!name) return;
+  if (host) host.setDisplayName(name);
+  emit('identity', { display_name: name });
+};
+
+async function closeHost() {
+  if (host) {
+    const old = host;
+    host = null;
+    await old.close();
+  }
+}
+
+async function touchWorkspace(id, name) {
+  const db = await app();
+  const entry = (await db.get('workspaces', id)) || { id, createdAt: Date.now() };
+  await db.put('workspaces', { ...entry, name: name ?? entry.name, openedAt: Date.now() });
+}
+
+const api = {
+  /** Register the page's event callback: (type, detail) for 'changed', 'role', 'identity', 'snapshot', 'error'. */
+  subscribe(callback) {
+    listener = callback;
+  },
+
+  /** Start Pyodide now (it is started lazily otherwise); resolves with boot timings. */
+  async boot() {
+    return (await python()).timings;
+  },
+
+  async identity() {
+    const text = await (await app()).get('settings', 'identity');
+    return text ? publicIdentity(text) : null;
+  },
+
+  /** First run: generate the Ed25519 key pair with WebCrypto. Later: rename (seen on the next change). */
+  async saveIdentity(displayName) {
+    const py = await python();
+    const db = await app();
+    const current = await db.get('settings', 'identity');
+    const text = current ? py.web.rename_identity(current, displayName) : await py.web.new_identity(displayName);
+    await db.put('settings', text, 'identity');
+    const pub = publicIdentity(text);
+    if (host) host.setDisplayName(pub.display_name);
+    identityChannel.postMessage({ display_name: pub.display_name });
+    return pub;
+  },
+
+  async listWorkspaces() {
+    const all = await (await app()).getAll('workspaces');
+    return all.sort((a, b) => (b.openedAt || 0) - (a.openedAt || 0));
+  },
+
+  /** Create a workspace (offline), adopt the chosen starter modules, and open it as owner. */
+  async createWorkspace(name, modules) {
+    const identity = await identityJson();
+    const py = await python();
+    await closeHost();
+    const session = await py.web.Session.create(identity, name, modules);
+    const info = JSON.parse(await session.call('info', '')).ok;
+    const created = new WorkspaceHost({ id: info.workspace_id, python, identity: identityJson, emit, policy });
+    await created.adoptNew(session);
+    host = created;
+    await touchWorkspace(info.workspace_id, info.name);
+    return info.workspace_id;
+  },
+
+  /** Open a workspace stored in this browser; resolves to this tab's role: 'owner' or 'client'. */
+  async openWorkspace(id) {
+    if (host && host.id === id && host.role !== 'closed') return host.role;
+    await closeHost();
+    const known = await (await app()).get('workspaces', id);
+    if (!known) throw new ApiError({ type: 'NotFoundError', message: 'this workspace is not stored in this browser' });
+    host = new WorkspaceHost({ id, python, identity: identityJson, emit, policy });
+    let role;
+    try {
+      role = await host.open();
+    } catch (err) {
+      const failed = host;
+      host = null;
+      await failed.close();
+      throw err;
+    }
+    await touchWorkspace(id);
+    return role;
+  },
+
+  async closeWorkspace() {
+    await closeHost();
+  },
+
+  /** Run a core API method (see openprod_web.session.METHODS); writes resolve once durable. */
+  async call(method, args) {
+    if (!host) throw new ApiError({ type: 'LocalError', message: 'no workspace is open' });
+    const result = await host.call(method, args);
+    if (method === 'info' && result) touchWorkspace(result.workspace_id, result.name).catch(() => {});
+    return result;
+  },
+
+  async stats() {
+    const boot = pythonBoot ? (await pythonBoot).timings : null;
+    return { boot, workspace: host ? host.stats() : null, policy };
+  },
+
+  /** Take a snapshot now (owner only); resolves with its size and timings. */
+  async snapshotNow() {
+    if (!host || host.role !== 'owner') throw new Error('only the tab that owns the workspace takes snapshots');
+    return host.snapshot();
+  },
+
+  /** Change the snapshot policy (tests, diagnostics). */
+  configure(changes) {
+    Object.assign(policy, changes);
+    return policy;
+  },
+
+  async storageEstimate() {
+    const estimate = navigator.storage && navigator.storage.estimate ? await navigator.storage.estimate() : null;
+    return estimate ? { usage: estimate.usage, quota: estimate.quota } : null;
+  },
+};
+
+Comlink.expose(api);

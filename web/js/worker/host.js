@@ -1,0 +1,357 @@
+// One workspace opened in this tab's worker, either as its OWNER or as a CLIENT of the tab that owns it.
+//
+// Ownership: the owner holds the Web Lock `openprod-ws-<id>` for as long as it has the workspace
+// open. Only the owner runs the core on the database and writes IndexedDB, so two tabs can never
+// interleave writes or fork the actor's chain of bundles. A tab that finds the lock taken becomes a
+// client: it forwards every call over the BroadcastChannel of the same name and the owner answers
+// after its log write is durable. The client also queues for the lock, so when the owner's tab
+// closes (the browser releases its locks) the client takes over: it restores from IndexedDB and
+// re-runs calls that were still unanswered (except record creation, whose outcome is unknown).
+//
+// Durability: a write call resolves only after the bundles it stored are in the IndexedDB log.
+// Snapshots: `Session.snapshot()` (conn.serialize()) is written with the log position it contains,
+// and the log up to that position is deleted in the same IndexedDB transaction.
+import { appendLog, openWorkspaceDb, readForStartup, writeSnapshot } from './store.js';
+import { takeLog, takeSnapshot } from './python.js';
+
+export const DEFAULT_POLICY = {
+  /** Take a snapshot soon once this many log records follow the last one... */
+  snapshotEvery: 200,
+  /** ...or after this long with no writes, if any records follow it. */
+  snapshotIdleMs: 15000,
+  /** Delay before a snapshot that `snapshotEvery` asked for (lets a burst of edits finish). */
+  snapshotSoonMs: 300,
+  /** A client gives up on an owner that does not answer. */
+  callTimeoutMs: 30000,
+};
+
+/** Calls that change nothing when run twice, so a client may re-run them after a takeover. */
+const NOT_REPEATABLE = new Set(['create_record']);
+
+/** An error the core reported about the request (bad value, missing record...), not a crash. */
+export class ApiError extends Error {
+  constructor({ type, message }) {
+    super(message);
+    this.name = type || 'OpenprodError';
+  }
+}
+
+const errorJson = (err) => ({ type: err && err.name ? err.name : 'Error', message: String(err && err.message ? err.message : err) });
+
+export class WorkspaceHost {
+  /**
+   * @param {object} o
+   * @param {string} o.id workspace id (UUID text)
+   * @param {() => Promise<any>} o.python resolves to the booted Python (see python.js)
+   * @param {() => Promise<string>} o.identity resolves to the identity JSON
+   * @param {(type: string, detail: object) => void} o.emit events for this tab's page
+   * @param {object} o.policy snapshot and timeout settings
+   */
+  constructor({ id, python, identity, emit, policy }) {
+    this.id = id;
+    this.python = python;
+    this.identity = identity;
+    this.emit = emit;
+    this.policy = policy;
+    this.lockName = `openprod-ws-${id}`;
+    this.clientId = crypto.randomUUID();
+    this.role = 'closed';
+    this.session = null;
+    this.db = null;
+    this.pending = new Map();
+    this.nextCallId = 0;
+    this.queue = Promise.resolve();
+    this.lastFlush = Promise.resolve();
+    this.unsaved = [];
+    this.loggedSeq = 0;
+    this.tail = 0; // log records after the latest snapshot
+    this.snapshotTimer = null;
+    this.snapshotting = null;
+    this.latencies = [];
+    this.startup = null;
+    this.lastSnapshot = null;
+    this.release = null;
+    this.waiting = null;
+    this.channel = new BroadcastChannel(this.lockName);
+    this.channel.onmessage = (event) => this.onMessage(event.data);
+    let ready;
+    this.ready = new Promise((resolve) => { ready = resolve; });
+    this.markReady = ready;
+  }
+
+  // --- roles ------------------------------------------------------------------------------
+
+  /** Hold the lock until `close()`; resolves to true if we got it now, false if another tab has it. */
+  requestLock({ wait }) {
+    return new Promise((resolve, reject) => {
+      const options = wait ? { signal: this.waiting.signal } : { ifAvailable: true };
+      navigator.locks.request(this.lockName, options, (lock) => {
+        if (!lock) {
+          resolve(false);
+          return undefined;
+        }
+        return new Promise((release) => {
+          this.release = release;
+          resolve(true);
+        });
+      }).catch((err) => {
+        if (err && err.name === 'AbortError') resolve(false);
+        else reject(err);
+      });
+    });
+  }
+
+  /** Open an existing workspace: owner if no other tab has it, else client (and next in line). */
+  async open() {
+    if (await this.requestLock({ wait: false })) {
+      await this.becomeOwner(null);
+      return this.role;
+    }
+    this.role = 'client';
+    this.markReady();
+    this.emit('role', { role: 'client' });
+    this.waitForTakeover();
+    return this.role;
+  }
+
+  waitForTakeover() {
+    this.waiting = new AbortController();
+    this.requestLock({ wait: true }).then(async (got) => {
+      if (!got || this.role === 'closed') return;
+      await this.becomeOwner(null);
+      this.emit('role', { role: 'owner', takeover: true });
+      this.channel.postMessage({ kind: 'owner', from: this.clientId });
+      await this.rerunPending();
+    }).catch((err) => this.emit('error', errorJson(err)));
+  }
+
+  /** Take ownership of a brand-new workspace created in this worker. */
+  async adoptNew(session) {
+    if (!(await this.requestLock({ wait: false }))) throw new Error('a new workspace is already locked by another tab');
+    await this.becomeOwner(session);
+    await this.flush();
+    await this.snapshot();
+  }
+
+  async becomeOwner(newSession) {
+    this.role = 'opening';
+    const t0 = performance.now();
+    const python = await this.python();
+    const t1 = performance.now();
+    this.db = await openWorkspaceDb(this.id);
+    if (newSession) {
+      this.session = newSession;
+      this.startup = { created: true };
+    } else {
+      const { snapshot, log } = await readForStartup(this.db);
+      const t2 = performance.now();
+      if (!snapshot && log.length === 0) throw new Error('this workspace has no data in this browser');
+      const identity = await this.identity();
+      this.session = await python.web.Session.open(identity, this.id, snapshot ? snapshot.data : undefined,
+        snapshot ? snapshot.seq : 0, log);
+      const t3 = performance.now();
+      const replay = JSON.parse(await this.session.call('stats', '')).ok;
+      this.loggedSeq = replay.seq;
+      this.tail = log.length;
+      this.startup = {
+        waitBootMs: Math.round(t1 - t0), readMs: Math.round(t2 - t1), openMs: Math.round(t3 - t2),
+        snapshotSeq: replay.snapshot_seq, snapshotBytes: replay.snapshot_bytes, logRecords: log.length,
+        replayed: replay.replayed, replayStatuses: replay.replay_statuses,
+        restoreMs: replay.restore_ms, replayMs: replay.replay_ms,
+      };
+    }
+    this.role = 'owner';
+    this.markReady();
+    this.emit('role', { role: 'owner' });
+    if (this.tail >= this.policy.snapshotEvery) this.scheduleSnapshot();
+  }
+
+  // --- calls ------------------------------------------------------------------------------
+
+  /** Run an API method here (owner) or in the owner's tab (client). */
+  async call(method, args) {
+    await this.ready;
+    if (this.role === 'owner' || this.role === 'opening') return this.execute(method, args);
+    if (this.role === 'client') return this.forward(method, args);
+    throw new Error('this workspace is closed');
+  }
+
+  async execute(method, args) {
+    await this.ready;
+    if (this.role !== 'owner') throw new Error('this tab does not own the workspace');
+    const python = await this.python();
+    const writes = python.methods[method];
+    if (writes === undefined) throw new ApiError({ type: 'LocalError', message: `unknown method ${method}` });
+    const started = performance.now();
+    const text = await this.serial(() => this.session.call(method, JSON.stringify(args || {})));
+    const out = JSON.parse(text);
+    if (writes) {
+      const before = this.loggedSeq;
+      await this.flush();
+      if (this.loggedSeq !== before) {
+        this.latencies.push(performance.now() - started);
+        if (this.latencies.length > 200) this.latencies.shift();
+        const detail = { method, seq: this.loggedSeq, from: this.clientId };
+        this.channel.postMessage({ kind: 'changed', ...detail });
+        this.emit('changed', { ...detail, origin: 'this-tab' });
+        this.scheduleSnapshot();
+      }
+    }
+    if (out.error) throw new ApiError(out.error);
+    return out.ok;
+  }
+
+  /** Python calls one at a time: a snapshot never lands inside a transaction. */
+  serial(fn) {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  forward(method, args) {
+    const id = ++this.nextCallId;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error('the tab that has this workspace open did not answer; close other tabs or reload'));
+      }, this.policy.callTimeoutMs);
+      this.pending.set(id, { resolve, reject, method, args, timer });
+      this.channel.postMessage({ kind: 'call', from: this.clientId, id, method, args });
+    });
+  }
+
+  /** After a takeover, or when a new owner appears: settle calls the old owner never answered. */
+  async rerunPending() {
+    const calls = [...this.pending.entries()];
+    for (const [id, call] of calls) {
+      if (NOT_REPEATABLE.has(call.method)) {
+        clearTimeout(call.timer);
+        this.pending.delete(id);
+        call.reject(new Error('the tab that had this workspace open closed before confirming; check whether '
+          + 'the record was created before trying again'));
+      } else if (this.role === 'owner') {
+        clearTimeout(call.timer);
+        this.pending.delete(id);
+        this.execute(call.method, call.args).then(call.resolve, call.reject);
+      } else {
+        this.channel.postMessage({ kind: 'call', from: this.clientId, id, method: call.method, args: call.args });
+      }
+    }
+  }
+
+  onMessage(msg) {
+    if (!msg || typeof msg !== 'object') return;
+    if (msg.kind === 'call' && (this.role === 'owner' || this.role === 'opening')) {
+      this.execute(msg.method, msg.args).then(
+        (ok) => this.channel.postMessage({ kind: 'reply', to: msg.from, id: msg.id, ok }),
+        (err) => this.channel.postMessage({ kind: 'reply', to: msg.from, id: msg.id, error: errorJson(err) }),
+      );
+    } else if (msg.kind === 'reply' && msg.to === this.clientId) {
+      const call = this.pending.get(msg.id);
+      if (!call) return;
+      this.pending.delete(msg.id);
+      clearTimeout(call.timer);
+      if (msg.error) call.reject(new ApiError(msg.error));
+      else call.resolve(msg.ok);
+    } else if (msg.kind === 'changed' && msg.from !== this.clientId) {
+      this.emit('changed', { method: msg.method, seq: msg.seq, origin: 'other-tab' });
+    } else if (msg.kind === 'owner' && this.role === 'client') {
+      this.rerunPending();
+    }
+  }
+
+  // --- persistence --------------------------------------------------------------------------
+
+  /** Append every bundle stored so far to the log; resolves when all of them are durable. */
+  flush() {
+    const items = takeLog(this.session);
+    if (!items.length && !this.unsaved.length) return this.lastFlush;
+    const previous = this.lastFlush;
+    this.lastFlush = (async () => {
+      await previous.catch(() => {});
+      const batch = this.unsaved.concat(items);
+      this.unsaved = [];
+      if (!batch.length) return;
+      try {
+        await appendLog(this.db, batch);
+      } catch (err) {
+        this.unsaved = batch.concat(this.unsaved);
+        throw new Error(`could not write to this browser's storage: ${err && err.message ? err.message : err}`);
+      }
+      this.tail += batch.length;
+      this.loggedSeq = Math.max(this.loggedSeq, batch[batch.length - 1][0]);
+    })();
+    return this.lastFlush;
+  }
+
+  scheduleSnapshot() {
+    clearTimeout(this.snapshotTimer);
+    if (this.tail <= 0 || this.role !== 'owner') return;
+    const delay = this.tail >= this.policy.snapshotEvery ? this.policy.snapshotSoonMs : this.policy.snapshotIdleMs;
+    this.snapshotTimer = setTimeout(() => {
+      this.snapshot().catch((err) => this.emit('error', errorJson(err)));
+    }, delay);
+  }
+
+  /** Serialize the database and store it with its log position; trims the log. */
+  snapshot() {
+    if (this.snapshotting) return this.snapshotting;
+    this.snapshotting = (async () => {
+      await this.flush();
+      const t0 = performance.now();
+      const snap = await this.serial(async () => takeSnapshot(this.session));
+      if (!snap) {
+        this.scheduleSnapshot();
+        return null;
+      }
+      const t1 = performance.now();
+      await writeSnapshot(this.db, snap.seq, snap.data, { takenAt: Date.now(), serializeMs: Math.round(t1 - t0) });
+      const t2 = performance.now();
+      this.tail = Math.max(0, this.loggedSeq - snap.seq);
+      this.lastSnapshot = { seq: snap.seq, bytes: snap.data.byteLength, serializeMs: t1 - t0, writeMs: t2 - t1 };
+      this.emit('snapshot', this.lastSnapshot);
+      return this.lastSnapshot;
+    })().finally(() => { this.snapshotting = null; });
+    return this.snapshotting;
+  }
+
+  stats() {
+    const sorted = [...this.latencies].sort((a, b) => a - b);
+    const pick = (q) => (sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10 : null);
+    return {
+      id: this.id, role: this.role, startup: this.startup, lastSnapshot: this.lastSnapshot, logTail: this.tail,
+      loggedSeq: this.loggedSeq, writeToDurableMs: { n: sorted.length, median: pick(0.5), p95: pick(0.95) },
+    };
+  }
+
+  setDisplayName(name) {
+    if (this.session && this.role === 'owner') this.session.set_display_name(name);
+  }
+
+  async close() {
+    const wasOwner = this.role === 'owner';
+    this.role = 'closed';
+    clearTimeout(this.snapshotTimer);
+    if (this.waiting) this.waiting.abort();
+    for (const call of this.pending.values()) {
+      clearTimeout(call.timer);
+      call.reject(new Error('the workspace was closed'));
+    }
+    this.pending.clear();
+    if (wasOwner) {
+      await this.lastFlush.catch(() => {});
+      if (this.tail > 0) {
+        this.role = 'owner';
+        await this.snapshot().catch(() => {});
+        this.role = 'closed';
+      }
+    }
+    if (this.session) this.session.destroy();
+    this.session = null;
+    if (this.db) this.db.close();
+    this.db = null;
+    this.channel.close();
+    if (this.release) this.release();
+    this.release = null;
+  }
+}

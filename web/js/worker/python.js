@@ -1,0 +1,61 @@
+// Boots Pyodide inside this module worker from the app's own files (never a CDN) and installs the
+// wheels listed in build-info.json with micropip, from same-origin URLs the service worker serves
+// from its cache when offline.
+import { loadPyodide } from '../../pyodide/pyodide.mjs';
+
+const ROOT = new URL('../../', import.meta.url);
+
+/**
+ * @returns {Promise<{py: any, web: any, methods: Record<string, boolean>, timings: Record<string, number>}>}
+ *   `web` is the imported `openprod_web` Python package; `methods` maps API method -> writes?
+ */
+export async function bootPython() {
+  const t0 = performance.now();
+  const info = await (await fetch(new URL('build-info.json', ROOT))).json();
+  const py = await loadPyodide({
+    indexURL: new URL('pyodide/', ROOT).href,
+    env: { PYTHONDONTWRITEBYTECODE: '1' },
+    stdout: (line) => console.log('[python]', line),
+    stderr: (line) => console.warn('[python]', line),
+  });
+  const t1 = performance.now();
+  const wheel = (key) => new URL(`wheels/${info.wheels[key]}`, ROOT).href;
+  await py.loadPackage(wheel('micropip'), { messageCallback: () => {} });
+  const urls = info.install_order.filter((k) => k !== 'micropip').map(wheel);
+  py.globals.set('_openprod_wheels', py.toPy(urls));
+  await py.runPythonAsync('import micropip\nawait micropip.install(list(_openprod_wheels), deps=False)');
+  py.globals.delete('_openprod_wheels');
+  const web = py.pyimport('openprod_web');
+  const methodsProxy = web.METHODS;
+  const methods = Object.fromEntries(methodsProxy.toJs({ dict_converter: Array.from }));
+  methodsProxy.destroy();
+  const t2 = performance.now();
+  return {
+    py,
+    web,
+    methods,
+    timings: { pyodideMs: Math.round(t1 - t0), wheelsMs: Math.round(t2 - t1), bootMs: Math.round(t2 - t0) },
+  };
+}
+
+/** A Python list of (seq, bytes) -> [[seq, Uint8Array]] with each array owning its buffer. */
+export function takeLog(session) {
+  const proxy = session.take_log();
+  try {
+    return proxy.toJs().map(([seq, wire]) => [seq, wire.slice()]);
+  } finally {
+    proxy.destroy();
+  }
+}
+
+/** Session.snapshot() -> {seq, data} or null while a transaction is open. */
+export function takeSnapshot(session) {
+  const proxy = session.snapshot();
+  if (proxy === undefined || proxy === null) return null;
+  try {
+    const [seq, data] = proxy.toJs();
+    return { seq, data };
+  } finally {
+    proxy.destroy();
+  }
+}
