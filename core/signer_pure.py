@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ecdsa import BadSignatureError, Ed25519, SigningKey, VerifyingKey
 
+from .ed25519_rules import refused_by_libsodium
 from .identity import ACTOR_ID_LEN, SIGNATURE_LEN, Identity
 
 
@@ -40,6 +41,8 @@ class PureVerifier:
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         if len(public_key) != ACTOR_ID_LEN or len(signature) != SIGNATURE_LEN:
+            return False
+        if refused_by_libsodium(public_key, signature):
             return False
         key = self._keys.get(public_key)
         if key is None:

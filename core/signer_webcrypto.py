@@ -11,6 +11,7 @@ import base64
 import datetime as _dt
 from typing import Any
 
+from .ed25519_rules import refused_by_libsodium
 from .errors import SignerError
 from .identity import ACTOR_ID_LEN, SIGNATURE_LEN, Identity, clean_display_name
 
@@ -27,24 +28,6 @@ def _js() -> Any:
 def _alg() -> Any:
     js, to_js = _js()
     return to_js({"name": "Ed25519"}, dict_converter=js.Object.fromEntries)
-
-
-# libsodium (PyNaCl, the relay) refuses signatures that WebCrypto implementations accept:
-# public keys or nonces R of small order (with A = identity, R = identity, S = 0 verifies for
-# every message), non-canonical keys, and S >= L. Both sides must agree on every bundle or
-# peers apply different histories, so these are refused here before WebCrypto is asked.
-_P = 2**255 - 19
-_L = 2**252 + 27742317777372353535851937790883648493
-_Y_ORDER_8 = 0x5FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826  # y of an order-8 point
-_SMALL_ORDER_Y = frozenset({0, 1, _P - 1, _Y_ORDER_8, _P - _Y_ORDER_8})  # y of all 8 torsion points
-
-
-def refused_by_libsodium(public_key: bytes, signature: bytes) -> bool:
-    """True when libsodium's Ed25519 verify rejects these bytes whatever the message."""
-    a_y = int.from_bytes(public_key, "little") & ((1 << 255) - 1)
-    r_y = int.from_bytes(signature[:32], "little") & ((1 << 255) - 1)
-    return (a_y >= _P or a_y in _SMALL_ORDER_Y or r_y % _P in _SMALL_ORDER_Y
-            or int.from_bytes(signature[32:], "little") >= _L)
 
 
 def _b64url(raw: bytes) -> str:

@@ -348,3 +348,32 @@ class Applier:
             rows.append((entity, field, kind, sql_value, op.ord, actor))
         self.conn.executemany(_SET_FIELD, rows)
         return Effects(mappings=True)
+
+
+def register_writes(op: o.Op) -> list[tuple[bytes, str, Any]]:
+    """(target, field or property, value) for every value register `op` writes (None = clear).
+
+    These are the writes that can conflict: field edits, table defaults, values discarded on
+    removal, copies on unlink, conflict resolutions, and edge properties.
+    """
+    if isinstance(op, o.SetField):
+        return [(op.entity, op.field, op.value)]
+    if isinstance(op, o.ClearField):
+        return [(op.entity, op.field, None)]
+    if isinstance(op, o.ResolveConflict):
+        return [(op.target, op.field, op.chosen)]
+    if isinstance(op, o.AddToTable):
+        return [(op.entity, f, v) for f, v in op.defaults.items()]
+    if isinstance(op, o.RemoveFromTable):
+        return [(op.entity, f, None) for f in op.preserved] if op.data_handling == "discard" else []
+    if isinstance(op, o.DetachFacet):
+        return [] if op.preserve else [(op.entity, f, None) for f in op.preserved]
+    if isinstance(op, o.UnlinkTables):
+        return [(e, f, v) for e, f, v in op.copies]
+    if isinstance(op, (o.CreateEdge, o.CreateOrderedEdge)):
+        return [(op.edge, k, v) for k, v in op.properties.items()]
+    if isinstance(op, o.SetEdgeProperty):
+        return [(op.edge, op.key, op.value)]
+    if isinstance(op, o.ClearEdgeProperty):
+        return [(op.edge, op.key, None)]
+    return []

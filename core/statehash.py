@@ -31,6 +31,8 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("settings", "SELECT key, value, ord, actor FROM settings ORDER BY key"),
     ("actors", "SELECT actor, display_name, ord FROM actors ORDER BY actor"),
     ("rules", "SELECT rule_id, name, definition, ord, actor FROM rules ORDER BY rule_id"),
+    ("field_tips", "SELECT target, key, op_id, field FROM field_tips ORDER BY target, key, op_id"),
+    ("resolutions", "SELECT op_id, conflict_id, accepted FROM resolutions ORDER BY op_id"),
 )
 
 # Later subsystems append SQL sections here.

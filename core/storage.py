@@ -163,6 +163,33 @@ CREATE TABLE IF NOT EXISTS rules (
     actor BLOB NOT NULL
 ) WITHOUT ROWID;
 
+-- Conflict state (derived): the branch tips of every semantic field or edge property that has
+-- been written, and every resolution with whether it was accepted.
+CREATE TABLE IF NOT EXISTS field_tips (
+    target BLOB NOT NULL,                 -- entity or edge
+    key TEXT NOT NULL,                    -- semantic field (smallest mapped field id) or property
+    op_id BLOB NOT NULL,
+    ord BLOB NOT NULL,
+    actor BLOB NOT NULL,
+    clock BLOB NOT NULL,                  -- CBOR vector clock of the write's bundle
+    field TEXT NOT NULL,                  -- the field (or property) actually written
+    kind TEXT,
+    value,
+    PRIMARY KEY (target, key, op_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS resolutions (
+    op_id BLOB PRIMARY KEY,
+    conflict_id BLOB NOT NULL,
+    target BLOB NOT NULL,
+    key TEXT NOT NULL,
+    field TEXT NOT NULL,
+    ord BLOB NOT NULL,
+    actor BLOB NOT NULL,
+    accepted INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS resolutions_conflict ON resolutions (conflict_id);
+
 CREATE TABLE IF NOT EXISTS vector_clock (
     actor BLOB PRIMARY KEY,
     hlc BLOB NOT NULL                     -- HLC of the latest bundle applied from this actor
@@ -217,6 +244,8 @@ DERIVED_TABLES = (
     "settings",
     "actors",
     "rules",
+    "field_tips",
+    "resolutions",
     "vector_clock",
 )
 

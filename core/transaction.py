@@ -26,7 +26,10 @@ from .undo import Step, capture
 from .validation import check_op
 
 if TYPE_CHECKING:
+    from .conflicts import Conflict
     from .workspace import Workspace
+
+_UNSET: Any = object()
 
 IdLike = str | bytes
 
@@ -53,6 +56,7 @@ class Transaction:
         self.steps: list[Step] | None = []  # None once an op that cannot be undone is added
         self.schema = ws.schema
         self.created: list[str] = []
+        self.clock = dict(ws.vector_clock)  # what this actor had integrated: decides conflicts
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -68,7 +72,9 @@ class Transaction:
             else:
                 self.steps.extend(inverse)
         effects = ws.applier.apply(op, ws.actor_id)
-        ws._after_effects(effects, self.schema)
+        ws._after_effects(effects, self.schema, op)
+        ws.conflicts.pending.append((op, ws.actor_id, self.clock))
+        ws.conflicts.observe(op, ws.actor_id, self.clock)
         self.ops.append(op)
         return op
 
@@ -472,6 +478,49 @@ class Transaction:
 
     def set_setting(self, key: str, value: Any) -> None:
         self.add(o.SetWorkspaceSetting, key=key, value=value)
+
+    # --- conflicts ----------------------------------------------------------------------------
+
+    def resolve_conflict(self, conflict: Conflict, *, pick: bytes | None = None, value: Any = _UNSET) -> None:
+        """Settle an open conflict: `pick` one competitor's op id, or give a new `value` (None clears).
+
+        The resolution is an operation that has seen every competing write, so the field has a
+        single value again everywhere; a later edit from someone who had not seen it reopens it.
+        """
+        from .conflicts import open_conflict_rows
+
+        current = open_conflict_rows(self.ws.conn, conflict.target).get((conflict.target, conflict.key))
+        if current is None or {t.op_id for t in current} != {c.op_id for c in conflict.competitors}:
+            raise ValidationError("this conflict has changed or is already resolved; reload it and try again")
+        if (pick is None) == (value is _UNSET):
+            raise ValidationError("resolve a conflict either by picking a competitor or by giving a value")
+        field = conflict.competitors[-1].field
+        if pick is not None:
+            chosen = next((c for c in conflict.competitors if c.op_id == pick), None)
+            if chosen is None:
+                raise ValidationError("the picked value is not one of the competitors")
+            new_value, field = chosen.value, chosen.field
+        elif value is None:
+            new_value = None
+        elif conflict.is_edge:
+            _id, edge_type = self._live_edge(conflict.target)
+            new_value = normalize_value(property_def(self.schema.edge_type(edge_type), conflict.key), value)
+        else:
+            new_value = normalize_value(self._field(field), value)
+        if new_value is None and not conflict.is_edge and self._field(field).required:
+            raise ValidationError(f"field {conflict.field_name!r} is required and cannot be cleared")
+        self.add(o.ResolveConflict, conflict=conflict.id, target=conflict.target, field=field, chosen=new_value,
+                 chosen_op=pick, tips=sorted(c.op_id for c in conflict.competitors))
+
+    def resolve_all(self, conflicts: list[Conflict], take: bytes) -> int:
+        """Take one person's side (actor id) on every conflict in a group; returns how many."""
+        done = 0
+        for item in conflicts:
+            mine = [c for c in item.competitors if c.actor == take]
+            if mine:
+                self.resolve_conflict(item, pick=max(mine, key=lambda c: c.hlc).op_id)
+                done += 1
+        return done
 
     # used by undo: raw inverse ops with positions already known
     def apply_step(self, step: Step) -> None:

@@ -126,6 +126,17 @@ def _check_link(op: o.LinkTables | o.UnlinkTables | o.ConfirmFieldMapping, schem
             raise ValidationError(f"fields {a!r} ({fa.type}) and {b!r} ({fb.type}) have different types")
 
 
+def _check_resolution(op: o.ResolveConflict, schema: Schema) -> None:
+    if op.field.count(".") == 2:
+        fdef = schema.field(op.field)
+        if fdef.crdt is not None:
+            raise ValidationError(f"field {op.field!r} is a CRDT field: it never has conflicts")
+        if op.chosen is not None:
+            _field_value(schema, op.field, op.chosen)
+    if not op.tips:
+        raise ValidationError("a resolution must name the competing writes it resolves")
+
+
 def _check_setting(op: o.SetWorkspaceSetting, schema: Schema) -> None:
     from .settings import validate_setting
 
@@ -149,4 +160,5 @@ _CHECKS: dict[type[o.Op], Any] = {
     o.UnlinkTables: _check_link,
     o.ConfirmFieldMapping: _check_link,
     o.SetWorkspaceSetting: _check_setting,
+    o.ResolveConflict: _check_resolution,
 }

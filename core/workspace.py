@@ -26,6 +26,7 @@ from . import hlc as hlc_mod
 from . import operations as o
 from . import oplog
 from .bundle import Bundle, UnsignedBundle, build, decode_bundle
+from .conflicts import Competitor, Conflict, ConflictTracker, Write, conflict_id, is_field_key, open_conflict_rows
 from .crdt import CrdtBackend, CrdtStore, PycrdtBackend
 from .encoding import decode
 from .errors import (
@@ -49,8 +50,10 @@ from .reads import (
     EdgeRow,
     FieldValue,
     actor_names,
+    edge_state,
     edges,
     entity_state,
+    group_value,
     table_members,
     tables_of,
     values_for,
@@ -62,6 +65,7 @@ from .storage import DERIVED_TABLES, get_meta, install, set_meta
 from .transaction import IdLike, Transaction, as_id
 from .undo import Entry, Stacks, UndoResult, restorable_cascade
 from .validation import check_op
+from .values import from_sql
 
 # --- results handed back to callers -------------------------------------------------------------
 
@@ -167,6 +171,7 @@ class Workspace:
         backend = env.crdt if env.crdt is not None else _default_crdt(env.random_bytes)
         self.crdt = CrdtStore(conn, backend, lambda field_id: self.groups.members(field_id))
         self.applier = Applier(conn, self.crdt)
+        self.conflicts = ConflictTracker(conn, lambda: self.groups, self._is_crdt)
         self.listeners: list[Callable[[BundleEvent], None]] = []
         self._stacks = Stacks()
         self._tx: Transaction | None = None
@@ -244,7 +249,11 @@ class Workspace:
         rows = {k: decode(v) for k, v in self.conn.execute("SELECT key, value FROM settings")}
         self.settings: Settings = from_rows(rows)
 
-    def _after_effects(self, effects: Effects, schema: Schema | None = None) -> None:
+    def _is_crdt(self, field_id: str) -> bool:
+        fdef = self.schema.fields.get(field_id)
+        return fdef is not None and fdef.crdt is not None
+
+    def _after_effects(self, effects: Effects, schema: Schema | None = None, op: o.Op | None = None) -> None:
         if effects.schema:
             if schema is not None:
                 self.schema = schema
@@ -253,6 +262,10 @@ class Workspace:
                 return
         if effects.mappings:
             self._reload_groups()
+            if isinstance(op, o.ConfirmFieldMapping):
+                self.conflicts.regroup([op.source_field, op.target_field])
+            elif isinstance(op, o.UnlinkTables):
+                self.conflicts.regroup([f for pair in op.mappings for f in pair])
         if effects.settings:
             self._reload_settings()
 
@@ -271,6 +284,7 @@ class Workspace:
 
     def _rollback(self) -> None:
         self._tx = None
+        self.conflicts.pending.clear()
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
         self._reload()
@@ -290,6 +304,7 @@ class Workspace:
         set_meta(self.conn, "clock", self.clock.last)
         self.conn.execute("COMMIT")
         self._tx = None
+        self.conflicts.pending.clear()
         self._vc[self.actor_id] = bundle.hlc
         if tx.steps:
             entry = Entry(bundle.bundle_id, tx.ops[0].ord, list(tx.steps), tx.kind)
@@ -486,9 +501,17 @@ class Workspace:
         try:
             oplog.append(self.conn, bundle, self.env.now_ms())
             apply = self.applier.apply
+            observe = self.conflicts.observe
             actor = bundle.actor
+            clock = bundle.header.clock
             for op in bundle.ops:
-                effects.merge(apply(op, actor))
+                op_effects = apply(op, actor)
+                if op_effects.schema:
+                    self.schema = check_op(op, self.schema)
+                if op_effects.mappings:
+                    self._after_effects(Effects(mappings=True), op=op)
+                effects.merge(op_effects)
+                observe(op, actor, clock)
             self.clock.receive(bundle.hlc)
             set_meta(self.conn, "clock", self.clock.last)
             age = self.env.now_ms() - hlc_mod.wall_ms(bundle.hlc)
@@ -506,7 +529,7 @@ class Workspace:
         self._vc[actor] = max(self._vc.get(actor, hlc_mod.ZERO), bundle.hlc)
         if effects.schema:
             self.schema = schema
-        self._after_effects(Effects(False, effects.mappings, effects.settings))
+        self._after_effects(Effects(False, False, effects.settings))
         self._notify(BundleEvent(bundle.bundle_id, actor, bundle.hlc, data, "remote"))
         return IngestResult("applied", bundle.bundle_id, stale=stale)
 
@@ -558,10 +581,23 @@ class Workspace:
             for table in DERIVED_TABLES:
                 self.conn.execute(f"DELETE FROM {table}")
             rows = self.conn.execute(
-                "SELECT l.payload, l.actor FROM oplog l ORDER BY l.ord").fetchall()
+                "SELECT l.payload, l.actor, l.bundle_seq FROM oplog l ORDER BY l.ord").fetchall()
+            self.schema = Schema()
+            self.groups = FieldGroups()
             apply = self.applier.apply
-            for payload, actor in rows:
-                apply(o.decode_op(payload), actor)
+            clocks: dict[int, dict[bytes, bytes]] = {}
+            for payload, actor, bundle_seq in rows:
+                op = o.decode_op(payload)
+                effects = apply(op, actor)
+                if effects.schema:
+                    self.schema = check_op(op, self.schema)
+                if effects.mappings:
+                    self._after_effects(Effects(mappings=True), op=op)
+                clock = clocks.get(bundle_seq)
+                if clock is None:
+                    header = self.conn.execute("SELECT header FROM bundles WHERE seq = ?", (bundle_seq,)).fetchone()
+                    clock = clocks[bundle_seq] = decode(header[0])["clock"]
+                self.conflicts.observe(op, actor, clock)
             self.conn.execute(
                 "INSERT INTO vector_clock (actor, hlc) SELECT actor, max(hlc) FROM bundles GROUP BY actor")
             self.conn.execute("COMMIT")
@@ -689,6 +725,61 @@ class Workspace:
                 op_type=op_type, field=getattr(op, "field", field_id)))
             previous = new
         return changes
+
+    # --- conflicts --------------------------------------------------------------------------------
+
+    def open_conflicts(self, record: IdLike | None = None) -> list[Conflict]:
+        """Open conflicts on visible records and edges, oldest first, ready to show people."""
+        target = as_id(record, "record id") if record is not None else None
+        names = actor_names(self.conn)
+        out = []
+        for (tgt, key), tips in open_conflict_rows(self.conn, target).items():
+            built = self._conflict(tgt, key, tips, names)
+            if built is not None:
+                out.append(built)
+        return out
+
+    def conflict(self, record: IdLike, field_id: str) -> Conflict | None:
+        """The open conflict on one field of a record (any mapped field of it), if there is one."""
+        key = self.groups.key(field_id) if field_id.count(".") == 2 else field_id
+        return next((c for c in self.open_conflicts(record) if c.key == key), None)
+
+    def _conflict(self, target: bytes, key: str, tips: list[Write], names: dict[bytes, str]) -> Conflict | None:
+        competitors = tuple(Competitor(t.op_id, t.value, t.actor, names.get(t.actor, short_actor(t.actor)),
+                                       t.ord[:12], hlc_mod.to_display(t.ord[:12]), t.field) for t in tips)
+        cid = conflict_id(target, key, [t.op_id for t in tips])
+        if is_field_key(key):
+            if not entity_state(self.conn, target) or entity_state(self.conn, target) != (True, True):
+                return None
+            fdef = self.schema.fields.get(tips[-1].field) or self.schema.fields.get(key)
+            if fdef is None:
+                return None
+            table = self.schema.tables[fdef.table].display_name
+            current = group_value(self.conn, self.groups, target, key)
+            return Conflict(cid, target, key, False, table, self.record_label(target), fdef.display_name,
+                            None if current is None else current.value, competitors)
+        edge = edge_state(self.conn, target)
+        if edge is None or not edge[3] or edge[1] is None:
+            return None
+        row = self.conn.execute("SELECT kind, value FROM edge_props WHERE edge_id = ? AND key = ?",
+                                (target, key)).fetchone()
+        etype = self.schema.edge_types.get(edge[0] or "")
+        label = f"{self.record_label(edge[1])} → {self.record_label(edge[2])}" if edge[2] else ""
+        return Conflict(cid, target, key, True, etype.display_name if etype else "", label, key,
+                        None if row is None else from_sql(row[0], row[1]), competitors)
+
+    def conflict_groups(self, threshold: int = 100) -> list[tuple[tuple[str, ...], list[Conflict]]]:
+        """Open conflicts grouped by the people involved; groups over `threshold` offer take-all.
+
+        For example a script and a colleague both renumbering 500 cues: one group of 500, which
+        a person can settle by taking one side for all, or go through one by one.
+        """
+        groups: dict[tuple[bytes, ...], list[Conflict]] = {}
+        for found in self.open_conflicts():
+            groups.setdefault(found.actors, []).append(found)
+        names = actor_names(self.conn)
+        return [(tuple(names.get(a, short_actor(a)) for a in actors), items)
+                for actors, items in sorted(groups.items(), key=lambda kv: -len(kv[1])) if len(items) > threshold]
 
     def quarantined(self) -> list[dict[str, Any]]:
         return [

@@ -19,6 +19,8 @@ import time
 from typing import Any
 
 import pytest
+from pyodide_env import PYODIDE_TESTS, ROOT, missing_pyodide_prerequisites
+
 from openprod import Env, Identity, Workspace, connect, decode_bundle, oplog
 from openprod import operations as o
 from openprod.bundle import build, encode_wire
@@ -27,7 +29,6 @@ from openprod.hlc import Clock
 from openprod.ids import IdFactory
 from openprod.signer_nacl import NaclSigner, NaclVerifier, generate_identity
 from openprod.starter import starter_manifests
-from pyodide_env import PYODIDE_TESTS, ROOT, missing_pyodide_prerequisites
 
 # Ed25519 constants (RFC 8032) used to build the edge-case signatures.
 P = 2**255 - 19
@@ -307,7 +308,7 @@ def _x_for(y: int) -> int:
 
 def test_small_order_list_is_exactly_the_eight_torsion_points() -> None:
     """Independent check of the constant in signer_webcrypto: 8 distinct points, each with [8]P = O."""
-    from openprod.signer_webcrypto import _SMALL_ORDER_Y
+    from openprod.ed25519_rules import _SMALL_ORDER_Y
 
     points = {(sx, y) for y in _SMALL_ORDER_Y for x in [_x_for(y)] for sx in {x, -x % P}}
     assert len(points) == 8  # the torsion subgroup of edwards25519 has order 8
@@ -319,7 +320,7 @@ def test_small_order_list_is_exactly_the_eight_torsion_points() -> None:
 
 
 def test_precheck_refuses_what_libsodium_refuses_and_never_a_genuine_signature() -> None:
-    from openprod.signer_webcrypto import refused_by_libsodium
+    from openprod.ed25519_rules import refused_by_libsodium
 
     vectors = edge_case_vectors()
     for name in ("small_order_key_identity", "small_order_key_non_canonical", "small_order_key_order_8",
@@ -332,8 +333,6 @@ def test_precheck_refuses_what_libsodium_refuses_and_never_a_genuine_signature()
         assert not refused_by_libsodium(identity.actor_id, NaclSigner(identity).sign(message))
 
 
-@pytest.mark.xfail(strict=True, reason="signer_pure (ecdsa) accepts small-order keys and nonces that PyNaCl "
-                                       "refuses; it should apply signer_webcrypto.refused_by_libsodium too")
 def test_pure_verifier_agrees_with_pynacl_on_edge_cases() -> None:
     signer_pure = pytest.importorskip("openprod.signer_pure")
     vectors = edge_case_vectors()

@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import random
 
-from helpers import ManualClock, make_peer, sync
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from helpers import ManualClock, make_peer, sync
 from openprod import NotFoundError, ValidationError
 from openprod import operations as o
 from openprod.bundle import build
 from openprod.oplog import bundle_wires
 
-FIELDS = [("contacts.Contacts.name", st.sampled_from(["Jane", "Alex", "Jordan"])),
-          ("contacts.Contacts.email", st.sampled_from(["a@x", "b@x", None])),
-          ("contacts.Contacts.status", st.sampled_from(["todo", "done", None]))]
+FIELDS = ["contacts.Contacts.name", "contacts.Contacts.email", "contacts.Contacts.status"]
 
-action = st.one_of(
-    st.tuples(st.just("create"), st.integers(0, 2), st.sampled_from(["Jane", "Alex"])),
-    st.tuples(st.just("set"), st.integers(0, 2), st.integers(0, 50), st.integers(0, 2),
-              st.sampled_from(["Jane", "Alex", "Jordan", "x@y", None])),
-    st.tuples(st.just("delete"), st.integers(0, 2), st.integers(0, 50)),
-    st.tuples(st.just("restore"), st.integers(0, 2), st.integers(0, 50)),
-    st.tuples(st.just("sm"), st.integers(0, 2), st.integers(0, 50)),
-    st.tuples(st.just("edge"), st.integers(0, 2), st.integers(0, 50), st.integers(0, 50)),
-    st.tuples(st.just("cue"), st.integers(0, 2), st.integers(0, 50)),
-    st.tuples(st.just("move"), st.integers(0, 2), st.integers(0, 50), st.integers(0, 50)),
-    st.tuples(st.just("sync"), st.integers(0, 2), st.integers(0, 2)),
-)
+# Every action is (kind, peer, a, b, value, flag); field edits and resolutions are drawn more
+# often than the rest so that concurrent edits really collide.
+KINDS = ["set"] * 6 + ["resolve"] * 2 + ["sync"] * 3 + ["create", "delete", "restore", "sm", "edge", "cue", "move"]
+action = st.tuples(st.sampled_from(KINDS), st.integers(0, 2), st.integers(0, 50), st.integers(0, 50),
+                   st.sampled_from(["Jane", "Alex", "Jordan", "x@y", None]), st.booleans())
 
 
 def run_schedule(actions: list[tuple], seed: int) -> list:
@@ -35,6 +27,7 @@ def run_schedule(actions: list[tuple], seed: int) -> list:
     a = make_peer("Alice", ":memory:", clock, seed=seed * 10 + 1)
     peers = [a, make_peer("Bob", ":memory:", clock, seed=seed * 10 + 2, workspace_from=a),
              make_peer("Carol", ":memory:", clock, seed=seed * 10 + 3, workspace_from=a)]
+    shared = [a.ws.create_record("contacts.Contacts", {"name": n}) for n in ("Jane", "Alex")]
     for p in peers[1:]:
         sync(a, p)
     lists: list[list[str]] = [[], [], []]
@@ -50,10 +43,12 @@ def run_schedule(actions: list[tuple], seed: int) -> list:
         cues = [r.id for r in ws.records("lighting.LightingCues")]
         try:
             if kind == "create":
-                ws.create_record("contacts.Contacts", {"name": act[2]})
+                ws.create_record("contacts.Contacts", {"name": act[4] or "New"})
             elif kind == "set" and contacts:
-                field, _ = FIELDS[act[3]]
-                ws.set_field(contacts[act[2] % len(contacts)], field, act[4])
+                field = FIELDS[act[3] % 3]
+                # mostly the records every peer knows, so that concurrent edits really collide
+                target = shared[act[2] % 2] if act[2] % 3 else contacts[act[2] % len(contacts)]
+                ws.set_field(target, field, act[4])
             elif kind == "delete" and contacts:
                 ws.delete_record(contacts[act[2] % len(contacts)])
             elif kind == "restore" and contacts:
@@ -87,15 +82,26 @@ def run_schedule(actions: list[tuple], seed: int) -> list:
                     if siblings:
                         with ws.transaction() as tx:
                             tx.move_ordered_edge(edge.edge_id, before=siblings[act[3] % len(siblings)].edge_id)
-            elif kind == "sync" and act[1] != act[2]:
-                sync(peers[act[1]], peers[act[2]])
+            elif kind == "resolve":
+                if act[1] != act[3] % 3:  # hear from someone first: that is when conflicts show up
+                    sync(peers[act[1]], peers[act[3] % 3])
+                found = ws.open_conflicts()
+                if found:
+                    conflict = found[act[2] % len(found)]
+                    with ws.transaction() as tx:
+                        if act[5]:
+                            tx.resolve_conflict(conflict, pick=conflict.competitors[0].op_id)
+                        else:
+                            tx.resolve_conflict(conflict, value="resolved")
+            elif kind == "sync" and act[1] != act[2] % 3:
+                sync(peers[act[1]], peers[act[2] % 3])
         except (ValidationError, NotFoundError):
             pass
     return peers
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(action, max_size=25), st.integers(0, 10_000))
+@given(st.lists(action, min_size=5, max_size=40), st.integers(0, 10_000))
 def test_any_schedule_converges_and_rebuild_equals_incremental(actions: list[tuple], seed: int) -> None:
     peers = run_schedule(actions, seed)
     for _ in range(2):
@@ -105,6 +111,7 @@ def test_any_schedule_converges_and_rebuild_equals_incremental(actions: list[tup
                     sync(peers[i], peers[j])
     hashes = {p.ws.state_hash() for p in peers}
     assert len(hashes) == 1
+    assert len({tuple(sorted(c.id for c in p.ws.open_conflicts())) for p in peers}) == 1
     orders = {tuple(e.edge_id for lst in p.ws.records("lighting.CueLists")
                     for e in p.ws.ordered_list(lst.id, "lighting.in_cue_list")) for p in peers}
     assert len(orders) == 1
@@ -147,3 +154,27 @@ def test_equal_hlc_writes_are_decided_by_op_id(peer_factory) -> None:
             assert target.ws.ingest(wires[value]).status == "applied"
         assert target.ws.record(rid).get("status") == "from Bob"  # larger op id wins the tie
     assert carol.ws.ingest(wires["from Alice"]).status == "applied"
+
+
+def random_schedule(rng: random.Random, length: int) -> list[tuple]:
+    return [(rng.choice(KINDS), rng.randrange(3), rng.randrange(51), rng.randrange(51),
+             rng.choice(["Jane", "Alex", "Jordan", "x@y", None]), rng.random() < 0.5) for _ in range(length)]
+
+
+def test_seeded_schedules_with_conflicts_and_resolutions_converge() -> None:
+    """Long, busy schedules (hypothesis favours short ones): peers agree on conflicts too."""
+    conflicts = resolutions = 0
+    for seed in range(12):
+        peers = run_schedule(random_schedule(random.Random(seed), 60), seed)
+        resolutions += peers[0].ws.conn.execute("SELECT count(*) FROM resolutions").fetchone()[0]
+        for _ in range(2):
+            for i in range(3):
+                for j in range(3):
+                    if i != j:
+                        sync(peers[i], peers[j])
+        assert len({p.ws.state_hash() for p in peers}) == 1, seed
+        assert len({tuple(sorted(c.id for c in p.ws.open_conflicts())) for p in peers}) == 1, seed
+        conflicts += len(peers[0].ws.open_conflicts())
+        resolutions += peers[0].ws.conn.execute("SELECT count(*) FROM resolutions").fetchone()[0]
+    # the schedules must really exercise conflicts, or this test would prove nothing
+    assert conflicts > 0 and resolutions > 0, (conflicts, resolutions)

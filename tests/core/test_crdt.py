@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from helpers import sync
 from openprod import ValidationError
 
@@ -50,6 +51,7 @@ def test_concurrent_text_edits_merge(pair) -> None:
     sync(alice, bob)
     assert alice.ws.record(rid).get("notes") == bob.ws.record(rid).get("notes") == "Hello dear stage!"
     assert alice.ws.state_hash() == bob.ws.state_hash()
+    assert alice.ws.open_conflicts() == []  # CRDT fields merge; they never conflict
     before = alice.ws.state_hash()
     alice.ws.rebuild()
     assert alice.ws.state_hash() == before

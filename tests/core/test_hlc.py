@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from openprod import hlc
 
 walls = st.integers(min_value=0, max_value=2**48)

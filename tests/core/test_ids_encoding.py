@@ -8,6 +8,7 @@ import cbor2
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from openprod import ids
 from openprod.encoding import decode, encode
 from openprod.errors import DecodeError

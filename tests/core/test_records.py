@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from openprod import NotFoundError, ValidationError
 from openprod.oplog import bundle_wires
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cbor2
 import pytest
+
 from openprod.bundle import SIGN_CONTEXT, decode_bundle, encode_wire
 from openprod.encoding import decode, encode
 from openprod.oplog import bundle_wires

@@ -1,0 +1,277 @@
+"""Conflicts: concurrent writes to one semantic field, found with the writers' vector clocks.
+
+A write w2 has *seen* w1 when w2's author had integrated w1 before writing: same actor and
+later, or w2's bundle clock covers w1's HLC for w1's actor. The *tips* of a field are the writes
+no other write has seen: one per causal branch, each that branch's latest value. Two or more
+tips with different values are an open conflict; the field still shows the last-writer-wins
+value. A resolution is a write that has seen every tip, so it becomes the only tip; a late edit
+made without seeing it is concurrent with it and reopens the conflict; an edit made after seeing
+it does not. Tips are maximal elements of a partial order, so they do not depend on arrival order,
+and a rebuild from the oplog reproduces them exactly.
+
+Of several resolutions of the same conflict state (same tips), the first in canonical order is
+accepted and the others are kept for audit but do not count as writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from . import operations as o
+from .encoding import decode, encode
+from .groups import FieldGroups
+from .hlc import ZERO
+from .state import register_writes
+from .values import from_sql, to_sql
+
+VectorClock = dict[bytes, bytes]
+
+
+def is_field_key(key: str) -> bool:
+    """Field ids have two dots ('module.Table.field'); edge property names have none."""
+    return key.count(".") == 2
+
+
+def conflict_id(target: bytes, key: str, tips: Iterable[bytes]) -> bytes:
+    """Names one conflict *state*: the field and the exact set of competing writes."""
+    digest = hashlib.sha256(target + key.encode() + b"\x00" + b"".join(sorted(tips)))
+    return digest.digest()[:16]
+
+
+@dataclass(frozen=True)
+class Write:
+    op_id: bytes
+    ord: bytes
+    actor: bytes
+    clock: VectorClock  # the author's vector clock when the write's bundle was made
+    field: str
+    value: Any
+
+
+def saw(later: Write, earlier: Write) -> bool:
+    """Had `later`'s author integrated `earlier` when writing?"""
+    if later.actor == earlier.actor:
+        return earlier.ord < later.ord
+    return later.clock.get(earlier.actor, ZERO) >= earlier.ord[:12]
+
+
+_SET_FIELD = """
+INSERT INTO fields (entity_id, field, kind, value, ord, actor) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (entity_id, field) DO UPDATE SET
+    kind = excluded.kind, value = excluded.value, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > fields.ord
+"""
+_SET_PROP = """
+INSERT INTO edge_props (edge_id, key, kind, value, ord, actor) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (edge_id, key) DO UPDATE SET
+    kind = excluded.kind, value = excluded.value, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > edge_props.ord
+"""
+
+
+class ConflictTracker:
+    """Maintains `field_tips` and `resolutions` as ops are applied (inside the caller's transaction)."""
+
+    def __init__(self, conn: sqlite3.Connection, groups: Callable[[], FieldGroups],
+                 is_crdt: Callable[[str], bool]) -> None:
+        self.conn = conn
+        self._groups = groups
+        self._is_crdt = is_crdt
+        self.pending: list[tuple[o.Op, bytes, VectorClock]] = []  # ops of the open local transaction
+
+    def key_for(self, field: str) -> str:
+        return self._groups().key(field) if is_field_key(field) else field
+
+    # --- applying ops ---------------------------------------------------------------------------
+
+    def observe(self, op: o.Op, actor: bytes, clock: VectorClock) -> None:
+        """Track the writes of an op that the Applier has just applied."""
+        if isinstance(op, o.ResolveConflict):
+            self._resolution(op, actor, clock)
+            return
+        for target, field, value in register_writes(op):
+            if is_field_key(field) and self._is_crdt(field):
+                continue
+            self._add(target, self.key_for(field), Write(op.op_id, op.ord, actor, clock, field, value))
+
+    def _tips(self, target: bytes, key: str) -> list[Write]:
+        return [Write(op_id, ord_, actor, decode(clock), field, from_sql(kind, value))
+                for op_id, ord_, actor, clock, field, kind, value in self.conn.execute(
+                    "SELECT op_id, ord, actor, clock, field, kind, value FROM field_tips WHERE target = ? AND key = ?",
+                    (target, key))]
+
+    def _add(self, target: bytes, key: str, write: Write) -> None:
+        tips = self._tips(target, key)
+        for tip in tips:
+            if tip.op_id == write.op_id or saw(tip, write):
+                return  # already known, or an older write that a branch tip has seen
+        gone = [tip.op_id for tip in tips if saw(write, tip)]
+        if gone:
+            self.conn.executemany("DELETE FROM field_tips WHERE target = ? AND key = ? AND op_id = ?",
+                                  [(target, key, op_id) for op_id in gone])
+        kind, value = to_sql(write.value)
+        self.conn.execute(
+            "INSERT INTO field_tips (target, key, op_id, ord, actor, clock, field, kind, value)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (target, key, write.op_id, write.ord, write.actor, encode(write.clock), write.field, kind, value))
+
+    def _resolution(self, op: o.ResolveConflict, actor: bytes, clock: VectorClock) -> None:
+        key = self.key_for(op.field)
+        if self.conn.execute("SELECT 1 FROM resolutions WHERE op_id = ?", (op.op_id,)).fetchone():
+            return
+        rivals = self.conn.execute(
+            "SELECT op_id, ord FROM resolutions WHERE conflict_id = ? AND accepted = 1", (op.conflict,)).fetchall()
+        earlier = [r for r in rivals if r[1] < op.ord]
+        accepted = not earlier
+        self.conn.execute(
+            "INSERT INTO resolutions (op_id, conflict_id, target, key, field, ord, actor, accepted)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (op.op_id, op.conflict, op.target, key, op.field, op.ord, actor, 1 if accepted else 0))
+        if not accepted:
+            return
+        later = [r[0] for r in rivals if r[1] > op.ord]
+        if later:
+            self.conn.executemany("UPDATE resolutions SET accepted = 0 WHERE op_id = ?", [(r,) for r in later])
+            self.recompute(op.target, [op.field], registers=True)
+            return
+        self._write_register(op.target, op.field, op.chosen, op.ord, actor)
+        self._add(op.target, key, Write(op.op_id, op.ord, actor, clock, op.field, op.chosen))
+
+    def _write_register(self, target: bytes, field: str, value: Any, ord_: bytes, actor: bytes) -> None:
+        kind, sql_value = to_sql(value)
+        sql = _SET_FIELD if is_field_key(field) else _SET_PROP
+        self.conn.execute(sql, (target, field, kind, sql_value, ord_, actor))
+
+    # --- recomputation (mapping changes, a resolution that arrived late) ------------------------
+
+    def _members(self, field: str) -> tuple[str, ...]:
+        return self._groups().members(field) if is_field_key(field) else (field,)
+
+    def recompute(self, target: bytes, fields: Iterable[str], *, registers: bool) -> None:
+        """Rebuild the tips (and optionally the registers) of the groups of `fields` on `target`."""
+        members: set[str] = set()
+        for field in fields:
+            members.update(self._members(field))
+        marks = ",".join("?" * len(members))
+        self.conn.execute(f"DELETE FROM field_tips WHERE target = ? AND field IN ({marks})", (target, *members))
+        if registers:
+            table, column = ("fields", "entity_id") if any(map(is_field_key, members)) else ("edge_props", "edge_id")
+            name = "field" if table == "fields" else "key"
+            self.conn.execute(f"DELETE FROM {table} WHERE {column} = ? AND {name} IN ({marks}) AND kind IS NOT 'c'",
+                              (target, *members))
+        rejected = {r[0] for r in self.conn.execute(
+            "SELECT op_id FROM resolutions WHERE target = ? AND accepted = 0", (target,))}
+        for op, actor, clock in self._writes(target, members):
+            if op.op_id in rejected:
+                continue
+            for tgt, field, value in register_writes(op):
+                if tgt != target or field not in members:
+                    continue
+                if registers:
+                    self._write_register(target, field, value, op.ord, actor)
+                if not (is_field_key(field) and self._is_crdt(field)):
+                    self._add(target, self.key_for(field), Write(op.op_id, op.ord, actor, clock, field, value))
+
+    def _writes(self, target: bytes, members: set[str]) -> list[tuple[o.Op, bytes, VectorClock]]:
+        """Every stored (and pending local) op writing `members` of `target`, in canonical order."""
+        marks = ",".join("?" * len(members))
+        rows = self.conn.execute(
+            f"""SELECT l.ord, l.payload, l.actor, b.header FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq
+                WHERE l.target = ? AND l.field IN ({marks})
+                UNION
+                SELECT l.ord, l.payload, l.actor, b.header FROM op_touches t JOIN oplog l ON l.seq = t.op_seq
+                JOIN bundles b ON b.seq = l.bundle_seq WHERE t.target = ? AND t.field IN ({marks})
+                ORDER BY 1""",
+            (target, *members, target, *members)).fetchall()
+        clocks: dict[bytes, VectorClock] = {}
+        out = []
+        for _ord, payload, actor, header in rows:
+            if header not in clocks:
+                clocks[header] = decode(header)["clock"]
+            out.append((o.decode_op(payload), actor, clocks[header]))
+        for op, actor, clock in self.pending:
+            if any(t == target and f in members for t, f, _ in register_writes(op)):
+                out.append((op, actor, clock))
+        out.sort(key=lambda item: item[0].ord)
+        return out
+
+    def regroup(self, fields: Iterable[str]) -> None:
+        """Field mappings changed: recompute the tips of every record that wrote these fields."""
+        fields = set(fields)
+        if not fields:
+            return
+        marks = ",".join("?" * len(fields))
+        targets = [r[0] for r in self.conn.execute(
+            f"SELECT target FROM oplog WHERE field IN ({marks}) AND target IS NOT NULL"
+            f" UNION SELECT target FROM op_touches WHERE field IN ({marks})", (*fields, *fields))]
+        for target in targets:
+            self.recompute(target, fields, registers=False)
+
+
+# --- what people see ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Competitor:
+    """One branch tip: a value, who wrote it and when."""
+
+    op_id: bytes
+    value: Any
+    actor: bytes
+    display_name: str
+    hlc: bytes
+    when: str
+    field: str
+
+
+@dataclass(frozen=True)
+class Conflict:
+    id: bytes  # names this conflict state; a resolution refers to it
+    target: bytes  # the record (or edge) in conflict
+    key: str  # the semantic field (or edge property)
+    is_edge: bool
+    table: str  # display name of the table ('' for an edge property)
+    record_label: str
+    field_name: str  # display name of the field or property
+    current: Any  # what the field shows now (last writer wins)
+    competitors: tuple[Competitor, ...]
+
+    def describe(self) -> str:
+        """A sentence for people: "Jane Doe's Call time was edited by Alex (18:00) and Jordan (18:30)"."""
+        parts = [f"{c.display_name} ({_shown(c.value)})" for c in self.competitors]
+        edited = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+        return f"{self.record_label}'s {self.field_name} was edited by {edited}"
+
+    @property
+    def actors(self) -> tuple[bytes, ...]:
+        return tuple(sorted({c.actor for c in self.competitors}))
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "cleared"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def open_conflict_rows(conn: sqlite3.Connection, target: bytes | None = None) -> dict[tuple[bytes, str], list[Write]]:
+    """(target, key) -> tips, for every field whose tips disagree."""
+    sql = ("SELECT target, key, op_id, ord, actor, clock, field, kind, value FROM field_tips"
+           " WHERE (target, key) IN (SELECT target, key FROM field_tips GROUP BY target, key HAVING count(*) > 1)")
+    params: tuple[Any, ...] = ()
+    if target is not None:
+        sql += " AND target = ?"
+        params = (target,)
+    out: dict[tuple[bytes, str], list[Write]] = {}
+    for tgt, key, op_id, ord_, actor, clock, field, kind, value in conn.execute(sql + " ORDER BY ord", params):
+        out.setdefault((tgt, key), []).append(Write(op_id, ord_, actor, decode(clock), field, from_sql(kind, value)))
+    return {k: tips for k, tips in out.items() if len({_freeze(t.value) for t in tips}) > 1}
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else (type(value).__name__, value)
