@@ -66,6 +66,7 @@ export class WorkspaceHost {
     this.loggedSeq = 0;
     this.tail = 0; // log records after the latest snapshot
     this.snapshotTimer = null;
+    this.snapshotSoon = false;
     this.snapshotting = null;
     this.latencies = [];
     this.startup = null;
@@ -285,12 +286,15 @@ export class WorkspaceHost {
   }
 
   scheduleSnapshot() {
-    clearTimeout(this.snapshotTimer);
     if (this.tail <= 0 || this.role !== 'owner') return;
-    const delay = this.tail >= this.policy.snapshotEvery ? this.policy.snapshotSoonMs : this.policy.snapshotIdleMs;
+    const soon = this.tail >= this.policy.snapshotEvery;
+    if (soon && this.snapshotTimer && this.snapshotSoon) return; // a steady stream of edits must not postpone it
+    clearTimeout(this.snapshotTimer);
+    this.snapshotSoon = soon;
     this.snapshotTimer = setTimeout(() => {
+      this.snapshotTimer = null;
       this.snapshot().catch((err) => this.emit('error', errorJson(err)));
-    }, delay);
+    }, soon ? this.policy.snapshotSoonMs : this.policy.snapshotIdleMs);
   }
 
   /** Serialize the database and store it with its log position; trims the log. */

@@ -1,0 +1,129 @@
+"""Drive the Openprod web app the way a person does: labels, buttons, keys (Playwright, sync API)."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+BOOT_MS = 90_000  # first boot in a fresh context also fills the service-worker cache
+
+
+class AppPage:
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        self.external: list[str] = []
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("request", self._on_request)
+        page.set_default_timeout(30_000)
+
+    def _on_request(self, request: Any) -> None:
+        url = request.url
+        if not re.match(r"^(https?://(127\.0\.0\.1|insecure\.openprod\.test)[:/]|data:|blob:)", url):
+            self.external.append(url)
+
+    # --- navigation ----------------------------------------------------------------------
+
+    def open(self, url: str) -> AppPage:
+        self.page.goto(url)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        self.page.wait_for_selector("body[data-ready]", timeout=BOOT_MS)
+
+    def wait_offline_ready(self) -> None:
+        self.page.wait_for_selector("#offline-status[data-offline=ready]", timeout=BOOT_MS)
+        self.page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=BOOT_MS)
+
+    def ensure_identity(self, name: str = "Alice Stage") -> None:
+        form = self.page.locator("form.identity-form")
+        if form.count() and form.is_visible():
+            self.page.get_by_label("Display name").fill(name)
+            self.page.get_by_role("button", name="Continue").click()
+        expect(self.page.get_by_role("heading", name="Create a workspace")).to_be_visible(timeout=BOOT_MS)
+
+    def create_workspace(self, name: str = "Hamlet") -> str:
+        self.page.get_by_label("Workspace name").fill(name)
+        self.page.get_by_role("button", name="Create workspace").click()
+        self.page.wait_for_selector("table.grid", timeout=BOOT_MS)
+        match = re.search(r"#/w/([0-9a-f-]{36})/", self.page.url)
+        assert match, self.page.url
+        return match.group(1)
+
+    def wait_grid(self) -> None:
+        self.page.wait_for_selector("table.grid", timeout=BOOT_MS)
+
+    # --- data ----------------------------------------------------------------------------
+
+    def new_record(self, values: dict[str, str]) -> None:
+        """Through the record form: 'New record', fill labelled fields, 'Create record'."""
+        self.page.get_by_role("link", name="New record").click()
+        for label, value in values.items():
+            self.field(label).fill(value)
+        self.page.get_by_role("button", name="Create record").click()
+        self.wait_grid()
+        self.wait_saved()
+
+    def field(self, label: str) -> Any:
+        """A form input by its visible label (required fields show 'Label *')."""
+        return self.page.get_by_label(re.compile(rf"^{re.escape(label)}( \*)?$"))
+
+    def wait_saved(self) -> None:
+        self.page.wait_for_selector("#save-status[data-state=saved]", timeout=30_000)
+
+    def column_index(self, field_label: str) -> int:
+        headers = self.page.locator("table.grid thead th").all_inner_texts()
+        for i, text in enumerate(headers):
+            if text.replace("*", "").replace("▲", "").replace("▼", "").strip() == field_label:
+                return i
+        raise AssertionError(f"no column {field_label!r} in {headers}")
+
+    def cell(self, row_text: str, field_label: str) -> Any:
+        col = self.column_index(field_label)
+        row = self.page.locator("table.grid tbody tr", has_text=row_text).first
+        return row.locator("th, td").nth(col)
+
+    def column_values(self, field_label: str) -> list[str]:
+        col = self.column_index(field_label)
+        return [t.strip() for t in self.page.locator(f"table.grid tbody tr > :nth-child({col + 1})").all_inner_texts()]
+
+    def edit_cell(self, row_text: str, field_label: str, value: str) -> None:
+        """Click the cell, press Enter, type over the value, Enter: one saved bundle."""
+        cell = self.cell(row_text, field_label)
+        cell.click()
+        self.page.keyboard.press("Enter")
+        editor = self.page.locator("input.cell-editor")
+        editor.fill(value)
+        self.page.keyboard.press("Enter")
+        self.wait_saved()
+
+    # --- worker diagnostics --------------------------------------------------------------
+
+    def api(self, method: str, *args: Any) -> Any:
+        return self.page.evaluate("([m, a]) => window.openprod.api[m](...a)", [method, list(args)])
+
+    def call(self, method: str, **args: Any) -> Any:
+        return self.page.evaluate("([m, a]) => window.openprod.api.call(m, a)", [method, args])
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.api("stats")
+        return result
+
+    def wait_role(self, role: str, timeout_s: float = 60.0) -> None:
+        """Poll the worker until this tab has `role` ('owner' or 'client')."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            workspace = self.stats()["workspace"]
+            if workspace and workspace["role"] == role:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"tab role is {workspace and workspace['role']!r}, expected {role!r}")
+            self.page.wait_for_timeout(100)
+
+    def shot(self, directory: Path, name: str, **kwargs: Any) -> None:
+        self.page.screenshot(path=str(directory / f"{name}.png"), **kwargs)

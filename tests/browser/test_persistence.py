@@ -1,0 +1,114 @@
+"""Offline start, durable edits and snapshot start-up, in a real Chromium."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from appdriver import AppPage
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+
+def test_first_load_then_reload_with_the_server_gone(browser: Any, server_factory: Any, screenshot_dir: Path) -> None:
+    server = server_factory()
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        app = AppPage(context.new_page()).open(server.url)
+        app.shot(screenshot_dir, "01-first-run-identity")
+        app.ensure_identity("Alice Stage")
+        app.shot(screenshot_dir, "02-workspaces")
+        ws = app.create_workspace("Hamlet")
+        app.new_record({"Name": "Jane Doe", "Role": "Stage manager"})
+        app.wait_offline_ready()
+        boot = app.stats()["boot"]
+        assert boot["bootMs"] > 0
+
+        server.stop()
+        app.page.reload()
+        app.wait_ready()
+        app.wait_grid()
+        expect(app.cell("Jane Doe", "Role")).to_have_text("Stage manager")
+
+        # A brand-new tab, server still gone: the service worker serves everything.
+        fresh = AppPage(context.new_page()).open(f"{server.url}#/w/{ws}/t/contacts.Contacts")
+        fresh.wait_grid()
+        expect(fresh.cell("Jane Doe", "Name")).to_be_visible()
+        fresh.edit_cell("Jane Doe", "Phone", "555-0101")  # editing offline saves as usual
+        expect(fresh.cell("Jane Doe", "Phone")).to_have_text("555-0101")
+        assert app.errors == [] and fresh.errors == []
+        assert app.external == [] and fresh.external == [], "the app must never leave the machine"
+    finally:
+        context.close()
+
+
+def test_edit_survives_closing_the_tab_at_once(context: Any, server: Any) -> None:
+    app = AppPage(context.new_page()).open(server.url)
+    app.ensure_identity()
+    ws = app.create_workspace("Durability")
+    app.new_record({"Name": "Sam Sound"})
+    app.edit_cell("Sam Sound", "Email", "sam@example.org")  # returns once the header says saved
+    app.page.close()  # no unload handlers, no grace period
+
+    again = AppPage(context.new_page()).open(f"{server.url}#/w/{ws}/t/contacts.Contacts")
+    again.wait_grid()
+    expect(again.cell("Sam Sound", "Email")).to_have_text("sam@example.org")
+    history = again.call("history", record=_record_id(again, "Sam Sound"), field="contacts.Contacts.email")
+    assert [c["new"] for c in history] == ["sam@example.org"]
+    assert [c["display_name"] for c in history] == ["Alice Stage"]
+
+
+def _record_id(app: AppPage, text: str) -> str:
+    value: str = app.page.locator("table.grid tbody tr", has_text=text).first.get_attribute("data-id")
+    return value
+
+
+def test_start_up_restores_the_snapshot_and_replays_only_the_tail(context: Any, server: Any) -> None:
+    app = AppPage(context.new_page()).open(server.url)
+    app.api("configure", {"snapshotEvery": 100_000, "snapshotIdleMs": 3_600_000})  # only explicit snapshots
+    app.ensure_identity()
+    ws = app.create_workspace("Long history")
+    rid = app.call("create_record", table="contacts.Contacts", values={"contacts.Contacts.name": "Pat"})["id"]
+    for n in range(60):
+        app.call("set_cell", record=rid, field="contacts.Contacts.phone", value=f"555-{n:04d}")
+    before = app.stats()["workspace"]
+    assert before["logTail"] >= 61
+
+    snap = app.api("snapshotNow")
+    assert snap["seq"] == before["loggedSeq"]
+    assert app.stats()["workspace"]["logTail"] == 0
+    for n in range(3):
+        app.call("set_cell", record=rid, field="contacts.Contacts.role", value=f"Actor {n}")
+    writes = app.stats()["workspace"]["writeToDurableMs"]
+
+    app.page.reload()
+    app.wait_ready()
+    assert f"#/w/{ws}/" in app.page.url
+    app.wait_grid()
+    expect(app.cell("Pat", "Phone")).to_have_text("555-0059")
+    expect(app.cell("Pat", "Role")).to_have_text("Actor 2")
+    startup = app.stats()["workspace"]["startup"]
+    assert startup["snapshotSeq"] == snap["seq"]
+    assert startup["replayed"] == 3, startup  # the tail, not the 60+ bundles of history
+    assert startup["replayStatuses"] == {"applied": 3}
+    print(f"\n[web] boot {app.stats()['boot']} startup {startup} write-to-durable {writes}")
+
+
+def test_background_snapshot_trims_the_log(context: Any, server: Any) -> None:
+    app = AppPage(context.new_page()).open(server.url)
+    app.api("configure", {"snapshotEvery": 20, "snapshotSoonMs": 50})
+    app.ensure_identity()
+    app.create_workspace("Auto snapshot")
+    rid = app.call("create_record", table="contacts.Contacts", values={"contacts.Contacts.name": "Lee"})["id"]
+    for n in range(25):
+        app.call("set_cell", record=rid, field="contacts.Contacts.status", value=f"s{n}")
+    stats = app.stats()["workspace"]
+    for _ in range(100):  # the snapshot runs in the background, within about 50 ms of the 20th record
+        if stats["lastSnapshot"]["seq"] >= 20:
+            break
+        app.page.wait_for_timeout(50)
+        stats = app.stats()["workspace"]
+    assert stats["lastSnapshot"]["seq"] >= 20, stats
+    assert stats["logTail"] < 20, stats
