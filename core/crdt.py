@@ -94,10 +94,12 @@ class CrdtStore:
         self.backend = backend
         self.members = members  # field id -> the mapped fields that share its document
         self._docs: OrderedDict[tuple[bytes, str], Any] = OrderedDict()
+        self.extra: dict[tuple[bytes, str], list[bytes]] = {}  # staged (overlay) deltas being viewed
 
     def reset(self) -> None:
         """Forget cached documents (after a rollback or a rebuild)."""
         self._docs.clear()
+        self.extra.clear()
 
     def require(self) -> CrdtBackend:
         if self.backend is None:
@@ -123,6 +125,9 @@ class CrdtStore:
                 f"SELECT payload FROM oplog WHERE target = ? AND field IN ({marks}) AND op_type = 'ApplyCrdt'"
                 " ORDER BY seq", (entity, *members)):
             backend.apply(doc, decode_op(payload).delta)  # type: ignore[attr-defined]
+        for member in members:
+            for delta in self.extra.get((entity, member), ()):
+                backend.apply(doc, delta)
         self._docs[key] = doc
         if len(self._docs) > CACHE_SIZE:
             self._docs.popitem(last=False)

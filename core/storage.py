@@ -222,6 +222,33 @@ CREATE TABLE IF NOT EXISTS stale_flags (
     flagged_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- Staging overlays (local-only, never synced). Ops are unsigned and carry orders above every
+-- canonical op; base_* is the canonical value a field had when first staged (for drift).
+CREATE TABLE IF NOT EXISTS overlays (
+    overlay_id BLOB PRIMARY KEY,
+    name TEXT NOT NULL,
+    source TEXT NOT NULL,                 -- user or script
+    script TEXT,
+    status TEXT NOT NULL,                 -- active, stashed, pending
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS overlay_ops (
+    overlay_id BLOB NOT NULL REFERENCES overlays (overlay_id),
+    seq INTEGER NOT NULL,
+    batch INTEGER NOT NULL,               -- one staged transaction (the unit of overlay undo)
+    op_type TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    target BLOB,
+    field TEXT,                           -- the field or edge property written, if one
+    base_kind TEXT,
+    base_value,
+    base_ord BLOB,
+    ack_ord BLOB,                         -- canonical write acknowledged with Keep Mine
+    PRIMARY KEY (overlay_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS overlay_ops_field ON overlay_ops (overlay_id, target, field);
+
 CREATE TABLE IF NOT EXISTS pending (
     bundle_id BLOB PRIMARY KEY,
     actor BLOB NOT NULL,

@@ -48,12 +48,15 @@ def as_id(value: IdLike, what: str = "id") -> bytes:
 class Transaction:
     """Use through `Workspace.transaction()` (sync) or `transaction_async()`."""
 
-    def __init__(self, ws: Workspace, kind: str = "edit", meta: dict[str, Any] | None = None) -> None:
+    def __init__(self, ws: Workspace, kind: str = "edit", meta: dict[str, Any] | None = None, *,
+                 staging: bool = False) -> None:
         self.ws = ws
         self.kind = kind
         self.meta = dict(meta or {})
+        self.staging = staging  # writes go into the active overlay, not into a bundle
         self.ops: list[o.Op] = []
-        self.steps: list[Step] | None = []  # None once an op that cannot be undone is added
+        # inverse steps for undo; None once an op that cannot be undone is added (or when staging)
+        self.steps: list[Step] | None = None if staging else []
         self.schema = ws.schema
         self.created: list[str] = []
         self.clock = dict(ws.vector_clock)  # what this actor had integrated: decides conflicts
@@ -63,7 +66,9 @@ class Transaction:
     def add(self, cls: type[o.Op], **payload: Any) -> o.Op:
         """Validate, apply and record one op. Raises ValidationError; the caller rolls back."""
         ws = self.ws
-        op = o.make_op(cls, ws.ids.new(), ws.clock.tick(), **payload)
+        if self.staging:
+            ws.overlays.check(cls)
+        op = o.make_op(cls, ws.ids.new(), ws.overlays.next_hlc() if self.staging else ws.clock.tick(), **payload)
         self.schema = check_op(op, self.schema)
         if self.steps is not None and cls is not o.IdentifyActor:
             inverse = capture(ws.conn, ws.groups, op, self._label(op))

@@ -46,6 +46,7 @@ from .groups import FieldGroups
 from .identity import Signer, Verifier, clean_display_name, short_actor
 from .ids import IdFactory, to_str
 from .modules import ModuleDef, Schema, parse_manifest, union
+from .overlay import Drift, OverlayInfo, Overlays
 from .reads import (
     EdgeRow,
     FieldValue,
@@ -180,6 +181,7 @@ class Workspace:
         stored = get_meta(conn, "clock")
         self.clock = hlc_mod.Clock(env.now_ms, max(last or hlc_mod.ZERO, stored or hlc_mod.ZERO))
         self._reload()
+        self.overlays = Overlays(self)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -275,9 +277,16 @@ class Workspace:
 
     # --- local writes ---------------------------------------------------------------------------
 
-    def _begin(self, kind: str, meta: dict[str, Any] | None) -> Transaction:
+    def _begin(self, kind: str, meta: dict[str, Any] | None, staging: bool) -> Transaction:
         if self._tx is not None:
             raise LocalError("a transaction is already open on this workspace")
+        if staging and self.overlays.active() is not None and kind not in ("overlay", "undo", "redo"):
+            if kind in ("module", "workspace"):
+                raise ValidationError("changes to the workspace itself cannot be staged; stash the overlay first")
+            self.overlays.ensure_view()  # writes are validated against what the overlay shows
+            self._tx = Transaction(self, kind, meta, staging=True)
+            return self._tx
+        self.overlays.close_view()
         self.conn.execute("BEGIN IMMEDIATE")
         self._tx = Transaction(self, kind, meta)
         return self._tx
@@ -285,9 +294,19 @@ class Workspace:
     def _rollback(self) -> None:
         self._tx = None
         self.conflicts.pending.clear()
-        if self.conn.in_transaction:
+        if self.overlays.view_open:
+            self.overlays.close_view()
+        elif self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
         self._reload()
+
+    def _stage(self, tx: Transaction) -> None:
+        """End a staging transaction: its ops join the active overlay; nothing is signed."""
+        self._tx = None
+        self.conflicts.pending.clear()
+        self.overlays.close_view()
+        self.overlays.record(tx.ops)
+        self.last_receipt = None
 
     def _seal(self, tx: Transaction) -> UnsignedBundle | None:
         if not tx.ops:
@@ -319,14 +338,19 @@ class Workspace:
         return Receipt(to_str(bundle.bundle_id), bundle.hlc, wire, list(tx.created))
 
     @contextmanager
-    def transaction(self, kind: str = "edit", meta: dict[str, Any] | None = None) -> Iterator[Transaction]:
+    def transaction(self, kind: str = "edit", meta: dict[str, Any] | None = None,
+                    staging: bool = True) -> Iterator[Transaction]:
         """All writes inside become one signed bundle, or nothing if anything raises.
 
+        While an overlay is active, the writes are staged in it instead (unsigned, local).
         The receipt is available afterwards as `ws.last_receipt`. Needs a synchronous signer.
         """
-        tx = self._begin(kind, meta)
+        tx = self._begin(kind, meta, staging)
         try:
             yield tx
+            if tx.staging:
+                self._stage(tx)
+                return
             unsigned = self._seal(tx)
             if unsigned is None:
                 self._rollback()
@@ -339,12 +363,15 @@ class Workspace:
         self.last_receipt = self._store_local(tx, unsigned, signature)
 
     @asynccontextmanager
-    async def transaction_async(self, kind: str = "edit",
-                                meta: dict[str, Any] | None = None) -> AsyncIterator[Transaction]:
+    async def transaction_async(self, kind: str = "edit", meta: dict[str, Any] | None = None,
+                                staging: bool = True) -> AsyncIterator[Transaction]:
         async with self._lock:
-            tx = self._begin(kind, meta)
+            tx = self._begin(kind, meta, staging)
             try:
                 yield tx
+                if tx.staging:
+                    self._stage(tx)
+                    return
                 unsigned = self._seal(tx)
                 if unsigned is None:
                     self._rollback()
@@ -407,7 +434,14 @@ class Workspace:
                 tx.apply_step(step)
 
     def undo(self) -> UndoResult:
-        """Reverse this actor's latest bundle, or skip it (and say why) if someone else changed it."""
+        """Reverse this actor's latest bundle, or skip it (and say why) if someone else changed it.
+
+        While an overlay is active, undo steps back through the overlay's staged edits instead.
+        """
+        if self.overlays.active() is not None:
+            if not self.overlays.undo():
+                raise UndoError("nothing staged to undo")
+            return UndoResult(True, "Undid staged change")
         if not self._stacks.undo:
             raise UndoError("nothing to undo")
         entry = self._stacks.undo.pop()
@@ -418,6 +452,10 @@ class Workspace:
         return UndoResult(True, f"Undid {entry.description or 'change'}", entry.bundle_id)
 
     def redo(self) -> UndoResult:
+        if self.overlays.active() is not None:
+            if not self.overlays.redo():
+                raise UndoError("nothing staged to redo")
+            return UndoResult(True, "Redid staged change")
         if not self._stacks.redo:
             raise UndoError("nothing to redo")
         entry = self._stacks.redo.pop()
@@ -496,6 +534,7 @@ class Workspace:
                                         source)
         if self._tx is not None:
             raise LocalError("cannot apply a received bundle while a local transaction is open")
+        self.overlays.close_view()
         effects = Effects()
         self.conn.execute("BEGIN IMMEDIATE")
         try:
@@ -550,6 +589,7 @@ class Workspace:
 
     def ingest(self, data: bytes, *, source: str | None = None) -> IngestResult:
         """Verify and apply one received bundle (sync verifier). Never raises for bad input."""
+        self.overlays.close_view()
         checked = self._precheck(data, source)
         if isinstance(checked, IngestResult):
             return checked
@@ -558,6 +598,7 @@ class Workspace:
 
     async def ingest_async(self, data: bytes, *, source: str | None = None) -> IngestResult:
         async with self._lock:
+            self.overlays.close_view()
             checked = self._precheck(data, source)
             if isinstance(checked, IngestResult):
                 return checked
@@ -575,6 +616,7 @@ class Workspace:
         """Re-derive all canonical state from the oplog, in canonical order."""
         if self._tx is not None:
             raise LocalError("cannot rebuild while a transaction is open")
+        self.overlays.close_view()
         self.conn.execute("BEGIN IMMEDIATE")
         self.crdt.reset()
         try:
@@ -608,6 +650,8 @@ class Workspace:
             self._reload()
 
     def state_hash(self) -> str:
+        """Hash of canonical state (overlays never count)."""
+        self.overlays.close_view()
         return state_hash(self.conn, [("crdt", self._crdt_rows())])
 
     def _crdt_rows(self) -> Iterator[list[Any]]:
@@ -641,6 +685,7 @@ class Workspace:
 
     def record(self, record: IdLike, table: str | None = None) -> Record | None:
         """One visible record; with `table`, only if it is in that table (values of that table)."""
+        self.overlays.ensure_view()
         entity = as_id(record, "record id")
         state = entity_state(self.conn, entity)
         if state is None or not state[0] or not state[1]:
@@ -656,6 +701,7 @@ class Workspace:
 
     def records(self, table: str) -> list[Record]:
         """All visible records of a table, oldest first, with that table's fields."""
+        self.overlays.ensure_view()
         tdef = self.schema.table(table)
         members = table_members(self.conn, tdef.id)
         field_ids = [f.id for f in tdef.fields.values()]
@@ -676,6 +722,7 @@ class Workspace:
         return out
 
     def get(self, record: IdLike, field_id: str) -> Any:
+        self.overlays.ensure_view()
         found = self.record(record)
         if found is None:
             raise NotFoundError(f"record {record!r} does not exist")
@@ -684,13 +731,16 @@ class Workspace:
             field_id, FieldValue(None, field_id, b"", b"")).value
 
     def edges_from(self, record: IdLike, edge_type: str | None = None) -> list[EdgeRow]:
+        self.overlays.ensure_view()
         return edges(self.conn, source=as_id(record), edge_type=edge_type)
 
     def edges_to(self, record: IdLike, edge_type: str | None = None) -> list[EdgeRow]:
+        self.overlays.ensure_view()
         return edges(self.conn, target=as_id(record), edge_type=edge_type)
 
     def ordered_list(self, target: IdLike, edge_type: str) -> list[EdgeRow]:
         """The ordered edges into `target` (e.g. cues in a cue list), in list order."""
+        self.overlays.ensure_view()
         return edges(self.conn, target=as_id(target), edge_type=edge_type)
 
     def record_label(self, entity: bytes) -> str:
@@ -730,6 +780,7 @@ class Workspace:
 
     def open_conflicts(self, record: IdLike | None = None) -> list[Conflict]:
         """Open conflicts on visible records and edges, oldest first, ready to show people."""
+        self.overlays.ensure_view()
         target = as_id(record, "record id") if record is not None else None
         names = actor_names(self.conn)
         out = []
@@ -780,6 +831,47 @@ class Workspace:
         names = actor_names(self.conn)
         return [(tuple(names.get(a, short_actor(a)) for a in actors), items)
                 for actors, items in sorted(groups.items(), key=lambda kv: -len(kv[1])) if len(items) > threshold]
+
+    # --- overlays (staging) ----------------------------------------------------------------------
+
+    def create_overlay(self, name: str, *, source: str = "user", script: str | None = None,
+                       activate: bool = True) -> str:
+        """A new staging overlay (activated, stashing any other), or a script's pending one."""
+        return self.overlays.create(name, source=source, script=script, activate=activate)
+
+    def activate_overlay(self, overlay: str | bytes) -> None:
+        self.overlays.activate(overlay)
+
+    def stash_overlay(self) -> None:
+        self.overlays.stash()
+
+    def discard_overlay(self, overlay: str | bytes) -> None:
+        self.overlays.discard(overlay)
+
+    def list_overlays(self) -> list[OverlayInfo]:
+        return self.overlays.list()
+
+    @property
+    def active_overlay(self) -> str | None:
+        active = self.overlays.active()
+        return None if active is None else to_str(active)
+
+    def overlay_drift(self, overlay: str | bytes | None = None) -> list[Drift]:
+        return self.overlays.drift(overlay)
+
+    def keep_mine(self, record: IdLike, field: str) -> None:
+        self.overlays.keep_mine(record, field)
+
+    def use_canonical(self, record: IdLike, field: str) -> int:
+        return self.overlays.knockout(record, field)
+
+    knockout = use_canonical
+
+    def commit_overlay(self) -> Receipt | None:
+        return self.overlays.commit()
+
+    async def commit_overlay_async(self) -> Receipt | None:
+        return await self.overlays.commit_async()
 
     def quarantined(self) -> list[dict[str, Any]]:
         return [

@@ -1,0 +1,389 @@
+"""Staging overlays: try changes before they are real, then commit all or discard all.
+
+An overlay is local-only: its ops are unsigned, stored in `overlay_ops`, never synced. While one
+is active, every write goes into it and every read goes through it. Reading through it means:
+open a SQLite transaction, apply the overlay's ops on top of canonical state with orders above
+any canonical order (so they win), read with the ordinary read code, and roll back before any
+canonical change. So overlay reads need no second copy of the read logic, and nothing an overlay
+does can leak into canonical state; discarding deletes its rows and leaves no trace.
+
+Canonical drift: each staged field remembers the canonical value it was staged over; if canonical
+data later changes that field to a different value, the overlay reports it (new value, author,
+time). Keep Mine acknowledges it; Use Canonical knocks the staged edit out. Commit replays the
+ops as one signed bundle and is refused while drift is unacknowledged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import hlc as hlc_mod
+from . import operations as o
+from .conflicts import is_field_key
+from .encoding import decode, encode
+from .errors import LocalError, NotFoundError, ValidationError
+from .ids import to_str
+from .reads import entity_visible, group_value
+from .state import register_writes
+from .values import from_sql, to_sql
+
+if TYPE_CHECKING:
+    from .workspace import Receipt, Workspace
+
+OVERLAY_WALL = (1 << 64) - 1  # overlay ops sort after every canonical op
+NOT_IN_OVERLAYS = (o.InitWorkspace, o.AdoptModule, o.LinkTables, o.UnlinkTables, o.ConfirmFieldMapping,
+                   o.SetWorkspaceSetting, o.CreateRule, o.IdentifyActor, o.MergeEntities, o.SplitEntity)
+
+
+@dataclass(frozen=True)
+class OverlayInfo:
+    id: str
+    name: str
+    source: str  # user or script
+    status: str  # active, stashed, pending (a script's output waiting to be looked at)
+    op_count: int
+    created_at: int
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Canonical data changed under a staged edit."""
+
+    target: str
+    field: str
+    field_name: str
+    record_label: str
+    mine: Any
+    canonical: Any
+    author: str
+    when: str
+
+    def describe(self) -> str:
+        return f"{self.field_name} changed to {_quoted(self.canonical)} while you were reviewing (by {self.author})"
+
+
+def _quoted(value: Any) -> str:
+    return "(cleared)" if value is None else f"'{value}'"
+
+
+class Overlays:
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.conn = ws.conn
+        self.view_open = False
+        self._redo: dict[bytes, list[list[tuple[Any, ...]]]] = {}
+        # Overlays persist across restarts but are never re-activated on start.
+        self.conn.execute("UPDATE overlays SET status = 'stashed' WHERE status = 'active'")
+        self._active: bytes | None = None  # cached: every read asks
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def create(self, name: str, *, source: str = "user", script: str | None = None, activate: bool = True) -> str:
+        """A new overlay. A script's overlay waits in the pending list instead of activating."""
+        cleaned = " ".join(str(name).split())
+        if not cleaned or len(cleaned) > 200:
+            raise ValidationError("an overlay name is 1 to 200 characters")
+        if source not in ("user", "script"):
+            raise ValidationError("an overlay's source is 'user' or 'script'")
+        self.close_view()
+        overlay_id = self.ws.ids.new()
+        status = "pending" if source == "script" else "stashed"
+        self.conn.execute(
+            "INSERT INTO overlays (overlay_id, name, source, script, status, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (overlay_id, cleaned, source, script, status, self.ws.env.now_ms()))
+        if activate and source == "user":
+            self.activate(overlay_id)
+        return to_str(overlay_id)
+
+    def _row(self, overlay: str | bytes) -> tuple[bytes, str, str, str]:
+        from .transaction import as_id
+
+        overlay_id = as_id(overlay, "overlay id")
+        row = self.conn.execute("SELECT overlay_id, name, source, status FROM overlays WHERE overlay_id = ?",
+                                (overlay_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no overlay {to_str(overlay_id)}")
+        return row
+
+    def active(self) -> bytes | None:
+        return self._active
+
+    def activate(self, overlay: str | bytes) -> None:
+        """Make an overlay the one writes and reads go through; the active one is stashed."""
+        overlay_id = self._row(overlay)[0]
+        self.close_view()
+        self.conn.execute("UPDATE overlays SET status = 'stashed' WHERE status = 'active'")
+        self.conn.execute("UPDATE overlays SET status = 'active' WHERE overlay_id = ?", (overlay_id,))
+        self._active = overlay_id
+
+    def stash(self) -> None:
+        self.close_view()
+        self.conn.execute("UPDATE overlays SET status = 'stashed' WHERE status = 'active'")
+        self._active = None
+
+    def discard(self, overlay: str | bytes) -> None:
+        """Throw the overlay away: its rows are deleted; the oplog never knew it."""
+        overlay_id = self._row(overlay)[0]
+        self.close_view()
+        self.conn.execute("DELETE FROM overlay_ops WHERE overlay_id = ?", (overlay_id,))
+        self.conn.execute("DELETE FROM overlays WHERE overlay_id = ?", (overlay_id,))
+        self._redo.pop(overlay_id, None)
+        if self._active == overlay_id:
+            self._active = None
+
+    def list(self) -> list[OverlayInfo]:
+        return [OverlayInfo(to_str(i), n, s, st, c, t) for i, n, s, st, c, t in self.conn.execute(
+            "SELECT o.overlay_id, o.name, o.source, o.status, count(p.seq), o.created_at FROM overlays o"
+            " LEFT JOIN overlay_ops p ON p.overlay_id = o.overlay_id GROUP BY o.overlay_id ORDER BY o.created_at")]
+
+    # --- the view ------------------------------------------------------------------------------
+
+    def _ops(self, overlay_id: bytes) -> list[o.Op]:
+        return [o.decode_op(p) for (p,) in self.conn.execute(
+            "SELECT payload FROM overlay_ops WHERE overlay_id = ? ORDER BY seq", (overlay_id,))]
+
+    def ensure_view(self) -> None:
+        """Apply the active overlay on top of canonical state, inside a transaction kept open."""
+        if self.view_open:
+            return
+        overlay_id = self.active()
+        if overlay_id is None or self.conn.in_transaction:
+            return  # inside a canonical transaction, reads see that transaction
+        ws = self.ws
+        ws.conn.execute("BEGIN IMMEDIATE")
+        self.view_open = True
+        ws.crdt.reset()
+        clock = ws.vector_clock
+        for op in self._ops(overlay_id):
+            if isinstance(op, o.ApplyCrdt):
+                ws.crdt.extra.setdefault((op.entity, op.field), []).append(op.delta)
+            ws.applier.apply(op, ws.actor_id)
+            ws.conflicts.observe(op, ws.actor_id, clock)
+
+    def close_view(self) -> None:
+        if self.view_open:
+            self.view_open = False
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            self.ws.crdt.reset()
+
+    def next_hlc(self) -> bytes:
+        """Overlay ops get orders above every canonical op, increasing in staging order."""
+        row = self.conn.execute("SELECT max(seq) FROM overlay_ops").fetchone()
+        self._counter = max(getattr(self, "_counter", 0), row[0] or 0) + 1
+        return hlc_mod.pack(OVERLAY_WALL, self._counter)
+
+    # --- staging writes -------------------------------------------------------------------------
+
+    def check(self, cls: type[o.Op]) -> None:
+        if cls in NOT_IN_OVERLAYS:
+            raise ValidationError(f"{cls.TYPE} changes the workspace itself and cannot be staged; "
+                                  "stash the overlay first")
+
+    def _canonical(self, target: bytes, field: str) -> tuple[Any, bytes | None]:
+        if is_field_key(field):
+            current = group_value(self.conn, self.ws.groups, target, field, self.ws.render)
+            return (None, None) if current is None else (current.value, current.ord)
+        row = self.conn.execute("SELECT kind, value, ord FROM edge_props WHERE edge_id = ? AND key = ?",
+                                (target, field)).fetchone()
+        return (None, None) if row is None else (from_sql(row[0], row[1]), row[2])
+
+    def record(self, ops: list[o.Op]) -> None:
+        """Store a staged transaction's ops as one batch (called with the view closed)."""
+        overlay_id = self.active()
+        if overlay_id is None or not ops:
+            return
+        batch = (self.conn.execute("SELECT max(batch) FROM overlay_ops WHERE overlay_id = ?",
+                                   (overlay_id,)).fetchone()[0] or 0) + 1
+        rows = []
+        for op in ops:
+            writes = register_writes(op)
+            target, field = (writes[0][0], writes[0][1]) if len(writes) == 1 else (getattr(op, "entity", None), None)
+            base_kind = base_value = base_ord = None
+            if field is not None and target is not None:
+                first = self.conn.execute(
+                    "SELECT base_kind, base_value, base_ord FROM overlay_ops WHERE overlay_id = ? AND target = ?"
+                    " AND field = ? ORDER BY seq LIMIT 1", (overlay_id, target, field)).fetchone()
+                if first is not None:
+                    base_kind, base_value, base_ord = first
+                else:
+                    value, base_ord = self._canonical(target, field)
+                    base_kind, base_value = to_sql(value)
+            rows.append((overlay_id, int.from_bytes(op.hlc[8:], "big"), batch, op.TYPE, o.encode_op(op), target,
+                         field, base_kind, base_value, base_ord))
+        self.conn.executemany(
+            "INSERT INTO overlay_ops (overlay_id, seq, batch, op_type, payload, target, field, base_kind, base_value,"
+            " base_ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self._redo.pop(overlay_id, None)
+
+    # --- overlay undo / redo (in memory) -------------------------------------------------------
+
+    def undo(self) -> bool:
+        overlay_id = self.active()
+        if overlay_id is None:
+            return False
+        self.close_view()
+        batch = self.conn.execute("SELECT max(batch) FROM overlay_ops WHERE overlay_id = ?",
+                                  (overlay_id,)).fetchone()[0]
+        if batch is None:
+            return False
+        rows = self.conn.execute(
+            "SELECT overlay_id, seq, batch, op_type, payload, target, field, base_kind, base_value, base_ord FROM"
+            " overlay_ops WHERE overlay_id = ? AND batch = ? ORDER BY seq", (overlay_id, batch)).fetchall()
+        self.conn.execute("DELETE FROM overlay_ops WHERE overlay_id = ? AND batch = ?", (overlay_id, batch))
+        self._redo.setdefault(overlay_id, []).append(rows)
+        return True
+
+    def redo(self) -> bool:
+        overlay_id = self.active()
+        stack = self._redo.get(overlay_id or b"")
+        if not stack:
+            return False
+        self.close_view()
+        self.conn.executemany(
+            "INSERT INTO overlay_ops (overlay_id, seq, batch, op_type, payload, target, field, base_kind, base_value,"
+            " base_ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", stack.pop())
+        return True
+
+    # --- drift ---------------------------------------------------------------------------------
+
+    def drift(self, overlay: str | bytes | None = None) -> list[Drift]:
+        """Staged fields whose canonical value changed (to something else) since they were staged."""
+        overlay_id = self._row(overlay)[0] if overlay is not None else self.active()
+        if overlay_id is None:
+            return []
+        self.close_view()
+        staged: dict[tuple[bytes, str], tuple[Any, Any, bytes | None, bytes | None]] = {}
+        for target, field, payload, base_kind, base_value, base_ord, ack in self.conn.execute(
+                "SELECT target, field, payload, base_kind, base_value, base_ord, ack_ord FROM overlay_ops"
+                " WHERE overlay_id = ? AND field IS NOT NULL ORDER BY seq", (overlay_id,)):
+            mine = register_writes(o.decode_op(payload))[0][2]
+            staged[(target, field)] = (mine, from_sql(base_kind, base_value), base_ord, ack)
+        names = dict(self.conn.execute("SELECT actor, display_name FROM actors"))
+        out = []
+        for (target, field), (mine, base, base_ord, ack) in staged.items():
+            current, current_ord = self._canonical(target, field)
+            if current_ord is None or current_ord in (base_ord, ack):
+                continue
+            if current in (base, mine):
+                continue  # someone wrote, but the value did not move away from what you saw
+            author = self._author(target, field, current_ord, names)
+            fdef = self.ws.schema.fields.get(field)
+            out.append(Drift(to_str(target), field, fdef.display_name if fdef else field,
+                             self.ws.record_label(target) if fdef else to_str(target)[:8], mine, current, author,
+                             hlc_mod.to_display(current_ord[:12])))
+        return out
+
+    def _author(self, target: bytes, field: str, ord_: bytes, names: dict[bytes, str]) -> str:
+        table, column = ("fields", "entity_id") if is_field_key(field) else ("edge_props", "edge_id")
+        row = self.conn.execute(f"SELECT actor FROM {table} WHERE {column} = ? AND ord = ?", (target, ord_)).fetchone()
+        return names.get(row[0], row[0].hex()[:8]) if row else "someone"
+
+    def _field_key(self, record: str | bytes, field: str) -> tuple[bytes, bytes, list[str]]:
+        from .transaction import as_id
+
+        overlay_id = self.active()
+        if overlay_id is None:
+            raise LocalError("no overlay is active")
+        target = as_id(record, "record id")
+        members = list(self.ws.groups.members(field)) if is_field_key(field) else [field]
+        return overlay_id, target, members
+
+    def keep_mine(self, record: str | bytes, field: str) -> None:
+        """Acknowledge drift: committing later overwrites the new canonical value on purpose."""
+        overlay_id, target, members = self._field_key(record, field)
+        self.close_view()
+        value, current_ord = self._canonical(target, field)
+        kind, sql_value = to_sql(value)
+        marks = ",".join("?" * len(members))
+        self.conn.execute(
+            f"UPDATE overlay_ops SET base_kind = ?, base_value = ?, base_ord = ?, ack_ord = ? WHERE overlay_id = ?"
+            f" AND target = ? AND field IN ({marks})", (kind, sql_value, current_ord, current_ord, overlay_id, target,
+                                                         *members))
+
+    def knockout(self, record: str | bytes, field: str) -> int:
+        """Remove the staged edits of one field (Use Canonical is the same). Returns how many."""
+        overlay_id, target, members = self._field_key(record, field)
+        self.close_view()
+        marks = ",".join("?" * len(members))
+        cur = self.conn.execute(f"DELETE FROM overlay_ops WHERE overlay_id = ? AND target = ? AND field IN ({marks})",
+                                (overlay_id, target, *members))
+        return cur.rowcount
+
+    # --- commit ----------------------------------------------------------------------------------
+
+    def commit(self) -> Receipt | None:
+        """All staged ops become one signed bundle (sync signer); the overlay is then gone."""
+        plan = self._commit_plan()
+        if plan is None:
+            return None
+        overlay_id, name, ops = plan
+        with self.ws.transaction(kind="overlay", meta={"overlay": name}, staging=False) as tx:
+            self._replay(tx, ops)
+        self._finish(overlay_id)
+        return self.ws.last_receipt
+
+    async def commit_async(self) -> Receipt | None:
+        plan = self._commit_plan()
+        if plan is None:
+            return None
+        overlay_id, name, ops = plan
+        async with self.ws.transaction_async(kind="overlay", meta={"overlay": name}, staging=False) as tx:
+            self._replay(tx, ops)
+        self._finish(overlay_id)
+        return self.ws.last_receipt
+
+    def _commit_plan(self) -> tuple[bytes, str, list[o.Op]] | None:
+        overlay_id = self.active()
+        if overlay_id is None:
+            raise LocalError("no overlay is active")
+        drift = self.drift()
+        if drift:
+            listed = "; ".join(d.describe() for d in drift)
+            raise ValidationError(f"commit refused: {listed}. Choose Keep Mine or Use Canonical for each first")
+        ops = self._ops(overlay_id)
+        name = self._row(overlay_id)[1]
+        if not ops:
+            self._finish(overlay_id)
+            return None
+        return overlay_id, name, ops
+
+    def _finish(self, overlay_id: bytes) -> None:
+        self.conn.execute("DELETE FROM overlay_ops WHERE overlay_id = ?", (overlay_id,))
+        self.conn.execute("DELETE FROM overlays WHERE overlay_id = ?", (overlay_id,))
+        self._redo.pop(overlay_id, None)
+        if self._active == overlay_id:
+            self._active = None
+
+    def _replay(self, tx: Any, ops: list[o.Op]) -> None:
+        """Re-issue staged ops against canonical state, now: ids kept, clocks fresh.
+
+        Staging over a conflicted field settles the conflict (as a ResolveConflict op), and a
+        record deleted meanwhile stops the commit with a clear message.
+        """
+        ws = self.ws
+        for op in ops:
+            entity = getattr(op, "entity", None)
+            if entity is not None and not isinstance(op, (o.CreateEntity, o.RestoreEntity)) \
+                    and ws.conn.execute("SELECT 1 FROM entities WHERE entity_id = ?", (entity,)).fetchone() \
+                    and not entity_visible(ws.conn, entity):
+                raise ValidationError(f"{ws.record_label(entity)} was deleted while you were reviewing; "
+                                      "use Knockout on its fields or discard the overlay")
+            if isinstance(op, (o.SetField, o.ClearField)):
+                conflict = ws.conflict(op.entity, op.field)
+                if conflict is not None:
+                    value = op.value if isinstance(op, o.SetField) else None
+                    tx.resolve_conflict(conflict, value=value)
+                    continue
+            if isinstance(op, o.DeleteEntity):
+                tx.delete_record(op.entity)
+                continue
+            if isinstance(op, o.RemoveFromTable):
+                tx.remove_from_table(op.entity, op.table, discard=op.data_handling == "discard")
+                continue
+            tx.add(type(op), **_wire_payload(op))
+
+
+def _wire_payload(op: o.Op) -> dict[str, Any]:
+    return decode(encode(op.payload()))

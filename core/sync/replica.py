@@ -1,0 +1,127 @@
+"""What a sync session needs from the local replica, and its implementation over a Workspace.
+
+The session reads (vector clock, missing bundles, state hash) through this small interface
+instead of touching SQLite, so the same session runs over the relay's files, the browser's
+in-memory database, or a test double. Writes never go through here: received bundles are
+handed back to the driver, which calls `Workspace.ingest` or `ingest_async` (signature checks
+may be async in the browser).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Protocol
+
+from ..bundle import encode_wire
+from ..hlc import ZERO
+
+VectorClock = dict[bytes, bytes]
+
+PAGE = 256  # bundles read from SQLite at a time while streaming a catch-up
+
+
+class Delta(Protocol):
+    """The bundles a peer lacks, in causal (HLC) order, read lazily."""
+
+    total: int
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+
+class Replica(Protocol):
+    @property
+    def workspace_id(self) -> bytes: ...
+
+    @property
+    def actor_id(self) -> bytes: ...
+
+    def vector_clock(self) -> VectorClock: ...
+
+    def delta(self, peer_clock: VectorClock) -> Delta: ...
+
+    def state_hash(self) -> str: ...
+
+
+def lacks(mine: VectorClock, theirs: VectorClock) -> bool:
+    """Whether a peer at `theirs` is missing bundles a replica at `mine` holds."""
+    return any(theirs.get(actor, ZERO) < hlc for actor, hlc in mine.items())
+
+
+class SqliteDelta:
+    """Bundle sequence numbers chosen up front (a snapshot), wires read a page at a time."""
+
+    def __init__(self, conn: sqlite3.Connection, seqs: list[int]) -> None:
+        self._conn = conn
+        self._seqs = seqs
+        self.total = len(seqs)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for start in range(0, len(self._seqs), PAGE):
+            yield from wires_for(self._conn, self._seqs[start:start + PAGE])
+
+
+def wires_for(conn: sqlite3.Connection, seqs: list[int]) -> list[bytes]:
+    """Exact wire bytes of stored bundles (by local seq), in the order given."""
+    if not seqs:
+        return []
+    marks = ",".join("?" * len(seqs))
+    heads = {seq: (header, signature) for seq, header, signature in conn.execute(
+        f"SELECT seq, header, signature FROM bundles WHERE seq IN ({marks})", seqs)}
+    ops: dict[int, list[bytes]] = {seq: [] for seq in seqs}
+    for seq, payload in conn.execute(
+            f"SELECT bundle_seq, payload FROM oplog WHERE bundle_seq IN ({marks}) ORDER BY bundle_seq, idx", seqs):
+        ops[seq].append(payload)
+    return [encode_wire(heads[seq][0], heads[seq][1], ops[seq]) for seq in seqs]
+
+
+def missing_seqs(conn: sqlite3.Connection, mine: VectorClock, theirs: VectorClock) -> list[int]:
+    """Local seqs of the bundles not covered by `theirs`, in HLC order (a causal order).
+
+    Per-actor bundles are applied contiguously, so "everything of actor A after theirs[A]"
+    is exactly what the peer lacks; one indexed range query per actor that is behind.
+    """
+    found: list[tuple[bytes, bytes, int]] = []
+    for actor, hlc in mine.items():
+        since = theirs.get(actor, ZERO)
+        if since >= hlc:
+            continue
+        found.extend(conn.execute(
+            "SELECT hlc, bundle_id, seq FROM bundles WHERE actor = ? AND hlc > ?", (actor, since)))
+    found.sort()
+    return [seq for _hlc, _id, seq in found]
+
+
+class WorkspaceReplica:
+    """A Replica over a core Workspace (relay, CLI client, browser worker)."""
+
+    def __init__(self, workspace: object) -> None:
+        from ..workspace import Workspace
+
+        if not isinstance(workspace, Workspace):
+            raise TypeError("WorkspaceReplica needs an openprod Workspace")
+        self.ws = workspace
+        self._hash_key: frozenset[tuple[bytes, bytes]] | None = None
+        self._hash = ""
+
+    @property
+    def workspace_id(self) -> bytes:
+        return self.ws.workspace_id
+
+    @property
+    def actor_id(self) -> bytes:
+        return self.ws.actor_id
+
+    def vector_clock(self) -> VectorClock:
+        return self.ws.vector_clock
+
+    def delta(self, peer_clock: VectorClock) -> SqliteDelta:
+        return SqliteDelta(self.ws.conn, missing_seqs(self.ws.conn, self.ws.vector_clock, peer_clock))
+
+    def state_hash(self) -> str:
+        """Cached per vector clock: state only changes when a bundle is stored, which moves the clock."""
+        key = frozenset(self.ws.vector_clock.items())
+        if key != self._hash_key:
+            self._hash = self.ws.state_hash()
+            self._hash_key = key
+        return self._hash

@@ -1,0 +1,575 @@
+"""One sync session with one peer: a sans-IO state machine (frames in, frames and work out).
+
+The transport (WebSocket, WebRTC data channel, a simulated link) hands each received frame to
+`receive_frame(frame, now)` and sends whatever `data_to_send()` returns. Time is passed in and
+timers are read (`get_timer`) and fired (`handle_timer`), never slept on, so the same object
+runs on the relay's asyncio loop, in Pyodide's webloop, or inside a test with no loop at all.
+
+Life of a session:
+
+    hello ->            <- hello          each side names itself and sends a fresh nonce
+    proof (sig, vc) ->                    the initiator signs the acceptor's nonce
+                        <- proof (sig, vc) the acceptor verifies, admits, then proves itself
+    batch/ack both ways                   catch-up from the peer's vector clock (with a
+                                          remaining count), then live pushes
+    check <-> check                       once quiet: vector clock + state hash
+    ping/pong                             keepalive when the line is silent
+    refuse                                close, with a reason
+
+The acceptor proves itself (and so sends its vector clock) only after admitting the peer, so a
+peer that has not joined learns nothing about the workspace. Received bundles are handed to the
+driver as `IngestBundle` work (signature checks may be async); the session acknowledges a batch
+only when every bundle in it has been ingested, and that acknowledgement is the flow control.
+
+Catch-up is resumable and idempotent because it is computed from vector clocks, which only
+advance when a bundle is durably applied: after a drop the next session starts where the last
+one stopped, and anything sent twice is recognised as a duplicate. Losses on an unreliable link
+are repaired: when both sides are quiet and the peer's known clock still lacks bundles we hold,
+the missing part is sent again.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+
+from ..hlc import ZERO
+from ..identity import short_actor
+from ..workspace import BundleEvent, IngestResult
+from .chunks import CHUNK_OVERHEAD, MAX_FRAME, Reassembler, split_v1
+from .errors import (
+    REASON_BAD_SIGNATURE,
+    REASON_CLOSED,
+    REASON_PROTOCOL,
+    REASON_TIMEOUT,
+    REASON_TOO_MANY_REJECTIONS,
+    REASON_UNSUPPORTED_VERSION,
+    REASON_WRONG_WORKSPACE,
+    PeerError,
+    SyncUsageError,
+)
+from .events import (
+    BundleRefused,
+    CaughtUp,
+    Closed,
+    Diverged,
+    Established,
+    Event,
+    IngestBundle,
+    InSync,
+    PeerRefusedBundle,
+    Progress,
+    SignProof,
+    VerifyProof,
+    Work,
+)
+from .messages import (
+    CATCHUP,
+    LIVE,
+    NONCE_LEN,
+    PROTOCOL_VERSION,
+    Ack,
+    Batch,
+    Check,
+    Hello,
+    Message,
+    Nack,
+    Ping,
+    Pong,
+    Proof,
+    Refuse,
+)
+from .proof import proof_bytes_v1
+from .replica import Replica, lacks
+
+VectorClock = dict[bytes, bytes]
+Admit = Callable[[bytes], "tuple[str, str] | None"]
+
+
+class Role(Enum):
+    """The initiator opened the connection; the acceptor (a relay, usually) admits it."""
+
+    INITIATOR = "initiator"
+    ACCEPTOR = "acceptor"
+
+
+class State(Enum):
+    HANDSHAKE = "handshake"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionConfig:
+    """Limits and timings. Defaults follow spec/sync.md (ping every 15 s, 10 s to answer)."""
+
+    max_frame: int = MAX_FRAME
+    """Largest frame sent or accepted; bigger messages are chunked."""
+    window: int = 8
+    """Batches sent and not yet acknowledged, at most: bounds memory on both sides."""
+    ping_interval_ms: int = 15_000
+    """Silence after which we ping."""
+    pong_timeout_ms: int = 10_000
+    """Silence after a ping after which the peer is considered gone."""
+    handshake_timeout_ms: int = 10_000
+    """Time allowed from start to an authenticated session."""
+    quiet_ms: int = 300
+    """Idle time after which the state-hash check (and any repair) runs."""
+    recheck_ms: int = 30_000
+    """Re-send an unchanged state-hash check (and retry repairs) at most this often ("pull on interval")."""
+    ack_timeout_ms: int = 30_000
+    """A batch unacknowledged this long is presumed lost (the repair pass re-sends what is missing)."""
+    max_rejections: int = 1_000
+    """Refused bundles tolerated from one peer before the session is closed."""
+
+
+class SyncSession:
+    """See the module docstring. Every public method may be called with any `now` (ms) that never decreases."""
+
+    def __init__(self, replica: Replica, *, role: Role, nonce: bytes, now: int,
+                 config: SessionConfig | None = None, admit: Admit | None = None) -> None:
+        if len(nonce) != NONCE_LEN:
+            raise SyncUsageError(f"a session nonce is {NONCE_LEN} random bytes")
+        self.replica = replica
+        self.role = role
+        self.config = config or SessionConfig()
+        self.state = State.HANDSHAKE
+        self.peer: bytes | None = None
+        self._admit = admit
+        self._nonce = nonce
+        self._now = now
+        self._out: list[bytes] = []
+        self._work: deque[Work] = deque()
+        self._events: deque[Event] = deque()
+        self._reasm = Reassembler(self.config.max_frame)
+        self._message_id = 0
+        # handshake
+        self._deadline: int | None = now + self.config.handshake_timeout_ms
+        self._peer_hello: Hello | None = None
+        self._peer_proof: Proof | None = None
+        self._early_proof: Proof | None = None
+        self._verified = False
+        self._proved = False
+        # sending
+        self._peer_clock: VectorClock = {}
+        self._seq = 0
+        self._unacked: dict[int, int] = {}  # batch seq -> sent at
+        self._cursor: Iterator[bytes] | None = None
+        self._carry: bytes | None = None
+        self._catchup_total = 0
+        self._catchup_sent = 0
+        self._live: deque[tuple[bytes, bytes, bytes]] = deque()  # (actor, hlc, wire)
+        self._last_repair: tuple[int, frozenset[tuple[bytes, bytes]]] | None = None
+        # receiving
+        self._batches: dict[int, list[int]] = {}  # key -> [outstanding, count, remaining, is_catchup, seq]
+        self._batch_key = 0
+        self._ingesting: bytes | None = None
+        self._outstanding = 0
+        self._received = 0
+        self._told_clock: VectorClock = {}
+        self._rejections = 0
+        # liveness and checks
+        self._last_rx = now
+        self._pinged_at: int | None = None
+        self._last_activity = now
+        self._last_check: tuple[int, frozenset[tuple[bytes, bytes]]] | None = None
+        self._reported: frozenset[tuple[bytes, bytes]] | None = None
+        self._send(Hello(version=PROTOCOL_VERSION, workspace=replica.workspace_id, actor=replica.actor_id,
+                         nonce=nonce))
+
+    # --- inputs -------------------------------------------------------------------------------
+
+    def receive_frame(self, frame: bytes, now: int) -> None:
+        """One frame from the transport. Bad input refuses the session; it never raises."""
+        self._now = now
+        if self.state is State.CLOSED:
+            return
+        self._last_rx = now
+        self._pinged_at = None
+        try:
+            message = self._reasm.receive(frame)
+            if message is not None:
+                self._dispatch(message)
+        except PeerError as exc:
+            self._refuse(exc.reason, exc.detail)
+
+    def bundle_stored(self, event: BundleEvent) -> None:
+        """A bundle was stored locally (a local edit, or from another peer): push it to this peer."""
+        if self.state is not State.OPEN or event.wire is self._ingesting or event.wire == self._ingesting:
+            return
+        self._live.append((event.actor, event.hlc, event.wire))
+
+    def proof_signed(self, signature: bytes, now: int) -> None:
+        """The driver signed the `SignProof` message."""
+        self._now = now
+        if self.state is State.CLOSED:
+            return
+        if self._peer_hello is None or self._proved:
+            raise SyncUsageError("proof_signed() without an outstanding SignProof")
+        self._proved = True
+        self._send(Proof(signature=signature, clock=self.replica.vector_clock()))
+        if self.role is Role.ACCEPTOR:
+            self._establish()
+
+    def proof_verified(self, ok: bool, now: int) -> None:
+        """The driver checked the peer's proof (`VerifyProof`)."""
+        self._now = now
+        if self.state is State.CLOSED:
+            return
+        if self._peer_proof is None or self._verified or self._peer_hello is None:
+            raise SyncUsageError("proof_verified() without an outstanding VerifyProof")
+        actor = self._peer_hello.actor
+        if not ok:
+            self._refuse(REASON_BAD_SIGNATURE, f"handshake proof does not verify for actor {short_actor(actor)}")
+            return
+        if self._admit is not None:
+            refusal = self._admit(actor)
+            if refusal is not None:
+                self._refuse(*refusal)
+                return
+        self._verified = True
+        self.peer = actor
+        if self.role is Role.ACCEPTOR:
+            self._work.append(SignProof(self._proof_message(mine=True)))
+        else:
+            self._establish()
+
+    def bundle_ingested(self, item: IngestBundle, result: IngestResult, now: int) -> None:
+        """The driver ingested `item.wire` (with `Workspace.ingest` or `ingest_async`)."""
+        self._now = now
+        self._ingesting = None
+        if self.state is State.CLOSED:
+            return
+        record = self._batches.get(item.batch)
+        if record is None:
+            raise SyncUsageError("bundle_ingested() for a bundle this session never handed out")
+        self._outstanding -= 1
+        if result.status == "rejected":
+            reason = result.reason or "malformed"
+            self._send(Nack(bundle_id=result.bundle_id, reason=reason, detail=result.detail))
+            self._events.append(BundleRefused(result.bundle_id, reason, result.detail))
+            self._rejections += 1
+            if self._rejections > self.config.max_rejections:
+                self._refuse(REASON_TOO_MANY_REJECTIONS, f"refused {self._rejections} bundles from this peer")
+                return
+        record[0] -= 1
+        if record[0] == 0:
+            self._finish_batch(item.batch)
+
+    def connection_lost(self, now: int) -> None:
+        """The transport closed under us. Half-received messages are dropped, never applied."""
+        self._now = now
+        if self.state is not State.CLOSED:
+            self._close(REASON_CLOSED, "connection lost", by_peer=True)
+
+    def close(self, now: int, reason: str = REASON_CLOSED, detail: str = "goodbye") -> None:
+        """Close orderly, telling the peer why (send the remaining data, then close the transport)."""
+        self._now = now
+        if self.state is not State.CLOSED:
+            self._refuse(reason, detail)
+
+    # --- outputs ------------------------------------------------------------------------------
+
+    def next_work(self) -> Work | None:
+        """The next thing the driver must do (sign, verify, ingest), or None."""
+        if not self._work:
+            return None
+        item = self._work.popleft()
+        if isinstance(item, IngestBundle):
+            self._ingesting = item.wire
+        return item
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def data_to_send(self) -> list[bytes]:
+        """Frames to put on the wire now, in order (each at most `config.max_frame` bytes)."""
+        if self.state is State.OPEN:
+            self._fill()
+        out, self._out = self._out, []
+        return out
+
+    def get_timer(self) -> int | None:
+        """When `handle_timer` should next be called (ms), or None if never."""
+        if self.state is State.CLOSED:
+            return None
+        cfg = self.config
+        times = [self._last_rx + cfg.ping_interval_ms if self._pinged_at is None
+                 else self._pinged_at + cfg.pong_timeout_ms]
+        if self._deadline is not None:
+            times.append(self._deadline)
+        if self.state is State.OPEN:
+            times.append(self._last_activity + cfg.quiet_ms)
+            if self._last_check is not None:
+                times.append(self._last_check[0] + cfg.recheck_ms)
+            if self._unacked:
+                times.append(min(self._unacked.values()) + cfg.ack_timeout_ms)
+        return max(min(times), self._now)
+
+    def handle_timer(self, now: int) -> None:
+        self._now = now
+        if self.state is State.CLOSED:
+            return
+        cfg = self.config
+        if self._deadline is not None and now >= self._deadline:
+            self._refuse(REASON_TIMEOUT, "the handshake did not complete in time")
+            return
+        if self._pinged_at is not None and now >= self._pinged_at + cfg.pong_timeout_ms:
+            self._refuse(REASON_TIMEOUT, f"no answer from the peer for {now - self._last_rx} ms")
+            return
+        if self._pinged_at is None and now >= self._last_rx + cfg.ping_interval_ms:
+            self._pinged_at = now
+            self._send(Ping(stamp=now))
+        if self.state is not State.OPEN:
+            return
+        if self._unacked and now >= min(self._unacked.values()) + cfg.ack_timeout_ms:
+            self._unacked.clear()  # presumed lost; the repair pass re-sends whatever the peer still lacks
+        if now >= self._last_activity + cfg.quiet_ms and self._quiet():
+            self._when_quiet(now)
+
+    @property
+    def peer_clock(self) -> VectorClock:
+        """What we know the peer holds (from its proof, acknowledgements and checks)."""
+        return dict(self._peer_clock)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight in either direction."""
+        return self.state is State.OPEN and self._quiet()
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _send(self, message: Message) -> None:
+        self._message_id += 1
+        self._out.extend(split_v1(message, self._message_id, self.config.max_frame))
+        if isinstance(message, (Batch, Ack, Nack)):
+            self._last_activity = self._now
+
+    def _refuse(self, reason: str, detail: str) -> None:
+        self._send(Refuse(reason=reason, detail=detail))
+        self._close(reason, detail, by_peer=False)
+
+    def _close(self, reason: str, detail: str, *, by_peer: bool) -> None:
+        self.state = State.CLOSED
+        self._work.clear()
+        self._reasm.clear()
+        self._live.clear()
+        self._cursor = None
+        self._events.append(Closed(reason, detail, by_peer))
+
+    def _proof_message(self, *, mine: bool) -> bytes:
+        hello = self._peer_hello
+        assert hello is not None
+        me, peer = self.replica.actor_id, hello.actor
+        if mine:
+            return proof_bytes_v1(workspace=self.replica.workspace_id, prover=me, verifier=peer,
+                                  verifier_nonce=hello.nonce, prover_nonce=self._nonce)
+        return proof_bytes_v1(workspace=self.replica.workspace_id, prover=peer, verifier=me,
+                              verifier_nonce=self._nonce, prover_nonce=hello.nonce)
+
+    def _dispatch(self, message: Message) -> None:
+        if isinstance(message, Refuse):
+            self._close(message.reason, message.detail, by_peer=True)
+        elif isinstance(message, Ping):
+            self._send(Pong(stamp=message.stamp))
+        elif isinstance(message, Pong):
+            pass
+        elif isinstance(message, Hello):
+            self._on_hello(message)
+        elif isinstance(message, Proof):
+            self._on_proof(message)
+        elif self.state is not State.OPEN:
+            # Data before the peer is authenticated and admitted is never looked at. On an ordered
+            # transport only a misbehaving peer does this; on a reordering link it is a repairable loss.
+            return
+        elif isinstance(message, Batch):
+            self._on_batch(message)
+        elif isinstance(message, Ack):
+            self._on_ack(message)
+        elif isinstance(message, Nack):
+            self._events.append(PeerRefusedBundle(message.bundle_id, message.reason, message.detail))
+        elif isinstance(message, Check):
+            self._on_check(message)
+
+    def _on_hello(self, hello: Hello) -> None:
+        if self._peer_hello is not None:
+            if hello != self._peer_hello:
+                raise PeerError(REASON_PROTOCOL, "a second, different hello in one session")
+            return  # a duplicated frame
+        if hello.version != PROTOCOL_VERSION:
+            raise PeerError(REASON_UNSUPPORTED_VERSION,
+                            f"peer speaks sync protocol v{hello.version}; this side speaks v{PROTOCOL_VERSION}")
+        if hello.workspace != self.replica.workspace_id:
+            raise PeerError(REASON_WRONG_WORKSPACE, "the peer asked for another workspace than this session's")
+        self._peer_hello = hello
+        if self.role is Role.INITIATOR:
+            self._work.append(SignProof(self._proof_message(mine=True)))
+        if self._early_proof is not None:
+            early, self._early_proof = self._early_proof, None
+            self._on_proof(early)
+
+    def _on_proof(self, proof: Proof) -> None:
+        if self._peer_proof is not None:
+            if proof != self._peer_proof:
+                raise PeerError(REASON_PROTOCOL, "a second, different proof in one session")
+            return
+        if self._peer_hello is None:
+            if self._early_proof is not None and self._early_proof != proof:
+                raise PeerError(REASON_PROTOCOL, "a proof before any hello")
+            self._early_proof = proof  # reordered ahead of its hello
+            return
+        if self.role is Role.INITIATOR and not self._proved:
+            raise PeerError(REASON_PROTOCOL, "the acceptor proved itself before the initiator did")
+        self._peer_proof = proof
+        self._peer_clock = dict(proof.clock)
+        self._work.append(VerifyProof(self._peer_hello.actor, self._proof_message(mine=False), proof.signature))
+
+    def _establish(self) -> None:
+        assert self._peer_hello is not None
+        self.state = State.OPEN
+        self._deadline = None
+        self.peer = self._peer_hello.actor
+        self._events.append(Established(self.peer, dict(self._peer_clock)))
+        self._start_catchup(self._peer_clock)
+
+    def _start_catchup(self, peer_clock: VectorClock) -> None:
+        delta = self.replica.delta(peer_clock)
+        self._cursor = iter(delta)
+        self._carry = None
+        self._catchup_total = delta.total
+        self._catchup_sent = 0
+
+    # sending side
+
+    def _fill(self) -> None:
+        budget = self.config.max_frame - CHUNK_OVERHEAD
+        while len(self._unacked) < self.config.window:
+            if self._cursor is not None:
+                wires = self._take_catchup(budget)
+                self._catchup_sent += len(wires)
+                remaining = max(self._catchup_total - self._catchup_sent, 0)
+                if remaining == 0:
+                    self._cursor = None  # the snapshot is exhausted: this batch says "caught up"
+                self._send_batch(wires, remaining, CATCHUP)
+                continue
+            wires = self._take_live(budget)
+            if not wires:
+                return
+            self._send_batch(wires, 0, LIVE)
+
+    def _take_catchup(self, budget: int) -> list[bytes]:
+        wires: list[bytes] = []
+        size = 0
+        while True:
+            wire = self._carry
+            self._carry = None
+            if wire is None:
+                assert self._cursor is not None
+                wire = next(self._cursor, None)
+                if wire is None:
+                    self._cursor = None
+                    return wires
+            if wires and size + len(wire) + 8 > budget:
+                self._carry = wire
+                return wires
+            wires.append(wire)
+            size += len(wire) + 8
+            if size >= budget:
+                return wires
+
+    def _take_live(self, budget: int) -> list[bytes]:
+        wires: list[bytes] = []
+        size = 0
+        while self._live:
+            actor, hlc, wire = self._live[0]
+            if self._peer_clock.get(actor, ZERO) >= hlc:
+                self._live.popleft()
+                continue
+            if wires and size + len(wire) + 8 > budget:
+                break
+            self._live.popleft()
+            wires.append(wire)
+            size += len(wire) + 8
+        return wires
+
+    def _send_batch(self, wires: list[bytes], remaining: int, kind: str) -> None:
+        self._seq += 1
+        self._unacked[self._seq] = self._now
+        self._send(Batch(seq=self._seq, bundles=tuple(wires), remaining=remaining, kind=kind))
+
+    def _on_ack(self, ack: Ack) -> None:
+        self._unacked.pop(ack.seq, None)
+        self._merge_peer_clock(ack.clock)
+
+    def _merge_peer_clock(self, clock: VectorClock) -> None:
+        known = self._peer_clock
+        for actor, hlc in clock.items():
+            if hlc > known.get(actor, ZERO):
+                known[actor] = hlc
+
+    # receiving side
+
+    def _on_batch(self, batch: Batch) -> None:
+        self._last_activity = self._now
+        self._batch_key += 1
+        key = self._batch_key
+        self._batches[key] = [len(batch.bundles), len(batch.bundles), batch.remaining,
+                              1 if batch.kind == CATCHUP else 0, batch.seq]
+        self._outstanding += len(batch.bundles)
+        for wire in batch.bundles:
+            self._work.append(IngestBundle(wire, key))
+        if not batch.bundles:
+            self._finish_batch(key)
+
+    def _finish_batch(self, key: int) -> None:
+        _left, count, remaining, catchup, seq = self._batches.pop(key)
+        mine = self.replica.vector_clock()
+        moved = {a: h for a, h in mine.items() if self._told_clock.get(a) != h}
+        self._told_clock.update(moved)
+        self._send(Ack(seq=seq, clock=moved))
+        if catchup:
+            self._received += count
+            self._events.append(Progress(self._received, remaining))
+            if remaining == 0:
+                self._events.append(CaughtUp(self._received))
+
+    # checks and repairs
+
+    def _quiet(self) -> bool:
+        return (not self._unacked and self._cursor is None and not self._live and self._outstanding == 0
+                and not self._work and self._reasm.partial == 0)
+
+    def _when_quiet(self, now: int) -> None:
+        mine = self.replica.vector_clock()
+        if lacks(mine, self._peer_clock):
+            key = frozenset(self._peer_clock.items())
+            if (self._last_repair is None or self._last_repair[1] != key
+                    or now >= self._last_repair[0] + self.config.recheck_ms):
+                self._last_repair = (now, key)
+                self._start_catchup(self._peer_clock)
+                return
+        mine_key = frozenset(mine.items())
+        if (self._last_check is None or self._last_check[1] != mine_key
+                or now >= self._last_check[0] + self.config.recheck_ms):
+            self._send_check(mine)
+
+    def _send_check(self, mine: VectorClock) -> None:
+        self._last_check = (self._now, frozenset(mine.items()))
+        self._send(Check(clock=mine, state_hash=self.replica.state_hash()))
+
+    def _on_check(self, check: Check) -> None:
+        self._merge_peer_clock(check.clock)
+        mine = self.replica.vector_clock()
+        mine_key = frozenset(mine.items())
+        if check.clock == mine:
+            local = self.replica.state_hash()
+            if self._reported != mine_key:
+                self._reported = mine_key
+                self._events.append(InSync(local) if local == check.state_hash else Diverged(local, check.state_hash))
+        elif lacks(mine, check.clock) and self._quiet():
+            self._when_quiet(self._now)
+            return
+        if self._last_check is None or self._last_check[1] != mine_key:
+            self._send_check(mine)
