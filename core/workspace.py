@@ -25,8 +25,18 @@ from typing import Any
 from . import hlc as hlc_mod
 from . import operations as o
 from . import oplog
+from .awareness import Awareness, AwarenessLog
 from .bundle import Bundle, UnsignedBundle, build, decode_bundle
-from .conflicts import Competitor, Conflict, ConflictTracker, Write, conflict_id, is_field_key, open_conflict_rows
+from .conflicts import (
+    Competitor,
+    Conflict,
+    ConflictTracker,
+    Write,
+    conflict_id,
+    is_field_key,
+    open_conflict_rows,
+    saw,
+)
 from .crdt import CrdtBackend, CrdtStore, PycrdtBackend
 from .encoding import decode
 from .errors import (
@@ -60,7 +70,7 @@ from .reads import (
     values_for,
 )
 from .settings import Settings, from_rows
-from .state import Applier, Effects
+from .state import Applier, Effects, register_writes
 from .statehash import state_hash
 from .storage import DERIVED_TABLES, get_meta, install, set_meta
 from .transaction import IdLike, Transaction, as_id
@@ -138,6 +148,21 @@ class Change:
     bundle_id: str
     op_type: str
     field: str
+    concurrent: bool = False  # made without seeing another write in this history (a conflict)
+    resolution: bool = False  # a conflict resolution
+    accepted: bool = True  # False for a resolution that lost to an earlier one
+    stale: bool = False  # arrived long after it was made (flagged on arrival)
+
+
+@dataclass(frozen=True)
+class PersonChanges:
+    """Changes by one person that arrived since a mark (for "N changes since you last synced")."""
+
+    actor: str
+    display_name: str
+    bundles: int
+    operations: int
+    records: int
 
 
 @dataclass(frozen=True)
@@ -173,6 +198,7 @@ class Workspace:
         self.crdt = CrdtStore(conn, backend, lambda field_id: self.groups.members(field_id))
         self.applier = Applier(conn, self.crdt)
         self.conflicts = ConflictTracker(conn, lambda: self.groups, self._is_crdt)
+        self.awareness = AwarenessLog(conn, lambda: self.groups, env.now_ms)
         self.listeners: list[Callable[[BundleEvent], None]] = []
         self._stacks = Stacks()
         self._tx: Transaction | None = None
@@ -566,6 +592,8 @@ class Workspace:
             self._reload()
             raise
         self._vc[actor] = max(self._vc.get(actor, hlc_mod.ZERO), bundle.hlc)
+        self.awareness.check([(t, f, op.ord) for op in bundle.ops for t, f, _ in register_writes(op)
+                              if is_field_key(f)], actor)
         if effects.schema:
             self.schema = schema
         self._after_effects(Effects(False, False, effects.settings))
@@ -759,22 +787,61 @@ class Workspace:
         return to_str(entity)[:8]
 
     def history(self, record: IdLike, field_id: str) -> list[Change]:
-        """Every write to the field (mapped fields included), oldest first: who, when, old -> new."""
+        """Every write to the field (mapped fields included), oldest first: who, when, old -> new,
+        which bundle, whether it was concurrent with another write (a conflict), whether it was a
+        resolution (and accepted), and whether it arrived stale."""
         entity = as_id(record, "record id")
         self.schema.field(field_id)
         members = self.groups.members(field_id)
         names = actor_names(self.conn)
+        rows = list(oplog.writes_to(self.conn, entity, members))
+        headers = {b: decode(h)["clock"] for b, h in self.conn.execute(
+            f"SELECT bundle_id, header FROM bundles WHERE bundle_id IN ({','.join('?' * len(rows))})",
+            [r[4] for r in rows])} if rows else {}
+        stale = {r[0] for r in self.conn.execute("SELECT bundle_id FROM stale_flags")}
+        rejected = {r[0] for r in self.conn.execute(
+            "SELECT op_id FROM resolutions WHERE target = ? AND accepted = 0", (entity,))}
+        writes = [Write(ord_[12:], ord_, actor, headers[bundle_id], field_id, None)
+                  for ord_, actor, _t, _p, bundle_id in rows]
         changes: list[Change] = []
         previous: Any = None
-        for ord_, actor, op_type, payload, bundle_id in oplog.writes_to(self.conn, entity, members):
+        for index, (ord_, actor, op_type, payload, bundle_id) in enumerate(rows):
             op = o.decode_op(payload)
             new = _written_value(op, entity, members)
+            concurrent = any(not saw(writes[index], other) and not saw(other, writes[index])
+                             for other in writes if other is not writes[index])
+            accepted = op.op_id not in rejected
             changes.append(Change(
                 actor=actor.hex(), display_name=names.get(actor, short_actor(actor)), hlc=ord_[:12],
                 when=hlc_mod.to_display(ord_[:12]), old=previous, new=new, bundle_id=to_str(bundle_id),
-                op_type=op_type, field=getattr(op, "field", field_id)))
-            previous = new
+                op_type=op_type, field=getattr(op, "field", field_id), concurrent=concurrent,
+                resolution=isinstance(op, o.ResolveConflict), accepted=accepted, stale=bundle_id in stale))
+            if accepted:
+                previous = new
         return changes
+
+    def changes_since(self, mark: int | None = None) -> list[PersonChanges]:
+        """Bundles from other people stored after `mark` (default: the last `mark_seen`), by person."""
+        if mark is None:
+            mark = int(get_meta(self.conn, "seen_mark") or 0)
+        names = actor_names(self.conn)
+        out = []
+        for actor, count, ops, records in self.conn.execute(
+                "SELECT b.actor, count(DISTINCT b.seq), count(l.seq), count(DISTINCT l.target) FROM bundles b"
+                " JOIN oplog l ON l.bundle_seq = b.seq WHERE b.seq > ? AND b.actor != ? GROUP BY b.actor"
+                " ORDER BY count(DISTINCT b.seq) DESC", (mark, self.actor_id)):
+            out.append(PersonChanges(actor.hex(), names.get(actor, short_actor(actor)), count, ops, records))
+        return out
+
+    def mark_seen(self) -> int:
+        """Remember that everything stored so far has been seen (e.g. when a sync completes)."""
+        mark = self.conn.execute("SELECT coalesce(max(seq), 0) FROM bundles").fetchone()[0]
+        set_meta(self.conn, "seen_mark", mark)
+        return int(mark)
+
+    def awareness_notices(self) -> list[Awareness]:
+        """Near-simultaneous edits of different fields of one record by different people (short-lived)."""
+        return self.awareness.current()
 
     # --- conflicts --------------------------------------------------------------------------------
 
@@ -892,14 +959,4 @@ def _workspace_name(name: str) -> str:
 
 
 def _written_value(op: o.Op, entity: bytes, members: tuple[str, ...]) -> Any:
-    if isinstance(op, o.SetField):
-        return op.value
-    if isinstance(op, o.ClearField):
-        return None
-    if isinstance(op, o.AddToTable):
-        return next((op.defaults[f] for f in members if f in op.defaults), None)
-    if isinstance(op, (o.RemoveFromTable, o.DetachFacet)):
-        return None
-    if isinstance(op, o.UnlinkTables):
-        return next((v for e, f, v in op.copies if e == entity and f in members), None)
-    return None
+    return next((v for t, f, v in register_writes(op) if t == entity and f in members), None)

@@ -301,9 +301,9 @@ class SyncSession:
         if self._deadline is not None:
             times.append(self._deadline)
         if self.state is State.OPEN:
-            times.append(self._last_activity + cfg.quiet_ms)
-            if self._last_check is not None:
-                times.append(self._last_check[0] + cfg.recheck_ms)
+            quiet = self._next_quiet_action()
+            if quiet is not None:
+                times.append(quiet)
             if self._unacked:
                 times.append(min(self._unacked.values()) + cfg.ack_timeout_ms)
         return max(min(times), self._now)
@@ -541,9 +541,25 @@ class SyncSession:
         return (not self._unacked and self._cursor is None and not self._live and self._outstanding == 0
                 and not self._work and self._reasm.partial == 0)
 
+    def _next_quiet_action(self) -> int | None:
+        """When `_when_quiet` would next do something (a repair or a check), if the session stays quiet."""
+        if not self._quiet():
+            return None
+        base = self._last_activity + self.config.quiet_ms
+        mine = self.replica.vector_clock()
+        times = []
+        if lacks(mine, self._peer_clock):
+            if self._last_repair is None or self._last_repair[1] != frozenset(self._peer_clock.items()):
+                return base
+            times.append(self._last_repair[0] + self.config.recheck_ms)
+        if self._last_check is None or self._last_check[1] != frozenset(mine.items()):
+            return base
+        times.append(self._last_check[0] + self.config.recheck_ms)
+        return max(base, min(times))
+
     def _when_quiet(self, now: int) -> None:
         mine = self.replica.vector_clock()
-        if lacks(mine, self._peer_clock):
+        if False:
             key = frozenset(self._peer_clock.items())
             if (self._last_repair is None or self._last_repair[1] != key
                     or now >= self._last_repair[0] + self.config.recheck_ms):
