@@ -452,43 +452,63 @@ class Workspace:
                 return f"Cannot undo: {step.label} was changed by {who} since"
         return None
 
-    def _reverse(self, entry: Entry, kind: str) -> None:
-        with self.transaction(kind=kind, meta={"reverts": entry.bundle_id}) as tx:
-            for step in reversed(entry.steps):
-                if step.op_cls is o.RestoreEdge and not restorable_cascade(self.conn, step):
-                    continue
-                tx.apply_step(step)
+    def _reverse_steps(self, tx: Transaction, entry: Entry) -> None:
+        for step in reversed(entry.steps):
+            if step.op_cls is o.RestoreEdge and not restorable_cascade(self.conn, step):
+                continue
+            tx.apply_step(step)
+
+    def _next(self, redo: bool) -> Entry | UndoResult:
+        """The entry to reverse, or the result of a skip / a staged undo."""
+        if self.overlays.active() is not None:
+            moved = self.overlays.redo() if redo else self.overlays.undo()
+            if not moved:
+                raise UndoError(f"nothing staged to {'redo' if redo else 'undo'}")
+            return UndoResult(True, f"{'Redid' if redo else 'Undid'} staged change")
+        stack = self._stacks.redo if redo else self._stacks.undo
+        if not stack:
+            raise UndoError(f"nothing to {'redo' if redo else 'undo'}")
+        entry = stack.pop()
+        blocked = self._check_entry(entry)
+        if blocked is not None:
+            message = blocked.replace("Cannot undo", "Cannot redo") if redo else blocked
+            return UndoResult(False, message, entry.bundle_id)
+        return entry
 
     def undo(self) -> UndoResult:
         """Reverse this actor's latest bundle, or skip it (and say why) if someone else changed it.
 
         While an overlay is active, undo steps back through the overlay's staged edits instead.
         """
-        if self.overlays.active() is not None:
-            if not self.overlays.undo():
-                raise UndoError("nothing staged to undo")
-            return UndoResult(True, "Undid staged change")
-        if not self._stacks.undo:
-            raise UndoError("nothing to undo")
-        entry = self._stacks.undo.pop()
-        blocked = self._check_entry(entry)
-        if blocked is not None:
-            return UndoResult(False, blocked, entry.bundle_id)
-        self._reverse(entry, "undo")
+        entry = self._next(redo=False)
+        if isinstance(entry, UndoResult):
+            return entry
+        with self.transaction(kind="undo", meta={"reverts": entry.bundle_id}) as tx:
+            self._reverse_steps(tx, entry)
         return UndoResult(True, f"Undid {entry.description or 'change'}", entry.bundle_id)
 
     def redo(self) -> UndoResult:
-        if self.overlays.active() is not None:
-            if not self.overlays.redo():
-                raise UndoError("nothing staged to redo")
-            return UndoResult(True, "Redid staged change")
-        if not self._stacks.redo:
-            raise UndoError("nothing to redo")
-        entry = self._stacks.redo.pop()
-        blocked = self._check_entry(entry)
-        if blocked is not None:
-            return UndoResult(False, blocked.replace("Cannot undo", "Cannot redo"), entry.bundle_id)
-        self._reverse(entry, "redo")
+        entry = self._next(redo=True)
+        if isinstance(entry, UndoResult):
+            return entry
+        with self.transaction(kind="redo", meta={"reverts": entry.bundle_id}) as tx:
+            self._reverse_steps(tx, entry)
+        return UndoResult(True, "Redid change", entry.bundle_id)
+
+    async def undo_async(self) -> UndoResult:
+        entry = self._next(redo=False)
+        if isinstance(entry, UndoResult):
+            return entry
+        async with self.transaction_async(kind="undo", meta={"reverts": entry.bundle_id}) as tx:
+            self._reverse_steps(tx, entry)
+        return UndoResult(True, f"Undid {entry.description or 'change'}", entry.bundle_id)
+
+    async def redo_async(self) -> UndoResult:
+        entry = self._next(redo=True)
+        if isinstance(entry, UndoResult):
+            return entry
+        async with self.transaction_async(kind="redo", meta={"reverts": entry.bundle_id}) as tx:
+            self._reverse_steps(tx, entry)
         return UndoResult(True, "Redid change", entry.bundle_id)
 
     # --- received bundles ---------------------------------------------------------------------
