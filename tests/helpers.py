@@ -60,6 +60,7 @@ def crdt_backend(random_bytes):  # type: ignore[no-untyped-def]
         return PycrdtBackend(random_bytes)
     except ImportError:
         import js  # type: ignore[import-not-found]
+
         from openprod.crdt_yjs import YjsBackend
 
         return YjsBackend(js.Y, random_bytes) if hasattr(js, "Y") else None
