@@ -23,6 +23,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import re
 import struct
 import sys
@@ -153,7 +154,9 @@ def core_wheel() -> tuple[str, bytes]:
     """Only the `openprod` package (core/), not the relay's `openprod_server`."""
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     globs = data["tool"]["setuptools"]["package-data"].get("openprod", [])
-    files = _package_files(ROOT / "core", "openprod", globs)
+    # OPENPROD_CORE_SRC: build against another copy of core/ (e.g. `git archive` of a commit).
+    source = Path(os.environ.get("OPENPROD_CORE_SRC") or ROOT / "core")
+    files = _package_files(source, "openprod", globs)
     return make_wheel("openprod", project_version(), data["project"]["description"],
                       data["project"]["dependencies"], files)
 

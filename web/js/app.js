@@ -73,6 +73,31 @@ class App {
     return showHistory((m, a) => this.read(m, a), record, field, label).catch((err) => this.notify(err.message));
   }
 
+  /** Undo or redo this person's latest change (one new bundle); says what happened. */
+  async undoRedo(which) {
+    if (!this.ws) return;
+    try {
+      const result = await this.write(which);
+      this.notify(result.message);
+    } catch (err) {
+      this.notify(err.name === 'UndoError' ? `Nothing to ${which}.` : `Not done: ${err.message}`);
+    }
+  }
+
+  onGlobalKey(event) {
+    const ctrl = event.ctrlKey || event.metaKey;
+    if (!ctrl || event.altKey || !this.ws) return;
+    if (event.target.closest('input, textarea, select, [contenteditable]')) return; // text undo stays native
+    const key = event.key.toLowerCase();
+    if (key === 'z' && !event.shiftKey) {
+      event.preventDefault();
+      this.undoRedo('undo');
+    } else if ((key === 'z' && event.shiftKey) || key === 'y') {
+      event.preventDefault();
+      this.undoRedo('redo');
+    }
+  }
+
   workspaceName() {
     return this.ws ? this.ws.info.name : '';
   }
@@ -159,7 +184,7 @@ class App {
     const moduleName = (name) => (this.ws.info.modules.find((m) => m.name === name) || { display_name: name }).display_name;
     mount(this.sidebar,
       h('h2', { class: 'sidebar-title' }, 'Tables'),
-      [...byModule.entries()].map(([module, tables]) => h('div', { class: 'module-group' },
+      [...byModule.entries()].sort((a, b) => moduleName(a[0]).localeCompare(moduleName(b[0]))).map(([module, tables]) => h('div', { class: 'module-group' },
         h('h3', {}, moduleName(module)),
         h('ul', {}, tables.map((t) => h('li', {}, h('a', {
           href: `#${this.tableHref(t.id)}`, 'aria-current': t.id === currentTable ? 'page' : false,
@@ -286,6 +311,7 @@ export async function start() {
   app.showIdentity();
   $('identity-button').addEventListener('click', () => app.openIdentityDialog());
   window.addEventListener('hashchange', () => app.route());
+  document.addEventListener('keydown', (event) => app.onGlobalKey(event));
   app.showStorage(false);
   app.registerServiceWorker().catch((err) => {
     $('offline-status').textContent = `Offline use unavailable: ${err.message}`;

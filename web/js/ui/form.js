@@ -117,7 +117,7 @@ export async function renderForm({ main, table, recordId, app }) {
     const tables = await app.read('membership', { record: record.id });
     const items = tables.map((t) => {
       if (t.member) {
-        return h('li', {}, h('span', { class: 'member' }, `In ${t.display_name}`), ' ',
+        return h('li', {}, h('span', { class: 'member' }, `✓ In ${t.display_name}`), ' ',
           record.tables.length > 1 ? h('button', {
             type: 'button', class: 'small',
             onclick: async () => {
@@ -153,7 +153,7 @@ export async function renderForm({ main, table, recordId, app }) {
           }
         },
       }, needInputs, h('button', { type: 'submit', class: 'small' }, `Add to ${t.display_name}`));
-      return h('li', {}, addForm);
+      return h('li', {}, h('span', { class: 'table-name' }, t.display_name), addForm);
     });
     mount(membership, h('h2', { id: 'membership-title' }, 'Tables'),
       h('p', { class: 'hint' }, 'A record can be in several tables at once: a person in Contacts can also be an Attendee.'),
@@ -175,7 +175,9 @@ export async function renderForm({ main, table, recordId, app }) {
         else input.value = inputValue(field, fresh.values[field.id]);
       }
       record.tables = fresh.tables;
-      await renderMembership();
+      const typing = membership.contains(document.activeElement)
+        || [...membership.querySelectorAll('input')].some((input) => input.value);
+      if (!typing) await renderMembership(); // never wipe what someone is typing
     },
   };
 }

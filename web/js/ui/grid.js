@@ -70,12 +70,12 @@ export class Grid {
       this.deferred = data; // never yank a cell out from under the person typing in it
       return;
     }
+    const hadFocus = keepFocus && Boolean(this.element) && this.body.contains(document.activeElement);
     this.data = data;
     this.rows = this.visibleRows();
     if (!this.element) this.build();
     this.renderHead();
     this.renderBody();
-    const hadFocus = keepFocus && this.element.contains(document.activeElement);
     this.placeActive(hadFocus);
     this.onChange();
   }

@@ -1,6 +1,11 @@
 // The "saved" indicator: every write goes through track(); it says Saving… while any write is
 // on its way to this browser's storage, Saved once all of them are durable, and Not saved (with
-// the reason) if the last one failed.
+// the reason) if the last one could not be stored. A write the core refused (a required field
+// left empty, a value of the wrong type) stored nothing and lost nothing: the screen that made it
+// says why, and the indicator keeps saying that everything else is saved.
+const REFUSED = new Set(['ValidationError', 'NotFoundError', 'SchemaError', 'IdentityError', 'LocalError',
+  'UndoError', 'WorkspaceMismatchError', 'ValueError']);
+
 export class SaveStatus {
   constructor(element) {
     this.element = element;
@@ -19,7 +24,7 @@ export class SaveStatus {
       this.savedAt = new Date();
       return result;
     } catch (err) {
-      this.error = err;
+      if (!REFUSED.has(err && err.name)) this.error = err;
       throw err;
     } finally {
       this.inFlight -= 1;

@@ -52,11 +52,13 @@ export async function renderTable({ main, table, app, view }) {
         h('label', { for: filterId }, 'Filter'), filterInput,
         h('label', { for: columnId, class: 'visually-hidden' }, 'Filter in column'), columnSelect),
       historyButton,
+      h('button', { type: 'button', onclick: () => app.undoRedo('undo'), 'aria-keyshortcuts': 'Control+Z' }, 'Undo'),
+      h('button', { type: 'button', onclick: () => app.undoRedo('redo'), 'aria-keyshortcuts': 'Control+Shift+Z' }, 'Redo'),
       h('a', { class: 'button', href: `#${app.tableHref(table.id)}/print` }, 'Print view')),
     count,
     h('div', { class: 'grid-scroll' }, grid.element),
     h('p', { class: 'hint keys' }, 'Arrows move · Enter edits and saves · Tab saves and moves right · Escape cancels · ',
-      'Delete clears · tap a selected cell to edit'));
+      'Delete clears · tap a selected cell to edit · Ctrl+Z undoes your last change'));
   grid.onChange();
 
   return {

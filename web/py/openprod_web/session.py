@@ -347,9 +347,19 @@ class Session:
         return {"deleted": record}
 
 
+    async def m_undo(self) -> dict[str, Any]:
+        """Reverse this person's latest change in this session (skipped, with a reason, if others built on it)."""
+        result = await self.ws.undo_async()
+        return {"done": result.done, "message": result.message}
+
+    async def m_redo(self) -> dict[str, Any]:
+        result = await self.ws.redo_async()
+        return {"done": result.done, "message": result.message}
+
+
 # name -> True if the method writes (the worker then waits for the log to be durable)
 METHODS: dict[str, bool] = {
     "info": False, "rows": False, "record": False, "history": False, "membership": False, "stats": False,
     "set_cell": True, "create_record": True, "update_record": True, "add_to_table": True,
-    "remove_from_table": True, "delete_record": True,
+    "remove_from_table": True, "delete_record": True, "undo": True, "redo": True,
 }
