@@ -31,12 +31,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 BOOT_TIMEOUT_MS = 60_000
 
-pytestmark = pytest.mark.browser
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "tests/browser" in str(item.fspath):
+        if "web_bundle" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
 
 
