@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,9 @@ async def nacl_env(identity: Identity) -> Env:
 
 
 def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+    """asyncio.run in its own thread: Playwright's sync API keeps a loop running in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 async def call(session: Session, method: str, **args: Any) -> Any:
