@@ -25,6 +25,7 @@ from . import operations as o
 from .encoding import decode, encode
 from .groups import FieldGroups
 from .hlc import ZERO
+from .merge import Redirects
 from .state import register_writes
 from .values import from_sql, to_sql
 
@@ -50,13 +51,27 @@ class Write:
     clock: VectorClock  # the author's vector clock when the write's bundle was made
     field: str
     value: Any
+    origin: bytes = b""  # the record the write named; differs from the target after a merge
 
 
-def saw(later: Write, earlier: Write) -> bool:
-    """Had `later`'s author integrated `earlier` when writing?"""
-    if later.actor == earlier.actor:
-        return earlier.ord < later.ord
-    return later.clock.get(earlier.actor, ZERO) >= earlier.ord[:12]
+def _covers(later: Write, ord_: bytes, actor: bytes) -> bool:
+    if later.actor == actor:
+        return ord_ < later.ord
+    return later.clock.get(actor, ZERO) >= ord_[:12]
+
+
+def saw(later: Write, earlier: Write, merges: Iterable[tuple[bytes, bytes]] = ()) -> bool:
+    """Had `later`'s author integrated `earlier` when writing?
+
+    Writes that named two different records (later merged into one) never saw each other unless
+    the later one was made after its author saw the merges: merging "John Smith" and "J. Smith"
+    must surface both names as a conflict, whatever order they were typed in.
+    """
+    if not _covers(later, earlier.ord, earlier.actor):
+        return False
+    if later.origin != earlier.origin:
+        return all(_covers(later, ord_, actor) for ord_, actor in merges)
+    return True
 
 
 _SET_FIELD = """
@@ -77,10 +92,11 @@ class ConflictTracker:
     """Maintains `field_tips` and `resolutions` as ops are applied (inside the caller's transaction)."""
 
     def __init__(self, conn: sqlite3.Connection, groups: Callable[[], FieldGroups],
-                 is_crdt: Callable[[str], bool]) -> None:
+                 is_crdt: Callable[[str], bool], redirects: Redirects) -> None:
         self.conn = conn
         self._groups = groups
         self._is_crdt = is_crdt
+        self.redirects = redirects
         self.pending: list[tuple[o.Op, bytes, VectorClock]] = []  # ops of the open local transaction
 
     def key_for(self, field: str) -> str:
@@ -88,39 +104,49 @@ class ConflictTracker:
 
     # --- applying ops ---------------------------------------------------------------------------
 
+    def _target(self, target: bytes, field: str) -> bytes:
+        return self.redirects.resolve(target) if is_field_key(field) else target
+
     def observe(self, op: o.Op, actor: bytes, clock: VectorClock) -> None:
         """Track the writes of an op that the Applier has just applied."""
         if isinstance(op, o.ResolveConflict):
             self._resolution(op, actor, clock)
             return
+        if isinstance(op, o.MergeEntities):
+            self.recompute_records(self.redirects.members(op.survivor))
+            return
         for target, field, value in register_writes(op):
             if is_field_key(field) and self._is_crdt(field):
                 continue
-            self._add(target, self.key_for(field), Write(op.op_id, op.ord, actor, clock, field, value))
+            self._add(self._target(target, field), self.key_for(field),
+                      Write(op.op_id, op.ord, actor, clock, field, value, target))
 
     def _tips(self, target: bytes, key: str) -> list[Write]:
-        return [Write(op_id, ord_, actor, decode(clock), field, from_sql(kind, value))
-                for op_id, ord_, actor, clock, field, kind, value in self.conn.execute(
-                    "SELECT op_id, ord, actor, clock, field, kind, value FROM field_tips WHERE target = ? AND key = ?",
-                    (target, key))]
+        return [Write(op_id, ord_, actor, decode(clock), field, from_sql(kind, value), origin)
+                for op_id, ord_, actor, clock, field, kind, value, origin in self.conn.execute(
+                    "SELECT op_id, ord, actor, clock, field, kind, value, origin FROM field_tips"
+                    " WHERE target = ? AND key = ?", (target, key))]
 
     def _add(self, target: bytes, key: str, write: Write) -> None:
         tips = self._tips(target, key)
+        merges = self.redirects.merge_ops(target) if is_field_key(key) else []
         for tip in tips:
-            if tip.op_id == write.op_id or saw(tip, write):
+            if tip.op_id == write.op_id or saw(tip, write, merges):
                 return  # already known, or an older write that a branch tip has seen
-        gone = [tip.op_id for tip in tips if saw(write, tip)]
+        gone = [tip.op_id for tip in tips if saw(write, tip, merges)]
         if gone:
             self.conn.executemany("DELETE FROM field_tips WHERE target = ? AND key = ? AND op_id = ?",
                                   [(target, key, op_id) for op_id in gone])
         kind, value = to_sql(write.value)
         self.conn.execute(
-            "INSERT INTO field_tips (target, key, op_id, ord, actor, clock, field, kind, value)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (target, key, write.op_id, write.ord, write.actor, encode(write.clock), write.field, kind, value))
+            "INSERT INTO field_tips (target, key, op_id, ord, actor, clock, field, kind, value, origin)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (target, key, write.op_id, write.ord, write.actor, encode(write.clock), write.field, kind, value,
+             write.origin or target))
 
     def _resolution(self, op: o.ResolveConflict, actor: bytes, clock: VectorClock) -> None:
         key = self.key_for(op.field)
+        target = self._target(op.target, op.field)
         if self.conn.execute("SELECT 1 FROM resolutions WHERE op_id = ?", (op.op_id,)).fetchone():
             return
         rivals = self.conn.execute(
@@ -136,10 +162,10 @@ class ConflictTracker:
         later = [r[0] for r in rivals if r[1] > op.ord]
         if later:
             self.conn.executemany("UPDATE resolutions SET accepted = 0 WHERE op_id = ?", [(r,) for r in later])
-            self.recompute(op.target, [op.field], registers=True)
+            self.recompute(target, [op.field], registers=True)
             return
-        self._write_register(op.target, op.field, op.chosen, op.ord, actor)
-        self._add(op.target, key, Write(op.op_id, op.ord, actor, clock, op.field, op.chosen))
+        self._write_register(target, op.field, op.chosen, op.ord, actor)
+        self._add(target, key, Write(op.op_id, op.ord, actor, clock, op.field, op.chosen, op.target))
 
     def _write_register(self, target: bytes, field: str, value: Any, ord_: bytes, actor: bytes) -> None:
         kind, sql_value = to_sql(value)
@@ -163,30 +189,52 @@ class ConflictTracker:
             name = "field" if table == "fields" else "key"
             self.conn.execute(f"DELETE FROM {table} WHERE {column} = ? AND {name} IN ({marks}) AND kind IS NOT 'c'",
                               (target, *members))
-        rejected = {r[0] for r in self.conn.execute(
-            "SELECT op_id FROM resolutions WHERE target = ? AND accepted = 0", (target,))}
-        for op, actor, clock in self._writes(target, members):
-            if op.op_id in rejected:
+        originals = self.redirects.members(target) if any(map(is_field_key, members)) else [target]
+        # Only resolutions already judged accepted count: the oplog may hold later ones (in a
+        # rebuild, or further on in the bundle being applied) whose fate is not decided yet.
+        accepted = {r[0] for r in self.conn.execute(
+            f"SELECT op_id FROM resolutions WHERE accepted = 1 AND target IN ({','.join('?' * len(originals))})",
+            originals)}
+        for op, actor, clock in self._writes(originals, members):
+            if isinstance(op, o.ResolveConflict) and op.op_id not in accepted:
                 continue
-            for tgt, field, value in register_writes(op):
-                if tgt != target or field not in members:
+            writes = [(op.target, op.field, op.chosen)] if isinstance(op, o.ResolveConflict) else register_writes(op)
+            for tgt, field, value in writes:
+                if tgt not in originals or field not in members:
                     continue
                 if registers:
                     self._write_register(target, field, value, op.ord, actor)
                 if not (is_field_key(field) and self._is_crdt(field)):
-                    self._add(target, self.key_for(field), Write(op.op_id, op.ord, actor, clock, field, value))
+                    self._add(target, self.key_for(field), Write(op.op_id, op.ord, actor, clock, field, value, tgt))
 
-    def _writes(self, target: bytes, members: set[str]) -> list[tuple[o.Op, bytes, VectorClock]]:
-        """Every stored (and pending local) op writing `members` of `target`, in canonical order."""
-        marks = ",".join("?" * len(members))
+    def recompute_records(self, records: list[bytes]) -> None:
+        """After a merge: rebuild the tips of every field of the merged class on its survivor."""
+        marks = ",".join("?" * len(records))
+        fields = {r[0] for r in self.conn.execute(
+            f"SELECT field FROM oplog WHERE target IN ({marks}) AND field NOT LIKE '@%'"
+            f" UNION SELECT field FROM op_touches WHERE target IN ({marks}) AND field NOT LIKE '@%'",
+            (*records, *records))}
+        self.conn.execute(f"DELETE FROM field_tips WHERE target IN ({marks})", records)
+        survivor = self.redirects.resolve(records[0])
+        keys: dict[str, set[str]] = {}
+        for field in fields:
+            if is_field_key(field):
+                keys.setdefault(self.key_for(field), set()).add(field)
+        for members in keys.values():
+            self.recompute(survivor, members, registers=False)
+
+    def _writes(self, targets: list[bytes], members: set[str]) -> list[tuple[o.Op, bytes, VectorClock]]:
+        """Every stored (and pending local) op writing `members` of `targets`, in canonical order."""
+        fmarks = ",".join("?" * len(members))
+        tmarks = ",".join("?" * len(targets))
         rows = self.conn.execute(
             f"""SELECT l.ord, l.payload, l.actor, b.header FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq
-                WHERE l.target = ? AND l.field IN ({marks})
+                WHERE l.target IN ({tmarks}) AND l.field IN ({fmarks})
                 UNION
                 SELECT l.ord, l.payload, l.actor, b.header FROM op_touches t JOIN oplog l ON l.seq = t.op_seq
-                JOIN bundles b ON b.seq = l.bundle_seq WHERE t.target = ? AND t.field IN ({marks})
+                JOIN bundles b ON b.seq = l.bundle_seq WHERE t.target IN ({tmarks}) AND t.field IN ({fmarks})
                 ORDER BY 1""",
-            (target, *members, target, *members)).fetchall()
+            (*targets, *members, *targets, *members)).fetchall()
         clocks: dict[bytes, VectorClock] = {}
         out = []
         for _ord, payload, actor, header in rows:
@@ -194,7 +242,7 @@ class ConflictTracker:
                 clocks[header] = decode(header)["clock"]
             out.append((o.decode_op(payload), actor, clocks[header]))
         for op, actor, clock in self.pending:
-            if any(t == target and f in members for t, f, _ in register_writes(op)):
+            if any(t in targets and f in members for t, f, _ in register_writes(op)):
                 out.append((op, actor, clock))
         out.sort(key=lambda item: item[0].ord)
         return out
@@ -208,7 +256,7 @@ class ConflictTracker:
         targets = [r[0] for r in self.conn.execute(
             f"SELECT target FROM oplog WHERE field IN ({marks}) AND target IS NOT NULL"
             f" UNION SELECT target FROM op_touches WHERE field IN ({marks})", (*fields, *fields))]
-        for target in targets:
+        for target in {self.redirects.resolve(t) for t in targets}:
             self.recompute(target, fields, registers=False)
 
 

@@ -89,10 +89,11 @@ class CrdtStore:
     """Live documents for CRDT fields, loaded from the oplog on demand (LRU cache)."""
 
     def __init__(self, conn: sqlite3.Connection, backend: CrdtBackend | None,
-                 members: Any = lambda field: (field,)) -> None:
+                 members: Any = lambda field: (field,), records: Any = lambda entity: [entity]) -> None:
         self.conn = conn
         self.backend = backend
         self.members = members  # field id -> the mapped fields that share its document
+        self.records = records  # record id -> the ids merged with it (their deltas share it too)
         self._docs: OrderedDict[tuple[bytes, str], Any] = OrderedDict()
         self.extra: dict[tuple[bytes, str], list[bytes]] = {}  # staged (overlay) deltas being viewed
 
@@ -121,13 +122,16 @@ class CrdtStore:
         backend = self.require()
         doc = backend.new_doc(kind)
         marks = ",".join("?" * len(members))
+        records = list(self.records(entity))
+        rmarks = ",".join("?" * len(records))
         for (payload,) in self.conn.execute(
-                f"SELECT payload FROM oplog WHERE target = ? AND field IN ({marks}) AND op_type = 'ApplyCrdt'"
-                " ORDER BY seq", (entity, *members)):
+                f"SELECT payload FROM oplog WHERE target IN ({rmarks}) AND field IN ({marks})"
+                " AND op_type = 'ApplyCrdt' ORDER BY seq", (*records, *members)):
             backend.apply(doc, decode_op(payload).delta)  # type: ignore[attr-defined]
-        for member in members:
-            for delta in self.extra.get((entity, member), ()):
-                backend.apply(doc, delta)
+        for record in records:
+            for member in members:
+                for delta in self.extra.get((record, member), ()):
+                    backend.apply(doc, delta)
         self._docs[key] = doc
         if len(self._docs) > CACHE_SIZE:
             self._docs.popitem(last=False)

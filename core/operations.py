@@ -271,11 +271,16 @@ class MergeEntities(Op):
 
 @dataclass(frozen=True, slots=True)
 class SplitEntity(Op):
+    """Separates a record in two: `facets` (tables) move to `new_entity`, `moved_fields` move,
+    `copied_fields` are copied. The author lists the values it moved or copied in `values`, so
+    every peer derives the same new record whatever arrives meanwhile."""
+
     source: bytes
     new_entity: bytes
     facets: tuple[str, ...]
     moved_fields: tuple[str, ...]
     copied_fields: tuple[str, ...]
+    values: dict[str, Any]
     TYPE: ClassVar[str] = "SplitEntity"
     SPEC: ClassVar[dict[str, Any]] = {
         "source": _id,
@@ -283,6 +288,7 @@ class SplitEntity(Op):
         "facets": lambda n, v: tuple(_table(n, x) for x in _list(n, v)),
         "moved_fields": lambda n, v: tuple(_field(n, x) for x in _list(n, v)),
         "copied_fields": lambda n, v: tuple(_field(n, x) for x in _list(n, v)),
+        "values": _field_values,
     }
 
 

@@ -58,7 +58,9 @@ def touches(op: o.Op) -> tuple[Touch | None, list[Touch]]:
     if isinstance(op, o.MergeEntities):
         return (op.absorbed, LIFE), [(op.survivor, LIFE)]
     if isinstance(op, o.SplitEntity):
-        return (op.new_entity, LIFE), [(op.source, LIFE)]
+        return (op.new_entity, LIFE), [(op.source, LIFE), *((op.new_entity, f) for f in op.values),
+                                       *((op.source, f) for f in op.moved_fields),
+                                       *((op.source, facet_key(t)) for t in op.facets)]
     if isinstance(op, o.ResolveConflict):
         return (op.target, op.field), []
     return None, []

@@ -17,6 +17,7 @@ from typing import Any
 from . import operations as o
 from .crdt import CrdtStore
 from .encoding import encode
+from .merge import Redirects, move_state
 from .values import to_sql
 
 POSITION_KEY = "_position"
@@ -29,11 +30,13 @@ class Effects:
     schema: bool = False
     mappings: bool = False
     settings: bool = False
+    merges: bool = False
 
     def merge(self, other: Effects) -> None:
         self.schema |= other.schema
         self.mappings |= other.mappings
         self.settings |= other.settings
+        self.merges |= other.merges
 
 
 _SET_FIELD = """
@@ -172,9 +175,12 @@ def _pair(a: str, b: str) -> tuple[str, str]:
 class Applier:
     """Applies ops to the derived tables of one connection (inside the caller's transaction)."""
 
-    def __init__(self, conn: sqlite3.Connection, crdt: CrdtStore | None = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, crdt: CrdtStore | None = None,
+                 redirects: Redirects | None = None) -> None:
         self.conn = conn
         self.crdt = crdt
+        self.redirects = redirects or Redirects(conn)
+        self.r = self.redirects.resolve  # ops naming a merged-away record apply to its survivor
         self._handlers: dict[type[o.Op], Callable[[Any, bytes], Effects | None]] = {
             o.InitWorkspace: self._init_workspace,
             o.IdentifyActor: self._identify_actor,
@@ -202,6 +208,8 @@ class Applier:
             o.UnlinkTables: self._unlink_tables,
             o.ConfirmFieldMapping: self._confirm_mapping,
             o.CreateRule: self._create_rule,
+            o.MergeEntities: self._merge_entities,
+            o.SplitEntity: self._split_entity,
         }
 
     def supports(self, op_type: type[o.Op]) -> bool:
@@ -242,6 +250,8 @@ class Applier:
             self.conn.execute(_FACET, (op.entity, op.initial_table, 1, op.ord, actor, "user"))
 
     def _delete_entity(self, op: o.DeleteEntity, actor: bytes) -> None:
+        # Lifecycle is never redirected: deleting a merged-away id must not depend on whether
+        # the merge arrived first (the survivor's own lifecycle decides its existence).
         self.conn.execute(_ENTITY_LIFE, (op.entity, op.ord, 0))
         self.conn.executemany(_EDGE_LIFE, [(edge, op.ord, 0) for edge in op.cascade_edges])
 
@@ -250,18 +260,19 @@ class Applier:
 
     def _set_field(self, op: o.SetField, actor: bytes) -> None:
         kind, value = to_sql(op.value)
-        self.conn.execute(_SET_FIELD, (op.entity, op.field, kind, value, op.ord, actor))
+        self.conn.execute(_SET_FIELD, (self.r(op.entity), op.field, kind, value, op.ord, actor))
 
     def _clear_field(self, op: o.ClearField, actor: bytes) -> None:
-        self.conn.execute(_SET_FIELD, (op.entity, op.field, None, None, op.ord, actor))
+        self.conn.execute(_SET_FIELD, (self.r(op.entity), op.field, None, None, op.ord, actor))
 
     def _apply_crdt(self, op: o.ApplyCrdt, actor: bytes) -> None:
-        self.conn.execute(_CRDT_FIELD, (op.entity, op.field, op.ord, actor))
+        self.conn.execute(_CRDT_FIELD, (self.r(op.entity), op.field, op.ord, actor))
         if self.crdt is not None:
-            self.crdt.applied(op.entity, op.field, op.delta)
+            self.crdt.applied(self.r(op.entity), op.field, op.delta)
 
     def _write_fields(self, entity: bytes, values: dict[str, Any], ord_: bytes, actor: bytes) -> None:
         rows = []
+        entity = self.r(entity)
         for field, value in values.items():
             kind, sql_value = to_sql(value)
             rows.append((entity, field, kind, sql_value, ord_, actor))
@@ -270,15 +281,15 @@ class Applier:
     # --- facets (table membership) ----------------------------------------------------------
 
     def _attach_facet(self, op: o.AttachFacet, actor: bytes) -> None:
-        self.conn.execute(_FACET, (op.entity, op.facet, 1, op.ord, actor, op.source["type"]))
+        self.conn.execute(_FACET, (self.r(op.entity), op.facet, 1, op.ord, actor, op.source["type"]))
 
     def _add_to_table(self, op: o.AddToTable, actor: bytes) -> None:
-        self.conn.execute(_FACET, (op.entity, op.table, 1, op.ord, actor, op.source["type"]))
+        self.conn.execute(_FACET, (self.r(op.entity), op.table, 1, op.ord, actor, op.source["type"]))
         self._write_fields(op.entity, op.defaults, op.ord, actor)
 
     def _detach(self, entity: bytes, facet: str, discard: bool, preserved: dict[str, Any],
                 ord_: bytes, actor: bytes) -> None:
-        self.conn.execute(_FACET, (entity, facet, 0, ord_, actor, "user"))
+        self.conn.execute(_FACET, (self.r(entity), facet, 0, ord_, actor, "user"))
         if discard:
             self._write_fields(entity, dict.fromkeys(preserved), ord_, actor)
 
@@ -289,13 +300,13 @@ class Applier:
         self._detach(op.entity, op.table, op.data_handling == "discard", op.preserved, op.ord, actor)
 
     def _restore_facet(self, op: o.RestoreFacet, actor: bytes) -> None:
-        self.conn.execute(_FACET, (op.entity, op.facet, 1, op.ord, actor, "undo"))
+        self.conn.execute(_FACET, (self.r(op.entity), op.facet, 1, op.ord, actor, "undo"))
 
     # --- edges ------------------------------------------------------------------------------
 
     def _create_edge(self, op: o.CreateEdge | o.CreateOrderedEdge, actor: bytes) -> None:
         self.conn.execute(
-            _CREATE_EDGE, (op.edge, op.edge_type, op.source, op.target, op.ord, actor, op.ord)
+            _CREATE_EDGE, (op.edge, op.edge_type, self.r(op.source), self.r(op.target), op.ord, actor, op.ord)
         )
         rows = []
         for key, value in op.properties.items():
@@ -321,6 +332,37 @@ class Applier:
     def _move_edge(self, op: o.MoveOrderedEdge, actor: bytes) -> None:
         self.conn.execute(_SET_PROP, (op.edge, POSITION_KEY, "s", op.position, op.ord, actor))
 
+    # --- identity repair --------------------------------------------------------------------
+
+    def _merge_entities(self, op: o.MergeEntities, actor: bytes) -> Effects:
+        a, b = sorted((op.survivor, op.absorbed))
+        # Two partitions may merge the same pair: the earliest merge op is the one recorded.
+        self.conn.execute("INSERT INTO merges (a, b, op_id, ord, actor) VALUES (?, ?, ?, ?, ?)"
+                          " ON CONFLICT (a, b) DO UPDATE SET op_id = excluded.op_id, ord = excluded.ord,"
+                          " actor = excluded.actor WHERE excluded.ord < merges.ord",
+                          (a, b, op.op_id, op.ord, actor))
+        self.redirects.reload()
+        survivor = self.r(a)
+        for member in self.redirects.members(survivor):
+            if member != survivor:
+                move_state(self.conn, survivor, member)
+        if self.crdt is not None:
+            self.crdt.reset()
+        return Effects(merges=True)
+
+    def _split_entity(self, op: o.SplitEntity, actor: bytes) -> None:
+        source = self.r(op.source)
+        self.conn.execute(_CREATE_ENTITY, (op.new_entity, op.ord, actor, None, op.ord))
+        for table in op.facets:
+            self.conn.execute(_FACET, (source, table, 0, op.ord, actor, "user"))
+            self.conn.execute(_FACET, (op.new_entity, table, 1, op.ord, actor, "user"))
+        self._write_fields(op.new_entity, op.values, op.ord, actor)
+        self._write_fields(source, dict.fromkeys(op.moved_fields), op.ord, actor)
+        a, b = sorted((source, op.new_entity))
+        self.conn.execute("INSERT INTO merge_exceptions (a, b, op_id) VALUES (?, ?, ?) ON CONFLICT (a, b)"
+                          " DO UPDATE SET op_id = excluded.op_id WHERE excluded.op_id < merge_exceptions.op_id",
+                          (a, b, op.op_id))
+
     # --- links and mappings -----------------------------------------------------------------
 
     def _link_tables(self, op: o.LinkTables, actor: bytes) -> Effects:
@@ -345,7 +387,7 @@ class Applier:
         rows = []
         for entity, field, value in op.copies:
             kind, sql_value = to_sql(value)
-            rows.append((entity, field, kind, sql_value, op.ord, actor))
+            rows.append((self.r(entity), field, kind, sql_value, op.ord, actor))
         self.conn.executemany(_SET_FIELD, rows)
         return Effects(mappings=True)
 
@@ -372,6 +414,8 @@ def register_writes(op: o.Op) -> list[tuple[bytes, str, Any]]:
         return [(e, f, v) for e, f, v in op.copies]
     if isinstance(op, (o.CreateEdge, o.CreateOrderedEdge)):
         return [(op.edge, k, v) for k, v in op.properties.items()]
+    if isinstance(op, o.SplitEntity):
+        return [(op.new_entity, f, v) for f, v in op.values.items()] + [(op.source, f, None) for f in op.moved_fields]
     if isinstance(op, o.SetEdgeProperty):
         return [(op.edge, op.key, op.value)]
     if isinstance(op, o.ClearEdgeProperty):

@@ -33,6 +33,8 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("rules", "SELECT rule_id, name, definition, ord, actor FROM rules ORDER BY rule_id"),
     ("field_tips", "SELECT target, key, op_id, field FROM field_tips ORDER BY target, key, op_id"),
     ("resolutions", "SELECT op_id, conflict_id, accepted FROM resolutions ORDER BY op_id"),
+    ("merges", "SELECT a, b, op_id FROM merges ORDER BY a, b"),
+    ("merge_exceptions", "SELECT a, b, op_id FROM merge_exceptions ORDER BY a, b"),
 )
 
 # Later subsystems append SQL sections here.

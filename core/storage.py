@@ -175,6 +175,7 @@ CREATE TABLE IF NOT EXISTS field_tips (
     field TEXT NOT NULL,                  -- the field (or property) actually written
     kind TEXT,
     value,
+    origin BLOB NOT NULL,                 -- the record the write named (differs after a merge)
     PRIMARY KEY (target, key, op_id)
 ) WITHOUT ROWID;
 
@@ -189,6 +190,25 @@ CREATE TABLE IF NOT EXISTS resolutions (
     accepted INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS resolutions_conflict ON resolutions (conflict_id);
+
+-- Identity repair (derived). Merges join records into one class; the smallest id survives and
+-- every other id in the class redirects to it (so partitions merging the same records, or
+-- chains of merges, agree). A split records a merge exception so rules never re-merge.
+CREATE TABLE IF NOT EXISTS merges (
+    a BLOB NOT NULL,
+    b BLOB NOT NULL,
+    op_id BLOB NOT NULL,
+    ord BLOB NOT NULL,
+    actor BLOB NOT NULL,
+    PRIMARY KEY (a, b)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS merge_exceptions (
+    a BLOB NOT NULL,
+    b BLOB NOT NULL,
+    op_id BLOB NOT NULL,
+    PRIMARY KEY (a, b)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS vector_clock (
     actor BLOB PRIMARY KEY,
@@ -273,6 +293,8 @@ DERIVED_TABLES = (
     "rules",
     "field_tips",
     "resolutions",
+    "merges",
+    "merge_exceptions",
     "vector_clock",
 )
 

@@ -97,6 +97,10 @@ class Transaction:
 
     def _live_entity(self, record: IdLike) -> bytes:
         entity = as_id(record, "record id")
+        survivor = self.ws.redirects.resolve(entity)
+        if survivor != entity:
+            raise ValidationError(f"record {to_str(entity)} was merged into {to_str(survivor)}; "
+                                  "use that record")
         state = entity_state(self.ws.conn, entity)
         if state is None or not state[0]:
             raise NotFoundError(f"record {to_str(entity)} does not exist")
@@ -483,6 +487,50 @@ class Transaction:
 
     def set_setting(self, key: str, value: Any) -> None:
         self.add(o.SetWorkspaceSetting, key=key, value=value)
+
+    # --- identity repair ----------------------------------------------------------------------
+
+    def merge_records(self, first: IdLike, second: IdLike) -> str:
+        """Merge two records that are the same real thing; returns the survivor's id.
+
+        The survivor is the smaller id, so independent merges of the same pair agree. It keeps
+        every table membership of both; fields where the two records disagree become conflicts.
+        """
+        a, b = self._live_entity(first), self._live_entity(second)
+        if a == b:
+            raise ValidationError("a record cannot be merged with itself")
+        survivor, absorbed = min(a, b), max(a, b)
+        self.add(o.MergeEntities, survivor=survivor, absorbed=absorbed)
+        return to_str(survivor)
+
+    def split_record(self, record: IdLike, *, tables: list[str], move: list[str] | None = None,
+                     copy: list[str] | None = None) -> str:
+        """Split a record: `tables` and the `move` fields go to a new record, `copy` fields to both.
+
+        The pair is remembered as a merge exception so rules never propose merging them again.
+        """
+        entity = self._live_entity(record)
+        current = set(tables_of(self.ws.conn, entity))
+        for table in tables:
+            if table not in current:
+                raise ValidationError(f"record is not in table {self._table(table).display_name!r}")
+        if not tables:
+            raise ValidationError("a split moves at least one table to the new record")
+        if set(tables) == current:
+            raise ValidationError("a split must leave at least one table with the original record")
+        moved, copied = list(move or []), list(copy or [])
+        for field_id in moved + copied:
+            self._field(field_id)
+        values: dict[str, Any] = {}
+        for field_id in moved + copied:
+            current_value = group_value(self.ws.conn, self.ws.groups, entity, field_id)
+            if current_value is not None and current_value.value is not None:
+                values[field_id] = current_value.value
+        new = self.ws.ids.new()
+        self.add(o.SplitEntity, source=entity, new_entity=new, facets=sorted(tables), moved_fields=sorted(moved),
+                 copied_fields=sorted(copied), values=values)
+        self.created.append(to_str(new))
+        return to_str(new)
 
     # --- conflicts ----------------------------------------------------------------------------
 

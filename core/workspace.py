@@ -55,6 +55,7 @@ from .errors import (
 from .groups import FieldGroups
 from .identity import Signer, Verifier, clean_display_name, short_actor
 from .ids import IdFactory, to_str
+from .merge import Redirects
 from .modules import ModuleDef, Schema, parse_manifest, union
 from .overlay import Drift, OverlayInfo, Overlays
 from .reads import (
@@ -195,9 +196,11 @@ class Workspace:
         self.display_name = clean_display_name(env.display_name)
         self.ids = IdFactory(env.now_ms, env.random_bytes)
         backend = env.crdt if env.crdt is not None else _default_crdt(env.random_bytes)
-        self.crdt = CrdtStore(conn, backend, lambda field_id: self.groups.members(field_id))
-        self.applier = Applier(conn, self.crdt)
-        self.conflicts = ConflictTracker(conn, lambda: self.groups, self._is_crdt)
+        self.redirects = Redirects(conn)
+        self.crdt = CrdtStore(conn, backend, lambda field_id: self.groups.members(field_id),
+                              lambda entity: self.redirects.members(entity))
+        self.applier = Applier(conn, self.crdt, self.redirects)
+        self.conflicts = ConflictTracker(conn, lambda: self.groups, self._is_crdt, self.redirects)
         self.awareness = AwarenessLog(conn, lambda: self.groups, env.now_ms)
         self.listeners: list[Callable[[BundleEvent], None]] = []
         self._stacks = Stacks()
@@ -260,6 +263,7 @@ class Workspace:
     def _reload(self) -> None:
         """Refresh the caches derived from the database (schema, mappings, settings, clock)."""
         self.crdt.reset()
+        self.redirects.reload()
         modules: dict[str, ModuleDef] = {}
         for name, manifest in self.conn.execute("SELECT module, manifest FROM modules ORDER BY module, ord"):
             parsed = parse_manifest(manifest)
@@ -732,9 +736,11 @@ class Workspace:
         return table_members(self.conn, table)
 
     def record(self, record: IdLike, table: str | None = None) -> Record | None:
-        """One visible record; with `table`, only if it is in that table (values of that table)."""
+        """One visible record; with `table`, only if it is in that table (values of that table).
+
+        An id merged into another record reads as that record (the survivor)."""
         self.overlays.ensure_view()
-        entity = as_id(record, "record id")
+        entity = self.redirects.resolve(as_id(record, "record id"))
         state = entity_state(self.conn, entity)
         if state is None or not state[0] or not state[1]:
             return None
@@ -780,16 +786,16 @@ class Workspace:
 
     def edges_from(self, record: IdLike, edge_type: str | None = None) -> list[EdgeRow]:
         self.overlays.ensure_view()
-        return edges(self.conn, source=as_id(record), edge_type=edge_type)
+        return edges(self.conn, source=self.redirects.resolve(as_id(record)), edge_type=edge_type)
 
     def edges_to(self, record: IdLike, edge_type: str | None = None) -> list[EdgeRow]:
         self.overlays.ensure_view()
-        return edges(self.conn, target=as_id(record), edge_type=edge_type)
+        return edges(self.conn, target=self.redirects.resolve(as_id(record)), edge_type=edge_type)
 
     def ordered_list(self, target: IdLike, edge_type: str) -> list[EdgeRow]:
         """The ordered edges into `target` (e.g. cues in a cue list), in list order."""
         self.overlays.ensure_view()
-        return edges(self.conn, target=as_id(target), edge_type=edge_type)
+        return edges(self.conn, target=self.redirects.resolve(as_id(target)), edge_type=edge_type)
 
     def record_label(self, entity: bytes) -> str:
         """How a record is named in messages: its name/title/label, else its first text field."""
@@ -810,25 +816,28 @@ class Workspace:
         """Every write to the field (mapped fields included), oldest first: who, when, old -> new,
         which bundle, whether it was concurrent with another write (a conflict), whether it was a
         resolution (and accepted), and whether it arrived stale."""
-        entity = as_id(record, "record id")
+        entity = self.redirects.resolve(as_id(record, "record id"))
         self.schema.field(field_id)
         members = self.groups.members(field_id)
         names = actor_names(self.conn)
-        rows = list(oplog.writes_to(self.conn, entity, members))
+        rows = sorted((row for member in self.redirects.members(entity)
+                       for row in oplog.writes_to(self.conn, member, members)), key=lambda r: r[0])
         headers = {b: decode(h)["clock"] for b, h in self.conn.execute(
             f"SELECT bundle_id, header FROM bundles WHERE bundle_id IN ({','.join('?' * len(rows))})",
             [r[4] for r in rows])} if rows else {}
         stale = {r[0] for r in self.conn.execute("SELECT bundle_id FROM stale_flags")}
         rejected = {r[0] for r in self.conn.execute(
             "SELECT op_id FROM resolutions WHERE target = ? AND accepted = 0", (entity,))}
-        writes = [Write(ord_[12:], ord_, actor, headers[bundle_id], field_id, None)
-                  for ord_, actor, _t, _p, bundle_id in rows]
+        writes = [Write(ord_[12:], ord_, actor, headers[bundle_id], field_id, None, _origin(payload))
+                  for ord_, actor, _t, payload, bundle_id in rows]
+        merges = self.redirects.merge_ops(entity)
         changes: list[Change] = []
         previous: Any = None
+        records = set(self.redirects.members(entity))
         for index, (ord_, actor, op_type, payload, bundle_id) in enumerate(rows):
             op = o.decode_op(payload)
-            new = _written_value(op, entity, members)
-            concurrent = any(not saw(writes[index], other) and not saw(other, writes[index])
+            new = next((v for t, f, v in register_writes(op) if t in records and f in members), None)
+            concurrent = any(not saw(writes[index], other, merges) and not saw(other, writes[index], merges)
                              for other in writes if other is not writes[index])
             accepted = op.op_id not in rejected
             changes.append(Change(
@@ -960,6 +969,10 @@ class Workspace:
     async def commit_overlay_async(self) -> Receipt | None:
         return await self.overlays.commit_async()
 
+    def merge_exceptions(self) -> set[tuple[bytes, bytes]]:
+        """Pairs of records a person split apart: rules must never propose merging them again."""
+        return {(a, b) for a, b in self.conn.execute("SELECT a, b FROM merge_exceptions")}
+
     def quarantined(self) -> list[dict[str, Any]]:
         return [
             {"id": r[0], "reason": r[1], "detail": r[2], "bundle_id": r[3], "source": r[4]}
@@ -978,5 +991,7 @@ def _workspace_name(name: str) -> str:
     return cleaned
 
 
-def _written_value(op: o.Op, entity: bytes, members: tuple[str, ...]) -> Any:
-    return next((v for t, f, v in register_writes(op) if t == entity and f in members), None)
+def _origin(payload: bytes) -> bytes:
+    op = o.decode_op(payload)
+    writes = register_writes(op)
+    return writes[0][0] if writes else b""

@@ -17,7 +17,8 @@ FIELDS = ["contacts.Contacts.name", "contacts.Contacts.email", "contacts.Contact
 
 # Every action is (kind, peer, a, b, value, flag); field edits and resolutions are drawn more
 # often than the rest so that concurrent edits really collide.
-KINDS = ["set"] * 6 + ["resolve"] * 2 + ["sync"] * 3 + ["create", "delete", "restore", "sm", "edge", "cue", "move"]
+KINDS = ["set"] * 6 + ["resolve"] * 2 + ["sync"] * 3 + ["create", "delete", "restore", "sm", "edge", "cue", "move",
+                                                         "merge"]
 action = st.tuples(st.sampled_from(KINDS), st.integers(0, 2), st.integers(0, 50), st.integers(0, 50),
                    st.sampled_from(["Jane", "Alex", "Jordan", "x@y", None]), st.booleans())
 
@@ -82,6 +83,11 @@ def run_schedule(actions: list[tuple], seed: int) -> list:
                     if siblings:
                         with ws.transaction() as tx:
                             tx.move_ordered_edge(edge.edge_id, before=siblings[act[3] % len(siblings)].edge_id)
+            elif kind == "merge" and len(contacts) > 1:
+                first, second = contacts[act[2] % len(contacts)], contacts[act[3] % len(contacts)]
+                if first != second:
+                    with ws.transaction() as tx:
+                        tx.merge_records(first, second)
             elif kind == "resolve":
                 if act[1] != act[3] % 3:  # hear from someone first: that is when conflicts show up
                     sync(peers[act[1]], peers[act[3] % 3])

@@ -1,0 +1,90 @@
+"""Identity repair: merging records that are the same thing, and splitting them apart again.
+
+Merges form an equivalence relation (union-find): every record in a class redirects to the
+smallest id, the survivor. That choice needs no coordination, so two partitions merging the
+same pair agree, and chains (A+B here, B+C there) resolve to one class after sync. Applying a
+merge moves the absorbed records' registers onto the survivor last-writer-wins, and later ops
+naming an absorbed id are applied to the survivor, so the result is the same in any order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .ids import to_str
+
+
+class Redirects:
+    """Merge classes, cached in memory (reloaded when a merge is applied or rolled back)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.reload()
+
+    def reload(self) -> None:
+        parent: dict[bytes, bytes] = {}
+
+        def find(x: bytes) -> bytes:
+            parent.setdefault(x, x)
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        self._merges: dict[bytes, list[tuple[bytes, bytes]]] = {}
+        rows = self.conn.execute("SELECT a, b, ord, actor FROM merges").fetchall()
+        for a, b, _ord, _actor in rows:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+        self._root = {x: find(x) for x in parent}
+        self._members: dict[bytes, list[bytes]] = {}
+        for x, root in self._root.items():
+            self._members.setdefault(root, []).append(x)
+        for members in self._members.values():
+            members.sort()
+        for a, _b, ord_, actor in rows:
+            self._merges.setdefault(self._root[a], []).append((ord_, actor))
+
+    def resolve(self, entity: bytes) -> bytes:
+        """The surviving record an id stands for (itself unless it was merged away)."""
+        return self._root.get(entity, entity)
+
+    def members(self, entity: bytes) -> list[bytes]:
+        """Every id in the entity's merge class (survivor first: it is the smallest)."""
+        root = self.resolve(entity)
+        return self._members.get(root, [root])
+
+    def merge_ops(self, entity: bytes) -> list[tuple[bytes, bytes]]:
+        """(ord, actor) of the merges that formed the entity's class."""
+        return self._merges.get(self.resolve(entity), [])
+
+    def describe(self, entity: bytes) -> str:
+        return to_str(self.resolve(entity))
+
+
+# Moving an absorbed record's registers onto the survivor: last writer wins, as for any write.
+MOVE_FIELDS = """
+INSERT INTO fields (entity_id, field, kind, value, ord, actor)
+SELECT ?, field, kind, value, ord, actor FROM fields WHERE entity_id = ? AND true
+ON CONFLICT (entity_id, field) DO UPDATE SET
+    kind = excluded.kind, value = excluded.value, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > fields.ord
+"""
+
+MOVE_FACETS = """
+INSERT INTO facets (entity_id, facet, attached, ord, actor, source)
+SELECT ?, facet, attached, ord, actor, source FROM facets WHERE entity_id = ? AND true
+ON CONFLICT (entity_id, facet) DO UPDATE SET
+    attached = excluded.attached, ord = excluded.ord, actor = excluded.actor, source = excluded.source
+WHERE excluded.ord > facets.ord
+"""
+
+
+def move_state(conn: sqlite3.Connection, survivor: bytes, absorbed: bytes) -> None:
+    conn.execute(MOVE_FIELDS, (survivor, absorbed))
+    conn.execute("DELETE FROM fields WHERE entity_id = ?", (absorbed,))
+    conn.execute(MOVE_FACETS, (survivor, absorbed))
+    conn.execute("DELETE FROM facets WHERE entity_id = ?", (absorbed,))
+    conn.execute("UPDATE edges SET source = ? WHERE source = ?", (survivor, absorbed))
+    conn.execute("UPDATE edges SET target = ? WHERE target = ?", (survivor, absorbed))
