@@ -559,7 +559,7 @@ class SyncSession:
 
     def _when_quiet(self, now: int) -> None:
         mine = self.replica.vector_clock()
-        if False:
+        if lacks(mine, self._peer_clock):
             key = frozenset(self._peer_clock.items())
             if (self._last_repair is None or self._last_repair[1] != key
                     or now >= self._last_repair[0] + self.config.recheck_ms):
