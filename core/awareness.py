@@ -40,10 +40,13 @@ class AwarenessLog:
         """After a received bundle: (record, field, ord) writes by `actor` near others' edits?"""
         groups = self._groups()
         seen: set[tuple[bytes, str, bytes]] = set()
+        others: dict[bytes, list[tuple[str, bytes, bytes]]] = {}
         for record, field, ord_ in writes:
             wall = hlc_mod.wall_ms(ord_[:12])
-            for other_field, other_actor, other_ord in self.conn.execute(
-                    "SELECT field, actor, ord FROM fields WHERE entity_id = ? AND actor != ?", (record, actor)):
+            if record not in others:
+                others[record] = self.conn.execute(
+                    "SELECT field, actor, ord FROM fields WHERE entity_id = ? AND actor != ?", (record, actor)).fetchall()
+            for other_field, other_actor, other_ord in others[record]:
                 if groups.key(other_field) == groups.key(field):
                     continue  # the same field is a conflict question, not awareness
                 if abs(hlc_mod.wall_ms(other_ord[:12]) - wall) > WINDOW_MS:

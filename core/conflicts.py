@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +99,12 @@ class ConflictTracker:
         self._is_crdt = is_crdt
         self.redirects = redirects
         self.pending: list[tuple[o.Op, bytes, VectorClock]] = []  # ops of the open local transaction
+        self._memo: OrderedDict[bytes, Write] = OrderedDict()  # recent writes, for single-tip lookups
+        self.reload()
+
+    def reload(self) -> None:
+        """Which fields have diverged (rows in field_tips): few, so kept in memory."""
+        self._diverged = set(self.conn.execute("SELECT DISTINCT target, key FROM field_tips"))
 
     def key_for(self, field: str) -> str:
         return self._groups().key(field) if is_field_key(field) else field
@@ -107,10 +114,64 @@ class ConflictTracker:
     def _target(self, target: bytes, field: str) -> bytes:
         return self.redirects.resolve(target) if is_field_key(field) else target
 
-    def observe(self, op: o.Op, actor: bytes, clock: VectorClock) -> None:
-        """Track the writes of an op that the Applier has just applied."""
+    # A field with a single branch tip stores no rows: its tip is the register's winner (the
+    # last writer, who saw every other write). Rows appear only when branches diverge, so the
+    # common case costs one register read per write.
+
+    def prior(self, op: o.Op) -> dict[tuple[bytes, str], bytes | None]:
+        """Before an op is applied: the op id of each semantic register's current winner."""
         if isinstance(op, o.ResolveConflict):
-            self._resolution(op, actor, clock)
+            writes = [(op.target, op.field, op.chosen)]
+        else:
+            writes = register_writes(op)
+        out: dict[tuple[bytes, str], bytes | None] = {}
+        for target, field, _value in writes:
+            if is_field_key(field) and self._is_crdt(field):
+                continue
+            resolved = self._target(target, field)
+            key = self.key_for(field)
+            if (resolved, key) not in out:
+                out[(resolved, key)] = self._winner(resolved, field)
+        return out
+
+    def _winner(self, target: bytes, field: str) -> bytes | None:
+        if is_field_key(field):
+            members = self._groups().members(field)
+            marks = ",".join("?" * len(members))
+            row = self.conn.execute(f"SELECT ord FROM fields WHERE entity_id = ? AND field IN ({marks})"
+                                    " AND kind IS NOT 'c' ORDER BY ord DESC LIMIT 1", (target, *members)).fetchone()
+        else:
+            row = self.conn.execute("SELECT ord FROM edge_props WHERE edge_id = ? AND key = ?",
+                                    (target, field)).fetchone()
+        return None if row is None else row[0][12:]
+
+    def _remember(self, write: Write) -> None:
+        self._memo[write.op_id] = write
+        if len(self._memo) > 20_000:
+            self._memo.popitem(last=False)
+
+    def _lookup(self, op_id: bytes, target: bytes, key: str) -> Write | None:
+        """The write an op made to (target, key): from memory, else from the oplog."""
+        found = self._memo.get(op_id)
+        if found is not None:
+            return found
+        row = self.conn.execute("SELECT l.payload, l.actor, b.header FROM oplog l JOIN bundles b"
+                                " ON b.seq = l.bundle_seq WHERE l.op_id = ?", (op_id,)).fetchone()
+        if row is None:
+            return None
+        op = o.decode_op(row[0])
+        clock = decode(row[2])["clock"]
+        writes = [(op.target, op.field, op.chosen)] if isinstance(op, o.ResolveConflict) else register_writes(op)
+        for tgt, field, value in writes:
+            if self._target(tgt, field) == target and self.key_for(field) == key:
+                return Write(op.op_id, op.ord, row[1], clock, field, value, tgt)
+        return None
+
+    def observe(self, op: o.Op, actor: bytes, clock: VectorClock,
+                prior: dict[tuple[bytes, str], bytes | None] | None = None) -> None:
+        """Track the writes of an op that the Applier has just applied (`prior` taken before)."""
+        if isinstance(op, o.ResolveConflict):
+            self._resolution(op, actor, clock, prior or {})
             return
         if isinstance(op, o.MergeEntities):
             self.recompute_records(self.redirects.members(op.survivor))
@@ -118,33 +179,55 @@ class ConflictTracker:
         for target, field, value in register_writes(op):
             if is_field_key(field) and self._is_crdt(field):
                 continue
-            self._add(self._target(target, field), self.key_for(field),
-                      Write(op.op_id, op.ord, actor, clock, field, value, target))
+            resolved, key = self._target(target, field), self.key_for(field)
+            write = Write(op.op_id, op.ord, actor, clock, field, value, target)
+            self._remember(write)
+            self._add(resolved, key, write, (prior or {}).get((resolved, key)))
 
     def _tips(self, target: bytes, key: str) -> list[Write]:
+        if (target, key) not in self._diverged:
+            return []
         return [Write(op_id, ord_, actor, decode(clock), field, from_sql(kind, value), origin)
                 for op_id, ord_, actor, clock, field, kind, value, origin in self.conn.execute(
                     "SELECT op_id, ord, actor, clock, field, kind, value, origin FROM field_tips"
                     " WHERE target = ? AND key = ?", (target, key))]
 
-    def _add(self, target: bytes, key: str, write: Write) -> None:
+    def _add(self, target: bytes, key: str, write: Write, prior_winner: bytes | None) -> None:
         tips = self._tips(target, key)
+        if not tips:
+            if prior_winner is None or prior_winner == write.op_id:
+                return  # the first write, or the same one again: the single tip is the register
+            single = self._lookup(prior_winner, target, key)
+            if single is None:
+                return
+            tips = [single]
         merges = self.redirects.merge_ops(target) if is_field_key(key) else []
         for tip in tips:
             if tip.op_id == write.op_id or saw(tip, write, merges):
+                if len(tips) == 1:
+                    return
                 return  # already known, or an older write that a branch tip has seen
-        gone = [tip.op_id for tip in tips if saw(write, tip, merges)]
-        if gone:
-            self.conn.executemany("DELETE FROM field_tips WHERE target = ? AND key = ? AND op_id = ?",
-                                  [(target, key, op_id) for op_id in gone])
-        kind, value = to_sql(write.value)
-        self.conn.execute(
-            "INSERT INTO field_tips (target, key, op_id, ord, actor, clock, field, kind, value, origin)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (target, key, write.op_id, write.ord, write.actor, encode(write.clock), write.field, kind, value,
-             write.origin or target))
+        remaining = [tip for tip in tips if not saw(write, tip, merges)] + [write]
+        self._store(target, key, remaining)
 
-    def _resolution(self, op: o.ResolveConflict, actor: bytes, clock: VectorClock) -> None:
+    def _store(self, target: bytes, key: str, tips: list[Write]) -> None:
+        """Keep rows only for diverged fields (two or more tips)."""
+        self.conn.execute("DELETE FROM field_tips WHERE target = ? AND key = ?", (target, key))
+        if len(tips) < 2:
+            self._diverged.discard((target, key))
+            return
+        self._diverged.add((target, key))
+        rows = []
+        for tip in tips:
+            kind, value = to_sql(tip.value)
+            rows.append((target, key, tip.op_id, tip.ord, tip.actor, encode(tip.clock), tip.field, kind, value,
+                         tip.origin or target))
+        self.conn.executemany(
+            "INSERT INTO field_tips (target, key, op_id, ord, actor, clock, field, kind, value, origin)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def _resolution(self, op: o.ResolveConflict, actor: bytes, clock: VectorClock,
+                    prior: dict[tuple[bytes, str], bytes | None]) -> None:
         key = self.key_for(op.field)
         target = self._target(op.target, op.field)
         if self.conn.execute("SELECT 1 FROM resolutions WHERE op_id = ?", (op.op_id,)).fetchone():
@@ -164,8 +247,11 @@ class ConflictTracker:
             self.conn.executemany("UPDATE resolutions SET accepted = 0 WHERE op_id = ?", [(r,) for r in later])
             self.recompute(target, [op.field], registers=True)
             return
+        winner = prior.get((target, key), self._winner(target, op.field))
         self._write_register(target, op.field, op.chosen, op.ord, actor)
-        self._add(target, key, Write(op.op_id, op.ord, actor, clock, op.field, op.chosen, op.target))
+        write = Write(op.op_id, op.ord, actor, clock, op.field, op.chosen, op.target)
+        self._remember(write)
+        self._add(target, key, write, winner)
 
     def _write_register(self, target: bytes, field: str, value: Any, ord_: bytes, actor: bytes) -> None:
         kind, sql_value = to_sql(value)
@@ -183,6 +269,9 @@ class ConflictTracker:
         for field in fields:
             members.update(self._members(field))
         marks = ",".join("?" * len(members))
+        for row in self.conn.execute(f"SELECT DISTINCT target, key FROM field_tips WHERE target = ? AND field IN"
+                                     f" ({marks})", (target, *members)).fetchall():
+            self._diverged.discard(tuple(row))
         self.conn.execute(f"DELETE FROM field_tips WHERE target = ? AND field IN ({marks})", (target, *members))
         if registers:
             table, column = ("fields", "entity_id") if any(map(is_field_key, members)) else ("edge_props", "edge_id")
@@ -195,6 +284,8 @@ class ConflictTracker:
         accepted = {r[0] for r in self.conn.execute(
             f"SELECT op_id FROM resolutions WHERE accepted = 1 AND target IN ({','.join('?' * len(originals))})",
             originals)}
+        merges = self.redirects.merge_ops(target) if any(map(is_field_key, members)) else []
+        tipsets: dict[str, list[Write]] = {}
         for op, actor, clock in self._writes(originals, members):
             if isinstance(op, o.ResolveConflict) and op.op_id not in accepted:
                 continue
@@ -204,8 +295,16 @@ class ConflictTracker:
                     continue
                 if registers:
                     self._write_register(target, field, value, op.ord, actor)
-                if not (is_field_key(field) and self._is_crdt(field)):
-                    self._add(target, self.key_for(field), Write(op.op_id, op.ord, actor, clock, field, value, tgt))
+                if is_field_key(field) and self._is_crdt(field):
+                    continue
+                write = Write(op.op_id, op.ord, actor, clock, field, value, tgt)
+                self._remember(write)
+                tips = tipsets.setdefault(self.key_for(field), [])
+                if any(t.op_id == write.op_id or saw(t, write, merges) for t in tips):
+                    continue
+                tips[:] = [t for t in tips if not saw(write, t, merges)] + [write]
+        for key, tips in tipsets.items():
+            self._store(target, key, tips)
 
     def recompute_records(self, records: list[bytes]) -> None:
         """After a merge: rebuild the tips of every field of the merged class on its survivor."""
@@ -215,6 +314,7 @@ class ConflictTracker:
             f" UNION SELECT field FROM op_touches WHERE target IN ({marks}) AND field NOT LIKE '@%'",
             (*records, *records))}
         self.conn.execute(f"DELETE FROM field_tips WHERE target IN ({marks})", records)
+        self._diverged = {d for d in self._diverged if d[0] not in records}
         survivor = self.redirects.resolve(records[0])
         keys: dict[str, set[str]] = {}
         for field in fields:

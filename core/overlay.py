@@ -158,8 +158,9 @@ class Overlays:
         for op in self._ops(overlay_id):
             if isinstance(op, o.ApplyCrdt):
                 ws.crdt.extra.setdefault((op.entity, op.field), []).append(op.delta)
+            prior = ws.conflicts.prior(op)
             ws.applier.apply(op, ws.actor_id)
-            ws.conflicts.observe(op, ws.actor_id, clock)
+            ws.conflicts.observe(op, ws.actor_id, clock, prior)
 
     def close_view(self) -> None:
         if self.view_open:
@@ -167,6 +168,7 @@ class Overlays:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             self.ws.crdt.reset()
+            self.ws.conflicts.reload()
 
     def next_hlc(self) -> bytes:
         """Overlay ops get orders above every canonical op, increasing in staging order."""

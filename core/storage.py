@@ -28,7 +28,6 @@ CREATE TABLE IF NOT EXISTS bundles (
     received_at INTEGER NOT NULL          -- local wall ms, informational
 );
 CREATE INDEX IF NOT EXISTS bundles_actor_hlc ON bundles (actor, hlc);
-CREATE INDEX IF NOT EXISTS bundles_hlc ON bundles (hlc);
 
 CREATE TABLE IF NOT EXISTS oplog (
     seq INTEGER PRIMARY KEY,              -- reception order (local)
@@ -42,7 +41,6 @@ CREATE TABLE IF NOT EXISTS oplog (
     field TEXT,                           -- field id or edge property, when there is one
     payload BLOB NOT NULL                 -- exact op bytes (hashed in the signed header)
 );
-CREATE INDEX IF NOT EXISTS oplog_ord ON oplog (ord);
 CREATE INDEX IF NOT EXISTS oplog_target ON oplog (target, field, ord);
 CREATE INDEX IF NOT EXISTS oplog_bundle ON oplog (bundle_seq);
 

@@ -71,15 +71,16 @@ class Transaction:
         op = o.make_op(cls, ws.ids.new(), ws.overlays.next_hlc() if self.staging else ws.clock.tick(), **payload)
         self.schema = check_op(op, self.schema)
         if self.steps is not None and cls is not o.IdentifyActor:
-            inverse = capture(ws.conn, ws.groups, op, self._label(op))
+            inverse = capture(ws.conn, ws.groups, op, lambda: self._label(op))
             if inverse is None:
                 self.steps = None
             else:
                 self.steps.extend(inverse)
+        prior = ws.conflicts.prior(op)
         effects = ws.applier.apply(op, ws.actor_id)
         ws._after_effects(effects, self.schema, op)
         ws.conflicts.pending.append((op, ws.actor_id, self.clock))
-        ws.conflicts.observe(op, ws.actor_id, self.clock)
+        ws.conflicts.observe(op, ws.actor_id, self.clock, prior)
         self.ops.append(op)
         return op
 

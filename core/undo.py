@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ class Step:
     payload: dict[str, Any]
     guard_target: bytes | None
     guard_fields: tuple[str, ...]
-    label: str  # what the register is, for messages
+    label: Callable[[], str]  # what the register is, for messages (computed only if needed)
 
 
 @dataclass
@@ -60,14 +61,14 @@ def _prior_field(conn: sqlite3.Connection, groups: FieldGroups, entity: bytes, f
     return None if current is None else current.value
 
 
-def _set_or_clear(entity: bytes, field_id: str, value: Any, label: str, groups: FieldGroups) -> Step:
+def _set_or_clear(entity: bytes, field_id: str, value: Any, label: Callable[[], str], groups: FieldGroups) -> Step:
     guard = groups.members(field_id)
     if value is None:
         return Step(o.ClearField, {"entity": entity, "field": field_id}, entity, guard, label)
     return Step(o.SetField, {"entity": entity, "field": field_id, "value": value}, entity, guard, label)
 
 
-def capture(conn: sqlite3.Connection, groups: FieldGroups, op: o.Op, label: str) -> list[Step] | None:
+def capture(conn: sqlite3.Connection, groups: FieldGroups, op: o.Op, label: Callable[[], str]) -> list[Step] | None:
     """Inverse steps for `op` given the state before it; None if the op cannot be undone."""
     if isinstance(op, (o.SetField, o.ClearField)):
         return [_set_or_clear(op.entity, op.field, _prior_field(conn, groups, op.entity, op.field), label, groups)]

@@ -206,9 +206,9 @@ class Workspace:
         self._stacks = Stacks()
         self._tx: Transaction | None = None
         self._lock = asyncio.Lock()
-        last = conn.execute("SELECT max(hlc) FROM bundles WHERE actor = ?", (self.actor_id,)).fetchone()[0]
-        stored = get_meta(conn, "clock")
-        self.clock = hlc_mod.Clock(env.now_ms, max(last or hlc_mod.ZERO, stored or hlc_mod.ZERO))
+        # The clock resumes after everything stored (own and received), so no meta write per bundle.
+        last = conn.execute("SELECT max(hlc) FROM bundles").fetchone()[0]
+        self.clock = hlc_mod.Clock(env.now_ms, last or hlc_mod.ZERO)
         self._reload()
         self.overlays = Overlays(self)
 
@@ -264,6 +264,8 @@ class Workspace:
         """Refresh the caches derived from the database (schema, mappings, settings, clock)."""
         self.crdt.reset()
         self.redirects.reload()
+        if hasattr(self, "conflicts"):
+            self.conflicts.reload()
         modules: dict[str, ModuleDef] = {}
         for name, manifest in self.conn.execute("SELECT module, manifest FROM modules ORDER BY module, ord"):
             parsed = parse_manifest(manifest)
@@ -350,7 +352,6 @@ class Workspace:
     def _store_local(self, tx: Transaction, unsigned: UnsignedBundle, signature: bytes) -> Receipt:
         bundle = unsigned.seal(signature)
         oplog.append(self.conn, bundle, self.env.now_ms())
-        set_meta(self.conn, "clock", self.clock.last)
         self.conn.execute("COMMIT")
         self._tx = None
         self.conflicts.pending.clear()
@@ -453,7 +454,7 @@ class Workspace:
                                              self.actor_id)
             if other is not None:
                 who = names.get(other, short_actor(other))
-                return f"Cannot undo: {step.label} was changed by {who} since"
+                return f"Cannot undo: {step.label()} was changed by {who} since"
         return None
 
     def _reverse_steps(self, tx: Transaction, entry: Entry) -> None:
@@ -559,22 +560,59 @@ class Workspace:
         return all(self._vc.get(actor, zero) >= h for actor, h in header.clock.items() if actor != header.actor)
 
     def _after_verify(self, bundle: Bundle, valid: bool, data: bytes, source: str | None) -> IngestResult:
-        if not valid:
-            return self._quarantine(data, REASON_BAD_SIGNATURE,
-                                    f"signature does not verify for actor {short_actor(bundle.actor)}", bundle,
-                                    source)
-        if not self._deps_ready(bundle):
-            self.conn.execute("INSERT OR IGNORE INTO pending (bundle_id, actor, hlc, data, received_at)"
-                              " VALUES (?, ?, ?, ?, ?)",
-                              (bundle.bundle_id, bundle.actor, bundle.hlc, data, self.env.now_ms()))
-            return IngestResult("pending", bundle.bundle_id, detail="waiting for earlier bundles it depends on")
-        result = self._apply_remote(bundle, data, source)
-        if result.status != "applied":
-            return result
-        more = self._drain_pending()
-        return IngestResult(result.status, result.bundle_id, stale=result.stale, applied=(bundle.bundle_id, *more))
+        return self._apply_verified([(bundle, valid, data)], source)[0]
 
-    def _apply_remote(self, bundle: Bundle, data: bytes, source: str | None) -> IngestResult:
+    def _apply_verified(self, items: list[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
+        """Apply verified bundles in ONE SQLite transaction, each all-or-nothing (a savepoint).
+
+        One commit for a whole catch-up batch instead of one per bundle; a bundle that waits
+        for earlier ones is parked, one that fails the schema check is quarantined, and the
+        others still apply.
+        """
+        if self._tx is not None:
+            raise LocalError("cannot apply received bundles while a local transaction is open")
+        self.overlays.close_view()
+        results: list[IngestResult] = []
+        applied: list[tuple[Bundle, bytes]] = []
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for bundle, valid, data in items:
+                if not valid:
+                    results.append(self._quarantine(
+                        data, REASON_BAD_SIGNATURE, f"signature does not verify for actor {short_actor(bundle.actor)}",
+                        bundle, source))
+                elif self.conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle.bundle_id,)).fetchone():
+                    results.append(IngestResult("duplicate", bundle.bundle_id))
+                elif not self._deps_ready(bundle):
+                    self.conn.execute("INSERT OR IGNORE INTO pending (bundle_id, actor, hlc, data, received_at)"
+                                      " VALUES (?, ?, ?, ?, ?)",
+                                      (bundle.bundle_id, bundle.actor, bundle.hlc, data, self.env.now_ms()))
+                    results.append(IngestResult("pending", bundle.bundle_id,
+                                                detail="waiting for earlier bundles it depends on"))
+                else:
+                    results.append(self._apply_one(bundle, data, source))
+                    if results[-1].status == "applied":
+                        applied.append((bundle, data))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            self._reload()
+            raise
+        for bundle, data in applied:
+            self._notify(BundleEvent(bundle.bundle_id, bundle.actor, bundle.hlc, data, "remote"))
+        if applied:
+            more = self._drain_pending()
+            if more:
+                drained = set(more)
+                results = [IngestResult("applied", r.bundle_id, applied=(r.bundle_id,))
+                           if r.status == "pending" and r.bundle_id in drained else r for r in results]
+                last = results[-1]
+                results[-1] = IngestResult(last.status, last.bundle_id, last.reason, last.detail, last.stale,
+                                           (*last.applied, *(b for b in more if b not in last.applied)))
+        return results
+
+    def _apply_one(self, bundle: Bundle, data: bytes, source: str | None) -> IngestResult:
+        """Check and apply one ready bundle inside the open transaction."""
         schema = self.schema
         for index, op in enumerate(bundle.ops):
             try:
@@ -582,27 +620,24 @@ class Workspace:
             except (ValidationError, LocalError) as exc:
                 return self._quarantine(data, REASON_SCHEMA, f"operation {index} ({op.TYPE}): {exc}", bundle,
                                         source)
-        if self._tx is not None:
-            raise LocalError("cannot apply a received bundle while a local transaction is open")
-        self.overlays.close_view()
         effects = Effects()
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute("SAVEPOINT bundle")
         try:
             oplog.append(self.conn, bundle, self.env.now_ms())
             apply = self.applier.apply
             observe = self.conflicts.observe
             actor = bundle.actor
             clock = bundle.header.clock
+            prior = self.conflicts.prior
             for op in bundle.ops:
+                before = prior(op)
                 op_effects = apply(op, actor)
                 if op_effects.schema:
                     self.schema = check_op(op, self.schema)
                 if op_effects.mappings:
                     self._after_effects(Effects(mappings=True), op=op)
                 effects.merge(op_effects)
-                observe(op, actor, clock)
-            self.clock.receive(bundle.hlc)
-            set_meta(self.conn, "clock", self.clock.last)
+                observe(op, actor, clock, before)
             age = self.env.now_ms() - hlc_mod.wall_ms(bundle.hlc)
             stale = age > self.settings.stale_threshold_ms
             if stale:
@@ -610,34 +645,39 @@ class Workspace:
                     "INSERT OR IGNORE INTO stale_flags (bundle_id, hlc, age_ms, threshold_ms, flagged_at)"
                     " VALUES (?, ?, ?, ?, ?)",
                     (bundle.bundle_id, bundle.hlc, age, self.settings.stale_threshold_ms, self.env.now_ms()))
-            self.conn.execute("COMMIT")
+            self.conn.execute("RELEASE bundle")
         except BaseException:
-            self.conn.execute("ROLLBACK")
-            self._reload()
+            self.conn.execute("ROLLBACK TO bundle")
+            self.conn.execute("RELEASE bundle")
             raise
+        self.clock.receive(bundle.hlc)
         self._vc[actor] = max(self._vc.get(actor, hlc_mod.ZERO), bundle.hlc)
         self.awareness.check([(t, f, op.ord) for op in bundle.ops for t, f, _ in register_writes(op)
                               if is_field_key(f)], actor)
         if effects.schema:
             self.schema = schema
         self._after_effects(Effects(False, False, effects.settings))
-        self._notify(BundleEvent(bundle.bundle_id, actor, bundle.hlc, data, "remote"))
-        return IngestResult("applied", bundle.bundle_id, stale=stale)
+        return IngestResult("applied", bundle.bundle_id, stale=stale, applied=(bundle.bundle_id,))
 
     def _drain_pending(self) -> list[bytes]:
+        """Apply parked bundles whose dependencies have now arrived (verified before parking)."""
         applied: list[bytes] = []
-        progress = True
-        while progress:
-            progress = False
+        while True:
+            ready = []
             for bundle_id, data in self.conn.execute("SELECT bundle_id, data FROM pending ORDER BY hlc").fetchall():
-                bundle = decode_bundle(data)  # verified before it was parked
-                if not self._deps_ready(bundle):
-                    continue
-                self.conn.execute("DELETE FROM pending WHERE bundle_id = ?", (bundle_id,))
-                if self._apply_remote(bundle, data, "pending").status == "applied":
-                    applied.append(bundle_id)
-                    progress = True
-        return applied
+                bundle = decode_bundle(data)
+                # ready now, or maybe once an earlier parked bundle applies (re-checked in order)
+                if self._deps_ready(bundle) or ready:
+                    ready.append((bundle, True, data))
+            if not ready:
+                return applied
+            self.conn.execute(f"DELETE FROM pending WHERE bundle_id IN ({','.join('?' * len(ready))})",
+                              [b.bundle_id for b, _v, _d in ready])
+            results = self._apply_verified(ready, "pending")
+            newly = [r.bundle_id for r in results if r.status == "applied" and r.bundle_id is not None]
+            applied.extend(newly)
+            if not newly:
+                return applied
 
     def ingest(self, data: bytes, *, source: str | None = None) -> IngestResult:
         """Verify and apply one received bundle (sync verifier). Never raises for bad input."""
@@ -647,6 +687,29 @@ class Workspace:
             return checked
         valid = self.env.verifier.verify(checked.actor, checked.signing_bytes(), checked.signature)
         return self._after_verify(checked, valid, data, source)
+
+    def ingest_many(self, wires: list[bytes], *, source: str | None = None) -> list[IngestResult]:
+        """Verify and apply a batch (a catch-up delta) with one commit; one result per bundle."""
+        self.overlays.close_view()
+        return self._batch([(data, self._precheck(data, source)) for data in wires], source,
+                           lambda b: self.env.verifier.verify(b.actor, b.signing_bytes(), b.signature))
+
+    async def ingest_many_async(self, wires: list[bytes], *, source: str | None = None) -> list[IngestResult]:
+        async with self._lock:
+            self.overlays.close_view()
+            checked = [(data, self._precheck(data, source)) for data in wires]
+            verdicts = {}
+            for _data, item in checked:
+                if isinstance(item, Bundle):
+                    verdicts[item.bundle_id] = await self.env.verifier.verify_async(
+                        item.actor, item.signing_bytes(), item.signature)
+            return self._batch(checked, source, lambda b: verdicts[b.bundle_id])
+
+    def _batch(self, checked: list[tuple[bytes, Bundle | IngestResult]], source: str | None,
+               verdict: Callable[[Bundle], bool]) -> list[IngestResult]:
+        ready = [(item, verdict(item), data) for data, item in checked if isinstance(item, Bundle)]
+        applied = iter(self._apply_verified(ready, source) if ready else [])
+        return [item if isinstance(item, IngestResult) else next(applied) for _data, item in checked]
 
     async def ingest_async(self, data: bytes, *, source: str | None = None) -> IngestResult:
         async with self._lock:
@@ -674,6 +737,8 @@ class Workspace:
         try:
             for table in DERIVED_TABLES:
                 self.conn.execute(f"DELETE FROM {table}")
+            self.conflicts.reload()
+            self.redirects.reload()
             rows = self.conn.execute(
                 "SELECT l.payload, l.actor, l.bundle_seq FROM oplog l ORDER BY l.ord").fetchall()
             self.schema = Schema()
@@ -682,6 +747,7 @@ class Workspace:
             clocks: dict[int, dict[bytes, bytes]] = {}
             for payload, actor, bundle_seq in rows:
                 op = o.decode_op(payload)
+                before = self.conflicts.prior(op)
                 effects = apply(op, actor)
                 if effects.schema:
                     self.schema = check_op(op, self.schema)
@@ -691,7 +757,7 @@ class Workspace:
                 if clock is None:
                     header = self.conn.execute("SELECT header FROM bundles WHERE seq = ?", (bundle_seq,)).fetchone()
                     clock = clocks[bundle_seq] = decode(header[0])["clock"]
-                self.conflicts.observe(op, actor, clock)
+                self.conflicts.observe(op, actor, clock, before)
             self.conn.execute(
                 "INSERT INTO vector_clock (actor, hlc) SELECT actor, max(hlc) FROM bundles GROUP BY actor")
             self.conn.execute("COMMIT")

@@ -134,3 +134,43 @@ def test_schema_violation_in_a_signed_bundle_is_refused(pair) -> None:
                      kind="edit", clock=alice.ws.vector_clock, ops=[op])
     bad = unsigned.seal(alice.env.signer.sign(unsigned.signing_bytes())).wire()
     assert_refused(bob, bad, "schema")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 2**70, -(2**64)])
+def test_out_of_range_numbers_signed_by_a_real_author_are_refused(pair, value) -> None:
+    alice, bob, wire = pair
+    assert bob.ws.ingest(wire).status == "applied"
+    from openprod import operations as o
+    from openprod.bundle import build
+    from openprod.operations import SetField
+
+    entity = bytes.fromhex(bob.ws.records("contacts.Contacts")[0].id.replace("-", ""))
+    op = SetField(alice.ws.ids.new(), alice.ws.clock.tick(), entity, "contacts.Contacts.status", "ok")
+    raw = cbor2.dumps({"id": op.op_id, "hlc": op.hlc, "t": "SetField", "entity": entity,
+                       "field": "contacts.Contacts.status", "value": value})
+    unsigned = build(workspace=alice.ws.workspace_id, bundle_id=alice.ws.ids.new(), actor=alice.ws.actor_id,
+                     kind="edit", clock=alice.ws.vector_clock, ops=[op])
+    # swap in the hostile op bytes and re-sign honestly, as a faulty author would
+    header = decode(unsigned.header_bytes)
+    from openprod.bundle import op_hash
+    header["ops"] = [op_hash(raw)]
+    header_bytes = encode(header)
+    signature = alice.env.signer.sign(SIGN_CONTEXT + header_bytes)
+    assert_refused(bob, encode_wire(header_bytes, signature, [raw]), "malformed")
+    assert o.decode_op  # the module is what refused it
+
+
+def test_a_batch_applies_with_one_commit_and_refuses_the_bad_one(pair) -> None:
+    alice, bob, wire = pair
+    with alice.ws.transaction() as tx:
+        tx.create_record("contacts.Contacts", {"name": "Second"})
+    second = alice.ws.last_receipt.wire
+    header, signature, ops = decode(second)
+    sig = bytearray(signature)
+    sig[0] ^= 1
+    forged = encode_wire(header, bytes(sig), ops)
+    results = bob.ws.ingest_many([second, wire, forged, b"junk", wire])
+    # `second` waits for `wire` (its author's earlier bundle), then applies in the same call
+    assert [r.status for r in results] == ["applied", "applied", "rejected", "rejected", "duplicate"]
+    assert [r.reason for r in results][2:4] == ["bad_signature", "malformed"]
+    assert bob.ws.state_hash() == alice.ws.state_hash()
