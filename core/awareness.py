@@ -45,7 +45,8 @@ class AwarenessLog:
             wall = hlc_mod.wall_ms(ord_[:12])
             if record not in others:
                 others[record] = self.conn.execute(
-                    "SELECT field, actor, ord FROM fields WHERE entity_id = ? AND actor != ?", (record, actor)).fetchall()
+                    "SELECT field, actor, ord FROM fields WHERE entity_id = ? AND actor != ?",
+                    (record, actor)).fetchall()
             for other_field, other_actor, other_ord in others[record]:
                 if groups.key(other_field) == groups.key(field):
                     continue  # the same field is a conflict question, not awareness

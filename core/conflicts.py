@@ -120,10 +120,7 @@ class ConflictTracker:
 
     def prior(self, op: o.Op) -> dict[tuple[bytes, str], bytes | None]:
         """Before an op is applied: the op id of each semantic register's current winner."""
-        if isinstance(op, o.ResolveConflict):
-            writes = [(op.target, op.field, op.chosen)]
-        else:
-            writes = register_writes(op)
+        writes = [(op.target, op.field, op.chosen)] if isinstance(op, o.ResolveConflict) else register_writes(op)
         out: dict[tuple[bytes, str], bytes | None] = {}
         for target, field, _value in writes:
             if is_field_key(field) and self._is_crdt(field):

@@ -664,7 +664,7 @@ class Workspace:
         applied: list[bytes] = []
         while True:
             ready = []
-            for bundle_id, data in self.conn.execute("SELECT bundle_id, data FROM pending ORDER BY hlc").fetchall():
+            for (data,) in self.conn.execute("SELECT data FROM pending ORDER BY hlc").fetchall():
                 bundle = decode_bundle(data)
                 # ready now, or maybe once an earlier parked bundle applies (re-checked in order)
                 if self._deps_ready(bundle) or ready:
