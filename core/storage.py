@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # bump when derived tables change: opening an older file rebuilds them
 
 CANONICAL_DDL = """
 CREATE TABLE IF NOT EXISTS bundles (
@@ -314,9 +314,18 @@ def configure(conn: sqlite3.Connection, *, on_disk: bool) -> None:
     conn.execute("PRAGMA cache_size = -32000")
 
 
-def install(conn: sqlite3.Connection) -> None:
+def install(conn: sqlite3.Connection) -> bool:
+    """Create the tables; returns True if derived state came from an older layout and must be
+    rebuilt from the oplog (derived tables are dropped and recreated, the oplog is untouched)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID")
+    stored = get_meta(conn, "schema_version")
+    stale = stored is not None and stored != SCHEMA_VERSION
+    if stale:
+        for table in DERIVED_TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.executescript(CANONICAL_DDL + LOCAL_DDL)
-    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+    set_meta(conn, "schema_version", SCHEMA_VERSION)
+    return stale
 
 
 def get_meta(conn: sqlite3.Connection, key: str) -> object | None:

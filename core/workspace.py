@@ -216,7 +216,7 @@ class Workspace:
 
     @classmethod
     def _prepare(cls, conn: sqlite3.Connection, env: Env, workspace_id: bytes | None) -> Workspace:
-        install(conn)
+        stale = install(conn)
         existing = get_meta(conn, "workspace_id")
         if existing is not None and workspace_id is not None and existing != workspace_id:
             raise WorkspaceMismatchError(
@@ -226,7 +226,10 @@ class Workspace:
                 raise NotFoundError("this file holds no workspace; create or join one")
             set_meta(conn, "workspace_id", workspace_id)
             existing = workspace_id
-        return cls(conn, env, existing)
+        ws = cls(conn, env, existing)
+        if stale:
+            ws.rebuild()
+        return ws
 
     @classmethod
     def create(cls, conn: sqlite3.Connection, env: Env, name: str) -> Workspace:
