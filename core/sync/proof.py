@@ -15,3 +15,11 @@ def proof_bytes_v1(*, workspace: bytes, prover: bytes, verifier: bytes, verifier
                    prover_nonce: bytes) -> bytes:
     """The exact bytes `prover` signs to answer `verifier`'s nonce in `workspace`."""
     return PROOF_CONTEXT + workspace + prover + verifier + verifier_nonce + prover_nonce
+
+
+SIGNAL_CONTEXT = b"openprod/signal-proof/v1\x00"
+
+
+def signal_proof_bytes_v1(*, workspace: bytes, actor: bytes, nonce: bytes) -> bytes:
+    """The exact bytes an actor signs to enter a workspace's WebRTC signalling room on a relay."""
+    return SIGNAL_CONTEXT + workspace + actor + nonce

@@ -1,0 +1,419 @@
+"""The `openprod` command: run the relay, and use it from a terminal.
+
+    openprod serve --data DIR [--host 127.0.0.1] [--port 8765] [--lan] ...
+    openprod identity create --out me.json --name "Sam"
+    openprod init    --db show.db --identity me.json --name "Hamlet"
+    openprod publish --db show.db --identity me.json [--join-mode open|access_key]
+    openprod join    --db show.db --identity me.json --workspace ID [--code K7X9QP]
+    openprod sync    --db show.db --identity me.json [--transport websocket|webrtc] [--watch]
+    openprod key create|list|revoke ...   openprod join-mode open|access_key ...
+    openprod info    --db show.db --identity me.json
+
+click (pinned) because it gives subcommands, typed options and one-line `Error: ...` messages
+for free, and uvicorn already depends on it. Errors a user can fix are one line on stderr and
+exit status 1; sync progress is printed as JSON lines on stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import json
+import os
+import socket
+import ssl
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+
+from openprod import Env, Identity, Workspace, connect
+from openprod.errors import OpenprodError
+
+DEFAULT_RELAY = "http://127.0.0.1:8765"
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    click.echo(json.dumps(payload, default=str))
+
+
+# --- serve --------------------------------------------------------------------------------------
+
+
+def _check_data_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise click.ClickException(f"cannot write to data directory {path} ({exc.strerror or exc}); "
+                                   "choose another with --data") from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(f"port {port} on {host} is already in use (another relay?); stop it or "
+                                       "choose another port with --port") from None
+        raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+@click.group()
+def main() -> None:
+    """Openprod: a local-first workspace for production teams. This command runs and uses the relay."""
+
+
+@main.command()
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=Path("data"), show_default=True,
+              help="Data directory: one SQLite file per workspace, the relay's records and its TLS files.")
+@click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1; 0.0.0.0 with --lan].")
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--lan", is_flag=True, help="Serve the venue network: listen beyond loopback, over HTTPS with a "
+              "local certificate authority created on first run (see /trust).")
+@click.option("--tls/--no-tls", "tls", default=None, help="HTTPS on or off [default: on with --lan].")
+@click.option("--san", multiple=True, help="Extra host name or address for the server certificate (repeatable).")
+@click.option("--web", "web_dir", type=click.Path(path_type=Path), default=None,
+              help="Built web app to serve [default: build/web in the repository].")
+@click.option("--stun", multiple=True, help="STUN server URL offered to WebRTC peers (repeatable).")
+@click.option("--turn", default=None, help="TURN server URL offered to WebRTC peers.")
+@click.option("--turn-user", default=None)
+@click.option("--turn-password", default=None)
+@click.option("--rtc-address", multiple=True, help="Only offer these local addresses as WebRTC host candidates.")
+@click.option("--join-burst", default=5, show_default=True, help="Access-key join attempts per client at once.")
+@click.option("--join-every", default=12.0, show_default=True, help="Seconds per further attempt, per client.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | None, san: tuple[str, ...],
+          web_dir: Path | None, stun: tuple[str, ...], turn: str | None, turn_user: str | None,
+          turn_password: str | None, rtc_address: tuple[str, ...], join_burst: int, join_every: float,
+          log_level: str) -> None:
+    """Run the relay: the web app, WebSocket sync, WebRTC signalling, and an always-on peer."""
+    import uvicorn
+
+    from . import logs
+    from .app import WS_MAX_MESSAGE, create_app
+    from .config import REPO_WEB, IceServer, RelayConfig
+    from .ratelimit import Rate
+    from .tls import ensure_server_cert, local_names_and_addresses
+
+    host = host or ("0.0.0.0" if lan else "127.0.0.1")
+    if not _is_loopback(host) and not lan:
+        raise click.ClickException(f"listening on {host} reaches beyond this machine; add --lan to do that "
+                                   "(it serves HTTPS with the relay's own certificate authority)")
+    use_tls = lan if tls is None else tls
+    data_dir = data_dir.resolve()
+    _check_data_dir(data_dir)
+    sock = _bind(host, port)
+    port = sock.getsockname()[1]
+    scheme = "https" if use_tls else "http"
+    names, addresses = local_names_and_addresses(san)
+    if _is_loopback(host):
+        shown = ["127.0.0.1" if host != "::1" else "[::1]"]
+    elif host in ("0.0.0.0", "::"):
+        shown = [a if ":" not in a else f"[{a}]" for a in addresses if a not in ("::1",)]
+    else:
+        shown = [host]
+    urls = [f"{scheme}://{a}:{port}/" for a in shown]
+    ssl_files: dict[str, Any] = {}
+    if use_tls:
+        files = ensure_server_cert(data_dir / "tls", names, addresses)
+        ssl_files = {"ssl_certfile": str(files.server_cert), "ssl_keyfile": str(files.server_key)}
+    ice = [IceServer(urls=u) for u in stun]
+    if turn:
+        ice.append(IceServer(urls=turn, username=turn_user, credential=turn_password))
+    config = RelayConfig(data_dir=data_dir, host=host, port=port, lan=lan, tls=use_tls, san=san,
+                         web_dir=web_dir or REPO_WEB, ice_servers=tuple(ice), rtc_addresses=rtc_address,
+                         join_rate_client=Rate(burst=join_burst, every_ms=int(join_every * 1000)), log_level=log_level)
+    log_config = logs.setup(log_level)
+    app = create_app(config, urls=urls)
+    server = uvicorn.Server(uvicorn.Config(app, log_config=log_config, access_log=False, ws_max_size=WS_MAX_MESSAGE,
+                                           lifespan="on", timeout_graceful_shutdown=3, **ssl_files))
+    logs.log("listening", urls=urls, host=host, port=port, tls=use_tls)
+    server.run(sockets=[sock])
+
+
+# --- the client side ----------------------------------------------------------------------------
+
+
+def _identity(path: Path) -> Identity:
+    try:
+        return Identity.from_json(path.read_text())
+    except FileNotFoundError:
+        raise click.ClickException(f"no identity file at {path}; create one with `openprod identity create`") from None
+    except OpenprodError as exc:
+        raise click.ClickException(f"identity file {path}: {exc}") from None
+
+
+def _env(identity: Identity) -> Env:
+    from openprod.signer_nacl import NaclSigner, NaclVerifier
+
+    return Env(signer=NaclSigner(identity), verifier=NaclVerifier(), display_name=identity.display_name)
+
+
+def _open(db: Path, identity_path: Path) -> Workspace:
+    if not db.exists():
+        raise click.ClickException(f"no workspace file at {db}; create one with `openprod init` or `openprod join`")
+    try:
+        return Workspace.open(connect(str(db)), _env(_identity(identity_path)))
+    except OpenprodError as exc:
+        raise click.ClickException(f"{db}: {exc}") from None
+
+
+def _ssl(ca: Path | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if ca is not None:
+        context.load_verify_locations(cafile=str(ca))
+    return context
+
+
+def _client(relay: str, ws: Workspace, ca: Path | None) -> Any:
+    from .client import RelayClient
+
+    return RelayClient(relay, ws, ssl_context=_ssl(ca) if relay.startswith("https") else None)
+
+
+def _run(coro: Any) -> Any:
+    from .client import ClientError
+
+    try:
+        return asyncio.run(coro)
+    except ClientError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.detail}") from None
+
+
+db_option = click.option("--db", type=click.Path(path_type=Path), required=True, help="The local workspace file.")
+identity_option = click.option("--identity", "identity_path", type=click.Path(path_type=Path), required=True,
+                               help="Your identity file (from `openprod identity create`).")
+relay_option = click.option("--relay", default=DEFAULT_RELAY, show_default=True, help="The relay's base URL.")
+ca_option = click.option("--ca", type=click.Path(path_type=Path, exists=True), default=None,
+                         help="CA certificate to trust for an https relay (its /trust/ca.pem).")
+
+
+@main.group()
+def identity() -> None:
+    """Your identity: an Ed25519 key pair that signs everything you change."""
+
+
+@identity.command("create")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--name", required=True, help="Your name as others will see it beside your changes.")
+def identity_create(out: Path, name: str) -> None:
+    from openprod.signer_nacl import generate_identity
+
+    if out.exists():
+        raise click.ClickException(f"{out} already exists; not overwriting an identity")
+    created = generate_identity(name)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(created.to_json())
+    _emit({"identity": str(out), "actor": created.actor_id.hex(), "name": created.display_name})
+
+
+@main.command()
+@db_option
+@identity_option
+@click.option("--name", required=True, help="The workspace's name.")
+@click.option("--module", "modules", multiple=True, help="Starter module to adopt (repeatable), e.g. contacts.")
+def init(db: Path, identity_path: Path, name: str, modules: tuple[str, ...]) -> None:
+    """Create a new workspace in a new file, owned by you."""
+    from openprod.starter import starter_manifests
+
+    if db.exists():
+        raise click.ClickException(f"{db} already exists")
+    ws = Workspace.create(connect(str(db)), _env(_identity(identity_path)), name)
+    manifests = starter_manifests()
+    unknown = [m for m in modules if m not in manifests]
+    if unknown:
+        raise click.ClickException(f"unknown module(s) {unknown}; choose from {sorted(manifests)}")
+    if modules:
+        with ws.transaction(kind="module") as tx:
+            for module in modules:
+                tx.adopt_module(manifests[module])
+    _emit({"workspace": str(uuid.UUID(bytes=ws.workspace_id)), "db": str(db)})
+
+
+@main.command()
+@db_option
+@identity_option
+def info(db: Path, identity_path: Path) -> None:
+    """Show the workspace id, your actor, the bundle count and the state hash."""
+    ws = _open(db, identity_path)
+    count = ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
+    _emit({"workspace": str(uuid.UUID(bytes=ws.workspace_id)), "actor": ws.actor_id.hex(), "bundles": count,
+           "state_hash": ws.state_hash(), "owner": ws.settings.owner.hex() if ws.settings.owner else None})
+
+
+@main.command()
+@db_option
+@identity_option
+@relay_option
+@ca_option
+@click.option("--join-mode", type=click.Choice(["open", "access_key"]), default="open", show_default=True)
+def publish(db: Path, identity_path: Path, relay: str, ca: Path | None, join_mode: str) -> None:
+    """Host a workspace you created on a relay (you must be its owner)."""
+    ws = _open(db, identity_path)
+    _emit(_run(_client(relay, ws, ca).publish(join_mode)))
+
+
+@main.command()
+@db_option
+@identity_option
+@relay_option
+@ca_option
+@click.option("--workspace", "workspace_id", required=True, help="The workspace id to join.")
+@click.option("--code", default=None, help="The access key, if the workspace needs one.")
+def join(db: Path, identity_path: Path, relay: str, ca: Path | None, workspace_id: str, code: str | None) -> None:
+    """Join a workspace hosted on a relay (creating an empty local file for it if needed)."""
+    try:
+        ws_bytes = uuid.UUID(workspace_id).bytes
+    except ValueError:
+        raise click.ClickException(f"{workspace_id!r} is not a workspace id") from None
+    try:
+        ws = Workspace.join(connect(str(db)), _env(_identity(identity_path)), ws_bytes)
+    except OpenprodError as exc:
+        raise click.ClickException(f"{db}: {exc}") from None
+    _emit(_run(_client(relay, ws, ca).join(code)))
+
+
+def _event_json(event: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"event": type(event).__name__}
+    for name in getattr(event, "__slots__", ()):
+        value = getattr(event, name)
+        if isinstance(value, bytes):
+            value = value.hex()
+        if not isinstance(value, dict):
+            out[name] = value
+    return out
+
+
+@main.command()
+@db_option
+@identity_option
+@relay_option
+@ca_option
+@click.option("--transport", type=click.Choice(["websocket", "webrtc"]), default="websocket", show_default=True)
+@click.option("--watch", is_flag=True, help="Keep syncing (live) and reconnect after drops, instead of stopping once "
+              "in sync.")
+@click.option("--retries", default=0, show_default=True, help="Reconnect this many times after a dropped connection.")
+@click.option("--rtc-address", multiple=True, help="Only offer these local addresses as WebRTC host candidates.")
+def sync(db: Path, identity_path: Path, relay: str, ca: Path | None, transport: str, watch: bool, retries: int,
+         rtc_address: tuple[str, ...]) -> None:
+    """Sync a local workspace file with a relay; prints progress as JSON lines."""
+    from .client import ClientError
+
+    if rtc_address:
+        from .rtc import restrict_host_addresses
+
+        restrict_host_addresses(rtc_address)
+    ws = _open(db, identity_path)
+    client = _client(relay, ws, ca)
+
+    async def run() -> Any:
+        attempts = 0
+        while True:
+            try:
+                report = await client.sync(transport=transport, until_in_sync=not watch,
+                                           on_event=lambda e: _emit(_event_json(e)))
+            except ClientError as exc:
+                if exc.code == "tls" or (attempts >= retries and not watch):
+                    raise
+                _emit({"event": "retry", "reason": exc.code, "detail": exc.detail})
+            else:
+                if report.in_sync and not watch:
+                    return report
+                if report.closed_reason not in ("closed", "timeout") or (attempts >= retries and not watch):
+                    return report
+                _emit({"event": "retry", "reason": report.closed_reason, "detail": report.closed_detail})
+            attempts += 1
+            await asyncio.sleep(min(5.0, 0.25 * 2 ** min(attempts, 5)))
+
+    report = _run(run())
+    _emit({"event": "done", **report.to_json()})
+    if not report.in_sync:
+        click.echo(f"Error: not in sync: {report.closed_reason}: {report.closed_detail}", err=True)
+        sys.exit(1)
+
+
+@main.group()
+def key() -> None:
+    """Access keys (workspace owner only): short codes that let others join."""
+
+
+@key.command("create")
+@db_option
+@identity_option
+@relay_option
+@ca_option
+@click.option("--expires", default="2h", show_default=True, help="Lifetime, e.g. 30m, 2h, 7d.")
+@click.option("--max-uses", type=int, default=None, help="How many people may use it [default: unlimited].")
+@click.option("--length", type=int, default=6, show_default=True, help="Characters in the code (4 to 8).")
+def key_create(db: Path, identity_path: Path, relay: str, ca: Path | None, expires: str, max_uses: int | None,
+               length: int) -> None:
+    from .accesskeys import parse_duration
+
+    try:
+        lifetime = parse_duration(expires)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    ws = _open(db, identity_path)
+    _emit(_run(_client(relay, ws, ca).request("create_key", {"expires_in_ms": lifetime, "max_uses": max_uses,
+                                                             "length": length})))
+
+
+@key.command("list")
+@db_option
+@identity_option
+@relay_option
+@ca_option
+def key_list(db: Path, identity_path: Path, relay: str, ca: Path | None) -> None:
+    ws = _open(db, identity_path)
+    _emit(_run(_client(relay, ws, ca).request("list_keys")))
+
+
+@key.command("revoke")
+@db_option
+@identity_option
+@relay_option
+@ca_option
+@click.argument("code")
+def key_revoke(db: Path, identity_path: Path, relay: str, ca: Path | None, code: str) -> None:
+    ws = _open(db, identity_path)
+    _emit(_run(_client(relay, ws, ca).request("revoke_key", {"code": code})))
+
+
+@main.command("join-mode")
+@db_option
+@identity_option
+@relay_option
+@ca_option
+@click.argument("mode", type=click.Choice(["open", "access_key"]))
+def join_mode(db: Path, identity_path: Path, relay: str, ca: Path | None, mode: str) -> None:
+    """Set how others join this workspace on the relay (owner only)."""
+    ws = _open(db, identity_path)
+    _emit(_run(_client(relay, ws, ca).request("set_join_mode", {"mode": mode})))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,124 @@
+"""The relay's own WebRTC peer (aiortc): it answers offers sent to "relay" in a signalling room
+and runs a sync session over the data channel, exactly as over a WebSocket.
+
+aiortc gathers its ICE candidates while creating the answer (no trickle), so the answer SDP
+holds them all; candidates a browser trickles are added as they come. With no STUN/TURN
+configured the relay offers host candidates only, which is what a venue LAN needs (and aiortc
+must be told `iceServers=[]`, or it quietly uses a public STUN server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.sdp import candidate_from_sdp
+
+from .config import IceServer
+from .logs import warn
+
+MAX_BUFFERED = 1024 * 1024  # pause sending while this much is queued in the data channel
+
+
+def rtc_configuration(servers: tuple[IceServer, ...]) -> RTCConfiguration:
+    return RTCConfiguration(iceServers=[RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
+                                        for s in servers])
+
+
+def restrict_host_addresses(addresses: tuple[str, ...]) -> None:
+    """Offer only these local addresses as ICE host candidates (aiortc has no option for it).
+
+    aioice lists every non-loopback interface and never 127.0.0.1; a multi-homed show laptop
+    should offer only its venue-network address, and loopback tests need 127.0.0.1.
+    """
+    import aioice.ice
+
+    def chosen(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [a for a in addresses if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+    aioice.ice.get_host_addresses = chosen
+
+
+class ChannelTransport:
+    """Frames in and out of one data channel, as the session runner wants them."""
+
+    def __init__(self, channel: RTCDataChannel) -> None:
+        self.channel = channel
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.opened = asyncio.Event()
+        if channel.readyState == "open":
+            self.opened.set()
+        channel.on("open", self.opened.set)
+        channel.on("message", self._message)
+        channel.on("close", lambda: self._queue.put_nowait(None))
+
+    def _message(self, message: bytes | str) -> None:
+        self._queue.put_nowait(message if isinstance(message, bytes) else message.encode())
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        while (frame := await self._queue.get()) is not None:
+            yield frame
+
+    async def send(self, frame: bytes) -> None:
+        while self.channel.bufferedAmount > MAX_BUFFERED:
+            await asyncio.sleep(0.005)
+        if self.channel.readyState == "open":
+            self.channel.send(frame)
+
+    async def close(self) -> None:
+        self.channel.close()
+
+
+SessionStarter = Callable[[ChannelTransport, RTCPeerConnection], Awaitable[None]]
+
+
+class RelayRtc:
+    """The relay's peer connections, one per (room member, offer)."""
+
+    def __init__(self, servers: tuple[IceServer, ...]) -> None:
+        self.servers = servers
+        self.connections: set[RTCPeerConnection] = set()
+
+    async def answer(self, offer_sdp: str, start: SessionStarter) -> tuple[RTCPeerConnection, str]:
+        pc = RTCPeerConnection(rtc_configuration(self.servers))
+        self.connections.add(pc)
+
+        @pc.on("datachannel")
+        def on_channel(channel: RTCDataChannel) -> None:
+            transport = ChannelTransport(channel)
+            task = asyncio.ensure_future(start(transport, pc))
+            task.add_done_callback(lambda t: t.exception() and warn("rtc_session_failed", error=str(t.exception())))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self.drop(pc)
+
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        return pc, pc.localDescription.sdp
+
+    @staticmethod
+    async def add_candidate(pc: RTCPeerConnection, candidate: Any) -> None:
+        """A trickled browser candidate: {"candidate": "candidate:...", "sdpMid": ..., "sdpMLineIndex": ...}."""
+        if not isinstance(candidate, dict) or not isinstance(candidate.get("candidate"), str):
+            return
+        text = candidate["candidate"]
+        if not text:
+            return  # end-of-candidates
+        parsed = candidate_from_sdp(text.split(":", 1)[1] if text.startswith("candidate:") else text)
+        parsed.sdpMid = candidate.get("sdpMid")
+        parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
+        await pc.addIceCandidate(parsed)
+
+    async def drop(self, pc: RTCPeerConnection) -> None:
+        self.connections.discard(pc)
+        with contextlib.suppress(Exception):
+            await pc.close()
+
+    async def close(self) -> None:
+        for pc in list(self.connections):
+            await self.drop(pc)
