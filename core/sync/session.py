@@ -85,6 +85,7 @@ from .proof import proof_bytes_v1
 from .replica import Replica, lacks
 
 VectorClock = dict[bytes, bytes]
+MAX_HELD = 64
 Admit = Callable[[bytes], "tuple[str, str] | None"]
 
 
@@ -152,6 +153,7 @@ class SyncSession:
         self._early_proof: Proof | None = None
         self._verified = False
         self._proved = False
+        self._held: list[Message] = []  # data that arrived while the peer's proof was being verified
         # sending
         self._peer_clock: VectorClock = {}
         self._seq = 0
@@ -353,6 +355,7 @@ class SyncSession:
 
     def _close(self, reason: str, detail: str, *, by_peer: bool) -> None:
         self.state = State.CLOSED
+        self._held.clear()
         self._work.clear()
         self._reasm.clear()
         self._live.clear()
@@ -381,8 +384,11 @@ class SyncSession:
         elif isinstance(message, Proof):
             self._on_proof(message)
         elif self.state is not State.OPEN:
-            # Data before the peer is authenticated and admitted is never looked at. On an ordered
-            # transport only a misbehaving peer does this; on a reordering link it is a repairable loss.
+            # Data right behind the peer's proof waits until the proof is verified (async verifiers
+            # take a while); anything earlier is never looked at. On an ordered transport only a
+            # misbehaving peer sends that; on a reordering link it is a loss the repair pass recovers.
+            if self._peer_proof is not None and len(self._held) < MAX_HELD:
+                self._held.append(message)
             return
         elif isinstance(message, Batch):
             self._on_batch(message)
@@ -433,6 +439,9 @@ class SyncSession:
         self.peer = self._peer_hello.actor
         self._events.append(Established(self.peer, dict(self._peer_clock)))
         self._start_catchup(self._peer_clock)
+        held, self._held = self._held, []
+        for message in held:
+            self._dispatch(message)
 
     def _start_catchup(self, peer_clock: VectorClock) -> None:
         delta = self.replica.delta(peer_clock)

@@ -74,6 +74,7 @@ class SimNet:
         self._queue: list[tuple[int, int, SyncSession, bytes]] = []
         self._order = 0
         self.frames_sent = 0
+        self.log: list[bytes] | None = None  # set to a list to record every frame sent
 
     @property
     def now(self) -> int:
@@ -138,6 +139,8 @@ class SimNet:
                 continue
             for frame in sender.data_to_send():
                 self.frames_sent += 1
+                if self.log is not None:
+                    self.log.append(frame)
                 if self.rng.random() < link.faults.drop:
                     continue
                 copies = 2 if self.rng.random() < link.faults.duplicate else 1
