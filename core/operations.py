@@ -325,6 +325,22 @@ class ClearField(Op):
 
 
 @dataclass(frozen=True, slots=True)
+class SetReference(Op):
+    """Puts a field in reference mode: it shows (and edits through to) another record's field.
+
+    The reference is the field's value, so it is last-writer-wins, conflicts and undoes like any
+    other write; a SetField later puts the field back in discrete mode.
+    """
+
+    entity: bytes
+    field: str
+    source: bytes
+    source_field: str
+    TYPE: ClassVar[str] = "SetReference"
+    SPEC: ClassVar[dict[str, Any]] = {"entity": _id, "field": _field, "source": _id, "source_field": _field}
+
+
+@dataclass(frozen=True, slots=True)
 class ApplyCrdt(Op):
     entity: bytes
     field: str
@@ -595,6 +611,7 @@ OP_TYPES: dict[str, type[Op]] = {
         SplitEntity,
         SetField,
         ClearField,
+        SetReference,
         ApplyCrdt,
         ClearAndAdd,
         AttachFacet,

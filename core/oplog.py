@@ -32,7 +32,7 @@ def touches(op: o.Op) -> tuple[Touch | None, list[Touch]]:
         return (op.entity, LIFE), [(op.entity, facet_key(table))] if table else []
     if isinstance(op, o.DeleteEntity):
         return (op.entity, LIFE), [(edge, LIFE) for edge in op.cascade_edges]
-    if isinstance(op, (o.SetField, o.ClearField, o.ApplyCrdt, o.ClearAndAdd)):
+    if isinstance(op, (o.SetField, o.ClearField, o.SetReference, o.ApplyCrdt, o.ClearAndAdd)):
         return (op.entity, op.field), []
     if isinstance(op, (o.AttachFacet, o.DetachFacet, o.RestoreFacet)):
         extra = [(op.entity, f) for f in op.preserved] if isinstance(op, o.DetachFacet) and not op.preserve else []

@@ -185,7 +185,7 @@ class Overlays:
 
     def _canonical(self, target: bytes, field: str) -> tuple[Any, bytes | None]:
         if is_field_key(field):
-            current = group_value(self.conn, self.ws.groups, target, field, self.ws.render)
+            current = group_value(self.conn, self.ws.groups, target, field, self.ws._show)
             return (None, None) if current is None else (current.value, current.ord)
         row = self.conn.execute("SELECT kind, value, ord FROM edge_props WHERE edge_id = ? AND key = ?",
                                 (target, field)).fetchone()

@@ -14,7 +14,7 @@ from typing import Any
 
 from .groups import FieldGroups
 from .state import POSITION_KEY
-from .values import KIND_CRDT, from_sql
+from .values import KIND_CRDT, KIND_REF, Reference, from_sql
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class FieldValue:
     field: str  # the member register that holds the value
     ord: bytes
     actor: bytes
+    reference: Reference | None = None  # set when the field is in reference mode
 
     @property
     def hlc(self) -> bytes:
@@ -61,7 +62,9 @@ def facet_attached(conn: sqlite3.Connection, entity: bytes, table: str) -> bool 
     return None if row is None else bool(row[0])
 
 
-Render = Callable[[bytes, str], Any]  # (entity, field id) -> current CRDT content
+# (entity, field id, stored value) -> what the field shows, for CRDT fields (stored value None)
+# and fields in reference mode (stored value a Reference).
+Render = Callable[[bytes, str, Any], Any]
 
 
 def group_value(conn: sqlite3.Connection, groups: FieldGroups, entity: bytes, field_id: str,
@@ -76,12 +79,17 @@ def group_value(conn: sqlite3.Connection, groups: FieldGroups, entity: bytes, fi
     ).fetchone()
     if row is None:
         return None
-    value = _crdt_value(render, entity, row[0]) if row[1] == KIND_CRDT else from_sql(row[1], row[2])
-    return FieldValue(value, row[0], row[3], row[4])
+    return _field_value(render, entity, row[0], row[1], row[2], row[3], row[4])
 
 
-def _crdt_value(render: Render | None, entity: bytes, field_id: str) -> Any:
-    return render(entity, field_id) if render is not None else None
+def _field_value(render: Render | None, entity: bytes, field: str, kind: str | None, value: Any, ord_: bytes,
+                 actor: bytes) -> FieldValue:
+    if kind == KIND_CRDT:
+        return FieldValue(render(entity, field, None) if render else None, field, ord_, actor)
+    stored = from_sql(kind, value)
+    if kind == KIND_REF:  # without a render callback the value is the Reference itself
+        return FieldValue(render(entity, field, stored) if render else stored, field, ord_, actor, stored)
+    return FieldValue(stored, field, ord_, actor)
 
 
 def values_for(conn: sqlite3.Connection, groups: FieldGroups, entities: list[bytes],
@@ -105,8 +113,7 @@ def values_for(conn: sqlite3.Connection, groups: FieldGroups, entities: list[byt
             key = (ent, groups.key(fld))
             current = best.get(key)
             if current is None or ord_ > current.ord:
-                shown = _crdt_value(render, ent, fld) if kind == KIND_CRDT else from_sql(kind, value)
-                best[key] = FieldValue(shown, fld, ord_, actor)
+                best[key] = _field_value(render, ent, fld, kind, value, ord_, actor)
     for entity in entities:
         row = out[entity]
         for field_id in wanted:

@@ -18,7 +18,7 @@ from . import operations as o
 from .crdt import CrdtStore
 from .encoding import encode
 from .merge import Redirects, move_state
-from .values import to_sql
+from .values import Reference, to_sql
 
 POSITION_KEY = "_position"
 
@@ -192,6 +192,7 @@ class Applier:
             o.SetField: self._set_field,
             o.ClearField: self._clear_field,
             o.ApplyCrdt: self._apply_crdt,
+            o.SetReference: self._set_reference,
             o.AttachFacet: self._attach_facet,
             o.AddToTable: self._add_to_table,
             o.DetachFacet: self._detach_facet,
@@ -264,6 +265,10 @@ class Applier:
 
     def _clear_field(self, op: o.ClearField, actor: bytes) -> None:
         self.conn.execute(_SET_FIELD, (self.r(op.entity), op.field, None, None, op.ord, actor))
+
+    def _set_reference(self, op: o.SetReference, actor: bytes) -> None:
+        kind, value = to_sql(Reference(op.source, op.source_field))
+        self.conn.execute(_SET_FIELD, (self.r(op.entity), op.field, kind, value, op.ord, actor))
 
     def _apply_crdt(self, op: o.ApplyCrdt, actor: bytes) -> None:
         self.conn.execute(_CRDT_FIELD, (self.r(op.entity), op.field, op.ord, actor))
@@ -402,6 +407,8 @@ def register_writes(op: o.Op) -> list[tuple[bytes, str, Any]]:
         return [(op.entity, op.field, op.value)]
     if isinstance(op, o.ClearField):
         return [(op.entity, op.field, None)]
+    if isinstance(op, o.SetReference):
+        return [(op.entity, op.field, Reference(op.source, op.source_field))]
     if isinstance(op, o.ResolveConflict):
         return [(op.target, op.field, op.chosen)]
     if isinstance(op, o.AddToTable):

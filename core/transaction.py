@@ -24,6 +24,7 @@ from .reads import (
 )
 from .undo import Step, capture
 from .validation import check_op
+from .values import Reference
 
 if TYPE_CHECKING:
     from .conflicts import Conflict
@@ -153,12 +154,27 @@ class Transaction:
             out[fdef.id] = normalize_value(fdef, value)
         return out
 
+    def _through(self, entity: bytes, field_id: str) -> tuple[bytes, str]:
+        """Where a write lands: a field in reference mode edits the field it shows."""
+        for _ in range(9):
+            current = group_value(self.ws.conn, self.ws.groups, entity, field_id)
+            if current is None or not isinstance(current.value, Reference):
+                return entity, field_id
+            _value, broken = self.ws.follow(current.value)
+            if broken is not None:
+                raise ValidationError(f"this field shows another record's value, but {broken}; "
+                                      "clear the reference to type a value here")
+            entity, field_id = self.ws.redirects.resolve(current.value.source), current.value.field
+        raise ValidationError("these references point at each other in a loop")
+
     def set_field(self, record: IdLike, field_id: str, value: Any) -> None:
-        """Set one field; `None` clears it."""
+        """Set one field; `None` clears it. A field in reference mode edits its source."""
         if value is None:
             self.clear_field(record, field_id)
             return
         entity = self._live_entity(record)
+        self._field(field_id)
+        entity, field_id = self._through(entity, field_id)
         fdef = self._field(field_id)
         if fdef.crdt is not None:
             raise ValidationError(f"field {fdef.display_name!r} is a {fdef.crdt} CRDT field: SetField is not "
@@ -168,6 +184,8 @@ class Transaction:
 
     def clear_field(self, record: IdLike, field_id: str) -> None:
         entity = self._live_entity(record)
+        self._field(field_id)
+        entity, field_id = self._through(entity, field_id)
         fdef = self._field(field_id)
         if fdef.crdt is not None:
             raise ValidationError(f"field {fdef.display_name!r} is a CRDT field and cannot be cleared this way")
@@ -175,6 +193,39 @@ class Transaction:
             raise ValidationError(f"field {fdef.display_name!r} is required and cannot be cleared")
         self._require_member(entity, fdef)
         self.add(o.ClearField, entity=entity, field=fdef.id)
+
+    def set_reference(self, record: IdLike, field_id: str, source: IdLike, source_field: str) -> None:
+        """Reference mode: the field shows `source`'s `source_field` (and edits go there)."""
+        entity = self._live_entity(record)
+        fdef, sdef = self._field(field_id), self._field(source_field)
+        self._require_member(entity, fdef)
+        origin = self._live_entity(source)
+        if fdef.crdt is not None or sdef.crdt is not None:
+            raise ValidationError("collaborative (CRDT) fields cannot be references or referenced")
+        if fdef.type != sdef.type:
+            raise ValidationError(f"{fdef.display_name} ({fdef.type}) cannot show {sdef.display_name} ({sdef.type})")
+        entity_at, field_at = origin, source_field
+        for _ in range(9):  # refuse a loop before it exists
+            if entity_at == entity and self.ws.groups.key(field_at) == self.ws.groups.key(field_id):
+                raise ValidationError("a field cannot show itself, directly or through other references")
+            current = group_value(self.ws.conn, self.ws.groups, entity_at, field_at)
+            if current is None or not isinstance(current.value, Reference):
+                break
+            entity_at, field_at = self.ws.redirects.resolve(current.value.source), current.value.field
+        self.add(o.SetReference, entity=entity, field=fdef.id, source=origin, source_field=sdef.id)
+
+    def clear_reference(self, record: IdLike, field_id: str) -> None:
+        """Back to a plain value: the field keeps what it currently shows, as its own value."""
+        entity = self._live_entity(record)
+        fdef = self._field(field_id)
+        current = group_value(self.ws.conn, self.ws.groups, entity, fdef.id)
+        if current is None or not isinstance(current.value, Reference):
+            raise ValidationError(f"{fdef.display_name} is not showing another record's value")
+        value, _broken = self.ws.follow(current.value)
+        if value is None:
+            self.add(o.ClearField, entity=entity, field=fdef.id)
+        else:
+            self.add(o.SetField, entity=entity, field=fdef.id, value=value)
 
     def _require_member(self, entity: bytes, fdef: FieldDef) -> None:
         if not facet_attached(self.ws.conn, entity, fdef.table):
@@ -297,9 +348,9 @@ class Transaction:
         for fdef in tdef.fields.values():
             if fdef.crdt is not None or (discard and fdef.id in shared):
                 continue
-            current = group_value(self.ws.conn, self.ws.groups, entity, fdef.id)
+            current = group_value(self.ws.conn, self.ws.groups, entity, fdef.id, self.ws._show)
             if current is not None and current.value is not None:
-                preserved[fdef.id] = current.value
+                preserved[fdef.id] = current.value  # what it shows (a reference's value, too)
         self.add(o.RemoveFromTable, entity=entity, table=tdef.id,
                  data_handling="discard" if discard else "preserve", preserved=preserved)
 
@@ -480,7 +531,7 @@ class Transaction:
             in_both = set(self.ws.table_member_ids(src.id)) & set(self.ws.table_member_ids(tgt.id))
             for entity in sorted(in_both):
                 for a, b in mappings:
-                    current = group_value(self.ws.conn, self.ws.groups, entity, a)
+                    current = group_value(self.ws.conn, self.ws.groups, entity, a, self.ws._show)
                     if current is not None and current.value is not None:
                         copies.extend([(entity, a, current.value), (entity, b, current.value)])
         self.add(o.UnlinkTables, source_table=src.id, target_table=tgt.id, data_handling=data_handling,
@@ -524,7 +575,7 @@ class Transaction:
             self._field(field_id)
         values: dict[str, Any] = {}
         for field_id in moved + copied:
-            current_value = group_value(self.ws.conn, self.ws.groups, entity, field_id)
+            current_value = group_value(self.ws.conn, self.ws.groups, entity, field_id, self.ws._show)
             if current_value is not None and current_value.value is not None:
                 values[field_id] = current_value.value
         new = self.ws.ids.new()

@@ -19,7 +19,7 @@ from .groups import FieldGroups
 from .oplog import LIFE, facet_key
 from .reads import edge_state, entity_visible, group_value
 from .state import POSITION_KEY
-from .values import from_sql
+from .values import Reference, from_sql
 
 UNDO_DEPTH = 100
 
@@ -63,6 +63,9 @@ def _prior_field(conn: sqlite3.Connection, groups: FieldGroups, entity: bytes, f
 
 def _set_or_clear(entity: bytes, field_id: str, value: Any, label: Callable[[], str], groups: FieldGroups) -> Step:
     guard = groups.members(field_id)
+    if isinstance(value, Reference):
+        return Step(o.SetReference, {"entity": entity, "field": field_id, "source": value.source,
+                                     "source_field": value.field}, entity, guard, label)
     if value is None:
         return Step(o.ClearField, {"entity": entity, "field": field_id}, entity, guard, label)
     return Step(o.SetField, {"entity": entity, "field": field_id, "value": value}, entity, guard, label)
@@ -70,7 +73,7 @@ def _set_or_clear(entity: bytes, field_id: str, value: Any, label: Callable[[], 
 
 def capture(conn: sqlite3.Connection, groups: FieldGroups, op: o.Op, label: Callable[[], str]) -> list[Step] | None:
     """Inverse steps for `op` given the state before it; None if the op cannot be undone."""
-    if isinstance(op, (o.SetField, o.ClearField)):
+    if isinstance(op, (o.SetField, o.ClearField, o.SetReference)):
         return [_set_or_clear(op.entity, op.field, _prior_field(conn, groups, op.entity, op.field), label, groups)]
     if isinstance(op, (o.CreateEntity, o.RestoreEntity)):
         steps = [Step(o.DeleteEntity, {"entity": op.entity}, op.entity, (LIFE,), label)]

@@ -65,6 +65,14 @@ def _check_set_field(op: o.SetField, schema: Schema) -> None:
     _field_value(schema, op.field, op.value)
 
 
+def _check_reference(op: o.SetReference, schema: Schema) -> None:
+    fdef, source = schema.field(op.field), schema.field(op.source_field)
+    if fdef.crdt is not None or source.crdt is not None:
+        raise ValidationError("collaborative (CRDT) fields cannot be references or referenced")
+    if fdef.type != source.type:
+        raise ValidationError(f"field {op.field!r} ({fdef.type}) cannot show {op.source_field!r} ({source.type})")
+
+
 def _check_clear_field(op: o.ClearField, schema: Schema) -> None:
     fdef = schema.field(op.field)
     if fdef.crdt is not None:
@@ -146,6 +154,7 @@ def _check_setting(op: o.SetWorkspaceSetting, schema: Schema) -> None:
 _CHECKS: dict[type[o.Op], Any] = {
     o.SetField: _check_set_field,
     o.ClearField: _check_clear_field,
+    o.SetReference: _check_reference,
     o.ApplyCrdt: _check_crdt,
     o.ClearAndAdd: _check_clear_and_add,
     o.CreateEntity: _check_create_entity,

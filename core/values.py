@@ -6,6 +6,7 @@ booleans apart from numbers and marks a cleared field (a tombstone) as NULL.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .encoding import decode, encode
@@ -15,6 +16,15 @@ KIND_NUMBER = "n"
 KIND_BOOL = "b"
 KIND_LIST = "l"
 KIND_CRDT = "c"  # a CRDT field: content is the merge of its deltas, rendered on demand
+KIND_REF = "r"  # a field in reference mode: shows another record's field
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The value of a field in reference mode: which record's field it shows."""
+
+    source: bytes
+    field: str
 
 
 def to_sql(value: Any) -> tuple[str | None, Any]:
@@ -28,6 +38,8 @@ def to_sql(value: Any) -> tuple[str | None, Any]:
         return KIND_STRING, value
     if isinstance(value, (list, tuple)):
         return KIND_LIST, encode(list(value))
+    if isinstance(value, Reference):
+        return KIND_REF, encode([value.source, value.field])
     raise TypeError(f"cannot store {type(value).__name__}")
 
 
@@ -38,4 +50,7 @@ def from_sql(kind: str | None, value: Any) -> Any:
         return bool(value)
     if kind == KIND_LIST:
         return decode(value, what="list value")
+    if kind == KIND_REF:
+        source, field = decode(value, what="reference")
+        return Reference(source, field)
     return value

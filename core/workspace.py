@@ -77,7 +77,9 @@ from .storage import DERIVED_TABLES, get_meta, install, set_meta
 from .transaction import IdLike, Transaction, as_id
 from .undo import Entry, Stacks, UndoResult, restorable_cascade
 from .validation import check_op
-from .values import from_sql
+from .values import Reference, from_sql
+
+MAX_REFERENCE_DEPTH = 8
 
 # --- results handed back to callers -------------------------------------------------------------
 
@@ -787,6 +789,43 @@ class Workspace:
             return None
         return self.crdt.render(entity, field_id, fdef.crdt)
 
+    def _show(self, entity: bytes, field_id: str, stored: Any) -> Any:
+        """What a CRDT field or a field in reference mode shows (reads' render callback)."""
+        if isinstance(stored, Reference):
+            value, _broken = self.follow(stored)
+            return value
+        return self.render(entity, field_id)
+
+    def follow(self, reference: Reference, depth: int = 0) -> tuple[Any, str | None]:
+        """(value, why it is broken or None) for a reference, through merges and chains."""
+        if depth > MAX_REFERENCE_DEPTH:
+            return None, "these references point at each other in a loop"
+        target = self.redirects.resolve(reference.source)
+        state = entity_state(self.conn, target)
+        if state is None or not state[0]:
+            return None, "the record it points to does not exist (yet)"
+        if not state[1]:
+            return None, f"the record it points to ({self.record_label(target)}) was deleted"
+        if reference.field not in self.schema.fields:
+            return None, f"the field it points to ({reference.field}) is not in any adopted module"
+        found = group_value(self.conn, self.groups, target, reference.field)
+        if found is None:
+            return None, None
+        if isinstance(found.value, Reference):
+            return self.follow(found.value, depth + 1)
+        if found.value is None and self._is_crdt(reference.field):
+            return self.render(target, reference.field), None
+        return found.value, None
+
+    def reference_of(self, record: IdLike, field_id: str) -> tuple[str, str, str | None] | None:
+        """If the field is in reference mode: (source record id, source field, broken reason)."""
+        entity = self.redirects.resolve(as_id(record, "record id"))
+        found = group_value(self.conn, self.groups, entity, field_id)
+        if found is None or not isinstance(found.value, Reference):
+            return None
+        _value, broken = self.follow(found.value)
+        return to_str(self.redirects.resolve(found.value.source)), found.value.field, broken
+
     # --- reads ----------------------------------------------------------------------------------
 
     @property
@@ -818,7 +857,7 @@ class Workspace:
             return None
         shown = [table] if table is not None else tables
         field_ids = [f.id for t in shown if t in self.schema.tables for f in self.schema.tables[t].fields.values()]
-        writes = values_for(self.conn, self.groups, [entity], field_ids, self.render)[entity]
+        writes = values_for(self.conn, self.groups, [entity], field_ids, self._show)[entity]
         values = {k: v.value for k, v in writes.items() if v.value is not None}
         return Record(to_str(entity), tables, values, writes)
 
@@ -828,7 +867,7 @@ class Workspace:
         tdef = self.schema.table(table)
         members = table_members(self.conn, tdef.id)
         field_ids = [f.id for f in tdef.fields.values()]
-        all_values = values_for(self.conn, self.groups, members, field_ids, self.render)
+        all_values = values_for(self.conn, self.groups, members, field_ids, self._show)
         memberships: dict[bytes, list[str]] = {e: [] for e in members}
         for start in range(0, len(members), 500):
             chunk = members[start:start + 500]
@@ -850,7 +889,7 @@ class Workspace:
         if found is None:
             raise NotFoundError(f"record {record!r} does not exist")
         self.schema.field(field_id)
-        return values_for(self.conn, self.groups, [as_id(record)], [field_id], self.render)[as_id(record)].get(
+        return values_for(self.conn, self.groups, [as_id(record)], [field_id], self._show)[as_id(record)].get(
             field_id, FieldValue(None, field_id, b"", b"")).value
 
     def edges_from(self, record: IdLike, edge_type: str | None = None) -> list[EdgeRow]:
