@@ -86,7 +86,7 @@ def test_bad_references_are_refused(sheet) -> None:
 
 
 def test_setting_a_reference_can_be_undone(sheet) -> None:
-    alice, actor, attendee = sheet
+    alice, _actor, attendee = sheet
     ws = alice.ws
     assert ws.undo().done
     assert ws.reference_of(attendee, ATTENDEE) is None
