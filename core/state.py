@@ -168,6 +168,14 @@ WHERE excluded.ord > rules.ord
 """
 
 
+def _source(source: dict[str, Any]) -> str:
+    """How a membership came about: 'user', 'import'..., or 'rule:<rule id>' (so a rule can
+    later propose removing only what it added)."""
+    if source["type"] == "rule" and "rule" in source:
+        return f"rule:{source['rule'].hex()}"
+    return str(source["type"])
+
+
 def _pair(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a < b else (b, a)
 
@@ -286,10 +294,10 @@ class Applier:
     # --- facets (table membership) ----------------------------------------------------------
 
     def _attach_facet(self, op: o.AttachFacet, actor: bytes) -> None:
-        self.conn.execute(_FACET, (self.r(op.entity), op.facet, 1, op.ord, actor, op.source["type"]))
+        self.conn.execute(_FACET, (self.r(op.entity), op.facet, 1, op.ord, actor, _source(op.source)))
 
     def _add_to_table(self, op: o.AddToTable, actor: bytes) -> None:
-        self.conn.execute(_FACET, (self.r(op.entity), op.table, 1, op.ord, actor, op.source["type"]))
+        self.conn.execute(_FACET, (self.r(op.entity), op.table, 1, op.ord, actor, _source(op.source)))
         self._write_fields(op.entity, op.defaults, op.ord, actor)
 
     def _detach(self, entity: bytes, facet: str, discard: bool, preserved: dict[str, Any],

@@ -267,6 +267,13 @@ CREATE TABLE IF NOT EXISTS overlay_ops (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS overlay_ops_field ON overlay_ops (overlay_id, target, field);
 
+-- Rule suggestions a person dismissed on this device (proposals themselves are derived).
+CREATE TABLE IF NOT EXISTS dismissed_proposals (
+    proposal_id TEXT PRIMARY KEY,
+    rule_id BLOB NOT NULL,
+    dismissed_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS pending (
     bundle_id BLOB PRIMARY KEY,
     actor BLOB NOT NULL,

@@ -627,6 +627,52 @@ class Transaction:
                 done += 1
         return done
 
+    # --- rules --------------------------------------------------------------------------------
+
+    def create_rule(self, name: str, *, when: str, kind: str = "membership", table: str | None = None,
+                    defaults: dict[str, Any] | None = None, match_on: list[str] | None = None,
+                    auto_accept: bool = False, on_condition_lost: str = "propose_remove",
+                    acknowledge_cycle: bool = False, rule_id: IdLike | None = None, enabled: bool = True) -> str:
+        """Create (or, with `rule_id`, replace) a rule. Refused with the cycle's path if it could
+        trigger itself, directly or through other rules, unless `acknowledge_cycle`.
+
+        `defaults`: {field id: {"value": literal or "$source.<field id>", "mode": fill_if_empty |
+        always | preserve_on_restore}}.
+        """
+        from .rules import Rule, RuleCycleError, check_rule, find_cycle, load_rules
+
+        rid = as_id(rule_id, "rule id") if rule_id is not None else self.ws.ids.new()
+        norm_defaults = {}
+        for field_id, spec in (defaults or {}).items():
+            norm_defaults[field_id] = spec if isinstance(spec, dict) else {"value": spec, "mode": "fill_if_empty"}
+        rule = Rule(rid, " ".join(str(name).split()), kind, when, table, norm_defaults, tuple(match_on or ()),
+                    auto_accept, on_condition_lost, enabled, acknowledge_cycle)
+        if not rule.name:
+            raise ValidationError("a rule needs a name")
+        check_rule(self.ws, rule)
+        others = [r for r in load_rules(self.ws) if r.id != rid]
+        cycle = find_cycle(self.ws, [*others, rule]) if enabled else None
+        if cycle is not None:
+            path, shared = cycle
+            fields = ", ".join(f"{f} (written by {w}, watched by {x})" for f, w, x in shared)
+            raise RuleCycleError(f"rule {rule.name!r} would create a cycle: {' -> '.join(path)} via {fields}",
+                                 path, shared)
+        self.add(o.CreateRule, rule=rid, name=rule.name, definition=rule.definition())
+        return to_str(rid)
+
+    def disable_rule(self, rule_id: IdLike) -> None:
+        from .rules import load_rules
+
+        rid = as_id(rule_id, "rule id")
+        rule = next((r for r in load_rules(self.ws) if r.id == rid), None)
+        if rule is None:
+            raise NotFoundError(f"no rule {to_str(rid)}")
+        self.add(o.CreateRule, rule=rid, name=rule.name, definition={**rule.definition(), "enabled": False})
+
+    def accept_proposal(self, proposal: Any) -> None:
+        """Carry out a rule's suggestion, as your own change attributed to the rule."""
+        self.ws.rules.accept(self, proposal)
+
     # used by undo: raw inverse ops with positions already known
     def apply_step(self, step: Step) -> None:
         payload = {k: v for k, v in step.payload.items() if not k.startswith("_")}

@@ -145,6 +145,14 @@ def _check_resolution(op: o.ResolveConflict, schema: Schema) -> None:
         raise ValidationError("a resolution must name the competing writes it resolves")
 
 
+def _check_rule(op: o.CreateRule, schema: Schema) -> None:
+    d = op.definition
+    if d.get("kind") not in ("membership", "match") or not isinstance(d.get("when"), str):
+        raise ValidationError("a rule definition needs a kind (membership or match) and a 'when' query")
+    if d.get("kind") == "membership":
+        schema.table(d.get("table") or "")
+
+
 def _check_setting(op: o.SetWorkspaceSetting, schema: Schema) -> None:
     from .settings import validate_setting
 
@@ -170,4 +178,5 @@ _CHECKS: dict[type[o.Op], Any] = {
     o.ConfirmFieldMapping: _check_link,
     o.SetWorkspaceSetting: _check_setting,
     o.ResolveConflict: _check_resolution,
+    o.CreateRule: _check_rule,
 }

@@ -58,6 +58,7 @@ from .ids import IdFactory, to_str
 from .merge import Redirects
 from .modules import ModuleDef, Schema, parse_manifest, union
 from .overlay import Drift, OverlayInfo, Overlays
+from .query import run_query
 from .reads import (
     EdgeRow,
     FieldValue,
@@ -70,6 +71,7 @@ from .reads import (
     tables_of,
     values_for,
 )
+from .rules import Proposal, Rule, RuleEngine, load_rules
 from .settings import Settings, from_rows
 from .state import Applier, Effects, register_writes
 from .statehash import state_hash
@@ -204,6 +206,7 @@ class Workspace:
         self.applier = Applier(conn, self.crdt, self.redirects)
         self.conflicts = ConflictTracker(conn, lambda: self.groups, self._is_crdt, self.redirects)
         self.awareness = AwarenessLog(conn, lambda: self.groups, env.now_ms)
+        self.rules = RuleEngine(self)
         self.listeners: list[Callable[[BundleEvent], None]] = []
         self._stacks = Stacks()
         self._tx: Transaction | None = None
@@ -384,6 +387,7 @@ class Workspace:
         tx = self._begin(kind, meta, staging)
         try:
             yield tx
+            self.rules.fire(tx)
             if tx.staging:
                 self._stage(tx)
                 return
@@ -405,6 +409,7 @@ class Workspace:
             tx = self._begin(kind, meta, staging)
             try:
                 yield tx
+                self.rules.fire(tx)
                 if tx.staging:
                     self._stage(tx)
                     return
@@ -1076,6 +1081,22 @@ class Workspace:
 
     async def commit_overlay_async(self) -> Receipt | None:
         return await self.overlays.commit_async()
+
+    def list_rules(self) -> list[Rule]:
+        return load_rules(self)
+
+    def proposals(self) -> list[Proposal]:
+        """What rules suggest and a person decides (add to a table, remove, merge)."""
+        self.overlays.ensure_view()
+        return self.rules.proposals()
+
+    def dismiss_proposal(self, proposal: Proposal) -> None:
+        self.overlays.close_view()
+        self.rules.dismiss(proposal)
+
+    def query(self, text: str, **kwargs: Any) -> list[str]:
+        """Record ids matching a query (spec/query-language.md); through the active overlay."""
+        return run_query(self, text, **kwargs)
 
     def merge_exceptions(self) -> set[tuple[bytes, bytes]]:
         """Pairs of records a person split apart: rules must never propose merging them again."""

@@ -1,0 +1,447 @@
+"""Rules: automatic table membership and record matching, proposed or auto-accepted.
+
+A rule is an operation (CreateRule; the same id again updates or disables it), so every peer has
+the same rules. Rules fire on the peer that made the triggering change, inside its transaction:
+an auto-accepted rule's ops join the same bundle (atomic, at most once per triggering change),
+and an overlay edit fires into the overlay. Receivers never re-run rules, so replay stays
+deterministic. Rules that wait for a person produce *proposals*, derived on demand from the
+rules and the current state (plus a local list of dismissals): accepting one commits ordinary
+ops attributed to the person and the rule.
+
+A rule that could trigger itself, directly or through others (what it writes overlapping what
+another watches, mapped fields counting as one), is refused when it is created, naming the
+cycle; at run time a chain deeper than 1000 steps or longer than 30 s rolls everything back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import operations as o
+from .encoding import decode
+from .errors import LocalError, ValidationError
+from .ids import to_str
+from .modules import normalize_value
+from .query import QueryError, compile_query, matches, run_query
+from .reads import facet_attached, group_value
+
+if TYPE_CHECKING:
+    from .query import CompiledQuery
+    from .transaction import Transaction
+    from .workspace import Workspace
+
+KINDS = ("membership", "match")
+MODES = ("fill_if_empty", "always", "preserve_on_restore")
+CONDITION_LOST = ("propose_remove", "ignore", "auto_remove")
+MAX_CHAIN_DEPTH = 1000
+MAX_CHAIN_MS = 30_000
+ANY_FIELD = "*"  # what a merge may write: everything
+
+
+class RuleError(LocalError):
+    """A rule definition is invalid."""
+
+
+class RuleCycleError(RuleError):
+    def __init__(self, message: str, path: list[str], shared: list[tuple[str, str, str]]) -> None:
+        super().__init__(message)
+        self.path = path
+        self.shared = shared  # (field, written by, watched by)
+
+
+class RuleLimitError(LocalError):
+    """A chain of rule firings ran away; the whole transaction was rolled back."""
+
+
+@dataclass(frozen=True, eq=False)
+class Rule:
+    id: bytes
+    name: str
+    kind: str
+    when: str
+    table: str | None = None
+    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    match_on: tuple[str, ...] = ()
+    auto_accept: bool = False
+    on_condition_lost: str = "propose_remove"
+    enabled: bool = True
+    cycle_acknowledged: bool = False
+
+    def definition(self) -> dict[str, Any]:
+        return {"kind": self.kind, "when": self.when, "table": self.table, "defaults": self.defaults,
+                "match_on": list(self.match_on), "auto_accept": self.auto_accept,
+                "on_condition_lost": self.on_condition_lost, "enabled": self.enabled,
+                "cycle_acknowledged": self.cycle_acknowledged}
+
+    @classmethod
+    def from_definition(cls, rule_id: bytes, name: str, d: dict[str, Any]) -> Rule:
+        return cls(rule_id, name, d.get("kind", "membership"), d.get("when", ""), d.get("table"),
+                   dict(d.get("defaults") or {}), tuple(d.get("match_on") or ()), bool(d.get("auto_accept")),
+                   d.get("on_condition_lost", "propose_remove"), bool(d.get("enabled", True)),
+                   bool(d.get("cycle_acknowledged")))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Something a rule suggests and a person decides: add, remove, or merge records."""
+
+    id: str
+    rule: bytes
+    rule_name: str
+    action: str  # add_to_table, remove_from_table, merge
+    records: tuple[bytes, ...]
+    table: str | None
+    description: str
+
+
+# --- reading and checking definitions -------------------------------------------------------------
+
+
+def load_rules(ws: Workspace) -> list[Rule]:
+    return [Rule.from_definition(rid, name, decode(definition)) for rid, name, definition in ws.conn.execute(
+        "SELECT rule_id, name, definition FROM rules ORDER BY rule_id")]
+
+
+def _source_path(value: Any) -> str | None:
+    return value[len("$source."):] if isinstance(value, str) and value.startswith("$source.") else None
+
+
+def check_rule(ws: Workspace, rule: Rule) -> CompiledQuery:
+    """Validate a definition against the schema; returns its compiled `when` query."""
+    if rule.kind not in KINDS:
+        raise RuleError(f"a rule's kind is one of {list(KINDS)}, got {rule.kind!r}")
+    if rule.on_condition_lost not in CONDITION_LOST:
+        raise RuleError(f"on_condition_lost is one of {list(CONDITION_LOST)}")
+    try:
+        compiled = compile_query(rule.when, ws.schema, context="trigger")
+    except QueryError as exc:
+        raise RuleError(f"the rule's condition does not parse: {exc}") from None
+    if rule.kind == "membership":
+        if rule.table is None:
+            raise RuleError("a membership rule names the table records are added to")
+        tdef = ws.schema.table(rule.table)
+        for field_id, spec in rule.defaults.items():
+            fdef = tdef.field(field_id.rsplit(".", 1)[-1])
+            if fdef.id != field_id:
+                raise RuleError(f"default {field_id!r} is not a field of {tdef.display_name}")
+            if not isinstance(spec, dict) or "value" not in spec:
+                raise RuleError(f"default {field_id!r} needs a 'value' (and optionally a 'mode')")
+            if spec.get("mode", "fill_if_empty") not in MODES:
+                raise RuleError(f"default mode is one of {list(MODES)}")
+            path = _source_path(spec["value"])
+            if path is not None:
+                ws.schema.field(path)
+            else:
+                normalize_value(fdef, spec["value"])
+    else:
+        if not rule.match_on:
+            raise RuleError("a match rule lists the fields that must be equal (match_on)")
+        for field_id in rule.match_on:
+            ws.schema.field(field_id)
+    return compiled
+
+
+def _writes(ws: Workspace, rule: Rule) -> set[str]:
+    if rule.kind == "match":
+        return {ANY_FIELD}
+    assert rule.table is not None
+    return {rule.table} | {ws.groups.key(f) for f in rule.defaults}
+
+
+def _watches(ws: Workspace, compiled: CompiledQuery) -> set[str]:
+    return {ws.groups.key(w) if w.count(".") == 2 else w for w in compiled.watched}
+
+
+def find_cycle(ws: Workspace, rules: list[Rule]) -> tuple[list[str], list[tuple[str, str, str]]] | None:
+    """A cycle in 'X writes what Y watches' (Tarjan's strongly connected components), or None."""
+    live = [r for r in rules if r.enabled and not r.cycle_acknowledged]
+    compiled = {r.id: compile_query(r.when, ws.schema, context="trigger") for r in live}
+    writes = {r.id: _writes(ws, r) for r in live}
+    watches = {r.id: _watches(ws, compiled[r.id]) for r in live}
+    names = {r.id: r.name for r in live}
+    edges: dict[bytes, list[tuple[bytes, str]]] = {r.id: [] for r in live}
+    for x in live:
+        for y in live:
+            if x is y and x.kind == "match":
+                continue  # merging is idempotent: a merged class does not match itself again
+            shared = sorted(watches[y.id]) if ANY_FIELD in writes[x.id] else sorted(writes[x.id] & watches[y.id])
+            if shared:
+                edges[x.id].append((y.id, shared[0]))
+    index: dict[bytes, int] = {}
+    low: dict[bytes, int] = {}
+    stack: list[bytes] = []
+    on_stack: set[bytes] = set()
+    components: list[list[bytes]] = []
+
+    def strongconnect(v: bytes) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w, _f in edges[v]:
+            if w not in index:
+                strongconnect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            components.append(component)
+
+    for v in edges:
+        if v not in index:
+            strongconnect(v)
+    for component in components:
+        members = set(component)
+        if len(component) == 1 and not any(w == component[0] for w, _f in edges[component[0]]):
+            continue
+        # walk the cycle inside the component to name it
+        start = min(component)
+        path, shared, node = [start], [], start
+        while True:
+            nxt, via = next((w, f) for w, f in edges[node] if w in members and (w not in path or w == start))
+            shared.append((via, names[node], names[nxt]))
+            if nxt == start:
+                break
+            path.append(nxt)
+            node = nxt
+        return [names[p] for p in [*path, start]], shared
+    return None
+
+
+def rule_id_for(ws: Workspace) -> bytes:
+    return ws.ids.new()
+
+
+# --- firing -----------------------------------------------------------------------------------------
+
+
+class RuleEngine:
+    """Runs auto-accepted rules at the end of a local transaction, and derives proposals."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._compiled: dict[tuple[bytes, str], Any] = {}
+
+    def _rules(self) -> list[tuple[Rule, Any]]:
+        out = []
+        for rule in load_rules(self.ws):
+            if not rule.enabled:
+                continue
+            key = (rule.id, rule.when)
+            if key not in self._compiled or self._compiled[key].schema is not self.ws.schema:
+                try:
+                    self._compiled[key] = compile_query(rule.when, self.ws.schema, context="trigger")
+                except QueryError:
+                    continue  # a rule whose condition no longer resolves is skipped, not fatal
+            out.append((rule, self._compiled[key]))
+        return out
+
+    def fire(self, tx: Transaction) -> None:
+        """Apply auto-accepted rules to what this transaction changed, until nothing new fires."""
+        rules = [(r, c) for r, c in self._rules() if r.auto_accept]
+        if not rules:
+            return
+        started = self.ws.env.now_ms()
+        seen = 0
+        depth = 0
+        while seen < len(tx.ops):
+            depth += 1
+            if depth > MAX_CHAIN_DEPTH:
+                raise RuleLimitError(f"rules fired more than {MAX_CHAIN_DEPTH} times in a chain; nothing was saved")
+            if self.ws.env.now_ms() - started > MAX_CHAIN_MS:
+                raise RuleLimitError(f"rules ran longer than {MAX_CHAIN_MS // 1000} s; nothing was saved")
+            batch = tx.ops[seen:]
+            seen = len(tx.ops)
+            touched = _touched(self.ws, batch)
+            for rule, compiled in rules:
+                for entity, changed in touched.items():
+                    self._fire_one(tx, rule, compiled, entity, changed, batch)
+
+    def _fire_one(self, tx: Transaction, rule: Rule, compiled: Any, entity: bytes, changed: set[str],
+                  trigger: list[o.Op]) -> None:
+        ws = self.ws
+        if rule.kind == "match":
+            self._match(tx, rule, compiled, entity, changed)
+            return
+        assert rule.table is not None
+        if not ws.conn.execute("SELECT 1 FROM entities WHERE entity_id = ? AND alive = 1", (entity,)).fetchone():
+            return
+        holds = matches(ws, entity, compiled, source=entity, changes=changed, context="trigger")
+        inside = facet_attached(ws.conn, entity, rule.table)
+        triggered_by = trigger[-1].op_id
+        if holds and not inside:
+            self._add(tx, rule, entity, triggered_by)
+        elif not holds and inside and rule.on_condition_lost == "auto_remove" and self._added_by(entity, rule):
+            tx.remove_from_table(entity, rule.table)
+
+    def _added_by(self, entity: bytes, rule: Rule) -> bool:
+        row = self.ws.conn.execute("SELECT source FROM facets WHERE entity_id = ? AND facet = ?",
+                                   (entity, rule.table)).fetchone()
+        return row is not None and row[0] == f"rule:{rule.id.hex()}"
+
+    def _add(self, tx: Transaction, rule: Rule, entity: bytes, triggered_by: bytes) -> None:
+        assert rule.table is not None
+        tdef = self.ws.schema.table(rule.table)
+        preserved: dict[str, Any] = {}
+        if any(spec.get("mode") == "preserve_on_restore" for spec in rule.defaults.values()):
+            row = self.ws.conn.execute(
+                "SELECT l.payload FROM oplog l WHERE l.target = ? AND l.field = ? AND l.op_type = 'RemoveFromTable'"
+                " ORDER BY l.ord DESC LIMIT 1", (entity, f"@facet:{rule.table}")).fetchone()
+            if row is not None:
+                preserved = dict(o.decode_op(row[0]).preserved)  # type: ignore[attr-defined]
+        defaults: dict[str, Any] = {}
+        for fdef in tdef.fields.values():
+            spec = rule.defaults.get(fdef.id)
+            current = group_value(self.ws.conn, self.ws.groups, entity, fdef.id, self.ws._show)
+            empty = current is None or current.value is None
+            if spec is None:
+                if empty and fdef.default is not None:
+                    defaults[fdef.id] = fdef.default
+                continue
+            mode = spec.get("mode", "fill_if_empty")
+            value = self._value(spec["value"], entity)
+            if mode == "preserve_on_restore" and fdef.id in preserved:
+                value = preserved[fdef.id]
+            if value is None or (mode != "always" and not empty):
+                continue
+            defaults[fdef.id] = normalize_value(fdef, value)
+        tx.add(o.AddToTable, entity=entity, table=rule.table, defaults=defaults,
+               source={"type": "rule", "rule": rule.id, "triggered_by": triggered_by})
+
+    def _value(self, value: Any, entity: bytes) -> Any:
+        path = _source_path(value)
+        if path is None:
+            return value
+        found = group_value(self.ws.conn, self.ws.groups, entity, path, self.ws._show)
+        return None if found is None else found.value
+
+    def _match_groups(self, rule: Rule, compiled: Any) -> list[list[bytes]]:
+        """Records that match `when` and agree on every match_on field (empty never matches)."""
+        ws = self.ws
+        groups: dict[tuple[Any, ...], list[bytes]] = {}
+        for record in run_query(ws, compiled):
+            entity = ws.redirects.resolve(bytes.fromhex(record.replace("-", "")))
+            key = []
+            for field_id in rule.match_on:
+                found = group_value(ws.conn, ws.groups, entity, field_id, ws._show)
+                if found is None or found.value is None or found.value == "":
+                    break
+                value = found.value
+                key.append(value.strip().casefold() if isinstance(value, str) else value)
+            else:
+                groups.setdefault(tuple(key), []).append(entity)
+        exceptions = ws.merge_exceptions()
+        out = []
+        for members in groups.values():
+            # records a person split apart never go in one cluster; the rest still match
+            clusters: list[list[bytes]] = []
+            for member in sorted(set(members)):
+                home = next((c for c in clusters if not any(tuple(sorted((member, x))) in exceptions for x in c)),
+                            None)
+                if home is None:
+                    clusters.append([member])
+                else:
+                    home.append(member)
+            out.extend(c for c in clusters if len(c) > 1)
+        return out
+
+    def _match(self, tx: Transaction, rule: Rule, compiled: Any, entity: bytes, changed: set[str]) -> None:
+        if not changed & {self.ws.groups.key(f) for f in rule.match_on} | {"@life"}:
+            return
+        entity = self.ws.redirects.resolve(entity)
+        for members in self._match_groups(rule, compiled):
+            if entity in members:
+                survivor = members[0]
+                for other in members[1:]:
+                    if self.ws.redirects.resolve(other) != survivor:
+                        tx.merge_records(survivor, other)
+
+    # --- proposals ----------------------------------------------------------------------------
+
+    def proposals(self) -> list[Proposal]:
+        ws = self.ws
+        dismissed = {r[0] for r in ws.conn.execute("SELECT proposal_id FROM dismissed_proposals")}
+        out: list[Proposal] = []
+        for rule, compiled in self._rules():
+            if rule.kind == "match":
+                if rule.auto_accept:
+                    continue
+                for members in self._match_groups(rule, compiled):
+                    labels = " and ".join(ws.record_label(m) for m in members)
+                    out.append(_proposal(rule, "merge", tuple(members), None,
+                                         f"{rule.name}: {labels} look like the same record. Merge them?"))
+                continue
+            assert rule.table is not None
+            table_name = ws.schema.tables[rule.table].display_name if rule.table in ws.schema.tables else rule.table
+            holding = {bytes.fromhex(r.replace("-", "")) for r in run_query(ws, compiled)}
+            members = set(ws.table_member_ids(rule.table))
+            if not rule.auto_accept:
+                for entity in sorted(holding - members):
+                    out.append(_proposal(rule, "add_to_table", (entity,), rule.table,
+                                         f"{rule.name}: add {ws.record_label(entity)} to {table_name}?"))
+            if rule.on_condition_lost == "propose_remove":
+                for entity in sorted(members - holding):
+                    if self._added_by(entity, rule):
+                        out.append(_proposal(
+                            rule, "remove_from_table", (entity,), rule.table,
+                            f"{ws.record_label(entity)} no longer meets the criteria for {table_name}. Remove it?"))
+        return [p for p in out if p.id not in dismissed]
+
+    def accept(self, tx: Transaction, proposal: Proposal) -> None:
+        current = {p.id: p for p in self.proposals()}
+        if proposal.id not in current:
+            raise ValidationError("this suggestion no longer applies (the data changed); reload the list")
+        rule = next(r for r in load_rules(self.ws) if r.id == proposal.rule)
+        if proposal.action == "add_to_table":
+            self._add(tx, rule, proposal.records[0], proposal.rule)
+        elif proposal.action == "remove_from_table":
+            assert proposal.table is not None
+            tx.remove_from_table(proposal.records[0], proposal.table)
+        else:
+            survivor = proposal.records[0]
+            for other in proposal.records[1:]:
+                tx.merge_records(survivor, other)
+
+    def dismiss(self, proposal: Proposal) -> None:
+        self.ws.conn.execute("INSERT OR IGNORE INTO dismissed_proposals (proposal_id, rule_id, dismissed_at)"
+                             " VALUES (?, ?, ?)", (proposal.id, proposal.rule, self.ws.env.now_ms()))
+
+
+def _proposal(rule: Rule, action: str, records: tuple[bytes, ...], table: str | None, text: str) -> Proposal:
+    digest = hashlib.sha256(rule.id + action.encode() + b"".join(records) + (table or "").encode()).hexdigest()
+    return Proposal(digest[:32], rule.id, rule.name, action, records, table, text)
+
+
+def _touched(ws: Workspace, ops: list[o.Op]) -> dict[bytes, set[str]]:
+    """Record -> what changed on it (semantic field keys, table ids, '@life'), for `changes`."""
+    from .state import register_writes
+
+    out: dict[bytes, set[str]] = {}
+    for op in ops:
+        for target, field, _value in register_writes(op):
+            if field.count(".") == 2:
+                out.setdefault(ws.redirects.resolve(target), set()).update({field, ws.groups.key(field)})
+        entity = getattr(op, "entity", None)
+        if isinstance(entity, bytes):
+            changed = out.setdefault(ws.redirects.resolve(entity), set())
+            table = getattr(op, "table", None) or getattr(op, "facet", None) or getattr(op, "initial_table", None)
+            if table:
+                changed.add(table)
+            if isinstance(op, (o.CreateEntity, o.RestoreEntity, o.DeleteEntity)):
+                changed.add("@life")
+    return out
+
+
+def describe(rule: Rule) -> str:
+    return f"{rule.name} ({'automatic' if rule.auto_accept else 'proposes'})"
+
+
+__all__ = ["Proposal", "Rule", "RuleCycleError", "RuleEngine", "RuleError", "RuleLimitError", "to_str"]
