@@ -426,9 +426,9 @@ def _touched(ws: Workspace, ops: list[o.Op]) -> dict[bytes, set[str]]:
 
     out: dict[bytes, set[str]] = {}
     for op in ops:
-        for target, field, _value in register_writes(op):
-            if field.count(".") == 2:
-                out.setdefault(ws.redirects.resolve(target), set()).update({field, ws.groups.key(field)})
+        for target, field_id, _value in register_writes(op):
+            if field_id.count(".") == 2:
+                out.setdefault(ws.redirects.resolve(target), set()).update({field_id, ws.groups.key(field_id)})
         entity = getattr(op, "entity", None)
         if isinstance(entity, bytes):
             changed = out.setdefault(ws.redirects.resolve(entity), set())

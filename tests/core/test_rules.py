@@ -96,7 +96,7 @@ def test_cycles_are_refused_with_their_path(peer_factory) -> None:
     assert info.value.path == ["Self", "Self"]
     with ws.transaction() as tx:
         tx.create_rule("A", when='table == "sm.SMCues"', table=SND, auto_accept=True)
-    with pytest.raises(RuleCycleError, match="A -> B -> A|B -> A -> B"), ws.transaction() as tx:
+    with pytest.raises(RuleCycleError, match=r"A -> B -> A|B -> A -> B"), ws.transaction() as tx:
         tx.create_rule("B", when='table == "sound.SoundCues"', table=SM, auto_accept=True)
     assert [r.name for r in ws.list_rules()] == ["A"]
 
