@@ -36,6 +36,10 @@ class CrdtBackend(Protocol):
 
     def render(self, doc: Any, kind: str) -> Any: ...
 
+    def length(self, doc: Any) -> int:
+        """Characters in a text (items in a list), without rendering it."""
+        ...
+
     def encode_state(self, doc: Any) -> bytes: ...
 
 
@@ -58,28 +62,47 @@ class PycrdtBackend:
     def apply(self, doc: Any, delta: bytes) -> None:
         doc[0].apply_update(delta)
 
+    def _captured(self, ydoc: Any, change: Any) -> bytes:
+        """Run `change` in one transaction and return exactly that transaction's update.
+
+        (A diff against the previous state vector would also carry the whole delete set: a
+        keystroke in a long, much-edited text would cost kilobytes.)"""
+        updates: list[bytes] = []
+        subscription = ydoc.observe(lambda event: updates.append(bytes(event.update)))
+        try:
+            with ydoc.transaction():
+                change()
+        finally:
+            ydoc.unobserve(subscription)
+        return updates[0] if len(updates) == 1 else bytes(self._pycrdt.merge_updates(*updates))
+
     def edit_text(self, doc: Any, edits: list[Edit]) -> bytes:
         ydoc, text = doc
-        before = ydoc.get_state()
-        with ydoc.transaction():
+
+        def change() -> None:
             for index, delete, insert in edits:
                 if delete:
                     del text[index:index + delete]
                 if insert:
                     text.insert(index, insert)
-        return bytes(ydoc.get_update(before))
+
+        return self._captured(ydoc, change)
 
     def replace_list(self, doc: Any, values: list[Any]) -> bytes:
         ydoc, array = doc
-        before = ydoc.get_state()
-        with ydoc.transaction():
+
+        def change() -> None:
             if len(array):
                 del array[0:len(array)]
             array.extend(values)
-        return bytes(ydoc.get_update(before))
+
+        return self._captured(ydoc, change)
 
     def render(self, doc: Any, kind: str) -> Any:
         return str(doc[1]) if kind == "text" else list(doc[1].to_py())
+
+    def length(self, doc: Any) -> int:
+        return len(doc[1])
 
     def encode_state(self, doc: Any) -> bytes:
         return bytes(doc[0].get_update())

@@ -33,31 +33,54 @@ class YjsBackend:
     def apply(self, doc: Any, delta: bytes) -> None:
         self._y.applyUpdate(doc[0], _to_js(delta))
 
-    def _diff_since(self, doc: Any, before: Any) -> bytes:
-        return bytes(self._y.encodeStateAsUpdate(doc[0], before).to_py())
+    def _captured(self, ydoc: Any, change: Callable[[], None]) -> bytes:
+        """Run `change` in one Yjs transaction; return exactly that transaction's update (a diff
+        against the old state vector would also carry the document's whole delete set)."""
+        from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+
+        updates: list[bytes] = []
+        handler = create_proxy(lambda update, *_rest: updates.append(bytes(update.to_py())))
+        body = create_proxy(lambda *_args: change())
+        ydoc.on("update", handler)
+        try:
+            ydoc.transact(body)
+        finally:
+            ydoc.off("update", handler)
+            handler.destroy()
+            body.destroy()
+        if len(updates) == 1:
+            return updates[0]
+        return bytes(self._y.mergeUpdates(_to_js([_to_js(u) for u in updates])).to_py())
 
     def edit_text(self, doc: Any, edits: list[Edit]) -> bytes:
-        before = self._y.encodeStateVector(doc[0])
         text = doc[1]
-        for index, delete, insert in edits:
-            if delete:
-                text.delete(index, delete)
-            if insert:
-                text.insert(index, insert)
-        return self._diff_since(doc, before)
+
+        def change() -> None:
+            for index, delete, insert in edits:
+                if delete:
+                    text.delete(index, delete)
+                if insert:
+                    text.insert(index, insert)
+
+        return self._captured(doc[0], change)
 
     def replace_list(self, doc: Any, values: list[Any]) -> bytes:
-        before = self._y.encodeStateVector(doc[0])
         array = doc[1]
-        if array.length:
-            array.delete(0, array.length)
-        array.insert(0, _to_js(values))
-        return self._diff_since(doc, before)
+
+        def change() -> None:
+            if array.length:
+                array.delete(0, array.length)
+            array.insert(0, _to_js(values))
+
+        return self._captured(doc[0], change)
 
     def render(self, doc: Any, kind: str) -> Any:
         if kind == "text":
             return str(doc[1].toString())
         return list(doc[1].toJSON().to_py())
+
+    def length(self, doc: Any) -> int:
+        return int(doc[1].length)
 
     def encode_state(self, doc: Any) -> bytes:
         return bytes(self._y.encodeStateAsUpdate(doc[0]).to_py())

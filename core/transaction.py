@@ -251,7 +251,7 @@ class Transaction:
         store = self.ws.crdt
         backend = store.require()
         doc = store.doc(entity, fdef.id, "text")
-        length = len(backend.render(doc, "text"))
+        length = backend.length(doc)
         checked = []
         for edit in edits:
             if not (isinstance(edit, (tuple, list)) and len(edit) == 3):
