@@ -84,6 +84,7 @@ class SessionRunner:
                 self.session.receive_frame(frame, now_ms())
                 self._process()
                 await self._flush()
+                self._wake.set()  # the session's next timer may have moved
                 if self.session.state is State.CLOSED:
                     break
             if self.session.state is not State.CLOSED:

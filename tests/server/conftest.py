@@ -147,7 +147,8 @@ class FilePeer:
 
     def cli(self, *args: str, relay: RelayProcess, check: bool = True,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        extra = ["--ca", str(relay.data / "tls" / "ca.pem")] if relay.scheme == "https" and "--no-ca" not in args else []
+        use_ca = relay.scheme == "https" and "--no-ca" not in args
+        extra = ["--ca", str(relay.data / "tls" / "ca.pem")] if use_ca else []
         args = tuple(a for a in args if a != "--no-ca")
         result = subprocess.run([sys.executable, "-m", "openprod_server.cli", *args, "--db", str(self.db),
                                  "--identity", str(self.identity_path), "--relay", relay.url, *extra],

@@ -50,7 +50,7 @@ def test_two_peers_edit_offline_and_converge(relay: RelayProcess, tmp_path: Path
             assert done["event"] == "done" and done["in_sync"] and done["transport"] == transport
         relay_hash, relay_count = relay_state(relay, relay.workspace_file(alice.open()))
         assert alice.hash_and_count() == bob.hash_and_count() == (relay_hash, relay_count)
-        bob_catchup = [e for e in reports[1] if e["event"] == "CaughtUp"][0]
+        bob_catchup = next(e for e in reports[1] if e["event"] == "CaughtUp")
         assert bob_catchup["received"] == 7, "Bob receives exactly Alice's new bundles: 6 records + 1 edit"
     sessions = [e for e in relay.events() if e.get("event") == "session_closed"]
     assert {e["transport"] for e in sessions} == {transport}
