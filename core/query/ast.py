@@ -154,7 +154,9 @@ class Value:
 
 @dataclass(frozen=True)
 class SourceRef:
-    names: tuple[str, ...]  # the field path after $source
+    """$source.<field>: candidate fields, best first; the source record's tables pick one."""
+
+    fields: tuple[FieldRef, ...]
     pos: Pos
 
 

@@ -25,7 +25,8 @@ INVALID_PATH = "InvalidPath"  # a path whose shape is wrong (`x->y` without targ
 UNKNOWN_REFERENCE = "UnknownReference"
 MISSING_REFERENCE = "MissingReference"  # $source used but no source record given
 CHANGES_NOT_ALLOWED = "ChangesNotAllowed"
-UNKNOWN_TABLE = "UnknownTable"
+UNKNOWN_TABLE = "UnknownTable"  # the table= argument names no table
+INVALID_CONTEXT = "InvalidContext"
 TOO_COMPLEX = "TooComplex"
 
 EXCERPT_WIDTH = 72

@@ -21,6 +21,7 @@ MAX_QUERY_CHARS = 10_000
 MAX_DEPTH = 48  # nested parentheses / NOTs / arrays
 MAX_PREDICATES = 1_000
 KEYWORDS = frozenset({"and", "or", "not", "exists", "in", "changes", "matches", "like", "true", "false", "null"})
+_OPERATOR_CHARS = "=!<>~^&|:+*/%"
 _OPERATOR_RUN = re.compile(r"[=!<>~^&|:+*/%-]+")
 _WORD = re.compile(r"[^\s()\[\],]+")
 
@@ -54,8 +55,7 @@ def _end_position(text: str) -> tuple[int, int]:
     if not stripped:
         return 1, 1
     line = stripped.count("\n") + 1
-    column = len(stripped) - (stripped.rfind("\n") + 1) + 1
-    return line, column + 1 if line == 1 or True else column
+    return line, len(stripped) - (stripped.rfind("\n") + 1) + 1
 
 
 def _expected(names: set[str]) -> str:
@@ -74,9 +74,13 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> e.QueryError:
         if char in "\"'":
             return e.QueryError(f"string starting here is never closed: add the closing {char}",
                                 code=e.UNTERMINATED_STRING, text=text, line=line, column=column)
-        run = _OPERATOR_RUN.match(text, pos)
+        start = pos
+        while start > 0 and text[start - 1] in _OPERATOR_CHARS:
+            start -= 1  # `x <> 5` fails at '>': report the whole '<>' from where it starts
+        run = _OPERATOR_RUN.match(text, start)
         if run and char != "-":
             op = run.group(0)
+            column -= pos - start
             if op == "=":
                 detail = "'=' is not an operator here: use == to compare"
                 code = e.UNEXPECTED_TOKEN
@@ -99,8 +103,19 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> e.QueryError:
                                     code=e.MISSING_OPERAND, text=text, line=line, column=column)
             return e.QueryError(f"the query ends too early; expected {_expected(names)}",
                                 code=e.MISSING_OPERAND, text=text, line=line, column=column)
+        line, column = token.line or 1, token.column or 1
+        if token.type == "RELOP" and token.start_pos is not None:
+            start = token.start_pos
+            while start > 0 and text[start - 1] in _OPERATOR_CHARS:
+                start -= 1
+            if start < token.start_pos:  # `x <> 5`: '<' read as an operator, then '>' cannot follow
+                run = _OPERATOR_RUN.match(text, start)
+                assert run is not None
+                return e.QueryError(f"unknown operator {run.group(0)!r}: use ==, !=, <, <=, >, >=, exists, IN, "
+                                    "LIKE or MATCHES", code=e.INVALID_OPERATOR, text=text, line=line,
+                                    column=column - (token.start_pos - start))
         return e.QueryError(f"unexpected {token.value!r}; expected {_expected(names)}", code=e.UNEXPECTED_TOKEN,
-                            text=text, line=token.line or 1, column=token.column or 1)
+                            text=text, line=line, column=column)
     return e.QueryError(f"cannot parse the query: {exc}", code=e.UNEXPECTED_TOKEN, text=text,
                         line=getattr(exc, "line", 1) or 1, column=getattr(exc, "column", 1) or 1)
 
