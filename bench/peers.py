@@ -76,6 +76,18 @@ def stored_wires(peer: Peer) -> list[bytes]:
     return list(oplog.bundle_wires(peer.ws.conn))
 
 
+def ingest_batched(peer: Peer, wires: list[bytes], batch: int = 200) -> int:
+    """Ingest as a catch-up does: `batch` bundles per call, one SQLite commit each."""
+    count = 0
+    for start in range(0, len(wires), batch):
+        for result in peer.ws.ingest_many(wires[start:start + batch]):
+            if result.status != "applied":
+                raise BenchFailure(f"{peer.name} did not apply bundle {count}: {result.status} "
+                                   f"{result.reason or ''} {result.detail}".rstrip())
+            count += 1
+    return count
+
+
 def ingest_all(peer: Peer, wires: Iterable[bytes]) -> int:
     """Ingest one bundle at a time; raise BenchFailure on the first one not applied."""
     count = 0

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .encoding import decode, encode
+from .encoding import check_plain, decode, encode
 from .errors import REASON_BAD_HASH, REASON_MALFORMED, REASON_UNSUPPORTED_VERSION, BundleRejected, DecodeError
 from .hlc import HLC_LEN
 from .identity import ACTOR_ID_LEN, SIGNATURE_LEN
@@ -188,8 +188,8 @@ def decode_bundle(data: bytes) -> Bundle:
 
 
 def decode_header(header_bytes: bytes) -> BundleHeader:
-    try:
-        wire = decode(header_bytes, what="bundle header")
+    try:  # every field is type-checked below; the signature pins the exact bytes
+        wire = decode(header_bytes, what="bundle header", strict=False)
     except DecodeError as exc:
         raise BundleRejected(REASON_MALFORMED, exc.detail) from None
     if not isinstance(wire, dict):
@@ -223,6 +223,10 @@ def decode_header(header_bytes: bytes) -> BundleHeader:
         raise BundleRejected(REASON_MALFORMED, f"unknown bundle kind {wire['kind']!r}")
     if not isinstance(wire["meta"], dict) or not all(isinstance(k, str) for k in wire["meta"]):
         raise BundleRejected(REASON_MALFORMED, "header meta must be a map with text keys")
+    try:
+        check_plain(wire["meta"])
+    except (TypeError, ValueError) as exc:
+        raise BundleRejected(REASON_MALFORMED, f"header meta: {exc}") from None
     return BundleHeader(
         workspace=need_bytes("ws", ID_LEN),
         bundle_id=need_bytes("id", ID_LEN),

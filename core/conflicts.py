@@ -100,6 +100,7 @@ class ConflictTracker:
         self.redirects = redirects
         self.pending: list[tuple[o.Op, bytes, VectorClock]] = []  # ops of the open local transaction
         self._memo: OrderedDict[bytes, Write] = OrderedDict()  # recent writes, for single-tip lookups
+        self.begin_bundle()
         self.reload()
 
     def reload(self) -> None:
@@ -118,17 +119,38 @@ class ConflictTracker:
     # last writer, who saw every other write). Rows appear only when branches diverge, so the
     # common case costs one register read per write.
 
+    def begin_bundle(self) -> None:
+        """A new bundle (or local transaction) starts: forget which records it created."""
+        self._fresh: set[bytes] = set()
+        self._fresh_written: set[tuple[bytes, str]] = set()
+
     def prior(self, op: o.Op) -> dict[tuple[bytes, str], bytes | None]:
-        """Before an op is applied: the op id of each semantic register's current winner."""
+        """Before an op is applied: the op id of each semantic register's current winner.
+
+        A record created in this very bundle has no earlier writes anywhere (anyone else's
+        write to it depends on this bundle), so its first write per field needs no lookup.
+        """
+        if isinstance(op, o.CreateEntity):
+            self._fresh.add(op.entity)
+            return {}
+        if isinstance(op, o.MergeEntities):  # the survivor now holds the absorbed record's writes
+            self._fresh.difference_update({op.survivor, op.absorbed, self.redirects.resolve(op.survivor)})
+            return {}
         writes = [(op.target, op.field, op.chosen)] if isinstance(op, o.ResolveConflict) else register_writes(op)
         out: dict[tuple[bytes, str], bytes | None] = {}
         for target, field, _value in writes:
-            if is_field_key(field) and self._is_crdt(field):
+            field_key = is_field_key(field)
+            if field_key and self._is_crdt(field):
                 continue
-            resolved = self._target(target, field)
-            key = self.key_for(field)
-            if (resolved, key) not in out:
-                out[(resolved, key)] = self._winner(resolved, field)
+            resolved = self.redirects.resolve(target) if field_key else target
+            key = self._groups().key(field) if field_key else field
+            if (resolved, key) in out:
+                continue
+            if resolved in self._fresh and (resolved, key) not in self._fresh_written:
+                self._fresh_written.add((resolved, key))
+                out[(resolved, key)] = None
+                continue
+            out[(resolved, key)] = self._winner(resolved, field)
         return out
 
     def _winner(self, target: bytes, field: str) -> bytes | None:
@@ -173,13 +195,16 @@ class ConflictTracker:
         if isinstance(op, o.MergeEntities):
             self.recompute_records(self.redirects.members(op.survivor))
             return
+        before = prior or {}
         for target, field, value in register_writes(op):
-            if is_field_key(field) and self._is_crdt(field):
+            field_key = is_field_key(field)
+            if field_key and self._is_crdt(field):
                 continue
-            resolved, key = self._target(target, field), self.key_for(field)
+            resolved = self.redirects.resolve(target) if field_key else target
+            key = self._groups().key(field) if field_key else field
             write = Write(op.op_id, op.ord, actor, clock, field, value, target)
             self._remember(write)
-            self._add(resolved, key, write, (prior or {}).get((resolved, key)))
+            self._add(resolved, key, write, before.get((resolved, key)), field_key)
 
     def _tips(self, target: bytes, key: str) -> list[Write]:
         if (target, key) not in self._diverged:
@@ -189,16 +214,21 @@ class ConflictTracker:
                     "SELECT op_id, ord, actor, clock, field, kind, value, origin FROM field_tips"
                     " WHERE target = ? AND key = ?", (target, key))]
 
-    def _add(self, target: bytes, key: str, write: Write, prior_winner: bytes | None) -> None:
+    def _add(self, target: bytes, key: str, write: Write, prior_winner: bytes | None,
+             field_key: bool | None = None) -> None:
+        if prior_winner is None and (target, key) not in self._diverged:
+            return  # the first write: the single tip is the register
         tips = self._tips(target, key)
         if not tips:
             if prior_winner is None or prior_winner == write.op_id:
-                return  # the first write, or the same one again: the single tip is the register
+                return  # the same write again: the single tip is the register
             single = self._lookup(prior_winner, target, key)
             if single is None:
                 return
             tips = [single]
-        merges = self.redirects.merge_ops(target) if is_field_key(key) else []
+        if field_key is None:
+            field_key = is_field_key(key)
+        merges = self.redirects.merge_ops(target) if field_key else []
         for tip in tips:
             if tip.op_id == write.op_id or saw(tip, write, merges):
                 if len(tips) == 1:

@@ -154,6 +154,7 @@ class Overlays:
         ws.conn.execute("BEGIN IMMEDIATE")
         self.view_open = True
         ws.crdt.reset()
+        ws.conflicts.begin_bundle()
         clock = ws.vector_clock
         for op in self._ops(overlay_id):
             if isinstance(op, o.ApplyCrdt):

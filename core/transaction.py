@@ -61,6 +61,7 @@ class Transaction:
         self.schema = ws.schema
         self.created: list[str] = []
         self.clock = dict(ws.vector_clock)  # what this actor had integrated: decides conflicts
+        ws.conflicts.begin_bundle()
 
     # --- plumbing ---------------------------------------------------------------------------
 

@@ -631,6 +631,7 @@ class Workspace:
                 return self._quarantine(data, REASON_SCHEMA, f"operation {index} ({op.TYPE}): {exc}", bundle,
                                         source)
         effects = Effects()
+        self.conflicts.begin_bundle()
         self.conn.execute("SAVEPOINT bundle")
         try:
             oplog.append(self.conn, bundle, self.env.now_ms())
@@ -748,6 +749,7 @@ class Workspace:
             for table in DERIVED_TABLES:
                 self.conn.execute(f"DELETE FROM {table}")
             self.conflicts.reload()
+            self.conflicts.begin_bundle()  # in canonical order every record is new until created
             self.redirects.reload()
             rows = self.conn.execute(
                 "SELECT l.payload, l.actor, l.bundle_seq FROM oplog l ORDER BY l.ord").fetchall()
