@@ -178,8 +178,8 @@ class ConflictTracker:
                                 " ON b.seq = l.bundle_seq WHERE l.op_id = ?", (op_id,)).fetchone()
         if row is None:
             return None
-        op = o.decode_op(row[0])
-        clock = decode(row[2])["clock"]
+        op = o.decode_stored_op(row[0])
+        clock = decode(row[2], strict=False)["clock"]
         writes = [(op.target, op.field, op.chosen)] if isinstance(op, o.ResolveConflict) else register_writes(op)
         for tgt, field, value in writes:
             if self._target(tgt, field) == target and self.key_for(field) == key:
@@ -202,9 +202,12 @@ class ConflictTracker:
                 continue
             resolved = self.redirects.resolve(target) if field_key else target
             key = self._groups().key(field) if field_key else field
+            winner = before.get((resolved, key))
+            if winner is None and (resolved, key) not in self._diverged:
+                continue  # the first write to this field: it is the single tip, nothing to store
             write = Write(op.op_id, op.ord, actor, clock, field, value, target)
             self._remember(write)
-            self._add(resolved, key, write, before.get((resolved, key)), field_key)
+            self._add(resolved, key, write, winner, field_key)
 
     def _tips(self, target: bytes, key: str) -> list[Write]:
         if (target, key) not in self._diverged:
@@ -366,8 +369,8 @@ class ConflictTracker:
         out = []
         for _ord, payload, actor, header in rows:
             if header not in clocks:
-                clocks[header] = decode(header)["clock"]
-            out.append((o.decode_op(payload), actor, clocks[header]))
+                clocks[header] = decode(header, strict=False)["clock"]
+            out.append((o.decode_stored_op(payload), actor, clocks[header]))
         for op, actor, clock in self.pending:
             if any(t in targets and f in members for t, f, _ in register_writes(op)):
                 out.append((op, actor, clock))

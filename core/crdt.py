@@ -134,7 +134,7 @@ class CrdtStore:
 
     def doc(self, entity: bytes, field: str, kind: str) -> Any:
         """The document of a field (shared by fields mapped together), built from the oplog."""
-        from .operations import decode_op
+        from .operations import decode_stored_op
 
         members = tuple(self.members(field))
         key = (entity, members[0])
@@ -150,7 +150,7 @@ class CrdtStore:
         for (payload,) in self.conn.execute(
                 f"SELECT payload FROM oplog WHERE target IN ({rmarks}) AND field IN ({marks})"
                 " AND op_type = 'ApplyCrdt' ORDER BY seq", (*records, *members)):
-            backend.apply(doc, decode_op(payload).delta)  # type: ignore[attr-defined]
+            backend.apply(doc, decode_stored_op(payload).delta)  # type: ignore[attr-defined]
         for record in records:
             for member in members:
                 for delta in self.extra.get((record, member), ()):

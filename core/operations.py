@@ -671,6 +671,22 @@ def decode_op(data: bytes) -> Op:
     return cls(op_id, hlc, **{field: check(field, wire[field]) for field, check in cls.SPEC.items()})
 
 
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(x) for x in value)
+    if isinstance(value, dict):
+        return {k: _freeze(x) for k, x in value.items()}
+    return value
+
+
+def decode_stored_op(data: bytes) -> Op:
+    """An op read back from this workspace's own oplog: it passed `decode_op` on the way in,
+    so only the shape conversions are repeated (rebuilds read every op)."""
+    wire = decode(data, what="operation", strict=False)
+    cls = OP_TYPES[wire["t"]]
+    return cls(wire["id"], wire["hlc"], **{name: _freeze(wire[name]) for name in cls.SPEC})
+
+
 def make_op(cls: type[Op], op_id: bytes, hlc: bytes, **payload: Any) -> Op:
     """Build an op locally through the same checks a receiver applies."""
     wire = {"id": op_id, "hlc": hlc, "t": cls.TYPE, **{k: _to_wire_value(v) for k, v in payload.items()}}

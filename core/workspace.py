@@ -758,7 +758,7 @@ class Workspace:
             apply = self.applier.apply
             clocks: dict[int, dict[bytes, bytes]] = {}
             for payload, actor, bundle_seq in rows:
-                op = o.decode_op(payload)
+                op = o.decode_stored_op(payload)
                 before = self.conflicts.prior(op)
                 effects = apply(op, actor)
                 if effects.schema:
@@ -768,7 +768,7 @@ class Workspace:
                 clock = clocks.get(bundle_seq)
                 if clock is None:
                     header = self.conn.execute("SELECT header FROM bundles WHERE seq = ?", (bundle_seq,)).fetchone()
-                    clock = clocks[bundle_seq] = decode(header[0])["clock"]
+                    clock = clocks[bundle_seq] = decode(header[0], strict=False)["clock"]
                 self.conflicts.observe(op, actor, clock, before)
             self.conn.execute(
                 "INSERT INTO vector_clock (actor, hlc) SELECT actor, max(hlc) FROM bundles GROUP BY actor")
