@@ -97,6 +97,10 @@ class UnsafeRegex(ValueError):
     """A regex refused before use; the message says why and what to write instead."""
 
 
+class PatternTooLong(UnsafeRegex):
+    """A regex over MAX_PATTERN_CHARS."""
+
+
 def check_regex(pattern: str) -> re.Pattern[str]:
     """Compile a MATCHES pattern (anchored: it must match the whole value) or raise.
 
@@ -105,7 +109,7 @@ def check_regex(pattern: str) -> re.Pattern[str]:
     engines take exponential time. Raises re.error for invalid syntax, UnsafeRegex for the rest.
     """
     if len(pattern) > MAX_PATTERN_CHARS:
-        raise UnsafeRegex(f"the pattern is {len(pattern)} characters long; the limit is {MAX_PATTERN_CHARS}")
+        raise PatternTooLong(f"the pattern is {len(pattern)} characters long; the limit is {MAX_PATTERN_CHARS}")
     compiled = re.compile(pattern)
     _check_shape(pattern)
     return compiled

@@ -23,6 +23,7 @@ How a name resolves (docs/query.md has the user-facing version):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ..modules import EdgeTypeDef, FieldDef, Schema
@@ -62,7 +63,7 @@ from .ast import (
     Value,
 )
 from .parser import parse
-from .patterns import UnsafeRegex, check_regex
+from .patterns import PatternTooLong, UnsafeRegex, check_regex
 
 CONTEXTS = ("filter", "trigger")
 CREATED_BY = "created_by"
@@ -451,9 +452,8 @@ class Resolver:
                 return Like(value.value)
             try:
                 check_regex(value.value)
-            except (UnsafeRegex, Exception) as exc:  # re.error, or our refusal
-                code = e.TOO_COMPLEX if isinstance(exc, UnsafeRegex) and "characters long" in str(exc) \
-                    else e.INVALID_REGEX
+            except (UnsafeRegex, re.error) as exc:
+                code = e.TOO_COMPLEX if isinstance(exc, PatternTooLong) else e.INVALID_REGEX
                 raise self.fail(f"invalid regular expression {value.value!r}: {exc}", value.pos, code) from None
             return Regex(value.value)
         if op == "in":

@@ -41,7 +41,7 @@ def _compiled(ws: Workspace, query: str | CompiledQuery, table: str | None, cont
 def _bound(ws: Workspace, compiled: CompiledQuery, source: IdLike | None, actor: bytes | None,
            now_ms: int | None, changes: Iterable[str] | None) -> Node:
     ws.overlays.ensure_view()
-    source_id = as_id(source, "source record id") if source is not None else None
+    source_id = ws.redirects.resolve(as_id(source, "source record id")) if source is not None else None
     return bind(ws, compiled, source=source_id, actor=actor, now_ms=now_ms, changes=changes)
 
 
@@ -96,12 +96,13 @@ def run_query_python(ws: Workspace, query: str | CompiledQuery, *, table: str | 
 def matches(ws: Workspace, entity_id: IdLike, query: str | CompiledQuery, *, source: IdLike | None = None,
             actor: bytes | None = None, now_ms: int | None = None, changes: Iterable[str] | None = None,
             context: str = "filter") -> bool:
-    """Does this one record match? False for a record that does not exist or is deleted.
+    """Does this one record match? False for a record that does not exist or is deleted. An id
+    merged into another record (identity repair) stands for the surviving record, as for `source`.
 
     Rules call this with a compiled query (parse and resolve once) for each record they check.
     """
     compiled = _compiled(ws, query, None, context)
-    entity = as_id(entity_id, "record id")
+    entity = ws.redirects.resolve(as_id(entity_id, "record id"))  # a merged-away id means its survivor
     bound = _bound(ws, compiled, source, actor, now_ms, changes)
     evaluator = PythonEvaluator(ws)
     return evaluator.visible(entity) and evaluator.eval(bound, entity)

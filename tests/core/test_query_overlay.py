@@ -128,3 +128,15 @@ def test_queries_change_nothing(ws) -> None:
     ws.stash_overlay()
     assert ws.state_hash() == before
     assert ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0] == bundles
+
+
+def test_merged_records_answer_for_their_absorbed_ids(ws) -> None:
+    a = ws.create_record("contacts.Contacts", {"name": "Jane Doe", "department": "cast"})
+    b = ws.create_record("schedule.Attendees", {"name": "J. Doe", "call_time": "2026-09-22T09:30:00Z"})
+    with ws.transaction() as tx:
+        survivor = tx.merge_records(a, b)
+    absorbed = b if survivor == a else a
+    assert both(ws, 'table == "contacts" AND table == "schedule.Attendees"') == [survivor]
+    assert matches(ws, absorbed, "call_time exists")  # the absorbed id stands for the survivor
+    got = run_query(ws, 'table == "contacts" AND department == $source.department', source=absorbed)
+    assert got == [survivor]
