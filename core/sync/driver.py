@@ -2,7 +2,8 @@
 
 The relay and the CLI verify with PyNaCl and call `pump`; the browser worker verifies with
 WebCrypto and awaits `pump_async`. Both only run the session's work items (sign the handshake,
-verify the peer's proof, ingest received bundles) and report results back; moving frames over
+verify the peer's proof, ingest received bundles
+with one commit per batch) and report results back; moving frames over
 a transport stays with the caller, which sends `session.data_to_send()` after pumping.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..workspace import Workspace
-from .events import IngestBundle, SignProof, VerifyProof
+from .events import IngestBatch, SignProof, VerifyProof
 from .session import SyncSession
 
 
@@ -20,9 +21,9 @@ def pump(session: SyncSession, ws: Workspace, now_ms: Callable[[], int], *, sour
     ingested = 0
     signer, verifier = ws.env.signer, ws.env.verifier
     while (work := session.next_work()) is not None:
-        if isinstance(work, IngestBundle):
-            session.bundle_ingested(work, ws.ingest(work.wire, source=source), now_ms())
-            ingested += 1
+        if isinstance(work, IngestBatch):
+            session.batch_ingested(work, ws.ingest_many(list(work.wires), source=source), now_ms())
+            ingested += len(work.wires)
         elif isinstance(work, SignProof):
             session.proof_signed(signer.sign(work.message), now_ms())
         elif isinstance(work, VerifyProof):
@@ -36,9 +37,10 @@ async def pump_async(session: SyncSession, ws: Workspace, now_ms: Callable[[], i
     ingested = 0
     signer, verifier = ws.env.signer, ws.env.verifier
     while (work := session.next_work()) is not None:
-        if isinstance(work, IngestBundle):
-            session.bundle_ingested(work, await ws.ingest_async(work.wire, source=source), now_ms())
-            ingested += 1
+        if isinstance(work, IngestBatch):
+            results = await ws.ingest_many_async(list(work.wires), source=source)
+            session.batch_ingested(work, results, now_ms())
+            ingested += len(work.wires)
         elif isinstance(work, SignProof):
             session.proof_signed(await signer.sign_async(work.message), now_ms())
         elif isinstance(work, VerifyProof):

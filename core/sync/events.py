@@ -2,7 +2,7 @@
 
 Work items are things the session cannot do itself because they may be async in the browser
 (signing, verifying, ingesting through WebCrypto). The driver performs each one and reports
-the result back (`proof_signed`, `proof_verified`, `bundle_ingested`); `driver.py` does that
+the result back (`proof_signed`, `proof_verified`, `batch_ingested`); `driver.py` does that
 for a Workspace, synchronously or with `await`.
 
 Events tell the application what happened: to show progress, "in sync", or why a peer left.
@@ -34,14 +34,18 @@ class VerifyProof:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class IngestBundle:
-    """Ingest `wire` into the local workspace; answer with `session.bundle_ingested(item, result, now)`."""
+class IngestBatch:
+    """Ingest `wires` (in order) into the local workspace, ideally with one commit
+    (`Workspace.ingest_many`); answer with `session.batch_ingested(item, results, now)`.
 
-    wire: bytes
-    batch: int
+    `parts` maps the wires back to the received batches they came from: (batch key, count).
+    """
+
+    wires: tuple[bytes, ...]
+    parts: tuple[tuple[int, int], ...]
 
 
-Work = SignProof | VerifyProof | IngestBundle
+Work = SignProof | VerifyProof | IngestBatch
 
 # --- events for the application ---------------------------------------------------------------
 

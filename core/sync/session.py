@@ -18,8 +18,9 @@ Life of a session:
 
 The acceptor proves itself (and so sends its vector clock) only after admitting the peer, so a
 peer that has not joined learns nothing about the workspace. Received bundles are handed to the
-driver as `IngestBundle` work (signature checks may be async); the session acknowledges a batch
-only when every bundle in it has been ingested, and that acknowledgement is the flow control.
+driver as `IngestBatch` work (signature checks may be async; one SQLite commit per batch); the
+session acknowledges a batch only once it has been ingested, and that acknowledgement is the
+flow control.
 
 Catch-up is resumable and idempotent because it is computed from vector clocks, which only
 advance when a bundle is durably applied: after a drop the next session starts where the last
@@ -57,7 +58,7 @@ from .events import (
     Diverged,
     Established,
     Event,
-    IngestBundle,
+    IngestBatch,
     InSync,
     PeerRefusedBundle,
     Progress,
@@ -86,6 +87,7 @@ from .replica import Replica, lacks
 
 VectorClock = dict[bytes, bytes]
 MAX_HELD = 64
+MAX_INGEST = 512  # bundles handed to the driver in one IngestBatch (one SQLite commit)
 Admit = Callable[[bytes], "tuple[str, str] | None"]
 
 
@@ -165,9 +167,9 @@ class SyncSession:
         self._live: deque[tuple[bytes, bytes, bytes]] = deque()  # (actor, hlc, wire)
         self._last_repair: tuple[int, frozenset[tuple[bytes, bytes]]] | None = None
         # receiving
-        self._batches: dict[int, list[int]] = {}  # key -> [outstanding, count, remaining, is_catchup, seq]
+        self._batches: dict[int, list[int]] = {}  # key -> [count, remaining, is_catchup, seq]
         self._batch_key = 0
-        self._ingesting: bytes | None = None
+        self._ingesting: frozenset[bytes] = frozenset()  # wires handed to the driver, not yet answered
         self._outstanding = 0
         self._received = 0
         self._told_clock: VectorClock = {}
@@ -199,8 +201,8 @@ class SyncSession:
 
     def bundle_stored(self, event: BundleEvent) -> None:
         """A bundle was stored locally (a local edit, or from another peer): push it to this peer."""
-        if self.state is not State.OPEN or event.wire is self._ingesting or event.wire == self._ingesting:
-            return
+        if self.state is not State.OPEN or event.wire in self._ingesting:
+            return  # not open yet (the catch-up snapshot covers it), or the peer just sent it to us
         self._live.append((event.actor, event.hlc, event.wire))
 
     def proof_signed(self, signature: bytes, now: int) -> None:
@@ -238,27 +240,27 @@ class SyncSession:
         else:
             self._establish()
 
-    def bundle_ingested(self, item: IngestBundle, result: IngestResult, now: int) -> None:
-        """The driver ingested `item.wire` (with `Workspace.ingest` or `ingest_async`)."""
+    def batch_ingested(self, item: IngestBatch, results: list[IngestResult], now: int) -> None:
+        """The driver ingested `item.wires` (`Workspace.ingest_many` or its async twin): one result each."""
         self._now = now
-        self._ingesting = None
+        self._ingesting = frozenset()
         if self.state is State.CLOSED:
             return
-        record = self._batches.get(item.batch)
-        if record is None:
-            raise SyncUsageError("bundle_ingested() for a bundle this session never handed out")
-        self._outstanding -= 1
-        if result.status == "rejected":
-            reason = result.reason or "malformed"
-            self._send(Nack(bundle_id=result.bundle_id, reason=reason, detail=result.detail))
-            self._events.append(BundleRefused(result.bundle_id, reason, result.detail))
-            self._rejections += 1
-            if self._rejections > self.config.max_rejections:
-                self._refuse(REASON_TOO_MANY_REJECTIONS, f"refused {self._rejections} bundles from this peer")
-                return
-        record[0] -= 1
-        if record[0] == 0:
-            self._finish_batch(item.batch)
+        if len(results) != len(item.wires) or any(key not in self._batches for key, _n in item.parts):
+            raise SyncUsageError("batch_ingested() must answer an IngestBatch of this session, one result per wire")
+        self._outstanding -= len(item.wires)
+        results_left = iter(results)
+        for key, count in item.parts:
+            for _ in range(count):
+                result = next(results_left)
+                if result.status == "rejected":
+                    reason = result.reason or "malformed"
+                    self._send(Nack(bundle_id=result.bundle_id, reason=reason, detail=result.detail))
+                    self._events.append(BundleRefused(result.bundle_id, reason, result.detail))
+                    self._rejections += 1
+            self._finish_batch(key)
+        if self._rejections > self.config.max_rejections:
+            self._refuse(REASON_TOO_MANY_REJECTIONS, f"refused {self._rejections} bundles from this peer")
 
     def connection_lost(self, now: int) -> None:
         """The transport closed under us. Half-received messages are dropped, never applied."""
@@ -279,8 +281,16 @@ class SyncSession:
         if not self._work:
             return None
         item = self._work.popleft()
-        if isinstance(item, IngestBundle):
-            self._ingesting = item.wire
+        if isinstance(item, IngestBatch):
+            # Consecutive batches go to the driver together: one commit for all of them.
+            wires, parts = list(item.wires), list(item.parts)
+            while self._work and isinstance(self._work[0], IngestBatch) and len(wires) < MAX_INGEST:
+                more = self._work.popleft()
+                assert isinstance(more, IngestBatch)
+                wires.extend(more.wires)
+                parts.extend(more.parts)
+            item = IngestBatch(tuple(wires), tuple(parts))
+            self._ingesting = frozenset(wires)
         return item
 
     def next_event(self) -> Event | None:
@@ -524,16 +534,15 @@ class SyncSession:
         self._last_activity = self._now
         self._batch_key += 1
         key = self._batch_key
-        self._batches[key] = [len(batch.bundles), len(batch.bundles), batch.remaining,
-                              1 if batch.kind == CATCHUP else 0, batch.seq]
+        self._batches[key] = [len(batch.bundles), batch.remaining, 1 if batch.kind == CATCHUP else 0, batch.seq]
         self._outstanding += len(batch.bundles)
-        for wire in batch.bundles:
-            self._work.append(IngestBundle(wire, key))
-        if not batch.bundles:
+        if batch.bundles:
+            self._work.append(IngestBatch(batch.bundles, ((key, len(batch.bundles)),)))
+        else:
             self._finish_batch(key)
 
     def _finish_batch(self, key: int) -> None:
-        _left, count, remaining, catchup, seq = self._batches.pop(key)
+        count, remaining, catchup, seq = self._batches.pop(key)
         mine = self.replica.vector_clock()
         moved = {a: h for a, h in mine.items() if self._told_clock.get(a) != h}
         self._told_clock.update(moved)
