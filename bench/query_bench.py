@@ -181,7 +181,7 @@ def bench_query(ctx: Any) -> Any:
 
     quick = getattr(getattr(ctx, "sizes", None), "label", "full") == "quick"
     fig = measure(records=10_000 if quick else 50_000, repeats=5 if quick else 9)
-    result = Result("query", "query over 50k records: table filter + field predicate + edge hop vs hand SQL")
+    result = Result("query", "query: table filter + field predicate + edge hop, vs hand-written SQL")
     result.metrics.update(records=fig.records, matches=fig.matches, query_ms=round(fig.query_ms, 2),
                           generated_sql_ms=round(fig.sql_only_ms, 2), reference_ms=round(fig.reference_ms, 2),
                           tuned_ms=round(fig.tuned_ms, 2), ratio=round(fig.ratio, 2),
