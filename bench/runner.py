@@ -29,6 +29,8 @@ from .workloads import DigestMismatch, build_workloads, verify_digests
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
+from .query_bench import bench_query  # noqa: E402
+
 BENCHMARKS: dict[str, tuple[str, Callable[[Context], Result]]] = {
     "commit": ("(a) local commit of a one-field bundle: median/p95 µs vs single-row INSERT+COMMIT", bench_commit),
     "ingest": ("(b) verified ingest of 100k field ops in 10k bundles: ops/s vs one executemany", bench_ingest),
@@ -36,6 +38,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Context], Result]]] = {
     "w1": ("W1 peer workload: 10,000 records one bundle each, B ingests one by one", run_w1),
     "w2": ("W2 peer workload: 1,000 concurrent edits per side, merged both ways", run_w2),
     "w3": ("W3 peer workload: 100k-step typing trace into a text CRDT field", run_w3),
+    "query": ("query over 50k records (table + field + edge hop) vs hand-written SQL", bench_query),
 }
 ALIASES = {"a": "commit", "b": "ingest", "c": "rebuild"}
 

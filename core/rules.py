@@ -115,7 +115,7 @@ def check_rule(ws: Workspace, rule: Rule) -> CompiledQuery:
     if rule.on_condition_lost not in CONDITION_LOST:
         raise RuleError(f"on_condition_lost is one of {list(CONDITION_LOST)}")
     try:
-        compiled = compile_query(rule.when, ws.schema, context="trigger")
+        compiled = compile_query(rule.when, ws.schema, context="filter")
     except QueryError as exc:
         raise RuleError(f"the rule's condition does not parse: {exc}") from None
     if rule.kind == "membership":
@@ -157,7 +157,7 @@ def _watches(ws: Workspace, compiled: CompiledQuery) -> set[str]:
 def find_cycle(ws: Workspace, rules: list[Rule]) -> tuple[list[str], list[tuple[str, str, str]]] | None:
     """A cycle in 'X writes what Y watches' (Tarjan's strongly connected components), or None."""
     live = [r for r in rules if r.enabled and not r.cycle_acknowledged]
-    compiled = {r.id: compile_query(r.when, ws.schema, context="trigger") for r in live}
+    compiled = {r.id: compile_query(r.when, ws.schema, context="filter") for r in live}
     writes = {r.id: _writes(ws, r) for r in live}
     watches = {r.id: _watches(ws, compiled[r.id]) for r in live}
     names = {r.id: r.name for r in live}
@@ -238,7 +238,7 @@ class RuleEngine:
             key = (rule.id, rule.when)
             if key not in self._compiled or self._compiled[key].schema is not self.ws.schema:
                 try:
-                    self._compiled[key] = compile_query(rule.when, self.ws.schema, context="trigger")
+                    self._compiled[key] = compile_query(rule.when, self.ws.schema, context="filter")
                 except QueryError:
                     continue  # a rule whose condition no longer resolves is skipped, not fatal
             out.append((rule, self._compiled[key]))
@@ -274,7 +274,7 @@ class RuleEngine:
         assert rule.table is not None
         if not ws.conn.execute("SELECT 1 FROM entities WHERE entity_id = ? AND alive = 1", (entity,)).fetchone():
             return
-        holds = matches(ws, entity, compiled, source=entity, changes=changed, context="trigger")
+        holds = matches(ws, entity, compiled, source=entity)
         inside = facet_attached(ws.conn, entity, rule.table)
         triggered_by = trigger[-1].op_id
         if holds and not inside:

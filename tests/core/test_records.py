@@ -201,7 +201,6 @@ def test_a_file_from_an_older_layout_rebuilds_its_derived_state(peer_factory) ->
     import random
 
     from helpers import make_env
-
     from openprod import Workspace, connect
 
     alice = peer_factory("Alice")
