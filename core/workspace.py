@@ -58,7 +58,7 @@ from .ids import IdFactory, to_str
 from .merge import Redirects
 from .modules import ModuleDef, Schema, parse_manifest, union
 from .overlay import Drift, OverlayInfo, Overlays
-from .query import run_query
+from .query import matches, run_query
 from .reads import (
     EdgeRow,
     FieldValue,
@@ -1097,8 +1097,13 @@ class Workspace:
         self.rules.dismiss(proposal)
 
     def query(self, text: str, **kwargs: Any) -> list[str]:
-        """Record ids matching a query (spec/query-language.md); through the active overlay."""
+        """Record ids matching a query (spec/query-language.md, docs/query.md); through the
+        active overlay. Raises QueryError with line, column and a caret for a bad query."""
         return run_query(self, text, **kwargs)
+
+    def matches(self, record: IdLike, query: str, **kwargs: Any) -> bool:
+        """Does one record match a query?"""
+        return matches(self, record, query, **kwargs)
 
     def merge_exceptions(self) -> set[tuple[bytes, bytes]]:
         """Pairs of records a person split apart: rules must never propose merging them again."""
