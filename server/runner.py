@@ -72,30 +72,50 @@ class SessionRunner:
         with contextlib.suppress(Exception):
             await self._close_transport()
 
+    async def _read(self, frames: AsyncIterator[bytes], queue: asyncio.Queue[bytes | None]) -> None:
+        try:
+            async for frame in frames:
+                queue.put_nowait(frame)
+        finally:
+            queue.put_nowait(None)
+
     async def run(self, frames: AsyncIterator[bytes]) -> Closed:
-        """Drive the session until it closes or `frames` ends. Returns why it closed."""
+        """Drive the session until it closes or `frames` ends. Returns why it closed.
+
+        Frames are read by their own task into a queue and fed to the session in runs: every
+        frame already waiting goes in before the session's work is pumped, so consecutive
+        batches are ingested with one commit instead of one each.
+        """
         self.ws.listeners.append(self._stored)
         timers = asyncio.create_task(self._timers())
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        reader = asyncio.create_task(self._read(frames, queue))
         try:
             self._process()
             await self._flush()
-            async for frame in frames:
-                self.frames_in += 1
-                self.session.receive_frame(frame, now_ms())
+            ended = False
+            while not ended and self.session.state is not State.CLOSED:
+                frame = await queue.get()
+                while frame is not None:
+                    self.frames_in += 1
+                    self.session.receive_frame(frame, now_ms())
+                    if queue.empty() or self.session.state is State.CLOSED:
+                        break
+                    frame = queue.get_nowait()
+                ended = frame is None
                 self._process()
                 await self._flush()
                 self._wake.set()  # the session's next timer may have moved
-                if self.session.state is State.CLOSED:
-                    break
             if self.session.state is not State.CLOSED:
                 self.session.connection_lost(now_ms())
                 self._process()
         finally:
             self.ws.listeners.remove(self._stored)
             self._wake.set()
-            timers.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await timers
+            for task in (timers, reader):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self.closed is None:  # pragma: no cover - the session always reports its end
             self.closed = Closed("closed", "transport ended", True)
         return self.closed

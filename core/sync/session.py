@@ -110,8 +110,8 @@ class SessionConfig:
 
     max_frame: int = MAX_FRAME
     """Largest frame sent or accepted; bigger messages are chunked."""
-    window: int = 8
-    """Batches sent and not yet acknowledged, at most: bounds memory on both sides."""
+    window: int = 32
+    """Batches sent and not yet acknowledged, at most (32 x 16 KiB): bounds memory on both sides."""
     ping_interval_ms: int = 15_000
     """Silence after which we ping."""
     pong_timeout_ms: int = 10_000
