@@ -1,0 +1,242 @@
+"""The relay under load: 50 peers each pushing 5 edits a second for 60 s, every edit reaching
+every other peer. Reported: deliveries (and any loss), propagation median and p99, relay CPU.
+
+`python -m bench.sync_load [--peers 50] [--rate 5] [--seconds 60]`
+
+The relay is the real process with its real replica (it verifies, stores and forwards every
+bundle). The 50 peers are real sync sessions over real WebSockets, run in one load-generator
+process; to fit 50 of them on a small machine they do not keep a database: each pushes bundles
+signed in advance by its own actor (ten field writes on its own record, authored offline before
+the clock starts) and, for what it receives, reads only the bundle header (id, author, HLC) to
+stamp the arrival time and advance its vector clock. Reference in the same run: the relay's
+verified ingest alone (`ingest_many` of the same bundles, one at a time), i.e. the floor of its
+CPU cost per bundle before forwarding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cbor2
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from openprod import BundleEvent, IngestResult, Workspace, oplog
+from openprod import connect as db_connect
+from openprod.hlc import ZERO
+from openprod.sync import IngestBatch, Role, SessionConfig, SignProof, SyncSession, VerifyProof
+from openprod_server.client import RelayClient
+
+from .peers import make_env, origin_peer, stored_wires
+from .sync_common import RelayProcess, edit, new_record, report, summary
+
+NEVER = 10**12
+QUIET_CONFIG = SessionConfig(quiet_ms=NEVER, recheck_ms=NEVER, ping_interval_ms=NEVER, ack_timeout_ms=NEVER)
+
+
+def peek(wire: bytes) -> tuple[bytes, bytes, bytes]:
+    """(bundle id, author, HLC) from a bundle's header, without verifying anything."""
+    header = cbor2.loads(cbor2.loads(wire)[0])
+    return header["id"], header["actor"], header["hlc"]
+
+
+class LightReplica:
+    """What one load peer holds: its own pushed bundles, and a vector clock of what it received."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.workspace_id = ws.workspace_id
+        self.actor_id = ws.actor_id
+        self.clock: dict[bytes, bytes] = dict(ws.vector_clock)
+        self.own: list[tuple[bytes, bytes]] = []  # (hlc, wire) pushed so far
+
+    def vector_clock(self) -> dict[bytes, bytes]:
+        return dict(self.clock)
+
+    def delta(self, peer_clock: dict[bytes, bytes]) -> list[bytes]:
+        since = peer_clock.get(self.actor_id, ZERO)
+        return _Delta([wire for hlc, wire in self.own if hlc > since])
+
+    def state_hash(self) -> str:
+        return "0" * 64  # never compared: these peers do not send checks (see QUIET_CONFIG)
+
+
+class _Delta(list[bytes]):
+    @property
+    def total(self) -> int:
+        return len(self)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return super().__iter__()
+
+
+class LoadPeer:
+    def __init__(self, name: str, ws: Workspace, skip: int, record: str, count: int,
+                 pushed: dict[bytes, float]) -> None:
+        self.name = name
+        self.ws = ws
+        self.env = ws.env
+        self.replica = LightReplica(ws)
+        self.arrived: dict[bytes, float] = {}
+        self.pushed = pushed
+        self.outbox: list[tuple[bytes, bytes, bytes, bytes]] = []  # (id, actor, hlc, wire), authored offline
+        for j in range(count - 1):  # the record's creation is the first of `count`
+            edit(ws, j, record)
+        for wire in list(oplog.bundle_wires(ws.conn))[skip:]:
+            self.outbox.append((*peek(wire), wire))
+        self.conn: ClientConnection | None = None
+        self.session: SyncSession | None = None
+        self.closed = False
+
+    def work(self) -> None:
+        assert self.session is not None
+        now = int(time.time() * 1000)
+        while (item := self.session.next_work()) is not None:
+            if isinstance(item, SignProof):
+                self.session.proof_signed(self.env.signer.sign(item.message), now)
+            elif isinstance(item, VerifyProof):
+                self.session.proof_verified(self.env.verifier.verify(item.actor, item.message, item.signature), now)
+            elif isinstance(item, IngestBatch):
+                results = []
+                stamp = time.perf_counter()
+                for wire in item.wires:
+                    bundle_id, actor, hlc = peek(wire)
+                    self.arrived.setdefault(bundle_id, stamp)
+                    if hlc > self.replica.clock.get(actor, ZERO):
+                        self.replica.clock[actor] = hlc
+                    results.append(IngestResult("applied", bundle_id))
+                self.session.batch_ingested(item, results, now)
+
+    async def flush(self) -> None:
+        assert self.session is not None and self.conn is not None
+        for frame in self.session.data_to_send():
+            with contextlib.suppress(ConnectionClosed):
+                await self.conn.send(frame)
+
+    async def open(self, url: str) -> None:
+        self.conn = await connect(url, max_size=2**20, ping_interval=None, open_timeout=30)
+        self.session = SyncSession(self.replica, role=Role.INITIATOR, nonce=secrets.token_bytes(16),  # type: ignore[arg-type]
+                                   now=int(time.time() * 1000), config=QUIET_CONFIG)
+        await self.flush()
+
+    async def read(self) -> None:
+        assert self.conn is not None and self.session is not None
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in self.conn:
+                self.session.receive_frame(frame if isinstance(frame, bytes) else frame.encode(),
+                                           int(time.time() * 1000))
+                self.work()
+                await self.flush()
+        self.closed = True
+
+    async def push(self, rate: float, seconds: float, phase: float) -> None:
+        assert self.session is not None
+        await asyncio.sleep(phase)
+        start = time.perf_counter()
+        for n, (bundle_id, actor, hlc, wire) in enumerate(self.outbox):
+            due = start + n / rate
+            if due - start >= seconds:
+                break
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            self.replica.own.append((hlc, wire))
+            self.replica.clock[actor] = hlc
+            self.pushed[bundle_id] = time.perf_counter()
+            self.session.bundle_stored(BundleEvent(bundle_id, actor, hlc, wire, "local"))
+            await self.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--peers", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=5.0, help="edits per second per peer")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    per_peer = int(args.rate * args.seconds)
+    with tempfile.TemporaryDirectory(prefix="openprod-bench-") as folder:
+        base = Path(folder)
+        owner = origin_peer(base, "Owner", 1)
+        genesis = stored_wires(owner)
+        pushed: dict[bytes, float] = {}
+        t0 = time.perf_counter()
+        peers = []
+        for i in range(args.peers):
+            ws = Workspace.join(db_connect(":memory:"), make_env(f"P{i}", 100 + i), owner.ws.workspace_id)
+            ws.ingest_many(genesis)
+            peers.append(LoadPeer(f"P{i}", ws, len(genesis), new_record(ws, i), per_peer, pushed))
+        authoring = time.perf_counter() - t0
+        relay = RelayProcess(base / "relay")
+        try:
+            async def run() -> float:
+                owner_client = RelayClient(relay.url, owner.ws)
+                await owner_client.publish()
+                await owner_client.sync()
+                for peer in peers:
+                    await RelayClient(relay.url, peer.ws).join()
+                url = f"ws://127.0.0.1:{relay.port}/sync/{owner_client.workspace_text}"
+                for peer in peers:
+                    await peer.open(url)
+                readers = [asyncio.create_task(p.read()) for p in peers]
+                await asyncio.sleep(1.0)
+                cpu0 = relay.cpu_seconds()
+                rng = random.Random(5)
+                await asyncio.gather(*(p.push(args.rate, args.seconds, rng.random() / args.rate) for p in peers))
+                expected = {p.name: {b for b, *_ in p.outbox[:per_peer]} for p in peers}
+                everything = set().union(*expected.values())
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    if all(everything - expected[p.name] <= p.arrived.keys() for p in peers):
+                        break
+                    await asyncio.sleep(0.2)
+                cpu = relay.cpu_seconds() - cpu0
+                for peer in peers:
+                    if peer.conn is not None:
+                        await peer.conn.close()
+                for task in readers:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+                return cpu
+
+            relay_cpu = asyncio.run(run())
+        finally:
+            relay.stop()
+        expected_total = 0
+        delivered = 0
+        latencies: list[float] = []
+        by_author = {b: p.name for p in peers for b, *_ in p.outbox[:per_peer]}
+        for peer in peers:
+            for bundle_id, author in by_author.items():
+                if author == peer.name:
+                    continue
+                expected_total += 1
+                if bundle_id in peer.arrived:
+                    delivered += 1
+                    latencies.append((peer.arrived[bundle_id] - pushed[bundle_id]) * 1000)
+        # Reference: the relay's floor, verified ingest of the same bundles one at a time.
+        floor_ws = Workspace.join(db_connect(str(base / "floor.db")), make_env("Floor", 9), owner.ws.workspace_id)
+        floor_ws.ingest_many(genesis)
+        sample = [w for p in peers for *_x, w in p.outbox[:20]]
+        t0 = time.perf_counter()
+        for wire in sample:
+            floor_ws.ingest_many([wire])
+        floor_ms = (time.perf_counter() - t0) / len(sample) * 1000
+    stats = summary(latencies) if latencies else {"median": float("nan"), "p99": float("nan"), "max": float("nan")}
+    bundles = len(by_author)
+    report("sync_load", {
+        "peers": args.peers, "edits_per_s_per_peer": args.rate, "seconds": args.seconds, "bundles_pushed": bundles,
+        "deliveries_expected": expected_total, "deliveries": delivered, "lost": expected_total - delivered,
+        "propagation_median_ms": round(stats["median"], 1), "propagation_p99_ms": round(stats["p99"], 1),
+        "propagation_max_ms": round(stats["max"], 1), "relay_cpu_s": round(relay_cpu, 1),
+        "relay_cpu_ms_per_bundle": round(relay_cpu / bundles * 1000, 2),
+        "reference_verified_ingest_ms_per_bundle": round(floor_ms, 2), "authoring_s": round(authoring, 1)})
+
+
+if __name__ == "__main__":
+    main()
