@@ -4,16 +4,21 @@ Inputs (all installed beforehand by scripts/bootstrap):
   node_modules/pyodide   the Pyodide 314 runtime (only the five files a module worker loads)
   node_modules/comlink   page <-> worker RPC
   node_modules/idb       promise wrapper around IndexedDB
+  node_modules/yjs       CRDT text/list documents for the worker (with the lib0 modules it imports)
   build/wheels           micropip, cbor2 (Emscripten build) and lark, pinned in scripts/fetch_wheels.py
   core/                  the `openprod` package, packed here into a pure wheel
   web/py/openprod_web    the worker's Python glue, packed into its own wheel
   web/                   page, worker, styles, manifest and the service-worker template
 
-Output: build/web, plus build/web/build-info.json (what the worker installs) and sw.js with the
+Output: build/web (or --out), plus build/web/build-info.json (what the worker installs) and sw.js with the
 precache list inlined: every file with its SHA-256, and a version that is the hash of that list,
 so any content change gives a new service worker and a new cache. The build is idempotent: files
 are rewritten only when their bytes change, stale files are removed, and a second run with no
 changes writes nothing. Run: `.venv/bin/python build.py` (`--check` exits 1 if anything would change).
+
+`--debug-peer --out build/web-debug` builds the browser tests' bundle: the same app plus the
+TEST-ONLY `openprod_web_debug` wheel (a second person's replica inside the worker, for making real
+concurrent edits in one browser). A normal build contains no trace of it.
 """
 
 from __future__ import annotations
@@ -48,8 +53,14 @@ VENDOR = (
     ("comlink", "dist/esm/comlink.min.mjs", "vendor/comlink.mjs"),
     ("idb", "build/index.js", "vendor/idb.js"),
 )
+# ES modules copied with their imports: (npm package, entry file, where it goes). Bare imports of
+# other packages ('lib0/array') are rewritten to relative paths, so the worker loads them with no
+# bundler and no import map (module workers have none).
+ESM = (("yjs", "dist/yjs.mjs", "vendor/yjs/yjs.mjs"),)
+ESM_PACKAGES = ("yjs", "lib0")
 # Sources under web/ that are not copied as they are.
 WEB_SKIP_DIRS = {"py", "__pycache__"}
+DEBUG_ONLY = ("js/worker/debug.js",)  # the debug peer's worker half: only in --debug-peer builds
 WEB_TEMPLATES = {"sw.js"}
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same source gives the same wheel bytes
 ICON_SIZES = (192, 512)
@@ -213,45 +224,114 @@ def icon_png(size: int, *, maskable: bool) -> bytes:
     return _png(size, size, rows)
 
 
+# --- ES modules with their imports -------------------------------------------------------------
+
+_IMPORT_RE = re.compile(r"""^(?:(?:import|export)\b[^'";=]*?\bfrom\s*|import\s*)['"]([^'"\n]+)['"]""", re.M)
+_SOURCE_MAP_RE = re.compile(r"^//# sourceMappingURL=.*$", re.M)
+
+
+def _export_target(package: str, subpath: str) -> str:
+    """The file a bare import of `package/subpath` loads in a browser (package.json "exports")."""
+    manifest = json.loads((NODE / package / "package.json").read_text())
+    entry = manifest.get("exports", {}).get(subpath)
+    while isinstance(entry, dict):
+        entry = entry.get("browser") or entry.get("module") or entry.get("import") or entry.get("default")
+    if not isinstance(entry, str):
+        raise BuildError(f"cannot resolve the import {package}/{subpath[2:]} (no browser/module export)")
+    return os.path.normpath(entry)
+
+
+def esm_closure(package: str, entry: str, dest: str) -> list[Output]:
+    """An ES module and every module it imports, with bare imports rewritten to relative paths.
+
+    Output layout: vendor/<package>/<path inside the package>; `dest` names the entry's place.
+    """
+    entry_dir = posix_dirname(dest)
+    out_paths = {(package, os.path.normpath(entry)): dest}
+    todo = [(package, os.path.normpath(entry))]
+    outs: list[Output] = []
+    while todo:
+        pkg, rel = todo.pop()
+        here = out_paths[(pkg, rel)]
+        text = (NODE / pkg / rel).read_text()
+
+        def rewrite(match: re.Match[str], pkg: str = pkg, rel: str = rel, here: str = here) -> str:
+            spec = match.group(1)
+            if spec.startswith("."):
+                target = (pkg, os.path.normpath(os.path.join(os.path.dirname(rel), spec)))
+            else:
+                name, _, sub = spec.partition("/")
+                if name not in ESM_PACKAGES:
+                    raise BuildError(f"{pkg}/{rel} imports {spec!r}, which is not vendored")
+                target = (name, _export_target(name, f"./{sub}" if sub else "."))
+            if target not in out_paths:
+                out_paths[target] = f"{posix_dirname(entry_dir)}/{target[0]}/{target[1]}"
+                todo.append(target)
+            relative = os.path.relpath(out_paths[target], posix_dirname(here))
+            return match.group(0).replace(spec, relative if relative.startswith(".") else f"./{relative}")
+
+        text = _SOURCE_MAP_RE.sub("", _IMPORT_RE.sub(rewrite, text))
+        outs.append(Output(here, text.encode()))
+    return sorted(outs, key=lambda o: o.path)
+
+
+def posix_dirname(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
 # --- assembling ---------------------------------------------------------------------------------
 
 
-def web_sources() -> list[Output]:
+def web_sources(debug_peer: bool) -> list[Output]:
     outs = []
     for path in sorted(WEB.rglob("*")):
         rel = path.relative_to(WEB)
         if not path.is_file() or rel.parts[0] in WEB_SKIP_DIRS or "__pycache__" in rel.parts:
             continue
-        if rel.as_posix() in WEB_TEMPLATES:
+        if rel.as_posix() in WEB_TEMPLATES or (rel.as_posix() in DEBUG_ONLY and not debug_peer):
             continue
         outs.append(Output(rel.as_posix(), path.read_bytes()))
     return outs
 
 
-def collect() -> tuple[list[Output], dict[str, object]]:
+def debug_wheel() -> tuple[str, bytes]:
+    files = _package_files(WEB / "py" / "openprod_web_debug", "openprod_web_debug", ())
+    return make_wheel("openprod_web_debug", project_version(), "TEST-ONLY debug peer for the browser tests",
+                      [f"openprod_web=={project_version()}"], files)
+
+
+def collect(debug_peer: bool = False) -> tuple[list[Output], dict[str, object]]:
     outs: list[Output] = []
-    versions = {pkg: npm_version(pkg) for pkg in ("pyodide", "comlink", "idb")}
+    versions = {pkg: npm_version(pkg) for pkg in ("pyodide", "comlink", "idb", "yjs")}
+    versions["lib0"] = json.loads((NODE / "lib0" / "package.json").read_text())["version"]
     for name in PYODIDE_FILES:
         source = NODE / "pyodide" / name
         outs.append(Output(f"pyodide/{name}", source.read_bytes()))
     for package, inner, dest in VENDOR:
         outs.append(Output(dest, (NODE / package / inner).read_bytes()))
+    for package, entry, dest in ESM:
+        outs.extend(esm_closure(package, entry, dest))
     wheel_names: dict[str, str] = {}
     for path in runtime_wheels():
         wheel_names[path.name.split("-")[0]] = path.name
         outs.append(Output(f"wheels/{path.name}", path.read_bytes()))
-    for key, (filename, data) in (("openprod", core_wheel()), ("openprod_web", web_glue_wheel())):
+    wheels = [("openprod", core_wheel()), ("openprod_web", web_glue_wheel())]
+    if debug_peer:
+        wheels.append(("openprod_web_debug", debug_wheel()))
+    for key, (filename, data) in wheels:
         wheel_names[key] = filename
         outs.append(Output(f"wheels/{filename}", data))
     for size in ICON_SIZES:
         outs.append(Output(f"icons/icon-{size}.png", icon_png(size, maskable=False)))
     outs.append(Output("icons/maskable-512.png", icon_png(512, maskable=True)))
-    outs.extend(web_sources())
+    outs.extend(web_sources(debug_peer))
     info: dict[str, object] = {
         "app_version": project_version(),
         "npm": versions,
         "wheels": wheel_names,
-        "install_order": ["micropip", "cbor2", "lark", "openprod", "openprod_web"],
+        "install_order": ["micropip", "cbor2", "lark", "openprod", "openprod_web",
+                          *(["openprod_web_debug"] if debug_peer else [])],
+        "debug_peer": debug_peer,
     }
     return outs, info
 
@@ -269,10 +349,11 @@ def service_worker(files: list[Output]) -> tuple[Output, str]:
     return Output("sw.js", text.encode(), precache=False), version
 
 
-def build(check: bool = False, log: Callable[[str], None] = print) -> int:
-    """Assemble build/web. Returns the number of files written (or that would be, with check)."""
+def build(check: bool = False, log: Callable[[str], None] = print, *, out: Path = OUT,
+          debug_peer: bool = False) -> int:
+    """Assemble build/web (or `out`). Returns the number of files written (or that would be, with check)."""
     started = time.perf_counter()
-    outs, info = collect()
+    outs, info = collect(debug_peer)
     info_out = Output("build-info.json", (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
     outs.append(info_out)
     sw, version = service_worker(outs)
@@ -283,19 +364,19 @@ def build(check: bool = False, log: Callable[[str], None] = print) -> int:
     if len(wanted) != len(outs):
         raise BuildError("two inputs map to the same output path")
     changed: list[str] = []
-    for out in outs:
-        target = OUT / out.path
-        if target.exists() and target.read_bytes() == out.data:
+    for item in outs:
+        target = out / item.path
+        if target.exists() and target.read_bytes() == item.data:
             continue
-        changed.append(out.path)
+        changed.append(item.path)
         if not check:
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(target.name + ".tmp")
-            tmp.write_bytes(out.data)
+            tmp.write_bytes(item.data)
             tmp.replace(target)
     removed = []
-    for path in sorted(OUT.rglob("*"), reverse=True):
-        rel = path.relative_to(OUT).as_posix()
+    for path in sorted(out.rglob("*"), reverse=True):
+        rel = path.relative_to(out).as_posix()
         if path.is_file() and rel not in wanted:
             removed.append(rel)
             if not check:
@@ -308,7 +389,8 @@ def build(check: bool = False, log: Callable[[str], None] = print) -> int:
         log(f"  {verb} {rel} ({len(wanted[rel].data):,} bytes)")
     for rel in removed:
         log(f"  {'would remove' if check else 'removed'} {rel}")
-    log(f"build/web: {len(outs)} files, {total / 1_048_576:.1f} MiB, version {version}; "
+    where = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
+    log(f"{where}: {len(outs)} files, {total / 1_048_576:.1f} MiB, version {version}; "
         f"{len(changed)} {verb}, {len(removed)} removed, {time.perf_counter() - started:.2f} s")
     return len(changed) + len(removed)
 
@@ -316,9 +398,12 @@ def build(check: bool = False, log: Callable[[str], None] = print) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if the bundle is out of date")
+    parser.add_argument("--out", type=Path, default=OUT, help="where to build (default: build/web)")
+    parser.add_argument("--debug-peer", action="store_true",
+                        help="TEST-ONLY: include the in-worker debug peer (the browser tests' bundle)")
     args = parser.parse_args(argv)
     try:
-        count = build(check=args.check)
+        count = build(check=args.check, out=args.out.resolve(), debug_peer=args.debug_peer)
     except BuildError as exc:
         print(f"build.py: {exc}", file=sys.stderr)
         return 2

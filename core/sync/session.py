@@ -112,6 +112,9 @@ class SessionConfig:
     """Largest frame sent or accepted; bigger messages are chunked."""
     window: int = 32
     """Batches sent and not yet acknowledged, at most (32 x 16 KiB): bounds memory on both sides."""
+    live_window: int = 8
+    """Live batches in flight, at most: under load, new bundles wait for an acknowledgement and then
+    leave together in one frame (ack clocking), instead of one frame each."""
     ping_interval_ms: int = 15_000
     """Silence after which we ping."""
     pong_timeout_ms: int = 10_000
@@ -160,6 +163,7 @@ class SyncSession:
         self._peer_clock: VectorClock = {}
         self._seq = 0
         self._unacked: dict[int, int] = {}  # batch seq -> sent at
+        self._live_unacked: set[int] = set()
         self._cursor: Iterator[bytes] | None = None
         self._carry: bytes | None = None
         self._catchup_total = 0
@@ -338,6 +342,7 @@ class SyncSession:
             return
         if self._unacked and now >= min(self._unacked.values()) + cfg.ack_timeout_ms:
             self._unacked.clear()  # presumed lost; the repair pass re-sends whatever the peer still lacks
+            self._live_unacked.clear()
         if now >= self._last_activity + cfg.quiet_ms and self._quiet():
             self._when_quiet(now)
 
@@ -473,10 +478,13 @@ class SyncSession:
                     self._cursor = None  # the snapshot is exhausted: this batch says "caught up"
                 self._send_batch(wires, remaining, CATCHUP)
                 continue
+            if len(self._live_unacked) >= self.config.live_window:
+                return
             wires = self._take_live(budget)
             if not wires:
                 return
             self._send_batch(wires, 0, LIVE)
+            self._live_unacked.add(self._seq)
 
     def _take_catchup(self, budget: int) -> list[bytes]:
         wires: list[bytes] = []
@@ -520,6 +528,7 @@ class SyncSession:
 
     def _on_ack(self, ack: Ack) -> None:
         self._unacked.pop(ack.seq, None)
+        self._live_unacked.discard(ack.seq)
         self._merge_peer_clock(ack.clock)
 
     def _merge_peer_clock(self, clock: VectorClock) -> None:

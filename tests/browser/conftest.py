@@ -23,6 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "build" / "web"
+WEB_DEBUG = ROOT / "build" / "web-debug"  # the same app + the TEST-ONLY debug peer (build.py --debug-peer)
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -33,7 +34,8 @@ BOOT_TIMEOUT_MS = 60_000
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "web_bundle" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if "web_bundle" in names or "debug_bundle" in names:
             item.add_marker(pytest.mark.browser)
 
 
@@ -56,7 +58,7 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 2
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
-def _relay_command(port: int, data: Path) -> list[str] | None:
+def _relay_command(port: int, data: Path, web: Path) -> list[str] | None:
     """`openprod serve` if the relay exists and says it serves the web bundle, else None."""
     exe = ROOT / ".venv" / "bin" / "openprod"
     if os.environ.get("OPENPROD_BROWSER_SERVER") == "static" or not exe.exists():
@@ -71,7 +73,9 @@ def _relay_command(port: int, data: Path) -> list[str] | None:
     if "--data" in helptext:
         cmd += ["--data", str(data)]
     if "--web" in helptext:
-        cmd += ["--web", str(WEB)]
+        cmd += ["--web", str(web)]
+    elif web != WEB:
+        return None  # this relay serves only build/web: the static server serves the other bundle
     return cmd
 
 
@@ -91,15 +95,15 @@ class Server:
                 self.proc.wait()
 
 
-def start_server(tmp: Path) -> Server:
+def start_server(tmp: Path, web: Path = WEB) -> Server:
     port = _free_port()
-    relay = _relay_command(port, tmp / "relay-data")
+    relay = _relay_command(port, tmp / "relay-data", web)
     if relay is not None:
         proc = subprocess.Popen(relay, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         kind = "relay"
     else:
         script = Path(__file__).with_name("static_server.py")
-        proc = subprocess.Popen([sys.executable, str(script), str(WEB), str(port)],
+        proc = subprocess.Popen([sys.executable, str(script), str(web), str(port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         kind = "static"
     _wait_listening(port, proc)
@@ -112,6 +116,21 @@ def web_bundle() -> Path:
         pytest.skip("Debian chromium is not installed (scripts/bootstrap installs it)")
     subprocess.run([sys.executable, str(ROOT / "build.py")], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     return WEB
+
+
+@pytest.fixture(scope="session")
+def debug_bundle(web_bundle: Path) -> Path:
+    """build/web-debug: the app plus the TEST-ONLY in-worker debug peer (never in a normal build)."""
+    subprocess.run([sys.executable, str(ROOT / "build.py"), "--debug-peer", "--out", str(WEB_DEBUG)], check=True,
+                   cwd=ROOT, stdout=subprocess.DEVNULL)
+    return WEB_DEBUG
+
+
+@pytest.fixture(scope="session")
+def debug_server(debug_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(tmp_path_factory.mktemp("debug-server"), debug_bundle)
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture(scope="session")

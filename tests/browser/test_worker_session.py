@@ -109,3 +109,215 @@ def test_coerce_input_by_field_type() -> None:
         coerce_input(level, "loud")
     with pytest.raises(ValidationError, match="yes or no"):
         coerce_input(called, "maybe")
+
+
+# --- conflicts, staging, CSV import, links, CRDT fields (the same glue the browser runs) ---------
+
+
+async def two_people() -> tuple[Session, Any, str]:
+    """Alice's session with one contact, and Jordan's debug peer replica of it (NaCl, on CPython)."""
+    from openprod_web_debug import DebugPeer
+
+    s = await Session.create(generate_identity("Alice").to_json(), "Show",
+                             ["contacts", "scenes", "lighting", "reports"], nacl_env)
+    rid = (await call(s, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": "Jane"}))["id"]
+    peer = await DebugPeer.create(s, generate_identity("Jordan").to_json(), nacl_env)
+    s.take_log()
+    return s, peer, rid
+
+
+async def deliver(s: Session, peer: Any) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = json.loads(await s.receive(peer.take_outbox(), "debug-peer"))
+    return result
+
+
+def test_conflict_pick_enter_new_value_and_take_all() -> None:
+    async def scenario() -> None:
+        s, peer, rid = await two_people()
+        phone = f"{CONTACTS}.phone"
+        await call(s, "set_cell", record=rid, field=phone, value="555-0101")
+        await peer.set_field(rid, phone, "555-0199")
+        assert [r["status"] for r in await deliver(s, peer)] == ["applied"]
+        assert len(s.take_log()) == 2  # Alice's edit and Jordan's received bundle: both logged
+        listed = await call(s, "conflicts")
+        (conflict,) = listed["conflicts"]
+        assert "Jane's Phone was edited by" in conflict["description"]
+        assert {c["display_name"] for c in conflict["competitors"]} == {"Alice", "Jordan"}
+        rows = await call(s, "rows", table=CONTACTS)
+        assert rows["flags"][rid]["fields"][phone]["conflict"] == conflict["id"]
+        assert rows["flags"][rid]["fields"][phone]["conflict_text"] == conflict["description"]
+        jordan = next(c for c in conflict["competitors"] if c["display_name"] == "Jordan")
+        await call(s, "resolve_conflict", conflict=conflict["id"], pick=jordan["op_id"])
+        assert (await call(s, "conflicts"))["conflicts"] == []
+        assert (await call(s, "record", record=rid))["values"][phone] == "555-0199"
+        stale = json.loads(await s.call("resolve_conflict", json.dumps({"conflict": conflict["id"],
+                                                                        "pick": jordan["op_id"]})))
+        assert "already resolved" in stale["error"]["message"]
+
+        # a second round on the same field, settled with a new value typed by Alice
+        await peer.pull()
+        await call(s, "set_cell", record=rid, field=phone, value="1")
+        await peer.set_field(rid, phone, "2")
+        await deliver(s, peer)
+        (conflict,) = (await call(s, "conflicts"))["conflicts"]
+        await call(s, "resolve_conflict", conflict=conflict["id"], value="555-0123")
+        assert (await call(s, "record", record=rid))["values"][phone] == "555-0123"
+
+        # a large group between the same two people: take Jordan's side for all
+        ids = [(await call(s, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": f"P{i}"}))["id"]
+               for i in range(5)]
+        await peer.pull()
+        for i, record in enumerate(ids):
+            await call(s, "set_cell", record=record, field=f"{CONTACTS}.role", value=f"alice {i}")
+            await peer.set_field(record, f"{CONTACTS}.role", f"jordan {i}")
+        await deliver(s, peer)
+        listed = await call(s, "conflicts")
+        (group,) = listed["groups"]
+        assert group["count"] == 5 and sorted(group["names"]) == ["Alice", "Jordan"]
+        take = next(p["actor"] for p in group["people"] if p["display_name"] == "Jordan")
+        assert (await call(s, "resolve_all", actors=group["actors"], take=take))["resolved"] == 5
+        rows = await call(s, "rows", table=CONTACTS)
+        roles = {r["id"]: r["values"].get(f"{CONTACTS}.role") for r in rows["rows"]}
+        assert [roles[r] for r in ids] == [f"jordan {i}" for i in range(5)]
+        await peer.pull()
+        assert peer.ws.state_hash() == s.ws.state_hash()
+
+    run(scenario())
+
+
+def test_staging_drift_commit_and_journal_restore() -> None:
+    async def scenario() -> None:
+        s, peer, rid = await two_people()
+        ident = s.identity.to_json()
+        role, email = f"{CONTACTS}.role", f"{CONTACTS}.email"
+        s.take_overlays()
+        await call(s, "stage_start", name="Try roles")
+        await call(s, "set_cell", record=rid, field=role, value="Director")
+        await call(s, "set_cell", record=rid, field=email, value="jane@x.org")
+        assert s.take_log() == []  # staged: no bundle
+        journal = dict(s.take_overlays())
+        assert len(journal) == 1 and next(iter(journal.values())) is not None
+        rows = await call(s, "rows", table=CONTACTS)
+        assert rows["flags"][rid]["fields"][role] == {"staged": True}
+        # Jordan changes the staged field underneath
+        await peer.set_field(rid, role, "Stage manager")
+        await deliver(s, peer)
+        staging = await call(s, "staging")
+        (drift,) = staging["drift"]
+        assert drift["description"] == "Role changed to 'Stage manager' while you were reviewing (by Jordan)"
+        assert (await call(s, "rows", table=CONTACTS))["flags"][rid]["fields"][role]["drift"] == drift["description"]
+        refused = json.loads(await s.call("stage_commit", "{}"))
+        assert refused["error"]["type"] == "ValidationError" and "commit refused" in refused["error"]["message"]
+
+        # the journal restores the overlay after a restart (not active: recalled by hand)
+        log = [(seq, wire) for seq, wire in s.take_log()]
+        snap = s.snapshot()
+        assert snap is not None
+        journal.update(s.take_overlays())
+        reopened = await Session.open(ident, to_ws(s), snap[1], snap[0], log, nacl_env,
+                                      overlays=[data for data in journal.values() if data is not None])
+        status = await call(reopened, "status")
+        assert status["overlay"] is None and status["overlays_waiting"] == 1
+        (saved,) = (await call(reopened, "staging"))["overlays"]
+        assert saved["status"] == "stashed" and saved["op_count"] == 2
+
+        await call(s, "stage_keep_mine", record=rid, field=role)
+        assert (await call(s, "staging"))["drift"] == []
+        await call(s, "stage_use_canonical", record=rid, field=email)  # knockout: email not committed
+        result = await call(s, "stage_commit")
+        assert result["committed"]
+        assert len(s.take_log()) == 1 and [d for _i, d in s.take_overlays()] == [None]
+        record = await call(s, "record", record=rid)
+        assert record["values"][role] == "Director" and email not in record["values"]
+        assert (await call(s, "status"))["overlay"] is None
+
+    run(scenario())
+
+
+def to_ws(s: Session) -> str:
+    from openprod.ids import to_str
+
+    return to_str(s.ws.workspace_id)
+
+
+def test_csv_import_preview_then_commit_or_discard() -> None:
+    async def scenario() -> None:
+        s, _peer, _rid = await two_people()
+        text = "Name,Role,Email\nJane,Actor,jane@x.org\nKim,Designer,\nLee,,lee@x.org\n"
+        seen: list[tuple[str, int, int]] = []
+        s.set_progress(lambda kind, done, total: seen.append((kind, done, total)))
+        preview = await call(s, "import_csv", table=CONTACTS, text=text)
+        assert preview["new"] == 2 and preview["matched"] == 1
+        assert preview["description"].startswith("This will create 2 new Contacts. 1 match existing")
+        assert seen[-1] == ("import", 3, 3)
+        assert s.take_log() == []
+        rows = await call(s, "rows", table=CONTACTS)
+        assert len(rows["rows"]) == 3 and sum(1 for f in rows["flags"].values() if f["new"]) == 2
+        await call(s, "stage_discard")
+        assert len((await call(s, "rows", table=CONTACTS))["rows"]) == 1
+        await call(s, "import_csv", table=CONTACTS, text=text)
+        await call(s, "stage_commit")
+        assert len(s.take_log()) == 1  # the whole import is one bundle
+        assert len((await call(s, "rows", table=CONTACTS))["rows"]) == 3
+        bad = json.loads(await s.call("import_csv", json.dumps({"table": CONTACTS, "text": "Colour\nred\n"})))
+        assert "none of the CSV columns" in bad["error"]["message"]
+
+    run(scenario())
+
+
+def test_links_and_ordered_lists() -> None:
+    async def scenario() -> None:
+        s, _peer, jane = await two_people()
+        scene = (await call(s, "create_record", table="scenes.Scenes",
+                            values={"scenes.Scenes.title": "Balcony"}))["id"]
+        links = await call(s, "links", record=jane)
+        section = next(x for x in links["sections"] if x["edge_type"] == "scenes.appears_in")
+        assert section["direction"] == "out" and [c["label"] for c in section["candidates"]] == ["Balcony"]
+        edge = (await call(s, "link", edge_type="scenes.appears_in", source=jane, target=scene,
+                           properties={"character": "Juliet", "has_quick_change": "yes"}))["id"]
+        back = await call(s, "links", record=scene)
+        incoming = next(x for x in back["sections"] if x["direction"] == "in")
+        assert incoming["edges"][0]["other"]["label"] == "Jane"
+        assert incoming["edges"][0]["properties"] == {"character": "Juliet", "has_quick_change": True}
+        await call(s, "set_edge_property", edge=edge, key="entrance", value="SL")
+        cue_list = (await call(s, "create_record", table="lighting.CueLists",
+                               values={"lighting.CueLists.name": "Act 1"}))["id"]
+        cues = [(await call(s, "create_record", table="lighting.LightingCues",
+                            values={"lighting.LightingCues.cue_number": n}))["id"] for n in (1, 2, 3)]
+        for cue in cues:
+            await call(s, "link", edge_type="lighting.in_cue_list", source=cue, target=cue_list)
+        lists = await call(s, "links", record=cue_list)
+        ordered = next(x for x in lists["sections"] if x["ordered"] and x["direction"] == "in")
+        order = [e["id"] for e in ordered["edges"]]
+        assert [e["other"]["id"] for e in ordered["edges"]] == cues
+        await call(s, "move_edge", edge=order[2], before=order[0])  # cue 3 to the top
+        ordered = next(x for x in (await call(s, "links", record=cue_list))["sections"] if x["ordered"]
+                       and x["direction"] == "in")
+        assert [e["other"]["id"] for e in ordered["edges"]] == [cues[2], cues[0], cues[1]]
+        await call(s, "unlink", edge=edge)
+        assert next(x for x in (await call(s, "links", record=scene))["sections"]
+                    if x["direction"] == "in")["edges"] == []
+
+    run(scenario())
+
+
+def test_crdt_text_and_list_fields() -> None:
+    async def scenario() -> None:
+        s, peer, _rid = await two_people()
+        notes, tags = "reports.Reports.notes", "reports.Reports.tags"
+        info = await call(s, "info")
+        fields = {f["id"]: f for t in info["tables"] for f in t["fields"]}
+        assert fields[notes]["editable"] and fields[notes]["crdt"] == "text"
+        values = {"reports.Reports.title": "Rehearsal 1", notes: "Started late.", tags: "act 1, tech"}
+        rid = (await call(s, "create_record", table="reports.Reports", values=values))["id"]
+        record = await call(s, "record", record=rid)
+        assert record["values"][notes] == "Started late." and record["values"][tags] == ["act 1", "tech"]
+        await peer.pull()
+        await call(s, "set_cell", record=rid, field=notes, value="Started late. Good run.")
+        await peer.set_text(rid, notes, "Props: Started late.")
+        await deliver(s, peer)
+        merged = (await call(s, "record", record=rid))["values"][notes]
+        assert "Props:" in merged and "Good run." in merged  # both kept, no conflict
+        assert (await call(s, "conflicts"))["conflicts"] == []
+
+    run(scenario())

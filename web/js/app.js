@@ -8,11 +8,15 @@
 //   #/w/<id>/t/<table>/new          new record form
 //   #/w/<id>/t/<table>/r/<record>   record form
 //   #/w/<id>/t/<table>/print        print view
+//   #/w/<id>/conflicts              open conflicts, and resolving them
+//   #/w/<id>/staging                staging: the active overlay, drift, stashed and pending overlays
 import * as Comlink from '../vendor/comlink.mjs';
+import { renderConflicts } from './ui/conflicts.js';
 import { h, mount } from './ui/dom.js';
 import { renderForm } from './ui/form.js';
 import { showHistory } from './ui/history.js';
 import { renderPrint } from './ui/print.js';
+import { renderBanner, renderStaging, startStaging, stashStaging } from './ui/staging.js';
 import { identityForm, renderStart } from './ui/start.js';
 import { SaveStatus } from './ui/status.js';
 import { renderTable } from './ui/table.js';
@@ -31,6 +35,8 @@ class App {
     this.identity = null;
     this.refreshTimer = null;
     this.routing = Promise.resolve();
+    this.wsStatus = null; // {overlay, drift, conflicts, overlays_waiting} from the worker
+    this.progressListener = null; // the CSV import dialog, while it runs
   }
 
   // --- services for the screens ---------------------------------------------------------
@@ -136,6 +142,15 @@ class App {
       mount(this.main, h('h1', {}, this.ws.info.name), h('p', {}, 'This workspace has no tables yet.'));
       return;
     }
+    if (parts[2] === 'conflicts' || parts[2] === 'staging') {
+      this.renderSidebar(null, parts[2]);
+      const conflicts = parts[2] === 'conflicts';
+      document.title = `${conflicts ? 'Conflicts' : 'Staging'} · ${this.ws.info.name} · Openprod`;
+      this.screen = conflicts ? await renderConflicts({ main: this.main, app: this })
+        : await renderStaging({ main: this.main, app: this });
+      this.screen.focus();
+      return;
+    }
     if (parts[2] !== 't') {
       history.replaceState(null, '', `#${this.tableHref(tables[0].id)}`);
       return this.routeNow();
@@ -167,28 +182,89 @@ class App {
     this.views.clear();
     this.showRole(role);
     this.showWorkspaceChrome(true);
+    await this.refreshStatus();
   }
 
   showWorkspaceChrome(on) {
     this.sidebar.hidden = !on;
     $('ws-title').textContent = on && this.ws ? this.ws.info.name : '';
     document.body.classList.toggle('in-workspace', on);
+    $('staging-toggle').hidden = !on;
+    if (!on) {
+      renderBanner($('staging-banner'), { overlay: null }, this);
+      this.status.staging = false;
+      this.status.render();
+    }
   }
 
-  renderSidebar(currentTable) {
+  /** Staging mode, conflict count, drift: the banner, the header toggle and the sidebar badges. */
+  async refreshStatus() {
+    if (!this.ws) return;
+    let status;
+    try {
+      status = await this.read('status');
+    } catch (err) {
+      console.warn(err);
+      return;
+    }
+    this.wsStatus = status;
+    const on = Boolean(status.overlay);
+    const toggle = $('staging-toggle');
+    toggle.setAttribute('aria-pressed', String(on));
+    toggle.title = on ? 'Stop staging (the staged changes are kept: recall them later)' : 'Start staging: try edits before they are saved';
+    renderBanner($('staging-banner'), status, this);
+    this.status.staging = on;
+    this.status.render();
+    this.renderSidebarCounts();
+  }
+
+  async toggleStaging() {
+    if (!this.ws) return;
+    try {
+      if (this.wsStatus && this.wsStatus.overlay) await stashStaging(this);
+      else await startStaging(this);
+    } catch (err) {
+      this.notify(`Staging: ${err.message}`);
+    }
+  }
+
+  renderSidebarCounts() {
+    const status = this.wsStatus;
+    const conflicts = this.sidebar.querySelector('[data-count="conflicts"]');
+    if (conflicts && status) {
+      conflicts.textContent = status.conflicts ? String(status.conflicts) : '';
+      conflicts.hidden = !status.conflicts;
+      conflicts.closest('a').setAttribute('aria-label', `Conflicts: ${status.conflicts || 'none'}`);
+    }
+    const staging = this.sidebar.querySelector('[data-count="staging"]');
+    if (staging && status) {
+      const n = status.overlays_waiting + (status.overlay ? 1 : 0);
+      staging.textContent = n ? String(n) : '';
+      staging.hidden = !n;
+      staging.closest('a').setAttribute('aria-label', `Staging: ${status.overlay ? 'on' : 'off'}${status.overlays_waiting ? `, ${status.overlays_waiting} stashed or waiting` : ''}`);
+    }
+  }
+
+  renderSidebar(currentTable, currentPanel = null) {
     const byModule = new Map();
     for (const table of this.ws.info.tables) {
       if (!byModule.has(table.module)) byModule.set(table.module, []);
       byModule.get(table.module).push(table);
     }
     const moduleName = (name) => (this.ws.info.modules.find((m) => m.name === name) || { display_name: name }).display_name;
+    const panel = (name, label) => h('li', {}, h('a', {
+      href: `#/w/${this.ws.id}/${name}`, 'aria-current': currentPanel === name ? 'page' : false,
+    }, label, h('span', { class: 'count-badge', dataset: { count: name }, hidden: true })));
     mount(this.sidebar,
+      h('h2', { class: 'sidebar-title visually-hidden' }, 'Workspace'),
+      h('ul', { class: 'panel-links' }, panel('conflicts', 'Conflicts'), panel('staging', 'Staging')),
       h('h2', { class: 'sidebar-title' }, 'Tables'),
       [...byModule.entries()].sort((a, b) => moduleName(a[0]).localeCompare(moduleName(b[0]))).map(([module, tables]) => h('div', { class: 'module-group' },
         h('h3', {}, moduleName(module)),
         h('ul', {}, tables.map((t) => h('li', {}, h('a', {
           href: `#${this.tableHref(t.id)}`, 'aria-current': t.id === currentTable ? 'page' : false,
         }, t.display_name)))))));
+    this.renderSidebarCounts();
   }
 
   // --- events from the worker -----------------------------------------------------------
@@ -197,8 +273,11 @@ class App {
     if (type === 'changed') {
       clearTimeout(this.refreshTimer);
       this.refreshTimer = setTimeout(() => {
+        this.refreshStatus();
         if (this.screen && this.screen.refresh) this.screen.refresh().catch((err) => console.warn(err));
       }, detail.origin === 'this-tab' ? 50 : 10);
+    } else if (type === 'progress') {
+      if (this.progressListener) this.progressListener(detail);
     } else if (type === 'role') {
       if (this.ws) this.ws.role = detail.role;
       this.showRole(detail.role);
@@ -310,6 +389,7 @@ export async function start() {
   app.identity = await api.identity();
   app.showIdentity();
   $('identity-button').addEventListener('click', () => app.openIdentityDialog());
+  $('staging-toggle').addEventListener('click', () => app.toggleStaging());
   window.addEventListener('hashchange', () => app.route());
   document.addEventListener('keydown', (event) => app.onGlobalKey(event));
   app.showStorage(false);

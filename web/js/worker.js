@@ -52,7 +52,8 @@ async function touchWorkspace(id, name) {
 }
 
 const api = {
-  /** Register the page's event callback: (type, detail) for 'changed', 'role', 'identity', 'snapshot', 'error'. */
+  /** Register the page's event callback: (type, detail) for 'changed', 'role', 'identity', 'snapshot',
+   * 'progress' ({kind, done, total} during a CSV import) and 'error'. */
   subscribe(callback) {
     listener = callback;
   },
@@ -146,6 +147,20 @@ const api = {
   configure(changes) {
     Object.assign(policy, changes);
     return policy;
+  },
+
+  /**
+   * TEST-ONLY debug peer (see worker/debug.js): refused unless this bundle was built with
+   * `build.py --debug-peer`, which normal builds never are.
+   */
+  async debugPeer(action, args) {
+    const py = await python();
+    if (!py.debug) {
+      throw new ApiError({ type: 'LocalError', message: 'the debug peer exists only in test builds (build.py --debug-peer)' });
+    }
+    if (!host || host.role !== 'owner') throw new ApiError({ type: 'LocalError', message: 'open a workspace in this tab first' });
+    const { runDebug } = await import('./worker/debug.js');
+    return runDebug(host, py, action, args);
   },
 
   async storageEstimate() {

@@ -1,8 +1,41 @@
 // The record form: every field of one table for one record. Save writes all changed fields as
-// one bundle (or creates the record, also one bundle). Below it: which other tables the record
-// is in (add / remove, asking for required fields first), per-field history, and delete.
+// one bundle (or creates the record, also one bundle). Each field shows its flags: in conflict
+// (Resolve…), staged (Knock out), changed underneath while staging (Keep mine / Use canonical).
+// Collaborative text fields are textareas whose edits merge with others' typing. Below: links to
+// other records and ordered lists, which other tables the record is in, per-field history, delete.
+import { showResolveDialog } from './conflicts.js';
 import { h, mount, uid } from './dom.js';
 import { inputAttrs, inputValue } from './format.js';
+import { renderLinks } from './links.js';
+import { driftActions } from './staging.js';
+
+/** What a field's flags say, with their actions; empty when the field has none. */
+function flagContent(app, record, field, flag, label, afterAction) {
+  if (!flag) return [];
+  const parts = [];
+  if (flag.conflict) {
+    parts.push(h('p', { class: 'flag conflict' }, h('span', { 'aria-hidden': 'true' }, '⚑ '),
+      h('span', {}, `In conflict: ${flag.conflict_text}. `),
+      h('button', { type: 'button', class: 'small', onclick: () => showResolveDialog(app, flag.conflict) }, 'Resolve…')));
+  }
+  if (flag.drift) {
+    parts.push(h('p', { class: 'flag drift' }, h('span', { 'aria-hidden': 'true' }, '⚠ '), h('span', {}, `${flag.drift}. `),
+      driftActions(app, { record, field: field.id, record_label: label, field_name: field.display_name }, afterAction)));
+  }
+  if (flag.staged && !flag.drift) {
+    parts.push(h('p', { class: 'flag staged' }, h('span', {}, 'Staged: not saved to the shared log until you commit. '),
+      h('button', {
+        type: 'button', class: 'small', 'aria-label': `Knock out the staged change to ${field.display_name}`,
+        onclick: async () => {
+          await app.write('stage_use_canonical', { record, field: field.id }).catch((err) => app.notify(err.message));
+          await afterAction();
+        },
+      }, 'Knock out')));
+  }
+  return parts;
+}
+
+const listText = (value) => (Array.isArray(value) ? value.join(', ') : '');
 
 /**
  * @param {object} o
@@ -22,20 +55,36 @@ export async function renderForm({ main, table, recordId, app }) {
   const title = record ? `${table.display_name}: ${record.label}` : `New record in ${table.display_name}`;
   const status = h('p', { class: 'form-status', role: 'status', 'aria-live': 'polite' });
   const inputs = new Map();
+  const flagBoxes = new Map();
+  const bases = {}; // collaborative text as the form last showed it: the start of this person's edit
 
   const rows = table.fields.map((field) => {
     const id = uid('field');
     const value = record ? record.values[field.id] : undefined;
-    const attrs = { id, name: field.id, ...inputAttrs(field), disabled: !field.editable, required: field.required && field.type !== 'boolean' };
-    if (field.description) attrs['aria-describedby'] = `${id}-desc`;
-    const input = field.type === 'boolean'
-      ? h('input', { ...attrs, checked: Boolean(value) })
-      : h('input', { ...attrs, value: inputValue(field, value) });
+    const described = [field.description ? `${id}-desc` : null, `${id}-flags`].filter(Boolean).join(' ');
+    const attrs = {
+      id, name: field.id, disabled: !field.editable, required: field.required && field.type !== 'boolean',
+      'aria-describedby': described,
+    };
+    let input;
+    if (field.crdt === 'text') {
+      input = h('textarea', { ...attrs, rows: 5, spellcheck: 'true', value: value || '' });
+      bases[field.id] = value || '';
+    } else if (field.crdt === 'list') {
+      input = h('input', { ...attrs, type: 'text', autocomplete: 'off', value: listText(value) });
+    } else if (field.type === 'boolean') {
+      input = h('input', { ...attrs, ...inputAttrs(field), checked: Boolean(value) });
+    } else {
+      input = h('input', { ...attrs, ...inputAttrs(field), value: inputValue(field, value) });
+    }
     inputs.set(field.id, input);
-    return h('div', { class: `form-row type-${field.type}` },
+    const flags = h('div', { id: `${id}-flags`, class: 'field-flags' });
+    flagBoxes.set(field.id, flags);
+    return h('div', { class: `form-row type-${field.type}${field.crdt ? ` crdt-${field.crdt}` : ''}` },
       h('label', { for: id }, field.display_name, field.required ? h('span', { class: 'required', 'aria-hidden': 'true' }, ' *') : null),
       input,
       field.description ? h('p', { id: `${id}-desc`, class: 'hint' }, field.description) : null,
+      flags,
       record ? h('button', {
         type: 'button', class: 'link-button history-button',
         'aria-label': `Who changed ${field.display_name}?`,
@@ -53,6 +102,15 @@ export async function renderForm({ main, table, recordId, app }) {
     return values;
   };
 
+  const showFlags = (flags) => {
+    for (const field of table.fields) {
+      const box = flagBoxes.get(field.id);
+      const flag = flags && flags.fields ? flags.fields[field.id] : null;
+      mount(box, flagContent(app, record.id, field, flag, record.label, () => screen.refresh(true)));
+      box.closest('.form-row').classList.toggle('flagged', Boolean(flag));
+    }
+  };
+
   let initial = JSON.stringify(collect());
   const form = h('form', {
     class: 'record-form', 'aria-labelledby': 'form-title', novalidate: true,
@@ -68,7 +126,8 @@ export async function renderForm({ main, table, recordId, app }) {
       status.textContent = 'Saving…';
       try {
         if (record) {
-          const result = await app.write('update_record', { record: record.id, values });
+          const result = await app.write('update_record', { record: record.id, values, bases: { ...bases } });
+          for (const field of table.fields) if (field.crdt === 'text') bases[field.id] = values[field.id];
           initial = JSON.stringify(collect());
           status.textContent = result.changed.length ? `Saved ${result.changed.length} change${result.changed.length === 1 ? '' : 's'}.` : 'Nothing changed.';
         } else {
@@ -88,6 +147,7 @@ export async function renderForm({ main, table, recordId, app }) {
   status);
 
   const membership = h('section', { class: 'membership', 'aria-labelledby': 'membership-title' });
+  const linksBox = record ? h('section', { class: 'links', 'aria-labelledby': 'links-title' }) : null;
   const danger = record ? h('section', { class: 'danger', 'aria-labelledby': 'danger-title' },
     h('h2', { id: 'danger-title' }, 'Delete'),
     h('p', {}, 'Deleting removes the record from every table. Its history stays.'),
@@ -109,7 +169,8 @@ export async function renderForm({ main, table, recordId, app }) {
       h('a', { href: `#${app.tableHref(table.id)}` }, table.display_name), ' › ', record ? record.label : 'New'),
     h('h1', { id: 'form-title' }, title),
     inTable ? null : h('p', { class: 'notice' }, `This record is not in ${table.display_name}.`),
-    form, membership, danger);
+    form, linksBox, membership, danger);
+  if (record) showFlags(record.flags);
   (inputs.get(table.fields.find((f) => f.editable)?.id) || form).focus();
 
   async function renderMembership() {
@@ -160,24 +221,35 @@ export async function renderForm({ main, table, recordId, app }) {
       h('ul', { class: 'table-list' }, items));
   }
   await renderMembership();
+  const links = record ? await renderLinks(linksBox, app, record.id) : null;
 
-  return {
-    /** Another tab or a received change touched the workspace: reload values not being edited. */
-    async refresh() {
+  const screen = {
+    /** Another tab or a received change touched the workspace: reload values not being edited.
+     * `force`: this form's own action changed them (a knockout, Keep mine). */
+    async refresh(force = false) {
       if (!record) return;
-      if (JSON.stringify(collect()) !== initial) return; // unsaved typing wins; Save shows conflicts later
       const fresh = await app.read('record', { record: record.id });
       if (!fresh) return;
+      showFlags(fresh.flags);
+      if (links) await links.refresh();
+      if (!force && JSON.stringify(collect()) !== initial) return; // unsaved typing wins; Save merges text
       for (const field of table.fields) {
         const input = inputs.get(field.id);
-        if (document.activeElement === input) continue;
-        if (field.type === 'boolean') input.checked = Boolean(fresh.values[field.id]);
-        else input.value = inputValue(field, fresh.values[field.id]);
+        if (document.activeElement === input && !force) continue;
+        const value = fresh.values[field.id];
+        if (field.type === 'boolean') input.checked = Boolean(value);
+        else if (field.crdt === 'text') {
+          input.value = value || '';
+          bases[field.id] = value || '';
+        } else if (field.crdt === 'list') input.value = listText(value);
+        else input.value = inputValue(field, value);
       }
+      initial = JSON.stringify(collect());
       record.tables = fresh.tables;
       const typing = membership.contains(document.activeElement)
         || [...membership.querySelectorAll('input')].some((input) => input.value);
       if (!typing) await renderMembership(); // never wipe what someone is typing
     },
   };
+  return screen;
 }

@@ -34,6 +34,7 @@ export function formatTimestamp(value) {
 /** The value an <input> starts with when editing. */
 export function inputValue(field, value) {
   if (value === undefined || value === null) return '';
+  if (Array.isArray(value)) return value.join(', ');
   if (field.type === 'timestamp') {
     const text = String(value);
     if (text.endsWith('Z')) {

@@ -5,7 +5,9 @@
 // yes/no cell, as Space does); typing a character starts editing with it; Delete clears.
 // While editing: Enter saves and moves down, Tab/Shift+Tab save and move right/left, Escape
 // cancels. Touch: tap a cell to select it, tap it again (or double-tap) to edit.
-// Every saved cell is one call, so one signed bundle.
+// Every saved cell is one call, so one signed bundle. Flagged cells are marked: in conflict (⚑),
+// staged in the active overlay (tinted), changed underneath while staging (⚠ drift); rows created in
+// the overlay are marked new. Collaborative text is edited in the record form (Enter opens it).
 import { h, mount } from './dom.js';
 import { compareValues, formatValue, inputAttrs, inputValue } from './format.js';
 
@@ -35,6 +37,16 @@ export function visibleRows(data, view) {
   return rows;
 }
 
+
+/** The marks a flagged cell shows: an icon, and the same in words for screen readers. */
+function cellMarks(flag) {
+  if (!flag) return null;
+  const words = [flag.conflict ? 'in conflict' : null, flag.drift ? 'changed underneath' : flag.staged ? 'staged' : null]
+    .filter(Boolean).join(', ');
+  const icon = flag.conflict ? '⚑' : flag.drift ? '⚠' : '';
+  return [icon ? h('span', { class: 'cell-flag', 'aria-hidden': 'true' }, icon) : null,
+    h('span', { class: 'visually-hidden' }, ` (${words})`)];
+}
 
 export class Grid {
   /**
@@ -117,12 +129,14 @@ export class Grid {
   renderBody() {
     const trs = this.rows.map((row, r) => {
       const label = this.rowLabel(row);
+      const fresh = this.isNew(row.id);
       const tds = [h('th', { scope: 'row', role: 'rowheader', class: 'open-col', tabindex: -1, dataset: { row: r, col: 0 } },
-        h('a', { href: `#${this.recordHref(row.id)}`, tabindex: -1, 'aria-label': `Open ${label}`, class: 'open-link' }, 'Open'))];
+        h('a', { href: `#${this.recordHref(row.id)}`, tabindex: -1, 'aria-label': `Open ${label}${fresh ? ' (new, staged)' : ''}`, class: 'open-link' }, 'Open'),
+        fresh ? h('span', { class: 'new-badge', 'aria-hidden': 'true' }, 'new') : null)];
       this.fields.forEach((field, i) => {
         tds.push(this.renderCell(row, field, r, i + 1));
       });
-      return h('tr', { 'aria-rowindex': r + 2, dataset: { id: row.id } }, tds);
+      return h('tr', { 'aria-rowindex': r + 2, class: fresh ? 'staged-new' : false, dataset: { id: row.id } }, tds);
     });
     if (!trs.length) {
       const message = this.data.rows.length ? 'No records match the filter.' : 'No records yet.';
@@ -133,12 +147,30 @@ export class Grid {
 
   renderCell(row, field, r, c) {
     const value = row.values[field.id];
+    const flag = this.flagFor(row.id, field.id);
+    const classes = flag ? ['conflict', 'staged', 'drift'].filter((k) => flag[k]) : [];
     const attrs = {
       role: 'gridcell', tabindex: -1, dataset: { row: r, col: c, field: field.id, type: field.type },
-      'aria-readonly': field.editable ? false : 'true',
+      'aria-readonly': this.inlineEditable(field) ? false : 'true', class: classes.join(' ') || false,
     };
     if (field.type === 'boolean') attrs['aria-checked'] = value ? 'true' : 'false';
-    return h('td', attrs, formatValue(field, value));
+    return h('td', attrs, formatValue(field, value), cellMarks(flag));
+  }
+
+  /** {conflict, conflict_text, staged, drift} for one cell, or null. */
+  flagFor(recordId, fieldId) {
+    const flags = this.data.flags && this.data.flags[recordId];
+    return (flags && flags.fields && flags.fields[fieldId]) || null;
+  }
+
+  isNew(recordId) {
+    const flags = this.data.flags && this.data.flags[recordId];
+    return Boolean(flags && flags.new);
+  }
+
+  /** Editable in the cell itself: collaborative text is edited in the record form instead. */
+  inlineEditable(field) {
+    return field.editable && field.crdt !== 'text';
   }
 
   recordHref(id) {
@@ -201,11 +233,14 @@ export class Grid {
     this.setActive(row, col);
   }
 
-  /** The record and field under the active cell, for "who changed this?". */
+  /** The record and field under the active cell (with its flags), for "who changed this?" and the cell info. */
   selection() {
     const row = this.rows[this.active.row];
     const field = this.fields[this.active.col - 1];
-    return row ? { record: row.id, field: field || null, label: this.rowLabel(row) } : null;
+    return row ? {
+      record: row.id, field: field || null, label: this.rowLabel(row),
+      flag: field ? this.flagFor(row.id, field.id) : null, isNew: this.isNew(row.id),
+    } : null;
   }
 
   focus() {
@@ -278,6 +313,11 @@ export class Grid {
     }
     const field = this.currentField();
     if (!field) return;
+    if (field.crdt === 'text' && field.editable) {
+      const row = this.rows[this.active.row];
+      if (row) this.open(row.id); // collaborative text is edited in the record form
+      return;
+    }
     if (field.type === 'boolean') this.toggle();
     else this.startEdit(null);
   }
@@ -294,8 +334,9 @@ export class Grid {
     const row = this.rows[this.active.row];
     const cell = this.activeCell();
     if (!field || !row || !cell) return;
-    if (!field.editable) {
-      this.notify(`${field.display_name} cannot be edited in the grid yet.`);
+    if (!this.inlineEditable(field)) {
+      this.notify(field.crdt === 'text' && field.editable ? `${field.display_name} is edited in the record form: press Enter.`
+        : `${field.display_name} cannot be edited in the grid yet.`);
       return;
     }
     const original = inputValue(field, row.values[field.id]);
@@ -334,7 +375,7 @@ export class Grid {
     const { input, field, row, cell, original } = editing;
     const text = input.value;
     cell.classList.remove('editing');
-    mount(cell, formatValue(field, row.values[field.id]));
+    mount(cell, formatValue(field, row.values[field.id]), cellMarks(this.flagFor(row.id, field.id)));
     if (commit && text !== original) this.saveCell(row, field, text === '' ? null : text, cell);
     if (this.deferred) {
       const data = this.deferred;
@@ -351,8 +392,9 @@ export class Grid {
     const field = this.currentField();
     const row = this.rows[this.active.row];
     if (!field || !row) return;
-    if (!field.editable) {
-      this.notify(`${field.display_name} cannot be edited in the grid yet.`);
+    if (!this.inlineEditable(field)) {
+      this.notify(field.crdt === 'text' && field.editable ? `${field.display_name} is edited in the record form: press Enter.`
+        : `${field.display_name} cannot be edited in the grid yet.`);
       return;
     }
     if ((row.values[field.id] ?? null) === value) return;
@@ -375,7 +417,7 @@ export class Grid {
     } finally {
       if (cell && cell.isConnected) {
         cell.classList.remove('pending');
-        if (!cell.classList.contains('editing')) mount(cell, formatValue(field, row.values[field.id]));
+        if (!cell.classList.contains('editing')) mount(cell, formatValue(field, row.values[field.id]), cellMarks(this.flagFor(row.id, field.id)));
         if (field.type === 'boolean') cell.setAttribute('aria-checked', row.values[field.id] ? 'true' : 'false');
       }
     }

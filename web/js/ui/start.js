@@ -9,6 +9,7 @@ export const STARTER_MODULES = [
   ['lighting', 'Lighting', 'lighting cues'],
   ['sm', 'Stage management', 'SM cue sheet'],
   ['sound', 'Sound', 'sound cues'],
+  ['reports', 'Reports', 'rehearsal and performance reports, written together'],
 ];
 
 /** A form asking for the display name; resolves after it is saved. */

@@ -12,6 +12,7 @@ export class SaveStatus {
     this.inFlight = 0;
     this.error = null;
     this.savedAt = null;
+    this.staging = false; // staged edits are durable here but not in the shared log: say so
     this.render();
   }
 
@@ -42,7 +43,8 @@ export class SaveStatus {
       el.textContent = `Not saved: ${this.error.message}`;
     } else if (this.savedAt) {
       el.dataset.state = 'saved';
-      el.textContent = `✓ All changes saved on this device · ${this.savedAt.toLocaleTimeString(undefined, { timeStyle: 'short' })}`;
+      const at = this.savedAt.toLocaleTimeString(undefined, { timeStyle: 'short' });
+      el.textContent = this.staging ? `✓ Staged on this device, not shared yet · ${at}` : `✓ All changes saved on this device · ${at}`;
     } else {
       el.dataset.state = 'idle';
       el.textContent = '';

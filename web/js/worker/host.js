@@ -8,11 +8,12 @@
 // closes (the browser releases its locks) the client takes over: it restores from IndexedDB and
 // re-runs calls that were still unanswered (except record creation, whose outcome is unknown).
 //
-// Durability: a write call resolves only after the bundles it stored are in the IndexedDB log.
+// Durability: a write call resolves only after the bundles it stored are in the IndexedDB log, and
+// the staging overlays it changed are rewritten in the `overlays` store (same IDB transaction).
 // Snapshots: `Session.snapshot()` (conn.serialize()) is written with the log position it contains,
 // and the log up to that position is deleted in the same IndexedDB transaction.
-import { appendLog, openWorkspaceDb, readForStartup, writeSnapshot } from './store.js';
-import { takeLog, takeSnapshot } from './python.js';
+import { openWorkspaceDb, persist, readForStartup, writeSnapshot } from './store.js';
+import { takeLog, takeOverlays, takeSnapshot } from './python.js';
 
 export const DEFAULT_POLICY = {
   /** Take a snapshot soon once this many log records follow the last one... */
@@ -63,6 +64,8 @@ export class WorkspaceHost {
     this.queue = Promise.resolve();
     this.lastFlush = Promise.resolve();
     this.unsaved = [];
+    this.unsavedOverlays = new Map();
+    this.journalWrites = 0; // overlay journal records written (staged edits change no log seq)
     this.loggedSeq = 0;
     this.tail = 0; // log records after the latest snapshot
     this.snapshotTimer = null;
@@ -144,12 +147,12 @@ export class WorkspaceHost {
       this.session = newSession;
       this.startup = { created: true };
     } else {
-      const { snapshot, log } = await readForStartup(this.db);
+      const { snapshot, log, overlays } = await readForStartup(this.db);
       const t2 = performance.now();
       if (!snapshot && log.length === 0) throw new Error('this workspace has no data in this browser');
       const identity = await this.identity();
-      this.session = await python.web.Session.open(identity, this.id, snapshot ? snapshot.data : undefined,
-        snapshot ? snapshot.seq : 0, log);
+      this.session = await python.web.Session.open.callKwargs(identity, this.id,
+        snapshot ? snapshot.data : undefined, snapshot ? snapshot.seq : 0, log, { overlays });
       const t3 = performance.now();
       const replay = JSON.parse(await this.session.call('stats', '')).ok;
       this.loggedSeq = replay.seq;
@@ -158,9 +161,10 @@ export class WorkspaceHost {
         waitBootMs: Math.round(t1 - t0), readMs: Math.round(t2 - t1), openMs: Math.round(t3 - t2),
         snapshotSeq: replay.snapshot_seq, snapshotBytes: replay.snapshot_bytes, logRecords: log.length,
         replayed: replay.replayed, replayStatuses: replay.replay_statuses,
-        restoreMs: replay.restore_ms, replayMs: replay.replay_ms,
+        restoreMs: replay.restore_ms, replayMs: replay.replay_ms, overlaysRestored: replay.overlays_restored,
       };
     }
+    this.session.set_progress((kind, done, total) => this.emit('progress', { kind, done, total }));
     this.role = 'owner';
     this.markReady();
     this.emit('role', { role: 'owner' });
@@ -186,20 +190,41 @@ export class WorkspaceHost {
     const started = performance.now();
     const text = await this.serial(() => this.session.call(method, JSON.stringify(args || {})));
     const out = JSON.parse(text);
-    if (writes) {
-      const before = this.loggedSeq;
-      await this.flush();
-      if (this.loggedSeq !== before) {
-        this.latencies.push(performance.now() - started);
-        if (this.latencies.length > 200) this.latencies.shift();
-        const detail = { method, seq: this.loggedSeq, from: this.clientId };
-        this.channel.postMessage({ kind: 'changed', ...detail });
-        this.emit('changed', { ...detail, origin: 'this-tab' });
-        this.scheduleSnapshot();
-      }
-    }
+    if (writes) await this.afterWrite(method, started, out.error ? null : 'this-tab');
     if (out.error) throw new ApiError(out.error);
     return out.ok;
+  }
+
+  /** After Python wrote: make it durable, then tell this tab and the others what changed. */
+  async afterWrite(method, started, origin) {
+    const seqBefore = this.loggedSeq;
+    const journalBefore = this.journalWrites;
+    await this.flush();
+    const logged = this.loggedSeq !== seqBefore;
+    if (!logged && this.journalWrites === journalBefore) return;
+    if (logged && origin === 'this-tab') {
+      this.latencies.push(performance.now() - started);
+      if (this.latencies.length > 200) this.latencies.shift();
+    }
+    const detail = { method, seq: this.loggedSeq, from: this.clientId };
+    this.channel.postMessage({ kind: 'changed', ...detail });
+    this.emit('changed', { ...detail, origin: origin || 'this-tab' });
+    if (logged) this.scheduleSnapshot();
+  }
+
+  /**
+   * Bundles from another peer (the sync layer's entry point; also the debug peer's): verified and
+   * applied by the core, logged like local ones, and durable before this resolves.
+   * @param {Uint8Array[]} wires
+   * @param {string} source who sent them (for quarantine records)
+   * @returns {Promise<Array<{status: string, reason: string|null, detail: string}>>}
+   */
+  async receive(wires, source) {
+    await this.ready;
+    if (this.role !== 'owner') throw new Error('only the tab that owns the workspace receives bundles');
+    const text = await this.serial(() => this.session.receive(wires, source));
+    await this.afterWrite('receive', performance.now(), 'remote');
+    return JSON.parse(text);
   }
 
   /** Python calls one at a time: a snapshot never lands inside a transaction. */
@@ -263,24 +288,32 @@ export class WorkspaceHost {
 
   // --- persistence --------------------------------------------------------------------------
 
-  /** Append every bundle stored so far to the log; resolves when all of them are durable. */
+  /** Append every bundle stored so far to the log, and rewrite every changed overlay, in one
+   * IndexedDB transaction; resolves when all of it is durable. */
   flush() {
     const items = takeLog(this.session);
-    if (!items.length && !this.unsaved.length) return this.lastFlush;
+    for (const [id, data] of takeOverlays(this.session)) this.unsavedOverlays.set(id, data);
+    if (!items.length && !this.unsaved.length && !this.unsavedOverlays.size) return this.lastFlush;
     const previous = this.lastFlush;
     this.lastFlush = (async () => {
       await previous.catch(() => {});
       const batch = this.unsaved.concat(items);
+      const overlays = this.unsavedOverlays;
       this.unsaved = [];
-      if (!batch.length) return;
+      this.unsavedOverlays = new Map();
+      if (!batch.length && !overlays.size) return;
       try {
-        await appendLog(this.db, batch);
+        await persist(this.db, batch, overlays);
       } catch (err) {
         this.unsaved = batch.concat(this.unsaved);
+        for (const [id, data] of overlays) if (!this.unsavedOverlays.has(id)) this.unsavedOverlays.set(id, data);
         throw new Error(`could not write to this browser's storage: ${err && err.message ? err.message : err}`);
       }
-      this.tail += batch.length;
-      this.loggedSeq = Math.max(this.loggedSeq, batch[batch.length - 1][0]);
+      if (overlays.size) this.journalWrites += overlays.size;
+      if (batch.length) {
+        this.tail += batch.length;
+        this.loggedSeq = Math.max(this.loggedSeq, batch[batch.length - 1][0]);
+      }
     })();
     return this.lastFlush;
   }

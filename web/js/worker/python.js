@@ -1,13 +1,15 @@
 // Boots Pyodide inside this module worker from the app's own files (never a CDN) and installs the
 // wheels listed in build-info.json with micropip, from same-origin URLs the service worker serves
-// from its cache when offline.
+// from its cache when offline. Hands Yjs to the core so collaborative (CRDT) fields work.
 import { loadPyodide } from '../../pyodide/pyodide.mjs';
+import * as Y from '../../vendor/yjs/yjs.mjs';
 
 const ROOT = new URL('../../', import.meta.url);
 
 /**
- * @returns {Promise<{py: any, web: any, methods: Record<string, boolean>, timings: Record<string, number>}>}
- *   `web` is the imported `openprod_web` Python package; `methods` maps API method -> writes?
+ * @returns {Promise<{py: any, web: any, debug: any, methods: Record<string, boolean>, timings: Record<string, number>}>}
+ *   `web` is the imported `openprod_web` Python package; `methods` maps API method -> writes?;
+ *   `debug` is the TEST-ONLY `openprod_web_debug` package, present only in --debug-peer builds.
  */
 export async function bootPython() {
   const t0 = performance.now();
@@ -26,6 +28,8 @@ export async function bootPython() {
   await py.runPythonAsync('import micropip\nawait micropip.install(list(_openprod_wheels), deps=False)');
   py.globals.delete('_openprod_wheels');
   const web = py.pyimport('openprod_web');
+  web.use_yjs(Y);
+  const debug = info.debug_peer ? py.pyimport('openprod_web_debug') : null;
   const methodsProxy = web.METHODS;
   const methods = Object.fromEntries(methodsProxy.toJs({ dict_converter: Array.from }));
   methodsProxy.destroy();
@@ -33,6 +37,7 @@ export async function bootPython() {
   return {
     py,
     web,
+    debug,
     methods,
     timings: { pyodideMs: Math.round(t1 - t0), wheelsMs: Math.round(t2 - t1), bootMs: Math.round(t2 - t0) },
   };
@@ -43,6 +48,16 @@ export function takeLog(session) {
   const proxy = session.take_log();
   try {
     return proxy.toJs().map(([seq, wire]) => [seq, wire.slice()]);
+  } finally {
+    proxy.destroy();
+  }
+}
+
+/** The overlays changed since the last call: Map(id -> journal record Uint8Array, or null if gone). */
+export function takeOverlays(session) {
+  const proxy = session.take_overlays();
+  try {
+    return new Map(proxy.toJs().map(([id, data]) => [id, data ? data.slice() : null]));
   } finally {
     proxy.destroy();
   }

@@ -1,10 +1,12 @@
 """The Python half of the browser worker: one open workspace, its durable-log queue and a JSON API.
 
 The JavaScript worker owns all I/O (IndexedDB, locks, messages); this package owns the core.
-Every stored bundle is queued here with a log sequence number at the moment it is stored; the
-worker takes the queue, appends it to IndexedDB and only then reports the edit saved.
+Every stored bundle is queued here with a log sequence number at the moment it is stored, and
+every changed staging overlay is handed over as a journal record; the worker writes both to
+IndexedDB and only then reports the edit saved (or staged).
 """
 
-from .session import METHODS, Session, coerce_input, new_identity, rename_identity
+from .fields import coerce_crdt, coerce_input
+from .session import METHODS, Session, new_identity, rename_identity, use_yjs
 
-__all__ = ["METHODS", "Session", "coerce_input", "new_identity", "rename_identity"]
+__all__ = ["METHODS", "Session", "coerce_crdt", "coerce_input", "new_identity", "rename_identity", "use_yjs"]

@@ -12,6 +12,7 @@ Persistence contract with the JavaScript side (docs/web.md, "Persistence"):
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -26,24 +27,40 @@ from openprod import (
     ValidationError,
     Workspace,
     connect,
-    starter_manifests,
 )
 from openprod.identity import clean_display_name
 from openprod.ids import from_str, to_str
 from openprod.modules import FieldDef
 
+from .conflicts import CONFLICT_METHODS, ConflictsApi, conflict_keys
+from .fields import EDITABLE_TYPES, coerce_crdt, coerce_input, field_json, same_value, text_edits
+from .links import LINK_METHODS, LinksApi
+from .modules import available_manifests
+from .staging import STAGING_METHODS, OverlayJournal, ProgressSink, StagingApi, drift_json, staged_cells
+
+__all__ = ["EDITABLE_TYPES", "METHODS", "Session", "coerce_input", "new_identity", "rename_identity", "use_yjs"]
+
 EnvFactory = Callable[[Identity], Awaitable[Env]]
-EDITABLE_TYPES = frozenset({"string", "number", "boolean", "timestamp"})
-_TRUE = frozenset({"true", "yes", "y", "1", "on"})
-_FALSE = frozenset({"false", "no", "n", "0", "off"})
+_yjs: Any = None  # the Yjs module object, handed in by the worker (see use_yjs)
+
+
+def use_yjs(y_module: Any) -> None:
+    """The worker hands in Yjs (`import * as Y from 'yjs'`): CRDT text and list fields become editable."""
+    global _yjs
+    _yjs = y_module
 
 
 async def webcrypto_env(identity: Identity) -> Env:
-    """The browser's signer: Ed25519 through WebCrypto (only importable under Pyodide)."""
+    """The browser's signer: Ed25519 through WebCrypto (only importable under Pyodide), and Yjs for CRDT fields."""
     from openprod.signer_webcrypto import WebCryptoSigner, WebCryptoVerifier
 
+    crdt = None
+    if _yjs is not None:
+        from openprod.crdt_yjs import YjsBackend
+
+        crdt = YjsBackend(_yjs, os.urandom)
     signer = await WebCryptoSigner.create(identity)
-    return Env(signer=signer, verifier=WebCryptoVerifier(), display_name=identity.display_name)
+    return Env(signer=signer, verifier=WebCryptoVerifier(), display_name=identity.display_name, crdt=crdt)
 
 
 async def new_identity(display_name: str) -> str:
@@ -74,6 +91,12 @@ def _as_bytes(value: Any) -> bytes:
     raise TypeError(f"expected bytes, got {type(value).__name__}")
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
 @dataclass
 class ReplayStats:
     snapshot_seq: int = 0
@@ -82,51 +105,10 @@ class ReplayStats:
     statuses: dict[str, int] = field(default_factory=dict)
     restore_ms: float = 0.0
     replay_ms: float = 0.0
+    overlays: int = 0
 
 
-def coerce_input(fdef: FieldDef, raw: Any) -> Any:
-    """A value typed into a cell or form -> the field's type; None clears. ValidationError says why not."""
-    name = fdef.display_name
-    if fdef.crdt is not None or fdef.type not in EDITABLE_TYPES:
-        raise ValidationError(f"{name} ({fdef.type}) cannot be edited here yet")
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None
-    kind = fdef.type
-    if kind == "string":
-        return str(raw)
-    if kind == "number":
-        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().replace("\u2212", "-")
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            return float(text)
-        except ValueError:
-            raise ValidationError(f"{name}: {raw!r} is not a number") from None
-    if kind == "boolean":
-        if isinstance(raw, bool):
-            return raw
-        word = str(raw).strip().lower()
-        if word in _TRUE:
-            return True
-        if word in _FALSE:
-            return False
-        raise ValidationError(f"{name}: {raw!r} is not yes or no")
-    return str(raw).strip()  # timestamp: the core normalises and validates ISO 8601
-
-
-def _field_json(fdef: FieldDef) -> dict[str, Any]:
-    return {
-        "id": fdef.id, "name": fdef.name, "display_name": fdef.display_name, "type": fdef.type,
-        "description": fdef.description, "required": fdef.required,
-        "editable": fdef.crdt is None and fdef.type in EDITABLE_TYPES,
-    }
-
-
-class Session:
+class Session(ConflictsApi, StagingApi, LinksApi):
     """Create with `await Session.create(...)` or `await Session.open(...)`."""
 
     def __init__(self, ws: Workspace, identity: Identity, seq: int, replay: ReplayStats) -> None:
@@ -135,6 +117,8 @@ class Session:
         self.seq = seq
         self.replay = replay
         self._queue: list[tuple[int, bytes]] = []
+        self.journal = OverlayJournal(ws.conn)
+        self.progress: ProgressSink | None = None
         ws.listeners.append(self._on_bundle)
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -145,7 +129,7 @@ class Session:
         """A new workspace; its first bundles wait in the queue like any other."""
         identity = Identity.from_json(identity_json)
         env = await env_factory(identity)
-        manifests = starter_manifests()
+        manifests = available_manifests()
         chosen = list(modules)
         unknown = [m for m in chosen if m not in manifests]
         if unknown:
@@ -162,8 +146,13 @@ class Session:
 
     @classmethod
     async def open(cls, identity_json: str, workspace_id: str, snapshot: Any, snapshot_seq: int,
-                   log: Iterable[Any], env_factory: EnvFactory = webcrypto_env) -> Session:
-        """Latest snapshot (or none) + the log records after it; `log` items are (seq, wire)."""
+                   log: Iterable[Any], env_factory: EnvFactory = webcrypto_env, *,
+                   overlays: Iterable[Any] = ()) -> Session:
+        """Latest snapshot (or none) + the log records after it; `log` items are (seq, wire).
+
+        `overlays`: the overlay journal's records (see staging.py); they replace whatever
+        overlays the snapshot held, so staged edits are exactly what was last made durable.
+        """
         identity = Identity.from_json(identity_json)
         env = await env_factory(identity)
         stats = ReplayStats(snapshot_seq=int(snapshot_seq))
@@ -187,6 +176,7 @@ class Session:
             stats.replayed += 1
             stats.statuses[result.status] = stats.statuses.get(result.status, 0) + 1
             seq = max(seq, record_seq)
+        stats.overlays = OverlayJournal.restore(conn, [_as_bytes(r) for r in overlays])
         stats.replay_ms = (time.perf_counter() - started) * 1000
         return cls(ws, identity, seq, stats)
 
@@ -202,9 +192,18 @@ class Session:
         queued, self._queue = self._queue, []
         return queued
 
+    def take_overlays(self) -> list[tuple[str, bytes | None]]:
+        """Overlays changed since the last call: (id, journal record, or None once it is gone)."""
+        return self.journal.take()
+
     def snapshot(self) -> tuple[int, bytes] | None:
-        """(last log seq included, database bytes), or None while a transaction is open."""
+        """(last log seq included, database bytes), or None while a transaction is open.
+
+        An active overlay keeps a read view (a SQLite transaction) open between calls; it is
+        closed first, so the snapshot holds canonical state only (calls never overlap this)."""
         conn: sqlite3.Connection = self.ws.conn
+        if self.ws.overlays.view_open:
+            self.ws.overlays.close_view()
         if conn.in_transaction:
             return None
         return self.seq, conn.serialize()
@@ -215,6 +214,21 @@ class Session:
         self.ws.display_name = clean_display_name(display_name)
         return self.identity.to_json()
 
+    def set_progress(self, sink: ProgressSink | None) -> None:
+        """Where long calls (CSV import) report progress: sink(kind, done, total)."""
+        self.progress = None if _is_null(sink) else sink
+
+    async def receive(self, wires: Iterable[Any], source: str) -> str:
+        """Bundles from another peer (sync, or the test-only debug peer): verified and applied one by
+        one through `ingest_async`; each stored one is queued for the log like a local one.
+        Returns JSON: [{status, reason, detail}] in order. Bad bundles are quarantined, never raised."""
+        results = []
+        for wire in wires:
+            result = await self.ws.ingest_async(_as_bytes(wire), source=source)
+            results.append({"status": result.status, "reason": result.reason, "detail": result.detail,
+                            "stale": result.stale})
+        return json.dumps(results)
+
     # --- the JSON API -----------------------------------------------------------------------
 
     async def call(self, method: str, args_json: str) -> str:
@@ -223,14 +237,60 @@ class Session:
         if spec is None:
             return json.dumps({"error": {"type": "LocalError", "message": f"unknown method {method!r}"}})
         args = json.loads(args_json) if args_json else {}
+        before = self.ws.overlays.active()
         try:
             result = await getattr(self, f"m_{method}")(**args)
         except (OpenprodError, ValueError) as exc:
             return json.dumps({"error": {"type": type(exc).__name__, "message": str(exc)}})
-        return json.dumps({"ok": result})
+        finally:
+            if spec:  # a write may have staged into, or changed, the overlay active before or after it
+                self.journal.touch(before, self.ws.overlays.active())
+                if method == "stage_activate" or method == "stage_discard":
+                    self.journal.touch(from_str(args["overlay"]) if args.get("overlay") else None)
+        return json.dumps({"ok": result}, default=_json_default)
 
     def _fdef(self, field_id: str) -> FieldDef:
         return self.ws.schema.field(field_id)
+
+    def _crdt_ok(self) -> bool:
+        return self.ws.crdt.backend is not None
+
+    def _fields(self, fdefs: Iterable[FieldDef]) -> list[dict[str, Any]]:
+        ok = self._crdt_ok()
+        return [field_json(f, ok) for f in fdefs]
+
+    def _drift(self) -> dict[tuple[str, str], str]:
+        """(record, semantic field) -> what changed underneath a staged edit. Read before the rows:
+        drift compares with canonical state, so it closes the overlay's read view."""
+        ws = self.ws
+        if ws.overlays.active() is None:
+            return {}
+        return {(d.target, ws.groups.key(d.field)): drift_json(ws, d)["description"]
+                for d in ws.overlay_drift() if d.field.count(".") == 2}
+
+    def _flags(self, record_ids: list[str], field_ids: list[str],
+               drift: dict[tuple[str, str], str]) -> dict[str, Any]:
+        """Per record: {"new": staged new record, "fields": {field: {conflict, staged, drift}}}."""
+        ws = self.ws
+        conflicts = conflict_keys(ws)
+        new, staged = staged_cells(ws)
+        keys = {f: ws.groups.key(f) for f in field_ids}
+        out: dict[str, Any] = {}
+        for rid in record_ids:
+            per: dict[str, Any] = {}
+            for fid, key in keys.items():
+                flag: dict[str, Any] = {}
+                if (rid, key) in conflicts:
+                    flag["conflict"], flag["conflict_text"] = conflicts[(rid, key)]
+                if (rid, key) in staged:
+                    flag["staged"] = True
+                if (rid, key) in drift:
+                    flag["drift"] = drift[(rid, key)]
+                if flag:
+                    per[fid] = flag
+            if per or rid in new:
+                out[rid] = {"new": rid in new, "fields": per}
+        return out
 
     # reads
 
@@ -238,28 +298,50 @@ class Session:
         ws = self.ws
         tables = [{
             "id": t.id, "module": t.module, "display_name": t.display_name, "description": t.description,
-            "fields": [_field_json(f) for f in t.fields.values()],
+            "fields": self._fields(t.fields.values()),
         } for t in ws.schema.tables.values()]
         modules = [{"name": m.name, "display_name": m.display_name, "version": m.version}
                    for m in ws.schema.modules.values()]
         return {"workspace_id": to_str(ws.workspace_id), "name": ws.name, "actor": ws.actor_id.hex(),
-                "display_name": ws.display_name, "tables": tables, "modules": modules}
+                "display_name": ws.display_name, "tables": tables, "modules": modules, "crdt": self._crdt_ok()}
+
+    async def m_status(self) -> dict[str, Any]:
+        """What the header and banners show: staging mode, open conflicts, unacknowledged drift."""
+        ws = self.ws
+        active = ws.active_overlay
+        overlay = None
+        drift = 0
+        if active is not None:
+            info = next((o for o in ws.list_overlays() if o.id == active), None)
+            drift = len(ws.overlay_drift())
+            overlay = {"id": active, "name": info.name if info else "", "op_count": info.op_count if info else 0}
+        waiting = sum(1 for o in ws.list_overlays() if o.status != "active")
+        return {"overlay": overlay, "drift": drift, "conflicts": len(ws.open_conflicts()), "overlays_waiting": waiting}
 
     async def m_rows(self, table: str) -> dict[str, Any]:
         tdef = self.ws.schema.table(table)
-        return {"table": tdef.id, "fields": [_field_json(f) for f in tdef.fields.values()],
-                "rows": [{"id": r.id, "tables": r.tables, "values": r.values} for r in self.ws.records(table)]}
+        field_ids = [f.id for f in tdef.fields.values()]
+        drift = self._drift()
+        rows = self.ws.records(table)
+        flags = self._flags([r.id for r in rows], field_ids, drift)
+        return {"table": tdef.id, "fields": self._fields(tdef.fields.values()),
+                "rows": [{"id": r.id, "tables": r.tables, "values": r.values} for r in rows], "flags": flags}
 
     async def m_record(self, record: str) -> dict[str, Any] | None:
+        drift = self._drift()
         found = self.ws.record(record)
         if found is None:
             return None
+        field_ids = [f.id for t in found.tables if t in self.ws.schema.tables
+                     for f in self.ws.schema.tables[t].fields.values()]
+        flags = self._flags([found.id], field_ids, drift).get(found.id, {"new": False, "fields": {}})
         return {"id": found.id, "tables": found.tables, "values": found.values,
-                "label": self.ws.record_label(from_str(found.id))}
+                "label": self.ws.record_label(from_str(found.id)), "flags": flags}
 
     async def m_history(self, record: str, field: str) -> list[dict[str, Any]]:
         return [{"actor": c.actor[:8], "display_name": c.display_name, "when": c.when, "old": c.old, "new": c.new,
-                 "bundle_id": c.bundle_id, "op_type": c.op_type}
+                 "bundle_id": c.bundle_id, "op_type": c.op_type, "concurrent": c.concurrent,
+                 "resolution": c.resolution, "accepted": c.accepted, "stale": c.stale}
                 for c in self.ws.history(record, field)]
 
     async def m_membership(self, record: str) -> list[dict[str, Any]]:
@@ -270,9 +352,9 @@ class Session:
         out = []
         for tdef in self.ws.schema.tables.values():
             member = tdef.id in found.tables
-            needs = [] if member else [
-                _field_json(f) for f in tdef.fields.values()
-                if f.required and f.default is None and self.ws.get(record, f.id) is None]
+            needs = [] if member else self._fields(
+                f for f in tdef.fields.values()
+                if f.required and f.default is None and self.ws.get(record, f.id) is None)
             out.append({"table": tdef.id, "display_name": tdef.display_name, "member": member, "needs": needs})
         return out
 
@@ -282,44 +364,84 @@ class Session:
         return {"seq": self.seq, "queued": len(self._queue), "bundles": bundles,
                 "snapshot_seq": r.snapshot_seq, "snapshot_bytes": r.snapshot_bytes, "replayed": r.replayed,
                 "replay_statuses": r.statuses, "restore_ms": round(r.restore_ms, 1),
-                "replay_ms": round(r.replay_ms, 1)}
+                "replay_ms": round(r.replay_ms, 1), "overlays_restored": r.overlays}
 
-    # writes: each is one transaction, so one signed bundle (or none if nothing changed)
+    # writes: each is one transaction, so one signed bundle (or none if nothing changed); while an
+    # overlay is active the same transaction is staged in it instead (unsigned, local-only)
 
-    async def m_set_cell(self, record: str, field: str, value: Any) -> dict[str, Any]:
+    def _changes(self, record: str, values: dict[str, Any], bases: dict[str, str] | None = None) -> dict[str, Any]:
+        """Field id -> new value (coerced) for the fields whose value differs.
+
+        A collaborative text field becomes a list of edits: from `bases[field]` (the text the person
+        started from; default: the current text) to the new text, placed on the current text."""
+        changes: dict[str, Any] = {}
+        for field_id, raw in values.items():
+            fdef = self._fdef(field_id)
+            coerced = coerce_crdt(fdef, raw) if fdef.crdt is not None else coerce_input(fdef, raw)
+            current = self.ws.get(record, fdef.id)
+            if fdef.crdt == "text":
+                now = current or ""
+                base = (bases or {}).get(fdef.id, now)
+                edits = text_edits(base, str(coerced), now)
+                if edits:
+                    changes[fdef.id] = edits
+                continue
+            if fdef.crdt == "list" and list(current or []) == coerced:
+                continue
+            if fdef.crdt is None and same_value(current, coerced):
+                continue
+            changes[fdef.id] = coerced
+        return changes
+
+    def _write(self, tx: Any, record: str, field_id: str, value: Any) -> None:
+        fdef = self._fdef(field_id)
+        if fdef.crdt == "text" and isinstance(value, list):
+            tx.edit_text(record, fdef.id, value)
+        elif fdef.crdt == "text":
+            tx.set_text(record, fdef.id, value)
+        elif fdef.crdt == "list":
+            tx.set_list(record, fdef.id, value)
+        else:
+            tx.set_field(record, fdef.id, value)
+
+    async def m_set_cell(self, record: str, field: str, value: Any, base: str | None = None) -> dict[str, Any]:
         fdef = self._fdef(field)
-        coerced = coerce_input(fdef, value)
-        current = self.ws.get(record, fdef.id)
-        if current == coerced and type(current) is type(coerced):
-            return {"changed": False, "value": current}
+        changes = self._changes(record, {fdef.id: value}, {fdef.id: base} if base is not None else None)
+        if not changes:
+            return {"changed": False, "value": self.ws.get(record, fdef.id)}
         async with self.ws.transaction_async() as tx:
-            tx.set_field(record, fdef.id, coerced)
+            self._write(tx, record, fdef.id, changes[fdef.id])
         return {"changed": True, "value": self.ws.get(record, fdef.id)}
 
     async def m_create_record(self, table: str, values: dict[str, Any]) -> dict[str, Any]:
         tdef = self.ws.schema.table(table)
-        clean = {}
+        clean: dict[str, Any] = {}
+        collaborative: dict[str, Any] = {}
         for key, raw in values.items():
-            coerced = coerce_input(tdef.field(key.rsplit(".", 1)[-1]), raw)
+            fdef = tdef.field(key.rsplit(".", 1)[-1])
+            if fdef.crdt is not None:
+                value = coerce_crdt(fdef, raw)
+                if value:
+                    collaborative[fdef.id] = value
+                continue
+            coerced = coerce_input(fdef, raw)
             if coerced is not None:
                 clean[key] = coerced
         async with self.ws.transaction_async() as tx:
             record = tx.create_record(tdef.id, clean)
+            for field_id, value in collaborative.items():
+                self._write(tx, record, field_id, value)
         return {"id": record}
 
-    async def m_update_record(self, record: str, values: dict[str, Any]) -> dict[str, Any]:
-        """All changed fields of a form in one bundle; unchanged ones write nothing."""
-        changes = {}
-        for field_id, raw in values.items():
-            fdef = self._fdef(field_id)
-            coerced = coerce_input(fdef, raw)
-            current = self.ws.get(record, fdef.id)
-            if not (current == coerced and type(current) is type(coerced)):
-                changes[fdef.id] = coerced
+    async def m_update_record(self, record: str, values: dict[str, Any],
+                              bases: dict[str, str] | None = None) -> dict[str, Any]:
+        """All changed fields of a form in one bundle; unchanged ones write nothing. `bases`: for
+        collaborative text fields, the text the form showed (others' typing since then is kept)."""
+        changes = self._changes(record, values, bases)
         if changes:
             async with self.ws.transaction_async() as tx:
                 for field_id, value in changes.items():
-                    tx.set_field(record, field_id, value)
+                    self._write(tx, record, field_id, value)
         return {"changed": sorted(changes)}
 
     async def m_add_to_table(self, record: str, table: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -346,9 +468,9 @@ class Session:
             tx.delete_record(record)
         return {"deleted": record}
 
-
     async def m_undo(self) -> dict[str, Any]:
-        """Reverse this person's latest change in this session (skipped, with a reason, if others built on it)."""
+        """Reverse this person's latest change in this session (skipped, with a reason, if others built on it).
+        While staging, steps back through the staged edits instead."""
         result = await self.ws.undo_async()
         return {"done": result.done, "message": result.message}
 
@@ -357,9 +479,10 @@ class Session:
         return {"done": result.done, "message": result.message}
 
 
-# name -> True if the method writes (the worker then waits for the log to be durable)
+# name -> True if the method writes (the worker then waits for its records to be durable)
 METHODS: dict[str, bool] = {
-    "info": False, "rows": False, "record": False, "history": False, "membership": False, "stats": False,
-    "set_cell": True, "create_record": True, "update_record": True, "add_to_table": True,
+    "info": False, "status": False, "rows": False, "record": False, "history": False, "membership": False,
+    "stats": False, "set_cell": True, "create_record": True, "update_record": True, "add_to_table": True,
     "remove_from_table": True, "delete_record": True, "undo": True, "redo": True,
+    **CONFLICT_METHODS, **STAGING_METHODS, **LINK_METHODS,
 }

@@ -1,0 +1,207 @@
+// Staging mode (overlays): edits go to a local overlay instead of the shared log until committed.
+// The banner says so on every screen while it is on; the staging screen lists what is staged, what
+// changed underneath (drift: Keep mine / Use canonical), knockout of single fields, commit (one
+// signed bundle, refused while drift is unacknowledged) and discard, and the stashed and pending
+// (script) overlays that can be recalled.
+import { confirmDialog } from './dialog.js';
+import { h, mount, uid } from './dom.js';
+
+const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+function valueText(value) {
+  if (value === null || value === undefined || value === '') return h('em', {}, 'empty');
+  return h('q', {}, Array.isArray(value) ? value.join(', ') : typeof value === 'boolean' ? (value ? 'Yes' : 'No') : String(value));
+}
+
+export async function startStaging(app, name) {
+  const when = new Date().toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  await app.write('stage_start', { name: name || `Staged changes, ${when}` });
+  app.notify('Staging is on: your edits are kept on this device and not shared until you commit.');
+}
+
+export async function stashStaging(app) {
+  await app.write('stage_stash');
+  app.notify('Staging is off. The staged changes are kept: recall them from the Staging screen.');
+}
+
+/** Commit the active overlay; a refusal (drift not yet acknowledged) is explained, nothing is lost. */
+export async function commitStaging(app) {
+  try {
+    const result = await app.write('stage_commit');
+    app.notify(result.committed ? 'Committed: the staged changes are now saved and will be shared.'
+      : 'Nothing was staged; staging is off.');
+    return true;
+  } catch (err) {
+    app.notify(err.message.startsWith('commit refused') ? `Not committed yet — ${err.message}.` : `Not committed: ${err.message}`);
+    return false;
+  }
+}
+
+export async function discardStaging(app, overlay, name) {
+  const ok = await confirmDialog({
+    title: `Discard “${name}”?`,
+    message: 'Every change staged in it is thrown away. Saved data is not touched and nothing is written to history.',
+    confirm: 'Discard staged changes',
+    danger: true,
+  });
+  if (!ok) return false;
+  await app.write('stage_discard', overlay ? { overlay } : {});
+  app.notify('Discarded: the staged changes are gone; saved data is unchanged.');
+  return true;
+}
+
+/** Keep mine / Use canonical for one drifted field. */
+export function driftActions(app, drift, after) {
+  const label = `${drift.record_label} › ${drift.field_name}`;
+  return h('span', { class: 'drift-actions' },
+    h('button', {
+      type: 'button', class: 'small', 'aria-label': `Keep mine: ${label}`,
+      onclick: async () => {
+        await app.write('stage_keep_mine', { record: drift.record, field: drift.field }).catch((err) => app.notify(err.message));
+        if (after) await after();
+      },
+    }, 'Keep mine'),
+    h('button', {
+      type: 'button', class: 'small', 'aria-label': `Use canonical: ${label}`,
+      onclick: async () => {
+        await app.write('stage_use_canonical', { record: drift.record, field: drift.field }).catch((err) => app.notify(err.message));
+        if (after) await after();
+      },
+    }, 'Use canonical'));
+}
+
+/** The banner shown on every screen while staging is on. */
+export function renderBanner(el, status, app) {
+  const overlay = status.overlay;
+  el.hidden = !overlay;
+  document.body.classList.toggle('staging', Boolean(overlay));
+  if (!overlay) {
+    mount(el);
+    return;
+  }
+  mount(el,
+    h('p', { class: 'banner-text' },
+      h('strong', {}, 'Staging'), ' — edits are staged on this device only, not saved to the shared log until you commit. ',
+      h('span', { class: 'banner-name' }, `“${overlay.name}” · ${plural(overlay.op_count, 'staged change')}`),
+      status.drift ? h('span', { class: 'banner-drift' }, ` · ⚠ ${plural(status.drift, 'field')} changed underneath`) : null),
+    h('div', { class: 'banner-actions' },
+      h('a', { class: 'button small', href: `#/w/${app.ws.id}/staging` }, status.drift ? 'Review changes' : 'Review'),
+      h('button', { type: 'button', class: 'small primary', onclick: () => commitStaging(app) }, 'Commit'),
+      h('button', { type: 'button', class: 'small', onclick: () => discardStaging(app, null, overlay.name) }, 'Discard'),
+      h('button', { type: 'button', class: 'small', onclick: () => stashStaging(app) }, 'Stash')));
+}
+
+function changeItem(app, change, refresh) {
+  if (change.kind === 'new') {
+    const table = change.tables[0];
+    return h('li', {}, h('span', { class: 'change-kind' }, 'New record: '),
+      table ? h('a', { href: `#${app.tableHref(table)}/r/${change.record}` }, change.label) : change.label);
+  }
+  if (change.kind === 'field') {
+    const table = change.tables[0];
+    const label = `${change.label} › ${change.field_name}`;
+    return h('li', {},
+      table ? h('a', { href: `#${app.tableHref(table)}/r/${change.record}` }, label) : label, ': ',
+      valueText(change.was), ' → ', valueText(change.value), ' ',
+      h('button', {
+        type: 'button', class: 'small', 'aria-label': `Knock out the staged change to ${label}`,
+        onclick: async () => {
+          await app.write('stage_use_canonical', { record: change.record, field: change.field }).catch((err) => app.notify(err.message));
+          await refresh();
+        },
+      }, 'Knock out'));
+  }
+  if (change.kind === 'edge_property') return h('li', {}, `Link property “${change.field_name}”`);
+  return h('li', {}, `Other change: ${change.op_type}`);
+}
+
+export async function renderStaging({ main, app }) {
+  const screen = {
+    async refresh() {
+      const state = await app.read('staging');
+      const active = state.active;
+      const others = state.overlays.filter((o) => o.status !== 'active');
+      const stashed = others.filter((o) => o.status === 'stashed');
+      const pending = others.filter((o) => o.status === 'pending');
+      const status = h('p', { class: 'form-status', role: 'status' });
+      const nameId = uid('overlay-name');
+      const overlayRow = (o) => h('li', { class: 'overlay-item' },
+        h('span', {}, h('strong', {}, o.name), ` · ${plural(o.op_count, 'staged change')}`,
+          h('span', { class: 'hint' }, ` · started ${new Date(o.created_at).toLocaleString()}`)),
+        h('button', {
+          type: 'button', class: 'small', 'aria-label': `${o.status === 'pending' ? 'Review' : 'Recall'} “${o.name}”`,
+          onclick: async () => {
+            await app.write('stage_activate', { overlay: o.id });
+            app.notify(`Staging “${o.name}”.`);
+            await screen.refresh();
+          },
+        }, o.status === 'pending' ? 'Review' : 'Recall'),
+        h('button', {
+          type: 'button', class: 'small', 'aria-label': `Discard “${o.name}”`,
+          onclick: async () => { if (await discardStaging(app, o.id, o.name)) await screen.refresh(); },
+        }, 'Discard'));
+
+      const current = active ? h('section', { class: 'staging-active', 'aria-labelledby': 'staging-active-title' },
+        h('h2', { id: 'staging-active-title' }, `Now staging: “${active.name}”`),
+        h('p', {}, 'These edits are kept on this device only. Commit makes them real as one signed change that syncs to ',
+          'your team; Discard throws them away without a trace.'),
+        state.drift.length ? h('section', { class: 'drift', 'aria-labelledby': 'drift-title' },
+          h('h3', { id: 'drift-title' }, '⚠ Changed underneath while you were staging'),
+          h('p', { class: 'hint' }, 'Keep mine: committing overwrites their value on purpose. Use canonical: drop your staged edit of that field.'),
+          h('ul', { class: 'drift-list' }, state.drift.map((d) => h('li', { class: 'drift-item' },
+            h('span', {}, h('strong', {}, `${d.record_label} › ${d.field_name}: `), d.description,
+              '. Yours: ', valueText(d.mine), ' '),
+            driftActions(app, d, () => screen.refresh()))))) : null,
+        h('h3', {}, `Staged changes (${state.change_count})`),
+        state.changes.length
+          ? h('ul', { class: 'change-list' }, state.changes.map((c) => changeItem(app, c, () => screen.refresh())),
+            state.change_count > state.changes.length ? h('li', { class: 'hint' }, `…and ${state.change_count - state.changes.length} more`) : null)
+          : h('p', { class: 'hint' }, 'Nothing staged yet: edit cells or records as usual.'),
+        h('div', { class: 'form-actions' },
+          h('button', {
+            type: 'button', class: 'primary',
+            onclick: async () => {
+              status.textContent = 'Committing…';
+              const done = await commitStaging(app);
+              status.textContent = done ? '' : 'Not committed: choose Keep mine or Use canonical for each field above.';
+              await screen.refresh();
+              if (!done) main.querySelector('#drift-title')?.focus?.();
+            },
+          }, 'Commit'),
+          h('button', { type: 'button', onclick: async () => { if (await discardStaging(app, null, active.name)) await screen.refresh(); } }, 'Discard'),
+          h('button', { type: 'button', onclick: async () => { await stashStaging(app); await screen.refresh(); } }, 'Stash for later')),
+        status)
+        : h('section', { class: 'staging-off', 'aria-labelledby': 'staging-start-title' },
+          h('h2', { id: 'staging-start-title' }, 'Start staging'),
+          h('p', {}, 'Staging is off: every edit is saved to the shared log at once. Turn it on to try changes first — ',
+            'an import, a renumbering, a what-if — then commit them all or discard them all.'),
+          h('form', {
+            class: 'inline-form',
+            onsubmit: async (event) => {
+              event.preventDefault();
+              await startStaging(app, main.querySelector(`#${nameId}`).value.trim());
+              await screen.refresh();
+            },
+          }, h('label', { for: nameId }, 'Name'), h('input', { id: nameId, placeholder: 'e.g. Renumber act 2 cues' }),
+          h('button', { type: 'submit', class: 'primary' }, 'Start staging')));
+
+      const focusedId = document.activeElement && main.contains(document.activeElement) ? document.activeElement.getAttribute('aria-label') : null;
+      mount(main,
+        h('h1', { id: 'staging-title', tabindex: -1 }, 'Staging'),
+        current,
+        h('section', { 'aria-labelledby': 'stashed-title' },
+          h('h2', { id: 'stashed-title' }, 'Stashed'),
+          stashed.length ? h('ul', { class: 'overlay-list' }, stashed.map(overlayRow))
+            : h('p', { class: 'hint' }, 'No stashed overlays.')),
+        h('section', { 'aria-labelledby': 'pending-title' },
+          h('h2', { id: 'pending-title' }, 'Waiting for review (from scripts)'),
+          pending.length ? h('ul', { class: 'overlay-list' }, pending.map(overlayRow))
+            : h('p', { class: 'hint' }, 'No script output is waiting.')));
+      const again = focusedId && [...main.querySelectorAll('[aria-label]')].find((el) => el.getAttribute('aria-label') === focusedId);
+      if (again) again.focus();
+    },
+    focus() { main.querySelector('#staging-title')?.focus(); },
+  };
+  await screen.refresh();
+  return screen;
+}

@@ -1,0 +1,123 @@
+"""Links between records (edges with properties) and ordered lists (ordered edges) for the page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openprod import ValidationError, Workspace
+from openprod.ids import from_str, to_str
+from openprod.modules import EdgeTypeDef, property_def
+from openprod.reads import EdgeRow, edge_state
+
+from .fields import coerce_input, field_json
+
+CANDIDATES_SHOWN = 500
+
+
+def _ends(etype: EdgeTypeDef, direction: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(tables this record must be in for the section to apply, tables the other end comes from)."""
+    source = etype.source_tables or etype.source_tables_hint
+    target = etype.target_tables or etype.target_tables_hint
+    return (source, target) if direction == "out" else (target, source)
+
+
+class LinksApi:
+    """Mixed into Session."""
+
+    ws: Workspace
+
+    def _other(self, entity: bytes) -> dict[str, Any]:
+        found = self.ws.record(entity)
+        return {"id": to_str(entity), "label": self.ws.record_label(entity),
+                "tables": found.tables if found is not None else []}
+
+    def _edge_json(self, row: EdgeRow, direction: str) -> dict[str, Any]:
+        other = row.target if direction == "out" else row.source
+        return {"id": to_str(row.edge_id), "other": self._other(other), "properties": row.properties,
+                "position": row.position}
+
+    def _candidates(self, tables: tuple[str, ...], exclude: bytes) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for table in tables:
+            if table not in self.ws.schema.tables:
+                continue
+            tname = self.ws.schema.tables[table].display_name
+            for rec in self.ws.records(table):
+                if rec.id in seen or from_str(rec.id) == exclude:
+                    continue
+                seen.add(rec.id)
+                out.append({"id": rec.id, "label": self.ws.record_label(from_str(rec.id)), "table": tname})
+                if len(out) >= CANDIDATES_SHOWN:
+                    return out
+        return out
+
+    async def m_links(self, record: str) -> dict[str, Any]:
+        """Sections of the record form: for each edge type that fits the record's tables and each
+        direction, the existing links (ordered lists in list order), and what could be linked."""
+        ws = self.ws
+        found = ws.record(record)
+        if found is None:
+            raise ValidationError(f"record {record} does not exist")
+        entity = from_str(found.id)
+        mine = set(found.tables)
+        sections = []
+        for etype in ws.schema.edge_types.values():
+            for direction in ("out", "in"):
+                here, there = _ends(etype, direction)
+                rows = ws.edges_from(entity, etype.id) if direction == "out" else ws.edges_to(entity, etype.id)
+                if not (mine & set(here)) and not rows:
+                    continue
+                other_names = [ws.schema.tables[t].display_name for t in there if t in ws.schema.tables]
+                props = [field_json(property_def(etype, k), False) for k in etype.properties]
+                sections.append({
+                    "edge_type": etype.id, "display_name": etype.display_name, "description": etype.description,
+                    "direction": direction, "ordered": etype.ordered,
+                    "heading": etype.display_name if direction == "out"
+                    else f"{' / '.join(other_names) or 'Records'} — {etype.display_name}",
+                    "other_tables": other_names, "properties": props,
+                    "edges": [self._edge_json(r, direction) for r in rows],
+                    "candidates": self._candidates(there, entity) if mine & set(here) else [],
+                })
+        return {"record": found.id, "sections": sections}
+
+    async def m_link(self, edge_type: str, source: str, target: str,
+                     properties: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Link two records (an ordered edge goes to the end of the target's list)."""
+        etype = self.ws.schema.edge_type(edge_type)
+        clean = {}
+        for key, raw in (properties or {}).items():
+            value = coerce_input(property_def(etype, key), raw)
+            if value is not None:
+                clean[key] = value
+        async with self.ws.transaction_async() as tx:
+            if etype.ordered:
+                edge = tx.create_ordered_edge(etype.id, source, target, properties=clean)
+            else:
+                edge = tx.create_edge(etype.id, source, target, clean)
+        return {"id": edge}
+
+    async def m_unlink(self, edge: str) -> dict[str, Any]:
+        async with self.ws.transaction_async() as tx:
+            tx.delete_edge(edge)
+        return {"removed": edge}
+
+    async def m_set_edge_property(self, edge: str, key: str, value: Any) -> dict[str, Any]:
+        state = edge_state(self.ws.conn, from_str(edge))
+        if state is None or state[0] is None:
+            raise ValidationError(f"link {edge} does not exist")
+        pdef = property_def(self.ws.schema.edge_type(state[0]), key)
+        value = coerce_input(pdef, value)
+        async with self.ws.transaction_async() as tx:
+            tx.set_edge_property(edge, key, value)
+        return {"value": value}
+
+    async def m_move_edge(self, edge: str, after: str | None = None, before: str | None = None) -> dict[str, Any]:
+        """Move an item of an ordered list to just after `after` or just before `before`."""
+        async with self.ws.transaction_async() as tx:
+            tx.move_ordered_edge(edge, after=after, before=before)
+        return {"moved": edge}
+
+
+LINK_METHODS: dict[str, bool] = {"links": False, "link": True, "unlink": True, "set_edge_property": True,
+                                 "move_edge": True}

@@ -1,0 +1,52 @@
+"""Modules the web app offers besides the core's theatre starters.
+
+`reports` holds rehearsal and performance reports, whose notes several people write at once:
+its Notes field is collaborative text and its Tags a collaborative list (CRDT fields, merged
+character by character and never in conflict). The core's starter modules have no CRDT field yet.
+"""
+
+from __future__ import annotations
+
+from openprod import starter_manifests
+
+REPORTS = """
+[module]
+name = "reports"
+version = "1.0.0"
+display_name = "Reports"
+description = "Rehearsal and performance reports, written together"
+
+[table.Reports]
+display_name = "Reports"
+description = "One report per rehearsal or performance; its notes merge while several people type"
+
+[table.Reports.fields.title]
+type = "string"
+required = true
+display_name = "Title"
+shared_key = "name"
+
+[table.Reports.fields.date]
+type = "timestamp"
+display_name = "Date"
+
+[table.Reports.fields.notes]
+type = "string"
+crdt = "text"
+display_name = "Notes"
+description = "Written together: everyone's typing is kept and merged"
+
+[table.Reports.fields.tags]
+type = "list"
+crdt = "list"
+item_type = "string"
+display_name = "Tags"
+description = "Separate tags with commas"
+"""
+
+WEB_MODULES = {"reports": REPORTS}
+
+
+def available_manifests() -> dict[str, str]:
+    """Every module a new workspace can start with: the core's starters, then the web app's own."""
+    return {**starter_manifests(), **WEB_MODULES}

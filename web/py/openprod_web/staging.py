@@ -1,0 +1,269 @@
+"""Staging overlays in the browser: the page's staging API, CSV import, and the overlay journal.
+
+The journal keeps staged edits durable. Staged ops are local-only rows in SQLite (`overlays`,
+`overlay_ops`), never bundles, so the IndexedDB log never sees them, and SQLite itself lives in
+memory. After every call that may have changed an overlay, the journal hands the worker one
+record per changed overlay (its rows, CBOR-encoded; None once it is gone); the worker writes them
+to the `overlays` store in the SAME IndexedDB transaction as the log records of that call, and only
+then answers. So a staged edit the page shows is durable exactly like a saved one, and an overlay
+commit (bundle appended, overlay deleted) is one atomic IndexedDB write. At start-up the journal
+is the authority for overlays: whatever the snapshot held is replaced by the journal's records.
+
+This module is the only place in the web glue that reads the core's overlay tables directly
+(the core has no public export/import of overlays yet; see docs/web.md, "Requests").
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from openprod import Workspace
+from openprod.csv_import import stage_csv
+from openprod.encoding import decode, encode
+from openprod.ids import to_str
+from openprod.overlay import Drift, OverlayInfo
+from openprod.values import from_sql
+
+OVERLAY_TABLES = ("overlays", "overlay_ops")
+JOURNAL_VERSION = 1
+CHANGES_SHOWN = 200
+ProgressSink = Callable[[str, int, int], Any]
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [d[0] for d in conn.execute(f"SELECT * FROM {table} LIMIT 0").description]
+
+
+class OverlayJournal:
+    """Which overlays changed since the last `take()`, and their rows for the IndexedDB store."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.touched: set[bytes] = set()
+        self.known = self._ids()
+
+    def _ids(self) -> set[bytes]:
+        return {row[0] for row in self.conn.execute("SELECT overlay_id FROM overlays")}
+
+    def touch(self, *overlays: bytes | None) -> None:
+        self.touched.update(o for o in overlays if o is not None)
+
+    def dump(self, overlay_id: bytes) -> bytes:
+        conn = self.conn
+        head_cols = _columns(conn, "overlays")
+        op_cols = _columns(conn, "overlay_ops")
+        head = conn.execute("SELECT * FROM overlays WHERE overlay_id = ?", (overlay_id,)).fetchone()
+        ops = conn.execute("SELECT * FROM overlay_ops WHERE overlay_id = ? ORDER BY seq", (overlay_id,)).fetchall()
+        return encode({"v": JOURNAL_VERSION, "overlay": dict(zip(head_cols, head, strict=True)),
+                       "op_columns": op_cols, "ops": [list(r) for r in ops]})
+
+    def take(self) -> list[tuple[str, bytes | None]]:
+        """(overlay id, record or None if deleted) for every overlay changed since the last call."""
+        now = self._ids()
+        changes: list[tuple[str, bytes | None]] = [(to_str(gone), None) for gone in sorted(self.known - now)]
+        changes += [(to_str(o), self.dump(o)) for o in sorted(self.touched & now)]
+        self.known = now
+        self.touched.clear()
+        return changes
+
+    @staticmethod
+    def restore(conn: sqlite3.Connection, records: Iterable[bytes]) -> int:
+        """Replace every overlay in the database with the journal's records. Returns how many."""
+        head_cols = _columns(conn, "overlays")
+        op_cols = set(_columns(conn, "overlay_ops"))
+        count = 0
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("DELETE FROM overlay_ops")
+            conn.execute("DELETE FROM overlays")
+            for data in records:
+                record = decode(data, what="overlay journal record")
+                head = {k: v for k, v in record["overlay"].items() if k in head_cols}
+                if head.get("status") == "active":
+                    head["status"] = "stashed"  # never re-activated on start (spec: overlays.md)
+                conn.execute("DELETE FROM overlay_ops WHERE overlay_id = ?", (head["overlay_id"],))
+                marks = ", ".join("?" * len(head))
+                conn.execute(f"INSERT OR REPLACE INTO overlays ({', '.join(head)}) VALUES ({marks})",
+                             list(head.values()))
+                cols = [c for c in record["op_columns"] if c in op_cols]
+                index = [record["op_columns"].index(c) for c in cols]
+                conn.executemany(
+                    f"INSERT INTO overlay_ops ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                    [[row[i] for i in index] for row in record["ops"]])
+                count += 1
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return count
+
+
+# --- reading what is staged -------------------------------------------------------------------
+
+
+def _staged_rows(ws: Workspace) -> list[tuple[str, bytes | None, str | None, str | None, Any]]:
+    active = ws.overlays.active()
+    if active is None:
+        return []
+    return [(op_type, target, field, base_kind, base_value) for op_type, target, field, base_kind, base_value in
+            ws.conn.execute("SELECT op_type, target, field, base_kind, base_value FROM overlay_ops"
+                            " WHERE overlay_id = ? ORDER BY seq", (active,))]
+
+
+def staged_cells(ws: Workspace) -> tuple[set[str], set[tuple[str, str]]]:
+    """(records created in the active overlay, (record, semantic field key) pairs staged in it)."""
+    new: set[str] = set()
+    cells: set[tuple[str, str]] = set()
+    for op_type, target, field, _k, _v in _staged_rows(ws):
+        if target is None or len(target) != 16:
+            continue
+        if op_type == "CreateEntity":
+            new.add(to_str(target))
+        elif field is not None and field.count(".") == 2:
+            cells.add((to_str(target), ws.groups.key(field)))
+    return new, cells
+
+
+def drift_json(ws: Workspace, d: Drift) -> dict[str, Any]:
+    return {"record": d.target, "field": d.field, "key": ws.groups.key(d.field) if d.field.count(".") == 2 else d.field,
+            "field_name": d.field_name, "record_label": d.record_label, "mine": d.mine, "canonical": d.canonical,
+            "author": d.author, "when": d.when, "description": d.describe()}
+
+
+def overlay_json(info: OverlayInfo) -> dict[str, Any]:
+    return {"id": info.id, "name": info.name, "source": info.source, "status": info.status,
+            "op_count": info.op_count, "created_at": info.created_at}
+
+
+def _tables(ws: Workspace, record: str) -> list[str]:
+    found = ws.record(record)
+    return found.tables if found is not None else []
+
+
+def staged_changes(ws: Workspace, limit: int = CHANGES_SHOWN) -> tuple[list[dict[str, Any]], int]:
+    """What the active overlay changes, one entry per new record / field / other op, first `limit`."""
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    new_records: set[bytes] = set()
+    total = 0
+    for op_type, target, field, base_kind, base_value in _staged_rows(ws):
+        if op_type == "CreateEntity" and target is not None:
+            key: tuple[Any, ...] = ("new", target)
+            new_records.add(target)
+        elif target in new_records:
+            continue  # the values of a staged new record are part of "new record"
+        elif field is not None and target is not None:
+            key = ("field", target, field)
+        else:
+            key = ("op", op_type)
+        if key in seen:
+            continue
+        seen.add(key)
+        total += 1
+        if len(out) >= limit:
+            continue
+        if key[0] == "new":
+            rid = to_str(key[1])
+            out.append({"kind": "new", "record": rid, "label": ws.record_label(key[1]), "tables": _tables(ws, rid)})
+        elif key[0] == "field" and field is not None and field.count(".") == 2:
+            rid = to_str(key[1])
+            fdef = ws.schema.fields.get(field)
+            out.append({"kind": "field", "record": rid, "label": ws.record_label(key[1]), "field": field,
+                        "field_name": fdef.display_name if fdef else field, "tables": _tables(ws, rid),
+                        "value": _current(ws, rid, field), "was": from_sql(base_kind, base_value)})
+        elif key[0] == "field":
+            out.append({"kind": "edge_property", "edge": to_str(key[1]) if len(key[1]) == 16 else key[1].hex(),
+                        "field": field, "field_name": field})
+        else:
+            out.append({"kind": "op", "op_type": op_type})
+    return out, total
+
+
+def _current(ws: Workspace, record: str, field: str) -> Any:
+    found = ws.record(record)
+    return None if found is None else found.values.get(field)
+
+
+# --- the page's staging methods ----------------------------------------------------------------
+
+
+class StagingApi:
+    """Mixed into Session: `ws`, `journal` and `progress` are the session's."""
+
+    ws: Workspace
+    journal: OverlayJournal
+    progress: ProgressSink | None
+
+    async def m_staging(self) -> dict[str, Any]:
+        """The active overlay (with its staged changes and drift) and every other overlay."""
+        ws = self.ws
+        active = ws.active_overlay
+        overlays = [overlay_json(o) for o in ws.list_overlays()]
+        if active is None:
+            return {"active": None, "overlays": overlays, "drift": [], "changes": [], "change_count": 0}
+        changes, total = staged_changes(ws)
+        return {"active": next((o for o in overlays if o["id"] == active), None), "overlays": overlays,
+                "drift": [drift_json(ws, d) for d in ws.overlay_drift()], "changes": changes, "change_count": total}
+
+    async def m_stage_start(self, name: str | None = None) -> dict[str, Any]:
+        """Enter staging mode: a new overlay, active at once (any active one is stashed)."""
+        label = name or "Staged changes"
+        overlay = self.ws.create_overlay(label)
+        return {"overlay": overlay}
+
+    async def m_stage_activate(self, overlay: str) -> dict[str, Any]:
+        """Recall a stashed (or pending script) overlay; the active one is stashed."""
+        self.ws.activate_overlay(overlay)
+        return {"overlay": overlay}
+
+    async def m_stage_stash(self) -> dict[str, Any]:
+        """Leave staging mode and keep the overlay for later."""
+        self.ws.stash_overlay()
+        return {"overlay": None}
+
+    async def m_stage_discard(self, overlay: str | None = None) -> dict[str, Any]:
+        """Throw an overlay away (default: the active one). Canonical data is untouched."""
+        target = overlay or self.ws.active_overlay
+        if target is None:
+            from openprod import LocalError
+
+            raise LocalError("no overlay is active")
+        self.ws.discard_overlay(target)
+        return {"discarded": target}
+
+    async def m_stage_commit(self) -> dict[str, Any]:
+        """All staged changes as one signed bundle; refused while drift is unacknowledged."""
+        receipt = await self.ws.commit_overlay_async()
+        return {"committed": receipt is not None, "bundle_id": receipt.bundle_id if receipt else None}
+
+    async def m_stage_keep_mine(self, record: str, field: str) -> dict[str, Any]:
+        self.ws.keep_mine(record, field)
+        return {"kept": True}
+
+    async def m_stage_use_canonical(self, record: str, field: str) -> dict[str, Any]:
+        """Knock one field's staged edits out of the overlay (it shows the canonical value again)."""
+        return {"removed": self.ws.use_canonical(record, field)}
+
+    async def m_import_csv(self, table: str, text: str, name: str | None = None) -> dict[str, Any]:
+        """Stage a CSV's rows in a new active overlay; the preview says what committing would do."""
+        sink = self.progress
+
+        def progress(done: int, total: int) -> None:
+            if sink is not None:
+                sink("import", done, total)
+
+        preview = stage_csv(self.ws, table, text, name=name, progress=progress)
+        return {"overlay": preview.overlay_id, "table": preview.table, "table_name": preview.table_name,
+                "new": preview.new, "matched": preview.matched, "unchanged": preview.unchanged,
+                "errors": [[row, message] for row, message in preview.errors[:50]],
+                "error_count": len(preview.errors), "description": preview.describe(),
+                "columns": [self.ws.schema.field(f).display_name for f in preview.columns]}
+
+
+# name -> True if the method writes (the worker then waits until its records are durable)
+STAGING_METHODS: dict[str, bool] = {
+    "staging": False, "stage_start": True, "stage_activate": True, "stage_stash": True, "stage_discard": True,
+    "stage_commit": True, "stage_keep_mine": True, "stage_use_canonical": True, "import_csv": True,
+}
