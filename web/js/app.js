@@ -123,7 +123,13 @@ class App {
     return this.routing;
   }
 
+  /** Screens re-render asynchronously; one left behind must not paint over the next: they compare. */
+  get generation() {
+    return this.routeGeneration || 0;
+  }
+
   async routeNow() {
+    this.routeGeneration = this.generation + 1;
     const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
     this.screen = null;
     if (parts[0] !== 'w' || !parts[1]) {

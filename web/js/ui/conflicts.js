@@ -111,11 +111,13 @@ function recordLink(app, conflict) {
 
 export async function renderConflicts({ main, app }) {
   let shown = null;
+  const generation = app.generation;
   const screen = {
     /** focusId: a conflict to focus after rendering (null: the heading); undefined: a change arrived
      * from elsewhere, so re-render only if the list itself changed (never under someone choosing). */
     async refresh(focusId) {
       const { conflicts, groups } = await app.read('conflicts');
+      if (app.generation !== generation) return; // another screen is shown now
       const signature = JSON.stringify([conflicts.map((c) => c.id), groups.map((g) => [g.actors, g.count])]);
       if (focusId === undefined && signature === shown) return;
       shown = signature;

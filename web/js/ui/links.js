@@ -130,6 +130,7 @@ export async function renderLinks(container, app, record) {
   /** focusKey: what to focus after re-rendering; undefined: a change from elsewhere (re-render only if it matters). */
   async function refresh(focusKey) {
     const data = await app.read('links', { record });
+    if (!container.isConnected && state.shown !== null) return; // the form is gone
     const signature = JSON.stringify(data.sections);
     if (focusKey === undefined && signature === state.shown) return;
     const typing = focusKey === undefined && container.contains(document.activeElement)

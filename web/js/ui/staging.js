@@ -116,9 +116,11 @@ function changeItem(app, change, refresh) {
 }
 
 export async function renderStaging({ main, app }) {
+  const generation = app.generation;
   const screen = {
     async refresh() {
       const state = await app.read('staging');
+      if (app.generation !== generation) return; // another screen is shown now
       const active = state.active;
       const others = state.overlays.filter((o) => o.status !== 'active');
       const stashed = others.filter((o) => o.status === 'stashed');
