@@ -67,9 +67,17 @@ def _long_text(name: str, v: Any) -> str:
 
 
 def _pattern(regex: re.Pattern[str], kind: str) -> Any:
+    valid: set[str] = set()  # ids repeat across ops: remember the ones already matched
+
     def check(name: str, v: Any) -> str:
-        if not isinstance(v, str) or not regex.match(v):
+        if not isinstance(v, str):
             raise _bad(kind, name, v)
+        if v in valid:
+            return v
+        if not regex.match(v):
+            raise _bad(kind, name, v)
+        if len(valid) < 10_000:
+            valid.add(v)
         return v
 
     return check
