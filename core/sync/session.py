@@ -112,9 +112,10 @@ class SessionConfig:
     """Largest frame sent or accepted; bigger messages are chunked."""
     window: int = 32
     """Batches sent and not yet acknowledged, at most (32 x 16 KiB): bounds memory on both sides."""
-    live_window: int = 8
-    """Live batches in flight, at most: under load, new bundles wait for an acknowledgement and then
-    leave together in one frame (ack clocking), instead of one frame each."""
+    live_window: int = 32
+    """Live batches in flight, at most. A small value makes bundles wait for acknowledgements and leave
+    together (fewer frames), but caps throughput at live_window x 16 KiB per round trip; measured
+    under load (bench/sync_load.py) that cost more than it saved, so by default it equals `window`."""
     ping_interval_ms: int = 15_000
     """Silence after which we ping."""
     pong_timeout_ms: int = 10_000
