@@ -129,6 +129,15 @@ class App {
   }
 
   async routeNow() {
+    try {
+      await this.routeScreen();
+    } finally {
+      document.body.classList.remove('opening');
+      $('opening-status').hidden = true;
+    }
+  }
+
+  async routeScreen() {
     this.routeGeneration = this.generation + 1;
     const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
     this.screen = null;
@@ -159,7 +168,7 @@ class App {
     }
     if (parts[2] !== 't') {
       history.replaceState(null, '', `#${this.tableHref(tables[0].id)}`);
-      return this.routeNow();
+      return this.routeScreen();
     }
     const table = tables.find((t) => t.id === parts[3]);
     if (!table) {
@@ -181,7 +190,11 @@ class App {
   async openWorkspace(id) {
     if (this.ws && this.ws.id === id) return;
     this.showWorkspaceChrome(false);
-    mount(this.main, h('p', { class: 'loading', role: 'status' }, 'Opening the workspace…'));
+    // Until the first screen is rendered the page body stays invisible and only a fixed notice shows:
+    // the sidebar, the header's controls and the screen arriving one by one would shift the layout.
+    document.body.classList.add('opening');
+    $('opening-status').hidden = false;
+    mount(this.main);
     const role = await this.api.openWorkspace(id);
     const info = await this.read('info');
     this.ws = { id, info, role };

@@ -164,14 +164,6 @@ export async function renderForm({ main, table, recordId, app }) {
       },
     }, 'Delete record')) : null;
 
-  mount(main,
-    h('nav', { class: 'breadcrumb', 'aria-label': 'Breadcrumb' },
-      h('a', { href: `#${app.tableHref(table.id)}` }, table.display_name), ' › ', record ? record.label : 'New'),
-    h('h1', { id: 'form-title' }, title),
-    inTable ? null : h('p', { class: 'notice' }, `This record is not in ${table.display_name}.`),
-    form, linksBox, membership, danger);
-  if (record) showFlags(record.flags);
-  (inputs.get(table.fields.find((f) => f.editable)?.id) || form).focus();
 
   async function renderMembership() {
     if (!record) return;
@@ -220,8 +212,17 @@ export async function renderForm({ main, table, recordId, app }) {
       h('p', { class: 'hint' }, 'A record can be in several tables at once: a person in Contacts can also be an Attendee.'),
       h('ul', { class: 'table-list' }, items));
   }
+  // Everything is read before anything is shown: sections filling in later would push the page around.
   await renderMembership();
   const links = record ? await renderLinks(linksBox, app, record.id) : null;
+  mount(main,
+    h('nav', { class: 'breadcrumb', 'aria-label': 'Breadcrumb' },
+      h('a', { href: `#${app.tableHref(table.id)}` }, table.display_name), ' › ', record ? record.label : 'New'),
+    h('h1', { id: 'form-title' }, title),
+    inTable ? null : h('p', { class: 'notice' }, `This record is not in ${table.display_name}.`),
+    form, linksBox, membership, danger);
+  if (record) showFlags(record.flags);
+  (inputs.get(table.fields.find((f) => f.editable)?.id) || form).focus();
 
   const screen = {
     /** Another tab or a received change touched the workspace: reload values not being edited.

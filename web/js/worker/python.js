@@ -13,7 +13,8 @@ const ROOT = new URL('../../', import.meta.url);
  */
 export async function bootPython() {
   const t0 = performance.now();
-  const info = await (await fetch(new URL('build-info.json', ROOT))).json();
+  // no-cache: without a service worker yet, never take an older bundle's list from the HTTP cache
+  const info = await (await fetch(new URL('build-info.json', ROOT), { cache: 'no-cache' })).json();
   const py = await loadPyodide({
     indexURL: new URL('pyodide/', ROOT).href,
     env: { PYTHONDONTWRITEBYTECODE: '1' },
