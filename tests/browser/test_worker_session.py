@@ -195,8 +195,9 @@ def test_staging_drift_commit_and_journal_restore() -> None:
         await call(s, "set_cell", record=rid, field=role, value="Director")
         await call(s, "set_cell", record=rid, field=email, value="jane@x.org")
         assert s.take_log() == []  # staged: no bundle
-        journal = dict(s.take_overlays())
-        assert len(journal) == 1 and next(iter(journal.values())) is not None
+        journal = s.take_overlays()
+        assert [(kind, seq is not None) for kind, _id, seq, _data in journal] == [
+            ("head", False), ("op", True), ("op", True)]
         rows = await call(s, "rows", table=CONTACTS)
         assert rows["flags"][rid]["fields"][role] == {"staged": True}
         # Jordan changes the staged field underneath
@@ -213,20 +214,29 @@ def test_staging_drift_commit_and_journal_restore() -> None:
         log = [(seq, wire) for seq, wire in s.take_log()]
         snap = s.snapshot()
         assert snap is not None
-        journal.update(s.take_overlays())
+        journal += s.take_overlays()
+        heads = {oid: data for kind, oid, _seq, data in journal if kind == "head"}
+        ops = {(oid, seq): data for kind, oid, seq, data in journal if kind == "op"}
         reopened = await Session.open(ident, to_ws(s), snap[1], snap[0], log, nacl_env,
-                                      overlays=[data for data in journal.values() if data is not None])
+                                      overlays=list(heads.values()), overlay_ops=list(ops.values()))
         status = await call(reopened, "status")
         assert status["overlay"] is None and status["overlays_waiting"] == 1
         (saved,) = (await call(reopened, "staging"))["overlays"]
         assert saved["status"] == "stashed" and saved["op_count"] == 2
 
+        s.take_overlays()
         await call(s, "stage_keep_mine", record=rid, field=role)
         assert (await call(s, "staging"))["drift"] == []
+        assert [k for k, _i, _s, _d in s.take_overlays()] == ["op"]  # only the acknowledged row is rewritten
         await call(s, "stage_use_canonical", record=rid, field=email)  # knockout: email not committed
+        assert [k for k, _i, _s, _d in s.take_overlays()] == ["drop_op"]
+        await call(s, "undo")  # steps back through staged edits: the role edit goes, and comes back
+        assert [k for k, _i, _s, _d in s.take_overlays()] == ["drop_op"]
+        await call(s, "redo")
+        assert [k for k, _i, _s, _d in s.take_overlays()] == ["op"]
         result = await call(s, "stage_commit")
         assert result["committed"]
-        assert len(s.take_log()) == 1 and [d for _i, d in s.take_overlays()] == [None]
+        assert len(s.take_log()) == 1 and [k for k, _i, _s, _d in s.take_overlays()] == ["drop"]
         record = await call(s, "record", record=rid)
         assert record["values"][role] == "Director" and email not in record["values"]
         assert (await call(s, "status"))["overlay"] is None

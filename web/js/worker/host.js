@@ -64,7 +64,7 @@ export class WorkspaceHost {
     this.queue = Promise.resolve();
     this.lastFlush = Promise.resolve();
     this.unsaved = [];
-    this.unsavedOverlays = new Map();
+    this.unsavedOverlays = []; // overlay journal changes not yet written, in order
     this.journalWrites = 0; // overlay journal records written (staged edits change no log seq)
     this.loggedSeq = 0;
     this.tail = 0; // log records after the latest snapshot
@@ -147,12 +147,12 @@ export class WorkspaceHost {
       this.session = newSession;
       this.startup = { created: true };
     } else {
-      const { snapshot, log, overlays } = await readForStartup(this.db);
+      const { snapshot, log, overlays, overlayOps } = await readForStartup(this.db);
       const t2 = performance.now();
       if (!snapshot && log.length === 0) throw new Error('this workspace has no data in this browser');
       const identity = await this.identity();
       this.session = await python.web.Session.open.callKwargs(identity, this.id,
-        snapshot ? snapshot.data : undefined, snapshot ? snapshot.seq : 0, log, { overlays });
+        snapshot ? snapshot.data : undefined, snapshot ? snapshot.seq : 0, log, { overlays, overlay_ops: overlayOps });
       const t3 = performance.now();
       const replay = JSON.parse(await this.session.call('stats', '')).ok;
       this.loggedSeq = replay.seq;
@@ -292,24 +292,24 @@ export class WorkspaceHost {
    * IndexedDB transaction; resolves when all of it is durable. */
   flush() {
     const items = takeLog(this.session);
-    for (const [id, data] of takeOverlays(this.session)) this.unsavedOverlays.set(id, data);
-    if (!items.length && !this.unsaved.length && !this.unsavedOverlays.size) return this.lastFlush;
+    this.unsavedOverlays.push(...takeOverlays(this.session));
+    if (!items.length && !this.unsaved.length && !this.unsavedOverlays.length) return this.lastFlush;
     const previous = this.lastFlush;
     this.lastFlush = (async () => {
       await previous.catch(() => {});
       const batch = this.unsaved.concat(items);
       const overlays = this.unsavedOverlays;
       this.unsaved = [];
-      this.unsavedOverlays = new Map();
-      if (!batch.length && !overlays.size) return;
+      this.unsavedOverlays = [];
+      if (!batch.length && !overlays.length) return;
       try {
         await persist(this.db, batch, overlays);
       } catch (err) {
         this.unsaved = batch.concat(this.unsaved);
-        for (const [id, data] of overlays) if (!this.unsavedOverlays.has(id)) this.unsavedOverlays.set(id, data);
+        this.unsavedOverlays = overlays.concat(this.unsavedOverlays);
         throw new Error(`could not write to this browser's storage: ${err && err.message ? err.message : err}`);
       }
-      if (overlays.size) this.journalWrites += overlays.size;
+      if (overlays.length) this.journalWrites += overlays.length;
       if (batch.length) {
         this.tail += batch.length;
         this.loggedSeq = Math.max(this.loggedSeq, batch[batch.length - 1][0]);

@@ -54,11 +54,11 @@ export function takeLog(session) {
   }
 }
 
-/** The overlays changed since the last call: Map(id -> journal record Uint8Array, or null if gone). */
+/** Overlay journal changes since the last call: [[kind, overlay id, seq|null, Uint8Array|null]]. */
 export function takeOverlays(session) {
   const proxy = session.take_overlays();
   try {
-    return new Map(proxy.toJs().map(([id, data]) => [id, data ? data.slice() : null]));
+    return proxy.toJs().map(([kind, id, seq, data]) => [kind, id, seq ?? null, data ? data.slice() : null]);
   } finally {
     proxy.destroy();
   }

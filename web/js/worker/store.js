@@ -5,12 +5,13 @@
 //                             workspaces: {id, name, createdAt, openedAt}
 //   openprod-ws-<uuid>        log: seq -> Uint8Array (one signed bundle's wire bytes)
 //                             snapshot: 'latest' -> {seq, data: Uint8Array, bytes, takenAt, ms}
-//                             overlays: overlay id -> Uint8Array (a staging overlay's journal record)
+//                             overlay_heads: overlay id -> Uint8Array (a staging overlay's own row)
+//                             overlay_ops: [overlay id, seq] -> Uint8Array (one staged op row)
 //
 // The log holds every bundle stored after the latest snapshot; `seq` is the log position the
 // Python session gave the bundle when SQLite stored it (commit order). Staged (overlay) edits are
-// not bundles: each changed overlay's rows are rewritten in `overlays` in the same transaction as
-// the log records of the call that changed it (see openprod_web/staging.py).
+// not bundles: the rows a call changed in an overlay are written to `overlay_heads`/`overlay_ops`
+// in the same transaction as the log records of that call (see openprod_web/journal.py).
 import { openDB, deleteDB } from '../../vendor/idb.js';
 
 const APP_DB = 'openprod';
@@ -28,16 +29,22 @@ export function openAppDb() {
 export const workspaceDbName = (id) => `openprod-ws-${id}`;
 
 export function openWorkspaceDb(id) {
-  return openDB(workspaceDbName(id), 2, {
+  return openDB(workspaceDbName(id), 3, {
     upgrade(db, oldVersion) {
       if (oldVersion < 1) {
         db.createObjectStore('log');
         db.createObjectStore('snapshot');
       }
-      if (oldVersion < 2) db.createObjectStore('overlays');
+      if (db.objectStoreNames.contains('overlays')) db.deleteObjectStore('overlays'); // version 2: one record per overlay
+      if (oldVersion < 3) {
+        db.createObjectStore('overlay_heads');
+        db.createObjectStore('overlay_ops');
+      }
     },
   });
 }
+
+const opsOf = (id) => IDBKeyRange.bound([id, -Infinity], [id, Infinity]);
 
 export async function removeWorkspaceDb(id) {
   await deleteDB(workspaceDbName(id));
@@ -45,35 +52,46 @@ export async function removeWorkspaceDb(id) {
 
 /** Everything start-up needs: the latest snapshot, the log records after it (in order), the overlays. */
 export async function readForStartup(db) {
-  const tx = db.transaction(['snapshot', 'log', 'overlays'], 'readonly');
+  const tx = db.transaction(['snapshot', 'log', 'overlay_heads', 'overlay_ops'], 'readonly');
   const snapshot = (await tx.objectStore('snapshot').get('latest')) || null;
   const after = snapshot ? IDBKeyRange.lowerBound(snapshot.seq, true) : undefined;
-  const [keys, values, overlays] = await Promise.all([
+  const [keys, values, overlays, overlayOps] = await Promise.all([
     tx.objectStore('log').getAllKeys(after),
     tx.objectStore('log').getAll(after),
-    tx.objectStore('overlays').getAll(),
+    tx.objectStore('overlay_heads').getAll(),
+    tx.objectStore('overlay_ops').getAll(),
   ]);
   await tx.done;
-  return { snapshot, log: keys.map((seq, i) => [seq, values[i]]), overlays };
+  return { snapshot, log: keys.map((seq, i) => [seq, values[i]]), overlays, overlayOps };
 }
 
 /**
- * Append bundles to the log and rewrite changed overlays, in ONE transaction; resolves when
+ * Append bundles to the log and apply overlay journal changes, in ONE transaction; resolves when
  * IndexedDB reports it complete. `strict` durability: the data is flushed to disk before
  * `complete`, so a saved (or staged) edit survives a tab close, a browser crash and (where the
  * OS honours flushes) a power cut. An overlay commit (its bundle appended, the overlay removed)
  * is therefore all or nothing.
  * @param {Array<[number, Uint8Array]>} items log records
- * @param {Map<string, Uint8Array|null>} overlays overlay id -> journal record, or null to delete
+ * @param {Array<[string, string, number|null, Uint8Array|null]>} changes overlay journal changes, in
+ *   order: ['head', id, null, row] | ['op', id, seq, row] | ['drop_op', id, seq] | ['drop', id]
  */
-export async function persist(db, items, overlays = new Map()) {
-  const tx = db.transaction(['log', 'overlays'], 'readwrite', { durability: 'strict' });
+export async function persist(db, items, changes = []) {
+  const stores = changes.length ? ['log', 'overlay_heads', 'overlay_ops'] : ['log'];
+  const tx = db.transaction(stores, 'readwrite', { durability: 'strict' });
   const log = tx.objectStore('log');
   for (const [seq, wire] of items) log.put(wire, seq);
-  const store = tx.objectStore('overlays');
-  for (const [id, data] of overlays) {
-    if (data) store.put(data, id);
-    else store.delete(id);
+  if (changes.length) {
+    const heads = tx.objectStore('overlay_heads');
+    const ops = tx.objectStore('overlay_ops');
+    for (const [kind, id, seq, data] of changes) {
+      if (kind === 'head') heads.put(data, id);
+      else if (kind === 'op') ops.put(data, [id, seq]);
+      else if (kind === 'drop_op') ops.delete([id, seq]);
+      else if (kind === 'drop') {
+        heads.delete(id);
+        ops.delete(opsOf(id));
+      }
+    }
   }
   await tx.done;
 }

@@ -30,13 +30,15 @@ from openprod import (
 )
 from openprod.identity import clean_display_name
 from openprod.ids import from_str, to_str
-from openprod.modules import FieldDef
+from openprod.modules import FieldDef, normalize_value
+from openprod.overlay import Drift
 
 from .conflicts import CONFLICT_METHODS, ConflictsApi, conflict_keys
 from .fields import EDITABLE_TYPES, coerce_crdt, coerce_input, field_json, same_value, text_edits
+from .journal import OverlayJournal
 from .links import LINK_METHODS, LinksApi
 from .modules import available_manifests
-from .staging import STAGING_METHODS, OverlayJournal, ProgressSink, StagingApi, drift_json, staged_cells
+from .staging import STAGING_METHODS, ProgressSink, StagingApi, drift_json, staged_cells
 
 __all__ = ["EDITABLE_TYPES", "METHODS", "Session", "coerce_input", "new_identity", "rename_identity", "use_yjs"]
 
@@ -119,6 +121,8 @@ class Session(ConflictsApi, StagingApi, LinksApi):
         self._queue: list[tuple[int, bytes]] = []
         self.journal = OverlayJournal(ws.conn)
         self.progress: ProgressSink | None = None
+        self._writes = 0  # write calls so far: with `seq`, what the drift cache is valid for
+        self._drift_cache: tuple[tuple[Any, ...], list[Drift]] | None = None
         ws.listeners.append(self._on_bundle)
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -147,11 +151,12 @@ class Session(ConflictsApi, StagingApi, LinksApi):
     @classmethod
     async def open(cls, identity_json: str, workspace_id: str, snapshot: Any, snapshot_seq: int,
                    log: Iterable[Any], env_factory: EnvFactory = webcrypto_env, *,
-                   overlays: Iterable[Any] = ()) -> Session:
+                   overlays: Iterable[Any] = (), overlay_ops: Iterable[Any] = ()) -> Session:
         """Latest snapshot (or none) + the log records after it; `log` items are (seq, wire).
 
-        `overlays`: the overlay journal's records (see staging.py); they replace whatever
-        overlays the snapshot held, so staged edits are exactly what was last made durable.
+        `overlays`, `overlay_ops`: the overlay journal's head and op records (journal.py); they
+        replace whatever overlays the snapshot held, so staged edits are exactly what was last
+        made durable.
         """
         identity = Identity.from_json(identity_json)
         env = await env_factory(identity)
@@ -176,7 +181,8 @@ class Session(ConflictsApi, StagingApi, LinksApi):
             stats.replayed += 1
             stats.statuses[result.status] = stats.statuses.get(result.status, 0) + 1
             seq = max(seq, record_seq)
-        stats.overlays = OverlayJournal.restore(conn, [_as_bytes(r) for r in overlays])
+        stats.overlays = OverlayJournal.restore(conn, [_as_bytes(r) for r in overlays],
+                                                [_as_bytes(r) for r in overlay_ops])
         stats.replay_ms = (time.perf_counter() - started) * 1000
         return cls(ws, identity, seq, stats)
 
@@ -192,9 +198,18 @@ class Session(ConflictsApi, StagingApi, LinksApi):
         queued, self._queue = self._queue, []
         return queued
 
-    def take_overlays(self) -> list[tuple[str, bytes | None]]:
-        """Overlays changed since the last call: (id, journal record, or None once it is gone)."""
+    def take_overlays(self) -> list[tuple[str, str, int | None, bytes | None]]:
+        """Overlay journal changes since the last call: (kind, overlay id, seq, record); see journal.py."""
         return self.journal.take()
+
+    def drift_list(self) -> list[Drift]:
+        """The active overlay's drift, cached until a bundle is stored or a write call runs: computing
+        it closes the overlay's read view, which costs a replay of every staged op to reopen."""
+        active = self.ws.overlays.active()
+        key = (self.seq, self._writes, active)
+        if self._drift_cache is None or self._drift_cache[0] != key:
+            self._drift_cache = (key, self.ws.overlay_drift() if active is not None else [])
+        return self._drift_cache[1]
 
     def snapshot(self) -> tuple[int, bytes] | None:
         """(last log seq included, database bytes), or None while a transaction is open.
@@ -244,6 +259,7 @@ class Session(ConflictsApi, StagingApi, LinksApi):
             return json.dumps({"error": {"type": type(exc).__name__, "message": str(exc)}})
         finally:
             if spec:  # a write may have staged into, or changed, the overlay active before or after it
+                self._writes += 1
                 self.journal.touch(before, self.ws.overlays.active())
                 if method == "stage_activate" or method == "stage_discard":
                     self.journal.touch(from_str(args["overlay"]) if args.get("overlay") else None)
@@ -266,7 +282,7 @@ class Session(ConflictsApi, StagingApi, LinksApi):
         if ws.overlays.active() is None:
             return {}
         return {(d.target, ws.groups.key(d.field)): drift_json(ws, d)["description"]
-                for d in ws.overlay_drift() if d.field.count(".") == 2}
+                for d in self.drift_list() if d.field.count(".") == 2}
 
     def _flags(self, record_ids: list[str], field_ids: list[str],
                drift: dict[tuple[str, str], str]) -> dict[str, Any]:
@@ -312,8 +328,8 @@ class Session(ConflictsApi, StagingApi, LinksApi):
         overlay = None
         drift = 0
         if active is not None:
+            drift = len(self.drift_list())  # first: drift closes the overlay's read view
             info = next((o for o in ws.list_overlays() if o.id == active), None)
-            drift = len(ws.overlay_drift())
             overlay = {"id": active, "name": info.name if info else "", "op_count": info.op_count if info else 0}
         waiting = sum(1 for o in ws.list_overlays() if o.status != "active")
         return {"overlay": overlay, "drift": drift, "conflicts": len(ws.open_conflicts()), "overlays_waiting": waiting}
@@ -411,6 +427,9 @@ class Session(ConflictsApi, StagingApi, LinksApi):
             return {"changed": False, "value": self.ws.get(record, fdef.id)}
         async with self.ws.transaction_async() as tx:
             self._write(tx, record, fdef.id, changes[fdef.id])
+        if fdef.crdt is None and self.ws.overlays.active() is not None:
+            # staged: reading it back would reopen the overlay's view (a replay of every staged op)
+            return {"changed": True, "value": normalize_value(fdef, changes[fdef.id])}
         return {"changed": True, "value": self.ws.get(record, fdef.id)}
 
     async def m_create_record(self, table: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -1,103 +1,22 @@
-"""Staging overlays in the browser: the page's staging API, CSV import, and the overlay journal.
+"""Staging overlays in the browser: the page's staging API and CSV import into an overlay.
 
-The journal keeps staged edits durable. Staged ops are local-only rows in SQLite (`overlays`,
-`overlay_ops`), never bundles, so the IndexedDB log never sees them, and SQLite itself lives in
-memory. After every call that may have changed an overlay, the journal hands the worker one
-record per changed overlay (its rows, CBOR-encoded; None once it is gone); the worker writes them
-to the `overlays` store in the SAME IndexedDB transaction as the log records of that call, and only
-then answers. So a staged edit the page shows is durable exactly like a saved one, and an overlay
-commit (bundle appended, overlay deleted) is one atomic IndexedDB write. At start-up the journal
-is the authority for overlays: whatever the snapshot held is replaced by the journal's records.
-
-This module is the only place in the web glue that reads the core's overlay tables directly
-(the core has no public export/import of overlays yet; see docs/web.md, "Requests").
+Staged edits are made durable by the overlay journal (journal.py). This module reads which cells
+are staged from the core's overlay table directly (no public API for it yet; docs/web.md, "Requests").
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from openprod import Workspace
 from openprod.csv_import import stage_csv
-from openprod.encoding import decode, encode
 from openprod.ids import to_str
 from openprod.overlay import Drift, OverlayInfo
 from openprod.values import from_sql
 
-OVERLAY_TABLES = ("overlays", "overlay_ops")
-JOURNAL_VERSION = 1
 CHANGES_SHOWN = 200
 ProgressSink = Callable[[str, int, int], Any]
-
-
-def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
-    return [d[0] for d in conn.execute(f"SELECT * FROM {table} LIMIT 0").description]
-
-
-class OverlayJournal:
-    """Which overlays changed since the last `take()`, and their rows for the IndexedDB store."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.touched: set[bytes] = set()
-        self.known = self._ids()
-
-    def _ids(self) -> set[bytes]:
-        return {row[0] for row in self.conn.execute("SELECT overlay_id FROM overlays")}
-
-    def touch(self, *overlays: bytes | None) -> None:
-        self.touched.update(o for o in overlays if o is not None)
-
-    def dump(self, overlay_id: bytes) -> bytes:
-        conn = self.conn
-        head_cols = _columns(conn, "overlays")
-        op_cols = _columns(conn, "overlay_ops")
-        head = conn.execute("SELECT * FROM overlays WHERE overlay_id = ?", (overlay_id,)).fetchone()
-        ops = conn.execute("SELECT * FROM overlay_ops WHERE overlay_id = ? ORDER BY seq", (overlay_id,)).fetchall()
-        return encode({"v": JOURNAL_VERSION, "overlay": dict(zip(head_cols, head, strict=True)),
-                       "op_columns": op_cols, "ops": [list(r) for r in ops]})
-
-    def take(self) -> list[tuple[str, bytes | None]]:
-        """(overlay id, record or None if deleted) for every overlay changed since the last call."""
-        now = self._ids()
-        changes: list[tuple[str, bytes | None]] = [(to_str(gone), None) for gone in sorted(self.known - now)]
-        changes += [(to_str(o), self.dump(o)) for o in sorted(self.touched & now)]
-        self.known = now
-        self.touched.clear()
-        return changes
-
-    @staticmethod
-    def restore(conn: sqlite3.Connection, records: Iterable[bytes]) -> int:
-        """Replace every overlay in the database with the journal's records. Returns how many."""
-        head_cols = _columns(conn, "overlays")
-        op_cols = set(_columns(conn, "overlay_ops"))
-        count = 0
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("DELETE FROM overlay_ops")
-            conn.execute("DELETE FROM overlays")
-            for data in records:
-                record = decode(data, what="overlay journal record")
-                head = {k: v for k, v in record["overlay"].items() if k in head_cols}
-                if head.get("status") == "active":
-                    head["status"] = "stashed"  # never re-activated on start (spec: overlays.md)
-                conn.execute("DELETE FROM overlay_ops WHERE overlay_id = ?", (head["overlay_id"],))
-                marks = ", ".join("?" * len(head))
-                conn.execute(f"INSERT OR REPLACE INTO overlays ({', '.join(head)}) VALUES ({marks})",
-                             list(head.values()))
-                cols = [c for c in record["op_columns"] if c in op_cols]
-                index = [record["op_columns"].index(c) for c in cols]
-                conn.executemany(
-                    f"INSERT INTO overlay_ops ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                    [[row[i] for i in index] for row in record["ops"]])
-                count += 1
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return count
 
 
 # --- reading what is staged -------------------------------------------------------------------
@@ -190,11 +109,14 @@ def _current(ws: Workspace, record: str, field: str) -> Any:
 
 
 class StagingApi:
-    """Mixed into Session: `ws`, `journal` and `progress` are the session's."""
+    """Mixed into Session: `ws` and `progress` are the session's."""
 
     ws: Workspace
-    journal: OverlayJournal
     progress: ProgressSink | None
+
+    def drift_list(self) -> list[Drift]:
+        """The active overlay's drift (the session caches it)."""
+        return self.ws.overlay_drift()
 
     async def m_staging(self) -> dict[str, Any]:
         """The active overlay (with its staged changes and drift) and every other overlay."""
@@ -203,9 +125,10 @@ class StagingApi:
         overlays = [overlay_json(o) for o in ws.list_overlays()]
         if active is None:
             return {"active": None, "overlays": overlays, "drift": [], "changes": [], "change_count": 0}
+        drift = [drift_json(ws, d) for d in self.drift_list()]  # first: drift closes the overlay's read view
         changes, total = staged_changes(ws)
         return {"active": next((o for o in overlays if o["id"] == active), None), "overlays": overlays,
-                "drift": [drift_json(ws, d) for d in ws.overlay_drift()], "changes": changes, "change_count": total}
+                "drift": drift, "changes": changes, "change_count": total}
 
     async def m_stage_start(self, name: str | None = None) -> dict[str, Any]:
         """Enter staging mode: a new overlay, active at once (any active one is stashed)."""
