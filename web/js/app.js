@@ -252,15 +252,14 @@ class App {
     const conflicts = this.sidebar.querySelector('[data-count="conflicts"]');
     if (conflicts && status) {
       conflicts.textContent = status.conflicts ? String(status.conflicts) : '';
-      conflicts.hidden = !status.conflicts;
-      conflicts.closest('a').setAttribute('aria-label', `Conflicts: ${status.conflicts || 'none'}`);
+      conflicts.hidden = !status.conflicts; // the link's name is its text: "Conflicts 3"
     }
     const staging = this.sidebar.querySelector('[data-count="staging"]');
     if (staging && status) {
       const n = status.overlays_waiting + (status.overlay ? 1 : 0);
       staging.textContent = n ? String(n) : '';
       staging.hidden = !n;
-      staging.closest('a').setAttribute('aria-label', `Staging: ${status.overlay ? 'on' : 'off'}${status.overlays_waiting ? `, ${status.overlays_waiting} stashed or waiting` : ''}`);
+      staging.title = `${status.overlay ? 'Staging is on' : 'Staging is off'}${status.overlays_waiting ? `; ${status.overlays_waiting} stashed or waiting` : ''}`;
     }
   }
 

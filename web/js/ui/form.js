@@ -87,7 +87,7 @@ export async function renderForm({ main, table, recordId, app }) {
       flags,
       record ? h('button', {
         type: 'button', class: 'link-button history-button',
-        'aria-label': `Who changed ${field.display_name}?`,
+        'aria-label': `History: who changed ${field.display_name}?`,
         onclick: () => app.showHistory(record.id, field, record.label),
       }, 'History') : null);
   });
