@@ -106,19 +106,18 @@ class SimNet:
         link.b.sessions.append(link.sb)
 
     def _disconnect(self, link: Link) -> None:
+        old = (link.sa, link.sb)
         for session, owner in ((link.sa, link.a), (link.sb, link.b)):
             if session is not None:
                 session.connection_lost(self.now)
                 owner.sessions.remove(session)
         link.sa = link.sb = None
-        self._queue = [item for item in self._queue if item[2] not in (link.sa, link.sb)]
+        self._queue = [item for item in self._queue if item[2] not in old]  # frames in flight are lost
+        heapq.heapify(self._queue)
 
     def cut(self, link: Link) -> None:
         """A partition of this link: both ends see the connection drop; frames in flight are lost."""
-        old = (link.sa, link.sb)
         self._disconnect(link)
-        self._queue = [item for item in self._queue if item[2] not in old]
-        heapq.heapify(self._queue)
         link.up = False
 
     def restore(self, link: Link) -> None:
@@ -190,10 +189,10 @@ class SimNet:
                         timer = session.get_timer()
                         if timer is not None:
                             due.append(timer)
-            nxt = min(due) if due else end
-            if nxt > end:
+            if not due or min(due) > end:
                 self.clock.now = end
                 return
+            nxt = min(due)
             self.clock.now = max(self.clock.now, nxt)
             while self._queue and self._queue[0][0] <= self.now:
                 _at, _order, receiver, frame = heapq.heappop(self._queue)
