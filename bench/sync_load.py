@@ -127,13 +127,32 @@ class LoadPeer:
         await self.flush()
 
     async def read(self) -> None:
+        """Feed every frame already waiting before doing the work, as the relay's runner does."""
         assert self.conn is not None and self.session is not None
-        with contextlib.suppress(ConnectionClosed):
-            async for frame in self.conn:
-                self.session.receive_frame(frame if isinstance(frame, bytes) else frame.encode(),
-                                           int(time.time() * 1000))
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+        async def receive() -> None:
+            assert self.conn is not None
+            with contextlib.suppress(ConnectionClosed):
+                async for frame in self.conn:
+                    queue.put_nowait(frame if isinstance(frame, bytes) else frame.encode())
+            queue.put_nowait(None)
+
+        reader = asyncio.create_task(receive())
+        try:
+            ended = False
+            while not ended:
+                frame = await queue.get()
+                while frame is not None:
+                    self.session.receive_frame(frame, int(time.time() * 1000))
+                    if queue.empty():
+                        break
+                    frame = queue.get_nowait()
+                ended = frame is None
                 self.work()
                 await self.flush()
+        finally:
+            reader.cancel()
         self.closed = True
 
     async def push(self, rate: float, seconds: float, phase: float) -> None:

@@ -147,7 +147,8 @@ class Batch:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Ack:
-    """Batch `seq` is processed; `clock` holds the entries of my vector clock that moved since my last ack."""
+    """Every batch up to `seq` is processed (cumulative: one ack per burst of frames); `clock` holds
+    the entries of my vector clock that moved since my last ack."""
 
     T: ClassVar[str] = "ack"
     seq: int

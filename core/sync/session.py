@@ -178,6 +178,7 @@ class SyncSession:
         self._outstanding = 0
         self._received = 0
         self._told_clock: VectorClock = {}
+        self._ack_due = 0  # highest batch seq ingested and not yet acknowledged
         self._rejections = 0
         # liveness and checks
         self._last_rx = now
@@ -264,6 +265,7 @@ class SyncSession:
                     self._events.append(BundleRefused(result.bundle_id, reason, result.detail))
                     self._rejections += 1
             self._finish_batch(key)
+        self._send_ack()
         if self._rejections > self.config.max_rejections:
             self._refuse(REASON_TOO_MANY_REJECTIONS, f"refused {self._rejections} bundles from this peer")
 
@@ -528,8 +530,11 @@ class SyncSession:
         self._send(Batch(seq=self._seq, bundles=tuple(wires), remaining=remaining, kind=kind))
 
     def _on_ack(self, ack: Ack) -> None:
-        self._unacked.pop(ack.seq, None)
-        self._live_unacked.discard(ack.seq)
+        # Cumulative: every batch up to `seq` is done (on a reordering link, an earlier batch still in
+        # flight is forgotten too; if it is lost after all, the repair pass sends what is missing).
+        for seq in [s for s in self._unacked if s <= ack.seq]:
+            del self._unacked[seq]
+            self._live_unacked.discard(seq)
         self._merge_peer_clock(ack.clock)
 
     def _merge_peer_clock(self, clock: VectorClock) -> None:
@@ -550,18 +555,26 @@ class SyncSession:
             self._work.append(IngestBatch(batch.bundles, ((key, len(batch.bundles)),)))
         else:
             self._finish_batch(key)
+            self._send_ack()
 
     def _finish_batch(self, key: int) -> None:
         count, remaining, catchup, seq = self._batches.pop(key)
-        mine = self.replica.vector_clock()
-        moved = {a: h for a, h in mine.items() if self._told_clock.get(a) != h}
-        self._told_clock.update(moved)
-        self._send(Ack(seq=seq, clock=moved))
+        self._ack_due = max(self._ack_due, seq)
         if catchup:
             self._received += count
             self._events.append(Progress(self._received, remaining))
             if remaining == 0:
                 self._events.append(CaughtUp(self._received))
+
+    def _send_ack(self) -> None:
+        """One cumulative acknowledgement for everything ingested since the last one."""
+        if not self._ack_due:
+            return
+        mine = self.replica.vector_clock()
+        moved = {a: h for a, h in mine.items() if self._told_clock.get(a) != h}
+        self._told_clock.update(moved)
+        self._send(Ack(seq=self._ack_due, clock=moved))
+        self._ack_due = 0
 
     # checks and repairs
 
