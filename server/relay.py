@@ -150,8 +150,10 @@ class Relay:
         hosted = self.hosted(request.workspace)
         if found is None or hosted is None:
             raise HttpError("unknown_workspace", f"workspace {ws_text(request.workspace)} is not hosted here")
-        owner = hosted.ws.settings.owner or found[0]
-        if request.actor != owner:
+        # The owner recorded at publish time (verified then against the canonical state), not the
+        # live canonical value: a member could sync a second InitWorkspace with an older HLC and so
+        # become "first" (see the core change request in docs/relay.md).
+        if request.actor != found[0]:
             raise HttpError("not_owner", "only the workspace owner can do this")
         return hosted
 
