@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import free_port
+from relayproc import free_port
 
 
 def serve(*args: str) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
-from conftest import FilePeer, RelayProcess, make_file_peer, relay_state
+from relayproc import FilePeer, RelayProcess, make_file_peer, relay_state
 
 TABLE = "contacts.Contacts"
 RECORDS = 1500

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import FilePeer, RelayProcess, env_for, make_file_peer, relay_state
 from rawpeer import RawPeer
+from relayproc import FilePeer, RelayProcess, env_for, make_file_peer, relay_state
 
 from helpers import seeded_identity
 from openprod import Workspace, connect

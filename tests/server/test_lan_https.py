@@ -13,8 +13,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from conftest import FilePeer, make_file_peer
 from cryptography import x509
+from relayproc import FilePeer, make_file_peer
 
 
 def get(url: str, context: ssl.SSLContext | None) -> bytes:

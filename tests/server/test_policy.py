@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import env_for
+from relayproc import env_for
 from starlette.testclient import TestClient
 
 from helpers import seeded_identity

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FilePeer, RelayProcess, make_file_peer, relay_state
+from relayproc import FilePeer, RelayProcess, make_file_peer, relay_state
 
 TABLE = "contacts.Contacts"
 
