@@ -170,3 +170,15 @@ def test_per_workspace_limit_stops_guessing_from_many_addresses(relay_dir: Path,
             spread = TestClient(app, client=(f"10.9.0.{i}", 1))  # a new address every time
             codes.append(call(spread, guesser, "join", {"code": f"ZZZZ{i + 2}"}).json()["error"])
     assert codes == ["invalid_access_key"] * 4 + ["rate_limited"] * 2
+
+
+def test_serves_the_built_web_app(tmp_path: Path) -> None:
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "index.html").write_text("<!doctype html><title>Openprod</title>")
+    (web / "app.js").write_text("console.log('hi')")
+    config = RelayConfig(data_dir=tmp_path / "relay", web_dir=web)
+    with TestClient(create_app(config)) as client:
+        assert "<title>Openprod</title>" in client.get("/").text
+        assert client.get("/app.js").text == "console.log('hi')"
+        assert client.get("/healthz").json()["status"] == "ok"  # the API wins over the static mount
