@@ -6,6 +6,7 @@ The wall clock and the random source are handed in so tests can replay id stream
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -70,3 +71,24 @@ def from_str(text: str) -> bytes:
 def timestamp_ms(raw: bytes) -> int:
     """The creation time embedded in a UUIDv7."""
     return int.from_bytes(raw[:6], "big")
+
+
+WORKSPACE_CONTEXT = b"openprod/workspace/v1\x00"
+
+
+def workspace_id_for(owner: bytes, ms: int, nonce: bytes) -> bytes:
+    """A UUIDv7-shaped workspace id whose 74 random bits commit to its owner.
+
+    The owner's InitWorkspace carries `nonce`; every peer recomputes the id from the op's author
+    and refuses an InitWorkspace by anyone else, so no member can become "owner" later by
+    syncing an older-looking InitWorkspace of their own.
+    """
+    head = (ms & 0xFFFF_FFFF_FFFF).to_bytes(6, "big")
+    digest = hashlib.sha256(WORKSPACE_CONTEXT + owner + head + nonce).digest()
+    ver_rand_a = (0x7000 | (int.from_bytes(digest[0:2], "big") & 0x0FFF)).to_bytes(2, "big")
+    rand_b = bytes([(digest[2] & 0x3F) | 0x80]) + digest[3:10]
+    return head + ver_rand_a + rand_b
+
+
+def commits_to(workspace_id: bytes, owner: bytes, nonce: bytes) -> bool:
+    return workspace_id_for(owner, timestamp_ms(workspace_id), nonce) == workspace_id

@@ -232,9 +232,12 @@ def _to_wire_value(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class InitWorkspace(Op):
+    """Founds the workspace. `nonce` proves its author is the one the workspace id commits to."""
+
     name: str
+    nonce: bytes
     TYPE: ClassVar[str] = "InitWorkspace"
-    SPEC: ClassVar[dict[str, Any]] = {"name": _text}
+    SPEC: ClassVar[dict[str, Any]] = {"name": _text, "nonce": _id}
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ from .errors import (
 )
 from .groups import FieldGroups
 from .identity import Signer, Verifier, clean_display_name, short_actor
-from .ids import IdFactory, to_str
+from .ids import IdFactory, commits_to, to_str, workspace_id_for
 from .merge import Redirects
 from .modules import ModuleDef, Schema, parse_manifest, union
 from .overlay import Drift, OverlayInfo, Overlays
@@ -239,24 +239,26 @@ class Workspace:
     @classmethod
     def create(cls, conn: sqlite3.Connection, env: Env, name: str) -> Workspace:
         """A new workspace in an empty database, owned by the signer's actor."""
-        ws = cls._new(conn, env)
+        ws, nonce = cls._new(conn, env)
         with ws.transaction(kind="workspace") as tx:
-            tx.add(o.InitWorkspace, name=_workspace_name(name))
+            tx.add(o.InitWorkspace, name=_workspace_name(name), nonce=nonce)
         return ws
 
     @classmethod
     async def create_async(cls, conn: sqlite3.Connection, env: Env, name: str) -> Workspace:
-        ws = cls._new(conn, env)
+        ws, nonce = cls._new(conn, env)
         async with ws.transaction_async(kind="workspace") as tx:
-            tx.add(o.InitWorkspace, name=_workspace_name(name))
+            tx.add(o.InitWorkspace, name=_workspace_name(name), nonce=nonce)
         return ws
 
     @classmethod
-    def _new(cls, conn: sqlite3.Connection, env: Env) -> Workspace:
+    def _new(cls, conn: sqlite3.Connection, env: Env) -> tuple[Workspace, bytes]:
         install(conn)
         if get_meta(conn, "workspace_id") is not None:
             raise LocalError("this database already holds a workspace")
-        return cls._prepare(conn, env, IdFactory(env.now_ms, env.random_bytes).new())
+        nonce = env.random_bytes(16)
+        workspace_id = workspace_id_for(env.signer.actor_id, env.now_ms(), nonce)
+        return cls._prepare(conn, env, workspace_id), nonce
 
     @classmethod
     def open(cls, conn: sqlite3.Connection, env: Env, workspace_id: bytes | None = None) -> Workspace:
@@ -627,6 +629,8 @@ class Workspace:
         for index, op in enumerate(bundle.ops):
             try:
                 schema = check_op(op, schema)
+                if isinstance(op, o.InitWorkspace) and not commits_to(self.workspace_id, bundle.actor, op.nonce):
+                    raise ValidationError("only the actor this workspace's id was made for can found it")
             except (ValidationError, LocalError) as exc:
                 return self._quarantine(data, REASON_SCHEMA, f"operation {index} ({op.TYPE}): {exc}", bundle,
                                         source)

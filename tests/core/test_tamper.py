@@ -174,3 +174,20 @@ def test_a_batch_applies_with_one_commit_and_refuses_the_bad_one(pair) -> None:
     assert [r.status for r in results] == ["applied", "applied", "rejected", "rejected", "duplicate"]
     assert [r.reason for r in results][2:4] == ["bad_signature", "malformed"]
     assert bob.ws.state_hash() == alice.ws.state_hash()
+
+
+def test_a_member_cannot_become_owner_with_a_backdated_init(pair, peer_factory) -> None:
+    alice, bob, wire = pair
+    mallory = peer_factory("Mallory", workspace_from=alice)
+    from openprod import hlc
+    from openprod import operations as o
+    from openprod.bundle import build
+
+    early = hlc.pack(1, 0)  # "before" Alice founded the workspace
+    op = o.make_op(o.InitWorkspace, mallory.ws.ids.new(), early, name="Mine now", nonce=b"\x00" * 16)
+    unsigned = build(workspace=alice.ws.workspace_id, bundle_id=mallory.ws.ids.new(), actor=mallory.ws.actor_id,
+                     kind="workspace", clock={}, ops=[op])
+    forged = unsigned.seal(mallory.env.signer.sign(unsigned.signing_bytes())).wire()
+    assert_refused(bob, forged, "schema")
+    assert bob.ws.settings.owner == alice.ws.actor_id
+    assert "only the actor this workspace's id was made for" in bob.ws.quarantined()[-1]["detail"]
