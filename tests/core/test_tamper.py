@@ -177,7 +177,7 @@ def test_a_batch_applies_with_one_commit_and_refuses_the_bad_one(pair) -> None:
 
 
 def test_a_member_cannot_become_owner_with_a_backdated_init(pair, peer_factory) -> None:
-    alice, bob, wire = pair
+    alice, bob, _wire = pair
     mallory = peer_factory("Mallory", workspace_from=alice)
     from openprod import hlc
     from openprod import operations as o
