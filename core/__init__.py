@@ -19,13 +19,14 @@ from .errors import (
     ValidationError,
     WorkspaceMismatchError,
 )
+from .history import Change
 from .identity import Identity, Signer, Verifier
 from .modules import ModuleDef, Schema, parse_manifest
 from .starter import starter_manifests
 from .storage import connect
 from .transaction import Transaction
 from .undo import UndoResult
-from .workspace import BundleEvent, Change, Env, IngestResult, Receipt, Record, Workspace
+from .workspace import BundleEvent, Env, IngestResult, Receipt, Record, Workspace
 
 __all__ = [
     "Bundle",

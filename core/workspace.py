@@ -27,15 +27,11 @@ from . import operations as o
 from . import oplog
 from .awareness import Awareness, AwarenessLog
 from .bundle import Bundle, UnsignedBundle, build, decode_bundle
+from .conflict_report import conflict, conflict_groups, open_conflicts
 from .conflicts import (
-    Competitor,
     Conflict,
     ConflictTracker,
-    Write,
-    conflict_id,
     is_field_key,
-    open_conflict_rows,
-    saw,
 )
 from .crdt import CrdtBackend, CrdtStore, PycrdtBackend
 from .encoding import decode
@@ -53,6 +49,7 @@ from .errors import (
     WorkspaceMismatchError,
 )
 from .groups import FieldGroups
+from .history import Change, PersonChanges, changes_since, field_history, mark_seen
 from .identity import Signer, Verifier, clean_display_name, short_actor
 from .ids import IdFactory, commits_to, to_str, workspace_id_for
 from .merge import Redirects
@@ -63,14 +60,13 @@ from .reads import (
     EdgeRow,
     FieldValue,
     actor_names,
-    edge_state,
     edges,
     entity_state,
-    group_value,
     table_members,
     tables_of,
     values_for,
 )
+from .references import follow, reference_of
 from .rules import Proposal, Rule, RuleEngine, load_rules
 from .settings import Settings, from_rows
 from .state import Applier, Effects, register_writes
@@ -79,9 +75,7 @@ from .storage import DERIVED_TABLES, get_meta, install, set_meta
 from .transaction import IdLike, Transaction, as_id
 from .undo import Entry, Stacks, UndoResult, restorable_cascade
 from .validation import check_op
-from .values import Reference, from_sql
-
-MAX_REFERENCE_DEPTH = 8
+from .values import Reference
 
 # --- results handed back to callers -------------------------------------------------------------
 
@@ -138,36 +132,6 @@ class Record:
             if key.rsplit(".", 1)[-1] == field:
                 return value
         return default
-
-
-@dataclass(frozen=True)
-class Change:
-    """One write in a field's history, for "who changed this?"."""
-
-    actor: str
-    display_name: str
-    hlc: bytes
-    when: str
-    old: Any
-    new: Any
-    bundle_id: str
-    op_type: str
-    field: str
-    concurrent: bool = False  # made without seeing another write in this history (a conflict)
-    resolution: bool = False  # a conflict resolution
-    accepted: bool = True  # False for a resolution that lost to an earlier one
-    stale: bool = False  # arrived long after it was made (flagged on arrival)
-
-
-@dataclass(frozen=True)
-class PersonChanges:
-    """Changes by one person that arrived since a mark (for "N changes since you last synced")."""
-
-    actor: str
-    display_name: str
-    bundles: int
-    operations: int
-    records: int
 
 
 @dataclass(frozen=True)
@@ -809,33 +773,11 @@ class Workspace:
 
     def follow(self, reference: Reference, depth: int = 0) -> tuple[Any, str | None]:
         """(value, why it is broken or None) for a reference, through merges and chains."""
-        if depth > MAX_REFERENCE_DEPTH:
-            return None, "these references point at each other in a loop"
-        target = self.redirects.resolve(reference.source)
-        state = entity_state(self.conn, target)
-        if state is None or not state[0]:
-            return None, "the record it points to does not exist (yet)"
-        if not state[1]:
-            return None, f"the record it points to ({self.record_label(target)}) was deleted"
-        if reference.field not in self.schema.fields:
-            return None, f"the field it points to ({reference.field}) is not in any adopted module"
-        found = group_value(self.conn, self.groups, target, reference.field)
-        if found is None:
-            return None, None
-        if isinstance(found.value, Reference):
-            return self.follow(found.value, depth + 1)
-        if found.value is None and self._is_crdt(reference.field):
-            return self.render(target, reference.field), None
-        return found.value, None
+        return follow(self, reference, depth)
 
     def reference_of(self, record: IdLike, field_id: str) -> tuple[str, str, str | None] | None:
         """If the field is in reference mode: (source record id, source field, broken reason)."""
-        entity = self.redirects.resolve(as_id(record, "record id"))
-        found = group_value(self.conn, self.groups, entity, field_id)
-        if found is None or not isinstance(found.value, Reference):
-            return None
-        _value, broken = self.follow(found.value)
-        return to_str(self.redirects.resolve(found.value.source)), found.value.field, broken
+        return reference_of(self, record, field_id)
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -933,59 +875,16 @@ class Workspace:
 
     def history(self, record: IdLike, field_id: str) -> list[Change]:
         """Every write to the field (mapped fields included), oldest first: who, when, old -> new,
-        which bundle, whether it was concurrent with another write (a conflict), whether it was a
-        resolution (and accepted), and whether it arrived stale."""
-        entity = self.redirects.resolve(as_id(record, "record id"))
-        self.schema.field(field_id)
-        members = self.groups.members(field_id)
-        names = actor_names(self.conn)
-        rows = sorted((row for member in self.redirects.members(entity)
-                       for row in oplog.writes_to(self.conn, member, members)), key=lambda r: r[0])
-        headers = {b: decode(h)["clock"] for b, h in self.conn.execute(
-            f"SELECT bundle_id, header FROM bundles WHERE bundle_id IN ({','.join('?' * len(rows))})",
-            [r[4] for r in rows])} if rows else {}
-        stale = {r[0] for r in self.conn.execute("SELECT bundle_id FROM stale_flags")}
-        rejected = {r[0] for r in self.conn.execute(
-            "SELECT op_id FROM resolutions WHERE target = ? AND accepted = 0", (entity,))}
-        writes = [Write(ord_[12:], ord_, actor, headers[bundle_id], field_id, None, _origin(payload))
-                  for ord_, actor, _t, payload, bundle_id in rows]
-        merges = self.redirects.merge_ops(entity)
-        changes: list[Change] = []
-        previous: Any = None
-        records = set(self.redirects.members(entity))
-        for index, (ord_, actor, op_type, payload, bundle_id) in enumerate(rows):
-            op = o.decode_op(payload)
-            new = next((v for t, f, v in register_writes(op) if t in records and f in members), None)
-            concurrent = any(not saw(writes[index], other, merges) and not saw(other, writes[index], merges)
-                             for other in writes if other is not writes[index])
-            accepted = op.op_id not in rejected
-            changes.append(Change(
-                actor=actor.hex(), display_name=names.get(actor, short_actor(actor)), hlc=ord_[:12],
-                when=hlc_mod.to_display(ord_[:12]), old=previous, new=new, bundle_id=to_str(bundle_id),
-                op_type=op_type, field=getattr(op, "field", field_id), concurrent=concurrent,
-                resolution=isinstance(op, o.ResolveConflict), accepted=accepted, stale=bundle_id in stale))
-            if accepted:
-                previous = new
-        return changes
+        which bundle, whether concurrent with another (a conflict), resolution, stale arrival."""
+        return field_history(self, record, field_id)
 
     def changes_since(self, mark: int | None = None) -> list[PersonChanges]:
         """Bundles from other people stored after `mark` (default: the last `mark_seen`), by person."""
-        if mark is None:
-            mark = int(get_meta(self.conn, "seen_mark") or 0)
-        names = actor_names(self.conn)
-        out = []
-        for actor, count, ops, records in self.conn.execute(
-                "SELECT b.actor, count(DISTINCT b.seq), count(l.seq), count(DISTINCT l.target) FROM bundles b"
-                " JOIN oplog l ON l.bundle_seq = b.seq WHERE b.seq > ? AND b.actor != ? GROUP BY b.actor"
-                " ORDER BY count(DISTINCT b.seq) DESC", (mark, self.actor_id)):
-            out.append(PersonChanges(actor.hex(), names.get(actor, short_actor(actor)), count, ops, records))
-        return out
+        return changes_since(self, mark)
 
     def mark_seen(self) -> int:
         """Remember that everything stored so far has been seen (e.g. when a sync completes)."""
-        mark = self.conn.execute("SELECT coalesce(max(seq), 0) FROM bundles").fetchone()[0]
-        set_meta(self.conn, "seen_mark", mark)
-        return int(mark)
+        return mark_seen(self)
 
     def awareness_notices(self) -> list[Awareness]:
         """Near-simultaneous edits of different fields of one record by different people (short-lived)."""
@@ -995,57 +894,16 @@ class Workspace:
 
     def open_conflicts(self, record: IdLike | None = None) -> list[Conflict]:
         """Open conflicts on visible records and edges, oldest first, ready to show people."""
-        self.overlays.ensure_view()
-        target = as_id(record, "record id") if record is not None else None
-        names = actor_names(self.conn)
-        out = []
-        for (tgt, key), tips in open_conflict_rows(self.conn, target).items():
-            built = self._conflict(tgt, key, tips, names)
-            if built is not None:
-                out.append(built)
-        return out
+        return open_conflicts(self, record)
 
     def conflict(self, record: IdLike, field_id: str) -> Conflict | None:
         """The open conflict on one field of a record (any mapped field of it), if there is one."""
-        key = self.groups.key(field_id) if field_id.count(".") == 2 else field_id
-        return next((c for c in self.open_conflicts(record) if c.key == key), None)
-
-    def _conflict(self, target: bytes, key: str, tips: list[Write], names: dict[bytes, str]) -> Conflict | None:
-        competitors = tuple(Competitor(t.op_id, t.value, t.actor, names.get(t.actor, short_actor(t.actor)),
-                                       t.ord[:12], hlc_mod.to_display(t.ord[:12]), t.field) for t in tips)
-        cid = conflict_id(target, key, [t.op_id for t in tips])
-        if is_field_key(key):
-            if not entity_state(self.conn, target) or entity_state(self.conn, target) != (True, True):
-                return None
-            fdef = self.schema.fields.get(tips[-1].field) or self.schema.fields.get(key)
-            if fdef is None:
-                return None
-            table = self.schema.tables[fdef.table].display_name
-            current = group_value(self.conn, self.groups, target, key)
-            return Conflict(cid, target, key, False, table, self.record_label(target), fdef.display_name,
-                            None if current is None else current.value, competitors)
-        edge = edge_state(self.conn, target)
-        if edge is None or not edge[3] or edge[1] is None:
-            return None
-        row = self.conn.execute("SELECT kind, value FROM edge_props WHERE edge_id = ? AND key = ?",
-                                (target, key)).fetchone()
-        etype = self.schema.edge_types.get(edge[0] or "")
-        label = f"{self.record_label(edge[1])} → {self.record_label(edge[2])}" if edge[2] else ""
-        return Conflict(cid, target, key, True, etype.display_name if etype else "", label, key,
-                        None if row is None else from_sql(row[0], row[1]), competitors)
+        return conflict(self, record, field_id)
 
     def conflict_groups(self, threshold: int = 100) -> list[tuple[tuple[str, ...], list[Conflict]]]:
-        """Open conflicts grouped by the people involved; groups over `threshold` offer take-all.
-
-        For example a script and a colleague both renumbering 500 cues: one group of 500, which
-        a person can settle by taking one side for all, or go through one by one.
-        """
-        groups: dict[tuple[bytes, ...], list[Conflict]] = {}
-        for found in self.open_conflicts():
-            groups.setdefault(found.actors, []).append(found)
-        names = actor_names(self.conn)
-        return [(tuple(names.get(a, short_actor(a)) for a in actors), items)
-                for actors, items in sorted(groups.items(), key=lambda kv: -len(kv[1])) if len(items) > threshold]
+        """Open conflicts grouped by the people involved; groups over `threshold` offer take-all
+        (a script and a colleague both renumbering 500 cues: settle all at once, or one by one)."""
+        return conflict_groups(self, threshold)
 
     # --- overlays (staging) ----------------------------------------------------------------------
 
@@ -1131,7 +989,3 @@ def _workspace_name(name: str) -> str:
     return cleaned
 
 
-def _origin(payload: bytes) -> bytes:
-    op = o.decode_op(payload)
-    writes = register_writes(op)
-    return writes[0][0] if writes else b""
