@@ -5,7 +5,7 @@ Inputs (all installed beforehand by scripts/bootstrap):
   node_modules/comlink   page <-> worker RPC
   node_modules/idb       promise wrapper around IndexedDB
   node_modules/yjs       CRDT text/list documents for the worker (with the lib0 modules it imports)
-  build/wheels           micropip, cbor2 (Emscripten build) and lark, pinned in scripts/fetch_wheels.py
+  build/wheels           cbor2 (Emscripten build) and lark, pinned in scripts/fetch_wheels.py
   core/                  the `openprod` package, packed here into a pure wheel
   web/py/openprod_web    the worker's Python glue, packed into its own wheel
   web/                   page, worker, styles, manifest and the service-worker template
@@ -47,7 +47,7 @@ NODE = ROOT / "node_modules"
 WEB = ROOT / "web"
 
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
-RUNTIME_WHEELS = ("micropip", "cbor2", "lark")
+RUNTIME_WHEELS = ("cbor2", "lark")  # micropip is not needed: the worker loads the wheels by URL
 # (npm package, file inside it, where it goes in build/web)
 VENDOR = (
     ("comlink", "dist/esm/comlink.min.mjs", "vendor/comlink.mjs"),
@@ -329,7 +329,7 @@ def collect(debug_peer: bool = False) -> tuple[list[Output], dict[str, object]]:
         "app_version": project_version(),
         "npm": versions,
         "wheels": wheel_names,
-        "install_order": ["micropip", "cbor2", "lark", "openprod", "openprod_web",
+        "install_order": ["cbor2", "lark", "openprod", "openprod_web",
                           *(["openprod_web_debug"] if debug_peer else [])],
         "debug_peer": debug_peer,
     }

@@ -1,6 +1,6 @@
 // Boots Pyodide inside this module worker from the app's own files (never a CDN) and installs the
-// wheels listed in build-info.json with micropip, from same-origin URLs the service worker serves
-// from its cache when offline. Hands Yjs to the core so collaborative (CRDT) fields work.
+// wheels listed in build-info.json (loadPackage by URL), from same-origin URLs the service worker
+// serves from its cache when offline. Hands Yjs to the core so collaborative (CRDT) fields work.
 import { loadPyodide } from '../../pyodide/pyodide.mjs';
 import * as Y from '../../vendor/yjs/yjs.mjs';
 
@@ -14,20 +14,20 @@ const ROOT = new URL('../../', import.meta.url);
 export async function bootPython() {
   const t0 = performance.now();
   // no-cache: without a service worker yet, never take an older bundle's list from the HTTP cache
-  const info = await (await fetch(new URL('build-info.json', ROOT), { cache: 'no-cache' })).json();
+  const infoPromise = fetch(new URL('build-info.json', ROOT), { cache: 'no-cache' }).then((r) => r.json());
   const py = await loadPyodide({
     indexURL: new URL('pyodide/', ROOT).href,
     env: { PYTHONDONTWRITEBYTECODE: '1' },
     stdout: (line) => console.log('[python]', line),
     stderr: (line) => console.warn('[python]', line),
   });
+  const info = await infoPromise;
   const t1 = performance.now();
   const wheel = (key) => new URL(`wheels/${info.wheels[key]}`, ROOT).href;
-  await py.loadPackage(wheel('micropip'), { messageCallback: () => {} });
-  const urls = info.install_order.filter((k) => k !== 'micropip').map(wheel);
-  py.globals.set('_openprod_wheels', py.toPy(urls));
-  await py.runPythonAsync('import micropip\nawait micropip.install(list(_openprod_wheels), deps=False)');
-  py.globals.delete('_openprod_wheels');
+  // Our wheels are pinned and their dependencies are the other wheels here, so they are loaded
+  // straight from their URLs in one go (fetched in parallel), with no micropip resolution step.
+  const urls = info.install_order.map(wheel);
+  await py.loadPackage(urls, { messageCallback: () => {}, checkIntegrity: false });
   const web = py.pyimport('openprod_web');
   web.use_yjs(Y);
   const debug = info.debug_peer ? py.pyimport('openprod_web_debug') : null;
