@@ -10,7 +10,7 @@ from __future__ import annotations
 CONTACTS = """
 [module]
 name = "contacts"
-version = "1.0.0"
+version = "1.1.0"
 display_name = "Contacts"
 description = "Cast, crew and company contact sheet"
 
@@ -50,6 +50,12 @@ display_name = "Pronouns"
 [table.Contacts.fields.status]
 type = "string"
 display_name = "Status"
+
+[table.Contacts.fields.details]
+type = "string"
+display_name = "Notes"
+description = "Shared notes; several people can type at once"
+crdt = "text"
 """
 
 SCHEDULE = """
@@ -119,7 +125,7 @@ note = "string"
 SCENES = """
 [module]
 name = "scenes"
-version = "1.0.0"
+version = "1.1.0"
 display_name = "Scenes"
 description = "Scene breakdown: who is in what, and where"
 
@@ -148,6 +154,11 @@ display_name = "Location"
 type = "number"
 display_name = "Duration (min)"
 
+[table.Scenes.fields.synopsis]
+type = "string"
+display_name = "Synopsis"
+crdt = "text"
+
 [edge.appears_in]
 display_name = "Appears in"
 description = "A performer appears in a scene"
@@ -163,7 +174,7 @@ has_quick_change = "boolean"
 LIGHTING = """
 [module]
 name = "lighting"
-version = "1.0.0"
+version = "1.1.0"
 display_name = "Lighting"
 description = "Lighting cues and cue lists"
 
@@ -199,6 +210,12 @@ shared_key = "page"
 type = "boolean"
 display_name = "Called"
 default = true
+
+[table.LightingCues.fields.description]
+type = "string"
+display_name = "Description"
+description = "What the cue looks like; several people can type at once"
+crdt = "text"
 
 [table.CueLists]
 display_name = "Cue Lists"

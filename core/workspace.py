@@ -853,6 +853,14 @@ class Workspace:
         self.overlays.ensure_view()
         return edges(self.conn, target=self.redirects.resolve(as_id(record)), edge_type=edge_type)
 
+    def edge(self, edge: IdLike) -> EdgeRow | None:
+        """One visible edge (with its properties), or None if it is deleted or an end is gone."""
+        edge_id = as_id(edge, "edge id")
+        state = edge_state(self.conn, edge_id)
+        if state is None or state[1] is None:
+            return None
+        return next((e for e in self.edges_from(state[1], state[0]) if e.edge_id == edge_id), None)
+
     def ordered_list(self, target: IdLike, edge_type: str) -> list[EdgeRow]:
         """The ordered edges into `target` (e.g. cues in a cue list), in list order."""
         self.overlays.ensure_view()
@@ -939,6 +947,20 @@ class Workspace:
         return self.overlays.knockout(record, field)
 
     knockout = use_canonical
+
+    def staged_fields(self) -> list[tuple[str, str]]:
+        """(record or edge id, field or property) written in the active overlay: what to mark."""
+        active = self.overlays.active()
+        if active is None:
+            return []
+        return [(to_str(t), f) for t, f in self.conn.execute(
+            "SELECT DISTINCT target, field FROM overlay_ops WHERE overlay_id = ? AND target IS NOT NULL"
+            " AND field IS NOT NULL ORDER BY target, field", (active,))]
+
+    def close_views(self) -> None:
+        """End any open overlay read view (e.g. before `conn.serialize()` for a snapshot, which
+        must hold canonical state only); the next read reopens it."""
+        self.overlays.close_view()
 
     def commit_overlay(self) -> Receipt | None:
         return self.overlays.commit()
