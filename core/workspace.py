@@ -60,6 +60,7 @@ from .reads import (
     EdgeRow,
     FieldValue,
     actor_names,
+    edge_state,
     edges,
     entity_state,
     table_members,
