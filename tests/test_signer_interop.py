@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import time
 from typing import Any
@@ -26,7 +27,7 @@ from openprod import operations as o
 from openprod.bundle import build, encode_wire
 from openprod.encoding import decode, encode
 from openprod.hlc import Clock
-from openprod.ids import IdFactory
+from openprod.ids import IdFactory, workspace_id_for
 from openprod.signer_nacl import NaclSigner, NaclVerifier, generate_identity
 from openprod.starter import starter_manifests
 
@@ -111,8 +112,10 @@ def nacl_env(name: str) -> Env:
 def nacl_genesis(identity: Identity) -> bytes:
     """A bare bundle built and sealed by the core, signed by PyNaCl."""
     ids, clock = IdFactory(), Clock(lambda: time.time_ns() // 1_000_000)
-    ops = [o.make_op(o.InitWorkspace, ids.new(), clock.tick(), name="Signed on CPython")]
-    unsigned = build(workspace=ids.new(), bundle_id=ids.new(), actor=identity.actor_id, kind="workspace",
+    nonce = os.urandom(16)
+    ops = [o.make_op(o.InitWorkspace, ids.new(), clock.tick(), name="Signed on CPython", nonce=nonce)]
+    workspace = workspace_id_for(identity.actor_id, time.time_ns() // 1_000_000, nonce)
+    unsigned = build(workspace=workspace, bundle_id=ids.new(), actor=identity.actor_id, kind="workspace",
                      clock={}, ops=ops)
     return unsigned.seal(NaclSigner(identity).sign(unsigned.signing_bytes())).wire()
 

@@ -20,7 +20,7 @@ from openprod import Env, SignerError, Workspace, connect, decode_bundle, oplog
 from openprod import hlc as hlc_mod
 from openprod import operations as o
 from openprod.bundle import build
-from openprod.ids import IdFactory
+from openprod.ids import IdFactory, workspace_id_for
 from openprod.signer_webcrypto import WebCryptoSigner, WebCryptoVerifier, generate_identity
 from openprod.starter import starter_manifests
 
@@ -35,11 +35,13 @@ async def _signed_genesis_bundle() -> dict[str, Any]:
     signer = await WebCryptoSigner.create(identity)
     ids = IdFactory(_now_ms, os.urandom)
     clock = hlc_mod.Clock(_now_ms)
+    nonce = os.urandom(16)
     ops = [
-        o.make_op(o.InitWorkspace, ids.new(), clock.tick(), name="Signed in Pyodide"),
+        o.make_op(o.InitWorkspace, ids.new(), clock.tick(), name="Signed in Pyodide", nonce=nonce),
         o.make_op(o.IdentifyActor, ids.new(), clock.tick(), display_name=identity.display_name),
     ]
-    unsigned = build(workspace=ids.new(), bundle_id=ids.new(), actor=identity.actor_id, kind="workspace",
+    workspace = workspace_id_for(identity.actor_id, _now_ms(), nonce)
+    unsigned = build(workspace=workspace, bundle_id=ids.new(), actor=identity.actor_id, kind="workspace",
                      clock={}, ops=ops)
     bundle = unsigned.seal(await signer.sign_async(unsigned.signing_bytes()))
     verifier = WebCryptoVerifier()
