@@ -1,10 +1,14 @@
-"""Real-browser fixtures: build/web served over HTTP on 127.0.0.1, Debian's /usr/bin/chromium via Playwright.
+"""Real-browser fixtures: build/web served on 127.0.0.1 by a real relay process, Debian's /usr/bin/chromium
+via Playwright.
 
 The bundle is built (or found up to date) once per session with build.py. It is served by the
-relay (`openprod serve`) when the relay is installed and can serve the bundle; otherwise by
-`static_server.py` beside this file, a small server with the MIME types the app needs. Every
-test that must stop the server gets its own (so its origin, and its storage, is its own too).
+relay (`openprod serve`, a real process with its own data directory), which the sync tests also
+sync with, signal through and restart. `OPENPROD_BROWSER_SERVER=static` serves it with
+`static_server.py` instead (for working on the app without the relay; the sync tests then skip).
+Every test that must stop the server gets its own (so its origin, and its storage, is its own too).
 One Chromium process is shared by the session; tests isolate themselves with fresh contexts.
+WebRTC on loopback needs `--allow-loopback-in-peer-connection` and the camera/microphone
+permission (without it Chromium hides host candidates): `rtc_context` grants it.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         # a name that resolves to loopback but is not "localhost": a plain-HTTP, non-secure origin
-        "--host-resolver-rules=MAP insecure.openprod.test 127.0.0.1"]
+        "--host-resolver-rules=MAP insecure.openprod.test 127.0.0.1",
+        "--allow-loopback-in-peer-connection"]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 BOOT_TIMEOUT_MS = 60_000
 
@@ -58,25 +63,15 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 2
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
-def _relay_command(port: int, data: Path, web: Path) -> list[str] | None:
-    """`openprod serve` if the relay exists and says it serves the web bundle, else None."""
-    exe = ROOT / ".venv" / "bin" / "openprod"
-    if os.environ.get("OPENPROD_BROWSER_SERVER") == "static" or not exe.exists():
-        return None
-    try:
-        helptext = subprocess.run([str(exe), "serve", "--help"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if "--port" not in helptext:
-        return None
-    cmd = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if "--data" in helptext:
-        cmd += ["--data", str(data)]
-    if "--web" in helptext:
-        cmd += ["--web", str(web)]
-    elif web != WEB:
-        return None  # this relay serves only build/web: the static server serves the other bundle
-    return cmd
+RELAY = ROOT / ".venv" / "bin" / "openprod"
+
+
+def _relay_command(port: int, data: Path, web: Path) -> list[str]:
+    """The relay, as a user runs it (loopback only; its WebRTC peer offers 127.0.0.1 candidates)."""
+    if not RELAY.exists():
+        raise RuntimeError(f"{RELAY} is missing: the browser tests run against the relay (scripts/bootstrap)")
+    return [str(RELAY), "serve", "--host", "127.0.0.1", "--port", str(port), "--data", str(data), "--web", str(web),
+            "--rtc-address", "127.0.0.1", "--log-level", "info"]
 
 
 @dataclass
@@ -84,6 +79,13 @@ class Server:
     url: str
     proc: subprocess.Popen[bytes]
     kind: str
+    data: Path
+    web: Path
+    port: int
+
+    @property
+    def origin(self) -> str:
+        return self.url.rstrip("/")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -94,20 +96,30 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
 
+    def restart(self) -> None:
+        """Start the same relay again: same port, same data directory (after `stop`)."""
+        self.stop()
+        self.proc = _spawn(self.kind, self.port, self.data, self.web)
+        _wait_listening(self.port, self.proc)
+
+
+def _spawn(kind: str, port: int, data: Path, web: Path) -> subprocess.Popen[bytes]:
+    if kind == "relay":
+        data.mkdir(parents=True, exist_ok=True)
+        log = (data.parent / f"{data.name}.log").open("ab")
+        return subprocess.Popen(_relay_command(port, data, web), cwd=ROOT, stdout=log, stderr=log)
+    script = Path(__file__).with_name("static_server.py")
+    return subprocess.Popen([sys.executable, str(script), str(web), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
 
 def start_server(tmp: Path, web: Path = WEB) -> Server:
     port = _free_port()
-    relay = _relay_command(port, tmp / "relay-data", web)
-    if relay is not None:
-        proc = subprocess.Popen(relay, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        kind = "relay"
-    else:
-        script = Path(__file__).with_name("static_server.py")
-        proc = subprocess.Popen([sys.executable, str(script), str(web), str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        kind = "static"
+    kind = "static" if os.environ.get("OPENPROD_BROWSER_SERVER") == "static" else "relay"
+    data = tmp / "relay-data"
+    proc = _spawn(kind, port, data, web)
     _wait_listening(port, proc)
-    return Server(f"http://127.0.0.1:{port}/", proc, kind)
+    return Server(f"http://127.0.0.1:{port}/", proc, kind, data, web, port)
 
 
 @pytest.fixture(scope="session")
@@ -174,6 +186,23 @@ def context(browser: object) -> Iterator[object]:
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
     yield ctx
     ctx.close()
+
+
+@pytest.fixture
+def rtc_context(browser: object) -> Iterator[Callable[[Server], object]]:
+    """Fresh contexts (each a separate browser profile: its own storage and identity) that may use WebRTC
+    on loopback with `server`'s origin."""
+    made: list[object] = []
+
+    def make(server: Server) -> object:
+        ctx = browser.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+        ctx.grant_permissions(["camera", "microphone"], origin=server.origin)
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        ctx.close()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")

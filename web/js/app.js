@@ -10,7 +10,10 @@
 //   #/w/<id>/t/<table>/print        print view
 //   #/w/<id>/conflicts              open conflicts, and resolving them
 //   #/w/<id>/staging                staging: the active overlay, drift, stashed and pending overlays
+//   #/w/<id>/sync                   sync: status, publishing, inviting, connection settings
+//   #/join/<id>                     an invitation link: the start screen with the join form filled in
 import * as Comlink from '../vendor/comlink.mjs';
+import { RtcBridge } from './rtc.js';
 import { renderConflicts } from './ui/conflicts.js';
 import { h, mount } from './ui/dom.js';
 import { renderForm } from './ui/form.js';
@@ -19,6 +22,8 @@ import { renderPrint } from './ui/print.js';
 import { renderBanner, renderStaging, startStaging, stashStaging } from './ui/staging.js';
 import { identityForm, renderStart } from './ui/start.js';
 import { SaveStatus } from './ui/status.js';
+import { renderSync } from './ui/sync.js';
+import { SyncIndicator } from './ui/syncstatus.js';
 import { renderTable } from './ui/table.js';
 
 const $ = (id) => document.getElementById(id);
@@ -37,6 +42,9 @@ class App {
     this.routing = Promise.resolve();
     this.wsStatus = null; // {overlay, drift, conflicts, overlays_waiting} from the worker
     this.progressListener = null; // the CSV import dialog, while it runs
+    this.syncIndicator = new SyncIndicator($('sync-status'));
+    this.syncStatus = null; // the sync engine's status (worker/sync.js), for the open workspace
+    this.rtc = new RtcBridge(api); // WebRTC for the worker's sync engine (workers have no RTCPeerConnection)
   }
 
   // --- services for the screens ---------------------------------------------------------
@@ -143,7 +151,8 @@ class App {
     this.screen = null;
     if (parts[0] !== 'w' || !parts[1]) {
       this.showWorkspaceChrome(false);
-      this.screen = await renderStart({ main: this.main, app: this });
+      const invite = parts[0] === 'join' && parts[1] ? `${location.origin}/#/join/${parts[1]}` : '';
+      this.screen = await renderStart({ main: this.main, app: this, invite });
       document.title = 'Openprod';
       return;
     }
@@ -152,9 +161,18 @@ class App {
       return;
     }
     await this.openWorkspace(parts[1]);
+    if (parts[2] === 'sync') {
+      this.renderSidebar(null, 'sync');
+      document.title = `Sync · ${this.ws.info.name || 'Workspace'} · Openprod`;
+      this.screen = await renderSync({ main: this.main, app: this });
+      this.screen.focus();
+      return;
+    }
     const tables = this.ws.info.tables;
     if (!tables.length) {
-      mount(this.main, h('h1', {}, this.ws.info.name), h('p', {}, 'This workspace has no tables yet.'));
+      this.renderSidebar(null);
+      mount(this.main, h('h1', {}, this.ws.info.name || 'Workspace'), h('p', {}, 'This workspace has no tables yet.'),
+        h('p', {}, h('a', { href: `#/w/${this.ws.id}/sync` }, 'See sync status')));
       return;
     }
     if (parts[2] === 'conflicts' || parts[2] === 'staging') {
@@ -202,6 +220,31 @@ class App {
     this.showRole(role);
     this.showWorkspaceChrome(true);
     await this.refreshStatus();
+    try {
+      this.showSync(await this.api.call('sync:status', {}));
+    } catch (err) {
+      console.warn(err); // sync is still starting: its first status arrives as an event
+    }
+  }
+
+  showSync(status) {
+    if (!this.ws || !status || status.workspace !== this.ws.id) return;
+    this.syncStatus = this.ws.role === 'client' ? { ...status, elsewhere: true } : status;
+    this.syncIndicator.show(this.syncStatus, this.ws.id);
+    if (this.screen && this.screen.onSync) this.screen.onSync(this.syncStatus);
+  }
+
+  /** Tables, modules and the name can arrive by sync (a workspace just joined): re-read them. */
+  async refreshInfo() {
+    if (!this.ws) return;
+    const info = await this.read('info');
+    const before = JSON.stringify([this.ws.info.name, this.ws.info.tables.map((t) => t.id)]);
+    this.ws.info = info;
+    if (JSON.stringify([info.name, info.tables.map((t) => t.id)]) === before) return;
+    $('ws-title').textContent = info.name;
+    const parts = location.hash.replace(/^#\/?/, '').split('/');
+    if (parts[2] === 'sync' || parts[2] === 'conflicts' || parts[2] === 'staging') this.renderSidebar(null, parts[2]);
+    else this.route();
   }
 
   showWorkspaceChrome(on) {
@@ -210,6 +253,8 @@ class App {
     document.body.classList.toggle('in-workspace', on);
     $('staging-toggle').hidden = !on;
     if (!on) {
+      this.syncIndicator.hide();
+      this.syncStatus = null;
       renderBanner($('staging-banner'), { overlay: null }, this);
       this.status.staging = false;
       this.status.render();
@@ -235,6 +280,7 @@ class App {
     this.status.staging = on;
     this.status.render();
     this.renderSidebarCounts();
+    if (this.screen && this.screen.onStatus) this.screen.onStatus(status);
   }
 
   async toggleStaging() {
@@ -275,7 +321,7 @@ class App {
     }, label, h('span', { class: 'count-badge', dataset: { count: name }, hidden: true })));
     mount(this.sidebar,
       h('h2', { class: 'sidebar-title visually-hidden' }, 'Workspace'),
-      h('ul', { class: 'panel-links' }, panel('conflicts', 'Conflicts'), panel('staging', 'Staging')),
+      h('ul', { class: 'panel-links' }, panel('sync', 'Sync'), panel('conflicts', 'Conflicts'), panel('staging', 'Staging')),
       h('h2', { class: 'sidebar-title' }, 'Tables'),
       [...byModule.entries()].sort((a, b) => moduleName(a[0]).localeCompare(moduleName(b[0]))).map(([module, tables]) => h('div', { class: 'module-group' },
         h('h3', {}, moduleName(module)),
@@ -292,8 +338,13 @@ class App {
       clearTimeout(this.refreshTimer);
       this.refreshTimer = setTimeout(() => {
         this.refreshStatus();
+        if (detail.origin === 'remote') this.refreshInfo().catch((err) => console.warn(err));
         if (this.screen && this.screen.refresh) this.screen.refresh().catch((err) => console.warn(err));
       }, detail.origin === 'this-tab' ? 50 : 10);
+    } else if (type === 'sync') {
+      this.showSync(detail);
+    } else if (type === 'rtc') {
+      this.rtc.command(detail);
     } else if (type === 'progress') {
       if (this.progressListener) this.progressListener(detail);
     } else if (type === 'role') {
@@ -410,6 +461,8 @@ export async function start() {
   $('staging-toggle').addEventListener('click', () => app.toggleStaging());
   window.addEventListener('hashchange', () => app.route());
   document.addEventListener('keydown', (event) => app.onGlobalKey(event));
+  window.addEventListener('offline', () => api.networkChanged(false));
+  window.addEventListener('online', () => api.networkChanged(true));
   app.showStorage(false);
   app.registerServiceWorker().catch((err) => {
     $('offline-status').textContent = `Offline use unavailable: ${err.message}`;

@@ -3,8 +3,10 @@
 // The page talks to it through Comlink; nothing here waits on the network.
 import * as Comlink from '../vendor/comlink.mjs';
 import { bootPython } from './worker/python.js';
-import { openAppDb } from './worker/store.js';
+import { openAppDb, updateSyncConfigFor } from './worker/store.js';
 import { ApiError, DEFAULT_POLICY, WorkspaceHost } from './worker/host.js';
+import { RelayError, parseInvite, postSigned } from './worker/relayapi.js';
+import { SYNC_POLICY } from './worker/sync.js';
 
 let pythonBoot = null;
 const python = () => (pythonBoot ??= bootPython());
@@ -12,7 +14,7 @@ let appDb = null;
 const app = async () => (appDb ??= await openAppDb());
 let host = null;
 let listener = null;
-const policy = { ...DEFAULT_POLICY };
+const policy = { ...DEFAULT_POLICY, ...SYNC_POLICY };
 const identityChannel = new BroadcastChannel('openprod-identity');
 
 function emit(type, detail) {
@@ -53,7 +55,8 @@ async function touchWorkspace(id, name) {
 
 const api = {
   /** Register the page's event callback: (type, detail) for 'changed', 'role', 'identity', 'snapshot',
-   * 'progress' ({kind, done, total} during a CSV import) and 'error'. */
+   * 'progress' ({kind, done, total} during a CSV import), 'sync' (the sync status), 'rtc' (commands for
+   * the page's WebRTC bridge, js/rtc.js) and 'error'. */
   subscribe(callback) {
     listener = callback;
   },
@@ -122,6 +125,53 @@ const api = {
 
   async closeWorkspace() {
     await closeHost();
+  },
+
+  /**
+   * Join a workspace a relay serves: `invite` is the invitation link (or the workspace id, on this
+   * page's relay), `code` the access key if the owner gave one. The relay is asked first (a signed
+   * request); only if it says yes is an empty replica created here, which sync then fills.
+   * Resolves to {workspace, via}; a refusal is an Error in plain words and stores nothing.
+   */
+  async joinWorkspace({ invite, code }) {
+    const identity = await identityJson();
+    const { relay, workspace } = parseInvite(invite, self.location.origin);
+    const py = await python();
+    const body = await py.web.join_request(identity, workspace, String(code || '').trim());
+    let result;
+    try {
+      result = await postSigned(relay, 'join', body);
+    } catch (err) {
+      if (err instanceof RelayError) throw new ApiError({ type: 'JoinError', message: err.message });
+      throw err;
+    }
+    const db = await app();
+    const known = await db.get('workspaces', workspace);
+    const changes = { relay, joined: true, paused: false };
+    if (known && host && host.id === workspace && host.sync && host.sync.hub) {
+      await host.sync.saveConfig(changes);
+      host.sync.retryNow();
+      return { workspace, via: result.via };
+    }
+    await updateSyncConfigFor(workspace, changes);
+    if (known) return { workspace, via: result.via };
+    await closeHost();
+    const session = await py.web.Session.join(identity, workspace);
+    const joined = new WorkspaceHost({ id: workspace, python, identity: identityJson, emit, policy });
+    await joined.adoptNew(session);
+    host = joined;
+    await touchWorkspace(workspace, '');
+    return { workspace, via: result.via };
+  },
+
+  /** The page saw the device go offline or online: sync drops its links at once, or retries now. */
+  networkChanged(online) {
+    if (host && host.sync) host.sync.networkChanged(Boolean(online));
+  },
+
+  /** The page's WebRTC bridge reports on a data channel: 'signal', 'open', 'frames', 'closed'. */
+  rtcEvent(link, kind, payload) {
+    if (host) host.rtcEvent(link, kind, payload);
   },
 
   /** Run a core API method (see openprod_web.session.METHODS); writes resolve once durable. */

@@ -1,5 +1,6 @@
 // The start screen: who you are (first run asks for a display name), the workspaces stored in
-// this browser, and creating a new one offline with the starter modules.
+// this browser, creating a new one offline with the starter modules, and joining one a relay serves
+// (an invitation link, and an access key if its owner gave one).
 import { h, mount, uid } from './dom.js';
 
 export const STARTER_MODULES = [
@@ -45,7 +46,45 @@ export function identityForm({ app, current, onSaved, heading }) {
   status);
 }
 
-export async function renderStart({ main, app }) {
+function joinForm({ app, invite }) {
+  const inviteId = uid('invite');
+  const codeId = uid('code');
+  const status = h('p', { role: 'status', class: 'form-status' });
+  const inviteInput = h('input', { id: inviteId, name: 'invite', required: true, value: invite || '', autocomplete: 'off', placeholder: 'https://relay…/#/join/…' });
+  const codeInput = h('input', {
+    id: codeId, name: 'code', autocomplete: 'off', autocapitalize: 'characters', spellcheck: false, maxlength: 16, class: 'code-input',
+  });
+  const form = h('form', {
+    class: 'join-form', 'aria-labelledby': 'join-title',
+    onsubmit: async (event) => {
+      event.preventDefault();
+      if (!inviteInput.value.trim()) {
+        status.textContent = 'Paste the invitation link you were given.';
+        inviteInput.focus();
+        return;
+      }
+      status.textContent = 'Joining…';
+      form.querySelector('button[type=submit]').disabled = true;
+      try {
+        const { workspace } = await app.api.joinWorkspace({ invite: inviteInput.value, code: codeInput.value });
+        app.requestPersistence();
+        app.navigate(`/w/${workspace}/sync`);
+      } catch (err) {
+        status.textContent = `Not joined: ${err.message}`;
+        form.querySelector('button[type=submit]').disabled = false;
+      }
+    },
+  },
+  h('h2', { id: 'join-title' }, 'Join a workspace'),
+  h('p', { class: 'hint' }, 'Someone shared a workspace with you? Paste the invitation link they sent, and type the access key if they gave you one.'),
+  h('label', { for: inviteId }, 'Invitation link or workspace ID'), inviteInput,
+  h('label', { for: codeId }, 'Access key (if you were given one)'), codeInput,
+  h('button', { type: 'submit', class: 'primary' }, 'Join workspace'),
+  status);
+  return form;
+}
+
+export async function renderStart({ main, app, invite = '' }) {
   const identity = await app.api.identity();
   if (!identity) {
     mount(main, h('h1', {}, 'Welcome to Openprod'),
@@ -101,13 +140,17 @@ export async function renderStart({ main, app }) {
 
   const list = workspaces.length
     ? h('ul', { class: 'workspace-list' }, workspaces.map((w) => h('li', {},
-      h('a', { href: `#/w/${w.id}`, class: 'workspace-link' }, h('strong', {}, w.name || 'Untitled workspace'),
+      h('a', { href: `#/w/${w.id}`, class: 'workspace-link' }, h('strong', {}, w.name || 'Joined workspace (arriving…)'),
         h('span', { class: 'hint' }, w.openedAt ? ` · last opened ${new Date(w.openedAt).toLocaleString()}` : '')))))
     : h('p', {}, 'No workspaces in this browser yet.');
 
+  const join = joinForm({ app, invite });
   mount(main,
     h('h1', {}, `Hello, ${identity.display_name}`),
+    invite ? join : null,
     h('section', { 'aria-labelledby': 'ws-list-title' }, h('h2', { id: 'ws-list-title' }, 'Workspaces on this device'), list),
-    createForm);
+    createForm,
+    invite ? null : join);
+  if (invite) join.querySelector('input[name=code]').focus();
   return {};
 }

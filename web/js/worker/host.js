@@ -14,6 +14,7 @@
 // and the log up to that position is deleted in the same IndexedDB transaction.
 import { openWorkspaceDb, persist, readForStartup, writeSnapshot } from './store.js';
 import { takeLog, takeOverlays, takeSnapshot } from './python.js';
+import { SyncEngine } from './sync.js';
 
 export const DEFAULT_POLICY = {
   /** Take a snapshot soon once this many log records follow the last one... */
@@ -24,6 +25,8 @@ export const DEFAULT_POLICY = {
   snapshotSoonMs: 300,
   /** A client gives up on an owner that does not answer. */
   callTimeoutMs: 30000,
+  /** While a catch-up streams in, snapshots wait (one is taken at its end) unless this many records follow the last one. */
+  snapshotCatchupEvery: 5000,
 };
 
 /** Calls that change nothing when run twice, so a client may re-run them after a takeover. */
@@ -67,6 +70,8 @@ export class WorkspaceHost {
     this.unsavedOverlays = []; // overlay journal changes not yet written, in order
     this.journalWrites = 0; // overlay journal records written (staged edits change no log seq)
     this.loggedSeq = 0;
+    this.notifiedSeq = 0; // log position the page (and other tabs) were last told about
+    this.sync = null; // the SyncEngine, in the owner tab
     this.tail = 0; // log records after the latest snapshot
     this.snapshotTimer = null;
     this.snapshotSoon = false;
@@ -165,10 +170,13 @@ export class WorkspaceHost {
       };
     }
     this.session.set_progress((kind, done, total) => this.emit('progress', { kind, done, total }));
+    this.notifiedSeq = this.loggedSeq;
     this.role = 'owner';
     this.markReady();
     this.emit('role', { role: 'owner' });
     if (this.tail >= this.policy.snapshotEvery) this.scheduleSnapshot();
+    this.sync = new SyncEngine(this, { emit: this.emit, policy: this.policy });
+    this.sync.start().catch((err) => this.emit('error', errorJson(err)));
   }
 
   // --- calls ------------------------------------------------------------------------------
@@ -184,6 +192,10 @@ export class WorkspaceHost {
   async execute(method, args) {
     await this.ready;
     if (this.role !== 'owner') throw new Error('this tab does not own the workspace');
+    if (method.startsWith('sync:')) {
+      if (!this.sync || !this.sync.hub) throw new ApiError({ type: 'LocalError', message: 'sync is starting; try again in a moment' });
+      return this.sync.action(method.slice(5), args || {});
+    }
     const python = await this.python();
     const writes = python.methods[method];
     if (writes === undefined) throw new ApiError({ type: 'LocalError', message: `unknown method ${method}` });
@@ -207,9 +219,39 @@ export class WorkspaceHost {
       if (this.latencies.length > 200) this.latencies.shift();
     }
     const detail = { method, seq: this.loggedSeq, from: this.clientId };
+    this.notifiedSeq = this.loggedSeq;
     this.channel.postMessage({ kind: 'changed', ...detail });
     this.emit('changed', { ...detail, origin: origin || 'this-tab' });
-    if (logged) this.scheduleSnapshot();
+    if (logged) {
+      this.scheduleSnapshot();
+      if (this.sync) this.sync.kick(); // live push to peers (sent once durable)
+    }
+  }
+
+  /** Bundles from peers are durable: tell this tab's page and the other tabs (the sync engine throttles this). */
+  notifyRemote() {
+    this.notifiedSeq = this.loggedSeq;
+    const detail = { method: 'sync', seq: this.loggedSeq, from: this.clientId };
+    this.channel.postMessage({ kind: 'changed', ...detail });
+    this.emit('changed', { ...detail, origin: 'remote' });
+    this.scheduleSnapshot();
+  }
+
+  /** Resolves once every bundle stored so far is in the IndexedDB log (flushing as often as needed). */
+  async makeDurable() {
+    for (;;) {
+      await this.flush();
+      if (!this.session || this.session.seq <= this.loggedSeq) return;
+    }
+  }
+
+  broadcast(message) {
+    if (this.role === 'owner') this.channel.postMessage({ ...message, from: this.clientId });
+  }
+
+  /** From this tab's page: the RTC bridge reports on a data channel (see sync.js). */
+  rtcEvent(link, kind, payload) {
+    if (this.sync) this.sync.rtcEvent(link, kind, payload);
   }
 
   /**
@@ -280,7 +322,10 @@ export class WorkspaceHost {
       if (msg.error) call.reject(new ApiError(msg.error));
       else call.resolve(msg.ok);
     } else if (msg.kind === 'changed' && msg.from !== this.clientId) {
-      this.emit('changed', { method: msg.method, seq: msg.seq, origin: 'other-tab' });
+      this.emit('changed', { method: msg.method, seq: msg.seq, origin: msg.method === 'sync' ? 'remote' : 'other-tab' });
+    } else if (msg.kind === 'sync' && this.role === 'client') {
+      this.lastSyncStatus = { ...msg.status, elsewhere: true };
+      this.emit('sync', this.lastSyncStatus);
     } else if (msg.kind === 'owner' && this.role === 'client') {
       this.rerunPending();
     }
@@ -320,6 +365,7 @@ export class WorkspaceHost {
 
   scheduleSnapshot() {
     if (this.tail <= 0 || this.role !== 'owner') return;
+    if (this.sync && this.sync.holdsSnapshots() && this.tail < this.policy.snapshotCatchupEvery) return;
     const soon = this.tail >= this.policy.snapshotEvery;
     if (soon && this.snapshotTimer && this.snapshotSoon) return; // a steady stream of edits must not postpone it
     clearTimeout(this.snapshotTimer);
@@ -358,6 +404,7 @@ export class WorkspaceHost {
     return {
       id: this.id, role: this.role, startup: this.startup, lastSnapshot: this.lastSnapshot, logTail: this.tail,
       loggedSeq: this.loggedSeq, writeToDurableMs: { n: sorted.length, median: pick(0.5), p95: pick(0.95) },
+      sync: this.sync ? this.sync.stats() : (this.lastSyncStatus ? { status: this.lastSyncStatus } : null),
     };
   }
 
@@ -375,6 +422,11 @@ export class WorkspaceHost {
       call.reject(new Error('the workspace was closed'));
     }
     this.pending.clear();
+    if (this.sync) {
+      const engine = this.sync;
+      this.sync = null;
+      await engine.stop().catch(() => {});
+    }
     if (wasOwner) {
       await this.lastFlush.catch(() => {});
       if (this.tail > 0) {

@@ -7,6 +7,8 @@
 //                             snapshot: 'latest' -> {seq, data: Uint8Array, bytes, takenAt, ms}
 //                             overlay_heads: overlay id -> Uint8Array (a staging overlay's own row)
 //                             overlay_ops: [overlay id, seq] -> Uint8Array (one staged op row)
+//                             sync: 'config' -> {relay, published, joined, joinMode, route, relayTransport, paused}
+//                                   'marks' -> {sharedHlc, lastSyncAt, baseline, syncedMark} (see worker/sync.js)
 //
 // The log holds every bundle stored after the latest snapshot; `seq` is the log position the
 // Python session gave the bundle when SQLite stored it (commit order). Staged (overlay) edits are
@@ -29,7 +31,7 @@ export function openAppDb() {
 export const workspaceDbName = (id) => `openprod-ws-${id}`;
 
 export function openWorkspaceDb(id) {
-  return openDB(workspaceDbName(id), 3, {
+  return openDB(workspaceDbName(id), 4, {
     upgrade(db, oldVersion) {
       if (oldVersion < 1) {
         db.createObjectStore('log');
@@ -40,6 +42,7 @@ export function openWorkspaceDb(id) {
         db.createObjectStore('overlay_heads');
         db.createObjectStore('overlay_ops');
       }
+      if (oldVersion < 4) db.createObjectStore('sync');
     },
   });
 }
@@ -106,4 +109,29 @@ export async function writeSnapshot(db, seq, data, meta) {
 
 export async function logCount(db) {
   return db.count('log');
+}
+
+/** The workspace's sync settings and marks (worker/sync.js): {config, marks}, each {} if never written. */
+export async function readSync(db) {
+  const tx = db.transaction('sync', 'readonly');
+  const [config, marks] = await Promise.all([tx.store.get('config'), tx.store.get('marks')]);
+  await tx.done;
+  return { config: config || {}, marks: marks || {} };
+}
+
+export async function writeSync(db, key, value) {
+  const tx = db.transaction('sync', 'readwrite', { durability: 'strict' });
+  tx.store.put(value, key);
+  await tx.done;
+}
+
+/** Merge `changes` into the sync settings of a workspace not open in this worker (joining writes them first). */
+export async function updateSyncConfigFor(id, changes) {
+  const db = await openWorkspaceDb(id);
+  try {
+    const { config } = await readSync(db);
+    await writeSync(db, 'config', { ...config, ...changes });
+  } finally {
+    db.close();
+  }
 }

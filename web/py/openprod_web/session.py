@@ -149,6 +149,14 @@ class Session(ConflictsApi, StagingApi, LinksApi):
         return session
 
     @classmethod
+    async def join(cls, identity_json: str, workspace_id: str, env_factory: EnvFactory = webcrypto_env) -> Session:
+        """An empty replica of a workspace this person has just joined on a relay; sync fills it."""
+        identity = Identity.from_json(identity_json)
+        env = await env_factory(identity)
+        ws = Workspace.join(connect(":memory:"), env, from_str(workspace_id))
+        return cls(ws, identity, 0, ReplayStats())
+
+    @classmethod
     async def open(cls, identity_json: str, workspace_id: str, snapshot: Any, snapshot_seq: int,
                    log: Iterable[Any], env_factory: EnvFactory = webcrypto_env, *,
                    overlays: Iterable[Any] = (), overlay_ops: Iterable[Any] = ()) -> Session:
@@ -374,6 +382,10 @@ class Session(ConflictsApi, StagingApi, LinksApi):
             out.append({"table": tdef.id, "display_name": tdef.display_name, "member": member, "needs": needs})
         return out
 
+    async def m_state_hash(self) -> str:
+        """The state hash (equal on every peer holding the same bundles): for diagnostics and tests."""
+        return self.ws.state_hash()
+
     async def m_stats(self) -> dict[str, Any]:
         r = self.replay
         bundles = self.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
@@ -500,8 +512,8 @@ class Session(ConflictsApi, StagingApi, LinksApi):
 
 # name -> True if the method writes (the worker then waits for its records to be durable)
 METHODS: dict[str, bool] = {
-    "info": False, "status": False, "rows": False, "record": False, "history": False, "membership": False,
-    "stats": False, "set_cell": True, "create_record": True, "update_record": True, "add_to_table": True,
-    "remove_from_table": True, "delete_record": True, "undo": True, "redo": True,
+    "info": False, "status": False, "state_hash": False, "rows": False, "record": False, "history": False,
+    "membership": False, "stats": False, "set_cell": True, "create_record": True, "update_record": True,
+    "add_to_table": True, "remove_from_table": True, "delete_record": True, "undo": True, "redo": True,
     **CONFLICT_METHODS, **STAGING_METHODS, **LINK_METHODS,
 }

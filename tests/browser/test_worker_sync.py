@@ -1,0 +1,170 @@
+"""The worker's sync glue (web/py/openprod_web/sync.py) on CPython: two hubs over an in-memory pipe.
+
+The browser runs the same code under Pyodide with WebCrypto; here PyNaCl signs, so these take
+about a second and check what the browser tests cannot see directly: catch-up is cut into slices
+of at most `budget` bundles, nothing is acknowledged before the driver asks for output, events and
+status, refusals of an unexpected peer, and the signed requests the relay verifies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("nacl")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "web" / "py"))
+
+from openprod_web import Session, SyncHub, join_request
+
+from openprod import Env, Identity
+from openprod.signer_nacl import NaclSigner, NaclVerifier, generate_identity
+from openprod.sync import SessionConfig, decode_request_v1
+from openprod.sync.messages import Ack, decode_message_v1
+
+CONTACTS = "contacts.Contacts"
+
+
+async def nacl_env(identity: Identity) -> Env:
+    return Env(signer=NaclSigner(identity), verifier=NaclVerifier(), display_name=identity.display_name)
+
+
+def run(coro: Any) -> Any:
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def call(session: Session, method: str, **args: Any) -> Any:
+    out = json.loads(await session.call(method, json.dumps(args)))
+    if "error" in out:
+        raise AssertionError(out["error"])
+    return out["ok"]
+
+
+async def pair() -> tuple[Session, Session, SyncHub, SyncHub]:
+    a = await Session.create(generate_identity("Alice").to_json(), "Show", ["contacts"], nacl_env)
+    info = await call(a, "info")
+    b = await Session.join(generate_identity("Bo").to_json(), info["workspace_id"], nacl_env)
+    quick = SessionConfig(quiet_ms=0)  # the state-hash check as soon as both sides are quiet
+    return a, b, SyncHub(a, quick), SyncHub(b, quick)
+
+
+async def shuttle(hubs: dict[str, SyncHub], budget: int = 8, rounds: int = 400) -> list[int]:
+    """Move frames both ways until nothing is left to do; returns the number of work slices per round."""
+    slices = []
+    for _ in range(rounds):
+        moved = False
+        count = 0
+        for name, hub in hubs.items():
+            hub.fire_timers()
+            while await hub.work(budget):
+                count += 1
+            count += 1
+            other = hubs["b" if name == "a" else "a"]
+            for link, frames, _closed in hub.output():
+                if frames:
+                    moved = True
+                    other.feed(link, frames)
+        slices.append(count)
+        if not moved:
+            break
+    return slices
+
+
+def test_catch_up_in_slices_then_live_and_in_sync() -> None:
+    async def scenario() -> None:
+        a, b, ha, hb = await pair()
+        for i in range(40):
+            await call(a, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": f"P{i}"})
+        ha.open("l", initiator=True)
+        hb.open("l", initiator=False)
+        # the first slices on B: each ingests at most 8 bundles and leaves work for the next call
+        for _ in range(20):
+            for link, frames, _ in ha.output():
+                hb.feed(link, frames)
+            await hb.work(8)
+            for link, frames, _ in hb.output():
+                ha.feed(link, frames)
+            await ha.work(8)
+        await shuttle({"a": ha, "b": hb})
+        assert b.ws.state_hash() == a.ws.state_hash()
+        events = json.loads(hb.take_events())
+        kinds = [e["type"] for e in events]
+        assert kinds[0] == "established" and events[0]["peer"] == a.ws.actor_id.hex()
+        progress = [e for e in events if e["type"] == "progress"]
+        assert progress and progress[-1]["remaining"] == 0 and progress[-1]["received"] == 42
+        assert "caught_up" in kinds and "in_sync" in kinds
+        status = json.loads(hb.status(seen_mark=0))
+        assert status["since"]["total"] == 42 and status["since"]["people"][0]["name"] == "Alice"
+        assert status["links"][0]["in_sync"] and status["unshared"] == 0
+        assert status["links"][0]["peer_name"] == "Alice"  # known once her bundles arrived
+
+        # live: B edits, A receives it; A's status says B holds all of A's bundles
+        rid = (await call(b, "rows", table=CONTACTS))["rows"][0]["id"]
+        await call(b, "set_cell", record=rid, field=f"{CONTACTS}.phone", value="555")
+        assert json.loads(hb.status())["unshared"] == 1
+        await shuttle({"a": ha, "b": hb})
+        assert (await call(a, "record", record=rid))["values"][f"{CONTACTS}.phone"] == "555"
+        assert json.loads(hb.status())["unshared"] == 0
+        assert json.loads(ha.status())["unshared"] == 0
+
+    run(scenario())
+
+
+def test_no_acknowledgement_before_output_and_slices_bound_the_ingest() -> None:
+    async def scenario() -> None:
+        a, b, ha, hb = await pair()
+        ha.open("l", initiator=True)
+        hb.open("l", initiator=False)
+        await shuttle({"a": ha, "b": hb})  # handshake and the first catch-up
+        for i in range(30):  # live pushes
+            await call(a, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": f"P{i}"})
+        b.take_log()
+        for link, frames, _ in ha.output():
+            hb.feed(link, frames)
+        assert await hb.work(4) is True  # 4 bundles ingested, more left
+        assert len(b.take_log()) == 4  # stored and queued for the durable log...
+        while await hb.work(4):
+            pass
+        acks = [decode_message_v1(f) for _l, frames, _c in hb.output() for f in frames]
+        assert any(isinstance(m, Ack) for m in acks)  # ...acknowledged only when the driver takes output
+
+    run(scenario())
+
+
+def test_acceptor_refuses_a_peer_with_another_key_than_announced() -> None:
+    async def scenario() -> None:
+        _a, _b, ha, hb = await pair()
+        ha.open("l", initiator=True)
+        hb.open("l", initiator=False, expect_actor="00" * 32)
+        await shuttle({"a": ha, "b": hb})
+        closed = [e for e in json.loads(ha.take_events()) if e["type"] == "closed"]
+        assert closed and closed[0]["reason"] == "not_joined" and closed[0]["by_peer"]
+        assert not hb.links and not ha.links  # both forgot the link after its last output
+
+    run(scenario())
+
+
+def test_signed_requests_verify_and_carry_the_genesis() -> None:
+    async def scenario() -> None:
+        a, _b, ha, _hb = await pair()
+        body = json.loads(await ha.relay_request("publish", json.dumps({"join_mode": "access_key"})))
+        request, signature = decode_request_v1(body)
+        assert NaclVerifier().verify(request.actor, request.signing_bytes(), signature)
+        assert request.action == "publish" and request.args["join_mode"] == "access_key"
+        assert a.ws.ingest(request.args["genesis"]).status == "duplicate"  # the workspace's own first bundle
+        assert ha.is_owner()
+        ident = generate_identity("Kim").to_json()
+        ws_id = (await call(a, "info"))["workspace_id"]
+        joined, sig = decode_request_v1(json.loads(await join_request(ident, ws_id, "K7X9QP", nacl_env)))
+        assert joined.args == {"code": "K7X9QP"} and joined.actor == Identity.from_json(ident).actor_id
+        assert NaclVerifier().verify(joined.actor, joined.signing_bytes(), sig)
+        auth = json.loads(await ha.signal_auth("AAAAAAAAAAAAAAAAAAAAAA=="))
+        assert auth["type"] == "auth" and auth["actor"] == a.ws.actor_id.hex()
+
+    run(scenario())

@@ -1,0 +1,745 @@
+// Sync for the workspace this tab owns: to the relay (a WebSocket, or a WebRTC data channel to the
+// relay's aiortc peer) and directly to other browsers over WebRTC data channels, signalled through the
+// relay's room for this workspace. Runs in the owner tab's worker only (one tab owns a workspace).
+//
+// The sessions are the core's sans-IO SyncSession, one per link, held by Python (openprod_web.sync):
+// this engine moves frames, fires timers and works the sessions in a loop (`cycle`):
+//   1. feed every received frame, fire due timers;
+//   2. work in slices of at most `sliceBundles` bundles (each slice is one call in the worker's
+//      Python queue, so a page call waits for one slice at most: editing never waits on sync);
+//   3. make everything stored so far durable in IndexedDB (the host's log flush);
+//   4. only then take the frames to send: an acknowledgement never leaves before the bundles it
+//      acknowledges are logged, and our own new bundles never leave before they are saved here.
+// Links that drop are retried with backoff (1, 2, 4, 8, 15, 30 s, jittered), at once when the
+// device comes back online or the person presses "Sync now". Nothing here blocks editing: with no
+// network the workspace works as before and the status says so.
+import { RtcLink, SocketLink } from './links.js';
+import { RelayError, inviteLink, normalizeRelay, postSigned, socketUrl } from './relayapi.js';
+import { SignalRoom } from './signal.js';
+import { readSync, writeSync } from './store.js';
+
+export const SYNC_POLICY = {
+  backoffMs: [1000, 2000, 4000, 8000, 15000, 30000],
+  connectTimeoutMs: 10000,
+  rtcTimeoutMs: 15000,
+  sliceBundles: 32,
+  statusEveryMs: 250,
+  countsEveryMs: 2000,
+  changedEveryMs: 250,
+};
+
+/** Refusals that retrying cannot fix: say so and wait for the person. */
+const FATAL = new Set(['not_joined', 'bad_signature', 'unsupported_version', 'wrong_workspace']);
+const DEFAULT_CONFIG = {
+  relay: '', published: false, joined: false, joinMode: 'open',
+  route: 'both', // 'both' | 'relay' | 'direct' (the relay only introduces browsers)
+  relayTransport: 'websocket', // or 'webrtc'
+  paused: false,
+};
+
+const message = (err) => String(err && err.message ? err.message : err);
+
+export class SyncEngine {
+  constructor(host, { emit, policy }) {
+    this.host = host;
+    this.emit = emit;
+    this.policy = policy;
+    this.hub = null;
+    this.config = { ...DEFAULT_CONFIG };
+    this.marks = {};
+    this.me = null;
+    this.links = new Map();
+    this.nextId = 0;
+    this.active = false;
+    this.relay = { attempt: 0, retryAt: null, timer: null, error: null, refused: null, rtcFailed: false };
+    this.room = {
+      room: null, attempt: 0, retryAt: null, timer: null, error: null, refused: null, relayId: 'relay', peers: new Map(), iceServers: [],
+    };
+    this.running = false;
+    this.again = false;
+    this.timer = null;
+    this.status = null;
+    this.counts = { at: 0, seq: -1, baseline: -1, since: { total: 0, people: [] }, owner: false };
+    this.statusAt = 0;
+    this.statusTimer = null;
+    this.notifyAt = 0;
+    this.notifyTimer = null;
+    this.catchingUp = false;
+    this.deviceOffline = false;
+    this.error = null;
+    this.onOnline = () => this.retryNow();
+  }
+
+  // --- lifecycle -----------------------------------------------------------------------------
+
+  async start() {
+    const python = await this.host.python();
+    this.hub = python.web.SyncHub(this.host.session);
+    this.me = JSON.parse(this.hub.identity_json()).actor;
+    const { config, marks } = await readSync(this.host.db);
+    this.config = { ...DEFAULT_CONFIG, ...config };
+    this.marks = marks;
+    this.active = true;
+    self.addEventListener('online', this.onOnline);
+    this.connect();
+    await this.refreshStatus(true);
+  }
+
+  async stop() {
+    if (!this.hub) return;
+    this.active = false;
+    self.removeEventListener('online', this.onOnline);
+    this.clearTimers();
+    await this.disconnect('this tab closed the workspace').catch(() => {});
+    this.hub.detach();
+    this.hub.destroy();
+    this.hub = null;
+  }
+
+  clearTimers() {
+    for (const t of [this.timer, this.relay.timer, this.room.timer, this.statusTimer, this.notifyTimer]) clearTimeout(t);
+    this.timer = this.relay.timer = this.room.timer = this.statusTimer = this.notifyTimer = null;
+    this.relay.retryAt = this.room.retryAt = null;
+  }
+
+  /** Say goodbye on every open session (one last output), then close every transport and the room. */
+  async disconnect(why) {
+    const open = [...this.links.values()].filter((l) => l.session && l.state === 'open');
+    if (open.length && this.hub) {
+      await this.host.serial(() => { for (const l of open) this.hub.close(l.id, why); });
+      await this.output().catch(() => {});
+    }
+    for (const link of [...this.links.values()]) link.drop(why);
+    if (this.room.room) this.room.room.close();
+    this.room.room = null;
+  }
+
+  // --- what the person decides ---------------------------------------------------------------
+
+  wantsSync() {
+    const c = this.config;
+    return this.active && !c.paused && Boolean(c.relay) && (c.published || c.joined);
+  }
+
+  wantsRelay() { return this.wantsSync() && this.config.route !== 'direct'; }
+
+  wantsDirect() { return this.wantsSync() && this.config.route !== 'relay'; }
+
+  wantsRoom() { return this.wantsDirect() || (this.wantsRelay() && this.config.relayTransport === 'webrtc'); }
+
+  async saveConfig(changes) {
+    this.config = { ...this.config, ...changes };
+    await writeSync(this.host.db, 'config', this.config);
+  }
+
+  async saveMarks(changes) {
+    this.marks = { ...this.marks, ...changes };
+    await writeSync(this.host.db, 'marks', this.marks);
+  }
+
+  /** Actions from the page (`api.call('sync:<action>', args)`), run in the owner tab. */
+  async action(name, args = {}) {
+    switch (name) {
+      case 'status': return this.refreshStatus(true);
+      case 'publish': return this.publish(args);
+      case 'configure': return this.configure(args);
+      case 'pause': await this.configure({ paused: true }); return this.status;
+      case 'resume': await this.configure({ paused: false }); return this.status;
+      case 'retry': this.retryNow(); return this.refreshStatus(true);
+      case 'mark_seen': {
+        await this.saveMarks({ baseline: await this.host.serial(() => this.hub.max_seq()) });
+        this.counts.at = 0;
+        return this.refreshStatus(true);
+      }
+      case 'create_key': return this.request('create_key', {
+        expires_in_ms: args.expiresInMs, max_uses: args.maxUses ?? null,
+      });
+      case 'list_keys': return this.request('list_keys', {});
+      case 'revoke_key': return this.request('revoke_key', { code: args.code });
+      case 'members': return this.request('members', {});
+      case 'set_join_mode': {
+        const result = await this.request('set_join_mode', { mode: args.mode });
+        await this.saveConfig({ joinMode: result.join_mode });
+        await this.refreshStatus(true);
+        return result;
+      }
+      default: throw new RelayError('bad_request', `unknown sync action ${name}`);
+    }
+  }
+
+  async request(action, args) {
+    if (!this.config.relay) throw new RelayError('not_published', 'Publish this workspace to a relay first.');
+    const body = await this.host.serial(() => this.hub.relay_request(action, JSON.stringify(args)));
+    return postSigned(this.config.relay, action, body);
+  }
+
+  async publish({ relay, joinMode }) {
+    const address = normalizeRelay(relay);
+    const owner = await this.host.serial(() => this.hub.is_owner());
+    if (!owner) throw new RelayError('not_owner', 'Only the person who created this workspace can publish it.');
+    const body = await this.host.serial(() => this.hub.relay_request('publish', JSON.stringify({ join_mode: joinMode || 'open' })));
+    const result = await postSigned(address, 'publish', body);
+    await this.saveConfig({ relay: address, published: true, joinMode: result.join_mode, paused: false });
+    this.relay.refused = null;
+    this.connect();
+    await this.refreshStatus(true);
+    return { ...result, invite: inviteLink(address, this.host.id) };
+  }
+
+  async configure(changes) {
+    const allowed = {};
+    for (const key of ['route', 'relayTransport', 'paused']) if (key in changes) allowed[key] = changes[key];
+    if ('relay' in changes) allowed.relay = normalizeRelay(changes.relay);
+    await this.saveConfig(allowed);
+    this.relay.rtcFailed = false;
+    this.relay.refused = null;
+    this.room.refused = null;
+    this.relay.attempt = 0;
+    this.room.attempt = 0;
+    this.clearTimers();
+    await this.disconnect(this.config.paused ? 'sync paused on this device' : 'sync settings changed');
+    this.connect();
+    return this.refreshStatus(true);
+  }
+
+  /** The page saw the device go offline or come back (workers are not told reliably). */
+  networkChanged(online) {
+    if (!this.active) return;
+    this.deviceOffline = !online;
+    if (online) {
+      this.retryNow();
+      return;
+    }
+    this.clearRetries();
+    for (const link of [...this.links.values()]) link.drop('this device went offline');
+    if (this.room.room) this.room.room.fail('this device went offline');
+    this.refreshStatus(true);
+  }
+
+  retryNow() {
+    if (!this.active) return;
+    this.relay.attempt = 0;
+    this.room.attempt = 0;
+    this.relay.refused = null;
+    this.room.refused = null;
+    this.relay.rtcFailed = false;
+    this.clearRetries();
+    this.connect();
+  }
+
+  clearRetries() {
+    clearTimeout(this.relay.timer);
+    clearTimeout(this.room.timer);
+    this.relay.timer = this.room.timer = null;
+    this.relay.retryAt = this.room.retryAt = null;
+  }
+
+  // --- connections ---------------------------------------------------------------------------
+
+  connect() {
+    if (this.wantsRelay()) this.connectRelay();
+    if (this.wantsRoom()) this.connectRoom();
+    this.refreshStatus();
+  }
+
+  newId(kind) {
+    this.nextId += 1;
+    return `${kind}-${this.nextId}`;
+  }
+
+  linkOptions(kind, prefix = kind) {
+    return {
+      id: this.newId(prefix), kind,
+      onOpen: (link) => this.openSession(link),
+      onFrames: (link, frames) => {
+        link.inbound.push(...frames);
+        this.kick();
+      },
+      onClose: (link, why) => this.linkClosed(link, why),
+    };
+  }
+
+  relayLink() {
+    for (const link of this.links.values()) if (link.kind === 'relay') return link;
+    return null;
+  }
+
+  peerLink(actor) {
+    for (const link of this.links.values()) if (link.kind === 'peer' && link.actor === actor) return link;
+    return null;
+  }
+
+  linkByPeerId(peerId) {
+    for (const link of this.links.values()) if (link.peerId === peerId) return link;
+    return null;
+  }
+
+  connectRelay() {
+    if (!this.wantsRelay() || this.relayLink() || this.relay.refused || this.relay.timer) return;
+    this.relay.retryAt = null;
+    if (this.config.relayTransport === 'webrtc' && !this.relay.rtcFailed) {
+      if (this.room.room && this.room.room.state === 'open') this.offer(this.room.relayId, null, 'relay');
+      else this.connectRoom(); // the offer goes out with the welcome
+      return;
+    }
+    const link = new SocketLink({
+      ...this.linkOptions('relay'), url: socketUrl(this.config.relay, 'sync', this.host.id),
+      timeoutMs: this.policy.connectTimeoutMs,
+    });
+    this.links.set(link.id, link);
+  }
+
+  retryLater(state, connect) {
+    if (state.timer || !this.active || this.deviceOffline) return; // offline: the 'online' event retries
+    const steps = this.policy.backoffMs;
+    const base = steps[Math.min(state.attempt, steps.length - 1)];
+    state.attempt += 1;
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    state.retryAt = Date.now() + delay;
+    state.timer = setTimeout(() => {
+      state.timer = null;
+      state.retryAt = null;
+      connect();
+      this.refreshStatus();
+    }, delay);
+  }
+
+  async openSession(link) {
+    try {
+      await this.host.serial(() => this.hub.open(link.id, link.offerer, link.offerer ? '' : (link.actor || '')));
+    } catch (err) {
+      link.drop(`could not start syncing: ${message(err)}`);
+      return;
+    }
+    if (link.state === 'closed') {
+      await this.host.serial(() => this.hub.lost(link.id));
+      this.drainEvents();
+      return;
+    }
+    link.session = true;
+    this.kick();
+    this.refreshStatus();
+  }
+
+  async linkClosed(link, why) {
+    if (link.session && this.hub) {
+      // frames that came in just before the close may hold the peer's reason (a refusal): read them first
+      link.session = false;
+      const hub = this.hub;
+      await this.host.serial(() => {
+        if (link.inbound.length) hub.feed(link.id, link.inbound);
+        link.inbound = [];
+        hub.lost(link.id);
+      }).catch(() => {});
+      this.drainEvents();
+    }
+    this.links.delete(link.id);
+    const reason = link.closeReason;
+    if (link.kind === 'relay') {
+      this.relay.error = reason ? reason.detail : why;
+      if (reason && reason.byPeer && FATAL.has(reason.reason)) {
+        this.relay.refused = reason;
+      } else if (link.transport === 'webrtc' && !link.established) {
+        this.relay.rtcFailed = true; // "where it connects": fall back to the WebSocket at once
+        this.relay.error = `WebRTC to the relay did not connect (${why}); using a WebSocket`;
+        this.connectRelay();
+      } else if (this.wantsRelay()) {
+        this.retryLater(this.relay, () => this.connectRelay());
+      }
+    } else if (link.offerer && this.wantsDirect() && link.peerId && this.room.peers.has(link.peerId) && !this.peerLink(link.actor)) {
+      const peer = { id: link.peerId, actor: link.actor };
+      setTimeout(() => {
+        if (this.room.peers.has(peer.id) && !this.peerLink(peer.actor) && this.wantsDirect()) this.offer(peer.id, peer.actor, 'peer');
+      }, this.policy.backoffMs[2]);
+    }
+    this.refreshStatus(true);
+  }
+
+  // --- the signalling room and direct links ------------------------------------------------------
+
+  connectRoom() {
+    if (!this.wantsRoom() || this.room.room || this.room.timer || this.room.refused) return;
+    this.room.retryAt = null;
+    const room = new SignalRoom({
+      relay: this.config.relay, workspace: this.host.id, timeoutMs: this.policy.connectTimeoutMs,
+      auth: (nonce) => this.host.serial(() => this.hub.signal_auth(nonce)),
+      onMessage: (msg) => this.onSignal(room, msg),
+      onClose: (why) => this.roomClosed(room, why),
+    });
+    this.room.room = room;
+  }
+
+  roomClosed(room, why) {
+    if (this.room.room !== room) return;
+    this.room.room = null;
+    this.room.peers.clear();
+    this.room.error = why;
+    for (const link of [...this.links.values()]) {
+      if (link.transport === 'webrtc' && link.state === 'connecting') link.drop('the signalling room closed');
+    }
+    if (this.wantsRoom()) this.retryLater(this.room, () => this.connectRoom());
+    this.refreshStatus(true);
+  }
+
+  onSignal(room, msg) {
+    if (this.room.room !== room) return;
+    const state = this.room;
+    switch (msg.type) {
+      case 'welcome':
+        state.attempt = 0;
+        state.error = null;
+        state.relayId = msg.relay || 'relay';
+        state.iceServers = Array.isArray(msg.ice_servers) ? msg.ice_servers : [];
+        state.peers = new Map((msg.peers || []).map((p) => [p.id, p.actor]));
+        if (this.wantsDirect()) {
+          for (const p of msg.peers || []) if (p.actor !== this.me && !this.peerLink(p.actor)) this.offer(p.id, p.actor, 'peer');
+        }
+        if (this.wantsRelay() && this.config.relayTransport === 'webrtc' && !this.relayLink() && !this.relay.rtcFailed) {
+          this.offer(state.relayId, null, 'relay');
+        }
+        break;
+      case 'peer-joined':
+        state.peers.set(msg.id, msg.actor);
+        break;
+      case 'peer-left': {
+        state.peers.delete(msg.id);
+        const link = this.linkByPeerId(msg.id);
+        if (link) link.drop('the other browser left');
+        break;
+      }
+      case 'offer': {
+        if (!this.wantsDirect() || msg.actor === this.me) {
+          room.send({ type: 'bye', to: msg.from });
+          break;
+        }
+        const old = this.peerLink(msg.actor);
+        if (old) old.drop('replaced by a new connection from the same person');
+        const link = new RtcLink({ ...this.linkOptions('peer'), bridge: (cmd) => this.emit('rtc', cmd), timeoutMs: this.policy.rtcTimeoutMs });
+        link.peerId = msg.from;
+        link.actor = msg.actor;
+        link.offerer = false;
+        this.links.set(link.id, link);
+        this.emit('rtc', { op: 'answer', link: link.id, sdp: msg.sdp, iceServers: state.iceServers });
+        break;
+      }
+      case 'answer':
+      case 'candidate': {
+        const link = this.linkByPeerId(msg.from);
+        if (!link || link.transport !== 'webrtc') break;
+        if (msg.type === 'answer') this.emit('rtc', { op: 'remote-answer', link: link.id, sdp: msg.sdp });
+        else this.emit('rtc', { op: 'candidate', link: link.id, candidate: msg.candidate });
+        break;
+      }
+      case 'bye': {
+        const link = this.linkByPeerId(msg.from);
+        if (link) link.drop('the other browser declined the connection');
+        break;
+      }
+      case 'refused':
+        state.error = msg.detail || msg.reason;
+        if (FATAL.has(msg.reason)) state.refused = { reason: msg.reason, detail: msg.detail };
+        break;
+      default:
+        break;
+    }
+    this.refreshStatus();
+  }
+
+  offer(peerId, actor, kind) {
+    const link = new RtcLink({ ...this.linkOptions(kind, kind === 'relay' ? 'relay-rtc' : 'peer'), bridge: (cmd) => this.emit('rtc', cmd), timeoutMs: this.policy.rtcTimeoutMs });
+    link.peerId = peerId;
+    link.actor = actor;
+    link.offerer = true;
+    this.links.set(link.id, link);
+    this.emit('rtc', { op: 'offer', link: link.id, iceServers: this.room.iceServers });
+  }
+
+  /** From the page's RTC bridge (js/rtc.js): 'signal', 'open', 'frames', 'closed'. */
+  rtcEvent(id, kind, payload) {
+    const link = this.links.get(id);
+    if (!link) {
+      if (kind !== 'closed') this.emit('rtc', { op: 'close', link: id });
+      return;
+    }
+    if (kind === 'signal') {
+      if (this.room.room) this.room.room.send({ ...payload, to: link.peerId });
+      else link.drop('the signalling room closed');
+    } else if (kind === 'open') {
+      link.opened();
+    } else if (kind === 'frames') {
+      link.onFrames(link, payload.map((f) => (f instanceof Uint8Array ? f : new Uint8Array(f))));
+    } else if (kind === 'closed') {
+      clearTimeout(link.timer);
+      link.closed(payload || 'the direct connection closed');
+    }
+  }
+
+  // --- the loop ------------------------------------------------------------------------------
+
+  kick() {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    Promise.resolve().then(() => this.run());
+  }
+
+  async run() {
+    this.running = true;
+    try {
+      do {
+        this.again = false;
+        await this.cycle();
+      } while (this.again && this.active);
+      this.error = null;
+    } catch (err) {
+      this.error = message(err);
+      console.warn('[sync]', err);
+      setTimeout(() => this.kick(), 1000);
+    } finally {
+      this.running = false;
+    }
+    this.armTimer();
+  }
+
+  feedInbound() {
+    for (const link of this.links.values()) {
+      if (link.session && link.inbound.length) {
+        const frames = link.inbound;
+        link.inbound = [];
+        this.hub.feed(link.id, frames);
+      }
+    }
+  }
+
+  async cycle() {
+    if (!this.hub) return;
+    const { host, hub } = this;
+    await host.serial(() => {
+      this.feedInbound();
+      hub.fire_timers();
+    });
+    let slices = 0;
+    while (this.hub && await host.serial(() => hub.work(this.policy.sliceBundles))) {
+      slices += 1;
+      this.drainEvents();
+      await host.serial(() => this.feedInbound());
+      if (slices % 8 === 0) { // keep acknowledgements flowing during a long catch-up
+        await host.makeDurable();
+        await this.output();
+      }
+    }
+    this.drainEvents();
+    await host.makeDurable();
+    await this.output();
+    this.noteRemote();
+    this.refreshStatus();
+  }
+
+  /** Send what the sessions want sent, once everything stored is durable (else try again next cycle). */
+  async output() {
+    if (!this.hub) return;
+    const out = await this.host.serial(() => {
+      if (this.host.session.seq > this.host.loggedSeq) return null;
+      const proxy = this.hub.output();
+      try {
+        return proxy.toJs().map(([id, frames, closed]) => [id, frames.map((f) => f.slice()), closed]);
+      } finally {
+        proxy.destroy();
+      }
+    });
+    if (out === null) {
+      this.again = true;
+      return;
+    }
+    this.drainEvents(); // before closing links: a session's end carries its reason
+    for (const [id, frames, closed] of out) {
+      const link = this.links.get(id);
+      if (!link) continue;
+      if (frames.length) link.send(frames);
+      if (closed) {
+        link.session = false; // the hub has forgotten it
+        link.drop(link.closeReason ? link.closeReason.detail : 'sync session ended');
+      }
+    }
+  }
+
+  armTimer() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (!this.hub || !this.active) return;
+    const next = this.hub.next_timer();
+    if (next === undefined || next === null) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.kick();
+    }, Math.max(0, Math.min(next - Date.now(), 60000)) + 1);
+  }
+
+  drainEvents() {
+    if (!this.hub) return;
+    const events = JSON.parse(this.hub.take_events());
+    for (const event of events) {
+      const link = this.links.get(event.link);
+      if (event.type === 'closed') {
+        if (link) link.closeReason = { reason: event.reason, detail: event.detail, byPeer: event.by_peer };
+        continue;
+      }
+      if (!link) continue;
+      if (event.type === 'established') {
+        link.established = true;
+        if (!link.actor) link.actor = event.peer;
+        if (link.kind === 'relay') {
+          this.relay.attempt = 0;
+          this.relay.error = null;
+          this.relay.refused = null;
+        }
+        this.beginEpisode();
+      } else if (event.type === 'progress') {
+        link.progress = event.remaining > 0 ? { received: event.received, remaining: event.remaining } : null;
+      } else if (event.type === 'caught_up') {
+        link.progress = null;
+      } else if (event.type === 'in_sync') {
+        link.inSync = true;
+      } else if (event.type === 'diverged') {
+        link.inSync = false;
+        this.error = 'This device and a peer hold the same changes but compute different states: please report this.';
+      } else if (event.type === 'refused') {
+        console.warn('[sync] bundle refused', event);
+      }
+    }
+    const catchingUp = [...this.links.values()].some((l) => l.progress);
+    if (this.catchingUp && !catchingUp) {
+      this.host.scheduleSnapshot();
+      this.counts.at = 0;
+    }
+    this.catchingUp = catchingUp;
+  }
+
+  /** First link up after none: "N changes since you last synced" counts from the end of the last sync. */
+  beginEpisode() {
+    const others = [...this.links.values()].filter((l) => l.established);
+    if (others.length !== 1) return;
+    const from = Math.max(this.marks.baseline || 0, this.marks.syncedMark || 0);
+    if (from !== (this.marks.baseline || 0)) this.saveMarks({ baseline: from }).catch(() => {});
+  }
+
+  /** Bundles that arrived from peers: tell the page (and other tabs) at most every `changedEveryMs`. */
+  noteRemote() {
+    const host = this.host;
+    if (host.loggedSeq <= host.notifiedSeq) return;
+    const wait = this.policy.changedEveryMs - (Date.now() - this.notifyAt);
+    if (wait > 0) {
+      if (!this.notifyTimer) this.notifyTimer = setTimeout(() => { this.notifyTimer = null; this.noteRemote(); }, wait);
+      return;
+    }
+    this.notifyAt = Date.now();
+    host.notifyRemote();
+  }
+
+  // --- status --------------------------------------------------------------------------------
+
+  /** Recompute the status (at most every `statusEveryMs` unless `now`) and send it to the page and other tabs. */
+  refreshStatus(now = false) {
+    if (!now) {
+      const wait = this.policy.statusEveryMs - (Date.now() - this.statusAt);
+      if (wait > 0) {
+        if (!this.statusTimer) this.statusTimer = setTimeout(() => { this.statusTimer = null; this.refreshStatus(true); }, wait);
+        return Promise.resolve(this.status);
+      }
+    }
+    this.statusAt = Date.now();
+    return this.computeStatus().then((status) => {
+      this.status = status;
+      this.emit('sync', status);
+      this.host.broadcast({ kind: 'sync', status });
+      return status;
+    }).catch((err) => {
+      console.warn('[sync] status', err);
+      return this.status;
+    });
+  }
+
+  async computeStatus() {
+    if (!this.hub) return this.status;
+    // "N changes since you last synced" scans the bundles after the mark: only when they changed, never
+    // during a catch-up, at most every `countsEveryMs`
+    const baseline = this.marks.baseline || 0;
+    const stale = this.counts.seq !== this.host.loggedSeq || this.counts.baseline !== baseline;
+    const counts = stale && !this.catchingUp && Date.now() - this.counts.at >= this.policy.countsEveryMs;
+    const seq = this.host.loggedSeq;
+    const py = JSON.parse(await this.host.serial(() => this.hub.status(this.marks.sharedHlc || '', this.marks.baseline || 0, counts)));
+    const changes = {};
+    if (py.shared_hlc && py.shared_hlc !== this.marks.sharedHlc) changes.sharedHlc = py.shared_hlc;
+    if (py.links.some((l) => l.in_sync) && py.mark !== this.marks.syncedMark) {
+      changes.syncedMark = py.mark;
+      changes.lastSyncAt = Date.now();
+    }
+    if (py.links.some((l) => l.in_sync)) changes.lastSyncAt = Date.now();
+    if (Object.keys(changes).length) await this.saveMarks(changes);
+    this.counts.owner = py.owner;
+    if (counts && py.since) this.counts = { ...this.counts, at: Date.now(), since: py.since, seq, baseline };
+    else if (stale && !this.statusTimer) { // counts are behind: look again once allowed
+      const wait = Math.max(this.policy.statusEveryMs, this.policy.countsEveryMs - (Date.now() - this.counts.at));
+      this.statusTimer = setTimeout(() => { this.statusTimer = null; this.refreshStatus(true); }, wait);
+    }
+    const byId = new Map(py.links.map((l) => [l.link, l]));
+    const links = [...this.links.values()].map((link) => {
+      const s = byId.get(link.id) || {};
+      return {
+        id: link.id, kind: link.kind, transport: link.transport, state: link.established ? 'open' : 'connecting',
+        actor: link.actor,
+        name: link.kind === 'relay' ? 'Relay' : (s.peer_name || `another browser${link.actor ? ` (${link.actor.slice(0, 8)})` : ''}`),
+        inSync: Boolean(s.in_sync), progress: link.progress, received: s.received || 0,
+      };
+    });
+    return this.describe(links, py);
+  }
+
+  describe(links, py) {
+    const c = this.config;
+    const relay = links.find((l) => l.kind === 'relay') || null;
+    const peers = links.filter((l) => l.kind === 'peer');
+    const catching = links.filter((l) => l.progress);
+    const progress = catching.length ? catching.reduce((acc, l) => ({
+      received: acc.received + l.progress.received, remaining: acc.remaining + l.progress.remaining,
+    }), { received: 0, remaining: 0 }) : null;
+    let state;
+    let retryAt = null;
+    if (!c.published && !c.joined) state = 'local';
+    else if (c.paused) state = 'paused';
+    else if (this.relay.refused && c.route !== 'direct') state = 'refused';
+    else if (progress) state = 'catching-up';
+    else if (relay && relay.state === 'open') state = relay.inSync ? 'in-sync' : 'syncing';
+    else if (c.route === 'direct' && peers.some((p) => p.state === 'open')) state = peers.every((p) => p.state !== 'open' || p.inSync) ? 'in-sync' : 'syncing';
+    else if (c.route === 'direct' && this.room.room && this.room.room.state === 'open') state = 'waiting';
+    else if ((relay && relay.state === 'connecting') || (c.route === 'direct' && this.room.room)) state = 'connecting';
+    else {
+      state = 'offline';
+      retryAt = c.route === 'direct' ? this.room.retryAt : this.relay.retryAt;
+    }
+    const deviceOffline = this.deviceOffline && state === 'offline';
+    return {
+      workspace: this.host.id, elsewhere: false, state, retryAt, progress, deviceOffline,
+      error: this.error || (state === 'refused' ? this.relay.refused.detail : null),
+      lastError: c.route === 'direct' ? this.room.error : this.relay.error,
+      config: { ...c }, owner: this.counts.owner, invite: c.relay && (c.published || c.joined) ? inviteLink(c.relay, this.host.id) : null,
+      relay, peers, room: this.room.room ? this.room.room.state : 'closed',
+      lastSyncAt: this.marks.lastSyncAt || null, unshared: py.unshared,
+      since: this.counts.since, checkedAt: this.counts.at,
+    };
+  }
+
+  /** For the snapshot policy: snapshots wait while a catch-up streams in (one is taken when it ends). */
+  holdsSnapshots() {
+    return this.catchingUp;
+  }
+
+  stats() {
+    return {
+      config: this.config, status: this.status,
+      links: [...this.links.values()].map((l) => ({ id: l.id, kind: l.kind, transport: l.transport, state: l.state, established: l.established, actor: l.actor })),
+    };
+  }
+}
