@@ -469,4 +469,5 @@ export async function start() {
   });
   await app.route();
   document.body.dataset.ready = 'true';
+  performance.mark('openprod-interactive'); // the first screen is drawn and answers input (bench/browser_bench.py)
 }

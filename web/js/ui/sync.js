@@ -33,7 +33,7 @@ function select(name, label, options, current) {
 
 export async function renderSync({ main, app }) {
   const call = (action, args = {}) => app.api.call(`sync:${action}`, args);
-  let status = await call('status');
+  let status = await call('watch');
   const summary = h('section', { class: 'sync-summary', 'aria-labelledby': 'sync-state-title' });
   const panels = h('div', { class: 'sync-panels' });
   let configKey = '';
@@ -52,6 +52,7 @@ export async function renderSync({ main, app }) {
     mount(summary,
       h('h2', { id: 'sync-state-title', class: 'visually-hidden' }, 'Status'),
       h('p', { class: 'sync-state', dataset: { state: s.state }, role: 'status' }, words.long),
+      s.error && s.state !== 'refused' ? h('p', { class: 'sync-error' }, s.error) : null,
       s.elsewhere ? h('p', { class: 'hint' }, 'This workspace is open in another tab of this browser, which keeps it in sync.') : null,
       progress,
       h('dl', { class: 'sync-facts' },
@@ -239,7 +240,7 @@ export async function renderSync({ main, app }) {
   }
 
   async function refreshAll() {
-    status = await call('status');
+    status = await call('watch');
     renderSummary();
     renderPanels();
   }
@@ -247,6 +248,10 @@ export async function renderSync({ main, app }) {
   mount(main, h('h1', {}, 'Sync'), summary, panels);
   renderSummary();
   renderPanels();
+  const lease = setInterval(() => { // while this screen shows, the counts are kept current
+    if (!main.contains(summary)) clearInterval(lease);
+    else call('watch').catch(() => {});
+  }, 10000);
   return {
     focus: () => main.focus(),
     onSync(next) {

@@ -10,7 +10,8 @@
 //   3. make everything stored so far durable in IndexedDB (the host's log flush);
 //   4. only then take the frames to send: an acknowledgement never leaves before the bundles it
 //      acknowledges are logged, and our own new bundles never leave before they are saved here.
-// Links that drop are retried with backoff (1, 2, 4, 8, 15, 30 s, jittered), at once when the
+// "N changes since you last synced" scans the changes after a mark, so it is counted only while a Sync
+// screen is showing (it renews a 30 s lease), never during a catch-up. Links that drop are retried with backoff (1, 2, 4, 8, 15, 30 s, jittered), at once when the
 // device comes back online or the person presses "Sync now". Nothing here blocks editing: with no
 // network the workspace works as before and the status says so.
 import { RtcLink, SocketLink } from './links.js';
@@ -25,6 +26,7 @@ export const SYNC_POLICY = {
   sliceBundles: 32,
   statusEveryMs: 250,
   countsEveryMs: 2000,
+  watchMs: 30000,
   changedEveryMs: 250,
 };
 
@@ -67,6 +69,8 @@ export class SyncEngine {
     this.catchingUp = false;
     this.deviceOffline = false;
     this.error = null;
+    this.diverged = null;
+    this.watchUntil = 0;
     this.onOnline = () => this.retryNow();
   }
 
@@ -141,6 +145,9 @@ export class SyncEngine {
   async action(name, args = {}) {
     switch (name) {
       case 'status': return this.refreshStatus(true);
+      case 'watch': // the Sync screen is showing: keep "N changes since you last synced" current for a while
+        this.watchUntil = Date.now() + this.policy.watchMs;
+        return this.refreshStatus(true);
       case 'publish': return this.publish(args);
       case 'configure': return this.configure(args);
       case 'pause': await this.configure({ paused: true }); return this.status;
@@ -602,9 +609,10 @@ export class SyncEngine {
         link.progress = null;
       } else if (event.type === 'in_sync') {
         link.inSync = true;
+        this.diverged = null;
       } else if (event.type === 'diverged') {
         link.inSync = false;
-        this.error = 'This device and a peer hold the same changes but compute different states: please report this.';
+        this.diverged = 'This device and a peer hold the same changes but compute different states: please report this.';
       } else if (event.type === 'refused') {
         console.warn('[sync] bundle refused', event);
       }
@@ -667,7 +675,8 @@ export class SyncEngine {
     // during a catch-up, at most every `countsEveryMs`
     const baseline = this.marks.baseline || 0;
     const stale = this.counts.seq !== this.host.loggedSeq || this.counts.baseline !== baseline;
-    const counts = stale && !this.catchingUp && Date.now() - this.counts.at >= this.policy.countsEveryMs;
+    const watched = Date.now() < this.watchUntil;
+    const counts = watched && stale && !this.catchingUp && Date.now() - this.counts.at >= this.policy.countsEveryMs;
     const seq = this.host.loggedSeq;
     const py = JSON.parse(await this.host.serial(() => this.hub.status(this.marks.sharedHlc || '', this.marks.baseline || 0, counts)));
     const changes = {};
@@ -680,7 +689,7 @@ export class SyncEngine {
     if (Object.keys(changes).length) await this.saveMarks(changes);
     this.counts.owner = py.owner;
     if (counts && py.since) this.counts = { ...this.counts, at: Date.now(), since: py.since, seq, baseline };
-    else if (stale && !this.statusTimer) { // counts are behind: look again once allowed
+    else if (watched && stale && !this.statusTimer) { // counts are behind: look again once allowed
       const wait = Math.max(this.policy.statusEveryMs, this.policy.countsEveryMs - (Date.now() - this.counts.at));
       this.statusTimer = setTimeout(() => { this.statusTimer = null; this.refreshStatus(true); }, wait);
     }
@@ -722,7 +731,7 @@ export class SyncEngine {
     const deviceOffline = this.deviceOffline && state === 'offline';
     return {
       workspace: this.host.id, elsewhere: false, state, retryAt, progress, deviceOffline,
-      error: this.error || (state === 'refused' ? this.relay.refused.detail : null),
+      error: this.error || this.diverged || (state === 'refused' ? this.relay.refused.detail : null),
       lastError: c.route === 'direct' ? this.room.error : this.relay.error,
       config: { ...c }, owner: this.counts.owner, invite: c.relay && (c.published || c.joined) ? inviteLink(c.relay, this.host.id) : null,
       relay, peers, room: this.room.room ? this.room.room.state : 'closed',

@@ -1,0 +1,383 @@
+"""Browser benchmarks: the web app in headless Debian Chromium against a real relay process.
+
+`python -m bench.browser_bench [--bundles 10000] [--quick] [--only cold,b2b,big]`
+
+Each figure is printed (JSON, like the other benchmarks) with a ratio against a reference measured
+in the same run, in the same browser:
+
+* cold start: a new tab opening a workspace (grid shown, answering input) from the service
+  worker's cache with no network (relay stopped, context offline). Reference: the same page's shell
+  (DOMContentLoaded: HTML, CSS and modules from the same cache). Target <= 4 s.
+* browser-to-browser propagation over WebRTC: an edit in A until B's worker has verified it, applied
+  it, logged it durably and told B's page; route "direct" (the relay only signals), one edit every
+  300 ms. Reference: one message between two bare RTCDataChannels in the same two tabs.
+  Target median <= 100 ms.
+* a 100k-op workspace (10,000 bundles of ~10 ops, authored on CPython by another person and
+  published to the relay): the browser joins and catches up (reference: the core's own
+  `ingest_many` of the same bundles on CPython); then edit-to-durable latency (Python transaction,
+  WebCrypto signature, IndexedDB strict append; sync connected; 200 edits back to back and 20 at a
+  person's pace, one a second, so sync's checks run between them; reference: a raw IndexedDB
+  put with strict durability in the same tab; target p95 <= 50 ms); then start-up to the grid with
+  no network (reference: the small workspace's cold start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from openprod_server.client import RelayClient
+
+from .peers import ingest_batched, origin_peer, replica_peer, stored_wires
+from .sync_common import RelayProcess, edit, new_record, percentile, report
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--allow-loopback-in-peer-connection"]
+BOOT_MS = 120_000
+CONTACTS = "contacts.Contacts"
+INTERACTIVE = "performance.getEntriesByName('openprod-interactive').length > 0"
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    return {"n": len(values), "median": round(statistics.median(values), 1), "p95": round(percentile(values, 95), 1),
+            "max": round(max(values), 1)}
+
+
+class Tab:
+    """One browser context (a person's profile) and its page, driven through the app's own API."""
+
+    def __init__(self, browser: Any, origin: str, name: str) -> None:
+        self.origin = origin
+        self.context = browser.new_context(viewport={"width": 1280, "height": 800})
+        self.context.grant_permissions(["camera", "microphone"], origin=origin)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(BOOT_MS)
+        self.page.goto(origin + "/")
+        self.page.wait_for_selector("body[data-ready]")
+        self.page.get_by_label("Display name").fill(name)
+        self.page.get_by_role("button", name="Continue").click()
+        self.page.wait_for_selector("form.create-form")
+
+    def api(self, method: str, *args: Any) -> Any:
+        return self.page.evaluate("([m, a]) => window.openprod.api[m](...a)", [method, list(args)])
+
+    def call(self, method: str, **args: Any) -> Any:
+        return self.page.evaluate("([m, a]) => window.openprod.api.call(m, a)", [method, args])
+
+    def create(self, name: str) -> str:
+        ws: str = self.api("createWorkspace", name, ["contacts"])
+        return ws
+
+    def goto(self, route: str) -> None:
+        self.page.goto(f"{self.origin}/#{route}")
+        self.page.wait_for_selector("body[data-ready]")
+
+    def wait_state(self, state: str, timeout_ms: int = BOOT_MS) -> None:
+        self.page.wait_for_function("s => window.openprod.app.syncStatus && window.openprod.app.syncStatus.state === s",
+                                    arg=state, timeout=timeout_ms, polling=100)
+
+    def open_fresh(self, route: str) -> tuple[float, float, dict[str, Any]]:
+        """Close this tab's page, open a new one on `route`: (interactive ms, shell ms, worker start-up)."""
+        self.page.close()
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(BOOT_MS)
+        self.page.goto(f"{self.origin}/#{route}")
+        self.page.wait_for_function(INTERACTIVE, polling=50)
+        interactive = self.page.evaluate("performance.getEntriesByName('openprod-interactive')[0].startTime")
+        shell = self.page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")
+        startup = self.api("stats")["workspace"]["startup"]
+        return float(interactive), float(shell), startup
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def cold_start(browser: Any, base: Path, runs: int) -> dict[str, Any]:
+    relay = RelayProcess(base / "relay-cold")
+    tab = Tab(browser, relay.url, "Bench Cold")
+    try:
+        ws = tab.create("Cold start")
+        for i in range(20):
+            tab.call("create_record", table=CONTACTS, values={f"{CONTACTS}.name": f"Person {i}"})
+        tab.goto(f"/w/{ws}/t/{CONTACTS}")
+        tab.page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=BOOT_MS)
+        tab.page.wait_for_selector("#offline-status[data-offline=ready]")
+        relay.stop()
+        tab.context.set_offline(True)
+        samples = [tab.open_fresh(f"/w/{ws}/t/{CONTACTS}") for _ in range(runs)]
+        assert tab.page.locator("table.grid tbody tr").count() == 20
+    finally:
+        tab.close()
+        relay.stop()
+    interactive = [s[0] for s in samples]
+    shell = [s[1] for s in samples]
+    result = {"interactive_ms": stats(interactive), "reference_shell_ms": stats(shell),
+              "ratio_to_reference": round(statistics.median(interactive) / statistics.median(shell), 1),
+              "boot_ms": [s[2].get("waitBootMs") for s in samples], "target_ms": 4000,
+              "met_target": statistics.median(interactive) <= 4000}
+    report("browser_cold_start", result)
+    return result
+
+
+RAW_CHANNEL = """async () => {
+    window.benchPc = new RTCPeerConnection({iceServers: []});
+    window.benchArrivals = [];
+    const now = () => performance.timeOrigin + performance.now();
+    window.benchPc.ondatachannel = (e) => { e.channel.onmessage = () => window.benchArrivals.push(now()); };
+    return true;
+}"""
+SEND_RAW = """() => {
+    const t = performance.timeOrigin + performance.now();
+    window.benchDc.send(new Uint8Array(300));
+    return t;
+}"""
+
+
+def raw_channel_latency(a: Tab, b: Tab, count: int) -> list[float]:
+    """One-way latency of a bare RTCDataChannel between the same two tabs (the reference)."""
+    b.page.evaluate(RAW_CHANNEL)
+    offer = a.page.evaluate("""async () => {
+        window.benchPc = new RTCPeerConnection({iceServers: []});
+        window.benchDc = window.benchPc.createDataChannel('bench');
+        await window.benchPc.setLocalDescription(await window.benchPc.createOffer());
+        await new Promise((r) => { if (window.benchPc.iceGatheringState === 'complete') r();
+            window.benchPc.onicegatheringstatechange = () => window.benchPc.iceGatheringState === 'complete' && r(); });
+        return window.benchPc.localDescription.sdp;
+    }""")
+    answer = b.page.evaluate("""async (sdp) => {
+        await window.benchPc.setRemoteDescription({type: 'offer', sdp});
+        await window.benchPc.setLocalDescription(await window.benchPc.createAnswer());
+        await new Promise((r) => { if (window.benchPc.iceGatheringState === 'complete') r();
+            window.benchPc.onicegatheringstatechange = () => window.benchPc.iceGatheringState === 'complete' && r(); });
+        return window.benchPc.localDescription.sdp;
+    }""", offer)
+    a.page.evaluate("""async (sdp) => {
+        await window.benchPc.setRemoteDescription({type: 'answer', sdp});
+        if (window.benchDc.readyState !== 'open') await new Promise((r) => { window.benchDc.onopen = r; });
+    }""", answer)
+    out = []
+    for i in range(count):
+        sent = a.page.evaluate(SEND_RAW)
+        b.page.wait_for_function("n => window.benchArrivals.length >= n", arg=i + 1, polling=5)
+        out.append(b.page.evaluate("window.benchArrivals[window.benchArrivals.length - 1]") - sent)
+        a.page.wait_for_timeout(50)
+    return out
+
+
+def propagation(browser: Any, base: Path, count: int) -> dict[str, Any]:
+    relay = RelayProcess(base / "relay-b2b")
+    a = Tab(browser, relay.url, "Bench A")
+    b = Tab(browser, relay.url, "Bench B")
+    try:
+        ws = a.create("Propagation")
+        record = a.call("create_record", table=CONTACTS, values={f"{CONTACTS}.name": "Jane"})["id"]
+        a.call("sync:publish", relay=relay.url, joinMode="open")
+        b.api("joinWorkspace", {"invite": f"{relay.url}/#/join/{ws}", "code": ""})
+        for tab in (a, b):
+            tab.call("sync:configure", route="direct")
+            tab.goto(f"/w/{ws}/t/{CONTACTS}")
+        for tab in (a, b):
+            tab.wait_state("in-sync")
+        b.page.evaluate("""() => {
+            window.benchArrivals = [];
+            const app = window.openprod.app;
+            const original = app.onEvent.bind(app);
+            const now = () => performance.timeOrigin + performance.now();
+            app.onEvent = (type, detail) => {
+                if (type === 'changed' && detail.origin === 'remote') window.benchArrivals.push(now());
+                original(type, detail);
+            };
+        }""")
+        field = f"{CONTACTS}.phone"
+        latencies = []
+        for i in range(count):
+            sent = a.page.evaluate("""async ([record, field, value]) => {
+                const t = performance.timeOrigin + performance.now();
+                await window.openprod.api.call('set_cell', {record, field, value});
+                return t;
+            }""", [record, field, f"555-{i:04d}"])
+            b.page.wait_for_function("n => window.benchArrivals.length >= n", arg=i + 1, polling=5, timeout=30_000)
+            latencies.append(b.page.evaluate("window.benchArrivals[window.benchArrivals.length - 1]") - sent)
+            a.page.wait_for_timeout(300)
+        value = b.call("record", record=record)["values"][field]
+        assert value == f"555-{count - 1:04d}", value
+        links = [(lk["kind"], lk["transport"]) for lk in b.api("stats")["workspace"]["sync"]["links"]]
+        assert links == [("peer", "webrtc")], links
+        raw = raw_channel_latency(a, b, count)
+    finally:
+        a.close()
+        b.close()
+        relay.stop()
+    result = {"propagation_ms": stats(latencies), "reference_raw_datachannel_ms": stats(raw),
+              "ratio_to_reference": round(statistics.median(latencies) / max(statistics.median(raw), 0.01), 1),
+              "target_median_ms": 100, "met_target": statistics.median(latencies) <= 100}
+    report("browser_b2b_webrtc_propagation", result)
+    return result
+
+
+EDITS = """async ([record, field, n, pauseMs]) => {
+    const out = [];
+    for (let i = 0; i < n; i += 1) {
+        const t0 = performance.now();
+        await window.openprod.api.call('set_cell', {record, field, value: `edit ${i} ${Math.random()}`});
+        out.push(performance.now() - t0);
+        if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
+    }
+    return out;
+}"""
+
+RAW_IDB = """async (n) => {
+    const db = await new Promise((resolve, reject) => {
+        const req = indexedDB.open('bench-reference', 1);
+        req.onupgradeneeded = () => req.result.createObjectStore('log');
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+    });
+    const out = [];
+    for (let i = 0; i < n; i += 1) {
+        const t0 = performance.now();
+        await new Promise((resolve, reject) => {
+            const tx = db.transaction('log', 'readwrite', {durability: 'strict'});
+            tx.objectStore('log').put(new Uint8Array(300), i);
+            tx.oncomplete = resolve;
+            tx.onerror = () => reject(tx.error);
+        });
+        out.push(performance.now() - t0);
+    }
+    db.close();
+    return out;
+}"""
+
+
+def author(base: Path, bundles: int, records: int) -> tuple[Any, list[str], float]:
+    a = origin_peer(base, "A", 1)
+    t0 = time.perf_counter()
+    ids = [new_record(a.ws, j) for j in range(records)]
+    for j in range(bundles - records - 2):
+        edit(a.ws, j + records, ids[j % len(ids)])
+    return a, ids, time.perf_counter() - t0
+
+
+def big_workspace(browser: Any, base: Path, bundles: int, cold_ms: float | None) -> dict[str, Any]:
+    a, ids, authoring = author(base, bundles, max(10, bundles // 10))
+    ops = a.ws.conn.execute("SELECT count(*) FROM oplog").fetchone()[0]
+    count = a.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
+    relay = RelayProcess(base / "relay-big")
+    tab = None
+    try:
+        async def upload() -> None:
+            client = RelayClient(relay.url, a.ws)
+            await client.publish()
+            await client.sync()
+
+        with ThreadPoolExecutor(1) as pool:  # Playwright's sync API keeps a loop running in this thread
+            pool.submit(asyncio.run, upload()).result()
+        tab = Tab(browser, relay.url, "Bench Browser")
+        ws = str(uuid.UUID(bytes=a.ws.workspace_id))
+        t0 = time.perf_counter()
+        tab.api("joinWorkspace", {"invite": f"{relay.url}/#/join/{ws}", "code": ""})
+        tab.goto(f"/w/{ws}/sync")
+        tab.wait_state("in-sync", timeout_ms=1_800_000)
+        catchup = time.perf_counter() - t0
+        assert tab.call("state_hash") == a.ws.state_hash()
+        hash_ms = tab.page.evaluate("""async () => {
+            const t = performance.now();
+            await window.openprod.api.call('state_hash', {});
+            return performance.now() - t;
+        }""")
+        tab.api("snapshotNow")
+        field = "bench.Record.f0"
+        record = ids[0]
+        burst = tab.page.evaluate(EDITS, [record, field, 200, 0])
+        paced = tab.page.evaluate(EDITS, [record, field, 20, 1000])
+        raw = tab.page.evaluate(RAW_IDB, 200)
+        tab.wait_state("in-sync")
+        assert tab.call("state_hash") == tab.call("state_hash")
+        tab.api("snapshotNow")
+        relay_up = [tab.open_fresh(f"/w/{ws}/t/bench.Record") for _ in range(2)]
+        tab.context.set_offline(True)
+        offline = [tab.open_fresh(f"/w/{ws}/t/bench.Record") for _ in range(3)]
+        rows = tab.page.locator("table.grid tbody tr").count()
+        assert rows == len(ids), rows
+        size = tab.api("stats")["workspace"]["startup"]["snapshotBytes"]
+    finally:
+        if tab is not None:
+            tab.close()
+        relay.stop()
+    c = replica_peer(base, "C", 3, a)
+    t0 = time.perf_counter()
+    ingest_batched(c, stored_wires(a))
+    floor = time.perf_counter() - t0
+    startup = [s[0] for s in offline]
+    result = {
+        "bundles": count, "ops": ops, "authoring_s": round(authoring, 1),
+        "catchup_s": round(catchup, 1), "catchup_ops_per_s": round(ops / catchup),
+        "reference_cpython_ingest_many_s": round(floor, 2), "catchup_ratio_to_reference": round(catchup / floor, 1),
+        "state_hash_ms": round(hash_ms),
+        "edit_to_durable_burst_ms": stats(burst), "edit_to_durable_paced_1s_ms": stats(paced),
+        "reference_raw_idb_put_ms": stats(raw),
+        "ratio_p95_to_reference_p95": round(percentile(burst, 95) / max(percentile(raw, 95), 0.01), 1),
+        "edit_target_p95_ms": 50, "met_edit_target": max(percentile(burst, 95), percentile(paced, 95)) <= 50,
+        "startup_offline_ms": stats(startup), "startup_relay_up_ms": [round(s[0]) for s in relay_up],
+        "startup_breakdown": {k: offline[-1][2].get(k) for k in (
+            "waitBootMs", "readMs", "openMs", "restoreMs", "replayMs", "replayed", "logRecords")},
+        "snapshot_bytes": size,
+    }
+    if cold_ms:
+        result["startup_ratio_to_small_cold_start"] = round(statistics.median(startup) / cold_ms, 1)
+    report("browser_100k_workspace", result)
+    return result
+
+
+def chromium_version() -> str:
+    out = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    return out or "chromium"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundles", type=int, default=10_000, help="bundles in the big workspace (~10 ops each)")
+    parser.add_argument("--quick", action="store_true", help="1,000 bundles, fewer samples (not comparable)")
+    parser.add_argument("--only", default="cold,b2b,big", help="comma-separated: cold, b2b, big")
+    args = parser.parse_args(argv)
+    chosen = set(args.only.split(","))
+    bundles = 1_000 if args.quick else args.bundles
+    subprocess.run([sys.executable, str(ROOT / "build.py")], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    from playwright.sync_api import sync_playwright
+
+    print(json.dumps({"browser": chromium_version(), "date": time.strftime("%Y-%m-%d")}))
+    with tempfile.TemporaryDirectory(prefix="openprod-browser-bench-") as folder, sync_playwright() as p:
+        base = Path(folder)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        steps: list[tuple[str, Callable[[], Any]]] = []
+        cold: dict[str, Any] = {}
+        if "cold" in chosen:
+            steps.append(("cold", lambda: cold.update(cold_start(browser, base, 3 if args.quick else 5))))
+        if "b2b" in chosen:
+            steps.append(("b2b", lambda: propagation(browser, base, 20 if args.quick else 50)))
+        if "big" in chosen:
+            steps.append(("big", lambda: big_workspace(browser, base, bundles,
+                                                       cold.get("interactive_ms", {}).get("median"))))
+        try:
+            for _name, step in steps:
+                step()
+        finally:
+            browser.close()
+
+
+if __name__ == "__main__":
+    main()
