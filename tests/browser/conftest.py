@@ -166,7 +166,10 @@ def server_factory(web_bundle: Path, tmp_path: Path) -> Iterator[Callable[[], Se
         srv.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running on the main thread
+# while it is open, and any later test calling asyncio.run() would fail with "cannot be called from a
+# running event loop". Closing it at the end of each browser module leaves the rest of the suite clean.
+@pytest.fixture(scope="module")
 def playwright_instance() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
@@ -174,7 +177,7 @@ def playwright_instance() -> Iterator[object]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_instance: object, web_bundle: Path) -> Iterator[object]:
     b = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)  # type: ignore[attr-defined]
     yield b

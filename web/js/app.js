@@ -220,10 +220,8 @@ class App {
     this.showRole(role);
     this.showWorkspaceChrome(true);
     await this.refreshStatus();
-    try {
-      this.showSync(await this.api.call('sync:status', {}));
-    } catch (err) {
-      console.warn(err); // sync is still starting: its first status arrives as an event
+    if (role === 'client') { // the owner tab syncs; ask it (its status also arrives as events)
+      this.api.call('sync:status', {}).then((s) => this.showSync(s)).catch((err) => console.warn(err));
     }
   }
 

@@ -27,6 +27,8 @@ export const DEFAULT_POLICY = {
   callTimeoutMs: 30000,
   /** While a catch-up streams in, snapshots wait (one is taken at its end) unless this many records follow the last one. */
   snapshotCatchupEvery: 5000,
+  /** Sync starts this long after an existing workspace is opened (its first screen goes first). */
+  syncStartDelayMs: 1000,
 };
 
 /** Calls that change nothing when run twice, so a client may re-run them after a takeover. */
@@ -175,8 +177,12 @@ export class WorkspaceHost {
     this.markReady();
     this.emit('role', { role: 'owner' });
     if (this.tail >= this.policy.snapshotEvery) this.scheduleSnapshot();
-    this.sync = new SyncEngine(this, { emit: this.emit, policy: this.policy });
-    this.sync.start().catch((err) => this.emit('error', errorJson(err)));
+    // Sync starts a moment after an existing workspace opens: the page's first screen comes first.
+    const engine = new SyncEngine(this, { emit: this.emit, policy: this.policy });
+    this.sync = engine;
+    setTimeout(() => {
+      if (this.sync === engine) engine.ensureStarted().catch((err) => this.emit('error', errorJson(err)));
+    }, newSession ? 0 : this.policy.syncStartDelayMs);
   }
 
   // --- calls ------------------------------------------------------------------------------
@@ -193,7 +199,8 @@ export class WorkspaceHost {
     await this.ready;
     if (this.role !== 'owner') throw new Error('this tab does not own the workspace');
     if (method.startsWith('sync:')) {
-      if (!this.sync || !this.sync.hub) throw new ApiError({ type: 'LocalError', message: 'sync is starting; try again in a moment' });
+      if (!this.sync) throw new ApiError({ type: 'LocalError', message: 'this workspace is closing' });
+      await this.sync.ensureStarted();
       return this.sync.action(method.slice(5), args || {});
     }
     const python = await this.python();

@@ -71,10 +71,17 @@ export class SyncEngine {
     this.error = null;
     this.diverged = null;
     this.watchUntil = 0;
+    this.starting = null;
     this.onOnline = () => this.retryNow();
   }
 
   // --- lifecycle -----------------------------------------------------------------------------
+
+  /** Start once (the host starts it a moment after opening; a sync action starts it at once). */
+  ensureStarted() {
+    if (!this.starting) this.starting = this.start();
+    return this.starting;
+  }
 
   async start() {
     const python = await this.host.python();
@@ -90,6 +97,7 @@ export class SyncEngine {
   }
 
   async stop() {
+    if (this.starting) await this.starting.catch(() => {});
     if (!this.hub) return;
     this.active = false;
     self.removeEventListener('online', this.onOnline);
