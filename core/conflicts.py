@@ -89,6 +89,9 @@ WHERE excluded.ord > edge_props.ord
 """
 
 
+_PLAIN_WRITES = (o.SetField, o.ClearField, o.SetReference, o.SetEdgeProperty, o.ClearEdgeProperty)
+
+
 class ConflictTracker:
     """Maintains `field_tips` and `resolutions` as ops are applied (inside the caller's transaction)."""
 
@@ -123,6 +126,8 @@ class ConflictTracker:
         """A new bundle (or local transaction) starts: forget which records it created."""
         self._fresh: set[bytes] = set()
         self._fresh_written: set[tuple[bytes, str]] = set()
+        self._winners: dict[bytes, tuple[bytes, bytes]] = {}  # op id -> (ord, actor) of winners read by prior()
+        self._planned: tuple[o.Op | None, list[tuple[bytes, str, Any, bytes, str, bool]]] = (None, [])
 
     def prior(self, op: o.Op) -> dict[tuple[bytes, str], bytes | None]:
         """Before an op is applied: the op id of each semantic register's current winner.
@@ -136,14 +141,14 @@ class ConflictTracker:
         if isinstance(op, o.MergeEntities):  # the survivor now holds the absorbed record's writes
             self._fresh.difference_update({op.survivor, op.absorbed, self.redirects.resolve(op.survivor)})
             return {}
-        writes = [(op.target, op.field, op.chosen)] if isinstance(op, o.ResolveConflict) else register_writes(op)
+        if isinstance(op, o.ResolveConflict):
+            planned = self._plan([(op.target, op.field, op.chosen)])
+        else:
+            planned = self._plan(register_writes(op))
+            if isinstance(op, _PLAIN_WRITES):  # applying them changes no groups or redirects: reuse in observe()
+                self._planned = (op, planned)
         out: dict[tuple[bytes, str], bytes | None] = {}
-        for target, field, _value in writes:
-            field_key = is_field_key(field)
-            if field_key and self._is_crdt(field):
-                continue
-            resolved = self.redirects.resolve(target) if field_key else target
-            key = self._groups().key(field) if field_key else field
+        for _target, field, _value, resolved, key, _field_key in planned:
             if (resolved, key) in out:
                 continue
             if resolved in self._fresh and (resolved, key) not in self._fresh_written:
@@ -153,16 +158,47 @@ class ConflictTracker:
             out[(resolved, key)] = self._winner(resolved, field)
         return out
 
+    def _plan(self, writes: list[tuple[bytes, str, Any]]) -> list[tuple[bytes, str, Any, bytes, str, bool]]:
+        """Each register write with its semantic register (resolved target, key); CRDT fields left out."""
+        groups = self._groups()
+        resolve = self.redirects.resolve
+        planned = []
+        for target, field, value in writes:
+            if is_field_key(field):
+                if self._is_crdt(field):
+                    continue
+                planned.append((target, field, value, resolve(target), groups.key(field), True))
+            else:
+                planned.append((target, field, value, target, field, False))
+        return planned
+
     def _winner(self, target: bytes, field: str) -> bytes | None:
         if is_field_key(field):
             members = self._groups().members(field)
             marks = ",".join("?" * len(members))
-            row = self.conn.execute(f"SELECT ord FROM fields WHERE entity_id = ? AND field IN ({marks})"
+            row = self.conn.execute(f"SELECT ord, actor FROM fields WHERE entity_id = ? AND field IN ({marks})"
                                     " AND kind IS NOT 'c' ORDER BY ord DESC LIMIT 1", (target, *members)).fetchone()
         else:
-            row = self.conn.execute("SELECT ord FROM edge_props WHERE edge_id = ? AND key = ?",
+            row = self.conn.execute("SELECT ord, actor FROM edge_props WHERE edge_id = ? AND key = ?",
                                     (target, field)).fetchone()
-        return None if row is None else row[0][12:]
+        if row is None:
+            return None
+        op_id = row[0][12:]
+        self._winners[op_id] = (row[0], row[1])
+        return op_id
+
+    def _saw_single_tip(self, winner: bytes, target: bytes, field_key: bool, actor: bytes, ord_: bytes,
+                        clock: VectorClock) -> bool:
+        """Did a write see the register's single tip? Decided from the register row alone when no
+        merge is involved (the common case: one more edit on an undisputed field), so it needs no
+        oplog lookup and no tip rows."""
+        known = self._winners.get(winner)
+        if known is None or (field_key and self.redirects.merge_ops(target)):
+            return False
+        tip_ord, tip_actor = known
+        if tip_actor == actor:
+            return tip_ord < ord_
+        return clock.get(tip_actor, ZERO) >= tip_ord[:12]
 
     def _remember(self, write: Write) -> None:
         self._memo[write.op_id] = write
@@ -196,15 +232,12 @@ class ConflictTracker:
             self.recompute_records(self.redirects.members(op.survivor))
             return
         before = prior or {}
-        for target, field, value in register_writes(op):
-            field_key = is_field_key(field)
-            if field_key and self._is_crdt(field):
-                continue
-            resolved = self.redirects.resolve(target) if field_key else target
-            key = self._groups().key(field) if field_key else field
+        planned = self._planned[1] if self._planned[0] is op else self._plan(register_writes(op))
+        for target, field, value, resolved, key, field_key in planned:
             winner = before.get((resolved, key))
-            if winner is None and (resolved, key) not in self._diverged:
-                continue  # the first write to this field: it is the single tip, nothing to store
+            if (resolved, key) not in self._diverged and (
+                    winner is None or self._saw_single_tip(winner, resolved, field_key, actor, op.ord, clock)):
+                continue  # the first write, or one that saw the single tip: it is the new single tip
             write = Write(op.op_id, op.ord, actor, clock, field, value, target)
             self._remember(write)
             self._add(resolved, key, write, winner, field_key)
