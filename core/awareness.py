@@ -41,8 +41,11 @@ class AwarenessLog:
         groups = self._groups()
         seen: set[tuple[bytes, str, bytes]] = set()
         others: dict[bytes, list[tuple[str, bytes, bytes]]] = {}
+        oldest = self._now() - LIFETIME_MS
         for record, field, ord_ in writes:
             wall = hlc_mod.wall_ms(ord_[:12])
+            if wall < oldest:
+                continue  # an old edit arriving in a catch-up: nobody is editing "at once"
             if record not in others:
                 others[record] = self.conn.execute(
                     "SELECT field, actor, ord FROM fields WHERE entity_id = ? AND actor != ?",

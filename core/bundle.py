@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .encoding import check_plain, decode, encode
+from .encoding import canonical_bytes, check_plain, decode, encode
 from .errors import REASON_BAD_HASH, REASON_MALFORMED, REASON_UNSUPPORTED_VERSION, BundleRejected, DecodeError
 from .hlc import HLC_LEN
 from .identity import ACTOR_ID_LEN, SIGNATURE_LEN
@@ -144,8 +144,8 @@ def decode_bundle(data: bytes) -> Bundle:
     """
     if len(data) > MAX_BUNDLE_BYTES:
         raise BundleRejected(REASON_MALFORMED, f"bundle is {len(data)} bytes, over {MAX_BUNDLE_BYTES}")
-    try:
-        outer = decode(data, what="bundle")
+    try:  # the shape is checked just below, so the generic plain-data walk is not needed
+        outer = decode(data, what="bundle", strict=False)
     except DecodeError as exc:
         raise BundleRejected(REASON_MALFORMED, exc.detail) from None
     if (
@@ -157,6 +157,8 @@ def decode_bundle(data: bytes) -> Bundle:
         or not all(isinstance(b, bytes) for b in outer[2])
     ):
         raise BundleRejected(REASON_MALFORMED, "bundle must be [header bytes, signature, [op bytes]]")
+    if canonical_bytes(outer) != bytes(data):
+        raise BundleRejected(REASON_MALFORMED, "bundle: not in canonical form (or has trailing bytes)")
     header_bytes, signature, op_bytes = outer[0], outer[1], tuple(outer[2])
     if len(signature) != SIGNATURE_LEN:
         raise BundleRejected(REASON_MALFORMED, "signature must be 64 bytes")

@@ -175,9 +175,14 @@ class ConflictTracker:
     def _winner(self, target: bytes, field: str) -> bytes | None:
         if is_field_key(field):
             members = self._groups().members(field)
-            marks = ",".join("?" * len(members))
-            row = self.conn.execute(f"SELECT ord, actor FROM fields WHERE entity_id = ? AND field IN ({marks})"
-                                    " AND kind IS NOT 'c' ORDER BY ord DESC LIMIT 1", (target, *members)).fetchone()
+            if len(members) == 1:  # an unmapped field (almost all): a primary-key lookup
+                row = self.conn.execute("SELECT ord, actor FROM fields WHERE entity_id = ? AND field = ?"
+                                        " AND kind IS NOT 'c'", (target, field)).fetchone()
+            else:
+                marks = ",".join("?" * len(members))
+                row = self.conn.execute(
+                    f"SELECT ord, actor FROM fields WHERE entity_id = ? AND field IN ({marks})"
+                    " AND kind IS NOT 'c' ORDER BY ord DESC LIMIT 1", (target, *members)).fetchone()
         else:
             row = self.conn.execute("SELECT ord, actor FROM edge_props WHERE edge_id = ? AND key = ?",
                                     (target, field)).fetchone()

@@ -50,6 +50,11 @@ def decode(data: bytes, *, what: str = "value", strict: bool = True) -> Any:
     return value
 
 
+def canonical_bytes(value: Any) -> bytes:
+    """The canonical encoding of a value already known to be plain data (no walk)."""
+    return cbor2.dumps(value, canonical=True)
+
+
 def check_plain(value: Any) -> None:
     """Raise TypeError/ValueError unless `value` is plain data `encode` accepts."""
     _check(value, 0)

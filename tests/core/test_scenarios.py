@@ -132,6 +132,20 @@ def test_awareness_notice_for_near_simultaneous_edits_of_different_fields(peer_f
     assert alice.ws.awareness_notices() == []
 
 
+def test_no_awareness_notice_for_edits_that_arrive_long_after_they_were_made(peer_factory, clock) -> None:
+    """Two people who edited one record at once while apart are not "editing at once" when they sync later."""
+    alice = peer_factory("Alice")
+    bob = peer_factory("Bob", workspace_from=alice)
+    rid = alice.ws.create_record("contacts.Contacts", {"name": "Jane"})
+    sync(alice, bob)
+    alice.ws.set_field(rid, "contacts.Contacts.phone", "1")
+    bob.ws.set_field(rid, "contacts.Contacts.email", "j@x")
+    clock.advance(2 * 3600 * 1000)
+    sync(alice, bob)
+    assert alice.ws.awareness_notices() == [] and bob.ws.awareness_notices() == []
+    assert alice.ws.state_hash() == bob.ws.state_hash()
+
+
 def test_changes_since_last_seen_grouped_by_person(peer_factory) -> None:
     alice = peer_factory("Alice")
     bob = peer_factory("Bob", workspace_from=alice)

@@ -191,3 +191,15 @@ def test_a_member_cannot_become_owner_with_a_backdated_init(pair, peer_factory) 
     assert_refused(bob, forged, "schema")
     assert bob.ws.settings.owner == alice.ws.actor_id
     assert "only the actor this workspace's id was made for" in bob.ws.quarantined()[-1]["detail"]
+
+
+def test_non_canonical_or_padded_envelope_is_refused(pair) -> None:
+    """The envelope is not signed, but one bundle still has exactly one encoding on the wire."""
+    _alice, bob, wire = pair
+    header, signature, ops = decode(wire)
+    assert wire[0] == 0x83  # a definite 3-item array
+    indefinite = b"\x9f" + wire[1:] + b"\xff"  # the same items as an indefinite-length array
+    assert cbor2.loads(indefinite) == [header, signature, ops]
+    assert_refused(bob, indefinite, "malformed")
+    assert_refused(bob, wire + b"\x00", "malformed")  # trailing bytes
+    assert bob.ws.ingest(wire).status == "applied"
