@@ -6,12 +6,14 @@ just now". Kept in memory only, never in canonical state, and forgotten after a 
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from . import hlc as hlc_mod
+from . import operations as o
+from .conflicts import is_field_key
 from .groups import FieldGroups
+from .state import register_writes
 
 WINDOW_MS = 1_000  # "within about a second"
 LIFETIME_MS = 60_000  # how long a notice is shown
@@ -28,42 +30,84 @@ class Awareness:
     expires_ms: int
 
 
+def field_writes(ops: Iterable[o.Op]) -> list[tuple[bytes, str, bytes]]:
+    """(record, field, ord) of every field value the ops write."""
+    out = []
+    for op in ops:
+        if type(op) is o.SetField or type(op) is o.ClearField:
+            out.append((op.entity, op.field, op.ord))
+        else:
+            out.extend((t, f, op.ord) for t, f, _ in register_writes(op) if is_field_key(f))
+    return out
+
+
 class AwarenessLog:
-    def __init__(self, conn: sqlite3.Connection, groups: Callable[[], FieldGroups], now_ms: Callable[[], int]) -> None:
-        self.conn = conn
+    """Remembers, in memory, who wrote which field of which record in the last minute or so.
+
+    Kept here rather than read back from the `fields` table: the check runs for every received
+    bundle, and a dictionary lookup per record costs far less than a query per record.
+    """
+
+    def __init__(self, groups: Callable[[], FieldGroups], now_ms: Callable[[], int]) -> None:
         self._groups = groups
         self._now = now_ms
         self._events: list[Awareness] = []
+        self._recent: dict[bytes, dict[bytes, dict[str, int]]] = {}  # record -> actor -> field -> wall ms
+        self._pruned_at = 0
         self.listeners: list[Callable[[Awareness], None]] = []
+
+    def note(self, writes: list[tuple[bytes, str, bytes]], actor: bytes) -> None:
+        """Remember (record, field, ord) writes by `actor` (local ones, and received ones once checked)."""
+        oldest = self._now() - LIFETIME_MS
+        for record, field, ord_ in writes:
+            wall = hlc_mod.wall_ms(ord_[:12])
+            if wall >= oldest:
+                fields = self._recent.setdefault(record, {}).setdefault(actor, {})
+                if wall > fields.get(field, -1):
+                    fields[field] = wall
+        self._prune(oldest)
 
     def check(self, writes: list[tuple[bytes, str, bytes]], actor: bytes) -> None:
         """After a received bundle: (record, field, ord) writes by `actor` near others' edits?"""
         groups = self._groups()
         seen: set[tuple[bytes, str, bytes]] = set()
-        others: dict[bytes, list[tuple[str, bytes, bytes]]] = {}
         oldest = self._now() - LIFETIME_MS
         for record, field, ord_ in writes:
+            writers = self._recent.get(record)
+            if not writers or (len(writers) == 1 and actor in writers):
+                continue  # nobody else wrote this record lately
             wall = hlc_mod.wall_ms(ord_[:12])
             if wall < oldest:
                 continue  # an old edit arriving in a catch-up: nobody is editing "at once"
-            if record not in others:
-                others[record] = self.conn.execute(
-                    "SELECT field, actor, ord FROM fields WHERE entity_id = ? AND actor != ?",
-                    (record, actor)).fetchall()
-            for other_field, other_actor, other_ord in others[record]:
-                if groups.key(other_field) == groups.key(field):
-                    continue  # the same field is a conflict question, not awareness
-                if abs(hlc_mod.wall_ms(other_ord[:12]) - wall) > WINDOW_MS:
+            for other_actor, fields in writers.items():
+                if other_actor == actor:
                     continue
-                key = (record, other_field, other_actor)
-                if key in seen:
-                    continue
-                seen.add(key)
-                now = self._now()
-                event = Awareness(record, field, other_field, actor, other_actor, now, now + LIFETIME_MS)
-                self._events.append(event)
-                for listener in list(self.listeners):
-                    listener(event)
+                for other_field, other_wall in fields.items():
+                    if abs(other_wall - wall) > WINDOW_MS or groups.key(other_field) == groups.key(field):
+                        continue  # not at once; or the same field, which is a conflict question
+                    key = (record, other_field, other_actor)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    now = self._now()
+                    event = Awareness(record, field, other_field, actor, other_actor, now, now + LIFETIME_MS)
+                    self._events.append(event)
+                    for listener in list(self.listeners):
+                        listener(event)
+        self.note(writes, actor)
+
+    def _prune(self, oldest: int) -> None:
+        if oldest - self._pruned_at < LIFETIME_MS:
+            return
+        self._pruned_at = oldest
+        for record, writers in list(self._recent.items()):
+            for actor, fields in list(writers.items()):
+                for field in [f for f, wall in fields.items() if wall < oldest]:
+                    del fields[field]
+                if not fields:
+                    del writers[actor]
+            if not writers:
+                del self._recent[record]
 
     def current(self) -> list[Awareness]:
         now = self._now()

@@ -25,13 +25,12 @@ from typing import Any
 from . import hlc as hlc_mod
 from . import operations as o
 from . import oplog
-from .awareness import Awareness, AwarenessLog
+from .awareness import Awareness, AwarenessLog, field_writes
 from .bundle import Bundle, UnsignedBundle, build, decode_bundle
 from .conflict_report import conflict, conflict_groups, open_conflicts
 from .conflicts import (
     Conflict,
     ConflictTracker,
-    is_field_key,
 )
 from .crdt import CrdtBackend, CrdtStore, PycrdtBackend
 from .encoding import decode
@@ -70,7 +69,7 @@ from .reads import (
 from .references import follow, reference_of
 from .rules import Proposal, Rule, RuleEngine, load_rules
 from .settings import Settings, from_rows
-from .state import Applier, Effects, register_writes
+from .state import Applier, Effects
 from .statehash import state_hash
 from .storage import DERIVED_TABLES, get_meta, install, set_meta
 from .transaction import IdLike, Transaction, as_id
@@ -170,7 +169,7 @@ class Workspace:
                               lambda entity: self.redirects.members(entity))
         self.applier = Applier(conn, self.crdt, self.redirects)
         self.conflicts = ConflictTracker(conn, lambda: self.groups, self._is_crdt, self.redirects)
-        self.awareness = AwarenessLog(conn, lambda: self.groups, env.now_ms)
+        self.awareness = AwarenessLog(lambda: self.groups, env.now_ms)
         self.rules = RuleEngine(self)
         self.listeners: list[Callable[[BundleEvent], None]] = []
         self._stacks = Stacks()
@@ -339,6 +338,7 @@ class Workspace:
                 if tx.kind != "redo":
                     self._stacks.redo.clear()
                 self._stacks.undo.append(entry)
+        self.awareness.note(field_writes(bundle.ops), self.actor_id)
         wire = bundle.wire()
         self._notify(BundleEvent(bundle.bundle_id, self.actor_id, bundle.hlc, wire, "local"))
         return Receipt(to_str(bundle.bundle_id), bundle.hlc, wire, list(tx.created))
@@ -632,8 +632,7 @@ class Workspace:
             raise
         self.clock.receive(bundle.hlc)
         self._vc[actor] = max(self._vc.get(actor, hlc_mod.ZERO), bundle.hlc)
-        self.awareness.check([(t, f, op.ord) for op in bundle.ops for t, f, _ in register_writes(op)
-                              if is_field_key(f)], actor)
+        self.awareness.check(field_writes(bundle.ops), actor)
         if effects.schema:
             self.schema = schema
         self._after_effects(Effects(False, False, effects.settings))
