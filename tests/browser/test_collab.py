@@ -95,6 +95,15 @@ def test_conflicts_panel_pick_enter_new_value_and_take_all(context: Any, debug_s
     expect(page.locator(".all-clear")).to_be_visible()
     assert app.call("record", record=kim)["values"][f"{CONTACTS}.role"] == "Designer"
 
+    # Jordan edits another of Kim's fields at the same moment as Alice: a short notice, no conflict
+    peer(app, "pull")
+    app.call("set_cell", record=kim, field=f"{CONTACTS}.phone", value="555-0300")
+    peer(app, "set_field", record=kim, field=f"{CONTACTS}.email", value="kim@example.org")
+    peer(app, "deliver")
+    expect(page.locator("#toast")).to_contain_text(re.compile(
+        r"Jordan edited Email of Kim just as you changed .*Phone.*\. Both changes are kept\."))
+    expect(page.locator(".all-clear")).to_be_visible()
+
     # many conflicts between the same two people: take Jordan's side for all of them at once
     extra = [app.call("create_record", table=CONTACTS, values={f"{CONTACTS}.name": f"Crew {i}"})["id"]
              for i in range(4)]

@@ -185,6 +185,22 @@ def test_conflict_pick_enter_new_value_and_take_all() -> None:
     run(scenario())
 
 
+def test_awareness_notice_in_words_when_two_people_edit_one_record_at_once() -> None:
+    async def scenario() -> None:
+        s, peer, rid = await two_people()
+        assert (await call(s, "status"))["awareness"] == []
+        await call(s, "set_cell", record=rid, field=f"{CONTACTS}.phone", value="555-0101")
+        await peer.set_field(rid, f"{CONTACTS}.email", "jane@example.org")  # another field, the same moment
+        await deliver(s, peer)
+        (notice,) = (await call(s, "status"))["awareness"]
+        assert notice["text"] == ("Jordan edited Email of Jane just as you changed Name and Phone. "
+                                  "Both changes are kept.")
+        assert notice["record"] == rid
+        assert (await call(s, "conflicts"))["conflicts"] == []
+
+    run(scenario())
+
+
 def test_staging_drift_commit_and_journal_restore() -> None:
     async def scenario() -> None:
         s, peer, rid = await two_people()

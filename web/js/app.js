@@ -279,6 +279,16 @@ class App {
     this.status.render();
     this.renderSidebarCounts();
     if (this.screen && this.screen.onStatus) this.screen.onStatus(status);
+    this.showAwareness(status.awareness || []);
+  }
+
+  /** "Bob edited Email of Jane Doe just as you changed Phone": each notice once, while it lasts. */
+  showAwareness(notices) {
+    this.shownAwareness = this.shownAwareness || new Set();
+    const fresh = notices.filter((n) => !this.shownAwareness.has(n.key));
+    if (!fresh.length) return;
+    for (const n of fresh) this.shownAwareness.add(n.key);
+    this.notify(fresh.map((n) => n.text).join(' '));
   }
 
   async toggleStaging() {

@@ -340,7 +340,32 @@ class Session(ConflictsApi, StagingApi, LinksApi):
             info = next((o for o in ws.list_overlays() if o.id == active), None)
             overlay = {"id": active, "name": info.name if info else "", "op_count": info.op_count if info else 0}
         waiting = sum(1 for o in ws.list_overlays() if o.status != "active")
-        return {"overlay": overlay, "drift": drift, "conflicts": len(ws.open_conflicts()), "overlays_waiting": waiting}
+        return {"overlay": overlay, "drift": drift, "conflicts": len(ws.open_conflicts()), "overlays_waiting": waiting,
+                "awareness": self._awareness()}
+
+    def _field_name(self, field_id: str) -> str:
+        fdef = self.ws.schema.fields.get(field_id)
+        return fdef.display_name if fdef is not None else field_id.rsplit(".", 1)[-1]
+
+    def _awareness(self) -> list[dict[str, Any]]:
+        """Short-lived notices that someone edited a record's field just as someone else changed
+        others: one sentence per arriving edit (the page shows each once)."""
+        me = self.ws.actor_id
+        grouped: dict[tuple[bytes, str, bytes, bytes], list[Any]] = {}
+        for n in self.ws.awareness_notices():
+            grouped.setdefault((n.record, n.field, n.actor, n.other_actor), []).append(n)
+        out = []
+        for (record, field_id, actor, other_actor), notices in grouped.items():
+            others = sorted({self._field_name(n.other_field) for n in notices})
+            listed = others[0] if len(others) == 1 else ", ".join(others[:-1]) + " and " + others[-1]
+            who = "you" if other_actor == me else self.ws.actor_name(other_actor)
+            out.append({
+                "key": f"{to_str(record)}|{field_id}|{actor.hex()}|{other_actor.hex()}|{max(n.at_ms for n in notices)}",
+                "record": to_str(record),
+                "text": f"{self.ws.actor_name(actor)} edited {self._field_name(field_id)} of "
+                        f"{self.ws.record_label(record)} just as {who} changed {listed}. Both changes are kept.",
+            })
+        return out
 
     async def m_rows(self, table: str) -> dict[str, Any]:
         tdef = self.ws.schema.table(table)
