@@ -96,6 +96,10 @@ def normalize_value(fdef: FieldDef, value: Any) -> Any:
     bytes. Timestamps: ISO 8601, normalised; an offset is converted to UTC ('Z').
     """
     kind = fdef.type
+    if kind == "string" and type(value) is str and len(value) <= MAX_STRING:
+        return value  # the common cases, checked without building an error prefix
+    if kind == "number" and type(value) is int and -(2**53) < value < 2**53:
+        return value
     where = f"field {fdef.display_name!r} ({fdef.type})"
     if value is None:
         raise ValidationError(f"{where}: use clear to remove a value")

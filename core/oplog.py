@@ -27,6 +27,8 @@ def facet_key(table: str) -> str:
 
 def touches(op: o.Op) -> tuple[Touch | None, list[Touch]]:
     """(main register, other registers) written by `op`."""
+    if type(op) is o.SetField:  # most ops by far
+        return (op.entity, op.field), []
     if isinstance(op, (o.CreateEntity, o.RestoreEntity)):
         table = op.initial_table if isinstance(op, o.CreateEntity) else None
         return (op.entity, LIFE), [(op.entity, facet_key(table))] if table else []

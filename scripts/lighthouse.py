@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             ("conflicts", f"{base}#/w/{ids['ws']}/conflicts"),
             ("staging", f"{base}#/w/{ids['ws']}/staging"),
             ("cue list", f"{base}#/w/{ids['ws']}/t/lighting.CueLists/r/{ids['cue_list']}"),
+            ("sync status", f"{base}#/w/{ids['ws']}/sync"),
         ]
         server = serve(ROOT / "build" / "web", port)
         try:
