@@ -140,7 +140,9 @@ class Overlays:
     # --- the view ------------------------------------------------------------------------------
 
     def _ops(self, overlay_id: bytes) -> list[o.Op]:
-        return [o.decode_op(p) for (p,) in self.conn.execute(
+        # Staged ops were built and checked here (they never arrive from a peer), and a commit
+        # re-issues each through the transaction's checks: the trusted decoder is enough.
+        return [o.decode_stored_op(p) for (p,) in self.conn.execute(
             "SELECT payload FROM overlay_ops WHERE overlay_id = ? ORDER BY seq", (overlay_id,))]
 
     def ensure_view(self) -> None:

@@ -295,20 +295,44 @@ def test_offline_edits_then_reconnect_catches_up_with_progress_and_editing_never
     assert made == 1000
     wait_state(alice, "in-sync")
 
-    bob_context.set_offline(False)  # back: it reconnects by itself and catches up, showing progress
-    bar = bob.page.locator(".sync-progress progress")
-    expect(bar).to_be_visible(timeout=30_000)
-    receiving = re.compile(r"Receiving changes: [\d,]+ of 1,0\d\d")
-    expect(bob.page.locator(".sync-progress label")).to_contain_text(receiving)
-    expect(bob.page.locator("#sync-status")).to_contain_text(re.compile(r"Syncing [\d,]+ of 1,0\d\d"))
-    bob.shot(screenshot_dir, "25-sync-catching-up", full_page=True)
-    # an edit during the catch-up is saved at once: sync works between calls, in slices
-    took = bob.page.evaluate("""async ([record, field]) => {
-        const t0 = performance.now();
-        await window.openprod.app.write('set_cell', {record, field, value: 'during catch-up'});
-        return performance.now() - t0;
+    # What Bob's page shows while it catches up, recorded as each status arrives (a catch-up can end
+    # between two polls from here); the first "catching-up" status also starts an edit, which must
+    # be saved at once: sync works between calls, in slices.
+    bob.page.evaluate("""([record, field]) => {
+        const app = window.openprod.app;
+        const seen = { states: [], labels: [], headers: [], took: null, stateAtEdit: null };
+        window.catchUpSeen = seen;
+        const show = app.showSync.bind(app);
+        app.showSync = (status) => {
+            show(status);
+            seen.states.push(status.state);
+            const label = document.querySelector('.sync-progress progress')
+                && document.querySelector('.sync-progress label');
+            if (label) seen.labels.push(label.textContent);
+            seen.headers.push(document.getElementById('sync-status').textContent);
+            if (status.state === 'catching-up' && seen.took === null) {
+                seen.took = -1;
+                seen.stateAtEdit = status.state;
+                const t0 = performance.now();
+                app.write('set_cell', {record, field, value: 'during catch-up'})
+                    .then(() => { seen.took = performance.now() - t0; });
+            }
+        };
     }""", [jane, F["role"]])
-    still = bob.page.evaluate("window.openprod.app.syncStatus.state")
+    bob_context.set_offline(False)  # back: it reconnects by itself and catches up, showing progress
+    try:  # the screenshot, when the catch-up lasts long enough to be caught from here
+        expect(bob.page.locator(".sync-progress progress")).to_be_visible(timeout=10_000)
+        bob.shot(screenshot_dir, "25-sync-catching-up", full_page=True)
+    except AssertionError:
+        pass
+    wait_state(bob, "in-sync", timeout_s=120)
+    bob.page.wait_for_function("window.catchUpSeen.took !== null && window.catchUpSeen.took >= 0", timeout=30_000)
+    seen = bob.page.evaluate("window.catchUpSeen")
+    assert "catching-up" in seen["states"], seen["states"]
+    receiving = re.compile(r"Receiving changes: [\d,]+ of 1,0\d\d")
+    assert any(receiving.search(text) for text in seen["labels"]), seen["labels"]
+    assert any(re.search(r"Syncing [\d,]+ of 1,0\d\d", text) for text in seen["headers"]), seen["headers"]
+    took, still = seen["took"], seen["stateAtEdit"]
     assert took < 1000, f"an edit during catch-up took {took:.0f} ms"
     wait_state(bob, "in-sync", timeout_s=120)
     expect(bob.page.locator(".sync-unshared")).to_have_text("All shared")
