@@ -6,6 +6,7 @@ event loop, SQLite file and WebSocket stack, not an in-process shortcut.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -97,13 +98,11 @@ def summary(values: list[float]) -> dict[str, float]:
 
 def machine() -> str:
     cpu = "unknown CPU"
-    try:
+    with contextlib.suppress(OSError):  # not Linux: the model stays unknown
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    except OSError:
-        pass
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 

@@ -122,12 +122,12 @@ class _EdgeProp:
 
 @dataclass(frozen=True)
 class _Table:
-    pass
+    """The name `table`: a membership test, not a field."""
 
 
 @dataclass(frozen=True)
 class _CreatedBy:
-    pass
+    """The name `created_by`: the actor who created the record."""
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,8 @@ signs, so these run in milliseconds without a browser.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,28 +17,10 @@ pytest.importorskip("nacl")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "web" / "py"))
 
 from openprod_web import Session, coerce_input
+from worker_helpers import CONTACTS, call, nacl_env, run
 
-from openprod import Env, Identity, ValidationError
-from openprod.signer_nacl import NaclSigner, NaclVerifier, generate_identity
-
-CONTACTS = "contacts.Contacts"
-
-
-async def nacl_env(identity: Identity) -> Env:
-    return Env(signer=NaclSigner(identity), verifier=NaclVerifier(), display_name=identity.display_name)
-
-
-def run(coro: Any) -> Any:
-    """asyncio.run in its own thread: Playwright's sync API keeps a loop running in this one."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-async def call(session: Session, method: str, **args: Any) -> Any:
-    out = json.loads(await session.call(method, json.dumps(args)))
-    if "error" in out:
-        raise AssertionError(out["error"])
-    return out["ok"]
+from openprod import ValidationError
+from openprod.signer_nacl import generate_identity
 
 
 def test_log_snapshot_and_reopen() -> None:

@@ -8,12 +8,9 @@ status, refusals of an unexpected peer, and the signed requests the relay verifi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,29 +18,12 @@ pytest.importorskip("nacl")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "web" / "py"))
 
 from openprod_web import Session, SyncHub, join_request
+from worker_helpers import CONTACTS, call, nacl_env, run
 
-from openprod import Env, Identity
-from openprod.signer_nacl import NaclSigner, NaclVerifier, generate_identity
+from openprod import Identity
+from openprod.signer_nacl import NaclVerifier, generate_identity
 from openprod.sync import SessionConfig, decode_request_v1
 from openprod.sync.messages import Ack, decode_message_v1
-
-CONTACTS = "contacts.Contacts"
-
-
-async def nacl_env(identity: Identity) -> Env:
-    return Env(signer=NaclSigner(identity), verifier=NaclVerifier(), display_name=identity.display_name)
-
-
-def run(coro: Any) -> Any:
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-async def call(session: Session, method: str, **args: Any) -> Any:
-    out = json.loads(await session.call(method, json.dumps(args)))
-    if "error" in out:
-        raise AssertionError(out["error"])
-    return out["ok"]
 
 
 async def pair() -> tuple[Session, Session, SyncHub, SyncHub]:
