@@ -6,7 +6,7 @@ Inputs (all installed beforehand by scripts/bootstrap):
   node_modules/idb       promise wrapper around IndexedDB
   node_modules/yjs       CRDT text/list documents for the worker (with the lib0 modules it imports)
   build/wheels           cbor2 (Emscripten build) and lark, pinned in scripts/fetch_wheels.py
-  core/                  the `openprod` package, packed here into a pure wheel
+  core/openprod/         the `openprod` package, packed here into a pure wheel
   web/py/openprod_web    the worker's Python glue, packed into its own wheel
   web/                   page, worker, styles, manifest and the service-worker template
 
@@ -162,11 +162,11 @@ def make_wheel(name: str, version: str, summary: str, requires: Iterable[str],
 
 
 def core_wheel() -> tuple[str, bytes]:
-    """Only the `openprod` package (core/), not the relay's `openprod_server`."""
+    """Only the `openprod` package (core/openprod), not the relay's `openprod_server`."""
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     globs = data["tool"]["setuptools"]["package-data"].get("openprod", [])
-    # OPENPROD_CORE_SRC: build against another copy of core/ (e.g. `git archive` of a commit).
-    source = Path(os.environ.get("OPENPROD_CORE_SRC") or ROOT / "core")
+    # OPENPROD_CORE_SRC: build against another copy of the package (e.g. `git archive` of a commit).
+    source = Path(os.environ.get("OPENPROD_CORE_SRC") or ROOT / "core" / "openprod")
     files = _package_files(source, "openprod", globs)
     return make_wheel("openprod", project_version(), data["project"]["description"],
                       data["project"]["dependencies"], files)

@@ -100,7 +100,7 @@ def machine_info(tmpdir: Path, signer_backend: str) -> dict[str, Any]:
     repo = Path(__file__).resolve().parent.parent
     source = Path(openprod.__file__).resolve().parent
     commit = _first_line(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"])
-    if source == repo / "core":
+    if source == repo / "core" / "openprod":
         dirty = bool(_first_line(["git", "-C", str(repo), "status", "--porcelain", "--", "core"]))
         code = commit + (" (core/ has uncommitted changes)" if dirty else "")
     elif os.environ.get(CORE_LABEL_ENV):

@@ -100,7 +100,9 @@ def _run_with_core(rev: str, argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="openprod-core-") as tmp:
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tmp, filter="data")
-        Path(tmp, "core").rename(Path(tmp, "openprod"))
+        # Since the layout change the package is core/openprod; before it, core/ itself.
+        nested = Path(tmp, "core", "openprod")
+        (nested if nested.is_dir() else Path(tmp, "core")).rename(Path(tmp, "openprod"))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [tmp, os.environ.get("PYTHONPATH")])),
                CORE_LABEL_ENV: f"core/ at commit {sha} (extracted with git archive)"}
         print(f"Measuring core/ as of {sha} ({rev})")

@@ -4,7 +4,7 @@
 // build without a browser, so the test runners here use it. Everything comes from this
 // checkout: Pyodide from node_modules/pyodide, wheels from build/wheels (pinned by
 // scripts/fetch_wheels.py), and the source tree mounted read/write with NODEFS at /repo.
-// `import openprod` resolves to /repo/core, as the distribution maps it (package-dir).
+// `import openprod` resolves to /repo/core/openprod, as the distribution maps it (package-dir).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,7 +89,7 @@ export async function bootPyodide({ wheels = RUNTIME_WHEELS, quiet = false, yjs 
   py.FS.mkdirTree(REPO);
   py.FS.mount(py.FS.filesystems.NODEFS, { root: ROOT }, REPO);
   py.FS.mkdirTree(`${SRC}/openprod`);
-  py.FS.mount(py.FS.filesystems.NODEFS, { root: path.join(ROOT, 'core') }, `${SRC}/openprod`);
+  py.FS.mount(py.FS.filesystems.NODEFS, { root: path.join(ROOT, 'core', 'openprod') }, `${SRC}/openprod`);
   py.runPython(`
 import os, sys
 sys.dont_write_bytecode = True

@@ -17,7 +17,7 @@ for (const w of needed) py.FS.writeFile('/wheels/' + w, new Uint8Array(fs.readFi
 await py.runPythonAsync(`import micropip
 await micropip.install([${needed.map((w) => `'emfs:/wheels/${w}'`).join(',')}], deps=False)`);
 py.FS.mkdirTree('/proj/openprod');
-py.FS.mount(py.FS.filesystems.NODEFS, { root: path.join(root, 'core') }, '/proj/openprod');
+py.FS.mount(py.FS.filesystems.NODEFS, { root: path.join(root, 'core', 'openprod') }, '/proj/openprod');
 py.globals.set('inputs', fs.readFileSync(process.argv[2], 'utf8'));
 const out = await py.runPythonAsync(`
 import json, os, sys
