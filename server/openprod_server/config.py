@@ -9,7 +9,7 @@ from openprod.sync import SessionConfig
 
 from .ratelimit import Rate
 
-REPO_WEB = Path(__file__).resolve().parent.parent / "build" / "web"
+REPO_WEB = Path(__file__).resolve().parents[2] / "build" / "web"  # server/openprod_server/ -> repo
 
 
 @dataclass(frozen=True, kw_only=True)

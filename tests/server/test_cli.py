@@ -51,3 +51,11 @@ def test_client_without_identity_file(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"Error: no workspace file at {tmp_path / 'x.db'}; create one with `openprod init` or `openprod join`"]
+
+
+def test_serve_finds_the_built_web_app_by_default(tmp_path: Path) -> None:
+    """`./scripts/serve` passes no --web: the relay must find build/web from its own package folder."""
+    from openprod_server.config import REPO_WEB
+
+    repo = Path(__file__).resolve().parents[2]
+    assert REPO_WEB == repo / "build" / "web"
