@@ -173,8 +173,11 @@ def detect_delimiter(text: str) -> str:
 
 
 def read_table(text: str, delimiter: str | None = None, *, encoding: str = "UTF-8",
-               problems: list[Problem] | None = None) -> CsvTable:
-    """Header and rows of `text`, with a problem for every row that is not exactly readable."""
+               problems: list[Problem] | None = None, header: bool = True) -> CsvTable:
+    """Header and rows of `text`, with a problem for every row that is not exactly readable.
+
+    `header=False` (a block pasted from a spreadsheet): every row is data, rows may differ in length.
+    """
     if text.startswith("\ufeff"):
         text = text[1:]
     chosen = delimiter or detect_delimiter(text)
@@ -183,12 +186,19 @@ def read_table(text: str, delimiter: str | None = None, *, encoding: str = "UTF-
                      blank_lines=blank)
     if not parsed:
         return table
-    line, header, raw, problem = parsed[0]
-    table.header = [h.strip() for h in header]
+    if not header:
+        for line, cells, raw, problem in parsed:
+            if problem is not None:
+                table.problems.append(Problem(line, shown(raw), problem))
+            else:
+                table.rows.append(Row(line, cells, raw))
+        return table
+    line, names, raw, problem = parsed[0]
+    table.header = [h.strip() for h in names]
     if problem is not None:
         table.problems.append(Problem(line, shown(raw), f"the header cannot be read: {problem}"))
         return table
-    width = len(header)
+    width = len(names)
     unreadable = bool(problems)
     for line, cells, raw, problem in parsed[1:]:
         if problem is None and len(cells) > width and not any(c.strip() for c in cells[width:]):
