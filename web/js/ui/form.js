@@ -60,7 +60,8 @@ export async function renderForm({ main, table, recordId, app }) {
 
   const rows = table.fields.map((field) => {
     const id = uid('field');
-    const value = record ? record.values[field.id] : undefined;
+    // a new record starts with the fields' defaults (a cue is Called: Yes unless unticked)
+    const value = record ? record.values[field.id] : (field.default ?? undefined);
     const described = [field.description ? `${id}-desc` : null, `${id}-flags`].filter(Boolean).join(' ');
     const attrs = {
       id, name: field.id, disabled: !field.editable, required: field.required && field.type !== 'boolean',

@@ -185,8 +185,28 @@ class ImportApi:
         return {"changed": changed}
 
 
+    async def m_clear_cells(self, records: list[str], fields: list[str]) -> dict[str, Any]:
+        """Empty a block of cells (one bundle). All or nothing: a required field is never emptied."""
+        problems = []
+        for fid in fields:
+            fdef = self.ws.schema.field(fid)
+            if fdef.crdt is not None:
+                problems.append(f"{fdef.display_name} is edited in the record form")
+            elif fdef.required:
+                problems.append(f"{fdef.display_name} is required: it cannot be emptied")
+        if problems:
+            raise ValidationError("nothing was cleared: " + "; ".join(problems))
+        targets = [(rid, fid) for rid in records for fid in fields if self.ws.get(rid, fid) is not None]
+        if targets:
+            async with self.ws.transaction_async() as tx:
+                for rid, fid in targets:
+                    tx.clear_field(rid, fid)
+        return {"cleared": len(targets)}
+
+
 def _same(current: Any, new: Any) -> bool:
     return bool(current == new and type(current) is type(new))
 
 
-IMPORT_METHODS: dict[str, bool] = {"import_check": False, "import_csv": True, "paste": True, "fill_down": True}
+IMPORT_METHODS: dict[str, bool] = {"import_check": False, "import_csv": True, "paste": True, "fill_down": True,
+                                   "clear_cells": True}
