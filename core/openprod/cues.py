@@ -33,7 +33,9 @@ from .errors import ValidationError
 
 MAX_CUE = 20
 _CUE_RE = re.compile(
-    r"^(?:(?P<prefix>[A-Za-z]{1,3}) ?)??(?P<int>[0-9]{1,9})(?:\.(?P<frac>[0-9]{1,6}))?(?: ?(?P<suffix>[A-Za-z]{1,3}))?\Z")
+    r"^(?:(?P<prefix>[A-Za-z]{1,3}) ?)??"
+    r"(?P<int>[0-9]{1,9})(?:\.(?P<frac>[0-9]{1,6}))?"
+    r"(?: ?(?P<suffix>[A-Za-z]{1,3}))?\Z")
 _LETTERS_RE = re.compile(r"^[A-Za-z]{1,3}\Z")
 _ALLOWED_RE = re.compile(r"^[A-Za-z0-9. ]*\Z")
 EXAMPLES = "like 17, 17.5, 17A or 0.5"

@@ -90,7 +90,8 @@ class AppPage:
 
     def column_values(self, field_label: str) -> list[str]:
         col = self.column_index(field_label)
-        return [t.strip() for t in self.page.locator(f"table.grid tbody tr[data-id] > :nth-child({col + 1})").all_inner_texts()]
+        cells = self.page.locator(f"table.grid tbody tr[data-id] > :nth-child({col + 1})")
+        return [t.strip() for t in cells.all_inner_texts()]
 
     def records_shown(self) -> Any:
         """The grid's record rows in the DOM (the grid draws the rows in view, plus a margin)."""

@@ -110,6 +110,7 @@ export class Grid {
 
   /** Re-read the view (sort, filter, columns) and redraw, keeping the selection on its records. */
   refresh(focus = false) {
+    this.onDraft = Boolean(this.rows) && this.active.row >= this.rows.length; // stays on the new row
     this.rows = visibleRows(this.data, this.view);
     this.columns = shownFields(this.fields, this.view);
     this.renderColumns();
@@ -345,14 +346,19 @@ export class Grid {
   /** After a re-render: the same record if still shown, else clamp. */
   placeActive() {
     let row = this.active.row;
-    if (this.view.activeId) {
+    if (this.onDraft) row = this.rows.length; // a record just created from the new row must not take its place
+    else if (this.view.activeId) {
       const index = this.rows.findIndex((r) => r.id === this.view.activeId);
       if (index >= 0) row = index;
     }
     row = Math.max(0, Math.min(row ?? 0, this.total - 1));
     const col = Math.max(0, Math.min(this.active.col ?? 1, this.columns.length));
+    const dRow = (this.extent.row ?? row) - (this.active.row ?? row); // a selected block keeps its shape
+    const dCol = (this.extent.col ?? col) - (this.active.col ?? col);
     this.active = { row, col };
-    this.extent = { row, col };
+    this.extent = {
+      row: Math.max(0, Math.min(row + dRow, this.total - 1)), col: Math.max(0, Math.min(col + dCol, this.columns.length)),
+    };
     this.remember();
   }
 
@@ -796,16 +802,17 @@ export class Grid {
       return;
     }
     const values = {};
-    for (const [id, value] of Object.entries(this.draft)) {
+    const typed = this.draft;
+    for (const [id, value] of Object.entries(typed)) {
       const f = this.fields.find((x) => x.id === id);
       values[id] = f && f.type === 'boolean' ? value === 'Yes' : value;
     }
+    this.draft = {}; // the new row is free for the next record at once, while this one is saved
+    this.renderWindow(true);
     try {
-      const created = await this.actions.create(values);
-      this.draft = {};
-      this.notify('New record saved.');
-      return created;
+      return await this.actions.create(values);
     } catch (err) {
+      this.draft = { ...typed, ...this.draft };
       this.notify(`New record not saved: ${err.message}`);
       this.renderWindow(true);
       return null;
