@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .csv_reader import CsvTable, Problem, Row, read_bytes, read_table, shown
+from .bundle import MAX_OPS_PER_BUNDLE
 from .cues import cue_text
 from .errors import ValidationError
 from .modules import FieldDef, TableDef, normalize_value
@@ -205,6 +206,12 @@ def plan_import(ws: Workspace, table: str, source: CsvTable | str | bytes, *, ma
     plan.problems.sort(key=lambda p: p.line)
     if progress is not None:
         progress(total, total)
+    operations = sum(1 + len(values) for _line, values in plan.new) + sum(len(m.changes) for m in plan.matches)
+    if operations > MAX_OPS_PER_BUNDLE:  # committed as one change, which every peer would refuse
+        rows = max(1, len(plan.new) + len(plan.matches))
+        part = max(1, int(MAX_OPS_PER_BUNDLE / (operations / rows)) // 100 * 100)
+        raise ValidationError(f"this file makes {operations:,} changes, more than one import can hold "
+                              f"({MAX_OPS_PER_BUNDLE:,}): split it into files of at most {part:,} rows")
     return plan
 
 

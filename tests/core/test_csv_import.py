@@ -157,3 +157,23 @@ def test_new_records_take_defaults_and_need_required_fields(peer_factory) -> Non
     stage_import(ws, plan)
     assert {r.get("cue_number"): r.get("is_called") for r in ws.records("lighting.LightingCues")} == {
         "17A": True, "10.10": False}
+
+
+def test_an_import_too_large_for_one_change_is_refused_before_anything_is_staged(peer_factory) -> None:
+    ws = peer_factory("Alice", on_disk=False).ws
+    text = "Name,Role,Department,Email,Phone\n" + "\n".join(f"P{i},R,D,e{i}@x,{i}" for i in range(9000))
+    with pytest.raises(ValidationError, match="split it into files of at most 8,300 rows"):
+        plan_import(ws, CONTACTS, text, match_on=[])
+    assert ws.list_overlays() == []
+    # and a change that large is never signed: every receiver, this device included, would refuse it
+    from openprod.bundle import MAX_OPS_PER_BUNDLE
+
+    ws.create_overlay("big")
+    with ws.transaction() as tx:
+        for i in range(MAX_OPS_PER_BUNDLE // 2 + 1):
+            tx.create_record(CONTACTS, {"name": f"P{i}"})
+    before = ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
+    with pytest.raises(ValidationError, match="too large to save as one"):
+        ws.commit_overlay()
+    assert ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0] == before
+    assert len(ws.records(CONTACTS)) == MAX_OPS_PER_BUNDLE // 2 + 1  # still staged, nothing lost

@@ -82,6 +82,7 @@ export class Grid {
     this.active = { row: view.activeRow ?? 0, col: view.activeCol ?? 1 };
     this.extent = { ...this.active };
     this.window = { start: 0, end: 0 };
+    this.drawn = new Map(); // row index -> its <tr>, for the rows in the DOM
     this.drag = null;
     this.scrollScheduled = false;
     this.build();
@@ -217,9 +218,13 @@ export class Grid {
     const to = Math.min(this.total, last + OVERSCAN);
     const trs = [];
     if (from > 0) trs.push(this.spacer(from));
+    const kept = force ? new Map() : this.drawn; // rows still in the window are moved, not drawn again
+    this.drawn = new Map();
     for (let r = from; r < to; r += 1) {
-      if (this.editing && this.editing.index === r) trs.push(this.editing.tr);
-      else trs.push(r < this.rows.length ? this.renderRow(r) : this.renderDraftRow(r));
+      let tr = this.editing && this.editing.index === r ? this.editing.tr : kept.get(r);
+      if (!tr) tr = r < this.rows.length ? this.renderRow(r) : this.renderDraftRow(r);
+      this.drawn.set(r, tr);
+      trs.push(tr);
     }
     if (to < this.total) trs.push(this.spacer(this.total - to));
     if (!this.rows.length) {
@@ -232,7 +237,7 @@ export class Grid {
       const at = trs.indexOf(keep);
       keep.before(...trs.slice(0, at));
       keep.after(...trs.slice(at + 1));
-    } else mount(this.body, trs);
+    } else this.body.replaceChildren(...trs);
     this.window = { start: from, end: to };
     this.markSelection();
     if (hadFocus) this.focus();
@@ -407,7 +412,10 @@ export class Grid {
       el.removeAttribute('aria-selected');
       if (el.tabIndex === 0) el.tabIndex = -1;
     }
-    for (const handle of this.body.querySelectorAll('.range-handle')) handle.remove();
+    for (const handle of this.body.querySelectorAll('.range-handle')) {
+      handle.parentElement.classList.remove('range-corner');
+      handle.remove();
+    }
     const { top, bottom, left, right } = this.range();
     const block = this.isBlock();
     const from = Math.max(top, this.window.start);
@@ -437,6 +445,7 @@ export class Grid {
     if (active) this.tableEl.tabIndex = -1;
     const corner = this.cell(bottom, right);
     if (corner && right > 0 && !this.editing) {
+      corner.classList.add('range-corner');
       corner.append(h('span', {
         class: 'range-handle', 'aria-hidden': 'true', title: 'Drag to select more cells',
         onpointerdown: (e) => this.startHandleDrag(e),
