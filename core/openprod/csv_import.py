@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .csv_reader import CsvTable, Problem, Row, read_bytes, read_table, shown
 from .bundle import MAX_OPS_PER_BUNDLE
+from .csv_reader import CsvTable, Problem, Row, read_bytes, read_table, shown
 from .cues import cue_text
 from .errors import ValidationError
 from .modules import FieldDef, TableDef, normalize_value

@@ -168,7 +168,7 @@ def test_staging_drift_badge_keep_mine_commit_and_reload(context: Any, debug_ser
         "Role changed to 'Stage manager' while you were reviewing (by Jordan)")
     app.shot(screenshot_dir, "12-staging-grid-drift")
     banner.get_by_role("button", name="Commit").click()
-    expect(page.locator("#toast")).to_contain_text("commit refused")
+    expect(page.locator("#toast")).to_contain_text("Not committed: some fields changed underneath")
     assert logged(app) == seq + 1  # only Jordan's bundle
 
     # staged edits survive a reload; overlays come back stashed, never re-activated by themselves
@@ -197,7 +197,7 @@ def test_staging_drift_badge_keep_mine_commit_and_reload(context: Any, debug_ser
     app.call("set_cell", record=jane, field=f"{CONTACTS}.phone", value="555-0101")
     page.goto(f"{debug_server.url}#/w/{ws}/staging")
     expect(page.locator(".change-list li")).to_have_count(2)
-    page.get_by_role("button", name="Knock out the staged change to Jane › Email").click()
+    page.get_by_role("button", name="Drop my staged change to Jane › Email").click()
     expect(page.locator(".change-list li")).to_have_count(1)
     page.locator("main").get_by_role("button", name="Discard", exact=True).click()
     page.get_by_role("dialog").get_by_role("button", name="Discard staged changes").click()

@@ -269,7 +269,6 @@ export class Grid {
       role: 'gridcell', tabindex: -1, dataset: { row: r, col: c, field: field.id, type: field.type },
       'aria-readonly': this.inlineEditable(field) ? false : 'true', class: classes.join(' ') || false,
     };
-    if (field.type === 'boolean') attrs['aria-checked'] = value ? 'true' : 'false';
     return h('td', attrs, formatValue(field, value), cellMarks(flag));
   }
 
@@ -788,7 +787,6 @@ export class Grid {
       if (cell && cell.isConnected) {
         cell.classList.remove('pending');
         if (!cell.classList.contains('editing')) mount(cell, formatValue(field, row.values[field.id]), cellMarks(this.flagFor(row.id, field.id)));
-        if (field.type === 'boolean') cell.setAttribute('aria-checked', row.values[field.id] ? 'true' : 'false');
         this.markSelection();
       }
       this.onChange();

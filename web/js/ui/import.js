@@ -134,9 +134,11 @@ export function openImportDialog(app, table) {
   }
 
   function showPlan(plan) {
-    status.textContent = plan.description;
+    status.textContent = plan.problem_count
+      ? `${plural(plan.problem_count, 'row')} cannot be imported as ${plan.problem_count === 1 ? 'it is' : 'they are'}.`
+      : plan.description;
     const facts = h('p', { class: 'hint import-facts' },
-      `${source.name}: ${plural(plan.rows + plan.problem_count, 'row')}, read as ${plan.encoding}, separated by ${plan.delimiter}s. `,
+      `${source.name}: ${plan.problem_count ? '' : `${plural(plan.rows, 'row')}, `}read as ${plan.encoding}, separated by ${plan.delimiter}s. `,
       `Matched on ${plan.match_names.length ? plan.match_names.join(' and ') : 'nothing (every row is new)'}.`);
     const columns = h('p', { class: 'import-columns' }, h('strong', {}, 'Columns: '),
       plan.columns.map((c) => (c.column.toLowerCase() === c.field_name.toLowerCase() ? c.field_name : `${c.column} → ${c.field_name}`)).join(', '),

@@ -28,9 +28,9 @@ function cellInfo(app, sel) {
   } else if (flag && flag.staged) {
     parts.push(h('p', { class: 'flag staged' }, `${where} is staged: not saved to the shared log until you commit. `,
       h('button', {
-        type: 'button', class: 'small', 'aria-label': `Knock out the staged change to ${where}`,
+        type: 'button', class: 'small', 'aria-label': `Drop my staged change to ${where}`,
         onclick: () => app.write('stage_use_canonical', { record: sel.record, field: field.id }).catch((err) => app.notify(err.message)),
-      }, 'Knock out')));
+      }, 'Drop my change')));
   }
   if (!flag && sel.isNew) parts.push(h('p', { class: 'flag staged' }, `${sel.label} is a new record, staged: not saved until you commit.`));
   return parts;
