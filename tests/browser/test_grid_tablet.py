@@ -29,6 +29,12 @@ def rid(app: AppPage, text: str) -> str:
     return value
 
 
+def shot(app: AppPage, folder: Path, name: str) -> None:
+    """A screenshot of the screen as a person sees it, without the passing notice (toast) over it."""
+    app.page.evaluate("document.getElementById('toast').hidden = true")
+    app.shot(folder, name)
+
+
 def in_view(page: Any, box: dict[str, float] | None) -> bool:
     size = page.viewport_size
     return bool(box) and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= size["width"] + 0.5 \
@@ -114,7 +120,7 @@ def test_tablet_layout_explanations_beside_the_cell_and_dark_mode(browser: Any, 
         assert in_view(page, page.locator(".grid-scroll").bounding_box())  # the whole grid: nothing below the fold
         assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")  # no sideways page scrolling
         assert small_targets(page) == []
-        app.shot(shots, f"grid-conflict-{tag}")
+        shot(app, shots, f"grid-conflict-{tag}")
         found = violations(app, f"grid with a conflict ({tag})") if AXE.exists() else []
 
         # staging: a staged edit that changed underneath, with Keep mine / Use the saved value beside it
@@ -128,7 +134,7 @@ def test_tablet_layout_explanations_beside_the_cell_and_dark_mode(browser: Any, 
         expect(info.get_by_role("button", name=re.compile("^Keep mine"))).to_be_visible()
         assert in_view(page, info.get_by_role("button", name=re.compile("^Use the saved value")).bounding_box())
         assert small_targets(page) == []
-        app.shot(shots, f"grid-drift-{tag}")
+        shot(app, shots, f"grid-drift-{tag}")
         found += violations(app, f"staging with drift ({tag})") if AXE.exists() else []
         page.get_by_role("region", name="Staging", exact=True).get_by_role("button", name="Discard").click()
         page.get_by_role("dialog").get_by_role("button", name="Discard staged changes").click()
@@ -143,7 +149,7 @@ def test_tablet_layout_explanations_beside_the_cell_and_dark_mode(browser: Any, 
         dialog.get_by_role("button", name="Check").click()
         expect(dialog.locator(".import-problems li")).to_have_count(1)
         assert small_targets(page) == []
-        app.shot(shots, f"import-problems-{tag}")
+        shot(app, shots, f"import-problems-{tag}")
         found += violations(app, f"import problems ({tag})") if AXE.exists() else []
         dialog.get_by_role("button", name="Close").click()
 
@@ -159,7 +165,7 @@ def test_tablet_layout_explanations_beside_the_cell_and_dark_mode(browser: Any, 
         page.keyboard.press("Shift+ArrowDown")
         page.keyboard.press("Shift+ArrowDown")
         page.keyboard.press("Shift+ArrowRight")
-        app.shot(shots, f"cues-{tag}")
+        shot(app, shots, f"cues-{tag}")
         found += violations(app, f"cue list ({tag})") if AXE.exists() else []
         assert found == [], "\n".join(found)
         assert app.errors == []
