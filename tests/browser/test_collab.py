@@ -197,7 +197,7 @@ def test_staging_drift_badge_keep_mine_commit_and_reload(context: Any, debug_ser
     app.call("set_cell", record=jane, field=f"{CONTACTS}.phone", value="555-0101")
     page.goto(f"{debug_server.url}#/w/{ws}/staging")
     expect(page.locator(".change-list li")).to_have_count(2)
-    page.get_by_role("button", name="Drop my staged change to Jane › Email").click()
+    page.get_by_role("button", name="Drop my change to Jane › Email").click()
     expect(page.locator(".change-list li")).to_have_count(1)
     page.locator("main").get_by_role("button", name="Discard", exact=True).click()
     page.get_by_role("dialog").get_by_role("button", name="Discard staged changes").click()

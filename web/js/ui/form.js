@@ -25,7 +25,7 @@ function flagContent(app, record, field, flag, label, afterAction) {
   if (flag.staged && !flag.drift) {
     parts.push(h('p', { class: 'flag staged' }, h('span', {}, 'Staged: not saved to the shared log until you commit. '),
       h('button', {
-        type: 'button', class: 'small', 'aria-label': `Drop my staged change to ${field.display_name}`,
+        type: 'button', class: 'small', 'aria-label': `Drop my change to ${field.display_name}`,
         onclick: async () => {
           await app.write('stage_use_canonical', { record, field: field.id }).catch((err) => app.notify(err.message));
           await afterAction();

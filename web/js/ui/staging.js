@@ -107,7 +107,7 @@ function changeItem(app, change, refresh) {
       table ? h('a', { href: `#${app.tableHref(table)}/r/${change.record}` }, label) : label, ': ',
       valueText(change.was), ' → ', valueText(change.value), ' ',
       h('button', {
-        type: 'button', class: 'small', 'aria-label': `Drop my staged change to ${label}`,
+        type: 'button', class: 'small', 'aria-label': `Drop my change to ${label}`,
         onclick: async () => {
           await app.write('stage_use_canonical', { record: change.record, field: change.field }).catch((err) => app.notify(err.message));
           await refresh();

@@ -28,7 +28,7 @@ function cellInfo(app, sel) {
   } else if (flag && flag.staged) {
     parts.push(h('p', { class: 'flag staged' }, `${where} is staged: not saved to the shared log until you commit. `,
       h('button', {
-        type: 'button', class: 'small', 'aria-label': `Drop my staged change to ${where}`,
+        type: 'button', class: 'small', 'aria-label': `Drop my change to ${where}`,
         onclick: () => app.write('stage_use_canonical', { record: sel.record, field: field.id }).catch((err) => app.notify(err.message)),
       }, 'Drop my change')));
   }
