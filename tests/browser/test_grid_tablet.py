@@ -70,7 +70,7 @@ def test_tablet_layout_explanations_beside_the_cell_and_dark_mode(browser: Any, 
                                                                  scheme: str) -> None:
     context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme, has_touch=True)
     shots = screenshot_dir / "tablet"
-    shots.mkdir(exist_ok=True)
+    shots.mkdir(parents=True, exist_ok=True)
     tag = f"{width}x{height}-{scheme}"
     try:
         app = AppPage(context.new_page()).open(debug_server.url)
