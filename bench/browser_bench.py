@@ -119,7 +119,7 @@ def cold_start(browser: Any, base: Path, runs: int) -> dict[str, Any]:
         relay.stop()
         tab.context.set_offline(True)
         samples = [tab.open_fresh(f"/w/{ws}/t/{CONTACTS}") for _ in range(runs)]
-        assert tab.page.locator("table.grid tbody tr").count() == 20
+        assert tab.page.locator("table.grid tbody tr[data-id]").count() == 20
     finally:
         tab.close()
         relay.stop()
@@ -311,7 +311,7 @@ def big_workspace(browser: Any, base: Path, bundles: int, cold_ms: float | None)
         relay_up = [tab.open_fresh(f"/w/{ws}/t/bench.Record") for _ in range(2)]
         tab.context.set_offline(True)
         offline = [tab.open_fresh(f"/w/{ws}/t/bench.Record") for _ in range(3)]
-        rows = tab.page.locator("table.grid tbody tr").count()
+        rows = tab.page.locator("table.grid tbody tr[data-id]").count()
         assert rows == len(ids), rows
         size = tab.api("stats")["workspace"]["startup"]["snapshotBytes"]
     finally:

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .encoding import canonical_bytes, check_plain, decode, encode
-from .errors import REASON_BAD_HASH, REASON_MALFORMED, REASON_UNSUPPORTED_VERSION, BundleRejected, DecodeError
+from .errors import (
+    REASON_BAD_HASH,
+    REASON_MALFORMED,
+    REASON_UNSUPPORTED_VERSION,
+    BundleRejected,
+    DecodeError,
+    ValidationError,
+)
 from .hlc import HLC_LEN
 from .identity import ACTOR_ID_LEN, SIGNATURE_LEN
 from .ids import ID_LEN
@@ -122,7 +129,15 @@ def build(
         raise ValueError("a bundle needs at least one operation")
     if kind not in BUNDLE_KINDS:
         raise ValueError(f"unknown bundle kind {kind!r}")
+    if len(ops) > MAX_OPS_PER_BUNDLE:
+        # every receiver (this device too, when it restores its log) would refuse it: refuse it here
+        raise ValidationError(f"this change is too large to save as one: {len(ops):,} operations, at most "
+                              f"{MAX_OPS_PER_BUNDLE:,}; nothing was saved. Make it in smaller parts "
+                              "(for an import, split the file)")
     op_bytes = tuple(encode_op(op) for op in ops)
+    if sum(len(b) for b in op_bytes) > MAX_BUNDLE_BYTES - 64 * 1024:
+        raise ValidationError(f"this change is too large to save as one (over {MAX_BUNDLE_BYTES // 2**20} MiB); "
+                              "nothing was saved. Make it in smaller parts (for an import, split the file)")
     header = BundleHeader(
         workspace=workspace,
         bundle_id=bundle_id,

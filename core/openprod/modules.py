@@ -14,10 +14,14 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cues import normalize_cue
 from .errors import SchemaError, ValidationError
 from .operations import EDGE_TYPE_RE, FIELD_RE, MODULE_RE, TABLE_RE
 
-FIELD_TYPES = frozenset({"string", "number", "boolean", "timestamp", "blob", "list"})
+FIELD_TYPES = frozenset({"string", "number", "cue", "boolean", "timestamp", "blob", "list"})
+# A field first defined with one type may be redefined with a wider one: every value of the old
+# type has a form in the new (cue numbers: 10.1 reads as "10.1"). See `union` and docs/design.md.
+WIDENINGS = frozenset({("number", "cue")})
 CRDT_KINDS = frozenset({"text", "list"})
 LIST_ITEM_TYPES = frozenset({"string", "number", "boolean"})
 RESERVED_MODULES = frozenset({"core"})
@@ -111,6 +115,8 @@ def normalize_value(fdef: FieldDef, value: Any) -> Any:
         return value
     if kind == "number":
         return normalize_number(value, where)
+    if kind == "cue":
+        return normalize_cue(value, where)
     if kind == "boolean":
         if not isinstance(value, bool):
             raise ValidationError(f"{where}: expected true or false, got {value!r}")
@@ -424,7 +430,8 @@ def check_compatible(old: ModuleDef, new: ModuleDef) -> None:
             nf = new.tables[tid].fields.get(fname)
             if nf is None:
                 raise SchemaError(f"new version of {old.name!r} drops field {fdef.id!r}")
-            if (nf.type, nf.crdt, nf.item_type) != (fdef.type, fdef.crdt, fdef.item_type):
+            if (nf.type, nf.crdt, nf.item_type) != (fdef.type, fdef.crdt, fdef.item_type) and \
+                    (fdef.type, nf.type) not in WIDENINGS:
                 raise SchemaError(f"new version of {old.name!r} changes the type of {fdef.id!r}")
     for eid, edge in old.edge_types.items():
         ne = new.edge_types.get(eid)
@@ -437,12 +444,18 @@ def check_compatible(old: ModuleDef, new: ModuleDef) -> None:
                 raise SchemaError(f"new version of {old.name!r} changes property {eid}.{pname}")
 
 
+def _widens(old: FieldDef, new: FieldDef) -> bool:
+    return (old.type, new.type) in WIDENINGS and (old.crdt, old.item_type) == (new.crdt, new.item_type)
+
+
 def union(earlier: ModuleDef, later: ModuleDef) -> ModuleDef:
     """The schema of a module adopted twice: everything either version declares.
 
     What the earlier adoption defined keeps its definition, so a field's type never changes
     after the first adoption; the later version contributes what is new, plus its name and
-    descriptions.
+    descriptions. One exception, a widening (a number field becoming a cue number field): the
+    wider definition wins whichever was adopted first, so every peer derives the same type
+    whatever order the adoptions reach it in (docs/design.md, "Cue numbers").
     """
     tables = dict(earlier.tables)
     for tid, table in later.tables.items():
@@ -451,6 +464,10 @@ def union(earlier: ModuleDef, later: ModuleDef) -> ModuleDef:
             tables[tid] = table
         else:
             fields = {**table.fields, **old.fields}
+            for fname, fdef in old.fields.items():
+                newer = table.fields.get(fname)
+                if newer is not None and _widens(fdef, newer):
+                    fields[fname] = newer
             tables[tid] = TableDef(tid, old.module, old.name, table.display_name, table.description,
                                    fields, table.compatible_tables)
     edges = dict(earlier.edge_types)

@@ -3,6 +3,10 @@
 Kept as manifest text in code (not files) so the core reads nothing from disk, in Pyodide or
 on CPython. The app offers them on a new workspace; tests and benchmarks use them as fixtures.
 Shared keys (name, email, cue_number, cue_label...) are suggestions until a user confirms them.
+
+Cue numbers are of type "cue" since lighting 1.2.0, sm 1.1.0 and sound 1.1.0 (they were numbers
+before): adopting the new version over the old widens the field and keeps every value
+(docs/design.md, "Cue numbers").
 """
 
 from __future__ import annotations
@@ -174,7 +178,7 @@ has_quick_change = "boolean"
 LIGHTING = """
 [module]
 name = "lighting"
-version = "1.1.0"
+version = "1.2.0"
 display_name = "Lighting"
 description = "Lighting cues and cue lists"
 
@@ -183,7 +187,7 @@ display_name = "Lighting Cues"
 compatible_tables = ["sm.SMCues"]
 
 [table.LightingCues.fields.cue_number]
-type = "number"
+type = "cue"
 required = true
 display_name = "Cue #"
 shared_key = "cue_number"
@@ -240,7 +244,7 @@ timing_override = "number"
 SM = """
 [module]
 name = "sm"
-version = "1.0.0"
+version = "1.1.0"
 display_name = "Stage Management"
 description = "The stage manager's calling script: every called cue, all departments"
 
@@ -249,7 +253,7 @@ display_name = "SM Cues"
 compatible_tables = ["lighting.LightingCues", "sound.SoundCues"]
 
 [table.SMCues.fields.cue_number]
-type = "number"
+type = "cue"
 display_name = "Cue #"
 shared_key = "cue_number"
 
@@ -279,7 +283,7 @@ display_name = "Standby"
 SOUND = """
 [module]
 name = "sound"
-version = "1.0.0"
+version = "1.1.0"
 display_name = "Sound"
 description = "Sound cues"
 
@@ -288,7 +292,7 @@ display_name = "Sound Cues"
 compatible_tables = ["sm.SMCues"]
 
 [table.SoundCues.fields.cue_number]
-type = "number"
+type = "cue"
 required = true
 display_name = "Cue #"
 shared_key = "cue_number"

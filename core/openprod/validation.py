@@ -12,7 +12,7 @@ from typing import Any
 
 from . import operations as o
 from .errors import SchemaError, ValidationError
-from .modules import Schema, normalize_value, parse_manifest, union
+from .modules import Schema, normalize_number, normalize_value, parse_manifest, union
 
 
 def check_op(op: o.Op, schema: Schema) -> Schema:
@@ -36,7 +36,12 @@ def _field_value(schema: Schema, field_id: str, value: Any) -> None:
     fdef = schema.field(field_id)
     if fdef.crdt is not None:
         raise ValidationError(f"field {field_id!r} is a {fdef.crdt} CRDT field: SetField is not allowed")
-    canonical = normalize_value(fdef, value)
+    if fdef.type == "cue" and not isinstance(value, (bool, str)):
+        # Written while the field was still a number (before its module widened it to a cue
+        # number): valid for every receiver whichever schema it holds, so no peer refuses it.
+        canonical = normalize_number(value, f"field {fdef.display_name!r}")
+    else:
+        canonical = normalize_value(fdef, value)
     if type(canonical) is not type(value) or canonical != value:
         raise ValidationError(f"field {field_id!r}: value {value!r} is not in canonical form")
 

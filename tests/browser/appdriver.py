@@ -85,12 +85,17 @@ class AppPage:
 
     def cell(self, row_text: str, field_label: str) -> Any:
         col = self.column_index(field_label)
-        row = self.page.locator("table.grid tbody tr", has_text=row_text).first
+        row = self.page.locator("table.grid tbody tr[data-id]", has_text=row_text).first
         return row.locator("th, td").nth(col)
 
     def column_values(self, field_label: str) -> list[str]:
         col = self.column_index(field_label)
-        return [t.strip() for t in self.page.locator(f"table.grid tbody tr > :nth-child({col + 1})").all_inner_texts()]
+        cells = self.page.locator(f"table.grid tbody tr[data-id] > :nth-child({col + 1})")
+        return [t.strip() for t in cells.all_inner_texts()]
+
+    def records_shown(self) -> Any:
+        """The grid's record rows in the DOM (the grid draws the rows in view, plus a margin)."""
+        return self.page.locator("table.grid tbody tr[data-id]")
 
     def edit_cell(self, row_text: str, field_label: str, value: str) -> None:
         """Click the cell, press Enter, type over the value, Enter: one saved bundle."""

@@ -81,13 +81,35 @@ def test_dialogs_staging_conflicts_and_lists_have_no_axe_violations(context: Any
     csv_file.write_text("Name,Role\nKim,Actor\nJane,Director\n")
     page.goto(f"{debug_server.url}#/w/{ws}/t/{CONTACTS}")
     app.wait_grid()
-    page.get_by_role("button", name="Import CSV…").click()
-    dialog = page.get_by_role("dialog", name="Import CSV into Contacts")
-    dialog.get_by_label("CSV file").set_input_files(str(csv_file))
-    dialog.get_by_role("button", name="Preview import").click()
+    page.get_by_role("button", name="Import…").click()
+    dialog = page.get_by_role("dialog", name="Import into Contacts")
+    dialog.get_by_label("File (CSV or tab-separated)").set_input_files(str(csv_file))
+    dialog.get_by_role("button", name="Check").click()
     expect(dialog.locator(".preview-summary")).to_be_visible()
     found += violations(app, "CSV preview dialog")
-    dialog.get_by_role("button", name="Discard import").click()
+    csv_file.write_text('Name,Role\nKim,"Actor\nJane,Director,extra\n')
+    dialog.get_by_label("File (CSV or tab-separated)").set_input_files(str(csv_file))
+    dialog.get_by_role("button", name="Check").click()
+    expect(dialog.locator(".import-problems")).to_be_visible()
+    found += violations(app, "CSV check with problems")
+    dialog.get_by_role("button", name="Close").click()
+
+    # the grid with a block selected, and a paste refused with its reasons
+    app.cell("Jane", "Role").click()
+    page.keyboard.press("Shift+ArrowRight")
+    found += violations(app, "grid with a block selected")
+    app.cell("Jane", "Name").click()
+    page.evaluate("""() => {
+      const data = new DataTransfer();
+      data.setData('text/plain', '\\tx');
+      document.activeElement.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data, bubbles: true}));
+    }""")
+    expect(page.get_by_role("dialog", name="Nothing was pasted")).to_be_visible()
+    found += violations(app, "paste refused")
+    page.get_by_role("dialog").get_by_role("button", name="OK").click()
+    page.get_by_role("button", name="Columns…").click()
+    found += violations(app, "columns dialog")
+    page.get_by_role("dialog").get_by_role("button", name="Done").click()
 
     cue_list = app.call("create_record", table="lighting.CueLists", values={"lighting.CueLists.name": "Act 1"})["id"]
     for n in (1, 2):

@@ -26,7 +26,7 @@ def peer(app: AppPage, action: str, **args: Any) -> Any:
 
 
 def rid(app: AppPage, text: str) -> str:
-    value: str = app.page.locator("table.grid tbody tr", has_text=text).first.get_attribute("data-id")
+    value: str = app.page.locator("table.grid tbody tr[data-id]", has_text=text).first.get_attribute("data-id")
     return value
 
 
@@ -168,7 +168,7 @@ def test_staging_drift_badge_keep_mine_commit_and_reload(context: Any, debug_ser
         "Role changed to 'Stage manager' while you were reviewing (by Jordan)")
     app.shot(screenshot_dir, "12-staging-grid-drift")
     banner.get_by_role("button", name="Commit").click()
-    expect(page.locator("#toast")).to_contain_text("commit refused")
+    expect(page.locator("#toast")).to_contain_text("Not committed: some fields changed underneath")
     assert logged(app) == seq + 1  # only Jordan's bundle
 
     # staged edits survive a reload; overlays come back stashed, never re-activated by themselves
@@ -197,7 +197,7 @@ def test_staging_drift_badge_keep_mine_commit_and_reload(context: Any, debug_ser
     app.call("set_cell", record=jane, field=f"{CONTACTS}.phone", value="555-0101")
     page.goto(f"{debug_server.url}#/w/{ws}/staging")
     expect(page.locator(".change-list li")).to_have_count(2)
-    page.get_by_role("button", name="Knock out the staged change to Jane › Email").click()
+    page.get_by_role("button", name="Drop my change to Jane › Email").click()
     expect(page.locator(".change-list li")).to_have_count(1)
     page.locator("main").get_by_role("button", name="Discard", exact=True).click()
     page.get_by_role("dialog").get_by_role("button", name="Discard staged changes").click()
@@ -240,23 +240,23 @@ def test_csv_import_preview_then_commit(context: Any, server: Any, tmp_path: Pat
     csv_file = tmp_path / "company.csv"
     csv_file.write_text("\n".join(lines) + "\n")
 
-    page.get_by_role("button", name="Import CSV…").click()
-    dialog = page.get_by_role("dialog", name="Import CSV into Contacts")
+    page.get_by_role("button", name="Import…").click()
+    dialog = page.get_by_role("dialog", name="Import into Contacts")
     expect(dialog).to_be_visible()
-    dialog.get_by_label("CSV file").set_input_files(str(csv_file))
-    dialog.get_by_role("button", name="Preview import").click()
+    dialog.get_by_label("File (CSV or tab-separated)").set_input_files(str(csv_file))
+    dialog.get_by_role("button", name="Check").click()
     expect(dialog.locator(".preview-summary")).to_have_text("47 new, 3 match existing (1 with nothing to change).")
     expect(dialog.get_by_role("status").first).to_have_text(
-        "This will create 47 new Contacts. 3 match existing records.")
+        "This will create 47 new Contacts. 3 match existing records (2 with changes).")
     bar = dialog.locator("progress")
-    assert bar.evaluate("b => [b.value, b.max]") == [50, 50]  # driven by stage_csv's progress callback
+    assert bar.evaluate("b => [b.value, b.max]") == [50, 50]  # driven by plan_import's progress callback
     app.shot(screenshot_dir, "14-csv-preview")
-    assert logged(app) == seq  # a preview saves nothing
-    expect(page.get_by_role("region", name="Staging", exact=True)).to_contain_text("Import company.csv")
+    assert logged(app) == seq  # a check saves nothing, and stages nothing
+    expect(page.get_by_role("region", name="Staging", exact=True)).to_be_hidden()
     dialog.get_by_role("button", name="Commit import").click()
     expect(dialog).to_be_hidden()
     expect(page.locator("#toast")).to_contain_text("Committed")
-    expect(page.locator("table.grid tbody tr")).to_have_count(50)
+    expect(page.locator(".row-count")).to_have_text("50 records")
     assert logged(app) == seq + 1  # the whole import is one signed bundle
     expect(app.cell("Ann Lee", "Role")).to_have_text("Director")
     expect(app.cell("Ben Park", "Email")).to_have_text("ben@example.org")
@@ -264,11 +264,11 @@ def test_csv_import_preview_then_commit(context: Any, server: Any, tmp_path: Pat
     # a file with no usable column: said plainly, nothing staged
     bad = tmp_path / "bad.csv"
     bad.write_text("Colour,Size\nred,large\n")
-    page.get_by_role("button", name="Import CSV…").click()
-    dialog = page.get_by_role("dialog", name="Import CSV into Contacts")
-    dialog.get_by_label("CSV file").set_input_files(str(bad))
-    dialog.get_by_role("button", name="Preview import").click()
-    expect(dialog.get_by_role("status").first).to_contain_text("Not imported: none of the CSV columns")
+    page.get_by_role("button", name="Import…").click()
+    dialog = page.get_by_role("dialog", name="Import into Contacts")
+    dialog.get_by_label("File (CSV or tab-separated)").set_input_files(str(bad))
+    dialog.get_by_role("button", name="Check").click()
+    expect(dialog.get_by_role("status").first).to_contain_text("Not imported: none of the columns")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     expect(page.get_by_role("region", name="Staging", exact=True)).to_be_hidden()

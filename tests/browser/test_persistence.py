@@ -61,7 +61,7 @@ def test_edit_survives_closing_the_tab_at_once(context: Any, server: Any) -> Non
 
 
 def _record_id(app: AppPage, text: str) -> str:
-    value: str = app.page.locator("table.grid tbody tr", has_text=text).first.get_attribute("data-id")
+    value: str = app.page.locator("table.grid tbody tr[data-id]", has_text=text).first.get_attribute("data-id")
     return value
 
 

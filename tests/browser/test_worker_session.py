@@ -6,6 +6,7 @@ signs, so these run in milliseconds without a browser.
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from pathlib import Path
@@ -266,7 +267,94 @@ def test_csv_import_preview_then_commit_or_discard() -> None:
         assert len(s.take_log()) == 1  # the whole import is one bundle
         assert len((await call(s, "rows", table=CONTACTS))["rows"]) == 3
         bad = json.loads(await s.call("import_csv", json.dumps({"table": CONTACTS, "text": "Colour\nred\n"})))
-        assert "none of the CSV columns" in bad["error"]["message"]
+        assert "none of the columns" in bad["error"]["message"]
+
+    run(scenario())
+
+
+def test_import_check_reports_problems_and_stages_nothing() -> None:
+    async def scenario() -> None:
+        s, _peer, _rid = await two_people()
+        await call(s, "set_cell", record=_rid, field=f"{CONTACTS}.phone", value="555-0101")
+        s.take_log()
+        data = "Name,Phone,Role\r\nJane,555-0199,SM\r\nJos\xe9,1,Actor\r\nBo,\"2,Crew\r\n".encode("cp1252")
+        checked = await call(s, "import_check", table=CONTACTS, data=base64.b64encode(data).decode())
+        assert checked["encoding"] == "Windows-1252" and checked["problem_count"] == 1
+        assert checked["problems"][0]["line"] == 4 and "never closed" in checked["problems"][0]["message"]
+        assert checked["description"].endswith("Nothing has been imported.")
+        refused = json.loads(await s.call("import_csv", json.dumps({"table": CONTACTS,
+                                                                     "data": base64.b64encode(data).decode()})))
+        assert refused["error"]["type"] == "ImportRefused"
+        assert (await call(s, "status"))["overlay"] is None and s.take_log() == [] and s.take_overlays() == []
+        fixed = data.replace(b'"2', b"2")
+        checked = await call(s, "import_check", table=CONTACTS, data=base64.b64encode(fixed).decode())
+        assert checked["problems"] == [] and checked["new"] == 2 and checked["matched"] == 1
+        [match] = checked["matches"]
+        assert match["label"] == "Jane" and [(c["field_name"], c["old"], c["new"]) for c in match["changes"]] == [
+            ("Phone", "555-0101", "555-0199"), ("Role", None, "SM")]
+        assert checked["match_names"] == ["Name"] and any(o["field_name"] == "Email" for o in checked["match_options"])
+        none = await call(s, "import_check", table=CONTACTS, text="Name,Phone\nJane,1\n", match_on=[])
+        assert none["new"] == 1 and none["matched"] == 0
+
+    run(scenario())
+
+
+def test_paste_a_block_all_or_nothing_and_large_pastes_are_staged() -> None:
+    async def scenario() -> None:
+        s, _peer, jane = await two_people()
+        kim = (await call(s, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": "Kim"}))["id"]
+        s.take_log()
+        fields = [f"{CONTACTS}.{f}" for f in ("role", "department", "email", "phone")]
+        block = "SM\tStage\tj@x\t1\r\nLX\tLights\tk@x\t2\r\nSND\tSound\ts@x\t3\r\n"
+        refused = await call(s, "paste", table=CONTACTS, text=block, records=[jane, kim], fields=fields)
+        assert [p["line"] for p in refused["problems"]] == [3]  # a new record would need a Name
+        assert s.take_log() == []
+        two = "\r\n".join(block.split("\r\n")[:2])
+        done = await call(s, "paste", table=CONTACTS, text=two, records=[jane, kim], fields=fields)
+        assert done["problems"] == [] and done["changed"] == 8 and done["created"] == [] and len(s.take_log()) == 1
+        row = (await call(s, "record", record=kim))["values"]
+        assert [row.get(f) for f in fields] == ["LX", "Lights", "k@x", "2"]
+        bad = await call(s, "paste", table=CONTACTS, text="\tSM\n", records=[jane],
+                         fields=[f"{CONTACTS}.name", f"{CONTACTS}.role"])
+        assert "required" in bad["problems"][0]["message"] and s.take_log() == []
+        wide = await call(s, "paste", table=CONTACTS, text="a\tb\tc\n", records=[jane], fields=fields[2:])
+        assert "3 columns wide" in wide["problems"][0]["message"]
+        ok = await call(s, "paste", table=CONTACTS, text="Ann\tSM\nKimberly\tLX\nSam\tSND\n",
+                        records=[jane, kim], fields=[f"{CONTACTS}.name", f"{CONTACTS}.role"])
+        assert ok["problems"] == [] and ok["changed"] == 2 and len(ok["created"]) == 1 and not ok["staged"]
+        assert len(s.take_log()) == 1  # one bundle
+        names = sorted(r["values"][f"{CONTACTS}.name"] for r in (await call(s, "rows", table=CONTACTS))["rows"])
+        assert names == ["Ann", "Kimberly", "Sam"]
+        many = "".join(f"Person {i}\tCrew\n" for i in range(30))
+        big = await call(s, "paste", table=CONTACTS, text=many, records=[],
+                         fields=[f"{CONTACTS}.name", f"{CONTACTS}.role"])
+        assert big["staged"] and len(big["created"]) == 30 and s.take_log() == []
+        assert (await call(s, "status"))["overlay"]["id"] == big["overlay"]
+        filled = await call(s, "fill_down", records=[jane, kim], fields=[f"{CONTACTS}.role"])
+        assert filled["changed"] == 1
+
+    run(scenario())
+
+
+def test_old_cue_number_fields_are_upgraded_keeping_values() -> None:
+    async def scenario() -> None:
+        from openprod import starter_manifests
+
+        s = await Session.create(generate_identity("Alice").to_json(), "Show", [], nacl_env)
+        old = starter_manifests()["lighting"].replace('type = "cue"', 'type = "number"').replace(
+            'version = "1.2.0"', 'version = "1.1.0"')
+        async with s.ws.transaction_async(kind="module") as tx:
+            tx.adopt_module(old)
+        number = "lighting.LightingCues.cue_number"
+        cue = (await call(s, "create_record", table="lighting.LightingCues", values={number: "10.5"}))["id"]
+        assert (await call(s, "info"))["upgrades"] == ["lighting"]
+        refused = json.loads(await s.call("set_cell", json.dumps({"record": cue, "field": number, "value": "17A"})))
+        assert "not a number" in refused["error"]["message"]
+        s.take_log()
+        assert (await call(s, "upgrade_modules"))["upgraded"] == ["Lighting"]
+        assert len(s.take_log()) == 1 and (await call(s, "info"))["upgrades"] == []
+        assert (await call(s, "record", record=cue))["values"][number] == 10.5  # kept
+        assert (await call(s, "set_cell", record=cue, field=number, value="17A"))["value"] == "17A"
 
     run(scenario())
 

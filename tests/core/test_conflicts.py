@@ -264,4 +264,5 @@ def test_many_conflicts_between_the_same_people_are_grouped(peer_factory) -> Non
         assert tx.resolve_all(group, take=alice.ws.actor_id) == 120
     sync(alice, bob)
     assert alice.ws.open_conflicts() == []
-    assert sorted(r.get("cue_number") for r in alice.ws.records("lighting.LightingCues")) == list(range(1000, 1120))
+    assert sorted(r.get("cue_number") for r in alice.ws.records("lighting.LightingCues")) == [
+        str(n) for n in range(1000, 1120)]

@@ -249,7 +249,11 @@ CORPUS: list[tuple[str, set[str]]] = [
     # --- numbers ---
     ('cue_number == 11', {"LX11"}),
     ("cue_number == 11.0", {"LX11"}),
-    ('cue_number == "11"', set()),  # text is not a number
+    ('cue_number == "11"', {"LX11"}),  # cue numbers compare in cue order, typed as text or number
+    ('cue_number == "11.10"', {"LX11.1"}),  # numerically equal: 11.1 and 11.10
+    ('cue_number < "11A"', {"LX1", "LX2", "LX11", "Places", "SQ1", "SQ5", "SQ6"}),  # 11 < 11A < 11.1
+    ('cue_number > "11"', {"LX11.1", "LX20"}),
+    ('cue_number == "Jane"', set()),  # not a cue number: never equal
     ("cue_number == 1", {"LX1", "SQ1"}),
     ("cue_number > 10", {"LX11", "LX11.1", "LX20"}),
     ("cue_number >= 11.1", {"LX11.1", "LX20"}),
@@ -295,7 +299,7 @@ CORPUS: list[tuple[str, set[str]]] = [
     ('table == "contacts" AND department IN ["lighting", "sound", "video"]', {"Bob", "Chris"}),
     ('status IN ["active", "pending"]', {"Jane", "John", "Ana", "Chris", "Dana"}),
     ("cue_number IN [1, 20, 99]", {"LX1", "LX20", "SQ1"}),
-    ('cue_number IN ["1", 5]', {"SQ5"}),
+    ('cue_number IN ["1", 5]', {"LX1", "SQ1", "SQ5"}),
     ("phone IN [null, '555-0101']", EVERYTHING - {"Ana", "Chris"}),
     ("status IN []", set()),
     ("NOT status IN ['active'] AND table == 'contacts.Contacts'", {"Ana", "Bob"}),
@@ -312,7 +316,8 @@ CORPUS: list[tuple[str, set[str]]] = [
     ('pronouns LIKE "she/%"', {"Jane"}),
     ('pronouns LIKE "she\\/%"', set()),  # a backslash before anything but %, _ or \ is literal
     ('role LIKE "%\\%%"', set()),  # an escaped % is a literal %
-    ('cue_number LIKE "1%"', set()),  # LIKE applies to text only
+    ('cue_number LIKE "1%"', {"LX1", "LX11", "LX11.1", "SQ1"}),  # cue numbers are text
+    ('level_db LIKE "-%"', set()),  # LIKE applies to text only
     # --- MATCHES ---
     ('phone MATCHES "^\\+1-\\d{3}-\\d{4}$"', {"Ana"}),
     ('phone MATCHES "555-\\d{4}"', {"Jane", "Chris"}),

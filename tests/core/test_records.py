@@ -51,7 +51,9 @@ def test_one_transaction_is_one_bundle(peer_factory) -> None:
         (lambda ws, rid: ws.clear_field(rid, "contacts.Contacts.name"), "required"),
         (lambda ws, rid: ws.set_field(rid, "schedule.Events.title", "x"), "not in table"),
         (lambda ws, rid: ws.create_record("schedule.Events", {"title": "T", "starts_at": "tomorrow"}), "ISO 8601"),
-        (lambda ws, rid: ws.create_record("lighting.LightingCues", {"cue_number": True}), "expected a number"),
+        (lambda ws, rid: ws.create_record("lighting.LightingCues", {"cue_number": True}), "expected a cue number"),
+            (lambda ws, rid: ws.create_record("lighting.LightingCues", {"cue_number": "Jane Doe"}), "not a cue number"),
+            (lambda ws, rid: ws.create_record("lighting.LightingCues", {"fade_time": True}), "expected a number"),
         (lambda ws, rid: ws.set_field(rid, "not-a-field", 1), "module.Table.field"),
     ],
 )
@@ -82,9 +84,10 @@ def test_write_to_deleted_record_is_refused_and_a_failed_transaction_leaves_noth
 
 def test_numbers_and_timestamps_are_normalised(peer_factory) -> None:
     alice = peer_factory("Alice")
-    cue = alice.ws.create_record("lighting.LightingCues", {"cue_number": 11.0, "fade_time": 2.5})
-    assert alice.ws.record(cue).values["lighting.LightingCues.cue_number"] == 11
-    assert isinstance(alice.ws.record(cue).values["lighting.LightingCues.cue_number"], int)
+    cue = alice.ws.create_record("lighting.LightingCues", {"cue_number": 11.0, "fade_time": 2.0})
+    assert alice.ws.record(cue).values["lighting.LightingCues.cue_number"] == "11"  # a cue number is text
+    assert alice.ws.record(cue).values["lighting.LightingCues.fade_time"] == 2
+    assert isinstance(alice.ws.record(cue).values["lighting.LightingCues.fade_time"], int)
     assert alice.ws.record(cue).get("is_called") is True  # default
     ev = alice.ws.create_record("schedule.Events", {"title": "Tech", "starts_at": "2026-03-01T18:00:00+01:00"})
     assert alice.ws.record(ev).get("starts_at") == "2026-03-01T17:00:00Z"

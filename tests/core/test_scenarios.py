@@ -6,7 +6,7 @@ import pytest
 
 from helpers import sync
 from openprod import ValidationError
-from openprod.csv_import import stage_csv
+from openprod.csv_import import ImportRefused, stage_csv
 
 CUE = "lighting.LightingCues"
 
@@ -60,7 +60,7 @@ def test_scenario_c_import_with_overlay_preview(peer_factory) -> None:
     rows.append(("John Smithh", "Romeo"))
     seen_progress = []
     preview = stage_csv(ws, "contacts.Contacts", cast_csv(rows), progress=lambda d, t: seen_progress.append((d, t)))
-    assert preview.describe() == "This will create 47 new Contacts. 3 match existing records."
+    assert preview.describe() == "This will create 47 new Contacts. 3 match existing records (3 with changes)."
     assert (preview.new, preview.matched) == (47, 3) and seen_progress[-1] == (50, 50)
     assert ws.active_overlay == preview.overlay_id
     assert len(ws.records("contacts.Contacts")) == 50  # the preview, through the overlay
@@ -77,16 +77,24 @@ def test_scenario_c_import_with_overlay_preview(peer_factory) -> None:
     assert bob.ws.record(typo.id).get("role") == "Romeo"
 
 
-def test_import_reports_bad_rows_and_discard_undoes_everything(peer_factory) -> None:
+def test_import_reports_bad_rows_stages_nothing_then_discard_undoes_everything(peer_factory) -> None:
     ws = peer_factory("Alice").ws
-    text = "Cue #,Label,Fade (s),Called\n1,Sunrise,3,yes\nx,Broken,1,no\n2,,2.5,maybe\n3,Blackout,0,\n"
-    preview = stage_csv(ws, CUE, text, match_on=["lighting.LightingCues.cue_number"])
-    assert preview.new == 2 and [row for row, _ in preview.errors] == [3, 4]
-    assert "not a number" in preview.errors[0][1] and "not yes/no" in preview.errors[1][1]
-    assert sorted(r.get("cue_number") for r in ws.records(CUE)) == [1, 3]
+    text = "Cue #,Label,Fade (s),Called\n1,Sunrise,3,yes\nx-1,Broken,1,no\n2,,2.5,maybe\n3,Blackout,0,\n"
+    with pytest.raises(ImportRefused) as refused:
+        stage_csv(ws, CUE, text, match_on=["lighting.LightingCues.cue_number"])
+    problems = refused.value.plan.problems
+    assert [p.line for p in problems] == [3, 4]
+    assert "not a cue number" in problems[0].message and "not yes or no" in problems[1].message
+    assert problems[0].content == "x-1,Broken,1,no"
+    assert ws.records(CUE) == [] and ws.active_overlay is None  # nothing staged
+    fixed = text.replace("x-1", "1A").replace("maybe", "no")
+    preview = stage_csv(ws, CUE, fixed, match_on=["lighting.LightingCues.cue_number"])
+    assert preview.new == 4
+    called = {r.get("cue_number"): r.get("is_called") for r in ws.records(CUE)}
+    assert called == {"1": True, "1A": False, "2": False, "3": True}  # an empty cell takes the default (Yes)
     ws.discard_overlay(preview.overlay_id)
     assert ws.records(CUE) == []
-    with pytest.raises(ValidationError, match="none of the CSV columns"):
+    with pytest.raises(ValidationError, match="none of the columns"):
         stage_csv(ws, CUE, "Colour,Size\nred,3\n")
     with pytest.raises(ValidationError, match="empty"):
         stage_csv(ws, CUE, "")

@@ -24,6 +24,7 @@ import { identityForm, renderStart } from './ui/start.js';
 import { SaveStatus } from './ui/status.js';
 import { renderSync } from './ui/sync.js';
 import { SyncIndicator } from './ui/syncstatus.js';
+import { loadView } from './ui/gridview.js';
 import { renderTable } from './ui/table.js';
 
 const $ = (id) => document.getElementById(id);
@@ -74,8 +75,9 @@ class App {
     return `/w/${this.ws.id}/t/${tableId}`;
   }
 
+  /** A table's grid choices: sort, filter and columns as saved on this device, plus the selection. */
   view(tableId) {
-    if (!this.views.has(tableId)) this.views.set(tableId, { base: this.tableHref(tableId) });
+    if (!this.views.has(tableId)) this.views.set(tableId, { ...loadView(this.ws.id, tableId), base: this.tableHref(tableId) });
     return this.views.get(tableId);
   }
 
@@ -214,7 +216,8 @@ class App {
     $('opening-status').hidden = false;
     mount(this.main);
     const role = await this.api.openWorkspace(id);
-    const info = await this.read('info');
+    let info = await this.read('info');
+    if (info.upgrades && info.upgrades.length) info = await this.upgradeModules(info);
     this.ws = { id, info, role };
     this.views.clear();
     this.showRole(role);
@@ -222,6 +225,22 @@ class App {
     await this.refreshStatus();
     if (role === 'client') { // the owner tab syncs; ask it (its status also arrives as events)
       this.api.call('sync:status', {}).then((s) => this.showSync(s)).catch((err) => console.warn(err));
+    }
+  }
+
+  /** Newer versions of the workspace's modules (cue numbers that keep "17A"): adopted at once, every
+   * value kept; said in a notice. A refusal leaves the workspace as it was. */
+  async upgradeModules(info) {
+    try {
+      const { upgraded } = await this.write('upgrade_modules');
+      if (upgraded.length) {
+        this.notify(`Updated ${upgraded.join(', ')}: cue numbers now keep exactly what you type (17A, 10.10), `
+          + 'and every cue number you had is kept.');
+      }
+      return await this.read('info');
+    } catch (err) {
+      console.warn(err);
+      return info;
     }
   }
 
@@ -247,6 +266,8 @@ class App {
 
   showWorkspaceChrome(on) {
     this.sidebar.hidden = !on;
+    $('sidebar-toggle').hidden = !on;
+    if (on) this.showSidebar(this.sidebarWanted());
     $('ws-title').textContent = on && this.ws ? this.ws.info.name : '';
     document.body.classList.toggle('in-workspace', on);
     $('staging-toggle').hidden = !on;
@@ -299,6 +320,37 @@ class App {
     } catch (err) {
       this.notify(`Staging: ${err.message}`);
     }
+  }
+
+  // --- the sidebar: collapsible (a portrait tablet starts with it closed); the choice is kept per device
+
+  overlaySidebar() {
+    return window.matchMedia('(max-width: 1000px)').matches;
+  }
+
+  sidebarWanted() {
+    let saved = null;
+    try {
+      saved = localStorage.getItem('openprod.sidebar');
+    } catch { /* storage unavailable: the default */ }
+    if (this.overlaySidebar()) return false; // over the screen: opened on demand, never left covering the grid
+    return saved !== 'closed';
+  }
+
+  showSidebar(open) {
+    document.body.classList.toggle('sidebar-collapsed', !open);
+    const toggle = $('sidebar-toggle');
+    toggle.setAttribute('aria-expanded', String(open));
+    toggle.title = open ? 'Hide the list of tables' : 'Show the list of tables';
+  }
+
+  toggleSidebar() {
+    const open = document.body.classList.contains('sidebar-collapsed');
+    this.showSidebar(open);
+    try {
+      if (!this.overlaySidebar()) localStorage.setItem('openprod.sidebar', open ? 'open' : 'closed');
+    } catch { /* storage unavailable: for this visit only */ }
+    if (open) this.sidebar.querySelector('[aria-current="page"], a')?.focus();
   }
 
   renderSidebarCounts() {
@@ -467,6 +519,17 @@ export async function start() {
   app.showIdentity();
   $('identity-button').addEventListener('click', () => app.openIdentityDialog());
   $('staging-toggle').addEventListener('click', () => app.toggleStaging());
+  $('sidebar-toggle').addEventListener('click', () => app.toggleSidebar());
+  // Over the screen (portrait): choosing a table closes the sidebar again, and Escape does.
+  $('sidebar').addEventListener('click', (event) => {
+    if (event.target.closest('a') && app.overlaySidebar()) app.showSidebar(false);
+  });
+  $('sidebar').addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && app.overlaySidebar()) {
+      app.showSidebar(false);
+      $('sidebar-toggle').focus();
+    }
+  });
   window.addEventListener('hashchange', () => app.route());
   document.addEventListener('keydown', (event) => app.onGlobalKey(event));
   window.addEventListener('offline', () => api.networkChanged(false));

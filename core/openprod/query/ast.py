@@ -132,6 +132,11 @@ class FieldTarget:
     def timestamp(self) -> bool:
         return all(f.type == "timestamp" for f in self.fields)
 
+    @property
+    def cue(self) -> bool:
+        """Cue number fields compare in cue order (17 < 17A < 18), through `cues.cue_key`."""
+        return all(f.type == "cue" for f in self.fields)
+
 
 @dataclass(frozen=True)
 class BField:
@@ -140,6 +145,7 @@ class BField:
     entries: tuple[tuple[str, tuple[str, ...]], ...]
     crdt: bool  # some member is a CRDT field: its content is only known by rendering
     timestamp: bool
+    cue: bool = False
 
     @property
     def members(self) -> tuple[str, ...]:
@@ -214,7 +220,7 @@ class InList:
 
 @dataclass(frozen=True)
 class Cmp:
-    """Bound comparison: kind is s (text), n (number), b (boolean) or t (timestamp key)."""
+    """Bound comparison: kind is s (text), n (number), b (boolean), t (timestamp key) or q (cue key)."""
 
     op: str
     kind: str

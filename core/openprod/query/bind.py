@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..cues import cue_key
 from ..values import KIND_BOOL, KIND_NUMBER, KIND_STRING
 from . import errors as e
 from .ast import (
@@ -41,7 +42,7 @@ from .ast import (
     Value,
 )
 from .evaluator import PythonEvaluator
-from .patterns import timestamp_key, timestamp_key_from_ms
+from .patterns import CUE_KIND, timestamp_key, timestamp_key_from_ms
 from .resolve import CompiledQuery, simplify
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ class Binder:
         if isinstance(node, FieldTest):
             assert isinstance(node.target, FieldTarget)
             field = self.field(node.target)
-            test = self.test(node.test, field.timestamp)
+            test = self.test(node.test, field.timestamp, field.cue)
             return _const(False) if test is None else FieldTest(field, test)
         if isinstance(node, EdgePropTest):
             test = self.test(node.test, node.timestamp)
@@ -103,15 +104,15 @@ class Binder:
         fields = self.ws.schema.fields
         crdt = any(f.crdt for f in target.fields) or any(
             (fields.get(m) is not None and fields[m].crdt is not None) for _, ms in entries for m in ms)
-        return BField(entries, crdt, target.timestamp)
+        return BField(entries, crdt, target.timestamp, target.cue)
 
     # --- tests and operands ---------------------------------------------------------------------
 
-    def test(self, test: Test, timestamp: bool) -> Test | None:
+    def test(self, test: Test, timestamp: bool, cue: bool = False) -> Test | None:
         """The bound test, or None when no value can pass it."""
         if isinstance(test, Compare):
             typed = self.operand(test.operand)
-            return None if typed is None else _typed_cmp(test.op, typed, timestamp)
+            return None if typed is None else _typed_cmp(test.op, typed, timestamp, cue)
         if isinstance(test, InList):
             items: list[tuple[str, Any]] = []
             null = False
@@ -120,7 +121,7 @@ class Binder:
                     null = True
                     continue
                 typed = self.operand(operand)
-                cmp = None if typed is None else _typed_cmp("==", typed, timestamp)
+                cmp = None if typed is None else _typed_cmp("==", typed, timestamp, cue)
                 if cmp is not None and (cmp.kind, cmp.value) not in items:
                     items.append((cmp.kind, cmp.value))
             if not items and not null:
@@ -176,8 +177,11 @@ def _typed_literal(value: Any) -> Typed | None:
     return None
 
 
-def _typed_cmp(op: str, typed: Typed, timestamp: bool) -> Cmp | None:
+def _typed_cmp(op: str, typed: Typed, timestamp: bool, cue: bool = False) -> Cmp | None:
     kind, value = typed
+    if cue:
+        key = cue_key(value) if kind in (KIND_STRING, KIND_NUMBER) else None
+        return None if key is None else Cmp(op, CUE_KIND, key)
     if timestamp:
         if kind == KIND_STRING:
             key = timestamp_key(value)

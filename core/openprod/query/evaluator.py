@@ -12,7 +12,8 @@ import sqlite3
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..values import KIND_BOOL, KIND_CRDT, KIND_LIST, KIND_STRING, from_sql
+from ..cues import cue_key
+from ..values import KIND_BOOL, KIND_CRDT, KIND_LIST, KIND_NUMBER, KIND_STRING, from_sql
 from .ast import (
     And,
     AnyOf,
@@ -34,7 +35,7 @@ from .ast import (
     Test,
     Truthy,
 )
-from .patterns import like_match, regex_match, timestamp_key, truthy
+from .patterns import CUE_KIND, like_match, regex_match, timestamp_key, truthy
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -81,6 +82,9 @@ def apply_test(test: Test, value: Typed) -> bool:
 
 
 def _cmp(op: str, want_kind: str, want: Any, kind: str, raw: Any) -> bool:
+    if want_kind == CUE_KIND:  # a cue number, or a number written before the field became one
+        key = cue_key(raw) if kind in (KIND_STRING, KIND_NUMBER) else None
+        return key is not None and _COMPARE[op](key, want)
     if want_kind == "t":
         if kind != KIND_STRING:
             return False

@@ -17,6 +17,8 @@ from typing import Any
 MAX_PATTERN_CHARS = 500
 MAX_MATCH_INPUT = 10_000  # MATCHES never matches longer text (a guard against slow regexes)
 SQL_TIMESTAMP_KEY = "strftime('%Y-%m-%dT%H:%M:%f', {value})"
+CUE_KIND = "q"  # a comparison in cue order: both sides are `cues.cue_key` strings
+CUE_FUNCTION = "openprod_cue_key"  # `cues.cue_key`, registered with SQLite by run.py
 
 ANY_ONE = "_"
 ANY_RUN = "%"

@@ -11,12 +11,13 @@ import sqlite3
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..cues import cue_key
 from ..ids import to_str
 from ..transaction import IdLike, as_id
 from .ast import And, Node
 from .bind import bind
 from .evaluator import PythonEvaluator
-from .patterns import regex_match
+from .patterns import CUE_FUNCTION, regex_match
 from .resolve import CompiledQuery, compile_query
 from .sqlplan import REGEXP_FUNCTION, SqlPlan, select_sql
 
@@ -30,6 +31,7 @@ def _sql_matches(pattern: Any, value: Any) -> int:
 
 def _register(conn: sqlite3.Connection) -> None:
     conn.create_function(REGEXP_FUNCTION, 2, _sql_matches, deterministic=True)
+    conn.create_function(CUE_FUNCTION, 1, cue_key, deterministic=True)
 
 
 def _compiled(ws: Workspace, query: str | CompiledQuery, table: str | None, context: str) -> CompiledQuery:

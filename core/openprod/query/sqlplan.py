@@ -46,7 +46,7 @@ from .ast import (
     Test,
     Truthy,
 )
-from .patterns import SQL_TIMESTAMP_KEY, like_to_glob
+from .patterns import CUE_FUNCTION, CUE_KIND, SQL_TIMESTAMP_KEY, like_to_glob
 
 REGEXP_FUNCTION = "openprod_query_matches"
 _SQL_OP = {"==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -67,7 +67,7 @@ def drive_rank(node: Node) -> int:
     if isinstance(node, FieldTest):
         assert isinstance(node.target, BField)
         test = node.test
-        if node.target.crdt or node.target.timestamp:
+        if node.target.crdt or node.target.timestamp or node.target.cue:
             return 4 if not isinstance(test, IsNull) else NO_DRIVER
         if isinstance(test, Cmp):
             return 0 if test.op == "==" else (2 if test.op != "!=" else 4)
@@ -193,6 +193,8 @@ class SqlPlan:
             values = [1 if v else 0 for v in values]
         if want_kind == "t":
             lhs, kind_check = SQL_TIMESTAMP_KEY.format(value=value), f"{kind} = 's'"
+        elif want_kind == CUE_KIND:
+            lhs, kind_check = f"{CUE_FUNCTION}({value})", f"{kind} IN ('s', 'n')"
         else:
             lhs, kind_check = value, f"{kind} = {self.param(want_kind)}"
         if op == "in":

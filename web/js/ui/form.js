@@ -25,12 +25,12 @@ function flagContent(app, record, field, flag, label, afterAction) {
   if (flag.staged && !flag.drift) {
     parts.push(h('p', { class: 'flag staged' }, h('span', {}, 'Staged: not saved to the shared log until you commit. '),
       h('button', {
-        type: 'button', class: 'small', 'aria-label': `Knock out the staged change to ${field.display_name}`,
+        type: 'button', class: 'small', 'aria-label': `Drop my change to ${field.display_name}`,
         onclick: async () => {
           await app.write('stage_use_canonical', { record, field: field.id }).catch((err) => app.notify(err.message));
           await afterAction();
         },
-      }, 'Knock out')));
+      }, 'Drop my change')));
   }
   return parts;
 }
@@ -60,7 +60,8 @@ export async function renderForm({ main, table, recordId, app }) {
 
   const rows = table.fields.map((field) => {
     const id = uid('field');
-    const value = record ? record.values[field.id] : undefined;
+    // a new record starts with the fields' defaults (a cue is Called: Yes unless unticked)
+    const value = record ? record.values[field.id] : (field.default ?? undefined);
     const described = [field.description ? `${id}-desc` : null, `${id}-flags`].filter(Boolean).join(' ');
     const attrs = {
       id, name: field.id, disabled: !field.editable, required: field.required && field.type !== 'boolean',

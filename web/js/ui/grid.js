@@ -1,17 +1,24 @@
-// A spreadsheet-like grid for one table, following the WAI-ARIA grid pattern.
+// A spreadsheet-like grid for one table (WAI-ARIA grid pattern), drawn a window of rows at a time.
 //
-// Keyboard: the grid is one Tab stop; arrows, Home/End, Ctrl+Home/End and PageUp/PageDown move
-// the active cell; Enter or F2 edits (or opens the record from the first column, or toggles a
-// yes/no cell, as Space does); typing a character starts editing with it; Delete clears.
-// While editing: Enter saves and moves down, Tab/Shift+Tab save and move right/left, Escape
-// cancels. Touch: tap a cell to select it, tap it again (or double-tap) to edit.
-// Every saved cell is one call, so one signed bundle. Flagged cells are marked: in conflict (⚑),
-// staged in the active overlay (tinted), changed underneath while staging (⚠ drift); rows created in
-// the overlay are marked new. Collaborative text is edited in the record form (Enter opens it).
+// Two states that never look alike: a SELECTED cell (tinted, outlined; the bar above says
+// "Selected") and a cell being EDITED (white, thick border, caret; the bar says "Editing").
+// Keyboard, as in Google Sheets: arrows move (Shift extends the selection), Enter or F2 edits the
+// selected cell (never another), typing starts editing with what is typed; while editing Enter saves
+// and moves down, Tab saves and moves right, Escape cancels, and arrows save and move when editing
+// was started by typing. Delete clears, Ctrl+C / Ctrl+X / Ctrl+V copy, cut and paste blocks as
+// tab-separated text, Ctrl+D fills down, Ctrl+A selects everything.
+// Pointer: a click selects, a double click edits; dragging selects a block. Touch and pen: a tap
+// selects, a tap on the selected cell edits, the round handle at a selection's corner drags it
+// larger (a finger drag scrolls). Below the last row, a new row: typing there creates a record.
+// Every saved cell is one call, so one signed bundle; a paste, a fill or a clear is one bundle too.
+// Only the rows in view (and a margin) are in the DOM: 10,000 rows scroll like 10.
 import { h, mount } from './dom.js';
-import { compareValues, formatValue, inputAttrs, inputValue } from './format.js';
+import { formatValue, inputAttrs, inputValue, sortKey } from './format.js';
+import { MAX_WIDTH, MIN_WIDTH, columnWidth, shownFields } from './gridview.js';
 
-const PAGE = 10;
+export const ROW_HEIGHT = 44;
+const OVERSCAN = 12;
+const OPEN_WIDTH = 76;
 
 /** The rows a view shows: filtered (all columns or one) and sorted, empty values last. */
 export function visibleRows(data, view) {
@@ -26,17 +33,15 @@ export function visibleRows(data, view) {
   const field = fields.find((f) => f.id === sortField);
   if (field && sortDir) {
     const sign = sortDir === 'ascending' ? 1 : -1;
-    const empty = (v) => v === undefined || v === null || v === '';
-    rows = [...rows].sort((a, b) => {
-      const va = a.values[field.id];
-      const vb = b.values[field.id];
-      if (empty(va) || empty(vb)) return compareValues(field, va, vb);
-      return sign * compareValues(field, va, vb);
+    const keyed = rows.map((row) => [sortKey(field, row.values[field.id]), row]);
+    keyed.sort(([a], [b]) => {
+      if (a === null || b === null) return a === b ? 0 : a === null ? 1 : -1; // empty last, both ways
+      return sign * (a < b ? -1 : a > b ? 1 : 0);
     });
+    rows = keyed.map(([, row]) => row);
   }
   return rows;
 }
-
 
 /** The marks a flagged cell shows: an icon, and the same in words for screen readers. */
 function cellMarks(flag) {
@@ -48,32 +53,49 @@ function cellMarks(flag) {
     h('span', { class: 'visually-hidden' }, ` (${words})`)];
 }
 
+const empty = (v) => v === undefined || v === null || v === '';
+
 export class Grid {
   /**
    * @param {object} o
    * @param {{id: string, display_name: string}} o.table
-   * @param {{fields: object[], rows: object[]}} o.data from the worker's `rows` method
-   * @param {object} o.view sort/filter state, kept by the caller across visits (mutated here)
-   * @param {(record: string, field: string, value: any) => Promise<any>} o.save one cell, one bundle
+   * @param {{fields: object[], rows: object[], flags: object}} o.data from the worker's `rows` method
+   * @param {object} o.view sort/filter/columns, kept by the caller (mutated here; `onViewChange` saves it)
+   * @param {object} o.actions {save(record, field, value), create(values), paste(text, records, fields),
+   *   fillDown(records, fields), clear(records, fields), copied(rowCount)}: each returns a promise
    * @param {(record: string) => void} o.open show the record form
-   * @param {(message: string) => void} o.notify tell the user something went wrong
-   * @param {() => void} o.onChange the visible rows or active cell changed
+   * @param {(message: string) => void} o.notify tell the person something
+   * @param {() => void} o.onChange the selection, the rows or the editing state changed
+   * @param {() => void} o.onViewChange sort, filter or columns changed (to be remembered)
    */
-  constructor({ table, data, view, save, open, notify, onChange }) {
+  constructor({ table, data, view, actions, open, notify, onChange, onViewChange }) {
     this.table = table;
     this.view = view;
-    this.save = save;
+    this.actions = actions;
     this.open = open;
     this.notify = notify;
     this.onChange = onChange || (() => {});
+    this.onViewChange = onViewChange || (() => {});
     this.editing = null;
     this.deferred = null;
-    this.active = { row: view.activeRow ?? null, col: view.activeCol ?? 1 };
+    this.draft = {}; // the new row's values, typed before it has what a record needs
+    this.active = { row: view.activeRow ?? 0, col: view.activeCol ?? 1 };
+    this.extent = { ...this.active };
+    this.window = { start: 0, end: 0 };
+    this.drawn = new Map(); // row index -> its <tr>, for the rows in the DOM
+    this.drag = null;
+    this.scrollScheduled = false;
+    this.build();
     this.setData(data, { keepFocus: false });
   }
 
   get fields() {
     return this.data.fields;
+  }
+
+  /** The row count including the new row at the end. */
+  get total() {
+    return this.rows.length + 1;
   }
 
   /** New rows from the worker; keeps the active cell on the same record if it is still shown. */
@@ -82,80 +104,201 @@ export class Grid {
       this.deferred = data; // never yank a cell out from under the person typing in it
       return;
     }
-    const hadFocus = keepFocus && Boolean(this.element) && this.body.contains(document.activeElement);
+    const hadFocus = keepFocus && this.hasFocus();
     this.data = data;
-    this.rows = this.visibleRows();
-    if (!this.element) this.build();
+    this.refresh(hadFocus);
+  }
+
+  /** Re-read the view (sort, filter, columns) and redraw, keeping the selection on its records. */
+  refresh(focus = false) {
+    this.onDraft = Boolean(this.rows) && this.active.row >= this.rows.length; // stays on the new row
+    this.rows = visibleRows(this.data, this.view);
+    this.columns = shownFields(this.fields, this.view);
+    this.renderColumns();
     this.renderHead();
-    this.renderBody();
-    this.placeActive(hadFocus);
+    this.window = { start: 0, end: 0 };
+    this.placeActive();
+    this.renderWindow(true);
+    this.markSelection();
+    if (focus) this.focus();
     this.onChange();
   }
 
-  visibleRows() {
-    return visibleRows(this.data, this.view);
+  /** Once in the page: scroll the active cell into view and draw the rows that are visible. */
+  reveal() {
+    this.scrollToCell(this.active);
+    this.renderWindow(true);
+  }
+
+  hasFocus() {
+    return Boolean(this.element) && this.element.contains(document.activeElement) && !this.editing;
   }
 
   // --- building -----------------------------------------------------------------------------
 
   build() {
+    this.colgroup = h('colgroup');
     this.head = h('thead');
     this.body = h('tbody');
-    this.element = h('table', {
+    this.tableEl = h('table', {
       class: 'grid', role: 'grid', 'aria-label': this.table.display_name, 'aria-readonly': 'false',
+      'aria-multiselectable': 'true', tabindex: -1,
       onkeydown: (e) => this.onKeyDown(e),
-      onclick: (e) => this.onClick(e),
+      onpointerdown: (e) => this.onPointerDown(e),
+      onpointermove: (e) => this.onPointerMove(e),
+      onpointerup: (e) => this.onPointerUp(e),
+      onpointercancel: () => { this.drag = null; },
       ondblclick: (e) => this.onDoubleClick(e),
-    }, this.head, this.body);
+      onclick: (e) => this.onClick(e),
+      oncopy: (e) => this.onCopy(e, false),
+      oncut: (e) => this.onCopy(e, true),
+      onpaste: (e) => this.onPaste(e),
+    }, this.colgroup, this.head, this.body);
+    this.scroller = h('div', { class: 'grid-scroll' }, this.tableEl);
+    this.scroller.addEventListener('scroll', () => this.onScroll(), { passive: true });
+    this.element = this.scroller;
+  }
+
+  renderColumns() {
+    const widths = [OPEN_WIDTH, ...this.columns.map((f) => columnWidth(this.view, f))];
+    mount(this.colgroup, widths.map((w) => h('col', { style: `width:${w}px` })));
+    this.tableEl.style.width = `${widths.reduce((a, b) => a + b, 0)}px`;
+    this.frozenWidth = OPEN_WIDTH + (widths[1] || 0);
+    this.tableEl.style.setProperty('--frozen-left', `${OPEN_WIDTH}px`);
   }
 
   renderHead() {
     const cells = [h('th', { scope: 'col', class: 'open-col' }, h('span', { class: 'visually-hidden' }, 'Record'))];
-    for (const field of this.fields) {
+    this.columns.forEach((field, i) => {
       const sort = this.view.sortField === field.id ? this.view.sortDir : null;
       const label = field.display_name + (field.required ? ' *' : '');
-      cells.push(h('th', { scope: 'col', 'aria-sort': sort || false, title: field.description || false },
-        h('button', {
-          type: 'button', class: 'sort', dataset: { field: field.id },
-          onclick: () => this.cycleSort(field.id),
-          'aria-label': `${field.display_name}${field.required ? ' (required)' : ''}: sort`,
-        }, label, h('span', { class: 'sort-mark', 'aria-hidden': 'true' }, sort === 'ascending' ? ' ▲' : sort === 'descending' ? ' ▼' : ''))));
-    }
+      cells.push(h('th', {
+        scope: 'col', 'aria-sort': sort || false, title: field.description || false, class: i === 0 ? 'frozen' : false,
+        dataset: { field: field.id },
+      },
+      h('button', {
+        type: 'button', class: 'sort', dataset: { field: field.id },
+        onclick: () => this.cycleSort(field.id),
+        'aria-label': `${field.display_name}${field.required ? ' (required)' : ''}: sort`,
+      }, label, h('span', { class: 'sort-mark', 'aria-hidden': 'true' }, sort === 'ascending' ? ' ▲' : sort === 'descending' ? ' ▼' : '')),
+      h('span', {
+        class: 'col-resize', 'aria-hidden': 'true', title: 'Drag to change the width',
+        onpointerdown: (e) => this.startResize(e, field),
+      })));
+    });
     mount(this.head, h('tr', { 'aria-rowindex': 1 }, cells));
-    this.element.setAttribute('aria-colcount', String(this.fields.length + 1));
-    this.element.setAttribute('aria-rowcount', String(this.rows.length + 1));
+    this.tableEl.setAttribute('aria-colcount', String(this.columns.length + 1));
+    this.tableEl.setAttribute('aria-rowcount', String(this.total + 1));
   }
 
-  renderBody() {
-    const trs = this.rows.map((row, r) => {
-      const label = this.rowLabel(row);
-      const fresh = this.isNew(row.id);
-      const tds = [h('th', { scope: 'row', role: 'rowheader', class: 'open-col', tabindex: -1, dataset: { row: r, col: 0 } },
-        h('a', { href: `#${this.recordHref(row.id)}`, tabindex: -1, 'aria-label': `Open ${label}${fresh ? ' (new, staged)' : ''}`, class: 'open-link' }, 'Open'),
-        fresh ? h('span', { class: 'new-badge', 'aria-hidden': 'true' }, 'new') : null)];
-      this.fields.forEach((field, i) => {
-        tds.push(this.renderCell(row, field, r, i + 1));
-      });
-      return h('tr', { 'aria-rowindex': r + 2, class: fresh ? 'staged-new' : false, dataset: { id: row.id } }, tds);
-    });
-    if (!trs.length) {
-      const message = this.data.rows.length ? 'No records match the filter.' : 'No records yet.';
-      trs.push(h('tr', {}, h('td', { colspan: this.fields.length + 1, class: 'empty' }, message)));
+  // --- the window of rows in the DOM ---------------------------------------------------------
+
+  headHeight() {
+    return this.head.offsetHeight || ROW_HEIGHT;
+  }
+
+  /** Rows [start, end) that must be in the DOM for what is scrolled into view. */
+  neededWindow() {
+    const top = Math.max(0, this.scroller.scrollTop - this.headHeight());
+    const height = this.scroller.clientHeight || ROW_HEIGHT * 20;
+    const first = Math.floor(top / ROW_HEIGHT);
+    const last = Math.min(this.total, Math.ceil((top + height) / ROW_HEIGHT) + 1);
+    return { first, last };
+  }
+
+  renderWindow(force = false) {
+    const { first, last } = this.neededWindow();
+    const { start, end } = this.window;
+    if (!force && first >= start && last <= end) return false;
+    if (this.editing && (this.editing.index < first - OVERSCAN || this.editing.index >= last + OVERSCAN)) {
+      this.finishEdit(true, 0, 0, false); // scrolled far away from the cell being edited: saved, as leaving it does
     }
-    mount(this.body, trs);
+    const hadFocus = this.hasFocus();
+    const from = Math.max(0, first - OVERSCAN);
+    const to = Math.min(this.total, last + OVERSCAN);
+    const trs = [];
+    if (from > 0) trs.push(this.spacer(from));
+    const kept = force ? new Map() : this.drawn; // rows still in the window are moved, not drawn again
+    this.drawn = new Map();
+    for (let r = from; r < to; r += 1) {
+      let tr = this.editing && this.editing.index === r ? this.editing.tr : kept.get(r);
+      if (!tr) tr = r < this.rows.length ? this.renderRow(r) : this.renderDraftRow(r);
+      this.drawn.set(r, tr);
+      trs.push(tr);
+    }
+    if (to < this.total) trs.push(this.spacer(this.total - to));
+    if (!this.rows.length) {
+      const message = this.data.rows.length ? 'No records match the filter.' : 'No records yet: type in the row below to add one.';
+      trs.unshift(h('tr', { class: 'empty-row' }, h('td', { colspan: this.columns.length + 1, class: 'empty' }, message)));
+    }
+    const keep = this.editing && trs.includes(this.editing.tr) ? this.editing.tr : null;
+    if (keep) { // never detach the row being edited: its input would lose focus and the typing
+      for (const child of [...this.body.children]) if (child !== keep) child.remove();
+      const at = trs.indexOf(keep);
+      keep.before(...trs.slice(0, at));
+      keep.after(...trs.slice(at + 1));
+    } else this.body.replaceChildren(...trs);
+    this.window = { start: from, end: to };
+    this.markSelection();
+    if (hadFocus) this.focus();
+    return true;
+  }
+
+  spacer(rows) {
+    return h('tr', { class: 'spacer', 'aria-hidden': 'true' },
+      h('td', { colspan: this.columns.length + 1, style: `height:${rows * ROW_HEIGHT}px` }));
+  }
+
+  renderRow(r) {
+    const row = this.rows[r];
+    const label = this.rowLabel(row);
+    const fresh = this.isNew(row.id);
+    const tds = [h('th', { scope: 'row', role: 'rowheader', class: 'open-col', tabindex: -1, dataset: { row: r, col: 0 } },
+      h('a', { href: `#${this.recordHref(row.id)}`, tabindex: -1, 'aria-label': `Open ${label}${fresh ? ' (new, staged)' : ''}`, class: 'open-link' }, 'Open'),
+      fresh ? h('span', { class: 'new-badge', 'aria-hidden': 'true' }, 'new') : null)];
+    this.columns.forEach((field, i) => tds.push(this.renderCell(row, field, r, i + 1)));
+    return h('tr', { 'aria-rowindex': r + 2, class: fresh ? 'staged-new' : false, dataset: { id: row.id } }, tds);
   }
 
   renderCell(row, field, r, c) {
     const value = row.values[field.id];
     const flag = this.flagFor(row.id, field.id);
     const classes = flag ? ['conflict', 'staged', 'drift'].filter((k) => flag[k]) : [];
+    if (c === 1) classes.push('frozen');
     const attrs = {
       role: 'gridcell', tabindex: -1, dataset: { row: r, col: c, field: field.id, type: field.type },
       'aria-readonly': this.inlineEditable(field) ? false : 'true', class: classes.join(' ') || false,
     };
-    if (field.type === 'boolean') attrs['aria-checked'] = value ? 'true' : 'false';
     return h('td', attrs, formatValue(field, value), cellMarks(flag));
   }
+
+  /** The row below the last: what is typed there becomes a new record (with the fields' defaults). */
+  renderDraftRow(r) {
+    const tds = [h('th', { scope: 'row', role: 'rowheader', class: 'open-col draft-head', tabindex: -1, dataset: { row: r, col: 0 } },
+      h('span', { 'aria-hidden': 'true' }, '+'), h('span', { class: 'visually-hidden' }, 'New record: type in any cell of this row'))];
+    this.columns.forEach((field, i) => {
+      const typed = this.draft[field.id];
+      const shown = typed !== undefined ? typed : field.default !== undefined && field.default !== null ? formatValue(field, field.default) : '';
+      tds.push(h('td', {
+        role: 'gridcell', tabindex: -1, dataset: { row: r, col: i + 1, field: field.id, type: field.type },
+        class: ['draft', typed === undefined && shown ? 'default' : null, i === 0 ? 'frozen' : null].filter(Boolean).join(' '),
+        'aria-readonly': this.inlineEditable(field) ? false : 'true',
+      }, shown));
+    });
+    return h('tr', { 'aria-rowindex': r + 2, class: 'draft-row', dataset: { draft: 'true' } }, tds);
+  }
+
+  onScroll() {
+    if (this.scrollScheduled) return;
+    this.scrollScheduled = true;
+    requestAnimationFrame(() => {
+      this.scrollScheduled = false;
+      this.renderWindow();
+      this.onChange();
+    });
+  }
+
+  // --- records and fields --------------------------------------------------------------------
 
   /** {conflict, conflict_text, staged, drift} for one cell, or null. */
   flagFor(recordId, fieldId) {
@@ -178,143 +321,343 @@ export class Grid {
   }
 
   rowLabel(row) {
+    if (!row) return 'new record';
     const named = this.fields.find((f) => ['name', 'title', 'label'].includes(f.name) && row.values[f.id]);
-    const first = named || this.fields.find((f) => f.type === 'string' && row.values[f.id]);
+    const first = named || this.fields.find((f) => (f.type === 'string' || f.type === 'cue') && row.values[f.id]);
     return first ? String(row.values[first.id]) : 'record';
   }
 
-  // --- the active cell ----------------------------------------------------------------------
+  // --- selection ----------------------------------------------------------------------------
 
   cell(row, col) {
     return this.body.querySelector(`[data-row="${row}"][data-col="${col}"]`);
   }
 
   activeCell() {
-    return this.active.row === null ? null : this.cell(this.active.row, this.active.col);
+    return this.cell(this.active.row, this.active.col);
   }
 
-  /** After a re-render: same record if still visible, else clamp. */
-  placeActive(focus) {
-    if (!this.rows.length) {
-      this.active.row = null;
-      return;
-    }
+  /** The selected block: rows and columns, inclusive. */
+  range() {
+    const { active: a, extent: e } = this;
+    return { top: Math.min(a.row, e.row), bottom: Math.max(a.row, e.row), left: Math.min(a.col, e.col), right: Math.max(a.col, e.col) };
+  }
+
+  isBlock() {
+    return this.active.row !== this.extent.row || this.active.col !== this.extent.col;
+  }
+
+  /** After a re-render: the same record if still shown, else clamp. */
+  placeActive() {
     let row = this.active.row;
-    if (this.view.activeId) {
+    if (this.onDraft) row = this.rows.length; // a record just created from the new row must not take its place
+    else if (this.view.activeId) {
       const index = this.rows.findIndex((r) => r.id === this.view.activeId);
       if (index >= 0) row = index;
     }
-    row = Math.max(0, Math.min(row ?? 0, this.rows.length - 1));
-    const col = Math.max(0, Math.min(this.active.col ?? 1, this.fields.length));
-    this.setActive(row, col, focus);
+    row = Math.max(0, Math.min(row ?? 0, this.total - 1));
+    const col = Math.max(0, Math.min(this.active.col ?? 1, this.columns.length));
+    const dRow = (this.extent.row ?? row) - (this.active.row ?? row); // a selected block keeps its shape
+    const dCol = (this.extent.col ?? col) - (this.active.col ?? col);
+    this.active = { row, col };
+    this.extent = {
+      row: Math.max(0, Math.min(row + dRow, this.total - 1)), col: Math.max(0, Math.min(col + dCol, this.columns.length)),
+    };
+    this.remember();
   }
 
-  setActive(row, col, focus = true) {
-    const old = this.activeCell();
-    if (old) old.tabIndex = -1;
-    this.active = { row, col };
-    this.view.activeRow = row;
-    this.view.activeCol = col;
-    this.view.activeId = this.rows[row] ? this.rows[row].id : null;
-    const cell = this.activeCell();
-    if (!cell) return;
-    cell.tabIndex = 0;
-    if (focus) {
-      cell.focus({ preventScroll: true });
-      cell.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+  remember() {
+    this.view.activeRow = this.active.row;
+    this.view.activeCol = this.active.col;
+    this.view.activeId = this.rows[this.active.row] ? this.rows[this.active.row].id : null;
+  }
+
+  setActive(row, col, { extend = false, focus = true } = {}) {
+    const target = { row: Math.max(0, Math.min(this.total - 1, row)), col: Math.max(0, Math.min(this.columns.length, col)) };
+    if (extend) this.extent = target;
+    else {
+      this.active = target;
+      this.extent = { ...target };
+      this.remember();
     }
+    this.scrollToCell(extend ? this.extent : this.active);
+    this.markSelection();
+    if (focus) this.focus();
     this.onChange();
   }
 
-  move(dRow, dCol) {
-    if (this.active.row === null) return;
-    const row = Math.max(0, Math.min(this.rows.length - 1, this.active.row + dRow));
-    const col = Math.max(0, Math.min(this.fields.length, this.active.col + dCol));
-    this.setActive(row, col);
+  /** Scroll so the cell is in view below the header and right of the frozen columns, then draw it. */
+  scrollToCell({ row, col }) {
+    const s = this.scroller;
+    const head = this.headHeight();
+    const top = row * ROW_HEIGHT;
+    const view = s.clientHeight - head;
+    if (top < s.scrollTop) s.scrollTop = top;
+    else if (top + ROW_HEIGHT > s.scrollTop + view) s.scrollTop = top + ROW_HEIGHT - view;
+    if (col > 1) {
+      const widths = this.columns.map((f) => columnWidth(this.view, f));
+      const left = OPEN_WIDTH + widths.slice(0, col - 1).reduce((a, b) => a + b, 0);
+      const right = left + widths[col - 1];
+      if (left < s.scrollLeft + this.frozenWidth) s.scrollLeft = left - this.frozenWidth;
+      else if (right > s.scrollLeft + s.clientWidth) s.scrollLeft = right - s.clientWidth;
+    }
+    this.renderWindow();
   }
 
-  /** The record and field under the active cell (with its flags), for "who changed this?" and the cell info. */
+  /** Classes and ARIA for the active cell and the selected block (only rows in the DOM). */
+  markSelection() {
+    for (const el of this.body.querySelectorAll('.active, .in-range, [aria-selected]')) {
+      el.classList.remove('active', 'in-range', 'range-top', 'range-bottom', 'range-left', 'range-right');
+      el.removeAttribute('aria-selected');
+      if (el.tabIndex === 0) el.tabIndex = -1;
+    }
+    for (const handle of this.body.querySelectorAll('.range-handle')) {
+      handle.parentElement.classList.remove('range-corner');
+      handle.remove();
+    }
+    const { top, bottom, left, right } = this.range();
+    const block = this.isBlock();
+    const from = Math.max(top, this.window.start);
+    const to = Math.min(bottom, this.window.end - 1);
+    for (let r = from; r <= to; r += 1) {
+      for (let c = left; c <= right; c += 1) {
+        const el = this.cell(r, c);
+        if (!el) continue;
+        if (block) {
+          el.classList.add('in-range');
+          el.setAttribute('aria-selected', 'true');
+          if (r === top) el.classList.add('range-top');
+          if (r === bottom) el.classList.add('range-bottom');
+          if (c === left) el.classList.add('range-left');
+          if (c === right) el.classList.add('range-right');
+        }
+      }
+    }
+    const active = this.activeCell();
+    if (active) {
+      active.classList.add('active');
+      active.tabIndex = 0;
+      if (!block) active.setAttribute('aria-selected', 'true');
+    } else {
+      this.tableEl.tabIndex = 0; // the active cell is scrolled away: the grid itself stays one Tab stop
+    }
+    if (active) this.tableEl.tabIndex = -1;
+    const corner = this.cell(bottom, right);
+    if (corner && right > 0 && !this.editing) {
+      corner.classList.add('range-corner');
+      corner.append(h('span', {
+        class: 'range-handle', 'aria-hidden': 'true', title: 'Drag to select more cells',
+        onpointerdown: (e) => this.startHandleDrag(e),
+      }));
+    }
+  }
+
+  move(dRow, dCol, extend = false) {
+    const from = extend ? this.extent : this.active;
+    this.setActive(from.row + dRow, from.col + dCol, { extend });
+  }
+
+  /** What the bar above the grid and "who changed this?" need about the active cell. */
   selection() {
     const row = this.rows[this.active.row];
-    const field = this.fields[this.active.col - 1];
-    return row ? {
-      record: row.id, field: field || null, label: this.rowLabel(row),
-      flag: field ? this.flagFor(row.id, field.id) : null, isNew: this.isNew(row.id),
-    } : null;
+    const field = this.columns[this.active.col - 1] || null;
+    const { top, bottom, left, right } = this.range();
+    const draft = this.active.row >= this.rows.length;
+    return {
+      record: row ? row.id : null, field, label: draft ? 'New record' : this.rowLabel(row), draft,
+      value: row && field ? row.values[field.id] : field ? this.draft[field.id] : undefined,
+      flag: row && field ? this.flagFor(row.id, field.id) : null, isNew: row ? this.isNew(row.id) : false,
+      editing: Boolean(this.editing), block: this.isBlock(),
+      rows: bottom - top + 1, cols: right - Math.max(1, left) + 1,
+    };
   }
 
   focus() {
-    const cell = this.activeCell();
-    if (cell) cell.focus();
+    const cell = this.editing ? null : this.activeCell();
+    if (this.editing) this.editing.input.focus({ preventScroll: true });
+    else if (cell) cell.focus({ preventScroll: true });
+    else this.tableEl.focus({ preventScroll: true });
   }
 
-  // --- input --------------------------------------------------------------------------------
+  /** The active cell's box relative to `frame` (for the explanation shown next to it), or null if out of view. */
+  activeRect(frame) {
+    const cell = this.activeCell();
+    if (!cell) return null;
+    const box = cell.getBoundingClientRect();
+    const port = this.scroller.getBoundingClientRect();
+    if (box.bottom <= port.top + this.headHeight() || box.top >= port.bottom || box.right <= port.left || box.left >= port.right) return null;
+    const origin = frame.getBoundingClientRect();
+    return { top: box.top - origin.top, bottom: box.bottom - origin.top, left: box.left - origin.left, right: box.right - origin.left };
+  }
 
-  onClick(event) {
-    const cell = event.target.closest('[data-row]');
-    if (!cell || this.editing || event.target.closest('a')) return;
+  // --- pointer --------------------------------------------------------------------------------
+
+  cellAt(target) {
+    const cell = target && target.closest ? target.closest('[data-row]') : null;
+    return cell && this.body.contains(cell) ? cell : null;
+  }
+
+  onPointerDown(event) {
+    if (event.target.closest('.range-handle, .col-resize, a, button')) return;
+    const cell = this.cellAt(event.target);
+    if (!cell || this.editing && this.editing.cell === cell) return;
+    this.pointerType = event.pointerType;
     const row = Number(cell.dataset.row);
     const col = Number(cell.dataset.col);
-    const wasActive = this.active.row === row && this.active.col === col && document.activeElement === cell;
-    this.setActive(row, col);
-    if (wasActive && col > 0) this.activate(); // second tap edits (touch-friendly)
+    this.tapWasActive = !this.isBlock() && this.active.row === row && this.active.col === col;
+    if (event.pointerType !== 'mouse' || event.button !== 0) return; // touch: a drag scrolls; act on the tap
+    if (this.editing) this.finishEdit(true, 0, 0, false);
+    if (event.shiftKey) this.setActive(row, col, { extend: true });
+    else this.setActive(row, col);
+    this.drag = { kind: 'select' };
+    event.preventDefault(); // no text selection while selecting cells; focus is set by setActive
+  }
+
+  onPointerMove(event) {
+    if (!this.drag || (event.pointerType === 'mouse' && !(event.buttons & 1))) return;
+    const under = document.elementFromPoint(event.clientX, event.clientY);
+    const cell = this.cellAt(under);
+    if (!cell) return;
+    const row = Number(cell.dataset.row);
+    const col = Math.max(this.drag.kind === 'handle' ? 1 : 0, Number(cell.dataset.col));
+    if (row !== this.extent.row || col !== this.extent.col) this.setActive(row, col, { extend: true, focus: false });
+  }
+
+  onPointerUp() {
+    if (this.drag) {
+      this.drag = null;
+      this.focus();
+    }
+  }
+
+  startHandleDrag(event) {
+    event.preventDefault();
+    event.stopPropagation();
+    event.target.setPointerCapture(event.pointerId);
+    this.drag = { kind: 'handle' };
+    const move = (e) => this.onPointerMove(e);
+    const up = () => {
+      event.target.removeEventListener('pointermove', move);
+      this.drag = null;
+      this.focus();
+    };
+    event.target.addEventListener('pointermove', move);
+    event.target.addEventListener('pointerup', up, { once: true });
+    event.target.addEventListener('pointercancel', up, { once: true });
+  }
+
+  onClick(event) {
+    if (event.target.closest('a, button, .range-handle, .col-resize')) return;
+    const cell = this.cellAt(event.target);
+    if (!cell || this.editing) return;
+    if (this.pointerType === 'mouse') return; // handled on pointerdown; a click on the selected cell only selects
+    const row = Number(cell.dataset.row);
+    const col = Number(cell.dataset.col);
+    if (this.tapWasActive && col > 0) this.activate(); // a second tap edits (touch and pen)
+    else this.setActive(row, col);
   }
 
   onDoubleClick(event) {
-    const cell = event.target.closest('[data-row]');
-    if (cell && !this.editing && Number(cell.dataset.col) > 0) this.activate();
+    const cell = this.cellAt(event.target);
+    if (cell && !this.editing && Number(cell.dataset.col) > 0) {
+      this.setActive(Number(cell.dataset.row), Number(cell.dataset.col));
+      this.activate();
+    }
   }
+
+  startResize(event, field) {
+    event.preventDefault();
+    event.stopPropagation();
+    const handle = event.target;
+    handle.setPointerCapture(event.pointerId);
+    const start = event.clientX;
+    const width = columnWidth(this.view, field);
+    const index = this.columns.indexOf(field) + 1;
+    const move = (e) => {
+      const next = Math.max(MIN_WIDTH, Math.min(MAX_WIDTH, Math.round(width + e.clientX - start)));
+      this.view.widths = { ...(this.view.widths || {}), [field.id]: next };
+      this.colgroup.children[index].style.width = `${next}px`;
+      const total = [...this.colgroup.children].reduce((sum, col) => sum + parseFloat(col.style.width), 0);
+      this.tableEl.style.width = `${total}px`;
+    };
+    const up = () => {
+      handle.removeEventListener('pointermove', move);
+      this.renderColumns();
+      this.onViewChange();
+    };
+    handle.addEventListener('pointermove', move);
+    handle.addEventListener('pointerup', up, { once: true });
+    handle.addEventListener('pointercancel', up, { once: true });
+  }
+
+  // --- keyboard -------------------------------------------------------------------------------
 
   onKeyDown(event) {
     if (this.editing) return; // the editor handles its own keys
-    if (!event.target.closest('[data-row]')) return;
+    if (event.target !== this.tableEl && !this.cellAt(event.target)) return;
     const { key } = event;
     const ctrl = event.ctrlKey || event.metaKey;
+    const page = Math.max(1, Math.floor((this.scroller.clientHeight - this.headHeight()) / ROW_HEIGHT) - 1);
     const moves = {
-      ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1],
-      PageUp: [-PAGE, 0], PageDown: [PAGE, 0],
+      ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1], PageUp: [-page, 0], PageDown: [page, 0],
     };
-    if (moves[key]) {
+    if (moves[key] && !event.altKey) {
       event.preventDefault();
-      this.move(...moves[key]);
-    } else if (key === 'Home') {
+      if (ctrl && key.startsWith('Arrow')) { // to the edge, as spreadsheets do
+        const [dr, dc] = moves[key];
+        const from = event.shiftKey ? this.extent : this.active;
+        this.setActive(dr ? (dr < 0 ? 0 : this.total - 1) : from.row, dc ? (dc < 0 ? 1 : this.columns.length) : from.col,
+          { extend: event.shiftKey });
+      } else this.move(...moves[key], event.shiftKey);
+    } else if (key === 'Home' || key === 'End') {
       event.preventDefault();
-      this.setActive(ctrl ? 0 : this.active.row, 0);
-    } else if (key === 'End') {
-      event.preventDefault();
-      this.setActive(ctrl ? this.rows.length - 1 : this.active.row, this.fields.length);
+      const from = event.shiftKey ? this.extent : this.active;
+      const row = ctrl ? (key === 'Home' ? 0 : this.total - 1) : from.row;
+      this.setActive(row, key === 'Home' ? 0 : this.columns.length, { extend: event.shiftKey });
     } else if (key === 'Enter' || key === 'F2') {
       event.preventDefault();
+      if (this.isBlock()) this.setActive(this.active.row, this.active.col);
       this.activate();
-    } else if (key === ' ' && this.currentField() && this.currentField().type === 'boolean') {
+    } else if (key === 'Escape' && this.isBlock()) {
+      event.preventDefault();
+      this.setActive(this.active.row, this.active.col);
+    } else if (key === ' ' && !ctrl && this.currentField() && this.currentField().type === 'boolean') {
       event.preventDefault();
       this.toggle();
-    } else if ((key === 'Delete' || key === 'Backspace') && this.currentField()) {
+    } else if ((key === 'Delete' || key === 'Backspace') && !ctrl) {
       event.preventDefault();
-      this.commitValue(null);
+      this.clearSelection();
+    } else if (ctrl && !event.altKey && key.toLowerCase() === 'd') {
+      event.preventDefault();
+      this.fillDown();
+    } else if (ctrl && !event.altKey && key.toLowerCase() === 'a') {
+      event.preventDefault();
+      this.active = { row: 0, col: 1 };
+      this.remember();
+      this.setActive(Math.max(0, this.rows.length - 1), this.columns.length, { extend: true });
     } else if (key.length === 1 && !ctrl && !event.altKey && this.currentField()) {
       const field = this.currentField();
       if (field.type === 'boolean' || field.type === 'timestamp') return;
       event.preventDefault();
+      if (this.isBlock()) this.setActive(this.active.row, this.active.col);
       this.startEdit(key);
     }
   }
 
   currentField() {
-    return this.active.col > 0 ? this.fields[this.active.col - 1] : null;
+    return this.active.col > 0 ? this.columns[this.active.col - 1] : null;
   }
 
   /** Enter/F2/second tap: open the record from the first column, toggle a yes/no, else edit. */
   activate() {
+    const row = this.rows[this.active.row];
     if (this.active.col === 0) {
-      const row = this.rows[this.active.row];
       if (row) this.open(row.id);
       return;
     }
     const field = this.currentField();
     if (!field) return;
     if (field.crdt === 'text' && field.editable) {
-      const row = this.rows[this.active.row];
       if (row) this.open(row.id); // collaborative text is edited in the record form
       return;
     }
@@ -324,37 +667,48 @@ export class Grid {
 
   toggle() {
     const field = this.currentField();
+    if (!field || !field.editable) return;
     const row = this.rows[this.active.row];
-    if (!field || !row || !field.editable) return;
+    if (!row) {
+      const current = this.draft[field.id] !== undefined ? this.draft[field.id] === 'Yes' : Boolean(field.default);
+      this.setDraft(field, current ? 'No' : 'Yes');
+      return;
+    }
     this.commitValue(!row.values[field.id]);
   }
 
+  // --- editing --------------------------------------------------------------------------------
+
   startEdit(initial) {
     const field = this.currentField();
-    const row = this.rows[this.active.row];
+    const index = this.active.row;
+    const row = this.rows[index] || null;
     const cell = this.activeCell();
-    if (!field || !row || !cell) return;
+    if (!field || !cell) return;
     if (!this.inlineEditable(field)) {
       this.notify(field.crdt === 'text' && field.editable ? `${field.display_name} is edited in the record form: press Enter.`
-        : `${field.display_name} cannot be edited in the grid yet.`);
+        : `${field.display_name} cannot be edited in the grid.`);
       return;
     }
-    const original = inputValue(field, row.values[field.id]);
+    const original = row ? inputValue(field, row.values[field.id]) : (this.draft[field.id] ?? '');
     const input = h('input', {
       ...inputAttrs(field), class: 'cell-editor', value: initial ?? original,
-      'aria-label': `${field.display_name} of ${this.rowLabel(row)}`,
+      'aria-label': `${field.display_name} of ${row ? this.rowLabel(row) : 'the new record'}: editing`,
       onkeydown: (e) => this.onEditorKey(e),
       onblur: () => { if (this.editing && this.editing.input === input) this.finishEdit(true, 0, 0, false); },
     });
-    this.editing = { input, field, row, cell, original };
+    for (const handle of cell.querySelectorAll('.range-handle')) handle.remove();
+    this.editing = { input, field, row, cell, tr: cell.closest('tr'), index, original, typed: initial !== null };
     cell.classList.add('editing');
     mount(cell, input);
-    input.focus();
+    input.focus({ preventScroll: true });
     if (initial === null && input.type === 'text') input.select();
+    this.onChange();
   }
 
   onEditorKey(event) {
     const { key } = event;
+    const arrows = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
     if (key === 'Enter') {
       event.preventDefault();
       this.finishEdit(true, event.shiftKey ? -1 : 1, 0);
@@ -364,6 +718,9 @@ export class Grid {
     } else if (key === 'Escape') {
       event.preventDefault();
       this.finishEdit(false, 0, 0);
+    } else if (arrows[key] && this.editing && this.editing.typed && !event.shiftKey) {
+      event.preventDefault(); // started by typing: arrows save and move, as in spreadsheets
+      this.finishEdit(true, ...arrows[key]);
     }
   }
 
@@ -375,26 +732,38 @@ export class Grid {
     const { input, field, row, cell, original } = editing;
     const text = input.value;
     cell.classList.remove('editing');
-    mount(cell, formatValue(field, row.values[field.id]), cellMarks(this.flagFor(row.id, field.id)));
-    if (commit && text !== original) this.saveCell(row, field, text === '' ? null : text, cell);
+    if (row) {
+      mount(cell, formatValue(field, row.values[field.id]), cellMarks(this.flagFor(row.id, field.id)));
+      if (commit && text !== original) this.saveCell(row, field, text === '' ? null : text, cell);
+    } else {
+      mount(cell, this.draft[field.id] ?? '');
+      if (commit && text !== original) this.setDraft(field, text);
+    }
     if (this.deferred) {
       const data = this.deferred;
       this.deferred = null;
-      this.setData(data, { keepFocus: refocus });
+      this.data = data;
+      this.refresh(false);
     }
+    this.markSelection();
     if (refocus) {
       if (dRow || dCol) this.move(dRow, dCol);
       else this.focus();
     }
+    this.onChange();
   }
 
   commitValue(value) {
     const field = this.currentField();
     const row = this.rows[this.active.row];
-    if (!field || !row) return;
+    if (!field) return;
+    if (!row) {
+      this.setDraft(field, value === null ? undefined : value);
+      return;
+    }
     if (!this.inlineEditable(field)) {
       this.notify(field.crdt === 'text' && field.editable ? `${field.display_name} is edited in the record form: press Enter.`
-        : `${field.display_name} cannot be edited in the grid yet.`);
+        : `${field.display_name} cannot be edited in the grid.`);
       return;
     }
     if ((row.values[field.id] ?? null) === value) return;
@@ -407,7 +776,7 @@ export class Grid {
       mount(cell, formatValue(field, value));
     }
     try {
-      const result = await this.save(row.id, field.id, value);
+      const result = await this.actions.save(row.id, field.id, value);
       if (result.value === null || result.value === undefined) delete row.values[field.id];
       else row.values[field.id] = result.value;
     } catch (err) {
@@ -418,12 +787,125 @@ export class Grid {
       if (cell && cell.isConnected) {
         cell.classList.remove('pending');
         if (!cell.classList.contains('editing')) mount(cell, formatValue(field, row.values[field.id]), cellMarks(this.flagFor(row.id, field.id)));
-        if (field.type === 'boolean') cell.setAttribute('aria-checked', row.values[field.id] ? 'true' : 'false');
+        this.markSelection();
       }
+      this.onChange();
     }
   }
 
-  // --- sort and filter ----------------------------------------------------------------------
+  /** A value typed into the new row. Once the row has every required field it becomes a record. */
+  async setDraft(field, text) {
+    if (text === undefined || text === '') delete this.draft[field.id];
+    else this.draft[field.id] = text;
+    const missing = this.fields.filter((f) => f.required && f.editable && f.type !== 'boolean'
+      && (f.default === null || f.default === undefined) && empty(this.draft[f.id]));
+    if (!Object.keys(this.draft).length) {
+      this.renderWindow(true);
+      return;
+    }
+    if (missing.length) {
+      this.renderWindow(true);
+      this.notify(`New record: fill in ${missing.map((f) => f.display_name).join(', ')} to save it.`);
+      return;
+    }
+    const values = {};
+    const typed = this.draft;
+    for (const [id, value] of Object.entries(typed)) {
+      const f = this.fields.find((x) => x.id === id);
+      values[id] = f && f.type === 'boolean' ? value === 'Yes' : value;
+    }
+    this.draft = {}; // the new row is free for the next record at once, while this one is saved
+    this.renderWindow(true);
+    try {
+      return await this.actions.create(values);
+    } catch (err) {
+      this.draft = { ...typed, ...this.draft };
+      this.notify(`New record not saved: ${err.message}`);
+      this.renderWindow(true);
+      return null;
+    }
+  }
+
+  // --- blocks: copy, cut, paste, fill down, clear ----------------------------------------------
+
+  blockRecords() {
+    const { top, bottom } = this.range();
+    return this.rows.slice(top, Math.min(bottom + 1, this.rows.length)).map((r) => r.id);
+  }
+
+  blockFields() {
+    const { left, right } = this.range();
+    return this.columns.slice(Math.max(1, left) - 1, right);
+  }
+
+  /** The selected block as rows of cell texts (as shown, so it reads right in any spreadsheet). */
+  blockText() {
+    const { top, bottom } = this.range();
+    const fields = this.blockFields();
+    const out = [];
+    for (let r = top; r <= Math.min(bottom, this.rows.length - 1); r += 1) {
+      out.push(fields.map((f) => formatValue(f, this.rows[r].values[f.id])));
+    }
+    return out;
+  }
+
+  onCopy(event, cut) {
+    if (this.editing || !event.clipboardData) return;
+    const rows = this.blockText();
+    if (!rows.length || !rows[0].length) return;
+    event.preventDefault();
+    this.actions.copy(event.clipboardData, rows);
+    if (cut) this.clearSelection();
+  }
+
+  async onPaste(event) {
+    if (this.editing || !event.clipboardData) return;
+    const text = event.clipboardData.getData('text/plain');
+    if (!text) return;
+    event.preventDefault();
+    await this.pasteText(text);
+  }
+
+  /** Paste a tab-separated block with its top left at the active cell (rows past the end are new records). */
+  async pasteText(text) {
+    const { top, left } = this.range();
+    const col = Math.max(1, left);
+    const records = this.rows.slice(top).map((r) => r.id);
+    const fields = this.columns.slice(col - 1).map((f) => f.id);
+    const result = await this.actions.paste(text, records, fields);
+    if (result && !result.problems.length && result.rows) {
+      const height = result.rows;
+      const width = Math.max(1, ...text.replace(/(\r\n|\r|\n)$/, '').split(/\r\n|\r|\n/).map((l) => l.split('\t').length));
+      this.active = { row: top, col };
+      this.remember();
+      this.extent = { row: Math.min(top + height - 1, this.total - 1), col: Math.min(col + width - 1, this.columns.length) };
+      this.markSelection();
+      this.onChange();
+    }
+    return result;
+  }
+
+  async fillDown() {
+    const records = this.blockRecords();
+    const fields = this.blockFields();
+    if (records.length < 2 || !fields.length) {
+      this.notify('Fill down: select the cell to copy and the cells below it first (Shift+↓, or drag).');
+      return;
+    }
+    await this.actions.fillDown(records, fields.map((f) => f.id));
+  }
+
+  clearSelection() {
+    if (!this.isBlock()) {
+      if (this.currentField()) this.commitValue(null);
+      return;
+    }
+    const records = this.blockRecords();
+    const fields = this.blockFields();
+    if (records.length && fields.length) this.actions.clear(records, fields.map((f) => f.id));
+  }
+
+  // --- sort and filter ------------------------------------------------------------------------
 
   cycleSort(fieldId) {
     const order = [null, 'ascending', 'descending'];
@@ -432,6 +914,7 @@ export class Grid {
     this.view.sortField = next ? fieldId : null;
     this.view.sortDir = next;
     this.refresh();
+    this.onViewChange();
     const button = this.head.querySelector(`button[data-field="${CSS.escape(fieldId)}"]`);
     if (button) button.focus();
   }
@@ -440,13 +923,6 @@ export class Grid {
     this.view.filter = text;
     this.view.filterField = fieldId || null;
     this.refresh();
-  }
-
-  refresh() {
-    this.rows = this.visibleRows();
-    this.renderHead();
-    this.renderBody();
-    this.placeActive(false);
-    this.onChange();
+    this.onViewChange();
   }
 }

@@ -1,123 +1,199 @@
-// CSV import into a staging overlay: the page reads the file (File API) and hands the text to the
-// worker, which stages every row in a new overlay and answers with a preview ("This will create 47
-// new Contacts. 3 match existing records."). A progress bar follows the rows as they are read.
-// Then: commit them all (one signed bundle), review them in the grid first (staging stays on), or
-// discard them all.
+// Import rows from a CSV or tab-separated file, or from text pasted in: first checked, then staged.
+// "Check" asks the worker what the import would do and writes nothing: which columns go where (and
+// which are not imported), every row that cannot be imported with its line, content and reason, rows
+// that match existing records with the changes they would make, and the new records. Rows with
+// problems block the import until the file is fixed: nothing is dropped or merged silently. A clean
+// check offers: commit (staged, then saved as one change), review in the grid first, or cancel.
 import { openDialog } from './dialog.js';
 import { h, mount, uid } from './dom.js';
 import { commitStaging } from './staging.js';
 
 const MAX_BYTES = 20 * 1024 * 1024;
+const NO_MATCH = '__none__';
+const plural = (n, one, many = `${one}s`) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
+
+function base64(bytes) {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+function shown(value) {
+  if (value === null || value === undefined || value === '') return h('em', {}, 'empty');
+  return h('q', {}, typeof value === 'boolean' ? (value ? 'Yes' : 'No') : String(value));
+}
 
 /**
  * @param {object} app
  * @param {object} table table info
  */
 export function openImportDialog(app, table) {
-  const fileId = uid('csv-file');
-  const progressId = uid('csv-progress');
+  const fileId = uid('import-file');
+  const textId = uid('import-text');
+  const matchId = uid('import-match');
+  const progressId = uid('import-progress');
   const status = h('p', { class: 'form-status', role: 'status', 'aria-live': 'polite' });
   const bar = h('progress', { id: progressId, max: 1, value: 0 });
+  const barLabel = h('label', { for: progressId }, 'Checking rows');
   const barText = h('span', { class: 'hint' });
-  const progress = h('div', { class: 'import-progress', hidden: true },
-    h('label', { for: progressId }, 'Reading rows'), bar, barText);
+  const progress = h('div', { class: 'import-progress', hidden: true }, barLabel, bar, barText);
   const result = h('div', { class: 'import-result' });
-  const fileInput = h('input', { id: fileId, type: 'file', accept: '.csv,text/csv,text/plain' });
-  let overlay = null;
+  const fileInput = h('input', { id: fileId, type: 'file', accept: '.csv,.tsv,.txt,text/csv,text/tab-separated-values,text/plain' });
+  const textInput = h('textarea', {
+    id: textId, rows: 3, spellcheck: 'false', placeholder: 'Name\tRole\tPhone\nJane Doe\tStage Manager\t555-0101',
+  });
+  const matchSelect = h('select', { id: matchId });
+  let source = null; // {data} or {text}, and a name
+  let matchOn = null; // null: the default (the name field)
   let finished = false;
 
   const { close } = openDialog({
-    title: `Import CSV into ${table.display_name}`,
+    title: `Import into ${table.display_name}`,
     className: 'import-dialog',
     onClose: () => { app.progressListener = null; },
-    body: (_dialog, close) => [
-      h('p', { class: 'hint' }, 'Columns are matched to fields by name. Rows whose name matches an existing record update it; ',
-        'the others become new records. Everything is staged first, so nothing is saved until you commit.'),
+    body: (_dialog, closeDialog) => [
+      h('p', { class: 'hint' }, 'Columns go to the fields with the same name. Rows whose ', h('strong', {}, 'match key'),
+        ' equals an existing record’s update it; the others become new records. Nothing changes until you commit.'),
       h('form', {
         class: 'import-form',
         onsubmit: async (event) => {
           event.preventDefault();
-          const file = fileInput.files && fileInput.files[0];
-          if (!file) {
-            status.textContent = 'Choose a CSV file first.';
-            fileInput.focus();
-            return;
-          }
-          if (file.size > MAX_BYTES) {
-            status.textContent = `This file is ${(file.size / 1048576).toFixed(1)} MB; at most 20 MB can be imported at once.`;
-            return;
-          }
-          const text = await file.text();
-          progress.hidden = false;
-          bar.removeAttribute('value'); // indeterminate until the first report
-          barText.textContent = '';
-          status.textContent = `Reading ${file.name}…`;
-          mount(result);
-          app.progressListener = ({ kind, done, total }) => {
-            if (kind !== 'import') return;
-            bar.max = Math.max(1, total);
-            bar.value = done;
-            barText.textContent = ` ${done} of ${total} rows`;
-          };
-          try {
-            const preview = await app.write('import_csv', { table: table.id, text, name: `Import ${file.name}` });
-            overlay = preview.overlay;
-            showPreview(preview);
-          } catch (err) {
-            status.textContent = `Not imported: ${err.message}`;
-            progress.hidden = true;
-          } finally {
-            app.progressListener = null;
-          }
+          source = await readSource();
+          if (source) await check();
         },
       },
-      h('label', { for: fileId }, 'CSV file'), fileInput,
-      h('button', { type: 'submit', class: 'primary' }, 'Preview import')),
+      h('div', { class: 'import-source' },
+        h('label', { for: fileId }, 'File (CSV or tab-separated)'), fileInput,
+        h('label', { for: textId }, 'or paste rows here, with the column names first'), textInput),
+      h('div', { class: 'import-match' }, h('label', { for: matchId }, 'Match existing records on'), matchSelect),
+      h('button', { type: 'submit', class: 'primary' }, 'Check')),
       progress,
       status,
       result,
-      h('div', { class: 'dialog-actions' }, h('button', { type: 'button', class: 'close-button', onclick: close }, 'Close')),
+      h('div', { class: 'dialog-actions' }, h('button', { type: 'button', class: 'close-button', onclick: closeDialog }, 'Close')),
     ],
   });
+  for (const option of [h('option', { value: '' }, 'Name (the usual)')]) matchSelect.append(option);
+  matchSelect.addEventListener('change', () => {
+    matchOn = matchSelect.value === '' ? null : matchSelect.value === NO_MATCH ? [] : [matchSelect.value];
+    if (source) check();
+  });
 
-  function showPreview(preview) {
-    status.textContent = preview.description;
-    const errors = preview.errors.map(([row, message]) => h('li', {}, `Row ${row}: ${message}`));
-    mount(result,
+  async function readSource() {
+    const file = fileInput.files && fileInput.files[0];
+    const text = textInput.value;
+    if (!file && !text.trim()) {
+      status.textContent = 'Choose a file, or paste rows into the box, first.';
+      fileInput.focus();
+      return null;
+    }
+    if (file) {
+      if (file.size > MAX_BYTES) {
+        status.textContent = `This file is ${(file.size / 1048576).toFixed(1)} MB; at most 20 MB can be imported at once.`;
+        return null;
+      }
+      // bytes, not text: the worker detects the encoding (UTF-8, Windows-1252...) and reports what it cannot read
+      return { args: { data: base64(new Uint8Array(await file.arrayBuffer())) }, name: file.name };
+    }
+    return { args: { text }, name: 'pasted rows' };
+  }
+
+  function watch(label) {
+    progress.hidden = false;
+    barLabel.textContent = label;
+    bar.removeAttribute('value'); // indeterminate until the first report
+    barText.textContent = '';
+    app.progressListener = ({ done, total }) => {
+      bar.max = Math.max(1, total);
+      bar.value = done;
+      barText.textContent = ` ${done.toLocaleString()} of ${total.toLocaleString()} rows`;
+    };
+  }
+
+  async function check() {
+    mount(result);
+    status.textContent = `Checking ${source.name}…`;
+    watch('Checking rows');
+    try {
+      const plan = await app.read('import_check', { table: table.id, ...source.args, match_on: matchOn });
+      fillMatchOptions(plan);
+      showPlan(plan);
+    } catch (err) {
+      status.textContent = `Not imported: ${err.message}`;
+      progress.hidden = true;
+    } finally {
+      app.progressListener = null;
+    }
+  }
+
+  function fillMatchOptions(plan) {
+    const chosen = plan.match_on.length ? plan.match_on[0] : NO_MATCH;
+    mount(matchSelect,
+      plan.match_options.map((o) => h('option', { value: o.field, selected: o.field === chosen }, o.field_name)),
+      h('option', { value: NO_MATCH, selected: chosen === NO_MATCH }, 'Nothing: every row is a new record'));
+  }
+
+  function showPlan(plan) {
+    status.textContent = plan.problem_count
+      ? `${plural(plan.problem_count, 'row')} cannot be imported as ${plan.problem_count === 1 ? 'it is' : 'they are'}.`
+      : plan.description;
+    const facts = h('p', { class: 'hint import-facts' },
+      `${source.name}: ${plan.problem_count ? '' : `${plural(plan.rows, 'row')}, `}read as ${plan.encoding}, separated by ${plan.delimiter}s. `,
+      `Matched on ${plan.match_names.length ? plan.match_names.join(' and ') : 'nothing (every row is new)'}.`);
+    const columns = h('p', { class: 'import-columns' }, h('strong', {}, 'Columns: '),
+      plan.columns.map((c) => (c.column.toLowerCase() === c.field_name.toLowerCase() ? c.field_name : `${c.column} → ${c.field_name}`)).join(', '),
+      plan.skipped_columns.length ? h('span', { class: 'skipped' }, '. Not imported: ',
+        plan.skipped_columns.map((c) => `“${c.column || '(no name)'}” (${c.reason})`).join('; ')) : null, '.');
+    if (plan.problem_count) {
+      mount(result, facts, columns,
+        h('section', { class: 'import-problems', 'aria-labelledby': 'import-problems-title' },
+          h('h3', { id: 'import-problems-title' }, `Rows that cannot be imported (${plan.problem_count})`),
+          h('ul', { class: 'problem-list' }, plan.problems.map((p) => h('li', {},
+            h('strong', {}, `Line ${p.line}: `), p.message, '.',
+            p.content ? h('code', { class: 'problem-content' }, p.content) : null))),
+          plan.problem_count > plan.problems.length ? h('p', { class: 'hint' }, `…and ${plan.problem_count - plan.problems.length} more.`) : null,
+          h('p', {}, h('strong', {}, 'Nothing has been imported. '), 'Fix these rows in the file, then choose it again and check.')));
+      progress.hidden = true;
+      result.querySelector('h3').setAttribute('tabindex', '-1');
+      result.querySelector('h3').focus();
+      return;
+    }
+    const changing = plan.matches.filter((m) => m.changes.length);
+    mount(result, facts, columns,
       h('p', { class: 'preview-summary' },
-        h('strong', {}, `${preview.new} new`), ', ', h('strong', {}, `${preview.matched} match existing`),
-        preview.unchanged ? ` (${preview.unchanged} with nothing to change)` : '',
-        preview.error_count ? `, ${preview.error_count} skipped` : '', '.'),
-      h('p', { class: 'hint' }, `Columns used: ${preview.columns.join(', ')}.`),
-      errors.length ? h('details', {}, h('summary', {}, `Rows that could not be read (${preview.error_count})`), h('ul', {}, errors)) : null,
+        h('strong', {}, `${plan.new.toLocaleString()} new`), ', ', h('strong', {}, `${plan.matched.toLocaleString()} match existing`),
+        plan.unchanged ? ` (${plan.unchanged.toLocaleString()} with nothing to change)` : '', '.'),
+      changing.length ? h('section', { class: 'import-changes', 'aria-labelledby': 'import-changes-title' },
+        h('h3', { id: 'import-changes-title' }, `Changes to existing records (${changing.length})`),
+        h('ul', { class: 'change-list' }, changing.map((m) => h('li', {},
+          h('strong', {}, m.label), h('span', { class: 'hint' }, ` (line ${m.line})`), ': ',
+          m.changes.map((c, i) => [i ? '; ' : '', `${c.field_name} `, shown(c.old), ' → ', shown(c.new)])))),
+        h('p', { class: 'hint' }, 'Empty cells never clear a value.')) : null,
       h('div', { class: 'dialog-actions' },
-        h('button', {
-          type: 'button', class: 'primary',
-          onclick: async () => {
-            if (await commitStaging(app)) {
-              finished = true;
-              close();
-            }
-          },
-        }, 'Commit import'),
-        h('button', {
-          type: 'button',
-          onclick: () => {
-            finished = true;
-            close();
-            app.notify('The import is staged: review it in the grid, fix anything in place, then Commit or Discard from the banner.');
-          },
-        }, 'Review in the grid first'),
-        h('button', {
-          type: 'button',
-          onclick: async () => {
-            await app.write('stage_discard', { overlay });
-            finished = true;
-            close();
-            app.notify('Import discarded: nothing was saved.');
-          },
-        }, 'Discard import')));
+        h('button', { type: 'button', class: 'primary', onclick: () => stage(true) }, 'Commit import'),
+        h('button', { type: 'button', onclick: () => stage(false) }, 'Review in the grid first'),
+        h('button', { type: 'button', onclick: () => { finished = true; close(); } }, 'Cancel')));
     result.querySelector('button.primary').focus();
+  }
+
+  async function stage(commit) {
+    watch('Staging rows');
+    status.textContent = 'Staging…';
+    try {
+      await app.write('import_csv', { table: table.id, ...source.args, match_on: matchOn, name: `Import ${source.name}` });
+    } catch (err) {
+      status.textContent = `Not imported: ${err.message}`;
+      return;
+    } finally {
+      app.progressListener = null;
+    }
+    if (commit && !(await commitStaging(app))) {
+      status.textContent = 'Staged but not committed: see the message, then commit from the banner.';
+      return;
+    }
+    finished = true;
+    close();
+    if (!commit) app.notify('The import is staged: review it in the grid, fix anything in place, then Commit or Discard from the banner.');
   }
 
   return { close, get finished() { return finished; } };

@@ -32,7 +32,10 @@ export async function commitStaging(app) {
       : 'Nothing was staged; staging is off.');
     return true;
   } catch (err) {
-    app.notify(err.message.startsWith('commit refused') ? `Not committed yet — ${err.message}.` : `Not committed: ${err.message}`);
+    app.notify(err.message.startsWith('commit refused')
+      ? 'Not committed: some fields changed underneath while you were staging (marked ⚠). For each, choose Keep mine '
+        + 'or Use the saved value, then commit.'
+      : `Not committed: ${err.message}`);
     return false;
   }
 }
@@ -50,7 +53,7 @@ export async function discardStaging(app, overlay, name) {
   return true;
 }
 
-/** Keep mine / Use canonical for one drifted field. */
+/** Keep mine / Use the saved value, for one field that changed underneath a staged edit. */
 export function driftActions(app, drift, after) {
   const label = `${drift.record_label} › ${drift.field_name}`;
   return h('span', { class: 'drift-actions' },
@@ -62,12 +65,12 @@ export function driftActions(app, drift, after) {
       },
     }, 'Keep mine'),
     h('button', {
-      type: 'button', class: 'small', 'aria-label': `Use canonical: ${label}`,
+      type: 'button', class: 'small', 'aria-label': `Use the saved value: ${label}`,
       onclick: async () => {
         await app.write('stage_use_canonical', { record: drift.record, field: drift.field }).catch((err) => app.notify(err.message));
         if (after) await after();
       },
-    }, 'Use canonical'));
+    }, 'Use the saved value'));
 }
 
 /** The banner shown on every screen while staging is on. */
@@ -104,12 +107,12 @@ function changeItem(app, change, refresh) {
       table ? h('a', { href: `#${app.tableHref(table)}/r/${change.record}` }, label) : label, ': ',
       valueText(change.was), ' → ', valueText(change.value), ' ',
       h('button', {
-        type: 'button', class: 'small', 'aria-label': `Knock out the staged change to ${label}`,
+        type: 'button', class: 'small', 'aria-label': `Drop my change to ${label}`,
         onclick: async () => {
           await app.write('stage_use_canonical', { record: change.record, field: change.field }).catch((err) => app.notify(err.message));
           await refresh();
         },
-      }, 'Knock out'));
+      }, 'Drop my change'));
   }
   if (change.kind === 'edge_property') return h('li', {}, `Link property “${change.field_name}”`);
   return h('li', {}, `Other change: ${change.op_type}`);
@@ -149,7 +152,7 @@ export async function renderStaging({ main, app }) {
           'your team; Discard throws them away without a trace.'),
         state.drift.length ? h('section', { class: 'drift', 'aria-labelledby': 'drift-title' },
           h('h3', { id: 'drift-title' }, '⚠ Changed underneath while you were staging'),
-          h('p', { class: 'hint' }, 'Keep mine: committing overwrites their value on purpose. Use canonical: drop your staged edit of that field.'),
+          h('p', { class: 'hint' }, 'Keep mine: committing replaces their value on purpose. Use the saved value: drop your staged edit of that field.'),
           h('ul', { class: 'drift-list' }, state.drift.map((d) => h('li', { class: 'drift-item' },
             h('span', {}, h('strong', {}, `${d.record_label} › ${d.field_name}: `), d.description,
               '. Yours: ', valueText(d.mine), ' '),
@@ -165,7 +168,7 @@ export async function renderStaging({ main, app }) {
             onclick: async () => {
               status.textContent = 'Committing…';
               const done = await commitStaging(app);
-              status.textContent = done ? '' : 'Not committed: choose Keep mine or Use canonical for each field above.';
+              status.textContent = done ? '' : 'Not committed: choose Keep mine or Use the saved value for each field above.';
               await screen.refresh();
               if (!done) main.querySelector('#drift-title')?.focus?.();
             },

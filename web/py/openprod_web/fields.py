@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from openprod import ValidationError
+from openprod.cues import normalize_cue
 from openprod.modules import FieldDef
 
-EDITABLE_TYPES = frozenset({"string", "number", "boolean", "timestamp"})
+EDITABLE_TYPES = frozenset({"string", "number", "cue", "boolean", "timestamp"})
 _TRUE = frozenset({"true", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "no", "n", "0", "off"})
 
@@ -51,6 +52,8 @@ def coerce_input(fdef: FieldDef, raw: Any) -> Any:
         return _number(name, raw)
     if kind == "boolean":
         return _boolean(name, raw)
+    if kind == "cue":
+        return normalize_cue(raw, name)
     return str(raw).strip()  # timestamp: the core normalises and validates ISO 8601
 
 
@@ -91,7 +94,7 @@ def field_json(fdef: FieldDef, crdt_available: bool) -> dict[str, Any]:
     return {
         "id": fdef.id, "name": fdef.name, "display_name": fdef.display_name, "type": fdef.type,
         "description": fdef.description, "required": fdef.required, "crdt": fdef.crdt,
-        "item_type": fdef.item_type, "editable": is_editable(fdef, crdt_available),
+        "item_type": fdef.item_type, "editable": is_editable(fdef, crdt_available), "default": fdef.default,
     }
 
 

@@ -7,7 +7,8 @@ character by character and never in conflict). The core's starter modules have n
 
 from __future__ import annotations
 
-from openprod import starter_manifests
+from openprod import SchemaError, Workspace, parse_manifest, starter_manifests
+from openprod.modules import check_compatible
 
 REPORTS = """
 [module]
@@ -50,3 +51,27 @@ WEB_MODULES = {"reports": REPORTS}
 def available_manifests() -> dict[str, str]:
     """Every module a new workspace can start with: the core's starters, then the web app's own."""
     return {**starter_manifests(), **WEB_MODULES}
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("-")[0].split("+")[0].split("."))
+
+
+def module_upgrades(ws: Workspace) -> list[str]:
+    """Adopted modules this app ships a newer, compatible version of (e.g. cue numbers that keep
+    "17A"): adopting it changes no value, so the app offers it as soon as the workspace opens."""
+    shipped = available_manifests()
+    out = []
+    for name, adopted in ws.schema.modules.items():
+        manifest = shipped.get(name)
+        if manifest is None:
+            continue
+        newer = parse_manifest(manifest)
+        if _version(newer.version) <= _version(adopted.version):
+            continue
+        try:
+            check_compatible(adopted, newer)
+        except SchemaError:
+            continue
+        out.append(name)
+    return sorted(out)

@@ -35,9 +35,10 @@ from openprod.overlay import Drift
 
 from .conflicts import CONFLICT_METHODS, ConflictsApi, conflict_keys
 from .fields import EDITABLE_TYPES, coerce_crdt, coerce_input, field_json, same_value, text_edits
+from .imports import IMPORT_METHODS, ImportApi
 from .journal import OverlayJournal
 from .links import LINK_METHODS, LinksApi
-from .modules import available_manifests
+from .modules import available_manifests, module_upgrades
 from .staging import STAGING_METHODS, ProgressSink, StagingApi, drift_json, staged_cells
 
 __all__ = ["EDITABLE_TYPES", "METHODS", "Session", "coerce_input", "new_identity", "rename_identity", "use_yjs"]
@@ -110,7 +111,7 @@ class ReplayStats:
     overlays: int = 0
 
 
-class Session(ConflictsApi, StagingApi, LinksApi):
+class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
     """Create with `await Session.create(...)` or `await Session.open(...)`."""
 
     def __init__(self, ws: Workspace, identity: Identity, seq: int, replay: ReplayStats) -> None:
@@ -327,7 +328,8 @@ class Session(ConflictsApi, StagingApi, LinksApi):
         modules = [{"name": m.name, "display_name": m.display_name, "version": m.version}
                    for m in ws.schema.modules.values()]
         return {"workspace_id": to_str(ws.workspace_id), "name": ws.name, "actor": ws.actor_id.hex(),
-                "display_name": ws.display_name, "tables": tables, "modules": modules, "crdt": self._crdt_ok()}
+                "display_name": ws.display_name, "tables": tables, "modules": modules, "crdt": self._crdt_ok(),
+                "upgrades": module_upgrades(ws)}
 
     async def m_status(self) -> dict[str, Any]:
         """What the header and banners show: staging mode, open conflicts, unacknowledged drift."""
@@ -524,6 +526,17 @@ class Session(ConflictsApi, StagingApi, LinksApi):
             tx.delete_record(record)
         return {"deleted": record}
 
+    async def m_upgrade_modules(self) -> dict[str, Any]:
+        """Adopt the newer compatible versions this app ships (one bundle, never staged): cue number
+        fields that were numbers become cue numbers, every value kept (docs/design.md)."""
+        names = module_upgrades(self.ws)
+        if names:
+            manifests = available_manifests()
+            async with self.ws.transaction_async(kind="module", staging=False) as tx:
+                for name in names:
+                    tx.adopt_module(manifests[name])
+        return {"upgraded": [self.ws.schema.modules[n].display_name for n in names]}
+
     async def m_undo(self) -> dict[str, Any]:
         """Reverse this person's latest change in this session (skipped, with a reason, if others built on it).
         While staging, steps back through the staged edits instead."""
@@ -540,5 +553,6 @@ METHODS: dict[str, bool] = {
     "info": False, "status": False, "state_hash": False, "rows": False, "record": False, "history": False,
     "membership": False, "stats": False, "set_cell": True, "create_record": True, "update_record": True,
     "add_to_table": True, "remove_from_table": True, "delete_record": True, "undo": True, "redo": True,
-    **CONFLICT_METHODS, **STAGING_METHODS, **LINK_METHODS,
+    "upgrade_modules": True,
+    **CONFLICT_METHODS, **STAGING_METHODS, **IMPORT_METHODS, **LINK_METHODS,
 }

@@ -1,4 +1,4 @@
-"""Staging overlays in the browser: the page's staging API and CSV import into an overlay.
+"""Staging overlays in the browser: the page's staging API (CSV import and paste are in imports.py).
 
 Staged edits are made durable by the overlay journal (journal.py). This module reads which cells
 are staged from the core's overlay table directly (no public API for it yet; docs/web.md, "Requests").
@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from openprod import Workspace
-from openprod.csv_import import stage_csv
 from openprod.ids import to_str
 from openprod.overlay import Drift, OverlayInfo
 from openprod.values import from_sql
@@ -169,24 +168,9 @@ class StagingApi:
         """Knock one field's staged edits out of the overlay (it shows the canonical value again)."""
         return {"removed": self.ws.use_canonical(record, field)}
 
-    async def m_import_csv(self, table: str, text: str, name: str | None = None) -> dict[str, Any]:
-        """Stage a CSV's rows in a new active overlay; the preview says what committing would do."""
-        sink = self.progress
-
-        def progress(done: int, total: int) -> None:
-            if sink is not None:
-                sink("import", done, total)
-
-        preview = stage_csv(self.ws, table, text, name=name, progress=progress)
-        return {"overlay": preview.overlay_id, "table": preview.table, "table_name": preview.table_name,
-                "new": preview.new, "matched": preview.matched, "unchanged": preview.unchanged,
-                "errors": [[row, message] for row, message in preview.errors[:50]],
-                "error_count": len(preview.errors), "description": preview.describe(),
-                "columns": [self.ws.schema.field(f).display_name for f in preview.columns]}
-
 
 # name -> True if the method writes (the worker then waits until its records are durable)
 STAGING_METHODS: dict[str, bool] = {
     "staging": False, "stage_start": True, "stage_activate": True, "stage_stash": True, "stage_discard": True,
-    "stage_commit": True, "stage_keep_mine": True, "stage_use_canonical": True, "import_csv": True,
+    "stage_commit": True, "stage_keep_mine": True, "stage_use_canonical": True,
 }
