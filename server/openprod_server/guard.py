@@ -31,6 +31,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from .logs import warn
 
 ABORT = "openprod.abort"
+CLOSE_WAIT_S = 3.0  # after our close frame, how long the peer has to answer it (uvicorn waits 10 s)
 
 
 def address_key(host: str) -> str:
@@ -93,6 +94,10 @@ class ConnectionGuard:
         guard = self
 
         class GuardedWebSocket(WebSocketsSansIOProtocol):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self.close_timeout = CLOSE_WAIT_S
+
             def handle_connect(self, event: Any) -> None:
                 super().handle_connect(event)
                 scope = getattr(self, "scope", None)
