@@ -130,6 +130,8 @@ def main() -> None:
               help="Seconds for a WebRTC connection to the relay to connect before it is dropped.")
 @click.option("--future-drift-cap", default=3600.0, show_default=True,
               help="The relay's ceiling, in seconds, on how far ahead a bundle's clock may be.")
+@click.option("--max-failures-kept", default=10_000, show_default=True,
+              help="Failed join attempts kept per workspace for the owner's audit (none older than 30 days).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | None, san: tuple[str, ...],
@@ -138,7 +140,8 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
           publish_burst: int, publish_every: float, publishers: tuple[str, ...], publishers_file: Path | None,
           max_body: int, header_timeout: float, auth_timeout: float, send_timeout: float,
           max_connections_per_address: int, max_connections: int, trust_proxy: tuple[str, ...], idle_close: float,
-          max_open_workspaces: int, rtc_pending_timeout: float, future_drift_cap: float, log_level: str) -> None:
+          max_open_workspaces: int, rtc_pending_timeout: float, future_drift_cap: float, max_failures_kept: int,
+          log_level: str) -> None:
     """Run the relay: the web app, WebSocket sync, WebRTC signalling, and an always-on peer."""
     import uvicorn
 
@@ -187,7 +190,7 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
                          max_connections_per_address=max_connections_per_address, max_connections=max_connections,
                          trusted_proxies=trust_proxy, idle_close_s=idle_close, max_open_workspaces=max_open_workspaces,
                          rtc_pending_timeout_s=rtc_pending_timeout,
-                         max_future_drift_cap_ms=int(future_drift_cap * 1000),
+                         max_future_drift_cap_ms=int(future_drift_cap * 1000), max_failures_kept=max_failures_kept,
                          session=SessionConfig(handshake_timeout_ms=int(auth_timeout * 1000)), log_level=log_level)
     log_config = logs.setup(log_level)
     _raise_file_limit(max_connections)
@@ -461,9 +464,10 @@ def key() -> None:
 @ca_option
 @click.option("--expires", default="2h", show_default=True, help="Lifetime, e.g. 30m, 2h, 7d.")
 @click.option("--max-uses", type=int, default=None, help="How many people may use it [default: unlimited].")
-@click.option("--length", type=int, default=6, show_default=True, help="Characters in the code (4 to 8).")
+@click.option("--length", type=int, default=None,
+              help="Characters in the code, 6 to 8 [default: 6; 8 for a key valid more than a day].")
 def key_create(db: Path, identity_path: Path, relay: str, ca: Path | None, expires: str, max_uses: int | None,
-               length: int) -> None:
+               length: int | None) -> None:
     from .accesskeys import parse_duration
 
     try:
@@ -471,8 +475,10 @@ def key_create(db: Path, identity_path: Path, relay: str, ca: Path | None, expir
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     ws = _open(db, identity_path)
-    _emit(_run(_client(relay, ws, ca).request("create_key", {"expires_in_ms": lifetime, "max_uses": max_uses,
-                                                             "length": length})))
+    args: dict[str, Any] = {"expires_in_ms": lifetime, "max_uses": max_uses}
+    if length is not None:
+        args["length"] = length
+    _emit(_run(_client(relay, ws, ca).request("create_key", args)))
 
 
 @key.command("list")
