@@ -20,7 +20,10 @@ Connections from a configured reverse proxy are not counted per address (they ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import socket
+import struct
 from collections import Counter
 from typing import Any
 
@@ -32,6 +35,16 @@ from .logs import warn
 
 ABORT = "openprod.abort"
 CLOSE_WAIT_S = 3.0  # after our close frame, how long the peer has to answer it (uvicorn waits 10 s)
+
+
+def hard_close(transport: asyncio.BaseTransport) -> None:
+    """Drop a connection now: a reset, not a close that waits (in the kernel too) to deliver what the
+    peer never reads."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()  # type: ignore[attr-defined]
 
 
 def address_key(host: str) -> str:
@@ -102,7 +115,7 @@ class ConnectionGuard:
                 super().handle_connect(event)
                 scope = getattr(self, "scope", None)
                 if scope is not None:
-                    scope["extensions"][ABORT] = self.transport.abort
+                    scope["extensions"][ABORT] = lambda: hard_close(self.transport)
 
             async def send(self, message: Any) -> None:
                 if not self.writable.is_set():
@@ -113,18 +126,18 @@ class ConnectionGuard:
                         guard.stalled_sends += 1
                         warn("send_stalled", client=self.client[0] if self.client else "-",
                              seconds=guard.send_timeout_s)
-                        self.transport.abort()
+                        hard_close(self.transport)
                         raise ClientDisconnected() from None
                 await super().send(message)
                 if message.get("type") == "websocket.close" and self.close_timer is not None:
                     # uvicorn's timer would close() and so wait forever to flush to a peer that never reads.
                     self.close_timer.cancel()
-                    self.close_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
+                    self.close_timer = self.loop.call_later(self.close_timeout, hard_close, self.transport)
 
             async def run_asgi(self) -> None:
                 await super().run_asgi()
                 if self.close_timer is None and not self.disconnected:
-                    self.loop.call_later(self.close_timeout, self.transport.abort)  # close() may never flush
+                    self.loop.call_later(self.close_timeout, hard_close, self.transport)  # close() may never flush
 
             def connection_lost(self, exc: Exception | None) -> None:
                 guard.release(self.transport)
@@ -136,8 +149,12 @@ class ConnectionGuard:
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
                 super().connection_made(transport)  # type: ignore[arg-type]
                 if not guard.admit(transport, self.client):
-                    transport.abort()  # type: ignore[attr-defined]
+                    hard_close(transport)
                     return
+                sock = transport.get_extra_info("socket")
+                if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+                    with contextlib.suppress(OSError):  # no Nagle: a small reply must not wait 40 ms for an ACK
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._arm()
 
             def _arm(self) -> None:
@@ -155,7 +172,7 @@ class ConnectionGuard:
                     guard.slow_headers += 1
                     warn("slow_headers_dropped", client=self.client[0] if self.client else "-",
                          seconds=guard.header_timeout_s)
-                    self.transport.abort()
+                    hard_close(self.transport)
 
             def handle_events(self) -> None:
                 before = self.cycle

@@ -137,7 +137,14 @@ class SessionConfig:
     """A batch unacknowledged this long is presumed lost (the repair pass re-sends what is missing)."""
     max_rejections: int = 1_000
     """Refused bundles tolerated from one peer before the session is closed."""
-    max_live_bytes: int = 4 * 1024 * 1024
+    max_handshake_frames: int = 32
+    """Frames an acceptor takes before the peer is admitted (an honest peer needs a handful: hello, proof,
+    maybe a ping); more is refused, so a stranger cannot keep it busy answering."""
+    ping_burst: int = 10
+    """Pings answered at once; beyond it one per `ping_every_ms`. A peer pings only when the line is silent,
+    so one that pings faster is refused rather than answered without end."""
+    ping_every_ms: int = 1_000
+    max_live_bytes: int = 1024 * 1024
     """Bundles queued for live push to this peer, at most (bytes). A peer that stops reading cannot make
     us buffer every new bundle: the queue is dropped and what it lacks is sent as a catch-up later."""
 
@@ -197,6 +204,9 @@ class SyncSession:
         self._ack_due = 0  # highest batch seq ingested and not yet acknowledged
         self._rejections = 0
         # liveness and checks
+        self._frames_before_open = 0
+        self._ping_tokens = float(self.config.ping_burst)
+        self._ping_at = now
         self._last_rx = now
         self._pinged_at: int | None = None
         self._last_activity = now
@@ -214,6 +224,12 @@ class SyncSession:
             return
         self._last_rx = now
         self._pinged_at = None
+        if self.state is not State.OPEN and self.role is Role.ACCEPTOR:
+            self._frames_before_open += 1
+            if self._frames_before_open > self.config.max_handshake_frames:
+                self._refuse(REASON_PROTOCOL, f"more than {self.config.max_handshake_frames} messages before the "
+                                              "session is open")
+                return
         try:
             pieces = self.state is State.OPEN or self.role is Role.INITIATOR
             message = self._reasm.receive(frame, pieces_allowed=pieces)
@@ -424,6 +440,14 @@ class SyncSession:
         if isinstance(message, Refuse):
             self._close(message.reason, message.detail, by_peer=True)
         elif isinstance(message, Ping):
+            cfg = self.config
+            self._ping_tokens = min(float(cfg.ping_burst),
+                                    self._ping_tokens + (self._now - self._ping_at) / cfg.ping_every_ms)
+            self._ping_at = self._now
+            if self._ping_tokens < 1:
+                raise PeerError(REASON_PROTOCOL, f"pings come too often (at most {cfg.ping_burst} at once, then one "
+                                                 f"every {cfg.ping_every_ms} ms)")
+            self._ping_tokens -= 1
             self._send(Pong(stamp=message.stamp))
         elif isinstance(message, Pong):
             pass
