@@ -22,7 +22,7 @@ from openprod.sync import (
     pump,
     split_v1,
 )
-from openprod.sync.messages import PROTOCOL_VERSION, Batch, Hello, Proof, Refuse
+from openprod.sync.messages import PROTOCOL_VERSION, Batch, Hello, Ping, Pong, Proof, Refuse
 
 TABLE = "contacts.Contacts"
 
@@ -129,3 +129,38 @@ def test_the_live_queue_of_a_peer_that_stops_reading_is_capped(tmp_path: Path, c
     assert bob.ws.vector_clock == alice.ws.vector_clock
     assert bob.ws.state_hash() == alice.ws.state_hash()
     assert sa.state is State.OPEN and sb.state is State.OPEN
+
+
+def test_a_stranger_cannot_keep_an_acceptor_busy_before_admission(tmp_path: Path, clock: ManualClock) -> None:
+    owner = make_peer("Alice", str(tmp_path / "a.db"), clock, seed=1, modules=("contacts",))
+    acceptor = SyncSession(WorkspaceReplica(owner.ws), role=Role.ACCEPTOR, nonce=bytes(16), now=clock.now)
+    acceptor.data_to_send()
+    ping = encode_message_v1(Ping(stamp=1))
+    for _ in range(acceptor.config.max_handshake_frames):
+        acceptor.receive_frame(ping, clock.now)
+        clock.advance(1_000)  # slow enough for the ping budget: only the count before admission matters here
+    assert acceptor.state is State.HANDSHAKE
+    acceptor.receive_frame(ping, clock.now)
+    assert acceptor.state is State.CLOSED
+    refusal = decode_message_v1(acceptor.data_to_send()[-1])
+    assert isinstance(refusal, Refuse) and refusal.reason == "protocol"
+    assert "before the session is open" in refusal.detail
+
+
+def test_pings_faster_than_keepalive_needs_are_refused(tmp_path: Path, clock: ManualClock) -> None:
+    owner = make_peer("Alice", str(tmp_path / "a.db"), clock, seed=1, modules=("contacts",))
+    initiator = SyncSession(WorkspaceReplica(owner.ws), role=Role.INITIATOR, nonce=bytes(16), now=clock.now)
+    initiator.data_to_send()
+    ping = encode_message_v1(Ping(stamp=1))
+    answered = 0
+    for _ in range(initiator.config.ping_burst):
+        initiator.receive_frame(ping, clock.now)
+        answered += sum(isinstance(decode_message_v1(f), Pong) for f in initiator.data_to_send())
+    assert answered == initiator.config.ping_burst and initiator.state is not State.CLOSED
+    clock.advance(initiator.config.ping_every_ms)  # one more is allowed a second later...
+    initiator.receive_frame(ping, clock.now)
+    assert initiator.state is not State.CLOSED
+    initiator.receive_frame(ping, clock.now)  # ...but not two
+    assert initiator.state is State.CLOSED
+    refusal = decode_message_v1(initiator.data_to_send()[-1])
+    assert isinstance(refusal, Refuse) and "pings come too often" in refusal.detail
