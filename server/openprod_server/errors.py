@@ -20,7 +20,6 @@ STATUS = {
     "invalid_access_key": 403,
     "not_allowed": 403,
     "unknown_workspace": 404,
-    "already_published": 409,
     "bad_genesis": 422,
     "rate_limited": 429,
     "unavailable": 503,

@@ -446,6 +446,9 @@ class Relay:
             if found is not None:
                 self.records(lambda: self.registry.record_failure(ws, request.actor, client, problem, now))
             # One answer for every bad key: telling "expired" from "unknown" would help a guesser.
+            if not isinstance(code, str):
+                raise HttpError("invalid_access_key", "joining this workspace here needs an access key from its "
+                                                      "owner (or the workspace is not on this relay)")
             raise HttpError("invalid_access_key", "that access key is not valid for this workspace")
         log("joined", ws=ws_text(ws), actor=request.actor.hex(), via="access_key", code=code, client=client)
         return {"workspace": ws_text(ws), "joined": True, "via": "access_key"}
