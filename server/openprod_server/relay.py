@@ -244,7 +244,7 @@ class Relay:
                 raise Unavailable(self.unavailable_detail(ws))
             try:
                 workspace = Workspace.open(connect(str(path)), self.env(), ws)
-            except (sqlite3.DatabaseError, Exception) as exc:  # a file the core cannot read is unusable
+            except Exception as exc:  # a file SQLite or the core cannot read is unusable
                 self.mark_unavailable(ws, f"the workspace file cannot be opened: {exc}")
                 raise Unavailable(self.unavailable_detail(ws)) from None
             found = Hosted(workspace, WorkspaceReplica(workspace))
