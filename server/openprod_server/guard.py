@@ -12,7 +12,10 @@ add what it lacks for a relay on a venue network anyone can reach:
 * **sends that finish**: a WebSocket peer that stops reading blocks a send for at most
   `send_timeout_s`; then the connection is dropped without flushing, and its buffers with it;
 * **a hard hang-up for the app**: `scope["extensions"]["openprod.abort"]` drops a WebSocket
-  at once (a close handshake waits for a peer that may never read).
+  at once (a close handshake waits for a peer that may never read);
+* **no work for a closed socket**: after our close frame a peer may send its close and what was
+  in flight; one that keeps sending (`AFTER_CLOSE_BYTES`) is dropped instead of having every
+  frame parsed and thrown away while we wait for its close.
 
 Connections from a configured reverse proxy are not counted per address (they carry many people).
 """
@@ -35,6 +38,7 @@ from .logs import warn
 
 ABORT = "openprod.abort"
 CLOSE_WAIT_S = 3.0  # after our close frame, how long the peer has to answer it (uvicorn waits 10 s)
+AFTER_CLOSE_BYTES = 256 * 1024  # what a peer may still send after our close frame (its close, frames in flight)
 
 
 def hard_close(transport: asyncio.BaseTransport) -> None:
@@ -110,6 +114,15 @@ class ConnectionGuard:
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
                 self.close_timeout = CLOSE_WAIT_S
+                self._after_close = 0
+
+            def data_received(self, data: bytes) -> None:
+                if self.close_sent:
+                    self._after_close += len(data)
+                    if self._after_close > AFTER_CLOSE_BYTES:
+                        hard_close(self.transport)
+                        return
+                super().data_received(data)
 
             def handle_connect(self, event: Any) -> None:
                 super().handle_connect(event)

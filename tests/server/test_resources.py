@@ -32,7 +32,7 @@ from openprod import BundleEvent, Workspace
 from openprod.sync import InSync
 from openprod_server.client import RelayClient
 
-ROUND_TRIPS = 21
+ROUND_TRIPS = 21  # at least; measured for as long as the attack lasts
 MEDIAN_LIMIT_MS = 100
 MEMORY_LIMIT_KIB = 100 * 1024
 PER_ADDRESS = 32
@@ -54,8 +54,10 @@ class Sampler(threading.Thread):
             self.stop_event.wait(0.02)
 
 
-async def measure_round_trips(url: str, alice: Workspace, bob: Workspace, count: int) -> list[float]:
-    """Alice edits; Bob answers each edit of hers as it arrives; Alice waits for the answer."""
+async def measure_round_trips(url: str, alice: Workspace, bob: Workspace, count: int,
+                              until: threading.Event | None = None) -> list[float]:
+    """Alice edits; Bob answers each edit of hers as it arrives; Alice waits for the answer. At least
+    `count` round trips, and on until `until` is set (the whole attack)."""
     loop = asyncio.get_running_loop()
     synced = {"alice": asyncio.Event(), "bob": asyncio.Event()}
     answered = asyncio.Event()
@@ -77,8 +79,10 @@ async def measure_round_trips(url: str, alice: Workspace, bob: Workspace, count:
         async with asyncio.timeout(60):
             for ready in synced.values():
                 await ready.wait()
-        timings = []
-        for i in range(count):
+        timings: list[float] = []
+        i = 0
+        while len(timings) < count or (until is not None and not until.is_set()):
+            i += 1
             answered.clear()
             started = time.perf_counter()
             alice.create_record("contacts.Contacts", {"name": f"Question {i}"})
@@ -128,8 +132,16 @@ def test_outsiders_cannot_sink_the_relay_while_a_member_works(relay_factory, tmp
         ready = json.loads(load.stdout.readline() or "{}")
         assert ready.get("event") == "ready", load.stderr.read() if load.stderr else ""
         files_under_attack = len(open_files(pid))
-        timings = asyncio.run(measure_round_trips(relay.url, alice, bob, ROUND_TRIPS))
-        done = json.loads(load.stdout.readline() or "{}")
+        finished = threading.Event()
+        lines: list[str] = []
+
+        def wait_for_done() -> None:
+            lines.append(load.stdout.readline())  # type: ignore[union-attr]
+            finished.set()
+
+        threading.Thread(target=wait_for_done, daemon=True).start()
+        timings = asyncio.run(measure_round_trips(relay.url, alice, bob, ROUND_TRIPS, until=finished))
+        done = json.loads(lines[0] or "{}")
         assert done.get("event") == "done", load.stderr.read() if load.stderr else ""
     finally:
         load.kill()
@@ -139,7 +151,8 @@ def test_outsiders_cannot_sink_the_relay_while_a_member_works(relay_factory, tmp
     _now, memory_peak = process_memory_kib(pid)
     median = statistics.median(timings)
     report = {"round_trip_ms": {"median": round(median, 1), "p90": round(sorted(timings)[int(0.9 * len(timings))], 1),
-                                "max": round(max(timings), 1), "all": [round(t) for t in timings],
+                                "p99": round(sorted(timings)[int(0.99 * len(timings))], 1),
+                                "max": round(max(timings), 1), "count": len(timings),
                                 "before_the_attack": [round(t) for t in quiet]},
               "memory_growth_mib": round((memory_peak - memory_before) / 1024, 1),
               "files": {"before": files_before, "under_attack": files_under_attack, "peak": sampler.peak_files},
@@ -156,8 +169,8 @@ def test_outsiders_cannot_sink_the_relay_while_a_member_works(relay_factory, tmp
     assert done["closed"] == done["held"], report
     assert max(done["last_closed_s"].values()) < 10 + 3 + 10, report
     assert set(done["never_readers_dropped_s"]) == {"stranger", "member"}, report
-    # The publish flood: three per address at once, the rest told to wait.
-    assert ready["publishes"] == {"200": 15, "429": 35}, report
+    # The publish flood (while the round trips were measured): three per address, the rest told to wait.
+    assert done["publishes"] == {"200": 15, "429": 35}, report
     # Afterwards everything is back, and the members are in sync with the relay.
     wait_until(lambda: len(open_files(pid)) <= files_before + 20, 30, "the relay's files to return to normal")
     health = relay.health()
