@@ -27,14 +27,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from rawsocket import frame, read_frames, tcp, upgrade
+from rawsocket import frame, sync_handshake, tcp, upgrade
 
 from helpers import seeded_identity
 from openprod import Env, Workspace, connect
 from openprod.signer_nacl import NaclSigner, NaclVerifier
-from openprod.sync import RelayRequest, decode_message_v1, encode_message_v1
-from openprod.sync.messages import PROTOCOL_VERSION, Hello, Ping, Proof
-from openprod.sync.proof import proof_bytes_v1
+from openprod.sync import RelayRequest, encode_message_v1
+from openprod.sync.messages import PROTOCOL_VERSION, Hello, Ping
 
 ADDRESSES = 25  # attacker addresses 127.0.3.1 ...
 PER_KIND = 8  # silent sockets of each kind per address: 25 x 8 = 200 of each kind
@@ -74,15 +73,7 @@ def never_readers(port: int, ws_id: bytes) -> list[tuple[str, socket.socket]]:
     mallory = seeded_identity("Mallory", 3)
     member = tcp(port, source="127.0.5.2", rcvbuf=4096)
     rest = upgrade(member, f"/sync/{ws_text}")
-    nonce = os.urandom(16)
-    member.sendall(frame(encode_message_v1(Hello(version=PROTOCOL_VERSION, workspace=ws_id, actor=mallory.actor_id,
-                                                 nonce=nonce))))
-    relay_hello = decode_message_v1(read_frames(member, rest)[0])
-    assert isinstance(relay_hello, Hello)
-    signature = NaclSigner(mallory).sign(proof_bytes_v1(workspace=ws_id, prover=mallory.actor_id,
-                                                        verifier=relay_hello.actor, verifier_nonce=relay_hello.nonce,
-                                                        prover_nonce=nonce))
-    member.sendall(frame(encode_message_v1(Proof(signature=signature, clock={}))))
+    assert isinstance(sync_handshake(member, rest, ws_id, mallory.actor_id, NaclSigner(mallory).sign), Hello)
     return [("stranger", stranger), ("member", member)]
 
 

@@ -143,3 +143,23 @@ def _reset(sock: socket.socket) -> bool:
         return False
     except (ConnectionResetError, BrokenPipeError):
         return True
+
+
+def sync_handshake(sock: socket.socket, buffered: bytes, workspace: bytes, actor: bytes, sign: object,
+                   clock: dict[bytes, bytes] | None = None) -> object:
+    """Say hello as `actor`, read the relay's hello, send the proof (signed with `sign(message)`).
+    Returns the relay's hello; nothing after it is read."""
+    from openprod.sync import decode_message_v1, encode_message_v1
+    from openprod.sync.messages import PROTOCOL_VERSION, Hello, Proof
+    from openprod.sync.proof import proof_bytes_v1
+
+    nonce = os.urandom(16)
+    sock.sendall(frame(encode_message_v1(Hello(version=PROTOCOL_VERSION, workspace=workspace, actor=actor,
+                                                nonce=nonce))))
+    relay_hello = decode_message_v1(read_frames(sock, buffered)[0])
+    if not isinstance(relay_hello, Hello):
+        return relay_hello
+    message = proof_bytes_v1(workspace=workspace, prover=actor, verifier=relay_hello.actor,
+                             verifier_nonce=relay_hello.nonce, prover_nonce=nonce)
+    sock.sendall(frame(encode_message_v1(Proof(signature=sign(message), clock=clock or {}))))  # type: ignore[operator]
+    return relay_hello

@@ -10,20 +10,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import secrets
 import time
 import uuid
 from pathlib import Path
 
-from rawsocket import closed_by_peer, frame, read_frames, tcp, upgrade
+from rawsocket import closed_by_peer, read_frames, sync_handshake, tcp, upgrade
 from relayproc import RelayProcess, env_for, make_file_peer, open_files, settings_env, wait_until
 
 from helpers import seeded_identity
 from openprod import Workspace, connect
 from openprod.starter import starter_manifests
-from openprod.sync import RelayRequest, decode_message_v1, encode_message_v1
-from openprod.sync.messages import PROTOCOL_VERSION, Hello, Proof, Refuse
+from openprod.sync import RelayRequest, decode_message_v1
+from openprod.sync.messages import Hello, Refuse
 from openprod.sync.proof import signal_proof_bytes_v1
 from openprod_server.client import genesis_wire
 
@@ -204,18 +203,8 @@ def test_workspace_files_are_opened_only_after_admission_and_closed_when_idle(re
     stranger = Workspace.join(connect(str(tmp_path / "olga.db")), env_for(seeded_identity("Olga", 77)), ws_id)
     sock = tcp(relay.port)
     rest = upgrade(sock, f"/sync/{uuid.UUID(bytes=ws_id)}")
-    nonce = os.urandom(16)
-    sock.sendall(frame(encode_message_v1(Hello(version=PROTOCOL_VERSION, workspace=ws_id, actor=stranger.actor_id,
-                                                nonce=nonce))))
-    relay_hello = decode_message_v1(read_frames(sock, rest)[0])
-    assert isinstance(relay_hello, Hello)
-    assert not workspace_files(pid)
-    from openprod.sync.proof import proof_bytes_v1
-
-    signature = stranger.env.signer.sign(proof_bytes_v1(
-        workspace=ws_id, prover=stranger.actor_id, verifier=relay_hello.actor, verifier_nonce=relay_hello.nonce,
-        prover_nonce=nonce))
-    sock.sendall(frame(encode_message_v1(Proof(signature=signature, clock={}))))
+    assert isinstance(sync_handshake(sock, rest, ws_id, stranger.actor_id, stranger.env.signer.sign), Hello)
+    assert not workspace_files(pid)  # hello and proof, and still no file
     refusal = decode_message_v1(read_frames(sock)[0])
     assert isinstance(refusal, Refuse) and refusal.reason == "not_joined"
     assert not workspace_files(pid)

@@ -17,15 +17,15 @@ import time
 import uuid
 from pathlib import Path
 
-from rawsocket import frame, read_frames, tcp, upgrade
+from rawsocket import frame, read_frames, sync_handshake, tcp, upgrade
 from relayproc import FilePeer, RelayProcess, env_for, make_file_peer, process_memory_kib, settings_env, wait_until
 
 from helpers import seeded_identity
 from openprod import Workspace, connect
 from openprod.signer_nacl import NaclSigner
-from openprod.sync import Closed, InSync, RelayRequest, decode_message_v1, encode_message_v1
-from openprod.sync.messages import PROTOCOL_VERSION, Hello, Proof, Refuse
-from openprod.sync.proof import proof_bytes_v1, signal_proof_bytes_v1
+from openprod.sync import Closed, InSync, RelayRequest, decode_message_v1
+from openprod.sync.messages import Hello, Refuse
+from openprod.sync.proof import signal_proof_bytes_v1
 from openprod_server.client import RelayClient, genesis_wire
 
 
@@ -106,16 +106,9 @@ def test_keys_are_long_enough_for_their_lifetime(relay: RelayProcess, tmp_path: 
 def stranger_handshake(relay: RelayProcess, ws_id: bytes, stranger: Workspace) -> list[object]:
     sock = tcp(relay.port)
     rest = upgrade(sock, f"/sync/{uuid.UUID(bytes=ws_id)}")
-    nonce = bytes(16)
-    sock.sendall(frame(encode_message_v1(Hello(version=PROTOCOL_VERSION, workspace=ws_id, actor=stranger.actor_id,
-                                                nonce=nonce))))
-    first = decode_message_v1(read_frames(sock, rest)[0])
+    first = sync_handshake(sock, rest, ws_id, stranger.actor_id, stranger.env.signer.sign)
     if not isinstance(first, Hello):
         return [first]
-    signature = stranger.env.signer.sign(proof_bytes_v1(workspace=ws_id, prover=stranger.actor_id,
-                                                        verifier=first.actor, verifier_nonce=first.nonce,
-                                                        prover_nonce=nonce))
-    sock.sendall(frame(encode_message_v1(Proof(signature=signature, clock={}))))
     return [first, decode_message_v1(read_frames(sock)[0])]
 
 

@@ -15,12 +15,11 @@ import time
 import uuid
 from pathlib import Path
 
-from rawsocket import closed_by_peer, frame, keep_sending, read_frames, tcp, upgrade
+from rawsocket import closed_by_peer, frame, keep_sending, read_frames, sync_handshake, tcp, upgrade
 from relayproc import RelayProcess, make_file_peer, process_memory_kib, settings_env
 
 from openprod.sync import decode_message_v1, encode_message_v1, split_v1
-from openprod.sync.messages import PROTOCOL_VERSION, Batch, Hello, Ping, Proof, Refuse
-from openprod.sync.proof import proof_bytes_v1
+from openprod.sync.messages import PROTOCOL_VERSION, Batch, Hello, Ping, Refuse
 
 MIB = 1024  # KiB
 
@@ -76,14 +75,7 @@ def test_a_member_who_never_reads_is_cut_off_and_memory_stays_bounded(relay_fact
     before, _ = process_memory_kib(pid)
     sock = tcp(relay.port, rcvbuf=4096)
     rest = upgrade(sock, f"/sync/{uuid.UUID(bytes=ws_id)}")
-    nonce = os.urandom(16)
-    sock.sendall(frame(encode_message_v1(Hello(version=PROTOCOL_VERSION, workspace=ws_id, actor=m.actor_id,
-                                                nonce=nonce))))
-    relay_hello = decode_message_v1(read_frames(sock, rest)[0])
-    assert isinstance(relay_hello, Hello)
-    signature = m.env.signer.sign(proof_bytes_v1(workspace=ws_id, prover=m.actor_id, verifier=relay_hello.actor,
-                                                 verifier_nonce=relay_hello.nonce, prover_nonce=nonce))
-    sock.sendall(frame(encode_message_v1(Proof(signature=signature, clock={}))))  # "send me everything"
+    assert isinstance(sync_handshake(sock, rest, ws_id, m.actor_id, m.env.signer.sign), Hello)  # "send me everything"
     # ...and never reads it.
     assert closed_by_peer_without_reading(sock, 40), "the relay still held the connection after 40 s"
     _now, peak = process_memory_kib(pid)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from simnet import SIM_CONFIG, SimNet, bundle_ids
+from simnet import SIM_CONFIG, SimNet, bundle_ids, collect
 
 from helpers import ManualClock, Peer, make_peer, sync
 from openprod.sync import (
@@ -25,13 +25,6 @@ from openprod.sync import (
 from openprod.sync.messages import PROTOCOL_VERSION, Batch, Hello, Ping, Pong, Proof, Refuse
 
 TABLE = "contacts.Contacts"
-
-
-def drain(session: SyncSession) -> list[object]:
-    events = []
-    while (event := session.next_event()) is not None:
-        events.append(event)
-    return events
 
 
 def test_an_acceptor_takes_no_pieces_before_it_admits_the_peer(tmp_path: Path, clock: ManualClock) -> None:
@@ -80,11 +73,11 @@ def test_a_clock_too_large_for_one_frame_follows_the_proof(tmp_path: Path, clock
     proofs = [m for m in messages if isinstance(m, Proof)]
     assert any(p.more and not p.clock for p in proofs), "Bob's proof says its clock follows"
     # The catch-up started from Bob's whole clock: exactly the one bundle he lacked, no duplicates.
-    caught = [e for e in drain(link.sa) if isinstance(e, CaughtUp)]  # type: ignore[arg-type]
+    caught = [e for e in collect(link.sa) if isinstance(e, CaughtUp)]  # type: ignore[arg-type]
     assert caught and caught[0].received == 1
-    caught_b = [e for e in drain(link.sb) if isinstance(e, CaughtUp)]  # type: ignore[arg-type]
+    caught_b = [e for e in collect(link.sb) if isinstance(e, CaughtUp)]  # type: ignore[arg-type]
     assert caught_b and caught_b[0].received == 1
-    assert not any(isinstance(e, Closed) for e in drain(link.sa))  # type: ignore[arg-type]
+    assert not any(isinstance(e, Closed) for e in collect(link.sa))  # type: ignore[arg-type]
 
 
 def test_the_live_queue_of_a_peer_that_stops_reading_is_capped(tmp_path: Path, clock: ManualClock) -> None:
