@@ -21,7 +21,10 @@ from .config import IceServer
 from .logs import warn
 
 MAX_BUFFERED = 1024 * 1024  # pause sending while this much is queued in the data channel
-MAX_RECEIVED = 128  # frames received and not yet read: an honest peer has at most a window's worth in flight
+# Frames received and not yet read. A data channel has no back-pressure towards the sender, so this
+# is what bounds a peer that sends faster than we read: 2,048 frames (32 MiB), room for a whole
+# maximal bundle in pieces while the session is busy, far more than a window of ordinary batches.
+MAX_RECEIVED = 2048
 
 
 def rtc_configuration(servers: tuple[IceServer, ...]) -> RTCConfiguration:
