@@ -251,4 +251,4 @@ def test_one_cancel_ends_a_live_sync_at_once(relay: RelayProcess, tmp_path: Path
         return time.monotonic() - started
 
     took = asyncio.run(scenario())
-    assert took < 3, f"the cancelled sync took {took:.1f} s to end"
+    assert took < 5, f"the cancelled sync took {took:.1f} s to end"  # it took 25 s (the keepalive) before
