@@ -60,7 +60,7 @@ def from_rows(rows: dict[str, Any]) -> Settings:
     )
 
 
-def check_setter(settings: Settings, actor: bytes) -> None:
+def check_setter(owner: bytes | None, actor: bytes) -> None:
     """Raise ValidationError unless `actor` is the workspace owner (the only one who changes settings)."""
-    if settings.owner is None or actor != settings.owner:
+    if owner is None or actor != owner:
         raise ValidationError("only the workspace owner can change workspace settings")

@@ -542,7 +542,7 @@ class Transaction:
         """Change a workspace setting (owner only: every receiver refuses it from anyone else)."""
         from .settings import check_setter
 
-        check_setter(self.ws.settings, self.ws.actor_id)
+        check_setter(self.ws.settings.owner, self.ws.actor_id)
         self.add(o.SetWorkspaceSetting, key=key, value=value)
 
     # --- identity repair ----------------------------------------------------------------------

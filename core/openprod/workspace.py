@@ -607,13 +607,16 @@ class Workspace:
     def _apply_one(self, bundle: Bundle, data: bytes, source: str | None) -> IngestResult:
         """Check and apply one ready bundle inside the open transaction."""
         schema = self.schema
+        owner = self.settings.owner
         for index, op in enumerate(bundle.ops):
             try:
                 schema = check_op(op, schema)
-                if isinstance(op, o.InitWorkspace) and not commits_to(self.workspace_id, bundle.actor, op.nonce):
-                    raise ValidationError("only the actor this workspace's id was made for can found it")
+                if isinstance(op, o.InitWorkspace):
+                    if not commits_to(self.workspace_id, bundle.actor, op.nonce):
+                        raise ValidationError("only the actor this workspace's id was made for can found it")
+                    owner = owner or bundle.actor  # a founding bundle may set the settings it starts with
                 if isinstance(op, o.SetWorkspaceSetting):
-                    check_setter(self.settings, bundle.actor)
+                    check_setter(owner, bundle.actor)
             except (ValidationError, LocalError) as exc:
                 return self._quarantine(data, REASON_SCHEMA, f"operation {index} ({op.TYPE}): {exc}", bundle,
                                         source)
