@@ -155,8 +155,24 @@ def decode_bundle(data: bytes) -> Bundle:
     """Untrusted bytes -> a structurally valid Bundle whose op hashes match its header.
 
     The signature is NOT checked here (that needs a verifier, possibly async): callers must
-    verify `signing_bytes()` against `actor` before applying. Raises BundleRejected.
+    verify `signing_bytes()` against `actor` before applying. Raises BundleRejected, and only
+    that: a shape no check foresaw is refused as malformed, never an exception that ends a sync.
     """
+    try:
+        return _decode_bundle(data)
+    except BundleRejected:
+        raise
+    except Exception as exc:  # a crafted shape a check above did not foresee
+        raise BundleRejected(REASON_MALFORMED, f"bundle could not be decoded ({failure(exc)})") from None
+
+
+def failure(exc: BaseException) -> str:
+    """An unexpected exception in one short line (for a quarantine reason, never a traceback)."""
+    text = str(exc).replace("\n", " ")
+    return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
+
+
+def _decode_bundle(data: bytes) -> Bundle:
     if len(data) > MAX_BUNDLE_BYTES:
         raise BundleRejected(REASON_MALFORMED, f"bundle is {len(data)} bytes, over {MAX_BUNDLE_BYTES}")
     try:  # the shape is checked just below, so the generic plain-data walk is not needed
@@ -236,8 +252,8 @@ def decode_header(header_bytes: bytes) -> BundleHeader:
         or not all(isinstance(h, bytes) and len(h) == 32 for h in hashes)
     ):
         raise BundleRejected(REASON_MALFORMED, f"header must list 1..{MAX_OPS_PER_BUNDLE} 32-byte op hashes")
-    if wire["kind"] not in BUNDLE_KINDS:
-        raise BundleRejected(REASON_MALFORMED, f"unknown bundle kind {wire['kind']!r}")
+    if not isinstance(wire["kind"], str) or wire["kind"] not in BUNDLE_KINDS:
+        raise BundleRejected(REASON_MALFORMED, f"unknown bundle kind {str(wire['kind'])[:40]!r}")
     if not isinstance(wire["meta"], dict) or not all(isinstance(k, str) for k in wire["meta"]):
         raise BundleRejected(REASON_MALFORMED, "header meta must be a map with text keys")
     try:

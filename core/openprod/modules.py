@@ -166,12 +166,57 @@ def normalize_timestamp(value: Any, where: str) -> str:
 # --- manifest parsing -----------------------------------------------------------------------
 
 
+MAX_MANIFEST_CHARS = 100_000
+MAX_MANIFEST_DEPTH = 16  # brackets and braces nested in the TOML text (a real manifest needs 4)
+MAX_MANIFEST_ITEMS = 2_000  # tables, fields and edge types together
+
+
+def manifest_depth(text: str) -> int:
+    """How deeply `[` and `{` nest in TOML text, outside strings and comments.
+
+    Checked before parsing: a manifest arrives in a bundle from a peer, and a parser that
+    recurses per level must never be handed thousands of levels.
+    """
+    depth = deepest = 0
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        if ch in "\"'":
+            quote = ch * 3 if text.startswith(ch * 3, i) else ch
+            i += len(quote)
+            while i < n and not text.startswith(quote, i):
+                if ch == '"' and text[i] == "\\":
+                    i += 1  # an escaped character never ends a basic string
+                elif len(quote) == 1 and text[i] == "\n":
+                    break  # a one-line string ends at the line's end at the latest
+                i += 1
+            i += len(quote)
+            continue
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+        i += 1
+    return deepest
+
+
 def parse_manifest(text: str) -> ModuleDef:
     """TOML text -> ModuleDef, or SchemaError saying exactly what is wrong and where."""
+    if len(text) > MAX_MANIFEST_CHARS:
+        raise SchemaError(f"manifest is {len(text)} characters, over the limit of {MAX_MANIFEST_CHARS}")
+    if manifest_depth(text) > MAX_MANIFEST_DEPTH:
+        raise SchemaError(f"manifest nests lists or tables more than {MAX_MANIFEST_DEPTH} levels deep")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SchemaError(f"manifest is not valid TOML: {exc}") from None
+    except RecursionError:  # pragma: no cover - the depth check above comes first
+        raise SchemaError("manifest nests too deeply") from None
     header = data.get("module")
     if not isinstance(header, dict):
         raise SchemaError("manifest needs a [module] section")
@@ -186,6 +231,11 @@ def parse_manifest(text: str) -> ModuleDef:
     unknown = set(data) - {"module", "table", "edge", "capabilities", "script", "rule"}
     if unknown:
         raise SchemaError(f"unknown manifest sections: {sorted(unknown)}")
+    items = len(_section(data, "table")) + len(_section(data, "edge")) + sum(
+        len(t.get("fields", {})) for t in _section(data, "table").values()
+        if isinstance(t, dict) and isinstance(t.get("fields", {}), dict))
+    if items > MAX_MANIFEST_ITEMS:
+        raise SchemaError(f"manifest defines {items} tables, fields and edge types; at most {MAX_MANIFEST_ITEMS}")
     tables = {}
     for tname, tdata in _section(data, "table").items():
         table = _parse_table(name, tname, tdata)

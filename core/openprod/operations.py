@@ -143,7 +143,8 @@ def _value_map(key_check: Any) -> Any:
     def check(name: str, v: Any) -> dict[str, Any]:
         if not isinstance(v, dict):
             raise _bad("a map", name, v)
-        return {key_check(name, k): _value(name, x) for k, x in sorted(v.items())}
+        checked = [(key_check(name, k), x) for k, x in v.items()]  # keys are text before they are sorted
+        return {k: _value(name, x) for k, x in sorted(checked, key=lambda kv: kv[0])}
 
     return check
 
@@ -163,7 +164,7 @@ def _any_map(name: str, v: Any) -> dict[str, Any]:
 
 
 def _source(name: str, v: Any) -> dict[str, Any]:
-    if not isinstance(v, dict) or v.get("type") not in SOURCE_TYPES:
+    if not isinstance(v, dict) or not isinstance(v.get("type"), str) or v["type"] not in SOURCE_TYPES:
         raise _bad(f"a source map with type in {sorted(SOURCE_TYPES)}", name, v)
     for key, item in v.items():
         if key not in ("type", "rule", "triggered_by", "script", "note"):

@@ -1,4 +1,10 @@
-"""Workspace settings: synced, last-writer-wins values that change how every peer behaves."""
+"""Workspace settings: synced, last-writer-wins values that change how every peer behaves.
+
+Settings protect everyone (how far ahead a bundle's clock may run, how old counts as stale, how
+people join), so only the workspace's owner changes them: every receiver refuses a settings
+change from anyone else, and caps the future-clock limit at its own ceiling whatever the owner
+set (`Env.max_future_drift_cap_ms`).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ JOIN_MODE = "join_mode"
 JOIN_MODES = ("open", "access_key")
 
 _DAY_MS = 24 * 60 * 60 * 1000
+MAX_FUTURE_DRIFT_CAP_MS = 60 * 60 * 1000
+"""A receiver's default ceiling on `max_future_drift_ms` (one hour)."""
 
 
 @dataclass(frozen=True)
@@ -50,3 +58,9 @@ def from_rows(rows: dict[str, Any]) -> Settings:
         stale_threshold_ms=rows.get(STALE_THRESHOLD, DEFAULT_STALE_THRESHOLD_MS),
         join_mode=rows.get(JOIN_MODE, "open"),
     )
+
+
+def check_setter(owner: bytes | None, actor: bytes) -> None:
+    """Raise ValidationError unless `actor` is the workspace owner (the only one who changes settings)."""
+    if owner is None or actor != owner:
+        raise ValidationError("only the workspace owner can change workspace settings")

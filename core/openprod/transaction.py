@@ -539,6 +539,10 @@ class Transaction:
                  mappings=mappings, copies=copies)
 
     def set_setting(self, key: str, value: Any) -> None:
+        """Change a workspace setting (owner only: every receiver refuses it from anyone else)."""
+        from .settings import check_setter
+
+        check_setter(self.ws.settings.owner, self.ws.actor_id)
         self.add(o.SetWorkspaceSetting, key=key, value=value)
 
     # --- identity repair ----------------------------------------------------------------------

@@ -26,7 +26,7 @@ from . import hlc as hlc_mod
 from . import operations as o
 from . import oplog
 from .awareness import Awareness, AwarenessLog, field_writes
-from .bundle import Bundle, UnsignedBundle, build, decode_bundle
+from .bundle import Bundle, UnsignedBundle, build, decode_bundle, failure
 from .conflict_report import conflict, conflict_groups, open_conflicts
 from .conflicts import (
     Conflict,
@@ -38,6 +38,7 @@ from .errors import (
     REASON_BAD_SIGNATURE,
     REASON_CONFLICTING_DUPLICATE,
     REASON_FUTURE_HLC,
+    REASON_MALFORMED,
     REASON_SCHEMA,
     REASON_WRONG_WORKSPACE,
     BundleRejected,
@@ -68,7 +69,7 @@ from .reads import (
 )
 from .references import follow, reference_of
 from .rules import Proposal, Rule, RuleEngine, load_rules
-from .settings import Settings, from_rows
+from .settings import MAX_FUTURE_DRIFT_CAP_MS, Settings, check_setter, from_rows
 from .state import Applier, Effects
 from .statehash import state_hash
 from .storage import DERIVED_TABLES, get_meta, install, set_meta
@@ -144,6 +145,15 @@ class Env:
     now_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
     random_bytes: Callable[[int], bytes] = os.urandom
     crdt: CrdtBackend | None = None  # None: pycrdt when importable (CPython), else no CRDT fields
+    max_future_drift_cap_ms: int = MAX_FUTURE_DRIFT_CAP_MS
+    """This receiver's own ceiling on the workspace's `max_future_drift_ms`: however far the owner
+    widens it, a bundle further ahead than this is refused here."""
+
+
+def _local_failure(exc: Exception) -> bool:
+    """An error of this device's storage (disk, locks, a damaged file), not of the bundle being applied."""
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+        exc, (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, sqlite3.InterfaceError))
 
 
 def _default_crdt(random_bytes: Callable[[int], bytes]) -> CrdtBackend | None:
@@ -510,6 +520,9 @@ class Workspace:
             bundle = decode_bundle(data)
         except BundleRejected as exc:
             return self._quarantine(data, exc.reason, exc.detail, None, source)
+        except Exception as exc:  # decode_bundle refuses every bad shape itself; this is the last guard
+            return self._quarantine(data, REASON_MALFORMED, f"bundle could not be decoded ({failure(exc)})", None,
+                                    source)
         header = bundle.header
         if header.workspace != self.workspace_id:
             return self._quarantine(data, REASON_WRONG_WORKSPACE,
@@ -524,7 +537,10 @@ class Workspace:
                                     "a different bundle with this id is already stored", bundle, source)
         if self.conn.execute("SELECT 1 FROM pending WHERE bundle_id = ?", (header.bundle_id,)).fetchone():
             return IngestResult("pending", header.bundle_id, detail="already waiting for earlier bundles")
-        future = self.clock.check_future(header.hlc, self.settings.max_future_drift_ms)
+        # The settings in force before this bundle (it cannot widen the check for itself), capped by
+        # this receiver's own ceiling.
+        drift = min(self.settings.max_future_drift_ms, self.env.max_future_drift_cap_ms)
+        future = self.clock.check_future(header.hlc, drift)
         if future is not None:
             return self._quarantine(data, REASON_FUTURE_HLC, future.describe(), bundle, source)
         return bundle
@@ -591,14 +607,22 @@ class Workspace:
     def _apply_one(self, bundle: Bundle, data: bytes, source: str | None) -> IngestResult:
         """Check and apply one ready bundle inside the open transaction."""
         schema = self.schema
+        owner = self.settings.owner
         for index, op in enumerate(bundle.ops):
             try:
                 schema = check_op(op, schema)
-                if isinstance(op, o.InitWorkspace) and not commits_to(self.workspace_id, bundle.actor, op.nonce):
-                    raise ValidationError("only the actor this workspace's id was made for can found it")
+                if isinstance(op, o.InitWorkspace):
+                    if not commits_to(self.workspace_id, bundle.actor, op.nonce):
+                        raise ValidationError("only the actor this workspace's id was made for can found it")
+                    owner = owner or bundle.actor  # a founding bundle may set the settings it starts with
+                if isinstance(op, o.SetWorkspaceSetting):
+                    check_setter(owner, bundle.actor)
             except (ValidationError, LocalError) as exc:
                 return self._quarantine(data, REASON_SCHEMA, f"operation {index} ({op.TYPE}): {exc}", bundle,
                                         source)
+            except Exception as exc:  # a shape the checks did not foresee: refuse this bundle, nothing else
+                return self._quarantine(data, REASON_SCHEMA, f"operation {index} ({op.TYPE}): could not be "
+                                        f"checked ({failure(exc)})", bundle, source)
         effects = Effects()
         self.conflicts.begin_bundle()
         self.conn.execute("SAVEPOINT bundle")
@@ -626,6 +650,15 @@ class Workspace:
                     " VALUES (?, ?, ?, ?, ?)",
                     (bundle.bundle_id, bundle.hlc, age, self.settings.stale_threshold_ms, self.env.now_ms()))
             self.conn.execute("RELEASE bundle")
+        except Exception as exc:
+            self.conn.execute("ROLLBACK TO bundle")
+            self.conn.execute("RELEASE bundle")
+            if _local_failure(exc):
+                raise
+            # One crafted bundle fails to apply: it is refused with its reason, the caches it may have
+            # touched are re-read from the rolled-back state, and the rest of the batch goes on.
+            self._reload()
+            return self._quarantine(data, REASON_SCHEMA, f"could not be applied ({failure(exc)})", bundle, source)
         except BaseException:
             self.conn.execute("ROLLBACK TO bundle")
             self.conn.execute("RELEASE bundle")

@@ -2,7 +2,9 @@
 
 The alphabet leaves out characters people confuse when a code is read aloud or copied from a
 whiteboard (0/O, 1/I/L), so 31 symbols remain; six of them give about 887 million codes, and
-the relay's rate limits make guessing one hopeless within a key's lifetime.
+the relay's rate limits make guessing one hopeless within a key's lifetime. Strength grows with
+lifetime: a key valid for more than a day needs eight characters (852 billion codes), because a
+guesser has thirty times longer to try.
 """
 
 from __future__ import annotations
@@ -10,9 +12,16 @@ from __future__ import annotations
 import secrets
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-MIN_LENGTH = 4
+MIN_LENGTH = 6
 MAX_LENGTH = 8
 DEFAULT_LENGTH = 6
+LONG_LIVED_MS = 86_400_000
+LONG_LIVED_LENGTH = 8
+
+
+def required_length(lifetime_ms: int) -> int:
+    """The fewest characters a key living this long may have."""
+    return LONG_LIVED_LENGTH if lifetime_ms > LONG_LIVED_MS else MIN_LENGTH
 
 
 def new_code(length: int = DEFAULT_LENGTH) -> str:
@@ -27,7 +36,8 @@ def normalize(text: str) -> str:
 
 
 def looks_valid(code: str) -> bool:
-    return MIN_LENGTH <= len(code) <= MAX_LENGTH and all(ch in ALPHABET for ch in code)
+    # Shorter codes made before the minimum rose still work until they expire.
+    return 4 <= len(code) <= MAX_LENGTH and all(ch in ALPHABET for ch in code)
 
 
 def parse_duration(text: str) -> int:

@@ -11,12 +11,15 @@
 
 click (pinned) because it gives subcommands, typed options and one-line `Error: ...` messages
 for free, and uvicorn already depends on it. Errors a user can fix are one line on stderr and
-exit status 1; sync progress is printed as JSON lines on stdout.
+exit status 1; sync progress is printed as JSON lines on stdout. Every option can also be set in
+the environment: OPENPROD_<COMMAND>_<OPTION>, e.g. OPENPROD_SERVE_AUTH_TIMEOUT=5 (handy for a
+service manager).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import json
@@ -65,7 +68,9 @@ def _is_loopback(host: str) -> bool:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named explicitly: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say so,
+    # and a small message held back for a delayed acknowledgement costs 40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -103,19 +108,53 @@ def main() -> None:
 @click.option("--rtc-address", multiple=True, help="Only offer these local addresses as WebRTC host candidates.")
 @click.option("--join-burst", default=5, show_default=True, help="Access-key join attempts per client at once.")
 @click.option("--join-every", default=12.0, show_default=True, help="Seconds per further attempt, per client.")
+@click.option("--publish-burst", default=10, show_default=True, help="Publish requests per client at once.")
+@click.option("--publish-every", default=60.0, show_default=True, help="Seconds per further publish, per client.")
+@click.option("--publisher", "publishers", multiple=True,
+              help="Only this identity (actor id, 64 hex digits) may publish; repeatable [default: anyone].")
+@click.option("--publishers-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="A file of identities allowed to publish, one actor id per line (# comments).")
+@click.option("--max-body", default=1024 * 1024, show_default=True, help="Largest HTTP request body, in bytes.")
+@click.option("--header-timeout", default=10.0, show_default=True, help="Seconds for a request's headers to arrive.")
+@click.option("--auth-timeout", default=10.0, show_default=True,
+              help="Seconds to authenticate on a sync or signalling socket.")
+@click.option("--send-timeout", default=30.0, show_default=True,
+              help="Seconds a peer may read nothing while the relay sends, before it is dropped.")
+@click.option("--max-connections-per-address", default=64, show_default=True,
+              help="Open connections from one client address (an IPv6 /64).")
+@click.option("--max-connections", default=2000, show_default=True, help="Open connections in all.")
+@click.option("--trust-proxy", multiple=True,
+              help="Address of a reverse proxy whose X-Forwarded-For is believed (repeatable) [default: none].")
+@click.option("--idle-close", default=300.0, show_default=True,
+              help="Seconds without a session after which a workspace file is closed.")
+@click.option("--max-open-workspaces", default=64, show_default=True, help="Workspace files open at once.")
+@click.option("--rtc-pending-timeout", default=30.0, show_default=True,
+              help="Seconds for a WebRTC connection to the relay to connect before it is dropped.")
+@click.option("--future-drift-cap", default=3600.0, show_default=True,
+              help="The relay's ceiling, in seconds, on how far ahead a bundle's clock may be.")
+@click.option("--max-failures-kept", default=10_000, show_default=True,
+              help="Failed join attempts kept per workspace for the owner's audit (none older than 30 days).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | None, san: tuple[str, ...],
           web_dir: Path | None, stun: tuple[str, ...], turn: str | None, turn_user: str | None,
           turn_password: str | None, rtc_address: tuple[str, ...], join_burst: int, join_every: float,
+          publish_burst: int, publish_every: float, publishers: tuple[str, ...], publishers_file: Path | None,
+          max_body: int, header_timeout: float, auth_timeout: float, send_timeout: float,
+          max_connections_per_address: int, max_connections: int, trust_proxy: tuple[str, ...], idle_close: float,
+          max_open_workspaces: int, rtc_pending_timeout: float, future_drift_cap: float, max_failures_kept: int,
           log_level: str) -> None:
     """Run the relay: the web app, WebSocket sync, WebRTC signalling, and an always-on peer."""
     import uvicorn
 
+    from openprod.sync import SessionConfig
+
     from . import logs
     from .app import WS_MAX_MESSAGE, create_app
     from .config import REPO_WEB, IceServer, RelayConfig
+    from .guard import ConnectionGuard
     from .ratelimit import Rate
+    from .registry import RegistryDamaged
     from .tls import ensure_server_cert, local_names_and_addresses
 
     host = host or ("0.0.0.0" if lan else "127.0.0.1")
@@ -143,15 +182,74 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
     ice = [IceServer(urls=u) for u in stun]
     if turn:
         ice.append(IceServer(urls=turn, username=turn_user, credential=turn_password))
+    allowed = _publishers(publishers, publishers_file)
     config = RelayConfig(data_dir=data_dir, host=host, port=port, lan=lan, tls=use_tls, san=san,
                          web_dir=web_dir or REPO_WEB, ice_servers=tuple(ice), rtc_addresses=rtc_address,
-                         join_rate_client=Rate(burst=join_burst, every_ms=int(join_every * 1000)), log_level=log_level)
+                         join_rate_client=Rate(burst=join_burst, every_ms=int(join_every * 1000)),
+                         publish_rate_client=Rate(burst=publish_burst, every_ms=int(publish_every * 1000)),
+                         publishers=allowed, max_body=max_body, header_timeout_s=header_timeout,
+                         auth_timeout_s=auth_timeout, send_timeout_s=send_timeout,
+                         max_connections_per_address=max_connections_per_address, max_connections=max_connections,
+                         trusted_proxies=trust_proxy, idle_close_s=idle_close, max_open_workspaces=max_open_workspaces,
+                         rtc_pending_timeout_s=rtc_pending_timeout,
+                         max_future_drift_cap_ms=int(future_drift_cap * 1000), max_failures_kept=max_failures_kept,
+                         session=SessionConfig(handshake_timeout_ms=int(auth_timeout * 1000)), log_level=log_level)
     log_config = logs.setup(log_level)
-    app = create_app(config, urls=urls)
+    _raise_file_limit(max_connections)
+    guard = ConnectionGuard(per_address=max_connections_per_address, total=max_connections,
+                            header_timeout_s=header_timeout, send_timeout_s=send_timeout, trusted_proxies=trust_proxy)
+    http_protocol, ws_protocol = guard.protocols()
+    try:
+        app = create_app(config, urls=urls, guard=guard)
+    except RegistryDamaged as exc:
+        raise click.ClickException(
+            f"the relay's records ({data_dir / 'relay.db'}) are damaged: {exc}. Restore relay.db from a backup, or "
+            "move it aside to start with empty records (owners publish again, members join again); see "
+            "docs/relay.md, 'Damaged files'") from None
+    except (OpenprodError, ValueError) as exc:
+        raise click.ClickException(f"the relay's identity ({data_dir / 'relay-identity.json'}) cannot be read: "
+                                   f"{exc}") from None
+    # X-Forwarded-For is believed only from proxies named with --trust-proxy (uvicorn would trust loopback).
     server = uvicorn.Server(uvicorn.Config(app, log_config=log_config, access_log=False, ws_max_size=WS_MAX_MESSAGE,
+                                           http=http_protocol, ws=ws_protocol, proxy_headers=bool(trust_proxy),
+                                           forwarded_allow_ips=list(trust_proxy) or None,
                                            lifespan="on", timeout_graceful_shutdown=3, **ssl_files))
     logs.log("listening", urls=urls, host=host, port=port, tls=use_tls)
     server.run(sockets=[sock])
+
+
+def _publishers(given: tuple[str, ...], path: Path | None) -> frozenset[bytes] | None:
+    """The identities allowed to publish (None: anyone), from --publisher and --publishers-file."""
+    if not given and path is None:
+        return None
+    lines = list(given)
+    if path is not None:
+        lines += [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
+    allowed = set()
+    for text in (line for line in lines if line):
+        try:
+            actor = bytes.fromhex(text)
+        except ValueError:
+            actor = b""
+        if len(actor) != 32:
+            raise click.ClickException(f"{text!r} is not an actor id (64 hex digits, as `openprod identity create` "
+                                       "prints)")
+        allowed.add(actor)
+    return frozenset(allowed)
+
+
+def _raise_file_limit(connections: int) -> None:
+    """Let the process hold every connection it accepts plus its files (the soft limit is often 1024)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 512
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 # --- the client side ----------------------------------------------------------------------------
@@ -368,9 +466,10 @@ def key() -> None:
 @ca_option
 @click.option("--expires", default="2h", show_default=True, help="Lifetime, e.g. 30m, 2h, 7d.")
 @click.option("--max-uses", type=int, default=None, help="How many people may use it [default: unlimited].")
-@click.option("--length", type=int, default=6, show_default=True, help="Characters in the code (4 to 8).")
+@click.option("--length", type=int, default=None,
+              help="Characters in the code, 6 to 8 [default: 6; 8 for a key valid more than a day].")
 def key_create(db: Path, identity_path: Path, relay: str, ca: Path | None, expires: str, max_uses: int | None,
-               length: int) -> None:
+               length: int | None) -> None:
     from .accesskeys import parse_duration
 
     try:
@@ -378,8 +477,10 @@ def key_create(db: Path, identity_path: Path, relay: str, ca: Path | None, expir
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     ws = _open(db, identity_path)
-    _emit(_run(_client(relay, ws, ca).request("create_key", {"expires_in_ms": lifetime, "max_uses": max_uses,
-                                                             "length": length})))
+    args: dict[str, Any] = {"expires_in_ms": lifetime, "max_uses": max_uses}
+    if length is not None:
+        args["length"] = length
+    _emit(_run(_client(relay, ws, ca).request("create_key", args)))
 
 
 @key.command("list")
@@ -415,5 +516,10 @@ def join_mode(db: Path, identity_path: Path, relay: str, ca: Path | None, mode: 
     _emit(_run(_client(relay, ws, ca).request("set_join_mode", {"mode": mode})))
 
 
+def run() -> None:
+    """The console entry point: every option can also come from OPENPROD_<COMMAND>_<OPTION>."""
+    main(auto_envvar_prefix="OPENPROD")
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()

@@ -11,6 +11,8 @@ from starlette.responses import JSONResponse
 STATUS = {
     "malformed": 400,
     "bad_request": 400,
+    "request_timeout": 408,
+    "too_large": 413,
     "bad_signature": 401,
     "stale_request": 401,
     "replayed_request": 401,
@@ -18,9 +20,9 @@ STATUS = {
     "invalid_access_key": 403,
     "not_allowed": 403,
     "unknown_workspace": 404,
-    "already_published": 409,
     "bad_genesis": 422,
     "rate_limited": 429,
+    "unavailable": 503,
 }
 
 

@@ -3,13 +3,33 @@ joined each, how (open or access key), the access keys, each use of a key and ea
 
 This is relay policy, not workspace data: another relay (or two browsers syncing directly)
 need not agree with it, so it never enters a signed bundle. One SQLite file, `relay.db`, in
-the data directory.
+the data directory, checked for damage when the relay starts (`RegistryDamaged`).
+
+Failed join attempts are kept for the owner's audit, but not forever: rows older than
+`FAILURE_RETENTION_MS` go, and each workspace keeps at most `MAX_FAILURES` of them.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+
+FAILURE_RETENTION_MS = 30 * 86_400_000
+MAX_FAILURES = 10_000
+
+
+class RegistryDamaged(Exception):
+    """relay.db cannot be read: the relay cannot tell who may do what, so it does not serve."""
+
+
+def integrity_problem(conn: sqlite3.Connection) -> str | None:
+    """SQLite's quick check of a whole file: None if sound, else its first complaint."""
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    first = rows[0][0] if rows else "no answer"
+    return None if first == "ok" else str(first)
 
 DDL = """
 CREATE TABLE IF NOT EXISTS workspaces (
@@ -88,11 +108,21 @@ class AccessKey:
 
 
 class Registry:
-    def __init__(self, path: str) -> None:
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        self.conn.executescript(DDL)
+    def __init__(self, path: str, *, max_failures: int = MAX_FAILURES) -> None:
+        self.path = path
+        self.max_failures = max_failures
+        try:
+            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            problem = integrity_problem(self.conn)
+            if problem is not None:
+                self.conn.close()
+                raise RegistryDamaged(problem)
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.executescript(DDL)
+        except sqlite3.DatabaseError as exc:
+            raise RegistryDamaged(str(exc)) from None
+        self._failures_written = 0
 
     def close(self) -> None:
         self.conn.close()
@@ -183,6 +213,15 @@ class Registry:
     def record_failure(self, ws: bytes, actor: bytes, client: str, reason: str, now_ms: int) -> None:
         self.conn.execute("INSERT INTO join_failures (ws, actor, client, reason, at) VALUES (?, ?, ?, ?, ?)",
                           (ws, actor, client, reason, now_ms))
+        self._failures_written += 1
+        if self._failures_written % max(1, min(100, self.max_failures // 10)) == 0:
+            self.prune_failures(ws, now_ms)
+
+    def prune_failures(self, ws: bytes, now_ms: int) -> None:
+        """Drop failed-join rows past their retention, and all but the newest `max_failures` of a workspace."""
+        self.conn.execute("DELETE FROM join_failures WHERE at < ?", (now_ms - FAILURE_RETENTION_MS,))
+        self.conn.execute("DELETE FROM join_failures WHERE ws = ? AND id <= (SELECT id FROM join_failures"
+                          " WHERE ws = ? ORDER BY id DESC LIMIT 1 OFFSET ?)", (ws, ws, self.max_failures))
 
     def failures(self, ws: bytes) -> int:
         return int(self.conn.execute("SELECT count(*) FROM join_failures WHERE ws = ?", (ws,)).fetchone()[0])

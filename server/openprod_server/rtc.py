@@ -21,6 +21,10 @@ from .config import IceServer
 from .logs import warn
 
 MAX_BUFFERED = 1024 * 1024  # pause sending while this much is queued in the data channel
+# Frames received and not yet read. A data channel has no back-pressure towards the sender, so this
+# is what bounds a peer that sends faster than we read: 2,048 frames (32 MiB), room for a whole
+# maximal bundle in pieces while the session is busy, far more than a window of ordinary batches.
+MAX_RECEIVED = 2048
 
 
 def rtc_configuration(servers: tuple[IceServer, ...]) -> RTCConfiguration:
@@ -51,11 +55,22 @@ class ChannelTransport:
         self.opened = asyncio.Event()
         if channel.readyState == "open":
             self.opened.set()
+        self._drained = asyncio.Event()
+        channel.bufferedAmountLowThreshold = MAX_BUFFERED // 2
         channel.on("open", self.opened.set)
         channel.on("message", self._message)
-        channel.on("close", lambda: self._queue.put_nowait(None))
+        channel.on("bufferedamountlow", self._drained.set)
+        channel.on("close", self._closed)
+
+    def _closed(self) -> None:
+        self._drained.set()
+        self._queue.put_nowait(None)
 
     def _message(self, message: bytes | str) -> None:
+        if self._queue.qsize() >= MAX_RECEIVED:
+            warn("rtc_flooded", detail=f"more than {MAX_RECEIVED} frames unread; channel closed")
+            self.abort()
+            return
         self._queue.put_nowait(message if isinstance(message, bytes) else message.encode())
 
     async def frames(self) -> AsyncIterator[bytes]:
@@ -63,13 +78,22 @@ class ChannelTransport:
             yield frame
 
     async def send(self, frame: bytes) -> None:
-        while self.channel.bufferedAmount > MAX_BUFFERED:
-            await asyncio.sleep(0.005)
+        """Send one frame, first waiting while the channel holds more than MAX_BUFFERED unsent (the
+        caller bounds that wait: a peer that never reads is dropped by the session runner)."""
+        while self.channel.readyState == "open" and self.channel.bufferedAmount > MAX_BUFFERED:
+            self._drained.clear()
+            await self._drained.wait()
         if self.channel.readyState == "open":
             self.channel.send(frame)
 
     async def close(self) -> None:
         self.channel.close()
+
+    def abort(self) -> None:
+        """Hang up now: the channel closes and the frames end (a send waiting on the buffer gives up)."""
+        with contextlib.suppress(Exception):
+            self.channel.close()
+        self._queue.put_nowait(None)
 
 
 SessionStarter = Callable[[ChannelTransport, RTCPeerConnection], Awaitable[None]]
@@ -97,8 +121,12 @@ class RelayRtc:
             if pc.connectionState in ("failed", "closed"):
                 await self.drop(pc)
 
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        await pc.setLocalDescription(await pc.createAnswer())
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        except BaseException:
+            await self.drop(pc)  # an offer that cannot be answered leaves nothing behind
+            raise
         return pc, pc.localDescription.sdp
 
     @staticmethod
@@ -113,6 +141,22 @@ class RelayRtc:
         parsed.sdpMid = candidate.get("sdpMid")
         parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
         await pc.addIceCandidate(parsed)
+
+    @staticmethod
+    async def connected(pc: RTCPeerConnection, timeout_s: float) -> bool:
+        """Wait until `pc` is connected (True), or fails, closes or runs out of time (False)."""
+        done = asyncio.Event()
+
+        @pc.on("connectionstatechange")
+        def changed() -> None:
+            if pc.connectionState in ("connected", "failed", "closed"):
+                done.set()
+
+        if pc.connectionState not in ("connected", "failed", "closed"):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await done.wait()
+        return pc.connectionState == "connected"
 
     async def drop(self, pc: RTCPeerConnection) -> None:
         self.connections.discard(pc)

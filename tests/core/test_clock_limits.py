@@ -63,3 +63,73 @@ def test_bundles_wait_for_their_causal_dependencies(peer_factory) -> None:
     assert results[-1].status == "applied" and len(results[-1].applied) == len(wires)
     assert bob.ws.record(rid).get("name") == "Jane"
     assert bob.ws.state_hash() == alice.ws.state_hash()
+
+
+def test_only_the_owner_changes_settings_so_a_member_cannot_switch_off_the_future_check(peer_factory, clock) -> None:
+    """The attack: a member widens max_future_drift_ms to a day, then stamps edits an hour ahead to
+    win every conflict. Every receiver refuses the member's settings change, so the hour-ahead
+    edit is still refused."""
+    import pytest
+
+    from openprod import operations as o
+    from openprod.bundle import build
+    from openprod.errors import ValidationError
+
+    alice = peer_factory("Alice")
+    ahead = ManualClock(start=clock.now + 60 * MINUTE)
+    mallory = peer_factory("Mallory", workspace_from=alice, own_clock=ahead)
+    sync(alice, mallory)
+    with pytest.raises(ValidationError, match="only the workspace owner"), mallory.ws.transaction() as tx:
+        tx.set_setting("max_future_drift_ms", DAY)
+    # Built by hand, as a hostile client would, and signed with Mallory's real key.
+    op = o.make_op(o.SetWorkspaceSetting, mallory.ws.ids.new(), mallory.ws.clock.tick(),
+                   key="max_future_drift_ms", value=DAY)
+    unsigned = build(workspace=mallory.ws.workspace_id, bundle_id=mallory.ws.ids.new(), actor=mallory.ws.actor_id,
+                     kind="edit", clock=mallory.ws.vector_clock, ops=[op])
+    widen = unsigned.seal(mallory.env.signer.sign(unsigned.signing_bytes())).wire()
+    clock.advance(60 * MINUTE)  # let the bundle itself pass the (old) check
+    result = alice.ws.ingest(widen)
+    assert result.status == "rejected" and result.reason == "schema"
+    assert "only the workspace owner" in result.detail
+    assert alice.ws.settings.max_future_drift_ms == 5 * MINUTE
+
+
+def test_a_receiver_caps_the_future_check_whatever_the_owner_set(peer_factory, clock) -> None:
+    from dataclasses import replace
+
+    alice = peer_factory("Alice")
+    with alice.ws.transaction() as tx:
+        tx.set_setting("max_future_drift_ms", DAY)  # the owner may widen it...
+    ahead = ManualClock(start=clock.now + 2 * 60 * MINUTE)
+    bob = peer_factory("Bob", workspace_from=alice, own_clock=ahead)
+    carol = peer_factory("Carol", workspace_from=alice)
+    sync(alice, bob)
+    sync(alice, carol)
+    bob.ws.create_record("contacts.Contacts", {"name": "Two hours ahead"})
+    wire = bob.ws.last_receipt.wire
+    result = carol.ws.ingest(wire)  # ...but Carol's own ceiling (one hour by default) still holds
+    assert result.status == "rejected" and result.reason == "future_hlc"
+    carol.ws.env = replace(carol.ws.env, max_future_drift_cap_ms=DAY)  # a receiver that chose to trust more
+    assert carol.ws.ingest(wire).status == "applied"
+
+
+def test_a_settings_change_cannot_widen_the_check_for_its_own_bundle(peer_factory, clock) -> None:
+    """Even the owner's bundle is checked against the limit in force before it: a bundle that widens
+    the limit and is itself (or is followed in the same batch by one) too far ahead is refused."""
+    from dataclasses import replace
+
+    alice = peer_factory("Alice")
+    bob = peer_factory("Bob", workspace_from=alice)
+    sync(alice, bob)
+    assert bob.ws.settings.owner == alice.ws.actor_id
+    ahead = ManualClock(start=clock.now + 10 * MINUTE)
+    alice.ws.env = replace(alice.ws.env, now_ms=ahead)
+    alice.ws.clock._now_ms = ahead
+    with alice.ws.transaction() as tx:
+        tx.set_setting("max_future_drift_ms", 30 * MINUTE)
+    widen = alice.ws.last_receipt.wire
+    alice.ws.create_record("contacts.Contacts", {"name": "Ten minutes ahead"})
+    follower = alice.ws.last_receipt.wire
+    results = bob.ws.ingest_many([widen, follower])
+    assert [(r.status, r.reason) for r in results] == [("rejected", "future_hlc")] * 2
+    assert bob.ws.settings.max_future_drift_ms == 5 * MINUTE

@@ -83,3 +83,21 @@ def test_readopting_may_add_but_not_retype(peer_factory) -> None:
     with pytest.raises(SchemaError, match="changes the type"):
         ws.adopt_module(GOOD.replace('version = "1.0.0"', 'version = "2.0.0"').replace(
             '[table.Props.fields.count]\ntype = "number"\ndefault = 1', '[table.Props.fields.count]\ntype = "string"'))
+
+
+def test_manifests_have_size_depth_and_item_limits() -> None:
+    import pytest
+
+    from openprod.errors import SchemaError
+    from openprod.modules import MAX_MANIFEST_CHARS, MAX_MANIFEST_ITEMS, manifest_depth, parse_manifest
+
+    head = '[module]\nname = "big"\nversion = "1.0.0"\n'
+    with pytest.raises(SchemaError, match="over the limit"):
+        parse_manifest(head + "# " + "x" * MAX_MANIFEST_CHARS)
+    with pytest.raises(SchemaError, match="levels deep"):
+        parse_manifest(head + "[table.T.fields.f]\ntype = \"string\"\nx = " + "[" * 40 + "]" * 40)
+    fields = "".join(f'[table.T.fields.f{i}]\ntype = "string"\n' for i in range(MAX_MANIFEST_ITEMS + 1))
+    with pytest.raises(SchemaError, match="at most"):
+        parse_manifest(head + fields)
+    # Brackets inside strings and comments are not nesting.
+    assert manifest_depth('a = "[[[[[[" # [[[[[[\nb = \'\'\'{{{{\'\'\'\nc = [[1], [2]]\n') == 2

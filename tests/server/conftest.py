@@ -18,9 +18,9 @@ from relayproc import RelayProcess, free_port
 def relay_factory(tmp_path: Path) -> Iterator[object]:
     started: list[RelayProcess] = []
 
-    def make(*args: str, scheme: str = "http") -> RelayProcess:
+    def make(*args: str, scheme: str = "http", env: dict[str, str] | None = None) -> RelayProcess:
         relay = RelayProcess(tmp_path / f"relay{len(started)}", free_port(), ["--rtc-address", "127.0.0.1", *args],
-                             tmp_path / f"relay{len(started)}.log", scheme=scheme)
+                             tmp_path / f"relay{len(started)}.log", scheme=scheme, extra_env=dict(env or {}))
         started.append(relay)
         relay.start()
         return relay

@@ -176,3 +176,41 @@ def relay_state(relay: RelayProcess, ws_file: Path) -> tuple[str, int]:
             return ws.state_hash(), ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
         finally:
             ws.conn.close()
+
+
+def settings_env(**options: object) -> dict[str, str]:
+    """Relay options as environment variables (OPENPROD_SERVE_<OPTION>): a relay that lacks an option
+    ignores it and runs with its defaults, so a test of a limit fails on a relay without the limit
+    instead of failing to start it."""
+    return {f"OPENPROD_SERVE_{name.upper()}": str(value) for name, value in options.items()}
+
+
+def process_memory_kib(pid: int) -> tuple[int, int]:
+    """(resident now, peak resident) of a process, in KiB (Linux /proc)."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def open_files(pid: int) -> list[str]:
+    """What a process holds open: one entry per file descriptor (socket:[..], paths)."""
+    import os
+
+    out = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            out.append(os.readlink(fd))
+        except OSError:  # closed while listing
+            continue
+    return out
+
+
+def wait_until(condition: object, timeout: float, what: str, interval: float = 0.05) -> object:
+    """Poll `condition()` until it returns something truthy (state, not timing: the timeout only bounds a failure)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()  # type: ignore[operator]
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)

@@ -118,16 +118,19 @@ def test_wrong_workspace_and_strangers_are_refused(world: tuple[RelayProcess, Fi
     honest_edit(alice, relay)
 
 
-async def push_and_read(relay: RelayProcess, ws: Workspace, *wires: bytes) -> list[object]:
+async def push_and_read(relay: RelayProcess, ws: Workspace, *wires: bytes, per_batch: int = 0) -> list[object]:
     peer = await RawPeer.open(relay.url, ws.workspace_id)
     await peer.handshake(ws)
-    await peer.push(*wires)
+    per_batch = per_batch or len(wires)
+    batches = [wires[i:i + per_batch] for i in range(0, len(wires), per_batch)]
+    for seq, batch in enumerate(batches, 1):
+        await peer.push(*batch, seq=seq)
     answers: list[object] = []
     while True:
         message = await peer.read(timeout=5)
         assert message is not None, "the relay hung up on a member"
         answers.append(message)
-        if isinstance(message, Ack) and message.seq == 1:
+        if isinstance(message, Ack) and message.seq == len(batches):
             break
     await peer.close()
     return answers
@@ -171,3 +174,93 @@ def honest_edit(alice: FilePeer, relay: RelayProcess) -> None:
     ws.conn.close()
     alice.cli("sync", relay=relay)
     time.sleep(1.0)  # the watcher gets it live; the fixture checks it arrived
+
+
+def crafted(m: Workspace, last_op: dict | None = None, kind: str = "edit",
+            header_kind: object = None) -> tuple[bytes, bytes]:
+    """A genuine bundle of Mallory's (a new record), and the same bundle with its last op replaced
+    (or its header's kind), re-signed with her key: (crafted, genuine)."""
+    import cbor2
+
+    from openprod.bundle import op_hash
+    from openprod.encoding import decode
+
+    with m.transaction(kind=kind) as tx:
+        rid = tx.create_record(TABLE, {"name": "Crafted"})
+        tx.set_field(rid, "contacts.Contacts.phone", "555")
+    genuine = m.last_receipt.wire  # type: ignore[union-attr]
+    bundle = decode_bundle(genuine)
+    header = decode(bundle.header_bytes)
+    ops = [cbor2.loads(raw) for raw in bundle.op_bytes]
+    if last_op is not None:
+        entity = ops[0]["entity"]
+        ops[-1] = {"id": ops[-1]["id"], "hlc": ops[-1]["hlc"],
+                   **{k: (entity if v == "$entity" else v) for k, v in last_op.items()}}
+    raw = [cbor2.dumps(op) for op in ops]
+    header = {**header, "kind": header_kind if header_kind is not None else kind,
+              "ops": [op_hash(r) for r in raw]}
+    header_bytes = cbor2.dumps(header, canonical=True)
+    return encode_wire(header_bytes, m.env.signer.sign(SIGN_CONTEXT + header_bytes), raw), genuine
+
+
+def test_crafted_bundles_signed_by_a_member_never_end_a_session(
+        world: tuple[RelayProcess, FilePeer, FilePeer, Path]) -> None:
+    """Issue 10, item 5: each crafted bundle is refused with a reason, the member's session goes on
+    (the genuine bundle sent after each is applied, the batch acknowledged), the honest watcher is
+    never disconnected, and the relay stays healthy."""
+    relay, alice, mallory, replica = world
+    m = mallory.open()
+    manifest = ('[module]\nname = "deep"\nversion = "1.0.0"\n[table.T.fields.f]\ntype = "string"\n'
+                "x = " + "[" * 5_000 + "]" * 5_000 + "\n")
+    pairs = [
+        crafted(m, {"t": "CreateEdge", "edge": bytes(range(16)), "edge_type": "contacts.knows", "source": "$entity",
+                    "target": "$entity", "properties": {1: "a", "b": 2}}),
+        crafted(m, {"t": "AttachFacet", "entity": "$entity", "facet": TABLE, "source": {"type": ["user"]}}),
+        crafted(m, {"t": "AdoptModule", "module": "deep", "version": "1.0.0", "manifest": manifest}, kind="module"),
+        crafted(m, {"t": "LinkTables", "source_table": "contacts.Contacts", "target_table": "contacts.Contacts",
+                    "field_mappings": []}),
+        crafted(m, header_kind={"edit": 1}),
+        crafted(m, header_kind=["edit"]),
+    ]
+    answers = run(push_and_read(relay, m, *[wire for pair in pairs for wire in pair], per_batch=2))
+    nacks = [x for x in answers if isinstance(x, Nack)]  # type: ignore[attr-defined]
+    assert len(nacks) == len(pairs), answers
+    assert {n.reason for n in nacks} <= {"malformed", "schema"}
+    assert all("Traceback" not in n.detail for n in nacks)
+    # Every genuine bundle was applied after its crafted twin was refused: the relay holds what Mallory holds.
+    assert relay_state(relay, replica) == mallory.hash_and_count()
+    assert relay.health()["status"] == "ok"
+    assert not [e for e in relay.events() if e.get("event") == "session_closed" and e.get("reason") != "closed"]
+    assert not [e for e in relay.events() if "Traceback" in str(e.get("error", ""))]
+    honest_edit(alice, relay)
+
+
+def test_a_member_cannot_widen_the_future_check_on_the_relay(
+        world: tuple[RelayProcess, FilePeer, FilePeer, Path]) -> None:
+    """Issue 10, item 6: Mallory (a member, not the owner) raises max_future_drift_ms to a day and then
+    sends an edit stamped an hour ahead: the relay refuses both, so nobody receives either."""
+    from dataclasses import replace
+
+    from helpers import ManualClock
+    from openprod import operations as o
+    from openprod.bundle import build
+
+    relay, alice, mallory, replica = world
+    before = relay_state(relay, replica)
+    m = mallory.open()
+    op = o.make_op(o.SetWorkspaceSetting, m.ids.new(), m.clock.tick(), key="max_future_drift_ms", value=86_400_000)
+    unsigned = build(workspace=m.workspace_id, bundle_id=m.ids.new(), actor=m.actor_id, kind="edit",
+                     clock=m.vector_clock, ops=[op])
+    widen = unsigned.seal(m.env.signer.sign(unsigned.signing_bytes())).wire()
+    m.conn.execute("SELECT 1")  # the widening bundle is not stored on Mallory's side: she built it by hand
+    ahead = ManualClock(start=int(time.time() * 1000) + 3_600_000, step=1)
+    m2 = mallory.open()
+    m2.env = replace(m2.env, now_ms=ahead)
+    m2.clock._now_ms = ahead
+    m2.create_record(TABLE, {"name": "An hour ahead"})
+    answers = run(push_and_read(relay, m2, widen, m2.last_receipt.wire))  # type: ignore[union-attr]
+    nacks = [x for x in answers if isinstance(x, Nack)]  # type: ignore[attr-defined]
+    assert [n.reason for n in nacks] == ["schema", "future_hlc"], answers
+    assert "only the workspace owner" in nacks[0].detail
+    assert relay_state(relay, replica) == before
+    honest_edit(alice, relay)

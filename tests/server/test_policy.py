@@ -84,7 +84,8 @@ def test_only_the_owner_can_publish_and_manage_keys(api: TestClient, tmp_path: P
     assert response.status_code == 422 and response.json()["error"] == "bad_genesis"
     assert api.get("/healthz").json()["workspaces"] == 0
     publish(api, alice, "access_key")
-    assert call(api, mallory, "publish", {"genesis": genesis_wire(alice)}).json()["error"] == "already_published"
+    # The same answer once it is hosted: nobody learns which workspace ids are hosted here.
+    assert call(api, mallory, "publish", {"genesis": genesis_wire(alice)}).json()["error"] == "bad_genesis"
     assert call(api, alice, "publish", {"genesis": genesis_wire(alice)}).json()["published"] is False
     for action, args in (("create_key", {}), ("list_keys", {}), ("revoke_key", {"code": "ABCD"}),
                          ("set_join_mode", {"mode": "open"}), ("members", {})):
@@ -95,8 +96,12 @@ def test_only_the_owner_can_publish_and_manage_keys(api: TestClient, tmp_path: P
 def test_access_key_lifecycle(api: TestClient, tmp_path: Path, relay_dir: Path) -> None:
     alice = person(tmp_path, "alice", 1, owner=True)
     publish(api, alice, "access_key")
-    key = call(api, alice, "create_key", {"max_uses": 1, "expires_in_ms": 3_600_000, "length": 4}).json()
-    assert len(key["code"]) == 4 and key["max_uses"] == 1
+    assert call(api, alice, "create_key", {"length": 4}).json()["error"] == "bad_request"  # too easy to guess
+    month = 30 * 86_400_000
+    assert "at least 8" in call(api, alice, "create_key", {"length": 6, "expires_in_ms": month}).json()["detail"]
+    assert len(call(api, alice, "create_key", {"expires_in_ms": month}).json()["code"]) == 8  # long-lived: longer
+    key = call(api, alice, "create_key", {"max_uses": 1, "expires_in_ms": 3_600_000, "length": 6}).json()
+    assert len(key["code"]) == 6 and key["max_uses"] == 1
     bob = person(tmp_path, "bob", 2, ws_id=alice.workspace_id)
     carol = person(tmp_path, "carol", 3, ws_id=alice.workspace_id)
     assert call(api, bob, "join").json()["error"] == "invalid_access_key"  # a key is needed
@@ -106,7 +111,8 @@ def test_access_key_lifecycle(api: TestClient, tmp_path: Path, relay_dir: Path) 
     assert call(api, bob, "join", {"code": key["code"]}).json()["via"] == "member"  # idempotent, no second use
     assert call(api, carol, "join", {"code": key["code"]}).json()["error"] == "invalid_access_key"  # used up
     listed = call(api, alice, "list_keys").json()
-    assert listed["keys"][0]["uses"] == 1 and listed["keys"][0]["status"] == "used_up"
+    used = next(k for k in listed["keys"] if k["code"] == key["code"])
+    assert used["uses"] == 1 and used["status"] == "used_up"
     assert [u["actor"] for u in listed["uses"]] == [bob.actor_id.hex()]
     second = call(api, alice, "create_key").json()
     assert call(api, alice, "revoke_key", {"code": second["code"].lower()}).json()["revoked"] is True
@@ -159,17 +165,26 @@ def test_signed_requests_must_be_genuine_fresh_and_new(api: TestClient, tmp_path
     assert api.post("/api/nope", json=body).json()["error"] == "bad_request"
 
 
-def test_per_workspace_limit_stops_guessing_from_many_addresses(relay_dir: Path, tmp_path: Path) -> None:
+def test_guessers_on_many_addresses_lock_themselves_out_not_the_right_key(relay_dir: Path, tmp_path: Path) -> None:
     app = app_for(relay_dir, join_rate_workspace=Rate(burst=4, every_ms=60_000))
     alice = person(tmp_path, "alice", 1, owner=True)
     codes = []
     with TestClient(app, client=("10.0.0.1", 1)) as owner_api:  # runs the app's lifespan once
         publish(owner_api, alice, "access_key")
+        key = call(owner_api, alice, "create_key").json()["code"]
         for i in range(6):
             guesser = person(tmp_path, f"g{i}", 10 + i, ws_id=alice.workspace_id)
             spread = TestClient(app, client=(f"10.9.0.{i}", 1))  # a new address every time
-            codes.append(call(spread, guesser, "join", {"code": f"ZZZZ{i + 2}"}).json()["error"])
-    assert codes == ["invalid_access_key"] * 4 + ["rate_limited"] * 2
+            codes.append(call(spread, guesser, "join", {"code": f"ZZZZZ{i + 2}"}).json()["error"])
+            codes.append(call(spread, guesser, "join", {"code": f"ZZZZY{i + 2}"}).json()["error"])
+        newcomer = person(tmp_path, "newcomer", 99, ws_id=alice.workspace_id)
+        fresh = TestClient(app, client=("10.1.1.1", 1))
+        joined = call(fresh, newcomer, "join", {"code": key}).json()
+    # Four failures lock the workspace down: from then on an address that has failed waits...
+    # (each new address is still heard once, the newcomer's way in).
+    assert codes == ["invalid_access_key"] * 4 + ["invalid_access_key", "rate_limited"] * 4
+    # ...while the newcomer who was just told the code still gets in.
+    assert joined["joined"] is True and joined["via"] == "access_key"
 
 
 def test_serves_the_built_web_app(tmp_path: Path) -> None:

@@ -222,6 +222,14 @@ class SimNet:
         return all(c == clocks[0] for c in clocks)
 
 
+def collect(session: SyncSession) -> list[object]:
+    """Every event the session has for us, in order."""
+    events = []
+    while (event := session.next_event()) is not None:
+        events.append(event)
+    return events
+
+
 def bundle_ids(peer: SimPeer) -> set[bytes]:
     return {row[0] for row in peer.ws.conn.execute("SELECT bundle_id FROM bundles")}
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from simnet import SIM_CONFIG, Faults, SimNet, SimPeer, bundle_ids
+from simnet import SIM_CONFIG, Faults, SimNet, SimPeer, bundle_ids, collect
 
 from helpers import ManualClock, make_peer
 from openprod import Workspace
@@ -47,13 +47,6 @@ def two_peers(net: SimNet, tmp_path: Path) -> tuple[SimPeer, SimPeer]:
     a = net.add_peer("Alice", str(tmp_path / "a.db"), 1)
     b = net.add_peer("Bob", str(tmp_path / "b.db"), 2, workspace_from=a)
     return a, b
-
-
-def collect(session: SyncSession) -> list[object]:
-    events = []
-    while (event := session.next_event()) is not None:
-        events.append(event)
-    return events
 
 
 def test_catch_up_reports_progress_and_ends_in_sync(net: SimNet, tmp_path: Path) -> None:

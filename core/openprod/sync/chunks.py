@@ -6,6 +6,10 @@ a vector clock with thousands of actors) is encoded once and cut into `chunk` fr
 receiver keeps the pieces aside and decodes the message only when every piece is there, so an
 incomplete bundle can never reach `ingest`; pieces of a message that never completes are
 dropped when the session closes (or when too many messages are half-received at once).
+
+Reassembly holds memory for a peer, so a session decides when it is allowed: an acceptor takes
+no pieces at all before it has admitted the peer (`pieces_allowed=False`), which keeps a
+stranger who only knows a workspace id from making it buffer anything.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from ..bundle import MAX_BUNDLE_BYTES
-from .errors import REASON_MALFORMED, REASON_OVERSIZE, PeerError
+from .errors import REASON_MALFORMED, REASON_OVERSIZE, REASON_PROTOCOL, PeerError
 from .messages import Chunk, Message, decode_message_v1, encode_message_v1
 
 MAX_FRAME = 16 * 1024
@@ -39,22 +43,28 @@ def split_v1(message: Message, message_id: int, max_frame: int = MAX_FRAME) -> l
 class Reassembler:
     """Collects chunk frames; hands back a message only once all of its pieces have arrived."""
 
-    def __init__(self, max_frame: int = MAX_FRAME, max_message: int = MAX_MESSAGE) -> None:
+    def __init__(self, max_frame: int = MAX_FRAME, max_message: int = MAX_MESSAGE,
+                 max_partial: int = MAX_PARTIAL) -> None:
         self.max_frame = max_frame
         self.max_message = max_message
+        self.max_partial = max_partial
         self._partial: OrderedDict[int, tuple[int, dict[int, bytes]]] = OrderedDict()
 
-    def receive(self, frame: bytes) -> Message | None:
+    def receive(self, frame: bytes, *, pieces_allowed: bool = True) -> Message | None:
         """One frame in; the complete message if this frame finished one, else None.
 
         Raises PeerError: `oversize` for a frame above the limit or a message that would exceed
-        `max_message`, `malformed` for bytes that are not a valid message.
+        `max_message`, `malformed` for bytes that are not a valid message, `protocol` for a
+        piece when `pieces_allowed` is false.
         """
         if len(frame) > self.max_frame:
             raise PeerError(REASON_OVERSIZE, f"frame of {len(frame)} bytes is over the {self.max_frame}-byte limit")
         message = decode_message_v1(frame)
         if not isinstance(message, Chunk):
             return message
+        if not pieces_allowed:
+            raise PeerError(REASON_PROTOCOL, "a message in pieces before the session is open "
+                                             "(handshake messages fit in one frame)")
         if message.count * (self.max_frame - CHUNK_OVERHEAD) > self.max_message + self.max_frame:
             raise PeerError(REASON_OVERSIZE, f"chunked message of {message.count} pieces exceeds "
                                              f"the {self.max_message}-byte limit")
@@ -64,7 +74,7 @@ class Reassembler:
         pieces.setdefault(message.index, message.data)
         self._partial[message.message_id] = (count, pieces)
         if len(pieces) < count:
-            while len(self._partial) > MAX_PARTIAL:
+            while len(self._partial) > self.max_partial:
                 self._partial.popitem(last=False)
             return None
         del self._partial[message.message_id]

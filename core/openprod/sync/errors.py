@@ -29,6 +29,7 @@ REASON_PROTOCOL = "protocol"              # a well-formed message that is not al
 REASON_TIMEOUT = "timeout"                # handshake, pong or acknowledgement never came
 REASON_CLOSED = "closed"                  # an orderly goodbye
 REASON_TOO_MANY_REJECTIONS = "too_many_rejections"  # a peer that keeps sending bundles we refuse
+REASON_UNAVAILABLE = "unavailable"        # this side cannot serve the workspace now (a damaged file, a full disk)
 
 SESSION_REASONS = frozenset({
     REASON_MALFORMED,
@@ -41,6 +42,7 @@ SESSION_REASONS = frozenset({
     REASON_TIMEOUT,
     REASON_CLOSED,
     REASON_TOO_MANY_REJECTIONS,
+    REASON_UNAVAILABLE,
 })
 
 ALL_REASONS = SESSION_REASONS | REJECTION_REASONS
@@ -56,6 +58,7 @@ __all__ = [
     "REASON_PROTOCOL",
     "REASON_TIMEOUT",
     "REASON_TOO_MANY_REJECTIONS",
+    "REASON_UNAVAILABLE",
     "REASON_UNSUPPORTED_VERSION",
     "REASON_WRONG_WORKSPACE",
     "SESSION_REASONS",

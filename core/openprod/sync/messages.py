@@ -99,18 +99,30 @@ class Hello:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Proof:
-    """The signature over the peer's nonce (see `proof.py`), and my vector clock."""
+    """The signature over the peer's nonce (see `proof.py`), and my vector clock.
+
+    `more` says the clock did not fit in one frame and follows in an `ack` (seq 0) once the
+    session is open: an acceptor reassembles nothing for a peer it has not yet admitted.
+    """
 
     T: ClassVar[str] = "proof"
     signature: bytes
     clock: VectorClock
+    more: bool = False
 
     def to_wire(self) -> dict[str, Any]:
-        return {"t": self.T, "sig": self.signature, "vc": dict(self.clock)}
+        wire = {"t": self.T, "sig": self.signature, "vc": dict(self.clock)}
+        if self.more:
+            wire["more"] = True
+        return wire
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> Proof:
-        return cls(signature=_need_bytes(wire, "sig", SIGNATURE_LEN, "proof"), clock=_need_clock(wire, "vc", "proof"))
+        more = wire.get("more", False)
+        if not isinstance(more, bool):
+            raise _bad("proof: field 'more' must be a boolean")
+        return cls(signature=_need_bytes(wire, "sig", SIGNATURE_LEN, "proof"), clock=_need_clock(wire, "vc", "proof"),
+                   more=more)
 
 
 CATCHUP = "catchup"

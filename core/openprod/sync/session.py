@@ -17,7 +17,13 @@ Life of a session:
     refuse                                close, with a reason
 
 The acceptor proves itself (and so sends its vector clock) only after admitting the peer, so a
-peer that has not joined learns nothing about the workspace. Received bundles are handed to the
+peer that has not joined learns nothing about the workspace. Before admitting, an acceptor
+reassembles nothing: a proof whose clock does not fit in one frame says `more` and the clock
+follows in an `ack` (seq 0) once the session is open.
+
+Memory is bounded on both sides whatever the peer does: batches in flight are capped by the
+window, and bundles queued for live push by `max_live_bytes` (beyond it the queue is dropped
+and what the peer still lacks is sent again as a catch-up once it reads). Received bundles are handed to the
 driver as `IngestBatch` work (signature checks may be async; one SQLite commit per batch); the
 session acknowledges a batch only once it has been ingested, and that acknowledgement is the
 flow control.
@@ -39,7 +45,7 @@ from enum import Enum
 from ..hlc import ZERO
 from ..identity import short_actor
 from ..workspace import BundleEvent, IngestResult
-from .chunks import CHUNK_OVERHEAD, MAX_FRAME, Reassembler, split_v1
+from .chunks import CHUNK_OVERHEAD, MAX_FRAME, MAX_PARTIAL, Reassembler, split_v1
 from .errors import (
     REASON_BAD_SIGNATURE,
     REASON_CLOSED,
@@ -81,6 +87,7 @@ from .messages import (
     Pong,
     Proof,
     Refuse,
+    encode_message_v1,
 )
 from .proof import proof_bytes_v1
 from .replica import Replica, lacks
@@ -130,6 +137,16 @@ class SessionConfig:
     """A batch unacknowledged this long is presumed lost (the repair pass re-sends what is missing)."""
     max_rejections: int = 1_000
     """Refused bundles tolerated from one peer before the session is closed."""
+    max_handshake_frames: int = 32
+    """Frames an acceptor takes before the peer is admitted (an honest peer needs a handful: hello, proof,
+    maybe a ping); more is refused, so a stranger cannot keep it busy answering."""
+    ping_burst: int = 10
+    """Pings answered at once; beyond it one per `ping_every_ms`. A peer pings only when the line is silent,
+    so one that pings faster is refused rather than answered without end."""
+    ping_every_ms: int = 1_000
+    max_live_bytes: int = 1024 * 1024
+    """Bundles queued for live push to this peer, at most (bytes). A peer that stops reading cannot make
+    us buffer every new bundle: the queue is dropped and what it lacks is sent as a catch-up later."""
 
 
 class SyncSession:
@@ -150,7 +167,9 @@ class SyncSession:
         self._out: list[bytes] = []
         self._work: deque[Work] = deque()
         self._events: deque[Event] = deque()
-        self._reasm = Reassembler(self.config.max_frame)
+        # Before the session is open an initiator takes one message in pieces (the acceptor's proof, if
+        # its clock is large); an acceptor takes none (see receive_frame).
+        self._reasm = Reassembler(self.config.max_frame, max_partial=1)
         self._message_id = 0
         # handshake
         self._deadline: int | None = now + self.config.handshake_timeout_ms
@@ -160,6 +179,8 @@ class SyncSession:
         self._verified = False
         self._proved = False
         self._held: list[Message] = []  # data that arrived while the peer's proof was being verified
+        self._clock_follows = False  # our proof said `more`: send the clock once open
+        self._awaiting_clock = False  # the peer's proof said `more`: catch-up waits for its clock
         # sending
         self._peer_clock: VectorClock = {}
         self._seq = 0
@@ -170,6 +191,8 @@ class SyncSession:
         self._catchup_total = 0
         self._catchup_sent = 0
         self._live: deque[tuple[bytes, bytes, bytes]] = deque()  # (actor, hlc, wire)
+        self._live_bytes = 0
+        self._live_dropped = False  # the live queue overflowed: catch up from the peer's clock instead
         self._last_repair: tuple[int, frozenset[tuple[bytes, bytes]]] | None = None
         # receiving
         self._batches: dict[int, list[int]] = {}  # key -> [count, remaining, is_catchup, seq]
@@ -181,6 +204,9 @@ class SyncSession:
         self._ack_due = 0  # highest batch seq ingested and not yet acknowledged
         self._rejections = 0
         # liveness and checks
+        self._frames_before_open = 0
+        self._ping_tokens = float(self.config.ping_burst)
+        self._ping_at = now
         self._last_rx = now
         self._pinged_at: int | None = None
         self._last_activity = now
@@ -198,8 +224,15 @@ class SyncSession:
             return
         self._last_rx = now
         self._pinged_at = None
+        if self.state is not State.OPEN and self.role is Role.ACCEPTOR:
+            self._frames_before_open += 1
+            if self._frames_before_open > self.config.max_handshake_frames:
+                self._refuse(REASON_PROTOCOL, f"more than {self.config.max_handshake_frames} messages before the "
+                                              "session is open")
+                return
         try:
-            message = self._reasm.receive(frame)
+            pieces = self.state is State.OPEN or self.role is Role.INITIATOR
+            message = self._reasm.receive(frame, pieces_allowed=pieces)
             if message is not None:
                 self._dispatch(message)
         except PeerError as exc:
@@ -209,7 +242,15 @@ class SyncSession:
         """A bundle was stored locally (a local edit, or from another peer): push it to this peer."""
         if self.state is not State.OPEN or event.wire in self._ingesting:
             return  # not open yet (the catch-up snapshot covers it), or the peer just sent it to us
+        if self._live_dropped:
+            return  # the catch-up that replaces the dropped queue will read it from the store
+        if self._live_bytes + len(event.wire) > self.config.max_live_bytes:
+            self._live.clear()
+            self._live_bytes = 0
+            self._live_dropped = True
+            return
         self._live.append((event.actor, event.hlc, event.wire))
+        self._live_bytes += len(event.wire)
 
     def proof_signed(self, signature: bytes, now: int) -> None:
         """The driver signed the `SignProof` message."""
@@ -219,7 +260,11 @@ class SyncSession:
         if self._peer_hello is None or self._proved:
             raise SyncUsageError("proof_signed() without an outstanding SignProof")
         self._proved = True
-        self._send(Proof(signature=signature, clock=self.replica.vector_clock()))
+        proof = Proof(signature=signature, clock=self.replica.vector_clock())
+        if self.role is Role.INITIATOR and len(encode_message_v1(proof)) > self.config.max_frame:
+            proof = Proof(signature=signature, clock={}, more=True)  # the acceptor takes no pieces yet
+            self._clock_follows = True
+        self._send(proof)
         if self.role is Role.ACCEPTOR:
             self._establish()
 
@@ -377,6 +422,7 @@ class SyncSession:
         self._work.clear()
         self._reasm.clear()
         self._live.clear()
+        self._live_bytes = 0
         self._cursor = None
         self._events.append(Closed(reason, detail, by_peer))
 
@@ -394,6 +440,14 @@ class SyncSession:
         if isinstance(message, Refuse):
             self._close(message.reason, message.detail, by_peer=True)
         elif isinstance(message, Ping):
+            cfg = self.config
+            self._ping_tokens = min(float(cfg.ping_burst),
+                                    self._ping_tokens + (self._now - self._ping_at) / cfg.ping_every_ms)
+            self._ping_at = self._now
+            if self._ping_tokens < 1:
+                raise PeerError(REASON_PROTOCOL, f"pings come too often (at most {cfg.ping_burst} at once, then one "
+                                                 f"every {cfg.ping_every_ms} ms)")
+            self._ping_tokens -= 1
             self._send(Pong(stamp=message.stamp))
         elif isinstance(message, Pong):
             pass
@@ -448,6 +502,7 @@ class SyncSession:
             raise PeerError(REASON_PROTOCOL, "the acceptor proved itself before the initiator did")
         self._peer_proof = proof
         self._peer_clock = dict(proof.clock)
+        self._awaiting_clock = proof.more
         self._work.append(VerifyProof(self._peer_hello.actor, self._proof_message(mine=False), proof.signature))
 
     def _establish(self) -> None:
@@ -455,8 +510,14 @@ class SyncSession:
         self.state = State.OPEN
         self._deadline = None
         self.peer = self._peer_hello.actor
+        self._reasm.max_partial = MAX_PARTIAL
         self._events.append(Established(self.peer, dict(self._peer_clock)))
-        self._start_catchup(self._peer_clock)
+        if self._clock_follows:
+            mine = self.replica.vector_clock()
+            self._told_clock.update(mine)
+            self._send(Ack(seq=0, clock=mine))
+        if not self._awaiting_clock:
+            self._start_catchup(self._peer_clock)
         held, self._held = self._held, []
         for message in held:
             self._dispatch(message)
@@ -473,6 +534,9 @@ class SyncSession:
     def _fill(self) -> None:
         budget = self.config.max_frame - CHUNK_OVERHEAD
         while len(self._unacked) < self.config.window:
+            if self._cursor is None and self._live_dropped and not self._awaiting_clock:
+                self._live_dropped = False
+                self._start_catchup(self._peer_clock)
             if self._cursor is not None:
                 wires = self._take_catchup(budget)
                 self._catchup_sent += len(wires)
@@ -516,10 +580,12 @@ class SyncSession:
             actor, hlc, wire = self._live[0]
             if self._peer_clock.get(actor, ZERO) >= hlc:
                 self._live.popleft()
+                self._live_bytes -= len(wire)
                 continue
             if wires and size + len(wire) + 8 > budget:
                 break
             self._live.popleft()
+            self._live_bytes -= len(wire)
             wires.append(wire)
             size += len(wire) + 8
         return wires
@@ -536,6 +602,9 @@ class SyncSession:
             del self._unacked[seq]
             self._live_unacked.discard(seq)
         self._merge_peer_clock(ack.clock)
+        if self._awaiting_clock:  # the clock our peer's proof left out: now catch-up can start
+            self._awaiting_clock = False
+            self._start_catchup(self._peer_clock)
 
     def _merge_peer_clock(self, clock: VectorClock) -> None:
         known = self._peer_clock
@@ -580,7 +649,8 @@ class SyncSession:
 
     def _quiet(self) -> bool:
         return (not self._unacked and self._cursor is None and not self._live and self._outstanding == 0
-                and not self._work and self._reasm.partial == 0)
+                and not self._work and self._reasm.partial == 0 and not self._awaiting_clock
+                and not self._live_dropped)
 
     def _next_quiet_action(self) -> int | None:
         """When `_when_quiet` would next do something (a repair or a check), if the session stays quiet."""

@@ -539,6 +539,7 @@ export class SyncEngine {
     while (this.hub && await host.serial(() => hub.work(this.policy.sliceBundles))) {
       slices += 1;
       this.drainEvents();
+      if (this.catchingUp) this.refreshStatus(); // a catch-up shows its progress while it runs (at most every statusEveryMs)
       await host.serial(() => this.feedInbound());
       if (slices % 8 === 0) { // keep acknowledgements flowing during a long catch-up
         await host.makeDurable();

@@ -1,0 +1,183 @@
+"""Issue 10, "Must show": a real relay process under the outsiders' load, bounded in time.
+
+While `loadgen.py` (its own process, at a lower priority) holds 200 silent sockets of each kind
+(HTTP headers that never end, sync sockets that never say hello, signalling sockets that never
+answer), opens connections past one address's limit, runs a stranger and a member who send and
+never read, and floods publish requests, an honest member's round trip through the relay
+(Alice's edit reaches Bob, Bob's answer reaches Alice) is measured by waiting for the bundles to
+arrive. Stated limits (docs/relay.md, "Limits"): median round trip under 100 ms; the relay's
+resident memory at most 100 MiB above what it was before the attack; its open files at most
+25 addresses x 32 connections (the per-address limit) above it; every silent socket dropped
+within its deadline (10 s) plus the close wait (3 s) and slack; and everything back to where
+it was afterwards.
+
+(The parked-bundle flood of the issue's list comes with item 3, the parked-bundle rules.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from relayproc import FilePeer, make_file_peer, open_files, process_memory_kib, settings_env, wait_until
+
+from openprod import BundleEvent, Workspace
+from openprod.sync import InSync
+from openprod_server.client import RelayClient
+
+ROUND_TRIPS = 21  # at least; measured for as long as the attack lasts
+MEDIAN_LIMIT_MS = 100
+MEMORY_LIMIT_KIB = 100 * 1024
+PER_ADDRESS = 32
+ATTACK_ADDRESSES = 25
+
+
+class Sampler(threading.Thread):
+    """Samples the relay's open files and resident memory until stopped (peaks kept)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_files = 0
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            self.peak_files = max(self.peak_files, len(open_files(self.pid)))
+            self.stop_event.wait(0.02)
+
+
+async def measure_round_trips(url: str, alice: Workspace, bob: Workspace, count: int,
+                              until: threading.Event | None = None) -> list[float]:
+    """Alice edits; Bob answers each edit of hers as it arrives; Alice waits for the answer. At least
+    `count` round trips, and on until `until` is set (the whole attack)."""
+    loop = asyncio.get_running_loop()
+    synced = {"alice": asyncio.Event(), "bob": asyncio.Event()}
+    answered = asyncio.Event()
+
+    def on_bob_bundle(event: BundleEvent) -> None:
+        if event.origin == "remote" and event.actor == alice.actor_id:
+            loop.call_soon(lambda: bob.create_record("contacts.Contacts", {"name": "Answer"}))
+
+    def on_alice_bundle(event: BundleEvent) -> None:
+        if event.origin == "remote" and event.actor == bob.actor_id:
+            answered.set()
+
+    bob.listeners.append(on_bob_bundle)
+    alice.listeners.append(on_alice_bundle)
+    sessions = [asyncio.create_task(RelayClient(url, ws).sync(
+        until_in_sync=False, on_event=lambda e, name=name: isinstance(e, InSync) and synced[name].set()))
+        for name, ws in (("alice", alice), ("bob", bob))]
+    try:
+        async with asyncio.timeout(60):
+            for ready in synced.values():
+                await ready.wait()
+        timings: list[float] = []
+        i = 0
+        while len(timings) < count or (until is not None and not until.is_set()):
+            i += 1
+            answered.clear()
+            started = time.perf_counter()
+            alice.create_record("contacts.Contacts", {"name": f"Question {i}"})
+            async with asyncio.timeout(30):
+                await answered.wait()
+            timings.append((time.perf_counter() - started) * 1000)
+        return timings
+    finally:
+        bob.listeners.remove(on_bob_bundle)
+        alice.listeners.remove(on_alice_bundle)
+        for task in sessions:
+            task.cancel()
+        await asyncio.gather(*sessions, return_exceptions=True)
+
+
+def members(relay: object, folder: Path) -> tuple[FilePeer, FilePeer, bytes]:
+    alice = make_file_peer(folder, "Alice", 1, owner_of="Hamlet")
+    ws = alice.open()
+    ws_id = ws.workspace_id
+    ws.conn.close()
+    alice.cli("publish", relay=relay)
+    bob = make_file_peer(folder, "Bob", 2, workspace_id=ws_id)
+    mallory = make_file_peer(folder, "Mallory", 3, workspace_id=ws_id)  # the member who will never read
+    for peer in (bob, mallory):
+        peer.cli("join", "--workspace", str(uuid.UUID(bytes=ws_id)), relay=relay)
+    for peer in (alice, bob):
+        peer.cli("sync", relay=relay)
+    return alice, bob, ws_id
+
+
+def test_outsiders_cannot_sink_the_relay_while_a_member_works(relay_factory, tmp_path: Path) -> None:
+    relay = relay_factory(env=settings_env(send_timeout=5, max_connections_per_address=PER_ADDRESS, idle_close=5,
+                                           publish_burst=3, publish_every=600))
+    alice_peer, bob_peer, ws_id = members(relay, tmp_path)
+    pid = relay.proc.pid  # type: ignore[union-attr]
+    alice, bob = alice_peer.open(), bob_peer.open()
+    # The baseline: the relay warmed up by the members' own work, before anyone attacks.
+    quiet = asyncio.run(measure_round_trips(relay.url, alice, bob, 5))
+    memory_before, _ = process_memory_kib(pid)
+    files_before = len(open_files(pid))
+    sampler = Sampler(pid)
+    sampler.start()
+    load = subprocess.Popen([sys.executable, str(Path(__file__).parent / "loadgen.py"), str(relay.port), ws_id.hex()],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert load.stdout is not None
+        ready = json.loads(load.stdout.readline() or "{}")
+        assert ready.get("event") == "ready", load.stderr.read() if load.stderr else ""
+        files_under_attack = len(open_files(pid))
+        finished = threading.Event()
+        lines: list[str] = []
+
+        def wait_for_done() -> None:
+            lines.append(load.stdout.readline())  # type: ignore[union-attr]
+            finished.set()
+
+        threading.Thread(target=wait_for_done, daemon=True).start()
+        timings = asyncio.run(measure_round_trips(relay.url, alice, bob, ROUND_TRIPS, until=finished))
+        done = json.loads(lines[0] or "{}")
+        assert done.get("event") == "done", load.stderr.read() if load.stderr else ""
+    finally:
+        load.kill()
+        load.wait(10)
+        sampler.stop_event.set()
+        sampler.join(5)
+    _now, memory_peak = process_memory_kib(pid)
+    median = statistics.median(timings)
+    report = {"round_trip_ms": {"median": round(median, 1), "p90": round(sorted(timings)[int(0.9 * len(timings))], 1),
+                                "p99": round(sorted(timings)[int(0.99 * len(timings))], 1),
+                                "max": round(max(timings), 1), "count": len(timings),
+                                "before_the_attack": [round(t) for t in quiet]},
+              "memory_growth_mib": round((memory_peak - memory_before) / 1024, 1),
+              "files": {"before": files_before, "under_attack": files_under_attack, "peak": sampler.peak_files},
+              "ready": ready, "done": done}
+    print(json.dumps(report, indent=1))
+    # What the attack had in place while the round trips were measured.
+    assert ready["silent"] == {"http": 200, "sync": 200, "signal": 200}
+    assert files_under_attack > files_before + 400, "the silent sockets were already gone: nothing was measured"
+    # The stated limits.
+    assert median < MEDIAN_LIMIT_MS, report
+    assert memory_peak - memory_before < MEMORY_LIMIT_KIB, report
+    assert sampler.peak_files <= files_before + ATTACK_ADDRESSES * PER_ADDRESS + 40, report
+    # Every silent socket and every over-limit connection dropped, each within its deadline.
+    assert done["closed"] == done["held"], report
+    assert max(done["last_closed_s"].values()) < 10 + 3 + 10, report
+    assert set(done["never_readers_dropped_s"]) == {"stranger", "member"}, report
+    # The publish flood (while the round trips were measured): three per address, the rest told to wait.
+    assert done["publishes"] == {"200": 15, "429": 35}, report
+    # Afterwards everything is back, and the members are in sync with the relay.
+    wait_until(lambda: len(open_files(pid)) <= files_before + 20, 30, "the relay's files to return to normal")
+    health = relay.health()
+    assert health["status"] == "ok" and health["workspaces"] == 1 + 15
+    assert not [e for e in relay.events() if "Traceback" in str(e.get("error", ""))]
+    alice.conn.close()
+    bob.conn.close()
+    alice_peer.cli("sync", relay=relay)
+    bob_peer.cli("sync", relay=relay)
+    assert alice_peer.hash_and_count() == bob_peer.hash_and_count()
