@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from .errors import LocalError
+
 SCHEMA_VERSION = 2  # bump when derived tables change: opening an older file rebuilds them
 
 CANONICAL_DDL = """
@@ -309,6 +311,29 @@ def connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     configure(conn, on_disk=path != ":memory:" and not path.startswith("file::memory:"))
     return conn
+
+
+_USE_CONNECT = "open the database with openprod.connect(path) instead"
+
+
+def adopt(conn: sqlite3.Connection) -> None:
+    """Make a connection someone else opened behave like one from `connect`, or refuse it.
+
+    The core runs its own BEGIN/COMMIT, so Python's implicit transactions must be off. A plain
+    `sqlite3.connect(path)` (legacy transaction control, nothing open yet) is switched to
+    autocommit and configured; a connection that manages transactions itself is refused.
+    """
+    if not isinstance(conn, sqlite3.Connection):
+        raise LocalError(f"expected a sqlite3 connection, got {type(conn).__name__}; {_USE_CONNECT}")
+    autocommit = getattr(conn, "autocommit", None)  # Python 3.12+: True, False or legacy (-1)
+    if autocommit is False:
+        raise LocalError(f"this connection was opened with autocommit=False (Python opens transactions "
+                         f"itself, the core needs to); {_USE_CONNECT}")
+    if conn.in_transaction:
+        raise LocalError(f"this connection is inside an open transaction; commit it first, or {_USE_CONNECT}")
+    conn.isolation_level = None
+    files = [row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"]
+    configure(conn, on_disk=bool(files and files[0]))
 
 
 def configure(conn: sqlite3.Connection, *, on_disk: bool) -> None:

@@ -71,7 +71,7 @@ from .rules import Proposal, Rule, RuleEngine, load_rules
 from .settings import Settings, from_rows
 from .state import Applier, Effects
 from .statehash import state_hash
-from .storage import DERIVED_TABLES, get_meta, install, set_meta
+from .storage import DERIVED_TABLES, adopt, get_meta, install, set_meta
 from .transaction import IdLike, Transaction, as_id
 from .undo import Entry, Stacks, UndoResult, restorable_cascade
 from .validation import check_op
@@ -175,6 +175,7 @@ class Workspace:
         self._stacks = Stacks()
         self._tx: Transaction | None = None
         self._lock = asyncio.Lock()
+        self.closed = False
         # The clock resumes after everything stored (own and received), so no meta write per bundle.
         last = conn.execute("SELECT max(hlc) FROM bundles").fetchone()[0]
         self.clock = hlc_mod.Clock(env.now_ms, last or hlc_mod.ZERO)
@@ -185,6 +186,7 @@ class Workspace:
 
     @classmethod
     def _prepare(cls, conn: sqlite3.Connection, env: Env, workspace_id: bytes | None) -> Workspace:
+        adopt(conn)
         stale = install(conn)
         existing = get_meta(conn, "workspace_id")
         if existing is not None and workspace_id is not None and existing != workspace_id:
@@ -217,6 +219,7 @@ class Workspace:
 
     @classmethod
     def _new(cls, conn: sqlite3.Connection, env: Env) -> tuple[Workspace, bytes]:
+        adopt(conn)
         install(conn)
         if get_meta(conn, "workspace_id") is not None:
             raise LocalError("this database already holds a workspace")
@@ -233,6 +236,23 @@ class Workspace:
     def join(cls, conn: sqlite3.Connection, env: Env, workspace_id: bytes) -> Workspace:
         """An empty replica of an existing workspace, to be filled by sync."""
         return cls._prepare(conn, env, workspace_id)
+
+    def close(self) -> None:
+        """Release the database (any overlay view is rolled back first). Closing twice is harmless;
+        using the workspace afterwards raises. Also a context manager: `with Workspace.open(...) as ws:`."""
+        if self._tx is not None:
+            raise LocalError("a transaction is still open on this workspace; finish it before closing")
+        if self.closed:
+            return
+        self.overlays.close_view()
+        self.conn.close()
+        self.closed = True
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _reload(self) -> None:
         """Refresh the caches derived from the database (schema, mappings, settings, clock)."""
