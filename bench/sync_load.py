@@ -29,7 +29,7 @@ import cbor2
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from openprod import BundleEvent, IngestResult, Workspace, oplog
+from openprod import BundleEvent, IngestResult, Workspace
 from openprod import connect as db_connect
 from openprod.hlc import ZERO
 from openprod.sync import IngestBatch, Role, SessionConfig, SignProof, SyncSession, VerifyProof
@@ -89,7 +89,7 @@ class LoadPeer:
         self.outbox: list[tuple[bytes, bytes, bytes, bytes]] = []  # (id, actor, hlc, wire), authored offline
         for j in range(count - 1):  # the record's creation is the first of `count`
             edit(ws, j, record)
-        for wire in list(oplog.bundle_wires(ws.conn))[skip:]:
+        for wire in [b.wire for b in ws.bundles()][skip:]:
             self.outbox.append((*peek(wire), wire))
         self.conn: ClientConnection | None = None
         self.session: SyncSession | None = None

@@ -15,7 +15,6 @@ from .errors import (
     RemoteError,
     SchemaError,
     SignerError,
-    UndoError,
     ValidationError,
     WorkspaceMismatchError,
 )
@@ -50,7 +49,6 @@ __all__ = [
     "Signer",
     "SignerError",
     "Transaction",
-    "UndoError",
     "UndoResult",
     "ValidationError",
     "Verifier",

@@ -38,9 +38,18 @@ def is_field_key(key: str) -> bool:
     return key.count(".") == 2
 
 
-def conflict_id(target: bytes, key: str, tips: Iterable[bytes]) -> bytes:
-    """Names one conflict *state*: the field and the exact set of competing writes."""
+def state_id(target: bytes, key: str, tips: Iterable[bytes]) -> bytes:
+    """Names one conflict *state*: the field and the exact set of competing writes. Of several
+    resolutions of one state, only the first in canonical order is accepted."""
     digest = hashlib.sha256(target + key.encode() + b"\x00" + b"".join(sorted(tips)))
+    return digest.digest()[:16]
+
+
+def conflict_id(target: bytes, key: str, divergence: bytes | None) -> bytes:
+    """Names one conflict for its whole life: the field and the point where its branches diverged
+    (the latest write every branch had seen). It stays the same while more branches join, through
+    its resolution and when a late edit reopens it, on every peer."""
+    digest = hashlib.sha256(b"openprod/conflict\x00" + target + key.encode() + b"\x00" + (divergence or b""))
     return digest.digest()[:16]
 
 
@@ -88,6 +97,8 @@ ON CONFLICT (edge_id, key) DO UPDATE SET
 WHERE excluded.ord > edge_props.ord
 """
 
+
+_REGISTERS = {True: ("fields", "entity_id", "field"), False: ("edge_props", "edge_id", "key")}
 
 _PLAIN_WRITES = (o.SetField, o.ClearField, o.SetReference, o.SetEdgeProperty, o.ClearEdgeProperty)
 
@@ -281,9 +292,11 @@ class ConflictTracker:
     def _store(self, target: bytes, key: str, tips: list[Write]) -> None:
         """Keep rows only for diverged fields (two or more tips)."""
         self.conn.execute("DELETE FROM field_tips WHERE target = ? AND key = ?", (target, key))
+        self._release("target = ? AND key = ?", (target, key))
         if len(tips) < 2:
             self._diverged.discard((target, key))
             return
+        self._hold(target, key, tips)
         self._diverged.add((target, key))
         rows = []
         for tip in tips:
@@ -300,14 +313,15 @@ class ConflictTracker:
         target = self._target(op.target, op.field)
         if self.conn.execute("SELECT 1 FROM resolutions WHERE op_id = ?", (op.op_id,)).fetchone():
             return
+        state = state_id(op.target, key, op.tips)
         rivals = self.conn.execute(
-            "SELECT op_id, ord FROM resolutions WHERE conflict_id = ? AND accepted = 1", (op.conflict,)).fetchall()
+            "SELECT op_id, ord FROM resolutions WHERE state = ? AND accepted = 1", (state,)).fetchall()
         earlier = [r for r in rivals if r[1] < op.ord]
         accepted = not earlier
         self.conn.execute(
-            "INSERT INTO resolutions (op_id, conflict_id, target, key, field, ord, actor, accepted)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (op.op_id, op.conflict, op.target, key, op.field, op.ord, actor, 1 if accepted else 0))
+            "INSERT INTO resolutions (op_id, conflict_id, state, target, key, field, ord, actor, accepted)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (op.op_id, op.conflict, state, op.target, key, op.field, op.ord, actor, 1 if accepted else 0))
         if not accepted:
             return
         later = [r[0] for r in rivals if r[1] > op.ord]
@@ -320,6 +334,93 @@ class ConflictTracker:
         write = Write(op.op_id, op.ord, actor, clock, op.field, op.chosen, op.target)
         self._remember(write)
         self._add(target, key, write, winner)
+
+    # A settled conflict reopened by a late edit keeps showing its last resolution ("last resolved
+    # state is favored over LWW", conflicts.md): the register that wins last-writer-wins holds the
+    # resolution's value and author instead of its own, which `held_registers` keeps to put back
+    # when the conflict closes. Released and re-held on every change of tips, so it depends only
+    # on the ops, never on the order they arrived in.
+
+    def standing(self, tips: list[Write]) -> Write | None:
+        """The latest accepted resolution among a field's tips: it reopened if there is one."""
+        marks = ",".join("?" * len(tips))
+        accepted = {r[0] for r in self.conn.execute(
+            f"SELECT op_id FROM resolutions WHERE accepted = 1 AND op_id IN ({marks})", [t.op_id for t in tips])}
+        found = [t for t in tips if t.op_id in accepted]
+        return max(found, key=lambda t: t.ord) if found else None
+
+    def _hold(self, target: bytes, key: str, tips: list[Write]) -> None:
+        resolution = self.standing(tips)
+        if resolution is None:
+            return
+        table, column, name = _REGISTERS[is_field_key(key)]
+        members = self._members(resolution.field)
+        marks = ",".join("?" * len(members))
+        row = self.conn.execute(
+            f"SELECT {name}, ord, kind, value, actor FROM {table} WHERE {column} = ? AND {name} IN ({marks})"
+            " AND kind IS NOT 'c' ORDER BY ord DESC LIMIT 1", (target, *members)).fetchone()
+        if row is None:
+            return
+        self.conn.execute("INSERT INTO held_registers (target, key, field, ord, kind, value, actor)"
+                          " VALUES (?, ?, ?, ?, ?, ?, ?)", (target, key, *row))
+        kind, value = to_sql(resolution.value)
+        self.conn.execute(f"UPDATE {table} SET kind = ?, value = ?, actor = ? WHERE {column} = ? AND {name} = ?"
+                          " AND ord = ?", (kind, value, resolution.actor, target, row[0], row[1]))
+
+    def _release(self, where: str, params: tuple[Any, ...], targets: list[bytes] | None = None) -> None:
+        """Put back the own values of held registers (matched by their write's `ord`: a register
+        overwritten since holds a later write and is left alone)."""
+        held = self.conn.execute(f"SELECT target, key, field, ord, kind, value, actor FROM held_registers"
+                                 f" WHERE {where}", params).fetchall()
+        for target, key, field, ord_, kind, value, actor in held:
+            table, column, name = _REGISTERS[is_field_key(key)]
+            owners = targets or [target]
+            marks = ",".join("?" * len(owners))
+            self.conn.execute(f"UPDATE {table} SET kind = ?, value = ?, actor = ? WHERE {column} IN ({marks})"
+                              f" AND {name} = ? AND ord = ?", (kind, value, actor, *owners, field, ord_))
+            self.conn.execute("DELETE FROM held_registers WHERE target = ? AND key = ?", (target, key))
+
+    # --- naming conflicts -------------------------------------------------------------------------
+
+    def identify(self, target: bytes, key: str, tips: list[Write]) -> tuple[bytes, Write | None]:
+        """(conflict id, the standing resolution if the conflict was settled and a late edit reopened it).
+
+        A reopened conflict is the one its standing resolution settled (late edits extend it); a
+        fresh one is named by its divergence point, the latest write every branch had seen."""
+        resolution = self.standing(tips)
+        if resolution is not None:
+            row = self.conn.execute("SELECT conflict_id FROM resolutions WHERE op_id = ?",
+                                    (resolution.op_id,)).fetchone()
+            return row[0], resolution
+        return conflict_id(target, key, self.divergence(target, key, tips)), None
+
+    def divergence(self, target: bytes, key: str, tips: list[Write]) -> bytes | None:
+        """Op id of the latest write to the field that every tip had seen (None: they share none)."""
+        field_key = is_field_key(key)
+        members = set(self._members(tips[0].field))
+        originals = self.redirects.members(target) if field_key else [target]
+        merges = self.redirects.merge_ops(target) if field_key else []
+        accepted = self._accepted(originals)
+        point = None
+        for op, actor, clock in self._writes(originals, members):
+            if isinstance(op, o.ResolveConflict) and op.op_id not in accepted:
+                continue
+            writes = [(op.target, op.field, op.chosen)] if isinstance(op, o.ResolveConflict) else register_writes(op)
+            for tgt, field, value in writes:
+                if tgt in originals and field in members:
+                    write = Write(op.op_id, op.ord, actor, clock, field, value, tgt)
+                    if all(t.op_id != write.op_id and saw(t, write, merges) for t in tips):
+                        point = write.op_id  # canonical order: the last one found is the latest
+        return point
+
+    def _accepted(self, originals: list[bytes]) -> set[bytes]:
+        return {r[0] for r in self.conn.execute(
+            f"SELECT op_id FROM resolutions WHERE accepted = 1 AND target IN ({','.join('?' * len(originals))})",
+            originals)}
+
+    def lookup(self, op_id: bytes, target: bytes, key: str) -> Write | None:
+        """The write an op made to a semantic field (for naming what a resolution chose between)."""
+        return self._lookup(op_id, self._target(target, key) if is_field_key(key) else target, key)
 
     def _write_register(self, target: bytes, field: str, value: Any, ord_: bytes, actor: bytes) -> None:
         kind, sql_value = to_sql(value)
@@ -337,6 +438,7 @@ class ConflictTracker:
         for field in fields:
             members.update(self._members(field))
         marks = ",".join("?" * len(members))
+        self._release(f"target = ? AND field IN ({marks})", (target, *members))
         for row in self.conn.execute(f"SELECT DISTINCT target, key FROM field_tips WHERE target = ? AND field IN"
                                      f" ({marks})", (target, *members)).fetchall():
             self._diverged.discard(tuple(row))
@@ -349,9 +451,7 @@ class ConflictTracker:
         originals = self.redirects.members(target) if any(map(is_field_key, members)) else [target]
         # Only resolutions already judged accepted count: the oplog may hold later ones (in a
         # rebuild, or further on in the bundle being applied) whose fate is not decided yet.
-        accepted = {r[0] for r in self.conn.execute(
-            f"SELECT op_id FROM resolutions WHERE accepted = 1 AND target IN ({','.join('?' * len(originals))})",
-            originals)}
+        accepted = self._accepted(originals)
         merges = self.redirects.merge_ops(target) if any(map(is_field_key, members)) else []
         tipsets: dict[str, list[Write]] = {}
         for op, actor, clock in self._writes(originals, members):
@@ -382,6 +482,7 @@ class ConflictTracker:
             f" UNION SELECT field FROM op_touches WHERE target IN ({marks}) AND field NOT LIKE '@%'",
             (*records, *records))}
         self.conn.execute(f"DELETE FROM field_tips WHERE target IN ({marks})", records)
+        self._release(f"target IN ({marks})", tuple(records), targets=list(records))
         self._diverged = {d for d in self._diverged if d[0] not in records}
         survivor = self.redirects.resolve(records[0])
         keys: dict[str, set[str]] = {}
@@ -435,36 +536,46 @@ class ConflictTracker:
 class Competitor:
     """One branch tip: a value, who wrote it and when."""
 
-    op_id: bytes
+    op_id: str
     value: Any
-    actor: bytes
+    actor: str
     display_name: str
     hlc: bytes
     when: str
     field: str
+    resolution: bool = False  # a decision that settled this conflict before a late edit reopened it
 
 
 @dataclass(frozen=True)
 class Conflict:
-    id: bytes  # names this conflict state; a resolution refers to it
-    target: bytes  # the record (or edge) in conflict
+    id: str  # the same on every peer, from the first divergence through resolutions and reopenings
+    target: str  # the record (or edge) in conflict
     key: str  # the semantic field (or edge property)
     is_edge: bool
     table: str  # display name of the table ('' for an edge property)
     record_label: str
     field_name: str  # display name of the field or property
-    current: Any  # what the field shows now (last writer wins)
+    current: Any  # what the field shows now: last writer wins, or the last resolution if reopened
     competitors: tuple[Competitor, ...]
+    resolution: str | None = None  # op id of the resolution a late edit reopened (its value is shown)
 
     def describe(self) -> str:
         """A sentence for people: "Jane Doe's Call time was edited by Alex (18:00) and Jordan (18:30)"."""
+        settled = next((c for c in self.competitors if c.op_id == self.resolution), None)
+        if settled is not None:
+            late = _listed([f"{c.display_name} ({_shown(c.value)})" for c in self.competitors if c is not settled])
+            return (f"{self.record_label}'s {self.field_name} was settled as {_shown(settled.value)} by "
+                    f"{settled.display_name}, but {late} changed it without having seen that")
         parts = [f"{c.display_name} ({_shown(c.value)})" for c in self.competitors]
-        edited = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-        return f"{self.record_label}'s {self.field_name} was edited by {edited}"
+        return f"{self.record_label}'s {self.field_name} was edited by {_listed(parts)}"
 
     @property
-    def actors(self) -> tuple[bytes, ...]:
+    def actors(self) -> tuple[str, ...]:
         return tuple(sorted({c.actor for c in self.competitors}))
+
+
+def _listed(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _shown(value: Any) -> str:
@@ -477,15 +588,16 @@ def _shown(value: Any) -> str:
 
 def open_conflict_rows(conn: sqlite3.Connection, target: bytes | None = None) -> dict[tuple[bytes, str], list[Write]]:
     """(target, key) -> tips, for every field whose tips disagree."""
-    sql = ("SELECT target, key, op_id, ord, actor, clock, field, kind, value FROM field_tips"
+    sql = ("SELECT target, key, op_id, ord, actor, clock, field, kind, value, origin FROM field_tips"
            " WHERE (target, key) IN (SELECT target, key FROM field_tips GROUP BY target, key HAVING count(*) > 1)")
     params: tuple[Any, ...] = ()
     if target is not None:
         sql += " AND target = ?"
         params = (target,)
     out: dict[tuple[bytes, str], list[Write]] = {}
-    for tgt, key, op_id, ord_, actor, clock, field, kind, value in conn.execute(sql + " ORDER BY ord", params):
-        out.setdefault((tgt, key), []).append(Write(op_id, ord_, actor, decode(clock), field, from_sql(kind, value)))
+    for tgt, key, op_id, ord_, actor, clock, field, kind, value, origin in conn.execute(sql + " ORDER BY ord", params):
+        out.setdefault((tgt, key), []).append(Write(op_id, ord_, actor, decode(clock), field, from_sql(kind, value),
+                                                    origin))
     return {k: tips for k, tips in out.items() if len({_freeze(t.value) for t in tips}) > 1}
 
 

@@ -31,10 +31,6 @@ class NotFoundError(LocalError):
     """A record, edge, table or field that the caller named does not exist."""
 
 
-class UndoError(LocalError):
-    """Nothing to undo or redo."""
-
-
 class SignerError(LocalError):
     """The configured signer cannot do what was asked (for example, sign synchronously)."""
 

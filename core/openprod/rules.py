@@ -25,7 +25,7 @@ from .errors import LocalError, ValidationError
 from .ids import to_str
 from .modules import normalize_value
 from .query import QueryError, compile_query, matches, run_query
-from .reads import facet_attached, group_value
+from .reads import facet_attached, group_value, table_members
 
 if TYPE_CHECKING:
     from .query import CompiledQuery
@@ -338,7 +338,7 @@ class RuleEngine:
                 key.append(value.strip().casefold() if isinstance(value, str) else value)
             else:
                 groups.setdefault(tuple(key), []).append(entity)
-        exceptions = ws.merge_exceptions()
+        exceptions = ws._merge_exceptions()
         out = []
         for members in groups.values():
             # records a person split apart never go in one cluster; the rest still match
@@ -382,7 +382,7 @@ class RuleEngine:
             assert rule.table is not None
             table_name = ws.schema.tables[rule.table].display_name if rule.table in ws.schema.tables else rule.table
             holding = {bytes.fromhex(r.replace("-", "")) for r in run_query(ws, compiled)}
-            members = set(ws.table_member_ids(rule.table))
+            members = set(table_members(ws.conn, rule.table))
             if not rule.auto_accept:
                 for entity in sorted(holding - members):
                     out.append(_proposal(rule, "add_to_table", (entity,), rule.table,

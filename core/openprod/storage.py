@@ -15,7 +15,7 @@ import sqlite3
 
 from .errors import LocalError
 
-SCHEMA_VERSION = 2  # bump when derived tables change: opening an older file rebuilds them
+SCHEMA_VERSION = 3  # bump when derived tables change: opening an older file rebuilds them
 
 CANONICAL_DDL = """
 CREATE TABLE IF NOT EXISTS bundles (
@@ -181,7 +181,8 @@ CREATE TABLE IF NOT EXISTS field_tips (
 
 CREATE TABLE IF NOT EXISTS resolutions (
     op_id BLOB PRIMARY KEY,
-    conflict_id BLOB NOT NULL,
+    conflict_id BLOB NOT NULL,            -- the conflict settled (its id for its whole life)
+    state BLOB NOT NULL,                  -- the exact tips it settled: one accepted per state
     target BLOB NOT NULL,
     key TEXT NOT NULL,
     field TEXT NOT NULL,
@@ -190,6 +191,20 @@ CREATE TABLE IF NOT EXISTS resolutions (
     accepted INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS resolutions_conflict ON resolutions (conflict_id);
+CREATE INDEX IF NOT EXISTS resolutions_state ON resolutions (state);
+
+-- A reopened conflict's field shows its last resolution: the register that wins last-writer-wins
+-- holds that value; its own content is kept here to put back when the conflict closes.
+CREATE TABLE IF NOT EXISTS held_registers (
+    target BLOB NOT NULL,
+    key TEXT NOT NULL,
+    field TEXT NOT NULL,                  -- the register (field or edge property) holding the value
+    ord BLOB NOT NULL,
+    kind TEXT,
+    value,
+    actor BLOB NOT NULL,
+    PRIMARY KEY (target, key)
+) WITHOUT ROWID;
 
 -- Identity repair (derived). Merges join records into one class; the smallest id survives and
 -- every other id in the class redirects to it (so partitions merging the same records, or
@@ -300,6 +315,7 @@ DERIVED_TABLES = (
     "rules",
     "field_tips",
     "resolutions",
+    "held_registers",
     "merges",
     "merge_exceptions",
     "vector_clock",

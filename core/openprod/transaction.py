@@ -20,6 +20,7 @@ from .reads import (
     entity_state,
     facet_attached,
     group_value,
+    table_members,
     tables_of,
 )
 from .undo import Step, capture
@@ -111,10 +112,9 @@ class Transaction:
             raise ValidationError(f"record {to_str(entity)} is deleted; restore it before changing it")
         return entity
 
-    def _field(self, field_id: str) -> FieldDef:
-        if not isinstance(field_id, str) or field_id.count(".") != 2:
-            raise ValidationError(f"field must be named 'module.Table.field', got {field_id!r}")
-        return self.schema.field(field_id)
+    def _field(self, name: str, entity: bytes | None = None) -> FieldDef:
+        """A field by its full id, or by a shorter name that names one field of `entity`'s tables."""
+        return self.schema.field(name, None if entity is None else tables_of(self.ws.conn, entity))
 
     def _table(self, table: str) -> TableDef:
         return self.schema.table(table)
@@ -174,8 +174,7 @@ class Transaction:
             self.clear_field(record, field_id)
             return
         entity = self._live_entity(record)
-        self._field(field_id)
-        entity, field_id = self._through(entity, field_id)
+        entity, field_id = self._through(entity, self._field(field_id, entity).id)
         fdef = self._field(field_id)
         if fdef.crdt is not None:
             raise ValidationError(f"field {fdef.display_name!r} is a {fdef.crdt} CRDT field: SetField is not "
@@ -185,8 +184,7 @@ class Transaction:
 
     def clear_field(self, record: IdLike, field_id: str) -> None:
         entity = self._live_entity(record)
-        self._field(field_id)
-        entity, field_id = self._through(entity, field_id)
+        entity, field_id = self._through(entity, self._field(field_id, entity).id)
         fdef = self._field(field_id)
         if fdef.crdt is not None:
             raise ValidationError(f"field {fdef.display_name!r} is a CRDT field and cannot be cleared this way")
@@ -198,9 +196,10 @@ class Transaction:
     def set_reference(self, record: IdLike, field_id: str, source: IdLike, source_field: str) -> None:
         """Reference mode: the field shows `source`'s `source_field` (and edits go there)."""
         entity = self._live_entity(record)
-        fdef, sdef = self._field(field_id), self._field(source_field)
-        self._require_member(entity, fdef)
         origin = self._live_entity(source)
+        fdef, sdef = self._field(field_id, entity), self._field(source_field, origin)
+        field_id, source_field = fdef.id, sdef.id
+        self._require_member(entity, fdef)
         if fdef.crdt is not None or sdef.crdt is not None:
             raise ValidationError("collaborative (CRDT) fields cannot be references or referenced")
         if fdef.type != sdef.type:
@@ -218,7 +217,7 @@ class Transaction:
     def clear_reference(self, record: IdLike, field_id: str) -> None:
         """Back to a plain value: the field keeps what it currently shows, as its own value."""
         entity = self._live_entity(record)
-        fdef = self._field(field_id)
+        fdef = self._field(field_id, entity)
         current = group_value(self.ws.conn, self.ws.groups, entity, fdef.id)
         if current is None or not isinstance(current.value, Reference):
             raise ValidationError(f"{fdef.display_name} is not showing another record's value")
@@ -237,7 +236,7 @@ class Transaction:
 
     def _crdt_field(self, record: IdLike, field_id: str, kind: str) -> tuple[bytes, FieldDef]:
         entity = self._live_entity(record)
-        fdef = self._field(field_id)
+        fdef = self._field(field_id, entity)
         if fdef.crdt != kind:
             raise ValidationError(f"field {fdef.display_name!r} is not a collaborative {kind} field")
         self._require_member(entity, fdef)
@@ -371,6 +370,7 @@ class Transaction:
     def create_edge(self, edge_type: str, source: IdLike, target: IdLike,
                     properties: dict[str, Any] | None = None) -> str:
         etype = self.schema.edge_type(edge_type)
+        edge_type = etype.id
         if etype.ordered:
             raise ValidationError(f"edge type {etype.display_name!r} is ordered: use create_ordered_edge")
         src, tgt = self._live_entity(source), self._live_entity(target)
@@ -457,6 +457,7 @@ class Transaction:
                             properties: dict[str, Any] | None = None) -> str:
         """Insert into the ordered list of `target`; default is at the end."""
         etype = self.schema.edge_type(edge_type)
+        edge_type = etype.id
         if not etype.ordered:
             raise ValidationError(f"edge type {etype.display_name!r} is not ordered: use create_edge")
         src, tgt = self._live_entity(source), self._live_entity(target)
@@ -505,6 +506,7 @@ class Transaction:
         return out
 
     def link_tables(self, source_table: str, target_table: str) -> None:
+        source_table, target_table = self._table(source_table).id, self._table(target_table).id
         if source_table == target_table:
             raise ValidationError("a table cannot be linked to itself")
         pairs = [(a, b) for a, b, _ in self.suggested_mappings(source_table, target_table)]
@@ -529,7 +531,7 @@ class Transaction:
                 mappings.append((a, b))
         copies: list[tuple[bytes, str, Any]] = []
         if data_handling == "copy" and mappings:
-            in_both = set(self.ws.table_member_ids(src.id)) & set(self.ws.table_member_ids(tgt.id))
+            in_both = set(table_members(self.ws.conn, src.id)) & set(table_members(self.ws.conn, tgt.id))
             for entity in sorted(in_both):
                 for a, b in mappings:
                     current = group_value(self.ws.conn, self.ws.groups, entity, a, self.ws._show)
@@ -564,6 +566,7 @@ class Transaction:
         """
         entity = self._live_entity(record)
         current = set(tables_of(self.ws.conn, entity))
+        tables = [self._table(t).id for t in tables]
         for table in tables:
             if table not in current:
                 raise ValidationError(f"record is not in table {self._table(table).display_name!r}")
@@ -571,9 +574,8 @@ class Transaction:
             raise ValidationError("a split moves at least one table to the new record")
         if set(tables) == current:
             raise ValidationError("a split must leave at least one table with the original record")
-        moved, copied = list(move or []), list(copy or [])
-        for field_id in moved + copied:
-            self._field(field_id)
+        moved = [self._field(f, entity).id for f in move or []]
+        copied = [self._field(f, entity).id for f in copy or []]
         values: dict[str, Any] = {}
         for field_id in moved + copied:
             current_value = group_value(self.ws.conn, self.ws.groups, entity, field_id, self.ws._show)
@@ -587,42 +589,47 @@ class Transaction:
 
     # --- conflicts ----------------------------------------------------------------------------
 
-    def resolve_conflict(self, conflict: Conflict, *, pick: bytes | None = None, value: Any = _UNSET) -> None:
+    def resolve_conflict(self, conflict: Conflict, *, pick: IdLike | None = None, value: Any = _UNSET) -> None:
         """Settle an open conflict: `pick` one competitor's op id, or give a new `value` (None clears).
 
         The resolution is an operation that has seen every competing write, so the field has a
         single value again everywhere; a later edit from someone who had not seen it reopens it.
+        Resolving a reopened conflict records that it overrides the earlier resolution.
         """
         from .conflicts import open_conflict_rows
 
-        current = open_conflict_rows(self.ws.conn, conflict.target).get((conflict.target, conflict.key))
-        if current is None or {t.op_id for t in current} != {c.op_id for c in conflict.competitors}:
+        target = as_id(conflict.target, "conflict target")
+        current = open_conflict_rows(self.ws.conn, target).get((target, conflict.key))
+        if current is None or {to_str(t.op_id) for t in current} != {c.op_id for c in conflict.competitors}:
             raise ValidationError("this conflict has changed or is already resolved; reload it and try again")
         if (pick is None) == (value is _UNSET):
             raise ValidationError("resolve a conflict either by picking a competitor or by giving a value")
         field = conflict.competitors[-1].field
+        picked: bytes | None = None
         if pick is not None:
-            chosen = next((c for c in conflict.competitors if c.op_id == pick), None)
+            picked = as_id(pick, "picked value")
+            chosen = next((c for c in conflict.competitors if as_id(c.op_id) == picked), None)
             if chosen is None:
                 raise ValidationError("the picked value is not one of the competitors")
             new_value, field = chosen.value, chosen.field
         elif value is None:
             new_value = None
         elif conflict.is_edge:
-            _id, edge_type = self._live_edge(conflict.target)
+            _id, edge_type = self._live_edge(target)
             new_value = normalize_value(property_def(self.schema.edge_type(edge_type), conflict.key), value)
         else:
             new_value = normalize_value(self._field(field), value)
         if new_value is None and not conflict.is_edge and self._field(field).required:
             raise ValidationError(f"field {conflict.field_name!r} is required and cannot be cleared")
-        self.add(o.ResolveConflict, conflict=conflict.id, target=conflict.target, field=field, chosen=new_value,
-                 chosen_op=pick, tips=sorted(c.op_id for c in conflict.competitors))
+        self.add(o.ResolveConflict, conflict=as_id(conflict.id, "conflict id"), target=target, field=field,
+                 chosen=new_value, chosen_op=picked, tips=sorted(as_id(c.op_id) for c in conflict.competitors))
 
-    def resolve_all(self, conflicts: list[Conflict], take: bytes) -> int:
-        """Take one person's side (actor id) on every conflict in a group; returns how many."""
+    def resolve_all(self, conflicts: list[Conflict], take: IdLike) -> int:
+        """Take one person's side (their actor id) on every conflict in a group; returns how many."""
+        person = take.hex() if isinstance(take, bytes) else take
         done = 0
         for item in conflicts:
-            mine = [c for c in item.competitors if c.actor == take]
+            mine = [c for c in item.competitors if c.actor == person]
             if mine:
                 self.resolve_conflict(item, pick=max(mine, key=lambda c: c.hlc).op_id)
                 done += 1
@@ -643,9 +650,19 @@ class Transaction:
         from .rules import Rule, RuleCycleError, check_rule, find_cycle, load_rules
 
         rid = as_id(rule_id, "rule id") if rule_id is not None else self.ws.ids.new()
+        table = self._table(table).id if table is not None else None
+
+        def full(name: str, tables: list[str] | None = None) -> str:  # unknown: check_rule says why
+            try:
+                return self.schema.field(name, tables).id
+            except ValidationError:
+                return name
+
         norm_defaults = {}
         for field_id, spec in (defaults or {}).items():
-            norm_defaults[field_id] = spec if isinstance(spec, dict) else {"value": spec, "mode": "fill_if_empty"}
+            norm_defaults[full(field_id, [table] if table else None)] = (
+                spec if isinstance(spec, dict) else {"value": spec, "mode": "fill_if_empty"})
+        match_on = [full(f) for f in match_on or ()]
         rule = Rule(rid, " ".join(str(name).split()), kind, when, table, norm_defaults, tuple(match_on or ()),
                     auto_accept, on_condition_lost, enabled, acknowledge_cycle)
         if not rule.name:

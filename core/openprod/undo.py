@@ -47,7 +47,7 @@ class Entry:
 class UndoResult:
     done: bool
     message: str
-    bundle_id: bytes | None = None  # the bundle whose effect was reversed
+    bundle_id: str | None = None  # the bundle whose effect was reversed
 
 
 class Stacks:

@@ -14,20 +14,21 @@ point around the same synchronous steps.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from . import hlc as hlc_mod
 from . import operations as o
 from . import oplog
 from .awareness import Awareness, AwarenessLog, field_writes
 from .bundle import Bundle, UnsignedBundle, build, decode_bundle
-from .conflict_report import conflict, conflict_groups, open_conflicts
+from .conflict_report import Resolution, conflict, conflict_groups, open_conflicts, resolved_conflicts
 from .conflicts import (
     Conflict,
     ConflictTracker,
@@ -43,7 +44,6 @@ from .errors import (
     BundleRejected,
     LocalError,
     NotFoundError,
-    UndoError,
     ValidationError,
     WorkspaceMismatchError,
 )
@@ -56,17 +56,28 @@ from .modules import ModuleDef, Schema, parse_manifest, union
 from .overlay import Drift, OverlayInfo, Overlays
 from .query import matches, run_query
 from .reads import (
-    EdgeRow,
-    FieldValue,
     actor_names,
     edge_state,
     edges,
     entity_state,
+    entity_visible,
     table_members,
     tables_of,
     values_for,
 )
 from .references import follow, reference_of
+from .results import (
+    BundleEvent,
+    Edge,
+    IngestResult,
+    OplogSize,
+    Quarantined,
+    Receipt,
+    Record,
+    StoredBundle,
+    actor_str,
+    id_str,
+)
 from .rules import Proposal, Rule, RuleEngine, load_rules
 from .settings import Settings, from_rows
 from .state import Applier, Effects
@@ -77,62 +88,8 @@ from .undo import Entry, Stacks, UndoResult, restorable_cascade
 from .validation import check_op
 from .values import Reference
 
-# --- results handed back to callers -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """A committed local bundle."""
-
-    bundle_id: str
-    hlc: bytes
-    wire: bytes
-    created: list[str]
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    """What happened to one received bundle. `status`: applied, duplicate, pending, rejected."""
-
-    status: str
-    bundle_id: bytes | None = None
-    reason: str | None = None
-    detail: str = ""
-    stale: bool = False
-    applied: tuple[bytes, ...] = ()  # this bundle and any pending ones it unblocked
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "rejected"
-
-
-@dataclass(frozen=True)
-class BundleEvent:
-    """Told to listeners after a bundle is stored: the sync layer forwards `wire` unchanged."""
-
-    bundle_id: bytes
-    actor: bytes
-    hlc: bytes
-    wire: bytes
-    origin: str  # "local" or "remote"
-
-
-@dataclass(frozen=True)
-class Record:
-    id: str
-    tables: list[str]
-    values: dict[str, Any]  # field id -> value (mappings resolved)
-    writes: dict[str, FieldValue] = field(default_factory=dict, repr=False)
-
-    def get(self, field: str, default: Any = None) -> Any:
-        """By field id ('module.Table.field') or by bare field name."""
-        if field in self.values:
-            return self.values[field]
-        for key, value in self.values.items():
-            if key.rsplit(".", 1)[-1] == field:
-                return value
-        return default
-
+P = ParamSpec("P")
+T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Env:
@@ -144,6 +101,17 @@ class Env:
     now_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
     random_bytes: Callable[[int], bytes] = os.urandom
     crdt: CrdtBackend | None = None  # None: pycrdt when importable (CPython), else no CRDT fields
+
+
+def _reads(method: Callable[Concatenate[Workspace, P], T]) -> Callable[Concatenate[Workspace, P], T]:
+    """A public read: it sees the active overlay's staged state (see `Overlays.reading`)."""
+
+    @functools.wraps(method)
+    def read(self: Workspace, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self.overlays.reading():
+            return method(self, *args, **kwargs)
+
+    return read
 
 
 def _default_crdt(random_bytes: Callable[[int], bytes]) -> CrdtBackend | None:
@@ -360,7 +328,8 @@ class Workspace:
                 self._stacks.undo.append(entry)
         self.awareness.note(field_writes(bundle.ops), self.actor_id)
         wire = bundle.wire()
-        self._notify(BundleEvent(bundle.bundle_id, self.actor_id, bundle.hlc, wire, "local"))
+        self._notify(BundleEvent(to_str(bundle.bundle_id), actor_str(self.actor_id), bundle.actor, bundle.hlc, wire,
+                                 "local"))
         return Receipt(to_str(bundle.bundle_id), bundle.hlc, wire, list(tx.created))
 
     @contextmanager
@@ -465,16 +434,16 @@ class Workspace:
         if self.overlays.active() is not None:
             moved = self.overlays.redo() if redo else self.overlays.undo()
             if not moved:
-                raise UndoError(f"nothing staged to {'redo' if redo else 'undo'}")
+                return UndoResult(False, f"Nothing staged to {'redo' if redo else 'undo'}")
             return UndoResult(True, f"{'Redid' if redo else 'Undid'} staged change")
         stack = self._stacks.redo if redo else self._stacks.undo
         if not stack:
-            raise UndoError(f"nothing to {'redo' if redo else 'undo'}")
+            return UndoResult(False, f"Nothing to {'redo' if redo else 'undo'}")
         entry = stack.pop()
         blocked = self._check_entry(entry)
         if blocked is not None:
             message = blocked.replace("Cannot undo", "Cannot redo") if redo else blocked
-            return UndoResult(False, message, entry.bundle_id)
+            return UndoResult(False, message, to_str(entry.bundle_id))
         return entry
 
     def undo(self) -> UndoResult:
@@ -487,7 +456,7 @@ class Workspace:
             return entry
         with self.transaction(kind="undo", meta={"reverts": entry.bundle_id}) as tx:
             self._reverse_steps(tx, entry)
-        return UndoResult(True, f"Undid {entry.description or 'change'}", entry.bundle_id)
+        return UndoResult(True, f"Undid {entry.description or 'change'}", to_str(entry.bundle_id))
 
     def redo(self) -> UndoResult:
         entry = self._next(redo=True)
@@ -495,7 +464,7 @@ class Workspace:
             return entry
         with self.transaction(kind="redo", meta={"reverts": entry.bundle_id}) as tx:
             self._reverse_steps(tx, entry)
-        return UndoResult(True, "Redid change", entry.bundle_id)
+        return UndoResult(True, "Redid change", to_str(entry.bundle_id))
 
     async def undo_async(self) -> UndoResult:
         entry = self._next(redo=False)
@@ -503,7 +472,7 @@ class Workspace:
             return entry
         async with self.transaction_async(kind="undo", meta={"reverts": entry.bundle_id}) as tx:
             self._reverse_steps(tx, entry)
-        return UndoResult(True, f"Undid {entry.description or 'change'}", entry.bundle_id)
+        return UndoResult(True, f"Undid {entry.description or 'change'}", to_str(entry.bundle_id))
 
     async def redo_async(self) -> UndoResult:
         entry = self._next(redo=True)
@@ -511,7 +480,7 @@ class Workspace:
             return entry
         async with self.transaction_async(kind="redo", meta={"reverts": entry.bundle_id}) as tx:
             self._reverse_steps(tx, entry)
-        return UndoResult(True, "Redid change", entry.bundle_id)
+        return UndoResult(True, "Redid change", to_str(entry.bundle_id))
 
     # --- received bundles ---------------------------------------------------------------------
 
@@ -523,7 +492,7 @@ class Workspace:
             (self.env.now_ms(), reason, detail, bundle.bundle_id if bundle else None,
              bundle.actor if bundle else None, source, data),
         )
-        return IngestResult("rejected", bundle.bundle_id if bundle else None, reason, detail)
+        return IngestResult("rejected", id_str(bundle.bundle_id if bundle else None), reason, detail)
 
     def _precheck(self, data: bytes, source: str | None) -> Bundle | IngestResult:
         try:
@@ -539,11 +508,11 @@ class Workspace:
                                 (header.bundle_id,)).fetchone()
         if row is not None:
             if row[0] == bundle.header_bytes and row[1] == bundle.signature:
-                return IngestResult("duplicate", header.bundle_id)
+                return IngestResult("duplicate", to_str(header.bundle_id))
             return self._quarantine(data, REASON_CONFLICTING_DUPLICATE,
                                     "a different bundle with this id is already stored", bundle, source)
         if self.conn.execute("SELECT 1 FROM pending WHERE bundle_id = ?", (header.bundle_id,)).fetchone():
-            return IngestResult("pending", header.bundle_id, detail="already waiting for earlier bundles")
+            return IngestResult("pending", to_str(header.bundle_id), detail="already waiting for earlier bundles")
         future = self.clock.check_future(header.hlc, self.settings.max_future_drift_ms)
         if future is not None:
             return self._quarantine(data, REASON_FUTURE_HLC, future.describe(), bundle, source)
@@ -579,12 +548,12 @@ class Workspace:
                         data, REASON_BAD_SIGNATURE, f"signature does not verify for actor {short_actor(bundle.actor)}",
                         bundle, source))
                 elif self.conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle.bundle_id,)).fetchone():
-                    results.append(IngestResult("duplicate", bundle.bundle_id))
+                    results.append(IngestResult("duplicate", to_str(bundle.bundle_id)))
                 elif not self._deps_ready(bundle):
                     self.conn.execute("INSERT OR IGNORE INTO pending (bundle_id, actor, hlc, data, received_at)"
                                       " VALUES (?, ?, ?, ?, ?)",
                                       (bundle.bundle_id, bundle.actor, bundle.hlc, data, self.env.now_ms()))
-                    results.append(IngestResult("pending", bundle.bundle_id,
+                    results.append(IngestResult("pending", to_str(bundle.bundle_id),
                                                 detail="waiting for earlier bundles it depends on"))
                 else:
                     results.append(self._apply_one(bundle, data, source))
@@ -596,7 +565,8 @@ class Workspace:
             self._reload()
             raise
         for bundle, data in applied:
-            self._notify(BundleEvent(bundle.bundle_id, bundle.actor, bundle.hlc, data, "remote"))
+            self._notify(BundleEvent(to_str(bundle.bundle_id), actor_str(bundle.actor), bundle.actor, bundle.hlc, data,
+                                     "remote"))
         if applied:
             more = self._drain_pending()
             if more:
@@ -656,7 +626,8 @@ class Workspace:
         if effects.schema:
             self.schema = schema
         self._after_effects(Effects(False, False, effects.settings))
-        return IngestResult("applied", bundle.bundle_id, stale=stale, applied=(bundle.bundle_id,))
+        done = to_str(bundle.bundle_id)
+        return IngestResult("applied", done, stale=stale, applied=(done,))
 
     def _drain_pending(self) -> list[bytes]:
         """Apply parked bundles whose dependencies have now arrived (verified before parking)."""
@@ -775,10 +746,14 @@ class Workspace:
     def _crdt_rows(self) -> Iterator[list[Any]]:
         for entity, field_id in self.conn.execute(
                 "SELECT entity_id, field FROM fields WHERE kind = 'c' ORDER BY entity_id, field").fetchall():
-            yield [entity, field_id, self.render(entity, field_id)]
+            yield [entity, field_id, self._render(entity, field_id)]
 
+    @_reads
     def render(self, entity: bytes, field_id: str) -> Any:
         """Current content of a CRDT field (text, or a list), merged from all its deltas."""
+        return self._render(entity, field_id)
+
+    def _render(self, entity: bytes, field_id: str) -> Any:
         fdef = self.schema.fields.get(field_id)
         if fdef is None or fdef.crdt is None:
             return None
@@ -789,12 +764,13 @@ class Workspace:
         if isinstance(stored, Reference):
             value, _broken = self.follow(stored)
             return value
-        return self.render(entity, field_id)
+        return self._render(entity, field_id)
 
     def follow(self, reference: Reference, depth: int = 0) -> tuple[Any, str | None]:
         """(value, why it is broken or None) for a reference, through merges and chains."""
         return follow(self, reference, depth)
 
+    @_reads
     def reference_of(self, record: IdLike, field_id: str) -> tuple[str, str, str | None] | None:
         """If the field is in reference mode: (source record id, source field, broken reason)."""
         return reference_of(self, record, field_id)
@@ -809,34 +785,40 @@ class Workspace:
     def name(self) -> str:
         return self.settings.name
 
-    def actor_name(self, actor: bytes) -> str:
+    def actor_name(self, actor: str | bytes) -> str:
+        """A person's display name, by actor id (64 hex characters); a short id if never named."""
+        if isinstance(actor, str):
+            actor = bytes.fromhex(actor)
         row = self.conn.execute("SELECT display_name FROM actors WHERE actor = ?", (actor,)).fetchone()
         return row[0] if row else short_actor(actor)
 
-    def table_member_ids(self, table: str) -> list[bytes]:
-        return table_members(self.conn, table)
+    @_reads
+    def table_member_ids(self, table: str) -> list[str]:
+        """Ids of the visible records of a table, oldest first."""
+        return [to_str(e) for e in table_members(self.conn, self.schema.table(table).id)]
 
+    @_reads
     def record(self, record: IdLike, table: str | None = None) -> Record | None:
         """One visible record; with `table`, only if it is in that table (values of that table).
 
         An id merged into another record reads as that record (the survivor)."""
-        self.overlays.ensure_view()
         entity = self.redirects.resolve(as_id(record, "record id"))
         state = entity_state(self.conn, entity)
         if state is None or not state[0] or not state[1]:
             return None
         tables = tables_of(self.conn, entity)
-        if table is not None and table not in tables:
-            return None
+        if table is not None:
+            table = self.schema.table(table).id
+            if table not in tables:
+                return None
         shown = [table] if table is not None else tables
         field_ids = [f.id for t in shown if t in self.schema.tables for f in self.schema.tables[t].fields.values()]
         writes = values_for(self.conn, self.groups, [entity], field_ids, self._show)[entity]
-        values = {k: v.value for k, v in writes.items() if v.value is not None}
-        return Record(to_str(entity), tables, values, writes)
+        return Record(to_str(entity), tables, {k: v.value for k, v in writes.items() if v.value is not None})
 
+    @_reads
     def records(self, table: str) -> list[Record]:
         """All visible records of a table, oldest first, with that table's fields."""
-        self.overlays.ensure_view()
         tdef = self.schema.table(table)
         members = table_members(self.conn, tdef.id)
         field_ids = [f.id for f in tdef.fields.values()]
@@ -849,45 +831,60 @@ class Workspace:
                 f"SELECT entity_id, facet FROM facets WHERE attached = 1 AND entity_id IN ({marks})"
                 " ORDER BY facet", chunk):
                 memberships[entity].append(facet)
-        out = []
-        for entity in members:
-            writes = all_values[entity]
-            out.append(Record(to_str(entity), memberships[entity],
-                              {k: v.value for k, v in writes.items() if v.value is not None}, writes))
-        return out
+        return [Record(to_str(entity), memberships[entity],
+                       {k: v.value for k, v in all_values[entity].items() if v.value is not None})
+                for entity in members]
 
-    def get(self, record: IdLike, field_id: str) -> Any:
-        self.overlays.ensure_view()
-        found = self.record(record)
-        if found is None:
-            raise NotFoundError(f"record {record!r} does not exist")
-        self.schema.field(field_id)
-        return values_for(self.conn, self.groups, [as_id(record)], [field_id], self._show)[as_id(record)].get(
-            field_id, FieldValue(None, field_id, b"", b"")).value
+    @_reads
+    def get(self, record: IdLike, field: str) -> Any:
+        """One field's value (None if empty); `field` as in `set_field`."""
+        entity = self.redirects.resolve(as_id(record, "record id"))
+        if not entity_visible(self.conn, entity):
+            raise NotFoundError(f"record {to_str(entity)} does not exist")
+        field_id = self.schema.field(field, tables_of(self.conn, entity)).id
+        found = values_for(self.conn, self.groups, [entity], [field_id], self._show)[entity].get(field_id)
+        return None if found is None else found.value
 
-    def edges_from(self, record: IdLike, edge_type: str | None = None) -> list[EdgeRow]:
-        self.overlays.ensure_view()
-        return edges(self.conn, source=self.redirects.resolve(as_id(record)), edge_type=edge_type)
+    def _edges(self, **where: Any) -> list[Edge]:
+        if "edge_type" in where and where["edge_type"] is not None:
+            where["edge_type"] = self.schema.edge_type(where["edge_type"]).id
+        for end in ("source", "target"):
+            if end in where:
+                where[end] = self.redirects.resolve(as_id(where[end], "record id"))
+        return [Edge(to_str(e.edge_id), e.edge_type, to_str(e.source), to_str(e.target), actor_str(e.created_by),
+                     e.properties, e.position) for e in edges(self.conn, **where)]
 
-    def edges_to(self, record: IdLike, edge_type: str | None = None) -> list[EdgeRow]:
-        self.overlays.ensure_view()
-        return edges(self.conn, target=self.redirects.resolve(as_id(record)), edge_type=edge_type)
+    @_reads
+    def edges_from(self, record: IdLike, edge_type: str | None = None) -> list[Edge]:
+        """Visible edges out of a record (optionally of one type)."""
+        return self._edges(source=record, edge_type=edge_type)
 
-    def edge(self, edge: IdLike) -> EdgeRow | None:
+    @_reads
+    def edges_to(self, record: IdLike, edge_type: str | None = None) -> list[Edge]:
+        """Visible edges into a record (optionally of one type)."""
+        return self._edges(target=record, edge_type=edge_type)
+
+    @_reads
+    def edge(self, edge: IdLike) -> Edge | None:
         """One visible edge (with its properties), or None if it is deleted or an end is gone."""
         edge_id = as_id(edge, "edge id")
         state = edge_state(self.conn, edge_id)
         if state is None or state[1] is None:
             return None
-        return next((e for e in self.edges_from(state[1], state[0]) if e.edge_id == edge_id), None)
+        wanted = to_str(edge_id)
+        return next((e for e in self._edges(source=state[1], edge_type=state[0]) if e.id == wanted), None)
 
-    def ordered_list(self, target: IdLike, edge_type: str) -> list[EdgeRow]:
+    @_reads
+    def ordered_list(self, target: IdLike, edge_type: str) -> list[Edge]:
         """The ordered edges into `target` (e.g. cues in a cue list), in list order."""
-        self.overlays.ensure_view()
-        return edges(self.conn, target=self.redirects.resolve(as_id(target)), edge_type=edge_type)
+        return self._edges(target=target, edge_type=edge_type)
 
-    def record_label(self, entity: bytes) -> str:
+    @_reads
+    def record_label(self, record: IdLike) -> str:
         """How a record is named in messages: its name/title/label, else its first text field."""
+        return self._record_label(self.redirects.resolve(as_id(record, "record id")))
+
+    def _record_label(self, entity: bytes) -> str:
         for table in tables_of(self.conn, entity):
             tdef = self.schema.tables.get(table)
             if tdef is None:
@@ -901,10 +898,13 @@ class Workspace:
                     return str(found.value)
         return to_str(entity)[:8]
 
-    def history(self, record: IdLike, field_id: str) -> list[Change]:
-        """Every write to the field (mapped fields included), oldest first: who, when, old -> new,
-        which bundle, whether concurrent with another (a conflict), resolution, stale arrival."""
-        return field_history(self, record, field_id)
+    @_reads
+    def history(self, record: IdLike, field: str) -> list[Change]:
+        """Every write to the field (mapped fields included), oldest first: who, when, what they saw
+        before and what they wrote; which edits were concurrent, which resolution settled them and
+        what it chose over; stale arrivals; the active overlay's staged edits last. `describe()`
+        on each gives the sentence."""
+        return field_history(self, record, field)
 
     def changes_since(self, mark: int | None = None) -> list[PersonChanges]:
         """Bundles from other people stored after `mark` (default: the last `mark_seen`), by person."""
@@ -920,13 +920,25 @@ class Workspace:
 
     # --- conflicts --------------------------------------------------------------------------------
 
+    def _semantic_key(self, target: IdLike, field: str) -> str:
+        """The semantic field a (possibly short) field name means on a record; an edge's property as is."""
+        entity = self.redirects.resolve(as_id(target, "record id"))
+        if entity_state(self.conn, entity) is None:
+            return field
+        return self.groups.key(self.schema.field(field, tables_of(self.conn, entity)).id)
+
+    def resolved_conflicts(self, record: IdLike | None = None) -> list[Resolution]:
+        """Every decision that settled a conflict, oldest first: the value chosen, what it was chosen
+        over, who decided and when, and which earlier decision it replaced (if any)."""
+        return resolved_conflicts(self, record)
+
     def open_conflicts(self, record: IdLike | None = None) -> list[Conflict]:
         """Open conflicts on visible records and edges, oldest first, ready to show people."""
         return open_conflicts(self, record)
 
-    def conflict(self, record: IdLike, field_id: str) -> Conflict | None:
+    def conflict(self, record: IdLike, field: str) -> Conflict | None:
         """The open conflict on one field of a record (any mapped field of it), if there is one."""
-        return conflict(self, record, field_id)
+        return conflict(self, record, field)
 
     def conflict_groups(self, threshold: int = 100) -> list[tuple[tuple[str, ...], list[Conflict]]]:
         """Open conflicts grouped by the people involved; groups over `threshold` offer take-all
@@ -937,16 +949,20 @@ class Workspace:
 
     def create_overlay(self, name: str, *, source: str = "user", script: str | None = None,
                        activate: bool = True) -> str:
-        """A new staging overlay (activated, stashing any other), or a script's pending one."""
+        """A new staging overlay (activated, stashing any other), or a script's pending one. Returns
+        its id: every other overlay command takes it."""
         return self.overlays.create(name, source=source, script=script, activate=activate)
 
-    def activate_overlay(self, overlay: str | bytes) -> None:
+    def activate_overlay(self, overlay: str) -> None:
+        """Writes and reads go through this overlay from now on (the active one is stashed)."""
         self.overlays.activate(overlay)
 
-    def stash_overlay(self) -> None:
-        self.overlays.stash()
+    def stash_overlay(self, overlay: str) -> None:
+        """Stop writing and reading through this overlay; it is kept to activate later."""
+        self.overlays.stash(overlay)
 
-    def discard_overlay(self, overlay: str | bytes) -> None:
+    def discard_overlay(self, overlay: str) -> None:
+        """Throw the overlay and everything staged in it away."""
         self.overlays.discard(overlay)
 
     def list_overlays(self) -> list[OverlayInfo]:
@@ -957,44 +973,45 @@ class Workspace:
         active = self.overlays.active()
         return None if active is None else to_str(active)
 
-    def overlay_drift(self, overlay: str | bytes | None = None) -> list[Drift]:
+    def overlay_drift(self, overlay: str) -> list[Drift]:
+        """Staged fields whose real value changed (to something else) since they were staged."""
         return self.overlays.drift(overlay)
 
-    def keep_mine(self, record: IdLike, field: str) -> None:
-        self.overlays.keep_mine(record, field)
+    def keep_mine(self, overlay: str, record: IdLike, field: str) -> None:
+        """Acknowledge drift on one field: the commit overwrites the new real value on purpose."""
+        self.overlays.keep_mine(overlay, record, field)
 
-    def use_canonical(self, record: IdLike, field: str) -> int:
-        return self.overlays.knockout(record, field)
+    def use_canonical(self, overlay: str, record: IdLike, field: str) -> int:
+        """Take one field's staged edits out of the overlay (the spec's Knockout); returns how many."""
+        return self.overlays.knockout(overlay, record, field)
 
-    knockout = use_canonical
-
-    def staged_fields(self) -> list[tuple[str, str]]:
-        """(record or edge id, field or property) written in the active overlay: what to mark."""
-        active = self.overlays.active()
-        if active is None:
-            return []
+    def staged_fields(self, overlay: str) -> list[tuple[str, str]]:
+        """(record or edge id, field or property) written in the overlay: what to mark."""
+        overlay_id = self.overlays._row(overlay)[0]
         return [(to_str(t), f) for t, f in self.conn.execute(
             "SELECT DISTINCT target, field FROM overlay_ops WHERE overlay_id = ? AND target IS NOT NULL"
-            " AND field IS NOT NULL ORDER BY target, field", (active,))]
+            " AND field IS NOT NULL ORDER BY target, field", (overlay_id,))]
 
     def close_views(self) -> None:
         """End any open overlay read view (e.g. before `conn.serialize()` for a snapshot, which
         must hold canonical state only); the next read reopens it."""
         self.overlays.close_view()
 
-    def commit_overlay(self) -> Receipt | None:
-        return self.overlays.commit()
+    def commit_overlay(self, overlay: str) -> Receipt | None:
+        """Everything staged becomes one signed bundle (None if nothing was staged); the overlay
+        is then gone. Refused while drift is unacknowledged (see `overlay_drift`)."""
+        return self.overlays.commit(overlay)
 
-    async def commit_overlay_async(self) -> Receipt | None:
-        return await self.overlays.commit_async()
+    async def commit_overlay_async(self, overlay: str) -> Receipt | None:
+        return await self.overlays.commit_async(overlay)
 
     def list_rules(self) -> list[Rule]:
         return load_rules(self)
 
     def proposals(self) -> list[Proposal]:
         """What rules suggest and a person decides (add to a table, remove, merge)."""
-        self.overlays.ensure_view()
-        return self.rules.proposals()
+        with self.overlays.reading():
+            return self.rules.proposals()
 
     def dismiss_proposal(self, proposal: Proposal) -> None:
         self.overlays.close_view()
@@ -1009,19 +1026,41 @@ class Workspace:
         """Does one record match a query?"""
         return matches(self, record, query, **kwargs)
 
-    def merge_exceptions(self) -> set[tuple[bytes, bytes]]:
+    def merge_exceptions(self) -> set[tuple[str, str]]:
         """Pairs of records a person split apart: rules must never propose merging them again."""
+        return {(to_str(a), to_str(b)) for a, b in self._merge_exceptions()}
+
+    def _merge_exceptions(self) -> set[tuple[bytes, bytes]]:
         return {(a, b) for a, b in self.conn.execute("SELECT a, b FROM merge_exceptions")}
 
-    def quarantined(self) -> list[dict[str, Any]]:
-        return [
-            {"id": r[0], "reason": r[1], "detail": r[2], "bundle_id": r[3], "source": r[4]}
-            for r in self.conn.execute(
-                "SELECT id, reason, detail, bundle_id, source FROM quarantine ORDER BY id")
-        ]
+    def quarantined(self) -> list[Quarantined]:
+        """Received bundles that were refused, oldest first, with why and who sent them."""
+        return [Quarantined(i, reason, detail, id_str(bundle_id), source) for i, reason, detail, bundle_id, source
+                in self.conn.execute("SELECT id, reason, detail, bundle_id, source FROM quarantine ORDER BY id")]
 
-    def stale_bundles(self) -> list[bytes]:
-        return [r[0] for r in self.conn.execute("SELECT bundle_id FROM stale_flags ORDER BY hlc")]
+    def stale_bundles(self) -> list[str]:
+        """Bundles that arrived long after they were made (flagged for review), oldest first."""
+        return [to_str(r[0]) for r in self.conn.execute("SELECT bundle_id FROM stale_flags ORDER BY hlc")]
+
+    def bundles(self) -> Iterator[StoredBundle]:
+        """The oplog: every stored bundle with its exact signed wire bytes, in a causal order
+        (each after everything it depends on), read a page at a time."""
+        from .sync.replica import wires_for
+
+        rows = self.conn.execute("SELECT seq, bundle_id, actor, hlc, kind, op_count FROM bundles"
+                                 " ORDER BY hlc, bundle_id").fetchall()
+        for start in range(0, len(rows), 256):
+            page = rows[start:start + 256]
+            for (_seq, bundle_id, actor, hlc, kind, count), wire in zip(
+                    page, wires_for(self.conn, [r[0] for r in page]), strict=True):
+                yield StoredBundle(to_str(bundle_id), actor_str(actor), hlc, kind, count, wire)
+
+    def oplog_size(self) -> OplogSize:
+        """How many bundles and operations the oplog holds, and how many received bundles are
+        parked waiting for bundles they depend on."""
+        bundles, ops = self.conn.execute("SELECT count(*), coalesce(sum(op_count), 0) FROM bundles").fetchone()
+        pending = self.conn.execute("SELECT count(*) FROM pending").fetchone()[0]
+        return OplogSize(int(bundles), int(ops), int(pending))
 
 
 def _workspace_name(name: str) -> str:

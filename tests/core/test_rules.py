@@ -33,9 +33,9 @@ def test_scenario_d_called_cues_reach_the_sm_cue_sheet(peer_factory) -> None:
         cues = {n: tx.create_record(LX, {"cue_number": n, "label": f"LX {n}", "is_called": False})
                 for n in range(1, 21)}
     assert lx.ws.records(SM) == []
-    bundles_before = lx.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
+    bundles_before = lx.ws.oplog_size().bundles
     lx.ws.set_field(cues[11], "lighting.LightingCues.is_called", True)  # 3. LX 11 is called
-    assert lx.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0] == bundles_before + 1  # atomic
+    assert lx.ws.oplog_size().bundles == bundles_before + 1  # atomic
     [sm_cue] = lx.ws.records(SM)
     assert sm_cue.id == cues[11] and sm_cue.get("department") == "lighting" and sm_cue.get("call_text") == "LX 11"
     assert lx.ws.record(cues[11]).get("label") == "LX 11"
@@ -83,7 +83,7 @@ def test_rules_fire_into_the_overlay(peer_factory) -> None:
     ws.create_overlay("What if")
     cue = ws.create_record(LX, {"cue_number": 3})
     assert [r.id for r in ws.records(SM)] == [cue]
-    ws.stash_overlay()
+    ws.stash_overlay(ws.active_overlay)
     assert ws.records(SM) == [] and ws.record(cue) is None
 
 

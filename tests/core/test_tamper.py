@@ -7,14 +7,13 @@ import pytest
 
 from openprod.bundle import SIGN_CONTEXT, decode_bundle, encode_wire
 from openprod.encoding import decode, encode
-from openprod.oplog import bundle_wires
 
 
 @pytest.fixture
 def pair(peer_factory):
     alice = peer_factory("Alice")
     bob = peer_factory("Bob", workspace_from=alice)
-    for wire in bundle_wires(alice.ws.conn):
+    for wire in (b.wire for b in alice.ws.bundles()):
         assert bob.ws.ingest(wire).status == "applied"
     with alice.ws.transaction() as tx:
         rid = tx.create_record("contacts.Contacts", {"name": "Jane", "email": "j@x"})
@@ -24,16 +23,16 @@ def pair(peer_factory):
 
 def assert_refused(bob, wire: bytes, reason: str) -> None:
     before = bob.ws.state_hash()
-    bundles = bob.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
-    ops = bob.ws.conn.execute("SELECT count(*) FROM oplog").fetchone()[0]
+    bundles = bob.ws.oplog_size().bundles
+    ops = bob.ws.oplog_size().operations
     result = bob.ws.ingest(wire, source="test")
     assert result.status == "rejected", result
     assert result.reason == reason, result
     assert result.detail
     assert bob.ws.state_hash() == before
-    assert bob.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0] == bundles
-    assert bob.ws.conn.execute("SELECT count(*) FROM oplog").fetchone()[0] == ops
-    assert bob.ws.quarantined()[-1]["reason"] == reason
+    assert bob.ws.oplog_size().bundles == bundles
+    assert bob.ws.oplog_size().operations == ops
+    assert bob.ws.quarantined()[-1].reason == reason
 
 
 def test_valid_bundle_applies(pair) -> None:
@@ -53,7 +52,7 @@ def test_flipped_byte_anywhere_in_the_header_is_refused(pair) -> None:
         assert result.reason in {"bad_signature", "malformed", "unsupported_version", "wrong_workspace",
                                  "bad_hash", "future_hlc"}, (i, result)
     assert bob.ws.record_label  # still usable
-    assert bob.ws.conn.execute("SELECT count(*) FROM bundles WHERE actor = ?", (_alice.ws.actor_id,)).fetchone()[0] == 2
+    assert sum(b.actor == _alice.ws.actor_id.hex() for b in bob.ws.bundles()) == 2
 
 
 def test_flipped_byte_in_an_operation_is_a_hash_mismatch(pair) -> None:
@@ -190,7 +189,7 @@ def test_a_member_cannot_become_owner_with_a_backdated_init(pair, peer_factory) 
     forged = unsigned.seal(mallory.env.signer.sign(unsigned.signing_bytes())).wire()
     assert_refused(bob, forged, "schema")
     assert bob.ws.settings.owner == alice.ws.actor_id
-    assert "only the actor this workspace's id was made for" in bob.ws.quarantined()[-1]["detail"]
+    assert "only the actor this workspace's id was made for" in bob.ws.quarantined()[-1].detail
 
 
 def test_non_canonical_or_padded_envelope_is_refused(pair) -> None:

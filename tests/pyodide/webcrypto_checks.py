@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from openprod import Env, SignerError, Workspace, connect, decode_bundle, oplog
+from openprod import Env, SignerError, Workspace, connect, decode_bundle
 from openprod import hlc as hlc_mod
 from openprod import operations as o
 from openprod.bundle import build
@@ -125,7 +125,7 @@ async def _browser_workspace() -> dict[str, Any]:
         "actor": ws.actor_id.hex(),
         "record": ann,
         "values": ws.record(ann).values if ws.record(ann) else None,
-        "wires": [w.hex() for w in oplog.bundle_wires(ws.conn)],
+        "wires": [w.hex() for w in (b.wire for b in ws.bundles())],
         "state_hash": ws.state_hash(),
         "sync_refusal": sync_refusal,
         "sync_refusal_changed_state": ws.state_hash() != before,

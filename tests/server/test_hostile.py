@@ -145,9 +145,8 @@ def test_bad_bundles_from_a_member_are_refused_one_by_one(world: tuple[RelayProc
     header = genuine.header_bytes.replace(m.actor_id, a.actor_id)
     forged = encode_wire(header, m.env.signer.sign(SIGN_CONTEXT + header), genuine.op_bytes)
     # Replayed: bundles the relay already holds, sent again.
-    from openprod import oplog
 
-    replayed = list(oplog.bundle_wires(a.conn))[:3]
+    replayed = [b.wire for b in a.bundles()][:3]
     # From the future: made on a clock an hour ahead.
     from dataclasses import replace
 

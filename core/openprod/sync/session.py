@@ -38,7 +38,8 @@ from enum import Enum
 
 from ..hlc import ZERO
 from ..identity import short_actor
-from ..workspace import BundleEvent, IngestResult
+from ..ids import from_str
+from ..results import BundleEvent, IngestResult, id_str
 from .chunks import CHUNK_OVERHEAD, MAX_FRAME, Reassembler, split_v1
 from .errors import (
     REASON_BAD_SIGNATURE,
@@ -169,7 +170,7 @@ class SyncSession:
         self._carry: bytes | None = None
         self._catchup_total = 0
         self._catchup_sent = 0
-        self._live: deque[tuple[bytes, bytes, bytes]] = deque()  # (actor, hlc, wire)
+        self._live: deque[tuple[bytes, bytes, bytes]] = deque()  # (writer, hlc, wire)
         self._last_repair: tuple[int, frozenset[tuple[bytes, bytes]]] | None = None
         # receiving
         self._batches: dict[int, list[int]] = {}  # key -> [count, remaining, is_catchup, seq]
@@ -209,7 +210,7 @@ class SyncSession:
         """A bundle was stored locally (a local edit, or from another peer): push it to this peer."""
         if self.state is not State.OPEN or event.wire in self._ingesting:
             return  # not open yet (the catch-up snapshot covers it), or the peer just sent it to us
-        self._live.append((event.actor, event.hlc, event.wire))
+        self._live.append((event.writer, event.hlc, event.wire))
 
     def proof_signed(self, signature: bytes, now: int) -> None:
         """The driver signed the `SignProof` message."""
@@ -261,7 +262,8 @@ class SyncSession:
                 result = next(results_left)
                 if result.status == "rejected":
                     reason = result.reason or "malformed"
-                    self._send(Nack(bundle_id=result.bundle_id, reason=reason, detail=result.detail))
+                    refused = None if result.bundle_id is None else from_str(result.bundle_id)
+                    self._send(Nack(bundle_id=refused, reason=reason, detail=result.detail))
                     self._events.append(BundleRefused(result.bundle_id, reason, result.detail))
                     self._rejections += 1
             self._finish_batch(key)
@@ -413,7 +415,7 @@ class SyncSession:
         elif isinstance(message, Ack):
             self._on_ack(message)
         elif isinstance(message, Nack):
-            self._events.append(PeerRefusedBundle(message.bundle_id, message.reason, message.detail))
+            self._events.append(PeerRefusedBundle(id_str(message.bundle_id), message.reason, message.detail))
         elif isinstance(message, Check):
             self._on_check(message)
 

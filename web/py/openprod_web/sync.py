@@ -131,7 +131,7 @@ def _event_json(link: str, event: Event, names: Callable[[bytes], str]) -> dict[
         return {"type": "diverged", "link": link, "local": event.local_hash, "peer": event.peer_hash}
     if isinstance(event, (BundleRefused, PeerRefusedBundle)):
         return {"type": "refused", "link": link, "by": "us" if isinstance(event, BundleRefused) else "peer",
-                "bundle": event.bundle_id.hex() if event.bundle_id else None, "reason": event.reason,
+                "bundle": event.bundle_id, "reason": event.reason,
                 "detail": event.detail}
     assert isinstance(event, Closed)
     return {"type": "closed", "link": link, "reason": event.reason, "detail": event.detail, "by_peer": event.by_peer}
