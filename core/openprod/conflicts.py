@@ -283,8 +283,11 @@ class ConflictTracker:
         merges = self.redirects.merge_ops(target) if field_key else []
         for tip in tips:
             if tip.op_id == write.op_id or saw(tip, write, merges):
-                if len(tips) == 1:
-                    return
+                if tip.op_id == write.op_id and len(tips) > 1:
+                    # Known before its register was written (a mapping recomputed the tips from
+                    # the oplog, which holds it already): the register that wins may have moved.
+                    self._release("target = ? AND key = ?", (target, key))
+                    self._hold(target, key, tips)
                 return  # already known, or an older write that a branch tip has seen
         remaining = [tip for tip in tips if not saw(write, tip, merges)] + [write]
         self._store(target, key, remaining)

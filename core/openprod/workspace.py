@@ -749,8 +749,10 @@ class Workspace:
             yield [entity, field_id, self._render(entity, field_id)]
 
     @_reads
-    def render(self, entity: bytes, field_id: str) -> Any:
-        """Current content of a CRDT field (text, or a list), merged from all its deltas."""
+    def render(self, record: IdLike, field: str) -> Any:
+        """Current content of a collaborative (CRDT) field: text, or a list, merged from all its edits."""
+        entity = self.redirects.resolve(as_id(record, "record id"))
+        field_id = field if field in self.schema.fields else self.schema.field(field, tables_of(self.conn, entity)).id
         return self._render(entity, field_id)
 
     def _render(self, entity: bytes, field_id: str) -> Any:
