@@ -54,6 +54,7 @@ REASON_WRONG_WORKSPACE = "wrong_workspace"
 REASON_FUTURE_HLC = "future_hlc"
 REASON_CONFLICTING_DUPLICATE = "conflicting_duplicate"
 REASON_UNSUPPORTED_VERSION = "unsupported_version"
+REASON_ID_IN_USE = "id_in_use"  # creates a record under an id its author knew was already taken
 
 REJECTION_REASONS = frozenset(
     {
@@ -65,6 +66,7 @@ REJECTION_REASONS = frozenset(
         REASON_FUTURE_HLC,
         REASON_CONFLICTING_DUPLICATE,
         REASON_UNSUPPORTED_VERSION,
+        REASON_ID_IN_USE,
     }
 )
 

@@ -406,7 +406,8 @@ class Overlays:
                     tx.resolve_conflict(conflict, value=value)
                     continue
             if isinstance(op, o.DeleteEntity):
-                tx.delete_record(op.entity)
+                if entity_visible(ws.conn, op.entity):  # not already gone with its last table
+                    tx.delete_record(op.entity)
                 continue
             if isinstance(op, o.RemoveFromTable):
                 tx.remove_from_table(op.entity, op.table, discard=op.data_handling == "discard")

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from . import operations as o
 from . import positions
 from .errors import NotFoundError, ValidationError
-from .ids import from_str, to_str
+from .groups import FieldGroups
+from .ids import IdLike, as_id, to_str
 from .modules import FieldDef, TableDef, normalize_value, parse_manifest, property_def
 from .reads import (
     edge_state,
@@ -33,18 +34,6 @@ if TYPE_CHECKING:
 
 _UNSET: Any = object()
 
-IdLike = str | bytes
-
-
-def as_id(value: IdLike, what: str = "id") -> bytes:
-    if isinstance(value, bytes):
-        if len(value) != 16:
-            raise ValidationError(f"{what} must be 16 bytes")
-        return value
-    try:
-        return from_str(value)
-    except (ValueError, AttributeError):
-        raise ValidationError(f"{what} {value!r} is not a UUID") from None
 
 
 class Transaction:
@@ -335,7 +324,10 @@ class Transaction:
         self.add(o.AddToTable, entity=entity, table=tdef.id, defaults=defaults, source={"type": "user"})
 
     def remove_from_table(self, record: IdLike, table: str, *, discard: bool = False) -> None:
-        """Take a record out of one table. Its values are kept (recoverable) unless `discard`."""
+        """Take a record out of one table. Its values are kept (recoverable) unless `discard`.
+
+        Taking it out of its last table deletes the record, its links with it (data-model.md:
+        "if the entity has no remaining facets, the entity itself is deleted"); undo restores both."""
         entity = self._live_entity(record)
         tdef = self._table(table)
         if not facet_attached(self.ws.conn, entity, tdef.id):
@@ -353,6 +345,8 @@ class Transaction:
                 preserved[fdef.id] = current.value  # what it shows (a reference's value, too)
         self.add(o.RemoveFromTable, entity=entity, table=tdef.id,
                  data_handling="discard" if discard else "preserve", preserved=preserved)
+        if not other_tables:
+            self.delete_record(entity)
 
     # --- edges ------------------------------------------------------------------------------
 
@@ -520,25 +514,60 @@ class Transaction:
         self.add(o.ConfirmFieldMapping, source_table=fa.table, target_table=fb.table, source_field=fa.id,
                  target_field=fb.id, shared_key=key)
 
-    def unlink_tables(self, source_table: str, target_table: str, *, data_handling: str = "copy") -> None:
-        """Unlink two tables; confirmed mappings between them end. With `copy`, every record in
-        both tables keeps the shared value in each of its fields."""
+    def unlink_tables(self, source_table: str, target_table: str, *, data_handling: str = "copy") -> list[str]:
+        """Unlink two tables (data-model.md: "detach facets, copy data to new standalone entities").
+
+        Their confirmed field mappings end, and every record in both tables leaves the target
+        table. With `copy` (the default) a new standalone record takes its place there, holding
+        what it showed in that table, while it keeps in the source table what it showed there;
+        with `discard` its target-table values are dropped. Returns the new records' ids. Undo
+        brings the link, the mappings and the shared records back."""
+        if data_handling not in ("copy", "discard"):
+            raise ValidationError("data_handling is 'copy' (new standalone records) or 'discard'")
         src, tgt = self._table(source_table), self._table(target_table)
+        if src.id == tgt.id:
+            raise ValidationError("a table cannot be unlinked from itself")
+        conn, groups, show = self.ws.conn, self.ws.groups, self.ws._show
+        confirmed = self.ws.confirmed_mappings()
         mappings = []
-        for a, b in self.ws.confirmed_mappings():
+        for a, b in confirmed:
             fa, fb = self.schema.fields.get(a), self.schema.fields.get(b)
             if fa and fb and {fa.table, fb.table} == {src.id, tgt.id}:
                 mappings.append((a, b))
+        remaining = FieldGroups([pair for pair in confirmed if pair not in mappings])
         copies: list[tuple[bytes, str, Any]] = []
-        if data_handling == "copy" and mappings:
-            in_both = set(table_members(self.ws.conn, src.id)) & set(table_members(self.ws.conn, tgt.id))
-            for entity in sorted(in_both):
-                for a, b in mappings:
-                    current = group_value(self.ws.conn, self.ws.groups, entity, a, self.ws._show)
-                    if current is not None and current.value is not None:
-                        copies.extend([(entity, a, current.value), (entity, b, current.value)])
+        plans: list[tuple[bytes, dict[str, Any], list[str]]] = []
+        for entity in sorted(set(table_members(conn, src.id)) & set(table_members(conn, tgt.id))):
+            for a, b in mappings:  # the source side keeps showing the shared value, as its own
+                mine = a if self.schema.fields[a].table == src.id else b
+                current = group_value(conn, groups, entity, mine, show)
+                if current is not None and current.value is not None:
+                    copies.append((entity, mine, current.value))
+            values = {}
+            for fdef in tgt.fields.values():
+                current = group_value(conn, groups, entity, fdef.id, show) if fdef.crdt is None else None
+                if current is not None and current.value is not None:
+                    values[fdef.id] = current.value
+            # its own target-table registers are cleared, unless the field stays one semantic
+            # field with a field of another table the record is still in
+            kept = {f.id for t in tables_of(conn, entity) if t != tgt.id and t in self.schema.tables
+                    for f in self.schema.tables[t].fields.values()}
+            moved = sorted(f.id for f in tgt.fields.values()
+                           if f.crdt is None and not set(remaining.members(f.id)) & kept)
+            plans.append((entity, values, moved))
         self.add(o.UnlinkTables, source_table=src.id, target_table=tgt.id, data_handling=data_handling,
                  mappings=mappings, copies=copies)
+        created = []
+        for entity, values, moved in plans:
+            if data_handling == "discard":
+                self.remove_from_table(entity, tgt.id, discard=True)
+                continue
+            new = self.ws.ids.new()
+            self.add(o.SplitEntity, source=entity, new_entity=new, facets=[tgt.id], moved_fields=moved,
+                     copied_fields=[], values=values)
+            created.append(to_str(new))
+        self.created.extend(created)
+        return created
 
     def set_setting(self, key: str, value: Any) -> None:
         self.add(o.SetWorkspaceSetting, key=key, value=value)
@@ -640,12 +669,16 @@ class Transaction:
     def create_rule(self, name: str, *, when: str, kind: str = "membership", table: str | None = None,
                     defaults: dict[str, Any] | None = None, match_on: list[str] | None = None,
                     auto_accept: bool = False, on_condition_lost: str = "propose_remove",
-                    acknowledge_cycle: bool = False, rule_id: IdLike | None = None, enabled: bool = True) -> str:
+                    acknowledge_cycle: bool = False, rule_id: IdLike | None = None, enabled: bool = True,
+                    normalize: list[str] | None = None) -> str:
         """Create (or, with `rule_id`, replace) a rule. Refused with the cycle's path if it could
         trigger itself, directly or through other rules, unless `acknowledge_cycle`.
 
         `defaults`: {field id: {"value": literal or "$source.<field id>", "mode": fill_if_empty |
-        always | preserve_on_restore}}.
+        always | preserve_on_restore}}. A match rule compares its `match_on` values exactly as
+        typed ("Jane Doe" and "jane doe" differ; FUNCTIONALITY.md: the system never guesses at
+        identity) unless `normalize` names what to ignore: "case", "spaces" (leading, trailing
+        and repeated).
         """
         from .rules import Rule, RuleCycleError, check_rule, find_cycle, load_rules
 
@@ -663,12 +696,13 @@ class Transaction:
             norm_defaults[full(field_id, [table] if table else None)] = (
                 spec if isinstance(spec, dict) else {"value": spec, "mode": "fill_if_empty"})
         match_on = [full(f) for f in match_on or ()]
-        rule = Rule(rid, " ".join(str(name).split()), kind, when, table, norm_defaults, tuple(match_on or ()),
-                    auto_accept, on_condition_lost, enabled, acknowledge_cycle)
+        rule = Rule(to_str(rid), " ".join(str(name).split()), kind, when, table, norm_defaults,
+                    tuple(match_on or ()), auto_accept, on_condition_lost, enabled, acknowledge_cycle,
+                    tuple(normalize or ()))
         if not rule.name:
             raise ValidationError("a rule needs a name")
         check_rule(self.ws, rule)
-        others = [r for r in load_rules(self.ws) if r.id != rid]
+        others = [r for r in load_rules(self.ws) if r.id != rule.id]
         cycle = find_cycle(self.ws, [*others, rule]) if enabled else None
         if cycle is not None:
             path, shared = cycle
@@ -682,7 +716,7 @@ class Transaction:
         from .rules import load_rules
 
         rid = as_id(rule_id, "rule id")
-        rule = next((r for r in load_rules(self.ws) if r.id == rid), None)
+        rule = next((r for r in load_rules(self.ws) if r.id == to_str(rid)), None)
         if rule is None:
             raise NotFoundError(f"no rule {to_str(rid)}")
         self.add(o.CreateRule, rule=rid, name=rule.name, definition={**rule.definition(), "enabled": False})

@@ -110,6 +110,26 @@ def capture(conn: sqlite3.Connection, groups: FieldGroups, op: o.Op, label: Call
         if prior is None:
             return [Step(o.ClearEdgeProperty, {"edge": op.edge, "key": op.key}, op.edge, (op.key,), label)]
         return [Step(o.SetEdgeProperty, {"edge": op.edge, "key": op.key, "value": prior}, op.edge, (op.key,), label)]
+    if isinstance(op, o.SplitEntity):  # also how unlinking tables detaches a shared record
+        steps = [Step(o.DeleteEntity, {"entity": op.new_entity}, op.new_entity, (LIFE,), label)]
+        steps += [Step(o.RestoreFacet, {"entity": op.source, "facet": t, "from_op": op.op_id}, op.source,
+                       (facet_key(t),), label) for t in op.facets]
+        steps += [_set_or_clear(op.source, f, _prior_field(conn, groups, op.source, f), label, groups)
+                  for f in op.moved_fields]
+        return steps
+    if isinstance(op, o.UnlinkTables):
+        steps = [Step(o.LinkTables, {"source_table": op.source_table, "target_table": op.target_table,
+                                     "field_mappings": list(op.mappings)}, None, (), label)]
+        for a, b in op.mappings:
+            row = conn.execute("SELECT shared_key FROM field_mappings WHERE field_a = ? AND field_b = ?",
+                               tuple(sorted((a, b)))).fetchone()
+            steps.append(Step(o.ConfirmFieldMapping, {
+                "source_table": a.rsplit(".", 1)[0], "target_table": b.rsplit(".", 1)[0], "source_field": a,
+                "target_field": b, "shared_key": (row[0] if row and row[0] else a.rsplit(".", 1)[1])}, None, (),
+                label))
+        steps += [_set_or_clear(entity, f, _prior_field(conn, groups, entity, f), label, groups)
+                  for entity, f, _value in op.copies]
+        return steps
     if isinstance(op, o.MoveOrderedEdge):
         row = conn.execute("SELECT value FROM edge_props WHERE edge_id = ? AND key = ?",
                            (op.edge, POSITION_KEY)).fetchone()

@@ -34,11 +34,13 @@ from .conflicts import (
     ConflictTracker,
 )
 from .crdt import CrdtBackend, CrdtStore, PycrdtBackend
+from .duplicates import duplicate_edges
 from .encoding import decode
 from .errors import (
     REASON_BAD_SIGNATURE,
     REASON_CONFLICTING_DUPLICATE,
     REASON_FUTURE_HLC,
+    REASON_ID_IN_USE,
     REASON_SCHEMA,
     REASON_WRONG_WORKSPACE,
     BundleRejected,
@@ -56,6 +58,7 @@ from .modules import ModuleDef, Schema, parse_manifest, union
 from .overlay import Drift, OverlayInfo, Overlays
 from .query import matches, run_query
 from .reads import (
+    EdgeRow,
     actor_names,
     edge_state,
     edges,
@@ -581,6 +584,7 @@ class Workspace:
     def _apply_one(self, bundle: Bundle, data: bytes, source: str | None) -> IngestResult:
         """Check and apply one ready bundle inside the open transaction."""
         schema = self.schema
+        created: set[bytes] = set()
         for index, op in enumerate(bundle.ops):
             try:
                 schema = check_op(op, schema)
@@ -589,6 +593,15 @@ class Workspace:
             except (ValidationError, LocalError) as exc:
                 return self._quarantine(data, REASON_SCHEMA, f"operation {index} ({op.TYPE}): {exc}", bundle,
                                         source)
+            new = op.entity if isinstance(op, o.CreateEntity) else op.new_entity if isinstance(
+                op, o.SplitEntity) else None
+            if new is not None:
+                taken = self._taken(new, bundle) if new not in created else "by an earlier operation of this bundle"
+                if taken is not None:
+                    return self._quarantine(data, REASON_ID_IN_USE, f"operation {index} ({op.TYPE}) creates record "
+                                            f"{to_str(new)}, created already {taken}; a new record needs a new id",
+                                            bundle, source)
+                created.add(new)
         effects = Effects()
         self.conflicts.begin_bundle()
         self.conn.execute("SAVEPOINT bundle")
@@ -628,6 +641,19 @@ class Workspace:
         self._after_effects(Effects(False, False, effects.settings))
         done = to_str(bundle.bundle_id)
         return IngestResult("applied", done, stale=stale, applied=(done,))
+
+    def _taken(self, entity: bytes, bundle: Bundle) -> str | None:
+        """Who created `entity` already, if the bundle's author knew it (data-model.md: "two entities
+        with the same ID from different actors is a hard error, not a merge"). Creations the author
+        had not seen cannot be refused alike on every peer (each would refuse the one it got second):
+        they only come from forged bundles, and are kept as one record, the first creation its creator."""
+        row = self.conn.execute("SELECT created_ord, created_by FROM entities WHERE entity_id = ?",
+                                (entity,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        created_ord, creator = row
+        knew = creator == bundle.actor or bundle.header.clock.get(creator, hlc_mod.ZERO) >= created_ord[:12]
+        return f"by {self.actor_name(creator)}" if knew else None
 
     def _drain_pending(self) -> list[bytes]:
         """Apply parked bundles whose dependencies have now arrived (verified before parking)."""
@@ -853,8 +879,19 @@ class Workspace:
         for end in ("source", "target"):
             if end in where:
                 where[end] = self.redirects.resolve(as_id(where[end], "record id"))
-        return [Edge(to_str(e.edge_id), e.edge_type, to_str(e.source), to_str(e.target), actor_str(e.created_by),
-                     e.properties, e.position) for e in edges(self.conn, **where)]
+        return [self._public_edge(e) for e in edges(self.conn, **where)]
+
+    @staticmethod
+    def _public_edge(e: EdgeRow) -> Edge:
+        return Edge(to_str(e.edge_id), e.edge_type, to_str(e.source), to_str(e.target), actor_str(e.created_by),
+                    e.properties, e.position)
+
+    @_reads
+    def duplicate_edges(self) -> list[tuple[Edge, ...]]:
+        """Links of one type between the same two records, made by people who had not seen each
+        other's (for example both added Jane to Scene 3 while apart). All are kept; each group is
+        listed so a person can remove the extra one (see `duplicates`)."""
+        return duplicate_edges(self)
 
     @_reads
     def edges_from(self, record: IdLike, edge_type: str | None = None) -> list[Edge]:

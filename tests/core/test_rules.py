@@ -152,13 +152,13 @@ def test_match_rules_propose_merges_never_on_empty_values(peer_factory) -> None:
     ws = alice.ws
     with ws.transaction() as tx:
         tx.create_rule("Same person", kind="match", when='table == "contacts.Contacts"',
-                       match_on=["contacts.Contacts.name", "contacts.Contacts.email"])
+                       match_on=["contacts.Contacts.name", "contacts.Contacts.email"], normalize=["case", "spaces"])
         a = tx.create_record("contacts.Contacts", {"name": "Jane Doe", "email": "jane@x"})
         b = tx.create_record("contacts.Contacts", {"name": "jane doe ", "email": "jane@x"})
         tx.create_record("contacts.Contacts", {"name": "No Email"})
         tx.create_record("contacts.Contacts", {"name": "No Email"})  # null email never matches
     [proposal] = ws.proposals()
-    assert proposal.action == "merge" and set(proposal.records) == {bytes.fromhex(x.replace("-", "")) for x in (a, b)}
+    assert proposal.action == "merge" and set(proposal.records) == {a, b}
     with ws.transaction() as tx:
         tx.accept_proposal(proposal)
     assert len(ws.records("contacts.Contacts")) == 3
@@ -180,4 +180,4 @@ def test_split_records_are_never_proposed_for_merging_again(peer_factory) -> Non
     assert ws.proposals() == []  # same name, but a person said they are different
     other = ws.create_record("contacts.Contacts", {"name": "Jane Doe"})
     [proposal] = ws.proposals()  # a third Jane is still suggested
-    assert bytes.fromhex(other.replace("-", "")) in proposal.records
+    assert other in proposal.records
