@@ -115,7 +115,8 @@ def nacl_genesis(identity: Identity) -> bytes:
     nonce = os.urandom(16)
     ops = [o.make_op(o.InitWorkspace, ids.new(), clock.tick(), name="Signed on CPython", nonce=nonce)]
     workspace = workspace_id_for(identity.actor_id, time.time_ns() // 1_000_000, nonce)
-    unsigned = build(workspace=workspace, bundle_id=ids.new(), actor=identity.actor_id, kind="workspace",
+    unsigned = build(workspace=workspace, bundle_id=ids.new(), actor=identity.actor_id,
+                     device=bytes(16), kind="workspace",
                      clock={}, ops=ops)
     return unsigned.seal(NaclSigner(identity).sign(unsigned.signing_bytes())).wire()
 

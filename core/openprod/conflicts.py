@@ -1,18 +1,18 @@
 """Conflicts: concurrent writes to one semantic field, found with the writers' vector clocks.
 
-A write w2 has *seen* w1 when w2's author had integrated w1 before writing: same actor and
-later, or w2's bundle clock covers w1's HLC for w1's actor. The *tips* of a field are the writes
-no other write has seen: one per causal branch, each that branch's latest value. Two or more
-tips with different values are an open conflict; the field still shows the last-writer-wins
-value. A resolution is a write that has seen every tip, so it becomes the only tip; a late edit
-made without seeing it is concurrent with it and reopens the conflict; an edit made after seeing
-it does not. Tips are maximal elements of a partial order, so they do not depend on arrival order,
-and a rebuild from the oplog reproduces them exactly.
+A write w2 has *seen* w1 when w2's author had integrated w1 before writing: same writer (the
+author's key on one device) and later, or w2's bundle clock covers w1's HLC for w1's writer. One
+person on two devices is two writers: edits made apart on a laptop and a tablet can conflict.
+The *tips* of a field are the writes no other write has seen: one per causal branch, each that
+branch's latest value. Two or more tips with different values are an open conflict; the field
+still shows the last-writer-wins value. A resolution is a write that has seen every tip, so it
+becomes the only tip; a late edit made without seeing it is concurrent with it and reopens the
+conflict; an edit made after seeing it does not. Tips are maximal elements of a partial order,
+so they do not depend on arrival order, and a rebuild from the oplog reproduces them exactly.
 
 Of several resolutions of the same conflict state (same tips), the first in canonical order is
 accepted and the others are kept for audit but do not count as writes.
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import operations as o
+from .bundle import stored_clock
 from .encoding import decode, encode
 from .groups import FieldGroups
 from .hlc import ZERO
@@ -57,17 +58,21 @@ def conflict_id(target: bytes, key: str, divergence: bytes | None) -> bytes:
 class Write:
     op_id: bytes
     ord: bytes
-    actor: bytes
+    writer: bytes  # the author's key || device
     clock: VectorClock  # the author's vector clock when the write's bundle was made
     field: str
     value: Any
     origin: bytes = b""  # the record the write named; differs from the target after a merge
 
+    @property
+    def actor(self) -> bytes:
+        return self.writer[:32]
 
-def _covers(later: Write, ord_: bytes, actor: bytes) -> bool:
-    if later.actor == actor:
+
+def _covers(later: Write, ord_: bytes, writer: bytes) -> bool:
+    if later.writer == writer:
         return ord_ < later.ord
-    return later.clock.get(actor, ZERO) >= ord_[:12]
+    return later.clock.get(writer, ZERO) >= ord_[:12]
 
 
 def saw(later: Write, earlier: Write, merges: Iterable[tuple[bytes, bytes]] = ()) -> bool:
@@ -77,10 +82,10 @@ def saw(later: Write, earlier: Write, merges: Iterable[tuple[bytes, bytes]] = ()
     the later one was made after its author saw the merges: merging "John Smith" and "J. Smith"
     must surface both names as a conflict, whatever order they were typed in.
     """
-    if not _covers(later, earlier.ord, earlier.actor):
+    if not _covers(later, earlier.ord, earlier.writer):
         return False
     if later.origin != earlier.origin:
-        return all(_covers(later, ord_, actor) for ord_, actor in merges)
+        return all(_covers(later, ord_, writer) for ord_, writer in merges)
     return True
 
 
@@ -107,11 +112,14 @@ class ConflictTracker:
     """Maintains `field_tips` and `resolutions` as ops are applied (inside the caller's transaction)."""
 
     def __init__(self, conn: sqlite3.Connection, groups: Callable[[], FieldGroups],
-                 is_crdt: Callable[[str], bool], redirects: Redirects) -> None:
+                 is_crdt: Callable[[str], bool], redirects: Redirects, local_writer: bytes,
+                 devices: Callable[[bytes], list[bytes]]) -> None:
         self.conn = conn
         self._groups = groups
         self._is_crdt = is_crdt
         self.redirects = redirects
+        self.local_writer = local_writer  # whose ops are not in the oplog yet (an open transaction)
+        self._devices = devices  # an actor's known devices
         self.pending: list[tuple[o.Op, bytes, VectorClock]] = []  # ops of the open local transaction
         self._memo: OrderedDict[bytes, Write] = OrderedDict()  # recent writes, for single-tip lookups
         self.begin_bundle()
@@ -203,7 +211,17 @@ class ConflictTracker:
         self._winners[op_id] = (row[0], row[1])
         return op_id
 
-    def _saw_single_tip(self, winner: bytes, target: bytes, field_key: bool, actor: bytes, ord_: bytes,
+    def _writer(self, op_id: bytes, actor: bytes) -> bytes:
+        """The writer of a register's winning op: known from its actor alone unless that person
+        wrote on several devices; not in the oplog yet means this transaction (or overlay) wrote it."""
+        devices = self._devices(actor)
+        if len(devices) == 1:
+            return actor + devices[0]
+        row = self.conn.execute("SELECT b.writer FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq"
+                                " WHERE l.op_id = ?", (op_id,)).fetchone()
+        return row[0] if row else self.local_writer
+
+    def _saw_single_tip(self, winner: bytes, target: bytes, field_key: bool, writer: bytes, ord_: bytes,
                         clock: VectorClock) -> bool:
         """Did a write see the register's single tip? Decided from the register row alone when no
         merge is involved (the common case: one more edit on an undisputed field), so it needs no
@@ -212,9 +230,10 @@ class ConflictTracker:
         if known is None or (field_key and self.redirects.merge_ops(target)):
             return False
         tip_ord, tip_actor = known
-        if tip_actor == actor:
+        tip_writer = self._writer(winner, tip_actor)
+        if tip_writer == writer:
             return tip_ord < ord_
-        return clock.get(tip_actor, ZERO) >= tip_ord[:12]
+        return clock.get(tip_writer, ZERO) >= tip_ord[:12]
 
     def _remember(self, write: Write) -> None:
         self._memo[write.op_id] = write
@@ -226,23 +245,24 @@ class ConflictTracker:
         found = self._memo.get(op_id)
         if found is not None:
             return found
-        row = self.conn.execute("SELECT l.payload, l.actor, b.header FROM oplog l JOIN bundles b"
+        row = self.conn.execute("SELECT l.payload, b.writer, b.header FROM oplog l JOIN bundles b"
                                 " ON b.seq = l.bundle_seq WHERE l.op_id = ?", (op_id,)).fetchone()
         if row is None:
             return None
         op = o.decode_stored_op(row[0])
-        clock = decode(row[2], strict=False)["clock"]
+        clock = stored_clock(row[2])
         writes = [(op.target, op.field, op.chosen)] if isinstance(op, o.ResolveConflict) else register_writes(op)
         for tgt, field, value in writes:
             if self._target(tgt, field) == target and self.key_for(field) == key:
                 return Write(op.op_id, op.ord, row[1], clock, field, value, tgt)
         return None
 
-    def observe(self, op: o.Op, actor: bytes, clock: VectorClock,
+    def observe(self, op: o.Op, writer: bytes, clock: VectorClock,
                 prior: dict[tuple[bytes, str], bytes | None] | None = None) -> None:
-        """Track the writes of an op that the Applier has just applied (`prior` taken before)."""
+        """Track the writes of an op that the Applier has just applied (`prior` taken before);
+        `writer` is its author's key || device."""
         if isinstance(op, o.ResolveConflict):
-            self._resolution(op, actor, clock, prior or {})
+            self._resolution(op, writer, clock, prior or {})
             return
         if isinstance(op, o.MergeEntities):
             self.recompute_records(self.redirects.members(op.survivor))
@@ -252,18 +272,18 @@ class ConflictTracker:
         for target, field, value, resolved, key, field_key in planned:
             winner = before.get((resolved, key))
             if (resolved, key) not in self._diverged and (
-                    winner is None or self._saw_single_tip(winner, resolved, field_key, actor, op.ord, clock)):
+                    winner is None or self._saw_single_tip(winner, resolved, field_key, writer, op.ord, clock)):
                 continue  # the first write, or one that saw the single tip: it is the new single tip
-            write = Write(op.op_id, op.ord, actor, clock, field, value, target)
+            write = Write(op.op_id, op.ord, writer, clock, field, value, target)
             self._remember(write)
             self._add(resolved, key, write, winner, field_key)
 
     def _tips(self, target: bytes, key: str) -> list[Write]:
         if (target, key) not in self._diverged:
             return []
-        return [Write(op_id, ord_, actor, decode(clock), field, from_sql(kind, value), origin)
-                for op_id, ord_, actor, clock, field, kind, value, origin in self.conn.execute(
-                    "SELECT op_id, ord, actor, clock, field, kind, value, origin FROM field_tips"
+        return [Write(op_id, ord_, writer, decode(clock), field, from_sql(kind, value), origin)
+                for op_id, ord_, writer, clock, field, kind, value, origin in self.conn.execute(
+                    "SELECT op_id, ord, writer, clock, field, kind, value, origin FROM field_tips"
                     " WHERE target = ? AND key = ?", (target, key))]
 
     def _add(self, target: bytes, key: str, write: Write, prior_winner: bytes | None,
@@ -304,13 +324,13 @@ class ConflictTracker:
         rows = []
         for tip in tips:
             kind, value = to_sql(tip.value)
-            rows.append((target, key, tip.op_id, tip.ord, tip.actor, encode(tip.clock), tip.field, kind, value,
+            rows.append((target, key, tip.op_id, tip.ord, tip.writer, encode(tip.clock), tip.field, kind, value,
                          tip.origin or target))
         self.conn.executemany(
-            "INSERT INTO field_tips (target, key, op_id, ord, actor, clock, field, kind, value, origin)"
+            "INSERT INTO field_tips (target, key, op_id, ord, writer, clock, field, kind, value, origin)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
-    def _resolution(self, op: o.ResolveConflict, actor: bytes, clock: VectorClock,
+    def _resolution(self, op: o.ResolveConflict, writer: bytes, clock: VectorClock,
                     prior: dict[tuple[bytes, str], bytes | None]) -> None:
         key = self.key_for(op.field)
         target = self._target(op.target, op.field)
@@ -324,7 +344,7 @@ class ConflictTracker:
         self.conn.execute(
             "INSERT INTO resolutions (op_id, conflict_id, state, target, key, field, ord, actor, accepted)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (op.op_id, op.conflict, state, op.target, key, op.field, op.ord, actor, 1 if accepted else 0))
+            (op.op_id, op.conflict, state, op.target, key, op.field, op.ord, writer[:32], 1 if accepted else 0))
         if not accepted:
             return
         later = [r[0] for r in rivals if r[1] > op.ord]
@@ -333,8 +353,8 @@ class ConflictTracker:
             self.recompute(target, [op.field], registers=True)
             return
         winner = prior.get((target, key), self._winner(target, op.field))
-        self._write_register(target, op.field, op.chosen, op.ord, actor)
-        write = Write(op.op_id, op.ord, actor, clock, op.field, op.chosen, op.target)
+        self._write_register(target, op.field, op.chosen, op.ord, writer[:32])
+        write = Write(op.op_id, op.ord, writer, clock, op.field, op.chosen, op.target)
         self._remember(write)
         self._add(target, key, write, winner)
 
@@ -405,13 +425,13 @@ class ConflictTracker:
         merges = self.redirects.merge_ops(target) if field_key else []
         accepted = self._accepted(originals)
         point = None
-        for op, actor, clock in self._writes(originals, members):
+        for op, writer, clock in self._writes(originals, members):
             if isinstance(op, o.ResolveConflict) and op.op_id not in accepted:
                 continue
             writes = [(op.target, op.field, op.chosen)] if isinstance(op, o.ResolveConflict) else register_writes(op)
             for tgt, field, value in writes:
                 if tgt in originals and field in members:
-                    write = Write(op.op_id, op.ord, actor, clock, field, value, tgt)
+                    write = Write(op.op_id, op.ord, writer, clock, field, value, tgt)
                     if all(t.op_id != write.op_id and saw(t, write, merges) for t in tips):
                         point = write.op_id  # canonical order: the last one found is the latest
         return point
@@ -457,7 +477,7 @@ class ConflictTracker:
         accepted = self._accepted(originals)
         merges = self.redirects.merge_ops(target) if any(map(is_field_key, members)) else []
         tipsets: dict[str, list[Write]] = {}
-        for op, actor, clock in self._writes(originals, members):
+        for op, writer, clock in self._writes(originals, members):
             if isinstance(op, o.ResolveConflict) and op.op_id not in accepted:
                 continue
             writes = [(op.target, op.field, op.chosen)] if isinstance(op, o.ResolveConflict) else register_writes(op)
@@ -465,10 +485,10 @@ class ConflictTracker:
                 if tgt not in originals or field not in members:
                     continue
                 if registers:
-                    self._write_register(target, field, value, op.ord, actor)
+                    self._write_register(target, field, value, op.ord, writer[:32])
                 if is_field_key(field) and self._is_crdt(field):
                     continue
-                write = Write(op.op_id, op.ord, actor, clock, field, value, tgt)
+                write = Write(op.op_id, op.ord, writer, clock, field, value, tgt)
                 self._remember(write)
                 tips = tipsets.setdefault(self.key_for(field), [])
                 if any(t.op_id == write.op_id or saw(t, write, merges) for t in tips):
@@ -500,22 +520,22 @@ class ConflictTracker:
         fmarks = ",".join("?" * len(members))
         tmarks = ",".join("?" * len(targets))
         rows = self.conn.execute(
-            f"""SELECT l.ord, l.payload, l.actor, b.header FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq
+            f"""SELECT l.ord, l.payload, b.writer, b.header FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq
                 WHERE l.target IN ({tmarks}) AND l.field IN ({fmarks})
                 UNION
-                SELECT l.ord, l.payload, l.actor, b.header FROM op_touches t JOIN oplog l ON l.seq = t.op_seq
+                SELECT l.ord, l.payload, b.writer, b.header FROM op_touches t JOIN oplog l ON l.seq = t.op_seq
                 JOIN bundles b ON b.seq = l.bundle_seq WHERE t.target IN ({tmarks}) AND t.field IN ({fmarks})
                 ORDER BY 1""",
             (*targets, *members, *targets, *members)).fetchall()
         clocks: dict[bytes, VectorClock] = {}
         out = []
-        for _ord, payload, actor, header in rows:
+        for _ord, payload, writer, header in rows:
             if header not in clocks:
-                clocks[header] = decode(header, strict=False)["clock"]
-            out.append((o.decode_stored_op(payload), actor, clocks[header]))
-        for op, actor, clock in self.pending:
+                clocks[header] = stored_clock(header)
+            out.append((o.decode_stored_op(payload), writer, clocks[header]))
+        for op, writer, clock in self.pending:
             if any(t in targets and f in members for t, f, _ in register_writes(op)):
-                out.append((op, actor, clock))
+                out.append((op, writer, clock))
         out.sort(key=lambda item: item[0].ord)
         return out
 
@@ -591,15 +611,16 @@ def _shown(value: Any) -> str:
 
 def open_conflict_rows(conn: sqlite3.Connection, target: bytes | None = None) -> dict[tuple[bytes, str], list[Write]]:
     """(target, key) -> tips, for every field whose tips disagree."""
-    sql = ("SELECT target, key, op_id, ord, actor, clock, field, kind, value, origin FROM field_tips"
+    sql = ("SELECT target, key, op_id, ord, writer, clock, field, kind, value, origin FROM field_tips"
            " WHERE (target, key) IN (SELECT target, key FROM field_tips GROUP BY target, key HAVING count(*) > 1)")
     params: tuple[Any, ...] = ()
     if target is not None:
         sql += " AND target = ?"
         params = (target,)
     out: dict[tuple[bytes, str], list[Write]] = {}
-    for tgt, key, op_id, ord_, actor, clock, field, kind, value, origin in conn.execute(sql + " ORDER BY ord", params):
-        out.setdefault((tgt, key), []).append(Write(op_id, ord_, actor, decode(clock), field, from_sql(kind, value),
+    for tgt, key, op_id, ord_, writer, clock, field, kind, value, origin in conn.execute(sql + " ORDER BY ord",
+                                                                                       params):
+        out.setdefault((tgt, key), []).append(Write(op_id, ord_, writer, decode(clock), field, from_sql(kind, value),
                                                     origin))
     return {k: tips for k, tips in out.items() if len({_freeze(t.value) for t in tips}) > 1}
 

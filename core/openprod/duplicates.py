@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .bundle import stored_clock
 from .conflicts import Write, saw
-from .encoding import decode
 from .reads import edges
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def duplicate_edges(ws: Workspace) -> list[tuple[Edge, ...]]:
 
 
 def _creation(ws: Workspace, edge: bytes) -> Write:
-    ord_, actor, header = ws.conn.execute(
-        "SELECT l.ord, l.actor, b.header FROM edges g JOIN oplog l ON l.op_id = substr(g.created_ord, 13)"
+    ord_, writer, header = ws.conn.execute(
+        "SELECT l.ord, b.writer, b.header FROM edges g JOIN oplog l ON l.op_id = substr(g.created_ord, 13)"
         " JOIN bundles b ON b.seq = l.bundle_seq WHERE g.edge_id = ?", (edge,)).fetchone()
-    return Write(ord_[12:], ord_, actor, decode(header, strict=False)["clock"], "@life", None, edge)
+    return Write(ord_[12:], ord_, writer, stored_clock(header), "@life", None, edge)

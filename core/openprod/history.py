@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from . import hlc as hlc_mod
 from . import operations as o
 from . import oplog
+from .bundle import stored_clock
 from .conflicts import Write, saw
-from .encoding import decode
 from .identity import short_actor
 from .ids import to_str
 from .reads import actor_names, tables_of
@@ -121,18 +121,18 @@ def field_history(ws: Workspace, record: IdLike, field: str) -> list[Change]:
     records = ws.redirects.members(entity)
     rows = sorted((row for member in records for row in oplog.writes_to(ws.conn, member, members)),
                   key=lambda r: r[0])
-    headers = {b: decode(h)["clock"] for b, h in ws.conn.execute(
+    headers = {b: stored_clock(h) for b, h in ws.conn.execute(
         f"SELECT bundle_id, header FROM bundles WHERE bundle_id IN ({','.join('?' * len(rows))})",
         [r[4] for r in rows])} if rows else {}
     stale = {r[0] for r in ws.conn.execute("SELECT bundle_id FROM stale_flags")}
     marks = ",".join("?" * len(records))
     resolutions = dict(ws.conn.execute(f"SELECT op_id, accepted FROM resolutions WHERE target IN ({marks})",
                                        records))
-    ops = [o.decode_op(payload) for _ord, _actor, _type, payload, _bundle in rows]
+    ops = [o.decode_op(payload) for _ord, _writer, _type, payload, _bundle in rows]
     writes = []
-    for (ord_, actor, _type, _payload, bundle_id), op in zip(rows, ops, strict=True):
+    for (ord_, writer, _type, _payload, bundle_id), op in zip(rows, ops, strict=True):
         target, written, value = next((t, f, v) for t, f, v in register_writes(op) if t in records and f in members)
-        writes.append(Write(op.op_id, ord_, actor, headers[bundle_id], written, value, target))
+        writes.append(Write(op.op_id, ord_, writer, headers[bundle_id], written, value, target))
     merges = ws.redirects.merge_ops(entity)
     by_id = {w.op_id: w for w in writes}
     counted = [w for w in writes if resolutions.get(w.op_id, 1)]  # a refused resolution counts as nothing
@@ -142,7 +142,8 @@ def field_history(ws: Workspace, record: IdLike, field: str) -> list[Change]:
                            write.value, write.op_id in resolutions)
 
     changes: list[Change] = []
-    for write, op, (ord_, actor, op_type, _payload, bundle_id) in zip(writes, ops, rows, strict=True):
+    for write, op, (ord_, _writer, op_type, _payload, bundle_id) in zip(writes, ops, rows, strict=True):
+        actor = write.actor
         seen = [w for w in counted if w is not write and saw(write, w, merges)]
         old = max(seen, key=lambda w: w.ord).value if seen else None
         concurrent = tuple(alternative(w) for w in counted if w is not write
@@ -185,15 +186,16 @@ def _staged(ws: Workspace, entity: bytes, members: tuple[str, ...], previous: An
 
 
 def changes_since(ws: Workspace, mark: int | None = None) -> list[PersonChanges]:
-    """Bundles from other people stored after `mark` (default: the last `mark_seen`), by person."""
+    """Bundles from elsewhere (other people, or this person's other devices) stored after `mark`
+    (default: the last `mark_seen`), by person."""
     if mark is None:
         mark = int(get_meta(ws.conn, "seen_mark") or 0)
     names = actor_names(ws.conn)
     out = []
     for actor, count, ops, records in ws.conn.execute(
             "SELECT b.actor, count(DISTINCT b.seq), count(l.seq), count(DISTINCT l.target) FROM bundles b"
-            " JOIN oplog l ON l.bundle_seq = b.seq WHERE b.seq > ? AND b.actor != ? GROUP BY b.actor"
-            " ORDER BY count(DISTINCT b.seq) DESC", (mark, ws.actor_id)):
+            " JOIN oplog l ON l.bundle_seq = b.seq WHERE b.seq > ? AND b.writer != ? GROUP BY b.actor"
+            " ORDER BY count(DISTINCT b.seq) DESC", (mark, ws.writer)):
         out.append(PersonChanges(actor.hex(), names.get(actor, short_actor(actor)), count, ops, records))
     return out
 

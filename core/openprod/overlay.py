@@ -188,7 +188,7 @@ class Overlays:
                 ws.crdt.extra.setdefault((op.entity, op.field), []).append(op.delta)
             prior = ws.conflicts.prior(op)
             ws.applier.apply(op, ws.actor_id)
-            ws.conflicts.observe(op, ws.actor_id, clock, prior)
+            ws.conflicts.observe(op, ws.writer, clock, prior)
         return True
 
     def close_view(self) -> None:

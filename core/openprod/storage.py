@@ -15,13 +15,14 @@ import sqlite3
 
 from .errors import LocalError
 
-SCHEMA_VERSION = 3  # bump when derived tables change: opening an older file rebuilds them
+SCHEMA_VERSION = 4  # bump when derived tables change: opening an older file rebuilds them
 
 CANONICAL_DDL = """
 CREATE TABLE IF NOT EXISTS bundles (
     seq INTEGER PRIMARY KEY,              -- reception order (local)
     bundle_id BLOB NOT NULL UNIQUE CHECK (length(bundle_id) = 16),
     actor BLOB NOT NULL CHECK (length(actor) = 32),
+    writer BLOB NOT NULL CHECK (length(writer) = 48),  -- actor || device: one chain per device
     hlc BLOB NOT NULL CHECK (length(hlc) = 12),
     kind TEXT NOT NULL,
     header BLOB NOT NULL,                 -- exact signed header bytes
@@ -29,7 +30,7 @@ CREATE TABLE IF NOT EXISTS bundles (
     op_count INTEGER NOT NULL,
     received_at INTEGER NOT NULL          -- local wall ms, informational
 );
-CREATE INDEX IF NOT EXISTS bundles_actor_hlc ON bundles (actor, hlc);
+CREATE INDEX IF NOT EXISTS bundles_writer_hlc ON bundles (writer, hlc);
 
 CREATE TABLE IF NOT EXISTS oplog (
     seq INTEGER PRIMARY KEY,              -- reception order (local)
@@ -170,7 +171,7 @@ CREATE TABLE IF NOT EXISTS field_tips (
     key TEXT NOT NULL,                    -- semantic field (smallest mapped field id) or property
     op_id BLOB NOT NULL,
     ord BLOB NOT NULL,
-    actor BLOB NOT NULL,
+    writer BLOB NOT NULL,                 -- actor || device of the write's bundle
     clock BLOB NOT NULL,                  -- CBOR vector clock of the write's bundle
     field TEXT NOT NULL,                  -- the field (or property) actually written
     kind TEXT,
@@ -226,8 +227,9 @@ CREATE TABLE IF NOT EXISTS merge_exceptions (
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS vector_clock (
-    actor BLOB PRIMARY KEY,
-    hlc BLOB NOT NULL                     -- HLC of the latest bundle applied from this actor
+    writer BLOB PRIMARY KEY,              -- actor || device
+    hlc BLOB NOT NULL,                    -- HLC of the latest bundle applied from this writer
+    digest BLOB NOT NULL                  -- XOR of the SHA-256 of its bundles' headers: which set it holds
 ) WITHOUT ROWID;
 """
 
@@ -371,9 +373,20 @@ def install(conn: sqlite3.Connection) -> bool:
     if stale:
         for table in DERIVED_TABLES:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
+        _add_writers(conn)
     conn.executescript(CANONICAL_DDL + LOCAL_DDL)
     set_meta(conn, "schema_version", SCHEMA_VERSION)
     return stale
+
+
+def _add_writers(conn: sqlite3.Connection) -> None:
+    """Files from before per-device chains hold only v1 bundles: their writer is device zero."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(bundles)")}
+    if not columns or "writer" in columns:
+        return
+    conn.execute("DROP INDEX IF EXISTS bundles_actor_hlc")
+    conn.execute("ALTER TABLE bundles ADD COLUMN writer BLOB NOT NULL DEFAULT x''")
+    conn.execute("UPDATE bundles SET writer = CAST(actor || zeroblob(16) AS BLOB)")
 
 
 def get_meta(conn: sqlite3.Connection, key: str) -> object | None:

@@ -71,8 +71,8 @@ class Transaction:
         prior = ws.conflicts.prior(op)
         effects = ws.applier.apply(op, ws.actor_id)
         ws._after_effects(effects, self.schema, op)
-        ws.conflicts.pending.append((op, ws.actor_id, self.clock))
-        ws.conflicts.observe(op, ws.actor_id, self.clock, prior)
+        ws.conflicts.pending.append((op, ws.writer, self.clock))
+        ws.conflicts.observe(op, ws.writer, self.clock, prior)
         self.ops.append(op)
         return op
 

@@ -25,9 +25,9 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from . import hlc as hlc_mod
 from . import operations as o
-from . import oplog
+from . import oplog, receive
 from .awareness import Awareness, AwarenessLog, field_writes
-from .bundle import Bundle, UnsignedBundle, build, decode_bundle
+from .bundle import DEVICE_LEN, Bundle, UnsignedBundle, build, stored_clock, writer_of
 from .conflict_report import Resolution, conflict, conflict_groups, open_conflicts, resolved_conflicts
 from .conflicts import (
     Conflict,
@@ -37,13 +37,6 @@ from .crdt import CrdtBackend, CrdtStore, PycrdtBackend
 from .duplicates import duplicate_edges
 from .encoding import decode
 from .errors import (
-    REASON_BAD_SIGNATURE,
-    REASON_CONFLICTING_DUPLICATE,
-    REASON_FUTURE_HLC,
-    REASON_ID_IN_USE,
-    REASON_SCHEMA,
-    REASON_WRONG_WORKSPACE,
-    BundleRejected,
     LocalError,
     NotFoundError,
     ValidationError,
@@ -52,7 +45,7 @@ from .errors import (
 from .groups import FieldGroups
 from .history import Change, PersonChanges, changes_since, field_history, mark_seen
 from .identity import Signer, Verifier, clean_display_name, short_actor
-from .ids import IdFactory, commits_to, to_str, workspace_id_for
+from .ids import IdFactory, to_str, workspace_id_for
 from .merge import Redirects
 from .modules import ModuleDef, Schema, parse_manifest, union
 from .overlay import Drift, OverlayInfo, Overlays
@@ -134,12 +127,21 @@ class Workspace:
         self.actor_id = env.signer.actor_id
         self.display_name = clean_display_name(env.display_name)
         self.ids = IdFactory(env.now_ms, env.random_bytes)
+        # This database's device: bundles written here form one chain (docs/design.md, "One person,
+        # several devices"). Kept with the data, so the chain continues across restarts.
+        device = get_meta(conn, "device")
+        if not isinstance(device, bytes) or len(device) != DEVICE_LEN:
+            device = env.random_bytes(DEVICE_LEN)
+            set_meta(conn, "device", device)
+        self.device: bytes = device
+        self.writer = writer_of(self.actor_id, device)
         backend = env.crdt if env.crdt is not None else _default_crdt(env.random_bytes)
-        self.redirects = Redirects(conn)
+        self.redirects = Redirects(conn, self.writer)
         self.crdt = CrdtStore(conn, backend, lambda field_id: self.groups.members(field_id),
                               lambda entity: self.redirects.members(entity))
         self.applier = Applier(conn, self.crdt, self.redirects)
-        self.conflicts = ConflictTracker(conn, lambda: self.groups, self._is_crdt, self.redirects)
+        self.conflicts = ConflictTracker(conn, lambda: self.groups, self._is_crdt, self.redirects, self.writer,
+                                         lambda actor: self._devices.get(actor, []))
         self.awareness = AwarenessLog(lambda: self.groups, env.now_ms)
         self.rules = RuleEngine(self)
         self.listeners: list[Callable[[BundleEvent], None]] = []
@@ -238,7 +240,11 @@ class Workspace:
         self.schema = Schema(modules)
         self._reload_groups()
         self._reload_settings()
-        self._vc: dict[bytes, bytes] = dict(self.conn.execute("SELECT actor, hlc FROM vector_clock"))
+        self._vc: dict[bytes, bytes] = {}
+        self._digests: dict[bytes, bytes] = {}
+        self._devices: dict[bytes, list[bytes]] = {self.actor_id: [self.device]}
+        for writer, hlc, digest in self.conn.execute("SELECT writer, hlc, digest FROM vector_clock"):
+            self._chain_stored(writer, hlc, digest)
 
     def _reload_groups(self) -> None:
         self.groups = FieldGroups(self.confirmed_mappings())
@@ -311,16 +317,17 @@ class Workspace:
         if self.conn.execute("SELECT display_name FROM actors WHERE actor = ?",
                              (self.actor_id,)).fetchone() != (self.display_name,):
             tx.add(o.IdentifyActor, display_name=self.display_name)
-        return build(workspace=self.workspace_id, bundle_id=self.ids.new(), actor=self.actor_id, kind=tx.kind,
-                     clock=self._vc, ops=tx.ops, meta=tx.meta)
+        return build(workspace=self.workspace_id, bundle_id=self.ids.new(), actor=self.actor_id, device=self.device,
+                     kind=tx.kind, clock=self._vc, ops=tx.ops, meta=tx.meta)
 
     def _store_local(self, tx: Transaction, unsigned: UnsignedBundle, signature: bytes) -> Receipt:
         bundle = unsigned.seal(signature)
-        oplog.append(self.conn, bundle, self.env.now_ms())
+        digest = oplog.xor(self._digests.get(self.writer, oplog.NO_DIGEST), oplog.header_digest(bundle.header_bytes))
+        oplog.append(self.conn, bundle, self.env.now_ms(), digest)
         self.conn.execute("COMMIT")
         self._tx = None
         self.conflicts.pending.clear()
-        self._vc[self.actor_id] = bundle.hlc
+        self._chain_stored(self.writer, bundle.hlc, digest)
         if tx.steps:
             entry = Entry(bundle.bundle_id, tx.ops[0].ord, list(tx.steps), tx.kind)
             if tx.kind == "undo":
@@ -331,7 +338,7 @@ class Workspace:
                 self._stacks.undo.append(entry)
         self.awareness.note(field_writes(bundle.ops), self.actor_id)
         wire = bundle.wire()
-        self._notify(BundleEvent(to_str(bundle.bundle_id), actor_str(self.actor_id), bundle.actor, bundle.hlc, wire,
+        self._notify(BundleEvent(to_str(bundle.bundle_id), actor_str(self.actor_id), self.writer, bundle.hlc, wire,
                                  "local"))
         return Receipt(to_str(bundle.bundle_id), bundle.hlc, wire, list(tx.created))
 
@@ -420,9 +427,11 @@ class Workspace:
             if step.guard_target is None:
                 continue
             other = oplog.other_writer_since(self.conn, step.guard_target, step.guard_fields, entry.ord,
-                                             self.actor_id)
+                                             self.writer)
             if other is not None:
-                who = names.get(other, short_actor(other))
+                if other[:32] == self.actor_id:
+                    return f"Cannot undo: {step.label()} was changed on your other device since"
+                who = names.get(other[:32], short_actor(other[:32]))
                 return f"Cannot undo: {step.label()} was changed by {who} since"
         return None
 
@@ -485,215 +494,27 @@ class Workspace:
             self._reverse_steps(tx, entry)
         return UndoResult(True, "Redid change", to_str(entry.bundle_id))
 
-    # --- received bundles ---------------------------------------------------------------------
-
-    def _quarantine(self, data: bytes, reason: str, detail: str, bundle: Bundle | None,
-                    source: str | None) -> IngestResult:
-        self.conn.execute(
-            "INSERT INTO quarantine (received_at, reason, detail, bundle_id, actor, source, data)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.env.now_ms(), reason, detail, bundle.bundle_id if bundle else None,
-             bundle.actor if bundle else None, source, data),
-        )
-        return IngestResult("rejected", id_str(bundle.bundle_id if bundle else None), reason, detail)
-
-    def _precheck(self, data: bytes, source: str | None) -> Bundle | IngestResult:
-        try:
-            bundle = decode_bundle(data)
-        except BundleRejected as exc:
-            return self._quarantine(data, exc.reason, exc.detail, None, source)
-        header = bundle.header
-        if header.workspace != self.workspace_id:
-            return self._quarantine(data, REASON_WRONG_WORKSPACE,
-                                    f"bundle is for workspace {to_str(header.workspace)}, this is "
-                                    f"{to_str(self.workspace_id)}", bundle, source)
-        row = self.conn.execute("SELECT header, signature FROM bundles WHERE bundle_id = ?",
-                                (header.bundle_id,)).fetchone()
-        if row is not None:
-            if row[0] == bundle.header_bytes and row[1] == bundle.signature:
-                return IngestResult("duplicate", to_str(header.bundle_id))
-            return self._quarantine(data, REASON_CONFLICTING_DUPLICATE,
-                                    "a different bundle with this id is already stored", bundle, source)
-        if self.conn.execute("SELECT 1 FROM pending WHERE bundle_id = ?", (header.bundle_id,)).fetchone():
-            return IngestResult("pending", to_str(header.bundle_id), detail="already waiting for earlier bundles")
-        future = self.clock.check_future(header.hlc, self.settings.max_future_drift_ms)
-        if future is not None:
-            return self._quarantine(data, REASON_FUTURE_HLC, future.describe(), bundle, source)
-        return bundle
-
-    def _deps_ready(self, bundle: Bundle) -> bool:
-        header = bundle.header
-        if header.clock.get(header.actor) != self._vc.get(header.actor):
-            return False
-        zero = hlc_mod.ZERO
-        return all(self._vc.get(actor, zero) >= h for actor, h in header.clock.items() if actor != header.actor)
-
-    def _after_verify(self, bundle: Bundle, valid: bool, data: bytes, source: str | None) -> IngestResult:
-        return self._apply_verified([(bundle, valid, data)], source)[0]
-
-    def _apply_verified(self, items: list[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
-        """Apply verified bundles in ONE SQLite transaction, each all-or-nothing (a savepoint).
-
-        One commit for a whole catch-up batch instead of one per bundle; a bundle that waits
-        for earlier ones is parked, one that fails the schema check is quarantined, and the
-        others still apply.
-        """
-        if self._tx is not None:
-            raise LocalError("cannot apply received bundles while a local transaction is open")
-        self.overlays.close_view()
-        results: list[IngestResult] = []
-        applied: list[tuple[Bundle, bytes]] = []
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            for bundle, valid, data in items:
-                if not valid:
-                    results.append(self._quarantine(
-                        data, REASON_BAD_SIGNATURE, f"signature does not verify for actor {short_actor(bundle.actor)}",
-                        bundle, source))
-                elif self.conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle.bundle_id,)).fetchone():
-                    results.append(IngestResult("duplicate", to_str(bundle.bundle_id)))
-                elif not self._deps_ready(bundle):
-                    self.conn.execute("INSERT OR IGNORE INTO pending (bundle_id, actor, hlc, data, received_at)"
-                                      " VALUES (?, ?, ?, ?, ?)",
-                                      (bundle.bundle_id, bundle.actor, bundle.hlc, data, self.env.now_ms()))
-                    results.append(IngestResult("pending", to_str(bundle.bundle_id),
-                                                detail="waiting for earlier bundles it depends on"))
-                else:
-                    results.append(self._apply_one(bundle, data, source))
-                    if results[-1].status == "applied":
-                        applied.append((bundle, data))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            self._reload()
-            raise
-        for bundle, data in applied:
-            self._notify(BundleEvent(to_str(bundle.bundle_id), actor_str(bundle.actor), bundle.actor, bundle.hlc, data,
-                                     "remote"))
-        if applied:
-            more = self._drain_pending()
-            if more:
-                drained = set(more)
-                results = [IngestResult("applied", r.bundle_id, applied=(r.bundle_id,))
-                           if r.status == "pending" and r.bundle_id in drained else r for r in results]
-                last = results[-1]
-                results[-1] = IngestResult(last.status, last.bundle_id, last.reason, last.detail, last.stale,
-                                           (*last.applied, *(b for b in more if b not in last.applied)))
-        return results
-
-    def _apply_one(self, bundle: Bundle, data: bytes, source: str | None) -> IngestResult:
-        """Check and apply one ready bundle inside the open transaction."""
-        schema = self.schema
-        created: set[bytes] = set()
-        for index, op in enumerate(bundle.ops):
-            try:
-                schema = check_op(op, schema)
-                if isinstance(op, o.InitWorkspace) and not commits_to(self.workspace_id, bundle.actor, op.nonce):
-                    raise ValidationError("only the actor this workspace's id was made for can found it")
-            except (ValidationError, LocalError) as exc:
-                return self._quarantine(data, REASON_SCHEMA, f"operation {index} ({op.TYPE}): {exc}", bundle,
-                                        source)
-            new = op.entity if isinstance(op, o.CreateEntity) else op.new_entity if isinstance(
-                op, o.SplitEntity) else None
-            if new is not None:
-                taken = self._taken(new, bundle) if new not in created else "by an earlier operation of this bundle"
-                if taken is not None:
-                    return self._quarantine(data, REASON_ID_IN_USE, f"operation {index} ({op.TYPE}) creates record "
-                                            f"{to_str(new)}, created already {taken}; a new record needs a new id",
-                                            bundle, source)
-                created.add(new)
-        effects = Effects()
-        self.conflicts.begin_bundle()
-        self.conn.execute("SAVEPOINT bundle")
-        try:
-            oplog.append(self.conn, bundle, self.env.now_ms())
-            apply = self.applier.apply
-            observe = self.conflicts.observe
-            actor = bundle.actor
-            clock = bundle.header.clock
-            prior = self.conflicts.prior
-            for op in bundle.ops:
-                before = prior(op)
-                op_effects = apply(op, actor)
-                if op_effects.schema:
-                    self.schema = check_op(op, self.schema)
-                if op_effects.mappings:
-                    self._after_effects(Effects(mappings=True), op=op)
-                effects.merge(op_effects)
-                observe(op, actor, clock, before)
-            age = self.env.now_ms() - hlc_mod.wall_ms(bundle.hlc)
-            stale = age > self.settings.stale_threshold_ms
-            if stale:
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO stale_flags (bundle_id, hlc, age_ms, threshold_ms, flagged_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (bundle.bundle_id, bundle.hlc, age, self.settings.stale_threshold_ms, self.env.now_ms()))
-            self.conn.execute("RELEASE bundle")
-        except BaseException:
-            self.conn.execute("ROLLBACK TO bundle")
-            self.conn.execute("RELEASE bundle")
-            raise
-        self.clock.receive(bundle.hlc)
-        self._vc[actor] = max(self._vc.get(actor, hlc_mod.ZERO), bundle.hlc)
-        self.awareness.check(field_writes(bundle.ops), actor)
-        if effects.schema:
-            self.schema = schema
-        self._after_effects(Effects(False, False, effects.settings))
-        done = to_str(bundle.bundle_id)
-        return IngestResult("applied", done, stale=stale, applied=(done,))
-
-    def _taken(self, entity: bytes, bundle: Bundle) -> str | None:
-        """Who created `entity` already, if the bundle's author knew it (data-model.md: "two entities
-        with the same ID from different actors is a hard error, not a merge"). Creations the author
-        had not seen cannot be refused alike on every peer (each would refuse the one it got second):
-        they only come from forged bundles, and are kept as one record, the first creation its creator."""
-        row = self.conn.execute("SELECT created_ord, created_by FROM entities WHERE entity_id = ?",
-                                (entity,)).fetchone()
-        if row is None or row[0] is None:
-            return None
-        created_ord, creator = row
-        knew = creator == bundle.actor or bundle.header.clock.get(creator, hlc_mod.ZERO) >= created_ord[:12]
-        return f"by {self.actor_name(creator)}" if knew else None
-
-    def _drain_pending(self) -> list[bytes]:
-        """Apply parked bundles whose dependencies have now arrived (verified before parking)."""
-        applied: list[bytes] = []
-        while True:
-            ready = []
-            for (data,) in self.conn.execute("SELECT data FROM pending ORDER BY hlc").fetchall():
-                bundle = decode_bundle(data)
-                # ready now, or maybe once an earlier parked bundle applies (re-checked in order)
-                if self._deps_ready(bundle) or ready:
-                    ready.append((bundle, True, data))
-            if not ready:
-                return applied
-            self.conn.execute(f"DELETE FROM pending WHERE bundle_id IN ({','.join('?' * len(ready))})",
-                              [b.bundle_id for b, _v, _d in ready])
-            results = self._apply_verified(ready, "pending")
-            newly = [r.bundle_id for r in results if r.status == "applied" and r.bundle_id is not None]
-            applied.extend(newly)
-            if not newly:
-                return applied
+    # --- received bundles (the pipeline lives in `receive`) ------------------------------------
 
     def ingest(self, data: bytes, *, source: str | None = None) -> IngestResult:
         """Verify and apply one received bundle (sync verifier). Never raises for bad input."""
         self.overlays.close_view()
-        checked = self._precheck(data, source)
+        checked = receive.precheck(self, data, source)
         if isinstance(checked, IngestResult):
             return checked
         valid = self.env.verifier.verify(checked.actor, checked.signing_bytes(), checked.signature)
-        return self._after_verify(checked, valid, data, source)
+        return receive.apply_verified(self, [(checked, valid, data)], source)[0]
 
     def ingest_many(self, wires: list[bytes], *, source: str | None = None) -> list[IngestResult]:
         """Verify and apply a batch (a catch-up delta) with one commit; one result per bundle."""
         self.overlays.close_view()
-        return self._batch([(data, self._precheck(data, source)) for data in wires], source,
+        return self._batch([(data, receive.precheck(self, data, source)) for data in wires], source,
                            lambda b: self.env.verifier.verify(b.actor, b.signing_bytes(), b.signature))
 
     async def ingest_many_async(self, wires: list[bytes], *, source: str | None = None) -> list[IngestResult]:
         async with self._lock:
             self.overlays.close_view()
-            checked = [(data, self._precheck(data, source)) for data in wires]
+            checked = [(data, receive.precheck(self, data, source)) for data in wires]
             verdicts = {}
             for _data, item in checked:
                 if isinstance(item, Bundle):
@@ -704,22 +525,31 @@ class Workspace:
     def _batch(self, checked: list[tuple[bytes, Bundle | IngestResult]], source: str | None,
                verdict: Callable[[Bundle], bool]) -> list[IngestResult]:
         ready = [(item, verdict(item), data) for data, item in checked if isinstance(item, Bundle)]
-        applied = iter(self._apply_verified(ready, source) if ready else [])
+        applied = iter(receive.apply_verified(self, ready, source) if ready else [])
         return [item if isinstance(item, IngestResult) else next(applied) for _data, item in checked]
 
     async def ingest_async(self, data: bytes, *, source: str | None = None) -> IngestResult:
         async with self._lock:
             self.overlays.close_view()
-            checked = self._precheck(data, source)
+            checked = receive.precheck(self, data, source)
             if isinstance(checked, IngestResult):
                 return checked
             valid = await self.env.verifier.verify_async(checked.actor, checked.signing_bytes(),
                                                          checked.signature)
-            return self._after_verify(checked, valid, data, source)
+            return receive.apply_verified(self, [(checked, valid, data)], source)[0]
 
     def _notify(self, event: BundleEvent) -> None:
         for listener in list(self.listeners):
             listener(event)
+
+    def _chain_stored(self, writer: bytes, hlc: bytes, digest: bytes) -> None:
+        """A bundle of `writer` was stored: move the vector clock and the writer's digest."""
+        if hlc > self._vc.get(writer, hlc_mod.ZERO):
+            self._vc[writer] = hlc
+        self._digests[writer] = digest
+        devices = self._devices.setdefault(writer[:32], [])
+        if writer[32:] not in devices:
+            devices.append(writer[32:])
 
     # --- rebuild and state hash ---------------------------------------------------------------
 
@@ -741,7 +571,7 @@ class Workspace:
             self.schema = Schema()
             self.groups = FieldGroups()
             apply = self.applier.apply
-            clocks: dict[int, dict[bytes, bytes]] = {}
+            clocks: dict[int, tuple[dict[bytes, bytes], bytes]] = {}
             for payload, actor, bundle_seq in rows:
                 op = o.decode_stored_op(payload)
                 before = self.conflicts.prior(op)
@@ -750,13 +580,19 @@ class Workspace:
                     self.schema = check_op(op, self.schema)
                 if effects.mappings:
                     self._after_effects(Effects(mappings=True), op=op)
-                clock = clocks.get(bundle_seq)
-                if clock is None:
-                    header = self.conn.execute("SELECT header FROM bundles WHERE seq = ?", (bundle_seq,)).fetchone()
-                    clock = clocks[bundle_seq] = decode(header[0], strict=False)["clock"]
-                self.conflicts.observe(op, actor, clock, before)
-            self.conn.execute(
-                "INSERT INTO vector_clock (actor, hlc) SELECT actor, max(hlc) FROM bundles GROUP BY actor")
+                known = clocks.get(bundle_seq)
+                if known is None:
+                    header, writer = self.conn.execute("SELECT header, writer FROM bundles WHERE seq = ?",
+                                                       (bundle_seq,)).fetchone()
+                    known = clocks[bundle_seq] = (stored_clock(header), writer)
+                self.conflicts.observe(op, known[1], known[0], before)
+            digests: dict[bytes, bytes] = {}
+            for writer, header in self.conn.execute("SELECT writer, header FROM bundles"):
+                digests[writer] = oplog.xor(digests.get(writer, oplog.NO_DIGEST), oplog.header_digest(header))
+            self.conn.executemany(
+                "INSERT INTO vector_clock (writer, hlc, digest) SELECT writer, max(hlc), ? FROM bundles"
+                " WHERE writer = ?",
+                [(digest, writer) for writer, digest in digests.items()])
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -807,7 +643,15 @@ class Workspace:
 
     @property
     def vector_clock(self) -> dict[bytes, bytes]:
+        """Writer (actor key || device id) -> HLC of the latest bundle applied from it: what sync
+        exchanges. One person on two devices has two entries."""
         return dict(self._vc)
+
+    @property
+    def chain_digests(self) -> dict[bytes, bytes]:
+        """Writer -> XOR of the SHA-256 of its stored bundle headers: tells two peers whose clocks
+        agree whether they hold the same bundles of that writer (a forked chain may differ)."""
+        return dict(self._digests)
 
     @property
     def name(self) -> str:

@@ -33,7 +33,7 @@ def oracle(peer: Any) -> dict[Register, set[str]]:
         for op in bundle.ops:
             for target, field, value in register_writes(op):
                 if is_field_key(field):
-                    writes.setdefault((target, field), []).append((bundle.actor, op.ord, bundle.header.clock, value))
+                    writes.setdefault((target, field), []).append((bundle.writer, op.ord, bundle.header.clock, value))
 
     def saw(later: tuple, earlier: tuple) -> bool:
         if later[0] == earlier[0]:

@@ -43,6 +43,7 @@ def test_removing_a_record_from_its_last_table_deletes_it_and_undo_brings_it_bac
 
 def _signed(peer, ops: list[o.Op]) -> bytes:
     unsigned = build(workspace=peer.ws.workspace_id, bundle_id=peer.ws.ids.new(), actor=peer.ws.actor_id,
+                     device=peer.ws.device,
                      kind="edit", clock=peer.ws.vector_clock, ops=ops)
     return unsigned.seal(peer.env.signer.sign(unsigned.signing_bytes())).wire()
 

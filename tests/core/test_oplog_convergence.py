@@ -150,6 +150,7 @@ def test_equal_hlc_writes_are_decided_by_op_id(peer_factory) -> None:
     for peer, value, op_id in ((alice, "from Alice", b"\x01" * 16), (bob, "from Bob", b"\xfe" * 16)):
         op = o.make_op(o.SetField, op_id, stamp, entity=entity, field="contacts.Contacts.status", value=value)
         unsigned = build(workspace=peer.ws.workspace_id, bundle_id=peer.ws.ids.new(), actor=peer.ws.actor_id,
+                         device=peer.ws.device,
                          kind="edit", clock=peer.ws.vector_clock, ops=[op])
         wires[value] = unsigned.seal(peer.env.signer.sign(unsigned.signing_bytes())).wire()
     for order in (["from Alice", "from Bob"], ["from Bob", "from Alice"]):

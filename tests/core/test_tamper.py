@@ -130,6 +130,7 @@ def test_schema_violation_in_a_signed_bundle_is_refused(pair) -> None:
     op = o.make_op(o.SetField, alice.ws.ids.new(), alice.ws.clock.tick(), entity=alice.ws.ids.new(),
                    field="contacts.Contacts.name", value=42)
     unsigned = build(workspace=alice.ws.workspace_id, bundle_id=alice.ws.ids.new(), actor=alice.ws.actor_id,
+                     device=alice.ws.device,
                      kind="edit", clock=alice.ws.vector_clock, ops=[op])
     bad = unsigned.seal(alice.env.signer.sign(unsigned.signing_bytes())).wire()
     assert_refused(bob, bad, "schema")
@@ -148,6 +149,7 @@ def test_out_of_range_numbers_signed_by_a_real_author_are_refused(pair, value) -
     raw = cbor2.dumps({"id": op.op_id, "hlc": op.hlc, "t": "SetField", "entity": entity,
                        "field": "contacts.Contacts.status", "value": value})
     unsigned = build(workspace=alice.ws.workspace_id, bundle_id=alice.ws.ids.new(), actor=alice.ws.actor_id,
+                     device=alice.ws.device,
                      kind="edit", clock=alice.ws.vector_clock, ops=[op])
     # swap in the hostile op bytes and re-sign honestly, as a faulty author would
     header = decode(unsigned.header_bytes)
@@ -185,6 +187,7 @@ def test_a_member_cannot_become_owner_with_a_backdated_init(pair, peer_factory) 
     early = hlc.pack(1, 0)  # "before" Alice founded the workspace
     op = o.make_op(o.InitWorkspace, mallory.ws.ids.new(), early, name="Mine now", nonce=b"\x00" * 16)
     unsigned = build(workspace=alice.ws.workspace_id, bundle_id=mallory.ws.ids.new(), actor=mallory.ws.actor_id,
+                     device=mallory.ws.device,
                      kind="workspace", clock={}, ops=[op])
     forged = unsigned.seal(mallory.env.signer.sign(unsigned.signing_bytes())).wire()
     assert_refused(bob, forged, "schema")

@@ -41,7 +41,8 @@ async def _signed_genesis_bundle() -> dict[str, Any]:
         o.make_op(o.IdentifyActor, ids.new(), clock.tick(), display_name=identity.display_name),
     ]
     workspace = workspace_id_for(identity.actor_id, _now_ms(), nonce)
-    unsigned = build(workspace=workspace, bundle_id=ids.new(), actor=identity.actor_id, kind="workspace",
+    unsigned = build(workspace=workspace, bundle_id=ids.new(), actor=identity.actor_id,
+                     device=bytes(16), kind="workspace",
                      clock={}, ops=ops)
     bundle = unsigned.seal(await signer.sign_async(unsigned.signing_bytes()))
     verifier = WebCryptoVerifier()

@@ -296,7 +296,7 @@ class SyncHub:
 
         `shared_hlc`: the highest HLC of ours a peer confirmed before (hex, kept by the worker across
         sessions); the links' current knowledge is added to it."""
-        me = self.ws.actor_id
+        me = self.ws.writer  # this device's chain: its bundles are what only this device holds
         shared = bytes.fromhex(shared_hlc) if shared_hlc else ZERO
         links = []
         for link in self.links.values():
@@ -310,7 +310,7 @@ class SyncHub:
                 "received": link.received, "in_sync": link.in_sync and session.idle, "idle": session.idle,
                 "catching_up": list(link.catching_up) if link.catching_up else None,
             })
-        unshared = self.ws.conn.execute("SELECT count(*) FROM bundles WHERE actor = ? AND hlc > ?",
+        unshared = self.ws.conn.execute("SELECT count(*) FROM bundles WHERE writer = ? AND hlc > ?",
                                         (me, shared)).fetchone()[0]
         since = None
         if counts:
