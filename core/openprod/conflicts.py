@@ -113,13 +113,13 @@ class ConflictTracker:
 
     def __init__(self, conn: sqlite3.Connection, groups: Callable[[], FieldGroups],
                  is_crdt: Callable[[str], bool], redirects: Redirects, local_writer: bytes,
-                 devices: Callable[[bytes], list[bytes]]) -> None:
+                 devices: dict[bytes, list[bytes]]) -> None:
         self.conn = conn
         self._groups = groups
         self._is_crdt = is_crdt
         self.redirects = redirects
         self.local_writer = local_writer  # whose ops are not in the oplog yet (an open transaction)
-        self._devices = devices  # an actor's known devices
+        self._devices = devices  # actor -> its known devices (the workspace keeps it current, in place)
         self.pending: list[tuple[o.Op, bytes, VectorClock]] = []  # ops of the open local transaction
         self._memo: OrderedDict[bytes, Write] = OrderedDict()  # recent writes, for single-tip lookups
         self.begin_bundle()
@@ -214,8 +214,8 @@ class ConflictTracker:
     def _writer(self, op_id: bytes, actor: bytes) -> bytes:
         """The writer of a register's winning op: known from its actor alone unless that person
         wrote on several devices; not in the oplog yet means this transaction (or overlay) wrote it."""
-        devices = self._devices(actor)
-        if len(devices) == 1:
+        devices = self._devices.get(actor)
+        if devices is not None and len(devices) == 1:
             return actor + devices[0]
         row = self.conn.execute("SELECT b.writer FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq"
                                 " WHERE l.op_id = ?", (op_id,)).fetchone()
@@ -580,11 +580,11 @@ class Conflict:
     field_name: str  # display name of the field or property
     current: Any  # what the field shows now: last writer wins, or the last resolution if reopened
     competitors: tuple[Competitor, ...]
-    resolution: str | None = None  # op id of the resolution a late edit reopened (its value is shown)
+    resolution_id: str | None = None  # op id of the resolution a late edit reopened (its value is shown)
 
     def describe(self) -> str:
         """A sentence for people: "Jane Doe's Call time was edited by Alex (18:00) and Jordan (18:30)"."""
-        settled = next((c for c in self.competitors if c.op_id == self.resolution), None)
+        settled = next((c for c in self.competitors if c.op_id == self.resolution_id), None)
         if settled is not None:
             late = _listed([f"{c.display_name} ({_shown(c.value)})" for c in self.competitors if c is not settled])
             return (f"{self.record_label}'s {self.field_name} was settled as {_shown(settled.value)} by "

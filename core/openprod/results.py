@@ -122,7 +122,7 @@ class OplogSize:
 class Quarantined:
     """A received bundle that was refused, kept with why and from where."""
 
-    id: int
+    number: int  # its place in this device's quarantine (a local count, not an id)
     reason: str
     detail: str
     bundle_id: str | None

@@ -157,24 +157,24 @@ class Transaction:
             entity, field_id = self.ws.redirects.resolve(current.value.source), current.value.field
         raise ValidationError("these references point at each other in a loop")
 
-    def set_field(self, record: IdLike, field_id: str, value: Any) -> None:
+    def set_field(self, record: IdLike, field: str, value: Any) -> None:
         """Set one field; `None` clears it. A field in reference mode edits its source."""
         if value is None:
-            self.clear_field(record, field_id)
+            self.clear_field(record, field)
             return
         entity = self._live_entity(record)
-        entity, field_id = self._through(entity, self._field(field_id, entity).id)
-        fdef = self._field(field_id)
+        entity, field = self._through(entity, self._field(field, entity).id)
+        fdef = self._field(field)
         if fdef.crdt is not None:
             raise ValidationError(f"field {fdef.display_name!r} is a {fdef.crdt} CRDT field: SetField is not "
                                   f"allowed; use the CRDT edit methods")
         self._require_member(entity, fdef)
         self.add(o.SetField, entity=entity, field=fdef.id, value=normalize_value(fdef, value))
 
-    def clear_field(self, record: IdLike, field_id: str) -> None:
+    def clear_field(self, record: IdLike, field: str) -> None:
         entity = self._live_entity(record)
-        entity, field_id = self._through(entity, self._field(field_id, entity).id)
-        fdef = self._field(field_id)
+        entity, field = self._through(entity, self._field(field, entity).id)
+        fdef = self._field(field)
         if fdef.crdt is not None:
             raise ValidationError(f"field {fdef.display_name!r} is a CRDT field and cannot be cleared this way")
         if fdef.required:
@@ -182,12 +182,12 @@ class Transaction:
         self._require_member(entity, fdef)
         self.add(o.ClearField, entity=entity, field=fdef.id)
 
-    def set_reference(self, record: IdLike, field_id: str, source: IdLike, source_field: str) -> None:
+    def set_reference(self, record: IdLike, field: str, source: IdLike, source_field: str) -> None:
         """Reference mode: the field shows `source`'s `source_field` (and edits go there)."""
         entity = self._live_entity(record)
         origin = self._live_entity(source)
-        fdef, sdef = self._field(field_id, entity), self._field(source_field, origin)
-        field_id, source_field = fdef.id, sdef.id
+        fdef, sdef = self._field(field, entity), self._field(source_field, origin)
+        field, source_field = fdef.id, sdef.id
         self._require_member(entity, fdef)
         if fdef.crdt is not None or sdef.crdt is not None:
             raise ValidationError("collaborative (CRDT) fields cannot be references or referenced")
@@ -195,7 +195,7 @@ class Transaction:
             raise ValidationError(f"{fdef.display_name} ({fdef.type}) cannot show {sdef.display_name} ({sdef.type})")
         entity_at, field_at = origin, source_field
         for _ in range(9):  # refuse a loop before it exists
-            if entity_at == entity and self.ws.groups.key(field_at) == self.ws.groups.key(field_id):
+            if entity_at == entity and self.ws.groups.key(field_at) == self.ws.groups.key(field):
                 raise ValidationError("a field cannot show itself, directly or through other references")
             current = group_value(self.ws.conn, self.ws.groups, entity_at, field_at)
             if current is None or not isinstance(current.value, Reference):
@@ -203,10 +203,10 @@ class Transaction:
             entity_at, field_at = self.ws.redirects.resolve(current.value.source), current.value.field
         self.add(o.SetReference, entity=entity, field=fdef.id, source=origin, source_field=sdef.id)
 
-    def clear_reference(self, record: IdLike, field_id: str) -> None:
+    def clear_reference(self, record: IdLike, field: str) -> None:
         """Back to a plain value: the field keeps what it currently shows, as its own value."""
         entity = self._live_entity(record)
-        fdef = self._field(field_id, entity)
+        fdef = self._field(field, entity)
         current = group_value(self.ws.conn, self.ws.groups, entity, fdef.id)
         if current is None or not isinstance(current.value, Reference):
             raise ValidationError(f"{fdef.display_name} is not showing another record's value")
@@ -223,20 +223,20 @@ class Transaction:
 
     # --- CRDT text and list fields -----------------------------------------------------------
 
-    def _crdt_field(self, record: IdLike, field_id: str, kind: str) -> tuple[bytes, FieldDef]:
+    def _crdt_field(self, record: IdLike, field: str, kind: str) -> tuple[bytes, FieldDef]:
         entity = self._live_entity(record)
-        fdef = self._field(field_id, entity)
+        fdef = self._field(field, entity)
         if fdef.crdt != kind:
             raise ValidationError(f"field {fdef.display_name!r} is not a collaborative {kind} field")
         self._require_member(entity, fdef)
         return entity, fdef
 
-    def edit_text(self, record: IdLike, field_id: str, edits: list[tuple[int, int, str]]) -> None:
+    def edit_text(self, record: IdLike, field: str, edits: list[tuple[int, int, str]]) -> None:
         """Apply (index, delete count, insert text) edits to a text CRDT field, in order.
 
         Concurrent edits by others merge character by character; they never conflict.
         """
-        entity, fdef = self._crdt_field(record, field_id, "text")
+        entity, fdef = self._crdt_field(record, field, "text")
         store = self.ws.crdt
         backend = store.require()
         doc = store.doc(entity, fdef.id, "text")
@@ -258,11 +258,11 @@ class Transaction:
         delta = backend.edit_text(doc, checked)
         self.add(o.ApplyCrdt, entity=entity, field=fdef.id, crdt_type="text", delta=delta)
 
-    def set_text(self, record: IdLike, field_id: str, text: str) -> None:
+    def set_text(self, record: IdLike, field: str, text: str) -> None:
         """Replace a text CRDT field's content, as the smallest edit (keeps concurrent edits)."""
         if not isinstance(text, str):
             raise ValidationError("text must be a string")
-        entity, fdef = self._crdt_field(record, field_id, "text")
+        entity, fdef = self._crdt_field(record, field, "text")
         current = self.ws.crdt.render(entity, fdef.id, "text")
         start = 0
         while start < min(len(current), len(text)) and current[start] == text[start]:
@@ -273,9 +273,9 @@ class Transaction:
         if current != text:
             self.edit_text(entity, fdef.id, [(start, len(current) - start - end, text[start:len(text) - end])])
 
-    def set_list(self, record: IdLike, field_id: str, values: list[Any]) -> None:
+    def set_list(self, record: IdLike, field: str, values: list[Any]) -> None:
         """Reset a list CRDT field to `values` (items others add concurrently are kept)."""
-        entity, fdef = self._crdt_field(record, field_id, "list")
+        entity, fdef = self._crdt_field(record, field, "list")
         item = FieldDef(id=fdef.id, table=fdef.table, name=fdef.name, type=fdef.item_type or "string",
                         display_name=fdef.display_name)
         clean = [normalize_value(item, v) for v in values]
@@ -374,8 +374,8 @@ class Transaction:
                  properties=self._edge_props(edge_type, properties or {}))
         return to_str(edge)
 
-    def _live_edge(self, edge_ref: IdLike) -> tuple[bytes, str]:
-        edge = as_id(edge_ref, "edge id")
+    def _live_edge(self, edge: IdLike) -> tuple[bytes, str]:
+        edge = as_id(edge, "edge id")
         state = edge_state(self.ws.conn, edge)
         if state is None or state[0] is None:
             raise NotFoundError(f"edge {to_str(edge)} does not exist")
@@ -383,12 +383,12 @@ class Transaction:
             raise ValidationError(f"edge {to_str(edge)} is deleted")
         return edge, state[0]
 
-    def delete_edge(self, edge_ref: IdLike) -> None:
-        edge, _ = self._live_edge(edge_ref)
+    def delete_edge(self, edge: IdLike) -> None:
+        edge, _ = self._live_edge(edge)
         self.add(o.DeleteEdge, edge=edge)
 
-    def restore_edge(self, edge_ref: IdLike) -> None:
-        edge = as_id(edge_ref, "edge id")
+    def restore_edge(self, edge: IdLike) -> None:
+        edge = as_id(edge, "edge id")
         state = edge_state(self.ws.conn, edge)
         if state is None or state[0] is None:
             raise NotFoundError(f"edge {to_str(edge)} does not exist")
@@ -396,8 +396,8 @@ class Transaction:
             raise ValidationError(f"edge {to_str(edge)} is not deleted")
         self.add(o.RestoreEdge, edge=edge)
 
-    def set_edge_property(self, edge_ref: IdLike, key: str, value: Any) -> None:
-        edge, edge_type = self._live_edge(edge_ref)
+    def set_edge_property(self, edge: IdLike, key: str, value: Any) -> None:
+        edge, edge_type = self._live_edge(edge)
         if value is None:
             property_def(self.schema.edge_type(edge_type), key)
             self.add(o.ClearEdgeProperty, edge=edge, key=key)
@@ -464,9 +464,9 @@ class Transaction:
                  before=before_id, position=position, properties=self._edge_props(edge_type, properties or {}))
         return to_str(edge)
 
-    def move_ordered_edge(self, edge_ref: IdLike, *, after: IdLike | None = None,
+    def move_ordered_edge(self, edge: IdLike, *, after: IdLike | None = None,
                           before: IdLike | None = None) -> None:
-        edge, edge_type = self._live_edge(edge_ref)
+        edge, edge_type = self._live_edge(edge)
         if not self.schema.edge_type(edge_type).ordered:
             raise ValidationError("only ordered edges can be moved")
         state = edge_state(self.ws.conn, edge)

@@ -140,8 +140,9 @@ class Workspace:
         self.crdt = CrdtStore(conn, backend, lambda field_id: self.groups.members(field_id),
                               lambda entity: self.redirects.members(entity))
         self.applier = Applier(conn, self.crdt, self.redirects)
+        self._devices: dict[bytes, list[bytes]] = {}  # actor -> its devices seen writing (kept in place)
         self.conflicts = ConflictTracker(conn, lambda: self.groups, self._is_crdt, self.redirects, self.writer,
-                                         lambda actor: self._devices.get(actor, []))
+                                         self._devices)
         self.awareness = AwarenessLog(lambda: self.groups, env.now_ms)
         self.rules = RuleEngine(self)
         self.listeners: list[Callable[[BundleEvent], None]] = []
@@ -201,14 +202,14 @@ class Workspace:
         return cls._prepare(conn, env, workspace_id), nonce
 
     @classmethod
-    def open(cls, conn: sqlite3.Connection, env: Env, workspace_id: bytes | None = None) -> Workspace:
+    def open(cls, conn: sqlite3.Connection, env: Env, workspace_id: IdLike | None = None) -> Workspace:
         """Open the workspace stored in `conn` (optionally checking which one it is)."""
-        return cls._prepare(conn, env, workspace_id)
+        return cls._prepare(conn, env, None if workspace_id is None else as_id(workspace_id, "workspace id"))
 
     @classmethod
-    def join(cls, conn: sqlite3.Connection, env: Env, workspace_id: bytes) -> Workspace:
+    def join(cls, conn: sqlite3.Connection, env: Env, workspace_id: IdLike) -> Workspace:
         """An empty replica of an existing workspace, to be filled by sync."""
-        return cls._prepare(conn, env, workspace_id)
+        return cls._prepare(conn, env, as_id(workspace_id, "workspace id"))
 
     def close(self) -> None:
         """Release the database (any overlay view is rolled back first). Closing twice is harmless;
@@ -242,7 +243,8 @@ class Workspace:
         self._reload_settings()
         self._vc: dict[bytes, bytes] = {}
         self._digests: dict[bytes, bytes] = {}
-        self._devices: dict[bytes, list[bytes]] = {self.actor_id: [self.device]}
+        self._devices.clear()
+        self._devices[self.actor_id] = [self.device]
         for writer, hlc, digest in self.conn.execute("SELECT writer, hlc, digest FROM vector_clock"):
             self._chain_stored(writer, hlc, digest)
 
@@ -400,11 +402,12 @@ class Workspace:
     def create_record(self, table: str, values: dict[str, Any] | None = None) -> str:
         return self.commit(lambda tx: tx.create_record(table, values))[0]
 
-    def set_field(self, record: IdLike, field_id: str, value: Any) -> None:
-        self.commit(lambda tx: tx.set_field(record, field_id, value))
+    def set_field(self, record: IdLike, field: str, value: Any) -> None:
+        """One field in one bundle (`Transaction.set_field`); None clears."""
+        self.commit(lambda tx: tx.set_field(record, field, value))
 
-    def clear_field(self, record: IdLike, field_id: str) -> None:
-        self.commit(lambda tx: tx.clear_field(record, field_id))
+    def clear_field(self, record: IdLike, field: str) -> None:
+        self.commit(lambda tx: tx.clear_field(record, field))
 
     def delete_record(self, record: IdLike) -> None:
         self.commit(lambda tx: tx.delete_record(record))
@@ -635,9 +638,10 @@ class Workspace:
         return follow(self, reference, depth)
 
     @_reads
-    def reference_of(self, record: IdLike, field_id: str) -> tuple[str, str, str | None] | None:
+    def reference_of(self, record: IdLike, field: str) -> tuple[str, str, str | None] | None:
         """If the field is in reference mode: (source record id, source field, broken reason)."""
-        return reference_of(self, record, field_id)
+        entity = self.redirects.resolve(as_id(record, "record id"))
+        return reference_of(self, record, self.schema.field(field, tables_of(self.conn, entity) or None).id)
 
     # --- reads ----------------------------------------------------------------------------------
 

@@ -141,7 +141,7 @@ def check(peers: list[Peer]) -> None:
     assert all(p.ws.oplog_size().pending == 0 for p in peers)
     hashes = {p.ws.state_hash() for p in peers}
     assert len(hashes) == 1
-    views = {tuple(sorted((c.id, c.current, c.resolution) for c in p.ws.open_conflicts())) for p in peers}
+    views = {tuple(sorted((c.id, c.current, c.resolution_id) for c in p.ws.open_conflicts())) for p in peers}
     assert len(views) == 1
     assert len({tuple(r.id for r in p.ws.resolved_conflicts()) for p in peers}) == 1
     for peer in peers:
@@ -165,7 +165,7 @@ def test_long_seeded_schedules_with_reopened_conflicts_converge() -> None:
         peers, count = run(actions, seed)
         resolved += count
         converge(peers, random.Random(seed))
-        reopened += sum(c.resolution is not None for c in peers[0].ws.open_conflicts())
+        reopened += sum(c.resolution_id is not None for c in peers[0].ws.open_conflicts())
         reopened += sum(r.supersedes is not None for r in peers[0].ws.resolved_conflicts())
         check(peers)
     assert resolved > 0 and reopened > 0, (resolved, reopened)  # the schedules really exercise both

@@ -52,7 +52,7 @@ def test_a_late_edit_reopens_the_same_conflict_which_keeps_showing_its_resolutio
     for peer in (alice, bob, carol):
         [reopened] = peer.ws.open_conflicts()
         assert reopened.id == original.id  # the same conflict, extended, on every peer
-        assert reopened.resolution == first.id
+        assert reopened.resolution_id == first.id
         assert sorted(c.value for c in reopened.competitors) == ["cancelled", "done"]
         assert reopened.current == "done"  # the last resolved value, not the newer late edit
         assert peer.ws.record(rid).get("status") == "done"
@@ -87,18 +87,18 @@ def test_rebuild_and_a_late_joiner_reproduce_reopened_conflicts_exactly(team, cl
     clock.advance(60_000)
     carol.ws.set_field(rid, STATUS, "cancelled")
     everyone(alice, bob, carol)
-    expected = (alice.ws.state_hash(), [(c.id, c.current, c.resolution) for c in alice.ws.open_conflicts()],
+    expected = (alice.ws.state_hash(), [(c.id, c.current, c.resolution_id) for c in alice.ws.open_conflicts()],
                 [(r.id, r.conflict_id, r.supersedes) for r in alice.ws.resolved_conflicts()])
     assert expected[1] == [(original.id, "on hold", expected[2][0][0])]
     for peer in (alice, bob, carol):
         peer.ws.rebuild()
-        assert (peer.ws.state_hash(), [(c.id, c.current, c.resolution) for c in peer.ws.open_conflicts()],
+        assert (peer.ws.state_hash(), [(c.id, c.current, c.resolution_id) for c in peer.ws.open_conflicts()],
                 [(r.id, r.conflict_id, r.supersedes) for r in peer.ws.resolved_conflicts()]) == expected
     dana = peer_factory("Dana", workspace_from=alice)
     for stored in reversed(list(carol.ws.bundles())):  # newest first: parked, then applied in order
         dana.ws.ingest(stored.wire)
     assert dana.ws.oplog_size().pending == 0
-    assert (dana.ws.state_hash(), [(c.id, c.current, c.resolution) for c in dana.ws.open_conflicts()],
+    assert (dana.ws.state_hash(), [(c.id, c.current, c.resolution_id) for c in dana.ws.open_conflicts()],
             [(r.id, r.conflict_id, r.supersedes) for r in dana.ws.resolved_conflicts()]) == expected
 
 
@@ -115,7 +115,7 @@ def test_an_edit_made_after_seeing_the_resolution_starts_a_new_conflict(team) ->
     carol.ws.set_field(rid, STATUS, "reopened by Carol")
     everyone(alice, bob, carol)
     [fresh] = alice.ws.open_conflicts()
-    assert fresh.id != original.id and fresh.resolution is None
+    assert fresh.id != original.id and fresh.resolution_id is None
     assert sorted(c.value for c in fresh.competitors) == ["reopened by Bob", "reopened by Carol"]
     assert fresh.current == max(fresh.competitors, key=lambda c: c.hlc).value  # unresolved: last writer wins
 
