@@ -59,6 +59,7 @@ class Change:
     concurrent_with: tuple[Alternative, ...] = ()  # those other writes
     resolution: bool = False  # a conflict resolution
     chosen_over: tuple[Alternative, ...] = ()  # for a resolution: the values it settled against
+    picked: Alternative | None = None  # for a resolution that picked a competitor: that one
     supersedes: str | None = None  # for a resolution: the earlier resolution it overrides
     accepted: bool = True  # False for a resolution that lost to an earlier one
     stale: bool = False  # arrived long after it was made (flagged on arrival)
@@ -70,7 +71,8 @@ class Change:
         who = f"{self.display_name} (staged, not saved yet)" if self.staged else self.display_name
         if self.resolution:
             over = _names(self.chosen_over)
-            sentence = f"{who} chose {_quoted(self.new)} over {over}" if over else \
+            whose = f"{self.picked.display_name}'s " if self.picked and self.picked.actor != self.actor else ""
+            sentence = f"{who} chose {whose}{_quoted(self.new)} over {over}" if over else \
                 f"{who} settled it as {_quoted(self.new)}"
             if self.supersedes is not None:
                 sentence += ", replacing an earlier decision"
@@ -151,9 +153,11 @@ def field_history(ws: Workspace, record: IdLike, field: str) -> list[Change]:
         is_resolution = isinstance(op, o.ResolveConflict)
         chosen_over: tuple[Alternative, ...] = ()
         supersedes = None
+        picked = None
         if is_resolution:
             tips = [by_id.get(t) or ws.conflicts.lookup(t, op.target, ws.groups.key(field_id)) for t in op.tips]
             chosen_over = tuple(alternative(t) for t in tips if t is not None and t.value != op.chosen)
+            picked = next((alternative(t) for t in tips if t is not None and t.op_id == op.chosen_op), None)
             earlier = [t for t in tips if t is not None and t.op_id in resolutions]
             supersedes = to_str(max(earlier, key=lambda t: t.ord).op_id) if earlier else None
         changes.append(Change(
@@ -161,6 +165,7 @@ def field_history(ws: Workspace, record: IdLike, field: str) -> list[Change]:
             when=hlc_mod.to_display(ord_[:12]), old=old, new=write.value, bundle_id=to_str(bundle_id),
             op_id=to_str(op.op_id), op_type=op_type, field=write.field, concurrent=bool(concurrent),
             concurrent_with=() if is_resolution else concurrent, resolution=is_resolution, chosen_over=chosen_over,
+            picked=picked,
             supersedes=supersedes, accepted=bool(resolutions.get(op.op_id, 1)), stale=bundle_id in stale))
     return changes + _staged(ws, entity, members, changes[-1].new if changes else None)
 

@@ -5,7 +5,10 @@ runs the two pipelines everything else uses:
 
 * local writes: `transaction()` -> validated ops applied at once -> one signed bundle;
 * received bundles: `ingest()` -> decode, workspace, duplicate and clock checks -> signature ->
-  causal readiness -> schema checks -> one SQLite transaction (all or nothing).
+  causal readiness (per device chain) -> schema and id checks -> one SQLite transaction (all or
+  nothing); the steps live in `receive`.
+
+Results follow one convention (`results`): every id handed out is a string.
 
 Signing and verifying may be async (WebCrypto), so each pipeline has a sync and an async entry
 point around the same synchronous steps.

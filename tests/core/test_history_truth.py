@@ -63,5 +63,5 @@ def test_history_shows_a_reopening_and_the_decision_that_replaced_the_first(peer
     assert [(a.display_name, a.value, a.resolution) for a in late.concurrent_with] == [
         ("Stage Manager", "555-1111", False), ("ASM", "555-2222", False), ("ASM", "555-3333", True)]
     assert second.supersedes == first.op_id
-    assert second.describe() == ("Stage Manager chose '555-4444' over ASM's decision '555-3333', "
+    assert second.describe() == ("Stage Manager chose Designer's '555-4444' over ASM's decision '555-3333', "
                                  "replacing an earlier decision")

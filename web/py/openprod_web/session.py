@@ -388,10 +388,16 @@ class Session(ConflictsApi, StagingApi, LinksApi):
                 "label": self.ws.record_label(found.id), "flags": flags}
 
     async def m_history(self, record: str, field: str) -> list[dict[str, Any]]:
+        def others(alternatives: tuple[Any, ...]) -> list[dict[str, Any]]:
+            return [{"display_name": a.display_name, "value": a.value, "resolution": a.resolution}
+                    for a in alternatives]
+
         return [{"actor": c.actor[:8], "display_name": c.display_name, "when": c.when, "old": c.old, "new": c.new,
                  "bundle_id": c.bundle_id, "op_type": c.op_type, "concurrent": c.concurrent,
-                 "resolution": c.resolution, "accepted": c.accepted, "stale": c.stale, "staged": c.staged,
-                 "description": c.describe()}
+                 "concurrent_with": others(c.concurrent_with), "resolution": c.resolution,
+                 "chosen_over": others(c.chosen_over), "supersedes": c.supersedes is not None,
+                 "picked_from": c.picked.display_name if c.picked and c.picked.actor != c.actor else None,
+                 "accepted": c.accepted, "stale": c.stale, "staged": c.staged, "description": c.describe()}
                 for c in self.ws.history(record, field)]
 
     async def m_membership(self, record: str) -> list[dict[str, Any]]:
