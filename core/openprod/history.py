@@ -117,7 +117,7 @@ def field_history(ws: Workspace, record: IdLike, field: str) -> list[Change]:
     """Every write to the field (mapped fields included), oldest first; see `Change`. Read from the
     oplog, plus the active overlay's staged edits at the end (marked `staged`)."""
     entity = ws.redirects.resolve(as_id(record, "record id"))
-    field_id = ws.schema.field(field, tables_of(ws.conn, entity) or None).id
+    field_id = ws.schema.field(field, lambda: tables_of(ws.conn, entity)).id
     members = ws.groups.members(field_id)
     names = actor_names(ws.conn)
     records = ws.redirects.members(entity)

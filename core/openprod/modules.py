@@ -11,7 +11,7 @@ import datetime as _dt
 import math
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -406,12 +406,15 @@ class Schema:
         candidates = [t for t in self.tables.values() if isinstance(name, str) and t.name == name]
         return _one(candidates, name, "table", sorted(self.tables) or ["none adopted yet"], "'module.Table'")
 
-    def field(self, name: str, tables: Iterable[str] | None = None) -> FieldDef:
+    def field(self, name: str, tables: Iterable[str] | Callable[[], Iterable[str]] | None = None) -> FieldDef:
         """A field by 'module.Table.field'; or 'Table.field', or 'field' alone, when it names one
-        field of `tables` (a record's tables; default: every table)."""
+        field of `tables` (a record's tables, or a function giving them, called only for a short
+        name; default: every table)."""
         found = self.fields.get(name)
         if found is not None:
             return found
+        if callable(tables):
+            tables = list(tables()) or None
         scope = list(tables) if tables is not None else list(self.tables)
         candidates = []
         if isinstance(name, str) and name.count(".") <= 1:

@@ -317,7 +317,7 @@ class Overlays:
         target = as_id(record, "record id")
         with self.reading():
             if entity_state(self.conn, target) is not None:  # a record's field; an edge's property is as named
-                field = self.ws.schema.field(field, tables_of(self.conn, target)).id
+                field = self.ws.schema.field(field, lambda: tables_of(self.conn, target)).id
         members = list(self.ws.groups.members(field)) if is_field_key(field) else [field]
         return overlay_id, target, members, field
 

@@ -132,7 +132,7 @@ def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], sourc
         ws.conn.execute("ROLLBACK")
         ws._reload()
         raise
-    for bundle, data in applied:
+    for bundle, data in applied if ws.listeners else ():
         ws._notify(BundleEvent(to_str(bundle.bundle_id), actor_str(bundle.actor), bundle.writer, bundle.hlc, data,
                                "remote"))
     if applied:

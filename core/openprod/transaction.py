@@ -103,7 +103,7 @@ class Transaction:
 
     def _field(self, name: str, entity: bytes | None = None) -> FieldDef:
         """A field by its full id, or by a shorter name that names one field of `entity`'s tables."""
-        return self.schema.field(name, None if entity is None else tables_of(self.ws.conn, entity))
+        return self.schema.field(name, None if entity is None else lambda: tables_of(self.ws.conn, entity))
 
     def _table(self, table: str) -> TableDef:
         return self.schema.table(table)

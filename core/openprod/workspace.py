@@ -343,9 +343,10 @@ class Workspace:
                 self._stacks.undo.append(entry)
         self.awareness.note(field_writes(bundle.ops), self.actor_id)
         wire = bundle.wire()
-        self._notify(BundleEvent(to_str(bundle.bundle_id), actor_str(self.actor_id), self.writer, bundle.hlc, wire,
-                                 "local"))
-        return Receipt(to_str(bundle.bundle_id), bundle.hlc, wire, list(tx.created))
+        bundle_id = to_str(bundle.bundle_id)
+        if self.listeners:
+            self._notify(BundleEvent(bundle_id, actor_str(self.actor_id), self.writer, bundle.hlc, wire, "local"))
+        return Receipt(bundle_id, bundle.hlc, wire, list(tx.created))
 
     @contextmanager
     def transaction(self, kind: str = "edit", meta: dict[str, Any] | None = None,
@@ -578,6 +579,7 @@ class Workspace:
             self.groups = FieldGroups()
             apply = self.applier.apply
             clocks: dict[int, tuple[dict[bytes, bytes], bytes]] = {}
+            digests: dict[bytes, bytes] = {}  # writer -> XOR of its bundles' header hashes
             for payload, actor, bundle_seq in rows:
                 op = o.decode_stored_op(payload)
                 before = self.conflicts.prior(op)
@@ -591,10 +593,8 @@ class Workspace:
                     header, writer = self.conn.execute("SELECT header, writer FROM bundles WHERE seq = ?",
                                                        (bundle_seq,)).fetchone()
                     known = clocks[bundle_seq] = (stored_clock(header), writer)
+                    digests[writer] = oplog.xor(digests.get(writer, oplog.NO_DIGEST), oplog.header_digest(header))
                 self.conflicts.observe(op, known[1], known[0], before)
-            digests: dict[bytes, bytes] = {}
-            for writer, header in self.conn.execute("SELECT writer, header FROM bundles"):
-                digests[writer] = oplog.xor(digests.get(writer, oplog.NO_DIGEST), oplog.header_digest(header))
             self.conn.executemany(
                 "INSERT INTO vector_clock (writer, hlc, digest) SELECT writer, max(hlc), ? FROM bundles"
                 " WHERE writer = ?",
@@ -620,7 +620,7 @@ class Workspace:
     def render(self, record: IdLike, field: str) -> Any:
         """Current content of a collaborative (CRDT) field: text, or a list, merged from all its edits."""
         entity = self.redirects.resolve(as_id(record, "record id"))
-        field_id = field if field in self.schema.fields else self.schema.field(field, tables_of(self.conn, entity)).id
+        field_id = self.schema.field(field, lambda: tables_of(self.conn, entity)).id
         return self._render(entity, field_id)
 
     def _render(self, entity: bytes, field_id: str) -> Any:
@@ -644,7 +644,7 @@ class Workspace:
     def reference_of(self, record: IdLike, field: str) -> tuple[str, str, str | None] | None:
         """If the field is in reference mode: (source record id, source field, broken reason)."""
         entity = self.redirects.resolve(as_id(record, "record id"))
-        return reference_of(self, record, self.schema.field(field, tables_of(self.conn, entity) or None).id)
+        return reference_of(self, record, self.schema.field(field, lambda: tables_of(self.conn, entity)).id)
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -720,7 +720,7 @@ class Workspace:
         entity = self.redirects.resolve(as_id(record, "record id"))
         if not entity_visible(self.conn, entity):
             raise NotFoundError(f"record {to_str(entity)} does not exist")
-        field_id = self.schema.field(field, tables_of(self.conn, entity)).id
+        field_id = self.schema.field(field, lambda: tables_of(self.conn, entity)).id
         found = values_for(self.conn, self.groups, [entity], [field_id], self._show)[entity].get(field_id)
         return None if found is None else found.value
 
@@ -815,7 +815,7 @@ class Workspace:
         entity = self.redirects.resolve(as_id(target, "record id"))
         if entity_state(self.conn, entity) is None:
             return field
-        return self.groups.key(self.schema.field(field, tables_of(self.conn, entity)).id)
+        return self.groups.key(self.schema.field(field, lambda: tables_of(self.conn, entity)).id)
 
     def resolved_conflicts(self, record: IdLike | None = None) -> list[Resolution]:
         """Every decision that settled a conflict, oldest first: the value chosen, what it was chosen
