@@ -24,7 +24,7 @@ from .reads import (
     table_members,
     tables_of,
 )
-from .undo import Step, capture
+from .undo import _UNREAD, Step, capture
 from .validation import check_op
 from .values import Reference
 
@@ -55,15 +55,16 @@ class Transaction:
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def add(self, cls: type[o.Op], **payload: Any) -> o.Op:
-        """Validate, apply and record one op. Raises ValidationError; the caller rolls back."""
+    def add(self, cls: type[o.Op], _before: Any = _UNREAD, **payload: Any) -> o.Op:
+        """Validate, apply and record one op. Raises ValidationError; the caller rolls back.
+        `_before`: the field's current value when the caller has just read it (saves undo a read)."""
         ws = self.ws
         if self.staging:
             ws.overlays.check(cls)
         op = o.make_op(cls, ws.ids.new(), ws.overlays.next_hlc() if self.staging else ws.clock.tick(), **payload)
         self.schema = check_op(op, self.schema)
         if self.steps is not None and cls is not o.IdentifyActor:
-            inverse = capture(ws.conn, ws.groups, op, lambda: self._label(op))
+            inverse = capture(ws.conn, ws.groups, op, lambda: self._label(op), _before)
             if inverse is None:
                 self.steps = None
             else:
@@ -144,12 +145,13 @@ class Transaction:
             out[fdef.id] = normalize_value(fdef, value)
         return out
 
-    def _through(self, entity: bytes, field_id: str) -> tuple[bytes, str]:
-        """Where a write lands: a field in reference mode edits the field it shows."""
+    def _through(self, entity: bytes, field_id: str) -> tuple[bytes, str, Any]:
+        """Where a write lands: a field in reference mode edits the field it shows. Also returns
+        that field's current value."""
         for _ in range(9):
             current = group_value(self.ws.conn, self.ws.groups, entity, field_id)
             if current is None or not isinstance(current.value, Reference):
-                return entity, field_id
+                return entity, field_id, None if current is None else current.value
             _value, broken = self.ws.follow(current.value)
             if broken is not None:
                 raise ValidationError(f"this field shows another record's value, but {broken}; "
@@ -163,24 +165,24 @@ class Transaction:
             self.clear_field(record, field)
             return
         entity = self._live_entity(record)
-        entity, field = self._through(entity, self._field(field, entity).id)
+        entity, field, before = self._through(entity, self._field(field, entity).id)
         fdef = self._field(field)
         if fdef.crdt is not None:
             raise ValidationError(f"field {fdef.display_name!r} is a {fdef.crdt} CRDT field: SetField is not "
                                   f"allowed; use the CRDT edit methods")
         self._require_member(entity, fdef)
-        self.add(o.SetField, entity=entity, field=fdef.id, value=normalize_value(fdef, value))
+        self.add(o.SetField, before, entity=entity, field=fdef.id, value=normalize_value(fdef, value))
 
     def clear_field(self, record: IdLike, field: str) -> None:
         entity = self._live_entity(record)
-        entity, field = self._through(entity, self._field(field, entity).id)
+        entity, field, before = self._through(entity, self._field(field, entity).id)
         fdef = self._field(field)
         if fdef.crdt is not None:
             raise ValidationError(f"field {fdef.display_name!r} is a CRDT field and cannot be cleared this way")
         if fdef.required:
             raise ValidationError(f"field {fdef.display_name!r} is required and cannot be cleared")
         self._require_member(entity, fdef)
-        self.add(o.ClearField, entity=entity, field=fdef.id)
+        self.add(o.ClearField, before, entity=entity, field=fdef.id)
 
     def set_reference(self, record: IdLike, field: str, source: IdLike, source_field: str) -> None:
         """Reference mode: the field shows `source`'s `source_field` (and edits go there)."""

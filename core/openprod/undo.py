@@ -56,6 +56,9 @@ class Stacks:
         self.redo: deque[Entry] = deque(maxlen=UNDO_DEPTH)
 
 
+_UNREAD = object()  # capture(before=...): the caller has not read the field's current value
+
+
 def _prior_field(conn: sqlite3.Connection, groups: FieldGroups, entity: bytes, field_id: str) -> Any:
     current = group_value(conn, groups, entity, field_id)
     return None if current is None else current.value
@@ -71,10 +74,14 @@ def _set_or_clear(entity: bytes, field_id: str, value: Any, label: Callable[[], 
     return Step(o.SetField, {"entity": entity, "field": field_id, "value": value}, entity, guard, label)
 
 
-def capture(conn: sqlite3.Connection, groups: FieldGroups, op: o.Op, label: Callable[[], str]) -> list[Step] | None:
-    """Inverse steps for `op` given the state before it; None if the op cannot be undone."""
+def capture(conn: sqlite3.Connection, groups: FieldGroups, op: o.Op, label: Callable[[], str],
+            before: Any = _UNREAD) -> list[Step] | None:
+    """Inverse steps for `op` given the state before it; None if the op cannot be undone.
+    `before`: a field write's current value, when the caller has just read it."""
     if isinstance(op, (o.SetField, o.ClearField, o.SetReference)):
-        return [_set_or_clear(op.entity, op.field, _prior_field(conn, groups, op.entity, op.field), label, groups)]
+        if before is _UNREAD:
+            before = _prior_field(conn, groups, op.entity, op.field)
+        return [_set_or_clear(op.entity, op.field, before, label, groups)]
     if isinstance(op, (o.CreateEntity, o.RestoreEntity)):
         steps = [Step(o.DeleteEntity, {"entity": op.entity}, op.entity, (LIFE,), label)]
         return steps
