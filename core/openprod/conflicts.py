@@ -230,7 +230,9 @@ class ConflictTracker:
         if known is None or (field_key and self.redirects.merge_ops(target)):
             return False
         tip_ord, tip_actor = known
-        tip_writer = self._writer(winner, tip_actor)
+        devices = self._devices.get(tip_actor)  # one device (the common case): no lookup
+        tip_writer = tip_actor + devices[0] if devices is not None and len(devices) == 1 else \
+            self._writer(winner, tip_actor)
         if tip_writer == writer:
             return tip_ord < ord_
         return clock.get(tip_writer, ZERO) >= tip_ord[:12]

@@ -579,7 +579,7 @@ class Workspace:
             self.groups = FieldGroups()
             apply = self.applier.apply
             clocks: dict[int, tuple[dict[bytes, bytes], bytes]] = {}
-            digests: dict[bytes, bytes] = {}  # writer -> XOR of its bundles' header hashes
+            digests: dict[bytes, int] = {}  # writer -> XOR of its bundles' header hashes
             for payload, actor, bundle_seq in rows:
                 op = o.decode_stored_op(payload)
                 before = self.conflicts.prior(op)
@@ -593,12 +593,12 @@ class Workspace:
                     header, writer = self.conn.execute("SELECT header, writer FROM bundles WHERE seq = ?",
                                                        (bundle_seq,)).fetchone()
                     known = clocks[bundle_seq] = (stored_clock(header), writer)
-                    digests[writer] = oplog.xor(digests.get(writer, oplog.NO_DIGEST), oplog.header_digest(header))
+                    digests[writer] = digests.get(writer, 0) ^ int.from_bytes(oplog.header_digest(header), "big")
                 self.conflicts.observe(op, known[1], known[0], before)
             self.conn.executemany(
                 "INSERT INTO vector_clock (writer, hlc, digest) SELECT writer, max(hlc), ? FROM bundles"
                 " WHERE writer = ?",
-                [(digest, writer) for writer, digest in digests.items()])
+                [(digest.to_bytes(32, "big"), writer) for writer, digest in digests.items()])
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
