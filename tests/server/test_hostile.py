@@ -46,6 +46,12 @@ def world(relay: RelayProcess, tmp_path: Path) -> Iterator[tuple[RelayProcess, F
                                 "--identity", str(bob.identity_path), "--relay", relay.url],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     yield relay, alice, mallory, relay.workspace_file(alice.open())
+    # The watcher gets Alice's last edit live; a loaded machine may take a while, never forever.
+    deadline = time.monotonic() + 60
+    while bob.hash_and_count() != alice.hash_and_count() and time.monotonic() < deadline:
+        if watcher.poll() is not None:
+            break
+        time.sleep(0.2)
     watcher.terminate()
     out, _ = watcher.communicate(timeout=10)
     events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -168,5 +174,4 @@ def honest_edit(alice: FilePeer, relay: RelayProcess) -> None:
     ws = alice.open()
     ws.create_record(TABLE, {"name": "After the attack"})
     ws.conn.close()
-    alice.cli("sync", relay=relay)
-    time.sleep(1.0)  # the watcher gets it live; the fixture checks it arrived
+    alice.cli("sync", relay=relay)  # the watcher gets it live; the fixture waits for it and checks
