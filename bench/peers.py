@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from openprod import Env, Identity, Workspace, connect, oplog
+from openprod import Env, Identity, Workspace, connect
 
 from .manifest import bench_manifest
 
@@ -73,7 +73,7 @@ def replica_peer(directory: Path, name: str, seed: int, origin: Peer) -> Peer:
 
 def stored_wires(peer: Peer) -> list[bytes]:
     """Every bundle the peer holds, as wire bytes in canonical order (what a sync would send)."""
-    return list(oplog.bundle_wires(peer.ws.conn))
+    return [b.wire for b in peer.ws.bundles()]
 
 
 def ingest_batched(peer: Peer, wires: list[bytes], batch: int = 200) -> int:
@@ -102,7 +102,7 @@ def ingest_all(peer: Peer, wires: Iterable[bytes]) -> int:
 
 
 def op_count(peer: Peer) -> int:
-    return int(peer.ws.conn.execute("SELECT count(*) FROM oplog").fetchone()[0])
+    return int(peer.ws.oplog_size().operations)
 
 
 def close(*peers: Peer) -> None:

@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> None:
         for j in range(args.bundles - args.records - 2):
             edit(a.ws, j + args.records, records[j % len(records)])
         authoring = time.perf_counter() - start
-        bundles = a.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
-        ops = a.ws.conn.execute("SELECT count(*) FROM oplog").fetchone()[0]
+        bundles = a.ws.oplog_size().bundles
+        ops = a.ws.oplog_size().operations
 
         relay = RelayProcess(base / "relay")
         try:

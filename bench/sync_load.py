@@ -29,9 +29,10 @@ import cbor2
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from openprod import BundleEvent, IngestResult, Workspace, oplog
+from openprod import BundleEvent, IngestResult, Workspace
 from openprod import connect as db_connect
 from openprod.hlc import ZERO
+from openprod.ids import to_str
 from openprod.sync import IngestBatch, Role, SessionConfig, SignProof, SyncSession, VerifyProof
 from openprod_server.client import RelayClient
 
@@ -43,9 +44,9 @@ QUIET_CONFIG = SessionConfig(quiet_ms=NEVER, recheck_ms=NEVER, ping_interval_ms=
 
 
 def peek(wire: bytes) -> tuple[bytes, bytes, bytes]:
-    """(bundle id, author, HLC) from a bundle's header, without verifying anything."""
+    """(bundle id, writer, HLC) from a bundle's header, without verifying anything."""
     header = cbor2.loads(cbor2.loads(wire)[0])
-    return header["id"], header["actor"], header["hlc"]
+    return header["id"], header["actor"] + header["dev"], header["hlc"]
 
 
 class LightReplica:
@@ -54,15 +55,22 @@ class LightReplica:
     def __init__(self, ws: Workspace) -> None:
         self.workspace_id = ws.workspace_id
         self.actor_id = ws.actor_id
+        self.writer = ws.writer
         self.clock: dict[bytes, bytes] = dict(ws.vector_clock)
         self.own: list[tuple[bytes, bytes]] = []  # (hlc, wire) pushed so far
 
     def vector_clock(self) -> dict[bytes, bytes]:
         return dict(self.clock)
 
+    def digests(self) -> dict[bytes, bytes]:
+        return {}  # never compared: these peers do not send checks (see QUIET_CONFIG)
+
     def delta(self, peer_clock: dict[bytes, bytes]) -> list[bytes]:
-        since = peer_clock.get(self.actor_id, ZERO)
+        since = peer_clock.get(self.writer, ZERO)
         return _Delta([wire for hlc, wire in self.own if hlc > since])
+
+    def chains(self, writers: list[bytes]) -> list[bytes]:
+        return _Delta([wire for _hlc, wire in self.own] if self.writer in writers else [])
 
     def state_hash(self) -> str:
         return "0" * 64  # never compared: these peers do not send checks (see QUIET_CONFIG)
@@ -89,7 +97,7 @@ class LoadPeer:
         self.outbox: list[tuple[bytes, bytes, bytes, bytes]] = []  # (id, actor, hlc, wire), authored offline
         for j in range(count - 1):  # the record's creation is the first of `count`
             edit(ws, j, record)
-        for wire in list(oplog.bundle_wires(ws.conn))[skip:]:
+        for wire in [b.wire for b in ws.bundles()][skip:]:
             self.outbox.append((*peek(wire), wire))
         self.conn: ClientConnection | None = None
         self.session: SyncSession | None = None
@@ -107,11 +115,11 @@ class LoadPeer:
                 results = []
                 stamp = time.perf_counter()
                 for wire in item.wires:
-                    bundle_id, actor, hlc = peek(wire)
+                    bundle_id, writer, hlc = peek(wire)
                     self.arrived.setdefault(bundle_id, stamp)
-                    if hlc > self.replica.clock.get(actor, ZERO):
-                        self.replica.clock[actor] = hlc
-                    results.append(IngestResult("applied", bundle_id))
+                    if hlc > self.replica.clock.get(writer, ZERO):
+                        self.replica.clock[writer] = hlc
+                    results.append(IngestResult("applied", to_str(bundle_id)))
                 self.session.batch_ingested(item, results, now)
 
     async def flush(self) -> None:
@@ -159,15 +167,15 @@ class LoadPeer:
         assert self.session is not None
         await asyncio.sleep(phase)
         start = time.perf_counter()
-        for n, (bundle_id, actor, hlc, wire) in enumerate(self.outbox):
+        for n, (bundle_id, writer, hlc, wire) in enumerate(self.outbox):
             due = start + n / rate
             if due - start >= seconds:
                 break
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             self.replica.own.append((hlc, wire))
-            self.replica.clock[actor] = hlc
+            self.replica.clock[writer] = hlc
             self.pushed[bundle_id] = time.perf_counter()
-            self.session.bundle_stored(BundleEvent(bundle_id, actor, hlc, wire, "local"))
+            self.session.bundle_stored(BundleEvent(to_str(bundle_id), writer[:32].hex(), writer, hlc, wire, "local"))
             await self.flush()
 
 

@@ -92,8 +92,7 @@ def make_peer(name: str, path: str, clock: ManualClock, *, seed: int, workspace_
 
 def sync(a: Peer, b: Peer) -> None:
     """Exchange every bundle each side lacks, in canonical order (a test stand-in for sync)."""
-    from openprod import oplog
 
     for src, dst in ((a, b), (b, a)):
-        for wire in oplog.bundle_wires(src.ws.conn):
+        for wire in (b.wire for b in src.ws.bundles()):
             dst.ws.ingest(wire)

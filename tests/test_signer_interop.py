@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from pyodide_env import PYODIDE_TESTS, ROOT, missing_pyodide_prerequisites
 
-from openprod import Env, Identity, Workspace, connect, decode_bundle, oplog
+from openprod import Env, Identity, Workspace, connect, decode_bundle
 from openprod import operations as o
 from openprod.bundle import build, encode_wire
 from openprod.encoding import decode, encode
@@ -115,7 +115,8 @@ def nacl_genesis(identity: Identity) -> bytes:
     nonce = os.urandom(16)
     ops = [o.make_op(o.InitWorkspace, ids.new(), clock.tick(), name="Signed on CPython", nonce=nonce)]
     workspace = workspace_id_for(identity.actor_id, time.time_ns() // 1_000_000, nonce)
-    unsigned = build(workspace=workspace, bundle_id=ids.new(), actor=identity.actor_id, kind="workspace",
+    unsigned = build(workspace=workspace, bundle_id=ids.new(), actor=identity.actor_id,
+                     device=bytes(16), kind="workspace",
                      clock={}, ops=ops)
     return unsigned.seal(NaclSigner(identity).sign(unsigned.signing_bytes())).wire()
 
@@ -125,7 +126,7 @@ def nacl_workspace() -> dict[str, Any]:
     ws = Workspace.create(connect(":memory:"), nacl_env("Sam (relay)"), "Relay show")
     ws.adopt_module(starter_manifests()["contacts"])
     record = ws.create_record("contacts.Contacts", {"name": "Lee", "role": "Sound designer"})
-    wires = list(oplog.bundle_wires(ws.conn))
+    wires = [b.wire for b in ws.bundles()]
     hash_before = ws.state_hash()
     ws.set_field(record, "contacts.Contacts.department", "Sound")
     assert ws.last_receipt is not None
@@ -204,7 +205,7 @@ def test_pynacl_rejects_tampered_webcrypto_bundles(interop: dict[str, Any]) -> N
     result = ws.ingest(with_signature(wire, flip_bit(signature, 63)))
     assert (result.status, result.reason) == ("rejected", "bad_signature")
     assert ws.state_hash() == before
-    assert [q["reason"] for q in ws.quarantined()] == ["bad_signature"]
+    assert [q.reason for q in ws.quarantined()] == ["bad_signature"]
 
 
 def test_workspace_written_in_pyodide_ingests_on_cpython(interop: dict[str, Any]) -> None:

@@ -4,7 +4,10 @@ Pure Python with no I/O of its own: storage (a sqlite3 connection), clock, rando
 signer are handed in, so the same package runs on CPython (relay, CLI) and in Pyodide (browser).
 """
 
+from .awareness import Awareness
 from .bundle import Bundle, decode_bundle
+from .conflict_report import Resolution
+from .conflicts import Competitor, Conflict
 from .errors import (
     BundleRejected,
     DecodeError,
@@ -15,26 +18,37 @@ from .errors import (
     RemoteError,
     SchemaError,
     SignerError,
-    UndoError,
     ValidationError,
     WorkspaceMismatchError,
 )
-from .history import Change
+from .history import Alternative, Change, PersonChanges
 from .identity import Identity, Signer, Verifier
+from .ids import IdLike
 from .modules import ModuleDef, Schema, parse_manifest
+from .overlay import Drift, OverlayInfo
+from .query import QueryError
+from .results import BundleEvent, Edge, IngestResult, OplogSize, Quarantined, Receipt, Record, StoredBundle
+from .rules import Proposal, Rule, RuleCycleError, RuleError
 from .starter import starter_manifests
 from .storage import connect
 from .transaction import Transaction
 from .undo import UndoResult
-from .workspace import BundleEvent, Env, IngestResult, Receipt, Record, Workspace
+from .workspace import Env, Workspace
 
 __all__ = [
+    "Alternative",
+    "Awareness",
     "Bundle",
     "BundleEvent",
     "BundleRejected",
     "Change",
+    "Competitor",
+    "Conflict",
     "DecodeError",
+    "Drift",
+    "Edge",
     "Env",
+    "IdLike",
     "Identity",
     "IdentityError",
     "IngestResult",
@@ -42,15 +56,25 @@ __all__ = [
     "ModuleDef",
     "NotFoundError",
     "OpenprodError",
+    "OplogSize",
+    "OverlayInfo",
+    "PersonChanges",
+    "Proposal",
+    "Quarantined",
+    "QueryError",
     "Receipt",
     "Record",
     "RemoteError",
+    "Resolution",
+    "Rule",
+    "RuleCycleError",
+    "RuleError",
     "Schema",
     "SchemaError",
     "Signer",
     "SignerError",
+    "StoredBundle",
     "Transaction",
-    "UndoError",
     "UndoResult",
     "ValidationError",
     "Verifier",

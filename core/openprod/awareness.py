@@ -13,6 +13,7 @@ from . import hlc as hlc_mod
 from . import operations as o
 from .conflicts import is_field_key
 from .groups import FieldGroups
+from .ids import to_str
 from .state import register_writes
 
 WINDOW_MS = 1_000  # "within about a second"
@@ -21,11 +22,11 @@ LIFETIME_MS = 60_000  # how long a notice is shown
 
 @dataclass(frozen=True)
 class Awareness:
-    record: bytes
+    record: str
     field: str  # what the arriving edit changed
     other_field: str  # what the other person had just changed
-    actor: bytes  # who made the arriving edit
-    other_actor: bytes
+    actor: str  # who made the arriving edit
+    other_actor: str
     at_ms: int
     expires_ms: int
 
@@ -90,7 +91,8 @@ class AwarenessLog:
                         continue
                     seen.add(key)
                     now = self._now()
-                    event = Awareness(record, field, other_field, actor, other_actor, now, now + LIFETIME_MS)
+                    event = Awareness(to_str(record), field, other_field, actor.hex(), other_actor.hex(), now,
+                                      now + LIFETIME_MS)
                     self._events.append(event)
                     for listener in list(self.listeners):
                         listener(event)

@@ -4,6 +4,11 @@ Wire form: CBOR `[header_bytes, signature, [op_bytes, ...]]`. The signature cove
 header bytes, and the header lists the SHA-256 of every op's exact bytes plus the author's
 vector clock at creation. Peers store and forward those bytes unchanged, so every receiver
 verifies the author's own signature, never a relay's.
+
+A person may use one key pair on several devices (identity.md), so bundles form one chain per
+*writer*: the author's key plus the device it wrote on. Format v2 carries the device (`dev`) and
+keys vector clocks by writer (key || device, 48 bytes); a v1 header (no device, clocks keyed by
+the 32-byte actor) reads as device zero, so stored v1 bundles keep verifying and syncing.
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ from .identity import ACTOR_ID_LEN, SIGNATURE_LEN
 from .ids import ID_LEN
 from .operations import Op, decode_op, encode_op
 
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
+DEVICE_LEN = 16
+NO_DEVICE = bytes(DEVICE_LEN)  # the device of every v1 bundle
+WRITER_LEN = ACTOR_ID_LEN + DEVICE_LEN
 SIGN_CONTEXT = b"openprod/bundle/v1\x00"
 MAX_OPS_PER_BUNDLE = 50_000
 MAX_BUNDLE_BYTES = 16 * 1024 * 1024
@@ -34,7 +42,12 @@ BUNDLE_KINDS = frozenset(
     {"edit", "undo", "redo", "import", "script", "rule", "resolution", "overlay", "module", "workspace"}
 )
 
-VectorClock = dict[bytes, bytes]  # actor id -> HLC of the latest bundle seen from that actor
+VectorClock = dict[bytes, bytes]  # writer (actor || device) -> HLC of the latest bundle seen from it
+
+
+def writer_of(actor: bytes, device: bytes) -> bytes:
+    """The vector-clock key of one device's chain of bundles."""
+    return actor + device
 
 
 def op_hash(op_bytes: bytes) -> bytes:
@@ -51,6 +64,11 @@ class BundleHeader:
     clock: VectorClock
     op_hashes: tuple[bytes, ...]
     meta: dict[str, Any] = field(default_factory=dict)
+    device: bytes = NO_DEVICE
+
+    @property
+    def writer(self) -> bytes:
+        return self.actor + self.device
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -58,6 +76,7 @@ class BundleHeader:
             "ws": self.workspace,
             "id": self.bundle_id,
             "actor": self.actor,
+            "dev": self.device,
             "hlc": self.hlc,
             "kind": self.kind,
             "clock": dict(self.clock),
@@ -81,6 +100,10 @@ class Bundle:
     @property
     def actor(self) -> bytes:
         return self.header.actor
+
+    @property
+    def writer(self) -> bytes:
+        return self.header.writer
 
     @property
     def hlc(self) -> bytes:
@@ -120,6 +143,7 @@ def build(
     workspace: bytes,
     bundle_id: bytes,
     actor: bytes,
+    device: bytes,
     kind: str,
     clock: VectorClock,
     ops: list[Op],
@@ -129,6 +153,8 @@ def build(
         raise ValueError("a bundle needs at least one operation")
     if kind not in BUNDLE_KINDS:
         raise ValueError(f"unknown bundle kind {kind!r}")
+    if len(device) != DEVICE_LEN:
+        raise ValueError(f"a device id is {DEVICE_LEN} bytes")
     if len(ops) > MAX_OPS_PER_BUNDLE:
         # every receiver (this device too, when it restores its log) would refuse it: refuse it here
         raise ValidationError(f"this change is too large to save as one: {len(ops):,} operations, at most "
@@ -147,6 +173,7 @@ def build(
         clock=dict(clock),
         op_hashes=tuple(op_hash(b) for b in op_bytes),
         meta=dict(meta or {}),
+        device=device,
     )
     return UnsignedBundle(header, encode(header.to_wire()), tuple(ops), op_bytes)
 
@@ -220,6 +247,13 @@ def _decode_bundle(data: bytes) -> Bundle:
     return Bundle(header, header_bytes, signature, tuple(ops), op_bytes)
 
 
+def stored_clock(header_bytes: bytes) -> VectorClock:
+    """The writer-keyed vector clock of a header this workspace stored (already checked)."""
+    wire = decode(header_bytes, what="bundle header", strict=False)
+    clock: VectorClock = wire["clock"]
+    return clock if wire["v"] != 1 else {actor + NO_DEVICE: hlc for actor, hlc in clock.items()}
+
+
 def decode_header(header_bytes: bytes) -> BundleHeader:
     try:  # every field is type-checked below; the signature pins the exact bytes
         wire = decode(header_bytes, what="bundle header", strict=False)
@@ -227,9 +261,10 @@ def decode_header(header_bytes: bytes) -> BundleHeader:
         raise BundleRejected(REASON_MALFORMED, exc.detail) from None
     if not isinstance(wire, dict):
         raise BundleRejected(REASON_MALFORMED, "bundle header must be a map")
-    if wire.get("v") != BUNDLE_VERSION:
-        raise BundleRejected(REASON_UNSUPPORTED_VERSION, f"bundle format {wire.get('v')!r} is not supported")
-    expected = {"v", "ws", "id", "actor", "hlc", "kind", "clock", "ops", "meta"}
+    version = wire.get("v")
+    if version not in (1, BUNDLE_VERSION):
+        raise BundleRejected(REASON_UNSUPPORTED_VERSION, f"bundle format {version!r} is not supported")
+    expected = {"v", "ws", "id", "actor", "hlc", "kind", "clock", "ops", "meta"} | ({"dev"} if version == 2 else set())
     if set(wire) != expected:
         raise BundleRejected(REASON_MALFORMED, f"bundle header fields must be {sorted(expected)}")
 
@@ -240,11 +275,14 @@ def decode_header(header_bytes: bytes) -> BundleHeader:
         return value
 
     clock = wire["clock"]
+    key_len = ACTOR_ID_LEN if version == 1 else WRITER_LEN
     if not isinstance(clock, dict) or not all(
-        isinstance(k, bytes) and len(k) == ACTOR_ID_LEN and isinstance(v, bytes) and len(v) == HLC_LEN
+        isinstance(k, bytes) and len(k) == key_len and isinstance(v, bytes) and len(v) == HLC_LEN
         for k, v in clock.items()
     ):
-        raise BundleRejected(REASON_MALFORMED, "header clock must map 32-byte actors to 12-byte HLCs")
+        raise BundleRejected(REASON_MALFORMED, f"header clock must map {key_len}-byte writers to 12-byte HLCs")
+    if version == 1:  # every v1 bundle was written on "device zero"
+        clock = {actor + NO_DEVICE: hlc for actor, hlc in clock.items()}
     hashes = wire["ops"]
     if (
         not isinstance(hashes, list)
@@ -269,4 +307,5 @@ def decode_header(header_bytes: bytes) -> BundleHeader:
         clock=clock,
         op_hashes=tuple(hashes),
         meta=wire["meta"],
+        device=need_bytes("dev", DEVICE_LEN) if version == 2 else NO_DEVICE,
     )

@@ -1,18 +1,18 @@
 """Conflicts: concurrent writes to one semantic field, found with the writers' vector clocks.
 
-A write w2 has *seen* w1 when w2's author had integrated w1 before writing: same actor and
-later, or w2's bundle clock covers w1's HLC for w1's actor. The *tips* of a field are the writes
-no other write has seen: one per causal branch, each that branch's latest value. Two or more
-tips with different values are an open conflict; the field still shows the last-writer-wins
-value. A resolution is a write that has seen every tip, so it becomes the only tip; a late edit
-made without seeing it is concurrent with it and reopens the conflict; an edit made after seeing
-it does not. Tips are maximal elements of a partial order, so they do not depend on arrival order,
-and a rebuild from the oplog reproduces them exactly.
+A write w2 has *seen* w1 when w2's author had integrated w1 before writing: same writer (the
+author's key on one device) and later, or w2's bundle clock covers w1's HLC for w1's writer. One
+person on two devices is two writers: edits made apart on a laptop and a tablet can conflict.
+The *tips* of a field are the writes no other write has seen: one per causal branch, each that
+branch's latest value. Two or more tips with different values are an open conflict; the field
+still shows the last-writer-wins value. A resolution is a write that has seen every tip, so it
+becomes the only tip; a late edit made without seeing it is concurrent with it and reopens the
+conflict; an edit made after seeing it does not. Tips are maximal elements of a partial order,
+so they do not depend on arrival order, and a rebuild from the oplog reproduces them exactly.
 
 Of several resolutions of the same conflict state (same tips), the first in canonical order is
 accepted and the others are kept for audit but do not count as writes.
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import operations as o
+from .bundle import stored_clock
 from .encoding import decode, encode
 from .groups import FieldGroups
 from .hlc import ZERO
@@ -38,9 +39,18 @@ def is_field_key(key: str) -> bool:
     return key.count(".") == 2
 
 
-def conflict_id(target: bytes, key: str, tips: Iterable[bytes]) -> bytes:
-    """Names one conflict *state*: the field and the exact set of competing writes."""
+def state_id(target: bytes, key: str, tips: Iterable[bytes]) -> bytes:
+    """Names one conflict *state*: the field and the exact set of competing writes. Of several
+    resolutions of one state, only the first in canonical order is accepted."""
     digest = hashlib.sha256(target + key.encode() + b"\x00" + b"".join(sorted(tips)))
+    return digest.digest()[:16]
+
+
+def conflict_id(target: bytes, key: str, divergence: bytes | None) -> bytes:
+    """Names one conflict for its whole life: the field and the point where its branches diverged
+    (the latest write every branch had seen). It stays the same while more branches join, through
+    its resolution and when a late edit reopens it, on every peer."""
+    digest = hashlib.sha256(b"openprod/conflict\x00" + target + key.encode() + b"\x00" + (divergence or b""))
     return digest.digest()[:16]
 
 
@@ -48,17 +58,21 @@ def conflict_id(target: bytes, key: str, tips: Iterable[bytes]) -> bytes:
 class Write:
     op_id: bytes
     ord: bytes
-    actor: bytes
+    writer: bytes  # the author's key || device
     clock: VectorClock  # the author's vector clock when the write's bundle was made
     field: str
     value: Any
     origin: bytes = b""  # the record the write named; differs from the target after a merge
 
+    @property
+    def actor(self) -> bytes:
+        return self.writer[:32]
 
-def _covers(later: Write, ord_: bytes, actor: bytes) -> bool:
-    if later.actor == actor:
+
+def _covers(later: Write, ord_: bytes, writer: bytes) -> bool:
+    if later.writer == writer:
         return ord_ < later.ord
-    return later.clock.get(actor, ZERO) >= ord_[:12]
+    return later.clock.get(writer, ZERO) >= ord_[:12]
 
 
 def saw(later: Write, earlier: Write, merges: Iterable[tuple[bytes, bytes]] = ()) -> bool:
@@ -68,10 +82,10 @@ def saw(later: Write, earlier: Write, merges: Iterable[tuple[bytes, bytes]] = ()
     the later one was made after its author saw the merges: merging "John Smith" and "J. Smith"
     must surface both names as a conflict, whatever order they were typed in.
     """
-    if not _covers(later, earlier.ord, earlier.actor):
+    if not _covers(later, earlier.ord, earlier.writer):
         return False
     if later.origin != earlier.origin:
-        return all(_covers(later, ord_, actor) for ord_, actor in merges)
+        return all(_covers(later, ord_, writer) for ord_, writer in merges)
     return True
 
 
@@ -89,6 +103,8 @@ WHERE excluded.ord > edge_props.ord
 """
 
 
+_REGISTERS = {True: ("fields", "entity_id", "field"), False: ("edge_props", "edge_id", "key")}
+
 _PLAIN_WRITES = (o.SetField, o.ClearField, o.SetReference, o.SetEdgeProperty, o.ClearEdgeProperty)
 
 
@@ -96,11 +112,14 @@ class ConflictTracker:
     """Maintains `field_tips` and `resolutions` as ops are applied (inside the caller's transaction)."""
 
     def __init__(self, conn: sqlite3.Connection, groups: Callable[[], FieldGroups],
-                 is_crdt: Callable[[str], bool], redirects: Redirects) -> None:
+                 is_crdt: Callable[[str], bool], redirects: Redirects, local_writer: bytes,
+                 devices: dict[bytes, list[bytes]]) -> None:
         self.conn = conn
         self._groups = groups
         self._is_crdt = is_crdt
         self.redirects = redirects
+        self.local_writer = local_writer  # whose ops are not in the oplog yet (an open transaction)
+        self._devices = devices  # actor -> its known devices (the workspace keeps it current, in place)
         self.pending: list[tuple[o.Op, bytes, VectorClock]] = []  # ops of the open local transaction
         self._memo: OrderedDict[bytes, Write] = OrderedDict()  # recent writes, for single-tip lookups
         self.begin_bundle()
@@ -192,7 +211,17 @@ class ConflictTracker:
         self._winners[op_id] = (row[0], row[1])
         return op_id
 
-    def _saw_single_tip(self, winner: bytes, target: bytes, field_key: bool, actor: bytes, ord_: bytes,
+    def _writer(self, op_id: bytes, actor: bytes) -> bytes:
+        """The writer of a register's winning op: known from its actor alone unless that person
+        wrote on several devices; not in the oplog yet means this transaction (or overlay) wrote it."""
+        devices = self._devices.get(actor)
+        if devices is not None and len(devices) == 1:
+            return actor + devices[0]
+        row = self.conn.execute("SELECT b.writer FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq"
+                                " WHERE l.op_id = ?", (op_id,)).fetchone()
+        return row[0] if row else self.local_writer
+
+    def _saw_single_tip(self, winner: bytes, target: bytes, field_key: bool, writer: bytes, ord_: bytes,
                         clock: VectorClock) -> bool:
         """Did a write see the register's single tip? Decided from the register row alone when no
         merge is involved (the common case: one more edit on an undisputed field), so it needs no
@@ -201,9 +230,12 @@ class ConflictTracker:
         if known is None or (field_key and self.redirects.merge_ops(target)):
             return False
         tip_ord, tip_actor = known
-        if tip_actor == actor:
+        devices = self._devices.get(tip_actor)  # one device (the common case): no lookup
+        tip_writer = tip_actor + devices[0] if devices is not None and len(devices) == 1 else \
+            self._writer(winner, tip_actor)
+        if tip_writer == writer:
             return tip_ord < ord_
-        return clock.get(tip_actor, ZERO) >= tip_ord[:12]
+        return clock.get(tip_writer, ZERO) >= tip_ord[:12]
 
     def _remember(self, write: Write) -> None:
         self._memo[write.op_id] = write
@@ -215,23 +247,24 @@ class ConflictTracker:
         found = self._memo.get(op_id)
         if found is not None:
             return found
-        row = self.conn.execute("SELECT l.payload, l.actor, b.header FROM oplog l JOIN bundles b"
+        row = self.conn.execute("SELECT l.payload, b.writer, b.header FROM oplog l JOIN bundles b"
                                 " ON b.seq = l.bundle_seq WHERE l.op_id = ?", (op_id,)).fetchone()
         if row is None:
             return None
         op = o.decode_stored_op(row[0])
-        clock = decode(row[2], strict=False)["clock"]
+        clock = stored_clock(row[2])
         writes = [(op.target, op.field, op.chosen)] if isinstance(op, o.ResolveConflict) else register_writes(op)
         for tgt, field, value in writes:
             if self._target(tgt, field) == target and self.key_for(field) == key:
                 return Write(op.op_id, op.ord, row[1], clock, field, value, tgt)
         return None
 
-    def observe(self, op: o.Op, actor: bytes, clock: VectorClock,
+    def observe(self, op: o.Op, writer: bytes, clock: VectorClock,
                 prior: dict[tuple[bytes, str], bytes | None] | None = None) -> None:
-        """Track the writes of an op that the Applier has just applied (`prior` taken before)."""
+        """Track the writes of an op that the Applier has just applied (`prior` taken before);
+        `writer` is its author's key || device."""
         if isinstance(op, o.ResolveConflict):
-            self._resolution(op, actor, clock, prior or {})
+            self._resolution(op, writer, clock, prior or {})
             return
         if isinstance(op, o.MergeEntities):
             self.recompute_records(self.redirects.members(op.survivor))
@@ -241,18 +274,18 @@ class ConflictTracker:
         for target, field, value, resolved, key, field_key in planned:
             winner = before.get((resolved, key))
             if (resolved, key) not in self._diverged and (
-                    winner is None or self._saw_single_tip(winner, resolved, field_key, actor, op.ord, clock)):
+                    winner is None or self._saw_single_tip(winner, resolved, field_key, writer, op.ord, clock)):
                 continue  # the first write, or one that saw the single tip: it is the new single tip
-            write = Write(op.op_id, op.ord, actor, clock, field, value, target)
+            write = Write(op.op_id, op.ord, writer, clock, field, value, target)
             self._remember(write)
             self._add(resolved, key, write, winner, field_key)
 
     def _tips(self, target: bytes, key: str) -> list[Write]:
         if (target, key) not in self._diverged:
             return []
-        return [Write(op_id, ord_, actor, decode(clock), field, from_sql(kind, value), origin)
-                for op_id, ord_, actor, clock, field, kind, value, origin in self.conn.execute(
-                    "SELECT op_id, ord, actor, clock, field, kind, value, origin FROM field_tips"
+        return [Write(op_id, ord_, writer, decode(clock), field, from_sql(kind, value), origin)
+                for op_id, ord_, writer, clock, field, kind, value, origin in self.conn.execute(
+                    "SELECT op_id, ord, writer, clock, field, kind, value, origin FROM field_tips"
                     " WHERE target = ? AND key = ?", (target, key))]
 
     def _add(self, target: bytes, key: str, write: Write, prior_winner: bytes | None,
@@ -272,8 +305,11 @@ class ConflictTracker:
         merges = self.redirects.merge_ops(target) if field_key else []
         for tip in tips:
             if tip.op_id == write.op_id or saw(tip, write, merges):
-                if len(tips) == 1:
-                    return
+                if tip.op_id == write.op_id and len(tips) > 1:
+                    # Known before its register was written (a mapping recomputed the tips from
+                    # the oplog, which holds it already): the register that wins may have moved.
+                    self._release("target = ? AND key = ?", (target, key))
+                    self._hold(target, key, tips)
                 return  # already known, or an older write that a branch tip has seen
         remaining = [tip for tip in tips if not saw(write, tip, merges)] + [write]
         self._store(target, key, remaining)
@@ -281,33 +317,36 @@ class ConflictTracker:
     def _store(self, target: bytes, key: str, tips: list[Write]) -> None:
         """Keep rows only for diverged fields (two or more tips)."""
         self.conn.execute("DELETE FROM field_tips WHERE target = ? AND key = ?", (target, key))
+        self._release("target = ? AND key = ?", (target, key))
         if len(tips) < 2:
             self._diverged.discard((target, key))
             return
+        self._hold(target, key, tips)
         self._diverged.add((target, key))
         rows = []
         for tip in tips:
             kind, value = to_sql(tip.value)
-            rows.append((target, key, tip.op_id, tip.ord, tip.actor, encode(tip.clock), tip.field, kind, value,
+            rows.append((target, key, tip.op_id, tip.ord, tip.writer, encode(tip.clock), tip.field, kind, value,
                          tip.origin or target))
         self.conn.executemany(
-            "INSERT INTO field_tips (target, key, op_id, ord, actor, clock, field, kind, value, origin)"
+            "INSERT INTO field_tips (target, key, op_id, ord, writer, clock, field, kind, value, origin)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
-    def _resolution(self, op: o.ResolveConflict, actor: bytes, clock: VectorClock,
+    def _resolution(self, op: o.ResolveConflict, writer: bytes, clock: VectorClock,
                     prior: dict[tuple[bytes, str], bytes | None]) -> None:
         key = self.key_for(op.field)
         target = self._target(op.target, op.field)
         if self.conn.execute("SELECT 1 FROM resolutions WHERE op_id = ?", (op.op_id,)).fetchone():
             return
+        state = state_id(op.target, key, op.tips)
         rivals = self.conn.execute(
-            "SELECT op_id, ord FROM resolutions WHERE conflict_id = ? AND accepted = 1", (op.conflict,)).fetchall()
+            "SELECT op_id, ord FROM resolutions WHERE state = ? AND accepted = 1", (state,)).fetchall()
         earlier = [r for r in rivals if r[1] < op.ord]
         accepted = not earlier
         self.conn.execute(
-            "INSERT INTO resolutions (op_id, conflict_id, target, key, field, ord, actor, accepted)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (op.op_id, op.conflict, op.target, key, op.field, op.ord, actor, 1 if accepted else 0))
+            "INSERT INTO resolutions (op_id, conflict_id, state, target, key, field, ord, actor, accepted)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (op.op_id, op.conflict, state, op.target, key, op.field, op.ord, writer[:32], 1 if accepted else 0))
         if not accepted:
             return
         later = [r[0] for r in rivals if r[1] > op.ord]
@@ -316,10 +355,97 @@ class ConflictTracker:
             self.recompute(target, [op.field], registers=True)
             return
         winner = prior.get((target, key), self._winner(target, op.field))
-        self._write_register(target, op.field, op.chosen, op.ord, actor)
-        write = Write(op.op_id, op.ord, actor, clock, op.field, op.chosen, op.target)
+        self._write_register(target, op.field, op.chosen, op.ord, writer[:32])
+        write = Write(op.op_id, op.ord, writer, clock, op.field, op.chosen, op.target)
         self._remember(write)
         self._add(target, key, write, winner)
+
+    # A settled conflict reopened by a late edit keeps showing its last resolution ("last resolved
+    # state is favored over LWW", conflicts.md): the register that wins last-writer-wins holds the
+    # resolution's value and author instead of its own, which `held_registers` keeps to put back
+    # when the conflict closes. Released and re-held on every change of tips, so it depends only
+    # on the ops, never on the order they arrived in.
+
+    def standing(self, tips: list[Write]) -> Write | None:
+        """The latest accepted resolution among a field's tips: it reopened if there is one."""
+        marks = ",".join("?" * len(tips))
+        accepted = {r[0] for r in self.conn.execute(
+            f"SELECT op_id FROM resolutions WHERE accepted = 1 AND op_id IN ({marks})", [t.op_id for t in tips])}
+        found = [t for t in tips if t.op_id in accepted]
+        return max(found, key=lambda t: t.ord) if found else None
+
+    def _hold(self, target: bytes, key: str, tips: list[Write]) -> None:
+        resolution = self.standing(tips)
+        if resolution is None:
+            return
+        table, column, name = _REGISTERS[is_field_key(key)]
+        members = self._members(resolution.field)
+        marks = ",".join("?" * len(members))
+        row = self.conn.execute(
+            f"SELECT {name}, ord, kind, value, actor FROM {table} WHERE {column} = ? AND {name} IN ({marks})"
+            " AND kind IS NOT 'c' ORDER BY ord DESC LIMIT 1", (target, *members)).fetchone()
+        if row is None:
+            return
+        self.conn.execute("INSERT INTO held_registers (target, key, field, ord, kind, value, actor)"
+                          " VALUES (?, ?, ?, ?, ?, ?, ?)", (target, key, *row))
+        kind, value = to_sql(resolution.value)
+        self.conn.execute(f"UPDATE {table} SET kind = ?, value = ?, actor = ? WHERE {column} = ? AND {name} = ?"
+                          " AND ord = ?", (kind, value, resolution.actor, target, row[0], row[1]))
+
+    def _release(self, where: str, params: tuple[Any, ...], targets: list[bytes] | None = None) -> None:
+        """Put back the own values of held registers (matched by their write's `ord`: a register
+        overwritten since holds a later write and is left alone)."""
+        held = self.conn.execute(f"SELECT target, key, field, ord, kind, value, actor FROM held_registers"
+                                 f" WHERE {where}", params).fetchall()
+        for target, key, field, ord_, kind, value, actor in held:
+            table, column, name = _REGISTERS[is_field_key(key)]
+            owners = targets or [target]
+            marks = ",".join("?" * len(owners))
+            self.conn.execute(f"UPDATE {table} SET kind = ?, value = ?, actor = ? WHERE {column} IN ({marks})"
+                              f" AND {name} = ? AND ord = ?", (kind, value, actor, *owners, field, ord_))
+            self.conn.execute("DELETE FROM held_registers WHERE target = ? AND key = ?", (target, key))
+
+    # --- naming conflicts -------------------------------------------------------------------------
+
+    def identify(self, target: bytes, key: str, tips: list[Write]) -> tuple[bytes, Write | None]:
+        """(conflict id, the standing resolution if the conflict was settled and a late edit reopened it).
+
+        A reopened conflict is the one its standing resolution settled (late edits extend it); a
+        fresh one is named by its divergence point, the latest write every branch had seen."""
+        resolution = self.standing(tips)
+        if resolution is not None:
+            row = self.conn.execute("SELECT conflict_id FROM resolutions WHERE op_id = ?",
+                                    (resolution.op_id,)).fetchone()
+            return row[0], resolution
+        return conflict_id(target, key, self.divergence(target, key, tips)), None
+
+    def divergence(self, target: bytes, key: str, tips: list[Write]) -> bytes | None:
+        """Op id of the latest write to the field that every tip had seen (None: they share none)."""
+        field_key = is_field_key(key)
+        members = set(self._members(tips[0].field))
+        originals = self.redirects.members(target) if field_key else [target]
+        merges = self.redirects.merge_ops(target) if field_key else []
+        accepted = self._accepted(originals)
+        point = None
+        for op, writer, clock in self._writes(originals, members):
+            if isinstance(op, o.ResolveConflict) and op.op_id not in accepted:
+                continue
+            writes = [(op.target, op.field, op.chosen)] if isinstance(op, o.ResolveConflict) else register_writes(op)
+            for tgt, field, value in writes:
+                if tgt in originals and field in members:
+                    write = Write(op.op_id, op.ord, writer, clock, field, value, tgt)
+                    if all(t.op_id != write.op_id and saw(t, write, merges) for t in tips):
+                        point = write.op_id  # canonical order: the last one found is the latest
+        return point
+
+    def _accepted(self, originals: list[bytes]) -> set[bytes]:
+        return {r[0] for r in self.conn.execute(
+            f"SELECT op_id FROM resolutions WHERE accepted = 1 AND target IN ({','.join('?' * len(originals))})",
+            originals)}
+
+    def lookup(self, op_id: bytes, target: bytes, key: str) -> Write | None:
+        """The write an op made to a semantic field (for naming what a resolution chose between)."""
+        return self._lookup(op_id, self._target(target, key) if is_field_key(key) else target, key)
 
     def _write_register(self, target: bytes, field: str, value: Any, ord_: bytes, actor: bytes) -> None:
         kind, sql_value = to_sql(value)
@@ -337,6 +463,7 @@ class ConflictTracker:
         for field in fields:
             members.update(self._members(field))
         marks = ",".join("?" * len(members))
+        self._release(f"target = ? AND field IN ({marks})", (target, *members))
         for row in self.conn.execute(f"SELECT DISTINCT target, key FROM field_tips WHERE target = ? AND field IN"
                                      f" ({marks})", (target, *members)).fetchall():
             self._diverged.discard(tuple(row))
@@ -349,12 +476,10 @@ class ConflictTracker:
         originals = self.redirects.members(target) if any(map(is_field_key, members)) else [target]
         # Only resolutions already judged accepted count: the oplog may hold later ones (in a
         # rebuild, or further on in the bundle being applied) whose fate is not decided yet.
-        accepted = {r[0] for r in self.conn.execute(
-            f"SELECT op_id FROM resolutions WHERE accepted = 1 AND target IN ({','.join('?' * len(originals))})",
-            originals)}
+        accepted = self._accepted(originals)
         merges = self.redirects.merge_ops(target) if any(map(is_field_key, members)) else []
         tipsets: dict[str, list[Write]] = {}
-        for op, actor, clock in self._writes(originals, members):
+        for op, writer, clock in self._writes(originals, members):
             if isinstance(op, o.ResolveConflict) and op.op_id not in accepted:
                 continue
             writes = [(op.target, op.field, op.chosen)] if isinstance(op, o.ResolveConflict) else register_writes(op)
@@ -362,10 +487,10 @@ class ConflictTracker:
                 if tgt not in originals or field not in members:
                     continue
                 if registers:
-                    self._write_register(target, field, value, op.ord, actor)
+                    self._write_register(target, field, value, op.ord, writer[:32])
                 if is_field_key(field) and self._is_crdt(field):
                     continue
-                write = Write(op.op_id, op.ord, actor, clock, field, value, tgt)
+                write = Write(op.op_id, op.ord, writer, clock, field, value, tgt)
                 self._remember(write)
                 tips = tipsets.setdefault(self.key_for(field), [])
                 if any(t.op_id == write.op_id or saw(t, write, merges) for t in tips):
@@ -382,6 +507,7 @@ class ConflictTracker:
             f" UNION SELECT field FROM op_touches WHERE target IN ({marks}) AND field NOT LIKE '@%'",
             (*records, *records))}
         self.conn.execute(f"DELETE FROM field_tips WHERE target IN ({marks})", records)
+        self._release(f"target IN ({marks})", tuple(records), targets=list(records))
         self._diverged = {d for d in self._diverged if d[0] not in records}
         survivor = self.redirects.resolve(records[0])
         keys: dict[str, set[str]] = {}
@@ -396,22 +522,22 @@ class ConflictTracker:
         fmarks = ",".join("?" * len(members))
         tmarks = ",".join("?" * len(targets))
         rows = self.conn.execute(
-            f"""SELECT l.ord, l.payload, l.actor, b.header FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq
+            f"""SELECT l.ord, l.payload, b.writer, b.header FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq
                 WHERE l.target IN ({tmarks}) AND l.field IN ({fmarks})
                 UNION
-                SELECT l.ord, l.payload, l.actor, b.header FROM op_touches t JOIN oplog l ON l.seq = t.op_seq
+                SELECT l.ord, l.payload, b.writer, b.header FROM op_touches t JOIN oplog l ON l.seq = t.op_seq
                 JOIN bundles b ON b.seq = l.bundle_seq WHERE t.target IN ({tmarks}) AND t.field IN ({fmarks})
                 ORDER BY 1""",
             (*targets, *members, *targets, *members)).fetchall()
         clocks: dict[bytes, VectorClock] = {}
         out = []
-        for _ord, payload, actor, header in rows:
+        for _ord, payload, writer, header in rows:
             if header not in clocks:
-                clocks[header] = decode(header, strict=False)["clock"]
-            out.append((o.decode_stored_op(payload), actor, clocks[header]))
-        for op, actor, clock in self.pending:
+                clocks[header] = stored_clock(header)
+            out.append((o.decode_stored_op(payload), writer, clocks[header]))
+        for op, writer, clock in self.pending:
             if any(t in targets and f in members for t, f, _ in register_writes(op)):
-                out.append((op, actor, clock))
+                out.append((op, writer, clock))
         out.sort(key=lambda item: item[0].ord)
         return out
 
@@ -435,36 +561,46 @@ class ConflictTracker:
 class Competitor:
     """One branch tip: a value, who wrote it and when."""
 
-    op_id: bytes
+    op_id: str
     value: Any
-    actor: bytes
+    actor: str
     display_name: str
     hlc: bytes
     when: str
     field: str
+    resolution: bool = False  # a decision that settled this conflict before a late edit reopened it
 
 
 @dataclass(frozen=True)
 class Conflict:
-    id: bytes  # names this conflict state; a resolution refers to it
-    target: bytes  # the record (or edge) in conflict
+    id: str  # the same on every peer, from the first divergence through resolutions and reopenings
+    target: str  # the record (or edge) in conflict
     key: str  # the semantic field (or edge property)
     is_edge: bool
     table: str  # display name of the table ('' for an edge property)
     record_label: str
     field_name: str  # display name of the field or property
-    current: Any  # what the field shows now (last writer wins)
+    current: Any  # what the field shows now: last writer wins, or the last resolution if reopened
     competitors: tuple[Competitor, ...]
+    resolution_id: str | None = None  # op id of the resolution a late edit reopened (its value is shown)
 
     def describe(self) -> str:
         """A sentence for people: "Jane Doe's Call time was edited by Alex (18:00) and Jordan (18:30)"."""
+        settled = next((c for c in self.competitors if c.op_id == self.resolution_id), None)
+        if settled is not None:
+            late = _listed([f"{c.display_name} ({_shown(c.value)})" for c in self.competitors if c is not settled])
+            return (f"{self.record_label}'s {self.field_name} was settled as {_shown(settled.value)} by "
+                    f"{settled.display_name}, but {late} changed it without having seen that")
         parts = [f"{c.display_name} ({_shown(c.value)})" for c in self.competitors]
-        edited = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-        return f"{self.record_label}'s {self.field_name} was edited by {edited}"
+        return f"{self.record_label}'s {self.field_name} was edited by {_listed(parts)}"
 
     @property
-    def actors(self) -> tuple[bytes, ...]:
+    def actors(self) -> tuple[str, ...]:
         return tuple(sorted({c.actor for c in self.competitors}))
+
+
+def _listed(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _shown(value: Any) -> str:
@@ -477,15 +613,17 @@ def _shown(value: Any) -> str:
 
 def open_conflict_rows(conn: sqlite3.Connection, target: bytes | None = None) -> dict[tuple[bytes, str], list[Write]]:
     """(target, key) -> tips, for every field whose tips disagree."""
-    sql = ("SELECT target, key, op_id, ord, actor, clock, field, kind, value FROM field_tips"
+    sql = ("SELECT target, key, op_id, ord, writer, clock, field, kind, value, origin FROM field_tips"
            " WHERE (target, key) IN (SELECT target, key FROM field_tips GROUP BY target, key HAVING count(*) > 1)")
     params: tuple[Any, ...] = ()
     if target is not None:
         sql += " AND target = ?"
         params = (target,)
     out: dict[tuple[bytes, str], list[Write]] = {}
-    for tgt, key, op_id, ord_, actor, clock, field, kind, value in conn.execute(sql + " ORDER BY ord", params):
-        out.setdefault((tgt, key), []).append(Write(op_id, ord_, actor, decode(clock), field, from_sql(kind, value)))
+    for tgt, key, op_id, ord_, writer, clock, field, kind, value, origin in conn.execute(sql + " ORDER BY ord",
+                                                                                       params):
+        out.setdefault((tgt, key), []).append(Write(op_id, ord_, writer, decode(clock), field, from_sql(kind, value),
+                                                    origin))
     return {k: tips for k, tips in out.items() if len({_freeze(t.value) for t in tips}) > 1}
 
 

@@ -31,10 +31,6 @@ class NotFoundError(LocalError):
     """A record, edge, table or field that the caller named does not exist."""
 
 
-class UndoError(LocalError):
-    """Nothing to undo or redo."""
-
-
 class SignerError(LocalError):
     """The configured signer cannot do what was asked (for example, sign synchronously)."""
 
@@ -58,6 +54,7 @@ REASON_WRONG_WORKSPACE = "wrong_workspace"
 REASON_FUTURE_HLC = "future_hlc"
 REASON_CONFLICTING_DUPLICATE = "conflicting_duplicate"
 REASON_UNSUPPORTED_VERSION = "unsupported_version"
+REASON_ID_IN_USE = "id_in_use"  # creates a record under an id its author knew was already taken
 
 REJECTION_REASONS = frozenset(
     {
@@ -69,6 +66,7 @@ REJECTION_REASONS = frozenset(
         REASON_FUTURE_HLC,
         REASON_CONFLICTING_DUPLICATE,
         REASON_UNSUPPORTED_VERSION,
+        REASON_ID_IN_USE,
     }
 )
 

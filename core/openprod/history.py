@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 from . import hlc as hlc_mod
 from . import operations as o
 from . import oplog
+from .bundle import stored_clock
 from .conflicts import Write, saw
-from .encoding import decode
 from .identity import short_actor
 from .ids import to_str
-from .reads import actor_names
+from .reads import actor_names, tables_of
 from .state import register_writes
 from .storage import get_meta, set_meta
 from .transaction import IdLike, as_id
@@ -27,8 +27,23 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Alternative:
+    """Another value in a conflict: whose it was and what it was."""
+
+    op_id: str
+    actor: str
+    display_name: str
+    value: Any
+    resolution: bool = False  # a decision settling the conflict, rather than an edit
+
+
+@dataclass(frozen=True)
 class Change:
-    """One write in a field's history, for "who changed this?"."""
+    """One write in a field's history, for "who changed this?".
+
+    `old` is what its author saw before writing (not merely the write before it in time: two
+    people editing apart each changed the value *they* saw). Concurrent edits name each other;
+    a resolution names what it chose over and which earlier decision it replaced."""
 
     actor: str
     display_name: str
@@ -37,12 +52,53 @@ class Change:
     old: Any
     new: Any
     bundle_id: str
+    op_id: str
     op_type: str
     field: str
     concurrent: bool = False  # made without seeing another write in this history (a conflict)
+    concurrent_with: tuple[Alternative, ...] = ()  # those other writes
     resolution: bool = False  # a conflict resolution
+    chosen_over: tuple[Alternative, ...] = ()  # for a resolution: the values it settled against
+    picked: Alternative | None = None  # for a resolution that picked a competitor: that one
+    supersedes: str | None = None  # for a resolution: the earlier resolution it overrides
     accepted: bool = True  # False for a resolution that lost to an earlier one
     stale: bool = False  # arrived long after it was made (flagged on arrival)
+    staged: bool = False  # in the active overlay: not real until the overlay is committed
+
+    def describe(self) -> str:
+        """One sentence: "Alice chose '555-1111' over Bob's '555-2222'", "Bob changed it from 'todo'
+        to 'done' while Alice, not having seen that, changed it to 'blocked'"."""
+        who = f"{self.display_name} (staged, not saved yet)" if self.staged else self.display_name
+        if self.resolution:
+            over = _names(self.chosen_over)
+            whose = f"{self.picked.display_name}'s " if self.picked and self.picked.actor != self.actor else ""
+            sentence = f"{who} chose {whose}{_quoted(self.new)} over {over}" if over else \
+                f"{who} settled it as {_quoted(self.new)}"
+            if self.supersedes is not None:
+                sentence += ", replacing an earlier decision"
+            if not self.accepted:
+                sentence += " (not applied: someone had already settled it)"
+            return sentence
+        if self.new is None:
+            sentence = f"{who} cleared it" + ("" if self.old is None else f" (was {_quoted(self.old)})")
+        elif self.old is None:
+            sentence = f"{who} set it to {_quoted(self.new)}"
+        else:
+            sentence = f"{who} changed it from {_quoted(self.old)} to {_quoted(self.new)}"
+        if self.concurrent_with:
+            alone = len(self.concurrent_with) == 1
+            sentence += (f" at the same time as {_names(self.concurrent_with)}, "
+                         f"{'neither having seen the other' if alone else 'none having seen the others'}")
+        return sentence
+
+
+def _quoted(value: Any) -> str:
+    return "(empty)" if value is None else repr(value) if isinstance(value, str) else str(value)
+
+
+def _names(alternatives: tuple[Alternative, ...]) -> str:
+    parts = [f"{a.display_name}'s {'decision ' if a.resolution else ''}{_quoted(a.value)}" for a in alternatives]
+    return parts[0] if len(parts) <= 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 @dataclass(frozen=True)
@@ -57,53 +113,94 @@ class PersonChanges:
 
 
 
-def field_history(ws: Workspace, record: IdLike, field_id: str) -> list[Change]:
-    """Every write to the field (mapped fields included), oldest first: who, when, old -> new,
-    which bundle, whether it was concurrent with another write (a conflict), whether it was a
-    resolution (and accepted), and whether it arrived stale."""
+def field_history(ws: Workspace, record: IdLike, field: str) -> list[Change]:
+    """Every write to the field (mapped fields included), oldest first; see `Change`. Read from the
+    oplog, plus the active overlay's staged edits at the end (marked `staged`)."""
     entity = ws.redirects.resolve(as_id(record, "record id"))
-    ws.schema.field(field_id)
+    field_id = ws.schema.field(field, lambda: tables_of(ws.conn, entity)).id
     members = ws.groups.members(field_id)
     names = actor_names(ws.conn)
-    rows = sorted((row for member in ws.redirects.members(entity)
-                   for row in oplog.writes_to(ws.conn, member, members)), key=lambda r: r[0])
-    headers = {b: decode(h)["clock"] for b, h in ws.conn.execute(
+    records = ws.redirects.members(entity)
+    rows = sorted((row for member in records for row in oplog.writes_to(ws.conn, member, members)),
+                  key=lambda r: r[0])
+    headers = {b: stored_clock(h) for b, h in ws.conn.execute(
         f"SELECT bundle_id, header FROM bundles WHERE bundle_id IN ({','.join('?' * len(rows))})",
         [r[4] for r in rows])} if rows else {}
     stale = {r[0] for r in ws.conn.execute("SELECT bundle_id FROM stale_flags")}
-    rejected = {r[0] for r in ws.conn.execute(
-        "SELECT op_id FROM resolutions WHERE target = ? AND accepted = 0", (entity,))}
-    writes = [Write(ord_[12:], ord_, actor, headers[bundle_id], field_id, None, _origin(payload))
-              for ord_, actor, _t, payload, bundle_id in rows]
+    marks = ",".join("?" * len(records))
+    resolutions = dict(ws.conn.execute(f"SELECT op_id, accepted FROM resolutions WHERE target IN ({marks})",
+                                       records))
+    ops = [o.decode_op(payload) for _ord, _writer, _type, payload, _bundle in rows]
+    writes = []
+    for (ord_, writer, _type, _payload, bundle_id), op in zip(rows, ops, strict=True):
+        target, written, value = next((t, f, v) for t, f, v in register_writes(op) if t in records and f in members)
+        writes.append(Write(op.op_id, ord_, writer, headers[bundle_id], written, value, target))
     merges = ws.redirects.merge_ops(entity)
+    by_id = {w.op_id: w for w in writes}
+    counted = [w for w in writes if resolutions.get(w.op_id, 1)]  # a refused resolution counts as nothing
+
+    def alternative(write: Write) -> Alternative:
+        return Alternative(to_str(write.op_id), write.actor.hex(), names.get(write.actor, short_actor(write.actor)),
+                           write.value, write.op_id in resolutions)
+
     changes: list[Change] = []
-    previous: Any = None
-    records = set(ws.redirects.members(entity))
-    for index, (ord_, actor, op_type, payload, bundle_id) in enumerate(rows):
-        op = o.decode_op(payload)
-        new = next((v for t, f, v in register_writes(op) if t in records and f in members), None)
-        concurrent = any(not saw(writes[index], other, merges) and not saw(other, writes[index], merges)
-                         for other in writes if other is not writes[index])
-        accepted = op.op_id not in rejected
+    for write, op, (ord_, _writer, op_type, _payload, bundle_id) in zip(writes, ops, rows, strict=True):
+        actor = write.actor
+        seen = [w for w in counted if w is not write and saw(write, w, merges)]
+        old = max(seen, key=lambda w: w.ord).value if seen else None
+        concurrent = tuple(alternative(w) for w in counted if w is not write
+                           and not saw(write, w, merges) and not saw(w, write, merges))
+        is_resolution = isinstance(op, o.ResolveConflict)
+        chosen_over: tuple[Alternative, ...] = ()
+        supersedes = None
+        picked = None
+        if is_resolution:
+            tips = [by_id.get(t) or ws.conflicts.lookup(t, op.target, ws.groups.key(field_id)) for t in op.tips]
+            chosen_over = tuple(alternative(t) for t in tips if t is not None and t.value != op.chosen)
+            picked = next((alternative(t) for t in tips if t is not None and t.op_id == op.chosen_op), None)
+            earlier = [t for t in tips if t is not None and t.op_id in resolutions]
+            supersedes = to_str(max(earlier, key=lambda t: t.ord).op_id) if earlier else None
         changes.append(Change(
             actor=actor.hex(), display_name=names.get(actor, short_actor(actor)), hlc=ord_[:12],
-            when=hlc_mod.to_display(ord_[:12]), old=previous, new=new, bundle_id=to_str(bundle_id),
-            op_type=op_type, field=getattr(op, "field", field_id), concurrent=concurrent,
-            resolution=isinstance(op, o.ResolveConflict), accepted=accepted, stale=bundle_id in stale))
-        if accepted:
-            previous = new
-    return changes
+            when=hlc_mod.to_display(ord_[:12]), old=old, new=write.value, bundle_id=to_str(bundle_id),
+            op_id=to_str(op.op_id), op_type=op_type, field=write.field, concurrent=bool(concurrent),
+            concurrent_with=() if is_resolution else concurrent, resolution=is_resolution, chosen_over=chosen_over,
+            picked=picked,
+            supersedes=supersedes, accepted=bool(resolutions.get(op.op_id, 1)), stale=bundle_id in stale))
+    return changes + _staged(ws, entity, members, changes[-1].new if changes else None)
+
+
+def _staged(ws: Workspace, entity: bytes, members: tuple[str, ...], previous: Any) -> list[Change]:
+    overlay = ws.overlays.active()
+    if overlay is None:
+        return []
+    marks = ",".join("?" * len(members))
+    out = []
+    for (payload,) in ws.conn.execute(f"SELECT payload FROM overlay_ops WHERE overlay_id = ? AND target = ?"
+                                      f" AND field IN ({marks}) ORDER BY seq", (overlay, entity, *members)):
+        op = o.decode_op(payload)
+        found = next(((f, v) for t, f, v in register_writes(op) if t == entity and f in members), None)
+        if found is None:
+            continue
+        field, value = found
+        out.append(Change(actor=ws.actor_id.hex(), display_name=ws.display_name, hlc=op.hlc, when="staged",
+                          old=previous, new=value, bundle_id="", op_id=to_str(op.op_id), op_type=op.TYPE,
+                          field=field, staged=True))
+        previous = value
+    return out
+
 
 def changes_since(ws: Workspace, mark: int | None = None) -> list[PersonChanges]:
-    """Bundles from other people stored after `mark` (default: the last `mark_seen`), by person."""
+    """Bundles from elsewhere (other people, or this person's other devices) stored after `mark`
+    (default: the last `mark_seen`), by person."""
     if mark is None:
         mark = int(get_meta(ws.conn, "seen_mark") or 0)
     names = actor_names(ws.conn)
     out = []
     for actor, count, ops, records in ws.conn.execute(
             "SELECT b.actor, count(DISTINCT b.seq), count(l.seq), count(DISTINCT l.target) FROM bundles b"
-            " JOIN oplog l ON l.bundle_seq = b.seq WHERE b.seq > ? AND b.actor != ? GROUP BY b.actor"
-            " ORDER BY count(DISTINCT b.seq) DESC", (mark, ws.actor_id)):
+            " JOIN oplog l ON l.bundle_seq = b.seq WHERE b.seq > ? AND b.writer != ? GROUP BY b.actor"
+            " ORDER BY count(DISTINCT b.seq) DESC", (mark, ws.writer)):
         out.append(PersonChanges(actor.hex(), names.get(actor, short_actor(actor)), count, ops, records))
     return out
 
@@ -114,7 +211,3 @@ def mark_seen(ws: Workspace) -> int:
     return int(mark)
 
 
-def _origin(payload: bytes) -> bytes:
-    op = o.decode_op(payload)
-    writes = register_writes(op)
-    return writes[0][0] if writes else b""

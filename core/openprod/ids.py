@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 ID_LEN = 16
 
+IdLike = str | bytes  # what the API accepts as an id: its string form, or its 16 raw bytes
+
 
 class IdFactory:
     """Generates UUIDv7 (RFC 9562) bytes, monotonic within one factory.
@@ -92,3 +94,17 @@ def workspace_id_for(owner: bytes, ms: int, nonce: bytes) -> bytes:
 
 def commits_to(workspace_id: bytes, owner: bytes, nonce: bytes) -> bool:
     return workspace_id_for(owner, timestamp_ms(workspace_id), nonce) == workspace_id
+
+
+def as_id(value: IdLike, what: str = "id") -> bytes:
+    """An id as handed to the API (its string, or 16 raw bytes) -> its bytes; ValidationError if neither."""
+    from .errors import ValidationError
+
+    if isinstance(value, bytes):
+        if len(value) != ID_LEN:
+            raise ValidationError(f"{what} must be 16 bytes")
+        return value
+    try:
+        return from_str(value)
+    except (ValueError, AttributeError):
+        raise ValidationError(f"{what} {value!r} is not a UUID") from None

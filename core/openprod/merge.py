@@ -17,8 +17,9 @@ from .ids import to_str
 class Redirects:
     """Merge classes, cached in memory (reloaded when a merge is applied or rolled back)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, local_writer: bytes = b"") -> None:
         self.conn = conn
+        self.local_writer = local_writer  # the writer of a merge not in the oplog yet (this transaction's)
         self.reload()
 
     def reload(self) -> None:
@@ -32,8 +33,10 @@ class Redirects:
             return x
 
         self._merges: dict[bytes, list[tuple[bytes, bytes]]] = {}
-        rows = self.conn.execute("SELECT a, b, ord, actor FROM merges").fetchall()
-        for a, b, _ord, _actor in rows:
+        rows = self.conn.execute(
+            "SELECT m.a, m.b, m.ord, coalesce(b.writer, ?) FROM merges m LEFT JOIN oplog l ON l.op_id = m.op_id"
+            " LEFT JOIN bundles b ON b.seq = l.bundle_seq", (self.local_writer,)).fetchall()
+        for a, b, _ord, _writer in rows:
             ra, rb = find(a), find(b)
             if ra != rb:
                 parent[max(ra, rb)] = min(ra, rb)
@@ -43,8 +46,8 @@ class Redirects:
             self._members.setdefault(root, []).append(x)
         for members in self._members.values():
             members.sort()
-        for a, _b, ord_, actor in rows:
-            self._merges.setdefault(self._root[a], []).append((ord_, actor))
+        for a, _b, ord_, writer in rows:
+            self._merges.setdefault(self._root[a], []).append((ord_, writer))
 
     def resolve(self, entity: bytes) -> bytes:
         """The surviving record an id stands for (itself unless it was merged away)."""
@@ -56,7 +59,7 @@ class Redirects:
         return self._members.get(root, [root])
 
     def merge_ops(self, entity: bytes) -> list[tuple[bytes, bytes]]:
-        """(ord, actor) of the merges that formed the entity's class."""
+        """(ord, writer) of the merges that formed the entity's class."""
         return self._merges.get(self.resolve(entity), [])
 
     def describe(self, entity: bytes) -> str:

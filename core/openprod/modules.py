@@ -11,6 +11,7 @@ import datetime as _dt
 import math
 import re
 import tomllib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -450,25 +451,58 @@ class Schema:
     def with_module(self, module: ModuleDef) -> Schema:
         return Schema({**self.modules, module.name: module})
 
-    def table(self, table_id: str) -> TableDef:
-        found = self.tables.get(table_id)
-        if found is None:
-            known = ", ".join(sorted(self.tables)) or "none adopted yet"
-            raise ValidationError(f"unknown table {table_id!r} (tables: {known})")
-        return found
+    # Names: the full id always works ('module.Table', 'module.Table.field', 'module.edge'); a
+    # shorter name ('Table', 'Table.field', 'field', 'edge') works when it names exactly one.
 
-    def field(self, field_id: str) -> FieldDef:
-        found = self.fields.get(field_id)
-        if found is None:
-            raise ValidationError(f"unknown field {field_id!r}")
-        return found
+    def table(self, name: str) -> TableDef:
+        """A table by 'module.Table', or by 'Table' when one adopted module has a table so named."""
+        found = self.tables.get(name)
+        if found is not None:
+            return found
+        candidates = [t for t in self.tables.values() if isinstance(name, str) and t.name == name]
+        return _one(candidates, name, "table", sorted(self.tables) or ["none adopted yet"], "'module.Table'")
 
-    def edge_type(self, edge_type: str) -> EdgeTypeDef:
-        found = self.edge_types.get(edge_type)
-        if found is None:
-            known = ", ".join(sorted(self.edge_types)) or "none"
-            raise ValidationError(f"unknown edge type {edge_type!r} (edge types: {known})")
-        return found
+    def field(self, name: str, tables: Iterable[str] | Callable[[], Iterable[str]] | None = None) -> FieldDef:
+        """A field by 'module.Table.field'; or 'Table.field', or 'field' alone, when it names one
+        field of `tables` (a record's tables, or a function giving them, called only for a short
+        name; default: every table)."""
+        found = self.fields.get(name)
+        if found is not None:
+            return found
+        if callable(tables):
+            tables = list(tables()) or None
+        scope = list(tables) if tables is not None else list(self.tables)
+        candidates = []
+        if isinstance(name, str) and name.count(".") <= 1:
+            table_name, _dot, field_name = name.rpartition(".")
+            for tid in scope:
+                tdef = self.tables.get(tid)
+                if tdef is None or (table_name and table_name != tdef.name):
+                    continue
+                if field_name in tdef.fields:
+                    candidates.append(tdef.fields[field_name])
+        known = sorted(f.id for t in scope if t in self.tables for f in self.tables[t].fields.values())
+        return _one(candidates, name, "field", known, "'module.Table.field'",
+                    " in this record's tables" if tables is not None else "")
+
+    def edge_type(self, name: str) -> EdgeTypeDef:
+        """An edge type by 'module.edge', or by 'edge' when one adopted module declares it."""
+        found = self.edge_types.get(name)
+        if found is not None:
+            return found
+        candidates = [e for e in self.edge_types.values() if isinstance(name, str) and e.name == name]
+        return _one(candidates, name, "edge type", sorted(self.edge_types) or ["none"], "'module.edge'")
+
+
+def _one(candidates: list[Any], name: object, what: str, known: list[str], form: str, where: str = "") -> Any:
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        listed = ", ".join(sorted(c.id for c in candidates))
+        raise ValidationError(f"{name!r} is ambiguous: it could be {listed}; use the full id ({form})")
+    shown = ", ".join(known[:30]) + (", ..." if len(known) > 30 else "")
+    raise ValidationError(f"unknown {what} {name!r}{where}; name it as {form}, or by its last part when that is "
+                          f"unambiguous (known: {shown})")
 
 
 def check_compatible(old: ModuleDef, new: ModuleDef) -> None:

@@ -8,6 +8,7 @@ copies and cascades, not only the op's main subject.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Iterator
 
@@ -68,14 +69,28 @@ def touches(op: o.Op) -> tuple[Touch | None, list[Touch]]:
     return None, []
 
 
-def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int) -> int:
-    """Insert the bundle and its ops (inside the caller's transaction). Returns the bundle seq."""
+NO_DIGEST = bytes(32)
+
+
+def header_digest(header_bytes: bytes) -> bytes:
+    """A bundle's share of its writer's digest (the XOR of these over its bundles)."""
+    return hashlib.sha256(header_bytes).digest()
+
+
+def xor(a: bytes, b: bytes) -> bytes:
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(32, "big")
+
+
+def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int, digest: bytes) -> int:
+    """Insert the bundle and its ops (inside the caller's transaction). Returns the bundle seq.
+
+    `digest` is the writer's digest with this bundle included (the caller keeps them in memory)."""
     header = bundle.header
     cur = conn.execute(
-        "INSERT INTO bundles (bundle_id, actor, hlc, kind, header, signature, op_count, received_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (header.bundle_id, header.actor, header.hlc, header.kind, bundle.header_bytes, bundle.signature,
-         len(bundle.ops), received_at),
+        "INSERT INTO bundles (bundle_id, actor, writer, hlc, kind, header, signature, op_count, received_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (header.bundle_id, header.actor, header.writer, header.hlc, header.kind, bundle.header_bytes,
+         bundle.signature, len(bundle.ops), received_at),
     )
     bundle_seq = cur.lastrowid
     assert bundle_seq is not None
@@ -96,9 +111,9 @@ def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int) -> int:
     if extras:
         conn.executemany("INSERT INTO op_touches (target, field, ord, op_seq) VALUES (?, ?, ?, ?)", extras)
     conn.execute(
-        "INSERT INTO vector_clock (actor, hlc) VALUES (?, ?)"
-        " ON CONFLICT (actor) DO UPDATE SET hlc = excluded.hlc WHERE excluded.hlc > vector_clock.hlc",
-        (header.actor, header.hlc),
+        "INSERT INTO vector_clock (writer, hlc, digest) VALUES (?, ?, ?) ON CONFLICT (writer) DO UPDATE SET"
+        " hlc = max(vector_clock.hlc, excluded.hlc), digest = excluded.digest",
+        (header.writer, header.hlc, digest),
     )
     return bundle_seq
 
@@ -112,15 +127,15 @@ def writes_to(conn: sqlite3.Connection, target: bytes, fields: tuple[str, ...] |
               after_ord: bytes = b"") -> Iterator[tuple[bytes, bytes, str, bytes, bytes]]:
     """Every op writing (target, any of `fields`) after `after_ord`, in canonical order.
 
-    Yields (ord, actor, op_type, payload, bundle_id).
+    Yields (ord, writer, op_type, payload, bundle_id); the writer is the author's key || device.
     """
     marks = ",".join("?" * len(fields))
     sql = f"""
-        SELECT l.ord, l.actor, l.op_type, l.payload, b.bundle_id FROM oplog l
+        SELECT l.ord, b.writer, l.op_type, l.payload, b.bundle_id FROM oplog l
         JOIN bundles b ON b.seq = l.bundle_seq
         WHERE l.target = ? AND l.field IN ({marks}) AND l.ord > ?
         UNION
-        SELECT l.ord, l.actor, l.op_type, l.payload, b.bundle_id FROM op_touches t
+        SELECT l.ord, b.writer, l.op_type, l.payload, b.bundle_id FROM op_touches t
         JOIN oplog l ON l.seq = t.op_seq JOIN bundles b ON b.seq = l.bundle_seq
         WHERE t.target = ? AND t.field IN ({marks}) AND t.ord > ?
         ORDER BY 1
@@ -131,10 +146,11 @@ def writes_to(conn: sqlite3.Connection, target: bytes, fields: tuple[str, ...] |
 
 def other_writer_since(conn: sqlite3.Connection, target: bytes, fields: tuple[str, ...] | list[str],
                        since_ord: bytes, me: bytes) -> bytes | None:
-    """The actor of the first write to the register by someone other than `me` after `since_ord`."""
-    for _ord, actor, _type, _payload, _bundle in writes_to(conn, target, fields, since_ord):
-        if actor != me:
-            return actor
+    """The writer of the first write to the register after `since_ord` by another writer than `me`
+    (another person, or the same person on another device)."""
+    for _ord, writer, _type, _payload, _bundle in writes_to(conn, target, fields, since_ord):
+        if writer != me:
+            return writer
     return None
 
 

@@ -15,6 +15,8 @@ ops as one signed bundle and is refused while drift is unacknowledged.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +24,7 @@ from . import hlc as hlc_mod
 from . import operations as o
 from .conflicts import is_field_key
 from .encoding import decode, encode
-from .errors import LocalError, NotFoundError, ValidationError
+from .errors import NotFoundError, ValidationError
 from .ids import to_str
 from .reads import entity_visible, group_value
 from .state import register_writes
@@ -76,6 +78,8 @@ class Overlays:
         # Overlays persist across restarts but are never re-activated on start.
         self.conn.execute("UPDATE overlays SET status = 'stashed' WHERE status = 'active'")
         self._active: bytes | None = None  # cached: every read asks
+        files = [row[2] for row in self.conn.execute("PRAGMA database_list") if row[1] == "main"]
+        self._hold = not (files and files[0])  # in memory: no other connection to block
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -117,7 +121,11 @@ class Overlays:
         self.conn.execute("UPDATE overlays SET status = 'active' WHERE overlay_id = ?", (overlay_id,))
         self._active = overlay_id
 
-    def stash(self) -> None:
+    def stash(self, overlay: str | bytes) -> None:
+        """Stop reading and writing through this overlay (it is kept, to activate later)."""
+        overlay_id = self._row(overlay)[0]
+        if self._active != overlay_id:
+            return
         self.close_view()
         self.conn.execute("UPDATE overlays SET status = 'stashed' WHERE status = 'active'")
         self._active = None
@@ -145,13 +153,30 @@ class Overlays:
         return [o.decode_stored_op(p) for (p,) in self.conn.execute(
             "SELECT payload FROM overlay_ops WHERE overlay_id = ? ORDER BY seq", (overlay_id,))]
 
-    def ensure_view(self) -> None:
-        """Apply the active overlay on top of canonical state, inside a transaction kept open."""
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Reads inside see the active overlay's staged state.
+
+        The view is a write transaction (staged ops are applied, then rolled back). On a database
+        file it lasts only for this call, so another connection to the file can still write; in
+        memory, where no other connection exists, it stays open until the next write (opening
+        it again costs a replay of every staged op).
+        """
+        opened = self.ensure_view()
+        try:
+            yield
+        finally:
+            if opened and not self._hold:
+                self.close_view()
+
+    def ensure_view(self) -> bool:
+        """Apply the active overlay on top of canonical state, inside an open transaction.
+        Returns True if this call opened the view."""
         if self.view_open:
-            return
+            return False
         overlay_id = self.active()
         if overlay_id is None or self.conn.in_transaction:
-            return  # inside a canonical transaction, reads see that transaction
+            return False  # inside a canonical transaction, reads see that transaction
         ws = self.ws
         ws.conn.execute("BEGIN IMMEDIATE")
         self.view_open = True
@@ -163,7 +188,8 @@ class Overlays:
                 ws.crdt.extra.setdefault((op.entity, op.field), []).append(op.delta)
             prior = ws.conflicts.prior(op)
             ws.applier.apply(op, ws.actor_id)
-            ws.conflicts.observe(op, ws.actor_id, clock, prior)
+            ws.conflicts.observe(op, ws.writer, clock, prior)
+        return True
 
     def close_view(self) -> None:
         if self.view_open:
@@ -253,11 +279,9 @@ class Overlays:
 
     # --- drift ---------------------------------------------------------------------------------
 
-    def drift(self, overlay: str | bytes | None = None) -> list[Drift]:
+    def drift(self, overlay: str | bytes) -> list[Drift]:
         """Staged fields whose canonical value changed (to something else) since they were staged."""
-        overlay_id = self._row(overlay)[0] if overlay is not None else self.active()
-        if overlay_id is None:
-            return []
+        overlay_id = self._row(overlay)[0]
         self.close_view()
         staged: dict[tuple[bytes, str], tuple[Any, Any, bytes | None, bytes | None]] = {}
         for target, field, payload, base_kind, base_value, base_ord, ack in self.conn.execute(
@@ -276,7 +300,7 @@ class Overlays:
             author = self._author(target, field, current_ord, names)
             fdef = self.ws.schema.fields.get(field)
             out.append(Drift(to_str(target), field, fdef.display_name if fdef else field,
-                             self.ws.record_label(target) if fdef else to_str(target)[:8], mine, current, author,
+                             self.ws._record_label(target) if fdef else to_str(target)[:8], mine, current, author,
                              hlc_mod.to_display(current_ord[:12])))
         return out
 
@@ -285,19 +309,21 @@ class Overlays:
         row = self.conn.execute(f"SELECT actor FROM {table} WHERE {column} = ? AND ord = ?", (target, ord_)).fetchone()
         return names.get(row[0], row[0].hex()[:8]) if row else "someone"
 
-    def _field_key(self, record: str | bytes, field: str) -> tuple[bytes, bytes, list[str]]:
+    def _field_key(self, overlay: str | bytes, record: str | bytes, field: str) -> tuple[bytes, bytes, list[str], str]:
+        from .reads import entity_state, tables_of
         from .transaction import as_id
 
-        overlay_id = self.active()
-        if overlay_id is None:
-            raise LocalError("no overlay is active")
+        overlay_id = self._row(overlay)[0]
         target = as_id(record, "record id")
+        with self.reading():
+            if entity_state(self.conn, target) is not None:  # a record's field; an edge's property is as named
+                field = self.ws.schema.field(field, lambda: tables_of(self.conn, target)).id
         members = list(self.ws.groups.members(field)) if is_field_key(field) else [field]
-        return overlay_id, target, members
+        return overlay_id, target, members, field
 
-    def keep_mine(self, record: str | bytes, field: str) -> None:
+    def keep_mine(self, overlay: str | bytes, record: str | bytes, field: str) -> None:
         """Acknowledge drift: committing later overwrites the new canonical value on purpose."""
-        overlay_id, target, members = self._field_key(record, field)
+        overlay_id, target, members, field = self._field_key(overlay, record, field)
         self.close_view()
         value, current_ord = self._canonical(target, field)
         kind, sql_value = to_sql(value)
@@ -307,9 +333,9 @@ class Overlays:
             f" AND target = ? AND field IN ({marks})", (kind, sql_value, current_ord, current_ord, overlay_id, target,
                                                          *members))
 
-    def knockout(self, record: str | bytes, field: str) -> int:
-        """Remove the staged edits of one field (Use Canonical is the same). Returns how many."""
-        overlay_id, target, members = self._field_key(record, field)
+    def knockout(self, overlay: str | bytes, record: str | bytes, field: str) -> int:
+        """Remove the staged edits of one field (Use Canonical). Returns how many."""
+        overlay_id, target, members, _field = self._field_key(overlay, record, field)
         self.close_view()
         marks = ",".join("?" * len(members))
         cur = self.conn.execute(f"DELETE FROM overlay_ops WHERE overlay_id = ? AND target = ? AND field IN ({marks})",
@@ -318,9 +344,9 @@ class Overlays:
 
     # --- commit ----------------------------------------------------------------------------------
 
-    def commit(self) -> Receipt | None:
+    def commit(self, overlay: str | bytes) -> Receipt | None:
         """All staged ops become one signed bundle (sync signer); the overlay is then gone."""
-        plan = self._commit_plan()
+        plan = self._commit_plan(overlay)
         if plan is None:
             return None
         overlay_id, name, ops = plan
@@ -329,8 +355,8 @@ class Overlays:
         self._finish(overlay_id)
         return self.ws.last_receipt
 
-    async def commit_async(self) -> Receipt | None:
-        plan = self._commit_plan()
+    async def commit_async(self, overlay: str | bytes) -> Receipt | None:
+        plan = self._commit_plan(overlay)
         if plan is None:
             return None
         overlay_id, name, ops = plan
@@ -339,11 +365,9 @@ class Overlays:
         self._finish(overlay_id)
         return self.ws.last_receipt
 
-    def _commit_plan(self) -> tuple[bytes, str, list[o.Op]] | None:
-        overlay_id = self.active()
-        if overlay_id is None:
-            raise LocalError("no overlay is active")
-        drift = self.drift()
+    def _commit_plan(self, overlay: str | bytes) -> tuple[bytes, str, list[o.Op]] | None:
+        overlay_id = self._row(overlay)[0]
+        drift = self.drift(overlay_id)
         if drift:
             listed = "; ".join(d.describe() for d in drift)
             raise ValidationError(f"commit refused: {listed}. Choose Keep Mine or Use Canonical for each first")
@@ -373,7 +397,7 @@ class Overlays:
             if entity is not None and not isinstance(op, (o.CreateEntity, o.RestoreEntity)) \
                     and ws.conn.execute("SELECT 1 FROM entities WHERE entity_id = ?", (entity,)).fetchone() \
                     and not entity_visible(ws.conn, entity):
-                raise ValidationError(f"{ws.record_label(entity)} was deleted while you were reviewing; "
+                raise ValidationError(f"{ws._record_label(entity)} was deleted while you were reviewing; "
                                       "use Knockout on its fields or discard the overlay")
             if isinstance(op, (o.SetField, o.ClearField)):
                 conflict = ws.conflict(op.entity, op.field)
@@ -382,7 +406,8 @@ class Overlays:
                     tx.resolve_conflict(conflict, value=value)
                     continue
             if isinstance(op, o.DeleteEntity):
-                tx.delete_record(op.entity)
+                if entity_visible(ws.conn, op.entity):  # not already gone with its last table
+                    tx.delete_record(op.entity)
                 continue
             if isinstance(op, o.RemoveFromTable):
                 tx.remove_from_table(op.entity, op.table, discard=op.data_handling == "discard")

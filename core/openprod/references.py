@@ -38,7 +38,7 @@ def follow(ws: Workspace, reference: Reference, depth: int = 0) -> tuple[Any, st
     if isinstance(found.value, Reference):
         return follow(ws, found.value, depth + 1)
     if found.value is None and ws._is_crdt(reference.field):
-        return ws.render(target, reference.field), None
+        return ws._render(target, reference.field), None
     return found.value, None
 
 def reference_of(ws: Workspace, record: IdLike, field_id: str) -> tuple[str, str, str | None] | None:

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 from . import operations as o
 from .encoding import decode
 from .errors import LocalError, ValidationError
-from .ids import to_str
+from .ids import as_id, to_str
 from .modules import normalize_value
 from .query import QueryError, compile_query, matches, run_query
-from .reads import facet_attached, group_value
+from .reads import facet_attached, group_value, table_members
 
 if TYPE_CHECKING:
     from .query import CompiledQuery
@@ -55,9 +55,12 @@ class RuleLimitError(LocalError):
     """A chain of rule firings ran away; the whole transaction was rolled back."""
 
 
+NORMALIZE = ("case", "spaces")  # what a match rule may be told to ignore; by default it matches exactly
+
+
 @dataclass(frozen=True, eq=False)
 class Rule:
-    id: bytes
+    id: str
     name: str
     kind: str
     when: str
@@ -68,19 +71,37 @@ class Rule:
     on_condition_lost: str = "propose_remove"
     enabled: bool = True
     cycle_acknowledged: bool = False
+    normalize: tuple[str, ...] = ()  # match rules: "case" and/or "spaces" ignored when comparing
+
+    @property
+    def key(self) -> bytes:
+        return as_id(self.id, "rule id")
 
     def definition(self) -> dict[str, Any]:
-        return {"kind": self.kind, "when": self.when, "table": self.table, "defaults": self.defaults,
-                "match_on": list(self.match_on), "auto_accept": self.auto_accept,
-                "on_condition_lost": self.on_condition_lost, "enabled": self.enabled,
-                "cycle_acknowledged": self.cycle_acknowledged}
+        out = {"kind": self.kind, "when": self.when, "table": self.table, "defaults": self.defaults,
+               "match_on": list(self.match_on), "auto_accept": self.auto_accept,
+               "on_condition_lost": self.on_condition_lost, "enabled": self.enabled,
+               "cycle_acknowledged": self.cycle_acknowledged}
+        if self.normalize:
+            out["normalize"] = list(self.normalize)
+        return out
 
     @classmethod
     def from_definition(cls, rule_id: bytes, name: str, d: dict[str, Any]) -> Rule:
-        return cls(rule_id, name, d.get("kind", "membership"), d.get("when", ""), d.get("table"),
+        return cls(to_str(rule_id), name, d.get("kind", "membership"), d.get("when", ""), d.get("table"),
                    dict(d.get("defaults") or {}), tuple(d.get("match_on") or ()), bool(d.get("auto_accept")),
                    d.get("on_condition_lost", "propose_remove"), bool(d.get("enabled", True)),
-                   bool(d.get("cycle_acknowledged")))
+                   bool(d.get("cycle_acknowledged")), tuple(d.get("normalize") or ()))
+
+    def comparable(self, value: Any) -> Any:
+        """A match_on value as this rule compares it: exactly as typed unless told otherwise."""
+        if not isinstance(value, str):
+            return value
+        if "spaces" in self.normalize:
+            value = " ".join(value.split())
+        if "case" in self.normalize:
+            value = value.casefold()
+        return value
 
 
 @dataclass(frozen=True)
@@ -88,10 +109,10 @@ class Proposal:
     """Something a rule suggests and a person decides: add, remove, or merge records."""
 
     id: str
-    rule: bytes
+    rule: str
     rule_name: str
     action: str  # add_to_table, remove_from_table, merge
-    records: tuple[bytes, ...]
+    records: tuple[str, ...]
     table: str | None
     description: str
 
@@ -138,6 +159,9 @@ def check_rule(ws: Workspace, rule: Rule) -> CompiledQuery:
     else:
         if not rule.match_on:
             raise RuleError("a match rule lists the fields that must be equal (match_on)")
+        unknown = sorted(set(rule.normalize) - set(NORMALIZE))
+        if unknown:
+            raise RuleError(f"a match rule can ignore {' and '.join(NORMALIZE)}, not {', '.join(unknown)}")
         for field_id in rule.match_on:
             ws.schema.field(field_id)
     return compiled
@@ -285,7 +309,7 @@ class RuleEngine:
     def _added_by(self, entity: bytes, rule: Rule) -> bool:
         row = self.ws.conn.execute("SELECT source FROM facets WHERE entity_id = ? AND facet = ?",
                                    (entity, rule.table)).fetchone()
-        return row is not None and row[0] == f"rule:{rule.id.hex()}"
+        return row is not None and row[0] == f"rule:{rule.key.hex()}"
 
     def _add(self, tx: Transaction, rule: Rule, entity: bytes, triggered_by: bytes) -> None:
         assert rule.table is not None
@@ -314,7 +338,7 @@ class RuleEngine:
                 continue
             defaults[fdef.id] = normalize_value(fdef, value)
         tx.add(o.AddToTable, entity=entity, table=rule.table, defaults=defaults,
-               source={"type": "rule", "rule": rule.id, "triggered_by": triggered_by})
+               source={"type": "rule", "rule": rule.key, "triggered_by": triggered_by})
 
     def _value(self, value: Any, entity: bytes) -> Any:
         path = _source_path(value)
@@ -335,10 +359,10 @@ class RuleEngine:
                 if found is None or found.value is None or found.value == "":
                     break
                 value = found.value
-                key.append(value.strip().casefold() if isinstance(value, str) else value)
+                key.append(rule.comparable(value))
             else:
                 groups.setdefault(tuple(key), []).append(entity)
-        exceptions = ws.merge_exceptions()
+        exceptions = ws._merge_exceptions()
         out = []
         for members in groups.values():
             # records a person split apart never go in one cluster; the rest still match
@@ -382,7 +406,7 @@ class RuleEngine:
             assert rule.table is not None
             table_name = ws.schema.tables[rule.table].display_name if rule.table in ws.schema.tables else rule.table
             holding = {bytes.fromhex(r.replace("-", "")) for r in run_query(ws, compiled)}
-            members = set(ws.table_member_ids(rule.table))
+            members = set(table_members(ws.conn, rule.table))
             if not rule.auto_accept:
                 for entity in sorted(holding - members):
                     out.append(_proposal(rule, "add_to_table", (entity,), rule.table,
@@ -401,7 +425,7 @@ class RuleEngine:
             raise ValidationError("this suggestion no longer applies (the data changed); reload the list")
         rule = next(r for r in load_rules(self.ws) if r.id == proposal.rule)
         if proposal.action == "add_to_table":
-            self._add(tx, rule, proposal.records[0], proposal.rule)
+            self._add(tx, rule, as_id(proposal.records[0]), rule.key)
         elif proposal.action == "remove_from_table":
             assert proposal.table is not None
             tx.remove_from_table(proposal.records[0], proposal.table)
@@ -412,12 +436,12 @@ class RuleEngine:
 
     def dismiss(self, proposal: Proposal) -> None:
         self.ws.conn.execute("INSERT OR IGNORE INTO dismissed_proposals (proposal_id, rule_id, dismissed_at)"
-                             " VALUES (?, ?, ?)", (proposal.id, proposal.rule, self.ws.env.now_ms()))
+                             " VALUES (?, ?, ?)", (proposal.id, as_id(proposal.rule), self.ws.env.now_ms()))
 
 
 def _proposal(rule: Rule, action: str, records: tuple[bytes, ...], table: str | None, text: str) -> Proposal:
-    digest = hashlib.sha256(rule.id + action.encode() + b"".join(records) + (table or "").encode()).hexdigest()
-    return Proposal(digest[:32], rule.id, rule.name, action, records, table, text)
+    digest = hashlib.sha256(rule.key + action.encode() + b"".join(records) + (table or "").encode()).digest()
+    return Proposal(to_str(digest[:16]), rule.id, rule.name, action, tuple(to_str(r) for r in records), table, text)
 
 
 def _touched(ws: Workspace, ops: list[o.Op]) -> dict[bytes, set[str]]:

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2  # bump when derived tables change: opening an older file rebuilds them
+from .errors import LocalError
+
+SCHEMA_VERSION = 4  # bump when derived tables change: opening an older file rebuilds them
 
 CANONICAL_DDL = """
 CREATE TABLE IF NOT EXISTS bundles (
     seq INTEGER PRIMARY KEY,              -- reception order (local)
     bundle_id BLOB NOT NULL UNIQUE CHECK (length(bundle_id) = 16),
     actor BLOB NOT NULL CHECK (length(actor) = 32),
+    writer BLOB NOT NULL CHECK (length(writer) = 48),  -- actor || device: one chain per device
     hlc BLOB NOT NULL CHECK (length(hlc) = 12),
     kind TEXT NOT NULL,
     header BLOB NOT NULL,                 -- exact signed header bytes
@@ -27,7 +30,7 @@ CREATE TABLE IF NOT EXISTS bundles (
     op_count INTEGER NOT NULL,
     received_at INTEGER NOT NULL          -- local wall ms, informational
 );
-CREATE INDEX IF NOT EXISTS bundles_actor_hlc ON bundles (actor, hlc);
+CREATE INDEX IF NOT EXISTS bundles_writer_hlc ON bundles (writer, hlc);
 
 CREATE TABLE IF NOT EXISTS oplog (
     seq INTEGER PRIMARY KEY,              -- reception order (local)
@@ -168,7 +171,7 @@ CREATE TABLE IF NOT EXISTS field_tips (
     key TEXT NOT NULL,                    -- semantic field (smallest mapped field id) or property
     op_id BLOB NOT NULL,
     ord BLOB NOT NULL,
-    actor BLOB NOT NULL,
+    writer BLOB NOT NULL,                 -- actor || device of the write's bundle
     clock BLOB NOT NULL,                  -- CBOR vector clock of the write's bundle
     field TEXT NOT NULL,                  -- the field (or property) actually written
     kind TEXT,
@@ -179,7 +182,8 @@ CREATE TABLE IF NOT EXISTS field_tips (
 
 CREATE TABLE IF NOT EXISTS resolutions (
     op_id BLOB PRIMARY KEY,
-    conflict_id BLOB NOT NULL,
+    conflict_id BLOB NOT NULL,            -- the conflict settled (its id for its whole life)
+    state BLOB NOT NULL,                  -- the exact tips it settled: one accepted per state
     target BLOB NOT NULL,
     key TEXT NOT NULL,
     field TEXT NOT NULL,
@@ -188,6 +192,20 @@ CREATE TABLE IF NOT EXISTS resolutions (
     accepted INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS resolutions_conflict ON resolutions (conflict_id);
+CREATE INDEX IF NOT EXISTS resolutions_state ON resolutions (state);
+
+-- A reopened conflict's field shows its last resolution: the register that wins last-writer-wins
+-- holds that value; its own content is kept here to put back when the conflict closes.
+CREATE TABLE IF NOT EXISTS held_registers (
+    target BLOB NOT NULL,
+    key TEXT NOT NULL,
+    field TEXT NOT NULL,                  -- the register (field or edge property) holding the value
+    ord BLOB NOT NULL,
+    kind TEXT,
+    value,
+    actor BLOB NOT NULL,
+    PRIMARY KEY (target, key)
+) WITHOUT ROWID;
 
 -- Identity repair (derived). Merges join records into one class; the smallest id survives and
 -- every other id in the class redirects to it (so partitions merging the same records, or
@@ -209,8 +227,9 @@ CREATE TABLE IF NOT EXISTS merge_exceptions (
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS vector_clock (
-    actor BLOB PRIMARY KEY,
-    hlc BLOB NOT NULL                     -- HLC of the latest bundle applied from this actor
+    writer BLOB PRIMARY KEY,              -- actor || device
+    hlc BLOB NOT NULL,                    -- HLC of the latest bundle applied from this writer
+    digest BLOB NOT NULL                  -- XOR of the SHA-256 of its bundles' headers: which set it holds
 ) WITHOUT ROWID;
 """
 
@@ -298,6 +317,7 @@ DERIVED_TABLES = (
     "rules",
     "field_tips",
     "resolutions",
+    "held_registers",
     "merges",
     "merge_exceptions",
     "vector_clock",
@@ -309,6 +329,29 @@ def connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     configure(conn, on_disk=path != ":memory:" and not path.startswith("file::memory:"))
     return conn
+
+
+_USE_CONNECT = "open the database with openprod.connect(path) instead"
+
+
+def adopt(conn: sqlite3.Connection) -> None:
+    """Make a connection someone else opened behave like one from `connect`, or refuse it.
+
+    The core runs its own BEGIN/COMMIT, so Python's implicit transactions must be off. A plain
+    `sqlite3.connect(path)` (legacy transaction control, nothing open yet) is switched to
+    autocommit and configured; a connection that manages transactions itself is refused.
+    """
+    if not isinstance(conn, sqlite3.Connection):
+        raise LocalError(f"expected a sqlite3 connection, got {type(conn).__name__}; {_USE_CONNECT}")
+    autocommit = getattr(conn, "autocommit", None)  # Python 3.12+: True, False or legacy (-1)
+    if autocommit is False:
+        raise LocalError(f"this connection was opened with autocommit=False (Python opens transactions "
+                         f"itself, the core needs to); {_USE_CONNECT}")
+    if conn.in_transaction:
+        raise LocalError(f"this connection is inside an open transaction; commit it first, or {_USE_CONNECT}")
+    conn.isolation_level = None
+    files = [row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"]
+    configure(conn, on_disk=bool(files and files[0]))
 
 
 def configure(conn: sqlite3.Connection, *, on_disk: bool) -> None:
@@ -330,9 +373,20 @@ def install(conn: sqlite3.Connection) -> bool:
     if stale:
         for table in DERIVED_TABLES:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
+        _add_writers(conn)
     conn.executescript(CANONICAL_DDL + LOCAL_DDL)
     set_meta(conn, "schema_version", SCHEMA_VERSION)
     return stale
+
+
+def _add_writers(conn: sqlite3.Connection) -> None:
+    """Files from before per-device chains hold only v1 bundles: their writer is device zero."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(bundles)")}
+    if not columns or "writer" in columns:
+        return
+    conn.execute("DROP INDEX IF EXISTS bundles_actor_hlc")
+    conn.execute("ALTER TABLE bundles ADD COLUMN writer BLOB NOT NULL DEFAULT x''")
+    conn.execute("UPDATE bundles SET writer = CAST(actor || zeroblob(16) AS BLOB)")
 
 
 def get_meta(conn: sqlite3.Connection, key: str) -> object | None:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from . import operations as o
 from . import positions
 from .errors import NotFoundError, ValidationError
-from .ids import from_str, to_str
+from .groups import FieldGroups
+from .ids import IdLike, as_id, to_str
 from .modules import FieldDef, TableDef, normalize_value, parse_manifest, property_def
 from .reads import (
     edge_state,
@@ -20,9 +21,10 @@ from .reads import (
     entity_state,
     facet_attached,
     group_value,
+    table_members,
     tables_of,
 )
-from .undo import Step, capture
+from .undo import _UNREAD, Step, capture
 from .validation import check_op
 from .values import Reference
 
@@ -32,18 +34,6 @@ if TYPE_CHECKING:
 
 _UNSET: Any = object()
 
-IdLike = str | bytes
-
-
-def as_id(value: IdLike, what: str = "id") -> bytes:
-    if isinstance(value, bytes):
-        if len(value) != 16:
-            raise ValidationError(f"{what} must be 16 bytes")
-        return value
-    try:
-        return from_str(value)
-    except (ValueError, AttributeError):
-        raise ValidationError(f"{what} {value!r} is not a UUID") from None
 
 
 class Transaction:
@@ -65,15 +55,16 @@ class Transaction:
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def add(self, cls: type[o.Op], **payload: Any) -> o.Op:
-        """Validate, apply and record one op. Raises ValidationError; the caller rolls back."""
+    def add(self, cls: type[o.Op], _before: Any = _UNREAD, **payload: Any) -> o.Op:
+        """Validate, apply and record one op. Raises ValidationError; the caller rolls back.
+        `_before`: the field's current value when the caller has just read it (saves undo a read)."""
         ws = self.ws
         if self.staging:
             ws.overlays.check(cls)
         op = o.make_op(cls, ws.ids.new(), ws.overlays.next_hlc() if self.staging else ws.clock.tick(), **payload)
         self.schema = check_op(op, self.schema)
         if self.steps is not None and cls is not o.IdentifyActor:
-            inverse = capture(ws.conn, ws.groups, op, lambda: self._label(op))
+            inverse = capture(ws.conn, ws.groups, op, lambda: self._label(op), _before)
             if inverse is None:
                 self.steps = None
             else:
@@ -81,8 +72,8 @@ class Transaction:
         prior = ws.conflicts.prior(op)
         effects = ws.applier.apply(op, ws.actor_id)
         ws._after_effects(effects, self.schema, op)
-        ws.conflicts.pending.append((op, ws.actor_id, self.clock))
-        ws.conflicts.observe(op, ws.actor_id, self.clock, prior)
+        ws.conflicts.pending.append((op, ws.writer, self.clock))
+        ws.conflicts.observe(op, ws.writer, self.clock, prior)
         self.ops.append(op)
         return op
 
@@ -111,10 +102,9 @@ class Transaction:
             raise ValidationError(f"record {to_str(entity)} is deleted; restore it before changing it")
         return entity
 
-    def _field(self, field_id: str) -> FieldDef:
-        if not isinstance(field_id, str) or field_id.count(".") != 2:
-            raise ValidationError(f"field must be named 'module.Table.field', got {field_id!r}")
-        return self.schema.field(field_id)
+    def _field(self, name: str, entity: bytes | None = None) -> FieldDef:
+        """A field by its full id, or by a shorter name that names one field of `entity`'s tables."""
+        return self.schema.field(name, None if entity is None else lambda: tables_of(self.ws.conn, entity))
 
     def _table(self, table: str) -> TableDef:
         return self.schema.table(table)
@@ -155,12 +145,13 @@ class Transaction:
             out[fdef.id] = normalize_value(fdef, value)
         return out
 
-    def _through(self, entity: bytes, field_id: str) -> tuple[bytes, str]:
-        """Where a write lands: a field in reference mode edits the field it shows."""
+    def _through(self, entity: bytes, field_id: str) -> tuple[bytes, str, Any]:
+        """Where a write lands: a field in reference mode edits the field it shows. Also returns
+        that field's current value."""
         for _ in range(9):
             current = group_value(self.ws.conn, self.ws.groups, entity, field_id)
             if current is None or not isinstance(current.value, Reference):
-                return entity, field_id
+                return entity, field_id, None if current is None else current.value
             _value, broken = self.ws.follow(current.value)
             if broken is not None:
                 raise ValidationError(f"this field shows another record's value, but {broken}; "
@@ -168,46 +159,45 @@ class Transaction:
             entity, field_id = self.ws.redirects.resolve(current.value.source), current.value.field
         raise ValidationError("these references point at each other in a loop")
 
-    def set_field(self, record: IdLike, field_id: str, value: Any) -> None:
+    def set_field(self, record: IdLike, field: str, value: Any) -> None:
         """Set one field; `None` clears it. A field in reference mode edits its source."""
         if value is None:
-            self.clear_field(record, field_id)
+            self.clear_field(record, field)
             return
         entity = self._live_entity(record)
-        self._field(field_id)
-        entity, field_id = self._through(entity, field_id)
-        fdef = self._field(field_id)
+        entity, field, before = self._through(entity, self._field(field, entity).id)
+        fdef = self._field(field)
         if fdef.crdt is not None:
             raise ValidationError(f"field {fdef.display_name!r} is a {fdef.crdt} CRDT field: SetField is not "
                                   f"allowed; use the CRDT edit methods")
         self._require_member(entity, fdef)
-        self.add(o.SetField, entity=entity, field=fdef.id, value=normalize_value(fdef, value))
+        self.add(o.SetField, before, entity=entity, field=fdef.id, value=normalize_value(fdef, value))
 
-    def clear_field(self, record: IdLike, field_id: str) -> None:
+    def clear_field(self, record: IdLike, field: str) -> None:
         entity = self._live_entity(record)
-        self._field(field_id)
-        entity, field_id = self._through(entity, field_id)
-        fdef = self._field(field_id)
+        entity, field, before = self._through(entity, self._field(field, entity).id)
+        fdef = self._field(field)
         if fdef.crdt is not None:
             raise ValidationError(f"field {fdef.display_name!r} is a CRDT field and cannot be cleared this way")
         if fdef.required:
             raise ValidationError(f"field {fdef.display_name!r} is required and cannot be cleared")
         self._require_member(entity, fdef)
-        self.add(o.ClearField, entity=entity, field=fdef.id)
+        self.add(o.ClearField, before, entity=entity, field=fdef.id)
 
-    def set_reference(self, record: IdLike, field_id: str, source: IdLike, source_field: str) -> None:
+    def set_reference(self, record: IdLike, field: str, source: IdLike, source_field: str) -> None:
         """Reference mode: the field shows `source`'s `source_field` (and edits go there)."""
         entity = self._live_entity(record)
-        fdef, sdef = self._field(field_id), self._field(source_field)
-        self._require_member(entity, fdef)
         origin = self._live_entity(source)
+        fdef, sdef = self._field(field, entity), self._field(source_field, origin)
+        field, source_field = fdef.id, sdef.id
+        self._require_member(entity, fdef)
         if fdef.crdt is not None or sdef.crdt is not None:
             raise ValidationError("collaborative (CRDT) fields cannot be references or referenced")
         if fdef.type != sdef.type:
             raise ValidationError(f"{fdef.display_name} ({fdef.type}) cannot show {sdef.display_name} ({sdef.type})")
         entity_at, field_at = origin, source_field
         for _ in range(9):  # refuse a loop before it exists
-            if entity_at == entity and self.ws.groups.key(field_at) == self.ws.groups.key(field_id):
+            if entity_at == entity and self.ws.groups.key(field_at) == self.ws.groups.key(field):
                 raise ValidationError("a field cannot show itself, directly or through other references")
             current = group_value(self.ws.conn, self.ws.groups, entity_at, field_at)
             if current is None or not isinstance(current.value, Reference):
@@ -215,10 +205,10 @@ class Transaction:
             entity_at, field_at = self.ws.redirects.resolve(current.value.source), current.value.field
         self.add(o.SetReference, entity=entity, field=fdef.id, source=origin, source_field=sdef.id)
 
-    def clear_reference(self, record: IdLike, field_id: str) -> None:
+    def clear_reference(self, record: IdLike, field: str) -> None:
         """Back to a plain value: the field keeps what it currently shows, as its own value."""
         entity = self._live_entity(record)
-        fdef = self._field(field_id)
+        fdef = self._field(field, entity)
         current = group_value(self.ws.conn, self.ws.groups, entity, fdef.id)
         if current is None or not isinstance(current.value, Reference):
             raise ValidationError(f"{fdef.display_name} is not showing another record's value")
@@ -235,20 +225,20 @@ class Transaction:
 
     # --- CRDT text and list fields -----------------------------------------------------------
 
-    def _crdt_field(self, record: IdLike, field_id: str, kind: str) -> tuple[bytes, FieldDef]:
+    def _crdt_field(self, record: IdLike, field: str, kind: str) -> tuple[bytes, FieldDef]:
         entity = self._live_entity(record)
-        fdef = self._field(field_id)
+        fdef = self._field(field, entity)
         if fdef.crdt != kind:
             raise ValidationError(f"field {fdef.display_name!r} is not a collaborative {kind} field")
         self._require_member(entity, fdef)
         return entity, fdef
 
-    def edit_text(self, record: IdLike, field_id: str, edits: list[tuple[int, int, str]]) -> None:
+    def edit_text(self, record: IdLike, field: str, edits: list[tuple[int, int, str]]) -> None:
         """Apply (index, delete count, insert text) edits to a text CRDT field, in order.
 
         Concurrent edits by others merge character by character; they never conflict.
         """
-        entity, fdef = self._crdt_field(record, field_id, "text")
+        entity, fdef = self._crdt_field(record, field, "text")
         store = self.ws.crdt
         backend = store.require()
         doc = store.doc(entity, fdef.id, "text")
@@ -270,11 +260,11 @@ class Transaction:
         delta = backend.edit_text(doc, checked)
         self.add(o.ApplyCrdt, entity=entity, field=fdef.id, crdt_type="text", delta=delta)
 
-    def set_text(self, record: IdLike, field_id: str, text: str) -> None:
+    def set_text(self, record: IdLike, field: str, text: str) -> None:
         """Replace a text CRDT field's content, as the smallest edit (keeps concurrent edits)."""
         if not isinstance(text, str):
             raise ValidationError("text must be a string")
-        entity, fdef = self._crdt_field(record, field_id, "text")
+        entity, fdef = self._crdt_field(record, field, "text")
         current = self.ws.crdt.render(entity, fdef.id, "text")
         start = 0
         while start < min(len(current), len(text)) and current[start] == text[start]:
@@ -285,9 +275,9 @@ class Transaction:
         if current != text:
             self.edit_text(entity, fdef.id, [(start, len(current) - start - end, text[start:len(text) - end])])
 
-    def set_list(self, record: IdLike, field_id: str, values: list[Any]) -> None:
+    def set_list(self, record: IdLike, field: str, values: list[Any]) -> None:
         """Reset a list CRDT field to `values` (items others add concurrently are kept)."""
-        entity, fdef = self._crdt_field(record, field_id, "list")
+        entity, fdef = self._crdt_field(record, field, "list")
         item = FieldDef(id=fdef.id, table=fdef.table, name=fdef.name, type=fdef.item_type or "string",
                         display_name=fdef.display_name)
         clean = [normalize_value(item, v) for v in values]
@@ -336,7 +326,10 @@ class Transaction:
         self.add(o.AddToTable, entity=entity, table=tdef.id, defaults=defaults, source={"type": "user"})
 
     def remove_from_table(self, record: IdLike, table: str, *, discard: bool = False) -> None:
-        """Take a record out of one table. Its values are kept (recoverable) unless `discard`."""
+        """Take a record out of one table. Its values are kept (recoverable) unless `discard`.
+
+        Taking it out of its last table deletes the record, its links with it (data-model.md:
+        "if the entity has no remaining facets, the entity itself is deleted"); undo restores both."""
         entity = self._live_entity(record)
         tdef = self._table(table)
         if not facet_attached(self.ws.conn, entity, tdef.id):
@@ -354,6 +347,8 @@ class Transaction:
                 preserved[fdef.id] = current.value  # what it shows (a reference's value, too)
         self.add(o.RemoveFromTable, entity=entity, table=tdef.id,
                  data_handling="discard" if discard else "preserve", preserved=preserved)
+        if not other_tables:
+            self.delete_record(entity)
 
     # --- edges ------------------------------------------------------------------------------
 
@@ -371,6 +366,7 @@ class Transaction:
     def create_edge(self, edge_type: str, source: IdLike, target: IdLike,
                     properties: dict[str, Any] | None = None) -> str:
         etype = self.schema.edge_type(edge_type)
+        edge_type = etype.id
         if etype.ordered:
             raise ValidationError(f"edge type {etype.display_name!r} is ordered: use create_ordered_edge")
         src, tgt = self._live_entity(source), self._live_entity(target)
@@ -380,8 +376,8 @@ class Transaction:
                  properties=self._edge_props(edge_type, properties or {}))
         return to_str(edge)
 
-    def _live_edge(self, edge_ref: IdLike) -> tuple[bytes, str]:
-        edge = as_id(edge_ref, "edge id")
+    def _live_edge(self, edge: IdLike) -> tuple[bytes, str]:
+        edge = as_id(edge, "edge id")
         state = edge_state(self.ws.conn, edge)
         if state is None or state[0] is None:
             raise NotFoundError(f"edge {to_str(edge)} does not exist")
@@ -389,12 +385,12 @@ class Transaction:
             raise ValidationError(f"edge {to_str(edge)} is deleted")
         return edge, state[0]
 
-    def delete_edge(self, edge_ref: IdLike) -> None:
-        edge, _ = self._live_edge(edge_ref)
+    def delete_edge(self, edge: IdLike) -> None:
+        edge, _ = self._live_edge(edge)
         self.add(o.DeleteEdge, edge=edge)
 
-    def restore_edge(self, edge_ref: IdLike) -> None:
-        edge = as_id(edge_ref, "edge id")
+    def restore_edge(self, edge: IdLike) -> None:
+        edge = as_id(edge, "edge id")
         state = edge_state(self.ws.conn, edge)
         if state is None or state[0] is None:
             raise NotFoundError(f"edge {to_str(edge)} does not exist")
@@ -402,8 +398,8 @@ class Transaction:
             raise ValidationError(f"edge {to_str(edge)} is not deleted")
         self.add(o.RestoreEdge, edge=edge)
 
-    def set_edge_property(self, edge_ref: IdLike, key: str, value: Any) -> None:
-        edge, edge_type = self._live_edge(edge_ref)
+    def set_edge_property(self, edge: IdLike, key: str, value: Any) -> None:
+        edge, edge_type = self._live_edge(edge)
         if value is None:
             property_def(self.schema.edge_type(edge_type), key)
             self.add(o.ClearEdgeProperty, edge=edge, key=key)
@@ -457,6 +453,7 @@ class Transaction:
                             properties: dict[str, Any] | None = None) -> str:
         """Insert into the ordered list of `target`; default is at the end."""
         etype = self.schema.edge_type(edge_type)
+        edge_type = etype.id
         if not etype.ordered:
             raise ValidationError(f"edge type {etype.display_name!r} is not ordered: use create_edge")
         src, tgt = self._live_entity(source), self._live_entity(target)
@@ -469,9 +466,9 @@ class Transaction:
                  before=before_id, position=position, properties=self._edge_props(edge_type, properties or {}))
         return to_str(edge)
 
-    def move_ordered_edge(self, edge_ref: IdLike, *, after: IdLike | None = None,
+    def move_ordered_edge(self, edge: IdLike, *, after: IdLike | None = None,
                           before: IdLike | None = None) -> None:
-        edge, edge_type = self._live_edge(edge_ref)
+        edge, edge_type = self._live_edge(edge)
         if not self.schema.edge_type(edge_type).ordered:
             raise ValidationError("only ordered edges can be moved")
         state = edge_state(self.ws.conn, edge)
@@ -505,6 +502,7 @@ class Transaction:
         return out
 
     def link_tables(self, source_table: str, target_table: str) -> None:
+        source_table, target_table = self._table(source_table).id, self._table(target_table).id
         if source_table == target_table:
             raise ValidationError("a table cannot be linked to itself")
         pairs = [(a, b) for a, b, _ in self.suggested_mappings(source_table, target_table)]
@@ -518,25 +516,60 @@ class Transaction:
         self.add(o.ConfirmFieldMapping, source_table=fa.table, target_table=fb.table, source_field=fa.id,
                  target_field=fb.id, shared_key=key)
 
-    def unlink_tables(self, source_table: str, target_table: str, *, data_handling: str = "copy") -> None:
-        """Unlink two tables; confirmed mappings between them end. With `copy`, every record in
-        both tables keeps the shared value in each of its fields."""
+    def unlink_tables(self, source_table: str, target_table: str, *, data_handling: str = "copy") -> list[str]:
+        """Unlink two tables (data-model.md: "detach facets, copy data to new standalone entities").
+
+        Their confirmed field mappings end, and every record in both tables leaves the target
+        table. With `copy` (the default) a new standalone record takes its place there, holding
+        what it showed in that table, while it keeps in the source table what it showed there;
+        with `discard` its target-table values are dropped. Returns the new records' ids. Undo
+        brings the link, the mappings and the shared records back."""
+        if data_handling not in ("copy", "discard"):
+            raise ValidationError("data_handling is 'copy' (new standalone records) or 'discard'")
         src, tgt = self._table(source_table), self._table(target_table)
+        if src.id == tgt.id:
+            raise ValidationError("a table cannot be unlinked from itself")
+        conn, groups, show = self.ws.conn, self.ws.groups, self.ws._show
+        confirmed = self.ws.confirmed_mappings()
         mappings = []
-        for a, b in self.ws.confirmed_mappings():
+        for a, b in confirmed:
             fa, fb = self.schema.fields.get(a), self.schema.fields.get(b)
             if fa and fb and {fa.table, fb.table} == {src.id, tgt.id}:
                 mappings.append((a, b))
+        remaining = FieldGroups([pair for pair in confirmed if pair not in mappings])
         copies: list[tuple[bytes, str, Any]] = []
-        if data_handling == "copy" and mappings:
-            in_both = set(self.ws.table_member_ids(src.id)) & set(self.ws.table_member_ids(tgt.id))
-            for entity in sorted(in_both):
-                for a, b in mappings:
-                    current = group_value(self.ws.conn, self.ws.groups, entity, a, self.ws._show)
-                    if current is not None and current.value is not None:
-                        copies.extend([(entity, a, current.value), (entity, b, current.value)])
+        plans: list[tuple[bytes, dict[str, Any], list[str]]] = []
+        for entity in sorted(set(table_members(conn, src.id)) & set(table_members(conn, tgt.id))):
+            for a, b in mappings:  # the source side keeps showing the shared value, as its own
+                mine = a if self.schema.fields[a].table == src.id else b
+                current = group_value(conn, groups, entity, mine, show)
+                if current is not None and current.value is not None:
+                    copies.append((entity, mine, current.value))
+            values = {}
+            for fdef in tgt.fields.values():
+                current = group_value(conn, groups, entity, fdef.id, show) if fdef.crdt is None else None
+                if current is not None and current.value is not None:
+                    values[fdef.id] = current.value
+            # its own target-table registers are cleared, unless the field stays one semantic
+            # field with a field of another table the record is still in
+            kept = {f.id for t in tables_of(conn, entity) if t != tgt.id and t in self.schema.tables
+                    for f in self.schema.tables[t].fields.values()}
+            moved = sorted(f.id for f in tgt.fields.values()
+                           if f.crdt is None and not set(remaining.members(f.id)) & kept)
+            plans.append((entity, values, moved))
         self.add(o.UnlinkTables, source_table=src.id, target_table=tgt.id, data_handling=data_handling,
                  mappings=mappings, copies=copies)
+        created = []
+        for entity, values, moved in plans:
+            if data_handling == "discard":
+                self.remove_from_table(entity, tgt.id, discard=True)
+                continue
+            new = self.ws.ids.new()
+            self.add(o.SplitEntity, source=entity, new_entity=new, facets=[tgt.id], moved_fields=moved,
+                     copied_fields=[], values=values)
+            created.append(to_str(new))
+        self.created.extend(created)
+        return created
 
     def set_setting(self, key: str, value: Any) -> None:
         """Change a workspace setting (owner only: every receiver refuses it from anyone else)."""
@@ -568,6 +601,7 @@ class Transaction:
         """
         entity = self._live_entity(record)
         current = set(tables_of(self.ws.conn, entity))
+        tables = [self._table(t).id for t in tables]
         for table in tables:
             if table not in current:
                 raise ValidationError(f"record is not in table {self._table(table).display_name!r}")
@@ -575,9 +609,8 @@ class Transaction:
             raise ValidationError("a split moves at least one table to the new record")
         if set(tables) == current:
             raise ValidationError("a split must leave at least one table with the original record")
-        moved, copied = list(move or []), list(copy or [])
-        for field_id in moved + copied:
-            self._field(field_id)
+        moved = [self._field(f, entity).id for f in move or []]
+        copied = [self._field(f, entity).id for f in copy or []]
         values: dict[str, Any] = {}
         for field_id in moved + copied:
             current_value = group_value(self.ws.conn, self.ws.groups, entity, field_id, self.ws._show)
@@ -591,42 +624,47 @@ class Transaction:
 
     # --- conflicts ----------------------------------------------------------------------------
 
-    def resolve_conflict(self, conflict: Conflict, *, pick: bytes | None = None, value: Any = _UNSET) -> None:
+    def resolve_conflict(self, conflict: Conflict, *, pick: IdLike | None = None, value: Any = _UNSET) -> None:
         """Settle an open conflict: `pick` one competitor's op id, or give a new `value` (None clears).
 
         The resolution is an operation that has seen every competing write, so the field has a
         single value again everywhere; a later edit from someone who had not seen it reopens it.
+        Resolving a reopened conflict records that it overrides the earlier resolution.
         """
         from .conflicts import open_conflict_rows
 
-        current = open_conflict_rows(self.ws.conn, conflict.target).get((conflict.target, conflict.key))
-        if current is None or {t.op_id for t in current} != {c.op_id for c in conflict.competitors}:
+        target = as_id(conflict.target, "conflict target")
+        current = open_conflict_rows(self.ws.conn, target).get((target, conflict.key))
+        if current is None or {to_str(t.op_id) for t in current} != {c.op_id for c in conflict.competitors}:
             raise ValidationError("this conflict has changed or is already resolved; reload it and try again")
         if (pick is None) == (value is _UNSET):
             raise ValidationError("resolve a conflict either by picking a competitor or by giving a value")
         field = conflict.competitors[-1].field
+        picked: bytes | None = None
         if pick is not None:
-            chosen = next((c for c in conflict.competitors if c.op_id == pick), None)
+            picked = as_id(pick, "picked value")
+            chosen = next((c for c in conflict.competitors if as_id(c.op_id) == picked), None)
             if chosen is None:
                 raise ValidationError("the picked value is not one of the competitors")
             new_value, field = chosen.value, chosen.field
         elif value is None:
             new_value = None
         elif conflict.is_edge:
-            _id, edge_type = self._live_edge(conflict.target)
+            _id, edge_type = self._live_edge(target)
             new_value = normalize_value(property_def(self.schema.edge_type(edge_type), conflict.key), value)
         else:
             new_value = normalize_value(self._field(field), value)
         if new_value is None and not conflict.is_edge and self._field(field).required:
             raise ValidationError(f"field {conflict.field_name!r} is required and cannot be cleared")
-        self.add(o.ResolveConflict, conflict=conflict.id, target=conflict.target, field=field, chosen=new_value,
-                 chosen_op=pick, tips=sorted(c.op_id for c in conflict.competitors))
+        self.add(o.ResolveConflict, conflict=as_id(conflict.id, "conflict id"), target=target, field=field,
+                 chosen=new_value, chosen_op=picked, tips=sorted(as_id(c.op_id) for c in conflict.competitors))
 
-    def resolve_all(self, conflicts: list[Conflict], take: bytes) -> int:
-        """Take one person's side (actor id) on every conflict in a group; returns how many."""
+    def resolve_all(self, conflicts: list[Conflict], take: IdLike) -> int:
+        """Take one person's side (their actor id) on every conflict in a group; returns how many."""
+        person = take.hex() if isinstance(take, bytes) else take
         done = 0
         for item in conflicts:
-            mine = [c for c in item.competitors if c.actor == take]
+            mine = [c for c in item.competitors if c.actor == person]
             if mine:
                 self.resolve_conflict(item, pick=max(mine, key=lambda c: c.hlc).op_id)
                 done += 1
@@ -637,25 +675,40 @@ class Transaction:
     def create_rule(self, name: str, *, when: str, kind: str = "membership", table: str | None = None,
                     defaults: dict[str, Any] | None = None, match_on: list[str] | None = None,
                     auto_accept: bool = False, on_condition_lost: str = "propose_remove",
-                    acknowledge_cycle: bool = False, rule_id: IdLike | None = None, enabled: bool = True) -> str:
+                    acknowledge_cycle: bool = False, rule_id: IdLike | None = None, enabled: bool = True,
+                    normalize: list[str] | None = None) -> str:
         """Create (or, with `rule_id`, replace) a rule. Refused with the cycle's path if it could
         trigger itself, directly or through other rules, unless `acknowledge_cycle`.
 
         `defaults`: {field id: {"value": literal or "$source.<field id>", "mode": fill_if_empty |
-        always | preserve_on_restore}}.
+        always | preserve_on_restore}}. A match rule compares its `match_on` values exactly as
+        typed ("Jane Doe" and "jane doe" differ; FUNCTIONALITY.md: the system never guesses at
+        identity) unless `normalize` names what to ignore: "case", "spaces" (leading, trailing
+        and repeated).
         """
         from .rules import Rule, RuleCycleError, check_rule, find_cycle, load_rules
 
         rid = as_id(rule_id, "rule id") if rule_id is not None else self.ws.ids.new()
+        table = self._table(table).id if table is not None else None
+
+        def full(name: str, tables: list[str] | None = None) -> str:  # unknown: check_rule says why
+            try:
+                return self.schema.field(name, tables).id
+            except ValidationError:
+                return name
+
         norm_defaults = {}
         for field_id, spec in (defaults or {}).items():
-            norm_defaults[field_id] = spec if isinstance(spec, dict) else {"value": spec, "mode": "fill_if_empty"}
-        rule = Rule(rid, " ".join(str(name).split()), kind, when, table, norm_defaults, tuple(match_on or ()),
-                    auto_accept, on_condition_lost, enabled, acknowledge_cycle)
+            norm_defaults[full(field_id, [table] if table else None)] = (
+                spec if isinstance(spec, dict) else {"value": spec, "mode": "fill_if_empty"})
+        match_on = [full(f) for f in match_on or ()]
+        rule = Rule(to_str(rid), " ".join(str(name).split()), kind, when, table, norm_defaults,
+                    tuple(match_on or ()), auto_accept, on_condition_lost, enabled, acknowledge_cycle,
+                    tuple(normalize or ()))
         if not rule.name:
             raise ValidationError("a rule needs a name")
         check_rule(self.ws, rule)
-        others = [r for r in load_rules(self.ws) if r.id != rid]
+        others = [r for r in load_rules(self.ws) if r.id != rule.id]
         cycle = find_cycle(self.ws, [*others, rule]) if enabled else None
         if cycle is not None:
             path, shared = cycle
@@ -669,7 +722,7 @@ class Transaction:
         from .rules import load_rules
 
         rid = as_id(rule_id, "rule id")
-        rule = next((r for r in load_rules(self.ws) if r.id == rid), None)
+        rule = next((r for r in load_rules(self.ws) if r.id == to_str(rid)), None)
         if rule is None:
             raise NotFoundError(f"no rule {to_str(rid)}")
         self.add(o.CreateRule, rule=rid, name=rule.name, definition={**rule.definition(), "enabled": False})

@@ -47,13 +47,16 @@ class Entry:
 class UndoResult:
     done: bool
     message: str
-    bundle_id: bytes | None = None  # the bundle whose effect was reversed
+    bundle_id: str | None = None  # the bundle whose effect was reversed
 
 
 class Stacks:
     def __init__(self) -> None:
         self.undo: deque[Entry] = deque(maxlen=UNDO_DEPTH)
         self.redo: deque[Entry] = deque(maxlen=UNDO_DEPTH)
+
+
+_UNREAD = object()  # capture(before=...): the caller has not read the field's current value
 
 
 def _prior_field(conn: sqlite3.Connection, groups: FieldGroups, entity: bytes, field_id: str) -> Any:
@@ -71,10 +74,14 @@ def _set_or_clear(entity: bytes, field_id: str, value: Any, label: Callable[[], 
     return Step(o.SetField, {"entity": entity, "field": field_id, "value": value}, entity, guard, label)
 
 
-def capture(conn: sqlite3.Connection, groups: FieldGroups, op: o.Op, label: Callable[[], str]) -> list[Step] | None:
-    """Inverse steps for `op` given the state before it; None if the op cannot be undone."""
+def capture(conn: sqlite3.Connection, groups: FieldGroups, op: o.Op, label: Callable[[], str],
+            before: Any = _UNREAD) -> list[Step] | None:
+    """Inverse steps for `op` given the state before it; None if the op cannot be undone.
+    `before`: a field write's current value, when the caller has just read it."""
     if isinstance(op, (o.SetField, o.ClearField, o.SetReference)):
-        return [_set_or_clear(op.entity, op.field, _prior_field(conn, groups, op.entity, op.field), label, groups)]
+        if before is _UNREAD:
+            before = _prior_field(conn, groups, op.entity, op.field)
+        return [_set_or_clear(op.entity, op.field, before, label, groups)]
     if isinstance(op, (o.CreateEntity, o.RestoreEntity)):
         steps = [Step(o.DeleteEntity, {"entity": op.entity}, op.entity, (LIFE,), label)]
         return steps
@@ -110,6 +117,26 @@ def capture(conn: sqlite3.Connection, groups: FieldGroups, op: o.Op, label: Call
         if prior is None:
             return [Step(o.ClearEdgeProperty, {"edge": op.edge, "key": op.key}, op.edge, (op.key,), label)]
         return [Step(o.SetEdgeProperty, {"edge": op.edge, "key": op.key, "value": prior}, op.edge, (op.key,), label)]
+    if isinstance(op, o.SplitEntity):  # also how unlinking tables detaches a shared record
+        steps = [Step(o.DeleteEntity, {"entity": op.new_entity}, op.new_entity, (LIFE,), label)]
+        steps += [Step(o.RestoreFacet, {"entity": op.source, "facet": t, "from_op": op.op_id}, op.source,
+                       (facet_key(t),), label) for t in op.facets]
+        steps += [_set_or_clear(op.source, f, _prior_field(conn, groups, op.source, f), label, groups)
+                  for f in op.moved_fields]
+        return steps
+    if isinstance(op, o.UnlinkTables):
+        steps = [Step(o.LinkTables, {"source_table": op.source_table, "target_table": op.target_table,
+                                     "field_mappings": list(op.mappings)}, None, (), label)]
+        for a, b in op.mappings:
+            row = conn.execute("SELECT shared_key FROM field_mappings WHERE field_a = ? AND field_b = ?",
+                               tuple(sorted((a, b)))).fetchone()
+            steps.append(Step(o.ConfirmFieldMapping, {
+                "source_table": a.rsplit(".", 1)[0], "target_table": b.rsplit(".", 1)[0], "source_field": a,
+                "target_field": b, "shared_key": (row[0] if row and row[0] else a.rsplit(".", 1)[1])}, None, (),
+                label))
+        steps += [_set_or_clear(entity, f, _prior_field(conn, groups, entity, f), label, groups)
+                  for entity, f, _value in op.copies]
+        return steps
     if isinstance(op, o.MoveOrderedEdge):
         row = conn.execute("SELECT value FROM edge_props WHERE edge_id = ? AND key = ?",
                            (op.edge, POSITION_KEY)).fetchone()

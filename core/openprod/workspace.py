@@ -5,7 +5,10 @@ runs the two pipelines everything else uses:
 
 * local writes: `transaction()` -> validated ops applied at once -> one signed bundle;
 * received bundles: `ingest()` -> decode, workspace, duplicate and clock checks -> signature ->
-  causal readiness -> schema checks -> one SQLite transaction (all or nothing).
+  causal readiness (per device chain) -> schema and id checks -> one SQLite transaction (all or
+  nothing); the steps live in `receive`.
+
+Results follow one convention (`results`): every id handed out is a string.
 
 Signing and verifying may be async (WebCrypto), so each pipeline has a sync and an async entry
 point around the same synchronous steps.
@@ -14,126 +17,78 @@ point around the same synchronous steps.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from . import hlc as hlc_mod
 from . import operations as o
-from . import oplog
+from . import oplog, receive
 from .awareness import Awareness, AwarenessLog, field_writes
-from .bundle import Bundle, UnsignedBundle, build, decode_bundle, failure
-from .conflict_report import conflict, conflict_groups, open_conflicts
+from .bundle import DEVICE_LEN, Bundle, UnsignedBundle, build, stored_clock, writer_of
+from .conflict_report import Resolution, conflict, conflict_groups, open_conflicts, resolved_conflicts
 from .conflicts import (
     Conflict,
     ConflictTracker,
 )
 from .crdt import CrdtBackend, CrdtStore, PycrdtBackend
+from .duplicates import duplicate_edges
 from .encoding import decode
 from .errors import (
-    REASON_BAD_SIGNATURE,
-    REASON_CONFLICTING_DUPLICATE,
-    REASON_FUTURE_HLC,
-    REASON_MALFORMED,
-    REASON_SCHEMA,
-    REASON_WRONG_WORKSPACE,
-    BundleRejected,
     LocalError,
     NotFoundError,
-    UndoError,
     ValidationError,
     WorkspaceMismatchError,
 )
 from .groups import FieldGroups
 from .history import Change, PersonChanges, changes_since, field_history, mark_seen
 from .identity import Signer, Verifier, clean_display_name, short_actor
-from .ids import IdFactory, commits_to, to_str, workspace_id_for
+from .ids import IdFactory, to_str, workspace_id_for
 from .merge import Redirects
 from .modules import ModuleDef, Schema, parse_manifest, union
 from .overlay import Drift, OverlayInfo, Overlays
 from .query import matches, run_query
 from .reads import (
     EdgeRow,
-    FieldValue,
     actor_names,
     edge_state,
     edges,
     entity_state,
+    entity_visible,
     table_members,
     tables_of,
     values_for,
 )
 from .references import follow, reference_of
+from .results import (
+    BundleEvent,
+    Edge,
+    IngestResult,
+    OplogSize,
+    Quarantined,
+    Receipt,
+    Record,
+    StoredBundle,
+    actor_str,
+    id_str,
+)
 from .rules import Proposal, Rule, RuleEngine, load_rules
-from .settings import MAX_FUTURE_DRIFT_CAP_MS, Settings, check_setter, from_rows
+from .settings import MAX_FUTURE_DRIFT_CAP_MS, Settings, from_rows
 from .state import Applier, Effects
 from .statehash import state_hash
-from .storage import DERIVED_TABLES, get_meta, install, set_meta
+from .storage import DERIVED_TABLES, adopt, get_meta, install, set_meta
 from .transaction import IdLike, Transaction, as_id
 from .undo import Entry, Stacks, UndoResult, restorable_cascade
 from .validation import check_op
 from .values import Reference
 
-# --- results handed back to callers -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """A committed local bundle."""
-
-    bundle_id: str
-    hlc: bytes
-    wire: bytes
-    created: list[str]
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    """What happened to one received bundle. `status`: applied, duplicate, pending, rejected."""
-
-    status: str
-    bundle_id: bytes | None = None
-    reason: str | None = None
-    detail: str = ""
-    stale: bool = False
-    applied: tuple[bytes, ...] = ()  # this bundle and any pending ones it unblocked
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "rejected"
-
-
-@dataclass(frozen=True)
-class BundleEvent:
-    """Told to listeners after a bundle is stored: the sync layer forwards `wire` unchanged."""
-
-    bundle_id: bytes
-    actor: bytes
-    hlc: bytes
-    wire: bytes
-    origin: str  # "local" or "remote"
-
-
-@dataclass(frozen=True)
-class Record:
-    id: str
-    tables: list[str]
-    values: dict[str, Any]  # field id -> value (mappings resolved)
-    writes: dict[str, FieldValue] = field(default_factory=dict, repr=False)
-
-    def get(self, field: str, default: Any = None) -> Any:
-        """By field id ('module.Table.field') or by bare field name."""
-        if field in self.values:
-            return self.values[field]
-        for key, value in self.values.items():
-            if key.rsplit(".", 1)[-1] == field:
-                return value
-        return default
-
+P = ParamSpec("P")
+T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Env:
@@ -150,10 +105,15 @@ class Env:
     widens it, a bundle further ahead than this is refused here."""
 
 
-def _local_failure(exc: Exception) -> bool:
-    """An error of this device's storage (disk, locks, a damaged file), not of the bundle being applied."""
-    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(
-        exc, (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, sqlite3.InterfaceError))
+def _reads(method: Callable[Concatenate[Workspace, P], T]) -> Callable[Concatenate[Workspace, P], T]:
+    """A public read: it sees the active overlay's staged state (see `Overlays.reading`)."""
+
+    @functools.wraps(method)
+    def read(self: Workspace, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self.overlays.reading():
+            return method(self, *args, **kwargs)
+
+    return read
 
 
 def _default_crdt(random_bytes: Callable[[int], bytes]) -> CrdtBackend | None:
@@ -173,18 +133,29 @@ class Workspace:
         self.actor_id = env.signer.actor_id
         self.display_name = clean_display_name(env.display_name)
         self.ids = IdFactory(env.now_ms, env.random_bytes)
+        # This database's device: bundles written here form one chain (docs/design.md, "One person,
+        # several devices"). Kept with the data, so the chain continues across restarts.
+        device = get_meta(conn, "device")
+        if not isinstance(device, bytes) or len(device) != DEVICE_LEN:
+            device = env.random_bytes(DEVICE_LEN)
+            set_meta(conn, "device", device)
+        self.device: bytes = device
+        self.writer = writer_of(self.actor_id, device)
         backend = env.crdt if env.crdt is not None else _default_crdt(env.random_bytes)
-        self.redirects = Redirects(conn)
+        self.redirects = Redirects(conn, self.writer)
         self.crdt = CrdtStore(conn, backend, lambda field_id: self.groups.members(field_id),
                               lambda entity: self.redirects.members(entity))
         self.applier = Applier(conn, self.crdt, self.redirects)
-        self.conflicts = ConflictTracker(conn, lambda: self.groups, self._is_crdt, self.redirects)
+        self._devices: dict[bytes, list[bytes]] = {}  # actor -> its devices seen writing (kept in place)
+        self.conflicts = ConflictTracker(conn, lambda: self.groups, self._is_crdt, self.redirects, self.writer,
+                                         self._devices)
         self.awareness = AwarenessLog(lambda: self.groups, env.now_ms)
         self.rules = RuleEngine(self)
         self.listeners: list[Callable[[BundleEvent], None]] = []
         self._stacks = Stacks()
         self._tx: Transaction | None = None
         self._lock = asyncio.Lock()
+        self.closed = False
         # The clock resumes after everything stored (own and received), so no meta write per bundle.
         last = conn.execute("SELECT max(hlc) FROM bundles").fetchone()[0]
         self.clock = hlc_mod.Clock(env.now_ms, last or hlc_mod.ZERO)
@@ -195,6 +166,7 @@ class Workspace:
 
     @classmethod
     def _prepare(cls, conn: sqlite3.Connection, env: Env, workspace_id: bytes | None) -> Workspace:
+        adopt(conn)
         stale = install(conn)
         existing = get_meta(conn, "workspace_id")
         if existing is not None and workspace_id is not None and existing != workspace_id:
@@ -227,6 +199,7 @@ class Workspace:
 
     @classmethod
     def _new(cls, conn: sqlite3.Connection, env: Env) -> tuple[Workspace, bytes]:
+        adopt(conn)
         install(conn)
         if get_meta(conn, "workspace_id") is not None:
             raise LocalError("this database already holds a workspace")
@@ -235,14 +208,31 @@ class Workspace:
         return cls._prepare(conn, env, workspace_id), nonce
 
     @classmethod
-    def open(cls, conn: sqlite3.Connection, env: Env, workspace_id: bytes | None = None) -> Workspace:
+    def open(cls, conn: sqlite3.Connection, env: Env, workspace_id: IdLike | None = None) -> Workspace:
         """Open the workspace stored in `conn` (optionally checking which one it is)."""
-        return cls._prepare(conn, env, workspace_id)
+        return cls._prepare(conn, env, None if workspace_id is None else as_id(workspace_id, "workspace id"))
 
     @classmethod
-    def join(cls, conn: sqlite3.Connection, env: Env, workspace_id: bytes) -> Workspace:
+    def join(cls, conn: sqlite3.Connection, env: Env, workspace_id: IdLike) -> Workspace:
         """An empty replica of an existing workspace, to be filled by sync."""
-        return cls._prepare(conn, env, workspace_id)
+        return cls._prepare(conn, env, as_id(workspace_id, "workspace id"))
+
+    def close(self) -> None:
+        """Release the database (any overlay view is rolled back first). Closing twice is harmless;
+        using the workspace afterwards raises. Also a context manager: `with Workspace.open(...) as ws:`."""
+        if self._tx is not None:
+            raise LocalError("a transaction is still open on this workspace; finish it before closing")
+        if self.closed:
+            return
+        self.overlays.close_view()
+        self.conn.close()
+        self.closed = True
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _reload(self) -> None:
         """Refresh the caches derived from the database (schema, mappings, settings, clock)."""
@@ -257,7 +247,12 @@ class Workspace:
         self.schema = Schema(modules)
         self._reload_groups()
         self._reload_settings()
-        self._vc: dict[bytes, bytes] = dict(self.conn.execute("SELECT actor, hlc FROM vector_clock"))
+        self._vc: dict[bytes, bytes] = {}
+        self._digests: dict[bytes, bytes] = {}
+        self._devices.clear()
+        self._devices[self.actor_id] = [self.device]
+        for writer, hlc, digest in self.conn.execute("SELECT writer, hlc, digest FROM vector_clock"):
+            self._chain_stored(writer, hlc, digest)
 
     def _reload_groups(self) -> None:
         self.groups = FieldGroups(self.confirmed_mappings())
@@ -330,16 +325,17 @@ class Workspace:
         if self.conn.execute("SELECT display_name FROM actors WHERE actor = ?",
                              (self.actor_id,)).fetchone() != (self.display_name,):
             tx.add(o.IdentifyActor, display_name=self.display_name)
-        return build(workspace=self.workspace_id, bundle_id=self.ids.new(), actor=self.actor_id, kind=tx.kind,
-                     clock=self._vc, ops=tx.ops, meta=tx.meta)
+        return build(workspace=self.workspace_id, bundle_id=self.ids.new(), actor=self.actor_id, device=self.device,
+                     kind=tx.kind, clock=self._vc, ops=tx.ops, meta=tx.meta)
 
     def _store_local(self, tx: Transaction, unsigned: UnsignedBundle, signature: bytes) -> Receipt:
         bundle = unsigned.seal(signature)
-        oplog.append(self.conn, bundle, self.env.now_ms())
+        digest = oplog.xor(self._digests.get(self.writer, oplog.NO_DIGEST), oplog.header_digest(bundle.header_bytes))
+        oplog.append(self.conn, bundle, self.env.now_ms(), digest)
         self.conn.execute("COMMIT")
         self._tx = None
         self.conflicts.pending.clear()
-        self._vc[self.actor_id] = bundle.hlc
+        self._chain_stored(self.writer, bundle.hlc, digest)
         if tx.steps:
             entry = Entry(bundle.bundle_id, tx.ops[0].ord, list(tx.steps), tx.kind)
             if tx.kind == "undo":
@@ -350,8 +346,10 @@ class Workspace:
                 self._stacks.undo.append(entry)
         self.awareness.note(field_writes(bundle.ops), self.actor_id)
         wire = bundle.wire()
-        self._notify(BundleEvent(bundle.bundle_id, self.actor_id, bundle.hlc, wire, "local"))
-        return Receipt(to_str(bundle.bundle_id), bundle.hlc, wire, list(tx.created))
+        bundle_id = to_str(bundle.bundle_id)
+        if self.listeners:
+            self._notify(BundleEvent(bundle_id, actor_str(self.actor_id), self.writer, bundle.hlc, wire, "local"))
+        return Receipt(bundle_id, bundle.hlc, wire, list(tx.created))
 
     @contextmanager
     def transaction(self, kind: str = "edit", meta: dict[str, Any] | None = None,
@@ -411,11 +409,12 @@ class Workspace:
     def create_record(self, table: str, values: dict[str, Any] | None = None) -> str:
         return self.commit(lambda tx: tx.create_record(table, values))[0]
 
-    def set_field(self, record: IdLike, field_id: str, value: Any) -> None:
-        self.commit(lambda tx: tx.set_field(record, field_id, value))
+    def set_field(self, record: IdLike, field: str, value: Any) -> None:
+        """One field in one bundle (`Transaction.set_field`); None clears."""
+        self.commit(lambda tx: tx.set_field(record, field, value))
 
-    def clear_field(self, record: IdLike, field_id: str) -> None:
-        self.commit(lambda tx: tx.clear_field(record, field_id))
+    def clear_field(self, record: IdLike, field: str) -> None:
+        self.commit(lambda tx: tx.clear_field(record, field))
 
     def delete_record(self, record: IdLike) -> None:
         self.commit(lambda tx: tx.delete_record(record))
@@ -438,9 +437,11 @@ class Workspace:
             if step.guard_target is None:
                 continue
             other = oplog.other_writer_since(self.conn, step.guard_target, step.guard_fields, entry.ord,
-                                             self.actor_id)
+                                             self.writer)
             if other is not None:
-                who = names.get(other, short_actor(other))
+                if other[:32] == self.actor_id:
+                    return f"Cannot undo: {step.label()} was changed on your other device since"
+                who = names.get(other[:32], short_actor(other[:32]))
                 return f"Cannot undo: {step.label()} was changed by {who} since"
         return None
 
@@ -455,16 +456,16 @@ class Workspace:
         if self.overlays.active() is not None:
             moved = self.overlays.redo() if redo else self.overlays.undo()
             if not moved:
-                raise UndoError(f"nothing staged to {'redo' if redo else 'undo'}")
+                return UndoResult(False, f"Nothing staged to {'redo' if redo else 'undo'}")
             return UndoResult(True, f"{'Redid' if redo else 'Undid'} staged change")
         stack = self._stacks.redo if redo else self._stacks.undo
         if not stack:
-            raise UndoError(f"nothing to {'redo' if redo else 'undo'}")
+            return UndoResult(False, f"Nothing to {'redo' if redo else 'undo'}")
         entry = stack.pop()
         blocked = self._check_entry(entry)
         if blocked is not None:
             message = blocked.replace("Cannot undo", "Cannot redo") if redo else blocked
-            return UndoResult(False, message, entry.bundle_id)
+            return UndoResult(False, message, to_str(entry.bundle_id))
         return entry
 
     def undo(self) -> UndoResult:
@@ -477,7 +478,7 @@ class Workspace:
             return entry
         with self.transaction(kind="undo", meta={"reverts": entry.bundle_id}) as tx:
             self._reverse_steps(tx, entry)
-        return UndoResult(True, f"Undid {entry.description or 'change'}", entry.bundle_id)
+        return UndoResult(True, f"Undid {entry.description or 'change'}", to_str(entry.bundle_id))
 
     def redo(self) -> UndoResult:
         entry = self._next(redo=True)
@@ -485,7 +486,7 @@ class Workspace:
             return entry
         with self.transaction(kind="redo", meta={"reverts": entry.bundle_id}) as tx:
             self._reverse_steps(tx, entry)
-        return UndoResult(True, "Redid change", entry.bundle_id)
+        return UndoResult(True, "Redid change", to_str(entry.bundle_id))
 
     async def undo_async(self) -> UndoResult:
         entry = self._next(redo=False)
@@ -493,7 +494,7 @@ class Workspace:
             return entry
         async with self.transaction_async(kind="undo", meta={"reverts": entry.bundle_id}) as tx:
             self._reverse_steps(tx, entry)
-        return UndoResult(True, f"Undid {entry.description or 'change'}", entry.bundle_id)
+        return UndoResult(True, f"Undid {entry.description or 'change'}", to_str(entry.bundle_id))
 
     async def redo_async(self) -> UndoResult:
         entry = self._next(redo=True)
@@ -501,215 +502,29 @@ class Workspace:
             return entry
         async with self.transaction_async(kind="redo", meta={"reverts": entry.bundle_id}) as tx:
             self._reverse_steps(tx, entry)
-        return UndoResult(True, "Redid change", entry.bundle_id)
+        return UndoResult(True, "Redid change", to_str(entry.bundle_id))
 
-    # --- received bundles ---------------------------------------------------------------------
-
-    def _quarantine(self, data: bytes, reason: str, detail: str, bundle: Bundle | None,
-                    source: str | None) -> IngestResult:
-        self.conn.execute(
-            "INSERT INTO quarantine (received_at, reason, detail, bundle_id, actor, source, data)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.env.now_ms(), reason, detail, bundle.bundle_id if bundle else None,
-             bundle.actor if bundle else None, source, data),
-        )
-        return IngestResult("rejected", bundle.bundle_id if bundle else None, reason, detail)
-
-    def _precheck(self, data: bytes, source: str | None) -> Bundle | IngestResult:
-        try:
-            bundle = decode_bundle(data)
-        except BundleRejected as exc:
-            return self._quarantine(data, exc.reason, exc.detail, None, source)
-        except Exception as exc:  # decode_bundle refuses every bad shape itself; this is the last guard
-            return self._quarantine(data, REASON_MALFORMED, f"bundle could not be decoded ({failure(exc)})", None,
-                                    source)
-        header = bundle.header
-        if header.workspace != self.workspace_id:
-            return self._quarantine(data, REASON_WRONG_WORKSPACE,
-                                    f"bundle is for workspace {to_str(header.workspace)}, this is "
-                                    f"{to_str(self.workspace_id)}", bundle, source)
-        row = self.conn.execute("SELECT header, signature FROM bundles WHERE bundle_id = ?",
-                                (header.bundle_id,)).fetchone()
-        if row is not None:
-            if row[0] == bundle.header_bytes and row[1] == bundle.signature:
-                return IngestResult("duplicate", header.bundle_id)
-            return self._quarantine(data, REASON_CONFLICTING_DUPLICATE,
-                                    "a different bundle with this id is already stored", bundle, source)
-        if self.conn.execute("SELECT 1 FROM pending WHERE bundle_id = ?", (header.bundle_id,)).fetchone():
-            return IngestResult("pending", header.bundle_id, detail="already waiting for earlier bundles")
-        # The settings in force before this bundle (it cannot widen the check for itself), capped by
-        # this receiver's own ceiling.
-        drift = min(self.settings.max_future_drift_ms, self.env.max_future_drift_cap_ms)
-        future = self.clock.check_future(header.hlc, drift)
-        if future is not None:
-            return self._quarantine(data, REASON_FUTURE_HLC, future.describe(), bundle, source)
-        return bundle
-
-    def _deps_ready(self, bundle: Bundle) -> bool:
-        header = bundle.header
-        if header.clock.get(header.actor) != self._vc.get(header.actor):
-            return False
-        zero = hlc_mod.ZERO
-        return all(self._vc.get(actor, zero) >= h for actor, h in header.clock.items() if actor != header.actor)
-
-    def _after_verify(self, bundle: Bundle, valid: bool, data: bytes, source: str | None) -> IngestResult:
-        return self._apply_verified([(bundle, valid, data)], source)[0]
-
-    def _apply_verified(self, items: list[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
-        """Apply verified bundles in ONE SQLite transaction, each all-or-nothing (a savepoint).
-
-        One commit for a whole catch-up batch instead of one per bundle; a bundle that waits
-        for earlier ones is parked, one that fails the schema check is quarantined, and the
-        others still apply.
-        """
-        if self._tx is not None:
-            raise LocalError("cannot apply received bundles while a local transaction is open")
-        self.overlays.close_view()
-        results: list[IngestResult] = []
-        applied: list[tuple[Bundle, bytes]] = []
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            for bundle, valid, data in items:
-                if not valid:
-                    results.append(self._quarantine(
-                        data, REASON_BAD_SIGNATURE, f"signature does not verify for actor {short_actor(bundle.actor)}",
-                        bundle, source))
-                elif self.conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle.bundle_id,)).fetchone():
-                    results.append(IngestResult("duplicate", bundle.bundle_id))
-                elif not self._deps_ready(bundle):
-                    self.conn.execute("INSERT OR IGNORE INTO pending (bundle_id, actor, hlc, data, received_at)"
-                                      " VALUES (?, ?, ?, ?, ?)",
-                                      (bundle.bundle_id, bundle.actor, bundle.hlc, data, self.env.now_ms()))
-                    results.append(IngestResult("pending", bundle.bundle_id,
-                                                detail="waiting for earlier bundles it depends on"))
-                else:
-                    results.append(self._apply_one(bundle, data, source))
-                    if results[-1].status == "applied":
-                        applied.append((bundle, data))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            self._reload()
-            raise
-        for bundle, data in applied:
-            self._notify(BundleEvent(bundle.bundle_id, bundle.actor, bundle.hlc, data, "remote"))
-        if applied:
-            more = self._drain_pending()
-            if more:
-                drained = set(more)
-                results = [IngestResult("applied", r.bundle_id, applied=(r.bundle_id,))
-                           if r.status == "pending" and r.bundle_id in drained else r for r in results]
-                last = results[-1]
-                results[-1] = IngestResult(last.status, last.bundle_id, last.reason, last.detail, last.stale,
-                                           (*last.applied, *(b for b in more if b not in last.applied)))
-        return results
-
-    def _apply_one(self, bundle: Bundle, data: bytes, source: str | None) -> IngestResult:
-        """Check and apply one ready bundle inside the open transaction."""
-        schema = self.schema
-        owner = self.settings.owner
-        for index, op in enumerate(bundle.ops):
-            try:
-                schema = check_op(op, schema)
-                if isinstance(op, o.InitWorkspace):
-                    if not commits_to(self.workspace_id, bundle.actor, op.nonce):
-                        raise ValidationError("only the actor this workspace's id was made for can found it")
-                    owner = owner or bundle.actor  # a founding bundle may set the settings it starts with
-                if isinstance(op, o.SetWorkspaceSetting):
-                    check_setter(owner, bundle.actor)
-            except (ValidationError, LocalError) as exc:
-                return self._quarantine(data, REASON_SCHEMA, f"operation {index} ({op.TYPE}): {exc}", bundle,
-                                        source)
-            except Exception as exc:  # a shape the checks did not foresee: refuse this bundle, nothing else
-                return self._quarantine(data, REASON_SCHEMA, f"operation {index} ({op.TYPE}): could not be "
-                                        f"checked ({failure(exc)})", bundle, source)
-        effects = Effects()
-        self.conflicts.begin_bundle()
-        self.conn.execute("SAVEPOINT bundle")
-        try:
-            oplog.append(self.conn, bundle, self.env.now_ms())
-            apply = self.applier.apply
-            observe = self.conflicts.observe
-            actor = bundle.actor
-            clock = bundle.header.clock
-            prior = self.conflicts.prior
-            for op in bundle.ops:
-                before = prior(op)
-                op_effects = apply(op, actor)
-                if op_effects.schema:
-                    self.schema = check_op(op, self.schema)
-                if op_effects.mappings:
-                    self._after_effects(Effects(mappings=True), op=op)
-                effects.merge(op_effects)
-                observe(op, actor, clock, before)
-            age = self.env.now_ms() - hlc_mod.wall_ms(bundle.hlc)
-            stale = age > self.settings.stale_threshold_ms
-            if stale:
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO stale_flags (bundle_id, hlc, age_ms, threshold_ms, flagged_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (bundle.bundle_id, bundle.hlc, age, self.settings.stale_threshold_ms, self.env.now_ms()))
-            self.conn.execute("RELEASE bundle")
-        except Exception as exc:
-            self.conn.execute("ROLLBACK TO bundle")
-            self.conn.execute("RELEASE bundle")
-            if _local_failure(exc):
-                raise
-            # One crafted bundle fails to apply: it is refused with its reason, the caches it may have
-            # touched are re-read from the rolled-back state, and the rest of the batch goes on.
-            self._reload()
-            return self._quarantine(data, REASON_SCHEMA, f"could not be applied ({failure(exc)})", bundle, source)
-        except BaseException:
-            self.conn.execute("ROLLBACK TO bundle")
-            self.conn.execute("RELEASE bundle")
-            raise
-        self.clock.receive(bundle.hlc)
-        self._vc[actor] = max(self._vc.get(actor, hlc_mod.ZERO), bundle.hlc)
-        self.awareness.check(field_writes(bundle.ops), actor)
-        if effects.schema:
-            self.schema = schema
-        self._after_effects(Effects(False, False, effects.settings))
-        return IngestResult("applied", bundle.bundle_id, stale=stale, applied=(bundle.bundle_id,))
-
-    def _drain_pending(self) -> list[bytes]:
-        """Apply parked bundles whose dependencies have now arrived (verified before parking)."""
-        applied: list[bytes] = []
-        while True:
-            ready = []
-            for (data,) in self.conn.execute("SELECT data FROM pending ORDER BY hlc").fetchall():
-                bundle = decode_bundle(data)
-                # ready now, or maybe once an earlier parked bundle applies (re-checked in order)
-                if self._deps_ready(bundle) or ready:
-                    ready.append((bundle, True, data))
-            if not ready:
-                return applied
-            self.conn.execute(f"DELETE FROM pending WHERE bundle_id IN ({','.join('?' * len(ready))})",
-                              [b.bundle_id for b, _v, _d in ready])
-            results = self._apply_verified(ready, "pending")
-            newly = [r.bundle_id for r in results if r.status == "applied" and r.bundle_id is not None]
-            applied.extend(newly)
-            if not newly:
-                return applied
+    # --- received bundles (the pipeline lives in `receive`) ------------------------------------
 
     def ingest(self, data: bytes, *, source: str | None = None) -> IngestResult:
         """Verify and apply one received bundle (sync verifier). Never raises for bad input."""
         self.overlays.close_view()
-        checked = self._precheck(data, source)
+        checked = receive.precheck(self, data, source)
         if isinstance(checked, IngestResult):
             return checked
         valid = self.env.verifier.verify(checked.actor, checked.signing_bytes(), checked.signature)
-        return self._after_verify(checked, valid, data, source)
+        return receive.apply_verified(self, [(checked, valid, data)], source)[0]
 
     def ingest_many(self, wires: list[bytes], *, source: str | None = None) -> list[IngestResult]:
         """Verify and apply a batch (a catch-up delta) with one commit; one result per bundle."""
         self.overlays.close_view()
-        return self._batch([(data, self._precheck(data, source)) for data in wires], source,
+        return self._batch([(data, receive.precheck(self, data, source)) for data in wires], source,
                            lambda b: self.env.verifier.verify(b.actor, b.signing_bytes(), b.signature))
 
     async def ingest_many_async(self, wires: list[bytes], *, source: str | None = None) -> list[IngestResult]:
         async with self._lock:
             self.overlays.close_view()
-            checked = [(data, self._precheck(data, source)) for data in wires]
+            checked = [(data, receive.precheck(self, data, source)) for data in wires]
             verdicts = {}
             for _data, item in checked:
                 if isinstance(item, Bundle):
@@ -720,22 +535,31 @@ class Workspace:
     def _batch(self, checked: list[tuple[bytes, Bundle | IngestResult]], source: str | None,
                verdict: Callable[[Bundle], bool]) -> list[IngestResult]:
         ready = [(item, verdict(item), data) for data, item in checked if isinstance(item, Bundle)]
-        applied = iter(self._apply_verified(ready, source) if ready else [])
+        applied = iter(receive.apply_verified(self, ready, source) if ready else [])
         return [item if isinstance(item, IngestResult) else next(applied) for _data, item in checked]
 
     async def ingest_async(self, data: bytes, *, source: str | None = None) -> IngestResult:
         async with self._lock:
             self.overlays.close_view()
-            checked = self._precheck(data, source)
+            checked = receive.precheck(self, data, source)
             if isinstance(checked, IngestResult):
                 return checked
             valid = await self.env.verifier.verify_async(checked.actor, checked.signing_bytes(),
                                                          checked.signature)
-            return self._after_verify(checked, valid, data, source)
+            return receive.apply_verified(self, [(checked, valid, data)], source)[0]
 
     def _notify(self, event: BundleEvent) -> None:
         for listener in list(self.listeners):
             listener(event)
+
+    def _chain_stored(self, writer: bytes, hlc: bytes, digest: bytes) -> None:
+        """A bundle of `writer` was stored: move the vector clock and the writer's digest."""
+        if hlc > self._vc.get(writer, hlc_mod.ZERO):
+            self._vc[writer] = hlc
+        self._digests[writer] = digest
+        devices = self._devices.setdefault(writer[:32], [])
+        if writer[32:] not in devices:
+            devices.append(writer[32:])
 
     # --- rebuild and state hash ---------------------------------------------------------------
 
@@ -757,7 +581,8 @@ class Workspace:
             self.schema = Schema()
             self.groups = FieldGroups()
             apply = self.applier.apply
-            clocks: dict[int, dict[bytes, bytes]] = {}
+            clocks: dict[int, tuple[dict[bytes, bytes], bytes]] = {}
+            digests: dict[bytes, int] = {}  # writer -> XOR of its bundles' header hashes
             for payload, actor, bundle_seq in rows:
                 op = o.decode_stored_op(payload)
                 before = self.conflicts.prior(op)
@@ -766,13 +591,17 @@ class Workspace:
                     self.schema = check_op(op, self.schema)
                 if effects.mappings:
                     self._after_effects(Effects(mappings=True), op=op)
-                clock = clocks.get(bundle_seq)
-                if clock is None:
-                    header = self.conn.execute("SELECT header FROM bundles WHERE seq = ?", (bundle_seq,)).fetchone()
-                    clock = clocks[bundle_seq] = decode(header[0], strict=False)["clock"]
-                self.conflicts.observe(op, actor, clock, before)
-            self.conn.execute(
-                "INSERT INTO vector_clock (actor, hlc) SELECT actor, max(hlc) FROM bundles GROUP BY actor")
+                known = clocks.get(bundle_seq)
+                if known is None:
+                    header, writer = self.conn.execute("SELECT header, writer FROM bundles WHERE seq = ?",
+                                                       (bundle_seq,)).fetchone()
+                    known = clocks[bundle_seq] = (stored_clock(header), writer)
+                    digests[writer] = digests.get(writer, 0) ^ int.from_bytes(oplog.header_digest(header), "big")
+                self.conflicts.observe(op, known[1], known[0], before)
+            self.conn.executemany(
+                "INSERT INTO vector_clock (writer, hlc, digest) SELECT writer, max(hlc), ? FROM bundles"
+                " WHERE writer = ?",
+                [(digest.to_bytes(32, "big"), writer) for writer, digest in digests.items()])
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -788,10 +617,16 @@ class Workspace:
     def _crdt_rows(self) -> Iterator[list[Any]]:
         for entity, field_id in self.conn.execute(
                 "SELECT entity_id, field FROM fields WHERE kind = 'c' ORDER BY entity_id, field").fetchall():
-            yield [entity, field_id, self.render(entity, field_id)]
+            yield [entity, field_id, self._render(entity, field_id)]
 
-    def render(self, entity: bytes, field_id: str) -> Any:
-        """Current content of a CRDT field (text, or a list), merged from all its deltas."""
+    @_reads
+    def render(self, record: IdLike, field: str) -> Any:
+        """Current content of a collaborative (CRDT) field: text, or a list, merged from all its edits."""
+        entity = self.redirects.resolve(as_id(record, "record id"))
+        field_id = self.schema.field(field, lambda: tables_of(self.conn, entity)).id
+        return self._render(entity, field_id)
+
+    def _render(self, entity: bytes, field_id: str) -> Any:
         fdef = self.schema.fields.get(field_id)
         if fdef is None or fdef.crdt is None:
             return None
@@ -802,54 +637,70 @@ class Workspace:
         if isinstance(stored, Reference):
             value, _broken = self.follow(stored)
             return value
-        return self.render(entity, field_id)
+        return self._render(entity, field_id)
 
     def follow(self, reference: Reference, depth: int = 0) -> tuple[Any, str | None]:
         """(value, why it is broken or None) for a reference, through merges and chains."""
         return follow(self, reference, depth)
 
-    def reference_of(self, record: IdLike, field_id: str) -> tuple[str, str, str | None] | None:
+    @_reads
+    def reference_of(self, record: IdLike, field: str) -> tuple[str, str, str | None] | None:
         """If the field is in reference mode: (source record id, source field, broken reason)."""
-        return reference_of(self, record, field_id)
+        entity = self.redirects.resolve(as_id(record, "record id"))
+        return reference_of(self, record, self.schema.field(field, lambda: tables_of(self.conn, entity)).id)
 
     # --- reads ----------------------------------------------------------------------------------
 
     @property
     def vector_clock(self) -> dict[bytes, bytes]:
+        """Writer (actor key || device id) -> HLC of the latest bundle applied from it: what sync
+        exchanges. One person on two devices has two entries."""
         return dict(self._vc)
+
+    @property
+    def chain_digests(self) -> dict[bytes, bytes]:
+        """Writer -> XOR of the SHA-256 of its stored bundle headers: tells two peers whose clocks
+        agree whether they hold the same bundles of that writer (a forked chain may differ)."""
+        return dict(self._digests)
 
     @property
     def name(self) -> str:
         return self.settings.name
 
-    def actor_name(self, actor: bytes) -> str:
+    def actor_name(self, actor: str | bytes) -> str:
+        """A person's display name, by actor id (64 hex characters); a short id if never named."""
+        if isinstance(actor, str):
+            actor = bytes.fromhex(actor)
         row = self.conn.execute("SELECT display_name FROM actors WHERE actor = ?", (actor,)).fetchone()
         return row[0] if row else short_actor(actor)
 
-    def table_member_ids(self, table: str) -> list[bytes]:
-        return table_members(self.conn, table)
+    @_reads
+    def table_member_ids(self, table: str) -> list[str]:
+        """Ids of the visible records of a table, oldest first."""
+        return [to_str(e) for e in table_members(self.conn, self.schema.table(table).id)]
 
+    @_reads
     def record(self, record: IdLike, table: str | None = None) -> Record | None:
         """One visible record; with `table`, only if it is in that table (values of that table).
 
         An id merged into another record reads as that record (the survivor)."""
-        self.overlays.ensure_view()
         entity = self.redirects.resolve(as_id(record, "record id"))
         state = entity_state(self.conn, entity)
         if state is None or not state[0] or not state[1]:
             return None
         tables = tables_of(self.conn, entity)
-        if table is not None and table not in tables:
-            return None
+        if table is not None:
+            table = self.schema.table(table).id
+            if table not in tables:
+                return None
         shown = [table] if table is not None else tables
         field_ids = [f.id for t in shown if t in self.schema.tables for f in self.schema.tables[t].fields.values()]
         writes = values_for(self.conn, self.groups, [entity], field_ids, self._show)[entity]
-        values = {k: v.value for k, v in writes.items() if v.value is not None}
-        return Record(to_str(entity), tables, values, writes)
+        return Record(to_str(entity), tables, {k: v.value for k, v in writes.items() if v.value is not None})
 
+    @_reads
     def records(self, table: str) -> list[Record]:
         """All visible records of a table, oldest first, with that table's fields."""
-        self.overlays.ensure_view()
         tdef = self.schema.table(table)
         members = table_members(self.conn, tdef.id)
         field_ids = [f.id for f in tdef.fields.values()]
@@ -862,45 +713,71 @@ class Workspace:
                 f"SELECT entity_id, facet FROM facets WHERE attached = 1 AND entity_id IN ({marks})"
                 " ORDER BY facet", chunk):
                 memberships[entity].append(facet)
-        out = []
-        for entity in members:
-            writes = all_values[entity]
-            out.append(Record(to_str(entity), memberships[entity],
-                              {k: v.value for k, v in writes.items() if v.value is not None}, writes))
-        return out
+        return [Record(to_str(entity), memberships[entity],
+                       {k: v.value for k, v in all_values[entity].items() if v.value is not None})
+                for entity in members]
 
-    def get(self, record: IdLike, field_id: str) -> Any:
-        self.overlays.ensure_view()
-        found = self.record(record)
-        if found is None:
-            raise NotFoundError(f"record {record!r} does not exist")
-        self.schema.field(field_id)
-        return values_for(self.conn, self.groups, [as_id(record)], [field_id], self._show)[as_id(record)].get(
-            field_id, FieldValue(None, field_id, b"", b"")).value
+    @_reads
+    def get(self, record: IdLike, field: str) -> Any:
+        """One field's value (None if empty); `field` as in `set_field`."""
+        entity = self.redirects.resolve(as_id(record, "record id"))
+        if not entity_visible(self.conn, entity):
+            raise NotFoundError(f"record {to_str(entity)} does not exist")
+        field_id = self.schema.field(field, lambda: tables_of(self.conn, entity)).id
+        found = values_for(self.conn, self.groups, [entity], [field_id], self._show)[entity].get(field_id)
+        return None if found is None else found.value
 
-    def edges_from(self, record: IdLike, edge_type: str | None = None) -> list[EdgeRow]:
-        self.overlays.ensure_view()
-        return edges(self.conn, source=self.redirects.resolve(as_id(record)), edge_type=edge_type)
+    def _edges(self, **where: Any) -> list[Edge]:
+        if "edge_type" in where and where["edge_type"] is not None:
+            where["edge_type"] = self.schema.edge_type(where["edge_type"]).id
+        for end in ("source", "target"):
+            if end in where:
+                where[end] = self.redirects.resolve(as_id(where[end], "record id"))
+        return [self._public_edge(e) for e in edges(self.conn, **where)]
 
-    def edges_to(self, record: IdLike, edge_type: str | None = None) -> list[EdgeRow]:
-        self.overlays.ensure_view()
-        return edges(self.conn, target=self.redirects.resolve(as_id(record)), edge_type=edge_type)
+    @staticmethod
+    def _public_edge(e: EdgeRow) -> Edge:
+        return Edge(to_str(e.edge_id), e.edge_type, to_str(e.source), to_str(e.target), actor_str(e.created_by),
+                    e.properties, e.position)
 
-    def edge(self, edge: IdLike) -> EdgeRow | None:
+    @_reads
+    def duplicate_edges(self) -> list[tuple[Edge, ...]]:
+        """Links of one type between the same two records, made by people who had not seen each
+        other's (for example both added Jane to Scene 3 while apart). All are kept; each group is
+        listed so a person can remove the extra one (see `duplicates`)."""
+        return duplicate_edges(self)
+
+    @_reads
+    def edges_from(self, record: IdLike, edge_type: str | None = None) -> list[Edge]:
+        """Visible edges out of a record (optionally of one type)."""
+        return self._edges(source=record, edge_type=edge_type)
+
+    @_reads
+    def edges_to(self, record: IdLike, edge_type: str | None = None) -> list[Edge]:
+        """Visible edges into a record (optionally of one type)."""
+        return self._edges(target=record, edge_type=edge_type)
+
+    @_reads
+    def edge(self, edge: IdLike) -> Edge | None:
         """One visible edge (with its properties), or None if it is deleted or an end is gone."""
         edge_id = as_id(edge, "edge id")
         state = edge_state(self.conn, edge_id)
         if state is None or state[1] is None:
             return None
-        return next((e for e in self.edges_from(state[1], state[0]) if e.edge_id == edge_id), None)
+        wanted = to_str(edge_id)
+        return next((e for e in self._edges(source=state[1], edge_type=state[0]) if e.id == wanted), None)
 
-    def ordered_list(self, target: IdLike, edge_type: str) -> list[EdgeRow]:
+    @_reads
+    def ordered_list(self, target: IdLike, edge_type: str) -> list[Edge]:
         """The ordered edges into `target` (e.g. cues in a cue list), in list order."""
-        self.overlays.ensure_view()
-        return edges(self.conn, target=self.redirects.resolve(as_id(target)), edge_type=edge_type)
+        return self._edges(target=target, edge_type=edge_type)
 
-    def record_label(self, entity: bytes) -> str:
+    @_reads
+    def record_label(self, record: IdLike) -> str:
         """How a record is named in messages: its name/title/label, else its first text field."""
+        return self._record_label(self.redirects.resolve(as_id(record, "record id")))
+
+    def _record_label(self, entity: bytes) -> str:
         for table in tables_of(self.conn, entity):
             tdef = self.schema.tables.get(table)
             if tdef is None:
@@ -914,10 +791,13 @@ class Workspace:
                     return str(found.value)
         return to_str(entity)[:8]
 
-    def history(self, record: IdLike, field_id: str) -> list[Change]:
-        """Every write to the field (mapped fields included), oldest first: who, when, old -> new,
-        which bundle, whether concurrent with another (a conflict), resolution, stale arrival."""
-        return field_history(self, record, field_id)
+    @_reads
+    def history(self, record: IdLike, field: str) -> list[Change]:
+        """Every write to the field (mapped fields included), oldest first: who, when, what they saw
+        before and what they wrote; which edits were concurrent, which resolution settled them and
+        what it chose over; stale arrivals; the active overlay's staged edits last. `describe()`
+        on each gives the sentence."""
+        return field_history(self, record, field)
 
     def changes_since(self, mark: int | None = None) -> list[PersonChanges]:
         """Bundles from other people stored after `mark` (default: the last `mark_seen`), by person."""
@@ -933,13 +813,25 @@ class Workspace:
 
     # --- conflicts --------------------------------------------------------------------------------
 
+    def _semantic_key(self, target: IdLike, field: str) -> str:
+        """The semantic field a (possibly short) field name means on a record; an edge's property as is."""
+        entity = self.redirects.resolve(as_id(target, "record id"))
+        if entity_state(self.conn, entity) is None:
+            return field
+        return self.groups.key(self.schema.field(field, lambda: tables_of(self.conn, entity)).id)
+
+    def resolved_conflicts(self, record: IdLike | None = None) -> list[Resolution]:
+        """Every decision that settled a conflict, oldest first: the value chosen, what it was chosen
+        over, who decided and when, and which earlier decision it replaced (if any)."""
+        return resolved_conflicts(self, record)
+
     def open_conflicts(self, record: IdLike | None = None) -> list[Conflict]:
         """Open conflicts on visible records and edges, oldest first, ready to show people."""
         return open_conflicts(self, record)
 
-    def conflict(self, record: IdLike, field_id: str) -> Conflict | None:
+    def conflict(self, record: IdLike, field: str) -> Conflict | None:
         """The open conflict on one field of a record (any mapped field of it), if there is one."""
-        return conflict(self, record, field_id)
+        return conflict(self, record, field)
 
     def conflict_groups(self, threshold: int = 100) -> list[tuple[tuple[str, ...], list[Conflict]]]:
         """Open conflicts grouped by the people involved; groups over `threshold` offer take-all
@@ -950,16 +842,20 @@ class Workspace:
 
     def create_overlay(self, name: str, *, source: str = "user", script: str | None = None,
                        activate: bool = True) -> str:
-        """A new staging overlay (activated, stashing any other), or a script's pending one."""
+        """A new staging overlay (activated, stashing any other), or a script's pending one. Returns
+        its id: every other overlay command takes it."""
         return self.overlays.create(name, source=source, script=script, activate=activate)
 
-    def activate_overlay(self, overlay: str | bytes) -> None:
+    def activate_overlay(self, overlay: str) -> None:
+        """Writes and reads go through this overlay from now on (the active one is stashed)."""
         self.overlays.activate(overlay)
 
-    def stash_overlay(self) -> None:
-        self.overlays.stash()
+    def stash_overlay(self, overlay: str) -> None:
+        """Stop writing and reading through this overlay; it is kept to activate later."""
+        self.overlays.stash(overlay)
 
-    def discard_overlay(self, overlay: str | bytes) -> None:
+    def discard_overlay(self, overlay: str) -> None:
+        """Throw the overlay and everything staged in it away."""
         self.overlays.discard(overlay)
 
     def list_overlays(self) -> list[OverlayInfo]:
@@ -970,44 +866,45 @@ class Workspace:
         active = self.overlays.active()
         return None if active is None else to_str(active)
 
-    def overlay_drift(self, overlay: str | bytes | None = None) -> list[Drift]:
+    def overlay_drift(self, overlay: str) -> list[Drift]:
+        """Staged fields whose real value changed (to something else) since they were staged."""
         return self.overlays.drift(overlay)
 
-    def keep_mine(self, record: IdLike, field: str) -> None:
-        self.overlays.keep_mine(record, field)
+    def keep_mine(self, overlay: str, record: IdLike, field: str) -> None:
+        """Acknowledge drift on one field: the commit overwrites the new real value on purpose."""
+        self.overlays.keep_mine(overlay, record, field)
 
-    def use_canonical(self, record: IdLike, field: str) -> int:
-        return self.overlays.knockout(record, field)
+    def use_canonical(self, overlay: str, record: IdLike, field: str) -> int:
+        """Take one field's staged edits out of the overlay (the spec's Knockout); returns how many."""
+        return self.overlays.knockout(overlay, record, field)
 
-    knockout = use_canonical
-
-    def staged_fields(self) -> list[tuple[str, str]]:
-        """(record or edge id, field or property) written in the active overlay: what to mark."""
-        active = self.overlays.active()
-        if active is None:
-            return []
+    def staged_fields(self, overlay: str) -> list[tuple[str, str]]:
+        """(record or edge id, field or property) written in the overlay: what to mark."""
+        overlay_id = self.overlays._row(overlay)[0]
         return [(to_str(t), f) for t, f in self.conn.execute(
             "SELECT DISTINCT target, field FROM overlay_ops WHERE overlay_id = ? AND target IS NOT NULL"
-            " AND field IS NOT NULL ORDER BY target, field", (active,))]
+            " AND field IS NOT NULL ORDER BY target, field", (overlay_id,))]
 
     def close_views(self) -> None:
         """End any open overlay read view (e.g. before `conn.serialize()` for a snapshot, which
         must hold canonical state only); the next read reopens it."""
         self.overlays.close_view()
 
-    def commit_overlay(self) -> Receipt | None:
-        return self.overlays.commit()
+    def commit_overlay(self, overlay: str) -> Receipt | None:
+        """Everything staged becomes one signed bundle (None if nothing was staged); the overlay
+        is then gone. Refused while drift is unacknowledged (see `overlay_drift`)."""
+        return self.overlays.commit(overlay)
 
-    async def commit_overlay_async(self) -> Receipt | None:
-        return await self.overlays.commit_async()
+    async def commit_overlay_async(self, overlay: str) -> Receipt | None:
+        return await self.overlays.commit_async(overlay)
 
     def list_rules(self) -> list[Rule]:
         return load_rules(self)
 
     def proposals(self) -> list[Proposal]:
         """What rules suggest and a person decides (add to a table, remove, merge)."""
-        self.overlays.ensure_view()
-        return self.rules.proposals()
+        with self.overlays.reading():
+            return self.rules.proposals()
 
     def dismiss_proposal(self, proposal: Proposal) -> None:
         self.overlays.close_view()
@@ -1022,19 +919,41 @@ class Workspace:
         """Does one record match a query?"""
         return matches(self, record, query, **kwargs)
 
-    def merge_exceptions(self) -> set[tuple[bytes, bytes]]:
+    def merge_exceptions(self) -> set[tuple[str, str]]:
         """Pairs of records a person split apart: rules must never propose merging them again."""
+        return {(to_str(a), to_str(b)) for a, b in self._merge_exceptions()}
+
+    def _merge_exceptions(self) -> set[tuple[bytes, bytes]]:
         return {(a, b) for a, b in self.conn.execute("SELECT a, b FROM merge_exceptions")}
 
-    def quarantined(self) -> list[dict[str, Any]]:
-        return [
-            {"id": r[0], "reason": r[1], "detail": r[2], "bundle_id": r[3], "source": r[4]}
-            for r in self.conn.execute(
-                "SELECT id, reason, detail, bundle_id, source FROM quarantine ORDER BY id")
-        ]
+    def quarantined(self) -> list[Quarantined]:
+        """Received bundles that were refused, oldest first, with why and who sent them."""
+        return [Quarantined(i, reason, detail, id_str(bundle_id), source) for i, reason, detail, bundle_id, source
+                in self.conn.execute("SELECT id, reason, detail, bundle_id, source FROM quarantine ORDER BY id")]
 
-    def stale_bundles(self) -> list[bytes]:
-        return [r[0] for r in self.conn.execute("SELECT bundle_id FROM stale_flags ORDER BY hlc")]
+    def stale_bundles(self) -> list[str]:
+        """Bundles that arrived long after they were made (flagged for review), oldest first."""
+        return [to_str(r[0]) for r in self.conn.execute("SELECT bundle_id FROM stale_flags ORDER BY hlc")]
+
+    def bundles(self) -> Iterator[StoredBundle]:
+        """The oplog: every stored bundle with its exact signed wire bytes, in a causal order
+        (each after everything it depends on), read a page at a time."""
+        from .sync.replica import wires_for
+
+        rows = self.conn.execute("SELECT seq, bundle_id, actor, hlc, kind, op_count FROM bundles"
+                                 " ORDER BY hlc, bundle_id").fetchall()
+        for start in range(0, len(rows), 256):
+            page = rows[start:start + 256]
+            for (_seq, bundle_id, actor, hlc, kind, count), wire in zip(
+                    page, wires_for(self.conn, [r[0] for r in page]), strict=True):
+                yield StoredBundle(to_str(bundle_id), actor_str(actor), hlc, kind, count, wire)
+
+    def oplog_size(self) -> OplogSize:
+        """How many bundles and operations the oplog holds, and how many received bundles are
+        parked waiting for bundles they depend on."""
+        bundles, ops = self.conn.execute("SELECT count(*), coalesce(sum(op_count), 0) FROM bundles").fetchone()
+        pending = self.conn.execute("SELECT count(*) FROM pending").fetchone()[0]
+        return OplogSize(int(bundles), int(ops), int(pending))
 
 
 def _workspace_name(name: str) -> str:

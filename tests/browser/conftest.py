@@ -37,6 +37,15 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 BOOT_TIMEOUT_MS = 60_000
 
+# `expect(...)` waits for a state, polling; its default limit (5 s) is a bound a loaded CI machine
+# (2 shared cores) can hit while the page is merely slow. A passing check never waits longer.
+try:
+    from playwright.sync_api import expect as _expect
+
+    _expect.set_options(timeout=20_000)
+except ImportError:  # pragma: no cover - the browser tests skip without Playwright
+    pass
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = getattr(item, "fixturenames", ())

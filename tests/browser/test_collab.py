@@ -83,6 +83,24 @@ def test_conflicts_panel_pick_enter_new_value_and_take_all(context: Any, debug_s
     last = history[-1]
     assert last["resolution"] and last["new"] == "555-0199" and last["display_name"] == "Alice Stage"
 
+    # "Who changed Phone?" tells the truth: the two edits made at once, and what the decision chose over
+    page.goto(f"{debug_server.url}#/w/{ws}/t/{CONTACTS}/r/{jane}")
+    page.get_by_role("button", name="Who changed Phone?").click()
+    dialog = page.get_by_role("dialog")
+    decision, theirs, mine = (dialog.locator("li.change").nth(i) for i in range(3))  # newest first
+    expect(decision).to_contain_text("chose Jordan's 555-0199 over Alice Stage's 555-0101")  # values are <q>uoted
+    expect(theirs).to_contain_text("At the same time as Alice Stage's 555-0101: neither had seen the other's change.")
+    expect(mine).to_contain_text("At the same time as Jordan's 555-0199")
+    expect(dialog).not_to_contain_text("from 555-0199 to 555-0199")
+    for width, height in ((1180, 820), (820, 1180)):  # tablet sizes, landscape and portrait
+        page.set_viewport_size({"width": width, "height": height})
+        app.shot(screenshot_dir, f"12-history-of-a-conflict-{width}x{height}")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    page.get_by_role("link", name=re.compile("^Conflicts")).click()
+    expect(page.locator(".all-clear")).to_be_visible()
+
     # a second conflict, settled with a new value typed in
     peer(app, "pull")
     app.call("set_cell", record=kim, field=f"{CONTACTS}.role", value="Director")

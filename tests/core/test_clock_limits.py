@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from helpers import ManualClock, sync
-from openprod.oplog import bundle_wires
 
 MINUTE = 60_000
 DAY = 24 * 60 * MINUTE
@@ -54,7 +53,7 @@ def test_old_bundle_is_applied_and_flagged_stale(peer_factory, clock) -> None:
 def test_bundles_wait_for_their_causal_dependencies(peer_factory) -> None:
     alice = peer_factory("Alice")
     bob = peer_factory("Bob", workspace_from=alice)
-    wires = list(bundle_wires(alice.ws.conn))
+    wires = list(b.wire for b in alice.ws.bundles())
     rid = alice.ws.create_record("contacts.Contacts", {"name": "Jane"})
     wires.append(alice.ws.last_receipt.wire)
     # Deliver newest first: each waits until the one before it arrives.

@@ -17,7 +17,7 @@ from helpers import ManualClock, make_peer, sync
 from openprod.bundle import decode_bundle
 from openprod.conflicts import is_field_key
 from openprod.hlc import ZERO
-from openprod.oplog import bundle_wires
+from openprod.ids import from_str
 from openprod.state import register_writes
 
 FIELDS = ["contacts.Contacts.email", "contacts.Contacts.phone", "contacts.Contacts.role"]
@@ -28,12 +28,12 @@ Register = tuple[bytes, str]
 
 def oracle(peer: Any) -> dict[Register, set[str]]:
     writes: dict[Register, list[tuple[bytes, bytes, dict[bytes, bytes], Any]]] = {}
-    for wire in bundle_wires(peer.ws.conn):
-        bundle = decode_bundle(wire)
+    for stored in peer.ws.bundles():
+        bundle = decode_bundle(stored.wire)
         for op in bundle.ops:
             for target, field, value in register_writes(op):
                 if is_field_key(field):
-                    writes.setdefault((target, field), []).append((bundle.actor, op.ord, bundle.header.clock, value))
+                    writes.setdefault((target, field), []).append((bundle.writer, op.ord, bundle.header.clock, value))
 
     def saw(later: tuple, earlier: tuple) -> bool:
         if later[0] == earlier[0]:
@@ -50,7 +50,7 @@ def oracle(peer: Any) -> dict[Register, set[str]]:
 
 
 def shown(peer: Any) -> dict[Register, set[str]]:
-    return {(c.target, c.key): {repr(x.value) for x in c.competitors} for c in peer.ws.open_conflicts()}
+    return {(from_str(c.target), c.key): {repr(x.value) for x in c.competitors} for c in peer.ws.open_conflicts()}
 
 
 def test_open_conflicts_match_the_oracle_after_every_step_of_random_partial_syncs() -> None:

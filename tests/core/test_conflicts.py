@@ -130,8 +130,7 @@ def test_only_the_first_of_two_concurrent_resolutions_counts(team) -> None:
         tx.resolve_conflict(ca, value="from Alice")
     with bob.ws.transaction() as tx:
         tx.resolve_conflict(cb, value="from Bob")
-    first = min((alice, "from Alice"), (bob, "from Bob"),
-                key=lambda pv: pv[0].ws.conn.execute("SELECT max(ord) FROM resolutions").fetchone()[0])[1]
+    first = min((alice, "from Alice"), (bob, "from Bob"), key=lambda pv: pv[0].ws.resolved_conflicts()[0].hlc)[1]
     # deliver in both orders to two different peers
     sync(alice, carol)
     sync(bob, carol)
@@ -139,7 +138,7 @@ def test_only_the_first_of_two_concurrent_resolutions_counts(team) -> None:
     for peer in (alice, bob, carol):
         assert peer.ws.open_conflicts() == []
         assert peer.ws.record(rid).get("status") == first
-        assert peer.ws.conn.execute("SELECT count(*) FROM resolutions WHERE accepted = 0").fetchone()[0] == 1
+        assert [r.accepted for r in peer.ws.resolved_conflicts()].count(False) == 1
     assert len({p.ws.state_hash() for p in (alice, bob, carol)}) == 1
 
 

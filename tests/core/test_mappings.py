@@ -1,10 +1,9 @@
-"""Table links and field mappings: suggestions stay inactive until confirmed; unlink copies."""
+"""Table links and field mappings: suggestions stay inactive until confirmed (unlinking: test_data_model_rules)."""
 
 from __future__ import annotations
 
 import pytest
 
-from helpers import sync
 from openprod import ValidationError
 
 CONTACT_NAME = "contacts.Contacts.name"
@@ -45,21 +44,3 @@ def test_mapping_fields_of_different_types_is_refused(peer_factory) -> None:
         tx.confirm_field_mapping("contacts.Contacts.name", "schedule.Attendees.call_time")
 
 
-def test_unlink_copies_the_shared_value_into_both_fields(peer_factory) -> None:
-    alice = peer_factory("Alice")
-    bob = peer_factory("Bob", workspace_from=alice)
-    ws = alice.ws
-    rid = jane_in_both(ws)
-    with ws.transaction() as tx:
-        tx.link_tables("contacts.Contacts", "schedule.Attendees")
-        tx.confirm_field_mapping(CONTACT_NAME, ATTENDEE_NAME)
-    ws.set_field(rid, ATTENDEE_NAME, "Jane Q. Doe")
-    with ws.transaction() as tx:
-        tx.unlink_tables("contacts.Contacts", "schedule.Attendees")
-    assert ws.record(rid, "contacts.Contacts").get("name") == "Jane Q. Doe"
-    assert ws.record(rid, "schedule.Attendees").get("name") == "Jane Q. Doe"
-    ws.set_field(rid, CONTACT_NAME, "Jane")  # independent again
-    assert ws.record(rid, "schedule.Attendees").get("name") == "Jane Q. Doe"
-    sync(alice, bob)
-    assert bob.ws.state_hash() == ws.state_hash()
-    assert bob.ws.record(rid, "schedule.Attendees").get("name") == "Jane Q. Doe"

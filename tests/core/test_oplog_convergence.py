@@ -11,7 +11,6 @@ from helpers import ManualClock, make_peer, sync
 from openprod import NotFoundError, ValidationError
 from openprod import operations as o
 from openprod.bundle import build
-from openprod.oplog import bundle_wires
 
 FIELDS = ["contacts.Contacts.name", "contacts.Contacts.email", "contacts.Contacts.status"]
 
@@ -71,7 +70,7 @@ def run_schedule(actions: list[tuple], seed: int) -> list:
                 lst = lists[who][0]
                 order = ws.ordered_list(lst, "lighting.in_cue_list")
                 with ws.transaction() as tx:
-                    after = order[act[2] % len(order)].edge_id if order else None
+                    after = order[act[2] % len(order)].id if order else None
                     tx.create_ordered_edge("lighting.in_cue_list", cue, lst, after=after)
             elif kind == "move":
                 everything = [e for lst in ws.records("lighting.CueLists")
@@ -79,10 +78,10 @@ def run_schedule(actions: list[tuple], seed: int) -> list:
                 if len(everything) > 1:
                     edge = everything[act[2] % len(everything)]
                     siblings = [e for e in ws.ordered_list(edge.target, "lighting.in_cue_list")
-                                if e.edge_id != edge.edge_id]
+                                if e.id != edge.id]
                     if siblings:
                         with ws.transaction() as tx:
-                            tx.move_ordered_edge(edge.edge_id, before=siblings[act[3] % len(siblings)].edge_id)
+                            tx.move_ordered_edge(edge.id, before=siblings[act[3] % len(siblings)].id)
             elif kind == "merge" and len(contacts) > 1:
                 first, second = contacts[act[2] % len(contacts)], contacts[act[3] % len(contacts)]
                 if first != second:
@@ -118,18 +117,18 @@ def test_any_schedule_converges_and_rebuild_equals_incremental(actions: list[tup
     hashes = {p.ws.state_hash() for p in peers}
     assert len(hashes) == 1
     assert len({tuple(sorted(c.id for c in p.ws.open_conflicts())) for p in peers}) == 1
-    orders = {tuple(e.edge_id for lst in p.ws.records("lighting.CueLists")
+    orders = {tuple(e.id for lst in p.ws.records("lighting.CueLists")
                     for e in p.ws.ordered_list(lst.id, "lighting.in_cue_list")) for p in peers}
     assert len(orders) == 1
     # Any permutation of the bundles, with duplicates, to a fresh replica: the same hash.
-    wires = list(bundle_wires(peers[0].ws.conn))
+    wires = [b.wire for b in peers[0].ws.bundles()]
     rng = random.Random(seed)
     shuffled = wires + rng.sample(wires, k=min(5, len(wires)))
     rng.shuffle(shuffled)
     fresh = make_peer("Dana", ":memory:", ManualClock(), seed=seed * 10 + 4, workspace_from=peers[0])
     for wire in shuffled:
         assert fresh.ws.ingest(wire).status in ("applied", "pending", "duplicate")
-    assert fresh.ws.conn.execute("SELECT count(*) FROM pending").fetchone()[0] == 0
+    assert fresh.ws.oplog_size().pending == 0
     assert fresh.ws.state_hash() == hashes.pop()
     before = fresh.ws.state_hash()
     fresh.ws.rebuild()
@@ -151,6 +150,7 @@ def test_equal_hlc_writes_are_decided_by_op_id(peer_factory) -> None:
     for peer, value, op_id in ((alice, "from Alice", b"\x01" * 16), (bob, "from Bob", b"\xfe" * 16)):
         op = o.make_op(o.SetField, op_id, stamp, entity=entity, field="contacts.Contacts.status", value=value)
         unsigned = build(workspace=peer.ws.workspace_id, bundle_id=peer.ws.ids.new(), actor=peer.ws.actor_id,
+                         device=peer.ws.device,
                          kind="edit", clock=peer.ws.vector_clock, ops=[op])
         wires[value] = unsigned.seal(peer.env.signer.sign(unsigned.signing_bytes())).wire()
     for order in (["from Alice", "from Bob"], ["from Bob", "from Alice"]):
@@ -172,7 +172,7 @@ def test_seeded_schedules_with_conflicts_and_resolutions_converge() -> None:
     conflicts = resolutions = 0
     for seed in range(12):
         peers = run_schedule(random_schedule(random.Random(seed), 60), seed)
-        resolutions += peers[0].ws.conn.execute("SELECT count(*) FROM resolutions").fetchone()[0]
+        resolutions += len(peers[0].ws.resolved_conflicts())
         for _ in range(2):
             for i in range(3):
                 for j in range(3):
@@ -181,6 +181,6 @@ def test_seeded_schedules_with_conflicts_and_resolutions_converge() -> None:
         assert len({p.ws.state_hash() for p in peers}) == 1, seed
         assert len({tuple(sorted(c.id for c in p.ws.open_conflicts())) for p in peers}) == 1, seed
         conflicts += len(peers[0].ws.open_conflicts())
-        resolutions += peers[0].ws.conn.execute("SELECT count(*) FROM resolutions").fetchone()[0]
+        resolutions += len(peers[0].ws.resolved_conflicts())
     # the schedules must really exercise conflicts, or this test would prove nothing
     assert conflicts > 0 and resolutions > 0, (conflicts, resolutions)

@@ -7,14 +7,14 @@ import random
 import pytest
 
 from helpers import make_env, sync
-from openprod import LocalError, ValidationError, Workspace, connect
+from openprod import NotFoundError, ValidationError, Workspace, connect
 
 CONTACTS = "contacts.Contacts"
 ROOM = "schedule.Events.room"
 
 
 def bundles(peer) -> int:
-    return peer.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
+    return peer.ws.oplog_size().bundles
 
 
 def test_writes_go_into_the_overlay_and_reads_go_through_it(peer_factory) -> None:
@@ -34,7 +34,7 @@ def test_writes_go_into_the_overlay_and_reads_go_through_it(peer_factory) -> Non
     assert bundles(alice) == before_bundles and ws.state_hash() == before_hash  # nothing canonical
     sync(alice, bob)
     assert bob.ws.record(new) is None and bob.ws.record(jane).get("role") is None  # never synced
-    ws.stash_overlay()
+    ws.stash_overlay(ws.active_overlay)
     assert ws.record(jane).get("name") == "Jane" and ws.record(new) is None
 
 
@@ -61,21 +61,21 @@ def test_membership_and_edges_through_the_overlay(peer_factory) -> None:
         tx.add_to_table(cue, "sm.SMCues", {"call_text": "GO"})
         edge = tx.create_ordered_edge("lighting.in_cue_list", cue, act1)
     assert [r.id for r in ws.records("sm.SMCues")] == [cue]
-    assert [e.edge_id.hex() for e in ws.ordered_list(act1, "lighting.in_cue_list")] == [edge.replace("-", "")]
-    ws.stash_overlay()
+    assert [e.id for e in ws.ordered_list(act1, "lighting.in_cue_list")] == [edge]
+    ws.stash_overlay(ws.active_overlay)
     assert ws.records("sm.SMCues") == [] and ws.ordered_list(act1, "lighting.in_cue_list") == []
 
 
 def test_discard_leaves_no_trace(peer_factory) -> None:
     alice = peer_factory("Alice")
     ws = alice.ws
-    before = (bundles(alice), ws.state_hash(), ws.conn.execute("SELECT count(*) FROM oplog").fetchone()[0])
+    before = (bundles(alice), ws.state_hash(), ws.oplog_size().operations)
     overlay = ws.create_overlay("Mistake")
     ws.create_record(CONTACTS, {"name": "Nobody"})
     ws.discard_overlay(overlay)
     assert ws.active_overlay is None and ws.list_overlays() == []
     assert ws.conn.execute("SELECT count(*) FROM overlay_ops").fetchone()[0] == 0
-    after = (bundles(alice), ws.state_hash(), ws.conn.execute("SELECT count(*) FROM oplog").fetchone()[0])
+    after = (bundles(alice), ws.state_hash(), ws.oplog_size().operations)
     assert after == before
     assert ws.records(CONTACTS) == []
 
@@ -87,7 +87,7 @@ def test_commit_is_one_signed_bundle(peer_factory) -> None:
     ws.create_overlay("Import")
     ids = [ws.create_record(CONTACTS, {"name": f"Cast {i}"}) for i in range(5)]
     before = bundles(alice)
-    receipt = ws.commit_overlay()
+    receipt = ws.commit_overlay(ws.active_overlay)
     assert receipt is not None and bundles(alice) == before + 1
     assert ws.active_overlay is None and ws.list_overlays() == []
     sync(alice, bob)
@@ -105,25 +105,25 @@ def test_drift_keep_mine_and_use_canonical(peer_factory) -> None:
     ws.create_overlay("Timings")
     ws.set_field(event, ROOM, "Main stage")
     ws.set_field(other, ROOM, "Studio C")
-    assert ws.overlay_drift() == []
+    assert ws.overlay_drift(ws.active_overlay) == []
     bob.ws.set_field(event, ROOM, "Studio B")
     bob.ws.set_field(other, "schedule.Events.kind", "fitting")  # a field not staged: no drift
     sync(alice, bob)
-    [drift] = ws.overlay_drift()
+    [drift] = ws.overlay_drift(ws.active_overlay)
     assert drift.describe() == "Room changed to 'Studio B' while you were reviewing (by Bob)"
     assert (drift.mine, drift.canonical, drift.record_label) == ("Main stage", "Studio B", "Rehearsal")
     assert ws.record(event).get("room") == "Main stage"  # the overlay still shows mine
     with pytest.raises(ValidationError, match="commit refused: Room changed to 'Studio B'"):
-        ws.commit_overlay()
-    ws.keep_mine(event, ROOM)
-    assert ws.overlay_drift() == []
+        ws.commit_overlay(ws.active_overlay)
+    ws.keep_mine(ws.active_overlay, event, ROOM)
+    assert ws.overlay_drift(ws.active_overlay) == []
     bob.ws.set_field(other, ROOM, "Studio D")
     sync(alice, bob)
-    [drift] = ws.overlay_drift()
+    [drift] = ws.overlay_drift(ws.active_overlay)
     assert drift.field == ROOM and drift.canonical == "Studio D"
-    assert ws.use_canonical(other, ROOM) == 1
+    assert ws.use_canonical(ws.active_overlay, other, ROOM) == 1
     assert ws.record(other).get("room") == "Studio D"
-    ws.commit_overlay()
+    ws.commit_overlay(ws.active_overlay)
     sync(alice, bob)
     for peer in (alice, bob):
         assert peer.ws.record(event).get("room") == "Main stage"
@@ -139,7 +139,7 @@ def test_drift_is_about_values_not_just_writes(peer_factory) -> None:
     alice.ws.set_field(event, ROOM, "Studio B")
     bob.ws.set_field(event, ROOM, "Studio B")  # same value as mine
     sync(alice, bob)
-    assert alice.ws.overlay_drift() == []
+    assert alice.ws.overlay_drift(alice.ws.active_overlay) == []
 
 
 def test_committing_over_a_conflicted_field_resolves_it(peer_factory) -> None:
@@ -153,8 +153,8 @@ def test_committing_over_a_conflicted_field_resolves_it(peer_factory) -> None:
     assert len(alice.ws.open_conflicts()) == 1
     alice.ws.create_overlay("Fix rooms")
     alice.ws.set_field(event, ROOM, "D")
-    alice.ws.keep_mine(event, ROOM)
-    alice.ws.commit_overlay()
+    alice.ws.keep_mine(alice.ws.active_overlay, event, ROOM)
+    alice.ws.commit_overlay(alice.ws.active_overlay)
     sync(alice, bob)
     for peer in (alice, bob):
         assert peer.ws.open_conflicts() == [] and peer.ws.record(event).get("room") == "D"
@@ -191,11 +191,12 @@ def test_overlay_undo_and_redo(peer_factory) -> None:
 
 def test_workspace_changes_cannot_be_staged(peer_factory) -> None:
     ws = peer_factory("Alice").ws
-    ws.create_overlay("x")
+    overlay = ws.create_overlay("x")
     with pytest.raises(ValidationError, match="cannot be staged"):
         ws.adopt_module("[module]\nname='m'\nversion='1.0.0'\n[table.T.fields.a]\ntype='string'\n")
-    with pytest.raises(LocalError, match="no overlay is active"):
-        ws.stash_overlay() or ws.commit_overlay()
+    ws.discard_overlay(overlay)
+    with pytest.raises(NotFoundError, match="no overlay"):
+        ws.commit_overlay(overlay)
 
 
 def test_scenario_e_script_overlay_with_drift(peer_factory) -> None:
@@ -214,7 +215,7 @@ def test_scenario_e_script_overlay_with_drift(peer_factory) -> None:
     with ws.transaction() as tx:
         events = [tx.create_record("schedule.Events", {"title": f"Rehearsal {i}", "room": "Studio A"})
                   for i in range(15)]
-    ws.stash_overlay()
+    ws.stash_overlay(ws.active_overlay)
     ws.activate_overlay(script)
     assert len(ws.records("schedule.Events")) == 15
     sync(alice, bob)
@@ -225,14 +226,14 @@ def test_scenario_e_script_overlay_with_drift(peer_factory) -> None:
         tx.set_field(bob_event, ROOM, "Studio C")
     bob.ws.set_field(bob_event, ROOM, "Studio B")
     sync(alice, bob)
-    [drift] = ws.overlay_drift()  # 6. the badge
+    [drift] = ws.overlay_drift(ws.active_overlay)  # 6. the badge
     assert drift.describe().startswith("Room changed to 'Studio B' while you were reviewing")
-    ws.use_canonical(bob_event, ROOM)  # 7.
-    ws.commit_overlay()  # 8. commit the remaining 15 events
+    ws.use_canonical(ws.active_overlay, bob_event, ROOM)  # 7.
+    ws.commit_overlay(ws.active_overlay)  # 8. commit the remaining 15 events
     assert len(ws.records("schedule.Events")) == 16  # 15 staged + the shared one
     ws.activate_overlay(mine)  # 9. recall the stashed overlay
     assert ws.record(cue).get("fade_time") == 4.5
-    ws.stash_overlay()
+    ws.stash_overlay(ws.active_overlay)
     assert ws.record(cue).get("fade_time") == 3
     sync(alice, bob)
     assert len(bob.ws.records("schedule.Events")) == 16 and events

@@ -32,7 +32,7 @@ def test_the_specs_merge_example(ws) -> None:
     ws.delete_record(b)
     assert both(ws, ACTIVE) == [a, c]  # A modified, B deleted, C created: all in the overlay
     assert both(ws, 'table == "contacts"') == [a, c]
-    ws.stash_overlay()
+    ws.stash_overlay(ws.active_overlay)
     assert both(ws, ACTIVE) == [b]  # canonical again
     assert both(ws, 'name == "C"') == []
     ws.activate_overlay(overlay)
@@ -53,7 +53,7 @@ def test_a_query_never_sees_a_stashed_overlay(ws) -> None:
     ws.activate_overlay(first)
     assert both(ws, 'label == "from B"') == []
     assert both(ws, 'label == "from A"') == [cue]
-    ws.stash_overlay()
+    ws.stash_overlay(ws.active_overlay)
     assert both(ws, 'label LIKE "from%"') == []
 
 
@@ -69,7 +69,7 @@ def test_memberships_and_edges_staged_in_the_overlay(ws) -> None:
     assert both(ws, 'in_cue_list.call_text == "GO"') == [cue]
     assert both(ws, "<-in_cue_list exists") == [act1]
     assert matches(ws, cue, compile_query("sm.SMCues exists", ws.schema))
-    ws.stash_overlay()
+    ws.stash_overlay(ws.active_overlay)
     assert both(ws, 'table == "sm.SMCues"') == []
     assert both(ws, "in_cue_list exists") == []
     assert not matches(ws, cue, "sm.SMCues exists")
@@ -86,7 +86,7 @@ def test_deleting_in_the_overlay_hides_records_and_their_edges(ws) -> None:
     assert both(ws, "appears_in exists") == []
     assert both(ws, 'appears_in.character == "Romeo"') == []
     assert not matches(ws, scene, 'title == "Balcony"')
-    ws.stash_overlay()
+    ws.stash_overlay(ws.active_overlay)
     assert both(ws, "appears_in->target exists") == [actor]
 
 
@@ -100,7 +100,7 @@ def test_crdt_text_staged_in_the_overlay(ws) -> None:
         tx.set_text(dagger, "props.Props.notes", "sharp")
     assert both(ws, 'notes == "sharp"') == [dagger]
     assert both(ws, 'notes == "blunt"') == []
-    ws.stash_overlay()
+    ws.stash_overlay(ws.active_overlay)
     assert both(ws, 'notes == "sharp"') == []
     assert both(ws, 'notes == "blunt"') == [dagger]
 
@@ -109,7 +109,7 @@ def test_committing_makes_the_overlay_canonical(ws) -> None:
     jane = ws.create_record("contacts.Contacts", {"name": "Jane", "status": "pending"})
     ws.create_overlay("Approve")
     ws.set_field(jane, "contacts.Contacts.status", "active")
-    ws.commit_overlay()
+    ws.commit_overlay(ws.active_overlay)
     assert ws.active_overlay is None
     assert both(ws, ACTIVE) == [jane]
 
@@ -117,7 +117,7 @@ def test_committing_makes_the_overlay_canonical(ws) -> None:
 def test_queries_change_nothing(ws) -> None:
     jane = ws.create_record("contacts.Contacts", {"name": "Jane", "status": "active"})
     before = ws.state_hash()
-    bundles = ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
+    bundles = ws.oplog_size().bundles
     ws.create_overlay("Look only")
     ws.set_field(jane, "contacts.Contacts.role", "SM")
     staged = ws.conn.execute("SELECT count(*) FROM overlay_ops").fetchone()[0]
@@ -125,9 +125,9 @@ def test_queries_change_nothing(ws) -> None:
         both(ws, query)
         matches(ws, jane, query)
     assert ws.conn.execute("SELECT count(*) FROM overlay_ops").fetchone()[0] == staged
-    ws.stash_overlay()
+    ws.stash_overlay(ws.active_overlay)
     assert ws.state_hash() == before
-    assert ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0] == bundles
+    assert ws.oplog_size().bundles == bundles
 
 
 def test_merged_records_answer_for_their_absorbed_ids(ws) -> None:

@@ -68,9 +68,9 @@ def test_scenario_c_import_with_overlay_preview(peer_factory) -> None:
     assert len(bob.ws.records("contacts.Contacts")) == 3  # nothing real yet
     typo = next(r for r in ws.records("contacts.Contacts") if r.get("name") == "John Smithh")
     ws.set_field(typo.id, "contacts.Contacts.name", "John Smith")  # fixed in the overlay
-    before = alice.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
-    ws.commit_overlay()
-    assert alice.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0] == before + 1  # atomic
+    before = alice.ws.oplog_size().bundles
+    ws.commit_overlay(ws.active_overlay)
+    assert alice.ws.oplog_size().bundles == before + 1  # atomic
     sync(alice, bob)
     names = sorted(r.get("name") for r in bob.ws.records("contacts.Contacts"))
     assert len(names) == 50 and "John Smith" in names and "John Smithh" not in names
@@ -130,7 +130,8 @@ def test_awareness_notice_for_near_simultaneous_edits_of_different_fields(peer_f
     sync(alice, bob)
     [notice] = alice.ws.awareness_notices()
     assert (notice.field, notice.other_field) == ("contacts.Contacts.email", "contacts.Contacts.phone")
-    assert notice.actor == bob.ws.actor_id and notice.other_actor == alice.ws.actor_id
+    assert notice.actor == bob.ws.actor_id.hex() and notice.other_actor == alice.ws.actor_id.hex()
+    assert notice.record == rid
     assert alice.ws.open_conflicts() == []
     assert alice.ws.conn.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE '%aware%'").fetchone()[0] == 0
     clock.advance(61_000)

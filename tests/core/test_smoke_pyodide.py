@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from helpers import BACKEND, Peer, sync
-from openprod import decode_bundle, oplog
+from openprod import decode_bundle
 from openprod.bundle import encode_wire
 
 
@@ -46,14 +46,14 @@ def test_rebuild_reproduces_incremental_state(peer_factory: Callable[..., Peer])
 def test_tampered_bundle_is_quarantined(peer_factory: Callable[..., Peer]) -> None:
     alice = peer_factory("Alice")
     bob = peer_factory("Bob", workspace_from=alice)
-    wires = list(oplog.bundle_wires(alice.ws.conn))
+    wires = [b.wire for b in alice.ws.bundles()]
     for wire in wires[:-1]:
         assert bob.ws.ingest(wire).status == "applied"
     last = bytearray(wires[-1])
     last[-1] ^= 0x01  # flip one bit in the last op: its hash no longer matches the signed header
     result = bob.ws.ingest(bytes(last))
     assert result.status == "rejected"
-    assert bob.ws.quarantined()[-1]["reason"] == result.reason
+    assert bob.ws.quarantined()[-1].reason == result.reason
     assert bob.ws.ingest(wires[-1]).status == "applied"
     assert alice.ws.state_hash() == bob.ws.state_hash()
 
@@ -61,7 +61,7 @@ def test_tampered_bundle_is_quarantined(peer_factory: Callable[..., Peer]) -> No
 def test_forged_signature_is_rejected(peer_factory: Callable[..., Peer]) -> None:
     alice = peer_factory("Alice")
     bob = peer_factory("Bob", workspace_from=alice)
-    wires = list(oplog.bundle_wires(alice.ws.conn))
+    wires = [b.wire for b in alice.ws.bundles()]
     for wire in wires[:-1]:
         bob.ws.ingest(wire)
     bundle = decode_bundle(wires[-1])

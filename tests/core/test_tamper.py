@@ -7,14 +7,13 @@ import pytest
 
 from openprod.bundle import SIGN_CONTEXT, decode_bundle, encode_wire
 from openprod.encoding import decode, encode
-from openprod.oplog import bundle_wires
 
 
 @pytest.fixture
 def pair(peer_factory):
     alice = peer_factory("Alice")
     bob = peer_factory("Bob", workspace_from=alice)
-    for wire in bundle_wires(alice.ws.conn):
+    for wire in (b.wire for b in alice.ws.bundles()):
         assert bob.ws.ingest(wire).status == "applied"
     with alice.ws.transaction() as tx:
         rid = tx.create_record("contacts.Contacts", {"name": "Jane", "email": "j@x"})
@@ -24,16 +23,16 @@ def pair(peer_factory):
 
 def assert_refused(bob, wire: bytes, reason: str) -> None:
     before = bob.ws.state_hash()
-    bundles = bob.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
-    ops = bob.ws.conn.execute("SELECT count(*) FROM oplog").fetchone()[0]
+    bundles = bob.ws.oplog_size().bundles
+    ops = bob.ws.oplog_size().operations
     result = bob.ws.ingest(wire, source="test")
     assert result.status == "rejected", result
     assert result.reason == reason, result
     assert result.detail
     assert bob.ws.state_hash() == before
-    assert bob.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0] == bundles
-    assert bob.ws.conn.execute("SELECT count(*) FROM oplog").fetchone()[0] == ops
-    assert bob.ws.quarantined()[-1]["reason"] == reason
+    assert bob.ws.oplog_size().bundles == bundles
+    assert bob.ws.oplog_size().operations == ops
+    assert bob.ws.quarantined()[-1].reason == reason
 
 
 def test_valid_bundle_applies(pair) -> None:
@@ -53,7 +52,7 @@ def test_flipped_byte_anywhere_in_the_header_is_refused(pair) -> None:
         assert result.reason in {"bad_signature", "malformed", "unsupported_version", "wrong_workspace",
                                  "bad_hash", "future_hlc"}, (i, result)
     assert bob.ws.record_label  # still usable
-    assert bob.ws.conn.execute("SELECT count(*) FROM bundles WHERE actor = ?", (_alice.ws.actor_id,)).fetchone()[0] == 2
+    assert sum(b.actor == _alice.ws.actor_id.hex() for b in bob.ws.bundles()) == 2
 
 
 def test_flipped_byte_in_an_operation_is_a_hash_mismatch(pair) -> None:
@@ -131,6 +130,7 @@ def test_schema_violation_in_a_signed_bundle_is_refused(pair) -> None:
     op = o.make_op(o.SetField, alice.ws.ids.new(), alice.ws.clock.tick(), entity=alice.ws.ids.new(),
                    field="contacts.Contacts.name", value=42)
     unsigned = build(workspace=alice.ws.workspace_id, bundle_id=alice.ws.ids.new(), actor=alice.ws.actor_id,
+                     device=alice.ws.device,
                      kind="edit", clock=alice.ws.vector_clock, ops=[op])
     bad = unsigned.seal(alice.env.signer.sign(unsigned.signing_bytes())).wire()
     assert_refused(bob, bad, "schema")
@@ -149,6 +149,7 @@ def test_out_of_range_numbers_signed_by_a_real_author_are_refused(pair, value) -
     raw = cbor2.dumps({"id": op.op_id, "hlc": op.hlc, "t": "SetField", "entity": entity,
                        "field": "contacts.Contacts.status", "value": value})
     unsigned = build(workspace=alice.ws.workspace_id, bundle_id=alice.ws.ids.new(), actor=alice.ws.actor_id,
+                     device=alice.ws.device,
                      kind="edit", clock=alice.ws.vector_clock, ops=[op])
     # swap in the hostile op bytes and re-sign honestly, as a faulty author would
     header = decode(unsigned.header_bytes)
@@ -186,11 +187,12 @@ def test_a_member_cannot_become_owner_with_a_backdated_init(pair, peer_factory) 
     early = hlc.pack(1, 0)  # "before" Alice founded the workspace
     op = o.make_op(o.InitWorkspace, mallory.ws.ids.new(), early, name="Mine now", nonce=b"\x00" * 16)
     unsigned = build(workspace=alice.ws.workspace_id, bundle_id=mallory.ws.ids.new(), actor=mallory.ws.actor_id,
+                     device=mallory.ws.device,
                      kind="workspace", clock={}, ops=[op])
     forged = unsigned.seal(mallory.env.signer.sign(unsigned.signing_bytes())).wire()
     assert_refused(bob, forged, "schema")
     assert bob.ws.settings.owner == alice.ws.actor_id
-    assert "only the actor this workspace's id was made for" in bob.ws.quarantined()[-1]["detail"]
+    assert "only the actor this workspace's id was made for" in bob.ws.quarantined()[-1].detail
 
 
 def test_non_canonical_or_padded_envelope_is_refused(pair) -> None:

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from openprod import Env, SignerError, Workspace, connect, decode_bundle, oplog
+from openprod import Env, SignerError, Workspace, connect, decode_bundle
 from openprod import hlc as hlc_mod
 from openprod import operations as o
 from openprod.bundle import build
@@ -41,7 +41,8 @@ async def _signed_genesis_bundle() -> dict[str, Any]:
         o.make_op(o.IdentifyActor, ids.new(), clock.tick(), display_name=identity.display_name),
     ]
     workspace = workspace_id_for(identity.actor_id, _now_ms(), nonce)
-    unsigned = build(workspace=workspace, bundle_id=ids.new(), actor=identity.actor_id, kind="workspace",
+    unsigned = build(workspace=workspace, bundle_id=ids.new(), actor=identity.actor_id,
+                     device=bytes(16), kind="workspace",
                      clock={}, ops=ops)
     bundle = unsigned.seal(await signer.sign_async(unsigned.signing_bytes()))
     verifier = WebCryptoVerifier()
@@ -125,7 +126,7 @@ async def _browser_workspace() -> dict[str, Any]:
         "actor": ws.actor_id.hex(),
         "record": ann,
         "values": ws.record(ann).values if ws.record(ann) else None,
-        "wires": [w.hex() for w in oplog.bundle_wires(ws.conn)],
+        "wires": [w.hex() for w in (b.wire for b in ws.bundles())],
         "state_hash": ws.state_hash(),
         "sync_refusal": sync_refusal,
         "sync_refusal_changed_state": ws.state_hash() != before,

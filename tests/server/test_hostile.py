@@ -46,6 +46,12 @@ def world(relay: RelayProcess, tmp_path: Path) -> Iterator[tuple[RelayProcess, F
                                 "--identity", str(bob.identity_path), "--relay", relay.url],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     yield relay, alice, mallory, relay.workspace_file(alice.open())
+    # The watcher gets Alice's last edit live; a loaded machine may take a while, never forever.
+    deadline = time.monotonic() + 60
+    while bob.hash_and_count() != alice.hash_and_count() and time.monotonic() < deadline:
+        if watcher.poll() is not None:
+            break
+        time.sleep(0.2)
     watcher.terminate()
     out, _ = watcher.communicate(timeout=10)
     events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -148,9 +154,8 @@ def test_bad_bundles_from_a_member_are_refused_one_by_one(world: tuple[RelayProc
     header = genuine.header_bytes.replace(m.actor_id, a.actor_id)
     forged = encode_wire(header, m.env.signer.sign(SIGN_CONTEXT + header), genuine.op_bytes)
     # Replayed: bundles the relay already holds, sent again.
-    from openprod import oplog
 
-    replayed = list(oplog.bundle_wires(a.conn))[:3]
+    replayed = [b.wire for b in a.bundles()][:3]
     # From the future: made on a clock an hour ahead.
     from dataclasses import replace
 
@@ -172,8 +177,7 @@ def honest_edit(alice: FilePeer, relay: RelayProcess) -> None:
     ws = alice.open()
     ws.create_record(TABLE, {"name": "After the attack"})
     ws.conn.close()
-    alice.cli("sync", relay=relay)
-    time.sleep(1.0)  # the watcher gets it live; the fixture checks it arrived
+    alice.cli("sync", relay=relay)  # the watcher gets it live; the fixture waits for it and checks
 
 
 def crafted(m: Workspace, last_op: dict | None = None, kind: str = "edit",

@@ -231,7 +231,7 @@ def collect(session: SyncSession) -> list[object]:
 
 
 def bundle_ids(peer: SimPeer) -> set[bytes]:
-    return {row[0] for row in peer.ws.conn.execute("SELECT bundle_id FROM bundles")}
+    return {b.id for b in peer.ws.bundles()}
 
 
 def cleanup(paths: list[str]) -> None:

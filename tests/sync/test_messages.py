@@ -12,8 +12,10 @@ from openprod.sync import MAX_FRAME, PeerError, Reassembler, decode_message_v1, 
 from openprod.sync.messages import Ack, Batch, Check, Hello, Nack, Ping, Pong, Proof, Refuse
 
 actors = st.binary(min_size=32, max_size=32)
+writers = st.binary(min_size=48, max_size=48)  # actor key || device id
 hlcs = st.binary(min_size=12, max_size=12)
-clocks = st.dictionaries(actors, hlcs, max_size=5)
+clocks = st.dictionaries(writers, hlcs, max_size=5)
+digests = st.dictionaries(writers, st.binary(min_size=32, max_size=32), max_size=5)
 counts = st.integers(0, 2**40)
 
 messages = st.one_of(
@@ -25,7 +27,8 @@ messages = st.one_of(
     st.builds(Ack, seq=counts, clock=clocks),
     st.builds(Nack, bundle_id=st.none() | st.binary(min_size=16, max_size=16),
               reason=st.sampled_from(sorted(sync.ALL_REASONS)), detail=st.text(max_size=100)),
-    st.builds(Check, clock=clocks, state_hash=st.text("0123456789abcdef", min_size=64, max_size=64)),
+    st.builds(Check, clock=clocks, state_hash=st.text("0123456789abcdef", min_size=64, max_size=64),
+              digests=digests),
     st.builds(Ping, stamp=counts), st.builds(Pong, stamp=counts),
     st.builds(Refuse, reason=st.sampled_from(sorted(sync.SESSION_REASONS)), detail=st.text(max_size=100)),
 )

@@ -96,7 +96,7 @@ class App {
       const result = await this.write(which);
       this.notify(result.message);
     } catch (err) {
-      this.notify(err.name === 'UndoError' ? `Nothing to ${which}.` : `Not done: ${err.message}`);
+      this.notify(`Not done: ${err.message}`);
     }
   }
 

@@ -121,7 +121,7 @@ class PythonEvaluator:
             return None
         field_id, kind, value = row
         if kind == KIND_CRDT:
-            rendered = self.ws.render(entity, field_id)
+            rendered = self.ws._render(entity, field_id)
             if isinstance(rendered, str):
                 return (KIND_STRING, rendered)
             if isinstance(rendered, list):

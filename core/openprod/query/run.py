@@ -1,7 +1,7 @@
 """Running queries: `run_query` over a workspace, `matches` for one record.
 
 Both read the workspace's current context: canonical state, or canonical state plus the one
-active overlay (`ws.overlays.ensure_view()` applies it inside an open SQLite transaction, so the
+active overlay (`ws.overlays.reading()` applies it inside an open SQLite transaction, so the
 same SQL sees the merged view and never another overlay's changes).
 """
 
@@ -42,7 +42,6 @@ def _compiled(ws: Workspace, query: str | CompiledQuery, table: str | None, cont
 
 def _bound(ws: Workspace, compiled: CompiledQuery, source: IdLike | None, actor: bytes | None,
            now_ms: int | None, changes: Iterable[str] | None) -> Node:
-    ws.overlays.ensure_view()
     source_id = ws.redirects.resolve(as_id(source, "source record id")) if source is not None else None
     return bind(ws, compiled, source=source_id, actor=actor, now_ms=now_ms, changes=changes)
 
@@ -81,8 +80,9 @@ def run_query(ws: Workspace, query: str | CompiledQuery, *, table: str | None = 
     outside a trigger, $source without a source record).
     """
     compiled = _compiled(ws, query, table, context)
-    bound = _bound(ws, compiled, source, actor, now_ms, changes)
-    return [to_str(e) for e in execute_sql(ws, bound)]
+    with ws.overlays.reading():
+        bound = _bound(ws, compiled, source, actor, now_ms, changes)
+        return [to_str(e) for e in execute_sql(ws, bound)]
 
 
 def run_query_python(ws: Workspace, query: str | CompiledQuery, *, table: str | None = None,
@@ -91,8 +91,9 @@ def run_query_python(ws: Workspace, query: str | CompiledQuery, *, table: str | 
     """`run_query` evaluated entirely in Python, record by record: the reference implementation
     the SQL path is tested against (and a fallback for diagnosing a suspected planner bug)."""
     compiled = _compiled(ws, query, table, context)
-    bound = _bound(ws, compiled, source, actor, now_ms, changes)
-    return [to_str(e) for e in PythonEvaluator(ws).all_matching(bound)]
+    with ws.overlays.reading():
+        bound = _bound(ws, compiled, source, actor, now_ms, changes)
+        return [to_str(e) for e in PythonEvaluator(ws).all_matching(bound)]
 
 
 def matches(ws: Workspace, entity_id: IdLike, query: str | CompiledQuery, *, source: IdLike | None = None,
@@ -105,6 +106,7 @@ def matches(ws: Workspace, entity_id: IdLike, query: str | CompiledQuery, *, sou
     """
     compiled = _compiled(ws, query, None, context)
     entity = ws.redirects.resolve(as_id(entity_id, "record id"))  # a merged-away id means its survivor
-    bound = _bound(ws, compiled, source, actor, now_ms, changes)
-    evaluator = PythonEvaluator(ws)
-    return evaluator.visible(entity) and evaluator.eval(bound, entity)
+    with ws.overlays.reading():
+        bound = _bound(ws, compiled, source, actor, now_ms, changes)
+        evaluator = PythonEvaluator(ws)
+        return evaluator.visible(entity) and evaluator.eval(bound, entity)

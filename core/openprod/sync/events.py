@@ -77,7 +77,7 @@ class CaughtUp:
 class BundleRefused:
     """We refused a bundle the peer sent (it was quarantined and the peer told why)."""
 
-    bundle_id: bytes | None
+    bundle_id: str | None
     reason: str
     detail: str
 
@@ -86,7 +86,7 @@ class BundleRefused:
 class PeerRefusedBundle:
     """The peer refused a bundle we sent."""
 
-    bundle_id: bytes | None
+    bundle_id: str | None
     reason: str
     detail: str
 

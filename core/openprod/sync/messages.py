@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..bundle import WRITER_LEN
 from ..encoding import decode, encode
 from ..errors import DecodeError
 from ..hlc import HLC_LEN
@@ -21,10 +22,11 @@ from ..identity import ACTOR_ID_LEN, SIGNATURE_LEN
 from ..ids import ID_LEN
 from .errors import ALL_REASONS, REASON_MALFORMED, PeerError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # v2: vector clocks keyed by writer (actor || device); checks carry chain digests
 NONCE_LEN = 16
 MAX_CLOCK_ENTRIES = 100_000
 MAX_DETAIL = 500
+DIGEST_LEN = 32
 
 VectorClock = dict[bytes, bytes]
 
@@ -60,11 +62,22 @@ def _need_clock(wire: dict[str, Any], key: str, what: str) -> VectorClock:
     clock = _need(wire, key, dict, what)
     if len(clock) > MAX_CLOCK_ENTRIES:
         raise _bad(f"{what}: vector clock has more than {MAX_CLOCK_ENTRIES} actors")
-    for actor, hlc in clock.items():
-        if not (isinstance(actor, bytes) and len(actor) == ACTOR_ID_LEN
+    for writer, hlc in clock.items():
+        if not (isinstance(writer, bytes) and len(writer) == WRITER_LEN
                 and isinstance(hlc, bytes) and len(hlc) == HLC_LEN):
-            raise _bad(f"{what}: vector clock must map 32-byte actors to 12-byte HLCs")
+            raise _bad(f"{what}: vector clock must map {WRITER_LEN}-byte writers to 12-byte HLCs")
     return dict(clock)
+
+
+def _need_digests(wire: dict[str, Any], key: str, what: str) -> dict[bytes, bytes]:
+    digests = _need(wire, key, dict, what)
+    if len(digests) > MAX_CLOCK_ENTRIES:
+        raise _bad(f"{what}: more than {MAX_CLOCK_ENTRIES} chain digests")
+    for writer, digest in digests.items():
+        if not (isinstance(writer, bytes) and len(writer) == WRITER_LEN
+                and isinstance(digest, bytes) and len(digest) == DIGEST_LEN):
+            raise _bad(f"{what}: chain digests must map {WRITER_LEN}-byte writers to {DIGEST_LEN}-byte digests")
+    return dict(digests)
 
 
 def _need_reason(wire: dict[str, Any], what: str) -> tuple[str, str]:
@@ -197,21 +210,27 @@ class Nack:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Check:
-    """Sent once quiet: my vector clock and state hash. Equal clocks must mean equal hashes."""
+    """Sent once quiet: my vector clock, a digest of each writer's bundles, and my state hash.
+
+    Equal clocks and digests must mean equal hashes. A digest that differs where the clocks say
+    the peer is not behind means a chain forked (two bundles after one predecessor): the side
+    holding more sends that writer's whole chain, so every peer ends with every branch."""
 
     T: ClassVar[str] = "check"
     clock: VectorClock
     state_hash: str
+    digests: dict[bytes, bytes] = field(default_factory=dict)
 
     def to_wire(self) -> dict[str, Any]:
-        return {"t": self.T, "vc": dict(self.clock), "h": self.state_hash}
+        return {"t": self.T, "vc": dict(self.clock), "h": self.state_hash, "dg": dict(self.digests)}
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> Check:
         digest = _need(wire, "h", str, "check")
         if len(digest) != 64:
             raise _bad("check: state hash must be 64 hex characters")
-        return cls(clock=_need_clock(wire, "vc", "check"), state_hash=digest)
+        return cls(clock=_need_clock(wire, "vc", "check"), state_hash=digest,
+                   digests=_need_digests(wire, "dg", "check"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

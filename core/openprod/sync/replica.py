@@ -38,7 +38,11 @@ class Replica(Protocol):
 
     def vector_clock(self) -> VectorClock: ...
 
+    def digests(self) -> dict[bytes, bytes]: ...
+
     def delta(self, peer_clock: VectorClock) -> Delta: ...
+
+    def chains(self, writers: list[bytes]) -> Delta: ...
 
     def state_hash(self) -> str: ...
 
@@ -78,16 +82,26 @@ def wires_for(conn: sqlite3.Connection, seqs: list[int]) -> list[bytes]:
 def missing_seqs(conn: sqlite3.Connection, mine: VectorClock, theirs: VectorClock) -> list[int]:
     """Local seqs of the bundles not covered by `theirs`, in HLC order (a causal order).
 
-    Per-actor bundles are applied contiguously, so "everything of actor A after theirs[A]"
-    is exactly what the peer lacks; one indexed range query per actor that is behind.
+    A writer's (one device's) bundles are applied in chain order, so "everything of writer W
+    after theirs[W]" is what the peer lacks; one indexed range query per writer that is behind.
+    (A forked chain can hide a branch below theirs[W]: the digests in checks find it.)
     """
     found: list[tuple[bytes, bytes, int]] = []
-    for actor, hlc in mine.items():
-        since = theirs.get(actor, ZERO)
+    for writer, hlc in mine.items():
+        since = theirs.get(writer, ZERO)
         if since >= hlc:
             continue
         found.extend(conn.execute(
-            "SELECT hlc, bundle_id, seq FROM bundles WHERE actor = ? AND hlc > ?", (actor, since)))
+            "SELECT hlc, bundle_id, seq FROM bundles WHERE writer = ? AND hlc > ?", (writer, since)))
+    found.sort()
+    return [seq for _hlc, _id, seq in found]
+
+
+def chain_seqs(conn: sqlite3.Connection, writers: list[bytes]) -> list[int]:
+    """Every bundle of these writers, in HLC order: what a peer missing part of a forked chain gets."""
+    found: list[tuple[bytes, bytes, int]] = []
+    for writer in writers:
+        found.extend(conn.execute("SELECT hlc, bundle_id, seq FROM bundles WHERE writer = ?", (writer,)))
     found.sort()
     return [seq for _hlc, _id, seq in found]
 
@@ -115,8 +129,14 @@ class WorkspaceReplica:
     def vector_clock(self) -> VectorClock:
         return self.ws.vector_clock
 
+    def digests(self) -> dict[bytes, bytes]:
+        return self.ws.chain_digests
+
     def delta(self, peer_clock: VectorClock) -> SqliteDelta:
         return SqliteDelta(self.ws.conn, missing_seqs(self.ws.conn, self.ws.vector_clock, peer_clock))
+
+    def chains(self, writers: list[bytes]) -> SqliteDelta:
+        return SqliteDelta(self.ws.conn, chain_seqs(self.ws.conn, writers))
 
     def state_hash(self) -> str:
         """Cached per vector clock: state only changes when a bundle is stored, which moves the clock."""

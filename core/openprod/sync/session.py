@@ -44,7 +44,8 @@ from enum import Enum
 
 from ..hlc import ZERO
 from ..identity import short_actor
-from ..workspace import BundleEvent, IngestResult
+from ..ids import from_str
+from ..results import BundleEvent, IngestResult, id_str
 from .chunks import CHUNK_OVERHEAD, MAX_FRAME, MAX_PARTIAL, Reassembler, split_v1
 from .errors import (
     REASON_BAD_SIGNATURE,
@@ -90,9 +91,10 @@ from .messages import (
     encode_message_v1,
 )
 from .proof import proof_bytes_v1
-from .replica import Replica, lacks
+from .replica import Delta, Replica, lacks
 
 VectorClock = dict[bytes, bytes]
+StateKey = tuple[frozenset[tuple[bytes, bytes]], frozenset[tuple[bytes, bytes]]]
 MAX_HELD = 64
 MAX_INGEST = 512  # bundles handed to the driver in one IngestBatch (one SQLite commit)
 Admit = Callable[[bytes], "tuple[str, str] | None"]
@@ -190,10 +192,11 @@ class SyncSession:
         self._carry: bytes | None = None
         self._catchup_total = 0
         self._catchup_sent = 0
-        self._live: deque[tuple[bytes, bytes, bytes]] = deque()  # (actor, hlc, wire)
+        self._live: deque[tuple[bytes, bytes, bytes]] = deque()  # (writer, hlc, wire)
         self._live_bytes = 0
         self._live_dropped = False  # the live queue overflowed: catch up from the peer's clock instead
         self._last_repair: tuple[int, frozenset[tuple[bytes, bytes]]] | None = None
+        self._forks_sent: frozenset[tuple[bytes, bytes, bytes]] = frozenset()
         # receiving
         self._batches: dict[int, list[int]] = {}  # key -> [count, remaining, is_catchup, seq]
         self._batch_key = 0
@@ -210,8 +213,8 @@ class SyncSession:
         self._last_rx = now
         self._pinged_at: int | None = None
         self._last_activity = now
-        self._last_check: tuple[int, frozenset[tuple[bytes, bytes]]] | None = None
-        self._reported: frozenset[tuple[bytes, bytes]] | None = None
+        self._last_check: tuple[int, StateKey] | None = None
+        self._reported: StateKey | None = None
         self._send(Hello(version=PROTOCOL_VERSION, workspace=replica.workspace_id, actor=replica.actor_id,
                          nonce=nonce))
 
@@ -249,7 +252,7 @@ class SyncSession:
             self._live_bytes = 0
             self._live_dropped = True
             return
-        self._live.append((event.actor, event.hlc, event.wire))
+        self._live.append((event.writer, event.hlc, event.wire))
         self._live_bytes += len(event.wire)
 
     def proof_signed(self, signature: bytes, now: int) -> None:
@@ -306,7 +309,8 @@ class SyncSession:
                 result = next(results_left)
                 if result.status == "rejected":
                     reason = result.reason or "malformed"
-                    self._send(Nack(bundle_id=result.bundle_id, reason=reason, detail=result.detail))
+                    refused = None if result.bundle_id is None else from_str(result.bundle_id)
+                    self._send(Nack(bundle_id=refused, reason=reason, detail=result.detail))
                     self._events.append(BundleRefused(result.bundle_id, reason, result.detail))
                     self._rejections += 1
             self._finish_batch(key)
@@ -467,7 +471,7 @@ class SyncSession:
         elif isinstance(message, Ack):
             self._on_ack(message)
         elif isinstance(message, Nack):
-            self._events.append(PeerRefusedBundle(message.bundle_id, message.reason, message.detail))
+            self._events.append(PeerRefusedBundle(id_str(message.bundle_id), message.reason, message.detail))
         elif isinstance(message, Check):
             self._on_check(message)
 
@@ -523,7 +527,9 @@ class SyncSession:
             self._dispatch(message)
 
     def _start_catchup(self, peer_clock: VectorClock) -> None:
-        delta = self.replica.delta(peer_clock)
+        self._start_delta(self.replica.delta(peer_clock))
+
+    def _start_delta(self, delta: Delta) -> None:
         self._cursor = iter(delta)
         self._carry = None
         self._catchup_total = delta.total
@@ -663,7 +669,7 @@ class SyncSession:
             if self._last_repair is None or self._last_repair[1] != frozenset(self._peer_clock.items()):
                 return base
             times.append(self._last_repair[0] + self.config.recheck_ms)
-        if self._last_check is None or self._last_check[1] != frozenset(mine.items()):
+        if self._last_check is None or self._last_check[1] != self._state_key(mine):
             return base
         times.append(self._last_check[0] + self.config.recheck_ms)
         return max(base, min(times))
@@ -677,20 +683,34 @@ class SyncSession:
                 self._last_repair = (now, key)
                 self._start_catchup(self._peer_clock)
                 return
-        mine_key = frozenset(mine.items())
+        mine_key = self._state_key(mine)
         if (self._last_check is None or self._last_check[1] != mine_key
                 or now >= self._last_check[0] + self.config.recheck_ms):
             self._send_check(mine)
 
+    def _state_key(self, mine: VectorClock) -> StateKey:
+        """What a check reports: the clock, and the chain digests (a forked branch leaves the clock as it was)."""
+        return frozenset(mine.items()), frozenset(self.replica.digests().items())
+
     def _send_check(self, mine: VectorClock) -> None:
-        self._last_check = (self._now, frozenset(mine.items()))
-        self._send(Check(clock=mine, state_hash=self.replica.state_hash()))
+        self._last_check = (self._now, self._state_key(mine))
+        self._send(Check(clock=mine, state_hash=self.replica.state_hash(), digests=self.replica.digests()))
 
     def _on_check(self, check: Check) -> None:
         self._merge_peer_clock(check.clock)
         mine = self.replica.vector_clock()
-        mine_key = frozenset(mine.items())
-        if check.clock == mine:
+        mine_key = self._state_key(mine)
+        digests = self.replica.digests()
+        # A writer whose bundles differ though the peer is not behind on its clock: its chain forked
+        # (a copied database, or an author equivocating). Send that writer's whole chain, once per state.
+        forked = sorted(w for w, d in digests.items()
+                        if check.digests.get(w) != d and check.clock.get(w, ZERO) >= mine.get(w, ZERO))
+        fork_key = frozenset((w, check.digests.get(w, b""), digests[w]) for w in forked)
+        if forked and self._quiet() and fork_key != self._forks_sent:
+            self._forks_sent = fork_key
+            self._start_delta(self.replica.chains(forked))
+            return
+        if check.clock == mine and check.digests == digests:
             local = self.replica.state_hash()
             if self._reported != mine_key:
                 self._reported = mine_key

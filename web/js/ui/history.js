@@ -19,6 +19,28 @@ const shown = (field, value) => {
   return text === '' ? h('em', {}, 'empty') : h('q', {}, text);
 };
 
+/** "Jordan's 555-0199 and Alex's decision 555-0101": the other values in a conflict, and whose. */
+function others(field, list) {
+  const parts = [];
+  list.forEach((o, i) => {
+    if (i > 0) parts.push(i === list.length - 1 ? ' and ' : ', ');
+    parts.push(`${o.display_name}'s `, o.resolution ? 'decision ' : '', shown(field, o.value));
+  });
+  return parts;
+}
+
+/** What one change did, in words: a decision names what it chose over, not "from X to X". */
+function what(field, c) {
+  if (c.resolution) {
+    const over = c.chosen_over && c.chosen_over.length ? [' over ', others(field, c.chosen_over)] : [];
+    const whose = c.picked_from ? `${c.picked_from}'s ` : '';
+    return ['chose ', whose, shown(field, c.new), ...over, c.supersedes ? ', replacing an earlier decision' : ''];
+  }
+  if (c.new === null || c.new === undefined) return ['cleared it (was ', shown(field, c.old), ')'];
+  if (c.old === null || c.old === undefined) return ['set it to ', shown(field, c.new)];
+  return ['changed it from ', shown(field, c.old), ' to ', shown(field, c.new)];
+}
+
 /**
  * @param {(method: string, args: object) => Promise<any>} read
  * @param {string} record record id
@@ -28,13 +50,17 @@ const shown = (field, value) => {
 export async function showHistory(read, record, field, label) {
   const box = ensureDialog();
   const changes = await read('history', { record, field: field.id });
-  const items = changes.slice().reverse().map((c) => h('li', { class: 'change' },
+  const items = changes.slice().reverse().map((c) => h('li', { class: c.resolution ? 'change decision' : 'change' },
     h('p', { class: 'who' }, h('strong', {}, c.display_name), ' ',
-      h('time', { datetime: String(c.when).split('/')[0] }, formatWhen(c.when))),
-    h('p', { class: 'what' },
-      c.new === null || c.new === undefined ? ['cleared it (was ', shown(field, c.old), ')']
-        : c.old === null || c.old === undefined ? ['set it to ', shown(field, c.new)]
-          : ['changed it from ', shown(field, c.old), ' to ', shown(field, c.new)])));
+      c.staged ? h('span', { class: 'hint' }, 'staged, not saved yet')
+        : h('time', { datetime: String(c.when).split('/')[0] }, formatWhen(c.when))),
+    h('p', { class: 'what' }, what(field, c)),
+    c.concurrent_with && c.concurrent_with.length ? h('p', { class: 'hint concurrent' },
+      'At the same time as ', others(field, c.concurrent_with),
+      c.concurrent_with.length === 1 ? ': neither had seen the other\'s change.'
+        : ': none had seen the others\' changes.') : null,
+    c.resolution && !c.accepted ? h('p', { class: 'hint' }, 'Not applied: someone had already settled this.')
+      : null));
   mount(box,
     h('h2', { id: 'history-title' }, `Who changed ${field.display_name}?`),
     h('p', { class: 'hint' }, `${label} · newest first · every change is signed by its author`),

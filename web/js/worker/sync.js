@@ -541,9 +541,10 @@ export class SyncEngine {
       this.drainEvents();
       if (this.catchingUp) this.refreshStatus(); // a catch-up shows its progress while it runs (at most every statusEveryMs)
       await host.serial(() => this.feedInbound());
-      if (slices % 8 === 0) { // keep acknowledgements flowing during a long catch-up
+      if (slices % 8 === 0) { // keep acknowledgements and the progress shown flowing during a long catch-up
         await host.makeDurable();
         await this.output();
+        this.refreshStatus(); // throttled; on a slow device a whole catch-up can fit in one cycle
       }
     }
     this.drainEvents();

@@ -6,6 +6,7 @@ from typing import Any
 
 from openprod import ValidationError, Workspace
 from openprod.conflicts import Conflict
+from openprod.ids import from_str
 from openprod.modules import FieldDef, property_def
 from openprod.reads import edge_state
 
@@ -17,7 +18,7 @@ GROUP_THRESHOLD = 3  # groups with more conflicts than this offer "take one pers
 def _field(ws: Workspace, c: Conflict) -> FieldDef | None:
     """The field (or edge property, as a field) a new value for this conflict must fit."""
     if c.is_edge:
-        state = edge_state(ws.conn, c.target)
+        state = edge_state(ws.conn, from_str(c.target))
         etype = ws.schema.edge_types.get(state[0] or "") if state else None
         return property_def(etype, c.key) if etype is not None else None
     return ws.schema.fields.get(c.competitors[-1].field)
@@ -27,24 +28,18 @@ def conflict_json(ws: Workspace, c: Conflict) -> dict[str, Any]:
     fdef = _field(ws, c)
     tables = [] if c.is_edge else (ws.record(c.target).tables if ws.record(c.target) else [])
     return {
-        "id": c.id.hex(), "record": None if c.is_edge else _str(c.target), "key": c.key, "is_edge": c.is_edge,
+        "id": c.id, "record": None if c.is_edge else c.target, "key": c.key, "is_edge": c.is_edge,
         "table": c.table, "tables": tables, "record_label": c.record_label, "field_name": c.field_name,
         "current": c.current, "description": c.describe(),
         "field": field_json(fdef, False) if fdef is not None else None,
-        "competitors": [{"op_id": k.op_id.hex(), "value": k.value, "actor": k.actor.hex(),
+        "competitors": [{"op_id": k.op_id, "value": k.value, "actor": k.actor,
                          "display_name": k.display_name, "when": k.when, "field": k.field} for k in c.competitors],
     }
 
 
-def _str(raw: bytes) -> str:
-    from openprod.ids import to_str
-
-    return to_str(raw)
-
-
 def conflict_keys(ws: Workspace) -> dict[tuple[str, str], tuple[str, str]]:
     """(record id, semantic field key) -> (conflict id, description), for flagging cells."""
-    return {(_str(c.target), c.key): (c.id.hex(), c.describe()) for c in ws.open_conflicts() if not c.is_edge}
+    return {(c.target, c.key): (c.id, c.describe()) for c in ws.open_conflicts() if not c.is_edge}
 
 
 class ConflictsApi:
@@ -53,7 +48,7 @@ class ConflictsApi:
     ws: Workspace
 
     def _find(self, conflict: str) -> Conflict:
-        found = next((c for c in self.ws.open_conflicts() if c.id.hex() == conflict), None)
+        found = next((c for c in self.ws.open_conflicts() if c.id == conflict), None)
         if found is None:
             raise ValidationError("this conflict has changed or is already resolved; the list has been refreshed")
         return found
@@ -69,18 +64,17 @@ class ConflictsApi:
             for c in items:
                 for k in c.competitors:
                     people.setdefault(k.actor, k.display_name)
-            groups.append({"names": list(names), "count": len(items), "actors": [a.hex() for a in actors],
-                           "people": [{"actor": a.hex(), "display_name": people.get(a, a.hex()[:8])} for a in actors],
-                           "conflicts": [c.id.hex() for c in items]})
+            groups.append({"names": list(names), "count": len(items), "actors": list(actors),
+                           "people": [{"actor": a, "display_name": people.get(a, a[:8])} for a in actors],
+                           "conflicts": [c.id for c in items]})
         return {"conflicts": [conflict_json(ws, c) for c in conflicts], "groups": groups}
 
     async def m_resolve_conflict(self, conflict: str, pick: str | None = None, value: Any = None) -> dict[str, Any]:
         """Pick one competitor (`pick` = its op id), or enter a new `value` (empty clears)."""
         found = self._find(conflict)
         if pick is not None:
-            op_id = bytes.fromhex(pick)
             async with self.ws.transaction_async(kind="resolution") as tx:
-                tx.resolve_conflict(found, pick=op_id)
+                tx.resolve_conflict(found, pick=pick)
         else:
             fdef = _field(self.ws, found)
             coerced = coerce_input(fdef, value) if fdef is not None else value
@@ -90,15 +84,14 @@ class ConflictsApi:
 
     async def m_resolve_all(self, actors: list[str], take: str) -> dict[str, Any]:
         """Settle every conflict between exactly these people by taking `take`'s side."""
-        wanted = tuple(sorted(bytes.fromhex(a) for a in actors))
-        taker = bytes.fromhex(take)
-        if taker not in wanted:
+        wanted = tuple(sorted(actors))
+        if take not in wanted:
             raise ValidationError("the person whose side to take is not part of this group")
         items = [c for c in self.ws.open_conflicts() if c.actors == wanted]
         if not items:
             raise ValidationError("these conflicts are already resolved; the list has been refreshed")
         async with self.ws.transaction_async(kind="resolution") as tx:
-            count = tx.resolve_all(items, take=taker)
+            count = tx.resolve_all(items, take=take)
         return {"resolved": count}
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from openprod import ValidationError, Workspace
-from openprod.ids import from_str, to_str
+from openprod.ids import from_str
 from openprod.modules import EdgeTypeDef, property_def
-from openprod.reads import EdgeRow, edge_state
+from openprod.reads import edge_state
+from openprod.results import Edge
 
 from .fields import coerce_input, field_json
 
@@ -26,17 +27,17 @@ class LinksApi:
 
     ws: Workspace
 
-    def _other(self, entity: bytes) -> dict[str, Any]:
-        found = self.ws.record(entity)
-        return {"id": to_str(entity), "label": self.ws.record_label(entity),
+    def _other(self, record: str) -> dict[str, Any]:
+        found = self.ws.record(record)
+        return {"id": record, "label": self.ws.record_label(record),
                 "tables": found.tables if found is not None else []}
 
-    def _edge_json(self, row: EdgeRow, direction: str) -> dict[str, Any]:
-        other = row.target if direction == "out" else row.source
-        return {"id": to_str(row.edge_id), "other": self._other(other), "properties": row.properties,
-                "position": row.position}
+    def _edge_json(self, edge: Edge, direction: str) -> dict[str, Any]:
+        other = edge.target if direction == "out" else edge.source
+        return {"id": edge.id, "other": self._other(other), "properties": edge.properties,
+                "position": edge.position}
 
-    def _candidates(self, tables: tuple[str, ...], exclude: bytes) -> list[dict[str, Any]]:
+    def _candidates(self, tables: tuple[str, ...], exclude: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         seen: set[str] = set()
         for table in tables:
@@ -44,10 +45,10 @@ class LinksApi:
                 continue
             tname = self.ws.schema.tables[table].display_name
             for rec in self.ws.records(table):
-                if rec.id in seen or from_str(rec.id) == exclude:
+                if rec.id in seen or rec.id == exclude:
                     continue
                 seen.add(rec.id)
-                out.append({"id": rec.id, "label": self.ws.record_label(from_str(rec.id)), "table": tname})
+                out.append({"id": rec.id, "label": self.ws.record_label(rec.id), "table": tname})
                 if len(out) >= CANDIDATES_SHOWN:
                     return out
         return out
@@ -59,7 +60,7 @@ class LinksApi:
         found = ws.record(record)
         if found is None:
             raise ValidationError(f"record {record} does not exist")
-        entity = from_str(found.id)
+        entity = found.id
         mine = set(found.tables)
         sections = []
         for etype in ws.schema.edge_types.values():

@@ -217,7 +217,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         active = self.ws.overlays.active()
         key = (self.seq, self._writes, active)
         if self._drift_cache is None or self._drift_cache[0] != key:
-            self._drift_cache = (key, self.ws.overlay_drift() if active is not None else [])
+            self._drift_cache = (key, self.ws.overlay_drift(active) if active is not None else [])
         return self._drift_cache[1]
 
     def snapshot(self) -> tuple[int, bytes] | None:
@@ -352,8 +352,8 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
     def _awareness(self) -> list[dict[str, Any]]:
         """Short-lived notices that someone edited a record's field just as someone else changed
         others: one sentence per arriving edit (the page shows each once)."""
-        me = self.ws.actor_id
-        grouped: dict[tuple[bytes, str, bytes, bytes], list[Any]] = {}
+        me = self.ws.actor_id.hex()
+        grouped: dict[tuple[str, str, str, str], list[Any]] = {}
         for n in self.ws.awareness_notices():
             grouped.setdefault((n.record, n.field, n.actor, n.other_actor), []).append(n)
         out = []
@@ -362,8 +362,8 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
             listed = others[0] if len(others) == 1 else ", ".join(others[:-1]) + " and " + others[-1]
             who = "you" if other_actor == me else self.ws.actor_name(other_actor)
             out.append({
-                "key": f"{to_str(record)}|{field_id}|{actor.hex()}|{other_actor.hex()}|{max(n.at_ms for n in notices)}",
-                "record": to_str(record),
+                "key": f"{record}|{field_id}|{actor}|{other_actor}|{max(n.at_ms for n in notices)}",
+                "record": record,
                 "text": f"{self.ws.actor_name(actor)} edited {self._field_name(field_id)} of "
                         f"{self.ws.record_label(record)} just as {who} changed {listed}. Both changes are kept.",
             })
@@ -387,12 +387,19 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
                      for f in self.ws.schema.tables[t].fields.values()]
         flags = self._flags([found.id], field_ids, drift).get(found.id, {"new": False, "fields": {}})
         return {"id": found.id, "tables": found.tables, "values": found.values,
-                "label": self.ws.record_label(from_str(found.id)), "flags": flags}
+                "label": self.ws.record_label(found.id), "flags": flags}
 
     async def m_history(self, record: str, field: str) -> list[dict[str, Any]]:
+        def others(alternatives: tuple[Any, ...]) -> list[dict[str, Any]]:
+            return [{"display_name": a.display_name, "value": a.value, "resolution": a.resolution}
+                    for a in alternatives]
+
         return [{"actor": c.actor[:8], "display_name": c.display_name, "when": c.when, "old": c.old, "new": c.new,
                  "bundle_id": c.bundle_id, "op_type": c.op_type, "concurrent": c.concurrent,
-                 "resolution": c.resolution, "accepted": c.accepted, "stale": c.stale}
+                 "concurrent_with": others(c.concurrent_with), "resolution": c.resolution,
+                 "chosen_over": others(c.chosen_over), "supersedes": c.supersedes is not None,
+                 "picked_from": c.picked.display_name if c.picked and c.picked.actor != c.actor else None,
+                 "accepted": c.accepted, "stale": c.stale, "staged": c.staged, "description": c.describe()}
                 for c in self.ws.history(record, field)]
 
     async def m_membership(self, record: str) -> list[dict[str, Any]]:

@@ -115,7 +115,16 @@ class StagingApi:
 
     def drift_list(self) -> list[Drift]:
         """The active overlay's drift (the session caches it)."""
-        return self.ws.overlay_drift()
+        active = self.ws.active_overlay
+        return [] if active is None else self.ws.overlay_drift(active)
+
+    def _active(self) -> str:
+        active = self.ws.active_overlay
+        if active is None:
+            from openprod import LocalError
+
+            raise LocalError("no overlay is active")
+        return active
 
     async def m_staging(self) -> dict[str, Any]:
         """The active overlay (with its staged changes and drift) and every other overlay."""
@@ -142,31 +151,29 @@ class StagingApi:
 
     async def m_stage_stash(self) -> dict[str, Any]:
         """Leave staging mode and keep the overlay for later."""
-        self.ws.stash_overlay()
+        active = self.ws.active_overlay
+        if active is not None:
+            self.ws.stash_overlay(active)
         return {"overlay": None}
 
     async def m_stage_discard(self, overlay: str | None = None) -> dict[str, Any]:
         """Throw an overlay away (default: the active one). Canonical data is untouched."""
-        target = overlay or self.ws.active_overlay
-        if target is None:
-            from openprod import LocalError
-
-            raise LocalError("no overlay is active")
+        target = overlay or self._active()
         self.ws.discard_overlay(target)
         return {"discarded": target}
 
     async def m_stage_commit(self) -> dict[str, Any]:
         """All staged changes as one signed bundle; refused while drift is unacknowledged."""
-        receipt = await self.ws.commit_overlay_async()
+        receipt = await self.ws.commit_overlay_async(self._active())
         return {"committed": receipt is not None, "bundle_id": receipt.bundle_id if receipt else None}
 
     async def m_stage_keep_mine(self, record: str, field: str) -> dict[str, Any]:
-        self.ws.keep_mine(record, field)
+        self.ws.keep_mine(self._active(), record, field)
         return {"kept": True}
 
     async def m_stage_use_canonical(self, record: str, field: str) -> dict[str, Any]:
         """Knock one field's staged edits out of the overlay (it shows the canonical value again)."""
-        return {"removed": self.ws.use_canonical(record, field)}
+        return {"removed": self.ws.use_canonical(self._active(), record, field)}
 
 
 # name -> True if the method writes (the worker then waits until its records are durable)

@@ -131,7 +131,7 @@ def _event_json(link: str, event: Event, names: Callable[[bytes], str]) -> dict[
         return {"type": "diverged", "link": link, "local": event.local_hash, "peer": event.peer_hash}
     if isinstance(event, (BundleRefused, PeerRefusedBundle)):
         return {"type": "refused", "link": link, "by": "us" if isinstance(event, BundleRefused) else "peer",
-                "bundle": event.bundle_id.hex() if event.bundle_id else None, "reason": event.reason,
+                "bundle": event.bundle_id, "reason": event.reason,
                 "detail": event.detail}
     assert isinstance(event, Closed)
     return {"type": "closed", "link": link, "reason": event.reason, "detail": event.detail, "by_peer": event.by_peer}
@@ -296,7 +296,7 @@ class SyncHub:
 
         `shared_hlc`: the highest HLC of ours a peer confirmed before (hex, kept by the worker across
         sessions); the links' current knowledge is added to it."""
-        me = self.ws.actor_id
+        me = self.ws.writer  # this device's chain: its bundles are what only this device holds
         shared = bytes.fromhex(shared_hlc) if shared_hlc else ZERO
         links = []
         for link in self.links.values():
@@ -310,7 +310,7 @@ class SyncHub:
                 "received": link.received, "in_sync": link.in_sync and session.idle, "idle": session.idle,
                 "catching_up": list(link.catching_up) if link.catching_up else None,
             })
-        unshared = self.ws.conn.execute("SELECT count(*) FROM bundles WHERE actor = ? AND hlc > ?",
+        unshared = self.ws.conn.execute("SELECT count(*) FROM bundles WHERE writer = ? AND hlc > ?",
                                         (me, shared)).fetchone()[0]
         since = None
         if counts:

@@ -1,0 +1,285 @@
+"""The receive pipeline: decode, check, verify, order and apply bundles from other peers.
+
+`Workspace.ingest` and friends are thin wrappers around this. Steps, in order: decode (shape and
+op hashes), workspace, duplicate, future clock; the author's signature (sync or async, done by
+the caller); causal readiness; the schema and id checks; then one SQLite transaction (a savepoint
+per bundle in a batch). Bad input never raises: it is quarantined with a stable reason.
+
+Causal readiness works per *writer* (the author's key on one device): a bundle waits until the
+bundle before it in its own device's chain, and everything its vector clock names from other
+writers, is here. So one person editing on a laptop and a tablet while apart produces two chains
+that both apply everywhere, whatever order they arrive in. A device chain that forks (two
+different bundles after the same predecessor: a copied database file, or an author
+equivocating) is not an error either: each branch applies once its predecessor is here, and the
+sync protocol's per-writer digests make every peer fetch both (docs/design.md).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING
+
+from . import hlc as hlc_mod
+from . import operations as o
+from . import oplog
+from .awareness import field_writes
+from .bundle import Bundle, decode_bundle, failure
+from .errors import (
+    REASON_BAD_SIGNATURE,
+    REASON_CONFLICTING_DUPLICATE,
+    REASON_FUTURE_HLC,
+    REASON_ID_IN_USE,
+    REASON_MALFORMED,
+    REASON_SCHEMA,
+    REASON_WRONG_WORKSPACE,
+    BundleRejected,
+    LocalError,
+    ValidationError,
+)
+from .identity import short_actor
+from .ids import commits_to, to_str
+from .modules import Schema
+from .results import BundleEvent, IngestResult, actor_str, id_str
+from .settings import check_setter
+from .state import Effects
+from .validation import check_op
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+
+def _local_failure(exc: Exception) -> bool:
+    """An error of this device's storage (disk, locks, a damaged file), not of the bundle being applied."""
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+        exc, (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, sqlite3.InterfaceError))
+
+
+def quarantine(ws: Workspace, data: bytes, reason: str, detail: str, bundle: Bundle | None,
+               source: str | None) -> IngestResult:
+    ws.conn.execute(
+        "INSERT INTO quarantine (received_at, reason, detail, bundle_id, actor, source, data)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (ws.env.now_ms(), reason, detail, bundle.bundle_id if bundle else None, bundle.actor if bundle else None,
+         source, data),
+    )
+    return IngestResult("rejected", id_str(bundle.bundle_id if bundle else None), reason, detail)
+
+
+def precheck(ws: Workspace, data: bytes, source: str | None) -> Bundle | IngestResult:
+    """Everything that needs no signature: shape, workspace, duplicates, future clocks."""
+    try:
+        bundle = decode_bundle(data)
+    except BundleRejected as exc:
+        return quarantine(ws, data, exc.reason, exc.detail, None, source)
+    except Exception as exc:  # decode_bundle refuses every bad shape itself; this is the last guard
+        return quarantine(ws, data, REASON_MALFORMED, f"bundle could not be decoded ({failure(exc)})", None, source)
+    header = bundle.header
+    if header.workspace != ws.workspace_id:
+        return quarantine(ws, data, REASON_WRONG_WORKSPACE, f"bundle is for workspace {to_str(header.workspace)}, "
+                          f"this is {to_str(ws.workspace_id)}", bundle, source)
+    row = ws.conn.execute("SELECT header, signature FROM bundles WHERE bundle_id = ?",
+                          (header.bundle_id,)).fetchone()
+    if row is not None:
+        if row[0] == bundle.header_bytes and row[1] == bundle.signature:
+            return IngestResult("duplicate", to_str(header.bundle_id))
+        return quarantine(ws, data, REASON_CONFLICTING_DUPLICATE, "a different bundle with this id is already stored",
+                          bundle, source)
+    if ws.conn.execute("SELECT 1 FROM pending WHERE bundle_id = ?", (header.bundle_id,)).fetchone():
+        return IngestResult("pending", to_str(header.bundle_id), detail="already waiting for earlier bundles")
+    # The settings in force before this bundle (it cannot widen the check for itself), capped by
+    # this receiver's own ceiling.
+    drift = min(ws.settings.max_future_drift_ms, ws.env.max_future_drift_cap_ms)
+    future = ws.clock.check_future(header.hlc, drift)
+    if future is not None:
+        return quarantine(ws, data, REASON_FUTURE_HLC, future.describe(), bundle, source)
+    return bundle
+
+
+def ready(ws: Workspace, bundle: Bundle) -> bool:
+    """Is everything this bundle depends on here? Its predecessor in its device's chain (the bundle
+    whose HLC its clock names for its own writer), and every other writer's bundles up to its clock."""
+    header = bundle.header
+    writer = header.writer
+    vc = ws._vc
+    previous = header.clock.get(writer)
+    # The usual case is equality (no query); an older predecessor means a forked chain.
+    if previous is not None and previous != vc.get(writer) and (
+            previous > vc.get(writer, hlc_mod.ZERO) or not ws.conn.execute(
+                "SELECT 1 FROM bundles WHERE writer = ? AND hlc = ?", (writer, previous)).fetchone()):
+        return False  # not here yet (or, in a forked chain, a branch we have not got)
+    zero = hlc_mod.ZERO
+    return all(vc.get(other, zero) >= h for other, h in header.clock.items() if other != writer)
+
+
+def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
+    """Apply verified bundles in ONE SQLite transaction, each all-or-nothing (a savepoint).
+
+    One commit for a whole catch-up batch instead of one per bundle; a bundle that waits for
+    earlier ones is parked, one that fails a check is quarantined, and the others still apply.
+    """
+    if ws._tx is not None:
+        raise LocalError("cannot apply received bundles while a local transaction is open")
+    ws.overlays.close_view()
+    results: list[IngestResult] = []
+    applied: list[tuple[Bundle, bytes]] = []
+    ws.conn.execute("BEGIN IMMEDIATE")
+    try:
+        for bundle, valid, data in items:
+            if not valid:
+                results.append(quarantine(
+                    ws, data, REASON_BAD_SIGNATURE, f"signature does not verify for actor {short_actor(bundle.actor)}",
+                    bundle, source))
+            elif ws.conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle.bundle_id,)).fetchone():
+                results.append(IngestResult("duplicate", to_str(bundle.bundle_id)))
+            elif not ready(ws, bundle):
+                ws.conn.execute("INSERT OR IGNORE INTO pending (bundle_id, actor, hlc, data, received_at)"
+                                " VALUES (?, ?, ?, ?, ?)",
+                                (bundle.bundle_id, bundle.actor, bundle.hlc, data, ws.env.now_ms()))
+                results.append(IngestResult("pending", to_str(bundle.bundle_id),
+                                            detail="waiting for earlier bundles it depends on"))
+            else:
+                results.append(_apply_one(ws, bundle, data, source))
+                if results[-1].status == "applied":
+                    applied.append((bundle, data))
+        ws.conn.execute("COMMIT")
+    except BaseException:
+        ws.conn.execute("ROLLBACK")
+        ws._reload()
+        raise
+    for bundle, data in applied if ws.listeners else ():
+        ws._notify(BundleEvent(to_str(bundle.bundle_id), actor_str(bundle.actor), bundle.writer, bundle.hlc, data,
+                               "remote"))
+    if applied:
+        more = _drain_pending(ws)
+        if more:
+            drained = set(more)
+            results = [IngestResult("applied", r.bundle_id, applied=(r.bundle_id,))
+                       if r.status == "pending" and r.bundle_id in drained else r for r in results]
+            last = results[-1]
+            results[-1] = IngestResult(last.status, last.bundle_id, last.reason, last.detail, last.stale,
+                                       (*last.applied, *(b for b in more if b not in last.applied)))
+    return results
+
+
+def _taken(ws: Workspace, entity: bytes, bundle: Bundle) -> str | None:
+    """Who created `entity` already, if the bundle's author knew it (data-model.md: "two entities
+    with the same ID from different actors is a hard error, not a merge"). Creations the author
+    had not seen cannot be refused alike on every peer (each would refuse the one it got second):
+    they only come from forged bundles, and are kept as one record, the first creation its creator."""
+    row = ws.conn.execute(
+        "SELECT e.created_ord, e.created_by, b.writer FROM entities e"
+        " JOIN oplog l ON l.op_id = substr(e.created_ord, 13) JOIN bundles b ON b.seq = l.bundle_seq"
+        " WHERE e.entity_id = ?", (entity,)).fetchone()
+    if row is None:
+        return None
+    created_ord, creator, writer = row
+    knew = writer == bundle.writer or bundle.header.clock.get(writer, hlc_mod.ZERO) >= created_ord[:12]
+    return f"by {ws.actor_name(creator)}" if knew else None
+
+
+def _checked(ws: Workspace, bundle: Bundle, data: bytes, source: str | None) -> IngestResult | Schema:
+    """The schema and id checks of a ready bundle: a refusal, or the schema once it is applied."""
+    schema = ws.schema
+    owner = ws.settings.owner
+    created: set[bytes] = set()
+    for index, op in enumerate(bundle.ops):
+        try:
+            schema = check_op(op, schema)
+            if isinstance(op, o.InitWorkspace):
+                if not commits_to(ws.workspace_id, bundle.actor, op.nonce):
+                    raise ValidationError("only the actor this workspace's id was made for can found it")
+                owner = owner or bundle.actor  # a founding bundle may set the settings it starts with
+            if isinstance(op, o.SetWorkspaceSetting):
+                check_setter(owner, bundle.actor)
+        except (ValidationError, LocalError) as exc:
+            return quarantine(ws, data, REASON_SCHEMA, f"operation {index} ({op.TYPE}): {exc}", bundle, source)
+        except Exception as exc:  # a shape the checks did not foresee: refuse this bundle, nothing else
+            return quarantine(ws, data, REASON_SCHEMA, f"operation {index} ({op.TYPE}): could not be checked "
+                              f"({failure(exc)})", bundle, source)
+        new = op.entity if isinstance(op, o.CreateEntity) else op.new_entity if isinstance(op, o.SplitEntity) else None
+        if new is not None:
+            taken = _taken(ws, new, bundle) if new not in created else "by an earlier operation of this bundle"
+            if taken is not None:
+                return quarantine(ws, data, REASON_ID_IN_USE, f"operation {index} ({op.TYPE}) creates record "
+                                  f"{to_str(new)}, created already {taken}; a new record needs a new id", bundle,
+                                  source)
+            created.add(new)
+    return schema
+
+
+def _apply_one(ws: Workspace, bundle: Bundle, data: bytes, source: str | None) -> IngestResult:
+    """Check and apply one ready bundle inside the open transaction."""
+    schema = _checked(ws, bundle, data, source)
+    if isinstance(schema, IngestResult):
+        return schema
+    effects = Effects()
+    ws.conflicts.begin_bundle()
+    writer = bundle.writer
+    digest = oplog.xor(ws._digests.get(writer, oplog.NO_DIGEST), oplog.header_digest(bundle.header_bytes))
+    ws.conn.execute("SAVEPOINT bundle")
+    try:
+        oplog.append(ws.conn, bundle, ws.env.now_ms(), digest)
+        apply = ws.applier.apply
+        observe = ws.conflicts.observe
+        actor = bundle.actor
+        clock = bundle.header.clock
+        prior = ws.conflicts.prior
+        for op in bundle.ops:
+            before = prior(op)
+            op_effects = apply(op, actor)
+            if op_effects.schema:
+                ws.schema = check_op(op, ws.schema)
+            if op_effects.mappings:
+                ws._after_effects(Effects(mappings=True), op=op)
+            effects.merge(op_effects)
+            observe(op, writer, clock, before)
+        age = ws.env.now_ms() - hlc_mod.wall_ms(bundle.hlc)
+        stale = age > ws.settings.stale_threshold_ms
+        if stale:
+            ws.conn.execute(
+                "INSERT OR IGNORE INTO stale_flags (bundle_id, hlc, age_ms, threshold_ms, flagged_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (bundle.bundle_id, bundle.hlc, age, ws.settings.stale_threshold_ms, ws.env.now_ms()))
+        ws.conn.execute("RELEASE bundle")
+    except Exception as exc:
+        ws.conn.execute("ROLLBACK TO bundle")
+        ws.conn.execute("RELEASE bundle")
+        if _local_failure(exc):
+            raise
+        # One crafted bundle fails to apply: it is refused with its reason, the caches it may have
+        # touched are re-read from the rolled-back state, and the rest of the batch goes on.
+        ws._reload()
+        return quarantine(ws, data, REASON_SCHEMA, f"could not be applied ({failure(exc)})", bundle, source)
+    except BaseException:
+        ws.conn.execute("ROLLBACK TO bundle")
+        ws.conn.execute("RELEASE bundle")
+        raise
+    ws.clock.receive(bundle.hlc)
+    ws._chain_stored(writer, bundle.hlc, digest)
+    ws.awareness.check(field_writes(bundle.ops), actor)
+    if effects.schema:
+        ws.schema = schema
+    ws._after_effects(Effects(False, False, effects.settings))
+    done = to_str(bundle.bundle_id)
+    return IngestResult("applied", done, stale=stale, applied=(done,))
+
+
+def _drain_pending(ws: Workspace) -> list[str]:
+    """Apply parked bundles whose dependencies have now arrived (verified before parking)."""
+    applied: list[str] = []
+    while True:
+        waiting = []
+        for (data,) in ws.conn.execute("SELECT data FROM pending ORDER BY hlc").fetchall():
+            bundle = decode_bundle(data)
+            # ready now, or maybe once an earlier parked bundle applies (re-checked in order)
+            if ready(ws, bundle) or waiting:
+                waiting.append((bundle, True, data))
+        if not waiting:
+            return applied
+        ws.conn.execute(f"DELETE FROM pending WHERE bundle_id IN ({','.join('?' * len(waiting))})",
+                        [b.bundle_id for b, _v, _d in waiting])
+        results = apply_verified(ws, waiting, "pending")
+        newly = [r.bundle_id for r in results if r.status == "applied" and r.bundle_id is not None]
+        applied.extend(newly)
+        if not newly:
+            return applied
