@@ -9,8 +9,8 @@ the field-by-field changes. `stage_import` refuses a plan with problems: nothing
 until the file is fixed, so no row is ever dropped or merged silently. A clean plan goes into a
 new overlay in one staged batch; the person then commits all of it or discards all of it.
 
-Matching: on the key fields `match_on` (default: the table's name field; [] matches nothing, so
-every row is a new record), compared without case and surrounding spaces. Empty cells never
+Matching: on the key fields `match_on` (full field ids, or short names as everywhere else; default:
+the table's name field; [] matches nothing, so every row is a new record), compared without case and surrounding spaces. Empty cells never
 clear a value of a matched record, and leave a new record's field to its default.
 """
 
@@ -177,9 +177,7 @@ def plan_import(ws: Workspace, table: str, source: CsvTable | str | bytes, *, ma
     fields = {f.id: f for f in tdef.fields.values()}
     if match_on is None:
         match_on = [f.id for f in tdef.fields.values() if f.shared_key == "name" or f.name == "name"][:1]
-    for field_id in match_on:
-        if field_id not in fields:
-            raise ValidationError(f"cannot match on {field_id!r}: not a field of {tdef.display_name}")
+    match_on = [_key_field(ws, tdef, name) for name in match_on]
     columns, skipped = map_columns(tdef, source.header)
     if not columns:
         known = ", ".join(f.display_name for f in tdef.fields.values())
@@ -213,6 +211,17 @@ def plan_import(ws: Workspace, table: str, source: CsvTable | str | bytes, *, ma
         raise ValidationError(f"this file makes {operations:,} changes, more than one import can hold "
                               f"({MAX_OPS_PER_BUNDLE:,}): split it into files of at most {part:,} rows")
     return plan
+
+
+def _key_field(ws: Workspace, tdef: TableDef, name: str) -> str:
+    """A match key as the full field id: named like any field (full id, 'Table.field' or 'field')."""
+    try:
+        found = ws.schema.field(name, [tdef.id])
+    except ValidationError:
+        found = None
+    if found is None or found.id not in {f.id for f in tdef.fields.values()}:
+        raise ValidationError(f"cannot match on {name!r}: not a field of {tdef.display_name}")
+    return found.id
 
 
 def _plan_row(plan: ImportPlan, row: Row, fields: dict[str, FieldDef], index: dict[str, int],

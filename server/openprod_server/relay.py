@@ -106,8 +106,14 @@ class GateReplica:
     def vector_clock(self) -> dict[bytes, bytes]:
         return self._open().vector_clock()
 
+    def digests(self) -> dict[bytes, bytes]:
+        return self._open().digests()
+
     def delta(self, peer_clock: dict[bytes, bytes]) -> Any:
         return self._open().delta(peer_clock)
+
+    def chains(self, writers: list[bytes]) -> Any:
+        return self._open().chains(writers)
 
     def state_hash(self) -> str:
         return self._open().state_hash()

@@ -84,7 +84,7 @@ def test_only_the_owner_changes_settings_so_a_member_cannot_switch_off_the_futur
     op = o.make_op(o.SetWorkspaceSetting, mallory.ws.ids.new(), mallory.ws.clock.tick(),
                    key="max_future_drift_ms", value=DAY)
     unsigned = build(workspace=mallory.ws.workspace_id, bundle_id=mallory.ws.ids.new(), actor=mallory.ws.actor_id,
-                     kind="edit", clock=mallory.ws.vector_clock, ops=[op])
+                     device=mallory.ws.device, kind="edit", clock=mallory.ws.vector_clock, ops=[op])
     widen = unsigned.seal(mallory.env.signer.sign(unsigned.signing_bytes())).wire()
     clock.advance(60 * MINUTE)  # let the bundle itself pass the (old) check
     result = alice.ws.ingest(widen)

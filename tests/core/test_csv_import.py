@@ -144,8 +144,11 @@ def test_the_match_key_can_be_chosen(peer_factory) -> None:
     [match] = by_email.matches
     assert match.record == jane and [(c.field, c.new) for c in match.changes] == [
         ("contacts.Contacts.name", "Jane Smith"), ("contacts.Contacts.role", "SM")]  # the key matched: kept
-    with pytest.raises(ValidationError, match="cannot match on"):
-        plan_import(ws, CONTACTS, text, match_on=["contacts.Contacts.nope"])
+    for short in ("email", "Contacts.email"):  # named like a field anywhere else in the API
+        assert plan_import(ws, CONTACTS, text, match_on=[short]).match_on == ["contacts.Contacts.email"]
+    for wrong in ("contacts.Contacts.nope", "nope", "scenes.Scenes.title"):
+        with pytest.raises(ValidationError, match="cannot match on"):
+            plan_import(ws, CONTACTS, text, match_on=[wrong])
 
 
 def test_new_records_take_defaults_and_need_required_fields(peer_factory) -> None:
@@ -168,12 +171,12 @@ def test_an_import_too_large_for_one_change_is_refused_before_anything_is_staged
     # and a change that large is never signed: every receiver, this device included, would refuse it
     from openprod.bundle import MAX_OPS_PER_BUNDLE
 
-    ws.create_overlay("big")
+    big = ws.create_overlay("big")
     with ws.transaction() as tx:
         for i in range(MAX_OPS_PER_BUNDLE // 2 + 1):
             tx.create_record(CONTACTS, {"name": f"P{i}"})
-    before = ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
+    before = ws.oplog_size().bundles
     with pytest.raises(ValidationError, match="too large to save as one"):
-        ws.commit_overlay()
-    assert ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0] == before
+        ws.commit_overlay(big)
+    assert ws.oplog_size().bundles == before
     assert len(ws.records(CONTACTS)) == MAX_OPS_PER_BUNDLE // 2 + 1  # still staged, nothing lost

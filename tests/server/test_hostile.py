@@ -253,8 +253,8 @@ def test_a_member_cannot_widen_the_future_check_on_the_relay(
     before = relay_state(relay, replica)
     m = mallory.open()
     op = o.make_op(o.SetWorkspaceSetting, m.ids.new(), m.clock.tick(), key="max_future_drift_ms", value=86_400_000)
-    unsigned = build(workspace=m.workspace_id, bundle_id=m.ids.new(), actor=m.actor_id, kind="edit",
-                     clock=m.vector_clock, ops=[op])
+    unsigned = build(workspace=m.workspace_id, bundle_id=m.ids.new(), actor=m.actor_id, device=m.device,
+                     kind="edit", clock=m.vector_clock, ops=[op])
     widen = unsigned.seal(m.env.signer.sign(unsigned.signing_bytes())).wire()
     m.conn.execute("SELECT 1")  # the widening bundle is not stored on Mallory's side: she built it by hand
     ahead = ManualClock(start=int(time.time() * 1000) + 3_600_000, step=1)
