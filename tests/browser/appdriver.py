@@ -1,4 +1,8 @@
-"""Drive the Openprod web app the way a person does: labels, buttons, keys (Playwright, sync API)."""
+"""Drive the Openprod web app the way a person does: labels, buttons, keys, in either engine.
+
+`page` is a Playwright page (Chromium) or a `wdpage.WebDriverPage` (WebKit): both offer the same
+subset of Playwright's API, so these helpers, and the two-engine tests built on them, are written once.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,44 @@ import time
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from engines import expect
+from wdpage import WebDriverPage
 
 BOOT_MS = 90_000  # first boot in a fresh context also fills the service-worker cache
+LOCAL = re.compile(r"^(https?://(127\.0\.0\.1|insecure\.openprod\.test)[:/]|data:|blob:|about:)")
 
 
 class AppPage:
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Any) -> None:
         self.page = page
-        self.errors: list[str] = []
-        self.external: list[str] = []
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        page.on("request", self._on_request)
-        page.set_default_timeout(30_000)
+        self.engine = "webkit" if isinstance(page, WebDriverPage) else "chromium"
+        self._errors: list[str] = []
+        self._external: list[str] = []
+        if self.engine == "chromium":
+            page.on("pageerror", lambda exc: self._errors.append(str(exc)))
+            page.on("request", self._on_request)
+            page.set_default_timeout(30_000)
 
     def _on_request(self, request: Any) -> None:
-        url = request.url
-        if not re.match(r"^(https?://(127\.0\.0\.1|insecure\.openprod\.test)[:/]|data:|blob:)", url):
-            self.external.append(url)
+        if not LOCAL.match(request.url):
+            self._external.append(request.url)
+
+    @property
+    def errors(self) -> list[str]:
+        """Uncaught errors in the page: Playwright's pageerror events, or (WebDriver sees no events) the
+        page's own record of them (`window.openprodErrors`, kept by main.js)."""
+        if self.engine == "webkit" and not self.page.closed:
+            self._errors = list(self.page.evaluate("window.openprodErrors || []"))
+        return self._errors
+
+    @property
+    def external(self) -> list[str]:
+        """Requests to anywhere but this machine: every request (Playwright), or the page's Resource Timing
+        entries (WebDriver cannot watch requests; the worker's own fetches are not in that list)."""
+        if self.engine == "webkit" and not self.page.closed:
+            names = self.page.evaluate("performance.getEntriesByType('resource').map((e) => e.name)")
+            self._external = [n for n in names if not LOCAL.match(n)]
+        return self._external
 
     # --- navigation ----------------------------------------------------------------------
 

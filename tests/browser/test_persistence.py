@@ -1,4 +1,4 @@
-"""Offline start, durable edits and snapshot start-up, in a real Chromium."""
+"""Offline start, durable edits and snapshot start-up, in real browsers (both engines where marked)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from appdriver import AppPage
-from playwright.sync_api import expect
+from engines import expect
 
 pytestmark = pytest.mark.browser
 
@@ -44,15 +44,15 @@ def test_first_load_then_reload_with_the_server_gone(browser: Any, server_factor
         context.close()
 
 
-def test_edit_survives_closing_the_tab_at_once(context: Any, server: Any) -> None:
-    app = AppPage(context.new_page()).open(server.url)
+def test_edit_survives_closing_the_tab_at_once(profile: Any, server: Any) -> None:
+    app = AppPage(profile.new_page()).open(server.url)
     app.ensure_identity()
     ws = app.create_workspace("Durability")
     app.new_record({"Name": "Sam Sound"})
     app.edit_cell("Sam Sound", "Email", "sam@example.org")  # returns once the header says saved
     app.page.close()  # no unload handlers, no grace period
 
-    again = AppPage(context.new_page()).open(f"{server.url}#/w/{ws}/t/contacts.Contacts")
+    again = AppPage(profile.new_page()).open(f"{server.url}#/w/{ws}/t/contacts.Contacts")
     again.wait_grid()
     expect(again.cell("Sam Sound", "Email")).to_have_text("sam@example.org")
     history = again.call("history", record=_record_id(again, "Sam Sound"), field="contacts.Contacts.email")

@@ -58,4 +58,4 @@ def test_serve_finds_the_built_web_app_by_default(tmp_path: Path) -> None:
     from openprod_server.config import REPO_WEB
 
     repo = Path(__file__).resolve().parents[2]
-    assert REPO_WEB == repo / "build" / "web"
+    assert repo / "build" / "web" == REPO_WEB
