@@ -18,6 +18,7 @@ Chromium-only and must say why with that mark (docs/web.md lists them; test_lane
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -45,9 +46,21 @@ SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 BOOT_TIMEOUT_MS = 60_000
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "engine" in metafunc.fixturenames:
+    explicit = any("engine" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize"))
+    if "engine" in metafunc.fixturenames and not explicit:
         only = metafunc.definition.get_closest_marker("chromium_only")
         metafunc.parametrize("engine", ["chromium"] if only else list(ENGINES))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed  # for `profile`: a failed test leaves screenshots of its pages
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -257,10 +270,20 @@ def profile(engine: str, request: pytest.FixtureRequest) -> Iterator[Any]:
     if engine == "chromium":
         ctx = request.getfixturevalue("browser").new_context(viewport={"width": 1280, "height": 800})
         yield ctx
-        ctx.close()
+        pages = list(ctx.pages)
     else:
         webkit: WebKitProfile = request.getfixturevalue("webkit_profile")
         yield webkit
+        pages = list(webkit.pages)
+    if request.node.stash.get(FAILED, False):
+        folder = ROOT / "test-artifacts" / "failures"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, page in enumerate(pages):
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(folder / f"{request.node.name}-{i}.png"))
+    if engine == "chromium":
+        ctx.close()
+    else:
         webkit.close()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from appdriver import AppPage
-from playwright.sync_api import expect
+from engines import expect
 
 from openprod.cues import cue_sort_key
 
@@ -194,9 +194,9 @@ def bad_company_csv(tmp_path: Path) -> tuple[Path, list[str]]:
     return path, lines
 
 
-def test_import_reports_every_bad_row_and_imports_nothing_until_fixed(context: Any, server: Any, tmp_path: Path,
-                                                                      screenshot_dir: Path) -> None:
-    app = AppPage(context.new_page())
+def test_import_reports_every_bad_row_and_imports_nothing_until_fixed(profile: Any, engine: str, server: Any,
+                                                                      tmp_path: Path, screenshot_dir: Path) -> None:
+    app = AppPage(profile.new_page())
     start(app, server.url, "Import", ("Jane Doe", "Kim Props"))
     page = app.page
     app.edit_cell("Jane Doe", "Phone", "555-0101")
@@ -217,7 +217,7 @@ def test_import_reports_every_bad_row_and_imports_nothing_until_fixed(context: A
                                          "after it (lines 23-51) would become one cell")
     expect(problems).to_contain_text("Nothing has been imported.")
     expect(dialog.get_by_role("button", name="Commit import")).to_have_count(0)  # no way to import it as it is
-    app.shot(screenshot_dir, "30-import-problems")
+    app.shot(screenshot_dir, f"30-import-problems-{engine}")
     assert logged(app) == seq
     expect(page.get_by_role("region", name="Staging", exact=True)).to_be_hidden()
 

@@ -12,36 +12,33 @@ from engines import expect
 pytestmark = pytest.mark.browser
 
 
-def test_first_load_then_reload_with_the_server_gone(browser: Any, server_factory: Any, screenshot_dir: Path) -> None:
-    server = server_factory()
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    try:
-        app = AppPage(context.new_page()).open(server.url)
-        app.shot(screenshot_dir, "01-first-run-identity")
-        app.ensure_identity("Alice Stage")
-        app.shot(screenshot_dir, "02-workspaces")
-        ws = app.create_workspace("Hamlet")
-        app.new_record({"Name": "Jane Doe", "Role": "Stage manager"})
-        app.wait_offline_ready()
-        boot = app.stats()["boot"]
-        assert boot["bootMs"] > 0
+def test_first_load_then_reload_with_the_server_gone(profile: Any, engine: str, server_factory: Any,
+                                                     screenshot_dir: Path) -> None:
+    server = server_factory()  # its own origin: a first visit, whatever the profile holds
+    app = AppPage(profile.new_page()).open(server.url)
+    app.shot(screenshot_dir, f"01-first-run-identity-{engine}")
+    app.ensure_identity("Alice Stage")
+    app.shot(screenshot_dir, f"02-workspaces-{engine}")
+    ws = app.create_workspace("Hamlet")
+    app.new_record({"Name": "Jane Doe", "Role": "Stage manager"})
+    app.wait_offline_ready()
+    boot = app.stats()["boot"]
+    assert boot["bootMs"] > 0
 
-        server.stop()
-        app.page.reload()
-        app.wait_ready()
-        app.wait_grid()
-        expect(app.cell("Jane Doe", "Role")).to_have_text("Stage manager")
+    server.stop()
+    app.page.reload()
+    app.wait_ready()
+    app.wait_grid()
+    expect(app.cell("Jane Doe", "Role")).to_have_text("Stage manager")
 
-        # A brand-new tab, server still gone: the service worker serves everything.
-        fresh = AppPage(context.new_page()).open(f"{server.url}#/w/{ws}/t/contacts.Contacts")
-        fresh.wait_grid()
-        expect(fresh.cell("Jane Doe", "Name")).to_be_visible()
-        fresh.edit_cell("Jane Doe", "Phone", "555-0101")  # editing offline saves as usual
-        expect(fresh.cell("Jane Doe", "Phone")).to_have_text("555-0101")
-        assert app.errors == [] and fresh.errors == []
-        assert app.external == [] and fresh.external == [], "the app must never leave the machine"
-    finally:
-        context.close()
+    # A brand-new tab, server still gone: the service worker serves everything.
+    fresh = AppPage(profile.new_page()).open(f"{server.url}#/w/{ws}/t/contacts.Contacts")
+    fresh.wait_grid()
+    expect(fresh.cell("Jane Doe", "Name")).to_be_visible()
+    fresh.edit_cell("Jane Doe", "Phone", "555-0101")  # editing offline saves as usual
+    expect(fresh.cell("Jane Doe", "Phone")).to_have_text("555-0101")
+    assert app.errors == [] and fresh.errors == []
+    assert app.external == [] and fresh.external == [], "the app must never leave the machine"
 
 
 def test_edit_survives_closing_the_tab_at_once(profile: Any, server: Any) -> None:

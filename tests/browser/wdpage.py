@@ -121,6 +121,12 @@ class WebDriverPage:
         return str(self.driver.current_url)
 
     def goto(self, url: str) -> None:
+        """Like Playwright in Chromium: an address that differs only after '#' is a same-document
+        navigation (WebKit's WebDriver would load the page again when the address is unchanged)."""
+        base, _, fragment = url.partition("#")
+        if fragment and base == self.url.partition("#")[0]:
+            self.evaluate("(h) => { if (location.hash !== h) location.hash = h; }", f"#{fragment}")
+            return
         self._print_emulated = False
         self.driver.get(url)
 
@@ -388,12 +394,24 @@ class Locator:
         self._act(lambda el: self.page.driver.execute_script("arguments[0].focus()", el))
 
     def fill(self, value: str) -> None:
-        """Focus, empty, then type `value` with real key events (what a person does)."""
+        """Replace the value, as Playwright's fill does: typed with real key events into a text field,
+        set directly (with input and change events) where keys cannot type it (tabs, other input types)."""
         def fill(el: WebElement) -> None:
-            self.page.driver.execute_script(
-                "const e = arguments[0]; e.focus(); e.value = '';"
-                "e.dispatchEvent(new InputEvent('input', {bubbles: true, inputType: 'deleteContentBackward'}));", el)
-            if value:
+            typed = self.page.driver.execute_script("""
+                const [e, value] = arguments;
+                const text = e.localName === 'textarea' || (e.localName === 'input'
+                    && ['text', 'search', 'email', 'tel', 'url', 'password'].includes(e.type));
+                e.focus();
+                if (text && !/[\\t\\n\\r]/.test(value)) {
+                    e.value = '';
+                    e.dispatchEvent(new InputEvent('input', {bubbles: true, inputType: 'deleteContentBackward'}));
+                    return true;
+                }
+                e.value = value;
+                e.dispatchEvent(new InputEvent('input', {bubbles: true, inputType: 'insertText', data: value}));
+                e.dispatchEvent(new Event('change', {bubbles: true}));
+                return false;""", el, value)
+            if typed and value:
                 el.send_keys(value)
         self._act(fill)
 
