@@ -156,3 +156,20 @@ class AppPage:
 
     def shot(self, directory: Path, name: str, **kwargs: Any) -> None:
         self.page.screenshot(path=str(directory / f"{name}.png"), **kwargs)
+
+    TABLET = ((1180, 820), (820, 1180))
+
+    def tablet_shots(self, directory: Path, name: str, show: Any = None) -> None:
+        """`name-<engine>-<w>x<h>.png` at both tablet sizes: the page is opened again at each size, as on
+        the device (the layout's own choices, e.g. the sidebar closed in portrait), then `show()` brings
+        the screen to the state to be seen. The viewport is back at 1280 x 800 afterwards."""
+        for width, height in self.TABLET:
+            self.page.set_viewport_size({"width": width, "height": height})
+            self.page.reload()
+            self.wait_ready()
+            if show is not None:
+                show()
+            self.shot(directory, f"{name}-{self.engine}-{width}x{height}")
+        self.page.set_viewport_size({"width": 1280, "height": 800})
+        self.page.reload()
+        self.wait_ready()

@@ -109,12 +109,19 @@ class WebKitProfile:
         return page
 
     def set_viewport(self, page: Any, width: int, height: int) -> None:
+        """Resize the window so the page gets `width` x `height`, and wait until the page has laid out at it."""
         driver = page.driver
         if self.chrome_height is None:
             driver.set_window_rect(width=width, height=height)
-            inner = driver.execute_script("return innerHeight")
-            self.chrome_height = max(0, height - int(inner))
-        driver.set_window_rect(width=width, height=height + self.chrome_height)
+            inner = _settled_size(driver)
+            self.chrome_height = max(0, height - inner[1])
+        for _ in range(3):
+            driver.set_window_rect(width=width, height=height + self.chrome_height)
+            inner = _settled_size(driver)
+            if inner == (width, height):
+                return
+            self.chrome_height += height - inner[1]
+        raise AssertionError(f"the page is {inner[0]} x {inner[1]}, not {width} x {height}")
 
     def close_page(self, page: Any) -> None:
         page.driver.close()
@@ -130,6 +137,24 @@ class WebKitProfile:
 
     def grant_permissions(self, permissions: list[str], origin: str | None = None) -> None:
         """WebKit asks for no permission the two-engine tests need (no WebRTC here)."""
+
+
+def _settled_size(driver: Any) -> tuple[int, int]:
+    """The page's size once a resize has been laid out (the same size over two animation frames)."""
+    size: list[int] = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+        (async () => {
+            let last = '';
+            for (let i = 0; i < 100; i += 1) {
+                await frame(); await frame();
+                const now = `${innerWidth}x${innerHeight}`;
+                if (now === last) return done([innerWidth, innerHeight]);
+                last = now;
+            }
+            done([innerWidth, innerHeight]);
+        })();""")
+    return int(size[0]), int(size[1])
 
 
 def expect(target: Any) -> Any:

@@ -509,6 +509,8 @@ export async function start() {
   const app = new App(api);
   window.openprod = { api, app }; // for diagnostics in the console and for the browser tests
   await api.subscribe(Comlink.proxy((type, detail) => app.onEvent(type, detail)));
+  // WebKitGTK (and any browser built without WebRTC) syncs through the relay's WebSocket only.
+  await api.setCapabilities({ rtc: typeof RTCPeerConnection !== 'undefined' });
   const engine = $('engine-status');
   engine.textContent = 'Starting the engine…';
   api.boot().then((timings) => {

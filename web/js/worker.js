@@ -15,6 +15,9 @@ const app = async () => (appDb ??= await openAppDb());
 let host = null;
 let listener = null;
 const policy = { ...DEFAULT_POLICY, ...SYNC_POLICY };
+// What this tab's page can do for the worker (workers never have RTCPeerConnection; the page may not either:
+// WebKitGTK is built without WebRTC). Told by the page before it opens a workspace.
+const capabilities = { rtc: true };
 const identityChannel = new BroadcastChannel('openprod-identity');
 
 function emit(type, detail) {
@@ -61,6 +64,14 @@ const api = {
     listener = callback;
   },
 
+  /** What the page offers: {rtc: typeof RTCPeerConnection !== 'undefined'}. Without WebRTC, sync uses the
+   * relay's WebSocket only and says so. */
+  setCapabilities(found) {
+    capabilities.rtc = Boolean(found && found.rtc);
+    if (host && host.sync) host.sync.capabilitiesChanged();
+    return { ...capabilities };
+  },
+
   /** Start Pyodide now (it is started lazily otherwise); resolves with boot timings. */
   async boot() {
     return (await python()).timings;
@@ -96,7 +107,7 @@ const api = {
     await closeHost();
     const session = await py.web.Session.create(identity, name, modules);
     const info = JSON.parse(await session.call('info', '')).ok;
-    const created = new WorkspaceHost({ id: info.workspace_id, python, identity: identityJson, emit, policy });
+    const created = new WorkspaceHost({ id: info.workspace_id, python, identity: identityJson, emit, policy, capabilities });
     await created.adoptNew(session);
     host = created;
     await touchWorkspace(info.workspace_id, info.name);
@@ -109,7 +120,7 @@ const api = {
     await closeHost();
     const known = await (await app()).get('workspaces', id);
     if (!known) throw new ApiError({ type: 'NotFoundError', message: 'this workspace is not stored in this browser' });
-    host = new WorkspaceHost({ id, python, identity: identityJson, emit, policy });
+    host = new WorkspaceHost({ id, python, identity: identityJson, emit, policy, capabilities });
     let role;
     try {
       role = await host.open();
@@ -157,7 +168,7 @@ const api = {
     if (known) return { workspace, via: result.via };
     await closeHost();
     const session = await py.web.Session.join(identity, workspace);
-    const joined = new WorkspaceHost({ id: workspace, python, identity: identityJson, emit, policy });
+    const joined = new WorkspaceHost({ id: workspace, python, identity: identityJson, emit, policy, capabilities });
     await joined.adoptNew(session);
     host = joined;
     await touchWorkspace(workspace, '');

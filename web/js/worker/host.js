@@ -52,13 +52,15 @@ export class WorkspaceHost {
    * @param {() => Promise<string>} o.identity resolves to the identity JSON
    * @param {(type: string, detail: object) => void} o.emit events for this tab's page
    * @param {object} o.policy snapshot and timeout settings
+   * @param {{rtc: boolean}} [o.capabilities] what this tab's page can do (WebRTC or not)
    */
-  constructor({ id, python, identity, emit, policy }) {
+  constructor({ id, python, identity, emit, policy, capabilities = { rtc: true } }) {
     this.id = id;
     this.python = python;
     this.identity = identity;
     this.emit = emit;
     this.policy = policy;
+    this.capabilities = capabilities;
     this.lockName = `openprod-ws-${id}`;
     this.clientId = crypto.randomUUID();
     this.role = 'closed';
