@@ -167,6 +167,7 @@ class AppPage:
             self.page.set_viewport_size({"width": width, "height": height})
             self.page.reload()
             self.wait_ready()
+            self.page.evaluate("window.scrollTo(0, 0)")  # a reload restores the old scroll position
             if show is not None:
                 show()
             self.shot(directory, f"{name}-{self.engine}-{width}x{height}")

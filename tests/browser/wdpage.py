@@ -190,6 +190,8 @@ class WebDriverPage:
     def screenshot(self, path: str, full_page: bool = False) -> None:
         """The viewport (WebKitWebDriver has no full-page capture); `full_page` is accepted and ignored."""
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # WebKit's capture is the last painted frame: let the page paint what it shows now first
+        self.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 0))))")
         self.driver.save_screenshot(path)
 
     def set_viewport_size(self, size: dict[str, int]) -> None:

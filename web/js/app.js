@@ -17,6 +17,8 @@ import { RtcBridge } from './rtc.js';
 import { renderConflicts } from './ui/conflicts.js';
 import { h, mount } from './ui/dom.js';
 import { renderForm } from './ui/form.js';
+import { watchInstall } from './ui/install.js';
+import { renderStorageBanner, renderStorageLine, storageRisk } from './ui/keep.js';
 import { showHistory } from './ui/history.js';
 import { renderPrint } from './ui/print.js';
 import { renderBanner, renderStaging, startStaging, stashStaging } from './ui/staging.js';
@@ -223,6 +225,8 @@ class App {
     this.showRole(role);
     this.showWorkspaceChrome(true);
     await this.refreshStatus();
+    this.lastBackupAt = 0;
+    this.refreshStorage().catch((err) => console.warn(err));
     if (role === 'client') { // the owner tab syncs; ask it (its status also arrives as events)
       this.api.call('sync:status', {}).then((s) => this.showSync(s)).catch((err) => console.warn(err));
     }
@@ -246,7 +250,9 @@ class App {
 
   showSync(status) {
     if (!this.ws || !status || status.workspace !== this.ws.id) return;
+    const wasShared = this.isShared();
     this.syncStatus = this.ws.role === 'client' ? { ...status, elsewhere: true } : status;
+    if (this.isShared() !== wasShared) this.refreshStorage().catch((err) => console.warn(err));
     this.syncIndicator.show(this.syncStatus, this.ws.id);
     if (this.screen && this.screen.onSync) this.screen.onSync(this.syncStatus);
   }
@@ -296,6 +302,7 @@ class App {
     toggle.setAttribute('aria-pressed', String(on));
     toggle.title = on ? 'Stop staging (the staged changes are kept: recall them later)' : 'Start staging: try edits before they are saved';
     renderBanner($('staging-banner'), status, this);
+    this.measureBanners();
     this.status.staging = on;
     this.status.render();
     this.renderSidebarCounts();
@@ -450,25 +457,49 @@ class App {
 
   // --- device status ----------------------------------------------------------------------
 
-  async showStorage(asked) {
-    const el = $('storage-status');
-    if (!navigator.storage || !navigator.storage.persisted) {
-      el.textContent = 'Storage: this browser cannot promise to keep data';
-      return;
+  /** The footer's storage line and, in a workspace, the banner when the browser may delete data soon. */
+  async refreshStorage(asked = this.persistAsked) {
+    this.persistAsked = asked;
+    const risk = await storageRisk();
+    this.storageRisk = risk;
+    renderStorageLine($('storage-status'), this, { risk, asked });
+    const banner = $('storage-banner');
+    const wasHidden = banner.hidden;
+    if (this.ws) {
+      const entry = (await this.api.listWorkspaces()).find((w) => w.id === this.ws.id) || {};
+      this.lastBackupAt = Math.max(this.lastBackupAt || 0, entry.backupAt || 0);
+      renderStorageBanner(banner, this, { risk, shared: this.isShared(), backupAt: this.lastBackupAt });
+    } else {
+      banner.hidden = true;
+      mount(banner);
     }
-    const persisted = await navigator.storage.persisted();
-    el.dataset.persisted = String(persisted);
-    const parts = [persisted ? 'Storage: kept on this device (persistent)'
-      : 'Storage: best effort — the browser may clear it when the device is low on space'];
-    if (!persisted && asked) parts.push(' (asked to keep it: not granted yet; installing the app helps)');
-    mount(el, parts.join(''), !persisted ? h('button', {
-      type: 'button', class: 'small link-button', onclick: () => this.requestPersistence(),
-    }, 'Ask to keep') : null);
+    if (banner.hidden !== wasHidden) this.fit();
+  }
+
+  /** The banners under the header take room from the screen, so the page stays one screen high (nothing
+   * to scroll, the footer below the fold) with or without them. */
+  measureBanners() {
+    const room = ['update-banner', 'staging-banner', 'storage-banner']
+      .reduce((sum, id) => sum + ($(id).hidden ? 0 : $(id).offsetHeight), 0);
+    document.body.style.setProperty('--banners', `${room}px`);
+  }
+
+  /** Published or joined: a copy of the shared changes also lives on the relay. */
+  isShared() {
+    return Boolean(this.syncStatus && this.syncStatus.state !== 'local');
+  }
+
+  /** A banner came or went: the screen (the grid) fits itself to the room left. */
+  fit() {
+    this.measureBanners();
+    this.routing.then(() => { // a screen still being drawn measures its room when it is done
+      if (this.screen && this.screen.onStatus && this.wsStatus) this.screen.onStatus(this.wsStatus);
+    });
   }
 
   requestPersistence() {
     if (!navigator.storage || !navigator.storage.persist) return;
-    navigator.storage.persist().then(() => this.showStorage(true)).catch(() => this.showStorage(true));
+    navigator.storage.persist().catch(() => false).then(() => this.refreshStorage(true));
   }
 
   async registerServiceWorker() {
@@ -504,6 +535,7 @@ class App {
 }
 
 export async function start() {
+  watchInstall();
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'openprod-core' });
   const api = Comlink.wrap(worker);
   const app = new App(api);
@@ -536,7 +568,7 @@ export async function start() {
   document.addEventListener('keydown', (event) => app.onGlobalKey(event));
   window.addEventListener('offline', () => api.networkChanged(false));
   window.addEventListener('online', () => api.networkChanged(true));
-  app.showStorage(false);
+  app.refreshStorage(false).catch((err) => console.warn(err));
   app.registerServiceWorker().catch((err) => {
     $('offline-status').textContent = `Offline use unavailable: ${err.message}`;
   });

@@ -175,6 +175,51 @@ const api = {
     return { workspace, via: result.via };
   },
 
+  /** A backup of the open workspace: {data: Uint8Array, bytes, fileName, name, at}. Remembered as its last backup. */
+  async exportBackup() {
+    if (!host) throw new ApiError({ type: 'LocalError', message: 'no workspace is open' });
+    const { data, bytes } = await host.call('backup', {});
+    const db = await app();
+    const entry = (await db.get('workspaces', host.id)) || { id: host.id };
+    const at = Date.now();
+    await db.put('workspaces', { ...entry, backupAt: at });
+    const day = new Date(at).toISOString().slice(0, 10);
+    const safe = (entry.name || 'workspace').replace(/[^\p{L}\p{N} _-]+/gu, '').trim().replace(/\s+/g, '-') || 'workspace';
+    return { data, bytes, fileName: `${safe}-${day}.openprod-backup`, name: entry.name || '', at };
+  },
+
+  /**
+   * Restore a backup file on this device: checked, then every change verified and applied in an empty
+   * replica, which is kept only if it reaches the backup's exact state hash. A workspace already stored
+   * here is refused (its data is never touched). Resolves to {workspace, name, bundles}.
+   */
+  async restoreBackup(data) {
+    const identity = await identityJson();
+    const py = await python();
+    const info = JSON.parse(py.web.read_backup(data));
+    if (info.error) throw new ApiError(info.error);
+    const { workspace, name } = info.ok;
+    if (await (await app()).get('workspaces', workspace)) {
+      throw new ApiError({
+        type: 'BackupError',
+        message: `“${name || 'This workspace'}” is already on this device, so nothing was restored. A backup is `
+          + 'for a device that does not have the workspace (or after the browser deleted it).',
+      });
+    }
+    await closeHost();
+    const session = await py.web.Session.join(identity, workspace);
+    const out = JSON.parse(await session.restore_backup(data));
+    if (out.error) {
+      session.destroy();
+      throw new ApiError(out.error);
+    }
+    const restored = new WorkspaceHost({ id: workspace, python, identity: identityJson, emit, policy, capabilities });
+    await restored.adoptNew(session);
+    host = restored;
+    await touchWorkspace(workspace, name);
+    return { workspace, name, bundles: out.ok.bundles };
+  },
+
   /** The page saw the device go offline or online: sync drops its links at once, or retries now. */
   networkChanged(online) {
     if (host && host.sync) host.sync.networkChanged(Boolean(online));

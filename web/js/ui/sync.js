@@ -3,6 +3,7 @@
 // catch-up), publishing a workspace made offline, inviting people (invitation link, join mode,
 // access keys) and the connection settings. Actions run in the tab that owns the workspace.
 import { h, mount, uid } from './dom.js';
+import { backupSection } from './keep.js';
 import { NO_RTC, ago, describeSync, linkLine } from './syncstatus.js';
 
 const number = (n) => Number(n || 0).toLocaleString();
@@ -252,7 +253,13 @@ export async function renderSync({ main, app }) {
     renderPanels();
   }
 
-  mount(main, h('h1', {}, 'Sync'), summary, panels);
+  const backup = h('div', { class: 'sync-backup' });
+  const showBackup = () => mount(backup, backupSection(app, {
+    risk: app.storageRisk || 'unknown', shared: status.state !== 'local', backupAt: app.lastBackupAt,
+  }));
+  await app.refreshStorage();
+  showBackup();
+  mount(main, h('h1', {}, 'Sync'), summary, panels, backup);
   renderSummary();
   renderPanels();
   const lease = setInterval(() => { // while this screen shows, the counts are kept current

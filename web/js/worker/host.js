@@ -200,6 +200,7 @@ export class WorkspaceHost {
   async execute(method, args) {
     await this.ready;
     if (this.role !== 'owner') throw new Error('this tab does not own the workspace');
+    if (method === 'backup') return this.backup();
     if (method.startsWith('sync:')) {
       if (!this.sync) throw new ApiError({ type: 'LocalError', message: 'this workspace is closing' });
       await this.sync.ensureStarted();
@@ -276,6 +277,19 @@ export class WorkspaceHost {
     const text = await this.serial(() => this.session.receive(wires, source));
     await this.afterWrite('receive', performance.now(), 'remote');
     return JSON.parse(text);
+  }
+
+  /** The whole workspace as a backup file's bytes (openprod_web/backup.py, format v1). */
+  async backup() {
+    const data = await this.serial(() => {
+      const proxy = this.session.export_backup(Date.now());
+      try {
+        return proxy.toJs().slice();
+      } finally {
+        proxy.destroy();
+      }
+    });
+    return { data, bytes: data.byteLength };
   }
 
   /** Python calls one at a time: a snapshot never lands inside a transaction. */
