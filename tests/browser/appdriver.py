@@ -15,6 +15,7 @@ from engines import expect
 from wdpage import WebDriverPage
 
 BOOT_MS = 90_000  # first boot in a fresh context also fills the service-worker cache
+GRID = "body:not([data-opening]) table.grid"  # js/opening.js marks the opening screen
 LOCAL = re.compile(r"^(https?://(127\.0\.0\.1|insecure\.openprod\.test)[:/]|data:|blob:|about:)")
 
 
@@ -74,13 +75,14 @@ class AppPage:
     def create_workspace(self, name: str = "Hamlet") -> str:
         self.page.get_by_label("Workspace name").fill(name)
         self.page.get_by_role("button", name="Create workspace").click()
-        self.page.wait_for_selector("table.grid", timeout=BOOT_MS)
+        self.page.wait_for_selector(GRID, timeout=BOOT_MS)
         match = re.search(r"#/w/([0-9a-f-]{36})/", self.page.url)
         assert match, self.page.url
         return match.group(1)
 
     def wait_grid(self) -> None:
-        self.page.wait_for_selector("table.grid", timeout=BOOT_MS)
+        """The workspace's grid, with the app running (not the opening screen's copy of the last grid)."""
+        self.page.wait_for_selector(GRID, timeout=BOOT_MS)
 
     # --- data ----------------------------------------------------------------------------
 
@@ -159,18 +161,23 @@ class AppPage:
 
     TABLET = ((1180, 820), (820, 1180))
 
-    def tablet_shots(self, directory: Path, name: str, show: Any = None) -> None:
+    def tablet_shots(self, directory: Path, name: str, show: Any = None, *, ready: bool = True) -> None:
         """`name-<engine>-<w>x<h>.png` at both tablet sizes: the page is opened again at each size, as on
         the device (the layout's own choices, e.g. the sidebar closed in portrait), then `show()` brings
-        the screen to the state to be seen. The viewport is back at 1280 x 800 afterwards."""
+        the screen to the state to be seen. The viewport is back at 1280 x 800 afterwards. `ready=False`:
+        the app is not expected to finish starting (the opening screen), `show()` waits for what it needs."""
         for width, height in self.TABLET:
             self.page.set_viewport_size({"width": width, "height": height})
             self.page.reload()
-            self.wait_ready()
+            if ready:
+                self.wait_ready()
             self.page.evaluate("window.scrollTo(0, 0)")  # a reload restores the old scroll position
             if show is not None:
                 show()
             self.shot(directory, f"{name}-{self.engine}-{width}x{height}")
         self.page.set_viewport_size({"width": 1280, "height": 800})
         self.page.reload()
-        self.wait_ready()
+        if ready:
+            self.wait_ready()
+        elif show is not None:
+            show()

@@ -16,6 +16,7 @@ import * as Comlink from '../vendor/comlink.mjs';
 import { RtcBridge } from './rtc.js';
 import { renderConflicts } from './ui/conflicts.js';
 import { h, mount } from './ui/dom.js';
+import { showOpening } from './opening.js';
 import { renderForm } from './ui/form.js';
 import { watchInstall } from './ui/install.js';
 import { renderStorageBanner, renderStorageLine, storageRisk } from './ui/keep.js';
@@ -53,10 +54,12 @@ class App {
   // --- services for the screens ---------------------------------------------------------
 
   read(method, args = {}) {
+    if (this.preview) return this.preview.read(method, args); // still opening: the cached screen
     return this.api.call(method, args);
   }
 
   write(method, args = {}) {
+    if (this.preview) return this.status.track(this.preview.write(method, args)); // kept, or refused
     return this.status.track(this.api.call(method, args));
   }
 
@@ -210,18 +213,22 @@ class App {
   }
 
   async openWorkspace(id) {
-    if (this.ws && this.ws.id === id) return;
-    this.showWorkspaceChrome(false);
-    // Until the first screen is rendered the page body stays invisible and only a fixed notice shows:
-    // the sidebar, the header's controls and the screen arriving one by one would shift the layout.
-    document.body.classList.add('opening');
-    $('opening-status').hidden = false;
-    mount(this.main);
+    const preview = this.preview && this.preview.workspace === id ? this.preview : null;
+    if (this.ws && this.ws.id === id && !preview) return;
+    if (!preview) {
+      this.showWorkspaceChrome(false);
+      // Until the first screen is rendered the page body stays invisible and only a fixed notice shows:
+      // the sidebar, the header's controls and the screen arriving one by one would shift the layout.
+      document.body.classList.add('opening');
+      $('opening-status').hidden = false;
+      mount(this.main);
+    }
     const role = await this.api.openWorkspace(id);
-    let info = await this.read('info');
+    let info = await this.api.call('info', {});
+    if (preview) await preview.leave(); // the cached screen steps aside (a cell being typed in is kept first)
     if (info.upgrades && info.upgrades.length) info = await this.upgradeModules(info);
     this.ws = { id, info, role };
-    this.views.clear();
+    if (!preview) this.views.clear();
     this.showRole(role);
     this.showWorkspaceChrome(true);
     await this.refreshStatus();
@@ -230,6 +237,26 @@ class App {
     if (role === 'client') { // the owner tab syncs; ask it (its status also arrives as events)
       this.api.call('sync:status', {}).then((s) => this.showSync(s)).catch((err) => console.warn(err));
     }
+    await this.applyQueued();
+  }
+
+  /** Cell edits typed while the app was opening (js/opening.js): applied now, in order; refusals said. */
+  async applyQueued() {
+    let results;
+    try {
+      results = await this.status.track(this.api.applyQueued());
+    } catch (err) {
+      this.notify(`Changes typed while opening are kept and will be saved next time: ${err.message}`);
+      return;
+    }
+    this.status.queued = 0;
+    this.status.render();
+    if (!results.length) return;
+    const saved = results.filter((r) => r.saved).length;
+    const refused = results.filter((r) => !r.saved);
+    const parts = saved ? [`Saved ${saved === 1 ? 'the change' : `the ${saved} changes`} you typed while Openprod was opening.`] : [];
+    for (const r of refused) parts.push(`Not saved: ${r.label} (“${r.value ?? ''}”): ${r.error}`);
+    this.notify(parts.join(' '));
   }
 
   /** Newer versions of the workspace's modules (cue numbers that keep "17A"): adopted at once, every
@@ -545,10 +572,13 @@ export async function start() {
   await api.setCapabilities({ rtc: typeof RTCPeerConnection !== 'undefined' });
   const engine = $('engine-status');
   engine.textContent = 'Starting the engine…';
-  api.boot().then((timings) => {
+  // `?hold-engine` holds Python back in TEST builds only (--debug-peer), to test the opening screen
+  api.boot({ holdForTest: new URLSearchParams(location.search).has('hold-engine') }).then((timings) => {
     engine.textContent = '';
     engine.dataset.bootMs = String(timings.bootMs);
   }).catch((err) => { engine.textContent = `The engine did not start: ${err.message}`; });
+  // The last grid, from this browser's storage, while Python starts (js/opening.js): no worker call before it.
+  await showOpening(app).catch((err) => console.warn('[opening]', err));
   app.identity = await api.identity();
   app.showIdentity();
   $('identity-button').addEventListener('click', () => app.openIdentityDialog());

@@ -3,13 +3,14 @@
 // The page talks to it through Comlink; nothing here waits on the network.
 import * as Comlink from '../vendor/comlink.mjs';
 import { bootPython } from './worker/python.js';
-import { openAppDb, updateSyncConfigFor } from './worker/store.js';
+import { openAppDb, updateSyncConfigFor, writeScreen } from './worker/store.js';
 import { ApiError, DEFAULT_POLICY, WorkspaceHost } from './worker/host.js';
 import { RelayError, parseInvite, postSigned } from './worker/relayapi.js';
 import { SYNC_POLICY } from './worker/sync.js';
 
 let pythonBoot = null;
-const python = () => (pythonBoot ??= bootPython());
+let hold = null; // TEST-ONLY (--debug-peer builds): Python starts once the test lets it (api.releaseEngine)
+const python = () => (pythonBoot ??= bootPython({ hold: hold && hold.promise }));
 let appDb = null;
 const app = async () => (appDb ??= await openAppDb());
 let host = null;
@@ -50,6 +51,25 @@ async function closeHost() {
   }
 }
 
+// The last grid shown, kept so the next start can show it at once while Python starts (js/opening.js).
+// Written a moment after the screen settles, never more than once every SCREEN_EVERY_MS.
+const SCREEN_EVERY_MS = 2000;
+const screen = { info: null, latest: null, timer: null, at: 0 };
+
+function rememberScreen(id, method, args, result) {
+  if (method === 'info') screen.info = { id, info: result };
+  else if (method === 'rows' && screen.info && screen.info.id === id) {
+    screen.latest = { id, value: { table: args.table, info: screen.info.info, data: result, savedAt: Date.now() } };
+  } else return;
+  if (!screen.latest || screen.timer) return;
+  screen.timer = setTimeout(() => {
+    screen.timer = null;
+    const { id: ws, value } = screen.latest;
+    screen.at = Date.now();
+    writeScreen(ws, value).catch((err) => console.warn('[screen cache]', err));
+  }, Math.max(500, SCREEN_EVERY_MS - (Date.now() - screen.at)));
+}
+
 async function touchWorkspace(id, name) {
   const db = await app();
   const entry = (await db.get('workspaces', id)) || { id, createdAt: Date.now() };
@@ -72,9 +92,25 @@ const api = {
     return { ...capabilities };
   },
 
-  /** Start Pyodide now (it is started lazily otherwise); resolves with boot timings. */
-  async boot() {
+  /** Start Pyodide now (it is started lazily otherwise); resolves with boot timings. `holdForTest`: in
+   * --debug-peer builds only, Python waits for `releaseEngine()` (tests of the opening screen). */
+  async boot({ holdForTest = false } = {}) {
+    if (holdForTest && !pythonBoot) {
+      let release;
+      hold = { promise: new Promise((resolve) => { release = resolve; }), release };
+    }
     return (await python()).timings;
+  },
+
+  /** TEST-ONLY: let a held Python start (see boot). */
+  releaseEngine() {
+    if (hold) hold.release();
+  },
+
+  /** Apply the cell edits typed while the app was opening (in the tab that owns the workspace). */
+  async applyQueued() {
+    if (!host) throw new ApiError({ type: 'LocalError', message: 'no workspace is open' });
+    return host.call('queued:apply', {});
   },
 
   async identity() {
@@ -235,6 +271,7 @@ const api = {
     if (!host) throw new ApiError({ type: 'LocalError', message: 'no workspace is open' });
     const result = await host.call(method, args);
     if (method === 'info' && result) touchWorkspace(result.workspace_id, result.name).catch(() => {});
+    if (result) rememberScreen(host.id, method, args, result);
     return result;
   },
 
