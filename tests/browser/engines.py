@@ -14,6 +14,7 @@ engines' locators. The lane a test runs in shows in its id: `test_x[chromium]`, 
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 ENGINES = ("chromium", "webkit")
-MINIBROWSER = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser"
+# Debian ships it in libwebkit2gtk-4.1-0 (a dependency of webkit2gtk-driver), under the architecture's lib dir.
+MINIBROWSER = next(iter(sorted(glob.glob("/usr/lib/*/webkit2gtk-4.1/MiniBrowser"))),
+                   "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser")
 WEBKIT_DRIVER = "/usr/bin/WebKitWebDriver"
 XVFB = "/usr/bin/Xvfb"
 # Safari has navigator.storage (estimate, persist); MiniBrowser hides it unless asked.

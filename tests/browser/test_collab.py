@@ -227,6 +227,9 @@ def test_staged_edit_survives_closing_the_tab_at_once(profile: Any, server: Any)
     assert again.stats()["workspace"]["startup"]["overlaysRestored"] == 1
 
 
+@pytest.mark.chromium_only(
+    reason=("the strict import dialog runs in WebKit in test_grid.py; this older preview flow stays in Chromium "
+            "for time"))
 def test_csv_import_preview_then_commit(context: Any, server: Any, tmp_path: Path, screenshot_dir: Path) -> None:
     app = AppPage(context.new_page())
     start(app, server.url, "Import")
@@ -280,6 +283,9 @@ def _order(app: AppPage) -> list[str]:
     return [t.strip() for t in app.page.locator(".reorder-list li a").all_inner_texts()]
 
 
+@pytest.mark.chromium_only(
+    reason=("touch drag through Chromium's DevTools protocol (Input.dispatchTouchEvent), which WebDriver has no "
+            "way to send"))
 def test_links_and_cue_list_reorder_by_drag_touch_and_keyboard(browser: Any, server: Any,
                                                                 screenshot_dir: Path) -> None:
     context = browser.new_context(viewport={"width": 1000, "height": 900}, has_touch=True)
@@ -360,6 +366,9 @@ def test_links_and_cue_list_reorder_by_drag_touch_and_keyboard(browser: Any, ser
         context.close()
 
 
+@pytest.mark.chromium_only(
+    reason=("not one of the WebKit lane's flows (kept short for time); Yjs runs in every WebKit test that opens a"
+            " workspace"))
 def test_crdt_text_edit_survives_reload_and_merges(context: Any, debug_server: Any) -> None:
     app = AppPage(context.new_page())
     ws = start(app, debug_server.url, "Reports")
@@ -398,6 +407,7 @@ def test_crdt_text_edit_survives_reload_and_merges(context: Any, debug_server: A
     assert app.errors == []
 
 
+@pytest.mark.chromium_only(reason="checks the files of the normal build, which are the same whatever engine loads them")
 def test_normal_build_has_no_debug_peer(context: Any, server: Any) -> None:
     app = AppPage(context.new_page())
     start(app, server.url, "Plain")

@@ -62,6 +62,9 @@ def _record_id(app: AppPage, text: str) -> str:
     return value
 
 
+@pytest.mark.chromium_only(
+    reason=("the snapshot policy is worker JavaScript and Python, the same in both engines; durability itself "
+            "runs in WebKit"))
 def test_start_up_restores_the_snapshot_and_replays_only_the_tail(context: Any, server: Any) -> None:
     app = AppPage(context.new_page()).open(server.url)
     app.api("configure", {"snapshotEvery": 100_000, "snapshotIdleMs": 3_600_000})  # only explicit snapshots
@@ -93,6 +96,9 @@ def test_start_up_restores_the_snapshot_and_replays_only_the_tail(context: Any, 
     print(f"\n[web] boot {app.stats()['boot']} startup {startup} write-to-durable {writes}")
 
 
+@pytest.mark.chromium_only(
+    reason=("the snapshot policy is worker JavaScript and Python, the same in both engines; durability itself "
+            "runs in WebKit"))
 def test_background_snapshot_trims_the_log(context: Any, server: Any) -> None:
     app = AppPage(context.new_page()).open(server.url)
     app.api("configure", {"snapshotEvery": 20, "snapshotSoonMs": 50})

@@ -156,6 +156,8 @@ def test_record_form_tables_history_and_print(profile: Any, engine: str, server:
     assert app.errors == []
 
 
+@pytest.mark.chromium_only(
+    reason="needs an insecure origin on loopback (Chromium's --host-resolver-rules); MiniBrowser has no such switch")
 def test_plain_http_off_localhost_explains_https(browser: Any, server: Any, screenshot_dir: Path) -> None:
     context = browser.new_context(viewport={"width": 1024, "height": 700})
     try:
