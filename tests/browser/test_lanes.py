@@ -79,7 +79,8 @@ def test_two_engine_tests_use_no_playwright_only_fixture() -> None:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
                 args = {a.arg for a in node.args.args}
                 if "profile" in args and not any(_reason(d) is not None for d in node.decorator_list):
-                    assert not args & PLAYWRIGHT_ONLY, f"{path.name}::{node.name} mixes profile with {args & PLAYWRIGHT_ONLY}"
+                    mixed = args & PLAYWRIGHT_ONLY
+                    assert not mixed, f"{path.name}::{node.name} mixes profile with {mixed}"
 
 
 def test_docs_list_exactly_the_chromium_only_tests_with_their_reasons() -> None:
