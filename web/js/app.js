@@ -17,6 +17,7 @@ import { RtcBridge } from './rtc.js';
 import { renderConflicts } from './ui/conflicts.js';
 import { h, mount } from './ui/dom.js';
 import { showOpening } from './opening.js';
+import { readShared, readWorkspaceEntry } from './worker/store.js';
 import { renderForm } from './ui/form.js';
 import { watchInstall } from './ui/install.js';
 import { renderStorageBanner, renderStorageLine, storageRisk } from './ui/keep.js';
@@ -233,7 +234,8 @@ class App {
     this.showWorkspaceChrome(true);
     await this.refreshStatus();
     this.lastBackupAt = 0;
-    this.refreshStorage().catch((err) => console.warn(err));
+    // before the screen is drawn: a banner arriving later would push the screen down under a finger
+    await this.refreshStorage().catch((err) => console.warn(err));
     if (role === 'client') { // the owner tab syncs; ask it (its status also arrives as events)
       this.api.call('sync:status', {}).then((s) => this.showSync(s)).catch((err) => console.warn(err));
     }
@@ -277,9 +279,8 @@ class App {
 
   showSync(status) {
     if (!this.ws || !status || status.workspace !== this.ws.id) return;
-    const wasShared = this.isShared();
     this.syncStatus = this.ws.role === 'client' ? { ...status, elsewhere: true } : status;
-    if (this.isShared() !== wasShared) this.refreshStorage().catch((err) => console.warn(err));
+    if (this.isShared() !== Boolean(this.shared)) this.refreshStorage().catch((err) => console.warn(err)); // published now
     this.syncIndicator.show(this.syncStatus, this.ws.id);
     if (this.screen && this.screen.onSync) this.screen.onSync(this.syncStatus);
   }
@@ -493,9 +494,11 @@ class App {
     const banner = $('storage-banner');
     const wasHidden = banner.hidden;
     if (this.ws) {
-      const entry = (await this.api.listWorkspaces()).find((w) => w.id === this.ws.id) || {};
+      // from storage, not the worker: it may be busy starting Python
+      const entry = (await readWorkspaceEntry(this.ws.id)) || {};
+      this.shared = await readShared(this.ws.id);
       this.lastBackupAt = Math.max(this.lastBackupAt || 0, entry.backupAt || 0);
-      renderStorageBanner(banner, this, { risk, shared: this.isShared(), backupAt: this.lastBackupAt });
+      renderStorageBanner(banner, this, { risk, shared: this.shared, backupAt: this.lastBackupAt });
     } else {
       banner.hidden = true;
       mount(banner);

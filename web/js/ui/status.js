@@ -4,7 +4,7 @@
 // left empty, a value of the wrong type) stored nothing and lost nothing: the screen that made it
 // says why, and the indicator keeps saying that everything else is saved.
 const REFUSED = new Set(['ValidationError', 'NotFoundError', 'SchemaError', 'IdentityError', 'LocalError',
-  'UndoError', 'WorkspaceMismatchError', 'ValueError']);
+  'UndoError', 'WorkspaceMismatchError', 'ValueError', 'StillOpening']);
 
 export class SaveStatus {
   constructor(element) {

@@ -166,6 +166,16 @@ export async function readDisplayName() {
   }
 }
 
+/** This browser's record of a workspace ({id, name, createdAt, openedAt, backupAt}), read by the page. */
+export async function readWorkspaceEntry(id) {
+  const app = await openAppDb();
+  try {
+    return (await app.get('workspaces', id)) || null;
+  } finally {
+    app.close();
+  }
+}
+
 /** Open a workspace's database only if this browser has it (opening would create an empty one). */
 async function existingWorkspaceDb(id) {
   const app = await openAppDb();
@@ -198,6 +208,18 @@ export async function writeScreen(id, value) {
     const tx = db.transaction('screen', 'readwrite');
     tx.store.put(value, 'last');
     await tx.done;
+  } finally {
+    db.close();
+  }
+}
+
+/** Whether the workspace is published or joined (its changes also live on a relay), read by the page. */
+export async function readShared(id) {
+  const db = await existingWorkspaceDb(id);
+  if (!db) return false;
+  try {
+    const { config } = await readSync(db);
+    return Boolean(config.published || config.joined);
   } finally {
     db.close();
   }
