@@ -145,6 +145,7 @@ def test_storage_words_backup_restore_on_a_fresh_device_and_add_to_home_screen(
             window.dispatchEvent(event);
         }""")
         expect(install.get_by_role("button", name="Install Openprod")).to_be_visible()
+        start.evaluate("window.scrollTo(0, 0)")
         other.shot(screenshot_dir, f"43-install-button-{engine}")
         install.get_by_role("button", name="Install Openprod").click()
         start.wait_for_function("window.installPrompted === true")

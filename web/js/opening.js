@@ -68,6 +68,7 @@ export async function showOpening(app) {
   preview.notice = notice;
   app.screen = await renderTable({ main: app.main, table, app, view: app.view(table.id) });
   app.main.prepend(notice);
+  if (app.screen.onStatus) app.screen.onStatus(); // the grid fits the room the notice left
   app.status.queued = found.queued;
   app.status.render();
   document.getElementById('opening-status').hidden = true;
