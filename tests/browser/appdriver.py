@@ -1,4 +1,8 @@
-"""Drive the Openprod web app the way a person does: labels, buttons, keys (Playwright, sync API)."""
+"""Drive the Openprod web app the way a person does: labels, buttons, keys, in either engine.
+
+`page` is a Playwright page (Chromium) or a `wdpage.WebDriverPage` (WebKit): both offer the same
+subset of Playwright's API, so these helpers, and the two-engine tests built on them, are written once.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,45 @@ import time
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from engines import expect
+from wdpage import WebDriverPage
 
 BOOT_MS = 90_000  # first boot in a fresh context also fills the service-worker cache
+GRID = "body:not([data-opening]) table.grid"  # js/opening.js marks the opening screen
+LOCAL = re.compile(r"^(https?://(127\.0\.0\.1|insecure\.openprod\.test)[:/]|data:|blob:|about:)")
 
 
 class AppPage:
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Any) -> None:
         self.page = page
-        self.errors: list[str] = []
-        self.external: list[str] = []
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        page.on("request", self._on_request)
-        page.set_default_timeout(30_000)
+        self.engine = "webkit" if isinstance(page, WebDriverPage) else "chromium"
+        self._errors: list[str] = []
+        self._external: list[str] = []
+        if self.engine == "chromium":
+            page.on("pageerror", lambda exc: self._errors.append(str(exc)))
+            page.on("request", self._on_request)
+            page.set_default_timeout(30_000)
 
     def _on_request(self, request: Any) -> None:
-        url = request.url
-        if not re.match(r"^(https?://(127\.0\.0\.1|insecure\.openprod\.test)[:/]|data:|blob:)", url):
-            self.external.append(url)
+        if not LOCAL.match(request.url):
+            self._external.append(request.url)
+
+    @property
+    def errors(self) -> list[str]:
+        """Uncaught errors in the page: Playwright's pageerror events, or (WebDriver sees no events) the
+        page's own record of them (`window.openprodErrors`, kept by main.js)."""
+        if self.engine == "webkit" and not self.page.closed:
+            self._errors = list(self.page.evaluate("window.openprodErrors || []"))
+        return self._errors
+
+    @property
+    def external(self) -> list[str]:
+        """Requests to anywhere but this machine: every request (Playwright), or the page's Resource Timing
+        entries (WebDriver cannot watch requests; the worker's own fetches are not in that list)."""
+        if self.engine == "webkit" and not self.page.closed:
+            names = self.page.evaluate("performance.getEntriesByType('resource').map((e) => e.name)")
+            self._external = [n for n in names if not LOCAL.match(n)]
+        return self._external
 
     # --- navigation ----------------------------------------------------------------------
 
@@ -50,13 +75,14 @@ class AppPage:
     def create_workspace(self, name: str = "Hamlet") -> str:
         self.page.get_by_label("Workspace name").fill(name)
         self.page.get_by_role("button", name="Create workspace").click()
-        self.page.wait_for_selector("table.grid", timeout=BOOT_MS)
+        self.page.wait_for_selector(GRID, timeout=BOOT_MS)
         match = re.search(r"#/w/([0-9a-f-]{36})/", self.page.url)
         assert match, self.page.url
         return match.group(1)
 
     def wait_grid(self) -> None:
-        self.page.wait_for_selector("table.grid", timeout=BOOT_MS)
+        """The workspace's grid, with the app running (not the opening screen's copy of the last grid)."""
+        self.page.wait_for_selector(GRID, timeout=BOOT_MS)
 
     # --- data ----------------------------------------------------------------------------
 
@@ -132,3 +158,26 @@ class AppPage:
 
     def shot(self, directory: Path, name: str, **kwargs: Any) -> None:
         self.page.screenshot(path=str(directory / f"{name}.png"), **kwargs)
+
+    TABLET = ((1180, 820), (820, 1180))
+
+    def tablet_shots(self, directory: Path, name: str, show: Any = None, *, ready: bool = True) -> None:
+        """`name-<engine>-<w>x<h>.png` at both tablet sizes: the page is opened again at each size, as on
+        the device (the layout's own choices, e.g. the sidebar closed in portrait), then `show()` brings
+        the screen to the state to be seen. The viewport is back at 1280 x 800 afterwards. `ready=False`:
+        the app is not expected to finish starting (the opening screen), `show()` waits for what it needs."""
+        for width, height in self.TABLET:
+            self.page.set_viewport_size({"width": width, "height": height})
+            self.page.reload()
+            if ready:
+                self.wait_ready()
+            self.page.evaluate("window.scrollTo(0, 0)")  # a reload restores the old scroll position
+            if show is not None:
+                show()
+            self.shot(directory, f"{name}-{self.engine}-{width}x{height}")
+        self.page.set_viewport_size({"width": 1280, "height": 800})
+        self.page.reload()
+        if ready:
+            self.wait_ready()
+        elif show is not None:
+            show()

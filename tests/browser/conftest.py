@@ -9,10 +9,16 @@ Every test that must stop the server gets its own (so its origin, and its storag
 One Chromium process is shared by the session; tests isolate themselves with fresh contexts.
 WebRTC on loopback needs `--allow-loopback-in-peer-connection` and the camera/microphone
 permission (without it Chromium hides host candidates): `rtc_context` grants it.
+
+Two engines (engines.py): a test that takes the `profile` fixture runs twice, `[chromium]` and
+`[webkit]` (WebKitGTK's MiniBrowser through WebKitWebDriver on its own Xvfb display), unless it is
+marked `chromium_only(reason=...)`. Tests that take Playwright's `context`/`browser` directly are
+Chromium-only and must say why with that mark (docs/web.md lists them; test_lanes.py checks).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -22,8 +28,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from engines import ENGINES, Display, WebKitProfile, start_webkit, webkit_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "build" / "web"
@@ -46,11 +54,33 @@ try:
 except ImportError:  # pragma: no cover - the browser tests skip without Playwright
     pass
 
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    explicit = any("engine" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize"))
+    if "engine" in metafunc.fixturenames and not explicit:
+        only = metafunc.definition.get_closest_marker("chromium_only")
+        metafunc.parametrize("engine", ["chromium"] if only else list(ENGINES))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed  # for `profile`: a failed test leaves screenshots of its pages
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = getattr(item, "fixturenames", ())
-        if "web_bundle" in names or "debug_bundle" in names:
+        if "web_bundle" in names or "debug_bundle" in names or "engine" in names:
             item.add_marker(pytest.mark.browser)
+        callspec = getattr(item, "callspec", None)
+        if (callspec is not None and callspec.params.get("engine") == "webkit") or "webkit_profile" in names:
+            item.add_marker(pytest.mark.webkit)
 
 
 def _free_port() -> int:
@@ -215,6 +245,56 @@ def rtc_context(browser: object) -> Iterator[Callable[[Server], object]]:
     yield make
     for ctx in made:
         ctx.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def x_display() -> Iterator[Display]:
+    """An X server of our own for MiniBrowser (it has no headless mode), started on first use."""
+    missing = webkit_missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"the WebKit lane cannot run: {missing}")
+        pytest.skip(f"the WebKit lane cannot run: {missing}")
+    display = Display()
+    yield display
+    display.stop()
+
+
+@pytest.fixture(scope="module")
+def webkit_profile(x_display: Display, web_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[WebKitProfile]:
+    """One WebKitGTK session (one profile) per test module: MiniBrowser + WebKitWebDriver + Selenium."""
+    log = tmp_path_factory.mktemp("webkit") / "webkitwebdriver.log"
+    driver = start_webkit(x_display, log)
+    try:
+        yield WebKitProfile(driver)
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def profile(engine: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A person's browser profile in `engine`: `profile.new_page()` opens a tab (Playwright page or
+    WebDriver window). Chromium: a fresh context per test. WebKit: the module's session, whose
+    storage the module's WebKit tests share; the test's windows are closed after it."""
+    if engine == "chromium":
+        ctx = request.getfixturevalue("browser").new_context(viewport={"width": 1280, "height": 800})
+        yield ctx
+        pages = list(ctx.pages)
+    else:
+        webkit: WebKitProfile = request.getfixturevalue("webkit_profile")
+        yield webkit
+        pages = list(webkit.pages)
+    if request.node.stash.get(FAILED, False):
+        folder = ROOT / "test-artifacts" / "failures"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, page in enumerate(pages):
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(folder / f"{request.node.name}-{i}.png"))
+    if engine == "chromium":
+        ctx.close()
+    else:
+        webkit.close()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from appdriver import AppPage
-from playwright.sync_api import expect
+from engines import expect
 
 pytestmark = pytest.mark.browser
 
@@ -41,9 +41,9 @@ def logged(app: AppPage) -> int:
     return value
 
 
-def test_conflicts_panel_pick_enter_new_value_and_take_all(context: Any, debug_server: Any,
+def test_conflicts_panel_pick_enter_new_value_and_take_all(profile: Any, engine: str, debug_server: Any,
                                                             screenshot_dir: Path) -> None:
-    app = AppPage(context.new_page())
+    app = AppPage(profile.new_page())
     ws = start(app, debug_server.url, "Conflicts")
     page = app.page
     for name in ("Jane", "Kim"):
@@ -68,13 +68,13 @@ def test_conflicts_panel_pick_enter_new_value_and_take_all(context: Any, debug_s
     # the record form flags the field too
     page.get_by_role("link", name="Open Jane").click()
     expect(page.locator(".field-flags .flag.conflict")).to_contain_text("In conflict")
-    app.shot(screenshot_dir, "10-record-form-conflict", full_page=True)
+    app.shot(screenshot_dir, f"10-record-form-conflict-{engine}", full_page=True)
 
     # the conflicts panel: pick Jordan's value
     page.get_by_role("link", name=re.compile("^Conflicts")).click()
     article = page.locator("article.conflict").first
     expect(article).to_contain_text("Jane › Phone")
-    app.shot(screenshot_dir, "11-conflicts", full_page=True)
+    app.shot(screenshot_dir, f"11-conflicts-{engine}", full_page=True)
     article.get_by_label(re.compile("555-0199.*Jordan")).check()
     article.get_by_role("button", name="Resolve").click()
     expect(page.locator(".all-clear")).to_have_text("No conflicts: everything merged cleanly.")
@@ -150,9 +150,9 @@ def test_conflicts_panel_pick_enter_new_value_and_take_all(context: Any, debug_s
     assert app.errors == []
 
 
-def test_staging_drift_badge_keep_mine_commit_and_reload(context: Any, debug_server: Any,
+def test_staging_drift_badge_keep_mine_commit_and_reload(profile: Any, engine: str, debug_server: Any,
                                                           screenshot_dir: Path) -> None:
-    app = AppPage(context.new_page())
+    app = AppPage(profile.new_page())
     ws = start(app, debug_server.url, "Staging")
     page = app.page
     jane = app.call("create_record", table=CONTACTS, values={f"{CONTACTS}.name": "Jane"})["id"]
@@ -184,7 +184,7 @@ def test_staging_drift_badge_keep_mine_commit_and_reload(context: Any, debug_ser
     page.keyboard.press("ArrowRight")  # select (not edit) the drifted cell
     expect(page.locator(".cell-info")).to_contain_text(
         "Role changed to 'Stage manager' while you were reviewing (by Jordan)")
-    app.shot(screenshot_dir, "12-staging-grid-drift")
+    app.shot(screenshot_dir, f"12-staging-grid-drift-{engine}")
     banner.get_by_role("button", name="Commit").click()
     expect(page.locator("#toast")).to_contain_text("Not committed: some fields changed underneath")
     assert logged(app) == seq + 1  # only Jordan's bundle
@@ -199,7 +199,7 @@ def test_staging_drift_badge_keep_mine_commit_and_reload(context: Any, debug_ser
     expect(page.get_by_role("heading", name=re.compile("Now staging"))).to_be_visible()
     drift = page.locator(".drift-item")
     expect(drift).to_contain_text("Role changed to 'Stage manager' while you were reviewing (by Jordan)")
-    app.shot(screenshot_dir, "13-staging-panel", full_page=True)
+    app.shot(screenshot_dir, f"13-staging-panel-{engine}", full_page=True)
     drift.get_by_role("button", name=re.compile("^Keep mine")).click()
     expect(page.locator(".drift-item")).to_have_count(0)
     page.locator("main").get_by_role("button", name="Commit", exact=True).click()
@@ -211,6 +211,7 @@ def test_staging_drift_badge_keep_mine_commit_and_reload(context: Any, debug_ser
 
     # knockout of one field, then discard
     page.get_by_role("button", name="Staging", exact=True).click()
+    expect(page.get_by_role("button", name="Staging", exact=True)).to_have_attribute("aria-pressed", "true")
     app.call("set_cell", record=jane, field=f"{CONTACTS}.email", value="jane@example.org")
     app.call("set_cell", record=jane, field=f"{CONTACTS}.phone", value="555-0101")
     page.goto(f"{debug_server.url}#/w/{ws}/staging")
@@ -226,8 +227,8 @@ def test_staging_drift_badge_keep_mine_commit_and_reload(context: Any, debug_ser
     assert app.errors == []
 
 
-def test_staged_edit_survives_closing_the_tab_at_once(context: Any, server: Any) -> None:
-    app = AppPage(context.new_page())
+def test_staged_edit_survives_closing_the_tab_at_once(profile: Any, server: Any) -> None:
+    app = AppPage(profile.new_page())
     ws = start(app, server.url, "Staged durability")
     app.new_record({"Name": "Sam Sound"})
     app.page.get_by_role("button", name="Staging", exact=True).click()
@@ -235,7 +236,7 @@ def test_staged_edit_survives_closing_the_tab_at_once(context: Any, server: Any)
     app.edit_cell("Sam Sound", "Email", "sam@example.org")  # returns once the header says staged
     app.page.close()  # no unload handlers, no grace period
 
-    again = AppPage(context.new_page()).open(f"{server.url}#/w/{ws}/staging")
+    again = AppPage(profile.new_page()).open(f"{server.url}#/w/{ws}/staging")
     again.page.get_by_role("button", name=re.compile("^Recall")).click()
     again.page.goto(f"{server.url}#/w/{ws}/t/{CONTACTS}")
     again.wait_grid()
@@ -244,6 +245,9 @@ def test_staged_edit_survives_closing_the_tab_at_once(context: Any, server: Any)
     assert again.stats()["workspace"]["startup"]["overlaysRestored"] == 1
 
 
+@pytest.mark.chromium_only(
+    reason=("the strict import dialog runs in WebKit in test_grid.py; this older preview flow stays in Chromium "
+            "for time"))
 def test_csv_import_preview_then_commit(context: Any, server: Any, tmp_path: Path, screenshot_dir: Path) -> None:
     app = AppPage(context.new_page())
     start(app, server.url, "Import")
@@ -297,6 +301,9 @@ def _order(app: AppPage) -> list[str]:
     return [t.strip() for t in app.page.locator(".reorder-list li a").all_inner_texts()]
 
 
+@pytest.mark.chromium_only(
+    reason=("touch drag through Chromium's DevTools protocol (Input.dispatchTouchEvent), which WebDriver has no "
+            "way to send"))
 def test_links_and_cue_list_reorder_by_drag_touch_and_keyboard(browser: Any, server: Any,
                                                                 screenshot_dir: Path) -> None:
     context = browser.new_context(viewport={"width": 1000, "height": 900}, has_touch=True)
@@ -377,6 +384,9 @@ def test_links_and_cue_list_reorder_by_drag_touch_and_keyboard(browser: Any, ser
         context.close()
 
 
+@pytest.mark.chromium_only(
+    reason=("not one of the WebKit lane's flows (kept short for time); Yjs runs in every WebKit test that opens a"
+            " workspace"))
 def test_crdt_text_edit_survives_reload_and_merges(context: Any, debug_server: Any) -> None:
     app = AppPage(context.new_page())
     ws = start(app, debug_server.url, "Reports")
@@ -415,6 +425,7 @@ def test_crdt_text_edit_survives_reload_and_merges(context: Any, debug_server: A
     assert app.errors == []
 
 
+@pytest.mark.chromium_only(reason="checks the files of the normal build, which are the same whatever engine loads them")
 def test_normal_build_has_no_debug_peer(context: Any, server: Any) -> None:
     app = AppPage(context.new_page())
     start(app, server.url, "Plain")

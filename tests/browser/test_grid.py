@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from appdriver import AppPage
-from playwright.sync_api import expect
+from engines import expect
 
 from openprod.cues import cue_sort_key
 
@@ -57,8 +57,8 @@ def rid(app: AppPage, text: str) -> str:
     return value
 
 
-def test_click_selected_then_enter_edits_the_same_cell(context: Any, server: Any) -> None:
-    app = AppPage(context.new_page())
+def test_click_selected_then_enter_edits_the_same_cell(profile: Any, server: Any) -> None:
+    app = AppPage(profile.new_page())
     start(app, server.url, "Enter", ("Ann", "Ben", "Cas"))
     page, keys = app.page, app.page.keyboard
     seq = logged(app)
@@ -106,6 +106,8 @@ def test_click_selected_then_enter_edits_the_same_cell(context: Any, server: Any
     assert app.errors == []
 
 
+@pytest.mark.chromium_only(
+    reason="needs a touch-enabled page (Playwright's has_touch); WebDriver's WebKitGTK session has no touch emulation")
 def test_touch_tap_selects_and_a_second_tap_edits(browser: Any, server: Any) -> None:
     context = browser.new_context(viewport={"width": 820, "height": 1180}, has_touch=True, is_mobile=False)
     try:
@@ -128,6 +130,8 @@ def test_touch_tap_selects_and_a_second_tap_edits(browser: Any, server: Any) -> 
         context.close()
 
 
+@pytest.mark.chromium_only(
+    reason="cue order is computed by the same JavaScript in both engines; kept out of the WebKit lane for time")
 def test_cue_numbers_kept_sorted_and_defaults_honoured(context: Any, server: Any, tmp_path: Path) -> None:
     app = AppPage(context.new_page())
     ws = start(app, server.url, "Cues")
@@ -194,9 +198,9 @@ def bad_company_csv(tmp_path: Path) -> tuple[Path, list[str]]:
     return path, lines
 
 
-def test_import_reports_every_bad_row_and_imports_nothing_until_fixed(context: Any, server: Any, tmp_path: Path,
-                                                                      screenshot_dir: Path) -> None:
-    app = AppPage(context.new_page())
+def test_import_reports_every_bad_row_and_imports_nothing_until_fixed(profile: Any, engine: str, server: Any,
+                                                                      tmp_path: Path, screenshot_dir: Path) -> None:
+    app = AppPage(profile.new_page())
     start(app, server.url, "Import", ("Jane Doe", "Kim Props"))
     page = app.page
     app.edit_cell("Jane Doe", "Phone", "555-0101")
@@ -217,7 +221,7 @@ def test_import_reports_every_bad_row_and_imports_nothing_until_fixed(context: A
                                          "after it (lines 23-51) would become one cell")
     expect(problems).to_contain_text("Nothing has been imported.")
     expect(dialog.get_by_role("button", name="Commit import")).to_have_count(0)  # no way to import it as it is
-    app.shot(screenshot_dir, "30-import-problems")
+    app.shot(screenshot_dir, f"30-import-problems-{engine}")
     assert logged(app) == seq
     expect(page.get_by_role("region", name="Staging", exact=True)).to_be_hidden()
 
@@ -266,6 +270,7 @@ def test_import_reports_every_bad_row_and_imports_nothing_until_fixed(context: A
     assert app.errors == []
 
 
+@pytest.mark.chromium_only(reason="the file is decoded by Python in the worker, the same in both engines")
 def test_windows_1252_file_is_read_and_said(context: Any, server: Any, tmp_path: Path) -> None:
     app = AppPage(context.new_page())
     start(app, server.url, "Encoding", ("Jane Doe",))
@@ -284,6 +289,9 @@ BLOCK = "Stage manager\tStage\tann@show.org\t555-0101\r\nDesigner\tLighting\tben
         "Actor\tCast\tcas@show.org\t555-0103"
 
 
+@pytest.mark.chromium_only(
+    reason=("needs clipboard read/write permission granted to the page (Playwright's grant_permissions); "
+            "WebDriver cannot grant it"))
 def test_paste_a_3x4_block_copy_it_back_fill_down_and_blocks(context: Any, server: Any) -> None:
     app = AppPage(context.new_page())
     start(app, server.url, "Paste", ("Ann", "Ben", "Cas", "Dee", "Eve"))
@@ -359,6 +367,8 @@ def test_paste_a_3x4_block_copy_it_back_fill_down_and_blocks(context: Any, serve
     assert app.errors == []
 
 
+@pytest.mark.chromium_only(
+    reason="mouse drag of a column edge through Playwright's mouse; kept out of the WebKit lane for time")
 def test_columns_sort_and_filter_remembered_and_the_first_column_frozen(context: Any, server: Any) -> None:
     app = AppPage(context.new_page())
     start(app, server.url, "Columns", ("Ann", "Ben", "Cas"))

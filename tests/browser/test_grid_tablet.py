@@ -65,6 +65,9 @@ def small_targets(page: Any) -> list[str]:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize(("width", "height"), SIZES, ids=["landscape", "portrait"])
+@pytest.mark.chromium_only(
+    reason=("touch-enabled pages and forced dark mode (Playwright's has_touch, color_scheme); WebKit tablet "
+            "screenshots come from the lane's own tests"))
 def test_tablet_layout_explanations_beside_the_cell_and_dark_mode(browser: Any, debug_server: Any, tmp_path: Path,
                                                                  screenshot_dir: Path, width: int, height: int,
                                                                  scheme: str) -> None:

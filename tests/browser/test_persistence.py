@@ -1,4 +1,4 @@
-"""Offline start, durable edits and snapshot start-up, in a real Chromium."""
+"""Offline start, durable edits and snapshot start-up, in real browsers (both engines where marked)."""
 
 from __future__ import annotations
 
@@ -8,52 +8,49 @@ from typing import Any
 
 import pytest
 from appdriver import AppPage
-from playwright.sync_api import expect
+from engines import expect
 
 pytestmark = pytest.mark.browser
 
 
-def test_first_load_then_reload_with_the_server_gone(browser: Any, server_factory: Any, screenshot_dir: Path) -> None:
-    server = server_factory()
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    try:
-        app = AppPage(context.new_page()).open(server.url)
-        app.shot(screenshot_dir, "01-first-run-identity")
-        app.ensure_identity("Alice Stage")
-        app.shot(screenshot_dir, "02-workspaces")
-        ws = app.create_workspace("Hamlet")
-        app.new_record({"Name": "Jane Doe", "Role": "Stage manager"})
-        app.wait_offline_ready()
-        boot = app.stats()["boot"]
-        assert boot["bootMs"] > 0
+def test_first_load_then_reload_with_the_server_gone(profile: Any, engine: str, server_factory: Any,
+                                                     screenshot_dir: Path) -> None:
+    server = server_factory()  # its own origin: a first visit, whatever the profile holds
+    app = AppPage(profile.new_page()).open(server.url)
+    app.shot(screenshot_dir, f"01-first-run-identity-{engine}")
+    app.ensure_identity("Alice Stage")
+    app.shot(screenshot_dir, f"02-workspaces-{engine}")
+    ws = app.create_workspace("Hamlet")
+    app.new_record({"Name": "Jane Doe", "Role": "Stage manager"})
+    app.wait_offline_ready()
+    boot = app.stats()["boot"]
+    assert boot["bootMs"] > 0
 
-        server.stop()
-        app.page.reload()
-        app.wait_ready()
-        app.wait_grid()
-        expect(app.cell("Jane Doe", "Role")).to_have_text("Stage manager")
+    server.stop()
+    app.page.reload()
+    app.wait_ready()
+    app.wait_grid()
+    expect(app.cell("Jane Doe", "Role")).to_have_text("Stage manager")
 
-        # A brand-new tab, server still gone: the service worker serves everything.
-        fresh = AppPage(context.new_page()).open(f"{server.url}#/w/{ws}/t/contacts.Contacts")
-        fresh.wait_grid()
-        expect(fresh.cell("Jane Doe", "Name")).to_be_visible()
-        fresh.edit_cell("Jane Doe", "Phone", "555-0101")  # editing offline saves as usual
-        expect(fresh.cell("Jane Doe", "Phone")).to_have_text("555-0101")
-        assert app.errors == [] and fresh.errors == []
-        assert app.external == [] and fresh.external == [], "the app must never leave the machine"
-    finally:
-        context.close()
+    # A brand-new tab, server still gone: the service worker serves everything.
+    fresh = AppPage(profile.new_page()).open(f"{server.url}#/w/{ws}/t/contacts.Contacts")
+    fresh.wait_grid()
+    expect(fresh.cell("Jane Doe", "Name")).to_be_visible()
+    fresh.edit_cell("Jane Doe", "Phone", "555-0101")  # editing offline saves as usual
+    expect(fresh.cell("Jane Doe", "Phone")).to_have_text("555-0101")
+    assert app.errors == [] and fresh.errors == []
+    assert app.external == [] and fresh.external == [], "the app must never leave the machine"
 
 
-def test_edit_survives_closing_the_tab_at_once(context: Any, server: Any) -> None:
-    app = AppPage(context.new_page()).open(server.url)
+def test_edit_survives_closing_the_tab_at_once(profile: Any, server: Any) -> None:
+    app = AppPage(profile.new_page()).open(server.url)
     app.ensure_identity()
     ws = app.create_workspace("Durability")
     app.new_record({"Name": "Sam Sound"})
     app.edit_cell("Sam Sound", "Email", "sam@example.org")  # returns once the header says saved
     app.page.close()  # no unload handlers, no grace period
 
-    again = AppPage(context.new_page()).open(f"{server.url}#/w/{ws}/t/contacts.Contacts")
+    again = AppPage(profile.new_page()).open(f"{server.url}#/w/{ws}/t/contacts.Contacts")
     again.wait_grid()
     expect(again.cell("Sam Sound", "Email")).to_have_text("sam@example.org")
     history = again.call("history", record=_record_id(again, "Sam Sound"), field="contacts.Contacts.email")
@@ -66,6 +63,9 @@ def _record_id(app: AppPage, text: str) -> str:
     return value
 
 
+@pytest.mark.chromium_only(
+    reason=("the snapshot policy is worker JavaScript and Python, the same in both engines; durability itself "
+            "runs in WebKit"))
 def test_start_up_restores_the_snapshot_and_replays_only_the_tail(context: Any, server: Any) -> None:
     app = AppPage(context.new_page()).open(server.url)
     app.api("configure", {"snapshotEvery": 100_000, "snapshotIdleMs": 3_600_000})  # only explicit snapshots
@@ -97,6 +97,9 @@ def test_start_up_restores_the_snapshot_and_replays_only_the_tail(context: Any, 
     print(f"\n[web] boot {app.stats()['boot']} startup {startup} write-to-durable {writes}")
 
 
+@pytest.mark.chromium_only(
+    reason=("the snapshot policy is worker JavaScript and Python, the same in both engines; durability itself "
+            "runs in WebKit"))
 def test_background_snapshot_trims_the_log(context: Any, server: Any) -> None:
     app = AppPage(context.new_page()).open(server.url)
     app.api("configure", {"snapshotEvery": 20, "snapshotSoonMs": 50})

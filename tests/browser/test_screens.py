@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from appdriver import AppPage
-from playwright.sync_api import expect
+from engines import expect
 
 pytestmark = pytest.mark.browser
 
@@ -23,8 +23,8 @@ def _active(app: AppPage) -> dict[str, Any]:
     return result
 
 
-def test_grid_keyboard_editing_sort_and_filter(context: Any, server: Any, screenshot_dir: Path) -> None:
-    app = AppPage(context.new_page()).open(server.url)
+def test_grid_keyboard_editing_sort_and_filter(profile: Any, engine: str, server: Any, screenshot_dir: Path) -> None:
+    app = AppPage(profile.new_page()).open(server.url)
     app.ensure_identity()
     app.create_workspace("Keyboard")
     for name in ("Ann", "Ben", "Cas"):
@@ -99,7 +99,7 @@ def test_grid_keyboard_editing_sort_and_filter(context: Any, server: Any, screen
     app.page.get_by_label("Filter", exact=True).fill("")
     expect(app.page.locator("table.grid tbody tr[data-id]")).to_have_count(3)
     app.cell("Ben", "Role").click()
-    app.shot(screenshot_dir, "03-grid")
+    app.shot(screenshot_dir, f"03-grid-{engine}")
     assert app.errors == []
 
 
@@ -108,8 +108,8 @@ def _rid(app: AppPage, text: str) -> str:
     return value
 
 
-def test_record_form_tables_history_and_print(context: Any, server: Any, screenshot_dir: Path) -> None:
-    app = AppPage(context.new_page()).open(server.url)
+def test_record_form_tables_history_and_print(profile: Any, engine: str, server: Any, screenshot_dir: Path) -> None:
+    app = AppPage(profile.new_page()).open(server.url)
     app.ensure_identity("Alice Stage")
     ws = app.create_workspace("Forms")
     app.new_record({"Name": "Jane Doe", "Email": "jane@example.org"})
@@ -128,7 +128,7 @@ def test_record_form_tables_history_and_print(context: Any, server: Any, screens
     add.get_by_label("Name").fill("Jane Doe")
     add.get_by_role("button", name="Add to Attendees").click()
     expect(app.page.get_by_role("button", name="Remove from Attendees")).to_be_visible()
-    app.shot(screenshot_dir, "04-record-form", full_page=True)
+    app.shot(screenshot_dir, f"04-record-form-{engine}", full_page=True)
     app.page.get_by_role("button", name="Remove from Attendees").click()
     expect(app.page.locator("form.add-to-table", has_text="Add to Attendees")).to_be_visible()
 
@@ -141,7 +141,7 @@ def test_record_form_tables_history_and_print(context: Any, server: Any, screens
     expect(dialog.locator("li.change")).to_have_count(2)
     expect(dialog.locator("li.change").first).to_contain_text("Alice Stage")
     expect(dialog.locator("li.change").first).to_contain_text("jane@theatre.example")
-    app.shot(screenshot_dir, "05-history")
+    app.shot(screenshot_dir, f"05-history-{engine}")
     app.page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
 
@@ -151,11 +151,13 @@ def test_record_form_tables_history_and_print(context: Any, server: Any, screens
     app.page.emulate_media(media="print")
     expect(app.page.locator(".app-header")).to_be_hidden()
     expect(app.page.locator(".print-actions")).to_be_hidden()
-    app.shot(screenshot_dir, "06-print", full_page=True)
+    app.shot(screenshot_dir, f"06-print-{engine}", full_page=True)
     app.page.emulate_media(media="screen")
     assert app.errors == []
 
 
+@pytest.mark.chromium_only(
+    reason="needs an insecure origin on loopback (Chromium's --host-resolver-rules); MiniBrowser has no such switch")
 def test_plain_http_off_localhost_explains_https(browser: Any, server: Any, screenshot_dir: Path) -> None:
     context = browser.new_context(viewport={"width": 1024, "height": 700})
     try:

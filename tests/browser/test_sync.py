@@ -94,6 +94,8 @@ def share(rtc_context: Any, server: Any, names: tuple[str, str] = ("Alice Stage"
     return alice, bob, ws, jane
 
 
+@pytest.mark.chromium_only(
+    reason="ends syncing with the relay over a WebRTC data channel; this WebKit build has no WebRTC")
 def test_publish_an_offline_workspace_then_join_with_an_access_key_typed_in(
         rtc_context: Any, server: Any, screenshot_dir: Path) -> None:
     alice = person(rtc_context, server, "Alice Stage")
@@ -176,6 +178,7 @@ def test_publish_an_offline_workspace_then_join_with_an_access_key_typed_in(
     assert alice.errors == [] and bob.errors == []
 
 
+@pytest.mark.chromium_only(reason="two Chromium people; the same story with a WebKit person is test_webkit_sync.py")
 def test_conflict_made_while_disconnected_shows_in_both_and_converges_after_a_relay_restart(
         rtc_context: Any, server_factory: Any, screenshot_dir: Path) -> None:
     relay = server_factory()
@@ -222,6 +225,7 @@ def test_conflict_made_while_disconnected_shows_in_both_and_converges_after_a_re
     assert alice.errors == [] and bob.errors == []
 
 
+@pytest.mark.chromium_only(reason="direct browser-to-browser WebRTC; this WebKit build has no WebRTC")
 def test_browsers_sync_directly_over_webrtc_with_the_relay_only_signalling_and_drift_shows(
         rtc_context: Any, server: Any, screenshot_dir: Path) -> None:
     alice, bob, ws, _jane = share(rtc_context, server)
@@ -275,6 +279,8 @@ def test_browsers_sync_directly_over_webrtc_with_the_relay_only_signalling_and_d
     assert alice.errors == [] and bob.errors == []
 
 
+@pytest.mark.chromium_only(
+    reason="takes the device offline with Playwright's network emulation (set_offline); WebDriver has none")
 def test_offline_edits_then_reconnect_catches_up_with_progress_and_editing_never_waits(
         rtc_context: Any, server: Any, screenshot_dir: Path) -> None:
     alice, bob, ws, jane = share(rtc_context, server, route="relay")

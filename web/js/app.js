@@ -16,7 +16,11 @@ import * as Comlink from '../vendor/comlink.mjs';
 import { RtcBridge } from './rtc.js';
 import { renderConflicts } from './ui/conflicts.js';
 import { h, mount } from './ui/dom.js';
+import { showOpening } from './opening.js';
+import { readShared, readWorkspaceEntry } from './worker/store.js';
 import { renderForm } from './ui/form.js';
+import { watchInstall } from './ui/install.js';
+import { renderStorageBanner, renderStorageLine, storageRisk } from './ui/keep.js';
 import { showHistory } from './ui/history.js';
 import { renderPrint } from './ui/print.js';
 import { renderBanner, renderStaging, startStaging, stashStaging } from './ui/staging.js';
@@ -51,10 +55,12 @@ class App {
   // --- services for the screens ---------------------------------------------------------
 
   read(method, args = {}) {
+    if (this.preview) return this.preview.read(method, args); // still opening: the cached screen
     return this.api.call(method, args);
   }
 
   write(method, args = {}) {
+    if (this.preview) return this.status.track(this.preview.write(method, args)); // kept, or refused
     return this.status.track(this.api.call(method, args));
   }
 
@@ -208,24 +214,51 @@ class App {
   }
 
   async openWorkspace(id) {
-    if (this.ws && this.ws.id === id) return;
-    this.showWorkspaceChrome(false);
-    // Until the first screen is rendered the page body stays invisible and only a fixed notice shows:
-    // the sidebar, the header's controls and the screen arriving one by one would shift the layout.
-    document.body.classList.add('opening');
-    $('opening-status').hidden = false;
-    mount(this.main);
+    const preview = this.preview && this.preview.workspace === id ? this.preview : null;
+    if (this.ws && this.ws.id === id && !preview) return;
+    if (!preview) {
+      this.showWorkspaceChrome(false);
+      // Until the first screen is rendered the page body stays invisible and only a fixed notice shows:
+      // the sidebar, the header's controls and the screen arriving one by one would shift the layout.
+      document.body.classList.add('opening');
+      $('opening-status').hidden = false;
+      mount(this.main);
+    }
     const role = await this.api.openWorkspace(id);
-    let info = await this.read('info');
+    let info = await this.api.call('info', {});
+    if (preview) await preview.leave(); // the cached screen steps aside (a cell being typed in is kept first)
     if (info.upgrades && info.upgrades.length) info = await this.upgradeModules(info);
     this.ws = { id, info, role };
-    this.views.clear();
+    if (!preview) this.views.clear();
     this.showRole(role);
     this.showWorkspaceChrome(true);
     await this.refreshStatus();
+    this.lastBackupAt = 0;
+    // before the screen is drawn: a banner arriving later would push the screen down under a finger
+    await this.refreshStorage().catch((err) => console.warn(err));
     if (role === 'client') { // the owner tab syncs; ask it (its status also arrives as events)
       this.api.call('sync:status', {}).then((s) => this.showSync(s)).catch((err) => console.warn(err));
     }
+    await this.applyQueued();
+  }
+
+  /** Cell edits typed while the app was opening (js/opening.js): applied now, in order; refusals said. */
+  async applyQueued() {
+    let results;
+    try {
+      results = await this.status.track(this.api.applyQueued());
+    } catch (err) {
+      this.notify(`Changes typed while opening are kept and will be saved next time: ${err.message}`);
+      return;
+    }
+    this.status.queued = 0;
+    this.status.render();
+    if (!results.length) return;
+    const saved = results.filter((r) => r.saved).length;
+    const refused = results.filter((r) => !r.saved);
+    const parts = saved ? [`Saved ${saved === 1 ? 'the change' : `the ${saved} changes`} you typed while Openprod was opening.`] : [];
+    for (const r of refused) parts.push(`Not saved: ${r.label} (“${r.value ?? ''}”): ${r.error}`);
+    this.notify(parts.join(' '));
   }
 
   /** Newer versions of the workspace's modules (cue numbers that keep "17A"): adopted at once, every
@@ -247,6 +280,7 @@ class App {
   showSync(status) {
     if (!this.ws || !status || status.workspace !== this.ws.id) return;
     this.syncStatus = this.ws.role === 'client' ? { ...status, elsewhere: true } : status;
+    if (this.isShared() !== Boolean(this.shared)) this.refreshStorage().catch((err) => console.warn(err)); // published now
     this.syncIndicator.show(this.syncStatus, this.ws.id);
     if (this.screen && this.screen.onSync) this.screen.onSync(this.syncStatus);
   }
@@ -296,6 +330,7 @@ class App {
     toggle.setAttribute('aria-pressed', String(on));
     toggle.title = on ? 'Stop staging (the staged changes are kept: recall them later)' : 'Start staging: try edits before they are saved';
     renderBanner($('staging-banner'), status, this);
+    this.measureBanners();
     this.status.staging = on;
     this.status.render();
     this.renderSidebarCounts();
@@ -450,25 +485,51 @@ class App {
 
   // --- device status ----------------------------------------------------------------------
 
-  async showStorage(asked) {
-    const el = $('storage-status');
-    if (!navigator.storage || !navigator.storage.persisted) {
-      el.textContent = 'Storage: this browser cannot promise to keep data';
-      return;
+  /** The footer's storage line and, in a workspace, the banner when the browser may delete data soon. */
+  async refreshStorage(asked = this.persistAsked) {
+    this.persistAsked = asked;
+    const risk = await storageRisk();
+    this.storageRisk = risk;
+    renderStorageLine($('storage-status'), this, { risk, asked });
+    const banner = $('storage-banner');
+    const wasHidden = banner.hidden;
+    if (this.ws) {
+      // from storage, not the worker: it may be busy starting Python
+      const entry = (await readWorkspaceEntry(this.ws.id)) || {};
+      this.shared = await readShared(this.ws.id);
+      this.lastBackupAt = Math.max(this.lastBackupAt || 0, entry.backupAt || 0);
+      renderStorageBanner(banner, this, { risk, shared: this.shared, backupAt: this.lastBackupAt });
+    } else {
+      banner.hidden = true;
+      mount(banner);
     }
-    const persisted = await navigator.storage.persisted();
-    el.dataset.persisted = String(persisted);
-    const parts = [persisted ? 'Storage: kept on this device (persistent)'
-      : 'Storage: best effort — the browser may clear it when the device is low on space'];
-    if (!persisted && asked) parts.push(' (asked to keep it: not granted yet; installing the app helps)');
-    mount(el, parts.join(''), !persisted ? h('button', {
-      type: 'button', class: 'small link-button', onclick: () => this.requestPersistence(),
-    }, 'Ask to keep') : null);
+    if (banner.hidden !== wasHidden) this.fit();
+  }
+
+  /** The banners under the header take room from the screen, so the page stays one screen high (nothing
+   * to scroll, the footer below the fold) with or without them. */
+  measureBanners() {
+    const room = ['update-banner', 'staging-banner', 'storage-banner']
+      .reduce((sum, id) => sum + ($(id).hidden ? 0 : $(id).offsetHeight), 0);
+    document.body.style.setProperty('--banners', `${room}px`);
+  }
+
+  /** Published or joined: a copy of the shared changes also lives on the relay. */
+  isShared() {
+    return Boolean(this.syncStatus && this.syncStatus.state !== 'local');
+  }
+
+  /** A banner came or went: the screen (the grid) fits itself to the room left. */
+  fit() {
+    this.measureBanners();
+    this.routing.then(() => { // a screen still being drawn measures its room when it is done
+      if (this.screen && this.screen.onStatus && this.wsStatus) this.screen.onStatus(this.wsStatus);
+    });
   }
 
   requestPersistence() {
     if (!navigator.storage || !navigator.storage.persist) return;
-    navigator.storage.persist().then(() => this.showStorage(true)).catch(() => this.showStorage(true));
+    navigator.storage.persist().catch(() => false).then(() => this.refreshStorage(true));
   }
 
   async registerServiceWorker() {
@@ -504,17 +565,23 @@ class App {
 }
 
 export async function start() {
+  watchInstall();
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'openprod-core' });
   const api = Comlink.wrap(worker);
   const app = new App(api);
   window.openprod = { api, app }; // for diagnostics in the console and for the browser tests
   await api.subscribe(Comlink.proxy((type, detail) => app.onEvent(type, detail)));
+  // WebKitGTK (and any browser built without WebRTC) syncs through the relay's WebSocket only.
+  await api.setCapabilities({ rtc: typeof RTCPeerConnection !== 'undefined' });
   const engine = $('engine-status');
   engine.textContent = 'Starting the engine…';
-  api.boot().then((timings) => {
+  // `?hold-engine` holds Python back in TEST builds only (--debug-peer), to test the opening screen
+  api.boot({ holdForTest: new URLSearchParams(location.search).has('hold-engine') }).then((timings) => {
     engine.textContent = '';
     engine.dataset.bootMs = String(timings.bootMs);
   }).catch((err) => { engine.textContent = `The engine did not start: ${err.message}`; });
+  // The last grid, from this browser's storage, while Python starts (js/opening.js): no worker call before it.
+  await showOpening(app).catch((err) => console.warn('[opening]', err));
   app.identity = await api.identity();
   app.showIdentity();
   $('identity-button').addEventListener('click', () => app.openIdentityDialog());
@@ -534,7 +601,7 @@ export async function start() {
   document.addEventListener('keydown', (event) => app.onGlobalKey(event));
   window.addEventListener('offline', () => api.networkChanged(false));
   window.addEventListener('online', () => api.networkChanged(true));
-  app.showStorage(false);
+  app.refreshStorage(false).catch((err) => console.warn(err));
   app.registerServiceWorker().catch((err) => {
     $('offline-status').textContent = `Offline use unavailable: ${err.message}`;
   });

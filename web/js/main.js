@@ -3,6 +3,15 @@
 // on plain HTTP explains how to reach the relay's HTTPS address instead of failing silently.
 import { h, mount } from './ui/dom.js';
 
+// Uncaught errors of this page, kept for diagnosis (`openprodErrors` in the console; the WebKit
+// browser tests read it, WebDriver has no error events).
+const uncaught = [];
+window.openprodErrors = uncaught;
+window.addEventListener('error', (event) => uncaught.push(String(event.message)));
+window.addEventListener('unhandledrejection', (event) => {
+  uncaught.push(String(event.reason && event.reason.message ? event.reason.message : event.reason));
+});
+
 function problems() {
   const found = [];
   if (!window.isSecureContext) found.push('insecure');

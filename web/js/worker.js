@@ -3,18 +3,22 @@
 // The page talks to it through Comlink; nothing here waits on the network.
 import * as Comlink from '../vendor/comlink.mjs';
 import { bootPython } from './worker/python.js';
-import { openAppDb, updateSyncConfigFor } from './worker/store.js';
+import { openAppDb, updateSyncConfigFor, writeScreen } from './worker/store.js';
 import { ApiError, DEFAULT_POLICY, WorkspaceHost } from './worker/host.js';
 import { RelayError, parseInvite, postSigned } from './worker/relayapi.js';
 import { SYNC_POLICY } from './worker/sync.js';
 
 let pythonBoot = null;
-const python = () => (pythonBoot ??= bootPython());
+let hold = null; // TEST-ONLY (--debug-peer builds): Python starts once the test lets it (api.releaseEngine)
+const python = () => (pythonBoot ??= bootPython({ hold: hold && hold.promise }));
 let appDb = null;
 const app = async () => (appDb ??= await openAppDb());
 let host = null;
 let listener = null;
 const policy = { ...DEFAULT_POLICY, ...SYNC_POLICY };
+// What this tab's page can do for the worker (workers never have RTCPeerConnection; the page may not either:
+// WebKitGTK is built without WebRTC). Told by the page before it opens a workspace.
+const capabilities = { rtc: true };
 const identityChannel = new BroadcastChannel('openprod-identity');
 
 function emit(type, detail) {
@@ -47,6 +51,25 @@ async function closeHost() {
   }
 }
 
+// The last grid shown, kept so the next start can show it at once while Python starts (js/opening.js).
+// Written a moment after the screen settles, never more than once every SCREEN_EVERY_MS.
+const SCREEN_EVERY_MS = 2000;
+const screen = { info: null, latest: null, timer: null, at: 0 };
+
+function rememberScreen(id, method, args, result) {
+  if (method === 'info') screen.info = { id, info: result };
+  else if (method === 'rows' && screen.info && screen.info.id === id) {
+    screen.latest = { id, value: { table: args.table, info: screen.info.info, data: result, savedAt: Date.now() } };
+  } else return;
+  if (!screen.latest || screen.timer) return;
+  screen.timer = setTimeout(() => {
+    screen.timer = null;
+    const { id: ws, value } = screen.latest;
+    screen.at = Date.now();
+    writeScreen(ws, value).catch((err) => console.warn('[screen cache]', err));
+  }, Math.max(500, SCREEN_EVERY_MS - (Date.now() - screen.at)));
+}
+
 async function touchWorkspace(id, name) {
   const db = await app();
   const entry = (await db.get('workspaces', id)) || { id, createdAt: Date.now() };
@@ -61,9 +84,33 @@ const api = {
     listener = callback;
   },
 
-  /** Start Pyodide now (it is started lazily otherwise); resolves with boot timings. */
-  async boot() {
+  /** What the page offers: {rtc: typeof RTCPeerConnection !== 'undefined'}. Without WebRTC, sync uses the
+   * relay's WebSocket only and says so. */
+  setCapabilities(found) {
+    capabilities.rtc = Boolean(found && found.rtc);
+    if (host && host.sync) host.sync.capabilitiesChanged();
+    return { ...capabilities };
+  },
+
+  /** Start Pyodide now (it is started lazily otherwise); resolves with boot timings. `holdForTest`: in
+   * --debug-peer builds only, Python waits for `releaseEngine()` (tests of the opening screen). */
+  async boot({ holdForTest = false } = {}) {
+    if (holdForTest && !pythonBoot) {
+      let release;
+      hold = { promise: new Promise((resolve) => { release = resolve; }), release };
+    }
     return (await python()).timings;
+  },
+
+  /** TEST-ONLY: let a held Python start (see boot). */
+  releaseEngine() {
+    if (hold) hold.release();
+  },
+
+  /** Apply the cell edits typed while the app was opening (in the tab that owns the workspace). */
+  async applyQueued() {
+    if (!host) throw new ApiError({ type: 'LocalError', message: 'no workspace is open' });
+    return host.call('queued:apply', {});
   },
 
   async identity() {
@@ -96,7 +143,7 @@ const api = {
     await closeHost();
     const session = await py.web.Session.create(identity, name, modules);
     const info = JSON.parse(await session.call('info', '')).ok;
-    const created = new WorkspaceHost({ id: info.workspace_id, python, identity: identityJson, emit, policy });
+    const created = new WorkspaceHost({ id: info.workspace_id, python, identity: identityJson, emit, policy, capabilities });
     await created.adoptNew(session);
     host = created;
     await touchWorkspace(info.workspace_id, info.name);
@@ -109,7 +156,7 @@ const api = {
     await closeHost();
     const known = await (await app()).get('workspaces', id);
     if (!known) throw new ApiError({ type: 'NotFoundError', message: 'this workspace is not stored in this browser' });
-    host = new WorkspaceHost({ id, python, identity: identityJson, emit, policy });
+    host = new WorkspaceHost({ id, python, identity: identityJson, emit, policy, capabilities });
     let role;
     try {
       role = await host.open();
@@ -157,11 +204,56 @@ const api = {
     if (known) return { workspace, via: result.via };
     await closeHost();
     const session = await py.web.Session.join(identity, workspace);
-    const joined = new WorkspaceHost({ id: workspace, python, identity: identityJson, emit, policy });
+    const joined = new WorkspaceHost({ id: workspace, python, identity: identityJson, emit, policy, capabilities });
     await joined.adoptNew(session);
     host = joined;
     await touchWorkspace(workspace, '');
     return { workspace, via: result.via };
+  },
+
+  /** A backup of the open workspace: {data: Uint8Array, bytes, fileName, name, at}. Remembered as its last backup. */
+  async exportBackup() {
+    if (!host) throw new ApiError({ type: 'LocalError', message: 'no workspace is open' });
+    const { data, bytes } = await host.call('backup', {});
+    const db = await app();
+    const entry = (await db.get('workspaces', host.id)) || { id: host.id };
+    const at = Date.now();
+    await db.put('workspaces', { ...entry, backupAt: at });
+    const day = new Date(at).toISOString().slice(0, 10);
+    const safe = (entry.name || 'workspace').replace(/[^\p{L}\p{N} _-]+/gu, '').trim().replace(/\s+/g, '-') || 'workspace';
+    return { data, bytes, fileName: `${safe}-${day}.openprod-backup`, name: entry.name || '', at };
+  },
+
+  /**
+   * Restore a backup file on this device: checked, then every change verified and applied in an empty
+   * replica, which is kept only if it reaches the backup's exact state hash. A workspace already stored
+   * here is refused (its data is never touched). Resolves to {workspace, name, bundles}.
+   */
+  async restoreBackup(data) {
+    const identity = await identityJson();
+    const py = await python();
+    const info = JSON.parse(py.web.read_backup(data));
+    if (info.error) throw new ApiError(info.error);
+    const { workspace, name } = info.ok;
+    if (await (await app()).get('workspaces', workspace)) {
+      throw new ApiError({
+        type: 'BackupError',
+        message: `“${name || 'This workspace'}” is already on this device, so nothing was restored. A backup is `
+          + 'for a device that does not have the workspace (or after the browser deleted it).',
+      });
+    }
+    await closeHost();
+    const session = await py.web.Session.join(identity, workspace);
+    const out = JSON.parse(await session.restore_backup(data));
+    if (out.error) {
+      session.destroy();
+      throw new ApiError(out.error);
+    }
+    const restored = new WorkspaceHost({ id: workspace, python, identity: identityJson, emit, policy, capabilities });
+    await restored.adoptNew(session);
+    host = restored;
+    await touchWorkspace(workspace, name);
+    return { workspace, name, bundles: out.ok.bundles };
   },
 
   /** The page saw the device go offline or online: sync drops its links at once, or retries now. */
@@ -179,6 +271,7 @@ const api = {
     if (!host) throw new ApiError({ type: 'LocalError', message: 'no workspace is open' });
     const result = await host.call(method, args);
     if (method === 'info' && result) touchWorkspace(result.workspace_id, result.name).catch(() => {});
+    if (result) rememberScreen(host.id, method, args, result);
     return result;
   },
 

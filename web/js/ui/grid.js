@@ -43,11 +43,14 @@ export function visibleRows(data, view) {
   return rows;
 }
 
+/** A flagged cell's classes: conflict, staged, drift, and queued (kept while the app opens, js/opening.js). */
+const FLAG_CLASSES = ['conflict', 'staged', 'drift', 'queued'];
+
 /** The marks a flagged cell shows: an icon, and the same in words for screen readers. */
 function cellMarks(flag) {
   if (!flag) return null;
-  const words = [flag.conflict ? 'in conflict' : null, flag.drift ? 'changed underneath' : flag.staged ? 'staged' : null]
-    .filter(Boolean).join(', ');
+  const words = [flag.conflict ? 'in conflict' : null, flag.drift ? 'changed underneath' : flag.staged ? 'staged' : null,
+    flag.queued ? 'kept, saved once the app has opened' : null].filter(Boolean).join(', ');
   const icon = flag.conflict ? '⚑' : flag.drift ? '⚠' : '';
   return [icon ? h('span', { class: 'cell-flag', 'aria-hidden': 'true' }, icon) : null,
     h('span', { class: 'visually-hidden' }, ` (${words})`)];
@@ -263,7 +266,7 @@ export class Grid {
   renderCell(row, field, r, c) {
     const value = row.values[field.id];
     const flag = this.flagFor(row.id, field.id);
-    const classes = flag ? ['conflict', 'staged', 'drift'].filter((k) => flag[k]) : [];
+    const classes = flag ? FLAG_CLASSES.filter((k) => flag[k]) : [];
     if (c === 1) classes.push('frozen');
     const attrs = {
       role: 'gridcell', tabindex: -1, dataset: { row: r, col: c, field: field.id, type: field.type },
@@ -786,7 +789,9 @@ export class Grid {
     } finally {
       if (cell && cell.isConnected) {
         cell.classList.remove('pending');
-        if (!cell.classList.contains('editing')) mount(cell, formatValue(field, row.values[field.id]), cellMarks(this.flagFor(row.id, field.id)));
+        const flag = this.flagFor(row.id, field.id);
+        for (const kind of FLAG_CLASSES) cell.classList.toggle(kind, Boolean(flag && flag[kind]));
+        if (!cell.classList.contains('editing')) mount(cell, formatValue(field, row.values[field.id]), cellMarks(flag));
         this.markSelection();
       }
       this.onChange();

@@ -120,10 +120,16 @@ function changeItem(app, change, refresh) {
 
 export async function renderStaging({ main, app }) {
   const generation = app.generation;
+  let shown = null;
   const screen = {
     async refresh() {
       const state = await app.read('staging');
       if (app.generation !== generation) return; // another screen is shown now
+      // An action refreshes the screen and its 'changed' event does too: the second, identical render
+      // would replace the buttons under a finger already pressing one (the tap would be lost).
+      const signature = JSON.stringify(state);
+      if (signature === shown) return;
+      shown = signature;
       const active = state.active;
       const others = state.overlays.filter((o) => o.status !== 'active');
       const stashed = others.filter((o) => o.status === 'stashed');

@@ -2,6 +2,8 @@
 // this browser, creating a new one offline with the starter modules, and joining one a relay serves
 // (an invitation link, and an access key if its owner gave one).
 import { h, mount, uid } from './dom.js';
+import { installSection } from './install.js';
+import { restoreForm } from './keep.js';
 
 export const STARTER_MODULES = [
   ['contacts', 'Contacts', 'cast, crew and company contact sheet'],
@@ -147,10 +149,12 @@ export async function renderStart({ main, app, invite = '' }) {
   const join = joinForm({ app, invite });
   mount(main,
     h('h1', {}, `Hello, ${identity.display_name}`),
+    installSection(),
     invite ? join : null,
     h('section', { 'aria-labelledby': 'ws-list-title' }, h('h2', { id: 'ws-list-title' }, 'Workspaces on this device'), list),
     createForm,
-    invite ? null : join);
+    invite ? null : join,
+    restoreForm(app));
   if (invite) join.querySelector('input[name=code]').focus();
   return {};
 }

@@ -4,7 +4,7 @@
 // left empty, a value of the wrong type) stored nothing and lost nothing: the screen that made it
 // says why, and the indicator keeps saying that everything else is saved.
 const REFUSED = new Set(['ValidationError', 'NotFoundError', 'SchemaError', 'IdentityError', 'LocalError',
-  'WorkspaceMismatchError', 'ValueError']);
+  'WorkspaceMismatchError', 'ValueError', 'StillOpening']);
 
 export class SaveStatus {
   constructor(element) {
@@ -13,6 +13,7 @@ export class SaveStatus {
     this.error = null;
     this.savedAt = null;
     this.staging = false; // staged edits are durable here but not in the shared log: say so
+    this.queued = 0; // cell edits kept while the app opens (js/opening.js): durable here, not yet saved changes
     this.render();
   }
 
@@ -22,7 +23,7 @@ export class SaveStatus {
     try {
       const result = await promise;
       this.error = null;
-      this.savedAt = new Date();
+      if (!(result && result.queued)) this.savedAt = new Date();
       return result;
     } catch (err) {
       if (!REFUSED.has(err && err.name)) this.error = err;
@@ -38,6 +39,10 @@ export class SaveStatus {
     if (this.inFlight > 0) {
       el.dataset.state = 'saving';
       el.textContent = 'Saving…';
+    } else if (this.queued > 0) {
+      el.dataset.state = 'queued';
+      el.textContent = `Kept on this device: ${this.queued === 1 ? '1 change' : `${this.queued} changes`} typed while `
+        + 'opening, saved in a moment';
     } else if (this.error) {
       el.dataset.state = 'error';
       el.textContent = `Not saved: ${this.error.message}`;

@@ -3,7 +3,8 @@
 // catch-up), publishing a workspace made offline, inviting people (invitation link, join mode,
 // access keys) and the connection settings. Actions run in the tab that owns the workspace.
 import { h, mount, uid } from './dom.js';
-import { ago, describeSync, linkLine } from './syncstatus.js';
+import { backupSection } from './keep.js';
+import { NO_RTC, ago, describeSync, linkLine } from './syncstatus.js';
 
 const number = (n) => Number(n || 0).toLocaleString();
 
@@ -16,11 +17,14 @@ const ROUTES = [
 ];
 const TRANSPORTS = [['websocket', 'WebSocket'], ['webrtc', 'WebRTC data channel (falls back to WebSocket if it does not connect)']];
 
-function radios(name, legend, options, current) {
+/** `unavailable`: values this browser cannot use, shown disabled with why. */
+function radios(name, legend, options, current, unavailable = new Map()) {
   return h('fieldset', { class: 'radio-group' }, h('legend', {}, legend), options.map(([value, label]) => {
     const id = uid(name);
-    return h('div', { class: 'radio-row' }, h('input', { type: 'radio', id, name, value, checked: value === current }),
-      h('label', { for: id }, label));
+    const why = unavailable.get(value);
+    return h('div', { class: 'radio-row' },
+      h('input', { type: 'radio', id, name, value, checked: value === current, disabled: Boolean(why) && value !== current }),
+      h('label', { for: id }, label, why ? h('span', { class: 'hint' }, ` (${why})`) : null));
   }));
 }
 
@@ -51,7 +55,9 @@ export async function renderSync({ main, app }) {
     const conflicts = app.wsStatus ? app.wsStatus.conflicts : 0;
     mount(summary,
       h('h2', { id: 'sync-state-title', class: 'visually-hidden' }, 'Status'),
-      h('p', { class: 'sync-state', dataset: { state: s.state }, role: 'status' }, words.long),
+      h('p', { class: 'sync-state', dataset: { state: s.state }, role: 'status' },
+        s.rtc === false && s.state !== 'local' && s.state !== 'no-direct' ? words.long.replace(` ${NO_RTC}`, '') : words.long),
+      s.rtc === false && s.state !== 'no-direct' ? h('p', { class: 'sync-rtc-note' }, NO_RTC) : null,
       s.error && s.state !== 'refused' ? h('p', { class: 'sync-error' }, s.error) : null,
       s.elsewhere ? h('p', { class: 'hint' }, 'This workspace is open in another tab of this browser, which keeps it in sync.') : null,
       progress,
@@ -214,8 +220,10 @@ export async function renderSync({ main, app }) {
         }
       },
     },
-    radios('route', 'How changes travel', ROUTES, s.config.route),
-    radios('relay_transport', 'Connection to the relay', TRANSPORTS, s.config.relayTransport),
+    radios('route', 'How changes travel', ROUTES, s.config.route,
+      s.rtc === false ? new Map([['direct', 'not possible in this browser']]) : undefined),
+    radios('relay_transport', 'Connection to the relay', TRANSPORTS, s.config.relayTransport,
+      s.rtc === false ? new Map([['webrtc', 'not possible in this browser']]) : undefined),
     h('button', { type: 'submit', class: 'small' }, 'Save connection settings'), state);
     return h('details', { class: 'sync-settings' }, h('summary', {}, 'Connection settings'),
       h('p', { class: 'hint' }, `Relay: ${s.config.relay}`), form);
@@ -245,7 +253,13 @@ export async function renderSync({ main, app }) {
     renderPanels();
   }
 
-  mount(main, h('h1', {}, 'Sync'), summary, panels);
+  const backup = h('div', { class: 'sync-backup' });
+  const showBackup = () => mount(backup, backupSection(app, {
+    risk: app.storageRisk || 'unknown', shared: status.state !== 'local', backupAt: app.lastBackupAt,
+  }));
+  await app.refreshStorage();
+  showBackup();
+  mount(main, h('h1', {}, 'Sync'), summary, panels, backup);
   renderSummary();
   renderPanels();
   const lease = setInterval(() => { // while this screen shows, the counts are kept current

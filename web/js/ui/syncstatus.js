@@ -15,14 +15,33 @@ export function ago(ms, now = Date.now()) {
   return new Date(ms).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' });
 }
 
+/** Said wherever sync is described in a browser without WebRTC (WebKitGTK; a locked-down browser). */
+export const NO_RTC = 'This browser cannot connect directly to other browsers, so your changes travel through the '
+  + 'relay (over a WebSocket). Everything still syncs while the relay is reachable.';
+
 /** {short, long} for the header and the Sync screen. */
 export function describeSync(s, now = Date.now()) {
   if (!s) return { short: '', long: '' };
+  const words = describeState(s, now);
+  if (s.rtc !== false || ['local', 'no-direct'].includes(s.state)) return words;
+  return {
+    short: s.state === 'in-sync' ? 'In sync through the relay' : words.short,
+    long: `${words.long} ${NO_RTC}`,
+  };
+}
+
+function describeState(s, now) {
   const direct = (s.peers || []).filter((p) => p.state === 'open').length;
   const peers = direct ? ` · ${plural(direct, 'browser', 'browsers')} direct` : '';
   switch (s.state) {
     case 'local':
       return { short: 'Only on this device', long: 'This workspace is only on this device. Publish it to a relay to work on it with others.' };
+    case 'no-direct':
+      return {
+        short: 'Not syncing',
+        long: 'This workspace is set to sync only directly between browsers, and this browser cannot connect directly '
+          + 'to others. In Connection settings, choose “Through the relay” to sync through the relay instead.',
+      };
     case 'paused':
       return { short: 'Sync paused', long: 'Sync is paused on this device: your changes stay here until you resume.' };
     case 'refused':

@@ -12,7 +12,7 @@
 // the staging overlays it changed are rewritten in the `overlays` store (same IDB transaction).
 // Snapshots: `Session.snapshot()` (conn.serialize()) is written with the log position it contains,
 // and the log up to that position is deleted in the same IndexedDB transaction.
-import { openWorkspaceDb, persist, readForStartup, writeSnapshot } from './store.js';
+import { openWorkspaceDb, persist, readForStartup, readPending, writeSnapshot } from './store.js';
 import { takeLog, takeOverlays, takeSnapshot } from './python.js';
 import { SyncEngine } from './sync.js';
 
@@ -34,6 +34,9 @@ export const DEFAULT_POLICY = {
 /** Calls that change nothing when run twice, so a client may re-run them after a takeover. */
 const NOT_REPEATABLE = new Set(['create_record']);
 
+/** What the page may queue while the app opens (js/opening.js): single cell edits, nothing else. */
+const QUEUEABLE = new Set(['set_cell']);
+
 /** An error the core reported about the request (bad value, missing record...), not a crash. */
 export class ApiError extends Error {
   constructor({ type, message }) {
@@ -52,13 +55,15 @@ export class WorkspaceHost {
    * @param {() => Promise<string>} o.identity resolves to the identity JSON
    * @param {(type: string, detail: object) => void} o.emit events for this tab's page
    * @param {object} o.policy snapshot and timeout settings
+   * @param {{rtc: boolean}} [o.capabilities] what this tab's page can do (WebRTC or not)
    */
-  constructor({ id, python, identity, emit, policy }) {
+  constructor({ id, python, identity, emit, policy, capabilities = { rtc: true } }) {
     this.id = id;
     this.python = python;
     this.identity = identity;
     this.emit = emit;
     this.policy = policy;
+    this.capabilities = capabilities;
     this.lockName = `openprod-ws-${id}`;
     this.clientId = crypto.randomUUID();
     this.role = 'closed';
@@ -70,6 +75,8 @@ export class WorkspaceHost {
     this.lastFlush = Promise.resolve();
     this.unsaved = [];
     this.unsavedOverlays = []; // overlay journal changes not yet written, in order
+    this.appliedQueued = []; // keys of queued edits done with: deleted with the next log write
+    this.applying = null;
     this.journalWrites = 0; // overlay journal records written (staged edits change no log seq)
     this.loggedSeq = 0;
     this.notifiedSeq = 0; // log position the page (and other tabs) were last told about
@@ -198,6 +205,8 @@ export class WorkspaceHost {
   async execute(method, args) {
     await this.ready;
     if (this.role !== 'owner') throw new Error('this tab does not own the workspace');
+    if (method === 'backup') return this.backup();
+    if (method === 'queued:apply') return this.applyQueued();
     if (method.startsWith('sync:')) {
       if (!this.sync) throw new ApiError({ type: 'LocalError', message: 'this workspace is closing' });
       await this.sync.ensureStarted();
@@ -276,6 +285,50 @@ export class WorkspaceHost {
     return JSON.parse(text);
   }
 
+  /**
+   * Apply the cell edits typed while the app was opening (js/opening.js), in the order typed. Each is
+   * removed from the queue in the same IndexedDB transaction as the bundle it became, so it is applied
+   * exactly once even if the tab dies in between; one the core refuses is removed and reported.
+   * Resolves to [{label, value, saved, error}].
+   */
+  applyQueued() {
+    if (this.applying) return this.applying.then(() => this.applyQueued());
+    this.applying = (async () => {
+      const results = [];
+      for (const [key, edit] of await readPending(this.db)) {
+        let out = { error: { message: 'only cell edits can wait for the app to open' } };
+        if (edit && QUEUEABLE.has(edit.method)) {
+          out = JSON.parse(await this.serial(async () => {
+            const text = await this.session.call(edit.method, JSON.stringify(edit.args || {}));
+            this.appliedQueued.push(key); // before anything can take the bundle for the log without it
+            return text;
+          }));
+        } else {
+          this.appliedQueued.push(key);
+        }
+        await this.afterWrite(edit.method, performance.now(), out.error ? null : 'this-tab');
+        await this.flush();
+        results.push({ label: edit.label || '', value: edit.args ? edit.args.value : null, saved: !out.error,
+          error: out.error ? out.error.message : null });
+      }
+      return results;
+    })().finally(() => { this.applying = null; });
+    return this.applying;
+  }
+
+  /** The whole workspace as a backup file's bytes (openprod_web/backup.py, format v1). */
+  async backup() {
+    const data = await this.serial(() => {
+      const proxy = this.session.export_backup(Date.now());
+      try {
+        return proxy.toJs().slice();
+      } finally {
+        proxy.destroy();
+      }
+    });
+    return { data, bytes: data.byteLength };
+  }
+
   /** Python calls one at a time: a snapshot never lands inside a transaction. */
   serial(fn) {
     const run = this.queue.then(fn);
@@ -345,20 +398,25 @@ export class WorkspaceHost {
   flush() {
     const items = takeLog(this.session);
     this.unsavedOverlays.push(...takeOverlays(this.session));
-    if (!items.length && !this.unsaved.length && !this.unsavedOverlays.length) return this.lastFlush;
+    if (!items.length && !this.unsaved.length && !this.unsavedOverlays.length && !this.appliedQueued.length) {
+      return this.lastFlush;
+    }
     const previous = this.lastFlush;
     this.lastFlush = (async () => {
       await previous.catch(() => {});
       const batch = this.unsaved.concat(items);
       const overlays = this.unsavedOverlays;
+      const applied = this.appliedQueued;
       this.unsaved = [];
       this.unsavedOverlays = [];
-      if (!batch.length && !overlays.length) return;
+      this.appliedQueued = [];
+      if (!batch.length && !overlays.length && !applied.length) return;
       try {
-        await persist(this.db, batch, overlays);
+        await persist(this.db, batch, overlays, applied);
       } catch (err) {
         this.unsaved = batch.concat(this.unsaved);
         this.unsavedOverlays = overlays.concat(this.unsavedOverlays);
+        this.appliedQueued = applied.concat(this.appliedQueued);
         throw new Error(`could not write to this browser's storage: ${err && err.message ? err.message : err}`);
       }
       if (overlays.length) this.journalWrites += overlays.length;

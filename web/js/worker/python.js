@@ -11,10 +11,14 @@ const ROOT = new URL('../../', import.meta.url);
  *   `web` is the imported `openprod_web` Python package; `methods` maps API method -> writes?;
  *   `debug` is the TEST-ONLY `openprod_web_debug` package, present only in --debug-peer builds.
  */
-export async function bootPython() {
+export async function bootPython({ hold = null } = {}) {
   const t0 = performance.now();
   // no-cache: without a service worker yet, never take an older bundle's list from the HTTP cache
   const infoPromise = fetch(new URL('build-info.json', ROOT), { cache: 'no-cache' }).then((r) => r.json());
+  if (hold) {
+    const early = await infoPromise;
+    if (early.debug_peer) await hold; // TEST-ONLY, and only in --debug-peer builds (worker.js boot)
+  }
   const py = await loadPyodide({
     indexURL: new URL('pyodide/', ROOT).href,
     env: { PYTHONDONTWRITEBYTECODE: '1' },

@@ -9,6 +9,11 @@
 //                             overlay_ops: [overlay id, seq] -> Uint8Array (one staged op row)
 //                             sync: 'config' -> {relay, published, joined, joinMode, route, relayTransport, paused}
 //                                   'marks' -> {sharedHlc, lastSyncAt, baseline, syncedMark} (see worker/sync.js)
+//                             screen: 'last' -> {table, info, data, savedAt}: the last grid shown, so the
+//                                   next start can show it while Python starts (read-only; js/opening.js)
+//                             pending: n -> {method: 'set_cell', args, label, at}: cell edits typed while the
+//                                   app was opening, durable here until applied (deleted in the same
+//                                   transaction as the bundle they became: applied exactly once)
 //
 // The log holds every bundle stored after the latest snapshot; `seq` is the log position the
 // Python session gave the bundle when SQLite stored it (commit order). Staged (overlay) edits are
@@ -31,7 +36,7 @@ export function openAppDb() {
 export const workspaceDbName = (id) => `openprod-ws-${id}`;
 
 export function openWorkspaceDb(id) {
-  return openDB(workspaceDbName(id), 4, {
+  return openDB(workspaceDbName(id), 5, {
     upgrade(db, oldVersion) {
       if (oldVersion < 1) {
         db.createObjectStore('log');
@@ -43,6 +48,10 @@ export function openWorkspaceDb(id) {
         db.createObjectStore('overlay_ops');
       }
       if (oldVersion < 4) db.createObjectStore('sync');
+      if (oldVersion < 5) {
+        db.createObjectStore('screen');
+        db.createObjectStore('pending', { autoIncrement: true });
+      }
     },
   });
 }
@@ -78,9 +87,11 @@ export async function readForStartup(db) {
  * @param {Array<[string, string, number|null, Uint8Array|null]>} changes overlay journal changes, in
  *   order: ['head', id, null, row] | ['op', id, seq, row] | ['drop_op', id, seq] | ['drop', id]
  */
-export async function persist(db, items, changes = []) {
+export async function persist(db, items, changes = [], applied = []) {
   const stores = changes.length ? ['log', 'overlay_heads', 'overlay_ops'] : ['log'];
+  if (applied.length) stores.push('pending');
   const tx = db.transaction(stores, 'readwrite', { durability: 'strict' });
+  for (const key of applied) tx.objectStore('pending').delete(key);
   const log = tx.objectStore('log');
   for (const [seq, wire] of items) log.put(wire, seq);
   if (changes.length) {
@@ -111,6 +122,14 @@ export async function logCount(db) {
   return db.count('log');
 }
 
+/** Queued edits (typed while the app was opening), in the order typed: [[key, edit]]. */
+export async function readPending(db) {
+  const tx = db.transaction('pending', 'readonly');
+  const [keys, values] = await Promise.all([tx.store.getAllKeys(), tx.store.getAll()]);
+  await tx.done;
+  return keys.map((key, i) => [key, values[i]]);
+}
+
 /** The workspace's sync settings and marks (worker/sync.js): {config, marks}, each {} if never written. */
 export async function readSync(db) {
   const tx = db.transaction('sync', 'readonly');
@@ -131,6 +150,90 @@ export async function updateSyncConfigFor(id, changes) {
   try {
     const { config } = await readSync(db);
     await writeSync(db, 'config', { ...config, ...changes });
+  } finally {
+    db.close();
+  }
+}
+
+/** The display name, read straight from IndexedDB (the page, while the worker is busy starting Python). */
+export async function readDisplayName() {
+  const app = await openAppDb();
+  try {
+    const text = await app.get('settings', 'identity');
+    return text ? JSON.parse(text).display_name : null;
+  } finally {
+    app.close();
+  }
+}
+
+/** This browser's record of a workspace ({id, name, createdAt, openedAt, backupAt}), read by the page. */
+export async function readWorkspaceEntry(id) {
+  const app = await openAppDb();
+  try {
+    return (await app.get('workspaces', id)) || null;
+  } finally {
+    app.close();
+  }
+}
+
+/** Open a workspace's database only if this browser has it (opening would create an empty one). */
+async function existingWorkspaceDb(id) {
+  const app = await openAppDb();
+  try {
+    if (!(await app.get('workspaces', id))) return null;
+  } finally {
+    app.close();
+  }
+  return openWorkspaceDb(id);
+}
+
+/** The last grid shown of a workspace and how many edits wait in its queue, or null (js/opening.js). */
+export async function readOpening(id) {
+  const db = await existingWorkspaceDb(id);
+  if (!db) return null;
+  try {
+    const tx = db.transaction(['screen', 'pending'], 'readonly');
+    const [screen, queued] = await Promise.all([tx.objectStore('screen').get('last'), tx.objectStore('pending').count()]);
+    await tx.done;
+    return { screen: screen || null, queued };
+  } finally {
+    db.close();
+  }
+}
+
+export async function writeScreen(id, value) {
+  const db = await existingWorkspaceDb(id);
+  if (!db) return;
+  try {
+    const tx = db.transaction('screen', 'readwrite');
+    tx.store.put(value, 'last');
+    await tx.done;
+  } finally {
+    db.close();
+  }
+}
+
+/** Whether the workspace is published or joined (its changes also live on a relay), read by the page. */
+export async function readShared(id) {
+  const db = await existingWorkspaceDb(id);
+  if (!db) return false;
+  try {
+    const { config } = await readSync(db);
+    return Boolean(config.published || config.joined);
+  } finally {
+    db.close();
+  }
+}
+
+/** Keep an edit typed while the app opens: resolves once it is on disk (strict durability). */
+export async function queueEdit(id, edit) {
+  const db = await existingWorkspaceDb(id);
+  if (!db) throw new Error('this workspace is not stored in this browser');
+  try {
+    const tx = db.transaction('pending', 'readwrite', { durability: 'strict' });
+    const key = await tx.store.add(edit);
+    await tx.done;
+    return key;
   } finally {
     db.close();
   }

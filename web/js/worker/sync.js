@@ -128,6 +128,18 @@ export class SyncEngine {
 
   // --- what the person decides ---------------------------------------------------------------
 
+  /** This tab's page can hold RTCPeerConnections (WebKitGTK has none; every iPad browser has them). */
+  canRtc() {
+    return this.host.capabilities.rtc !== false;
+  }
+
+  /** The page said what it can do after sync started: reconnect the way it now allows. */
+  capabilitiesChanged() {
+    if (!this.active) return;
+    this.clearTimers();
+    this.disconnect('this browser cannot use WebRTC').catch(() => {}).then(() => this.connect());
+  }
+
   wantsSync() {
     const c = this.config;
     return this.active && !c.paused && Boolean(c.relay) && (c.published || c.joined);
@@ -135,9 +147,14 @@ export class SyncEngine {
 
   wantsRelay() { return this.wantsSync() && this.config.route !== 'direct'; }
 
-  wantsDirect() { return this.wantsSync() && this.config.route !== 'relay'; }
+  wantsDirect() { return this.wantsSync() && this.config.route !== 'relay' && this.canRtc(); }
 
-  wantsRoom() { return this.wantsDirect() || (this.wantsRelay() && this.config.relayTransport === 'webrtc'); }
+  /** WebRTC to the relay: when chosen, possible here, and not already failed (then the WebSocket). */
+  relayOverRtc() { return this.config.relayTransport === 'webrtc' && this.canRtc() && !this.relay.rtcFailed; }
+
+  wantsRoom() {
+    return this.wantsDirect() || (this.wantsRelay() && this.config.relayTransport === 'webrtc' && this.canRtc());
+  }
 
   async saveConfig(changes) {
     this.config = { ...this.config, ...changes };
@@ -292,7 +309,7 @@ export class SyncEngine {
   connectRelay() {
     if (!this.wantsRelay() || this.relayLink() || this.relay.refused || this.relay.timer) return;
     this.relay.retryAt = null;
-    if (this.config.relayTransport === 'webrtc' && !this.relay.rtcFailed) {
+    if (this.relayOverRtc()) {
       if (this.room.room && this.room.room.state === 'open') this.offer(this.room.relayId, null, 'relay');
       else this.connectRoom(); // the offer goes out with the welcome
       return;
@@ -409,7 +426,7 @@ export class SyncEngine {
         if (this.wantsDirect()) {
           for (const p of msg.peers || []) if (p.actor !== this.me && !this.peerLink(p.actor)) this.offer(p.id, p.actor, 'peer');
         }
-        if (this.wantsRelay() && this.config.relayTransport === 'webrtc' && !this.relayLink() && !this.relay.rtcFailed) {
+        if (this.wantsRelay() && this.relayOverRtc() && !this.relayLink()) {
           this.offer(state.relayId, null, 'relay');
         }
         break;
@@ -728,6 +745,7 @@ export class SyncEngine {
     let retryAt = null;
     if (!c.published && !c.joined) state = 'local';
     else if (c.paused) state = 'paused';
+    else if (c.route === 'direct' && !this.canRtc()) state = 'no-direct';
     else if (this.relay.refused && c.route !== 'direct') state = 'refused';
     else if (progress) state = 'catching-up';
     else if (relay && relay.state === 'open') state = relay.inSync ? 'in-sync' : 'syncing';
@@ -740,7 +758,7 @@ export class SyncEngine {
     }
     const deviceOffline = this.deviceOffline && state === 'offline';
     return {
-      workspace: this.host.id, elsewhere: false, state, retryAt, progress, deviceOffline,
+      workspace: this.host.id, elsewhere: false, state, retryAt, progress, deviceOffline, rtc: this.canRtc(),
       error: this.error || this.diverged || (state === 'refused' ? this.relay.refused.detail : null),
       lastError: c.route === 'direct' ? this.room.error : this.relay.error,
       config: { ...c }, owner: this.counts.owner, invite: c.relay && (c.published || c.joined) ? inviteLink(c.relay, this.host.id) : null,

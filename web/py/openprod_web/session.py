@@ -33,6 +33,7 @@ from openprod.ids import from_str, to_str
 from openprod.modules import FieldDef, normalize_value
 from openprod.overlay import Drift
 
+from .backup import BackupError, decode_backup, encode_backup_v1, restore_into
 from .conflicts import CONFLICT_METHODS, ConflictsApi, conflict_keys
 from .fields import EDITABLE_TYPES, coerce_crdt, coerce_input, field_json, same_value, text_edits
 from .imports import IMPORT_METHODS, ImportApi
@@ -41,7 +42,8 @@ from .links import LINK_METHODS, LinksApi
 from .modules import available_manifests, module_upgrades
 from .staging import STAGING_METHODS, ProgressSink, StagingApi, drift_json, staged_cells
 
-__all__ = ["EDITABLE_TYPES", "METHODS", "Session", "coerce_input", "new_identity", "rename_identity", "use_yjs"]
+__all__ = ["EDITABLE_TYPES", "METHODS", "Session", "coerce_input", "new_identity", "read_backup", "rename_identity",
+           "use_yjs"]
 
 EnvFactory = Callable[[Identity], Awaitable[Env]]
 _yjs: Any = None  # the Yjs module object, handed in by the worker (see use_yjs)
@@ -92,6 +94,14 @@ def _as_bytes(value: Any) -> bytes:
     if to_bytes is not None:
         return bytes(to_bytes())
     raise TypeError(f"expected bytes, got {type(value).__name__}")
+
+
+def read_backup(data: Any) -> str:
+    """Check a backup file before anything is created: JSON {"ok": summary} or {"error": {type, message}}."""
+    try:
+        return json.dumps({"ok": decode_backup(_as_bytes(data)).summary()})
+    except BackupError as exc:
+        return json.dumps({"error": {"type": "BackupError", "message": str(exc)}})
 
 
 def _json_default(value: Any) -> Any:
@@ -231,6 +241,21 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         if conn.in_transaction:
             return None
         return self.seq, conn.serialize()
+
+    def export_backup(self, now_ms: int) -> bytes:
+        """The whole workspace as a backup file (backup.py: format v1). Staged edits are not in it."""
+        if self.ws.overlays.view_open:
+            self.ws.overlays.close_view()
+        return encode_backup_v1(self.ws, int(now_ms), self.identity.display_name)
+
+    async def restore_backup(self, data: Any) -> str:
+        """Fill this empty replica (made by `join`) from a backup: JSON {"ok": summary} or {"error": ...}.
+        On error the session must be thrown away: nothing of it has been taken for the log yet."""
+        try:
+            summary = await restore_into(self.ws, decode_backup(_as_bytes(data)))
+        except BackupError as exc:
+            return json.dumps({"error": {"type": "BackupError", "message": str(exc)}})
+        return json.dumps({"ok": summary})
 
     def set_display_name(self, display_name: str) -> str:
         """Rename the local actor; the next bundle carries the new name. Returns the identity JSON."""

@@ -1,0 +1,151 @@
+"""While Python starts (8-10 s in WebKit), the last grid shows at once from this browser's storage,
+read-only and labelled; a cell edit typed meanwhile is kept on disk, survives the tab being closed
+before Python ever ran, and is applied exactly once when the app is ready; what cannot wait is refused
+in words and never lost. Both engines.
+
+Python is held back with `?hold-engine`, which only TEST builds (`build.py --debug-peer`) honour, so
+the opening screen is tested as a state, not raced against a boot that takes 3 s in one engine and 10 s
+in the other.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from appdriver import AppPage
+from engines import expect
+
+pytestmark = pytest.mark.browser
+
+CONTACTS = "contacts.Contacts"
+CACHED_ROWS = """async (ws) => {
+    const db = await new Promise((resolve, reject) => {
+        const req = indexedDB.open(`openprod-ws-${ws}`);
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+    });
+    try {
+        if (!db.objectStoreNames.contains('screen')) return -1;
+        const value = await new Promise((resolve) => {
+            const get = db.transaction('screen').objectStore('screen').get('last');
+            get.onsuccess = () => resolve(get.result);
+        });
+        return value ? value.data.rows.length : -1;
+    } finally { db.close(); }
+}"""
+
+
+def wait_screen_kept(app: AppPage, ws: str, rows: int, timeout_s: float = 30) -> None:
+    """Until the worker has written the grid it showed to this browser's storage."""
+    deadline = time.monotonic() + timeout_s
+    while app.page.evaluate(CACHED_ROWS, ws) != rows:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the grid of {ws} was not kept with {rows} rows")
+        app.page.wait_for_timeout(100)
+
+
+def open_held(profile: Any, url: str) -> AppPage:
+    """A new tab whose Python waits for `releaseEngine()`: only the opening screen can show."""
+    app = AppPage(profile.new_page())
+    base, _, route = url.partition("#")
+    app.page.goto(f"{base}?hold-engine#{route}")
+    app.page.wait_for_selector("body[data-opening=preview]", timeout=60_000)
+    return app
+
+
+def test_the_last_grid_shows_while_python_starts_and_edits_typed_meanwhile_are_kept(
+        profile: Any, engine: str, debug_server: Any, screenshot_dir: Path) -> None:
+    app = AppPage(profile.new_page()).open(debug_server.url)
+    app.ensure_identity("Alice Stage")
+    ws = app.create_workspace("Opening")
+    for name in ("Ann", "Ben", "Cas"):
+        app.call("create_record", table=CONTACTS, values={f"{CONTACTS}.name": name})
+    grid = f"{debug_server.url}#/w/{ws}/t/{CONTACTS}"
+    app.page.goto(grid)
+    app.page.reload()
+    app.wait_grid()
+    wait_screen_kept(app, ws, 3)
+    app.page.close()
+
+    # Python held back: the last grid at once, labelled; nothing else runs
+    held = open_held(profile, grid)
+    page, keys = held.page, held.page.keyboard
+    notice = page.locator(".opening-notice")
+    expect(notice).to_contain_text(
+        "Opening… You can look around. Cell edits you type now are kept and saved in a moment")
+    expect(held.cell("Ben", "Name")).to_be_visible()
+    expect(page.locator(".row-count")).to_have_text("3 records")
+    expect(page.locator("#engine-status")).to_have_text("Starting the engine…")
+
+    def opening() -> None:
+        page.wait_for_selector("body[data-opening=preview]", timeout=60_000)
+        expect(page.locator(".opening-notice")).to_be_visible()
+
+    held.tablet_shots(screenshot_dir, "44-opening", opening, ready=False)
+
+    # a cell edit: kept on disk, and said so (not "saved")
+    held.cell("Ben", "Role").click()
+    keys.type("Lighting")
+    keys.press("Enter")
+    status = page.locator("#save-status")
+    expect(status).to_have_attribute("data-state", "queued")
+    expect(status).to_have_text("Kept on this device: 1 change typed while opening, saved in a moment")
+    expect(held.cell("Ben", "Role")).to_have_class(re.compile(r"\bqueued\b"))  # marked: kept, not yet saved
+    expect(held.cell("Ben", "Role")).to_contain_text("Lighting (kept, saved once the app has opened)")
+    # one the core will refuse (Name is required): kept too, refused with the reason once it is checked
+    held.cell("Cas", "Name").click()
+    keys.press("F2")
+    page.locator("input.cell-editor").fill("")
+    keys.press("Enter")
+    expect(status).to_contain_text("Kept on this device: 2 changes")
+    # what cannot wait is refused in words, and what was typed stays where it was typed
+    page.locator("table.grid tr.draft-row td").first.click()
+    keys.type("Dee")
+    keys.press("Enter")
+    expect(page.locator("#toast")).to_contain_text("New record not saved: Openprod is still opening")
+    keys.press("Control+z")
+    expect(page.locator("#toast")).to_contain_text("Openprod is still opening")
+    held.shot(screenshot_dir, f"45-opening-edit-kept-{engine}")
+    page.close()  # closed before Python ever ran
+
+    # the next start applies them once, in order; the refusal is said with what was typed
+    again = AppPage(profile.new_page()).open(grid)
+    again.wait_grid()
+    toast = again.page.locator("#toast")
+    expect(toast).to_contain_text("Saved the change you typed while Openprod was opening.")
+    expect(toast).to_contain_text("Not saved: Cas › Name (“”): ")
+    expect(toast).to_contain_text("required")
+    expect(again.cell("Ben", "Role")).to_have_text("Lighting")
+    expect(again.cell("Cas", "Name")).to_have_text("Cas")
+    expect(again.page.locator("#save-status")).to_have_attribute("data-state", "saved")
+    ben = again.page.locator("table.grid tbody tr[data-id]", has_text="Ben").first.get_attribute("data-id")
+    role = f"{CONTACTS}.role"
+    assert [(c["new"], c["display_name"]) for c in again.call("history", record=ben, field=role)] == [
+        ("Lighting", "Alice Stage")]
+    seq = again.stats()["workspace"]["loggedSeq"]
+    again.page.reload()
+    again.wait_grid()
+    assert again.stats()["workspace"]["loggedSeq"] == seq  # nothing applied twice
+    wait_screen_kept(again, ws, 3)
+    again.page.close()
+
+    # held, then let go in the same tab: the real grid takes over and the kept edit is saved
+    held = open_held(profile, grid)
+    held.cell("Ann", "Phone").click()
+    held.page.keyboard.type("555-0101")
+    held.page.keyboard.press("Enter")
+    expect(held.page.locator("#save-status")).to_have_attribute("data-state", "queued")
+    held.api("releaseEngine")
+    held.wait_ready()
+    held.page.wait_for_function("!document.body.dataset.opening")
+    expect(held.page.locator("#save-status")).to_have_attribute("data-state", "saved")
+    expect(held.page.locator(".opening-notice")).to_have_count(0)
+    expect(held.cell("Ann", "Phone")).to_have_text("555-0101")
+    ann = held.page.locator("table.grid tbody tr[data-id]", has_text="Ann").first.get_attribute("data-id")
+    assert [c["new"] for c in held.call("history", record=ann, field=f"{CONTACTS}.phone")] == ["555-0101"]
+    held.edit_cell("Ann", "Department", "Sound")  # and editing works as usual
+    assert held.errors == [] and again.errors == []

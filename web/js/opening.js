@@ -1,0 +1,131 @@
+// While Python starts (about 3 s in Chromium here, 8-10 s in WebKit), the last grid this workspace
+// showed is drawn at once from a copy kept in IndexedDB (worker.js writes it after each grid read),
+// read-only and labelled as such. A cell edit typed meanwhile is not lost and not refused: it is
+// written to the workspace's `pending` store (strict durability, so it survives the tab being closed
+// the next instant) and the header says it is kept, not saved. Once the workspace is open, the tab
+// that owns it applies the queue in order (worker/host.js `applyQueued`), each edit removed in the same
+// transaction as the bundle it became; an edit the core refuses is reported in words. Everything else
+// (new records, paste, import, staging, undo) is refused with a sentence: it needs the app running.
+import { h, mount } from './ui/dom.js';
+import { renderTable } from './ui/table.js';
+import { queueEdit, readDisplayName, readOpening } from './worker/store.js';
+
+export const OPENING_WORDS = 'Opening… You can look around. Cell edits you type now are kept and saved in a moment; '
+  + 'everything else works once it has opened.';
+
+/** Refused while opening: the message says what to do. */
+export class StillOpening extends Error {
+  constructor() {
+    super('Openprod is still opening: try again in a moment. (Cell edits typed now are kept.)');
+    this.name = 'StillOpening';
+  }
+}
+
+/** The route's workspace and table, if it is a grid (or the workspace itself): {workspace, table}. */
+function gridRoute(hash) {
+  const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  if (parts[0] !== 'w' || !parts[1]) return null;
+  if (parts.length === 2) return { workspace: parts[1], table: null };
+  if (parts[2] === 't' && parts[3] && parts.length === 4) return { workspace: parts[1], table: parts[3] };
+  return null;
+}
+
+/**
+ * The opening screen: `app` gets a `preview` that `read`/`write` consult (cached rows; queued cell
+ * edits) until `leave()`. Resolves to the preview, or null when there is nothing to show.
+ */
+export async function showOpening(app) {
+  const route = gridRoute(location.hash);
+  if (!route) return null;
+  let found = null;
+  try {
+    found = await readOpening(route.workspace);
+  } catch (err) {
+    console.warn('[opening]', err);
+    return null;
+  }
+  const screen = found && found.screen;
+  if (!screen || (route.table && screen.table !== route.table)) return null;
+  const table = screen.info.tables.find((t) => t.id === screen.table);
+  if (!table) return null;
+
+  const name = await readDisplayName().catch(() => null);
+  if (name && !app.identity) {
+    app.identity = { display_name: name };
+    app.showIdentity();
+  }
+  const preview = new Opening(app, route.workspace, screen, found.queued);
+  app.preview = preview;
+  app.ws = { id: route.workspace, info: screen.info, role: 'opening' };
+  document.getElementById('ws-title').textContent = screen.info.name;
+  document.body.classList.add('in-workspace', 'previewing');
+  app.sidebar.hidden = false;
+  document.getElementById('sidebar-toggle').hidden = false;
+  app.showSidebar(app.sidebarWanted());
+  app.renderSidebar(table.id);
+  await app.refreshStorage().catch((err) => console.warn('[opening]', err)); // its banner first: nothing moves later
+  const notice = h('p', { class: 'opening-notice', role: 'status' }, OPENING_WORDS);
+  preview.notice = notice;
+  app.screen = await renderTable({ main: app.main, table, app, view: app.view(table.id) });
+  app.main.prepend(notice);
+  if (app.screen.onStatus) app.screen.onStatus(); // the grid fits the room the notice left
+  app.status.queued = found.queued;
+  app.status.render();
+  document.getElementById('opening-status').hidden = true;
+  document.body.dataset.opening = 'preview';
+  performance.mark('openprod-first-screen'); // bench: the first screen a person sees, before Python is up
+  return preview;
+}
+
+class Opening {
+  constructor(app, workspace, screen, queued) {
+    this.app = app;
+    this.workspace = workspace;
+    this.screen = screen;
+    this.queued = queued;
+    this.notice = null;
+  }
+
+  read(method, args) {
+    if (method === 'rows' && args && args.table === this.screen.table) return Promise.resolve(this.screen.data);
+    return Promise.reject(new StillOpening());
+  }
+
+  /** A cell edit is kept (durably) for when the app is ready; anything else is refused. */
+  async write(method, args) {
+    if (method !== 'set_cell') throw new StillOpening();
+    const row = this.screen.data.rows.find((r) => r.id === args.record);
+    const field = this.screen.data.fields.find((f) => f.id === args.field);
+    const first = this.screen.data.fields[0];
+    const name = row && first ? row.values[first.id] : null;
+    const label = `${name === null || name === undefined || name === '' ? 'a record' : name} › ${field ? field.display_name : args.field}`;
+    await queueEdit(this.workspace, { method, args, label, at: Date.now() });
+    if (row) row.values[args.field] = args.value; // shown as typed; the worker checks it when it applies it
+    const flags = this.screen.data.flags || (this.screen.data.flags = {});
+    const rowFlags = flags[args.record] || (flags[args.record] = { new: false, fields: {} });
+    rowFlags.fields[args.field] = { ...(rowFlags.fields[args.field] || {}), queued: true };
+    this.queued += 1;
+    this.app.status.queued = this.queued;
+    this.app.status.render();
+    return { value: args.value, queued: true };
+  }
+
+  /** The app is ready: wait for a cell being typed in to be finished (kept), then step aside. */
+  async leave() {
+    const grid = this.app.screen && this.app.screen.grid;
+    if (grid && grid.editing) {
+      mount(this.notice, 'Ready. Finish the cell you are typing in (Enter saves it) to start editing everything.');
+      await new Promise((resolve) => {
+        const check = setInterval(() => {
+          if (!grid.editing) {
+            clearInterval(check);
+            resolve();
+          }
+        }, 100);
+      });
+    }
+    document.body.classList.remove('previewing');
+    delete document.body.dataset.opening;
+    if (this.app.preview === this) this.app.preview = null;
+  }
+}
