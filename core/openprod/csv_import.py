@@ -9,9 +9,10 @@ the field-by-field changes. `stage_import` refuses a plan with problems: nothing
 until the file is fixed, so no row is ever dropped or merged silently. A clean plan goes into a
 new overlay in one staged batch; the person then commits all of it or discards all of it.
 
-Matching: on the key fields `match_on` (full field ids, or short names as everywhere else; default:
-the table's name field; [] matches nothing, so every row is a new record), compared without case and surrounding spaces. Empty cells never
-clear a value of a matched record, and leave a new record's field to its default.
+Matching: on the key fields `match_on` (full field ids, or short names as everywhere else;
+default: the table's name field; [] matches nothing, so every row is a new record), compared
+without case and surrounding spaces. Empty cells never clear a value of a matched record, and
+leave a new record's field to its default.
 """
 
 from __future__ import annotations
