@@ -492,6 +492,12 @@ class Expectation:
             return s is not None and _text_ok(s["text"], expected, contains=True)
         self._wait(ok, f"text containing {expected!r}", timeout)
 
+    def not_to_contain_text(self, expected: str | re.Pattern[str], timeout: float | None = None) -> None:
+        def ok(states: list[dict[str, Any]]) -> bool:
+            s = self._single(states)
+            return s is not None and not _text_ok(s["text"], expected, contains=True)
+        self._wait(ok, f"text without {expected!r}", timeout)
+
     def to_have_class(self, expected: str | re.Pattern[str], timeout: float | None = None) -> None:
         def ok(states: list[dict[str, Any]]) -> bool:
             s = self._single(states)

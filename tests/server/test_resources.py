@@ -63,11 +63,11 @@ async def measure_round_trips(url: str, alice: Workspace, bob: Workspace, count:
     answered = asyncio.Event()
 
     def on_bob_bundle(event: BundleEvent) -> None:
-        if event.origin == "remote" and event.actor == alice.actor_id:
+        if event.origin == "remote" and event.actor == alice.actor_id.hex():
             loop.call_soon(lambda: bob.create_record("contacts.Contacts", {"name": "Answer"}))
 
     def on_alice_bundle(event: BundleEvent) -> None:
-        if event.origin == "remote" and event.actor == bob.actor_id:
+        if event.origin == "remote" and event.actor == bob.actor_id.hex():
             answered.set()
 
     bob.listeners.append(on_bob_bundle)
