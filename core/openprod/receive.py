@@ -25,6 +25,7 @@ from . import oplog
 from .awareness import field_writes
 from .bundle import Bundle, decode_bundle, failure
 from .errors import (
+    REASON_BACKDATED,
     REASON_BAD_SIGNATURE,
     REASON_CONFLICTING_DUPLICATE,
     REASON_FUTURE_HLC,
@@ -86,6 +87,9 @@ def precheck(ws: Workspace, data: bytes, source: str | None) -> Bundle | IngestR
                           bundle, source)
     if ws.conn.execute("SELECT 1 FROM pending WHERE bundle_id = ?", (header.bundle_id,)).fetchone():
         return IngestResult("pending", to_str(header.bundle_id), detail="already waiting for earlier bundles")
+    backdated = _backdated(bundle)
+    if backdated is not None:
+        return quarantine(ws, data, REASON_BACKDATED, backdated, bundle, source)
     # The settings in force before this bundle (it cannot widen the check for itself), capped by
     # this receiver's own ceiling.
     drift = min(ws.settings.max_future_drift_ms, ws.env.max_future_drift_cap_ms)
@@ -93,6 +97,25 @@ def precheck(ws: Workspace, data: bytes, source: str | None) -> Bundle | IngestR
     if future is not None:
         return quarantine(ws, data, REASON_FUTURE_HLC, future.describe(), bundle, source)
     return bundle
+
+
+def _backdated(bundle: Bundle) -> str | None:
+    """Why the bundle's clock is not later than everything its vector clock says its author had
+    seen (its own predecessor first), or None. An author's clock merges every bundle it sees and
+    ticks after it, so an honest bundle is always later; a backdated one would sort before what it
+    follows and, stamped before its own predecessor, would never move anyone's vector clock: peers
+    that already hold the predecessor would never be sent it while newcomers would (docs/sync.md)."""
+    first = bundle.ops[0].hlc if bundle.ops else bundle.hlc
+    header = bundle.header
+    named = header.clock.get(header.writer)
+    if named is not None and first <= named:
+        return (f"stamped {hlc_mod.to_display(first)}, not later than the bundle before it on the same device "
+                f"({hlc_mod.to_display(named)}); a device's clock never runs backwards")
+    for writer, seen in header.clock.items():
+        if first <= seen:
+            return (f"stamped {hlc_mod.to_display(first)}, not later than a bundle its author had already seen "
+                    f"({short_actor(writer[:32])}, {hlc_mod.to_display(seen)})")
+    return None
 
 
 def ready(ws: Workspace, bundle: Bundle) -> bool:
