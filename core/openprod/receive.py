@@ -32,6 +32,7 @@ from .errors import (
     REASON_ID_IN_USE,
     REASON_MALFORMED,
     REASON_SCHEMA,
+    REASON_TOO_MANY_PARKED,
     REASON_WRONG_WORKSPACE,
     BundleRejected,
     LocalError,
@@ -40,6 +41,7 @@ from .errors import (
 from .identity import short_actor
 from .ids import commits_to, to_str
 from .modules import Schema
+from .parked import Wait, Woken
 from .results import BundleEvent, IngestResult, actor_str, id_str
 from .settings import check_setter
 from .state import Effects
@@ -85,7 +87,7 @@ def precheck(ws: Workspace, data: bytes, source: str | None) -> Bundle | IngestR
             return IngestResult("duplicate", to_str(header.bundle_id))
         return quarantine(ws, data, REASON_CONFLICTING_DUPLICATE, "a different bundle with this id is already stored",
                           bundle, source)
-    if ws.conn.execute("SELECT 1 FROM pending WHERE bundle_id = ?", (header.bundle_id,)).fetchone():
+    if ws.parked.holds(header.bundle_id):
         return IngestResult("pending", to_str(header.bundle_id), detail="already waiting for earlier bundles")
     backdated = _backdated(bundle)
     if backdated is not None:
@@ -118,9 +120,10 @@ def _backdated(bundle: Bundle) -> str | None:
     return None
 
 
-def ready(ws: Workspace, bundle: Bundle) -> bool:
-    """Is everything this bundle depends on here? Its predecessor in its device's chain (the bundle
-    whose HLC its clock names for its own writer), and every other writer's bundles up to its clock."""
+def blocker(ws: Workspace, bundle: Bundle) -> Wait | None:
+    """What this bundle still waits for, or None when everything it depends on is here: its
+    predecessor in its device's chain (the bundle whose HLC its clock names for its own writer),
+    and every other writer's bundles up to its clock."""
     header = bundle.header
     writer = header.writer
     vc = ws._vc
@@ -129,17 +132,41 @@ def ready(ws: Workspace, bundle: Bundle) -> bool:
     if previous is not None and previous != vc.get(writer) and (
             previous > vc.get(writer, hlc_mod.ZERO) or not ws.conn.execute(
                 "SELECT 1 FROM bundles WHERE writer = ? AND hlc = ?", (writer, previous)).fetchone()):
-        return False  # not here yet (or, in a forked chain, a branch we have not got)
+        return Wait(writer, previous, True)  # not here yet (or, in a forked chain, a branch we have not got)
     zero = hlc_mod.ZERO
-    return all(vc.get(other, zero) >= h for other, h in header.clock.items() if other != writer)
+    for other, h in header.clock.items():
+        if other != writer and vc.get(other, zero) < h:
+            return Wait(other, h, False)
+    return None
+
+
+def ready(ws: Workspace, bundle: Bundle) -> bool:
+    return blocker(ws, bundle) is None
 
 
 def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
     """Apply verified bundles in ONE SQLite transaction, each all-or-nothing (a savepoint).
 
     One commit for a whole catch-up batch instead of one per bundle; a bundle that waits for
-    earlier ones is parked, one that fails a check is quarantined, and the others still apply.
+    earlier ones is parked (or refused when the waiting room is full), one that fails a check is
+    quarantined, and the others still apply. Parked bundles the batch unblocks apply after it.
     """
+    results, stored = _apply_batch(ws, items, source, [])
+    more = _drain_pending(ws, stored)
+    if more:
+        drained = set(more)
+        results = [IngestResult("applied", r.bundle_id, applied=(r.bundle_id,))
+                   if r.status == "pending" and r.bundle_id in drained else r for r in results]
+        last = results[-1]
+        results[-1] = IngestResult(last.status, last.bundle_id, last.reason, last.detail, last.stale,
+                                   (*last.applied, *(b for b in more if b not in last.applied)))
+    return results
+
+
+def _apply_batch(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], source: str | None,
+                 unparked: list[Woken]) -> tuple[list[IngestResult], list[tuple[bytes, bytes]]]:
+    """One transaction: `unparked` rows leave the waiting room, `items` are applied or parked.
+    Returns the results and the (writer, hlc) of every bundle stored."""
     if ws._tx is not None:
         raise LocalError("cannot apply received bundles while a local transaction is open")
     ws.overlays.close_view()
@@ -147,6 +174,7 @@ def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], sourc
     applied: list[tuple[Bundle, bytes]] = []
     ws.conn.execute("BEGIN IMMEDIATE")
     try:
+        ws.parked.remove(unparked)
         for bundle, valid, data in items:
             if not valid:
                 results.append(quarantine(
@@ -154,12 +182,8 @@ def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], sourc
                     bundle, source))
             elif ws.conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle.bundle_id,)).fetchone():
                 results.append(IngestResult("duplicate", to_str(bundle.bundle_id)))
-            elif not ready(ws, bundle):
-                ws.conn.execute("INSERT OR IGNORE INTO pending (bundle_id, actor, hlc, data, received_at)"
-                                " VALUES (?, ?, ?, ?, ?)",
-                                (bundle.bundle_id, bundle.actor, bundle.hlc, data, ws.env.now_ms()))
-                results.append(IngestResult("pending", to_str(bundle.bundle_id),
-                                            detail="waiting for earlier bundles it depends on"))
+            elif (wait := blocker(ws, bundle)) is not None:
+                results.append(_park(ws, bundle, data, wait, checked=not unparked))
             else:
                 results.append(_apply_one(ws, bundle, data, source))
                 if results[-1].status == "applied":
@@ -172,16 +196,19 @@ def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], sourc
     for bundle, data in applied if ws.listeners else ():
         ws._notify(BundleEvent(to_str(bundle.bundle_id), actor_str(bundle.actor), bundle.writer, bundle.hlc, data,
                                "remote"))
-    if applied:
-        more = _drain_pending(ws)
-        if more:
-            drained = set(more)
-            results = [IngestResult("applied", r.bundle_id, applied=(r.bundle_id,))
-                       if r.status == "pending" and r.bundle_id in drained else r for r in results]
-            last = results[-1]
-            results[-1] = IngestResult(last.status, last.bundle_id, last.reason, last.detail, last.stale,
-                                       (*last.applied, *(b for b in more if b not in last.applied)))
-    return results
+    return results, [(bundle.writer, bundle.hlc) for bundle, _data in applied]
+
+
+def _park(ws: Workspace, bundle: Bundle, data: bytes, wait: Wait, *, checked: bool) -> IngestResult:
+    """Put a verified bundle in the waiting room, or refuse it when its author's share or the
+    workspace's is full (not quarantined: nothing is wrong with it, and keeping it would defeat
+    the limit; its sender still holds it and offers it again in a later catch-up)."""
+    now = ws.env.now_ms()
+    refusal = ws.parked.refusal(bundle.actor, len(data), now) if checked else None
+    if refusal is not None:
+        return IngestResult("rejected", to_str(bundle.bundle_id), REASON_TOO_MANY_PARKED, refusal)
+    ws.parked.park(bundle.bundle_id, bundle.actor, bundle.hlc, data, wait, now)
+    return IngestResult("pending", to_str(bundle.bundle_id), detail="waiting for earlier bundles it depends on")
 
 
 def _taken(ws: Workspace, entity: bytes, bundle: Bundle) -> str | None:
@@ -287,22 +314,30 @@ def _apply_one(ws: Workspace, bundle: Bundle, data: bytes, source: str | None) -
     return IngestResult("applied", done, stale=stale, applied=(done,))
 
 
-def _drain_pending(ws: Workspace) -> list[str]:
-    """Apply parked bundles whose dependencies have now arrived (verified before parking)."""
+def _drain_pending(ws: Workspace, stored: list[tuple[bytes, bytes]]) -> list[str]:
+    """Apply parked bundles whose dependencies have now arrived (verified before parking).
+
+    Only the bundles waiting for one of those just stored are read (an index lookup each), so
+    the cost follows what is unblocked, never how many bundles are parked."""
     applied: list[str] = []
-    while True:
-        waiting = []
-        for (data,) in ws.conn.execute("SELECT data FROM pending ORDER BY hlc").fetchall():
-            bundle = decode_bundle(data)
-            # ready now, or maybe once an earlier parked bundle applies (re-checked in order)
-            if ready(ws, bundle) or waiting:
-                waiting.append((bundle, True, data))
-        if not waiting:
-            return applied
-        ws.conn.execute(f"DELETE FROM pending WHERE bundle_id IN ({','.join('?' * len(waiting))})",
-                        [b.bundle_id for b, _v, _d in waiting])
-        results = apply_verified(ws, waiting, "pending")
-        newly = [r.bundle_id for r in results if r.status == "applied" and r.bundle_id is not None]
-        applied.extend(newly)
-        if not newly:
-            return applied
+    while stored:
+        woken: dict[bytes, Woken] = {}
+        for writer, hlc in stored:
+            for row in ws.parked.woken(writer, hlc):
+                woken[row.bundle_id] = row
+        ready_now: list[tuple[Bundle, bool, bytes]] = []
+        leaving: list[Woken] = []
+        for row in woken.values():
+            bundle = decode_bundle(row.data)
+            wait = blocker(ws, bundle)
+            if wait is None:
+                ready_now.append((bundle, True, row.data))
+                leaving.append(row)
+            else:
+                ws.parked.wait_again(row.bundle_id, wait)
+        if not ready_now:
+            break
+        ready_now.sort(key=lambda item: item[0].hlc)
+        results, stored = _apply_batch(ws, ready_now, "pending", leaving)
+        applied.extend(r.bundle_id for r in results if r.status == "applied" and r.bundle_id is not None)
+    return applied
