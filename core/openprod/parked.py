@@ -56,10 +56,17 @@ class ParkingLimits:
     """Their total size in the workspace."""
     max_age_ms: int = 24 * 60 * 60 * 1000
     """After this long a parked bundle is dropped; a peer that holds it sends it again."""
+    drain_step: int | None = None
+    """Parked bundles applied at most per ingest once what they wait for arrives (the rest wait
+    for `Workspace.drain_parked`, which a server calls between other work); None: all at once,
+    right for one device. A relay sets it, so one released chain cannot hold up its other
+    workspaces for seconds."""
 
     def __post_init__(self) -> None:
-        for name in ("per_author", "per_workspace", "max_bytes", "max_age_ms"):
+        for name in ("per_author", "per_workspace", "max_bytes", "max_age_ms", "drain_step"):
             value = getattr(self, name)
+            if value is None and name == "drain_step":
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"ParkingLimits.{name} must be a positive whole number, got {value!r}")
 
@@ -71,6 +78,9 @@ class Wait:
     writer: bytes
     hlc: bytes
     exact: bool
+
+
+_AWAKE = "wait_writer = x'', wait_hlc = x'', wait_exact = 0"  # waits for nothing more: to be checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,11 +166,17 @@ class ParkingLot:
             if actor in self._authors:
                 self._authors[actor] += 1
 
-    def woken(self, writer: bytes, hlc: bytes) -> list[Woken]:
-        """The parked bundles that waited for `writer`'s bundle at `hlc`, now stored."""
-        columns = "SELECT bundle_id, actor, size, data FROM pending WHERE wait_writer = ? AND wait_exact"
-        rows = self.conn.execute(f"{columns} = 1 AND wait_hlc = ? UNION ALL {columns} = 0 AND wait_hlc <= ?",
-                                 (writer, hlc, writer, hlc)).fetchall()
+    def wake(self, writer: bytes, hlc: bytes) -> None:
+        """`writer`'s bundle at `hlc` is stored (inside the caller's transaction): the bundles that
+        waited for it are marked awake, to be checked and applied by `awake`'s caller."""
+        where = "WHERE wait_writer = ? AND wait_exact"
+        self.conn.execute(f"UPDATE pending SET {_AWAKE} {where} = 1 AND wait_hlc = ?", (writer, hlc))
+        self.conn.execute(f"UPDATE pending SET {_AWAKE} {where} = 0 AND wait_hlc <= ?", (writer, hlc))
+
+    def awake(self, limit: int) -> list[Woken]:
+        """Up to `limit` awake bundles, oldest clock first."""
+        rows = self.conn.execute("SELECT bundle_id, actor, size, data FROM pending WHERE wait_writer = x''"
+                                 " ORDER BY hlc LIMIT ?", (limit,)).fetchall()
         return [Woken(*row) for row in rows]
 
     def wait_again(self, bundle_id: bytes, wait: Wait) -> None:

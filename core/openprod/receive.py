@@ -17,6 +17,7 @@ sync protocol's per-writer digests make every peer fetch both (docs/design.md).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from . import hlc as hlc_mod
@@ -41,7 +42,7 @@ from .errors import (
 from .identity import short_actor
 from .ids import commits_to, to_str
 from .modules import Schema
-from .parked import Wait, Woken
+from .parked import Wait
 from .results import BundleEvent, IngestResult, actor_str, id_str
 from .settings import check_setter
 from .state import Effects
@@ -144,6 +145,9 @@ def ready(ws: Workspace, bundle: Bundle) -> bool:
     return blocker(ws, bundle) is None
 
 
+DRAIN_BATCH = 256  # awake parked bundles read and applied per transaction
+
+
 def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
     """Apply verified bundles in ONE SQLite transaction, each all-or-nothing (a savepoint).
 
@@ -151,8 +155,8 @@ def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], sourc
     earlier ones is parked (or refused when the waiting room is full), one that fails a check is
     quarantined, and the others still apply. Parked bundles the batch unblocks apply after it.
     """
-    results, stored = _apply_batch(ws, items, source, [])
-    more = _drain_pending(ws, stored)
+    results = _apply_batch(ws, items, source)
+    more = drain_pending(ws, ws.parked.limits.drain_step)
     if more:
         drained = set(more)
         results = [IngestResult("applied", r.bundle_id, applied=(r.bundle_id,))
@@ -163,10 +167,9 @@ def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], sourc
     return results
 
 
-def _apply_batch(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], source: str | None,
-                 unparked: list[Woken]) -> tuple[list[IngestResult], list[tuple[bytes, bytes]]]:
-    """One transaction: `unparked` rows leave the waiting room, `items` are applied or parked.
-    Returns the results and the (writer, hlc) of every bundle stored."""
+def _apply_batch(ws: Workspace, items: Iterable[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
+    """One transaction: `items` are applied or parked, and the parked bundles that waited for one
+    of those applied are marked awake (`items` may be read lazily, inside the transaction)."""
     if ws._tx is not None:
         raise LocalError("cannot apply received bundles while a local transaction is open")
     ws.overlays.close_view()
@@ -174,7 +177,6 @@ def _apply_batch(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], source:
     applied: list[tuple[Bundle, bytes]] = []
     ws.conn.execute("BEGIN IMMEDIATE")
     try:
-        ws.parked.remove(unparked)
         for bundle, valid, data in items:
             if not valid:
                 results.append(quarantine(
@@ -183,11 +185,12 @@ def _apply_batch(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], source:
             elif ws.conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle.bundle_id,)).fetchone():
                 results.append(IngestResult("duplicate", to_str(bundle.bundle_id)))
             elif (wait := blocker(ws, bundle)) is not None:
-                results.append(_park(ws, bundle, data, wait, checked=not unparked))
+                results.append(_park(ws, bundle, data, wait))
             else:
                 results.append(_apply_one(ws, bundle, data, source))
                 if results[-1].status == "applied":
                     applied.append((bundle, data))
+                    ws.parked.wake(bundle.writer, bundle.hlc)
         ws.conn.execute("COMMIT")
     except BaseException:
         ws.conn.execute("ROLLBACK")
@@ -196,15 +199,15 @@ def _apply_batch(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], source:
     for bundle, data in applied if ws.listeners else ():
         ws._notify(BundleEvent(to_str(bundle.bundle_id), actor_str(bundle.actor), bundle.writer, bundle.hlc, data,
                                "remote"))
-    return results, [(bundle.writer, bundle.hlc) for bundle, _data in applied]
+    return results
 
 
-def _park(ws: Workspace, bundle: Bundle, data: bytes, wait: Wait, *, checked: bool) -> IngestResult:
+def _park(ws: Workspace, bundle: Bundle, data: bytes, wait: Wait) -> IngestResult:
     """Put a verified bundle in the waiting room, or refuse it when its author's share or the
     workspace's is full (not quarantined: nothing is wrong with it, and keeping it would defeat
     the limit; its sender still holds it and offers it again in a later catch-up)."""
     now = ws.env.now_ms()
-    refusal = ws.parked.refusal(bundle.actor, len(data), now) if checked else None
+    refusal = ws.parked.refusal(bundle.actor, len(data), now)
     if refusal is not None:
         return IngestResult("rejected", to_str(bundle.bundle_id), REASON_TOO_MANY_PARKED, refusal)
     ws.parked.park(bundle.bundle_id, bundle.actor, bundle.hlc, data, wait, now)
@@ -314,30 +317,36 @@ def _apply_one(ws: Workspace, bundle: Bundle, data: bytes, source: str | None) -
     return IngestResult("applied", done, stale=stale, applied=(done,))
 
 
-def _drain_pending(ws: Workspace, stored: list[tuple[bytes, bytes]]) -> list[str]:
-    """Apply parked bundles whose dependencies have now arrived (verified before parking).
+def drain_pending(ws: Workspace, budget: int | None) -> list[str]:
+    """Apply awake parked bundles (verified before parking), at most `budget` (None: all).
 
-    Only the bundles waiting for one of those just stored are read (an index lookup each), so
-    the cost follows what is unblocked, never how many bundles are parked."""
+    Only bundles woken by what was stored are read (marked through an index as each bundle is
+    stored), so the cost follows what is unblocked, never how many bundles are parked. A chain
+    applies in one transaction per DRAIN_BATCH bundles. Returns the ids applied."""
     applied: list[str] = []
-    while stored:
-        woken: dict[bytes, Woken] = {}
-        for writer, hlc in stored:
-            for row in ws.parked.woken(writer, hlc):
-                woken[row.bundle_id] = row
-        ready_now: list[tuple[Bundle, bool, bytes]] = []
-        leaving: list[Woken] = []
-        for row in woken.values():
-            bundle = decode_bundle(row.data)
-            wait = blocker(ws, bundle)
-            if wait is None:
-                ready_now.append((bundle, True, row.data))
-                leaving.append(row)
-            else:
-                ws.parked.wait_again(row.bundle_id, wait)
-        if not ready_now:
+    while budget is None or len(applied) < budget:
+        step = DRAIN_BATCH if budget is None else min(DRAIN_BATCH, budget - len(applied))
+        results = _apply_batch(ws, _awake(ws, step), "pending")
+        if not results:
             break
-        ready_now.sort(key=lambda item: item[0].hlc)
-        results, stored = _apply_batch(ws, ready_now, "pending", leaving)
         applied.extend(r.bundle_id for r in results if r.status == "applied" and r.bundle_id is not None)
     return applied
+
+
+def _awake(ws: Workspace, limit: int) -> Iterator[tuple[Bundle, bool, bytes]]:
+    """Awake parked bundles that are ready, oldest clock first, read inside the transaction that
+    applies them (so each one applied wakes the next); one still waiting is put back to wait."""
+    taken = 0
+    while taken < limit:
+        rows = ws.parked.awake(min(64, limit - taken))
+        if not rows:
+            return
+        for row in rows:
+            bundle = decode_bundle(row.data)
+            wait = blocker(ws, bundle)
+            if wait is not None:
+                ws.parked.wait_again(row.bundle_id, wait)
+                continue
+            ws.parked.remove([row])
+            taken += 1
+            yield bundle, True, row.data

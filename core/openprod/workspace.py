@@ -553,6 +553,16 @@ class Workspace:
                                                          checked.signature)
             return receive.apply_verified(self, [(checked, valid, data)], source)[0]
 
+    def drain_parked(self) -> list[str]:
+        """Apply parked bundles whose dependencies have arrived, at most `Env.parking.drain_step`
+        of them (ingest does the same after every batch). Returns their ids: call again while it
+        returns any. A server calls it between other work, so a long released chain of parked
+        bundles applies in steps instead of holding everything else up."""
+        if self._tx is not None:
+            raise LocalError("cannot apply parked bundles while a local transaction is open")
+        self.overlays.close_view()
+        return receive.drain_pending(self, self.env.parking.drain_step)
+
     def _notify(self, event: BundleEvent) -> None:
         for listener in list(self.listeners):
             listener(event)

@@ -159,3 +159,21 @@ def test_a_file_from_before_the_index_drops_its_parked_rows(tmp_path, clock: Man
     assert reopened.oplog_size().pending == 0
     columns = {row[1] for row in reopened.conn.execute("PRAGMA table_info(pending)")}
     assert {"wait_writer", "wait_hlc", "wait_exact", "size"} <= columns
+
+
+def test_a_released_chain_can_apply_in_steps(crew) -> None:
+    """With a drain step (a relay's setting), one arriving bundle applies at most that many parked
+    ones; `drain_parked` applies the rest, a step at a time, so a server can do other work between."""
+    alice, (bob, _cleo, _dev) = crew
+    alice = with_limits(alice, ParkingLimits(drain_step=50))
+    head = chain(bob, 1)[0]
+    assert {r.status for r in alice.ws.ingest_many(chain(bob, 120))} == {"pending"}
+    assert len(alice.ws.ingest(head).applied) == 1 + 50
+    assert alice.ws.oplog_size().pending == 70
+    steps = []
+    while applied := alice.ws.drain_parked():
+        steps.append(len(applied))
+    assert steps == [50, 20]
+    assert alice.ws.oplog_size().pending == 0
+    sync(alice, bob)
+    assert alice.ws.state_hash() == bob.ws.state_hash()
