@@ -1,9 +1,10 @@
 """The receive pipeline: decode, check, verify, order and apply bundles from other peers.
 
 `Workspace.ingest` and friends are thin wrappers around this. Steps, in order: decode (shape and
-op hashes), workspace, duplicate, future clock; the author's signature (sync or async, done by
-the caller); causal readiness; the schema and id checks; then one SQLite transaction (a savepoint
-per bundle in a batch). Bad input never raises: it is quarantined with a stable reason.
+op hashes), workspace, duplicate, backdated (stamped no later than what its clock names), future
+clock; the author's signature (sync or async, done by the caller); causal readiness; the schema
+and id checks; then one SQLite transaction (a savepoint per bundle in a batch). Bad input never
+raises: it is quarantined with a stable reason.
 
 Causal readiness works per *writer* (the author's key on one device): a bundle waits until the
 bundle before it in its own device's chain, and everything its vector clock names from other
@@ -11,7 +12,8 @@ writers, is here. So one person editing on a laptop and a tablet while apart pro
 that both apply everywhere, whatever order they arrive in. A device chain that forks (two
 different bundles after the same predecessor: a copied database file, or an author
 equivocating) is not an error either: each branch applies once its predecessor is here, and the
-sync protocol's per-writer digests make every peer fetch both (docs/design.md).
+sync protocol's per-writer digests make every peer fetch both (docs/design.md). A bundle that
+is not ready waits in the parking lot (`parked.py`), indexed by the one dependency it waits for.
 """
 
 from __future__ import annotations
@@ -139,10 +141,6 @@ def blocker(ws: Workspace, bundle: Bundle) -> Wait | None:
         if other != writer and vc.get(other, zero) < h:
             return Wait(other, h, False)
     return None
-
-
-def ready(ws: Workspace, bundle: Bundle) -> bool:
-    return blocker(ws, bundle) is None
 
 
 DRAIN_BATCH = 256  # awake parked bundles read and applied per transaction
