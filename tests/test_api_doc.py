@@ -16,7 +16,8 @@ API_MD = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 EXPORTS = {
     "Alternative", "Awareness", "Bundle", "BundleEvent", "BundleRejected", "Change", "Competitor", "Conflict",
     "DecodeError", "Drift", "Edge", "Env", "IdLike", "Identity", "IdentityError", "IngestResult", "LocalError",
-    "ModuleDef", "NotFoundError", "OpenprodError", "OplogSize", "OverlayInfo", "PersonChanges", "Proposal",
+    "ModuleDef", "NotFoundError", "OpenprodError", "OplogSize", "OverlayInfo", "ParkingLimits", "PersonChanges",
+    "Proposal",
     "Quarantined", "QueryError", "Receipt", "Record", "RemoteError", "Resolution", "Rule", "RuleCycleError",
     "RuleError", "Schema", "SchemaError", "Signer", "SignerError", "StoredBundle", "Transaction", "UndoResult",
     "ValidationError", "Verifier", "Workspace", "WorkspaceMismatchError", "connect", "decode_bundle",

@@ -26,6 +26,7 @@ from .identity import Identity, Signer, Verifier
 from .ids import IdLike
 from .modules import ModuleDef, Schema, parse_manifest
 from .overlay import Drift, OverlayInfo
+from .parked import ParkingLimits
 from .query import QueryError
 from .results import BundleEvent, Edge, IngestResult, OplogSize, Quarantined, Receipt, Record, StoredBundle
 from .rules import Proposal, Rule, RuleCycleError, RuleError
@@ -58,6 +59,7 @@ __all__ = [
     "OpenprodError",
     "OplogSize",
     "OverlayInfo",
+    "ParkingLimits",
     "PersonChanges",
     "Proposal",
     "Quarantined",

@@ -55,6 +55,8 @@ REASON_FUTURE_HLC = "future_hlc"
 REASON_CONFLICTING_DUPLICATE = "conflicting_duplicate"
 REASON_UNSUPPORTED_VERSION = "unsupported_version"
 REASON_ID_IN_USE = "id_in_use"  # creates a record under an id its author knew was already taken
+REASON_BACKDATED = "backdated"  # an operation stamped no later than a bundle its clock says it follows
+REASON_TOO_MANY_PARKED = "too_many_parked"  # waits for earlier bundles, and the waiting room is full
 
 REJECTION_REASONS = frozenset(
     {
@@ -67,6 +69,8 @@ REJECTION_REASONS = frozenset(
         REASON_CONFLICTING_DUPLICATE,
         REASON_UNSUPPORTED_VERSION,
         REASON_ID_IN_USE,
+        REASON_BACKDATED,
+        REASON_TOO_MANY_PARKED,
     }
 )
 

@@ -38,7 +38,10 @@ def wall_ms(hlc: bytes) -> int:
 def to_display(hlc: bytes) -> str:
     """ISO 8601 with a counter suffix, e.g. `2024-01-15T10:30:00.123Z/42`."""
     wall, counter = unpack(hlc)
-    when = _dt.datetime.fromtimestamp(wall / 1000, tz=_dt.UTC)
+    try:
+        when = _dt.datetime.fromtimestamp(wall / 1000, tz=_dt.UTC)
+    except (ValueError, OverflowError, OSError):  # a crafted clock beyond the calendar
+        return f"{wall} ms/{counter}"
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{wall % 1000:03d}Z/{counter}"
 
 

@@ -1,9 +1,10 @@
 """The receive pipeline: decode, check, verify, order and apply bundles from other peers.
 
 `Workspace.ingest` and friends are thin wrappers around this. Steps, in order: decode (shape and
-op hashes), workspace, duplicate, future clock; the author's signature (sync or async, done by
-the caller); causal readiness; the schema and id checks; then one SQLite transaction (a savepoint
-per bundle in a batch). Bad input never raises: it is quarantined with a stable reason.
+op hashes), workspace, duplicate, backdated (stamped no later than what its clock names), future
+clock; the author's signature (sync or async, done by the caller); causal readiness; the schema
+and id checks; then one SQLite transaction (a savepoint per bundle in a batch). Bad input never
+raises: it is quarantined with a stable reason.
 
 Causal readiness works per *writer* (the author's key on one device): a bundle waits until the
 bundle before it in its own device's chain, and everything its vector clock names from other
@@ -11,12 +12,14 @@ writers, is here. So one person editing on a laptop and a tablet while apart pro
 that both apply everywhere, whatever order they arrive in. A device chain that forks (two
 different bundles after the same predecessor: a copied database file, or an author
 equivocating) is not an error either: each branch applies once its predecessor is here, and the
-sync protocol's per-writer digests make every peer fetch both (docs/design.md).
+sync protocol's per-writer digests make every peer fetch both (docs/design.md). A bundle that
+is not ready waits in the parking lot (`parked.py`), indexed by the one dependency it waits for.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from . import hlc as hlc_mod
@@ -25,12 +28,14 @@ from . import oplog
 from .awareness import field_writes
 from .bundle import Bundle, decode_bundle, failure
 from .errors import (
+    REASON_BACKDATED,
     REASON_BAD_SIGNATURE,
     REASON_CONFLICTING_DUPLICATE,
     REASON_FUTURE_HLC,
     REASON_ID_IN_USE,
     REASON_MALFORMED,
     REASON_SCHEMA,
+    REASON_TOO_MANY_PARKED,
     REASON_WRONG_WORKSPACE,
     BundleRejected,
     LocalError,
@@ -39,6 +44,7 @@ from .errors import (
 from .identity import short_actor
 from .ids import commits_to, to_str
 from .modules import Schema
+from .parked import Wait
 from .results import BundleEvent, IngestResult, actor_str, id_str
 from .settings import check_setter
 from .state import Effects
@@ -84,8 +90,11 @@ def precheck(ws: Workspace, data: bytes, source: str | None) -> Bundle | IngestR
             return IngestResult("duplicate", to_str(header.bundle_id))
         return quarantine(ws, data, REASON_CONFLICTING_DUPLICATE, "a different bundle with this id is already stored",
                           bundle, source)
-    if ws.conn.execute("SELECT 1 FROM pending WHERE bundle_id = ?", (header.bundle_id,)).fetchone():
+    if ws.parked.holds(header.bundle_id):
         return IngestResult("pending", to_str(header.bundle_id), detail="already waiting for earlier bundles")
+    backdated = _backdated(bundle)
+    if backdated is not None:
+        return quarantine(ws, data, REASON_BACKDATED, backdated, bundle, source)
     # The settings in force before this bundle (it cannot widen the check for itself), capped by
     # this receiver's own ceiling.
     drift = min(ws.settings.max_future_drift_ms, ws.env.max_future_drift_cap_ms)
@@ -95,9 +104,29 @@ def precheck(ws: Workspace, data: bytes, source: str | None) -> Bundle | IngestR
     return bundle
 
 
-def ready(ws: Workspace, bundle: Bundle) -> bool:
-    """Is everything this bundle depends on here? Its predecessor in its device's chain (the bundle
-    whose HLC its clock names for its own writer), and every other writer's bundles up to its clock."""
+def _backdated(bundle: Bundle) -> str | None:
+    """Why the bundle's clock is not later than everything its vector clock says its author had
+    seen (its own predecessor first), or None. An author's clock merges every bundle it sees and
+    ticks after it, so an honest bundle is always later; a backdated one would sort before what it
+    follows and, stamped before its own predecessor, would never move anyone's vector clock: peers
+    that already hold the predecessor would never be sent it while newcomers would (docs/sync.md)."""
+    first = bundle.ops[0].hlc if bundle.ops else bundle.hlc
+    header = bundle.header
+    named = header.clock.get(header.writer)
+    if named is not None and first <= named:
+        return (f"stamped {hlc_mod.to_display(first)}, not later than the bundle before it on the same device "
+                f"({hlc_mod.to_display(named)}); a device's clock never runs backwards")
+    for writer, seen in header.clock.items():
+        if first <= seen:
+            return (f"stamped {hlc_mod.to_display(first)}, not later than a bundle its author had already seen "
+                    f"({short_actor(writer[:32])}, {hlc_mod.to_display(seen)})")
+    return None
+
+
+def blocker(ws: Workspace, bundle: Bundle) -> Wait | None:
+    """What this bundle still waits for, or None when everything it depends on is here: its
+    predecessor in its device's chain (the bundle whose HLC its clock names for its own writer),
+    and every other writer's bundles up to its clock."""
     header = bundle.header
     writer = header.writer
     vc = ws._vc
@@ -106,17 +135,39 @@ def ready(ws: Workspace, bundle: Bundle) -> bool:
     if previous is not None and previous != vc.get(writer) and (
             previous > vc.get(writer, hlc_mod.ZERO) or not ws.conn.execute(
                 "SELECT 1 FROM bundles WHERE writer = ? AND hlc = ?", (writer, previous)).fetchone()):
-        return False  # not here yet (or, in a forked chain, a branch we have not got)
+        return Wait(writer, previous, True)  # not here yet (or, in a forked chain, a branch we have not got)
     zero = hlc_mod.ZERO
-    return all(vc.get(other, zero) >= h for other, h in header.clock.items() if other != writer)
+    for other, h in header.clock.items():
+        if other != writer and vc.get(other, zero) < h:
+            return Wait(other, h, False)
+    return None
+
+
+DRAIN_BATCH = 256  # awake parked bundles read and applied per transaction
 
 
 def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
     """Apply verified bundles in ONE SQLite transaction, each all-or-nothing (a savepoint).
 
     One commit for a whole catch-up batch instead of one per bundle; a bundle that waits for
-    earlier ones is parked, one that fails a check is quarantined, and the others still apply.
+    earlier ones is parked (or refused when the waiting room is full), one that fails a check is
+    quarantined, and the others still apply. Parked bundles the batch unblocks apply after it.
     """
+    results = _apply_batch(ws, items, source)
+    more = drain_pending(ws, ws.parked.limits.drain_step)
+    if more:
+        drained = set(more)
+        results = [IngestResult("applied", r.bundle_id, applied=(r.bundle_id,))
+                   if r.status == "pending" and r.bundle_id in drained else r for r in results]
+        last = results[-1]
+        results[-1] = IngestResult(last.status, last.bundle_id, last.reason, last.detail, last.stale,
+                                   (*last.applied, *(b for b in more if b not in last.applied)))
+    return results
+
+
+def _apply_batch(ws: Workspace, items: Iterable[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
+    """One transaction: `items` are applied or parked, and the parked bundles that waited for one
+    of those applied are marked awake (`items` may be read lazily, inside the transaction)."""
     if ws._tx is not None:
         raise LocalError("cannot apply received bundles while a local transaction is open")
     ws.overlays.close_view()
@@ -131,16 +182,13 @@ def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], sourc
                     bundle, source))
             elif ws.conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle.bundle_id,)).fetchone():
                 results.append(IngestResult("duplicate", to_str(bundle.bundle_id)))
-            elif not ready(ws, bundle):
-                ws.conn.execute("INSERT OR IGNORE INTO pending (bundle_id, actor, hlc, data, received_at)"
-                                " VALUES (?, ?, ?, ?, ?)",
-                                (bundle.bundle_id, bundle.actor, bundle.hlc, data, ws.env.now_ms()))
-                results.append(IngestResult("pending", to_str(bundle.bundle_id),
-                                            detail="waiting for earlier bundles it depends on"))
+            elif (wait := blocker(ws, bundle)) is not None:
+                results.append(_park(ws, bundle, data, wait))
             else:
                 results.append(_apply_one(ws, bundle, data, source))
                 if results[-1].status == "applied":
                     applied.append((bundle, data))
+                    ws.parked.wake(bundle.writer, bundle.hlc)
         ws.conn.execute("COMMIT")
     except BaseException:
         ws.conn.execute("ROLLBACK")
@@ -149,16 +197,19 @@ def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], sourc
     for bundle, data in applied if ws.listeners else ():
         ws._notify(BundleEvent(to_str(bundle.bundle_id), actor_str(bundle.actor), bundle.writer, bundle.hlc, data,
                                "remote"))
-    if applied:
-        more = _drain_pending(ws)
-        if more:
-            drained = set(more)
-            results = [IngestResult("applied", r.bundle_id, applied=(r.bundle_id,))
-                       if r.status == "pending" and r.bundle_id in drained else r for r in results]
-            last = results[-1]
-            results[-1] = IngestResult(last.status, last.bundle_id, last.reason, last.detail, last.stale,
-                                       (*last.applied, *(b for b in more if b not in last.applied)))
     return results
+
+
+def _park(ws: Workspace, bundle: Bundle, data: bytes, wait: Wait) -> IngestResult:
+    """Put a verified bundle in the waiting room, or refuse it when its author's share or the
+    workspace's is full (not quarantined: nothing is wrong with it, and keeping it would defeat
+    the limit; its sender still holds it and offers it again in a later catch-up)."""
+    now = ws.env.now_ms()
+    refusal = ws.parked.refusal(bundle.actor, len(data), now)
+    if refusal is not None:
+        return IngestResult("rejected", to_str(bundle.bundle_id), REASON_TOO_MANY_PARKED, refusal)
+    ws.parked.park(bundle.bundle_id, bundle.actor, bundle.hlc, data, wait, now)
+    return IngestResult("pending", to_str(bundle.bundle_id), detail="waiting for earlier bundles it depends on")
 
 
 def _taken(ws: Workspace, entity: bytes, bundle: Bundle) -> str | None:
@@ -264,22 +315,36 @@ def _apply_one(ws: Workspace, bundle: Bundle, data: bytes, source: str | None) -
     return IngestResult("applied", done, stale=stale, applied=(done,))
 
 
-def _drain_pending(ws: Workspace) -> list[str]:
-    """Apply parked bundles whose dependencies have now arrived (verified before parking)."""
+def drain_pending(ws: Workspace, budget: int | None) -> list[str]:
+    """Apply awake parked bundles (verified before parking), at most `budget` (None: all).
+
+    Only bundles woken by what was stored are read (marked through an index as each bundle is
+    stored), so the cost follows what is unblocked, never how many bundles are parked. A chain
+    applies in one transaction per DRAIN_BATCH bundles. Returns the ids applied."""
     applied: list[str] = []
-    while True:
-        waiting = []
-        for (data,) in ws.conn.execute("SELECT data FROM pending ORDER BY hlc").fetchall():
-            bundle = decode_bundle(data)
-            # ready now, or maybe once an earlier parked bundle applies (re-checked in order)
-            if ready(ws, bundle) or waiting:
-                waiting.append((bundle, True, data))
-        if not waiting:
-            return applied
-        ws.conn.execute(f"DELETE FROM pending WHERE bundle_id IN ({','.join('?' * len(waiting))})",
-                        [b.bundle_id for b, _v, _d in waiting])
-        results = apply_verified(ws, waiting, "pending")
-        newly = [r.bundle_id for r in results if r.status == "applied" and r.bundle_id is not None]
-        applied.extend(newly)
-        if not newly:
-            return applied
+    while budget is None or len(applied) < budget:
+        step = DRAIN_BATCH if budget is None else min(DRAIN_BATCH, budget - len(applied))
+        results = _apply_batch(ws, _awake(ws, step), "pending")
+        if not results:
+            break
+        applied.extend(r.bundle_id for r in results if r.status == "applied" and r.bundle_id is not None)
+    return applied
+
+
+def _awake(ws: Workspace, limit: int) -> Iterator[tuple[Bundle, bool, bytes]]:
+    """Awake parked bundles that are ready, oldest clock first, read inside the transaction that
+    applies them (so each one applied wakes the next); one still waiting is put back to wait."""
+    taken = 0
+    while taken < limit:
+        rows = ws.parked.awake(min(64, limit - taken))
+        if not rows:
+            return
+        for row in rows:
+            bundle = decode_bundle(row.data)
+            wait = blocker(ws, bundle)
+            if wait is not None:
+                ws.parked.wait_again(row.bundle_id, wait)
+                continue
+            ws.parked.remove([row])
+            taken += 1
+            yield bundle, True, row.data

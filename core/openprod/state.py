@@ -240,7 +240,12 @@ class Applier:
     def _identify_actor(self, op: o.IdentifyActor, actor: bytes) -> None:
         self.conn.execute(_ACTOR, (actor, op.display_name, op.ord))
 
-    def _setting(self, op: o.SetWorkspaceSetting, actor: bytes) -> Effects:
+    def _setting(self, op: o.SetWorkspaceSetting, actor: bytes) -> Effects | None:
+        # Only the owner's settings take effect, whatever a stored log holds: receivers refuse
+        # anyone else's, and a rebuild must derive the same (the owner is set first, by InitWorkspace).
+        if self.conn.execute("SELECT 1 FROM settings WHERE key = 'owner' AND value = ?",
+                             (encode(actor),)).fetchone() is None:
+            return None
         self.conn.execute(_SETTING, (op.key, encode(op.value), op.ord, actor))
         return Effects(settings=True)
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import sqlite3
 
 from .errors import LocalError
+from .parked import DDL as PARKED_DDL
+from .parked import renew_table as renew_parked
 
 SCHEMA_VERSION = 4  # bump when derived tables change: opening an older file rebuilds them
 
@@ -293,13 +295,7 @@ CREATE TABLE IF NOT EXISTS dismissed_proposals (
     dismissed_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
-CREATE TABLE IF NOT EXISTS pending (
-    bundle_id BLOB PRIMARY KEY,
-    actor BLOB NOT NULL,
-    hlc BLOB NOT NULL,
-    data BLOB NOT NULL,
-    received_at INTEGER NOT NULL
-) WITHOUT ROWID;
+-- Received bundles waiting for earlier ones: see parked.py.
 """
 
 # Tables rebuilt from the oplog. Order matters only for readability.
@@ -374,7 +370,8 @@ def install(conn: sqlite3.Connection) -> bool:
         for table in DERIVED_TABLES:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
         _add_writers(conn)
-    conn.executescript(CANONICAL_DDL + LOCAL_DDL)
+    renew_parked(conn)
+    conn.executescript(CANONICAL_DDL + LOCAL_DDL + PARKED_DDL)
     set_meta(conn, "schema_version", SCHEMA_VERSION)
     return stale
 

@@ -52,6 +52,7 @@ from .ids import IdFactory, to_str, workspace_id_for
 from .merge import Redirects
 from .modules import ModuleDef, Schema, parse_manifest, union
 from .overlay import Drift, OverlayInfo, Overlays
+from .parked import ParkingLimits, ParkingLot
 from .query import matches, run_query
 from .reads import (
     EdgeRow,
@@ -103,6 +104,8 @@ class Env:
     max_future_drift_cap_ms: int = MAX_FUTURE_DRIFT_CAP_MS
     """This receiver's own ceiling on the workspace's `max_future_drift_ms`: however far the owner
     widens it, a bundle further ahead than this is refused here."""
+    parking: ParkingLimits = field(default_factory=ParkingLimits)
+    """How many received bundles may wait here for earlier ones, per author and in all, and how long."""
 
 
 def _reads(method: Callable[Concatenate[Workspace, P], T]) -> Callable[Concatenate[Workspace, P], T]:
@@ -146,6 +149,7 @@ class Workspace:
         self.crdt = CrdtStore(conn, backend, lambda field_id: self.groups.members(field_id),
                               lambda entity: self.redirects.members(entity))
         self.applier = Applier(conn, self.crdt, self.redirects)
+        self.parked = ParkingLot(conn, env.parking)
         self._devices: dict[bytes, list[bytes]] = {}  # actor -> its devices seen writing (kept in place)
         self.conflicts = ConflictTracker(conn, lambda: self.groups, self._is_crdt, self.redirects, self.writer,
                                          self._devices)
@@ -238,6 +242,7 @@ class Workspace:
         """Refresh the caches derived from the database (schema, mappings, settings, clock)."""
         self.crdt.reset()
         self.redirects.reload()
+        self.parked.reset()
         if hasattr(self, "conflicts"):
             self.conflicts.reload()
         modules: dict[str, ModuleDef] = {}
@@ -547,6 +552,16 @@ class Workspace:
             valid = await self.env.verifier.verify_async(checked.actor, checked.signing_bytes(),
                                                          checked.signature)
             return receive.apply_verified(self, [(checked, valid, data)], source)[0]
+
+    def drain_parked(self) -> list[str]:
+        """Apply parked bundles whose dependencies have arrived, at most `Env.parking.drain_step`
+        of them (ingest does the same after every batch). Returns their ids: call again while it
+        returns any. A server calls it between other work, so a long released chain of parked
+        bundles applies in steps instead of holding everything else up."""
+        if self._tx is not None:
+            raise LocalError("cannot apply parked bundles while a local transaction is open")
+        self.overlays.close_view()
+        return receive.drain_pending(self, self.env.parking.drain_step)
 
     def _notify(self, event: BundleEvent) -> None:
         for listener in list(self.listeners):
@@ -952,7 +967,7 @@ class Workspace:
         """How many bundles and operations the oplog holds, and how many received bundles are
         parked waiting for bundles they depend on."""
         bundles, ops = self.conn.execute("SELECT count(*), coalesce(sum(op_count), 0) FROM bundles").fetchone()
-        pending = self.conn.execute("SELECT count(*) FROM pending").fetchone()[0]
+        pending = self.parked.count()
         return OplogSize(int(bundles), int(ops), int(pending))
 
 

@@ -134,6 +134,14 @@ def main() -> None:
               help="The relay's ceiling, in seconds, on how far ahead a bundle's clock may be.")
 @click.option("--max-failures-kept", default=10_000, show_default=True,
               help="Failed join attempts kept per workspace for the owner's audit (none older than 30 days).")
+@click.option("--max-parked-per-author", default=1_000, show_default=True,
+              help="Received bundles waiting for earlier ones, per author and workspace.")
+@click.option("--max-parked", default=10_000, show_default=True,
+              help="Received bundles waiting for earlier ones, per workspace.")
+@click.option("--max-parked-mib", default=64, show_default=True,
+              help="Their size, per workspace, in MiB.")
+@click.option("--parked-max-age", default=86_400.0, show_default=True,
+              help="Seconds a received bundle may wait for earlier ones before it is dropped.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | None, san: tuple[str, ...],
@@ -143,15 +151,17 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
           max_body: int, header_timeout: float, auth_timeout: float, send_timeout: float,
           max_connections_per_address: int, max_connections: int, trust_proxy: tuple[str, ...], idle_close: float,
           max_open_workspaces: int, rtc_pending_timeout: float, future_drift_cap: float, max_failures_kept: int,
+          max_parked_per_author: int, max_parked: int, max_parked_mib: int, parked_max_age: float,
           log_level: str) -> None:
     """Run the relay: the web app, WebSocket sync, WebRTC signalling, and an always-on peer."""
     import uvicorn
 
+    from openprod import ParkingLimits
     from openprod.sync import SessionConfig
 
     from . import logs
     from .app import WS_MAX_MESSAGE, create_app
-    from .config import REPO_WEB, IceServer, RelayConfig
+    from .config import DRAIN_STEP, REPO_WEB, IceServer, RelayConfig
     from .guard import ConnectionGuard
     from .ratelimit import Rate
     from .registry import RegistryDamaged
@@ -183,6 +193,12 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
     if turn:
         ice.append(IceServer(urls=turn, username=turn_user, credential=turn_password))
     allowed = _publishers(publishers, publishers_file)
+    try:
+        parking = ParkingLimits(per_author=max_parked_per_author, per_workspace=max_parked,
+                                max_bytes=max_parked_mib * 1024 * 1024, max_age_ms=int(parked_max_age * 1000),
+                                drain_step=DRAIN_STEP)
+    except ValueError as exc:
+        raise click.ClickException(f"{exc}; the parked-bundle limits must be positive") from None
     config = RelayConfig(data_dir=data_dir, host=host, port=port, lan=lan, tls=use_tls, san=san,
                          web_dir=web_dir or REPO_WEB, ice_servers=tuple(ice), rtc_addresses=rtc_address,
                          join_rate_client=Rate(burst=join_burst, every_ms=int(join_every * 1000)),
@@ -193,6 +209,7 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
                          trusted_proxies=trust_proxy, idle_close_s=idle_close, max_open_workspaces=max_open_workspaces,
                          rtc_pending_timeout_s=rtc_pending_timeout,
                          max_future_drift_cap_ms=int(future_drift_cap * 1000), max_failures_kept=max_failures_kept,
+                         parking=parking,
                          session=SessionConfig(handshake_timeout_ms=int(auth_timeout * 1000)), log_level=log_level)
     log_config = logs.setup(log_level)
     _raise_file_limit(max_connections)

@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from openprod import ParkingLimits
 from openprod.sync import SessionConfig
 
 from .ratelimit import Rate
 
 REPO_WEB = Path(__file__).resolve().parents[2] / "build" / "web"  # server/openprod_server/ -> repo
+
+
+DRAIN_STEP = 256  # parked bundles applied per step once released (about 60 ms of work)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +101,9 @@ class RelayConfig:
     """Failed join attempts kept per workspace (and none older than 30 days)."""
     max_future_drift_cap_ms: int = 60 * 60_000
     """The relay's own ceiling on a workspace's max_future_drift_ms."""
+    parking: ParkingLimits = field(default_factory=lambda: ParkingLimits(drain_step=DRAIN_STEP))
+    """Bundles waiting for earlier ones, per author and per workspace, and for how long; a released
+    chain applies `drain_step` bundles at a time between other work."""
     session: SessionConfig = field(default_factory=SessionConfig)
     """Sync session limits and timings."""
     log_level: str = "info"

@@ -150,7 +150,8 @@ class Relay:
     def env(self) -> Env:
         rng = random.SystemRandom()
         return Env(signer=NaclSigner(self.identity), verifier=NaclVerifier(), display_name="Openprod relay",
-                   random_bytes=lambda n: rng.randbytes(n), max_future_drift_cap_ms=self.config.max_future_drift_cap_ms)
+                   random_bytes=lambda n: rng.randbytes(n), max_future_drift_cap_ms=self.config.max_future_drift_cap_ms,
+                   parking=self.config.parking)
 
     def _path(self, ws: bytes) -> Path:
         return self.data_dir / "workspaces" / f"{ws_text(ws)}.db"

@@ -117,6 +117,24 @@ class SessionRunner:
             if self._on_event is not None:
                 self._on_event(event)
 
+    async def _drain_parked(self) -> None:
+        """Parked bundles released by what this peer sent apply a step at a time (the workspace's
+        `drain_step`), with the event loop free for every other session between steps."""
+        while self.ws is not None and self.session.state is not State.CLOSED and not self._hung_up:
+            try:
+                if not self.ws.drain_parked():
+                    return
+            except Exception as exc:
+                if self._on_failure is None:
+                    raise
+                reason, detail = self._on_failure(exc)
+                self.session.close(now_ms(), reason, detail)
+                self._process()
+                return
+            self._process()  # the session's own sends (its peer is sent what it now lacks)
+            await self._flush()
+            await asyncio.sleep(0)
+
     async def _flush(self) -> None:
         async with self._send_lock:
             for frame in self.session.data_to_send():
@@ -218,6 +236,7 @@ class SessionRunner:
                 ended = frame is None
                 self._process()
                 await self._flush()
+                await self._drain_parked()
                 self._wake.set()  # the session's next timer may have moved
             if self.session.state is not State.CLOSED:
                 self.session.connection_lost(now_ms())

@@ -132,3 +132,36 @@ def test_a_settings_change_cannot_widen_the_check_for_its_own_bundle(peer_factor
     results = bob.ws.ingest_many([widen, follower])
     assert [(r.status, r.reason) for r in results] == [("rejected", "future_hlc")] * 2
     assert bob.ws.settings.max_future_drift_ms == 5 * MINUTE
+
+
+def test_a_members_settings_change_found_in_a_stored_log_never_takes_effect(peer_factory, tmp_path) -> None:
+    """Receivers refuse a member's settings change, but a log can still hold one: written by a
+    version that did not check, or a file edited by hand. Deriving state from the log (a rebuild,
+    an upgrade that re-derives) applies settings only from the owner, so it never takes effect."""
+    from openprod import Workspace, connect, oplog
+    from openprod import operations as o
+    from openprod.bundle import build, decode_bundle
+
+    alice = peer_factory("Alice")
+    bob = peer_factory("Bob", workspace_from=alice)
+    sync(alice, bob)
+    op = o.make_op(o.SetWorkspaceSetting, bob.ws.ids.new(), bob.ws.clock.tick(), key="max_future_drift_ms", value=DAY)
+    unsigned = build(workspace=bob.ws.workspace_id, bundle_id=bob.ws.ids.new(), actor=bob.ws.actor_id,
+                     device=bob.ws.device, kind="edit", clock=bob.ws.vector_clock, ops=[op])
+    bundle = decode_bundle(unsigned.seal(bob.env.signer.sign(unsigned.signing_bytes())).wire())
+    alice.ws.conn.execute("BEGIN IMMEDIATE")  # stored past every receive check, as an old version would
+    oplog.append(alice.ws.conn, bundle, 0, oplog.header_digest(bundle.header_bytes))
+    alice.ws.conn.execute("COMMIT")
+    before = alice.ws.state_hash()  # the bundle is stored, its op never applied
+    alice.ws.rebuild()
+    assert alice.ws.settings.max_future_drift_ms == 5 * MINUTE
+    assert alice.ws.state_hash() == before
+    alice.ws.close()
+    reopened = Workspace.open(connect(alice.path), alice.env)  # and a fresh open derives the same
+    assert reopened.settings.max_future_drift_ms == 5 * MINUTE
+    # The owner's own change still applies, incrementally and on rebuild alike.
+    with reopened.transaction() as tx:
+        tx.set_setting("max_future_drift_ms", 10 * MINUTE)
+    reopened.rebuild()
+    assert reopened.settings.max_future_drift_ms == 10 * MINUTE
+    reopened.close()

@@ -1,7 +1,8 @@
 """The hostile load for test_resources.py, run as its own process (at a lower priority) so that it
 competes with the relay, not with the test's measurement of an honest member's round trip.
 
-    python loadgen.py PORT WORKSPACE_HEX
+    python loadgen.py PORT WORKSPACE_HEX            # outsiders: silent sockets, never-readers, publishes
+    python loadgen.py PORT WORKSPACE_HEX parked     # a member's parked-bundle flood (see parked_flood)
 
 Opens, from many loopback addresses: silent sockets of each kind (HTTP whose headers never end,
 sync sockets that never say hello, signalling sockets that never answer the challenge), more
@@ -100,9 +101,115 @@ def publish_flood(port: int) -> list[int]:
     return statuses
 
 
+# The parked flood: (bundles per author) for each flooding author. The first author goes past its
+# own cap (1,000 at the relay's defaults), the last one past the workspace's (10,000 in all).
+FLOOD = (1_100, *([900] * 10), 200)
+FLOOD_FIELD = "contacts.Contacts"
+
+
+def flood_chains(ws_id: bytes) -> tuple[list[bytes], list[bytes]]:
+    """For each flooding author (a key of their own, as a member can make any number of): a first
+    bundle, held back, and a chain after it that can only wait for it. Returns (heads, chains)."""
+    from openprod import hlc as hlc_mod
+    from openprod import operations as o
+    from openprod.bundle import build
+    from openprod.ids import IdFactory
+
+    heads, chains = [], []
+    ids = IdFactory()
+    for k, count in enumerate(FLOOD):
+        identity = seeded_identity(f"Flood{k}", 5000 + k)
+        signer = NaclSigner(identity)
+        device = os.urandom(16)
+        writer = identity.actor_id + device
+        wall = int(time.time() * 1000) - 60_000
+        previous: bytes | None = None
+        for i in range(count + 1):
+            stamp = hlc_mod.pack(wall, i)
+            op = o.make_op(o.CreateEntity, ids.new(), stamp, entity=ids.new(), initial_table=FLOOD_FIELD)
+            unsigned = build(workspace=ws_id, bundle_id=ids.new(), actor=identity.actor_id, device=device,
+                             kind="edit", clock={writer: previous} if previous else {}, ops=[op])
+            wire = unsigned.seal(signer.sign(unsigned.signing_bytes())).wire()
+            (heads if previous is None else chains).append(wire)
+            previous = stamp
+    return heads, chains
+
+
+async def parked_flood(port: int, ws_id: bytes) -> None:
+    """As Mallory (a member): every chain without its first bundle, as fast as the relay takes it
+    (so all of it must park or be refused), then, on `release` from stdin, the first bundles."""
+    import asyncio
+
+    from rawpeer import RawPeer
+
+    from openprod.sync import decode_message_v1
+    from openprod.sync.messages import Ack, Batch, Nack, Proof
+    from openprod.sync.proof import proof_bytes_v1
+
+    started = time.monotonic()
+    heads, chains = flood_chains(ws_id)
+    built_s = time.monotonic() - started
+    mallory = seeded_identity("Mallory", 3)
+    peer = await RawPeer.open(f"http://127.0.0.1:{port}", ws_id)
+    nonce = os.urandom(16)
+    await peer.send(encode_message_v1(Hello(version=PROTOCOL_VERSION, workspace=ws_id, actor=mallory.actor_id,
+                                            nonce=nonce)))
+    hello = await peer.read()
+    assert isinstance(hello, Hello), hello
+    proof = proof_bytes_v1(workspace=ws_id, prover=mallory.actor_id, verifier=hello.actor,
+                           verifier_nonce=hello.nonce, prover_nonce=nonce)
+    await peer.send(encode_message_v1(Proof(signature=NaclSigner(mallory).sign(proof), clock={})))
+    acked = 0
+    nacks: dict[str, int] = {}
+    acked_event = asyncio.Event()
+
+    async def reader() -> None:
+        nonlocal acked
+        async for raw in peer.conn:
+            message = decode_message_v1(raw if isinstance(raw, bytes) else raw.encode())
+            if isinstance(message, Ack):
+                acked = max(acked, message.seq)
+                acked_event.set()
+            elif isinstance(message, Nack):
+                nacks[message.reason] = nacks.get(message.reason, 0) + 1
+
+    reading = asyncio.create_task(reader())
+    seq = 0
+
+    async def push(wires: list[bytes]) -> None:
+        nonlocal seq
+        batch: list[bytes] = []
+        for wire in [*wires, b""]:
+            if batch and (not wire or sum(map(len, batch)) + len(wire) > 12_000):
+                seq += 1
+                await peer.send(encode_message_v1(Batch(seq=seq, bundles=tuple(batch), kind="live")))
+                batch = []
+            if wire:
+                batch.append(wire)
+        while acked < seq:
+            acked_event.clear()
+            await asyncio.wait_for(acked_event.wait(), DEADLINE_S)
+
+    emit(event="ready", bundles=len(chains), authors=len(heads), built_s=round(built_s, 2))
+    flood_started = time.monotonic()
+    await push(chains)
+    emit(event="parked", seconds=round(time.monotonic() - flood_started, 2), batches=seq, nacks=dict(nacks))
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    if line.strip() == "release":
+        await push(heads)
+        emit(event="released", nacks=dict(nacks))
+    reading.cancel()
+    await peer.close()
+
+
 def main() -> None:
     port, ws_id = int(sys.argv[1]), bytes.fromhex(sys.argv[2])
     os.nice(10)  # the measurement in the test process comes first
+    if sys.argv[3:] == ["parked"]:
+        import asyncio
+
+        asyncio.run(parked_flood(port, ws_id))
+        return
     ws_text = str(uuid.UUID(bytes=ws_id))
     started = time.monotonic()
     held = silent_sockets(port, ws_text)

@@ -268,3 +268,66 @@ def test_a_member_cannot_widen_the_future_check_on_the_relay(
     assert "only the workspace owner" in nacks[0].detail
     assert relay_state(relay, replica) == before
     honest_edit(alice, relay)
+
+
+def test_a_backdated_bundle_is_refused_by_the_relay(world: tuple[RelayProcess, FilePeer, FilePeer, Path]) -> None:
+    """Issue 10, item 4: Mallory signs an edit stamped before her own previous one. The relay once
+    applied it without moving its vector clock: members who held her previous edit were never sent
+    it, newcomers were. Now it is refused `backdated`, and the relay's state does not change."""
+    from openprod import hlc as hlc_mod
+    from openprod import operations as o
+    from openprod.bundle import build
+
+    relay, alice, mallory, replica = world
+    m = mallory.open()
+    m.create_record(TABLE, {"name": "Mallory's honest edit"})
+    honest = m.last_receipt.wire  # type: ignore[union-attr]
+    seen = m.vector_clock
+    stamp = hlc_mod.pack(hlc_mod.wall_ms(seen[m.writer]) - 1_000, 0)
+    record = bytes.fromhex(m.records(TABLE)[0].id.replace("-", ""))
+    op = o.make_op(o.SetField, m.ids.new(), stamp, entity=record, field=f"{TABLE}.name", value="backdated")
+    unsigned = build(workspace=m.workspace_id, bundle_id=m.ids.new(), actor=m.actor_id, device=m.device,
+                     kind="edit", clock=seen, ops=[op])
+    backdated = unsigned.seal(m.env.signer.sign(unsigned.signing_bytes())).wire()
+    answers = run(push_and_read(relay, m, honest, per_batch=1))
+    assert not [x for x in answers if isinstance(x, Nack)], answers
+    before = relay_state(relay, replica)
+    answers = run(push_and_read(relay, m, backdated))
+    nacks = [x for x in answers if isinstance(x, Nack)]
+    assert [n.reason for n in nacks] == ["backdated"], answers
+    assert "not later than the bundle before it on the same device" in nacks[0].detail
+    assert relay_state(relay, replica) == before
+    honest_edit(alice, relay)
+
+
+def test_the_relay_caps_parked_bundles_as_configured(relay_factory, tmp_path: Path) -> None:
+    """Issue 10, item 3, through the relay's own option: with `--max-parked-per-author 3`, the 4th
+    and 5th bundles of a chain whose first one is held back are refused `too_many_parked`, the
+    session goes on, and once the first one arrives the three parked ones apply."""
+    from relayproc import settings_env
+
+    relay = relay_factory(env=settings_env(max_parked_per_author=3))
+    alice = make_file_peer(tmp_path, "Alice", 1, owner_of="Hamlet")
+    ws = alice.open()
+    ws_id = ws.workspace_id
+    ws.conn.close()
+    alice.cli("publish", relay=relay)
+    alice.cli("sync", relay=relay)
+    mallory = make_file_peer(tmp_path, "Mallory", 3, workspace_id=ws_id)
+    mallory.cli("join", "--workspace", str(uuid.UUID(bytes=ws_id)), relay=relay)
+    mallory.cli("sync", relay=relay)
+    m = mallory.open()
+    wires = []
+    for i in range(6):
+        m.create_record(TABLE, {"name": f"Chain {i}"})
+        wires.append(m.last_receipt.wire)  # type: ignore[union-attr]
+    answers = run(push_and_read(relay, m, *wires[1:]))
+    nacks = [x for x in answers if isinstance(x, Nack)]
+    assert [n.reason for n in nacks] == ["too_many_parked"] * 2, answers
+    assert "3 bundles by this author already wait" in nacks[0].detail
+    run(push_and_read(relay, m, wires[0]))
+    m.conn.close()
+    mallory.cli("sync", relay=relay)  # the refused two are sent again, as any catch-up does
+    assert relay_state(relay, relay.workspace_file(alice.open()))[1] == mallory.hash_and_count()[1]
+    alice.cli("sync", relay=relay)
+    assert alice.hash_and_count() == mallory.hash_and_count()

@@ -37,11 +37,27 @@ class Faults:
 RELIABLE = Faults()
 
 
+class CheckedReplica(WorkspaceReplica):
+    """A replica whose every state-hash answer is compared with the hash of the state as it is
+    now: a session that says "in sync" from a stale cached hash is recorded in `stale`."""
+
+    def __init__(self, workspace: object) -> None:
+        super().__init__(workspace)
+        self.stale: list[tuple[str, str]] = []
+
+    def state_hash(self) -> str:
+        answer = super().state_hash()
+        fresh = self.ws.state_hash()
+        if answer != fresh:
+            self.stale.append((answer, fresh))
+        return answer
+
+
 class SimPeer:
     def __init__(self, peer: Peer) -> None:
         self.peer = peer
         self.ws = peer.ws
-        self.replica = WorkspaceReplica(peer.ws)
+        self.replica = CheckedReplica(peer.ws)
         self.sessions: list[SyncSession] = []
         self.ws.listeners.append(self._stored)
 

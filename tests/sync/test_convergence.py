@@ -23,6 +23,9 @@ from simnet import Faults, SimNet, SimPeer, bundle_ids
 
 from helpers import ManualClock, Peer, make_env, make_peer, seeded_identity
 from openprod import Workspace, connect
+from openprod import hlc as hlc_mod
+from openprod import operations as o
+from openprod.bundle import build
 
 EXAMPLES = int(os.environ.get("OPENPROD_SIM_EXAMPLES", "500"))
 TABLE = "contacts.Contacts"
@@ -111,4 +114,84 @@ def test_any_schedule_converges(template: Path, tmp_path_factory: pytest.TempPat
     finally:
         for peer in peers:
             peer.ws.conn.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+rogue_step = st.one_of(
+    step,
+    st.tuples(st.just("rogue"), st.integers(0, 6), st.integers(0, 9)),
+    st.tuples(st.just("backdate"), st.integers(0, 6), st.integers(0, 5_000)),
+)
+
+
+def backdated(rogue: Peer, back_ms: int, value: int) -> bytes:
+    """A validly signed bundle by `rogue` after its newest one, stamped `back_ms` before what its
+    own clock says it has seen (its own last bundle, or the newest one it holds)."""
+    ws = rogue.ws
+    seen = ws.vector_clock
+    latest = seen.get(ws.writer, max(seen.values()))
+    stamp = hlc_mod.pack(max(0, hlc_mod.wall_ms(latest) - back_ms), 0)
+    record = bytes.fromhex(ws.records(TABLE)[0].id.replace("-", ""))
+    op = o.make_op(o.SetField, ws.ids.new(), stamp, entity=record, field=f"{TABLE}.role", value=f"backdated {value}")
+    unsigned = build(workspace=ws.workspace_id, bundle_id=ws.ids.new(), actor=ws.actor_id, device=ws.device,
+                     kind="edit", clock=seen, ops=[op])
+    return unsigned.seal(ws.env.signer.sign(unsigned.signing_bytes())).wire()
+
+
+@settings(max_examples=max(20, EXAMPLES // 5), deadline=None, suppress_health_check=list(HealthCheck))
+@given(n=st.integers(3, 6), kind=st.sampled_from(["pairwise", "gossip"]), seed=st.integers(0, 2**32 - 1),
+       steps=st.lists(rogue_step, min_size=1, max_size=20))
+def test_backdated_bundles_never_split_peers(template: Path, tmp_path_factory: pytest.TempPathFactory, n: int,
+                                             kind: str, seed: int, steps: list[tuple]) -> None:
+    """A member who signs bundles stamped before what they follow (their own previous bundle, or
+    anything they had seen) hands them to random peers amid any schedule. Every receiver refuses
+    them (`backdated`), so no peer ever holds one; everyone converges; and no session ever answers
+    an in-sync check with a state hash older than its state (the relay once cached it by vector
+    clock, which a backdated bundle does not move)."""
+    folder = tmp_path_factory.mktemp("sim")
+    clock = ManualClock(step=0)
+    net = SimNet(clock, seed)
+    peers = [net.add_existing(open_copy(template, folder / f"p{i}.db", f"P{i}", i + 1, clock)) for i in range(n)]
+    rogue = open_copy(template, folder / "rogue.db", "Rogue", 99, clock)
+    links = [net.link(peers[i], peers[j]) for i, j in topology(kind, n, net.rng)]
+    edits = 0
+    refused: dict[str | None, str] = {}
+    for action in steps:
+        if action[0] == "rogue":
+            rogue.ws.set_field(rogue.ws.records(TABLE)[0].id, f"{TABLE}.role", f"rogue {action[2]}")
+            peers[action[1] % n].ws.ingest(rogue.ws.last_receipt.wire)
+            edits += 1
+        elif action[0] == "backdate":
+            clock.now += 1
+            result = peers[action[1] % n].ws.ingest(backdated(rogue, action[2], len(refused)))
+            refused[result.bundle_id] = f"{result.status} {result.reason}"
+        elif action[0] == "edit":
+            apply_edit(peers[action[1] % n], action[2], action[3])
+            edits += 1
+        elif action[0] == "cut":
+            net.cut(links[action[1] % len(links)])
+        elif action[0] == "restore":
+            net.restore(links[action[1] % len(links)])
+        elif action[0] == "faults":
+            links[action[1] % len(links)].faults = Faults(drop=action[2], duplicate=action[3], max_delay=action[4])
+        else:
+            net.run(action[1])
+    net.heal_all()
+    net.settle()
+    try:
+        expected = bundle_ids(peers[0])
+        assert len(expected) == 3 + edits
+        for peer in peers:
+            assert bundle_ids(peer) == expected, f"{peer.name} holds a different oplog"
+            assert peer.ws.state_hash() == peers[0].ws.state_hash(), f"{peer.name} diverged"
+            assert peer.ws.oplog_size().pending == 0
+            assert {q.reason for q in peer.ws.quarantined()} <= {"backdated"}
+        for peer in peers:
+            assert peer.replica.stale == [], f"{peer.name} answered a check from a stale state hash"
+        assert not expected & set(refused), "a backdated bundle was applied"
+        assert set(refused.values()) <= {"rejected backdated"}
+    finally:
+        for peer in peers:
+            peer.ws.conn.close()
+        rogue.ws.conn.close()
         shutil.rmtree(folder, ignore_errors=True)

@@ -63,3 +63,27 @@ def test_an_equivocating_author_cannot_make_peers_diverge(tmp_path: Path, same_h
     assert bundle_ids(x) == bundle_ids(y)
     assert x.ws.state_hash() == y.ws.state_hash()
     assert x.ws.chain_digests == y.ws.chain_digests
+
+
+def test_the_in_sync_check_sees_a_branch_that_does_not_move_the_clock(tmp_path: Path) -> None:
+    """A branch stamped before the newest bundle of its chain is stored without moving the vector
+    clock; the state hash the session answers checks with must still be the one of the state now."""
+    from openprod.sync import WorkspaceReplica
+
+    clock = ManualClock()
+    net = SimNet(clock, seed=7)
+    alice = net.add_peer("Alice", str(tmp_path / "a.db"), 1)
+    mallory = net.add_peer("Mallory", str(tmp_path / "m.db"), 2, workspace_from=alice)
+    record = alice.ws.create_record("contacts.Contacts", {"name": "Show call", "status": "draft"})
+    link = net.link(alice, mallory)
+    net.settle()
+    net.cut(link)
+    first, second = forked(mallory, record, same_hlc=False)
+    replica = WorkspaceReplica(alice.ws)
+    assert alice.ws.ingest(second).status == "applied"
+    before = replica.state_hash()
+    clock_before = alice.ws.vector_clock
+    assert alice.ws.ingest(first).status == "applied"  # the older branch: the clock stays where it was
+    assert alice.ws.vector_clock == clock_before
+    assert alice.ws.state_hash() != before  # both branches now: the two values are in conflict
+    assert replica.state_hash() == alice.ws.state_hash()

@@ -115,7 +115,7 @@ class WorkspaceReplica:
         if not isinstance(workspace, Workspace):
             raise TypeError("WorkspaceReplica needs an openprod Workspace")
         self.ws = workspace
-        self._hash_key: frozenset[tuple[bytes, bytes]] | None = None
+        self._hash_key: tuple[int, int] | None = None
         self._hash = ""
 
     @property
@@ -139,9 +139,14 @@ class WorkspaceReplica:
         return SqliteDelta(self.ws.conn, chain_seqs(self.ws.conn, writers))
 
     def state_hash(self) -> str:
-        """Cached per vector clock: state only changes when a bundle is stored, which moves the clock."""
-        key = frozenset(self.ws.vector_clock.items())
+        """Cached until the database changes. Not keyed by the vector clock: a stored bundle need
+        not move it (a branch of a forked chain, stamped before the chain's newest bundle), and a
+        stale hash would tell two differing peers they are in sync. `total_changes` counts every
+        row this connection has written (it never goes back, rollbacks included) and
+        `data_version` moves when another connection commits, so any write misses the cache."""
+        conn = self.ws.conn
+        key = (conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0])
         if key != self._hash_key:
             self._hash = self.ws.state_hash()
-            self._hash_key = key
+            self._hash_key = (conn.total_changes, key[1])  # the hash itself may write (a view closed)
         return self._hash
