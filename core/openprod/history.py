@@ -206,8 +206,8 @@ def changes_since(ws: Workspace, mark: int | None = None) -> list[PersonChanges]
 
 def mark_seen(ws: Workspace) -> int:
     """Remember that everything stored so far has been seen (e.g. when a sync completes)."""
-    mark = ws.conn.execute("SELECT coalesce(max(seq), 0) FROM bundles").fetchone()[0]
+    mark = oplog.last_seq(ws.conn)
     set_meta(ws.conn, "seen_mark", mark)
-    return int(mark)
+    return mark
 
 

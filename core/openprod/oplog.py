@@ -13,7 +13,8 @@ import sqlite3
 from collections.abc import Iterator
 
 from . import operations as o
-from .bundle import Bundle
+from .bundle import Bundle, encode_wire
+from .hlc import ZERO
 from .state import POSITION_KEY
 
 LIFE = "@life"
@@ -154,11 +155,77 @@ def other_writer_since(conn: sqlite3.Connection, target: bytes, fields: tuple[st
     return None
 
 
-def bundle_wires(conn: sqlite3.Connection, where: str = "", params: tuple[object, ...] = ()) -> Iterator[bytes]:
-    """Reassemble stored bundles into their exact wire bytes (for sync and export)."""
-    from .bundle import encode_wire
+# --- reading stored bundles (sync deltas, export, publishing) ------------------------------------
 
-    sql = f"SELECT seq, header, signature FROM bundles {where} ORDER BY hlc, bundle_id"
-    for seq, header, signature in conn.execute(sql, params).fetchall():
-        ops = [r[0] for r in conn.execute("SELECT payload FROM oplog WHERE bundle_seq = ? ORDER BY idx", (seq,))]
-        yield encode_wire(header, signature, ops)
+PAGE = 256  # bundles read from SQLite at a time while streaming a catch-up
+
+
+class StoredWires:
+    """Bundle sequence numbers chosen up front (a snapshot), wires read a page at a time."""
+
+    def __init__(self, conn: sqlite3.Connection, seqs: list[int]) -> None:
+        self._conn = conn
+        self._seqs = seqs
+        self.total = len(seqs)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for start in range(0, len(self._seqs), PAGE):
+            yield from wires_for(self._conn, self._seqs[start:start + PAGE])
+
+
+def wires_for(conn: sqlite3.Connection, seqs: list[int]) -> list[bytes]:
+    """Exact wire bytes of stored bundles (by local seq), in the order given."""
+    if not seqs:
+        return []
+    marks = ",".join("?" * len(seqs))
+    heads = {seq: (header, signature) for seq, header, signature in conn.execute(
+        f"SELECT seq, header, signature FROM bundles WHERE seq IN ({marks})", seqs)}
+    ops: dict[int, list[bytes]] = {seq: [] for seq in seqs}
+    for seq, payload in conn.execute(
+            f"SELECT bundle_seq, payload FROM oplog WHERE bundle_seq IN ({marks}) ORDER BY bundle_seq, idx", seqs):
+        ops[seq].append(payload)
+    return [encode_wire(heads[seq][0], heads[seq][1], ops[seq]) for seq in seqs]
+
+
+def missing_seqs(conn: sqlite3.Connection, mine: dict[bytes, bytes], theirs: dict[bytes, bytes]) -> list[int]:
+    """Local seqs of the bundles not covered by `theirs`, in HLC order (a causal order).
+
+    A writer's (one device's) bundles are applied in chain order, so "everything of writer W
+    after theirs[W]" is what the peer lacks; one indexed range query per writer that is behind.
+    (A forked chain can hide a branch below theirs[W]: the digests in checks find it.)
+    """
+    found: list[tuple[bytes, bytes, int]] = []
+    for writer, hlc in mine.items():
+        since = theirs.get(writer, ZERO)
+        if since >= hlc:
+            continue
+        found.extend(conn.execute(
+            "SELECT hlc, bundle_id, seq FROM bundles WHERE writer = ? AND hlc > ?", (writer, since)))
+    found.sort()
+    return [seq for _hlc, _id, seq in found]
+
+
+def chain_seqs(conn: sqlite3.Connection, writers: list[bytes]) -> list[int]:
+    """Every bundle of these writers, in HLC order: what a peer missing part of a forked chain gets."""
+    found: list[tuple[bytes, bytes, int]] = []
+    for writer in writers:
+        found.extend(conn.execute("SELECT hlc, bundle_id, seq FROM bundles WHERE writer = ?", (writer,)))
+    found.sort()
+    return [seq for _hlc, _id, seq in found]
+
+
+def genesis_seq(conn: sqlite3.Connection) -> int | None:
+    """Local seq of the bundle holding the workspace's first InitWorkspace (None before it is here)."""
+    row = conn.execute("SELECT b.seq FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq"
+                       " WHERE l.op_type = 'InitWorkspace' ORDER BY l.ord LIMIT 1").fetchone()
+    return None if row is None else int(row[0])
+
+
+def last_seq(conn: sqlite3.Connection) -> int:
+    """The local position of the newest stored bundle (0 when none)."""
+    return int(conn.execute("SELECT coalesce(max(seq), 0) FROM bundles").fetchone()[0])
+
+
+def count_after(conn: sqlite3.Connection, writer: bytes, hlc: bytes) -> int:
+    """How many bundles of `writer` are newer than `hlc`."""
+    return int(conn.execute("SELECT count(*) FROM bundles WHERE writer = ? AND hlc > ?", (writer, hlc)).fetchone()[0])

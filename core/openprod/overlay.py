@@ -49,6 +49,24 @@ class OverlayInfo:
 
 
 @dataclass(frozen=True)
+class StagedOp:
+    """One op staged in an overlay, as a shell lists it ("what this import changes")."""
+
+    op_type: str
+    target: str | None  # the record or link it writes (UUID form), or hex for other targets
+    field: str | None  # the field or link property, when it writes exactly one
+    was: Any  # the real value when this register was first staged (None if unknown or empty)
+    target_is_id: bool  # target is a record or link id
+
+    @classmethod
+    def from_row(cls, op_type: str, target: bytes | None, field: str | None, base_kind: str | None,
+                  base_value: Any) -> StagedOp:
+        is_id = target is not None and len(target) == 16
+        shown = None if target is None else to_str(target) if is_id else target.hex()
+        return cls(op_type, shown, field, from_sql(base_kind, base_value), is_id)
+
+
+@dataclass(frozen=True)
 class Drift:
     """Canonical data changed under a staged edit."""
 

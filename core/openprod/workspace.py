@@ -21,7 +21,7 @@ import functools
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -51,7 +51,8 @@ from .identity import Signer, Verifier, clean_display_name, short_actor
 from .ids import IdFactory, to_str, workspace_id_for
 from .merge import Redirects
 from .modules import ModuleDef, Schema, parse_manifest, union
-from .overlay import Drift, OverlayInfo, Overlays
+from .overlay import Drift, OverlayInfo, Overlays, StagedOp
+from .overlay_journal import OverlayJournal
 from .query import matches, run_query
 from .reads import (
     EdgeRow,
@@ -671,8 +672,15 @@ class Workspace:
         """A person's display name, by actor id (64 hex characters); a short id if never named."""
         if isinstance(actor, str):
             actor = bytes.fromhex(actor)
+        name = self.signed_name(actor)
+        return name if name is not None else short_actor(actor)
+
+    def signed_name(self, actor: str | bytes) -> str | None:
+        """The display name this actor signed with, or None if none of its changes is here yet."""
+        if isinstance(actor, str):
+            actor = bytes.fromhex(actor)
         row = self.conn.execute("SELECT display_name FROM actors WHERE actor = ?", (actor,)).fetchone()
-        return row[0] if row else short_actor(actor)
+        return str(row[0]) if row else None
 
     @_reads
     def table_member_ids(self, table: str) -> list[str]:
@@ -885,6 +893,28 @@ class Workspace:
             "SELECT DISTINCT target, field FROM overlay_ops WHERE overlay_id = ? AND target IS NOT NULL"
             " AND field IS NOT NULL ORDER BY target, field", (overlay_id,))]
 
+    def staged_ops(self, overlay: str | None = None) -> list[StagedOp]:
+        """Every op staged in the overlay (default: the active one; none if no overlay is active), in
+        the order staged."""
+        overlay_id = self.overlays._row(overlay)[0] if overlay is not None else self.overlays.active()
+        if overlay_id is None:
+            return []
+        return [StagedOp.from_row(*row) for row in self.conn.execute(
+            "SELECT op_type, target, field, base_kind, base_value FROM overlay_ops WHERE overlay_id = ? ORDER BY seq",
+            (overlay_id,))]
+
+    def overlay_journal(self) -> OverlayJournal:
+        """A journal of overlay row changes, for shells that keep staged edits durable themselves
+        (the web worker's IndexedDB); see `overlay_journal`."""
+        return OverlayJournal(self.conn)
+
+    def restore_overlays(self, heads: Iterable[bytes], ops: Iterable[bytes]) -> int:
+        """Replace every overlay with a journal's records (none re-activated). Returns how many."""
+        if self._tx is not None:
+            raise LocalError("a transaction is still open on this workspace; finish it first")
+        self.overlays.close_view()
+        return OverlayJournal.restore(self.conn, heads, ops)
+
     def close_views(self) -> None:
         """End any open overlay read view (e.g. before `conn.serialize()` for a snapshot, which
         must hold canonical state only); the next read reopens it."""
@@ -926,6 +956,11 @@ class Workspace:
     def _merge_exceptions(self) -> set[tuple[bytes, bytes]]:
         return {(a, b) for a, b in self.conn.execute("SELECT a, b FROM merge_exceptions")}
 
+    def edge_type_of(self, edge: IdLike) -> str | None:
+        """An edge's type, whether or not it is visible now; None if no such edge is stored."""
+        state = edge_state(self.conn, as_id(edge, "edge id"))
+        return None if state is None else state[0]
+
     def quarantined(self) -> list[Quarantined]:
         """Received bundles that were refused, oldest first, with why and who sent them."""
         return [Quarantined(i, reason, detail, id_str(bundle_id), source) for i, reason, detail, bundle_id, source
@@ -938,15 +973,39 @@ class Workspace:
     def bundles(self) -> Iterator[StoredBundle]:
         """The oplog: every stored bundle with its exact signed wire bytes, in a causal order
         (each after everything it depends on), read a page at a time."""
-        from .sync.replica import wires_for
-
         rows = self.conn.execute("SELECT seq, bundle_id, actor, hlc, kind, op_count FROM bundles"
                                  " ORDER BY hlc, bundle_id").fetchall()
         for start in range(0, len(rows), 256):
             page = rows[start:start + 256]
             for (_seq, bundle_id, actor, hlc, kind, count), wire in zip(
-                    page, wires_for(self.conn, [r[0] for r in page]), strict=True):
+                    page, oplog.wires_for(self.conn, [r[0] for r in page]), strict=True):
                 yield StoredBundle(to_str(bundle_id), actor_str(actor), hlc, kind, count, wire)
+
+    def bundles_lacked(self, peer_clock: dict[bytes, bytes]) -> oplog.StoredWires:
+        """The stored bundles a peer at `peer_clock` lacks, in a causal order, read lazily (`.total`
+        says how many): a sync catch-up."""
+        return oplog.StoredWires(self.conn, oplog.missing_seqs(self.conn, self._vc, peer_clock))
+
+    def bundles_of(self, writers: list[bytes]) -> oplog.StoredWires:
+        """Every stored bundle of these writers (actor key || device), in a causal order: what a
+        peer missing part of a forked chain gets."""
+        return oplog.StoredWires(self.conn, oplog.chain_seqs(self.conn, writers))
+
+    def genesis_bundle(self) -> bytes | None:
+        """The wire bytes of the bundle that founded the workspace (its first InitWorkspace):
+        publishing sends it, since it makes its author the owner. None before it is here."""
+        seq = oplog.genesis_seq(self.conn)
+        return None if seq is None else oplog.wires_for(self.conn, [seq])[0]
+
+    def unshared_count(self, shared: bytes) -> int:
+        """How many bundles written on this device are newer than `shared` (the HLC of ours a peer
+        has confirmed): what only this device holds."""
+        return oplog.count_after(self.conn, self.writer, shared)
+
+    def change_mark(self) -> int:
+        """The local position of the newest stored bundle: a mark for `changes_since`, which moves
+        whenever a bundle is stored (own or received)."""
+        return oplog.last_seq(self.conn)
 
     def oplog_size(self) -> OplogSize:
         """How many bundles and operations the oplog holds, and how many received bundles are

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from openprod import ValidationError, Workspace
-from openprod.conflicts import Conflict
-from openprod.ids import from_str
+from openprod import Conflict, ValidationError, Workspace
 from openprod.modules import FieldDef, property_def
-from openprod.reads import edge_state
 
 from .fields import coerce_input, field_json
 
@@ -18,8 +15,7 @@ GROUP_THRESHOLD = 3  # groups with more conflicts than this offer "take one pers
 def _field(ws: Workspace, c: Conflict) -> FieldDef | None:
     """The field (or edge property, as a field) a new value for this conflict must fit."""
     if c.is_edge:
-        state = edge_state(ws.conn, from_str(c.target))
-        etype = ws.schema.edge_types.get(state[0] or "") if state else None
+        etype = ws.schema.edge_types.get(ws.edge_type_of(c.target) or "")
         return property_def(etype, c.key) if etype is not None else None
     return ws.schema.fields.get(c.competitors[-1].field)
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from openprod import ValidationError, Workspace
-from openprod.ids import from_str
 from openprod.modules import EdgeTypeDef, property_def
-from openprod.reads import edge_state
 from openprod.results import Edge
 
 from .fields import coerce_input, field_json
@@ -104,10 +102,10 @@ class LinksApi:
         return {"removed": edge}
 
     async def m_set_edge_property(self, edge: str, key: str, value: Any) -> dict[str, Any]:
-        state = edge_state(self.ws.conn, from_str(edge))
-        if state is None or state[0] is None:
+        edge_type = self.ws.edge_type_of(edge)
+        if edge_type is None:
             raise ValidationError(f"link {edge} does not exist")
-        pdef = property_def(self.ws.schema.edge_type(state[0]), key)
+        pdef = property_def(self.ws.schema.edge_type(edge_type), key)
         value = coerce_input(pdef, value)
         async with self.ws.transaction_async() as tx:
             tx.set_edge_property(edge, key, value)

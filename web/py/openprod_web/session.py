@@ -21,6 +21,7 @@ from typing import Any
 
 from openprod import (
     BundleEvent,
+    Drift,
     Env,
     Identity,
     OpenprodError,
@@ -31,13 +32,11 @@ from openprod import (
 from openprod.identity import clean_display_name
 from openprod.ids import from_str, to_str
 from openprod.modules import FieldDef, normalize_value
-from openprod.overlay import Drift
 
 from .backup import BackupError, decode_backup, encode_backup_v1, restore_into
 from .conflicts import CONFLICT_METHODS, ConflictsApi, conflict_keys
 from .fields import EDITABLE_TYPES, coerce_crdt, coerce_input, field_json, same_value, text_edits
 from .imports import IMPORT_METHODS, ImportApi
-from .journal import OverlayJournal
 from .links import LINK_METHODS, LinksApi
 from .modules import available_manifests, module_upgrades
 from .staging import STAGING_METHODS, ProgressSink, StagingApi, drift_json, staged_cells
@@ -130,7 +129,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         self.seq = seq
         self.replay = replay
         self._queue: list[tuple[int, bytes]] = []
-        self.journal = OverlayJournal(ws.conn)
+        self.journal = ws.overlay_journal()
         self.progress: ProgressSink | None = None
         self._writes = 0  # write calls so far: with `seq`, what the drift cache is valid for
         self._drift_cache: tuple[tuple[Any, ...], list[Drift]] | None = None
@@ -173,7 +172,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
                    overlays: Iterable[Any] = (), overlay_ops: Iterable[Any] = ()) -> Session:
         """Latest snapshot (or none) + the log records after it; `log` items are (seq, wire).
 
-        `overlays`, `overlay_ops`: the overlay journal's head and op records (journal.py); they
+        `overlays`, `overlay_ops`: the overlay journal's head and op records (openprod.overlay_journal); they
         replace whatever overlays the snapshot held, so staged edits are exactly what was last
         made durable.
         """
@@ -200,8 +199,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
             stats.replayed += 1
             stats.statuses[result.status] = stats.statuses.get(result.status, 0) + 1
             seq = max(seq, record_seq)
-        stats.overlays = OverlayJournal.restore(conn, [_as_bytes(r) for r in overlays],
-                                                [_as_bytes(r) for r in overlay_ops])
+        stats.overlays = ws.restore_overlays([_as_bytes(r) for r in overlays], [_as_bytes(r) for r in overlay_ops])
         stats.replay_ms = (time.perf_counter() - started) * 1000
         return cls(ws, identity, seq, stats)
 
@@ -218,13 +216,13 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         return queued
 
     def take_overlays(self) -> list[tuple[str, str, int | None, bytes | None]]:
-        """Overlay journal changes since the last call: (kind, overlay id, seq, record); see journal.py."""
+        """Overlay journal changes since the last call: (kind, overlay id, seq, record); see overlay_journal."""
         return self.journal.take()
 
     def drift_list(self) -> list[Drift]:
         """The active overlay's drift, cached until a bundle is stored or a write call runs: computing
         it closes the overlay's read view, which costs a replay of every staged op to reopen."""
-        active = self.ws.overlays.active()
+        active = self.ws.active_overlay
         key = (self.seq, self._writes, active)
         if self._drift_cache is None or self._drift_cache[0] != key:
             self._drift_cache = (key, self.ws.overlay_drift(active) if active is not None else [])
@@ -236,16 +234,14 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         An active overlay keeps a read view (a SQLite transaction) open between calls; it is
         closed first, so the snapshot holds canonical state only (calls never overlap this)."""
         conn: sqlite3.Connection = self.ws.conn
-        if self.ws.overlays.view_open:
-            self.ws.overlays.close_view()
+        self.ws.close_views()
         if conn.in_transaction:
             return None
         return self.seq, conn.serialize()
 
     def export_backup(self, now_ms: int) -> bytes:
         """The whole workspace as a backup file (backup.py: format v1). Staged edits are not in it."""
-        if self.ws.overlays.view_open:
-            self.ws.overlays.close_view()
+        self.ws.close_views()
         return encode_backup_v1(self.ws, int(now_ms), self.identity.display_name)
 
     async def restore_backup(self, data: Any) -> str:
@@ -286,7 +282,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         if spec is None:
             return json.dumps({"error": {"type": "LocalError", "message": f"unknown method {method!r}"}})
         args = json.loads(args_json) if args_json else {}
-        before = self.ws.overlays.active()
+        before = self.ws.active_overlay
         try:
             result = await getattr(self, f"m_{method}")(**args)
         except (OpenprodError, ValueError) as exc:
@@ -294,9 +290,9 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         finally:
             if spec:  # a write may have staged into, or changed, the overlay active before or after it
                 self._writes += 1
-                self.journal.touch(before, self.ws.overlays.active())
+                self.journal.touch(before, self.ws.active_overlay)
                 if method == "stage_activate" or method == "stage_discard":
-                    self.journal.touch(from_str(args["overlay"]) if args.get("overlay") else None)
+                    self.journal.touch(args.get("overlay") or None)
         return json.dumps({"ok": result}, default=_json_default)
 
     def _fdef(self, field_id: str) -> FieldDef:
@@ -313,7 +309,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         """(record, semantic field) -> what changed underneath a staged edit. Read before the rows:
         drift compares with canonical state, so it closes the overlay's read view."""
         ws = self.ws
-        if ws.overlays.active() is None:
+        if ws.active_overlay is None:
             return {}
         return {(d.target, ws.groups.key(d.field)): drift_json(ws, d)["description"]
                 for d in self.drift_list() if d.field.count(".") == 2}
@@ -447,7 +443,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
 
     async def m_stats(self) -> dict[str, Any]:
         r = self.replay
-        bundles = self.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
+        bundles = self.ws.oplog_size().bundles
         return {"seq": self.seq, "queued": len(self._queue), "bundles": bundles,
                 "snapshot_seq": r.snapshot_seq, "snapshot_bytes": r.snapshot_bytes, "replayed": r.replayed,
                 "replay_statuses": r.statuses, "restore_ms": round(r.restore_ms, 1),
@@ -498,7 +494,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
             return {"changed": False, "value": self.ws.get(record, fdef.id)}
         async with self.ws.transaction_async() as tx:
             self._write(tx, record, fdef.id, changes[fdef.id])
-        if fdef.crdt is None and self.ws.overlays.active() is not None:
+        if fdef.crdt is None and self.ws.active_overlay is not None:
             # staged: reading it back would reopen the overlay's view (a replay of every staged op)
             return {"changed": True, "value": normalize_value(fdef, changes[fdef.id])}
         return {"changed": True, "value": self.ws.get(record, fdef.id)}

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from openprod import BundleEvent, Env, Identity, Workspace, connect
-from openprod.oplog import bundle_wires
 
 __all__ = ["DebugPeer"]
 
@@ -49,9 +48,9 @@ class DebugPeer:
     async def pull(self) -> int:
         """Receive every bundle the session's workspace holds (duplicates are harmless)."""
         main = self.session.ws
-        main.overlays.close_view()
+        main.close_views()
         applied = 0
-        for wire in list(bundle_wires(main.conn)):
+        for wire in [stored.wire for stored in main.bundles()]:
             result = await self.ws.ingest_async(wire, source="debug-main")
             applied += result.status == "applied"
         return applied
