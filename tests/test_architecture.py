@@ -60,3 +60,32 @@ def test_every_core_module_is_front_door_or_private() -> None:
     assert both == []
     stale = sorted(m for m in PUBLIC | private if m not in modules)
     assert stale == []
+
+
+def test_the_core_has_no_import_cycles() -> None:
+    """Every import counts (also under TYPE_CHECKING and inside functions): a reader can start at
+    any module and never be led back to where they began (scripts/architecture_numbers.py)."""
+    import importlib.util
+
+    import grimp
+
+    spec = importlib.util.spec_from_file_location("architecture_numbers", ROOT / "scripts" / "architecture_numbers.py")
+    assert spec is not None and spec.loader is not None
+    numbers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(numbers)
+    graph = grimp.build_graph("openprod", include_external_packages=False)
+    cycles = numbers.strongly_connected(graph, set(graph.modules))
+    assert [sorted(c) for c in cycles] == []
+    below = sorted(m for m in graph.find_modules_that_directly_import("openprod.workspace")
+                   if m not in ("openprod", "openprod.csv_import"))
+    assert below == [], "nothing below the facade imports it"
+
+
+def test_the_layer_diagram_in_the_docs_is_the_checked_contract() -> None:
+    """docs/architecture.md draws the layers import-linter checks (the same rows, same order)."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    block = text.split("<!-- layers: checked by tests/test_architecture.py -->", 1)[1].split("```")[1]
+    drawn = [row.split("   ")[0].strip() for row in block.strip("\n").splitlines()]
+    layers = _contracts()["The core's layers point down"]["layers"]
+    checked = [" | ".join(m.strip().removeprefix("openprod.") for m in row.split("|")) for row in layers]  # type: ignore[union-attr]
+    assert drawn == checked

@@ -16,14 +16,13 @@ from . import oplog
 from .bundle import stored_clock
 from .conflicts import Write, saw
 from .identity import short_actor
-from .ids import to_str
+from .ids import IdLike, as_id, to_str
 from .reads import actor_names, tables_of
 from .state import register_writes
 from .storage import get_meta, set_meta
-from .transaction import IdLike, as_id
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from .context import Context
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ class PersonChanges:
 
 
 
-def field_history(ws: Workspace, record: IdLike, field: str) -> list[Change]:
+def field_history(ws: Context, record: IdLike, field: str) -> list[Change]:
     """Every write to the field (mapped fields included), oldest first; see `Change`. Read from the
     oplog, plus the active overlay's staged edits at the end (marked `staged`)."""
     entity = ws.redirects.resolve(as_id(record, "record id"))
@@ -170,7 +169,7 @@ def field_history(ws: Workspace, record: IdLike, field: str) -> list[Change]:
     return changes + _staged(ws, entity, members, changes[-1].new if changes else None)
 
 
-def _staged(ws: Workspace, entity: bytes, members: tuple[str, ...], previous: Any) -> list[Change]:
+def _staged(ws: Context, entity: bytes, members: tuple[str, ...], previous: Any) -> list[Change]:
     overlay = ws.overlays.active()
     if overlay is None:
         return []
@@ -190,7 +189,7 @@ def _staged(ws: Workspace, entity: bytes, members: tuple[str, ...], previous: An
     return out
 
 
-def changes_since(ws: Workspace, mark: int | None = None) -> list[PersonChanges]:
+def changes_since(ws: Context, mark: int | None = None) -> list[PersonChanges]:
     """Bundles from elsewhere (other people, or this person's other devices) stored after `mark`
     (default: the last `mark_seen`), by person."""
     if mark is None:
@@ -204,7 +203,7 @@ def changes_since(ws: Workspace, mark: int | None = None) -> list[PersonChanges]
         out.append(PersonChanges(actor.hex(), names.get(actor, short_actor(actor)), count, ops, records))
     return out
 
-def mark_seen(ws: Workspace) -> int:
+def mark_seen(ws: Context) -> int:
     """Remember that everything stored so far has been seen (e.g. when a sync completes)."""
     mark = oplog.last_seq(ws.conn)
     set_meta(ws.conn, "seen_mark", mark)

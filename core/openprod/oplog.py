@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from . import operations as o
 from .bundle import Bundle, encode_wire
 from .hlc import ZERO
+from .ids import to_str
+from .results import OplogSize, StoredBundle, actor_str
 from .state import POSITION_KEY
 
 LIFE = "@life"
@@ -229,3 +231,21 @@ def last_seq(conn: sqlite3.Connection) -> int:
 def count_after(conn: sqlite3.Connection, writer: bytes, hlc: bytes) -> int:
     """How many bundles of `writer` are newer than `hlc`."""
     return int(conn.execute("SELECT count(*) FROM bundles WHERE writer = ? AND hlc > ?", (writer, hlc)).fetchone()[0])
+
+
+def stored_bundles(conn: sqlite3.Connection) -> Iterator[StoredBundle]:
+    """Every stored bundle with its exact signed wire bytes, in a causal order (HLC), a page at a time."""
+    rows = conn.execute("SELECT seq, bundle_id, actor, hlc, kind, op_count FROM bundles"
+                        " ORDER BY hlc, bundle_id").fetchall()
+    for start in range(0, len(rows), PAGE):
+        page = rows[start:start + PAGE]
+        for (_seq, bundle_id, actor, hlc, kind, count), wire in zip(
+                page, wires_for(conn, [r[0] for r in page]), strict=True):
+            yield StoredBundle(to_str(bundle_id), actor_str(actor), hlc, kind, count, wire)
+
+
+def size(conn: sqlite3.Connection) -> OplogSize:
+    """How many bundles and operations are stored, and how many received bundles are parked."""
+    bundles, ops = conn.execute("SELECT count(*), coalesce(sum(op_count), 0) FROM bundles").fetchone()
+    pending = conn.execute("SELECT count(*) FROM pending").fetchone()[0]
+    return OplogSize(int(bundles), int(ops), int(pending))

@@ -1,9 +1,11 @@
 """The receive pipeline: decode, check, verify, order and apply bundles from other peers.
 
-`Workspace.ingest` and friends are thin wrappers around this. Steps, in order: decode (shape and
-op hashes), workspace, duplicate, future clock; the author's signature (sync or async, done by
-the caller); causal readiness; the schema and id checks; then one SQLite transaction (a savepoint
-per bundle in a batch). Bad input never raises: it is quarantined with a stable reason.
+One pipeline in three steps, the middle one driven by the caller: `check` (decode: shape and op
+hashes; workspace, duplicate, future clock), then the caller verifies each author's signature
+however its runtime verifies (PyNaCl at once, WebCrypto awaited), then `apply` (causal readiness,
+the schema and id checks, one SQLite transaction with a savepoint per bundle). `Workspace.ingest`
+and `ingest_many` run the three with the synchronous verifier. Bad input never raises: it is
+quarantined with a stable reason.
 
 Causal readiness works per *writer* (the author's key on one device): a bundle waits until the
 bundle before it in its own device's chain, and everything its vector clock names from other
@@ -17,6 +19,8 @@ sync protocol's per-writer digests make every peer fetch both (docs/design.md).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import hlc as hlc_mod
@@ -39,13 +43,13 @@ from .errors import (
 from .identity import short_actor
 from .ids import commits_to, to_str
 from .modules import Schema
-from .results import BundleEvent, IngestResult, actor_str, id_str
+from .results import BundleEvent, IngestResult, Quarantined, actor_str, id_str
 from .settings import check_setter
 from .state import Effects
 from .validation import check_op
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from .context import Context
 
 
 def _local_failure(exc: Exception) -> bool:
@@ -54,7 +58,7 @@ def _local_failure(exc: Exception) -> bool:
         exc, (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, sqlite3.InterfaceError))
 
 
-def quarantine(ws: Workspace, data: bytes, reason: str, detail: str, bundle: Bundle | None,
+def quarantine(ws: Context, data: bytes, reason: str, detail: str, bundle: Bundle | None,
                source: str | None) -> IngestResult:
     ws.conn.execute(
         "INSERT INTO quarantine (received_at, reason, detail, bundle_id, actor, source, data)"
@@ -65,7 +69,7 @@ def quarantine(ws: Workspace, data: bytes, reason: str, detail: str, bundle: Bun
     return IngestResult("rejected", id_str(bundle.bundle_id if bundle else None), reason, detail)
 
 
-def precheck(ws: Workspace, data: bytes, source: str | None) -> Bundle | IngestResult:
+def precheck(ws: Context, data: bytes, source: str | None) -> Bundle | IngestResult:
     """Everything that needs no signature: shape, workspace, duplicates, future clocks."""
     try:
         bundle = decode_bundle(data)
@@ -95,7 +99,7 @@ def precheck(ws: Workspace, data: bytes, source: str | None) -> Bundle | IngestR
     return bundle
 
 
-def ready(ws: Workspace, bundle: Bundle) -> bool:
+def ready(ws: Context, bundle: Bundle) -> bool:
     """Is everything this bundle depends on here? Its predecessor in its device's chain (the bundle
     whose HLC its clock names for its own writer), and every other writer's bundles up to its clock."""
     header = bundle.header
@@ -111,7 +115,7 @@ def ready(ws: Workspace, bundle: Bundle) -> bool:
     return all(vc.get(other, zero) >= h for other, h in header.clock.items() if other != writer)
 
 
-def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
+def apply_verified(ws: Context, items: list[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
     """Apply verified bundles in ONE SQLite transaction, each all-or-nothing (a savepoint).
 
     One commit for a whole catch-up batch instead of one per bundle; a bundle that waits for
@@ -161,7 +165,7 @@ def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], sourc
     return results
 
 
-def _taken(ws: Workspace, entity: bytes, bundle: Bundle) -> str | None:
+def _taken(ws: Context, entity: bytes, bundle: Bundle) -> str | None:
     """Who created `entity` already, if the bundle's author knew it (data-model.md: "two entities
     with the same ID from different actors is a hard error, not a merge"). Creations the author
     had not seen cannot be refused alike on every peer (each would refuse the one it got second):
@@ -177,7 +181,7 @@ def _taken(ws: Workspace, entity: bytes, bundle: Bundle) -> str | None:
     return f"by {ws.actor_name(creator)}" if knew else None
 
 
-def _checked(ws: Workspace, bundle: Bundle, data: bytes, source: str | None) -> IngestResult | Schema:
+def _checked(ws: Context, bundle: Bundle, data: bytes, source: str | None) -> IngestResult | Schema:
     """The schema and id checks of a ready bundle: a refusal, or the schema once it is applied."""
     schema = ws.schema
     owner = ws.settings.owner
@@ -207,7 +211,7 @@ def _checked(ws: Workspace, bundle: Bundle, data: bytes, source: str | None) -> 
     return schema
 
 
-def _apply_one(ws: Workspace, bundle: Bundle, data: bytes, source: str | None) -> IngestResult:
+def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None) -> IngestResult:
     """Check and apply one ready bundle inside the open transaction."""
     schema = _checked(ws, bundle, data, source)
     if isinstance(schema, IngestResult):
@@ -264,7 +268,7 @@ def _apply_one(ws: Workspace, bundle: Bundle, data: bytes, source: str | None) -
     return IngestResult("applied", done, stale=stale, applied=(done,))
 
 
-def _drain_pending(ws: Workspace) -> list[str]:
+def _drain_pending(ws: Context) -> list[str]:
     """Apply parked bundles whose dependencies have now arrived (verified before parking)."""
     applied: list[str] = []
     while True:
@@ -283,3 +287,45 @@ def _drain_pending(ws: Workspace) -> list[str]:
         applied.extend(newly)
         if not newly:
             return applied
+
+
+@dataclass(frozen=True)
+class Received:
+    """A batch after the checks that need no signature: `to_verify` lists the bundles whose
+    signatures the caller checks, in order, before handing the verdicts to `apply`."""
+
+    source: str | None
+    items: tuple[tuple[bytes, Bundle | IngestResult], ...]
+
+    @property
+    def to_verify(self) -> list[Bundle]:
+        return [item for _data, item in self.items if isinstance(item, Bundle)]
+
+
+def check(ws: Context, wires: Sequence[bytes], source: str | None) -> Received:
+    """Step one: everything that needs no signature, for each wire (any overlay view is closed)."""
+    ws.overlays.close_view()
+    return Received(source, tuple((data, precheck(ws, data, source)) for data in wires))
+
+
+def apply(ws: Context, received: Received, verdicts: Sequence[bool]) -> list[IngestResult]:
+    """Step three: with one signature verdict per `received.to_verify`, apply what verified, in
+    one transaction; one result per wire, in order."""
+    bundles = received.to_verify
+    if len(verdicts) != len(bundles):
+        raise LocalError(f"expected {len(bundles)} signature verdicts, got {len(verdicts)}")
+    ready = [(bundle, bool(valid), data) for (data, bundle), valid in zip(
+        ((d, b) for d, b in received.items if isinstance(b, Bundle)), verdicts, strict=True)]
+    applied = iter(apply_verified(ws, ready, received.source) if ready else [])
+    return [item if isinstance(item, IngestResult) else next(applied) for _data, item in received.items]
+
+
+def quarantined(conn: sqlite3.Connection) -> list[Quarantined]:
+    """Received bundles that were refused, oldest first, with why and who sent them."""
+    return [Quarantined(i, reason, detail, id_str(bundle_id), source) for i, reason, detail, bundle_id, source
+            in conn.execute("SELECT id, reason, detail, bundle_id, source FROM quarantine ORDER BY id")]
+
+
+def stale_bundles(conn: sqlite3.Connection) -> list[str]:
+    """Bundles that arrived long after they were made (flagged for review), oldest first."""
+    return [to_str(r[0]) for r in conn.execute("SELECT bundle_id FROM stale_flags ORDER BY hlc")]

@@ -7,6 +7,7 @@ failure rolls everything back. Public ids are canonical UUID strings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import operations as o
@@ -30,16 +31,16 @@ from .values import Reference
 
 if TYPE_CHECKING:
     from .conflicts import Conflict
-    from .workspace import Workspace
+    from .context import Context
 
 _UNSET: Any = object()
 
 
 
 class Transaction:
-    """Use through `Workspace.transaction()` (sync) or `transaction_async()`."""
+    """Use through `Workspace.transaction()`, or `Workspace.begin()` and the steps after it (`commit`)."""
 
-    def __init__(self, ws: Workspace, kind: str = "edit", meta: dict[str, Any] | None = None, *,
+    def __init__(self, ws: Context, kind: str = "edit", meta: dict[str, Any] | None = None, *,
                  staging: bool = False) -> None:
         self.ws = ws
         self.kind = kind
@@ -50,6 +51,7 @@ class Transaction:
         self.steps: list[Step] | None = None if staging else []
         self.schema = ws.schema
         self.created: list[str] = []
+        self.after_commit: list[Callable[[], None]] = []  # run once the bundle is committed (commit.py)
         self.clock = dict(ws.vector_clock)  # what this actor had integrated: decides conflicts
         ws.conflicts.begin_bundle()
 

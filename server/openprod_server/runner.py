@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from openprod import BundleEvent, Env, Workspace
@@ -47,8 +47,11 @@ class _Handshake:
         self.env = env
         self._attach = attach
 
-    def ingest_many(self, wires: list[bytes], *, source: str | None = None) -> list[Any]:
-        return self._attach().ingest_many(wires, source=source)
+    def check_received(self, wires: Sequence[bytes], *, source: str | None = None) -> Any:
+        return self._attach().check_received(wires, source=source)
+
+    def apply_received(self, received: Any, verdicts: Sequence[bool]) -> list[Any]:
+        return self._attach().apply_received(received, verdicts)
 
 
 class SessionRunner:

@@ -7,6 +7,7 @@ from typing import Any
 from openprod import Conflict, ValidationError, Workspace
 from openprod.modules import FieldDef, property_def
 
+from . import writes
 from .fields import coerce_input, field_json
 
 GROUP_THRESHOLD = 3  # groups with more conflicts than this offer "take one person's side for all"
@@ -69,12 +70,12 @@ class ConflictsApi:
         """Pick one competitor (`pick` = its op id), or enter a new `value` (empty clears)."""
         found = self._find(conflict)
         if pick is not None:
-            async with self.ws.transaction_async(kind="resolution") as tx:
+            async with writes.transaction(self.ws, kind="resolution") as tx:
                 tx.resolve_conflict(found, pick=pick)
         else:
             fdef = _field(self.ws, found)
             coerced = coerce_input(fdef, value) if fdef is not None else value
-            async with self.ws.transaction_async(kind="resolution") as tx:
+            async with writes.transaction(self.ws, kind="resolution") as tx:
                 tx.resolve_conflict(found, value=coerced)
         return {"resolved": conflict}
 
@@ -86,7 +87,7 @@ class ConflictsApi:
         items = [c for c in self.ws.open_conflicts() if c.actors == wanted]
         if not items:
             raise ValidationError("these conflicts are already resolved; the list has been refreshed")
-        async with self.ws.transaction_async(kind="resolution") as tx:
+        async with writes.transaction(self.ws, kind="resolution") as tx:
             count = tx.resolve_all(items, take=take)
         return {"resolved": count}
 

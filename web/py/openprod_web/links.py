@@ -8,6 +8,7 @@ from openprod import ValidationError, Workspace
 from openprod.modules import EdgeTypeDef, property_def
 from openprod.results import Edge
 
+from . import writes
 from .fields import coerce_input, field_json
 
 CANDIDATES_SHOWN = 500
@@ -89,7 +90,7 @@ class LinksApi:
             value = coerce_input(property_def(etype, key), raw)
             if value is not None:
                 clean[key] = value
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             if etype.ordered:
                 edge = tx.create_ordered_edge(etype.id, source, target, properties=clean)
             else:
@@ -97,7 +98,7 @@ class LinksApi:
         return {"id": edge}
 
     async def m_unlink(self, edge: str) -> dict[str, Any]:
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.delete_edge(edge)
         return {"removed": edge}
 
@@ -107,13 +108,13 @@ class LinksApi:
             raise ValidationError(f"link {edge} does not exist")
         pdef = property_def(self.ws.schema.edge_type(edge_type), key)
         value = coerce_input(pdef, value)
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.set_edge_property(edge, key, value)
         return {"value": value}
 
     async def m_move_edge(self, edge: str, after: str | None = None, before: str | None = None) -> dict[str, Any]:
         """Move an item of an ordered list to just after `after` or just before `before`."""
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.move_ordered_edge(edge, after=after, before=before)
         return {"moved": edge}
 

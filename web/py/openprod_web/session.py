@@ -33,6 +33,7 @@ from openprod.identity import clean_display_name
 from openprod.ids import from_str, to_str
 from openprod.modules import FieldDef, normalize_value
 
+from . import writes
 from .backup import BackupError, decode_backup, encode_backup_v1, restore_into
 from .conflicts import CONFLICT_METHODS, ConflictsApi, conflict_keys
 from .fields import EDITABLE_TYPES, coerce_crdt, coerce_input, field_json, same_value, text_edits
@@ -148,12 +149,12 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         unknown = [m for m in chosen if m not in manifests]
         if unknown:
             raise ValidationError(f"unknown starter module(s): {', '.join(unknown)}")
-        ws = await Workspace.create_async(connect(":memory:"), env, name)
+        ws = await writes.create(connect(":memory:"), env, name)
         session = cls(ws, identity, 0, ReplayStats())
         assert ws.last_receipt is not None
         session._enqueue(ws.last_receipt.wire)  # stored before the listener existed
         if chosen:
-            async with ws.transaction_async(kind="module") as tx:
+            async with writes.transaction(ws, kind="module") as tx:
                 for module in chosen:
                     tx.adopt_module(manifests[module])
         return session
@@ -195,7 +196,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
             record_seq = int(item[0])
             if record_seq <= stats.snapshot_seq:
                 continue  # already inside the snapshot (a trim that did not happen)
-            result = await ws.ingest_async(_as_bytes(item[1]), source="local-log")
+            result = await writes.ingest(ws, _as_bytes(item[1]), source="local-log")
             stats.replayed += 1
             stats.statuses[result.status] = stats.statuses.get(result.status, 0) + 1
             seq = max(seq, record_seq)
@@ -265,11 +266,11 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
 
     async def receive(self, wires: Iterable[Any], source: str) -> str:
         """Bundles from another peer (sync, or the test-only debug peer): verified and applied one by
-        one through `ingest_async`; each stored one is queued for the log like a local one.
+        one through `writes.ingest`; each stored one is queued for the log like a local one.
         Returns JSON: [{status, reason, detail}] in order. Bad bundles are quarantined, never raised."""
         results = []
         for wire in wires:
-            result = await self.ws.ingest_async(_as_bytes(wire), source=source)
+            result = await writes.ingest(self.ws, _as_bytes(wire), source=source)
             results.append({"status": result.status, "reason": result.reason, "detail": result.detail,
                             "stale": result.stale})
         return json.dumps(results)
@@ -299,7 +300,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         return self.ws.schema.field(field_id)
 
     def _crdt_ok(self) -> bool:
-        return self.ws.crdt.backend is not None
+        return self.ws.crdt_available
 
     def _fields(self, fdefs: Iterable[FieldDef]) -> list[dict[str, Any]]:
         ok = self._crdt_ok()
@@ -492,7 +493,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         changes = self._changes(record, {fdef.id: value}, {fdef.id: base} if base is not None else None)
         if not changes:
             return {"changed": False, "value": self.ws.get(record, fdef.id)}
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             self._write(tx, record, fdef.id, changes[fdef.id])
         if fdef.crdt is None and self.ws.active_overlay is not None:
             # staged: reading it back would reopen the overlay's view (a replay of every staged op)
@@ -513,7 +514,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
             coerced = coerce_input(fdef, raw)
             if coerced is not None:
                 clean[key] = coerced
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             record = tx.create_record(tdef.id, clean)
             for field_id, value in collaborative.items():
                 self._write(tx, record, field_id, value)
@@ -525,7 +526,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         collaborative text fields, the text the form showed (others' typing since then is kept)."""
         changes = self._changes(record, values, bases)
         if changes:
-            async with self.ws.transaction_async() as tx:
+            async with writes.transaction(self.ws) as tx:
                 for field_id, value in changes.items():
                     self._write(tx, record, field_id, value)
         return {"changed": sorted(changes)}
@@ -537,7 +538,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
             coerced = coerce_input(tdef.field(key.rsplit(".", 1)[-1]), raw)
             if coerced is not None:
                 clean[key] = coerced
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.add_to_table(record, tdef.id, clean)
         return {"tables": self.ws.record(record).tables}  # type: ignore[union-attr]
 
@@ -545,12 +546,12 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         found = self.ws.record(record)
         if found is not None and found.tables == [table]:
             raise ValidationError("this is the record's only table; delete the record instead")
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.remove_from_table(record, table)
         return {"tables": self.ws.record(record).tables}  # type: ignore[union-attr]
 
     async def m_delete_record(self, record: str) -> dict[str, Any]:
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.delete_record(record)
         return {"deleted": record}
 
@@ -560,7 +561,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         names = module_upgrades(self.ws)
         if names:
             manifests = available_manifests()
-            async with self.ws.transaction_async(kind="module", staging=False) as tx:
+            async with writes.transaction(self.ws, kind="module", staging=False) as tx:
                 for name in names:
                     tx.adopt_module(manifests[name])
         return {"upgraded": [self.ws.schema.modules[n].display_name for n in names]}
@@ -568,11 +569,11 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
     async def m_undo(self) -> dict[str, Any]:
         """Reverse this person's latest change in this session (skipped, with a reason, if others built on it).
         While staging, steps back through the staged edits instead."""
-        result = await self.ws.undo_async()
+        result = await writes.undo(self.ws)
         return {"done": result.done, "message": result.message}
 
     async def m_redo(self) -> dict[str, Any]:
-        result = await self.ws.redo_async()
+        result = await writes.undo(self.ws, redo=True)
         return {"done": result.done, "message": result.message}
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from openprod import Drift, OverlayInfo, Workspace
 
+from . import writes
+
 CHANGES_SHOWN = 200
 ProgressSink = Callable[[str, int, int], Any]
 
@@ -152,7 +154,7 @@ class StagingApi:
 
     async def m_stage_commit(self) -> dict[str, Any]:
         """All staged changes as one signed bundle; refused while drift is unacknowledged."""
-        receipt = await self.ws.commit_overlay_async(self._active())
+        receipt = await writes.commit_overlay(self.ws, self._active())
         return {"committed": receipt is not None, "bundle_id": receipt.bundle_id if receipt else None}
 
     async def m_stage_keep_mine(self, record: str, field: str) -> dict[str, Any]:

@@ -54,6 +54,8 @@ from openprod.sync import (
 from openprod.sync.errors import REASON_NOT_JOINED
 from openprod.sync.proof import signal_proof_bytes_v1
 
+from . import writes
+
 __all__ = ["SyncHub", "genesis_wire", "join_request"]
 
 EnvFactory = Callable[[Identity], Any]
@@ -222,7 +224,7 @@ class SyncHub:
                 item = link.item
                 start = len(link.results)
                 chunk = list(item.wires[start:start + left])
-                link.results.extend(await self.ws.ingest_many_async(chunk, source=f"sync:{link.id}"))
+                link.results.extend(await writes.ingest_many(self.ws, chunk, source=f"sync:{link.id}"))
                 left -= len(chunk)
                 if len(link.results) == len(item.wires):
                     link.item = None

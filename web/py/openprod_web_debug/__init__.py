@@ -5,7 +5,7 @@ build contains neither this package nor the worker entry point that calls it. It
 real concurrent edits without a second browser or any network: the peer has its own Ed25519
 identity (WebCrypto in the browser), its own in-memory SQLite replica filled from the open
 workspace's own signed bundles, and it writes its own signed bundles. Delivering them to the
-session goes through `Session.receive` -> `Workspace.ingest_async`, the same path sync will use:
+session goes through `Session.receive` -> `writes.ingest`, the same path sync will use:
 signatures verified, conflicts and drift derived, bundles logged to IndexedDB.
 """
 
@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from openprod_web import writes
 
 from openprod import BundleEvent, Env, Identity, Workspace, connect
 
@@ -51,17 +53,17 @@ class DebugPeer:
         main.close_views()
         applied = 0
         for wire in [stored.wire for stored in main.bundles()]:
-            result = await self.ws.ingest_async(wire, source="debug-main")
+            result = await writes.ingest(self.ws, wire, source="debug-main")
             applied += result.status == "applied"
         return applied
 
     async def set_field(self, record: str, field: str, value: Any) -> None:
         """One signed bundle by the peer (the value is given in the field's type; None clears)."""
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.set_field(record, field, value)
 
     async def set_text(self, record: str, field: str, text: str) -> None:
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.set_text(record, field, text)
 
     def take_outbox(self) -> list[bytes]:
