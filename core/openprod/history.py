@@ -18,7 +18,7 @@ from .conflicts import Write, saw
 from .identity import short_actor
 from .ids import IdLike, as_id, to_str
 from .reads import actor_names, tables_of
-from .state import register_writes
+from .registers import register_writes
 from .storage import get_meta, set_meta
 
 if TYPE_CHECKING:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 
 from .ids import to_str
+from .union_find import classes, roots
 
 
 class Redirects:
@@ -23,29 +24,12 @@ class Redirects:
         self.reload()
 
     def reload(self) -> None:
-        parent: dict[bytes, bytes] = {}
-
-        def find(x: bytes) -> bytes:
-            parent.setdefault(x, x)
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
         self._merges: dict[bytes, list[tuple[bytes, bytes]]] = {}
         rows = self.conn.execute(
             "SELECT m.a, m.b, m.ord, coalesce(b.writer, ?) FROM merges m LEFT JOIN oplog l ON l.op_id = m.op_id"
             " LEFT JOIN bundles b ON b.seq = l.bundle_seq", (self.local_writer,)).fetchall()
-        for a, b, _ord, _writer in rows:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-        self._root = {x: find(x) for x in parent}
-        self._members: dict[bytes, list[bytes]] = {}
-        for x, root in self._root.items():
-            self._members.setdefault(root, []).append(x)
-        for members in self._members.values():
-            members.sort()
+        self._root = roots((a, b) for a, b, _ord, _writer in rows)
+        self._members = classes(self._root)
         for a, _b, ord_, writer in rows:
             self._merges.setdefault(self._root[a], []).append((ord_, writer))
 

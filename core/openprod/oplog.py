@@ -1,9 +1,8 @@
 """The append-only oplog: storing bundles and ops, and finding every write to a register.
 
-A register is named by (target, key): an entity or edge id, and a field id, an edge property,
-`@life` (create/delete/restore) or `@facet:<table>` (membership). `touches` lists the registers
-an op writes, so history ("who changed this?") and undo guards see defaults, discards,
-copies and cascades, not only the op's main subject.
+Each op is indexed by the registers it writes (`registers.touches`: its main register in the op
+row, the others in `op_touches`), so history ("who changed this?") and undo guards see defaults,
+discards, copies and cascades, not only the op's main subject.
 """
 
 from __future__ import annotations
@@ -12,65 +11,11 @@ import hashlib
 import sqlite3
 from collections.abc import Iterator
 
-from . import operations as o
 from .bundle import Bundle, encode_wire
 from .hlc import ZERO
 from .ids import to_str
+from .registers import touches
 from .results import OplogSize, StoredBundle, actor_str
-from .state import POSITION_KEY
-
-LIFE = "@life"
-FACET_PREFIX = "@facet:"
-
-Touch = tuple[bytes, str]
-
-
-def facet_key(table: str) -> str:
-    return FACET_PREFIX + table
-
-
-def touches(op: o.Op) -> tuple[Touch | None, list[Touch]]:
-    """(main register, other registers) written by `op`."""
-    if type(op) is o.SetField:  # most ops by far
-        return (op.entity, op.field), []
-    if isinstance(op, (o.CreateEntity, o.RestoreEntity)):
-        table = op.initial_table if isinstance(op, o.CreateEntity) else None
-        return (op.entity, LIFE), [(op.entity, facet_key(table))] if table else []
-    if isinstance(op, o.DeleteEntity):
-        return (op.entity, LIFE), [(edge, LIFE) for edge in op.cascade_edges]
-    if isinstance(op, (o.SetField, o.ClearField, o.SetReference, o.ApplyCrdt, o.ClearAndAdd)):
-        return (op.entity, op.field), []
-    if isinstance(op, (o.AttachFacet, o.DetachFacet, o.RestoreFacet)):
-        extra = [(op.entity, f) for f in op.preserved] if isinstance(op, o.DetachFacet) and not op.preserve else []
-        return (op.entity, facet_key(op.facet)), extra
-    if isinstance(op, o.AddToTable):
-        return (op.entity, facet_key(op.table)), [(op.entity, f) for f in op.defaults]
-    if isinstance(op, o.RemoveFromTable):
-        extra = [(op.entity, f) for f in op.preserved] if op.data_handling == "discard" else []
-        return (op.entity, facet_key(op.table)), extra
-    if isinstance(op, (o.CreateEdge, o.CreateOrderedEdge)):
-        extra = [(op.edge, k) for k in op.properties]
-        if isinstance(op, o.CreateOrderedEdge):
-            extra.append((op.edge, POSITION_KEY))
-        return (op.edge, LIFE), extra
-    if isinstance(op, (o.DeleteEdge, o.RestoreEdge)):
-        return (op.edge, LIFE), []
-    if isinstance(op, (o.SetEdgeProperty, o.ClearEdgeProperty)):
-        return (op.edge, op.key), []
-    if isinstance(op, o.MoveOrderedEdge):
-        return (op.edge, POSITION_KEY), []
-    if isinstance(op, o.UnlinkTables):
-        return None, [(entity, field) for entity, field, _ in op.copies]
-    if isinstance(op, o.MergeEntities):
-        return (op.absorbed, LIFE), [(op.survivor, LIFE)]
-    if isinstance(op, o.SplitEntity):
-        return (op.new_entity, LIFE), [(op.source, LIFE), *((op.new_entity, f) for f in op.values),
-                                       *((op.source, f) for f in op.moved_fields),
-                                       *((op.source, facet_key(t)) for t in op.facets)]
-    if isinstance(op, o.ResolveConflict):
-        return (op.target, op.field), []
-    return None, []
-
 
 NO_DIGEST = bytes(32)
 

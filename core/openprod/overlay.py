@@ -28,7 +28,7 @@ from .encoding import decode, encode
 from .errors import NotFoundError, ValidationError
 from .ids import to_str
 from .reads import entity_visible, group_value
-from .state import register_writes
+from .registers import register_writes
 from .values import from_sql, to_sql
 
 if TYPE_CHECKING:

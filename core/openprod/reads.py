@@ -14,8 +14,8 @@ from typing import Any
 
 from .groups import FieldGroups
 from .ids import to_str
+from .registers import POSITION_KEY
 from .results import Edge, actor_str
-from .state import POSITION_KEY
 from .values import KIND_CRDT, KIND_REF, Reference, from_sql
 
 

@@ -458,7 +458,7 @@ def _proposal(rule: Rule, action: str, records: tuple[bytes, ...], table: str | 
 
 def _touched(ws: Context, ops: list[o.Op]) -> dict[bytes, set[str]]:
     """Record -> what changed on it (semantic field keys, table ids, '@life'), for `changes`."""
-    from .state import register_writes
+    from .registers import register_writes
 
     out: dict[bytes, set[str]] = {}
     for op in ops:
