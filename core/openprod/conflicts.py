@@ -193,7 +193,7 @@ class ConflictTracker:
                                     (target, field)).fetchone()
         if row is None:
             return None
-        op_id = row[0][12:]
+        op_id: bytes = row[0][12:]
         self._winners[op_id] = (row[0], row[1])
         return op_id
 

@@ -149,14 +149,16 @@ def field_history(ws: Context, record: IdLike, field: str) -> list[Change]:
         old = max(seen, key=lambda w: w.ord).value if seen else None
         concurrent = tuple(alternative(w) for w in counted if w is not write
                            and not saw(write, w, merges) and not saw(w, write, merges))
-        is_resolution = isinstance(op, o.ResolveConflict)
+        resolution = op if isinstance(op, o.ResolveConflict) else None
+        is_resolution = resolution is not None
         chosen_over: tuple[Alternative, ...] = ()
         supersedes = None
         picked = None
-        if is_resolution:
-            tips = [by_id.get(t) or ws.conflicts.lookup(t, op.target, ws.groups.key(field_id)) for t in op.tips]
-            chosen_over = tuple(alternative(t) for t in tips if t is not None and t.value != op.chosen)
-            picked = next((alternative(t) for t in tips if t is not None and t.op_id == op.chosen_op), None)
+        if resolution is not None:
+            tips = [by_id.get(t) or ws.conflicts.lookup(t, resolution.target, ws.groups.key(field_id))
+                    for t in resolution.tips]
+            chosen_over = tuple(alternative(t) for t in tips if t is not None and t.value != resolution.chosen)
+            picked = next((alternative(t) for t in tips if t is not None and t.op_id == resolution.chosen_op), None)
             earlier = [t for t in tips if t is not None and t.op_id in resolutions]
             supersedes = to_str(max(earlier, key=lambda t: t.ord).op_id) if earlier else None
         changes.append(Change(
@@ -193,7 +195,8 @@ def changes_since(ws: Context, mark: int | None = None) -> list[PersonChanges]:
     """Bundles from elsewhere (other people, or this person's other devices) stored after `mark`
     (default: the last `mark_seen`), by person."""
     if mark is None:
-        mark = int(get_meta(ws.conn, "seen_mark") or 0)
+        stored = get_meta(ws.conn, "seen_mark")
+        mark = stored if isinstance(stored, int) else 0
     names = actor_names(ws.conn)
     out = []
     for actor, count, ops, records in ws.conn.execute(

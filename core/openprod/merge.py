@@ -28,7 +28,7 @@ class Redirects:
         rows = self.conn.execute(
             "SELECT m.a, m.b, m.ord, coalesce(b.writer, ?) FROM merges m LEFT JOIN oplog l ON l.op_id = m.op_id"
             " LEFT JOIN bundles b ON b.seq = l.bundle_seq", (self.local_writer,)).fetchall()
-        self._root = roots((a, b) for a, b, _ord, _writer in rows)
+        self._root: dict[bytes, bytes] = roots((a, b) for a, b, _ord, _writer in rows)
         self._members = classes(self._root)
         for a, _b, ord_, writer in rows:
             self._merges.setdefault(self._root[a], []).append((ord_, writer))

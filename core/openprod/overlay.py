@@ -15,6 +15,7 @@ ops as one signed bundle and is refused while drift is unacknowledged.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ class Overlays:
                                 (overlay_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"no overlay {to_str(overlay_id)}")
-        return row
+        return (row[0], row[1], row[2], row[3])
 
     def active(self) -> bytes | None:
         return self._active
@@ -182,7 +183,7 @@ class Overlays:
 
     # --- the view ------------------------------------------------------------------------------
 
-    def _ops(self, overlay_id: bytes) -> list[o.Op]:
+    def _ops(self, overlay_id: bytes) -> builtins.list[o.Op]:
         # Staged ops were built and checked here (they never arrive from a peer), and a commit
         # re-issues each through the transaction's checks: the trusted decoder is enough.
         return [o.decode_stored_op(p) for (p,) in self.conn.execute(
@@ -255,7 +256,7 @@ class Overlays:
                                 (target, field)).fetchone()
         return (None, None) if row is None else (from_sql(row[0], row[1]), row[2])
 
-    def record(self, ops: list[o.Op]) -> None:
+    def record(self, ops: builtins.list[o.Op]) -> None:
         """Store a staged transaction's ops as one batch (called with the view closed)."""
         overlay_id = self.active()
         if overlay_id is None or not ops:
@@ -314,7 +315,7 @@ class Overlays:
 
     # --- drift ---------------------------------------------------------------------------------
 
-    def drift(self, overlay: str | bytes) -> list[Drift]:
+    def drift(self, overlay: str | bytes) -> builtins.list[Drift]:
         """Staged fields whose canonical value changed (to something else) since they were staged."""
         overlay_id = self._row(overlay)[0]
         self.close_view()
@@ -344,7 +345,8 @@ class Overlays:
         row = self.conn.execute(f"SELECT actor FROM {table} WHERE {column} = ? AND ord = ?", (target, ord_)).fetchone()
         return names.get(row[0], row[0].hex()[:8]) if row else "someone"
 
-    def _field_key(self, overlay: str | bytes, record: str | bytes, field: str) -> tuple[bytes, bytes, list[str], str]:
+    def _field_key(self, overlay: str | bytes, record: str | bytes,
+                   field: str) -> tuple[bytes, bytes, builtins.list[str], str]:
         from .ids import as_id
         from .reads import entity_state, tables_of
 
@@ -379,7 +381,7 @@ class Overlays:
 
     # --- commit ----------------------------------------------------------------------------------
 
-    def commit_plan(self, overlay: str | bytes) -> tuple[bytes, str, list[o.Op]] | None:
+    def commit_plan(self, overlay: str | bytes) -> tuple[bytes, str, builtins.list[o.Op]] | None:
         """(overlay id, name, staged ops) to replay into a local transaction (`replay`), then
         `finish` once it is committed; None when nothing is staged (the overlay is gone then).
         Refused while drift is unacknowledged."""
@@ -403,7 +405,7 @@ class Overlays:
         if self._active == overlay_id:
             self._active = None
 
-    def replay(self, tx: Any, ops: list[o.Op]) -> None:
+    def replay(self, tx: Any, ops: builtins.list[o.Op]) -> None:
         """Re-issue staged ops against canonical state, now: ids kept, clocks fresh.
 
         Staging over a conflicted field settles the conflict (as a ResolveConflict op), and a
@@ -434,4 +436,5 @@ class Overlays:
 
 
 def _wire_payload(op: o.Op) -> dict[str, Any]:
-    return decode(encode(op.payload()))
+    payload: dict[str, Any] = decode(encode(op.payload()))
+    return payload

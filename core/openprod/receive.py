@@ -272,7 +272,7 @@ def _drain_pending(ws: Context) -> list[str]:
     """Apply parked bundles whose dependencies have now arrived (verified before parking)."""
     applied: list[str] = []
     while True:
-        waiting = []
+        waiting: list[tuple[Bundle, bool, bytes]] = []
         for (data,) in ws.conn.execute("SELECT data FROM pending ORDER BY hlc").fetchall():
             bundle = decode_bundle(data)
             # ready now, or maybe once an earlier parked bundle applies (re-checked in order)

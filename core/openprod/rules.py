@@ -184,21 +184,21 @@ def find_cycle(ws: Context, rules: list[Rule]) -> tuple[list[str], list[tuple[st
     writes = {r.id: _writes(ws, r) for r in live}
     watches = {r.id: _watches(ws, compiled[r.id]) for r in live}
     names = {r.id: r.name for r in live}
-    edges: dict[bytes, list[tuple[bytes, str]]] = {r.id: [] for r in live}
+    edges: dict[str, list[tuple[str, str]]] = {r.id: [] for r in live}
     for x in live:
         for y in live:
             if x is y and x.kind == "match":
                 continue  # merging is idempotent: a merged class does not match itself again
-            shared = sorted(watches[y.id]) if ANY_FIELD in writes[x.id] else sorted(writes[x.id] & watches[y.id])
-            if shared:
-                edges[x.id].append((y.id, shared[0]))
-    index: dict[bytes, int] = {}
-    low: dict[bytes, int] = {}
-    stack: list[bytes] = []
-    on_stack: set[bytes] = set()
-    components: list[list[bytes]] = []
+            common = sorted(watches[y.id]) if ANY_FIELD in writes[x.id] else sorted(writes[x.id] & watches[y.id])
+            if common:
+                edges[x.id].append((y.id, common[0]))
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
 
-    def strongconnect(v: bytes) -> None:
+    def strongconnect(v: str) -> None:
         index[v] = low[v] = len(index)
         stack.append(v)
         on_stack.add(v)
@@ -209,7 +209,7 @@ def find_cycle(ws: Context, rules: list[Rule]) -> tuple[list[str], list[tuple[st
             elif w in on_stack:
                 low[v] = min(low[v], index[w])
         if low[v] == index[v]:
-            component = []
+            component: list[str] = []
             while True:
                 w = stack.pop()
                 on_stack.discard(w)
@@ -227,7 +227,9 @@ def find_cycle(ws: Context, rules: list[Rule]) -> tuple[list[str], list[tuple[st
             continue
         # walk the cycle inside the component to name it
         start = min(component)
-        path, shared, node = [start], [], start
+        path: list[str] = [start]
+        shared: list[tuple[str, str, str]] = []
+        node = start
         while True:
             nxt, via = next((w, f) for w, f in edges[node] if w in members and (w not in path or w == start))
             shared.append((via, names[node], names[nxt]))
@@ -264,7 +266,7 @@ class RuleEngine:
 
     def __init__(self, ws: Context) -> None:
         self.ws = ws
-        self._compiled: dict[tuple[bytes, str], Any] = {}
+        self._compiled: dict[tuple[str, str], Any] = {}
 
     def _rules(self) -> list[tuple[Rule, Any]]:
         out = []
@@ -375,7 +377,7 @@ class RuleEngine:
             else:
                 groups.setdefault(tuple(key), []).append(entity)
         exceptions = ws._merge_exceptions()
-        out = []
+        out: list[list[bytes]] = []
         for members in groups.values():
             # records a person split apart never go in one cluster; the rest still match
             clusters: list[list[bytes]] = []
@@ -418,13 +420,13 @@ class RuleEngine:
             assert rule.table is not None
             table_name = ws.schema.tables[rule.table].display_name if rule.table in ws.schema.tables else rule.table
             holding = {bytes.fromhex(r.replace("-", "")) for r in run_query(ws, compiled)}
-            members = set(table_members(ws.conn, rule.table))
+            inside = set(table_members(ws.conn, rule.table))
             if not rule.auto_accept:
-                for entity in sorted(holding - members):
+                for entity in sorted(holding - inside):
                     out.append(_proposal(rule, "add_to_table", (entity,), rule.table,
                                          f"{rule.name}: add {ws.record_label(entity)} to {table_name}?"))
             if rule.on_condition_lost == "propose_remove":
-                for entity in sorted(members - holding):
+                for entity in sorted(inside - holding):
                     if self._added_by(entity, rule):
                         out.append(_proposal(
                             rule, "remove_from_table", (entity,), rule.table,

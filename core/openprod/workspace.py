@@ -62,11 +62,11 @@ T = TypeVar("T")
 def _reads(method: Callable[Concatenate[Workspace, P], T]) -> Callable[Concatenate[Workspace, P], T]:
     """A public read: it sees the active overlay's staged state (see `Overlays.reading`)."""
 
-    @functools.wraps(method)
-    def read(self: Workspace, *args: P.args, **kwargs: P.kwargs) -> T:
+    def read(self: Workspace, /, *args: P.args, **kwargs: P.kwargs) -> T:
         with self.overlays.reading():
             return method(self, *args, **kwargs)
 
+    functools.update_wrapper(read, method)  # name and docstring, in place
     return read
 
 
@@ -164,7 +164,8 @@ class Workspace:
     def _prepare(cls, conn: sqlite3.Connection, env: Env, workspace_id: bytes | None) -> Workspace:
         adopt(conn)
         stale = install(conn)
-        existing = get_meta(conn, "workspace_id")
+        stored = get_meta(conn, "workspace_id")
+        existing = stored if isinstance(stored, bytes) else None
         if existing is not None and workspace_id is not None and existing != workspace_id:
             raise WorkspaceMismatchError(
                 f"this file holds workspace {to_str(existing)}, not {to_str(workspace_id)}")

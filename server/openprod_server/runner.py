@@ -96,6 +96,10 @@ class SessionRunner:
             self.ws.listeners.append(self._stored)
         return self.ws
 
+    def _session_closed(self) -> bool:
+        """Read afresh each time: the session's state changes under every call into it."""
+        return self.session.state is State.CLOSED
+
     @property
     def hung_up(self) -> bool:
         """The transport was dropped hard (a stalled peer, a failed send): nothing more can be sent."""
@@ -176,7 +180,7 @@ class SessionRunner:
             if due is not None and due <= now_ms():
                 self.session.handle_timer(now_ms())
             self._process()
-            if self.session.state is State.CLOSED and self._send_lock.locked():
+            if self._session_closed() and self._send_lock.locked():
                 self._stalled()  # a send is stuck: the goodbye could not go out anyway
                 break
             await self._flush()
@@ -215,7 +219,7 @@ class SessionRunner:
                 while frame is not None:
                     self.frames_in += 1
                     self.session.receive_frame(frame, now_ms())
-                    if queue.empty() or self.session.state is State.CLOSED:
+                    if queue.empty() or self._session_closed():
                         break
                     frame = queue.get_nowait()
                 ended = frame is None

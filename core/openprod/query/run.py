@@ -48,7 +48,7 @@ def _bound(ws: Context, compiled: CompiledQuery, source: IdLike | None, actor: b
 
 def plan_sql(bound: Node) -> tuple[str, dict[str, Any], list[Node]]:
     """(SELECT statement, its parameters, the top-level conditions SQL could only approximate)."""
-    conjuncts = list(bound.items) if isinstance(bound, And) else [bound]
+    conjuncts: list[Node] = list(bound.items) if isinstance(bound, And) else [bound]
     plan = SqlPlan()
     translated = plan.conjunction(conjuncts, "e.entity_id", frozenset(), drive=True)
     residual = [item for item, (_, exact) in zip(conjuncts, translated, strict=True) if not exact]
