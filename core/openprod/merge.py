@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 
 from .ids import to_str
+from .registers import MOVE_FACETS, MOVE_FIELDS
 from .union_find import classes, roots
 
 
@@ -48,24 +49,6 @@ class Redirects:
 
     def describe(self, entity: bytes) -> str:
         return to_str(self.resolve(entity))
-
-
-# Moving an absorbed record's registers onto the survivor: last writer wins, as for any write.
-MOVE_FIELDS = """
-INSERT INTO fields (entity_id, field, kind, value, ord, actor)
-SELECT ?, field, kind, value, ord, actor FROM fields WHERE entity_id = ? AND true
-ON CONFLICT (entity_id, field) DO UPDATE SET
-    kind = excluded.kind, value = excluded.value, ord = excluded.ord, actor = excluded.actor
-WHERE excluded.ord > fields.ord
-"""
-
-MOVE_FACETS = """
-INSERT INTO facets (entity_id, facet, attached, ord, actor, source)
-SELECT ?, facet, attached, ord, actor, source FROM facets WHERE entity_id = ? AND true
-ON CONFLICT (entity_id, facet) DO UPDATE SET
-    attached = excluded.attached, ord = excluded.ord, actor = excluded.actor, source = excluded.source
-WHERE excluded.ord > facets.ord
-"""
 
 
 def move_state(conn: sqlite3.Connection, survivor: bytes, absorbed: bytes) -> None:

@@ -175,3 +175,129 @@ ON CONFLICT (edge_id, key) DO UPDATE SET
     kind = excluded.kind, value = excluded.value, ord = excluded.ord, actor = excluded.actor
 WHERE excluded.ord > edge_props.ord
 """
+
+# The other registers (lifecycles, memberships, modules, links, mappings, settings, names, rules):
+# the same rule, each statement keeping the later write by `ord` (a creation keeps the earliest).
+
+CREATE_ENTITY = """
+INSERT INTO entities (entity_id, created_ord, created_by, initial_table, life_ord, alive)
+VALUES (?, ?, ?, ?, ?, 1)
+ON CONFLICT (entity_id) DO UPDATE SET
+    created_by = CASE WHEN entities.created_ord IS NULL OR excluded.created_ord < entities.created_ord
+                      THEN excluded.created_by ELSE entities.created_by END,
+    initial_table = CASE WHEN entities.created_ord IS NULL OR excluded.created_ord < entities.created_ord
+                      THEN excluded.initial_table ELSE entities.initial_table END,
+    created_ord = CASE WHEN entities.created_ord IS NULL OR excluded.created_ord < entities.created_ord
+                      THEN excluded.created_ord ELSE entities.created_ord END,
+    alive = CASE WHEN excluded.life_ord > entities.life_ord THEN 1 ELSE entities.alive END,
+    life_ord = max(entities.life_ord, excluded.life_ord)
+"""
+
+ENTITY_LIFE = """
+INSERT INTO entities (entity_id, created_ord, created_by, initial_table, life_ord, alive)
+VALUES (?, NULL, NULL, NULL, ?, ?)
+ON CONFLICT (entity_id) DO UPDATE SET
+    alive = CASE WHEN excluded.life_ord > entities.life_ord THEN excluded.alive ELSE entities.alive END,
+    life_ord = max(entities.life_ord, excluded.life_ord)
+"""
+
+CREATE_EDGE = """
+INSERT INTO edges (edge_id, edge_type, source, target, created_ord, created_by, life_ord, alive)
+VALUES (?, ?, ?, ?, ?, ?, ?, 1)
+ON CONFLICT (edge_id) DO UPDATE SET
+    edge_type = CASE WHEN edges.created_ord IS NULL OR excluded.created_ord < edges.created_ord
+                     THEN excluded.edge_type ELSE edges.edge_type END,
+    source = CASE WHEN edges.created_ord IS NULL OR excluded.created_ord < edges.created_ord
+                  THEN excluded.source ELSE edges.source END,
+    target = CASE WHEN edges.created_ord IS NULL OR excluded.created_ord < edges.created_ord
+                  THEN excluded.target ELSE edges.target END,
+    created_by = CASE WHEN edges.created_ord IS NULL OR excluded.created_ord < edges.created_ord
+                      THEN excluded.created_by ELSE edges.created_by END,
+    created_ord = CASE WHEN edges.created_ord IS NULL OR excluded.created_ord < edges.created_ord
+                       THEN excluded.created_ord ELSE edges.created_ord END,
+    alive = CASE WHEN excluded.life_ord > edges.life_ord THEN 1 ELSE edges.alive END,
+    life_ord = max(edges.life_ord, excluded.life_ord)
+"""
+
+EDGE_LIFE = """
+INSERT INTO edges (edge_id, edge_type, source, target, created_ord, created_by, life_ord, alive)
+VALUES (?, NULL, NULL, NULL, NULL, NULL, ?, ?)
+ON CONFLICT (edge_id) DO UPDATE SET
+    alive = CASE WHEN excluded.life_ord > edges.life_ord THEN excluded.alive ELSE edges.alive END,
+    life_ord = max(edges.life_ord, excluded.life_ord)
+"""
+
+FACET = """
+INSERT INTO facets (entity_id, facet, attached, ord, actor, source) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (entity_id, facet) DO UPDATE SET
+    attached = excluded.attached, ord = excluded.ord, actor = excluded.actor, source = excluded.source
+WHERE excluded.ord > facets.ord
+"""
+
+MODULE = """
+INSERT OR IGNORE INTO modules (module, ord, version, manifest, actor) VALUES (?, ?, ?, ?, ?)
+"""
+
+LINK = """
+INSERT INTO table_links (table_a, table_b, linked, ord, actor) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (table_a, table_b) DO UPDATE SET
+    linked = excluded.linked, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > table_links.ord
+"""
+
+# A suggestion never overrides a decision (confirmed/removed); decisions are LWW among themselves.
+SUGGEST_MAPPING = """
+INSERT INTO field_mappings (field_a, field_b, shared_key, status, ord, actor) VALUES (?, ?, NULL, 'suggested', ?, ?)
+ON CONFLICT (field_a, field_b) DO UPDATE SET ord = excluded.ord, actor = excluded.actor
+WHERE field_mappings.status = 'suggested' AND excluded.ord > field_mappings.ord
+"""
+
+DECIDE_MAPPING = """
+INSERT INTO field_mappings (field_a, field_b, shared_key, status, ord, actor) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (field_a, field_b) DO UPDATE SET
+    shared_key = excluded.shared_key, status = excluded.status, ord = excluded.ord, actor = excluded.actor
+WHERE field_mappings.status = 'suggested' OR excluded.ord > field_mappings.ord
+"""
+
+SETTING = """
+INSERT INTO settings (key, value, ord, actor) VALUES (?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > settings.ord
+"""
+
+# The workspace owner is whoever initialised it first (smallest ord wins).
+OWNER = """
+INSERT INTO settings (key, value, ord, actor) VALUES ('owner', ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord < settings.ord
+"""
+
+ACTOR = """
+INSERT INTO actors (actor, display_name, ord) VALUES (?, ?, ?)
+ON CONFLICT (actor) DO UPDATE SET display_name = excluded.display_name, ord = excluded.ord
+WHERE excluded.ord > actors.ord
+"""
+
+RULE = """
+INSERT INTO rules (rule_id, name, definition, ord, actor) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (rule_id) DO UPDATE SET
+    name = excluded.name, definition = excluded.definition, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > rules.ord
+"""
+
+# Moving an absorbed record's registers onto the survivor: last writer wins, as for any write.
+MOVE_FIELDS = """
+INSERT INTO fields (entity_id, field, kind, value, ord, actor)
+SELECT ?, field, kind, value, ord, actor FROM fields WHERE entity_id = ? AND true
+ON CONFLICT (entity_id, field) DO UPDATE SET
+    kind = excluded.kind, value = excluded.value, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > fields.ord
+"""
+
+MOVE_FACETS = """
+INSERT INTO facets (entity_id, facet, attached, ord, actor, source)
+SELECT ?, facet, attached, ord, actor, source FROM facets WHERE entity_id = ? AND true
+ON CONFLICT (entity_id, facet) DO UPDATE SET
+    attached = excluded.attached, ord = excluded.ord, actor = excluded.actor, source = excluded.source
+WHERE excluded.ord > facets.ord
+"""

@@ -1,7 +1,8 @@
 """State derivation: apply one operation to the derived registers.
 
-Every handler is an upsert guarded by `excluded.ord > current.ord`, so applying the same ops
-in any order, any number of times, yields the same rows. Lifecycle (create/delete/restore of
+Every handler writes registers through the upserts in `registers.py`, each guarded by
+`excluded.ord > current.ord`, so applying the same ops in any order, any number of times, yields
+the same rows. Lifecycle (create/delete/restore of
 entities, facets and edges) is a register too, decided by canonical order, never arrival order.
 Effects that depend on state at the author's side (cascaded edges, preserved values, copies on
 unlink) are computed by the author and carried in the op, so derivation reads only the op.
@@ -18,7 +19,25 @@ from . import operations as o
 from .crdt import CrdtStore
 from .encoding import encode
 from .merge import Redirects, move_state
-from .registers import CRDT_FIELD, POSITION_KEY, SET_FIELD, SET_PROP
+from .registers import (
+    ACTOR,
+    CRDT_FIELD,
+    CREATE_EDGE,
+    CREATE_ENTITY,
+    DECIDE_MAPPING,
+    EDGE_LIFE,
+    ENTITY_LIFE,
+    FACET,
+    LINK,
+    MODULE,
+    OWNER,
+    POSITION_KEY,
+    RULE,
+    SET_FIELD,
+    SET_PROP,
+    SETTING,
+    SUGGEST_MAPPING,
+)
 from .values import Reference, to_sql
 
 
@@ -36,113 +55,6 @@ class Effects:
         self.mappings |= other.mappings
         self.settings |= other.settings
         self.merges |= other.merges
-
-
-_CREATE_ENTITY = """
-INSERT INTO entities (entity_id, created_ord, created_by, initial_table, life_ord, alive)
-VALUES (?, ?, ?, ?, ?, 1)
-ON CONFLICT (entity_id) DO UPDATE SET
-    created_by = CASE WHEN entities.created_ord IS NULL OR excluded.created_ord < entities.created_ord
-                      THEN excluded.created_by ELSE entities.created_by END,
-    initial_table = CASE WHEN entities.created_ord IS NULL OR excluded.created_ord < entities.created_ord
-                      THEN excluded.initial_table ELSE entities.initial_table END,
-    created_ord = CASE WHEN entities.created_ord IS NULL OR excluded.created_ord < entities.created_ord
-                      THEN excluded.created_ord ELSE entities.created_ord END,
-    alive = CASE WHEN excluded.life_ord > entities.life_ord THEN 1 ELSE entities.alive END,
-    life_ord = max(entities.life_ord, excluded.life_ord)
-"""
-
-_ENTITY_LIFE = """
-INSERT INTO entities (entity_id, created_ord, created_by, initial_table, life_ord, alive)
-VALUES (?, NULL, NULL, NULL, ?, ?)
-ON CONFLICT (entity_id) DO UPDATE SET
-    alive = CASE WHEN excluded.life_ord > entities.life_ord THEN excluded.alive ELSE entities.alive END,
-    life_ord = max(entities.life_ord, excluded.life_ord)
-"""
-
-_CREATE_EDGE = """
-INSERT INTO edges (edge_id, edge_type, source, target, created_ord, created_by, life_ord, alive)
-VALUES (?, ?, ?, ?, ?, ?, ?, 1)
-ON CONFLICT (edge_id) DO UPDATE SET
-    edge_type = CASE WHEN edges.created_ord IS NULL OR excluded.created_ord < edges.created_ord
-                     THEN excluded.edge_type ELSE edges.edge_type END,
-    source = CASE WHEN edges.created_ord IS NULL OR excluded.created_ord < edges.created_ord
-                  THEN excluded.source ELSE edges.source END,
-    target = CASE WHEN edges.created_ord IS NULL OR excluded.created_ord < edges.created_ord
-                  THEN excluded.target ELSE edges.target END,
-    created_by = CASE WHEN edges.created_ord IS NULL OR excluded.created_ord < edges.created_ord
-                      THEN excluded.created_by ELSE edges.created_by END,
-    created_ord = CASE WHEN edges.created_ord IS NULL OR excluded.created_ord < edges.created_ord
-                       THEN excluded.created_ord ELSE edges.created_ord END,
-    alive = CASE WHEN excluded.life_ord > edges.life_ord THEN 1 ELSE edges.alive END,
-    life_ord = max(edges.life_ord, excluded.life_ord)
-"""
-
-_EDGE_LIFE = """
-INSERT INTO edges (edge_id, edge_type, source, target, created_ord, created_by, life_ord, alive)
-VALUES (?, NULL, NULL, NULL, NULL, NULL, ?, ?)
-ON CONFLICT (edge_id) DO UPDATE SET
-    alive = CASE WHEN excluded.life_ord > edges.life_ord THEN excluded.alive ELSE edges.alive END,
-    life_ord = max(edges.life_ord, excluded.life_ord)
-"""
-
-_FACET = """
-INSERT INTO facets (entity_id, facet, attached, ord, actor, source) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (entity_id, facet) DO UPDATE SET
-    attached = excluded.attached, ord = excluded.ord, actor = excluded.actor, source = excluded.source
-WHERE excluded.ord > facets.ord
-"""
-
-_MODULE = """
-INSERT OR IGNORE INTO modules (module, ord, version, manifest, actor) VALUES (?, ?, ?, ?, ?)
-"""
-
-_LINK = """
-INSERT INTO table_links (table_a, table_b, linked, ord, actor) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (table_a, table_b) DO UPDATE SET
-    linked = excluded.linked, ord = excluded.ord, actor = excluded.actor
-WHERE excluded.ord > table_links.ord
-"""
-
-# A suggestion never overrides a decision (confirmed/removed); decisions are LWW among themselves.
-_SUGGEST_MAPPING = """
-INSERT INTO field_mappings (field_a, field_b, shared_key, status, ord, actor) VALUES (?, ?, NULL, 'suggested', ?, ?)
-ON CONFLICT (field_a, field_b) DO UPDATE SET ord = excluded.ord, actor = excluded.actor
-WHERE field_mappings.status = 'suggested' AND excluded.ord > field_mappings.ord
-"""
-
-_DECIDE_MAPPING = """
-INSERT INTO field_mappings (field_a, field_b, shared_key, status, ord, actor) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (field_a, field_b) DO UPDATE SET
-    shared_key = excluded.shared_key, status = excluded.status, ord = excluded.ord, actor = excluded.actor
-WHERE field_mappings.status = 'suggested' OR excluded.ord > field_mappings.ord
-"""
-
-_SETTING = """
-INSERT INTO settings (key, value, ord, actor) VALUES (?, ?, ?, ?)
-ON CONFLICT (key) DO UPDATE SET value = excluded.value, ord = excluded.ord, actor = excluded.actor
-WHERE excluded.ord > settings.ord
-"""
-
-# The workspace owner is whoever initialised it first (smallest ord wins).
-_OWNER = """
-INSERT INTO settings (key, value, ord, actor) VALUES ('owner', ?, ?, ?)
-ON CONFLICT (key) DO UPDATE SET value = excluded.value, ord = excluded.ord, actor = excluded.actor
-WHERE excluded.ord < settings.ord
-"""
-
-_ACTOR = """
-INSERT INTO actors (actor, display_name, ord) VALUES (?, ?, ?)
-ON CONFLICT (actor) DO UPDATE SET display_name = excluded.display_name, ord = excluded.ord
-WHERE excluded.ord > actors.ord
-"""
-
-_RULE = """
-INSERT INTO rules (rule_id, name, definition, ord, actor) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (rule_id) DO UPDATE SET
-    name = excluded.name, definition = excluded.definition, ord = excluded.ord, actor = excluded.actor
-WHERE excluded.ord > rules.ord
-"""
 
 
 def _source(source: dict[str, Any]) -> str:
@@ -218,39 +130,39 @@ class Applier:
     # --- workspace ---------------------------------------------------------------------------
 
     def _init_workspace(self, op: o.InitWorkspace, actor: bytes) -> Effects:
-        self.conn.execute(_SETTING, ("name", encode(op.name), op.ord, actor))
-        self.conn.execute(_OWNER, (encode(actor), op.ord, actor))
+        self.conn.execute(SETTING, ("name", encode(op.name), op.ord, actor))
+        self.conn.execute(OWNER, (encode(actor), op.ord, actor))
         return Effects(settings=True)
 
     def _identify_actor(self, op: o.IdentifyActor, actor: bytes) -> None:
-        self.conn.execute(_ACTOR, (actor, op.display_name, op.ord))
+        self.conn.execute(ACTOR, (actor, op.display_name, op.ord))
 
     def _setting(self, op: o.SetWorkspaceSetting, actor: bytes) -> Effects:
-        self.conn.execute(_SETTING, (op.key, encode(op.value), op.ord, actor))
+        self.conn.execute(SETTING, (op.key, encode(op.value), op.ord, actor))
         return Effects(settings=True)
 
     def _adopt_module(self, op: o.AdoptModule, actor: bytes) -> Effects:
-        self.conn.execute(_MODULE, (op.module, op.ord, op.version, op.manifest, actor))
+        self.conn.execute(MODULE, (op.module, op.ord, op.version, op.manifest, actor))
         return Effects(schema=True)
 
     def _create_rule(self, op: o.CreateRule, actor: bytes) -> None:
-        self.conn.execute(_RULE, (op.rule, op.name, encode(op.definition), op.ord, actor))
+        self.conn.execute(RULE, (op.rule, op.name, encode(op.definition), op.ord, actor))
 
     # --- entities and fields ----------------------------------------------------------------
 
     def _create_entity(self, op: o.CreateEntity, actor: bytes) -> None:
-        self.conn.execute(_CREATE_ENTITY, (op.entity, op.ord, actor, op.initial_table, op.ord))
+        self.conn.execute(CREATE_ENTITY, (op.entity, op.ord, actor, op.initial_table, op.ord))
         if op.initial_table is not None:
-            self.conn.execute(_FACET, (op.entity, op.initial_table, 1, op.ord, actor, "user"))
+            self.conn.execute(FACET, (op.entity, op.initial_table, 1, op.ord, actor, "user"))
 
     def _delete_entity(self, op: o.DeleteEntity, actor: bytes) -> None:
         # Lifecycle is never redirected: deleting a merged-away id must not depend on whether
         # the merge arrived first (the survivor's own lifecycle decides its existence).
-        self.conn.execute(_ENTITY_LIFE, (op.entity, op.ord, 0))
-        self.conn.executemany(_EDGE_LIFE, [(edge, op.ord, 0) for edge in op.cascade_edges])
+        self.conn.execute(ENTITY_LIFE, (op.entity, op.ord, 0))
+        self.conn.executemany(EDGE_LIFE, [(edge, op.ord, 0) for edge in op.cascade_edges])
 
     def _restore_entity(self, op: o.RestoreEntity, actor: bytes) -> None:
-        self.conn.execute(_ENTITY_LIFE, (op.entity, op.ord, 1))
+        self.conn.execute(ENTITY_LIFE, (op.entity, op.ord, 1))
 
     def _set_field(self, op: o.SetField, actor: bytes) -> None:
         kind, value = to_sql(op.value)
@@ -279,15 +191,15 @@ class Applier:
     # --- facets (table membership) ----------------------------------------------------------
 
     def _attach_facet(self, op: o.AttachFacet, actor: bytes) -> None:
-        self.conn.execute(_FACET, (self.r(op.entity), op.facet, 1, op.ord, actor, _source(op.source)))
+        self.conn.execute(FACET, (self.r(op.entity), op.facet, 1, op.ord, actor, _source(op.source)))
 
     def _add_to_table(self, op: o.AddToTable, actor: bytes) -> None:
-        self.conn.execute(_FACET, (self.r(op.entity), op.table, 1, op.ord, actor, _source(op.source)))
+        self.conn.execute(FACET, (self.r(op.entity), op.table, 1, op.ord, actor, _source(op.source)))
         self._write_fields(op.entity, op.defaults, op.ord, actor)
 
     def _detach(self, entity: bytes, facet: str, discard: bool, preserved: dict[str, Any],
                 ord_: bytes, actor: bytes) -> None:
-        self.conn.execute(_FACET, (self.r(entity), facet, 0, ord_, actor, "user"))
+        self.conn.execute(FACET, (self.r(entity), facet, 0, ord_, actor, "user"))
         if discard:
             self._write_fields(entity, dict.fromkeys(preserved), ord_, actor)
 
@@ -298,13 +210,13 @@ class Applier:
         self._detach(op.entity, op.table, op.data_handling == "discard", op.preserved, op.ord, actor)
 
     def _restore_facet(self, op: o.RestoreFacet, actor: bytes) -> None:
-        self.conn.execute(_FACET, (self.r(op.entity), op.facet, 1, op.ord, actor, "undo"))
+        self.conn.execute(FACET, (self.r(op.entity), op.facet, 1, op.ord, actor, "undo"))
 
     # --- edges ------------------------------------------------------------------------------
 
     def _create_edge(self, op: o.CreateEdge | o.CreateOrderedEdge, actor: bytes) -> None:
         self.conn.execute(
-            _CREATE_EDGE, (op.edge, op.edge_type, self.r(op.source), self.r(op.target), op.ord, actor, op.ord)
+            CREATE_EDGE, (op.edge, op.edge_type, self.r(op.source), self.r(op.target), op.ord, actor, op.ord)
         )
         rows = []
         for key, value in op.properties.items():
@@ -315,10 +227,10 @@ class Applier:
         self.conn.executemany(SET_PROP, rows)
 
     def _delete_edge(self, op: o.DeleteEdge, actor: bytes) -> None:
-        self.conn.execute(_EDGE_LIFE, (op.edge, op.ord, 0))
+        self.conn.execute(EDGE_LIFE, (op.edge, op.ord, 0))
 
     def _restore_edge(self, op: o.RestoreEdge, actor: bytes) -> None:
-        self.conn.execute(_EDGE_LIFE, (op.edge, op.ord, 1))
+        self.conn.execute(EDGE_LIFE, (op.edge, op.ord, 1))
 
     def _set_prop(self, op: o.SetEdgeProperty, actor: bytes) -> None:
         kind, value = to_sql(op.value)
@@ -350,10 +262,10 @@ class Applier:
 
     def _split_entity(self, op: o.SplitEntity, actor: bytes) -> None:
         source = self.r(op.source)
-        self.conn.execute(_CREATE_ENTITY, (op.new_entity, op.ord, actor, None, op.ord))
+        self.conn.execute(CREATE_ENTITY, (op.new_entity, op.ord, actor, None, op.ord))
         for table in op.facets:
-            self.conn.execute(_FACET, (source, table, 0, op.ord, actor, "user"))
-            self.conn.execute(_FACET, (op.new_entity, table, 1, op.ord, actor, "user"))
+            self.conn.execute(FACET, (source, table, 0, op.ord, actor, "user"))
+            self.conn.execute(FACET, (op.new_entity, table, 1, op.ord, actor, "user"))
         self._write_fields(op.new_entity, op.values, op.ord, actor)
         self._write_fields(source, dict.fromkeys(op.moved_fields), op.ord, actor)
         a, b = sorted((source, op.new_entity))
@@ -365,22 +277,22 @@ class Applier:
 
     def _link_tables(self, op: o.LinkTables, actor: bytes) -> Effects:
         a, b = _pair(op.source_table, op.target_table)
-        self.conn.execute(_LINK, (a, b, 1, op.ord, actor))
+        self.conn.execute(LINK, (a, b, 1, op.ord, actor))
         self.conn.executemany(
-            _SUGGEST_MAPPING, [(*_pair(x, y), op.ord, actor) for x, y in op.field_mappings]
+            SUGGEST_MAPPING, [(*_pair(x, y), op.ord, actor) for x, y in op.field_mappings]
         )
         return Effects(mappings=True)
 
     def _confirm_mapping(self, op: o.ConfirmFieldMapping, actor: bytes) -> Effects:
         a, b = _pair(op.source_field, op.target_field)
-        self.conn.execute(_DECIDE_MAPPING, (a, b, op.shared_key, "confirmed", op.ord, actor))
+        self.conn.execute(DECIDE_MAPPING, (a, b, op.shared_key, "confirmed", op.ord, actor))
         return Effects(mappings=True)
 
     def _unlink_tables(self, op: o.UnlinkTables, actor: bytes) -> Effects:
         a, b = _pair(op.source_table, op.target_table)
-        self.conn.execute(_LINK, (a, b, 0, op.ord, actor))
+        self.conn.execute(LINK, (a, b, 0, op.ord, actor))
         self.conn.executemany(
-            _DECIDE_MAPPING, [(*_pair(x, y), None, "removed", op.ord, actor) for x, y in op.mappings]
+            DECIDE_MAPPING, [(*_pair(x, y), None, "removed", op.ord, actor) for x, y in op.mappings]
         )
         rows = []
         for entity, field, value in op.copies:
