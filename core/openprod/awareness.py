@@ -14,7 +14,7 @@ from . import operations as o
 from .conflicts import is_field_key
 from .groups import FieldGroups
 from .ids import to_str
-from .state import register_writes
+from .registers import register_writes
 
 WINDOW_MS = 1_000  # "within about a second"
 LIFETIME_MS = 60_000  # how long a notice is shown

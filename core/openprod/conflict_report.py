@@ -14,14 +14,13 @@ from . import hlc as hlc_mod
 from . import operations as o
 from .conflicts import Competitor, Conflict, Write, _listed, _shown, is_field_key, open_conflict_rows
 from .identity import short_actor
-from .ids import to_str
+from .ids import IdLike, as_id, to_str
 from .reads import actor_names, edge_state, entity_state, group_value
 from .results import actor_str
-from .transaction import IdLike, as_id
 from .values import from_sql
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from .context import Context
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class Resolution:
         return sentence
 
 
-def open_conflicts(ws: Workspace, record: IdLike | None = None) -> list[Conflict]:
+def open_conflicts(ws: Context, record: IdLike | None = None) -> list[Conflict]:
     """Open conflicts on visible records and edges, oldest first, ready to show people.
 
     Conflicts are canonical: an active overlay does not hide them (a staged edit over a
@@ -79,7 +78,7 @@ def open_conflicts(ws: Workspace, record: IdLike | None = None) -> list[Conflict
     return out
 
 
-def conflict(ws: Workspace, record: IdLike, field: str) -> Conflict | None:
+def conflict(ws: Context, record: IdLike, field: str) -> Conflict | None:
     """The open conflict on one field of a record (any mapped field of it), if there is one."""
     key = ws._semantic_key(record, field)
     return next((c for c in open_conflicts(ws, record) if c.key == key), None)
@@ -91,7 +90,7 @@ def competitor(write: Write, names: dict[bytes, str], resolution: bool = False) 
                       hlc_mod.to_display(write.ord[:12]), write.field, resolution)
 
 
-def _described(ws: Workspace, target: bytes, key: str, field: str) -> tuple[bool, str, str, str] | None:
+def _described(ws: Context, target: bytes, key: str, field: str) -> tuple[bool, str, str, str] | None:
     """(is edge, table, record label, field name) for a visible record field or edge property."""
     if is_field_key(key):
         if entity_state(ws.conn, target) != (True, True):
@@ -108,7 +107,7 @@ def _described(ws: Workspace, target: bytes, key: str, field: str) -> tuple[bool
     return True, etype.display_name if etype else "", label, key
 
 
-def _conflict(ws: Workspace, target: bytes, key: str, tips: list[Write], names: dict[bytes, str]) -> Conflict | None:
+def _conflict(ws: Context, target: bytes, key: str, tips: list[Write], names: dict[bytes, str]) -> Conflict | None:
     described = _described(ws, target, key, tips[-1].field)
     if described is None:
         return None
@@ -126,7 +125,7 @@ def _conflict(ws: Workspace, target: bytes, key: str, tips: list[Write], names: 
                     None if standing is None else to_str(standing.op_id))
 
 
-def resolved_conflicts(ws: Workspace, record: IdLike | None = None) -> list[Resolution]:
+def resolved_conflicts(ws: Context, record: IdLike | None = None) -> list[Resolution]:
     """Every resolution (of visible records and edges), oldest first; with `record`, its own."""
     ws.overlays.close_view()
     sql = "SELECT r.op_id, r.conflict_id, r.target, r.key, r.accepted, r.actor, l.payload FROM resolutions r" \
@@ -158,7 +157,7 @@ def resolved_conflicts(ws: Workspace, record: IdLike | None = None) -> list[Reso
     return out
 
 
-def conflict_groups(ws: Workspace, threshold: int = 100) -> list[tuple[tuple[str, ...], list[Conflict]]]:
+def conflict_groups(ws: Context, threshold: int = 100) -> list[tuple[tuple[str, ...], list[Conflict]]]:
     """Open conflicts grouped by the people involved; groups over `threshold` offer take-all.
 
     For example a script and a colleague both renumbering 500 cues: one group of 500, which

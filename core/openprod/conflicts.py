@@ -28,7 +28,7 @@ from .encoding import decode, encode
 from .groups import FieldGroups
 from .hlc import ZERO
 from .merge import Redirects
-from .state import register_writes
+from .registers import SET_FIELD, SET_PROP, register_writes
 from .values import from_sql, to_sql
 
 VectorClock = dict[bytes, bytes]
@@ -87,20 +87,6 @@ def saw(later: Write, earlier: Write, merges: Iterable[tuple[bytes, bytes]] = ()
     if later.origin != earlier.origin:
         return all(_covers(later, ord_, writer) for ord_, writer in merges)
     return True
-
-
-_SET_FIELD = """
-INSERT INTO fields (entity_id, field, kind, value, ord, actor) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (entity_id, field) DO UPDATE SET
-    kind = excluded.kind, value = excluded.value, ord = excluded.ord, actor = excluded.actor
-WHERE excluded.ord > fields.ord
-"""
-_SET_PROP = """
-INSERT INTO edge_props (edge_id, key, kind, value, ord, actor) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (edge_id, key) DO UPDATE SET
-    kind = excluded.kind, value = excluded.value, ord = excluded.ord, actor = excluded.actor
-WHERE excluded.ord > edge_props.ord
-"""
 
 
 _REGISTERS = {True: ("fields", "entity_id", "field"), False: ("edge_props", "edge_id", "key")}
@@ -207,7 +193,7 @@ class ConflictTracker:
                                     (target, field)).fetchone()
         if row is None:
             return None
-        op_id = row[0][12:]
+        op_id: bytes = row[0][12:]
         self._winners[op_id] = (row[0], row[1])
         return op_id
 
@@ -449,7 +435,7 @@ class ConflictTracker:
 
     def _write_register(self, target: bytes, field: str, value: Any, ord_: bytes, actor: bytes) -> None:
         kind, sql_value = to_sql(value)
-        sql = _SET_FIELD if is_field_key(field) else _SET_PROP
+        sql = SET_FIELD if is_field_key(field) else SET_PROP
         self.conn.execute(sql, (target, field, kind, sql_value, ord_, actor))
 
     # --- recomputation (mapping changes, a resolution that arrived late) ------------------------

@@ -54,7 +54,7 @@ class PycrdtBackend:
 
     def new_doc(self, kind: str) -> Any:
         client_id = int.from_bytes(self._random(4), "big") & 0x7FFF_FFFF
-        doc = self._pycrdt.Doc(client_id=client_id)
+        doc: Any = self._pycrdt.Doc(client_id=client_id)
         root = doc.get(TEXT_ROOT, type=self._pycrdt.Text) if kind == "text" else doc.get(LIST_ROOT,
                                                                                          type=self._pycrdt.Array)
         return (doc, root)

@@ -36,7 +36,7 @@ class YjsBackend:
     def _captured(self, ydoc: Any, change: Callable[[], None]) -> bytes:
         """Run `change` in one Yjs transaction; return exactly that transaction's update (a diff
         against the old state vector would also carry the document's whole delete set)."""
-        from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+        from pyodide.ffi import create_proxy
 
         updates: list[bytes] = []
         handler = create_proxy(lambda update, *_rest: updates.append(bytes(update.to_py())))

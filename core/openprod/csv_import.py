@@ -137,17 +137,17 @@ def map_columns(tdef: TableDef, header: list[str]) -> tuple[dict[str, str], dict
     mapped: dict[str, str] = {}
     skipped: dict[str, str] = {}
     for column in header:
-        fdef = by_name.get(column.strip().lower())
+        found = by_name.get(column.strip().lower())
         if not column.strip():
             skipped[column] = "the column has no name"
-        elif fdef is None:
+        elif found is None:
             skipped[column] = f"{tdef.display_name} has no field with that name"
-        elif fdef.crdt is not None:
-            skipped[column] = f"{fdef.display_name} is edited in the record form"
-        elif fdef.id in mapped.values():
-            skipped[column] = f"another column already goes to {fdef.display_name}"
+        elif found.crdt is not None:
+            skipped[column] = f"{found.display_name} is edited in the record form"
+        elif found.id in mapped.values():
+            skipped[column] = f"another column already goes to {found.display_name}"
         else:
-            mapped[column] = fdef.id
+            mapped[column] = found.id
     return mapped, skipped
 
 
@@ -263,7 +263,7 @@ def _plan_row(plan: ImportPlan, row: Row, fields: dict[str, FieldDef], index: di
 
 def _same(fdef: FieldDef, current: Any, value: Any) -> bool:
     if fdef.type == "cue":
-        return cue_text(current) == value  # a cue number written while the field was a number: 10.1 == "10.1"
+        return bool(cue_text(current) == value)  # a cue number written while the field was a number: 10.1 == "10.1"
     return bool(current == value and type(current) is type(value))
 
 

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from .bundle import stored_clock
 from .conflicts import Write, saw
-from .reads import edges
+from .reads import edges, public_edge
 
 if TYPE_CHECKING:
+    from .context import Context
     from .results import Edge
-    from .workspace import Workspace
 
 _GROUPS = """
 SELECT g.edge_type, g.source, g.target FROM edges g
@@ -29,7 +29,7 @@ GROUP BY g.edge_type, g.source, g.target HAVING count(*) > 1
 """
 
 
-def duplicate_edges(ws: Workspace) -> list[tuple[Edge, ...]]:
+def duplicate_edges(ws: Context) -> list[tuple[Edge, ...]]:
     """Groups of visible edges (same type, source and target) made by people who had not seen each
     other's: each group holds the edges concurrent with another of the group, oldest first."""
     out = []
@@ -41,11 +41,11 @@ def duplicate_edges(ws: Workspace) -> list[tuple[Edge, ...]]:
             and not saw(made[other.edge_id], made[e.edge_id]) for other in rows)]
         if len(apart) > 1:
             apart.sort(key=lambda e: made[e.edge_id].ord)
-            out.append(tuple(ws._public_edge(e) for e in apart))
+            out.append(tuple(public_edge(e) for e in apart))
     return out
 
 
-def _creation(ws: Workspace, edge: bytes) -> Write:
+def _creation(ws: Context, edge: bytes) -> Write:
     ord_, writer, header = ws.conn.execute(
         "SELECT l.ord, b.writer, b.header FROM edges g JOIN oplog l ON l.op_id = substr(g.created_ord, 13)"
         " JOIN bundles b ON b.seq = l.bundle_seq WHERE g.edge_id = ?", (edge,)).fetchone()

@@ -9,28 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .union_find import classes, roots
+
 
 class FieldGroups:
     def __init__(self, confirmed_pairs: Iterable[tuple[str, str]] = ()) -> None:
-        parent: dict[str, str] = {}
-
-        def find(x: str) -> str:
-            parent.setdefault(x, x)
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for a, b in confirmed_pairs:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-        members: dict[str, list[str]] = {}
-        for x in parent:
-            members.setdefault(find(x), []).append(x)
         self._group: dict[str, tuple[str, ...]] = {}
-        for group in members.values():
-            frozen = tuple(sorted(group))
+        for group in classes(roots(confirmed_pairs)).values():
+            frozen = tuple(group)
             for x in group:
                 self._group[x] = frozen
 

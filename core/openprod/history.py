@@ -16,14 +16,13 @@ from . import oplog
 from .bundle import stored_clock
 from .conflicts import Write, saw
 from .identity import short_actor
-from .ids import to_str
+from .ids import IdLike, as_id, to_str
 from .reads import actor_names, tables_of
-from .state import register_writes
+from .registers import register_writes
 from .storage import get_meta, set_meta
-from .transaction import IdLike, as_id
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from .context import Context
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ class PersonChanges:
 
 
 
-def field_history(ws: Workspace, record: IdLike, field: str) -> list[Change]:
+def field_history(ws: Context, record: IdLike, field: str) -> list[Change]:
     """Every write to the field (mapped fields included), oldest first; see `Change`. Read from the
     oplog, plus the active overlay's staged edits at the end (marked `staged`)."""
     entity = ws.redirects.resolve(as_id(record, "record id"))
@@ -150,14 +149,16 @@ def field_history(ws: Workspace, record: IdLike, field: str) -> list[Change]:
         old = max(seen, key=lambda w: w.ord).value if seen else None
         concurrent = tuple(alternative(w) for w in counted if w is not write
                            and not saw(write, w, merges) and not saw(w, write, merges))
-        is_resolution = isinstance(op, o.ResolveConflict)
+        resolution = op if isinstance(op, o.ResolveConflict) else None
+        is_resolution = resolution is not None
         chosen_over: tuple[Alternative, ...] = ()
         supersedes = None
         picked = None
-        if is_resolution:
-            tips = [by_id.get(t) or ws.conflicts.lookup(t, op.target, ws.groups.key(field_id)) for t in op.tips]
-            chosen_over = tuple(alternative(t) for t in tips if t is not None and t.value != op.chosen)
-            picked = next((alternative(t) for t in tips if t is not None and t.op_id == op.chosen_op), None)
+        if resolution is not None:
+            tips = [by_id.get(t) or ws.conflicts.lookup(t, resolution.target, ws.groups.key(field_id))
+                    for t in resolution.tips]
+            chosen_over = tuple(alternative(t) for t in tips if t is not None and t.value != resolution.chosen)
+            picked = next((alternative(t) for t in tips if t is not None and t.op_id == resolution.chosen_op), None)
             earlier = [t for t in tips if t is not None and t.op_id in resolutions]
             supersedes = to_str(max(earlier, key=lambda t: t.ord).op_id) if earlier else None
         changes.append(Change(
@@ -170,7 +171,7 @@ def field_history(ws: Workspace, record: IdLike, field: str) -> list[Change]:
     return changes + _staged(ws, entity, members, changes[-1].new if changes else None)
 
 
-def _staged(ws: Workspace, entity: bytes, members: tuple[str, ...], previous: Any) -> list[Change]:
+def _staged(ws: Context, entity: bytes, members: tuple[str, ...], previous: Any) -> list[Change]:
     overlay = ws.overlays.active()
     if overlay is None:
         return []
@@ -190,11 +191,12 @@ def _staged(ws: Workspace, entity: bytes, members: tuple[str, ...], previous: An
     return out
 
 
-def changes_since(ws: Workspace, mark: int | None = None) -> list[PersonChanges]:
+def changes_since(ws: Context, mark: int | None = None) -> list[PersonChanges]:
     """Bundles from elsewhere (other people, or this person's other devices) stored after `mark`
     (default: the last `mark_seen`), by person."""
     if mark is None:
-        mark = int(get_meta(ws.conn, "seen_mark") or 0)
+        stored = get_meta(ws.conn, "seen_mark")
+        mark = stored if isinstance(stored, int) else 0
     names = actor_names(ws.conn)
     out = []
     for actor, count, ops, records in ws.conn.execute(
@@ -204,10 +206,10 @@ def changes_since(ws: Workspace, mark: int | None = None) -> list[PersonChanges]
         out.append(PersonChanges(actor.hex(), names.get(actor, short_actor(actor)), count, ops, records))
     return out
 
-def mark_seen(ws: Workspace) -> int:
+def mark_seen(ws: Context) -> int:
     """Remember that everything stored so far has been seen (e.g. when a sync completes)."""
-    mark = ws.conn.execute("SELECT coalesce(max(seq), 0) FROM bundles").fetchone()[0]
+    mark = oplog.last_seq(ws.conn)
     set_meta(ws.conn, "seen_mark", mark)
-    return int(mark)
+    return mark
 
 

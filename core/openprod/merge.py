@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlite3
 
 from .ids import to_str
+from .registers import MOVE_FACETS, MOVE_FIELDS
+from .union_find import classes, roots
 
 
 class Redirects:
@@ -23,29 +25,12 @@ class Redirects:
         self.reload()
 
     def reload(self) -> None:
-        parent: dict[bytes, bytes] = {}
-
-        def find(x: bytes) -> bytes:
-            parent.setdefault(x, x)
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
         self._merges: dict[bytes, list[tuple[bytes, bytes]]] = {}
         rows = self.conn.execute(
             "SELECT m.a, m.b, m.ord, coalesce(b.writer, ?) FROM merges m LEFT JOIN oplog l ON l.op_id = m.op_id"
             " LEFT JOIN bundles b ON b.seq = l.bundle_seq", (self.local_writer,)).fetchall()
-        for a, b, _ord, _writer in rows:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-        self._root = {x: find(x) for x in parent}
-        self._members: dict[bytes, list[bytes]] = {}
-        for x, root in self._root.items():
-            self._members.setdefault(root, []).append(x)
-        for members in self._members.values():
-            members.sort()
+        self._root: dict[bytes, bytes] = roots((a, b) for a, b, _ord, _writer in rows)
+        self._members = classes(self._root)
         for a, _b, ord_, writer in rows:
             self._merges.setdefault(self._root[a], []).append((ord_, writer))
 
@@ -64,24 +49,6 @@ class Redirects:
 
     def describe(self, entity: bytes) -> str:
         return to_str(self.resolve(entity))
-
-
-# Moving an absorbed record's registers onto the survivor: last writer wins, as for any write.
-MOVE_FIELDS = """
-INSERT INTO fields (entity_id, field, kind, value, ord, actor)
-SELECT ?, field, kind, value, ord, actor FROM fields WHERE entity_id = ? AND true
-ON CONFLICT (entity_id, field) DO UPDATE SET
-    kind = excluded.kind, value = excluded.value, ord = excluded.ord, actor = excluded.actor
-WHERE excluded.ord > fields.ord
-"""
-
-MOVE_FACETS = """
-INSERT INTO facets (entity_id, facet, attached, ord, actor, source)
-SELECT ?, facet, attached, ord, actor, source FROM facets WHERE entity_id = ? AND true
-ON CONFLICT (entity_id, facet) DO UPDATE SET
-    attached = excluded.attached, ord = excluded.ord, actor = excluded.actor, source = excluded.source
-WHERE excluded.ord > facets.ord
-"""
 
 
 def move_state(conn: sqlite3.Connection, survivor: bytes, absorbed: bytes) -> None:

@@ -460,7 +460,8 @@ class Schema:
         if found is not None:
             return found
         candidates = [t for t in self.tables.values() if isinstance(name, str) and t.name == name]
-        return _one(candidates, name, "table", sorted(self.tables) or ["none adopted yet"], "'module.Table'")
+        table: TableDef = _one(candidates, name, "table", sorted(self.tables) or ["none adopted yet"], "'module.Table'")
+        return table
 
     def field(self, name: str, tables: Iterable[str] | Callable[[], Iterable[str]] | None = None) -> FieldDef:
         """A field by 'module.Table.field'; or 'Table.field', or 'field' alone, when it names one
@@ -482,8 +483,9 @@ class Schema:
                 if field_name in tdef.fields:
                     candidates.append(tdef.fields[field_name])
         known = sorted(f.id for t in scope if t in self.tables for f in self.tables[t].fields.values())
-        return _one(candidates, name, "field", known, "'module.Table.field'",
-                    " in this record's tables" if tables is not None else "")
+        fdef: FieldDef = _one(candidates, name, "field", known, "'module.Table.field'",
+                              " in this record's tables" if tables is not None else "")
+        return fdef
 
     def edge_type(self, name: str) -> EdgeTypeDef:
         """An edge type by 'module.edge', or by 'edge' when one adopted module declares it."""
@@ -491,7 +493,9 @@ class Schema:
         if found is not None:
             return found
         candidates = [e for e in self.edge_types.values() if isinstance(name, str) and e.name == name]
-        return _one(candidates, name, "edge type", sorted(self.edge_types) or ["none"], "'module.edge'")
+        edge_type: EdgeTypeDef = _one(candidates, name, "edge type", sorted(self.edge_types) or ["none"],
+                                      "'module.edge'")
+        return edge_type
 
 
 def _one(candidates: list[Any], name: object, what: str, known: list[str], form: str, where: str = "") -> Any:

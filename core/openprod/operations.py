@@ -682,7 +682,7 @@ def decode_op(data: bytes) -> Op:
         raise DecodeError("operation id must be 16 bytes")
     if not isinstance(hlc, bytes) or len(hlc) != HLC_LEN:
         raise DecodeError("operation hlc must be 12 bytes")
-    expected = _KEYS[name]
+    expected = _KEYS[cls.TYPE]
     if wire.keys() != expected:
         extra = sorted(str(k) for k in wire.keys() - expected)
         if extra:

@@ -1,9 +1,8 @@
 """The append-only oplog: storing bundles and ops, and finding every write to a register.
 
-A register is named by (target, key): an entity or edge id, and a field id, an edge property,
-`@life` (create/delete/restore) or `@facet:<table>` (membership). `touches` lists the registers
-an op writes, so history ("who changed this?") and undo guards see defaults, discards,
-copies and cascades, not only the op's main subject.
+Each op is indexed by the registers it writes (`registers.touches`: its main register in the op
+row, the others in `op_touches`), so history ("who changed this?") and undo guards see defaults,
+discards, copies and cascades, not only the op's main subject.
 """
 
 from __future__ import annotations
@@ -12,62 +11,11 @@ import hashlib
 import sqlite3
 from collections.abc import Iterator
 
-from . import operations as o
-from .bundle import Bundle
-from .state import POSITION_KEY
-
-LIFE = "@life"
-FACET_PREFIX = "@facet:"
-
-Touch = tuple[bytes, str]
-
-
-def facet_key(table: str) -> str:
-    return FACET_PREFIX + table
-
-
-def touches(op: o.Op) -> tuple[Touch | None, list[Touch]]:
-    """(main register, other registers) written by `op`."""
-    if type(op) is o.SetField:  # most ops by far
-        return (op.entity, op.field), []
-    if isinstance(op, (o.CreateEntity, o.RestoreEntity)):
-        table = op.initial_table if isinstance(op, o.CreateEntity) else None
-        return (op.entity, LIFE), [(op.entity, facet_key(table))] if table else []
-    if isinstance(op, o.DeleteEntity):
-        return (op.entity, LIFE), [(edge, LIFE) for edge in op.cascade_edges]
-    if isinstance(op, (o.SetField, o.ClearField, o.SetReference, o.ApplyCrdt, o.ClearAndAdd)):
-        return (op.entity, op.field), []
-    if isinstance(op, (o.AttachFacet, o.DetachFacet, o.RestoreFacet)):
-        extra = [(op.entity, f) for f in op.preserved] if isinstance(op, o.DetachFacet) and not op.preserve else []
-        return (op.entity, facet_key(op.facet)), extra
-    if isinstance(op, o.AddToTable):
-        return (op.entity, facet_key(op.table)), [(op.entity, f) for f in op.defaults]
-    if isinstance(op, o.RemoveFromTable):
-        extra = [(op.entity, f) for f in op.preserved] if op.data_handling == "discard" else []
-        return (op.entity, facet_key(op.table)), extra
-    if isinstance(op, (o.CreateEdge, o.CreateOrderedEdge)):
-        extra = [(op.edge, k) for k in op.properties]
-        if isinstance(op, o.CreateOrderedEdge):
-            extra.append((op.edge, POSITION_KEY))
-        return (op.edge, LIFE), extra
-    if isinstance(op, (o.DeleteEdge, o.RestoreEdge)):
-        return (op.edge, LIFE), []
-    if isinstance(op, (o.SetEdgeProperty, o.ClearEdgeProperty)):
-        return (op.edge, op.key), []
-    if isinstance(op, o.MoveOrderedEdge):
-        return (op.edge, POSITION_KEY), []
-    if isinstance(op, o.UnlinkTables):
-        return None, [(entity, field) for entity, field, _ in op.copies]
-    if isinstance(op, o.MergeEntities):
-        return (op.absorbed, LIFE), [(op.survivor, LIFE)]
-    if isinstance(op, o.SplitEntity):
-        return (op.new_entity, LIFE), [(op.source, LIFE), *((op.new_entity, f) for f in op.values),
-                                       *((op.source, f) for f in op.moved_fields),
-                                       *((op.source, facet_key(t)) for t in op.facets)]
-    if isinstance(op, o.ResolveConflict):
-        return (op.target, op.field), []
-    return None, []
-
+from .bundle import Bundle, encode_wire
+from .hlc import ZERO
+from .ids import to_str
+from .registers import touches
+from .results import OplogSize, StoredBundle, actor_str
 
 NO_DIGEST = bytes(32)
 
@@ -154,11 +102,95 @@ def other_writer_since(conn: sqlite3.Connection, target: bytes, fields: tuple[st
     return None
 
 
-def bundle_wires(conn: sqlite3.Connection, where: str = "", params: tuple[object, ...] = ()) -> Iterator[bytes]:
-    """Reassemble stored bundles into their exact wire bytes (for sync and export)."""
-    from .bundle import encode_wire
+# --- reading stored bundles (sync deltas, export, publishing) ------------------------------------
 
-    sql = f"SELECT seq, header, signature FROM bundles {where} ORDER BY hlc, bundle_id"
-    for seq, header, signature in conn.execute(sql, params).fetchall():
-        ops = [r[0] for r in conn.execute("SELECT payload FROM oplog WHERE bundle_seq = ? ORDER BY idx", (seq,))]
-        yield encode_wire(header, signature, ops)
+PAGE = 256  # bundles read from SQLite at a time while streaming a catch-up
+
+
+class StoredWires:
+    """Bundle sequence numbers chosen up front (a snapshot), wires read a page at a time."""
+
+    def __init__(self, conn: sqlite3.Connection, seqs: list[int]) -> None:
+        self._conn = conn
+        self._seqs = seqs
+        self.total = len(seqs)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for start in range(0, len(self._seqs), PAGE):
+            yield from wires_for(self._conn, self._seqs[start:start + PAGE])
+
+
+def wires_for(conn: sqlite3.Connection, seqs: list[int]) -> list[bytes]:
+    """Exact wire bytes of stored bundles (by local seq), in the order given."""
+    if not seqs:
+        return []
+    marks = ",".join("?" * len(seqs))
+    heads = {seq: (header, signature) for seq, header, signature in conn.execute(
+        f"SELECT seq, header, signature FROM bundles WHERE seq IN ({marks})", seqs)}
+    ops: dict[int, list[bytes]] = {seq: [] for seq in seqs}
+    for seq, payload in conn.execute(
+            f"SELECT bundle_seq, payload FROM oplog WHERE bundle_seq IN ({marks}) ORDER BY bundle_seq, idx", seqs):
+        ops[seq].append(payload)
+    return [encode_wire(heads[seq][0], heads[seq][1], ops[seq]) for seq in seqs]
+
+
+def missing_seqs(conn: sqlite3.Connection, mine: dict[bytes, bytes], theirs: dict[bytes, bytes]) -> list[int]:
+    """Local seqs of the bundles not covered by `theirs`, in HLC order (a causal order).
+
+    A writer's (one device's) bundles are applied in chain order, so "everything of writer W
+    after theirs[W]" is what the peer lacks; one indexed range query per writer that is behind.
+    (A forked chain can hide a branch below theirs[W]: the digests in checks find it.)
+    """
+    found: list[tuple[bytes, bytes, int]] = []
+    for writer, hlc in mine.items():
+        since = theirs.get(writer, ZERO)
+        if since >= hlc:
+            continue
+        found.extend(conn.execute(
+            "SELECT hlc, bundle_id, seq FROM bundles WHERE writer = ? AND hlc > ?", (writer, since)))
+    found.sort()
+    return [seq for _hlc, _id, seq in found]
+
+
+def chain_seqs(conn: sqlite3.Connection, writers: list[bytes]) -> list[int]:
+    """Every bundle of these writers, in HLC order: what a peer missing part of a forked chain gets."""
+    found: list[tuple[bytes, bytes, int]] = []
+    for writer in writers:
+        found.extend(conn.execute("SELECT hlc, bundle_id, seq FROM bundles WHERE writer = ?", (writer,)))
+    found.sort()
+    return [seq for _hlc, _id, seq in found]
+
+
+def genesis_seq(conn: sqlite3.Connection) -> int | None:
+    """Local seq of the bundle holding the workspace's first InitWorkspace (None before it is here)."""
+    row = conn.execute("SELECT b.seq FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq"
+                       " WHERE l.op_type = 'InitWorkspace' ORDER BY l.ord LIMIT 1").fetchone()
+    return None if row is None else int(row[0])
+
+
+def last_seq(conn: sqlite3.Connection) -> int:
+    """The local position of the newest stored bundle (0 when none)."""
+    return int(conn.execute("SELECT coalesce(max(seq), 0) FROM bundles").fetchone()[0])
+
+
+def count_after(conn: sqlite3.Connection, writer: bytes, hlc: bytes) -> int:
+    """How many bundles of `writer` are newer than `hlc`."""
+    return int(conn.execute("SELECT count(*) FROM bundles WHERE writer = ? AND hlc > ?", (writer, hlc)).fetchone()[0])
+
+
+def stored_bundles(conn: sqlite3.Connection) -> Iterator[StoredBundle]:
+    """Every stored bundle with its exact signed wire bytes, in a causal order (HLC), a page at a time."""
+    rows = conn.execute("SELECT seq, bundle_id, actor, hlc, kind, op_count FROM bundles"
+                        " ORDER BY hlc, bundle_id").fetchall()
+    for start in range(0, len(rows), PAGE):
+        page = rows[start:start + PAGE]
+        for (_seq, bundle_id, actor, hlc, kind, count), wire in zip(
+                page, wires_for(conn, [r[0] for r in page]), strict=True):
+            yield StoredBundle(to_str(bundle_id), actor_str(actor), hlc, kind, count, wire)
+
+
+def size(conn: sqlite3.Connection) -> OplogSize:
+    """How many bundles and operations are stored, and how many received bundles are parked."""
+    bundles, ops = conn.execute("SELECT count(*), coalesce(sum(op_count), 0) FROM bundles").fetchone()
+    pending = conn.execute("SELECT count(*) FROM pending").fetchone()[0]
+    return OplogSize(int(bundles), int(ops), int(pending))

@@ -15,6 +15,7 @@ ops as one signed bundle and is refused while drift is unacknowledged.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,16 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 from . import hlc as hlc_mod
 from . import operations as o
+from .conflict_report import conflict as conflict_on
 from .conflicts import is_field_key
 from .encoding import decode, encode
 from .errors import NotFoundError, ValidationError
 from .ids import to_str
 from .reads import entity_visible, group_value
-from .state import register_writes
+from .registers import register_writes
 from .values import from_sql, to_sql
 
 if TYPE_CHECKING:
-    from .workspace import Receipt, Workspace
+    from .context import Context
 
 OVERLAY_WALL = (1 << 64) - 1  # overlay ops sort after every canonical op
 NOT_IN_OVERLAYS = (o.InitWorkspace, o.AdoptModule, o.LinkTables, o.UnlinkTables, o.ConfirmFieldMapping,
@@ -46,6 +48,24 @@ class OverlayInfo:
     status: str  # active, stashed, pending (a script's output waiting to be looked at)
     op_count: int
     created_at: int
+
+
+@dataclass(frozen=True)
+class StagedOp:
+    """One op staged in an overlay, as a shell lists it ("what this import changes")."""
+
+    op_type: str
+    target: str | None  # the record or link it writes (UUID form), or hex for other targets
+    field: str | None  # the field or link property, when it writes exactly one
+    was: Any  # the real value when this register was first staged (None if unknown or empty)
+    target_is_id: bool  # target is a record or link id
+
+    @classmethod
+    def from_row(cls, op_type: str, target: bytes | None, field: str | None, base_kind: str | None,
+                  base_value: Any) -> StagedOp:
+        is_id = target is not None and len(target) == 16
+        shown = None if target is None else to_str(target) if is_id else target.hex()
+        return cls(op_type, shown, field, from_sql(base_kind, base_value), is_id)
 
 
 @dataclass(frozen=True)
@@ -70,7 +90,7 @@ def _quoted(value: Any) -> str:
 
 
 class Overlays:
-    def __init__(self, ws: Workspace) -> None:
+    def __init__(self, ws: Context) -> None:
         self.ws = ws
         self.conn = ws.conn
         self.view_open = False
@@ -101,14 +121,14 @@ class Overlays:
         return to_str(overlay_id)
 
     def _row(self, overlay: str | bytes) -> tuple[bytes, str, str, str]:
-        from .transaction import as_id
+        from .ids import as_id
 
         overlay_id = as_id(overlay, "overlay id")
         row = self.conn.execute("SELECT overlay_id, name, source, status FROM overlays WHERE overlay_id = ?",
                                 (overlay_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"no overlay {to_str(overlay_id)}")
-        return row
+        return (row[0], row[1], row[2], row[3])
 
     def active(self) -> bytes | None:
         return self._active
@@ -140,6 +160,22 @@ class Overlays:
         if self._active == overlay_id:
             self._active = None
 
+    def staged_fields(self, overlay: str | bytes) -> list[tuple[str, str]]:
+        """(record or edge id, field or property) written in the overlay: what to mark."""
+        overlay_id = self._row(overlay)[0]
+        return [(to_str(t), f) for t, f in self.conn.execute(
+            "SELECT DISTINCT target, field FROM overlay_ops WHERE overlay_id = ? AND target IS NOT NULL"
+            " AND field IS NOT NULL ORDER BY target, field", (overlay_id,))]
+
+    def staged_ops(self, overlay: str | bytes | None = None) -> list[StagedOp]:
+        """Every op staged in the overlay (default: the active one; none if none is active), in order."""
+        overlay_id = self._row(overlay)[0] if overlay is not None else self.active()
+        if overlay_id is None:
+            return []
+        return [StagedOp.from_row(*row) for row in self.conn.execute(
+            "SELECT op_type, target, field, base_kind, base_value FROM overlay_ops WHERE overlay_id = ? ORDER BY seq",
+            (overlay_id,))]
+
     def list(self) -> list[OverlayInfo]:
         return [OverlayInfo(to_str(i), n, s, st, c, t) for i, n, s, st, c, t in self.conn.execute(
             "SELECT o.overlay_id, o.name, o.source, o.status, count(p.seq), o.created_at FROM overlays o"
@@ -147,7 +183,7 @@ class Overlays:
 
     # --- the view ------------------------------------------------------------------------------
 
-    def _ops(self, overlay_id: bytes) -> list[o.Op]:
+    def _ops(self, overlay_id: bytes) -> builtins.list[o.Op]:
         # Staged ops were built and checked here (they never arrive from a peer), and a commit
         # re-issues each through the transaction's checks: the trusted decoder is enough.
         return [o.decode_stored_op(p) for (p,) in self.conn.execute(
@@ -220,7 +256,7 @@ class Overlays:
                                 (target, field)).fetchone()
         return (None, None) if row is None else (from_sql(row[0], row[1]), row[2])
 
-    def record(self, ops: list[o.Op]) -> None:
+    def record(self, ops: builtins.list[o.Op]) -> None:
         """Store a staged transaction's ops as one batch (called with the view closed)."""
         overlay_id = self.active()
         if overlay_id is None or not ops:
@@ -279,7 +315,7 @@ class Overlays:
 
     # --- drift ---------------------------------------------------------------------------------
 
-    def drift(self, overlay: str | bytes) -> list[Drift]:
+    def drift(self, overlay: str | bytes) -> builtins.list[Drift]:
         """Staged fields whose canonical value changed (to something else) since they were staged."""
         overlay_id = self._row(overlay)[0]
         self.close_view()
@@ -309,9 +345,10 @@ class Overlays:
         row = self.conn.execute(f"SELECT actor FROM {table} WHERE {column} = ? AND ord = ?", (target, ord_)).fetchone()
         return names.get(row[0], row[0].hex()[:8]) if row else "someone"
 
-    def _field_key(self, overlay: str | bytes, record: str | bytes, field: str) -> tuple[bytes, bytes, list[str], str]:
+    def _field_key(self, overlay: str | bytes, record: str | bytes,
+                   field: str) -> tuple[bytes, bytes, builtins.list[str], str]:
+        from .ids import as_id
         from .reads import entity_state, tables_of
-        from .transaction import as_id
 
         overlay_id = self._row(overlay)[0]
         target = as_id(record, "record id")
@@ -344,28 +381,10 @@ class Overlays:
 
     # --- commit ----------------------------------------------------------------------------------
 
-    def commit(self, overlay: str | bytes) -> Receipt | None:
-        """All staged ops become one signed bundle (sync signer); the overlay is then gone."""
-        plan = self._commit_plan(overlay)
-        if plan is None:
-            return None
-        overlay_id, name, ops = plan
-        with self.ws.transaction(kind="overlay", meta={"overlay": name}, staging=False) as tx:
-            self._replay(tx, ops)
-        self._finish(overlay_id)
-        return self.ws.last_receipt
-
-    async def commit_async(self, overlay: str | bytes) -> Receipt | None:
-        plan = self._commit_plan(overlay)
-        if plan is None:
-            return None
-        overlay_id, name, ops = plan
-        async with self.ws.transaction_async(kind="overlay", meta={"overlay": name}, staging=False) as tx:
-            self._replay(tx, ops)
-        self._finish(overlay_id)
-        return self.ws.last_receipt
-
-    def _commit_plan(self, overlay: str | bytes) -> tuple[bytes, str, list[o.Op]] | None:
+    def commit_plan(self, overlay: str | bytes) -> tuple[bytes, str, builtins.list[o.Op]] | None:
+        """(overlay id, name, staged ops) to replay into a local transaction (`replay`), then
+        `finish` once it is committed; None when nothing is staged (the overlay is gone then).
+        Refused while drift is unacknowledged."""
         overlay_id = self._row(overlay)[0]
         drift = self.drift(overlay_id)
         if drift:
@@ -374,18 +393,19 @@ class Overlays:
         ops = self._ops(overlay_id)
         name = self._row(overlay_id)[1]
         if not ops:
-            self._finish(overlay_id)
+            self.finish(overlay_id)
             return None
         return overlay_id, name, ops
 
-    def _finish(self, overlay_id: bytes) -> None:
+    def finish(self, overlay_id: bytes) -> None:
+        """The overlay's ops are committed: the overlay is gone."""
         self.conn.execute("DELETE FROM overlay_ops WHERE overlay_id = ?", (overlay_id,))
         self.conn.execute("DELETE FROM overlays WHERE overlay_id = ?", (overlay_id,))
         self._redo.pop(overlay_id, None)
         if self._active == overlay_id:
             self._active = None
 
-    def _replay(self, tx: Any, ops: list[o.Op]) -> None:
+    def replay(self, tx: Any, ops: builtins.list[o.Op]) -> None:
         """Re-issue staged ops against canonical state, now: ids kept, clocks fresh.
 
         Staging over a conflicted field settles the conflict (as a ResolveConflict op), and a
@@ -400,7 +420,7 @@ class Overlays:
                 raise ValidationError(f"{ws._record_label(entity)} was deleted while you were reviewing; "
                                       "use Knockout on its fields or discard the overlay")
             if isinstance(op, (o.SetField, o.ClearField)):
-                conflict = ws.conflict(op.entity, op.field)
+                conflict = conflict_on(ws, op.entity, op.field)
                 if conflict is not None:
                     value = op.value if isinstance(op, o.SetField) else None
                     tx.resolve_conflict(conflict, value=value)
@@ -416,4 +436,5 @@ class Overlays:
 
 
 def _wire_payload(op: o.Op) -> dict[str, Any]:
-    return decode(encode(op.payload()))
+    payload: dict[str, Any] = decode(encode(op.payload()))
+    return payload

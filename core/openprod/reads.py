@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .groups import FieldGroups
-from .state import POSITION_KEY
+from .ids import to_str
+from .registers import POSITION_KEY
+from .results import Edge, actor_str
 from .values import KIND_CRDT, KIND_REF, Reference, from_sql
 
 
@@ -182,3 +184,9 @@ def edges(conn: sqlite3.Connection, *, source: bytes | None = None, target: byte
 
 def actor_names(conn: sqlite3.Connection) -> dict[bytes, str]:
     return dict(conn.execute("SELECT actor, display_name FROM actors"))
+
+
+def public_edge(e: EdgeRow) -> Edge:
+    """An edge row as the public API hands it out (ids as strings)."""
+    return Edge(to_str(e.edge_id), e.edge_type, to_str(e.source), to_str(e.target), actor_str(e.created_by),
+                e.properties, e.position)

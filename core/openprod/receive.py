@@ -1,10 +1,11 @@
 """The receive pipeline: decode, check, verify, order and apply bundles from other peers.
 
-`Workspace.ingest` and friends are thin wrappers around this. Steps, in order: decode (shape and
-op hashes), workspace, duplicate, backdated (stamped no later than what its clock names), future
-clock; the author's signature (sync or async, done by the caller); causal readiness; the schema
-and id checks; then one SQLite transaction (a savepoint per bundle in a batch). Bad input never
-raises: it is quarantined with a stable reason.
+One pipeline in three steps, the middle one driven by the caller: `check` (decode: shape and op
+hashes; workspace, duplicate, backdated (stamped no later than what its clock names), future
+clock), then the caller verifies each author's signature however its runtime verifies (PyNaCl at
+once, WebCrypto awaited), then `apply` (causal readiness, the schema and id checks, one SQLite
+transaction with a savepoint per bundle). `Workspace.ingest` and `ingest_many` run the three with
+the synchronous verifier. Bad input never raises: it is quarantined with a stable reason.
 
 Causal readiness works per *writer* (the author's key on one device): a bundle waits until the
 bundle before it in its own device's chain, and everything its vector clock names from other
@@ -19,7 +20,8 @@ is not ready waits in the parking lot (`parked.py`), indexed by the one dependen
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import hlc as hlc_mod
@@ -45,13 +47,13 @@ from .identity import short_actor
 from .ids import commits_to, to_str
 from .modules import Schema
 from .parked import Wait
-from .results import BundleEvent, IngestResult, actor_str, id_str
+from .results import BundleEvent, IngestResult, Quarantined, actor_str, id_str
 from .settings import check_setter
 from .state import Effects
 from .validation import check_op
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from .context import Context
 
 
 def _local_failure(exc: Exception) -> bool:
@@ -60,7 +62,7 @@ def _local_failure(exc: Exception) -> bool:
         exc, (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, sqlite3.InterfaceError))
 
 
-def quarantine(ws: Workspace, data: bytes, reason: str, detail: str, bundle: Bundle | None,
+def quarantine(ws: Context, data: bytes, reason: str, detail: str, bundle: Bundle | None,
                source: str | None) -> IngestResult:
     ws.conn.execute(
         "INSERT INTO quarantine (received_at, reason, detail, bundle_id, actor, source, data)"
@@ -71,7 +73,7 @@ def quarantine(ws: Workspace, data: bytes, reason: str, detail: str, bundle: Bun
     return IngestResult("rejected", id_str(bundle.bundle_id if bundle else None), reason, detail)
 
 
-def precheck(ws: Workspace, data: bytes, source: str | None) -> Bundle | IngestResult:
+def precheck(ws: Context, data: bytes, source: str | None) -> Bundle | IngestResult:
     """Everything that needs no signature: shape, workspace, duplicates, future clocks."""
     try:
         bundle = decode_bundle(data)
@@ -123,7 +125,7 @@ def _backdated(bundle: Bundle) -> str | None:
     return None
 
 
-def blocker(ws: Workspace, bundle: Bundle) -> Wait | None:
+def blocker(ws: Context, bundle: Bundle) -> Wait | None:
     """What this bundle still waits for, or None when everything it depends on is here: its
     predecessor in its device's chain (the bundle whose HLC its clock names for its own writer),
     and every other writer's bundles up to its clock."""
@@ -146,7 +148,7 @@ def blocker(ws: Workspace, bundle: Bundle) -> Wait | None:
 DRAIN_BATCH = 256  # awake parked bundles read and applied per transaction
 
 
-def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
+def apply_verified(ws: Context, items: list[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
     """Apply verified bundles in ONE SQLite transaction, each all-or-nothing (a savepoint).
 
     One commit for a whole catch-up batch instead of one per bundle; a bundle that waits for
@@ -165,7 +167,7 @@ def apply_verified(ws: Workspace, items: list[tuple[Bundle, bool, bytes]], sourc
     return results
 
 
-def _apply_batch(ws: Workspace, items: Iterable[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
+def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
     """One transaction: `items` are applied or parked, and the parked bundles that waited for one
     of those applied are marked awake (`items` may be read lazily, inside the transaction)."""
     if ws._tx is not None:
@@ -200,7 +202,7 @@ def _apply_batch(ws: Workspace, items: Iterable[tuple[Bundle, bool, bytes]], sou
     return results
 
 
-def _park(ws: Workspace, bundle: Bundle, data: bytes, wait: Wait) -> IngestResult:
+def _park(ws: Context, bundle: Bundle, data: bytes, wait: Wait) -> IngestResult:
     """Put a verified bundle in the waiting room, or refuse it when its author's share or the
     workspace's is full (not quarantined: nothing is wrong with it, and keeping it would defeat
     the limit; its sender still holds it and offers it again in a later catch-up)."""
@@ -212,7 +214,7 @@ def _park(ws: Workspace, bundle: Bundle, data: bytes, wait: Wait) -> IngestResul
     return IngestResult("pending", to_str(bundle.bundle_id), detail="waiting for earlier bundles it depends on")
 
 
-def _taken(ws: Workspace, entity: bytes, bundle: Bundle) -> str | None:
+def _taken(ws: Context, entity: bytes, bundle: Bundle) -> str | None:
     """Who created `entity` already, if the bundle's author knew it (data-model.md: "two entities
     with the same ID from different actors is a hard error, not a merge"). Creations the author
     had not seen cannot be refused alike on every peer (each would refuse the one it got second):
@@ -228,7 +230,7 @@ def _taken(ws: Workspace, entity: bytes, bundle: Bundle) -> str | None:
     return f"by {ws.actor_name(creator)}" if knew else None
 
 
-def _checked(ws: Workspace, bundle: Bundle, data: bytes, source: str | None) -> IngestResult | Schema:
+def _checked(ws: Context, bundle: Bundle, data: bytes, source: str | None) -> IngestResult | Schema:
     """The schema and id checks of a ready bundle: a refusal, or the schema once it is applied."""
     schema = ws.schema
     owner = ws.settings.owner
@@ -258,7 +260,7 @@ def _checked(ws: Workspace, bundle: Bundle, data: bytes, source: str | None) -> 
     return schema
 
 
-def _apply_one(ws: Workspace, bundle: Bundle, data: bytes, source: str | None) -> IngestResult:
+def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None) -> IngestResult:
     """Check and apply one ready bundle inside the open transaction."""
     schema = _checked(ws, bundle, data, source)
     if isinstance(schema, IngestResult):
@@ -315,7 +317,7 @@ def _apply_one(ws: Workspace, bundle: Bundle, data: bytes, source: str | None) -
     return IngestResult("applied", done, stale=stale, applied=(done,))
 
 
-def drain_pending(ws: Workspace, budget: int | None) -> list[str]:
+def drain_pending(ws: Context, budget: int | None) -> list[str]:
     """Apply awake parked bundles (verified before parking), at most `budget` (None: all).
 
     Only bundles woken by what was stored are read (marked through an index as each bundle is
@@ -331,7 +333,7 @@ def drain_pending(ws: Workspace, budget: int | None) -> list[str]:
     return applied
 
 
-def _awake(ws: Workspace, limit: int) -> Iterator[tuple[Bundle, bool, bytes]]:
+def _awake(ws: Context, limit: int) -> Iterator[tuple[Bundle, bool, bytes]]:
     """Awake parked bundles that are ready, oldest clock first, read inside the transaction that
     applies them (so each one applied wakes the next); one still waiting is put back to wait."""
     taken = 0
@@ -348,3 +350,45 @@ def _awake(ws: Workspace, limit: int) -> Iterator[tuple[Bundle, bool, bytes]]:
             ws.parked.remove([row])
             taken += 1
             yield bundle, True, row.data
+
+
+@dataclass(frozen=True)
+class Received:
+    """A batch after the checks that need no signature: `to_verify` lists the bundles whose
+    signatures the caller checks, in order, before handing the verdicts to `apply`."""
+
+    source: str | None
+    items: tuple[tuple[bytes, Bundle | IngestResult], ...]
+
+    @property
+    def to_verify(self) -> list[Bundle]:
+        return [item for _data, item in self.items if isinstance(item, Bundle)]
+
+
+def check(ws: Context, wires: Sequence[bytes], source: str | None) -> Received:
+    """Step one: everything that needs no signature, for each wire (any overlay view is closed)."""
+    ws.overlays.close_view()
+    return Received(source, tuple((data, precheck(ws, data, source)) for data in wires))
+
+
+def apply(ws: Context, received: Received, verdicts: Sequence[bool]) -> list[IngestResult]:
+    """Step three: with one signature verdict per `received.to_verify`, apply what verified, in
+    one transaction; one result per wire, in order."""
+    bundles = received.to_verify
+    if len(verdicts) != len(bundles):
+        raise LocalError(f"expected {len(bundles)} signature verdicts, got {len(verdicts)}")
+    ready = [(bundle, bool(valid), data) for (data, bundle), valid in zip(
+        ((d, b) for d, b in received.items if isinstance(b, Bundle)), verdicts, strict=True)]
+    applied = iter(apply_verified(ws, ready, received.source) if ready else [])
+    return [item if isinstance(item, IngestResult) else next(applied) for _data, item in received.items]
+
+
+def quarantined(conn: sqlite3.Connection) -> list[Quarantined]:
+    """Received bundles that were refused, oldest first, with why and who sent them."""
+    return [Quarantined(i, reason, detail, id_str(bundle_id), source) for i, reason, detail, bundle_id, source
+            in conn.execute("SELECT id, reason, detail, bundle_id, source FROM quarantine ORDER BY id")]
+
+
+def stale_bundles(conn: sqlite3.Connection) -> list[str]:
+    """Bundles that arrived long after they were made (flagged for review), oldest first."""
+    return [to_str(r[0]) for r in conn.execute("SELECT bundle_id FROM stale_flags ORDER BY hlc")]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import operations as o
 from .encoding import decode
@@ -28,9 +28,8 @@ from .query import QueryError, compile_query, matches, run_query
 from .reads import facet_attached, group_value, table_members
 
 if TYPE_CHECKING:
+    from .context import Context
     from .query import CompiledQuery
-    from .transaction import Transaction
-    from .workspace import Workspace
 
 KINDS = ("membership", "match")
 MODES = ("fill_if_empty", "always", "preserve_on_restore")
@@ -120,7 +119,7 @@ class Proposal:
 # --- reading and checking definitions -------------------------------------------------------------
 
 
-def load_rules(ws: Workspace) -> list[Rule]:
+def load_rules(ws: Context) -> list[Rule]:
     return [Rule.from_definition(rid, name, decode(definition)) for rid, name, definition in ws.conn.execute(
         "SELECT rule_id, name, definition FROM rules ORDER BY rule_id")]
 
@@ -129,7 +128,7 @@ def _source_path(value: Any) -> str | None:
     return value[len("$source."):] if isinstance(value, str) and value.startswith("$source.") else None
 
 
-def check_rule(ws: Workspace, rule: Rule) -> CompiledQuery:
+def check_rule(ws: Context, rule: Rule) -> CompiledQuery:
     """Validate a definition against the schema; returns its compiled `when` query."""
     if rule.kind not in KINDS:
         raise RuleError(f"a rule's kind is one of {list(KINDS)}, got {rule.kind!r}")
@@ -167,39 +166,39 @@ def check_rule(ws: Workspace, rule: Rule) -> CompiledQuery:
     return compiled
 
 
-def _writes(ws: Workspace, rule: Rule) -> set[str]:
+def _writes(ws: Context, rule: Rule) -> set[str]:
     if rule.kind == "match":
         return {ANY_FIELD}
     assert rule.table is not None
     return {rule.table} | {ws.groups.key(f) for f in rule.defaults}
 
 
-def _watches(ws: Workspace, compiled: CompiledQuery) -> set[str]:
+def _watches(ws: Context, compiled: CompiledQuery) -> set[str]:
     return {ws.groups.key(w) if w.count(".") == 2 else w for w in compiled.watched}
 
 
-def find_cycle(ws: Workspace, rules: list[Rule]) -> tuple[list[str], list[tuple[str, str, str]]] | None:
+def find_cycle(ws: Context, rules: list[Rule]) -> tuple[list[str], list[tuple[str, str, str]]] | None:
     """A cycle in 'X writes what Y watches' (Tarjan's strongly connected components), or None."""
     live = [r for r in rules if r.enabled and not r.cycle_acknowledged]
     compiled = {r.id: compile_query(r.when, ws.schema, context="filter") for r in live}
     writes = {r.id: _writes(ws, r) for r in live}
     watches = {r.id: _watches(ws, compiled[r.id]) for r in live}
     names = {r.id: r.name for r in live}
-    edges: dict[bytes, list[tuple[bytes, str]]] = {r.id: [] for r in live}
+    edges: dict[str, list[tuple[str, str]]] = {r.id: [] for r in live}
     for x in live:
         for y in live:
             if x is y and x.kind == "match":
                 continue  # merging is idempotent: a merged class does not match itself again
-            shared = sorted(watches[y.id]) if ANY_FIELD in writes[x.id] else sorted(writes[x.id] & watches[y.id])
-            if shared:
-                edges[x.id].append((y.id, shared[0]))
-    index: dict[bytes, int] = {}
-    low: dict[bytes, int] = {}
-    stack: list[bytes] = []
-    on_stack: set[bytes] = set()
-    components: list[list[bytes]] = []
+            common = sorted(watches[y.id]) if ANY_FIELD in writes[x.id] else sorted(writes[x.id] & watches[y.id])
+            if common:
+                edges[x.id].append((y.id, common[0]))
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
 
-    def strongconnect(v: bytes) -> None:
+    def strongconnect(v: str) -> None:
         index[v] = low[v] = len(index)
         stack.append(v)
         on_stack.add(v)
@@ -210,7 +209,7 @@ def find_cycle(ws: Workspace, rules: list[Rule]) -> tuple[list[str], list[tuple[
             elif w in on_stack:
                 low[v] = min(low[v], index[w])
         if low[v] == index[v]:
-            component = []
+            component: list[str] = []
             while True:
                 w = stack.pop()
                 on_stack.discard(w)
@@ -228,7 +227,9 @@ def find_cycle(ws: Workspace, rules: list[Rule]) -> tuple[list[str], list[tuple[
             continue
         # walk the cycle inside the component to name it
         start = min(component)
-        path, shared, node = [start], [], start
+        path: list[str] = [start]
+        shared: list[tuple[str, str, str]] = []
+        node = start
         while True:
             nxt, via = next((w, f) for w, f in edges[node] if w in members and (w not in path or w == start))
             shared.append((via, names[node], names[nxt]))
@@ -240,19 +241,32 @@ def find_cycle(ws: Workspace, rules: list[Rule]) -> tuple[list[str], list[tuple[
     return None
 
 
-def rule_id_for(ws: Workspace) -> bytes:
+def rule_id_for(ws: Context) -> bytes:
     return ws.ids.new()
 
 
 # --- firing -----------------------------------------------------------------------------------------
 
 
+class RuleWrites(Protocol):
+    """What rules do to a local transaction (`transaction.Transaction`): rules sit below the write
+    pipeline and are handed the transaction, never import it."""
+
+    ops: list[o.Op]
+
+    def add(self, cls: type[o.Op], _before: Any = ..., **payload: Any) -> o.Op: ...
+
+    def remove_from_table(self, record: Any, table: str, *, discard: bool = False) -> None: ...
+
+    def merge_records(self, first: Any, second: Any) -> str: ...
+
+
 class RuleEngine:
     """Runs auto-accepted rules at the end of a local transaction, and derives proposals."""
 
-    def __init__(self, ws: Workspace) -> None:
+    def __init__(self, ws: Context) -> None:
         self.ws = ws
-        self._compiled: dict[tuple[bytes, str], Any] = {}
+        self._compiled: dict[tuple[str, str], Any] = {}
 
     def _rules(self) -> list[tuple[Rule, Any]]:
         out = []
@@ -268,7 +282,7 @@ class RuleEngine:
             out.append((rule, self._compiled[key]))
         return out
 
-    def fire(self, tx: Transaction) -> None:
+    def fire(self, tx: RuleWrites) -> None:
         """Apply auto-accepted rules to what this transaction changed, until nothing new fires."""
         rules = [(r, c) for r, c in self._rules() if r.auto_accept]
         if not rules:
@@ -289,7 +303,7 @@ class RuleEngine:
                 for entity, changed in touched.items():
                     self._fire_one(tx, rule, compiled, entity, changed, batch)
 
-    def _fire_one(self, tx: Transaction, rule: Rule, compiled: Any, entity: bytes, changed: set[str],
+    def _fire_one(self, tx: RuleWrites, rule: Rule, compiled: Any, entity: bytes, changed: set[str],
                   trigger: list[o.Op]) -> None:
         ws = self.ws
         if rule.kind == "match":
@@ -311,7 +325,7 @@ class RuleEngine:
                                    (entity, rule.table)).fetchone()
         return row is not None and row[0] == f"rule:{rule.key.hex()}"
 
-    def _add(self, tx: Transaction, rule: Rule, entity: bytes, triggered_by: bytes) -> None:
+    def _add(self, tx: RuleWrites, rule: Rule, entity: bytes, triggered_by: bytes) -> None:
         assert rule.table is not None
         tdef = self.ws.schema.table(rule.table)
         preserved: dict[str, Any] = {}
@@ -363,7 +377,7 @@ class RuleEngine:
             else:
                 groups.setdefault(tuple(key), []).append(entity)
         exceptions = ws._merge_exceptions()
-        out = []
+        out: list[list[bytes]] = []
         for members in groups.values():
             # records a person split apart never go in one cluster; the rest still match
             clusters: list[list[bytes]] = []
@@ -377,7 +391,7 @@ class RuleEngine:
             out.extend(c for c in clusters if len(c) > 1)
         return out
 
-    def _match(self, tx: Transaction, rule: Rule, compiled: Any, entity: bytes, changed: set[str]) -> None:
+    def _match(self, tx: RuleWrites, rule: Rule, compiled: Any, entity: bytes, changed: set[str]) -> None:
         if not changed & {self.ws.groups.key(f) for f in rule.match_on} | {"@life"}:
             return
         entity = self.ws.redirects.resolve(entity)
@@ -406,20 +420,20 @@ class RuleEngine:
             assert rule.table is not None
             table_name = ws.schema.tables[rule.table].display_name if rule.table in ws.schema.tables else rule.table
             holding = {bytes.fromhex(r.replace("-", "")) for r in run_query(ws, compiled)}
-            members = set(table_members(ws.conn, rule.table))
+            inside = set(table_members(ws.conn, rule.table))
             if not rule.auto_accept:
-                for entity in sorted(holding - members):
+                for entity in sorted(holding - inside):
                     out.append(_proposal(rule, "add_to_table", (entity,), rule.table,
                                          f"{rule.name}: add {ws.record_label(entity)} to {table_name}?"))
             if rule.on_condition_lost == "propose_remove":
-                for entity in sorted(members - holding):
+                for entity in sorted(inside - holding):
                     if self._added_by(entity, rule):
                         out.append(_proposal(
                             rule, "remove_from_table", (entity,), rule.table,
                             f"{ws.record_label(entity)} no longer meets the criteria for {table_name}. Remove it?"))
         return [p for p in out if p.id not in dismissed]
 
-    def accept(self, tx: Transaction, proposal: Proposal) -> None:
+    def accept(self, tx: RuleWrites, proposal: Proposal) -> None:
         current = {p.id: p for p in self.proposals()}
         if proposal.id not in current:
             raise ValidationError("this suggestion no longer applies (the data changed); reload the list")
@@ -444,9 +458,9 @@ def _proposal(rule: Rule, action: str, records: tuple[bytes, ...], table: str | 
     return Proposal(to_str(digest[:16]), rule.id, rule.name, action, tuple(to_str(r) for r in records), table, text)
 
 
-def _touched(ws: Workspace, ops: list[o.Op]) -> dict[bytes, set[str]]:
+def _touched(ws: Context, ops: list[o.Op]) -> dict[bytes, set[str]]:
     """Record -> what changed on it (semantic field keys, table ids, '@life'), for `changes`."""
-    from .state import register_writes
+    from .registers import register_writes
 
     out: dict[bytes, set[str]] = {}
     for op in ops:

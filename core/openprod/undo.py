@@ -16,9 +16,8 @@ from typing import Any
 
 from . import operations as o
 from .groups import FieldGroups
-from .oplog import LIFE, facet_key
 from .reads import edge_state, entity_visible, group_value
-from .state import POSITION_KEY
+from .registers import LIFE, POSITION_KEY, facet_key
 from .values import Reference, from_sql
 
 UNDO_DEPTH = 100

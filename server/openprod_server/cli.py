@@ -375,7 +375,7 @@ def init(db: Path, identity_path: Path, name: str, modules: tuple[str, ...]) -> 
 def info(db: Path, identity_path: Path) -> None:
     """Show the workspace id, your actor, the bundle count and the state hash."""
     ws = _open(db, identity_path)
-    count = ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
+    count = ws.oplog_size().bundles
     _emit({"workspace": str(uuid.UUID(bytes=ws.workspace_id)), "actor": ws.actor_id.hex(), "bundles": count,
            "state_hash": ws.state_hash(), "owner": ws.settings.owner.hex() if ws.settings.owner else None})
 

@@ -83,13 +83,10 @@ class SyncReport:
 
 def genesis_wire(ws: Workspace) -> bytes:
     """The bundle holding the workspace's first InitWorkspace: what makes its author the owner."""
-    from openprod.sync.replica import wires_for
-
-    row = ws.conn.execute("SELECT b.seq FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq"
-                          " WHERE l.op_type = 'InitWorkspace' ORDER BY l.ord LIMIT 1").fetchone()
-    if row is None:
+    wire = ws.genesis_bundle()
+    if wire is None:
         raise ClientError("bad_request", "this file holds no InitWorkspace bundle to publish")
-    return wires_for(ws.conn, [row[0]])[0]
+    return wire
 
 
 class RelayClient:

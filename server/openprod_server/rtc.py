@@ -114,7 +114,7 @@ class RelayRtc:
         def on_channel(channel: RTCDataChannel) -> None:
             transport = ChannelTransport(channel)
             task = asyncio.ensure_future(start(transport, pc))
-            task.add_done_callback(lambda t: t.exception() and warn("rtc_session_failed", error=str(t.exception())))
+            task.add_done_callback(_report_failure)
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -166,3 +166,9 @@ class RelayRtc:
     async def close(self) -> None:
         for pc in list(self.connections):
             await self.drop(pc)
+
+
+def _report_failure(task: asyncio.Future[None]) -> None:
+    """A data-channel session ended with an error: logged (nobody awaits the task)."""
+    if not task.cancelled() and task.exception() is not None:
+        warn("rtc_session_failed", error=str(task.exception()))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from openprod import BundleEvent, Env, Workspace
@@ -47,8 +47,11 @@ class _Handshake:
         self.env = env
         self._attach = attach
 
-    def ingest_many(self, wires: list[bytes], *, source: str | None = None) -> list[Any]:
-        return self._attach().ingest_many(wires, source=source)
+    def check_received(self, wires: Sequence[bytes], *, source: str | None = None) -> Any:
+        return self._attach().check_received(wires, source=source)
+
+    def apply_received(self, received: Any, verdicts: Sequence[bool]) -> list[Any]:
+        return self._attach().apply_received(received, verdicts)
 
 
 class SessionRunner:
@@ -92,6 +95,10 @@ class SessionRunner:
             self.ws = self._attach(self.session)
             self.ws.listeners.append(self._stored)
         return self.ws
+
+    def _session_closed(self) -> bool:
+        """Read afresh each time: the session's state changes under every call into it."""
+        return self.session.state is State.CLOSED
 
     @property
     def hung_up(self) -> bool:
@@ -191,7 +198,7 @@ class SessionRunner:
             if due is not None and due <= now_ms():
                 self.session.handle_timer(now_ms())
             self._process()
-            if self.session.state is State.CLOSED and self._send_lock.locked():
+            if self._session_closed() and self._send_lock.locked():
                 self._stalled()  # a send is stuck: the goodbye could not go out anyway
                 break
             await self._flush()
@@ -230,7 +237,7 @@ class SessionRunner:
                 while frame is not None:
                     self.frames_in += 1
                     self.session.receive_frame(frame, now_ms())
-                    if queue.empty() or self.session.state is State.CLOSED:
+                    if queue.empty() or self._session_closed():
                         break
                     frame = queue.get_nowait()
                 ended = frame is None

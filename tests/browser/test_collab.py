@@ -2,7 +2,7 @@
 
 Concurrent edits come from the TEST-ONLY debug peer (build/web-debug, `build.py --debug-peer`): a
 second person's replica inside the worker with its own WebCrypto Ed25519 identity. Its bundles are
-real signed bundles, delivered through `WorkspaceHost.receive` -> `Workspace.ingest_async`, the path
+real signed bundles, delivered through `WorkspaceHost.receive` -> `writes.ingest`, the path
 sync will use; the normal bundle has no debug peer at all (last test).
 """
 

@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("nacl")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "web" / "py"))
 
-from openprod_web import Session, coerce_input
+from openprod_web import Session, coerce_input, writes
 from worker_helpers import CONTACTS, call, nacl_env, run
 
 from openprod import ValidationError
@@ -343,7 +343,7 @@ def test_old_cue_number_fields_are_upgraded_keeping_values() -> None:
         s = await Session.create(generate_identity("Alice").to_json(), "Show", [], nacl_env)
         old = starter_manifests()["lighting"].replace('type = "cue"', 'type = "number"').replace(
             'version = "1.2.0"', 'version = "1.1.0"')
-        async with s.ws.transaction_async(kind="module") as tx:
+        async with writes.transaction(s.ws, kind="module") as tx:
             tx.adopt_module(old)
         number = "lighting.LightingCues.cue_number"
         cue = (await call(s, "create_record", table="lighting.LightingCues", values={number: "10.5"}))["id"]

@@ -18,7 +18,7 @@ from openprod.bundle import decode_bundle
 from openprod.conflicts import is_field_key
 from openprod.hlc import ZERO
 from openprod.ids import from_str
-from openprod.state import register_writes
+from openprod.registers import register_writes
 
 FIELDS = ["contacts.Contacts.email", "contacts.Contacts.phone", "contacts.Contacts.role"]
 VALUES = ["a", "b", "c", None]

@@ -29,6 +29,38 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+async def _ingest(ws: Workspace, wire: bytes, source: str) -> Any:
+    """The core's receive steps with WebCrypto verifying in between (check -> verify -> apply)."""
+    received = ws.check_received([wire], source=source)
+    verdicts = [await ws.env.verifier.verify_async(b.actor, b.signing_bytes(), b.signature)
+                for b in received.to_verify]
+    return ws.apply_received(received, verdicts)[0]
+
+
+async def _finish(ws: Workspace, tx: Any) -> None:
+    """The core's write steps with WebCrypto signing in between (prepare -> sign -> commit)."""
+    prepared = ws.prepare(tx)
+    if prepared is not None:
+        ws.commit(prepared, await ws.env.signer.sign_async(prepared.signing_bytes()))
+
+
+class _Writing:
+    """`async with _Writing(ws) as tx:` one transaction signed by WebCrypto."""
+
+    def __init__(self, ws: Workspace, kind: str = "edit") -> None:
+        self.ws, self.kind = ws, kind
+
+    async def __aenter__(self) -> Any:
+        self.tx = self.ws.begin(self.kind)
+        return self.tx
+
+    async def __aexit__(self, kind: object, exc: object, tb: object) -> None:
+        if exc is not None:
+            self.ws.abort()
+            return
+        await _finish(self.ws, self.tx)
+
+
 async def _signed_genesis_bundle() -> dict[str, Any]:
     """(a) A bundle built and sealed by the core, signed by a fresh WebCrypto identity."""
     identity = await generate_identity("Wren (browser)")
@@ -83,11 +115,11 @@ async def _join_nacl_workspace(given: dict[str, Any]) -> dict[str, Any]:
     """A browser replica of a CPython workspace: every bundle verified by WebCrypto on receipt."""
     env = await _webcrypto_env("Jo (browser replica)")
     ws = Workspace.join(connect(":memory:"), env, bytes.fromhex(given["workspace"]))
-    statuses = [(await ws.ingest_async(bytes.fromhex(w), source="cpython")).status for w in given["wires"]]
+    statuses = [(await _ingest(ws, bytes.fromhex(w), "cpython")).status for w in given["wires"]]
     hash_before_forgery = ws.state_hash()
-    forged = await ws.ingest_async(bytes.fromhex(given["forged"]), source="cpython")
+    forged = await _ingest(ws, bytes.fromhex(given["forged"]), "cpython")
     hash_after_forgery = ws.state_hash()
-    genuine = await ws.ingest_async(bytes.fromhex(given["genuine"]), source="cpython")
+    genuine = await _ingest(ws, bytes.fromhex(given["genuine"]), "cpython")
     record = ws.record(given["record"])
     return {
         "statuses": statuses,
@@ -103,15 +135,16 @@ async def _join_nacl_workspace(given: dict[str, Any]) -> dict[str, Any]:
 async def _browser_workspace() -> dict[str, Any]:
     """(c) A workspace created and edited through the async API with the WebCrypto signer."""
     env = await _webcrypto_env("Wren (browser)")
-    ws = await Workspace.create_async(connect(":memory:"), env, "Browser show")
+    ws, founding = Workspace.founding(connect(":memory:"), env, "Browser show")
+    await _finish(ws, founding)
     manifests = starter_manifests()
-    async with ws.transaction_async(kind="module") as tx:
+    async with _Writing(ws, kind="module") as tx:
         tx.adopt_module(manifests["contacts"])
         tx.adopt_module(manifests["schedule"])
-    async with ws.transaction_async() as tx:
+    async with _Writing(ws) as tx:
         ann = tx.create_record("contacts.Contacts", {"name": "Ann", "role": "Stage manager"})
         tx.create_record("schedule.Events", {"title": "Tech rehearsal", "room": "Studio A"})
-    async with ws.transaction_async() as tx:
+    async with _Writing(ws) as tx:
         tx.set_field(ann, "contacts.Contacts.department", "Stage management")
     # The synchronous path cannot sign with WebCrypto: it must refuse and change nothing.
     before = ws.state_hash()

@@ -46,7 +46,7 @@ from .patterns import CUE_KIND, timestamp_key, timestamp_key_from_ms
 from .resolve import CompiledQuery, simplify
 
 if TYPE_CHECKING:
-    from ..workspace import Workspace
+    from ..context import Context
 
 RELATIONAL = frozenset({"<", "<=", ">", ">="})
 
@@ -65,7 +65,7 @@ Typed = tuple[str, Any]  # (kind, value)
 
 
 class Binder:
-    def __init__(self, ws: Workspace, compiled: CompiledQuery, run: RunContext) -> None:
+    def __init__(self, ws: Context, compiled: CompiledQuery, run: RunContext) -> None:
         self.ws = ws
         self.compiled = compiled
         self.run = run
@@ -194,7 +194,7 @@ def _typed_cmp(op: str, typed: Typed, timestamp: bool, cue: bool = False) -> Cmp
     return Cmp(op, kind, value)
 
 
-def bind(ws: Workspace, compiled: CompiledQuery, *, source: bytes | None, actor: bytes | None,
+def bind(ws: Context, compiled: CompiledQuery, *, source: bytes | None, actor: bytes | None,
          now_ms: int | None, changes: Iterable[str] | None) -> Node:
     """The compiled query's tree with every run-time value filled in, simplified."""
     run = RunContext(

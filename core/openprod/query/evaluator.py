@@ -38,7 +38,7 @@ from .ast import (
 from .patterns import CUE_KIND, like_match, regex_match, timestamp_key, truthy
 
 if TYPE_CHECKING:
-    from ..workspace import Workspace
+    from ..context import Context
 
 Typed = tuple[str, Any] | None  # (kind, value) of a present value, None when missing or cleared
 
@@ -98,7 +98,7 @@ def _cmp(op: str, want_kind: str, want: Any, kind: str, raw: Any) -> bool:
 class PythonEvaluator:
     """Evaluates bound trees for records of one workspace (through the active overlay, if any)."""
 
-    def __init__(self, ws: Workspace) -> None:
+    def __init__(self, ws: Context) -> None:
         self.ws = ws
         self.conn: sqlite3.Connection = ws.conn
 

@@ -69,7 +69,8 @@ def _expected(names: set[str]) -> str:
 
 def _syntax_error(text: str, exc: UnexpectedInput) -> e.QueryError:
     if isinstance(exc, UnexpectedCharacters):
-        line, column, pos = exc.line, exc.column, exc.pos_in_stream
+        line, column = exc.line, exc.column
+        pos = exc.pos_in_stream if exc.pos_in_stream is not None else len(text)  # lark always sets it here
         char = text[pos] if pos < len(text) else ""
         if char in "\"'":
             return e.QueryError(f"string starting here is never closed: add the closing {char}",
@@ -123,7 +124,7 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> e.QueryError:
 # --- tree walk -----------------------------------------------------------------------------------
 
 
-def _pos(item: Tree | Token) -> Pos:
+def _pos(item: Tree[Token] | Token) -> Pos:
     if isinstance(item, Token):
         return Pos(item.line or 1, item.column or 1)
     meta = item.meta
@@ -166,7 +167,7 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise self.fail(f"the query nests more than {MAX_DEPTH} levels deep", pos, e.TOO_COMPLEX)
 
-    def expr(self, tree: Tree | Token, depth: int) -> Node:
+    def expr(self, tree: Tree[Token] | Token, depth: int) -> Node:
         assert isinstance(tree, Tree), tree
         self.depth_check(depth, _pos(tree))
         kind = tree.data
@@ -178,7 +179,7 @@ class _Builder:
             return Not(self.expr(tree.children[1], depth + 1))
         return self.predicate(tree, depth)
 
-    def predicate(self, tree: Tree, depth: int) -> Pred:
+    def predicate(self, tree: Tree[Token], depth: int) -> Pred:
         self.predicates += 1
         if self.predicates > MAX_PREDICATES:
             raise self.fail(f"the query has more than {MAX_PREDICATES} conditions", _pos(tree), e.TOO_COMPLEX)
@@ -193,7 +194,7 @@ class _Builder:
         value = self.value(children[2], depth + 1) if len(children) > 2 else None
         return Pred(op, path, value, _pos(op_token))
 
-    def path(self, tree: Tree | Token) -> Path:
+    def path(self, tree: Tree[Token] | Token) -> Path:
         assert isinstance(tree, Tree)
         parts: list[Part] = []
         sep = ""
@@ -210,7 +211,7 @@ class _Builder:
             parts.append(Part(name_token.value, incoming, sep, _pos(tokens[0])))
         return Path(tuple(parts), parts[0].pos)
 
-    def value(self, tree: Tree | Token, depth: int) -> SyntaxValue:
+    def value(self, tree: Tree[Token] | Token, depth: int) -> SyntaxValue:
         assert isinstance(tree, Tree)
         self.depth_check(depth, _pos(tree))
         kind = tree.data

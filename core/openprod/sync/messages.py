@@ -45,14 +45,14 @@ def _need(wire: dict[str, Any], key: str, kind: type | tuple[type, ...], what: s
 
 
 def _need_bytes(wire: dict[str, Any], key: str, size: int, what: str) -> bytes:
-    value = _need(wire, key, bytes, what)
+    value: bytes = _need(wire, key, bytes, what)
     if len(value) != size:
         raise _bad(f"{what}: field {key!r} must be {size} bytes, got {len(value)}")
     return value
 
 
 def _need_count(wire: dict[str, Any], key: str, what: str) -> int:
-    value = _need(wire, key, int, what)
+    value: int = _need(wire, key, int, what)
     if not 0 <= value < 1 << 63:
         raise _bad(f"{what}: field {key!r} must be a non-negative integer")
     return value
@@ -124,7 +124,7 @@ class Proof:
     more: bool = False
 
     def to_wire(self) -> dict[str, Any]:
-        wire = {"t": self.T, "sig": self.signature, "vc": dict(self.clock)}
+        wire: dict[str, Any] = {"t": self.T, "sig": self.signature, "vc": dict(self.clock)}
         if self.more:
             wire["more"] = True
         return wire

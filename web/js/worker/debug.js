@@ -1,7 +1,7 @@
 // TEST-ONLY: drives the in-worker debug peer (openprod_web_debug), a second person's replica of the
 // open workspace. Only bundles built with `build.py --debug-peer` contain this file and that wheel;
 // the browser tests use it to make real concurrent edits (real identities, real signed bundles,
-// delivered through WorkspaceHost.receive -> Workspace.ingest_async, like sync will).
+// delivered through WorkspaceHost.receive -> writes.ingest, like sync will).
 const peers = new WeakMap(); // WorkspaceHost -> the peer's Python object
 
 /**

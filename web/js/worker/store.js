@@ -18,7 +18,7 @@
 // The log holds every bundle stored after the latest snapshot; `seq` is the log position the
 // Python session gave the bundle when SQLite stored it (commit order). Staged (overlay) edits are
 // not bundles: the rows a call changed in an overlay are written to `overlay_heads`/`overlay_ops`
-// in the same transaction as the log records of that call (see openprod_web/journal.py).
+// in the same transaction as the log records of that call (see openprod/overlay_journal.py in the core).
 import { openDB, deleteDB } from '../../vendor/idb.js';
 
 const APP_DB = 'openprod';

@@ -32,6 +32,8 @@ from openprod.encoding import decode, encode
 from openprod.ids import from_str, to_str
 from openprod.sync import WorkspaceReplica
 
+from . import writes
+
 FORMAT = "openprod-backup"
 VERSION = 1
 SUFFIX = ".openprod-backup"
@@ -107,7 +109,7 @@ async def restore_into(ws: Workspace, backup: Backup) -> dict[str, Any]:
         raise BackupError("This backup holds another workspace.")
     total = len(backup.bundles)
     for start in range(0, total, INGEST_SLICE):
-        results = await ws.ingest_many_async(backup.bundles[start:start + INGEST_SLICE], source="backup")
+        results = await writes.ingest_many(ws, backup.bundles[start:start + INGEST_SLICE], source="backup")
         for offset, result in enumerate(results):
             if result.status == "rejected":
                 raise BackupError(f"This backup is damaged: change {start + offset + 1:,} of {total:,} did not pass "

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from openprod import ValidationError, Workspace
-from openprod.conflicts import Conflict
-from openprod.ids import from_str
+from openprod import Conflict, ValidationError, Workspace
 from openprod.modules import FieldDef, property_def
-from openprod.reads import edge_state
 
+from . import writes
 from .fields import coerce_input, field_json
 
 GROUP_THRESHOLD = 3  # groups with more conflicts than this offer "take one person's side for all"
@@ -18,8 +16,7 @@ GROUP_THRESHOLD = 3  # groups with more conflicts than this offer "take one pers
 def _field(ws: Workspace, c: Conflict) -> FieldDef | None:
     """The field (or edge property, as a field) a new value for this conflict must fit."""
     if c.is_edge:
-        state = edge_state(ws.conn, from_str(c.target))
-        etype = ws.schema.edge_types.get(state[0] or "") if state else None
+        etype = ws.schema.edge_types.get(ws.edge_type_of(c.target) or "")
         return property_def(etype, c.key) if etype is not None else None
     return ws.schema.fields.get(c.competitors[-1].field)
 
@@ -73,12 +70,12 @@ class ConflictsApi:
         """Pick one competitor (`pick` = its op id), or enter a new `value` (empty clears)."""
         found = self._find(conflict)
         if pick is not None:
-            async with self.ws.transaction_async(kind="resolution") as tx:
+            async with writes.transaction(self.ws, kind="resolution") as tx:
                 tx.resolve_conflict(found, pick=pick)
         else:
             fdef = _field(self.ws, found)
             coerced = coerce_input(fdef, value) if fdef is not None else value
-            async with self.ws.transaction_async(kind="resolution") as tx:
+            async with writes.transaction(self.ws, kind="resolution") as tx:
                 tx.resolve_conflict(found, value=coerced)
         return {"resolved": conflict}
 
@@ -90,7 +87,7 @@ class ConflictsApi:
         items = [c for c in self.ws.open_conflicts() if c.actors == wanted]
         if not items:
             raise ValidationError("these conflicts are already resolved; the list has been refreshed")
-        async with self.ws.transaction_async(kind="resolution") as tx:
+        async with writes.transaction(self.ws, kind="resolution") as tx:
             count = tx.resolve_all(items, take=take)
         return {"resolved": count}
 

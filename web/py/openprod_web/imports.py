@@ -17,6 +17,8 @@ from openprod.csv_import import ImportPlan, convert_cell, plan_import, stage_imp
 from openprod.csv_reader import Problem, read_bytes, read_table, shown
 from openprod.modules import FieldDef
 
+from . import writes
+
 ProgressSink = Callable[[str, int, int], Any]
 SHOWN_PROBLEMS = 200
 SHOWN_MATCHES = 200
@@ -139,7 +141,7 @@ class ImportApi:
             self.ws.create_overlay(name or f"Paste of {len(block.rows)} rows into {tdef.display_name}")
         created = []
         if changed or creates:
-            async with self.ws.transaction_async() as tx:
+            async with writes.transaction(self.ws) as tx:
                 for rid, fid, value in changed:
                     if value is None:
                         tx.clear_field(rid, fid)
@@ -168,7 +170,7 @@ class ImportApi:
             raise ValidationError("select at least two rows to fill down")
         top = records[0]
         changed = 0
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             for fid in fields:
                 fdef = self.ws.schema.field(fid)
                 if fdef.crdt is not None:
@@ -198,7 +200,7 @@ class ImportApi:
             raise ValidationError("nothing was cleared: " + "; ".join(problems))
         targets = [(rid, fid) for rid in records for fid in fields if self.ws.get(rid, fid) is not None]
         if targets:
-            async with self.ws.transaction_async() as tx:
+            async with writes.transaction(self.ws) as tx:
                 for rid, fid in targets:
                     tx.clear_field(rid, fid)
         return {"cleared": len(targets)}

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from openprod import ValidationError, Workspace
-from openprod.ids import from_str
 from openprod.modules import EdgeTypeDef, property_def
-from openprod.reads import edge_state
 from openprod.results import Edge
 
+from . import writes
 from .fields import coerce_input, field_json
 
 CANDIDATES_SHOWN = 500
@@ -91,7 +90,7 @@ class LinksApi:
             value = coerce_input(property_def(etype, key), raw)
             if value is not None:
                 clean[key] = value
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             if etype.ordered:
                 edge = tx.create_ordered_edge(etype.id, source, target, properties=clean)
             else:
@@ -99,23 +98,23 @@ class LinksApi:
         return {"id": edge}
 
     async def m_unlink(self, edge: str) -> dict[str, Any]:
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.delete_edge(edge)
         return {"removed": edge}
 
     async def m_set_edge_property(self, edge: str, key: str, value: Any) -> dict[str, Any]:
-        state = edge_state(self.ws.conn, from_str(edge))
-        if state is None or state[0] is None:
+        edge_type = self.ws.edge_type_of(edge)
+        if edge_type is None:
             raise ValidationError(f"link {edge} does not exist")
-        pdef = property_def(self.ws.schema.edge_type(state[0]), key)
+        pdef = property_def(self.ws.schema.edge_type(edge_type), key)
         value = coerce_input(pdef, value)
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.set_edge_property(edge, key, value)
         return {"value": value}
 
     async def m_move_edge(self, edge: str, after: str | None = None, before: str | None = None) -> dict[str, Any]:
         """Move an item of an ordered list to just after `after` or just before `before`."""
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.move_ordered_edge(edge, after=after, before=before)
         return {"moved": edge}
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from openprod import (
     BundleEvent,
+    Drift,
     Env,
     Identity,
     OpenprodError,
@@ -31,13 +32,12 @@ from openprod import (
 from openprod.identity import clean_display_name
 from openprod.ids import from_str, to_str
 from openprod.modules import FieldDef, normalize_value
-from openprod.overlay import Drift
 
+from . import writes
 from .backup import BackupError, decode_backup, encode_backup_v1, restore_into
 from .conflicts import CONFLICT_METHODS, ConflictsApi, conflict_keys
 from .fields import EDITABLE_TYPES, coerce_crdt, coerce_input, field_json, same_value, text_edits
 from .imports import IMPORT_METHODS, ImportApi
-from .journal import OverlayJournal
 from .links import LINK_METHODS, LinksApi
 from .modules import available_manifests, module_upgrades
 from .staging import STAGING_METHODS, ProgressSink, StagingApi, drift_json, staged_cells
@@ -130,7 +130,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         self.seq = seq
         self.replay = replay
         self._queue: list[tuple[int, bytes]] = []
-        self.journal = OverlayJournal(ws.conn)
+        self.journal = ws.overlay_journal()
         self.progress: ProgressSink | None = None
         self._writes = 0  # write calls so far: with `seq`, what the drift cache is valid for
         self._drift_cache: tuple[tuple[Any, ...], list[Drift]] | None = None
@@ -149,12 +149,12 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         unknown = [m for m in chosen if m not in manifests]
         if unknown:
             raise ValidationError(f"unknown starter module(s): {', '.join(unknown)}")
-        ws = await Workspace.create_async(connect(":memory:"), env, name)
+        ws = await writes.create(connect(":memory:"), env, name)
         session = cls(ws, identity, 0, ReplayStats())
         assert ws.last_receipt is not None
         session._enqueue(ws.last_receipt.wire)  # stored before the listener existed
         if chosen:
-            async with ws.transaction_async(kind="module") as tx:
+            async with writes.transaction(ws, kind="module") as tx:
                 for module in chosen:
                     tx.adopt_module(manifests[module])
         return session
@@ -173,7 +173,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
                    overlays: Iterable[Any] = (), overlay_ops: Iterable[Any] = ()) -> Session:
         """Latest snapshot (or none) + the log records after it; `log` items are (seq, wire).
 
-        `overlays`, `overlay_ops`: the overlay journal's head and op records (journal.py); they
+        `overlays`, `overlay_ops`: the overlay journal's head and op records (openprod.overlay_journal); they
         replace whatever overlays the snapshot held, so staged edits are exactly what was last
         made durable.
         """
@@ -196,12 +196,11 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
             record_seq = int(item[0])
             if record_seq <= stats.snapshot_seq:
                 continue  # already inside the snapshot (a trim that did not happen)
-            result = await ws.ingest_async(_as_bytes(item[1]), source="local-log")
+            result = await writes.ingest(ws, _as_bytes(item[1]), source="local-log")
             stats.replayed += 1
             stats.statuses[result.status] = stats.statuses.get(result.status, 0) + 1
             seq = max(seq, record_seq)
-        stats.overlays = OverlayJournal.restore(conn, [_as_bytes(r) for r in overlays],
-                                                [_as_bytes(r) for r in overlay_ops])
+        stats.overlays = ws.restore_overlays([_as_bytes(r) for r in overlays], [_as_bytes(r) for r in overlay_ops])
         stats.replay_ms = (time.perf_counter() - started) * 1000
         return cls(ws, identity, seq, stats)
 
@@ -218,13 +217,13 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         return queued
 
     def take_overlays(self) -> list[tuple[str, str, int | None, bytes | None]]:
-        """Overlay journal changes since the last call: (kind, overlay id, seq, record); see journal.py."""
+        """Overlay journal changes since the last call: (kind, overlay id, seq, record); see overlay_journal."""
         return self.journal.take()
 
     def drift_list(self) -> list[Drift]:
         """The active overlay's drift, cached until a bundle is stored or a write call runs: computing
         it closes the overlay's read view, which costs a replay of every staged op to reopen."""
-        active = self.ws.overlays.active()
+        active = self.ws.active_overlay
         key = (self.seq, self._writes, active)
         if self._drift_cache is None or self._drift_cache[0] != key:
             self._drift_cache = (key, self.ws.overlay_drift(active) if active is not None else [])
@@ -236,16 +235,14 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         An active overlay keeps a read view (a SQLite transaction) open between calls; it is
         closed first, so the snapshot holds canonical state only (calls never overlap this)."""
         conn: sqlite3.Connection = self.ws.conn
-        if self.ws.overlays.view_open:
-            self.ws.overlays.close_view()
+        self.ws.close_views()
         if conn.in_transaction:
             return None
         return self.seq, conn.serialize()
 
     def export_backup(self, now_ms: int) -> bytes:
         """The whole workspace as a backup file (backup.py: format v1). Staged edits are not in it."""
-        if self.ws.overlays.view_open:
-            self.ws.overlays.close_view()
+        self.ws.close_views()
         return encode_backup_v1(self.ws, int(now_ms), self.identity.display_name)
 
     async def restore_backup(self, data: Any) -> str:
@@ -269,11 +266,11 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
 
     async def receive(self, wires: Iterable[Any], source: str) -> str:
         """Bundles from another peer (sync, or the test-only debug peer): verified and applied one by
-        one through `ingest_async`; each stored one is queued for the log like a local one.
+        one through `writes.ingest`; each stored one is queued for the log like a local one.
         Returns JSON: [{status, reason, detail}] in order. Bad bundles are quarantined, never raised."""
         results = []
         for wire in wires:
-            result = await self.ws.ingest_async(_as_bytes(wire), source=source)
+            result = await writes.ingest(self.ws, _as_bytes(wire), source=source)
             results.append({"status": result.status, "reason": result.reason, "detail": result.detail,
                             "stale": result.stale})
         return json.dumps(results)
@@ -286,7 +283,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         if spec is None:
             return json.dumps({"error": {"type": "LocalError", "message": f"unknown method {method!r}"}})
         args = json.loads(args_json) if args_json else {}
-        before = self.ws.overlays.active()
+        before = self.ws.active_overlay
         try:
             result = await getattr(self, f"m_{method}")(**args)
         except (OpenprodError, ValueError) as exc:
@@ -294,16 +291,16 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         finally:
             if spec:  # a write may have staged into, or changed, the overlay active before or after it
                 self._writes += 1
-                self.journal.touch(before, self.ws.overlays.active())
+                self.journal.touch(before, self.ws.active_overlay)
                 if method == "stage_activate" or method == "stage_discard":
-                    self.journal.touch(from_str(args["overlay"]) if args.get("overlay") else None)
+                    self.journal.touch(args.get("overlay") or None)
         return json.dumps({"ok": result}, default=_json_default)
 
     def _fdef(self, field_id: str) -> FieldDef:
         return self.ws.schema.field(field_id)
 
     def _crdt_ok(self) -> bool:
-        return self.ws.crdt.backend is not None
+        return self.ws.crdt_available
 
     def _fields(self, fdefs: Iterable[FieldDef]) -> list[dict[str, Any]]:
         ok = self._crdt_ok()
@@ -313,7 +310,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         """(record, semantic field) -> what changed underneath a staged edit. Read before the rows:
         drift compares with canonical state, so it closes the overlay's read view."""
         ws = self.ws
-        if ws.overlays.active() is None:
+        if ws.active_overlay is None:
             return {}
         return {(d.target, ws.groups.key(d.field)): drift_json(ws, d)["description"]
                 for d in self.drift_list() if d.field.count(".") == 2}
@@ -447,7 +444,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
 
     async def m_stats(self) -> dict[str, Any]:
         r = self.replay
-        bundles = self.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
+        bundles = self.ws.oplog_size().bundles
         return {"seq": self.seq, "queued": len(self._queue), "bundles": bundles,
                 "snapshot_seq": r.snapshot_seq, "snapshot_bytes": r.snapshot_bytes, "replayed": r.replayed,
                 "replay_statuses": r.statuses, "restore_ms": round(r.restore_ms, 1),
@@ -496,9 +493,9 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         changes = self._changes(record, {fdef.id: value}, {fdef.id: base} if base is not None else None)
         if not changes:
             return {"changed": False, "value": self.ws.get(record, fdef.id)}
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             self._write(tx, record, fdef.id, changes[fdef.id])
-        if fdef.crdt is None and self.ws.overlays.active() is not None:
+        if fdef.crdt is None and self.ws.active_overlay is not None:
             # staged: reading it back would reopen the overlay's view (a replay of every staged op)
             return {"changed": True, "value": normalize_value(fdef, changes[fdef.id])}
         return {"changed": True, "value": self.ws.get(record, fdef.id)}
@@ -517,7 +514,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
             coerced = coerce_input(fdef, raw)
             if coerced is not None:
                 clean[key] = coerced
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             record = tx.create_record(tdef.id, clean)
             for field_id, value in collaborative.items():
                 self._write(tx, record, field_id, value)
@@ -529,7 +526,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         collaborative text fields, the text the form showed (others' typing since then is kept)."""
         changes = self._changes(record, values, bases)
         if changes:
-            async with self.ws.transaction_async() as tx:
+            async with writes.transaction(self.ws) as tx:
                 for field_id, value in changes.items():
                     self._write(tx, record, field_id, value)
         return {"changed": sorted(changes)}
@@ -541,7 +538,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
             coerced = coerce_input(tdef.field(key.rsplit(".", 1)[-1]), raw)
             if coerced is not None:
                 clean[key] = coerced
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.add_to_table(record, tdef.id, clean)
         return {"tables": self.ws.record(record).tables}  # type: ignore[union-attr]
 
@@ -549,12 +546,12 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         found = self.ws.record(record)
         if found is not None and found.tables == [table]:
             raise ValidationError("this is the record's only table; delete the record instead")
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.remove_from_table(record, table)
         return {"tables": self.ws.record(record).tables}  # type: ignore[union-attr]
 
     async def m_delete_record(self, record: str) -> dict[str, Any]:
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.delete_record(record)
         return {"deleted": record}
 
@@ -564,7 +561,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         names = module_upgrades(self.ws)
         if names:
             manifests = available_manifests()
-            async with self.ws.transaction_async(kind="module", staging=False) as tx:
+            async with writes.transaction(self.ws, kind="module", staging=False) as tx:
                 for name in names:
                     tx.adopt_module(manifests[name])
         return {"upgraded": [self.ws.schema.modules[n].display_name for n in names]}
@@ -572,11 +569,11 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
     async def m_undo(self) -> dict[str, Any]:
         """Reverse this person's latest change in this session (skipped, with a reason, if others built on it).
         While staging, steps back through the staged edits instead."""
-        result = await self.ws.undo_async()
+        result = await writes.undo(self.ws)
         return {"done": result.done, "message": result.message}
 
     async def m_redo(self) -> dict[str, Any]:
-        result = await self.ws.redo_async()
+        result = await writes.undo(self.ws, redo=True)
         return {"done": result.done, "message": result.message}
 
 

@@ -1,7 +1,7 @@
 """Staging overlays in the browser: the page's staging API (CSV import and paste are in imports.py).
 
-Staged edits are made durable by the overlay journal (journal.py). This module reads which cells
-are staged from the core's overlay table directly (no public API for it yet; docs/web.md, "Requests").
+Staged edits are made durable by the core's overlay journal (`Workspace.overlay_journal`); which
+cells are staged comes from `Workspace.staged_ops`.
 """
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from openprod import Workspace
-from openprod.ids import to_str
-from openprod.overlay import Drift, OverlayInfo
-from openprod.values import from_sql
+from openprod import Drift, OverlayInfo, Workspace
+
+from . import writes
 
 CHANGES_SHOWN = 200
 ProgressSink = Callable[[str, int, int], Any]
@@ -21,26 +20,17 @@ ProgressSink = Callable[[str, int, int], Any]
 # --- reading what is staged -------------------------------------------------------------------
 
 
-def _staged_rows(ws: Workspace) -> list[tuple[str, bytes | None, str | None, str | None, Any]]:
-    active = ws.overlays.active()
-    if active is None:
-        return []
-    return [(op_type, target, field, base_kind, base_value) for op_type, target, field, base_kind, base_value in
-            ws.conn.execute("SELECT op_type, target, field, base_kind, base_value FROM overlay_ops"
-                            " WHERE overlay_id = ? ORDER BY seq", (active,))]
-
-
 def staged_cells(ws: Workspace) -> tuple[set[str], set[tuple[str, str]]]:
     """(records created in the active overlay, (record, semantic field key) pairs staged in it)."""
     new: set[str] = set()
     cells: set[tuple[str, str]] = set()
-    for op_type, target, field, _k, _v in _staged_rows(ws):
-        if target is None or len(target) != 16:
+    for op in ws.staged_ops():
+        if op.target is None or not op.target_is_id:
             continue
-        if op_type == "CreateEntity":
-            new.add(to_str(target))
-        elif field is not None and field.count(".") == 2:
-            cells.add((to_str(target), ws.groups.key(field)))
+        if op.op_type == "CreateEntity":
+            new.add(op.target)
+        elif op.field is not None and op.field.count(".") == 2:
+            cells.add((op.target, ws.groups.key(op.field)))
     return new, cells
 
 
@@ -64,9 +54,10 @@ def staged_changes(ws: Workspace, limit: int = CHANGES_SHOWN) -> tuple[list[dict
     """What the active overlay changes, one entry per new record / field / other op, first `limit`."""
     out: list[dict[str, Any]] = []
     seen: set[tuple[Any, ...]] = set()
-    new_records: set[bytes] = set()
+    new_records: set[str] = set()
     total = 0
-    for op_type, target, field, base_kind, base_value in _staged_rows(ws):
+    for op in ws.staged_ops():
+        op_type, target, field = op.op_type, op.target, op.field
         if op_type == "CreateEntity" and target is not None:
             key: tuple[Any, ...] = ("new", target)
             new_records.add(target)
@@ -83,17 +74,16 @@ def staged_changes(ws: Workspace, limit: int = CHANGES_SHOWN) -> tuple[list[dict
         if len(out) >= limit:
             continue
         if key[0] == "new":
-            rid = to_str(key[1])
-            out.append({"kind": "new", "record": rid, "label": ws.record_label(key[1]), "tables": _tables(ws, rid)})
+            rid = key[1]
+            out.append({"kind": "new", "record": rid, "label": ws.record_label(rid), "tables": _tables(ws, rid)})
         elif key[0] == "field" and field is not None and field.count(".") == 2:
-            rid = to_str(key[1])
+            rid = key[1]
             fdef = ws.schema.fields.get(field)
-            out.append({"kind": "field", "record": rid, "label": ws.record_label(key[1]), "field": field,
+            out.append({"kind": "field", "record": rid, "label": ws.record_label(rid), "field": field,
                         "field_name": fdef.display_name if fdef else field, "tables": _tables(ws, rid),
-                        "value": _current(ws, rid, field), "was": from_sql(base_kind, base_value)})
+                        "value": _current(ws, rid, field), "was": op.was})
         elif key[0] == "field":
-            out.append({"kind": "edge_property", "edge": to_str(key[1]) if len(key[1]) == 16 else key[1].hex(),
-                        "field": field, "field_name": field})
+            out.append({"kind": "edge_property", "edge": key[1], "field": field, "field_name": field})
         else:
             out.append({"kind": "op", "op_type": op_type})
     return out, total
@@ -164,7 +154,7 @@ class StagingApi:
 
     async def m_stage_commit(self) -> dict[str, Any]:
         """All staged changes as one signed bundle; refused while drift is unacknowledged."""
-        receipt = await self.ws.commit_overlay_async(self._active())
+        receipt = await writes.commit_overlay(self.ws, self._active())
         return {"committed": receipt is not None, "bundle_id": receipt.bundle_id if receipt else None}
 
     async def m_stage_keep_mine(self, record: str, field: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from openprod import BundleEvent, Env, Identity, Workspace
+from openprod import BundleEvent, Env, Identity, IngestResult, Workspace
 from openprod.hlc import ZERO
 from openprod.ids import from_str, to_str
 from openprod.sync import (
@@ -53,8 +53,8 @@ from openprod.sync import (
 )
 from openprod.sync.errors import REASON_NOT_JOINED
 from openprod.sync.proof import signal_proof_bytes_v1
-from openprod.sync.replica import wires_for
-from openprod.workspace import IngestResult
+
+from . import writes
 
 __all__ = ["SyncHub", "genesis_wire", "join_request"]
 
@@ -78,11 +78,10 @@ def _as_bytes(value: Any) -> bytes:
 
 def genesis_wire(ws: Workspace) -> bytes:
     """The bundle holding the workspace's InitWorkspace: publishing sends it (it makes its author the owner)."""
-    row = ws.conn.execute("SELECT b.seq FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq"
-                          " WHERE l.op_type = 'InitWorkspace' ORDER BY l.ord LIMIT 1").fetchone()
-    if row is None:
+    wire = ws.genesis_bundle()
+    if wire is None:
         raise LookupError("this workspace holds no InitWorkspace bundle yet")
-    return wires_for(ws.conn, [row[0]])[0]
+    return wire
 
 
 async def _signed_body(signer: Any, action: str, workspace: bytes, actor: bytes, args: dict[str, Any]) -> str:
@@ -225,7 +224,7 @@ class SyncHub:
                 item = link.item
                 start = len(link.results)
                 chunk = list(item.wires[start:start + left])
-                link.results.extend(await self.ws.ingest_many_async(chunk, source=f"sync:{link.id}"))
+                link.results.extend(await writes.ingest_many(self.ws, chunk, source=f"sync:{link.id}"))
                 left -= len(chunk)
                 if len(link.results) == len(item.wires):
                     link.item = None
@@ -310,8 +309,7 @@ class SyncHub:
                 "received": link.received, "in_sync": link.in_sync and session.idle, "idle": session.idle,
                 "catching_up": list(link.catching_up) if link.catching_up else None,
             })
-        unshared = self.ws.conn.execute("SELECT count(*) FROM bundles WHERE writer = ? AND hlc > ?",
-                                        (me, shared)).fetchone()[0]
+        unshared = self.ws.unshared_count(shared)
         since = None
         if counts:
             people = [{"actor": p.actor, "name": p.display_name, "changes": p.bundles, "records": p.records}
@@ -324,12 +322,11 @@ class SyncHub:
         """The display name this actor signed with, or None if none of its changes has arrived yet."""
         if actor is None:
             return None
-        row = self.ws.conn.execute("SELECT display_name FROM actors WHERE actor = ?", (actor,)).fetchone()
-        return str(row[0]) if row else None
+        return self.ws.signed_name(actor)
 
     def max_seq(self) -> int:
         """The local position of the newest stored bundle ("seen" marks are taken from it)."""
-        return int(self.ws.conn.execute("SELECT coalesce(max(seq), 0) FROM bundles").fetchone()[0])
+        return self.ws.change_mark()
 
     def state_hash(self) -> str:
         return self.replica.state_hash()

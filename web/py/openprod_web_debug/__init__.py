@@ -5,7 +5,7 @@ build contains neither this package nor the worker entry point that calls it. It
 real concurrent edits without a second browser or any network: the peer has its own Ed25519
 identity (WebCrypto in the browser), its own in-memory SQLite replica filled from the open
 workspace's own signed bundles, and it writes its own signed bundles. Delivering them to the
-session goes through `Session.receive` -> `Workspace.ingest_async`, the same path sync will use:
+session goes through `Session.receive` -> `writes.ingest`, the same path sync will use:
 signatures verified, conflicts and drift derived, bundles logged to IndexedDB.
 """
 
@@ -15,8 +15,9 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from openprod_web import writes
+
 from openprod import BundleEvent, Env, Identity, Workspace, connect
-from openprod.oplog import bundle_wires
 
 __all__ = ["DebugPeer"]
 
@@ -49,20 +50,20 @@ class DebugPeer:
     async def pull(self) -> int:
         """Receive every bundle the session's workspace holds (duplicates are harmless)."""
         main = self.session.ws
-        main.overlays.close_view()
+        main.close_views()
         applied = 0
-        for wire in list(bundle_wires(main.conn)):
-            result = await self.ws.ingest_async(wire, source="debug-main")
+        for wire in [stored.wire for stored in main.bundles()]:
+            result = await writes.ingest(self.ws, wire, source="debug-main")
             applied += result.status == "applied"
         return applied
 
     async def set_field(self, record: str, field: str, value: Any) -> None:
         """One signed bundle by the peer (the value is given in the field's type; None clears)."""
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.set_field(record, field, value)
 
     async def set_text(self, record: str, field: str, text: str) -> None:
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.set_text(record, field, text)
 
     def take_outbox(self) -> list[bytes]:

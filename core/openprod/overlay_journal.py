@@ -1,7 +1,8 @@
-"""The overlay journal: staged (overlay) edits made durable in IndexedDB, row by row.
+"""The overlay journal: staged (overlay) edits as rows a shell can make durable one by one.
 
-Staged ops are local-only rows in SQLite (`overlays`, `overlay_ops`), never bundles, so the
-IndexedDB log never sees them, and SQLite itself lives in memory. After every call that may have
+The web worker keeps them in IndexedDB. Staged ops are local-only rows in SQLite (`overlays`,
+`overlay_ops`), never bundles, so the IndexedDB log never sees them, and SQLite itself lives in
+memory there. After every call that may have
 changed an overlay, `take()` says what changed since the last call, as small records:
 
     ("head", overlay id, None, record)    an overlay's own row (name, source, status...), put
@@ -18,9 +19,9 @@ authority: whatever overlays the snapshot held are replaced by the journal's row
 
 What changed is found by diffing, per overlay, each row's (seq -> base_ord, ack_ord) against what
 was last written: rows are inserted (staging, redo), deleted (knockout, undo) or get their base
-and acknowledgement updated (Keep Mine); nothing else in an overlay row changes. This module is
-the only place in the web glue that reads the core's overlay tables directly (the core has no
-public export/import of overlays yet; see docs/web.md, "Requests").
+and acknowledgement updated (Keep Mine); nothing else in an overlay row changes. Shells reach it
+through `Workspace.overlay_journal()` and `Workspace.restore_overlays()`; the record format
+(CBOR maps of the tables' columns) is the core's to change.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from openprod.encoding import decode, encode
-from openprod.ids import to_str
+from .encoding import decode, encode
+from .ids import from_str, to_str
 
 Change = tuple[str, str, int | None, bytes | None]
 _CHUNK = 500
@@ -50,9 +51,9 @@ class OverlayJournal:
             self.heads[overlay_id] = self._head(overlay_id) or b""
             self.rows[overlay_id] = self._marks(overlay_id)
 
-    def touch(self, *overlays: bytes | None) -> None:
-        """These overlays may have changed (the active one before and after a write call...)."""
-        self.touched.update(o for o in overlays if o is not None)
+    def touch(self, *overlays: str | bytes | None) -> None:
+        """These overlays (ids) may have changed (the active one before and after a write call...)."""
+        self.touched.update(from_str(o) if isinstance(o, str) else o for o in overlays if o is not None)
 
     def _head(self, overlay_id: bytes) -> bytes | None:
         cur = self.conn.execute("SELECT * FROM overlays WHERE overlay_id = ?", (overlay_id,))

@@ -1,0 +1,320 @@
+"""The live state of one open workspace: what the pipelines and the readers share.
+
+One `Context` per open database. It holds what the caller handed in (the connection and the
+`Env`: signer, verifier, clock, random source, CRDT backend) and keeps the caches derived from
+the database fresh: schema, field groups (mappings), settings, the vector clock and per-writer
+chain digests, merge redirects, the conflict tracker, the overlay view. The receive pipeline
+(`receive`), the local write pipeline (`commit`, with `transaction` planning the ops) and the
+readers (history, conflict reports, references, query, rules, overlays) take it; the `Workspace`
+facade is built on it, and nothing at this level or below imports the facade.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import hlc as hlc_mod
+from . import operations as o
+from .awareness import AwarenessLog
+from .bundle import DEVICE_LEN, writer_of
+from .conflicts import ConflictTracker
+from .crdt import CrdtBackend, CrdtStore, PycrdtBackend
+from .encoding import decode
+from .groups import FieldGroups
+from .identity import Signer, Verifier, clean_display_name, short_actor
+from .ids import IdFactory, IdLike, as_id, to_str
+from .merge import Redirects
+from .modules import ModuleDef, Schema, parse_manifest, union
+from .parked import ParkingLimits, ParkingLot
+from .reads import entity_state, group_value, tables_of, values_for
+from .results import BundleEvent
+from .settings import MAX_FUTURE_DRIFT_CAP_MS, Settings, from_rows
+from .state import Applier, Effects
+from .storage import get_meta, set_meta
+from .undo import Stacks
+from .values import Reference
+
+
+@dataclass(frozen=True)
+class Env:
+    """Everything the core does not do itself, handed in."""
+
+    signer: Signer
+    verifier: Verifier
+    display_name: str
+    now_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
+    random_bytes: Callable[[int], bytes] = os.urandom
+    crdt: CrdtBackend | None = None  # None: pycrdt when importable (CPython), else no CRDT fields
+    max_future_drift_cap_ms: int = MAX_FUTURE_DRIFT_CAP_MS
+    """This receiver's own ceiling on the workspace's `max_future_drift_ms`: however far the owner
+    widens it, a bundle further ahead than this is refused here."""
+    parking: ParkingLimits = field(default_factory=ParkingLimits)
+    """How many received bundles may wait here for earlier ones, per author and in all, and how long."""
+
+
+class OverlayView(Protocol):
+    """What the pipelines need of the overlay view (`overlay.Overlays`, handed in by the facade)."""
+
+    view_open: bool
+
+    def active(self) -> bytes | None: ...
+
+    def ensure_view(self) -> bool: ...
+
+    def close_view(self) -> None: ...
+
+    def reading(self) -> AbstractContextManager[None]: ...
+
+    def check(self, cls: type[o.Op]) -> None: ...
+
+    def next_hlc(self) -> bytes: ...
+
+    def record(self, ops: list[o.Op]) -> None: ...
+
+    def undo(self) -> bool: ...
+
+    def redo(self) -> bool: ...
+
+
+class RuleHook(Protocol):
+    """What the local write pipeline needs of the rules (`rules.RuleEngine`, handed in by the facade)."""
+
+    def fire(self, tx: Any) -> None: ...
+
+    def accept(self, tx: Any, proposal: Any) -> None: ...
+
+
+MAX_REFERENCE_DEPTH = 8
+
+
+def follow(ws: Context, reference: Reference, depth: int = 0) -> tuple[Any, str | None]:
+    """(value, why it is broken or None) for a reference, through merges and chains."""
+    if depth > MAX_REFERENCE_DEPTH:
+        return None, "these references point at each other in a loop"
+    target = ws.redirects.resolve(reference.source)
+    state = entity_state(ws.conn, target)
+    if state is None or not state[0]:
+        return None, "the record it points to does not exist (yet)"
+    if not state[1]:
+        return None, f"the record it points to ({ws.record_label(target)}) was deleted"
+    if reference.field not in ws.schema.fields:
+        return None, f"the field it points to ({reference.field}) is not in any adopted module"
+    found = group_value(ws.conn, ws.groups, target, reference.field)
+    if found is None:
+        return None, None
+    if isinstance(found.value, Reference):
+        return follow(ws, found.value, depth + 1)
+    if found.value is None and ws._is_crdt(reference.field):
+        return ws._render(target, reference.field), None
+    return found.value, None
+
+
+def _default_crdt(random_bytes: Callable[[int], bytes]) -> CrdtBackend | None:
+    try:
+        return PycrdtBackend(random_bytes)
+    except ImportError:
+        return None
+
+
+class Context:
+    """One open workspace's state and derived caches (see the module docstring)."""
+
+    def __init__(self, conn: sqlite3.Connection, env: Env, workspace_id: bytes) -> None:
+        self.conn = conn
+        self.env = env
+        self.workspace_id = workspace_id
+        self.actor_id = env.signer.actor_id
+        self.display_name = clean_display_name(env.display_name)
+        self.ids = IdFactory(env.now_ms, env.random_bytes)
+        # This database's device: bundles written here form one chain (docs/design.md, "One person,
+        # several devices"). Kept with the data, so the chain continues across restarts.
+        device = get_meta(conn, "device")
+        if not isinstance(device, bytes) or len(device) != DEVICE_LEN:
+            device = env.random_bytes(DEVICE_LEN)
+            set_meta(conn, "device", device)
+        self.device: bytes = device
+        self.writer = writer_of(self.actor_id, device)
+        backend = env.crdt if env.crdt is not None else _default_crdt(env.random_bytes)
+        self.redirects = Redirects(conn, self.writer)
+        self.crdt = CrdtStore(conn, backend, lambda field_id: self.groups.members(field_id),
+                              lambda entity: self.redirects.members(entity))
+        self.applier = Applier(conn, self.crdt, self.redirects)
+        self.parked = ParkingLot(conn, env.parking)
+        self._devices: dict[bytes, list[bytes]] = {}  # actor -> its devices seen writing (kept in place)
+        self.conflicts = ConflictTracker(conn, lambda: self.groups, self._is_crdt, self.redirects, self.writer,
+                                         self._devices)
+        self.awareness = AwarenessLog(lambda: self.groups, env.now_ms)
+        # handed in by the facade once this context exists (they read through it)
+        self.rules: RuleHook
+        self.overlays: OverlayView
+        self.listeners: list[Callable[[BundleEvent], None]] = []
+        self._stacks = Stacks()
+        self._tx: object | None = None  # the open local transaction (commit.py), if any
+        # The clock resumes after everything stored (own and received), so no meta write per bundle.
+        last = conn.execute("SELECT max(hlc) FROM bundles").fetchone()[0]
+        self.clock = hlc_mod.Clock(env.now_ms, last or hlc_mod.ZERO)
+        self._reload()
+
+    # --- caches derived from the database -------------------------------------------------------
+
+    def _reload(self) -> None:
+        """Refresh the caches derived from the database (schema, mappings, settings, clock)."""
+        self.crdt.reset()
+        self.redirects.reload()
+        self.parked.reset()
+        if hasattr(self, "conflicts"):
+            self.conflicts.reload()
+        modules: dict[str, ModuleDef] = {}
+        for name, manifest in self.conn.execute("SELECT module, manifest FROM modules ORDER BY module, ord"):
+            parsed = parse_manifest(manifest)
+            modules[name] = union(modules[name], parsed) if name in modules else parsed
+        self.schema = Schema(modules)
+        self._reload_groups()
+        self._reload_settings()
+        self._vc: dict[bytes, bytes] = {}
+        self._digests: dict[bytes, bytes] = {}
+        self._devices.clear()
+        self._devices[self.actor_id] = [self.device]
+        for writer, hlc, digest in self.conn.execute("SELECT writer, hlc, digest FROM vector_clock"):
+            self._chain_stored(writer, hlc, digest)
+
+    def _reload_groups(self) -> None:
+        self.groups = FieldGroups(self.confirmed_mappings())
+        self.crdt.reset()
+
+    def _reload_settings(self) -> None:
+        rows = {k: decode(v) for k, v in self.conn.execute("SELECT key, value FROM settings")}
+        self.settings: Settings = from_rows(rows)
+
+    def _is_crdt(self, field_id: str) -> bool:
+        fdef = self.schema.fields.get(field_id)
+        return fdef is not None and fdef.crdt is not None
+
+    def _after_effects(self, effects: Effects, schema: Schema | None = None, op: o.Op | None = None) -> None:
+        if effects.schema:
+            if schema is not None:
+                self.schema = schema
+            else:
+                self._reload()
+                return
+        if effects.mappings:
+            self._reload_groups()
+            if isinstance(op, o.ConfirmFieldMapping):
+                self.conflicts.regroup([op.source_field, op.target_field])
+            elif isinstance(op, o.UnlinkTables):
+                self.conflicts.regroup([f for pair in op.mappings for f in pair])
+        if effects.settings:
+            self._reload_settings()
+
+    def confirmed_mappings(self) -> list[tuple[str, str]]:
+        return list(self.conn.execute(
+            "SELECT field_a, field_b FROM field_mappings WHERE status = 'confirmed' ORDER BY field_a, field_b"))
+
+    # --- chains and notifications ---------------------------------------------------------------
+
+    def _chain_stored(self, writer: bytes, hlc: bytes, digest: bytes) -> None:
+        """A bundle of `writer` was stored: move the vector clock and the writer's digest."""
+        if hlc > self._vc.get(writer, hlc_mod.ZERO):
+            self._vc[writer] = hlc
+        self._digests[writer] = digest
+        devices = self._devices.setdefault(writer[:32], [])
+        if writer[32:] not in devices:
+            devices.append(writer[32:])
+
+    def _notify(self, event: BundleEvent) -> None:
+        for listener in list(self.listeners):
+            listener(event)
+
+    @property
+    def vector_clock(self) -> dict[bytes, bytes]:
+        """Writer (actor key || device id) -> HLC of the latest bundle applied from it."""
+        return dict(self._vc)
+
+    # --- what a field shows ----------------------------------------------------------------------
+
+    def _render(self, entity: bytes, field_id: str) -> Any:
+        fdef = self.schema.fields.get(field_id)
+        if fdef is None or fdef.crdt is None:
+            return None
+        return self.crdt.render(entity, field_id, fdef.crdt)
+
+    def _show(self, entity: bytes, field_id: str, stored: Any) -> Any:
+        """What a CRDT field or a field in reference mode shows (reads' render callback)."""
+        if isinstance(stored, Reference):
+            value, _broken = self.follow(stored)
+            return value
+        return self._render(entity, field_id)
+
+    def follow(self, reference: Reference, depth: int = 0) -> tuple[Any, str | None]:
+        """(value, why it is broken or None) for a reference, through merges and chains."""
+        return follow(self, reference, depth)
+
+    def crdt_rows(self) -> Iterator[list[Any]]:
+        """Every CRDT field's rendered content, in a stable order (the state hash covers them)."""
+        for entity, field_id in self.conn.execute(
+                "SELECT entity_id, field FROM fields WHERE kind = 'c' ORDER BY entity_id, field").fetchall():
+            yield [entity, field_id, self._render(entity, field_id)]
+
+    # --- names --------------------------------------------------------------------------------
+
+    def record_label(self, record: IdLike) -> str:
+        """How a record is named in messages: its name/title/label, else its first text field."""
+        return self._record_label(self.redirects.resolve(as_id(record, "record id")))
+
+    def _record_label(self, entity: bytes) -> str:
+        for table in tables_of(self.conn, entity):
+            tdef = self.schema.tables.get(table)
+            if tdef is None:
+                continue
+            text_fields = [f for f in tdef.fields.values() if f.type == "string" and f.crdt is None]
+            text_fields.sort(key=lambda f: (f.name not in ("name", "title", "label"), 0))
+            values = values_for(self.conn, self.groups, [entity], [f.id for f in text_fields])[entity]
+            for fdef in text_fields:
+                found = values.get(fdef.id)
+                if found is not None and found.value:
+                    return str(found.value)
+        return to_str(entity)[:8]
+
+    def signed_name(self, actor: str | bytes) -> str | None:
+        """The display name this actor signed with, or None if none of its changes is here yet."""
+        if isinstance(actor, str):
+            actor = bytes.fromhex(actor)
+        row = self.conn.execute("SELECT display_name FROM actors WHERE actor = ?", (actor,)).fetchone()
+        return str(row[0]) if row else None
+
+    def actor_name(self, actor: str | bytes) -> str:
+        """A person's display name, by actor id (64 hex characters); a short id if never named."""
+        if isinstance(actor, str):
+            actor = bytes.fromhex(actor)
+        name = self.signed_name(actor)
+        return name if name is not None else short_actor(actor)
+
+    def _semantic_key(self, target: IdLike, field: str) -> str:
+        """The semantic field a (possibly short) field name means on a record; an edge's property as is."""
+        entity = self.redirects.resolve(as_id(target, "record id"))
+        if entity_state(self.conn, entity) is None:
+            return field
+        return self.groups.key(self.schema.field(field, lambda: tables_of(self.conn, entity)).id)
+
+    def _merge_exceptions(self) -> set[tuple[bytes, bytes]]:
+        return {(a, b) for a, b in self.conn.execute("SELECT a, b FROM merge_exceptions")}
+
+
+class HasContext(Protocol):
+    """A Workspace, as far as the readers below it know it: something that has a `Context`."""
+
+    @property
+    def _cx(self) -> Context: ...
+
+
+def context_of(owner: Context | HasContext) -> Context:
+    """The context behind a Workspace, or the context itself. Readers that the public API also
+    offers as functions (`openprod.query.run_query(ws, ...)`) take either, without importing
+    the facade."""
+    return owner if isinstance(owner, Context) else owner._cx

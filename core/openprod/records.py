@@ -1,0 +1,116 @@
+"""Reading records and links as the public API hands them out: ids as strings, values as shown.
+
+A record id merged into another reads as the survivor; a field in reference mode shows what it
+points at; a collaborative (CRDT) field shows its merged content. The facade runs each of these
+inside the active overlay's view (`Overlays.reading`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .context import Context
+from .errors import NotFoundError
+from .ids import IdLike, as_id, to_str
+from .reads import (
+    edge_state,
+    edges,
+    entity_state,
+    entity_visible,
+    public_edge,
+    table_members,
+    tables_of,
+    values_for,
+)
+from .references import reference_of as _reference_of
+from .results import Edge, Record
+
+
+def record(cx: Context, record: IdLike, table: str | None = None) -> Record | None:
+    """One visible record; with `table`, only if it is in that table (values of that table)."""
+    entity = cx.redirects.resolve(as_id(record, "record id"))
+    state = entity_state(cx.conn, entity)
+    if state is None or not state[0] or not state[1]:
+        return None
+    tables = tables_of(cx.conn, entity)
+    if table is not None:
+        table = cx.schema.table(table).id
+        if table not in tables:
+            return None
+    shown = [table] if table is not None else tables
+    field_ids = [f.id for t in shown if t in cx.schema.tables for f in cx.schema.tables[t].fields.values()]
+    writes = values_for(cx.conn, cx.groups, [entity], field_ids, cx._show)[entity]
+    return Record(to_str(entity), tables, {k: v.value for k, v in writes.items() if v.value is not None})
+
+
+def records(cx: Context, table: str) -> list[Record]:
+    """All visible records of a table, oldest first, with that table's fields."""
+    tdef = cx.schema.table(table)
+    members = table_members(cx.conn, tdef.id)
+    field_ids = [f.id for f in tdef.fields.values()]
+    all_values = values_for(cx.conn, cx.groups, members, field_ids, cx._show)
+    memberships: dict[bytes, list[str]] = {e: [] for e in members}
+    for start in range(0, len(members), 500):
+        chunk = members[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for entity, facet in cx.conn.execute(
+            f"SELECT entity_id, facet FROM facets WHERE attached = 1 AND entity_id IN ({marks})"
+            " ORDER BY facet", chunk):
+            memberships[entity].append(facet)
+    return [Record(to_str(entity), memberships[entity],
+                   {k: v.value for k, v in all_values[entity].items() if v.value is not None})
+            for entity in members]
+
+
+def member_ids(cx: Context, table: str) -> list[str]:
+    """Ids of the visible records of a table, oldest first."""
+    return [to_str(e) for e in table_members(cx.conn, cx.schema.table(table).id)]
+
+
+def get(cx: Context, record: IdLike, field: str) -> Any:
+    """One field's value (None if empty)."""
+    entity = cx.redirects.resolve(as_id(record, "record id"))
+    if not entity_visible(cx.conn, entity):
+        raise NotFoundError(f"record {to_str(entity)} does not exist")
+    field_id = cx.schema.field(field, lambda: tables_of(cx.conn, entity)).id
+    found = values_for(cx.conn, cx.groups, [entity], [field_id], cx._show)[entity].get(field_id)
+    return None if found is None else found.value
+
+
+def render(cx: Context, record: IdLike, field: str) -> Any:
+    """Current content of a collaborative (CRDT) field, merged from all its edits."""
+    entity = cx.redirects.resolve(as_id(record, "record id"))
+    field_id = cx.schema.field(field, lambda: tables_of(cx.conn, entity)).id
+    return cx._render(entity, field_id)
+
+
+def reference_of(cx: Context, record: IdLike, field: str) -> tuple[str, str, str | None] | None:
+    """If the field is in reference mode: (source record id, source field, broken reason)."""
+    entity = cx.redirects.resolve(as_id(record, "record id"))
+    return _reference_of(cx, record, cx.schema.field(field, lambda: tables_of(cx.conn, entity)).id)
+
+
+def find_edges(cx: Context, **where: Any) -> list[Edge]:
+    """Visible edges by source, target and/or type (ids of merged records read as the survivor)."""
+    if "edge_type" in where and where["edge_type"] is not None:
+        where["edge_type"] = cx.schema.edge_type(where["edge_type"]).id
+    for end in ("source", "target"):
+        if end in where:
+            where[end] = cx.redirects.resolve(as_id(where[end], "record id"))
+    return [public_edge(e) for e in edges(cx.conn, **where)]
+
+
+def edge(cx: Context, edge: IdLike) -> Edge | None:
+    """One visible edge (with its properties), or None if it is deleted or an end is gone."""
+    edge_id = as_id(edge, "edge id")
+    state = edge_state(cx.conn, edge_id)
+    if state is None or state[1] is None:
+        return None
+    wanted = to_str(edge_id)
+    return next((e for e in find_edges(cx, source=state[1], edge_type=state[0]) if e.id == wanted), None)
+
+
+def edge_type_of(cx: Context, edge: IdLike) -> str | None:
+    """An edge's type, whether or not it is visible now; None if no such edge is stored."""
+    state = edge_state(cx.conn, as_id(edge, "edge id"))
+    return None if state is None else state[0]

@@ -1,0 +1,92 @@
+"""The browser's runner of the core's two pipelines: WebCrypto signs and verifies between steps.
+
+The core writes through begin -> writes -> prepare -> sign -> commit and receives through
+check -> verify -> apply (docs/architecture.md); signing and verifying are the caller's steps.
+Here they are awaited (WebCrypto is asynchronous), so two calls of the page, or a call and a sync
+batch, could interleave at an `await`: one lock per workspace makes them take turns, as the
+core allows one transaction at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from openprod import Env, IngestResult, Receipt, Transaction, UndoResult, Workspace
+
+_locks: weakref.WeakKeyDictionary[Workspace, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _lock(ws: Workspace) -> asyncio.Lock:
+    lock = _locks.get(ws)
+    if lock is None:
+        lock = _locks[ws] = asyncio.Lock()
+    return lock
+
+
+async def _finish(ws: Workspace, tx: Transaction) -> Receipt | None:
+    prepared = ws.prepare(tx)
+    if prepared is None:
+        return None
+    try:
+        signature = await ws.env.signer.sign_async(prepared.signing_bytes())
+    except BaseException:
+        ws.abort()
+        raise
+    return ws.commit(prepared, signature)
+
+
+@asynccontextmanager
+async def transaction(ws: Workspace, kind: str = "edit", meta: dict[str, Any] | None = None,
+                      staging: bool = True) -> AsyncIterator[Transaction]:
+    """Like `Workspace.transaction()`, signing with the async signer; the receipt is `ws.last_receipt`."""
+    async with _lock(ws):
+        tx = ws.begin(kind, meta, staging)
+        try:
+            yield tx
+        except BaseException:
+            ws.abort()
+            raise
+        await _finish(ws, tx)
+
+
+async def create(conn: sqlite3.Connection, env: Env, name: str) -> Workspace:
+    """A new workspace, its founding bundle signed with the async signer."""
+    ws, tx = Workspace.founding(conn, env, name)
+    async with _lock(ws):
+        await _finish(ws, tx)
+    return ws
+
+
+async def ingest_many(ws: Workspace, wires: Sequence[bytes], *, source: str | None = None) -> list[IngestResult]:
+    """Received bundles checked, verified with the async verifier, and applied in one commit."""
+    async with _lock(ws):
+        received = ws.check_received(wires, source=source)
+        verifier = ws.env.verifier
+        verdicts = [await verifier.verify_async(b.actor, b.signing_bytes(), b.signature) for b in received.to_verify]
+        return ws.apply_received(received, verdicts)
+
+
+async def ingest(ws: Workspace, wire: bytes, *, source: str | None = None) -> IngestResult:
+    return (await ingest_many(ws, [wire], source=source))[0]
+
+
+async def undo(ws: Workspace, redo: bool = False) -> UndoResult:
+    async with _lock(ws):
+        planned = ws.begin_undo(redo)
+        if isinstance(planned, UndoResult):
+            return planned
+        tx, result = planned
+        await _finish(ws, tx)
+        return result
+
+
+async def commit_overlay(ws: Workspace, overlay: str) -> Receipt | None:
+    """Everything staged in the overlay as one bundle signed with the async signer (None: nothing staged)."""
+    async with _lock(ws):
+        tx = ws.begin_overlay_commit(overlay)
+        return None if tx is None else await _finish(ws, tx)
