@@ -6,6 +6,7 @@ typing), by keyboard, mouse and touch."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,12 @@ def test_touch_tap_selects_and_a_second_tap_edits(browser: Any, server: Any) -> 
         app.wait_saved()
         expect(app.cell("Ann", "Phone")).to_have_text("555-0101")
         # the Open link is a full touch target
-        box = app.page.get_by_role("link", name="Open Ann").bounding_box()
+        link = app.page.get_by_role("link", name="Open Ann")
+        expect(link).to_be_visible()
+        box = None
+        deadline = time.monotonic() + 20  # the grid redraws its rows after the save: measure a drawn one
+        while box is None and time.monotonic() < deadline:
+            box = link.bounding_box()
         assert box and box["width"] >= 44 and box["height"] >= 44
     finally:
         context.close()
