@@ -125,7 +125,10 @@ def _default_crdt(random_bytes: Callable[[int], bytes]) -> CrdtBackend | None:
 class Context:
     """One open workspace's state and derived caches (see the module docstring)."""
 
-    def __init__(self, conn: sqlite3.Connection, env: Env, workspace_id: bytes) -> None:
+    def __init__(self, conn: sqlite3.Connection, env: Env, workspace_id: bytes, *,
+                 rules: Callable[[Context], RuleHook], overlays: Callable[[Context], OverlayView]) -> None:
+        """`rules` and `overlays` make the two parts that read through this context (the facade
+        hands in `rules.RuleEngine` and `overlay.Overlays`: this module cannot import them)."""
         self.conn = conn
         self.env = env
         self.workspace_id = workspace_id
@@ -150,9 +153,7 @@ class Context:
         self.conflicts = ConflictTracker(conn, lambda: self.groups, self._is_crdt, self.redirects, self.writer,
                                          self._devices)
         self.awareness = AwarenessLog(lambda: self.groups, env.now_ms)
-        # handed in by the facade once this context exists (they read through it)
-        self.rules: RuleHook
-        self.overlays: OverlayView
+        self.rules = rules(self)
         self.listeners: list[Callable[[BundleEvent], None]] = []
         self._stacks = Stacks()
         self._tx: object | None = None  # the open local transaction (commit.py), if any
@@ -160,6 +161,7 @@ class Context:
         last = conn.execute("SELECT max(hlc) FROM bundles").fetchone()[0]
         self.clock = hlc_mod.Clock(env.now_ms, last or hlc_mod.ZERO)
         self._reload()
+        self.overlays = overlays(self)
 
     # --- caches derived from the database -------------------------------------------------------
 

@@ -74,9 +74,9 @@ class Workspace:
     """Create with `Workspace.create`, `Workspace.open` or `Workspace.join`."""
 
     def __init__(self, conn: sqlite3.Connection, env: Env, workspace_id: bytes) -> None:
-        cx = Context(conn, env, workspace_id)
-        cx.rules = self.rules = RuleEngine(cx)
-        cx.overlays = self.overlays = Overlays(cx)
+        cx = Context(conn, env, workspace_id, rules=RuleEngine, overlays=Overlays)
+        self.rules: RuleEngine = cx.rules  # type: ignore[assignment]
+        self.overlays: Overlays = cx.overlays  # type: ignore[assignment]
         self._cx = cx
         self.last_receipt: Receipt | None = None
         self.closed = False
