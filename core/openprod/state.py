@@ -167,6 +167,13 @@ ON CONFLICT (rule_id) DO UPDATE SET
 WHERE excluded.ord > rules.ord
 """
 
+_VIEW = """
+INSERT INTO views (view_id, name, definition, ord, actor) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (view_id) DO UPDATE SET
+    name = excluded.name, definition = excluded.definition, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > views.ord
+"""
+
 
 def _source(source: dict[str, Any]) -> str:
     """How a membership came about: 'user', 'import'..., or 'rule:<rule id>' (so a rule can
@@ -217,6 +224,7 @@ class Applier:
             o.UnlinkTables: self._unlink_tables,
             o.ConfirmFieldMapping: self._confirm_mapping,
             o.CreateRule: self._create_rule,
+            o.SaveView: self._save_view,
             o.MergeEntities: self._merge_entities,
             o.SplitEntity: self._split_entity,
         }
@@ -250,6 +258,9 @@ class Applier:
 
     def _create_rule(self, op: o.CreateRule, actor: bytes) -> None:
         self.conn.execute(_RULE, (op.rule, op.name, encode(op.definition), op.ord, actor))
+
+    def _save_view(self, op: o.SaveView, actor: bytes) -> None:
+        self.conn.execute(_VIEW, (op.view, op.name, encode(op.definition), op.ord, actor))
 
     # --- entities and fields ----------------------------------------------------------------
 

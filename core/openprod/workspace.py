@@ -86,6 +86,7 @@ from .transaction import IdLike, Transaction, as_id
 from .undo import Entry, Stacks, UndoResult, restorable_cascade
 from .validation import check_op
 from .values import Reference
+from .views import ViewDef, ViewResult, list_views, run_view
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -909,6 +910,14 @@ class Workspace:
     def dismiss_proposal(self, proposal: Proposal) -> None:
         self.overlays.close_view()
         self.rules.dismiss(proposal)
+
+    def views(self) -> list[ViewDef]:
+        """Every view: the adopted modules' own (ids 'module.Name'), then saved ones by name."""
+        return list_views(self)
+
+    def run_view(self, view: str | ViewDef, *, also: str | None = None) -> ViewResult:
+        """A view's rows, grouped and sorted, through the active overlay (views.py)."""
+        return run_view(self, view, also=also)
 
     def query(self, text: str, **kwargs: Any) -> list[str]:
         """Record ids matching a query (spec/query-language.md, docs/query.md); through the
