@@ -223,7 +223,13 @@ layout = "chart"
 filter = "appears_in exists"
 columns = [{ path = "name", label = "Performer" }]
 sort = ["name"]
-chart = { edge = "appears_in", across = "Scenes", across_sort = ["act", "number"], across_label = ["act", "number", "title"], cell = "character" }
+
+[view.CharacterChart.chart]
+edge = "appears_in"
+across = "Scenes"
+across_sort = ["act", "number"]
+across_label = ["act", "number", "title"]
+cell = "character"
 """
 
 LIGHTING = """

@@ -124,8 +124,8 @@ def test_saved_view_with_edge_hop_filter_syncs(tmp_path, show) -> None:  # type:
     assert [v.name for v in bob.ws.views() if v.module is None] == ["People in Act 2"]
     assert [r.record for r in bob.ws.run_view(view).rows] == [ids["cy"], ids["ana"]]
     with bob.ws.transaction() as tx:  # replaced by id: last writer wins on the whole view
-        tx.save_view("People in Act 2", {"table": "Contacts", "columns": ["name"], "filter": "appears_in->target.act == 2",
-                                         "sort": ["name"]}, view_id=view)
+        tx.save_view("People in Act 2", {"table": "Contacts", "columns": ["name"], "sort": ["name"],
+                                         "filter": "appears_in->target.act == 2"}, view_id=view)
     sync(peer, bob)
     assert [r.cells for r in ws.run_view(view).rows] == [["Ana García"], ["Cy Romeo"]]
     with ws.transaction() as tx:
@@ -142,9 +142,8 @@ def test_bad_filter_is_the_query_languages_error_and_saves_nothing(show) -> None
     peer, _ids = show
     ws = peer.ws
     size = ws.oplog_size()
-    with pytest.raises(QueryError) as refused:
-        with ws.transaction() as tx:
-            tx.save_view("Cast", {"table": "Contacts", "columns": ["name"], "filter": 'department = "Cast"'})
+    with pytest.raises(QueryError) as refused, ws.transaction() as tx:
+        tx.save_view("Cast", {"table": "Contacts", "columns": ["name"], "filter": 'department = "Cast"'})
     assert (refused.value.line, refused.value.column) == (1, 12)
     assert "use == to compare" in str(refused.value) and "^" in str(refused.value)
     for definition, words in [
@@ -155,15 +154,12 @@ def test_bad_filter_is_the_query_languages_error_and_saves_nothing(show) -> None
         ({"table": "Contacts", "columns": ["name"], "colour": "red"}, "no setting 'colour'"),
         ({"table": "Contacts", "columns": ["name"], "sort": ["name sideways"]}, "not a column path"),
     ]:
-        with pytest.raises(ValidationError, match=words):
-            with ws.transaction() as tx:
-                tx.save_view("Broken", definition)
-    with pytest.raises(ValidationError, match="name of 1 to 120"):
-        with ws.transaction() as tx:
-            tx.save_view("  ", {"table": "Contacts", "columns": ["name"]})
-    with pytest.raises(NotFoundError, match="cannot be deleted"):
-        with ws.transaction() as tx:
-            tx.delete_view("contacts.ContactSheet")
+        with pytest.raises(ValidationError, match=words), ws.transaction() as tx:
+            tx.save_view("Broken", definition)
+    with pytest.raises(ValidationError, match="name of 1 to 120"), ws.transaction() as tx:
+        tx.save_view("  ", {"table": "Contacts", "columns": ["name"]})
+    with pytest.raises(NotFoundError, match="cannot be deleted"), ws.transaction() as tx:
+        tx.delete_view("contacts.ContactSheet")
     assert ws.oplog_size() == size
 
 
