@@ -19,7 +19,8 @@ EXPORTS = {
     "ModuleDef", "NotFoundError", "OpenprodError", "OplogSize", "OverlayInfo", "PersonChanges", "Proposal",
     "Quarantined", "QueryError", "Receipt", "Record", "RemoteError", "Resolution", "Rule", "RuleCycleError",
     "RuleError", "Schema", "SchemaError", "Signer", "SignerError", "StoredBundle", "Transaction", "UndoResult",
-    "ValidationError", "Verifier", "ViewDef", "ViewError", "ViewResult", "Workspace", "WorkspaceMismatchError", "connect", "decode_bundle",
+    "ValidationError", "Verifier", "ViewDef", "ViewError", "ViewResult",
+    "Workspace", "WorkspaceMismatchError", "connect", "decode_bundle",
     "parse_manifest", "starter_manifests",
 }
 

@@ -710,7 +710,8 @@ def result_json(result: ViewResult) -> dict[str, Any]:
     view = result.view
     return {
         "view": {"id": view.id, "name": view.name, "module": view.module, "definition": view.definition},
-        "columns": [{"path": c.path, "label": c.label, "type": c.type} for c in result.columns],
+        "columns": [{"path": c.path, "label": c.label, "type": c.type, "field": c.steps[0].field}
+                    for c in result.columns],
         "group_columns": [{"path": c.path, "label": c.label, "type": c.type} for c in result.group_columns],
         "chart_columns": [{"record": c.record, "label": c.label} for c in result.chart_columns],
         "groups": [{"values": g.values, "rows": [{"id": r.record, "edge": r.edge, "cells": r.cells} for r in g.rows]}
