@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .cues import cue_sort_key, cue_text
 from .errors import ValidationError
 from .ids import to_str
+from .view_reads import ViewReader
 
 if TYPE_CHECKING:
     from .modules import EdgeTypeDef, Schema
@@ -252,7 +253,7 @@ def saved_view(ws: Workspace, view_id: str) -> ViewDef | None:
 
 
 def list_views(ws: Workspace) -> list[ViewDef]:
-    """Module views (in module order), then saved views by name; deleted ones left out."""
+    """Module views, then saved views, each by name; deleted ones left out."""
     from .encoding import decode
 
     out: list[ViewDef] = []
@@ -260,6 +261,7 @@ def list_views(ws: Workspace) -> list[ViewDef]:
         for vid, (name, definition) in module.views.items():
             if definition.get("table") in ws.schema.tables:
                 out.append(ViewDef(vid, name, definition, module=module.name))
+    out.sort(key=lambda v: (v.name.casefold(), v.id))
     saved = []
     with ws.overlays.reading():
         rows = ws.conn.execute("SELECT view_id, name, definition, actor FROM views").fetchall()
@@ -495,65 +497,6 @@ class ViewResult:
         return [r for g in self.groups for r in g.rows]
 
 
-class _Reader:
-    """Reads cells for many rows, each linked record and cue list read once."""
-
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
-        self.records: dict[str, Any] = {}
-        self.edges: dict[tuple[str, str, str], list[Any]] = {}
-        self.positions: dict[tuple[str, str], dict[str, int]] = {}
-
-    def record(self, rid: str) -> Any:
-        if rid not in self.records:
-            self.records[rid] = self.ws.record(rid)
-        return self.records[rid]
-
-    def links(self, rid: str, direction: str, edge_type: str) -> list[Any]:
-        key = (rid, direction, edge_type)
-        if key not in self.edges:
-            self.edges[key] = (self.ws.edges_to(rid, edge_type) if direction == "in"
-                               else self.ws.edges_from(rid, edge_type))
-        return self.edges[key]
-
-    def position(self, edge: Any) -> int:
-        key = (edge.target, edge.edge_type)
-        if key not in self.positions:
-            self.positions[key] = {e.id: i for i, e in enumerate(self.ws.ordered_list(edge.target, edge.edge_type))}
-        return self.positions[key].get(edge.id, 0)
-
-    def step(self, rid: str, step: Step, expanded: tuple[str, str, Any] | None) -> list[Any]:
-        if step.kind == "field":
-            rec = self.record(rid)
-            value = None if rec is None else rec.values.get(step.field)
-            return [] if value is None else [value]
-        direction = "in" if step.kind in ("in", "in_prop") else "out"
-        assert step.edge is not None
-        if expanded is not None and expanded[0] == direction and expanded[1] == step.edge:
-            links = [expanded[2]] if expanded[2] is not None else []
-        else:
-            links = self.links(rid, direction, step.edge)
-        out: list[Any] = []
-        for link in links:
-            if step.kind in ("in_prop", "out_prop"):
-                value = link.properties.get(step.prop)
-            elif step.kind == "position":
-                value = self.position(link)
-            else:
-                other = self.record(link.source if direction == "in" else link.target)
-                value = None if other is None else other.values.get(step.field)
-            if value is not None and value not in out:
-                out.append(value)
-        return out
-
-    def cell(self, rid: str, column: Column, expanded: tuple[str, str, Any] | None) -> Any:
-        for step in column.steps:
-            values = self.step(rid, step, expanded)
-            if values:
-                return values[0] if len(values) == 1 else values
-        return None
-
-
 def sort_key(value: Any, ftype: str) -> tuple[Any, ...]:
     """One order for every value kind: empty cells last, cue numbers as theatres read them."""
     if isinstance(value, list):
@@ -609,17 +552,20 @@ def run_view(ws: Workspace, view: str | ViewDef, *, also: str | None = None) -> 
     found = find_view(ws, view)
     with ws.overlays.reading():
         resolved = resolve(ws, found.definition)
-        members = ws.table_member_ids(resolved.table)
-        ids = members
-        for text in (found.definition.get("filter"), also):
-            if text:
-                compiled = compile_query(text, ws.schema, table=resolved.table)
-                resolved.warnings.extend(w.message for w in compiled.warnings)
-                hits = set(ws.query(compiled))
-                ids = [i for i in ids if i in hits]
+        filters = [t for t in (found.definition.get("filter"), also) if t]
+        for text in filters:  # each on its own first: its errors point into the text as written
+            compiled = compile_query(text, ws.schema, table=resolved.table)
+            resolved.warnings.extend(w.message for w in compiled.warnings)
+        if filters:  # one query, so the most selective condition drives it (docs/query.md)
+            ids = ws.query(" AND ".join([f'table == "{resolved.table}"', *(f"({t})" for t in filters)]),
+                           table=resolved.table)
+        else:
+            ids = ws.table_member_ids(resolved.table)
         if found.definition.get("layout") == "chart":
             return _run_chart(ws, found, resolved, ids)
-        reader = _Reader(ws)
+        reader = ViewReader.for_columns(ws, [*resolved.columns, *resolved.group_by, *(c for c, _d in resolved.sort)])
+        reader.prefetch(ids, [*resolved.columns, *resolved.group_by, *(c for c, _d in resolved.sort)],
+                        resolved.expand)
         rows: list[tuple[Row, tuple[str, str, Any] | None]] = []
         for rid in ids:
             if resolved.expand is None:
@@ -673,7 +619,9 @@ def _run_chart(ws: Workspace, found: ViewDef, resolved: Resolved, ids: list[str]
             raise ViewError(f"chart cell: {exc}") from None
     label_cols = [_resolve_column(schema, across, p, "") for p in chart["across_label"]]
     sort_cols = [_resolve_column(schema, across, p, "") for p in chart["across_sort"]]
-    reader = _Reader(ws)
+    row_cols = [*resolved.columns, *(c for c, _d in resolved.sort)]
+    reader = ViewReader.for_columns(ws, [*label_cols, *sort_cols, *row_cols])
+    reader.prefetch(ids, row_cols, ("out", edef.id))
     top = []
     for rid in ws.table_member_ids(across):
         label = [reader.cell(rid, c, None) for c in label_cols]

@@ -453,6 +453,10 @@ class App {
       byModule.get(table.module).push(table);
     }
     const moduleName = (name) => (this.ws.info.modules.find((m) => m.name === name) || { display_name: name }).display_name;
+    const viewLink = (v) => h('li', {}, h('a', {
+      href: `#/w/${this.ws.id}/v/${v.id}`, 'aria-current': v.id === currentView ? 'page' : false,
+      title: v.description || `${v.name} (${v.table_name})`,
+    }, v.name));
     const panel = (name, label) => h('li', {}, h('a', {
       href: `#/w/${this.ws.id}/${name}`, 'aria-current': currentPanel === name ? 'page' : false,
     }, label, h('span', { class: 'count-badge', dataset: { count: name }, hidden: true })));
@@ -460,11 +464,10 @@ class App {
       h('h2', { class: 'sidebar-title visually-hidden' }, 'Workspace'),
       h('ul', { class: 'panel-links' }, panel('sync', 'Sync'), panel('conflicts', 'Conflicts'), panel('staging', 'Staging')),
       h('h2', { class: 'sidebar-title' }, 'Documents'),
-      h('ul', { class: 'doc-links' }, (this.ws.views || []).map((v) => h('li', {}, h('a', {
-        href: `#/w/${this.ws.id}/v/${v.id}`, 'aria-current': v.id === currentView ? 'page' : false,
-        title: v.description || `${v.name} (${v.table_name})`,
-      }, v.name))),
-      h('li', {}, h('button', { type: 'button', class: 'link-button', onclick: () => this.newView(currentTable) }, 'New view…'))),
+      h('ul', { class: 'doc-links' }, (this.ws.views || []).filter((v) => v.module).map(viewLink)),
+      h('h2', { class: 'sidebar-title' }, 'Saved views'),
+      h('ul', { class: 'doc-links' }, (this.ws.views || []).filter((v) => !v.module).map(viewLink),
+        h('li', {}, h('button', { type: 'button', class: 'link-button', onclick: () => this.newView(currentTable) }, 'New view…'))),
       h('h2', { class: 'sidebar-title' }, 'Tables'),
       [...byModule.entries()].sort((a, b) => moduleName(a[0]).localeCompare(moduleName(b[0]))).map(([module, tables]) => h('div', { class: 'module-group' },
         h('h3', {}, moduleName(module)),

@@ -38,7 +38,7 @@ export function renderPaper(result, { show, day, staged, who }) {
   const definition = result.view.definition;
   const timeOnly = Boolean(definition.date_field && day);
   const headers = h('tr', {}, result.columns.map((c) => h('th', { scope: 'col', class: keepsTogether(c) ? 'keep' : '' }, c.label)),
-    result.chart_columns.map((c) => h('th', { scope: 'col', class: 'chart-col' }, chartLabel(c.label))));
+    result.chart_columns.map((c) => h('th', { scope: 'col', class: 'chart-col' }, h('span', {}, chartLabel(c.label)))));
   const printed = new Date().toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
   const meta = [show, day ? longDay(day) : null, plural(result.count, 'row'), `as of ${printed}`, who ? `by ${who}` : null]
     .filter(Boolean).join(' · ');
@@ -227,6 +227,8 @@ export async function openViewBuilder({ app, viewId = null, result = null, table
   const extra = Object.fromEntries(['expand', 'date_field', 'layout', 'chart', 'description']
     .filter((k) => definition[k] !== undefined).map((k) => [k, definition[k]]));
   let fields = await app.read('view_fields', { table: definition.table });
+  const starter = () => fields.filter((f) => f.group === fields[0].group && f.type !== 'list').slice(0, 3).map((f) => f.path);
+  if (!definition.columns.length) definition.columns = starter().map((path) => ({ path, label: '' }));
   let conditions = [];
   let handWritten = Boolean(definition.filter);
 
@@ -346,6 +348,7 @@ export async function openViewBuilder({ app, viewId = null, result = null, table
         definition = { table: tableSelect.value, columns: [], sort: [], group_by: [], filter: '' };
         fields = await app.read('view_fields', { table: definition.table });
         chosen.clear();
+        for (const path of starter()) chosen.add(path);
         conditions = [];
         queryText.value = '';
         drawColumns();
