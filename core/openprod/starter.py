@@ -55,6 +55,11 @@ display_name = "Pronouns"
 type = "string"
 display_name = "Status"
 
+[table.Contacts.fields.gets_reports]
+type = "boolean"
+display_name = "Gets reports"
+description = "On the distribution list of rehearsal and performance reports"
+
 [table.Contacts.fields.details]
 type = "string"
 display_name = "Notes"
@@ -69,6 +74,15 @@ columns = ["name", "role", "pronouns", "phone", "email"]
 group_by = "department"
 sort = ["name"]
 filter = 'NOT status == "archived"'
+
+[view.Distribution]
+name = "Report distribution list"
+description = "Who receives rehearsal and performance reports"
+table = "Contacts"
+columns = ["name", "role", "email", "phone"]
+group_by = "department"
+sort = ["name"]
+filter = "gets_reports == true"
 """
 
 SCHEDULE = """

@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from .transaction import Transaction
     from .workspace import Workspace
 
-LAYOUTS = ("table", "chart")
+LAYOUTS = ("table", "chart", "report")
 DEFINITION_KEYS = frozenset({"table", "columns", "sort", "group_by", "filter", "expand", "date_field", "layout",
-                             "chart", "description", "deleted"})
+                             "chart", "description", "deleted", "distribution", "new_record"})
 MAX_COLUMNS = 60
 MAX_PATH = 300
 MAX_FILTER = 4_000
@@ -163,6 +163,15 @@ def check_definition(raw: Any) -> dict[str, Any]:
         "layout": layout,
         "description": _text(raw.get("description", ""), "a view's description", 1_000),
     }
+    if layout == "report":  # one record at a time, its columns as sections; who receives it
+        out["distribution"] = _text(raw.get("distribution", ""), "a report's distribution view")
+        defaults = raw.get("new_record", {})
+        if not isinstance(defaults, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                     for k, v in defaults.items()):
+            raise ViewError("a report's new_record gives text values for a new report's fields")
+        out["new_record"] = dict(defaults)
+    elif "distribution" in raw or "new_record" in raw:
+        raise ViewError("only a view with layout = 'report' has a distribution list or new_record values")
     if out["expand"] and not _EXPAND.match(out["expand"]):
         raise ViewError(f"expand names a link type, like '<-called_to' (links into the record) or 'appears_in' "
                         f"(links out of it); got {out['expand']!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -83,8 +84,10 @@ def _populate(app: AppPage, people: int = 12) -> dict[str, str]:
 
 
 def _open_doc(app: AppPage, name: str) -> None:
-    app.page.locator(".doc-links").get_by_role("link", name=name, exact=True).click()
-    expect(app.page.locator(".document h1")).to_have_text(name)
+    link = app.page.locator(".doc-links").get_by_role("link", name=name, exact=True)
+    view_id = link.get_attribute("href").rsplit("/", 1)[1]
+    link.click()
+    expect(app.page.locator(f'.document[data-view="{view_id}"]')).to_be_visible()
 
 
 def _export(app: AppPage, button: str) -> bytes:
@@ -159,6 +162,41 @@ def test_documents_print_and_export(profile: Any, engine: str, server: Any) -> N
     assert app.errors == []
 
 
+def _report(app: AppPage, ids: dict[str, str]) -> None:
+    for who in ("p1", "p3"):
+        app.call("set_cell", record=ids[who], field="contacts.Contacts.gets_reports", value="yes")
+
+
+def test_rehearsal_report_written_together_with_its_distribution_list(profile: Any, engine: str,
+                                                                      server: Any) -> None:
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Sam Manager")
+    app.create_workspace("Reports")
+    ids = _populate(app, people=6)
+    _report(app, ids)
+    _open_doc(app, "Rehearsal report")
+    expect(app.page.locator(".doc-empty")).to_contain_text("No report yet")
+    app.page.get_by_role("button", name="New rehearsal report").click()
+    expect(app.page.get_by_role("heading", name=re.compile(r"^Reports: Rehearsal report \d{4}-"))).to_be_visible()
+    app.field("Lighting").fill("Cue 12 moved to page 40.\n\nPlease check the LX 5 focus.")
+    app.field("Sound").fill("Preshow at 80 dB.")
+    app.page.get_by_role("button", name="Save", exact=True).click()
+    expect(app.page.locator(".form-status")).to_contain_text("Saved")
+    _open_doc(app, "Rehearsal report")
+    lighting = app.page.locator(".report-section", has=app.page.get_by_role("heading", name="Lighting"))
+    expect(lighting.locator("p")).to_have_count(2)
+    expect(lighting.locator("p").first).to_have_text("Cue 12 moved to page 40.")
+    expect(app.page.locator(".report-section", has=app.page.get_by_role("heading", name="Props"))).to_contain_text(
+        "No notes.")
+    distribution = app.page.locator(".report-distribution li")
+    expect(distribution).to_have_count(2)
+    assert distribution.all_inner_texts() == ["Person 01 Okafor <person1@show.example>",
+                                              "Person 03 García <person3@show.example>"]
+    _open_doc(app, "Performance report")  # the other template: its own reports only
+    expect(app.page.locator(".doc-empty")).to_contain_text("No report yet")
+    assert app.errors == []
+
+
 def test_view_builder_with_a_link_hop_and_a_bad_query(profile: Any, engine: str, server: Any) -> None:
     DOC_SHOTS.mkdir(parents=True, exist_ok=True)
     app = AppPage(profile.new_page()).open(server.url)
@@ -188,7 +226,7 @@ def test_view_builder_with_a_link_hop_and_a_bad_query(profile: Any, engine: str,
     app.shot(DOC_SHOTS, f"view-builder-error-{engine}")
     dialog.get_by_label("Filter as a query").fill('appears_in->target.act == 2')
     dialog.get_by_role("button", name="Save as new view").click()
-    expect(app.page.locator(".document h1")).to_have_text("People in Act 2")
+    expect(app.page.locator(".document h1")).to_have_text("People in Act 2")  # a table view: its name
     expect(app.page.locator(".doc-table tbody tr")).to_have_count(2)
     expect(app.page.locator(".doc-links").get_by_role("link", name="People in Act 2")).to_be_visible()
     assert any(v["name"] == "People in Act 2" and v["module"] is None for v in app.call("views"))
@@ -231,13 +269,22 @@ def test_document_screenshots_at_tablet_sizes(profile: Any, engine: str, server:
     app = AppPage(profile.new_page()).open(server.url)
     app.ensure_identity("Sam Manager")
     ws = app.create_workspace("Hamlet")
-    _populate(app)
+    ids = _populate(app)
+    _report(app, ids)
+    app.call("create_record", table="reports.Reports", values={
+        "reports.Reports.title": "Rehearsal report 2 March", "reports.Reports.kind": "Rehearsal",
+        "reports.Reports.date": "2026-03-02T18:00", "reports.Reports.started_at": "2026-03-02T10:00",
+        "reports.Reports.ended_at": "2026-03-02T17:30",
+        "reports.Reports.notes": "Worked Act 1 scenes 1-5. Good progress on the ball.",
+        "reports.Reports.lighting": "Cue 12 moved to page 40. Please check the LX 5 focus.",
+        "reports.Reports.wardrobe": "Juliet's quick change needs a dresser stage left."})
     DOC_SHOTS.mkdir(parents=True, exist_ok=True)
     for view, name, ready in (("contacts.ContactSheet", "contact-sheet", ".doc-group h2"),
                               ("schedule.CallSheet", "call-sheet", ".doc-group h2"),
                               ("lighting.CueSheet", "cue-sheet", ".doc-group h2"),
                               ("scenes.SceneBreakdown", "scene-breakdown", ".doc-table tbody tr"),
-                              ("scenes.CharacterChart", "character-chart", ".doc-table tbody tr")):
+                              ("scenes.CharacterChart", "character-chart", ".doc-table tbody tr"),
+                              ("reports.RehearsalReport", "rehearsal-report", ".report-distribution li")):
         app.page.goto(f"{server.url}#/w/{ws}/v/{view}")
 
         def show(view: str = view, ready: str = ready) -> None:

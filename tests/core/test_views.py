@@ -54,7 +54,8 @@ def test_starter_modules_ship_the_documents(show) -> None:  # type: ignore[no-un
     peer, _ids = show
     names = {v.id: v.name for v in peer.ws.views()}
     assert names == {
-        "contacts.ContactSheet": "Contact sheet", "schedule.CallSheet": "Daily call sheet",
+        "contacts.ContactSheet": "Contact sheet", "contacts.Distribution": "Report distribution list",
+        "schedule.CallSheet": "Daily call sheet",
         "schedule.Schedule": "Schedule", "scenes.SceneBreakdown": "Scene breakdown",
         "scenes.CharacterChart": "Scene-by-character chart", "lighting.CueSheet": "Lighting cue sheet",
         "sm.CallingCueSheet": "Calling cue sheet", "sound.CueSheet": "Sound cue sheet"}
@@ -153,6 +154,8 @@ def test_bad_filter_is_the_query_languages_error_and_saves_nothing(show) -> None
         ({"table": "Contacts", "columns": ["appears_in->title"]}, "write 'target.'"),
         ({"table": "Contacts", "columns": ["name"], "colour": "red"}, "no setting 'colour'"),
         ({"table": "Contacts", "columns": ["name"], "sort": ["name sideways"]}, "not a column path"),
+        ({"table": "Contacts", "columns": ["name"], "distribution": "contacts.Distribution"}, "layout = 'report'"),
+        ({"table": "Contacts", "columns": ["name"], "layout": "chart"}, "a chart names"),
     ]:
         with pytest.raises(ValidationError, match=words), ws.transaction() as tx:
             tx.save_view("Broken", definition)

@@ -68,6 +68,40 @@ export function renderPaper(result, { show, day, staged, who }) {
     }));
 }
 
+/** A report (layout "report"): one record, its facts on top, each department's section, the distribution list. */
+export function renderReport(result, row, { show, distribution, who }) {
+  const facts = [];
+  const sections = [];
+  result.columns.forEach((column, i) => {
+    const value = row ? row.cells[i] : null;
+    if (column.section) sections.push([column, value]);
+    else facts.push([column, value]);
+  });
+  const printed = new Date().toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  const people = distribution ? distribution.groups.flatMap((g) => g.rows) : [];
+  const column = (label) => (distribution ? distribution.columns.findIndex((c) => c.label === label) : -1);
+  const [nameAt, emailAt] = [column('Name'), column('Email')];
+  return h('article', { class: 'document layout-report', dataset: { view: result.view.id } },
+    h('header', { class: 'doc-header' },
+      h('h1', {}, row ? row.title || result.view.name : result.view.name),
+      h('p', { class: 'doc-meta' }, [show, result.view.name, `as of ${printed}`, who ? `by ${who}` : null].filter(Boolean).join(' · '))),
+    row ? [
+      h('dl', { class: 'report-facts' }, facts.filter(([, v]) => v !== null && v !== undefined && v !== '')
+        .map(([c, v]) => [h('dt', {}, c.label), h('dd', { class: keepsTogether(c) ? 'keep' : '' }, cellText(c, v))])),
+      sections.map(([c, v]) => h('section', { class: 'report-section' },
+        h('h2', {}, c.label),
+        v ? String(v).split(/\n{2,}/).map((para) => h('p', {}, para)) : h('p', { class: 'report-none' }, 'No notes.'))),
+    ] : h('p', { class: 'doc-empty' }, 'No report yet: start one with the button above.'),
+    h('section', { class: 'report-section report-distribution' },
+      h('h2', {}, 'Distribution'),
+      people.length ? h('ul', {}, people.map((p) => h('li', {},
+        nameAt >= 0 ? cellText(distribution.columns[nameAt], p.cells[nameAt]) : '',
+        emailAt >= 0 && p.cells[emailAt] ? ` <${p.cells[emailAt]}>` : '')))
+        : h('p', { class: 'report-none' }, distribution
+          ? 'Nobody yet: in Contacts, tick “Gets reports” for each person who should receive reports.'
+          : 'No distribution list: add the Contacts module to keep one.')));
+}
+
 /** The screen: actions (day, edit, print, export), then the paper. */
 export async function renderDocument({ main, app, viewId }) {
   const state = app.docState(viewId);
@@ -87,6 +121,31 @@ export async function renderDocument({ main, app, viewId }) {
     } catch (err) {
       result = null;
       error = err;
+    }
+  }
+
+  let distribution = null;
+  async function loadDistribution() {
+    const id = result && result.view.definition.distribution;
+    distribution = null;
+    if (!id || !(app.ws.views || []).some((v) => v.id === id)) return;
+    distribution = await app.read('view_run', { view: id }).catch(() => null);
+  }
+
+  async function newReport() {
+    const definition = result.view.definition;
+    const values = {};
+    for (const [name, value] of Object.entries(definition.new_record || {})) values[`${definition.table}.${name}`] = value;
+    const day = today();
+    const title = `${values[`${definition.table}.title`] || result.view.name} ${day}`;
+    values[`${definition.table}.title`] = title;
+    values[`${definition.table}.date`] = new Date().toISOString();
+    try {
+      const created = await app.write('create_record', { table: definition.table, values });
+      state.record = created.id;
+      app.navigate(`/w/${app.ws.id}/t/${definition.table}/r/${created.id}`);
+    } catch (err) {
+      app.notify(`No report started: ${err.message}`);
     }
   }
 
@@ -125,11 +184,22 @@ export async function renderDocument({ main, app, viewId }) {
     const dated = definition.date_field ? shownDay : null;
     setPageFurniture({ show: app.workspaceName(), title: result.view.name, right: dated ? longDay(dated) : '' });
     const saved = !result.view.module && viewId !== 'draft';
+    const report = definition.layout === 'report';
+    const reportRows = report ? result.groups.flatMap((g) => g.rows) : [];
+    const chosen = report ? (reportRows.find((r) => r.id === state.record) || reportRows[0] || null) : null;
+    const reportId = uid('doc-report');
     mount(main,
       h('div', { class: 'doc-actions no-print', role: 'toolbar', 'aria-label': `${result.view.name} actions` },
         definition.date_field ? h('span', { class: 'doc-day' },
           h('label', { for: dayId }, 'Day'),
           h('input', { id: dayId, type: 'date', value: dated, onchange: chooseDay, oninput: chooseDay })) : null,
+        report && reportRows.length ? h('span', { class: 'doc-day' },
+          h('label', { for: reportId }, 'Report'),
+          h('select', {
+            id: reportId, onchange: (event) => { state.record = event.target.value; draw(); },
+          }, reportRows.map((r) => h('option', { value: r.id, selected: chosen && r.id === chosen.id }, r.title)))) : null,
+        report ? h('button', { type: 'button', onclick: newReport }, `New ${result.view.name.toLowerCase()}`) : null,
+        report && chosen ? h('a', { class: 'button', href: `#/w/${app.ws.id}/t/${definition.table}/r/${chosen.id}` }, 'Write in this report') : null,
         h('button', { type: 'button', class: 'primary', onclick: () => window.print() }, 'Print'),
         h('button', { type: 'button', onclick: () => exportAs('csv') }, 'Export CSV'),
         h('button', { type: 'button', onclick: () => exportAs('xlsx') }, 'Export Excel'),
@@ -148,16 +218,19 @@ export async function renderDocument({ main, app, viewId }) {
           },
         }, 'Delete view') : null),
       result.view.definition.description ? h('p', { class: 'doc-description no-print' }, result.view.definition.description) : null,
-      renderPaper(result, {
-        show: app.workspaceName(), day: dated, staged: Boolean(app.wsStatus && app.wsStatus.overlay), who: app.displayName(),
-      }));
+      report ? renderReport(result, chosen, { show: app.workspaceName(), distribution, who: app.displayName() })
+        : renderPaper(result, {
+          show: app.workspaceName(), day: dated, staged: Boolean(app.wsStatus && app.wsStatus.overlay), who: app.displayName(),
+        }));
   }
 
   await load();
+  await loadDistribution();
   draw();
   return {
     async refresh() {
       await load();
+      await loadDistribution();
       draw();
     },
     focus() { main.querySelector('.doc-actions button, .doc-actions input')?.focus(); },
@@ -345,6 +418,7 @@ export async function openViewBuilder({ app, viewId = null, result = null, table
 
       queryText.addEventListener('input', () => { handWritten = true; conditions = []; drawConditions(); });
       tableSelect.addEventListener('change', async () => {
+        if (tableSelect.value === definition.table) return; // the same table: keep what is chosen
         definition = { table: tableSelect.value, columns: [], sort: [], group_by: [], filter: '' };
         fields = await app.read('view_fields', { table: definition.table });
         chosen.clear();

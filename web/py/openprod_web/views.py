@@ -89,9 +89,14 @@ class ViewsApi:
         result = self.ws.run_view(found, also=self._also(found, day, offset))
         out = result_json(result)
         out["table_name"] = self.ws.schema.table(found.table).display_name
+        if found.definition.get("layout") == "report":  # the page lists reports by their titles
+            for group in out["groups"]:
+                for row in group["rows"]:
+                    row["title"] = self.ws.record_label(row["id"])
         for column in out["columns"]:  # a phone number is never broken across lines on paper
             fdef = self.ws.schema.fields.get(column["field"] or "")
             column["nowrap"] = fdef is not None and (fdef.shared_key == "phone" or "phone" in fdef.name)
+            column["section"] = fdef is not None and fdef.crdt == "text"  # a report's written section
         return out
 
     async def m_view_save(self, name: str, definition: dict[str, Any], view: str | None = None) -> dict[str, Any]:
