@@ -8,11 +8,11 @@ import random
 
 import pytest
 
+from helpers import ManualClock, make_peer, sync
 from openprod import NotFoundError, QueryError, SchemaError, ValidationError, ViewError, parse_manifest
 from openprod.csv_import import plan_import
 from openprod.export import to_csv, to_xlsx
 from openprod.views import day_filter, table_view
-from tests.helpers import ManualClock, make_peer, sync
 
 
 @pytest.fixture
