@@ -47,7 +47,9 @@ NODE = ROOT / "node_modules"
 WEB = ROOT / "web"
 
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
-RUNTIME_WHEELS = ("cbor2", "lark")  # micropip is not needed: the worker loads the wheels by URL
+RUNTIME_WHEELS = ("cbor2", "lark", "et_xmlfile", "openpyxl")  # micropip is not needed: the worker loads
+# the wheels by URL; openpyxl and et_xmlfile only when a person first exports to Excel (LAZY_WHEELS)
+LAZY_WHEELS = ("et_xmlfile", "openpyxl")
 # (npm package, file inside it, where it goes in build/web)
 VENDOR = (
     ("comlink", "dist/esm/comlink.min.mjs", "vendor/comlink.mjs"),
@@ -329,6 +331,7 @@ def collect(debug_peer: bool = False) -> tuple[list[Output], dict[str, object]]:
         "app_version": project_version(),
         "npm": versions,
         "wheels": wheel_names,
+        "lazy_wheels": list(LAZY_WHEELS),
         "install_order": ["cbor2", "lark", "openprod", "openprod_web",
                           *(["openprod_web_debug"] if debug_peer else [])],
         "debug_peer": debug_peer,

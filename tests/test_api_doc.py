@@ -20,7 +20,8 @@ EXPORTS = {
     "Proposal",
     "Quarantined", "QueryError", "Receipt", "Record", "RemoteError", "Resolution", "Rule", "RuleCycleError",
     "RuleError", "Schema", "SchemaError", "Signer", "SignerError", "StoredBundle", "Transaction", "UndoResult",
-    "ValidationError", "Verifier", "Workspace", "WorkspaceMismatchError", "connect", "decode_bundle",
+    "ValidationError", "Verifier", "ViewDef", "ViewError", "ViewResult",
+    "Workspace", "WorkspaceMismatchError", "connect", "decode_bundle",
     "parse_manifest", "starter_manifests",
 }
 

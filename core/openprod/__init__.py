@@ -34,6 +34,7 @@ from .starter import starter_manifests
 from .storage import connect
 from .transaction import Transaction
 from .undo import UndoResult
+from .views import ViewDef, ViewError, ViewResult
 from .workspace import Env, Workspace
 
 __all__ = [
@@ -80,6 +81,9 @@ __all__ = [
     "UndoResult",
     "ValidationError",
     "Verifier",
+    "ViewDef",
+    "ViewError",
+    "ViewResult",
     "Workspace",
     "WorkspaceMismatchError",
     "connect",

@@ -89,6 +89,8 @@ class ModuleDef:
     tables: dict[str, TableDef]
     edge_types: dict[str, EdgeTypeDef]
     manifest: str = field(repr=False, default="")
+    # [view.X] sections: view id 'module.X' -> (name, definition); see views.py
+    views: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 # --- value checking -------------------------------------------------------------------------
@@ -229,7 +231,7 @@ def parse_manifest(text: str) -> ModuleDef:
     version = header.get("version")
     if not isinstance(version, str) or not SEMVER_RE.match(version):
         raise SchemaError(f"[module] version must be semantic (like '1.0.0'), got {version!r}")
-    unknown = set(data) - {"module", "table", "edge", "capabilities", "script", "rule"}
+    unknown = set(data) - {"module", "table", "edge", "capabilities", "script", "rule", "view"}
     if unknown:
         raise SchemaError(f"unknown manifest sections: {sorted(unknown)}")
     items = len(_section(data, "table")) + len(_section(data, "edge")) + sum(
@@ -245,6 +247,12 @@ def parse_manifest(text: str) -> ModuleDef:
     for ename, edata in _section(data, "edge").items():
         edge = _parse_edge(name, ename, edata, tables)
         edges[edge.id] = edge
+    from .views import ViewError, module_views
+
+    try:
+        views = module_views(name, data.get("view", {}))
+    except ViewError as exc:
+        raise SchemaError(str(exc)) from None
     return ModuleDef(
         name=name,
         version=version,
@@ -253,6 +261,7 @@ def parse_manifest(text: str) -> ModuleDef:
         tables=tables,
         edge_types=edges,
         manifest=text,
+        views=views,
     )
 
 
@@ -568,4 +577,4 @@ def union(earlier: ModuleDef, later: ModuleDef) -> ModuleDef:
             edges[eid] = EdgeTypeDef(**{**old_edge.__dict__, "properties": props,
                                         "display_name": edge.display_name})
     return ModuleDef(later.name, later.version, later.display_name, later.description, tables, edges,
-                     later.manifest)
+                     later.manifest, {**earlier.views, **later.views})

@@ -611,6 +611,18 @@ class CreateRule(Op):
     SPEC: ClassVar[dict[str, Any]] = {"rule": _id, "name": _text, "definition": _any_map}
 
 
+@dataclass(frozen=True, slots=True)
+class SaveView(Op):
+    """A named view (columns, sort, grouping, filter: views.py); the same id again replaces it,
+    `{"deleted": true}` removes it. Last writer wins on the whole definition, like a rule."""
+
+    view: bytes
+    name: str
+    definition: dict[str, Any]
+    TYPE: ClassVar[str] = "SaveView"
+    SPEC: ClassVar[dict[str, Any]] = {"view": _id, "name": _text, "definition": _any_map}
+
+
 OP_TYPES: dict[str, type[Op]] = {
     cls.TYPE: cls
     for cls in (
@@ -645,6 +657,7 @@ OP_TYPES: dict[str, type[Op]] = {
         UnlinkTables,
         ConfirmFieldMapping,
         CreateRule,
+        SaveView,
     )
 }
 

@@ -100,6 +100,7 @@ REGISTERS: dict[type[o.Op], Callable[[Any], Writes]] = {
     o.LinkTables: lambda op: _NOTHING,
     o.ConfirmFieldMapping: lambda op: _NOTHING,
     o.CreateRule: lambda op: _NOTHING,
+    o.SaveView: lambda op: _NOTHING,
     # records
     o.CreateEntity: _create_entity,
     o.RestoreEntity: lambda op: Writes((op.entity, LIFE)),
@@ -283,6 +284,13 @@ INSERT INTO rules (rule_id, name, definition, ord, actor) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (rule_id) DO UPDATE SET
     name = excluded.name, definition = excluded.definition, ord = excluded.ord, actor = excluded.actor
 WHERE excluded.ord > rules.ord
+"""
+
+VIEW = """
+INSERT INTO views (view_id, name, definition, ord, actor) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (view_id) DO UPDATE SET
+    name = excluded.name, definition = excluded.definition, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > views.ord
 """
 
 # Moving an absorbed record's registers onto the survivor: last writer wins, as for any write.

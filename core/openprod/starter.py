@@ -14,7 +14,7 @@ from __future__ import annotations
 CONTACTS = """
 [module]
 name = "contacts"
-version = "1.1.0"
+version = "1.2.0"
 display_name = "Contacts"
 description = "Cast, crew and company contact sheet"
 
@@ -55,17 +55,40 @@ display_name = "Pronouns"
 type = "string"
 display_name = "Status"
 
+[table.Contacts.fields.gets_reports]
+type = "boolean"
+display_name = "Gets reports"
+description = "On the distribution list of rehearsal and performance reports"
+
 [table.Contacts.fields.details]
 type = "string"
 display_name = "Notes"
 description = "Shared notes; several people can type at once"
 crdt = "text"
+
+[view.ContactSheet]
+name = "Contact sheet"
+description = "Everyone on the production, by department"
+table = "Contacts"
+columns = ["name", "role", "pronouns", "phone", "email"]
+group_by = "department"
+sort = ["name"]
+filter = 'NOT status == "archived"'
+
+[view.Distribution]
+name = "Report distribution list"
+description = "Who receives rehearsal and performance reports"
+table = "Contacts"
+columns = ["name", "role", "email", "phone"]
+group_by = "department"
+sort = ["name"]
+filter = "gets_reports == true"
 """
 
 SCHEDULE = """
 [module]
 name = "schedule"
-version = "1.0.0"
+version = "1.1.0"
 display_name = "Schedule"
 description = "Rehearsals, calls and who is called"
 
@@ -124,12 +147,35 @@ target_tables = ["Events"]
 [edge.called_to.properties]
 call_time = "timestamp"
 note = "string"
+
+# One call time per person per event: the time on their call (the link to the event), or the
+# event's start when none is set. (Attendees' own Call time field is not used by the call sheet.)
+[view.CallSheet]
+name = "Daily call sheet"
+description = "The day's events and who is called when"
+table = "Events"
+expand = "<-called_to"
+date_field = "starts_at"
+group_by = ["starts_at", "title", "room"]
+columns = [
+  { path = "<-called_to.call_time | starts_at", label = "Call" },
+  { path = "<-called_to.source.name", label = "Name" },
+  { path = "<-called_to.note", label = "Note" },
+]
+sort = ["<-called_to.call_time | starts_at", "<-called_to.source.name"]
+
+[view.Schedule]
+name = "Schedule"
+description = "Every event in time order"
+table = "Events"
+columns = ["starts_at", "ends_at", "title", "kind", "room"]
+sort = ["starts_at"]
 """
 
 SCENES = """
 [module]
 name = "scenes"
-version = "1.1.0"
+version = "1.2.0"
 display_name = "Scenes"
 description = "Scene breakdown: who is in what, and where"
 
@@ -173,12 +219,37 @@ source_tables_hint = ["contacts.Contacts"]
 character = "string"
 entrance = "string"
 has_quick_change = "boolean"
+
+[view.SceneBreakdown]
+name = "Scene breakdown"
+description = "Every scene in order: where it is, how long, and who is in it"
+table = "Scenes"
+columns = ["act", "number", "title", "location", "duration_min",
+           { path = "<-appears_in.character", label = "Characters" },
+           { path = "<-appears_in.source.name", label = "Performers" }]
+sort = ["act", "number"]
+
+[view.CharacterChart]
+name = "Scene-by-character chart"
+description = "Who appears in which scene (French scenes across the top)"
+table = "contacts.Contacts"
+layout = "chart"
+filter = "appears_in exists"
+columns = [{ path = "name", label = "Performer" }]
+sort = ["name"]
+
+[view.CharacterChart.chart]
+edge = "appears_in"
+across = "Scenes"
+across_sort = ["act", "number"]
+across_label = ["act", "number", "title"]
+cell = "character"
 """
 
 LIGHTING = """
 [module]
 name = "lighting"
-version = "1.2.0"
+version = "1.3.0"
 display_name = "Lighting"
 description = "Lighting cues and cue lists"
 
@@ -239,12 +310,27 @@ target_tables = ["CueLists"]
 [edge.in_cue_list.properties]
 call_text = "string"
 timing_override = "number"
+
+[edge.in_scene]
+display_name = "In scene"
+description = "The scene a cue happens in"
+source_tables = ["LightingCues"]
+target_tables_hint = ["scenes.Scenes"]
+
+[view.CueSheet]
+name = "Lighting cue sheet"
+description = "Every lighting cue in cue-list order"
+table = "LightingCues"
+columns = ["cue_number", "page", { path = "lighting.in_scene->target.title", label = "Scene" }, "label", "description",
+           "fade_time"]
+group_by = { path = "in_cue_list->target.name", label = "Cue list" }
+sort = ["in_cue_list._position", "cue_number"]
 """
 
 SM = """
 [module]
 name = "sm"
-version = "1.1.0"
+version = "1.2.0"
 display_name = "Stage Management"
 description = "The stage manager's calling script: every called cue, all departments"
 
@@ -278,12 +364,20 @@ display_name = "Call"
 [table.SMCues.fields.standby]
 type = "string"
 display_name = "Standby"
+
+[view.CallingCueSheet]
+name = "Calling cue sheet"
+description = "Every called cue, by department, in page order"
+table = "SMCues"
+columns = ["cue_number", "page", "label", "standby", "call_text"]
+group_by = "department"
+sort = ["page", "cue_number"]
 """
 
 SOUND = """
 [module]
 name = "sound"
-version = "1.1.0"
+version = "1.2.0"
 display_name = "Sound"
 description = "Sound cues"
 
@@ -319,6 +413,20 @@ shared_key = "page"
 type = "boolean"
 display_name = "Called"
 default = true
+
+[edge.in_scene]
+display_name = "In scene"
+description = "The scene a cue happens in"
+source_tables = ["SoundCues"]
+target_tables_hint = ["scenes.Scenes"]
+
+[view.CueSheet]
+name = "Sound cue sheet"
+description = "Every sound cue in cue-number order"
+table = "SoundCues"
+columns = ["cue_number", "page", { path = "sound.in_scene->target.title", label = "Scene" }, "label", "source",
+           "level_db"]
+sort = ["cue_number"]
 """
 
 STARTER = {

@@ -37,6 +37,7 @@ from .registers import (
     SET_PROP,
     SETTING,
     SUGGEST_MAPPING,
+    VIEW,
 )
 from .values import Reference, to_sql
 
@@ -114,6 +115,7 @@ class Applier:
             o.UnlinkTables: self._unlink_tables,
             o.ConfirmFieldMapping: self._confirm_mapping,
             o.CreateRule: self._create_rule,
+            o.SaveView: self._save_view,
             o.MergeEntities: self._merge_entities,
             o.SplitEntity: self._split_entity,
         }
@@ -152,6 +154,9 @@ class Applier:
 
     def _create_rule(self, op: o.CreateRule, actor: bytes) -> None:
         self.conn.execute(RULE, (op.rule, op.name, encode(op.definition), op.ord, actor))
+
+    def _save_view(self, op: o.SaveView, actor: bytes) -> None:
+        self.conn.execute(VIEW, (op.view, op.name, encode(op.definition), op.ord, actor))
 
     # --- entities and fields ----------------------------------------------------------------
 

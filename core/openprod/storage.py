@@ -166,6 +166,15 @@ CREATE TABLE IF NOT EXISTS rules (
     actor BLOB NOT NULL
 ) WITHOUT ROWID;
 
+-- Saved views (views.py): one row per view, last writer wins on the whole definition.
+CREATE TABLE IF NOT EXISTS views (
+    view_id BLOB PRIMARY KEY,
+    name TEXT NOT NULL,
+    definition BLOB NOT NULL,             -- canonical CBOR
+    ord BLOB NOT NULL,
+    actor BLOB NOT NULL
+) WITHOUT ROWID;
+
 -- Conflict state (derived): the branch tips of every semantic field or edge property that has
 -- been written, and every resolution with whether it was accepted.
 CREATE TABLE IF NOT EXISTS field_tips (
@@ -311,6 +320,7 @@ DERIVED_TABLES = (
     "settings",
     "actors",
     "rules",
+    "views",
     "field_tips",
     "resolutions",
     "held_registers",

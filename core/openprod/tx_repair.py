@@ -170,6 +170,21 @@ class RepairWrites(RecordWrites):
             raise NotFoundError(f"no rule {to_str(rid)}")
         self.add(o.CreateRule, rule=rid, name=rule.name, definition={**rule.definition(), "enabled": False})
 
+    # --- views (views.py) -------------------------------------------------------------------
+
+    def save_view(self, name: str, definition: dict[str, Any], view_id: IdLike | None = None) -> str:
+        """Save a named view (new, or replacing `view_id`): synced like any edit, staged while an
+        overlay is active. Raises ViewError (names) or QueryError (the filter, with its position)."""
+        from .views import save_view
+
+        return save_view(self, name, definition, view_id)
+
+    def delete_view(self, view_id: IdLike) -> None:
+        """Remove a saved view (a module's own views stay; save a copy to change one)."""
+        from .views import delete_view
+
+        delete_view(self, view_id)
+
     def accept_proposal(self, proposal: Any) -> None:
         """Carry out a rule's suggestion, as your own change attributed to the rule."""
         self.ws.rules.accept(self, proposal)

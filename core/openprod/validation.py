@@ -158,6 +158,15 @@ def _check_rule(op: o.CreateRule, schema: Schema) -> None:
         schema.table(d.get("table") or "")
 
 
+def _check_view(op: o.SaveView, schema: Schema) -> None:
+    from .views import check_definition, view_name
+
+    view_name(op.name)
+    definition = check_definition(op.definition)
+    if not definition.get("deleted"):
+        schema.table(definition["table"])
+
+
 def _check_setting(op: o.SetWorkspaceSetting, schema: Schema) -> None:
     from .settings import validate_setting
 
@@ -184,4 +193,5 @@ _CHECKS: dict[type[o.Op], Any] = {
     o.SetWorkspaceSetting: _check_setting,
     o.ResolveConflict: _check_resolution,
     o.CreateRule: _check_rule,
+    o.SaveView: _check_view,
 }

@@ -52,6 +52,7 @@ from .storage import adopt, get_meta, install, set_meta
 from .transaction import Transaction
 from .undo import UndoResult
 from .values import Reference
+from .views import ViewDef, ViewResult, find_view, list_views, run_view, table_view
 
 __all__ = ["Env", "Workspace"]
 
@@ -637,6 +638,22 @@ class Workspace:
     def dismiss_proposal(self, proposal: Proposal) -> None:
         self.overlays.close_view()
         self.rules.dismiss(proposal)
+
+    def views(self) -> list[ViewDef]:
+        """Every view: the adopted modules' own (ids 'module.Name'), then saved ones by name."""
+        return list_views(self._cx)
+
+    def run_view(self, view: str | ViewDef, *, also: str | None = None) -> ViewResult:
+        """A view's rows, grouped and sorted, through the active overlay (views.py)."""
+        return run_view(self._cx, view, also=also)
+
+    def find_view(self, view: str | ViewDef) -> ViewDef:
+        """A view by id (a module's 'module.Name' or a saved view's id). Raises ViewError."""
+        return find_view(self._cx, view)
+
+    def table_view(self, table: str) -> ViewDef:
+        """Every field of a table, as a view (for printing or exporting a whole table)."""
+        return table_view(self._cx, table)
 
     def query(self, text: str, **kwargs: Any) -> list[str]:
         """Record ids matching a query (spec/query-language.md, docs/query.md); through the

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -341,8 +342,8 @@ def test_old_cue_number_fields_are_upgraded_keeping_values() -> None:
         from openprod import starter_manifests
 
         s = await Session.create(generate_identity("Alice").to_json(), "Show", [], nacl_env)
-        old = starter_manifests()["lighting"].replace('type = "cue"', 'type = "number"').replace(
-            'version = "1.2.0"', 'version = "1.1.0"')
+        old = re.sub(r'version = "[^"]+"', 'version = "1.1.0"',
+                     starter_manifests()["lighting"].replace('type = "cue"', 'type = "number"'), count=1)
         async with writes.transaction(s.ws, kind="module") as tx:
             tx.adopt_module(old)
         number = "lighting.LightingCues.cue_number"

@@ -18,7 +18,7 @@ export const REPO = '/repo';
 const SRC = '/opt/openprod-src';
 
 /** The core's runtime wheels, and what its test suite adds. */
-export const RUNTIME_WHEELS = ['cbor2', 'lark'];
+export const RUNTIME_WHEELS = ['cbor2', 'lark', 'et_xmlfile', 'openpyxl'];
 export const TEST_WHEELS = [
   'pytest', 'pluggy', 'iniconfig', 'packaging', 'pygments',
   'hypothesis', 'sortedcontainers', 'ecdsa', 'six',

@@ -8,6 +8,7 @@
 //   #/w/<id>/t/<table>/new          new record form
 //   #/w/<id>/t/<table>/r/<record>   record form
 //   #/w/<id>/t/<table>/print        print view
+//   #/w/<id>/v/<view>               a document or saved view (print, export, edit)
 //   #/w/<id>/conflicts              open conflicts, and resolving them
 //   #/w/<id>/staging                staging: the active overlay, drift, stashed and pending overlays
 //   #/w/<id>/sync                   sync: status, publishing, inviting, connection settings
@@ -30,6 +31,8 @@ import { renderSync } from './ui/sync.js';
 import { SyncIndicator } from './ui/syncstatus.js';
 import { loadView } from './ui/gridview.js';
 import { renderTable } from './ui/table.js';
+import { clearPageFurniture } from './ui/paper.js';
+import { openViewBuilder, renderDocument } from './ui/views.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -42,6 +45,7 @@ class App {
     this.ws = null; // {id, info, role}
     this.screen = null; // what is shown; may have refresh() and focus()
     this.views = new Map(); // table id -> sort/filter/active state, kept while the tab lives
+    this.docs = new Map(); // view id -> {day}: what a document shows, kept while the tab lives
     this.identity = null;
     this.refreshTimer = null;
     this.routing = Promise.resolve();
@@ -85,6 +89,26 @@ class App {
   view(tableId) {
     if (!this.views.has(tableId)) this.views.set(tableId, { ...loadView(this.ws.id, tableId), base: this.tableHref(tableId) });
     return this.views.get(tableId);
+  }
+
+  /** A document's choices (the call sheet's day) while the tab lives. */
+  docState(viewId) {
+    if (!this.docs.has(viewId)) this.docs.set(viewId, {});
+    return this.docs.get(viewId);
+  }
+
+  /** The documents and saved views (the sidebar lists them); after a save, a delete, or sync. */
+  async refreshViews() {
+    if (!this.ws) return;
+    this.ws.views = await this.read('views');
+    const parts = location.hash.replace(/^#\/?/, '').split('/');
+    if (parts[2] === 'v') this.renderSidebar(null, null, parts[3]);
+    else if (parts[2] === 't') this.renderSidebar(parts[3]);
+    else this.renderSidebar(null, parts[2]);
+  }
+
+  newView(table, columns) {
+    openViewBuilder({ app: this, table, columns }).catch((err) => this.notify(err.message));
   }
 
   rememberActive(tableId, recordId) {
@@ -155,6 +179,7 @@ class App {
 
   async routeScreen() {
     this.routeGeneration = this.generation + 1;
+    clearPageFurniture(); // a document sets its own page title and numbers; other screens print plain
     const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
     this.screen = null;
     if (parts[0] !== 'w' || !parts[1]) {
@@ -189,6 +214,14 @@ class App {
       document.title = `${conflicts ? 'Conflicts' : 'Staging'} · ${this.ws.info.name} · Openprod`;
       this.screen = conflicts ? await renderConflicts({ main: this.main, app: this })
         : await renderStaging({ main: this.main, app: this });
+      this.screen.focus();
+      return;
+    }
+    if (parts[2] === 'v' && parts[3]) {
+      this.renderSidebar(null, null, parts[3]);
+      const view = (this.ws.views || []).find((v) => v.id === parts[3]);
+      document.title = `${view ? view.name : 'Document'} · ${this.ws.info.name} · Openprod`;
+      this.screen = await renderDocument({ main: this.main, app: this, viewId: parts[3] });
       this.screen.focus();
       return;
     }
@@ -228,8 +261,12 @@ class App {
     let info = await this.api.call('info', {});
     if (preview) await preview.leave(); // the cached screen steps aside (a cell being typed in is kept first)
     if (info.upgrades && info.upgrades.length) info = await this.upgradeModules(info);
-    this.ws = { id, info, role };
-    if (!preview) this.views.clear();
+    this.ws = { id, info, role, views: [] };
+    this.ws.views = await this.api.call('views', {}).catch(() => []);
+    if (!preview) {
+      this.views.clear();
+      this.docs.clear();
+    }
     this.showRole(role);
     this.showWorkspaceChrome(true);
     await this.refreshStatus();
@@ -267,8 +304,8 @@ class App {
     try {
       const { upgraded } = await this.write('upgrade_modules');
       if (upgraded.length) {
-        this.notify(`Updated ${upgraded.join(', ')}: cue numbers now keep exactly what you type (17A, 10.10), `
-          + 'and every cue number you had is kept.');
+        this.notify(`Updated ${upgraded.join(', ')}: new documents to print and export (contact sheet, call sheet, `
+          + 'cue sheets, scene breakdown), and cue numbers keep exactly what you type (17A, 10.10). Nothing you had is changed.');
       }
       return await this.read('info');
     } catch (err) {
@@ -291,7 +328,12 @@ class App {
     const info = await this.read('info');
     const before = JSON.stringify([this.ws.info.name, this.ws.info.tables.map((t) => t.id)]);
     this.ws.info = info;
-    if (JSON.stringify([info.name, info.tables.map((t) => t.id)]) === before) return;
+    const viewsBefore = JSON.stringify(this.ws.views || []);
+    this.ws.views = await this.read('views');
+    if (JSON.stringify([info.name, info.tables.map((t) => t.id)]) === before) {
+      if (JSON.stringify(this.ws.views) !== viewsBefore) await this.refreshViews(); // a view arrived by sync
+      return;
+    }
     $('ws-title').textContent = info.name;
     const parts = location.hash.replace(/^#\/?/, '').split('/');
     if (parts[2] === 'sync' || parts[2] === 'conflicts' || parts[2] === 'staging') this.renderSidebar(null, parts[2]);
@@ -404,19 +446,28 @@ class App {
     }
   }
 
-  renderSidebar(currentTable, currentPanel = null) {
+  renderSidebar(currentTable, currentPanel = null, currentView = null) {
     const byModule = new Map();
     for (const table of this.ws.info.tables) {
       if (!byModule.has(table.module)) byModule.set(table.module, []);
       byModule.get(table.module).push(table);
     }
     const moduleName = (name) => (this.ws.info.modules.find((m) => m.name === name) || { display_name: name }).display_name;
+    const viewLink = (v) => h('li', {}, h('a', {
+      href: `#/w/${this.ws.id}/v/${v.id}`, 'aria-current': v.id === currentView ? 'page' : false,
+      title: v.description || `${v.name} (${v.table_name})`,
+    }, v.name));
     const panel = (name, label) => h('li', {}, h('a', {
       href: `#/w/${this.ws.id}/${name}`, 'aria-current': currentPanel === name ? 'page' : false,
     }, label, h('span', { class: 'count-badge', dataset: { count: name }, hidden: true })));
     mount(this.sidebar,
       h('h2', { class: 'sidebar-title visually-hidden' }, 'Workspace'),
       h('ul', { class: 'panel-links' }, panel('sync', 'Sync'), panel('conflicts', 'Conflicts'), panel('staging', 'Staging')),
+      h('h2', { class: 'sidebar-title' }, 'Documents'),
+      h('ul', { class: 'doc-links' }, (this.ws.views || []).filter((v) => v.module).map(viewLink)),
+      h('h2', { class: 'sidebar-title' }, 'Saved views'),
+      h('ul', { class: 'doc-links' }, (this.ws.views || []).filter((v) => !v.module).map(viewLink),
+        h('li', {}, h('button', { type: 'button', class: 'link-button', onclick: () => this.newView(currentTable) }, 'New view…'))),
       h('h2', { class: 'sidebar-title' }, 'Tables'),
       [...byModule.entries()].sort((a, b) => moduleName(a[0]).localeCompare(moduleName(b[0]))).map(([module, tables]) => h('div', { class: 'module-group' },
         h('h3', {}, moduleName(module)),

@@ -215,6 +215,7 @@ export class WorkspaceHost {
     const python = await this.python();
     const writes = python.methods[method];
     if (writes === undefined) throw new ApiError({ type: 'LocalError', message: `unknown method ${method}` });
+    if (method === 'view_export' && args && args.format === 'xlsx') await python.loadExtras(); // openpyxl, once
     const started = performance.now();
     const text = await this.serial(() => this.session.call(method, JSON.stringify(args || {})));
     const out = JSON.parse(text);

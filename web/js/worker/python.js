@@ -7,7 +7,8 @@ import * as Y from '../../vendor/yjs/yjs.mjs';
 const ROOT = new URL('../../', import.meta.url);
 
 /**
- * @returns {Promise<{py: any, web: any, debug: any, methods: Record<string, boolean>, timings: Record<string, number>}>}
+ * @returns {Promise<{py: any, web: any, debug: any, methods: Record<string, boolean>, loadExtras: () => Promise<void>,
+ *   timings: Record<string, number>}>}
  *   `web` is the imported `openprod_web` Python package; `methods` maps API method -> writes?;
  *   `debug` is the TEST-ONLY `openprod_web_debug` package, present only in --debug-peer builds.
  */
@@ -39,11 +40,21 @@ export async function bootPython({ hold = null } = {}) {
   const methods = Object.fromEntries(methodsProxy.toJs({ dict_converter: Array.from }));
   methodsProxy.destroy();
   const t2 = performance.now();
+  let extras = null;
+  /** Wheels kept out of the start-up (openpyxl for Excel export): loaded once, when first needed. */
+  const loadExtras = () => {
+    if (!extras) {
+      extras = py.loadPackage((info.lazy_wheels || []).map(wheel), { messageCallback: () => {}, checkIntegrity: false });
+      extras.catch(() => { extras = null; });
+    }
+    return extras;
+  };
   return {
     py,
     web,
     debug,
     methods,
+    loadExtras,
     timings: { pyodideMs: Math.round(t1 - t0), wheelsMs: Math.round(t2 - t1), bootMs: Math.round(t2 - t0) },
   };
 }

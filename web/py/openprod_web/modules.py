@@ -13,7 +13,7 @@ from openprod.modules import check_compatible
 REPORTS = """
 [module]
 name = "reports"
-version = "1.0.0"
+version = "1.1.0"
 display_name = "Reports"
 description = "Rehearsal and performance reports, written together"
 
@@ -43,6 +43,86 @@ crdt = "list"
 item_type = "string"
 display_name = "Tags"
 description = "Separate tags with commas"
+
+[table.Reports.fields.kind]
+type = "string"
+display_name = "Kind"
+default = "Rehearsal"
+description = "Rehearsal or Performance"
+
+[table.Reports.fields.started_at]
+type = "timestamp"
+display_name = "Started"
+
+[table.Reports.fields.ended_at]
+type = "timestamp"
+display_name = "Ended"
+
+[table.Reports.fields.house_count]
+type = "number"
+display_name = "Audience"
+
+[table.Reports.fields.stage_management]
+type = "string"
+crdt = "text"
+display_name = "Stage management"
+
+[table.Reports.fields.scenic]
+type = "string"
+crdt = "text"
+display_name = "Scenic"
+
+[table.Reports.fields.props]
+type = "string"
+crdt = "text"
+display_name = "Props"
+
+[table.Reports.fields.wardrobe]
+type = "string"
+crdt = "text"
+display_name = "Wardrobe"
+
+[table.Reports.fields.lighting]
+type = "string"
+crdt = "text"
+display_name = "Lighting"
+
+[table.Reports.fields.sound]
+type = "string"
+crdt = "text"
+display_name = "Sound"
+
+[table.Reports.fields.video]
+type = "string"
+crdt = "text"
+display_name = "Video"
+
+# The report templates: each department's section is a text field several people type in at once;
+# the distribution list is the contacts marked "Gets reports" (when the Contacts module is there).
+[view.RehearsalReport]
+name = "Rehearsal report"
+description = "One rehearsal: what happened, department by department, and who receives it"
+table = "Reports"
+layout = "report"
+filter = 'kind == "Rehearsal"'
+columns = ["date", "started_at", "ended_at", { path = "notes", label = "General" }, "stage_management", "scenic",
+           "props", "wardrobe", "lighting", "sound", "video"]
+sort = ["date desc"]
+distribution = "contacts.Distribution"
+new_record = { kind = "Rehearsal", title = "Rehearsal report" }
+
+[view.PerformanceReport]
+name = "Performance report"
+description = "One performance: times, audience, department notes, and who receives it"
+table = "Reports"
+layout = "report"
+filter = 'kind == "Performance"'
+columns = ["date", { path = "started_at", label = "Curtain up" }, { path = "ended_at", label = "Curtain down" },
+           "house_count", { path = "notes", label = "General" }, "stage_management", "scenic", "props",
+           "wardrobe", "lighting", "sound", "video"]
+sort = ["date desc"]
+distribution = "contacts.Distribution"
+new_record = { kind = "Performance", title = "Performance report" }
 """
 
 WEB_MODULES = {"reports": REPORTS}

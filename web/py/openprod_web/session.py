@@ -41,6 +41,7 @@ from .imports import IMPORT_METHODS, ImportApi
 from .links import LINK_METHODS, LinksApi
 from .modules import available_manifests, module_upgrades
 from .staging import STAGING_METHODS, ProgressSink, StagingApi, drift_json, staged_cells
+from .views import VIEW_METHODS, ViewsApi
 
 __all__ = ["EDITABLE_TYPES", "METHODS", "Session", "coerce_input", "new_identity", "read_backup", "rename_identity",
            "use_yjs"]
@@ -121,7 +122,7 @@ class ReplayStats:
     overlays: int = 0
 
 
-class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
+class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi):
     """Create with `await Session.create(...)` or `await Session.open(...)`."""
 
     def __init__(self, ws: Workspace, identity: Identity, seq: int, replay: ReplayStats) -> None:
@@ -287,7 +288,11 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi):
         try:
             result = await getattr(self, f"m_{method}")(**args)
         except (OpenprodError, ValueError) as exc:
-            return json.dumps({"error": {"type": type(exc).__name__, "message": str(exc)}})
+            error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+            if isinstance(getattr(exc, "line", None), int):  # a query's error: where it is, for the caret
+                error.update(line=exc.line, column=exc.column, detail=exc.detail,  # type: ignore[attr-defined]
+                             context=exc.context)  # type: ignore[attr-defined]
+            return json.dumps({"error": error})
         finally:
             if spec:  # a write may have staged into, or changed, the overlay active before or after it
                 self._writes += 1
@@ -583,5 +588,5 @@ METHODS: dict[str, bool] = {
     "membership": False, "stats": False, "set_cell": True, "create_record": True, "update_record": True,
     "add_to_table": True, "remove_from_table": True, "delete_record": True, "undo": True, "redo": True,
     "upgrade_modules": True,
-    **CONFLICT_METHODS, **STAGING_METHODS, **IMPORT_METHODS, **LINK_METHODS,
+    **CONFLICT_METHODS, **STAGING_METHODS, **IMPORT_METHODS, **LINK_METHODS, **VIEW_METHODS,
 }
