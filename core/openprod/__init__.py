@@ -34,7 +34,8 @@ from .starter import starter_manifests
 from .storage import connect
 from .transaction import Transaction
 from .undo import UndoResult
-from .views import ViewDef, ViewError, ViewResult
+from .view_definitions import ViewDef, ViewError
+from .views import ViewResult
 from .workspace import Env, Workspace
 
 __all__ = [

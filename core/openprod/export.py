@@ -16,7 +16,8 @@ import re
 from typing import Any
 
 from .cues import cue_text
-from .views import Column, ViewResult
+from .view_definitions import Column
+from .views import ViewResult
 
 LIST_SEPARATOR = "; "
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")

@@ -247,7 +247,7 @@ def parse_manifest(text: str) -> ModuleDef:
     for ename, edata in _section(data, "edge").items():
         edge = _parse_edge(name, ename, edata, tables)
         edges[edge.id] = edge
-    from .views import ViewError, module_views
+    from .view_definitions import ViewError, module_views
 
     try:
         views = module_views(name, data.get("view", {}))

@@ -159,7 +159,7 @@ def _check_rule(op: o.CreateRule, schema: Schema) -> None:
 
 
 def _check_view(op: o.SaveView, schema: Schema) -> None:
-    from .views import check_definition, view_name
+    from .view_definitions import check_definition, view_name
 
     view_name(op.name)
     definition = check_definition(op.definition)

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from .ids import as_id, from_str, to_str
 from .reads import edges, public_edge, values_for
-from .results import Edge, Record
 from .registers import POSITION_KEY
+from .results import Edge, Record
 from .values import from_sql
 
 if TYPE_CHECKING:
-    from .views import Column, Step
     from .context import Context
+    from .view_definitions import Column, Step
 
 CHUNK = 500
 

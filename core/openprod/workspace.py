@@ -52,7 +52,8 @@ from .storage import adopt, get_meta, install, set_meta
 from .transaction import Transaction
 from .undo import UndoResult
 from .values import Reference
-from .views import ViewDef, ViewResult, find_view, list_views, run_view, table_view
+from .view_definitions import ViewDef
+from .views import ViewResult, find_view, list_views, run_view, table_view
 
 __all__ = ["Env", "Workspace"]
 
