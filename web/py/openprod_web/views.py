@@ -13,6 +13,8 @@ from openprod.export import to_csv, to_xlsx
 from openprod.modules import EdgeTypeDef
 from openprod.views import check_definition, day_filter, result_json, views_json
 
+from . import writes
+
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -103,12 +105,12 @@ class ViewsApi:
         """Save a view (new, or replacing a saved one): synced like any edit, staged while staging."""
         if view is not None and "." in view:
             view = None  # a module's view is changed by saving a copy
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             saved = tx.save_view(name, definition, view)
         return {"id": saved}
 
     async def m_view_delete(self, view: str) -> dict[str, Any]:
-        async with self.ws.transaction_async() as tx:
+        async with writes.transaction(self.ws) as tx:
             tx.delete_view(view)
         return {"deleted": view}
 
