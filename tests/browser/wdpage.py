@@ -367,9 +367,16 @@ class Locator:
         return box
 
     def evaluate(self, expression: str, arg: Any = None) -> Any:
-        """`expression` is a function of the element (and `arg`), as in Playwright."""
-        return self.page.driver.execute_script(
-            "return (0, eval)(`(${arguments[0]})`)(arguments[1], arguments[2])", expression, self._one(), arg)
+        """`expression` is a function of the element (and `arg`), as in Playwright: an element
+        redrawn between finding and evaluating (a grid refresh) is found again."""
+        deadline = time.monotonic() + ACTION_TIMEOUT_S
+        while True:
+            try:
+                return self.page.driver.execute_script(
+                    "return (0, eval)(`(${arguments[0]})`)(arguments[1], arguments[2])", expression, self._one(), arg)
+            except StaleElementReferenceException:
+                if time.monotonic() > deadline:
+                    raise
 
     # --- acting ------------------------------------------------------------------------------
 
