@@ -308,8 +308,16 @@ class Locator:
     # --- reading -----------------------------------------------------------------------------
 
     def elements(self) -> list[WebElement]:
-        found: list[WebElement] = self.page.find(self.chain, "elements")
-        return found
+        """The matching elements now. WebKit's driver refuses to hand back an element the page
+        removed while the script returned it (a grid redraw): then the page is asked again."""
+        deadline = time.monotonic() + ACTION_TIMEOUT_S
+        while True:
+            try:
+                found: list[WebElement] = self.page.find(self.chain, "elements")
+                return found
+            except StaleElementReferenceException:
+                if time.monotonic() > deadline:
+                    raise
 
     def states(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self.page.find(self.chain, "state")
