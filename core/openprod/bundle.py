@@ -17,7 +17,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .encoding import canonical_bytes, check_plain, decode, encode
+from .encoding import canonical_bytes, decode, encode
 from .errors import (
     REASON_BAD_HASH,
     REASON_MALFORMED,
@@ -30,6 +30,7 @@ from .hlc import HLC_LEN
 from .identity import ACTOR_ID_LEN, SIGNATURE_LEN
 from .ids import ID_LEN
 from .operations import Op, decode_op, encode_op
+from .wire import WireMap
 
 BUNDLE_VERSION = 2
 DEVICE_LEN = 16
@@ -38,6 +39,7 @@ WRITER_LEN = ACTOR_ID_LEN + DEVICE_LEN
 SIGN_CONTEXT = b"openprod/bundle/v1\x00"
 MAX_OPS_PER_BUNDLE = 50_000
 MAX_BUNDLE_BYTES = 16 * 1024 * 1024
+MAX_CLOCK_ENTRIES = 100_000  # writers a header's vector clock may name
 BUNDLE_KINDS = frozenset(
     {"edit", "undo", "redo", "import", "script", "rule", "resolution", "overlay", "module", "workspace"}
 )
@@ -254,58 +256,35 @@ def stored_clock(header_bytes: bytes) -> VectorClock:
     return clock if wire["v"] != 1 else {actor + NO_DEVICE: hlc for actor, hlc in clock.items()}
 
 
+def _malformed(detail: str) -> BundleRejected:
+    return BundleRejected(REASON_MALFORMED, detail)
+
+
+_HEADER_FIELDS = ("v", "ws", "id", "actor", "hlc", "kind", "clock", "ops", "meta")
+
+
 def decode_header(header_bytes: bytes) -> BundleHeader:
     try:  # every field is type-checked below; the signature pins the exact bytes
-        wire = decode(header_bytes, what="bundle header", strict=False)
+        decoded = decode(header_bytes, what="bundle header", strict=False)
     except DecodeError as exc:
-        raise BundleRejected(REASON_MALFORMED, exc.detail) from None
-    if not isinstance(wire, dict):
-        raise BundleRejected(REASON_MALFORMED, "bundle header must be a map")
-    version = wire.get("v")
-    if version not in (1, BUNDLE_VERSION):
+        raise _malformed(exc.detail) from None
+    version = decoded.get("v") if isinstance(decoded, dict) else None
+    if isinstance(decoded, dict) and version not in (1, BUNDLE_VERSION):
         raise BundleRejected(REASON_UNSUPPORTED_VERSION, f"bundle format {version!r} is not supported")
-    expected = {"v", "ws", "id", "actor", "hlc", "kind", "clock", "ops", "meta"} | ({"dev"} if version == 2 else set())
-    if set(wire) != expected:
-        raise BundleRejected(REASON_MALFORMED, f"bundle header fields must be {sorted(expected)}")
-
-    def need_bytes(name: str, size: int) -> bytes:
-        value = wire[name]
-        if not isinstance(value, bytes) or len(value) != size:
-            raise BundleRejected(REASON_MALFORMED, f"header field {name!r} must be {size} bytes")
-        return value
-
-    clock = wire["clock"]
-    key_len = ACTOR_ID_LEN if version == 1 else WRITER_LEN
-    if not isinstance(clock, dict) or not all(
-        isinstance(k, bytes) and len(k) == key_len and isinstance(v, bytes) and len(v) == HLC_LEN
-        for k, v in clock.items()
-    ):
-        raise BundleRejected(REASON_MALFORMED, f"header clock must map {key_len}-byte writers to 12-byte HLCs")
+    wire = WireMap(decoded, "bundle header", _malformed,
+                   fields=_HEADER_FIELDS + (("dev",) if version == 2 else ()))
+    clock = wire.byte_map("clock", key_len=ACTOR_ID_LEN if version == 1 else WRITER_LEN, value_len=HLC_LEN,
+                          max_entries=MAX_CLOCK_ENTRIES, describe="clock (writer -> HLC)")
     if version == 1:  # every v1 bundle was written on "device zero"
         clock = {actor + NO_DEVICE: hlc for actor, hlc in clock.items()}
-    hashes = wire["ops"]
-    if (
-        not isinstance(hashes, list)
-        or not 0 < len(hashes) <= MAX_OPS_PER_BUNDLE
-        or not all(isinstance(h, bytes) and len(h) == 32 for h in hashes)
-    ):
-        raise BundleRejected(REASON_MALFORMED, f"header must list 1..{MAX_OPS_PER_BUNDLE} 32-byte op hashes")
-    if not isinstance(wire["kind"], str) or wire["kind"] not in BUNDLE_KINDS:
-        raise BundleRejected(REASON_MALFORMED, f"unknown bundle kind {str(wire['kind'])[:40]!r}")
-    if not isinstance(wire["meta"], dict) or not all(isinstance(k, str) for k in wire["meta"]):
-        raise BundleRejected(REASON_MALFORMED, "header meta must be a map with text keys")
-    try:
-        check_plain(wire["meta"])
-    except (TypeError, ValueError) as exc:
-        raise BundleRejected(REASON_MALFORMED, f"header meta: {exc}") from None
     return BundleHeader(
-        workspace=need_bytes("ws", ID_LEN),
-        bundle_id=need_bytes("id", ID_LEN),
-        actor=need_bytes("actor", ACTOR_ID_LEN),
-        hlc=need_bytes("hlc", HLC_LEN),
-        kind=wire["kind"],
+        workspace=wire.byte_string("ws", ID_LEN),
+        bundle_id=wire.byte_string("id", ID_LEN),
+        actor=wire.byte_string("actor", ACTOR_ID_LEN),
+        hlc=wire.byte_string("hlc", HLC_LEN),
+        kind=wire.text("kind", BUNDLE_KINDS),
         clock=clock,
-        op_hashes=tuple(hashes),
-        meta=wire["meta"],
-        device=need_bytes("dev", DEVICE_LEN) if version == 2 else NO_DEVICE,
+        op_hashes=tuple(wire.byte_list("ops", size=32, min_len=1, max_len=MAX_OPS_PER_BUNDLE)),
+        meta=wire.text_map("meta"),
+        device=wire.byte_string("dev", DEVICE_LEN) if version == 2 else NO_DEVICE,
     )

@@ -17,9 +17,10 @@ from typing import Any
 from . import operations as o
 from . import oplog
 from .awareness import field_writes
-from .bundle import UnsignedBundle, build
+from .bundle import BUNDLE_KINDS, UnsignedBundle, build
 from .context import Context
-from .errors import LocalError, ValidationError
+from .errors import LocalError, SignerError, ValidationError
+from .identity import SIGNATURE_LEN
 from .ids import to_str
 from .results import BundleEvent, Receipt, actor_str
 from .transaction import Transaction
@@ -41,6 +42,8 @@ def begin(cx: Context, kind: str, meta: dict[str, Any] | None, staging: bool) ->
     """Open a local transaction. While an overlay is active (and `staging`), writes are staged."""
     if cx._tx is not None:
         raise LocalError("a transaction is already open on this workspace")
+    if kind not in BUNDLE_KINDS:
+        raise ValidationError(f"unknown kind of change {kind!r}; known: {', '.join(sorted(BUNDLE_KINDS))}")
     if staging and cx.overlays.active() is not None and kind not in ("overlay", "undo", "redo"):
         if kind in ("module", "workspace"):
             raise ValidationError("changes to the workspace itself cannot be staged; stash the overlay first")
@@ -93,6 +96,11 @@ def commit(cx: Context, prepared: Prepared, signature: bytes) -> Receipt:
     tx = prepared.tx
     if cx._tx is not tx:
         raise LocalError("this transaction is no longer open on this workspace")
+    if not isinstance(signature, bytes) or len(signature) != SIGNATURE_LEN:
+        abort(cx)
+        got = f"{len(signature)} bytes" if isinstance(signature, bytes) else type(signature).__name__
+        raise SignerError(f"the signer returned {got} instead of a {SIGNATURE_LEN}-byte Ed25519 signature; "
+                          "nothing was saved")
     try:
         bundle = prepared.unsigned.seal(signature)
         digest = oplog.xor(cx._digests.get(cx.writer, oplog.NO_DIGEST), oplog.header_digest(bundle.header_bytes))

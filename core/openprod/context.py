@@ -27,7 +27,7 @@ from .conflicts import ConflictTracker
 from .crdt import CrdtBackend, CrdtStore, PycrdtBackend
 from .encoding import decode
 from .groups import FieldGroups
-from .identity import Signer, Verifier, clean_display_name, short_actor
+from .identity import Signer, Verifier, as_actor_id, clean_display_name, short_actor
 from .ids import IdFactory, IdLike, as_id, to_str
 from .merge import Redirects
 from .modules import ModuleDef, Schema, parse_manifest, union
@@ -285,15 +285,13 @@ class Context:
 
     def signed_name(self, actor: str | bytes) -> str | None:
         """The display name this actor signed with, or None if none of its changes is here yet."""
-        if isinstance(actor, str):
-            actor = bytes.fromhex(actor)
+        actor = as_actor_id(actor)
         row = self.conn.execute("SELECT display_name FROM actors WHERE actor = ?", (actor,)).fetchone()
         return str(row[0]) if row else None
 
     def actor_name(self, actor: str | bytes) -> str:
         """A person's display name, by actor id (64 hex characters); a short id if never named."""
-        if isinstance(actor, str):
-            actor = bytes.fromhex(actor)
+        actor = as_actor_id(actor)
         name = self.signed_name(actor)
         return name if name is not None else short_actor(actor)
 

@@ -76,10 +76,14 @@ REJECTION_REASONS = frozenset(
 
 
 class RemoteError(OpenprodError):
-    """Data from a peer is invalid. Carries a stable `reason` code for the wire."""
+    """Data from a peer is invalid: refused (quarantined, nacked or the session closed), never
+    raised at the person using this device. Carries a stable `reason` code for the wire; each
+    subclass says which codes it may carry in `REASONS`."""
+
+    REASONS: frozenset[str] = REJECTION_REASONS
 
     def __init__(self, reason: str, detail: str) -> None:
-        if reason not in REJECTION_REASONS:
+        if reason not in self.REASONS:
             raise ValueError(f"unknown rejection reason {reason!r}")
         super().__init__(f"{reason}: {detail}")
         self.reason = reason

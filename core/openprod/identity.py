@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import IdentityError
+from .errors import IdentityError, ValidationError
 
 ACTOR_ID_LEN = 32
 SIGNATURE_LEN = 64
@@ -33,6 +33,19 @@ def clean_display_name(name: str) -> str:
     if any(ord(ch) < 32 for ch in cleaned):
         raise IdentityError("display name must not contain control characters")
     return cleaned
+
+
+def as_actor_id(value: str | bytes, what: str = "actor id") -> bytes:
+    """An actor id as handed to the API (64 hex characters, or 32 raw bytes) -> its bytes;
+    ValidationError if neither, like a bad record id (`ids.as_id`)."""
+    if isinstance(value, str):
+        try:
+            value = bytes.fromhex(value)
+        except ValueError:
+            raise ValidationError(f"{what} {value[:80]!r} is not 64 hexadecimal characters") from None
+    if not isinstance(value, bytes) or len(value) != ACTOR_ID_LEN:
+        raise ValidationError(f"{what} must be {ACTOR_ID_LEN} bytes (64 hexadecimal characters)")
+    return value
 
 
 def short_actor(actor_id: bytes) -> str:

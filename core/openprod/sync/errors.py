@@ -20,6 +20,7 @@ from ..errors import (
     REJECTION_REASONS,
     LocalError,
     OpenprodError,
+    RemoteError,
 )
 
 # Session-level reasons (a `refuse` message closes the session).
@@ -76,12 +77,7 @@ class SyncUsageError(SyncError, LocalError):
     """This process drove the session wrongly (for example, answered work it was never given)."""
 
 
-class PeerError(SyncError):
+class PeerError(SyncError, RemoteError):
     """The remote side sent something we refuse. `reason` is a stable code from ALL_REASONS."""
 
-    def __init__(self, reason: str, detail: str) -> None:
-        if reason not in ALL_REASONS:
-            raise ValueError(f"unknown sync reason {reason!r}")
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+    REASONS = ALL_REASONS

@@ -20,6 +20,7 @@ from ..errors import DecodeError
 from ..hlc import HLC_LEN
 from ..identity import ACTOR_ID_LEN, SIGNATURE_LEN
 from ..ids import ID_LEN
+from ..wire import WireMap
 from .errors import ALL_REASONS, REASON_MALFORMED, PeerError
 
 PROTOCOL_VERSION = 2  # v2: vector clocks keyed by writer (actor || device); checks carry chain digests
@@ -35,57 +36,13 @@ def _bad(detail: str) -> PeerError:
     return PeerError(REASON_MALFORMED, detail)
 
 
-def _need(wire: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
-    value = wire.get(key)
-    if isinstance(value, bool) and kind is int:
-        raise _bad(f"{what}: field {key!r} must be an integer")
-    if not isinstance(value, kind):
-        raise _bad(f"{what}: field {key!r} is missing or of the wrong type")
-    return value
+def _clock(wire: WireMap, key: str) -> VectorClock:
+    return wire.byte_map(key, key_len=WRITER_LEN, value_len=HLC_LEN, max_entries=MAX_CLOCK_ENTRIES,
+                         describe="vector clock (writer -> HLC)")
 
 
-def _need_bytes(wire: dict[str, Any], key: str, size: int, what: str) -> bytes:
-    value: bytes = _need(wire, key, bytes, what)
-    if len(value) != size:
-        raise _bad(f"{what}: field {key!r} must be {size} bytes, got {len(value)}")
-    return value
-
-
-def _need_count(wire: dict[str, Any], key: str, what: str) -> int:
-    value: int = _need(wire, key, int, what)
-    if not 0 <= value < 1 << 63:
-        raise _bad(f"{what}: field {key!r} must be a non-negative integer")
-    return value
-
-
-def _need_clock(wire: dict[str, Any], key: str, what: str) -> VectorClock:
-    clock = _need(wire, key, dict, what)
-    if len(clock) > MAX_CLOCK_ENTRIES:
-        raise _bad(f"{what}: vector clock has more than {MAX_CLOCK_ENTRIES} actors")
-    for writer, hlc in clock.items():
-        if not (isinstance(writer, bytes) and len(writer) == WRITER_LEN
-                and isinstance(hlc, bytes) and len(hlc) == HLC_LEN):
-            raise _bad(f"{what}: vector clock must map {WRITER_LEN}-byte writers to 12-byte HLCs")
-    return dict(clock)
-
-
-def _need_digests(wire: dict[str, Any], key: str, what: str) -> dict[bytes, bytes]:
-    digests = _need(wire, key, dict, what)
-    if len(digests) > MAX_CLOCK_ENTRIES:
-        raise _bad(f"{what}: more than {MAX_CLOCK_ENTRIES} chain digests")
-    for writer, digest in digests.items():
-        if not (isinstance(writer, bytes) and len(writer) == WRITER_LEN
-                and isinstance(digest, bytes) and len(digest) == DIGEST_LEN):
-            raise _bad(f"{what}: chain digests must map {WRITER_LEN}-byte writers to {DIGEST_LEN}-byte digests")
-    return dict(digests)
-
-
-def _need_reason(wire: dict[str, Any], what: str) -> tuple[str, str]:
-    reason = _need(wire, "r", str, what)
-    if reason not in ALL_REASONS:
-        raise _bad(f"{what}: unknown reason {reason[:40]!r}")
-    detail = _need(wire, "d", str, what)
-    return reason, detail[:MAX_DETAIL]
+def _reason(wire: WireMap) -> tuple[str, str]:
+    return wire.text("r", ALL_REASONS), wire.text("d")[:MAX_DETAIL]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -102,12 +59,12 @@ class Hello:
         return {"t": self.T, "v": self.version, "ws": self.workspace, "actor": self.actor, "nonce": self.nonce}
 
     @classmethod
-    def from_wire(cls, wire: dict[str, Any]) -> Hello:
+    def from_wire(cls, wire: WireMap) -> Hello:
         # The version is read first and loosely: a peer speaking v2 must get `unsupported_version`,
         # not `malformed`, even if the rest of its hello looks different.
-        return cls(version=_need(wire, "v", int, "hello"), workspace=_need(wire, "ws", bytes, "hello"),
-                   actor=_need_bytes(wire, "actor", ACTOR_ID_LEN, "hello"),
-                   nonce=_need_bytes(wire, "nonce", NONCE_LEN, "hello"))
+        return cls(version=wire.need("v", int), workspace=wire.byte_string("ws"),
+                   actor=wire.byte_string("actor", ACTOR_ID_LEN),
+                   nonce=wire.byte_string("nonce", NONCE_LEN))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -130,12 +87,8 @@ class Proof:
         return wire
 
     @classmethod
-    def from_wire(cls, wire: dict[str, Any]) -> Proof:
-        more = wire.get("more", False)
-        if not isinstance(more, bool):
-            raise _bad("proof: field 'more' must be a boolean")
-        return cls(signature=_need_bytes(wire, "sig", SIGNATURE_LEN, "proof"), clock=_need_clock(wire, "vc", "proof"),
-                   more=more)
+    def from_wire(cls, wire: WireMap) -> Proof:
+        return cls(signature=wire.byte_string("sig", SIGNATURE_LEN), clock=_clock(wire, "vc"), more=wire.flag("more"))
 
 
 CATCHUP = "catchup"
@@ -159,15 +112,9 @@ class Batch:
         return {"t": self.T, "n": self.seq, "b": list(self.bundles), "r": self.remaining, "k": self.kind}
 
     @classmethod
-    def from_wire(cls, wire: dict[str, Any]) -> Batch:
-        bundles = _need(wire, "b", list, "batch")
-        if not all(isinstance(b, bytes) and b for b in bundles):
-            raise _bad("batch: bundles must be non-empty byte strings")
-        kind = _need(wire, "k", str, "batch")
-        if kind not in (CATCHUP, LIVE):
-            raise _bad(f"batch: kind must be {CATCHUP!r} or {LIVE!r}")
-        return cls(seq=_need_count(wire, "n", "batch"), bundles=tuple(bundles),
-                   remaining=_need_count(wire, "r", "batch"), kind=kind)
+    def from_wire(cls, wire: WireMap) -> Batch:
+        return cls(seq=wire.count("n"), bundles=tuple(wire.byte_list("b")), remaining=wire.count("r"),
+                   kind=wire.text("k", (CATCHUP, LIVE)))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -183,8 +130,8 @@ class Ack:
         return {"t": self.T, "n": self.seq, "vc": dict(self.clock)}
 
     @classmethod
-    def from_wire(cls, wire: dict[str, Any]) -> Ack:
-        return cls(seq=_need_count(wire, "n", "ack"), clock=_need_clock(wire, "vc", "ack"))
+    def from_wire(cls, wire: WireMap) -> Ack:
+        return cls(seq=wire.count("n"), clock=_clock(wire, "vc"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -200,12 +147,9 @@ class Nack:
         return {"t": self.T, "id": self.bundle_id, "r": self.reason, "d": self.detail[:MAX_DETAIL]}
 
     @classmethod
-    def from_wire(cls, wire: dict[str, Any]) -> Nack:
-        bundle_id = wire.get("id")
-        if bundle_id is not None and not (isinstance(bundle_id, bytes) and len(bundle_id) == ID_LEN):
-            raise _bad("nack: id must be a 16-byte bundle id or null")
-        reason, detail = _need_reason(wire, "nack")
-        return cls(bundle_id=bundle_id, reason=reason, detail=detail)
+    def from_wire(cls, wire: WireMap) -> Nack:
+        reason, detail = _reason(wire)
+        return cls(bundle_id=wire.optional_bytes("id", ID_LEN), reason=reason, detail=detail)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -225,12 +169,13 @@ class Check:
         return {"t": self.T, "vc": dict(self.clock), "h": self.state_hash, "dg": dict(self.digests)}
 
     @classmethod
-    def from_wire(cls, wire: dict[str, Any]) -> Check:
-        digest = _need(wire, "h", str, "check")
+    def from_wire(cls, wire: WireMap) -> Check:
+        digest = wire.text("h")
         if len(digest) != 64:
-            raise _bad("check: state hash must be 64 hex characters")
-        return cls(clock=_need_clock(wire, "vc", "check"), state_hash=digest,
-                   digests=_need_digests(wire, "dg", "check"))
+            wire.fail("state hash must be 64 hex characters")
+        return cls(clock=_clock(wire, "vc"), state_hash=digest,
+                   digests=wire.byte_map("dg", key_len=WRITER_LEN, value_len=DIGEST_LEN,
+                                         max_entries=MAX_CLOCK_ENTRIES, describe="chain digests (writer -> digest)"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -242,8 +187,8 @@ class Ping:
         return {"t": self.T, "ts": self.stamp}
 
     @classmethod
-    def from_wire(cls, wire: dict[str, Any]) -> Ping:
-        return cls(stamp=_need_count(wire, "ts", "ping"))
+    def from_wire(cls, wire: WireMap) -> Ping:
+        return cls(stamp=wire.count("ts"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -255,8 +200,8 @@ class Pong:
         return {"t": self.T, "ts": self.stamp}
 
     @classmethod
-    def from_wire(cls, wire: dict[str, Any]) -> Pong:
-        return cls(stamp=_need_count(wire, "ts", "pong"))
+    def from_wire(cls, wire: WireMap) -> Pong:
+        return cls(stamp=wire.count("ts"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -271,8 +216,8 @@ class Refuse:
         return {"t": self.T, "r": self.reason, "d": self.detail[:MAX_DETAIL]}
 
     @classmethod
-    def from_wire(cls, wire: dict[str, Any]) -> Refuse:
-        reason, detail = _need_reason(wire, "refuse")
+    def from_wire(cls, wire: WireMap) -> Refuse:
+        reason, detail = _reason(wire)
         return cls(reason=reason, detail=detail)
 
 
@@ -290,11 +235,11 @@ class Chunk:
         return {"t": self.T, "id": self.message_id, "i": self.index, "n": self.count, "d": self.data}
 
     @classmethod
-    def from_wire(cls, wire: dict[str, Any]) -> Chunk:
-        chunk = cls(message_id=_need_count(wire, "id", "chunk"), index=_need_count(wire, "i", "chunk"),
-                    count=_need_count(wire, "n", "chunk"), data=_need(wire, "d", bytes, "chunk"))
+    def from_wire(cls, wire: WireMap) -> Chunk:
+        chunk = cls(message_id=wire.count("id"), index=wire.count("i"),
+                    count=wire.count("n"), data=wire.byte_string("d"))
         if chunk.count < 2 or chunk.index >= chunk.count or not chunk.data:
-            raise _bad("chunk: need 0 <= index < count, count >= 2 and some data")
+            wire.fail("need 0 <= index < count, count >= 2 and some data")
         return chunk
 
 
@@ -318,5 +263,5 @@ def decode_message_v1(data: bytes) -> Message:
     cls = _TYPES.get(wire["t"])
     if cls is None:
         raise _bad(f"unknown message type {wire['t'][:40]!r}")
-    message: Message = cls.from_wire(wire)
+    message: Message = cls.from_wire(WireMap(wire, wire["t"], _bad))
     return message

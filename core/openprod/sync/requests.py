@@ -19,6 +19,7 @@ from ..encoding import decode, encode
 from ..errors import DecodeError
 from ..identity import ACTOR_ID_LEN, SIGNATURE_LEN
 from ..ids import ID_LEN
+from ..wire import WireMap
 from .errors import REASON_MALFORMED, PeerError
 
 REQUEST_CONTEXT = b"openprod/relay-request/v1\x00"
@@ -65,23 +66,12 @@ def decode_request_v1(body: Any) -> tuple[RelayRequest, bytes]:
     if len(signature) != SIGNATURE_LEN:
         raise bad("signature must be 64 bytes")
     try:
-        wire = decode(payload, what="relay request")
+        decoded = decode(payload, what="relay request")
     except DecodeError as exc:
         raise bad(exc.detail) from None
-    if not isinstance(wire, dict) or set(wire) != {"action", "ws", "actor", "at", "nonce", "args"}:
-        raise bad("fields must be action, ws, actor, at, nonce, args")
-    if wire["action"] not in ACTIONS:
-        raise bad(f"unknown action {str(wire['action'])[:40]!r}")
-    if not (isinstance(wire["ws"], bytes) and len(wire["ws"]) == ID_LEN):
-        raise bad("ws must be a 16-byte workspace id")
-    if not (isinstance(wire["actor"], bytes) and len(wire["actor"]) == ACTOR_ID_LEN):
-        raise bad("actor must be a 32-byte actor id")
-    if isinstance(wire["at"], bool) or not isinstance(wire["at"], int) or wire["at"] < 0:
-        raise bad("at must be milliseconds since the epoch")
-    if not (isinstance(wire["nonce"], bytes) and len(wire["nonce"]) == REQUEST_NONCE_LEN):
-        raise bad(f"nonce must be {REQUEST_NONCE_LEN} bytes")
-    if not isinstance(wire["args"], dict) or not all(isinstance(k, str) for k in wire["args"]):
-        raise bad("args must be a map with text keys")
-    request = RelayRequest(action=wire["action"], workspace=wire["ws"], actor=wire["actor"], at_ms=wire["at"],
-                           nonce=wire["nonce"], args=wire["args"])
+    wire = WireMap(decoded, "relay request", lambda detail: PeerError(REASON_MALFORMED, detail),
+                   fields=("action", "ws", "actor", "at", "nonce", "args"))
+    request = RelayRequest(action=wire.text("action", ACTIONS), workspace=wire.byte_string("ws", ID_LEN),
+                           actor=wire.byte_string("actor", ACTOR_ID_LEN), at_ms=wire.count("at"),
+                           nonce=wire.byte_string("nonce", REQUEST_NONCE_LEN), args=wire.text_map("args"))
     return request, signature
