@@ -19,6 +19,33 @@ LIST_ROOT = "l"  # Y.Doc.getArray("l")
 CACHE_SIZE = 256
 
 Edit = tuple[int, int, str]  # (index, how many characters to delete there, text to insert there)
+ListEdit = tuple[int, int, list[Any]]  # (raw index, how many elements to delete there, elements to insert)
+
+
+def element(value: Any, stamp: bytes) -> list[Any]:
+    """A list element as stored: the value and the HLC of the operation that added it.
+
+    The stamp is what lets a ClearAndAdd clear exactly the elements added before it, on every
+    peer, whatever order the operations arrive in (spec conflicts.md, "ClearAndAdd")."""
+    return [value, stamp.hex()]
+
+
+def unstamped(raw: Any) -> tuple[Any, str]:
+    """(value, stamp hex) of a stored element; elements of lists written before stamps were
+    introduced are bare values, older than any clear ("")."""
+    if isinstance(raw, list) and len(raw) == 2 and isinstance(raw[1], str):
+        return raw[0], raw[1]
+    return raw, ""
+
+
+def visible(raw: list[Any], cleared: str) -> list[tuple[int, Any]]:
+    """(raw index, value) of the elements a person sees: those added at or after the last clear."""
+    out = []
+    for index, item in enumerate(raw):
+        value, stamp = unstamped(item)
+        if stamp >= cleared:
+            out.append((index, value))
+    return out
 
 
 class CrdtBackend(Protocol):
@@ -32,7 +59,14 @@ class CrdtBackend(Protocol):
         """Apply `edits` in order and return the Yjs update that encodes them."""
         ...
 
-    def replace_list(self, doc: Any, values: list[Any]) -> bytes: ...
+    def edit_list(self, doc: Any, edits: list[ListEdit]) -> bytes:
+        """Apply (index, delete count, elements to insert) edits to the raw array, in order, and
+        return the Yjs update that encodes them: element operations, never a whole-list rewrite."""
+        ...
+
+    def elements(self, doc: Any) -> list[Any]:
+        """The raw elements of a list, stamped (see `element`) or, in older lists, bare values."""
+        ...
 
     def render(self, doc: Any, kind: str) -> Any: ...
 
@@ -88,15 +122,20 @@ class PycrdtBackend:
 
         return self._captured(ydoc, change)
 
-    def replace_list(self, doc: Any, values: list[Any]) -> bytes:
+    def edit_list(self, doc: Any, edits: list[ListEdit]) -> bytes:
         ydoc, array = doc
 
         def change() -> None:
-            if len(array):
-                del array[0:len(array)]
-            array.extend(values)
+            for index, delete, insert in edits:
+                if delete:
+                    del array[index:index + delete]
+                for offset, item in enumerate(insert):
+                    array.insert(index + offset, item)
 
         return self._captured(ydoc, change)
+
+    def elements(self, doc: Any) -> list[Any]:
+        return list(doc[1].to_py())
 
     def render(self, doc: Any, kind: str) -> Any:
         return str(doc[1]) if kind == "text" else list(doc[1].to_py())
@@ -118,11 +157,14 @@ class CrdtStore:
         self.members = members  # field id -> the mapped fields that share its document
         self.records = records  # record id -> the ids merged with it (their deltas share it too)
         self._docs: OrderedDict[tuple[bytes, str], Any] = OrderedDict()
-        self.extra: dict[tuple[bytes, str], list[bytes]] = {}  # staged (overlay) deltas being viewed
+        self._cleared: dict[tuple[bytes, str], str] = {}  # a cached list's last ClearAndAdd (HLC hex)
+        # staged (overlay) deltas being viewed, each with its ClearAndAdd HLC (None for an edit)
+        self.extra: dict[tuple[bytes, str], list[tuple[bytes, bytes | None]]] = {}
 
     def reset(self) -> None:
         """Forget cached documents (after a rollback or a rebuild)."""
         self._docs.clear()
+        self._cleared.clear()
         self.extra.clear()
 
     def require(self) -> CrdtBackend:
@@ -147,24 +189,48 @@ class CrdtStore:
         marks = ",".join("?" * len(members))
         records = list(self.records(entity))
         rmarks = ",".join("?" * len(records))
+        cleared = ""
         for (payload,) in self.conn.execute(
                 f"SELECT payload FROM oplog WHERE target IN ({rmarks}) AND field IN ({marks})"
-                " AND op_type = 'ApplyCrdt' ORDER BY seq", (*records, *members)):
-            backend.apply(doc, decode_stored_op(payload).delta)  # type: ignore[attr-defined]
+                " AND op_type IN ('ApplyCrdt', 'ClearAndAdd') ORDER BY seq", (*records, *members)):
+            op: Any = decode_stored_op(payload)
+            backend.apply(doc, op.delta)
+            if op.TYPE == "ClearAndAdd":
+                cleared = max(cleared, op.hlc.hex())
         for record in records:
             for member in members:
-                for delta in self.extra.get((record, member), ()):
+                for delta, clear in self.extra.get((record, member), ()):
                     backend.apply(doc, delta)
+                    if clear is not None:
+                        cleared = max(cleared, clear.hex())
         self._docs[key] = doc
+        self._cleared[key] = cleared
         if len(self._docs) > CACHE_SIZE:
-            self._docs.popitem(last=False)
+            old, _ = self._docs.popitem(last=False)
+            self._cleared.pop(old, None)
         return doc
 
-    def applied(self, entity: bytes, field: str, delta: bytes) -> None:
-        """A delta was applied to state: bring a cached document up to date (idempotent)."""
-        doc = self._docs.get((entity, next(iter(self.members(field)))))
+    def applied(self, entity: bytes, field: str, delta: bytes, cleared: bytes | None = None) -> None:
+        """A delta (of a ClearAndAdd at HLC `cleared`) was applied to state: bring a cached
+        document up to date (idempotent)."""
+        key = (entity, next(iter(self.members(field))))
+        doc = self._docs.get(key)
         if doc is not None and self.backend is not None:
             self.backend.apply(doc, delta)
+            if cleared is not None:
+                self._cleared[key] = max(self._cleared.get(key, ""), cleared.hex())
+
+    def cleared(self, entity: bytes, field: str) -> str:
+        """HLC (hex) of the last ClearAndAdd on a list field, "" if it was never cleared."""
+        self.doc(entity, field, "list")
+        return self._cleared.get((entity, next(iter(self.members(field)))), "")
+
+    def list_view(self, entity: bytes, field: str) -> list[tuple[int, Any]]:
+        """(raw index, value) of each element a person sees in a list field, in order."""
+        doc = self.doc(entity, field, "list")
+        return visible(self.require().elements(doc), self.cleared(entity, field))
 
     def render(self, entity: bytes, field: str, kind: str) -> Any:
+        if kind == "list":
+            return [value for _, value in self.list_view(entity, field)]
         return self.require().render(self.doc(entity, field, kind), kind)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .crdt import LIST_ROOT, TEXT_ROOT, Edit
+from .crdt import LIST_ROOT, TEXT_ROOT, Edit, ListEdit
 
 
 def _to_js(value: Any) -> Any:
@@ -64,15 +64,20 @@ class YjsBackend:
 
         return self._captured(doc[0], change)
 
-    def replace_list(self, doc: Any, values: list[Any]) -> bytes:
+    def edit_list(self, doc: Any, edits: list[ListEdit]) -> bytes:
         array = doc[1]
 
         def change() -> None:
-            if array.length:
-                array.delete(0, array.length)
-            array.insert(0, _to_js(values))
+            for index, delete, insert in edits:
+                if delete:
+                    array.delete(index, delete)
+                if insert:
+                    array.insert(index, _to_js(insert))
 
         return self._captured(doc[0], change)
+
+    def elements(self, doc: Any) -> list[Any]:
+        return list(doc[1].toJSON().to_py())
 
     def render(self, doc: Any, kind: str) -> Any:
         if kind == "text":

@@ -374,8 +374,9 @@ class ClearAndAdd(Op):
     entity: bytes
     field: str
     values: tuple[Any, ...]
+    delta: bytes  # the Yjs update: delete every element the author held, insert `values` stamped with this op's HLC
     TYPE: ClassVar[str] = "ClearAndAdd"
-    SPEC: ClassVar[dict[str, Any]] = {"entity": _id, "field": _field, "values": _list}
+    SPEC: ClassVar[dict[str, Any]] = {"entity": _id, "field": _field, "values": _list, "delta": _bytes}
 
 
 @dataclass(frozen=True, slots=True)

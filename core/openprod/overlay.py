@@ -221,7 +221,9 @@ class Overlays:
         clock = ws.vector_clock
         for op in self._ops(overlay_id):
             if isinstance(op, o.ApplyCrdt):
-                ws.crdt.extra.setdefault((op.entity, op.field), []).append(op.delta)
+                ws.crdt.extra.setdefault((op.entity, op.field), []).append((op.delta, None))
+            elif isinstance(op, o.ClearAndAdd):
+                ws.crdt.extra.setdefault((op.entity, op.field), []).append((op.delta, op.hlc))
             prior = ws.conflicts.prior(op)
             ws.applier.apply(op, ws.actor_id)
             ws.conflicts.observe(op, ws.writer, clock, prior)

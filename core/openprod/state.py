@@ -74,7 +74,6 @@ def _pair(a: str, b: str) -> tuple[str, str]:
 # checks every op type is handled here or listed here).
 HANDLED_ELSEWHERE: dict[type[o.Op], str] = {
     o.ResolveConflict: "conflicts.ConflictTracker: a resolution settles the register it names",
-    o.ClearAndAdd: "validation refuses it: list resets travel as ApplyCrdt deltas",
 }
 
 
@@ -98,6 +97,7 @@ class Applier:
             o.SetField: self._set_field,
             o.ClearField: self._clear_field,
             o.ApplyCrdt: self._apply_crdt,
+            o.ClearAndAdd: self._clear_and_add,
             o.SetReference: self._set_reference,
             o.AttachFacet: self._attach_facet,
             o.AddToTable: self._add_to_table,
@@ -189,6 +189,11 @@ class Applier:
         self.conn.execute(CRDT_FIELD, (self.r(op.entity), op.field, op.ord, actor))
         if self.crdt is not None:
             self.crdt.applied(self.r(op.entity), op.field, op.delta)
+
+    def _clear_and_add(self, op: o.ClearAndAdd, actor: bytes) -> None:
+        self.conn.execute(CRDT_FIELD, (self.r(op.entity), op.field, op.ord, actor))
+        if self.crdt is not None:
+            self.crdt.applied(self.r(op.entity), op.field, op.delta, cleared=op.hlc)
 
     def _write_fields(self, entity: bytes, values: dict[str, Any], ord_: bytes, actor: bytes) -> None:
         rows = []

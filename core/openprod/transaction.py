@@ -3,12 +3,14 @@
 Each write is checked against the schema and the current state, then applied at once inside
 the open SQLite transaction, so later writes in the same transaction see earlier ones and a
 failure rolls everything back. Public ids are canonical UUID strings. The writes live by what
-they change: records, fields and tables (`tx_records`, with the plumbing), edges (`tx_edges`),
+they change: records, fields and tables (`tx_records`, with the plumbing), collaborative text and
+lists (`tx_crdt`), edges (`tx_edges`),
 the workspace's shape (`tx_schema`), and merges, splits, conflicts and rules (`tx_repair`).
 """
 
 from __future__ import annotations
 
+from .tx_crdt import CrdtWrites
 from .tx_edges import EdgeWrites
 from .tx_repair import RepairWrites
 from .tx_schema import SchemaWrites
@@ -16,5 +18,5 @@ from .tx_schema import SchemaWrites
 __all__ = ["Transaction"]
 
 
-class Transaction(EdgeWrites, SchemaWrites, RepairWrites):
+class Transaction(CrdtWrites, EdgeWrites, SchemaWrites, RepairWrites):
     """Use through `Workspace.transaction()`, or `Workspace.begin()` and the steps after it (`commit`)."""

@@ -49,13 +49,17 @@ class RecordWrites:
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def add(self, cls: type[o.Op], _before: Any = _UNREAD, **payload: Any) -> o.Op:
+    def _next_hlc(self) -> bytes:
+        return self.ws.overlays.next_hlc() if self.staging else self.ws.clock.tick()
+
+    def add(self, cls: type[o.Op], _before: Any = _UNREAD, _hlc: bytes | None = None, **payload: Any) -> o.Op:
         """Validate, apply and record one op. Raises ValidationError; the caller rolls back.
-        `_before`: the field's current value when the caller has just read it (saves undo a read)."""
+        `_before`: the field's current value when the caller has just read it (saves undo a read);
+        `_hlc`: the op's clock, when the caller took it first (`_next_hlc`) to stamp the op's content."""
         ws = self.ws
         if self.staging:
             ws.overlays.check(cls)
-        op = o.make_op(cls, ws.ids.new(), ws.overlays.next_hlc() if self.staging else ws.clock.tick(), **payload)
+        op = o.make_op(cls, ws.ids.new(), _hlc or self._next_hlc(), **payload)
         self.schema = check_op(op, self.schema)
         if self.steps is not None and cls is not o.IdentifyActor:
             inverse = capture(ws.conn, ws.groups, op, lambda: self._label(op), _before)
@@ -216,68 +220,6 @@ class RecordWrites:
         if not facet_attached(self.ws.conn, entity, fdef.table):
             table = self.schema.tables[fdef.table].display_name
             raise ValidationError(f"record {to_str(entity)} is not in table {table!r}; add it to the table first")
-
-    # --- CRDT text and list fields -----------------------------------------------------------
-
-    def _crdt_field(self, record: IdLike, field: str, kind: str) -> tuple[bytes, FieldDef]:
-        entity = self._live_entity(record)
-        fdef = self._field(field, entity)
-        if fdef.crdt != kind:
-            raise ValidationError(f"field {fdef.display_name!r} is not a collaborative {kind} field")
-        self._require_member(entity, fdef)
-        return entity, fdef
-
-    def edit_text(self, record: IdLike, field: str, edits: list[tuple[int, int, str]]) -> None:
-        """Apply (index, delete count, insert text) edits to a text CRDT field, in order.
-
-        Concurrent edits by others merge character by character; they never conflict.
-        """
-        entity, fdef = self._crdt_field(record, field, "text")
-        store = self.ws.crdt
-        backend = store.require()
-        doc = store.doc(entity, fdef.id, "text")
-        length = backend.length(doc)
-        checked = []
-        for edit in edits:
-            if not (isinstance(edit, (tuple, list)) and len(edit) == 3):
-                raise ValidationError("each text edit is (index, delete count, insert text)")
-            index, delete, insert = edit
-            if isinstance(index, bool) or not isinstance(index, int) or not isinstance(delete, int) \
-                    or isinstance(delete, bool) or not isinstance(insert, str):
-                raise ValidationError("each text edit is (index, delete count, insert text)")
-            if index < 0 or delete < 0 or index + delete > length:
-                raise ValidationError(f"text edit ({index}, {delete}) is outside the text (length {length})")
-            length += len(insert) - delete
-            checked.append((index, delete, insert))
-        if not checked:
-            return
-        delta = backend.edit_text(doc, checked)
-        self.add(o.ApplyCrdt, entity=entity, field=fdef.id, crdt_type="text", delta=delta)
-
-    def set_text(self, record: IdLike, field: str, text: str) -> None:
-        """Replace a text CRDT field's content, as the smallest edit (keeps concurrent edits)."""
-        if not isinstance(text, str):
-            raise ValidationError("text must be a string")
-        entity, fdef = self._crdt_field(record, field, "text")
-        current = self.ws.crdt.render(entity, fdef.id, "text")
-        start = 0
-        while start < min(len(current), len(text)) and current[start] == text[start]:
-            start += 1
-        end = 0
-        while end < min(len(current), len(text)) - start and current[-1 - end] == text[-1 - end]:
-            end += 1
-        if current != text:
-            self.edit_text(entity, fdef.id, [(start, len(current) - start - end, text[start:len(text) - end])])
-
-    def set_list(self, record: IdLike, field: str, values: list[Any]) -> None:
-        """Reset a list CRDT field to `values` (items others add concurrently are kept)."""
-        entity, fdef = self._crdt_field(record, field, "list")
-        item = FieldDef(id=fdef.id, table=fdef.table, name=fdef.name, type=fdef.item_type or "string",
-                        display_name=fdef.display_name)
-        clean = [normalize_value(item, v) for v in values]
-        store = self.ws.crdt
-        delta = store.require().replace_list(store.doc(entity, fdef.id, "list"), clean)
-        self.add(o.ApplyCrdt, entity=entity, field=fdef.id, crdt_type="list", delta=delta)
 
     def delete_record(self, record: IdLike) -> None:
         """Delete the record everywhere; its edges are deleted with it (and listed in the op)."""

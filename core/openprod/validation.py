@@ -12,7 +12,7 @@ from typing import Any
 
 from . import operations as o
 from .errors import SchemaError, ValidationError
-from .modules import Schema, normalize_number, normalize_value, parse_manifest, union
+from .modules import FieldDef, Schema, normalize_number, normalize_value, parse_manifest, union
 
 
 def check_op(op: o.Op, schema: Schema) -> Schema:
@@ -91,9 +91,13 @@ def _check_crdt(op: o.ApplyCrdt, schema: Schema) -> None:
 
 
 def _check_clear_and_add(op: o.ClearAndAdd, schema: Schema) -> None:
-    # A reset must reach every peer as the same Yjs items, so it travels as an ApplyCrdt delta
-    # (delete what the author saw + insert the values); ClearAndAdd carries no delta to agree on.
-    raise ValidationError("ClearAndAdd is not accepted: list resets are sent as ApplyCrdt deltas")
+    fdef = schema.field(op.field)
+    if fdef.crdt != "list":
+        raise ValidationError(f"field {op.field!r} is not a list CRDT field: ClearAndAdd is not allowed")
+    item = FieldDef(id=fdef.id, table=fdef.table, name=fdef.name, type=fdef.item_type or "string",
+                    display_name=fdef.display_name)
+    for value in op.values:
+        normalize_value(item, value)
 
 
 def _check_create_entity(op: o.CreateEntity, schema: Schema) -> None:

@@ -70,8 +70,127 @@ def test_list_resets_keep_concurrent_additions(pair) -> None:
     sync(alice, bob)
     merged = alice.ws.record(rid).get("tags")
     assert merged == bob.ws.record(rid).get("tags")
-    # the old "sharp" is gone; each side's new items are kept (Bob's reset re-added its own "sharp")
-    assert sorted(merged) == ["act 2", "blunt", "rubber", "sharp"]
+    # set_list is the smallest element edit: Alice removed "sharp" and Bob left it alone, so it is
+    # gone; each side's additions are kept, once each
+    assert sorted(merged) == ["act 2", "blunt", "rubber"]
+
+
+def test_two_people_adding_a_tag_never_duplicate_the_tags_already_there(pair) -> None:
+    alice, bob, rid = pair
+    with alice.ws.transaction() as tx:
+        tx.set_list(rid, TAGS, ["act 1"])
+    sync(alice, bob)
+    with alice.ws.transaction() as tx:
+        tx.set_list(rid, TAGS, ["act 1", "sharp"])
+    with bob.ws.transaction() as tx:
+        tx.add_to_list(rid, TAGS, "prop")
+    sync(alice, bob)
+    merged = alice.ws.record(rid).get("tags")
+    assert merged == bob.ws.record(rid).get("tags")
+    assert merged[0] == "act 1" and sorted(merged) == ["act 1", "prop", "sharp"]
+
+
+def test_the_specs_clear_and_add_example(peer_factory) -> None:
+    """conflicts.md: Alice adds "urgent" @100, Bob ClearAndAdd(["low"]) @150 (not having seen it),
+    Alice adds "important" @200 -> ["low", "important"], whatever order the peers sync in."""
+    from helpers import ManualClock
+
+    alice_clock, bob_clock = ManualClock(), ManualClock()
+    alice = peer_factory("Alice", own_clock=alice_clock)
+    alice.ws.adopt_module(NOTES_MODULE)
+    rid = alice.ws.create_record("props.Props", {"item": "Dagger"})
+    bob = peer_factory("Bob", workspace_from=alice, own_clock=bob_clock)
+    sync(alice, bob)
+    base = max(alice_clock.now, bob_clock.now)
+    alice_clock.now = base + 100
+    with alice.ws.transaction() as tx:
+        tx.add_to_list(rid, TAGS, "urgent")
+    bob_clock.now = base + 150
+    with bob.ws.transaction() as tx:
+        tx.clear_and_add(rid, TAGS, ["low"])
+    alice_clock.now = base + 200
+    with alice.ws.transaction() as tx:
+        tx.add_to_list(rid, TAGS, "important")
+    carol = peer_factory("Carol", workspace_from=alice, own_clock=ManualClock(base + 300))
+    for wire in [b.wire for b in bob.ws.bundles()][-1:] + [b.wire for b in alice.ws.bundles()]:
+        carol.ws.ingest(wire)  # Bob's clear first, then everything of Alice's
+    sync(alice, bob)
+    for peer in (alice, bob, carol):
+        assert sorted(peer.ws.record(rid).get("tags")) == ["important", "low"], peer.name
+    assert alice.ws.state_hash() == bob.ws.state_hash() == carol.ws.state_hash()
+    alice.ws.rebuild()
+    assert sorted(alice.ws.record(rid).get("tags")) == ["important", "low"]
+
+
+def test_list_edits_by_position_move_and_remove(pair) -> None:
+    alice, _bob, rid = pair
+    with alice.ws.transaction() as tx:
+        tx.set_list(rid, TAGS, ["a", "b", "c", "d"])
+        tx.move_in_list(rid, TAGS, 0, 3)
+        tx.remove_from_list(rid, TAGS, 1)
+        tx.edit_list(rid, TAGS, [(0, 1, ["x", "y"]), (3, 0, ["z"])])
+    assert alice.ws.record(rid).get("tags") == ["x", "y", "d", "z", "a"]
+    with pytest.raises(ValidationError, match="outside the list"), alice.ws.transaction() as tx:
+        tx.edit_list(rid, TAGS, [(9, 1, [])])
+    with pytest.raises(ValidationError, match="cannot move"), alice.ws.transaction() as tx:
+        tx.move_in_list(rid, TAGS, 0, 5)
+    assert alice.ws.record(rid).get("tags") == ["x", "y", "d", "z", "a"]
+
+
+def test_list_and_text_edits_are_undoable_per_person(pair) -> None:
+    alice, bob, rid = pair
+    with alice.ws.transaction() as tx:
+        tx.set_list(rid, TAGS, ["act 1"])
+    with alice.ws.transaction() as tx:
+        tx.add_to_list(rid, TAGS, "sharp")
+    with alice.ws.transaction() as tx:
+        tx.set_text(rid, NOTES, "Hello stage")
+    assert alice.ws.undo().done and alice.ws.record(rid).get("notes") == "Hello world"
+    assert alice.ws.undo().done and alice.ws.record(rid).get("tags") == ["act 1"]
+    assert alice.ws.redo().done and alice.ws.record(rid).get("tags") == ["act 1", "sharp"]
+    with alice.ws.transaction() as tx:
+        tx.clear_and_add(rid, TAGS, ["blunt"])
+    assert alice.ws.undo().done and alice.ws.record(rid).get("tags") == ["act 1", "sharp"]
+    # once someone else changed the list, undo says so instead of taking their change back
+    with alice.ws.transaction() as tx:
+        tx.add_to_list(rid, TAGS, "rubber")
+    sync(alice, bob)
+    with bob.ws.transaction() as tx:
+        tx.add_to_list(rid, TAGS, "bob's")
+    sync(alice, bob)
+    result = alice.ws.undo()
+    assert not result.done and "Bob" in result.message
+    assert alice.ws.record(rid).get("tags") == ["act 1", "sharp", "rubber", "bob's"]
+
+
+def test_clear_and_add_is_staged_like_any_edit(pair) -> None:
+    alice, _bob, rid = pair
+    with alice.ws.transaction() as tx:
+        tx.set_list(rid, TAGS, ["act 1", "act 2"])
+    overlay = alice.ws.create_overlay("Reset tags")
+    alice.ws.activate_overlay(overlay)
+    with alice.ws.transaction() as tx:
+        tx.clear_and_add(rid, TAGS, ["tour"])
+    assert alice.ws.record(rid).get("tags") == ["tour"]
+    alice.ws.stash_overlay(overlay)
+    assert alice.ws.record(rid).get("tags") == ["act 1", "act 2"]
+
+
+def test_lists_written_before_stamps_still_read_and_edit(pair) -> None:
+    """A list whose elements are bare values (written before element stamps) reads as it was."""
+    from openprod import operations as o
+
+    alice, _bob, rid = pair
+    backend = alice.ws._cx.crdt.require()
+    doc = backend.new_doc("list")
+    legacy = backend.edit_list(doc, [(0, 0, ["old 1", "old 2"])])
+    with alice.ws.transaction() as tx:
+        entity = bytes.fromhex(rid.replace("-", ""))
+        tx.add(o.ApplyCrdt, entity=entity, field=TAGS, crdt_type="list", delta=legacy)
+    assert alice.ws.record(rid).get("tags") == ["old 1", "old 2"]
+    with alice.ws.transaction() as tx:
+        tx.set_list(rid, TAGS, ["old 1", "new"])
+    assert alice.ws.record(rid).get("tags") == ["old 1", "new"]
 
 
 def test_state_hash_covers_crdt_content(pair) -> None:
@@ -90,6 +209,10 @@ def test_state_hash_covers_crdt_content(pair) -> None:
         (lambda tx, rid: tx.edit_text(rid, NOTES, [("0", 0, "x")]), "index, delete count"),
         (lambda tx, rid: tx.edit_text(rid, TAGS, [(0, 0, "x")]), "not a collaborative text"),
         (lambda tx, rid: tx.set_list(rid, TAGS, [1, 2]), "expected text"),
+        (lambda tx, rid: tx.set_list(rid, TAGS, "a tag"), "takes a list"),
+        (lambda tx, rid: tx.clear_and_add(rid, TAGS, [None]), "remove a value"),
+        (lambda tx, rid: tx.clear_and_add(rid, NOTES, ["x"]), "not a collaborative list"),
+        (lambda tx, rid: tx.edit_list(rid, TAGS, [(0, 0, "x")]), "takes a list"),
         (lambda tx, rid: tx.clear_field(rid, NOTES), "CRDT"),
     ],
 )

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from openprod import Schema, ValidationError
+from openprod import ValidationError
 from openprod import operations as o
 from openprod.registers import REGISTERS, register_writes, touches
 from openprod.state import HANDLED_ELSEWHERE
@@ -25,9 +25,9 @@ def test_every_op_type_has_a_state_handler(peer_factory: Callable[..., object]) 
     assert unhandled == {cls.TYPE for cls in HANDLED_ELSEWHERE}
     assert not any(applier.supports(cls) for cls in HANDLED_ELSEWHERE)
     clear = o.make_op(o.ClearAndAdd, bytes(16), bytes(12), entity=bytes(16), field="contacts.Contacts.name",
-                      values=["a"])
-    with pytest.raises(ValidationError, match="not accepted"):
-        check_op(clear, Schema())
+                      values=["a"], delta=b"\x00")
+    with pytest.raises(ValidationError, match="not a list CRDT field"):  # accepted on list fields only
+        check_op(clear, peer_factory("Bob").ws.schema)  # type: ignore[attr-defined]
 
 
 def test_value_writes_are_among_the_registers_an_op_touches() -> None:

@@ -31,8 +31,9 @@ backend.apply(text, bytes.fromhex(data["text"]))
 text_delta = backend.edit_text(text, [(0, 0, "[js] ")])
 items = backend.new_doc("list")
 backend.apply(items, bytes.fromhex(data["list"]))
-list_delta = backend.replace_list(items, ["from-js", *backend.render(items, "list")])
-json.dumps({"text": backend.render(text, "text"), "list": backend.render(items, "list"),
+# element operations: insert one stamped element at the start, delete the (now third) element "b"
+list_delta = backend.edit_list(items, [(0, 0, [["from-js", "0" * 23 + "2"]]), (2, 1, [])])
+json.dumps({"text": backend.render(text, "text"), "list": backend.elements(items),
             "text_delta": text_delta.hex(), "list_delta": list_delta.hex()})
 `);
 fs.writeFileSync(process.argv[3], out);
