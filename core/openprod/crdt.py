@@ -33,9 +33,11 @@ def element(value: Any, stamp: bytes) -> list[Any]:
 def unstamped(raw: Any) -> tuple[Any, str]:
     """(value, stamp hex) of a stored element; elements of lists written before stamps were
     introduced are bare values, older than any clear ("")."""
-    if isinstance(raw, list) and len(raw) == 2 and isinstance(raw[1], str):
-        return raw[0], raw[1]
-    return raw, ""
+    stamped = isinstance(raw, list) and len(raw) == 2 and isinstance(raw[1], str)
+    value, stamp = (raw[0], raw[1]) if stamped else (raw, "")
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        value = int(value)  # Yrs hands every number back as a float, Yjs (via Pyodide) an int: one form
+    return value, stamp
 
 
 def visible(raw: list[Any], cleared: str) -> list[tuple[int, Any]]:

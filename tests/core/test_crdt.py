@@ -223,3 +223,20 @@ def test_bad_crdt_edits_are_refused(pair, edit, message) -> None:
         edit(tx, rid)
     assert alice.ws.state_hash() == before
     assert alice.ws.record(rid).get("notes") == "Hello world"
+
+
+def test_number_lists_read_the_same_on_every_runtime(peer_factory) -> None:
+    """Yrs (pycrdt) hands numbers back as floats and Yjs as ints: a list reads as ints wherever it
+    is whole, so the state hash agrees between the relay (CPython) and a browser (Pyodide + Yjs)."""
+    alice = peer_factory("Alice")
+    alice.ws.adopt_module(NOTES_MODULE.replace('[table.Props.fields.tags]', '''[table.Props.fields.levels]
+type = "list"
+crdt = "list"
+item_type = "number"
+
+[table.Props.fields.tags]'''))
+    rid = alice.ws.create_record("props.Props", {"item": "Dimmer"})
+    with alice.ws.transaction() as tx:
+        tx.set_list(rid, "props.Props.levels", [1, 2.5, 100])
+    levels = alice.ws.record(rid).get("levels")
+    assert levels == [1, 2.5, 100] and [type(v) for v in levels] == [int, float, int]
