@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .context import Context
-from .errors import NotFoundError
+from .errors import NotFoundError, ValidationError
 from .ids import IdLike, as_id, to_str
 from .reads import (
     edge_state,
@@ -82,6 +82,16 @@ def render(cx: Context, record: IdLike, field: str) -> Any:
     entity = cx.redirects.resolve(as_id(record, "record id"))
     field_id = cx.schema.field(field, lambda: tables_of(cx.conn, entity)).id
     return cx._render(entity, field_id)
+
+
+def crdt_state(cx: Context, record: IdLike, field: str) -> bytes:
+    """A collaborative field's whole Yjs document as one update (what a peer holding nothing of it
+    would need): for measuring, exporting, or handing to another Yjs document."""
+    entity = cx.redirects.resolve(as_id(record, "record id"))
+    fdef = cx.schema.field(field, lambda: tables_of(cx.conn, entity))
+    if fdef.crdt is None:
+        raise ValidationError(f"field {fdef.display_name!r} is not a collaborative text or list field")
+    return cx.crdt.require().encode_state(cx.crdt.doc(entity, fdef.id, fdef.crdt))
 
 
 def reference_of(cx: Context, record: IdLike, field: str) -> tuple[str, str, str | None] | None:

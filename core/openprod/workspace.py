@@ -423,6 +423,11 @@ class Workspace:
         """Current content of a collaborative (CRDT) field: text, or a list, merged from all its edits."""
         return records.render(self._cx, record, field)
 
+    @_reads
+    def crdt_state(self, record: IdLike, field: str) -> bytes:
+        """A collaborative field's whole Yjs document as one update (its state, not its history)."""
+        return records.crdt_state(self._cx, record, field)
+
     def follow(self, reference: Reference, depth: int = 0) -> tuple[Any, str | None]:
         """(value, why it is broken or None) for a reference, through merges and chains."""
         return self._cx.follow(reference, depth)
