@@ -18,6 +18,7 @@ import random
 
 from openprod import Workspace, connect
 from openprod import operations as o
+from openprod.bundle import decode_bundle
 
 from .peers import make_env
 
@@ -54,9 +55,9 @@ def main() -> None:
             else:
                 tx.edit_text(record, BODY, [(at, 0, "x")])
                 length += 1
-    updates = sum(len(op.delta) for op in (o.decode_stored_op(row[0]) for row in ws.conn.execute(
-        "SELECT payload FROM oplog WHERE op_type = 'ApplyCrdt'")) if isinstance(op, o.ApplyCrdt))
-    bundles = sum(len(b.wire) for b in ws.bundles())  # with the 3 that found the workspace, adopt the module, make the record
+    wires = [stored.wire for stored in ws.bundles()]  # with the 3 that found the workspace, adopt, make the record
+    updates = sum(len(op.delta) for wire in wires for op in decode_bundle(wire).ops if isinstance(op, o.ApplyCrdt))
+    bundles = sum(len(wire) for wire in wires)
     state = len(ws.crdt_state(record, BODY))
     print(f"{args.edits} edits of one text field ({length} characters at the end), one bundle each")
     print(f"  Yjs updates in the ops:            {updates:>10,} B  (1.00x)")
