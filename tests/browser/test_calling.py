@@ -170,9 +170,9 @@ def test_calling_view_screenshots_at_tablet_sizes(browser: Any, server: Any, sch
             page.reload()
             app.wait_ready()
             expect(page.locator(".calling[data-index='2']")).to_be_visible()
-            if width == 1180:
-                page.get_by_label("Show note").fill("Ghost entrance late, spot operator waited")
-                page.get_by_role("button", name="Add note").click()
+            note = "Ghost entrance late, spot waited" if width == 1180 else "Smoke thin in the ghost scene"
+            page.get_by_label("Show note").fill(note)
+            page.get_by_role("button", name="Add note").click()
             expect(page.locator(".note-status")).to_contain_text("Added to Performance report")
             # nothing to scroll: the whole calling view is on the screen
             assert page.evaluate("document.documentElement.scrollHeight <= innerHeight + 1")

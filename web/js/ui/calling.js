@@ -204,7 +204,7 @@ export async function renderCalling({ main, app, listId }) {
       : null;
     const noteInput = h('input', {
       class: 'note-input', type: 'text', maxlength: '2000', autocomplete: 'off', id: 'calling-note',
-      placeholder: sheet.notes_to ? 'What happened (N to start typing)' : 'Add the Reports module to keep show notes',
+      placeholder: sheet.notes_to ? 'What happened' : 'Add the Reports module to keep show notes',
       disabled: !sheet.notes_to,
     });
     const noteStatus = h('p', { class: 'note-status', role: 'status' },
