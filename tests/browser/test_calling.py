@@ -13,13 +13,14 @@ it against 250 ms (docs/benchmarks.md).
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from pathlib import Path
 from typing import Any
 
 import pytest
 from appdriver import AppPage
-from playwright.sync_api import expect
+from engines import expect
 from test_sync import share, wait_state
 
 pytestmark = pytest.mark.browser
@@ -146,6 +147,40 @@ def test_calling_view_advanced_by_keyboard_is_followed_through_the_relay_without
                                f"{json.dumps(alice.call('state_hash'))}", timeout=30_000)
     reports = [r for r in bob.call("rows", table="reports.Reports")["rows"]]
     assert any("held for the laugh" in (r["values"].get("reports.Reports.stage_management") or "") for r in reports)
+
+
+def test_calling_view_from_the_sidebar_with_pedal_keys_in_each_engine(profile: Any, engine: str, server: Any) -> None:
+    """Chromium and WebKit (Safari's engine): the sidebar's "Call the show", the list, GO with the keys
+    a pedal sends, back one, and a note; the view reopens where the show is."""
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Alice Stage")
+    ws = app.create_workspace(f"Calling {engine}")
+    act1, _ids = seed(app)
+    page = app.page
+    page.goto(f"{server.url}#/w/{ws}/t/{CUES}")
+    app.wait_grid()
+    page.get_by_role("link", name="Call the show").click()
+    page.get_by_role("link", name=re.compile("^Act 1")).click()
+    calling = page.locator(".calling")
+    expect(calling).to_have_attribute("data-index", "-1")
+    page.get_by_role("button", name="Following", exact=True).click()
+    expect(calling).to_have_attribute("data-mode", "calling")
+    for key, index in (("PageDown", "0"), ("Space", "1"), ("ArrowRight", "2"), ("PageUp", "1"), ("Enter", "2")):
+        expect(calling).to_have_attribute("data-armed", "true")
+        page.keyboard.press(key)
+        expect(calling).to_have_attribute("data-index", index)
+    expect(page.locator(".cue-box.current .cue-number")).to_have_text("Cue 3")
+    expect(page.locator(".cue-box.standby")).to_contain_text("give the standby now")
+    page.get_by_label("Show note").fill("Ghost late")
+    page.get_by_role("button", name="Add note").click()
+    expect(page.locator(".note-status")).to_contain_text("after cue 3): Ghost late")
+    page.reload()
+    app.wait_ready()
+    expect(page.locator(".calling")).to_have_attribute("data-index", "2")
+    assert app.call("calling_sheet", cue_list=act1)["current"]["number"] == "3"
+    page.get_by_role("link", name="Leave").click()
+    expect(page.get_by_role("heading", name="Call the show")).to_be_visible()
+    expect(page.locator("#sidebar")).to_be_visible()  # the workspace's furniture is back
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
