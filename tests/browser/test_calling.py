@@ -149,6 +149,40 @@ def test_calling_view_advanced_by_keyboard_is_followed_through_the_relay_without
     assert any("held for the laugh" in (r["values"].get("reports.Reports.stage_management") or "") for r in reports)
 
 
+@pytest.mark.chromium_only(reason="two Chromium people through a relay that stops; WebKit's lane is the test above")
+def test_two_people_calling_while_the_relay_is_down_agree_afterwards_without_a_conflict(
+        rtc_context: Any, server_factory: Any) -> None:
+    relay = server_factory()
+    alice, bob, ws, _jane = share(rtc_context, relay, ("Alice Stage", "Bob Lights"), route="relay")
+    act1, _ids = seed(alice)
+    bob.page.wait_for_function("async ([l]) => (await window.openprod.api.call('calling_sheet', {cue_list: l})).count"
+                               " === 8", arg=[act1], timeout=60_000)
+    for app in (alice, bob):
+        app.page.goto(f"{relay.url}#/w/{ws}/call/{act1}")
+        app.page.get_by_role("button", name="Following", exact=True).click()
+        wait_state(app, "in-sync")
+    relay.stop()
+    for app in (alice, bob):
+        wait_state(app, "offline")
+    # both keep calling on their own screens: Alice to cue 2, then Bob (later) to cue 1
+    for app, presses in ((alice, 2), (bob, 1)):
+        for n in range(presses):
+            expect(app.page.locator(".calling")).to_have_attribute("data-armed", "true")
+            app.page.keyboard.press("Space")
+            expect(app.page.locator(".calling")).to_have_attribute("data-index", str(n))
+    relay.restart()
+    for app in (alice, bob):
+        wait_state(app, "in-sync", timeout_s=60)
+    # the later call wins everywhere; nothing to resolve, and both keep the same state
+    for app in (alice, bob):
+        expect(app.page.locator(".calling")).to_have_attribute("data-index", "0", timeout=30_000)
+        expect(app.page.locator(".calling-called")).to_contain_text("called cue 1")
+        assert app.call("conflicts")["conflicts"] == []
+    bob.page.wait_for_function("async () => (await window.openprod.api.call('state_hash', {})) === "
+                               f"{json.dumps(alice.call('state_hash'))}", timeout=30_000)
+    assert alice.errors == [] and bob.errors == []
+
+
 def test_calling_view_from_the_sidebar_with_pedal_keys_in_each_engine(profile: Any, engine: str, server: Any) -> None:
     """Chromium and WebKit (Safari's engine): the sidebar's "Call the show", the list, GO with the keys
     a pedal sends, back one, and a note; the view reopens where the show is."""
