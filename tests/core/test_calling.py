@@ -97,6 +97,20 @@ def test_two_calls_made_apart_agree_after_sync_without_a_conflict(show, clock) -
     assert alice.ws.state_hash() == hash_before
 
 
+def test_gos_are_not_counted_as_changes_to_catch_up_on(show) -> None:  # type: ignore[no-untyped-def]
+    alice, bob, ids = show
+    mark = bob.ws.mark_seen()
+    go(alice, ids, "1")
+    go(alice, ids, "2")
+    sync(alice, bob)
+    assert bob.ws.changes_since(mark) == []
+    with alice.ws.transaction() as tx:
+        tx.set_field(ids["3"], "lighting.LightingCues.label", "Blackout")
+    sync(alice, bob)
+    [person] = bob.ws.changes_since(mark)
+    assert (person.display_name, person.bundles) == ("Alice", 1)
+
+
 def test_a_follower_who_joins_late_sees_where_the_show_is(show, peer_factory) -> None:  # type: ignore[no-untyped-def]
     alice, _bob, ids = show
     go(alice, ids, "1")
