@@ -85,6 +85,8 @@ class CueList:
 class PositionWriter(Protocol):
     """What a GO needs of a local transaction (`transaction.Transaction` has it)."""
 
+    staging: bool
+
     def add(self, cls: type[o.Op], _before: Any = ..., **payload: Any) -> o.Op: ...
 
 
@@ -187,7 +189,10 @@ def _position(cx: Context, entity: bytes, cues: list[CallingCue]) -> CallingPosi
 def set_position(tx: PositionWriter, cx: Context, cue_list: IdLike, cue: IdLike | None) -> None:
     """Record that `cue` was just called in `cue_list` (None: back to the top, nothing called).
 
-    Raises NotFoundError for a list that is gone and ValidationError for a cue not in the list."""
+    Raises NotFoundError for a list that is gone and ValidationError for a cue not in the list, or
+    when the transaction stages into an overlay (the show's position is never a staged change)."""
+    if tx.staging:
+        raise ValidationError("a GO is never staged: open its transaction with staging=False")
     entity = _live_list(cx, cue_list)
     target = None
     if cue is not None:

@@ -149,6 +149,9 @@ def test_a_called_cue_that_is_deleted_reads_as_not_in_the_list(show) -> None:  #
 def test_a_go_is_never_staged_while_an_import_is_being_reviewed(show) -> None:  # type: ignore[no-untyped-def]
     alice, bob, ids = show
     alice.ws.create_overlay("Import")
+    with pytest.raises(ValidationError, match="never staged"), alice.ws.transaction(kind="calling") as tx:
+        tx.set_calling_position(ids["act1"], ids["1"])
+    assert alice.ws.staged_ops() == []
     receipt = go(alice, ids, "1")
     assert receipt is not None and alice.ws.active_overlay is not None
     sync(alice, bob)
