@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from appdriver import AppPage
 from engines import expect
+from test_a11y import violations
 from test_sync import share, wait_state
 
 pytestmark = pytest.mark.browser
@@ -249,10 +250,14 @@ def test_calling_view_screenshots_at_tablet_sizes(browser: Any, server: Any, sch
             assert page.evaluate("document.documentElement.scrollHeight <= innerHeight + 1")
             assert page.evaluate("[...document.querySelectorAll('.calling button')].every(b => "
                                  "b.getBoundingClientRect().height >= 44)")
+            found = violations(app, f"calling view {width}x{height} {scheme}")
+            assert found == [], "\n".join(found)
             page.screenshot(path=str(SHOTS / f"calling-{width}x{height}-{scheme}.png"))
         if scheme == "light":  # the Bright setting, for a rehearsal room in daylight
             page.get_by_role("button", name="Bright").click()
             expect(page.locator(".calling")).to_have_attribute("data-theme", "bright")
+            found = violations(app, "calling view bright")
+            assert found == [], "\n".join(found)
             page.screenshot(path=str(SHOTS / "calling-820x1180-bright.png"))
             page.get_by_role("button", name="Dark").click()
     finally:
