@@ -27,7 +27,6 @@ from test_sync import share, wait_state
 pytestmark = pytest.mark.browser
 
 CUES = "lighting.LightingCues"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 # (number, page, label, description, called, call text)
 SCRIPT = [
@@ -222,10 +221,13 @@ def test_calling_view_from_the_sidebar_with_pedal_keys_in_each_engine(profile: A
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.chromium_only(reason="forced light and dark system setting (Playwright's color_scheme) at tablet sizes")
-def test_calling_view_screenshots_at_tablet_sizes(browser: Any, server: Any, scheme: str) -> None:
+def test_calling_view_screenshots_at_tablet_sizes(browser: Any, server: Any, screenshot_dir: Path,
+                                                 scheme: str) -> None:
     """The calling view in use (cue 3 called, standby warnings showing, a note added), at both tablet
-    sizes, for docs/screenshots/ (looked at by a person before committing)."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    sizes, axe-clean, to `test-artifacts/screenshots/calling/` (copies looked at and committed in
+    docs/screenshots/calling-*.png)."""
+    shots = screenshot_dir / "calling"
+    shots.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1180, "height": 820}, color_scheme=scheme, has_touch=True)
     try:
         app = AppPage(context.new_page()).open(server.url)
@@ -252,13 +254,13 @@ def test_calling_view_screenshots_at_tablet_sizes(browser: Any, server: Any, sch
                                  "b.getBoundingClientRect().height >= 44)")
             found = violations(app, f"calling view {width}x{height} {scheme}")
             assert found == [], "\n".join(found)
-            page.screenshot(path=str(SHOTS / f"calling-{width}x{height}-{scheme}.png"))
+            page.screenshot(path=str(shots / f"calling-{width}x{height}-{scheme}.png"))
         if scheme == "light":  # the Bright setting, for a rehearsal room in daylight
             page.get_by_role("button", name="Bright").click()
             expect(page.locator(".calling")).to_have_attribute("data-theme", "bright")
             found = violations(app, "calling view bright")
             assert found == [], "\n".join(found)
-            page.screenshot(path=str(SHOTS / "calling-820x1180-bright.png"))
+            page.screenshot(path=str(shots / "calling-820x1180-bright.png"))
             page.get_by_role("button", name="Dark").click()
     finally:
         context.close()
