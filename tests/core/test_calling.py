@@ -3,12 +3,14 @@ a pointer (last writer wins, one register per list) and never a conflict on the 
 
 from __future__ import annotations
 
+import random
+
 import cbor2
 import pytest
 from test_crafted_bundles import expect_refused, parts, resign
 
 from helpers import sync
-from openprod import NotFoundError, ValidationError
+from openprod import NotFoundError, ValidationError, decode_bundle
 from openprod.ids import to_str
 
 
@@ -109,6 +111,39 @@ def test_gos_are_not_counted_as_changes_to_catch_up_on(show) -> None:  # type: i
     sync(alice, bob)
     [person] = bob.ws.changes_since(mark)
     assert (person.display_name, person.bundles) == ("Alice", 1)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_gos_from_three_devices_in_any_delivery_order_converge_on_the_latest(show, peer_factory, clock,
+                                                                             seed) -> None:  # type: ignore[no-untyped-def]
+    """Random GOs on three devices, synced pairwise at random (partitions, repeats), then everyone:
+    one position everywhere, the latest call in canonical order, equal state hashes, no conflict."""
+    alice, bob, ids = show
+    carol = peer_factory("Carol", workspace_from=alice)
+    sync(alice, carol)
+    rng = random.Random(seed)
+    peers = [alice, bob, carol]
+    calls: list[tuple[bytes, str]] = []  # (ord of the GO op, the cue it called)
+    for _ in range(30):
+        peer = rng.choice(peers)
+        number = rng.choice(["1", "2", "3", None])
+        clock.advance(rng.randint(0, 50))
+        receipt = go(peer, ids, number)
+        op = decode_bundle(receipt.wire).ops[0]
+        calls.append((op.ord, ids[number] if number else None))
+        if rng.random() < 0.3:
+            a, b = rng.sample(peers, 2)
+            sync(a, b)
+    for a, b in ((alice, bob), (bob, carol), (alice, carol)):
+        sync(a, b)
+    latest = max(calls)[1]
+    hashes = set()
+    for peer in peers:
+        sheet = peer.ws.calling_sheet(ids["act1"])
+        assert sheet.position is not None and sheet.position.cue == latest
+        assert peer.ws.open_conflicts() == []
+        hashes.add(peer.ws.state_hash())
+    assert len(hashes) == 1
 
 
 def test_a_follower_who_joins_late_sees_where_the_show_is(show, peer_factory) -> None:  # type: ignore[no-untyped-def]
