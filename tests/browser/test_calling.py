@@ -63,6 +63,8 @@ def seed(app: AppPage) -> tuple[str, dict[str, str]]:
     for number, page, label, description, called, call_text in SCRIPT:
         values = {f"{CUES}.cue_number": number, f"{CUES}.page": page, f"{CUES}.label": label,
                   f"{CUES}.description": description, f"{CUES}.is_called": called}
+        if number in ("3", "6"):
+            values[f"{CUES}.fade_time"] = 5 if number == "3" else 2.5
         ids[number] = app.call("create_record", table=CUES, values=values)["id"]
         app.call("link", edge_type="lighting.in_cue_list", source=ids[number], target=act1,
                  properties={"call_text": call_text} if call_text else {})
@@ -206,6 +208,7 @@ def test_calling_view_from_the_sidebar_with_pedal_keys_in_each_engine(profile: A
         page.keyboard.press(key)
         expect(calling).to_have_attribute("data-index", index)
     expect(page.locator(".cue-box.current .cue-number")).to_have_text("Cue 3")
+    expect(page.locator(".cue-box.current .cue-where")).to_have_text("Page 4 · Battlements · 5 s fade")
     expect(page.locator(".cue-box.standby")).to_contain_text("give the standby now")
     page.get_by_label("Show note").fill("Ghost late")
     page.get_by_role("button", name="Add note").click()

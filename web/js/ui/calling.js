@@ -52,7 +52,8 @@ function cueBox(kind, title, cue, extra = []) {
     return h('article', { class: `cue-box ${kind} empty`, 'aria-label': title },
       h('h2', {}, title), h('p', { class: 'cue-none' }, kind === 'current' ? 'Nothing called yet' : '—'), extra);
   }
-  const where = [cue.page ? `Page ${cue.page}` : null, cue.scene].filter(Boolean).join(' · ');
+  const fade = typeof cue.fade === 'number' ? `${cue.fade} s fade` : null;
+  const where = [cue.page ? `Page ${cue.page}` : null, cue.scene, fade].filter(Boolean).join(' · ');
   return h('article', { class: `cue-box ${kind}`, 'aria-label': `${title}: cue ${cue.number}`, dataset: { cue: cue.id } },
     h('h2', {}, title),
     h('p', { class: 'cue-number' }, h('span', { class: 'cue-word' }, 'Cue '), cue.number,
