@@ -217,6 +217,11 @@ def test_calling_view_from_the_sidebar_with_pedal_keys_in_each_engine(profile: A
     app.wait_ready()
     expect(page.locator(".calling")).to_have_attribute("data-index", "2")
     assert app.call("calling_sheet", cue_list=act1)["current"]["number"] == "3"
+    page.get_by_role("button", name="Bright").focus()  # a button tabbed to: Enter presses it, no GO
+    page.keyboard.press("Enter")
+    expect(calling).to_have_attribute("data-theme", "bright")
+    expect(calling).to_have_attribute("data-index", "2")
+    page.get_by_role("button", name="Dark").click()
     page.get_by_role("link", name="Leave").click()
     expect(page.get_by_role("heading", name="Call the show")).to_be_visible()
     expect(page.locator("#sidebar")).to_be_visible()  # the workspace's furniture is back

@@ -5,7 +5,8 @@
 //
 // Keys (a foot pedal or page turner sends one of these): Space, Enter, Page Down or → = GO;
 // Page Up or ← = back one cue; N = write a note; Escape leaves the note. A held key does not repeat,
-// and a second GO within GUARD_MS of the first is ignored (a double tap on a pedal).
+// and a second GO within GUARD_MS of the first is ignored (a double tap on a pedal). Space and Enter
+// press a button someone tabbed to; every button gives the focus back to the view when pressed.
 import { h, mount } from './dom.js';
 
 const GO_KEYS = new Set([' ', 'Enter', 'PageDown', 'ArrowRight']);
@@ -102,6 +103,10 @@ export async function renderCalling({ main, app, listId }) {
     }
     const dir = GO_KEYS.has(event.key) ? 1 : BACK_KEYS.has(event.key) ? -1 : 0;
     if (!dir) return;
+    const control = event.target.closest && event.target.closest('button, a');
+    if (control && !control.classList.contains('go-button') && (event.key === ' ' || event.key === 'Enter')) {
+      return; // a person who tabbed to "Leave" or "Bright" presses it; the view takes the focus back after
+    }
     event.preventDefault(); // a pedal's Page Down must not scroll, nor Space press a focused button
     if (event.repeat) return; // a held pedal is one GO
     move(dir);
