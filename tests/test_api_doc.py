@@ -14,7 +14,8 @@ from openprod import sync
 API_MD = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 
 EXPORTS = {
-    "Alternative", "Awareness", "Bundle", "BundleEvent", "BundleRejected", "Change", "Competitor", "Conflict",
+    "Alternative", "Awareness", "Bundle", "BundleEvent", "BundleRejected", "CallingCue", "CallingPosition",
+    "CallingSheet", "Change", "Competitor", "Conflict", "CueList",
     "DecodeError", "Drift", "Edge", "Env", "IdLike", "Identity", "IdentityError", "IngestResult", "LocalError",
     "ModuleDef", "NotFoundError", "OpenprodError", "OplogSize", "OverlayInfo", "ParkingLimits", "PersonChanges",
     "Proposal",
@@ -29,7 +30,8 @@ EXPORTS = {
 RESULTS = [openprod.Record, openprod.Edge, openprod.Receipt, openprod.IngestResult, openprod.BundleEvent,
            openprod.StoredBundle, openprod.Quarantined, openprod.Conflict, openprod.Competitor, openprod.Resolution,
            openprod.Change, openprod.Alternative, openprod.PersonChanges, openprod.Awareness, openprod.OverlayInfo,
-           openprod.Drift, openprod.UndoResult, openprod.Proposal, openprod.Rule, sync.BundleRefused,
+           openprod.Drift, openprod.UndoResult, openprod.Proposal, openprod.Rule, openprod.CallingCue,
+           openprod.CallingSheet, openprod.CallingPosition, openprod.CueList, sync.BundleRefused,
            sync.PeerRefusedBundle]
 ID_FIELDS = re.compile(r"^(id|.*_id|target|source|record|records|actor|other_actor|rule|created_by|chose|supersedes|"
                        r"applied|created)$")

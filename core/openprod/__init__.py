@@ -6,6 +6,7 @@ signer are handed in, so the same package runs on CPython (relay, CLI) and in Py
 
 from .awareness import Awareness
 from .bundle import Bundle, decode_bundle
+from .calling import CallingCue, CallingPosition, CallingSheet, CueList
 from .conflict_report import Resolution
 from .conflicts import Competitor, Conflict
 from .errors import (
@@ -44,9 +45,13 @@ __all__ = [
     "Bundle",
     "BundleEvent",
     "BundleRejected",
+    "CallingCue",
+    "CallingPosition",
+    "CallingSheet",
     "Change",
     "Competitor",
     "Conflict",
+    "CueList",
     "DecodeError",
     "Drift",
     "Edge",

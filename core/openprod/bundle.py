@@ -41,7 +41,8 @@ MAX_OPS_PER_BUNDLE = 50_000
 MAX_BUNDLE_BYTES = 16 * 1024 * 1024
 MAX_CLOCK_ENTRIES = 100_000  # writers a header's vector clock may name
 BUNDLE_KINDS = frozenset(
-    {"edit", "undo", "redo", "import", "script", "rule", "resolution", "overlay", "module", "workspace"}
+    {"edit", "undo", "redo", "import", "script", "rule", "resolution", "overlay", "module", "workspace",
+     "calling"}  # calling: a GO in a calling view (calling.py), no record changed
 )
 
 VectorClock = dict[bytes, bytes]  # writer (actor || device) -> HLC of the latest bundle seen from it

@@ -193,7 +193,8 @@ def _staged(ws: Context, entity: bytes, members: tuple[str, ...], previous: Any)
 
 def changes_since(ws: Context, mark: int | None = None) -> list[PersonChanges]:
     """Bundles from elsewhere (other people, or this person's other devices) stored after `mark`
-    (default: the last `mark_seen`), by person."""
+    (default: the last `mark_seen`), by person. GOs in a calling view (bundle kind `calling`) are
+    not changes to anyone's paperwork, so they are not counted."""
     if mark is None:
         stored = get_meta(ws.conn, "seen_mark")
         mark = stored if isinstance(stored, int) else 0
@@ -201,7 +202,8 @@ def changes_since(ws: Context, mark: int | None = None) -> list[PersonChanges]:
     out = []
     for actor, count, ops, records in ws.conn.execute(
             "SELECT b.actor, count(DISTINCT b.seq), count(l.seq), count(DISTINCT l.target) FROM bundles b"
-            " JOIN oplog l ON l.bundle_seq = b.seq WHERE b.seq > ? AND b.writer != ? GROUP BY b.actor"
+            " JOIN oplog l ON l.bundle_seq = b.seq WHERE b.seq > ? AND b.writer != ? AND b.kind != 'calling'"
+            " GROUP BY b.actor"
             " ORDER BY count(DISTINCT b.seq) DESC", (mark, ws.writer)):
         out.append(PersonChanges(actor.hex(), names.get(actor, short_actor(actor)), count, ops, records))
     return out

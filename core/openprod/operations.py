@@ -624,6 +624,17 @@ class SaveView(Op):
     SPEC: ClassVar[dict[str, Any]] = {"view": _id, "name": _text, "definition": _any_map}
 
 
+@dataclass(frozen=True, slots=True)
+class SetCallingPosition(Op):
+    """Where the show is in one cue list: the cue last called (None: not started). A pointer,
+    not an edit: one register per cue list, last writer wins, never a conflict (calling.py)."""
+
+    cue_list: bytes
+    cue: bytes | None
+    TYPE: ClassVar[str] = "SetCallingPosition"
+    SPEC: ClassVar[dict[str, Any]] = {"cue_list": _id, "cue": _opt_id}
+
+
 OP_TYPES: dict[str, type[Op]] = {
     cls.TYPE: cls
     for cls in (
@@ -659,6 +670,7 @@ OP_TYPES: dict[str, type[Op]] = {
         ConfirmFieldMapping,
         CreateRule,
         SaveView,
+        SetCallingPosition,
     )
 }
 

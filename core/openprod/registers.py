@@ -101,6 +101,7 @@ REGISTERS: dict[type[o.Op], Callable[[Any], Writes]] = {
     o.ConfirmFieldMapping: lambda op: _NOTHING,
     o.CreateRule: lambda op: _NOTHING,
     o.SaveView: lambda op: _NOTHING,
+    o.SetCallingPosition: lambda op: _NOTHING,  # a pointer into a cue list, not a record's register
     # records
     o.CreateEntity: _create_entity,
     o.RestoreEntity: lambda op: Writes((op.entity, LIFE)),
@@ -291,6 +292,12 @@ INSERT INTO views (view_id, name, definition, ord, actor) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (view_id) DO UPDATE SET
     name = excluded.name, definition = excluded.definition, ord = excluded.ord, actor = excluded.actor
 WHERE excluded.ord > views.ord
+"""
+
+CALLING = """
+INSERT INTO calling_positions (cue_list, cue, ord, actor) VALUES (?, ?, ?, ?)
+ON CONFLICT (cue_list) DO UPDATE SET cue = excluded.cue, ord = excluded.ord, actor = excluded.actor
+WHERE excluded.ord > calling_positions.ord
 """
 
 # Moving an absorbed record's registers onto the survivor: last writer wins, as for any write.

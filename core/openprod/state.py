@@ -21,6 +21,7 @@ from .encoding import encode
 from .merge import Redirects, move_state
 from .registers import (
     ACTOR,
+    CALLING,
     CRDT_FIELD,
     CREATE_EDGE,
     CREATE_ENTITY,
@@ -116,6 +117,7 @@ class Applier:
             o.ConfirmFieldMapping: self._confirm_mapping,
             o.CreateRule: self._create_rule,
             o.SaveView: self._save_view,
+            o.SetCallingPosition: self._calling,
             o.MergeEntities: self._merge_entities,
             o.SplitEntity: self._split_entity,
         }
@@ -157,6 +159,9 @@ class Applier:
 
     def _save_view(self, op: o.SaveView, actor: bytes) -> None:
         self.conn.execute(VIEW, (op.view, op.name, encode(op.definition), op.ord, actor))
+
+    def _calling(self, op: o.SetCallingPosition, actor: bytes) -> None:
+        self.conn.execute(CALLING, (op.cue_list, op.cue, op.ord, actor))
 
     # --- entities and fields ----------------------------------------------------------------
 

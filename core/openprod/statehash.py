@@ -1,7 +1,7 @@
 """The state hash: one digest of the canonical state, equal on peers that hold the same ops.
 
 It covers the set of bundles and every derived register (entities, fields, memberships, edges,
-properties, schema, links, mappings, settings, actors, rules, views), each in a fixed order and in
+properties, schema, links, mappings, settings, actors, rules, views, calling positions), each in a fixed order and in
 canonical CBOR, so a rebuild from the oplog can be compared with incremental state, and two
 peers can check convergence with 32 bytes.
 """
@@ -32,6 +32,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("actors", "SELECT actor, display_name, ord FROM actors ORDER BY actor"),
     ("rules", "SELECT rule_id, name, definition, ord, actor FROM rules ORDER BY rule_id"),
     ("views", "SELECT view_id, name, definition, ord, actor FROM views ORDER BY view_id"),
+    ("calling_positions", "SELECT cue_list, cue, ord, actor FROM calling_positions ORDER BY cue_list"),
     ("field_tips", "SELECT target, key, op_id, field FROM field_tips ORDER BY target, key, op_id"),
     ("resolutions", "SELECT op_id, conflict_id, accepted FROM resolutions ORDER BY op_id"),
     ("merges", "SELECT a, b, op_id FROM merges ORDER BY a, b"),

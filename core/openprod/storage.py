@@ -175,6 +175,15 @@ CREATE TABLE IF NOT EXISTS views (
     actor BLOB NOT NULL
 ) WITHOUT ROWID;
 
+-- Calling positions (calling.py): the cue last called in each cue list, last writer wins.
+-- A pointer shared while a show is called, kept apart from the records so it never conflicts.
+CREATE TABLE IF NOT EXISTS calling_positions (
+    cue_list BLOB PRIMARY KEY,
+    cue BLOB,                             -- NULL: the list is not started
+    ord BLOB NOT NULL,
+    actor BLOB NOT NULL
+) WITHOUT ROWID;
+
 -- Conflict state (derived): the branch tips of every semantic field or edge property that has
 -- been written, and every resolution with whether it was accepted.
 CREATE TABLE IF NOT EXISTS field_tips (
@@ -321,6 +330,7 @@ DERIVED_TABLES = (
     "actors",
     "rules",
     "views",
+    "calling_positions",
     "field_tips",
     "resolutions",
     "held_registers",

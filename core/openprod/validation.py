@@ -171,6 +171,11 @@ def _check_view(op: o.SaveView, schema: Schema) -> None:
         schema.table(definition["table"])
 
 
+def _check_calling(op: o.SetCallingPosition, schema: Schema) -> None:
+    if op.cue == op.cue_list:
+        raise ValidationError("a calling position names a cue in a cue list, not the list itself")
+
+
 def _check_setting(op: o.SetWorkspaceSetting, schema: Schema) -> None:
     from .settings import validate_setting
 
@@ -198,4 +203,5 @@ _CHECKS: dict[type[o.Op], Any] = {
     o.ResolveConflict: _check_resolution,
     o.CreateRule: _check_rule,
     o.SaveView: _check_view,
+    o.SetCallingPosition: _check_calling,
 }

@@ -27,6 +27,8 @@ from . import commit as pipeline
 from . import operations as o
 from . import oplog, receive, records
 from .awareness import Awareness
+from .calling import CallingSheet, CueList, cue_lists
+from .calling import sheet as calling_sheet
 from .commit import Prepared
 from .conflict_report import Resolution, conflict, conflict_groups, open_conflicts, resolved_conflicts
 from .conflicts import Conflict, ConflictTracker
@@ -644,6 +646,14 @@ class Workspace:
     def dismiss_proposal(self, proposal: Proposal) -> None:
         self.overlays.close_view()
         self.rules.dismiss(proposal)
+
+    def cue_lists(self) -> list[CueList]:
+        """Every cue list (a record other records are put in order in), by name (calling.py)."""
+        return cue_lists(self._cx)
+
+    def calling_sheet(self, cue_list: IdLike) -> CallingSheet:
+        """A cue list as a calling script, with the shared calling position (calling.py)."""
+        return calling_sheet(self._cx, cue_list)
 
     def views(self) -> list[ViewDef]:
         """Every view: the adopted modules' own (ids 'module.Name'), then saved ones by name."""

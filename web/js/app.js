@@ -12,9 +12,11 @@
 //   #/w/<id>/conflicts              open conflicts, and resolving them
 //   #/w/<id>/staging                staging: the active overlay, drift, stashed and pending overlays
 //   #/w/<id>/sync                   sync: status, publishing, inviting, connection settings
+//   #/w/<id>/call[/<cue list>]       calling the show: choose a cue list, then its full-screen calling view
 //   #/join/<id>                     an invitation link: the start screen with the join form filled in
 import * as Comlink from '../vendor/comlink.mjs';
 import { RtcBridge } from './rtc.js';
+import { renderCalling, renderCueLists } from './ui/calling.js';
 import { renderConflicts } from './ui/conflicts.js';
 import { h, mount } from './ui/dom.js';
 import { showOpening } from './opening.js';
@@ -206,6 +208,14 @@ class App {
       this.renderSidebar(null);
       mount(this.main, h('h1', {}, this.ws.info.name || 'Workspace'), h('p', {}, 'This workspace has no tables yet.'),
         h('p', {}, h('a', { href: `#/w/${this.ws.id}/sync` }, 'See sync status')));
+      return;
+    }
+    if (parts[2] === 'call') {
+      this.renderSidebar(null, 'call');
+      document.title = `Call the show · ${this.ws.info.name} · Openprod`;
+      this.screen = parts[3] ? await renderCalling({ main: this.main, app: this, listId: parts[3] })
+        : await renderCueLists({ main: this.main, app: this });
+      this.screen.focus();
       return;
     }
     if (parts[2] === 'conflicts' || parts[2] === 'staging') {
@@ -462,7 +472,8 @@ class App {
     }, label, h('span', { class: 'count-badge', dataset: { count: name }, hidden: true })));
     mount(this.sidebar,
       h('h2', { class: 'sidebar-title visually-hidden' }, 'Workspace'),
-      h('ul', { class: 'panel-links' }, panel('sync', 'Sync'), panel('conflicts', 'Conflicts'), panel('staging', 'Staging')),
+      h('ul', { class: 'panel-links' }, panel('sync', 'Sync'), panel('conflicts', 'Conflicts'), panel('staging', 'Staging'),
+        panel('call', 'Call the show')),
       h('h2', { class: 'sidebar-title' }, 'Documents'),
       h('ul', { class: 'doc-links' }, (this.ws.views || []).filter((v) => v.module).map(viewLink)),
       h('h2', { class: 'sidebar-title' }, 'Saved views'),
