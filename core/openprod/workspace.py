@@ -547,9 +547,10 @@ class Workspace:
         """Writes and reads go through this overlay from now on (the active one is stashed)."""
         self.overlays.activate(overlay)
 
-    def stash_overlay(self, overlay: str) -> None:
-        """Stop writing and reading through this overlay; it is kept to activate later."""
-        self.overlays.stash(overlay)
+    def stash_overlay(self, overlay: str, *, pending: bool = False) -> None:
+        """Stop writing and reading through this overlay; it is kept to activate later (`pending`:
+        a script's finished output, waiting in the list of things to look at)."""
+        self.overlays.stash(overlay, pending=pending)
 
     def discard_overlay(self, overlay: str) -> None:
         """Throw the overlay and everything staged in it away."""

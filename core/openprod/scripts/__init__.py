@@ -1,0 +1,16 @@
+"""Lua scripts (spec/scripts.md): automation that writes like a person, into its own overlay for
+review by default. The Lua engine is handed in (`openprod.lua_lupa.LupaEngine` on CPython;
+wasmoon in the browser): see docs/scripts.md for why and how the limits hold on each.
+
+    from openprod.scripts import Script, run_script
+    from openprod.lua_lupa import LupaEngine
+    result = run_script(ws, LupaEngine(), Script(name="renumber", source=text), args={"start": 1})
+"""
+
+from .host import ScriptEvent, Trigger
+from .params import QueryParamError
+from .runtime import Limits, LuaEngine, ScriptError
+from .session import RunResult, Script, run_script
+
+__all__ = ["Limits", "LuaEngine", "QueryParamError", "RunResult", "Script", "ScriptError", "ScriptEvent", "Trigger",
+           "run_script"]

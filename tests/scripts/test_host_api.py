@@ -1,0 +1,184 @@
+"""The host API of spec/scripts.md on lupa: queries with ? parameters, reads, writes, edges,
+CRDT text and lists, conflicts, json, log, context, args, and ui events delivered to the caller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from openprod.lua_lupa import LupaEngine
+from openprod.scripts import Script, ScriptError, ScriptEvent, run_script
+
+CUES = "lighting.LightingCues"
+ENGINE = LupaEngine()
+PROPS_MODULE = """
+[module]
+name = "props"
+version = "1.0.0"
+
+[table.Props.fields.item]
+type = "string"
+
+[table.Props.fields.tags]
+type = "list"
+crdt = "list"
+item_type = "string"
+"""
+
+
+def run(ws: Any, source: str, **kw: Any) -> Any:
+    mode = kw.pop("mode", "autoCommit")
+    on_error = kw.pop("on_error", "abort")
+    return run_script(ws, ENGINE, Script(name="test", source=source, mode=mode, on_error=on_error), **kw)
+
+
+def test_the_spec_renumber_example_stages_with_progress_events(peer_factory) -> None:
+    ws = peer_factory("Alice").ws
+    act = ws.create_record("lighting.CueLists", {"name": "Act 1"})
+    cues = [ws.create_record(CUES, {"cue_number": n, "page": 10 - i}) for i, n in enumerate(["5", "7.5", "9"])]
+    source = """
+    function main()
+        local cues = core.query("table == 'LightingCues' AND page >= ? ORDER BY page", args.from_page)
+        if #cues == 0 then ui.toast.warn("No cues found") return end
+        ui.progress.start("Renumbering cues", { total = #cues })
+        for i, cue in ipairs(cues) do
+            core.set_field(cue.id, "cue_number", tostring(i))
+            ui.progress.update(i)
+        end
+        ui.progress.complete()
+        ui.toast(#cues .. " cues renumbered")
+    end
+    """
+    seen: list[ScriptEvent] = []
+    bundles = ws.oplog_size().bundles
+    result = run(ws, source, mode="session", args={"from_page": 9}, on_event=seen.append)
+    assert result.status == "staged" and result.op_count == 2
+    assert [(e.kind, e.level, e.current, e.total) for e in seen] == [
+        ("progress", "start", 0, 2), ("progress", "update", 1, 2), ("progress", "update", 2, 2),
+        ("progress", "complete", 2, 2), ("toast", "info", None, None)]
+    assert seen[-1].message == "2 cues renumbered" and result.events == seen
+    # nothing real changed; the overlay waits for review, and the person's view is canonical
+    assert ws.oplog_size().bundles == bundles and ws.active_overlay is None
+    assert [ws.get(c, "cue_number") for c in cues] == ["5", "7.5", "9"]
+    info = {o.id: o for o in ws.list_overlays()}[result.overlay]
+    assert (info.source, info.status, info.op_count) == ("script", "pending", 2)
+    ws.activate_overlay(result.overlay)  # ORDER BY page: page 9 becomes 1, page 10 becomes 2
+    assert [ws.get(c, "cue_number") for c in cues] == ["2", "1", "9"]
+    receipt = ws.commit_overlay(result.overlay)
+    assert receipt is not None and ws.oplog_size().bundles == bundles + 1
+    assert [ws.get(c, "cue_number") for c in cues] == ["2", "1", "9"]
+    assert act
+
+
+def test_query_parameters_are_values_never_query_text(peer_factory) -> None:
+    ws = peer_factory("Alice").ws
+    ws.create_record("contacts.Contacts", {"name": 'Jo "The Boss" \\ Smith', "role": "SM"})
+    ws.create_record("contacts.Contacts", {"name": "x", "role": "ASM"})
+    source = """
+    local hit = core.query_one("table == 'Contacts' AND name == ?", args.name)
+    assert(hit and hit.role == "SM", "exact name with quotes and a backslash")
+    local none = core.query("table == 'Contacts' AND name == ?", 'x" OR name exists OR name == "')
+    assert(#none == 0, "an injected value matched " .. #none)
+    local both = core.query("table == 'Contacts' AND role IN ? ORDER BY name DESC", {"SM", "ASM"})
+    assert(#both == 2 and both[1].name == "x", "IN with a list, ordered")
+    local ok, err = pcall(core.query, "name == ? AND role == ?", "only one")
+    assert(not ok and err:find("2 %? placeholder"), err)
+    local ok2, err2 = pcall(core.query, "name === 'x'")
+    assert(not ok2 and err2:find("line 1"), err2)
+    log.info("done")
+    """
+    result = run(ws, source, args={"name": 'Jo "The Boss" \\ Smith'})
+    assert result.status == "unchanged" and [e.message for e in result.events] == ["done"]
+
+
+def test_reads_writes_membership_edges_and_ordered_edges(peer_factory) -> None:
+    ws = peer_factory("Alice").ws
+    source = """
+    local cue = core.create_entity({ table = "LightingCues", fields = { cue_number = "1", label = "Top" } })
+    local list = core.create_record("lighting.CueLists", { name = "Act 1" })
+    core.set_field(cue.id, "page", 12)
+    assert(core.get_field(cue.id, "page") == 12)
+    core.clear_field(cue.id, "label")
+    assert(core.get_record(cue.id).label == nil)
+    core.add_to_table(cue.id, "sm.SMCues")
+    assert(#core.get_record(cue.id).tables == 2)
+    core.remove_from_table(cue.id, "sm.SMCues")
+    local second = core.create_entity({ table = "LightingCues", fields = { cue_number = "2" } }).id
+    local e1 = core.create_ordered_edge("in_cue_list", cue.id, list)
+    local e0 = core.create_ordered_edge("in_cue_list", second, list, { before = e1 })
+    local order = core.query_ordered_edges(list, "in_cue_list")
+    assert(order[1].id == e0 and order[2].id == e1 and order[1].source_id == second)
+    core.move_ordered_edge(e0, { after = e1 })
+    order = core.query_ordered_edges(list, "in_cue_list")
+    assert(order[1].id == e1)
+    assert(#core.edges_from(cue.id, "in_cue_list") == 1 and #core.edges_to(list) == 2)
+    core.delete_edge(e0)
+    assert(#core.table_members("lighting.CueLists") == 1)
+    core.text.insert_at(cue.id, "description", 0, "Warm wash")
+    core.text.replace_range(cue.id, "description", 0, 4, "Cool")
+    core.text.delete_range(cue.id, "description", 4, 9)
+    assert(core.get_field(cue.id, "description") == "Cool", core.get_field(cue.id, "description"))
+    local tables = core.schema.list_tables()
+    local fields = core.schema.get_fields("LightingCues")
+    assert(#tables > 3 and #fields > 3)
+    core.delete_entity(second)
+    args.cue = cue.id
+    log.info(cue.id)
+    """
+    result = run(ws, source)
+    assert result.status == "committed" and result.bundle is not None
+    cue_id = result.events[-1].message
+    record = ws.record(cue_id)
+    assert record is not None and record.get("page") == 12 and record.get("label") is None
+    assert ws.render(cue_id, "description") == "Cool"
+    assert [e.source for e in ws.ordered_list(ws.table_member_ids("lighting.CueLists")[0], "lighting.in_cue_list")] \
+        == [cue_id]
+
+
+def test_list_fields_json_log_context_and_conflicts(peer_factory) -> None:
+    ws = peer_factory("Alice").ws
+    ws.adopt_module(PROPS_MODULE)
+    holder = ws.create_record("props.Props", {"item": "Dagger"})
+    tags = "props.Props.tags"
+    source = f"""
+    core.list.append(args.id, "{tags}", "a")
+    core.list.append(args.id, "{tags}", "c")
+    core.list.insert(args.id, "{tags}", 1, "b")
+    core.list.remove_at(args.id, "{tags}", 0)
+    core.list.remove(args.id, "{tags}", "c")
+    local text = json.encode({{ n = 1, list = {{1, 2}}, name = "x" }})
+    assert(text == '{{"list": [1, 2], "n": 1, "name": "x"}}', text)
+    assert(json.decode('{{"a": [true, 2.5]}}').a[2] == 2.5)
+    local ok, err = pcall(json.decode, "{{nope")
+    assert(not ok and err:find("not valid JSON"))
+    assert(context.user().name == "Alice" and context.script() == "test")
+    assert(context.trigger_entity() == nil and context.cancelled() == false)
+    assert(type(context.hlc_time()) == "string")
+    assert(#core.get_conflicts() == 0)
+    log.debug("d") log.warn("w") log.error("e") print("p", 1, nil)
+    """
+    result = run(ws, source, args={"id": holder})
+    assert ws.get(holder, tags) == ["b"]
+    assert [(e.level, e.message) for e in result.events] == [("debug", "d"), ("warn", "w"), ("error", "e"),
+                                                              ("info", "p\t1\tnil")]
+
+
+def test_a_failing_write_is_catchable_and_skip_mode_skips_it(peer_factory) -> None:
+    ws = peer_factory("Alice").ws
+    cue = ws.create_record(CUES, {"cue_number": "1"})
+    source = """
+    local ok, err = pcall(core.set_field, args.cue, "no_such_field", 1)
+    assert(args.skip or (not ok and err:find("unknown field")), err)
+    core.set_field(args.cue, "page", 3)
+    core.set_field("00000000-0000-0000-0000-000000000000", "page", 4)
+    core.set_field(args.cue, "label", "after")
+    """
+    with pytest.raises(ScriptError) as failed:
+        run(ws, source, args={"cue": cue})
+    assert failed.value.kind == "error" and "test:5:" in failed.value.message
+    assert ws.get(cue, "page") is None and ws.get(cue, "label") is None  # nothing kept
+    result = run(ws, source, args={"cue": cue, "skip": True}, on_error="skip")
+    assert result.status == "committed" and len(result.skipped) == 2
+    assert ws.get(cue, "page") == 3 and ws.get(cue, "label") == "after"
+    assert any(e.level == "warn" and e.message.startswith("skipped:") for e in result.events)
