@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..errors import LocalError
+from ..errors import LocalError, ValidationError
 
 OK, FAILED, STOPPED = 0, 1, 2
 
@@ -44,7 +44,7 @@ class Limits:
 
     def __post_init__(self) -> None:
         if self.instructions < self.hook_every or self.memory_bytes < 2**20 or self.hook_every < 1:
-            raise LocalError("script limits: instructions >= hook_every >= 1, memory at least 1 MiB")
+            raise ValidationError("script limits: instructions >= hook_every >= 1, memory at least 1 MiB")
 
 
 class ScriptError(LocalError):
