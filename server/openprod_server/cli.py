@@ -8,6 +8,7 @@
     openprod sync    --db show.db --identity me.json [--transport websocket|webrtc] [--watch]
     openprod key create|list|revoke ...   openprod join-mode open|access_key ...
     openprod info    --db show.db --identity me.json
+    openprod script run --db show.db --identity me.json renumber.lua [--arg from=1 ...] [--commit]
 
 click (pinned) because it gives subcommands, typed options and one-line `Error: ...` messages
 for free, and uvicorn already depends on it. Errors a user can fix are one line on stderr and
@@ -531,6 +532,73 @@ def join_mode(db: Path, identity_path: Path, relay: str, ca: Path | None, mode: 
     """Set how others join this workspace on the relay (owner only)."""
     ws = _open(db, identity_path)
     _emit(_run(_client(relay, ws, ca).request("set_join_mode", {"mode": mode})))
+
+
+@main.group()
+def script() -> None:
+    """Lua scripts (docs/scripts.md): automation that stages its changes for review."""
+
+
+def _arg_value(text: str) -> Any:
+    """--arg values: true/false, whole and decimal numbers as numbers; anything else as text."""
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+@script.command("run")
+@db_option
+@identity_option
+@click.argument("script_path", metavar="SCRIPT.lua", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--arg", "args", multiple=True, help="An argument for the script as name=value (repeatable).")
+@click.option("--commit", is_flag=True, help="Commit the changes as one bundle now, instead of staging them for "
+              "review in the app.")
+@click.option("--on-error", type=click.Choice(["abort", "skip"]), default="abort", show_default=True,
+              help="A change that fails: stop the run (nothing kept), or skip it and carry on.")
+def script_run(db: Path, identity_path: Path, script_path: Path, args: tuple[str, ...], commit: bool,
+               on_error: str) -> None:
+    """Run a script against a workspace file. Prints its messages and what it staged (or committed)
+    as JSON lines; a script that fails changes nothing and exits 1 with the reason on one line."""
+    from openprod.lua_lupa import LupaEngine
+    from openprod.scripts import Script, ScriptEvent, run_script
+
+    given: dict[str, Any] = {}
+    for item in args:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.ClickException(f"--arg {item!r}: write it as name=value")
+        given[name.strip()] = _arg_value(value)
+    try:
+        source = script_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{script_path} is not UTF-8 text") from None
+    ws = _open(db, identity_path)
+
+    def show(event: ScriptEvent) -> None:
+        _emit({"event": event.kind, "level": event.level, "message": event.message, "current": event.current,
+               "total": event.total})
+
+    try:
+        definition = Script(name=script_path.stem, source=source, mode="autoCommit" if commit else "session",
+                            on_error=on_error)
+        result = run_script(ws, LupaEngine(), definition, args=given, on_event=show)
+    except OpenprodError as exc:
+        line = exc.line() if hasattr(exc, "line") else " ".join(str(exc).split())
+        raise click.ClickException(line) from None
+    summary: dict[str, Any] = {"status": result.status, "overlay": result.overlay, "bundle": result.bundle,
+                               "ops": result.op_count, "skipped": result.skipped}
+    if result.overlay is not None:
+        ws.activate_overlay(result.overlay)
+        summary["staged"] = [{"op": op.op_type, "record": op.target, "field": op.field, "was": op.was,
+                              "now": ws.get(op.target, op.field) if op.field and op.target_is_id and "." in op.field
+                              else None} for op in ws.staged_ops(result.overlay)]
+        ws.stash_overlay(result.overlay, pending=True)
+    _emit(summary)
 
 
 def run() -> None:

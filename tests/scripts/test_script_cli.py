@@ -1,0 +1,111 @@
+"""`openprod script run` as a subprocess against a real SQLite workspace file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from openprod import Env, Identity, Workspace, connect
+from openprod.signer_nacl import NaclSigner, NaclVerifier
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "openprod_server.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def show(tmp_path: Path) -> Path:
+    assert cli("identity", "create", "--out", "me.json", "--name", "Sam", cwd=tmp_path).returncode == 0
+    made = cli("init", "--db", "show.db", "--identity", "me.json", "--name", "Hamlet", "--module", "lighting",
+               cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    (tmp_path / "add.lua").write_text("""
+ui.progress.start("Adding cues", { total = args.n })
+for i = 1, args.n do
+  local number = tostring(args.first + i - 1)
+  core.create_entity({ table = "LightingCues", fields = { cue_number = number, label = args.label } })
+  ui.progress.update(i)
+end
+ui.toast("added " .. args.n)
+""")
+    return tmp_path
+
+
+def opened(folder: Path) -> Workspace:
+    me = Identity.from_json((folder / "me.json").read_text())
+    return Workspace.open(connect(str(folder / "show.db")), Env(signer=NaclSigner(me), verifier=NaclVerifier(),
+                                                                 display_name=me.display_name))
+
+
+def state(folder: Path) -> tuple[int, str, int]:
+    ws = opened(folder)
+    try:
+        return ws.oplog_size().bundles, ws.state_hash(), len(ws.list_overlays())
+    finally:
+        ws.close()
+
+
+def test_without_commit_it_prints_what_it_staged_and_leaves_it_for_review(show: Path) -> None:
+    bundles, digest, _ = state(show)
+    run = cli("script", "run", "--db", "show.db", "--identity", "me.json", "add.lua", "--arg", "n=2",
+              "--arg", "first=11", "--arg", "label=Warm wash", cwd=show)
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [(x["event"], x["level"], x["current"]) for x in lines[:-1]] == [
+        ("progress", "start", 0), ("progress", "update", 1), ("progress", "update", 2), ("toast", "info", None)]
+    summary = lines[-1]
+    assert summary["status"] == "staged" and summary["bundle"] is None
+    labels = [s["now"] for s in summary["staged"] if s["field"] == "lighting.LightingCues.label"]
+    numbers = [s["now"] for s in summary["staged"] if s["field"] == "lighting.LightingCues.cue_number"]
+    assert labels == ["Warm wash", "Warm wash"] and numbers == ["11", "12"]
+    assert state(show)[:2] == (bundles, digest)  # nothing real yet
+    ws = opened(show)
+    [pending] = ws.list_overlays()
+    assert (pending.id, pending.source, pending.status) == (summary["overlay"], "script", "pending")
+    assert ws.commit_overlay(pending.id) is not None and len(ws.table_member_ids("lighting.LightingCues")) == 2
+    ws.close()
+
+
+def test_with_commit_it_commits_one_bundle(show: Path) -> None:
+    bundles, _, _ = state(show)
+    run = cli("script", "run", "--db", "show.db", "--identity", "me.json", "add.lua", "--arg", "n=3",
+              "--arg", "first=1", "--arg", "label=x", "--commit", cwd=show)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout.splitlines()[-1])
+    assert summary["status"] == "committed" and summary["bundle"]
+    after = state(show)
+    assert after[0] == bundles + 1 and after[2] == 0
+
+
+@pytest.mark.parametrize(("source", "reason"), [
+    ("while true do end", "Error: limit: instruction limit reached"),
+    ("local t = {} for i = 1, 1e9 do t[i] = {} end", "Error: limit: memory limit reached"),
+    ("os.execute('id')", "Error: sandbox: a script may not use os"),
+    ("local x = = 1", "Error: syntax: bad:1: unexpected symbol"),
+    ("core.query('name === 1')", "Error: error: bad:1: "),
+    ("core.create_entity({ table = 'LightingCues', fields = { cue_number = '1' } })\nerror('no')",
+     "Error: error: bad:2: no"),
+])
+def test_a_failing_script_exits_1_with_one_line_and_changes_nothing(show: Path, source: str, reason: str) -> None:
+    before = state(show)
+    (show / "bad.lua").write_text(source)
+    for extra in ([], ["--commit"]):
+        run = cli("script", "run", "--db", "show.db", "--identity", "me.json", "bad.lua", *extra, cwd=show)
+        assert run.returncode == 1
+        assert run.stderr.startswith(reason) and run.stderr.count("\n") == 1, run.stderr
+        assert state(show) == before
+
+
+def test_bad_arguments_are_refused(show: Path) -> None:
+    run = cli("script", "run", "--db", "show.db", "--identity", "me.json", "add.lua", "--arg", "novalue", cwd=show)
+    assert run.returncode == 1 and "name=value" in run.stderr
+    run = cli("script", "run", "--db", "show.db", "--identity", "me.json", "missing.lua", cwd=show)
+    assert run.returncode == 2 and "does not exist" in run.stderr
+    (show / "binary.lua").write_bytes(b"\xff\xfe\x00")
+    run = cli("script", "run", "--db", "show.db", "--identity", "me.json", "binary.lua", cwd=show)
+    assert run.returncode == 1 and "not UTF-8" in run.stderr
