@@ -595,8 +595,9 @@ def script_run(db: Path, identity_path: Path, script_path: Path, args: tuple[str
     if result.overlay is not None:
         ws.activate_overlay(result.overlay)
         summary["staged"] = [{"op": op.op_type, "record": op.target, "field": op.field, "was": op.was,
-                              "now": ws.get(op.target, op.field) if op.field and op.target_is_id and "." in op.field
-                              else None} for op in ws.staged_ops(result.overlay)]
+                              "now": ws.get(op.target, op.field) if op.target is not None and op.field
+                              and op.target_is_id and op.field.count(".") == 2 else None}
+                             for op in ws.staged_ops(result.overlay)]
         ws.stash_overlay(result.overlay, pending=True)
     _emit(summary)
 
