@@ -3,12 +3,17 @@ CRDT text and lists, conflicts, json, log, context, args, and ui events delivere
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from openprod.lua_lupa import LupaEngine
 from openprod.scripts import Script, ScriptError, ScriptEvent, run_script
+
+sys.path.insert(0, str(Path(__file__).parent))
+from script_cases import API
 
 CUES = "lighting.LightingCues"
 ENGINE = LupaEngine()
@@ -182,3 +187,15 @@ def test_a_failing_write_is_catchable_and_skip_mode_skips_it(peer_factory) -> No
     assert result.status == "committed" and len(result.skipped) == 2
     assert ws.get(cue, "page") == 3 and ws.get(cue, "label") == "after"
     assert any(e.level == "warn" and e.message.startswith("skipped:") for e in result.events)
+
+
+@pytest.mark.parametrize("case", sorted(API))
+def test_the_shared_api_scripts_pass(peer_factory, case: str) -> None:
+    """The self-checking scripts the browser also runs on wasmoon."""
+    ws = peer_factory("Alice").ws
+    result = run_script(ws, ENGINE, Script(name="api", source=API[case]), args={"n": 3, "word": "go"})
+    assert result.status in ("staged", "unchanged")
+    if case.startswith("json"):
+        assert [(e.kind, e.level) for e in result.events] == [
+            ("progress", "start"), ("progress", "update"), ("progress", "update"), ("progress", "update"),
+            ("progress", "complete"), ("toast", "info"), ("toast", "warn"), ("log", "info")]

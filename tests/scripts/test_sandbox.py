@@ -13,7 +13,7 @@ from openprod.lua_lupa import LupaEngine
 from openprod.scripts import Limits, Script, ScriptError, run_script
 
 sys.path.insert(0, str(Path(__file__).parent))
-from sandbox_cases import ALLOWED, ESCAPES
+from script_cases import ALLOWED, ESCAPES
 
 ENGINE = LupaEngine()
 SMALL = Limits(instructions=5_000_000, memory_bytes=16 * 2**20)

@@ -40,11 +40,12 @@ from .fields import EDITABLE_TYPES, coerce_crdt, coerce_input, field_json, same_
 from .imports import IMPORT_METHODS, ImportApi
 from .links import LINK_METHODS, LinksApi
 from .modules import available_manifests, module_upgrades
+from .scripts import SCRIPT_METHODS, ScriptsApi, use_lua
 from .staging import STAGING_METHODS, ProgressSink, StagingApi, drift_json, staged_cells
 from .views import VIEW_METHODS, ViewsApi
 
 __all__ = ["EDITABLE_TYPES", "METHODS", "Session", "coerce_input", "new_identity", "read_backup", "rename_identity",
-           "use_yjs"]
+           "use_lua", "use_yjs"]
 
 EnvFactory = Callable[[Identity], Awaitable[Env]]
 _yjs: Any = None  # the Yjs module object, handed in by the worker (see use_yjs)
@@ -122,7 +123,7 @@ class ReplayStats:
     overlays: int = 0
 
 
-class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi):
+class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, ScriptsApi):
     """Create with `await Session.create(...)` or `await Session.open(...)`."""
 
     def __init__(self, ws: Workspace, identity: Identity, seq: int, replay: ReplayStats) -> None:
@@ -588,5 +589,5 @@ METHODS: dict[str, bool] = {
     "membership": False, "stats": False, "set_cell": True, "create_record": True, "update_record": True,
     "add_to_table": True, "remove_from_table": True, "delete_record": True, "undo": True, "redo": True,
     "upgrade_modules": True,
-    **CONFLICT_METHODS, **STAGING_METHODS, **IMPORT_METHODS, **LINK_METHODS, **VIEW_METHODS,
+    **CONFLICT_METHODS, **STAGING_METHODS, **IMPORT_METHODS, **LINK_METHODS, **VIEW_METHODS, **SCRIPT_METHODS,
 }

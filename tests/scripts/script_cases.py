@@ -68,3 +68,64 @@ assert(f(41) == 42)
 assert(select("#", 1, 2, 3) == 3 and type(next) == "function" and tostring(nil) == "nil")
 assert(_VERSION == "Lua 5.4")
 """
+
+# Self-checking scripts over the host API (each makes its own data and asserts what it reads):
+# run on lupa (tests/scripts/test_host_api.py) and on wasmoon in the browser.
+API: dict[str, str] = {
+    "query parameters and ORDER BY": """
+core.create_record("contacts.Contacts", { name = 'Jo "The Boss" \\\\ Smith', role = "SM" })
+core.create_record("contacts.Contacts", { name = "x", role = "ASM" })
+local hit = core.query_one("table == 'Contacts' AND name == ?", 'Jo "The Boss" \\\\ Smith')
+assert(hit and hit.role == "SM", "exact name with quotes and a backslash")
+local none = core.query("table == 'Contacts' AND name == ?", 'x" OR name exists OR name == "')
+assert(#none == 0, "an injected value matched " .. #none)
+local both = core.query("table == 'Contacts' AND role IN ? ORDER BY name DESC", { "SM", "ASM" })
+assert(#both == 2 and both[1].name == "x", "IN with a list, ordered")
+local ok, err = pcall(core.query, "name == ? AND role == ?", "only one")
+assert(not ok and err:find("2 %? placeholder"), err)
+local ok2, err2 = pcall(core.query, "name === 'x'")
+assert(not ok2 and err2:find("line 1"), err2)
+""",
+    "records, tables, edges and text": """
+local cue = core.create_entity({ table = "LightingCues", fields = { cue_number = "1", label = "Top" } })
+local list = core.create_record("lighting.CueLists", { name = "Act 1" })
+core.set_field(cue.id, "page", 12)
+assert(core.get_field(cue.id, "page") == 12)
+core.clear_field(cue.id, "label")
+assert(core.get_record(cue.id).label == nil)
+core.add_to_table(cue.id, "sm.SMCues")
+assert(#core.get_record(cue.id).tables == 2)
+core.remove_from_table(cue.id, "sm.SMCues")
+local second = core.create_entity({ table = "LightingCues", fields = { cue_number = "2" } }).id
+local e1 = core.create_ordered_edge("in_cue_list", cue.id, list)
+local e0 = core.create_ordered_edge("in_cue_list", second, list, { before = e1 })
+local order = core.query_ordered_edges(list, "in_cue_list")
+assert(order[1].id == e0 and order[2].id == e1 and order[1].source_id == second)
+core.move_ordered_edge(e0, { after = e1 })
+assert(core.query_ordered_edges(list, "in_cue_list")[1].id == e1)
+assert(#core.edges_from(cue.id, "in_cue_list") == 1 and #core.edges_to(list) == 2)
+core.delete_edge(e0)
+core.text.insert_at(cue.id, "description", 0, "Warm wash")
+core.text.replace_range(cue.id, "description", 0, 4, "Cool")
+core.text.delete_range(cue.id, "description", 4, 9)
+assert(core.get_field(cue.id, "description") == "Cool", core.get_field(cue.id, "description"))
+assert(#core.schema.list_tables() > 3 and #core.schema.get_fields("LightingCues") > 3)
+core.delete_entity(second)
+""",
+    "json, log, context and ui": """
+local text = json.encode({ n = 1, list = { 1, 2 }, name = "x" })
+assert(text == '{"list": [1, 2], "n": 1, "name": "x"}', text)
+assert(json.decode('{"a": [true, 2.5]}').a[2] == 2.5)
+local ok, err = pcall(json.decode, "{nope")
+assert(not ok and err:find("not valid JSON"))
+assert(type(context.user().name) == "string" and context.script() == "api")
+assert(context.trigger_entity() == nil and context.cancelled() == false)
+assert(type(context.hlc_time()) == "string" and #core.get_conflicts() == 0)
+assert(args.n == 3 and args.word == "go")
+ui.progress.start("Counting", { total = args.n })
+for i = 1, args.n do ui.progress.update(i) end
+ui.progress.complete()
+ui.toast("done") ui.toast.warn("careful")
+log.info("logged")
+""",
+}
