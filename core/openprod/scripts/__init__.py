@@ -8,9 +8,11 @@ wasmoon in the browser): see docs/scripts.md for why and how the limits hold on 
 """
 
 from .host import ScriptEvent, Trigger
+from .library import SCRIPTS_TABLE, LibraryScript, ScriptArg, find_script, library, parse_args, save_script
 from .params import QueryParamError
 from .runtime import Limits, LuaEngine, ScriptError
 from .session import RunResult, Script, run_script
 
-__all__ = ["Limits", "LuaEngine", "QueryParamError", "RunResult", "Script", "ScriptError", "ScriptEvent", "Trigger",
-           "run_script"]
+__all__ = ["SCRIPTS_TABLE", "LibraryScript", "Limits", "LuaEngine", "QueryParamError", "RunResult", "Script",
+           "ScriptArg", "ScriptError", "ScriptEvent", "Trigger", "find_script", "library", "parse_args", "run_script",
+           "save_script"]

@@ -92,30 +92,50 @@ return function(host, source, chunk_name, limits)
     end,
   }
 
-  -- Lua patterns backtrack: k unbounded repeats over n characters can take n^k steps in one C call
+  -- Lua patterns backtrack: k repeats that can match the same characters (next to each other, or
+  -- any `.` repeat) over n characters can take n^k steps inside one C call, which no hook sees.
+  -- Repeats split by a literal (%d+-%d+) backtrack only locally and count once.
   local function pattern_cost(pattern, n)
-    local repeats, optional, i, len = 0, 0, 1, #pattern
+    local dots, run, longest, optional, i, len = 0, 0, 0, 0, 1, #pattern
+    local anchored = s_sub(pattern, 1, 1) == "^"
+    if anchored then i = 2 end
     while i <= len do
       local c = s_sub(pattern, i, i)
-      if c == "%" then
-        i = i + 2
-      elseif c == "[" then
-        i = i + 1
-        if s_sub(pattern, i, i) == "^" then i = i + 1 end
-        if s_sub(pattern, i, i) == "]" then i = i + 1 end
-        while i <= len and s_sub(pattern, i, i) ~= "]" do
-          if s_sub(pattern, i, i) == "%" then i = i + 1 end
-          i = i + 1
-        end
+      local is_dot = false
+      if c == "(" or c == ")" then
         i = i + 1
       else
-        if i > 1 and (c == "*" or c == "+" or c == "-") then repeats = repeats + 1
-        elseif i > 1 and c == "?" then optional = optional + 1 end
-        i = i + 1
+        if c == "%" then
+          i = i + 2
+        elseif c == "[" then
+          i = i + 1
+          if s_sub(pattern, i, i) == "^" then i = i + 1 end
+          if s_sub(pattern, i, i) == "]" then i = i + 1 end
+          while i <= len and s_sub(pattern, i, i) ~= "]" do
+            if s_sub(pattern, i, i) == "%" then i = i + 1 end
+            i = i + 1
+          end
+          i = i + 1
+        else
+          is_dot = c == "."
+          i = i + 1
+        end
+        local q = s_sub(pattern, i, i)
+        if q == "*" or q == "+" or q == "-" then
+          i = i + 1
+          if is_dot then dots = dots + 1 else run = run + 1 end
+          if run > longest then longest = run end
+        elseif q == "?" then
+          i = i + 1
+          optional = optional + 1
+        else
+          run = 0
+        end
       end
     end
-    if repeats < 2 and optional < 12 then return 0 end
-    return (n + 1.0) ^ repeats * 2.0 ^ optional
+    local k = dots + longest
+    if k < 2 and optional < 12 then return 0 end
+    return (n + 1.0) ^ (anchored and k - 1 or k) * 2.0 ^ optional
   end
   local function guard(s, pattern, plain)
     if plain or type(pattern) ~= "string" then return end

@@ -1,0 +1,208 @@
+"""Where scripts live: module scripts shipped with the app (read-only) and user scripts stored in
+the workspace as records of the `scripts.Scripts` table (so they sync, have history and merge like
+any record). Each script may declare its arguments in header comments, which the app's script
+library turns into a form:
+
+    --@arg first cue "First cue of the range"
+    --@arg step number "Step" = 1
+
+Kinds: text, number, cue, boolean, date (YYYY-MM-DD), json, csv (a CSV file's text). `= value`
+gives a default; an argument without one is required.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NotFoundError, ValidationError
+from .session import Script
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+SCRIPTS_TABLE = "scripts.Scripts"
+SCRIPTS_MODULE = """
+[module]
+name = "scripts"
+version = "1.0.0"
+display_name = "Scripts"
+description = "Lua scripts kept in this workspace"
+
+[table.Scripts]
+display_name = "Scripts"
+description = "Automation that stages its changes for review"
+
+[table.Scripts.fields.name]
+type = "string"
+required = true
+display_name = "Name"
+
+[table.Scripts.fields.description]
+type = "string"
+display_name = "Description"
+
+[table.Scripts.fields.source]
+type = "string"
+required = true
+display_name = "Lua source"
+
+[table.Scripts.fields.on_error]
+type = "string"
+display_name = "When a change fails"
+default = "abort"
+"""
+ARG_KINDS = ("text", "number", "cue", "boolean", "date", "json", "csv")
+_ARG = re.compile(r'^--@arg\s+([A-Za-z_]\w*)\s+(\w+)\s+"([^"]*)"(?:\s*=\s*(.+?))?\s*$')
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class ScriptArg:
+    name: str
+    kind: str
+    label: str
+    default: Any = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+@dataclass(frozen=True)
+class LibraryScript:
+    """A script a person can run: `id` is 'module:NAME' for a shipped one, the record id otherwise."""
+
+    id: str
+    name: str
+    description: str
+    source: str
+    read_only: bool
+    on_error: str = "abort"
+    args: list[ScriptArg] = field(default_factory=list)
+
+    def script(self, mode: str = "session") -> Script:
+        return Script(name=self.name, source=self.source, mode=mode, on_error=self.on_error)
+
+    def check_args(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The arguments as the script receives them: each declared one converted to its kind, defaults
+        filled in. Raises ValidationError naming the argument for one that is missing or malformed."""
+        out = dict(given)
+        for arg in self.args:
+            value = given.get(arg.name)
+            if value is None or value == "":
+                if arg.required:
+                    raise ValidationError(f"{arg.label}: this is needed to run {self.name!r}")
+                value = arg.default
+            out[arg.name] = _convert(arg, value)
+        return out
+
+
+def _convert(arg: ScriptArg, value: Any) -> Any:
+    where = arg.label
+    if arg.kind == "number":
+        if isinstance(value, bool):
+            raise ValidationError(f"{where}: expected a number, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValidationError(f"{where}: expected a number, got {value!r}") from None
+        return int(number) if number == int(number) else number
+    if arg.kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "yes", "1"):
+            return True
+        if str(value).lower() in ("false", "no", "0"):
+            return False
+        raise ValidationError(f"{where}: expected yes or no, got {value!r}")
+    if arg.kind == "date":
+        if not isinstance(value, str) or not _DATE.match(value):
+            raise ValidationError(f"{where}: expected a date as YYYY-MM-DD, got {value!r}")
+        return value
+    if arg.kind == "json":
+        if isinstance(value, (dict, list)):
+            return value
+        try:
+            return json.loads(str(value))
+        except ValueError as exc:
+            raise ValidationError(f"{where}: not valid JSON ({exc})") from None
+    return str(value)
+
+
+def parse_args(source: str) -> list[ScriptArg]:
+    """The `--@arg` declarations at the top of a script."""
+    out = []
+    for number, line in enumerate(source.splitlines(), start=1):
+        if not line.startswith("--@arg"):
+            continue
+        found = _ARG.match(line.strip())
+        if found is None:
+            raise ValidationError(f"line {number}: write an argument as --@arg name kind \"Label\" [= default]")
+        name, kind, label, default = found.groups()
+        if kind not in ARG_KINDS:
+            raise ValidationError(f"line {number}: argument kind {kind!r} is not one of {', '.join(ARG_KINDS)}")
+        out.append(ScriptArg(name, kind, label, None if default is None else default.strip().strip('"')))
+    return out
+
+
+def _description(source: str) -> str:
+    lines = []
+    for line in source.splitlines():
+        if line.startswith("--@"):
+            continue
+        if not line.startswith("--"):
+            break
+        lines.append(line[2:].strip())
+    return " ".join(lines).strip()
+
+
+def _shipped(name: str, source: str) -> LibraryScript:
+    return LibraryScript(f"module:{name}", name, _description(source), source, True, "abort", parse_args(source))
+
+
+def library(ws: Workspace) -> list[LibraryScript]:
+    """Every script a person can run: the shipped ones, then the workspace's own by name."""
+    from .shipped import SHIPPED
+
+    out = [_shipped(name, source) for name, source in SHIPPED.items()]
+    if SCRIPTS_TABLE in ws.schema.tables:
+        stored = []
+        for record in ws.records(SCRIPTS_TABLE):
+            source = str(record.get("source") or "")
+            try:
+                args = parse_args(source)
+            except ValidationError:
+                args = []
+            stored.append(LibraryScript(record.id, str(record.get("name")), str(record.get("description") or "")
+                                        or _description(source), source, False,
+                                        str(record.get("on_error") or "abort"), args))
+        out.extend(sorted(stored, key=lambda s: s.name.lower()))
+    return out
+
+
+def find_script(ws: Workspace, script_id: str) -> LibraryScript:
+    for item in library(ws):
+        if item.id == script_id:
+            return item
+    raise NotFoundError(f"no script {script_id!r} in this workspace or the app")
+
+
+def save_script(ws: Workspace, name: str, source: str, *, description: str = "", on_error: str = "abort",
+                script_id: str | None = None) -> str:
+    """Store a user script in the workspace (adopting the Scripts table the first time); returns its id.
+    The source must parse its argument declarations; Lua syntax is checked when it runs."""
+    Script(name=name, source=source, on_error=on_error)  # checks name, size, on_error
+    parse_args(source)
+    if SCRIPTS_TABLE not in ws.schema.tables:
+        with ws.transaction(kind="module", staging=False) as tx:
+            tx.adopt_module(SCRIPTS_MODULE)
+    values = {"name": name, "source": source, "description": description, "on_error": on_error}
+    with ws.transaction(staging=False) as tx:
+        if script_id is None:
+            return tx.create_record(SCRIPTS_TABLE, values)
+        for key, value in values.items():
+            tx.set_field(script_id, f"{SCRIPTS_TABLE}.{key}", value)
+    return script_id
