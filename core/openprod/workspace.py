@@ -45,7 +45,7 @@ from .rebuild import rebuild
 from .receive import Received
 from .results import BundleEvent, Edge, IngestResult, OplogSize, Quarantined, Receipt, Record, StoredBundle
 from .reverting import begin_undo
-from .rules import Proposal, Rule, RuleEngine, load_rules
+from .rules import Dependency, Proposal, Rule, RuleEngine, load_rules, rule_dependencies
 from .settings import Settings
 from .statehash import state_hash
 from .storage import adopt, get_meta, install, set_meta
@@ -631,6 +631,10 @@ class Workspace:
 
     def list_rules(self) -> list[Rule]:
         return load_rules(self._cx)
+
+    def rule_dependencies(self) -> list[Dependency]:
+        """What each enabled rule watches and writes, for cycle checks that include rules (triggers)."""
+        return rule_dependencies(self._cx, load_rules(self._cx))
 
     def proposals(self) -> list[Proposal]:
         """What rules suggest and a person decides (add to a table, remove, merge)."""

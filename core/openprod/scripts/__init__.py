@@ -12,7 +12,17 @@ from .library import SCRIPTS_TABLE, LibraryScript, ScriptArg, find_script, libra
 from .params import QueryParamError
 from .runtime import Limits, LuaEngine, ScriptError
 from .session import RunResult, Script, run_script
+from .triggers import (
+           TriggerCycleError,
+           TriggerDef,
+           TriggerLimitError,
+           TriggerRun,
+           TriggerRunner,
+           save_trigger,
+           triggers,
+)
 
 __all__ = ["SCRIPTS_TABLE", "LibraryScript", "Limits", "LuaEngine", "QueryParamError", "RunResult", "Script",
-           "ScriptArg", "ScriptError", "ScriptEvent", "Trigger", "find_script", "library", "parse_args", "run_script",
-           "save_script"]
+           "ScriptArg", "ScriptError", "ScriptEvent", "Trigger", "TriggerCycleError", "TriggerDef", "TriggerLimitError",
+           "TriggerRun", "TriggerRunner", "find_script", "library", "parse_args", "run_script", "save_script",
+           "save_trigger", "triggers"]

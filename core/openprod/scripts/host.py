@@ -299,7 +299,14 @@ class Host:
         rid, name = _text(rid, "record id"), _text(name, "field")
         if value == {}:
             value = []  # an empty Lua table: an empty list
-        self.tx.set_field(rid, name, value)
+        found = self.ws.record(rid)
+        fdef = self.ws.schema.field(name, found.tables if found is not None else None)
+        if fdef.crdt == "text" and value is not None:
+            self.tx.set_text(rid, fdef.id, value)  # the spec: set_field replaces a text field's content
+        elif fdef.crdt == "list" and value is not None:
+            self.tx.set_list(rid, fdef.id, value)
+        else:
+            self.tx.set_field(rid, name, value)
 
     def _list(self, rid: Any, name: Any, change: Callable[[list[Any]], list[Any]]) -> None:
         rid, name = _text(rid, "record id"), _text(name, "field")

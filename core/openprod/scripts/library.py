@@ -53,6 +53,51 @@ display_name = "Lua source"
 type = "string"
 display_name = "When a change fails"
 default = "abort"
+
+[table.Triggers]
+display_name = "Triggers"
+description = "Run a script when a field changes"
+
+[table.Triggers.fields.name]
+type = "string"
+required = true
+display_name = "Name"
+
+[table.Triggers.fields.field]
+type = "string"
+required = true
+display_name = "When this field changes"
+
+[table.Triggers.fields.when]
+type = "string"
+display_name = "Only if"
+
+[table.Triggers.fields.scope]
+type = "string"
+display_name = "Follow link"
+
+[table.Triggers.fields.script]
+type = "string"
+required = true
+display_name = "Run script"
+
+[table.Triggers.fields.params]
+type = "string"
+display_name = "With arguments"
+
+[table.Triggers.fields.mode]
+type = "string"
+display_name = "Review first or save at once"
+default = "session"
+
+[table.Triggers.fields.writes]
+type = "string"
+display_name = "Fields the script changes"
+
+[table.Triggers.fields.enabled]
+type = "boolean"
+display_name = "On"
+default = true
 """
 ARG_KINDS = ("text", "number", "cue", "boolean", "date", "json", "csv")
 _ARG = re.compile(r'^--@arg\s+([A-Za-z_]\w*)\s+(\w+)\s+"([^"]*)"(?:\s*=\s*(.+?))?\s*$')

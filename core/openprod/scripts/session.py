@@ -68,6 +68,7 @@ class RunResult:
     op_count: int
     events: list[ScriptEvent] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    wire: bytes | None = None  # the committed bundle (autoCommit), for triggers it may set off
 
 
 def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[str, Any] | None = None,
@@ -92,7 +93,7 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
         receipt = ws.finish(tx)
         if receipt is None:
             return RunResult("unchanged", None, None, 0, events, skipped)
-        return RunResult("committed", None, receipt.bundle_id, len(tx.ops), events, skipped)
+        return RunResult("committed", None, receipt.bundle_id, len(tx.ops), events, skipped, receipt.wire)
 
     previous = ws.active_overlay
     overlay = ws.create_overlay(script.name, source="script", script=script.name, activate=False)
