@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LocalError, ValidationError
 from ..hlc import to_display
+from ..ids import as_id
 from ..results import Edge, Record
 from .params import bind
 from .runtime import FAILED, OK, STOPPED, HostFunction
@@ -299,8 +300,7 @@ class Host:
         rid, name = _text(rid, "record id"), _text(name, "field")
         if value == {}:
             value = []  # an empty Lua table: an empty list
-        found = self.ws.record(rid)
-        fdef = self.ws.schema.field(name, found.tables if found is not None else None)
+        fdef = self.tx._field(name, as_id(rid, "record id"))  # the record's tables decide a short name
         if fdef.crdt == "text" and value is not None:
             self.tx.set_text(rid, fdef.id, value)  # the spec: set_field replaces a text field's content
         elif fdef.crdt == "list" and value is not None:
