@@ -11,7 +11,7 @@ from helpers import sync
 from openprod import ValidationError
 from openprod.lua_lupa import LupaEngine
 from openprod.scripts import Script, ScriptError, run_script
-from openprod.scripts.library import find_script, library, parse_args, save_script
+from openprod.scripts.library import find_script, list_scripts, parse_args, save_script
 
 CUES = "lighting.LightingCues"
 ENGINE = LupaEngine()
@@ -105,15 +105,15 @@ def test_workspace_scripts_are_records_that_sync_and_module_scripts_are_read_onl
     alice = peer_factory("Alice")
     bob = peer_factory("Bob", workspace_from=alice)
     ws = alice.ws
-    names = [s.name for s in library(ws)]
+    names = [s.name for s in list_scripts(ws)]
     assert names == ["renumber_cues", "import_cues_csv", "fill_call_times"]
-    assert all(s.read_only for s in library(ws))
+    assert all(s.read_only for s in list_scripts(ws))
     source = ('-- Mark every cue as called.\n--@arg label text "Label" = Called\n'
               'for _, c in ipairs(core.query("table == \'LightingCues\'")) do\n'
               '  core.set_field(c.id, "label", args.label)\nend\n')
     script_id = save_script(ws, "Mark called", source)
     sync(alice, bob)
-    [mine] = [s for s in library(bob.ws) if not s.read_only]
+    [mine] = [s for s in list_scripts(bob.ws) if not s.read_only]
     assert (mine.id, mine.name, mine.description, mine.args[0].default) == (script_id, "Mark called",
                                                                            "Mark every cue as called.", "Called")
     cue = bob.ws.create_record(CUES, {"cue_number": "1"})
@@ -130,7 +130,7 @@ def test_workspace_scripts_are_records_that_sync_and_module_scripts_are_read_onl
 def test_every_shipped_script_compiles(peer_factory) -> None:
     ws = peer_factory("Alice").ws
     check = "local f, err = load(args.src, '=' .. args.name) assert(f, err)"
-    for item in library(ws):
+    for item in list_scripts(ws):
         run_script(ws, ENGINE, Script(name="compile", source=check), args={"src": item.source, "name": item.name})
     with pytest.raises(ScriptError, match="broken:1:"):
         run_script(ws, ENGINE, Script(name="compile", source=check), args={"src": "x = = 1", "name": "broken"})

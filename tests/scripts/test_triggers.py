@@ -15,9 +15,9 @@ from openprod.scripts import (
     TriggerCycleError,
     TriggerLimitError,
     TriggerRunner,
+    list_triggers,
     save_script,
     save_trigger,
-    triggers,
 )
 
 CUES = "lighting.LightingCues"
@@ -105,7 +105,7 @@ def test_cycles_are_refused_when_saved(peer_factory) -> None:
     with pytest.raises(TriggerCycleError) as cycle:
         save_trigger(ws, name="page to label", field=PAGE, script=back, writes=[LABEL])
     assert "label to page" in str(cycle.value) and "page to label" in str(cycle.value)
-    assert [t.name for t in triggers(ws)] == ["label to page"]  # the refused one was not saved
+    assert [t.name for t in list_triggers(ws)] == ["label to page"]  # the refused one was not saved
     # through a rule: a rule watching the page adds the cue to SM cues with a department, and a
     # trigger on the department writes the page
     with ws.transaction() as tx:
@@ -138,7 +138,7 @@ def test_chains_run_in_order_and_a_runaway_chain_is_stopped(peer_factory, monkey
     back = save_script(bob.ws, "Set label", SET_LABEL)
     save_trigger(bob.ws, name="c fade to label", field=FADE, script=back, params={"cue": "$source"},
                  mode="autoCommit", writes=[LABEL], enabled=False)
-    [c] = [t for t in triggers(bob.ws) if t.name.startswith("c ")]
+    [c] = [t for t in list_triggers(bob.ws) if t.name.startswith("c ")]
     bob.ws.set_field(c.id, "scripts.Triggers.enabled", True)  # enabled without the check, as a merge could
     monkeypatch.setattr(sys.modules["openprod.scripts.triggers"], "MAX_CHAIN_DEPTH", 7)
     before = bob.ws.oplog_size().bundles

@@ -8,21 +8,54 @@ wasmoon in the browser): see docs/scripts.md for why and how the limits hold on 
 """
 
 from .host import ScriptEvent, Trigger
-from .library import SCRIPTS_TABLE, LibraryScript, ScriptArg, find_script, library, parse_args, save_script
+from .library import (
+    SCRIPTS_MODULE,
+    SCRIPTS_TABLE,
+    LibraryScript,
+    ScriptArg,
+    find_script,
+    list_scripts,
+    parse_args,
+    save_script,
+    script_values,
+)
 from .params import QueryParamError
 from .runtime import Limits, LuaEngine, ScriptError
 from .session import RunResult, Script, run_script
 from .triggers import (
-           TriggerCycleError,
-           TriggerDef,
-           TriggerLimitError,
-           TriggerRun,
-           TriggerRunner,
-           save_trigger,
-           triggers,
+    TriggerCycleError,
+    TriggerDef,
+    TriggerLimitError,
+    TriggerRun,
+    TriggerRunner,
+    list_triggers,
+    save_trigger,
 )
 
-__all__ = ["SCRIPTS_TABLE", "LibraryScript", "Limits", "LuaEngine", "QueryParamError", "RunResult", "Script",
-           "ScriptArg", "ScriptError", "ScriptEvent", "Trigger", "TriggerCycleError", "TriggerDef", "TriggerLimitError",
-           "TriggerRun", "TriggerRunner", "find_script", "library", "parse_args", "run_script", "save_script",
-           "save_trigger", "triggers"]
+__all__ = [
+    "SCRIPTS_MODULE",
+    "SCRIPTS_TABLE",
+    "LibraryScript",
+    "Limits",
+    "LuaEngine",
+    "QueryParamError",
+    "RunResult",
+    "Script",
+    "ScriptArg",
+    "ScriptError",
+    "ScriptEvent",
+    "Trigger",
+    "TriggerCycleError",
+    "TriggerDef",
+    "TriggerLimitError",
+    "TriggerRun",
+    "TriggerRunner",
+    "find_script",
+    "list_scripts",
+    "list_triggers",
+    "parse_args",
+    "run_script",
+    "save_script",
+    "save_trigger",
+    "script_values",
+]

@@ -127,6 +127,11 @@ class LibraryScript:
     read_only: bool
     on_error: str = "abort"
     args: list[ScriptArg] = field(default_factory=list)
+    title: str = ""  # how a person sees it named (the name when none is given)
+
+    def __post_init__(self) -> None:
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
 
     def script(self, mode: str = "session") -> Script:
         return Script(name=self.name, source=self.source, mode=mode, on_error=self.on_error)
@@ -205,10 +210,13 @@ def _description(source: str) -> str:
 
 
 def _shipped(name: str, source: str) -> LibraryScript:
-    return LibraryScript(f"module:{name}", name, _description(source), source, True, "abort", parse_args(source))
+    from .shipped import TITLES
+
+    return LibraryScript(f"module:{name}", name, _description(source), source, True, "abort", parse_args(source),
+                         TITLES.get(name, name))
 
 
-def library(ws: Workspace) -> list[LibraryScript]:
+def list_scripts(ws: Workspace) -> list[LibraryScript]:
     """Every script a person can run: the shipped ones, then the workspace's own by name."""
     from .shipped import SHIPPED
 
@@ -229,22 +237,30 @@ def library(ws: Workspace) -> list[LibraryScript]:
 
 
 def find_script(ws: Workspace, script_id: str) -> LibraryScript:
-    for item in library(ws):
+    for item in list_scripts(ws):
         if item.id == script_id:
             return item
     raise NotFoundError(f"no script {script_id!r} in this workspace or the app")
 
 
+def script_values(name: str, source: str, description: str = "", on_error: str = "abort") -> dict[str, Any]:
+    """A user script's fields, checked (name, size, on_error, argument declarations; Lua syntax is
+    checked when it runs). Raises ValidationError."""
+    Script(name=name, source=source, on_error=on_error)
+    parse_args(source)
+    if not isinstance(description, str) or len(description) > 2000:
+        raise ValidationError("a script's description is text of at most 2,000 characters")
+    return {"name": name.strip(), "source": source, "description": description, "on_error": on_error}
+
+
 def save_script(ws: Workspace, name: str, source: str, *, description: str = "", on_error: str = "abort",
                 script_id: str | None = None) -> str:
     """Store a user script in the workspace (adopting the Scripts table the first time); returns its id.
-    The source must parse its argument declarations; Lua syntax is checked when it runs."""
-    Script(name=name, source=source, on_error=on_error)  # checks name, size, on_error
-    parse_args(source)
+    Needs the synchronous signer (the browser worker does the same with its async transactions)."""
+    values = script_values(name, source, description, on_error)
     if SCRIPTS_TABLE not in ws.schema.tables:
         with ws.transaction(kind="module", staging=False) as tx:
             tx.adopt_module(SCRIPTS_MODULE)
-    values = {"name": name, "source": source, "description": description, "on_error": on_error}
     with ws.transaction(staging=False) as tx:
         if script_id is None:
             return tx.create_record(SCRIPTS_TABLE, values)

@@ -215,3 +215,9 @@ SHIPPED: dict[str, str] = {
     "import_cues_csv": IMPORT_CUES_CSV,
     "fill_call_times": FILL_CALL_TIMES,
 }
+
+TITLES: dict[str, str] = {
+    "renumber_cues": "Renumber cues",
+    "import_cues_csv": "Import cues from a CSV file",
+    "fill_call_times": "Fill in call times",
+}

@@ -80,7 +80,7 @@ class TriggerRun:
     depth: int
 
 
-def triggers(ws: Workspace) -> list[TriggerDef]:
+def list_triggers(ws: Workspace) -> list[TriggerDef]:
     if TRIGGERS_TABLE not in ws.schema.tables:
         return []
     out = []
@@ -125,7 +125,7 @@ def save_trigger(ws: Workspace, *, name: str, field: str, script: str, when: str
     text_params = json.dumps(params or {}, sort_keys=True)
     definition = TriggerDef(trigger_id or "", name.strip(), field_id, script, when, scope, params or {}, mode,
                             tuple(written), enabled)
-    others = [t for t in triggers(ws) if t.enabled and t.id != trigger_id]
+    others = [t for t in list_triggers(ws) if t.enabled and t.id != trigger_id]
     nodes = ws.rule_dependencies() + [_dependency(ws, t) for t in others]
     if enabled:
         nodes.append(_dependency(ws, definition))
@@ -171,7 +171,7 @@ class TriggerRunner:
     def after_commit(self, receipt: Receipt) -> list[TriggerRun]:
         """Fire for one committed local bundle. Raises TriggerLimitError when the chain runs away
         (bundles committed before that stay: each triggered autoCommit run is its own bundle)."""
-        defs = [t for t in triggers(self.ws) if t.enabled]
+        defs = [t for t in list_triggers(self.ws) if t.enabled]
         if not defs:
             return []
         started = self.ws.env.now_ms()
