@@ -4,12 +4,14 @@ self-checking host API scripts of tests/scripts/script_cases.py all run here too
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from appdriver import AppPage
+from engines import expect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 from script_cases import ALLOWED, API, ESCAPES
@@ -76,3 +78,57 @@ def test_a_script_run_waits_for_review_and_commits_as_one_bundle(context: Any, s
     assert (failed["status"], failed["kind"]) == ("failed", "limit") and "instruction limit" in failed["message"]
     assert app.stats()["workspace"]["loggedSeq"] == logged + 1
     assert [o for o in app.call("staging")["overlays"] if o["status"] == "pending"] == []
+
+
+def _renumber(app: AppPage, start: str) -> Any:
+    page = app.page
+    page.get_by_role("button", name=re.compile("^Renumber cues")).click()
+    page.get_by_label("First cue of the range").fill("5")
+    page.get_by_label("Last cue of the range").fill("9")
+    page.get_by_label("New number of the first cue").fill(start)
+    page.get_by_role("button", name="Run", exact=True).click()
+    return page.locator(".script-result")
+
+
+def test_the_script_library_screen_runs_a_script_and_hands_it_to_review(browser: Any, server: Any,
+                                                                         screenshot_dir: Path) -> None:
+    context = browser.new_context(viewport={"width": 1180, "height": 820})
+    app = AppPage(context.new_page())
+    app.open(server.url)
+    app.ensure_identity()
+    app.create_workspace("Script screen")
+    for n in ("1", "5", "7", "9", "12"):
+        app.call("create_record", table="lighting.LightingCues", values={"lighting.LightingCues.cue_number": n})
+    page = app.page
+    scripts_url = page.url.split("#")[0] + "#/w/" + app.stats()["workspace"]["id"] + "/scripts"
+    logged = app.stats()["workspace"]["loggedSeq"]
+    for width, height in ((1180, 820), (820, 1180)):  # each size opened afresh, as on the tablet
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(scripts_url)
+        page.reload()  # the layout's own choice for this size (the sidebar closed in portrait)
+        app.wait_ready()
+        expect(page.get_by_role("heading", name="Scripts", exact=True)).to_be_visible()
+        failed = _renumber(app, "12")
+        expect(failed).to_contain_text("stopped. Nothing was changed.")
+        expect(failed).to_contain_text("cue 12 is outside the range")
+        app.shot(screenshot_dir, f"scripts-stopped-{width}x{height}")
+        page.get_by_label("New number of the first cue").fill("101")
+        page.get_by_role("button", name="Run", exact=True).click()
+        result = page.locator(".script-result")
+        expect(result).to_contain_text("3 changes ready for you to review.")
+        expect(result).to_contain_text("3 cues renumbered")
+        app.shot(screenshot_dir, f"scripts-ready-{width}x{height}")
+        page.get_by_role("button", name="Throw them away").click()
+        expect(page.locator(".script-result")).to_have_count(0)
+    assert app.stats()["workspace"]["loggedSeq"] == logged  # nothing saved by any run
+    assert [o for o in app.call("staging")["overlays"]] == []  # thrown away: nothing left
+    expect(_renumber(app, "101")).to_contain_text("3 changes ready for you to review.")
+    page.get_by_role("button", name="Review changes").click()
+    expect(page.get_by_role("heading", name=re.compile("Now staging"))).to_contain_text("Renumber cues")
+    expect(page.locator(".change-list")).to_contain_text("101")
+    app.shot(screenshot_dir, "scripts-review-820x1180")
+    page.locator(".staging-active").get_by_role("button", name="Commit").click()
+    expect(page.get_by_role("heading", name="Start staging")).to_be_visible()
+    assert app.stats()["workspace"]["loggedSeq"] == logged + 1
+    assert app.errors == []
+    context.close()

@@ -68,7 +68,7 @@ def test_import_cues_from_csv_with_a_column_mapping(peer_factory) -> None:
     ("Cue,Page\n1,3\n", '{"Cue": "cue_number", "Page": "pages"}', "no field pages"),
     ('Cue,Page\n1,"3\n', '{"Cue": "cue_number"}', "line 2: a quoted value is never closed"),
     ("Cue,Page\n", '{"Cue": "cue_number"}', "no rows under its header"),
-    ("Cue,Page\n1,2\n,5\n", '{"Cue": "cue_number", "Page": "page"}', "line 3: "),
+    ("Cue,Page\n1,2\n,5\n", '{"Cue": "cue_number", "Page": "page"}', "line 3: Lighting Cues: required field"),
 ])
 def test_a_bad_csv_imports_nothing_and_names_the_line(peer_factory, csv: str, mapping: str, words: str) -> None:
     ws = peer_factory("Alice").ws

@@ -15,10 +15,10 @@ RENUMBER_CUES = r"""-- Renumber the cues in a range, in cue order: the first bec
 --@arg table text "Cue table" = lighting.LightingCues
 
 if not args.table:match("^[%w_]+%.[%w_]+$") then
-  error("the cue table is written module.Table, for example lighting.LightingCues")
+  error("the cue table is written module.Table, for example lighting.LightingCues", 0)
 end
 local number_field = args.table .. ".cue_number"
-if args.step <= 0 then error("the step must be more than 0") end
+if args.step <= 0 then error("the step must be more than 0", 0) end
 
 local function shown(n)
   if math.type(n) == "integer" or n == math.floor(n) then return string.format("%d", n) end
@@ -39,7 +39,7 @@ for i, cue in ipairs(in_range) do
 end
 for _, other in ipairs(core.query("table == ?", args.table)) do
   if not moving[other.id] and new_numbers[tostring(other.cue_number)] then
-    error("cue " .. other.cue_number .. " is outside the range and already has that number; nothing was changed")
+    error("cue " .. other.cue_number .. " is outside the range and already has that number; nothing was changed", 0)
   end
 end
 
@@ -80,7 +80,7 @@ local function parse_csv(text)
     elseif c ~= "\r" then cell[#cell + 1] = c end
     i = i + 1
   end
-  if quoted then error("line " .. row_line .. ": a quoted value is never closed") end
+  if quoted then error("line " .. row_line .. ": a quoted value is never closed", 0) end
   if #cell > 0 or #row > 0 then
     row[#row + 1] = table.concat(cell)
     rows[#rows + 1] = { line = row_line, cells = row }
@@ -91,14 +91,14 @@ end
 local fields = {}
 for _, f in ipairs(core.schema.get_fields(args.table)) do fields[f.name] = f end
 local rows = parse_csv(args.csv)
-if #rows < 2 then error("the file has no rows under its header line") end
+if #rows < 2 then error("the file has no rows under its header line", 0) end
 local columns = {}
 for index, name in ipairs(rows[1].cells) do columns[name] = index end
 local plan, unused = {}, {}
 for column, field_name in pairs(args.mapping) do
-  if not columns[column] then error("column " .. column .. " is not in the file's header line") end
+  if not columns[column] then error("column " .. column .. " is not in the file's header line", 0) end
   local f = fields[field_name]
-  if not f then error("the table has no field " .. field_name .. " (for column " .. column .. ")") end
+  if not f then error("the table has no field " .. field_name .. " (for column " .. column .. ")", 0) end
   plan[#plan + 1] = { column = column, index = columns[column], field = f }
 end
 for name in pairs(columns) do if args.mapping[name] == nil then unused[#unused + 1] = name end end
@@ -107,13 +107,13 @@ table.sort(plan, function(a, b) return a.index < b.index end)
 local function convert(f, text, line)
   if f.type == "number" then
     local n = tonumber(text)
-    if not n then error("line " .. line .. ": " .. f.display_name .. " must be a number, not " .. text) end
+    if not n then error("line " .. line .. ": " .. f.display_name .. " must be a number, not " .. text, 0) end
     return n
   elseif f.type == "boolean" then
     local lower = text:lower()
     if lower == "yes" or lower == "true" or lower == "1" then return true end
     if lower == "no" or lower == "false" or lower == "0" then return false end
-    error("line " .. line .. ": " .. f.display_name .. " must be yes or no, not " .. text)
+    error("line " .. line .. ": " .. f.display_name .. " must be yes or no, not " .. text, 0)
   end
   return text
 end
@@ -131,13 +131,13 @@ for r = 2, #rows do
   end
   if any then records[#records + 1] = { line = row.line, values = values }
   elseif table.concat(row.cells):match("%S") == nil then blank = blank + 1
-  else error("line " .. row.line .. ": none of the mapped columns has a value") end
+  else error("line " .. row.line .. ": none of the mapped columns has a value", 0) end
 end
 
 ui.progress.start("Importing cues", { total = #records })
 for i, record in ipairs(records) do
   local ok, err = pcall(core.create_record, args.table, record.values)
-  if not ok then error("line " .. record.line .. ": " .. tostring(err), 0) end
+  if not ok then error("line " .. record.line .. ": " .. (tostring(err):gsub("^[^:]*:%d+: ", "")), 0) end
   ui.progress.update(i)
 end
 ui.progress.complete()
@@ -173,7 +173,7 @@ local function civil_from_days(z)
 end
 local function minutes_before(stamp, minutes)
   local y, mo, d, h, mi, s, zone = stamp:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)(Z?)$")
-  if not y then error("an event starts at " .. stamp .. ", which is not a time this script reads") end
+  if not y then error("an event starts at " .. stamp .. ", which is not a time this script reads", 0) end
   local total = days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 1440 + tonumber(h) * 60
     + tonumber(mi) - minutes
   local yy, mm, dd = civil_from_days(total // 1440)
