@@ -560,12 +560,16 @@ def _arg_value(text: str) -> Any:
               "review in the app.")
 @click.option("--on-error", type=click.Choice(["abort", "skip"]), default="abort", show_default=True,
               help="A change that fails: stop the run (nothing kept), or skip it and carry on.")
+@click.option("--allow", "grants", multiple=True, help="Let the script read or write files in the workspace "
+              "file's folder: fs.read:GLOB or fs.write:GLOB (repeatable), e.g. --allow fs.read:imports/*.csv")
 def script_run(db: Path, identity_path: Path, script_path: Path, args: tuple[str, ...], commit: bool,
-               on_error: str) -> None:
+               on_error: str, grants: tuple[str, ...]) -> None:
     """Run a script against a workspace file. Prints its messages and what it staged (or committed)
     as JSON lines; a script that fails changes nothing and exits 1 with the reason on one line."""
     from openprod.lua_lupa import LupaEngine
     from openprod.scripts import Script, ScriptEvent, run_script
+
+    from .scriptfiles import WorkspaceFiles
 
     given: dict[str, Any] = {}
     for item in args:
@@ -577,6 +581,10 @@ def script_run(db: Path, identity_path: Path, script_path: Path, args: tuple[str
         source = script_path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise click.ClickException(f"{script_path} is not UTF-8 text") from None
+    try:
+        files = WorkspaceFiles(db.parent, list(grants)) if grants else None
+    except OpenprodError as exc:
+        raise click.ClickException(str(exc)) from None
     ws = _open(db, identity_path)
 
     def show(event: ScriptEvent) -> None:
@@ -586,7 +594,7 @@ def script_run(db: Path, identity_path: Path, script_path: Path, args: tuple[str
     try:
         definition = Script(name=script_path.stem, source=source, mode="autoCommit" if commit else "session",
                             on_error=on_error)
-        result = run_script(ws, LupaEngine(), definition, args=given, on_event=show)
+        result = run_script(ws, LupaEngine(), definition, args=given, on_event=show, files=files)
     except OpenprodError as exc:
         line = exc.line() if hasattr(exc, "line") else " ".join(str(exc).split())
         raise click.ClickException(line) from None

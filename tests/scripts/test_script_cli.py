@@ -109,3 +109,46 @@ def test_bad_arguments_are_refused(show: Path) -> None:
     (show / "binary.lua").write_bytes(b"\xff\xfe\x00")
     run = cli("script", "run", "--db", "show.db", "--identity", "me.json", "binary.lua", cwd=show)
     assert run.returncode == 1 and "not UTF-8" in run.stderr
+
+
+FILES = """
+local text = core.await(fs.read(args.path))
+local n = 0
+for line in text:gmatch("[^\\n]+") do
+  n = n + 1
+  if n > 1 then core.create_record("lighting.LightingCues", { cue_number = line:match("^[^,]+") }) end
+end
+fs.write("exports/count.txt", tostring(n - 1) .. " cues")
+if args.fail then error("failed after writing") end
+"""
+
+
+def test_files_only_with_a_granted_capability_inside_the_workspace_folder(show: Path, tmp_path: Path) -> None:
+    (show / "imports").mkdir()
+    (show / "imports" / "cues.csv").write_text("Cue,Label\n1,Top\n2,Wash\n")
+    (show / "files.lua").write_text(FILES)
+    (tmp_path.parent / "secret.csv").write_text("Cue\nstolen\n")
+    (show / "imports" / "link.csv").symlink_to(tmp_path.parent / "secret.csv")
+    base = ["script", "run", "--db", "show.db", "--identity", "me.json", "files.lua"]
+    read_write = ["--allow", "fs.read:imports/*.csv", "--allow", "fs.write:exports/*"]
+    before = state(show)
+    refusals = [
+        ([], "sandbox: a script may not use fs (files) without the fs.read or fs.write capability"),
+        (["--allow", "fs.read:imports/*.txt"], "needs the capability fs.read:imports/cues.csv"),
+        (["--allow", "fs.read:imports/*.csv"], "sandbox: fs.write was not granted to this script"),
+        ([*read_write, "--arg", "path=../secret.csv"], "outside the workspace's folder"),
+        ([*read_write, "--arg", "path=imports/link.csv"], "outside the workspace's folder"),
+        ([*read_write, "--arg", "path=imports/none.csv"], "no file 'imports/none.csv'"),
+        ([*read_write, "--arg", "fail=true"], "failed after writing"),
+        (["--allow", "fs.read:/etc/*"], "must stay inside the workspace's folder"),
+        (["--allow", "net.http"], "write it as fs.read:GLOB"),
+    ]
+    for extra, words in refusals:
+        args = extra if any(a.startswith("path=") for a in extra) else [*extra, "--arg", "path=imports/cues.csv"]
+        run = cli(*base, *args, "--commit", cwd=show)
+        assert run.returncode == 1 and words in run.stderr, (extra, run.stderr)
+        assert state(show) == before and not (show / "exports").exists()
+    run = cli(*base, *read_write, "--arg", "path=imports/cues.csv", "--commit", cwd=show)
+    assert run.returncode == 0, run.stderr
+    assert (show / "exports" / "count.txt").read_text() == "2 cues"
+    assert state(show)[0] == before[0] + 1

@@ -20,7 +20,7 @@ from .library import (
     script_values,
 )
 from .params import QueryParamError
-from .runtime import Limits, LuaEngine, ScriptError
+from .runtime import Limits, LuaEngine, ScriptError, ScriptFiles
 from .session import RunResult, Script, run_script
 from .triggers import (
     TriggerCycleError,
@@ -44,6 +44,7 @@ __all__ = [
     "ScriptArg",
     "ScriptError",
     "ScriptEvent",
+    "ScriptFiles",
     "Trigger",
     "TriggerCycleError",
     "TriggerDef",

@@ -23,7 +23,7 @@ from ..hlc import to_display
 from ..ids import as_id
 from ..results import Edge, Record
 from .params import bind
-from .runtime import FAILED, OK, STOPPED, HostFunction
+from .runtime import FAILED, OK, REFUSED, STOPPED, HostFunction, ScriptFiles
 
 if TYPE_CHECKING:
     from ..transaction import Transaction
@@ -129,6 +129,8 @@ class Host:
     crashed: BaseException | None = None
     progress_total: int | None = None
     progress_title: str = ""
+    files: ScriptFiles | None = None
+    file_writes: list[tuple[str, str]] = field(default_factory=list)  # written only once the run succeeds
 
     # --- the calling convention -------------------------------------------------------------
 
@@ -165,8 +167,35 @@ class Host:
         return call
 
     def functions(self) -> dict[str, HostFunction]:
+        r = self._read
+        out = self._api()
+        if self.files is not None:
+            for capability, fn in (("fs.read", self._file_read), ("fs.write", self._file_write)):
+                out[capability] = r(fn) if self.files.can(capability) else self._refused(capability)
+        return out
+
+    @staticmethod
+    def _refused(capability: str) -> HostFunction:
+        def call(*_args: Any) -> tuple[int, Any]:
+            return REFUSED, f"{capability} was not granted to this script (whoever runs it can allow {capability}:GLOB)"
+        return call
+
+    def _file_read(self, path: Any) -> str:
+        assert self.files is not None
+        return self.files.read(_text(path, "path"))
+
+    def _file_write(self, path: Any, text: Any) -> None:
+        assert self.files is not None
+        path = _text(path, "path")
+        if not isinstance(text, str):
+            raise ValidationError("fs.write writes text (a string)")
+        self.files.check_write(path)
+        self.file_writes.append((path, text))
+
+    def _api(self) -> dict[str, HostFunction]:
         r, w = self._read, self._write
         return {
+            "core.await": r(lambda value=None: value),
             "args": r(lambda: dict(self.args)),
             "core.query": r(self.query),
             "core.query_one": r(self.query_one),

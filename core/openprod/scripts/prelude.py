@@ -167,6 +167,7 @@ return function(host, source, chunk_name, limits)
     loadfile = "loadfile (reading files)", package = "package (loading native modules)",
     debug = "debug (it can reach past the sandbox)", collectgarbage = "collectgarbage",
     python = "python (the host's objects)", dump = "string.dump (bytecode)",
+    fs = "fs (files) without the fs.read or fs.write capability, which whoever runs the script grants",
   }
   local function refuse(_, key)
     local why = rawget(forbidden, key)
@@ -208,6 +209,7 @@ return function(host, source, chunk_name, limits)
       local status, value = f(...)
       if status == 0 then return value end
       if status == 2 then stop("error", value) end
+      if status == 3 then stop("sandbox", value) end
       error(value, 2)
     end
   end

@@ -8,7 +8,8 @@ start a fresh Lua state with a memory cap, convert values at the boundary, run t
 
 Calling convention between the prelude and the host: every host function returns a pair
 `(status, value)`: `OK` and the result, `FAILED` and a message the script may catch with pcall,
-or `STOPPED` and the reason the whole run must end (nothing can catch it).
+`STOPPED` and the reason the whole run must end (nothing can catch it), or `REFUSED` and why a
+script may not do that (the run ends as a sandbox refusal).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 
 from ..errors import LocalError, ValidationError
 
-OK, FAILED, STOPPED = 0, 1, 2
+OK, FAILED, STOPPED, REFUSED = 0, 1, 2, 3
 
 HostFunction = Callable[..., tuple[int, Any]]
 
@@ -79,3 +80,21 @@ class LuaEngine(Protocol):
         takes them. A memory error the Lua state raises outside the prelude's reach is reported
         as ('limit', ...). The state is closed afterwards."""
         ...
+
+
+class ScriptFiles(Protocol):
+    """Files a script may reach, handed in by a shell that has a file system (the relay's CLI): the
+    core itself does no I/O. Each method raises LocalError (PermissionError's message says which
+    capability is missing) for a path outside what was granted."""
+
+    def can(self, capability: str) -> bool:
+        """Was 'fs.read' or 'fs.write' granted at all (for any path)?"""
+        ...
+
+    def read(self, path: str) -> str: ...
+
+    def check_write(self, path: str) -> None:
+        """Refuse now a write that `write` would refuse later."""
+        ...
+
+    def write(self, path: str, text: str) -> None: ...

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ValidationError
 from .host import Host, ScriptEvent, Trigger
 from .prelude import PRELUDE
-from .runtime import Limits, LuaEngine, ScriptError
+from .runtime import Limits, LuaEngine, ScriptError, ScriptFiles
 
 if TYPE_CHECKING:
     from ..transaction import Transaction
@@ -73,10 +73,13 @@ class RunResult:
 
 def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[str, Any] | None = None,
                limits: Limits | None = None, on_event: Callable[[ScriptEvent], None] | None = None,
-               trigger: Trigger | None = None) -> RunResult:
+               trigger: Trigger | None = None, files: ScriptFiles | None = None) -> RunResult:
     """Run one script to the end. Raises ScriptError (nothing kept) when it fails; events seen up
     to then were delivered to `on_event`. Needs the workspace's synchronous signer in autoCommit
-    mode (session mode signs nothing: the person's commit later does)."""
+    mode (session mode signs nothing: the person's commit later does).
+
+    `files`: what `fs.read` / `fs.write` may reach (capabilities granted by whoever runs it; without
+    it a script has no `fs`). Files are written only after the run has succeeded."""
     limits = limits or Limits()
     args = dict(args or {})
     events: list[ScriptEvent] = []
@@ -89,8 +92,9 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
     meta = {"script": script.name, "script_sha256": script.digest}
     if script.mode == "autoCommit":
         tx = ws.begin(kind="script", meta=meta, staging=False)
-        skipped = _execute(ws, engine, script, tx, args, limits, emit, trigger)
+        skipped, pending = _execute(ws, engine, script, tx, args, limits, emit, trigger, files)
         receipt = ws.finish(tx)
+        _write_files(files, pending)
         if receipt is None:
             return RunResult("unchanged", None, None, 0, events, skipped)
         return RunResult("committed", None, receipt.bundle_id, len(tx.ops), events, skipped, receipt.wire)
@@ -100,7 +104,7 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
     try:
         ws.activate_overlay(overlay)
         tx = ws.begin(kind="script", meta=meta)
-        skipped = _execute(ws, engine, script, tx, args, limits, emit, trigger)
+        skipped, pending = _execute(ws, engine, script, tx, args, limits, emit, trigger, files)
         ws.finish(tx)
         count = len(ws.staged_ops(overlay))
         ws.stash_overlay(overlay, pending=True)
@@ -111,6 +115,7 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
         raise
     if previous is not None:
         ws.activate_overlay(previous)
+    _write_files(files, pending)
     if count == 0:
         ws.discard_overlay(overlay)
         return RunResult("unchanged", None, None, 0, events, skipped)
@@ -118,10 +123,11 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
 
 
 def _execute(ws: Workspace, engine: LuaEngine, script: Script, tx: Transaction, args: dict[str, Any], limits: Limits,
-             emit: Callable[[ScriptEvent], None], trigger: Trigger | None) -> list[str]:
+             emit: Callable[[ScriptEvent], None], trigger: Trigger | None,
+             files: ScriptFiles | None) -> tuple[list[str], list[tuple[str, str]]]:
     """Run the script inside the open transaction; on any failure roll it back and raise.
-    Returns the writes skipped (on_error = "skip")."""
-    host = Host(ws, tx, script.name, args, script.on_error, emit, trigger)
+    Returns the writes skipped (on_error = "skip") and the files to write once it is kept."""
+    host = Host(ws, tx, script.name, args, script.on_error, emit, trigger, files=files)
     try:
         status, message = engine.run(PRELUDE, script.source, script.name, host.functions(), limits)
         if host.crashed is not None:
@@ -131,4 +137,10 @@ def _execute(ws: Workspace, engine: LuaEngine, script: Script, tx: Transaction, 
     except BaseException:
         ws.abort()
         raise
-    return list(host.skipped)
+    return list(host.skipped), list(host.file_writes)
+
+
+def _write_files(files: ScriptFiles | None, pending: list[tuple[str, str]]) -> None:
+    if files is not None:
+        for path, text in pending:
+            files.write(path, text)
