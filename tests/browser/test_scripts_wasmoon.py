@@ -16,9 +16,6 @@ from engines import expect
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 from script_cases import ALLOWED, API, ESCAPES
 
-pytestmark = pytest.mark.chromium_only(
-    reason="the Lua engine is WebAssembly run by the same worker code in both engines; one engine keeps the lane short")
-
 
 def run(app: AppPage, name: str, source: str, **kw: Any) -> dict[str, Any]:
     result: dict[str, Any] = app.page.evaluate(
@@ -26,6 +23,8 @@ def run(app: AppPage, name: str, source: str, **kw: Any) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.chromium_only(
+    reason="wasmoon is WebAssembly run by the same worker code in both engines; kept out of the WebKit lane for time")
 def test_the_script_suite_runs_on_wasmoon(context: Any, server: Any) -> None:
     app = AppPage(context.new_page())
     app.open(server.url)
@@ -50,6 +49,8 @@ def test_the_script_suite_runs_on_wasmoon(context: Any, server: Any) -> None:
     assert app.errors == [] and app.external == []
 
 
+@pytest.mark.chromium_only(
+    reason="wasmoon is WebAssembly run by the same worker code in both engines; kept out of the WebKit lane for time")
 def test_a_script_run_waits_for_review_and_commits_as_one_bundle(context: Any, server: Any) -> None:
     app = AppPage(context.new_page())
     app.open(server.url)
@@ -90,6 +91,8 @@ def _renumber(app: AppPage, start: str) -> Any:
     return page.locator(".script-result")
 
 
+@pytest.mark.chromium_only(
+    reason="wasmoon is WebAssembly run by the same worker code in both engines; kept out of the WebKit lane for time")
 def test_the_script_library_screen_runs_a_script_and_hands_it_to_review(browser: Any, server: Any,
                                                                          screenshot_dir: Path) -> None:
     context = browser.new_context(viewport={"width": 1180, "height": 820})
