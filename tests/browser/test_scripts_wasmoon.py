@@ -133,5 +133,26 @@ def test_the_script_library_screen_runs_a_script_and_hands_it_to_review(browser:
     page.locator(".staging-active").get_by_role("button", name="Commit").click()
     expect(page.get_by_role("heading", name="Start staging")).to_be_visible()
     assert app.stats()["workspace"]["loggedSeq"] == logged + 1
+    # a script of the workspace's own: saved (synced like any record), then run with its input
+    page.set_viewport_size({"width": 1180, "height": 820})
+    page.goto(scripts_url)
+    page.reload()
+    app.wait_ready()
+    page.get_by_role("button", name="New script…").click()
+    page.get_by_label("Name", exact=True).fill("Label every cue")
+    page.get_by_label("Lua script").fill('--@arg label text "New label"\n'
+                                         'for _, c in ipairs(core.query("table == \'LightingCues\'")) do\n'
+                                         '  core.set_field(c.id, "label", args.label)\nend')
+    page.get_by_role("button", name="Save script").click()
+    expect(page.get_by_role("heading", name="Label every cue")).to_be_visible()
+    page.get_by_label("New label").fill("Warm")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator(".script-result")).to_contain_text("5 changes ready for you to review.")
+    app.shot(screenshot_dir, "scripts-own-script-1180x820")
+    page.get_by_role("button", name="New script…").click()
+    page.get_by_label("Name", exact=True).fill("Broken")
+    page.get_by_label("Lua script").fill('--@arg x colour "X"')
+    page.get_by_role("button", name="Save script").click()
+    expect(page.locator(".script-form .form-status")).to_contain_text("Not saved: line 1: argument kind 'colour'")
     assert app.errors == []
     context.close()

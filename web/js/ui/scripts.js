@@ -67,9 +67,41 @@ function resultView(app, result, script, again) {
       }, 'Throw them away')));
 }
 
+function newScriptForm(app, done) {
+  const ids = { name: uid('script-name'), description: uid('script-description'), source: uid('script-source') };
+  const status = h('p', { class: 'form-status', role: 'status' });
+  const form = h('form', {
+    class: 'script-inputs',
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const value = (id) => form.querySelector(`#${id}`).value;
+      try {
+        const saved = await app.write('script_save', {
+          name: value(ids.name).trim(), description: value(ids.description).trim(), source: value(ids.source),
+        });
+        app.notify(`Saved “${value(ids.name).trim()}”: everyone in this workspace gets it when they sync.`);
+        await done(saved.id);
+      } catch (err) {
+        status.textContent = `Not saved: ${err.message}`;
+      }
+    },
+  },
+  h('div', { class: 'form-row' }, h('label', { for: ids.name }, 'Name'), h('input', { id: ids.name, required: true, autocomplete: 'off' })),
+  h('div', { class: 'form-row' }, h('label', { for: ids.description }, 'What it does'), h('input', { id: ids.description, autocomplete: 'off' })),
+  h('div', { class: 'form-row' }, h('label', { for: ids.source }, 'Lua script'),
+    h('textarea', { id: ids.source, rows: 10, required: true, spellcheck: false,
+      placeholder: '--@arg label text "New label"\nfor _, cue in ipairs(core.query("table == \'LightingCues\'")) do\n  core.set_field(cue.id, "label", args.label)\nend' })),
+  h('p', { class: 'hint' }, 'Inputs are declared at the top, e.g. --@arg start number "First number" = 1.'),
+  h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'primary' }, 'Save script')),
+  status);
+  return h('section', { class: 'script-form', 'aria-labelledby': 'new-script-title' },
+    h('h2', { id: 'new-script-title', tabindex: -1 }, 'New script'), form);
+}
+
 export async function renderScripts({ main, app }) {
-  const scripts = await app.read('script_library');
+  let scripts = await app.read('script_library');
   let chosen = null;
+  let adding = false;
   let result = null;
   const listId = uid('scripts');
 
@@ -81,7 +113,7 @@ export async function renderScripts({ main, app }) {
         h('button', {
           type: 'button', class: `script-choice${chosen && chosen.id === s.id ? ' chosen' : ''}`,
           'aria-pressed': chosen && chosen.id === s.id ? 'true' : 'false',
-          onclick: () => { chosen = s; result = null; screen.render(); main.querySelector('#script-form-title')?.focus(); },
+          onclick: () => { chosen = s; adding = false; result = null; screen.render(); main.querySelector('#script-form-title')?.focus(); },
         }, h('strong', {}, s.name), h('span', { class: 'hint' }, firstSentence(s.description))));
       mount(main,
         h('h1', { id: 'scripts-title', tabindex: -1 }, 'Scripts'),
@@ -93,8 +125,17 @@ export async function renderScripts({ main, app }) {
             h('h3', {}, 'Comes with the app'),
             h('ul', {}, shipped.map(item)),
             h('h3', {}, 'Kept in this workspace'),
-            own.length ? h('ul', {}, own.map(item)) : h('p', { class: 'hint' }, 'None yet.')),
-          chosen ? screen.form() : h('section', { class: 'script-form' },
+            own.length ? h('ul', {}, own.map(item)) : h('p', { class: 'hint' }, 'None yet.'),
+            h('button', {
+              type: 'button',
+              onclick: () => { adding = true; chosen = null; screen.render(); main.querySelector('#new-script-title')?.focus(); },
+            }, 'New script…')),
+          adding ? newScriptForm(app, async (id) => {
+            scripts = await app.read('script_library');
+            adding = false;
+            chosen = scripts.find((s) => s.id === id) || null;
+            screen.render();
+          }) : chosen ? screen.form() : h('section', { class: 'script-form' },
             h('p', { class: 'hint' }, 'Choose a script to see what it needs.'))));
     },
     form() {
