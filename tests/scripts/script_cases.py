@@ -47,6 +47,11 @@ ESCAPES: dict[str, tuple[str, str, str]] = {
     "exponential pattern": ("local s = string.rep('a', 5000) return s:find(string.rep('a*', 10) .. 'b')", "limit",
                             "pattern too complex"),
     "python object": ("return python.eval('1')", "sandbox", "python"),
+    "circular table to the host": ("local t = {} t.self = t json.encode(t)", "error", "contains itself"),
+    "very deep table to the host": (
+        "local t = {} local c = t for i = 1, 100000 do c.x = {} c = c.x end json.encode(t)", "error",
+        "nested more than 64 levels"),
+    "function to the host": ("json.encode({ f = print })", "error", "a function cannot be handed to the host"),
 }
 
 # Everything ordinary a script needs still works inside the sandbox.

@@ -29,7 +29,7 @@ return function(host, source, chunk_name, limits)
   local setmetatable, getmetatable, rawget = setmetatable, getmetatable, rawget
   local rawset, rawequal, rawlen = rawset, rawequal, rawlen
   local load, ipairs, pairs, tonumber, assert = load, ipairs, pairs, tonumber, assert
-  local sethook = debug.sethook
+  local sethook, getinfo = debug.sethook, debug.getinfo
   local co_create, co_resume = coroutine.create, coroutine.resume
   local co_status, co_yield = coroutine.status, coroutine.yield
   local co_running, co_isyieldable, co_close = coroutine.running, coroutine.isyieldable, coroutine.close
@@ -202,15 +202,55 @@ return function(host, source, chunk_name, limits)
   env.utf8 = copy(utf8)
   env.coroutine = coroutine_lib
 
+  -- What crosses to the host is plain data of bounded size, checked here the same way for every
+  -- engine (a circular or very deep table would otherwise recurse inside the engine's converter).
+  local function check_value(v, depth, seen, budget)
+    local kind = type(v)
+    if kind == "nil" or kind == "boolean" or kind == "number" or kind == "string" then return budget - 1 end
+    if kind ~= "table" then error("a " .. kind .. " cannot be handed to the host (only nil, booleans, numbers, " ..
+      "strings and tables)", 0) end
+    if seen[v] then error("a table handed to the host contains itself", 0) end
+    if depth >= 64 then error("a table handed to the host is nested more than 64 levels deep", 0) end
+    seen[v] = true
+    for key, item in next, v do
+      budget = check_value(key, depth + 1, seen, budget)
+      budget = check_value(item, depth + 1, seen, budget)
+      if budget < 0 then error("a value handed to the host has more than 1,000,000 items", 0) end
+    end
+    seen[v] = nil
+    return budget
+  end
+  local function check_args(...)
+    for i = 1, select("#", ...) do
+      local v = (select(i, ...))
+      if type(v) == "table" or type(v) == "function" or type(v) == "userdata" or type(v) == "thread" then
+        local ok, err = pcall(check_value, v, 0, {}, 1000000)
+        if not ok then return err end
+      end
+    end
+    return nil
+  end
+
   -- the API: each host name becomes a function in a nested table
+  -- "name:line: " of the script line that made the call (nothing when it cannot be told, e.g. a
+  -- tail call), so a message never points into the prelude
+  local function where()
+    local info = getinfo(3, "Sl")
+    if info and info.short_src == chunk_name and (info.currentline or 0) > 0 then
+      return chunk_name .. ":" .. info.currentline .. ": "
+    end
+    return ""
+  end
   local function api_function(name)
     local f = host[name]
     return function(...)
+      local bad = check_args(...)
+      if bad then error(where() .. bad, 0) end
       local status, value = f(...)
       if status == 0 then return value end
       if status == 2 then stop("error", value) end
       if status == 3 then stop("sandbox", value) end
-      error(value, 2)
+      error(where() .. value, 0)
     end
   end
   local tree = {}

@@ -11,7 +11,7 @@
  * @param {any} wasmoon the wasmoon exports (LuaEngine, LuaMultiReturn)
  * @param {any} cmodule the loaded Lua WebAssembly module (LuaFactory.getLuaModule())
  */
-export function makeLuaRunner(wasmoon, cmodule) {
+export function makeLuaRunner(wasmoon, cmodule, onBroken = () => {}) {
   const { LuaEngine, LuaMultiReturn } = wasmoon;
   return function run(prelude, source, chunkName, host, limits) {
     const engine = new LuaEngine(cmodule, {
@@ -43,7 +43,13 @@ export function makeLuaRunner(wasmoon, cmodule) {
       if (/not enough memory/.test(text)) return ['limit', memory];
       return ['error', text];
     } finally {
-      engine.global.close();
+      try {
+        engine.global.close();
+      } catch (error) {
+        // The WebAssembly module is in a bad state: load a fresh one for the next run.
+        console.warn('Lua engine reset after a failed close', error);
+        onBroken();
+      }
     }
   };
 }
@@ -77,7 +83,7 @@ export function loadLua() {
       const wasmoon = globalThis.wasmoon;
       const wasm = new URL('../../vendor/wasmoon/glue.wasm', import.meta.url).href;
       const cmodule = await new wasmoon.LuaFactory(wasm).getLuaModule();
-      return makeLuaRunner(wasmoon, cmodule);
+      return makeLuaRunner(wasmoon, cmodule, () => { loading = null; });
     })();
     loading.catch(() => { loading = null; });
   }
