@@ -71,6 +71,11 @@ def test_a_script_run_waits_for_review_and_commits_as_one_bundle(context: Any, s
     pending = [o for o in staging["overlays"] if o["status"] == "pending"]
     assert [(o["id"], o["name"]) for o in pending] == [(out["overlay"], "Renumber cues")]
     assert app.stats()["workspace"]["loggedSeq"] == logged  # nothing real yet
+    app.page.reload()  # the script's output is kept on this device like any staged change
+    app.wait_ready()
+    app.wait_grid()
+    pending = [o for o in app.call("staging")["overlays"] if o["status"] == "pending"]
+    assert [(o["id"], o["op_count"]) for o in pending] == [(out["overlay"], 3)]
     app.call("stage_activate", overlay=out["overlay"])
     app.call("stage_commit")
     assert app.stats()["workspace"]["loggedSeq"] == logged + 1  # one signed bundle
