@@ -9,6 +9,7 @@
     openprod key create|list|revoke ...   openprod join-mode open|access_key ...
     openprod info    --db show.db --identity me.json
     openprod script run --db show.db --identity me.json renumber.lua [--arg from=1 ...] [--commit]
+    openprod script list --db show.db --identity me.json     (run a listed one by its id: module:renumber_cues)
 
 click (pinned) because it gives subcommands, typed options and one-line `Error: ...` messages
 for free, and uvicorn already depends on it. Errors a user can fix are one line on stderr and
@@ -551,10 +552,30 @@ def _arg_value(text: str) -> Any:
     return text
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+@script.command("list")
+@db_option
+@identity_option
+def script_list(db: Path, identity_path: Path) -> None:
+    """The scripts that come with the app and the workspace's own, one JSON line each."""
+    from openprod.scripts import list_scripts
+
+    for item in list_scripts(_open(db, identity_path)):
+        _emit({"id": item.id, "name": item.title, "description": item.description, "read_only": item.read_only,
+               "args": [{"name": a.name, "kind": a.kind, "label": a.label, "default": a.default} for a in item.args]})
+
+
 @script.command("run")
 @db_option
 @identity_option
-@click.argument("script_path", metavar="SCRIPT.lua", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("script_ref", metavar="SCRIPT")
 @click.option("--arg", "args", multiple=True, help="An argument for the script as name=value (repeatable).")
 @click.option("--commit", is_flag=True, help="Commit the changes as one bundle now, instead of staging them for "
               "review in the app.")
@@ -562,12 +583,13 @@ def _arg_value(text: str) -> Any:
               help="A change that fails: stop the run (nothing kept), or skip it and carry on.")
 @click.option("--allow", "grants", multiple=True, help="Let the script read or write files in the workspace "
               "file's folder: fs.read:GLOB or fs.write:GLOB (repeatable), e.g. --allow fs.read:imports/*.csv")
-def script_run(db: Path, identity_path: Path, script_path: Path, args: tuple[str, ...], commit: bool,
+def script_run(db: Path, identity_path: Path, script_ref: str, args: tuple[str, ...], commit: bool,
                on_error: str, grants: tuple[str, ...]) -> None:
-    """Run a script against a workspace file. Prints its messages and what it staged (or committed)
-    as JSON lines; a script that fails changes nothing and exits 1 with the reason on one line."""
+    """Run a script against a workspace file: a .lua file, or one from `openprod script list` by its id.
+    Prints its messages and what it staged (or committed) as JSON lines; a script that fails
+    changes nothing and exits 1 with the reason on one line."""
     from openprod.lua_lupa import LupaEngine
-    from openprod.scripts import Script, ScriptEvent, run_script
+    from openprod.scripts import Script, ScriptEvent, find_script, run_script
 
     from .scriptfiles import WorkspaceFiles
 
@@ -578,21 +600,35 @@ def script_run(db: Path, identity_path: Path, script_path: Path, args: tuple[str
             raise click.ClickException(f"--arg {item!r}: write it as name=value")
         given[name.strip()] = _arg_value(value)
     try:
-        source = script_path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise click.ClickException(f"{script_path} is not UTF-8 text") from None
-    try:
         files = WorkspaceFiles(db.parent, list(grants)) if grants else None
     except OpenprodError as exc:
         raise click.ClickException(str(exc)) from None
+    script_path = Path(script_ref)
+    from_library = script_ref.startswith("module:") or (not script_path.exists() and _is_uuid(script_ref))
+    if not from_library:
+        if not script_path.is_file():
+            raise click.ClickException(f"no script file {script_ref}; name a .lua file, or a script's id from "
+                                       "`openprod script list` (e.g. module:renumber_cues)")
+        try:
+            source = script_path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise click.ClickException(f"{script_path} is not UTF-8 text") from None
     ws = _open(db, identity_path)
+    name = script_path.stem
+    if from_library:
+        try:
+            item = find_script(ws, script_ref)
+            given = item.check_args(given)
+        except OpenprodError as exc:
+            raise click.ClickException(str(exc)) from None
+        source, name = item.source, item.name
 
     def show(event: ScriptEvent) -> None:
         _emit({"event": event.kind, "level": event.level, "message": event.message, "current": event.current,
                "total": event.total})
 
     try:
-        definition = Script(name=script_path.stem, source=source, mode="autoCommit" if commit else "session",
+        definition = Script(name=name, source=source, mode="autoCommit" if commit else "session",
                             on_error=on_error)
         result = run_script(ws, LupaEngine(), definition, args=given, on_event=show, files=files)
     except OpenprodError as exc:

@@ -105,7 +105,12 @@ def test_bad_arguments_are_refused(show: Path) -> None:
     run = cli("script", "run", "--db", "show.db", "--identity", "me.json", "add.lua", "--arg", "novalue", cwd=show)
     assert run.returncode == 1 and "name=value" in run.stderr
     run = cli("script", "run", "--db", "show.db", "--identity", "me.json", "missing.lua", cwd=show)
-    assert run.returncode == 2 and "does not exist" in run.stderr
+    assert run.returncode == 1 and "no script file missing.lua" in run.stderr
+    run = cli("script", "run", "--db", "show.db", "--identity", "me.json", "module:nope", cwd=show)
+    assert run.returncode == 1 and "no script 'module:nope'" in run.stderr
+    run = cli("script", "run", "--db", "show.db", "--identity", "me.json", "module:renumber_cues", "--arg", "from=1",
+              cwd=show)
+    assert run.returncode == 1 and "Last cue of the range: this is needed" in run.stderr
     (show / "binary.lua").write_bytes(b"\xff\xfe\x00")
     run = cli("script", "run", "--db", "show.db", "--identity", "me.json", "binary.lua", cwd=show)
     assert run.returncode == 1 and "not UTF-8" in run.stderr
@@ -152,3 +157,21 @@ def test_files_only_with_a_granted_capability_inside_the_workspace_folder(show: 
     assert run.returncode == 0, run.stderr
     assert (show / "exports" / "count.txt").read_text() == "2 cues"
     assert state(show)[0] == before[0] + 1
+
+
+def test_shipped_scripts_are_listed_and_run_by_id(show: Path) -> None:
+    listed = cli("script", "list", "--db", "show.db", "--identity", "me.json", cwd=show)
+    assert listed.returncode == 0, listed.stderr
+    ids = [json.loads(line)["id"] for line in listed.stdout.splitlines()]
+    assert ids == ["module:renumber_cues", "module:import_cues_csv", "module:fill_call_times"]
+    (show / "cues.csv").write_text("Cue,Label\n1,Top\n2,Wash\n")
+    mapping = 'mapping={"Cue": "cue_number", "Label": "label"}'
+    run = cli("script", "run", "--db", "show.db", "--identity", "me.json", "module:import_cues_csv",
+              "--arg", "csv=" + (show / "cues.csv").read_text(), "--arg", mapping, "--commit", cwd=show)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.splitlines()[-1])["status"] == "committed"
+    run = cli("script", "run", "--db", "show.db", "--identity", "me.json", "module:renumber_cues", "--arg", "from=1",
+              "--arg", "to=2", "--arg", "start=10", cwd=show)
+    assert run.returncode == 0, run.stderr
+    staged = json.loads(run.stdout.splitlines()[-1])["staged"]
+    assert [s["now"] for s in staged if s["field"] == "lighting.LightingCues.cue_number"] == ["10", "11"]
