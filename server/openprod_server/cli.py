@@ -617,11 +617,11 @@ def script_run(db: Path, identity_path: Path, script_ref: str, args: tuple[str, 
     name = script_path.stem
     if from_library:
         try:
-            item = find_script(ws, script_ref)
-            given = item.check_args(given)
+            chosen = find_script(ws, script_ref)
+            given = chosen.check_args(given)
         except OpenprodError as exc:
             raise click.ClickException(str(exc)) from None
-        source, name = item.source, item.name
+        source, name = chosen.source, chosen.name
 
     def show(event: ScriptEvent) -> None:
         _emit({"event": event.kind, "level": event.level, "message": event.message, "current": event.current,
