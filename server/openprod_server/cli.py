@@ -636,6 +636,17 @@ def script_run(db: Path, identity_path: Path, script_ref: str, args: tuple[str, 
         raise click.ClickException(line) from None
     summary: dict[str, Any] = {"status": result.status, "overlay": result.overlay, "bundle": result.bundle,
                                "ops": result.op_count, "skipped": result.skipped}
+    if result.wire is not None:  # committed: the workspace's triggers fire on it, here, as after any edit
+        from openprod.scripts import TriggerRunner
+
+        try:
+            runs = TriggerRunner(ws, LupaEngine(), on_event=show).after_bundle(result.wire)
+        except OpenprodError as exc:
+            raise click.ClickException(f"the script's changes were committed, then: {exc}") from None
+        summary["triggered"] = [{"trigger": r.trigger, "record": r.record, "depth": r.depth,
+                                 "status": r.result.status if r.result else "failed",
+                                 "overlay": r.result.overlay if r.result else None,
+                                 "error": r.error.line() if r.error else None} for r in runs]
     if result.overlay is not None:
         ws.activate_overlay(result.overlay)
         summary["staged"] = [{"op": op.op_type, "record": op.target, "field": op.field, "was": op.was,

@@ -175,3 +175,25 @@ def test_shipped_scripts_are_listed_and_run_by_id(show: Path) -> None:
     assert run.returncode == 0, run.stderr
     staged = json.loads(run.stdout.splitlines()[-1])["staged"]
     assert [s["now"] for s in staged if s["field"] == "lighting.LightingCues.cue_number"] == ["10", "11"]
+
+
+def test_a_committed_run_fires_the_workspaces_triggers(show: Path) -> None:
+    from openprod.scripts import save_script, save_trigger
+
+    ws = opened(show)
+    marker = save_script(ws, "Mark page", '--@arg cue text "Cue"\ncore.set_field(args.cue, "page", 42)\n')
+    save_trigger(ws, name="label sets page", field="lighting.LightingCues.label", script=marker,
+                 when="new_value == 'GO'", params={"cue": "$source"}, mode="autoCommit",
+                 writes=["lighting.LightingCues.page"])
+    ws.close()
+    (show / "go.lua").write_text("core.create_record('lighting.LightingCues', { cue_number = '7', label = 'GO' })\n"
+                                 "core.create_record('lighting.LightingCues', { cue_number = '8', label = 'wait' })\n")
+    run = cli("script", "run", "--db", "show.db", "--identity", "me.json", "go.lua", "--commit", cwd=show)
+    assert run.returncode == 0, run.stderr
+    triggered = json.loads(run.stdout.splitlines()[-1])["triggered"]
+    assert [(t["trigger"], t["status"], t["depth"]) for t in triggered] == [
+        ("label sets page", "committed", 1), ("label sets page", "unchanged", 1)]
+    ws = opened(show)
+    pages = {r.get("cue_number"): r.get("page") for r in ws.records("lighting.LightingCues")}
+    ws.close()
+    assert pages == {"7": 42, "8": None}

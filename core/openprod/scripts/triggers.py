@@ -171,11 +171,15 @@ class TriggerRunner:
     def after_commit(self, receipt: Receipt) -> list[TriggerRun]:
         """Fire for one committed local bundle. Raises TriggerLimitError when the chain runs away
         (bundles committed before that stay: each triggered autoCommit run is its own bundle)."""
+        return self.after_bundle(receipt.wire)
+
+    def after_bundle(self, wire: bytes) -> list[TriggerRun]:
+        """`after_commit` for a local bundle's wire bytes (a script run's `RunResult.wire`)."""
         defs = [t for t in list_triggers(self.ws) if t.enabled]
         if not defs:
             return []
         started = self.ws.env.now_ms()
-        queue: list[tuple[bytes, int]] = [(receipt.wire, 1)]
+        queue: list[tuple[bytes, int]] = [(wire, 1)]
         runs: list[TriggerRun] = []
         while queue:
             wire, depth = queue.pop(0)
