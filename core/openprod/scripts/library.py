@@ -257,13 +257,18 @@ def save_script(ws: Workspace, name: str, source: str, *, description: str = "",
                 script_id: str | None = None) -> str:
     """Store a user script in the workspace (adopting the Scripts table the first time); returns its id.
     Needs the synchronous signer (the browser worker does the same with its async transactions)."""
-    values = script_values(name, source, description, on_error)
-    if SCRIPTS_TABLE not in ws.schema.tables:
+    return store_record(ws, SCRIPTS_TABLE, script_values(name, source, description, on_error), script_id)
+
+
+def store_record(ws: Workspace, table: str, values: dict[str, Any], record_id: str | None) -> str:
+    """Create (or update) a record of one of the Scripts module's tables, adopting the module first
+    if this workspace does not have it yet. One bundle each, with the synchronous signer."""
+    if table not in ws.schema.tables:
         with ws.transaction(kind="module", staging=False) as tx:
             tx.adopt_module(SCRIPTS_MODULE)
     with ws.transaction(staging=False) as tx:
-        if script_id is None:
-            return tx.create_record(SCRIPTS_TABLE, values)
+        if record_id is None:
+            return tx.create_record(table, values)
         for key, value in values.items():
-            tx.set_field(script_id, f"{SCRIPTS_TABLE}.{key}", value)
-    return script_id
+            tx.set_field(record_id, f"{table}.{key}", value)
+    return record_id

@@ -31,7 +31,7 @@ from ..errors import LocalError, ValidationError
 from ..ids import to_str
 from ..rules import MAX_CHAIN_DEPTH, MAX_CHAIN_MS, Dependency, dependency_cycle
 from .host import ScriptEvent, Trigger
-from .library import SCRIPTS_TABLE, find_script
+from .library import find_script, store_record
 from .runtime import Limits, LuaEngine, ScriptError
 from .session import MODES, RunResult, Script, run_script
 
@@ -108,8 +108,6 @@ def save_trigger(ws: Workspace, *, name: str, field: str, script: str, when: str
     """Store a trigger (adopting the Scripts tables the first time); returns its id. Raises
     ValidationError for a field, script, scope or mode that does not exist, and TriggerCycleError
     for one that would set itself off through other triggers or rules. Nothing is saved then."""
-    from .library import SCRIPTS_MODULE
-
     if not isinstance(name, str) or not name.strip():
         raise ValidationError("a trigger needs a name")
     field_id = ws.schema.field(field).id
@@ -135,17 +133,9 @@ def save_trigger(ws: Workspace, *, name: str, field: str, script: str, when: str
         steps = "; ".join(f"{by} writes {f.rsplit('.', 1)[-1]}, which {to} watches" for f, by, to in shared)
         raise TriggerCycleError(f"this trigger would set itself off: {' -> '.join(path)} ({steps}); "
                                 "it was not saved", path)
-    if SCRIPTS_TABLE not in ws.schema.tables or TRIGGERS_TABLE not in ws.schema.tables:
-        with ws.transaction(kind="module", staging=False) as tx:
-            tx.adopt_module(SCRIPTS_MODULE)
     values = {"name": definition.name, "field": field_id, "script": script, "when": when or "", "scope": scope or "",
               "params": text_params, "mode": mode, "writes": ",".join(written), "enabled": enabled}
-    with ws.transaction(staging=False) as tx:
-        if trigger_id is None:
-            return tx.create_record(TRIGGERS_TABLE, values)
-        for key, value in values.items():
-            tx.set_field(trigger_id, f"{TRIGGERS_TABLE}.{key}", value)
-    return trigger_id
+    return store_record(ws, TRIGGERS_TABLE, values, trigger_id)
 
 
 def _condition(when: str | None) -> str:
