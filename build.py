@@ -5,6 +5,7 @@ Inputs (all installed beforehand by scripts/bootstrap):
   node_modules/comlink   page <-> worker RPC
   node_modules/idb       promise wrapper around IndexedDB
   node_modules/yjs       CRDT text/list documents for the worker (with the lib0 modules it imports)
+  node_modules/wasmoon   Lua 5.4 in WebAssembly for scripts (loaded on the first script run)
   build/wheels           cbor2 (Emscripten build) and lark, pinned in scripts/fetch_wheels.py
   core/openprod/         the `openprod` package, packed here into a pure wheel
   web/py/openprod_web    the worker's Python glue, packed into its own wheel
@@ -54,6 +55,8 @@ LAZY_WHEELS = ("et_xmlfile", "openpyxl")
 VENDOR = (
     ("comlink", "dist/esm/comlink.min.mjs", "vendor/comlink.mjs"),
     ("idb", "build/index.js", "vendor/idb.js"),
+    ("wasmoon", "dist/index.js", "vendor/wasmoon/wasmoon.js"),  # Lua 5.4 in WebAssembly, for scripts
+    ("wasmoon", "dist/glue.wasm", "vendor/wasmoon/glue.wasm"),
 )
 # ES modules copied with their imports: (npm package, entry file, where it goes). Bare imports of
 # other packages ('lib0/array') are rewritten to relative paths, so the worker loads them with no
@@ -304,7 +307,7 @@ def debug_wheel() -> tuple[str, bytes]:
 
 def collect(debug_peer: bool = False) -> tuple[list[Output], dict[str, object]]:
     outs: list[Output] = []
-    versions = {pkg: npm_version(pkg) for pkg in ("pyodide", "comlink", "idb", "yjs")}
+    versions = {pkg: npm_version(pkg) for pkg in ("pyodide", "comlink", "idb", "yjs", "wasmoon")}
     versions["lib0"] = json.loads((NODE / "lib0" / "package.json").read_text())["version"]
     for name in PYODIDE_FILES:
         source = NODE / "pyodide" / name

@@ -141,13 +141,15 @@ class Overlays:
         self.conn.execute("UPDATE overlays SET status = 'active' WHERE overlay_id = ?", (overlay_id,))
         self._active = overlay_id
 
-    def stash(self, overlay: str | bytes) -> None:
-        """Stop reading and writing through this overlay (it is kept, to activate later)."""
+    def stash(self, overlay: str | bytes, *, pending: bool = False) -> None:
+        """Stop reading and writing through this overlay (it is kept, to activate later).
+        `pending`: a script's run is over and its output waits to be looked at."""
         overlay_id = self._row(overlay)[0]
         if self._active != overlay_id:
             return
         self.close_view()
-        self.conn.execute("UPDATE overlays SET status = 'stashed' WHERE status = 'active'")
+        status = "pending" if pending else "stashed"
+        self.conn.execute("UPDATE overlays SET status = ? WHERE status = 'active'", (status,))
         self._active = None
 
     def discard(self, overlay: str | bytes) -> None:

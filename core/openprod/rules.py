@@ -177,21 +177,45 @@ def _watches(ws: Context, compiled: CompiledQuery) -> set[str]:
     return {ws.groups.key(w) if w.count(".") == 2 else w for w in compiled.watched}
 
 
-def find_cycle(ws: Context, rules: list[Rule]) -> tuple[list[str], list[tuple[str, str, str]]] | None:
-    """A cycle in 'X writes what Y watches' (Tarjan's strongly connected components), or None."""
+@dataclass(frozen=True)
+class Dependency:
+    """One thing that fires on changes (a rule, a trigger): what it watches and what it writes, as
+    semantic field keys and table ids (`ANY_FIELD` in `writes`: anything)."""
+
+    name: str
+    writes: frozenset[str]
+    watches: frozenset[str]
+    fires_itself: bool = True  # False for a match rule: merging is idempotent
+
+
+def rule_dependencies(ws: Context, rules: list[Rule]) -> list[Dependency]:
+    """The enabled rules whose cycles are checked (a cycle a person acknowledged is left out)."""
     live = [r for r in rules if r.enabled and not r.cycle_acknowledged]
-    compiled = {r.id: compile_query(r.when, ws.schema, context="filter") for r in live}
-    writes = {r.id: _writes(ws, r) for r in live}
-    watches = {r.id: _watches(ws, compiled[r.id]) for r in live}
-    names = {r.id: r.name for r in live}
-    edges: dict[str, list[tuple[str, str]]] = {r.id: [] for r in live}
-    for x in live:
-        for y in live:
-            if x is y and x.kind == "match":
-                continue  # merging is idempotent: a merged class does not match itself again
-            common = sorted(watches[y.id]) if ANY_FIELD in writes[x.id] else sorted(writes[x.id] & watches[y.id])
+    return [Dependency(r.name, frozenset(_writes(ws, r)),
+                       frozenset(_watches(ws, compile_query(r.when, ws.schema, context="filter"))),
+                       r.kind != "match") for r in live]
+
+
+def find_cycle(ws: Context, rules: list[Rule]) -> tuple[list[str], list[tuple[str, str, str]]] | None:
+    """A cycle in 'X writes what Y watches' among rules, or None."""
+    return dependency_cycle(rule_dependencies(ws, rules))
+
+
+def dependency_cycle(nodes: list[Dependency]) -> tuple[list[str], list[tuple[str, str, str]]] | None:
+    """A cycle in 'X writes what Y watches' (Tarjan's strongly connected components), or None:
+    (the names along it, back to the first; (field, written by, watched by) for each step).
+    Shared by rules and script triggers, so a rule and a trigger that feed each other are found."""
+    ids = [str(i) for i in range(len(nodes))]
+    by_id = dict(zip(ids, nodes, strict=True))
+    names = {i: n.name for i, n in by_id.items()}
+    edges: dict[str, list[tuple[str, str]]] = {i: [] for i in ids}
+    for xi, x in by_id.items():
+        for yi, y in by_id.items():
+            if xi == yi and not x.fires_itself:
+                continue
+            common = sorted(y.watches) if ANY_FIELD in x.writes else sorted(x.writes & y.watches)
             if common:
-                edges[x.id].append((y.id, common[0]))
+                edges[xi].append((yi, common[0]))
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -226,7 +250,7 @@ def find_cycle(ws: Context, rules: list[Rule]) -> tuple[list[str], list[tuple[st
         if len(component) == 1 and not any(w == component[0] for w, _f in edges[component[0]]):
             continue
         # walk the cycle inside the component to name it
-        start = min(component)
+        start = min(component, key=int)
         path: list[str] = [start]
         shared: list[tuple[str, str, str]] = []
         node = start
@@ -482,4 +506,4 @@ def describe(rule: Rule) -> str:
     return f"{rule.name} ({'automatic' if rule.auto_accept else 'proposes'})"
 
 
-__all__ = ["Proposal", "Rule", "RuleCycleError", "RuleEngine", "RuleError", "RuleLimitError", "to_str"]
+__all__ = ["Dependency", "Proposal", "Rule", "RuleCycleError", "RuleEngine", "RuleError", "RuleLimitError", "to_str"]

@@ -47,7 +47,7 @@ from .rebuild import rebuild
 from .receive import Received
 from .results import BundleEvent, Edge, IngestResult, OplogSize, Quarantined, Receipt, Record, StoredBundle
 from .reverting import begin_undo
-from .rules import Proposal, Rule, RuleEngine, load_rules
+from .rules import Dependency, Proposal, Rule, RuleEngine, load_rules, rule_dependencies
 from .settings import Settings
 from .statehash import state_hash
 from .storage import adopt, get_meta, install, set_meta
@@ -554,9 +554,10 @@ class Workspace:
         """Writes and reads go through this overlay from now on (the active one is stashed)."""
         self.overlays.activate(overlay)
 
-    def stash_overlay(self, overlay: str) -> None:
-        """Stop writing and reading through this overlay; it is kept to activate later."""
-        self.overlays.stash(overlay)
+    def stash_overlay(self, overlay: str, *, pending: bool = False) -> None:
+        """Stop writing and reading through this overlay; it is kept to activate later (`pending`:
+        a script's finished output, waiting in the list of things to look at)."""
+        self.overlays.stash(overlay, pending=pending)
 
     def discard_overlay(self, overlay: str) -> None:
         """Throw the overlay and everything staged in it away."""
@@ -637,6 +638,10 @@ class Workspace:
 
     def list_rules(self) -> list[Rule]:
         return load_rules(self._cx)
+
+    def rule_dependencies(self) -> list[Dependency]:
+        """What each enabled rule watches and writes, for cycle checks that include rules (triggers)."""
+        return rule_dependencies(self._cx, load_rules(self._cx))
 
     def proposals(self) -> list[Proposal]:
         """What rules suggest and a person decides (add to a table, remove, merge)."""

@@ -8,6 +8,8 @@
     openprod sync    --db show.db --identity me.json [--transport websocket|webrtc] [--watch]
     openprod key create|list|revoke ...   openprod join-mode open|access_key ...
     openprod info    --db show.db --identity me.json
+    openprod script run --db show.db --identity me.json renumber.lua [--arg from=1 ...] [--commit]
+    openprod script list --db show.db --identity me.json     (run a listed one by its id: module:renumber_cues)
 
 click (pinned) because it gives subcommands, typed options and one-line `Error: ...` messages
 for free, and uvicorn already depends on it. Errors a user can fix are one line on stderr and
@@ -531,6 +533,128 @@ def join_mode(db: Path, identity_path: Path, relay: str, ca: Path | None, mode: 
     """Set how others join this workspace on the relay (owner only)."""
     ws = _open(db, identity_path)
     _emit(_run(_client(relay, ws, ca).request("set_join_mode", {"mode": mode})))
+
+
+@main.group()
+def script() -> None:
+    """Lua scripts (docs/scripts.md): automation that stages its changes for review."""
+
+
+def _arg_value(text: str) -> Any:
+    """--arg values: true/false, whole and decimal numbers as numbers; anything else as text."""
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+@script.command("list")
+@db_option
+@identity_option
+def script_list(db: Path, identity_path: Path) -> None:
+    """The scripts that come with the app and the workspace's own, one JSON line each."""
+    from openprod.scripts import list_scripts
+
+    for item in list_scripts(_open(db, identity_path)):
+        _emit({"id": item.id, "name": item.title, "description": item.description, "read_only": item.read_only,
+               "args": [{"name": a.name, "kind": a.kind, "label": a.label, "default": a.default} for a in item.args]})
+
+
+@script.command("run")
+@db_option
+@identity_option
+@click.argument("script_ref", metavar="SCRIPT")
+@click.option("--arg", "args", multiple=True, help="An argument for the script as name=value (repeatable).")
+@click.option("--commit", is_flag=True, help="Commit the changes as one bundle now, instead of staging them for "
+              "review in the app.")
+@click.option("--on-error", type=click.Choice(["abort", "skip"]), default="abort", show_default=True,
+              help="A change that fails: stop the run (nothing kept), or skip it and carry on.")
+@click.option("--allow", "grants", multiple=True, help="Let the script read or write files in the workspace "
+              "file's folder: fs.read:GLOB or fs.write:GLOB (repeatable), e.g. --allow fs.read:imports/*.csv")
+def script_run(db: Path, identity_path: Path, script_ref: str, args: tuple[str, ...], commit: bool,
+               on_error: str, grants: tuple[str, ...]) -> None:
+    """Run a script against a workspace file: a .lua file, or one from `openprod script list` by its id.
+    Prints its messages and what it staged (or committed) as JSON lines; a script that fails
+    changes nothing and exits 1 with the reason on one line."""
+    from openprod.lua_lupa import LupaEngine
+    from openprod.scripts import Script, ScriptEvent, find_script, run_script
+
+    from .scriptfiles import WorkspaceFiles
+
+    given: dict[str, Any] = {}
+    for item in args:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.ClickException(f"--arg {item!r}: write it as name=value")
+        given[name.strip()] = _arg_value(value)
+    try:
+        files = WorkspaceFiles(db.parent, list(grants)) if grants else None
+    except OpenprodError as exc:
+        raise click.ClickException(str(exc)) from None
+    script_path = Path(script_ref)
+    from_library = script_ref.startswith("module:") or (not script_path.exists() and _is_uuid(script_ref))
+    if not from_library:
+        if not script_path.is_file():
+            raise click.ClickException(f"no script file {script_ref}; name a .lua file, or a script's id from "
+                                       "`openprod script list` (e.g. module:renumber_cues)")
+        try:
+            source = script_path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise click.ClickException(f"{script_path} is not UTF-8 text") from None
+    ws = _open(db, identity_path)
+    name = script_path.stem
+    if from_library:
+        try:
+            chosen = find_script(ws, script_ref)
+            given = chosen.check_args(given)
+        except OpenprodError as exc:
+            raise click.ClickException(str(exc)) from None
+        source, name = chosen.source, chosen.name
+
+    def show(event: ScriptEvent) -> None:
+        _emit({"event": event.kind, "level": event.level, "message": event.message, "current": event.current,
+               "total": event.total})
+
+    try:
+        definition = Script(name=name, source=source, mode="autoCommit" if commit else "session",
+                            on_error=on_error)
+        result = run_script(ws, LupaEngine(), definition, args=given, on_event=show, files=files)
+    except OpenprodError as exc:
+        line = exc.line() if hasattr(exc, "line") else " ".join(str(exc).split())
+        raise click.ClickException(line) from None
+    summary: dict[str, Any] = {"status": result.status, "overlay": result.overlay, "bundle": result.bundle,
+                               "ops": result.op_count, "skipped": result.skipped}
+    if result.wire is not None:  # committed: the workspace's triggers fire on it, here, as after any edit
+        from openprod.scripts import TriggerRunner
+
+        try:
+            runs = TriggerRunner(ws, LupaEngine(), on_event=show).after_bundle(result.wire)
+        except OpenprodError as exc:
+            raise click.ClickException(f"the script's changes were committed, then: {exc}") from None
+        summary["triggered"] = [{"trigger": r.trigger, "record": r.record, "depth": r.depth,
+                                 "status": r.result.status if r.result else "failed",
+                                 "overlay": r.result.overlay if r.result else None,
+                                 "error": r.error.line() if r.error else None} for r in runs]
+    if result.overlay is not None:
+        ws.activate_overlay(result.overlay)
+        summary["staged"] = [{"op": op.op_type, "record": op.target, "field": op.field, "was": op.was,
+                              "now": ws.get(op.target, op.field) if op.target is not None and op.field
+                              and op.target_is_id and op.field.count(".") == 2 else None}
+                             for op in ws.staged_ops(result.overlay)]
+        ws.stash_overlay(result.overlay, pending=True)
+    _emit(summary)
 
 
 def run() -> None:

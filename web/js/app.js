@@ -11,6 +11,7 @@
 //   #/w/<id>/v/<view>               a document or saved view (print, export, edit)
 //   #/w/<id>/conflicts              open conflicts, and resolving them
 //   #/w/<id>/staging                staging: the active overlay, drift, stashed and pending overlays
+//   #/w/<id>/scripts                scripts: run one with its inputs, watch progress, review in staging
 //   #/w/<id>/sync                   sync: status, publishing, inviting, connection settings
 //   #/w/<id>/call[/<cue list>]       calling the show: choose a cue list, then its full-screen calling view
 //   #/join/<id>                     an invitation link: the start screen with the join form filled in
@@ -27,6 +28,7 @@ import { renderStorageBanner, renderStorageLine, storageRisk } from './ui/keep.j
 import { showHistory } from './ui/history.js';
 import { renderPrint } from './ui/print.js';
 import { renderBanner, renderStaging, startStaging, stashStaging } from './ui/staging.js';
+import { renderScripts } from './ui/scripts.js';
 import { identityForm, renderStart } from './ui/start.js';
 import { SaveStatus } from './ui/status.js';
 import { renderSync } from './ui/sync.js';
@@ -227,6 +229,13 @@ class App {
       this.screen.focus();
       return;
     }
+    if (parts[2] === 'scripts') {
+      this.renderSidebar(null, 'scripts');
+      document.title = `Scripts · ${this.ws.info.name} · Openprod`;
+      this.screen = await renderScripts({ main: this.main, app: this });
+      this.screen.focus();
+      return;
+    }
     if (parts[2] === 'v' && parts[3]) {
       this.renderSidebar(null, null, parts[3]);
       const view = (this.ws.views || []).find((v) => v.id === parts[3]);
@@ -346,7 +355,7 @@ class App {
     }
     $('ws-title').textContent = info.name;
     const parts = location.hash.replace(/^#\/?/, '').split('/');
-    if (parts[2] === 'sync' || parts[2] === 'conflicts' || parts[2] === 'staging') this.renderSidebar(null, parts[2]);
+    if (['sync', 'conflicts', 'staging', 'scripts'].includes(parts[2])) this.renderSidebar(null, parts[2]);
     else this.route();
   }
 
@@ -473,7 +482,8 @@ class App {
     mount(this.sidebar,
       h('h2', { class: 'sidebar-title visually-hidden' }, 'Workspace'),
       h('ul', { class: 'panel-links' }, panel('sync', 'Sync'), panel('conflicts', 'Conflicts'), panel('staging', 'Staging'),
-        panel('call', 'Call the show')),
+        panel('call', 'Call the show'),
+        panel('scripts', 'Scripts')),
       h('h2', { class: 'sidebar-title' }, 'Documents'),
       h('ul', { class: 'doc-links' }, (this.ws.views || []).filter((v) => v.module).map(viewLink)),
       h('h2', { class: 'sidebar-title' }, 'Saved views'),

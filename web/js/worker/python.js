@@ -1,8 +1,10 @@
 // Boots Pyodide inside this module worker from the app's own files (never a CDN) and installs the
 // wheels listed in build-info.json (loadPackage by URL), from same-origin URLs the service worker
-// serves from its cache when offline. Hands Yjs to the core so collaborative (CRDT) fields work.
+// serves from its cache when offline. Hands Yjs to the core so collaborative (CRDT) fields work, and
+// the Lua loader for scripts.
 import { loadPyodide } from '../../pyodide/pyodide.mjs';
 import * as Y from '../../vendor/yjs/yjs.mjs';
+import { loadLua } from './lua.js';
 
 const ROOT = new URL('../../', import.meta.url);
 
@@ -35,6 +37,7 @@ export async function bootPython({ hold = null } = {}) {
   await py.loadPackage(urls, { messageCallback: () => {}, checkIntegrity: false });
   const web = py.pyimport('openprod_web');
   web.use_yjs(Y);
+  web.use_lua(loadLua); // wasmoon is loaded on a first script run, not at start-up
   const debug = info.debug_peer ? py.pyimport('openprod_web_debug') : null;
   const methodsProxy = web.METHODS;
   const methods = Object.fromEntries(methodsProxy.toJs({ dict_converter: Array.from }));

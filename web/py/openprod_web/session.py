@@ -41,11 +41,12 @@ from .fields import EDITABLE_TYPES, coerce_crdt, coerce_input, field_json, same_
 from .imports import IMPORT_METHODS, ImportApi
 from .links import LINK_METHODS, LinksApi
 from .modules import available_manifests, module_upgrades
+from .scripts import SCRIPT_METHODS, ScriptsApi, use_lua
 from .staging import STAGING_METHODS, ProgressSink, StagingApi, drift_json, staged_cells
 from .views import VIEW_METHODS, ViewsApi
 
 __all__ = ["EDITABLE_TYPES", "METHODS", "Session", "coerce_input", "new_identity", "read_backup", "rename_identity",
-           "use_yjs"]
+           "use_lua", "use_yjs"]
 
 EnvFactory = Callable[[Identity], Awaitable[Env]]
 _yjs: Any = None  # the Yjs module object, handed in by the worker (see use_yjs)
@@ -123,7 +124,7 @@ class ReplayStats:
     overlays: int = 0
 
 
-class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingApi):
+class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingApi, ScriptsApi):
     """Create with `await Session.create(...)` or `await Session.open(...)`."""
 
     def __init__(self, ws: Workspace, identity: Identity, seq: int, replay: ReplayStats) -> None:
@@ -590,5 +591,5 @@ METHODS: dict[str, bool] = {
     "add_to_table": True, "remove_from_table": True, "delete_record": True, "undo": True, "redo": True,
     "upgrade_modules": True,
     **CONFLICT_METHODS, **STAGING_METHODS, **IMPORT_METHODS, **LINK_METHODS, **VIEW_METHODS,
-    **CALLING_METHODS,
+    **CALLING_METHODS, **SCRIPT_METHODS,
 }

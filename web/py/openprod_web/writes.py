@@ -90,3 +90,24 @@ async def commit_overlay(ws: Workspace, overlay: str) -> Receipt | None:
     async with _lock(ws):
         tx = ws.begin_overlay_commit(overlay)
         return None if tx is None else await _finish(ws, tx)
+
+
+def held(ws: Workspace) -> asyncio.Lock:
+    """The workspace's write lock: a script run holds it, as any write does, while its transaction is open."""
+    return _lock(ws)
+
+
+async def save_script(ws: Workspace, name: str, source: str, description: str, script_id: str | None) -> str:
+    """Keep a user script in the workspace (adopting the Scripts table the first time)."""
+    from openprod.scripts import SCRIPTS_MODULE, SCRIPTS_TABLE, script_values
+
+    values = script_values(name, source, description)
+    if SCRIPTS_TABLE not in ws.schema.tables:
+        async with transaction(ws, kind="module", staging=False) as tx:
+            tx.adopt_module(SCRIPTS_MODULE)
+    async with transaction(ws, staging=False) as tx:
+        if script_id is None:
+            return tx.create_record(SCRIPTS_TABLE, values)
+        for key, value in values.items():
+            tx.set_field(script_id, f"{SCRIPTS_TABLE}.{key}", value)
+    return script_id

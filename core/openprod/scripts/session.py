@@ -1,0 +1,146 @@
+"""A script run's session: where its writes go and what is left when it ends.
+
+* mode "session" (the default): the run gets its own overlay (source 'script'); its writes are
+  staged there, in one batch, and the overlay then waits in the pending list for a person to
+  review (drift included) and commit as one bundle, or discard. The person's own active overlay,
+  if any, is set aside for the run and active again afterwards.
+* mode "autoCommit": the writes go into one local transaction that becomes exactly one signed
+  bundle of kind 'script' (meta: the script's name and the SHA-256 of its source).
+
+Either way, a run that ends in an error (syntax, an uncaught Lua error, a limit, a sandbox
+refusal, a write that failed half-way) leaves nothing behind: the transaction is rolled back and
+the run's overlay deleted. on_error = "skip" skips a write that fails cleanly (logged) instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ValidationError
+from .host import Host, ScriptEvent, Trigger
+from .prelude import PRELUDE
+from .runtime import Limits, LuaEngine, ScriptError, ScriptFiles
+
+if TYPE_CHECKING:
+    from ..transaction import Transaction
+    from ..workspace import Workspace
+
+MODES = ("session", "autoCommit")
+ON_ERROR = ("abort", "skip")
+MAX_SOURCE = 1 * 2**20
+
+
+@dataclass(frozen=True, kw_only=True)
+class Script:
+    """A script and how it runs (the spec's [script.NAME] configuration)."""
+
+    name: str
+    source: str
+    mode: str = "session"
+    on_error: str = "abort"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > 200:
+            raise ValidationError("a script's name is 1 to 200 characters")
+        if not isinstance(self.source, str) or len(self.source.encode()) > MAX_SOURCE:
+            raise ValidationError(f"a script is text of at most {MAX_SOURCE // 2**20} MiB")
+        if self.mode not in MODES:
+            raise ValidationError(f"a script's mode is one of {', '.join(MODES)} (got {self.mode!r})")
+        if self.on_error not in ON_ERROR:
+            raise ValidationError(f"a script's on_error is one of {', '.join(ON_ERROR)} (got {self.on_error!r})")
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.source.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run left: 'staged' (in `overlay`, `op_count` ops), 'committed' (`bundle`),
+    or 'unchanged' (it wrote nothing; no overlay is kept)."""
+
+    status: str
+    overlay: str | None
+    bundle: str | None
+    op_count: int
+    events: list[ScriptEvent] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    wire: bytes | None = None  # the committed bundle (autoCommit), for triggers it may set off
+
+
+def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[str, Any] | None = None,
+               limits: Limits | None = None, on_event: Callable[[ScriptEvent], None] | None = None,
+               trigger: Trigger | None = None, files: ScriptFiles | None = None) -> RunResult:
+    """Run one script to the end. Raises ScriptError (nothing kept) when it fails; events seen up
+    to then were delivered to `on_event`. Needs the workspace's synchronous signer in autoCommit
+    mode (session mode signs nothing: the person's commit later does).
+
+    `files`: what `fs.read` / `fs.write` may reach (capabilities granted by whoever runs it; without
+    it a script has no `fs`). Files are written only after the run has succeeded."""
+    limits = limits or Limits()
+    args = dict(args or {})
+    events: list[ScriptEvent] = []
+
+    def emit(event: ScriptEvent) -> None:
+        events.append(event)
+        if on_event is not None:
+            on_event(event)
+
+    meta = {"script": script.name, "script_sha256": script.digest}
+    if script.mode == "autoCommit":
+        tx = ws.begin(kind="script", meta=meta, staging=False)
+        skipped, pending = _execute(ws, engine, script, tx, args, limits, emit, trigger, files)
+        receipt = ws.finish(tx)
+        _write_files(files, pending)
+        if receipt is None:
+            return RunResult("unchanged", None, None, 0, events, skipped)
+        return RunResult("committed", None, receipt.bundle_id, len(tx.ops), events, skipped, receipt.wire)
+
+    previous = ws.active_overlay
+    overlay = ws.create_overlay(script.name, source="script", script=script.name, activate=False)
+    try:
+        ws.activate_overlay(overlay)
+        tx = ws.begin(kind="script", meta=meta)
+        skipped, pending = _execute(ws, engine, script, tx, args, limits, emit, trigger, files)
+        ws.finish(tx)
+        count = len(ws.staged_ops(overlay))
+        ws.stash_overlay(overlay, pending=True)
+    except BaseException:
+        ws.discard_overlay(overlay)
+        if previous is not None:
+            ws.activate_overlay(previous)
+        raise
+    if previous is not None:
+        ws.activate_overlay(previous)
+    _write_files(files, pending)
+    if count == 0:
+        ws.discard_overlay(overlay)
+        return RunResult("unchanged", None, None, 0, events, skipped)
+    return RunResult("staged", overlay, None, count, events, skipped)
+
+
+def _execute(ws: Workspace, engine: LuaEngine, script: Script, tx: Transaction, args: dict[str, Any], limits: Limits,
+             emit: Callable[[ScriptEvent], None], trigger: Trigger | None,
+             files: ScriptFiles | None) -> tuple[list[str], list[tuple[str, str]]]:
+    """Run the script inside the open transaction; on any failure roll it back and raise.
+    Returns the writes skipped (on_error = "skip") and the files to write once it is kept."""
+    host = Host(ws, tx, script.name, args, script.on_error, emit, trigger, files=files)
+    try:
+        status, message = engine.run(PRELUDE, script.source, script.name, host.functions(), limits)
+        if host.crashed is not None:
+            raise host.crashed
+        if status != "ok":
+            raise ScriptError(status, message)
+    except BaseException:
+        ws.abort()
+        raise
+    return list(host.skipped), list(host.file_writes)
+
+
+def _write_files(files: ScriptFiles | None, pending: list[tuple[str, str]]) -> None:
+    if files is not None:
+        for path, text in pending:
+            files.write(path, text)
