@@ -19,7 +19,7 @@ PUBLIC = {
     "openprod", "openprod.workspace", "openprod.errors", "openprod.ids", "openprod.identity", "openprod.encoding",
     "openprod.hlc", "openprod.modules", "openprod.results", "openprod.cues", "openprod.csv_import",
     "openprod.csv_reader", "openprod.starter", "openprod.signer_nacl", "openprod.signer_pure",
-    "openprod.signer_webcrypto", "openprod.crdt_yjs", "openprod.views", "openprod.export",
+    "openprod.signer_webcrypto", "openprod.crdt_yjs", "openprod.views", "openprod.export", "openprod.backup",
     "openprod.sync", "openprod.sync.errors", "openprod.sync.messages", "openprod.sync.proof",
 }
 

@@ -8,6 +8,7 @@
     openprod sync    --db show.db --identity me.json [--transport websocket|webrtc] [--watch]
     openprod key create|list|revoke ...   openprod join-mode open|access_key ...
     openprod info    --db show.db --identity me.json
+    openprod export|import|inspect ...   (backups, CSV, recovery work: cli_lifecycle.py)
 
 click (pinned) because it gives subcommands, typed options and one-line `Error: ...` messages
 for free, and uvicorn already depends on it. Errors a user can fix are one line on stderr and
@@ -531,6 +532,12 @@ def join_mode(db: Path, identity_path: Path, relay: str, ca: Path | None, mode: 
     """Set how others join this workspace on the relay (owner only)."""
     ws = _open(db, identity_path)
     _emit(_run(_client(relay, ws, ca).request("set_join_mode", {"mode": mode})))
+
+
+from .cli_lifecycle import COMMANDS as _LIFECYCLE_COMMANDS  # noqa: E402  (export, import, inspect)
+
+for _command in _LIFECYCLE_COMMANDS:
+    main.add_command(_command)
 
 
 def run() -> None:
