@@ -376,6 +376,11 @@ class Workspace:
 
     # --- rebuild and state hash ---------------------------------------------------------------
 
+    def refuse_authors(self, authors: dict[bytes, str]) -> None:
+        """From now on refuse bundles by these authors that are not stored yet (actor -> why), as
+        `removed_member`; what is stored stays. A receiver's local policy (the relay's removed members)."""
+        self._cx.refused_authors = dict(authors)
+
     def rebuild(self) -> None:
         """Re-derive all canonical state from the oplog, in canonical order."""
         rebuild(self._cx)

@@ -386,7 +386,7 @@ def info(db: Path, identity_path: Path) -> None:
 @identity_option
 @relay_option
 @ca_option
-@click.option("--join-mode", type=click.Choice(["open", "access_key"]), default="open", show_default=True)
+@click.option("--join-mode", type=click.Choice(["open", "access_key", "request"]), default="open", show_default=True)
 def publish(db: Path, identity_path: Path, relay: str, ca: Path | None, join_mode: str) -> None:
     """Host a workspace you created on a relay (you must be its owner)."""
     ws = _open(db, identity_path)
@@ -400,7 +400,10 @@ def publish(db: Path, identity_path: Path, relay: str, ca: Path | None, join_mod
 @ca_option
 @click.option("--workspace", "workspace_id", required=True, help="The workspace id to join.")
 @click.option("--code", default=None, help="The access key, if the workspace needs one.")
-def join(db: Path, identity_path: Path, relay: str, ca: Path | None, workspace_id: str, code: str | None) -> None:
+@click.option("--name", default=None, help="In request mode: your name, as the owner will see it [default: your "
+              "identity's name].")
+def join(db: Path, identity_path: Path, relay: str, ca: Path | None, workspace_id: str, code: str | None,
+         name: str | None) -> None:
     """Join a workspace hosted on a relay (creating an empty local file for it if needed)."""
     try:
         ws_bytes = uuid.UUID(workspace_id).bytes
@@ -410,7 +413,7 @@ def join(db: Path, identity_path: Path, relay: str, ca: Path | None, workspace_i
         ws = Workspace.join(connect(str(db)), _env(_identity(identity_path)), ws_bytes)
     except OpenprodError as exc:
         raise click.ClickException(f"{db}: {exc}") from None
-    _emit(_run(_client(relay, ws, ca).join(code)))
+    _emit(_run(_client(relay, ws, ca).join(code, name if name is not None else ws.display_name)))
 
 
 def _event_json(event: Any) -> dict[str, Any]:
@@ -527,7 +530,7 @@ def key_revoke(db: Path, identity_path: Path, relay: str, ca: Path | None, code:
 @identity_option
 @relay_option
 @ca_option
-@click.argument("mode", type=click.Choice(["open", "access_key"]))
+@click.argument("mode", type=click.Choice(["open", "access_key", "request"]))
 def join_mode(db: Path, identity_path: Path, relay: str, ca: Path | None, mode: str) -> None:
     """Set how others join this workspace on the relay (owner only)."""
     ws = _open(db, identity_path)
@@ -535,8 +538,9 @@ def join_mode(db: Path, identity_path: Path, relay: str, ca: Path | None, mode: 
 
 
 from .cli_lifecycle import COMMANDS as _LIFECYCLE_COMMANDS  # noqa: E402  (export, import, inspect)
+from .cli_members import members as _members_group  # noqa: E402
 
-for _command in _LIFECYCLE_COMMANDS:
+for _command in (*_LIFECYCLE_COMMANDS, _members_group):
     main.add_command(_command)
 
 

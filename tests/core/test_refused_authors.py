@@ -1,0 +1,49 @@
+"""`Workspace.refuse_authors`: a receiver's own policy (the relay's removed members). Bundles by such an
+author that are not stored yet are refused as `removed_member` and quarantined; what is stored stays,
+its duplicates are still recognised, and other authors are untouched."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("nacl")
+
+from openprod import Env, Workspace, connect
+from openprod.signer_nacl import NaclSigner, NaclVerifier, generate_identity
+from openprod.starter import starter_manifests
+
+TABLE = "contacts.Contacts"
+
+
+def _ws(name: str, ws_id: bytes | None = None) -> Workspace:
+    identity = generate_identity(name)
+    env = Env(signer=NaclSigner(identity), verifier=NaclVerifier(), display_name=name)
+    if ws_id is None:
+        ws = Workspace.create(connect(":memory:"), env, "Hamlet")
+        ws.adopt_module(starter_manifests()["contacts"])
+        return ws
+    return Workspace.join(connect(":memory:"), env, ws_id)
+
+
+def test_new_bundles_of_a_refused_author_are_quarantined_and_old_ones_stay() -> None:
+    owner = _ws("Alice")
+    bob = _ws("Bob", owner.workspace_id)
+    bob.ingest_many([b.wire for b in owner.bundles()])
+    bob.create_record(TABLE, {"name": "Before"})
+    old = [b.wire for b in bob.bundles() if b.actor == bob.actor_id.hex()]
+    assert [r.status for r in owner.ingest_many(old)] == ["applied"]
+
+    owner.refuse_authors({bob.actor_id: "Bob was removed"})
+    before = owner.state_hash()
+    bob.create_record(TABLE, {"name": "After"})
+    new = [b.wire for b in bob.bundles() if b.actor == bob.actor_id.hex()][-1]
+    result = owner.ingest(new, source="carol")
+    assert (result.status, result.reason, result.detail) == ("rejected", "removed_member", "Bob was removed")
+    assert owner.state_hash() == before
+    assert [q.reason for q in owner.quarantined()] == ["removed_member"]
+    assert owner.ingest(old[0]).status == "duplicate"  # what he wrote before stays, and is recognised
+    assert sorted(str(r.values[f"{TABLE}.name"]) for r in owner.records(TABLE)) == ["Before"]
+
+    owner.create_record(TABLE, {"name": "Owner's own"})  # other authors are untouched
+    owner.refuse_authors({})
+    assert owner.ingest(new).status == "applied"
