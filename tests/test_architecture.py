@@ -20,6 +20,7 @@ PUBLIC = {
     "openprod.hlc", "openprod.modules", "openprod.results", "openprod.cues", "openprod.csv_import",
     "openprod.csv_reader", "openprod.starter", "openprod.signer_nacl", "openprod.signer_pure",
     "openprod.signer_webcrypto", "openprod.crdt_yjs", "openprod.views", "openprod.export", "openprod.backup",
+    "openprod.recovery",
     "openprod.sync", "openprod.sync.errors", "openprod.sync.messages", "openprod.sync.proof",
 }
 

@@ -353,21 +353,36 @@ def identity_create(out: Path, name: str) -> None:
 @click.option("--name", required=True, help="The workspace's name.")
 @click.option("--module", "modules", multiple=True, help="Starter module to adopt (repeatable), e.g. contacts.")
 def init(db: Path, identity_path: Path, name: str, modules: tuple[str, ...]) -> None:
-    """Create a new workspace in a new file, owned by you."""
+    """Create a new workspace in a new file, owned by you; prints its recovery words once."""
     from openprod.starter import starter_manifests
+
+    from .recovery import new_secret, public_key, words_for
 
     if db.exists():
         raise click.ClickException(f"{db} already exists")
-    ws = Workspace.create(connect(str(db)), _env(_identity(identity_path)), name)
     manifests = starter_manifests()
     unknown = [m for m in modules if m not in manifests]
     if unknown:
         raise click.ClickException(f"unknown module(s) {unknown}; choose from {sorted(manifests)}")
+    env = _env(_identity(identity_path))
+    ws, tx = Workspace.founding(connect(str(db)), env, name)
+    secret = new_secret()
+    try:
+        tx.set_setting("recovery_key", public_key(ws.workspace_id, secret).hex())
+    except BaseException:
+        ws.abort()
+        raise
+    ws.finish(tx)
     if modules:
         with ws.transaction(kind="module") as tx:
             for module in modules:
                 tx.adopt_module(manifests[module])
-    _emit({"workspace": str(uuid.UUID(bytes=ws.workspace_id)), "db": str(db)})
+    _emit({"workspace": str(uuid.UUID(bytes=ws.workspace_id)), "db": str(db), "recovery_words": words_for(secret),
+           "note": RECOVERY_NOTE})
+
+
+RECOVERY_NOTE = ("Write the 12 recovery words down and keep them somewhere safe: whoever has them can make "
+                 "themselves this workspace's owner (openprod recover). They are not shown again.")
 
 
 @main.command()

@@ -5,6 +5,7 @@
     openprod import  --in show.openprod-backup --db new.db --identity me.json      restore on a new device
     openprod inspect --db show.db --identity me.json [--bundles]                   oplog and quarantine
     openprod inspect --backup show.openprod-backup                                 what a backup holds
+    openprod recover --db show.db --identity new.json --workspace ID --words "..."  become the owner
 
 A separate module so `cli.py` (the relay and sync commands) stays one concern; `cli.py` adds these
 commands to its group. Nothing is ever half written: files are written under a temporary name and
@@ -238,4 +239,50 @@ def _inspect_workspace(ws: Workspace, list_bundles: bool) -> dict[str, Any]:
     return report
 
 
-COMMANDS = (export_command, import_command, inspect_command)
+
+@click.command("recover")
+@click.option("--db", type=click.Path(path_type=Path), required=True,
+              help="Your workspace file on this device (created empty if missing; sync fills it).")
+@click.option("--identity", "identity_path", type=click.Path(path_type=Path), required=True,
+              help="The identity that becomes the owner (from `openprod identity create`).")
+@click.option("--relay", default="http://127.0.0.1:8765", show_default=True, help="The relay's base URL.")
+@click.option("--ca", type=click.Path(path_type=Path, exists=True), default=None,
+              help="CA certificate to trust for an https relay (its /trust/ca.pem).")
+@click.option("--workspace", "workspace_id", required=True, help="The workspace id.")
+@click.option("--words", required=True, help="The 12 recovery words, in order (or set OPENPROD_RECOVER_WORDS).")
+def recover_command(db: Path, identity_path: Path, relay: str, ca: Path | None, workspace_id: str, words: str) -> None:
+    """Become the owner of a workspace with its recovery words; the words are used up, new ones are printed."""
+    from .recovery import RecoveryWordsError, new_secret, proof, public_key, secret_from, words_for
+
+    cli = _base()
+    try:
+        ws_bytes = uuid.UUID(workspace_id).bytes
+    except ValueError:
+        raise click.ClickException(f"{workspace_id!r} is not a workspace id") from None
+    try:
+        old_secret = secret_from(words)
+    except RecoveryWordsError as exc:
+        raise click.ClickException(str(exc)) from None
+    env = cli._env(cli._identity(identity_path))
+    created = not db.exists()
+    try:
+        ws = Workspace.join(connect(str(db)), env, ws_bytes)
+    except OpenprodError as exc:
+        raise click.ClickException(f"{db}: {exc}") from None
+    try:
+        secret = new_secret()
+        next_key = public_key(ws_bytes, secret)
+        args = {"proof": proof(ws_bytes, old_secret, ws.actor_id, next_key), "next_key": next_key}
+        result = cli._run(cli._client(relay, ws, ca).request("recover", args))
+    except BaseException:
+        ws.close()
+        if created:
+            for path in _sidecars(db):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        raise
+    ws.close()
+    cli._emit({**result, "db": str(db), "recovery_words": words_for(secret), "note": cli.RECOVERY_NOTE})
+
+
+COMMANDS = (export_command, import_command, inspect_command, recover_command)

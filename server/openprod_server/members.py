@@ -32,12 +32,19 @@ CREATE TABLE IF NOT EXISTS removed_members (
     removed_by BLOB NOT NULL,
     PRIMARY KEY (ws, actor)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS recovery_keys (
+    ws BLOB PRIMARY KEY,            -- set once a recovery was used: it replaces the founding bundle's key
+    key BLOB NOT NULL,
+    set_at INTEGER NOT NULL,
+    set_by BLOB NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS member_audit (
     id INTEGER PRIMARY KEY,
     ws BLOB NOT NULL,
     at INTEGER NOT NULL,
     by BLOB NOT NULL,               -- who did it (the owner, or the requester for a request)
-    action TEXT NOT NULL,           -- requested, approved, rejected, removed, key_created, key_revoked, join_mode
+    action TEXT NOT NULL,           -- requested, approved, rejected, removed, key_created, key_revoked, join_mode,
+                                    -- recovered
     subject TEXT NOT NULL           -- the actor (hex), the access key, or the new join mode
 );
 """
@@ -188,3 +195,27 @@ class MemberRecords:
                 self.conn.execute("ROLLBACK")
             raise
         return True
+
+    # recovery
+
+    def recovery_key(self, ws: bytes) -> bytes | None:
+        """The key set by the last recovery, or None (then the founding bundle's `recovery_key` holds)."""
+        row = self.conn.execute("SELECT key FROM recovery_keys WHERE ws = ?", (ws,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def recover(self, ws: bytes, new_owner: bytes, next_key: bytes, now_ms: int) -> None:
+        """Make `new_owner` the owner and a member, retire the used key for `next_key`, and audit it: atomically."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("UPDATE workspaces SET owner = ? WHERE ws = ?", (new_owner, ws))
+            self.conn.execute("INSERT OR IGNORE INTO members (ws, actor, via, joined_at) VALUES (?, ?, 'recovery', ?)",
+                              (ws, new_owner, now_ms))
+            self.conn.execute("DELETE FROM removed_members WHERE ws = ? AND actor = ?", (ws, new_owner))
+            self.conn.execute("INSERT OR REPLACE INTO recovery_keys (ws, key, set_at, set_by) VALUES (?, ?, ?, ?)",
+                              (ws, next_key, now_ms, new_owner))
+            self.audit(ws, now_ms, new_owner, "recovered", new_owner.hex())
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise

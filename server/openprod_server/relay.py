@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from openprod import Env, Identity, Workspace, connect
 from openprod.identity import short_actor
+from openprod.recovery import proof_message
 from openprod.signer_nacl import NaclSigner, NaclVerifier, generate_identity
 from openprod.sync import PeerError, RelayRequest, WorkspaceReplica, decode_request_v1
 from openprod.sync.errors import REASON_NOT_JOINED, REASON_UNAVAILABLE
@@ -558,7 +559,40 @@ class Relay:
     def handlers(self) -> dict[str, Callable[[RelayRequest, str], dict[str, Any]]]:
         return {"publish": self.publish, "join": self.join, "create_key": self.create_key,
                 "list_keys": self.list_keys, "revoke_key": self.revoke_key, "set_join_mode": self.set_join_mode,
-                "members": self.members, "decide_request": self.decide_request, "remove_member": self.remove_member}
+                "members": self.members, "decide_request": self.decide_request, "remove_member": self.remove_member,
+                "recover": self.recover}
+
+    def recover(self, request: RelayRequest, client: str) -> dict[str, Any]:
+        """Make the requester the owner, with a proof signed by the workspace's current recovery key
+        (openprod.recovery); the proof names the next key, so the used secret is dead afterwards."""
+        ws = request.workspace
+        now = now_ms()
+        key = address_key(client)
+        self._wait(self.client_buckets.retry_after_ms(key, now))
+        self.client_buckets.take(key, now)
+        proof, next_key = request.args.get("proof"), request.args.get("next_key")
+        if not isinstance(proof, bytes) or len(proof) != 64 or not isinstance(next_key, bytes) or len(next_key) != 32:
+            raise HttpError("bad_request", "recover needs 'proof' (64 bytes) and 'next_key' (32 bytes)")
+        refused = HttpError("not_allowed", "those recovery words do not open this workspace here (wrong words, "
+                                           "words already used, or the workspace is not on this relay)")
+        found = self.records(lambda: self.registry.workspace(ws))
+        if found is None:
+            raise refused
+        try:
+            hosted = self.open_hosted(ws)
+        except Unavailable as exc:
+            raise HttpError("unavailable", exc.detail) from None
+        current = self.records(lambda: self.member_records.recovery_key(ws))
+        if current is None and len(hosted.ws.settings.recovery_key) == 64:
+            current = bytes.fromhex(hosted.ws.settings.recovery_key)
+        if current is None or not self._verifier.verify(current, proof_message(ws, request.actor, next_key), proof):
+            warn("recovery_refused", ws=ws_text(ws), actor=request.actor.hex(), client=client)
+            raise refused
+        previous = found[0]
+        self.records(lambda: self.member_records.recover(ws, request.actor, next_key, now))
+        log("workspace_recovered", ws=ws_text(ws), owner=request.actor.hex(), previous_owner=previous.hex(),
+            client=client)
+        return {"workspace": ws_text(ws), "owner": request.actor.hex(), "previous_owner": previous.hex()}
 
     # --- request mode and removal (members.py keeps the records) --------------------------------
 
