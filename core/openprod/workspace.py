@@ -645,6 +645,10 @@ class Workspace:
         self.overlays.close_view()
         self.rules.dismiss(proposal)
 
+    def confirmed_mappings(self) -> list[tuple[str, str]]:
+        """Confirmed field mappings as (field, field) pairs (what a fork or template carries)."""
+        return self._cx.confirmed_mappings()
+
     def views(self) -> list[ViewDef]:
         """Every view: the adopted modules' own (ids 'module.Name'), then saved ones by name."""
         return list_views(self._cx)

@@ -6,6 +6,9 @@
     openprod inspect --db show.db --identity me.json [--bundles]                   oplog and quarantine
     openprod inspect --backup show.openprod-backup                                 what a backup holds
     openprod recover --db show.db --identity new.json --workspace ID --words "..."  become the owner
+    openprod fork    --db show.db --identity me.json --out tour.db [--name "Hamlet tour"]
+    openprod template save --db show.db --identity me.json --out show.openprod-template [--no-records]
+    openprod template use  stage-management|FILE --db new.db --identity me.json --name "Macbeth"
 
 A separate module so `cli.py` (the relay and sync commands) stays one concern; `cli.py` adds these
 commands to its group. Nothing is ever half written: files are written under a temporary name and
@@ -285,4 +288,127 @@ def recover_command(db: Path, identity_path: Path, relay: str, ca: Path | None, 
     cli._emit({**result, "db": str(db), "recovery_words": words_for(secret), "note": cli.RECOVERY_NOTE})
 
 
-COMMANDS = (export_command, import_command, inspect_command, recover_command)
+
+def _new_workspace_file(db: Path, build: Any) -> Any:
+    """Run `build(path)` on a temporary file beside `db` and rename it into place only if it succeeds."""
+    if db.exists():
+        raise click.ClickException(f"{db} already exists; choose a new file")
+    temp = db.with_name(f".{db.name}.{os.getpid()}.creating")
+    for path in _sidecars(temp):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    try:
+        result = build(temp)
+        if db.exists():
+            raise click.ClickException(f"{db} appeared meanwhile; not overwriting it")
+        os.replace(temp, db)
+        return result
+    except OpenprodError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        for path in _sidecars(temp):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+@click.command("fork")
+@click.option("--db", type=click.Path(path_type=Path), required=True, help="The workspace to fork.")
+@click.option("--identity", "identity_path", type=click.Path(path_type=Path), required=True,
+              help="Your identity file: you own the fork.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The new workspace file.")
+@click.option("--name", default=None, help="The fork's name [default: the original's, with '(fork)'].")
+def fork_command(db: Path, identity_path: Path, out: Path, name: str | None) -> None:
+    """A new workspace from this one's current state, without its history; both record where it came from."""
+    from openprod.fork import fork
+
+    cli = _base()
+    source = cli._open(db, identity_path)
+    env = cli._env(cli._identity(identity_path))
+
+    def build(path: Path) -> Any:
+        made, report = fork(source, lambda n: Workspace.founding(connect(str(path)), env, n), name)
+        made.close()
+        return report
+
+    try:
+        report = _new_workspace_file(out, build)
+    finally:
+        source.close()
+    cli._emit({"workspace": report.fork, "forked_from": report.source, "source_state_hash": report.source_hash,
+               "records": report.records, "links": report.links, "db": str(out)})
+
+
+@click.group("template")
+def template_group() -> None:
+    """Templates: a workspace's modules, mappings, views (and example records) to start new ones from."""
+
+
+@template_group.command("save")
+@click.option("--db", type=click.Path(path_type=Path), required=True, help="The workspace to save as a template.")
+@click.option("--identity", "identity_path", type=click.Path(path_type=Path), required=True,
+              help="Your identity file (from `openprod identity create`).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The template file to write.")
+@click.option("--records/--no-records", default=True, show_default=True, help="Keep the records as examples.")
+def template_save(db: Path, identity_path: Path, out: Path, records: bool) -> None:
+    """Save any workspace as a template file (its state now, no history)."""
+    from openprod.fork import encode_template, read_state
+
+    cli = _base()
+    if out.exists():
+        raise click.ClickException(f"{out} already exists; not overwriting it")
+    ws = cli._open(db, identity_path)
+    try:
+        copy = read_state(ws, with_records=records)
+    finally:
+        ws.close()
+    _write_new(out, encode_template(copy))
+    cli._emit({"template": str(out), "name": copy.name, "modules": len(copy.modules), "mappings": len(copy.mappings),
+               "views": len(copy.views), "records": len(copy.records)})
+
+
+@template_group.command("use")
+@click.argument("template")
+@click.option("--db", type=click.Path(path_type=Path), required=True, help="The new workspace file.")
+@click.option("--identity", "identity_path", type=click.Path(path_type=Path), required=True,
+              help="Your identity file: you own the new workspace.")
+@click.option("--name", required=True, help="The new workspace's name.")
+def template_use(template: str, db: Path, identity_path: Path, name: str) -> None:
+    """Create a new workspace from a template: `stage-management` (built in) or a template file."""
+    from openprod.fork import TemplateError, decode_template, plant, stage_management_template
+
+    from .recovery import new_secret, public_key, words_for
+
+    cli = _base()
+    if template == "stage-management":
+        copy = stage_management_template()
+    else:
+        try:
+            copy = decode_template(Path(template).read_bytes())
+        except OSError as exc:
+            raise click.ClickException(f"cannot read template {template} ({exc.strerror or exc}); name a file or "
+                                       "stage-management") from None
+        except TemplateError as exc:
+            raise click.ClickException(str(exc)) from None
+    env = cli._env(cli._identity(identity_path))
+    secret = new_secret()
+
+    def build(path: Path) -> Any:
+        ws, tx = Workspace.founding(connect(str(path)), env, name)
+        try:
+            tx.set_setting("recovery_key", public_key(ws.workspace_id, secret).hex())
+        except BaseException:
+            ws.abort()
+            raise
+        ws.finish(tx)
+        try:
+            ids = plant(copy, ws)
+            return str(uuid.UUID(bytes=ws.workspace_id)), len(ids)
+        finally:
+            ws.close()
+
+    ws_id, count = _new_workspace_file(db, build)
+    cli._emit({"workspace": ws_id, "db": str(db), "template": copy.name, "records": count,
+               "recovery_words": words_for(secret), "note": cli.RECOVERY_NOTE})
+
+
+COMMANDS = (export_command, import_command, inspect_command, recover_command, fork_command, template_group)
