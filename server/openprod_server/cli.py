@@ -143,6 +143,12 @@ def main() -> None:
               help="Their size, per workspace, in MiB.")
 @click.option("--parked-max-age", default=86_400.0, show_default=True,
               help="Seconds a received bundle may wait for earlier ones before it is dropped.")
+@click.option("--peer", "peers", multiple=True, help="Another relay's base URL to sync the workspaces both host "
+              "(repeatable); the fallback where mDNS does not reach.")
+@click.option("--mdns", is_flag=True, help="Advertise this relay on the LAN (mDNS, _openprod._tcp.local.) and find "
+              "other relays there, syncing the workspaces both host.")
+@click.option("--mdns-interface", multiple=True, help="IPv4 address for mDNS (repeatable) [default: all].")
+@click.option("--peer-every", default=5.0, show_default=True, help="Seconds between syncs with LAN peers.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | None, san: tuple[str, ...],
@@ -153,6 +159,7 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
           max_connections_per_address: int, max_connections: int, trust_proxy: tuple[str, ...], idle_close: float,
           max_open_workspaces: int, rtc_pending_timeout: float, future_drift_cap: float, max_failures_kept: int,
           max_parked_per_author: int, max_parked: int, max_parked_mib: int, parked_max_age: float,
+          peers: tuple[str, ...], mdns: bool, mdns_interface: tuple[str, ...], peer_every: float,
           log_level: str) -> None:
     """Run the relay: the web app, WebSocket sync, WebRTC signalling, and an always-on peer."""
     import uvicorn
@@ -211,7 +218,9 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
                          rtc_pending_timeout_s=rtc_pending_timeout,
                          max_future_drift_cap_ms=int(future_drift_cap * 1000), max_failures_kept=max_failures_kept,
                          parking=parking,
-                         session=SessionConfig(handshake_timeout_ms=int(auth_timeout * 1000)), log_level=log_level)
+                         session=SessionConfig(handshake_timeout_ms=int(auth_timeout * 1000)), log_level=log_level,
+                         lan_peers=tuple(p.rstrip("/") for p in peers), mdns=mdns, mdns_interfaces=mdns_interface,
+                         lan_peer_every_s=peer_every)
     log_config = logs.setup(log_level)
     _raise_file_limit(max_connections)
     guard = ConnectionGuard(per_address=max_connections_per_address, total=max_connections,
