@@ -187,8 +187,7 @@ class MemberRecords:
                 return False
             self.conn.execute("INSERT OR REPLACE INTO removed_members (ws, actor, removed_at, removed_by)"
                               " VALUES (?, ?, ?, ?)", (ws, actor, now_ms, owner))
-            self.conn.execute("DELETE FROM join_requests WHERE ws = ? AND actor = ?", (ws, actor))
-            self.audit(ws, now_ms, owner, "removed", actor.hex())
+            self.audit(ws, now_ms, owner, "removed", actor.hex())  # their request stays: it holds their name
             self.conn.execute("COMMIT")
         except BaseException:
             if self.conn.in_transaction:
