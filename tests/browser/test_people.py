@@ -6,6 +6,8 @@ relay's answers to those people afterwards prove each click did what the screen 
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -94,3 +96,42 @@ def test_the_owner_lets_people_in_declines_and_removes(rtc_context: Any, server:
 
     alice.tablet_shots(screenshot_dir, "people-removed", show_removed)
     assert alice.errors == [] and alice.external == []
+
+
+@pytest.mark.chromium_only(reason="one engine is enough for the request flow; the join form is shared code")
+def test_asking_to_join_from_the_browser_waits_for_the_owner(rtc_context: Any, server: Any,
+                                                           screenshot_dir: Path) -> None:
+    alice = AppPage(rtc_context(server).new_page()).open(server.url)
+    alice.ensure_identity("Alice Stage")
+    ws = alice.create_workspace("Hamlet")
+    jane = alice.call("create_record", table="contacts.Contacts", values={"contacts.Contacts.name": "Jane Doe"})["id"]
+    alice.call("sync:publish", relay=server.origin, joinMode="request")
+    invite = f"{server.origin}/#/join/{ws}"
+    bob = AppPage(rtc_context(server).new_page()).open(invite)
+    bob.ensure_identity("Bob Lighting")
+    form = bob.page.locator("form.join-form")
+    expect(form.get_by_label("Invitation link or workspace ID")).to_have_value(invite)
+    form.get_by_role("button", name="Join workspace").click()
+    expect(form.locator(".form-status")).to_have_text(
+        "Asked to join as Bob Lighting. The workspace's owner sees your request; once they let you in, press Join "
+        "workspace again.")
+    assert bob.api("listWorkspaces") == []  # nothing stored while waiting
+
+    def show_asked() -> None:
+        bob.page.goto(invite)
+        bob.page.locator("form.join-form").get_by_role("button", name="Join workspace").click()
+        expect(bob.page.locator("form.join-form .form-status")).to_contain_text("Asked to join as Bob Lighting")
+
+    bob.tablet_shots(screenshot_dir, "people-asked-to-join", show_asked)
+    alice.page.goto(f"{server.url}#/w/{ws}/sync")
+    alice.page.get_by_role("button", name="Let Bob Lighting in").click()
+    expect(alice.page.locator(".people-members")).to_contain_text("Bob Lighting")
+
+    bob.page.goto(invite)
+    bob.page.locator("form.join-form").get_by_role("button", name="Join workspace").click()
+    bob.page.wait_for_url(re.compile(rf"#/w/{ws}/sync$"), timeout=60_000)
+    deadline = time.monotonic() + 60
+    while (bob.call("record", record=jane) or {}).get("values", {}).get("contacts.Contacts.name") != "Jane Doe":
+        assert time.monotonic() < deadline, "Bob never received Jane"
+        bob.page.wait_for_timeout(100)
+    assert bob.errors == [] and alice.errors == []
