@@ -8,13 +8,13 @@ workspace saved as a template file plants the same state; a bad template file is
 
 from __future__ import annotations
 
-import time
+import itertools
+import random
 from typing import Any
 
 import pytest
 
-pytest.importorskip("nacl")
-
+from helpers import ManualClock, make_env, seeded_identity
 from openprod import Env, Workspace, connect
 from openprod.encoding import decode, encode
 from openprod.fork import (
@@ -27,12 +27,16 @@ from openprod.fork import (
     read_state,
     stage_management_template,
 )
-from openprod.signer_nacl import NaclSigner, NaclVerifier, generate_identity
 from openprod.sync import Role, SyncSession, WorkspaceReplica, pump
+
+CLOCK = ManualClock()
+_SEEDS = itertools.count(1)
 
 
 def _env(name: str) -> Env:
-    return Env(signer=NaclSigner(generate_identity(name)), verifier=NaclVerifier(), display_name=name)
+    """PyNaCl on CPython, the pure-Python signer under Pyodide (tests/helpers.py): same results in both."""
+    seed = next(_SEEDS)
+    return make_env(seeded_identity(name, seed), CLOCK, random.Random(seed))
 
 
 def _show() -> Workspace:
@@ -83,7 +87,7 @@ def test_a_fork_syncs_with_nothing_of_the_original() -> None:
     assert (source.state_hash(), tour.state_hash()) == hashes
 
     # a sync session between them is refused as soon as they say hello
-    now = int(time.time() * 1000)
+    now = CLOCK.now
     a = SyncSession(WorkspaceReplica(source), role=Role.INITIATOR, nonce=bytes(16), now=now)
     b = SyncSession(WorkspaceReplica(tour), role=Role.ACCEPTOR, nonce=bytes(range(16)), now=now)
     for _ in range(20):

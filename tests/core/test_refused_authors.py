@@ -4,20 +4,21 @@ its duplicates are still recognised, and other authors are untouched."""
 
 from __future__ import annotations
 
-import pytest
+import random
 
-pytest.importorskip("nacl")
-
-from openprod import Env, Workspace, connect
-from openprod.signer_nacl import NaclSigner, NaclVerifier, generate_identity
+from helpers import ManualClock, make_env, seeded_identity
+from openprod import Workspace, connect
 from openprod.starter import starter_manifests
 
 TABLE = "contacts.Contacts"
 
 
+CLOCK = ManualClock()
+
+
 def _ws(name: str, ws_id: bytes | None = None) -> Workspace:
-    identity = generate_identity(name)
-    env = Env(signer=NaclSigner(identity), verifier=NaclVerifier(), display_name=name)
+    seed = len(name) * 7 + (1 if ws_id is None else 2)
+    env = make_env(seeded_identity(name, seed), CLOCK, random.Random(seed))
     if ws_id is None:
         ws = Workspace.create(connect(":memory:"), env, "Hamlet")
         ws.adopt_module(starter_manifests()["contacts"])
