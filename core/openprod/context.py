@@ -155,6 +155,9 @@ class Context:
         self.awareness = AwarenessLog(lambda: self.groups, env.now_ms)
         self.rules = rules(self)
         self.listeners: list[Callable[[BundleEvent], None]] = []
+        # Authors whose bundles not stored yet are refused (actor -> why): a local policy, the
+        # relay's removed members, not replicated state. Bundles already stored stay valid.
+        self.refused_authors: dict[bytes, str] = {}
         self._stacks = Stacks()
         self._tx: object | None = None  # the open local transaction (commit.py), if any
         # The clock resumes after everything stored (own and received), so no meta write per bundle.

@@ -57,6 +57,7 @@ REASON_UNSUPPORTED_VERSION = "unsupported_version"
 REASON_ID_IN_USE = "id_in_use"  # creates a record under an id its author knew was already taken
 REASON_BACKDATED = "backdated"  # an operation stamped no later than a bundle its clock says it follows
 REASON_TOO_MANY_PARKED = "too_many_parked"  # waits for earlier bundles, and the waiting room is full
+REASON_REMOVED_MEMBER = "removed_member"  # by an author this receiver no longer takes new bundles from
 
 REJECTION_REASONS = frozenset(
     {
@@ -71,6 +72,7 @@ REJECTION_REASONS = frozenset(
         REASON_ID_IN_USE,
         REASON_BACKDATED,
         REASON_TOO_MANY_PARKED,
+        REASON_REMOVED_MEMBER,
     }
 )
 

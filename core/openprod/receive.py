@@ -36,6 +36,7 @@ from .errors import (
     REASON_FUTURE_HLC,
     REASON_ID_IN_USE,
     REASON_MALFORMED,
+    REASON_REMOVED_MEMBER,
     REASON_SCHEMA,
     REASON_TOO_MANY_PARKED,
     REASON_WRONG_WORKSPACE,
@@ -94,6 +95,9 @@ def precheck(ws: Context, data: bytes, source: str | None) -> Bundle | IngestRes
                           bundle, source)
     if ws.parked.holds(header.bundle_id):
         return IngestResult("pending", to_str(header.bundle_id), detail="already waiting for earlier bundles")
+    refused = ws.refused_authors.get(header.actor)
+    if refused is not None:
+        return quarantine(ws, data, REASON_REMOVED_MEMBER, refused, bundle, source)
     backdated = _backdated(bundle)
     if backdated is not None:
         return quarantine(ws, data, REASON_BACKDATED, backdated, bundle, source)

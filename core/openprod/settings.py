@@ -17,6 +17,8 @@ from .hlc import DEFAULT_MAX_FUTURE_DRIFT_MS, DEFAULT_STALE_THRESHOLD_MS
 MAX_FUTURE_DRIFT = "max_future_drift_ms"
 STALE_THRESHOLD = "stale_threshold_ms"
 JOIN_MODE = "join_mode"
+FORKED_FROM = "forked_from"  # "<workspace id> <state hash>" of the workspace this one was forked from
+RECOVERY_KEY = "recovery_key"  # the public half of the recovery key pair, 64 hex digits (recovery.py)
 
 JOIN_MODES = ("open", "access_key")
 
@@ -34,6 +36,8 @@ class Settings:
     max_future_drift_ms: int = DEFAULT_MAX_FUTURE_DRIFT_MS
     stale_threshold_ms: int = DEFAULT_STALE_THRESHOLD_MS
     join_mode: str = "open"
+    recovery_key: str = ""
+    forked_from: str = ""
 
 
 def validate_setting(key: str, value: Any) -> None:
@@ -46,6 +50,12 @@ def validate_setting(key: str, value: Any) -> None:
     elif key == JOIN_MODE:
         if value not in JOIN_MODES:
             raise ValidationError(f"{key} must be one of {list(JOIN_MODES)}")
+    elif key == FORKED_FROM:
+        if not isinstance(value, str) or not 0 < len(value) <= 200:
+            raise ValidationError(f"{key} must be text (the original workspace's id and state hash)")
+    elif key == RECOVERY_KEY:
+        if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+            raise ValidationError(f"{key} must be a public key as 64 lower-case hex digits")
     else:
         raise ValidationError(f"unknown workspace setting {key!r}")
 
@@ -57,6 +67,8 @@ def from_rows(rows: dict[str, Any]) -> Settings:
         max_future_drift_ms=rows.get(MAX_FUTURE_DRIFT, DEFAULT_MAX_FUTURE_DRIFT_MS),
         stale_threshold_ms=rows.get(STALE_THRESHOLD, DEFAULT_STALE_THRESHOLD_MS),
         join_mode=rows.get(JOIN_MODE, "open"),
+        recovery_key=rows.get(RECOVERY_KEY, ""),
+        forked_from=rows.get(FORKED_FROM, ""),
     )
 
 

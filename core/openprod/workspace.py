@@ -378,6 +378,11 @@ class Workspace:
 
     # --- rebuild and state hash ---------------------------------------------------------------
 
+    def refuse_authors(self, authors: dict[bytes, str]) -> None:
+        """From now on refuse bundles by these authors that are not stored yet (actor -> why), as
+        `removed_member`; what is stored stays. A receiver's local policy (the relay's removed members)."""
+        self._cx.refused_authors = dict(authors)
+
     def rebuild(self) -> None:
         """Re-derive all canonical state from the oplog, in canonical order."""
         rebuild(self._cx)
@@ -659,6 +664,10 @@ class Workspace:
     def calling_sheet(self, cue_list: IdLike) -> CallingSheet:
         """A cue list as a calling script, with the shared calling position (calling.py)."""
         return calling_sheet(self._cx, cue_list)
+
+    def confirmed_mappings(self) -> list[tuple[str, str]]:
+        """Confirmed field mappings as (field, field) pairs (what a fork or template carries)."""
+        return self._cx.confirmed_mappings()
 
     def views(self) -> list[ViewDef]:
         """Every view: the adopted modules' own (ids 'module.Name'), then saved ones by name."""

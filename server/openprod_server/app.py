@@ -38,6 +38,7 @@ from openprod.sync.messages import Refuse
 
 from . import signalling, trust
 from .config import RelayConfig
+from .discovery import LanPeers
 from .errors import HttpError
 from .guard import ABORT, ConnectionGuard
 from .logs import log, now_ms
@@ -139,6 +140,18 @@ def create_app(config: RelayConfig, *, urls: list[str] | None = None,
     relay = Relay(config)
     rooms = signalling.Rooms(relay)
     handlers = relay.handlers()
+    scheme = "https" if config.tls else "http"
+    lan = LanPeers(relay, own_url=(urls or [f"{scheme}://{config.host}:{config.port}/"])[0],
+                   manual=config.lan_peers, mdns=config.mdns, interfaces=config.mdns_interfaces,
+                   every_s=config.lan_peer_every_s)
+
+    async def lan_hello(request: Request) -> JSONResponse:
+        """This relay for LAN peers (discovery.py); 404 unless LAN peering is on."""
+        if not lan.enabled:
+            return JSONResponse({"error": "unknown_workspace", "detail": "LAN peering is off"}, status_code=404)
+        if request.path_params["what"] == "relays":
+            return JSONResponse({"relays": lan.known()})
+        return JSONResponse(lan.hello())
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({**relay.health(), "version": VERSION, "relay_actor": relay.identity.actor_id.hex(),
@@ -211,6 +224,7 @@ def create_app(config: RelayConfig, *, urls: list[str] | None = None,
 
     routes: list[Any] = [
         Route("/healthz", healthz),
+        Route("/lan/{what:str}", lan_hello),
         Route("/api/{action}", api, methods=["POST"]),
         WebSocketRoute("/sync/{workspace}", sync_socket),
         WebSocketRoute("/signal/{workspace}", rooms.endpoint),
@@ -235,8 +249,14 @@ def create_app(config: RelayConfig, *, urls: list[str] | None = None,
             tls=config.tls, web=str(config.web_dir) if (config.web_dir / "index.html").exists() else None,
             **relay.health())
         task = asyncio.create_task(sweeper())
+        peering = asyncio.create_task(lan.run()) if lan.enabled else None
         yield
         task.cancel()
+        if peering is not None:
+            peering.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await peering
+            await lan.close()
         await rooms.close()
         relay.close()
         log("relay_stopped")

@@ -10,6 +10,7 @@
     openprod info    --db show.db --identity me.json
     openprod script run --db show.db --identity me.json renumber.lua [--arg from=1 ...] [--commit]
     openprod script list --db show.db --identity me.json     (run a listed one by its id: module:renumber_cues)
+    openprod export|import|inspect ...   (backups, CSV, recovery work: cli_lifecycle.py)
 
 click (pinned) because it gives subcommands, typed options and one-line `Error: ...` messages
 for free, and uvicorn already depends on it. Errors a user can fix are one line on stderr and
@@ -144,6 +145,12 @@ def main() -> None:
               help="Their size, per workspace, in MiB.")
 @click.option("--parked-max-age", default=86_400.0, show_default=True,
               help="Seconds a received bundle may wait for earlier ones before it is dropped.")
+@click.option("--peer", "peers", multiple=True, help="Another relay's base URL to sync the workspaces both host "
+              "(repeatable); the fallback where mDNS does not reach.")
+@click.option("--mdns", is_flag=True, help="Advertise this relay on the LAN (mDNS, _openprod._tcp.local.) and find "
+              "other relays there, syncing the workspaces both host.")
+@click.option("--mdns-interface", multiple=True, help="IPv4 address for mDNS (repeatable) [default: all].")
+@click.option("--peer-every", default=5.0, show_default=True, help="Seconds between syncs with LAN peers.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | None, san: tuple[str, ...],
@@ -154,6 +161,7 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
           max_connections_per_address: int, max_connections: int, trust_proxy: tuple[str, ...], idle_close: float,
           max_open_workspaces: int, rtc_pending_timeout: float, future_drift_cap: float, max_failures_kept: int,
           max_parked_per_author: int, max_parked: int, max_parked_mib: int, parked_max_age: float,
+          peers: tuple[str, ...], mdns: bool, mdns_interface: tuple[str, ...], peer_every: float,
           log_level: str) -> None:
     """Run the relay: the web app, WebSocket sync, WebRTC signalling, and an always-on peer."""
     import uvicorn
@@ -212,7 +220,9 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
                          rtc_pending_timeout_s=rtc_pending_timeout,
                          max_future_drift_cap_ms=int(future_drift_cap * 1000), max_failures_kept=max_failures_kept,
                          parking=parking,
-                         session=SessionConfig(handshake_timeout_ms=int(auth_timeout * 1000)), log_level=log_level)
+                         session=SessionConfig(handshake_timeout_ms=int(auth_timeout * 1000)), log_level=log_level,
+                         lan_peers=tuple(p.rstrip("/") for p in peers), mdns=mdns, mdns_interfaces=mdns_interface,
+                         lan_peer_every_s=peer_every)
     log_config = logs.setup(log_level)
     _raise_file_limit(max_connections)
     guard = ConnectionGuard(per_address=max_connections_per_address, total=max_connections,
@@ -354,21 +364,36 @@ def identity_create(out: Path, name: str) -> None:
 @click.option("--name", required=True, help="The workspace's name.")
 @click.option("--module", "modules", multiple=True, help="Starter module to adopt (repeatable), e.g. contacts.")
 def init(db: Path, identity_path: Path, name: str, modules: tuple[str, ...]) -> None:
-    """Create a new workspace in a new file, owned by you."""
+    """Create a new workspace in a new file, owned by you; prints its recovery words once."""
     from openprod.starter import starter_manifests
+
+    from .recovery import new_secret, public_key, words_for
 
     if db.exists():
         raise click.ClickException(f"{db} already exists")
-    ws = Workspace.create(connect(str(db)), _env(_identity(identity_path)), name)
     manifests = starter_manifests()
     unknown = [m for m in modules if m not in manifests]
     if unknown:
         raise click.ClickException(f"unknown module(s) {unknown}; choose from {sorted(manifests)}")
+    env = _env(_identity(identity_path))
+    ws, tx = Workspace.founding(connect(str(db)), env, name)
+    secret = new_secret()
+    try:
+        tx.set_setting("recovery_key", public_key(ws.workspace_id, secret).hex())
+    except BaseException:
+        ws.abort()
+        raise
+    ws.finish(tx)
     if modules:
         with ws.transaction(kind="module") as tx:
             for module in modules:
                 tx.adopt_module(manifests[module])
-    _emit({"workspace": str(uuid.UUID(bytes=ws.workspace_id)), "db": str(db)})
+    _emit({"workspace": str(uuid.UUID(bytes=ws.workspace_id)), "db": str(db), "recovery_words": words_for(secret),
+           "note": RECOVERY_NOTE})
+
+
+RECOVERY_NOTE = ("Write the 12 recovery words down and keep them somewhere safe: whoever has them can make "
+                 "themselves this workspace's owner (openprod recover). They are not shown again.")
 
 
 @main.command()
@@ -387,7 +412,7 @@ def info(db: Path, identity_path: Path) -> None:
 @identity_option
 @relay_option
 @ca_option
-@click.option("--join-mode", type=click.Choice(["open", "access_key"]), default="open", show_default=True)
+@click.option("--join-mode", type=click.Choice(["open", "access_key", "request"]), default="open", show_default=True)
 def publish(db: Path, identity_path: Path, relay: str, ca: Path | None, join_mode: str) -> None:
     """Host a workspace you created on a relay (you must be its owner)."""
     ws = _open(db, identity_path)
@@ -401,7 +426,10 @@ def publish(db: Path, identity_path: Path, relay: str, ca: Path | None, join_mod
 @ca_option
 @click.option("--workspace", "workspace_id", required=True, help="The workspace id to join.")
 @click.option("--code", default=None, help="The access key, if the workspace needs one.")
-def join(db: Path, identity_path: Path, relay: str, ca: Path | None, workspace_id: str, code: str | None) -> None:
+@click.option("--name", default=None, help="In request mode: your name, as the owner will see it [default: your "
+              "identity's name].")
+def join(db: Path, identity_path: Path, relay: str, ca: Path | None, workspace_id: str, code: str | None,
+         name: str | None) -> None:
     """Join a workspace hosted on a relay (creating an empty local file for it if needed)."""
     try:
         ws_bytes = uuid.UUID(workspace_id).bytes
@@ -411,7 +439,7 @@ def join(db: Path, identity_path: Path, relay: str, ca: Path | None, workspace_i
         ws = Workspace.join(connect(str(db)), _env(_identity(identity_path)), ws_bytes)
     except OpenprodError as exc:
         raise click.ClickException(f"{db}: {exc}") from None
-    _emit(_run(_client(relay, ws, ca).join(code)))
+    _emit(_run(_client(relay, ws, ca).join(code, name if name is not None else ws.display_name)))
 
 
 def _event_json(event: Any) -> dict[str, Any]:
@@ -528,7 +556,7 @@ def key_revoke(db: Path, identity_path: Path, relay: str, ca: Path | None, code:
 @identity_option
 @relay_option
 @ca_option
-@click.argument("mode", type=click.Choice(["open", "access_key"]))
+@click.argument("mode", type=click.Choice(["open", "access_key", "request"]))
 def join_mode(db: Path, identity_path: Path, relay: str, ca: Path | None, mode: str) -> None:
     """Set how others join this workspace on the relay (owner only)."""
     ws = _open(db, identity_path)
@@ -655,6 +683,11 @@ def script_run(db: Path, identity_path: Path, script_ref: str, args: tuple[str, 
                              for op in ws.staged_ops(result.overlay)]
         ws.stash_overlay(result.overlay, pending=True)
     _emit(summary)
+from .cli_lifecycle import COMMANDS as _LIFECYCLE_COMMANDS  # noqa: E402  (export, import, inspect)
+from .cli_members import members as _members_group  # noqa: E402
+
+for _command in (*_LIFECYCLE_COMMANDS, _members_group):
+    main.add_command(_command)
 
 
 def run() -> None:

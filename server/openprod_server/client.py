@@ -26,6 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from openprod import Workspace
+from openprod.errors import REASON_REMOVED_MEMBER
 from openprod.sync import (
     BundleRefused,
     CaughtUp,
@@ -59,6 +60,9 @@ class ClientError(Exception):
         self.status = status
 
 
+REFUSED_FOR_GOOD = REASON_REMOVED_MEMBER
+
+
 @dataclass
 class SyncReport:
     transport: str
@@ -72,6 +76,7 @@ class SyncReport:
     refused_by_peer: list[tuple[str, str]] = field(default_factory=list)
     closed_reason: str = ""
     closed_detail: str = ""
+    caught_up: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"transport": self.transport, "established": self.established, "received": self.received,
@@ -133,8 +138,12 @@ class RelayClient:
     async def publish(self, join_mode: str = "open") -> dict[str, Any]:
         return await self.request("publish", {"genesis": genesis_wire(self.ws), "join_mode": join_mode})
 
-    async def join(self, code: str | None = None) -> dict[str, Any]:
-        return await self.request("join", {"code": code} if code is not None else {})
+    async def join(self, code: str | None = None, name: str | None = None) -> dict[str, Any]:
+        """Join with an access key, in open mode, or (request mode, with `name`) ask the owner."""
+        args: dict[str, Any] = {"code": code} if code is not None else {}
+        if name is not None:
+            args["name"] = name
+        return await self.request("join", args)
 
     # --- sync ---------------------------------------------------------------------------------
 
@@ -144,6 +153,14 @@ class RelayClient:
 
     def _observer(self, report: SyncReport, runner_box: list[SessionRunner], until_in_sync: bool,
                   on_event: Callable[[Event], None] | None) -> Callable[[Event], None]:
+        def settled() -> None:
+            # A change the relay will never take (its author was removed) keeps the two apart for good:
+            # once everything from the relay is here, stop instead of retrying without end.
+            if until_in_sync and runner_box and report.caught_up and any(
+                    reason == REFUSED_FOR_GOOD for reason, _detail in report.refused_by_peer):
+                runner_box[0].close("closed", "the relay refused changes by a removed member; everything else is "
+                                              "in sync")
+
         def observe(event: Event) -> None:
             if on_event is not None:
                 on_event(event)
@@ -153,8 +170,10 @@ class RelayClient:
                 report.received = event.received
             elif isinstance(event, CaughtUp):
                 report.received = event.received
+                report.caught_up = True
                 if report.remaining_at_start is None:
                     report.remaining_at_start = event.received
+                settled()
             elif isinstance(event, InSync):
                 report.in_sync, report.state_hash = True, event.state_hash
                 if until_in_sync and runner_box:
@@ -165,6 +184,7 @@ class RelayClient:
                 report.refused_by_us.append((event.reason, event.detail))
             elif isinstance(event, PeerRefusedBundle):
                 report.refused_by_peer.append((event.reason, event.detail))
+                settled()
             elif isinstance(event, Closed):
                 report.closed_reason, report.closed_detail = event.reason, event.detail
             else:

@@ -106,4 +106,12 @@ class RelayConfig:
     chain applies `drain_step` bundles at a time between other work."""
     session: SessionConfig = field(default_factory=SessionConfig)
     """Sync session limits and timings."""
+    lan_peers: tuple[str, ...] = ()
+    """Other relays' base URLs to sync shared workspaces with (discovery.py; the fallback to mDNS)."""
+    mdns: bool = False
+    """Advertise on the LAN with mDNS and find other relays there (discovery.py)."""
+    mdns_interfaces: tuple[str, ...] = ()
+    """IPv4 addresses mDNS uses (empty: every interface)."""
+    lan_peer_every_s: float = 5.0
+    """Seconds between LAN peering rounds."""
     log_level: str = "info"

@@ -35,7 +35,7 @@ DDL = """
 CREATE TABLE IF NOT EXISTS workspaces (
     ws BLOB PRIMARY KEY,
     owner BLOB NOT NULL,
-    join_mode TEXT NOT NULL CHECK (join_mode IN ('open', 'access_key')),
+    join_mode TEXT NOT NULL CHECK (join_mode IN ('open', 'access_key', 'request')),
     created_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS members (

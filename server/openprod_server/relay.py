@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from openprod import Env, Identity, Workspace, connect
 from openprod.identity import short_actor
+from openprod.recovery import proof_message
 from openprod.signer_nacl import NaclSigner, NaclVerifier, generate_identity
 from openprod.sync import PeerError, RelayRequest, WorkspaceReplica, decode_request_v1
 from openprod.sync.errors import REASON_NOT_JOINED, REASON_UNAVAILABLE
@@ -39,13 +40,14 @@ from .config import RelayConfig
 from .errors import HttpError
 from .guard import address_key
 from .logs import error, log, now_ms, warn
+from .members import MemberRecords, clean_name
 from .ratelimit import Buckets, Recent
 from .registry import Registry, integrity_problem
 
 if TYPE_CHECKING:
     from .runner import SessionRunner
 
-JOIN_MODES = ("open", "access_key")
+JOIN_MODES = ("open", "access_key", "request")
 MAX_KEY_LIFETIME_MS = 30 * 86_400_000
 RECOVERY = "see docs/relay.md, 'Damaged files'"
 
@@ -127,6 +129,7 @@ class Relay:
         self.identity = self._load_identity()
         self.registry = Registry(str(self.data_dir / "relay.db"), max_failures=config.max_failures_kept)
         self.registry_problem: str | None = None
+        self.member_records = MemberRecords(self.registry.conn)
         self._hosted: dict[bytes, Hosted] = {}
         self.unavailable: dict[bytes, tuple[str, int]] = {}  # ws -> (reason, since)
         self._verifier = NaclVerifier()
@@ -256,6 +259,7 @@ class Relay:
                 raise Unavailable(self.unavailable_detail(ws)) from None
             found = Hosted(workspace, WorkspaceReplica(workspace))
             self._hosted[ws] = found
+            self._refuse_removed(ws)
             log("workspace_opened", ws=ws_text(ws), open=len(self._hosted))
         found.last_used = now_ms()
         return found
@@ -416,6 +420,11 @@ class Relay:
         found = self.records(lambda: self.registry.workspace(ws))
         if found is not None and self.records(lambda: self.registry.is_member(ws, request.actor)):
             return {"workspace": ws_text(ws), "joined": True, "via": "member"}
+        if found is not None and self.records(lambda: self.member_records.is_removed(ws, request.actor)):
+            warn("join_refused", ws=ws_text(ws), actor=request.actor.hex(), reason="removed")
+            raise HttpError("not_allowed", "the owner removed you from this workspace; ask them if this is a mistake")
+        if found is not None and found[1] == "request" and request.args.get("code") is None:
+            return self.request_to_join(request, client)
         if found is not None and found[1] == "open":
             self.records(lambda: self.registry.add_member(ws, request.actor, "open", now_ms()))
             log("joined", ws=ws_text(ws), actor=request.actor.hex(), via="open", client=client)
@@ -489,6 +498,7 @@ class Relay:
                 break
         log("access_key_created", ws=ws_text(request.workspace), code=code, expires_at=now + expires_in,
             max_uses=max_uses)
+        self.records(lambda: self.member_records.audit(request.workspace, now, request.actor, "key_created", code))
         key = self.records(lambda: self.registry.key(request.workspace, code))
         assert key is not None
         result: dict[str, Any] = key.to_json(now)
@@ -510,6 +520,8 @@ class Relay:
             raise HttpError("bad_request", f"no access key {code!r} in this workspace")
         revoked = self.records(lambda: self.registry.revoke_key(request.workspace, code, now_ms()))
         log("access_key_revoked", ws=ws_text(request.workspace), code=code)
+        self.records(lambda: self.member_records.audit(request.workspace, now_ms(), request.actor, "key_revoked",
+                                                       code))
         return {"code": code, "revoked": True, "was_active": revoked}
 
     def set_join_mode(self, request: RelayRequest, client: str) -> dict[str, Any]:
@@ -518,17 +530,141 @@ class Relay:
         if mode not in JOIN_MODES:
             raise HttpError("bad_request", f"mode must be one of {list(JOIN_MODES)}")
         self.records(lambda: self.registry.set_join_mode(request.workspace, mode))
+        self.records(lambda: self.member_records.audit(request.workspace, now_ms(), request.actor, "join_mode",
+                                                       str(mode)))
         log("join_mode_set", ws=ws_text(request.workspace), mode=mode)
         return {"workspace": ws_text(request.workspace), "join_mode": mode}
 
     def members(self, request: RelayRequest, client: str) -> dict[str, Any]:
-        self._owned(request)
-        return {"members": self.records(lambda: self.registry.members(request.workspace))}
+        """The roster for the owner: members with their names, pending requests, who was removed, the audit log."""
+        hosted = self._owned(request)
+        ws = request.workspace
+        asked = {r.actor: r for r in self.records(lambda: self.member_records.requests(ws))}
+
+        def name(actor: bytes) -> str:
+            signed = hosted.ws.signed_name(actor)
+            if signed:
+                return signed
+            return asked[actor].name if actor in asked else hosted.ws.actor_name(actor)
+
+        members = [{**m, "name": name(bytes.fromhex(str(m["actor"])))}
+                   for m in self.records(lambda: self.registry.members(ws))]
+        removed = [{"actor": a.hex(), "name": name(a), "removed_at": at, "removed_by": by.hex()}
+                   for a, (at, by) in sorted(self.records(lambda: self.member_records.removed(ws)).items(),
+                                             key=lambda kv: kv[1][0])]
+        return {"members": members, "pending": [r.to_json() for r in asked.values() if r.status == "pending"],
+                "rejected": [r.to_json() for r in asked.values() if r.status == "rejected"], "removed": removed,
+                "audit": self.records(lambda: self.member_records.audit_log(ws))}
 
     def handlers(self) -> dict[str, Callable[[RelayRequest, str], dict[str, Any]]]:
         return {"publish": self.publish, "join": self.join, "create_key": self.create_key,
                 "list_keys": self.list_keys, "revoke_key": self.revoke_key, "set_join_mode": self.set_join_mode,
-                "members": self.members}
+                "members": self.members, "decide_request": self.decide_request, "remove_member": self.remove_member,
+                "recover": self.recover}
+
+    def recover(self, request: RelayRequest, client: str) -> dict[str, Any]:
+        """Make the requester the owner, with a proof signed by the workspace's current recovery key
+        (openprod.recovery); the proof names the next key, so the used secret is dead afterwards."""
+        ws = request.workspace
+        now = now_ms()
+        key = address_key(client)
+        self._wait(self.client_buckets.retry_after_ms(key, now))
+        self.client_buckets.take(key, now)
+        proof, next_key = request.args.get("proof"), request.args.get("next_key")
+        if not isinstance(proof, bytes) or len(proof) != 64 or not isinstance(next_key, bytes) or len(next_key) != 32:
+            raise HttpError("bad_request", "recover needs 'proof' (64 bytes) and 'next_key' (32 bytes)")
+        refused = HttpError("not_allowed", "those recovery words do not open this workspace here (wrong words, "
+                                           "words already used, or the workspace is not on this relay)")
+        found = self.records(lambda: self.registry.workspace(ws))
+        if found is None:
+            raise refused
+        try:
+            hosted = self.open_hosted(ws)
+        except Unavailable as exc:
+            raise HttpError("unavailable", exc.detail) from None
+        current = self.records(lambda: self.member_records.recovery_key(ws))
+        if current is None and len(hosted.ws.settings.recovery_key) == 64:
+            current = bytes.fromhex(hosted.ws.settings.recovery_key)
+        if current is None or not self._verifier.verify(current, proof_message(ws, request.actor, next_key), proof):
+            warn("recovery_refused", ws=ws_text(ws), actor=request.actor.hex(), client=client)
+            raise refused
+        previous = found[0]
+        self.records(lambda: self.member_records.recover(ws, request.actor, next_key, now))
+        log("workspace_recovered", ws=ws_text(ws), owner=request.actor.hex(), previous_owner=previous.hex(),
+            client=client)
+        return {"workspace": ws_text(ws), "owner": request.actor.hex(), "previous_owner": previous.hex()}
+
+    # --- request mode and removal (members.py keeps the records) --------------------------------
+
+    def request_to_join(self, request: RelayRequest, client: str) -> dict[str, Any]:
+        """Request mode: record (or find) this person's request, with the name they gave, for the owner."""
+        ws = request.workspace
+        asked = self.records(lambda: self.member_records.request(ws, request.actor))
+        if asked is not None and asked.status == "rejected":
+            raise HttpError("not_allowed", "the owner declined your request to join this workspace")
+        name = clean_name(request.args.get("name"))
+        if name is None:
+            raise HttpError("bad_request", "a request to join needs 'name': your name as the owner will see it "
+                                           "(1 to 80 characters)")
+        now = now_ms()
+        key = address_key(client)
+        if asked is None:
+            try:
+                self._wait(self.client_buckets.retry_after_ms(key, now))
+            except HttpError:
+                warn("join_rate_limited", ws=ws_text(ws), actor=request.actor.hex(), client=client, lockdown=False)
+                raise
+            self.client_buckets.take(key, now)
+        self.records(lambda: self.member_records.add_request(ws, request.actor, name, client, now))
+        log("join_requested", ws=ws_text(ws), actor=request.actor.hex(), name=name, client=client)
+        return {"workspace": ws_text(ws), "joined": False, "pending": True, "name": name}
+
+    def _actor_arg(self, request: RelayRequest) -> bytes:
+        text = request.args.get("actor")
+        try:
+            actor = bytes.fromhex(text) if isinstance(text, str) else b""
+        except ValueError:
+            actor = b""
+        if len(actor) != 32:
+            raise HttpError("bad_request", "'actor' must be an actor id (64 hex digits)")
+        return actor
+
+    def decide_request(self, request: RelayRequest, client: str) -> dict[str, Any]:
+        self._owned(request)
+        actor = self._actor_arg(request)
+        approve = request.args.get("approve")
+        if not isinstance(approve, bool):
+            raise HttpError("bad_request", "'approve' must be true or false")
+        done = self.records(lambda: self.member_records.decide(request.workspace, actor, request.actor, approve,
+                                                               now_ms()))
+        if not done:
+            raise HttpError("bad_request", f"no pending request to join from {short_actor(actor)}")
+        log("join_request_decided", ws=ws_text(request.workspace), actor=actor.hex(), approved=approve)
+        return {"actor": actor.hex(), "status": "approved" if approve else "rejected"}
+
+    def remove_member(self, request: RelayRequest, client: str) -> dict[str, Any]:
+        """Take a member off: refused at the door from now on, and their bundles not stored yet are
+        refused from anyone; what they wrote before stays valid and is still served."""
+        hosted = self._owned(request)
+        actor = self._actor_arg(request)
+        if actor == request.actor:
+            raise HttpError("bad_request", "the owner cannot remove themselves")
+        if not self.records(lambda: self.member_records.remove(request.workspace, actor, request.actor, now_ms())):
+            raise HttpError("bad_request", f"{short_actor(actor)} is not a member of this workspace here")
+        self._refuse_removed(request.workspace)
+        for runner in list(hosted.runners):
+            if runner.session.peer == actor:
+                runner.close(REASON_NOT_JOINED, "the owner removed you from this workspace")
+        log("member_removed", ws=ws_text(request.workspace), actor=actor.hex())
+        return {"actor": actor.hex(), "removed": True, "name": hosted.ws.actor_name(actor)}
+
+    def _refuse_removed(self, ws: bytes) -> None:
+        hosted = self._hosted.get(ws)
+        if hosted is not None:
+            removed = self.records(lambda: self.member_records.removed(ws))
+            hosted.ws.refuse_authors({actor: f"{short_actor(actor)} was removed from this workspace by its owner; "
+                                             "changes they make after that are not accepted here"
+                                      for actor in removed})
 
 
 def not_joined_detail(ws: bytes, actor: bytes) -> str:

@@ -142,7 +142,7 @@ def test_signed_requests_verify_and_carry_the_genesis() -> None:
         ident = generate_identity("Kim").to_json()
         ws_id = (await call(a, "info"))["workspace_id"]
         joined, sig = decode_request_v1(json.loads(await join_request(ident, ws_id, "K7X9QP", nacl_env)))
-        assert joined.args == {"code": "K7X9QP"} and joined.actor == Identity.from_json(ident).actor_id
+        assert joined.args == {"code": "K7X9QP", "name": "Kim"} and joined.actor == Identity.from_json(ident).actor_id
         assert NaclVerifier().verify(joined.actor, joined.signing_bytes(), sig)
         auth = json.loads(await ha.signal_auth("AAAAAAAAAAAAAAAAAAAAAA=="))
         assert auth["type"] == "auth" and auth["actor"] == a.ws.actor_id.hex()

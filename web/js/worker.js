@@ -178,7 +178,8 @@ const api = {
    * Join a workspace a relay serves: `invite` is the invitation link (or the workspace id, on this
    * page's relay), `code` the access key if the owner gave one. The relay is asked first (a signed
    * request); only if it says yes is an empty replica created here, which sync then fills.
-   * Resolves to {workspace, via}; a refusal is an Error in plain words and stores nothing.
+   * Resolves to {workspace, via}; a refusal is an Error in plain words and stores nothing. Where the owner
+   * lets people in one by one, resolves to {workspace, pending: true, name}, also storing nothing.
    */
   async joinWorkspace({ invite, code }) {
     const identity = await identityJson();
@@ -192,6 +193,7 @@ const api = {
       if (err instanceof RelayError) throw new ApiError({ type: 'JoinError', message: err.message });
       throw err;
     }
+    if (result.pending) return { workspace, pending: true, name: result.name };
     const db = await app();
     const known = await db.get('workspaces', workspace);
     const changes = { relay, joined: true, paused: false };

@@ -68,7 +68,12 @@ function joinForm({ app, invite }) {
       status.textContent = 'Joining…';
       form.querySelector('button[type=submit]').disabled = true;
       try {
-        const { workspace } = await app.api.joinWorkspace({ invite: inviteInput.value, code: codeInput.value });
+        const { workspace, pending, name } = await app.api.joinWorkspace({ invite: inviteInput.value, code: codeInput.value });
+        if (pending) {
+          status.textContent = `Asked to join as ${name}. The workspace's owner sees your request; once they let you in, press Join workspace again.`;
+          form.querySelector('button[type=submit]').disabled = false;
+          return;
+        }
         app.requestPersistence();
         app.navigate(`/w/${workspace}/sync`);
       } catch (err) {

@@ -4,6 +4,7 @@
 // access keys) and the connection settings. Actions run in the tab that owns the workspace.
 import { h, mount, uid } from './dom.js';
 import { backupSection } from './keep.js';
+import { peopleSection } from './members.js';
 import { NO_RTC, ago, describeSync, linkLine } from './syncstatus.js';
 
 const number = (n) => Number(n || 0).toLocaleString();
@@ -134,7 +135,7 @@ export async function renderSync({ main, app }) {
           modeState.textContent = `Not saved: ${err.message}`;
         }
       },
-    }, radios('join_mode', 'Who can join', [['open', 'Anyone with the invitation link'], ['access_key', 'Only people with an access key']], s.config.joinMode),
+    }, radios('join_mode', 'Who can join', [['open', 'Anyone with the invitation link'], ['access_key', 'Only people with an access key'], ['request', 'People ask to join, and you let them in']], s.config.joinMode),
     h('button', { type: 'submit', class: 'small' }, 'Save who can join'), modeState);
 
     async function showKeys() {
@@ -236,7 +237,7 @@ export async function renderSync({ main, app }) {
     if (s.state === 'local') {
       parts.push(s.owner ? publishPanel() : h('p', {}, 'Only the person who created this workspace can publish it.'));
     } else {
-      if (s.config.published && s.owner) parts.push(invitePanel());
+      if (s.config.published && s.owner) parts.push(invitePanel(), peopleSection(call, (text) => app.notify(text)));
       else if (s.config.joined) {
         parts.push(h('section', { 'aria-labelledby': 'joined-title' }, h('h2', { id: 'joined-title' }, 'Shared workspace'),
           h('p', {}, `You joined this workspace on the relay at ${s.config.relay}.`),

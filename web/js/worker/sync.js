@@ -189,6 +189,8 @@ export class SyncEngine {
       case 'list_keys': return this.request('list_keys', {});
       case 'revoke_key': return this.request('revoke_key', { code: args.code });
       case 'members': return this.request('members', {});
+      case 'decide_request': return this.request('decide_request', { actor: args.actor, approve: Boolean(args.approve) });
+      case 'remove_member': return this.request('remove_member', { actor: args.actor });
       case 'set_join_mode': {
         const result = await this.request('set_join_mode', { mode: args.mode });
         await this.saveConfig({ joinMode: result.join_mode });

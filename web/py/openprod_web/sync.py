@@ -99,6 +99,7 @@ async def join_request(identity_json: str, workspace_id: str, code: str | None,
     identity = Identity.from_json(identity_json)
     env: Env = await (env_factory or webcrypto_env)(identity)
     args: dict[str, Any] = {"code": code} if code else {}
+    args["name"] = identity.display_name  # shown to the owner when the workspace asks people to request
     return await _signed_body(env.signer, "join", from_str(workspace_id), identity.actor_id, args)
 
 
