@@ -34,6 +34,7 @@ from .context import Context, Env
 from .duplicates import duplicate_edges
 from .errors import LocalError, NotFoundError, ValidationError, WorkspaceMismatchError
 from .groups import FieldGroups
+from . import mappings
 from .history import Change, PersonChanges, changes_since, field_history, mark_seen
 from .hlc import Clock
 from .ids import IdFactory, IdLike, as_id, to_str, workspace_id_for
@@ -639,6 +640,33 @@ class Workspace:
     def dismiss_proposal(self, proposal: Proposal) -> None:
         self.overlays.close_view()
         self.rules.dismiss(proposal)
+
+    # --- field mappings and table links (`mappings`) -------------------------------------------
+
+    def mapping_suggestions(self) -> list[mappings.MappingSuggestion]:
+        """Fields of two tables their modules say are the same data, not yet one field and not
+        turned down on this device ("Contacts and Attendees both have Email: keep them as one field?")."""
+        return mappings.suggestions(self._cx)
+
+    @_reads
+    def mapping_preview(self, field_a: str, field_b: str) -> mappings.MappingPreview:
+        """What keeping two fields as one would show, record by record, before it is confirmed."""
+        return mappings.preview(self._cx, field_a, field_b)
+
+    def dismiss_mapping(self, field_a: str, field_b: str) -> None:
+        """Turn a mapping suggestion down on this device; it is not suggested here again."""
+        self.overlays.close_view()
+        mappings.dismiss(self._cx, field_a, field_b)
+
+    @_reads
+    def link_preview(self, source_table: str, target_table: str) -> mappings.LinkPreview:
+        """What `tx.link_tables(source, target, add_records=True)` would do, before it does."""
+        return mappings.link_preview(self._cx, source_table, target_table)
+
+    @_reads
+    def unlink_preview(self, source_table: str, target_table: str) -> mappings.UnlinkPreview:
+        """What `tx.unlink_tables(source, target)` would do, before it does."""
+        return mappings.unlink_preview(self._cx, source_table, target_table)
 
     def views(self) -> list[ViewDef]:
         """Every view: the adopted modules' own (ids 'module.Name'), then saved ones by name."""
