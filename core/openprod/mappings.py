@@ -169,7 +169,7 @@ def preview(cx: Context, a: str, b: str) -> MappingPreview:
         problem = "These are already one field."
     joined = FieldGroups([*cx.confirmed_mappings(), (fa.id, fb.id)])
     both = sorted(set(table_members(cx.conn, fa.table)) & set(table_members(cx.conn, fb.table)))
-    rows = []
+    rows: list[SideBySide] = []
     differing = 0
     for entity in both:
         va = _value(cx, cx.groups, entity, fa.id)

@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from . import commit as pipeline
+from . import mappings, oplog, receive, records
 from . import operations as o
-from . import oplog, receive, records
 from .awareness import Awareness
 from .commit import Prepared
 from .conflict_report import Resolution, conflict, conflict_groups, open_conflicts, resolved_conflicts
@@ -34,7 +34,6 @@ from .context import Context, Env
 from .duplicates import duplicate_edges
 from .errors import LocalError, NotFoundError, ValidationError, WorkspaceMismatchError
 from .groups import FieldGroups
-from . import mappings
 from .history import Change, PersonChanges, changes_since, field_history, mark_seen
 from .hlc import Clock
 from .ids import IdFactory, IdLike, as_id, to_str, workspace_id_for
