@@ -12,10 +12,12 @@
 //   #/w/<id>/conflicts              open conflicts, and resolving them
 //   #/w/<id>/staging                staging: the active overlay, drift, stashed and pending overlays
 //   #/w/<id>/sync                   sync: status, publishing, inviting, connection settings
+//   #/w/<id>/fields                 shared fields: mapping suggestions, linking tables (ui/mappings.js)
 //   #/join/<id>                     an invitation link: the start screen with the join form filled in
 import * as Comlink from '../vendor/comlink.mjs';
 import { RtcBridge } from './rtc.js';
 import { renderConflicts } from './ui/conflicts.js';
+import { renderMappings } from './ui/mappings.js';
 import { h, mount } from './ui/dom.js';
 import { showOpening } from './opening.js';
 import { readShared, readWorkspaceEntry } from './worker/store.js';
@@ -217,6 +219,15 @@ class App {
       this.screen.focus();
       return;
     }
+    const flows = { fields: ['Shared fields', renderMappings] }; // more screens of the same shape join here
+    if (flows[parts[2]]) {
+      const [title, render] = flows[parts[2]];
+      this.renderSidebar(null, parts[2]);
+      document.title = `${title} · ${this.ws.info.name} · Openprod`;
+      this.screen = await render({ main: this.main, app: this });
+      this.screen.focus();
+      return;
+    }
     if (parts[2] === 'v' && parts[3]) {
       this.renderSidebar(null, null, parts[3]);
       const view = (this.ws.views || []).find((v) => v.id === parts[3]);
@@ -336,7 +347,7 @@ class App {
     }
     $('ws-title').textContent = info.name;
     const parts = location.hash.replace(/^#\/?/, '').split('/');
-    if (parts[2] === 'sync' || parts[2] === 'conflicts' || parts[2] === 'staging') this.renderSidebar(null, parts[2]);
+    if (['sync', 'conflicts', 'staging', 'fields'].includes(parts[2])) this.renderSidebar(null, parts[2]);
     else this.route();
   }
 
@@ -462,7 +473,8 @@ class App {
     }, label, h('span', { class: 'count-badge', dataset: { count: name }, hidden: true })));
     mount(this.sidebar,
       h('h2', { class: 'sidebar-title visually-hidden' }, 'Workspace'),
-      h('ul', { class: 'panel-links' }, panel('sync', 'Sync'), panel('conflicts', 'Conflicts'), panel('staging', 'Staging')),
+      h('ul', { class: 'panel-links' }, panel('sync', 'Sync'), panel('conflicts', 'Conflicts'), panel('staging', 'Staging'),
+        panel('fields', 'Shared fields')),
       h('h2', { class: 'sidebar-title' }, 'Documents'),
       h('ul', { class: 'doc-links' }, (this.ws.views || []).filter((v) => v.module).map(viewLink)),
       h('h2', { class: 'sidebar-title' }, 'Saved views'),
