@@ -129,35 +129,12 @@ class RepairWrites(RecordWrites):
         identity) unless `normalize` names what to ignore: "case", "spaces" (leading, trailing
         and repeated).
         """
-        from .rules import Rule, RuleCycleError, check_rule, find_cycle, load_rules
+        from .rules import plan_rule
 
-        rid = as_id(rule_id, "rule id") if rule_id is not None else self.ws.ids.new()
-        table = self._table(table).id if table is not None else None
-
-        def full(name: str, tables: list[str] | None = None) -> str:  # unknown: check_rule says why
-            try:
-                return self.schema.field(name, tables).id
-            except ValidationError:
-                return name
-
-        norm_defaults = {}
-        for field_id, spec in (defaults or {}).items():
-            norm_defaults[full(field_id, [table] if table else None)] = (
-                spec if isinstance(spec, dict) else {"value": spec, "mode": "fill_if_empty"})
-        match_on = [full(f) for f in match_on or ()]
-        rule = Rule(to_str(rid), " ".join(str(name).split()), kind, when, table, norm_defaults,
-                    tuple(match_on or ()), auto_accept, on_condition_lost, enabled, acknowledge_cycle,
-                    tuple(normalize or ()))
-        if not rule.name:
-            raise ValidationError("a rule needs a name")
-        check_rule(self.ws, rule)
-        others = [r for r in load_rules(self.ws) if r.id != rule.id]
-        cycle = find_cycle(self.ws, [*others, rule]) if enabled else None
-        if cycle is not None:
-            path, shared = cycle
-            fields = ", ".join(f"{f} (written by {w}, watched by {x})" for f, w, x in shared)
-            raise RuleCycleError(f"rule {rule.name!r} would create a cycle: {' -> '.join(path)} via {fields}",
-                                 path, shared)
+        rule = plan_rule(self.ws, name, when=when, kind=kind, table=table, defaults=defaults, match_on=match_on,
+                         auto_accept=auto_accept, on_condition_lost=on_condition_lost,
+                         acknowledge_cycle=acknowledge_cycle, rule_id=rule_id, enabled=enabled, normalize=normalize)
+        rid = rule.key
         self.add(o.CreateRule, rule=rid, name=rule.name, definition=rule.definition())
         return to_str(rid)
 

@@ -636,6 +636,15 @@ class Workspace:
         with self.overlays.reading():
             return self.rules.proposals()
 
+    def preview_rule(self, name: str, **definition: Any) -> tuple[Rule, list[Proposal]]:
+        """A rule checked as `tx.create_rule(name, **definition)` would save it (RuleError,
+        RuleCycleError), and what it would do now, as proposals; nothing is written."""
+        from .rules import plan_rule
+
+        with self.overlays.reading():
+            rule = plan_rule(self._cx, name, **definition)
+            return rule, self.rules.preview(rule)
+
     def dismiss_proposal(self, proposal: Proposal) -> None:
         self.overlays.close_view()
         self.rules.dismiss(proposal)
