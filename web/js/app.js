@@ -13,11 +13,13 @@
 //   #/w/<id>/staging                staging: the active overlay, drift, stashed and pending overlays
 //   #/w/<id>/sync                   sync: status, publishing, inviting, connection settings
 //   #/w/<id>/fields                 shared fields: mapping suggestions, linking tables (ui/mappings.js)
+//   #/w/<id>/rules                  rules and their suggestions (ui/rules.js)
 //   #/join/<id>                     an invitation link: the start screen with the join form filled in
 import * as Comlink from '../vendor/comlink.mjs';
 import { RtcBridge } from './rtc.js';
 import { renderConflicts } from './ui/conflicts.js';
 import { renderMappings } from './ui/mappings.js';
+import { renderRules } from './ui/rules.js';
 import { h, mount } from './ui/dom.js';
 import { showOpening } from './opening.js';
 import { readShared, readWorkspaceEntry } from './worker/store.js';
@@ -219,7 +221,7 @@ class App {
       this.screen.focus();
       return;
     }
-    const flows = { fields: ['Shared fields', renderMappings] }; // more screens of the same shape join here
+    const flows = { fields: ['Shared fields', renderMappings], rules: ['Rules', renderRules] }; // more screens of the same shape join here
     if (flows[parts[2]]) {
       const [title, render] = flows[parts[2]];
       this.renderSidebar(null, parts[2]);
@@ -347,7 +349,7 @@ class App {
     }
     $('ws-title').textContent = info.name;
     const parts = location.hash.replace(/^#\/?/, '').split('/');
-    if (['sync', 'conflicts', 'staging', 'fields'].includes(parts[2])) this.renderSidebar(null, parts[2]);
+    if (['sync', 'conflicts', 'staging', 'fields', 'rules'].includes(parts[2])) this.renderSidebar(null, parts[2]);
     else this.route();
   }
 
@@ -474,7 +476,7 @@ class App {
     mount(this.sidebar,
       h('h2', { class: 'sidebar-title visually-hidden' }, 'Workspace'),
       h('ul', { class: 'panel-links' }, panel('sync', 'Sync'), panel('conflicts', 'Conflicts'), panel('staging', 'Staging'),
-        panel('fields', 'Shared fields')),
+        panel('fields', 'Shared fields'), panel('rules', 'Rules')),
       h('h2', { class: 'sidebar-title' }, 'Documents'),
       h('ul', { class: 'doc-links' }, (this.ws.views || []).filter((v) => v.module).map(viewLink)),
       h('h2', { class: 'sidebar-title' }, 'Saved views'),

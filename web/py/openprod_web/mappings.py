@@ -30,7 +30,7 @@ class MappingsApi:
 
     ws: Workspace
 
-    def _pairs(self) -> list[tuple[str, str]]:
+    def _linkable_pairs(self) -> list[tuple[str, str]]:
         """Table pairs worth offering: declared compatible by their modules, or linked already."""
         ws = self.ws
         pairs: set[tuple[str, str]] = set()
@@ -50,7 +50,7 @@ class MappingsApi:
         ws = self.ws
         groups = ws.groups
         links = []
-        for a, b in self._pairs():
+        for a, b in self._linkable_pairs():
             state = ws.unlink_preview(a, b)
             one = []
             for fa in ws.schema.tables[a].fields.values():

@@ -41,6 +41,7 @@ from .imports import IMPORT_METHODS, ImportApi
 from .links import LINK_METHODS, LinksApi
 from .mappings import MAPPING_METHODS, MappingsApi
 from .modules import available_manifests, module_upgrades
+from .rules import RULE_METHODS, RulesApi
 from .staging import STAGING_METHODS, ProgressSink, StagingApi, drift_json, staged_cells
 from .views import VIEW_METHODS, ViewsApi
 
@@ -123,7 +124,7 @@ class ReplayStats:
     overlays: int = 0
 
 
-class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, MappingsApi):
+class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, MappingsApi, RulesApi):
     """Create with `await Session.create(...)` or `await Session.open(...)`."""
 
     def __init__(self, ws: Workspace, identity: Identity, seq: int, replay: ReplayStats) -> None:
@@ -591,5 +592,5 @@ METHODS: dict[str, bool | str] = {
     "add_to_table": True, "remove_from_table": True, "delete_record": True, "undo": True, "redo": True,
     "upgrade_modules": True,
     **CONFLICT_METHODS, **STAGING_METHODS, **IMPORT_METHODS, **LINK_METHODS, **VIEW_METHODS,
-    **MAPPING_METHODS,
+    **MAPPING_METHODS, **RULE_METHODS,
 }
