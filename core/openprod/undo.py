@@ -136,6 +136,15 @@ def capture(conn: sqlite3.Connection, groups: FieldGroups, op: o.Op, label: Call
         steps += [_set_or_clear(entity, f, _prior_field(conn, groups, entity, f), label, groups)
                   for entity, f, _value in op.copies]
         return steps
+    if isinstance(op, o.MergeEntities) and isinstance(before, dict):  # tx_repair.merge_records: a split
+        new, plan = before["new"], before["unmerge"]
+        steps = [_set_or_clear(op.survivor, f, v, label, groups) for f, v in plan.restore.items()]
+        steps += [Step(o.AddToTable, {"entity": new, "table": t, "defaults": {}, "source": {"type": "user"}}, None, (),
+                      label) for t in reversed(plan.tables_shared)]  # steps run last first: after the split
+        steps.append(Step(o.SplitEntity, {"source": op.survivor, "new_entity": new, "facets": list(plan.tables_moved),
+                                          "moved_fields": list(plan.moved_fields), "copied_fields": [],
+                                          "values": dict(plan.values)}, None, (), label))
+        return steps
     if isinstance(op, o.LinkTables):  # undone by unlinking, unless they were linked already
         if _linked(conn, op.source_table, op.target_table):
             return []

@@ -36,6 +36,7 @@ from .errors import LocalError, NotFoundError, ValidationError, WorkspaceMismatc
 from .groups import FieldGroups
 from .history import Change, PersonChanges, changes_since, field_history, mark_seen
 from .hlc import Clock
+from .identity_repair import MergePreview, merge_preview
 from .ids import IdFactory, IdLike, as_id, to_str, workspace_id_for
 from .modules import Schema
 from .overlay import Drift, OverlayInfo, Overlays, StagedOp
@@ -700,6 +701,12 @@ class Workspace:
     def matches(self, record: IdLike, query: str, **kwargs: Any) -> bool:
         """Does one record match a query?"""
         return matches(self._cx, record, query, **kwargs)
+
+    @_reads
+    def merge_preview(self, first: IdLike, second: IdLike) -> MergePreview:
+        """"These are the same person": what the merged record would show, field by field, and
+        which fields would be conflicts, before `tx.merge_records` (identity_repair.py)."""
+        return merge_preview(self._cx, first, second)
 
     def merge_exceptions(self) -> set[tuple[str, str]]:
         """Pairs of records a person split apart: rules must never propose merging them again."""
