@@ -84,3 +84,20 @@ def test_a_split_can_leave_both_records_in_one_table(peer_factory) -> None:
     with pytest.raises(ValidationError, match="either moves"), ws.transaction() as tx:
         tx.split_record(survivor, tables=[C], also_in=[C])
     assert ws.undo().done and len(ws.records(C)) == 1
+
+
+def test_merging_a_split_pair_again_keeps_every_table(peer_factory) -> None:
+    """A split detaches a table here and attaches it there at one moment: merging the two again keeps it."""
+    ws = peer_factory("Alice").ws
+    jane, twin = _twins(ws)
+    with ws.transaction() as tx:
+        survivor = tx.merge_records(jane, twin)
+    with ws.transaction() as tx:
+        new = tx.split_record(survivor, tables=[A], also_in=[C])
+    assert ws.record(survivor).tables == [C]
+    with ws.transaction() as tx:
+        tx.merge_records(survivor, new)
+    assert sorted(ws.record(survivor).tables) == sorted([C, A])
+    before = ws.state_hash()
+    ws.rebuild()
+    assert ws.state_hash() == before

@@ -37,6 +37,7 @@ from . import writes
 from .backup import BackupError, decode_backup, encode_backup_v1, restore_into
 from .conflicts import CONFLICT_METHODS, ConflictsApi, conflict_keys
 from .fields import EDITABLE_TYPES, coerce_crdt, coerce_input, field_json, same_value, text_edits
+from .identity import IDENTITY_METHODS, IdentityApi
 from .imports import IMPORT_METHODS, ImportApi
 from .links import LINK_METHODS, LinksApi
 from .mappings import MAPPING_METHODS, MappingsApi
@@ -124,7 +125,7 @@ class ReplayStats:
     overlays: int = 0
 
 
-class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, MappingsApi, RulesApi):
+class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, MappingsApi, RulesApi, IdentityApi):
     """Create with `await Session.create(...)` or `await Session.open(...)`."""
 
     def __init__(self, ws: Workspace, identity: Identity, seq: int, replay: ReplayStats) -> None:
@@ -592,5 +593,5 @@ METHODS: dict[str, bool | str] = {
     "add_to_table": True, "remove_from_table": True, "delete_record": True, "undo": True, "redo": True,
     "upgrade_modules": True,
     **CONFLICT_METHODS, **STAGING_METHODS, **IMPORT_METHODS, **LINK_METHODS, **VIEW_METHODS,
-    **MAPPING_METHODS, **RULE_METHODS,
+    **MAPPING_METHODS, **RULE_METHODS, **IDENTITY_METHODS,
 }
