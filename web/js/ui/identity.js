@@ -42,7 +42,7 @@ function referenceDialog(app, section, recordId, fields) {
     className: 'flow-dialog reference-dialog',
     body: (_dialog, close) => {
       const status = h('p', { class: 'form-status', role: 'status' });
-      const field = h('select', { id: uid('ref-field') }, fields.map((f) => h('option', { value: f.id, dataset: { type: f.type } }, f.name)));
+      const field = h('select', { id: uid('ref-field') }, fields.map((f) => h('option', { value: f.id, dataset: { type: f.type } }, f.display_name)));
       const pickSlot = h('div', {});
       const draw = () => {
         const type = field.selectedOptions[0].dataset.type;

@@ -75,6 +75,12 @@ class IdentityApi:
         return {"records": out, "more": False}
 
     async def m_set_reference(self, record: str, field: str, source: str, source_field: str) -> dict[str, Any]:
+        if self.ws.record(source) is None:
+            raise ValidationError("The record you chose was deleted, or is not on this device: choose another one.")
+        fdef, sdef = self.ws.schema.fields.get(field), self.ws.schema.fields.get(source_field)
+        if fdef is not None and sdef is not None and fdef.type != sdef.type:
+            raise ValidationError(f"{fdef.display_name} cannot show {sdef.display_name}: they hold different kinds of "
+                                  "values. Choose a field like it.")
         async with writes.transaction(self.ws) as tx:
             tx.set_reference(record, field, source, source_field)
         return {"value": self.ws.get(record, field)}
