@@ -350,8 +350,8 @@ def test_same_person_is_previewed_merged_undone_and_split(profile: Any, server: 
     expect(split.locator(".form-status")).to_have_text(
         "Nothing was changed: Choose at least one table for the new record.")
     unchanged()
-    split.get_by_label("Contacts").select_option(label="both records are in it")
-    split.get_by_label("Attendees").select_option(label="moves to the new record")
+    split.get_by_label("Contacts", exact=True).select_option(label="both records are in it")
+    split.get_by_label("Attendees", exact=True).select_option(label="moves to the new record")
     split.get_by_role("button", name="Split").click()
     expect(page.locator(".identity-section .flow-done")).to_contain_text("Split: the new record is Jane Doe.")
     assert len(app.call("rows", table=CONTACTS)["rows"]) == 2
@@ -465,3 +465,45 @@ def test_screenshots_of_rules(browser: Any, server: Any, screenshot_dir: Path) -
 
     _shots(browser, server, folder, "rule-preview", lambda app, ws: _cues(app) and None, form)
     _shots(browser, server, folder, "rule-suggestions", with_rule, suggestions)
+
+
+@pytest.mark.chromium_only(reason="forced dark mode and touch (Playwright's color_scheme, has_touch)")
+def test_screenshots_of_same_person_and_references(browser: Any, server: Any, screenshot_dir: Path) -> None:
+    folder = screenshot_dir / "flows"
+    folder.mkdir(parents=True, exist_ok=True)
+    made: dict[str, str] = {}
+
+    def twins(app: AppPage, ws: str) -> None:
+        made["jane"], made["twin"] = _twins(app)
+        agent = _record(app, CONTACTS, {"name": "Ada Agent", "phone": "555-0199"})
+        app.call("set_reference", record=made["jane"], field=f"{CONTACTS}.phone", source=agent,
+                 source_field=f"{CONTACTS}.phone")
+
+    def merge(app: AppPage, ws: str) -> None:
+        _open_record(app, ws, made["jane"], "Jane Doe")
+        app.page.get_by_role("button", name="Same person as…").click()
+        dialog = app.page.get_by_role("dialog", name="Same person as…")
+        dialog.get_by_label("Which record is the same person or thing?").fill("jane")
+        dialog.locator("button.found", has_text="Attendees").click()
+        expect(dialog.get_by_role("button", name="Merge them")).to_be_visible()
+
+    def split(app: AppPage, ws: str) -> None:
+        _open_record(app, ws, made["jane"], "Jane Doe")
+        if app.call("rows", table=CONTACTS)["rows"].__len__() > 2:
+            app.call("merge_records", record=made["jane"], other=made["twin"])
+            app.page.reload()
+            app.wait_ready()
+        app.page.get_by_role("button", name="Split into two…").click()
+        dialog = app.page.get_by_role("dialog", name="Split Jane Doe into two records")
+        dialog.get_by_label("Contacts", exact=True).select_option(label="both records are in it")
+        dialog.get_by_label("Attendees", exact=True).select_option(label="moves to the new record")
+
+    def reference(app: AppPage, ws: str) -> None:
+        _open_record(app, ws, made["jane"], "Jane Doe")
+        section = app.page.locator(".identity-section")
+        expect(section.locator(".reference-list li")).to_have_count(1)
+        section.scroll_into_view_if_needed()
+
+    _shots(browser, server, folder, "same-person-preview", twins, merge)
+    _shots(browser, server, folder, "same-person-split", twins, split)
+    _shots(browser, server, folder, "reference-shown", twins, reference)

@@ -115,8 +115,7 @@ function mergePreview(app, section, p, close, status) {
             status.textContent = `Nothing was changed: ${err.message}`;
           }
         },
-      }, 'Merge them'),
-      h('button', { type: 'button', class: 'cancel', onclick: close }, 'Cancel')),
+      }, 'Merge them')),
     status,
   ];
 }
@@ -161,10 +160,14 @@ function splitDialog(app, section, record, tables, fields) {
           h('option', { value: 'move' }, 'moves to the new record'));
         return h('div', { class: 'rule-row' }, h('label', { for: select.id }, name), select);
       });
-      const copies = fields.filter((f) => record.values[f.id] !== null && record.values[f.id] !== undefined).map((f) => {
+      const withValue = fields.filter((f) => record.values[f.id] !== null && record.values[f.id] !== undefined);
+      const repeated = (f) => withValue.filter((g) => g.display_name === f.display_name).length > 1;
+      const tableOf = (f) => (tables.find((t) => t.fields.some((g) => g.id === f.id)) || { display_name: '' }).display_name;
+      const copies = withValue.map((f) => {
         const id = uid('split-copy');
+        const name = repeated(f) ? `${f.display_name} (${tableOf(f)})` : f.display_name;
         return h('span', { class: 'check' }, h('input', { type: 'checkbox', id, value: f.id, checked: true }),
-          h('label', { for: id }, `${f.display_name}: ${record.values[f.id]}`));
+          h('label', { for: id }, `${name}: ${record.values[f.id]}`));
       });
       return [
         h('p', {}, 'A new record is made; choose where each table goes and what it starts with. This record keeps its values. '
