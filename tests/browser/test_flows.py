@@ -237,9 +237,12 @@ def test_a_rule_is_previewed_created_and_its_suggestions_accepted_and_a_cycle_re
         "This suggestion no longer applies: the records changed since. Nothing was done; the list is up to date now.")
     unchanged()
 
+    # listed where they apply too: on the cue's own form
+    page.goto(f"{server.url}#/w/{ws}/t/{LX}/r/{cues[1]}")
+    expect(page.locator(".record-proposals .proposal")).to_have_text(re.compile("add Sunrise to SM Cues"))
+
     # all together
-    page.reload()
-    app.wait_ready()
+    _open_panel(app, ws, "rules", "Rules")
     expect(page.locator(".proposal")).to_have_count(1)
     app.call("set_cell", record=cues[0], field=f"{LX}.is_called", value="yes")
     page.reload()

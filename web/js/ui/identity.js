@@ -205,9 +205,11 @@ function splitDialog(app, section, record, tables, fields) {
 export async function renderIdentity(container, app, recordId) {
   const section = { record: recordId, said: null, undoable: false, shown: null };
   section.refresh = async () => {
-    const [record, { references }] = await Promise.all([app.read('record', { record: recordId }), app.read('references', { record: recordId })]);
+    const [record, { references }, { proposals }] = await Promise.all([app.read('record', { record: recordId }),
+      app.read('references', { record: recordId }), app.read('rules')]);
     if (!record) return;
-    const signature = JSON.stringify([record, references, String(section.said && section.said.textContent !== undefined ? section.said.textContent : section.said)]);
+    const mine = proposals.filter((p) => p.records.some((r) => r.id === recordId)); // rules' suggestions about this record
+    const signature = JSON.stringify([record, references, mine, String(section.said && section.said.textContent !== undefined ? section.said.textContent : section.said)]);
     if (signature === section.shown) return;
     section.shown = signature;
     const tables = app.ws.info.tables;
@@ -219,6 +221,22 @@ export async function renderIdentity(container, app, recordId) {
     mount(container,
       h('h2', { id: 'identity-title' }, 'Same person, and values from other records'),
       section.said ? h('p', { class: 'flow-done', role: 'status' }, section.said, ' ', undo) : null,
+      mine.length ? h('ul', { class: 'flow-cards record-proposals', 'aria-label': 'Suggestions from rules' }, mine.map((p) => h('li', { class: 'flow-card proposal' },
+        h('p', { class: 'description' }, p.description),
+        h('div', { class: 'card-actions' }, ['accept', 'dismiss'].map((what) => h('button', {
+          type: 'button', class: what === 'accept' ? 'primary' : '', 'aria-label': `${what === 'accept' ? 'Accept' : 'Dismiss'}: ${p.description}`,
+          onclick: async () => {
+            try {
+              await app.write(`${what}_proposals`, { ids: [p.id] });
+              section.said = what === 'accept' ? `Done: ${p.description.replace(/\?$/, '')}.` : 'Dismissed on this device.';
+              section.undoable = what === 'accept';
+            } catch (err) {
+              section.said = err.message;
+              section.undoable = false;
+            }
+            await section.refresh();
+          },
+        }, what === 'accept' ? 'Accept' : 'Dismiss')))))) : null,
       references.length ? h('ul', { class: 'reference-list' }, references.map((r) => h('li', { class: r.broken ? 'broken' : '' },
         r.broken
           ? [h('strong', {}, r.field_name), ` cannot show ${r.source_field_name}: ${r.broken}.`]
