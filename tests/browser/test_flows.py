@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from appdriver import AppPage
 from playwright.sync_api import expect
+from test_a11y import AXE, violations
 
 pytestmark = pytest.mark.browser
 
@@ -396,7 +397,7 @@ def test_a_reference_is_picked_shown_and_says_why_when_broken(profile: Any, serv
                     source_field=f"{CONTACTS}.name")
     assert said == "The record you chose was deleted, or is not on this device: choose another one."
     unchanged()
-    section.get_by_role("button", name="Stop Phone showing another record").click()
+    section.get_by_role("button", name="Stop showing it: Phone").click()
     expect(section.locator(".reference-list")).to_have_count(0)
     assert app.errors == []
 
@@ -404,7 +405,8 @@ def test_a_reference_is_picked_shown_and_says_why_when_broken(profile: Any, serv
 def _shots(browser: Any, server: Any, folder: Path, name: str, prepare: Callable[[AppPage, str], None],
            show: Callable[[AppPage, str], None]) -> None:
     """`name-<w>x<h>-<scheme>.png` for both tablet sizes, light and dark: one workspace made by
-    `prepare`, the screen brought to the state to be seen by `show`."""
+    `prepare`, the screen brought to the state to be seen by `show`; axe-core finds nothing to fix."""
+    found: list[str] = []
     for scheme in ("light", "dark"):
         context = browser.new_context(viewport={"width": 1180, "height": 820}, color_scheme=scheme, has_touch=True)
         try:
@@ -419,9 +421,12 @@ def _shots(browser: Any, server: Any, folder: Path, name: str, prepare: Callable
                 show(app, ws)
                 app.page.evaluate("document.getElementById('toast').hidden = true")
                 app.shot(folder, f"{name}-{width}x{height}-{scheme}")
+                if AXE.exists():  # contrast, names and roles, light and dark
+                    found += violations(app, f"{name} {width}x{height} {scheme}")
             assert app.errors == []
         finally:
             context.close()
+    assert found == []
 
 
 @pytest.mark.chromium_only(reason="forced dark mode and touch (Playwright's color_scheme, has_touch)")

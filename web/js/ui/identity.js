@@ -244,7 +244,7 @@ export async function renderIdentity(container, app, recordId) {
             `'s ${r.source_field_name}: `, shown(r.value)],
         ' ',
         h('button', {
-          type: 'button', class: 'small', 'aria-label': `Stop ${r.field_name} showing another record`,
+          type: 'button', class: 'small', 'aria-label': `Stop showing it: ${r.field_name}`,
           onclick: async () => {
             try {
               await app.write('clear_reference', { record: recordId, field: r.field });

@@ -45,7 +45,7 @@ function openRuleForm(app, screen, rule) {
     });
   const source = h('select', {}, options(tables, start.source_table));
   const field = h('select', {});
-  const op = h('select', {}, [['is', 'is'], ['is_not', 'is not'], ['empty', 'is empty'], ['filled', 'is filled in']]
+  const op = h('select', { 'aria-label': 'Comparison' }, [['is', 'is'], ['is_not', 'is not'], ['empty', 'is empty'], ['filled', 'is filled in']]
     .map(([v, t]) => h('option', { value: v, selected: (start.op || 'is') === v }, t)));
   const valueSlot = h('span', { class: 'value-slot' });
   const target = h('select', {}, options(tables, start.table, 'Choose a table…'));
