@@ -667,6 +667,10 @@ class Workspace:
         self.overlays.close_view()
         mappings.dismiss(self._cx, field_a, field_b)
 
+    def linked_tables(self) -> set[tuple[str, str]]:
+        """Pairs of linked tables (each pair in sorted order)."""
+        return mappings.linked_tables(self._cx)
+
     @_reads
     def link_preview(self, source_table: str, target_table: str) -> mappings.LinkPreview:
         """What `tx.link_tables(source, target, add_records=True)` would do, before it does."""

@@ -81,7 +81,7 @@ def test_link_preview_then_link_adds_every_record_it_can_and_undo_takes_it_back(
     assert skipped == []
     assert set(ws.table_member_ids(ATTENDEES)) == {jane, kim}
     assert ws.record(jane, ATTENDEES).get("email") == "jane@example"
-    assert ws.link_preview(CONTACTS, ATTENDEES).linked
+    assert ws.link_preview(CONTACTS, ATTENDEES).linked and ws.linked_tables() == {(CONTACTS, ATTENDEES)}
     assert ws.undo().done
     assert ws.table_member_ids(ATTENDEES) == [] and not ws.link_preview(CONTACTS, ATTENDEES).linked
     assert ws.get(jane, A_EMAIL) is None  # the fields are separate again

@@ -38,10 +38,7 @@ class MappingsApi:
             for other in tdef.compatible_tables:
                 if other in ws.schema.tables:
                     pairs.add((tdef.id, other) if tdef.id < other else (other, tdef.id))
-        for a in ws.schema.tables:
-            for b in ws.schema.tables:
-                if a < b and (a, b) not in pairs and ws.unlink_preview(a, b).linked:
-                    pairs.add((a, b))
+        pairs.update((a, b) for a, b in ws.linked_tables() if a in ws.schema.tables and b in ws.schema.tables)
         return sorted(pairs)
 
     async def m_shared_fields(self) -> dict[str, Any]:
