@@ -100,7 +100,7 @@ def follow(ws: Context, reference: Reference, depth: int = 0) -> tuple[Any, str 
     target = ws.redirects.resolve(reference.source)
     state = entity_state(ws.conn, target)
     if state is None or not state[0]:
-        return None, "the record it points to does not exist (yet)"
+        return None, "the record it points to is not on this device yet: it arrives when you sync with whoever made it"
     if not state[1]:
         return None, f"the record it points to ({ws.record_label(target)}) was deleted"
     if reference.field not in ws.schema.fields:

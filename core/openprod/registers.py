@@ -309,10 +309,12 @@ ON CONFLICT (entity_id, field) DO UPDATE SET
 WHERE excluded.ord > fields.ord
 """
 
+# A split writes both records' memberships at one ord (detached here, attached there): merging
+# them again keeps the table (attached wins the tie, whatever order the two rows meet in).
 MOVE_FACETS = """
 INSERT INTO facets (entity_id, facet, attached, ord, actor, source)
 SELECT ?, facet, attached, ord, actor, source FROM facets WHERE entity_id = ? AND true
 ON CONFLICT (entity_id, facet) DO UPDATE SET
     attached = excluded.attached, ord = excluded.ord, actor = excluded.actor, source = excluded.source
-WHERE excluded.ord > facets.ord
+WHERE excluded.ord > facets.ord OR (excluded.ord = facets.ord AND excluded.attached > facets.attached)
 """

@@ -265,6 +265,42 @@ def dependency_cycle(nodes: list[Dependency]) -> tuple[list[str], list[tuple[str
     return None
 
 
+def plan_rule(ws: Context, name: str, *, when: str, kind: str = "membership", table: str | None = None,
+              defaults: dict[str, Any] | None = None, match_on: list[str] | None = None, auto_accept: bool = False,
+              on_condition_lost: str = "propose_remove", acknowledge_cycle: bool = False, rule_id: Any = None,
+              enabled: bool = True, normalize: list[str] | None = None) -> Rule:
+    """A rule as `create_rule` would save it, checked (definition, then cycles), nothing written.
+    Raises RuleError (or a ValidationError naming an unknown table or field) or RuleCycleError."""
+    rid = as_id(rule_id, "rule id") if rule_id is not None else ws.ids.new()
+    table = ws.schema.table(table).id if table is not None else None
+
+    def full(name: str, tables: list[str] | None = None) -> str:  # unknown: check_rule says why
+        try:
+            return ws.schema.field(name, tables).id
+        except ValidationError:
+            return name
+
+    norm_defaults = {}
+    for field_id, spec in (defaults or {}).items():
+        norm_defaults[full(field_id, [table] if table else None)] = (
+            spec if isinstance(spec, dict) else {"value": spec, "mode": "fill_if_empty"})
+    match_on = [full(f) for f in match_on or ()]
+    rule = Rule(to_str(rid), " ".join(str(name).split()), kind, when, table, norm_defaults,
+                tuple(match_on or ()), auto_accept, on_condition_lost, enabled, acknowledge_cycle,
+                tuple(normalize or ()))
+    if not rule.name:
+        raise ValidationError("a rule needs a name")
+    check_rule(ws, rule)
+    others = [r for r in load_rules(ws) if r.id != rule.id]
+    cycle = find_cycle(ws, [*others, rule]) if enabled else None
+    if cycle is not None:
+        path, shared = cycle
+        fields = ", ".join(f"{f} (written by {w}, watched by {x})" for f, w, x in shared)
+        raise RuleCycleError(f"rule {rule.name!r} would create a cycle: {' -> '.join(path)} via {fields}",
+                             path, shared)
+    return rule
+
+
 def rule_id_for(ws: Context) -> bytes:
     return ws.ids.new()
 
@@ -429,33 +465,45 @@ class RuleEngine:
     # --- proposals ----------------------------------------------------------------------------
 
     def proposals(self) -> list[Proposal]:
-        ws = self.ws
-        dismissed = {r[0] for r in ws.conn.execute("SELECT proposal_id FROM dismissed_proposals")}
+        dismissed = {r[0] for r in self.ws.conn.execute("SELECT proposal_id FROM dismissed_proposals")}
         out: list[Proposal] = []
         for rule, compiled in self._rules():
-            if rule.kind == "match":
-                if rule.auto_accept:
-                    continue
-                for members in self._match_groups(rule, compiled):
-                    labels = " and ".join(ws.record_label(m) for m in members)
-                    out.append(_proposal(rule, "merge", tuple(members), None,
-                                         f"{rule.name}: {labels} look like the same record. Merge them?"))
-                continue
-            assert rule.table is not None
-            table_name = ws.schema.tables[rule.table].display_name if rule.table in ws.schema.tables else rule.table
-            holding = {bytes.fromhex(r.replace("-", "")) for r in run_query(ws, compiled)}
-            inside = set(table_members(ws.conn, rule.table))
-            if not rule.auto_accept:
-                for entity in sorted(holding - inside):
-                    out.append(_proposal(rule, "add_to_table", (entity,), rule.table,
-                                         f"{rule.name}: add {ws.record_label(entity)} to {table_name}?"))
-            if rule.on_condition_lost == "propose_remove":
-                for entity in sorted(inside - holding):
-                    if self._added_by(entity, rule):
-                        out.append(_proposal(
-                            rule, "remove_from_table", (entity,), rule.table,
-                            f"{ws.record_label(entity)} no longer meets the criteria for {table_name}. Remove it?"))
+            out.extend(self._suggest(rule, compiled))
         return [p for p in out if p.id not in dismissed]
+
+    def preview(self, rule: Rule) -> list[Proposal]:
+        """What a rule (saved or not) would do now, as proposals: for an automatic rule, what it
+        would do to each record that changes from now on (it never reaches back on its own)."""
+        compiled = compile_query(rule.when, self.ws.schema, context="filter")
+        dismissed = {r[0] for r in self.ws.conn.execute("SELECT proposal_id FROM dismissed_proposals")}
+        return [p for p in self._suggest(rule, compiled, everything=True) if p.id not in dismissed]
+
+    def _suggest(self, rule: Rule, compiled: Any, everything: bool = False) -> list[Proposal]:
+        ws = self.ws
+        out: list[Proposal] = []
+        if rule.kind == "match":
+            if rule.auto_accept and not everything:
+                return out
+            for members in self._match_groups(rule, compiled):
+                labels = " and ".join(ws.record_label(m) for m in members)
+                out.append(_proposal(rule, "merge", tuple(members), None,
+                                     f"{rule.name}: {labels} look like the same record. Merge them?"))
+            return out
+        assert rule.table is not None
+        table_name = ws.schema.tables[rule.table].display_name if rule.table in ws.schema.tables else rule.table
+        holding = {bytes.fromhex(r.replace("-", "")) for r in run_query(ws, compiled)}
+        inside = set(table_members(ws.conn, rule.table))
+        if everything or not rule.auto_accept:
+            for entity in sorted(holding - inside):
+                out.append(_proposal(rule, "add_to_table", (entity,), rule.table,
+                                     f"{rule.name}: add {ws.record_label(entity)} to {table_name}?"))
+        if rule.on_condition_lost == "propose_remove":
+            for entity in sorted(inside - holding):
+                if self._added_by(entity, rule):
+                    out.append(_proposal(
+                        rule, "remove_from_table", (entity,), rule.table,
+                        f"{ws.record_label(entity)} no longer meets the criteria for {table_name}. Remove it?"))
+        return out
 
     def accept(self, tx: RuleWrites, proposal: Proposal) -> None:
         current = {p.id: p for p in self.proposals()}

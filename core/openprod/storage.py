@@ -313,6 +313,14 @@ CREATE TABLE IF NOT EXISTS dismissed_proposals (
     dismissed_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- Field mapping suggestions a person turned down on this device (mappings.py).
+CREATE TABLE IF NOT EXISTS dismissed_mappings (
+    field_a TEXT NOT NULL,
+    field_b TEXT NOT NULL,
+    dismissed_at INTEGER NOT NULL,
+    PRIMARY KEY (field_a, field_b)
+) WITHOUT ROWID;
+
 -- Received bundles waiting for earlier ones: see parked.py.
 """
 

@@ -33,23 +33,32 @@ class RepairWrites(RecordWrites):
         if a == b:
             raise ValidationError("a record cannot be merged with itself")
         survivor, absorbed = min(a, b), max(a, b)
-        self.add(o.MergeEntities, survivor=survivor, absorbed=absorbed)
+        from .identity_repair import unmerge
+
+        # undone by a split that brings the absorbed record back, in its tables, with its values
+        self.add(o.MergeEntities, {"new": self.ws.ids.new(), "unmerge": unmerge(self.ws, survivor, absorbed)},
+                 survivor=survivor, absorbed=absorbed)
         return to_str(survivor)
 
     def split_record(self, record: IdLike, *, tables: list[str], move: list[str] | None = None,
-                     copy: list[str] | None = None) -> str:
+                     copy: list[str] | None = None, also_in: list[str] | None = None) -> str:
         """Split a record: `tables` and the `move` fields go to a new record, `copy` fields to both.
+        `also_in`: tables the new record joins while the original stays in them too (two records
+        of one table that were merged by mistake).
 
         The pair is remembered as a merge exception so rules never propose merging them again.
         """
         entity = self._live_entity(record)
         current = set(tables_of(self.ws.conn, entity))
         tables = [self._table(t).id for t in tables]
-        for table in tables:
+        shared = [self._table(t).id for t in also_in or ()]
+        for table in tables + shared:
             if table not in current:
                 raise ValidationError(f"record is not in table {self._table(table).display_name!r}")
-        if not tables:
-            raise ValidationError("a split moves at least one table to the new record")
+        if set(tables) & set(shared):
+            raise ValidationError("a table either moves to the new record or is shared by both, not both")
+        if not tables and not shared:
+            raise ValidationError("a split gives the new record at least one table")
         if set(tables) == current:
             raise ValidationError("a split must leave at least one table with the original record")
         moved = [self._field(f, entity).id for f in move or []]
@@ -62,6 +71,8 @@ class RepairWrites(RecordWrites):
         new = self.ws.ids.new()
         self.add(o.SplitEntity, source=entity, new_entity=new, facets=sorted(tables), moved_fields=sorted(moved),
                  copied_fields=sorted(copied), values=values)
+        for table in sorted(shared):
+            self.add(o.AddToTable, entity=new, table=table, defaults={}, source={"type": "user"})
         self.created.append(to_str(new))
         return to_str(new)
 
@@ -129,35 +140,12 @@ class RepairWrites(RecordWrites):
         identity) unless `normalize` names what to ignore: "case", "spaces" (leading, trailing
         and repeated).
         """
-        from .rules import Rule, RuleCycleError, check_rule, find_cycle, load_rules
+        from .rules import plan_rule
 
-        rid = as_id(rule_id, "rule id") if rule_id is not None else self.ws.ids.new()
-        table = self._table(table).id if table is not None else None
-
-        def full(name: str, tables: list[str] | None = None) -> str:  # unknown: check_rule says why
-            try:
-                return self.schema.field(name, tables).id
-            except ValidationError:
-                return name
-
-        norm_defaults = {}
-        for field_id, spec in (defaults or {}).items():
-            norm_defaults[full(field_id, [table] if table else None)] = (
-                spec if isinstance(spec, dict) else {"value": spec, "mode": "fill_if_empty"})
-        match_on = [full(f) for f in match_on or ()]
-        rule = Rule(to_str(rid), " ".join(str(name).split()), kind, when, table, norm_defaults,
-                    tuple(match_on or ()), auto_accept, on_condition_lost, enabled, acknowledge_cycle,
-                    tuple(normalize or ()))
-        if not rule.name:
-            raise ValidationError("a rule needs a name")
-        check_rule(self.ws, rule)
-        others = [r for r in load_rules(self.ws) if r.id != rule.id]
-        cycle = find_cycle(self.ws, [*others, rule]) if enabled else None
-        if cycle is not None:
-            path, shared = cycle
-            fields = ", ".join(f"{f} (written by {w}, watched by {x})" for f, w, x in shared)
-            raise RuleCycleError(f"rule {rule.name!r} would create a cycle: {' -> '.join(path)} via {fields}",
-                                 path, shared)
+        rule = plan_rule(self.ws, name, when=when, kind=kind, table=table, defaults=defaults, match_on=match_on,
+                         auto_accept=auto_accept, on_condition_lost=on_condition_lost,
+                         acknowledge_cycle=acknowledge_cycle, rule_id=rule_id, enabled=enabled, normalize=normalize)
+        rid = rule.key
         self.add(o.CreateRule, rule=rid, name=rule.name, definition=rule.definition())
         return to_str(rid)
 

@@ -41,12 +41,36 @@ class SchemaWrites(RecordWrites):
                     out.append((f.id, g.id, f.shared_key))
         return out
 
-    def link_tables(self, source_table: str, target_table: str) -> None:
+    def link_tables(self, source_table: str, target_table: str, *, add_records: bool = False,
+                    confirm: list[tuple[str, str]] | None = None) -> list[str]:
+        """Link two tables; their shared keys become suggested mappings.
+
+        `confirm`: mappings to confirm with it (each as `confirm_field_mapping`). `add_records`:
+        every record of the source table also appears in the target (FUNCTIONALITY.md, "link the
+        tables and all records flow through"), except one that would leave a required field of the
+        target empty: those are returned, not added (`Workspace.link_preview` lists them first).
+        """
         source_table, target_table = self._table(source_table).id, self._table(target_table).id
         if source_table == target_table:
             raise ValidationError("a table cannot be linked to itself")
         pairs = [(a, b) for a, b, _ in self.suggested_mappings(source_table, target_table)]
         self.add(o.LinkTables, source_table=source_table, target_table=target_table, field_mappings=pairs)
+        for a, b in confirm or ():
+            self.confirm_field_mapping(a, b)
+        skipped: list[str] = []
+        if add_records:
+            inside = set(table_members(self.ws.conn, target_table))
+            tdef = self.schema.tables[target_table]
+            for entity in table_members(self.ws.conn, source_table):
+                if entity in inside:
+                    continue
+                missing = [f for f in tdef.fields.values() if f.required and f.default is None and f.crdt is None
+                           and getattr(group_value(self.ws.conn, self.ws.groups, entity, f.id), "value", None) is None]
+                if missing:
+                    skipped.append(to_str(entity))
+                else:
+                    self.add_to_table(entity, target_table)
+        return skipped
 
     def confirm_field_mapping(self, source_field: str, target_field: str, shared_key: str | None = None) -> None:
         fa, fb = self._field(source_field), self._field(target_field)

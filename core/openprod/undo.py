@@ -136,6 +136,31 @@ def capture(conn: sqlite3.Connection, groups: FieldGroups, op: o.Op, label: Call
         steps += [_set_or_clear(entity, f, _prior_field(conn, groups, entity, f), label, groups)
                   for entity, f, _value in op.copies]
         return steps
+    if isinstance(op, o.MergeEntities) and isinstance(before, dict):  # tx_repair.merge_records: a split
+        new, plan = before["new"], before["unmerge"]
+        steps = [_set_or_clear(op.survivor, f, v, label, groups) for f, v in plan.restore.items()]
+        steps += [Step(o.AddToTable, {"entity": new, "table": t, "defaults": {}, "source": {"type": "user"}}, None, (),
+                      label) for t in reversed(plan.tables_shared)]  # steps run last first: after the split
+        steps.append(Step(o.SplitEntity, {"source": op.survivor, "new_entity": new, "facets": list(plan.tables_moved),
+                                          "moved_fields": list(plan.moved_fields), "copied_fields": [],
+                                          "values": dict(plan.values)}, None, (), label))
+        return steps
+    if isinstance(op, o.LinkTables):  # undone by unlinking, unless they were linked already
+        if _linked(conn, op.source_table, op.target_table):
+            return []
+        return [Step(o.UnlinkTables, {"source_table": op.source_table, "target_table": op.target_table,
+                                      "data_handling": "copy", "mappings": [], "copies": []}, None, (), label)]
+    if isinstance(op, o.ConfirmFieldMapping):  # the two fields become separate again, each with its own value
+        row = conn.execute("SELECT status FROM field_mappings WHERE field_a = ? AND field_b = ?",
+                           tuple(sorted((op.source_field, op.target_field)))).fetchone()
+        if row is not None and row[0] == "confirmed":
+            return []
+        tables = {"source_table": op.source_table, "target_table": op.target_table}
+        steps = [Step(o.UnlinkTables, {**tables, "data_handling": "copy", "copies": [],
+                                       "mappings": [(op.source_field, op.target_field)]}, None, (), label)]
+        if _linked(conn, op.source_table, op.target_table):  # steps run last first: link again after
+            steps.insert(0, Step(o.LinkTables, {**tables, "field_mappings": []}, None, (), label))
+        return steps
     if isinstance(op, o.MoveOrderedEdge):
         row = conn.execute("SELECT value FROM edge_props WHERE edge_id = ? AND key = ?",
                            (op.edge, POSITION_KEY)).fetchone()
@@ -144,6 +169,12 @@ def capture(conn: sqlite3.Connection, groups: FieldGroups, op: o.Op, label: Call
         return [Step(o.MoveOrderedEdge, {"edge": op.edge, "after": None, "before": None, "position": row[0]},
                      op.edge, (POSITION_KEY,), label)]
     return None
+
+
+def _linked(conn: sqlite3.Connection, a: str, b: str) -> bool:
+    row = conn.execute("SELECT linked FROM table_links WHERE table_a = ? AND table_b = ?", tuple(sorted((a, b))))
+    found = row.fetchone()
+    return found is not None and bool(found[0])
 
 
 def restorable_cascade(conn: sqlite3.Connection, step: Step) -> bool:

@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from . import commit as pipeline
+from . import mappings, oplog, receive, records
 from . import operations as o
-from . import oplog, receive, records
 from .awareness import Awareness
 from .calling import CallingSheet, CueList, cue_lists
 from .calling import sheet as calling_sheet
@@ -38,6 +38,7 @@ from .errors import LocalError, NotFoundError, ValidationError, WorkspaceMismatc
 from .groups import FieldGroups
 from .history import Change, PersonChanges, changes_since, field_history, mark_seen
 from .hlc import Clock
+from .identity_repair import MergePreview, merge_preview
 from .ids import IdFactory, IdLike, as_id, to_str, workspace_id_for
 from .modules import Schema
 from .overlay import Drift, OverlayInfo, Overlays, StagedOp
@@ -653,6 +654,15 @@ class Workspace:
         with self.overlays.reading():
             return self.rules.proposals()
 
+    def preview_rule(self, name: str, **definition: Any) -> tuple[Rule, list[Proposal]]:
+        """A rule checked as `tx.create_rule(name, **definition)` would save it (RuleError,
+        RuleCycleError), and what it would do now, as proposals; nothing is written."""
+        from .rules import plan_rule
+
+        with self.overlays.reading():
+            rule = plan_rule(self._cx, name, **definition)
+            return rule, self.rules.preview(rule)
+
     def dismiss_proposal(self, proposal: Proposal) -> None:
         self.overlays.close_view()
         self.rules.dismiss(proposal)
@@ -668,6 +678,37 @@ class Workspace:
     def confirmed_mappings(self) -> list[tuple[str, str]]:
         """Confirmed field mappings as (field, field) pairs (what a fork or template carries)."""
         return self._cx.confirmed_mappings()
+
+    # --- field mappings and table links (`mappings`) -------------------------------------------
+
+    def mapping_suggestions(self) -> list[mappings.MappingSuggestion]:
+        """Fields of two tables their modules say are the same data, not yet one field and not
+        turned down on this device ("Contacts and Attendees both have Email: keep them as one field?")."""
+        return mappings.suggestions(self._cx)
+
+    @_reads
+    def mapping_preview(self, field_a: str, field_b: str) -> mappings.MappingPreview:
+        """What keeping two fields as one would show, record by record, before it is confirmed."""
+        return mappings.preview(self._cx, field_a, field_b)
+
+    def dismiss_mapping(self, field_a: str, field_b: str) -> None:
+        """Turn a mapping suggestion down on this device; it is not suggested here again."""
+        self.overlays.close_view()
+        mappings.dismiss(self._cx, field_a, field_b)
+
+    def linked_tables(self) -> set[tuple[str, str]]:
+        """Pairs of linked tables (each pair in sorted order)."""
+        return mappings.linked_tables(self._cx)
+
+    @_reads
+    def link_preview(self, source_table: str, target_table: str) -> mappings.LinkPreview:
+        """What `tx.link_tables(source, target, add_records=True)` would do, before it does."""
+        return mappings.link_preview(self._cx, source_table, target_table)
+
+    @_reads
+    def unlink_preview(self, source_table: str, target_table: str) -> mappings.UnlinkPreview:
+        """What `tx.unlink_tables(source, target)` would do, before it does."""
+        return mappings.unlink_preview(self._cx, source_table, target_table)
 
     def views(self) -> list[ViewDef]:
         """Every view: the adopted modules' own (ids 'module.Name'), then saved ones by name."""
@@ -693,6 +734,12 @@ class Workspace:
     def matches(self, record: IdLike, query: str, **kwargs: Any) -> bool:
         """Does one record match a query?"""
         return matches(self._cx, record, query, **kwargs)
+
+    @_reads
+    def merge_preview(self, first: IdLike, second: IdLike) -> MergePreview:
+        """"These are the same person": what the merged record would show, field by field, and
+        which fields would be conflicts, before `tx.merge_records` (identity_repair.py)."""
+        return merge_preview(self._cx, first, second)
 
     def merge_exceptions(self) -> set[tuple[str, str]]:
         """Pairs of records a person split apart: rules must never propose merging them again."""

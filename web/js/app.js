@@ -14,11 +14,15 @@
 //   #/w/<id>/scripts                scripts: run one with its inputs, watch progress, review in staging
 //   #/w/<id>/sync                   sync: status, publishing, inviting, connection settings
 //   #/w/<id>/call[/<cue list>]       calling the show: choose a cue list, then its full-screen calling view
+//   #/w/<id>/fields                 shared fields: mapping suggestions, linking tables (ui/mappings.js)
+//   #/w/<id>/rules                  rules and their suggestions (ui/rules.js)
 //   #/join/<id>                     an invitation link: the start screen with the join form filled in
 import * as Comlink from '../vendor/comlink.mjs';
 import { RtcBridge } from './rtc.js';
 import { renderCalling, renderCueLists } from './ui/calling.js';
 import { renderConflicts } from './ui/conflicts.js';
+import { renderMappings } from './ui/mappings.js';
+import { renderRules } from './ui/rules.js';
 import { h, mount } from './ui/dom.js';
 import { showOpening } from './opening.js';
 import { readShared, readWorkspaceEntry } from './worker/store.js';
@@ -229,10 +233,12 @@ class App {
       this.screen.focus();
       return;
     }
-    if (parts[2] === 'scripts') {
-      this.renderSidebar(null, 'scripts');
-      document.title = `Scripts · ${this.ws.info.name} · Openprod`;
-      this.screen = await renderScripts({ main: this.main, app: this });
+    const flows = { fields: ['Shared fields', renderMappings], rules: ['Rules', renderRules], scripts: ['Scripts', renderScripts] }; // more screens of the same shape join here
+    if (flows[parts[2]]) {
+      const [title, render] = flows[parts[2]];
+      this.renderSidebar(null, parts[2]);
+      document.title = `${title} · ${this.ws.info.name} · Openprod`;
+      this.screen = await render({ main: this.main, app: this });
       this.screen.focus();
       return;
     }
@@ -355,7 +361,7 @@ class App {
     }
     $('ws-title').textContent = info.name;
     const parts = location.hash.replace(/^#\/?/, '').split('/');
-    if (['sync', 'conflicts', 'staging', 'scripts'].includes(parts[2])) this.renderSidebar(null, parts[2]);
+    if (['sync', 'conflicts', 'staging', 'scripts', 'fields', 'rules'].includes(parts[2])) this.renderSidebar(null, parts[2]);
     else this.route();
   }
 
@@ -482,8 +488,8 @@ class App {
     mount(this.sidebar,
       h('h2', { class: 'sidebar-title visually-hidden' }, 'Workspace'),
       h('ul', { class: 'panel-links' }, panel('sync', 'Sync'), panel('conflicts', 'Conflicts'), panel('staging', 'Staging'),
-        panel('call', 'Call the show'),
-        panel('scripts', 'Scripts')),
+        panel('call', 'Call the show'), panel('scripts', 'Scripts'),
+        panel('fields', 'Shared fields'), panel('rules', 'Rules')),
       h('h2', { class: 'sidebar-title' }, 'Documents'),
       h('ul', { class: 'doc-links' }, (this.ws.views || []).filter((v) => v.module).map(viewLink)),
       h('h2', { class: 'sidebar-title' }, 'Saved views'),

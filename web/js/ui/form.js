@@ -7,6 +7,7 @@ import { showResolveDialog } from './conflicts.js';
 import { h, mount, uid } from './dom.js';
 import { inputAttrs, inputValue } from './format.js';
 import { renderLinks } from './links.js';
+import { renderIdentity } from './identity.js';
 import { driftActions } from './staging.js';
 
 /** What a field's flags say, with their actions; empty when the field has none. */
@@ -216,12 +217,14 @@ export async function renderForm({ main, table, recordId, app }) {
   // Everything is read before anything is shown: sections filling in later would push the page around.
   await renderMembership();
   const links = record ? await renderLinks(linksBox, app, record.id) : null;
+  const identityBox = h('section', { class: 'identity-section', 'aria-labelledby': 'identity-title' });
+  const identity = record ? await renderIdentity(identityBox, app, record.id) : null;
   mount(main,
     h('nav', { class: 'breadcrumb', 'aria-label': 'Breadcrumb' },
       h('a', { href: `#${app.tableHref(table.id)}` }, table.display_name), ' › ', record ? record.label : 'New'),
     h('h1', { id: 'form-title' }, title),
     inTable ? null : h('p', { class: 'notice' }, `This record is not in ${table.display_name}.`),
-    form, linksBox, membership, danger);
+    form, linksBox, record ? identityBox : null, membership, danger);
   if (record) showFlags(record.flags);
   (inputs.get(table.fields.find((f) => f.editable)?.id) || form).focus();
 
@@ -234,6 +237,7 @@ export async function renderForm({ main, table, recordId, app }) {
       if (!fresh) return;
       showFlags(fresh.flags);
       if (links) await links.refresh();
+      if (identity) await identity.refresh();
       if (!force && JSON.stringify(collect()) !== initial) return; // unsaved typing wins; Save merges text
       for (const field of table.fields) {
         const input = inputs.get(field.id);

@@ -220,6 +220,7 @@ export class WorkspaceHost {
     const text = await this.serial(() => this.session.call(method, JSON.stringify(args || {})));
     const out = JSON.parse(text);
     if (writes) await this.afterWrite(method, started, out.error ? null : 'this-tab');
+    if (writes === 'local' && !out.error) await this.snapshot(); // no bundle to log: the snapshot keeps it
     if (out.error) throw new ApiError(out.error);
     return out.ok;
   }

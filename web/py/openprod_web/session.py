@@ -38,9 +38,12 @@ from .backup import BackupError, decode_backup, encode_backup_v1, restore_into
 from .calling import CALLING_METHODS, CallingApi
 from .conflicts import CONFLICT_METHODS, ConflictsApi, conflict_keys
 from .fields import EDITABLE_TYPES, coerce_crdt, coerce_input, field_json, same_value, text_edits
+from .identity import IDENTITY_METHODS, IdentityApi
 from .imports import IMPORT_METHODS, ImportApi
 from .links import LINK_METHODS, LinksApi
+from .mappings import MAPPING_METHODS, MappingsApi
 from .modules import available_manifests, module_upgrades
+from .rules import RULE_METHODS, RulesApi
 from .scripts import SCRIPT_METHODS, ScriptsApi, use_lua
 from .staging import STAGING_METHODS, ProgressSink, StagingApi, drift_json, staged_cells
 from .views import VIEW_METHODS, ViewsApi
@@ -124,7 +127,8 @@ class ReplayStats:
     overlays: int = 0
 
 
-class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingApi, ScriptsApi):
+class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingApi, ScriptsApi, MappingsApi, RulesApi,
+              IdentityApi):
     """Create with `await Session.create(...)` or `await Session.open(...)`."""
 
     def __init__(self, ws: Workspace, identity: Identity, seq: int, replay: ReplayStats) -> None:
@@ -584,12 +588,13 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         return {"done": result.done, "message": result.message}
 
 
-# name -> True if the method writes (the worker then waits for its records to be durable)
-METHODS: dict[str, bool] = {
+# name -> True if the method writes (the worker then waits for its records to be durable); "local":
+# it changes this device's own decisions only (no bundle), so the worker takes a snapshot after it
+METHODS: dict[str, bool | str] = {
     "info": False, "status": False, "state_hash": False, "rows": False, "record": False, "history": False,
     "membership": False, "stats": False, "set_cell": True, "create_record": True, "update_record": True,
     "add_to_table": True, "remove_from_table": True, "delete_record": True, "undo": True, "redo": True,
     "upgrade_modules": True,
     **CONFLICT_METHODS, **STAGING_METHODS, **IMPORT_METHODS, **LINK_METHODS, **VIEW_METHODS,
-    **CALLING_METHODS, **SCRIPT_METHODS,
+    **CALLING_METHODS, **SCRIPT_METHODS, **MAPPING_METHODS, **RULE_METHODS, **IDENTITY_METHODS,
 }
