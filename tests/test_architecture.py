@@ -21,6 +21,7 @@ PUBLIC = {
     "openprod.csv_reader", "openprod.starter", "openprod.signer_nacl", "openprod.signer_pure",
     "openprod.signer_webcrypto", "openprod.crdt_yjs", "openprod.views", "openprod.export",
     "openprod.sync", "openprod.sync.errors", "openprod.sync.messages", "openprod.sync.proof",
+    "openprod.blobs",
 }
 
 

@@ -17,6 +17,10 @@ from .hlc import DEFAULT_MAX_FUTURE_DRIFT_MS, DEFAULT_STALE_THRESHOLD_MS
 MAX_FUTURE_DRIFT = "max_future_drift_ms"
 STALE_THRESHOLD = "stale_threshold_ms"
 JOIN_MODE = "join_mode"
+MAX_BLOB_BYTES = "max_blob_bytes"
+DEFAULT_MAX_BLOB_BYTES = 100 * 2**20
+"""Attachments up to 100 MiB by default: a full plot set or a score as one PDF fits."""
+BLOB_LIMIT_RANGE = (2**10, 2**31)
 
 JOIN_MODES = ("open", "access_key")
 
@@ -34,6 +38,7 @@ class Settings:
     max_future_drift_ms: int = DEFAULT_MAX_FUTURE_DRIFT_MS
     stale_threshold_ms: int = DEFAULT_STALE_THRESHOLD_MS
     join_mode: str = "open"
+    max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
 
 
 def validate_setting(key: str, value: Any) -> None:
@@ -46,6 +51,10 @@ def validate_setting(key: str, value: Any) -> None:
     elif key == JOIN_MODE:
         if value not in JOIN_MODES:
             raise ValidationError(f"{key} must be one of {list(JOIN_MODES)}")
+    elif key == MAX_BLOB_BYTES:
+        low, high = BLOB_LIMIT_RANGE
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValidationError(f"{key} must be whole bytes between {low} (1 KiB) and {high} (2 GiB)")
     else:
         raise ValidationError(f"unknown workspace setting {key!r}")
 
@@ -57,6 +66,7 @@ def from_rows(rows: dict[str, Any]) -> Settings:
         max_future_drift_ms=rows.get(MAX_FUTURE_DRIFT, DEFAULT_MAX_FUTURE_DRIFT_MS),
         stale_threshold_ms=rows.get(STALE_THRESHOLD, DEFAULT_STALE_THRESHOLD_MS),
         join_mode=rows.get(JOIN_MODE, "open"),
+        max_blob_bytes=rows.get(MAX_BLOB_BYTES, DEFAULT_MAX_BLOB_BYTES),
     )
 
 
