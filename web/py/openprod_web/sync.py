@@ -143,7 +143,8 @@ class SyncHub:
         self.session = session
         self.ws: Workspace = session.ws
         self.replica = WorkspaceReplica(self.ws)  # shared: one state-hash cache for every link
-        self.config = config or SessionConfig()
+        # Blobs (feature blobs/1) are spoken only once the worker hands in a blob store (`attach_blobs`).
+        self.config = config or SessionConfig(blobs=False)
         self.links: dict[str, Link] = {}
         self._events: list[dict[str, Any]] = []
         self.ws.listeners.append(self._stored)
