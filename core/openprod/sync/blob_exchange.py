@@ -66,8 +66,9 @@ class _Fetch:
 
 class BlobExchange:
     def __init__(self, store: BlobStore, *, max_bytes: Callable[[], int], retry_ms: int = RETRY_MS,
-                 on_change: Callable[[str], Any] | None = None) -> None:
+                 on_change: Callable[[str], Any] | None = None, serve: bool = True) -> None:
         self.store = store
+        self.serve = serve  # False: the shell answers BlobWanted itself (an async store: IndexedDB)
         self.max_bytes = max_bytes
         self.retry_ms = retry_ms
         self.on_change = on_change  # told a blob's hash whenever its status changes (progress bars)
@@ -100,7 +101,7 @@ class BlobExchange:
         if fetch is None:
             if ref.size > self.max_bytes():
                 return BlobStatus(TOO_LARGE, 0, ref.size, "larger than this workspace's attachment limit")
-            return BlobStatus(MISSING, self.store.partial_size(ref.hash), ref.size, "not asked for")
+            return BlobStatus(MISSING, self.store.partial_size(ref.hash), ref.size)  # not asked for
         return BlobStatus(fetch.state, fetch.written, ref.size, fetch.detail)
 
     def pending(self) -> list[str]:
@@ -111,6 +112,8 @@ class BlobExchange:
     def on_event(self, session: SyncSession, event: object) -> bool:
         """Handle a session event if it is about blobs (or a close); True if it was a blob event."""
         if isinstance(event, BlobWanted):
+            if not self.serve:
+                return False
             self._serve(session, event)
         elif isinstance(event, BlobArrived):
             self._arrived(session, event)
