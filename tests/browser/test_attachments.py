@@ -183,6 +183,8 @@ def test_attach_a_photo_and_a_pdf_see_the_thumbnail_and_open_them_on_another_tab
             for width, height in AppPage.TABLET:
                 app.page.set_viewport_size({"width": width, "height": height})
                 open_form(app, server.origin, ws, record)
+                app.page.reload()  # as on the device: the layout's own choices (the sidebar closed in portrait)
+                app.wait_ready()
                 expect(app.page.locator(".attachment-state")).to_contain_text("On this device", timeout=60_000)
                 app.shot(screenshot_dir, f"{name}-{width}x{height}-{scheme}")
     bob.page.emulate_media(color_scheme="light")
