@@ -176,6 +176,13 @@ def test_attach_a_photo_and_a_pdf_see_the_thumbnail_and_open_them_on_another_tab
     bob.page.keyboard.press("Escape")
     bob_context.set_offline(False)
 
+    # Removing the local copy frees the space; the file stays with the show and comes back on demand.
+    open_form(bob, server.origin, ws, photo_rec)
+    bob.page.get_by_role("button", name="Remove from this device").click()
+    expect(bob.page.locator(".attachment-state")).to_have_text("Not on this device yet")
+    bob.page.get_by_role("button", name="Get it now").click()
+    expect(bob.page.locator("img.attachment-thumb")).to_be_visible(timeout=120_000)
+
     # Screenshots: the form with a photo (Alice) and with a PDF kept offline (Bob), light and dark.
     for scheme in ("light", "dark"):
         for app, record, name in ((alice, photo_rec, "attachment-photo"), (bob, plot_rec, "attachment-pdf-kept")):

@@ -158,7 +158,15 @@ export function attachmentField({ app, record, field, id, value }) {
                   render();
                 },
               }),
-              h('label', { for: keepId }, 'Keep on this device'))))) : h('p', { class: 'hint' }, 'No file yet.'),
+              h('label', { for: keepId }, 'Keep on this device')),
+            here && !(status && status.pinned) ? h('button', {
+              type: 'button', class: 'link-button',
+              onclick: async () => {
+                await app.api.call('blob:remove', { hash: ref.hash });
+                message.textContent = `${ref.name} was removed from this device; it stays with the show and can be fetched again.`;
+                render();
+              },
+            }, 'Remove from this device') : null))) : h('p', { class: 'hint' }, 'No file yet.'),
       record ? h('div', { class: 'attachment-actions attach-buttons' },
         h('button', { type: 'button', onclick: () => pick(false) }, ref ? 'Replace with a file' : 'Choose a file'),
         h('button', { type: 'button', onclick: () => pick(true) }, 'Take a photo'))

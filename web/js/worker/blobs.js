@@ -88,7 +88,7 @@ export class BlobKeeper {
       throw new ApiError({
         type: 'StorageFull',
         message: `This device is full: ${sizeText(free)} free, and ${name} needs ${sizeText(size)}. ` +
-          'Remove files kept on this device that you no longer need (Files on this device), or free space on the device.',
+          'Remove files you no longer need from this device (Remove from this device, under the file), or free space on the device.',
       });
     }
   }
