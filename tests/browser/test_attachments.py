@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from appdriver import AppPage
 from playwright.sync_api import expect
+from test_a11y import AXE, violations
 from test_sync import person, wait_state
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "server"))
@@ -134,6 +135,8 @@ def test_attach_a_photo_and_a_pdf_see_the_thumbnail_and_open_them_on_another_tab
     open_form(alice, server.origin, ws, plot_rec)
     attach(alice, name="act1-plot.pdf", mime="application/pdf", data=plot)
     expect(alice.page.locator(".attachment-tile")).to_have_text("PDF")
+    if AXE.exists():  # the file control and its buttons are named and reachable
+        assert violations(alice, "record form with a PDF") == []
 
     # The relay keeps every referenced file: it fetches both from Alice's tablet.
     for data in (photo, plot):
