@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .blobs import BlobRef
 from .cues import normalize_cue
 from .errors import SchemaError, ValidationError
 from .operations import EDGE_TYPE_RE, FIELD_RE, MODULE_RE, TABLE_RE
@@ -27,7 +28,6 @@ CRDT_KINDS = frozenset({"text", "list"})
 LIST_ITEM_TYPES = frozenset({"string", "number", "boolean"})
 RESERVED_MODULES = frozenset({"core"})
 MAX_STRING = 100_000
-BLOB_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 SEMVER_RE = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
 
 
@@ -127,9 +127,10 @@ def normalize_value(fdef: FieldDef, value: Any) -> Any:
     if kind == "timestamp":
         return normalize_timestamp(value, where)
     if kind == "blob":
-        if not isinstance(value, str) or not BLOB_RE.match(value):
-            raise ValidationError(f"{where}: expected a blob reference 'sha256:<64 hex>', got {value!r}")
-        return value
+        try:
+            return BlobRef.parse(value).value
+        except ValidationError as exc:
+            raise ValidationError(f"{where}: {exc}") from None
     raise ValidationError(f"{where}: list fields change through CRDT operations only")
 
 

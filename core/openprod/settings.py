@@ -19,6 +19,10 @@ STALE_THRESHOLD = "stale_threshold_ms"
 JOIN_MODE = "join_mode"
 FORKED_FROM = "forked_from"  # "<workspace id> <state hash>" of the workspace this one was forked from
 RECOVERY_KEY = "recovery_key"  # the public half of the recovery key pair, 64 hex digits (recovery.py)
+MAX_BLOB_BYTES = "max_blob_bytes"
+DEFAULT_MAX_BLOB_BYTES = 100 * 2**20
+"""Attachments up to 100 MiB by default: a full plot set or a score as one PDF fits."""
+BLOB_LIMIT_RANGE = (2**10, 2**31)
 
 JOIN_MODES = ("open", "access_key")
 
@@ -38,6 +42,7 @@ class Settings:
     join_mode: str = "open"
     recovery_key: str = ""
     forked_from: str = ""
+    max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES
 
 
 def validate_setting(key: str, value: Any) -> None:
@@ -56,6 +61,10 @@ def validate_setting(key: str, value: Any) -> None:
     elif key == RECOVERY_KEY:
         if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
             raise ValidationError(f"{key} must be a public key as 64 lower-case hex digits")
+    elif key == MAX_BLOB_BYTES:
+        low, high = BLOB_LIMIT_RANGE
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValidationError(f"{key} must be whole bytes between {low} (1 KiB) and {high} (2 GiB)")
     else:
         raise ValidationError(f"unknown workspace setting {key!r}")
 
@@ -69,6 +78,7 @@ def from_rows(rows: dict[str, Any]) -> Settings:
         join_mode=rows.get(JOIN_MODE, "open"),
         recovery_key=rows.get(RECOVERY_KEY, ""),
         forked_from=rows.get(FORKED_FROM, ""),
+        max_blob_bytes=rows.get(MAX_BLOB_BYTES, DEFAULT_MAX_BLOB_BYTES),
     )
 
 

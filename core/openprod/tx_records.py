@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import operations as o
+from .blobs import BlobRef, check_limit
 from .errors import NotFoundError, ValidationError
 from .ids import IdLike, as_id, to_str
 from .modules import FieldDef, TableDef, normalize_value
@@ -140,8 +141,15 @@ class RecordWrites:
             if fdef.crdt is not None:
                 raise ValidationError(f"field {fdef.display_name!r} is collaborative text/list; edit it with "
                                       f"the CRDT methods, not set")
-            out[fdef.id] = normalize_value(fdef, value)
+            out[fdef.id] = self._normalized(fdef, value)
         return out
+
+    def _normalized(self, fdef: FieldDef, value: Any) -> Any:
+        """The canonical value; an attachment also within the workspace's size limit (local writes only)."""
+        canonical = normalize_value(fdef, value)
+        if fdef.type == "blob":
+            check_limit(BlobRef.parse(canonical), self.ws.settings.max_blob_bytes)
+        return canonical
 
     def _through(self, entity: bytes, field_id: str) -> tuple[bytes, str, Any]:
         """Where a write lands: a field in reference mode edits the field it shows. Also returns
@@ -169,7 +177,7 @@ class RecordWrites:
             raise ValidationError(f"field {fdef.display_name!r} is a {fdef.crdt} CRDT field: SetField is not "
                                   f"allowed; use the CRDT edit methods")
         self._require_member(entity, fdef)
-        self.add(o.SetField, before, entity=entity, field=fdef.id, value=normalize_value(fdef, value))
+        self.add(o.SetField, before, entity=entity, field=fdef.id, value=self._normalized(fdef, value))
 
     def clear_field(self, record: IdLike, field: str) -> None:
         entity = self._live_entity(record)

@@ -26,7 +26,9 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from . import commit as pipeline
 from . import mappings, oplog, receive, records
 from . import operations as o
+from .attachments import Attachment, attachments, referenced_blobs
 from .awareness import Awareness
+from .blobs import BlobRef
 from .calling import CallingSheet, CueList, cue_lists
 from .calling import sheet as calling_sheet
 from .commit import Prepared
@@ -444,6 +446,16 @@ class Workspace:
     def reference_of(self, record: IdLike, field: str) -> tuple[str, str, str | None] | None:
         """If the field is in reference mode: (source record id, source field, broken reason)."""
         return records.reference_of(self._cx, record, field)
+
+    @_reads
+    def attachments(self) -> list[Attachment]:
+        """Every attachment (blob field value) on a live record; the bytes may not be on this device."""
+        return attachments(self._cx)
+
+    @_reads
+    def referenced_blobs(self) -> dict[str, BlobRef]:
+        """Each blob a live record references, once, by hash: what a peer keeping everything fetches."""
+        return referenced_blobs(self._cx)
 
     @_reads
     def table_member_ids(self, table: str) -> list[str]:

@@ -203,6 +203,7 @@ def create_app(config: RelayConfig, *, urls: list[str] | None = None,
         started = time.perf_counter()
         runner = SessionRunner(session, None, send, source=f"{transport}:{client}", close_transport=close,
                                abort_transport=abort, env=relay.env(), attach=lambda _s: relay.attach(ws_id, runner),
+                               on_event=lambda event: relay.blob_event(ws_id, runner, event),
                                send_timeout_s=config.send_timeout_s,
                                on_failure=lambda exc: relay.storage_failed(ws_id, exc))
         log("session_open", ws=ws_text(ws_id), client=client, transport=transport)
@@ -241,6 +242,7 @@ def create_app(config: RelayConfig, *, urls: list[str] | None = None,
             await asyncio.sleep(period)
             with contextlib.suppress(sqlite3.Error):
                 relay.sweep()
+                relay.pump_all_blobs()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

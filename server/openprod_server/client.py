@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from openprod import Workspace
 from openprod.errors import REASON_REMOVED_MEMBER
 from openprod.sync import (
+    BlobExchange,
     BundleRefused,
     CaughtUp,
     Closed,
@@ -102,6 +103,10 @@ class RelayClient:
         self.ssl_context = ssl_context
         self.session_config = session_config or SessionConfig()
         self.ice_servers = ice_servers
+        self.blobs: BlobExchange | None = None
+        """Attachments to serve and fetch during `sync` (None: bundles only)."""
+        self.blobs_until: Callable[[], bool] | None = None
+        """With `blobs`: end the session once this is true (e.g. every wanted blob is here)."""
 
     @property
     def workspace_text(self) -> str:
@@ -194,11 +199,25 @@ class RelayClient:
     async def _run(self, report: SyncReport, send: Any, frames: AsyncIterator[bytes], close: Any,
                    until_in_sync: bool, on_event: Callable[[Event], None] | None) -> SyncReport:
         box: list[SessionRunner] = []
+        observe = self._observer(report, box, until_in_sync, on_event)
+        if self.blobs is not None:
+            observe = self._with_blobs(self.blobs, observe, box)
         runner = SessionRunner(self._new_session(), self.ws, send, source=f"relay:{self.base_url}",
-                               close_transport=close, on_event=self._observer(report, box, until_in_sync, on_event))
+                               close_transport=close, on_event=observe)
         box.append(runner)
         await runner.run(frames)
         return report
+
+    def _with_blobs(self, blobs: BlobExchange, observe: Callable[[Event], None],
+                    box: list[SessionRunner]) -> Callable[[Event], None]:
+        """Serve and fetch attachments over this session; close once `blobs_until()` says so."""
+        def with_blobs(event: Event) -> None:
+            blobs.on_event(box[0].session, event)
+            observe(event)
+            blobs.pump([box[0].session], now_ms())
+            if self.blobs_until is not None and self.blobs_until():
+                box[0].close("closed", "attachments done")
+        return with_blobs
 
     async def sync(self, *, transport: str = "websocket", until_in_sync: bool = True,
                    on_event: Callable[[Event], None] | None = None) -> SyncReport:

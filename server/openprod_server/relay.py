@@ -18,6 +18,7 @@ Policy lives here, transports live in `app.py`, `signalling.py` and `rtc.py`:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import random
@@ -32,10 +33,11 @@ from openprod import Env, Identity, Workspace, connect
 from openprod.identity import short_actor
 from openprod.recovery import proof_message
 from openprod.signer_nacl import NaclSigner, NaclVerifier, generate_identity
-from openprod.sync import PeerError, RelayRequest, WorkspaceReplica, decode_request_v1
+from openprod.sync import BlobExchange, PeerError, RelayRequest, WorkspaceReplica, decode_request_v1
 from openprod.sync.errors import REASON_NOT_JOINED, REASON_UNAVAILABLE
 
 from . import accesskeys
+from .blobstore import DiskBlobStore
 from .config import RelayConfig
 from .errors import HttpError
 from .guard import address_key
@@ -80,6 +82,8 @@ class Hosted:
     replica: WorkspaceReplica
     runners: set[SessionRunner] = field(default_factory=set)
     last_used: int = 0
+    blobs: BlobExchange | None = None  # attachments: served to and fetched from the sessions above
+    blobs_stale: bool = True  # bundles arrived since the referenced blobs were last listed
 
 
 class GateReplica:
@@ -291,6 +295,57 @@ class Relay:
         if hosted is not None:
             hosted.runners.discard(runner)
             hosted.last_used = now_ms()
+
+    # --- attachments (blobs) ------------------------------------------------------------------
+
+    def blob_folder(self, ws: bytes) -> Path:
+        """The workspace's blob folder, next to its file (see blobstore.py)."""
+        return self._path(ws).with_suffix(".blobs")
+
+    def _exchange(self, ws: bytes, hosted: Hosted) -> BlobExchange:
+        if hosted.blobs is None:
+            workspace = hosted.ws
+            hosted.blobs = BlobExchange(DiskBlobStore(self.blob_folder(ws)),
+                                        max_bytes=lambda: workspace.settings.max_blob_bytes)
+            workspace.listeners.append(lambda _event: self._blobs_stale(ws))
+        return hosted.blobs
+
+    def _blobs_stale(self, ws: bytes) -> None:
+        hosted = self._hosted.get(ws)
+        if hosted is not None and not hosted.blobs_stale:
+            hosted.blobs_stale = True
+            with contextlib.suppress(RuntimeError):  # no running loop: the next event or sweep does it
+                asyncio.get_running_loop().call_soon(self.pump_blobs, ws)
+
+    def blob_event(self, ws: bytes, runner: SessionRunner, event: Any) -> None:
+        """A session event on a hosted workspace: blob requests are served, pieces stored, and
+        the relay (an always-on peer) fetches every attachment the workspace references."""
+        hosted = self._hosted.get(ws)
+        if hosted is None:
+            return
+        self._exchange(ws, hosted).on_event(runner.session, event)
+        self.pump_blobs(ws)
+
+    def pump_blobs(self, ws: bytes) -> None:
+        hosted = self._hosted.get(ws)
+        if hosted is None or not hosted.runners:
+            return
+        exchange = self._exchange(ws, hosted)
+        try:
+            if hosted.blobs_stale:
+                hosted.blobs_stale = False
+                for ref in hosted.ws.referenced_blobs().values():
+                    exchange.want(ref)
+            exchange.pump([r.session for r in hosted.runners], now_ms())
+        except (OSError, sqlite3.Error) as exc:  # a full disk: say so, keep syncing bundles
+            error("blobs_failed", ws=ws_text(ws), detail=str(exc))
+        for runner in hosted.runners:
+            runner.wake()
+
+    def pump_all_blobs(self) -> None:
+        """Retry missing blobs on an interval (the sweeper calls this)."""
+        for ws in list(self._hosted):
+            self.pump_blobs(ws)
 
     def admission(self, ws: bytes, gate: GateReplica) -> Any:
         """The session's admission check: only members receive anything, and only then is the file opened."""

@@ -260,6 +260,10 @@ class SessionRunner:
             self.closed = Closed("closed", "transport ended", True)
         return self.closed
 
+    def wake(self) -> None:
+        """Something outside the session queued frames on it (a blob request): send them soon."""
+        self._wake.set()
+
     def close(self, reason: str = "closed", detail: str = "goodbye") -> None:
         """Close orderly from outside: the timer task sends the goodbye and hangs up."""
         if self.session.state is not State.CLOSED:

@@ -518,6 +518,8 @@ class App {
       this.showSync(detail);
     } else if (type === 'rtc') {
       this.rtc.command(detail);
+    } else if (type === 'blobs') { // attachment transfers moved on: the file controls update themselves
+      window.dispatchEvent(new CustomEvent('openprod-blobs', { detail }));
     } else if (type === 'progress') {
       if (this.progressListener) this.progressListener(detail);
     } else if (type === 'role') {

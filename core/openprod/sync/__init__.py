@@ -5,10 +5,15 @@ work against a Workspace; `WorkspaceReplica` is what it reads. Frames are canoni
 most 16 KiB. See docs/sync.md for the protocol and its guarantees.
 """
 
+from .blob_exchange import FAILED, FETCHING, HERE, MISSING, TOO_LARGE, BlobExchange, BlobStatus
+from .blob_messages import BLOBS_FEATURE, MAX_BLOB_WANTS, MAX_PIECE
 from .chunks import MAX_FRAME, MAX_MESSAGE, Reassembler, split_v1
 from .driver import pump, pump_async
 from .errors import ALL_REASONS, SESSION_REASONS, PeerError, SyncError, SyncUsageError
 from .events import (
+    BlobArrived,
+    BlobUnavailable,
+    BlobWanted,
     BundleRefused,
     CaughtUp,
     Closed,
@@ -30,10 +35,23 @@ from .session import Role, SessionConfig, State, SyncSession
 
 __all__ = [
     "ALL_REASONS",
+    "BLOBS_FEATURE",
+    "FAILED",
+    "FETCHING",
+    "HERE",
+    "MAX_BLOB_WANTS",
     "MAX_FRAME",
     "MAX_MESSAGE",
+    "MAX_PIECE",
+    "MISSING",
     "PROTOCOL_VERSION",
     "SESSION_REASONS",
+    "TOO_LARGE",
+    "BlobArrived",
+    "BlobExchange",
+    "BlobStatus",
+    "BlobUnavailable",
+    "BlobWanted",
     "BundleRefused",
     "CaughtUp",
     "Closed",

@@ -115,4 +115,33 @@ class Closed:
     by_peer: bool
 
 
-Event = Established | Progress | CaughtUp | BundleRefused | PeerRefusedBundle | InSync | Diverged | Closed
+@dataclass(frozen=True, slots=True)
+class BlobWanted:
+    """The peer asks for `length` bytes of blob `digest` from `offset`: answer with
+    `session.send_blob_piece(...)` or `session.send_blob_none(digest, reason)`."""
+
+    digest: bytes
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlobArrived:
+    """A piece of a blob we asked this peer for (not yet verified: the whole blob is, by its hash)."""
+
+    digest: bytes
+    offset: int
+    total: int
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BlobUnavailable:
+    """The peer cannot send blob `digest` (`not_here`, `too_large`): one answer per request."""
+
+    digest: bytes
+    reason: str
+
+
+Event = (Established | Progress | CaughtUp | BundleRefused | PeerRefusedBundle | InSync | Diverged | Closed
+         | BlobWanted | BlobArrived | BlobUnavailable)

@@ -21,12 +21,14 @@ from ..hlc import HLC_LEN
 from ..identity import ACTOR_ID_LEN, SIGNATURE_LEN
 from ..ids import ID_LEN
 from ..wire import WireMap
+from .blob_messages import BLOB_MESSAGES, BlobNone, BlobPiece, BlobWant
 from .errors import ALL_REASONS, REASON_MALFORMED, PeerError
 
 PROTOCOL_VERSION = 2  # v2: vector clocks keyed by writer (actor || device); checks carry chain digests
 NONCE_LEN = 16
 MAX_CLOCK_ENTRIES = 100_000
 MAX_DETAIL = 500
+MAX_FEATURES = 16
 DIGEST_LEN = 32
 
 VectorClock = dict[bytes, bytes]
@@ -54,17 +56,27 @@ class Hello:
     workspace: bytes
     actor: bytes
     nonce: bytes
+    features: tuple[str, ...] = ()
+    """Optional parts of the protocol this side speaks (`blobs/1`). Older peers send none and ignore
+    ours (an unknown key), so a feature is used only when both hellos list it."""
 
     def to_wire(self) -> dict[str, Any]:
-        return {"t": self.T, "v": self.version, "ws": self.workspace, "actor": self.actor, "nonce": self.nonce}
+        wire = {"t": self.T, "v": self.version, "ws": self.workspace, "actor": self.actor, "nonce": self.nonce}
+        if self.features:
+            wire["f"] = list(self.features)
+        return wire
 
     @classmethod
     def from_wire(cls, wire: WireMap) -> Hello:
         # The version is read first and loosely: a peer speaking v2 must get `unsupported_version`,
         # not `malformed`, even if the rest of its hello looks different.
+        # Features are read loosely too (a later version may say more): names we know are kept.
+        listed = wire.raw("f")
+        features = [f for f in listed[:MAX_FEATURES] if isinstance(f, str) and len(f) <= 40] \
+            if isinstance(listed, list) else []
         return cls(version=wire.need("v", int), workspace=wire.byte_string("ws"),
                    actor=wire.byte_string("actor", ACTOR_ID_LEN),
-                   nonce=wire.byte_string("nonce", NONCE_LEN))
+                   nonce=wire.byte_string("nonce", NONCE_LEN), features=tuple(features))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -243,9 +255,10 @@ class Chunk:
         return chunk
 
 
-Message = Hello | Proof | Batch | Ack | Nack | Check | Ping | Pong | Refuse | Chunk
+Message = Hello | Proof | Batch | Ack | Nack | Check | Ping | Pong | Refuse | Chunk | BlobWant | BlobPiece | BlobNone
 
-_TYPES: dict[str, Any] = {cls.T: cls for cls in (Hello, Proof, Batch, Ack, Nack, Check, Ping, Pong, Refuse, Chunk)}
+_TYPES: dict[str, Any] = {cls.T: cls for cls in (Hello, Proof, Batch, Ack, Nack, Check, Ping, Pong, Refuse, Chunk,
+                                                 *BLOB_MESSAGES)}
 
 
 def encode_message_v1(message: Message) -> bytes:

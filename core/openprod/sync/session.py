@@ -46,6 +46,7 @@ from ..hlc import ZERO
 from ..identity import short_actor
 from ..ids import from_str
 from ..results import BundleEvent, IngestResult, id_str
+from .blob_messages import BLOBS_FEATURE, MAX_BLOB_WANTS, MAX_PIECE, BlobNone, BlobPiece, BlobWant
 from .chunks import CHUNK_OVERHEAD, MAX_FRAME, MAX_PARTIAL, Reassembler, split_v1
 from .errors import (
     REASON_BAD_SIGNATURE,
@@ -59,6 +60,9 @@ from .errors import (
     SyncUsageError,
 )
 from .events import (
+    BlobArrived,
+    BlobUnavailable,
+    BlobWanted,
     BundleRefused,
     CaughtUp,
     Closed,
@@ -146,6 +150,8 @@ class SessionConfig:
     """Pings answered at once; beyond it one per `ping_every_ms`. A peer pings only when the line is silent,
     so one that pings faster is refused rather than answered without end."""
     ping_every_ms: int = 1_000
+    blobs: bool = True
+    """Speak the blob transfer feature (`blobs/1`) when the peer does too."""
     max_live_bytes: int = 1024 * 1024
     """Bundles queued for live push to this peer, at most (bytes). A peer that stops reading cannot make
     us buffer every new bundle: the queue is dropped and what it lacks is sent as a catch-up later."""
@@ -215,8 +221,11 @@ class SyncSession:
         self._last_activity = now
         self._last_check: tuple[int, StateKey] | None = None
         self._reported: StateKey | None = None
+        # blobs (see blob_messages.py): our unanswered requests, and the peer's we still owe an answer
+        self._blob_asked: dict[tuple[bytes, int], int] = {}
+        self._blob_owed = 0
         self._send(Hello(version=PROTOCOL_VERSION, workspace=replica.workspace_id, actor=replica.actor_id,
-                         nonce=nonce))
+                         nonce=nonce, features=(BLOBS_FEATURE,) if self.config.blobs else ()))
 
     # --- inputs -------------------------------------------------------------------------------
 
@@ -330,6 +339,48 @@ class SyncSession:
         if self.state is not State.CLOSED:
             self._refuse(reason, detail)
 
+    @property
+    def blobs_ready(self) -> bool:
+        """Open, and both sides speak `blobs/1`: blobs may be asked for."""
+        hello = self._peer_hello
+        return (self.state is State.OPEN and self.config.blobs and hello is not None
+                and BLOBS_FEATURE in hello.features)
+
+    @property
+    def blob_capacity(self) -> int:
+        """How many more blob requests may be sent to this peer now."""
+        return MAX_BLOB_WANTS - len(self._blob_asked) if self.blobs_ready else 0
+
+    def request_blob(self, digest: bytes, offset: int, length: int) -> None:
+        """Ask the peer for a range of a blob; the answer comes as `BlobArrived` or `BlobUnavailable`."""
+        if not self.blobs_ready:
+            raise SyncUsageError("this peer does not exchange blobs (not open, or an older version)")
+        if self.blob_capacity <= 0:
+            raise SyncUsageError(f"at most {MAX_BLOB_WANTS} blob requests may be unanswered")
+        if len(digest) != 32 or not 0 < length <= MAX_PIECE or (digest, offset) in self._blob_asked:
+            raise SyncUsageError("a blob request names a 32-byte digest, a new offset and 1 to "
+                                 f"{MAX_PIECE} bytes")
+        self._blob_asked[(digest, offset)] = length
+        self._send(BlobWant(digest=digest, offset=offset, length=length))
+
+    def send_blob_piece(self, digest: bytes, offset: int, total: int, data: bytes) -> None:
+        """Answer a `BlobWanted` with the bytes."""
+        self._answer_blob()
+        self._send(BlobPiece(digest=digest, offset=offset, total=total, data=data))
+
+    def send_blob_none(self, digest: bytes, offset: int, reason: str) -> None:
+        """Answer a `BlobWanted`: not here, or too large for this side."""
+        self._answer_blob()
+        self._send(BlobNone(digest=digest, offset=offset, reason=reason))
+
+    def _answer_blob(self) -> None:
+        if self.state is State.CLOSED:
+            raise SyncUsageError("the session is closed")
+        if self._blob_owed <= 0:
+            raise SyncUsageError("no blob request is waiting for an answer")
+        self._blob_owed -= 1
+        self._last_activity = self._now
+
     # --- outputs ------------------------------------------------------------------------------
 
     def next_work(self) -> Work | None:
@@ -428,6 +479,8 @@ class SyncSession:
         self._live.clear()
         self._live_bytes = 0
         self._cursor = None
+        self._blob_asked.clear()
+        self._blob_owed = 0
         self._events.append(Closed(reason, detail, by_peer))
 
     def _proof_message(self, *, mine: bool) -> bytes:
@@ -474,6 +527,27 @@ class SyncSession:
             self._events.append(PeerRefusedBundle(id_str(message.bundle_id), message.reason, message.detail))
         elif isinstance(message, Check):
             self._on_check(message)
+        elif isinstance(message, (BlobWant, BlobPiece, BlobNone)):
+            self._on_blob(message)
+
+    def _on_blob(self, message: BlobWant | BlobPiece | BlobNone) -> None:
+        if not self.blobs_ready:
+            raise PeerError(REASON_PROTOCOL, "a blob message, but blobs/1 was not agreed in the hellos")
+        self._last_activity = self._now
+        if isinstance(message, BlobWant):
+            if self._blob_owed >= MAX_BLOB_WANTS:
+                raise PeerError(REASON_PROTOCOL, f"more than {MAX_BLOB_WANTS} blob requests unanswered")
+            self._blob_owed += 1
+            self._events.append(BlobWanted(message.digest, message.offset, message.length))
+        elif isinstance(message, BlobPiece):
+            asked = self._blob_asked.pop((message.digest, message.offset), None)
+            if asked is None or len(message.data) > asked:
+                raise PeerError(REASON_PROTOCOL, "a blob piece nobody asked for (or longer than asked)")
+            self._events.append(BlobArrived(message.digest, message.offset, message.total, message.data))
+        else:
+            if self._blob_asked.pop((message.digest, message.offset), None) is None:
+                raise PeerError(REASON_PROTOCOL, "a blob refusal nobody asked for")
+            self._events.append(BlobUnavailable(message.digest, message.reason))
 
     def _on_hello(self, hello: Hello) -> None:
         if self._peer_hello is not None:

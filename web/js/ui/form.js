@@ -3,6 +3,7 @@
 // (Resolve…), staged (Knock out), changed underneath while staging (Keep mine / Use canonical).
 // Collaborative text fields are textareas whose edits merge with others' typing. Below: links to
 // other records and ordered lists, which other tables the record is in, per-field history, delete.
+import { attachmentField } from './attachments.js';
 import { showResolveDialog } from './conflicts.js';
 import { h, mount, uid } from './dom.js';
 import { inputAttrs, inputValue } from './format.js';
@@ -76,6 +77,10 @@ export async function renderForm({ main, table, recordId, app }) {
       input = h('input', { ...attrs, type: 'text', autocomplete: 'off', value: listText(value) });
     } else if (field.type === 'boolean') {
       input = h('input', { ...attrs, ...inputAttrs(field), checked: Boolean(value) });
+    } else if (field.type === 'blob') { // a file: its own control (ui/attachments.js), not a text box
+      const widget = attachmentField({ app, record: record && record.id, field, id, value });
+      input = widget.el;
+      input.setValue = widget.set;
     } else {
       input = h('input', { ...attrs, ...inputAttrs(field), value: inputValue(field, value) });
     }
@@ -244,6 +249,7 @@ export async function renderForm({ main, table, recordId, app }) {
         if (document.activeElement === input && !force) continue;
         const value = fresh.values[field.id];
         if (field.type === 'boolean') input.checked = Boolean(value);
+        else if (field.type === 'blob') input.setValue(value);
         else if (field.crdt === 'text') {
           input.value = value || '';
           bases[field.id] = value || '';

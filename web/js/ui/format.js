@@ -15,6 +15,8 @@ export function formatValue(field, value) {
       return String(value);
     case 'list':
       return Array.isArray(value) ? value.join(', ') : String(value);
+    case 'blob': // [hash, name, size, media type]: the file's name
+      return Array.isArray(value) ? String(value[1]) : String(value);
     default:
       return String(value);
   }

@@ -13,6 +13,7 @@ export const STARTER_MODULES = [
   ['sm', 'Stage management', 'SM cue sheet'],
   ['sound', 'Sound', 'sound cues'],
   ['reports', 'Reports', 'rehearsal and performance reports, written together'],
+  ['files', 'Plots & files', 'lighting plots, PDFs and photos of the set, readable offline', false],
 ];
 
 /** A form asking for the display name; resolves after it is saved. */
@@ -110,9 +111,9 @@ export async function renderStart({ main, app, invite = '' }) {
   const nameId = uid('ws-name');
   const status = h('p', { role: 'status', class: 'form-status' });
   const nameInput = h('input', { id: nameId, name: 'name', required: true, maxlength: 200, placeholder: 'e.g. Hamlet, spring tour' });
-  const boxes = STARTER_MODULES.map(([name, label, hint]) => {
+  const boxes = STARTER_MODULES.map(([name, label, hint, checked = true]) => {
     const id = uid('module');
-    return h('li', {}, h('input', { type: 'checkbox', id, name: 'module', value: name, checked: true }),
+    return h('li', {}, h('input', { type: 'checkbox', id, name: 'module', value: name, checked }),
       h('label', { for: id }, h('strong', {}, label), ` — ${hint}`));
   });
   const createForm = h('form', {

@@ -15,6 +15,7 @@
 import { openWorkspaceDb, persist, readForStartup, readPending, writeSnapshot } from './store.js';
 import { takeLog, takeOverlays, takeSnapshot } from './python.js';
 import { SyncEngine } from './sync.js';
+import { BlobKeeper } from './blobs.js';
 
 export const DEFAULT_POLICY = {
   /** Take a snapshot soon once this many log records follow the last one... */
@@ -207,6 +208,7 @@ export class WorkspaceHost {
     if (this.role !== 'owner') throw new Error('this tab does not own the workspace');
     if (method === 'backup') return this.backup();
     if (method === 'queued:apply') return this.applyQueued();
+    if (method.startsWith('blob:')) return this.blobs().action(method.slice(5), args || {});
     if (method.startsWith('sync:')) {
       if (!this.sync) throw new ApiError({ type: 'LocalError', message: 'this workspace is closing' });
       await this.sync.ensureStarted();
@@ -479,6 +481,12 @@ export class WorkspaceHost {
     if (this.session && this.role === 'owner') this.session.set_display_name(name);
   }
 
+  /** Attachments kept on this device (worker/blobs.js), opened on first use. */
+  blobs() {
+    this.blobKeeper ??= new BlobKeeper(this);
+    return this.blobKeeper;
+  }
+
   async close() {
     const wasOwner = this.role === 'owner';
     this.role = 'closed';
@@ -502,6 +510,8 @@ export class WorkspaceHost {
         this.role = 'closed';
       }
     }
+    if (this.blobKeeper) this.blobKeeper.close();
+    this.blobKeeper = null;
     if (this.session) this.session.destroy();
     this.session = null;
     if (this.db) this.db.close();

@@ -86,6 +86,7 @@ export class SyncEngine {
   async start() {
     const python = await this.host.python();
     this.hub = python.web.SyncHub(this.host.session);
+    await this.host.blobs().attachHub(this.hub); // attachments travel on the same links (blobs/1)
     this.me = JSON.parse(this.hub.identity_json()).actor;
     const { config, marks } = await readSync(this.host.db);
     this.config = { ...DEFAULT_CONFIG, ...config };
@@ -103,6 +104,7 @@ export class SyncEngine {
     self.removeEventListener('online', this.onOnline);
     this.clearTimers();
     await this.disconnect('this tab closed the workspace').catch(() => {});
+    if (this.host.blobKeeper) this.host.blobKeeper.detachHub();
     this.hub.detach();
     this.hub.destroy();
     this.hub = null;
@@ -567,6 +569,7 @@ export class SyncEngine {
       }
     }
     this.drainEvents();
+    if (this.hub && host.blobKeeper) await host.blobKeeper.step(); // attachment pieces in and out
     await host.makeDurable();
     await this.output();
     this.noteRemote();

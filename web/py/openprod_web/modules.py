@@ -125,7 +125,38 @@ distribution = "contacts.Distribution"
 new_record = { kind = "Performance", title = "Performance report" }
 """
 
-WEB_MODULES = {"reports": REPORTS}
+FILES = """
+[module]
+name = "files"
+version = "1.0.0"
+display_name = "Plots & files"
+description = "Lighting plots, ground plans, headshots, photos of the set: kept with the show, readable offline"
+
+[table.Files]
+display_name = "Plots & files"
+description = "One file per record: a PDF or a photo, with what it is"
+
+[table.Files.fields.title]
+type = "string"
+required = true
+display_name = "Title"
+shared_key = "name"
+
+[table.Files.fields.department]
+type = "string"
+display_name = "Department"
+
+[table.Files.fields.file]
+type = "blob"
+display_name = "File"
+description = "A PDF or a photo (take one with the camera)"
+
+[table.Files.fields.notes]
+type = "string"
+display_name = "Notes"
+"""
+
+WEB_MODULES = {"reports": REPORTS, "files": FILES}
 
 
 def available_manifests() -> dict[str, str]:

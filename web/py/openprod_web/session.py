@@ -35,6 +35,7 @@ from openprod.modules import FieldDef, normalize_value
 
 from . import writes
 from .backup import BackupError, decode_backup, encode_backup_v1, restore_into
+from .blobs import ATTACHMENT_METHODS, AttachmentsApi
 from .calling import CALLING_METHODS, CallingApi
 from .conflicts import CONFLICT_METHODS, ConflictsApi, conflict_keys
 from .fields import EDITABLE_TYPES, coerce_crdt, coerce_input, field_json, same_value, text_edits
@@ -128,7 +129,7 @@ class ReplayStats:
 
 
 class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingApi, ScriptsApi, MappingsApi, RulesApi,
-              IdentityApi):
+              IdentityApi, AttachmentsApi):
     """Create with `await Session.create(...)` or `await Session.open(...)`."""
 
     def __init__(self, ws: Workspace, identity: Identity, seq: int, replay: ReplayStats) -> None:
@@ -596,5 +597,5 @@ METHODS: dict[str, bool | str] = {
     "add_to_table": True, "remove_from_table": True, "delete_record": True, "undo": True, "redo": True,
     "upgrade_modules": True,
     **CONFLICT_METHODS, **STAGING_METHODS, **IMPORT_METHODS, **LINK_METHODS, **VIEW_METHODS,
-    **CALLING_METHODS, **SCRIPT_METHODS, **MAPPING_METHODS, **RULE_METHODS, **IDENTITY_METHODS,
+    **CALLING_METHODS, **SCRIPT_METHODS, **MAPPING_METHODS, **RULE_METHODS, **IDENTITY_METHODS, **ATTACHMENT_METHODS,
 }

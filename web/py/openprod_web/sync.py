@@ -21,6 +21,7 @@ signed here too, with the workspace's WebCrypto signer.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import time
@@ -32,6 +33,9 @@ from openprod import BundleEvent, Env, Identity, IngestResult, Workspace
 from openprod.hlc import ZERO
 from openprod.ids import from_str, to_str
 from openprod.sync import (
+    BlobArrived,
+    BlobUnavailable,
+    BlobWanted,
     BundleRefused,
     CaughtUp,
     Closed,
@@ -55,6 +59,7 @@ from openprod.sync.errors import REASON_NOT_JOINED
 from openprod.sync.proof import signal_proof_bytes_v1
 
 from . import writes
+from .blobs import BlobLinks
 
 __all__ = ["SyncHub", "genesis_wire", "join_request"]
 
@@ -144,10 +149,24 @@ class SyncHub:
         self.session = session
         self.ws: Workspace = session.ws
         self.replica = WorkspaceReplica(self.ws)  # shared: one state-hash cache for every link
-        self.config = config or SessionConfig()
+        # Blobs (feature blobs/1) are spoken only once the worker hands in a blob store (`attach_blobs`).
+        self.config = config or SessionConfig(blobs=False)
         self.links: dict[str, Link] = {}
+        self.blobs: BlobLinks | None = None
         self._events: list[dict[str, Any]] = []
         self.ws.listeners.append(self._stored)
+
+    def attach_blobs(self) -> BlobLinks:
+        """Speak blobs/1 on links opened from now on; the worker keeps the bytes (openprod_web.blobs)."""
+        if self.blobs is None:
+            self.blobs = BlobLinks(self.ws)
+            self.config = dataclasses.replace(self.config, blobs=True)
+        return self.blobs
+
+    def pump_blobs(self) -> None:
+        """Send the blob requests that can go now (after pieces were stored or a link opened)."""
+        if self.blobs is not None:
+            self.blobs.pump({k: v.session for k, v in self.links.items()}, now_ms())
 
     def detach(self) -> None:
         """Stop listening to the workspace (the hub is being dropped)."""
@@ -272,6 +291,10 @@ class SyncHub:
     def _collect(self, link: Link) -> None:
         names = self.ws.actor_name
         while (event := link.session.next_event()) is not None:
+            if self.blobs is not None and self.blobs.on_event(link.id, link.session, event):
+                continue
+            if isinstance(event, (BlobArrived, BlobUnavailable, BlobWanted)):
+                continue  # blobs not attached: this side never agreed blobs/1, so never happens
             if isinstance(event, Progress):
                 link.catching_up = (event.received, event.remaining)
             elif isinstance(event, CaughtUp):
