@@ -93,3 +93,10 @@ def test_the_layer_diagram_in_the_docs_is_the_checked_contract() -> None:
     layers = _contracts()["The core's layers point down"]["layers"]
     checked = [" | ".join(m.strip().removeprefix("openprod.") for m in row.split("|")) for row in layers]  # type: ignore[union-attr]
     assert drawn == checked
+
+
+def test_no_two_test_modules_share_a_name() -> None:
+    """pytest imports test files by basename (rootdir-relative, no packages): two files of one name in
+    different folders stop the whole run at collection, as happened once when two branches merged."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
