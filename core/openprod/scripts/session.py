@@ -1,8 +1,10 @@
 """A script run's session: where its writes go and what is left when it ends.
 
 * mode "session" (the default): the run gets its own overlay (source 'script'); its writes are
-  staged there, in one batch, and the overlay then waits in the pending list for a person to
-  review (drift included) and commit as one bundle, or discard. The person's own active overlay,
+  staged there as it goes (before each event it reports and every few hundred writes, so whoever
+  watches the overlay sees the work grow, and what it has reported is there); the overlay then
+  waits in the pending list for a person to review (drift included) and commit as one bundle,
+  or discard. The person's own active overlay,
   if any, is set aside for the run and active again afterwards.
 * mode "autoCommit": the writes go into one local transaction that becomes exactly one signed
   bundle of kind 'script' (meta: the script's name and the SHA-256 of its source).
@@ -76,7 +78,8 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
                trigger: Trigger | None = None, files: ScriptFiles | None = None) -> RunResult:
     """Run one script to the end. Raises ScriptError (nothing kept) when it fails; events seen up
     to then were delivered to `on_event`. Needs the workspace's synchronous signer in autoCommit
-    mode (session mode signs nothing: the person's commit later does).
+    mode (session mode signs nothing: the person's commit later does). In session mode the run's
+    overlay is the workspace's active overlay while it runs, its writes staged there as it goes.
 
     `files`: what `fs.read` / `fs.write` may reach (capabilities granted by whoever runs it; without
     it a script has no `fs`). Files are written only after the run has succeeded."""
@@ -92,7 +95,7 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
     meta = {"script": script.name, "script_sha256": script.digest}
     if script.mode == "autoCommit":
         tx = ws.begin(kind="script", meta=meta, staging=False)
-        skipped, pending = _execute(ws, engine, script, tx, args, limits, emit, trigger, files)
+        skipped, pending, tx = _execute(ws, engine, script, tx, args, limits, emit, trigger, files)
         receipt = ws.finish(tx)
         _write_files(files, pending)
         if receipt is None:
@@ -104,7 +107,12 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
     try:
         ws.activate_overlay(overlay)
         tx = ws.begin(kind="script", meta=meta)
-        skipped, pending = _execute(ws, engine, script, tx, args, limits, emit, trigger, files)
+
+        def stage_so_far(done: Transaction) -> Transaction:
+            ws.finish(done)
+            return ws.begin(kind="script", meta=meta)
+
+        skipped, pending, tx = _execute(ws, engine, script, tx, args, limits, emit, trigger, files, stage_so_far)
         ws.finish(tx)
         count = len(ws.staged_ops(overlay))
         ws.stash_overlay(overlay, pending=True)
@@ -124,10 +132,12 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
 
 def _execute(ws: Workspace, engine: LuaEngine, script: Script, tx: Transaction, args: dict[str, Any], limits: Limits,
              emit: Callable[[ScriptEvent], None], trigger: Trigger | None,
-             files: ScriptFiles | None) -> tuple[list[str], list[tuple[str, str]]]:
+             files: ScriptFiles | None, flush: Callable[[Transaction], Transaction] | None = None,
+             ) -> tuple[list[str], list[tuple[str, str]], Transaction]:
     """Run the script inside the open transaction; on any failure roll it back and raise.
-    Returns the writes skipped (on_error = "skip") and the files to write once it is kept."""
-    host = Host(ws, tx, script.name, args, script.on_error, emit, trigger, files=files)
+    Returns the writes skipped (on_error = "skip"), the files to write once it is kept, and the
+    transaction still open (with `flush`, the run stages its writes as it goes in fresh ones)."""
+    host = Host(ws, tx, script.name, args, script.on_error, emit, trigger, files=files, flush=flush)
     try:
         status, message = engine.run(PRELUDE, script.source, script.name, host.functions(), limits)
         if host.crashed is not None:
@@ -137,7 +147,7 @@ def _execute(ws: Workspace, engine: LuaEngine, script: Script, tx: Transaction, 
     except BaseException:
         ws.abort()
         raise
-    return list(host.skipped), list(host.file_writes)
+    return list(host.skipped), list(host.file_writes), host.tx
 
 
 def _write_files(files: ScriptFiles | None, pending: list[tuple[str, str]]) -> None:
