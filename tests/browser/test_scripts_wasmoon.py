@@ -161,3 +161,37 @@ def test_the_script_library_screen_runs_a_script_and_hands_it_to_review(browser:
     expect(page.locator(".script-form .form-status")).to_contain_text("Not saved: line 1: argument kind 'colour'")
     assert app.errors == []
     context.close()
+
+
+@pytest.mark.chromium_only(
+    reason="wasmoon is WebAssembly run by the same worker code in both engines; kept out of the WebKit lane for time")
+def test_a_run_asked_to_commit_is_one_bundle_signed_in_the_browser(context: Any, server: Any) -> None:
+    app = AppPage(context.new_page())
+    app.open(server.url)
+    app.ensure_identity()
+    app.create_workspace("Commit directly")
+    made = [app.call("create_record", table="lighting.LightingCues",
+                     values={"lighting.LightingCues.cue_number": n}) for n in ("1", "2", "3")]
+    logged = app.stats()["workspace"]["loggedSeq"]
+    source = """
+    for i, cue in ipairs(core.query("table == 'LightingCues' ORDER BY cue_number")) do
+        core.set_field(cue.id, "page", i * 2)
+    end
+    """
+    out = run(app, "Pages", source, mode="autoCommit")
+    assert out["status"] == "committed" and out["ops"] >= 3 and out["bundle"], out
+    assert app.stats()["workspace"]["loggedSeq"] == logged + 1  # exactly one bundle
+    assert app.call("staging")["overlays"] == []  # nothing waits for review
+    ids = [m if isinstance(m, str) else m["id"] for m in made]
+    history = app.call("history", record=ids[0], field="lighting.LightingCues.page")
+    assert [h["bundle_id"] for h in history] == [out["bundle"]]
+    # kept: still there when the app opens again
+    app.page.reload()
+    app.wait_ready()
+    assert [app.call("record", record=i)["values"]["lighting.LightingCues.page"] for i in ids] == [2, 4, 6]
+    assert app.stats()["workspace"]["loggedSeq"] == logged + 1
+    failed = run(app, "Pages", "core.set_field(args.id, 'page', 1)\nerror('no')", args={"id": ids[0]},
+                 mode="autoCommit")
+    assert failed["status"] == "failed" and "no" in failed["message"]
+    assert app.stats()["workspace"]["loggedSeq"] == logged + 1
+    assert app.errors == [] and app.external == []

@@ -27,6 +27,8 @@ from .prelude import PRELUDE
 from .runtime import Limits, LuaEngine, ScriptError, ScriptFiles
 
 if TYPE_CHECKING:
+    from ..commit import Prepared
+    from ..results import Receipt
     from ..transaction import Transaction
     from ..workspace import Workspace
 
@@ -94,13 +96,16 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
 
     meta = {"script": script.name, "script_sha256": script.digest}
     if script.mode == "autoCommit":
-        tx = ws.begin(kind="script", meta=meta, staging=False)
-        skipped, pending, tx = _execute(ws, engine, script, tx, args, limits, emit, trigger, files)
-        receipt = ws.finish(tx)
-        _write_files(files, pending)
-        if receipt is None:
-            return RunResult("unchanged", None, None, 0, events, skipped)
-        return RunResult("committed", None, receipt.bundle_id, len(tx.ops), events, skipped, receipt.wire)
+        run = _prepare(ws, engine, script, args, limits, emit, trigger, files, meta, events)
+        receipt = None
+        if run.prepared is not None:
+            try:
+                signature = ws.env.signer.sign(run.prepared.signing_bytes())
+            except BaseException:
+                ws.abort()
+                raise
+            receipt = ws.commit(run.prepared, signature)
+        return run.done(receipt)
 
     previous = ws.active_overlay
     overlay = ws.create_overlay(script.name, source="script", script=script.name, activate=False)
@@ -128,6 +133,54 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
         ws.discard_overlay(overlay)
         return RunResult("unchanged", None, None, 0, events, skipped)
     return RunResult("staged", overlay, None, count, events, skipped)
+
+
+@dataclass
+class PreparedRun:
+    """An autoCommit run that succeeded, its one bundle sealed and waiting to be signed (the
+    browser signs asynchronously): sign `prepared.signing_bytes()`, `ws.commit(prepared, sig)`
+    (or `ws.abort()`), then `done(receipt)`. `prepared` is None when the run wrote nothing."""
+
+    prepared: Prepared | None
+    events: list[ScriptEvent]
+    skipped: list[str]
+    files: ScriptFiles | None
+    file_writes: list[tuple[str, str]]
+
+    def done(self, receipt: Receipt | None) -> RunResult:
+        """The result once committed; writes the run's files now that it is kept."""
+        _write_files(self.files, self.file_writes)
+        if receipt is None or self.prepared is None:
+            return RunResult("unchanged", None, None, 0, self.events, self.skipped)
+        return RunResult("committed", None, receipt.bundle_id, len(self.prepared.tx.ops), self.events,
+                         self.skipped, receipt.wire)
+
+
+def prepare_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[str, Any] | None = None,
+                   limits: Limits | None = None, on_event: Callable[[ScriptEvent], None] | None = None,
+                   trigger: Trigger | None = None, files: ScriptFiles | None = None) -> PreparedRun:
+    """`run_script` for an autoCommit run, stopping before the signature (the commit pipeline's
+    begin -> writes -> prepare; the caller signs and commits). Raises ScriptError (nothing kept)."""
+    if script.mode != "autoCommit":
+        raise ValidationError("only an autoCommit run is prepared for signing; a session run stages instead")
+    events: list[ScriptEvent] = []
+
+    def emit(event: ScriptEvent) -> None:
+        events.append(event)
+        if on_event is not None:
+            on_event(event)
+
+    meta = {"script": script.name, "script_sha256": script.digest}
+    return _prepare(ws, engine, script, dict(args or {}), limits or Limits(), emit, trigger, files, meta, events)
+
+
+def _prepare(ws: Workspace, engine: LuaEngine, script: Script, args: dict[str, Any], limits: Limits,
+             emit: Callable[[ScriptEvent], None], trigger: Trigger | None, files: ScriptFiles | None,
+             meta: dict[str, Any], events: list[ScriptEvent]) -> PreparedRun:
+    tx = ws.begin(kind="script", meta=meta, staging=False)
+    skipped, pending, tx = _execute(ws, engine, script, tx, args, limits, emit, trigger, files)
+    prepared = ws.prepare(tx)  # rolls back and raises on a rule's error
+    return PreparedRun(prepared, events, skipped, files, pending)
 
 
 def _execute(ws: Workspace, engine: LuaEngine, script: Script, tx: Transaction, args: dict[str, Any], limits: Limits,
