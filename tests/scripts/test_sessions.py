@@ -144,13 +144,40 @@ def test_a_session_run_stages_its_writes_as_it_goes(peer_factory) -> None:
 
     result = run_script(ws, ENGINE, Script(name="add", source=STREAMING), on_event=watch)
     assert result.status == "staged"
-    assert seen == [("start", 0, 0), ("update", 1, 1), ("update", 2, 2), ("update", 3, 3), ("complete", 3, 3)]
+    # staged in doubling batches: the first progress already finds the first record in the overlay,
+    # and the overlay always holds at least half of what was reported done
+    assert seen == [("start", 0, 0), ("update", 1, 1), ("update", 2, 2), ("update", 3, 2), ("complete", 3, 2)]
     assert len([op for op in ws.staged_ops(result.overlay) if op.op_type == "CreateEntity"]) == 3
 
 
+def test_progress_on_every_write_stages_in_doubling_batches(peer_factory) -> None:
+    """A script reporting after each of 200 writes: the overlay is watched growing, never behind
+    by more than half, and staged only about log2(200) times (each staging re-reads the overlay)."""
+    ws = peer_factory("Alice").ws
+    made = cues(ws, 200)
+    source = """
+    ui.progress.start("Pages", { total = #args.ids })
+    for i, id in ipairs(args.ids) do core.set_field(id, "page", i) ui.progress.update(i) end
+    """
+    seen: list[tuple[int, int]] = []
+    sizes: set[int] = set()
+
+    def watch(event: Any) -> None:
+        if event.level == "update":
+            staged = len(ws.staged_ops(ws.active_overlay))
+            seen.append((event.current, staged))
+            sizes.add(staged)
+
+    result = run_script(ws, ENGINE, Script(name="pages", source=source), args={"ids": made}, on_event=watch)
+    assert result.status == "staged" and result.op_count == 200
+    assert all(staged * 2 >= done for done, staged in seen), seen
+    assert [staged for _, staged in seen] == sorted(staged for _, staged in seen) and seen[0] == (1, 1)
+    assert len(sizes) <= 9  # 1, 2, 4, ... 128: one staging each, not 200
+
+
 def test_a_long_silent_run_stages_in_batches(peer_factory) -> None:
-    """Without events the writes still reach the overlay every few hundred ops (the staging screen
-    polling the overlay sees it grow); the end result is the same single overlay."""
+    """Without events the writes still reach the overlay in batches of at least STREAM_EVERY ops
+    (doubling); the end result is the same single overlay."""
     from openprod.scripts.host import STREAM_EVERY
     ws = peer_factory("Alice").ws
     sizes: list[int] = []
@@ -161,7 +188,9 @@ def test_a_long_silent_run_stages_in_batches(peer_factory) -> None:
     result = run_script(ws, ENGINE, Script(name="many", source=source),
                         on_event=lambda e: sizes.append(len(ws.staged_ops(ws.active_overlay))))
     assert result.status == "staged" and result.op_count >= STREAM_EVERY * 2 + 10
-    assert sizes == [result.op_count]
+    [staged] = sizes  # when the script first reported, most of its silent work was in the overlay
+    assert staged >= STREAM_EVERY * 2 and staged * 2 >= result.op_count
+    assert len(ws.staged_ops(result.overlay)) == result.op_count
 
 
 def test_a_run_that_fails_after_staging_some_work_leaves_nothing(peer_factory) -> None:

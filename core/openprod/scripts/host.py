@@ -133,9 +133,10 @@ class Host:
     files: ScriptFiles | None = None
     file_writes: list[tuple[str, str]] = field(default_factory=list)  # written only once the run succeeds
     # Session mode: stage what the run wrote so far into its overlay and hand back a fresh
-    # transaction, so a caller watching the overlay sees the work grow (before each event and
-    # every STREAM_EVERY ops). None in autoCommit mode (one bundle at the end).
+    # transaction, so a caller watching the overlay sees the work grow. None in autoCommit mode
+    # (one bundle at the end). See `_stage_so_far` for when.
     flush: Callable[[Transaction], Transaction] | None = None
+    staged: int = 0  # ops staged by earlier flushes
 
     # --- the calling convention -------------------------------------------------------------
 
@@ -157,7 +158,7 @@ class Host:
             before = len(self.tx.ops)
             try:
                 value = fn(*args)
-                if self.flush is not None and len(self.tx.ops) >= STREAM_EVERY:
+                if self.flush is not None and len(self.tx.ops) >= max(STREAM_EVERY, self.staged):
                     self._stage_so_far()
                 return OK, value
             except (LocalError, TypeError) as exc:
@@ -176,19 +177,27 @@ class Host:
 
     def _stage_so_far(self) -> None:
         """Stage the writes so far (session mode). A failure here is never a catchable Lua error:
-        it is kept as the crash, and the run stops with nothing kept."""
+        it is kept as the crash, and the run stops with nothing kept.
+
+        When: before an event once the unstaged writes are at least as many as those staged
+        already, and during silent stretches every max(STREAM_EVERY, staged) writes. Batches
+        at least double because staging re-reads the whole overlay (its read view is replayed),
+        so a run of n writes stages O(log n) times, never once per write: the overlay always holds
+        at least half of what the script has done, and all of it before its first event."""
         if self.flush is None or not self.tx.ops:
             return
         try:
+            count = len(self.tx.ops)
             self.tx = self.flush(self.tx)
+            self.staged += count
         except Exception as exc:
             self.crashed = exc
             raise RuntimeError("staging the run's writes failed") from exc
 
     def _event(self, event: ScriptEvent) -> None:
-        """Deliver an event after staging the writes made before it, so what the caller sees in
-        the overlay matches what the script has reported."""
-        self._stage_so_far()
+        """Deliver an event, staging first when enough was written since the last time."""
+        if len(self.tx.ops) >= self.staged:
+            self._stage_so_far()
         self.emit(event)
 
     def functions(self) -> dict[str, HostFunction]:
