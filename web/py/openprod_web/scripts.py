@@ -130,6 +130,8 @@ class ScriptsApi:
         if not self._fresh or self._firing:
             return
         wires, self._fresh = self._fresh, []
+        if not any(t.enabled for t in list_triggers(self.ws)):
+            return  # nothing to fire: the Lua engine is not even loaded
         self._firing = True
         try:
             try:
