@@ -278,7 +278,6 @@ def test_a_trigger_made_on_the_scripts_screen_fires_on_a_grid_edit(browser: Any,
     assert app.stats()["workspace"]["loggedSeq"] == logged + 3  # two edits, one triggered bundle
     assert [(r["trigger"], r["status"]) for r in app.call("trigger_runs")] == [
         ("GO sets the page", "unchanged"), ("GO sets the page", "committed")]
-    # turned off, it no longer runs
     page.goto(base + "/scripts")
     expect(page.locator(".trigger-runs")).to_contain_text("“GO sets the page” made its changes.")
     page.locator(".trigger-runs").scroll_into_view_if_needed()
@@ -292,14 +291,30 @@ def test_a_trigger_made_on_the_scripts_screen_fires_on_a_grid_edit(browser: Any,
         app.shot(screenshot_dir, f"scripts-trigger-list-{width}x{height}")
         page.get_by_role("button", name="Save trigger").scroll_into_view_if_needed()
         app.shot(screenshot_dir, f"scripts-trigger-{width}x{height}")
+    # set to wait for review: the triggered run's changes wait in Staging instead
+    page.get_by_label("Wait for me to review them in Staging").check()
+    page.get_by_role("button", name="Save trigger").click()
+    expect(page.locator(".toast, [role=status]").filter(has_text="Saved “GO sets the page”").first).to_be_visible()
+    page.goto(base + "/t/lighting.LightingCues")
+    app.wait_grid()
+    logged = app.stats()["workspace"]["loggedSeq"]
+    app.edit_cell("2", "Label", "GO")
+    [pending] = [o for o in app.call("staging")["overlays"] if o["status"] == "pending"]
+    assert pending["op_count"] == 1 and app.stats()["workspace"]["loggedSeq"] == logged + 1  # the edit only
+    second = app.cell("2", "Label").locator("xpath=..").get_attribute("data-id")
+    assert app.call("record", record=second)["values"].get("lighting.LightingCues.page") is None
+    app.call("stage_discard", overlay=pending["id"])
+    # turned off, it no longer runs
+    page.goto(base + "/scripts")
+    page.get_by_role("button", name=re.compile("^GO sets the page")).click()
     page.get_by_label("Turned on").uncheck()
     page.get_by_role("button", name="Save trigger").click()
     expect(page.get_by_role("button", name=re.compile("^GO sets the page"))).to_contain_text("Turned off.")
     page.goto(base + "/t/lighting.LightingCues")
     app.wait_grid()
-    app.edit_cell("2", "Label", "GO")
-    expect(app.cell("2", "Label")).to_have_text("GO")
-    assert app.call("record", record=app.cell("2", "Label").locator("xpath=..").get_attribute("data-id"))[
-        "values"].get("lighting.LightingCues.page") is None
+    runs = len(app.call("trigger_runs"))
+    app.edit_cell("2", "Label", "Standby")
+    app.edit_cell("Standby", "Label", "GO")
+    assert len(app.call("trigger_runs")) == runs and app.call("staging")["overlays"] == []
     assert app.errors == [] and app.external == []
     context.close()
