@@ -18,7 +18,7 @@ EXPORTS = {
     "CallingSheet", "Change", "Competitor", "Conflict", "CueList",
     "DecodeError", "Drift", "Edge", "Env", "IdLike", "Identity", "IdentityError", "IngestResult", "LocalError",
     "ModuleDef", "NotFoundError", "OpenprodError", "OplogSize", "OverlayInfo", "ParkingLimits", "PersonChanges",
-    "Proposal",
+    "Prepared", "Proposal",
     "Quarantined", "QueryError", "Receipt", "Record", "RemoteError", "Resolution", "Rule", "RuleCycleError",
     "RuleError", "Schema", "SchemaError", "Signer", "SignerError", "StoredBundle", "Transaction", "UndoResult",
     "ValidationError", "Verifier", "ViewDef", "ViewError", "ViewResult",

@@ -7,6 +7,7 @@ signer are handed in, so the same package runs on CPython (relay, CLI) and in Py
 from .awareness import Awareness
 from .bundle import Bundle, decode_bundle
 from .calling import CallingCue, CallingPosition, CallingSheet, CueList
+from .commit import Prepared
 from .conflict_report import Resolution
 from .conflicts import Competitor, Conflict
 from .errors import (
@@ -68,6 +69,7 @@ __all__ = [
     "OverlayInfo",
     "ParkingLimits",
     "PersonChanges",
+    "Prepared",
     "Proposal",
     "Quarantined",
     "QueryError",

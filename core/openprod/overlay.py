@@ -273,9 +273,12 @@ class Overlays:
             target, field = (writes[0][0], writes[0][1]) if len(writes) == 1 else (getattr(op, "entity", None), None)
             base_kind = base_value = base_ord = None
             if field is not None and target is not None:
+                # INDEXED BY: otherwise SQLite may walk the primary key in seq order for the LIMIT,
+                # scanning the whole overlay for a register staged for the first time
                 first = self.conn.execute(
-                    "SELECT base_kind, base_value, base_ord FROM overlay_ops WHERE overlay_id = ? AND target = ?"
-                    " AND field = ? ORDER BY seq LIMIT 1", (overlay_id, target, field)).fetchone()
+                    "SELECT base_kind, base_value, base_ord FROM overlay_ops INDEXED BY overlay_ops_field"
+                    " WHERE overlay_id = ? AND target = ? AND field = ? ORDER BY seq LIMIT 1",
+                    (overlay_id, target, field)).fetchone()
                 if first is not None:
                     base_kind, base_value, base_ord = first
                 else:

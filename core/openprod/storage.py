@@ -305,6 +305,7 @@ CREATE TABLE IF NOT EXISTS overlay_ops (
     PRIMARY KEY (overlay_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS overlay_ops_field ON overlay_ops (overlay_id, target, field);
+CREATE INDEX IF NOT EXISTS overlay_ops_seq ON overlay_ops (seq);  -- max(seq) for each staged op's order
 
 -- Rule suggestions a person dismissed on this device (proposals themselves are derived).
 CREATE TABLE IF NOT EXISTS dismissed_proposals (

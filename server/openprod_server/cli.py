@@ -619,6 +619,7 @@ def script_run(db: Path, identity_path: Path, script_ref: str, args: tuple[str, 
     from openprod.lua_lupa import LupaEngine
     from openprod.scripts import Script, ScriptEvent, find_script, run_script
 
+    from . import scriptgrants
     from .scriptfiles import WorkspaceFiles
 
     given: dict[str, Any] = {}
@@ -628,7 +629,9 @@ def script_run(db: Path, identity_path: Path, script_ref: str, args: tuple[str, 
             raise click.ClickException(f"--arg {item!r}: write it as name=value")
         given[name.strip()] = _arg_value(value)
     try:
-        files = WorkspaceFiles(db.parent, list(grants)) if grants else None
+        me = _identity(identity_path).actor_id.hex()
+        granted = [*scriptgrants.for_user(db, me), *grants]  # recorded for this user, plus this run's
+        files = WorkspaceFiles(db.parent, granted, _protected(db)) if granted else None
     except OpenprodError as exc:
         raise click.ClickException(str(exc)) from None
     script_path = Path(script_ref)
@@ -688,6 +691,81 @@ from .cli_members import members as _members_group  # noqa: E402
 
 for _command in (*_LIFECYCLE_COMMANDS, _members_group):
     main.add_command(_command)
+
+
+def _protected(db: Path) -> list[Path]:
+    from . import scriptgrants
+
+    return [db, *(db.with_name(db.name + s) for s in ("-wal", "-shm", "-journal")), scriptgrants.grants_path(db),
+            scriptgrants.grants_path(db).with_name(scriptgrants.grants_path(db).name + ".partial")]
+
+
+def _grant_target(identity_path: Path, to: str | None) -> tuple[Identity, str]:
+    me = _identity(identity_path)
+    if to is None:
+        return me, me.actor_id.hex()
+    user = to.strip().lower()
+    if len(user) != 64 or any(c not in "0123456789abcdef" for c in user):
+        raise click.ClickException(f"--to {to!r}: give the person's actor id (64 hex characters, the "
+                                   "actor_id in their identity file)")
+    return me, user
+
+
+grant_to = click.option("--to", "to", default=None, help="The person's actor id (64 hex) [default: you].")
+
+
+@script.command("grant")
+@db_option
+@identity_option
+@grant_to
+@click.argument("capabilities", nargs=-1, required=True)
+def script_grant(db: Path, identity_path: Path, to: str | None, capabilities: tuple[str, ...]) -> None:
+    """Record that scripts run by a person may read or write files beside this workspace file:
+    fs.read:GLOB or fs.write:GLOB. Kept on this machine only (never synced), with who granted it and when."""
+    from . import scriptgrants
+
+    if not db.exists():
+        raise click.ClickException(f"no workspace file at {db}")
+    me, user = _grant_target(identity_path, to)
+    try:
+        added = scriptgrants.grant(db, user, list(capabilities), me.actor_id.hex(), me.display_name)
+    except OpenprodError as exc:
+        raise click.ClickException(str(exc)) from None
+    for item in added:
+        _emit({"granted": scriptgrants.as_json(item)})
+    if len(added) < len(set(capabilities)):
+        _emit({"already_granted": sorted(set(capabilities) - {g.capability for g in added})})
+
+
+@script.command("revoke")
+@db_option
+@identity_option
+@grant_to
+@click.argument("capabilities", nargs=-1, required=True)
+def script_revoke(db: Path, identity_path: Path, to: str | None, capabilities: tuple[str, ...]) -> None:
+    """Take back recorded capabilities."""
+    from . import scriptgrants
+
+    _, user = _grant_target(identity_path, to)
+    try:
+        removed = scriptgrants.revoke(db, user, list(capabilities))
+    except OpenprodError as exc:
+        raise click.ClickException(str(exc)) from None
+    for item in removed:
+        _emit({"revoked": scriptgrants.as_json(item)})
+
+
+@script.command("grants")
+@db_option
+def script_grants(db: Path) -> None:
+    """The capabilities recorded beside this workspace file, one JSON line each."""
+    from . import scriptgrants
+
+    try:
+        for item in scriptgrants.load(db):
+            _emit(scriptgrants.as_json(item))
+    except OpenprodError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def run() -> None:

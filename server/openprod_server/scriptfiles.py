@@ -38,11 +38,13 @@ def parse_grants(grants: list[str]) -> dict[str, list[str]]:
 
 
 class WorkspaceFiles:
-    """`ScriptFiles` over one folder (the workspace file's)."""
+    """`ScriptFiles` over one folder (the workspace file's). `protected`: files no script reaches
+    whatever the globs say (the workspace file, its SQLite companions, the recorded grants)."""
 
-    def __init__(self, root: Path, grants: list[str]) -> None:
+    def __init__(self, root: Path, grants: list[str], protected: list[Path] | None = None) -> None:
         self.root = root.resolve()
         self.grants = parse_grants(grants)
+        self.protected = {p.resolve() for p in protected or []}
 
     def can(self, capability: str) -> bool:
         return bool(self.grants.get(capability))
@@ -56,6 +58,9 @@ class WorkspaceFiles:
         except ValueError:
             raise FileGrantError(f"{path!r} is outside the workspace's folder; scripts reach only files "
                                  "inside it") from None
+        if target in self.protected:
+            raise FileGrantError(f"{path!r} is the workspace's own file (or its grants); no script may "
+                                 "read or write it")
         if not any(fnmatchcase(relative, glob) for glob in self.grants[kind]):
             raise FileGrantError(f"{path!r} needs the capability {kind}:{relative} (granted: "
                                  f"{', '.join(f'{kind}:{g}' for g in self.grants[kind]) or 'none'})")

@@ -197,3 +197,59 @@ def test_a_committed_run_fires_the_workspaces_triggers(show: Path) -> None:
     pages = {r.get("cue_number"): r.get("page") for r in ws.records("lighting.LightingCues")}
     ws.close()
     assert pages == {"7": 42, "8": None}
+
+
+def test_grants_recorded_per_user_are_honoured_and_kept_local(show: Path) -> None:
+    """`script grant` records who may use which files (who granted it, when) beside the workspace
+    file, never in the workspace; `script run` uses the runner's own grants; others get none."""
+    (show / "imports").mkdir()
+    (show / "imports" / "cues.csv").write_text("Cue,Label\n1,Top\n2,Wash\n")
+    (show / "files.lua").write_text(FILES)
+    assert cli("identity", "create", "--out", "other.json", "--name", "Kim", cwd=show).returncode == 0
+    me = json.loads((show / "me.json").read_text())["actor_id"]
+    other = json.loads((show / "other.json").read_text())["actor_id"]
+    run_as = ["script", "run", "--db", "show.db", "files.lua", "--arg", "path=imports/cues.csv", "--commit"]
+    before = state(show)
+    refused = cli(*run_as, "--identity", "me.json", cwd=show)
+    assert refused.returncode == 1 and "without the fs.read or fs.write capability" in refused.stderr
+    granted = cli("script", "grant", "--db", "show.db", "--identity", "me.json", "fs.read:imports/*.csv",
+                  "fs.write:exports/*", cwd=show)
+    assert granted.returncode == 0, granted.stderr
+    lines = [json.loads(line)["granted"] for line in granted.stdout.splitlines()]
+    assert [(g["user"], g["capability"], g["granted_by"], g["granted_by_name"]) for g in lines] == [
+        (me, "fs.read:imports/*.csv", me, "Sam"), (me, "fs.write:exports/*", me, "Sam")]
+    assert all(g["granted_at"].endswith("+00:00") for g in lines)
+    assert state(show) == before  # recorded beside the file, not in the workspace (nothing to sync)
+    assert json.loads((show / "show.db.grants.json").read_text())["version"] == 1
+    # the grants are this user's: someone else running the same script has none
+    other_run = cli(*run_as, "--identity", "other.json", cwd=show)
+    assert other_run.returncode == 1 and "without the fs.read or fs.write capability" in other_run.stderr
+    ok = cli(*run_as, "--identity", "me.json", cwd=show)
+    assert ok.returncode == 0, ok.stderr
+    assert (show / "exports" / "count.txt").read_text() == "2 cues"
+    # granted to someone else by me, listed with who granted what
+    assert cli("script", "grant", "--db", "show.db", "--identity", "me.json", "--to", other, "fs.read:imports/*",
+               cwd=show).returncode == 0
+    listed = [json.loads(line) for line in cli("script", "grants", "--db", "show.db", cwd=show).stdout.splitlines()]
+    assert [(g["user"], g["capability"], g["granted_by"]) for g in listed] == [
+        (me, "fs.read:imports/*.csv", me), (me, "fs.write:exports/*", me), (other, "fs.read:imports/*", me)]
+    # no script reaches the workspace file or the grants, even with a glob that matches them
+    (show / "steal.lua").write_text('fs.write("show.db.grants.json", "{}")')
+    assert cli("script", "grant", "--db", "show.db", "--identity", "me.json", "fs.write:*", cwd=show).returncode == 0
+    stolen = cli("script", "run", "--db", "show.db", "--identity", "me.json", "steal.lua", "--commit", cwd=show)
+    assert stolen.returncode == 1 and "the workspace's own file" in stolen.stderr
+    assert json.loads((show / "show.db.grants.json").read_text())["grants"]
+    # revoked, it is gone; bad input changes nothing
+    assert cli("script", "revoke", "--db", "show.db", "--identity", "me.json", "fs.read:imports/*.csv",
+               "fs.write:exports/*", "fs.write:*", cwd=show).returncode == 0
+    again = cli(*run_as, "--identity", "me.json", cwd=show)
+    assert again.returncode == 1 and "without the fs.read or fs.write capability" in again.stderr
+    kept = (show / "show.db.grants.json").read_text()
+    for bad, words in ((["revoke", "fs.read:nothing"], "not granted"), (["grant", "net.http"], "fs.read:GLOB"),
+                       (["grant", "--to", "nobody", "fs.read:x"], "actor id")):
+        out = cli("script", bad[0], "--db", "show.db", "--identity", "me.json", *bad[1:], cwd=show)
+        assert out.returncode == 1 and words in out.stderr, out.stderr
+    assert (show / "show.db.grants.json").read_text() == kept
+    (show / "show.db.grants.json").write_text("not json")
+    broken = cli(*run_as, "--identity", "me.json", cwd=show)
+    assert broken.returncode == 1 and "is not a grants file" in broken.stderr

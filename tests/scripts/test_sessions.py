@@ -118,3 +118,90 @@ def test_bad_configuration_is_refused_before_anything_runs() -> None:
             Script(**{"name": "x", "source": "", **bad})  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         Limits(memory_bytes=1000)
+
+
+STREAMING = """
+ui.progress.start("Adding cues", { total = 3 })
+for i = 1, 3 do
+    core.create_record("LightingCues", { cue_number = tostring(100 + i) })
+    ui.progress.update(i)
+end
+if args.fail then error("stopped after three") end
+ui.progress.complete()
+"""
+
+
+def test_a_session_run_stages_its_writes_as_it_goes(peer_factory) -> None:
+    """Watched from the progress events, the run's overlay already holds what it reported doing."""
+    ws = peer_factory("Alice").ws
+    seen: list[tuple[str, int | None, int]] = []
+
+    def watch(event: Any) -> None:
+        overlay = ws.active_overlay  # the run's own overlay while it runs
+        assert overlay is not None
+        created = [op for op in ws.staged_ops(overlay) if op.op_type == "CreateEntity"]
+        seen.append((event.level, event.current, len(created)))
+
+    result = run_script(ws, ENGINE, Script(name="add", source=STREAMING), on_event=watch)
+    assert result.status == "staged"
+    # staged in doubling batches: the first progress already finds the first record in the overlay,
+    # and the overlay always holds at least half of what was reported done
+    assert seen == [("start", 0, 0), ("update", 1, 1), ("update", 2, 2), ("update", 3, 2), ("complete", 3, 2)]
+    assert len([op for op in ws.staged_ops(result.overlay) if op.op_type == "CreateEntity"]) == 3
+
+
+def test_progress_on_every_write_stages_in_doubling_batches(peer_factory) -> None:
+    """A script reporting after each of 200 writes: the overlay is watched growing, never behind
+    by more than half, and staged only about log2(200) times (each staging re-reads the overlay)."""
+    ws = peer_factory("Alice").ws
+    made = cues(ws, 200)
+    source = """
+    ui.progress.start("Pages", { total = #args.ids })
+    for i, id in ipairs(args.ids) do core.set_field(id, "page", i) ui.progress.update(i) end
+    """
+    seen: list[tuple[int, int]] = []
+    sizes: set[int] = set()
+
+    def watch(event: Any) -> None:
+        if event.level == "update":
+            staged = len(ws.staged_ops(ws.active_overlay))
+            seen.append((event.current, staged))
+            sizes.add(staged)
+
+    result = run_script(ws, ENGINE, Script(name="pages", source=source), args={"ids": made}, on_event=watch)
+    assert result.status == "staged" and result.op_count == 200
+    assert all(staged * 2 >= done for done, staged in seen), seen
+    assert [staged for _, staged in seen] == sorted(staged for _, staged in seen) and seen[0] == (1, 1)
+    assert len(sizes) <= 9  # 1, 2, 4, ... 128: one staging each, not 200
+
+
+def test_a_long_silent_run_stages_in_batches(peer_factory) -> None:
+    """Without events the writes still reach the overlay in batches of at least STREAM_EVERY ops
+    (doubling); the end result is the same single overlay."""
+    from openprod.scripts.host import STREAM_EVERY
+    ws = peer_factory("Alice").ws
+    sizes: list[int] = []
+    source = f"""
+    for i = 1, {STREAM_EVERY * 2 + 10} do core.create_record("LightingCues", {{ cue_number = tostring(i) }}) end
+    log.info("done")
+    """
+    result = run_script(ws, ENGINE, Script(name="many", source=source),
+                        on_event=lambda e: sizes.append(len(ws.staged_ops(ws.active_overlay))))
+    assert result.status == "staged" and result.op_count >= STREAM_EVERY * 2 + 10
+    [staged] = sizes  # when the script first reported, most of its silent work was in the overlay
+    assert staged >= STREAM_EVERY * 2 and staged * 2 >= result.op_count
+    assert len(ws.staged_ops(result.overlay)) == result.op_count
+
+
+def test_a_run_that_fails_after_staging_some_work_leaves_nothing(peer_factory) -> None:
+    ws = peer_factory("Alice").ws
+    mine = ws.create_overlay("My edits")
+    before = snapshot(ws)
+    staged_mid_run: list[int] = []
+    with pytest.raises(ScriptError) as failed:
+        run_script(ws, ENGINE, Script(name="add", source=STREAMING), args={"fail": True},
+                   on_event=lambda e: staged_mid_run.append(len(ws.staged_ops(ws.active_overlay))))
+    assert "stopped after three" in failed.value.message
+    assert staged_mid_run[-1] >= 3  # the work had reached the overlay before the error
+    assert snapshot(ws) == before and ws.active_overlay == mine
+    assert ws.query("table == 'LightingCues'") == []

@@ -158,3 +158,33 @@ def test_a_failing_triggered_run_is_reported_and_leaves_nothing(peer_factory) ->
     [run] = TriggerRunner(ws, ENGINE).after_commit(receipt)
     assert run.result is None and run.error is not None and "nope" in run.error.message
     assert ws.get(cue, "page") is None and ws.oplog_size().bundles == before
+
+
+def test_a_trigger_chain_can_be_driven_step_by_step_with_another_signer(peer_factory) -> None:
+    """The browser signs asynchronously: the chain yields each sealed bundle and is sent the
+    signature; a signer that fails ends the chain and keeps nothing of that run."""
+    from openprod.scripts import drive_chain
+
+    ws = peer_factory("Alice").ws
+    script = save_script(ws, "Set page", SET_PAGE)
+    save_trigger(ws, name="label sets the page", field=LABEL, script=script, params={"cue": "$source"},
+                 mode="autoCommit", writes=[PAGE])
+    cue = ws.create_record(CUES, {"cue_number": "1"})
+    runner = TriggerRunner(ws, ENGINE)
+    chain = runner.chain(label(ws, cue, "GO").wire)
+    prepared = next(chain)
+    assert ws.get(cue, "page") == 99  # the run's transaction is open, sealed, not yet stored
+    ws_bundles = ws.oplog_size().bundles
+    with pytest.raises(StopIteration) as done:
+        chain.send(ws.env.signer.sign(prepared.signing_bytes()))
+    [run] = done.value.value
+    assert run.result.status == "committed" and ws.oplog_size().bundles == ws_bundles + 1
+
+    def broken(_: bytes) -> bytes:
+        raise RuntimeError("the signer is gone")
+
+    before = ws.oplog_size().bundles
+    with pytest.raises(RuntimeError):
+        drive_chain(runner.chain(label(ws, cue, "again").wire), broken)
+    assert ws.oplog_size().bundles == before + 1  # the label edit only; the triggered run kept nothing
+    ws.set_field(cue, LABEL, "works")  # and the workspace is usable

@@ -21,23 +21,28 @@ from .library import (
 )
 from .params import QueryParamError
 from .runtime import Limits, LuaEngine, ScriptError, ScriptFiles
-from .session import RunResult, Script, run_script
+from .session import PreparedRun, RunResult, Script, prepare_script, run_script
 from .triggers import (
+    TRIGGERS_TABLE,
     TriggerCycleError,
     TriggerDef,
     TriggerLimitError,
     TriggerRun,
     TriggerRunner,
+    drive_chain,
     list_triggers,
     save_trigger,
+    trigger_values,
 )
 
 __all__ = [
     "SCRIPTS_MODULE",
     "SCRIPTS_TABLE",
+    "TRIGGERS_TABLE",
     "LibraryScript",
     "Limits",
     "LuaEngine",
+    "PreparedRun",
     "QueryParamError",
     "RunResult",
     "Script",
@@ -51,12 +56,15 @@ __all__ = [
     "TriggerLimitError",
     "TriggerRun",
     "TriggerRunner",
+    "drive_chain",
     "find_script",
     "list_scripts",
     "list_triggers",
     "parse_args",
+    "prepare_script",
     "run_script",
     "save_script",
     "save_trigger",
     "script_values",
+    "trigger_values",
 ]

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 MAX_JSON = 10 * 2**20
+STREAM_EVERY = 500  # ops staged at once while a session-mode run writes without reporting
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,11 @@ class Host:
     progress_title: str = ""
     files: ScriptFiles | None = None
     file_writes: list[tuple[str, str]] = field(default_factory=list)  # written only once the run succeeds
+    # Session mode: stage what the run wrote so far into its overlay and hand back a fresh
+    # transaction, so a caller watching the overlay sees the work grow. None in autoCommit mode
+    # (one bundle at the end). See `_stage_so_far` for when.
+    flush: Callable[[Transaction], Transaction] | None = None
+    staged: int = 0  # ops staged by earlier flushes
 
     # --- the calling convention -------------------------------------------------------------
 
@@ -143,7 +149,7 @@ class Host:
             except TypeError as exc:
                 return FAILED, f"wrong arguments: {exc}"
             except Exception as exc:  # a bug: stop the run and hand it to the caller
-                self.crashed = exc
+                self.crashed = self.crashed or exc
                 return STOPPED, f"internal error ({type(exc).__name__}); nothing was kept"
         return call
 
@@ -151,7 +157,10 @@ class Host:
         def call(*args: Any) -> tuple[int, Any]:
             before = len(self.tx.ops)
             try:
-                return OK, fn(*args)
+                value = fn(*args)
+                if self.flush is not None and len(self.tx.ops) >= max(STREAM_EVERY, self.staged):
+                    self._stage_so_far()
+                return OK, value
             except (LocalError, TypeError) as exc:
                 message = str(exc) if isinstance(exc, LocalError) else f"wrong arguments: {exc}"
                 if len(self.tx.ops) != before:
@@ -162,9 +171,34 @@ class Host:
                     return OK, None
                 return FAILED, message
             except Exception as exc:
-                self.crashed = exc
+                self.crashed = self.crashed or exc
                 return STOPPED, f"internal error ({type(exc).__name__}); nothing was kept"
         return call
+
+    def _stage_so_far(self) -> None:
+        """Stage the writes so far (session mode). A failure here is never a catchable Lua error:
+        it is kept as the crash, and the run stops with nothing kept.
+
+        When: before an event once the unstaged writes are at least as many as those staged
+        already, and during silent stretches every max(STREAM_EVERY, staged) writes. Batches
+        at least double because staging re-reads the whole overlay (its read view is replayed),
+        so a run of n writes stages O(log n) times, never once per write: the overlay always holds
+        at least half of what the script has done, and all of it before its first event."""
+        if self.flush is None or not self.tx.ops:
+            return
+        try:
+            count = len(self.tx.ops)
+            self.tx = self.flush(self.tx)
+            self.staged += count
+        except Exception as exc:
+            self.crashed = exc
+            raise RuntimeError("staging the run's writes failed") from exc
+
+    def _event(self, event: ScriptEvent) -> None:
+        """Deliver an event, staging first when enough was written since the last time."""
+        if len(self.tx.ops) >= self.staged:
+            self._stage_so_far()
+        self.emit(event)
 
     def functions(self) -> dict[str, HostFunction]:
         r = self._read
@@ -381,23 +415,23 @@ class Host:
 
     def _logger(self, level: str) -> Callable[..., None]:
         def log(*parts: Any) -> None:
-            self.emit(ScriptEvent("log", level, " ".join("nil" if p is None else str(p) for p in parts)[:4000]))
+            self._event(ScriptEvent("log", level, " ".join("nil" if p is None else str(p) for p in parts)[:4000]))
         return log
 
     def _toast(self, level: str) -> Callable[[Any], None]:
         def toast(message: Any) -> None:
-            self.emit(ScriptEvent("toast", level, str(message)[:500]))
+            self._event(ScriptEvent("toast", level, str(message)[:500]))
         return toast
 
     def progress_start(self, title: Any, options: Any = None) -> None:
         total = _map(options, "progress options").get("total")
         self.progress_total = None if total is None else _int(total, "total")
         self.progress_title = str(title)[:200]
-        self.emit(ScriptEvent("progress", "start", self.progress_title, 0, self.progress_total))
+        self._event(ScriptEvent("progress", "start", self.progress_title, 0, self.progress_total))
 
     def progress_update(self, current: Any) -> None:
-        self.emit(ScriptEvent("progress", "update", self.progress_title, _int(current, "progress"),
+        self._event(ScriptEvent("progress", "update", self.progress_title, _int(current, "progress"),
                               self.progress_total))
 
     def progress_complete(self) -> None:
-        self.emit(ScriptEvent("progress", "complete", self.progress_title, self.progress_total, self.progress_total))
+        self._event(ScriptEvent("progress", "complete", self.progress_title, self.progress_total, self.progress_total))

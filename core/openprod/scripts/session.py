@@ -1,8 +1,10 @@
 """A script run's session: where its writes go and what is left when it ends.
 
 * mode "session" (the default): the run gets its own overlay (source 'script'); its writes are
-  staged there, in one batch, and the overlay then waits in the pending list for a person to
-  review (drift included) and commit as one bundle, or discard. The person's own active overlay,
+  staged there as it goes (before each event it reports and every few hundred writes, so whoever
+  watches the overlay sees the work grow, and what it has reported is there); the overlay then
+  waits in the pending list for a person to review (drift included) and commit as one bundle,
+  or discard. The person's own active overlay,
   if any, is set aside for the run and active again afterwards.
 * mode "autoCommit": the writes go into one local transaction that becomes exactly one signed
   bundle of kind 'script' (meta: the script's name and the SHA-256 of its source).
@@ -25,6 +27,8 @@ from .prelude import PRELUDE
 from .runtime import Limits, LuaEngine, ScriptError, ScriptFiles
 
 if TYPE_CHECKING:
+    from ..commit import Prepared
+    from ..results import Receipt
     from ..transaction import Transaction
     from ..workspace import Workspace
 
@@ -76,7 +80,8 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
                trigger: Trigger | None = None, files: ScriptFiles | None = None) -> RunResult:
     """Run one script to the end. Raises ScriptError (nothing kept) when it fails; events seen up
     to then were delivered to `on_event`. Needs the workspace's synchronous signer in autoCommit
-    mode (session mode signs nothing: the person's commit later does).
+    mode (session mode signs nothing: the person's commit later does). In session mode the run's
+    overlay is the workspace's active overlay while it runs, its writes staged there as it goes.
 
     `files`: what `fs.read` / `fs.write` may reach (capabilities granted by whoever runs it; without
     it a script has no `fs`). Files are written only after the run has succeeded."""
@@ -91,20 +96,28 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
 
     meta = {"script": script.name, "script_sha256": script.digest}
     if script.mode == "autoCommit":
-        tx = ws.begin(kind="script", meta=meta, staging=False)
-        skipped, pending = _execute(ws, engine, script, tx, args, limits, emit, trigger, files)
-        receipt = ws.finish(tx)
-        _write_files(files, pending)
-        if receipt is None:
-            return RunResult("unchanged", None, None, 0, events, skipped)
-        return RunResult("committed", None, receipt.bundle_id, len(tx.ops), events, skipped, receipt.wire)
+        run = _prepare(ws, engine, script, args, limits, emit, trigger, files, meta, events)
+        receipt = None
+        if run.prepared is not None:
+            try:
+                signature = ws.env.signer.sign(run.prepared.signing_bytes())
+            except BaseException:
+                ws.abort()
+                raise
+            receipt = ws.commit(run.prepared, signature)
+        return run.done(receipt)
 
     previous = ws.active_overlay
     overlay = ws.create_overlay(script.name, source="script", script=script.name, activate=False)
     try:
         ws.activate_overlay(overlay)
         tx = ws.begin(kind="script", meta=meta)
-        skipped, pending = _execute(ws, engine, script, tx, args, limits, emit, trigger, files)
+
+        def stage_so_far(done: Transaction) -> Transaction:
+            ws.finish(done)
+            return ws.begin(kind="script", meta=meta)
+
+        skipped, pending, tx = _execute(ws, engine, script, tx, args, limits, emit, trigger, files, stage_so_far)
         ws.finish(tx)
         count = len(ws.staged_ops(overlay))
         ws.stash_overlay(overlay, pending=True)
@@ -122,12 +135,62 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
     return RunResult("staged", overlay, None, count, events, skipped)
 
 
+@dataclass
+class PreparedRun:
+    """An autoCommit run that succeeded, its one bundle sealed and waiting to be signed (the
+    browser signs asynchronously): sign `prepared.signing_bytes()`, `ws.commit(prepared, sig)`
+    (or `ws.abort()`), then `done(receipt)`. `prepared` is None when the run wrote nothing."""
+
+    prepared: Prepared | None
+    events: list[ScriptEvent]
+    skipped: list[str]
+    files: ScriptFiles | None
+    file_writes: list[tuple[str, str]]
+
+    def done(self, receipt: Receipt | None) -> RunResult:
+        """The result once committed; writes the run's files now that it is kept."""
+        _write_files(self.files, self.file_writes)
+        if receipt is None or self.prepared is None:
+            return RunResult("unchanged", None, None, 0, self.events, self.skipped)
+        return RunResult("committed", None, receipt.bundle_id, len(self.prepared.tx.ops), self.events,
+                         self.skipped, receipt.wire)
+
+
+def prepare_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[str, Any] | None = None,
+                   limits: Limits | None = None, on_event: Callable[[ScriptEvent], None] | None = None,
+                   trigger: Trigger | None = None, files: ScriptFiles | None = None) -> PreparedRun:
+    """`run_script` for an autoCommit run, stopping before the signature (the commit pipeline's
+    begin -> writes -> prepare; the caller signs and commits). Raises ScriptError (nothing kept)."""
+    if script.mode != "autoCommit":
+        raise ValidationError("only an autoCommit run is prepared for signing; a session run stages instead")
+    events: list[ScriptEvent] = []
+
+    def emit(event: ScriptEvent) -> None:
+        events.append(event)
+        if on_event is not None:
+            on_event(event)
+
+    meta = {"script": script.name, "script_sha256": script.digest}
+    return _prepare(ws, engine, script, dict(args or {}), limits or Limits(), emit, trigger, files, meta, events)
+
+
+def _prepare(ws: Workspace, engine: LuaEngine, script: Script, args: dict[str, Any], limits: Limits,
+             emit: Callable[[ScriptEvent], None], trigger: Trigger | None, files: ScriptFiles | None,
+             meta: dict[str, Any], events: list[ScriptEvent]) -> PreparedRun:
+    tx = ws.begin(kind="script", meta=meta, staging=False)
+    skipped, pending, tx = _execute(ws, engine, script, tx, args, limits, emit, trigger, files)
+    prepared = ws.prepare(tx)  # rolls back and raises on a rule's error
+    return PreparedRun(prepared, events, skipped, files, pending)
+
+
 def _execute(ws: Workspace, engine: LuaEngine, script: Script, tx: Transaction, args: dict[str, Any], limits: Limits,
              emit: Callable[[ScriptEvent], None], trigger: Trigger | None,
-             files: ScriptFiles | None) -> tuple[list[str], list[tuple[str, str]]]:
+             files: ScriptFiles | None, flush: Callable[[Transaction], Transaction] | None = None,
+             ) -> tuple[list[str], list[tuple[str, str]], Transaction]:
     """Run the script inside the open transaction; on any failure roll it back and raise.
-    Returns the writes skipped (on_error = "skip") and the files to write once it is kept."""
-    host = Host(ws, tx, script.name, args, script.on_error, emit, trigger, files=files)
+    Returns the writes skipped (on_error = "skip"), the files to write once it is kept, and the
+    transaction still open (with `flush`, the run stages its writes as it goes in fresh ones)."""
+    host = Host(ws, tx, script.name, args, script.on_error, emit, trigger, files=files, flush=flush)
     try:
         status, message = engine.run(PRELUDE, script.source, script.name, host.functions(), limits)
         if host.crashed is not None:
@@ -137,7 +200,7 @@ def _execute(ws: Workspace, engine: LuaEngine, script: Script, tx: Transaction, 
     except BaseException:
         ws.abort()
         raise
-    return list(host.skipped), list(host.file_writes)
+    return list(host.skipped), list(host.file_writes), host.tx
 
 
 def _write_files(files: ScriptFiles | None, pending: list[tuple[str, str]]) -> None:

@@ -21,7 +21,7 @@ the core keeps no hidden work in its commit path.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +33,10 @@ from ..rules import MAX_CHAIN_DEPTH, MAX_CHAIN_MS, Dependency, dependency_cycle
 from .host import ScriptEvent, Trigger
 from .library import find_script, store_record
 from .runtime import Limits, LuaEngine, ScriptError
-from .session import MODES, RunResult, Script, run_script
+from .session import MODES, RunResult, Script, prepare_script, run_script
 
 if TYPE_CHECKING:
+    from ..commit import Prepared
     from ..results import Receipt
     from ..workspace import Workspace
 
@@ -108,6 +109,17 @@ def save_trigger(ws: Workspace, *, name: str, field: str, script: str, when: str
     """Store a trigger (adopting the Scripts tables the first time); returns its id. Raises
     ValidationError for a field, script, scope or mode that does not exist, and TriggerCycleError
     for one that would set itself off through other triggers or rules. Nothing is saved then."""
+    values = trigger_values(ws, name=name, field=field, script=script, when=when, scope=scope, params=params,
+                            mode=mode, writes=writes, enabled=enabled, trigger_id=trigger_id)
+    return store_record(ws, TRIGGERS_TABLE, values, trigger_id)
+
+
+def trigger_values(ws: Workspace, *, name: str, field: str, script: str, when: str | None = None,
+                   scope: str | None = None, params: dict[str, Any] | None = None, mode: str = "session",
+                   writes: list[str] | None = None, enabled: bool = True,
+                   trigger_id: str | None = None) -> dict[str, Any]:
+    """The checks of `save_trigger` (raising as it does), and the record's values to store: for a
+    caller that signs asynchronously and stores the record itself."""
     if not isinstance(name, str) or not name.strip():
         raise ValidationError("a trigger needs a name")
     field_id = ws.schema.field(field).id
@@ -135,7 +147,7 @@ def save_trigger(ws: Workspace, *, name: str, field: str, script: str, when: str
                                 "it was not saved", path)
     values = {"name": definition.name, "field": field_id, "script": script, "when": when or "", "scope": scope or "",
               "params": text_params, "mode": mode, "writes": ",".join(written), "enabled": enabled}
-    return store_record(ws, TRIGGERS_TABLE, values, trigger_id)
+    return values
 
 
 def _condition(when: str | None) -> str:
@@ -164,7 +176,14 @@ class TriggerRunner:
         return self.after_bundle(receipt.wire)
 
     def after_bundle(self, wire: bytes) -> list[TriggerRun]:
-        """`after_commit` for a local bundle's wire bytes (a script run's `RunResult.wire`)."""
+        """`after_commit` for a local bundle's wire bytes (a script run's `RunResult.wire`), signing
+        with the workspace's synchronous signer."""
+        return drive_chain(self.chain(wire), self.ws.env.signer.sign)
+
+    def chain(self, wire: bytes) -> Chain:
+        """The triggered runs as steps: it yields each autoCommit run's sealed bundle to be signed
+        and is sent the signature (the browser signs asynchronously between steps); it returns the
+        runs. Drive it with `drive_chain`, or as web/py/openprod_web/writes.py does."""
         defs = [t for t in list_triggers(self.ws) if t.enabled]
         if not defs:
             return []
@@ -179,15 +198,16 @@ class TriggerRunner:
             if self.ws.env.now_ms() - started > MAX_CHAIN_MS:
                 raise TriggerLimitError(f"triggered scripts ran longer than {MAX_CHAIN_MS // 1000} s in a chain; "
                                         "the chain was stopped")
-            for run in self._fire(defs, wire, depth):
+            for trigger, context in self._fired(defs, wire):
+                run = yield from self._run(trigger, context, depth)
                 runs.append(run)
                 if run.result is not None and run.result.wire is not None:
                     queue.append((run.result.wire, depth + 1))
         return runs
 
-    def _fire(self, defs: list[TriggerDef], wire: bytes, depth: int) -> list[TriggerRun]:
+    def _fired(self, defs: list[TriggerDef], wire: bytes) -> list[tuple[TriggerDef, Trigger]]:
         ws = self.ws
-        runs = []
+        fired = []
         for op in decode_bundle(wire).ops:
             if not isinstance(op, (o.SetField, o.ClearField)):
                 continue
@@ -203,8 +223,8 @@ class TriggerRunner:
                     if not links:
                         continue  # the spec: no scope link, no run
                     scope_record = links[0].target
-                runs.append(self._run(trigger, Trigger(record, op.field, old, new, scope_record), depth))
-        return runs
+                fired.append((trigger, Trigger(record, op.field, old, new, scope_record)))
+        return fired
 
     def _values(self, record: str, op: o.SetField | o.ClearField) -> tuple[Any, Any]:
         op_id = to_str(op.op_id)
@@ -230,15 +250,47 @@ class TriggerRunner:
             out[key] = value
         return out
 
-    def _run(self, trigger: TriggerDef, context: Trigger, depth: int) -> TriggerRun:
+    def _run(self, trigger: TriggerDef, context: Trigger, depth: int) -> Generator[Prepared, bytes, TriggerRun]:
         item = find_script(self.ws, trigger.script)
         script = Script(name=f"{item.name} (trigger {trigger.name})", source=_condition(trigger.when) + item.source,
                         mode=trigger.mode, on_error=item.on_error)
         try:
-            result = run_script(self.ws, self.engine, script, args=item.check_args(self._params(trigger, context)),
-                                limits=self.limits, on_event=self.on_event, trigger=context)
+            args = item.check_args(self._params(trigger, context))
+            if script.mode != "autoCommit":
+                result = run_script(self.ws, self.engine, script, args=args, limits=self.limits,
+                                    on_event=self.on_event, trigger=context)
+            else:
+                run = prepare_script(self.ws, self.engine, script, args=args, limits=self.limits,
+                                     on_event=self.on_event, trigger=context)
+                receipt = None
+                if run.prepared is not None:
+                    try:
+                        signature = yield run.prepared
+                    except BaseException:
+                        self.ws.abort()
+                        raise
+                    receipt = self.ws.commit(run.prepared, signature)
+                result = run.done(receipt)
         except ScriptError as exc:
             return TriggerRun(trigger.name, context.record, None, exc, depth)
         except ValidationError as exc:
             return TriggerRun(trigger.name, context.record, None, ScriptError("error", str(exc)), depth)
         return TriggerRun(trigger.name, context.record, result, None, depth)
+
+
+Chain = Generator["Prepared", bytes, list[TriggerRun]]
+
+
+def drive_chain(chain: Chain, sign: Callable[[bytes], bytes]) -> list[TriggerRun]:
+    """Run a trigger chain to its end, signing each bundle it seals with `sign`."""
+    try:
+        prepared = next(chain)
+        while True:
+            try:
+                signature = sign(prepared.signing_bytes())
+            except BaseException as exc:
+                prepared = chain.throw(exc)
+                continue
+            prepared = chain.send(signature)
+    except StopIteration as stop:
+        return list(stop.value)

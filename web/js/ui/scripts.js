@@ -3,6 +3,7 @@
 // at and commit, or throw away. The screen lists the scripts that come with the app and the
 // workspace's own, asks for a script's inputs, shows progress while it runs, and says what it did.
 import { h, mount, uid } from './dom.js';
+import { triggerForm, triggerList, triggerRunsView } from './triggers.js';
 
 const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 const firstSentence = (text) => (text.match(/^.*?[.:](\s|$)/) || [text])[0].replace(/:\s*$/, '.').trim();
@@ -100,10 +101,14 @@ function newScriptForm(app, done) {
 
 export async function renderScripts({ main, app }) {
   let scripts = await app.read('script_library');
+  let triggers = await app.read('triggers');
+  let runs = await app.read('trigger_runs');
   let chosen = null;
   let adding = false;
+  let trigger = undefined; // undefined: no trigger form; null: a new one; else the one being changed
   let result = null;
   const listId = uid('scripts');
+  const pick = (what) => { chosen = what.script || null; adding = Boolean(what.adding); trigger = what.trigger; result = null; };
 
   const screen = {
     render() {
@@ -113,7 +118,7 @@ export async function renderScripts({ main, app }) {
         h('button', {
           type: 'button', class: `script-choice${chosen && chosen.id === s.id ? ' chosen' : ''}`,
           'aria-pressed': chosen && chosen.id === s.id ? 'true' : 'false',
-          onclick: () => { chosen = s; adding = false; result = null; screen.render(); main.querySelector('#script-form-title')?.focus(); },
+          onclick: () => { pick({ script: s }); screen.render(); main.querySelector('#script-form-title')?.focus(); },
         }, h('strong', {}, s.name), h('span', { class: 'hint' }, firstSentence(s.description))));
       mount(main,
         h('h1', { id: 'scripts-title', tabindex: -1 }, 'Scripts'),
@@ -128,12 +133,24 @@ export async function renderScripts({ main, app }) {
             own.length ? h('ul', {}, own.map(item)) : h('p', { class: 'hint' }, 'None yet.'),
             h('button', {
               type: 'button',
-              onclick: () => { adding = true; chosen = null; screen.render(); main.querySelector('#new-script-title')?.focus(); },
-            }, 'New script…')),
+              onclick: () => { pick({ adding: true }); screen.render(); main.querySelector('#new-script-title')?.focus(); },
+            }, 'New script…'),
+            triggerList(triggers, trigger && trigger.id, (t) => {
+              pick({ trigger: t }); screen.render(); main.querySelector('#trigger-form-title')?.focus();
+            }),
+            h('button', {
+              type: 'button',
+              onclick: () => { pick({ trigger: null }); screen.render(); main.querySelector('#trigger-form-title')?.focus(); },
+            }, 'New trigger…'),
+            triggerRunsView(runs)),
           adding ? newScriptForm(app, async (id) => {
             scripts = await app.read('script_library');
-            adding = false;
-            chosen = scripts.find((s) => s.id === id) || null;
+            triggers = await app.read('triggers');
+            pick({ script: scripts.find((s) => s.id === id) });
+            screen.render();
+          }) : trigger !== undefined ? triggerForm(app, triggers, scripts, trigger, async (id) => {
+            triggers = await app.read('triggers');
+            pick({ trigger: triggers.triggers.find((t) => t.id === id) });
             screen.render();
           }) : chosen ? screen.form() : h('section', { class: 'script-form' },
             h('p', { class: 'hint' }, 'Choose a script to see what it needs.'))));
@@ -182,7 +199,16 @@ export async function renderScripts({ main, app }) {
         script.read_only ? h('p', { class: 'hint' }, 'Comes with the app (it cannot be edited here).') : null,
         form, progress, status);
     },
-    async refresh() { /* the list changes only when a script is saved; runs refresh themselves */ },
+    async refresh() {
+      // what triggers did changes with edits made elsewhere in the app; redraw only that part
+      const fresh = await app.read('trigger_runs');
+      if (fresh.length === runs.length) return;
+      runs = fresh;
+      const old = main.querySelector('.trigger-runs');
+      const view = triggerRunsView(runs);
+      if (old && view) old.replaceWith(view);
+      else if (view) main.querySelector('.script-list')?.append(view);
+    },
     focus() { main.querySelector('#scripts-title')?.focus(); },
   };
   screen.render();

@@ -142,6 +142,9 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         self.progress: ProgressSink | None = None
         self._writes = 0  # write calls so far: with `seq`, what the drift cache is valid for
         self._drift_cache: tuple[tuple[Any, ...], list[Drift]] | None = None
+        self._fresh: list[bytes] = []
+        self._firing = False
+        self._trigger_log: list[dict[str, Any]] = []
         ws.listeners.append(self._on_bundle)
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -214,6 +217,8 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
 
     def _on_bundle(self, event: BundleEvent) -> None:
         self._enqueue(event.wire)
+        if event.origin == "local":
+            self.note_local_bundle(event.wire)
 
     def _enqueue(self, wire: bytes) -> None:
         self.seq += 1
@@ -294,6 +299,8 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         before = self.ws.active_overlay
         try:
             result = await getattr(self, f"m_{method}")(**args)
+            if spec:  # what this write committed sets off triggers (their runs: `trigger_runs`)
+                await self.fire_triggers()
         except (OpenprodError, ValueError) as exc:
             error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
             if isinstance(getattr(exc, "line", None), int):  # a query's error: where it is, for the caret

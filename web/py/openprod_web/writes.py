@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Generator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from openprod import Env, IngestResult, Receipt, Transaction, UndoResult, Workspace
+from openprod import Env, IngestResult, Prepared, Receipt, Transaction, UndoResult, Workspace
 
 _locks: weakref.WeakKeyDictionary[Workspace, asyncio.Lock] = weakref.WeakKeyDictionary()
 
@@ -30,8 +30,11 @@ def _lock(ws: Workspace) -> asyncio.Lock:
 
 async def _finish(ws: Workspace, tx: Transaction) -> Receipt | None:
     prepared = ws.prepare(tx)
-    if prepared is None:
-        return None
+    return None if prepared is None else await sign_and_commit(ws, prepared)
+
+
+async def sign_and_commit(ws: Workspace, prepared: Prepared) -> Receipt:
+    """The pipeline's last two steps for a sealed bundle: WebCrypto signs, the core commits."""
     try:
         signature = await ws.env.signer.sign_async(prepared.signing_bytes())
     except BaseException:
@@ -99,15 +102,44 @@ def held(ws: Workspace) -> asyncio.Lock:
 
 async def save_script(ws: Workspace, name: str, source: str, description: str, script_id: str | None) -> str:
     """Keep a user script in the workspace (adopting the Scripts table the first time)."""
-    from openprod.scripts import SCRIPTS_MODULE, SCRIPTS_TABLE, script_values
+    from openprod.scripts import SCRIPTS_TABLE, script_values
 
-    values = script_values(name, source, description)
-    if SCRIPTS_TABLE not in ws.schema.tables:
+    return await _store_script_record(ws, SCRIPTS_TABLE, script_values(name, source, description), script_id)
+
+
+async def save_trigger(ws: Workspace, *, trigger_id: str | None = None, **definition: Any) -> str:
+    """Keep a trigger: the core checks it (a cycle is refused with the reason), WebCrypto signs."""
+    from openprod.scripts import TRIGGERS_TABLE, trigger_values
+
+    values = trigger_values(ws, trigger_id=trigger_id, **definition)
+    return await _store_script_record(ws, TRIGGERS_TABLE, values, trigger_id)
+
+
+async def _store_script_record(ws: Workspace, table: str, values: dict[str, Any], record_id: str | None) -> str:
+    from openprod.scripts import SCRIPTS_MODULE
+
+    if table not in ws.schema.tables:
         async with transaction(ws, kind="module", staging=False) as tx:
             tx.adopt_module(SCRIPTS_MODULE)
     async with transaction(ws, staging=False) as tx:
-        if script_id is None:
-            return tx.create_record(SCRIPTS_TABLE, values)
+        if record_id is None:
+            return tx.create_record(table, values)
         for key, value in values.items():
-            tx.set_field(script_id, f"{SCRIPTS_TABLE}.{key}", value)
-    return script_id
+            tx.set_field(record_id, f"{table}.{key}", value)
+    return record_id
+
+
+async def drive_chain(ws: Workspace, chain: Generator[Prepared, bytes, list[Any]]) -> list[Any]:
+    """A trigger chain (`TriggerRunner.chain`) to its end, each bundle it seals signed with
+    WebCrypto between steps (the caller holds the write lock)."""
+    try:
+        prepared = next(chain)
+        while True:
+            try:
+                signature = await ws.env.signer.sign_async(prepared.signing_bytes())
+            except BaseException as exc:
+                prepared = chain.throw(exc)
+                continue
+            prepared = chain.send(signature)
+    except StopIteration as stop:
+        return list(stop.value)
