@@ -20,6 +20,8 @@ JOIN_MODE = "join_mode"
 FORKED_FROM = "forked_from"  # "<workspace id> <state hash>" of the workspace this one was forked from
 RECOVERY_KEY = "recovery_key"  # the public half of the recovery key pair, 64 hex digits (recovery.py)
 
+CURRENT_OWNER = "current_owner"  # present once a recovery moved ownership from the founder (ownership.py)
+
 JOIN_MODES = ("open", "access_key")
 
 _DAY_MS = 24 * 60 * 60 * 1000
@@ -63,7 +65,7 @@ def validate_setting(key: str, value: Any) -> None:
 def from_rows(rows: dict[str, Any]) -> Settings:
     return Settings(
         name=rows.get("name", ""),
-        owner=rows.get("owner"),
+        owner=rows.get(CURRENT_OWNER, rows.get("owner")),
         max_future_drift_ms=rows.get(MAX_FUTURE_DRIFT, DEFAULT_MAX_FUTURE_DRIFT_MS),
         stale_threshold_ms=rows.get(STALE_THRESHOLD, DEFAULT_STALE_THRESHOLD_MS),
         join_mode=rows.get(JOIN_MODE, "open"),
