@@ -18,10 +18,8 @@ from typing import Any
 from . import operations as o
 from .encoding import decode, encode
 from .errors import ValidationError
-from .recovery import proof_message
 from .registers import SETTING
 from .settings import CURRENT_OWNER, RECOVERY_KEY
-from .signer_pure import PureVerifier
 
 _RECORD = "INSERT OR IGNORE INTO ownership_events (ord, kind, actor, key, value) VALUES (?, ?, ?, ?, ?)"
 _KEPT = ("owner", "name")  # written by InitWorkspace, never by a setting
@@ -92,16 +90,13 @@ def derive(conn: sqlite3.Connection) -> None:
     conn.executemany(SETTING, [(name, value, ord_, actor) for name, (value, ord_, actor) in rows.items()])
 
 
-def check_recovery(conn: sqlite3.Connection, workspace_id: bytes, op: o.RecoverOwnership, actor: bytes,
-                   knew: Any) -> None:
-    """Raise ValidationError unless `op` is a recovery every peer can accept.
+def check_recovery(conn: sqlite3.Connection, op: o.RecoverOwnership, knew: Any) -> None:
+    """Raise ValidationError unless `op` (its proof already verified: Bundle.signatures) is a
+    recovery every peer can accept.
 
     `knew(ord)`: whether the author had seen the op at that canonical position (a second use of
     the same words the author knew about is refused; one made concurrently is kept, and the walk
     lets only the first in canonical order count, on every peer alike)."""
-    if not PureVerifier().verify(op.recovery_key, proof_message(workspace_id, actor, op.next_key), op.proof):
-        raise ValidationError("the recovery proof does not check: wrong recovery words, or a proof made "
-                              "for someone else")
     _rows, known, _key, _owner = _walk(conn)
     if op.recovery_key not in known:
         raise ValidationError("these recovery words do not open this workspace")

@@ -183,9 +183,11 @@ def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sourc
     try:
         for bundle, valid, data in items:
             if not valid:
+                proof = (" or its recovery proof does not check (wrong recovery words, or a proof made for "
+                         "someone else)") if bundle.has_recovery() else ""
                 results.append(quarantine(
-                    ws, data, REASON_BAD_SIGNATURE, f"signature does not verify for actor {short_actor(bundle.actor)}",
-                    bundle, source))
+                    ws, data, REASON_BAD_SIGNATURE,
+                    f"signature does not verify for actor {short_actor(bundle.actor)}{proof}", bundle, source))
             elif ws.conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle.bundle_id,)).fetchone():
                 results.append(IngestResult("duplicate", to_str(bundle.bundle_id)))
             elif (wait := blocker(ws, bundle)) is not None:
@@ -260,8 +262,8 @@ def _checked(ws: Context, bundle: Bundle, data: bytes, source: str | None) -> In
                     owner = ownership.owner_as_seen(ws.conn, lambda ord_: _knew(ws, bundle, ord_))
                 check_setter(owner, bundle.actor)
             if isinstance(op, o.RecoverOwnership):
-                ownership.check_recovery(ws.conn, ws.workspace_id, op, bundle.actor,
-                                         lambda ord_: _knew(ws, bundle, ord_))
+                # its proof was verified with the bundle's signature (Bundle.signatures)
+                ownership.check_recovery(ws.conn, op, lambda ord_: _knew(ws, bundle, ord_))
                 owner = bundle.actor  # the bundle's own later settings are the new owner's
         except (ValidationError, LocalError) as exc:
             return quarantine(ws, data, REASON_SCHEMA, f"operation {index} ({op.TYPE}): {exc}", bundle, source)

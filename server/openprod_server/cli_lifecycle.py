@@ -305,7 +305,9 @@ async def _write_recovery(client: Any, ws: Workspace, old_key: bytes, next_key: 
     with ws.transaction() as tx:
         tx.recover_ownership(old_key, next_key, signed)
     report = await client.sync()
-    return "written and sent" if report.in_sync else f"written, not sent yet ({report.closed_reason}): run openprod sync"
+    if report.in_sync:
+        return "written and sent"
+    return f"written, not sent yet ({report.closed_reason}): run openprod sync"
 
 
 

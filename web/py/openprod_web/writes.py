@@ -67,7 +67,9 @@ async def ingest_many(ws: Workspace, wires: Sequence[bytes], *, source: str | No
     async with _lock(ws):
         received = ws.check_received(wires, source=source)
         verifier = ws.env.verifier
-        verdicts = [await verifier.verify_async(b.actor, b.signing_bytes(), b.signature) for b in received.to_verify]
+        verdicts = []
+        for b in received.to_verify:  # the author's signature, and any recovery proof inside
+            verdicts.append(all([await verifier.verify_async(*s) for s in b.signatures()]))
         return ws.apply_received(received, verdicts)
 
 
