@@ -15,6 +15,7 @@ let appDb = null;
 const app = async () => (appDb ??= await openAppDb());
 let host = null;
 let listener = null;
+let recoveryWords = null; // the words of a workspace just created, until the page takes them
 const policy = { ...DEFAULT_POLICY, ...SYNC_POLICY };
 // What this tab's page can do for the worker (workers never have RTCPeerConnection; the page may not either:
 // WebKitGTK is built without WebRTC). Told by the page before it opens a workspace.
@@ -141,13 +142,22 @@ const api = {
     const identity = await identityJson();
     const py = await python();
     await closeHost();
-    const session = await py.web.Session.create(identity, name, modules);
+    await py.loadExtras(); // mnemonic, for the recovery words
+    const session = await py.web.Session.create_with_recovery(identity, name, modules);
+    recoveryWords = session.take_recovery_words(); // held here until the page takes them, once
     const info = JSON.parse(await session.call('info', '')).ok;
     const created = new WorkspaceHost({ id: info.workspace_id, python, identity: identityJson, emit, policy, capabilities });
     await created.adoptNew(session);
     host = created;
     await touchWorkspace(info.workspace_id, info.name);
     return info.workspace_id;
+  },
+
+  /** The recovery words of the workspace just created, once (null afterwards): never stored. */
+  takeRecoveryWords() {
+    const words = recoveryWords;
+    recoveryWords = null;
+    return words;
   },
 
   /** Open a workspace stored in this browser; resolves to this tab's role: 'owner' or 'client'. */

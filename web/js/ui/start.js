@@ -91,6 +91,37 @@ function joinForm({ app, invite }) {
   return form;
 }
 
+/** The new workspace's recovery words, shown this once: the page keeps them only in this screen,
+ * and takes them off it when the person says they have written them down. */
+function recoveryWordsStep({ words, name, onDone }) {
+  const checkId = uid('written');
+  const list = h('ol', { class: 'recovery-words', 'aria-label': 'Recovery words, in order' },
+    words.split(' ').map((word) => h('li', {}, h('span', { class: 'recovery-word' }, word))));
+  const button = h('button', { type: 'submit', class: 'primary', disabled: true }, 'Open the workspace');
+  const check = h('input', {
+    type: 'checkbox', id: checkId, name: 'written',
+    onchange: () => { button.disabled = !check.checked; },
+  });
+  const form = h('form', {
+    class: 'recovery-step',
+    onsubmit: (event) => {
+      event.preventDefault();
+      if (!check.checked) return;
+      list.replaceChildren(); // off the page before leaving it
+      onDone();
+    },
+  },
+  h('h1', { tabindex: -1 }, `Write down the recovery words for ${name}`),
+  h('p', {}, 'If this device is lost or broken, these 12 words let you take charge of the workspace again from ',
+    'another one. Write them on paper, in this order, and keep it somewhere safe.'),
+  h('p', { class: 'hint' }, 'They are shown only this once: Openprod does not keep them, not even on this device. ',
+    'Anyone who has them can take charge of the workspace, so do not send them by message or email.'),
+  list,
+  h('p', { class: 'recovery-confirm' }, check, h('label', { for: checkId }, 'I have written them down')),
+  button);
+  return form;
+}
+
 export async function renderStart({ main, app, invite = '' }) {
   const identity = await app.api.identity();
   if (!identity) {
@@ -131,6 +162,12 @@ export async function renderStart({ main, app, invite = '' }) {
       try {
         const id = await app.status.track(app.api.createWorkspace(name, modules));
         app.requestPersistence();
+        const words = await app.api.takeRecoveryWords();
+        if (words) {
+          mount(main, recoveryWordsStep({ words, name, onDone: () => app.navigate(`/w/${id}`) }));
+          main.querySelector('h1').focus();
+          return;
+        }
         app.navigate(`/w/${id}`);
       } catch (err) {
         status.textContent = `Not created: ${err.message}`;

@@ -137,14 +137,30 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         self.progress: ProgressSink | None = None
         self._writes = 0  # write calls so far: with `seq`, what the drift cache is valid for
         self._drift_cache: tuple[tuple[Any, ...], list[Drift]] | None = None
+        self._recovery_words: str | None = None  # held only until the page takes them (once)
         ws.listeners.append(self._on_bundle)
+
+    def take_recovery_words(self) -> str | None:
+        """The new workspace's recovery words, once: after this call nothing here holds them."""
+        words, self._recovery_words = self._recovery_words, None
+        return words
 
     # --- lifecycle --------------------------------------------------------------------------
 
     @classmethod
+    async def create_with_recovery(cls, identity_json: str, name: str, modules: Iterable[str]) -> Session:
+        """A new workspace with recovery words (docs/lifecycle.md): only the public half of the key
+        they stand for goes into the workspace; `take_recovery_words` hands the words out once."""
+        from openprod.signer_webcrypto import public_key_of
+
+        return await cls.create(identity_json, name, modules, recovery_public=public_key_of)
+
+    @classmethod
     async def create(cls, identity_json: str, name: str, modules: Iterable[str],
-                     env_factory: EnvFactory = webcrypto_env) -> Session:
-        """A new workspace; its first bundles wait in the queue like any other."""
+                     env_factory: EnvFactory = webcrypto_env,
+                     recovery_public: Callable[[bytes], Awaitable[bytes]] | None = None) -> Session:
+        """A new workspace; its first bundles wait in the queue like any other. With
+        `recovery_public` (seed -> public key), it gets a recovery key and its words."""
         identity = Identity.from_json(identity_json)
         env = await env_factory(identity)
         manifests = available_manifests()
@@ -152,8 +168,20 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         unknown = [m for m in chosen if m not in manifests]
         if unknown:
             raise ValidationError(f"unknown starter module(s): {', '.join(unknown)}")
-        ws = await writes.create(connect(":memory:"), env, name)
+        words = None
+        key_for = None
+        if recovery_public is not None:
+            from .recovery import new_secret, public_key_for, words_for
+
+            secret = new_secret()
+            words = words_for(secret)
+
+            async def key_for(workspace_id: bytes) -> bytes:
+                return await public_key_for(workspace_id, secret, recovery_public)
+
+        ws = await writes.create(connect(":memory:"), env, name, key_for)
         session = cls(ws, identity, 0, ReplayStats())
+        session._recovery_words = words
         assert ws.last_receipt is not None
         session._enqueue(ws.last_receipt.wire)  # stored before the listener existed
         if chosen:
@@ -358,7 +386,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
                    for m in ws.schema.modules.values()]
         return {"workspace_id": to_str(ws.workspace_id), "name": ws.name, "actor": ws.actor_id.hex(),
                 "display_name": ws.display_name, "tables": tables, "modules": modules, "crdt": self._crdt_ok(),
-                "upgrades": module_upgrades(ws)}
+                "upgrades": module_upgrades(ws), "recovery_key": ws.settings.recovery_key}
 
     async def m_status(self) -> dict[str, Any]:
         """What the header and banners show: staging mode, open conflicts, unacknowledged drift."""

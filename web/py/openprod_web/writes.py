@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -54,10 +54,18 @@ async def transaction(ws: Workspace, kind: str = "edit", meta: dict[str, Any] | 
         await _finish(ws, tx)
 
 
-async def create(conn: sqlite3.Connection, env: Env, name: str) -> Workspace:
-    """A new workspace, its founding bundle signed with the async signer."""
+async def create(conn: sqlite3.Connection, env: Env, name: str,
+                 recovery_key: Callable[[bytes], Awaitable[bytes]] | None = None) -> Workspace:
+    """A new workspace, its founding bundle signed with the async signer; with `recovery_key`
+    (workspace id -> the public recovery key), that key is set in the founding bundle."""
     ws, tx = Workspace.founding(conn, env, name)
     async with _lock(ws):
+        if recovery_key is not None:
+            try:
+                tx.set_setting("recovery_key", (await recovery_key(ws.workspace_id)).hex())
+            except BaseException:
+                ws.abort()
+                raise
         await _finish(ws, tx)
     return ws
 
