@@ -18,7 +18,7 @@ from openprod.signer_nacl import generate_identity
 from openprod_server.recovery import public_key, secret_from
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "web" / "py"))
-from openprod_web import Session  # noqa: E402
+from openprod_web import Session
 
 pytestmark = pytest.mark.browser
 
