@@ -76,9 +76,9 @@ class AppPage:
         self.page.get_by_label("Workspace name").fill(name)
         self.page.get_by_role("button", name="Create workspace").click()
         # the recovery words, shown once: written down (kept here for tests that use them)
-        words = self.page.get_by_role("list", name="Recovery words, in order")
-        words.wait_for(timeout=BOOT_MS)
-        self.last_recovery_words = " ".join(words.locator(".recovery-word").all_inner_texts())
+        expect(self.page.get_by_role("list", name="Recovery words, in order")).to_be_visible(timeout=BOOT_MS)
+        self.last_recovery_words = self.page.evaluate(
+            "() => [...document.querySelectorAll('.recovery-word')].map((w) => w.textContent).join(' ')")
         self.page.get_by_label("I have written them down").check()
         self.page.get_by_role("button", name="Open the workspace").click()
         self.page.wait_for_selector(GRID, timeout=BOOT_MS)

@@ -3,6 +3,7 @@
 // catch-up), publishing a workspace made offline, inviting people (invitation link, join mode,
 // access keys) and the connection settings. Actions run in the tab that owns the workspace.
 import { h, mount, uid } from './dom.js';
+import { copiesSection } from './copies.js';
 import { backupSection } from './keep.js';
 import { peopleSection } from './members.js';
 import { NO_RTC, ago, describeSync, linkLine } from './syncstatus.js';
@@ -260,7 +261,11 @@ export async function renderSync({ main, app }) {
   }));
   await app.refreshStorage();
   showBackup();
-  mount(main, h('h1', {}, 'Sync'), summary, panels, backup);
+  const copies = h('div', { class: 'sync-copies' });
+  mount(main, h('h1', {}, 'Sync'), summary, panels, backup, copies);
+  app.api.call('info', {}).then((info) => copiesSection({ app, main, name: info.name || 'Workspace' }))
+    .then((section) => mount(copies, section))
+    .catch((err) => mount(copies, h('p', { class: 'error' }, `Copies and templates could not be shown: ${err.message}`)));
   renderSummary();
   renderPanels();
   const lease = setInterval(() => { // while this screen shows, the counts are kept current

@@ -55,17 +55,21 @@ async def transaction(ws: Workspace, kind: str = "edit", meta: dict[str, Any] | 
 
 
 async def create(conn: sqlite3.Connection, env: Env, name: str,
-                 recovery_key: Callable[[bytes], Awaitable[bytes]] | None = None) -> Workspace:
+                 recovery_key: Callable[[bytes], Awaitable[bytes]] | None = None,
+                 founding: Callable[[Transaction], None] | None = None) -> Workspace:
     """A new workspace, its founding bundle signed with the async signer; with `recovery_key`
-    (workspace id -> the public recovery key), that key is set in the founding bundle."""
+    (workspace id -> the public recovery key), that key is set in the founding bundle, and
+    `founding(tx)` writes more into it (a fork's origin and structure)."""
     ws, tx = Workspace.founding(conn, env, name)
     async with _lock(ws):
-        if recovery_key is not None:
-            try:
+        try:
+            if recovery_key is not None:
                 tx.set_setting("recovery_key", (await recovery_key(ws.workspace_id)).hex())
-            except BaseException:
-                ws.abort()
-                raise
+            if founding is not None:
+                founding(tx)
+        except BaseException:
+            ws.abort()
+            raise
         await _finish(ws, tx)
     return ws
 
