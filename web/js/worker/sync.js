@@ -191,6 +191,7 @@ export class SyncEngine {
       case 'members': return this.request('members', {});
       case 'decide_request': return this.request('decide_request', { actor: args.actor, approve: Boolean(args.approve) });
       case 'remove_member': return this.request('remove_member', { actor: args.actor });
+      case 'readmit_member': return this.request('readmit_member', { actor: args.actor });
       case 'set_join_mode': {
         const result = await this.request('set_join_mode', { mode: args.mode });
         await this.saveConfig({ joinMode: result.join_mode });
