@@ -203,8 +203,8 @@ class MemberRecords:
             if cur.rowcount != 1:
                 self.conn.execute("ROLLBACK")
                 return False
-            self.conn.execute("INSERT OR IGNORE INTO members (ws, actor, via, joined_at) VALUES (?, ?, 'readmitted', ?)",
-                              (ws, actor, now_ms))
+            self.conn.execute("INSERT OR IGNORE INTO members (ws, actor, via, joined_at)"
+                              " VALUES (?, ?, 'readmitted', ?)", (ws, actor, now_ms))
             self.audit(ws, now_ms, owner, "readmitted", actor.hex())
             self.conn.execute("COMMIT")
         except BaseException:

@@ -66,7 +66,8 @@ def test_the_sync_screen_lists_the_relays_on_the_network(two_lan_relays: tuple[S
         section.scroll_into_view_if_needed()
 
     show()
-    expect(page.get_by_role("region", name="Relays on this network")).to_contain_text("Your relay shares the workspaces")
+    section = page.get_by_role("region", name="Relays on this network")
+    expect(section).to_contain_text("Your relay shares the workspaces")
     alice.tablet_shots(screenshot_dir, "47-lan-relays", show)
 
     # a relay that does not look for others says so, in words
