@@ -48,9 +48,9 @@ NODE = ROOT / "node_modules"
 WEB = ROOT / "web"
 
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
-RUNTIME_WHEELS = ("cbor2", "lark", "et_xmlfile", "openpyxl")  # micropip is not needed: the worker loads
+RUNTIME_WHEELS = ("cbor2", "lark", "et_xmlfile", "openpyxl", "mnemonic")  # micropip is not needed: the worker loads
 # the wheels by URL; openpyxl and et_xmlfile only when a person first exports to Excel (LAZY_WHEELS)
-LAZY_WHEELS = ("et_xmlfile", "openpyxl")
+LAZY_WHEELS = ("et_xmlfile", "openpyxl", "mnemonic")  # mnemonic: recovery words, on creating a workspace
 # (npm package, file inside it, where it goes in build/web)
 VENDOR = (
     ("comlink", "dist/esm/comlink.min.mjs", "vendor/comlink.mjs"),

@@ -85,6 +85,8 @@ def ours(browser: Any, base: Path, rows: int, paste_rows: int) -> dict[str, Any]
         page.get_by_role("button", name="Continue").click()
         page.get_by_label("Workspace name").fill("Big show")
         page.get_by_role("button", name="Create workspace").click()
+        page.get_by_label("I have written them down").check()  # the recovery words, shown once
+        page.get_by_role("button", name="Open the workspace").click()
         page.wait_for_selector("table.grid")
         ws = page.url.split("#/w/")[1].split("/")[0]
         for first in range(0, rows, 5_000):

@@ -1,7 +1,7 @@
 """Download the Python 3.14 / wasm32 wheels that Pyodide installs, once, into build/wheels.
 
 The web bundle ships the runtime wheels (micropip, cbor2, lark; openpyxl and et_xmlfile, loaded
-when a person first exports to Excel); the in-Pyodide test run
+when a person first exports to Excel; mnemonic, when they first create a workspace); the in-Pyodide test run
 also installs pytest and hypothesis. Versions are pinned here and checked on every run,
 so a fresh machine gets exactly these files from PyPI and nothing at run time.
 """
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WHEELS = ROOT / "build" / "wheels"
 
 # Pure wheels (py3-none-any), resolved for Python 3.14.
-PURE_RUNTIME = ["micropip==0.11.1", "lark==1.3.1", "openpyxl==3.1.5", "et_xmlfile==2.0.0"]
+PURE_RUNTIME = ["micropip==0.11.1", "lark==1.3.1", "openpyxl==3.1.5", "et_xmlfile==2.0.0", "mnemonic==0.21"]
 PURE_TEST = [
     "pytest==9.2.0", "pluggy==1.7.0", "iniconfig==2.3.1", "packaging==26.3", "pygments==2.21.0",
     "hypothesis==6.155.7", "sortedcontainers==2.4.0", "ecdsa==0.19.2", "six==1.17.0",

@@ -29,7 +29,8 @@ from .errors import (
 from .hlc import HLC_LEN
 from .identity import ACTOR_ID_LEN, SIGNATURE_LEN
 from .ids import ID_LEN
-from .operations import Op, decode_op, encode_op
+from .operations import Op, RecoverOwnership, decode_op, encode_op
+from .recovery import proof_message
 from .wire import WireMap
 
 BUNDLE_VERSION = 2
@@ -114,6 +115,19 @@ class Bundle:
 
     def signing_bytes(self) -> bytes:
         return SIGN_CONTEXT + self.header_bytes
+
+    def signatures(self) -> list[tuple[bytes, bytes, bytes]]:
+        """Every (public key, message, signature) a receiver checks before applying: the author's
+        over the header, and each recovery proof inside (ownership.py). A receiver verifies them all
+        with its own verifier (sync or async) and hands in one verdict: all of them hold."""
+        out = [(self.actor, self.signing_bytes(), self.signature)]
+        for op in self.ops:
+            if isinstance(op, RecoverOwnership):
+                out.append((op.recovery_key, proof_message(self.header.workspace, self.actor, op.next_key), op.proof))
+        return out
+
+    def has_recovery(self) -> bool:
+        return any(isinstance(op, RecoverOwnership) for op in self.ops)
 
     def wire(self) -> bytes:
         return encode_wire(self.header_bytes, self.signature, self.op_bytes)

@@ -109,17 +109,26 @@ def _schema_steps(copy: StateCopy, tx: Transaction) -> None:
         tx.save_view(name, definition)
 
 
-def plant(copy: StateCopy, ws: Workspace, *, schema: bool = True) -> dict[str, str]:
-    """Write `copy` into `ws` (a new workspace) as fresh operations; returns old record id -> new id.
+Step = tuple[str, dict[str, Any], Callable[["Transaction"], None]]
 
-    Raises LocalError if the copy does not fit; nothing of the failing transaction is written."""
-    new_ids: dict[str, str] = {}
+
+def plant_steps(copy: StateCopy, new_ids: dict[str, str], *, schema: bool = True) -> Iterator[Step]:
+    """The transactions that plant `copy`, in order, as (kind, meta, write): the caller runs each
+    `write(tx)` in a transaction of that kind and signs it however its runtime signs (`plant` with a
+    synchronous signer; the browser prepares, signs with WebCrypto, commits). `new_ids` fills with
+    old record id -> new id as records are written (links read it)."""
     if schema:
-        with ws.transaction(kind="module") as tx:
-            _schema_steps(copy, tx)
+        yield "module", {}, lambda tx: _schema_steps(copy, tx)
+    meta = {"copied": "fork or template"}
     for batch in _chunks(copy.records, RECORDS_PER_BUNDLE):
-        with ws.transaction(kind="import", meta={"copied": "fork or template"}) as tx:
-            for entry in batch:
+        yield "import", meta, _records_step(batch, new_ids)
+    for batch in _chunks(copy.links, RECORDS_PER_BUNDLE):
+        yield "import", meta, _links_step(batch, new_ids)
+
+
+def _records_step(batch: list[dict[str, Any]], new_ids: dict[str, str]) -> Callable[[Transaction], None]:
+    def write(tx: Transaction) -> None:
+        for entry in batch:
                 tables: list[str] = list(entry["tables"])
                 if not tables:
                     continue
@@ -130,16 +139,30 @@ def plant(copy: StateCopy, ws: Workspace, *, schema: bool = True) -> dict[str, s
                 for fid, values in entry["lists"].items():
                     tx.set_list(new, fid, values)
                 new_ids[str(entry["id"])] = new
-    for batch in _chunks(copy.links, RECORDS_PER_BUNDLE):
-        with ws.transaction(kind="import", meta={"copied": "fork or template"}) as tx:
-            for link in batch:
-                source, target = new_ids.get(link["source"]), new_ids.get(link["target"])
-                if source is None or target is None:
-                    continue
-                if link["ordered"]:
-                    tx.create_ordered_edge(link["type"], source, target, properties=link["properties"])
-                else:
-                    tx.create_edge(link["type"], source, target, properties=link["properties"])
+    return write
+
+
+def _links_step(batch: list[dict[str, Any]], new_ids: dict[str, str]) -> Callable[[Transaction], None]:
+    def write(tx: Transaction) -> None:
+        for link in batch:
+            source, target = new_ids.get(link["source"]), new_ids.get(link["target"])
+            if source is None or target is None:
+                continue
+            if link["ordered"]:
+                tx.create_ordered_edge(link["type"], source, target, properties=link["properties"])
+            else:
+                tx.create_edge(link["type"], source, target, properties=link["properties"])
+    return write
+
+
+def plant(copy: StateCopy, ws: Workspace, *, schema: bool = True) -> dict[str, str]:
+    """Write `copy` into `ws` (a new workspace) as fresh operations; returns old record id -> new id.
+
+    Raises LocalError if the copy does not fit; nothing of the failing transaction is written."""
+    new_ids: dict[str, str] = {}
+    for kind, meta, write in plant_steps(copy, new_ids, schema=schema):
+        with ws.transaction(kind=kind, meta=meta) as tx:
+            write(tx)
     return new_ids
 
 
@@ -162,18 +185,33 @@ def fork(source: Workspace, make: Callable[[str], tuple[Workspace, Transaction]]
     source_id = to_str(source.workspace_id)
     ws, tx = make(name or f"{copy.name} (fork)")
     try:
-        tx.set_setting(FORKED_FROM, f"{source_id} {source_hash}")
-        _schema_steps(copy, tx)
+        found_fork(copy, source_id, source_hash, tx)
     except BaseException:
         ws.abort()
         raise
     ws.last_receipt = ws.finish(tx)
     ids = plant(copy, ws, schema=False)
-    meta = {"forked_to": to_str(ws.workspace_id), "state_hash": source_hash}
+    meta = fork_note_meta(to_str(ws.workspace_id), source_hash)
     with source.transaction(kind="workspace", meta=meta) as stx:
-        stx.add(o.IdentifyActor, display_name=source.display_name)  # the note's one op: who forked it
+        note_fork(source, stx)
     return ws, ForkReport(source=source_id, fork=to_str(ws.workspace_id), source_hash=source_hash,
                           records=len(ids), links=len(copy.links))
+
+
+def found_fork(copy: StateCopy, source_id: str, source_hash: str, tx: Transaction) -> None:
+    """The fork's founding transaction: where it came from, and the structure."""
+    tx.set_setting(FORKED_FROM, f"{source_id} {source_hash}")
+    _schema_steps(copy, tx)
+
+
+def fork_note_meta(fork_id: str, source_hash: str) -> dict[str, Any]:
+    """The meta of the original's note naming a fork (a transaction of kind `workspace`)."""
+    return {"forked_to": fork_id, "state_hash": source_hash}
+
+
+def note_fork(source: Workspace, tx: Transaction) -> None:
+    """The note's one op in the original: who forked it (the fork is named in the bundle's meta)."""
+    tx.add(o.IdentifyActor, display_name=source.display_name)
 
 
 def fork_provenance(ws: Workspace) -> dict[str, Any]:

@@ -258,6 +258,31 @@ class SetWorkspaceSetting(Op):
     SPEC: ClassVar[dict[str, Any]] = {"key": _text, "value": _value}
 
 
+def _key32(name: str, v: Any) -> bytes:
+    if not isinstance(v, bytes) or len(v) != 32:
+        raise _bad("a 32-byte public key", name, v)
+    return v
+
+
+def _signature(name: str, v: Any) -> bytes:
+    if not isinstance(v, bytes) or len(v) != 64:
+        raise _bad("a 64-byte signature", name, v)
+    return v
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverOwnership(Op):
+    """Makes its author the workspace's owner: `proof` is the signature, by the recovery key in
+    force (`recovery_key`), over (workspace, author, `next_key`) (recovery.proof_message). Every
+    peer checks it and derives the owner in canonical order (ownership.py)."""
+
+    recovery_key: bytes
+    next_key: bytes
+    proof: bytes
+    TYPE: ClassVar[str] = "RecoverOwnership"
+    SPEC: ClassVar[dict[str, Any]] = {"recovery_key": _key32, "next_key": _key32, "proof": _signature}
+
+
 @dataclass(frozen=True, slots=True)
 class AdoptModule(Op):
     module: str
@@ -641,6 +666,7 @@ OP_TYPES: dict[str, type[Op]] = {
         InitWorkspace,
         IdentifyActor,
         SetWorkspaceSetting,
+        RecoverOwnership,
         AdoptModule,
         CreateEntity,
         DeleteEntity,

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 OVERLAY_WALL = (1 << 64) - 1  # overlay ops sort after every canonical op
 NOT_IN_OVERLAYS = (o.InitWorkspace, o.AdoptModule, o.LinkTables, o.UnlinkTables, o.ConfirmFieldMapping,
-                   o.SetWorkspaceSetting, o.CreateRule, o.IdentifyActor, o.MergeEntities, o.SplitEntity)
+                   o.SetWorkspaceSetting, o.RecoverOwnership, o.CreateRule, o.IdentifyActor, o.MergeEntities,
+                   o.SplitEntity)
 
 
 @dataclass(frozen=True)

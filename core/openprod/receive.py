@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from . import hlc as hlc_mod
 from . import operations as o
-from . import oplog
+from . import oplog, ownership
 from .awareness import field_writes
 from .bundle import Bundle, decode_bundle, failure
 from .errors import (
@@ -183,9 +183,11 @@ def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sourc
     try:
         for bundle, valid, data in items:
             if not valid:
+                proof = (" or its recovery proof does not check (wrong recovery words, or a proof made for "
+                         "someone else)") if bundle.has_recovery() else ""
                 results.append(quarantine(
-                    ws, data, REASON_BAD_SIGNATURE, f"signature does not verify for actor {short_actor(bundle.actor)}",
-                    bundle, source))
+                    ws, data, REASON_BAD_SIGNATURE,
+                    f"signature does not verify for actor {short_actor(bundle.actor)}{proof}", bundle, source))
             elif ws.conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle.bundle_id,)).fetchone():
                 results.append(IngestResult("duplicate", to_str(bundle.bundle_id)))
             elif (wait := blocker(ws, bundle)) is not None:
@@ -234,6 +236,15 @@ def _taken(ws: Context, entity: bytes, bundle: Bundle) -> str | None:
     return f"by {ws.actor_name(creator)}" if knew else None
 
 
+def _knew(ws: Context, bundle: Bundle, ord_: bytes) -> bool:
+    """Whether the bundle's author had seen the op at `ord_` (its writer's clock covers it)."""
+    row = ws.conn.execute("SELECT b.writer FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq"
+                          " WHERE l.op_id = ?", (ord_[12:],)).fetchone()
+    if row is None:
+        return False
+    return bool(row[0] == bundle.writer or bundle.header.clock.get(row[0], hlc_mod.ZERO) >= ord_[:12])
+
+
 def _checked(ws: Context, bundle: Bundle, data: bytes, source: str | None) -> IngestResult | Schema:
     """The schema and id checks of a ready bundle: a refusal, or the schema once it is applied."""
     schema = ws.schema
@@ -247,7 +258,13 @@ def _checked(ws: Context, bundle: Bundle, data: bytes, source: str | None) -> In
                     raise ValidationError("only the actor this workspace's id was made for can found it")
                 owner = owner or bundle.actor  # a founding bundle may set the settings it starts with
             if isinstance(op, o.SetWorkspaceSetting):
+                if owner != bundle.actor and ownership.recovered(ws.conn):
+                    owner = ownership.owner_as_seen(ws.conn, lambda ord_: _knew(ws, bundle, ord_))
                 check_setter(owner, bundle.actor)
+            if isinstance(op, o.RecoverOwnership):
+                # its proof was verified with the bundle's signature (Bundle.signatures)
+                ownership.check_recovery(ws.conn, op, lambda ord_: _knew(ws, bundle, ord_))
+                owner = bundle.actor  # the bundle's own later settings are the new owner's
         except (ValidationError, LocalError) as exc:
             return quarantine(ws, data, REASON_SCHEMA, f"operation {index} ({op.TYPE}): {exc}", bundle, source)
         except Exception as exc:  # a shape the checks did not foresee: refuse this bundle, nothing else

@@ -96,6 +96,7 @@ REGISTERS: dict[type[o.Op], Callable[[Any], Writes]] = {
     o.InitWorkspace: lambda op: _NOTHING,
     o.IdentifyActor: lambda op: _NOTHING,
     o.SetWorkspaceSetting: lambda op: _NOTHING,
+    o.RecoverOwnership: lambda op: _NOTHING,  # moves ownership: a workspace setting, not a record's
     o.AdoptModule: lambda op: _NOTHING,
     o.LinkTables: lambda op: _NOTHING,
     o.ConfirmFieldMapping: lambda op: _NOTHING,

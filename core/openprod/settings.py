@@ -24,6 +24,8 @@ DEFAULT_MAX_BLOB_BYTES = 100 * 2**20
 """Attachments up to 100 MiB by default: a full plot set or a score as one PDF fits."""
 BLOB_LIMIT_RANGE = (2**10, 2**31)
 
+CURRENT_OWNER = "current_owner"  # present once a recovery moved ownership from the founder (ownership.py)
+
 JOIN_MODES = ("open", "access_key")
 
 _DAY_MS = 24 * 60 * 60 * 1000
@@ -72,7 +74,7 @@ def validate_setting(key: str, value: Any) -> None:
 def from_rows(rows: dict[str, Any]) -> Settings:
     return Settings(
         name=rows.get("name", ""),
-        owner=rows.get("owner"),
+        owner=rows.get(CURRENT_OWNER, rows.get("owner")),
         max_future_drift_ms=rows.get(MAX_FUTURE_DRIFT, DEFAULT_MAX_FUTURE_DRIFT_MS),
         stale_threshold_ms=rows.get(STALE_THRESHOLD, DEFAULT_STALE_THRESHOLD_MS),
         join_mode=rows.get(JOIN_MODE, "open"),

@@ -47,6 +47,17 @@ async def generate_identity(display_name: str) -> Identity:
     return Identity(bytes(raw_pub), _unb64url(jwk["d"]), clean_display_name(display_name), now)
 
 
+_PKCS8_ED25519 = bytes.fromhex("302e020100300506032b657004220420")  # DER prefix of a 32-byte seed
+
+
+async def public_key_of(seed: bytes) -> bytes:
+    """The Ed25519 public key of a 32-byte seed (a recovery key: recovery.recovery_seed)."""
+    js, to_js = _js()
+    key = await js.crypto.subtle.importKey("pkcs8", to_js(_PKCS8_ED25519 + seed), _alg(), True, to_js(["sign"]))
+    jwk = (await js.crypto.subtle.exportKey("jwk", key)).to_py()
+    return _unb64url(jwk["x"])
+
+
 async def _import_private(identity: Identity) -> Any:
     js, to_js = _js()
     jwk = {"kty": "OKP", "crv": "Ed25519", "d": _b64url(identity.seed), "x": _b64url(identity.actor_id)}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import operations as o
+from . import ownership
 from .crdt import CrdtStore
 from .encoding import encode
 from .merge import Redirects, move_state
@@ -91,6 +92,7 @@ class Applier:
             o.InitWorkspace: self._init_workspace,
             o.IdentifyActor: self._identify_actor,
             o.SetWorkspaceSetting: self._setting,
+            o.RecoverOwnership: self._recover,
             o.AdoptModule: self._adopt_module,
             o.CreateEntity: self._create_entity,
             o.DeleteEntity: self._delete_entity,
@@ -136,6 +138,7 @@ class Applier:
     def _init_workspace(self, op: o.InitWorkspace, actor: bytes) -> Effects:
         self.conn.execute(SETTING, ("name", encode(op.name), op.ord, actor))
         self.conn.execute(OWNER, (encode(actor), op.ord, actor))
+        ownership.record(self.conn, op, actor)
         return Effects(settings=True)
 
     def _identify_actor(self, op: o.IdentifyActor, actor: bytes) -> None:
@@ -144,10 +147,20 @@ class Applier:
     def _setting(self, op: o.SetWorkspaceSetting, actor: bytes) -> Effects | None:
         # Only the owner's settings take effect, whatever a stored log holds: receivers refuse
         # anyone else's, and a rebuild must derive the same (the owner is set first, by InitWorkspace).
+        # Once ownership was recovered, who owned the workspace when depends on canonical order.
+        ownership.record(self.conn, op, actor)
+        if ownership.recovered(self.conn):
+            ownership.derive(self.conn)
+            return Effects(settings=True)
         if self.conn.execute("SELECT 1 FROM settings WHERE key = 'owner' AND value = ?",
                              (encode(actor),)).fetchone() is None:
             return None
         self.conn.execute(SETTING, (op.key, encode(op.value), op.ord, actor))
+        return Effects(settings=True)
+
+    def _recover(self, op: o.RecoverOwnership, actor: bytes) -> Effects:
+        ownership.record(self.conn, op, actor)
+        ownership.derive(self.conn)
         return Effects(settings=True)
 
     def _adopt_module(self, op: o.AdoptModule, actor: bytes) -> Effects:

@@ -152,6 +152,15 @@ CREATE TABLE IF NOT EXISTS settings (
     actor BLOB NOT NULL
 ) WITHOUT ROWID;
 
+-- The ops ownership is derived from (founding, settings, recoveries), in canonical order: ownership.py.
+CREATE TABLE IF NOT EXISTS ownership_events (
+    ord BLOB PRIMARY KEY,
+    kind TEXT NOT NULL,                   -- init, setting, recover
+    actor BLOB NOT NULL,
+    key BLOB,                             -- setting: its name (text); recover: the recovery key used
+    value BLOB                            -- setting: its value (CBOR); recover: the next recovery key
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS actors (
     actor BLOB PRIMARY KEY,
     display_name TEXT NOT NULL,
@@ -336,6 +345,7 @@ DERIVED_TABLES = (
     "table_links",
     "field_mappings",
     "settings",
+    "ownership_events",
     "actors",
     "rules",
     "views",

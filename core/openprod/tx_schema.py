@@ -141,3 +141,23 @@ class SchemaWrites(RecordWrites):
 
         check_setter(self.ws.settings.owner, self.ws.actor_id)
         self.add(o.SetWorkspaceSetting, key=key, value=value)
+
+    def recover_ownership(self, recovery_key: bytes, next_key: bytes, proof: bytes) -> None:
+        """Become the owner with a proof from the recovery key in force (ownership.py): every peer
+        checks it; the words behind `recovery_key` open nothing afterwards."""
+        from . import ownership
+        from .recovery import proof_message
+
+        if self.staging:
+            raise ValidationError("ownership cannot move in a draft")
+        op_check = o.make_op(o.RecoverOwnership, bytes(16), bytes(12), recovery_key=recovery_key,
+                             next_key=next_key, proof=proof)
+        assert isinstance(op_check, o.RecoverOwnership)
+        message = proof_message(self.ws.workspace_id, self.ws.actor_id, next_key)
+        if not self.ws.env.verifier.verify(recovery_key, message, proof):
+            raise ValidationError("the recovery proof does not check: wrong recovery words, or a proof made "
+                                  "for someone else")
+        ownership.check_recovery(self.ws.conn, op_check, lambda _ord: True)
+        if ownership.current_key(self.ws.conn) != recovery_key:
+            raise ValidationError("these recovery words were replaced by newer ones; they open nothing now")
+        self.add(o.RecoverOwnership, recovery_key=recovery_key, next_key=next_key, proof=proof)

@@ -348,9 +348,9 @@ class Workspace:
     # --- received bundles: check -> verify -> apply (`receive`) ------------------------------------
 
     def check_received(self, wires: Sequence[bytes], *, source: str | None = None) -> Received:
-        """Step one for received bundles: every check that needs no signature. Verify the
-        signature of each of `.to_verify` (`bundle.actor`, `bundle.signing_bytes()`,
-        `bundle.signature`), then hand the verdicts to `apply_received`."""
+        """Step one for received bundles: every check that needs no signature. Verify every
+        signature of each of `.to_verify` (`bundle.signatures()`: its author's, and any recovery
+        proof), then hand one verdict per bundle (all held) to `apply_received`."""
         return receive.check(self._cx, wires, source)
 
     def apply_received(self, received: Received, verdicts: Sequence[bool]) -> list[IngestResult]:
@@ -366,7 +366,7 @@ class Workspace:
         """Verify and apply a batch (a catch-up delta) with one commit; one result per bundle."""
         received = self.check_received(wires, source=source)
         verify = self.env.verifier.verify
-        return self.apply_received(received, [verify(b.actor, b.signing_bytes(), b.signature)
+        return self.apply_received(received, [all(verify(*s) for s in b.signatures())
                                               for b in received.to_verify])
 
     def drain_parked(self) -> list[str]:

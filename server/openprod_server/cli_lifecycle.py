@@ -276,7 +276,8 @@ def recover_command(db: Path, identity_path: Path, relay: str, ca: Path | None, 
         secret = new_secret()
         next_key = public_key(ws_bytes, secret)
         args = {"proof": proof(ws_bytes, old_secret, ws.actor_id, next_key), "next_key": next_key}
-        result = cli._run(cli._client(relay, ws, ca).request("recover", args))
+        client = cli._client(relay, ws, ca)
+        result = cli._run(client.request("recover", args))
     except BaseException:
         ws.close()
         if created:
@@ -284,8 +285,29 @@ def recover_command(db: Path, identity_path: Path, relay: str, ca: Path | None, 
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
         raise
-    ws.close()
-    cli._emit({**result, "db": str(db), "recovery_words": words_for(secret), "note": cli.RECOVERY_NOTE})
+    # The relay took the words: now move ownership in the workspace itself, so every peer's copy
+    # agrees (the same proof, checked by each of them). The new words are printed whatever happens.
+    try:
+        written = cli._run(_write_recovery(client, ws, public_key(ws_bytes, old_secret), next_key, args["proof"]))
+    except (click.ClickException, OpenprodError) as exc:
+        written = f"not written: {exc}"
+    finally:
+        ws.close()
+    cli._emit({**result, "db": str(db), "in_workspace": written, "recovery_words": words_for(secret),
+               "note": cli.RECOVERY_NOTE})
+
+
+async def _write_recovery(client: Any, ws: Workspace, old_key: bytes, next_key: bytes, signed: bytes) -> str:
+    """Fetch the workspace, write the signed ownership change into it, and send it back."""
+    report = await client.sync()
+    if not report.in_sync:
+        return f"not written: the workspace could not be fetched ({report.closed_reason})"
+    with ws.transaction() as tx:
+        tx.recover_ownership(old_key, next_key, signed)
+    report = await client.sync()
+    if report.in_sync:
+        return "written and sent"
+    return f"written, not sent yet ({report.closed_reason}): run openprod sync"
 
 
 

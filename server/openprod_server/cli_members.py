@@ -32,13 +32,13 @@ def _roster(relay: str, ws: Any, ca: Path | None) -> dict[str, Any]:
 
 def resolve(roster: dict[str, Any], who: str, among: str) -> str:
     """A person as typed (actor id, id prefix, or name) -> their actor id, among members or pending requests."""
-    people = roster["pending"] if among == "pending" else roster["members"]
+    people = roster[among] if among in ("pending", "removed") else roster["members"]
     text = who.strip()
     lowered = text.lower()
     matches = [p for p in people if str(p["actor"]).startswith(lowered) and len(lowered) >= 4]
     if not matches:
         matches = [p for p in people if str(p.get("name", "")).casefold() == text.casefold()]
-    what = "pending request" if among == "pending" else "member"
+    what = {"pending": "pending request", "removed": "removed member"}.get(among, "member")
     if not matches:
         raise click.ClickException(f"no {what} matches {who!r}; see `openprod members list`")
     if len(matches) > 1:
@@ -86,6 +86,18 @@ def _setup() -> None:
         ws = cli._open(db, identity_path)
         actor = resolve(_roster(relay, ws, ca), who, "members")
         cli._emit(cli._run(cli._client(relay, ws, ca).request("remove_member", {"actor": actor})))
+
+    @_command("readmit", "Let a removed member back in: they sync again and their new changes are accepted.")
+    @click.argument("who")
+    def members_readmit(db: Path, identity_path: Path, relay: str, ca: Path | None, who: str) -> None:
+        _readmit(db, identity_path, relay, ca, who)
+
+
+def _readmit(db: Path, identity_path: Path, relay: str, ca: Path | None, who: str) -> None:
+    cli = _base()
+    ws = cli._open(db, identity_path)
+    actor = resolve(_roster(relay, ws, ca), who, "removed")
+    cli._emit(cli._run(cli._client(relay, ws, ca).request("readmit_member", {"actor": actor})))
 
 
 def _decide(db: Path, identity_path: Path, relay: str, ca: Path | None, who: str, approve: bool) -> None:

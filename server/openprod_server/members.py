@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS member_audit (
     at INTEGER NOT NULL,
     by BLOB NOT NULL,               -- who did it (the owner, or the requester for a request)
     action TEXT NOT NULL,           -- requested, approved, rejected, removed, key_created, key_revoked, join_mode,
-                                    -- recovered
+                                    -- recovered, readmitted
     subject TEXT NOT NULL           -- the actor (hex), the access key, or the new join mode
 );
 """
@@ -188,6 +188,24 @@ class MemberRecords:
             self.conn.execute("INSERT OR REPLACE INTO removed_members (ws, actor, removed_at, removed_by)"
                               " VALUES (?, ?, ?, ?)", (ws, actor, now_ms, owner))
             self.audit(ws, now_ms, owner, "removed", actor.hex())  # their request stays: it holds their name
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        return True
+
+    def readmit(self, ws: bytes, actor: bytes, owner: bytes, now_ms: int) -> bool:
+        """Let a removed member back in, atomically, with an audit row; False if they were not removed."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self.conn.execute("DELETE FROM removed_members WHERE ws = ? AND actor = ?", (ws, actor))
+            if cur.rowcount != 1:
+                self.conn.execute("ROLLBACK")
+                return False
+            self.conn.execute("INSERT OR IGNORE INTO members (ws, actor, via, joined_at)"
+                              " VALUES (?, ?, 'readmitted', ?)", (ws, actor, now_ms))
+            self.audit(ws, now_ms, owner, "readmitted", actor.hex())
             self.conn.execute("COMMIT")
         except BaseException:
             if self.conn.in_transaction:

@@ -615,7 +615,7 @@ class Relay:
         return {"publish": self.publish, "join": self.join, "create_key": self.create_key,
                 "list_keys": self.list_keys, "revoke_key": self.revoke_key, "set_join_mode": self.set_join_mode,
                 "members": self.members, "decide_request": self.decide_request, "remove_member": self.remove_member,
-                "recover": self.recover}
+                "readmit_member": self.readmit_member, "recover": self.recover}
 
     def recover(self, request: RelayRequest, client: str) -> dict[str, Any]:
         """Make the requester the owner, with a proof signed by the workspace's current recovery key
@@ -712,6 +712,16 @@ class Relay:
                 runner.close(REASON_NOT_JOINED, "the owner removed you from this workspace")
         log("member_removed", ws=ws_text(request.workspace), actor=actor.hex())
         return {"actor": actor.hex(), "removed": True, "name": hosted.ws.actor_name(actor)}
+
+    def readmit_member(self, request: RelayRequest, client: str) -> dict[str, Any]:
+        """Let a removed member back in: a member again, and their new changes accepted from anyone."""
+        hosted = self._owned(request)
+        actor = self._actor_arg(request)
+        if not self.records(lambda: self.member_records.readmit(request.workspace, actor, request.actor, now_ms())):
+            raise HttpError("bad_request", f"{short_actor(actor)} was not removed from this workspace here")
+        self._refuse_removed(request.workspace)
+        log("member_readmitted", ws=ws_text(request.workspace), actor=actor.hex())
+        return {"actor": actor.hex(), "readmitted": True, "name": hosted.ws.actor_name(actor)}
 
     def _refuse_removed(self, ws: bytes) -> None:
         hosted = self._hosted.get(ws)

@@ -75,6 +75,12 @@ class AppPage:
     def create_workspace(self, name: str = "Hamlet") -> str:
         self.page.get_by_label("Workspace name").fill(name)
         self.page.get_by_role("button", name="Create workspace").click()
+        # the recovery words, shown once: written down (kept here for tests that use them)
+        expect(self.page.get_by_role("list", name="Recovery words, in order")).to_be_visible(timeout=BOOT_MS)
+        self.last_recovery_words = self.page.evaluate(
+            "() => [...document.querySelectorAll('.recovery-word')].map((w) => w.textContent).join(' ')")
+        self.page.get_by_label("I have written them down").check()
+        self.page.get_by_role("button", name="Open the workspace").click()
         self.page.wait_for_selector(GRID, timeout=BOOT_MS)
         match = re.search(r"#/w/([0-9a-f-]{36})/", self.page.url)
         assert match, self.page.url

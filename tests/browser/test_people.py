@@ -95,6 +95,23 @@ def test_the_owner_lets_people_in_declines_and_removes(rtc_context: Any, server:
         page.get_by_role("heading", name="People", exact=True).scroll_into_view_if_needed()
 
     alice.tablet_shots(screenshot_dir, "people-removed", show_removed)
+
+    # the owner lets Bob back in: he is a member again, and the relay's audit log says who did it
+    page.goto(f"{server.url}#/w/{ws}/sync")
+    page.get_by_role("button", name="Let Bob Lighting back in").click()
+    expect(page.get_by_role("heading", name="In this workspace (2)")).to_be_visible(timeout=30_000)
+    expect(page.locator(".people-members")).to_contain_text("Bob Lighting let back in")
+    expect(page.get_by_role("heading", name="Removed", exact=True)).to_have_count(0)
+    assert _join(server, bob, "Bob Lighting")["via"] == "member"
+    audit = alice.call("sync:members")["audit"]
+    assert (audit[-1]["action"], audit[-1]["subject"]) == ("readmitted", bob.actor_id.hex())
+
+    def show_back() -> None:
+        page.goto(f"{server.url}#/w/{ws}/sync")
+        expect(page.get_by_role("heading", name="In this workspace (2)")).to_be_visible(timeout=30_000)
+        page.locator(".people-members").scroll_into_view_if_needed()
+
+    alice.tablet_shots(screenshot_dir, "people-let-back-in", show_back)
     assert alice.errors == [] and alice.external == []
 
 

@@ -102,6 +102,36 @@ def test_removal_refusals_change_nothing(api: TestClient, tmp_path: Path) -> Non
     assert (back.status_code, back.json()["error"]) == (403, "not_allowed") and "removed" in back.json()["detail"]
 
 
+def test_the_owner_lets_a_removed_member_back_in_and_refusals_change_nothing(api: TestClient,  # noqa: F811
+                                                                             tmp_path: Path) -> None:
+    alice = person(tmp_path, "alice", 1, owner=True)
+    publish(api, alice, "open")
+    bob = person(tmp_path, "bob", 2, ws_id=alice.workspace_id)
+    carol = person(tmp_path, "carol", 3, ws_id=alice.workspace_id)
+    call(api, bob, "join")
+    call(api, carol, "join")
+    call(api, alice, "remove_member", {"actor": bob.actor_id.hex()})
+    before = call(api, alice, "members").json()
+    # refusals: not the owner, someone never removed, no actor, a malformed actor
+    assert call(api, carol, "readmit_member", {"actor": bob.actor_id.hex()}).json()["error"] == "not_owner"
+    not_removed = call(api, alice, "readmit_member", {"actor": carol.actor_id.hex()}).json()
+    assert not_removed["error"] == "bad_request" and "was not removed" in not_removed["detail"]
+    assert call(api, alice, "readmit_member", {}).json()["error"] == "bad_request"
+    assert call(api, alice, "readmit_member", {"actor": "zz"}).json()["error"] == "bad_request"
+    assert call(api, alice, "members").json() == before
+
+    back = call(api, alice, "readmit_member", {"actor": bob.actor_id.hex()}).json()
+    assert back["readmitted"] is True
+    roster = call(api, alice, "members").json()
+    assert roster["removed"] == []
+    assert {m["actor"]: m["via"] for m in roster["members"]}[bob.actor_id.hex()] == "readmitted"
+    assert (roster["audit"][-1]["action"], roster["audit"][-1]["by"], roster["audit"][-1]["subject"]) == (
+        "readmitted", alice.actor_id.hex(), bob.actor_id.hex())
+    assert call(api, bob, "join").status_code == 200  # the door is open to him again
+    again = call(api, alice, "readmit_member", {"actor": bob.actor_id.hex()}).json()
+    assert again["error"] == "bad_request"  # once is enough: nothing changes
+
+
 def _add(peer: FilePeer, name: str) -> None:
     ws = peer.open()
     try:
@@ -179,6 +209,20 @@ def test_a_removed_members_new_bundles_are_refused_and_their_old_ones_stay(relay
     assert relay_hash == dave.hash_and_count()[0]
     audit = [a["action"] for a in _out(alice.cli("members", "list", relay=relay))["audit"]]  # type: ignore[union-attr]
     assert audit[-2:] == ["removed", "join_mode"]
+
+    # the owner lets Bob back in: he syncs again, and his change from while he was out is accepted now
+    wrong = alice.cli("members", "readmit", "Carol (sound)", relay=relay, check=False)
+    assert wrong.returncode == 1 and wrong.stderr.strip().splitlines() == [
+        "Error: no removed member matches 'Carol (sound)'; see `openprod members list`"]
+    back = _out(alice.cli("members", "readmit", "Bob", relay=relay))
+    assert back["readmitted"] is True and back["name"] == "Bob"
+    bob.cli("sync", relay=relay)
+    dave.cli("sync", relay=relay)
+    dave_ws = dave.open()
+    assert _names(dave_ws) == ["After removal", "Before removal"]
+    dave_ws.close()
+    audit = [a["action"] for a in _out(alice.cli("members", "list", relay=relay))["audit"]]  # type: ignore[union-attr]
+    assert audit[-1] == "readmitted"
 
 
 def test_a_relay_db_from_before_request_mode_is_upgraded_in_place(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 from relayproc import RelayProcess, env_for, make_file_peer
 
 from helpers import seeded_identity
-from openprod import Workspace, connect
+from openprod import ValidationError, Workspace, connect
 from openprod_server.recovery import RecoveryWordsError, new_secret, public_key, secret_from, words_for
 
 
@@ -121,9 +121,18 @@ def test_recovery_moves_ownership_and_kills_the_old_words(relay: RelayProcess, t
     assert zed_ws.workspace_id == ws_id and [r.values["contacts.Contacts.name"] for r in
                                              zed_ws.records("contacts.Contacts")] == ["Jane"]
     zed_ws.close()
-    # ...and Alice is not any more
+    # ...and Alice is not any more: not on the relay, and not in the workspace (the recovery is in its
+    # oplog, so her own copy says Zed owns it once she syncs, and her settings are refused)
     assert one_line(openprod("key", "create", "--db", show, "--identity", alice_id, *relay_args, check=False)) == \
         "Error: not_owner: only the owner of a workspace published on this relay can do this"
+    assert moved["in_workspace"] == "written and sent"
+    openprod("sync", "--db", show, "--identity", alice_id, *relay_args)
+    alice_ws = Workspace.open(connect(str(show)), env_for(seeded_identity("Alice", 1)))
+    assert alice_ws.settings.owner == seeded_identity("Zed", 26).actor_id
+    assert alice_ws.settings.recovery_key == public_key(ws_id, secret_from(new_words)).hex()
+    with pytest.raises(ValidationError, match="only the workspace owner"), alice_ws.transaction() as tx:
+        tx.set_setting("max_future_drift_ms", 600_000)
+    alice_ws.close()
 
     # the old words are dead, for anyone; the new ones work once
     yan_id = identity_file(tmp_path, "Yan", 25)
@@ -133,6 +142,11 @@ def test_recovery_moves_ownership_and_kills_the_old_words(relay: RelayProcess, t
     assert list(other.iterdir()) == []
     again = last_json(recover(new_words, yan_id, other / "show.db"))
     assert again["owner"] == seeded_identity("Yan", 25).actor_id.hex()
+    assert again["in_workspace"] == "written and sent"
+    openprod("sync", "--db", laptop / "show.db", "--identity", zed_id, *relay_args)
+    zed_ws = Workspace.open(connect(str(laptop / "show.db")), env_for(seeded_identity("Zed", 26)))
+    assert zed_ws.settings.owner == seeded_identity("Yan", 25).actor_id
+    zed_ws.close()
     assert "not_allowed" in one_line(recover(new_words, zed_id, check=False))
 
 

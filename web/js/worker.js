@@ -15,6 +15,7 @@ let appDb = null;
 const app = async () => (appDb ??= await openAppDb());
 let host = null;
 let listener = null;
+let recoveryWords = null; // the words of a workspace just created, until the page takes them
 const policy = { ...DEFAULT_POLICY, ...SYNC_POLICY };
 // What this tab's page can do for the worker (workers never have RTCPeerConnection; the page may not either:
 // WebKitGTK is built without WebRTC). Told by the page before it opens a workspace.
@@ -137,17 +138,59 @@ const api = {
   },
 
   /** Create a workspace (offline), adopt the chosen starter modules, and open it as owner. */
-  async createWorkspace(name, modules) {
+  async createWorkspace(name, modules, template = '') {
     const identity = await identityJson();
     const py = await python();
     await closeHost();
-    const session = await py.web.Session.create(identity, name, modules);
+    await py.loadExtras(); // mnemonic, for the recovery words
+    const session = await py.web.Session.create_with_recovery(identity, name, template ? [] : modules, template);
+    recoveryWords = session.take_recovery_words(); // held here until the page takes them, once
     const info = JSON.parse(await session.call('info', '')).ok;
     const created = new WorkspaceHost({ id: info.workspace_id, python, identity: identityJson, emit, policy, capabilities });
     await created.adoptNew(session);
     host = created;
     await touchWorkspace(info.workspace_id, info.name);
     return info.workspace_id;
+  },
+
+  /**
+   * A copy of the open workspace as it is now, without its history (openprod.fork): a new workspace
+   * owned by this person, with its own recovery words; the original gets a signed note naming it.
+   * Opens the copy; resolves to its id.
+   */
+  async forkWorkspace(name) {
+    if (!host || !host.session || host.role !== 'owner') {
+      throw new ApiError({ type: 'LocalError', message: 'Open the workspace in this tab (and close it in other tabs) to copy it.' });
+    }
+    const py = await python();
+    await py.loadExtras(); // mnemonic, for the copy's recovery words
+    const session = await py.web.Session.fork_of(host.session, name || '');
+    const info = JSON.parse(await session.call('info', '')).ok;
+    const origin = JSON.parse(await session.call('provenance', '')).ok.forked_from;
+    await host.call('note_fork', { fork: info.workspace_id, state_hash: origin.state_hash }); // stored like any write
+    await closeHost();
+    recoveryWords = session.take_recovery_words();
+    const copy = new WorkspaceHost({ id: info.workspace_id, python, identity: identityJson, emit, policy, capabilities });
+    await copy.adoptNew(session);
+    host = copy;
+    await touchWorkspace(info.workspace_id, info.name);
+    return info.workspace_id;
+  },
+
+  /** The open workspace as a template file: {data: Uint8Array, bytes, fileName}. */
+  async saveTemplate(withRecords = true) {
+    if (!host) throw new ApiError({ type: 'LocalError', message: 'no workspace is open' });
+    const out = await host.call('template', { with_records: Boolean(withRecords) });
+    const data = Uint8Array.from(atob(out.data), (c) => c.charCodeAt(0));
+    const safe = (out.name || 'workspace').replace(/[^\p{L}\p{N} _-]+/gu, '').trim().replace(/\s+/g, '-') || 'workspace';
+    return { data, bytes: out.bytes, fileName: `${safe}.openprod-template` };
+  },
+
+  /** The recovery words of the workspace just created, once (null afterwards): never stored. */
+  takeRecoveryWords() {
+    const words = recoveryWords;
+    recoveryWords = null;
+    return words;
   },
 
   /** Open a workspace stored in this browser; resolves to this tab's role: 'owner' or 'client'. */

@@ -28,6 +28,8 @@ class _Signed(Protocol):
 
     def signing_bytes(self) -> bytes: ...
 
+    def signatures(self) -> list[tuple[bytes, bytes, bytes]]: ...
+
 
 class _Received(Protocol):
     @property
@@ -66,7 +68,10 @@ def _steps(session: SyncSession, host: Host, now_ms: Callable[[], int],
             received = host.check_received(list(work.wires), source=source)
             verdicts = []
             for bundle in received.to_verify:
-                verdicts.append(bool((yield ("verify", bundle.actor, bundle.signing_bytes(), bundle.signature))))
+                valid = True
+                for key, message, signature in bundle.signatures():
+                    valid = valid and bool((yield ("verify", key, message, signature)))
+                verdicts.append(valid)
             session.batch_ingested(work, host.apply_received(received, verdicts), now_ms())
             ingested += len(work.wires)
         elif isinstance(work, SignProof):

@@ -25,7 +25,7 @@ from .errors import REASON_MALFORMED, PeerError
 REQUEST_CONTEXT = b"openprod/relay-request/v1\x00"
 REQUEST_NONCE_LEN = 16
 ACTIONS = frozenset({"publish", "join", "create_key", "list_keys", "revoke_key", "set_join_mode", "members",
-                     "decide_request", "remove_member", "recover"})
+                     "decide_request", "remove_member", "readmit_member", "recover"})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,7 +4,7 @@
 import { h, mount } from './dom.js';
 
 const when = (ms) => new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-const HOW = { owner: 'created the workspace', open: 'joined with the link', access_key: 'joined with an access key', request: 'you let them in', recovery: 'recovered ownership' };
+const HOW = { owner: 'created the workspace', open: 'joined with the link', access_key: 'joined with an access key', request: 'you let them in', recovery: 'recovered ownership', readmitted: 'let back in' };
 
 /** `call(action, args)` runs a sync action in the worker; `notify(text)` says something briefly. */
 export function peopleSection(call, notify) {
@@ -58,7 +58,12 @@ export function peopleSection(call, notify) {
       h('ul', { class: 'people-list people-members' }, roster.members.map(memberRow)),
       roster.removed.length ? [h('h3', {}, 'Removed'),
         h('p', { class: 'hint' }, 'They can no longer sync through this relay, and new changes they make are not accepted here. What they wrote before stays, and they keep their own copy.'),
-        h('ul', { class: 'people-list people-removed' }, roster.removed.map((r) => h('li', {}, h('span', { class: 'people-name' }, r.name), h('span', { class: 'hint' }, ` removed ${when(r.removed_at)}`))))] : null);
+        h('ul', { class: 'people-list people-removed' }, roster.removed.map((r) => h('li', { dataset: { actor: r.actor } },
+          h('span', { class: 'people-name' }, r.name), h('span', { class: 'hint' }, ` removed ${when(r.removed_at)}`),
+          h('span', { class: 'people-actions' }, h('button', {
+            type: 'button', class: 'small', 'aria-label': `Let ${r.name} back in`,
+            onclick: () => act('readmit_member', { actor: r.actor }, `${r.name} can sync again.`),
+          }, 'Let back in')))))] : null);
   }
 
   show();

@@ -92,6 +92,37 @@ function joinForm({ app, invite }) {
   return form;
 }
 
+/** The new workspace's recovery words, shown this once: the page keeps them only in this screen,
+ * and takes them off it when the person says they have written them down. */
+export function recoveryWordsStep({ words, name, onDone }) {
+  const checkId = uid('written');
+  const list = h('ol', { class: 'recovery-words', 'aria-label': 'Recovery words, in order' },
+    words.split(' ').map((word) => h('li', {}, h('span', { class: 'recovery-word' }, word))));
+  const button = h('button', { type: 'submit', class: 'primary', disabled: true }, 'Open the workspace');
+  const check = h('input', {
+    type: 'checkbox', id: checkId, name: 'written',
+    onchange: () => { button.disabled = !check.checked; },
+  });
+  const form = h('form', {
+    class: 'recovery-step',
+    onsubmit: (event) => {
+      event.preventDefault();
+      if (!check.checked) return;
+      list.replaceChildren(); // off the page before leaving it
+      onDone();
+    },
+  },
+  h('h1', { tabindex: -1 }, `Write down the recovery words for ${name}`),
+  h('p', {}, 'If this device is lost or broken, these 12 words let you take charge of the workspace again from ',
+    'another one. Write them on paper, in this order, and keep it somewhere safe.'),
+  h('p', { class: 'hint' }, 'They are shown only this once: Openprod does not keep them, not even on this device. ',
+    'Anyone who has them can take charge of the workspace, so do not send them by message or email.'),
+  list,
+  h('p', { class: 'recovery-confirm' }, check, h('label', { for: checkId }, 'I have written them down')),
+  button);
+  return form;
+}
+
 export async function renderStart({ main, app, invite = '' }) {
   const identity = await app.api.identity();
   if (!identity) {
@@ -116,27 +147,37 @@ export async function renderStart({ main, app, invite = '' }) {
     return h('li', {}, h('input', { type: 'checkbox', id, name: 'module', value: name, checked }),
       h('label', { for: id }, h('strong', {}, label), ` — ${hint}`));
   });
-  const createForm = h('form', {
-    class: 'create-form', 'aria-labelledby': 'create-title',
-    onsubmit: async (event) => {
-      event.preventDefault();
-      const name = nameInput.value.trim();
-      if (!name) {
-        status.textContent = 'Give the workspace a name.';
-        nameInput.focus();
+  const create = async (template) => {
+    const name = nameInput.value.trim();
+    if (!name) {
+      status.textContent = 'Give the workspace a name.';
+      nameInput.focus();
+      return;
+    }
+    const modules = [...createForm.querySelectorAll('input[name=module]:checked')].map((b) => b.value);
+    status.textContent = template ? 'Creating from the template…' : 'Creating…';
+    const buttons = [...createForm.querySelectorAll('button')];
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      const id = await app.status.track(app.api.createWorkspace(name, modules, template));
+      app.requestPersistence();
+      const words = await app.api.takeRecoveryWords();
+      if (words) {
+        mount(main, recoveryWordsStep({ words, name, onDone: () => app.navigate(`/w/${id}`) }));
+        main.querySelector('h1').focus();
         return;
       }
-      const modules = [...createForm.querySelectorAll('input[name=module]:checked')].map((b) => b.value);
-      status.textContent = 'Creating…';
-      createForm.querySelector('button[type=submit]').disabled = true;
-      try {
-        const id = await app.status.track(app.api.createWorkspace(name, modules));
-        app.requestPersistence();
-        app.navigate(`/w/${id}`);
-      } catch (err) {
-        status.textContent = `Not created: ${err.message}`;
-        createForm.querySelector('button[type=submit]').disabled = false;
-      }
+      app.navigate(`/w/${id}`);
+    } catch (err) {
+      status.textContent = `Not created: ${err.message}`;
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  };
+  const createForm = h('form', {
+    class: 'create-form', 'aria-labelledby': 'create-title',
+    onsubmit: (event) => {
+      event.preventDefault();
+      create('');
     },
   },
   h('h2', { id: 'create-title' }, 'Create a workspace'),
@@ -144,6 +185,9 @@ export async function renderStart({ main, app, invite = '' }) {
   h('label', { for: nameId }, 'Workspace name'), nameInput,
   h('fieldset', {}, h('legend', {}, 'Start with these modules'), h('ul', { class: 'module-list' }, boxes)),
   h('button', { type: 'submit', class: 'primary' }, 'Create workspace'),
+  h('p', { class: 'hint' }, 'Or start from a ready-made stage management workspace: contacts, the schedule, the calling ',
+    'script and lighting cues, linked together, with a few examples to replace.'),
+  h('button', { type: 'button', onclick: () => create('stage-management') }, 'Start from the Stage Management template'),
   status);
 
   const list = workspaces.length

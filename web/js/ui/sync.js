@@ -3,6 +3,7 @@
 // catch-up), publishing a workspace made offline, inviting people (invitation link, join mode,
 // access keys) and the connection settings. Actions run in the tab that owns the workspace.
 import { h, mount, uid } from './dom.js';
+import { copiesSection } from './copies.js';
 import { backupSection } from './keep.js';
 import { peopleSection } from './members.js';
 import { NO_RTC, ago, describeSync, linkLine } from './syncstatus.js';
@@ -230,6 +231,27 @@ export async function renderSync({ main, app }) {
       h('p', { class: 'hint' }, `Relay: ${s.config.relay}`), form);
   }
 
+  /** The relays this workspace's relay knows of on the venue network (another room, another laptop). */
+  function lanRelaysPanel() {
+    const body = h('div', { 'aria-live': 'polite' }, h('p', { class: 'hint' }, 'Looking…'));
+    const section = h('section', { class: 'lan-relays', 'aria-labelledby': 'lan-relays-title' },
+      h('h2', { id: 'lan-relays-title' }, 'Relays on this network'), body);
+    call('lan_relays').then(({ looking, relays }) => {
+      if (!looking) {
+        mount(body, h('p', { class: 'hint' }, 'Your relay is not looking for other relays on this network. ',
+          'Whoever runs it can start it with --lan (or --peer) to share workspaces with relays in other rooms.'));
+      } else if (!relays.length) {
+        mount(body, h('p', { class: 'hint' }, 'Your relay has not found any other relay on this network yet.'));
+      } else {
+        mount(body, h('p', { class: 'hint' }, 'Your relay shares the workspaces it has in common with these relays, so people connected to them see the same work.'),
+          h('ul', { class: 'lan-relay-list' }, relays.map((r) => h('li', {},
+            h('strong', {}, r.name || 'Relay'), ` — ${r.url} `,
+            h('span', { class: 'hint' }, r.workspaces.length === 1 ? '(1 workspace)' : `(${r.workspaces.length} workspaces)`)))));
+      }
+    }).catch((err) => mount(body, h('p', { class: 'error' }, `Could not ask your relay: ${err.message}`)));
+    return section;
+  }
+
   function renderPanels() {
     const s = status;
     configKey = JSON.stringify([s.config.published, s.config.joined, s.owner, s.config.relay]);
@@ -243,6 +265,7 @@ export async function renderSync({ main, app }) {
           h('p', {}, `You joined this workspace on the relay at ${s.config.relay}.`),
           s.invite ? h('p', { class: 'hint' }, `Invitation link for others: ${s.invite}`) : null));
       }
+      parts.push(lanRelaysPanel());
       parts.push(settingsPanel());
     }
     mount(panels, parts);
@@ -260,7 +283,11 @@ export async function renderSync({ main, app }) {
   }));
   await app.refreshStorage();
   showBackup();
-  mount(main, h('h1', {}, 'Sync'), summary, panels, backup);
+  const copies = h('div', { class: 'sync-copies' });
+  mount(main, h('h1', {}, 'Sync'), summary, panels, backup, copies);
+  app.api.call('info', {}).then((info) => copiesSection({ app, main, name: info.name || 'Workspace' }))
+    .then((section) => mount(copies, section))
+    .catch((err) => mount(copies, h('p', { class: 'error' }, `Copies and templates could not be shown: ${err.message}`)));
   renderSummary();
   renderPanels();
   const lease = setInterval(() => { // while this screen shows, the counts are kept current

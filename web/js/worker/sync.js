@@ -191,8 +191,10 @@ export class SyncEngine {
       case 'list_keys': return this.request('list_keys', {});
       case 'revoke_key': return this.request('revoke_key', { code: args.code });
       case 'members': return this.request('members', {});
+      case 'lan_relays': return lanRelays(this.config.relay);
       case 'decide_request': return this.request('decide_request', { actor: args.actor, approve: Boolean(args.approve) });
       case 'remove_member': return this.request('remove_member', { actor: args.actor });
+      case 'readmit_member': return this.request('readmit_member', { actor: args.actor });
       case 'set_join_mode': {
         const result = await this.request('set_join_mode', { mode: args.mode });
         await this.saveConfig({ joinMode: result.join_mode });
@@ -784,4 +786,23 @@ export class SyncEngine {
       links: [...this.links.values()].map((l) => ({ id: l.id, kind: l.kind, transport: l.transport, state: l.state, established: l.established, actor: l.actor })),
     };
   }
+}
+
+/** The relays the workspace's relay knows of on the venue network (GET /lan/relays, discovery.py):
+ * {looking: false} when that relay does not look for others, else {looking: true, relays: [...]}. */
+async function lanRelays(relay) {
+  if (!relay) throw new RelayError('not_published', 'Publish this workspace to a relay first.');
+  let response;
+  try {
+    response = await fetch(`${relay}/lan/relays`, { cache: 'no-store' });
+  } catch (err) {
+    throw new RelayError('unreachable', `Could not reach the relay at ${relay}: check the address and the network.`,
+      String(err && err.message ? err.message : err));
+  }
+  if (response.status === 404) return { looking: false, relays: [] };
+  const data = await response.json().catch(() => null);
+  if (!response.ok || !data || !Array.isArray(data.relays)) {
+    throw new RelayError('bad_answer', `The relay at ${relay} gave an answer this app does not understand.`);
+  }
+  return { looking: true, relays: data.relays };
 }

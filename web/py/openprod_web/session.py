@@ -145,25 +145,97 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         self._fresh: list[bytes] = []
         self._firing = False
         self._trigger_log: list[dict[str, Any]] = []
+        self._recovery_words: str | None = None  # held only until the page takes them (once)
         ws.listeners.append(self._on_bundle)
+
+    def take_recovery_words(self) -> str | None:
+        """The new workspace's recovery words, once: after this call nothing here holds them."""
+        words, self._recovery_words = self._recovery_words, None
+        return words
 
     # --- lifecycle --------------------------------------------------------------------------
 
     @classmethod
-    async def create(cls, identity_json: str, name: str, modules: Iterable[str],
-                     env_factory: EnvFactory = webcrypto_env) -> Session:
-        """A new workspace; its first bundles wait in the queue like any other."""
+    async def create_with_recovery(cls, identity_json: str, name: str, modules: Iterable[str],
+                                   template: str = "") -> Session:
+        """A new workspace with recovery words (docs/lifecycle.md): only the public half of the key
+        they stand for goes into the workspace; `take_recovery_words` hands the words out once.
+        `template`: "stage-management" starts from the built-in template instead of `modules`."""
+        from openprod.signer_webcrypto import public_key_of
+
+        return await cls.create(identity_json, name, modules, recovery_public=public_key_of, template=template)
+
+    @classmethod
+    async def fork_of(cls, source: Session, name: str, env_factory: EnvFactory = webcrypto_env,
+                      recovery_public: Callable[[bytes], Awaitable[bytes]] | None = None) -> Session:
+        """A copy of `source`'s workspace as it is now, without its history (openprod.fork): a new
+        workspace owned by the same person, with its own recovery words. The original's note naming
+        the copy is written by `m_note_fork` on the original's session (so its host stores it)."""
+        from openprod.fork import found_fork, read_state
+
+        if recovery_public is None:
+            from openprod.signer_webcrypto import public_key_of as recovery_public
+        copy = read_state(source.ws)
+        source_hash = source.ws.state_hash()
+        source_id = to_str(source.ws.workspace_id)
+        session = await cls._new(source.identity.to_json(), name.strip() or f"{copy.name} (copy)", env_factory,
+                                 recovery_public, lambda tx: found_fork(copy, source_id, source_hash, tx))
+        await session._plant(copy, schema=False)
+        return session
+
+    @classmethod
+    async def _new(cls, identity_json: str, name: str, env_factory: EnvFactory,
+                   recovery_public: Callable[[bytes], Awaitable[bytes]] | None,
+                   founding: Callable[[Any], None] | None = None) -> Session:
         identity = Identity.from_json(identity_json)
         env = await env_factory(identity)
+        words = None
+        key_for = None
+        if recovery_public is not None:
+            from .recovery import new_secret, public_key_for, words_for
+
+            secret = new_secret()
+            words = words_for(secret)
+
+            async def key_for(workspace_id: bytes) -> bytes:
+                return await public_key_for(workspace_id, secret, recovery_public)
+
+        ws = await writes.create(connect(":memory:"), env, name, key_for, founding)
+        session = cls(ws, identity, 0, ReplayStats())
+        session._recovery_words = words
+        assert ws.last_receipt is not None
+        session._enqueue(ws.last_receipt.wire)  # stored before the listener existed
+        return session
+
+    async def _plant(self, copy: Any, *, schema: bool) -> None:
+        from openprod.fork import plant_steps
+
+        new_ids: dict[str, str] = {}
+        for kind, meta, write in plant_steps(copy, new_ids, schema=schema):
+            async with writes.transaction(self.ws, kind=kind, meta=meta, staging=False) as tx:
+                write(tx)
+
+    @classmethod
+    async def create(cls, identity_json: str, name: str, modules: Iterable[str],
+                     env_factory: EnvFactory = webcrypto_env,
+                     recovery_public: Callable[[bytes], Awaitable[bytes]] | None = None,
+                     template: str = "") -> Session:
+        """A new workspace; its first bundles wait in the queue like any other. With
+        `recovery_public` (seed -> public key), it gets a recovery key and its words."""
         manifests = available_manifests()
         chosen = list(modules)
         unknown = [m for m in chosen if m not in manifests]
         if unknown:
             raise ValidationError(f"unknown starter module(s): {', '.join(unknown)}")
-        ws = await writes.create(connect(":memory:"), env, name)
-        session = cls(ws, identity, 0, ReplayStats())
-        assert ws.last_receipt is not None
-        session._enqueue(ws.last_receipt.wire)  # stored before the listener existed
+        if template not in ("", "stage-management"):
+            raise ValidationError(f"unknown template {template!r}; the built-in one is 'stage-management'")
+        session = await cls._new(identity_json, name, env_factory, recovery_public)
+        ws = session.ws
+        if template:
+            from openprod.fork import stage_management_template
+
+            await session._plant(stage_management_template(), schema=True)
+            return session
         if chosen:
             async with writes.transaction(ws, kind="module") as tx:
                 for module in chosen:
@@ -370,7 +442,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
                    for m in ws.schema.modules.values()]
         return {"workspace_id": to_str(ws.workspace_id), "name": ws.name, "actor": ws.actor_id.hex(),
                 "display_name": ws.display_name, "tables": tables, "modules": modules, "crdt": self._crdt_ok(),
-                "upgrades": module_upgrades(ws)}
+                "upgrades": module_upgrades(ws), "recovery_key": ws.settings.recovery_key}
 
     async def m_status(self) -> dict[str, Any]:
         """What the header and banners show: staging mode, open conflicts, unacknowledged drift."""
@@ -595,6 +667,32 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         result = await writes.undo(self.ws, redo=True)
         return {"done": result.done, "message": result.message}
 
+    # --- copies and templates (openprod.fork) -----------------------------------------------
+
+    async def m_note_fork(self, fork: str, state_hash: str) -> dict[str, Any]:
+        """The original's signed note naming a copy made of it (provenance on both sides)."""
+        from openprod.fork import fork_note_meta, note_fork
+
+        from_str(fork)  # a workspace id, or a clear error
+        async with writes.transaction(self.ws, kind="workspace", meta=fork_note_meta(fork, state_hash),
+                                      staging=False) as tx:
+            note_fork(self.ws, tx)
+        return {"noted": fork}
+
+    async def m_provenance(self) -> dict[str, Any]:
+        from openprod.fork import fork_provenance
+
+        return fork_provenance(self.ws)
+
+    async def m_template(self, with_records: bool = True) -> dict[str, Any]:
+        """This workspace as a template file (base64), with or without its records."""
+        import base64
+
+        from openprod.fork import encode_template, read_state
+
+        data = encode_template(read_state(self.ws, with_records=bool(with_records)))
+        return {"data": base64.b64encode(data).decode(), "bytes": len(data), "name": self.ws.name}
+
 
 # name -> True if the method writes (the worker then waits for its records to be durable); "local":
 # it changes this device's own decisions only (no bundle), so the worker takes a snapshot after it
@@ -602,7 +700,7 @@ METHODS: dict[str, bool | str] = {
     "info": False, "status": False, "state_hash": False, "rows": False, "record": False, "history": False,
     "membership": False, "stats": False, "set_cell": True, "create_record": True, "update_record": True,
     "add_to_table": True, "remove_from_table": True, "delete_record": True, "undo": True, "redo": True,
-    "upgrade_modules": True,
+    "upgrade_modules": True, "note_fork": True, "provenance": False, "template": False,
     **CONFLICT_METHODS, **STAGING_METHODS, **IMPORT_METHODS, **LINK_METHODS, **VIEW_METHODS,
     **CALLING_METHODS, **SCRIPT_METHODS, **MAPPING_METHODS, **RULE_METHODS, **IDENTITY_METHODS, **ATTACHMENT_METHODS,
 }

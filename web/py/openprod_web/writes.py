@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Generator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -57,10 +57,22 @@ async def transaction(ws: Workspace, kind: str = "edit", meta: dict[str, Any] | 
         await _finish(ws, tx)
 
 
-async def create(conn: sqlite3.Connection, env: Env, name: str) -> Workspace:
-    """A new workspace, its founding bundle signed with the async signer."""
+async def create(conn: sqlite3.Connection, env: Env, name: str,
+                 recovery_key: Callable[[bytes], Awaitable[bytes]] | None = None,
+                 founding: Callable[[Transaction], None] | None = None) -> Workspace:
+    """A new workspace, its founding bundle signed with the async signer; with `recovery_key`
+    (workspace id -> the public recovery key), that key is set in the founding bundle, and
+    `founding(tx)` writes more into it (a fork's origin and structure)."""
     ws, tx = Workspace.founding(conn, env, name)
     async with _lock(ws):
+        try:
+            if recovery_key is not None:
+                tx.set_setting("recovery_key", (await recovery_key(ws.workspace_id)).hex())
+            if founding is not None:
+                founding(tx)
+        except BaseException:
+            ws.abort()
+            raise
         await _finish(ws, tx)
     return ws
 
@@ -70,7 +82,9 @@ async def ingest_many(ws: Workspace, wires: Sequence[bytes], *, source: str | No
     async with _lock(ws):
         received = ws.check_received(wires, source=source)
         verifier = ws.env.verifier
-        verdicts = [await verifier.verify_async(b.actor, b.signing_bytes(), b.signature) for b in received.to_verify]
+        verdicts = []
+        for b in received.to_verify:  # the author's signature, and any recovery proof inside
+            verdicts.append(all([await verifier.verify_async(*s) for s in b.signatures()]))
         return ws.apply_received(received, verdicts)
 
 
