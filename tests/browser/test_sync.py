@@ -54,7 +54,7 @@ def status(app: AppPage) -> dict[str, Any]:
     return result
 
 
-def wait_state(app: AppPage, state: str, timeout_s: float = 60) -> dict[str, Any]:
+def wait_state(app: AppPage, state: str, timeout_s: float = 180) -> dict[str, Any]:
     """Until the page's sync indicator shows `state` (the worker's status, as the page received it)."""
     app.page.wait_for_function("s => window.openprod.app.syncStatus && window.openprod.app.syncStatus.state === s",
                                arg=state, timeout=timeout_s * 1000)
@@ -62,7 +62,7 @@ def wait_state(app: AppPage, state: str, timeout_s: float = 60) -> dict[str, Any
     return result
 
 
-def wait_value(app: AppPage, record: str, field: str, value: Any, timeout_s: float = 30) -> None:
+def wait_value(app: AppPage, record: str, field: str, value: Any, timeout_s: float = 180) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         found = app.call("record", record=record)

@@ -20,6 +20,7 @@ Anything outside the subset raises AttributeError at once, naming what is missin
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -396,9 +397,14 @@ class Locator:
                 action(el)
                 return
             except (StaleElementReferenceException, ElementClickInterceptedException,
-                    ElementNotInteractableException):
+                    ElementNotInteractableException) as exc:
                 if time.monotonic() > deadline:
                     raise
+                if isinstance(exc, ElementNotInteractableException):
+                    # WebKitWebDriver scrolls the page, not a scrolled box inside it (the sidebar, once its
+                    # list outgrew the window): bring the element into view as a person would, then retry.
+                    with contextlib.suppress(StaleElementReferenceException):
+                        self.page.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
                 time.sleep(POLL_S)
 
     def click(self) -> None:
