@@ -120,8 +120,9 @@ def test_calling_view_advanced_by_keyboard_is_followed_through_the_relay_without
             expect(standby).to_contain_text("Cue 4 is on this page: give the standby now.")
     keys = page.evaluate("window.keyAt")
     seen = bob.page.evaluate("window.calledAt")
+    # Printed, never asserted: the two pages' clocks come from two processes (performance.timeOrigin
+    # is set per process), so a difference of a few ms either way is the clocks, not the sync.
     latencies = [seen[str(index)] - keys[n] for n, (_key, index, _number) in enumerate(expected)]
-    assert all(lat > 0 for lat in latencies), latencies
     print(json.dumps({"follow_latency_ms": {"n": len(latencies), "median": round(statistics.median(latencies), 1),
                                             "max": round(max(latencies), 1), "all": [round(x) for x in latencies]}}))
     expect(bob.page.locator(".calling-called")).to_contain_text("Alice Stage called cue 6")
