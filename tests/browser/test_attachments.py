@@ -141,7 +141,7 @@ def test_attach_a_photo_and_a_pdf_see_the_thumbnail_and_open_them_on_another_tab
     # The relay keeps every referenced file: it fetches both from Alice's tablet.
     for data in (photo, plot):
         path = relay_blob(server, ws, blob_id(data))
-        wait_until(lambda p=path: p.exists(), 120, f"the relay to get {path.name}")
+        wait_until(lambda p=path: p.exists(), 300, f"the relay to get {path.name}")
         assert path.read_bytes() == data
 
     # Bob: the records arrive, the files do not until asked.
@@ -216,6 +216,11 @@ def test_a_50_mib_pdf_goes_between_two_browsers_through_the_relay_and_opens_offl
     rec = alice.call("create_record", table=TABLE, values={TITLE: "Full plot set"})["id"]
     open_form(alice, server.origin, ws, rec)
     attach(alice, name="full-plot-set.pdf", mime="application/pdf", path=path)
+    # The relay fetches it from Alice's tablet (kept whole only once verified): wait for that state,
+    # so no transfer is still running when Bob asks or when this test ends.
+    kept = relay_blob(server, ws, blob_id(big))
+    wait_until(lambda: kept.exists(), BIG_TIMEOUT_MS / 1000, "the relay to keep the 50 MiB PDF")
+    assert kept.stat().st_size == len(big)
     bob.page.goto(f"{server.url}#/w/{ws}/t/{TABLE}")
     bob.wait_grid()
     wait_state(bob, "in-sync")
@@ -223,7 +228,6 @@ def test_a_50_mib_pdf_goes_between_two_browsers_through_the_relay_and_opens_offl
     expect(bob.page.locator(".attachment-size")).to_have_text("PDF · 50.0 MB")
     bob.page.get_by_role("button", name="Get it now").click()
     expect(bob.page.locator(".attachment-state")).to_have_text("On this device", timeout=BIG_TIMEOUT_MS)
-    assert relay_blob(server, ws, blob_id(big)).stat().st_size == len(big)
     bob.wait_offline_ready()
     bob_context.set_offline(True)
     bob.page.reload()
