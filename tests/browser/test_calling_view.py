@@ -137,6 +137,8 @@ def test_calling_view_advanced_by_keyboard_is_followed_through_the_relay_without
     expect(page.locator(".calling")).to_have_attribute("data-index", "5")
 
     # a note during the show lands in today's performance report, stamped with the cue
+    # (the note box is usable once the page knows the Reports module is there: wait for that state)
+    expect(page.get_by_label("Show note")).to_be_enabled()
     page.keyboard.press("n")
     expect(page.get_by_label("Show note")).to_be_focused()
     page.keyboard.type("Cue 5 late: actor held for the laugh")

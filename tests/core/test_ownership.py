@@ -6,13 +6,29 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from nacl.signing import SigningKey
 
-from helpers import sync
-from openprod import ValidationError
+from helpers import Signer, public_key_for, sync
+from openprod import Identity, ValidationError
 from openprod.recovery import proof_message, recovery_seed
 
 MINUTE = 60_000
+
+
+class _Signed:
+    def __init__(self, signature: bytes) -> None:
+        self.signature = signature
+
+
+class SigningKey:
+    """The recovery key pair, signed with the project's own signer (PyNaCl on CPython, pure Python
+    under Pyodide), with the two calls these tests make of a PyNaCl SigningKey."""
+
+    def __init__(self, seed: bytes) -> None:
+        self.verify_key = public_key_for(seed)
+        self._signer = Signer(Identity(self.verify_key, seed, "recovery", "2026-01-01T00:00:00Z"))
+
+    def sign(self, message: bytes) -> _Signed:
+        return _Signed(self._signer.sign(message))
 
 
 def _key(ws_id: bytes, secret: bytes) -> SigningKey:
