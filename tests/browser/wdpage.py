@@ -346,20 +346,31 @@ class Locator:
                 raise TimeoutError(f"waited {bound_s:.0f} s for {self}{' to be actionable' if enabled else ''}")
             time.sleep(POLL_S)
 
+    def _read(self, script: str, *args: Any) -> Any:
+        """Run `script` on the one matching element; an element redrawn between finding and
+        reading (a grid refresh) is found again, as a Playwright locator would."""
+        deadline = time.monotonic() + ACTION_TIMEOUT_S
+        while True:
+            try:
+                return self.page.driver.execute_script(script, self._one(), *args)
+            except StaleElementReferenceException:
+                if time.monotonic() > deadline:
+                    raise
+
     def inner_text(self) -> str:
-        return str(self.page.driver.execute_script("return arguments[0].innerText", self._one()))
+        return str(self._read("return arguments[0].innerText"))
 
     def text_content(self) -> str:
-        return str(self.page.driver.execute_script("return arguments[0].textContent", self._one()))
+        return str(self._read("return arguments[0].textContent"))
 
     def all_inner_texts(self) -> list[str]:
         return [s["innerText"] for s in self.states()]
 
     def input_value(self) -> str:
-        return str(self.page.driver.execute_script("return arguments[0].value", self._one()))
+        return str(self._read("return arguments[0].value"))
 
     def get_attribute(self, name: str) -> str | None:
-        value = self.page.driver.execute_script("return arguments[0].getAttribute(arguments[1])", self._one(), name)
+        value = self._read("return arguments[0].getAttribute(arguments[1])", name)
         return None if value is None else str(value)
 
     def is_visible(self) -> bool:
@@ -367,25 +378,16 @@ class Locator:
         return bool(states) and states[0]["visible"]
 
     def is_checked(self) -> bool:
-        return bool(self.page.driver.execute_script("return arguments[0].checked", self._one()))
+        return bool(self._read("return arguments[0].checked"))
 
     def bounding_box(self) -> dict[str, float]:
-        box: dict[str, float] = self.page.driver.execute_script(
-            "const r = arguments[0].getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}",
-            self._one())
+        box: dict[str, float] = self._read(
+            "const r = arguments[0].getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}")
         return box
 
     def evaluate(self, expression: str, arg: Any = None) -> Any:
-        """`expression` is a function of the element (and `arg`), as in Playwright: an element
-        redrawn between finding and evaluating (a grid refresh) is found again."""
-        deadline = time.monotonic() + ACTION_TIMEOUT_S
-        while True:
-            try:
-                return self.page.driver.execute_script(
-                    "return (0, eval)(`(${arguments[0]})`)(arguments[1], arguments[2])", expression, self._one(), arg)
-            except StaleElementReferenceException:
-                if time.monotonic() > deadline:
-                    raise
+        """`expression` is a function of the element (and `arg`), as in Playwright."""
+        return self._read("return (0, eval)(`(${arguments[1]})`)(arguments[0], arguments[2])", expression, arg)
 
     # --- acting ------------------------------------------------------------------------------
 
