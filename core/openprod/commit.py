@@ -120,6 +120,8 @@ def commit(cx: Context, prepared: Prepared, signature: bytes) -> Receipt:
             if tx.kind != "redo":
                 cx._stacks.redo.clear()
             cx._stacks.undo.append(entry)
+    elif tx.steps is None and tx.kind not in ("undo", "redo", "calling"):  # a GO is no edit: undo sees through it
+        cx._stacks.stop_at(tx.kind)
     cx.awareness.note(field_writes(bundle.ops), cx.actor_id)
     wire = bundle.wire()
     bundle_id = to_str(bundle.bundle_id)

@@ -63,7 +63,7 @@ def _next(cx: Context, redo: bool) -> Entry | UndoResult:
         return UndoResult(True, f"{'Redid' if redo else 'Undid'} staged change")
     stack = cx._stacks.redo if redo else cx._stacks.undo
     if not stack:
-        return UndoResult(False, f"Nothing to {'redo' if redo else 'undo'}")
+        return UndoResult(False, cx._stacks.nothing_left(redo))
     entry = stack.pop()
     blocked = _check_entry(cx, entry)
     if blocked is not None:

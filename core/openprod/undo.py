@@ -49,10 +49,32 @@ class UndoResult:
     bundle_id: str | None = None  # the bundle whose effect was reversed
 
 
+# What a change that has no undo was, in words, by bundle kind.
+_NO_UNDO_WORDS = {"calling": "calling a cue", "import": "the import", "match": "the match",
+                  "membership": "the change to who is in this workspace", "module": "adding the tables",
+                  "resolution": "the conflict choice", "script": "the script's changes",
+                  "workspace": "the workspace change"}
+
+
 class Stacks:
     def __init__(self) -> None:
         self.undo: deque[Entry] = deque(maxlen=UNDO_DEPTH)
         self.redo: deque[Entry] = deque(maxlen=UNDO_DEPTH)
+        self.barrier: str | None = None  # why undo stops here (a change with no inverse)
+
+    def stop_at(self, kind: str) -> None:
+        """A committed change has no inverse: undo must not reach past it to an earlier change,
+        which would reverse something the person did not mean (as spreadsheets clear undo after
+        an action they cannot undo)."""
+        if self.undo or self.redo:
+            self.undo.clear()
+            self.redo.clear()
+            self.barrier = _NO_UNDO_WORDS.get(kind, "the last change")
+
+    def nothing_left(self, redo: bool) -> str:
+        if not redo and self.barrier is not None:
+            return f"Nothing more to undo: {self.barrier} can't be undone, so earlier changes stay as they are"
+        return f"Nothing to {'redo' if redo else 'undo'}"
 
 
 _UNREAD = object()  # capture(before=...): the caller has not read the field's current value

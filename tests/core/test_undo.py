@@ -81,3 +81,25 @@ def test_undo_depth_is_one_hundred(peer_factory) -> None:
         undone += 1
     assert undone == 100
     assert ws.record(rid).get("phone") == "19"
+
+
+def test_undo_stops_at_a_change_it_cannot_reverse_instead_of_reaching_past_it(peer_factory) -> None:
+    """Ctrl+Z after a change with no undo used to reverse the change before it, which the person
+    did not ask for; now it says why it stops, and the earlier change stays."""
+    ws = peer_factory("Alice").ws
+    rid = ws.create_record(CONTACTS, {"name": "Jane", "phone": "1"})
+    ws.set_field(rid, PHONE, "2")
+    assert ws.can_undo()
+    with ws.transaction(kind="script") as tx:  # a rule, created here by a script, has no undo
+        tx.set_field(rid, PHONE, "3")
+        tx.create_rule("Crew", when='table == "contacts.Contacts"', table="scenes.Scenes")
+    assert not ws.can_undo() and not ws.can_redo()
+    result = ws.undo()
+    assert not result.done and result.bundle_id is None
+    assert result.message == ("Nothing more to undo: the script's changes can't be undone, "
+                              "so earlier changes stay as they are")
+    assert ws.record(rid).get("phone") == "3"
+    ws.set_field(rid, PHONE, "4")  # a later change is undoable again, back to the stop
+    assert ws.undo().done and ws.record(rid).get("phone") == "3"
+    assert "can't be undone" in ws.undo().message and ws.record(rid).get("phone") == "3"
+    assert ws.redo().done and ws.record(rid).get("phone") == "4"
