@@ -1,7 +1,8 @@
 """Attachments in the app, in real Chromium against a real relay process: attach a photo and a PDF
 from a tablet's file picker, see the thumbnail; a second person's browser gets them through the
 relay on demand ("Not on this device yet" -> Get it now) and opens them after going offline; a
-50 MiB PDF between two browsers through the relay, opened offline afterwards; screenshots at
+50 MiB PDF between two browsers through the relay, resumed after a reload mid-transfer (only the
+rest is asked for) and opened offline afterwards; screenshots at
 tablet sizes, light and dark."""
 
 from __future__ import annotations
@@ -104,6 +105,15 @@ def viewer_bytes_hash(app: AppPage, selector: str) -> str:
       const digest = await crypto.subtle.digest('SHA-256', bytes);
       return 'sha256:' + [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
     }""", selector)
+
+
+def wait_progress(app: AppPage, percent: int) -> int:
+    """Wait until the form says "Getting it… N%" with N >= percent; return N."""
+    handle = app.page.wait_for_function("""(least) => {
+      const m = /Getting it… (\\d+)%/.exec(document.querySelector('.attachment-state')?.textContent || '');
+      return m && Number(m[1]) >= least ? Number(m[1]) : null;
+    }""", arg=percent, timeout=BIG_TIMEOUT_MS, polling=50)
+    return int(handle.json_value())
 
 
 def share_files(rtc_context: Any, server: Any) -> tuple[AppPage, AppPage, str, Any]:
@@ -227,7 +237,15 @@ def test_a_50_mib_pdf_goes_between_two_browsers_through_the_relay_and_opens_offl
     open_form(bob, server.origin, ws, rec)
     expect(bob.page.locator(".attachment-size")).to_have_text("PDF · 50.0 MB")
     bob.page.get_by_role("button", name="Get it now").click()
+    # Reload mid-transfer (once some of it is here: a state, not a time). The new page carries on
+    # from the chunks this device kept: it asks the relay for less than the whole file.
+    before = wait_progress(bob, 5)
+    bob.page.reload()
+    bob.wait_ready()
+    open_form(bob, server.origin, ws, rec)
     expect(bob.page.locator(".attachment-state")).to_have_text("On this device", timeout=BIG_TIMEOUT_MS)
+    asked = bob.call("blob:storage")["askedBytes"]
+    assert 0 < asked <= len(big) - before * len(big) // 100 + 16 * 15 * 1024, (asked, before)
     bob.wait_offline_ready()
     bob_context.set_offline(True)
     bob.page.reload()
@@ -236,3 +254,90 @@ def test_a_50_mib_pdf_goes_between_two_browsers_through_the_relay_and_opens_offl
     bob.page.get_by_role("button", name="Open", exact=True).click()
     expect(bob.page.locator("iframe.viewer-pdf")).to_be_visible()
     assert viewer_bytes_hash(bob, "iframe.viewer-pdf") == blob_id(big)
+
+
+def report_free_space(app: AppPage, free: int | None) -> None:
+    """The test seam for a full device: the worker's navigator.storage.estimate() (what the app's
+    check calls) reports only `free` bytes left; None puts the browser's own answer back."""
+    worker = next(w for w in app.page.workers if "worker.js" in w.url)
+    worker.evaluate("""(free) => {
+      delete navigator.storage.estimate;
+      if (free === null) return;
+      const real = StorageManager.prototype.estimate.bind(navigator.storage);
+      Object.defineProperty(navigator.storage, 'estimate', {
+        configurable: true,
+        value: async () => { const e = await real(); return { ...e, quota: (e.usage || 0) + free }; },
+      });
+    }""", free)
+
+
+def stored_blob_rows(app: AppPage, ws: str) -> dict[str, int]:
+    """What this device's attachment database holds (rows of files and of their pieces)."""
+    return app.page.evaluate("""async (name) => {
+      if (!(await indexedDB.databases()).some((d) => d.name === name)) return { blobs: 0, chunks: 0, pins: 0 };
+      const db = await new Promise((ok, fail) => { const r = indexedDB.open(name); r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+      const count = (store) => new Promise((ok) => { const r = db.transaction(store).objectStore(store).count(); r.onsuccess = () => ok(r.result); });
+      const out = { blobs: await count('blobs'), chunks: await count('chunks'), pins: await count('pins') };
+      db.close();
+      return out;
+    }""", f"openprod-blobs-{ws}")
+
+
+@pytest.mark.chromium_only(reason="replaces navigator.storage.estimate inside the worker through Playwright's "
+                           "worker.evaluate (WebDriver cannot reach a worker) and drives the file chooser")
+def test_a_full_device_says_so_and_keeps_nothing_half_written(
+        rtc_context: Any, server: Any, screenshot_dir: Path) -> None:
+    alice = person(rtc_context, server, "Alice Stage")
+    ws = new_files_workspace(alice)
+    rec = alice.call("create_record", table=TABLE, values={TITLE: "Act 2 plot"})["id"]
+    open_form(alice, server.origin, ws, rec)
+    plot = pdf(5 * 2**20)
+    full = ("This device is full: 3.0 MB free, and act2-plot.pdf needs 5.0 MB. Remove files you no longer "
+            "need from this device (Remove from this device, under the file), or free space on the device.")
+
+    # Attaching: refused before anything is stored, and the field stays empty.
+    report_free_space(alice, 3 * 2**20)
+    attach_refused = alice.page.locator(".attachment-message")
+    with alice.page.expect_file_chooser() as chooser:
+        alice.page.get_by_role("button", name="Choose a file").click()
+    chooser.value.set_files(files=[{"name": "act2-plot.pdf", "mimeType": "application/pdf", "buffer": plot}])
+    expect(attach_refused).to_have_text(f"Not attached: {full}", timeout=60_000)
+    expect(alice.page.get_by_text("No file yet.")).to_be_visible()
+    assert stored_blob_rows(alice, ws) == {"blobs": 0, "chunks": 0, "pins": 0}
+    alice.tablet_shots(screenshot_dir, "attachment-device-full", show=lambda: (
+        open_form(alice, server.origin, ws, rec), report_free_space(alice, 3 * 2**20),
+        _choose(alice, "act2-plot.pdf", plot),
+        expect(attach_refused).to_have_text(f"Not attached: {full}", timeout=60_000)))
+    assert stored_blob_rows(alice, ws) == {"blobs": 0, "chunks": 0, "pins": 0}
+
+    # Fetching a file another tablet attached (here: its reference put in the field, bytes elsewhere),
+    # and keeping it for offline: the same words, no unfinished file, no pin left behind.
+    ref = {"blob": blob_id(plot), "name": "act2-plot.pdf", "size": len(plot), "media_type": "application/pdf"}
+    alice.call("attach", record=rec, field="files.Files.file", **ref)
+    open_form(alice, server.origin, ws, rec)
+    expect(alice.page.locator(".attachment-state")).to_have_text("Not on this device yet")
+    report_free_space(alice, 3 * 2**20)
+    alice.page.get_by_role("button", name="Get it now").click()
+    expect(attach_refused).to_have_text(full)
+    alice.page.get_by_label("Keep on this device").check()
+    expect(attach_refused).to_have_text(full)
+    expect(alice.page.get_by_label("Keep on this device")).not_to_be_checked()
+    assert stored_blob_rows(alice, ws) == {"blobs": 0, "chunks": 0, "pins": 0}
+
+    # With room again, and no connected device holding it, the person reads that (not a stuck bar).
+    report_free_space(alice, None)
+    alice.call("sync:publish", relay=server.origin, joinMode="open")
+    alice.page.get_by_role("button", name="Get it now").click()
+    nowhere = "Not on any connected device. It comes when someone who has it connects."
+    expect(alice.page.locator(".attachment-state")).to_have_text(nowhere, timeout=120_000)
+    alice.tablet_shots(screenshot_dir, "attachment-not-on-any-device", show=lambda: (
+        open_form(alice, server.origin, ws, rec),
+        alice.page.get_by_role("button", name="Get it now").click(),
+        expect(alice.page.locator(".attachment-state")).to_have_text(nowhere, timeout=120_000)))
+    assert not [e for e in alice.errors if "attachment" in e.lower()]
+
+
+def _choose(app: AppPage, name: str, data: bytes) -> None:
+    with app.page.expect_file_chooser() as chooser:
+        app.page.get_by_role("button", name="Choose a file").click()
+    chooser.value.set_files(files=[{"name": name, "mimeType": "application/pdf", "buffer": data}])

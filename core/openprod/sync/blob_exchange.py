@@ -92,6 +92,7 @@ class BlobExchange:
         self.served_pieces = 0
         self.refused_pieces = 0
         self.timed_out = 0  # sources set aside for not answering
+        self.asked_bytes = 0  # bytes requested of peers (a resumed transfer asks only for the rest)
 
     # --- what the shell asks ------------------------------------------------------------------
 
@@ -212,6 +213,7 @@ class BlobExchange:
                 if source.blob_capacity <= 0:
                     break
                 source.request_blob(fetch.digest, fetch.asked, length)
+                self.asked_bytes += length
             fetch.asked += length
             in_flight += 1
 
