@@ -275,8 +275,15 @@ def stored_blob_rows(app: AppPage, ws: str) -> dict[str, int]:
     """What this device's attachment database holds (rows of files and of their pieces)."""
     return app.page.evaluate("""async (name) => {
       if (!(await indexedDB.databases()).some((d) => d.name === name)) return { blobs: 0, chunks: 0, pins: 0 };
-      const db = await new Promise((ok, fail) => { const r = indexedDB.open(name); r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
-      const count = (store) => new Promise((ok) => { const r = db.transaction(store).objectStore(store).count(); r.onsuccess = () => ok(r.result); });
+      const db = await new Promise((ok, fail) => {
+        const r = indexedDB.open(name);
+        r.onsuccess = () => ok(r.result);
+        r.onerror = () => fail(r.error);
+      });
+      const count = (store) => new Promise((ok) => {
+        const r = db.transaction(store).objectStore(store).count();
+        r.onsuccess = () => ok(r.result);
+      });
       const out = { blobs: await count('blobs'), chunks: await count('chunks'), pins: await count('pins') };
       db.close();
       return out;
@@ -327,11 +334,12 @@ def test_a_full_device_says_so_and_keeps_nothing_half_written(
     # With room again, and no connected device holding it, the person reads that (not a stuck bar).
     report_free_space(alice, None)
     alice.call("sync:publish", relay=server.origin, joinMode="open")
+    wait_state(alice, "in-sync")  # connected: the relay is asked, and has not got it
     alice.page.get_by_role("button", name="Get it now").click()
     nowhere = "Not on any connected device. It comes when someone who has it connects."
     expect(alice.page.locator(".attachment-state")).to_have_text(nowhere, timeout=120_000)
     alice.tablet_shots(screenshot_dir, "attachment-not-on-any-device", show=lambda: (
-        open_form(alice, server.origin, ws, rec),
+        open_form(alice, server.origin, ws, rec), wait_state(alice, "in-sync"),
         alice.page.get_by_role("button", name="Get it now").click(),
         expect(alice.page.locator(".attachment-state")).to_have_text(nowhere, timeout=120_000)))
     assert not [e for e in alice.errors if "attachment" in e.lower()]
