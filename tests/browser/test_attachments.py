@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from appdriver import AppPage
-from playwright.sync_api import expect
+from engines import expect
 from test_a11y import AXE, violations
 from test_sync import person, wait_state
 
@@ -349,3 +349,43 @@ def _choose(app: AppPage, name: str, data: bytes) -> None:
     with app.page.expect_file_chooser() as chooser:
         app.page.get_by_role("button", name="Choose a file").click()
     chooser.value.set_files(files=[{"name": name, "mimeType": "application/pdf", "buffer": data}])
+
+
+def test_a_photo_is_stored_shown_opened_kept_and_removed_in_each_engine(
+        profile: Any, engine: str, server_factory: Any, screenshot_dir: Path) -> None:
+    """The attachment store in each engine's worker (IndexedDB, WebCrypto's SHA-256), the thumbnail,
+    the viewer, keeping and removing. The file goes in through the page's own call (the same one the
+    file chooser makes): WebDriver has no way to answer a file chooser opened by a script."""
+    server = server_factory()  # an origin of its own: a fresh device, whatever the profile holds
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Alice Stage")
+    ws = new_files_workspace(app)
+    rec = app.call("create_record", table=TABLE, values={TITLE: "Set photo, Act 1"})["id"]
+    photo = png()
+    value = app.page.evaluate("""async ([bytes, record, field]) => {
+      const file = new File([new Uint8Array(bytes)], 'set-act1.png', { type: 'image/png' });
+      return (await window.openprod.api.call('blob:attach', { file, record, field })).value;
+    }""", [list(photo), rec, "files.Files.file"])
+    assert value == [blob_id(photo), "set-act1.png", len(photo), "image/png"]  # hashed in the worker
+    open_form(app, server.origin, ws, rec)
+    expect(app.page.locator("img.attachment-thumb")).to_be_visible(timeout=60_000)
+    expect(app.page.locator(".attachment-state")).to_have_text("On this device")
+    assert app.page.evaluate("() => document.querySelector('img.attachment-thumb').naturalWidth") == 64
+    app.page.get_by_label("Keep on this device").check()
+    expect(app.page.locator(".attachment-state")).to_have_text("On this device, kept for offline")
+    app.page.get_by_role("button", name="Open", exact=True).click()
+    expect(app.page.locator("img.viewer-image")).to_be_visible()
+    assert viewer_bytes_hash(app, "img.viewer-image") == blob_id(photo)
+    app.page.keyboard.press("Escape")
+    expect(app.page.locator("img.viewer-image")).to_have_count(0)
+    app.tablet_shots(screenshot_dir, "attachment-kept", show=lambda: (
+        open_form(app, server.origin, ws, rec),
+        expect(app.page.locator(".attachment-state")).to_have_text("On this device, kept for offline",
+                                                                    timeout=60_000)))
+    open_form(app, server.origin, ws, rec)
+    app.page.get_by_label("Keep on this device").uncheck()
+    expect(app.page.get_by_role("button", name="Remove from this device")).to_be_visible()
+    app.page.get_by_role("button", name="Remove from this device").click()
+    expect(app.page.locator(".attachment-state")).to_have_text("Not on this device yet")
+    assert stored_blob_rows(app, ws) == {"blobs": 0, "chunks": 0, "pins": 0}
+    expect(app.page.locator(".attachment-name")).to_have_text("set-act1.png")  # the field keeps the file
