@@ -13,7 +13,7 @@ import pytest
 
 from helpers import ManualClock, make_peer, sync
 from openprod.blobs import BlobRef, MemoryBlobStore, hash_bytes
-from openprod.sync import Closed, Role, SessionConfig, State, SyncSession, WorkspaceReplica, pump
+from openprod.sync import BlobArrived, Closed, Role, SessionConfig, State, SyncSession, WorkspaceReplica, pump
 from openprod.sync.blob_exchange import (
     FAILED,
     FETCHING,
@@ -504,3 +504,70 @@ def test_with_only_a_silent_peer_the_blob_is_not_on_any_connected_device_and_ask
         assert (bob.exchange.status(REF).state, bob.exchange.status(REF).detail) == (MISSING, NOT_CONNECTED)
     assert bob.exchange.timed_out == 5 and not bob.store.has(REF.hash)
     assert pair.sa.state is State.OPEN  # the link itself is fine: bundles still sync over it
+
+
+class FakeSource:
+    """A peer as the exchange sees it (the transport faked): it records requests; the test answers."""
+
+    def __init__(self) -> None:
+        self.state = State.OPEN
+        self.blobs_ready = True
+        self.asked: dict[tuple[bytes, int], int] = {}
+
+    @property
+    def blob_capacity(self) -> int:
+        return MAX_BLOB_WANTS - len(self.asked)
+
+    def blob_asked(self, digest: bytes, offset: int) -> bool:
+        return (digest, offset) in self.asked
+
+    def request_blob(self, digest: bytes, offset: int, length: int) -> None:
+        assert self.blob_capacity > 0 and (digest, offset) not in self.asked
+        self.asked[(digest, offset)] = length
+
+    def answer(self, exchange: BlobExchange, data: dict[bytes, bytes], n: int) -> int:
+        """Send the `n` oldest pieces asked for; returns how many were sent."""
+        sent = 0
+        for (digest, offset), length in list(self.asked.items())[:n]:
+            del self.asked[(digest, offset)]
+            blob = data[digest]
+            exchange.on_event(self, BlobArrived(digest, offset, len(blob), blob[offset:offset + length]))  # type: ignore[arg-type]
+            sent += 1
+        return sent
+
+
+def test_a_fetch_queued_behind_another_on_a_slow_but_answering_peer_is_not_given_up_on() -> None:
+    """Three files from one peer: the third waits for request room while the first two come in
+    slowly (a piece every 10 s, under the 15 s timeout, for far longer than 15 s in all)."""
+    blobs = [random.Random(i).randbytes(10 * MAX_PIECE) for i in range(3)]
+    refs = [BlobRef.of(b, f"plot{i}.pdf", "application/pdf") for i, b in enumerate(blobs)]
+    data = {hash_bytes(r.hash): b for r, b in zip(refs, blobs, strict=True)}
+    store = MemoryBlobStore()
+    exchange = BlobExchange(store, max_bytes=lambda: 2**30)
+    source = FakeSource()
+    now = 1_000_000
+    for ref in refs:
+        exchange.want(ref)
+    exchange.pump([source], now)  # type: ignore[list-item]
+    assert len(source.asked) == MAX_BLOB_WANTS  # 8 + 8: the third file waits for room
+    assert exchange.status(refs[2]) == BlobStatus(FETCHING, 0, len(blobs[2]), "")
+    for _ in range(200):
+        if all(store.has(r.hash) for r in refs):
+            break
+        now += 10_000
+        source.answer(exchange, data, 1)
+        exchange.pump([source], now)  # type: ignore[list-item]
+    assert all(store.read(r.hash, 0, len(b)) == b for r, b in zip(refs, blobs, strict=True))
+    assert exchange.timed_out == 0
+    # ... and when that peer stops answering altogether, every file it was to send moves on.
+    more = [random.Random(10 + i).randbytes(10 * MAX_PIECE) for i in range(2)]
+    later = [BlobRef.of(b, f"score{i}.pdf", "application/pdf") for i, b in enumerate(more)]
+    for ref in later:
+        exchange.want(ref)
+    exchange.pump([source], now)  # type: ignore[list-item]
+    assert exchange.next_timer() == now + REQUEST_TIMEOUT_MS
+    now += REQUEST_TIMEOUT_MS
+    exchange.pump([source], now)  # type: ignore[list-item]
+    assert exchange.timed_out == 2
+    assert all((exchange.status(r).state, exchange.status(r).detail) == (MISSING, NOT_CONNECTED) for r in later)
+    assert exchange.next_timer() == now + RETRY_MS  # asked again later, never a timer in the past

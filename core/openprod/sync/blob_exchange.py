@@ -17,12 +17,13 @@ source when there is one, at most `MAX_ATTEMPTS` times. A blob no connected peer
 that arrives after the op that references it is picked up.
 
 A source that stops answering (it swallows requests, or its device went to sleep with the link
-still open) is given `request_timeout_ms` from the last piece it sent (or from being chosen) before
-the fetch moves on: it is set aside for this blob and another peer that has it is asked, from the
-same offset; the person reads "Still fetching… trying another device". With no other peer the
-blob is "missing" ("Not on any connected device") and every peer, the silent one included, is
-asked again after `retry_ms`. So a fetch never waits on one peer forever; `next_timer` tells the
-shell when to pump next even if no frame arrives.
+still open) is given `request_timeout_ms` from the last piece it sent for this blob (or from being
+chosen), and from the last answer it sent for any blob (a fetch queued behind another on the same
+peer is waiting, not stuck), before the fetch moves on: it is set aside for this blob and another
+peer that has it is asked, from the same offset; the person reads "Still fetching… trying another
+device". With no other peer the blob is "missing" ("Not on any connected device") and every peer,
+the silent one included, is asked again after `retry_ms`. So a fetch never waits on one peer
+forever; `next_timer` tells the shell when to pump next even if no frame arrives.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ class BlobExchange:
         self.refused_pieces = 0
         self.timed_out = 0  # sources set aside for not answering
         self.asked_bytes = 0  # bytes requested of peers (a resumed transfer asks only for the rest)
+        self._answers: dict[int, int] = {}  # session -> blob answers received (any blob)
+        self._heard: dict[int, tuple[int, int]] = {}  # session -> (answers, when that count was first seen)
 
     # --- what the shell asks ------------------------------------------------------------------
 
@@ -133,7 +136,9 @@ class BlobExchange:
             if fetch.state == MISSING:
                 times.append(fetch.retry_at)
             elif fetch.state == FETCHING and fetch.source is not None and fetch.progress_at is not None:
-                times.append(fetch.progress_at + self.request_timeout_ms)
+                heard = self._heard.get(id(fetch.source))
+                since = fetch.progress_at if heard is None else max(fetch.progress_at, heard[1])
+                times.append(since + self.request_timeout_ms)
         return min(times) if times else None
 
     # --- session events -----------------------------------------------------------------------
@@ -145,8 +150,10 @@ class BlobExchange:
                 return False
             self._serve(session, event)
         elif isinstance(event, BlobArrived):
+            self._answers[id(session)] = self._answers.get(id(session), 0) + 1
             self._arrived(session, event)
         elif isinstance(event, BlobUnavailable):
+            self._answers[id(session)] = self._answers.get(id(session), 0) + 1
             self._unavailable(session, event)
         elif isinstance(event, Closed):
             self._lost(session)
@@ -158,10 +165,16 @@ class BlobExchange:
     def pump(self, sessions: Iterable[SyncSession], now: int) -> None:
         """Send whatever requests can go now: a source for each wanted blob, and its window of pieces."""
         ready = [s for s in sessions if s.blobs_ready]
+        for session in ready:
+            count = self._answers.get(id(session), 0)
+            heard = self._heard.get(id(session))
+            if heard is None or heard[0] != count:
+                self._heard[id(session)] = (count, now)
         for fetch in list(self._fetches.values()):
             if fetch.state == MISSING:
                 if now >= fetch.retry_at:
                     fetch.refused_by = set()  # ask everyone again: one of them may have it by now
+                    fetch.retry_at = now + self.retry_ms  # (a timer in the past would wake the shell at once)
                 if not any(id(s) not in fetch.refused_by for s in ready):
                     continue
                 fetch.state = FETCHING
@@ -194,6 +207,9 @@ class BlobExchange:
         if now - fetch.progress_at < self.request_timeout_ms:
             return
         assert fetch.source is not None
+        heard = self._heard.get(id(fetch.source))
+        if heard is not None and now - heard[1] < self.request_timeout_ms:
+            return  # the peer is answering (another blob first): this one waits its turn
         fetch.refused_by.add(id(fetch.source))
         self._drop_source(fetch)
         fetch.detail = TRYING_ANOTHER
@@ -296,6 +312,8 @@ class BlobExchange:
         fetch.asked = fetch.written  # resume from what is safely in the partial blob
 
     def _lost(self, session: SyncSession) -> None:
+        self._answers.pop(id(session), None)
+        self._heard.pop(id(session), None)
         for fetch in self._fetches.values():
             fetch.refused_by.discard(id(session))
             if fetch.source is session:
