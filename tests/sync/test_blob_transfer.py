@@ -419,12 +419,18 @@ def _watch(side: Side, ref: BlobRef) -> list[tuple[str, int, str]]:
     return seen
 
 
-def test_a_silent_peer_is_given_up_on_after_the_timeout_and_another_peer_that_has_it_is_asked(world) -> None:
+def _both_hold_it(world) -> tuple[ManualClock, Side, Side, Callable[..., Pair], Side]:
+    """Alice and a third peer, Carol, both hold the file; Bob wants it."""
     clock, alice, bob, connect, peer = world
     carol = Side("carol", peer("carol", alice.peer))
     sync(alice.peer, carol.peer)
     alice.store.put(REF.hash, DATA)
     carol.store.put(REF.hash, DATA)
+    return clock, alice, bob, connect, carol
+
+
+def test_a_silent_peer_is_given_up_on_after_the_timeout_and_another_peer_that_has_it_is_asked(world) -> None:
+    clock, alice, bob, connect, carol = _both_hold_it(world)
     _silent(alice)
     to_alice, to_carol = connect(bob, alice), connect(bob, carol)
     bob.sessions = [to_alice.sa, to_carol.sa]  # alice first: she is asked first
@@ -451,11 +457,7 @@ def test_a_silent_peer_is_given_up_on_after_the_timeout_and_another_peer_that_ha
 
 
 def test_a_peer_that_goes_silent_mid_transfer_is_left_and_the_rest_comes_from_another(world) -> None:
-    clock, alice, bob, connect, peer = world
-    carol = Side("carol", peer("carol", alice.peer))
-    sync(alice.peer, carol.peer)
-    alice.store.put(REF.hash, DATA)
-    carol.store.put(REF.hash, DATA)
+    clock, alice, bob, connect, carol = _both_hold_it(world)
     sent: list[int] = []
 
     def stall_after_two(message):
