@@ -78,7 +78,8 @@ def new_files_workspace(app: AppPage) -> str:
 
 def open_form(app: AppPage, origin: str, ws: str, record: str) -> None:
     app.page.goto(f"{origin}#/w/{ws}/t/{TABLE}/r/{record}")
-    expect(app.page.locator(".attachment")).to_be_visible(timeout=60_000)
+    # a failure bound only: the workspace may still be opening after a reload (Pyodide, loaded CI)
+    expect(app.page.locator(".attachment")).to_be_visible(timeout=180_000)
 
 
 def attach(app: AppPage, *, name: str, mime: str, data: bytes | None = None, path: Path | None = None) -> None:
