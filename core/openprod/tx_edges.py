@@ -8,7 +8,7 @@ from . import operations as o
 from . import positions
 from .errors import NotFoundError, ValidationError
 from .ids import IdLike, as_id, to_str
-from .modules import normalize_value, property_def
+from .modules import property_def
 from .reads import (
     edge_state,
     edges,
@@ -22,7 +22,7 @@ class EdgeWrites(RecordWrites):
 
     def _edge_props(self, edge_type: str, props: dict[str, Any]) -> dict[str, Any]:
         etype = self.schema.edge_type(edge_type)
-        return {k: normalize_value(property_def(etype, k), v) for k, v in props.items() if v is not None}
+        return {k: self._normalized(property_def(etype, k), v) for k, v in props.items() if v is not None}
 
     def _check_ends(self, edge_type: str, source: bytes, target: bytes) -> None:
         etype = self.schema.edge_type(edge_type)
@@ -64,7 +64,7 @@ class EdgeWrites(RecordWrites):
             self.add(o.ClearEdgeProperty, edge=edge, key=key)
             return
         pdef = property_def(self.schema.edge_type(edge_type), key)
-        self.add(o.SetEdgeProperty, edge=edge, key=key, value=normalize_value(pdef, value))
+        self.add(o.SetEdgeProperty, edge=edge, key=key, value=self._normalized(pdef, value))
 
     def _neighbours(self, edge_type: str, target: bytes, exclude: bytes | None) -> list[tuple[bytes, str]]:
         rows = edges(self.ws.conn, target=target, edge_type=edge_type)

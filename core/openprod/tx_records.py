@@ -145,7 +145,8 @@ class RecordWrites:
         return out
 
     def _normalized(self, fdef: FieldDef, value: Any) -> Any:
-        """The canonical value; an attachment also within the workspace's size limit (local writes only)."""
+        """The canonical value; an attachment also within the workspace's size limit (local writes only:
+        record fields and edge properties alike)."""
         canonical = normalize_value(fdef, value)
         if fdef.type == "blob":
             check_limit(BlobRef.parse(canonical), self.ws.settings.max_blob_bytes)

@@ -29,6 +29,16 @@ display_name = "Title"
 [table.Plots.fields.file]
 type = "blob"
 display_name = "File"
+
+[edge.revision.properties]
+marked_up = "blob"
+note = "string"
+
+[edge.page.properties]
+scan = "blob"
+
+[edge.page]
+ordered = true
 """
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40
@@ -197,3 +207,29 @@ def test_an_attachment_undoes_and_conflicts_like_any_field(crew) -> None:
     alice.ws.undo()
     assert BlobRef.parse(alice.ws.get(rid, "file")) in (mine, other)
     assert ref.hash not in {a.ref.hash for a in alice.ws.attachments()}
+
+
+def test_edge_property_attachments_are_held_to_the_same_size_limit(crew) -> None:
+    """A blob in an edge property (a marked-up plot on the link between two plots) is checked like a
+    blob field: over the workspace's limit is refused with the same words and writes nothing."""
+    alice, _bob = crew
+    with alice.ws.transaction() as tx:
+        tx.set_setting("max_blob_bytes", 2**20)
+        a = tx.create_record("attach.Plots", {"title": "Act 1 plot"})
+        b = tx.create_record("attach.Plots", {"title": "Act 1 plot, rev B"})
+        edge = tx.create_edge("attach.revision", a, b, {"note": "moved the booms"})
+    big = BlobRef(blob_hash(b"big"), "markup.pdf", 2 * 2**20, "application/pdf")
+    small = BlobRef.of(PDF, "markup.pdf", "application/pdf")
+    before = alice.ws.state_hash()
+    same_words = r"'markup.pdf' is 2\.0 MiB; this workspace takes attachments up to 1\.0 MiB"
+    with pytest.raises(ValidationError, match=same_words), alice.ws.transaction() as tx:
+        tx.set_edge_property(edge, "marked_up", big)
+    with pytest.raises(ValidationError, match=r"up to 1\.0 MiB"), alice.ws.transaction() as tx:
+        tx.create_edge("attach.revision", b, a, {"marked_up": big})
+    with pytest.raises(ValidationError, match=r"up to 1\.0 MiB"), alice.ws.transaction() as tx:
+        tx.create_ordered_edge("attach.page", a, b, properties={"scan": list(big.value)})
+    assert alice.ws.state_hash() == before  # nothing written
+    with alice.ws.transaction() as tx:  # within the limit: taken
+        tx.set_edge_property(edge, "marked_up", small)
+        tx.create_ordered_edge("attach.page", a, b, properties={"scan": small})
+    assert alice.ws.state_hash() != before

@@ -13,8 +13,20 @@ import pytest
 
 from helpers import ManualClock, make_peer, sync
 from openprod.blobs import BlobRef, MemoryBlobStore, hash_bytes
-from openprod.sync import Closed, Role, SessionConfig, State, SyncSession, WorkspaceReplica, pump
-from openprod.sync.blob_exchange import FAILED, FETCHING, HERE, MISSING, TOO_LARGE, BlobExchange
+from openprod.sync import BlobArrived, Closed, Role, SessionConfig, State, SyncSession, WorkspaceReplica, pump
+from openprod.sync.blob_exchange import (
+    FAILED,
+    FETCHING,
+    HERE,
+    MISSING,
+    NOT_CONNECTED,
+    REQUEST_TIMEOUT_MS,
+    RETRY_MS,
+    TOO_LARGE,
+    TRYING_ANOTHER,
+    BlobExchange,
+    BlobStatus,
+)
 from openprod.sync.blob_messages import MAX_BLOB_WANTS, MAX_PIECE, BlobPiece, BlobWant
 from openprod.sync.errors import SyncUsageError
 from openprod.sync.messages import decode_message_v1, encode_message_v1
@@ -44,6 +56,7 @@ class Side:
     store: MemoryBlobStore = field(default_factory=MemoryBlobStore)
     exchange: BlobExchange | None = None
     closed: list[Closed] = field(default_factory=list)
+    sessions: list[SyncSession] | None = None  # every link of this side (several peers), else the pair's one
 
     def __post_init__(self) -> None:
         ws = self.peer.ws  # type: ignore[attr-defined]
@@ -77,24 +90,29 @@ class Pair:
                     if isinstance(event, Closed):
                         side.closed.append(event)
                 assert side.exchange is not None
-                side.exchange.pump([session], self.clock.now)
+                side.exchange.pump(side.sessions or [session], self.clock.now)
                 for frame in session.data_to_send():
                     moved = True
                     self.frames += 1
                     if tamper is not None:
                         frame = _rewrite(frame, tamper)
+                        if frame is None:
+                            continue  # swallowed on the way
                     other.receive_frame(frame, self.clock.now)
             if not moved:
                 return
         raise AssertionError("the exchange did not settle")
 
 
-def _rewrite(frame: bytes, tamper: Tamper) -> bytes:
+def _rewrite(frame: bytes, tamper: Tamper) -> bytes | None:
+    """The frame as `tamper` rewrites its message; None when `tamper` swallows it (returns None)."""
     try:
         message = decode_message_v1(frame)
     except Exception:
         return frame
     changed = tamper(message)
+    if changed is None:
+        return None
     return frame if changed is message else encode_message_v1(changed)  # type: ignore[arg-type]
 
 
@@ -381,3 +399,177 @@ def test_an_exchange_holds_at_most_a_window_of_requests(world) -> None:
     bob.exchange.want(big)
     bob.exchange.pump([pair.sa], clock.now)
     assert MAX_BLOB_WANTS - pair.sa.blob_capacity <= 8
+
+
+# --- a peer that stops answering --------------------------------------------------------------
+
+
+def _silent(side: Side) -> None:
+    """This peer takes blob requests and never answers them (its app hung with the link up)."""
+    ws = side.peer.ws  # type: ignore[attr-defined]
+    side.exchange = BlobExchange(side.store, max_bytes=lambda: ws.settings.max_blob_bytes, serve=False)
+
+
+def _watch(side: Side, ref: BlobRef) -> list[tuple[str, int, str]]:
+    seen: list[tuple[str, int, str]] = []
+    assert side.exchange is not None
+    exchange = side.exchange
+    exchange.on_change = lambda _h: seen.append(
+        (exchange.status(ref).state, exchange.status(ref).received, exchange.status(ref).detail))
+    return seen
+
+
+def _both_hold_it(world) -> tuple[ManualClock, Side, Side, Callable[..., Pair], Side]:
+    """Alice and a third peer, Carol, both hold the file; Bob wants it."""
+    clock, alice, bob, connect, peer = world
+    carol = Side("carol", peer("carol", alice.peer))
+    sync(alice.peer, carol.peer)
+    alice.store.put(REF.hash, DATA)
+    carol.store.put(REF.hash, DATA)
+    return clock, alice, bob, connect, carol
+
+
+def test_a_silent_peer_is_given_up_on_after_the_timeout_and_another_peer_that_has_it_is_asked(world) -> None:
+    clock, alice, bob, connect, carol = _both_hold_it(world)
+    _silent(alice)
+    to_alice, to_carol = connect(bob, alice), connect(bob, carol)
+    bob.sessions = [to_alice.sa, to_carol.sa]  # alice first: she is asked first
+    seen = _watch(bob, REF)
+    bob.exchange.want(REF)
+    start = clock.now
+    to_alice.run()
+    to_carol.run()
+    assert MAX_BLOB_WANTS - to_alice.sa.blob_capacity == 6  # every piece asked of alice, no answer
+    assert bob.exchange.status(REF) == BlobStatus(FETCHING, 0, len(DATA), "")
+    assert bob.exchange.next_timer() == start + REQUEST_TIMEOUT_MS  # the shell knows when to look again
+    clock.advance(REQUEST_TIMEOUT_MS - 1)
+    to_alice.run()
+    to_carol.run()
+    assert bob.exchange.timed_out == 0 and MAX_BLOB_WANTS - to_carol.sa.blob_capacity == 0  # not yet
+    clock.advance(1)
+    to_alice.run()
+    to_carol.run()
+    assert bob.exchange.timed_out == 1
+    assert (FETCHING, 0, TRYING_ANOTHER) in seen  # what the person read meanwhile
+    assert bob.store.read(REF.hash, 0, len(DATA)) == DATA and bob.exchange.status(REF).state == HERE
+    assert carol.exchange.served_pieces == 6 and alice.exchange.served_pieces == 0
+    assert bob.exchange.next_timer() is None  # nothing left to wait for
+
+
+def test_a_peer_that_goes_silent_mid_transfer_is_left_and_the_rest_comes_from_another(world) -> None:
+    clock, alice, bob, connect, carol = _both_hold_it(world)
+    sent: list[int] = []
+
+    def stall_after_two(message):
+        if isinstance(message, BlobPiece):
+            sent.append(message.offset)
+            return message if len(sent) <= 2 else None  # the rest never reaches bob
+        return message
+
+    from_alice = _serve_from(alice, bob, connect, stall_after_two)
+    to_carol = connect(bob, carol)
+    bob.sessions = [from_alice.sb, to_carol.sa]
+    asked_of_carol: list[int] = []
+    to_carol.tamper_to_b = lambda m: (asked_of_carol.append(m.offset), m)[1] if isinstance(m, BlobWant) else m
+    seen = _watch(bob, REF)
+    bob.exchange.want(REF)
+    from_alice.run()
+    to_carol.run()
+    assert bob.exchange.status(REF).received == 2 * MAX_PIECE
+    clock.advance(REQUEST_TIMEOUT_MS)
+    from_alice.run()
+    to_carol.run()
+    assert (FETCHING, 2 * MAX_PIECE, TRYING_ANOTHER) in seen
+    assert bob.store.read(REF.hash, 0, len(DATA)) == DATA
+    assert min(asked_of_carol) == 2 * MAX_PIECE  # resumed where alice stopped, nothing asked twice
+    assert bob.exchange.status(REF).detail == ""
+
+
+def test_with_only_a_silent_peer_the_blob_is_not_on_any_connected_device_and_asked_again_later(world) -> None:
+    clock, alice, bob, connect, _peer = world
+    alice.store.put(REF.hash, DATA)
+    _silent(alice)
+    pair = connect(bob, alice)
+    bob.exchange.want(REF)
+    pair.run()
+    clock.advance(REQUEST_TIMEOUT_MS)
+    pair.run()
+    status = bob.exchange.status(REF)
+    assert (status.state, status.detail) == (MISSING, NOT_CONNECTED)
+    assert bob.exchange.next_timer() == clock.now + RETRY_MS  # never forgotten: asked again later
+    for _ in range(4):  # alice keeps swallowing: each round ends "not on any connected device", never hangs
+        clock.advance(RETRY_MS)
+        pair.run()
+        assert bob.exchange.status(REF).state == FETCHING and bob.exchange.next_timer() is not None
+        clock.advance(REQUEST_TIMEOUT_MS)
+        pair.run()
+        assert (bob.exchange.status(REF).state, bob.exchange.status(REF).detail) == (MISSING, NOT_CONNECTED)
+    assert bob.exchange.timed_out == 5 and not bob.store.has(REF.hash)
+    assert pair.sa.state is State.OPEN  # the link itself is fine: bundles still sync over it
+
+
+class FakeSource:
+    """A peer as the exchange sees it (the transport faked): it records requests; the test answers."""
+
+    def __init__(self) -> None:
+        self.state = State.OPEN
+        self.blobs_ready = True
+        self.asked: dict[tuple[bytes, int], int] = {}
+
+    @property
+    def blob_capacity(self) -> int:
+        return MAX_BLOB_WANTS - len(self.asked)
+
+    def blob_asked(self, digest: bytes, offset: int) -> bool:
+        return (digest, offset) in self.asked
+
+    def request_blob(self, digest: bytes, offset: int, length: int) -> None:
+        assert self.blob_capacity > 0 and (digest, offset) not in self.asked
+        self.asked[(digest, offset)] = length
+
+    def answer(self, exchange: BlobExchange, data: dict[bytes, bytes], n: int) -> int:
+        """Send the `n` oldest pieces asked for; returns how many were sent."""
+        sent = 0
+        for (digest, offset), length in list(self.asked.items())[:n]:
+            del self.asked[(digest, offset)]
+            blob = data[digest]
+            exchange.on_event(self, BlobArrived(digest, offset, len(blob), blob[offset:offset + length]))  # type: ignore[arg-type]
+            sent += 1
+        return sent
+
+
+def test_a_fetch_queued_behind_another_on_a_slow_but_answering_peer_is_not_given_up_on() -> None:
+    """Three files from one peer: the third waits for request room while the first two come in
+    slowly (a piece every 10 s, under the 15 s timeout, for far longer than 15 s in all)."""
+    blobs = [random.Random(i).randbytes(10 * MAX_PIECE) for i in range(3)]
+    refs = [BlobRef.of(b, f"plot{i}.pdf", "application/pdf") for i, b in enumerate(blobs)]
+    data = {hash_bytes(r.hash): b for r, b in zip(refs, blobs, strict=True)}
+    store = MemoryBlobStore()
+    exchange = BlobExchange(store, max_bytes=lambda: 2**30)
+    source = FakeSource()
+    now = 1_000_000
+    for ref in refs:
+        exchange.want(ref)
+    exchange.pump([source], now)  # type: ignore[list-item]
+    assert len(source.asked) == MAX_BLOB_WANTS  # 8 + 8: the third file waits for room
+    assert exchange.status(refs[2]) == BlobStatus(FETCHING, 0, len(blobs[2]), "")
+    for _ in range(200):
+        if all(store.has(r.hash) for r in refs):
+            break
+        now += 10_000
+        source.answer(exchange, data, 1)
+        exchange.pump([source], now)  # type: ignore[list-item]
+    assert all(store.read(r.hash, 0, len(b)) == b for r, b in zip(refs, blobs, strict=True))
+    assert exchange.timed_out == 0
+    # ... and when that peer stops answering altogether, every file it was to send moves on.
+    more = [random.Random(10 + i).randbytes(10 * MAX_PIECE) for i in range(2)]
+    later = [BlobRef.of(b, f"score{i}.pdf", "application/pdf") for i, b in enumerate(more)]
+    for ref in later:
+        exchange.want(ref)
+    exchange.pump([source], now)  # type: ignore[list-item]
+    assert exchange.next_timer() == now + REQUEST_TIMEOUT_MS
+    now += REQUEST_TIMEOUT_MS
+    exchange.pump([source], now)  # type: ignore[list-item]
+    assert exchange.timed_out == 2
+    assert all((exchange.status(r).state, exchange.status(r).detail) == (MISSING, NOT_CONNECTED) for r in later)
+    assert exchange.next_timer() == now + RETRY_MS  # asked again later, never a timer in the past

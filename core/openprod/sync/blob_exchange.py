@@ -15,6 +15,15 @@ the store (`finish`); a corrupted blob is discarded and fetched again from the s
 source when there is one, at most `MAX_ATTEMPTS` times. A blob no connected peer holds is
 "missing": asked again of every peer after `retry_ms`, and of any peer that connects, so a blob
 that arrives after the op that references it is picked up.
+
+A source that stops answering (it swallows requests, or its device went to sleep with the link
+still open) is given `request_timeout_ms` from the last piece it sent for this blob (or from being
+chosen), and from the last answer it sent for any blob (a fetch queued behind another on the same
+peer is waiting, not stuck), before the fetch moves on: it is set aside for this blob and another
+peer that has it is asked, from the same offset; the person reads "Still fetching… trying another
+device". With no other peer the blob is "missing" ("Not on any connected device") and every peer,
+the silent one included, is asked again after `retry_ms`. So a fetch never waits on one peer
+forever; `next_timer` tells the shell when to pump next even if no frame arrives.
 """
 
 from __future__ import annotations
@@ -32,6 +41,10 @@ from .session import State, SyncSession
 WINDOW = 8  # requests in flight per blob: 8 x 15 KiB keeps a LAN busy and memory small
 MAX_ATTEMPTS = 3
 RETRY_MS = 5_000
+REQUEST_TIMEOUT_MS = 15_000  # a piece is 15 KiB: even a slow link answers one request well inside this
+
+TRYING_ANOTHER = "Still fetching… trying another device"
+NOT_CONNECTED = "Not on any connected device"
 
 HERE = "here"
 FETCHING = "fetching"
@@ -62,19 +75,27 @@ class _Fetch:
     state: str = FETCHING
     detail: str = ""
     retry_at: int = 0
+    progress_at: int | None = None  # when the current source was chosen or last sent a piece
+    progress_mark: int = 0  # `written` at progress_at
 
 
 class BlobExchange:
     def __init__(self, store: BlobStore, *, max_bytes: Callable[[], int], retry_ms: int = RETRY_MS,
+                 request_timeout_ms: int = REQUEST_TIMEOUT_MS,
                  on_change: Callable[[str], Any] | None = None, serve: bool = True) -> None:
         self.store = store
         self.serve = serve  # False: the shell answers BlobWanted itself (an async store: IndexedDB)
         self.max_bytes = max_bytes
         self.retry_ms = retry_ms
+        self.request_timeout_ms = request_timeout_ms
         self.on_change = on_change  # told a blob's hash whenever its status changes (progress bars)
         self._fetches: dict[str, _Fetch] = {}
         self.served_pieces = 0
         self.refused_pieces = 0
+        self.timed_out = 0  # sources set aside for not answering
+        self.asked_bytes = 0  # bytes requested of peers (a resumed transfer asks only for the rest)
+        self._answers: dict[int, int] = {}  # session -> blob answers received (any blob)
+        self._heard: dict[int, tuple[int, int]] = {}  # session -> (answers, when that count was first seen)
 
     # --- what the shell asks ------------------------------------------------------------------
 
@@ -107,6 +128,19 @@ class BlobExchange:
     def pending(self) -> list[str]:
         return [h for h, f in self._fetches.items() if f.state in (FETCHING, MISSING)]
 
+    def next_timer(self) -> int | None:
+        """The earliest time `pump` has something to do without a frame arriving (a source's
+        timeout, a missing blob's retry), or None."""
+        times: list[int] = []
+        for fetch in self._fetches.values():
+            if fetch.state == MISSING:
+                times.append(fetch.retry_at)
+            elif fetch.state == FETCHING and fetch.source is not None and fetch.progress_at is not None:
+                heard = self._heard.get(id(fetch.source))
+                since = fetch.progress_at if heard is None else max(fetch.progress_at, heard[1])
+                times.append(since + self.request_timeout_ms)
+        return min(times) if times else None
+
     # --- session events -----------------------------------------------------------------------
 
     def on_event(self, session: SyncSession, event: object) -> bool:
@@ -116,8 +150,10 @@ class BlobExchange:
                 return False
             self._serve(session, event)
         elif isinstance(event, BlobArrived):
+            self._answers[id(session)] = self._answers.get(id(session), 0) + 1
             self._arrived(session, event)
         elif isinstance(event, BlobUnavailable):
+            self._answers[id(session)] = self._answers.get(id(session), 0) + 1
             self._unavailable(session, event)
         elif isinstance(event, Closed):
             self._lost(session)
@@ -129,10 +165,16 @@ class BlobExchange:
     def pump(self, sessions: Iterable[SyncSession], now: int) -> None:
         """Send whatever requests can go now: a source for each wanted blob, and its window of pieces."""
         ready = [s for s in sessions if s.blobs_ready]
+        for session in ready:
+            count = self._answers.get(id(session), 0)
+            heard = self._heard.get(id(session))
+            if heard is None or heard[0] != count:
+                self._heard[id(session)] = (count, now)
         for fetch in list(self._fetches.values()):
             if fetch.state == MISSING:
                 if now >= fetch.retry_at:
                     fetch.refused_by = set()  # ask everyone again: one of them may have it by now
+                    fetch.retry_at = now + self.retry_ms  # (a timer in the past would wake the shell at once)
                 if not any(id(s) not in fetch.refused_by for s in ready):
                     continue
                 fetch.state = FETCHING
@@ -140,16 +182,39 @@ class BlobExchange:
                 continue
             if fetch.source is not None and fetch.source.state is State.CLOSED:
                 self._drop_source(fetch)
+            if fetch.source is not None:
+                self._check_progress(fetch, now)
             if fetch.source is None:
                 fetch.source = next((s for s in ready if id(s) not in fetch.refused_by), None)
                 if fetch.source is None:
                     fetch.state, fetch.retry_at = MISSING, now + self.retry_ms
-                    fetch.detail = fetch.detail or "no connected device has it yet"
+                    if fetch.detail in ("", TRYING_ANOTHER):  # keep a reason already given (damaged, too large)
+                        fetch.detail = NOT_CONNECTED
                     self._changed(fetch)
                     continue
+                fetch.progress_at, fetch.progress_mark = now, fetch.written
             self._ask(fetch)
 
     # --- internals ----------------------------------------------------------------------------
+
+    def _check_progress(self, fetch: _Fetch, now: int) -> None:
+        """Set a silent source aside once it has sent nothing for `request_timeout_ms`."""
+        if fetch.progress_at is None or fetch.written != fetch.progress_mark:
+            fetch.progress_at, fetch.progress_mark = now, fetch.written
+            if fetch.detail == TRYING_ANOTHER:
+                fetch.detail = ""  # the new source answers
+            return
+        if now - fetch.progress_at < self.request_timeout_ms:
+            return
+        assert fetch.source is not None
+        heard = self._heard.get(id(fetch.source))
+        if heard is not None and now - heard[1] < self.request_timeout_ms:
+            return  # the peer is answering (another blob first): this one waits its turn
+        fetch.refused_by.add(id(fetch.source))
+        self._drop_source(fetch)
+        fetch.detail = TRYING_ANOTHER
+        self.timed_out += 1
+        self._changed(fetch)
 
     def _ask(self, fetch: _Fetch) -> None:
         source = fetch.source
@@ -158,9 +223,13 @@ class BlobExchange:
             self._complete(fetch)
             return
         in_flight = (fetch.asked - fetch.written + MAX_PIECE - 1) // MAX_PIECE
-        while fetch.asked < fetch.ref.size and in_flight < WINDOW and source.blob_capacity > 0:
+        while fetch.asked < fetch.ref.size and in_flight < WINDOW:
             length = min(MAX_PIECE, fetch.ref.size - fetch.asked)
-            source.request_blob(fetch.digest, fetch.asked, length)
+            if not source.blob_asked(fetch.digest, fetch.asked):  # else still owed from before a timeout
+                if source.blob_capacity <= 0:
+                    break
+                source.request_blob(fetch.digest, fetch.asked, length)
+                self.asked_bytes += length
             fetch.asked += length
             in_flight += 1
 
@@ -239,10 +308,12 @@ class BlobExchange:
         self._changed(fetch)
 
     def _drop_source(self, fetch: _Fetch) -> None:
-        fetch.source = None
+        fetch.source, fetch.progress_at = None, None
         fetch.asked = fetch.written  # resume from what is safely in the partial blob
 
     def _lost(self, session: SyncSession) -> None:
+        self._answers.pop(id(session), None)
+        self._heard.pop(id(session), None)
         for fetch in self._fetches.values():
             fetch.refused_by.discard(id(session))
             if fetch.source is session:

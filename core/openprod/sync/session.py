@@ -351,6 +351,10 @@ class SyncSession:
         """How many more blob requests may be sent to this peer now."""
         return MAX_BLOB_WANTS - len(self._blob_asked) if self.blobs_ready else 0
 
+    def blob_asked(self, digest: bytes, offset: int) -> bool:
+        """This range was asked of the peer and is still unanswered (a request is never sent twice)."""
+        return (digest, offset) in self._blob_asked
+
     def request_blob(self, digest: bytes, offset: int, length: int) -> None:
         """Ask the peer for a range of a blob; the answer comes as `BlobArrived` or `BlobUnavailable`."""
         if not self.blobs_ready:

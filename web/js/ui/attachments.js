@@ -27,11 +27,12 @@ function stateText(ref, status) {
   if (status.state === 'here') return status.pinned ? 'On this device, kept for offline' : 'On this device';
   if (status.state === 'fetching') {
     const pct = ref.size ? Math.floor((100 * status.received) / ref.size) : 0;
+    if (status.detail && status.detail.startsWith('Still fetching')) return status.received ? `${status.detail} (${pct}%)` : status.detail;
     return status.received ? `Getting it… ${pct}%` : 'Getting it…';
   }
   if (status.state === 'too_large') return 'Too large for this workspace’s file limit';
   if (status.state === 'failed') return `Could not get it: ${status.detail}`;
-  if (status.syncing && status.detail) return 'Not on this device yet. No one connected has it right now; it comes when they sync.';
+  if (status.syncing && status.detail) return 'Not on any connected device. It comes when someone who has it connects.';
   return 'Not on this device yet';
 }
 

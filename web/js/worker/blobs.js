@@ -6,7 +6,8 @@
 //                           pins:   hash -> {hash, name, size, media_type}: kept on this device
 //                                   (fetched whenever a peer has them, e.g. the plot before tech)
 //
-// A blob is usable only once `complete` (hashed and checked). Transfers run in the sync engine's
+// A blob is usable only once `complete` (hashed and checked). An unfinished row carries the ref
+// (name, type, whole size) so a transfer cut by a reload resumes from its chunks (attachHub). Transfers run in the sync engine's
 // cycle (`step`): the Python side (openprod_web/blobs.py) says what to write and which pieces peers
 // asked for; this module does the IndexedDB work and answers. Quota is checked with
 // navigator.storage.estimate() before a file is stored or fetched.
@@ -61,18 +62,61 @@ export class BlobKeeper {
     this.dbPromise = null;
   }
 
-  /** The sync hub started: tell it which blobs are here, drop unfinished transfers, want the pinned ones. */
+  /** The sync hub started: tell it which blobs are here, resume unfinished transfers from the
+   * chunks kept (after a reload), want the pinned ones. */
   async attachHub(hub) {
     const db = await this.db();
     const metas = await db.getAll('blobs');
     const pins = await db.getAll('pins');
-    for (const meta of metas.filter((m) => !m.complete)) await this.remove(meta.hash);
+    const links = await this.host.serial(() => hub.attach_blobs());
+    const resumed = [];
+    for (const meta of metas.filter((m) => !m.complete)) {
+      if (meta.name && meta.type && meta.size > 0) {
+        await this.resumeFrom(db, links, meta);
+        resumed.push({ hash: meta.hash, name: meta.name, size: meta.size, media_type: meta.type });
+      } else {
+        await this.remove(meta.hash); // from before transfers kept what they were fetching
+      }
+    }
     await this.host.serial(() => {
       this.hub = hub;
-      this.links = hub.attach_blobs();
-      for (const meta of metas.filter((m) => m.complete)) this.links.store.known(meta.hash, meta.size);
-      for (const pin of pins) this.links.want(JSON.stringify(pin));
+      this.links = links;
+      for (const meta of metas.filter((m) => m.complete)) links.store.known(meta.hash, meta.size);
+      for (const ref of [...resumed, ...pins]) {
+        this.wanted.set(ref.hash, ref);
+        links.want(JSON.stringify(ref));
+      }
     });
+  }
+
+  /** Hand the Python side the chunks an unfinished transfer kept, in order from 0, so it asks only
+   * for the rest. Stops at the first gap or odd-sized chunk (dropping what follows) and never
+   * takes the last piece, so the blob is always finished (and verified) by a piece that arrives. */
+  async resumeFrom(db, links, meta) {
+    const { hash, size } = meta;
+    let expected = 0;
+    for (;;) {
+      const range = chunkRange(hash, expected);
+      const keys = await db.getAllKeys('chunks', range, 64);
+      const parts = await db.getAll('chunks', range, 64);
+      const batch = [];
+      for (let i = 0; i < keys.length; i += 1) {
+        const length = Math.min(PIECE, size - expected);
+        if (keys[i][1] !== expected || parts[i].length !== length || expected + length >= size) break;
+        batch.push(parts[i]);
+        expected += length;
+      }
+      if (batch.length) {
+        const bytes = new Uint8Array(batch.reduce((n, b) => n + b.length, 0));
+        let at = 0;
+        for (const b of batch) { bytes.set(b, at); at += b.length; }
+        const from = expected - bytes.length;
+        await this.host.serial(() => links.store.resume(hash, from, bytes));
+      }
+      if (batch.length < 64 || batch.length < keys.length) break;
+    }
+    await db.delete('chunks', chunkRange(hash, expected)); // past a gap: asked for again
+    return expected;
   }
 
   detachHub() {
@@ -167,6 +211,8 @@ export class BlobKeeper {
     await sync.ensureStarted();
     if (!this.links) throw new ApiError({ type: 'LocalError', message: 'sync is starting; try again in a moment' });
     this.wanted.set(ref.hash, ref);
+    // remembered (unfinished) so that a reload carries on with this transfer from what arrived
+    if (!meta) await db.put('blobs', { hash: ref.hash, size: ref.size, name: ref.name, type: ref.media_type, complete: false, storedAt: Date.now() });
     const result = JSON.parse(await this.host.serial(() => this.links.want(JSON.stringify(ref))));
     sync.kick();
     return result;
@@ -224,9 +270,11 @@ export class BlobKeeper {
   async storage() {
     const estimate = navigator.storage && navigator.storage.estimate ? await navigator.storage.estimate() : null;
     const kept = await this.kept();
+    const asked = this.links ? await this.host.serial(() => this.links.asked_bytes()) : 0;
     return {
       usage: estimate ? estimate.usage : null, quota: estimate ? estimate.quota : null,
       files: kept.length, bytes: kept.reduce((n, k) => n + k.size, 0),
+      askedBytes: asked, // asked of peers since this page started: a resumed transfer asks only for the rest
     };
   }
 
@@ -263,7 +311,10 @@ export class BlobKeeper {
       const [kind, hash] = write;
       if (kind === 'chunk') {
         chunks.put(write[3], [hash, write[2]]);
-        if (write[2] === 0) blobs.put({ hash, size: 0, complete: false, storedAt: Date.now() });
+        if (write[2] === 0) {
+          const ref = this.wanted.get(hash);
+          blobs.put({ hash, size: ref ? ref.size : 0, name: ref && ref.name, type: ref && ref.media_type, complete: false, storedAt: Date.now() });
+        }
       } else if (kind === 'complete') {
         const pin = await tx.objectStore('blobs').get(hash);
         blobs.put({ ...(pin || {}), hash, size: write[2], complete: true, storedAt: Date.now() });

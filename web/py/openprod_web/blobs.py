@@ -8,8 +8,10 @@ each transfer got, a running SHA-256 per transfer) and queues the writes, which 
 IndexedDB, so the `BlobExchange` runs with `serve=False` and `BlobLinks` hands each request to the
 worker (`take_reads`), which answers with `piece` or `none`.
 
-A transfer interrupted by a dropped link resumes from its partial blob (same page); after a reload
-the partial chunks are discarded by the worker and the blob is fetched from the start.
+A transfer interrupted by a dropped link resumes from its partial blob (same page), and so does
+one interrupted by a reload: at start-up the worker hands back the chunks it kept, in order
+(`WorkerBlobStore.resume`), which rebuilds the running SHA-256 and the size, and wants the blob
+again, so only the rest is asked for. The whole blob is still verified against its hash at the end.
 """
 
 from __future__ import annotations
@@ -45,6 +47,17 @@ class WorkerBlobStore:
     def known(self, blob: str, size: int) -> None:
         """The worker holds this blob complete (attached here, or fetched before a reload)."""
         self.sizes[check_hash(blob)] = int(size)
+
+    def resume(self, blob: str, offset: int, data: Any) -> int:
+        """Bytes of an unfinished transfer the worker kept in IndexedDB before a reload, in order
+        from 0: counted and hashed again (not written again). Returns the size now held."""
+        part = self._partial.setdefault(check_hash(blob), _Partial())
+        if int(offset) != part.size:
+            raise ValidationError(f"a partial blob resumes in order: expected offset {part.size}, got {offset}")
+        chunk = _as_bytes(data)
+        part.digest.update(chunk)
+        part.size += len(chunk)
+        return part.size
 
     def forget(self, blob: str) -> None:
         self.sizes.pop(blob, None)
@@ -151,6 +164,10 @@ class BlobLinks:
         """JSON {hash: {state, received, size, detail}} for the given refs."""
         refs = [BlobRef.parse(r) for r in json.loads(refs_json)]
         return json.dumps({r.hash: _status(self.exchange.status(r)) for r in refs})
+
+    def asked_bytes(self) -> int:
+        """Bytes this worker asked peers for since it started (a resumed transfer asks only for the rest)."""
+        return self.exchange.asked_bytes
 
     def take_changed(self) -> str:
         out, self.changed = sorted(self.changed), set()

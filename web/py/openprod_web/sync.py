@@ -272,6 +272,8 @@ class SyncHub:
 
     def next_timer(self) -> int | None:
         times = [t for link in self.links.values() if (t := link.session.get_timer()) is not None]
+        if self.blobs is not None and (t := self.blobs.exchange.next_timer()) is not None:
+            times.append(t)  # a silent source's timeout, a missing file's retry
         return min(times) if times else None
 
     def output(self) -> list[list[Any]]:
