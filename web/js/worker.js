@@ -256,6 +256,60 @@ const api = {
     return { workspace, via: result.via };
   },
 
+  /**
+   * Recover ownership with the workspace's recovery words (a lost laptop): the relay checks a proof
+   * signed with the key the words stand for and makes this person the owner (and a member); only then
+   * is anything stored here. The signed change of owner goes into the workspace itself once this copy
+   * has it (the sync engine's `finishRecovery`, remembered across reloads). New words, shown once, are
+   * handed to the page by `takeRecoveryWords`; the old ones open nothing from now on.
+   * Words that are not recovery words, or that do not open this workspace, are an Error in plain
+   * words, and nothing changes here or on the relay.
+   */
+  async recoverOwnership({ invite, words }) {
+    const identity = await identityJson();
+    let parsed;
+    try {
+      parsed = parseInvite(invite, self.location.origin);
+    } catch (err) {
+      if (err instanceof RelayError) throw new ApiError({ type: 'RecoveryError', message: err.message });
+      throw err;
+    }
+    const { relay, workspace } = parsed;
+    const py = await python();
+    await py.loadExtras(); // mnemonic, for the words
+    const made = JSON.parse(await py.web.recovery_request(identity, workspace, String(words || '')));
+    if (made.error) throw new ApiError({ type: 'RecoveryError', message: made.error });
+    try {
+      await postSigned(relay, 'recover', made.body);
+    } catch (err) {
+      if (err instanceof RelayError && err.code === 'not_allowed') {
+        throw new ApiError({ type: 'RecoveryError', message: 'These recovery words do not open this workspace. Check them against the paper you wrote them on: words already used once no longer work.' });
+      }
+      if (err instanceof RelayError) throw new ApiError({ type: 'RecoveryError', message: err.message });
+      throw err;
+    }
+    const changes = { relay, joined: true, paused: false, recovery: { recovery_key: made.recovery_key, next_key: made.next_key, proof: made.proof } };
+    recoveryWords = made.words;
+    const known = await (await app()).get('workspaces', workspace);
+    if (known && host && host.id === workspace && host.sync && host.sync.hub) {
+      await host.sync.saveConfig(changes);
+      host.sync.retryNow();
+      return { workspace };
+    }
+    await updateSyncConfigFor(workspace, changes);
+    await closeHost();
+    if (known) {
+      await api.openWorkspace(workspace);
+      return { workspace };
+    }
+    const session = await py.web.Session.join(identity, workspace);
+    const joined = new WorkspaceHost({ id: workspace, python, identity: identityJson, emit, policy, capabilities });
+    await joined.adoptNew(session);
+    host = joined;
+    await touchWorkspace(workspace, '');
+    return { workspace };
+  },
+
   /** A backup of the open workspace: {data: Uint8Array, bytes, fileName, name, at}. Remembered as its last backup. */
   async exportBackup() {
     if (!host) throw new ApiError({ type: 'LocalError', message: 'no workspace is open' });
