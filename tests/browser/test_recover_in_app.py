@@ -5,7 +5,8 @@ and loses that device. On a new device (a new profile, a new signing key) she ty
 link and the words into "Recover ownership with your recovery words" on the start screen: wrong words
 are refused in words with nothing stored; the right ones make this device the owner (the relay's
 records and the workspace's own signed change of owner), show new words once, and the old words open
-nothing afterwards, while the new ones do.
+nothing afterwards, while the new ones do. When the relay's yes is lost on the way back, asking
+again with the same words gets the same yes (and the same new words) instead of "used already".
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ pytestmark = pytest.mark.browser
 
 CONTACTS = "contacts.Contacts"
 TABLET = ((1180, 820), (820, 1180))
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def new_device(browser: Any, server: Any, name: str) -> AppPage:
@@ -43,12 +43,12 @@ def recover(app: AppPage, invite: str, words: str) -> Any:
 
 
 def shots(app: AppPage, name: str, screenshot_dir: Path) -> None:
-    """Both tablet sizes without reloading (a reload would take the words off the screen, as it should)."""
+    """Both tablet sizes without reloading (a reload would take the words off the screen, as it should).
+    The copies in docs/screenshots/recover-ownership-*.png come from here."""
     for width, height in TABLET:
         app.page.set_viewport_size({"width": width, "height": height})
         app.page.evaluate("window.scrollTo(0, 0)")
-        for folder in (screenshot_dir, DOCS):
-            app.shot(folder, f"{name}-{width}x{height}", full_page=True)
+        app.shot(screenshot_dir, f"{name}-{width}x{height}", full_page=True)
     app.page.set_viewport_size({"width": 1280, "height": 800})
 
 
@@ -92,7 +92,20 @@ def test_recover_ownership_in_the_app_with_the_words_then_old_words_open_nothing
 
     # the right words (typed with capitals and numbers, as written on paper): this device owns it now
     typed = " ".join(f"{i}. {w.capitalize()}" for i, w in enumerate(old_words.split(), 1))
-    recover(ipad, invite, typed)
+    # ...but the first time, the relay takes them and its answer is lost on the way back
+    lost: list[str] = []
+
+    def lose_the_answer(route: Any) -> None:
+        lost.append(route.fetch().text())  # the relay answered...
+        route.abort("connectionreset")  # ...and the page never hears it
+
+    ipad.page.context.route(re.compile(r"/api/recover$"), lose_the_answer, times=1)
+    form = recover(ipad, invite, typed)
+    expect(form.locator(".form-status")).to_contain_text(
+        "Not recovered yet: The relay did not answer, so this device cannot tell whether it took the words.")
+    assert len(lost) == 1 and '"owner"' in lost[0], lost  # it did take them
+    assert ipad.api("listWorkspaces") == []
+    recover(ipad, invite, typed)  # asked again, as the message says: the same recovery, not "used already"
     page = ipad.page
     heading = page.get_by_role("heading", name="You own the workspace again: write down your new recovery words")
     expect(heading).to_be_visible(timeout=60_000)
@@ -110,7 +123,10 @@ def test_recover_ownership_in_the_app_with_the_words_then_old_words_open_nothing
     assert [r["values"][f"{CONTACTS}.name"] for r in ipad.call("rows", table=CONTACTS)["rows"]] == ["Jane Doe"]
     page.wait_for_function("() => window.openprod.app.syncStatus && window.openprod.app.syncStatus.state === 'in-sync'",
                            timeout=120_000)
+    log = (server.data.parent / f"{server.data.name}.log").read_text()
+    assert log.count('"workspace_recovered"') == 1 and log.count('"workspace_recovery_repeated"') == 1
     members = ipad.call("sync:members")  # an owner-only request: the relay agrees
+
     assert any(m["actor"] == me and m["via"] == "recovery" for m in members["members"]), members
 
     # the old words open nothing now, for anyone; the new words do (once)

@@ -16,6 +16,7 @@ const app = async () => (appDb ??= await openAppDb());
 let host = null;
 let listener = null;
 let recoveryWords = null; // the words of a workspace just created, until the page takes them
+let unanswered = null; // {workspace, made}: a recovery sent whose answer never came (memory only), asked again as is
 const policy = { ...DEFAULT_POLICY, ...SYNC_POLICY };
 // What this tab's page can do for the worker (workers never have RTCPeerConnection; the page may not either:
 // WebKitGTK is built without WebRTC). Told by the page before it opens a workspace.
@@ -277,11 +278,20 @@ const api = {
     const { relay, workspace } = parsed;
     const py = await python();
     await py.loadExtras(); // mnemonic, for the words
-    const made = JSON.parse(await py.web.recovery_request(identity, workspace, String(words || '')));
+    const again = unanswered && unanswered.workspace === workspace ? JSON.stringify(unanswered.made) : '';
+    const made = JSON.parse(await py.web.recovery_request(identity, workspace, String(words || ''), again));
     if (made.error) throw new ApiError({ type: 'RecoveryError', message: made.error });
+    unanswered = { workspace, made };
     try {
       await postSigned(relay, 'recover', made.body);
+      unanswered = null;
     } catch (err) {
+      if (err instanceof RelayError && err.code === 'unreachable') {
+        // The relay may have taken the words before the answer was lost: the same request, asked again
+        // with the same words, gets the same answer (and the same new words) instead of "used already".
+        throw new ApiError({ type: 'RecoveryUnanswered', message: 'The relay did not answer, so this device cannot tell whether it took the words. Check the network, then press Recover ownership again with the same words: asking again does not use them up.' });
+      }
+      unanswered = null;
       if (err instanceof RelayError && err.code === 'not_allowed') {
         throw new ApiError({ type: 'RecoveryError', message: 'These recovery words do not open this workspace. Check them against the paper you wrote them on: words already used once no longer work.' });
       }

@@ -127,7 +127,8 @@ function recoverForm({ app, main, invite }) {
         }));
         main.querySelector('h1').focus();
       } catch (err) {
-        status.textContent = `Not recovered: ${err.message} Nothing was changed.`;
+        status.textContent = err.name === 'RecoveryUnanswered'
+          ? `Not recovered yet: ${err.message}` : `Not recovered: ${err.message} Nothing was changed.`;
         button.disabled = false;
       }
     },

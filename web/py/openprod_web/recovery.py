@@ -57,12 +57,17 @@ def secret_from(words: str) -> bytes:
     return bytes(mnemonic.to_entropy(phrase))
 
 
-async def recovery_request(identity_json: str, workspace_id: str, words: str) -> str:
+async def recovery_request(identity_json: str, workspace_id: str, words: str, again_json: str = "") -> str:
     """Everything a recovery from this browser sends, as JSON: the signed `recover` request for the
     relay (`body`), the proof that goes into the workspace afterwards (`recovery_key`, `next_key`,
     `proof`, hex), and the new words (`words`), or `{"error": ...}` for words that are not recovery
     words. The proof is signed with the key the old words stand for (WebCrypto, from its seed); the
-    next key is the public half of a new secret, whose words are shown once."""
+    next key is the public half of a new secret, whose words are shown once.
+
+    `again_json`: an earlier answer of this function whose request got no answer from the relay. If
+    these words are the same words (same key) and this is the same person, its next key, proof and new
+    words are used again, so the relay recognises the same recovery (relay.py `recover`) and the words
+    are not used up by a second attempt."""
     from openprod import Identity
     from openprod.ids import from_str
     from openprod.recovery import proof_message
@@ -80,10 +85,15 @@ async def recovery_request(identity_json: str, workspace_id: str, words: str) ->
     seed = recovery_seed(ws, old)
     old_public = await public_key_of(seed)
     key = await WebCryptoSigner.create(Identity(old_public, seed, "Recovery key", ""))
-    secret = new_secret()
-    next_key = await public_key_for(ws, secret, public_key_of)
-    proof = await key.sign_async(proof_message(ws, identity.actor_id, next_key))
+    again = json.loads(again_json) if again_json else None
+    if again and again.get("recovery_key") == old_public.hex() and again.get("actor") == identity.actor_id.hex():
+        next_key, proof, new_words = bytes.fromhex(again["next_key"]), bytes.fromhex(again["proof"]), again["words"]
+    else:
+        secret = new_secret()
+        next_key = await public_key_for(ws, secret, public_key_of)
+        proof = await key.sign_async(proof_message(ws, identity.actor_id, next_key))
+        new_words = words_for(secret)
     env = await webcrypto_env(identity)
     body = await signed_body(env.signer, "recover", ws, identity.actor_id, {"proof": proof, "next_key": next_key})
     return json.dumps({"body": body, "recovery_key": old_public.hex(), "next_key": next_key.hex(),
-                       "proof": proof.hex(), "words": words_for(secret)})
+                       "proof": proof.hex(), "words": new_words, "actor": identity.actor_id.hex()})
