@@ -24,13 +24,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from appdriver import AppPage
-from conftest import ARGS, CHROMIUM, RELAY, WEB, _free_port
+from conftest import ARGS, CHROMIUM, RELAY, WEB, Server, _free_port
 from playwright.sync_api import expect
 from vlan import Device, VirtualLan, why_unavailable
 
@@ -39,25 +38,9 @@ CONTACTS = "contacts.Contacts"
 LAN_ARGS = [a for a in ARGS if not a.startswith(("--allow-loopback", "--host-resolver-rules"))]
 
 
-@dataclass
-class LanRelay:
-    device: Device
-    proc: subprocess.Popen[bytes]
-    origin: str
-    data: Path
-
-    @property
-    def ca(self) -> Path:
-        return self.data / "tls" / "ca.pem"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def ca_of(relay: Server) -> Path:
+    """The relay's own certificate authority (made on its first `--lan` start)."""
+    return relay.data / "tls" / "ca.pem"
 
 
 def fetch_json(device: Device, url: str, ca: Path) -> dict[str, Any]:
@@ -73,7 +56,7 @@ def fetch_json(device: Device, url: str, ca: Path) -> dict[str, Any]:
     return result
 
 
-def start_relay(lan: VirtualLan, tmp: Path) -> LanRelay:
+def start_relay(lan: VirtualLan, tmp: Path) -> Server:
     relay = lan.devices["relay"]
     port = _free_port()  # the relay's namespace is new: any port is free there
     data = tmp / "relay-data"
@@ -82,13 +65,14 @@ def start_relay(lan: VirtualLan, tmp: Path) -> LanRelay:
         str(RELAY), "serve", "--lan", "--host", relay.address, "--san", relay.address, "--port", str(port),
         "--data", str(data), "--web", str(WEB), "--rtc-address", relay.address, "--log-level", "info"),
         stdout=log, stderr=log)
-    server = LanRelay(relay, proc, f"https://{relay.address}:{port}", data)
+    server = Server(f"https://{relay.address}:{port}/", proc, "relay", data, WEB, port)  # not restartable: no restart()
     deadline = time.monotonic() + 60
     while True:  # listening, over HTTPS a device that trusts the CA accepts, seen from Alice's device
         if proc.poll() is not None:
             raise RuntimeError(f"the relay exited with {proc.returncode}: {(tmp / 'relay.log').read_text()[-2000:]}")
         try:
-            if server.ca.exists() and fetch_json(lan.devices["a"], f"{server.origin}/healthz", server.ca)["tls"]:
+            ca = ca_of(server)
+            if ca.exists() and fetch_json(lan.devices["a"], f"{server.origin}/healthz", ca)["tls"]:
                 return server
         except OSError:
             pass
@@ -118,8 +102,8 @@ def venue_lan(request: pytest.FixtureRequest) -> Iterator[VirtualLan]:
     why = why_unavailable()
     if why:
         pytest.skip(why)
-    if shutil.which("certutil") is None:
-        pytest.skip("NSS's certutil is missing (Debian libnss3-tools; scripts/bootstrap installs it)")
+    if shutil.which("certutil") is None:  # not a reason to skip: scripts/bootstrap installs it
+        pytest.fail("NSS's certutil is missing: run scripts/bootstrap (it installs Debian's libnss3-tools)")
     lan = VirtualLan()
     request.addfinalizer(lan.close)  # namespaces go even when the test fails
     lan.open()
@@ -172,7 +156,7 @@ def test_two_devices_on_a_virtual_lan_sync_directly_and_keep_syncing_without_the
     relay = start_relay(venue_lan, tmp_path)
     try:
         browsers = {name: playwright_instance.chromium.launch(
-            executable_path=str(device_chromium(venue_lan.devices[name], relay.ca, tmp_path)),
+            executable_path=str(device_chromium(venue_lan.devices[name], ca_of(relay), tmp_path)),
             headless=True, args=LAN_ARGS) for name in ("a", "b")}
         try:
             run_story(venue_lan, relay, browsers, screenshot_dir, addresses_shown)
@@ -183,7 +167,7 @@ def test_two_devices_on_a_virtual_lan_sync_directly_and_keep_syncing_without_the
         relay.stop()
 
 
-def open_person(browser: Any, relay: LanRelay, name: str, addresses_shown: bool) -> AppPage:
+def open_person(browser: Any, relay: Server, name: str, addresses_shown: bool) -> AppPage:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     if addresses_shown:  # what a page that was allowed the camera or microphone gets: real addresses in ICE
         context.grant_permissions(["camera", "microphone"], origin=relay.origin)
@@ -192,7 +176,7 @@ def open_person(browser: Any, relay: LanRelay, name: str, addresses_shown: bool)
     return app
 
 
-def run_story(lan: VirtualLan, relay: LanRelay, browsers: dict[str, Any], screenshot_dir: Path,
+def run_story(lan: VirtualLan, relay: Server, browsers: dict[str, Any], screenshot_dir: Path,
               addresses_shown: bool) -> None:
     url = f"{relay.origin}/"
     alice = open_person(browsers["a"], relay, "Alice Stage", addresses_shown)
