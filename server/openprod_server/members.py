@@ -220,6 +220,11 @@ class MemberRecords:
         row = self.conn.execute("SELECT key FROM recovery_keys WHERE ws = ?", (ws,)).fetchone()
         return bytes(row[0]) if row else None
 
+    def last_recovery(self, ws: bytes) -> tuple[bytes, bytes] | None:
+        """(the key the last recovery set, who made it), or None if nobody recovered this workspace here."""
+        row = self.conn.execute("SELECT key, set_by FROM recovery_keys WHERE ws = ?", (ws,)).fetchone()
+        return (bytes(row[0]), bytes(row[1])) if row else None
+
     def recover(self, ws: bytes, new_owner: bytes, next_key: bytes, now_ms: int) -> None:
         """Make `new_owner` the owner and a member, retire the used key for `next_key`, and audit it: atomically."""
         self.conn.execute("BEGIN IMMEDIATE")

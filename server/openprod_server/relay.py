@@ -637,7 +637,14 @@ class Relay:
             hosted = self.open_hosted(ws)
         except Unavailable as exc:
             raise HttpError("unavailable", exc.detail) from None
-        current = self.records(lambda: self.member_records.recovery_key(ws))
+        last = self.records(lambda: self.member_records.last_recovery(ws))
+        if last == (next_key, request.actor) and found[0] == request.actor:
+            # The same person asking again for the recovery this relay already made (its answer was lost):
+            # the same answer, nothing changes. Only they can sign as themselves, and only their device
+            # knows the fresh next key it chose, so a replay by anyone else cannot reach this.
+            log("workspace_recovery_repeated", ws=ws_text(ws), owner=request.actor.hex(), client=client)
+            return {"workspace": ws_text(ws), "owner": request.actor.hex(), "repeated": True}
+        current = last[0] if last is not None else None
         if current is None and len(hosted.ws.settings.recovery_key) == 64:
             current = bytes.fromhex(hosted.ws.settings.recovery_key)
         if current is None or not self._verifier.verify(current, proof_message(ws, request.actor, next_key), proof):

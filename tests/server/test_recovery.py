@@ -8,17 +8,25 @@ words, words of another workspace and used words are refused with one line, and 
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from relayproc import RelayProcess, env_for, make_file_peer
 
 from helpers import seeded_identity
-from openprod import ValidationError, Workspace, connect
-from openprod_server.recovery import RecoveryWordsError, new_secret, public_key, secret_from, words_for
+from openprod import Identity, ValidationError, Workspace, connect
+from openprod.signer_nacl import NaclSigner
+from openprod.sync.requests import RelayRequest
+from openprod_server.recovery import RecoveryWordsError, new_secret, proof, public_key, secret_from, words_for
 
 
 def openprod(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -161,3 +169,56 @@ def test_a_workspace_without_a_recovery_key_cannot_be_taken_over(relay: RelayPro
     result = openprod("recover", "--db", tmp_path / "z.db", "--identity", zed_id, "--workspace", ws_text,
                       "--words", words_for(new_secret()), "--relay", relay.url, check=False)
     assert "not_allowed" in one_line(result) and not (tmp_path / "z.db").exists()
+
+
+def _post_recover(relay: RelayProcess, ws: bytes, who: Identity, args: dict[str, bytes]) -> tuple[int, dict[str, Any]]:
+    """One signed `recover` request, as the app and the command send it (a fresh nonce and time each)."""
+    request = RelayRequest(action="recover", workspace=ws, actor=who.actor_id, at_ms=int(time.time() * 1000),
+                           nonce=os.urandom(16), args=args)
+    signature = NaclSigner(who).sign(request.signing_bytes())
+    data = json.dumps(request.body(signature)).encode()
+    post = urllib.request.Request(f"{relay.url}/api/recover", data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(post, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def relay_audit(relay: RelayProcess, ws: bytes) -> list[str]:
+    """The actions in the relay's members audit log for `ws` (its relay.db, read from outside)."""
+    with sqlite3.connect(f"file:{relay.data / 'relay.db'}?mode=ro", uri=True) as conn:
+        return [row[0] for row in conn.execute("SELECT action FROM member_audit WHERE ws = ? ORDER BY id", (ws,))]
+
+
+def test_a_recovery_asked_again_after_a_lost_answer_gets_the_same_yes_and_changes_nothing(
+        relay: RelayProcess, tmp_path: Path) -> None:
+    """The relay accepted a recovery but the answer never arrived: the same request again (same proof,
+    same next key, same person) is answered yes again, without a second change; anything else is no."""
+    alice_id = identity_file(tmp_path, "Alice", 1)
+    show = tmp_path / "show.db"
+    made = last_json(openprod("init", "--db", show, "--identity", alice_id, "--name", "Hamlet"))
+    words, ws = str(made["recovery_words"]), uuid.UUID(str(made["workspace"])).bytes
+    openprod("publish", "--db", show, "--identity", alice_id, "--join-mode", "access_key", "--relay", relay.url)
+    zed, mallory = seeded_identity("Zed", 26), seeded_identity("Mallory", 27)
+    secret = new_secret()
+    next_key = public_key(ws, secret)
+    args = {"proof": proof(ws, secret_from(words), zed.actor_id, next_key), "next_key": next_key}
+
+    first = _post_recover(relay, ws, zed, args)
+    assert first[0] == 200 and first[1]["owner"] == zed.actor_id.hex() and "repeated" not in first[1], first
+    again = _post_recover(relay, ws, zed, args)  # the answer to the first was lost: Zed's device asks again
+    assert again[0] == 200 and again[1] == {"workspace": str(made["workspace"]), "owner": zed.actor_id.hex(),
+                                            "repeated": True}, again
+    # someone else replaying it, or Zed with another next key, is refused: the old words are used up
+    assert _post_recover(relay, ws, mallory, args)[1]["error"] == "not_allowed"
+    other = public_key(ws, new_secret())
+    changed = {"proof": proof(ws, secret_from(words), zed.actor_id, other), "next_key": other}
+    assert _post_recover(relay, ws, zed, changed)[1]["error"] == "not_allowed"
+    # one recovery in the relay's audit, and the key it set is still the first request's
+    audit = [row for row in relay_audit(relay, ws) if row == "recovered"]
+    assert audit == ["recovered"], audit
+    # the new words still work, once
+    final = public_key(ws, new_secret())
+    nxt = {"proof": proof(ws, secret, mallory.actor_id, final), "next_key": final}
+    assert _post_recover(relay, ws, mallory, nxt)[1]["owner"] == mallory.actor_id.hex()

@@ -16,6 +16,7 @@ const app = async () => (appDb ??= await openAppDb());
 let host = null;
 let listener = null;
 let recoveryWords = null; // the words of a workspace just created, until the page takes them
+let unanswered = null; // {workspace, made}: a recovery sent whose answer never came (memory only), asked again as is
 const policy = { ...DEFAULT_POLICY, ...SYNC_POLICY };
 // What this tab's page can do for the worker (workers never have RTCPeerConnection; the page may not either:
 // WebKitGTK is built without WebRTC). Told by the page before it opens a workspace.
@@ -254,6 +255,69 @@ const api = {
     host = joined;
     await touchWorkspace(workspace, '');
     return { workspace, via: result.via };
+  },
+
+  /**
+   * Recover ownership with the workspace's recovery words (a lost laptop): the relay checks a proof
+   * signed with the key the words stand for and makes this person the owner (and a member); only then
+   * is anything stored here. The signed change of owner goes into the workspace itself once this copy
+   * has it (the sync engine's `finishRecovery`, remembered across reloads). New words, shown once, are
+   * handed to the page by `takeRecoveryWords`; the old ones open nothing from now on.
+   * Words that are not recovery words, or that do not open this workspace, are an Error in plain
+   * words, and nothing changes here or on the relay.
+   */
+  async recoverOwnership({ invite, words }) {
+    const identity = await identityJson();
+    let parsed;
+    try {
+      parsed = parseInvite(invite, self.location.origin);
+    } catch (err) {
+      if (err instanceof RelayError) throw new ApiError({ type: 'RecoveryError', message: err.message });
+      throw err;
+    }
+    const { relay, workspace } = parsed;
+    const py = await python();
+    await py.loadExtras(); // mnemonic, for the words
+    const again = unanswered && unanswered.workspace === workspace ? JSON.stringify(unanswered.made) : '';
+    const made = JSON.parse(await py.web.recovery_request(identity, workspace, String(words || ''), again));
+    if (made.error) throw new ApiError({ type: 'RecoveryError', message: made.error });
+    unanswered = { workspace, made };
+    try {
+      await postSigned(relay, 'recover', made.body);
+      unanswered = null;
+    } catch (err) {
+      if (err instanceof RelayError && err.code === 'unreachable') {
+        // The relay may have taken the words before the answer was lost: the same request, asked again
+        // with the same words, gets the same answer (and the same new words) instead of "used already".
+        throw new ApiError({ type: 'RecoveryUnanswered', message: 'The relay did not answer, so this device cannot tell whether it took the words. Check the network, then press Recover ownership again with the same words: asking again does not use them up.' });
+      }
+      unanswered = null;
+      if (err instanceof RelayError && err.code === 'not_allowed') {
+        throw new ApiError({ type: 'RecoveryError', message: 'These recovery words do not open this workspace. Check them against the paper you wrote them on: words already used once no longer work.' });
+      }
+      if (err instanceof RelayError) throw new ApiError({ type: 'RecoveryError', message: err.message });
+      throw err;
+    }
+    const changes = { relay, joined: true, paused: false, recovery: { recovery_key: made.recovery_key, next_key: made.next_key, proof: made.proof } };
+    recoveryWords = made.words;
+    const known = await (await app()).get('workspaces', workspace);
+    if (known && host && host.id === workspace && host.sync && host.sync.hub) {
+      await host.sync.saveConfig(changes);
+      host.sync.retryNow();
+      return { workspace };
+    }
+    await updateSyncConfigFor(workspace, changes);
+    await closeHost();
+    if (known) {
+      await api.openWorkspace(workspace);
+      return { workspace };
+    }
+    const session = await py.web.Session.join(identity, workspace);
+    const joined = new WorkspaceHost({ id: workspace, python, identity: identityJson, emit, policy, capabilities });
+    await joined.adoptNew(session);
+    host = joined;
+    await touchWorkspace(workspace, '');
+    return { workspace };
   },
 
   /** A backup of the open workspace: {data: Uint8Array, bytes, fileName, name, at}. Remembered as its last backup. */

@@ -92,9 +92,60 @@ function joinForm({ app, invite }) {
   return form;
 }
 
+/** Someone who lost the device they own a workspace on takes charge again from this one: the
+ * invitation link (or workspace id) and the 12 words they wrote down. New words are shown once. */
+function recoverForm({ app, main, invite }) {
+  const inviteId = uid('recover-invite');
+  const wordsId = uid('recover-words');
+  const status = h('p', { role: 'status', class: 'form-status' });
+  const inviteInput = h('input', { id: inviteId, name: 'invite', required: true, value: invite || '', autocomplete: 'off', placeholder: 'https://relay…/#/join/…' });
+  const wordsInput = h('textarea', {
+    id: wordsId, name: 'words', rows: 3, autocomplete: 'off', autocapitalize: 'none', spellcheck: false, class: 'words-input',
+  });
+  const button = h('button', { type: 'submit' }, 'Recover ownership');
+  const form = h('form', {
+    class: 'recover-form', 'aria-labelledby': 'recover-title',
+    onsubmit: async (event) => {
+      event.preventDefault();
+      if (!inviteInput.value.trim()) {
+        status.textContent = 'Paste the workspace\'s invitation link (or its workspace ID).';
+        inviteInput.focus();
+        return;
+      }
+      status.textContent = 'Checking the words with the relay…';
+      button.disabled = true;
+      try {
+        const { workspace } = await app.api.recoverOwnership({ invite: inviteInput.value, words: wordsInput.value });
+        wordsInput.value = ''; // the old words are used up: off the page
+        app.requestPersistence();
+        const words = await app.api.takeRecoveryWords();
+        mount(main, recoveryWordsStep({
+          words,
+          title: 'You own the workspace again: write down your new recovery words',
+          intro: 'The words you typed no longer work, for anyone. These new ones replace them.',
+          onDone: () => app.navigate(`/w/${workspace}/sync`),
+        }));
+        main.querySelector('h1').focus();
+      } catch (err) {
+        status.textContent = err.name === 'RecoveryUnanswered'
+          ? `Not recovered yet: ${err.message}` : `Not recovered: ${err.message} Nothing was changed.`;
+        button.disabled = false;
+      }
+    },
+  },
+  h('h2', { id: 'recover-title' }, 'Recover ownership with your recovery words'),
+  h('p', { class: 'hint' }, 'Lost the device you created a workspace on? Paste its invitation link and type the 12 recovery ',
+    'words you wrote down when you created it. This device becomes the owner, and you get new words.'),
+  h('label', { for: inviteId }, 'Invitation link or workspace ID'), inviteInput,
+  h('label', { for: wordsId }, 'Your 12 recovery words'), wordsInput,
+  button,
+  status);
+  return form;
+}
+
 /** The new workspace's recovery words, shown this once: the page keeps them only in this screen,
  * and takes them off it when the person says they have written them down. */
-export function recoveryWordsStep({ words, name, onDone }) {
+export function recoveryWordsStep({ words, name, onDone, title, intro }) {
   const checkId = uid('written');
   const list = h('ol', { class: 'recovery-words', 'aria-label': 'Recovery words, in order' },
     words.split(' ').map((word) => h('li', {}, h('span', { class: 'recovery-word' }, word))));
@@ -112,7 +163,8 @@ export function recoveryWordsStep({ words, name, onDone }) {
       onDone();
     },
   },
-  h('h1', { tabindex: -1 }, `Write down the recovery words for ${name}`),
+  h('h1', { tabindex: -1 }, title || `Write down the recovery words for ${name}`),
+  intro ? h('p', { class: 'recovery-intro' }, intro) : null,
   h('p', {}, 'If this device is lost or broken, these 12 words let you take charge of the workspace again from ',
     'another one. Write them on paper, in this order, and keep it somewhere safe.'),
   h('p', { class: 'hint' }, 'They are shown only this once: Openprod does not keep them, not even on this device. ',
@@ -204,6 +256,7 @@ export async function renderStart({ main, app, invite = '' }) {
     h('section', { 'aria-labelledby': 'ws-list-title' }, h('h2', { id: 'ws-list-title' }, 'Workspaces on this device'), list),
     createForm,
     invite ? null : join,
+    recoverForm({ app, main, invite }),
     restoreForm(app));
   if (invite) join.querySelector('input[name=code]').focus();
   return {};

@@ -163,6 +163,27 @@ export class SyncEngine {
     await writeSync(this.host.db, 'config', this.config);
   }
 
+  /**
+   * A recovery the relay accepted (worker.js `recoverOwnership`): once this copy holds the workspace (in
+   * sync), write the signed change of owner into it, once, and sync shares it like any change. Kept in
+   * the config until written, so a reload or a lost connection only delays it.
+   */
+  async finishRecovery() {
+    this.finishing = true;
+    try {
+      await this.host.call('recover_ownership', this.config.recovery);
+      await this.saveConfig({ recovery: null, recoveryRefused: null });
+    } catch (err) {
+      // refused by the workspace itself (the words were used by someone else first): kept, stop trying;
+      // anything else (the tab closing) is tried again at the next "in sync"
+      if (err && err.name === 'ValidationError') await this.saveConfig({ recovery: null, recoveryRefused: err.message });
+      else console.warn('[sync] recovery not written yet', err);
+    } finally {
+      this.finishing = false;
+    }
+    this.refreshStatus(true);
+  }
+
   async saveMarks(changes) {
     this.marks = { ...this.marks, ...changes };
     await writeSync(this.host.db, 'marks', this.marks);
@@ -694,6 +715,7 @@ export class SyncEngine {
     this.statusAt = Date.now();
     return this.computeStatus().then((status) => {
       this.status = status;
+      if (status && status.state === 'in-sync' && this.config.recovery && !this.finishing) this.finishRecovery();
       this.emit('sync', status);
       this.host.broadcast({ kind: 'sync', status });
       return status;

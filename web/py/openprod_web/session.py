@@ -442,7 +442,8 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
                    for m in ws.schema.modules.values()]
         return {"workspace_id": to_str(ws.workspace_id), "name": ws.name, "actor": ws.actor_id.hex(),
                 "display_name": ws.display_name, "tables": tables, "modules": modules, "crdt": self._crdt_ok(),
-                "upgrades": module_upgrades(ws), "recovery_key": ws.settings.recovery_key}
+                "upgrades": module_upgrades(ws), "recovery_key": ws.settings.recovery_key,
+                "owner": ws.settings.owner.hex() if ws.settings.owner else None}
 
     async def m_status(self) -> dict[str, Any]:
         """What the header and banners show: staging mode, open conflicts, unacknowledged drift."""
@@ -679,6 +680,23 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
             note_fork(self.ws, tx)
         return {"noted": fork}
 
+    async def m_recover_ownership(self, recovery_key: str, next_key: str, proof: str) -> dict[str, Any]:
+        """Move ownership to this person in the workspace itself, with the proof the relay accepted
+        (docs/lifecycle.md, "Recovery words"): one signed RecoverOwnership op every peer checks."""
+        try:
+            keys = bytes.fromhex(recovery_key), bytes.fromhex(next_key), bytes.fromhex(proof)
+        except ValueError:
+            raise ValidationError("the recovery proof is not hex") from None
+        from openprod.recovery import proof_message
+
+        message = proof_message(self.ws.workspace_id, self.ws.actor_id, keys[1])
+        if not await self.ws.env.verifier.verify_async(keys[0], message, keys[2]):  # WebCrypto: async only
+            raise ValidationError("the recovery proof does not check: wrong recovery words, or a proof made "
+                                  "for someone else")
+        async with writes.transaction(self.ws, kind="workspace", staging=False) as tx:
+            tx.recover_ownership(*keys, proof_verified=True)
+        return {"owner": self.ws.actor_id.hex()}
+
     async def m_provenance(self) -> dict[str, Any]:
         from openprod.fork import fork_provenance
 
@@ -700,7 +718,7 @@ METHODS: dict[str, bool | str] = {
     "info": False, "status": False, "state_hash": False, "rows": False, "record": False, "history": False,
     "membership": False, "stats": False, "set_cell": True, "create_record": True, "update_record": True,
     "add_to_table": True, "remove_from_table": True, "delete_record": True, "undo": True, "redo": True,
-    "upgrade_modules": True, "note_fork": True, "provenance": False, "template": False,
+    "upgrade_modules": True, "note_fork": True, "recover_ownership": True, "provenance": False, "template": False,
     **CONFLICT_METHODS, **STAGING_METHODS, **IMPORT_METHODS, **LINK_METHODS, **VIEW_METHODS,
     **CALLING_METHODS, **SCRIPT_METHODS, **MAPPING_METHODS, **RULE_METHODS, **IDENTITY_METHODS, **ATTACHMENT_METHODS,
 }

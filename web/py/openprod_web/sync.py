@@ -89,7 +89,7 @@ def genesis_wire(ws: Workspace) -> bytes:
     return wire
 
 
-async def _signed_body(signer: Any, action: str, workspace: bytes, actor: bytes, args: dict[str, Any]) -> str:
+async def signed_body(signer: Any, action: str, workspace: bytes, actor: bytes, args: dict[str, Any]) -> str:
     request = RelayRequest(action=action, workspace=workspace, actor=actor, at_ms=now_ms(),
                            nonce=os.urandom(16), args=args)
     signature = await signer.sign_async(request.signing_bytes())
@@ -105,7 +105,7 @@ async def join_request(identity_json: str, workspace_id: str, code: str | None,
     env: Env = await (env_factory or webcrypto_env)(identity)
     args: dict[str, Any] = {"code": code} if code else {}
     args["name"] = identity.display_name  # shown to the owner when the workspace asks people to request
-    return await _signed_body(env.signer, "join", from_str(workspace_id), identity.actor_id, args)
+    return await signed_body(env.signer, "join", from_str(workspace_id), identity.actor_id, args)
 
 
 @dataclass
@@ -367,7 +367,7 @@ class SyncHub:
         args: dict[str, Any] = json.loads(args_json) if args_json else {}
         if action == "publish":
             args["genesis"] = genesis_wire(self.ws)
-        return await _signed_body(self.ws.env.signer, action, self.ws.workspace_id, self.ws.actor_id, args)
+        return await signed_body(self.ws.env.signer, action, self.ws.workspace_id, self.ws.actor_id, args)
 
     async def signal_auth(self, nonce_b64: str) -> str:
         """The answer to a signalling room's challenge: {"type": "auth", "actor", "signature"} as JSON."""

@@ -1,0 +1,19 @@
+"""Where the virtual-LAN test cannot run, it skips and says exactly why (no browser, no root needed)."""
+
+from __future__ import annotations
+
+import pytest
+import vlan
+
+
+def test_without_root_the_reason_says_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vlan.shutil, "which", lambda name: "/usr/sbin/ip")
+    monkeypatch.setattr(vlan.os, "geteuid", lambda: 1000)
+    assert vlan.why_unavailable() == (
+        "the test runs as a non-root user, and creating network namespaces needs root")
+
+
+def test_without_ip_the_reason_says_iproute2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vlan.shutil, "which", lambda name: None)
+    reason = vlan.why_unavailable()
+    assert reason is not None and "no `ip` command (iproute2)" in reason
