@@ -145,12 +145,12 @@ def _median(values: list[float]) -> float:
 
 
 def _render(ws: Workspace, view: str, also: str | None) -> str:
-    return json.dumps({"ok": result_json(ws.run_view(view, also=also))})
+    return json.dumps({"ok": result_json(ws.views.run(view, also=also))})
 
 
 def _check(ws: Workspace, view: str, also: str | None, sql: str, params: dict[str, Any], shape: str) -> int:
     """The view and its SQL reference must show the same cells; returns the row count."""
-    result = ws.run_view(view, also=also)
+    result = ws.views.run(view, also=also)
     rows = [r for g in result.groups for r in g.rows]
     if shape == "cues":
         ours = [[r.record, *r.cells] for r in rows]
