@@ -1,7 +1,7 @@
 """Documents benchmark: the daily call sheet and a 500-cue sheet, in a workspace of 50,000 records.
 
 What is timed is what the web worker does when a person opens the document: run the view through
-the core (`Workspace.run_view`: filter, rows, links followed, sorted and grouped) and turn the
+the core (`Workspace.views.run`: filter, rows, links followed, sorted and grouped) and turn the
 result into the JSON the page draws (`views.result_json` + `json.dumps`). Reference, in the same
 process on the same in-memory database (SQLite is in memory in the browser too), alternating,
 median of N after a warm-up: one hand-written SQL statement per document that returns the same

@@ -100,3 +100,31 @@ def test_no_two_test_modules_share_a_name() -> None:
     different folders stop the whole run at collection, as happened once when two branches merged."""
     names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
     assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+FACADE_MAX_LINES = 380
+FACADE_MAX_PUBLIC = 64
+
+
+def facade_shape() -> tuple[int, list[str]]:
+    """workspace.py's lines and the Workspace's public names: methods, properties and the
+    attributes its `__init__` sets (the parts: `ws.records`, `ws.staging`...)."""
+    import ast
+
+    source = (CORE / "workspace.py").read_text()
+    cls = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "Workspace")
+    names = {n.name for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    for node in ast.walk(init):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and isinstance(node.value, ast.Name) \
+                and node.value.id == "self":
+            names.add(node.attr)
+    return len(source.splitlines()), sorted(n for n in names if not n.startswith("_"))
+
+
+def test_the_facade_stays_thin() -> None:
+    """The Workspace lists parts (one per subsystem, each in its own module) instead of a hundred
+    delegations: a new read goes on its subsystem's part, not here (docs/architecture.md)."""
+    lines, public = facade_shape()
+    assert lines <= FACADE_MAX_LINES, f"workspace.py has {lines} lines (at most {FACADE_MAX_LINES})"
+    assert len(public) <= FACADE_MAX_PUBLIC, f"the Workspace has {len(public)} public names: {public}"

@@ -92,7 +92,7 @@ class PositionWriter(Protocol):
 
 
 def find_edges(cx: Context, *, target: bytes, edge_type: str) -> list[Edge]:
-    """The visible links of one ordered type into `target`, in list order (as `Workspace.ordered_list`)."""
+    """The visible links of one ordered type into `target`, in list order (as `Workspace.records.ordered_list`)."""
     return [public_edge(e) for e in edges(cx.conn, target=target, edge_type=edge_type)]
 
 

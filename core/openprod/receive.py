@@ -339,6 +339,15 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None) -> 
     return IngestResult("applied", done, stale=stale, applied=(done,))
 
 
+def drain_parked(cx: Context) -> list[str]:
+    """Apply parked bundles whose dependencies have arrived, at most `Env.parking.drain_step` of
+    them, between other work (`Workspace.drain_parked`); never inside a local transaction."""
+    if cx._tx is not None:
+        raise LocalError("cannot apply parked bundles while a local transaction is open")
+    cx.overlays.close_view()
+    return drain_pending(cx, cx.env.parking.drain_step)
+
+
 def drain_pending(ws: Context, budget: int | None) -> list[str]:
     """Apply awake parked bundles (verified before parking), at most `budget` (None: all).
 

@@ -366,7 +366,7 @@ def day_filter(field_path: str, day: str, utc_offset_minutes: int = 0) -> str:
 
 
 def _member_ids(ws: Context, table: str) -> list[str]:
-    """Ids of the visible records of a table, oldest first (as `Workspace.table_member_ids`)."""
+    """Ids of the visible records of a table, oldest first (as `Workspace.records.ids`)."""
     from .reads import table_members
 
     return [to_str(e) for e in table_members(ws.conn, ws.schema.table(table).id)]

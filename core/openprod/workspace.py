@@ -31,24 +31,23 @@ from .calling import Calling
 from .commit import Prepared
 from .conflict_report import Conflicts
 from .context import Context, Env
-from .errors import LocalError, NotFoundError, ValidationError, WorkspaceMismatchError
+from .errors import LocalError
 from .groups import FieldGroups
 from .history import History
-from .hlc import Clock
 from .identity_repair import Merges
-from .ids import IdFactory, IdLike, as_id, to_str, workspace_id_for
+from .ids import IdLike, as_id, workspace_id_for
 from .mappings import Mappings
 from .modules import Schema
 from .overlay import Overlays, Staging
 from .rebuild import rebuild
 from .receive import Oplog, Received
 from .records import Records
-from .results import BundleEvent, IngestResult, Receipt
+from .results import IngestResult, Receipt
 from .reverting import begin_undo
 from .rules import RuleEngine, Rules
-from .settings import Settings
-from .statehash import state_hash
-from .storage import adopt, get_meta, install, set_meta
+from .settings import Settings, workspace_name
+from .statehash import change_stamp, state_hash
+from .storage import claim_empty, held_workspace
 from .transaction import Transaction
 from .undo import UndoResult
 from .views import Views
@@ -74,42 +73,17 @@ class Workspace:
         self.calling = Calling(cx)
         self.attachments = Attachments(cx)
         self.oplog = Oplog(cx)
-        self._overlays: Overlays = cx.overlays  # type: ignore[assignment]
         self.last_receipt: Receipt | None = None
         self.closed = False
+        # Fixed while it is open: the connection handed in (the shell owns it: snapshots, closing),
+        # which workspace, this signer's actor (its public key), this database's device and so the
+        # writer of the bundles made here (actor || device), ids and clock, and the listeners called
+        # with every bundle stored (local or received) once it is durable.
+        self.conn, self.workspace_id, self.actor_id = cx.conn, cx.workspace_id, cx.actor_id
+        self.device, self.writer, self.ids, self.clock = cx.device, cx.writer, cx.ids, cx.clock
+        self.listeners = cx.listeners
 
     # What shells and tests read directly: handed in, or derived and kept fresh by the context.
-    @property
-    def conn(self) -> sqlite3.Connection:
-        """The connection handed in (the shell owns it: snapshots, closing)."""
-        return self._cx.conn
-
-    @property
-    def workspace_id(self) -> bytes:
-        return self._cx.workspace_id
-
-    @property
-    def actor_id(self) -> bytes:
-        """This signer's actor (its 32-byte public key)."""
-        return self._cx.actor_id
-
-    @property
-    def device(self) -> bytes:
-        """This database's device id: with the actor, the writer of the bundles made here."""
-        return self._cx.device
-
-    @property
-    def writer(self) -> bytes:
-        return self._cx.writer
-
-    @property
-    def ids(self) -> IdFactory:
-        return self._cx.ids
-
-    @property
-    def clock(self) -> Clock:
-        return self._cx.clock
-
     @property
     def schema(self) -> Schema:
         """The adopted modules' tables, fields and edge types."""
@@ -127,11 +101,6 @@ class Workspace:
     def groups(self) -> FieldGroups:
         """Confirmed field mappings: which fields are one semantic field."""
         return self._cx.groups
-
-    @property
-    def listeners(self) -> list[Callable[[BundleEvent], None]]:
-        """Called with every bundle stored (local or received), after it is durable."""
-        return self._cx.listeners
 
     @property
     def env(self) -> Env:
@@ -179,19 +148,8 @@ class Workspace:
 
     @classmethod
     def _prepare(cls, conn: sqlite3.Connection, env: Env, workspace_id: bytes | None) -> Workspace:
-        adopt(conn)
-        stale = install(conn)
-        stored = get_meta(conn, "workspace_id")
-        existing = stored if isinstance(stored, bytes) else None
-        if existing is not None and workspace_id is not None and existing != workspace_id:
-            raise WorkspaceMismatchError(
-                f"this file holds workspace {to_str(existing)}, not {to_str(workspace_id)}")
-        if existing is None:
-            if workspace_id is None:
-                raise NotFoundError("this file holds no workspace; create or join one")
-            set_meta(conn, "workspace_id", workspace_id)
-            existing = workspace_id
-        ws = cls(conn, env, existing)
+        held, stale = held_workspace(conn, workspace_id)
+        ws = cls(conn, env, held)
         if stale:
             ws.rebuild()
         return ws
@@ -207,11 +165,8 @@ class Workspace:
     def founding(cls, conn: sqlite3.Connection, env: Env, name: str) -> tuple[Workspace, Transaction]:
         """A new workspace and its open founding transaction, for the caller to finish (prepare,
         sign, commit) however its runtime signs; `create` does it with a synchronous signer."""
-        name = _workspace_name(name)
-        adopt(conn)
-        install(conn)
-        if get_meta(conn, "workspace_id") is not None:
-            raise LocalError("this database already holds a workspace")
+        name = workspace_name(name)
+        claim_empty(conn)
         nonce = env.random_bytes(16)
         workspace_id = workspace_id_for(env.signer.actor_id, env.now_ms(), nonce)
         ws = cls._prepare(conn, env, workspace_id)
@@ -325,21 +280,8 @@ class Workspace:
         return self._write(lambda tx: tx.adopt_module(manifest), kind="module")
 
     def begin_overlay_commit(self, overlay: str) -> Transaction | None:
-        """The overlay's staged edits replayed into an open transaction, to finish like any other
-        (the overlay is gone once it is committed); None if nothing was staged (it is gone now).
-        Refused while drift is unacknowledged (see `staging.drift`)."""
-        plan = self._overlays.commit_plan(overlay)
-        if plan is None:
-            return None
-        overlay_id, name, ops = plan
-        tx = self.begin(kind="overlay", meta={"overlay": name}, staging=False)
-        try:
-            self._overlays.replay(tx, ops)
-        except BaseException:
-            self.abort()
-            raise
-        tx.after_commit.append(lambda: self._overlays.finish(overlay_id))
-        return tx
+        """The overlay's staged edits as an open transaction to finish (`commit.begin_overlay`)."""
+        return pipeline.begin_overlay(self._cx, overlay)
 
     def commit_overlay(self, overlay: str) -> Receipt | None:
         """Everything staged becomes one signed bundle (None if nothing was staged); the overlay
@@ -409,10 +351,7 @@ class Workspace:
         of them (ingest does the same after every batch). Returns their ids: call again while it
         returns any. A server calls it between other work, so a long released chain of parked
         bundles applies in steps instead of holding everything else up."""
-        if self._cx._tx is not None:
-            raise LocalError("cannot apply parked bundles while a local transaction is open")
-        self._cx.overlays.close_view()
-        return receive.drain_pending(self._cx, self.env.parking.drain_step)
+        return receive.drain_parked(self._cx)
 
     # --- rebuild and state hash ---------------------------------------------------------------
 
@@ -434,12 +373,5 @@ class Workspace:
         """Differs whenever the database may have changed since it was last read: rows written on
         this connection (never goes back, rollbacks included) and SQLite's `data_version` (moves
         when another connection commits). A cache of `state_hash` keyed by it is never stale."""
-        conn = self.conn
-        return conn.total_changes, int(conn.execute("PRAGMA data_version").fetchone()[0])
+        return change_stamp(self.conn)
 
-
-def _workspace_name(name: str) -> str:
-    cleaned = " ".join(str(name).split())
-    if not cleaned or len(cleaned) > 200:
-        raise ValidationError("a workspace name is 1 to 200 characters")
-    return cleaned

@@ -1,7 +1,7 @@
 """Staging overlays in the browser: the page's staging API (CSV import and paste are in imports.py).
 
-Staged edits are made durable by the core's overlay journal (`Workspace.overlay_journal`); which
-cells are staged comes from `Workspace.staged_ops`.
+Staged edits are made durable by the core's overlay journal (`Workspace.staging.journal`); which
+cells are staged comes from `Workspace.staging.staged_ops`.
 """
 
 from __future__ import annotations
