@@ -62,7 +62,7 @@ def by_script(path: Path, mode: str) -> tuple[float, Any]:
     elapsed = time.perf_counter() - start
     if mode == "session":
         ws.staging.activate(result.overlay)
-    with ws.overlays.reading():  # one overlay view for all the reads (on a file each read replays it)
+    with ws.staging.reading():  # one overlay view for all the reads (on a file each read replays it)
         pages = [ws.records.value(rid, PAGE) for rid in ws.views.query("table == 'LightingCues'")]
     ws.close()
     return elapsed, pages
