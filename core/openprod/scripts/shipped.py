@@ -195,7 +195,7 @@ local filled, kept = 0, 0
 for i, event in ipairs(events) do
   if event.starts_at then
     local call = minutes_before(event.starts_at, args.before)
-    for _, link in ipairs(core.records.edges_to(event.id, "schedule.called_to")) do
+    for _, link in ipairs(core.edges_to(event.id, "schedule.called_to")) do
       if link.properties.call_time == nil then
         core.set_edge_property(link.id, "call_time", call)
         filled = filled + 1
