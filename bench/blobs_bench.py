@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
                 await client_b.sync()
                 b_store = DiskBlobStore(base / "B.blobs")
                 exchange = BlobExchange(b_store, max_bytes=lambda: 2**31)
-                exchange.want(next(iter(b.ws.referenced_blobs().values())))
+                exchange.want(next(iter(b.ws.attachments.referenced_blobs().values())))
                 client_b.blobs = exchange
                 client_b.blobs_until = lambda: exchange.status(ref).state == HERE
                 t0 = time.perf_counter()

@@ -274,8 +274,8 @@ def author(base: Path, bundles: int, records: int) -> tuple[Any, list[str], floa
 
 def big_workspace(browser: Any, base: Path, bundles: int, cold_ms: float | None) -> dict[str, Any]:
     a, ids, authoring = author(base, bundles, max(10, bundles // 10))
-    ops = a.ws.oplog_size().operations
-    count = a.ws.oplog_size().bundles
+    ops = a.ws.oplog.size().operations
+    count = a.ws.oplog.size().bundles
     relay = RelayProcess(base / "relay-big")
     tab = None
     try:

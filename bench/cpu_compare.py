@@ -44,7 +44,7 @@ def main(label: str) -> None:
         with ws.transaction() as tx:
             tx.set_field(ids[i % 200], "contacts.Contacts.role", f"role {rng.random()}")
     commit_us = (time.process_time() - started) / commits * 1e6
-    wires = [b.wire for b in ws.bundles()]
+    wires = [b.wire for b in ws.oplog.bundles()]
     replica = Workspace.join(connect(os.path.join(tmp, "b.db")), _env("Bob"), ws.workspace_id)
     started = time.process_time()
     for start in range(0, len(wires), 200):

@@ -55,10 +55,10 @@ def main() -> None:
             else:
                 tx.edit_text(record, BODY, [(at, 0, "x")])
                 length += 1
-    wires = [stored.wire for stored in ws.bundles()]  # with the 3 that found the workspace, adopt, make the record
+    wires = [stored.wire for stored in ws.oplog.bundles()]  # the 3 that found the workspace, adopt, make the record
     updates = sum(len(op.delta) for wire in wires for op in decode_bundle(wire).ops if isinstance(op, o.ApplyCrdt))
     bundles = sum(len(wire) for wire in wires)
-    state = len(ws.crdt_state(record, BODY))
+    state = len(ws.records.crdt_state(record, BODY))
     print(f"{args.edits} edits of one text field ({length} characters at the end), one bundle each")
     print(f"  Yjs updates in the ops:            {updates:>10,} B  (1.00x)")
     print(f"  one state-vector update (spec):    {state:>10,} B  ({state / updates:.2f}x the updates)")

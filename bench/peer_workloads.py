@@ -12,10 +12,10 @@ import dataclasses
 import gc
 import inspect
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from openprod import Transaction, Workspace
+from openprod import Transaction
 
 from . import reference as ref
 from .context import Context
@@ -131,7 +131,7 @@ def run_w1(ctx: Context) -> Result:
                         f"commit) in {bulk_seconds:.2f} s; there is no unverified state-transfer path.")
     result.check("converged (state hash)", a.ws.state_hash() == b.ws.state_hash())
     result.check("the one-call replica converged too (state hash)", c.ws.state_hash() == a.ws.state_hash())
-    shown = {r.id: r.values for r in b.ws.records(TABLE)}
+    shown = {r.id: r.values for r in b.ws.records.all(TABLE)}
     wrong = [rid for rid, values in records if shown.get(ids[rid]) != field_values(values)]
     result.check("B shows every record's ten values exactly", not wrong,
                  f"{len(wrong)} records differ, first {wrong[:3]}")
@@ -161,38 +161,19 @@ def _leaves(value: Any, depth: int = 0) -> Iterator[Any]:
         yield from _leaves(vars(value), depth + 1)
 
 
-CONFLICT_LISTERS = ("conflicts", "open_conflicts", "list_conflicts")
-
-
-def _conflict_lister(ws: Workspace) -> Callable[[], Iterable[Any]] | None:
-    """The workspace's call that lists open conflicts, if it has one (the API is still being built)."""
-    for name in CONFLICT_LISTERS:
-        candidate = getattr(ws, name, None)
-        if callable(candidate):
-            return candidate  # type: ignore[no-any-return]
-    return None
-
-
 def check_w2_open_conflicts(peers: list[Peer], ids: dict[str, str], count: int) -> tuple[bool | None, str]:
     """W2's third check: on every peer, one open conflict on f0 per record, holding "A:i" and "B:i".
 
-    Returns (None, why) while the workspace has no call listing open conflicts (`conflicts()`,
-    `open_conflicts()` or `list_conflicts()`).
     The API's result shape is not fixed yet, so each conflict is matched by what it mentions:
     the f0 field id, the record id (bytes or string) and both values.
     """
-    listers = [_conflict_lister(peer.ws) for peer in peers]
-    if any(lister is None for lister in listers):
-        found = type(getattr(peers[0].ws, "conflicts", None)).__name__
-        return None, (f"no Workspace method {' / '.join(f'{n}()' for n in CONFLICT_LISTERS)} to list open "
-                      f"conflicts (ws.conflicts is {found}); the conflicts subsystem is not exposed yet")
+    listers = [peer.ws.conflicts.open for peer in peers]
     f0 = FIELD_IDS["f0"]
     index_of: dict[object, int] = {}
     for i, rid in enumerate(list(ids)[:count]):
         index_of[ids[rid]] = i
         index_of[bytes.fromhex(ids[rid].replace("-", ""))] = i
     for peer, lister in zip(peers, listers, strict=True):
-        assert lister is not None
         try:
             conflicts = list(lister())
         except TypeError as exc:
@@ -250,7 +231,7 @@ def run_w2(ctx: Context) -> Result:
     for i, (rid, _) in enumerate(base):
         shown_on = []
         for peer in (a, b):
-            record = peer.ws.record(ids[rid])
+            record = peer.ws.records.get(ids[rid])
             values = record.values if record else {}
             kept &= values.get(FIELD_IDS["f1"]) == 1_000_000 + i and values.get(FIELD_IDS["f7"]) == 2_000_000 + i
             shown_on.append(values.get(FIELD_IDS["f0"]))
@@ -355,7 +336,7 @@ def run_w3(ctx: Context) -> Result:
         m["edits_per_s_last_1000"] = round(1000 / blocks[-1])
     m["ratio"] = round(ratio(seconds, plain_seconds), 1)
     for peer in (a, b):
-        text = peer.ws.get(doc, TEXT_FIELD)
+        text = peer.ws.records.value(doc, TEXT_FIELD)
         result.check(f"{peer.name} text equals the reference text after {len(done):,} edits (SHA-256)",
                      isinstance(text, str) and sha256_hex(text.encode()) == sha256_hex(expected.encode()),
                      f"got {type(text).__name__} of length {len(text) if isinstance(text, str) else '?'}")

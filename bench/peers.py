@@ -73,7 +73,7 @@ def replica_peer(directory: Path, name: str, seed: int, origin: Peer) -> Peer:
 
 def stored_wires(peer: Peer) -> list[bytes]:
     """Every bundle the peer holds, as wire bytes in canonical order (what a sync would send)."""
-    return [b.wire for b in peer.ws.bundles()]
+    return [b.wire for b in peer.ws.oplog.bundles()]
 
 
 def ingest_batched(peer: Peer, wires: list[bytes], batch: int = 200) -> int:
@@ -102,7 +102,7 @@ def ingest_all(peer: Peer, wires: Iterable[bytes]) -> int:
 
 
 def op_count(peer: Peer) -> int:
-    return int(peer.ws.oplog_size().operations)
+    return int(peer.ws.oplog.size().operations)
 
 
 def close(*peers: Peer) -> None:

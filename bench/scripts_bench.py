@@ -61,9 +61,9 @@ def by_script(path: Path, mode: str) -> tuple[float, Any]:
     result = run_script(ws, LupaEngine(), Script(name="pages", source=SOURCE, mode=mode), limits=LIMITS)
     elapsed = time.perf_counter() - start
     if mode == "session":
-        ws.activate_overlay(result.overlay)
-    with ws.overlays.reading():  # one overlay view for all the reads (on a file each read replays it)
-        pages = [ws.get(rid, PAGE) for rid in ws.query("table == 'LightingCues'")]
+        ws.staging.activate(result.overlay)
+    with ws.staging.reading():  # one overlay view for all the reads (on a file each read replays it)
+        pages = [ws.records.value(rid, PAGE) for rid in ws.views.query("table == 'LightingCues'")]
     ws.close()
     return elapsed, pages
 
@@ -72,10 +72,10 @@ def by_python(path: Path) -> tuple[float, Any]:
     ws = opened(path)
     start = time.perf_counter()
     with ws.transaction() as tx:
-        for i, rid in enumerate(ws.query("table == 'LightingCues'"), start=1):
+        for i, rid in enumerate(ws.views.query("table == 'LightingCues'"), start=1):
             tx.set_field(rid, PAGE, i)
     elapsed = time.perf_counter() - start
-    pages = [ws.get(rid, PAGE) for rid in ws.query("table == 'LightingCues'")]
+    pages = [ws.records.value(rid, PAGE) for rid in ws.views.query("table == 'LightingCues'")]
     ws.close()
     return elapsed, pages
 

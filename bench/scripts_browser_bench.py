@@ -83,10 +83,10 @@ def on_cpython(records: int, repeats: int) -> tuple[list[float], list[float]]:
         result = run_script(ws, LupaEngine(), Script(name="pages", source=SOURCE),
                             limits=Limits(instructions=10**9, memory_bytes=512 * 2**20))
         script_times.append(time.perf_counter() - start)
-        ws.discard_overlay(result.overlay or "")
+        ws.staging.discard(result.overlay or "")
         start = time.perf_counter()
         with ws.transaction() as tx:
-            for i, rid in enumerate(ws.query("table == 'LightingCues'"), start=1):
+            for i, rid in enumerate(ws.views.query("table == 'LightingCues'"), start=1):
                 tx.set_field(rid, PAGE, i)
         python_times.append(time.perf_counter() - start)
         ws.close()

@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> None:
         for j in range(args.bundles - args.records - 2):
             edit(a.ws, j + args.records, records[j % len(records)])
         authoring = time.perf_counter() - start
-        bundles = a.ws.oplog_size().bundles
-        ops = a.ws.oplog_size().operations
+        bundles = a.ws.oplog.size().bundles
+        ops = a.ws.oplog.size().operations
 
         relay = RelayProcess(base / "relay")
         try:

@@ -97,7 +97,7 @@ class LoadPeer:
         self.outbox: list[tuple[bytes, bytes, bytes, bytes]] = []  # (id, actor, hlc, wire), authored offline
         for j in range(count - 1):  # the record's creation is the first of `count`
             edit(ws, j, record)
-        for wire in [b.wire for b in ws.bundles()][skip:]:
+        for wire in [b.wire for b in ws.oplog.bundles()][skip:]:
             self.outbox.append((*peek(wire), wire))
         self.conn: ClientConnection | None = None
         self.session: SyncSession | None = None

@@ -1,7 +1,7 @@
 """Documents benchmark: the daily call sheet and a 500-cue sheet, in a workspace of 50,000 records.
 
 What is timed is what the web worker does when a person opens the document: run the view through
-the core (`Workspace.run_view`: filter, rows, links followed, sorted and grouped) and turn the
+the core (`Workspace.views.run`: filter, rows, links followed, sorted and grouped) and turn the
 result into the JSON the page draws (`views.result_json` + `json.dumps`). Reference, in the same
 process on the same in-memory database (SQLite is in memory in the browser too), alternating,
 median of N after a warm-up: one hand-written SQL statement per document that returns the same
@@ -145,12 +145,12 @@ def _median(values: list[float]) -> float:
 
 
 def _render(ws: Workspace, view: str, also: str | None) -> str:
-    return json.dumps({"ok": result_json(ws.run_view(view, also=also))})
+    return json.dumps({"ok": result_json(ws.views.run(view, also=also))})
 
 
 def _check(ws: Workspace, view: str, also: str | None, sql: str, params: dict[str, Any], shape: str) -> int:
     """The view and its SQL reference must show the same cells; returns the row count."""
-    result = ws.run_view(view, also=also)
+    result = ws.views.run(view, also=also)
     rows = [r for g in result.groups for r in g.rows]
     if shape == "cues":
         ours = [[r.record, *r.cells] for r in rows]

@@ -1,6 +1,6 @@
 """Print the architecture figures issue 12 tracks (docs/architecture.md, "Figures").
 
-    .venv/bin/python scripts/architecture_numbers.py
+    .venv/bin/python scripts/architecture_numbers.py [checkout]   (default: this one)
 
 Lines of the facade, the largest core module, import cycles inside the core (grimp, the graph
 import-linter uses; every import counts, also those under TYPE_CHECKING and inside functions),
@@ -10,13 +10,15 @@ web/py/). `duplicates` and `mypy --strict` are separate commands (see docs/archi
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from pathlib import Path
 
 import grimp
 
-ROOT = Path(__file__).resolve().parent.parent
+_GIVEN = __name__ == "__main__" and len(sys.argv) > 1
+ROOT = Path(sys.argv[1]).resolve() if _GIVEN else Path(__file__).resolve().parent.parent
 CORE = ROOT / "core" / "openprod"
 SHELLS = [ROOT / "server" / "openprod_server", ROOT / "web" / "py"]
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|REPLACE)\b")
@@ -77,12 +79,27 @@ def strongly_connected(graph: grimp.ImportGraph, modules: set[str]) -> list[set[
     return found
 
 
+def facade_shape(core: Path = CORE) -> tuple[int, list[str]]:
+    """workspace.py's lines and the Workspace's public names: methods, properties and the
+    attributes its `__init__` sets (the parts: `ws.records`, `ws.staging`...)."""
+    source = (core / "workspace.py").read_text()
+    cls = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "Workspace")
+    names = {n.name for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    for node in ast.walk(init):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and isinstance(node.value, ast.Name) \
+                and node.value.id == "self":
+            names.add(node.attr)
+    return len(source.splitlines()), sorted(n for n in names if not n.startswith("_"))
+
+
 def main() -> int:
     sys.path[:0] = [str(ROOT / "core")]
     facade = CORE / "workspace.py"
     sizes = sorted(((len(p.read_text().splitlines()), p.relative_to(ROOT)) for p in CORE.rglob("*.py")),
                    reverse=True)
-    print(f"facade lines: {len(facade.read_text().splitlines())} ({facade.relative_to(ROOT)})")
+    lines, public = facade_shape()
+    print(f"facade lines: {lines} ({facade.relative_to(ROOT)}); public names on Workspace: {len(public)}")
     print(f"largest core module: {sizes[0][0]} lines ({sizes[0][1]})")
     graph = grimp.build_graph("openprod", include_external_packages=False)
     modules = set(graph.modules)

@@ -94,5 +94,5 @@ def sync(a: Peer, b: Peer) -> None:
     """Exchange every bundle each side lacks, in canonical order (a test stand-in for sync)."""
 
     for src, dst in ((a, b), (b, a)):
-        for wire in (b.wire for b in src.ws.bundles()):
+        for wire in (b.wire for b in src.ws.oplog.bundles()):
             dst.ws.ingest(wire)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "core" / "openprod"
@@ -30,6 +31,17 @@ PUBLIC = {
 def _contracts() -> dict[str, dict[str, object]]:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
     return {c["name"]: c for c in config["contracts"]}
+
+
+def _numbers() -> Any:
+    """scripts/architecture_numbers.py, which prints the figures these tests hold."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("architecture_numbers", ROOT / "scripts" / "architecture_numbers.py")
+    assert spec is not None and spec.loader is not None
+    numbers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(numbers)
+    return numbers
 
 
 def _core_modules() -> set[str]:
@@ -68,14 +80,9 @@ def test_every_core_module_is_front_door_or_private() -> None:
 def test_the_core_has_no_import_cycles() -> None:
     """Every import counts (also under TYPE_CHECKING and inside functions): a reader can start at
     any module and never be led back to where they began (scripts/architecture_numbers.py)."""
-    import importlib.util
-
     import grimp
 
-    spec = importlib.util.spec_from_file_location("architecture_numbers", ROOT / "scripts" / "architecture_numbers.py")
-    assert spec is not None and spec.loader is not None
-    numbers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(numbers)
+    numbers = _numbers()
     graph = grimp.build_graph("openprod", include_external_packages=False)
     cycles = numbers.strongly_connected(graph, set(graph.modules))
     assert [sorted(c) for c in cycles] == []
@@ -100,3 +107,15 @@ def test_no_two_test_modules_share_a_name() -> None:
     different folders stop the whole run at collection, as happened once when two branches merged."""
     names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
     assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+FACADE_MAX_LINES = 380
+FACADE_MAX_PUBLIC = 64
+
+
+def test_the_facade_stays_thin() -> None:
+    """The Workspace lists parts (one per subsystem, each in its own module) instead of a hundred
+    delegations: a new read goes on its subsystem's part, not here (docs/architecture.md)."""
+    lines, public = _numbers().facade_shape()
+    assert lines <= FACADE_MAX_LINES, f"workspace.py has {lines} lines (at most {FACADE_MAX_LINES})"
+    assert len(public) <= FACADE_MAX_PUBLIC, f"the Workspace has {len(public)} public names: {public}"

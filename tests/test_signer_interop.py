@@ -126,7 +126,7 @@ def nacl_workspace() -> dict[str, Any]:
     ws = Workspace.create(connect(":memory:"), nacl_env("Sam (relay)"), "Relay show")
     ws.adopt_module(starter_manifests()["contacts"])
     record = ws.create_record("contacts.Contacts", {"name": "Lee", "role": "Sound designer"})
-    wires = [b.wire for b in ws.bundles()]
+    wires = [b.wire for b in ws.oplog.bundles()]
     hash_before = ws.state_hash()
     ws.set_field(record, "contacts.Contacts.department", "Sound")
     assert ws.last_receipt is not None
@@ -137,7 +137,7 @@ def nacl_workspace() -> dict[str, Any]:
         "genuine": genuine.hex(),
         "forged": with_signature(genuine, flip_bit(decode_bundle(genuine).signature, 0)).hex(),
         "record": record,
-        "values": ws.record(record).values,  # type: ignore[union-attr]
+        "values": ws.records.get(record).values,  # type: ignore[union-attr]
         "state_hash_before": hash_before,
         "state_hash": ws.state_hash(),
     }
@@ -205,7 +205,7 @@ def test_pynacl_rejects_tampered_webcrypto_bundles(interop: dict[str, Any]) -> N
     result = ws.ingest(with_signature(wire, flip_bit(signature, 63)))
     assert (result.status, result.reason) == ("rejected", "bad_signature")
     assert ws.state_hash() == before
-    assert [q.reason for q in ws.quarantined()] == ["bad_signature"]
+    assert [q.reason for q in ws.oplog.quarantined()] == ["bad_signature"]
 
 
 def test_workspace_written_in_pyodide_ingests_on_cpython(interop: dict[str, Any]) -> None:
@@ -218,12 +218,12 @@ def test_workspace_written_in_pyodide_ingests_on_cpython(interop: dict[str, Any]
     relay = Workspace.join(connect(":memory:"), nacl_env("Sam (relay)"), bytes.fromhex(browser["workspace"]))
     assert [relay.ingest(w, source="browser").status for w in wires] == ["applied"] * len(wires)
     assert relay.state_hash() == browser["state_hash"]  # same bytes in, same state out, on both runtimes
-    record = relay.record(browser["record"], "contacts.Contacts")
+    record = relay.records.get(browser["record"], "contacts.Contacts")
     assert record is not None and record.values == browser["values"]
     assert record.get("department") == "Stage management"
-    (change,) = relay.history(browser["record"], "contacts.Contacts.department")
+    (change,) = relay.history.field(browser["record"], "contacts.Contacts.department")
     assert (change.actor, change.display_name) == (browser["actor"], "Wren (browser)")
-    assert [r.get("title") for r in relay.records("schedule.Events")] == ["Tech rehearsal"]
+    assert [r.get("title") for r in relay.records.all("schedule.Events")] == ["Tech rehearsal"]
 
 
 def test_tampered_pyodide_bundle_is_quarantined_on_cpython(interop: dict[str, Any]) -> None:

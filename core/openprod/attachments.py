@@ -6,10 +6,12 @@ relay keeps every one; a tablet the ones pinned or opened) and show what is on t
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .blobs import BlobRef
+from .context import Part, reads
 from .errors import ValidationError
 from .ids import to_str
 from .values import KIND_LIST, from_sql
@@ -53,3 +55,17 @@ def referenced_blobs(cx: Context) -> dict[str, BlobRef]:
     for item in attachments(cx):
         out.setdefault(item.ref.hash, item.ref)
     return out
+
+
+class Attachments(Part):
+    """`ws.attachments`: files attached to records (blob field values) and the blobs they name."""
+
+    @reads
+    def list(self) -> builtins.list[Attachment]:
+        """Every attachment (blob field value) on a live record; the bytes may not be on this device."""
+        return attachments(self._cx)
+
+    @reads
+    def referenced_blobs(self) -> dict[str, BlobRef]:
+        """Each blob a live record references, once, by hash: what a peer keeping everything fetches."""
+        return referenced_blobs(self._cx)

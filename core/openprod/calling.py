@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import hlc as hlc_mod
 from . import operations as o
+from .context import Part
 from .errors import NotFoundError, ValidationError
 from .ids import IdLike, as_id, to_str
 from .reads import edges, entity_state, public_edge, tables_of
@@ -91,7 +92,7 @@ class PositionWriter(Protocol):
 
 
 def find_edges(cx: Context, *, target: bytes, edge_type: str) -> list[Edge]:
-    """The visible links of one ordered type into `target`, in list order (as `Workspace.ordered_list`)."""
+    """The visible links of one ordered type into `target`, in list order (as `Workspace.records.ordered_list`)."""
     return [public_edge(e) for e in edges(cx.conn, target=target, edge_type=edge_type)]
 
 
@@ -202,3 +203,15 @@ def set_position(tx: PositionWriter, cx: Context, cue_list: IdLike, cue: IdLike 
         if to_str(target) not in listed:
             raise ValidationError(f"{cx.record_label(target)!r} is not in the cue list {cx.record_label(entity)!r}")
     tx.add(o.SetCallingPosition, cue_list=entity, cue=target)
+
+
+class Calling(Part):
+    """`ws.calling`: cue lists as calling scripts."""
+
+    def cue_lists(self) -> list[CueList]:
+        """Every cue list (a record other records are put in order in), by name."""
+        return cue_lists(self._cx)
+
+    def sheet(self, cue_list: IdLike) -> CallingSheet:
+        """A cue list as a calling script, with the shared calling position."""
+        return sheet(self._cx, cue_list)

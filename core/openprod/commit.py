@@ -22,6 +22,7 @@ from .context import Context
 from .errors import LocalError, SignerError, ValidationError
 from .identity import SIGNATURE_LEN
 from .ids import to_str
+from .overlay import Overlays
 from .results import BundleEvent, Receipt, actor_str
 from .transaction import Transaction
 from .undo import Entry
@@ -54,6 +55,25 @@ def begin(cx: Context, kind: str, meta: dict[str, Any] | None, staging: bool) ->
     cx.conn.execute("BEGIN IMMEDIATE")
     cx._tx = Transaction(cx, kind, meta)
     return cx._tx
+
+
+def begin_overlay(cx: Context, overlay: str) -> Transaction | None:
+    """The overlay's staged edits replayed into an open transaction, to finish like any other
+    (the overlay is gone once it is committed); None if nothing was staged (it is gone now).
+    Refused while drift is unacknowledged."""
+    overlays: Overlays = cx.overlays  # type: ignore[assignment]
+    plan = overlays.commit_plan(overlay)
+    if plan is None:
+        return None
+    overlay_id, name, ops = plan
+    tx = begin(cx, "overlay", {"overlay": name}, False)
+    try:
+        overlays.replay(tx, ops)
+    except BaseException:
+        abort(cx)
+        raise
+    tx.after_commit.append(lambda: overlays.finish(overlay_id))
+    return tx
 
 
 def abort(cx: Context) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import hlc as hlc_mod
 from . import operations as o
 from .conflicts import Competitor, Conflict, Write, _listed, _shown, is_field_key, open_conflict_rows
+from .context import Part
 from .identity import short_actor
 from .ids import IdLike, as_id, to_str
 from .reads import actor_names, edge_state, entity_state, group_value
@@ -169,3 +170,25 @@ def conflict_groups(ws: Context, threshold: int = 100) -> list[tuple[tuple[str, 
     names = {actor_str(a): n for a, n in actor_names(ws.conn).items()}
     return [(tuple(names.get(a, a[:8]) for a in actors), items)
             for actors, items in sorted(groups.items(), key=lambda kv: -len(kv[1])) if len(items) > threshold]
+
+
+class Conflicts(Part):
+    """`ws.conflicts`: conflicts as people read them, open and settled."""
+
+    def open(self, record: IdLike | None = None) -> list[Conflict]:
+        """Open conflicts on visible records and edges, oldest first, ready to show people."""
+        return open_conflicts(self._cx, record)
+
+    def get(self, record: IdLike, field: str) -> Conflict | None:
+        """The open conflict on one field of a record (any mapped field of it), if there is one."""
+        return conflict(self._cx, record, field)
+
+    def resolved(self, record: IdLike | None = None) -> list[Resolution]:
+        """Every decision that settled a conflict, oldest first: the value chosen, what it was chosen
+        over, who decided and when, and which earlier decision it replaced (if any)."""
+        return resolved_conflicts(self._cx, record)
+
+    def groups(self, threshold: int = 100) -> list[tuple[tuple[str, ...], list[Conflict]]]:
+        """Open conflicts grouped by the people involved; groups over `threshold` offer take-all
+        (a script and a colleague both renumbering 500 cues: settle all at once, or one by one)."""
+        return conflict_groups(self._cx, threshold)

@@ -11,13 +11,14 @@ facade is built on it, and nothing at this level or below imports the facade.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from . import hlc as hlc_mod
 from . import operations as o
@@ -321,3 +322,28 @@ def context_of(owner: Context | HasContext) -> Context:
     offers as functions (`openprod.query.run_query(ws, ...)`) take either, without importing
     the facade."""
     return owner if isinstance(owner, Context) else owner._cx
+
+
+class Part:
+    """One subsystem as the `Workspace` shows it (`ws.staging`, `ws.rules`, `ws.oplog`...): a small
+    object over this context whose methods hand each call to the subsystem's own functions. Each
+    lives in its subsystem's module, so the facade lists parts instead of a hundred methods."""
+
+    def __init__(self, cx: Context) -> None:
+        self._cx = cx
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_S = TypeVar("_S", bound=Part)
+
+
+def reads(method: Callable[Concatenate[_S, _P], _T]) -> Callable[Concatenate[_S, _P], _T]:
+    """A public read: it sees the active overlay's staged state (see `Overlays.reading`)."""
+
+    def read(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with self._cx.overlays.reading():
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(read, method)  # name and docstring, in place
+    return read

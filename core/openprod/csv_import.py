@@ -187,7 +187,7 @@ def plan_import(ws: Workspace, table: str, source: CsvTable | str | bytes, *, ma
     plan = ImportPlan(tdef.id, tdef.display_name, source, list(match_on), columns, skipped, list(source.problems))
     existing: dict[tuple[Any, ...], list[Any]] = {}
     if match_on:
-        for record in ws.records(tdef.id):
+        for record in ws.records.all(tdef.id):
             key = _key(record.values, match_on)
             if key is not None:
                 existing.setdefault(key, []).append(record)
@@ -272,7 +272,7 @@ def stage_import(ws: Workspace, plan: ImportPlan, *, name: str | None = None,
     """Stage a clean plan in a new active overlay (one staged batch). Refuses a plan with problems."""
     if plan.problems:
         raise ImportRefused(plan)
-    overlay_id = ws.create_overlay(name or f"Import into {plan.table_name}")
+    overlay_id = ws.staging.create(name or f"Import into {plan.table_name}")
     total = len(plan.new) + len(plan.matches)
     done = 0
     with ws.transaction(kind="import") as tx:

@@ -65,13 +65,13 @@ def read_state(ws: Workspace, *, with_records: bool = True) -> StateCopy:
     """The state as it is now (through no overlay: staged drafts are not copied)."""
     schema = ws.schema
     copy = StateCopy(name=ws.name, modules=[m.manifest for m in schema.modules.values()],
-                     mappings=ws.confirmed_mappings(),
-                     views=[(v.name, v.definition) for v in ws.views() if v.module is None])
+                     mappings=ws.mappings.confirmed(),
+                     views=[(v.name, v.definition) for v in ws.views.list() if v.module is None])
     if not with_records:
         return copy
     seen: dict[str, dict[str, Any]] = {}
     for table_id in schema.tables:
-        for record in ws.records(table_id):
+        for record in ws.records.all(table_id):
             entry = seen.get(record.id)
             if entry is None:
                 entry = seen[record.id] = {"id": record.id, "tables": list(record.tables), "values": {}, "lists": {}}
@@ -86,7 +86,7 @@ def read_state(ws: Workspace, *, with_records: bool = True) -> StateCopy:
                     entry["values"][fdef.id] = value
     ordered_types = {e.id for e in schema.edge_types.values() if e.ordered}
     for entry in copy.records:
-        for edge in ws.edges_from(entry["id"]):
+        for edge in ws.records.edges_from(entry["id"]):
             if edge.target in seen:
                 copy.links.append({"type": edge.edge_type, "source": edge.source, "target": edge.target,
                                    "properties": dict(edge.properties), "ordered": edge.edge_type in ordered_types,
@@ -218,7 +218,7 @@ def fork_provenance(ws: Workspace) -> dict[str, Any]:
     """Where this workspace came from (the `forked_from` setting), and the forks made of it (`forked_to` in
     a bundle's meta)."""
     made = []
-    for stored in ws.bundles():
+    for stored in ws.oplog.bundles():
         if stored.kind == "workspace":
             meta = decode_bundle(stored.wire).header.meta
             if "forked_to" in meta:

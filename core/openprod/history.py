@@ -15,6 +15,7 @@ from . import operations as o
 from . import oplog
 from .bundle import stored_clock
 from .conflicts import Write, saw
+from .context import Part, reads
 from .identity import short_actor
 from .ids import IdLike, as_id, to_str
 from .reads import actor_names, tables_of
@@ -22,6 +23,7 @@ from .registers import register_writes
 from .storage import get_meta, set_meta
 
 if TYPE_CHECKING:
+    from .awareness import Awareness
     from .context import Context
 
 
@@ -215,3 +217,30 @@ def mark_seen(ws: Context) -> int:
     return mark
 
 
+class History(Part):
+    """`ws.history`: who changed what, when, and what changed since a person last looked."""
+
+    @reads
+    def field(self, record: IdLike, field: str) -> list[Change]:
+        """Every write to the field (mapped fields included), oldest first: who, when, what they saw
+        before and what they wrote; which edits were concurrent, which resolution settled them and
+        what it chose over; stale arrivals; the active overlay's staged edits last. `describe()`
+        on each gives the sentence."""
+        return field_history(self._cx, record, field)
+
+    def changes_since(self, mark: int | None = None) -> list[PersonChanges]:
+        """Bundles from other people stored after `mark` (default: the last `mark_seen`), by person."""
+        return changes_since(self._cx, mark)
+
+    def mark_seen(self) -> int:
+        """Remember that everything stored so far has been seen (e.g. when a sync completes)."""
+        return mark_seen(self._cx)
+
+    def change_mark(self) -> int:
+        """The local position of the newest stored bundle: a mark for `changes_since`, which moves
+        whenever a bundle is stored (own or received)."""
+        return oplog.last_seq(self._cx.conn)
+
+    def awareness_notices(self) -> list[Awareness]:
+        """Near-simultaneous edits of different fields of one record by different people (short-lived)."""
+        return self._cx.awareness.current()

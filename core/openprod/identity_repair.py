@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .context import Part, reads
 from .errors import NotFoundError, ValidationError
 from .ids import IdLike, as_id, to_str
 from .reads import entity_state, group_value, tables_of
@@ -134,3 +135,17 @@ def unmerge(cx: Context, survivor: bytes, absorbed: bytes) -> Unmerge:
             restore[shared] = shown
     return Unmerge(tuple(t for t in ta if t not in ts), tuple(t for t in ta if t in ts), values, tuple(moved),
                    restore)
+
+
+class Merges(Part):
+    """`ws.merges`: "these are the same person", before and after (identity repair)."""
+
+    @reads
+    def preview(self, first: IdLike, second: IdLike) -> MergePreview:
+        """What the merged record would show, field by field, and which fields would be conflicts,
+        before `tx.merge_records`."""
+        return merge_preview(self._cx, first, second)
+
+    def exceptions(self) -> set[tuple[str, str]]:
+        """Pairs of records a person split apart: rules must never propose merging them again."""
+        return {(to_str(a), to_str(b)) for a, b in self._cx._merge_exceptions()}

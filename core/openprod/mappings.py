@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .context import Part, reads
 from .errors import ValidationError
 from .groups import FieldGroups
 from .ids import to_str
@@ -248,3 +249,40 @@ def unlink_preview(cx: Context, source: str, target: str) -> UnlinkPreview:
     pair = tuple(sorted((src.id, tgt.id)))
     return UnlinkPreview((src.id, tgt.id), tuple((to_str(e), cx.record_label(e)) for e in shared), tuple(mappings),
                          pair in linked_tables(cx))
+
+
+class Mappings(Part):
+    """`ws.mappings`: field mappings (two fields kept as one) and table links."""
+
+    def suggestions(self) -> list[MappingSuggestion]:
+        """Fields of two tables their modules say are the same data, not yet one field and not
+        turned down on this device ("Contacts and Attendees both have Email: keep them as one field?")."""
+        return suggestions(self._cx)
+
+    @reads
+    def preview(self, field_a: str, field_b: str) -> MappingPreview:
+        """What keeping two fields as one would show, record by record, before it is confirmed."""
+        return preview(self._cx, field_a, field_b)
+
+    def dismiss(self, field_a: str, field_b: str) -> None:
+        """Turn a mapping suggestion down on this device; it is not suggested here again."""
+        self._cx.overlays.close_view()
+        dismiss(self._cx, field_a, field_b)
+
+    def confirmed(self) -> list[tuple[str, str]]:
+        """Confirmed field mappings as (field, field) pairs (what a fork or template carries)."""
+        return self._cx.confirmed_mappings()
+
+    def linked_tables(self) -> set[tuple[str, str]]:
+        """Pairs of linked tables (each pair in sorted order)."""
+        return linked_tables(self._cx)
+
+    @reads
+    def link_preview(self, source_table: str, target_table: str) -> LinkPreview:
+        """What `tx.link_tables(source, target, add_records=True)` would do, before it does."""
+        return link_preview(self._cx, source_table, target_table)
+
+    @reads
+    def unlink_preview(self, source_table: str, target_table: str) -> UnlinkPreview:
+        """What `tx.unlink_tables(source, target)` would do, before it does."""
+        return unlink_preview(self._cx, source_table, target_table)

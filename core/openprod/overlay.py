@@ -16,8 +16,8 @@ ops as one signed bundle and is refused while drift is unacknowledged.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +25,11 @@ from . import hlc as hlc_mod
 from . import operations as o
 from .conflict_report import conflict as conflict_on
 from .conflicts import is_field_key
+from .context import Part
 from .encoding import decode, encode
-from .errors import NotFoundError, ValidationError
-from .ids import to_str
+from .errors import LocalError, NotFoundError, ValidationError
+from .ids import IdLike, to_str
+from .overlay_journal import OverlayJournal
 from .reads import entity_visible, group_value
 from .registers import register_writes
 from .values import from_sql, to_sql
@@ -446,3 +448,80 @@ class Overlays:
 def _wire_payload(op: o.Op) -> dict[str, Any]:
     payload: dict[str, Any] = decode(encode(op.payload()))
     return payload
+
+
+class Staging(Part):
+    """`ws.staging`: overlays, where edits wait before they are shared (staging; `Overlays`)."""
+
+    def __init__(self, cx: Context) -> None:
+        super().__init__(cx)
+        self._overlays: Overlays = cx.overlays  # type: ignore[assignment]
+
+    def create(self, name: str, *, source: str = "user", script: str | None = None, activate: bool = True) -> str:
+        """A new staging overlay (activated, stashing any other), or a script's pending one. Returns
+        its id: every other overlay command takes it."""
+        return self._overlays.create(name, source=source, script=script, activate=activate)
+
+    def activate(self, overlay: str) -> None:
+        """Writes and reads go through this overlay from now on (the active one is stashed)."""
+        self._overlays.activate(overlay)
+
+    def stash(self, overlay: str, *, pending: bool = False) -> None:
+        """Stop writing and reading through this overlay; it is kept to activate later (`pending`:
+        a script's finished output, waiting in the list of things to look at)."""
+        self._overlays.stash(overlay, pending=pending)
+
+    def discard(self, overlay: str) -> None:
+        """Throw the overlay and everything staged in it away."""
+        self._overlays.discard(overlay)
+
+    def list(self) -> builtins.list[OverlayInfo]:
+        return self._overlays.list()
+
+    @property
+    def active(self) -> str | None:
+        """The active overlay's id, or None."""
+        active = self._overlays.active()
+        return None if active is None else to_str(active)
+
+    def drift(self, overlay: str) -> builtins.list[Drift]:
+        """Staged fields whose real value changed (to something else) since they were staged."""
+        return self._overlays.drift(overlay)
+
+    def keep_mine(self, overlay: str, record: IdLike, field: str) -> None:
+        """Acknowledge drift on one field: the commit overwrites the new real value on purpose."""
+        self._overlays.keep_mine(overlay, record, field)
+
+    def use_canonical(self, overlay: str, record: IdLike, field: str) -> int:
+        """Take one field's staged edits out of the overlay (the spec's Knockout); returns how many."""
+        return self._overlays.knockout(overlay, record, field)
+
+    def staged_fields(self, overlay: str) -> builtins.list[tuple[str, str]]:
+        """(record or edge id, field or property) written in the overlay: what to mark."""
+        return self._overlays.staged_fields(overlay)
+
+    def staged_ops(self, overlay: str | None = None) -> builtins.list[StagedOp]:
+        """Every op staged in the overlay (default: the active one; none if no overlay is active), in
+        the order staged."""
+        return self._overlays.staged_ops(overlay)
+
+    def reading(self) -> AbstractContextManager[None]:
+        """One overlay view for several reads (each public read opens it otherwise)."""
+        return self._overlays.reading()
+
+    def journal(self) -> OverlayJournal:
+        """A journal of overlay row changes, for shells that keep staged edits durable themselves
+        (the web worker's IndexedDB); see `overlay_journal`."""
+        return OverlayJournal(self._cx.conn)
+
+    def restore(self, heads: Iterable[bytes], ops: Iterable[bytes]) -> int:
+        """Replace every overlay with a journal's records (none re-activated). Returns how many."""
+        if self._cx._tx is not None:
+            raise LocalError("a transaction is still open on this workspace; finish it first")
+        self._overlays.close_view()
+        return OverlayJournal.restore(self._cx.conn, heads, ops)
+
+    def close_views(self) -> None:
+        """End any open overlay read view (e.g. before `conn.serialize()` for a snapshot, which
+        must hold canonical state only); the next read reopens it."""
+        self._overlays.close_view()

@@ -20,7 +20,7 @@ authority: whatever overlays the snapshot held are replaced by the journal's row
 What changed is found by diffing, per overlay, each row's (seq -> base_ord, ack_ord) against what
 was last written: rows are inserted (staging, redo), deleted (knockout, undo) or get their base
 and acknowledgement updated (Keep Mine); nothing else in an overlay row changes. Shells reach it
-through `Workspace.overlay_journal()` and `Workspace.restore_overlays()`; the record format
+through `Workspace.staging.journal()` and `Workspace.staging.restore()`; the record format
 (CBOR maps of the tables' columns) is the core's to change.
 """
 

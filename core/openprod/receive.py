@@ -29,6 +29,7 @@ from . import operations as o
 from . import oplog, ownership
 from .awareness import field_writes
 from .bundle import Bundle, decode_bundle, failure
+from .context import Part
 from .errors import (
     REASON_BACKDATED,
     REASON_BAD_SIGNATURE,
@@ -48,7 +49,7 @@ from .identity import short_actor
 from .ids import commits_to, to_str
 from .modules import Schema
 from .parked import Wait
-from .results import BundleEvent, IngestResult, Quarantined, actor_str, id_str
+from .results import BundleEvent, IngestResult, OplogSize, Quarantined, StoredBundle, actor_str, id_str
 from .settings import check_setter
 from .state import Effects
 from .validation import check_op
@@ -338,6 +339,15 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None) -> 
     return IngestResult("applied", done, stale=stale, applied=(done,))
 
 
+def drain_parked(cx: Context) -> list[str]:
+    """Apply parked bundles whose dependencies have arrived, at most `Env.parking.drain_step` of
+    them, between other work (`Workspace.drain_parked`); never inside a local transaction."""
+    if cx._tx is not None:
+        raise LocalError("cannot apply parked bundles while a local transaction is open")
+    cx.overlays.close_view()
+    return drain_pending(cx, cx.env.parking.drain_step)
+
+
 def drain_pending(ws: Context, budget: int | None) -> list[str]:
     """Apply awake parked bundles (verified before parking), at most `budget` (None: all).
 
@@ -413,3 +423,47 @@ def quarantined(conn: sqlite3.Connection) -> list[Quarantined]:
 def stale_bundles(conn: sqlite3.Connection) -> list[str]:
     """Bundles that arrived long after they were made (flagged for review), oldest first."""
     return [to_str(r[0]) for r in conn.execute("SELECT bundle_id FROM stale_flags ORDER BY hlc")]
+
+
+class Oplog(Part):
+    """`ws.oplog`: the stored bundles (what sync sends) and the received ones refused."""
+
+    def bundles(self) -> Iterator[StoredBundle]:
+        """Every stored bundle with its exact signed wire bytes, in a causal order (each after
+        everything it depends on), read a page at a time."""
+        return oplog.stored_bundles(self._cx.conn)
+
+    def bundles_lacked(self, peer_clock: dict[bytes, bytes]) -> oplog.StoredWires:
+        """The stored bundles a peer at `peer_clock` lacks, in a causal order, read lazily (`.total`
+        says how many): a sync catch-up."""
+        conn = self._cx.conn
+        return oplog.StoredWires(conn, oplog.missing_seqs(conn, self._cx._vc, peer_clock))
+
+    def bundles_of(self, writers: list[bytes]) -> oplog.StoredWires:
+        """Every stored bundle of these writers (actor key || device), in a causal order: what a
+        peer missing part of a forked chain gets."""
+        return oplog.StoredWires(self._cx.conn, oplog.chain_seqs(self._cx.conn, writers))
+
+    def genesis_bundle(self) -> bytes | None:
+        """The wire bytes of the bundle that founded the workspace (its first InitWorkspace):
+        publishing sends it, since it makes its author the owner. None before it is here."""
+        seq = oplog.genesis_seq(self._cx.conn)
+        return None if seq is None else oplog.wires_for(self._cx.conn, [seq])[0]
+
+    def unshared_count(self, shared: bytes) -> int:
+        """How many bundles written on this device are newer than `shared` (the HLC of ours a peer
+        has confirmed): what only this device holds."""
+        return oplog.count_after(self._cx.conn, self._cx.writer, shared)
+
+    def size(self) -> OplogSize:
+        """How many bundles and operations the oplog holds, and how many received bundles are
+        parked waiting for bundles they depend on."""
+        return oplog.size(self._cx.conn)
+
+    def quarantined(self) -> list[Quarantined]:
+        """Received bundles that were refused, oldest first, with why and who sent them."""
+        return quarantined(self._cx.conn)
+
+    def stale_bundles(self) -> list[str]:
+        """Bundles that arrived long after they were made (flagged for review), oldest first."""
+        return stale_bundles(self._cx.conn)

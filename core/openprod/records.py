@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .context import Context
+from .context import Context, Part, reads
+from .duplicates import duplicate_edges
 from .errors import NotFoundError, ValidationError
 from .ids import IdLike, as_id, to_str
 from .reads import (
@@ -24,6 +25,7 @@ from .reads import (
 )
 from .references import reference_of as _reference_of
 from .results import Edge, Record
+from .values import Reference
 
 
 def record(cx: Context, record: IdLike, table: str | None = None) -> Record | None:
@@ -124,3 +126,87 @@ def edge_type_of(cx: Context, edge: IdLike) -> str | None:
     """An edge's type, whether or not it is visible now; None if no such edge is stored."""
     state = edge_state(cx.conn, as_id(edge, "edge id"))
     return None if state is None else state[0]
+
+
+class Records(Part):
+    """`ws.records`: records and links as people see them, through the active overlay."""
+
+    @reads
+    def get(self, record: IdLike, table: str | None = None) -> Record | None:
+        """One visible record; with `table`, only if it is in that table (values of that table).
+
+        An id merged into another record reads as that record (the survivor)."""
+        return record_(self._cx, record, table)
+
+    @reads
+    def all(self, table: str) -> list[Record]:
+        """All visible records of a table, oldest first, with that table's fields."""
+        return records(self._cx, table)
+
+    @reads
+    def ids(self, table: str) -> list[str]:
+        """Ids of the visible records of a table, oldest first."""
+        return member_ids(self._cx, table)
+
+    @reads
+    def value(self, record: IdLike, field: str) -> Any:
+        """One field's value (None if empty); `field` as in `set_field`."""
+        return get(self._cx, record, field)
+
+    @reads
+    def label(self, record: IdLike) -> str:
+        """How a record is named in messages: its name/title/label, else its first text field."""
+        return self._cx.record_label(record)
+
+    @reads
+    def render(self, record: IdLike, field: str) -> Any:
+        """Current content of a collaborative (CRDT) field: text, or a list, merged from all its edits."""
+        return render(self._cx, record, field)
+
+    @reads
+    def crdt_state(self, record: IdLike, field: str) -> bytes:
+        """A collaborative field's whole Yjs document as one update (its state, not its history)."""
+        return crdt_state(self._cx, record, field)
+
+    def follow(self, reference: Reference, depth: int = 0) -> tuple[Any, str | None]:
+        """(value, why it is broken or None) for a reference, through merges and chains."""
+        return self._cx.follow(reference, depth)
+
+    @reads
+    def reference_of(self, record: IdLike, field: str) -> tuple[str, str, str | None] | None:
+        """If the field is in reference mode: (source record id, source field, broken reason)."""
+        return reference_of(self._cx, record, field)
+
+    @reads
+    def edges_from(self, record: IdLike, edge_type: str | None = None) -> list[Edge]:
+        """Visible edges out of a record (optionally of one type)."""
+        return find_edges(self._cx, source=record, edge_type=edge_type)
+
+    @reads
+    def edges_to(self, record: IdLike, edge_type: str | None = None) -> list[Edge]:
+        """Visible edges into a record (optionally of one type)."""
+        return find_edges(self._cx, target=record, edge_type=edge_type)
+
+    @reads
+    def ordered_list(self, target: IdLike, edge_type: str) -> list[Edge]:
+        """The ordered edges into `target` (e.g. cues in a cue list), in list order."""
+        return find_edges(self._cx, target=target, edge_type=edge_type)
+
+    @reads
+    def edge(self, edge: IdLike) -> Edge | None:
+        """One visible edge (with its properties), or None if it is deleted or an end is gone."""
+        return edge_(self._cx, edge)
+
+    def edge_type_of(self, edge: IdLike) -> str | None:
+        """An edge's type, whether or not it is visible now; None if no such edge is stored."""
+        return edge_type_of(self._cx, edge)
+
+    @reads
+    def duplicate_edges(self) -> list[tuple[Edge, ...]]:
+        """Links of one type between the same two records, made by people who had not seen each
+        other's (for example both added Jane to Scene 3 while apart). All are kept; each group is
+        listed so a person can remove the extra one (see `duplicates`)."""
+        return duplicate_edges(self._cx)
+
+
+record_, edge_ = record, edge  # the module functions, under names the methods do not shadow

@@ -15,11 +15,13 @@ cycle; at run time a chain deeper than 1000 steps or longer than 30 s rolls ever
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import operations as o
+from .context import Part
 from .encoding import decode
 from .errors import LocalError, ValidationError
 from .ids import as_id, to_str
@@ -554,4 +556,36 @@ def describe(rule: Rule) -> str:
     return f"{rule.name} ({'automatic' if rule.auto_accept else 'proposes'})"
 
 
-__all__ = ["Dependency", "Proposal", "Rule", "RuleCycleError", "RuleEngine", "RuleError", "RuleLimitError", "to_str"]
+__all__ = ["Dependency", "Proposal", "Rule", "RuleCycleError", "RuleEngine", "RuleError", "RuleLimitError", "Rules",
+           "to_str"]
+
+
+class Rules(Part):
+    """`ws.rules`: auto-accepted rules and the proposals of the others (`RuleEngine`)."""
+
+    def list(self) -> builtins.list[Rule]:
+        return load_rules(self._cx)
+
+    def dependencies(self) -> builtins.list[Dependency]:
+        """What each enabled rule watches and writes, for cycle checks that include rules (triggers)."""
+        return rule_dependencies(self._cx, load_rules(self._cx))
+
+    def proposals(self) -> builtins.list[Proposal]:
+        """What rules suggest and a person decides (add to a table, remove, merge)."""
+        with self._cx.overlays.reading():
+            return self._engine.proposals()
+
+    def preview(self, name: str, **definition: Any) -> tuple[Rule, builtins.list[Proposal]]:
+        """A rule checked as `tx.create_rule(name, **definition)` would save it (RuleError,
+        RuleCycleError), and what it would do now, as proposals; nothing is written."""
+        with self._cx.overlays.reading():
+            rule = plan_rule(self._cx, name, **definition)
+            return rule, self._engine.preview(rule)
+
+    def dismiss(self, proposal: Proposal) -> None:
+        self._cx.overlays.close_view()
+        self._engine.dismiss(proposal)
+
+    @property
+    def _engine(self) -> RuleEngine:
+        return self._cx.rules  # type: ignore[return-value]

@@ -88,3 +88,11 @@ def check_setter(owner: bytes | None, actor: bytes) -> None:
     """Raise ValidationError unless `actor` is the workspace owner (the only one who changes settings)."""
     if owner is None or actor != owner:
         raise ValidationError("only the workspace owner can change workspace settings")
+
+
+def workspace_name(name: str) -> str:
+    """A workspace's name as founded: spaces collapsed, 1 to 200 characters."""
+    cleaned = " ".join(str(name).split())
+    if not cleaned or len(cleaned) > 200:
+        raise ValidationError("a workspace name is 1 to 200 characters")
+    return cleaned

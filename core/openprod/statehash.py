@@ -55,3 +55,10 @@ def state_hash(conn: sqlite3.Connection, computed: Iterable[tuple[str, Iterable[
         for row in rows:
             digest.update(encode(row))
     return digest.hexdigest()
+
+
+def change_stamp(conn: sqlite3.Connection) -> tuple[int, int]:
+    """Differs whenever the database may have changed since it was last read: rows written on
+    this connection (never goes back, rollbacks included) and SQLite's `data_version` (moves
+    when another connection commits). A cache of `state_hash` keyed by it is never stale."""
+    return conn.total_changes, int(conn.execute("PRAGMA data_version").fetchone()[0])

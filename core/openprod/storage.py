@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from .errors import LocalError
+from .errors import LocalError, NotFoundError, WorkspaceMismatchError
+from .ids import to_str
 from .parked import DDL as PARKED_DDL
 from .parked import renew_table as renew_parked
 
@@ -413,6 +414,31 @@ def install(conn: sqlite3.Connection) -> bool:
     conn.executescript(CANONICAL_DDL + LOCAL_DDL + PARKED_DDL)
     set_meta(conn, "schema_version", SCHEMA_VERSION)
     return stale
+
+
+def held_workspace(conn: sqlite3.Connection, workspace_id: bytes | None) -> tuple[bytes, bool]:
+    """The workspace this file holds, after installing the tables (an empty file is claimed for
+    `workspace_id`), and whether derived state must be rebuilt (see `install`)."""
+    adopt(conn)
+    stale = install(conn)
+    stored = get_meta(conn, "workspace_id")
+    existing = stored if isinstance(stored, bytes) else None
+    if existing is not None and workspace_id is not None and existing != workspace_id:
+        raise WorkspaceMismatchError(f"this file holds workspace {to_str(existing)}, not {to_str(workspace_id)}")
+    if existing is None:
+        if workspace_id is None:
+            raise NotFoundError("this file holds no workspace; create or join one")
+        set_meta(conn, "workspace_id", workspace_id)
+        existing = workspace_id
+    return existing, stale
+
+
+def claim_empty(conn: sqlite3.Connection) -> None:
+    """Install the tables in a database that must not hold a workspace yet (one being founded)."""
+    adopt(conn)
+    install(conn)
+    if get_meta(conn, "workspace_id") is not None:
+        raise LocalError("this database already holds a workspace")
 
 
 def _add_writers(conn: sqlite3.Connection) -> None:

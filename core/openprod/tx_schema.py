@@ -48,7 +48,7 @@ class SchemaWrites(RecordWrites):
         `confirm`: mappings to confirm with it (each as `confirm_field_mapping`). `add_records`:
         every record of the source table also appears in the target (FUNCTIONALITY.md, "link the
         tables and all records flow through"), except one that would leave a required field of the
-        target empty: those are returned, not added (`Workspace.link_preview` lists them first).
+        target empty: those are returned, not added (`Workspace.mappings.link_preview` lists them first).
         """
         source_table, target_table = self._table(source_table).id, self._table(target_table).id
         if source_table == target_table:

@@ -1,9 +1,9 @@
 """Reading what a view shows, in bulk: the rows' values, their links and the linked records.
 
 A document reads the same few fields of hundreds of records and follows the same link type out of
-each. Read one record at a time (`Workspace.record`, `edges_from`), a 500-cue sheet costs thousands
+each. Read one record at a time (`Workspace.records.get`, `edges_from`), a 500-cue sheet costs thousands
 of small statements; here each kind of read is one statement per 500 records. The rules are the
-ones `Workspace.record` and `Workspace.edges_from` follow (reads.py): a record is visible once
+ones `Workspace.records.get` and `Workspace.records.edges_from` follow (reads.py): a record is visible once
 created and while alive; a field has a value only while the record is in the field's table; a link
 is visible while it and both its ends are; mapped fields show their latest write.
 """
@@ -147,7 +147,7 @@ class ViewReader:
         key = (edge.target, edge.edge_type)
         if key not in self.positions:
             listed = edges(self.ws.conn, target=self.ws.redirects.resolve(as_id(edge.target, "record id")),
-                          edge_type=edge.edge_type)  # as `Workspace.ordered_list`: list order
+                          edge_type=edge.edge_type)  # as `Workspace.records.ordered_list`: list order
             self.positions[key] = {public_edge(e).id: i for i, e in enumerate(listed)}
         return self.positions[key].get(edge.id, 0)
 

@@ -20,14 +20,17 @@ language's own error with its line and column).
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .context import Part
 from .cues import cue_sort_key, cue_text
 from .errors import ValidationError
-from .ids import to_str
+from .ids import IdLike, to_str
+from .query import matches, run_query
 from .view_definitions import (
     _EXPAND,
     _IN,
@@ -363,7 +366,7 @@ def day_filter(field_path: str, day: str, utc_offset_minutes: int = 0) -> str:
 
 
 def _member_ids(ws: Context, table: str) -> list[str]:
-    """Ids of the visible records of a table, oldest first (as `Workspace.table_member_ids`)."""
+    """Ids of the visible records of a table, oldest first (as `Workspace.records.ids`)."""
     from .reads import table_members
 
     return [to_str(e) for e in table_members(ws.conn, ws.schema.table(table).id)]
@@ -500,3 +503,32 @@ def result_json(result: ViewResult) -> dict[str, Any]:
 def views_json(views: Iterable[ViewDef]) -> list[dict[str, Any]]:
     return [{"id": v.id, "name": v.name, "module": v.module, "table": v.table, "definition": v.definition,
              "description": v.definition.get("description", "")} for v in views]
+
+
+class Views(Part):
+    """`ws.views`: views (saved and the modules' own) and queries, through the active overlay."""
+
+    def list(self) -> list[ViewDef]:
+        """Every view: the adopted modules' own (ids 'module.Name'), then saved ones by name."""
+        return list_views(self._cx)
+
+    def run(self, view: str | ViewDef, *, also: str | None = None) -> ViewResult:
+        """A view's rows, grouped and sorted, through the active overlay."""
+        return run_view(self._cx, view, also=also)
+
+    def find(self, view: str | ViewDef) -> ViewDef:
+        """A view by id (a module's 'module.Name' or a saved view's id). Raises ViewError."""
+        return find_view(self._cx, view)
+
+    def table(self, table: str) -> ViewDef:
+        """Every field of a table, as a view (for printing or exporting a whole table)."""
+        return table_view(self._cx, table)
+
+    def query(self, text: str, **kwargs: Any) -> builtins.list[str]:
+        """Record ids matching a query (spec/query-language.md, docs/query.md); through the
+        active overlay. Raises QueryError with line, column and a caret for a bad query."""
+        return run_query(self._cx, text, **kwargs)
+
+    def matches(self, record: IdLike, query: str, **kwargs: Any) -> bool:
+        """Does one record match a query?"""
+        return matches(self._cx, record, query, **kwargs)

@@ -402,7 +402,7 @@ RECOVERY_NOTE = ("Write the 12 recovery words down and keep them somewhere safe:
 def info(db: Path, identity_path: Path) -> None:
     """Show the workspace id, your actor, the bundle count and the state hash."""
     ws = _open(db, identity_path)
-    count = ws.oplog_size().bundles
+    count = ws.oplog.size().bundles
     _emit({"workspace": str(uuid.UUID(bytes=ws.workspace_id)), "actor": ws.actor_id.hex(), "bundles": count,
            "state_hash": ws.state_hash(), "owner": ws.settings.owner.hex() if ws.settings.owner else None})
 
@@ -679,12 +679,12 @@ def script_run(db: Path, identity_path: Path, script_ref: str, args: tuple[str, 
                                  "overlay": r.result.overlay if r.result else None,
                                  "error": r.error.line() if r.error else None} for r in runs]
     if result.overlay is not None:
-        ws.activate_overlay(result.overlay)
+        ws.staging.activate(result.overlay)
         summary["staged"] = [{"op": op.op_type, "record": op.target, "field": op.field, "was": op.was,
-                              "now": ws.get(op.target, op.field) if op.target is not None and op.field
+                              "now": ws.records.value(op.target, op.field) if op.target is not None and op.field
                               and op.target_is_id and op.field.count(".") == 2 else None}
-                             for op in ws.staged_ops(result.overlay)]
-        ws.stash_overlay(result.overlay, pending=True)
+                             for op in ws.staging.staged_ops(result.overlay)]
+        ws.staging.stash(result.overlay, pending=True)
     _emit(summary)
 from .cli_lifecycle import COMMANDS as _LIFECYCLE_COMMANDS  # noqa: E402  (export, import, inspect)
 from .cli_members import members as _members_group  # noqa: E402

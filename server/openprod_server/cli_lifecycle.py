@@ -77,7 +77,7 @@ def csv_files(ws: Workspace) -> dict[str, str]:
     files: dict[str, str] = {}
     for table_id in sorted(ws.schema.tables):
         name = _FILE_SAFE.sub("_", table_id).strip("._") or "table"
-        files[f"{name}.csv"] = to_csv(ws.run_view(ws.table_view(table_id)))
+        files[f"{name}.csv"] = to_csv(ws.views.run(ws.views.table(table_id)))
     return files
 
 
@@ -219,10 +219,10 @@ def _inspect_backup(path: Path) -> dict[str, Any]:
 
 
 def _inspect_workspace(ws: Workspace, list_bundles: bool) -> dict[str, Any]:
-    size = ws.oplog_size()
+    size = ws.oplog.size()
     authors: dict[str, dict[str, Any]] = {}
     listed = []
-    for stored in ws.bundles():
+    for stored in ws.oplog.bundles():
         entry = authors.setdefault(stored.actor, {"name": ws.actor_name(stored.actor), "bundles": 0,
                                                   "first": _hlc_time(stored.hlc), "last": ""})
         entry["bundles"] += 1
@@ -231,11 +231,11 @@ def _inspect_workspace(ws: Workspace, list_bundles: bool) -> dict[str, Any]:
             listed.append({"id": stored.id, "author": entry["name"], "at": _hlc_time(stored.hlc), "kind": stored.kind,
                            "operations": stored.operations})
     quarantine = [{"number": q.number, "reason": q.reason, "detail": q.detail, "bundle": q.bundle_id,
-                   "source": q.source} for q in ws.quarantined()]
+                   "source": q.source} for q in ws.oplog.quarantined()]
     report: dict[str, Any] = {
         "workspace": str(uuid.UUID(bytes=ws.workspace_id)), "name": ws.name, "state_hash": ws.state_hash(),
         "oplog": {"bundles": size.bundles, "operations": size.operations, "waiting_for_earlier": size.pending},
-        "authors": authors, "quarantine": quarantine, "stale": ws.stale_bundles(),
+        "authors": authors, "quarantine": quarantine, "stale": ws.oplog.stale_bundles(),
     }
     if list_bundles:
         report["bundles"] = listed

@@ -89,7 +89,7 @@ class SyncReport:
 
 def genesis_wire(ws: Workspace) -> bytes:
     """The bundle holding the workspace's first InitWorkspace: what makes its author the owner."""
-    wire = ws.genesis_bundle()
+    wire = ws.oplog.genesis_bundle()
     if wire is None:
         raise ClientError("bad_request", "this file holds no InitWorkspace bundle to publish")
     return wire

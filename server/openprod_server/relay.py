@@ -334,7 +334,7 @@ class Relay:
         try:
             if hosted.blobs_stale:
                 hosted.blobs_stale = False
-                for ref in hosted.ws.referenced_blobs().values():
+                for ref in hosted.ws.attachments.referenced_blobs().values():
                     exchange.want(ref)
             exchange.pump([r.session for r in hosted.runners], now_ms())
         except (OSError, sqlite3.Error) as exc:  # a full disk: say so, keep syncing bundles

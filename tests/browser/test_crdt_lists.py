@@ -49,7 +49,7 @@ def test_a_browser_and_a_cpython_peer_add_tags_at_once(rtc_context: Any, server:
     _cli("join", "--workspace", ws, db=db, identity=identity_path, relay=server.origin)
     _cli("sync", db=db, identity=identity_path, relay=server.origin)
     with Workspace.open(connect(str(db)), env) as bob:
-        assert bob.record(report).get("tags") == ["act 1"]  # Yjs-made update, read by pycrdt
+        assert bob.records.get(report).get("tags") == ["act 1"]  # Yjs-made update, read by pycrdt
         with bob.transaction() as tx:
             # saved as "these are the tags now", as a form does, offline, before seeing Alice's change
             # below (whole-list rewrites on both sides used to give ['act 1', 'sharp', 'act 1', 'prop'])
@@ -61,7 +61,7 @@ def test_a_browser_and_a_cpython_peer_add_tags_at_once(rtc_context: Any, server:
     _cli("sync", db=db, identity=identity_path, relay=server.origin)  # Bob sends his and gets hers
 
     with Workspace.open(connect(str(db)), env) as bob:
-        bobs = bob.record(report).get("tags")
+        bobs = bob.records.get(report).get("tags")
         bob_hash = bob.state_hash()
     assert bobs[0] == "act 1" and sorted(bobs) == ["act 1", "prop", "sharp"], bobs  # once each
     alice.page.wait_for_function(

@@ -38,9 +38,9 @@ def test_the_worker_hands_the_words_out_once_and_stores_only_the_public_key() ->
         assert s.take_recovery_words() is None  # once
         ws = s.ws
         assert ws.settings.recovery_key == public_key(ws.workspace_id, secret_from(words)).hex()
-        founding = next(iter(ws.bundles()))  # in the founding bundle, signed by the founder
+        founding = next(iter(ws.oplog.bundles()))  # in the founding bundle, signed by the founder
         assert founding.actor == ws.actor_id.hex()
-        stored = b"".join(b.wire for b in ws.bundles())
+        stored = b"".join(b.wire for b in ws.oplog.bundles())
         assert words.encode() not in stored and secret_from(words) not in stored  # neither the words nor the secret
         plain = await Session.create(generate_identity("Bo").to_json(), "Show", [], nacl_env)
         assert plain.take_recovery_words() is None and plain.ws.settings.recovery_key == ""

@@ -61,7 +61,7 @@ def test_the_script_says_what_to_stand_by_and_go_moves_on() -> None:
         # a GO from a screen that had not seen the last call moves nothing (two callers, one press each)
         stale = await call(s, "calling_go", cue_list=act1, cue=ids["4"], expect=ids["2"])
         assert stale["moved"] is False and stale["current"]["number"] == "4"
-        assert s.ws.open_conflicts() == []
+        assert s.ws.conflicts.open() == []
 
     run(scenario())
 

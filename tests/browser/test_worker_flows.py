@@ -56,7 +56,7 @@ def test_a_rule_from_plain_choices_previews_saves_reads_back_and_its_suggestions
         assert s.ws.state_hash() == before
         fresh = [p["id"] for p in (await call(s, "rules"))["proposals"]]
         assert (await call(s, "accept_proposals", ids=fresh))["accepted"] == 1
-        assert [r.id for r in s.ws.records(SM)] == [cues[0]]
+        assert [r.id for r in s.ws.records.all(SM)] == [cues[0]]
         # edited: automatic from now on (same id); then turned off
         await call(s, "save_rule", definition={**rule["builder"], "auto": True})
         [edited] = (await call(s, "rules"))["rules"]

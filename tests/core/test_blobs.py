@@ -84,9 +84,9 @@ def test_the_field_value_in_the_op_carries_hash_name_size_and_media_type(crew) -
     values = [op["value"] for op in ops if op.get("field") == "attach.Plots.file"]
     assert values == [[ref.hash, "plot.pdf", len(PDF), "application/pdf"]]
     sync(alice, bob)
-    assert BlobRef.parse(bob.ws.get(rid, "file")) == ref
-    assert [a.ref for a in bob.ws.attachments()] == [ref]
-    assert list(bob.ws.referenced_blobs()) == [ref.hash]
+    assert BlobRef.parse(bob.ws.records.value(rid, "file")) == ref
+    assert [a.ref for a in bob.ws.attachments.list()] == [ref]
+    assert list(bob.ws.attachments.referenced_blobs()) == [ref.hash]
 
 
 def _op_bytes(wire: bytes) -> list[bytes]:
@@ -112,11 +112,11 @@ def _op_bytes(wire: bytes) -> list[bytes]:
 ])
 def test_a_bad_attachment_is_refused_locally_with_a_reason_and_nothing_written(crew, value, why) -> None:
     alice, _bob = crew
-    before, count = alice.ws.state_hash(), alice.ws.oplog_size().bundles
+    before, count = alice.ws.state_hash(), alice.ws.oplog.size().bundles
     with pytest.raises(ValidationError, match="File") as err, alice.ws.transaction() as tx:
         tx.create_record("attach.Plots", {"title": "x", "file": value})
     assert why in str(err.value)
-    assert alice.ws.state_hash() == before and alice.ws.oplog_size().bundles == count
+    assert alice.ws.state_hash() == before and alice.ws.oplog.size().bundles == count
 
 
 @pytest.mark.parametrize("bad", [
@@ -183,7 +183,7 @@ def test_a_missing_blob_breaks_neither_replay_rebuild_nor_the_state_hash(crew) -
         before = peer.ws.state_hash()
         peer.ws.rebuild()
         assert peer.ws.state_hash() == before
-    assert BlobRef.parse(bob.ws.get(rid, "file")).name == "plot.pdf"
+    assert BlobRef.parse(bob.ws.records.value(rid, "file")).name == "plot.pdf"
     # The hash covers the reference: another file in the same field changes it.
     with alice.ws.transaction() as tx:
         tx.set_field(rid, "file", BlobRef.of(b"v2", "plot.pdf", "application/pdf"))
@@ -201,12 +201,12 @@ def test_an_attachment_undoes_and_conflicts_like_any_field(crew) -> None:
     with alice.ws.transaction() as tx:
         tx.set_field(rid, "file", mine)
     sync(alice, bob)
-    assert len(alice.ws.open_conflicts(rid)) == 1 and alice.ws.state_hash() == bob.ws.state_hash()
+    assert len(alice.ws.conflicts.open(rid)) == 1 and alice.ws.state_hash() == bob.ws.state_hash()
     with alice.ws.transaction() as tx:
         tx.set_field(rid, "title", "x")
     alice.ws.undo()
-    assert BlobRef.parse(alice.ws.get(rid, "file")) in (mine, other)
-    assert ref.hash not in {a.ref.hash for a in alice.ws.attachments()}
+    assert BlobRef.parse(alice.ws.records.value(rid, "file")) in (mine, other)
+    assert ref.hash not in {a.ref.hash for a in alice.ws.attachments.list()}
 
 
 def test_edge_property_attachments_are_held_to_the_same_size_limit(crew) -> None:

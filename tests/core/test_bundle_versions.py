@@ -23,25 +23,25 @@ def as_v1(wire: bytes, signer) -> bytes:  # type: ignore[no-untyped-def]
 def test_v1_bundles_apply_as_device_zero_and_new_devices_build_on_them(peer_factory) -> None:
     alice = peer_factory("Alice")
     jane = alice.ws.create_record("contacts.Contacts", {"name": "Jane Doe", "phone": "555-0101"})
-    old = [as_v1(b.wire, alice.env.signer) for b in alice.ws.bundles()]
+    old = [as_v1(b.wire, alice.env.signer) for b in alice.ws.oplog.bundles()]
     replica = peer_factory("Bob", workspace_from=alice)
     for wire in reversed(old):  # out of order: each waits for its predecessor
         assert replica.ws.ingest(wire).status in ("applied", "pending")
-    assert replica.ws.oplog_size().pending == 0
-    assert replica.ws.record(jane).get("phone") == "555-0101"
+    assert replica.ws.oplog.size().pending == 0
+    assert replica.ws.records.get(jane).get("phone") == "555-0101"
     assert replica.ws.state_hash() == alice.ws.state_hash()
     assert list(replica.ws.vector_clock) == [alice.ws.actor_id + NO_DEVICE]
     replica.ws.set_field(jane, "contacts.Contacts.phone", "555-0199")  # a v2 bundle on top of v1 history
     third = peer_factory("Carol", workspace_from=alice)
     sync(replica, third)
-    assert third.ws.record(jane).get("phone") == "555-0199" and third.ws.state_hash() == replica.ws.state_hash()
+    assert third.ws.records.get(jane).get("phone") == "555-0199" and third.ws.state_hash() == replica.ws.state_hash()
 
 
 def test_a_database_from_before_per_device_chains_opens_with_its_state(peer_factory, tmp_path) -> None:
     alice = peer_factory("Alice")
     jane = alice.ws.create_record("contacts.Contacts", {"name": "Jane Doe"})
     old = peer_factory("Bob", workspace_from=alice)
-    for stored in alice.ws.bundles():
+    for stored in alice.ws.oplog.bundles():
         old.ws.ingest(as_v1(stored.wire, alice.env.signer))
     expected = old.ws.state_hash()
     conn = old.ws.conn  # turn the file back into the previous layout: no writer column
@@ -51,7 +51,7 @@ def test_a_database_from_before_per_device_chains_opens_with_its_state(peer_fact
     old.ws.close()
     with Workspace.open(connect(old.path), old.env) as reopened:
         assert reopened.state_hash() == expected
-        assert reopened.record(jane).get("name") == "Jane Doe"
+        assert reopened.records.get(jane).get("name") == "Jane Doe"
         assert list(reopened.vector_clock) == [alice.ws.actor_id + NO_DEVICE]
         reopened.set_field(jane, "contacts.Contacts.phone", "1")
-        assert reopened.record(jane).get("phone") == "1"
+        assert reopened.records.get(jane).get("phone") == "1"

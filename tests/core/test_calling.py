@@ -44,9 +44,9 @@ def go(peer, ids, number):  # type: ignore[no-untyped-def]
 
 def test_the_calling_script_reads_the_cue_sheet_in_list_order(show) -> None:  # type: ignore[no-untyped-def]
     alice, _bob, ids = show
-    [listed] = alice.ws.cue_lists()
+    [listed] = alice.ws.calling.cue_lists()
     assert (listed.id, listed.name, listed.edge_type, listed.count) == (ids["act1"], "Act 1", "lighting.in_cue_list", 4)
-    sheet = alice.ws.calling_sheet(ids["act1"])
+    sheet = alice.ws.calling.sheet(ids["act1"])
     assert sheet.name == "Act 1" and sheet.position is None and sheet.index == -1
     assert [(c.number, c.page, c.scene, c.called) for c in sheet.cues] == [
         ("1", 3, None, True), ("2", 4, "The storm", True), ("2.5", 4, None, False), ("3", 9, None, True)]
@@ -57,24 +57,24 @@ def test_the_calling_script_reads_the_cue_sheet_in_list_order(show) -> None:  # 
 
 def test_go_moves_the_shared_position_and_never_touches_a_cue(show) -> None:  # type: ignore[no-untyped-def]
     alice, bob, ids = show
-    before = {n: alice.ws.record(ids[n]) for n in ("1", "2", "3")}
+    before = {n: alice.ws.records.get(ids[n]) for n in ("1", "2", "3")}
     go(alice, ids, "1")
     go(alice, ids, "2")
     sync(alice, bob)
     for peer in (alice, bob):
-        position = peer.ws.calling_sheet(ids["act1"]).position
+        position = peer.ws.calling.sheet(ids["act1"]).position
         assert position is not None and (position.cue, position.index, position.by_name) == (ids["2"], 1, "Alice")
-    assert {n: alice.ws.record(ids[n]) for n in ("1", "2", "3")} == before
-    assert alice.ws.open_conflicts() == [] and bob.ws.open_conflicts() == []
+    assert {n: alice.ws.records.get(ids[n]) for n in ("1", "2", "3")} == before
+    assert alice.ws.conflicts.open() == [] and bob.ws.conflicts.open() == []
     # a GO is not an edit the person would undo: undo reverses the last real change instead
     with alice.ws.transaction() as tx:
         tx.set_field(ids["3"], "lighting.LightingCues.label", "Blackout")
     go(alice, ids, "3")
     assert alice.ws.undo().done
-    assert alice.ws.get(ids["3"], "lighting.LightingCues.label") == "Look 3"
-    assert alice.ws.calling_sheet(ids["act1"]).position.cue == ids["3"]  # type: ignore[union-attr]
+    assert alice.ws.records.value(ids["3"], "lighting.LightingCues.label") == "Look 3"
+    assert alice.ws.calling.sheet(ids["act1"]).position.cue == ids["3"]  # type: ignore[union-attr]
     go(alice, ids, None)  # back to the top
-    assert alice.ws.calling_sheet(ids["act1"]).position.index == -1  # type: ignore[union-attr]
+    assert alice.ws.calling.sheet(ids["act1"]).position.index == -1  # type: ignore[union-attr]
 
 
 def test_two_calls_made_apart_agree_after_sync_without_a_conflict(show, clock) -> None:  # type: ignore[no-untyped-def]
@@ -84,16 +84,16 @@ def test_two_calls_made_apart_agree_after_sync_without_a_conflict(show, clock) -
     go(bob, ids, "2")  # offline, later: Bob's call is the newer one
     sync(alice, bob)
     for peer in (alice, bob):
-        position = peer.ws.calling_sheet(ids["act1"]).position
+        position = peer.ws.calling.sheet(ids["act1"]).position
         assert position is not None and (position.cue, position.by_name) == (ids["2"], "Bob")
-        assert peer.ws.open_conflicts() == []
+        assert peer.ws.conflicts.open() == []
     assert alice.ws.state_hash() == bob.ws.state_hash()
     # the same GO pressed on both devices while apart: one answer, still no conflict
     go(alice, ids, "3")
     go(bob, ids, "3")
     sync(alice, bob)
-    assert alice.ws.calling_sheet(ids["act1"]).position.cue == ids["3"]  # type: ignore[union-attr]
-    assert alice.ws.state_hash() == bob.ws.state_hash() and alice.ws.open_conflicts() == []
+    assert alice.ws.calling.sheet(ids["act1"]).position.cue == ids["3"]  # type: ignore[union-attr]
+    assert alice.ws.state_hash() == bob.ws.state_hash() and alice.ws.conflicts.open() == []
     hash_before = alice.ws.state_hash()
     alice.ws.rebuild()  # derived from the oplog alone, the same position
     assert alice.ws.state_hash() == hash_before
@@ -101,15 +101,15 @@ def test_two_calls_made_apart_agree_after_sync_without_a_conflict(show, clock) -
 
 def test_gos_are_not_counted_as_changes_to_catch_up_on(show) -> None:  # type: ignore[no-untyped-def]
     alice, bob, ids = show
-    mark = bob.ws.mark_seen()
+    mark = bob.ws.history.mark_seen()
     go(alice, ids, "1")
     go(alice, ids, "2")
     sync(alice, bob)
-    assert bob.ws.changes_since(mark) == []
+    assert bob.ws.history.changes_since(mark) == []
     with alice.ws.transaction() as tx:
         tx.set_field(ids["3"], "lighting.LightingCues.label", "Blackout")
     sync(alice, bob)
-    [person] = bob.ws.changes_since(mark)
+    [person] = bob.ws.history.changes_since(mark)
     assert (person.display_name, person.bundles) == ("Alice", 1)
 
 
@@ -139,9 +139,9 @@ def test_gos_from_three_devices_in_any_delivery_order_converge_on_the_latest(sho
     latest = max(calls)[1]
     hashes = set()
     for peer in peers:
-        sheet = peer.ws.calling_sheet(ids["act1"])
+        sheet = peer.ws.calling.sheet(ids["act1"])
         assert sheet.position is not None and sheet.position.cue == latest
-        assert peer.ws.open_conflicts() == []
+        assert peer.ws.conflicts.open() == []
         hashes.add(peer.ws.state_hash())
     assert len(hashes) == 1
 
@@ -152,13 +152,13 @@ def test_a_follower_who_joins_late_sees_where_the_show_is(show, peer_factory) ->
     go(alice, ids, "2")
     carol = peer_factory("Carol", workspace_from=alice)
     sync(alice, carol)
-    position = carol.ws.calling_sheet(ids["act1"]).position
+    position = carol.ws.calling.sheet(ids["act1"]).position
     assert position is not None and position.cue == ids["2"] and position.index == 1
 
 
 def test_a_position_that_is_not_in_the_list_is_refused(show) -> None:  # type: ignore[no-untyped-def]
     alice, _bob, ids = show
-    count = alice.ws.oplog_size().bundles
+    count = alice.ws.oplog.size().bundles
     with pytest.raises(ValidationError, match="not in the cue list"):
         go(alice, ids, "storm")
     with pytest.raises(ValidationError, match="not a cue list"), \
@@ -167,8 +167,8 @@ def test_a_position_that_is_not_in_the_list_is_refused(show) -> None:  # type: i
     with pytest.raises(NotFoundError, match="does not exist"), \
             alice.ws.transaction(kind="calling", staging=False) as tx:
         tx.set_calling_position("0190a4a4-0000-7000-8000-000000000000", None)
-    assert alice.ws.oplog_size().bundles == count
-    assert alice.ws.calling_sheet(ids["act1"]).position is None
+    assert alice.ws.oplog.size().bundles == count
+    assert alice.ws.calling.sheet(ids["act1"]).position is None
 
 
 def test_a_called_cue_that_is_deleted_reads_as_not_in_the_list(show) -> None:  # type: ignore[no-untyped-def]
@@ -176,21 +176,21 @@ def test_a_called_cue_that_is_deleted_reads_as_not_in_the_list(show) -> None:  #
     go(alice, ids, "2")
     with alice.ws.transaction() as tx:
         tx.delete_record(ids["2"])
-    sheet = alice.ws.calling_sheet(ids["act1"])
+    sheet = alice.ws.calling.sheet(ids["act1"])
     assert [c.number for c in sheet.cues] == ["1", "2.5", "3"]
     assert sheet.position is not None and sheet.position.cue == ids["2"] and sheet.index == -1
 
 
 def test_a_go_is_never_staged_while_an_import_is_being_reviewed(show) -> None:  # type: ignore[no-untyped-def]
     alice, bob, ids = show
-    alice.ws.create_overlay("Import")
+    alice.ws.staging.create("Import")
     with pytest.raises(ValidationError, match="never staged"), alice.ws.transaction(kind="calling") as tx:
         tx.set_calling_position(ids["act1"], ids["1"])
-    assert alice.ws.staged_ops() == []
+    assert alice.ws.staging.staged_ops() == []
     receipt = go(alice, ids, "1")
-    assert receipt is not None and alice.ws.active_overlay is not None
+    assert receipt is not None and alice.ws.staging.active is not None
     sync(alice, bob)
-    assert bob.ws.calling_sheet(ids["act1"]).position.cue == ids["1"]  # type: ignore[union-attr]
+    assert bob.ws.calling.sheet(ids["act1"]).position.cue == ids["1"]  # type: ignore[union-attr]
 
 
 def _crafted_go(bob, ids, op: dict) -> bytes:  # type: ignore[no-untyped-def]
@@ -212,5 +212,5 @@ def test_a_bad_position_from_a_peer_is_quarantined_with_a_reason(show, op, reaso
     act1 = bytes.fromhex(ids["act1"].replace("-", ""))
     op = {k: (act1 if v == "$list" else v) for k, v in op.items()}
     expect_refused(alice, _crafted_go(bob, ids, op), reason)
-    assert alice.ws.calling_sheet(ids["act1"]).position is None
+    assert alice.ws.calling.sheet(ids["act1"]).position is None
     assert to_str(act1) == ids["act1"]

@@ -19,10 +19,10 @@ def test_bundle_from_the_future_is_refused_and_clock_untouched(peer_factory, clo
     assert result.status == "rejected" and result.reason == "future_hlc"
     assert "ahead of local time" in result.detail
     assert alice.ws.clock.last == before
-    assert alice.ws.record(rid) is None
+    assert alice.ws.records.get(rid) is None
     clock.advance(2 * MINUTE)  # once within 5 minutes, the same bundle is accepted
     assert alice.ws.ingest(bob.ws.last_receipt.wire).status == "applied"
-    assert alice.ws.record(rid).get("name") == "From the future"
+    assert alice.ws.records.get(rid).get("name") == "From the future"
     assert alice.ws.clock.last > bob.ws.last_receipt.hlc
 
 
@@ -46,21 +46,21 @@ def test_old_bundle_is_applied_and_flagged_stale(peer_factory, clock) -> None:
     clock.advance(8 * DAY)  # Bob was offline for eight days
     result = alice.ws.ingest(wire)
     assert result.status == "applied" and result.stale
-    assert alice.ws.record(rid).get("name") == "Offline work"
-    assert alice.ws.stale_bundles() == [result.bundle_id]
+    assert alice.ws.records.get(rid).get("name") == "Offline work"
+    assert alice.ws.oplog.stale_bundles() == [result.bundle_id]
 
 
 def test_bundles_wait_for_their_causal_dependencies(peer_factory) -> None:
     alice = peer_factory("Alice")
     bob = peer_factory("Bob", workspace_from=alice)
-    wires = list(b.wire for b in alice.ws.bundles())
+    wires = list(b.wire for b in alice.ws.oplog.bundles())
     rid = alice.ws.create_record("contacts.Contacts", {"name": "Jane"})
     wires.append(alice.ws.last_receipt.wire)
     # Deliver newest first: each waits until the one before it arrives.
     results = [bob.ws.ingest(w) for w in reversed(wires)]
     assert [r.status for r in results[:-1]] == ["pending"] * (len(wires) - 1)
     assert results[-1].status == "applied" and len(results[-1].applied) == len(wires)
-    assert bob.ws.record(rid).get("name") == "Jane"
+    assert bob.ws.records.get(rid).get("name") == "Jane"
     assert bob.ws.state_hash() == alice.ws.state_hash()
 
 

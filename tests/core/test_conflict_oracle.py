@@ -28,7 +28,7 @@ Register = tuple[bytes, str]
 
 def oracle(peer: Any) -> dict[Register, set[str]]:
     writes: dict[Register, list[tuple[bytes, bytes, dict[bytes, bytes], Any]]] = {}
-    for stored in peer.ws.bundles():
+    for stored in peer.ws.oplog.bundles():
         bundle = decode_bundle(stored.wire)
         for op in bundle.ops:
             for target, field, value in register_writes(op):
@@ -50,7 +50,7 @@ def oracle(peer: Any) -> dict[Register, set[str]]:
 
 
 def shown(peer: Any) -> dict[Register, set[str]]:
-    return {(from_str(c.target), c.key): {repr(x.value) for x in c.competitors} for c in peer.ws.open_conflicts()}
+    return {(from_str(c.target), c.key): {repr(x.value) for x in c.competitors} for c in peer.ws.conflicts.open()}
 
 
 def test_open_conflicts_match_the_oracle_after_every_step_of_random_partial_syncs() -> None:

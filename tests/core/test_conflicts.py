@@ -35,10 +35,10 @@ def test_branch_tips_are_the_latest_value_of_each_branch(team) -> None:
         bob.ws.set_field(rid, STATUS, value)
     sync(alice, bob)
     for peer in (alice, bob):
-        [conflict] = peer.ws.open_conflicts()
+        [conflict] = peer.ws.conflicts.open()
         assert values(conflict) == ["blocked", "done"]
         # unresolved, the field shows the last writer's value, flagged
-        assert peer.ws.record(rid).get("status") == conflict.current
+        assert peer.ws.records.get(rid).get("status") == conflict.current
         assert conflict.current == max(conflict.competitors, key=lambda c: c.hlc).value
     assert alice.ws.state_hash() == bob.ws.state_hash()
 
@@ -49,7 +49,7 @@ def test_sequential_edits_do_not_conflict(team) -> None:
     sync(alice, bob)
     bob.ws.set_field(rid, STATUS, "done")  # Bob had seen Alice's edit
     sync(alice, bob)
-    assert alice.ws.open_conflicts() == [] and bob.ws.open_conflicts() == []
+    assert alice.ws.conflicts.open() == [] and bob.ws.conflicts.open() == []
 
 
 def test_concurrent_edits_to_different_fields_do_not_conflict(team) -> None:
@@ -57,8 +57,8 @@ def test_concurrent_edits_to_different_fields_do_not_conflict(team) -> None:
     alice.ws.set_field(rid, STATUS, "blocked")
     bob.ws.set_field(rid, "contacts.Contacts.email", "task@x")
     sync(alice, bob)
-    assert alice.ws.open_conflicts() == []
-    assert alice.ws.record(rid).get("status") == "blocked" and alice.ws.record(rid).get("email") == "task@x"
+    assert alice.ws.conflicts.open() == []
+    assert alice.ws.records.get(rid).get("status") == "blocked" and alice.ws.records.get(rid).get("email") == "task@x"
 
 
 def test_same_value_on_both_sides_is_not_a_conflict(team) -> None:
@@ -66,7 +66,7 @@ def test_same_value_on_both_sides_is_not_a_conflict(team) -> None:
     alice.ws.set_field(rid, STATUS, "done")
     bob.ws.set_field(rid, STATUS, "done")
     sync(alice, bob)
-    assert alice.ws.open_conflicts() == []
+    assert alice.ws.conflicts.open() == []
 
 
 def test_three_way_conflict_and_its_sentence(team) -> None:
@@ -78,9 +78,9 @@ def test_three_way_conflict_and_its_sentence(team) -> None:
     sync(bob, carol)
     sync(alice, bob)
     for peer in (alice, bob, carol):
-        [conflict] = peer.ws.open_conflicts()
+        [conflict] = peer.ws.conflicts.open()
         assert values(conflict) == ["a", "b", "c"]
-    [conflict] = alice.ws.open_conflicts()
+    [conflict] = alice.ws.conflicts.open()
     assert conflict.describe() == "Task's Status was edited by Alice (a), Bob (b) and Carol (c)"
     assert conflict.table == "Contacts" and conflict.field_name == "Status"
     assert {c.when[-2:] for c in conflict.competitors}  # times are shown per value
@@ -91,29 +91,29 @@ def test_resolution_closes_late_edit_reopens_informed_edit_does_not(team) -> Non
     alice.ws.set_field(rid, STATUS, "blocked")
     bob.ws.set_field(rid, STATUS, "done")
     sync(alice, bob)
-    [conflict] = alice.ws.open_conflicts()
+    [conflict] = alice.ws.conflicts.open()
     with alice.ws.transaction() as tx:
         tx.resolve_conflict(conflict, pick=next(c.op_id for c in conflict.competitors if c.value == "done"))
-    assert alice.ws.open_conflicts() == []
-    assert alice.ws.record(rid).get("status") == "done"
+    assert alice.ws.conflicts.open() == []
+    assert alice.ws.records.get(rid).get("status") == "done"
     # Carol never saw any of this: her edit is concurrent with the resolution -> reopened
     carol.ws.set_field(rid, STATUS, "cancelled")
     sync(alice, bob)
     sync(alice, carol)
     sync(alice, bob)
     for peer in (alice, bob, carol):
-        [reopened] = peer.ws.open_conflicts()
+        [reopened] = peer.ws.conflicts.open()
         assert values(reopened) == ["cancelled", "done"]
     assert len({p.ws.state_hash() for p in (alice, bob, carol)}) == 1
     # resolve again; then Bob, having seen the resolution, edits: no new conflict
-    [reopened] = bob.ws.open_conflicts()
+    [reopened] = bob.ws.conflicts.open()
     with bob.ws.transaction() as tx:
         tx.resolve_conflict(reopened, value="archived")
     bob.ws.set_field(rid, STATUS, "archived for good")
     sync(alice, bob)
     sync(bob, carol)
-    assert [p.ws.open_conflicts() for p in (alice, bob, carol)] == [[], [], []]
-    history = alice.ws.history(rid, STATUS)
+    assert [p.ws.conflicts.open() for p in (alice, bob, carol)] == [[], [], []]
+    history = alice.ws.history.field(rid, STATUS)
     assert [c.op_type for c in history].count("ResolveConflict") == 2
 
 
@@ -123,22 +123,22 @@ def test_only_the_first_of_two_concurrent_resolutions_counts(team) -> None:
     bob.ws.set_field(rid, STATUS, "y")
     sync(alice, bob)
     sync(bob, carol)
-    [ca] = alice.ws.open_conflicts()
-    [cb] = bob.ws.open_conflicts()
+    [ca] = alice.ws.conflicts.open()
+    [cb] = bob.ws.conflicts.open()
     assert ca.id == cb.id  # the same conflict state
     with alice.ws.transaction() as tx:
         tx.resolve_conflict(ca, value="from Alice")
     with bob.ws.transaction() as tx:
         tx.resolve_conflict(cb, value="from Bob")
-    first = min((alice, "from Alice"), (bob, "from Bob"), key=lambda pv: pv[0].ws.resolved_conflicts()[0].hlc)[1]
+    first = min((alice, "from Alice"), (bob, "from Bob"), key=lambda pv: pv[0].ws.conflicts.resolved()[0].hlc)[1]
     # deliver in both orders to two different peers
     sync(alice, carol)
     sync(bob, carol)
     sync(alice, bob)
     for peer in (alice, bob, carol):
-        assert peer.ws.open_conflicts() == []
-        assert peer.ws.record(rid).get("status") == first
-        assert [r.accepted for r in peer.ws.resolved_conflicts()].count(False) == 1
+        assert peer.ws.conflicts.open() == []
+        assert peer.ws.records.get(rid).get("status") == first
+        assert [r.accepted for r in peer.ws.conflicts.resolved()].count(False) == 1
     assert len({p.ws.state_hash() for p in (alice, bob, carol)}) == 1
 
 
@@ -154,14 +154,14 @@ def test_conflict_across_mapped_fields_is_one_conflict(peer_factory) -> None:
     bob.ws.set_field(rid, "schedule.Attendees.name", "J. Smith")
     sync(alice, bob)
     for peer in (alice, bob):
-        [conflict] = peer.ws.open_conflicts()
+        [conflict] = peer.ws.conflicts.open()
         assert values(conflict) == ["J. Smith", "John Smith"]
-        assert peer.ws.conflict(rid, "schedule.Attendees.name") == conflict
+        assert peer.ws.conflicts.get(rid, "schedule.Attendees.name") == conflict
     with alice.ws.transaction() as tx:
         tx.resolve_conflict(conflict, value="John Smith")
     sync(alice, bob)
-    assert bob.ws.record(rid, "schedule.Attendees").get("name") == "John Smith"
-    assert bob.ws.open_conflicts() == []
+    assert bob.ws.records.get(rid, "schedule.Attendees").get("name") == "John Smith"
+    assert bob.ws.conflicts.open() == []
 
 
 def test_confirming_a_mapping_later_turns_concurrent_writes_into_one_conflict(peer_factory) -> None:
@@ -174,12 +174,12 @@ def test_confirming_a_mapping_later_turns_concurrent_writes_into_one_conflict(pe
     alice.ws.set_field(rid, "contacts.Contacts.email", "a@x")
     bob.ws.set_field(rid, "schedule.Attendees.email", "b@x")
     sync(alice, bob)
-    assert alice.ws.open_conflicts() == []  # separate fields so far
+    assert alice.ws.conflicts.open() == []  # separate fields so far
     with alice.ws.transaction() as tx:
         tx.confirm_field_mapping("contacts.Contacts.email", "schedule.Attendees.email")
     sync(alice, bob)
     for peer in (alice, bob):
-        [conflict] = peer.ws.open_conflicts()
+        [conflict] = peer.ws.conflicts.open()
         assert values(conflict) == ["a@x", "b@x"]
     assert alice.ws.state_hash() == bob.ws.state_hash()
 
@@ -197,14 +197,14 @@ def test_edge_property_conflicts(peer_factory) -> None:
     with bob.ws.transaction() as tx:
         tx.set_edge_property(edge, "entrance", "SR")
     sync(alice, bob)
-    [conflict] = bob.ws.open_conflicts()
+    [conflict] = bob.ws.conflicts.open()
     assert conflict.is_edge and values(conflict) == ["SL", "SR"]
     assert conflict.record_label == "Romeo Actor → Balcony"
     with bob.ws.transaction() as tx:
         tx.resolve_conflict(conflict, value="USL")
     sync(alice, bob)
-    assert alice.ws.open_conflicts() == []
-    assert alice.ws.edges_to(scene)[0].properties["entrance"] == "USL"
+    assert alice.ws.conflicts.open() == []
+    assert alice.ws.records.edges_to(scene)[0].properties["entrance"] == "USL"
 
 
 def test_rebuild_reproduces_conflicts_and_resolutions(team) -> None:
@@ -216,14 +216,14 @@ def test_rebuild_reproduces_conflicts_and_resolutions(team) -> None:
     alice.ws.set_field(rid, "contacts.Contacts.role", "r2")
     sync(alice, bob)
     sync(alice, carol)
-    [first, *_] = alice.ws.open_conflicts()
+    [first, *_] = alice.ws.conflicts.open()
     with alice.ws.transaction() as tx:
         tx.resolve_conflict(first, value="settled")
     before = alice.ws.state_hash()
-    conflicts_before = [(c.key, values(c)) for c in alice.ws.open_conflicts()]
+    conflicts_before = [(c.key, values(c)) for c in alice.ws.conflicts.open()]
     alice.ws.rebuild()
     assert alice.ws.state_hash() == before
-    assert [(c.key, values(c)) for c in alice.ws.open_conflicts()] == conflicts_before
+    assert [(c.key, values(c)) for c in alice.ws.conflicts.open()] == conflicts_before
 
 
 def test_bad_resolutions_are_refused(team) -> None:
@@ -231,7 +231,7 @@ def test_bad_resolutions_are_refused(team) -> None:
     alice.ws.set_field(rid, STATUS, "x")
     bob.ws.set_field(rid, STATUS, "y")
     sync(alice, bob)
-    [conflict] = alice.ws.open_conflicts()
+    [conflict] = alice.ws.conflicts.open()
     with pytest.raises(ValidationError, match="either"), alice.ws.transaction() as tx:
         tx.resolve_conflict(conflict)
     with pytest.raises(ValidationError, match="not one of"), alice.ws.transaction() as tx:
@@ -257,11 +257,11 @@ def test_many_conflicts_between_the_same_people_are_grouped(peer_factory) -> Non
         for n, cue in enumerate(cues):
             tx.set_field(cue, "lighting.LightingCues.cue_number", n + 2000)
     sync(alice, bob)
-    [(people, group)] = bob.ws.conflict_groups()
+    [(people, group)] = bob.ws.conflicts.groups()
     assert sorted(people) == ["Alice", "Bob"] and len(group) == 120
     with bob.ws.transaction() as tx:
         assert tx.resolve_all(group, take=alice.ws.actor_id) == 120
     sync(alice, bob)
-    assert alice.ws.open_conflicts() == []
-    assert sorted(r.get("cue_number") for r in alice.ws.records("lighting.LightingCues")) == [
+    assert alice.ws.conflicts.open() == []
+    assert sorted(r.get("cue_number") for r in alice.ws.records.all("lighting.LightingCues")) == [
         str(n) for n in range(1000, 1120)]

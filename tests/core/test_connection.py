@@ -25,7 +25,7 @@ def test_a_plain_sqlite3_connection_works(tmp_path, clock) -> None:
     hashed = ws.state_hash()
     ws.close()
     with Workspace.open(sqlite3.connect(path), env) as again:
-        assert again.record(jane).values["contacts.Contacts.phone"] == "555-0101"
+        assert again.records.get(jane).values["contacts.Contacts.phone"] == "555-0101"
         assert again.state_hash() == hashed
     with Workspace.open(connect(path), env) as third:  # and the file is what openprod.connect expects
         assert third.state_hash() == hashed
@@ -57,6 +57,6 @@ def test_a_workspace_can_be_closed(tmp_path, clock) -> None:
     assert ws.closed
     ws.close()  # twice is harmless
     with pytest.raises(sqlite3.ProgrammingError):
-        ws.records("contacts.Contacts")
+        ws.records.all("contacts.Contacts")
     with Workspace.open(connect(path), _env(clock)) as again:
-        assert again.records("contacts.Contacts") == []  # the half-done transaction never happened
+        assert again.records.all("contacts.Contacts") == []  # the half-done transaction never happened

@@ -59,7 +59,7 @@ def craft(bob, last_op: dict, kind: str = "edit") -> tuple[bytes, bytes]:
 
 def expect_refused(receiver, wire: bytes, reason: str | None = None) -> None:
     before = receiver.ws.state_hash()
-    count = receiver.ws.oplog_size().bundles
+    count = receiver.ws.oplog.size().bundles
     result = receiver.ws.ingest(wire, source="crafted")
     assert result.status == "rejected", result
     assert result.reason in REJECTION_REASONS and result.detail
@@ -67,8 +67,8 @@ def expect_refused(receiver, wire: bytes, reason: str | None = None) -> None:
         assert result.reason == reason, result
     assert "Traceback" not in result.detail and len(result.detail) < 600
     assert receiver.ws.state_hash() == before
-    assert receiver.ws.oplog_size().bundles == count
-    assert receiver.ws.quarantined()[-1].reason == result.reason
+    assert receiver.ws.oplog.size().bundles == count
+    assert receiver.ws.oplog.quarantined()[-1].reason == result.reason
 
 
 def still_works(alice, genuine: bytes) -> None:
@@ -111,7 +111,7 @@ def test_a_deeply_nested_manifest_is_refused_not_a_recursion_crash(crew) -> None
     wire, genuine = craft(bob, {"t": "AdoptModule", "module": "deep", "version": "1.0.0", "manifest": manifest},
                           kind="module")
     expect_refused(alice, wire, "schema")
-    assert "levels deep" in alice.ws.quarantined()[-1].detail
+    assert "levels deep" in alice.ws.oplog.quarantined()[-1].detail
     still_works(alice, genuine)
 
 
@@ -219,7 +219,7 @@ def corpus(tmp_path_factory):
         tx.set_text(scene, "scenes.Scenes.synopsis", "A ghost walks")
     with ws.transaction() as tx:
         tx.delete_record(jane)
-    wires = [b.wire for b in ws.bundles()]
+    wires = [b.wire for b in ws.oplog.bundles()]
     ids = sorted({v for w in wires for op in parts(w)[1] for v in op.values()
                   if isinstance(v, bytes) and len(v) == 16})
     return alice.ws.workspace_id, bob.identity, wires, ids

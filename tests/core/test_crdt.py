@@ -49,13 +49,13 @@ def test_concurrent_text_edits_merge(pair) -> None:
     with bob.ws.transaction() as tx:
         tx.edit_text(rid, NOTES, [(11, 0, "!"), (6, 5, "stage")])
     sync(alice, bob)
-    assert alice.ws.record(rid).get("notes") == bob.ws.record(rid).get("notes") == "Hello dear stage!"
+    assert alice.ws.records.get(rid).get("notes") == bob.ws.records.get(rid).get("notes") == "Hello dear stage!"
     assert alice.ws.state_hash() == bob.ws.state_hash()
-    assert alice.ws.open_conflicts() == []  # CRDT fields merge; they never conflict
+    assert alice.ws.conflicts.open() == []  # CRDT fields merge; they never conflict
     before = alice.ws.state_hash()
     alice.ws.rebuild()
     assert alice.ws.state_hash() == before
-    assert alice.ws.record(rid).get("notes") == "Hello dear stage!"
+    assert alice.ws.records.get(rid).get("notes") == "Hello dear stage!"
 
 
 def test_list_resets_keep_concurrent_additions(pair) -> None:
@@ -68,8 +68,8 @@ def test_list_resets_keep_concurrent_additions(pair) -> None:
     with bob.ws.transaction() as tx:
         tx.set_list(rid, TAGS, ["sharp", "act 2"])
     sync(alice, bob)
-    merged = alice.ws.record(rid).get("tags")
-    assert merged == bob.ws.record(rid).get("tags")
+    merged = alice.ws.records.get(rid).get("tags")
+    assert merged == bob.ws.records.get(rid).get("tags")
     # set_list is the smallest element edit: Alice removed "sharp" and Bob left it alone, so it is
     # gone; each side's additions are kept, once each
     assert sorted(merged) == ["act 2", "blunt", "rubber"]
@@ -85,8 +85,8 @@ def test_two_people_adding_a_tag_never_duplicate_the_tags_already_there(pair) ->
     with bob.ws.transaction() as tx:
         tx.add_to_list(rid, TAGS, "prop")
     sync(alice, bob)
-    merged = alice.ws.record(rid).get("tags")
-    assert merged == bob.ws.record(rid).get("tags")
+    merged = alice.ws.records.get(rid).get("tags")
+    assert merged == bob.ws.records.get(rid).get("tags")
     assert merged[0] == "act 1" and sorted(merged) == ["act 1", "prop", "sharp"]
 
 
@@ -112,14 +112,14 @@ def test_the_specs_clear_and_add_example(peer_factory) -> None:
     with alice.ws.transaction() as tx:
         tx.add_to_list(rid, TAGS, "important")
     carol = peer_factory("Carol", workspace_from=alice, own_clock=ManualClock(base + 300))
-    for wire in [b.wire for b in bob.ws.bundles()][-1:] + [b.wire for b in alice.ws.bundles()]:
+    for wire in [b.wire for b in bob.ws.oplog.bundles()][-1:] + [b.wire for b in alice.ws.oplog.bundles()]:
         carol.ws.ingest(wire)  # Bob's clear first, then everything of Alice's
     sync(alice, bob)
     for peer in (alice, bob, carol):
-        assert sorted(peer.ws.record(rid).get("tags")) == ["important", "low"], peer.name
+        assert sorted(peer.ws.records.get(rid).get("tags")) == ["important", "low"], peer.name
     assert alice.ws.state_hash() == bob.ws.state_hash() == carol.ws.state_hash()
     alice.ws.rebuild()
-    assert sorted(alice.ws.record(rid).get("tags")) == ["important", "low"]
+    assert sorted(alice.ws.records.get(rid).get("tags")) == ["important", "low"]
 
 
 def test_list_edits_by_position_move_and_remove(pair) -> None:
@@ -129,12 +129,12 @@ def test_list_edits_by_position_move_and_remove(pair) -> None:
         tx.move_in_list(rid, TAGS, 0, 3)
         tx.remove_from_list(rid, TAGS, 1)
         tx.edit_list(rid, TAGS, [(0, 1, ["x", "y"]), (3, 0, ["z"])])
-    assert alice.ws.record(rid).get("tags") == ["x", "y", "d", "z", "a"]
+    assert alice.ws.records.get(rid).get("tags") == ["x", "y", "d", "z", "a"]
     with pytest.raises(ValidationError, match="outside the list"), alice.ws.transaction() as tx:
         tx.edit_list(rid, TAGS, [(9, 1, [])])
     with pytest.raises(ValidationError, match="cannot move"), alice.ws.transaction() as tx:
         tx.move_in_list(rid, TAGS, 0, 5)
-    assert alice.ws.record(rid).get("tags") == ["x", "y", "d", "z", "a"]
+    assert alice.ws.records.get(rid).get("tags") == ["x", "y", "d", "z", "a"]
 
 
 def test_list_and_text_edits_are_undoable_per_person(pair) -> None:
@@ -145,12 +145,12 @@ def test_list_and_text_edits_are_undoable_per_person(pair) -> None:
         tx.add_to_list(rid, TAGS, "sharp")
     with alice.ws.transaction() as tx:
         tx.set_text(rid, NOTES, "Hello stage")
-    assert alice.ws.undo().done and alice.ws.record(rid).get("notes") == "Hello world"
-    assert alice.ws.undo().done and alice.ws.record(rid).get("tags") == ["act 1"]
-    assert alice.ws.redo().done and alice.ws.record(rid).get("tags") == ["act 1", "sharp"]
+    assert alice.ws.undo().done and alice.ws.records.get(rid).get("notes") == "Hello world"
+    assert alice.ws.undo().done and alice.ws.records.get(rid).get("tags") == ["act 1"]
+    assert alice.ws.redo().done and alice.ws.records.get(rid).get("tags") == ["act 1", "sharp"]
     with alice.ws.transaction() as tx:
         tx.clear_and_add(rid, TAGS, ["blunt"])
-    assert alice.ws.undo().done and alice.ws.record(rid).get("tags") == ["act 1", "sharp"]
+    assert alice.ws.undo().done and alice.ws.records.get(rid).get("tags") == ["act 1", "sharp"]
     # once someone else changed the list, undo says so instead of taking their change back
     with alice.ws.transaction() as tx:
         tx.add_to_list(rid, TAGS, "rubber")
@@ -160,20 +160,20 @@ def test_list_and_text_edits_are_undoable_per_person(pair) -> None:
     sync(alice, bob)
     result = alice.ws.undo()
     assert not result.done and "Bob" in result.message
-    assert alice.ws.record(rid).get("tags") == ["act 1", "sharp", "rubber", "bob's"]
+    assert alice.ws.records.get(rid).get("tags") == ["act 1", "sharp", "rubber", "bob's"]
 
 
 def test_clear_and_add_is_staged_like_any_edit(pair) -> None:
     alice, _bob, rid = pair
     with alice.ws.transaction() as tx:
         tx.set_list(rid, TAGS, ["act 1", "act 2"])
-    overlay = alice.ws.create_overlay("Reset tags")
-    alice.ws.activate_overlay(overlay)
+    overlay = alice.ws.staging.create("Reset tags")
+    alice.ws.staging.activate(overlay)
     with alice.ws.transaction() as tx:
         tx.clear_and_add(rid, TAGS, ["tour"])
-    assert alice.ws.record(rid).get("tags") == ["tour"]
-    alice.ws.stash_overlay(overlay)
-    assert alice.ws.record(rid).get("tags") == ["act 1", "act 2"]
+    assert alice.ws.records.get(rid).get("tags") == ["tour"]
+    alice.ws.staging.stash(overlay)
+    assert alice.ws.records.get(rid).get("tags") == ["act 1", "act 2"]
 
 
 def test_lists_written_before_stamps_still_read_and_edit(pair) -> None:
@@ -187,10 +187,10 @@ def test_lists_written_before_stamps_still_read_and_edit(pair) -> None:
     with alice.ws.transaction() as tx:
         entity = bytes.fromhex(rid.replace("-", ""))
         tx.add(o.ApplyCrdt, entity=entity, field=TAGS, crdt_type="list", delta=legacy)
-    assert alice.ws.record(rid).get("tags") == ["old 1", "old 2"]
+    assert alice.ws.records.get(rid).get("tags") == ["old 1", "old 2"]
     with alice.ws.transaction() as tx:
         tx.set_list(rid, TAGS, ["old 1", "new"])
-    assert alice.ws.record(rid).get("tags") == ["old 1", "new"]
+    assert alice.ws.records.get(rid).get("tags") == ["old 1", "new"]
 
 
 def test_state_hash_covers_crdt_content(pair) -> None:
@@ -222,7 +222,7 @@ def test_bad_crdt_edits_are_refused(pair, edit, message) -> None:
     with pytest.raises(ValidationError, match=message), alice.ws.transaction() as tx:
         edit(tx, rid)
     assert alice.ws.state_hash() == before
-    assert alice.ws.record(rid).get("notes") == "Hello world"
+    assert alice.ws.records.get(rid).get("notes") == "Hello world"
 
 
 def test_number_lists_read_the_same_on_every_runtime(peer_factory) -> None:
@@ -238,5 +238,5 @@ item_type = "number"
     rid = alice.ws.create_record("props.Props", {"item": "Dimmer"})
     with alice.ws.transaction() as tx:
         tx.set_list(rid, "props.Props.levels", [1, 2.5, 100])
-    levels = alice.ws.record(rid).get("levels")
+    levels = alice.ws.records.get(rid).get("levels")
     assert levels == [1, 2.5, 100] and [type(v) for v in levels] == [int, float, int]

@@ -15,7 +15,7 @@ from helpers import ManualClock, Peer, make_peer
 
 def _pull(dst: Peer, src: Peer, rng: random.Random) -> None:
     """dst receives src's bundles it lacks; when `rng` says so, in shuffled order (parked, then drained)."""
-    wires = [b.wire for b in src.ws.bundles()]
+    wires = [b.wire for b in src.ws.oplog.bundles()]
     if rng.random() < 0.5:
         rng.shuffle(wires)
     for wire in wires:
@@ -39,8 +39,8 @@ def test_random_text_and_list_edits_converge_without_duplicates(tmp_path, seed: 
         for peer in rng.sample(peers, rng.randint(1, len(peers))):
             with peer.ws.transaction() as tx:
                 for _ in range(rng.randint(1, 3)):
-                    shown = peer.ws.record(record).get("tags") or []
-                    text = peer.ws.record(record).get("notes") or ""
+                    shown = peer.ws.records.get(record).get("tags") or []
+                    text = peer.ws.records.get(record).get("notes") or ""
                     choice = rng.random()
                     if choice < 0.35 or not shown:
                         inserted += 1
@@ -68,11 +68,11 @@ def test_random_text_and_list_edits_converge_without_duplicates(tmp_path, seed: 
             for b in peers:
                 if a is not b:
                     _pull(a, b, rng)
-    tags = [tuple(p.ws.record(record).get("tags") or []) for p in peers]
-    notes = [p.ws.record(record).get("notes") for p in peers]
+    tags = [tuple(p.ws.records.get(record).get("tags") or []) for p in peers]
+    notes = [p.ws.records.get(record).get("notes") for p in peers]
     assert len(set(tags)) == 1 and len(set(notes)) == 1
     assert len({p.ws.state_hash() for p in peers}) == 1
     duplicated = [value for value, n in Counter(tags[0]).items() if n > 1]
     assert duplicated == []
     first.ws.rebuild()
-    assert tuple(first.ws.record(record).get("tags") or []) == tags[0]
+    assert tuple(first.ws.records.get(record).get("tags") or []) == tags[0]

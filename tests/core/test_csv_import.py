@@ -99,7 +99,7 @@ def test_nothing_is_staged_while_any_row_has_a_problem(peer_factory) -> None:
         stage_csv(ws, CONTACTS, text)
     assert [p.line for p in refused.value.plan.problems] == [7]
     assert "Nothing has been imported" in refused.value.plan.describe()
-    assert ws.records(CONTACTS) == [] and ws.list_overlays() == []
+    assert ws.records.all(CONTACTS) == [] and ws.staging.list() == []
 
 
 def test_duplicates_in_the_file_and_ambiguous_matches_are_problems(peer_factory) -> None:
@@ -128,10 +128,10 @@ def test_matches_show_field_by_field_changes_and_empty_cells_clear_nothing(peer_
     assert [(c.field, c.old, c.new) for c in match.changes] == [("contacts.Contacts.phone", "555-0101", "555-0199")]
     assert plan.new == [(3, {"contacts.Contacts.name": "New Person", "contacts.Contacts.role": "Crew"})]
     preview = stage_import(ws, plan)
-    assert ws.active_overlay == preview.overlay_id
-    assert ws.record(jane).get("phone") == "555-0199" and ws.record(jane).get("role") == "SM"
-    ws.discard_overlay(preview.overlay_id)
-    assert ws.record(jane).get("phone") == "555-0101"
+    assert ws.staging.active == preview.overlay_id
+    assert ws.records.get(jane).get("phone") == "555-0199" and ws.records.get(jane).get("role") == "SM"
+    ws.staging.discard(preview.overlay_id)
+    assert ws.records.get(jane).get("phone") == "555-0101"
 
 
 def test_the_match_key_can_be_chosen(peer_factory) -> None:
@@ -158,7 +158,7 @@ def test_new_records_take_defaults_and_need_required_fields(peer_factory) -> Non
         (4, "a new record needs Cue #, and this row has none")]
     plan = plan_import(ws, "lighting.LightingCues", "Cue #,Label,Called\n17A,Sunrise,\n10.10,Dusk,no\n")
     stage_import(ws, plan)
-    assert {r.get("cue_number"): r.get("is_called") for r in ws.records("lighting.LightingCues")} == {
+    assert {r.get("cue_number"): r.get("is_called") for r in ws.records.all("lighting.LightingCues")} == {
         "17A": True, "10.10": False}
 
 
@@ -167,16 +167,16 @@ def test_an_import_too_large_for_one_change_is_refused_before_anything_is_staged
     text = "Name,Role,Department,Email,Phone\n" + "\n".join(f"P{i},R,D,e{i}@x,{i}" for i in range(9000))
     with pytest.raises(ValidationError, match="split it into files of at most 8,300 rows"):
         plan_import(ws, CONTACTS, text, match_on=[])
-    assert ws.list_overlays() == []
+    assert ws.staging.list() == []
     # and a change that large is never signed: every receiver, this device included, would refuse it
     from openprod.bundle import MAX_OPS_PER_BUNDLE
 
-    big = ws.create_overlay("big")
+    big = ws.staging.create("big")
     with ws.transaction() as tx:
         for i in range(MAX_OPS_PER_BUNDLE // 2 + 1):
             tx.create_record(CONTACTS, {"name": f"P{i}"})
-    before = ws.oplog_size().bundles
+    before = ws.oplog.size().bundles
     with pytest.raises(ValidationError, match="too large to save as one"):
         ws.commit_overlay(big)
-    assert ws.oplog_size().bundles == before
-    assert len(ws.records(CONTACTS)) == MAX_OPS_PER_BUNDLE // 2 + 1  # still staged, nothing lost
+    assert ws.oplog.size().bundles == before
+    assert len(ws.records.all(CONTACTS)) == MAX_OPS_PER_BUNDLE // 2 + 1  # still staged, nothing lost

@@ -84,13 +84,13 @@ def test_kept_through_the_workspace_and_sorted_by_a_query(peer_factory) -> None:
     with ws.transaction() as tx:
         for number in ["17A", "10.10", "10.1", "17", "0.5", "2", "18"]:
             tx.create_record(CUE, {"cue_number": number})
-    values = [r.get("cue_number") for r in ws.records(CUE)]
+    values = [r.get("cue_number") for r in ws.records.all(CUE)]
     assert sorted(values, key=cue_sort_key) == ["0.5", "2", "10.1", "10.10", "17", "17A", "18"]
-    names = lambda q: sorted((ws.record(r).get("cue_number") for r in run_query(ws, q)), key=cue_sort_key)  # noqa: E731
+    names = lambda q: sorted((ws.records.get(r).get("cue_number") for r in run_query(ws, q)), key=cue_sort_key)  # noqa: E731
     assert names("cue_number > 10 AND cue_number < 18") == ["10.1", "10.10", "17", "17A"]
     assert names('cue_number >= "17A"') == ["17A", "18"]
     assert names("cue_number == 10.1") == ["10.1", "10.10"]
-    rid = ws.records(CUE)[0].id
+    rid = ws.records.all(CUE)[0].id
     with pytest.raises(ValidationError, match="not a cue number"):
         ws.set_field(rid, NUMBER, "Jane Doe")
 
@@ -132,14 +132,14 @@ def test_number_cue_fields_migrate_by_adopting_the_new_version(tmp_path, clock) 
     for peer in (lx, sm):
         assert peer.ws.schema.field(NUMBER).type == "cue"
         # every value kept: written as numbers, read as their cue numbers
-        assert peer.ws.record(q10).get("cue_number") == 11 and peer.ws.record(q17).get("cue_number") == 17
+        assert peer.ws.records.get(q10).get("cue_number") == 11 and peer.ws.records.get(q17).get("cue_number") == 17
         assert sorted(run_query(peer.ws, "cue_number >= 11")) == sorted([q10, q17])
     assert lx.ws.state_hash() == sm.ws.state_hash()
     lx.ws.set_field(q17, NUMBER, "17A")  # now it keeps what was typed
     sm.ws.set_field(q10, NUMBER, "10.10")
     sync(lx, sm)
     for peer in (lx, sm):
-        assert [peer.ws.record(q).get("cue_number") for q in (q10, q17)] == ["10.10", "17A"]
+        assert [peer.ws.records.get(q).get("cue_number") for q in (q10, q17)] == ["10.10", "17A"]
         before = peer.ws.state_hash()
         peer.ws.rebuild()
         assert peer.ws.state_hash() == before

@@ -27,18 +27,18 @@ def test_removing_a_record_from_its_last_table_deletes_it_and_undo_brings_it_bac
         edge = tx.create_edge("scenes.appears_in", jane, scene, {"character": "Juliet"})
     with ws.transaction() as tx:
         tx.remove_from_table(jane, ATTENDEES)  # still a contact: only leaves Attendees
-    assert ws.record(jane).tables == [CONTACTS]
+    assert ws.records.get(jane).tables == [CONTACTS]
     with ws.transaction() as tx:
         tx.remove_from_table(jane, CONTACTS)  # her last table: the record is deleted, links with it
-    assert ws.record(jane) is None and ws.edges_to(scene) == [] and ws.records(CONTACTS) == []
+    assert ws.records.get(jane) is None and ws.records.edges_to(scene) == [] and ws.records.all(CONTACTS) == []
     sync(alice, bob)
-    assert bob.ws.record(jane) is None and bob.ws.state_hash() == ws.state_hash()
+    assert bob.ws.records.get(jane) is None and bob.ws.state_hash() == ws.state_hash()
     assert ws.undo().done
-    back = ws.record(jane)
+    back = ws.records.get(jane)
     assert back is not None and back.tables == [CONTACTS] and back.get("phone") == "555-0101"
-    assert [e.id for e in ws.edges_to(scene)] == [edge]
+    assert [e.id for e in ws.records.edges_to(scene)] == [edge]
     sync(alice, bob)
-    assert bob.ws.record(jane).get("phone") == "555-0101" and bob.ws.state_hash() == ws.state_hash()
+    assert bob.ws.records.get(jane).get("phone") == "555-0101" and bob.ws.state_hash() == ws.state_hash()
 
 
 def _signed(peer, ops: list[o.Op]) -> bytes:
@@ -68,8 +68,8 @@ def test_creating_a_record_under_an_id_already_created_is_refused_everywhere(pee
         result = peer.ws.ingest(wire)
         assert (result.status, result.reason) == ("rejected", "id_in_use")
         assert "created already by Alice" in result.detail and "needs a new id" in result.detail
-        assert peer.ws.state_hash() == before and peer.ws.record(jane).get("name") == "Jane Doe"
-        assert peer.ws.quarantined()[-1].reason == "id_in_use"
+        assert peer.ws.state_hash() == before and peer.ws.records.get(jane).get("name") == "Jane Doe"
+        assert peer.ws.oplog.quarantined()[-1].reason == "id_in_use"
 
 
 def test_unlinking_tables_detaches_shared_records_into_standalone_ones_and_undo_rejoins_them(peer_factory) -> None:
@@ -86,21 +86,21 @@ def test_unlinking_tables_detaches_shared_records_into_standalone_ones_and_undo_
     with ws.transaction() as tx:
         [copy] = tx.unlink_tables(CONTACTS, ATTENDEES)
     # the shared record stays a contact, showing what it showed; a new standalone attendee holds a copy
-    assert ws.record(jane).tables == [CONTACTS] and ws.record(jane).get("name") == "Jane Q. Doe"
-    assert ws.record(jane).get("email") == "jane@x"
-    attendee = ws.record(copy)
+    assert ws.records.get(jane).tables == [CONTACTS] and ws.records.get(jane).get("name") == "Jane Q. Doe"
+    assert ws.records.get(jane).get("email") == "jane@x"
+    attendee = ws.records.get(copy)
     assert attendee.tables == [ATTENDEES] and attendee.get("name") == "Jane Q. Doe"
     assert attendee.get("call_time") == "2026-03-01T18:00:00Z"
-    assert [r.id for r in ws.records(ATTENDEES)] == [copy] and ws.record(kim).tables == [CONTACTS]
+    assert [r.id for r in ws.records.all(ATTENDEES)] == [copy] and ws.records.get(kim).tables == [CONTACTS]
     ws.set_field(jane, CONTACT_NAME, "Jane")  # independent records now
-    assert ws.record(copy).get("name") == "Jane Q. Doe"
+    assert ws.records.get(copy).get("name") == "Jane Q. Doe"
     sync(alice, bob)
-    assert bob.ws.state_hash() == ws.state_hash() and bob.ws.record(copy).get("name") == "Jane Q. Doe"
+    assert bob.ws.state_hash() == ws.state_hash() and bob.ws.records.get(copy).get("name") == "Jane Q. Doe"
     assert ws.undo().done and ws.undo().done  # the rename, then the unlink
-    assert ws.record(copy) is None and ws.record(jane).tables == [CONTACTS, ATTENDEES]
-    assert ws.record(jane, ATTENDEES).get("call_time") == "2026-03-01T18:00:00Z"
+    assert ws.records.get(copy) is None and ws.records.get(jane).tables == [CONTACTS, ATTENDEES]
+    assert ws.records.get(jane, ATTENDEES).get("call_time") == "2026-03-01T18:00:00Z"
     ws.set_field(jane, CONTACT_NAME, "Jane Doe-Smith")  # one semantic field again
-    assert ws.record(jane, ATTENDEES).get("name") == "Jane Doe-Smith"
+    assert ws.records.get(jane, ATTENDEES).get("name") == "Jane Doe-Smith"
     sync(alice, bob)
     assert bob.ws.state_hash() == ws.state_hash()
 
@@ -113,8 +113,8 @@ def test_unlinking_with_discard_drops_the_target_table_values(peer_factory) -> N
         tx.confirm_field_mapping(CONTACT_NAME, ATTENDEE_NAME)
     with ws.transaction() as tx:
         assert tx.unlink_tables(CONTACTS, ATTENDEES, data_handling="discard") == []
-    assert ws.record(jane).tables == [CONTACTS] and ws.record(jane).get("name") == "Jane Doe"
-    assert ws.records(ATTENDEES) == []
+    assert ws.records.get(jane).tables == [CONTACTS] and ws.records.get(jane).get("name") == "Jane Doe"
+    assert ws.records.all(ATTENDEES) == []
     with pytest.raises(ValidationError, match="copy"), ws.transaction() as tx:
         tx.unlink_tables(CONTACTS, ATTENDEES, data_handling="merge")
 
@@ -127,16 +127,16 @@ def test_match_rules_match_exactly_unless_the_rule_says_to_ignore_case_or_spaces
         a = tx.create_record(CONTACTS, {"name": "Jane Doe", "email": "jane@x"})
         b = tx.create_record(CONTACTS, {"name": "jane  doe ", "email": "jane@x"})
         tx.create_record(CONTACTS, {"name": "J. Doe", "email": "jane@x"})
-    assert ws.proposals() == []  # "Jane Doe" is not "jane  doe ": the system never guesses
+    assert ws.rules.proposals() == []  # "Jane Doe" is not "jane  doe ": the system never guesses
     c = ws.create_record(CONTACTS, {"name": "Jane Doe", "email": "jane@x"})
-    [proposal] = ws.proposals()
+    [proposal] = ws.rules.proposals()
     assert set(proposal.records) == {a, c} and proposal.rule == exact
     with ws.transaction() as tx:  # the same rule told to ignore case and spaces
         tx.create_rule("Same person", kind="match", when='table == "contacts.Contacts"',
                        match_on=["Contacts.name", "Contacts.email"], rule_id=exact, normalize=["case", "spaces"])
-    [proposal] = ws.proposals()
+    [proposal] = ws.rules.proposals()
     assert set(proposal.records) == {a, b, c}  # "J. Doe" still differs
-    [rule] = ws.list_rules()
+    [rule] = ws.rules.list()
     assert rule.id == exact and rule.normalize == ("case", "spaces")
     with pytest.raises(LocalError, match="can ignore case and spaces, not initials"), ws.transaction() as tx:
         tx.create_rule("Sloppy", kind="match", when='table == "contacts.Contacts"', match_on=["name"],
@@ -155,14 +155,14 @@ def test_links_made_twice_while_apart_are_all_kept_and_listed_as_duplicates(peer
         theirs = tx.create_edge("scenes.appears_in", jane, scene, {"character": "Juliet (understudy)"})
     sync(alice, bob)
     for peer in (alice, bob):
-        assert {e.id for e in peer.ws.edges_to(scene)} == {mine, theirs}  # nothing merged away
-        [group] = peer.ws.duplicate_edges()
+        assert {e.id for e in peer.ws.records.edges_to(scene)} == {mine, theirs}  # nothing merged away
+        [group] = peer.ws.records.duplicate_edges()
         assert {e.id for e in group} == {mine, theirs}
     assert alice.ws.state_hash() == bob.ws.state_hash()
     with bob.ws.transaction() as tx:  # a person removes the extra one
         tx.delete_edge(theirs)
     sync(alice, bob)
-    assert alice.ws.duplicate_edges() == [] and [e.id for e in alice.ws.edges_to(scene)] == [mine]
+    assert alice.ws.records.duplicate_edges() == [] and [e.id for e in alice.ws.records.edges_to(scene)] == [mine]
     with alice.ws.transaction() as tx:  # a second link made knowingly is deliberate, not a duplicate
         tx.create_edge("scenes.appears_in", jane, scene, {"character": "Nurse (doubling)"})
-    assert len(alice.ws.edges_to(scene)) == 2 and alice.ws.duplicate_edges() == []
+    assert len(alice.ws.records.edges_to(scene)) == 2 and alice.ws.records.duplicate_edges() == []

@@ -31,7 +31,7 @@ def devices(clock: ManualClock, seed: int = 1) -> tuple[Peer, Peer, Peer, Peer]:
 
 def deliver(source: Peer, target: Peer, rng: random.Random) -> None:
     """Every bundle `source` holds, to `target`, in a random order (pending ones wait their turn)."""
-    wires = [b.wire for b in source.ws.bundles()]
+    wires = [b.wire for b in source.ws.oplog.bundles()]
     rng.shuffle(wires)
     for wire in wires:
         assert target.ws.ingest(wire).status in ("applied", "pending", "duplicate")
@@ -49,24 +49,24 @@ def test_a_laptop_and_a_tablet_used_apart_with_one_key_converge_everywhere(clock
     laptop.ws.set_field(rid, "contacts.Contacts.status", "from the laptop")
     tablet.ws.set_field(rid, "contacts.Contacts.email", "jane@x")
     tablet.ws.set_field(rid, "contacts.Contacts.status", "from the tablet")
-    for wire in [b.wire for b in tablet.ws.bundles()] + [b.wire for b in laptop.ws.bundles()]:
+    for wire in [b.wire for b in tablet.ws.oplog.bundles()] + [b.wire for b in laptop.ws.oplog.bundles()]:
         bob.ws.ingest(wire)  # the tablet's work first
-    for wire in [b.wire for b in laptop.ws.bundles()] + [b.wire for b in tablet.ws.bundles()]:
+    for wire in [b.wire for b in laptop.ws.oplog.bundles()] + [b.wire for b in tablet.ws.oplog.bundles()]:
         carol.ws.ingest(wire)  # the laptop's first
     sync(laptop, tablet)
     peers = (laptop, tablet, bob, carol)
     for peer in peers:
-        record = peer.ws.record(rid)
+        record = peer.ws.records.get(rid)
         assert (record.get("phone"), record.get("email")) == ("555-0101", "jane@x")  # both devices' edits
-        assert peer.ws.oplog_size().pending == 0  # nothing parked forever
-        [conflict] = peer.ws.open_conflicts()  # the same field edited on both, apart: a conflict
+        assert peer.ws.oplog.size().pending == 0  # nothing parked forever
+        [conflict] = peer.ws.conflicts.open()  # the same field edited on both, apart: a conflict
         assert sorted(c.value for c in conflict.competitors) == ["from the laptop", "from the tablet"]
         assert {c.display_name for c in conflict.competitors} == {"Alice"}
     assert len({p.ws.state_hash() for p in peers}) == 1
     assert len({tuple(sorted(p.ws.vector_clock)) for p in peers}) == 1
     assert sorted(bob.ws.vector_clock) == sorted([laptop.ws.writer, tablet.ws.writer])  # two chains, one person
     # the tablet settles it; the laptop, having seen that, edits on: no new conflict
-    [conflict] = tablet.ws.open_conflicts()
+    [conflict] = tablet.ws.conflicts.open()
     with tablet.ws.transaction() as tx:
         tx.resolve_conflict(conflict, value="settled on the tablet")
     sync(tablet, laptop)
@@ -75,9 +75,9 @@ def test_a_laptop_and_a_tablet_used_apart_with_one_key_converge_everywhere(clock
         for b in peers:
             if a is not b:
                 sync(a, b)
-    assert all(p.ws.open_conflicts() == [] for p in peers)
+    assert all(p.ws.conflicts.open() == [] for p in peers)
     assert len({p.ws.state_hash() for p in peers}) == 1
-    assert bob.ws.record(rid).get("status") == "later, on the laptop"
+    assert bob.ws.records.get(rid).get("status") == "later, on the laptop"
 
 
 def test_undo_on_one_device_is_skipped_after_an_edit_on_the_other(clock) -> None:
@@ -90,7 +90,7 @@ def test_undo_on_one_device_is_skipped_after_an_edit_on_the_other(clock) -> None
     sync(laptop, tablet)
     result = laptop.ws.undo()
     assert not result.done and "changed on your other device since" in result.message
-    assert laptop.ws.record(rid).get("phone") == "2"
+    assert laptop.ws.records.get(rid).get("phone") == "2"
 
 
 # --- random schedules: two devices of one person, another person, resolutions and late edits ---
@@ -115,7 +115,7 @@ def run(actions: list[tuple], seed: int) -> tuple[list[Peer], int]:
                 clock.advance(30_000)  # an edit made later in time, possibly without seeing a resolution
             peer.ws.set_field(records[n % 2], FIELDS[n % 3], f"{peer.name}/{who}/{n}")
         elif kind == "resolve":
-            found = peer.ws.open_conflicts()
+            found = peer.ws.conflicts.open()
             if found:
                 conflict = found[n % len(found)]
                 with peer.ws.transaction() as tx:
@@ -138,12 +138,12 @@ def converge(peers: list[Peer], rng: random.Random) -> None:
 
 
 def check(peers: list[Peer]) -> None:
-    assert all(p.ws.oplog_size().pending == 0 for p in peers)
+    assert all(p.ws.oplog.size().pending == 0 for p in peers)
     hashes = {p.ws.state_hash() for p in peers}
     assert len(hashes) == 1
-    views = {tuple(sorted((c.id, c.current, c.resolution_id) for c in p.ws.open_conflicts())) for p in peers}
+    views = {tuple(sorted((c.id, c.current, c.resolution_id) for c in p.ws.conflicts.open())) for p in peers}
     assert len(views) == 1
-    assert len({tuple(r.id for r in p.ws.resolved_conflicts()) for p in peers}) == 1
+    assert len({tuple(r.id for r in p.ws.conflicts.resolved()) for p in peers}) == 1
     for peer in peers:
         peer.ws.rebuild()
         assert peer.ws.state_hash() in hashes  # rebuild equals incremental
@@ -165,7 +165,7 @@ def test_long_seeded_schedules_with_reopened_conflicts_converge() -> None:
         peers, count = run(actions, seed)
         resolved += count
         converge(peers, random.Random(seed))
-        reopened += sum(c.resolution_id is not None for c in peers[0].ws.open_conflicts())
-        reopened += sum(r.supersedes is not None for r in peers[0].ws.resolved_conflicts())
+        reopened += sum(c.resolution_id is not None for c in peers[0].ws.conflicts.open())
+        reopened += sum(r.supersedes is not None for r in peers[0].ws.conflicts.resolved())
         check(peers)
     assert resolved > 0 and reopened > 0, (resolved, reopened)  # the schedules really exercise both

@@ -63,11 +63,11 @@ def test_a_fork_has_the_state_and_none_of_the_history_with_provenance_on_both_si
     assert tour.name == "Hamlet (fork)" and report.records == 7 and report.links == 3
     assert _shape(tour) == before
     assert tour.workspace_id != source.workspace_id
-    source_ids = {b.id for b in source.bundles()}
-    assert not source_ids & {b.id for b in tour.bundles()}  # no shared history
+    source_ids = {b.id for b in source.oplog.bundles()}
+    assert not source_ids & {b.id for b in tour.oplog.bundles()}  # no shared history
     old_records = {r["id"] for r in read_state(source).records}
     assert not old_records & {r["id"] for r in read_state(tour).records}  # new record ids
-    assert all(b.actor == tour.actor_id.hex() for b in tour.bundles())  # all signed by the fork's owner
+    assert all(b.actor == tour.actor_id.hex() for b in tour.oplog.bundles())  # all signed by the fork's owner
 
     assert fork_provenance(tour)["forked_from"] == {"workspace": report.source, "state_hash": report.source_hash}
     assert fork_provenance(source) == {"forked_from": None, "forks": [
@@ -81,8 +81,8 @@ def test_a_fork_syncs_with_nothing_of_the_original() -> None:
     tour.create_record("contacts.Contacts", {"name": "Tour only"})
     hashes = (source.state_hash(), tour.state_hash())
 
-    results = source.ingest_many([b.wire for b in tour.bundles()]) + tour.ingest_many([b.wire for b in
-                                                                                        source.bundles()])
+    results = source.ingest_many([b.wire for b in tour.oplog.bundles()]) + tour.ingest_many([b.wire for b in
+                                                                                        source.oplog.bundles()])
     assert {r.reason for r in results} == {"wrong_workspace"}
     assert (source.state_hash(), tour.state_hash()) == hashes
 
@@ -112,16 +112,16 @@ def test_the_stage_management_template_makes_a_ready_workspace_with_mappings_act
     ws = Workspace.create(connect(":memory:"), _env("Sam"), "Macbeth")
     ids = plant(stage_management_template(), ws)
     assert sorted(ws.schema.modules) == ["contacts", "lighting", "schedule", "sm"]
-    assert len(ws.confirmed_mappings()) == 5
+    assert len(ws.mappings.confirmed()) == 5
     # one cue, one value: the lighting cue sheet and the calling script show the same page
     ws.set_field(ids["q1"], "lighting.LightingCues.page", 7)
-    assert ws.get(ids["q1"], "sm.SMCues.page") == 7
+    assert ws.records.value(ids["q1"], "sm.SMCues.page") == 7
     ws.set_field(ids["sm"], "schedule.Attendees.email", "psm@theatre.example")
-    assert ws.get(ids["sm"], "contacts.Contacts.email") == "psm@theatre.example"
-    assert "Crew contacts" in [v.name for v in ws.views()]
-    assert [r.cells[0] for g in ws.run_view("Crew contacts").groups for r in g.rows][:1] == [
+    assert ws.records.value(ids["sm"], "contacts.Contacts.email") == "psm@theatre.example"
+    assert "Crew contacts" in [v.name for v in ws.views.list()]
+    assert [r.cells[0] for g in ws.views.run("Crew contacts").groups for r in g.rows][:1] == [
         "Lighting Designer (example)"]
-    called = ws.edges_to(ids["rehearsal"], "schedule.called_to")
+    called = ws.records.edges_to(ids["rehearsal"], "schedule.called_to")
     assert len(called) == 3
 
 
@@ -133,7 +133,7 @@ def test_any_workspace_saved_as_a_template_plants_the_same_state() -> None:
     assert _shape(fresh) == _shape(source)
     empty = Workspace.create(connect(":memory:"), _env("Pat"), "Schema only")
     plant(decode_template(encode_template(read_state(source, with_records=False))), empty)
-    assert len(empty.confirmed_mappings()) == 5 and empty.records("contacts.Contacts") == []
+    assert len(empty.mappings.confirmed()) == 5 and empty.records.all("contacts.Contacts") == []
 
 
 def test_bad_template_files_are_refused() -> None:
@@ -157,4 +157,4 @@ def test_bad_template_files_are_refused() -> None:
     target = Workspace.create(connect(":memory:"), _env("Pat"), "Target")
     with pytest.raises(Exception, match="nope"):
         plant(broken, target)
-    assert target.records("contacts.Contacts") == []
+    assert target.records.all("contacts.Contacts") == []

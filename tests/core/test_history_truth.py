@@ -16,12 +16,12 @@ def test_history_names_concurrent_edits_and_what_the_resolution_chose_over(peer_
     sm.ws.set_field(jane, PHONE, "555-1111")  # both edit while apart
     asm.ws.set_field(jane, PHONE, "555-2222")
     sync(sm, asm)
-    [conflict] = sm.ws.open_conflicts()
+    [conflict] = sm.ws.conflicts.open()
     with sm.ws.transaction() as tx:  # the value shown may already be the one chosen
         tx.resolve_conflict(conflict, pick=next(c.op_id for c in conflict.competitors if c.value == "555-1111"))
     sync(sm, asm)
     for peer in (sm, asm):
-        created, mine, theirs, decision = peer.ws.history(jane, "phone")
+        created, mine, theirs, decision = peer.ws.history.field(jane, "phone")
         assert (created.old, created.new, created.concurrent) == (None, "555-0000", False)
         # each author changed the value they saw: neither saw the other's edit
         assert (mine.display_name, mine.old, mine.new) == ("Stage Manager", "555-0000", "555-1111")
@@ -46,18 +46,18 @@ def test_history_shows_a_reopening_and_the_decision_that_replaced_the_first(peer
     sm.ws.set_field(jane, PHONE, "555-1111")
     asm.ws.set_field(jane, PHONE, "555-2222")
     sync(sm, asm)
-    [conflict] = asm.ws.open_conflicts()
+    [conflict] = asm.ws.conflicts.open()
     with asm.ws.transaction() as tx:
         tx.resolve_conflict(conflict, value="555-3333")
     clock.advance(30_000)
     designer.ws.set_field(jane, PHONE, "555-4444")  # offline all along: reopens it
     for a, b in ((sm, asm), (sm, designer), (asm, designer)):
         sync(a, b)
-    [reopened] = sm.ws.open_conflicts()
+    [reopened] = sm.ws.conflicts.open()
     with sm.ws.transaction() as tx:
         tx.resolve_conflict(reopened, pick=next(c.op_id for c in reopened.competitors if c.value == "555-4444"))
     sync(sm, designer)
-    *_, first, late, second = designer.ws.history(jane, PHONE)
+    *_, first, late, second = designer.ws.history.field(jane, PHONE)
     assert first.describe() == "ASM chose '555-3333' over Stage Manager's '555-1111' and ASM's '555-2222'"
     assert late.display_name == "Designer" and late.old is None and late.new == "555-4444"
     assert [(a.display_name, a.value, a.resolution) for a in late.concurrent_with] == [

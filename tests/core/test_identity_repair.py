@@ -29,21 +29,21 @@ def test_scenario_b_link_confirm_merge_resolve(peer_factory) -> None:
     with ws.transaction() as tx:  # 5-6: same person: merge
         survivor = tx.merge_records(contact, attendee)
     assert survivor == min(contact, attendee, key=from_str)
-    merged = ws.record(survivor)
+    merged = ws.records.get(survivor)
     assert merged.tables == ["contacts.Contacts", "schedule.Attendees"]
-    [conflict] = ws.open_conflicts()  # 7: "John Smith" vs "J. Smith"
+    [conflict] = ws.conflicts.open()  # 7: "John Smith" vs "J. Smith"
     assert sorted(c.value for c in conflict.competitors) == ["J. Smith", "John Smith"]
     with ws.transaction() as tx:  # 8
         tx.resolve_conflict(conflict, pick=next(c.op_id for c in conflict.competitors if c.value == "John Smith"))
     sync(alice, bob)
     for peer in (alice, bob):  # 9: both modules see "John Smith"
-        assert peer.ws.record(survivor, "contacts.Contacts").get("name") == "John Smith"
-        assert peer.ws.record(survivor, "schedule.Attendees").get("name") == "John Smith"
-        assert peer.ws.record(survivor).get("email") == "john@show.org"
-        assert peer.ws.record(survivor).get("call_time") == "2026-03-01T18:00:00Z"
-        assert peer.ws.open_conflicts() == []
+        assert peer.ws.records.get(survivor, "contacts.Contacts").get("name") == "John Smith"
+        assert peer.ws.records.get(survivor, "schedule.Attendees").get("name") == "John Smith"
+        assert peer.ws.records.get(survivor).get("email") == "john@show.org"
+        assert peer.ws.records.get(survivor).get("call_time") == "2026-03-01T18:00:00Z"
+        assert peer.ws.conflicts.open() == []
     absorbed = attendee if survivor == contact else contact
-    assert bob.ws.record(absorbed).id == survivor  # the absorbed id redirects transparently
+    assert bob.ws.records.get(absorbed).id == survivor  # the absorbed id redirects transparently
     with pytest.raises(ValidationError, match="was merged into"):
         bob.ws.set_field(absorbed, CONTACT_NAME, "x")
 
@@ -63,8 +63,8 @@ def test_partitions_merging_the_same_pair_agree_and_chains_resolve(peer_factory)
     sync(alice, bob)
     assert alice.ws.state_hash() == bob.ws.state_hash()
     for peer in (alice, bob):
-        assert [r.id for r in peer.ws.records("contacts.Contacts")] == [a]
-        assert {peer.ws.record(x).id for x in ids} == {a}
+        assert [r.id for r in peer.ws.records.all("contacts.Contacts")] == [a]
+        assert {peer.ws.records.get(x).id for x in ids} == {a}
 
 
 def test_chained_merges_from_two_partitions(peer_factory) -> None:
@@ -79,8 +79,8 @@ def test_chained_merges_from_two_partitions(peer_factory) -> None:
         tx.merge_records(b, c)  # B+C there: the survivor there is B
     sync(alice, bob)
     assert alice.ws.state_hash() == bob.ws.state_hash()
-    assert {alice.ws.record(x).id for x in (a, b, c)} == {a}
-    assert len(alice.ws.records("contacts.Contacts")) == 1
+    assert {alice.ws.records.get(x).id for x in (a, b, c)} == {a}
+    assert len(alice.ws.records.all("contacts.Contacts")) == 1
 
 
 def test_a_late_edit_to_the_absorbed_record_lands_on_the_survivor(peer_factory) -> None:
@@ -93,7 +93,7 @@ def test_a_late_edit_to_the_absorbed_record_lands_on_the_survivor(peer_factory) 
     bob.ws.set_field(b, "contacts.Contacts.phone", "555")  # Bob has not heard of the merge
     sync(alice, bob)
     for peer in (alice, bob):
-        assert peer.ws.record(a).get("phone") == "555"
+        assert peer.ws.records.get(a).get("phone") == "555"
     assert alice.ws.state_hash() == bob.ws.state_hash()
     before = alice.ws.state_hash()
     alice.ws.rebuild()
@@ -110,11 +110,12 @@ def test_split_distributes_tables_and_fields_and_records_an_exception(peer_facto
     with ws.transaction() as tx:
         new = tx.split_record(rid, tables=["schedule.Attendees"], move=["schedule.Attendees.call_time"],
                               copy=["schedule.Attendees.name"])
-    assert ws.record(rid).tables == ["contacts.Contacts"]
-    assert ws.record(new).tables == ["schedule.Attendees"]
-    assert ws.record(new).get("call_time") == "2026-03-01T18:00:00Z" and ws.record(new).get("name") == "Jane Doe"
-    assert ws.record(rid).get("email") == "jane@x"
-    assert ws.merge_exceptions() == {tuple(sorted((rid, new)))}
+    assert ws.records.get(rid).tables == ["contacts.Contacts"]
+    assert ws.records.get(new).tables == ["schedule.Attendees"]
+    merged = ws.records.get(new)
+    assert merged.get("call_time") == "2026-03-01T18:00:00Z" and merged.get("name") == "Jane Doe"
+    assert ws.records.get(rid).get("email") == "jane@x"
+    assert ws.merges.exceptions() == {tuple(sorted((rid, new)))}
     sync(alice, bob)
     assert bob.ws.state_hash() == ws.state_hash()
     with pytest.raises(ValidationError, match="at least one table"), ws.transaction() as tx:
@@ -140,7 +141,7 @@ def test_any_delivery_order_with_merges_gives_one_state() -> None:
     sync(bob, carol)
     reference = alice.ws.state_hash()
     assert bob.ws.state_hash() == carol.ws.state_hash() == reference
-    wires = list(b.wire for b in alice.ws.bundles())
+    wires = list(b.wire for b in alice.ws.oplog.bundles())
     for seed in range(5):
         shuffled = wires[:]
         random.Random(seed).shuffle(shuffled)

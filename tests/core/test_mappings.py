@@ -24,18 +24,18 @@ def test_suggestions_are_inactive_until_confirmed(peer_factory) -> None:
         assert ("contacts.Contacts.email", "schedule.Attendees.email", "email") in \
             tx.suggested_mappings("contacts.Contacts", "schedule.Attendees")
         tx.link_tables("contacts.Contacts", "schedule.Attendees")
-    assert ws.record(rid, "contacts.Contacts").get("name") == "Jane Doe"
-    assert ws.record(rid, "schedule.Attendees").get("name") == "J. Doe"  # still separate
+    assert ws.records.get(rid, "contacts.Contacts").get("name") == "Jane Doe"
+    assert ws.records.get(rid, "schedule.Attendees").get("name") == "J. Doe"  # still separate
     statuses = dict(((a, b), s) for a, b, s in ws.conn.execute(
         "SELECT field_a, field_b, status FROM field_mappings"))
     assert statuses[(CONTACT_NAME, ATTENDEE_NAME)] == "suggested"
     with ws.transaction() as tx:
         tx.confirm_field_mapping(CONTACT_NAME, ATTENDEE_NAME)
     # one semantic field now: both tables show the latest write
-    assert ws.record(rid, "contacts.Contacts").get("name") == "J. Doe"
+    assert ws.records.get(rid, "contacts.Contacts").get("name") == "J. Doe"
     ws.set_field(rid, CONTACT_NAME, "Jane Doe")
-    assert ws.record(rid, "schedule.Attendees").get("name") == "Jane Doe"
-    assert [c.new for c in ws.history(rid, ATTENDEE_NAME)] == ["Jane Doe", "J. Doe", "Jane Doe"]
+    assert ws.records.get(rid, "schedule.Attendees").get("name") == "Jane Doe"
+    assert [c.new for c in ws.history.field(rid, ATTENDEE_NAME)] == ["Jane Doe", "J. Doe", "Jane Doe"]
 
 
 def test_mapping_fields_of_different_types_is_refused(peer_factory) -> None:

@@ -22,7 +22,7 @@ def test_the_preview_says_field_by_field_what_the_merge_gives_and_writes_nothing
     ws = peer_factory("Alice").ws
     jane, twin = _twins(ws)
     before = ws.state_hash()
-    preview = ws.merge_preview(jane, twin)
+    preview = ws.merges.preview(jane, twin)
     assert ws.state_hash() == before
     assert preview.labels == ("Jane Doe", "Jane Doe") and preview.survivor == min(jane, twin)
     assert preview.tables == ((C,), (C, A), (C, A))
@@ -33,11 +33,11 @@ def test_the_preview_says_field_by_field_what_the_merge_gives_and_writes_nothing
     assert not by[f"{C}.name"].conflict and preview.conflicts == 1
     with ws.transaction() as tx:
         survivor = tx.merge_records(jane, twin)
-    merged = ws.record(survivor)
+    merged = ws.records.get(survivor)
     assert merged is not None and sorted(merged.tables) == [C, A]
     for outcome in preview.fields:
         assert merged.values.get(outcome.field) == outcome.result
-    [conflict] = ws.open_conflicts()
+    [conflict] = ws.conflicts.open()
     assert conflict.field_name == "Email"
 
 
@@ -45,10 +45,10 @@ def test_refusals_change_nothing(peer_factory) -> None:
     ws = peer_factory("Alice").ws
     jane, twin = _twins(ws)
     with pytest.raises(ValidationError, match="already one record"):
-        ws.merge_preview(jane, jane)
+        ws.merges.preview(jane, jane)
     ws.delete_record(twin)
     with pytest.raises(NotFoundError, match="second record"):
-        ws.merge_preview(jane, twin)
+        ws.merges.preview(jane, twin)
 
 
 def test_undo_of_a_merge_brings_the_second_record_back_as_it_was(peer_factory) -> None:
@@ -58,18 +58,18 @@ def test_undo_of_a_merge_brings_the_second_record_back_as_it_was(peer_factory) -
         survivor = tx.merge_records(jane, twin)
     result = ws.undo()
     assert result.done
-    contacts = ws.records(C)
+    contacts = ws.records.all(C)
     assert len(contacts) == 2
     other = next(r for r in contacts if r.id != survivor)
-    kept = ws.record(survivor)
+    kept = ws.records.get(survivor)
     assert kept is not None
     # each record shows what it had again; the second is back in both its tables
     absorbed_email = "jane@new.example" if survivor == jane else "jane@old.example"
     assert kept.get("email") != absorbed_email and other.get("email") == absorbed_email
     assert sorted(other.tables) == sorted([C, A]) if survivor == jane else sorted(kept.tables) == sorted([C, A])
-    assert ws.open_conflicts() == []
-    assert ws.merge_exceptions()  # the pair is never proposed again
-    assert ws.redo().done and len(ws.records(C)) == 1
+    assert ws.conflicts.open() == []
+    assert ws.merges.exceptions()  # the pair is never proposed again
+    assert ws.redo().done and len(ws.records.all(C)) == 1
 
 
 def test_a_split_can_leave_both_records_in_one_table(peer_factory) -> None:
@@ -79,11 +79,11 @@ def test_a_split_can_leave_both_records_in_one_table(peer_factory) -> None:
         survivor = tx.merge_records(jane, twin)
     with ws.transaction() as tx:
         new = tx.split_record(survivor, tables=[A], also_in=[C], copy=[f"{C}.name"])
-    assert ws.record(new).tables == sorted([C, A]) or set(ws.record(new).tables) == {C, A}
-    assert ws.record(survivor).tables == [C]
+    assert ws.records.get(new).tables == sorted([C, A]) or set(ws.records.get(new).tables) == {C, A}
+    assert ws.records.get(survivor).tables == [C]
     with pytest.raises(ValidationError, match="either moves"), ws.transaction() as tx:
         tx.split_record(survivor, tables=[C], also_in=[C])
-    assert ws.undo().done and len(ws.records(C)) == 1
+    assert ws.undo().done and len(ws.records.all(C)) == 1
 
 
 def test_merging_a_split_pair_again_keeps_every_table(peer_factory) -> None:
@@ -94,10 +94,10 @@ def test_merging_a_split_pair_again_keeps_every_table(peer_factory) -> None:
         survivor = tx.merge_records(jane, twin)
     with ws.transaction() as tx:
         new = tx.split_record(survivor, tables=[A], also_in=[C])
-    assert ws.record(survivor).tables == [C]
+    assert ws.records.get(survivor).tables == [C]
     with ws.transaction() as tx:
         tx.merge_records(survivor, new)
-    assert sorted(ws.record(survivor).tables) == sorted([C, A])
+    assert sorted(ws.records.get(survivor).tables) == sorted([C, A])
     before = ws.state_hash()
     ws.rebuild()
     assert ws.state_hash() == before

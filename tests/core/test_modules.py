@@ -58,10 +58,10 @@ def test_adoption_is_an_operation_that_syncs(peer_factory) -> None:
     bob = peer_factory("Bob", workspace_from=alice)
     alice.ws.adopt_module(GOOD)
     rid = alice.ws.create_record("props.Props", {"item": "Dagger"})
-    assert alice.ws.record(rid).get("count") == 1
+    assert alice.ws.records.get(rid).get("count") == 1
     sync(alice, bob)
     assert "props.Props" in bob.ws.schema.tables
-    assert bob.ws.record(rid).get("item") == "Dagger"
+    assert bob.ws.records.get(rid).get("item") == "Dagger"
 
 
 def test_set_field_on_a_crdt_field_is_refused(peer_factory) -> None:

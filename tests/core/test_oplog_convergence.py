@@ -38,9 +38,9 @@ def run_schedule(actions: list[tuple], seed: int) -> list:
     for act in actions:
         kind, who = act[0], act[1]
         ws = peers[who].ws
-        contacts = [r.id for r in ws.records("contacts.Contacts")] + [
+        contacts = [r.id for r in ws.records.all("contacts.Contacts")] + [
             r.hex() for (r,) in ws.conn.execute("SELECT entity_id FROM entities WHERE alive = 0")]
-        cues = [r.id for r in ws.records("lighting.LightingCues")]
+        cues = [r.id for r in ws.records.all("lighting.LightingCues")]
         try:
             if kind == "create":
                 ws.create_record("contacts.Contacts", {"name": act[4] or "New"})
@@ -57,7 +57,7 @@ def run_schedule(actions: list[tuple], seed: int) -> list:
             elif kind == "sm" and cues:
                 with ws.transaction() as tx:
                     target = cues[act[2] % len(cues)]
-                    if "sm.SMCues" in ws.record(target).tables:
+                    if "sm.SMCues" in ws.records.get(target).tables:
                         tx.remove_from_table(target, "sm.SMCues", discard=act[2] % 2 == 0)
                     else:
                         tx.add_to_table(target, "sm.SMCues", {"call_text": "GO"})
@@ -68,16 +68,16 @@ def run_schedule(actions: list[tuple], seed: int) -> list:
             elif kind == "cue":
                 cue = ws.create_record("lighting.LightingCues", {"cue_number": act[2]})
                 lst = lists[who][0]
-                order = ws.ordered_list(lst, "lighting.in_cue_list")
+                order = ws.records.ordered_list(lst, "lighting.in_cue_list")
                 with ws.transaction() as tx:
                     after = order[act[2] % len(order)].id if order else None
                     tx.create_ordered_edge("lighting.in_cue_list", cue, lst, after=after)
             elif kind == "move":
-                everything = [e for lst in ws.records("lighting.CueLists")
-                              for e in ws.ordered_list(lst.id, "lighting.in_cue_list")]
+                everything = [e for lst in ws.records.all("lighting.CueLists")
+                              for e in ws.records.ordered_list(lst.id, "lighting.in_cue_list")]
                 if len(everything) > 1:
                     edge = everything[act[2] % len(everything)]
-                    siblings = [e for e in ws.ordered_list(edge.target, "lighting.in_cue_list")
+                    siblings = [e for e in ws.records.ordered_list(edge.target, "lighting.in_cue_list")
                                 if e.id != edge.id]
                     if siblings:
                         with ws.transaction() as tx:
@@ -90,7 +90,7 @@ def run_schedule(actions: list[tuple], seed: int) -> list:
             elif kind == "resolve":
                 if act[1] != act[3] % 3:  # hear from someone first: that is when conflicts show up
                     sync(peers[act[1]], peers[act[3] % 3])
-                found = ws.open_conflicts()
+                found = ws.conflicts.open()
                 if found:
                     conflict = found[act[2] % len(found)]
                     with ws.transaction() as tx:
@@ -116,19 +116,19 @@ def test_any_schedule_converges_and_rebuild_equals_incremental(actions: list[tup
                     sync(peers[i], peers[j])
     hashes = {p.ws.state_hash() for p in peers}
     assert len(hashes) == 1
-    assert len({tuple(sorted(c.id for c in p.ws.open_conflicts())) for p in peers}) == 1
-    orders = {tuple(e.id for lst in p.ws.records("lighting.CueLists")
-                    for e in p.ws.ordered_list(lst.id, "lighting.in_cue_list")) for p in peers}
+    assert len({tuple(sorted(c.id for c in p.ws.conflicts.open())) for p in peers}) == 1
+    orders = {tuple(e.id for lst in p.ws.records.all("lighting.CueLists")
+                    for e in p.ws.records.ordered_list(lst.id, "lighting.in_cue_list")) for p in peers}
     assert len(orders) == 1
     # Any permutation of the bundles, with duplicates, to a fresh replica: the same hash.
-    wires = [b.wire for b in peers[0].ws.bundles()]
+    wires = [b.wire for b in peers[0].ws.oplog.bundles()]
     rng = random.Random(seed)
     shuffled = wires + rng.sample(wires, k=min(5, len(wires)))
     rng.shuffle(shuffled)
     fresh = make_peer("Dana", ":memory:", ManualClock(), seed=seed * 10 + 4, workspace_from=peers[0])
     for wire in shuffled:
         assert fresh.ws.ingest(wire).status in ("applied", "pending", "duplicate")
-    assert fresh.ws.oplog_size().pending == 0
+    assert fresh.ws.oplog.size().pending == 0
     assert fresh.ws.state_hash() == hashes.pop()
     before = fresh.ws.state_hash()
     fresh.ws.rebuild()
@@ -158,7 +158,7 @@ def test_equal_hlc_writes_are_decided_by_op_id(peer_factory) -> None:
         sync(alice, target)
         for value in order:
             assert target.ws.ingest(wires[value]).status == "applied"
-        assert target.ws.record(rid).get("status") == "from Bob"  # larger op id wins the tie
+        assert target.ws.records.get(rid).get("status") == "from Bob"  # larger op id wins the tie
     assert carol.ws.ingest(wires["from Alice"]).status == "applied"
 
 
@@ -172,15 +172,15 @@ def test_seeded_schedules_with_conflicts_and_resolutions_converge() -> None:
     conflicts = resolutions = 0
     for seed in range(12):
         peers = run_schedule(random_schedule(random.Random(seed), 60), seed)
-        resolutions += len(peers[0].ws.resolved_conflicts())
+        resolutions += len(peers[0].ws.conflicts.resolved())
         for _ in range(2):
             for i in range(3):
                 for j in range(3):
                     if i != j:
                         sync(peers[i], peers[j])
         assert len({p.ws.state_hash() for p in peers}) == 1, seed
-        assert len({tuple(sorted(c.id for c in p.ws.open_conflicts())) for p in peers}) == 1, seed
-        conflicts += len(peers[0].ws.open_conflicts())
-        resolutions += len(peers[0].ws.resolved_conflicts())
+        assert len({tuple(sorted(c.id for c in p.ws.conflicts.open())) for p in peers}) == 1, seed
+        conflicts += len(peers[0].ws.conflicts.open())
+        resolutions += len(peers[0].ws.conflicts.resolved())
     # the schedules must really exercise conflicts, or this test would prove nothing
     assert conflicts > 0 and resolutions > 0, (conflicts, resolutions)

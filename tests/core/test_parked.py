@@ -62,7 +62,7 @@ def test_storing_a_bundle_reads_only_the_parked_bundles_waiting_for_it(crew, mon
     result = alice.ws.ingest(held_back)  # the missing link: the whole chain applies, each read once
     assert result.status == "applied" and len(result.applied) == 301
     assert len(decoded) == 301
-    assert alice.ws.oplog_size().pending == 0
+    assert alice.ws.oplog.size().pending == 0
     sync(alice, bob)
     assert alice.ws.state_hash() == bob.ws.state_hash()
 
@@ -77,10 +77,10 @@ def test_a_bundle_woken_for_one_dependency_waits_on_for_the_next(crew) -> None:
     after_both = chain(bob, 1)[0]
     assert alice.ws.ingest(after_both).status == "pending"
     assert alice.ws.ingest(from_cleo).status == "applied"
-    assert alice.ws.oplog_size().pending == 1
+    assert alice.ws.oplog.size().pending == 1
     result = alice.ws.ingest(from_dev)
     assert result.status == "applied" and len(result.applied) == 2
-    assert alice.ws.oplog_size().pending == 0
+    assert alice.ws.oplog.size().pending == 0
 
 
 def test_parked_bundles_are_capped_per_author_with_a_clear_refusal(crew) -> None:
@@ -93,8 +93,8 @@ def test_parked_bundles_are_capped_per_author_with_a_clear_refusal(crew) -> None
     refused = results[3]
     assert refused.reason == "too_many_parked"
     assert "3 bundles by this author already wait" in refused.detail and "sent again" in refused.detail
-    assert alice.ws.quarantined() == []  # not kept: nothing is wrong with it, and keeping it defeats the cap
-    assert alice.ws.oplog_size().pending == 3
+    assert alice.ws.oplog.quarantined() == []  # not kept: nothing is wrong with it, and keeping it defeats the cap
+    assert alice.ws.oplog.size().pending == 3
     cleo_first = chain(cleo, 1)[0]
     assert alice.ws.ingest_many(chain(cleo, 2))[0].status == "pending"  # another author still has room
     # Nothing is lost: once what they wait for is here, the parked ones apply and the refused
@@ -131,7 +131,7 @@ def test_parked_bundles_expire(crew, clock: ManualClock) -> None:
     clock.advance(HOUR + 1)
     cleo_first = chain(cleo, 1)[0]
     assert alice.ws.ingest(chain(cleo, 1)[0]).status == "pending"  # parking again sweeps the old ones out
-    assert alice.ws.oplog_size().pending == 1
+    assert alice.ws.oplog.size().pending == 1
     assert len(alice.ws.ingest(bob_first).applied) == 1  # the expired ones are gone: only itself applies
     assert [r.status for r in alice.ws.ingest_many(old)] == ["applied", "applied"]  # sent again: applied
     assert len(alice.ws.ingest(cleo_first).applied) == 2
@@ -156,7 +156,7 @@ def test_a_file_from_before_the_index_drops_its_parked_rows(tmp_path, clock: Man
     conn.execute("INSERT INTO pending VALUES (x'01', x'02', x'03', x'04', 5)")
     peer.ws.close()
     reopened = Workspace.open(connect(path), peer.env)
-    assert reopened.oplog_size().pending == 0
+    assert reopened.oplog.size().pending == 0
     columns = {row[1] for row in reopened.conn.execute("PRAGMA table_info(pending)")}
     assert {"wait_writer", "wait_hlc", "wait_exact", "size"} <= columns
 
@@ -169,11 +169,11 @@ def test_a_released_chain_can_apply_in_steps(crew) -> None:
     head = chain(bob, 1)[0]
     assert {r.status for r in alice.ws.ingest_many(chain(bob, 120))} == {"pending"}
     assert len(alice.ws.ingest(head).applied) == 1 + 50
-    assert alice.ws.oplog_size().pending == 70
+    assert alice.ws.oplog.size().pending == 70
     steps = []
     while applied := alice.ws.drain_parked():
         steps.append(len(applied))
     assert steps == [50, 20]
-    assert alice.ws.oplog_size().pending == 0
+    assert alice.ws.oplog.size().pending == 0
     sync(alice, bob)
     assert alice.ws.state_hash() == bob.ws.state_hash()

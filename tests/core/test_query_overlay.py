@@ -26,41 +26,41 @@ def test_the_specs_merge_example(ws) -> None:
     a = ws.create_record("contacts.Contacts", {"name": "A", "status": "inactive"})
     b = ws.create_record("contacts.Contacts", {"name": "B", "status": "active"})
     assert both(ws, ACTIVE) == [b]
-    overlay = ws.create_overlay("Try")
+    overlay = ws.staging.create("Try")
     ws.set_field(a, "contacts.Contacts.status", "active")
     c = ws.create_record("contacts.Contacts", {"name": "C", "status": "active"})
     ws.delete_record(b)
     assert both(ws, ACTIVE) == [a, c]  # A modified, B deleted, C created: all in the overlay
     assert both(ws, 'table == "contacts"') == [a, c]
-    ws.stash_overlay(ws.active_overlay)
+    ws.staging.stash(ws.staging.active)
     assert both(ws, ACTIVE) == [b]  # canonical again
     assert both(ws, 'name == "C"') == []
-    ws.activate_overlay(overlay)
+    ws.staging.activate(overlay)
     assert both(ws, ACTIVE) == [a, c]
-    ws.discard_overlay(overlay)
+    ws.staging.discard(overlay)
     assert both(ws, ACTIVE) == [b]
 
 
 def test_a_query_never_sees_a_stashed_overlay(ws) -> None:
     cue = ws.create_record("lighting.LightingCues", {"cue_number": 1, "label": "Base"})
-    first = ws.create_overlay("A")
+    first = ws.staging.create("A")
     ws.set_field(cue, "lighting.LightingCues.label", "from A")
-    ws.create_overlay("B")  # activating B stashes A
+    ws.staging.create("B")  # activating B stashes A
     assert both(ws, 'label == "from A"') == []
     assert both(ws, 'label == "Base"') == [cue]
     ws.set_field(cue, "lighting.LightingCues.label", "from B")
     assert both(ws, 'label == "from B"') == [cue]
-    ws.activate_overlay(first)
+    ws.staging.activate(first)
     assert both(ws, 'label == "from B"') == []
     assert both(ws, 'label == "from A"') == [cue]
-    ws.stash_overlay(ws.active_overlay)
+    ws.staging.stash(ws.staging.active)
     assert both(ws, 'label LIKE "from%"') == []
 
 
 def test_memberships_and_edges_staged_in_the_overlay(ws) -> None:
     act1 = ws.create_record("lighting.CueLists", {"name": "Act 1"})
     cue = ws.create_record("lighting.LightingCues", {"cue_number": 11, "intensity": 80})
-    ws.create_overlay("Cue work")
+    ws.staging.create("Cue work")
     with ws.transaction() as tx:
         tx.add_to_table(cue, "sm.SMCues", {"call_text": "GO"})
         tx.create_ordered_edge("lighting.in_cue_list", cue, act1, properties={"call_text": "GO"})
@@ -69,7 +69,7 @@ def test_memberships_and_edges_staged_in_the_overlay(ws) -> None:
     assert both(ws, 'in_cue_list.call_text == "GO"') == [cue]
     assert both(ws, "<-in_cue_list exists") == [act1]
     assert matches(ws, cue, compile_query("sm.SMCues exists", ws.schema))
-    ws.stash_overlay(ws.active_overlay)
+    ws.staging.stash(ws.staging.active)
     assert both(ws, 'table == "sm.SMCues"') == []
     assert both(ws, "in_cue_list exists") == []
     assert not matches(ws, cue, "sm.SMCues exists")
@@ -81,12 +81,12 @@ def test_deleting_in_the_overlay_hides_records_and_their_edges(ws) -> None:
     with ws.transaction() as tx:
         tx.create_edge("scenes.appears_in", actor, scene, {"character": "Romeo"})
     assert both(ws, "appears_in exists") == [actor]
-    ws.create_overlay("Cut the scene")
+    ws.staging.create("Cut the scene")
     ws.delete_record(scene)
     assert both(ws, "appears_in exists") == []
     assert both(ws, 'appears_in.character == "Romeo"') == []
     assert not matches(ws, scene, 'title == "Balcony"')
-    ws.stash_overlay(ws.active_overlay)
+    ws.staging.stash(ws.staging.active)
     assert both(ws, "appears_in->target exists") == [actor]
 
 
@@ -95,39 +95,39 @@ def test_crdt_text_staged_in_the_overlay(ws) -> None:
     dagger = ws.create_record("props.Props", {"item": "Dagger"})
     with ws.transaction() as tx:
         tx.set_text(dagger, "props.Props.notes", "blunt")
-    ws.create_overlay("Notes")
+    ws.staging.create("Notes")
     with ws.transaction() as tx:
         tx.set_text(dagger, "props.Props.notes", "sharp")
     assert both(ws, 'notes == "sharp"') == [dagger]
     assert both(ws, 'notes == "blunt"') == []
-    ws.stash_overlay(ws.active_overlay)
+    ws.staging.stash(ws.staging.active)
     assert both(ws, 'notes == "sharp"') == []
     assert both(ws, 'notes == "blunt"') == [dagger]
 
 
 def test_committing_makes_the_overlay_canonical(ws) -> None:
     jane = ws.create_record("contacts.Contacts", {"name": "Jane", "status": "pending"})
-    ws.create_overlay("Approve")
+    ws.staging.create("Approve")
     ws.set_field(jane, "contacts.Contacts.status", "active")
-    ws.commit_overlay(ws.active_overlay)
-    assert ws.active_overlay is None
+    ws.commit_overlay(ws.staging.active)
+    assert ws.staging.active is None
     assert both(ws, ACTIVE) == [jane]
 
 
 def test_queries_change_nothing(ws) -> None:
     jane = ws.create_record("contacts.Contacts", {"name": "Jane", "status": "active"})
     before = ws.state_hash()
-    bundles = ws.oplog_size().bundles
-    ws.create_overlay("Look only")
+    bundles = ws.oplog.size().bundles
+    ws.staging.create("Look only")
     ws.set_field(jane, "contacts.Contacts.role", "SM")
     staged = ws.conn.execute("SELECT count(*) FROM overlay_ops").fetchone()[0]
     for query in (ACTIVE, 'role MATCHES "S.*"', "NOT appears_in exists", 'name LIKE "J%"'):
         both(ws, query)
         matches(ws, jane, query)
     assert ws.conn.execute("SELECT count(*) FROM overlay_ops").fetchone()[0] == staged
-    ws.stash_overlay(ws.active_overlay)
+    ws.staging.stash(ws.staging.active)
     assert ws.state_hash() == before
-    assert ws.oplog_size().bundles == bundles
+    assert ws.oplog.size().bundles == bundles
 
 
 def test_merged_records_answer_for_their_absorbed_ids(ws) -> None:

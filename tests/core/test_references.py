@@ -25,13 +25,13 @@ def sheet(peer_factory):
 def test_reference_shows_the_source_and_follows_corrections(sheet, peer_factory) -> None:
     alice, actor, attendee = sheet
     ws = alice.ws
-    assert ws.record(attendee).get("name") == "Jane Do"
+    assert ws.records.get(attendee).get("name") == "Jane Do"
     ws.set_field(actor, NAME, "Jane Doe")  # someone corrects the spelling in Contacts
-    assert ws.record(attendee).get("name") == "Jane Doe"
-    assert ws.reference_of(attendee, ATTENDEE) == (actor, NAME, None)
+    assert ws.records.get(attendee).get("name") == "Jane Doe"
+    assert ws.records.reference_of(attendee, ATTENDEE) == (actor, NAME, None)
     bob = peer_factory("Bob", workspace_from=alice)
     sync(alice, bob)
-    assert bob.ws.record(attendee).get("name") == "Jane Doe"
+    assert bob.ws.records.get(attendee).get("name") == "Jane Doe"
     assert bob.ws.state_hash() == ws.state_hash()
 
 
@@ -39,13 +39,13 @@ def test_editing_a_reference_edits_its_source(sheet) -> None:
     alice, actor, attendee = sheet
     ws = alice.ws
     ws.set_field(attendee, ATTENDEE, "Jane Q. Doe")
-    assert ws.record(actor).get("name") == "Jane Q. Doe"
-    assert ws.reference_of(attendee, ATTENDEE) is not None  # still a reference
+    assert ws.records.get(actor).get("name") == "Jane Q. Doe"
+    assert ws.records.reference_of(attendee, ATTENDEE) is not None  # still a reference
     with ws.transaction() as tx:
         tx.clear_reference(attendee, ATTENDEE)
-    assert ws.reference_of(attendee, ATTENDEE) is None
+    assert ws.records.reference_of(attendee, ATTENDEE) is None
     ws.set_field(actor, NAME, "Someone Else")
-    assert ws.record(attendee).get("name") == "Jane Q. Doe"  # a plain value again
+    assert ws.records.get(attendee).get("name") == "Jane Q. Doe"  # a plain value again
 
 
 def test_reference_follows_a_merge_redirect(sheet) -> None:
@@ -54,11 +54,11 @@ def test_reference_follows_a_merge_redirect(sheet) -> None:
     twin = ws.create_record("contacts.Contacts", {"name": "Jane Doe (dup)"})
     with ws.transaction() as tx:
         survivor = tx.merge_records(actor, twin)
-    [conflict] = ws.open_conflicts()
+    [conflict] = ws.conflicts.open()
     with ws.transaction() as tx:
         tx.resolve_conflict(conflict, value="Jane Doe")
-    assert ws.record(attendee).get("name") == "Jane Doe"
-    source, field, broken = ws.reference_of(attendee, ATTENDEE)
+    assert ws.records.get(attendee).get("name") == "Jane Doe"
+    source, field, broken = ws.records.reference_of(attendee, ATTENDEE)
     assert (source, field, broken) == (survivor, NAME, None)
 
 
@@ -66,9 +66,9 @@ def test_a_deleted_source_shows_why_instead_of_failing(sheet) -> None:
     alice, actor, attendee = sheet
     ws = alice.ws
     ws.delete_record(actor)
-    record = ws.record(attendee)
+    record = ws.records.get(attendee)
     assert record.get("name") is None
-    _source, _field, broken = ws.reference_of(attendee, ATTENDEE)
+    _source, _field, broken = ws.records.reference_of(attendee, ATTENDEE)
     assert broken == "the record it points to (Jane Do) was deleted"
     with pytest.raises(ValidationError, match="was deleted; clear the reference"):
         ws.set_field(attendee, ATTENDEE, "x")
@@ -89,6 +89,6 @@ def test_setting_a_reference_can_be_undone(sheet) -> None:
     alice, _actor, attendee = sheet
     ws = alice.ws
     assert ws.undo().done
-    assert ws.reference_of(attendee, ATTENDEE) is None
-    assert ws.record(attendee).get("name") == "placeholder"
-    assert ws.redo().done and ws.record(attendee).get("name") == "Jane Do"
+    assert ws.records.reference_of(attendee, ATTENDEE) is None
+    assert ws.records.get(attendee).get("name") == "placeholder"
+    assert ws.redo().done and ws.records.get(attendee).get("name") == "Jane Do"

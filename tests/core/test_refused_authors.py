@@ -29,21 +29,21 @@ def _ws(name: str, ws_id: bytes | None = None) -> Workspace:
 def test_new_bundles_of_a_refused_author_are_quarantined_and_old_ones_stay() -> None:
     owner = _ws("Alice")
     bob = _ws("Bob", owner.workspace_id)
-    bob.ingest_many([b.wire for b in owner.bundles()])
+    bob.ingest_many([b.wire for b in owner.oplog.bundles()])
     bob.create_record(TABLE, {"name": "Before"})
-    old = [b.wire for b in bob.bundles() if b.actor == bob.actor_id.hex()]
+    old = [b.wire for b in bob.oplog.bundles() if b.actor == bob.actor_id.hex()]
     assert [r.status for r in owner.ingest_many(old)] == ["applied"]
 
     owner.refuse_authors({bob.actor_id: "Bob was removed"})
     before = owner.state_hash()
     bob.create_record(TABLE, {"name": "After"})
-    new = [b.wire for b in bob.bundles() if b.actor == bob.actor_id.hex()][-1]
+    new = [b.wire for b in bob.oplog.bundles() if b.actor == bob.actor_id.hex()][-1]
     result = owner.ingest(new, source="carol")
     assert (result.status, result.reason, result.detail) == ("rejected", "removed_member", "Bob was removed")
     assert owner.state_hash() == before
-    assert [q.reason for q in owner.quarantined()] == ["removed_member"]
+    assert [q.reason for q in owner.oplog.quarantined()] == ["removed_member"]
     assert owner.ingest(old[0]).status == "duplicate"  # what he wrote before stays, and is recognised
-    assert sorted(str(r.values[f"{TABLE}.name"]) for r in owner.records(TABLE)) == ["Before"]
+    assert sorted(str(r.values[f"{TABLE}.name"]) for r in owner.records.all(TABLE)) == ["Before"]
 
     owner.create_record(TABLE, {"name": "Owner's own"})  # other authors are untouched
     owner.refuse_authors({})

@@ -14,28 +14,28 @@ def test_a_membership_rule_previews_the_records_it_would_add_and_writes_nothing(
     ws = peer_factory("Alice").ws
     one = ws.create_record(LX, {"cue_number": "1", "label": "Preset"})
     ws.create_record(LX, {"cue_number": "2", "label": "Blackout", "is_called": False})
-    before, size = ws.state_hash(), ws.oplog_size()
-    rule, would = ws.preview_rule("Called cues", when=CALLED, table=SM)
-    assert ws.state_hash() == before and ws.oplog_size() == size and ws.list_rules() == []
+    before, size = ws.state_hash(), ws.oplog.size()
+    rule, would = ws.rules.preview("Called cues", when=CALLED, table=SM)
+    assert ws.state_hash() == before and ws.oplog.size() == size and ws.rules.list() == []
     assert rule.name == "Called cues" and [(p.action, p.records) for p in would] == [("add_to_table", (one,))]
     assert would[0].description.startswith("Called cues: add ") and would[0].description.endswith(" to SM Cues?")
     # automatic rules preview too: what they would do to each record as it changes
-    _rule, auto = ws.preview_rule("Called cues", when=CALLED, table=SM, auto_accept=True)
+    _rule, auto = ws.rules.preview("Called cues", when=CALLED, table=SM, auto_accept=True)
     assert [p.records for p in auto] == [(one,)]
     # saved with the same id, its proposals are the preview's
     with ws.transaction() as tx:
         tx.create_rule(rule.name, when=CALLED, table=SM, rule_id=rule.id)
-    assert [p.id for p in ws.proposals()] == [p.id for p in would]
+    assert [p.id for p in ws.rules.proposals()] == [p.id for p in would]
 
 
 def test_a_match_rule_previews_the_pairs_it_would_suggest(peer_factory) -> None:
     ws = peer_factory("Alice").ws
     a = ws.create_record("contacts.Contacts", {"name": "Jane Doe"})
     b = ws.create_record("contacts.Contacts", {"name": "jane  doe"})
-    _rule, exact = ws.preview_rule("Same person", kind="match", when='table == "contacts.Contacts"',
+    _rule, exact = ws.rules.preview("Same person", kind="match", when='table == "contacts.Contacts"',
                                    match_on=["Contacts.name"])
     assert exact == []
-    _rule, loose = ws.preview_rule("Same person", kind="match", when='table == "contacts.Contacts"',
+    _rule, loose = ws.rules.preview("Same person", kind="match", when='table == "contacts.Contacts"',
                                    match_on=["Contacts.name"], normalize=["case", "spaces"])
     assert [set(p.records) for p in loose] == [{a, b}] and loose[0].action == "merge"
 
@@ -46,10 +46,10 @@ def test_bad_rules_and_cycles_are_refused_in_the_preview(peer_factory) -> None:
         tx.create_rule("A", when='table == "sm.SMCues"', table=SND, auto_accept=True)
     before = ws.state_hash()
     with pytest.raises(RuleCycleError) as info:
-        ws.preview_rule("B", when='table == "sound.SoundCues"', table=SM, auto_accept=True)
+        ws.rules.preview("B", when='table == "sound.SoundCues"', table=SM, auto_accept=True)
     assert info.value.path in (["B", "A", "B"], ["A", "B", "A"])
     with pytest.raises(RuleError, match="does not parse"):
-        ws.preview_rule("C", when="is_called = true", table=SM)
+        ws.rules.preview("C", when="is_called = true", table=SM)
     with pytest.raises(RuleError, match="names the table"):
-        ws.preview_rule("D", when=CALLED)
-    assert ws.state_hash() == before and [r.name for r in ws.list_rules()] == ["A"]
+        ws.rules.preview("D", when=CALLED)
+    assert ws.state_hash() == before and [r.name for r in ws.rules.list()] == ["A"]

@@ -33,59 +33,59 @@ def test_scenario_d_called_cues_reach_the_sm_cue_sheet(peer_factory) -> None:
     with lx.ws.transaction() as tx:  # 1. LX 1..20
         cues = {n: tx.create_record(LX, {"cue_number": n, "label": f"LX {n}", "is_called": False})
                 for n in range(1, 21)}
-    assert lx.ws.records(SM) == []
-    bundles_before = lx.ws.oplog_size().bundles
+    assert lx.ws.records.all(SM) == []
+    bundles_before = lx.ws.oplog.size().bundles
     lx.ws.set_field(cues[11], "lighting.LightingCues.is_called", True)  # 3. LX 11 is called
-    assert lx.ws.oplog_size().bundles == bundles_before + 1  # atomic
-    [sm_cue] = lx.ws.records(SM)
+    assert lx.ws.oplog.size().bundles == bundles_before + 1  # atomic
+    [sm_cue] = lx.ws.records.all(SM)
     assert sm_cue.id == cues[11] and sm_cue.get("department") == "lighting" and sm_cue.get("call_text") == "LX 11"
-    assert lx.ws.record(cues[11]).get("label") == "LX 11"
+    assert lx.ws.records.get(cues[11]).get("label") == "LX 11"
     with lx.ws.transaction() as tx:  # 4. LX 11.1, an auto-follow, stays in lighting only
         follow = tx.create_record(LX, {"cue_number": 11.1, "is_called": False})
-    assert follow not in [r.id for r in lx.ws.records(SM)]
+    assert follow not in [r.id for r in lx.ws.records.all(SM)]
     sync(lx, sm)
     snd = sm.ws.create_record(SND, {"cue_number": 5, "label": "SND 5"})  # 5. is_called defaults to true
-    assert snd in [r.id for r in sm.ws.records(SM)]  # rules fire wherever the change is made
+    assert snd in [r.id for r in sm.ws.records.all(SM)]  # rules fire wherever the change is made
     sync(lx, sm)
     for peer in (lx, sm):  # 6. one cue sheet of every called cue, everywhere
-        assert sorted((r.get("cue_number") for r in peer.ws.records(SM)), key=cue_sort_key) == ["5", "11"]
+        assert sorted((r.get("cue_number") for r in peer.ws.records.all(SM)), key=cue_sort_key) == ["5", "11"]
     assert lx.ws.state_hash() == sm.ws.state_hash()
     # un-calling a cue proposes its removal; the person decides
     lx.ws.set_field(cues[11], "lighting.LightingCues.is_called", False)
-    [proposal] = lx.ws.proposals()
+    [proposal] = lx.ws.rules.proposals()
     assert proposal.action == "remove_from_table"
     assert proposal.description == "LX 11 no longer meets the criteria for SM Cues. Remove it?"
-    assert cues[11] in [r.id for r in lx.ws.records(SM)]  # not removed until accepted
+    assert cues[11] in [r.id for r in lx.ws.records.all(SM)]  # not removed until accepted
     with lx.ws.transaction() as tx:
         tx.accept_proposal(proposal)
-    assert sorted(r.get("cue_number") for r in lx.ws.records(SM)) == ["5"]
-    assert lx.ws.proposals() == []
+    assert sorted(r.get("cue_number") for r in lx.ws.records.all(SM)) == ["5"]
+    assert lx.ws.rules.proposals() == []
 
 
 def test_proposing_rules_wait_for_a_person(peer_factory) -> None:
     ws = peer_factory("Alice").ws
     called_cues_rule(ws, auto_accept=False)
     cue = ws.create_record(LX, {"cue_number": 7, "label": "Sunset"})
-    assert ws.records(SM) == []
-    [proposal] = ws.proposals()
+    assert ws.records.all(SM) == []
+    [proposal] = ws.rules.proposals()
     assert proposal.description == "Called cues appear in SM Cues: add Sunset to SM Cues?"
-    ws.dismiss_proposal(proposal)
-    assert ws.proposals() == []
+    ws.rules.dismiss(proposal)
+    assert ws.rules.proposals() == []
     other = ws.create_record(LX, {"cue_number": 8, "label": "Dawn"})
-    [proposal] = ws.proposals()
+    [proposal] = ws.rules.proposals()
     with ws.transaction() as tx:
         tx.accept_proposal(proposal)
-    assert [r.id for r in ws.records(SM)] == [other] and cue
+    assert [r.id for r in ws.records.all(SM)] == [other] and cue
 
 
 def test_rules_fire_into_the_overlay(peer_factory) -> None:
     ws = peer_factory("Alice").ws
     called_cues_rule(ws)
-    ws.create_overlay("What if")
+    ws.staging.create("What if")
     cue = ws.create_record(LX, {"cue_number": 3})
-    assert [r.id for r in ws.records(SM)] == [cue]
-    ws.stash_overlay(ws.active_overlay)
-    assert ws.records(SM) == [] and ws.record(cue) is None
+    assert [r.id for r in ws.records.all(SM)] == [cue]
+    ws.staging.stash(ws.staging.active)
+    assert ws.records.all(SM) == [] and ws.records.get(cue) is None
 
 
 def test_cycles_are_refused_with_their_path(peer_factory) -> None:
@@ -99,7 +99,7 @@ def test_cycles_are_refused_with_their_path(peer_factory) -> None:
         tx.create_rule("A", when='table == "sm.SMCues"', table=SND, auto_accept=True)
     with pytest.raises(RuleCycleError, match=r"A -> B -> A|B -> A -> B"), ws.transaction() as tx:
         tx.create_rule("B", when='table == "sound.SoundCues"', table=SM, auto_accept=True)
-    assert [r.name for r in ws.list_rules()] == ["A"]
+    assert [r.name for r in ws.rules.list()] == ["A"]
 
 
 def test_cycle_through_mapped_fields_is_found(peer_factory) -> None:
@@ -127,11 +127,11 @@ def test_runaway_chain_hits_the_limit_and_rolls_everything_back(peer_factory, mo
     before = ws.state_hash()
     # each hop adds a table, so this chain ends by itself after three rules: allowed...
     ws.create_record(LX, {"cue_number": 1})
-    assert len(ws.records(SND)) == 1
+    assert len(ws.records.all(SND)) == 1
     monkeypatch.setattr(rules, "MAX_CHAIN_DEPTH", 1)
     with pytest.raises(RuleLimitError, match="nothing was saved"):
         ws.create_record(LX, {"cue_number": 2})
-    assert len(ws.records(LX)) == 1 and ws.state_hash() != before
+    assert len(ws.records.all(LX)) == 1 and ws.state_hash() != before
 
 
 def test_bad_rules_are_refused(peer_factory) -> None:
@@ -145,7 +145,7 @@ def test_bad_rules_are_refused(peer_factory) -> None:
     ]:
         with pytest.raises((RuleError, Exception), match=message), ws.transaction() as tx:
             tx.create_rule("Bad", **kwargs)
-    assert ws.list_rules() == []
+    assert ws.rules.list() == []
 
 
 def test_match_rules_propose_merges_never_on_empty_values(peer_factory) -> None:
@@ -158,12 +158,12 @@ def test_match_rules_propose_merges_never_on_empty_values(peer_factory) -> None:
         b = tx.create_record("contacts.Contacts", {"name": "jane doe ", "email": "jane@x"})
         tx.create_record("contacts.Contacts", {"name": "No Email"})
         tx.create_record("contacts.Contacts", {"name": "No Email"})  # null email never matches
-    [proposal] = ws.proposals()
+    [proposal] = ws.rules.proposals()
     assert proposal.action == "merge" and set(proposal.records) == {a, b}
     with ws.transaction() as tx:
         tx.accept_proposal(proposal)
-    assert len(ws.records("contacts.Contacts")) == 3
-    assert ws.proposals() == []
+    assert len(ws.records.all("contacts.Contacts")) == 3
+    assert ws.rules.proposals() == []
 
 
 def test_split_records_are_never_proposed_for_merging_again(peer_factory) -> None:
@@ -177,8 +177,8 @@ def test_split_records_are_never_proposed_for_merging_again(peer_factory) -> Non
         tx.confirm_field_mapping("contacts.Contacts.name", "schedule.Attendees.name")
     with ws.transaction() as tx:
         new = tx.split_record(rid, tables=["schedule.Attendees"], copy=["schedule.Attendees.name"])
-    assert ws.record(new).get("name") == ws.record(rid).get("name") == "Jane Doe"
-    assert ws.proposals() == []  # same name, but a person said they are different
+    assert ws.records.get(new).get("name") == ws.records.get(rid).get("name") == "Jane Doe"
+    assert ws.rules.proposals() == []  # same name, but a person said they are different
     other = ws.create_record("contacts.Contacts", {"name": "Jane Doe"})
-    [proposal] = ws.proposals()  # a third Jane is still suggested
+    [proposal] = ws.rules.proposals()  # a third Jane is still suggested
     assert other in proposal.records

@@ -23,12 +23,12 @@ def test_scenario_a_two_departments_offline_then_sync(peer_factory) -> None:
     for cue in cues[:20]:  # Saturday: 20 lighting changes
         lx.ws.set_field(cue, "lighting.LightingCues.fade_time", 3)
     for cue in cues[:3]:  # ...three of which also get new labels from lighting
-        lx.ws.set_field(cue, "lighting.LightingCues.label", "LX " + lx.ws.record(cue).get("label"))
+        lx.ws.set_field(cue, "lighting.LightingCues.label", "LX " + lx.ws.records.get(cue).get("label"))
     for cue in cues[:3] + cues[20:32]:  # Sunday: 15 sound changes, 3 on the same cues' labels
-        snd.ws.set_field(cue, "lighting.LightingCues.label", "SND " + snd.ws.record(cue).get("label"))
+        snd.ws.set_field(cue, "lighting.LightingCues.label", "SND " + snd.ws.records.get(cue).get("label"))
     sync(lx, sm)  # Monday
     sync(snd, sm)
-    conflicts = sm.ws.open_conflicts()
+    conflicts = sm.ws.conflicts.open()
     assert len(conflicts) == 3
     for conflict in conflicts:
         assert conflict.describe().startswith(f"{conflict.record_label}'s Label was edited by ")
@@ -39,9 +39,9 @@ def test_scenario_a_two_departments_offline_then_sync(peer_factory) -> None:
         sync(sm, lx)
         sync(sm, snd)
     assert len({p.ws.state_hash() for p in (sm, lx, snd)}) == 1
-    assert all(p.ws.open_conflicts() == [] for p in (sm, lx, snd))
-    assert lx.ws.record(cues[0]).get("label") == "Q1 (LX+SND)"
-    assert snd.ws.record(cues[10]).get("fade_time") == 3  # non-overlapping edits all kept
+    assert all(p.ws.conflicts.open() == [] for p in (sm, lx, snd))
+    assert lx.ws.records.get(cues[0]).get("label") == "Q1 (LX+SND)"
+    assert snd.ws.records.get(cues[10]).get("fade_time") == 3  # non-overlapping edits all kept
 
 
 def cast_csv(rows: list[tuple[str, str]]) -> str:
@@ -62,19 +62,19 @@ def test_scenario_c_import_with_overlay_preview(peer_factory) -> None:
     preview = stage_csv(ws, "contacts.Contacts", cast_csv(rows), progress=lambda d, t: seen_progress.append((d, t)))
     assert preview.describe() == "This will create 47 new Contacts. 3 match existing records (3 with changes)."
     assert (preview.new, preview.matched) == (47, 3) and seen_progress[-1] == (50, 50)
-    assert ws.active_overlay == preview.overlay_id
-    assert len(ws.records("contacts.Contacts")) == 50  # the preview, through the overlay
+    assert ws.staging.active == preview.overlay_id
+    assert len(ws.records.all("contacts.Contacts")) == 50  # the preview, through the overlay
     sync(alice, bob)
-    assert len(bob.ws.records("contacts.Contacts")) == 3  # nothing real yet
-    typo = next(r for r in ws.records("contacts.Contacts") if r.get("name") == "John Smithh")
+    assert len(bob.ws.records.all("contacts.Contacts")) == 3  # nothing real yet
+    typo = next(r for r in ws.records.all("contacts.Contacts") if r.get("name") == "John Smithh")
     ws.set_field(typo.id, "contacts.Contacts.name", "John Smith")  # fixed in the overlay
-    before = alice.ws.oplog_size().bundles
-    ws.commit_overlay(ws.active_overlay)
-    assert alice.ws.oplog_size().bundles == before + 1  # atomic
+    before = alice.ws.oplog.size().bundles
+    ws.commit_overlay(ws.staging.active)
+    assert alice.ws.oplog.size().bundles == before + 1  # atomic
     sync(alice, bob)
-    names = sorted(r.get("name") for r in bob.ws.records("contacts.Contacts"))
+    names = sorted(r.get("name") for r in bob.ws.records.all("contacts.Contacts"))
     assert len(names) == 50 and "John Smith" in names and "John Smithh" not in names
-    assert bob.ws.record(typo.id).get("role") == "Romeo"
+    assert bob.ws.records.get(typo.id).get("role") == "Romeo"
 
 
 def test_import_reports_bad_rows_stages_nothing_then_discard_undoes_everything(peer_factory) -> None:
@@ -86,14 +86,14 @@ def test_import_reports_bad_rows_stages_nothing_then_discard_undoes_everything(p
     assert [p.line for p in problems] == [3, 4]
     assert "not a cue number" in problems[0].message and "not yes or no" in problems[1].message
     assert problems[0].content == "x-1,Broken,1,no"
-    assert ws.records(CUE) == [] and ws.active_overlay is None  # nothing staged
+    assert ws.records.all(CUE) == [] and ws.staging.active is None  # nothing staged
     fixed = text.replace("x-1", "1A").replace("maybe", "no")
     preview = stage_csv(ws, CUE, fixed, match_on=["lighting.LightingCues.cue_number"])
     assert preview.new == 4
-    called = {r.get("cue_number"): r.get("is_called") for r in ws.records(CUE)}
+    called = {r.get("cue_number"): r.get("is_called") for r in ws.records.all(CUE)}
     assert called == {"1": True, "1A": False, "2": False, "3": True}  # an empty cell takes the default (Yes)
-    ws.discard_overlay(preview.overlay_id)
-    assert ws.records(CUE) == []
+    ws.staging.discard(preview.overlay_id)
+    assert ws.records.all(CUE) == []
     with pytest.raises(ValidationError, match="none of the columns"):
         stage_csv(ws, CUE, "Colour,Size\nred,3\n")
     with pytest.raises(ValidationError, match="empty"):
@@ -110,10 +110,10 @@ def test_history_marks_conflicts_resolutions_and_stale_arrivals(peer_factory, cl
     late = bob.ws.last_receipt.wire
     clock.advance(8 * 24 * 3600 * 1000)
     assert alice.ws.ingest(late).stale
-    [conflict] = alice.ws.open_conflicts()
+    [conflict] = alice.ws.conflicts.open()
     with alice.ws.transaction() as tx:
         tx.resolve_conflict(conflict, value="done")
-    history = alice.ws.history(rid, "contacts.Contacts.status")
+    history = alice.ws.history.field(rid, "contacts.Contacts.status")
     assert [(h.new, h.concurrent, h.resolution, h.stale) for h in history] == [
         ("todo", False, False, False), ("blocked", True, False, False), ("done", True, False, True),
         ("done", False, True, False)]
@@ -128,17 +128,17 @@ def test_awareness_notice_for_near_simultaneous_edits_of_different_fields(peer_f
     alice.ws.set_field(rid, "contacts.Contacts.phone", "1")
     bob.ws.set_field(rid, "contacts.Contacts.email", "j@x")  # a few ms later, another field
     sync(alice, bob)
-    [notice] = alice.ws.awareness_notices()
+    [notice] = alice.ws.history.awareness_notices()
     assert (notice.field, notice.other_field) == ("contacts.Contacts.email", "contacts.Contacts.phone")
     assert notice.actor == bob.ws.actor_id.hex() and notice.other_actor == alice.ws.actor_id.hex()
     assert notice.record == rid
-    assert alice.ws.open_conflicts() == []
+    assert alice.ws.conflicts.open() == []
     assert alice.ws.conn.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE '%aware%'").fetchone()[0] == 0
     clock.advance(61_000)
-    assert alice.ws.awareness_notices() == []  # short-lived
+    assert alice.ws.history.awareness_notices() == []  # short-lived
     bob.ws.set_field(rid, "contacts.Contacts.role", "SM")  # a minute later: no notice
     sync(alice, bob)
-    assert alice.ws.awareness_notices() == []
+    assert alice.ws.history.awareness_notices() == []
 
 
 def test_no_awareness_notice_for_edits_that_arrive_long_after_they_were_made(peer_factory, clock) -> None:
@@ -151,7 +151,7 @@ def test_no_awareness_notice_for_edits_that_arrive_long_after_they_were_made(pee
     bob.ws.set_field(rid, "contacts.Contacts.email", "j@x")
     clock.advance(2 * 3600 * 1000)
     sync(alice, bob)
-    assert alice.ws.awareness_notices() == [] and bob.ws.awareness_notices() == []
+    assert alice.ws.history.awareness_notices() == [] and bob.ws.history.awareness_notices() == []
     assert alice.ws.state_hash() == bob.ws.state_hash()
 
 
@@ -161,13 +161,13 @@ def test_changes_since_last_seen_grouped_by_person(peer_factory) -> None:
     carol = peer_factory("Carol", workspace_from=alice)
     sync(alice, bob)
     sync(alice, carol)
-    alice.ws.mark_seen()
+    alice.ws.history.mark_seen()
     for i in range(3):
         bob.ws.create_record("contacts.Contacts", {"name": f"B{i}"})
     carol.ws.create_record("contacts.Contacts", {"name": "C"})
     sync(alice, bob)
     sync(alice, carol)
-    changes = alice.ws.changes_since()
+    changes = alice.ws.history.changes_since()
     assert [(c.display_name, c.bundles, c.records) for c in changes] == [("Bob", 3, 3), ("Carol", 1, 1)]
-    alice.ws.mark_seen()
-    assert alice.ws.changes_since() == []
+    alice.ws.history.mark_seen()
+    assert alice.ws.history.changes_since() == []

@@ -25,13 +25,13 @@ def test_create_ingest_and_state_hash_converge(peer_factory: Callable[..., Peer]
     ann = alice.ws.create_record("contacts.Contacts", {"name": "Ann", "role": "Stage manager"})
     sync(alice, bob)
     assert alice.ws.state_hash() == bob.ws.state_hash()
-    assert bob.ws.record(ann, "contacts.Contacts").get("role") == "Stage manager"
+    assert bob.ws.records.get(ann, "contacts.Contacts").get("role") == "Stage manager"
 
     bob.ws.set_field(ann, "contacts.Contacts.department", "Stage management")
     sync(alice, bob)
-    assert alice.ws.record(ann).get("department") == "Stage management"
+    assert alice.ws.records.get(ann).get("department") == "Stage management"
     assert alice.ws.state_hash() == bob.ws.state_hash()
-    assert [c.display_name for c in alice.ws.history(ann, "contacts.Contacts.department")] == ["Bob"]
+    assert [c.display_name for c in alice.ws.history.field(ann, "contacts.Contacts.department")] == ["Bob"]
 
 
 def test_rebuild_reproduces_incremental_state(peer_factory: Callable[..., Peer]) -> None:
@@ -46,14 +46,14 @@ def test_rebuild_reproduces_incremental_state(peer_factory: Callable[..., Peer])
 def test_tampered_bundle_is_quarantined(peer_factory: Callable[..., Peer]) -> None:
     alice = peer_factory("Alice")
     bob = peer_factory("Bob", workspace_from=alice)
-    wires = [b.wire for b in alice.ws.bundles()]
+    wires = [b.wire for b in alice.ws.oplog.bundles()]
     for wire in wires[:-1]:
         assert bob.ws.ingest(wire).status == "applied"
     last = bytearray(wires[-1])
     last[-1] ^= 0x01  # flip one bit in the last op: its hash no longer matches the signed header
     result = bob.ws.ingest(bytes(last))
     assert result.status == "rejected"
-    assert bob.ws.quarantined()[-1].reason == result.reason
+    assert bob.ws.oplog.quarantined()[-1].reason == result.reason
     assert bob.ws.ingest(wires[-1]).status == "applied"
     assert alice.ws.state_hash() == bob.ws.state_hash()
 
@@ -61,7 +61,7 @@ def test_tampered_bundle_is_quarantined(peer_factory: Callable[..., Peer]) -> No
 def test_forged_signature_is_rejected(peer_factory: Callable[..., Peer]) -> None:
     alice = peer_factory("Alice")
     bob = peer_factory("Bob", workspace_from=alice)
-    wires = [b.wire for b in alice.ws.bundles()]
+    wires = [b.wire for b in alice.ws.oplog.bundles()]
     for wire in wires[:-1]:
         bob.ws.ingest(wire)
     bundle = decode_bundle(wires[-1])

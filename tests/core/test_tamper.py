@@ -13,7 +13,7 @@ from openprod.encoding import decode, encode
 def pair(peer_factory):
     alice = peer_factory("Alice")
     bob = peer_factory("Bob", workspace_from=alice)
-    for wire in (b.wire for b in alice.ws.bundles()):
+    for wire in (b.wire for b in alice.ws.oplog.bundles()):
         assert bob.ws.ingest(wire).status == "applied"
     with alice.ws.transaction() as tx:
         rid = tx.create_record("contacts.Contacts", {"name": "Jane", "email": "j@x"})
@@ -23,16 +23,16 @@ def pair(peer_factory):
 
 def assert_refused(bob, wire: bytes, reason: str) -> None:
     before = bob.ws.state_hash()
-    bundles = bob.ws.oplog_size().bundles
-    ops = bob.ws.oplog_size().operations
+    bundles = bob.ws.oplog.size().bundles
+    ops = bob.ws.oplog.size().operations
     result = bob.ws.ingest(wire, source="test")
     assert result.status == "rejected", result
     assert result.reason == reason, result
     assert result.detail
     assert bob.ws.state_hash() == before
-    assert bob.ws.oplog_size().bundles == bundles
-    assert bob.ws.oplog_size().operations == ops
-    assert bob.ws.quarantined()[-1].reason == reason
+    assert bob.ws.oplog.size().bundles == bundles
+    assert bob.ws.oplog.size().operations == ops
+    assert bob.ws.oplog.quarantined()[-1].reason == reason
 
 
 def test_valid_bundle_applies(pair) -> None:
@@ -51,8 +51,8 @@ def test_flipped_byte_anywhere_in_the_header_is_refused(pair) -> None:
         assert result.status == "rejected", i
         assert result.reason in {"bad_signature", "malformed", "unsupported_version", "wrong_workspace",
                                  "bad_hash", "future_hlc", "backdated"}, (i, result)
-    assert bob.ws.record_label  # still usable
-    assert sum(b.actor == _alice.ws.actor_id.hex() for b in bob.ws.bundles()) == 2
+    assert bob.ws.records.label  # still usable
+    assert sum(b.actor == _alice.ws.actor_id.hex() for b in bob.ws.oplog.bundles()) == 2
 
 
 def test_flipped_byte_in_an_operation_is_a_hash_mismatch(pair) -> None:
@@ -144,7 +144,7 @@ def test_out_of_range_numbers_signed_by_a_real_author_are_refused(pair, value) -
     from openprod.bundle import build
     from openprod.operations import SetField
 
-    entity = bytes.fromhex(bob.ws.records("contacts.Contacts")[0].id.replace("-", ""))
+    entity = bytes.fromhex(bob.ws.records.all("contacts.Contacts")[0].id.replace("-", ""))
     op = SetField(alice.ws.ids.new(), alice.ws.clock.tick(), entity, "contacts.Contacts.status", "ok")
     raw = cbor2.dumps({"id": op.op_id, "hlc": op.hlc, "t": "SetField", "entity": entity,
                        "field": "contacts.Contacts.status", "value": value})
@@ -192,7 +192,7 @@ def test_a_member_cannot_become_owner_with_a_backdated_init(pair, peer_factory) 
     forged = unsigned.seal(mallory.env.signer.sign(unsigned.signing_bytes())).wire()
     assert_refused(bob, forged, "schema")
     assert bob.ws.settings.owner == alice.ws.actor_id
-    assert "only the actor this workspace's id was made for" in bob.ws.quarantined()[-1].detail
+    assert "only the actor this workspace's id was made for" in bob.ws.oplog.quarantined()[-1].detail
 
 
 def test_non_canonical_or_padded_envelope_is_refused(pair) -> None:

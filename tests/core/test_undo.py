@@ -12,11 +12,11 @@ def test_undo_and_redo_a_field_edit(peer_factory) -> None:
     ws = peer_factory("Alice").ws
     rid = ws.create_record(CONTACTS, {"name": "Jane", "phone": "1"})
     ws.set_field(rid, PHONE, "2")
-    assert ws.undo().done and ws.record(rid).get("phone") == "1"
-    assert ws.redo().done and ws.record(rid).get("phone") == "2"
+    assert ws.undo().done and ws.records.get(rid).get("phone") == "1"
+    assert ws.redo().done and ws.records.get(rid).get("phone") == "2"
     assert ws.undo().done and ws.undo().done  # the edit, then the creation
-    assert ws.record(rid) is None
-    assert ws.redo().done and ws.record(rid).get("phone") == "1"
+    assert ws.records.get(rid) is None
+    assert ws.redo().done and ws.records.get(rid).get("phone") == "1"
 
 
 def test_a_new_edit_clears_redo(peer_factory) -> None:
@@ -42,7 +42,7 @@ def test_undo_is_skipped_when_another_person_changed_the_field(peer_factory) -> 
     result = alice.ws.undo()
     assert not result.done
     assert result.message == "Cannot undo: Contacts › Jane Doe › Phone was changed by Bob since"
-    assert alice.ws.record(rid).get("phone") == "3"
+    assert alice.ws.records.get(rid).get("phone") == "3"
     # the skipped entry is gone; the next undo reaches the creation, which Bob also touched
     assert "Bob" in alice.ws.undo().message
 
@@ -59,15 +59,15 @@ def test_undoing_a_delete_restores_cascaded_edges_unless_the_other_end_is_gone(p
         tx.create_edge("scenes.appears_in", actor, balcony, {"character": "Romeo"})
         tx.create_edge("scenes.appears_in", actor, tomb, {"character": "Romeo"})
     ws.delete_record(actor)
-    assert ws.edges_from(actor) == []
+    assert ws.records.edges_from(actor) == []
     sync(alice, bob)
     bob.ws.delete_record(tomb)  # meanwhile the other end of one cascaded edge goes away
     sync(alice, bob)
     result = ws.undo()
     assert result.done, result.message
-    assert ws.record(actor) is not None
-    assert [ws.record_label(e.target) for e in ws.edges_from(actor)] == ["Balcony"]
-    assert ws.edges_from(actor)[0].properties == {"character": "Romeo"}
+    assert ws.records.get(actor) is not None
+    assert [ws.records.label(e.target) for e in ws.records.edges_from(actor)] == ["Balcony"]
+    assert ws.records.edges_from(actor)[0].properties == {"character": "Romeo"}
 
 
 def test_undo_depth_is_one_hundred(peer_factory) -> None:
@@ -80,7 +80,7 @@ def test_undo_depth_is_one_hundred(peer_factory) -> None:
         assert ws.undo().done
         undone += 1
     assert undone == 100
-    assert ws.record(rid).get("phone") == "19"
+    assert ws.records.get(rid).get("phone") == "19"
 
 
 def test_undo_stops_at_a_change_it_cannot_reverse_instead_of_reaching_past_it(peer_factory) -> None:
@@ -98,8 +98,8 @@ def test_undo_stops_at_a_change_it_cannot_reverse_instead_of_reaching_past_it(pe
     assert not result.done and result.bundle_id is None
     assert result.message == ("Nothing more to undo: the script's changes can't be undone, "
                               "so earlier changes stay as they are")
-    assert ws.record(rid).get("phone") == "3"
+    assert ws.records.get(rid).get("phone") == "3"
     ws.set_field(rid, PHONE, "4")  # a later change is undoable again, back to the stop
-    assert ws.undo().done and ws.record(rid).get("phone") == "3"
-    assert "can't be undone" in ws.undo().message and ws.record(rid).get("phone") == "3"
-    assert ws.redo().done and ws.record(rid).get("phone") == "4"
+    assert ws.undo().done and ws.records.get(rid).get("phone") == "3"
+    assert "can't be undone" in ws.undo().message and ws.records.get(rid).get("phone") == "3"
+    assert ws.redo().done and ws.records.get(rid).get("phone") == "4"

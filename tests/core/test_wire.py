@@ -119,6 +119,6 @@ def test_local_misuse_raises_a_local_error_and_changes_nothing(tmp_path: Path) -
     for bad_id in ("not-an-id", b"short", 12):
         with pytest.raises(ValidationError, match="record id"):
             ws.set_field(bad_id, "name", "Cy")  # type: ignore[arg-type]
-    assert _row_counts(ws.conn) == before and ws.state_hash() == state and ws.get(record, "name") == "Ana"
+    assert _row_counts(ws.conn) == before and ws.state_hash() == state and ws.records.value(record, "name") == "Ana"
     ws.set_field(record, "name", "Dee")  # the workspace is still usable afterwards
-    assert ws.get(record, "name") == "Dee"
+    assert ws.records.value(record, "name") == "Dee"

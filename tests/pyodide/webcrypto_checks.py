@@ -120,7 +120,7 @@ async def _join_nacl_workspace(given: dict[str, Any]) -> dict[str, Any]:
     forged = await _ingest(ws, bytes.fromhex(given["forged"]), "cpython")
     hash_after_forgery = ws.state_hash()
     genuine = await _ingest(ws, bytes.fromhex(given["genuine"]), "cpython")
-    record = ws.record(given["record"])
+    record = ws.records.get(given["record"])
     return {
         "statuses": statuses,
         "state_hash_before_forgery": hash_before_forgery,
@@ -158,8 +158,8 @@ async def _browser_workspace() -> dict[str, Any]:
         "workspace": ws.workspace_id.hex(),
         "actor": ws.actor_id.hex(),
         "record": ann,
-        "values": ws.record(ann).values if ws.record(ann) else None,
-        "wires": [w.hex() for w in (b.wire for b in ws.bundles())],
+        "values": ws.records.get(ann).values if ws.records.get(ann) else None,
+        "wires": [w.hex() for w in (b.wire for b in ws.oplog.bundles())],
         "state_hash": ws.state_hash(),
         "sync_refusal": sync_refusal,
         "sync_refusal_changed_state": ws.state_hash() != before,

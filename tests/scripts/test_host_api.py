@@ -56,7 +56,7 @@ def test_the_spec_renumber_example_stages_with_progress_events(peer_factory) -> 
     end
     """
     seen: list[ScriptEvent] = []
-    bundles = ws.oplog_size().bundles
+    bundles = ws.oplog.size().bundles
     result = run(ws, source, mode="session", args={"from_page": 9}, on_event=seen.append)
     assert result.status == "staged" and result.op_count == 2
     assert [(e.kind, e.level, e.current, e.total) for e in seen] == [
@@ -64,15 +64,15 @@ def test_the_spec_renumber_example_stages_with_progress_events(peer_factory) -> 
         ("progress", "complete", 2, 2), ("toast", "info", None, None)]
     assert seen[-1].message == "2 cues renumbered" and result.events == seen
     # nothing real changed; the overlay waits for review, and the person's view is canonical
-    assert ws.oplog_size().bundles == bundles and ws.active_overlay is None
-    assert [ws.get(c, "cue_number") for c in cues] == ["5", "7.5", "9"]
-    info = {o.id: o for o in ws.list_overlays()}[result.overlay]
+    assert ws.oplog.size().bundles == bundles and ws.staging.active is None
+    assert [ws.records.value(c, "cue_number") for c in cues] == ["5", "7.5", "9"]
+    info = {o.id: o for o in ws.staging.list()}[result.overlay]
     assert (info.source, info.status, info.op_count) == ("script", "pending", 2)
-    ws.activate_overlay(result.overlay)  # ORDER BY page: page 9 becomes 1, page 10 becomes 2
-    assert [ws.get(c, "cue_number") for c in cues] == ["2", "1", "9"]
+    ws.staging.activate(result.overlay)  # ORDER BY page: page 9 becomes 1, page 10 becomes 2
+    assert [ws.records.value(c, "cue_number") for c in cues] == ["2", "1", "9"]
     receipt = ws.commit_overlay(result.overlay)
-    assert receipt is not None and ws.oplog_size().bundles == bundles + 1
-    assert [ws.get(c, "cue_number") for c in cues] == ["2", "1", "9"]
+    assert receipt is not None and ws.oplog.size().bundles == bundles + 1
+    assert [ws.records.value(c, "cue_number") for c in cues] == ["2", "1", "9"]
     assert act
 
 
@@ -81,11 +81,11 @@ def test_reads_writes_membership_edges_and_ordered_edges(peer_factory) -> None:
     ws = peer_factory("Alice").ws
     result = run(ws, API["records, tables, edges and text"])
     assert result.status == "committed" and result.bundle is not None
-    [cue] = ws.records(CUES)  # the second cue was deleted by the script
+    [cue] = ws.records.all(CUES)  # the second cue was deleted by the script
     assert (cue.get("cue_number"), cue.get("page"), cue.get("label")) == ("1", 12, None)
-    assert ws.render(cue.id, "description") == "Cool"
-    [cue_list] = ws.table_member_ids("lighting.CueLists")
-    assert [e.source for e in ws.ordered_list(cue_list, "lighting.in_cue_list")] == [cue.id]
+    assert ws.records.render(cue.id, "description") == "Cool"
+    [cue_list] = ws.records.ids("lighting.CueLists")
+    assert [e.source for e in ws.records.ordered_list(cue_list, "lighting.in_cue_list")] == [cue.id]
 
 
 def test_list_fields_json_log_context_and_conflicts(peer_factory) -> None:
@@ -111,7 +111,7 @@ def test_list_fields_json_log_context_and_conflicts(peer_factory) -> None:
     log.debug("d") log.warn("w") log.error("e") print("p", 1, nil)
     """
     result = run(ws, source, args={"id": holder})
-    assert ws.get(holder, tags) == ["b"]
+    assert ws.records.value(holder, tags) == ["b"]
     assert [(e.level, e.message) for e in result.events] == [("debug", "d"), ("warn", "w"), ("error", "e"),
                                                               ("info", "p\t1\tnil")]
 
@@ -129,10 +129,10 @@ def test_a_failing_write_is_catchable_and_skip_mode_skips_it(peer_factory) -> No
     with pytest.raises(ScriptError) as failed:
         run(ws, source, args={"cue": cue})
     assert failed.value.kind == "error" and "test:5:" in failed.value.message
-    assert ws.get(cue, "page") is None and ws.get(cue, "label") is None  # nothing kept
+    assert ws.records.value(cue, "page") is None and ws.records.value(cue, "label") is None  # nothing kept
     result = run(ws, source, args={"cue": cue, "skip": True}, on_error="skip")
     assert result.status == "committed" and len(result.skipped) == 2
-    assert ws.get(cue, "page") == 3 and ws.get(cue, "label") == "after"
+    assert ws.records.value(cue, "page") == 3 and ws.records.value(cue, "label") == "after"
     assert any(e.level == "warn" and e.message.startswith("skipped:") for e in result.events)
 
 

@@ -23,25 +23,25 @@ def shipped(ws: Any, name: str, mode: str = "autoCommit", **args: Any) -> Any:
 
 
 def numbers(ws: Any) -> list[str]:
-    return sorted((str(r.get("cue_number")) for r in ws.records(CUES)), key=lambda n: float(n))
+    return sorted((str(r.get("cue_number")) for r in ws.records.all(CUES)), key=lambda n: float(n))
 
 
 def test_renumber_cues_in_a_range(peer_factory) -> None:
     ws = peer_factory("Alice").ws
     for n in ["1", "2", "5", "5.5", "7", "20"]:
         ws.create_record(CUES, {"cue_number": n})
-    before = ws.oplog_size().bundles
+    before = ws.oplog.size().bundles
     result = shipped(ws, "renumber_cues", "session", **{"from": "5", "to": "7", "start": 10})
     assert result.status == "staged" and result.op_count == 3
     assert [e.message for e in result.events if e.kind == "toast"] == ["3 cues renumbered"]
-    assert numbers(ws) == ["1", "2", "5", "5.5", "7", "20"] and ws.oplog_size().bundles == before
-    ws.activate_overlay(result.overlay)
+    assert numbers(ws) == ["1", "2", "5", "5.5", "7", "20"] and ws.oplog.size().bundles == before
+    ws.staging.activate(result.overlay)
     assert numbers(ws) == ["1", "2", "10", "11", "12", "20"]
-    ws.discard_overlay(result.overlay)
+    ws.staging.discard(result.overlay)
     # a new number already used outside the range: nothing changes
     with pytest.raises(ScriptError, match="cue 20 is outside the range"):
         shipped(ws, "renumber_cues", **{"from": "5", "to": "7", "start": 19})
-    assert numbers(ws) == ["1", "2", "5", "5.5", "7", "20"] and ws.oplog_size().bundles == before
+    assert numbers(ws) == ["1", "2", "5", "5.5", "7", "20"] and ws.oplog.size().bundles == before
     with pytest.raises(ValidationError, match="New number of the first cue"):
         find_script(ws, "module:renumber_cues").check_args({"from": "1", "to": "2"})
     with pytest.raises(ValidationError, match="Step: expected a number"):
@@ -56,7 +56,7 @@ def test_import_cues_from_csv_with_a_column_mapping(peer_factory) -> None:
     mapping = '{"Cue": "cue_number", "Page": "page", "Label": "label"}'
     result = shipped(ws, "import_cues_csv", csv=CSV, mapping=mapping)
     assert result.status == "committed"
-    got = sorted((r.get("cue_number"), r.get("page"), r.get("label")) for r in ws.records(CUES))
+    got = sorted((r.get("cue_number"), r.get("page"), r.get("label")) for r in ws.records.all(CUES))
     assert got == [("1", 3, "Warm, low"), ("2.5", 4, 'Say "go"'), ("3", None, "Blackout")]
     messages = [e.message for e in result.events]
     assert "columns not imported: Notes" in messages and "3 cues imported (1 blank lines skipped)" in messages
@@ -76,7 +76,7 @@ def test_a_bad_csv_imports_nothing_and_names_the_line(peer_factory, csv: str, ma
     with pytest.raises(ScriptError) as failed:
         shipped(ws, "import_cues_csv", csv=csv, mapping=mapping)
     assert words in failed.value.message, failed.value.message
-    assert ws.state_hash() == before and ws.records(CUES) == []
+    assert ws.state_hash() == before and ws.records.all(CUES) == []
     with pytest.raises(ValidationError, match="not valid JSON"):
         find_script(ws, "module:import_cues_csv").check_args({"csv": csv, "mapping": "{nope"})
 
@@ -94,7 +94,7 @@ def test_fill_call_times_from_the_schedule(peer_factory) -> None:
                  tx.create_edge("schedule.called_to", people[0], other)]
     result = shipped(ws, "fill_call_times", day="2026-03-11", before=45)
     assert result.status == "committed"
-    calls = [ws.edge(link).properties.get("call_time") for link in links]
+    calls = [ws.records.edge(link).properties.get("call_time") for link in links]
     assert calls == ["2026-03-10T23:25:00Z", "2026-03-11T18:45:00Z", "2026-03-11T17:00:00Z", None]
     assert [e.message for e in result.events if e.kind == "toast"] == ["2 call times filled in, 1 already set"]
     with pytest.raises(ValidationError, match="Day: expected a date"):
@@ -118,7 +118,7 @@ def test_workspace_scripts_are_records_that_sync_and_module_scripts_are_read_onl
                                                                            "Mark every cue as called.", "Called")
     cue = bob.ws.create_record(CUES, {"cue_number": "1"})
     run_script(bob.ws, ENGINE, mine.script("autoCommit"), args=mine.check_args({}))
-    assert bob.ws.get(cue, "label") == "Called"
+    assert bob.ws.records.value(cue, "label") == "Called"
     save_script(ws, "Mark called", source.replace("Called", "Done"), script_id=script_id)
     assert find_script(ws, script_id).args[0].default == "Done"
     with pytest.raises(ValidationError, match="argument kind"):

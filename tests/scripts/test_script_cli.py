@@ -45,7 +45,7 @@ def opened(folder: Path) -> Workspace:
 def state(folder: Path) -> tuple[int, str, int]:
     ws = opened(folder)
     try:
-        return ws.oplog_size().bundles, ws.state_hash(), len(ws.list_overlays())
+        return ws.oplog.size().bundles, ws.state_hash(), len(ws.staging.list())
     finally:
         ws.close()
 
@@ -65,9 +65,9 @@ def test_without_commit_it_prints_what_it_staged_and_leaves_it_for_review(show: 
     assert labels == ["Warm wash", "Warm wash"] and numbers == ["11", "12"]
     assert state(show)[:2] == (bundles, digest)  # nothing real yet
     ws = opened(show)
-    [pending] = ws.list_overlays()
+    [pending] = ws.staging.list()
     assert (pending.id, pending.source, pending.status) == (summary["overlay"], "script", "pending")
-    assert ws.commit_overlay(pending.id) is not None and len(ws.table_member_ids("lighting.LightingCues")) == 2
+    assert ws.commit_overlay(pending.id) is not None and len(ws.records.ids("lighting.LightingCues")) == 2
     ws.close()
 
 
@@ -194,7 +194,7 @@ def test_a_committed_run_fires_the_workspaces_triggers(show: Path) -> None:
     assert [(t["trigger"], t["status"], t["depth"]) for t in triggered] == [
         ("label sets page", "committed", 1), ("label sets page", "unchanged", 1)]
     ws = opened(show)
-    pages = {r.get("cue_number"): r.get("page") for r in ws.records("lighting.LightingCues")}
+    pages = {r.get("cue_number"): r.get("page") for r in ws.records.all("lighting.LightingCues")}
     ws.close()
     assert pages == {"7": 42, "8": None}
 

@@ -24,8 +24,8 @@ end
 
 
 def snapshot(ws: Any) -> tuple[Any, ...]:
-    return (ws.state_hash(), ws.oplog_size().bundles, [(o.id, o.op_count) for o in ws.list_overlays()],
-            ws.active_overlay)
+    return (ws.state_hash(), ws.oplog.size().bundles, [(o.id, o.op_count) for o in ws.staging.list()],
+            ws.staging.active)
 
 
 def cues(ws: Any, n: int) -> list[str]:
@@ -35,34 +35,34 @@ def cues(ws: Any, n: int) -> list[str]:
 def test_auto_commit_makes_exactly_one_signed_bundle_of_kind_script(peer_factory) -> None:
     ws = peer_factory("Alice").ws
     made = cues(ws, 30)
-    before = ws.oplog_size().bundles
+    before = ws.oplog.size().bundles
     result = run_script(ws, ENGINE, Script(name="pages", source=UPDATE_ALL, mode="autoCommit"))
     assert result.status == "committed" and result.op_count == 30
-    assert ws.oplog_size().bundles == before + 1
-    stored = list(ws.bundles())[-1]
+    assert ws.oplog.size().bundles == before + 1
+    stored = list(ws.oplog.bundles())[-1]
     bundle = decode_bundle(stored.wire)
     assert bundle.header.kind == "script" and len(bundle.ops) == 30
     assert bundle.header.meta["script"] == "pages" and len(bundle.header.meta["script_sha256"]) == 64
-    assert [ws.get(c, "page") for c in made] == list(range(1, 31))
+    assert [ws.records.value(c, "page") for c in made] == list(range(1, 31))
 
 
 def test_session_mode_stages_then_one_bundle_on_commit_and_keeps_the_persons_overlay(peer_factory) -> None:
     ws = peer_factory("Alice").ws
     made = cues(ws, 5)
-    mine = ws.create_overlay("My edits")
+    mine = ws.staging.create("My edits")
     ws.set_field(made[0], "label", "mine")
-    before = ws.oplog_size().bundles
+    before = ws.oplog.size().bundles
     result = run_script(ws, ENGINE, Script(name="pages", source=UPDATE_ALL))
     assert result.status == "staged" and result.op_count == 5
-    assert ws.active_overlay == mine and ws.get(made[0], "page") is None  # the script's work is apart
-    assert ws.get(made[0], "label") == "mine"
-    ws.stash_overlay(mine)
-    assert ws.oplog_size().bundles == before
-    ws.activate_overlay(result.overlay)
-    assert [ws.get(c, "page") for c in made] == [1, 2, 3, 4, 5] and ws.get(made[0], "label") is None
+    assert ws.staging.active == mine and ws.records.value(made[0], "page") is None  # the script's work is apart
+    assert ws.records.value(made[0], "label") == "mine"
+    ws.staging.stash(mine)
+    assert ws.oplog.size().bundles == before
+    ws.staging.activate(result.overlay)
+    assert [ws.records.value(c, "page") for c in made] == [1, 2, 3, 4, 5] and ws.records.value(made[0], "label") is None
     ws.commit_overlay(result.overlay)
-    assert ws.oplog_size().bundles == before + 1
-    assert [o.id for o in ws.list_overlays()] == [mine]
+    assert ws.oplog.size().bundles == before + 1
+    assert [o.id for o in ws.staging.list()] == [mine]
 
 
 def test_a_run_that_writes_nothing_leaves_no_overlay(peer_factory) -> None:
@@ -106,10 +106,10 @@ def test_a_failing_run_leaves_nothing_behind(peer_factory, case: str, mode: str)
         run_script(ws, ENGINE, Script(name="fail", source=source, mode=mode), args={"id": cue}, limits=SMALL)
     assert failed.value.kind == kind and words in failed.value.message, failed.value.message
     assert "\n" not in failed.value.line()
-    assert snapshot(ws) == before and ws.get(cue, "page") is None
+    assert snapshot(ws) == before and ws.records.value(cue, "page") is None
     # and the workspace still works afterwards
     ws.set_field(cue, "page", 7)
-    assert ws.get(cue, "page") == 7
+    assert ws.records.value(cue, "page") == 7
 
 
 def test_bad_configuration_is_refused_before_anything_runs() -> None:
@@ -137,9 +137,9 @@ def test_a_session_run_stages_its_writes_as_it_goes(peer_factory) -> None:
     seen: list[tuple[str, int | None, int]] = []
 
     def watch(event: Any) -> None:
-        overlay = ws.active_overlay  # the run's own overlay while it runs
+        overlay = ws.staging.active  # the run's own overlay while it runs
         assert overlay is not None
-        created = [op for op in ws.staged_ops(overlay) if op.op_type == "CreateEntity"]
+        created = [op for op in ws.staging.staged_ops(overlay) if op.op_type == "CreateEntity"]
         seen.append((event.level, event.current, len(created)))
 
     result = run_script(ws, ENGINE, Script(name="add", source=STREAMING), on_event=watch)
@@ -147,7 +147,7 @@ def test_a_session_run_stages_its_writes_as_it_goes(peer_factory) -> None:
     # staged in doubling batches: the first progress already finds the first record in the overlay,
     # and the overlay always holds at least half of what was reported done
     assert seen == [("start", 0, 0), ("update", 1, 1), ("update", 2, 2), ("update", 3, 2), ("complete", 3, 2)]
-    assert len([op for op in ws.staged_ops(result.overlay) if op.op_type == "CreateEntity"]) == 3
+    assert len([op for op in ws.staging.staged_ops(result.overlay) if op.op_type == "CreateEntity"]) == 3
 
 
 def test_progress_on_every_write_stages_in_doubling_batches(peer_factory) -> None:
@@ -164,7 +164,7 @@ def test_progress_on_every_write_stages_in_doubling_batches(peer_factory) -> Non
 
     def watch(event: Any) -> None:
         if event.level == "update":
-            staged = len(ws.staged_ops(ws.active_overlay))
+            staged = len(ws.staging.staged_ops(ws.staging.active))
             seen.append((event.current, staged))
             sizes.add(staged)
 
@@ -186,22 +186,22 @@ def test_a_long_silent_run_stages_in_batches(peer_factory) -> None:
     log.info("done")
     """
     result = run_script(ws, ENGINE, Script(name="many", source=source),
-                        on_event=lambda e: sizes.append(len(ws.staged_ops(ws.active_overlay))))
+                        on_event=lambda e: sizes.append(len(ws.staging.staged_ops(ws.staging.active))))
     assert result.status == "staged" and result.op_count >= STREAM_EVERY * 2 + 10
     [staged] = sizes  # when the script first reported, most of its silent work was in the overlay
     assert staged >= STREAM_EVERY * 2 and staged * 2 >= result.op_count
-    assert len(ws.staged_ops(result.overlay)) == result.op_count
+    assert len(ws.staging.staged_ops(result.overlay)) == result.op_count
 
 
 def test_a_run_that_fails_after_staging_some_work_leaves_nothing(peer_factory) -> None:
     ws = peer_factory("Alice").ws
-    mine = ws.create_overlay("My edits")
+    mine = ws.staging.create("My edits")
     before = snapshot(ws)
     staged_mid_run: list[int] = []
     with pytest.raises(ScriptError) as failed:
         run_script(ws, ENGINE, Script(name="add", source=STREAMING), args={"fail": True},
-                   on_event=lambda e: staged_mid_run.append(len(ws.staged_ops(ws.active_overlay))))
+                   on_event=lambda e: staged_mid_run.append(len(ws.staging.staged_ops(ws.staging.active))))
     assert "stopped after three" in failed.value.message
     assert staged_mid_run[-1] >= 3  # the work had reached the overlay before the error
-    assert snapshot(ws) == before and ws.active_overlay == mine
-    assert ws.query("table == 'LightingCues'") == []
+    assert snapshot(ws) == before and ws.staging.active == mine
+    assert ws.views.query("table == 'LightingCues'") == []

@@ -51,11 +51,11 @@ def test_a_trigger_fires_on_the_field_with_its_condition(peer_factory) -> None:
     cue = ws.create_record(CUES, {"cue_number": "1", "label": "Standby"})
     runner = TriggerRunner(ws, ENGINE)
     assert [r.result.status for r in runner.after_commit(label(ws, cue, "Wait"))] == ["unchanged"]
-    assert ws.get(cue, "page") is None  # condition false: nothing
-    before = ws.oplog_size().bundles
+    assert ws.records.value(cue, "page") is None  # condition false: nothing
+    before = ws.oplog.size().bundles
     [run] = runner.after_commit(label(ws, cue, "GO"))
     assert run.error is None and run.result.status == "committed" and run.depth == 1
-    assert ws.get(cue, "page") == 99 and ws.oplog_size().bundles == before + 2  # the edit + one script bundle
+    assert ws.records.value(cue, "page") == 99 and ws.oplog.size().bundles == before + 2  # the edit + one script bundle
     assert [e.message for e in run.result.events] == ["Wait -> GO"]
     other = ws.create_record(CUES, {"cue_number": "2"})
     with ws.transaction() as tx:
@@ -69,9 +69,9 @@ def test_session_mode_triggers_stage_for_review(peer_factory) -> None:
     save_trigger(ws, name="review", field=LABEL, script=script, params={"cue": "$source", "page": 7}, writes=[PAGE])
     cue = ws.create_record(CUES, {"cue_number": "1"})
     [run] = TriggerRunner(ws, ENGINE).after_commit(label(ws, cue, "x"))
-    assert run.result.status == "staged" and ws.get(cue, "page") is None
-    ws.activate_overlay(run.result.overlay)
-    assert ws.get(cue, "page") == 7
+    assert run.result.status == "staged" and ws.records.value(cue, "page") is None
+    ws.staging.activate(run.result.overlay)
+    assert ws.records.value(cue, "page") == 7
 
 
 def test_scope_follows_a_link_and_no_link_means_no_run(peer_factory) -> None:
@@ -92,7 +92,7 @@ def test_scope_follows_a_link_and_no_link_means_no_run(peer_factory) -> None:
     runner = TriggerRunner(ws, ENGINE)
     assert runner.after_commit(label(ws, lonely, "x")) == []
     [run] = runner.after_commit(label(ws, cue, "x"))
-    assert run.error is None and ws.get(scene, "synopsis") == "cue 12 changed"
+    assert run.error is None and ws.records.value(scene, "synopsis") == "cue 12 changed"
 
 
 def test_cycles_are_refused_when_saved(peer_factory) -> None:
@@ -131,7 +131,7 @@ def test_chains_run_in_order_and_a_runaway_chain_is_stopped(peer_factory, monkey
     cue = ws.create_record(CUES, {"cue_number": "1"})
     runs = TriggerRunner(ws, ENGINE).after_commit(label(ws, cue, "go"))
     assert [(r.trigger, r.depth) for r in runs] == [("a label to page", 1), ("b page to fade", 2)]
-    assert ws.get(cue, "fade_time") == 3
+    assert ws.records.value(cue, "fade_time") == 3
     # a cycle that arrived by sync (a peer saved its half while apart) is caught at run time
     bob = peer_factory("Bob", workspace_from=alice)
     sync(alice, bob)
@@ -141,10 +141,10 @@ def test_chains_run_in_order_and_a_runaway_chain_is_stopped(peer_factory, monkey
     [c] = [t for t in list_triggers(bob.ws) if t.name.startswith("c ")]
     bob.ws.set_field(c.id, "scripts.Triggers.enabled", True)  # enabled without the check, as a merge could
     monkeypatch.setattr(sys.modules["openprod.scripts.triggers"], "MAX_CHAIN_DEPTH", 7)
-    before = bob.ws.oplog_size().bundles
+    before = bob.ws.oplog.size().bundles
     with pytest.raises(TriggerLimitError, match="more than 7 times"):
         TriggerRunner(bob.ws, ENGINE).after_commit(label(bob.ws, cue, "go again"))
-    assert bob.ws.oplog_size().bundles == before + 1 + 7  # the edit, then one bundle per step until the cap
+    assert bob.ws.oplog.size().bundles == before + 1 + 7  # the edit, then one bundle per step until the cap
 
 
 def test_a_failing_triggered_run_is_reported_and_leaves_nothing(peer_factory) -> None:
@@ -154,10 +154,10 @@ def test_a_failing_triggered_run_is_reported_and_leaves_nothing(peer_factory) ->
                  writes=[PAGE])
     cue = ws.create_record(CUES, {"cue_number": "1"})
     receipt = label(ws, cue, "x")
-    before = ws.oplog_size().bundles
+    before = ws.oplog.size().bundles
     [run] = TriggerRunner(ws, ENGINE).after_commit(receipt)
     assert run.result is None and run.error is not None and "nope" in run.error.message
-    assert ws.get(cue, "page") is None and ws.oplog_size().bundles == before
+    assert ws.records.value(cue, "page") is None and ws.oplog.size().bundles == before
 
 
 def test_a_trigger_chain_can_be_driven_step_by_step_with_another_signer(peer_factory) -> None:
@@ -173,18 +173,18 @@ def test_a_trigger_chain_can_be_driven_step_by_step_with_another_signer(peer_fac
     runner = TriggerRunner(ws, ENGINE)
     chain = runner.chain(label(ws, cue, "GO").wire)
     prepared = next(chain)
-    assert ws.get(cue, "page") == 99  # the run's transaction is open, sealed, not yet stored
-    ws_bundles = ws.oplog_size().bundles
+    assert ws.records.value(cue, "page") == 99  # the run's transaction is open, sealed, not yet stored
+    ws_bundles = ws.oplog.size().bundles
     with pytest.raises(StopIteration) as done:
         chain.send(ws.env.signer.sign(prepared.signing_bytes()))
     [run] = done.value.value
-    assert run.result.status == "committed" and ws.oplog_size().bundles == ws_bundles + 1
+    assert run.result.status == "committed" and ws.oplog.size().bundles == ws_bundles + 1
 
     def broken(_: bytes) -> bytes:
         raise RuntimeError("the signer is gone")
 
-    before = ws.oplog_size().bundles
+    before = ws.oplog.size().bundles
     with pytest.raises(RuntimeError):
         drive_chain(runner.chain(label(ws, cue, "again").wire), broken)
-    assert ws.oplog_size().bundles == before + 1  # the label edit only; the triggered run kept nothing
+    assert ws.oplog.size().bundles == before + 1  # the label edit only; the triggered run kept nothing
     ws.set_field(cue, LABEL, "works")  # and the workspace is usable

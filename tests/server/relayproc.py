@@ -136,7 +136,7 @@ class FilePeer:
     def hash_and_count(self) -> tuple[str, int]:
         ws = self.open()
         try:
-            return ws.state_hash(), ws.oplog_size().bundles
+            return ws.state_hash(), ws.oplog.size().bundles
         finally:
             ws.conn.close()
 
@@ -173,7 +173,7 @@ def relay_state(relay: RelayProcess, ws_file: Path) -> tuple[str, int]:
                 shutil.copyfile(f"{ws_file}{suffix}", f"{copy}{suffix}")
         ws = Workspace.open(connect(str(copy)), env_for(generate_identity("Reader")))
         try:
-            return ws.state_hash(), ws.oplog_size().bundles
+            return ws.state_hash(), ws.oplog.size().bundles
         finally:
             ws.conn.close()
 

@@ -57,9 +57,9 @@ def show(tmp_path: Path) -> dict[str, object]:
     jane = ws.create_record(CONTACTS, {f"{CONTACTS}.name": "Jane, \"JJ\"", f"{CONTACTS}.phone": "555-0100"})
     ws.create_record(CONTACTS, {f"{CONTACTS}.name": "Omar"})
     replica = Workspace.join(connect(":memory:"), _env(bob), ws.workspace_id)
-    replica.ingest_many([b.wire for b in ws.bundles()])
+    replica.ingest_many([b.wire for b in ws.oplog.bundles()])
     replica.set_field(jane, f"{CONTACTS}.role", "Stage Manager")
-    ws.ingest_many([b.wire for b in replica.bundles()])
+    ws.ingest_many([b.wire for b in replica.oplog.bundles()])
     expected = ws.state_hash()
     ws_id = ws.workspace_id
     ws.close()
@@ -89,7 +89,7 @@ def test_a_backup_restores_on_a_new_device_with_the_same_state_hash(show: dict[s
     assert f'"restored_hash": "{show["hash"]}"' in result.output
     ws = Workspace.open(connect(str(restored)), _env(carol))
     assert ws.state_hash() == show["hash"] and ws.workspace_id == show["ws_id"]
-    names = sorted(str(r.values[f"{CONTACTS}.name"]) for r in ws.records(CONTACTS))
+    names = sorted(str(r.values[f"{CONTACTS}.name"]) for r in ws.records.all(CONTACTS))
     assert names == ["Jane, \"JJ\"", "Omar"]
     ws.close()
     assert sorted(p.name for p in restored.parent.iterdir()) == ["restored.db"]  # no temporary file left
@@ -138,7 +138,7 @@ def test_a_tampered_backup_is_refused_with_a_reason_and_nothing_written(show: di
     # a change from another workspace slipped in
     _other_path, other = _identity(Path(str(show["tmp"])), "Zed")
     stranger = Workspace.create(connect(":memory:"), _env(other), "Other show")
-    foreign = next(iter(stranger.bundles())).wire
+    foreign = next(iter(stranger.oplog.bundles())).wire
     line = _refused_import(show, _tampered(doc, bundles=[*bundles, foreign]), "foreign")
     assert "(wrong_workspace: it belongs to another workspace)" in line
 
@@ -202,7 +202,7 @@ def test_inspect_shows_the_oplog_by_author_and_the_quarantine(show: dict[str, ob
 
     alice = Identity.from_json(Path(str(show["alice"])).read_text())
     ws = Workspace.open(connect(str(show["db"])), _env(alice))
-    wires = [b.wire for b in ws.bundles()]
+    wires = [b.wire for b in ws.oplog.bundles()]
     header, _signature, ops = decode(wires[-1])
     forged = encode([header, bytes(64), ops])
     ws.close()

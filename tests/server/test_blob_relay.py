@@ -95,7 +95,7 @@ def test_a_blob_goes_up_to_the_relay_and_down_to_another_peer(relay: RelayProces
 
     bob.cli("sync", relay=relay)
     bob_ws = Workspace.open(connect(str(bob.db)), env_for(bob.identity))
-    [ref] = bob_ws.referenced_blobs().values()
+    [ref] = bob_ws.attachments.referenced_blobs().values()
     assert ref == REF
     bob_store = DiskBlobStore(tmp_path / "bob.blobs")
     assert asyncio.run(fetch(relay, bob_ws, bob_store, ref)) == HERE

@@ -53,7 +53,7 @@ def test_relay_killed_during_catch_up_loses_and_duplicates_nothing(relay: RelayP
     ws = alice.open()
     for i in range(RECORDS):
         ws.create_record(TABLE, {"name": f"Crew member {i}", "role": "stagehand", "department": "crew"})
-    ws_id, total = ws.workspace_id, ws.oplog_size().bundles
+    ws_id, total = ws.workspace_id, ws.oplog.size().bundles
     ws.conn.close()
     bob = make_file_peer(tmp_path, "Bob", 2, workspace_id=ws_id)
     alice.cli("publish", relay=relay)

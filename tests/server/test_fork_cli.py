@@ -51,7 +51,7 @@ def test_template_use_fork_and_template_save(tmp_path: Path) -> None:
     assert made["template"] == "Stage Management" and made["records"] == 6
     assert len(str(made["recovery_words"]).split()) == 12
     ws = _open(show, sam)
-    assert ws.name == "Macbeth" and len(ws.confirmed_mappings()) == 5 and ws.settings.recovery_key
+    assert ws.name == "Macbeth" and len(ws.mappings.confirmed()) == 5 and ws.settings.recovery_key
     ws.close()
 
     tour = tmp_path / "tour.db"
@@ -61,7 +61,7 @@ def test_template_use_fork_and_template_save(tmp_path: Path) -> None:
     assert forked["records"] == 6 and forked["links"] == 3
     fork_ws = _open(tour, tm)
     assert fork_ws.name == "Macbeth tour" and fork_ws.settings.owner == tm.actor_id
-    assert len(fork_ws.records("contacts.Contacts")) == 3
+    assert len(fork_ws.records.all("contacts.Contacts")) == 3
     fork_ws.close()
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".db") == ["macbeth.db", "tour.db"]
 

@@ -155,7 +155,7 @@ def test_bad_bundles_from_a_member_are_refused_one_by_one(world: tuple[RelayProc
     forged = encode_wire(header, m.env.signer.sign(SIGN_CONTEXT + header), genuine.op_bytes)
     # Replayed: bundles the relay already holds, sent again.
 
-    replayed = [b.wire for b in a.bundles()][:3]
+    replayed = [b.wire for b in a.oplog.bundles()][:3]
     # From the future: made on a clock an hour ahead.
     from dataclasses import replace
 
@@ -284,7 +284,7 @@ def test_a_backdated_bundle_is_refused_by_the_relay(world: tuple[RelayProcess, F
     honest = m.last_receipt.wire  # type: ignore[union-attr]
     seen = m.vector_clock
     stamp = hlc_mod.pack(hlc_mod.wall_ms(seen[m.writer]) - 1_000, 0)
-    record = bytes.fromhex(m.records(TABLE)[0].id.replace("-", ""))
+    record = bytes.fromhex(m.records.all(TABLE)[0].id.replace("-", ""))
     op = o.make_op(o.SetField, m.ids.new(), stamp, entity=record, field=f"{TABLE}.name", value="backdated")
     unsigned = build(workspace=m.workspace_id, bundle_id=m.ids.new(), actor=m.actor_id, device=m.device,
                      kind="edit", clock=seen, ops=[op])

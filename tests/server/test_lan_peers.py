@@ -60,7 +60,7 @@ def _add(peer: FilePeer, name: str) -> None:
 def _names(peer: FilePeer) -> list[str]:
     ws = peer.open()
     try:
-        return sorted(str(r.values.get(f"{TABLE}.name")) for r in ws.records(TABLE))
+        return sorted(str(r.values.get(f"{TABLE}.name")) for r in ws.records.all(TABLE))
     finally:
         ws.close()
 

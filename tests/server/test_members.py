@@ -141,7 +141,7 @@ def _add(peer: FilePeer, name: str) -> None:
 
 
 def _names(ws: Workspace) -> list[str]:
-    return sorted(str(r.values.get(f"{TABLE}.name")) for r in ws.records(TABLE))
+    return sorted(str(r.values.get(f"{TABLE}.name")) for r in ws.records.all(TABLE))
 
 
 def _out(result: object) -> dict[str, object]:
@@ -188,7 +188,7 @@ def test_a_removed_members_new_bundles_are_refused_and_their_old_ones_stay(relay
     assert refused.returncode == 1 and "not_joined" in refused.stderr
     # ...and when Carol, who met Bob on the lighting network, carries his new change, the relay refuses it
     bob_ws, carol_ws = bob.open(), carol.open()
-    carol_ws.ingest_many([b.wire for b in bob_ws.bundles()])
+    carol_ws.ingest_many([b.wire for b in bob_ws.oplog.bundles()])
     assert "After removal" in _names(carol_ws)
     bob_ws.close()
     carol_ws.close()

@@ -127,7 +127,7 @@ def test_recovery_moves_ownership_and_kills_the_old_words(relay: RelayProcess, t
     openprod("sync", "--db", laptop / "show.db", "--identity", zed_id, *relay_args)
     zed_ws = Workspace.open(connect(str(laptop / "show.db")), env_for(seeded_identity("Zed", 26)))
     assert zed_ws.workspace_id == ws_id and [r.values["contacts.Contacts.name"] for r in
-                                             zed_ws.records("contacts.Contacts")] == ["Jane"]
+                                             zed_ws.records.all("contacts.Contacts")] == ["Jane"]
     zed_ws.close()
     # ...and Alice is not any more: not on the relay, and not in the workspace (the recovery is in its
     # oplog, so her own copy says Zed owns it once she syncs, and her settings are refused)

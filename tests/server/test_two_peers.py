@@ -18,7 +18,7 @@ def edit_offline(peer: FilePeer, tag: str, count: int) -> None:
     try:
         for i in range(count):
             ws.create_record(TABLE, {"name": f"{tag} {i}", "role": tag})
-        first = ws.records(TABLE)[0]
+        first = ws.records.all(TABLE)[0]
         ws.set_field(first.id, f"{TABLE}.role", f"changed by {peer.name} ({tag})")  # concurrent edits: a conflict
     finally:
         ws.conn.close()

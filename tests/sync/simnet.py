@@ -247,7 +247,7 @@ def collect(session: SyncSession) -> list[object]:
 
 
 def bundle_ids(peer: SimPeer) -> set[bytes]:
-    return {b.id for b in peer.ws.bundles()}
+    return {b.id for b in peer.ws.oplog.bundles()}
 
 
 def cleanup(paths: list[str]) -> None:

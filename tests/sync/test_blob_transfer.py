@@ -155,7 +155,7 @@ def test_a_blob_is_fetched_in_pieces_and_verified(world) -> None:
     alice.store.put(REF.hash, DATA)
     pair = connect(bob, alice)  # bob asks, alice serves
     assert pair.sa.blobs_ready and pair.sb.blobs_ready
-    [wanted] = bob.peer.ws.referenced_blobs().values()
+    [wanted] = bob.peer.ws.attachments.referenced_blobs().values()
     assert bob.exchange.want(wanted).state == FETCHING
     pair.run()
     assert bob.store.read(REF.hash, 0, len(DATA)) == DATA

@@ -69,7 +69,7 @@ def topology(kind: str, n: int, rng: random.Random) -> list[tuple[int, int]]:
 
 
 def apply_edit(peer: SimPeer, kind: str, value: int) -> None:
-    records = peer.ws.records(TABLE)
+    records = peer.ws.records.all(TABLE)
     if kind == "create" or not records:
         peer.ws.create_record(TABLE, {"name": f"{peer.name} #{value}"})
     elif kind == "set":
@@ -109,8 +109,8 @@ def test_any_schedule_converges(template: Path, tmp_path_factory: pytest.TempPat
         for peer in peers:
             assert bundle_ids(peer) == expected, f"{peer.name} holds a different oplog"
             assert peer.ws.state_hash() == peers[0].ws.state_hash(), f"{peer.name} diverged"
-            assert peer.ws.oplog_size().pending == 0
-            assert peer.ws.quarantined() == []
+            assert peer.ws.oplog.size().pending == 0
+            assert peer.ws.oplog.quarantined() == []
     finally:
         for peer in peers:
             peer.ws.conn.close()
@@ -131,7 +131,7 @@ def backdated(rogue: Peer, back_ms: int, value: int) -> bytes:
     seen = ws.vector_clock
     latest = seen.get(ws.writer, max(seen.values()))
     stamp = hlc_mod.pack(max(0, hlc_mod.wall_ms(latest) - back_ms), 0)
-    record = bytes.fromhex(ws.records(TABLE)[0].id.replace("-", ""))
+    record = bytes.fromhex(ws.records.all(TABLE)[0].id.replace("-", ""))
     op = o.make_op(o.SetField, ws.ids.new(), stamp, entity=record, field=f"{TABLE}.role", value=f"backdated {value}")
     unsigned = build(workspace=ws.workspace_id, bundle_id=ws.ids.new(), actor=ws.actor_id, device=ws.device,
                      kind="edit", clock=seen, ops=[op])
@@ -158,7 +158,7 @@ def test_backdated_bundles_never_split_peers(template: Path, tmp_path_factory: p
     refused: dict[str | None, str] = {}
     for action in steps:
         if action[0] == "rogue":
-            rogue.ws.set_field(rogue.ws.records(TABLE)[0].id, f"{TABLE}.role", f"rogue {action[2]}")
+            rogue.ws.set_field(rogue.ws.records.all(TABLE)[0].id, f"{TABLE}.role", f"rogue {action[2]}")
             peers[action[1] % n].ws.ingest(rogue.ws.last_receipt.wire)
             edits += 1
         elif action[0] == "backdate":
@@ -184,8 +184,8 @@ def test_backdated_bundles_never_split_peers(template: Path, tmp_path_factory: p
         for peer in peers:
             assert bundle_ids(peer) == expected, f"{peer.name} holds a different oplog"
             assert peer.ws.state_hash() == peers[0].ws.state_hash(), f"{peer.name} diverged"
-            assert peer.ws.oplog_size().pending == 0
-            assert {q.reason for q in peer.ws.quarantined()} <= {"backdated"}
+            assert peer.ws.oplog.size().pending == 0
+            assert {q.reason for q in peer.ws.oplog.quarantined()} <= {"backdated"}
         for peer in peers:
             assert peer.replica.stale == [], f"{peer.name} answered a check from a stale state hash"
         assert not expected & set(refused), "a backdated bundle was applied"

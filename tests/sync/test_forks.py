@@ -57,9 +57,9 @@ def test_an_equivocating_author_cannot_make_peers_diverge(tmp_path: Path, same_h
     net.link(x, y)
     net.run(5_000)  # several quiet checks: catch-up, then digest repair of the forked chain
     for peer in (x, y):
-        assert peer.ws.oplog_size().pending == 0 and peer.ws.quarantined() == []
-        assert peer.ws.record(record).get("email") == "after the first branch"
-        assert peer.ws.record(record).get("phone") == "after the second branch"
+        assert peer.ws.oplog.size().pending == 0 and peer.ws.oplog.quarantined() == []
+        assert peer.ws.records.get(record).get("email") == "after the first branch"
+        assert peer.ws.records.get(record).get("phone") == "after the second branch"
     assert bundle_ids(x) == bundle_ids(y)
     assert x.ws.state_hash() == y.ws.state_hash()
     assert x.ws.chain_digests == y.ws.chain_digests

@@ -106,7 +106,7 @@ def test_incomplete_chunked_bundle_is_never_applied(net: SimNet, tmp_path: Path)
     assert victim.next_work() is None
     victim.connection_lost(net.now)
     assert b.ws.state_hash() == before
-    assert b.ws.oplog_size().pending == 0
+    assert b.ws.oplog.size().pending == 0
 
 
 def test_catch_up_resumes_after_a_drop_without_duplicates(net: SimNet, tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_catch_up_resumes_after_a_drop_without_duplicates(net: SimNet, tmp_path:
     assert first and first[0].received + first[0].remaining == 122 - got, "resumes where it stopped"
     net.settle()
     assert bundle_ids(b) == bundle_ids(a)
-    assert b.ws.oplog_size().operations == a.ws.oplog_size().operations
+    assert b.ws.oplog.size().operations == a.ws.oplog.size().operations
 
 
 def test_lost_frames_are_repaired_once_quiet(net: SimNet, tmp_path: Path) -> None:
@@ -335,7 +335,7 @@ def test_forged_author_is_refused_and_the_session_goes_on(scene: tuple[SimPeer, 
     assert [n.reason for n in nacks] == ["bad_signature"]  # type: ignore[attr-defined]
     assert alice.ws.state_hash() == before
     assert victim.session.state is State.OPEN
-    assert alice.ws.quarantined()[-1].reason == "bad_signature"
+    assert alice.ws.oplog.quarantined()[-1].reason == "bad_signature"
     out = push(victim, mallory.ws.last_receipt.wire, seq=2)  # type: ignore[union-attr]
     assert not only(out, Nack) and victim.session.state is State.OPEN, "an honest bundle is still accepted"
 
@@ -412,4 +412,4 @@ def test_peer_refusals_are_reported_to_the_sender(net: SimNet, tmp_path: Path, c
 
 def _all_wires(ws: Workspace) -> list[bytes]:
 
-    return [b.wire for b in ws.bundles()]
+    return [b.wire for b in ws.oplog.bundles()]

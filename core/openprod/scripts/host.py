@@ -233,9 +233,10 @@ class Host:
             "args": r(lambda: dict(self.args)),
             "core.query": r(self.query),
             "core.query_one": r(self.query_one),
-            "core.get_field": r(lambda rid, name: plain(self.ws.get(_text(rid, "record id"), _text(name, "field")))),
+            "core.get_field": r(lambda rid, name: plain(self.ws.records.value(_text(rid, "record id"),
+                                                                               _text(name, "field")))),
             "core.get_record": r(self.get_record),
-            "core.table_members": r(lambda table: self.ws.table_member_ids(_text(table, "table"))),
+            "core.table_members": r(lambda table: self.ws.records.ids(_text(table, "table"))),
             "core.create_entity": w(self.create_entity),
             "core.create_record": w(lambda table, values=None: self.tx.create_record(_text(table, "table"),
                                                                                     _map(values, "fields"))),
@@ -253,13 +254,13 @@ class Host:
             "core.delete_edge": w(lambda eid: self.tx.delete_edge(_text(eid, "edge id"))),
             "core.set_edge_property": w(lambda eid, key, value: self.tx.set_edge_property(
                 _text(eid, "edge id"), _text(key, "property"), value)),
-            "core.edges_from": r(lambda rid, etype=None: [edge_table(e) for e in self.ws.edges_from(
+            "core.edges_from": r(lambda rid, etype=None: [edge_table(e) for e in self.ws.records.edges_from(
                 _text(rid, "record id"), etype)]),
-            "core.edges_to": r(lambda rid, etype=None: [edge_table(e) for e in self.ws.edges_to(
+            "core.edges_to": r(lambda rid, etype=None: [edge_table(e) for e in self.ws.records.edges_to(
                 _text(rid, "record id"), etype)]),
             "core.create_ordered_edge": w(self.create_ordered_edge),
             "core.move_ordered_edge": w(self.move_ordered_edge),
-            "core.query_ordered_edges": r(lambda target, etype: [edge_table(e) for e in self.ws.ordered_list(
+            "core.query_ordered_edges": r(lambda target, etype: [edge_table(e) for e in self.ws.records.ordered_list(
                 _text(target, "list record id"), _text(etype, "edge type"))]),
             "core.text.insert_at": w(lambda rid, name, index, text: self.tx.edit_text(
                 _text(rid, "record id"), _text(name, "field"), [(_int(index, "index"), 0, text)])),
@@ -305,7 +306,7 @@ class Host:
 
     def query(self, text: Any, *values: Any) -> list[dict[str, Any]]:
         bound, order = bind(text, list(values))
-        found = [self.ws.record(rid) for rid in self.ws.query(bound)]
+        found = [self.ws.records.get(rid) for rid in self.ws.views.query(bound)]
         rows = [record_table(r) for r in found if r is not None]
         if order is not None:
             name, descending = order
@@ -340,14 +341,14 @@ class Host:
         return rows[0] if rows else None
 
     def get_record(self, rid: Any) -> dict[str, Any] | None:
-        found = self.ws.record(_text(rid, "record id"))
+        found = self.ws.records.get(_text(rid, "record id"))
         return None if found is None else record_table(found)
 
     def get_conflicts(self, rid: Any = None) -> list[dict[str, Any]]:
         return [{"id": c.id, "record": c.target, "field": c.key, "field_name": c.field_name,
                  "current": plain(c.current), "description": c.describe(),
                  "values": [{"value": plain(p.value), "by": p.display_name, "when": p.when} for p in c.competitors]}
-                for c in self.ws.open_conflicts(None if rid is None else _text(rid, "record id"))]
+                for c in self.ws.conflicts.open(None if rid is None else _text(rid, "record id"))]
 
     # --- writes -------------------------------------------------------------------------------
 
@@ -373,7 +374,7 @@ class Host:
 
     def _list(self, rid: Any, name: Any, change: Callable[[list[Any]], list[Any]]) -> None:
         rid, name = _text(rid, "record id"), _text(name, "field")
-        current = self.ws.get(rid, name)
+        current = self.ws.records.value(rid, name)
         self.tx.set_list(rid, name, change(list(current or [])))
 
     def _position(self, options: Any) -> tuple[Any, Any, dict[str, Any]]:

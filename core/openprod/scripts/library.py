@@ -223,7 +223,7 @@ def list_scripts(ws: Workspace) -> list[LibraryScript]:
     out = [_shipped(name, source) for name, source in SHIPPED.items()]
     if SCRIPTS_TABLE in ws.schema.tables:
         stored = []
-        for record in ws.records(SCRIPTS_TABLE):
+        for record in ws.records.all(SCRIPTS_TABLE):
             source = str(record.get("source") or "")
             try:
                 args = parse_args(source)

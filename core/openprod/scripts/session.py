@@ -107,10 +107,10 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
             receipt = ws.commit(run.prepared, signature)
         return run.done(receipt)
 
-    previous = ws.active_overlay
-    overlay = ws.create_overlay(script.name, source="script", script=script.name, activate=False)
+    previous = ws.staging.active
+    overlay = ws.staging.create(script.name, source="script", script=script.name, activate=False)
     try:
-        ws.activate_overlay(overlay)
+        ws.staging.activate(overlay)
         tx = ws.begin(kind="script", meta=meta)
 
         def stage_so_far(done: Transaction) -> Transaction:
@@ -119,18 +119,18 @@ def run_script(ws: Workspace, engine: LuaEngine, script: Script, *, args: dict[s
 
         skipped, pending, tx = _execute(ws, engine, script, tx, args, limits, emit, trigger, files, stage_so_far)
         ws.finish(tx)
-        count = len(ws.staged_ops(overlay))
-        ws.stash_overlay(overlay, pending=True)
+        count = len(ws.staging.staged_ops(overlay))
+        ws.staging.stash(overlay, pending=True)
     except BaseException:
-        ws.discard_overlay(overlay)
+        ws.staging.discard(overlay)
         if previous is not None:
-            ws.activate_overlay(previous)
+            ws.staging.activate(previous)
         raise
     if previous is not None:
-        ws.activate_overlay(previous)
+        ws.staging.activate(previous)
     _write_files(files, pending)
     if count == 0:
-        ws.discard_overlay(overlay)
+        ws.staging.discard(overlay)
         return RunResult("unchanged", None, None, 0, events, skipped)
     return RunResult("staged", overlay, None, count, events, skipped)
 

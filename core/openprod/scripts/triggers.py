@@ -85,7 +85,7 @@ def list_triggers(ws: Workspace) -> list[TriggerDef]:
     if TRIGGERS_TABLE not in ws.schema.tables:
         return []
     out = []
-    for record in ws.records(TRIGGERS_TABLE):
+    for record in ws.records.all(TRIGGERS_TABLE):
         try:
             params = json.loads(record.get("params") or "{}")
         except ValueError:
@@ -136,7 +136,7 @@ def trigger_values(ws: Workspace, *, name: str, field: str, script: str, when: s
     definition = TriggerDef(trigger_id or "", name.strip(), field_id, script, when, scope, params or {}, mode,
                             tuple(written), enabled)
     others = [t for t in list_triggers(ws) if t.enabled and t.id != trigger_id]
-    nodes = ws.rule_dependencies() + [_dependency(ws, t) for t in others]
+    nodes = ws.rules.dependencies() + [_dependency(ws, t) for t in others]
     if enabled:
         nodes.append(_dependency(ws, definition))
     cycle = dependency_cycle(nodes)
@@ -219,7 +219,7 @@ class TriggerRunner:
                 old, new = self._values(record, op)
                 scope_record = None
                 if trigger.scope is not None:
-                    links = ws.edges_from(record, trigger.scope)
+                    links = ws.records.edges_from(record, trigger.scope)
                     if not links:
                         continue  # the spec: no scope link, no run
                     scope_record = links[0].target
@@ -228,7 +228,7 @@ class TriggerRunner:
 
     def _values(self, record: str, op: o.SetField | o.ClearField) -> tuple[Any, Any]:
         op_id = to_str(op.op_id)
-        for change in self.ws.history(record, op.field):
+        for change in self.ws.history.field(record, op.field):
             if change.op_id == op_id:
                 return change.old, change.new
         return None, op.value if isinstance(op, o.SetField) else None
@@ -246,7 +246,7 @@ class TriggerRunner:
                 elif value == "$new_value":
                     value = context.new_value
                 elif value.startswith("$source."):
-                    value = self.ws.get(context.record, value[len("$source."):])
+                    value = self.ws.records.value(context.record, value[len("$source."):])
             out[key] = value
         return out
 

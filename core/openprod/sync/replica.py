@@ -48,8 +48,19 @@ def lacks(mine: VectorClock, theirs: VectorClock) -> bool:
     return any(theirs.get(actor, ZERO) < hlc for actor, hlc in mine.items())
 
 
+class OplogSource(Protocol):
+    """What `WorkspaceReplica` reads of a Workspace's `oplog`."""
+
+    def bundles_lacked(self, peer_clock: VectorClock) -> Delta: ...
+
+    def bundles_of(self, writers: list[bytes]) -> Delta: ...
+
+
 class ReplicaSource(Protocol):
     """What `WorkspaceReplica` uses of a Workspace: its public API only (sync/ never imports the facade)."""
+
+    @property
+    def oplog(self) -> OplogSource: ...
 
     @property
     def workspace_id(self) -> bytes: ...
@@ -63,17 +74,12 @@ class ReplicaSource(Protocol):
     @property
     def chain_digests(self) -> dict[bytes, bytes]: ...
 
-    def bundles_lacked(self, peer_clock: VectorClock) -> Delta: ...
-
-    def bundles_of(self, writers: list[bytes]) -> Delta: ...
-
     def state_hash(self) -> str: ...
 
     def change_stamp(self) -> tuple[int, int]: ...
 
 
-_NEEDS = ("workspace_id", "actor_id", "vector_clock", "chain_digests", "bundles_lacked", "bundles_of", "state_hash",
-          "change_stamp")
+_NEEDS = ("workspace_id", "actor_id", "vector_clock", "chain_digests", "oplog", "state_hash", "change_stamp")
 
 
 class WorkspaceReplica:
@@ -101,10 +107,10 @@ class WorkspaceReplica:
         return self.ws.chain_digests
 
     def delta(self, peer_clock: VectorClock) -> Delta:
-        return self.ws.bundles_lacked(peer_clock)
+        return self.ws.oplog.bundles_lacked(peer_clock)
 
     def chains(self, writers: list[bytes]) -> Delta:
-        return self.ws.bundles_of(writers)
+        return self.ws.oplog.bundles_of(writers)
 
     def state_hash(self) -> str:
         """Cached until the database changes. Not keyed by the vector clock: a stored bundle need

@@ -207,9 +207,9 @@ class AttachmentsApi:
 
     async def m_attachments(self) -> list[dict[str, Any]]:
         """Every attachment on a live record: what the 'kept on this device' list shows."""
-        return [{"record": a.record, "label": self.ws.record_label(a.record), "field": a.field,
+        return [{"record": a.record, "label": self.ws.records.label(a.record), "field": a.field,
                  "field_name": self.ws.schema.field(a.field).display_name, **a.ref.to_dict()}
-                for a in self.ws.attachments()]
+                for a in self.ws.attachments.list()]
 
     async def m_blob_limit(self) -> int:
         return self.ws.settings.max_blob_bytes

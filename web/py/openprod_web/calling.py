@@ -96,26 +96,26 @@ class CallingApi:
 
     async def m_cue_lists(self) -> list[dict[str, Any]]:
         return [{"id": c.id, "name": c.name, "count": c.count,
-                 "edge_type": self.ws.schema.edge_type(c.edge_type).display_name} for c in self.ws.cue_lists()]
+                 "edge_type": self.ws.schema.edge_type(c.edge_type).display_name} for c in self.ws.calling.cue_lists()]
 
     async def m_calling_sheet(self, cue_list: str) -> dict[str, Any]:
-        out = sheet_json(self.ws.calling_sheet(cue_list))
+        out = sheet_json(self.ws.calling.sheet(cue_list))
         out["notes_to"] = REPORTS in self.ws.schema.tables
         return out
 
     async def m_calling_go(self, cue_list: str, cue: str | None, expect: str | None = None) -> dict[str, Any]:
         """GO: `cue` was just called (None: back to the top). `expect`: the cue the page showed as
         current; if someone else called since, nothing is written and the page is told."""
-        sheet = self.ws.calling_sheet(cue_list)
+        sheet = self.ws.calling.sheet(cue_list)
         shown = sheet.position.cue if sheet.position is not None else None
         if expect != shown:
             return {"moved": False, **sheet_json(sheet)}
         async with writes.transaction(self.ws, kind="calling", staging=False) as tx:
             tx.set_calling_position(cue_list, cue)
-        return {"moved": True, **sheet_json(self.ws.calling_sheet(cue_list))}
+        return {"moved": True, **sheet_json(self.ws.calling.sheet(cue_list))}
 
     def _todays_report(self, day: str, offset: int) -> str | None:
-        found = self.ws.query(f'kind == "Performance" AND ({day_filter("date", day, offset)})', table=REPORTS)
+        found = self.ws.views.query(f'kind == "Performance" AND ({day_filter("date", day, offset)})', table=REPORTS)
         return found[-1] if found else None
 
     async def m_calling_note(self, cue_list: str, text: str, day: str, clock: str, offset: int = 0,
@@ -129,7 +129,7 @@ class CallingApi:
             raise ValidationError(f"a note is at most {MAX_NOTE} characters; this one has {len(text)}")
         if REPORTS not in self.ws.schema.tables:
             raise ValidationError("this workspace has no reports: add the Reports module to keep show notes")
-        sheet = self.ws.calling_sheet(cue_list)
+        sheet = self.ws.calling.sheet(cue_list)
         current = sheet.at(sheet.index)
         where = f"after {_name(current)}" if current is not None else "before the first cue"
         line = f"{clock} ({sheet.name}, {where}): {text}"
@@ -141,11 +141,11 @@ class CallingApi:
                                                     "date": now_iso or f"{day}T12:00:00Z"})
                 existing = ""
             else:
-                existing = self.ws.get(record, NOTES_FIELD) or ""
+                existing = self.ws.records.value(record, NOTES_FIELD) or ""
             tx.set_text(record, NOTES_FIELD, existing + ("\n" if existing else "") + line)  # an append: the
             # smallest edit, so notes others type in the same section at the same time are kept
         return {"report": record, "line": line, "started": started,
-                "title": self.ws.record_label(record)}
+                "title": self.ws.records.label(record)}
 
 
 CALLING_METHODS: dict[str, bool] = {"cue_lists": False, "calling_sheet": False, "calling_go": True,

@@ -16,14 +16,14 @@ GROUP_THRESHOLD = 3  # groups with more conflicts than this offer "take one pers
 def _field(ws: Workspace, c: Conflict) -> FieldDef | None:
     """The field (or edge property, as a field) a new value for this conflict must fit."""
     if c.is_edge:
-        etype = ws.schema.edge_types.get(ws.edge_type_of(c.target) or "")
+        etype = ws.schema.edge_types.get(ws.records.edge_type_of(c.target) or "")
         return property_def(etype, c.key) if etype is not None else None
     return ws.schema.fields.get(c.competitors[-1].field)
 
 
 def conflict_json(ws: Workspace, c: Conflict) -> dict[str, Any]:
     fdef = _field(ws, c)
-    tables = [] if c.is_edge else (ws.record(c.target).tables if ws.record(c.target) else [])
+    tables = [] if c.is_edge else (ws.records.get(c.target).tables if ws.records.get(c.target) else [])
     return {
         "id": c.id, "record": None if c.is_edge else c.target, "key": c.key, "is_edge": c.is_edge,
         "table": c.table, "tables": tables, "record_label": c.record_label, "field_name": c.field_name,
@@ -36,7 +36,7 @@ def conflict_json(ws: Workspace, c: Conflict) -> dict[str, Any]:
 
 def conflict_keys(ws: Workspace) -> dict[tuple[str, str], tuple[str, str]]:
     """(record id, semantic field key) -> (conflict id, description), for flagging cells."""
-    return {(c.target, c.key): (c.id, c.describe()) for c in ws.open_conflicts() if not c.is_edge}
+    return {(c.target, c.key): (c.id, c.describe()) for c in ws.conflicts.open() if not c.is_edge}
 
 
 class ConflictsApi:
@@ -45,7 +45,7 @@ class ConflictsApi:
     ws: Workspace
 
     def _find(self, conflict: str) -> Conflict:
-        found = next((c for c in self.ws.open_conflicts() if c.id == conflict), None)
+        found = next((c for c in self.ws.conflicts.open() if c.id == conflict), None)
         if found is None:
             raise ValidationError("this conflict has changed or is already resolved; the list has been refreshed")
         return found
@@ -53,9 +53,9 @@ class ConflictsApi:
     async def m_conflicts(self, threshold: int = GROUP_THRESHOLD) -> dict[str, Any]:
         """Every open conflict, oldest first, and the groups large enough to settle in one go."""
         ws = self.ws
-        conflicts = ws.open_conflicts()
+        conflicts = ws.conflicts.open()
         groups = []
-        for names, items in ws.conflict_groups(threshold=threshold):
+        for names, items in ws.conflicts.groups(threshold=threshold):
             actors = items[0].actors
             people = {}
             for c in items:
@@ -84,7 +84,7 @@ class ConflictsApi:
         wanted = tuple(sorted(actors))
         if take not in wanted:
             raise ValidationError("the person whose side to take is not part of this group")
-        items = [c for c in self.ws.open_conflicts() if c.actors == wanted]
+        items = [c for c in self.ws.conflicts.open() if c.actors == wanted]
         if not items:
             raise ValidationError("these conflicts are already resolved; the list has been refreshed")
         async with writes.transaction(self.ws, kind="resolution") as tx:

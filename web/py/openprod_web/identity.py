@@ -24,7 +24,7 @@ class IdentityApi:
         return tdef.display_name if tdef is not None else table
 
     def _record_fields(self, record: str) -> list[Any]:
-        found = self.ws.record(record)
+        found = self.ws.records.get(record)
         if found is None:
             raise ValidationError("This record no longer exists.")
         return [f for t in found.tables if t in self.ws.schema.tables for f in self.ws.schema.tables[t].fields.values()
@@ -34,17 +34,17 @@ class IdentityApi:
         """The record's fields that show another record's value: where from, or why not."""
         out = []
         for fdef in self._record_fields(record):
-            ref = self.ws.reference_of(record, fdef.id)
+            ref = self.ws.records.reference_of(record, fdef.id)
             if ref is None:
                 continue
             source, source_field, broken = ref
-            found = self.ws.record(source)
+            found = self.ws.records.get(source)
             sdef = self.ws.schema.fields.get(source_field)
             out.append({"field": fdef.id, "field_name": fdef.display_name, "source": source,
-                        "source_label": self.ws.record_label(source) if found else None,
+                        "source_label": self.ws.records.label(source) if found else None,
                         "source_tables": found.tables if found else [],
                         "source_field_name": sdef.display_name if sdef else source_field,
-                        "value": self.ws.get(record, fdef.id), "broken": broken})
+                        "value": self.ws.records.value(record, fdef.id), "broken": broken})
         return {"references": out}
 
     async def m_find_records(self, search: str = "", exclude: str | None = None,
@@ -55,11 +55,11 @@ class IdentityApi:
         out: list[dict[str, Any]] = []
         seen: set[str] = set()
         for tdef in ws.schema.tables.values():
-            for rec in ws.records(tdef.id):
+            for rec in ws.records.all(tdef.id):
                 if rec.id in seen or rec.id == exclude:
                     continue
                 seen.add(rec.id)
-                label = ws.record_label(rec.id)
+                label = ws.records.label(rec.id)
                 if needle and needle not in label.casefold():
                     continue
                 fields = [{"id": f.id, "name": f.display_name, "table_name": self._id_table(f.table),
@@ -75,7 +75,7 @@ class IdentityApi:
         return {"records": out, "more": False}
 
     async def m_set_reference(self, record: str, field: str, source: str, source_field: str) -> dict[str, Any]:
-        if self.ws.record(source) is None:
+        if self.ws.records.get(source) is None:
             raise ValidationError("The record you chose was deleted, or is not on this device: choose another one.")
         fdef, sdef = self.ws.schema.fields.get(field), self.ws.schema.fields.get(source_field)
         if fdef is not None and sdef is not None and fdef.type != sdef.type:
@@ -83,15 +83,15 @@ class IdentityApi:
                                   "values. Choose a field like it.")
         async with writes.transaction(self.ws) as tx:
             tx.set_reference(record, field, source, source_field)
-        return {"value": self.ws.get(record, field)}
+        return {"value": self.ws.records.value(record, field)}
 
     async def m_clear_reference(self, record: str, field: str) -> dict[str, Any]:
         async with writes.transaction(self.ws) as tx:
             tx.clear_reference(record, field)
-        return {"value": self.ws.get(record, field)}
+        return {"value": self.ws.records.value(record, field)}
 
     async def m_merge_preview(self, record: str, other: str) -> dict[str, Any]:
-        p = self.ws.merge_preview(record, other)
+        p = self.ws.merges.preview(record, other)
         return {"records": list(p.records), "labels": list(p.labels), "survivor": p.survivor,
                 "tables": [[self._id_table(t) for t in side] for side in p.tables],
                 "fields": [{"field": f.field, "name": f.name, "table": f.table, "values": list(f.values),
@@ -99,12 +99,12 @@ class IdentityApi:
                 "conflicts": p.conflicts}
 
     async def m_merge_records(self, record: str, other: str) -> dict[str, Any]:
-        self.ws.merge_preview(record, other)  # every refusal before the transaction opens
+        self.ws.merges.preview(record, other)  # every refusal before the transaction opens
         async with writes.transaction(self.ws, staging=False) as tx:
             survivor = tx.merge_records(record, other)
-        found = self.ws.record(survivor)
+        found = self.ws.records.get(survivor)
         return {"survivor": survivor, "tables": found.tables if found else [],
-                "conflicts": len(self.ws.open_conflicts(survivor))}
+                "conflicts": len(self.ws.conflicts.open(survivor))}
 
     async def m_split_record(self, record: str, moves: list[str], shares: list[str],
                              copy: list[str]) -> dict[str, Any]:
@@ -112,14 +112,14 @@ class IdentityApi:
         both are in), with the `copy` fields' values."""
         if not moves and not shares:
             raise ValidationError("Choose at least one table for the new record.")
-        found = self.ws.record(record)
+        found = self.ws.records.get(record)
         if found is not None and set(moves) == set(found.tables):
             raise ValidationError("This record must stay in at least one table: share a table instead of moving "
                                   "them all.")
         async with writes.transaction(self.ws, staging=False) as tx:
             new = tx.split_record(record, tables=moves, also_in=shares, copy=copy)
-        created = self.ws.record(new)
-        return {"record": new, "label": self.ws.record_label(new), "tables": created.tables if created else []}
+        created = self.ws.records.get(new)
+        return {"record": new, "label": self.ws.records.label(new), "tables": created.tables if created else []}
 
 
 IDENTITY_METHODS: dict[str, bool | str] = {

@@ -61,7 +61,7 @@ class ImportApi:
         label_field = next((f.id for f in tdef.fields.values() if f.id in plan.match_on), None)
         matches = []
         for m in plan.matches[:SHOWN_MATCHES]:
-            record = ws.record(m.record)
+            record = ws.records.get(m.record)
             label = str(record.values.get(label_field)) if record and label_field else m.record[:8]
             matches.append({"line": m.line, "record": m.record, "label": label,
                             "changes": [{"field": c.field, "field_name": name(c.field), "old": c.old, "new": c.new}
@@ -134,11 +134,11 @@ class ImportApi:
         if problems:
             return {"problems": problems}
         changed = [(rid, fid, v) for rid, values in updates for fid, v in values.items()
-                   if not _same(self.ws.get(rid, fid), v)]
+                   if not _same(self.ws.records.value(rid, fid), v)]
         touched = len({rid for rid, _f, _v in changed}) + len(creates)
-        staged = touched > STAGE_PASTE_ROWS and self.ws.active_overlay is None
+        staged = touched > STAGE_PASTE_ROWS and self.ws.staging.active is None
         if staged:
-            self.ws.create_overlay(name or f"Paste of {len(block.rows)} rows into {tdef.display_name}")
+            self.ws.staging.create(name or f"Paste of {len(block.rows)} rows into {tdef.display_name}")
         created = []
         if changed or creates:
             async with writes.transaction(self.ws) as tx:
@@ -150,7 +150,7 @@ class ImportApi:
                 created = [tx.create_record(tdef.id, values) for values in creates]
         return {"problems": [], "changed": len(changed), "created": created, "rows": len(block.rows),
                 "records": len({rid for rid, _f, _v in changed}), "staged": staged,
-                "overlay": self.ws.active_overlay if staged else None}
+                "overlay": self.ws.staging.active if staged else None}
 
     def _paste_problem(self, fdef: FieldDef, cell: str, values: dict[str, Any], creating: bool) -> str | None:
         if fdef.crdt is not None:
@@ -175,9 +175,9 @@ class ImportApi:
                 fdef = self.ws.schema.field(fid)
                 if fdef.crdt is not None:
                     raise ValidationError(f"{fdef.display_name} is edited in the record form; it cannot be filled")
-                value = self.ws.get(top, fid)
+                value = self.ws.records.value(top, fid)
                 for rid in records[1:]:
-                    if _same(self.ws.get(rid, fid), value):
+                    if _same(self.ws.records.value(rid, fid), value):
                         continue
                     if value is None:
                         tx.clear_field(rid, fid)
@@ -198,7 +198,7 @@ class ImportApi:
                 problems.append(f"{fdef.display_name} is required: it cannot be emptied")
         if problems:
             raise ValidationError("nothing was cleared: " + "; ".join(problems))
-        targets = [(rid, fid) for rid in records for fid in fields if self.ws.get(rid, fid) is not None]
+        targets = [(rid, fid) for rid in records for fid in fields if self.ws.records.value(rid, fid) is not None]
         if targets:
             async with writes.transaction(self.ws) as tx:
                 for rid, fid in targets:

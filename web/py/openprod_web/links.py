@@ -27,8 +27,8 @@ class LinksApi:
     ws: Workspace
 
     def _other(self, record: str) -> dict[str, Any]:
-        found = self.ws.record(record)
-        return {"id": record, "label": self.ws.record_label(record),
+        found = self.ws.records.get(record)
+        return {"id": record, "label": self.ws.records.label(record),
                 "tables": found.tables if found is not None else []}
 
     def _edge_json(self, edge: Edge, direction: str) -> dict[str, Any]:
@@ -43,11 +43,11 @@ class LinksApi:
             if table not in self.ws.schema.tables:
                 continue
             tname = self.ws.schema.tables[table].display_name
-            for rec in self.ws.records(table):
+            for rec in self.ws.records.all(table):
                 if rec.id in seen or rec.id == exclude:
                     continue
                 seen.add(rec.id)
-                out.append({"id": rec.id, "label": self.ws.record_label(rec.id), "table": tname})
+                out.append({"id": rec.id, "label": self.ws.records.label(rec.id), "table": tname})
                 if len(out) >= CANDIDATES_SHOWN:
                     return out
         return out
@@ -56,7 +56,7 @@ class LinksApi:
         """Sections of the record form: for each edge type that fits the record's tables and each
         direction, the existing links (ordered lists in list order), and what could be linked."""
         ws = self.ws
-        found = ws.record(record)
+        found = ws.records.get(record)
         if found is None:
             raise ValidationError(f"record {record} does not exist")
         entity = found.id
@@ -65,7 +65,8 @@ class LinksApi:
         for etype in ws.schema.edge_types.values():
             for direction in ("out", "in"):
                 here, there = _ends(etype, direction)
-                rows = ws.edges_from(entity, etype.id) if direction == "out" else ws.edges_to(entity, etype.id)
+                rows = (ws.records.edges_from(entity, etype.id) if direction == "out"
+                        else ws.records.edges_to(entity, etype.id))
                 if not (mine & set(here)) and not rows:
                     continue
                 other_names = [ws.schema.tables[t].display_name for t in there if t in ws.schema.tables]
@@ -103,7 +104,7 @@ class LinksApi:
         return {"removed": edge}
 
     async def m_set_edge_property(self, edge: str, key: str, value: Any) -> dict[str, Any]:
-        edge_type = self.ws.edge_type_of(edge)
+        edge_type = self.ws.records.edge_type_of(edge)
         if edge_type is None:
             raise ValidationError(f"link {edge} does not exist")
         pdef = property_def(self.ws.schema.edge_type(edge_type), key)

@@ -38,7 +38,7 @@ class MappingsApi:
             for other in tdef.compatible_tables:
                 if other in ws.schema.tables:
                     pairs.add((tdef.id, other) if tdef.id < other else (other, tdef.id))
-        pairs.update((a, b) for a, b in ws.linked_tables() if a in ws.schema.tables and b in ws.schema.tables)
+        pairs.update((a, b) for a, b in ws.mappings.linked_tables() if a in ws.schema.tables and b in ws.schema.tables)
         return sorted(pairs)
 
     async def m_shared_fields(self) -> dict[str, Any]:
@@ -48,7 +48,7 @@ class MappingsApi:
         groups = ws.groups
         links = []
         for a, b in self._linkable_pairs():
-            state = ws.unlink_preview(a, b)
+            state = ws.mappings.unlink_preview(a, b)
             one = []
             for fa in ws.schema.tables[a].fields.values():
                 for fb in ws.schema.tables[b].fields.values():
@@ -56,17 +56,17 @@ class MappingsApi:
                         one.append({"fields": [_field(ws, fa.id), _field(ws, fb.id)]})
             links.append({"tables": [a, b], "names": [_table(ws, a), _table(ws, b)], "linked": state.linked,
                           "in_both": len(state.shared), "one_field": one})
-        return {"suggestions": [suggestion_json(ws, s) for s in ws.mapping_suggestions()], "links": links}
+        return {"suggestions": [suggestion_json(ws, s) for s in ws.mappings.suggestions()], "links": links}
 
     async def m_mapping_preview(self, field_a: str, field_b: str) -> dict[str, Any]:
-        p = self.ws.mapping_preview(field_a, field_b)
+        p = self.ws.mappings.preview(field_a, field_b)
         return {"fields": [_field(self.ws, p.fields[0]), _field(self.ws, p.fields[1])], "description": p.description,
                 "rows": [{"record": r.record, "label": r.label, "values": list(r.values), "after": r.after,
                           "differ": r.differ} for r in p.rows],
                 "in_both": p.in_both, "differing": p.differing, "problem": p.problem}
 
     async def m_confirm_mapping(self, field_a: str, field_b: str) -> dict[str, Any]:
-        preview = self.ws.mapping_preview(field_a, field_b)
+        preview = self.ws.mappings.preview(field_a, field_b)
         if preview.problem is not None:
             raise ValidationError(preview.problem)
         async with writes.transaction(self.ws, kind="edit", staging=False) as tx:
@@ -74,11 +74,11 @@ class MappingsApi:
         return {"confirmed": [field_a, field_b], "description": preview.description}
 
     async def m_dismiss_mapping(self, field_a: str, field_b: str) -> dict[str, Any]:
-        self.ws.dismiss_mapping(field_a, field_b)
+        self.ws.mappings.dismiss(field_a, field_b)
         return {"dismissed": [field_a, field_b]}
 
     async def m_link_preview(self, source: str, target: str) -> dict[str, Any]:
-        p = self.ws.link_preview(source, target)
+        p = self.ws.mappings.link_preview(source, target)
         return {"tables": list(p.tables), "names": [_table(self.ws, t) for t in p.tables], "linked": p.linked,
                 "mappings": [suggestion_json(self.ws, m) for m in p.mappings],
                 "to_add": [{"record": r, "label": label} for r, label in p.to_add],
@@ -88,7 +88,7 @@ class MappingsApi:
     async def m_link_tables(self, source: str, target: str) -> dict[str, Any]:
         """Link two tables: their shared fields become one and every record of `source` also
         appears in `target` (the preview listed any that cannot, and why)."""
-        preview = self.ws.link_preview(source, target)
+        preview = self.ws.mappings.link_preview(source, target)
         if preview.linked:
             raise ValidationError(f"{_table(self.ws, source)} and {_table(self.ws, target)} are already linked.")
         async with writes.transaction(self.ws, kind="edit", staging=False) as tx:
@@ -96,13 +96,13 @@ class MappingsApi:
         return {"added": len(preview.to_add), "skipped": len(skipped)}
 
     async def m_unlink_preview(self, source: str, target: str) -> dict[str, Any]:
-        p = self.ws.unlink_preview(source, target)
+        p = self.ws.mappings.unlink_preview(source, target)
         return {"tables": list(p.tables), "names": [_table(self.ws, t) for t in p.tables], "linked": p.linked,
                 "shared": [{"record": r, "label": label} for r, label in p.shared],
                 "mappings": [{"fields": [_field(self.ws, a), _field(self.ws, b)]} for a, b in p.mappings]}
 
     async def m_unlink_tables(self, source: str, target: str) -> dict[str, Any]:
-        preview = self.ws.unlink_preview(source, target)
+        preview = self.ws.mappings.unlink_preview(source, target)
         if not preview.linked and not preview.mappings:
             raise ValidationError(f"{_table(self.ws, source)} and {_table(self.ws, target)} are not linked.")
         async with writes.transaction(self.ws, kind="edit", staging=False) as tx:

@@ -98,8 +98,8 @@ class RulesApi:
     def _proposal_json(self, p: Proposal) -> dict[str, Any]:
         records = []
         for rid in p.records:
-            found = self.ws.record(rid)
-            records.append({"id": rid, "label": self.ws.record_label(rid), "tables": found.tables if found else []})
+            found = self.ws.records.get(rid)
+            records.append({"id": rid, "label": self.ws.records.label(rid), "tables": found.tables if found else []})
         table = p.table or (records[0]["tables"][0] if records and records[0]["tables"] else None)
         return {"id": p.id, "rule": p.rule, "rule_name": p.rule_name, "action": p.action, "records": records,
                 "table": table, "table_name": self._rule_table(table), "description": p.description}
@@ -156,13 +156,13 @@ class RulesApi:
     async def m_rules(self) -> dict[str, Any]:
         ws = self.ws
         rules = [{"id": r.id, "name": r.name, "kind": r.kind, "enabled": r.enabled, "auto": r.auto_accept,
-                  "summary": self._summary(r), "builder": self._builder(r)} for r in ws.list_rules()]
-        return {"rules": rules, "proposals": [self._proposal_json(p) for p in ws.proposals()]}
+                  "summary": self._summary(r), "builder": self._builder(r)} for r in ws.rules.list()]
+        return {"rules": rules, "proposals": [self._proposal_json(p) for p in ws.rules.proposals()]}
 
     async def m_rule_preview(self, definition: dict[str, Any]) -> dict[str, Any]:
         name, kw = self._definition(definition)
         try:
-            rule, would = self.ws.preview_rule(name or "This rule", **kw)
+            rule, would = self.ws.rules.preview(name or "This rule", **kw)
         except (RuleError, ValidationError) as exc:
             raise self._refused(exc) from None
         return {"summary": self._summary(rule), "proposals": [self._proposal_json(p) for p in would]}
@@ -170,7 +170,7 @@ class RulesApi:
     async def m_save_rule(self, definition: dict[str, Any]) -> dict[str, Any]:
         name, kw = self._definition(definition)
         try:
-            self.ws.preview_rule(name, **kw)  # every refusal before the transaction opens
+            self.ws.rules.preview(name, **kw)  # every refusal before the transaction opens
         except (RuleError, ValidationError) as exc:
             raise self._refused(exc) from None
         async with writes.transaction(self.ws, staging=False) as tx:
@@ -183,7 +183,7 @@ class RulesApi:
         return {"disabled": rule}
 
     def _current(self, ids: list[str]) -> list[Proposal]:
-        current = {p.id: p for p in self.ws.proposals()}
+        current = {p.id: p for p in self.ws.rules.proposals()}
         gone = [i for i in ids if i not in current]
         if gone:
             what = "This suggestion no longer applies" if len(ids) == 1 else \
@@ -201,7 +201,7 @@ class RulesApi:
 
     async def m_dismiss_proposals(self, ids: list[str]) -> dict[str, Any]:
         for p in self._current(list(ids)):
-            self.ws.dismiss_proposal(p)
+            self.ws.rules.dismiss(p)
         return {"dismissed": len(ids)}
 
 

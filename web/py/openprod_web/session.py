@@ -138,7 +138,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         self.seq = seq
         self.replay = replay
         self._queue: list[tuple[int, bytes]] = []
-        self.journal = ws.overlay_journal()
+        self.journal = ws.staging.journal()
         self.progress: ProgressSink | None = None
         self._writes = 0  # write calls so far: with `seq`, what the drift cache is valid for
         self._drift_cache: tuple[tuple[Any, ...], list[Drift]] | None = None
@@ -283,7 +283,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
             stats.replayed += 1
             stats.statuses[result.status] = stats.statuses.get(result.status, 0) + 1
             seq = max(seq, record_seq)
-        stats.overlays = ws.restore_overlays([_as_bytes(r) for r in overlays], [_as_bytes(r) for r in overlay_ops])
+        stats.overlays = ws.staging.restore([_as_bytes(r) for r in overlays], [_as_bytes(r) for r in overlay_ops])
         stats.replay_ms = (time.perf_counter() - started) * 1000
         return cls(ws, identity, seq, stats)
 
@@ -308,10 +308,10 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
     def drift_list(self) -> list[Drift]:
         """The active overlay's drift, cached until a bundle is stored or a write call runs: computing
         it closes the overlay's read view, which costs a replay of every staged op to reopen."""
-        active = self.ws.active_overlay
+        active = self.ws.staging.active
         key = (self.seq, self._writes, active)
         if self._drift_cache is None or self._drift_cache[0] != key:
-            self._drift_cache = (key, self.ws.overlay_drift(active) if active is not None else [])
+            self._drift_cache = (key, self.ws.staging.drift(active) if active is not None else [])
         return self._drift_cache[1]
 
     def snapshot(self) -> tuple[int, bytes] | None:
@@ -320,14 +320,14 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         An active overlay keeps a read view (a SQLite transaction) open between calls; it is
         closed first, so the snapshot holds canonical state only (calls never overlap this)."""
         conn: sqlite3.Connection = self.ws.conn
-        self.ws.close_views()
+        self.ws.staging.close_views()
         if conn.in_transaction:
             return None
         return self.seq, conn.serialize()
 
     def export_backup(self, now_ms: int) -> bytes:
         """The whole workspace as a backup file (backup.py: format v1). Staged edits are not in it."""
-        self.ws.close_views()
+        self.ws.staging.close_views()
         return encode_backup_v1(self.ws, int(now_ms), self.identity.display_name)
 
     async def restore_backup(self, data: Any) -> str:
@@ -368,7 +368,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         if spec is None:
             return json.dumps({"error": {"type": "LocalError", "message": f"unknown method {method!r}"}})
         args = json.loads(args_json) if args_json else {}
-        before = self.ws.active_overlay
+        before = self.ws.staging.active
         try:
             result = await getattr(self, f"m_{method}")(**args)
             if spec:  # what this write committed sets off triggers (their runs: `trigger_runs`)
@@ -382,7 +382,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         finally:
             if spec:  # a write may have staged into, or changed, the overlay active before or after it
                 self._writes += 1
-                self.journal.touch(before, self.ws.active_overlay)
+                self.journal.touch(before, self.ws.staging.active)
                 if method == "stage_activate" or method == "stage_discard":
                     self.journal.touch(args.get("overlay") or None)
         return json.dumps({"ok": result}, default=_json_default)
@@ -401,7 +401,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         """(record, semantic field) -> what changed underneath a staged edit. Read before the rows:
         drift compares with canonical state, so it closes the overlay's read view."""
         ws = self.ws
-        if ws.active_overlay is None:
+        if ws.staging.active is None:
             return {}
         return {(d.target, ws.groups.key(d.field)): drift_json(ws, d)["description"]
                 for d in self.drift_list() if d.field.count(".") == 2}
@@ -448,15 +448,15 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
     async def m_status(self) -> dict[str, Any]:
         """What the header and banners show: staging mode, open conflicts, unacknowledged drift."""
         ws = self.ws
-        active = ws.active_overlay
+        active = ws.staging.active
         overlay = None
         drift = 0
         if active is not None:
             drift = len(self.drift_list())  # first: drift closes the overlay's read view
-            info = next((o for o in ws.list_overlays() if o.id == active), None)
+            info = next((o for o in ws.staging.list() if o.id == active), None)
             overlay = {"id": active, "name": info.name if info else "", "op_count": info.op_count if info else 0}
-        waiting = sum(1 for o in ws.list_overlays() if o.status != "active")
-        return {"overlay": overlay, "drift": drift, "conflicts": len(ws.open_conflicts()), "overlays_waiting": waiting,
+        waiting = sum(1 for o in ws.staging.list() if o.status != "active")
+        return {"overlay": overlay, "drift": drift, "conflicts": len(ws.conflicts.open()), "overlays_waiting": waiting,
                 "awareness": self._awareness()}
 
     def _field_name(self, field_id: str) -> str:
@@ -468,7 +468,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         others: one sentence per arriving edit (the page shows each once)."""
         me = self.ws.actor_id.hex()
         grouped: dict[tuple[str, str, str, str], list[Any]] = {}
-        for n in self.ws.awareness_notices():
+        for n in self.ws.history.awareness_notices():
             grouped.setdefault((n.record, n.field, n.actor, n.other_actor), []).append(n)
         out = []
         for (record, field_id, actor, other_actor), notices in grouped.items():
@@ -479,7 +479,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
                 "key": f"{record}|{field_id}|{actor}|{other_actor}|{max(n.at_ms for n in notices)}",
                 "record": record,
                 "text": f"{self.ws.actor_name(actor)} edited {self._field_name(field_id)} of "
-                        f"{self.ws.record_label(record)} just as {who} changed {listed}. Both changes are kept.",
+                        f"{self.ws.records.label(record)} just as {who} changed {listed}. Both changes are kept.",
             })
         return out
 
@@ -487,21 +487,21 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         tdef = self.ws.schema.table(table)
         field_ids = [f.id for f in tdef.fields.values()]
         drift = self._drift()
-        rows = self.ws.records(table)
+        rows = self.ws.records.all(table)
         flags = self._flags([r.id for r in rows], field_ids, drift)
         return {"table": tdef.id, "fields": self._fields(tdef.fields.values()),
                 "rows": [{"id": r.id, "tables": r.tables, "values": r.values} for r in rows], "flags": flags}
 
     async def m_record(self, record: str) -> dict[str, Any] | None:
         drift = self._drift()
-        found = self.ws.record(record)
+        found = self.ws.records.get(record)
         if found is None:
             return None
         field_ids = [f.id for t in found.tables if t in self.ws.schema.tables
                      for f in self.ws.schema.tables[t].fields.values()]
         flags = self._flags([found.id], field_ids, drift).get(found.id, {"new": False, "fields": {}})
         return {"id": found.id, "tables": found.tables, "values": found.values,
-                "label": self.ws.record_label(found.id), "flags": flags}
+                "label": self.ws.records.label(found.id), "flags": flags}
 
     async def m_history(self, record: str, field: str) -> list[dict[str, Any]]:
         def others(alternatives: tuple[Any, ...]) -> list[dict[str, Any]]:
@@ -514,11 +514,11 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
                  "chosen_over": others(c.chosen_over), "supersedes": c.supersedes is not None,
                  "picked_from": c.picked.display_name if c.picked and c.picked.actor != c.actor else None,
                  "accepted": c.accepted, "stale": c.stale, "staged": c.staged, "description": c.describe()}
-                for c in self.ws.history(record, field)]
+                for c in self.ws.history.field(record, field)]
 
     async def m_membership(self, record: str) -> list[dict[str, Any]]:
         """Every table, whether the record is in it, and the required fields it would still need."""
-        found = self.ws.record(record)
+        found = self.ws.records.get(record)
         if found is None:
             raise ValidationError(f"record {record} does not exist")
         out = []
@@ -526,7 +526,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
             member = tdef.id in found.tables
             needs = [] if member else self._fields(
                 f for f in tdef.fields.values()
-                if f.required and f.default is None and self.ws.get(record, f.id) is None)
+                if f.required and f.default is None and self.ws.records.value(record, f.id) is None)
             out.append({"table": tdef.id, "display_name": tdef.display_name, "member": member, "needs": needs})
         return out
 
@@ -536,7 +536,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
 
     async def m_stats(self) -> dict[str, Any]:
         r = self.replay
-        bundles = self.ws.oplog_size().bundles
+        bundles = self.ws.oplog.size().bundles
         return {"seq": self.seq, "queued": len(self._queue), "bundles": bundles,
                 "snapshot_seq": r.snapshot_seq, "snapshot_bytes": r.snapshot_bytes, "replayed": r.replayed,
                 "replay_statuses": r.statuses, "restore_ms": round(r.restore_ms, 1),
@@ -554,7 +554,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         for field_id, raw in values.items():
             fdef = self._fdef(field_id)
             coerced = coerce_crdt(fdef, raw) if fdef.crdt is not None else coerce_input(fdef, raw)
-            current = self.ws.get(record, fdef.id)
+            current = self.ws.records.value(record, fdef.id)
             if fdef.crdt == "text":
                 now = current or ""
                 base = (bases or {}).get(fdef.id, now)
@@ -584,13 +584,13 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         fdef = self._fdef(field)
         changes = self._changes(record, {fdef.id: value}, {fdef.id: base} if base is not None else None)
         if not changes:
-            return {"changed": False, "value": self.ws.get(record, fdef.id)}
+            return {"changed": False, "value": self.ws.records.value(record, fdef.id)}
         async with writes.transaction(self.ws) as tx:
             self._write(tx, record, fdef.id, changes[fdef.id])
-        if fdef.crdt is None and self.ws.active_overlay is not None:
+        if fdef.crdt is None and self.ws.staging.active is not None:
             # staged: reading it back would reopen the overlay's view (a replay of every staged op)
             return {"changed": True, "value": normalize_value(fdef, changes[fdef.id])}
-        return {"changed": True, "value": self.ws.get(record, fdef.id)}
+        return {"changed": True, "value": self.ws.records.value(record, fdef.id)}
 
     async def m_create_record(self, table: str, values: dict[str, Any]) -> dict[str, Any]:
         tdef = self.ws.schema.table(table)
@@ -632,15 +632,15 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
                 clean[key] = coerced
         async with writes.transaction(self.ws) as tx:
             tx.add_to_table(record, tdef.id, clean)
-        return {"tables": self.ws.record(record).tables}  # type: ignore[union-attr]
+        return {"tables": self.ws.records.get(record).tables}  # type: ignore[union-attr]
 
     async def m_remove_from_table(self, record: str, table: str) -> dict[str, Any]:
-        found = self.ws.record(record)
+        found = self.ws.records.get(record)
         if found is not None and found.tables == [table]:
             raise ValidationError("this is the record's only table; delete the record instead")
         async with writes.transaction(self.ws) as tx:
             tx.remove_from_table(record, table)
-        return {"tables": self.ws.record(record).tables}  # type: ignore[union-attr]
+        return {"tables": self.ws.records.get(record).tables}  # type: ignore[union-attr]
 
     async def m_delete_record(self, record: str) -> dict[str, Any]:
         async with writes.transaction(self.ws) as tx:

@@ -1,7 +1,7 @@
 """Staging overlays in the browser: the page's staging API (CSV import and paste are in imports.py).
 
-Staged edits are made durable by the core's overlay journal (`Workspace.overlay_journal`); which
-cells are staged comes from `Workspace.staged_ops`.
+Staged edits are made durable by the core's overlay journal (`Workspace.staging.journal`); which
+cells are staged comes from `Workspace.staging.staged_ops`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def staged_cells(ws: Workspace) -> tuple[set[str], set[tuple[str, str]]]:
     """(records created in the active overlay, (record, semantic field key) pairs staged in it)."""
     new: set[str] = set()
     cells: set[tuple[str, str]] = set()
-    for op in ws.staged_ops():
+    for op in ws.staging.staged_ops():
         if op.target is None or not op.target_is_id:
             continue
         if op.op_type == "CreateEntity":
@@ -46,7 +46,7 @@ def overlay_json(info: OverlayInfo) -> dict[str, Any]:
 
 
 def _tables(ws: Workspace, record: str) -> list[str]:
-    found = ws.record(record)
+    found = ws.records.get(record)
     return found.tables if found is not None else []
 
 
@@ -56,7 +56,7 @@ def staged_changes(ws: Workspace, limit: int = CHANGES_SHOWN) -> tuple[list[dict
     seen: set[tuple[Any, ...]] = set()
     new_records: set[str] = set()
     total = 0
-    for op in ws.staged_ops():
+    for op in ws.staging.staged_ops():
         op_type, target, field = op.op_type, op.target, op.field
         if op_type == "CreateEntity" and target is not None:
             key: tuple[Any, ...] = ("new", target)
@@ -75,11 +75,11 @@ def staged_changes(ws: Workspace, limit: int = CHANGES_SHOWN) -> tuple[list[dict
             continue
         if key[0] == "new":
             rid = key[1]
-            out.append({"kind": "new", "record": rid, "label": ws.record_label(rid), "tables": _tables(ws, rid)})
+            out.append({"kind": "new", "record": rid, "label": ws.records.label(rid), "tables": _tables(ws, rid)})
         elif key[0] == "field" and field is not None and field.count(".") == 2:
             rid = key[1]
             fdef = ws.schema.fields.get(field)
-            out.append({"kind": "field", "record": rid, "label": ws.record_label(rid), "field": field,
+            out.append({"kind": "field", "record": rid, "label": ws.records.label(rid), "field": field,
                         "field_name": fdef.display_name if fdef else field, "tables": _tables(ws, rid),
                         "value": _current(ws, rid, field), "was": op.was})
         elif key[0] == "field":
@@ -90,7 +90,7 @@ def staged_changes(ws: Workspace, limit: int = CHANGES_SHOWN) -> tuple[list[dict
 
 
 def _current(ws: Workspace, record: str, field: str) -> Any:
-    found = ws.record(record)
+    found = ws.records.get(record)
     return None if found is None else found.values.get(field)
 
 
@@ -105,11 +105,11 @@ class StagingApi:
 
     def drift_list(self) -> list[Drift]:
         """The active overlay's drift (the session caches it)."""
-        active = self.ws.active_overlay
-        return [] if active is None else self.ws.overlay_drift(active)
+        active = self.ws.staging.active
+        return [] if active is None else self.ws.staging.drift(active)
 
     def _active(self) -> str:
-        active = self.ws.active_overlay
+        active = self.ws.staging.active
         if active is None:
             from openprod import LocalError
 
@@ -119,8 +119,8 @@ class StagingApi:
     async def m_staging(self) -> dict[str, Any]:
         """The active overlay (with its staged changes and drift) and every other overlay."""
         ws = self.ws
-        active = ws.active_overlay
-        overlays = [overlay_json(o) for o in ws.list_overlays()]
+        active = ws.staging.active
+        overlays = [overlay_json(o) for o in ws.staging.list()]
         if active is None:
             return {"active": None, "overlays": overlays, "drift": [], "changes": [], "change_count": 0}
         drift = [drift_json(ws, d) for d in self.drift_list()]  # first: drift closes the overlay's read view
@@ -131,25 +131,25 @@ class StagingApi:
     async def m_stage_start(self, name: str | None = None) -> dict[str, Any]:
         """Enter staging mode: a new overlay, active at once (any active one is stashed)."""
         label = name or "Staged changes"
-        overlay = self.ws.create_overlay(label)
+        overlay = self.ws.staging.create(label)
         return {"overlay": overlay}
 
     async def m_stage_activate(self, overlay: str) -> dict[str, Any]:
         """Recall a stashed (or pending script) overlay; the active one is stashed."""
-        self.ws.activate_overlay(overlay)
+        self.ws.staging.activate(overlay)
         return {"overlay": overlay}
 
     async def m_stage_stash(self) -> dict[str, Any]:
         """Leave staging mode and keep the overlay for later."""
-        active = self.ws.active_overlay
+        active = self.ws.staging.active
         if active is not None:
-            self.ws.stash_overlay(active)
+            self.ws.staging.stash(active)
         return {"overlay": None}
 
     async def m_stage_discard(self, overlay: str | None = None) -> dict[str, Any]:
         """Throw an overlay away (default: the active one). Canonical data is untouched."""
         target = overlay or self._active()
-        self.ws.discard_overlay(target)
+        self.ws.staging.discard(target)
         return {"discarded": target}
 
     async def m_stage_commit(self) -> dict[str, Any]:
@@ -158,12 +158,12 @@ class StagingApi:
         return {"committed": receipt is not None, "bundle_id": receipt.bundle_id if receipt else None}
 
     async def m_stage_keep_mine(self, record: str, field: str) -> dict[str, Any]:
-        self.ws.keep_mine(self._active(), record, field)
+        self.ws.staging.keep_mine(self._active(), record, field)
         return {"kept": True}
 
     async def m_stage_use_canonical(self, record: str, field: str) -> dict[str, Any]:
         """Knock one field's staged edits out of the overlay (it shows the canonical value again)."""
-        return {"removed": self.ws.use_canonical(self._active(), record, field)}
+        return {"removed": self.ws.staging.use_canonical(self._active(), record, field)}
 
 
 # name -> True if the method writes (the worker then waits until its records are durable)

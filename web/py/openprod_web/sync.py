@@ -83,7 +83,7 @@ def _as_bytes(value: Any) -> bytes:
 
 def genesis_wire(ws: Workspace) -> bytes:
     """The bundle holding the workspace's InitWorkspace: publishing sends it (it makes its author the owner)."""
-    wire = ws.genesis_bundle()
+    wire = ws.oplog.genesis_bundle()
     if wire is None:
         raise LookupError("this workspace holds no InitWorkspace bundle yet")
     return wire
@@ -335,11 +335,11 @@ class SyncHub:
                 "received": link.received, "in_sync": link.in_sync and session.idle, "idle": session.idle,
                 "catching_up": list(link.catching_up) if link.catching_up else None,
             })
-        unshared = self.ws.unshared_count(shared)
+        unshared = self.ws.oplog.unshared_count(shared)
         since = None
         if counts:
             people = [{"actor": p.actor, "name": p.display_name, "changes": p.bundles, "records": p.records}
-                      for p in self.ws.changes_since(int(seen_mark))]
+                      for p in self.ws.history.changes_since(int(seen_mark))]
             since = {"total": sum(p["changes"] for p in people), "people": people}
         return json.dumps({"links": links, "shared_hlc": shared.hex() if shared != ZERO else "",
                            "unshared": unshared, "mark": self.max_seq(), "owner": self.is_owner(), "since": since})
@@ -352,7 +352,7 @@ class SyncHub:
 
     def max_seq(self) -> int:
         """The local position of the newest stored bundle ("seen" marks are taken from it)."""
-        return self.ws.change_mark()
+        return self.ws.history.change_mark()
 
     def state_hash(self) -> str:
         return self.replica.state_hash()

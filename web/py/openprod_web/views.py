@@ -42,8 +42,8 @@ class ViewsApi:
         if view is None:
             raise ValidationError("choose a view")
         if view.startswith("table:"):
-            return self.ws.table_view(view[len("table:"):])
-        return self.ws.find_view(view)
+            return self.ws.views.table(view[len("table:"):])
+        return self.ws.views.find(view)
 
     def _also(self, view: ViewDef, day: str | None, offset: int | None) -> str | None:
         field = view.definition.get("date_field")
@@ -53,7 +53,7 @@ class ViewsApi:
 
     async def m_views(self) -> list[dict[str, Any]]:
         """Every view and document, module ones first."""
-        out = views_json(self.ws.views())
+        out = views_json(self.ws.views.list())
         for item in out:
             tdef = self.ws.schema.tables.get(item["table"])
             item["table_name"] = tdef.display_name if tdef is not None else item["table"]
@@ -88,13 +88,13 @@ class ViewsApi:
                          name: str = "", day: str | None = None, offset: int | None = None) -> dict[str, Any]:
         """A view's rows (through the active overlay); `definition`: a draft from the builder."""
         found = self._view(view, definition, name)
-        result = self.ws.run_view(found, also=self._also(found, day, offset))
+        result = self.ws.views.run(found, also=self._also(found, day, offset))
         out = result_json(result)
         out["table_name"] = self.ws.schema.table(found.table).display_name
         if found.definition.get("layout") == "report":  # the page lists reports by their titles
             for group in out["groups"]:
                 for row in group["rows"]:
-                    row["title"] = self.ws.record_label(row["id"])
+                    row["title"] = self.ws.records.label(row["id"])
         for column in out["columns"]:  # a phone number is never broken across lines on paper
             fdef = self.ws.schema.fields.get(column["field"] or "")
             column["nowrap"] = fdef is not None and (fdef.shared_key == "phone" or "phone" in fdef.name)
@@ -118,7 +118,7 @@ class ViewsApi:
                             name: str = "", day: str | None = None, offset: int | None = None) -> dict[str, Any]:
         """A file to download: {filename, mime, text} for CSV, {filename, mime, base64} for Excel."""
         found = self._view(view, definition, name)
-        result = self.ws.run_view(found, also=self._also(found, day, offset))
+        result = self.ws.views.run(found, also=self._also(found, day, offset))
         shown_day = day if found.definition.get("date_field") else None
         if format == "csv":
             return {"filename": filename(found.name, "csv", shown_day), "mime": "text/csv", "text": to_csv(result)}

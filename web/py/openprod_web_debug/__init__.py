@@ -50,9 +50,9 @@ class DebugPeer:
     async def pull(self) -> int:
         """Receive every bundle the session's workspace holds (duplicates are harmless)."""
         main = self.session.ws
-        main.close_views()
+        main.staging.close_views()
         applied = 0
-        for wire in [stored.wire for stored in main.bundles()]:
+        for wire in [stored.wire for stored in main.oplog.bundles()]:
             result = await writes.ingest(self.ws, wire, source="debug-main")
             applied += result.status == "applied"
         return applied
