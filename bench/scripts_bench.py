@@ -3,7 +3,7 @@ Python API, in the same process on the same kind of workspace file.
 
 Both sides make the same 10,000 edits (each cue's page set to its position) as one bundle: the
 script (lupa, Lua 5.4, autoCommit mode) reads the cues with `core.query` and calls
-`core.set_field` for each; the reference runs `ws.query` and `tx.set_field` in one
+`core.set_field` for each; the reference runs `ws.views.query` and `tx.set_field` in one
 `ws.transaction()`. Each run starts from a fresh copy of the same workspace file, the two sides
 alternate, and the figure is the median of N. The script is also timed in session mode (staged
 into its own overlay, nothing signed). Values are checked equal after each run.

@@ -52,9 +52,9 @@ with tempfile.TemporaryDirectory() as tmp:
         ws.set_field(jane, "contacts.Contacts.phone", "555-0101")
         hashed = ws.state_hash()
     with Workspace.open(sqlite3.connect(path), env) as ws:  # a plain connection works too
-        record = ws.record(jane)
+        record = ws.records.get(jane)
         assert record is not None and record.values["contacts.Contacts.phone"] == "555-0101", record
         assert ws.state_hash() == hashed
-        assert [c.new for c in ws.history(jane, "contacts.Contacts.phone")] == ["555-0101"]
+        assert [c.new for c in ws.history.field(jane, "contacts.Contacts.phone")] == ["555-0101"]
 print(f"wheel smoke: openprod and openprod_server from {venv.name}, {len(installed)} core modules, "
       "create/edit/reopen/read OK")
