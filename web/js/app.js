@@ -283,6 +283,7 @@ class App {
       mount(this.main);
     }
     const role = await this.api.openWorkspace(id);
+    performance.mark('openprod-opened'); // the worker has the workspace open (bench breakdown)
     let info = await this.api.call('info', {});
     if (preview) await preview.leave(); // the cached screen steps aside (a cell being typed in is kept first)
     if (info.upgrades && info.upgrades.length) info = await this.upgradeModules(info);
@@ -647,6 +648,7 @@ class App {
 export async function start() {
   watchInstall();
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'openprod-core' });
+  performance.mark('openprod-worker-created');
   const api = Comlink.wrap(worker);
   const app = new App(api);
   window.openprod = { api, app }; // for diagnostics in the console and for the browser tests

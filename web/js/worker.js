@@ -322,7 +322,7 @@ const api = {
 
   async stats() {
     const boot = pythonBoot ? (await pythonBoot).timings : null;
-    return { boot, workspace: host ? host.stats() : null, policy };
+    return { boot, workspace: host ? host.stats() : null, policy, workerOrigin: performance.timeOrigin };
   },
 
   /** Take a snapshot now (owner only); resolves with its size and timings. */

@@ -177,6 +177,9 @@ export class WorkspaceHost {
         snapshotSeq: replay.snapshot_seq, snapshotBytes: replay.snapshot_bytes, logRecords: log.length,
         replayed: replay.replayed, replayStatuses: replay.replay_statuses,
         restoreMs: replay.restore_ms, replayMs: replay.replay_ms, overlaysRestored: replay.overlays_restored,
+        // epoch ms, for the start-up breakdown (bench/opening_bench.py)
+        at: { start: performance.timeOrigin + t0, pythonReady: performance.timeOrigin + t1,
+          read: performance.timeOrigin + t2, opened: performance.timeOrigin + t3 },
       };
     }
     this.session.set_progress((kind, done, total) => this.emit('progress', { kind, done, total }));
