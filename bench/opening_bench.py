@@ -101,12 +101,12 @@ def app_run(tab: Tab, route: str, rows: int) -> dict[str, Any]:
         page.goto(f"{tab.origin}/#{route}")
         page.wait_for_function(INTERACTIVE, polling=20)
         marks = page.evaluate(APP_MARKS)
-        got = page.locator("table.grid tbody tr[data-id]").count()
+        got = page.locator(".row-count").inner_text()
         s = page.evaluate("window.openprod.api.stats()")
     finally:
         page.close()
-    if got != rows:
-        raise RuntimeError(f"the grid shows {got} rows, expected {rows}")
+    if got != f"{rows:,} records":
+        raise RuntimeError(f"the grid says {got!r}, expected {rows:,} records")
     startup = s["workspace"]["startup"]
     if s["workspace"]["role"] != "owner":
         raise RuntimeError(f"the tab opened as {s['workspace']['role']}, not owner")

@@ -645,25 +645,27 @@ class App {
   }
 }
 
-export async function start() {
+export async function start(worker) {
   watchInstall();
-  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'openprod-core' });
-  performance.mark('openprod-worker-created');
   const api = Comlink.wrap(worker);
   const app = new App(api);
   window.openprod = { api, app }; // for diagnostics in the console and for the browser tests
-  await api.subscribe(Comlink.proxy((type, detail) => app.onEvent(type, detail)));
-  // WebKitGTK (and any browser built without WebRTC) syncs through the relay's WebSocket only.
-  await api.setCapabilities({ rtc: typeof RTCPeerConnection !== 'undefined' });
+  // Not awaited: these wait for the worker's modules to load, and the opening screen needs no worker.
+  // Messages keep their order, so the worker knows both before it opens a workspace.
+  const told = Promise.all([
+    api.subscribe(Comlink.proxy((type, detail) => app.onEvent(type, detail))),
+    // WebKitGTK (and any browser built without WebRTC) syncs through the relay's WebSocket only.
+    api.setCapabilities({ rtc: typeof RTCPeerConnection !== 'undefined' }),
+  ]);
   const engine = $('engine-status');
   engine.textContent = 'Starting the engine…';
-  // `?hold-engine` holds Python back in TEST builds only (--debug-peer), to test the opening screen
-  api.boot({ holdForTest: new URLSearchParams(location.search).has('hold-engine') }).then((timings) => {
+  api.boot().then((timings) => {
     engine.textContent = '';
     engine.dataset.bootMs = String(timings.bootMs);
   }).catch((err) => { engine.textContent = `The engine did not start: ${err.message}`; });
   // The last grid, from this browser's storage, while Python starts (js/opening.js): no worker call before it.
   await showOpening(app).catch((err) => console.warn('[opening]', err));
+  await told;
   app.identity = await api.identity();
   app.showIdentity();
   $('identity-button').addEventListener('click', () => app.openIdentityDialog());

@@ -53,6 +53,12 @@ const found = problems();
 if (found.length) {
   explain(found);
 } else {
+  // The worker first, before the page's own modules load: Python's start (the longest step of opening)
+  // begins at once. `?hold-engine` holds Python back in TEST builds only (--debug-peer), to test the
+  // opening screen; the worker reads it from its own address.
+  const hold = new URLSearchParams(location.search).has('hold-engine') ? '?hold-engine' : '';
+  const worker = new Worker(new URL(`./worker.js${hold}`, import.meta.url), { type: 'module', name: 'openprod-core' });
+  performance.mark('openprod-worker-created');
   const { start } = await import('./app.js');
-  await start();
+  await start(worker);
 }

@@ -3,7 +3,6 @@
 // serves from its cache when offline. Hands Yjs to the core so collaborative (CRDT) fields work, and
 // the Lua loader for scripts.
 import { loadPyodide } from '../../pyodide/pyodide.mjs';
-import * as Y from '../../vendor/yjs/yjs.mjs';
 import { loadLua } from './lua.js';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -19,6 +18,7 @@ export async function bootPython({ hold = null } = {}) {
   const at = {}; // epoch ms of each step, for the start-up breakdown (bench/opening_bench.py)
   const stamp = (name) => { at[name] = performance.timeOrigin + performance.now(); };
   stamp('bootStart');
+  const yjs = import('../../vendor/yjs/yjs.mjs'); // loads while Pyodide starts
   // no-cache: without a service worker yet, never take an older bundle's list from the HTTP cache
   const infoPromise = fetch(new URL('build-info.json', ROOT), { cache: 'no-cache' }).then((r) => r.json());
   if (hold) {
@@ -41,7 +41,7 @@ export async function bootPython({ hold = null } = {}) {
   await py.loadPackage(urls, { messageCallback: () => {}, checkIntegrity: false });
   stamp('wheelsLoaded');
   const web = py.pyimport('openprod_web');
-  web.use_yjs(Y);
+  web.use_yjs(await yjs);
   web.use_lua(loadLua); // wasmoon is loaded on a first script run, not at start-up
   const debug = info.debug_peer ? py.pyimport('openprod_web_debug') : null;
   const methodsProxy = web.METHODS;
