@@ -71,11 +71,22 @@ REFERENCE_RUN = """async (code) => {
     return { created, done, ...out, dcl: nav.domContentLoadedEventEnd, controlled: navigator.serviceWorker.controller !== null };
 }"""
 
+KEPT_SCREEN = """async () => {
+    const ws = location.hash.split('/')[2];
+    const db = await new Promise((ok, no) => { const r = indexedDB.open(`openprod-ws-${ws}`);
+        r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+    try {
+        const v = await new Promise((ok) => { const g = db.transaction('screen').objectStore('screen').get('last');
+            g.onsuccess = () => ok(g.result); });
+        return v ? { hash: location.hash, table: v.table, rows: v.data.rows.length, tables: v.info.tables.map((t) => t.id) } : null;
+    } finally { db.close(); }
+}"""
 APP_MARKS = """() => {
     const mark = (n) => { const e = performance.getEntriesByName(n)[0]; return e ? e.startTime : null; };
     const nav = performance.getEntriesByType('navigation')[0];
     return { origin: performance.timeOrigin, dcl: nav.domContentLoadedEventEnd,
-             workerCreated: mark('openprod-worker-created'), firstScreen: mark('openprod-first-screen'),
+             workerCreated: mark('openprod-worker-created'), pageLoaded: mark('openprod-page-loaded'),
+             screenRead: mark('openprod-screen-read'), firstScreen: mark('openprod-first-screen'),
              opened: mark('openprod-opened'), interactive: mark('openprod-interactive') };
 }"""
 
@@ -97,12 +108,16 @@ def reference_run(tab: Tab) -> dict[str, float]:
 def app_run(tab: Tab, route: str, rows: int) -> dict[str, Any]:
     page = tab.context.new_page()
     page.set_default_timeout(BOOT_MS)
+    warnings: list[str] = []
+    page.on("console", lambda m: warnings.append(m.text) if m.type in ("warning", "error") else None)
     try:
         page.goto(f"{tab.origin}/#{route}")
         page.wait_for_function(INTERACTIVE, polling=20)
         marks = page.evaluate(APP_MARKS)
         got = page.locator(".row-count").inner_text()
         s = page.evaluate("window.openprod.api.stats()")
+        if marks["firstScreen"] is None:
+            warnings.append(json.dumps(page.evaluate(KEPT_SCREEN)))
     finally:
         page.close()
     if got != f"{rows:,} records":
@@ -117,14 +132,15 @@ def app_run(tab: Tab, route: str, rows: int) -> dict[str, Any]:
     boot = s["boot"].get("at", {})
     opened = startup.get("at", {})
     timeline = {
-        "page_dcl": marks["dcl"], "worker_created": marks["workerCreated"], "worker_origin": rel(s["workerOrigin"]),
+        "page_dcl": marks["dcl"], "worker_created": marks["workerCreated"], "page_modules_loaded": marks.get("pageLoaded"),
+        "kept_screen_read": marks.get("screenRead"), "worker_origin": rel(s["workerOrigin"]),
         "python_boot_start": rel(boot.get("bootStart")), "pyodide_loaded": rel(boot.get("pyodideLoaded")),
         "wheels_loaded": rel(boot.get("wheelsLoaded")), "imported": rel(boot.get("imported")),
         "open_start": rel(opened.get("start")), "snapshot_read": rel(opened.get("read")),
         "session_opened": rel(opened.get("opened")), "page_told_opened": marks["opened"],
         "first_screen": marks["firstScreen"], "interactive": marks["interactive"],
     }
-    return {"first_screen": marks["firstScreen"], "interactive": marks["interactive"],
+    return {"first_screen": marks["firstScreen"], "interactive": marks["interactive"], "warnings": warnings[:5],
             "timeline_ms": {k: (round(v, 1) if v is not None else None) for k, v in timeline.items()},
             "worker": {k: startup.get(k) for k in ("waitBootMs", "readMs", "openMs", "restoreMs", "replayed",
                                                    "snapshotBytes")},
@@ -133,18 +149,14 @@ def app_run(tab: Tab, route: str, rows: int) -> dict[str, Any]:
 
 def wait_screen_kept(tab: Tab, rows: int) -> None:
     """Until the worker has written the grid it showed (the opening screen's copy)."""
-    tab.page.wait_for_function(
-        """async (rows) => {
-            const ws = location.hash.split('/')[2];
-            const db = await new Promise((ok, no) => { const r = indexedDB.open(`openprod-ws-${ws}`);
-                r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
-            try {
-                if (!db.objectStoreNames.contains('screen')) return false;
-                const v = await new Promise((ok) => { const g = db.transaction('screen').objectStore('screen').get('last');
-                    g.onsuccess = () => ok(g.result); });
-                return Boolean(v) && v.data.rows.length === rows;
-            } finally { db.close(); }
-        }""", arg=rows, polling=200, timeout=BOOT_MS)
+    deadline = time.monotonic() + BOOT_MS / 1000
+    while True:
+        kept = tab.page.evaluate(KEPT_SCREEN)
+        if kept and kept["rows"] == rows:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the grid was not kept with {rows} rows: {kept}")
+        tab.page.wait_for_timeout(200)
 
 
 def prepare(tab: Tab, relay: RelayProcess, base: Path, bundles: int) -> tuple[str, str, int]:
@@ -242,6 +254,9 @@ def main(argv: list[str] | None = None) -> None:
         first = summary(runs, "first_screen") if all(r["first_screen"] is not None for r in runs) else None
         inter = summary(runs, "interactive")
         result[name] = {
+            "first_screen_runs_ms": [r["first_screen"] and round(r["first_screen"]) for r in runs],
+            "interactive_runs_ms": [round(r["interactive"]) for r in runs],
+            "problems": [w for r in runs for w in r["warnings"]],
             "first_screen_ms": first, "first_screen_target_ms": 500,
             "met_first_screen_target": bool(first and first["median"] <= 500),
             "interactive_ms": inter, "interactive_ratio_to_reference": round(inter["median"] / ref, 2),

@@ -60,5 +60,6 @@ if (found.length) {
   const worker = new Worker(new URL(`./worker.js${hold}`, import.meta.url), { type: 'module', name: 'openprod-core' });
   performance.mark('openprod-worker-created');
   const { start } = await import('./app.js');
+  performance.mark('openprod-page-loaded'); // the page's modules (bench breakdown)
   await start(worker);
 }
