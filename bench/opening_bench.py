@@ -133,7 +133,7 @@ def app_run(tab: Tab, route: str, rows: int) -> dict[str, Any]:
     opened = startup.get("at", {})
     timeline = {
         "page_dcl": marks["dcl"], "worker_created": marks["workerCreated"], "page_modules_loaded": marks.get("pageLoaded"),
-        "kept_screen_read": marks.get("screenRead"), "worker_origin": rel(s["workerOrigin"]),
+        "kept_screen_read": marks.get("screenRead"), "worker_origin": rel(s.get("workerOrigin")),
         "python_boot_start": rel(boot.get("bootStart")), "pyodide_loaded": rel(boot.get("pyodideLoaded")),
         "wheels_loaded": rel(boot.get("wheelsLoaded")), "imported": rel(boot.get("imported")),
         "open_start": rel(opened.get("start")), "snapshot_read": rel(opened.get("read")),
