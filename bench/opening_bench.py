@@ -222,7 +222,8 @@ def main(argv: list[str] | None = None) -> None:
         relay = None
         tab = None
         try:
-            relay = RelayProcess(base / "relay-opening")  # serves the app's first visit and the big workspace
+            # serves this checkout's build (the app's first visit) and the big workspace
+            relay = RelayProcess(base / "relay-opening", ("--web", str(ROOT / "build" / "web")))
             tab = Tab(browser, relay.url, "Bench Opening")
             small, big, big_rows = prepare(tab, relay, base, bundles)
             tab.page.close()

@@ -284,11 +284,14 @@ class App {
     }
     const role = await this.api.openWorkspace(id);
     performance.mark('openprod-opened'); // the worker has the workspace open (bench breakdown)
+    const listed = this.api.call('views', {}).catch(() => []); // asked with info: one wait, not two
     let info = await this.api.call('info', {});
     if (preview) await preview.leave(); // the cached screen steps aside (a cell being typed in is kept first)
-    if (info.upgrades && info.upgrades.length) info = await this.upgradeModules(info);
+    const upgrading = Boolean(info.upgrades && info.upgrades.length);
+    if (upgrading) info = await this.upgradeModules(info);
     this.ws = { id, info, role, views: [] };
-    this.ws.views = await this.api.call('views', {}).catch(() => []);
+    // after an upgrade the modules' views may have changed: asked again
+    this.ws.views = upgrading ? await this.api.call('views', {}).catch(() => []) : await listed;
     if (!preview) {
       this.views.clear();
       this.docs.clear();
@@ -645,7 +648,7 @@ class App {
   }
 }
 
-export async function start(worker) {
+export async function start(worker, kept = null) {
   watchInstall();
   const api = Comlink.wrap(worker);
   const app = new App(api);
@@ -664,7 +667,7 @@ export async function start(worker) {
     engine.dataset.bootMs = String(timings.bootMs);
   }).catch((err) => { engine.textContent = `The engine did not start: ${err.message}`; });
   // The last grid, from this browser's storage, while Python starts (js/opening.js): no worker call before it.
-  await showOpening(app).catch((err) => console.warn('[opening]', err));
+  await showOpening(app, kept).catch((err) => console.warn('[opening]', err));
   await told;
   app.identity = await api.identity();
   app.showIdentity();
