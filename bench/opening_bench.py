@@ -51,7 +51,8 @@ const info = await (await fetch(ROOT + 'build-info.json')).json();
 const py = await loadPyodide({ indexURL: ROOT + 'pyodide/', env: { PYTHONDONTWRITEBYTECODE: '1' } });
 const t1 = at();
 const wheels = info.install_order.filter((k) => k !== 'openprod_web' && k !== 'openprod_web_debug');
-await py.loadPackage(wheels.map((k) => ROOT + 'wheels/' + info.wheels[k]), { messageCallback: () => {}, checkIntegrity: false });
+await py.loadPackage(wheels.map((k) => ROOT + 'wheels/' + info.wheels[k]),
+    { messageCallback: () => {}, checkIntegrity: false });
 const t2 = at();
 py.pyimport('openprod');
 const t3 = at();
@@ -68,7 +69,8 @@ REFERENCE_RUN = """async (code) => {
     const done = performance.timeOrigin + performance.now();
     worker.terminate();
     const nav = performance.getEntriesByType('navigation')[0];
-    return { created, done, ...out, dcl: nav.domContentLoadedEventEnd, controlled: navigator.serviceWorker.controller !== null };
+    return { created, done, ...out, dcl: nav.domContentLoadedEventEnd,
+             controlled: navigator.serviceWorker.controller !== null };
 }"""
 
 KEPT_SCREEN = """async () => {
@@ -78,7 +80,8 @@ KEPT_SCREEN = """async () => {
     try {
         const v = await new Promise((ok) => { const g = db.transaction('screen').objectStore('screen').get('last');
             g.onsuccess = () => ok(g.result); });
-        return v ? { hash: location.hash, table: v.table, rows: v.data.rows.length, tables: v.info.tables.map((t) => t.id) } : null;
+        return v ? { hash: location.hash, table: v.table, rows: v.data.rows.length,
+                     tables: v.info.tables.map((t) => t.id) } : null;
     } finally { db.close(); }
 }"""
 APP_MARKS = """() => {
@@ -132,7 +135,8 @@ def app_run(tab: Tab, route: str, rows: int) -> dict[str, Any]:
     boot = s["boot"].get("at", {})
     opened = startup.get("at", {})
     timeline = {
-        "page_dcl": marks["dcl"], "worker_created": marks["workerCreated"], "page_modules_loaded": marks.get("pageLoaded"),
+        "page_dcl": marks["dcl"], "worker_created": marks["workerCreated"],
+        "page_modules_loaded": marks.get("pageLoaded"),
         "kept_screen_read": marks.get("screenRead"), "worker_origin": rel(s.get("workerOrigin")),
         "python_boot_start": rel(boot.get("bootStart")), "pyodide_loaded": rel(boot.get("pyodideLoaded")),
         "wheels_loaded": rel(boot.get("wheelsLoaded")), "imported": rel(boot.get("imported")),
