@@ -33,13 +33,13 @@ def free_port() -> int:
 
 
 class RelayProcess:
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, extra: tuple[str, ...] = ()) -> None:
         self.data = data
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(data.parent / f"{data.name}.log", "ab")  # noqa: SIM115 - the child writes to it
         self.proc = subprocess.Popen([sys.executable, "-m", "openprod_server.cli", "serve", "--data", str(data),
-                                      "--port", str(self.port), "--log-level", "warning"],
+                                      "--port", str(self.port), "--log-level", "warning", *extra],
                                      stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 20
         while True:

@@ -283,11 +283,15 @@ class App {
       mount(this.main);
     }
     const role = await this.api.openWorkspace(id);
+    performance.mark('openprod-opened'); // the worker has the workspace open (bench breakdown)
+    const listed = this.api.call('views', {}).catch(() => []); // asked with info: one wait, not two
     let info = await this.api.call('info', {});
     if (preview) await preview.leave(); // the cached screen steps aside (a cell being typed in is kept first)
-    if (info.upgrades && info.upgrades.length) info = await this.upgradeModules(info);
+    const upgrading = Boolean(info.upgrades && info.upgrades.length);
+    if (upgrading) info = await this.upgradeModules(info);
     this.ws = { id, info, role, views: [] };
-    this.ws.views = await this.api.call('views', {}).catch(() => []);
+    // after an upgrade the modules' views may have changed: asked again
+    this.ws.views = upgrading ? await this.api.call('views', {}).catch(() => []) : await listed;
     if (!preview) {
       this.views.clear();
       this.docs.clear();
@@ -644,24 +648,27 @@ class App {
   }
 }
 
-export async function start() {
+export async function start(worker, kept = null) {
   watchInstall();
-  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'openprod-core' });
   const api = Comlink.wrap(worker);
   const app = new App(api);
   window.openprod = { api, app }; // for diagnostics in the console and for the browser tests
-  await api.subscribe(Comlink.proxy((type, detail) => app.onEvent(type, detail)));
-  // WebKitGTK (and any browser built without WebRTC) syncs through the relay's WebSocket only.
-  await api.setCapabilities({ rtc: typeof RTCPeerConnection !== 'undefined' });
+  // Not awaited: these wait for the worker's modules to load, and the opening screen needs no worker.
+  // Messages keep their order, so the worker knows both before it opens a workspace.
+  const told = Promise.all([
+    api.subscribe(Comlink.proxy((type, detail) => app.onEvent(type, detail))),
+    // WebKitGTK (and any browser built without WebRTC) syncs through the relay's WebSocket only.
+    api.setCapabilities({ rtc: typeof RTCPeerConnection !== 'undefined' }),
+  ]);
   const engine = $('engine-status');
   engine.textContent = 'Starting the engine…';
-  // `?hold-engine` holds Python back in TEST builds only (--debug-peer), to test the opening screen
-  api.boot({ holdForTest: new URLSearchParams(location.search).has('hold-engine') }).then((timings) => {
+  api.boot().then((timings) => {
     engine.textContent = '';
     engine.dataset.bootMs = String(timings.bootMs);
   }).catch((err) => { engine.textContent = `The engine did not start: ${err.message}`; });
   // The last grid, from this browser's storage, while Python starts (js/opening.js): no worker call before it.
-  await showOpening(app).catch((err) => console.warn('[opening]', err));
+  await showOpening(app, kept).catch((err) => console.warn('[opening]', err));
+  await told;
   app.identity = await api.identity();
   app.showIdentity();
   $('identity-button').addEventListener('click', () => app.openIdentityDialog());

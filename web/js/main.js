@@ -53,6 +53,20 @@ const found = problems();
 if (found.length) {
   explain(found);
 } else {
+  // The worker first, before the page's own modules load: Python's start (the longest step of opening)
+  // begins at once. `?hold-engine` holds Python back in TEST builds only (--debug-peer), to test the
+  // opening screen; the worker reads it from its own address.
+  const hold = new URLSearchParams(location.search).has('hold-engine') ? '?hold-engine' : '';
+  const worker = new Worker(new URL(`./worker.js${hold}`, import.meta.url), { type: 'module', name: 'openprod-core' });
+  performance.mark('openprod-worker-created');
+  // The last screen this workspace showed, read from this browser's storage while the page's modules load.
+  const route = /^#\/w\/([^/]+)/.exec(location.hash);
+  const kept = route ? import('./worker/store.js').then(async ({ readOpening }) => {
+    const id = decodeURIComponent(route[1]);
+    return { id, found: await readOpening(id) };
+  }) : null;
+  if (kept) kept.catch(() => {}); // showOpening reports it
   const { start } = await import('./app.js');
-  await start();
+  performance.mark('openprod-page-loaded'); // the page's modules (bench breakdown)
+  await start(worker, kept);
 }

@@ -3,7 +3,6 @@
 // serves from its cache when offline. Hands Yjs to the core so collaborative (CRDT) fields work, and
 // the Lua loader for scripts.
 import { loadPyodide } from '../../pyodide/pyodide.mjs';
-import * as Y from '../../vendor/yjs/yjs.mjs';
 import { loadLua } from './lua.js';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -16,6 +15,10 @@ const ROOT = new URL('../../', import.meta.url);
  */
 export async function bootPython({ hold = null } = {}) {
   const t0 = performance.now();
+  const at = {}; // epoch ms of each step, for the start-up breakdown (bench/opening_bench.py)
+  const stamp = (name) => { at[name] = performance.timeOrigin + performance.now(); };
+  stamp('bootStart');
+  const yjs = import('../../vendor/yjs/yjs.mjs'); // loads while Pyodide starts
   // no-cache: without a service worker yet, never take an older bundle's list from the HTTP cache
   const infoPromise = fetch(new URL('build-info.json', ROOT), { cache: 'no-cache' }).then((r) => r.json());
   if (hold) {
@@ -28,6 +31,7 @@ export async function bootPython({ hold = null } = {}) {
     stdout: (line) => console.log('[python]', line),
     stderr: (line) => console.warn('[python]', line),
   });
+  stamp('pyodideLoaded');
   const info = await infoPromise;
   const t1 = performance.now();
   const wheel = (key) => new URL(`wheels/${info.wheels[key]}`, ROOT).href;
@@ -35,14 +39,16 @@ export async function bootPython({ hold = null } = {}) {
   // straight from their URLs in one go (fetched in parallel), with no micropip resolution step.
   const urls = info.install_order.map(wheel);
   await py.loadPackage(urls, { messageCallback: () => {}, checkIntegrity: false });
+  stamp('wheelsLoaded');
   const web = py.pyimport('openprod_web');
-  web.use_yjs(Y);
+  web.use_yjs(await yjs);
   web.use_lua(loadLua); // wasmoon is loaded on a first script run, not at start-up
   const debug = info.debug_peer ? py.pyimport('openprod_web_debug') : null;
   const methodsProxy = web.METHODS;
   const methods = Object.fromEntries(methodsProxy.toJs({ dict_converter: Array.from }));
   methodsProxy.destroy();
   const t2 = performance.now();
+  stamp('imported');
   let extras = null;
   /** Wheels kept out of the start-up (openpyxl for Excel export): loaded once, when first needed. */
   const loadExtras = () => {
@@ -58,7 +64,7 @@ export async function bootPython({ hold = null } = {}) {
     debug,
     methods,
     loadExtras,
-    timings: { pyodideMs: Math.round(t1 - t0), wheelsMs: Math.round(t2 - t1), bootMs: Math.round(t2 - t0) },
+    timings: { pyodideMs: Math.round(t1 - t0), wheelsMs: Math.round(t2 - t1), bootMs: Math.round(t2 - t0), at },
   };
 }
 
