@@ -311,7 +311,8 @@ def big_workspace(browser: Any, base: Path, bundles: int, cold_ms: float | None)
         relay_up = [tab.open_fresh(f"/w/{ws}/t/bench.Record") for _ in range(2)]
         tab.context.set_offline(True)
         offline = [tab.open_fresh(f"/w/{ws}/t/bench.Record") for _ in range(3)]
-        rows = tab.page.locator("table.grid tbody tr[data-id]").count()
+        tab.page.wait_for_selector("table.grid tbody tr[data-id]")  # the grid draws only the rows in view
+        rows = len(tab.call("rows", table="bench.Record")["rows"])
         assert rows == len(ids), rows
         size = tab.api("stats")["workspace"]["startup"]["snapshotBytes"]
     finally:
