@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -52,7 +52,7 @@ from .results import BundleEvent, Edge, IngestResult, OplogSize, Quarantined, Re
 from .reverting import begin_undo
 from .rules import Dependency, Proposal, Rule, RuleEngine, load_rules, rule_dependencies
 from .settings import Settings
-from .statehash import state_hash
+from .statehash import state_hash, state_hash_steps
 from .storage import adopt, get_meta, install, set_meta
 from .transaction import Transaction
 from .undo import UndoResult
@@ -394,6 +394,12 @@ class Workspace:
         """Hash of canonical state (overlays never count)."""
         self.overlays.close_view()
         return state_hash(self.conn, [("crdt", self._cx.crdt_rows())])
+
+    def state_hash_steps(self, rows: int = 2000) -> Generator[None, None, str]:
+        """`state_hash` read a page of `rows` rows per step (the browser worker edits between steps);
+        valid only if `change_stamp` did not move during the steps (sync.WorkspaceReplica checks)."""
+        self.overlays.close_view()
+        return state_hash_steps(self.conn, [("crdt", self._cx.crdt_rows())], rows)
 
     def change_stamp(self) -> tuple[int, int]:
         """Differs whenever the database may have changed since it was last read: rows written on

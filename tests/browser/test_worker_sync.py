@@ -148,3 +148,30 @@ def test_signed_requests_verify_and_carry_the_genesis() -> None:
         assert auth["type"] == "auth" and auth["actor"] == a.ws.actor_id.hex()
 
     run(scenario())
+
+
+def test_hash_steps_fill_the_state_hash_a_page_per_call_only_while_a_link_is_open() -> None:
+    async def scenario() -> None:
+        a, b, ha, hb = await pair()
+        for i in range(30):
+            await call(a, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": f"P{i}"})
+        assert ha.hash_step(5) is False  # no link: nobody will ask for the hash
+        assert not ha.replica.hash_is_current()
+        ha.open("l", initiator=True)
+        calls = 1
+        while ha.hash_step(5):
+            calls += 1
+        assert calls > 5  # many small pages, not one long call
+        assert ha.replica.hash_is_current()
+        assert ha.state_hash() == a.ws.state_hash()
+        # an edit between two pages: the pages read so far are dropped and the hash read again
+        assert ha.hash_step(5) is False
+        await call(a, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": "Q"})
+        assert ha.hash_step(5) is True
+        await call(a, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": "R"})
+        while ha.hash_step(5):
+            pass
+        assert ha.replica.hash_is_current() and ha.state_hash() == a.ws.state_hash()
+        del b, hb
+
+    run(scenario())

@@ -320,8 +320,15 @@ const api = {
     return result;
   },
 
-  async stats() {
+  /** Boot timings, the open workspace's figures (host.stats). `resetTurns`: forget the worker turns'
+   * timings after reading them (the bench measures one phase at a time). */
+  async stats({ resetTurns = false } = {}) {
     const boot = pythonBoot ? (await pythonBoot).timings : null;
+    if (resetTurns && host) {
+      const out = { boot, workspace: host.stats(), policy };
+      host.turns.resetStats();
+      return out;
+    }
     return { boot, workspace: host ? host.stats() : null, policy };
   },
 
