@@ -21,9 +21,17 @@ QUEUED_BEHIND = """async () => {
     const turns = new Turns();
     const order = [];
     let release;
+    let started;
     const gate = new Promise((resolve) => { release = resolve; });
-    const first = turns.run(async () => { order.push('bg0 start'); await gate; order.push('bg0 end'); return 0; },
-        { label: 'bg0' });
+    const running = new Promise((resolve) => { started = resolve; });
+    const first = turns.run(async () => {
+        order.push('bg0 start');
+        started();
+        await gate;
+        order.push('bg0 end');
+        return 0;
+    }, { label: 'bg0' });
+    await running; // bg0 has its turn; everything below queues behind it
     const rest = [1, 2, 3].map((i) => turns.run(() => { order.push(`bg${i}`); return i; }, { label: `bg${i}` }));
     const failing = turns.run(() => { throw new Error('refused'); }, { label: 'bad' }).catch((err) => `error: ${err.message}`);
     const edit = turns.run(() => { order.push('edit'); return 'saved'; }, { lane: 'person', label: 'set_cell' });
