@@ -11,7 +11,8 @@
 // Durability: a write call resolves only after the bundles it stored are in the IndexedDB log, and
 // the staging overlays it changed are rewritten in the `overlays` store (same IDB transaction).
 // Snapshots: `Session.snapshot()` (conn.serialize()) is written with the log position it contains,
-// and the log up to that position is deleted in the same IndexedDB transaction.
+// then the log up to that position is deleted (store.js writeSnapshot). Serializing a large workspace
+// is one long turn, so a snapshot waits for a moment with no call from the page (`snapshotQuietMs`).
 import { openWorkspaceDb, persist, readForStartup, readPending, writeSnapshot } from './store.js';
 import { takeLog, takeOverlays, takeSnapshot } from './python.js';
 import { SyncEngine } from './sync.js';
@@ -29,6 +30,10 @@ export const DEFAULT_POLICY = {
   callTimeoutMs: 30000,
   /** While a catch-up streams in, snapshots wait (one is taken at its end) unless this many records follow the last one. */
   snapshotCatchupEvery: 5000,
+  /** A background snapshot starts only once the page has made no call for this long (a person's pause). */
+  snapshotQuietMs: 400,
+  /** ...or once it has waited this long for such a moment. */
+  snapshotWaitMaxMs: 3000,
   /** Sync starts this long after an existing workspace is opened (its first screen goes first). */
   syncStartDelayMs: 1000,
 };
@@ -445,10 +450,20 @@ export class WorkspaceHost {
     if (soon && this.snapshotTimer && this.snapshotSoon) return; // a steady stream of edits must not postpone it
     clearTimeout(this.snapshotTimer);
     this.snapshotSoon = soon;
-    this.snapshotTimer = setTimeout(() => {
-      this.snapshotTimer = null;
-      this.snapshot().catch((err) => this.emit('error', errorJson(err)));
-    }, soon ? this.policy.snapshotSoonMs : this.policy.snapshotIdleMs);
+    this.snapshotTimer = setTimeout(() => this.snapshotWhenQuiet(), soon ? this.policy.snapshotSoonMs : this.policy.snapshotIdleMs);
+  }
+
+  /** The policy's snapshot, once the page has been quiet for `snapshotQuietMs`, or `snapshotWaitMaxMs`
+   * after it was due whatever the page does (a stream of edits cannot postpone it for long). */
+  snapshotWhenQuiet(dueAt = performance.now()) {
+    const now = performance.now();
+    const wait = this.policy.snapshotQuietMs - (now - this.turns.lastPersonAt);
+    if (wait > 0 && this.role === 'owner' && now - dueAt < this.policy.snapshotWaitMaxMs) {
+      this.snapshotTimer = setTimeout(() => this.snapshotWhenQuiet(dueAt), wait);
+      return;
+    }
+    this.snapshotTimer = null;
+    this.snapshot().catch((err) => this.emit('error', errorJson(err)));
   }
 
   /** Serialize the database and store it with its log position; trims the log. */

@@ -35,6 +35,7 @@ export class Turns {
     this.waits = []; // person turns: {label, waitMs, runMs, behind: label of the turn running when it was queued}
     this.counts = { person: 0, background: 0 };
     this.totals = {}; // label -> {n, ms}: where the worker's time went
+    this.lastPersonAt = -Infinity; // when the last person turn ended (long background work waits for a pause)
   }
 
   /** Run `fn` (sync or async) when its turn comes; resolves or rejects with its outcome. */
@@ -92,6 +93,7 @@ export class Turns {
     total.n += 1;
     total.ms += ms;
     if (task.lane === 'person') {
+      this.lastPersonAt = endedAt;
       this.waits.push({ label: task.label, waitMs: round(startedAt - task.queuedAt), runMs: round(ms), behind: task.behind });
       if (this.waits.length > 400) this.waits.shift();
     } else if (this.longest.length < KEEP || ms > this.longest[this.longest.length - 1].ms) {
