@@ -175,3 +175,33 @@ def test_hash_steps_fill_the_state_hash_a_page_per_call_only_while_a_link_is_ope
         del b, hb
 
     run(scenario())
+
+
+def test_catch_up_progress_moves_slice_by_slice_within_a_batch() -> None:
+    async def scenario() -> None:
+        a, b, ha, hb = await pair()
+        for i in range(150):
+            await call(a, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": f"Person number {i}"})
+        ha.open("l", initiator=True)
+        hb.open("l", initiator=False)
+        for _ in range(60):  # frames reach B one at a time, B works a slice of 4 after each (as on a network)
+            for link, frames, _ in ha.output():
+                for frame in frames:
+                    hb.feed(link, [frame])
+                    await hb.work(4)
+            while await hb.work(4):
+                pass
+            for link, frames, _ in hb.output():
+                ha.feed(link, frames)
+            await ha.work(4)
+        await shuttle({"a": ha, "b": hb}, budget=4)
+        assert b.ws.state_hash() == a.ws.state_hash()
+        progress = [e for e in json.loads(hb.take_events()) if e["type"] == "progress"]
+        received = [e["received"] for e in progress]
+        assert received == sorted(received) and received[-1] == 152
+        assert all(e["received"] + e["remaining"] == 152 for e in progress[1:])  # the total stays the same
+        # more steps than batches: the bar moved inside batches too, at most 4 bundles a step
+        batch_ends = [e for e in progress if e["received"] % 4 != 0 or e["remaining"] == 0]
+        assert len(progress) > 2 * len(batch_ends) > 0, received
+
+    run(scenario())

@@ -123,6 +123,7 @@ class Link:
     received: int = 0  # bundles ingested from this peer (any kind)
     in_sync: bool = False
     catching_up: tuple[int, int] | None = None  # (received, remaining) while the peer's catch-up runs
+    shown: int = 0  # the highest `received` reported in a progress event (the bar never moves back)
 
 
 def _event_json(link: str, event: Event, names: Callable[[bytes], str]) -> dict[str, Any]:
@@ -258,6 +259,12 @@ class SyncHub:
                     link.received += len(item.wires)
                     session.batch_ingested(item, link.results, now_ms())
                     link.results = []
+                elif link.catching_up is not None:  # the bar moves slice by slice, not once per 512-bundle batch
+                    got, remaining = link.catching_up
+                    done = len(link.results)
+                    link.shown = max(link.shown, got + done)
+                    self._events.append({"type": "progress", "link": link.id, "received": got + done,
+                                         "remaining": max(0, remaining - done)})
             self._collect(link)
             if left <= 0:
                 return True
@@ -321,6 +328,9 @@ class SyncHub:
                 continue  # blobs not attached: this side never agreed blobs/1, so never happens
             if isinstance(event, Progress):
                 link.catching_up = (event.received, event.remaining)
+                if event.received < link.shown:
+                    continue  # a batch inside one already shown further along, slice by slice
+                link.shown = event.received
             elif isinstance(event, CaughtUp):
                 link.catching_up = None
             elif isinstance(event, InSync):
