@@ -91,6 +91,8 @@ def test_catch_up_in_slices_then_live_and_in_sync() -> None:
         await shuttle({"a": ha, "b": hb})
         assert (await call(a, "record", record=rid))["values"][f"{CONTACTS}.phone"] == "555"
         assert json.loads(hb.status())["unshared"] == 0
+        # others' bundles stored, what "changes since you last synced" is recounted on: B's own edit is not one
+        assert (hb.arrived, ha.arrived) == (42, 1)
         assert json.loads(ha.status())["unshared"] == 0
 
     run(scenario())

@@ -562,6 +562,10 @@ export class SyncEngine {
   async cycle() {
     if (!this.hub) return;
     const { host, hub } = this;
+    // A state hash being read (step 5 of an earlier cycle) is finished first, a page per turn: the
+    // frames and timers now due may ask for it, and would otherwise read it whole in one long turn.
+    while (this.hub && !this.catchingUp && hub.hashing
+      && await host.serial(() => hub.hash_step(this.policy.hashRows), 'sync:hash'));
     await host.serial(() => {
       this.feedInbound();
       hub.fire_timers();

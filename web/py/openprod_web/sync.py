@@ -157,8 +157,8 @@ class SyncHub:
         self.links: dict[str, Link] = {}
         self.blobs: BlobLinks | None = None
         self._events: list[dict[str, Any]] = []
-        # bundles handed to the core from peers so far: "N changes since you last synced" counts only
-        # others' bundles, so it needs counting again only when this moves (never after an edit made here)
+        # bundles from peers stored so far: "N changes since you last synced" counts only others'
+        # bundles, so it needs counting again only when this moves (never after an edit made here)
         self.arrived = 0
         self._hashing: Generator[None, None, bool] | None = None  # the state hash being read, page by page
         self.ws.listeners.append(self._stored)
@@ -251,8 +251,9 @@ class SyncHub:
                 item = link.item
                 start = len(link.results)
                 chunk = list(item.wires[start:start + left])
-                link.results.extend(await writes.ingest_many(self.ws, chunk, source=f"sync:{link.id}"))
-                self.arrived += len(chunk)
+                results = await writes.ingest_many(self.ws, chunk, source=f"sync:{link.id}")
+                link.results.extend(results)
+                self.arrived += sum(len(r.applied) for r in results)  # stored now (duplicates are not)
                 left -= len(chunk)
                 if len(link.results) == len(item.wires):
                     link.item = None
@@ -269,6 +270,11 @@ class SyncHub:
             if left <= 0:
                 return True
         return any(link.item is not None for link in self.links.values())
+
+    @property
+    def hashing(self) -> bool:
+        """A state hash is being read page by page (the worker finishes it before feeding frames)."""
+        return self._hashing is not None
 
     def hash_step(self, rows: int = 1000) -> bool:
         """Read one page of `rows` rows of the state hash, ahead of the sessions' checks: a session asks
