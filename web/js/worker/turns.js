@@ -12,15 +12,15 @@
 export const LANES = ['person', 'background'];
 const KEEP = 12;
 
+const loop = new MessageChannel();
+const waiting = [];
+loop.port1.onmessage = () => waiting.shift()();
+
 /** Resolves after one trip through the event loop (a message on a private channel: no timer clamping). */
 export function yieldToLoop() {
   return new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = () => {
-      channel.port1.close();
-      resolve();
-    };
-    channel.port2.postMessage(null);
+    waiting.push(resolve);
+    loop.port2.postMessage(null);
   });
 }
 
