@@ -30,10 +30,11 @@ export const DEFAULT_POLICY = {
   callTimeoutMs: 30000,
   /** While a catch-up streams in, snapshots wait (one is taken at its end) unless this many records follow the last one. */
   snapshotCatchupEvery: 5000,
-  /** A background snapshot starts only once the page has made no call for this long (a person's pause). */
-  snapshotQuietMs: 400,
-  /** ...or once it has waited this long for such a moment. */
-  snapshotWaitMaxMs: 3000,
+  /** A background snapshot starts only once the page has made no call for this long (a person's pause):
+   * serializing a large workspace is one long turn, and writing tens of megabytes holds IndexedDB. */
+  snapshotQuietMs: 1500,
+  /** ...or once it has waited this long for such a moment (someone editing without a pause). */
+  snapshotWaitMaxMs: 30000,
   /** Sync starts this long after an existing workspace is opened (its first screen goes first). */
   syncStartDelayMs: 1000,
 };

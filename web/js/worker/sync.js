@@ -29,7 +29,7 @@ export const SYNC_POLICY = {
   sliceBundles: 32, // a turn's first size; then adapted to take about sliceMs (workSlice)
   sliceMs: 12,
   sliceMaxBundles: 512,
-  hashRows: 1000, // rows of the state hash read per turn (about 5 ms in Pyodide)
+  hashRows: 500, // rows of the state hash read per turn (a few ms in Pyodide)
   durableEveryMs: 150, // during a long run of turns: log what arrived and acknowledge it this often
   statusEveryMs: 250,
   countsEveryMs: 2000,
