@@ -338,7 +338,8 @@ def big_workspace(browser: Any, base: Path, bundles: int, cold_ms: float | None)
     result = {
         "bundles": count, "ops": ops, "authoring_s": round(authoring, 1),
         "catchup_s": round(catchup, 1), "catchup_ops_per_s": round(ops / catchup),
-        "reference_cpython_ingest_many_s": round(floor, 2), "reference_before_after_s": [round(f, 2) for f in floors], "catchup_ratio_to_reference": round(catchup / floor, 1),
+        "reference_cpython_ingest_many_s": round(floor, 2), "reference_before_after_s": [round(f, 2) for f in floors],
+        "catchup_ratio_to_reference": round(catchup / floor, 1),
         "state_hash_ms": round(hash_ms),
         "edit_to_durable_burst_ms": stats(burst), "edit_to_durable_paced_1s_ms": stats(paced),
         "reference_raw_idb_put_ms": stats(raw),

@@ -64,7 +64,7 @@ def _pages(sql: str) -> tuple[str, str | None, int]:
     does not grow with the table; any other section by OFFSET."""
     head, _, order = sql.partition(" ORDER BY ")
     keys = [k.strip() for k in order.split(",")]
-    select, _, table = head.removeprefix("SELECT ").partition(" FROM ")
+    select = head.removeprefix("SELECT ").partition(" FROM ")[0]
     columns = [c.strip() for c in select.split(",")]
     if not order or " WHERE " in head or columns[:len(keys)] != keys:
         return f"{sql} LIMIT ? OFFSET ?", None, 0

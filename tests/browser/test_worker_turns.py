@@ -33,7 +33,8 @@ QUEUED_BEHIND = """async () => {
     }, { label: 'bg0' });
     await running; // bg0 has its turn; everything below queues behind it
     const rest = [1, 2, 3].map((i) => turns.run(() => { order.push(`bg${i}`); return i; }, { label: `bg${i}` }));
-    const failing = turns.run(() => { throw new Error('refused'); }, { label: 'bad' }).catch((err) => `error: ${err.message}`);
+    const failing = turns.run(() => { throw new Error('refused'); }, { label: 'bad' })
+        .catch((err) => `error: ${err.message}`);
     const edit = turns.run(() => { order.push('edit'); return 'saved'; }, { lane: 'person', label: 'set_cell' });
     const pendingWhileBlocked = turns.pending();
     release();
