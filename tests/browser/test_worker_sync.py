@@ -158,13 +158,14 @@ def test_hash_steps_fill_the_state_hash_a_page_per_call_only_while_a_link_is_ope
         for i in range(30):
             await call(a, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": f"P{i}"})
         assert ha.hash_step(5) is False  # no link: nobody will ask for the hash
-        assert not ha.replica.hash_is_current()
+        assert not ha.replica.hash_is_current() and not ha.wants_hash
         ha.open("l", initiator=True)
+        assert ha.wants_hash
         calls = 1
         while ha.hash_step(5):
             calls += 1
         assert calls > 5  # many small pages, not one long call
-        assert ha.replica.hash_is_current()
+        assert ha.replica.hash_is_current() and not ha.wants_hash
         assert ha.state_hash() == a.ws.state_hash()
         # an edit between two pages: the pages read so far are dropped and the hash read again
         assert ha.hash_step(5) is False

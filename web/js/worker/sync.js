@@ -30,6 +30,7 @@ export const SYNC_POLICY = {
   sliceMs: 12,
   sliceMaxBundles: 512,
   hashRows: 500, // rows of the state hash read per turn (a few ms in Pyodide)
+  hashAfterMs: 120, // ...begun once frames and writes paused this long
   durableEveryMs: 150, // during a long run of turns: log what arrived and acknowledge it this often
   statusEveryMs: 250,
   countsEveryMs: 2000,
@@ -75,6 +76,8 @@ export class SyncEngine {
     this.notifyTimer = null;
     this.catchingUp = false;
     this.slice = policy.sliceBundles;
+    this.activeAt = 0;
+    this.hashTimer = null;
     this.deviceOffline = false;
     this.error = null;
     this.diverged = null;
@@ -119,8 +122,8 @@ export class SyncEngine {
   }
 
   clearTimers() {
-    for (const t of [this.timer, this.relay.timer, this.room.timer, this.statusTimer, this.notifyTimer]) clearTimeout(t);
-    this.timer = this.relay.timer = this.room.timer = this.statusTimer = this.notifyTimer = null;
+    for (const t of [this.timer, this.relay.timer, this.room.timer, this.statusTimer, this.notifyTimer, this.hashTimer]) clearTimeout(t);
+    this.timer = this.relay.timer = this.room.timer = this.statusTimer = this.notifyTimer = this.hashTimer = null;
     this.relay.retryAt = this.room.retryAt = null;
   }
 
@@ -522,7 +525,10 @@ export class SyncEngine {
 
   // --- the loop ------------------------------------------------------------------------------
 
-  kick() {
+  /** Run the loop now (or again once it ends). `activity`: frames came in or something was written
+   * here (the state hash waits for a pause in those, `hashAfterMs`); false for timers. */
+  kick(activity = true) {
+    if (activity) this.activeAt = performance.now();
     if (this.running) {
       this.again = true;
       return;
@@ -542,7 +548,7 @@ export class SyncEngine {
     } catch (err) {
       this.error = message(err);
       console.warn('[sync]', err);
-      setTimeout(() => this.kick(), 1000);
+      setTimeout(() => this.kick(false), 1000);
     } finally {
       this.running = false;
     }
@@ -590,9 +596,19 @@ export class SyncEngine {
     this.noteRemote();
     this.refreshStatus();
     // The state hash of what changed, a page per turn, before a session's check asks for it at once
-    // (a long turn on a large workspace). Frames arriving meanwhile go first: the next cycle resumes.
-    while (this.hub && !this.again && !this.catchingUp
-      && await host.serial(() => hub.hash_step(this.policy.hashRows), 'sync:hash'));
+    // (a long turn on a large workspace); begun only after a pause in activity (a burst of edits
+    // would restart it after every edit), well before the sessions' 300 ms quiet check.
+    if (!this.hub || this.catchingUp) return;
+    const idle = performance.now() - this.activeAt;
+    if (idle >= this.policy.hashAfterMs) {
+      while (this.hub && !this.again && !this.catchingUp
+        && await host.serial(() => hub.hash_step(this.policy.hashRows), 'sync:hash'));
+    } else if (!this.hashTimer && hub.wants_hash) {
+      this.hashTimer = setTimeout(() => {
+        this.hashTimer = null;
+        this.kick(false);
+      }, this.policy.hashAfterMs - idle + 1);
+    }
   }
 
   /**
@@ -649,7 +665,7 @@ export class SyncEngine {
     if (next === undefined || next === null) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.kick();
+      this.kick(false);
     }, Math.max(0, Math.min(next - Date.now(), 60000)) + 1);
   }
 

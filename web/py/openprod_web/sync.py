@@ -276,6 +276,11 @@ class SyncHub:
         """A state hash is being read page by page (the worker finishes it before feeding frames)."""
         return self._hashing is not None
 
+    @property
+    def wants_hash(self) -> bool:
+        """A link is open and the cached state hash is not the current state's (hash_step has work)."""
+        return bool(self.links) and not self.replica.hash_is_current()
+
     def hash_step(self, rows: int = 1000) -> bool:
         """Read one page of `rows` rows of the state hash, ahead of the sessions' checks: a session asks
         for it (a check when quiet, or the peer's check) inside one call, and on a large workspace that
