@@ -30,7 +30,8 @@ export const SYNC_POLICY = {
   sliceMs: 12,
   sliceMaxBundles: 512,
   hashRows: 500, // rows of the state hash read per turn (a few ms in Pyodide)
-  hashAfterMs: 120, // ...begun once frames and writes paused this long
+  hashAfterMs: 120, // ...begun once frames and writes paused this long, during a burst of them
+  hashBurstGapMs: 250, // activity this soon after the last is a burst
   durableEveryMs: 150, // during a long run of turns: log what arrived and acknowledge it this often
   statusEveryMs: 250,
   countsEveryMs: 2000,
@@ -77,6 +78,7 @@ export class SyncEngine {
     this.catchingUp = false;
     this.slice = policy.sliceBundles;
     this.activeAt = 0;
+    this.activeGapMs = Infinity;
     this.hashTimer = null;
     this.deviceOffline = false;
     this.error = null;
@@ -528,7 +530,11 @@ export class SyncEngine {
   /** Run the loop now (or again once it ends). `activity`: frames came in or something was written
    * here (the state hash waits for a pause in those, `hashAfterMs`); false for timers. */
   kick(activity = true) {
-    if (activity) this.activeAt = performance.now();
+    if (activity) {
+      const now = performance.now();
+      this.activeGapMs = now - this.activeAt; // a long gap: a single edit, not a burst
+      this.activeAt = now;
+    }
     if (this.running) {
       this.again = true;
       return;
@@ -596,18 +602,20 @@ export class SyncEngine {
     this.noteRemote();
     this.refreshStatus();
     // The state hash of what changed, a page per turn, before a session's check asks for it at once
-    // (a long turn on a large workspace); begun only after a pause in activity (a burst of edits
-    // would restart it after every edit), well before the sessions' 300 ms quiet check.
+    // (a long turn on a large workspace). After a lone change at once (a peer's check may follow our
+    // push within milliseconds; once begun, the hash is finished before frames are fed); during a
+    // burst only after a pause (`hashAfterMs`), else every edit of the burst would restart it.
     if (!this.hub || this.catchingUp) return;
     const idle = performance.now() - this.activeAt;
-    if (idle >= this.policy.hashAfterMs) {
+    const after = this.activeGapMs >= this.policy.hashBurstGapMs ? 0 : this.policy.hashAfterMs;
+    if (idle >= after) {
       while (this.hub && !this.again && !this.catchingUp
         && await host.serial(() => hub.hash_step(this.policy.hashRows), 'sync:hash'));
     } else if (!this.hashTimer && hub.wants_hash) {
       this.hashTimer = setTimeout(() => {
         this.hashTimer = null;
         this.kick(false);
-      }, this.policy.hashAfterMs - idle + 1);
+      }, after - idle + 1);
     }
   }
 
