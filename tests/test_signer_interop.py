@@ -275,6 +275,15 @@ def test_webcrypto_and_pynacl_agree_on_edge_case_signatures(interop: dict[str, A
     assert not disagreements, f"(PyNaCl, WebCrypto) verdicts differ: {disagreements}"
 
 
+def test_webcrypto_verifies_a_batch_at_once_as_it_does_one_by_one(interop: dict[str, Any]) -> None:
+    # the browser's catch-up verifies a slice's signatures in one batch (verify_many_async)
+    verified = interop["result"]["verified"]
+    expected = ({f"bundle:{k}": v for k, v in verified["bundles"].items()}
+                | {f"vector:{k}": v for k, v in verified["vectors"].items()})
+    assert True in expected.values() and False in expected.values()  # genuine and refused ones both in the batch
+    assert verified["together"] == expected
+
+
 def test_edge_case_vectors_are_what_they_claim() -> None:
     """The forgery really is valid Ed25519 maths: a lenient verifier (no small-order check) accepts it."""
     ecdsa = pytest.importorskip("ecdsa")

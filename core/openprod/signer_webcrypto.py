@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+from collections.abc import Sequence
 from typing import Any
 
 from .ed25519_rules import refused_by_libsodium
@@ -115,3 +116,34 @@ class WebCryptoVerifier:
                 return False
             self._keys[public_key] = key
         return bool(await js.crypto.subtle.verify(_alg(), key, to_js(signature), to_js(message)))
+
+    async def verify_many_async(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+        """(public key, message, signature) each: every verify is started at once and awaited together
+        (Promise.all), so WebCrypto works the batch off this thread and Python waits once, not per bundle."""
+        js, to_js = _js()
+        alg = _alg()
+        out = [False] * len(items)
+        started: list[Any] = []
+        index: list[int] = []
+        for i, (public_key, message, signature) in enumerate(items):
+            if len(public_key) != ACTOR_ID_LEN or len(signature) != SIGNATURE_LEN:
+                continue
+            if refused_by_libsodium(public_key, signature):
+                continue
+            key = self._keys.get(public_key)
+            if key is None:
+                try:
+                    key = await js.crypto.subtle.importKey("raw", to_js(public_key), alg, True, to_js(["verify"]))
+                except Exception:
+                    continue
+                self._keys[public_key] = key
+            started.append(js.crypto.subtle.verify(alg, key, to_js(signature), to_js(message)))
+            index.append(i)
+        if started:
+            try:
+                verdicts = (await js.Promise.all(to_js(started))).to_py()
+            except Exception:  # one verify failed outright: ask again one at a time
+                verdicts = [await self.verify_async(*items[i]) for i in index]
+            for i, ok in zip(index, verdicts, strict=True):
+                out[i] = bool(ok)
+        return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from typing import Any
 
 from .encoding import encode
@@ -62,3 +62,52 @@ def change_stamp(conn: sqlite3.Connection) -> tuple[int, int]:
     this connection (never goes back, rollbacks included) and SQLite's `data_version` (moves
     when another connection commits). A cache of `state_hash` keyed by it is never stale."""
     return conn.total_changes, int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+def _pages(sql: str) -> tuple[str, str | None, int]:
+    """(first page's SQL, next pages' SQL or None, key width) for one section. A section whose ORDER
+    BY columns lead its SELECT list is read by key ("after the last row's key"), a cost per page that
+    does not grow with the table; any other section by OFFSET."""
+    head, _, order = sql.partition(" ORDER BY ")
+    keys = [k.strip() for k in order.split(",")]
+    select = head.removeprefix("SELECT ").partition(" FROM ")[0]
+    columns = [c.strip() for c in select.split(",")]
+    if not order or " WHERE " in head or columns[:len(keys)] != keys:
+        return f"{sql} LIMIT ? OFFSET ?", None, 0
+    marks = ", ".join("?" * len(keys))
+    return (f"{sql} LIMIT ?",
+            f"{head} WHERE ({', '.join(keys)}) > ({marks}) ORDER BY {order} LIMIT ?", len(keys))
+
+
+def state_hash_steps(conn: sqlite3.Connection, computed: Iterable[tuple[str, Iterable[list[Any]]]] = (),
+                     rows: int = 2000) -> Generator[None, None, str]:
+    """The same digest as `state_hash`, read `rows` rows at a time: it yields between pages and no
+    statement stays open across a yield, so the caller may run other work (even writes) in between.
+    The digest returned is the state's only if the database did not change meanwhile: the caller
+    checks (Workspace.change_stamp) and starts again if it did. Every section is ordered by a unique
+    key, so the pages put together are the rows of one full scan, in its order."""
+    digest = hashlib.sha256()
+    for name, sql in (*SECTIONS, *EXTRA_SECTIONS):
+        digest.update(name.encode() + b"\x00")
+        first, after, width = _pages(sql)
+        done = 0
+        page = conn.execute(first, (rows,) if after else (rows, 0)).fetchall()
+        while True:
+            for row in page:
+                digest.update(encode(list(row)))
+            done += len(page)
+            if len(page) < rows:
+                break
+            yield
+            key = page[-1][:width]
+            if after is not None and None not in key:
+                page = conn.execute(after, (*key, rows)).fetchall()
+            else:  # NULL in a key compares as unknown: read by position instead
+                page = conn.execute(f"{sql} LIMIT ? OFFSET ?", (rows, done)).fetchall()
+    for name, section in computed:
+        digest.update(name.encode() + b"\x00")
+        for i, row in enumerate(section, 1):
+            digest.update(encode(row))
+            if i % rows == 0:
+                yield
+    return digest.hexdigest()

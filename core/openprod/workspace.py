@@ -19,7 +19,7 @@ Results follow one convention (`results`): every id handed out is a string.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -46,7 +46,7 @@ from .results import IngestResult, Receipt
 from .reverting import begin_undo
 from .rules import RuleEngine, Rules
 from .settings import Settings, workspace_name
-from .statehash import change_stamp, state_hash
+from .statehash import change_stamp, state_hash, state_hash_steps
 from .storage import claim_empty, held_workspace
 from .transaction import Transaction
 from .undo import UndoResult
@@ -368,6 +368,11 @@ class Workspace:
         """Hash of canonical state (overlays never count)."""
         self._cx.overlays.close_view()
         return state_hash(self.conn, [("crdt", self._cx.crdt_rows())])
+
+    def state_hash_steps(self, rows: int = 2000) -> Generator[None, None, str]:
+        """`state_hash` a page at a time; valid if `change_stamp` did not move meanwhile."""
+        self._cx.overlays.close_view()
+        return state_hash_steps(self.conn, [("crdt", self._cx.crdt_rows())], rows)
 
     def change_stamp(self) -> tuple[int, int]:
         """Differs whenever the database may have changed since it was last read: rows written on

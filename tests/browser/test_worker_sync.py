@@ -91,6 +91,8 @@ def test_catch_up_in_slices_then_live_and_in_sync() -> None:
         await shuttle({"a": ha, "b": hb})
         assert (await call(a, "record", record=rid))["values"][f"{CONTACTS}.phone"] == "555"
         assert json.loads(hb.status())["unshared"] == 0
+        # others' bundles stored, what "changes since you last synced" is recounted on: B's own edit is not one
+        assert (hb.arrived, ha.arrived) == (42, 1)
         assert json.loads(ha.status())["unshared"] == 0
 
     run(scenario())
@@ -146,5 +148,63 @@ def test_signed_requests_verify_and_carry_the_genesis() -> None:
         assert NaclVerifier().verify(joined.actor, joined.signing_bytes(), sig)
         auth = json.loads(await ha.signal_auth("AAAAAAAAAAAAAAAAAAAAAA=="))
         assert auth["type"] == "auth" and auth["actor"] == a.ws.actor_id.hex()
+
+    run(scenario())
+
+
+def test_hash_steps_fill_the_state_hash_a_page_per_call_only_while_a_link_is_open() -> None:
+    async def scenario() -> None:
+        a, b, ha, hb = await pair()
+        for i in range(30):
+            await call(a, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": f"P{i}"})
+        assert ha.hash_step(5) is False  # no link: nobody will ask for the hash
+        assert not ha.replica.hash_is_current() and not ha.wants_hash
+        ha.open("l", initiator=True)
+        assert ha.wants_hash
+        calls = 1
+        while ha.hash_step(5):
+            calls += 1
+        assert calls > 5  # many small pages, not one long call
+        assert ha.replica.hash_is_current() and not ha.wants_hash
+        assert ha.state_hash() == a.ws.state_hash()
+        # an edit between two pages: the pages read so far are dropped and the hash read again
+        assert ha.hash_step(5) is False
+        await call(a, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": "Q"})
+        assert ha.hash_step(5) is True
+        await call(a, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": "R"})
+        while ha.hash_step(5):
+            pass
+        assert ha.replica.hash_is_current() and ha.state_hash() == a.ws.state_hash()
+        del b, hb
+
+    run(scenario())
+
+
+def test_catch_up_progress_moves_slice_by_slice_within_a_batch() -> None:
+    async def scenario() -> None:
+        a, b, ha, hb = await pair()
+        for i in range(150):
+            await call(a, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": f"Person number {i}"})
+        ha.open("l", initiator=True)
+        hb.open("l", initiator=False)
+        for _ in range(60):  # frames reach B one at a time, B works a slice of 4 after each (as on a network)
+            for link, frames, _ in ha.output():
+                for frame in frames:
+                    hb.feed(link, [frame])
+                    await hb.work(4)
+            while await hb.work(4):
+                pass
+            for link, frames, _ in hb.output():
+                ha.feed(link, frames)
+            await ha.work(4)
+        await shuttle({"a": ha, "b": hb}, budget=4)
+        assert b.ws.state_hash() == a.ws.state_hash()
+        progress = [e for e in json.loads(hb.take_events()) if e["type"] == "progress"]
+        received = [e["received"] for e in progress]
+        assert received == sorted(received) and received[-1] == 152
+        assert all(e["received"] + e["remaining"] == 152 for e in progress[1:])  # the total stays the same
+        # more steps than batches: the bar moved inside batches too, at most 4 bundles a step
+        batch_ends = [e for e in progress if e["received"] % 4 != 0 or e["remaining"] == 0]
+        assert len(progress) > 2 * len(batch_ends) > 0, received
 
     run(scenario())

@@ -9,7 +9,7 @@ Workspace's public receive steps (signature checks may be async in the browser).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Protocol
 
 from ..hlc import ZERO
@@ -76,6 +76,8 @@ class ReplicaSource(Protocol):
 
     def state_hash(self) -> str: ...
 
+    def state_hash_steps(self, rows: int = ...) -> Generator[None, None, str]: ...
+
     def change_stamp(self) -> tuple[int, int]: ...
 
 
@@ -121,3 +123,32 @@ class WorkspaceReplica:
             self._hash = self.ws.state_hash()
             self._hash_key = self.ws.change_stamp()  # the hash itself may write (a view closed)
         return self._hash
+
+    def hash_is_current(self) -> bool:
+        """Whether `state_hash()` would answer from its cache now."""
+        return self._hash_key == self.ws.change_stamp()
+
+    def state_hash_steps(self, rows: int = 2000) -> Generator[None, None, bool]:
+        """Fill `state_hash`'s cache a page of rows per step, so a driver that must stay responsive
+        (the browser worker) can run other calls between steps. Ends True once the cache holds the
+        current state's hash; False, without caching, if the database changed between two steps."""
+        if self.hash_is_current():
+            return True
+        steps = self.ws.state_hash_steps(rows)
+        stamp: tuple[int, int] | None = None
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                now = self.ws.change_stamp()
+                if stamp is not None and now != stamp:
+                    return False
+                self._hash, self._hash_key = done.value, now
+                return True
+            now = self.ws.change_stamp()
+            if stamp is None:
+                stamp = now  # after the first page: opening the steps may write (a view closed)
+            elif now != stamp:
+                steps.close()
+                return False
+            yield

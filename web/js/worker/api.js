@@ -379,9 +379,13 @@ const api = {
     return result;
   },
 
-  async stats() {
+  /** Boot timings, the open workspace's figures (host.stats). `resetTurns`: forget the worker turns'
+   * timings after reading them (the bench measures one phase at a time). */
+  async stats({ resetTurns = false } = {}) {
     const boot = pythonBoot ? (await pythonBoot).timings : null;
-    return { boot, workspace: host ? host.stats() : null, policy, workerOrigin: performance.timeOrigin };
+    const out = { boot, workspace: host ? host.stats() : null, policy, workerOrigin: performance.timeOrigin };
+    if (resetTurns && host) host.turns.resetStats();
+    return out;
   },
 
   /** Take a snapshot now (owner only); resolves with its size and timings. */

@@ -11,11 +11,13 @@
 // Durability: a write call resolves only after the bundles it stored are in the IndexedDB log, and
 // the staging overlays it changed are rewritten in the `overlays` store (same IDB transaction).
 // Snapshots: `Session.snapshot()` (conn.serialize()) is written with the log position it contains,
-// and the log up to that position is deleted in the same IndexedDB transaction.
+// then the log up to that position is deleted (store.js writeSnapshot). Serializing a large workspace
+// is one long turn, so a snapshot waits for a moment with no call from the page (`snapshotQuietMs`).
 import { openWorkspaceDb, persist, readForStartup, readPending, writeSnapshot } from './store.js';
 import { takeLog, takeOverlays, takeSnapshot } from './python.js';
 import { SyncEngine } from './sync.js';
 import { BlobKeeper } from './blobs.js';
+import { Turns } from './turns.js';
 
 export const DEFAULT_POLICY = {
   /** Take a snapshot soon once this many log records follow the last one... */
@@ -28,6 +30,11 @@ export const DEFAULT_POLICY = {
   callTimeoutMs: 30000,
   /** While a catch-up streams in, snapshots wait (one is taken at its end) unless this many records follow the last one. */
   snapshotCatchupEvery: 5000,
+  /** A background snapshot starts only once the page has made no call for this long (a person's pause):
+   * serializing a large workspace is one long turn, and writing tens of megabytes holds IndexedDB. */
+  snapshotQuietMs: 1500,
+  /** ...or once it has waited this long for such a moment (someone editing without a pause). */
+  snapshotWaitMaxMs: 30000,
   /** Sync starts this long after an existing workspace is opened (its first screen goes first). */
   syncStartDelayMs: 1000,
 };
@@ -72,7 +79,7 @@ export class WorkspaceHost {
     this.db = null;
     this.pending = new Map();
     this.nextCallId = 0;
-    this.queue = Promise.resolve();
+    this.turns = new Turns(); // Python's calls, one at a time, a person's first (turns.js)
     this.lastFlush = Promise.resolve();
     this.unsaved = [];
     this.unsavedOverlays = []; // overlay journal changes not yet written, in order
@@ -80,6 +87,7 @@ export class WorkspaceHost {
     this.applying = null;
     this.journalWrites = 0; // overlay journal records written (staged edits change no log seq)
     this.loggedSeq = 0;
+    this.received = 0; // bundles handed in by `receive` (the debug peer)
     this.notifiedSeq = 0; // log position the page (and other tabs) were last told about
     this.sync = null; // the SyncEngine, in the owner tab
     this.tail = 0; // log records after the latest snapshot
@@ -235,7 +243,7 @@ export class WorkspaceHost {
     if (writes === undefined) throw new ApiError({ type: 'LocalError', message: `unknown method ${method}` });
     if (method === 'view_export' && args && args.format === 'xlsx') await python.loadExtras(); // openpyxl, once
     const started = performance.now();
-    const text = await this.serial(() => this.session.call(method, JSON.stringify(args || {})));
+    const text = await this.person(() => this.session.call(method, JSON.stringify(args || {})), method);
     const out = JSON.parse(text);
     if (writes) await this.afterWrite(method, started, out.error ? null : 'this-tab');
     if (writes === 'local' && !out.error) await this.snapshot(); // no bundle to log: the snapshot keeps it
@@ -300,7 +308,8 @@ export class WorkspaceHost {
   async receive(wires, source) {
     await this.ready;
     if (this.role !== 'owner') throw new Error('only the tab that owns the workspace receives bundles');
-    const text = await this.serial(() => this.session.receive(wires, source));
+    this.received += wires.length; // others' bundles: "N changes since you last synced" counts again (sync.js)
+    const text = await this.serial(() => this.session.receive(wires, source), 'receive');
     await this.afterWrite('receive', performance.now(), 'remote');
     return JSON.parse(text);
   }
@@ -318,11 +327,11 @@ export class WorkspaceHost {
       for (const [key, edit] of await readPending(this.db)) {
         let out = { error: { message: 'only cell edits can wait for the app to open' } };
         if (edit && QUEUEABLE.has(edit.method)) {
-          out = JSON.parse(await this.serial(async () => {
+          out = JSON.parse(await this.person(async () => {
             const text = await this.session.call(edit.method, JSON.stringify(edit.args || {}));
             this.appliedQueued.push(key); // before anything can take the bundle for the log without it
             return text;
-          }));
+          }, 'queued:apply'));
         } else {
           this.appliedQueued.push(key);
         }
@@ -338,22 +347,25 @@ export class WorkspaceHost {
 
   /** The whole workspace as a backup file's bytes (openprod_web/backup.py, format v1). */
   async backup() {
-    const data = await this.serial(() => {
+    const data = await this.person(() => {
       const proxy = this.session.export_backup(Date.now());
       try {
         return proxy.toJs().slice();
       } finally {
         proxy.destroy();
       }
-    });
+    }, 'backup');
     return { data, bytes: data.byteLength };
   }
 
-  /** Python calls one at a time: a snapshot never lands inside a transaction. */
-  serial(fn) {
-    const run = this.queue.then(fn);
-    this.queue = run.catch(() => {});
-    return run;
+  /** Background work on Python (sync, status, snapshots, blobs): one call at a time, after a person's calls. */
+  serial(fn, label = 'background') {
+    return this.turns.run(fn, { lane: 'background', label });
+  }
+
+  /** A call a person waits for (an edit, a read for the screen): goes before queued background work. */
+  person(fn, label = 'call') {
+    return this.turns.run(fn, { lane: 'person', label });
   }
 
   forward(method, args) {
@@ -455,10 +467,20 @@ export class WorkspaceHost {
     if (soon && this.snapshotTimer && this.snapshotSoon) return; // a steady stream of edits must not postpone it
     clearTimeout(this.snapshotTimer);
     this.snapshotSoon = soon;
-    this.snapshotTimer = setTimeout(() => {
-      this.snapshotTimer = null;
-      this.snapshot().catch((err) => this.emit('error', errorJson(err)));
-    }, soon ? this.policy.snapshotSoonMs : this.policy.snapshotIdleMs);
+    this.snapshotTimer = setTimeout(() => this.snapshotWhenQuiet(), soon ? this.policy.snapshotSoonMs : this.policy.snapshotIdleMs);
+  }
+
+  /** The policy's snapshot, once the page has been quiet for `snapshotQuietMs`, or `snapshotWaitMaxMs`
+   * after it was due whatever the page does (a stream of edits cannot postpone it for long). */
+  snapshotWhenQuiet(dueAt = performance.now()) {
+    const now = performance.now();
+    const wait = this.policy.snapshotQuietMs - (now - this.turns.lastPersonAt);
+    if (wait > 0 && this.role === 'owner' && now - dueAt < this.policy.snapshotWaitMaxMs) {
+      this.snapshotTimer = setTimeout(() => this.snapshotWhenQuiet(dueAt), wait);
+      return;
+    }
+    this.snapshotTimer = null;
+    this.snapshot().catch((err) => this.emit('error', errorJson(err)));
   }
 
   /** Serialize the database and store it with its log position; trims the log. */
@@ -467,7 +489,7 @@ export class WorkspaceHost {
     this.snapshotting = (async () => {
       await this.flush();
       const t0 = performance.now();
-      const snap = await this.serial(async () => takeSnapshot(this.session));
+      const snap = await this.serial(async () => takeSnapshot(this.session), 'snapshot');
       if (!snap) {
         this.scheduleSnapshot();
         return null;
@@ -489,6 +511,7 @@ export class WorkspaceHost {
     return {
       id: this.id, role: this.role, startup: this.startup, lastSnapshot: this.lastSnapshot, logTail: this.tail,
       loggedSeq: this.loggedSeq, writeToDurableMs: { n: sorted.length, median: pick(0.5), p95: pick(0.95) },
+      turns: this.turns.stats(),
       sync: this.sync ? this.sync.stats() : (this.lastSyncStatus ? { status: this.lastSyncStatus } : null),
     };
   }

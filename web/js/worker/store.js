@@ -110,12 +110,19 @@ export async function persist(db, items, changes = [], applied = []) {
   await tx.done;
 }
 
-/** Store a snapshot and drop the log records it contains, atomically. */
+/**
+ * Store a snapshot, then drop the log records it contains. Two transactions: the large snapshot write
+ * never holds the `log` store, so an edit's append (its own transaction on `log`) does not queue
+ * behind tens of megabytes. A crash between the two leaves log records at or below the snapshot's
+ * `seq`: start-up reads only the records after it, and the next snapshot trims them.
+ */
 export async function writeSnapshot(db, seq, data, meta) {
-  const tx = db.transaction(['snapshot', 'log'], 'readwrite', { durability: 'strict' });
-  tx.objectStore('snapshot').put({ seq, data, bytes: data.byteLength, ...meta }, 'latest');
-  tx.objectStore('log').delete(IDBKeyRange.upperBound(seq));
+  const tx = db.transaction('snapshot', 'readwrite', { durability: 'strict' });
+  tx.store.put({ seq, data, bytes: data.byteLength, ...meta }, 'latest');
   await tx.done;
+  const trim = db.transaction('log', 'readwrite', { durability: 'strict' });
+  trim.store.delete(IDBKeyRange.upperBound(seq));
+  await trim.done;
 }
 
 export async function logCount(db) {

@@ -5,11 +5,14 @@
 // The sessions are the core's sans-IO SyncSession, one per link, held by Python (openprod_web.sync):
 // this engine moves frames, fires timers and works the sessions in a loop (`cycle`):
 //   1. feed every received frame, fire due timers;
-//   2. work in slices of at most `sliceBundles` bundles (each slice is one call in the worker's
+//   2. work in slices of bundles, sized to take about `sliceMs` (each slice is one call in the worker's
 //      Python queue, so a page call waits for one slice at most: editing never waits on sync);
 //   3. make everything stored so far durable in IndexedDB (the host's log flush);
 //   4. only then take the frames to send: an acknowledgement never leaves before the bundles it
 //      acknowledges are logged, and our own new bundles never leave before they are saved here.
+//   5. once quiet, read the state hash of what changed a page per turn (hub.hash_step), so a
+//      session's check finds it cached rather than reading a large workspace in one long turn.
+// Every step is a turn in the worker's queue (turns.js): a person's call goes before waiting turns.
 // "N changes since you last synced" scans the changes after a mark, so it is counted only while a Sync
 // screen is showing (it renews a 30 s lease), never during a catch-up. Links that drop are retried with backoff (1, 2, 4, 8, 15, 30 s, jittered), at once when the
 // device comes back online or the person presses "Sync now". Nothing here blocks editing: with no
@@ -23,7 +26,13 @@ export const SYNC_POLICY = {
   backoffMs: [1000, 2000, 4000, 8000, 15000, 30000],
   connectTimeoutMs: 10000,
   rtcTimeoutMs: 15000,
-  sliceBundles: 32,
+  sliceBundles: 32, // a turn's first size; then adapted to take about sliceMs (workSlice)
+  sliceMs: 12,
+  sliceMaxBundles: 512,
+  hashRows: 500, // rows of the state hash read per turn (a few ms in Pyodide)
+  hashAfterMs: 120, // ...begun once frames and writes paused this long, during a burst of them
+  hashBurstGapMs: 250, // activity this soon after the last is a burst
+  durableEveryMs: 150, // during a long run of turns: log what arrived and acknowledge it this often
   statusEveryMs: 250,
   countsEveryMs: 2000,
   watchMs: 30000,
@@ -61,12 +70,16 @@ export class SyncEngine {
     this.again = false;
     this.timer = null;
     this.status = null;
-    this.counts = { at: 0, seq: -1, baseline: -1, since: { total: 0, people: [] }, owner: false };
+    this.counts = { at: 0, arrived: -1, baseline: -1, since: { total: 0, people: [] }, owner: false };
     this.statusAt = 0;
     this.statusTimer = null;
     this.notifyAt = 0;
     this.notifyTimer = null;
     this.catchingUp = false;
+    this.slice = policy.sliceBundles;
+    this.activeAt = 0;
+    this.activeGapMs = Infinity;
+    this.hashTimer = null;
     this.deviceOffline = false;
     this.error = null;
     this.diverged = null;
@@ -111,8 +124,8 @@ export class SyncEngine {
   }
 
   clearTimers() {
-    for (const t of [this.timer, this.relay.timer, this.room.timer, this.statusTimer, this.notifyTimer]) clearTimeout(t);
-    this.timer = this.relay.timer = this.room.timer = this.statusTimer = this.notifyTimer = null;
+    for (const t of [this.timer, this.relay.timer, this.room.timer, this.statusTimer, this.notifyTimer, this.hashTimer]) clearTimeout(t);
+    this.timer = this.relay.timer = this.room.timer = this.statusTimer = this.notifyTimer = this.hashTimer = null;
     this.relay.retryAt = this.room.retryAt = null;
   }
 
@@ -535,7 +548,14 @@ export class SyncEngine {
 
   // --- the loop ------------------------------------------------------------------------------
 
-  kick() {
+  /** Run the loop now (or again once it ends). `activity`: frames came in or something was written
+   * here (the state hash waits for a pause in those, `hashAfterMs`); false for timers. */
+  kick(activity = true) {
+    if (activity) {
+      const now = performance.now();
+      this.activeGapMs = now - this.activeAt; // a long gap: a single edit, not a burst
+      this.activeAt = now;
+    }
     if (this.running) {
       this.again = true;
       return;
@@ -555,7 +575,7 @@ export class SyncEngine {
     } catch (err) {
       this.error = message(err);
       console.warn('[sync]', err);
-      setTimeout(() => this.kick(), 1000);
+      setTimeout(() => this.kick(false), 1000);
     } finally {
       this.running = false;
     }
@@ -575,20 +595,25 @@ export class SyncEngine {
   async cycle() {
     if (!this.hub) return;
     const { host, hub } = this;
+    // A state hash being read (step 5 of an earlier cycle) is finished first, a page per turn: the
+    // frames and timers now due may ask for it, and would otherwise read it whole in one long turn.
+    while (this.hub && !this.catchingUp && hub.hashing
+      && await host.serial(() => hub.hash_step(this.policy.hashRows), 'sync:hash'));
     await host.serial(() => {
       this.feedInbound();
       hub.fire_timers();
-    });
-    let slices = 0;
-    while (this.hub && await host.serial(() => hub.work(this.policy.sliceBundles))) {
-      slices += 1;
+    }, 'sync:feed+timers');
+    let flushedAt = performance.now();
+    while (this.hub && await host.serial(() => this.workSlice(hub), 'sync:work')) {
       this.drainEvents();
       if (this.catchingUp) this.refreshStatus(); // a catch-up shows its progress while it runs (at most every statusEveryMs)
-      await host.serial(() => this.feedInbound());
-      if (slices % 8 === 0) { // keep acknowledgements and the progress shown flowing during a long catch-up
+      await host.serial(() => this.feedInbound(), 'sync:feed');
+      if (performance.now() - flushedAt >= this.policy.durableEveryMs) {
+        // keep acknowledgements and the progress shown flowing during a long catch-up
         await host.makeDurable();
         await this.output();
         this.refreshStatus(); // throttled; on a slow device a whole catch-up can fit in one cycle
+        flushedAt = performance.now();
       }
     }
     this.drainEvents();
@@ -597,6 +622,40 @@ export class SyncEngine {
     await this.output();
     this.noteRemote();
     this.refreshStatus();
+    // The state hash of what changed, a page per turn, before a session's check asks for it at once
+    // (a long turn on a large workspace). After a lone change at once (a peer's check may follow our
+    // push within milliseconds; once begun, the hash is finished before frames are fed); during a
+    // burst only after a pause (`hashAfterMs`), else every edit of the burst would restart it.
+    if (!this.hub || this.catchingUp) return;
+    const idle = performance.now() - this.activeAt;
+    const after = this.activeGapMs >= this.policy.hashBurstGapMs ? 0 : this.policy.hashAfterMs;
+    if (idle >= after) {
+      while (this.hub && !this.again && !this.catchingUp
+        && await host.serial(() => hub.hash_step(this.policy.hashRows), 'sync:hash'));
+    } else if (!this.hashTimer && hub.wants_hash) {
+      this.hashTimer = setTimeout(() => {
+        this.hashTimer = null;
+        this.kick(false);
+      }, after - idle + 1);
+    }
+  }
+
+  /**
+   * One turn of the sessions' work: at most `slice` bundles ingested in one SQLite transaction, the
+   * size adapted so a turn takes about `sliceMs` (an edit waits for one turn at most; larger turns
+   * cost less per bundle: fewer commits, fewer crossings, larger batches of WebCrypto verifies).
+   */
+  async workSlice(hub) {
+    const t0 = performance.now();
+    const size = this.slice;
+    const more = await hub.work(size);
+    const ms = performance.now() - t0;
+    const { sliceMs, sliceBundles, sliceMaxBundles } = this.policy;
+    if (more && ms > 0) { // a turn that ran out of work says nothing about the size
+      const scaled = Math.round(size * Math.min(2, Math.max(0.5, sliceMs / ms)));
+      this.slice = Math.min(sliceMaxBundles, Math.max(Math.min(8, sliceBundles), scaled));
+    }
+    return more;
   }
 
   /** Send what the sessions want sent, once everything stored is durable (else try again next cycle). */
@@ -610,7 +669,7 @@ export class SyncEngine {
       } finally {
         proxy.destroy();
       }
-    });
+    }, 'sync:output');
     if (out === null) {
       this.again = true;
       return;
@@ -635,7 +694,7 @@ export class SyncEngine {
     if (next === undefined || next === null) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.kick();
+      this.kick(false);
     }, Math.max(0, Math.min(next - Date.now(), 60000)) + 1);
   }
 
@@ -730,11 +789,13 @@ export class SyncEngine {
     // "N changes since you last synced" scans the bundles after the mark: only when they changed, never
     // during a catch-up, at most every `countsEveryMs`
     const baseline = this.marks.baseline || 0;
-    const stale = this.counts.seq !== this.host.loggedSeq || this.counts.baseline !== baseline;
+    // only others' bundles count: an edit made here never makes them stale (a recount of a large
+    // workspace's changes is a long turn an edit would wait behind)
+    const arrived = this.hub.arrived + this.host.received;
+    const stale = this.counts.arrived !== arrived || this.counts.baseline !== baseline;
     const watched = Date.now() < this.watchUntil;
     const counts = watched && stale && !this.catchingUp && Date.now() - this.counts.at >= this.policy.countsEveryMs;
-    const seq = this.host.loggedSeq;
-    const py = JSON.parse(await this.host.serial(() => this.hub.status(this.marks.sharedHlc || '', this.marks.baseline || 0, counts)));
+    const py = JSON.parse(await this.host.serial(() => this.hub.status(this.marks.sharedHlc || '', this.marks.baseline || 0, counts), counts ? 'sync:status+counts' : 'sync:status'));
     const changes = {};
     if (py.shared_hlc && py.shared_hlc !== this.marks.sharedHlc) changes.sharedHlc = py.shared_hlc;
     if (py.links.some((l) => l.in_sync) && py.mark !== this.marks.syncedMark) {
@@ -744,7 +805,7 @@ export class SyncEngine {
     if (py.links.some((l) => l.in_sync)) changes.lastSyncAt = Date.now();
     if (Object.keys(changes).length) await this.saveMarks(changes);
     this.counts.owner = py.owner;
-    if (counts && py.since) this.counts = { ...this.counts, at: Date.now(), since: py.since, seq, baseline };
+    if (counts && py.since) this.counts = { ...this.counts, at: Date.now(), since: py.since, arrived, baseline };
     else if (watched && stale && !this.statusTimer) { // counts are behind: look again once allowed
       const wait = Math.max(this.policy.statusEveryMs, this.policy.countsEveryMs - (Date.now() - this.counts.at));
       this.statusTimer = setTimeout(() => { this.statusTimer = null; this.refreshStatus(true); }, wait);

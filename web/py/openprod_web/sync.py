@@ -12,7 +12,9 @@ sessions and does their work against the open workspace:
 * `output()` hands back the frames to send. The worker calls it only once every bundle stored
   so far is durable in IndexedDB, so an acknowledgement (and a live push of our own bundle)
   never leaves this device before the bundle is safely logged;
-* `take_events()` reports what happened (established, progress, caught up, in sync, closed...).
+* `take_events()` reports what happened (established, progress, caught up, in sync, closed...);
+* `hash_step(rows)` reads the state hash a page at a time once the workspace changed, so a
+  session's check finds it cached instead of reading a large workspace whole in one call.
 
 Signed requests to the relay (publish, join, access keys) and the signalling room's proof are
 signed here too, with the workspace's WebCrypto signer.
@@ -25,7 +27,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,6 +123,7 @@ class Link:
     received: int = 0  # bundles ingested from this peer (any kind)
     in_sync: bool = False
     catching_up: tuple[int, int] | None = None  # (received, remaining) while the peer's catch-up runs
+    shown: int = 0  # the highest `received` reported in a progress event (the bar never moves back)
 
 
 def _event_json(link: str, event: Event, names: Callable[[bytes], str]) -> dict[str, Any]:
@@ -154,6 +157,10 @@ class SyncHub:
         self.links: dict[str, Link] = {}
         self.blobs: BlobLinks | None = None
         self._events: list[dict[str, Any]] = []
+        # bundles from peers stored so far: "N changes since you last synced" counts only others'
+        # bundles, so it needs counting again only when this moves (never after an edit made here)
+        self.arrived = 0
+        self._hashing: Generator[None, None, bool] | None = None  # the state hash being read, page by page
         self.ws.listeners.append(self._stored)
 
     def attach_blobs(self) -> BlobLinks:
@@ -244,17 +251,52 @@ class SyncHub:
                 item = link.item
                 start = len(link.results)
                 chunk = list(item.wires[start:start + left])
-                link.results.extend(await writes.ingest_many(self.ws, chunk, source=f"sync:{link.id}"))
+                results = await writes.ingest_many(self.ws, chunk, source=f"sync:{link.id}")
+                link.results.extend(results)
+                self.arrived += sum(len(r.applied) for r in results)  # stored now (duplicates are not)
                 left -= len(chunk)
                 if len(link.results) == len(item.wires):
                     link.item = None
                     link.received += len(item.wires)
                     session.batch_ingested(item, link.results, now_ms())
                     link.results = []
+                elif link.catching_up is not None:  # the bar moves slice by slice, not once per 512-bundle batch
+                    got, remaining = link.catching_up
+                    done = len(link.results)
+                    link.shown = max(link.shown, got + done)
+                    self._events.append({"type": "progress", "link": link.id, "received": got + done,
+                                         "remaining": max(0, remaining - done)})
             self._collect(link)
             if left <= 0:
                 return True
         return any(link.item is not None for link in self.links.values())
+
+    @property
+    def hashing(self) -> bool:
+        """A state hash is being read page by page (the worker finishes it before feeding frames)."""
+        return self._hashing is not None
+
+    @property
+    def wants_hash(self) -> bool:
+        """A link is open and the cached state hash is not the current state's (hash_step has work)."""
+        return bool(self.links) and not self.replica.hash_is_current()
+
+    def hash_step(self, rows: int = 1000) -> bool:
+        """Read one page of `rows` rows of the state hash, ahead of the sessions' checks: a session asks
+        for it (a check when quiet, or the peer's check) inside one call, and on a large workspace that
+        call would be a long wait for an edit; read here a page per call, between edits, the hash is
+        cached when the session asks. True while pages are left; False when the cache holds the current
+        state's hash, or no link is open to want it."""
+        if self._hashing is None:
+            if not self.links or self.replica.hash_is_current():
+                return False
+            self._hashing = self.replica.state_hash_steps(rows)
+        try:
+            next(self._hashing)
+        except StopIteration as done:
+            self._hashing = None
+            return not done.value  # the database changed between pages: start again
+        return True
 
     def fire_timers(self) -> int | None:
         """Fire the timers that are due; returns when the next one is due (ms since the epoch), or None."""
@@ -299,6 +341,9 @@ class SyncHub:
                 continue  # blobs not attached: this side never agreed blobs/1, so never happens
             if isinstance(event, Progress):
                 link.catching_up = (event.received, event.remaining)
+                if event.received < link.shown:
+                    continue  # a batch inside one already shown further along, slice by slice
+                link.shown = event.received
             elif isinstance(event, CaughtUp):
                 link.catching_up = None
             elif isinstance(event, InSync):

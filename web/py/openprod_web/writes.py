@@ -81,10 +81,16 @@ async def ingest_many(ws: Workspace, wires: Sequence[bytes], *, source: str | No
     """Received bundles checked, verified with the async verifier, and applied in one commit."""
     async with _lock(ws):
         received = ws.check_received(wires, source=source)
+        groups = [b.signatures() for b in received.to_verify]  # the author's signature, and any recovery proof
+        flat = [s for group in groups for s in group]
         verifier = ws.env.verifier
+        many = getattr(verifier, "verify_many_async", None)  # WebCrypto: the whole batch at once
+        results = await many(flat) if many is not None else [await verifier.verify_async(*s) for s in flat]
         verdicts = []
-        for b in received.to_verify:  # the author's signature, and any recovery proof inside
-            verdicts.append(all([await verifier.verify_async(*s) for s in b.signatures()]))
+        at = 0
+        for group in groups:
+            verdicts.append(all(results[at:at + len(group)]))
+            at += len(group)
         return ws.apply_received(received, verdicts)
 
 

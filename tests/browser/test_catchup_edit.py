@@ -1,0 +1,111 @@
+"""An edit made while a browser catches up is saved during the catch-up, and is not lost, in both engines.
+
+A workspace of 1,200 bundles is written on CPython and published to a real relay; a browser joins
+it (through the relay's WebSocket, the way both engines sync) and, at the first status that says
+it is catching up with plenty still to come, creates a record. The worker runs the page's call
+before its next ingest slice (js/worker/turns.js), so the record is saved while the status still
+says "catching-up"; after the catch-up the CPython peer receives it through the relay, and both
+sides reach the same state hash. Asserted on states and on the order of events, never on times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from appdriver import AppPage
+
+from helpers import seeded_identity
+from openprod import Env, Workspace, connect
+from openprod.signer_nacl import NaclSigner, NaclVerifier
+from openprod.starter import starter_manifests
+from openprod_server.client import RelayClient
+
+pytestmark = pytest.mark.browser
+
+CONTACTS = "contacts.Contacts"
+NAME = f"{CONTACTS}.name"
+BUNDLES = 1_200
+
+HOOK = """([table, field]) => {
+    const app = window.openprod.app;
+    const seen = { states: [], atEdit: null, stateAtSave: null, saved: null, error: null };
+    window.catchUpEdit = seen;
+    const show = app.showSync.bind(app);
+    app.showSync = (status) => {
+        show(status);
+        seen.states.push(status.state);
+        seen.last = status.state;
+        if (status.state === 'catching-up' && seen.atEdit === null && status.progress
+                && status.progress.received >= 100 && status.progress.remaining >= 400) {
+            seen.atEdit = status.progress;
+            app.write('create_record', { table, values: { [field]: 'Made during the catch-up' } }).then((out) => {
+                seen.saved = out.id;
+                seen.stateAtSave = seen.last;
+            }, (err) => { seen.error = String(err && err.message ? err.message : err); });
+        }
+    };
+}"""
+
+
+def _in_thread(coro: Any) -> Any:
+    """Playwright's sync API runs an event loop in this thread: the relay client gets its own."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _publish(server: Any, tmp_path: Path) -> Workspace:
+    """Alice's workspace on CPython (the wall clock, PyNaCl), 1,200 bundles, published to the relay."""
+    identity = seeded_identity("Alice Stage", 7)
+    env = Env(signer=NaclSigner(identity), verifier=NaclVerifier(), display_name="Alice Stage")
+    ws = Workspace.create(connect(str(tmp_path / "alice.db")), env, "Hamlet")
+    with ws.transaction(kind="module") as tx:
+        tx.adopt_module(starter_manifests()["contacts"])
+    with ws.transaction() as tx:
+        ids = [tx.create_record(CONTACTS, {"name": f"Person {i}"}) for i in range(20)]
+    for n in range(BUNDLES - 3):
+        with ws.transaction() as tx:
+            tx.set_field(ids[n % len(ids)], f"{CONTACTS}.phone", f"555-{n:05d}")
+
+    async def upload() -> None:
+        client = RelayClient(server.origin, ws)
+        await client.publish()
+        await client.sync()
+
+    _in_thread(upload())
+    return ws
+
+
+def test_an_edit_made_during_a_catch_up_is_saved_during_it_and_reaches_the_other_side(
+        profile: Any, server_factory: Any, tmp_path: Path) -> None:
+    server = server_factory()
+    alice = _publish(server, tmp_path)
+    ws = str(uuid.UUID(bytes=alice.workspace_id))
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Bob Sound")
+    app.page.evaluate(HOOK, [CONTACTS, NAME])
+    app.api("configure", {"statusEveryMs": 0})  # every status reaches the page: the catch-up is seen however fast
+    app.api("joinWorkspace", {"invite": f"{server.origin}/#/join/{ws}", "code": ""})
+    app.page.evaluate(f"location.hash = '#/w/{ws}/sync'")
+    app.page.wait_for_function("window.catchUpEdit.saved !== null || window.catchUpEdit.error !== null",
+                               timeout=300_000)
+    app.page.wait_for_function("window.openprod.app.syncStatus && window.openprod.app.syncStatus.state === 'in-sync'",
+                               timeout=300_000)
+    seen = app.page.evaluate("window.catchUpEdit")
+    assert seen["error"] is None, seen["error"]
+    assert seen["atEdit"] is not None, seen["states"]
+    assert seen["stateAtSave"] == "catching-up", f"made with {seen['atEdit']} to come, saved when {seen['stateAtSave']}"
+
+    rows = app.call("rows", table=CONTACTS)["rows"]
+    assert "Made during the catch-up" in [r["values"].get(NAME) for r in rows]
+    assert len(rows) == 21
+
+    _in_thread(RelayClient(server.origin, alice).sync())  # the CPython peer receives it through the relay
+    names = [r.get("name") for r in alice.records(CONTACTS)]
+    assert "Made during the catch-up" in names
+    assert app.call("state_hash") == alice.state_hash()
+    assert app.errors == []
