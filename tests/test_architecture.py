@@ -110,7 +110,7 @@ def test_no_two_test_modules_share_a_name() -> None:
 
 
 FACADE_MAX_LINES = 380
-FACADE_MAX_PUBLIC = 64
+FACADE_MAX_PUBLIC = 65  # 64 at the split; +1 state_hash_steps (the browser reads the hash a page at a time)
 
 
 def test_the_facade_stays_thin() -> None:

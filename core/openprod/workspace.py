@@ -347,10 +347,8 @@ class Workspace:
                                               for b in received.to_verify])
 
     def drain_parked(self) -> list[str]:
-        """Apply parked bundles whose dependencies have arrived, at most `Env.parking.drain_step`
-        of them (ingest does the same after every batch). Returns their ids: call again while it
-        returns any. A server calls it between other work, so a long released chain of parked
-        bundles applies in steps instead of holding everything else up."""
+        """Apply up to `Env.parking.drain_step` parked bundles whose dependencies arrived; their ids.
+        A server calls it between other work, so a long released chain applies in steps."""
         return receive.drain_parked(self._cx)
 
     # --- rebuild and state hash ---------------------------------------------------------------

@@ -105,7 +105,7 @@ def test_an_edit_made_during_a_catch_up_is_saved_during_it_and_reaches_the_other
     assert len(rows) == 21
 
     _in_thread(RelayClient(server.origin, alice).sync())  # the CPython peer receives it through the relay
-    names = [r.get("name") for r in alice.records(CONTACTS)]
+    names = [r.get("name") for r in alice.records.all(CONTACTS)]
     assert "Made during the catch-up" in names
     assert app.call("state_hash") == alice.state_hash()
     assert app.errors == []
