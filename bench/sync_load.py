@@ -124,6 +124,7 @@ class LoadPeer:
         self.conn: ClientConnection | None = None
         self.session: SyncSession | None = None
         self.closed = False
+        self.frames = 0  # frames received from the relay (batches, acknowledgements, checks)
 
     def work(self) -> None:
         assert self.session is not None
@@ -173,6 +174,7 @@ class LoadPeer:
             while not ended:
                 frame = await queue.get()
                 while frame is not None:
+                    self.frames += 1
                     self.session.receive_frame(frame, int(time.time() * 1000))
                     if queue.empty():
                         break
@@ -293,6 +295,8 @@ def main(argv: list[str] | None = None) -> None:
         "propagation_median_ms": round(stats["median"], 1), "propagation_p99_ms": round(stats["p99"], 1),
         "propagation_max_ms": round(stats["max"], 1), "relay_cpu_s": round(relay_cpu, 1),
         "relay_cpu_ms_per_bundle": round(relay_cpu / bundles * 1000, 2),
+        "frames_to_peers": sum(p.frames for p in peers),
+        "deliveries_per_frame": round(delivered / max(1, sum(p.frames for p in peers)), 2),
         "loadgen_cpu_s": round(loadgen_cpu, 1), "load_average": load_average(),
         "reference_verified_ingest_ms_per_bundle": round(floor_ms, 2), "authoring_s": round(authoring, 1)})
     if args.profile is not None:
