@@ -21,13 +21,15 @@ from pathlib import Path
 from openprod_server.client import RelayClient
 
 from .peers import ingest_batched, origin_peer, replica_peer, stored_wires
-from .sync_common import RelayProcess, edit, new_record, report
+from .sync_common import RelayProcess, edit, load_average, new_record, report
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundles", type=int, default=10_000)
     parser.add_argument("--records", type=int, default=1_000)
+    parser.add_argument("--relay-source", type=Path, default=None,
+                        help="run the relay from this checkout (its server/ and core/), e.g. an older commit")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="openprod-bench-") as folder:
         base = Path(folder)
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         bundles = a.ws.oplog_size().bundles
         ops = a.ws.oplog_size().operations
 
-        relay = RelayProcess(base / "relay")
+        relay = RelayProcess(base / "relay", args.relay_source)
         try:
             async def run() -> tuple[float, float, str | None, str | None]:
                 client_a = RelayClient(relay.url, a.ws)
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         "upload_s": round(upload, 2), "catchup_s": round(catchup, 2),
         "reference_ingest_many_s": round(floor, 2), "ratio_catchup_to_reference": round(catchup / floor, 2),
         "ops_per_s": round(ops / catchup), "target_s": 2.0, "spec_target_s": 5.0,
-        "met_target": catchup < 2.0, "converged": converged})
+        "met_target": catchup < 2.0, "converged": converged, "load_average": load_average()})
 
 
 if __name__ == "__main__":
