@@ -244,8 +244,8 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
                                            forwarded_allow_ips=list(trust_proxy) or None,
                                            lifespan="on", timeout_graceful_shutdown=3,
                                            # No per-message compression: it cost the relay a third of its CPU
-                                           # under load (every forwarded frame deflated once per session) and
-                                           # signed CBOR bundles compress little (docs/relay.md, "Under load").
+                                           # under load (every forwarded frame deflated once per session); the
+                                           # price is 2.6x the bytes on the wire (docs/relay.md, "Under load").
                                            ws_per_message_deflate=False, **ssl_files))
     logs.log("listening", urls=urls, host=host, port=port, tls=use_tls)
     server.run(sockets=[sock])

@@ -136,7 +136,7 @@ def test_fan_out_in_order_never_back_to_the_author_and_a_silent_member_holds_up_
 
 def test_the_relay_does_not_compress_sync_frames(relay: RelayProcess) -> None:
     """Per-message deflate cost the relay a third of its CPU at 50 peers (each forwarded frame
-    compressed once per session) for little gain on signed CBOR: the relay declines it."""
+    compressed once per session): the relay declines it (docs/relay.md, "Under load")."""
     import uuid
 
     from websockets.asyncio.client import connect as ws_connect
