@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         tab = None
         try:
             # serves this checkout's build (the app's first visit) and the big workspace
-            relay = RelayProcess(base / "relay-opening", ("--web", str(ROOT / "build" / "web")))
+            relay = RelayProcess(base / "relay-opening", extra=("--web", str(ROOT / "build" / "web")))
             tab = Tab(browser, relay.url, "Bench Opening")
             small, big, big_rows = prepare(tab, relay, base, bundles)
             tab.page.close()

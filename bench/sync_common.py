@@ -32,15 +32,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def relay_env(source: Path | None) -> dict[str, str]:
+    env = dict(os.environ)
+    if source is not None:
+        paths = [str(source / "server"), str(source / "core"), env.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    return env
+
+
 class RelayProcess:
-    def __init__(self, data: Path, extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, data: Path, source: Path | None = None, extra: tuple[str, ...] = ()) -> None:
+        """`source`: run the relay from another checkout's `server/` and `core/` (an older commit,
+        unpacked with `git archive`), for a before/after comparison in one window. `extra`: more
+        `serve` arguments (e.g. `--web` for a given build)."""
         self.data = data
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(data.parent / f"{data.name}.log", "ab")  # noqa: SIM115 - the child writes to it
         self.proc = subprocess.Popen([sys.executable, "-m", "openprod_server.cli", "serve", "--data", str(data),
                                       "--port", str(self.port), "--log-level", "warning", *extra],
-                                     stdout=self.log, stderr=self.log)
+                                     stdout=self.log, stderr=self.log, env=relay_env(source))
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -63,6 +74,11 @@ class RelayProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+
+
+def load_average() -> str:
+    """The machine's 1-minute load average (shared cores: every figure is stated beside it)."""
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def record_values(j: int) -> dict[str, Any]:
@@ -110,4 +126,4 @@ def report(name: str, result: dict[str, Any]) -> None:
     print(json.dumps({"bench": name, "machine": machine(), **result}, indent=2))
 
 
-__all__ = ["RelayProcess", "edit", "make_env", "new_record", "record_values", "report", "summary"]
+__all__ = ["RelayProcess", "edit", "load_average", "make_env", "new_record", "record_values", "report", "summary"]

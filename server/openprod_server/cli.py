@@ -242,7 +242,11 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
     server = uvicorn.Server(uvicorn.Config(app, log_config=log_config, access_log=False, ws_max_size=WS_MAX_MESSAGE,
                                            http=http_protocol, ws=ws_protocol, proxy_headers=bool(trust_proxy),
                                            forwarded_allow_ips=list(trust_proxy) or None,
-                                           lifespan="on", timeout_graceful_shutdown=3, **ssl_files))
+                                           lifespan="on", timeout_graceful_shutdown=3,
+                                           # No per-message compression: it cost the relay a third of its CPU
+                                           # under load (every forwarded frame deflated once per session); the
+                                           # price is 2.6x the bytes on the wire (docs/relay.md, "Under load").
+                                           ws_per_message_deflate=False, **ssl_files))
     logs.log("listening", urls=urls, host=host, port=port, tls=use_tls)
     server.run(sockets=[sock])
 

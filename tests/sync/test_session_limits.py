@@ -157,3 +157,27 @@ def test_pings_faster_than_keepalive_needs_are_refused(tmp_path: Path, clock: Ma
     assert initiator.state is State.CLOSED
     refusal = decode_message_v1(initiator.data_to_send()[-1])
     assert isinstance(refusal, Refuse) and "pings come too often" in refusal.detail
+
+
+def test_live_queues_share_the_stored_wires(tmp_path: Path, clock: ManualClock) -> None:
+    """Every session's live queue holds the same bytes objects (the stored bundle's wire), so all the
+    queues of a workspace together hold at most its last `max_live_bytes` of bundles, not one copy each."""
+    clock.step = 0
+    alice = make_peer("Alice", str(tmp_path / "a.db"), clock, seed=1, modules=("contacts",))
+    sessions = []
+    for seed in (2, 3):
+        other = make_peer(f"P{seed}", str(tmp_path / f"p{seed}.db"), clock, seed=seed, workspace_from=alice)
+        sa = SyncSession(WorkspaceReplica(alice.ws), role=Role.ACCEPTOR, nonce=bytes(16), now=clock.now)
+        sb = SyncSession(WorkspaceReplica(other.ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now)
+        for _ in range(10):
+            for src, dst, ws_src in ((sa, sb, alice.ws), (sb, sa, other.ws)):
+                pump(src, ws_src, lambda: clock.now)
+                for frame in src.data_to_send():
+                    dst.receive_frame(frame, clock.now)
+        assert sa.state is State.OPEN
+        alice.ws.listeners.append(sa.bundle_stored)
+        sessions.append(sa)
+    for i in range(5):
+        alice.ws.create_record(TABLE, {"name": f"Cue {i}"})
+    first, second = ([wire for _w, _h, wire in s._live] for s in sessions)
+    assert len(first) == 5 and all(a is b for a, b in zip(first, second, strict=True))

@@ -152,9 +152,14 @@ class SessionConfig:
     ping_every_ms: int = 1_000
     blobs: bool = True
     """Speak the blob transfer feature (`blobs/1`) when the peer does too."""
-    max_live_bytes: int = 1024 * 1024
+    max_live_bytes: int = 8 * 1024 * 1024
     """Bundles queued for live push to this peer, at most (bytes). A peer that stops reading cannot make
-    us buffer every new bundle: the queue is dropped and what it lacks is sent as a catch-up later."""
+    us buffer every new bundle: the queue is dropped and what it lacks is sent as a catch-up later.
+    The queue holds references to the stored bundles' wire bytes, which every session of a workspace
+    shares, so all queues together hold at most the workspace's last 8 MiB of bundles (each queue is
+    what arrived since its peer last read). At 1 MiB, 50 busy peers on a loaded relay overflowed it
+    every few seconds, and each overflow became a catch-up re-read from SQLite per session, which
+    cost a third of the relay's CPU and put it further behind (docs/relay.md, "Under load")."""
 
 
 class SyncSession:
