@@ -112,7 +112,7 @@ class LoadPeer:
         self.name = name
         self.ws = ws
         self.env = ws.env
-        self.replica = LightReplica(ws, [b.wire for b in ws.bundles()][:skip])
+        self.replica = LightReplica(ws, [b.wire for b in ws.oplog.bundles()][:skip])
         self.arrived: dict[bytes, float] = {}
         self.pushed = pushed
         # (id, writer, hlc, digest, wire), authored offline

@@ -66,7 +66,7 @@ async def scenario(relay: RelayProcess, tmp_path: Path) -> None:
     # signature was tampered with (last in her chain, so nothing waits for it).
     for i in range(PUSHES):
         alice.create_record(TABLE, {"name": f"Crew {i}"})
-    wires = [b.wire for b in alice.bundles()][-PUSHES:]
+    wires = [b.wire for b in alice.oplog.bundles()][-PUSHES:]
     alice.create_record(TABLE, {"name": "Tampered"})
     genuine = decode_bundle(alice.last_receipt.wire)  # type: ignore[union-attr]
     bad_signature = bytes([genuine.signature[0] ^ 1]) + genuine.signature[1:]
