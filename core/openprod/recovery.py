@@ -6,17 +6,54 @@ founding bundle, so every replica and the relay can check it). Recovering is a s
 derived key over (workspace, new owner, next recovery key): it names who becomes owner, so a copy
 seen in transit cannot be replayed for someone else, and it names the next key, so the old secret
 is dead once it is used. Pure functions here (no I/O, no signing): the caller signs with whatever
-signer its runtime has, and turns secrets into words (server/openprod_server/recovery.py).
+signer its runtime has. Words are read here, once for the CLI and the browser, by the word list
+the caller hands in (BIP-39's English list, the `mnemonic` package, in both shells).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from typing import Protocol
 
 from .errors import ValidationError
 
 RECOVERY_CONTEXT = b"openprod/recovery/v1\x00"
 SECRET_LEN = 16  # 128 bits: twelve words
+WORD_COUNT = 12
+
+
+class WordList(Protocol):
+    """What `mnemonic.Mnemonic("english")` offers and the words need."""
+
+    @property
+    def wordlist(self) -> Sequence[str]: ...
+
+    def check(self, mnemonic: str) -> bool: ...
+
+    def to_entropy(self, words: str) -> bytes | bytearray: ...
+
+
+class RecoveryWordsError(ValidationError):
+    """Words that are not a recovery secret; the message says what is wrong, in plain words."""
+
+
+def secret_from(words: str, wordlist: WordList) -> bytes:
+    """Typed words -> the secret. Case, extra spaces, commas and numbering ("1. paper") are
+    forgiven, as people copy words from paper; anything else is refused with what to check."""
+    cleaned = [w for w in (part.strip(".,;:").lower() for part in words.replace(",", " ").split())
+               if w and not w.isdigit()]
+    if len(cleaned) != WORD_COUNT:
+        raise RecoveryWordsError(f"Recovery words are {WORD_COUNT} words; you typed {len(cleaned)}.")
+    known = set(wordlist.wordlist)
+    unknown = [w for w in cleaned if w not in known]
+    if unknown:
+        raise RecoveryWordsError(f"{', '.join(repr(w) for w in unknown)} is not one of the recovery words: "
+                                 "check the spelling.")
+    phrase = " ".join(cleaned)
+    if not wordlist.check(phrase):
+        raise RecoveryWordsError("These words do not fit together: one is mistyped, or two are swapped.")
+    return bytes(wordlist.to_entropy(phrase))
 
 
 def recovery_seed(workspace_id: bytes, secret: bytes) -> bytes:

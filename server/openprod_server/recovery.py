@@ -12,15 +12,13 @@ import secrets
 from mnemonic import Mnemonic
 
 from openprod import Identity
-from openprod.recovery import SECRET_LEN, proof_message, recovery_seed
+from openprod.recovery import SECRET_LEN, RecoveryWordsError, proof_message, recovery_seed
+from openprod.recovery import secret_from as read_words
 from openprod.signer_nacl import NaclSigner
 
-WORD_COUNT = 12
+__all__ = ["RecoveryWordsError", "key_pair", "new_secret", "proof", "public_key", "secret_from", "words_for"]
+
 _WORDS = Mnemonic("english")
-
-
-class RecoveryWordsError(ValueError):
-    """Words that are not a recovery secret; the message says what is wrong, in plain words."""
 
 
 def new_secret() -> bytes:
@@ -32,20 +30,8 @@ def words_for(secret: bytes) -> str:
 
 
 def secret_from(words: str) -> bytes:
-    """Typed words -> the secret. Case, extra spaces, commas and numbering ("1. paper") are forgiven."""
-    cleaned = [w for w in (part.strip(".,;:").lower() for part in words.replace(",", " ").split())
-               if w and not w.isdigit()]
-    if len(cleaned) != WORD_COUNT:
-        raise RecoveryWordsError(f"recovery words are {WORD_COUNT} words; {len(cleaned)} were given")
-    known = set(_WORDS.wordlist)
-    unknown = [w for w in cleaned if w not in known]
-    if unknown:
-        raise RecoveryWordsError(f"{', '.join(repr(w) for w in unknown)} is not one of the recovery words; "
-                                 "check the spelling")
-    phrase = " ".join(cleaned)
-    if not _WORDS.check(phrase):
-        raise RecoveryWordsError("these words do not fit together (one is mistyped, or two are swapped)")
-    return bytes(_WORDS.to_entropy(phrase))
+    """Typed words -> the secret (openprod.recovery.secret_from, with BIP-39's English list)."""
+    return read_words(words, _WORDS)
 
 
 def key_pair(workspace_id: bytes, secret: bytes) -> NaclSigner:

@@ -61,7 +61,7 @@ def test_words_round_trip_and_refuse_what_is_not_a_secret() -> None:
     assert secret_from(words) == secret
     numbered = " ".join(f"{i}. {w.upper()}," for i, w in enumerate(words.split(), start=1))
     assert secret_from(numbered) == secret  # as written on paper: numbered, in capitals, with commas
-    with pytest.raises(RecoveryWordsError, match="12 words; 11 were given"):
+    with pytest.raises(RecoveryWordsError, match="12 words; you typed 11"):
         secret_from(" ".join(words.split()[:11]))
     with pytest.raises(RecoveryWordsError, match="'stagemanager' is not one of the recovery words"):
         secret_from(" ".join([*words.split()[:11], "stagemanager"]))
@@ -101,7 +101,7 @@ def test_recovery_moves_ownership_and_kills_the_old_words(relay: RelayProcess, t
 
     # refusals: nothing is created, nothing changes
     assert one_line(recover(" ".join(words.split()[:11]), check=False)) == \
-        "Error: recovery words are 12 words; 11 were given"
+        "Error: Recovery words are 12 words; you typed 11."
     other_words = words_for(new_secret())
     line = one_line(recover(other_words, check=False))
     assert line.startswith("Error: not_allowed: those recovery words do not open this workspace here")

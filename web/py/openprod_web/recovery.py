@@ -11,7 +11,8 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 
-from openprod.recovery import SECRET_LEN, recovery_seed
+from openprod.recovery import SECRET_LEN, RecoveryWordsError, recovery_seed
+from openprod.recovery import secret_from as read_words
 
 
 def new_secret() -> bytes:
@@ -29,32 +30,11 @@ async def public_key_for(workspace_id: bytes, secret: bytes,
     return await public_of(recovery_seed(workspace_id, secret))
 
 
-WORD_COUNT = 12
-
-
-class RecoveryWordsError(ValueError):
-    """Words that are not a recovery secret; the message says what is wrong, in plain words."""
-
-
 def secret_from(words: str) -> bytes:
-    """Typed words -> the secret, by the rules `openprod recover` uses (server/openprod_server/recovery.py):
-    case, extra spaces, commas and numbering ("1. paper") are forgiven."""
+    """Typed words -> the secret, by the same rules as `openprod recover` (openprod.recovery)."""
     from mnemonic import Mnemonic
 
-    mnemonic = Mnemonic("english")
-    cleaned = [w for w in (part.strip(".,;:").lower() for part in words.replace(",", " ").split())
-               if w and not w.isdigit()]
-    if len(cleaned) != WORD_COUNT:
-        raise RecoveryWordsError(f"Recovery words are {WORD_COUNT} words; you typed {len(cleaned)}.")
-    known = set(mnemonic.wordlist)
-    unknown = [w for w in cleaned if w not in known]
-    if unknown:
-        raise RecoveryWordsError(f"{', '.join(repr(w) for w in unknown)} is not one of the recovery words: "
-                                 "check the spelling.")
-    phrase = " ".join(cleaned)
-    if not mnemonic.check(phrase):
-        raise RecoveryWordsError("These words do not fit together: one is mistyped, or two are swapped.")
-    return bytes(mnemonic.to_entropy(phrase))
+    return read_words(words, Mnemonic("english"))
 
 
 async def recovery_request(identity_json: str, workspace_id: str, words: str, again_json: str = "") -> str:
