@@ -311,6 +311,8 @@ def test_a_full_device_says_so_and_keeps_nothing_half_written(
     chooser.value.set_files(files=[{"name": "act2-plot.pdf", "mimeType": "application/pdf", "buffer": plot}])
     expect(attach_refused).to_have_text(f"Not attached: {full}", timeout=60_000)
     expect(alice.page.get_by_text("No file yet.")).to_be_visible()
+    # said once, where it happened: the top bar does not claim that something was lost
+    expect(alice.page.locator("#save-status")).not_to_have_attribute("data-state", "error")
     assert stored_blob_rows(alice, ws) == {"blobs": 0, "chunks": 0, "pins": 0}
     alice.tablet_shots(screenshot_dir, "attachment-device-full", show=lambda: (
         open_form(alice, server.origin, ws, rec), report_free_space(alice, 3 * 2**20),

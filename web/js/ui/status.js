@@ -2,9 +2,10 @@
 // on its way to this browser's storage, Saved once all of them are durable, and Not saved (with
 // the reason) if the last one could not be stored. A write the core refused (a required field
 // left empty, a value of the wrong type) stored nothing and lost nothing: the screen that made it
-// says why, and the indicator keeps saying that everything else is saved.
+// says why, and the indicator keeps saying that everything else is saved. So does a file refused
+// because the device is full (StorageFull): it was refused before anything was stored.
 const REFUSED = new Set(['ValidationError', 'NotFoundError', 'SchemaError', 'IdentityError', 'LocalError',
-  'WorkspaceMismatchError', 'ValueError', 'StillOpening']);
+  'WorkspaceMismatchError', 'ValueError', 'StillOpening', 'StorageFull']);
 
 export class SaveStatus {
   constructor(element) {
