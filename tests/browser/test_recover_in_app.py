@@ -52,6 +52,11 @@ def shots(app: AppPage, name: str, screenshot_dir: Path) -> None:
     app.page.set_viewport_size({"width": 1280, "height": 800})
 
 
+def in_sync(app: AppPage) -> None:
+    app.page.wait_for_function(
+        "() => window.openprod.app.syncStatus && window.openprod.app.syncStatus.state === 'in-sync'", timeout=120_000)
+
+
 def wait_info(app: AppPage, key: str, value: Any, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -75,6 +80,7 @@ def test_recover_ownership_in_the_app_with_the_words_then_old_words_open_nothing
     laptop.call("create_record", table=CONTACTS, values={f"{CONTACTS}.name": "Jane Doe"})
     laptop.call("sync:publish", relay=server.origin, joinMode="access_key")
     old_owner = laptop.call("info")["actor"]
+    in_sync(laptop)  # everything it made is at the relay (closing at once lost the tables once)
     laptop.page.context.close()  # the laptop is lost
     invite = f"{server.origin}/#/join/{ws}"
 
@@ -121,8 +127,7 @@ def test_recover_ownership_in_the_app_with_the_words_then_old_words_open_nothing
     wait_info(ipad, "owner", me)  # the workspace itself says so (its signed change of owner, written once synced)
     assert ipad.call("info")["name"] == "Hamlet"
     assert [r["values"][f"{CONTACTS}.name"] for r in ipad.call("rows", table=CONTACTS)["rows"]] == ["Jane Doe"]
-    page.wait_for_function("() => window.openprod.app.syncStatus && window.openprod.app.syncStatus.state === 'in-sync'",
-                           timeout=120_000)
+    in_sync(ipad)
     log = (server.data.parent / f"{server.data.name}.log").read_text()
     assert log.count('"workspace_recovered"') == 1 and log.count('"workspace_recovery_repeated"') == 1
     members = ipad.call("sync:members")  # an owner-only request: the relay agrees
