@@ -275,3 +275,28 @@ def test_calling_view_screenshots_at_tablet_sizes(browser: Any, server: Any, scr
             page.get_by_role("button", name="Dark").click()
     finally:
         context.close()
+
+
+def test_note_key_without_the_reports_module_says_why(profile: Any, engine: str, server: Any) -> None:
+    """N opens the show note; in a show without the Reports module there is nowhere to keep notes, so
+    the key says so instead of doing nothing (it used to focus a disabled box: a lost keypress)."""
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Alice Stage")
+    page = app.page
+    page.get_by_label("Workspace name").fill(f"No reports {engine}")
+    page.get_by_label(re.compile("^Reports")).uncheck()
+    page.get_by_role("button", name="Create workspace").click()
+    page.get_by_label("I have written them down").check()
+    page.get_by_role("button", name="Open the workspace").click()
+    app.wait_grid()
+    ws = re.search(r"#/w/([0-9a-f-]{36})/", page.url).group(1)  # type: ignore[union-attr]
+    act1, _ids = seed(app)
+    page.goto(f"{server.url}#/w/{ws}/call/{act1}")
+    calling = page.locator(".calling")
+    expect(calling).to_have_attribute("data-index", "-1")
+    page.keyboard.press("n")
+    live = page.locator(".calling [aria-live='assertive']")
+    expect(live).to_have_text(
+        "Show notes are off for this show: add the Reports module to keep them.")
+    page.keyboard.press("PageDown")  # the view still has the keys: following, so it says how to call
+    expect(live).to_contain_text("This screen is following")

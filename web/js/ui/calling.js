@@ -98,7 +98,9 @@ export async function renderCalling({ main, app, listId }) {
     }
     if (event.key === 'n' || event.key === 'N') {
       event.preventDefault();
-      root.querySelector('.note-input')?.focus();
+      const input = root.querySelector('.note-input');
+      if (input && input.disabled) say('Show notes are off for this show: add the Reports module to keep them.');
+      else input?.focus();
       return;
     }
     const dir = GO_KEYS.has(event.key) ? 1 : BACK_KEYS.has(event.key) ? -1 : 0;
