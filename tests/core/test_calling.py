@@ -214,3 +214,16 @@ def test_a_bad_position_from_a_peer_is_quarantined_with_a_reason(show, op, reaso
     expect_refused(alice, _crafted_go(bob, ids, op), reason)
     assert alice.ws.calling.sheet(ids["act1"]).position is None
     assert to_str(act1) == ids["act1"]
+
+
+def test_a_cue_with_no_label_is_named_by_its_number_in_messages(show) -> None:  # type: ignore[no-untyped-def]
+    """Review lists and conflict messages name a record by its label; a cue nobody labelled is
+    "Cue 17A" (as a stage manager says it), not the first characters of its id."""
+    alice, _bob, ids = show
+    with alice.ws.transaction() as tx:
+        bare = tx.create_record("lighting.LightingCues", {"cue_number": "17A", "page": 30})
+    assert alice.ws.records.label(bare) == "Cue 17A"
+    assert alice.ws.records.label(ids["2"]) == "Look 2"  # a label, when there is one, still wins
+    with alice.ws.transaction() as tx:
+        tx.set_field(bare, "lighting.LightingCues.label", "Sunset")
+    assert alice.ws.records.label(bare) == "Sunset"

@@ -62,7 +62,8 @@ class ImportApi:
         matches = []
         for m in plan.matches[:SHOWN_MATCHES]:
             record = ws.records.get(m.record)
-            label = str(record.values.get(label_field)) if record and label_field else m.record[:8]
+            matched = record.values.get(label_field) if record and label_field else None
+            label = str(matched) if matched not in (None, "") else ws.records.label(m.record)
             matches.append({"line": m.line, "record": m.record, "label": label,
                             "changes": [{"field": c.field, "field_name": name(c.field), "old": c.old, "new": c.new}
                                         for c in m.changes]})
