@@ -26,7 +26,6 @@ from .awareness import AwarenessLog
 from .bundle import DEVICE_LEN, writer_of
 from .conflicts import ConflictTracker
 from .crdt import CrdtBackend, CrdtStore, PycrdtBackend
-from .cues import cue_text
 from .encoding import decode
 from .groups import FieldGroups
 from .identity import Signer, Verifier, as_actor_id, clean_display_name, short_actor
@@ -271,27 +270,18 @@ class Context:
     # --- names --------------------------------------------------------------------------------
 
     def record_label(self, record: IdLike) -> str:
-        """How a record is named in messages: its name/title/label, else its first text field."""
+        """How a record is named in messages (TableDef.name_from), else the start of its id."""
         return self._record_label(self.redirects.resolve(as_id(record, "record id")))
 
     def _record_label(self, entity: bytes) -> str:
-        # A cue with no label is "Cue 17A" (what a stage manager calls it), never an id.
         for table in tables_of(self.conn, entity):
             tdef = self.schema.tables.get(table)
             if tdef is None:
                 continue
-            named = [f for f in tdef.fields.values() if f.crdt is None
-                     and (f.type == "cue" or f.type == "string")]
-            named.sort(key=lambda f: (f.type != "string" or f.name not in ("name", "title", "label"),
-                                      f.type != "cue"))
-            values = values_for(self.conn, self.groups, [entity], [f.id for f in named])[entity]
-            for fdef in named:
-                found = values.get(fdef.id)
-                if found is None or found.value in (None, ""):
-                    continue
-                if fdef.type == "cue":
-                    return f"Cue {cue_text(found.value) or found.value}"
-                return str(found.value)
+            found = values_for(self.conn, self.groups, [entity], [f.id for f in tdef.naming_fields()])[entity]
+            name = tdef.name_from({fid: v.value for fid, v in found.items() if v is not None})
+            if name is not None:
+                return name
         return to_str(entity)[:8]
 
     def signed_name(self, actor: str | bytes) -> str | None:

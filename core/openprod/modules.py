@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .blobs import BlobRef
-from .cues import normalize_cue
+from .cues import cue_text, normalize_cue
 from .errors import SchemaError, ValidationError
 from .operations import EDGE_TYPE_RE, FIELD_RE, MODULE_RE, TABLE_RE
 
@@ -63,6 +63,22 @@ class TableDef:
             known = ", ".join(sorted(self.fields)) or "none"
             raise ValidationError(f"table {self.display_name!r} has no field {name!r} (fields: {known})")
         return found
+
+    def naming_fields(self) -> list[FieldDef]:
+        """The fields a record's name is read from, best first: name/title/label, then a cue number
+        (a cue nobody labelled is "Cue 17A", what a stage manager calls it), then other text."""
+        named = [f for f in self.fields.values() if f.crdt is None and f.type in ("string", "cue")]
+        named.sort(key=lambda f: (f.type != "string" or f.name not in ("name", "title", "label"), f.type != "cue"))
+        return named
+
+    def name_from(self, values: dict[str, Any]) -> str | None:
+        """A record's name from its values by field id; None when every naming field is empty."""
+        for fdef in self.naming_fields():
+            value = values.get(fdef.id)
+            if value is None or value == "":
+                continue
+            return f"Cue {cue_text(value) or value}" if fdef.type == "cue" else str(value)
+        return None
 
 
 @dataclass(frozen=True)

@@ -416,3 +416,29 @@ def test_crdt_text_and_list_fields() -> None:
         assert (await call(s, "conflicts"))["conflicts"] == []
 
     run(scenario())
+
+
+def test_record_search_names_records_as_messages_do() -> None:
+    """The record picker ("Same person as…", "Show another record's value") names each record as
+    every message does, a cue nobody labelled as "Cue 17A", and finds it by that name."""
+    async def scenario() -> None:
+        s = await Session.create(generate_identity("Alice").to_json(), "Show", ["contacts", "lighting"], nacl_env)
+        cues = "lighting.LightingCues"
+        jane = (await call(s, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": "Jane Doe"}))["id"]
+        bare = (await call(s, "create_record", table=cues, values={f"{cues}.cue_number": "17A"}))["id"]
+        looked = (await call(s, "create_record", table=cues,
+                             values={f"{cues}.cue_number": "18", f"{cues}.label": "Sunset"}))["id"]
+        found = (await call(s, "find_records", search=""))["records"]
+        assert {r["id"]: r["label"] for r in found} == {jane: "Jane Doe", bare: "Cue 17A", looked: "Sunset"}
+        assert all(r["label"] == s.ws.records.label(r["id"]) for r in found)
+        assert [r["id"] for r in (await call(s, "find_records", search="cue 17a"))["records"]] == [bare]
+        assert [r["id"] for r in (await call(s, "find_records", search="SUN", exclude=looked))["records"]] == []
+        assert (await call(s, "find_records", search="nobody"))["records"] == []
+        named = s._named_records()
+        assert s._named_records() is named  # read once while nothing changes…
+        await call(s, "set_cell", record=bare, field=f"{cues}.label", value="Storm")
+        assert [r["label"] for r in (await call(s, "find_records", search="storm"))["records"]] == ["Storm"]
+        added = (await call(s, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": "Nobody Else"}))["id"]
+        assert [r["id"] for r in (await call(s, "find_records", search="nobody"))["records"]] == [added]  # …not stale
+
+    run(scenario())

@@ -53,26 +53,39 @@ class IdentityApi:
         ws = self.ws
         needle = search.casefold().strip()
         out: list[dict[str, Any]] = []
+        for rec, label, folded in self._named_records():
+            if rec.id == exclude or (needle and needle not in folded):
+                continue
+            fields = [{"id": f.id, "name": f.display_name, "table_name": self._id_table(f.table),
+                       "value": rec.values.get(f.id)}
+                      for t in rec.tables if t in ws.schema.tables for f in ws.schema.tables[t].fields.values()
+                      if f.crdt is None and (type is None or f.type == type)]
+            if type is not None and not fields:
+                continue
+            out.append({"id": rec.id, "label": label, "tables": rec.tables,
+                        "table_names": [self._id_table(t) for t in rec.tables], "fields": fields})
+            if len(out) >= FOUND_SHOWN:
+                return {"records": out, "more": True}
+        return {"records": out, "more": False}
+
+    def _named_records(self) -> list[tuple[Any, str, str]]:
+        """Every record with its name, read once per change: a picker searches on each keystroke,
+        and reading thousands of records each time made typing wait (issue 19)."""
+        ws = self.ws
+        key = (ws.change_stamp(), ws.staging.active)
+        cached: tuple[Any, list[tuple[Any, str, str]]] | None = getattr(self, "_names_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        named: list[tuple[Any, str, str]] = []
         seen: set[str] = set()
         for tdef in ws.schema.tables.values():
             for rec in ws.records.all(tdef.id):
-                if rec.id in seen or rec.id == exclude:
-                    continue
-                seen.add(rec.id)
-                label = ws.records.label(rec.id)
-                if needle and needle not in label.casefold():
-                    continue
-                fields = [{"id": f.id, "name": f.display_name, "table_name": self._id_table(f.table),
-                           "value": rec.values.get(f.id)}
-                          for t in rec.tables if t in ws.schema.tables for f in ws.schema.tables[t].fields.values()
-                          if f.crdt is None and (type is None or f.type == type)]
-                if type is not None and not fields:
-                    continue
-                out.append({"id": rec.id, "label": label, "tables": rec.tables,
-                            "table_names": [self._id_table(t) for t in rec.tables], "fields": fields})
-                if len(out) >= FOUND_SHOWN:
-                    return {"records": out, "more": True}
-        return {"records": out, "more": False}
+                if rec.id not in seen:
+                    seen.add(rec.id)
+                    label = _name(ws, rec)
+                    named.append((rec, label, label.casefold()))
+        self._names_cache = (key, named)
+        return named
 
     async def m_set_reference(self, record: str, field: str, source: str, source_field: str) -> dict[str, Any]:
         if self.ws.records.get(source) is None:
@@ -126,3 +139,13 @@ IDENTITY_METHODS: dict[str, bool | str] = {
     "references": False, "find_records": False, "set_reference": True, "clear_reference": True,
     "merge_preview": False, "merge_records": True, "split_record": True,
 }
+
+
+def _name(ws: Any, rec: Any) -> str:
+    """records.label from the values already read (a picker names thousands per keystroke)."""
+    for table in rec.tables:
+        tdef = ws.schema.tables.get(table)
+        name = tdef.name_from(rec.values) if tdef is not None else None
+        if name is not None:
+            return str(name)
+    return str(ws.records.label(rec.id))
