@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import shutil
+import subprocess
+import uuid
 from dataclasses import dataclass
 
 from openprod import Env, Identity, Workspace, connect
@@ -96,3 +100,17 @@ def sync(a: Peer, b: Peer) -> None:
     for src, dst in ((a, b), (b, a)):
         for wire in (b.wire for b in src.ws.oplog.bundles()):
             dst.ws.ingest(wire)
+
+
+def netns_unavailable() -> str | None:
+    """None when this machine can create network namespaces (the LAN tests), else the reason in words."""
+    if shutil.which("ip") is None:
+        return "this machine has no `ip` command (iproute2), so the test cannot create network namespaces"
+    if os.geteuid() != 0:
+        return "the test runs as a non-root user, and creating network namespaces needs root"
+    probe = f"openprod-probe-{uuid.uuid4().hex[:8]}"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if made.returncode != 0:
+        return f"`ip netns add` is refused here ({made.stderr.strip()}), so the test cannot create network namespaces"
+    subprocess.run(["ip", "netns", "delete", probe], capture_output=True)
+    return None

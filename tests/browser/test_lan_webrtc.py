@@ -31,7 +31,9 @@ import pytest
 from appdriver import AppPage
 from conftest import ARGS, CHROMIUM, RELAY, WEB, Server, _free_port
 from playwright.sync_api import expect
-from vlan import Device, VirtualLan, why_unavailable
+from vlan import Device, VirtualLan
+
+from helpers import netns_unavailable
 
 CONTACTS = "contacts.Contacts"
 # Chromium's own flags (conftest.ARGS) without the loopback ones: nothing here may use loopback.
@@ -99,7 +101,7 @@ def device_chromium(device: Device, ca: Path, folder: Path) -> Path:
 
 @pytest.fixture
 def venue_lan(request: pytest.FixtureRequest) -> Iterator[VirtualLan]:
-    why = why_unavailable()
+    why = netns_unavailable()
     if why:
         pytest.skip(why)
     if shutil.which("certutil") is None:  # not a reason to skip: scripts/bootstrap installs it

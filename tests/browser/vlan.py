@@ -6,34 +6,18 @@ between two devices crosses the switch, and there is no loopback path between th
 IPv6 is off in the devices, so the only addresses they have are the 10.77.0.0/24 ones given here,
 and a default route to a router at 10.77.0.254 that does not exist (see `add`).
 
-Needs root and `ip` (iproute2): `why_unavailable()` says which is missing, for the skip reason.
+Needs root and `ip` (iproute2): `helpers.netns_unavailable()` says which is missing, for the skip reason.
 Everything is torn down by `close()`, which a fixture's finalizer calls whether the test passed or not.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass, field
 
 SUBNET = "10.77.0"
-
-
-def why_unavailable() -> str | None:
-    """None when this machine can create network namespaces, else the reason in words."""
-    if shutil.which("ip") is None:
-        return "this machine has no `ip` command (iproute2), so the test cannot create network namespaces"
-    if os.geteuid() != 0:
-        return "the test runs as a non-root user, and creating network namespaces needs root"
-    probe = f"openprod-probe-{uuid.uuid4().hex[:8]}"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if made.returncode != 0:
-        return f"`ip netns add` is refused here ({made.stderr.strip()}), so the test cannot create network namespaces"
-    subprocess.run(["ip", "netns", "delete", probe], capture_output=True)
-    return None
 
 
 def _ip(*args: str) -> None:

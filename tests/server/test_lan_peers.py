@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 from relayproc import FilePeer, RelayProcess, free_port, make_file_peer, relay_state
 
+from helpers import netns_unavailable
 from openprod.sync import PROTOCOL_VERSION
 from openprod_server.discovery import Advert, parse_advert, txt_for
 
@@ -135,19 +135,6 @@ def test_two_relays_given_each_others_address_converge(two_relays: tuple[RelayPr
     assert any(e["actor"] == office.health()["relay_actor"] for e in members)  # joined as itself, like anyone
 
 
-def _netns_available() -> str | None:
-    if os.geteuid() != 0:
-        return "network namespaces need root"
-    if shutil.which("ip") is None:
-        return "no `ip` command"
-    probe = f"openprod-probe-{os.getpid()}"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if made.returncode != 0:
-        return f"cannot create a network namespace: {made.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
-
-
 class NamespacedRelay(RelayProcess):
     """A relay process started inside a network namespace (the test reaches it through files and logs)."""
 
@@ -164,7 +151,7 @@ class NamespacedRelay(RelayProcess):
 
 @pytest.fixture
 def namespace() -> Iterator[str]:
-    why = _netns_available()
+    why = netns_unavailable()
     if why is not None:
         pytest.skip(f"mDNS between relays in a network namespace: {why} (the manual-address test covers syncing)")
     name = f"openprod-lan-{os.getpid()}"
