@@ -258,3 +258,18 @@ def test_a_local_bundle_carries_each_ops_own_bytes(pair) -> None:
     assert list(bundle.op_bytes) == [o.encode_op(op) for op in bundle.ops]
     sync(alice, bob)
     assert alice.ws.state_hash() == bob.ws.state_hash()
+
+
+def nested_list(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("meta", [{"note": math.nan}, {"note": math.inf}, {"deep": nested_list(40)}, {1: "x"}])
+def test_header_metadata_that_is_not_plain_data_is_refused(pair, meta) -> None:
+    alice, bob = pair
+    wire = genuine(bob)
+    refused(alice, resigned(bob, wire, op_maps(wire), meta=meta), REASON_MALFORMED, "bundle header: field 'meta'")
+    assert alice.ws.ingest(wire).status == "applied"
