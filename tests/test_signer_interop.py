@@ -353,3 +353,20 @@ def test_pure_verifier_agrees_with_pynacl_on_edge_cases() -> None:
     pure = {name: verifier.verify(bytes.fromhex(c["public_key"]), bytes.fromhex(c["message"]),
                                   bytes.fromhex(c["signature"])) for name, c in vectors.items()}
     assert pure == nacl_verdicts(vectors)
+
+
+def test_the_nacl_signer_signs_as_libsodium_and_the_pure_signer_do() -> None:
+    """NaclSigner calls libsodium's crypto_sign directly (no SignedMessage per commit): its
+    signatures are PyNaCl's SigningKey's and the pure-Python signer's, byte for byte, and verify."""
+    from nacl.signing import SigningKey
+
+    from openprod.signer_pure import PureSigner
+
+    for n in range(3):
+        seed = hashlib.sha256(b"signer %d" % n).digest()
+        identity = generate_identity("Signer", seed=seed)
+        nacl_signer, pure = NaclSigner(identity), PureSigner(identity)
+        for message in (b"", b"openprod", os.urandom(700)):
+            signature = nacl_signer.sign(message)
+            assert signature == SigningKey(seed).sign(message).signature == pure.sign(message)
+            assert NaclVerifier().verify(identity.actor_id, message, signature)

@@ -17,7 +17,9 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .encoding import canonical_bytes, decode, encode
+import cbor2
+
+from .encoding import canonical_bytes, check_plain, decode, encode
 from .errors import (
     REASON_BAD_HASH,
     REASON_MALFORMED,
@@ -29,7 +31,7 @@ from .errors import (
 from .hlc import HLC_LEN
 from .identity import ACTOR_ID_LEN, SIGNATURE_LEN
 from .ids import ID_LEN
-from .operations import Op, RecoverOwnership, decode_op, encode_op
+from .operations import Op, RecoverOwnership, decode_op, decode_op_fast, encode_op, slots_filler
 from .recovery import proof_message
 from .wire import WireMap
 
@@ -134,7 +136,10 @@ class Bundle:
 
 
 def encode_wire(header_bytes: bytes, signature: bytes, op_bytes: tuple[bytes, ...] | list[bytes]) -> bytes:
-    return encode([header_bytes, signature, list(op_bytes)])
+    ops = list(op_bytes)
+    if type(header_bytes) is bytes and type(signature) is bytes and all(type(b) is bytes for b in ops):
+        return canonical_bytes([header_bytes, signature, ops])  # byte strings only: nothing to walk
+    return encode([header_bytes, signature, ops])
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +160,16 @@ class UnsignedBundle:
         return Bundle(self.header, self.header_bytes, signature, self.ops, self.op_bytes)
 
 
+# Decoding builds a header and a bundle per received bundle: fill their slots directly (values
+# checked above) rather than through a frozen dataclass's __init__, which sets each field through
+# object.__setattr__.
+_new_header = slots_filler(BundleHeader)
+_new_bundle = slots_filler(Bundle)
+_fast_op = decode_op_fast
+_loads = cbor2.loads
+_sha256 = hashlib.sha256
+
+
 def build(
     *,
     workspace: bytes,
@@ -165,7 +180,10 @@ def build(
     clock: VectorClock,
     ops: list[Op],
     meta: dict[str, Any] | None = None,
+    op_bytes: list[bytes] | None = None,
 ) -> UnsignedBundle:
+    """An unsigned bundle of `ops`. `op_bytes`: their wire bytes when the caller has them already
+    (`operations.encoded_op`, as a local transaction does), so nothing is encoded twice."""
     if not ops:
         raise ValueError("a bundle needs at least one operation")
     if kind not in BUNDLE_KINDS:
@@ -177,8 +195,13 @@ def build(
         raise ValidationError(f"this change is too large to save as one: {len(ops):,} operations, at most "
                               f"{MAX_OPS_PER_BUNDLE:,}; nothing was saved. Make it in smaller parts "
                               "(for an import, split the file)")
-    op_bytes = tuple(encode_op(op) for op in ops)
-    if sum(len(b) for b in op_bytes) > MAX_BUNDLE_BYTES - 64 * 1024:
+    if op_bytes is None:
+        encoded = tuple(encode_op(op) for op in ops)
+    elif len(op_bytes) != len(ops):
+        raise ValueError("one wire form per operation")
+    else:
+        encoded = tuple(op_bytes)
+    if sum(len(b) for b in encoded) > MAX_BUNDLE_BYTES - 64 * 1024:
         raise ValidationError(f"this change is too large to save as one (over {MAX_BUNDLE_BYTES // 2**20} MiB); "
                               "nothing was saved. Make it in smaller parts (for an import, split the file)")
     header = BundleHeader(
@@ -188,11 +211,23 @@ def build(
         hlc=max(op.hlc for op in ops),
         kind=kind,
         clock=dict(clock),
-        op_hashes=tuple(op_hash(b) for b in op_bytes),
+        op_hashes=tuple(_sha256(b).digest() for b in encoded),
         meta=dict(meta or {}),
         device=device,
     )
-    return UnsignedBundle(header, encode(header.to_wire()), tuple(ops), op_bytes)
+    return UnsignedBundle(header, _encode_header(header), tuple(ops), encoded)
+
+
+def _encode_header(header: BundleHeader) -> bytes:
+    """The header's canonical bytes. Every field but the metadata has its type by construction (a
+    clock maps bytes to bytes), so only the metadata gets `encode`'s plain-data walk."""
+    wire = header.to_wire()
+    clock = wire["clock"]
+    if (header.meta and not all(type(k) is str for k in header.meta)) \
+            or not all(type(k) is bytes and type(v) is bytes for k, v in clock.items()):
+        return encode(wire)  # refuses what is not plain data, as it always did
+    check_plain(header.meta)
+    return canonical_bytes(wire)
 
 
 def decode_bundle(data: bytes) -> Bundle:
@@ -242,10 +277,39 @@ def _decode_bundle(data: bytes) -> Bundle:
         raise BundleRejected(
             REASON_BAD_HASH, f"header lists {len(header.op_hashes)} ops, bundle carries {len(op_bytes)}"
         )
+    ops = _decode_ops(op_bytes, header.op_hashes)
+    if ops[-1].hlc != header.hlc:
+        raise BundleRejected(REASON_MALFORMED, "bundle hlc must equal its last operation's hlc")
+    return _new_bundle(header, header_bytes, signature, ops, op_bytes)
+
+
+def _decode_ops(op_bytes: tuple[bytes, ...], hashes: tuple[bytes, ...]) -> tuple[Op, ...]:
+    """The bundle's ops, each matching its hash in the header, with distinct ids and rising clocks.
+
+    The common case runs as a few comprehensions (the ops of a catch-up are most of what ingest
+    decodes); anything it does not pass goes to `_decode_ops_checked`, which refuses in words.
+    """
+    try:
+        if [_sha256(raw).digest() for raw in op_bytes] == list(hashes):
+            ops = tuple(_fast_op(raw) for raw in op_bytes)
+            previous = b""
+            for op in ops:
+                if op.hlc <= previous:
+                    break
+                previous = op.hlc
+            else:
+                if len({op.op_id for op in ops}) == len(ops):
+                    return ops
+    except Exception:  # the checked path below names what is wrong
+        pass
+    return _decode_ops_checked(op_bytes, hashes)
+
+
+def _decode_ops_checked(op_bytes: tuple[bytes, ...], hashes: tuple[bytes, ...]) -> tuple[Op, ...]:
     ops: list[Op] = []
     seen: set[bytes] = set()
     previous = b""
-    for index, (raw, expected) in enumerate(zip(op_bytes, header.op_hashes, strict=True)):
+    for index, (raw, expected) in enumerate(zip(op_bytes, hashes, strict=True)):
         if op_hash(raw) != expected:
             raise BundleRejected(REASON_BAD_HASH, f"operation {index} does not match its hash in the header")
         try:
@@ -259,9 +323,7 @@ def _decode_bundle(data: bytes) -> Bundle:
         seen.add(op.op_id)
         previous = op.hlc
         ops.append(op)
-    if ops[-1].hlc != header.hlc:
-        raise BundleRejected(REASON_MALFORMED, "bundle hlc must equal its last operation's hlc")
-    return Bundle(header, header_bytes, signature, tuple(ops), op_bytes)
+    return tuple(ops)
 
 
 def stored_clock(header_bytes: bytes) -> VectorClock:
@@ -279,6 +341,51 @@ _HEADER_FIELDS = ("v", "ws", "id", "actor", "hlc", "kind", "clock", "ops", "meta
 
 
 def decode_header(header_bytes: bytes) -> BundleHeader:
+    """A checked header (the signature pins its exact bytes). The common shape (format 2) is read
+    by `_fast_header`; anything else, and every refusal, by `_decode_header_checked`."""
+    if type(header_bytes) is bytes and header_bytes:
+        try:
+            header = _fast_header(_loads(header_bytes))
+        except Exception:  # the checked path below refuses it in words
+            pass
+        else:
+            if header is not None:
+                return header
+    return _decode_header_checked(header_bytes)
+
+
+_HEADER_KEYS_V2 = frozenset((*_HEADER_FIELDS, "dev"))
+
+
+def _fast_header(wire: Any) -> BundleHeader | None:
+    """The checks of `_decode_header_checked` for a format-2 header, inline; None (or an
+    exception) when the header is anything but plainly right."""
+    if type(wire) is not dict or len(wire) != len(_HEADER_KEYS_V2) or wire.get("v") != BUNDLE_VERSION \
+            or type(wire["v"]) is not int:
+        return None
+    ws, bundle_id, actor, hlc, device = wire["ws"], wire["id"], wire["actor"], wire["hlc"], wire["dev"]
+    kind, clock, hashes, meta = wire["kind"], wire["clock"], wire["ops"], wire["meta"]
+    if not (type(ws) is bytes and len(ws) == ID_LEN and type(bundle_id) is bytes and len(bundle_id) == ID_LEN
+            and type(actor) is bytes and len(actor) == ACTOR_ID_LEN and type(hlc) is bytes and len(hlc) == HLC_LEN
+            and type(device) is bytes and len(device) == DEVICE_LEN and type(kind) is str and kind in BUNDLE_KINDS
+            and type(clock) is dict and len(clock) <= MAX_CLOCK_ENTRIES
+            and type(hashes) is list and 1 <= len(hashes) <= MAX_OPS_PER_BUNDLE
+            and type(meta) is dict):
+        return None
+    for key, value in clock.items():
+        if type(key) is not bytes or len(key) != WRITER_LEN or type(value) is not bytes or len(value) != HLC_LEN:
+            return None
+    for digest in hashes:
+        if type(digest) is not bytes or len(digest) != 32:
+            return None
+    if meta:  # plain data with text keys (WireMap.text_map)
+        if not all(type(k) is str for k in meta):
+            return None
+        check_plain(meta)
+    return _new_header(ws, bundle_id, actor, hlc, kind, clock, tuple(hashes), meta, device)
+
+
+def _decode_header_checked(header_bytes: bytes) -> BundleHeader:
     try:  # every field is type-checked below; the signature pins the exact bytes
         decoded = decode(header_bytes, what="bundle header", strict=False)
     except DecodeError as exc:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+import types
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, fields
+from typing import Any, ClassVar, TypeVar
 
 import cbor2
 
@@ -68,29 +70,35 @@ def _long_text(name: str, v: Any) -> str:
     return v
 
 
-def _pattern(regex: re.Pattern[str], kind: str) -> Any:
-    valid: set[str] = set()  # ids repeat across ops: remember the ones already matched
+class _Pattern:
+    """A text field that must match `regex`. Ids repeat across ops, so the ones already matched
+    are remembered (`valid`, bounded); the compiled decoders below test that set inline."""
 
-    def check(name: str, v: Any) -> str:
+    __slots__ = ("kind", "regex", "valid")
+
+    def __init__(self, regex: re.Pattern[str], kind: str) -> None:
+        self.regex = regex
+        self.kind = kind
+        self.valid: set[str] = set()
+
+    def __call__(self, name: str, v: Any) -> str:
         if not isinstance(v, str):
-            raise _bad(kind, name, v)
-        if v in valid:
+            raise _bad(self.kind, name, v)
+        if v in self.valid:
             return v
-        if not regex.match(v):
-            raise _bad(kind, name, v)
-        if len(valid) < 10_000:
-            valid.add(v)
+        if not self.regex.match(v):
+            raise _bad(self.kind, name, v)
+        if len(self.valid) < 10_000:
+            self.valid.add(v)
         return v
 
-    return check
 
-
-_table = _pattern(TABLE_RE, "a table id like 'module.Table'")
-_field = _pattern(FIELD_RE, "a field id like 'module.Table.field'")
-_edge_type = _pattern(EDGE_TYPE_RE, "an edge type like 'module.edge'")
-_prop = _pattern(PROP_RE, "a property name")
-_module = _pattern(MODULE_RE, "a module name (lowercase, digits, underscore)")
-_position = _pattern(POSITION_RE, "a base-62 position")
+_table = _Pattern(TABLE_RE, "a table id like 'module.Table'")
+_field = _Pattern(FIELD_RE, "a field id like 'module.Table.field'")
+_edge_type = _Pattern(EDGE_TYPE_RE, "an edge type like 'module.edge'")
+_prop = _Pattern(PROP_RE, "a property name")
+_module = _Pattern(MODULE_RE, "a module name (lowercase, digits, underscore)")
+_position = _Pattern(POSITION_RE, "a base-62 position")
 
 
 def _opt_table(name: str, v: Any) -> str | None:
@@ -717,11 +725,22 @@ def decode_op(data: bytes) -> Op:
     """Bytes -> a structurally valid Op, or DecodeError naming what is wrong."""
     if type(data) is bytes and data:  # the hot path on ingest: skip the generic wrapper
         try:
-            wire = cbor2.loads(data)
+            wire = _loads(data)
         except Exception as exc:  # cbor2 raises several types for garbage
             raise DecodeError(f"operation: not valid CBOR ({exc.__class__.__name__}: {exc})") from None
     else:
         wire = decode(data, what="operation", strict=False)
+    if type(wire) is dict:
+        try:
+            return _DECODERS[wire["t"]](wire)
+        except Exception:  # anything unusual: the checked path below refuses it in words
+            pass
+    return _decode_checked(wire)
+
+
+def _decode_checked(wire: Any) -> Op:
+    """The reference decoder: every check in order, each failure in words. The compiled decoders
+    (`_compile`) only ever return what this returns; for anything else they defer to it."""
     if not isinstance(wire, dict):
         raise DecodeError("operation must be a map")
     name = wire.get("t")
@@ -743,6 +762,113 @@ def decode_op(data: bytes) -> Op:
     return cls(op_id, hlc, **{field: check(field, wire[field]) for field, check in cls.SPEC.items()})
 
 
+# --- compiled decoders ---------------------------------------------------------------------
+# Ingest decodes every op of every bundle (10 per bundle in a catch-up): a generic walk over
+# SPEC with keyword construction of a frozen dataclass cost more than the CBOR decoding itself.
+# So each op type gets a small decoder generated from its SPEC: the same checks in the same
+# order, the commonest ones (ids, patterned names, scalar values) inlined, and the op's slots
+# filled directly (a frozen dataclass's __init__ goes through object.__setattr__ per field).
+# A decoder raises on anything it does not expect and `decode_op` then runs `_decode_checked`,
+# so refusals and their words are the reference decoder's; tests/core/test_op_decoders.py
+# checks both agree.
+
+
+class _Unusual(Exception):
+    """A compiled decoder met a shape it leaves to the reference decoder."""
+
+
+def _slot_setter(cls: type, name: str) -> Any:
+    for klass in cls.__mro__:
+        descriptor = klass.__dict__.get(name)
+        if descriptor is not None:
+            if not isinstance(descriptor, types.MemberDescriptorType):
+                raise TypeError(f"{cls.__name__}.{name} is not a slot")
+            return descriptor.__set__
+    raise TypeError(f"{cls.__name__} has no slot {name}")
+
+
+def _scalar_test(var: str) -> str:
+    """Inline `_scalar` for the exact types cbor2 returns (anything else calls the check)."""
+    return (f"(type({var}) is str or type({var}) is bool"
+            f" or (type({var}) is int and {-(1 << 63)} <= {var} < {1 << 63})"
+            f" or (type({var}) is float and isfinite({var})))")
+
+
+def _compile(cls: type[Op]) -> Callable[[dict[Any, Any]], Op]:
+    names = [f.name for f in fields(cls)]
+    plain = all(f.default is MISSING and f.default_factory is MISSING for f in fields(cls))
+    if names[:2] != ["op_id", "hlc"] or sorted(names[2:]) != sorted(cls.SPEC) or not plain \
+            or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: its fields do not match its SPEC")
+    env: dict[str, Any] = {"cls": cls, "new": object.__new__, "isfinite": math.isfinite, "_Unusual": _Unusual}
+    lines = [
+        "def decode(w):",
+        f"    if len(w) != {len(names) + 1}:",
+        "        raise _Unusual",
+        "    v0 = w['id']",
+        "    v1 = w['hlc']",
+        f"    if type(v0) is not bytes or len(v0) != {ID_LEN} or type(v1) is not bytes or len(v1) != {HLC_LEN}:",
+        "        raise _Unusual",
+    ]
+    for k, name in enumerate(names[2:], start=2):
+        check = cls.SPEC[name]
+        env[f"c{k}"] = check
+        lines.append(f"    v{k} = w[{name!r}]")
+        if check is _id:
+            lines += [f"    if type(v{k}) is not bytes or len(v{k}) != {ID_LEN}:", "        raise _Unusual"]
+        elif isinstance(check, _Pattern):
+            env[f"p{k}"] = check.valid
+            lines += [f"    if type(v{k}) is not str or v{k} not in p{k}:", f"        v{k} = c{k}({name!r}, v{k})"]
+        elif check is _set_value or check is _value:
+            lines += [f"    if not {_scalar_test(f'v{k}')}:", f"        v{k} = c{k}({name!r}, v{k})"]
+        else:
+            lines.append(f"    v{k} = c{k}({name!r}, v{k})")
+    lines.append("    o = new(cls)")
+    for k, name in enumerate(names):
+        env[f"s{k}"] = _slot_setter(cls, name)
+        lines.append(f"    s{k}(o, v{k})")
+    lines.append("    return o")
+    exec("\n".join(lines), env)  # generated from the SPEC tables above, no outside input
+    decoder: Callable[[dict[Any, Any]], Op] = env["decode"]
+    return decoder
+
+
+_DECODERS: dict[str, Callable[[dict[Any, Any]], Op]] = {name: _compile(cls) for name, cls in OP_TYPES.items()}
+_loads = cbor2.loads
+_dumps = cbor2.dumps
+
+
+def decode_op_fast(data: bytes) -> Op:
+    """`decode_op` for an op that is well formed; anything else raises some exception without
+    words (the caller then asks `decode_op`, which refuses it in words). For decoding loops."""
+    wire = _loads(data)
+    if type(wire) is not dict:
+        raise _Unusual
+    return _DECODERS[wire["t"]](wire)
+
+
+T = TypeVar("T")
+
+
+def slots_filler(cls: type[T]) -> Callable[..., T]:
+    """A constructor of the frozen slots dataclass `cls` taking its fields positionally and filling
+    its slots directly, for values already checked (no defaults, no __post_init__): a frozen
+    dataclass's own __init__ sets each field through object.__setattr__, several times slower."""
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} has a __post_init__")
+    env: dict[str, Any] = {"cls": cls, "new": object.__new__}
+    args = ", ".join(f"v{k}" for k in range(len(names)))
+    lines = [f"def make({args}):", "    o = new(cls)"]
+    for k, name in enumerate(names):
+        env[f"s{k}"] = _slot_setter(cls, name)
+        lines.append(f"    s{k}(o, v{k})")
+    lines.append("    return o")
+    exec("\n".join(lines), env)  # generated from the dataclass's own fields
+    make: Callable[..., T] = env["make"]
+    return make
+
+
 def _freeze(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_freeze(x) for x in value)
@@ -761,8 +887,33 @@ def decode_stored_op(data: bytes) -> Op:
 
 def make_op(cls: type[Op], op_id: bytes, hlc: bytes, **payload: Any) -> Op:
     """Build an op locally through the same checks a receiver applies."""
+    return encoded_op(cls, op_id, hlc, **payload)[0]
+
+
+_FLAT = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def encoded_op(cls: type[Op], op_id: bytes, hlc: bytes, **payload: Any) -> tuple[Op, bytes]:
+    """`make_op` and the op's wire bytes (what `encode_op` gives), encoded once.
+
+    An op whose values are flat plain data (the usual case: ids, names, scalar values, lists of
+    them) is checked by the receiver's own decoder on the values as they are, then encoded: the
+    same op and bytes as the round trip below, which every other op takes (maps: their keys are
+    ordered by the encoding, and the op must hold its own copy)."""
     wire = {"id": op_id, "hlc": hlc, "t": cls.TYPE, **{k: _to_wire_value(v) for k, v in payload.items()}}
-    return decode_op(encode(wire))
+    for value in wire.values():
+        kind = type(value)
+        if kind not in _FLAT and not (kind is list and all(type(x) in _FLAT for x in value)):
+            break
+    else:
+        try:
+            op = _DECODERS[cls.TYPE](wire)
+        except Exception:  # the round trip below refuses it in words
+            pass
+        else:
+            return op, _dumps(wire, canonical=True)
+    data = encode(wire)
+    return decode_op(data), data
 
 
 def describe(op: Op) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 
+from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
@@ -32,13 +33,16 @@ class NaclSigner:
         if bytes(self._key.verify_key) != identity.actor_id:
             raise ValueError("identity's private key does not match its actor id")
         self._actor_id = identity.actor_id
+        self._secret = crypto_sign_seed_keypair(identity.seed)[1]  # seed || public key: what libsodium signs with
 
     @property
     def actor_id(self) -> bytes:
         return self._actor_id
 
     def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message).signature
+        # libsodium's signed message is signature || message: the signature is its first 64 bytes
+        # (SigningKey.sign builds a SignedMessage object around the same call, on every commit)
+        return crypto_sign(message, self._secret)[:SIGNATURE_LEN]
 
     async def sign_async(self, message: bytes) -> bytes:
         return self.sign(message)

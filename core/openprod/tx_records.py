@@ -40,6 +40,7 @@ class RecordWrites:
         self.meta = dict(meta or {})
         self.staging = staging  # writes go into the active overlay, not into a bundle
         self.ops: list[o.Op] = []
+        self.op_bytes: list[bytes] = []  # each op's wire bytes, encoded once (`bundle.build`)
         # inverse steps for undo; None once an op that cannot be undone is added (or when staging)
         self.steps: list[Step] | None = None if staging else []
         self.schema = ws.schema
@@ -60,7 +61,7 @@ class RecordWrites:
         ws = self.ws
         if self.staging:
             ws.overlays.check(cls)
-        op = o.make_op(cls, ws.ids.new(), _hlc or self._next_hlc(), **payload)
+        op, raw = o.encoded_op(cls, ws.ids.new(), _hlc or self._next_hlc(), **payload)
         self.schema = check_op(op, self.schema)
         if self.steps is not None and cls is not o.IdentifyActor:
             inverse = capture(ws.conn, ws.groups, op, lambda: self._label(op), _before)
@@ -74,6 +75,7 @@ class RecordWrites:
         ws.conflicts.pending.append((op, ws.writer, self.clock))
         ws.conflicts.observe(op, ws.writer, self.clock, prior)
         self.ops.append(op)
+        self.op_bytes.append(raw)
         return op
 
     def _label(self, op: o.Op) -> str:
