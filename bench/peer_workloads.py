@@ -254,6 +254,12 @@ def run_w2(ctx: Context) -> Result:
     return result
 
 
+def plain_pycrdt_version() -> str:
+    from importlib.metadata import version
+
+    return version("pycrdt")
+
+
 # --- W3 -----------------------------------------------------------------------------------------
 
 W3_EDIT_TEXT_SHAPE = "edit_text(record, field_id, [(index, delete_count, insert_text), ...])"
@@ -289,6 +295,60 @@ def _type_trace(peer: Peer, doc: str, trace: list[TraceEdit], budget_s: float | 
     return wires, clock() - start, blocks
 
 
+BURST_MAX = 12  # keystrokes in one burst at most: about 2 s of typing at 6 a second, the app's longest burst
+
+
+def bursts(trace: list[TraceEdit]) -> list[list[TraceEdit]]:
+    """The trace as a person types it, in bursts: a burst goes on while each keystroke lands where
+    the last left the cursor (typing on, or backspacing), and ends when the cursor moves (a click
+    or arrow keys: the person paused) or after BURST_MAX keystrokes (the app's longest burst)."""
+    out: list[list[TraceEdit]] = []
+    cursor = -1
+    for edit in trace:
+        at = edit[0]
+        inserting = len(edit) == 3
+        follows = at == cursor if inserting else at == cursor - 1 or (at == 0 and cursor == 0)
+        if out and follows and len(out[-1]) < BURST_MAX:
+            out[-1].append(edit)
+        else:
+            out.append([edit])
+        cursor = at + 1 if inserting else at
+    return out
+
+
+def _plain_pycrdt(trace: list[TraceEdit]) -> tuple[float, str]:
+    """The reference: pycrdt (the same Yrs our CPython backend uses) applying the trace, one
+    transaction per edit, nothing signed or stored. Returns seconds and the final text."""
+    import pycrdt
+
+    ydoc = pycrdt.Doc()
+    text = ydoc.get("t", type=pycrdt.Text)
+    edits = [_text_edit(edit) for edit in trace]
+    gc.collect()
+    start = time.perf_counter()
+    for index, delete, insert in edits:
+        with ydoc.transaction():
+            if delete:
+                del text[index:index + delete]
+            if insert:
+                text.insert(index, insert)
+    return time.perf_counter() - start, str(text)
+
+
+def _type_bursts(peer: Peer, doc: str, groups: list[list[TraceEdit]]) -> tuple[int, float]:
+    """One transaction (one signed bundle) per burst, holding the burst's keystrokes in order.
+    Returns bundles made and seconds."""
+    ws = peer.ws
+    made = 0
+    gc.collect()
+    start = time.perf_counter()
+    for group in groups:
+        with ws.transaction() as tx:
+            tx.edit_text(doc, TEXT_FIELD, [_text_edit(edit) for edit in group])
+        made += 1
+    return made, time.perf_counter() - start
+
+
 def run_w3(ctx: Context) -> Result:
     """The typing trace, one transaction per edit, into a text CRDT field; reported unavailable until it exists."""
     result = Result("w3", "W3 typing trace into a text CRDT field")
@@ -319,11 +379,30 @@ def run_w3(ctx: Context) -> Result:
         doc = tx.create_record(DOC_TABLE)
     setup = stored_wires(a)
     budget = ctx.sizes.w3_budget_s
+    # plain pycrdt before and after each of our runs, in this process: the reference for each is the
+    # mean of the two runs beside it (the machine is shared; alternating evens out its load)
+    plain = [_plain_pycrdt(trace)]
     wires, seconds, blocks = _type_trace(a, doc, trace, budget)
     done = trace[:len(wires)]
     start = time.perf_counter()
     expected = apply_trace(done)
     plain_seconds = time.perf_counter() - start
+    if len(done) < len(trace):  # the budget ran out: the reference types what we typed
+        plain = [_plain_pycrdt(done)]
+    plain.append(_plain_pycrdt(done))
+    c = origin_peer(ctx.tmpdir, "w3-c", seed=53)
+    with c.ws.transaction() as tx:
+        c_doc = tx.create_record(DOC_TABLE)
+    groups = bursts(done)
+    c_bundles, c_seconds = _type_bursts(c, c_doc, groups)
+    plain.append(_plain_pycrdt(done))
+    per_edit_ref = (plain[0][0] + plain[1][0]) / 2
+    burst_ref = (plain[1][0] + plain[2][0]) / 2
+    m.update(pycrdt_seconds=[round(p[0], 3) for p in plain], pycrdt_ratio=round(ratio(seconds, per_edit_ref), 2),
+             bursts=c_bundles, burst_mean_edits=round(len(done) / max(c_bundles, 1), 2),
+             burst_seconds=round(c_seconds, 3), burst_pycrdt_ratio=round(ratio(c_seconds, burst_ref), 2))
+    for run, (_, plain_text) in enumerate(plain, 1):
+        result.check(f"plain pycrdt run {run} ends with the reference text", plain_text == expected)
     b = replica_peer(ctx.tmpdir, "w3-b", seed=52, origin=a)
     ingest_all(b, setup)
     b_seconds, _ = _timed_ingest(b, wires)
@@ -335,8 +414,8 @@ def run_w3(ctx: Context) -> Result:
         m["edits_per_s_first_1000"] = round(1000 / blocks[0])
         m["edits_per_s_last_1000"] = round(1000 / blocks[-1])
     m["ratio"] = round(ratio(seconds, plain_seconds), 1)
-    for peer in (a, b):
-        text = peer.ws.records.value(doc, TEXT_FIELD)
+    for peer, record in ((a, doc), (b, doc), (c, c_doc)):
+        text = peer.ws.records.value(record, TEXT_FIELD)
         result.check(f"{peer.name} text equals the reference text after {len(done):,} edits (SHA-256)",
                      isinstance(text, str) and sha256_hex(text.encode()) == sha256_hex(expected.encode()),
                      f"got {type(text).__name__} of length {len(text) if isinstance(text, str) else '?'}")
@@ -344,15 +423,23 @@ def run_w3(ctx: Context) -> Result:
               if len(wires) > 1 else "")
     rates = (f", {m['edits_per_s_first_1000']:,}/s over the first 1,000 and {m['edits_per_s_last_1000']:,}/s over "
              "the last" if blocks else "")
+    result.notes.append(
+        f"Against plain pycrdt {plain_pycrdt_version()} (the same Yrs, one transaction per edit, nothing signed or "
+        f"stored; runs {', '.join(f'{p[0]:.2f}' for p in plain)} s, before, between and after ours): one "
+        f"transaction per edit {m['pycrdt_ratio']:.2f}x; as the app types, {c_bundles:,} bursts (mean "
+        f"{m['burst_mean_edits']:.1f} keystrokes: a burst ends when the cursor moves or after {BURST_MAX} "
+        f"keystrokes), one signed bundle each, in {c_seconds:.2f} s, {m['burst_pycrdt_ratio']:.2f}x.")
     if len(done) < len(trace):
         result.status = INCOMPLETE
         result.headline = (f"INCOMPLETE: the {budget:.0f} s budget ran out after {len(done):,} of {len(trace):,} "
-                           f"edits ({seconds:.1f} s, {m['edits_per_s']:,} edits/s{rates}){growth}; B ingests them "
+                           f"edits ({seconds:.1f} s, {m['edits_per_s']:,} edits/s{rates}; {m['pycrdt_ratio']:.2f}x plain "
+                           f"pycrdt; in bursts {m['burst_pycrdt_ratio']:.2f}x){growth}; B ingests them "
                            f"in {b_seconds:.1f} s. {peers_text}")
         result.notes.append("Run `python -m bench w3 --w3-budget 0` for the whole trace (takes far longer than "
                             "the suite's budget while the per-edit cost grows with the text's history).")
     else:
         result.headline = (f"{len(done):,} edits, one transaction each, in {seconds:.2f} s ({m['edits_per_s']:,} "
-                           f"edits/s{rates}; {m['ratio']:.0f}x replaying them on a Python list){growth}; B ingests "
+                           f"edits/s{rates}): {m['pycrdt_ratio']:.2f}x plain pycrdt typing the same trace; as the app "
+                           f"types, in {c_bundles:,} bursts: {m['burst_pycrdt_ratio']:.2f}x{growth}; B ingests "
                            f"them in {b_seconds:.2f} s. {peers_text}")
     return result
