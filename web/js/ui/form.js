@@ -62,6 +62,7 @@ export async function renderForm({ main, table, recordId, app }) {
   const flagBoxes = new Map();
   const bases = {}; // collaborative text as the form last showed it: the start of this person's edit
   const savers = new Map(); // field id -> its burst saver (collaborative text of a saved record)
+  const typed = new Set(); // text fields whose typing saved itself since the form last said "Saved"
 
   /** Typing in a collaborative text field saves itself in bursts (ui/typing.js), one bundle each. */
   function typingSaver(field, input) {
@@ -82,6 +83,7 @@ export async function renderForm({ main, table, recordId, app }) {
           text = merged;
         }
         bases[field.id] = text;
+        typed.add(field.id);
         const shown = JSON.parse(initial);
         shown[field.id] = text;
         initial = JSON.stringify(shown);
@@ -172,7 +174,9 @@ export async function renderForm({ main, table, recordId, app }) {
           const result = await app.write('update_record', { record: record.id, values, bases: { ...bases } });
           for (const field of table.fields) if (field.crdt === 'text') bases[field.id] = values[field.id];
           initial = JSON.stringify(collect());
-          status.textContent = result.changed.length ? `Saved ${result.changed.length} change${result.changed.length === 1 ? '' : 's'}.` : 'Nothing changed.';
+          const changed = new Set([...result.changed, ...typed]).size; // typing saved itself: still a change
+          typed.clear();
+          status.textContent = changed ? `Saved ${changed} change${changed === 1 ? '' : 's'}.` : 'Nothing changed.';
         } else {
           const created = await app.write('create_record', { table: table.id, values });
           app.rememberActive(table.id, created.id);
