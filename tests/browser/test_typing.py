@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from appdriver import AppPage
-from playwright.sync_api import expect
+from engines import expect
 from test_sync import share, wait_value
 
 pytestmark = pytest.mark.browser
@@ -63,9 +63,6 @@ def test_typing_is_saved_in_bursts_and_reaches_a_second_browser_through_the_rela
     assert alice.errors == [] and bob.errors == []
 
 
-@pytest.mark.chromium_only(
-    reason="WebKit's lane drives MiniBrowser through WebDriver, which has no way to hide a page; the flush "
-           "itself is the same DOM event code")
 def test_hiding_the_page_in_the_middle_of_a_burst_keeps_the_typing(profile: Any, server: Any) -> None:
     app = AppPage(profile.new_page()).open(server.url)
     app.ensure_identity()
