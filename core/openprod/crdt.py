@@ -245,14 +245,22 @@ class CrdtStore:
     def render(self, entity: bytes, field: str, kind: str) -> Any:
         if kind == "list":
             return [value for _, value in self.list_view(entity, field)]
-        doc = self.doc(entity, field, kind)
-        key = (entity, next(iter(self.members(field))))
+        return self._text(self.doc(entity, field, kind), (entity, next(iter(self.members(field)))))
+
+    def _text(self, doc: Any, key: tuple[bytes, str]) -> str:
         text = self._texts.get(key)
         if text is None:
-            text = self.require().render(doc, kind)
+            text = self.require().render(doc, "text")
             if text.isascii():
                 self._texts[key] = text
         return text
+
+    def text_length(self, entity: bytes, field: str) -> int:
+        """Characters in a text field (as the backend counts them), without rendering it."""
+        key = (entity, next(iter(self.members(field))))
+        doc = self.doc(entity, field, "text")
+        text = self._texts.get(key)
+        return len(text) if text is not None else self.require().length(doc)
 
     def edit_text(self, entity: bytes, field: str, edits: list[Edit]) -> tuple[str, bytes]:
         """Apply checked `edits` to a text field's document: (the text before, the Yjs update).
@@ -263,8 +271,8 @@ class CrdtStore:
         Python characters); otherwise it is rendered again when next asked for."""
         backend = self.require()
         doc = self.doc(entity, field, "text")
-        before = self.render(entity, field, "text")
         key = (entity, next(iter(self.members(field))))
+        before = self._text(doc, key)
         delta = backend.edit_text(doc, edits)
         self._own = (key, delta)
         text: str | None = before if key in self._texts else None

@@ -72,7 +72,7 @@ class CrdtWrites(RecordWrites):
         """
         entity, fdef = self._crdt_field(record, field, "text")
         store = self.ws.crdt
-        length = store.require().length(store.doc(entity, fdef.id, "text"))
+        length = store.text_length(entity, fdef.id)
         checked = []
         for edit in edits:
             if not (isinstance(edit, (tuple, list)) and len(edit) == 3):
