@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pycrdt
 import pytest
+from test_crdt import NOTES, NOTES_MODULE
 
 from helpers import sync
 from openprod import ValidationError
-from test_crdt import NOTES, NOTES_MODULE
 
 
 @pytest.fixture
@@ -55,15 +55,13 @@ def test_keystrokes_and_edits_from_others_keep_the_text_equal_to_the_document(pa
 def test_a_refused_or_rolled_back_edit_leaves_the_kept_text_alone(pair) -> None:
     alice, _, rid = pair
     type_keys(alice, rid, [(0, 0, "Cue 5")])
-    with pytest.raises(ValidationError):
-        with alice.ws.transaction() as tx:
-            tx.edit_text(rid, NOTES, [(5, 0, " GO")])
-            tx.edit_text(rid, NOTES, [(99, 0, "x")])  # outside the text: the whole transaction goes
+    with pytest.raises(ValidationError), alice.ws.transaction() as tx:
+        tx.edit_text(rid, NOTES, [(5, 0, " GO")])
+        tx.edit_text(rid, NOTES, [(99, 0, "x")])  # outside the text: the whole transaction goes
     assert shown(alice, rid) == rendered(alice, rid) == "Cue 5"
-    with pytest.raises(RuntimeError):
-        with alice.ws.transaction() as tx:
-            tx.edit_text(rid, NOTES, [(5, 0, " GO")])
-            raise RuntimeError("the caller gave up")
+    with pytest.raises(RuntimeError), alice.ws.transaction() as tx:
+        tx.edit_text(rid, NOTES, [(5, 0, " GO")])
+        raise RuntimeError("the caller gave up")
     assert shown(alice, rid) == rendered(alice, rid) == "Cue 5"
 
 
