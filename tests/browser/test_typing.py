@@ -57,6 +57,7 @@ def test_typing_is_saved_in_bursts_and_reaches_a_second_browser_through_the_rela
     page.keyboard.press("Tab")  # leaving the field saves what is left of the burst
     wait_value(alice, record, NOTES, text)
     bundles = logged(alice) - before
+    print(f"{bundles} bundles for {keys} keystrokes")
     assert 1 <= bundles <= keys // 6, f"{bundles} bundles for {keys} keystrokes"
     expect(alice.field("Notes")).to_have_value(text)
     wait_value(bob, record, NOTES, text)  # exactly the typed text, through the relay
