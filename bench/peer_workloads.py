@@ -254,6 +254,12 @@ def run_w2(ctx: Context) -> Result:
     return result
 
 
+def plain_pycrdt_version() -> str:
+    from importlib.metadata import version
+
+    return version("pycrdt")
+
+
 # --- W3 -----------------------------------------------------------------------------------------
 
 W3_EDIT_TEXT_SHAPE = "edit_text(record, field_id, [(index, delete_count, insert_text), ...])"
@@ -265,14 +271,16 @@ def _text_edit(edit: TraceEdit) -> tuple[int, int, str]:
 
 
 def _type_trace(peer: Peer, doc: str, trace: list[TraceEdit], budget_s: float | None) -> tuple[list[bytes], float,
-                                                                                                 list[float]]:
-    """One transaction per edit, stopping early once `budget_s` is spent. Returns wires, seconds and the
-    seconds taken by each block of 1,000 edits (to show how the cost per edit moves as the text grows)."""
+                                                                                                 list[float], float]:
+    """One transaction per edit, stopping early once `budget_s` is spent. Returns wires, seconds, the
+    seconds taken by each block of 1,000 edits (to show how the cost per edit moves as the text grows)
+    and CPU seconds (less disturbed by the machine's other work, disk waits left out)."""
     ws = peer.ws
     wires: list[bytes] = []
     blocks: list[float] = []
     clock = time.perf_counter
     gc.collect()
+    cpu = time.process_time()
     start = block_start = clock()
     for i, edit in enumerate(trace, 1):
         with ws.transaction() as tx:
@@ -286,7 +294,82 @@ def _type_trace(peer: Peer, doc: str, trace: list[TraceEdit], budget_s: float | 
                 block_start = now
             if budget_s is not None and now - start > budget_s:
                 break
-    return wires, clock() - start, blocks
+    return wires, clock() - start, blocks, time.process_time() - cpu
+
+
+BURST_MAX = 12  # keystrokes in one burst at most: about 2 s of typing at 6 a second, the app's longest burst
+
+
+def bursts(trace: list[TraceEdit]) -> list[list[TraceEdit]]:
+    """The trace as a person types it, in bursts: a burst goes on while each keystroke lands where
+    the last left the cursor (typing on, or backspacing), and ends when the cursor moves (a click
+    or arrow keys: the person paused) or after BURST_MAX keystrokes (the app's longest burst)."""
+    out: list[list[TraceEdit]] = []
+    cursor = -1
+    for edit in trace:
+        at = edit[0]
+        inserting = len(edit) == 3
+        follows = at == cursor if inserting else at == cursor - 1  # (a delete at 0 with the cursor at 0 starts one)
+        if out and follows and len(out[-1]) < BURST_MAX:
+            out[-1].append(edit)
+        else:
+            out.append([edit])
+        cursor = at + 1 if inserting else at
+    return out
+
+
+def burst_edit(group: list[TraceEdit]) -> tuple[int, int, str]:
+    """A burst's keystrokes as the one edit the app saves for it (index, characters deleted, text
+    inserted): what `openprod_web.fields.text_edits` finds between the text before and after it."""
+    first = group[0]
+    start = first[0] if len(first) == 3 else first[0] + 1  # where the cursor was when the burst began
+    deleted = 0
+    typed: list[str] = []
+    for edit in group:
+        if len(edit) == 3:
+            typed.append(edit[2])  # type: ignore[misc]
+        elif typed:
+            typed.pop()
+        else:  # backspacing into the text that was there
+            deleted += 1
+            start -= 1
+    return start, deleted, "".join(typed)
+
+
+def _plain_pycrdt(trace: list[TraceEdit]) -> tuple[float, str, float]:
+    """The reference: pycrdt (the same Yrs our CPython backend uses) applying the trace, one
+    transaction per edit, nothing signed or stored. Returns seconds, the final text and CPU seconds."""
+    import pycrdt
+
+    ydoc: Any = pycrdt.Doc()
+    text: Any = ydoc.get("t", type=pycrdt.Text)
+    edits = [_text_edit(edit) for edit in trace]
+    gc.collect()
+    cpu = time.process_time()
+    start = time.perf_counter()
+    for index, delete, insert in edits:
+        with ydoc.transaction():
+            if delete:
+                del text[index:index + delete]
+            if insert:
+                text.insert(index, insert)
+    return time.perf_counter() - start, str(text), time.process_time() - cpu
+
+
+def _type_bursts(peer: Peer, doc: str, groups: list[list[TraceEdit]]) -> tuple[int, float, float]:
+    """One transaction (one signed bundle) per burst, holding the burst's one edit, as the app saves it.
+    Returns bundles made, seconds and CPU seconds."""
+    ws = peer.ws
+    made = 0
+    edits = [burst_edit(group) for group in groups]
+    gc.collect()
+    cpu = time.process_time()
+    start = time.perf_counter()
+    for edit in edits:
+        with ws.transaction() as tx:
+            tx.edit_text(doc, TEXT_FIELD, [edit])
+        made += 1
+    return made, time.perf_counter() - start, time.process_time() - cpu
 
 
 def run_w3(ctx: Context) -> Result:
@@ -319,11 +402,36 @@ def run_w3(ctx: Context) -> Result:
         doc = tx.create_record(DOC_TABLE)
     setup = stored_wires(a)
     budget = ctx.sizes.w3_budget_s
-    wires, seconds, blocks = _type_trace(a, doc, trace, budget)
+    # plain pycrdt before and after each of our runs, in this process: the reference for each is the
+    # mean of the two runs beside it (the machine is shared; alternating evens out its load)
+    plain = [_plain_pycrdt(trace)]
+    wires, seconds, blocks, cpu_seconds = _type_trace(a, doc, trace, budget)
     done = trace[:len(wires)]
     start = time.perf_counter()
     expected = apply_trace(done)
     plain_seconds = time.perf_counter() - start
+    if len(done) < len(trace):  # the budget ran out: the reference types what we typed
+        plain = [_plain_pycrdt(done)]
+    plain.append(_plain_pycrdt(done))
+    c = origin_peer(ctx.tmpdir, "w3-c", seed=53)
+    with c.ws.transaction() as tx:
+        c_doc = tx.create_record(DOC_TABLE)
+    groups = bursts(done)
+    c_bundles, c_seconds, c_cpu = _type_bursts(c, c_doc, groups)
+    plain.append(_plain_pycrdt(done))
+    per_edit_ref = (plain[0][0] + plain[1][0]) / 2
+    burst_ref = (plain[1][0] + plain[2][0]) / 2
+    m.update(pycrdt_seconds=[round(p[0], 3) for p in plain], pycrdt_ratio=round(ratio(seconds, per_edit_ref), 2),
+             bursts=c_bundles, burst_mean_edits=round(len(done) / max(c_bundles, 1), 2),
+             burst_seconds=round(c_seconds, 3), burst_pycrdt_ratio=round(ratio(c_seconds, burst_ref), 2))
+    per_edit_cpu_ref = (plain[0][2] + plain[1][2]) / 2
+    burst_cpu_ref = (plain[1][2] + plain[2][2]) / 2
+    m.update(cpu_seconds=round(cpu_seconds, 3), burst_cpu_seconds=round(c_cpu, 3),
+             pycrdt_cpu_seconds=[round(p[2], 3) for p in plain],
+             pycrdt_cpu_ratio=round(ratio(cpu_seconds, per_edit_cpu_ref), 2),
+             burst_pycrdt_cpu_ratio=round(ratio(c_cpu, burst_cpu_ref), 2))
+    for run, (_, plain_text, _) in enumerate(plain, 1):
+        result.check(f"plain pycrdt run {run} ends with the reference text", plain_text == expected)
     b = replica_peer(ctx.tmpdir, "w3-b", seed=52, origin=a)
     ingest_all(b, setup)
     b_seconds, _ = _timed_ingest(b, wires)
@@ -335,8 +443,8 @@ def run_w3(ctx: Context) -> Result:
         m["edits_per_s_first_1000"] = round(1000 / blocks[0])
         m["edits_per_s_last_1000"] = round(1000 / blocks[-1])
     m["ratio"] = round(ratio(seconds, plain_seconds), 1)
-    for peer in (a, b):
-        text = peer.ws.records.value(doc, TEXT_FIELD)
+    for peer, record in ((a, doc), (b, doc), (c, c_doc)):
+        text = peer.ws.records.value(record, TEXT_FIELD)
         result.check(f"{peer.name} text equals the reference text after {len(done):,} edits (SHA-256)",
                      isinstance(text, str) and sha256_hex(text.encode()) == sha256_hex(expected.encode()),
                      f"got {type(text).__name__} of length {len(text) if isinstance(text, str) else '?'}")
@@ -344,15 +452,28 @@ def run_w3(ctx: Context) -> Result:
               if len(wires) > 1 else "")
     rates = (f", {m['edits_per_s_first_1000']:,}/s over the first 1,000 and {m['edits_per_s_last_1000']:,}/s over "
              "the last" if blocks else "")
+    result.notes.append(
+        f"Against plain pycrdt {plain_pycrdt_version()} (the same Yrs, one transaction per edit, nothing signed or "
+        f"stored; runs {', '.join(f'{p[0]:.2f}' for p in plain)} s, before, between and after ours): one "
+        f"transaction per edit {m['pycrdt_ratio']:.2f}x; as the app types, {c_bundles:,} bursts (mean "
+        f"{m['burst_mean_edits']:.1f} keystrokes: a burst ends when the cursor moves or after {BURST_MAX} "
+        f"keystrokes), one signed bundle with the burst's one edit each (as the app saves it), in "
+        f"{c_seconds:.2f} s, {m['burst_pycrdt_ratio']:.2f}x. In CPU time "
+        f"(waits for the disk and for the machine's other work left out): {m['pycrdt_cpu_ratio']:.2f}x one "
+        f"transaction per edit, {m['burst_pycrdt_cpu_ratio']:.2f}x in bursts (pycrdt CPU "
+        f"{', '.join(f'{p[2]:.2f}' for p in plain)} s; ours {cpu_seconds:.2f} s and {c_cpu:.2f} s).")
     if len(done) < len(trace):
         result.status = INCOMPLETE
         result.headline = (f"INCOMPLETE: the {budget:.0f} s budget ran out after {len(done):,} of {len(trace):,} "
-                           f"edits ({seconds:.1f} s, {m['edits_per_s']:,} edits/s{rates}){growth}; B ingests them "
+                           f"edits ({seconds:.1f} s, {m['edits_per_s']:,} edits/s{rates}; "
+                           f"{m['pycrdt_ratio']:.2f}x plain pycrdt; in bursts {m['burst_pycrdt_ratio']:.2f}x)"
+                           f"{growth}; B ingests them "
                            f"in {b_seconds:.1f} s. {peers_text}")
         result.notes.append("Run `python -m bench w3 --w3-budget 0` for the whole trace (takes far longer than "
                             "the suite's budget while the per-edit cost grows with the text's history).")
     else:
         result.headline = (f"{len(done):,} edits, one transaction each, in {seconds:.2f} s ({m['edits_per_s']:,} "
-                           f"edits/s{rates}; {m['ratio']:.0f}x replaying them on a Python list){growth}; B ingests "
+                           f"edits/s{rates}): {m['pycrdt_ratio']:.2f}x plain pycrdt typing the same trace; as the app "
+                           f"types, in {c_bundles:,} bursts: {m['burst_pycrdt_ratio']:.2f}x{growth}; B ingests "
                            f"them in {b_seconds:.2f} s. {peers_text}")
     return result

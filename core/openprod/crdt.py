@@ -160,6 +160,9 @@ class CrdtStore:
         self.records = records  # record id -> the ids merged with it (their deltas share it too)
         self._docs: OrderedDict[tuple[bytes, str], Any] = OrderedDict()
         self._cleared: dict[tuple[bytes, str], str] = {}  # a cached list's last ClearAndAdd (HLC hex)
+        # a cached text document as people see it, kept up to date by local edits (see `edit_text`)
+        self._texts: dict[tuple[bytes, str], str] = {}
+        self._own: tuple[tuple[bytes, str], bytes] | None = None  # the last local delta, already in its doc
         # staged (overlay) deltas being viewed, each with its ClearAndAdd HLC (None for an edit)
         self.extra: dict[tuple[bytes, str], list[tuple[bytes, bytes | None]]] = {}
 
@@ -167,6 +170,8 @@ class CrdtStore:
         """Forget cached documents (after a rollback or a rebuild)."""
         self._docs.clear()
         self._cleared.clear()
+        self._texts.clear()
+        self._own = None
         self.extra.clear()
 
     def require(self) -> CrdtBackend:
@@ -210,15 +215,20 @@ class CrdtStore:
         if len(self._docs) > CACHE_SIZE:
             old, _ = self._docs.popitem(last=False)
             self._cleared.pop(old, None)
+            self._texts.pop(old, None)
         return doc
 
     def applied(self, entity: bytes, field: str, delta: bytes, cleared: bytes | None = None) -> None:
         """A delta (of a ClearAndAdd at HLC `cleared`) was applied to state: bring a cached
         document up to date (idempotent)."""
         key = (entity, next(iter(self.members(field))))
+        if self._own is not None and self._own[0] == key and self._own[1] == delta:
+            self._own = None  # this peer's own edit, made on the cached document a moment ago
+            return
         doc = self._docs.get(key)
         if doc is not None and self.backend is not None:
             self.backend.apply(doc, delta)
+            self._texts.pop(key, None)
             if cleared is not None:
                 self._cleared[key] = max(self._cleared.get(key, ""), cleared.hex())
 
@@ -235,4 +245,44 @@ class CrdtStore:
     def render(self, entity: bytes, field: str, kind: str) -> Any:
         if kind == "list":
             return [value for _, value in self.list_view(entity, field)]
-        return self.require().render(self.doc(entity, field, kind), kind)
+        return self._text(self.doc(entity, field, kind), (entity, next(iter(self.members(field)))))
+
+    def _text(self, doc: Any, key: tuple[bytes, str]) -> str:
+        text = self._texts.get(key)
+        if text is None:
+            text = self.require().render(doc, "text")
+            if text.isascii():
+                self._texts[key] = text
+        return text
+
+    def text_length(self, entity: bytes, field: str) -> int:
+        """Characters in a text field (as the backend counts them), without rendering it."""
+        key = (entity, next(iter(self.members(field))))
+        doc = self.doc(entity, field, "text")
+        text = self._texts.get(key)
+        return len(text) if text is not None else self.require().length(doc)
+
+    def edit_text(self, entity: bytes, field: str, edits: list[Edit]) -> tuple[str, bytes]:
+        """Apply checked `edits` to a text field's document: (the text before, the Yjs update).
+
+        Why the text is kept here: undo needs the text as it was, and rendering a long, much-edited
+        text from Yrs on every keystroke costs more than the keystroke. The next text is the
+        previous one spliced in Python, exact while everything is ASCII (Yrs counts UTF-8 bytes,
+        Python characters); otherwise it is rendered again when next asked for."""
+        backend = self.require()
+        doc = self.doc(entity, field, "text")
+        key = (entity, next(iter(self.members(field))))
+        before = self._text(doc, key)
+        delta = backend.edit_text(doc, edits)
+        self._own = (key, delta)
+        text: str | None = before if key in self._texts else None
+        for index, delete, insert in edits:
+            if text is None or not insert.isascii():
+                text = None
+                break
+            text = text[:index] + insert + text[index + delete:]
+        if text is None:
+            self._texts.pop(key, None)
+        else:
+            self._texts[key] = text
+        return before, delta

@@ -72,9 +72,7 @@ class CrdtWrites(RecordWrites):
         """
         entity, fdef = self._crdt_field(record, field, "text")
         store = self.ws.crdt
-        backend = store.require()
-        doc = store.doc(entity, fdef.id, "text")
-        length = backend.length(doc)
+        length = store.text_length(entity, fdef.id)
         checked = []
         for edit in edits:
             if not (isinstance(edit, (tuple, list)) and len(edit) == 3):
@@ -89,8 +87,7 @@ class CrdtWrites(RecordWrites):
             checked.append((index, delete, insert))
         if not checked:
             return
-        before = backend.render(doc, "text")
-        delta = backend.edit_text(doc, checked)
+        before, delta = store.edit_text(entity, fdef.id, checked)
         self._add_crdt(o.ApplyCrdt, entity, fdef, "text", before, self._next_hlc(), crdt_type="text", delta=delta)
 
     def set_text(self, record: IdLike, field: str, text: str) -> None:

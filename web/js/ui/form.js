@@ -10,6 +10,7 @@ import { inputAttrs, inputValue } from './format.js';
 import { renderLinks } from './links.js';
 import { renderIdentity } from './identity.js';
 import { driftActions } from './staging.js';
+import { closeTyping, saveTyping } from './typing.js';
 
 /** What a field's flags say, with their actions; empty when the field has none. */
 function flagContent(app, record, field, flag, label, afterAction) {
@@ -47,6 +48,7 @@ const listText = (value) => (Array.isArray(value) ? value.join(', ') : '');
  * @param {object} o.app the app context (write, read, notify, navigate, showHistory, tableHref)
  */
 export async function renderForm({ main, table, recordId, app }) {
+  closeTyping(); // an earlier form's typing is saved first
   const record = recordId ? await app.read('record', { record: recordId }) : null;
   if (recordId && !record) {
     mount(main, h('h1', {}, 'Record not found'),
@@ -59,6 +61,39 @@ export async function renderForm({ main, table, recordId, app }) {
   const inputs = new Map();
   const flagBoxes = new Map();
   const bases = {}; // collaborative text as the form last showed it: the start of this person's edit
+  const savers = new Map(); // field id -> its burst saver (collaborative text of a saved record)
+  const typed = new Set(); // text fields whose typing saved itself since the form last said "Saved"
+
+  /** Typing in a collaborative text field saves itself in bursts (ui/typing.js), one bundle each. */
+  function typingSaver(field, input) {
+    return saveTyping({
+      input,
+      base: () => bases[field.id],
+      save: (value, base) => app.write('set_cell', { record: record.id, field: field.id, value, base }),
+      saved: (value, result) => {
+        let text = value;
+        const merged = result && typeof result.value === 'string' ? result.value : value;
+        if (merged !== value && input.value === value) { // others' typing arrived meanwhile: show it
+          const tail = value.length - input.selectionEnd; // keep the caret where it was, from the end
+          const focused = document.activeElement === input;
+          input.value = merged;
+          if (focused && merged.endsWith(value.slice(value.length - tail))) {
+            input.setSelectionRange(merged.length - tail, merged.length - tail);
+          }
+          text = merged;
+        }
+        bases[field.id] = text;
+        typed.add(field.id);
+        const shown = JSON.parse(initial);
+        shown[field.id] = text;
+        initial = JSON.stringify(shown);
+      },
+      left: () => screen.refresh(),
+      failed: (err) => {
+        status.textContent = `Not saved: ${err.message}`;
+      },
+    });
+  }
 
   const rows = table.fields.map((field) => {
     const id = uid('field');
@@ -73,6 +108,7 @@ export async function renderForm({ main, table, recordId, app }) {
     if (field.crdt === 'text') {
       input = h('textarea', { ...attrs, rows: 5, spellcheck: 'true', value: value || '' });
       bases[field.id] = value || '';
+      if (record && field.editable) savers.set(field.id, typingSaver(field, input));
     } else if (field.crdt === 'list') {
       input = h('input', { ...attrs, type: 'text', autocomplete: 'off', value: listText(value) });
     } else if (field.type === 'boolean') {
@@ -133,10 +169,14 @@ export async function renderForm({ main, table, recordId, app }) {
       status.textContent = 'Saving…';
       try {
         if (record) {
+          await Promise.all([...savers.values()].map((saver) => saver.flush())); // typing first, then the rest
+          Object.assign(values, collect());
           const result = await app.write('update_record', { record: record.id, values, bases: { ...bases } });
           for (const field of table.fields) if (field.crdt === 'text') bases[field.id] = values[field.id];
           initial = JSON.stringify(collect());
-          status.textContent = result.changed.length ? `Saved ${result.changed.length} change${result.changed.length === 1 ? '' : 's'}.` : 'Nothing changed.';
+          const changed = new Set([...result.changed, ...typed]).size; // typing saved itself: still a change
+          typed.clear();
+          status.textContent = changed ? `Saved ${changed} change${changed === 1 ? '' : 's'}.` : 'Nothing changed.';
         } else {
           const created = await app.write('create_record', { table: table.id, values });
           app.rememberActive(table.id, created.id);
@@ -247,6 +287,7 @@ export async function renderForm({ main, table, recordId, app }) {
       for (const field of table.fields) {
         const input = inputs.get(field.id);
         if (document.activeElement === input && !force) continue;
+        if (savers.get(field.id)?.busy()) continue; // typing being saved: it wins
         const value = fresh.values[field.id];
         if (field.type === 'boolean') input.checked = Boolean(value);
         else if (field.type === 'blob') input.setValue(value);

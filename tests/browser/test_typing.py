@@ -1,0 +1,97 @@
+"""Typing into collaborative text: saved in bursts (one signed bundle per burst, never one per
+keystroke), reaching a second browser through a real relay, and kept when the page is hidden in
+the middle of a burst (web/js/ui/typing.js)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from appdriver import AppPage
+from engines import expect
+from test_sync import share, wait_value
+
+pytestmark = pytest.mark.browser
+
+REPORTS = "reports.Reports"
+NOTES = f"{REPORTS}.notes"
+TITLE = f"{REPORTS}.title"
+
+
+def logged(app: AppPage) -> int:
+    value: int = app.stats()["workspace"]["loggedSeq"]
+    return value
+
+
+def open_report(app: AppPage, url: str, ws: str, title: str) -> str:
+    """A new report (made through the API), its record form open and its Notes focused."""
+    record: str = app.call("create_record", table=REPORTS, values={TITLE: title})["id"]
+    app.page.goto(f"{url}#/w/{ws}/t/{REPORTS}/r/{record}")
+    notes = app.field("Notes")
+    expect(notes).to_be_visible(timeout=60_000)
+    notes.click()
+    return record
+
+
+@pytest.mark.chromium_only(
+    reason="two people syncing through the relay, with the sync tests' Chromium contexts; the typing itself is "
+           "plain DOM input events, the same in WebKit")
+def test_typing_is_saved_in_bursts_and_reaches_a_second_browser_through_the_relay(
+        rtc_context: Any, server: Any) -> None:
+    alice, bob, ws, _ = share(rtc_context, server, route="relay")
+    record = open_report(alice, server.url, ws, "Performance 3")
+    wait_value(bob, record, TITLE, "Performance 3")
+    page = alice.page
+    before = logged(alice)
+    keys = 0
+    for chunk in ("House opened at 7:25, ", "act 1 went up at 7:3", "4 after a late "):
+        page.keyboard.type(chunk)
+        keys += len(chunk)
+    for _ in range(5):  # "late " rubbed out again
+        page.keyboard.press("Backspace")
+        keys += 1
+    page.keyboard.type("cue 12 hold.")
+    keys += len("cue 12 hold.")
+    text = "House opened at 7:25, act 1 went up at 7:34 after a cue 12 hold."
+    page.keyboard.press("Tab")  # leaving the field saves what is left of the burst
+    wait_value(alice, record, NOTES, text)
+    bundles = logged(alice) - before
+    print(f"{bundles} bundles for {keys} keystrokes")
+    assert 1 <= bundles <= keys // 6, f"{bundles} bundles for {keys} keystrokes"
+    expect(alice.field("Notes")).to_have_value(text)
+    wait_value(bob, record, NOTES, text)  # exactly the typed text, through the relay
+    assert alice.errors == [] and bob.errors == []
+
+
+def test_hiding_the_page_in_the_middle_of_a_burst_keeps_the_typing(profile: Any, server: Any) -> None:
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity()
+    ws = app.create_workspace("Hide mid burst")
+    record = open_report(app, server.url, ws, "Rehearsal 4")
+    page = app.page
+    # no pause or burst length can end this burst by itself: only hiding the page can save it
+    page.evaluate("""async () => {
+      const m = await import('/js/ui/typing.js');
+      m.TYPING.pauseMs = 3600000;
+      m.TYPING.burstMaxMs = 3600000;
+    }""")
+    before = logged(app)
+    page.keyboard.type("Fight call at 6:45")
+    assert logged(app) == before  # mid burst: nothing saved yet
+    # the page is hidden, as when the tab is closed or the tablet locks: visibilitychange, then pagehide
+    page.evaluate("""() => {
+      Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+      window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: false }));
+    }""")
+    deadline = time.monotonic() + 60
+    while logged(app) == before:  # the burst being signed and stored
+        assert time.monotonic() < deadline, "hiding the page did not save the burst"
+        page.wait_for_timeout(50)
+    page.close()  # no unload handlers, no grace period
+
+    again = AppPage(profile.new_page()).open(f"{server.url}#/w/{ws}/t/{REPORTS}/r/{record}")
+    expect(again.field("Notes")).to_have_value("Fight call at 6:45", timeout=60_000)
+    assert logged(again) == before + 1  # one bundle for the whole burst
+    assert again.errors == []

@@ -1,0 +1,82 @@
+"""The text kept beside a cached text document (crdt.CrdtStore): it must always equal what Yrs
+renders, after local keystrokes, others' edits, rolled-back transactions, undo and non-ASCII text."""
+
+from __future__ import annotations
+
+import pycrdt
+import pytest
+from test_crdt import NOTES, NOTES_MODULE
+
+from helpers import sync
+from openprod import ValidationError
+
+
+@pytest.fixture
+def pair(peer_factory):
+    alice = peer_factory("Alice")
+    alice.ws.adopt_module(NOTES_MODULE)
+    bob = peer_factory("Bob", workspace_from=alice)
+    rid = alice.ws.create_record("props.Props", {"item": "Dagger"})
+    sync(alice, bob)
+    return alice, bob, rid
+
+
+def shown(peer, rid) -> str:
+    return peer.ws.records.get(rid).get("notes") or ""
+
+
+def rendered(peer, rid) -> str:
+    """The text of the field's live Yjs document, read in a fresh pycrdt document (not what is kept)."""
+    doc = pycrdt.Doc()
+    text = doc.get("t", type=pycrdt.Text)
+    doc.apply_update(peer.ws.records.crdt_state(rid, NOTES))
+    return str(text)
+
+
+def type_keys(peer, rid, keys: list[tuple[int, int, str]]) -> None:
+    for key in keys:
+        with peer.ws.transaction() as tx:
+            tx.edit_text(rid, NOTES, [key])
+
+
+def test_keystrokes_and_edits_from_others_keep_the_text_equal_to_the_document(pair) -> None:
+    alice, bob, rid = pair
+    type_keys(alice, rid, [(0, 0, "H"), (1, 0, "i"), (2, 0, " all"), (2, 0, ","), (6, 1, "")])
+    assert shown(alice, rid) == rendered(alice, rid) == "Hi, al"
+    sync(alice, bob)
+    type_keys(bob, rid, [(0, 0, "Props: ")])
+    type_keys(alice, rid, [(6, 0, "l!")])
+    sync(alice, bob)
+    assert shown(alice, rid) == rendered(alice, rid) == shown(bob, rid) == "Props: Hi, all!"
+    type_keys(alice, rid, [(15, 0, " Go")])  # typing on after others' edit arrived
+    assert shown(alice, rid) == rendered(alice, rid) == "Props: Hi, all! Go"
+
+
+def test_a_refused_or_rolled_back_edit_leaves_the_kept_text_alone(pair) -> None:
+    alice, _, rid = pair
+    type_keys(alice, rid, [(0, 0, "Cue 5")])
+    with pytest.raises(ValidationError), alice.ws.transaction() as tx:
+        tx.edit_text(rid, NOTES, [(5, 0, " GO")])
+        tx.edit_text(rid, NOTES, [(99, 0, "x")])  # outside the text: the whole transaction goes
+    assert shown(alice, rid) == rendered(alice, rid) == "Cue 5"
+    with pytest.raises(RuntimeError), alice.ws.transaction() as tx:
+        tx.edit_text(rid, NOTES, [(5, 0, " GO")])
+        raise RuntimeError("the caller gave up")
+    assert shown(alice, rid) == rendered(alice, rid) == "Cue 5"
+
+
+def test_undo_of_keystrokes_restores_each_text(pair) -> None:
+    alice, _, rid = pair
+    type_keys(alice, rid, [(0, 0, "a"), (1, 0, "b"), (0, 1, ""), (1, 0, "c")])
+    assert shown(alice, rid) == "bc"
+    for expected in ("b", "ab", "a", ""):
+        assert alice.ws.undo().done
+        assert shown(alice, rid) == rendered(alice, rid) == expected
+
+
+def test_text_beyond_ascii_is_rendered_not_spliced(pair) -> None:
+    alice, bob, rid = pair
+    type_keys(alice, rid, [(0, 0, "Fog"), (3, 0, " cue café")])
+    assert shown(alice, rid) == rendered(alice, rid) == "Fog cue café"
+    sync(alice, bob)
+    assert shown(bob, rid) == "Fog cue café"
