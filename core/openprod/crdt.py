@@ -58,7 +58,12 @@ class CrdtBackend(Protocol):
     def apply(self, doc: Any, delta: bytes) -> None: ...
 
     def edit_text(self, doc: Any, edits: list[Edit]) -> bytes:
-        """Apply `edits` in order and return the Yjs update that encodes them."""
+        """Apply `edits` (indices in this backend's `units`) in order; return their Yjs update."""
+        ...
+
+    def units(self, text: str) -> int:
+        """How long `text` is in this backend's text indices (Yrs: UTF-8 bytes; Yjs: UTF-16
+        code units); Python counts characters, so non-ASCII edits are converted with this."""
         ...
 
     def edit_list(self, doc: Any, edits: list[ListEdit]) -> bytes:
@@ -73,7 +78,7 @@ class CrdtBackend(Protocol):
     def render(self, doc: Any, kind: str) -> Any: ...
 
     def length(self, doc: Any) -> int:
-        """Characters in a text (items in a list), without rendering it."""
+        """Items in a list (a text's length in `units`), without rendering it."""
         ...
 
     def encode_state(self, doc: Any) -> bytes: ...
@@ -135,6 +140,9 @@ class PycrdtBackend:
                     array.insert(index + offset, item)
 
         return self._captured(ydoc, change)
+
+    def units(self, text: str) -> int:
+        return len(text.encode("utf-8"))
 
     def elements(self, doc: Any) -> list[Any]:
         return list(doc[1].to_py())
@@ -250,39 +258,39 @@ class CrdtStore:
     def _text(self, doc: Any, key: tuple[bytes, str]) -> str:
         text = self._texts.get(key)
         if text is None:
-            text = self.require().render(doc, "text")
-            if text.isascii():
-                self._texts[key] = text
+            text = self._texts[key] = self.require().render(doc, "text")
         return text
 
     def text_length(self, entity: bytes, field: str) -> int:
-        """Characters in a text field (as the backend counts them), without rendering it."""
+        """Characters in a text field (rendered once, then kept)."""
         key = (entity, next(iter(self.members(field))))
-        doc = self.doc(entity, field, "text")
-        text = self._texts.get(key)
-        return len(text) if text is not None else self.require().length(doc)
+        return len(self._text(self.doc(entity, field, "text"), key))
 
     def edit_text(self, entity: bytes, field: str, edits: list[Edit]) -> tuple[str, bytes]:
         """Apply checked `edits` to a text field's document: (the text before, the Yjs update).
 
         Why the text is kept here: undo needs the text as it was, and rendering a long, much-edited
         text from Yrs on every keystroke costs more than the keystroke. The next text is the
-        previous one spliced in Python, exact while everything is ASCII (Yrs counts UTF-8 bytes,
-        Python characters); otherwise it is rendered again when next asked for."""
+        previous one spliced in Python: edits are in characters, and only the backend's indices
+        differ (`_in_units`). Another's delta drops the kept text; it is rendered when next asked for."""
         backend = self.require()
         doc = self.doc(entity, field, "text")
         key = (entity, next(iter(self.members(field))))
         before = self._text(doc, key)
-        delta = backend.edit_text(doc, edits)
+        delta = backend.edit_text(doc, edits if before.isascii() else _in_units(backend, before, edits))
         self._own = (key, delta)
-        text: str | None = before if key in self._texts else None
+        text = before
         for index, delete, insert in edits:
-            if text is None or not insert.isascii():
-                text = None
-                break
             text = text[:index] + insert + text[index + delete:]
-        if text is None:
-            self._texts.pop(key, None)
-        else:
-            self._texts[key] = text
+        self._texts[key] = text
         return before, delta
+
+
+def _in_units(backend: CrdtBackend, text: str, edits: list[Edit]) -> list[Edit]:
+    """Character-indexed `edits` of `text` as the backend indexes them: "é" is two UTF-8 bytes
+    in Yrs and "😀" two UTF-16 units in Yjs, so an index past either would land mid-character."""
+    out: list[Edit] = []
+    for index, delete, insert in edits:
+        out.append((backend.units(text[:index]), backend.units(text[index:index + delete]), insert))
+        text = text[:index] + insert + text[index + delete:]
+    return out

@@ -84,6 +84,9 @@ class YjsBackend:
             return str(doc[1].toString())
         return list(doc[1].toJSON().to_py())
 
+    def units(self, text: str) -> int:
+        return len(text.encode("utf-16-le")) // 2
+
     def length(self, doc: Any) -> int:
         return int(doc[1].length)
 

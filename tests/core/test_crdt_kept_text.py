@@ -80,3 +80,33 @@ def test_text_beyond_ascii_is_rendered_not_spliced(pair) -> None:
     assert shown(alice, rid) == rendered(alice, rid) == "Fog cue café"
     sync(alice, bob)
     assert shown(bob, rid) == "Fog cue café"
+
+
+def test_edits_after_non_ascii_characters_land_where_the_person_put_them(pair) -> None:
+    """Edit indices are characters; Yrs counts UTF-8 bytes ("é" is two) and Yjs UTF-16 units ("😀" is
+    two). Unconverted, deleting the "é" of "café!" took "é!" with it, and typing after an accent
+    landed a character early."""
+    alice, bob, rid = pair
+    type_keys(alice, rid, [(0, 0, "café!")])
+    type_keys(alice, rid, [(3, 1, "e")])  # the accent replaced
+    assert shown(alice, rid) == rendered(alice, rid) == "cafe!"
+    type_keys(alice, rid, [(0, 0, "Noël 😀 "), (12, 0, " ok"), (5, 1, "🎭")])
+    assert shown(alice, rid) == rendered(alice, rid) == "Noël 🎭 cafe! ok"
+    with alice.ws.transaction() as tx:  # several edits in one transaction, each after the one before
+        tx.edit_text(rid, NOTES, [(0, 4, "Zoë"), (3, 0, ","), (len("Zoë, 🎭 cafe! ok"), 0, "…")])
+    assert shown(alice, rid) == rendered(alice, rid) == "Zoë, 🎭 cafe! ok…"
+    with alice.ws.transaction() as tx:
+        tx.set_text(rid, NOTES, "Zoë, 🎭 café! ok…")  # the smallest edit, found by characters
+    assert shown(alice, rid) == rendered(alice, rid) == "Zoë, 🎭 café! ok…"
+    with pytest.raises(ValidationError, match="outside the text"), alice.ws.transaction() as tx:
+        tx.edit_text(rid, NOTES, [(len("Zoë, 🎭 café! ok…") + 1, 0, "x")])  # the length is in characters
+    sync(alice, bob)
+    assert shown(bob, rid) == rendered(bob, rid) == "Zoë, 🎭 café! ok…"
+
+
+def test_the_browser_backend_counts_utf16_units() -> None:
+    """YjsBackend (Pyodide) converts with UTF-16 lengths, as Yjs indexes text (no JavaScript needed)."""
+    from openprod.crdt_yjs import YjsBackend
+
+    backend = YjsBackend(None, lambda n: bytes(n))
+    assert [backend.units(s) for s in ("", "abc", "é", "😀", "a😀é")] == [0, 3, 1, 2, 4]
