@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +92,7 @@ def saw(later: Write, earlier: Write, merges: Iterable[tuple[bytes, bytes]] = ()
 _REGISTERS = {True: ("fields", "entity_id", "field"), False: ("edge_props", "edge_id", "key")}
 
 _PLAIN_WRITES = (o.SetField, o.ClearField, o.SetReference, o.SetEdgeProperty, o.ClearEdgeProperty)
+_FIELD_WRITES = frozenset((o.SetField, o.ClearField, o.SetReference))
 
 
 class ConflictTracker:
@@ -114,6 +115,7 @@ class ConflictTracker:
     def reload(self) -> None:
         """Which fields have diverged (rows in field_tips): few, so kept in memory."""
         self._diverged = set(self.conn.execute("SELECT DISTINCT target, key FROM field_tips"))
+        self._prefetched = {}
 
     def key_for(self, field: str) -> str:
         return self._groups().key(field) if is_field_key(field) else field
@@ -133,6 +135,33 @@ class ConflictTracker:
         self._fresh_written: set[tuple[bytes, str]] = set()
         self._winners: dict[bytes, tuple[bytes, bytes]] = {}  # op id -> (ord, actor) of winners read by prior()
         self._planned: tuple[o.Op | None, list[tuple[bytes, str, Any, bytes, str, bool]]] = (None, [])
+        self._prefetched: dict[tuple[bytes, str], tuple[bytes, bytes] | None] = {}
+
+    def prefetch(self, ops: Sequence[o.Op]) -> None:
+        """Before a received bundle's ops are applied: read the current winner of every register
+        its field writes name in one query per record, instead of one per write.
+
+        Only for a bundle of plain field writes to unmapped, non-CRDT fields (a catch-up is almost
+        all of these): nothing such a bundle applies writes another register's row, so each
+        prefetched row stays exact until the bundle's own first write to that register, and it is
+        used once, for that write (a second write to it in the bundle reads SQLite as before)."""
+        self._prefetched = {}
+        wanted: dict[bytes, set[str]] = {}
+        groups = self._groups()
+        resolve = self.redirects.resolve
+        for op in ops:
+            if type(op) not in _FIELD_WRITES:
+                return
+            field = op.field  # type: ignore[attr-defined]
+            if is_field_key(field) and not self._is_crdt(field) and len(groups.members(field)) == 1:
+                wanted.setdefault(resolve(op.entity), set()).add(field)  # type: ignore[attr-defined]
+        for target, fields in wanted.items():
+            names = sorted(fields)
+            rows = {r[0]: (r[1], r[2]) for r in self.conn.execute(
+                f"SELECT field, ord, actor FROM fields WHERE entity_id = ? AND field IN ({','.join('?' * len(names))})"
+                " AND kind IS NOT 'c'", (target, *names))}
+            for name in names:
+                self._prefetched[(target, name)] = rows.get(name)
 
     def prior(self, op: o.Op) -> dict[tuple[bytes, str], bytes | None]:
         """Before an op is applied: the op id of each semantic register's current winner.
@@ -178,9 +207,12 @@ class ConflictTracker:
         return planned
 
     def _winner(self, target: bytes, field: str) -> bytes | None:
+        row: tuple[bytes, bytes] | None
         if is_field_key(field):
             members = self._groups().members(field)
-            if len(members) == 1:  # an unmapped field (almost all): a primary-key lookup
+            if (target, field) in self._prefetched:  # read with the bundle's others, and used once
+                row = self._prefetched.pop((target, field))
+            elif len(members) == 1:  # an unmapped field (almost all): a primary-key lookup
                 row = self.conn.execute("SELECT ord, actor FROM fields WHERE entity_id = ? AND field = ?"
                                         " AND kind IS NOT 'c'", (target, field)).fetchone()
             else:
