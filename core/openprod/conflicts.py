@@ -29,7 +29,7 @@ from .groups import FieldGroups
 from .hlc import ZERO
 from .merge import Redirects
 from .registers import SET_FIELD, SET_PROP, register_writes
-from .values import from_sql, to_sql
+from .values import Reference, from_sql, to_sql
 
 VectorClock = dict[bytes, bytes]
 
@@ -115,7 +115,7 @@ class ConflictTracker:
     def reload(self) -> None:
         """Which fields have diverged (rows in field_tips): few, so kept in memory."""
         self._diverged = set(self.conn.execute("SELECT DISTINCT target, key FROM field_tips"))
-        self._prefetched = {}
+        self._prefetched.clear()
 
     def key_for(self, field: str) -> str:
         return self._groups().key(field) if is_field_key(field) else field
@@ -137,24 +137,28 @@ class ConflictTracker:
         self._planned: tuple[o.Op | None, list[tuple[bytes, str, Any, bytes, str, bool]]] = (None, [])
         self._prefetched: dict[tuple[bytes, str], tuple[bytes, bytes] | None] = {}
 
-    def prefetch(self, ops: Sequence[o.Op]) -> None:
+    def prefetch(self, ops: Sequence[o.Op]) -> bool:
         """Before a received bundle's ops are applied: read the current winner of every register
         its field writes name in one query per record, instead of one per write.
 
         Only for a bundle of plain field writes to unmapped, non-CRDT fields (a catch-up is almost
         all of these): nothing such a bundle applies writes another register's row, so each
         prefetched row stays exact until the bundle's own first write to that register, and it is
-        used once, for that write (a second write to it in the bundle reads SQLite as before)."""
+        used once, for that write (a second write to it in the bundle reads SQLite as before).
+        True when every op is such a write (`plain_writes` may then apply them)."""
         self._prefetched = {}
         wanted: dict[bytes, set[str]] = {}
         groups = self._groups()
         resolve = self.redirects.resolve
+        plain = True
         for op in ops:
             if type(op) not in _FIELD_WRITES:
-                return
+                return False
             field = op.field  # type: ignore[attr-defined]
             if is_field_key(field) and not self._is_crdt(field) and len(groups.members(field)) == 1:
                 wanted.setdefault(resolve(op.entity), set()).add(field)  # type: ignore[attr-defined]
+            else:
+                plain = False
         for target, fields in wanted.items():
             names = sorted(fields)
             rows = {r[0]: (r[1], r[2]) for r in self.conn.execute(
@@ -162,6 +166,50 @@ class ConflictTracker:
                 " AND kind IS NOT 'c'", (target, *names))}
             for name in names:
                 self._prefetched[(target, name)] = rows.get(name)
+        return plain
+
+    def plain_writes(self, ops: Sequence[o.Op], actor: bytes, writer: bytes, clock: VectorClock,
+                     write: Callable[[list[tuple[bytes, str, str | None, Any, bytes, bytes]]], None]) -> int:
+        """Apply a plain bundle's field writes (`prefetch` said True) in one pass: each register's
+        winner from the prefetch (or from this bundle's earlier writes to it), the rows handed to
+        `write` at once (the `fields` upsert, one executemany). Stops before the first write
+        that does not simply follow its register's single tip (a conflict, a diverged field, a
+        merged record), after writing the rows before it; returns how many ops it applied, and
+        the caller applies the rest op by op, as any bundle."""
+        rows: list[tuple[bytes, str, str | None, Any, bytes, bytes]] = []
+        latest: dict[tuple[bytes, str], tuple[bytes, bytes] | None] = {}
+        resolve = self.redirects.resolve
+        for index, op in enumerate(ops):
+            w: Any = op  # SetField, ClearField or SetReference (prefetch checked)
+            target = resolve(w.entity)
+            field: str = w.field
+            register = (target, field)
+            if register in latest:
+                row = latest[register]
+            elif register in self._prefetched:
+                row = self._prefetched.pop(register)
+            else:  # not prefetched: not a plain bundle after all
+                write(rows)
+                return index
+            if register in self._diverged or (row is not None and not self._follows(row, target, writer, op.ord,
+                                                                                    clock)):
+                write(rows)  # the op-by-op path reads this register again, from SQLite
+                return index
+            kind = type(op)
+            value = w.value if kind is o.SetField else None if kind is o.ClearField else \
+                Reference(w.source, w.source_field)
+            sql_kind, sql_value = to_sql(value)
+            rows.append((target, field, sql_kind, sql_value, op.ord, actor))
+            latest[register] = (op.ord, actor) if row is None or op.ord > row[0] else row
+        write(rows)
+        return len(ops)
+
+    def _follows(self, row: tuple[bytes, bytes], target: bytes, writer: bytes, ord_: bytes,
+                 clock: VectorClock) -> bool:
+        """Whether a write saw the register's single tip `row` (its winner's ord and actor)."""
+        winner = row[0][12:]
+        self._winners[winner] = row
+        return self._saw_single_tip(winner, target, True, writer, ord_, clock)
 
     def prior(self, op: o.Op) -> dict[tuple[bytes, str], bytes | None]:
         """Before an op is applied: the op id of each semantic register's current winner.

@@ -336,13 +336,15 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None, bat
     ws.conn.execute("SAVEPOINT bundle")
     try:
         oplog.append(ws.conn, bundle, ws.env.now_ms(), None, batch.op_seq(ws, len(bundle.ops)))
-        ws.conflicts.prefetch(bundle.ops)
-        apply = ws.applier.apply
-        observe = ws.conflicts.observe
         actor = bundle.actor
         clock = bundle.header.clock
+        ops = bundle.ops
+        if ws.conflicts.prefetch(ops):  # field writes only (most received bundles): one pass
+            ops = ops[ws.conflicts.plain_writes(ops, actor, writer, clock, ws.applier.set_fields):]
+        apply = ws.applier.apply
+        observe = ws.conflicts.observe
         prior = ws.conflicts.prior
-        for op in bundle.ops:
+        for op in ops:
             before = prior(op)
             op_effects = apply(op, actor)
             if op_effects.schema:
