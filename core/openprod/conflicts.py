@@ -137,7 +137,7 @@ class ConflictTracker:
         self._planned: tuple[o.Op | None, list[tuple[bytes, str, Any, bytes, str, bool]]] = (None, [])
         self._prefetched: dict[tuple[bytes, str], tuple[bytes, bytes] | None] = {}
 
-    def prefetch(self, ops: Sequence[o.Op]) -> bool:
+    def prefetch(self, ops: Sequence[o.Op]) -> int | None:
         """Before a received bundle's ops are applied: read the current winner of every register
         its field writes name in one query per record, instead of one per write.
 
@@ -145,20 +145,27 @@ class ConflictTracker:
         all of these): nothing such a bundle applies writes another register's row, so each
         prefetched row stays exact until the bundle's own first write to that register, and it is
         used once, for that write (a second write to it in the bundle reads SQLite as before).
-        True when every op is such a write (`plain_writes` may then apply them)."""
+        The bundle may start with record creations (a new record and its values): their writes
+        need no read at all. Returns where the field writes start when every op after the
+        creations is such a write (`plain_writes` may then apply them), else None."""
         self._prefetched = {}
         wanted: dict[bytes, set[str]] = {}
         groups = self._groups()
         resolve = self.redirects.resolve
-        plain = True
-        for op in ops:
+        start = 0
+        while start < len(ops) and type(ops[start]) is o.CreateEntity:
+            start += 1
+        created = {op.entity for op in ops[:start]}  # type: ignore[attr-defined]
+        plain: int | None = start
+        for op in ops[start:]:
             if type(op) not in _FIELD_WRITES:
-                return False
+                return None
             field = op.field  # type: ignore[attr-defined]
             if is_field_key(field) and not self._is_crdt(field) and len(groups.members(field)) == 1:
-                wanted.setdefault(resolve(op.entity), set()).add(field)  # type: ignore[attr-defined]
+                if op.entity not in created:  # type: ignore[attr-defined]
+                    wanted.setdefault(resolve(op.entity), set()).add(field)  # type: ignore[attr-defined]
             else:
-                plain = False
+                plain = None
         for target, fields in wanted.items():
             names = sorted(fields)
             rows = {r[0]: (r[1], r[2]) for r in self.conn.execute(
@@ -170,7 +177,7 @@ class ConflictTracker:
 
     def plain_writes(self, ops: Sequence[o.Op], actor: bytes, writer: bytes, clock: VectorClock,
                      write: Callable[[list[tuple[bytes, str, str | None, Any, bytes, bytes]]], None]) -> int:
-        """Apply a plain bundle's field writes (`prefetch` said True) in one pass: each register's
+        """Apply a plain bundle's field writes (from where `prefetch` said) in one pass: each register's
         winner from the prefetch (or from this bundle's earlier writes to it), the rows handed to
         `write` at once (the `fields` upsert, one executemany). Stops before the first write
         that does not simply follow its register's single tip (a conflict, a diverged field, a
@@ -186,6 +193,9 @@ class ConflictTracker:
             register = (target, field)
             if register in latest:
                 row = latest[register]
+            elif target in self._fresh and register not in self._fresh_written:  # created by this bundle
+                self._fresh_written.add(register)
+                row = None
             elif register in self._prefetched:
                 row = self._prefetched.pop(register)
             else:  # not prefetched: not a plain bundle after all

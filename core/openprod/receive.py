@@ -339,20 +339,13 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None, bat
         actor = bundle.actor
         clock = bundle.header.clock
         ops = bundle.ops
-        if ws.conflicts.prefetch(ops):  # field writes only (most received bundles): one pass
+        # Field writes only, after any record creations (most received bundles): in one pass.
+        plain = ws.conflicts.prefetch(ops)
+        if plain is not None:
+            _apply_ops(ws, ops[:plain], writer, actor, clock, effects)
+            ops = ops[plain:]
             ops = ops[ws.conflicts.plain_writes(ops, actor, writer, clock, ws.applier.set_fields):]
-        apply = ws.applier.apply
-        observe = ws.conflicts.observe
-        prior = ws.conflicts.prior
-        for op in ops:
-            before = prior(op)
-            op_effects = apply(op, actor)
-            if op_effects.schema:
-                ws.schema = check_op(op, ws.schema)
-            if op_effects.mappings:
-                ws._after_effects(Effects(mappings=True), op=op)
-            effects.merge(op_effects)
-            observe(op, writer, clock, before)
+        _apply_ops(ws, ops, writer, actor, clock, effects)
         age = ws.env.now_ms() - hlc_mod.wall_ms(bundle.hlc)
         stale = age > ws.settings.stale_threshold_ms
         if stale:
@@ -386,6 +379,23 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None, bat
     ws._after_effects(Effects(False, False, effects.settings))
     done = to_str(bundle.bundle_id)
     return IngestResult("applied", done, stale=stale, applied=(done,))
+
+
+def _apply_ops(ws: Context, ops: Sequence[o.Op], writer: bytes, actor: bytes, clock: dict[bytes, bytes],
+               effects: Effects) -> None:
+    """Apply ops one by one, each with its conflict bookkeeping."""
+    apply = ws.applier.apply
+    observe = ws.conflicts.observe
+    prior = ws.conflicts.prior
+    for op in ops:
+        before = prior(op)
+        op_effects = apply(op, actor)
+        if op_effects.schema:
+            ws.schema = check_op(op, ws.schema)
+        if op_effects.mappings:
+            ws._after_effects(Effects(mappings=True), op=op)
+        effects.merge(op_effects)
+        observe(op, writer, clock, before)
 
 
 def drain_parked(cx: Context) -> list[str]:
