@@ -116,6 +116,10 @@ class ConflictTracker:
         """Which fields have diverged (rows in field_tips): few, so kept in memory."""
         self._diverged = set(self.conn.execute("SELECT DISTINCT target, key FROM field_tips"))
         self._prefetched.clear()
+        # Whether any resolution or held register exists at all: until one does (most workspaces,
+        # and every conflict a catch-up opens), storing tips asks SQLite for neither.
+        self._resolved_any = self.conn.execute("SELECT 1 FROM resolutions LIMIT 1").fetchone() is not None
+        self._held_any = self.conn.execute("SELECT 1 FROM held_registers LIMIT 1").fetchone() is not None
 
     def key_for(self, field: str) -> str:
         return self._groups().key(field) if is_field_key(field) else field
@@ -419,6 +423,7 @@ class ConflictTracker:
             "SELECT op_id, ord FROM resolutions WHERE state = ? AND accepted = 1", (state,)).fetchall()
         earlier = [r for r in rivals if r[1] < op.ord]
         accepted = not earlier
+        self._resolved_any = True
         self.conn.execute(
             "INSERT INTO resolutions (op_id, conflict_id, state, target, key, field, ord, actor, accepted)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -444,6 +449,8 @@ class ConflictTracker:
 
     def standing(self, tips: list[Write]) -> Write | None:
         """The latest accepted resolution among a field's tips: it reopened if there is one."""
+        if not self._resolved_any:
+            return None
         marks = ",".join("?" * len(tips))
         accepted = {r[0] for r in self.conn.execute(
             f"SELECT op_id FROM resolutions WHERE accepted = 1 AND op_id IN ({marks})", [t.op_id for t in tips])}
@@ -462,6 +469,7 @@ class ConflictTracker:
             " AND kind IS NOT 'c' ORDER BY ord DESC LIMIT 1", (target, *members)).fetchone()
         if row is None:
             return
+        self._held_any = True
         self.conn.execute("INSERT INTO held_registers (target, key, field, ord, kind, value, actor)"
                           " VALUES (?, ?, ?, ?, ?, ?, ?)", (target, key, *row))
         kind, value = to_sql(resolution.value)
@@ -471,6 +479,8 @@ class ConflictTracker:
     def _release(self, where: str, params: tuple[Any, ...], targets: list[bytes] | None = None) -> None:
         """Put back the own values of held registers (matched by their write's `ord`: a register
         overwritten since holds a later write and is left alone)."""
+        if not self._held_any:
+            return
         held = self.conn.execute(f"SELECT target, key, field, ord, kind, value, actor FROM held_registers"
                                  f" WHERE {where}", params).fetchall()
         for target, key, field, ord_, kind, value, actor in held:
