@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from .groups import FieldGroups
 from .hlc import ZERO
 from .merge import Redirects
 from .registers import SET_FIELD, SET_PROP, register_writes
-from .values import from_sql, to_sql
+from .values import Reference, from_sql, to_sql
 
 VectorClock = dict[bytes, bytes]
 
@@ -92,6 +92,7 @@ def saw(later: Write, earlier: Write, merges: Iterable[tuple[bytes, bytes]] = ()
 _REGISTERS = {True: ("fields", "entity_id", "field"), False: ("edge_props", "edge_id", "key")}
 
 _PLAIN_WRITES = (o.SetField, o.ClearField, o.SetReference, o.SetEdgeProperty, o.ClearEdgeProperty)
+_FIELD_WRITES = frozenset((o.SetField, o.ClearField, o.SetReference))
 
 
 class ConflictTracker:
@@ -114,6 +115,11 @@ class ConflictTracker:
     def reload(self) -> None:
         """Which fields have diverged (rows in field_tips): few, so kept in memory."""
         self._diverged = set(self.conn.execute("SELECT DISTINCT target, key FROM field_tips"))
+        self._prefetched.clear()
+        # Whether any resolution or held register exists at all: until one does (most workspaces,
+        # and every conflict a catch-up opens), storing tips asks SQLite for neither.
+        self._resolved_any = self.conn.execute("SELECT 1 FROM resolutions LIMIT 1").fetchone() is not None
+        self._held_any = self.conn.execute("SELECT 1 FROM held_registers LIMIT 1").fetchone() is not None
 
     def key_for(self, field: str) -> str:
         return self._groups().key(field) if is_field_key(field) else field
@@ -133,6 +139,91 @@ class ConflictTracker:
         self._fresh_written: set[tuple[bytes, str]] = set()
         self._winners: dict[bytes, tuple[bytes, bytes]] = {}  # op id -> (ord, actor) of winners read by prior()
         self._planned: tuple[o.Op | None, list[tuple[bytes, str, Any, bytes, str, bool]]] = (None, [])
+        self._prefetched: dict[tuple[bytes, str], tuple[bytes, bytes] | None] = {}
+
+    def prefetch(self, ops: Sequence[o.Op]) -> int | None:
+        """Before a received bundle's ops are applied: read the current winner of every register
+        its field writes name in one query per record, instead of one per write.
+
+        Only for a bundle of plain field writes to unmapped, non-CRDT fields (a catch-up is almost
+        all of these): nothing such a bundle applies writes another register's row, so each
+        prefetched row stays exact until the bundle's own first write to that register, and it is
+        used once, for that write (a second write to it in the bundle reads SQLite as before).
+        The bundle may start with record creations (a new record and its values): their writes
+        need no read at all. Returns where the field writes start when every op after the
+        creations is such a write (`plain_writes` may then apply them), else None."""
+        self._prefetched = {}
+        wanted: dict[bytes, set[str]] = {}
+        groups = self._groups()
+        resolve = self.redirects.resolve
+        start = 0
+        while start < len(ops) and type(ops[start]) is o.CreateEntity:
+            start += 1
+        created = {op.entity for op in ops[:start]}  # type: ignore[attr-defined]
+        plain: int | None = start
+        for op in ops[start:]:
+            if type(op) not in _FIELD_WRITES:
+                return None
+            field = op.field  # type: ignore[attr-defined]
+            if is_field_key(field) and not self._is_crdt(field) and len(groups.members(field)) == 1:
+                if op.entity not in created:  # type: ignore[attr-defined]
+                    wanted.setdefault(resolve(op.entity), set()).add(field)  # type: ignore[attr-defined]
+            else:
+                plain = None
+        for target, fields in wanted.items():
+            names = sorted(fields)
+            rows = {r[0]: (r[1], r[2]) for r in self.conn.execute(
+                f"SELECT field, ord, actor FROM fields WHERE entity_id = ? AND field IN ({','.join('?' * len(names))})"
+                " AND kind IS NOT 'c'", (target, *names))}
+            for name in names:
+                self._prefetched[(target, name)] = rows.get(name)
+        return plain
+
+    def plain_writes(self, ops: Sequence[o.Op], actor: bytes, writer: bytes, clock: VectorClock,
+                     write: Callable[[list[tuple[bytes, str, str | None, Any, bytes, bytes]]], None]) -> int:
+        """Apply a plain bundle's field writes (from where `prefetch` said) in one pass: each register's
+        winner from the prefetch (or from this bundle's earlier writes to it), the rows handed to
+        `write` at once (the `fields` upsert, one executemany). Stops before the first write
+        that does not simply follow its register's single tip (a conflict, a diverged field, a
+        merged record), after writing the rows before it; returns how many ops it applied, and
+        the caller applies the rest op by op, as any bundle."""
+        rows: list[tuple[bytes, str, str | None, Any, bytes, bytes]] = []
+        latest: dict[tuple[bytes, str], tuple[bytes, bytes] | None] = {}
+        resolve = self.redirects.resolve
+        for index, op in enumerate(ops):
+            w: Any = op  # SetField, ClearField or SetReference (prefetch checked)
+            target = resolve(w.entity)
+            field: str = w.field
+            register = (target, field)
+            if register in latest:
+                row = latest[register]
+            elif target in self._fresh and register not in self._fresh_written:  # created by this bundle
+                self._fresh_written.add(register)
+                row = None
+            elif register in self._prefetched:
+                row = self._prefetched.pop(register)
+            else:  # not prefetched: not a plain bundle after all
+                write(rows)
+                return index
+            if register in self._diverged or (row is not None and not self._follows(row, target, writer, op.ord,
+                                                                                    clock)):
+                write(rows)  # the op-by-op path reads this register again, from SQLite
+                return index
+            kind = type(op)
+            value = w.value if kind is o.SetField else None if kind is o.ClearField else \
+                Reference(w.source, w.source_field)
+            sql_kind, sql_value = to_sql(value)
+            rows.append((target, field, sql_kind, sql_value, op.ord, actor))
+            latest[register] = (op.ord, actor) if row is None or op.ord > row[0] else row
+        write(rows)
+        return len(ops)
+
+    def _follows(self, row: tuple[bytes, bytes], target: bytes, writer: bytes, ord_: bytes,
+                 clock: VectorClock) -> bool:
+        """Whether a write saw the register's single tip `row` (its winner's ord and actor)."""
+        winner = row[0][12:]
+        self._winners[winner] = row
+        return self._saw_single_tip(winner, target, True, writer, ord_, clock)
 
     def prior(self, op: o.Op) -> dict[tuple[bytes, str], bytes | None]:
         """Before an op is applied: the op id of each semantic register's current winner.
@@ -178,9 +269,12 @@ class ConflictTracker:
         return planned
 
     def _winner(self, target: bytes, field: str) -> bytes | None:
+        row: tuple[bytes, bytes] | None
         if is_field_key(field):
             members = self._groups().members(field)
-            if len(members) == 1:  # an unmapped field (almost all): a primary-key lookup
+            if (target, field) in self._prefetched:  # read with the bundle's others, and used once
+                row = self._prefetched.pop((target, field))
+            elif len(members) == 1:  # an unmapped field (almost all): a primary-key lookup
                 row = self.conn.execute("SELECT ord, actor FROM fields WHERE entity_id = ? AND field = ?"
                                         " AND kind IS NOT 'c'", (target, field)).fetchone()
             else:
@@ -329,6 +423,7 @@ class ConflictTracker:
             "SELECT op_id, ord FROM resolutions WHERE state = ? AND accepted = 1", (state,)).fetchall()
         earlier = [r for r in rivals if r[1] < op.ord]
         accepted = not earlier
+        self._resolved_any = True
         self.conn.execute(
             "INSERT INTO resolutions (op_id, conflict_id, state, target, key, field, ord, actor, accepted)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -354,6 +449,8 @@ class ConflictTracker:
 
     def standing(self, tips: list[Write]) -> Write | None:
         """The latest accepted resolution among a field's tips: it reopened if there is one."""
+        if not self._resolved_any:
+            return None
         marks = ",".join("?" * len(tips))
         accepted = {r[0] for r in self.conn.execute(
             f"SELECT op_id FROM resolutions WHERE accepted = 1 AND op_id IN ({marks})", [t.op_id for t in tips])}
@@ -372,6 +469,7 @@ class ConflictTracker:
             " AND kind IS NOT 'c' ORDER BY ord DESC LIMIT 1", (target, *members)).fetchone()
         if row is None:
             return
+        self._held_any = True
         self.conn.execute("INSERT INTO held_registers (target, key, field, ord, kind, value, actor)"
                           " VALUES (?, ?, ?, ?, ?, ?, ?)", (target, key, *row))
         kind, value = to_sql(resolution.value)
@@ -381,6 +479,8 @@ class ConflictTracker:
     def _release(self, where: str, params: tuple[Any, ...], targets: list[bytes] | None = None) -> None:
         """Put back the own values of held registers (matched by their write's `ord`: a register
         overwritten since holds a later write and is left alone)."""
+        if not self._held_any:
+            return
         held = self.conn.execute(f"SELECT target, key, field, ord, kind, value, actor FROM held_registers"
                                  f" WHERE {where}", params).fetchall()
         for target, key, field, ord_, kind, value, actor in held:

@@ -29,10 +29,14 @@ def xor(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(32, "big")
 
 
-def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int, digest: bytes) -> int:
+def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int, digest: bytes | None,
+           first_seq: int | None = None) -> int:
     """Insert the bundle and its ops (inside the caller's transaction). Returns the bundle seq.
 
-    `digest` is the writer's digest with this bundle included (the caller keeps them in memory)."""
+    `digest` is the writer's digest with this bundle included (the caller keeps them in memory);
+    None leaves the vector clock row to the caller (`store_clocks`, once per batch of received
+    bundles). `first_seq` is the next free op seq when the caller already knows it (a batch
+    counts it instead of asking SQLite for max(seq) per bundle)."""
     header = bundle.header
     cur = conn.execute(
         "INSERT INTO bundles (bundle_id, actor, writer, hlc, kind, header, signature, op_count, received_at)"
@@ -44,7 +48,8 @@ def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int, digest: b
     assert bundle_seq is not None
     rows = []
     extras: list[tuple[bytes, str, bytes, int]] = []
-    first_seq = _next_op_seq(conn)
+    if first_seq is None:
+        first_seq = next_op_seq(conn)
     for index, (op, raw) in enumerate(zip(bundle.ops, bundle.op_bytes, strict=True)):
         main, more = touches(op)
         target, field = main if main else (None, None)
@@ -58,15 +63,29 @@ def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int, digest: b
     )
     if extras:
         conn.executemany("INSERT INTO op_touches (target, field, ord, op_seq) VALUES (?, ?, ?, ?)", extras)
-    conn.execute(
-        "INSERT INTO vector_clock (writer, hlc, digest) VALUES (?, ?, ?) ON CONFLICT (writer) DO UPDATE SET"
-        " hlc = max(vector_clock.hlc, excluded.hlc), digest = excluded.digest",
-        (header.writer, header.hlc, digest),
-    )
+    if digest is not None:
+        store_clocks(conn, [(header.writer, header.hlc, digest)])
     return bundle_seq
 
 
-def _next_op_seq(conn: sqlite3.Connection) -> int:
+def store_clocks(conn: sqlite3.Connection, rows: list[tuple[bytes, bytes, bytes]]) -> None:
+    """Move the stored vector clock: (writer, hlc, the writer's digest including that bundle)."""
+    conn.executemany(
+        "INSERT INTO vector_clock (writer, hlc, digest) VALUES (?, ?, ?) ON CONFLICT (writer) DO UPDATE SET"
+        " hlc = max(vector_clock.hlc, excluded.hlc), digest = excluded.digest", rows)
+
+
+def stored_ids(conn: sqlite3.Connection, bundle_ids: list[bytes]) -> set[bytes]:
+    """Which of these bundles are stored already (one query per 500)."""
+    found: set[bytes] = set()
+    for start in range(0, len(bundle_ids), 500):
+        part = bundle_ids[start:start + 500]
+        found.update(r[0] for r in conn.execute(
+            f"SELECT bundle_id FROM bundles WHERE bundle_id IN ({','.join('?' * len(part))})", part))
+    return found
+
+
+def next_op_seq(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT max(seq) FROM oplog").fetchone()
     return (row[0] or 0) + 1
 

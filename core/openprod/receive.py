@@ -94,7 +94,7 @@ def precheck(ws: Context, data: bytes, source: str | None) -> Bundle | IngestRes
             return IngestResult("duplicate", to_str(header.bundle_id))
         return quarantine(ws, data, REASON_CONFLICTING_DUPLICATE, "a different bundle with this id is already stored",
                           bundle, source)
-    if ws.parked.holds(header.bundle_id):
+    if ws.parked.count() and ws.parked.holds(header.bundle_id):
         return IngestResult("pending", to_str(header.bundle_id), detail="already waiting for earlier bundles")
     refused = ws.refused_authors.get(header.actor)
     if refused is not None:
@@ -172,6 +172,45 @@ def apply_verified(ws: Context, items: list[tuple[Bundle, bool, bytes]], source:
     return results
 
 
+class _Batch:
+    """What one receiving transaction keeps in memory instead of asking SQLite per bundle: which
+    of its bundles are stored already (one query for a whole list), the next free op seq, and the
+    vector clock rows, written once before the commit (the in-memory clock moves per bundle)."""
+
+    def __init__(self, ws: Context, items: Iterable[tuple[Bundle, bool, bytes]]) -> None:
+        self.stored: set[bytes] | None = None  # None: items are read lazily, ask per bundle
+        if isinstance(items, list):
+            self.stored = oplog.stored_ids(ws.conn, [bundle.bundle_id for bundle, _valid, _data in items])
+        self.next_seq: int | None = None
+        self.clocks: dict[bytes, tuple[bytes, bytes, bytes]] = {}  # writer -> (writer, hlc, digest)
+
+    def is_stored(self, ws: Context, bundle_id: bytes) -> bool:
+        if self.stored is None:
+            return ws.conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle_id,)).fetchone() is not None
+        return bundle_id in self.stored
+
+    def op_seq(self, ws: Context, count: int) -> int:
+        """The first op seq for `count` new ops."""
+        if self.next_seq is None:
+            self.next_seq = oplog.next_op_seq(ws.conn)
+        first = self.next_seq
+        self.next_seq += count
+        return first
+
+    def stored_bundle(self, bundle: Bundle, digest: bytes) -> None:
+        if self.stored is not None:
+            self.stored.add(bundle.bundle_id)
+        known = self.clocks.get(bundle.writer)
+        hlc = bundle.hlc if known is None or bundle.hlc > known[1] else known[1]
+        self.clocks[bundle.writer] = (bundle.writer, hlc, digest)
+
+    def flush_clocks(self, ws: Context) -> None:
+        """Write the vector clock rows (before the commit, and before caches are re-read from SQLite)."""
+        if self.clocks:
+            oplog.store_clocks(ws.conn, list(self.clocks.values()))
+            self.clocks.clear()
+
+
 def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
     """One transaction: `items` are applied or parked, and the parked bundles that waited for one
     of those applied are marked awake (`items` may be read lazily, inside the transaction)."""
@@ -182,6 +221,7 @@ def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sourc
     applied: list[tuple[Bundle, bytes]] = []
     ws.conn.execute("BEGIN IMMEDIATE")
     try:
+        batch = _Batch(ws, items)
         for bundle, valid, data in items:
             if not valid:
                 proof = (" or its recovery proof does not check (wrong recovery words, or a proof made for "
@@ -189,15 +229,17 @@ def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sourc
                 results.append(quarantine(
                     ws, data, REASON_BAD_SIGNATURE,
                     f"signature does not verify for actor {short_actor(bundle.actor)}{proof}", bundle, source))
-            elif ws.conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle.bundle_id,)).fetchone():
+            elif batch.is_stored(ws, bundle.bundle_id):
                 results.append(IngestResult("duplicate", to_str(bundle.bundle_id)))
             elif (wait := blocker(ws, bundle)) is not None:
                 results.append(_park(ws, bundle, data, wait))
             else:
-                results.append(_apply_one(ws, bundle, data, source))
+                results.append(_apply_one(ws, bundle, data, source, batch))
                 if results[-1].status == "applied":
                     applied.append((bundle, data))
-                    ws.parked.wake(bundle.writer, bundle.hlc)
+                    if ws.parked.count():  # nothing parked (the usual case): nothing to wake
+                        ws.parked.wake(bundle.writer, bundle.hlc)
+        batch.flush_clocks(ws)
         ws.conn.execute("COMMIT")
     except BaseException:
         ws.conn.execute("ROLLBACK")
@@ -282,7 +324,7 @@ def _checked(ws: Context, bundle: Bundle, data: bytes, source: str | None) -> In
     return schema
 
 
-def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None) -> IngestResult:
+def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None, batch: _Batch) -> IngestResult:
     """Check and apply one ready bundle inside the open transaction."""
     schema = _checked(ws, bundle, data, source)
     if isinstance(schema, IngestResult):
@@ -293,21 +335,17 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None) -> 
     digest = oplog.xor(ws._digests.get(writer, oplog.NO_DIGEST), oplog.header_digest(bundle.header_bytes))
     ws.conn.execute("SAVEPOINT bundle")
     try:
-        oplog.append(ws.conn, bundle, ws.env.now_ms(), digest)
-        apply = ws.applier.apply
-        observe = ws.conflicts.observe
+        oplog.append(ws.conn, bundle, ws.env.now_ms(), None, batch.op_seq(ws, len(bundle.ops)))
         actor = bundle.actor
         clock = bundle.header.clock
-        prior = ws.conflicts.prior
-        for op in bundle.ops:
-            before = prior(op)
-            op_effects = apply(op, actor)
-            if op_effects.schema:
-                ws.schema = check_op(op, ws.schema)
-            if op_effects.mappings:
-                ws._after_effects(Effects(mappings=True), op=op)
-            effects.merge(op_effects)
-            observe(op, writer, clock, before)
+        ops = bundle.ops
+        # Field writes only, after any record creations (most received bundles): in one pass.
+        plain = ws.conflicts.prefetch(ops)
+        if plain is not None:
+            _apply_ops(ws, ops[:plain], writer, actor, clock, effects)
+            ops = ops[plain:]
+            ops = ops[ws.conflicts.plain_writes(ops, actor, writer, clock, ws.applier.set_fields):]
+        _apply_ops(ws, ops, writer, actor, clock, effects)
         age = ws.env.now_ms() - hlc_mod.wall_ms(bundle.hlc)
         stale = age > ws.settings.stale_threshold_ms
         if stale:
@@ -319,10 +357,13 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None) -> 
     except Exception as exc:
         ws.conn.execute("ROLLBACK TO bundle")
         ws.conn.execute("RELEASE bundle")
+        batch.next_seq = None  # its op seqs are free again
         if _local_failure(exc):
             raise
         # One crafted bundle fails to apply: it is refused with its reason, the caches it may have
-        # touched are re-read from the rolled-back state, and the rest of the batch goes on.
+        # touched are re-read from the rolled-back state (the clock rows of the bundles applied
+        # before it written first), and the rest of the batch goes on.
+        batch.flush_clocks(ws)
         ws._reload()
         return quarantine(ws, data, REASON_SCHEMA, f"could not be applied ({failure(exc)})", bundle, source)
     except BaseException:
@@ -331,12 +372,30 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None) -> 
         raise
     ws.clock.receive(bundle.hlc)
     ws._chain_stored(writer, bundle.hlc, digest)
+    batch.stored_bundle(bundle, digest)
     ws.awareness.check(field_writes(bundle.ops), actor)
     if effects.schema:
         ws.schema = schema
     ws._after_effects(Effects(False, False, effects.settings))
     done = to_str(bundle.bundle_id)
     return IngestResult("applied", done, stale=stale, applied=(done,))
+
+
+def _apply_ops(ws: Context, ops: Sequence[o.Op], writer: bytes, actor: bytes, clock: dict[bytes, bytes],
+               effects: Effects) -> None:
+    """Apply ops one by one, each with its conflict bookkeeping."""
+    apply = ws.applier.apply
+    observe = ws.conflicts.observe
+    prior = ws.conflicts.prior
+    for op in ops:
+        before = prior(op)
+        op_effects = apply(op, actor)
+        if op_effects.schema:
+            ws.schema = check_op(op, ws.schema)
+        if op_effects.mappings:
+            ws._after_effects(Effects(mappings=True), op=op)
+        effects.merge(op_effects)
+        observe(op, writer, clock, before)
 
 
 def drain_parked(cx: Context) -> list[str]:
@@ -355,7 +414,7 @@ def drain_pending(ws: Context, budget: int | None) -> list[str]:
     stored), so the cost follows what is unblocked, never how many bundles are parked. A chain
     applies in one transaction per DRAIN_BATCH bundles. Returns the ids applied."""
     applied: list[str] = []
-    while budget is None or len(applied) < budget:
+    while (budget is None or len(applied) < budget) and ws.parked.count():
         step = DRAIN_BATCH if budget is None else min(DRAIN_BATCH, budget - len(applied))
         results = _apply_batch(ws, _awake(ws, step), "pending")
         if not results:

@@ -192,6 +192,11 @@ class Applier:
     def _restore_entity(self, op: o.RestoreEntity, actor: bytes) -> None:
         self.conn.execute(ENTITY_LIFE, (op.entity, op.ord, 1))
 
+    def set_fields(self, rows: list[tuple[bytes, str, str | None, Any, bytes, bytes]]) -> None:
+        """Many field writes at once: (record, field, kind, value, ord, actor), the record resolved."""
+        if rows:
+            self.conn.executemany(SET_FIELD, rows)
+
     def _set_field(self, op: o.SetField, actor: bytes) -> None:
         kind, value = to_sql(op.value)
         self.conn.execute(SET_FIELD, (self.r(op.entity), op.field, kind, value, op.ord, actor))

@@ -1,0 +1,176 @@
+"""Receiving a batch in one transaction gives exactly what receiving its bundles one at a time gives.
+
+The batch path keeps per-batch state in memory instead of asking SQLite per bundle (which bundles
+are stored, the next op seq, the vector clock rows written once before the commit, a bundle's
+register winners read together, field writes applied in one pass). These tests pin the cases
+where such shortcuts go wrong: a bundle that fails to apply in the middle of a batch, the same
+bundle twice in one batch, conflicts and repeated writes to one register inside one batch, a
+bundle whose field writes stop following their register's single tip half way, and parked
+bundles released by a batch (also after the workspace was reopened)."""
+
+from __future__ import annotations
+
+import cbor2
+
+from helpers import Peer, sync
+from openprod import Workspace, connect
+from openprod.bundle import SIGN_CONTEXT, decode_bundle, encode_wire, op_hash
+from openprod.encoding import decode
+
+TABLE = "contacts.Contacts"
+NAME, PHONE, STATUS, EMAIL = (f"{TABLE}.{f}" for f in ("name", "phone", "status", "email"))
+
+
+def reopened(peer: Peer) -> Workspace:
+    """The same database opened afresh: every cache read back from SQLite."""
+    return Workspace.open(connect(peer.path), peer.env)
+
+
+def last(peer: Peer) -> bytes:
+    """The wire of the bundle `peer` wrote last."""
+    assert peer.ws.last_receipt is not None
+    return peer.ws.last_receipt.wire
+
+
+def assert_same(batch: Peer, single: Peer) -> None:
+    """Same state, same conflicts, same clock, on disk as in memory, and a rebuild changes nothing."""
+    assert batch.ws.state_hash() == single.ws.state_hash()
+    assert [c.id for c in batch.ws.conflicts.open()] == [c.id for c in single.ws.conflicts.open()]
+    assert batch.ws.vector_clock == single.ws.vector_clock
+    again = reopened(batch)
+    assert again.vector_clock == batch.ws.vector_clock
+    assert again.chain_digests == batch.ws.chain_digests
+    again.close()
+    before = batch.ws.state_hash()
+    batch.ws.rebuild()
+    assert batch.ws.state_hash() == before
+
+
+def test_a_bundle_failing_mid_batch_is_refused_alone_and_the_clock_keeps_the_others(peer_factory) -> None:
+    """Cleo's two bundles around Bob's crafted one (its op reuses the id of an op already stored,
+    so it fails while being applied, after the checks): Cleo's both apply, Bob's is refused, and
+    the clock rows of the bundle applied before the failure are on disk (the failure re-reads
+    every cache from SQLite in the middle of the batch)."""
+    alice = peer_factory("Alice")
+    bob = peer_factory("Bob", workspace_from=alice)
+    cleo = peer_factory("Cleo", workspace_from=alice)
+    single = peer_factory("Dev", workspace_from=alice)
+    for peer in (bob, cleo, single):
+        sync(alice, peer)
+    rid = alice.ws.create_record(TABLE, {"name": "Sam"})
+    for peer in (bob, cleo, single):
+        sync(alice, peer)
+    stored_op = decode_bundle(alice.ws.last_receipt.wire).op_bytes[0]
+    first = cleo.ws.create_record(TABLE, {"name": "Cleo 1"})
+    c1 = cleo.ws.last_receipt.wire
+    cleo.ws.set_field(first, PHONE, "1")
+    c2 = cleo.ws.last_receipt.wire
+    bob.ws.set_field(rid, PHONE, "2")
+    genuine = decode_bundle(bob.ws.last_receipt.wire)
+    header = decode(genuine.header_bytes)
+    op = {**cbor2.loads(genuine.op_bytes[-1]), "id": cbor2.loads(stored_op)["id"]}
+    ops = [*genuine.op_bytes[:-1], cbor2.dumps(op)]
+    header_bytes = cbor2.dumps({**header, "ops": [op_hash(raw) for raw in ops]}, canonical=True)
+    crafted = encode_wire(header_bytes, bob.env.signer.sign(SIGN_CONTEXT + header_bytes), ops)
+
+    results = alice.ws.ingest_many([c1, crafted, c2])
+    assert [r.status for r in results] == ["applied", "rejected", "applied"], results
+    assert "could not be applied" in results[1].detail
+    for wire in (c1, c2):
+        assert single.ws.ingest(wire).status == "applied"
+    assert_same(alice, single)
+    assert alice.ws.oplog.size().bundles == single.ws.oplog.size().bundles
+    # the batch goes on numbering ops after the refused bundle: a later bundle applies cleanly
+    cleo.ws.set_field(first, PHONE, "3")
+    assert alice.ws.ingest(cleo.ws.last_receipt.wire).status == "applied"
+
+
+def test_the_same_bundle_twice_in_one_batch_is_applied_once(peer_factory) -> None:
+    alice = peer_factory("Alice")
+    bob = peer_factory("Bob", workspace_from=alice)
+    sync(alice, bob)
+    bob.ws.create_record(TABLE, {"name": "Twice"})
+    wire = bob.ws.last_receipt.wire
+    results = alice.ws.ingest_many([wire, wire])
+    assert [r.status for r in results] == ["applied", "duplicate"]
+    assert alice.ws.state_hash() == bob.ws.state_hash()
+
+
+def test_conflicts_and_repeated_writes_inside_one_batch_match_one_at_a_time(peer_factory) -> None:
+    """Alice and Bob edit the same record apart (status conflicts, other fields do not), each in
+    several bundles, some writing one field twice; Cleo gets everything in one batch, Dev one
+    bundle at a time. Bob's bundles write plain fields before and after the disputed one, so the
+    one-pass path has to stop half way through a bundle and go on op by op."""
+    alice = peer_factory("Alice")
+    bob, cleo, dev = (peer_factory(n, workspace_from=alice) for n in ("Bob", "Cleo", "Dev"))
+    rid = alice.ws.create_record(TABLE, {"name": "Task", "status": "todo", "phone": "0"})
+    for peer in (bob, cleo, dev):
+        sync(alice, peer)
+    wires = []
+    with alice.ws.transaction() as tx:
+        tx.set_field(rid, STATUS, "doing")
+        tx.set_field(rid, PHONE, "1")
+        tx.set_field(rid, PHONE, "11")  # the same register twice in one bundle
+    wires.append(last(alice))
+    with alice.ws.transaction() as tx:
+        tx.set_field(rid, STATUS, "done")
+        tx.set_field(rid, EMAIL, "a@x")
+    wires.append(last(alice))
+    with bob.ws.transaction() as tx:
+        tx.set_field(rid, NAME, "Task (Bob)")
+        tx.set_field(rid, STATUS, "blocked")
+        tx.set_field(rid, EMAIL, "b@x")
+    wires.append(last(bob))
+    with bob.ws.transaction() as tx:
+        tx.set_field(rid, EMAIL, "b2@x")
+        tx.set_field(rid, STATUS, "blocked!")
+        tx.set_field(rid, NAME, "Task (Bob 2)")
+    wires.append(last(bob))
+    assert {r.status for r in cleo.ws.ingest_many(wires)} == {"applied"}
+    for wire in wires:
+        assert dev.ws.ingest(wire).status == "applied"
+    found = {c.key: sorted(x.value for x in c.competitors) for c in cleo.ws.conflicts.open()}
+    assert found == {STATUS: ["blocked!", "done"], EMAIL: ["a@x", "b2@x"]}
+    [conflict] = [c for c in cleo.ws.conflicts.open() if c.key == STATUS]
+    assert_same(cleo, dev)
+    # the peers that wrote them see the same once they meet
+    sync(alice, bob)
+    assert alice.ws.state_hash() == cleo.ws.state_hash()
+
+    # a resolution and a late edit in one batch: closed, then reopened, as one at a time
+    [theirs] = [c for c in alice.ws.conflicts.open() if c.key == STATUS]
+    with alice.ws.transaction() as tx:
+        tx.resolve_conflict(theirs, pick=next(c.op_id for c in theirs.competitors if c.value == "done"))
+    wires = [last(alice)]
+    with bob.ws.transaction() as tx:  # has not seen the resolution
+        tx.set_field(rid, PHONE, "22")
+        tx.set_field(rid, STATUS, "late")
+    wires.append(last(bob))
+    assert {r.status for r in cleo.ws.ingest_many(wires)} == {"applied"}
+    for wire in wires:
+        assert dev.ws.ingest(wire).status == "applied"
+    assert_same(cleo, dev)
+    assert conflict.id in [c.id for c in cleo.ws.conflicts.open()]
+    assert cleo.ws.records.get(rid).get("status") == "done"  # a reopened conflict shows its resolution
+
+
+def test_a_batch_releases_the_bundles_parked_before_it_even_after_a_reopen(peer_factory) -> None:
+    alice = peer_factory("Alice")
+    bob = peer_factory("Bob", workspace_from=alice)
+    sync(alice, bob)
+    wires = []
+    for i in range(4):
+        bob.ws.create_record(TABLE, {"name": f"Bob {i}"})
+        wires.append(bob.ws.last_receipt.wire)
+    # out of order in one batch: the later ones park, the first releases them
+    results = alice.ws.ingest_many([wires[1], wires[0]])
+    assert [r.status for r in results] == ["applied", "applied"]
+    assert alice.ws.oplog.size().pending == 0
+    # parked in one session, released in the next (the parking lot's counts read afresh)
+    assert alice.ws.ingest(wires[3]).status == "pending"
+    alice.ws.close()
+    alice = Peer(alice.name, reopened(alice), alice.path, alice.identity, alice.env)
+    result = alice.ws.ingest(wires[2])
+    assert result.status == "applied" and len(result.applied) == 2
+    assert alice.ws.oplog.size().pending == 0
+    assert alice.ws.state_hash() == bob.ws.state_hash()
