@@ -95,3 +95,24 @@ def test_hiding_the_page_in_the_middle_of_a_burst_keeps_the_typing(profile: Any,
     expect(again.field("Notes")).to_have_value("Fight call at 6:45", timeout=60_000)
     assert logged(again) == before + 1  # one bundle for the whole burst
     assert again.errors == []
+
+
+def test_typing_after_accents_and_emoji_lands_where_it_was_typed(profile: Any, server: Any) -> None:
+    """A second burst typed after "é" and "😀" goes exactly where the caret was: Yjs counts UTF-16
+    units, and the saved edit counts characters, so an emoji used to shift it by one."""
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity()
+    ws = app.create_workspace("Accents")
+    record = open_report(app, server.url, ws, "Tech 1")
+    page = app.page
+    page.keyboard.type("Café 😀 ok")
+    page.keyboard.press("Tab")  # the first burst saved on leaving the field
+    wait_value(app, record, NOTES, "Café 😀 ok")
+    app.field("Notes").click()
+    page.keyboard.press("End")
+    page.keyboard.type(" — Noël")
+    page.keyboard.press("Tab")
+    wait_value(app, record, NOTES, "Café 😀 ok — Noël")
+    page.reload()
+    expect(AppPage(page).field("Notes")).to_have_value("Café 😀 ok — Noël", timeout=60_000)
+    assert app.errors == []
