@@ -190,6 +190,10 @@ class App {
     clearPageFurniture(); // a document sets its own page title and numbers; other screens print plain
     const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
     this.screen = null;
+    if (parts[0] !== 'w' || !parts[1] || !this.identity) {
+      // no workspace opens here: the worker gives back the one it began reading at its start, if any
+      if (!this.ws) this.api.forgetOpening().catch((err) => console.warn(err));
+    }
     if (parts[0] !== 'w' || !parts[1]) {
       this.showWorkspaceChrome(false);
       const invite = parts[0] === 'join' && parts[1] ? `${location.origin}/#/join/${parts[1]}` : '';

@@ -55,12 +55,18 @@ if (found.length) {
 } else {
   // The worker first, before the page's own modules load: Python's start (the longest step of opening)
   // begins at once. `?hold-engine` holds Python back in TEST builds only (--debug-peer), to test the
-  // opening screen; the worker reads it from its own address.
-  const hold = new URLSearchParams(location.search).has('hold-engine') ? '?hold-engine' : '';
-  const worker = new Worker(new URL(`./worker.js${hold}`, import.meta.url), { type: 'module', name: 'openprod-core' });
+  // opening screen; the worker reads it from its own address. The workspace this address opens is named
+  // there too: the worker reads it from storage while Python starts (worker/preopen.js).
+  const route = /^#\/w\/([^/]+)/.exec(location.hash);
+  const params = new URLSearchParams();
+  if (new URLSearchParams(location.search).has('hold-engine')) params.set('hold-engine', '');
+  try {
+    if (route) params.set('open', decodeURIComponent(route[1]));
+  } catch { /* a malformed address: the worker reads nothing early, the page says what is wrong */ }
+  const query = params.toString() ? `?${params}` : '';
+  const worker = new Worker(new URL(`./worker.js${query}`, import.meta.url), { type: 'module', name: 'openprod-core' });
   performance.mark('openprod-worker-created');
   // The last screen this workspace showed, read from this browser's storage while the page's modules load.
-  const route = /^#\/w\/([^/]+)/.exec(location.hash);
   const kept = route ? import('./worker/store.js').then(async ({ readOpening }) => {
     const id = decodeURIComponent(route[1]);
     return { id, found: await readOpening(id) };

@@ -9,14 +9,21 @@ self.addEventListener('message', keep);
 
 // TEST-ONLY (--debug-peer builds): `?hold-engine` holds Python back until api.releaseEngine(), so
 // the opening screen can be tested as a state. Normal builds ignore it (python.js checks build-info).
+const params = new URL(self.location.href).searchParams;
 let held = null;
-if (new URL(self.location.href).searchParams.has('hold-engine')) {
+if (params.has('hold-engine')) {
   let release;
   held = { promise: new Promise((resolve) => { release = resolve; }), release };
 }
 const boot = bootPython({ hold: held && held.promise });
 boot.catch(() => {}); // reported to the page through api.boot()
+// The workspace the page is opening (`?open=<id>`) is read from IndexedDB beside Python's start
+// (worker/preopen.js), not after it.
+const opening = params.get('open');
+const preopen = opening ? import('./worker/preopen.js')
+  .then(({ Preopen }) => new Preopen(opening), () => null) // without it, the page's open reads as before
+  : null;
 
 const { serve } = await import('./worker/api.js');
 self.removeEventListener('message', keep);
-serve({ boot, held, early, endpoint: self });
+serve({ boot, held, early, endpoint: self, preopen: preopen && await preopen });
