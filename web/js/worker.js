@@ -2,14 +2,21 @@
 // so it begins here, before the rest of the worker's modules load (worker/api.js: what the page
 // calls); messages the page sends meanwhile are kept and answered in order once api.js is ready.
 import { bootPython } from './worker/python.js';
+import { Preopen } from './worker/preopen.js';
 
 const early = [];
 const keep = (event) => early.push(event);
 self.addEventListener('message', keep);
 
+const params = new URL(self.location.href).searchParams;
+// The workspace the page is opening (`?open=<id>`) is read from IndexedDB beside Python's start
+// (worker/preopen.js), not after it: asked for first, so its first steps run before Python's start
+// takes this thread.
+const opening = params.get('open');
+const preopen = opening ? new Preopen(opening) : null;
+
 // TEST-ONLY (--debug-peer builds): `?hold-engine` holds Python back until api.releaseEngine(), so
 // the opening screen can be tested as a state. Normal builds ignore it (python.js checks build-info).
-const params = new URL(self.location.href).searchParams;
 let held = null;
 if (params.has('hold-engine')) {
   let release;
@@ -17,13 +24,7 @@ if (params.has('hold-engine')) {
 }
 const boot = bootPython({ hold: held && held.promise });
 boot.catch(() => {}); // reported to the page through api.boot()
-// The workspace the page is opening (`?open=<id>`) is read from IndexedDB beside Python's start
-// (worker/preopen.js), not after it.
-const opening = params.get('open');
-const preopen = opening ? import('./worker/preopen.js')
-  .then(({ Preopen }) => new Preopen(opening), () => null) // without it, the page's open reads as before
-  : null;
 
 const { serve } = await import('./worker/api.js');
 self.removeEventListener('message', keep);
-serve({ boot, held, early, endpoint: self, preopen: preopen && await preopen });
+serve({ boot, held, early, endpoint: self, preopen });

@@ -215,12 +215,13 @@ export class WorkspaceHost {
       this.tail = log.length;
       this.startup = {
         waitBootMs: Math.round(t1 - t0), readMs: Math.round(t2 - t0), openMs: Math.round(t3 - t3s),
+        readEarly: Boolean(pre), // read as the worker started (preopen.js), not when the page asked
         snapshotSeq: replay.snapshot_seq, snapshotBytes: replay.snapshot_bytes, logRecords: log.length,
         replayed: replay.replayed, replayStatuses: replay.replay_statuses,
         restoreMs: replay.restore_ms, replayMs: replay.replay_ms, overlaysRestored: replay.overlays_restored,
         // epoch ms, for the start-up breakdown (bench/opening_bench.py); the read runs beside Python's start
         at: { start: performance.timeOrigin + t0, pythonReady: performance.timeOrigin + t1,
-          read: performance.timeOrigin + t2, opened: performance.timeOrigin + t3 },
+          read: performance.timeOrigin + t2, opened: performance.timeOrigin + t3, ...(pre ? pre.steps : {}) },
       };
     }
     this.session.set_progress((kind, done, total) => this.emit('progress', { kind, done, total }));

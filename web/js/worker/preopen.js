@@ -10,7 +10,7 @@
 import { openAppDb, openWorkspaceDb, readForStartup } from './store.js';
 
 /**
- * @typedef {{db: any, stored: object, release: () => void, startedAt: number, readAt: number}} Preread
+ * @typedef {{db: any, stored: object, release: () => void, startedAt: number, readAt: number, steps: object}} Preread
  *   `startedAt`/`readAt` are this worker's performance.now() when the read started and ended.
  */
 
@@ -51,21 +51,29 @@ export class Preopen {
   }
 
   async read() {
+    const steps = {}; // epoch ms of each step (bench/opening_bench.py's breakdown)
+    const stamp = (name) => { steps[name] = performance.timeOrigin + performance.now(); };
     const startedAt = performance.now();
     if (!(await openable(this.id))) return null;
+    stamp('checked');
+    // the lock and the database are asked for together: each answer waits for a free moment of this
+    // thread, which Python's start keeps busy for seconds at a time
+    const opening = openWorkspaceDb(this.id);
+    opening.catch(() => {}); // awaited below
     const release = await lockIfFree(`openprod-ws-${this.id}`);
-    if (!release) return null;
+    stamp('locked');
     let db = null;
     try {
-      if (this.dropped) throw new Error('dropped');
-      db = await openWorkspaceDb(this.id);
+      db = await opening;
+      if (!release || this.dropped) throw new Error('not read');
       const stored = await readForStartup(db);
+      stamp('read');
       if (this.dropped) throw new Error('dropped');
-      return { db, stored, release, startedAt, readAt: performance.now() };
+      return { db, stored, release, startedAt, readAt: performance.now(), steps };
     } catch (err) {
       if (db) db.close();
-      release();
-      if (this.dropped) return null;
+      if (release) release();
+      if (this.dropped || !release) return null;
       throw err;
     }
   }
