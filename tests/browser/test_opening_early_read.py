@@ -1,6 +1,7 @@
-"""The worker reads the workspace its tab is opening as it starts (its address names it:
-`worker.js?open=<id>`), beside Python's start, under the workspace's lock; the host takes that read
-over; a read the page does not use is given back, lock and all. Both engines.
+"""The workspace a tab is opening is read while Python starts (the page reads it under the workspace's
+lock once the last screen is drawn and hands it to the worker, whose address names it:
+`worker.js?open=<id>`); the worker's host takes that read and the lock over; a read the page does not
+open is given back, lock and all. Both engines.
 
 Python is held back with `?hold-engine` (TEST builds only), so the states are waited for, not raced.
 """
@@ -19,10 +20,13 @@ pytestmark = pytest.mark.browser
 
 CONTACTS = "contacts.Contacts"
 HELD_LOCKS = "async () => (await navigator.locks.query()).held.map((l) => l.name)"
-# A worker of the app started by hand with `?open=<id>` (Python held), and Comlink to talk to it.
+# A worker of the app started by hand with `?open=<id>` (Python held), handed the workspace as main.js
+# does, and Comlink to talk to it.
 START_WORKER = """async (ws) => {
     const Comlink = await import('./vendor/comlink.mjs');
+    const { handOver } = await import('./js/worker/preopen.js');
     const worker = new Worker(`./js/worker.js?hold-engine&open=${encodeURIComponent(ws)}`, { type: 'module' });
+    await handOver(ws, worker);
     window.handWorker = worker;
     window.handApi = Comlink.wrap(worker);
     return true;
@@ -53,7 +57,7 @@ def test_the_worker_reads_the_workspace_it_opens_as_it_starts_and_gives_back_wha
     wait_screen_kept(app, ws, 3)
     app.page.close()
 
-    # Python held: the worker has taken the workspace's lock and read it; once Python runs, that read is used
+    # Python held: the workspace's lock is taken and it is read; once Python runs, that read is used
     held = open_held(profile, grid)
     lock = f"openprod-ws-{ws}"
     wait_lock(held, lock, held=True)

@@ -652,7 +652,8 @@ class App {
   }
 }
 
-export async function start(worker, kept = null) {
+/** `afterScreen`: run once the last screen is drawn (main.js: the workspace's early read). */
+export async function start(worker, kept = null, afterScreen = null) {
   watchInstall();
   const api = Comlink.wrap(worker);
   const app = new App(api);
@@ -672,6 +673,7 @@ export async function start(worker, kept = null) {
   }).catch((err) => { engine.textContent = `The engine did not start: ${err.message}`; });
   // The last grid, from this browser's storage, while Python starts (js/opening.js): no worker call before it.
   await showOpening(app, kept).catch((err) => console.warn('[opening]', err));
+  if (afterScreen) afterScreen();
   await told;
   app.identity = await api.identity();
   app.showIdentity();

@@ -60,9 +60,11 @@ if (found.length) {
   const route = /^#\/w\/([^/]+)/.exec(location.hash);
   const params = new URLSearchParams();
   if (new URLSearchParams(location.search).has('hold-engine')) params.set('hold-engine', '');
+  let opening = null;
   try {
-    if (route) params.set('open', decodeURIComponent(route[1]));
-  } catch { /* a malformed address: the worker reads nothing early, the page says what is wrong */ }
+    if (route) opening = decodeURIComponent(route[1]);
+  } catch { /* a malformed address: nothing is read early, the page says what is wrong */ }
+  if (opening) params.set('open', opening);
   const query = params.toString() ? `?${params}` : '';
   const worker = new Worker(new URL(`./worker.js${query}`, import.meta.url), { type: 'module', name: 'openprod-core' });
   performance.mark('openprod-worker-created');
@@ -72,7 +74,14 @@ if (found.length) {
     return { id, found: await readOpening(id) };
   }) : null;
   if (kept) kept.catch(() => {}); // showOpening reports it
+  // ...and read here, where the thread is free while Python's start keeps the worker's busy: once the
+  // last screen is drawn (a large workspace's read would hold it up)
+  const reader = opening ? import('./worker/preopen.js') : null;
+  const handOver = opening ? () => reader.then((m) => m.handOver(opening, worker)).catch((err) => {
+    console.warn(err);
+    worker.postMessage({ kind: 'openprod-preread', id: opening, stored: null }); // the worker reads it when asked
+  }) : null;
   const { start } = await import('./app.js');
   performance.mark('openprod-page-loaded'); // the page's modules (bench breakdown)
-  await start(worker, kept);
+  await start(worker, kept, handOver);
 }

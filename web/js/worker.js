@@ -2,18 +2,22 @@
 // so it begins here, before the rest of the worker's modules load (worker/api.js: what the page
 // calls); messages the page sends meanwhile are kept and answered in order once api.js is ready.
 import { bootPython } from './worker/python.js';
-import { Preopen } from './worker/preopen.js';
+import { Preopen, isHandOver } from './worker/preopen.js';
 
 const early = [];
-const keep = (event) => early.push(event);
+const keep = (event) => { if (!isHandOver(event.data)) early.push(event); };
 self.addEventListener('message', keep);
 
 const params = new URL(self.location.href).searchParams;
-// The workspace the page is opening (`?open=<id>`) is read from IndexedDB beside Python's start
-// (worker/preopen.js), not after it: asked for first, so its first steps run before Python's start
-// takes this thread.
+// The workspace the page is opening (`?open=<id>`): the page reads it from IndexedDB while Python starts
+// here, and hands it over in one message (worker/preopen.js).
 const opening = params.get('open');
 const preopen = opening ? new Preopen(opening) : null;
+self.addEventListener('message', (event) => {
+  if (!isHandOver(event.data)) return;
+  if (preopen && event.data.id === preopen.id) preopen.receive(event.data);
+  else if (event.data.port) event.data.port.postMessage('release'); // not asked for: the page lets the lock go
+});
 
 // TEST-ONLY (--debug-peer builds): `?hold-engine` holds Python back until api.releaseEngine(), so
 // the opening screen can be tested as a state. Normal builds ignore it (python.js checks build-info).

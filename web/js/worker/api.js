@@ -6,6 +6,7 @@ import { openAppDb, updateSyncConfigFor, writeScreen } from './store.js';
 import { ApiError, DEFAULT_POLICY, WorkspaceHost } from './host.js';
 import { RelayError, parseInvite, postSigned } from './relayapi.js';
 import { SYNC_POLICY } from './sync.js';
+import { isHandOver } from './preopen.js';
 
 let pythonBoot = null;
 let preopen = null; // the workspace named in the worker's address, read as the worker started (preopen.js)
@@ -451,11 +452,16 @@ export function serve({ boot, held, early, endpoint, preopen: earlyRead = null }
   pythonBoot = boot;
   preopen = earlyRead;
   hold = held;
+  const wrapped = new Map(); // Comlink's listener -> the same, skipping the page's hand-over (worker.js takes it)
+  const skipHandOver = (fn) => {
+    if (!wrapped.has(fn)) wrapped.set(fn, (event) => { if (!isHandOver(event.data)) fn(event); });
+    return wrapped.get(fn);
+  };
   Comlink.expose(api, {
     postMessage: (...args) => endpoint.postMessage(...args),
-    removeEventListener: (type, fn) => endpoint.removeEventListener(type, fn),
+    removeEventListener: (type, fn) => endpoint.removeEventListener(type, skipHandOver(fn)),
     addEventListener: (type, fn) => {
-      endpoint.addEventListener(type, fn);
+      endpoint.addEventListener(type, skipHandOver(fn));
       if (type === 'message') for (const event of early.splice(0)) fn(event);
     },
   });

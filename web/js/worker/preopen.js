@@ -1,13 +1,22 @@
-// Reading the workspace this tab is opening while Python starts. The page names it in the worker's
-// address (`worker.js?open=<id>`, js/main.js), so the read begins as the worker starts: the page's
-// "open this workspace" would only arrive once the worker's thread is free of Python's start, and the
-// stored workspace (tens of megabytes for a 100k-op workspace) would then be read after it.
+// Reading the workspace a tab is opening while Python starts, on the page's thread.
 //
-// The workspace's Web Lock is taken first (if free), exactly as opening it would: no other tab writes
-// it between this read and the moment the host takes it over (host.js `open`), so what was read is
-// what is stored. If the lock is taken, another tab owns the workspace and nothing is read (this tab
-// will be its client). If the page does not open this workspace after all, `drop` gives the lock back.
+// Python's start keeps the worker's thread busy for seconds at a time (Pyodide's start, then the
+// imports), and every step of an IndexedDB read (the lock granted, the database opened, each value
+// delivered) waits for a free moment of the thread that asked: read by the worker, a 48 MB workspace
+// arrived only after the imports. The page's thread is free once the kept screen is drawn, so the page
+// reads (`handOver`, from js/main.js) and hands the values to the worker in one message (their buffers
+// transferred, not copied); the worker (`Preopen`, from js/worker.js, which the page names the workspace
+// to: `worker.js?open=<id>`) takes that one message at its first free moment.
+//
+// The workspace's Web Lock is taken by the page first, if free, exactly as opening it would: no other
+// tab writes the workspace between this read and the moment the host takes it over (host.js `open`),
+// so what was read is what is stored. The page holds the lock for the worker (both live and die with
+// the tab) until the worker says to let it go (its host closes, or it did not open that workspace). If
+// the lock is taken, another tab owns the workspace: nothing is read (this tab will be its client).
 import { openAppDb, openWorkspaceDb, readForStartup } from './store.js';
+
+const KIND = 'openprod-preread';
+const now = () => performance.timeOrigin + performance.now();
 
 /**
  * @typedef {{db: any, stored: object, release: () => void, startedAt: number, readAt: number, steps: object}} Preread
@@ -38,44 +47,98 @@ function lockIfFree(name) {
   });
 }
 
+/** Every buffer in what was read, to transfer rather than copy. */
+function buffers(stored) {
+  const found = new Set();
+  const add = (value) => { if (value && value.buffer instanceof ArrayBuffer) found.add(value.buffer); };
+  if (stored.snapshot) add(stored.snapshot.data);
+  for (const [, wire] of stored.log) add(wire);
+  for (const row of stored.overlays) add(row);
+  for (const row of stored.overlayOps) add(row);
+  return [...found];
+}
+
+/**
+ * The page's half: read workspace `id` under its lock and post it to `worker` (always posts once, with
+ * `stored: null` if nothing was read). The lock is held until the worker answers on the port.
+ */
+export async function handOver(id, worker) {
+  const steps = { start: now() };
+  const channel = new MessageChannel();
+  let release = null;
+  let db = null;
+  let message = { kind: KIND, id, stored: null, steps };
+  let transfer = [];
+  try {
+    if (await openable(id)) {
+      steps.checked = now();
+      release = await lockIfFree(`openprod-ws-${id}`);
+      steps.locked = now();
+      if (release) {
+        db = await openWorkspaceDb(id);
+        const stored = await readForStartup(db);
+        steps.read = now();
+        message = { kind: KIND, id, stored, steps };
+        transfer = buffers(stored);
+      }
+    }
+  } catch (err) {
+    console.warn('[preread]', err);
+    message = { kind: KIND, id, stored: null, steps };
+  } finally {
+    if (db) db.close();
+  }
+  if (release && message.stored) {
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      release();
+    };
+  } else if (release) {
+    release();
+  }
+  worker.postMessage({ ...message, port: channel.port2 }, [channel.port2, ...transfer]);
+}
+
+/** Whether a message the worker received is the page's hand-over (not for Comlink). */
+export const isHandOver = (data) => Boolean(data && data.kind === KIND);
+
+/** The worker's half: waits for the page's hand-over of workspace `id`. */
 export class Preopen {
-  /** Starts at once: checks, takes the lock, reads. `result` resolves to a Preread or null (never rejects). */
   constructor(id) {
     this.id = id;
     this.claimed = false;
     this.dropped = false;
-    this.result = this.read().catch((err) => {
-      console.warn('[preopen]', err);
-      return null;
-    });
-  }
-
-  async read() {
-    const steps = {}; // epoch ms of each step (bench/opening_bench.py's breakdown)
-    const stamp = (name) => { steps[name] = performance.timeOrigin + performance.now(); };
     const startedAt = performance.now();
-    if (!(await openable(this.id))) return null;
-    stamp('checked');
-    // the lock and the database are asked for together: each answer waits for a free moment of this
-    // thread, which Python's start keeps busy for seconds at a time
-    const opening = openWorkspaceDb(this.id);
-    opening.catch(() => {}); // awaited below
-    const release = await lockIfFree(`openprod-ws-${this.id}`);
-    stamp('locked');
-    let db = null;
-    try {
-      db = await opening;
-      if (!release || this.dropped) throw new Error('not read');
-      const stored = await readForStartup(db);
-      stamp('read');
-      if (this.dropped) throw new Error('dropped');
-      return { db, stored, release, startedAt, readAt: performance.now(), steps };
-    } catch (err) {
-      if (db) db.close();
-      if (release) release();
-      if (this.dropped || !release) return null;
-      throw err;
-    }
+    const db = openWorkspaceDb(id); // the host's own connection, opened meanwhile
+    db.catch(() => {});
+    let receive;
+    const message = new Promise((resolve) => { receive = resolve; });
+    this.receive = receive;
+    /** @type {Promise<Preread|null>} */
+    this.result = message.then(async (data) => {
+      const port = data.port || null; // none if the page could not even load this module
+      const release = () => {
+        if (!port) return;
+        port.postMessage('release');
+        port.close();
+      };
+      if (!data.stored || data.id !== id) {
+        if (port) port.close();
+        db.then((d) => d.close(), () => {});
+        return null;
+      }
+      try {
+        const opened = await db;
+        if (this.dropped) throw new Error('dropped');
+        const steps = { ...data.steps, handed: now() };
+        return { db: opened, stored: data.stored, release, startedAt, readAt: performance.now(), steps };
+      } catch (err) {
+        db.then((d) => d.close(), () => {});
+        release();
+        if (!this.dropped) console.warn('[preread]', err);
+        return null;
+      }
+    });
   }
 
   /** The host opening this workspace takes the read and the lock (resolves to null if there is none). */
