@@ -109,8 +109,6 @@ export class Preopen {
     this.claimed = false;
     this.dropped = false;
     const startedAt = performance.now();
-    const db = openWorkspaceDb(id); // the host's own connection, opened meanwhile
-    db.catch(() => {});
     let receive;
     const message = new Promise((resolve) => { receive = resolve; });
     this.receive = receive;
@@ -123,10 +121,11 @@ export class Preopen {
         port.close();
       };
       if (!data.stored || data.id !== id) {
-        if (port) port.close();
-        db.then((d) => d.close(), () => {});
+        release(); // the page has let the lock go already if it read nothing; if not, it does now
         return null;
       }
+      // the host's own connection: opened once the read is here (not beside the page's reads at the start)
+      const db = openWorkspaceDb(id);
       try {
         const opened = await db;
         if (this.dropped) throw new Error('dropped');
