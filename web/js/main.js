@@ -56,7 +56,7 @@ if (found.length) {
   // The worker first, before the page's own modules load: Python's start (the longest step of opening)
   // begins at once. `?hold-engine` holds Python back in TEST builds only (--debug-peer), to test the
   // opening screen; the worker reads it from its own address. The workspace this address opens is named
-  // there too: the worker reads it from storage while Python starts (worker/preopen.js).
+  // there too: the worker then waits for this page's read of it (worker/preopen.js).
   const route = /^#\/w\/([^/]+)/.exec(location.hash);
   const params = new URLSearchParams();
   if (new URLSearchParams(location.search).has('hold-engine')) params.set('hold-engine', '');
@@ -76,8 +76,7 @@ if (found.length) {
   if (kept) kept.catch(() => {}); // showOpening reports it
   // ...and read here, where the thread is free while Python's start keeps the worker's busy: once the
   // last screen is drawn (a large workspace's read would hold it up)
-  const reader = opening ? import('./worker/preopen.js') : null;
-  const handOver = opening ? () => reader.then((m) => m.handOver(opening, worker)).catch((err) => {
+  const handOver = opening ? () => import('./worker/preopen.js').then((m) => m.handOver(opening, worker)).catch((err) => {
     console.warn(err);
     worker.postMessage({ kind: 'openprod-preread', id: opening, stored: null }); // the worker reads it when asked
   }) : null;

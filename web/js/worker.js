@@ -2,20 +2,23 @@
 // so it begins here, before the rest of the worker's modules load (worker/api.js: what the page
 // calls); messages the page sends meanwhile are kept and answered in order once api.js is ready.
 import { bootPython } from './worker/python.js';
-import { Preopen, isHandOver } from './worker/preopen.js';
 
 const early = [];
+// The page's hand-over of the workspace it is opening (worker/preopen.js `handOver`): not for Comlink.
+const isHandOver = (data) => Boolean(data && data.kind === 'openprod-preread');
 const keep = (event) => { if (!isHandOver(event.data)) early.push(event); };
 self.addEventListener('message', keep);
 
 const params = new URL(self.location.href).searchParams;
 // The workspace the page is opening (`?open=<id>`): the page reads it from IndexedDB while Python starts
-// here, and hands it over in one message (worker/preopen.js).
+// here, and hands it over in one message (worker/preopen.js, loaded with api.js: nothing more to load
+// before Python's start).
 const opening = params.get('open');
-const preopen = opening ? new Preopen(opening) : null;
+let handed;
+const handOver = new Promise((resolve) => { handed = resolve; });
 self.addEventListener('message', (event) => {
   if (!isHandOver(event.data)) return;
-  if (preopen && event.data.id === preopen.id) preopen.receive(event.data);
+  if (opening && event.data.id === opening) handed(event.data);
   else if (event.data.port) event.data.port.postMessage('release'); // not asked for: the page lets the lock go
 });
 
@@ -31,4 +34,4 @@ boot.catch(() => {}); // reported to the page through api.boot()
 
 const { serve } = await import('./worker/api.js');
 self.removeEventListener('message', keep);
-serve({ boot, held, early, endpoint: self, preopen });
+serve({ boot, held, early, endpoint: self, opening: opening && { id: opening, handOver } });

@@ -6,7 +6,7 @@ import { openAppDb, updateSyncConfigFor, writeScreen } from './store.js';
 import { ApiError, DEFAULT_POLICY, WorkspaceHost } from './host.js';
 import { RelayError, parseInvite, postSigned } from './relayapi.js';
 import { SYNC_POLICY } from './sync.js';
-import { isHandOver } from './preopen.js';
+import { Preopen, isHandOver } from './preopen.js';
 
 let pythonBoot = null;
 let preopen = null; // the workspace named in the worker's address, read as the worker started (preopen.js)
@@ -445,12 +445,12 @@ const api = {
 
 /**
  * Answer the page. `boot` is Python starting (begun before this module loaded), `held` its test hold,
- * `early` the messages the page sent while this module loaded: replayed first, in order; `preopen` the
- * read of the workspace named in the worker's address, begun as the worker started (preopen.js).
+ * `early` the messages the page sent while this module loaded: replayed first, in order; `opening` the
+ * workspace named in the worker's address ({id, handOver}: the page's read of it, preopen.js).
  */
-export function serve({ boot, held, early, endpoint, preopen: earlyRead = null }) {
+export function serve({ boot, held, early, endpoint, opening = null }) {
   pythonBoot = boot;
-  preopen = earlyRead;
+  preopen = opening ? new Preopen(opening.id, opening.handOver) : null;
   hold = held;
   const wrapped = new Map(); // Comlink's listener -> the same, skipping the page's hand-over (worker.js takes it)
   const skipHandOver = (fn) => {

@@ -99,21 +99,18 @@ export async function handOver(id, worker) {
   worker.postMessage({ ...message, port: channel.port2 }, [channel.port2, ...transfer]);
 }
 
-/** Whether a message the worker received is the page's hand-over (not for Comlink). */
+/** Whether a message the worker received is the page's hand-over (not for Comlink; js/worker.js checks the same). */
 export const isHandOver = (data) => Boolean(data && data.kind === KIND);
 
-/** The worker's half: waits for the page's hand-over of workspace `id`. */
+/** The worker's half: `handOver` resolves to the page's message about workspace `id` (js/worker.js). */
 export class Preopen {
-  constructor(id) {
+  constructor(id, handOver) {
     this.id = id;
     this.claimed = false;
     this.dropped = false;
     const startedAt = performance.now();
-    let receive;
-    const message = new Promise((resolve) => { receive = resolve; });
-    this.receive = receive;
     /** @type {Promise<Preread|null>} */
-    this.result = message.then(async (data) => {
+    this.result = handOver.then(async (data) => {
       const port = data.port || null; // none if the page could not even load this module
       const release = () => {
         if (!port) return;
