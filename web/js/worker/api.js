@@ -9,7 +9,7 @@ import { SYNC_POLICY } from './sync.js';
 import { Preopen, isHandOver } from './preopen.js';
 
 let pythonBoot = null;
-let preopen = null; // the workspace named in the worker's address, read as the worker started (preopen.js)
+let preopen = null; // the workspace named in the worker's address, as the page read it while Python started (preopen.js)
 let hold = null; // TEST-ONLY (--debug-peer builds): Python starts once the test lets it (api.releaseEngine)
 const python = () => pythonBoot;
 let appDb = null;

@@ -64,8 +64,8 @@ export class WorkspaceHost {
    * @param {(type: string, detail: object) => void} o.emit events for this tab's page
    * @param {object} o.policy snapshot and timeout settings
    * @param {{rtc: boolean}} [o.capabilities] what this tab's page can do (WebRTC or not)
-   * @param {Promise<import('./preopen.js').Preread|null>|null} [o.preread] this workspace read as the worker
-   *   started, with its lock held (preopen.js); null: read when opened
+   * @param {Promise<import('./preopen.js').Preread|null>|null} [o.preread] this workspace as the page read it
+   *   while Python started, its lock held for this host (preopen.js); null: read when opened
    */
   constructor({ id, python, identity, emit, policy, capabilities = { rtc: true }, preread = null }) {
     this.id = id;
@@ -136,7 +136,7 @@ export class WorkspaceHost {
   async open() {
     const pre = this.preread && await this.preread;
     this.preread = null;
-    if (pre) { // read as the worker started, under the lock it still holds
+    if (pre) { // read by the page while Python started, under the lock it holds for this host
       this.release = pre.release;
       if (this.shut) { // closed while the read finished
         pre.db.close();
@@ -215,7 +215,7 @@ export class WorkspaceHost {
       this.tail = log.length;
       this.startup = {
         waitBootMs: Math.round(t1 - t0), readMs: Math.round(t2 - t0), openMs: Math.round(t3 - t3s),
-        readEarly: Boolean(pre), // read as the worker started (preopen.js), not when the page asked
+        readEarly: Boolean(pre), // read by the page while Python started (preopen.js), not once opened
         snapshotSeq: replay.snapshot_seq, snapshotBytes: replay.snapshot_bytes, logRecords: log.length,
         replayed: replay.replayed, replayStatuses: replay.replay_statuses,
         restoreMs: replay.restore_ms, replayMs: replay.replay_ms, overlaysRestored: replay.overlays_restored,
