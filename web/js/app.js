@@ -190,6 +190,10 @@ class App {
     clearPageFurniture(); // a document sets its own page title and numbers; other screens print plain
     const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
     this.screen = null;
+    if (parts[0] !== 'w' || !parts[1] || !this.identity) {
+      // no workspace opens here: the worker gives back the one it began reading at its start, if any
+      if (!this.ws) this.api.forgetOpening().catch((err) => console.warn(err));
+    }
     if (parts[0] !== 'w' || !parts[1]) {
       this.showWorkspaceChrome(false);
       const invite = parts[0] === 'join' && parts[1] ? `${location.origin}/#/join/${parts[1]}` : '';
@@ -648,7 +652,8 @@ class App {
   }
 }
 
-export async function start(worker, kept = null) {
+/** `afterScreen`: run once the last screen is drawn (main.js: the workspace's early read). */
+export async function start(worker, kept = null, afterScreen = null) {
   watchInstall();
   const api = Comlink.wrap(worker);
   const app = new App(api);
@@ -668,6 +673,7 @@ export async function start(worker, kept = null) {
   }).catch((err) => { engine.textContent = `The engine did not start: ${err.message}`; });
   // The last grid, from this browser's storage, while Python starts (js/opening.js): no worker call before it.
   await showOpening(app, kept).catch((err) => console.warn('[opening]', err));
+  if (afterScreen) afterScreen();
   await told;
   app.identity = await api.identity();
   app.showIdentity();

@@ -55,18 +55,32 @@ if (found.length) {
 } else {
   // The worker first, before the page's own modules load: Python's start (the longest step of opening)
   // begins at once. `?hold-engine` holds Python back in TEST builds only (--debug-peer), to test the
-  // opening screen; the worker reads it from its own address.
-  const hold = new URLSearchParams(location.search).has('hold-engine') ? '?hold-engine' : '';
-  const worker = new Worker(new URL(`./worker.js${hold}`, import.meta.url), { type: 'module', name: 'openprod-core' });
+  // opening screen; the worker reads it from its own address. The workspace this address opens is named
+  // there too: the worker then waits for this page's read of it (worker/preopen.js).
+  const route = /^#\/w\/([^/]+)/.exec(location.hash);
+  const params = new URLSearchParams();
+  if (new URLSearchParams(location.search).has('hold-engine')) params.set('hold-engine', '');
+  let opening = null;
+  try {
+    if (route) opening = decodeURIComponent(route[1]);
+  } catch { /* a malformed address: nothing is read early, the page says what is wrong */ }
+  if (opening) params.set('open', opening);
+  const query = params.toString() ? `?${params}` : '';
+  const worker = new Worker(new URL(`./worker.js${query}`, import.meta.url), { type: 'module', name: 'openprod-core' });
   performance.mark('openprod-worker-created');
   // The last screen this workspace showed, read from this browser's storage while the page's modules load.
-  const route = /^#\/w\/([^/]+)/.exec(location.hash);
   const kept = route ? import('./worker/store.js').then(async ({ readOpening }) => {
     const id = decodeURIComponent(route[1]);
     return { id, found: await readOpening(id) };
   }) : null;
   if (kept) kept.catch(() => {}); // showOpening reports it
+  // ...and read here, where the thread is free while Python's start keeps the worker's busy: once the
+  // last screen is drawn (a large workspace's read would hold it up)
+  const handOver = opening ? () => import('./worker/preopen.js').then((m) => m.handOver(opening, worker)).catch((err) => {
+    console.warn(err);
+    worker.postMessage({ kind: 'openprod-preread', id: opening, stored: null }); // the worker reads it when asked
+  }) : null;
   const { start } = await import('./app.js');
   performance.mark('openprod-page-loaded'); // the page's modules (bench breakdown)
-  await start(worker, kept);
+  await start(worker, kept, handOver);
 }

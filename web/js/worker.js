@@ -4,13 +4,28 @@
 import { bootPython } from './worker/python.js';
 
 const early = [];
-const keep = (event) => early.push(event);
+// The page's hand-over of the workspace it is opening (worker/preopen.js `handOver`): not for Comlink.
+const isHandOver = (data) => Boolean(data && data.kind === 'openprod-preread');
+const keep = (event) => { if (!isHandOver(event.data)) early.push(event); };
 self.addEventListener('message', keep);
+
+const params = new URL(self.location.href).searchParams;
+// The workspace the page is opening (`?open=<id>`): the page reads it from IndexedDB while Python starts
+// here, and hands it over in one message (worker/preopen.js, loaded with api.js: nothing more to load
+// before Python's start).
+const opening = params.get('open');
+let handed;
+const handOver = new Promise((resolve) => { handed = resolve; });
+self.addEventListener('message', (event) => {
+  if (!isHandOver(event.data)) return;
+  if (opening && event.data.id === opening) handed(event.data);
+  else if (event.data.port) event.data.port.postMessage('release'); // not asked for: the page lets the lock go
+});
 
 // TEST-ONLY (--debug-peer builds): `?hold-engine` holds Python back until api.releaseEngine(), so
 // the opening screen can be tested as a state. Normal builds ignore it (python.js checks build-info).
 let held = null;
-if (new URL(self.location.href).searchParams.has('hold-engine')) {
+if (params.has('hold-engine')) {
   let release;
   held = { promise: new Promise((resolve) => { release = resolve; }), release };
 }
@@ -19,4 +34,4 @@ boot.catch(() => {}); // reported to the page through api.boot()
 
 const { serve } = await import('./worker/api.js');
 self.removeEventListener('message', keep);
-serve({ boot, held, early, endpoint: self });
+serve({ boot, held, early, endpoint: self, opening: opening && { id: opening, handOver } });

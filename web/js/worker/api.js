@@ -6,8 +6,10 @@ import { openAppDb, updateSyncConfigFor, writeScreen } from './store.js';
 import { ApiError, DEFAULT_POLICY, WorkspaceHost } from './host.js';
 import { RelayError, parseInvite, postSigned } from './relayapi.js';
 import { SYNC_POLICY } from './sync.js';
+import { Preopen, isHandOver } from './preopen.js';
 
 let pythonBoot = null;
+let preopen = null; // the workspace named in the worker's address, as the page read it while Python started (preopen.js)
 let hold = null; // TEST-ONLY (--debug-peer builds): Python starts once the test lets it (api.releaseEngine)
 const python = () => pythonBoot;
 let appDb = null;
@@ -44,7 +46,18 @@ identityChannel.onmessage = (event) => {
   emit('identity', { display_name: name });
 };
 
+/** The early read of `id` if it is the one being opened (the host takes it); any other is given back. */
+function takePreopen(id) {
+  const pre = preopen;
+  preopen = null;
+  if (!pre) return null;
+  if (pre.id === id) return pre.claim();
+  pre.drop();
+  return null;
+}
+
 async function closeHost() {
+  takePreopen(null);
   if (host) {
     const old = host;
     host = null;
@@ -192,10 +205,14 @@ const api = {
   /** Open a workspace stored in this browser; resolves to this tab's role: 'owner' or 'client'. */
   async openWorkspace(id) {
     if (host && host.id === id && host.role !== 'closed') return host.role;
+    const preread = takePreopen(id);
     await closeHost();
     const known = await (await app()).get('workspaces', id);
-    if (!known) throw new ApiError({ type: 'NotFoundError', message: 'this workspace is not stored in this browser' });
-    host = new WorkspaceHost({ id, python, identity: identityJson, emit, policy, capabilities });
+    if (!known) {
+      if (preread) preread.then((pre) => pre && (pre.db.close(), pre.release()));
+      throw new ApiError({ type: 'NotFoundError', message: 'this workspace is not stored in this browser' });
+    }
+    host = new WorkspaceHost({ id, python, identity: identityJson, emit, policy, capabilities, preread });
     let role;
     try {
       role = await host.open();
@@ -211,6 +228,12 @@ const api = {
 
   async closeWorkspace() {
     await closeHost();
+  },
+
+  /** The page shows no workspace (its address named none, or no identity yet): the early read of the
+   * one named in the worker's address is given back, lock and all. */
+  forgetOpening() {
+    takePreopen(null);
   },
 
   /**
@@ -422,16 +445,23 @@ const api = {
 
 /**
  * Answer the page. `boot` is Python starting (begun before this module loaded), `held` its test hold,
- * `early` the messages the page sent while this module loaded: replayed first, in order.
+ * `early` the messages the page sent while this module loaded: replayed first, in order; `opening` the
+ * workspace named in the worker's address ({id, handOver}: the page's read of it, preopen.js).
  */
-export function serve({ boot, held, early, endpoint }) {
+export function serve({ boot, held, early, endpoint, opening = null }) {
   pythonBoot = boot;
+  preopen = opening ? new Preopen(opening.id, opening.handOver) : null;
   hold = held;
+  const wrapped = new Map(); // Comlink's listener -> the same, skipping the page's hand-over (worker.js takes it)
+  const skipHandOver = (fn) => {
+    if (!wrapped.has(fn)) wrapped.set(fn, (event) => { if (!isHandOver(event.data)) fn(event); });
+    return wrapped.get(fn);
+  };
   Comlink.expose(api, {
     postMessage: (...args) => endpoint.postMessage(...args),
-    removeEventListener: (type, fn) => endpoint.removeEventListener(type, fn),
+    removeEventListener: (type, fn) => endpoint.removeEventListener(type, skipHandOver(fn)),
     addEventListener: (type, fn) => {
-      endpoint.addEventListener(type, fn);
+      endpoint.addEventListener(type, skipHandOver(fn));
       if (type === 'message') for (const event of early.splice(0)) fn(event);
     },
   });

@@ -64,14 +64,18 @@ export class WorkspaceHost {
    * @param {(type: string, detail: object) => void} o.emit events for this tab's page
    * @param {object} o.policy snapshot and timeout settings
    * @param {{rtc: boolean}} [o.capabilities] what this tab's page can do (WebRTC or not)
+   * @param {Promise<import('./preopen.js').Preread|null>|null} [o.preread] this workspace as the page read it
+   *   while Python started, its lock held for this host (preopen.js); null: read when opened
    */
-  constructor({ id, python, identity, emit, policy, capabilities = { rtc: true } }) {
+  constructor({ id, python, identity, emit, policy, capabilities = { rtc: true }, preread = null }) {
     this.id = id;
     this.python = python;
     this.identity = identity;
     this.emit = emit;
     this.policy = policy;
     this.capabilities = capabilities;
+    this.preread = preread;
+    this.shut = false; // close() was called
     this.lockName = `openprod-ws-${id}`;
     this.clientId = crypto.randomUUID();
     this.role = 'closed';
@@ -130,6 +134,21 @@ export class WorkspaceHost {
 
   /** Open an existing workspace: owner if no other tab has it, else client (and next in line). */
   async open() {
+    const pre = this.preread && await this.preread;
+    this.preread = null;
+    if (pre) { // read by the page while Python started, under the lock it holds for this host
+      this.release = pre.release;
+      if (this.shut) { // closed while the read finished
+        pre.db.close();
+        this.release();
+        this.release = null;
+        throw new Error('the workspace was closed');
+      }
+      await this.becomeOwner(null, pre);
+      // a tab that found the lock taken before this host existed re-sends what it asked meanwhile
+      this.channel.postMessage({ kind: 'owner', from: this.clientId });
+      return this.role;
+    }
     if (await this.requestLock({ wait: false })) {
       await this.becomeOwner(null);
       return this.role;
@@ -160,11 +179,12 @@ export class WorkspaceHost {
     await this.snapshot();
   }
 
-  async becomeOwner(newSession) {
+  /** `pre`: the stored workspace, already read (preopen.js). */
+  async becomeOwner(newSession, pre = null) {
     this.role = 'opening';
-    const t0 = performance.now();
+    const t0 = pre ? pre.startedAt : performance.now();
     // The stored workspace is read while Python starts (both take a while; neither needs the other).
-    const reading = (async () => {
+    const reading = pre ? Promise.resolve({ db: pre.db, stored: pre.stored, at: pre.readAt }) : (async () => {
       const db = await openWorkspaceDb(this.id);
       const stored = newSession ? null : await readForStartup(db);
       return { db, stored, at: performance.now() };
@@ -195,12 +215,13 @@ export class WorkspaceHost {
       this.tail = log.length;
       this.startup = {
         waitBootMs: Math.round(t1 - t0), readMs: Math.round(t2 - t0), openMs: Math.round(t3 - t3s),
+        readEarly: Boolean(pre), // read by the page while Python started (preopen.js), not once opened
         snapshotSeq: replay.snapshot_seq, snapshotBytes: replay.snapshot_bytes, logRecords: log.length,
         replayed: replay.replayed, replayStatuses: replay.replay_statuses,
         restoreMs: replay.restore_ms, replayMs: replay.replay_ms, overlaysRestored: replay.overlays_restored,
         // epoch ms, for the start-up breakdown (bench/opening_bench.py); the read runs beside Python's start
         at: { start: performance.timeOrigin + t0, pythonReady: performance.timeOrigin + t1,
-          read: performance.timeOrigin + t2, opened: performance.timeOrigin + t3 },
+          read: performance.timeOrigin + t2, opened: performance.timeOrigin + t3, ...(pre ? pre.steps : {}) },
       };
     }
     this.session.set_progress((kind, done, total) => this.emit('progress', { kind, done, total }));
@@ -527,6 +548,7 @@ export class WorkspaceHost {
   }
 
   async close() {
+    this.shut = true;
     const wasOwner = this.role === 'owner';
     this.role = 'closed';
     clearTimeout(this.snapshotTimer);
