@@ -3,7 +3,8 @@
 Mallory gets in sync with a real relay process, then never reads her socket again (a 4 KiB receive
 buffer: the kernel buffers fill and the relay's writes to her stall). She pings every few seconds
 so the relay keeps her (its send timeout is raised to 10 minutes for this test: the bound under
-test is the session's, not the timeout's). Alice pushes two rounds of 24 MiB of bundles (32 KiB
+test is the session's, not the timeout's; the WebSocket keepalive still drops her about 40 s
+after she connects, so she connects just before the pushes). Alice pushes two rounds of 24 MiB of bundles (32 KiB
 each) while Bob reads everything. Stated bound (docs/relay.md, "Limits"): what the relay holds for
 a stalled peer is its window of 32 unacknowledged batches and an 8 MiB live queue (then dropped,
 to be replaced by a catch-up from the store when it reads again). So the second round, which
@@ -18,6 +19,7 @@ import asyncio
 import json
 import socket
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -106,19 +108,25 @@ def test_a_member_who_never_reads_leaves_the_relay_bounded_and_serving(relay_fac
         peer.cli("sync", relay=relay)
     pid = relay.proc.pid  # type: ignore[union-attr]
 
-    # Mallory: in sync (her clock is the relay's), then never reads again.
-    mws = mallory.open()
-    clock = dict(mws.vector_clock)
-    mws.conn.close()
-    sock = tcp(relay.port, rcvbuf=4096)
-    rest = upgrade(sock, f"/sync/{uuid.UUID(bytes=ws_id)}")
-    sync_handshake(sock, rest, ws_id, mallory.identity.actor_id, NaclSigner(mallory.identity).sign, clock=clock)
-    pinger = Pinger(sock)
-    pinger.start()
-    wait_until(lambda: relay.health()["sessions"] == 1, 30, "the relay to admit Mallory")
-
     alice, bob = owner.open(), bob_peer.open()
     report: dict[str, object] = {}
+    held: list[socket.socket] = []
+
+    def stall_mallory() -> Pinger:
+        """Mallory in sync (her clock is the relay's), then never reading again. Connected just before
+        the pushes: the WebSocket keepalive (uvicorn's ping every 20 s, 20 s to answer) drops a peer
+        that never reads some 40 s after it connected, and the rounds must run while she is held."""
+        mws = mallory.open()
+        clock = dict(mws.vector_clock)
+        mws.conn.close()
+        sock = tcp(relay.port, rcvbuf=4096)
+        held.append(sock)
+        rest = upgrade(sock, f"/sync/{uuid.UUID(bytes=ws_id)}")
+        sync_handshake(sock, rest, ws_id, mallory.identity.actor_id, NaclSigner(mallory.identity).sign, clock=clock)
+        pinger = Pinger(sock)
+        pinger.start()
+        wait_until(lambda: relay.health()["sessions"] == 3, 30, "the relay to admit Mallory")
+        return pinger
 
     async def scenario() -> None:
         synced = {"alice": asyncio.Event(), "bob": asyncio.Event()}
@@ -130,22 +138,27 @@ def test_a_member_who_never_reads_leaves_the_relay_bounded_and_serving(relay_fac
                 for ready in synced.values():
                     await ready.wait()
             report["before_kib"] = process_memory_kib(pid)[0]
+            pingers.append(stall_mallory())
+            started = time.monotonic()
             await push_round(alice, bob, 0)
             report["first_round_kib"] = process_memory_kib(pid)
             await push_round(alice, bob, ROUND)
             report["second_round_kib"] = process_memory_kib(pid)
+            report["rounds_s"] = round(time.monotonic() - started, 1)
             report["sessions"] = relay.health()["sessions"]
-            report["relay_unsent_to_mallory_kib"] = relay_tx_queue(relay.port, sock.getsockname()[1]) // 1024
+            report["relay_unsent_to_mallory_kib"] = relay_tx_queue(relay.port, held[0].getsockname()[1]) // 1024
         finally:
             for task in sessions:
                 task.cancel()
             await asyncio.gather(*sessions, return_exceptions=True)
 
+    pingers: list[Pinger] = []
     try:
         asyncio.run(scenario())
     finally:
-        pinger.stop.set()
-        pinger.join(10)
+        for pinger in pingers:
+            pinger.stop.set()
+            pinger.join(10)
         alice.conn.close()
         bob.conn.close()
     report["closed"] = [e for e in relay.events() if e.get("event") == "session_closed"]
@@ -160,7 +173,7 @@ def test_a_member_who_never_reads_leaves_the_relay_bounded_and_serving(relay_fac
     assert second - first < SECOND_ROUND_LIMIT_KIB, report
     assert peak - before < GROWTH_LIMIT_KIB, report  # type: ignore[operator]
     # Mallory hangs up; what she missed reaches her in a catch-up like any member's.
-    sock.close()
+    held[0].close()
     mallory.cli("sync", relay=relay)
     assert mallory.hash_and_count() == bob_peer.hash_and_count()
     assert relay.health()["status"] == "ok"
