@@ -491,20 +491,28 @@ def reference_worker(tab: Tab) -> dict[str, float]:
         page.close()
 
 
-def app_worker(tab: Tab, route: str) -> dict[str, float]:
-    """Open `route` in a new page of this profile; the worker's memory once interactive."""
+def app_worker(tab: Tab, route: str) -> dict[str, Any]:
+    """Open `route` in a new page of this profile, in place of its page (so that the new page's worker
+    holds the workspace: with another tab open it would be a client of that tab's worker); the
+    worker's memory once interactive."""
+    tab.page.close()
     page, heap = new_page(tab)
-    try:
-        page.goto(f"{tab.origin}/#{route}")
-        page.wait_for_function(INTERACTIVE, polling=50)
-        return measure_app(page, heap)
-    finally:
-        page.close()
+    tab.page = page
+    page.goto(f"{tab.origin}/#{route}")
+    page.wait_for_function(INTERACTIVE, polling=50)
+    out = measure_app(page, heap)
+    if out["role"] != "owner":
+        raise RuntimeError(f"the measured tab opened the workspace as {out['role']}, not as its owner")
+    return out
 
 
-def measure_app(page: Any, heap: WorkerHeap) -> dict[str, float]:
+def measure_app(page: Any, heap: WorkerHeap) -> dict[str, Any]:
     stats = page.evaluate("window.openprod.api.stats()")
-    return {"wasm_heap_mib": round(stats["memory"]["wasmHeapBytes"] / MIB, 1), **heap.js_heap()}
+    startup = (stats.get("workspace") or {}).get("startup") or {}
+    return {"wasm_heap_mib": round(stats["memory"]["wasmHeapBytes"] / MIB, 1), **heap.js_heap(),
+            "workspace": (stats.get("workspace") or {}).get("id"), "role": (stats.get("workspace") or {}).get("role"),
+            "snapshot_mib": round((startup.get("snapshotBytes") or 0) / MIB, 1),
+            "log_records_replayed": startup.get("replayed")}
 
 
 def compare(figures: dict[str, float], reference: dict[str, float]) -> dict[str, Any]:
