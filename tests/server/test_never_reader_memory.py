@@ -71,12 +71,13 @@ async def push_round(alice: Workspace, bob: Workspace, base: int) -> None:
     loop = asyncio.get_running_loop()
     wanted: set[str] = set()
     got: set[str] = set()
+    made = False  # every bundle of the round is made: only then can Bob have them all
     done = asyncio.Event()
 
     def on_bob(event: BundleEvent) -> None:
         if event.origin == "remote":
             got.add(event.bundle_id)
-            if wanted and wanted <= got:
+            if made and wanted <= got:
                 loop.call_soon_threadsafe(done.set)
 
     bob.listeners.append(on_bob)
@@ -86,6 +87,7 @@ async def push_round(alice: Workspace, bob: Workspace, base: int) -> None:
             wanted.add(alice.last_receipt.bundle_id)  # type: ignore[union-attr]
             if i % 16 == 15:
                 await asyncio.sleep(0.05)  # the sessions send between bursts
+        made = True
         if wanted <= got:
             return
         async with asyncio.timeout(240):
