@@ -181,3 +181,51 @@ def test_live_queues_share_the_stored_wires(tmp_path: Path, clock: ManualClock) 
         alice.ws.create_record(TABLE, {"name": f"Cue {i}"})
     first, second = ([wire for _w, _h, wire in s._live] for s in sessions)
     assert len(first) == 5 and all(a is b for a, b in zip(first, second, strict=True))
+
+
+def test_batches_in_flight_to_a_peer_that_stops_reading_are_bounded_in_bytes(tmp_path: Path,
+                                                                               clock: ManualClock) -> None:
+    """The window counts bytes as well as batches: a bundle bigger than a frame is a batch of its own,
+    and 32 of them (up to 16 MiB each) would otherwise be in flight to a peer that reads nothing."""
+    clock.step = 0
+    alice = make_peer("Alice", str(tmp_path / "a.db"), clock, seed=1, modules=("contacts",))
+    bob = make_peer("Bob", str(tmp_path / "b.db"), clock, seed=2, workspace_from=alice)
+    sa = SyncSession(WorkspaceReplica(alice.ws), role=Role.ACCEPTOR, nonce=bytes(16), now=clock.now, config=SIM_CONFIG)
+    sb = SyncSession(WorkspaceReplica(bob.ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now,
+                     config=SIM_CONFIG)
+    alice.ws.listeners.append(sa.bundle_stored)
+    to_bob: list[bytes] = []
+
+    def exchange(*, bob_reads: bool = True) -> None:
+        for _ in range(200):
+            moved = False
+            for src, dst, ws_src in ((sa, sb, alice.ws), (sb, sa, bob.ws)):
+                pump(src, ws_src, lambda: clock.now)
+                frames = src.data_to_send()
+                if src is sa and not bob_reads:
+                    to_bob.extend(frames)  # written, never read
+                    continue
+                for frame in frames:
+                    dst.receive_frame(frame, clock.now)
+                    moved = True
+            if not moved:
+                return
+
+    exchange()
+    assert sa.state is State.OPEN and sb.state is State.OPEN
+    for i in range(40):
+        alice.ws.create_record(TABLE, {"name": f"Plot {i}", "role": "x" * 64_000})
+        exchange(bob_reads=False)
+    window_bytes = sa.config.window * sa.config.max_frame  # 512 KiB
+    sent = sum(len(f) for f in to_bob)
+    assert sent <= window_bytes + 80_000, f"{sent} bytes written to a peer that reads nothing"
+    assert len(sa._unacked) < sa.config.window
+    assert sa._unacked_bytes <= window_bytes + 70_000
+    # Bob reads again: what he lacks follows, and both sides agree.
+    for _ in range(40):
+        clock.advance(100)
+        for session in (sa, sb):
+            session.handle_timer(clock.now)
+        exchange()
+    assert bob.ws.vector_clock == alice.ws.vector_clock
+    assert bob.ws.state_hash() == alice.ws.state_hash()

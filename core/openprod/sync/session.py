@@ -124,7 +124,10 @@ class SessionConfig:
     max_frame: int = MAX_FRAME
     """Largest frame sent or accepted; bigger messages are chunked."""
     window: int = 32
-    """Batches sent and not yet acknowledged, at most (32 x 16 KiB): bounds memory on both sides."""
+    """Batches sent and not yet acknowledged, at most (32 x 16 KiB): bounds memory on both sides. In bytes
+    too: a batch larger than a frame (one bundle over 16 KiB, up to 16 MiB) counts for its size, and no
+    batch is sent while `window` frames' worth is unacknowledged (one always may be), so a peer that
+    stops reading holds 512 KiB in flight, not 32 large bundles."""
     live_window: int = 32
     """Live batches in flight, at most. A small value makes bundles wait for acknowledgements and leave
     together (fewer frames), but caps throughput at live_window x 16 KiB per round trip; measured
@@ -198,6 +201,8 @@ class SyncSession:
         self._peer_clock: VectorClock = {}
         self._seq = 0
         self._unacked: dict[int, int] = {}  # batch seq -> sent at
+        self._unacked_sizes: dict[int, int] = {}  # batch seq -> bytes of its bundles
+        self._unacked_bytes = 0
         self._live_unacked: set[int] = set()
         self._cursor: Iterator[bytes] | None = None
         self._carry: bytes | None = None
@@ -454,6 +459,8 @@ class SyncSession:
             return
         if self._unacked and now >= min(self._unacked.values()) + cfg.ack_timeout_ms:
             self._unacked.clear()  # presumed lost; the repair pass re-sends whatever the peer still lacks
+            self._unacked_sizes.clear()
+            self._unacked_bytes = 0
             self._live_unacked.clear()
         if now >= self._last_activity + cfg.quiet_ms and self._quiet():
             self._when_quiet(now)
@@ -622,7 +629,8 @@ class SyncSession:
 
     def _fill(self) -> None:
         budget = self.config.max_frame - CHUNK_OVERHEAD
-        while len(self._unacked) < self.config.window:
+        in_flight = self.config.window * self.config.max_frame
+        while len(self._unacked) < self.config.window and (not self._unacked or self._unacked_bytes < in_flight):
             if self._cursor is None and self._live_dropped and not self._awaiting_clock:
                 self._live_dropped = False
                 self._start_catchup(self._peer_clock)
@@ -682,6 +690,9 @@ class SyncSession:
     def _send_batch(self, wires: list[bytes], remaining: int, kind: str) -> None:
         self._seq += 1
         self._unacked[self._seq] = self._now
+        size = sum(len(w) for w in wires)
+        self._unacked_sizes[self._seq] = size
+        self._unacked_bytes += size
         self._send(Batch(seq=self._seq, bundles=tuple(wires), remaining=remaining, kind=kind))
 
     def _on_ack(self, ack: Ack) -> None:
@@ -689,6 +700,7 @@ class SyncSession:
         # flight is forgotten too; if it is lost after all, the repair pass sends what is missing).
         for seq in [s for s in self._unacked if s <= ack.seq]:
             del self._unacked[seq]
+            self._unacked_bytes -= self._unacked_sizes.pop(seq, 0)
             self._live_unacked.discard(seq)
         self._merge_peer_clock(ack.clock)
         if self._awaiting_clock:  # the clock our peer's proof left out: now catch-up can start

@@ -405,8 +405,12 @@ const api = {
   /** Boot timings, the open workspace's figures (host.stats). `resetTurns`: forget the worker turns'
    * timings after reading them (the bench measures one phase at a time). */
   async stats({ resetTurns = false } = {}) {
-    const boot = pythonBoot ? (await pythonBoot).timings : null;
-    const out = { boot, workspace: host ? host.stats() : null, policy, workerOrigin: performance.timeOrigin };
+    const booted = pythonBoot ? await pythonBoot : null;
+    const boot = booted ? booted.timings : null;
+    // The WebAssembly memory Python lives in (it only grows; bench/memory_bench.py reads it).
+    const heap = booted && booted.py._module && booted.py._module.HEAP8;
+    const memory = { wasmHeapBytes: heap ? heap.buffer.byteLength : null };
+    const out = { boot, memory, workspace: host ? host.stats() : null, policy, workerOrigin: performance.timeOrigin };
     if (resetTurns && host) host.turns.resetStats();
     return out;
   },
