@@ -123,6 +123,8 @@ def main() -> None:
               help="Seconds to authenticate on a sync or signalling socket.")
 @click.option("--send-timeout", default=30.0, show_default=True,
               help="Seconds a peer may read nothing while the relay sends, before it is dropped.")
+@click.option("--keepalive", default=20.0, show_default=True,
+              help="Seconds between WebSocket pings; a peer that answers none within as long again is dropped.")
 @click.option("--max-connections-per-address", default=64, show_default=True,
               help="Open connections from one client address (an IPv6 /64).")
 @click.option("--max-connections", default=2000, show_default=True, help="Open connections in all.")
@@ -157,7 +159,7 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
           web_dir: Path | None, stun: tuple[str, ...], turn: str | None, turn_user: str | None,
           turn_password: str | None, rtc_address: tuple[str, ...], join_burst: int, join_every: float,
           publish_burst: int, publish_every: float, publishers: tuple[str, ...], publishers_file: Path | None,
-          max_body: int, header_timeout: float, auth_timeout: float, send_timeout: float,
+          max_body: int, header_timeout: float, auth_timeout: float, send_timeout: float, keepalive: float,
           max_connections_per_address: int, max_connections: int, trust_proxy: tuple[str, ...], idle_close: float,
           max_open_workspaces: int, rtc_pending_timeout: float, future_drift_cap: float, max_failures_kept: int,
           max_parked_per_author: int, max_parked: int, max_parked_mib: int, parked_max_age: float,
@@ -243,6 +245,7 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
                                            http=http_protocol, ws=ws_protocol, proxy_headers=bool(trust_proxy),
                                            forwarded_allow_ips=list(trust_proxy) or None,
                                            lifespan="on", timeout_graceful_shutdown=3,
+                                           ws_ping_interval=keepalive, ws_ping_timeout=keepalive,
                                            # No per-message compression: it cost the relay a third of its CPU
                                            # under load (every forwarded frame deflated once per session); the
                                            # price is 2.6x the bytes on the wire (docs/relay.md, "Under load").
