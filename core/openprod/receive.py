@@ -365,6 +365,9 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None, bat
         # before it written first), and the rest of the batch goes on.
         batch.flush_clocks(ws)
         ws._reload()
+        if isinstance(exc, sqlite3.IntegrityError) and "oplog.op_id" in str(exc):
+            return quarantine(ws, data, REASON_ID_IN_USE, "an operation in it has the id of an operation already"
+                              " stored (the same change sent again in another bundle)", bundle, source)
         return quarantine(ws, data, REASON_SCHEMA, f"could not be applied ({failure(exc)})", bundle, source)
     except BaseException:
         ws.conn.execute("ROLLBACK TO bundle")

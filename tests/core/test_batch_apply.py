@@ -75,7 +75,7 @@ def test_a_bundle_failing_mid_batch_is_refused_alone_and_the_clock_keeps_the_oth
 
     results = alice.ws.ingest_many([c1, crafted, c2])
     assert [r.status for r in results] == ["applied", "rejected", "applied"], results
-    assert "could not be applied" in results[1].detail
+    assert results[1].reason == "id_in_use" and "already stored" in results[1].detail
     for wire in (c1, c2):
         assert single.ws.ingest(wire).status == "applied"
     assert_same(alice, single)

@@ -115,6 +115,43 @@ def test_a_deeply_nested_manifest_is_refused_not_a_recursion_crash(crew) -> None
     still_works(alice, genuine)
 
 
+def _reordered(op: dict) -> bytes:
+    """The op's own CBOR with its keys in reverse order: decodes to the same op, not canonical bytes."""
+    raw = cbor2.dumps(dict(reversed(list(op.items()))))
+    assert raw != cbor2.dumps(op, canonical=True) and cbor2.loads(raw) == op
+    return raw
+
+
+def test_an_op_encoded_non_canonically_is_taken_as_signed_and_cannot_be_sent_twice(crew, peer_factory) -> None:
+    """docs/design.md, "An op's bytes are taken as its author signed them": the decoded values make
+    the state, so a receiver of the odd bytes ends where a receiver of the canonical ones does; the
+    same op sent again in a second bundle is refused and changes nothing."""
+    alice, bob = crew
+    carol = peer_factory("Carol", workspace_from=alice)
+    sync(alice, carol)
+    with bob.ws.transaction() as tx:
+        tx.create_record(TABLE, {"name": "Odd bytes"})
+    genuine = bob.ws.last_receipt.wire
+    header, ops = parts(genuine)
+    odd = resign(bob.env.signer, header, [_reordered(op) for op in ops])
+    assert carol.ws.ingest(genuine).status == "applied"
+    assert alice.ws.ingest(odd).status == "applied"
+    assert alice.ws.state_hash() == carol.ws.state_hash()
+    assert alice.ws.oplog.size().operations == carol.ws.oplog.size().operations
+    # the same ops once more, under the same bundle id and under a new one
+    expect_refused(alice, genuine, "conflicting_duplicate")
+    again = resign(bob.env.signer, {**header, "id": bytes(16 - 1) + b"\x01"}, [cbor2.dumps(op) for op in ops])
+    expect_refused(alice, again)
+    # a field write (no record made) sent twice under two bundle ids: the op id is already used
+    with bob.ws.transaction() as tx:
+        tx.set_field(ops[0]["entity"], "contacts.Contacts.phone", "555")
+    header, ops = parts(bob.ws.last_receipt.wire)
+    assert alice.ws.ingest(bob.ws.last_receipt.wire).status == "applied"
+    twice = resign(bob.env.signer, {**header, "id": bytes(15) + b"\x02"}, [_reordered(op) for op in ops])
+    expect_refused(alice, twice, "id_in_use")
+    assert "already stored" in alice.ws.oplog.quarantined()[-1].detail
+
+
 # --- fuzzing past the signature ------------------------------------------------------------------
 
 LEAVES = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
