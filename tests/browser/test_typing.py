@@ -4,6 +4,7 @@ the middle of a burst (web/js/ui/typing.js)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -115,4 +116,97 @@ def test_typing_after_accents_and_emoji_lands_where_it_was_typed(profile: Any, s
     wait_value(app, record, NOTES, "Café 😀 ok — Noël")
     page.reload()
     expect(AppPage(page).field("Notes")).to_have_value("Café 😀 ok — Noël", timeout=60_000)
+    assert app.errors == []
+
+
+def kept(app: AppPage, ws: str, record: str) -> Any:
+    """The typing this device keeps for the report's Notes until its save is confirmed (ui/drafts.js)."""
+    return app.page.evaluate("(k) => JSON.parse(localStorage.getItem(k))", f"openprod.typing.{ws}.{record}.{NOTES}")
+
+
+@pytest.mark.chromium_only(
+    reason="crashes the tab's renderer with the DevTools protocol (Page.crash), which WebKitWebDriver has no "
+           "counterpart for; putting kept typing back runs in both engines "
+           "(test_typing_kept_from_a_closed_tab_is_put_back_or_offered)")
+def test_a_tab_that_crashes_in_the_middle_of_a_burst_loses_nothing(profile: Any, server: Any) -> None:
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity()
+    ws = app.create_workspace("Crash mid burst")
+    record = open_report(app, server.url, ws, "Rehearsal 5")
+    page = app.page
+    page.evaluate("""async () => {
+      const m = await import('/js/ui/typing.js');
+      m.TYPING.pauseMs = 3600000;
+      m.TYPING.burstMaxMs = 3600000;
+    }""")
+    before = logged(app)
+    page.keyboard.type("Blackout at 9:12, fly rail stuck")
+    assert logged(app) == before  # mid burst: nothing saved yet
+    assert kept(app, ws, record)["value"] == "Blackout at 9:12, fly rail stuck"
+    crashed: list[bool] = []
+    page.on("crash", lambda _: crashed.append(True))
+    cdp = page.context.new_cdp_session(page)
+    with contextlib.suppress(Exception):  # the reply never comes: the renderer is gone
+        cdp.send("Page.crash", timeout=10_000)  # no pagehide, no visibilitychange
+    deadline = time.monotonic() + 60
+    while not crashed:
+        assert time.monotonic() < deadline, "the tab did not crash"
+        time.sleep(0.1)
+
+    again = AppPage(profile.new_page()).open(f"{server.url}#/w/{ws}/t/{REPORTS}/r/{record}")
+    expect(again.field("Notes")).to_have_value("Blackout at 9:12, fly rail stuck", timeout=60_000)
+    expect(again.page.get_by_text("the app closed before it was saved")).to_be_visible()
+    assert logged(again) == before + 1  # put back as one bundle
+    assert kept(again, ws, record) is None
+    again.page.reload()
+    expect(AppPage(again.page).field("Notes")).to_have_value("Blackout at 9:12, fly rail stuck", timeout=60_000)
+    assert again.errors == []
+
+
+def test_typing_kept_from_a_closed_tab_is_put_back_or_offered(
+        profile: Any, server: Any, screenshot_dir: Any) -> None:
+    """What a tab closed mid burst leaves on the device: put back at once while the text is still what
+    it was typed over; offered with the typed text when someone changed it since, merged on "Put it
+    back"; forgotten on "Discard it"."""
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity()
+    ws = app.create_workspace("Kept typing")
+    page = app.page
+    quiet = app.call("create_record", table=REPORTS, values={TITLE: "Quiet", NOTES: "Half hour called"})["id"]
+    moved = app.call("create_record", table=REPORTS, values={TITLE: "Moved", NOTES: "Places at 7:25"})["id"]
+    dropped = app.call("create_record", table=REPORTS, values={TITLE: "Dropped", NOTES: "Notes"})["id"]
+    keep = """([k, base, value]) =>
+      localStorage.setItem(k, JSON.stringify({base, value, at: Date.UTC(2026, 11, 6, 19, 2)}))"""
+    key = f"openprod.typing.{ws}.%s.{NOTES}"
+    page.evaluate(keep, [key % quiet, "Half hour called", "Half hour called at 6:55"])
+    page.evaluate(keep, [key % moved, "Places", "Places, please"])  # typed over an older text
+    page.evaluate(keep, [key % dropped, "Notes", "Notes and more"])
+    before = logged(app)
+
+    app.page.goto(f"{server.url}#/w/{ws}/t/{REPORTS}/r/{quiet}")
+    expect(app.field("Notes")).to_have_value("Half hour called at 6:55", timeout=60_000)
+    expect(page.get_by_text("the app closed before it was saved")).to_be_visible()
+    assert logged(app) == before + 1 and kept(app, ws, quiet) is None
+
+    app.page.goto(f"{server.url}#/w/{ws}/t/{REPORTS}/r/{moved}")
+    expect(page.get_by_text("Notes has changed since")).to_be_visible(timeout=60_000)
+    expect(app.field("Notes")).to_have_value("Places at 7:25")  # nothing changed before the person says so
+    assert logged(app) == before + 1
+    app.tablet_shots(screenshot_dir, "typing-kept", show=lambda: expect(
+        page.get_by_text("Notes has changed since")).to_be_visible(timeout=60_000))
+    page.get_by_role("button", name="Put it back").click()
+    expect(page.get_by_text("Your typing is back.")).to_be_visible(timeout=30_000)
+    expect(app.field("Notes")).to_have_value("Places, please at 7:25")  # ", please" merged where it was typed
+    assert logged(app) == before + 2 and kept(app, ws, moved) is None
+
+    app.page.goto(f"{server.url}#/w/{ws}/t/{REPORTS}/r/{dropped}")
+    expect(app.field("Notes")).to_have_value("Notes and more", timeout=60_000)  # base unchanged: put back
+    page.evaluate(keep, [key % dropped, "Notes", "Notes, gone"])  # as if kept again and the text moved on
+    app.page.goto(f"{server.url}#/w/{ws}/t/{REPORTS}/r/{quiet}")
+    expect(app.field("Notes")).to_have_value("Half hour called at 6:55", timeout=60_000)
+    app.page.goto(f"{server.url}#/w/{ws}/t/{REPORTS}/r/{dropped}")
+    page.get_by_role("button", name="Discard it").click()
+    expect(page.get_by_text("Notes has changed since")).to_have_count(0)
+    assert kept(app, ws, dropped) is None
+    expect(app.field("Notes")).to_have_value("Notes and more")
     assert app.errors == []

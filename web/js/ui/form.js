@@ -10,6 +10,7 @@ import { inputAttrs, inputValue } from './format.js';
 import { renderLinks } from './links.js';
 import { renderIdentity } from './identity.js';
 import { driftActions } from './staging.js';
+import { dropDraft, keepDraft, readDraft, settleDraft } from './drafts.js';
 import { closeTyping, saveTyping } from './typing.js';
 
 /** What a field's flags say, with their actions; empty when the field has none. */
@@ -63,6 +64,7 @@ export async function renderForm({ main, table, recordId, app }) {
   const bases = {}; // collaborative text as the form last showed it: the start of this person's edit
   const savers = new Map(); // field id -> its burst saver (collaborative text of a saved record)
   const typed = new Set(); // text fields whose typing saved itself since the form last said "Saved"
+  const draftBoxes = new Map(); // field id -> where typing left unsaved last time is offered back
 
   /** Typing in a collaborative text field saves itself in bursts (ui/typing.js), one bundle each. */
   function typingSaver(field, input) {
@@ -70,6 +72,7 @@ export async function renderForm({ main, table, recordId, app }) {
       input,
       base: () => bases[field.id],
       save: (value, base) => app.write('set_cell', { record: record.id, field: field.id, value, base }),
+      typed: (value, base) => keepDraft(app.ws.id, record.id, field.id, base, value),
       saved: (value, result) => {
         let text = value;
         const merged = result && typeof result.value === 'string' ? result.value : value;
@@ -83,6 +86,7 @@ export async function renderForm({ main, table, recordId, app }) {
           text = merged;
         }
         bases[field.id] = text;
+        settleDraft(app.ws.id, record.id, field.id, value, text);
         typed.add(field.id);
         const shown = JSON.parse(initial);
         shown[field.id] = text;
@@ -123,11 +127,14 @@ export async function renderForm({ main, table, recordId, app }) {
     inputs.set(field.id, input);
     const flags = h('div', { id: `${id}-flags`, class: 'field-flags' });
     flagBoxes.set(field.id, flags);
+    const leftover = savers.has(field.id) ? h('div', { class: 'field-flags', 'aria-live': 'polite' }) : null;
+    if (leftover) draftBoxes.set(field.id, leftover);
     return h('div', { class: `form-row type-${field.type}${field.crdt ? ` crdt-${field.crdt}` : ''}` },
       h('label', { for: id }, field.display_name, field.required ? h('span', { class: 'required', 'aria-hidden': 'true' }, ' *') : null),
       input,
       field.description ? h('p', { id: `${id}-desc`, class: 'hint' }, field.description) : null,
       flags,
+      leftover,
       record ? h('button', {
         type: 'button', class: 'link-button history-button',
         'aria-label': `History: who changed ${field.display_name}?`,
@@ -271,7 +278,71 @@ export async function renderForm({ main, table, recordId, app }) {
     inTable ? null : h('p', { class: 'notice' }, `This record is not in ${table.display_name}.`),
     form, linksBox, record ? identityBox : null, membership, danger);
   if (record) showFlags(record.flags);
+  for (const field of table.fields) if (draftBoxes.has(field.id)) await putBackTyping(field);
   (inputs.get(table.fields.find((f) => f.editable)?.id) || form).focus();
+
+  /** Show `text` as this field's saved text (nothing of it left to save). */
+  function showSaved(field, text) {
+    inputs.get(field.id).value = text;
+    bases[field.id] = text;
+    const shown = JSON.parse(initial);
+    shown[field.id] = text;
+    initial = JSON.stringify(shown);
+  }
+
+  /** Typing this device kept (ui/drafts.js) but whose save was never confirmed: the tab was closed or
+   * the browser stopped in the middle of a burst. Put back at once if the text is still what it was
+   * typed over; if it changed since, show what was typed and let the person choose. */
+  async function putBackTyping(field) {
+    const box = draftBoxes.get(field.id);
+    const draft = readDraft(app.ws.id, record.id, field.id);
+    const current = inputs.get(field.id).value;
+    if (!draft || draft.value === current) { // nothing kept, or it was saved after all
+      if (draft) dropDraft(app.ws.id, record.id, field.id);
+      return;
+    }
+    const when = new Date(draft.at).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+    const putBack = async () => {
+      const result = await app.write('set_cell', { record: record.id, field: field.id, value: draft.value, base: draft.base });
+      showSaved(field, typeof result.value === 'string' ? result.value : draft.value);
+      dropDraft(app.ws.id, record.id, field.id);
+      typed.add(field.id);
+    };
+    if (draft.base === current) {
+      try {
+        await putBack();
+        mount(box, h('p', { class: 'flag restored' },
+          `Put back what you typed here on ${when}: the app closed before it was saved.`));
+        return;
+      } catch (err) {
+        console.warn('typing not put back at once', err);
+      }
+    }
+    const shown = draft.value.length > 400 ? `${draft.value.slice(0, 400)}…` : draft.value;
+    mount(box, h('div', { class: 'flag drift' },
+      h('p', {}, h('span', { 'aria-hidden': 'true' }, '⚠ '),
+        `You typed this here on ${when} and it was not saved before the app closed. `
+        + `${field.display_name} has changed since. Put your typing back into it?`),
+      h('blockquote', { class: 'kept-typing' }, shown),
+      h('button', {
+        type: 'button', class: 'small',
+        onclick: async () => {
+          try {
+            await putBack();
+            mount(box, h('p', { class: 'flag restored' }, 'Your typing is back.'));
+          } catch (err) {
+            mount(box, h('p', { class: 'flag conflict' }, `Not put back: ${err.message}`));
+          }
+        },
+      }, 'Put it back'), ' ',
+      h('button', {
+        type: 'button', class: 'small',
+        onclick: () => {
+          dropDraft(app.ws.id, record.id, field.id);
+          mount(box, []);
+        },
+      }, 'Discard it')));
+  }
 
   const screen = {
     /** Another tab or a received change touched the workspace: reload values not being edited.

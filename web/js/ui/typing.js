@@ -2,8 +2,9 @@
 // (TYPING.pauseMs), or for at most TYPING.burstMaxMs of non-stop typing, become one edit and one
 // signed bundle, never one per keystroke. A burst is also saved at once when the field loses focus,
 // when the person leaves the screen (another route) and when the page is hidden or closed
-// (visibilitychange, pagehide): a normal close keeps everything typed. A crash (browser or machine)
-// loses at most the burst not yet saved: what was typed since the last pause, at most burstMaxMs.
+// (visibilitychange, pagehide). Until its save is confirmed, a burst is also kept on this device
+// (ui/drafts.js), so a tab closed or a browser crashing in the middle of one loses nothing: the record's
+// form puts it back the next time it is opened.
 
 /** Burst timings; tests may change them through this module (same URL, same module instance). */
 export const TYPING = { pauseMs: 400, burstMaxMs: 2000 };
@@ -35,8 +36,9 @@ export function closeTyping() {
  * @param {(value: string, result: any) => void} o.saved after a save: `value` is now the base
  * @param {(err: Error) => void} o.failed
  * @param {() => void} o.left the field lost focus and its typing is saved (show others' typing now)
+ * @param {(value: string, base: string) => void} [o.typed] after each keystroke, before any save (ui/drafts.js)
  */
-export function saveTyping({ input, base, save, saved, failed, left }) {
+export function saveTyping({ input, base, save, saved, failed, left, typed = () => {} }) {
   let timer = null;
   let started = 0; // when the unsaved burst began (0: nothing unsaved)
   let inflight = null;
@@ -71,6 +73,7 @@ export function saveTyping({ input, base, save, saved, failed, left }) {
   };
 
   input.addEventListener('input', () => {
+    typed(input.value, base());
     const now = performance.now();
     if (!started) started = now;
     clearTimeout(timer);
