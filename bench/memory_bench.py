@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import random
 import secrets
 import socket
 import subprocess
@@ -63,8 +61,8 @@ from .browser_bench import ARGS, BOOT_MS, CHROMIUM, CONTACTS, INTERACTIVE, Tab, 
 from .manifest import TABLE
 from .opening_bench import REFERENCE_WORKER
 from .peers import make_env, origin_peer, replica_peer
-from .sync_common import RelayProcess, load_average, new_record, report
-from .sync_load import LoadPeer
+from .sync_common import RelayProcess, load_average, report
+from .sync_load import LoadRun
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
@@ -175,13 +173,7 @@ def relay_memory(base: Path, bundles: int) -> dict[str, Any]:
 def load_memory(base: Path, peers_n: int, rate: float, seconds: float) -> dict[str, Any]:
     owner = origin_peer(base, "Owner", 1)
     genesis = [b.wire for b in owner.ws.oplog.bundles()]
-    per_peer = int(rate * seconds)
-    pushed: dict[bytes, float] = {}
-    peers = []
-    for i in range(peers_n):
-        ws = Workspace.join(db_connect(":memory:"), make_env(f"P{i}", 100 + i), owner.ws.workspace_id)
-        ws.ingest_many(genesis)
-        peers.append(LoadPeer(f"P{i}", ws, len(genesis), new_record(ws, i), per_peer, pushed))
+    load = LoadRun(owner, genesis, peers_n, int(rate * seconds))
     relay = RelayProcess(base / "relay-load")
     pid = relay.proc.pid
     out: dict[str, Any] = {}
@@ -189,38 +181,17 @@ def load_memory(base: Path, peers_n: int, rate: float, seconds: float) -> dict[s
         idle = settle(pid)
 
         async def run() -> None:
-            owner_client = RelayClient(relay.url, owner.ws)
-            await owner_client.publish()
-            await owner_client.sync()
-            for peer in peers:
-                await RelayClient(relay.url, peer.ws).join()
-            url = f"ws://127.0.0.1:{relay.port}/sync/{owner_client.workspace_text}"
-            for peer in peers:
-                await peer.open(url)
-            readers = [asyncio.create_task(p.read()) for p in peers]
+            await load.connect(relay.url, relay.port)
             await asyncio.sleep(2.0)
             out["connected"] = rss_kib(pid)[0]
             with Peak(pid, series_every=5.0) as editing:
-                rng = random.Random(5)
-                await asyncio.gather(*(p.push(rate, seconds, rng.random() / rate) for p in peers))
-                expected = {p.name: {b for b, *_ in p.outbox[:per_peer]} for p in peers}
-                everything = set().union(*expected.values())
-                deadline = time.monotonic() + 120
-                while time.monotonic() < deadline:
-                    if all(everything - expected[p.name] <= p.arrived.keys() for p in peers):
-                        break
-                    await asyncio.sleep(0.2)
+                await load.push(rate, seconds, 120)
             out["editing"] = editing
-            out["delivered"] = sum(len((everything - expected[p.name]) & p.arrived.keys()) for p in peers)
-            out["expected"] = sum(len(everything - expected[p.name]) for p in peers)
+            out["delivered"] = sum(len((load.everything - load.expected[p.name]) & p.arrived.keys())
+                                   for p in load.peers)
+            out["expected"] = sum(len(load.everything - load.expected[p.name]) for p in load.peers)
             out["after"] = rss_kib(pid)[0]
-            for peer in peers:
-                if peer.conn is not None:
-                    await peer.conn.close()
-            for task in readers:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await load.close()
 
         asyncio.run(run())
         closed = settle(pid, 2.0)

@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cbor2
 from websockets.asyncio.client import ClientConnection, connect
@@ -202,6 +203,58 @@ class LoadPeer:
             await self.flush()
 
 
+class LoadRun:
+    """`peers` LoadPeers, each with `per_peer` bundles authored offline, connected to a relay and pushing:
+    the part of a busy-relay run that sync_load and memory_bench share."""
+
+    def __init__(self, owner: Any, genesis: list[bytes], peers: int, per_peer: int) -> None:
+        self.owner = owner
+        self.per_peer = per_peer
+        self.pushed: dict[bytes, float] = {}
+        self.peers: list[LoadPeer] = []
+        for i in range(peers):
+            ws = Workspace.join(db_connect(":memory:"), make_env(f"P{i}", 100 + i), owner.ws.workspace_id)
+            ws.ingest_many(genesis)
+            self.peers.append(LoadPeer(f"P{i}", ws, len(genesis), new_record(ws, i), per_peer, self.pushed))
+        self.readers: list[asyncio.Task[None]] = []
+        self.expected: dict[str, set[bytes]] = {}
+        self.everything: set[bytes] = set()
+
+    async def connect(self, relay_url: str, relay_port: int) -> None:
+        """The owner publishes, every peer joins, opens a sync session and starts reading."""
+        owner_client = RelayClient(relay_url, self.owner.ws)
+        await owner_client.publish()
+        await owner_client.sync()
+        for peer in self.peers:
+            await RelayClient(relay_url, peer.ws).join()
+        url = f"ws://127.0.0.1:{relay_port}/sync/{owner_client.workspace_text}"
+        for peer in self.peers:
+            await peer.open(url)
+        self.readers = [asyncio.create_task(p.read()) for p in self.peers]
+
+    async def push(self, rate: float, seconds: float, wait_s: float) -> None:
+        """Every peer pushes at `rate` for `seconds` (phases spread at random), then wait up to `wait_s`
+        until each has received everyone else's bundles."""
+        rng = random.Random(5)
+        await asyncio.gather(*(p.push(rate, seconds, rng.random() / rate) for p in self.peers))
+        self.expected = {p.name: {b for b, *_ in p.outbox[:self.per_peer]} for p in self.peers}
+        self.everything = set().union(*self.expected.values())
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if all(self.everything - self.expected[p.name] <= p.arrived.keys() for p in self.peers):
+                break
+            await asyncio.sleep(0.2)
+
+    async def close(self) -> None:
+        for peer in self.peers:
+            if peer.conn is not None:
+                await peer.conn.close()
+        for task in self.readers:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peers", type=int, default=50)
@@ -217,51 +270,25 @@ def main(argv: list[str] | None = None) -> None:
         base = Path(folder)
         owner = origin_peer(base, "Owner", 1)
         genesis = stored_wires(owner)
-        pushed: dict[bytes, float] = {}
         t0 = time.perf_counter()
-        peers = []
-        for i in range(args.peers):
-            ws = Workspace.join(db_connect(":memory:"), make_env(f"P{i}", 100 + i), owner.ws.workspace_id)
-            ws.ingest_many(genesis)
-            peers.append(LoadPeer(f"P{i}", ws, len(genesis), new_record(ws, i), per_peer, pushed))
+        load = LoadRun(owner, genesis, args.peers, per_peer)
+        peers, pushed = load.peers, load.pushed
         authoring = time.perf_counter() - t0
         relay = RelayProcess(base / "relay", args.relay_source)
         loadgen_cpu = 0.0
         try:
             async def run() -> float:
                 nonlocal loadgen_cpu
-                owner_client = RelayClient(relay.url, owner.ws)
-                await owner_client.publish()
-                await owner_client.sync()
-                for peer in peers:
-                    await RelayClient(relay.url, peer.ws).join()
-                url = f"ws://127.0.0.1:{relay.port}/sync/{owner_client.workspace_text}"
-                for peer in peers:
-                    await peer.open(url)
-                readers = [asyncio.create_task(p.read()) for p in peers]
+                await load.connect(relay.url, relay.port)
                 await asyncio.sleep(1.0)
                 sampler = None if args.profile is None else Sampler(relay.proc.pid, args.profile)
                 cpu0, own0 = relay.cpu_seconds(), time.process_time()
-                rng = random.Random(5)
-                await asyncio.gather(*(p.push(args.rate, args.seconds, rng.random() / args.rate) for p in peers))
-                expected = {p.name: {b for b, *_ in p.outbox[:per_peer]} for p in peers}
-                everything = set().union(*expected.values())
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline:
-                    if all(everything - expected[p.name] <= p.arrived.keys() for p in peers):
-                        break
-                    await asyncio.sleep(0.2)
+                await load.push(args.rate, args.seconds, 60)
                 cpu = relay.cpu_seconds() - cpu0
                 loadgen_cpu = time.process_time() - own0
                 if sampler is not None:
                     sampler.stop()
-                for peer in peers:
-                    if peer.conn is not None:
-                        await peer.conn.close()
-                for task in readers:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+                await load.close()
                 return cpu
 
             relay_cpu = asyncio.run(run())
