@@ -128,6 +128,8 @@ async function linkFlow(app, screen, link) {
       const status = h('p', { class: 'form-status', role: 'status' });
       return [
         h('p', {}, `Every ${from} record will also appear in ${to}: one record, shown in both tables.`),
+        h('p', { class: 'hint' }, `${from} records added later do not join ${to} by themselves: add them from a record's `
+          + `Tables section, or make a rule on the Rules screen that adds them.`),
         h('ul', { class: 'flow-list' },
           p.mappings.length
             ? h('li', {}, `${names(p.mappings.map((m) => m.fields[0].name))} will be one field in both tables.`)
@@ -221,7 +223,8 @@ export async function renderMappings({ main, app }) {
           h('h2', { id: 'links-title' }, 'Linked tables'),
           h('ul', { class: 'flow-cards' }, data.links.map((l) => h('li', { class: 'flow-card', dataset: { tables: l.tables.join('|') } },
             h('p', { class: 'description' }, l.linked
-              ? `${l.names[0]} and ${l.names[1]} are linked.`
+              ? `${l.names[0]} and ${l.names[1]} are linked. Records added since join the other table when `
+                + 'someone adds them, or a rule does.'
               : `${l.names[0]} and ${l.names[1]} are not linked.`),
             h('p', { class: 'hint' }, l.one_field.length
               ? `One field in both: ${names(l.one_field.map((m) => m.fields[0].name))}. ${l.in_both} ${l.in_both === 1 ? 'record is' : 'records are'} in both tables.`
