@@ -110,6 +110,7 @@ class ConflictTracker:
         self._devices = devices  # actor -> its known devices (the workspace keeps it current, in place)
         self.pending: list[tuple[o.Op, bytes, VectorClock]] = []  # ops of the open local transaction
         self._memo: OrderedDict[bytes, Write] = OrderedDict()  # recent writes, for single-tip lookups
+        self._batch: dict[tuple[bytes, str], tuple[bytes, bytes] | None] | None = None  # see read_batch
         self.begin_bundle()
         self.reload()
 
@@ -169,7 +170,7 @@ class ConflictTracker:
 
     def drop_batch(self) -> None:
         """Forget the batch's winners (something may write `fields` outside `plain_writes`)."""
-        self._batch: dict[tuple[bytes, str], tuple[bytes, bytes] | None] | None = None
+        self._batch = None
 
     def prefetch(self, ops: Sequence[o.Op]) -> int | None:
         """Before a received bundle's ops are applied: read the current winner of every register
