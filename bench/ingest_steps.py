@@ -1,4 +1,4 @@
-"""Each of the catch-up's recent speed-ups measured alone, in one process, variants alternated.
+"""Each of the catch-up's speed-ups measured alone, in one process, variants alternated.
 
 Same-process A/B on a busy machine: every round catches up one fresh replica per variant, in
 turn, with the ingest benchmark's 10-op bundles (200 per `ingest_many`, as a catch-up delivers
@@ -7,7 +7,6 @@ them), so load that comes and goes hits every variant alike. Each variant turns 
 - `all`: the code as it is.
 - `index`: the replica also keeps the old `oplog_bundle` index (what storing a bundle cost before
   `bundles.first_op`: one more B-tree insert per op).
-- `per-bundle`: the batch's one read of register winners switched off (one read per bundle).
 - `inline`: signatures checked on the calling thread (a verifier without `verify_each`).
 
 Printed per variant: median wall seconds, process CPU and the calling thread's CPU over the
@@ -27,8 +26,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-from openprod.conflicts import ConflictTracker
 
 from . import reference as ref
 from .context import QUICK, Context
@@ -59,11 +56,9 @@ def main() -> None:
     parser.add_argument("--bundles", type=int, default=3_000)
     args = parser.parse_args()
     sizes = dataclasses.replace(QUICK, ingest_bundles=args.bundles, ingest_records=1_000)
-    read_batch = ConflictTracker.read_batch
     variants: dict[str, Callable[[Peer], None]] = {
         "all": lambda peer: None,
         "index": lambda peer: peer.ws.conn.execute("CREATE INDEX oplog_bundle ON oplog (bundle_seq)").close(),
-        "per-bundle": lambda peer: None,
         "inline": lambda peer: None,
     }
     figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
@@ -80,12 +75,7 @@ def main() -> None:
                 prepare(replica)
                 if name == "inline":
                     replica.ws.env = dataclasses.replace(replica.ws.env, verifier=_Inline(replica.ws.env.verifier))
-                ConflictTracker.read_batch = (  # type: ignore[method-assign]
-                    (lambda self, bundles: None) if name == "per-bundle" else read_batch)
-                try:
-                    figures[name].append(_catch_up(replica, wires))
-                finally:
-                    ConflictTracker.read_batch = read_batch  # type: ignore[method-assign]
+                figures[name].append(_catch_up(replica, wires))
                 if replica.ws.state_hash() != fixture.author.ws.state_hash():
                     raise SystemExit(f"{name}: the replica did not converge")
                 replica.ws.close()

@@ -93,7 +93,6 @@ _REGISTERS = {True: ("fields", "entity_id", "field"), False: ("edge_props", "edg
 
 _PLAIN_WRITES = (o.SetField, o.ClearField, o.SetReference, o.SetEdgeProperty, o.ClearEdgeProperty)
 _FIELD_WRITES = frozenset((o.SetField, o.ClearField, o.SetReference))
-_BATCH_READ = 400  # registers per query of `read_batch` (two parameters each)
 
 
 class ConflictTracker:
@@ -110,7 +109,6 @@ class ConflictTracker:
         self._devices = devices  # actor -> its known devices (the workspace keeps it current, in place)
         self.pending: list[tuple[o.Op, bytes, VectorClock]] = []  # ops of the open local transaction
         self._memo: OrderedDict[bytes, Write] = OrderedDict()  # recent writes, for single-tip lookups
-        self._batch: dict[tuple[bytes, str], tuple[bytes, bytes] | None] | None = None  # see read_batch
         self.begin_bundle()
         self.reload()
 
@@ -118,7 +116,6 @@ class ConflictTracker:
         """Which fields have diverged (rows in field_tips): few, so kept in memory."""
         self._diverged = set(self.conn.execute("SELECT DISTINCT target, key FROM field_tips"))
         self._prefetched.clear()
-        self.drop_batch()
         # Whether any resolution or held register exists at all: until one does (most workspaces,
         # and every conflict a catch-up opens), storing tips asks SQLite for neither.
         self._resolved_any = self.conn.execute("SELECT 1 FROM resolutions LIMIT 1").fetchone() is not None
@@ -143,34 +140,6 @@ class ConflictTracker:
         self._winners: dict[bytes, tuple[bytes, bytes]] = {}  # op id -> (ord, actor) of winners read by prior()
         self._planned: tuple[o.Op | None, list[tuple[bytes, str, Any, bytes, str, bool]]] = (None, [])
         self._prefetched: dict[tuple[bytes, str], tuple[bytes, bytes] | None] = {}
-
-    def read_batch(self, bundles: Iterable[Sequence[o.Op]]) -> None:
-        """Before a batch of received bundles is applied: read the winners of every register their
-        field writes name, a few hundred registers per query, instead of one query per bundle.
-
-        The rows stay exact while every write to `fields` goes through `plain_writes`, which keeps
-        them current; the caller drops them (`drop_batch`) before anything else writes (an op
-        applied one by one, a bundle rolled back), and `prefetch` then reads SQLite as before."""
-        resolve = self.redirects.resolve
-        wanted: set[tuple[bytes, str]] = set()
-        for ops in bundles:
-            for op in ops:
-                if type(op) in _FIELD_WRITES:
-                    wanted.add((resolve(op.entity), op.field))  # type: ignore[attr-defined]
-        rows: dict[tuple[bytes, str], tuple[bytes, bytes] | None] = dict.fromkeys(wanted)
-        pairs = list(wanted)
-        for start in range(0, len(pairs), _BATCH_READ):
-            part = pairs[start:start + _BATCH_READ]
-            for entity, field, ord_, actor in self.conn.execute(
-                    f"WITH w (e, f) AS (VALUES {','.join(['(?, ?)'] * len(part))}) SELECT entity_id, field, ord, actor"
-                    " FROM w JOIN fields ON entity_id = w.e AND field = w.f WHERE kind IS NOT 'c'",
-                    [v for pair in part for v in pair]):
-                rows[(entity, field)] = (ord_, actor)
-        self._batch = rows
-
-    def drop_batch(self) -> None:
-        """Forget the batch's winners (something may write `fields` outside `plain_writes`)."""
-        self._batch = None
 
     def prefetch(self, ops: Sequence[o.Op]) -> int | None:
         """Before a received bundle's ops are applied: read the current winner of every register
@@ -201,13 +170,8 @@ class ConflictTracker:
                     wanted.setdefault(resolve(op.entity), set()).add(field)  # type: ignore[attr-defined]
             else:
                 plain = None
-        batch = self._batch
         for target, fields in wanted.items():
             names = sorted(fields)
-            if batch is not None and all((target, name) in batch for name in names):
-                for name in names:
-                    self._prefetched[(target, name)] = batch[(target, name)]
-                continue
             rows = {r[0]: (r[1], r[2]) for r in self.conn.execute(
                 f"SELECT field, ord, actor FROM fields WHERE entity_id = ? AND field IN ({','.join('?' * len(names))})"
                 " AND kind IS NOT 'c'", (target, *names))}
@@ -252,8 +216,6 @@ class ConflictTracker:
             rows.append((target, field, sql_kind, sql_value, op.ord, actor))
             latest[register] = (op.ord, actor) if row is None or op.ord > row[0] else row
         write(rows)
-        if self._batch is not None:
-            self._batch.update(latest)
         return len(ops)
 
     def _follows(self, row: tuple[bytes, bytes], target: bytes, writer: bytes, ord_: bytes,

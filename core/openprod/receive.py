@@ -230,8 +230,6 @@ def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sourc
     ws.conn.execute("BEGIN IMMEDIATE")
     try:
         batch = _Batch(ws, bundles)
-        if bundles is not None and len(bundles) > 1:
-            ws.conflicts.read_batch([bundle.ops for bundle in bundles])
         for bundle, valid, data in items:
             if not valid:
                 proof = (" or its recovery proof does not check (wrong recovery words, or a proof made for "
@@ -255,8 +253,6 @@ def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sourc
         ws.conn.execute("ROLLBACK")
         ws._reload()
         raise
-    finally:
-        ws.conflicts.drop_batch()
     for bundle, data in applied if ws.listeners else ():
         ws._notify(BundleEvent(to_str(bundle.bundle_id), actor_str(bundle.actor), bundle.writer, bundle.hlc, data,
                                "remote"))
@@ -357,8 +353,6 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None, bat
             _apply_ops(ws, ops[:plain], writer, actor, clock, effects)
             ops = ops[plain:]
             ops = ops[ws.conflicts.plain_writes(ops, actor, writer, clock, ws.applier.set_fields):]
-        if ops:  # applied one by one: they may write `fields` rows the batch's winners do not see
-            ws.conflicts.drop_batch()
         _apply_ops(ws, ops, writer, actor, clock, effects)
         age = ws.env.now_ms() - hlc_mod.wall_ms(bundle.hlc)
         stale = age > ws.settings.stale_threshold_ms
@@ -371,7 +365,6 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None, bat
     except Exception as exc:
         ws.conn.execute("ROLLBACK TO bundle")
         ws.conn.execute("RELEASE bundle")
-        ws.conflicts.drop_batch()  # its plain writes were rolled back
         batch.next_seq = None  # its op seqs are free again
         if _local_failure(exc):
             raise
@@ -384,7 +377,6 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None, bat
     except BaseException:
         ws.conn.execute("ROLLBACK TO bundle")
         ws.conn.execute("RELEASE bundle")
-        ws.conflicts.drop_batch()
         raise
     ws.clock.receive(bundle.hlc)
     ws._chain_stored(writer, bundle.hlc, digest)

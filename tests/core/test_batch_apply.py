@@ -170,9 +170,9 @@ def _apart(peer_factory):  # type: ignore[no-untyped-def]
 
 
 def test_plain_bundles_of_two_writers_apart_in_one_batch_open_the_conflict(peer_factory) -> None:
-    """The winners of a batch are read once, before it: after Alice's plain write to `status` is
-    applied, Bob's write (made without seeing it) must be checked against Alice's, not against the
-    winner read before the batch, or the conflict is lost."""
+    """After Alice's plain write to `status` is applied, Bob's write in the same batch (made
+    without seeing it) must be checked against Alice's, not against the winner as it stood before
+    the batch, or the conflict is lost (it caught a one-read-per-batch cache gone stale)."""
     alice, bob, cleo, dev, rid = _apart(peer_factory)
     alice.ws.set_field(rid, STATUS, "doing")
     bob.ws.set_field(rid, STATUS, "blocked")
@@ -185,9 +185,9 @@ def test_plain_bundles_of_two_writers_apart_in_one_batch_open_the_conflict(peer_
 
 
 def test_a_bundle_applied_op_by_op_in_a_batch_is_seen_by_the_plain_bundles_after_it(peer_factory) -> None:
-    """Alice's bundle writes `status` and then creates a record, so it is applied op by op; the
-    winners read before the batch no longer hold, and Bob's plain write after it in the same batch
-    must still meet Alice's write (a conflict), as one bundle at a time does."""
+    """Alice's bundle writes `status` and then creates a record, so it is applied op by op; Bob's
+    plain write after it in the same batch must still meet Alice's write (a conflict), as one
+    bundle at a time does."""
     alice, bob, cleo, dev, rid = _apart(peer_factory)
     with alice.ws.transaction() as tx:
         tx.set_field(rid, STATUS, "doing")
