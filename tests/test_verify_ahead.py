@@ -7,7 +7,9 @@ CPython only (PyNaCl): Pyodide has no threads and its verifiers check one by one
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
+import select
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -117,3 +119,28 @@ def test_a_verifier_failing_mid_batch_leaves_nothing_of_the_batch(peer_factory, 
     spy.fail_at = None
     assert {r.status for r in ws.ingest_many(wires)} == {"applied"}
     assert ws.state_hash() == alice.ws.state_hash()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="this platform cannot fork")
+def test_a_forked_child_verifies_on_its_own_thread() -> None:
+    """A child inherits the parent's pool object but not its thread: it must start its own
+    rather than wait forever for a thread that is not there."""
+    signer = NaclSigner(seeded_identity("A", 1))
+    good = [(signer.actor_id, b"m", signer.sign(b"m"))]
+    verifier = NaclVerifier()
+    assert list(verifier.verify_each([good, good])) == [True, True]  # the parent's thread exists
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, never return into pytest
+        try:
+            os.write(write, b"ok" if list(verifier.verify_each([good, good])) == [True, True] else b"no")
+        finally:
+            os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 60)
+    answer = os.read(read, 2) if ready else b"timed out"
+    if not ready:
+        os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert answer == b"ok"

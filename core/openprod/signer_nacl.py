@@ -52,17 +52,18 @@ class NaclSigner:
 
 
 _CHUNK = 8  # bundles per task handed to the verifying thread
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (the process it was started in, the pool)
 _pool_lock = threading.Lock()
 
 
 def _verifying_thread() -> ThreadPoolExecutor:
-    """One worker thread for the process, started on first use."""
+    """One worker thread for the process, started on first use (again in a forked child, which
+    inherits the pool but not its thread)."""
     global _pool
     with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openprod-verify")
-        return _pool
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="openprod-verify"))
+        return _pool[1]
 
 
 class NaclVerifier:
