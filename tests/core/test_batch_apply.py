@@ -169,6 +169,15 @@ def _apart(peer_factory):  # type: ignore[no-untyped-def]
     return alice, bob, cleo, dev, rid
 
 
+def _status_conflict_in_one_batch(batch: Peer, single: Peer, wires: list[bytes]) -> None:
+    """`batch` gets `wires` in one call, `single` one at a time: both show the status conflict alike."""
+    assert {r.status for r in batch.ws.ingest_many(wires)} == {"applied"}
+    for wire in wires:
+        assert single.ws.ingest(wire).status == "applied"
+    assert [c.key for c in batch.ws.conflicts.open()] == [STATUS]
+    assert_same(batch, single)
+
+
 def test_plain_bundles_of_two_writers_apart_in_one_batch_open_the_conflict(peer_factory) -> None:
     """After Alice's plain write to `status` is applied, Bob's write in the same batch (made
     without seeing it) must be checked against Alice's, not against the winner as it stood before
@@ -176,12 +185,7 @@ def test_plain_bundles_of_two_writers_apart_in_one_batch_open_the_conflict(peer_
     alice, bob, cleo, dev, rid = _apart(peer_factory)
     alice.ws.set_field(rid, STATUS, "doing")
     bob.ws.set_field(rid, STATUS, "blocked")
-    wires = [last(alice), last(bob)]
-    assert {r.status for r in cleo.ws.ingest_many(wires)} == {"applied"}
-    for wire in wires:
-        assert dev.ws.ingest(wire).status == "applied"
-    assert [c.key for c in cleo.ws.conflicts.open()] == [STATUS]
-    assert_same(cleo, dev)
+    _status_conflict_in_one_batch(cleo, dev, [last(alice), last(bob)])
 
 
 def test_a_bundle_applied_op_by_op_in_a_batch_is_seen_by_the_plain_bundles_after_it(peer_factory) -> None:
@@ -193,12 +197,7 @@ def test_a_bundle_applied_op_by_op_in_a_batch_is_seen_by_the_plain_bundles_after
         tx.set_field(rid, STATUS, "doing")
         tx.create_record(TABLE, {"name": "Follow-up"})
     bob.ws.set_field(rid, STATUS, "blocked")
-    wires = [last(alice), last(bob)]
-    assert {r.status for r in cleo.ws.ingest_many(wires)} == {"applied"}
-    for wire in wires:
-        assert dev.ws.ingest(wire).status == "applied"
-    assert [c.key for c in cleo.ws.conflicts.open()] == [STATUS]
-    assert_same(cleo, dev)
+    _status_conflict_in_one_batch(cleo, dev, [last(alice), last(bob)])
 
 
 def test_a_batch_releases_the_bundles_parked_before_it_even_after_a_reopen(peer_factory) -> None:
