@@ -204,7 +204,8 @@ def changes_since(ws: Context, mark: int | None = None) -> list[PersonChanges]:
     out = []
     for actor, count, ops, records in ws.conn.execute(
             "SELECT b.actor, count(DISTINCT b.seq), count(l.seq), count(DISTINCT l.target) FROM bundles b"
-            " JOIN oplog l ON l.bundle_seq = b.seq WHERE b.seq > ? AND b.writer != ? AND b.kind != 'calling'"
+            " JOIN oplog l ON l.seq >= b.first_op AND l.seq < b.first_op + b.op_count"
+            " WHERE b.seq > ? AND b.writer != ? AND b.kind != 'calling'"
             " GROUP BY b.actor"
             " ORDER BY count(DISTINCT b.seq) DESC", (mark, ws.writer)):
         out.append(PersonChanges(actor.hex(), names.get(actor, short_actor(actor)), count, ops, records))

@@ -33,23 +33,26 @@ def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int, digest: b
            first_seq: int | None = None) -> int:
     """Insert the bundle and its ops (inside the caller's transaction). Returns the bundle seq.
 
+    Its ops get consecutive seqs from `first_seq`, kept in the bundle row: readers find a bundle's
+    ops by that range (no index on `oplog.bundle_seq`, one B-tree insert less per op).
+
     `digest` is the writer's digest with this bundle included (the caller keeps them in memory);
     None leaves the vector clock row to the caller (`store_clocks`, once per batch of received
     bundles). `first_seq` is the next free op seq when the caller already knows it (a batch
     counts it instead of asking SQLite for max(seq) per bundle)."""
     header = bundle.header
+    if first_seq is None:
+        first_seq = next_op_seq(conn)
     cur = conn.execute(
-        "INSERT INTO bundles (bundle_id, actor, writer, hlc, kind, header, signature, op_count, received_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO bundles (bundle_id, actor, writer, hlc, kind, header, signature, op_count, first_op, received_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (header.bundle_id, header.actor, header.writer, header.hlc, header.kind, bundle.header_bytes,
-         bundle.signature, len(bundle.ops), received_at),
+         bundle.signature, len(bundle.ops), first_seq, received_at),
     )
     bundle_seq = cur.lastrowid
     assert bundle_seq is not None
     rows = []
     extras: list[tuple[bytes, str, bytes, int]] = []
-    if first_seq is None:
-        first_seq = next_op_seq(conn)
     for index, (op, raw) in enumerate(zip(bundle.ops, bundle.op_bytes, strict=True)):
         main, more = touches(op)
         target, field = main if main else (None, None)
@@ -148,7 +151,8 @@ def wires_for(conn: sqlite3.Connection, seqs: list[int]) -> list[bytes]:
         f"SELECT seq, header, signature FROM bundles WHERE seq IN ({marks})", seqs)}
     ops: dict[int, list[bytes]] = {seq: [] for seq in seqs}
     for seq, payload in conn.execute(
-            f"SELECT bundle_seq, payload FROM oplog WHERE bundle_seq IN ({marks}) ORDER BY bundle_seq, idx", seqs):
+            f"SELECT b.seq, l.payload FROM bundles b JOIN oplog l ON l.seq >= b.first_op"
+            f" AND l.seq < b.first_op + b.op_count WHERE b.seq IN ({marks}) ORDER BY l.seq", seqs):
         ops[seq].append(payload)
     return [encode_wire(heads[seq][0], heads[seq][1], ops[seq]) for seq in seqs]
 

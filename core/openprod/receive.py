@@ -56,6 +56,7 @@ from .validation import check_op
 
 if TYPE_CHECKING:
     from .context import Context
+    from .identity import Verifier
 
 
 def _local_failure(exc: Exception) -> bool:
@@ -153,14 +154,17 @@ def blocker(ws: Context, bundle: Bundle) -> Wait | None:
 DRAIN_BATCH = 256  # awake parked bundles read and applied per transaction
 
 
-def apply_verified(ws: Context, items: list[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
+def apply_verified(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], source: str | None,
+                   bundles: list[Bundle] | None = None) -> list[IngestResult]:
     """Apply verified bundles in ONE SQLite transaction, each all-or-nothing (a savepoint).
 
     One commit for a whole catch-up batch instead of one per bundle; a bundle that waits for
     earlier ones is parked (or refused when the waiting room is full), one that fails a check is
     quarantined, and the others still apply. Parked bundles the batch unblocks apply after it.
+    `items` may be read lazily (each verdict arriving as its bundle's turn comes); `bundles`
+    then lists them up front, for the reads done once per batch.
     """
-    results = _apply_batch(ws, items, source)
+    results = _apply_batch(ws, items, source, bundles)
     more = drain_pending(ws, ws.parked.limits.drain_step)
     if more:
         drained = set(more)
@@ -177,10 +181,10 @@ class _Batch:
     of its bundles are stored already (one query for a whole list), the next free op seq, and the
     vector clock rows, written once before the commit (the in-memory clock moves per bundle)."""
 
-    def __init__(self, ws: Context, items: Iterable[tuple[Bundle, bool, bytes]]) -> None:
-        self.stored: set[bytes] | None = None  # None: items are read lazily, ask per bundle
-        if isinstance(items, list):
-            self.stored = oplog.stored_ids(ws.conn, [bundle.bundle_id for bundle, _valid, _data in items])
+    def __init__(self, ws: Context, bundles: list[Bundle] | None) -> None:
+        self.stored: set[bytes] | None = None  # None: bundles not known up front, ask per bundle
+        if bundles is not None:
+            self.stored = oplog.stored_ids(ws.conn, [bundle.bundle_id for bundle in bundles])
         self.next_seq: int | None = None
         self.clocks: dict[bytes, tuple[bytes, bytes, bytes]] = {}  # writer -> (writer, hlc, digest)
 
@@ -211,9 +215,13 @@ class _Batch:
             self.clocks.clear()
 
 
-def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], source: str | None) -> list[IngestResult]:
+def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], source: str | None,
+                 bundles: list[Bundle] | None = None) -> list[IngestResult]:
     """One transaction: `items` are applied or parked, and the parked bundles that waited for one
-    of those applied are marked awake (`items` may be read lazily, inside the transaction)."""
+    of those applied are marked awake (`items` may be read lazily, inside the transaction;
+    `bundles`, when known up front, are what they hold)."""
+    if bundles is None and isinstance(items, list):
+        bundles = [bundle for bundle, valid, _data in items if valid]
     if ws._tx is not None:
         raise LocalError("cannot apply received bundles while a local transaction is open")
     ws.overlays.close_view()
@@ -221,7 +229,7 @@ def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sourc
     applied: list[tuple[Bundle, bytes]] = []
     ws.conn.execute("BEGIN IMMEDIATE")
     try:
-        batch = _Batch(ws, items)
+        batch = _Batch(ws, bundles)
         for bundle, valid, data in items:
             if not valid:
                 proof = (" or its recovery proof does not check (wrong recovery words, or a proof made for "
@@ -473,6 +481,27 @@ def apply(ws: Context, received: Received, verdicts: Sequence[bool]) -> list[Ing
     ready = [(bundle, bool(valid), data) for (data, bundle), valid in zip(
         ((d, b) for d, b in received.items if isinstance(b, Bundle)), verdicts, strict=True)]
     applied = iter(apply_verified(ws, ready, received.source) if ready else [])
+    return [item if isinstance(item, IngestResult) else next(applied) for _data, item in received.items]
+
+
+def verify_and_apply(ws: Context, received: Received, verifier: Verifier) -> list[IngestResult]:
+    """Steps two and three with a synchronous verifier (`Workspace.ingest_many`). A verifier that
+    offers `verify_each` (PyNaCl: a worker thread, libsodium releasing the GIL) checks the next
+    bundles' signatures while earlier ones apply; each bundle is still applied only once its own
+    verdict is in hand, and one that does not verify is quarantined as before."""
+    bundles = received.to_verify
+    verify_each = getattr(verifier, "verify_each", None)
+    if verify_each is None or len(bundles) < 2:
+        verify = verifier.verify
+        return apply(ws, received, [all(verify(*s) for s in bundle.signatures()) for bundle in bundles])
+    verdicts: Iterator[bool] = verify_each([bundle.signatures() for bundle in bundles])
+    try:
+        items = ((bundle, bool(next(verdicts)), data) for data, bundle in received.items if isinstance(bundle, Bundle))
+        applied = iter(apply_verified(ws, items, received.source, bundles))
+    finally:
+        close = getattr(verdicts, "close", None)
+        if close is not None:
+            close()
     return [item if isinstance(item, IngestResult) else next(applied) for _data, item in received.items]
 
 

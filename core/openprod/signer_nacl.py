@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 from nacl.exceptions import BadSignatureError
@@ -48,6 +51,21 @@ class NaclSigner:
         return self.sign(message)
 
 
+_CHUNK = 8  # bundles per task handed to the verifying thread
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (the process it was started in, the pool)
+_pool_lock = threading.Lock()
+
+
+def _verifying_thread() -> ThreadPoolExecutor:
+    """One worker thread for the process, started on first use (again in a forked child, which
+    inherits the pool but not its thread)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="openprod-verify"))
+        return _pool[1]
+
+
 class NaclVerifier:
     """Caches one VerifyKey per actor: a workspace has few actors and many bundles."""
 
@@ -72,3 +90,26 @@ class NaclVerifier:
 
     async def verify_async(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         return self.verify(public_key, message, signature)
+
+    def verify_each(self, requests: Sequence[Sequence[tuple[bytes, bytes, bytes]]]) -> Iterator[bool]:
+        """One verdict per request (every signature in it valid), in order, checked on a worker
+        thread ahead of the caller. libsodium releases the GIL while it checks, so on CPython a
+        receiver applies one bundle while the next ones' signatures are checked on the other core
+        (`receive.verify_and_apply`); each verdict is handed out only once it is known. Pyodide has
+        no threads: its verifiers do not offer this, and the receiver checks one by one."""
+        pool = _verifying_thread()
+        return _in_order([pool.submit(self._verdicts, requests[start:start + _CHUNK])
+                          for start in range(0, len(requests), _CHUNK)])
+
+    def _verdicts(self, requests: Sequence[Sequence[tuple[bytes, bytes, bytes]]]) -> list[bool]:
+        return [all(self.verify(*signature) for signature in request) for request in requests]
+
+
+
+def _in_order(futures: list[Future[list[bool]]]) -> Iterator[bool]:
+    try:
+        for future in futures:
+            yield from future.result()
+    finally:
+        for future in futures:  # the caller stopped early: drop what has not started
+            future.cancel()

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS bundles (
     header BLOB NOT NULL,                 -- exact signed header bytes
     signature BLOB NOT NULL CHECK (length(signature) = 64),
     op_count INTEGER NOT NULL,
+    first_op INTEGER NOT NULL,            -- oplog seq of its first op: its ops are seqs first_op .. + op_count - 1
     received_at INTEGER NOT NULL          -- local wall ms, informational
 );
 CREATE INDEX IF NOT EXISTS bundles_writer_hlc ON bundles (writer, hlc);
@@ -48,7 +49,6 @@ CREATE TABLE IF NOT EXISTS oplog (
     payload BLOB NOT NULL                 -- exact op bytes (hashed in the signed header)
 );
 CREATE INDEX IF NOT EXISTS oplog_target ON oplog (target, field, ord);
-CREATE INDEX IF NOT EXISTS oplog_bundle ON oplog (bundle_seq);
 
 -- Registers an op writes besides its main one (table defaults, discarded values, copies on
 -- unlink, cascaded edges), so history and undo guards find every write to a register.
@@ -410,6 +410,7 @@ def install(conn: sqlite3.Connection) -> bool:
         for table in DERIVED_TABLES:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
         _add_writers(conn)
+    _add_first_op(conn)
     renew_parked(conn)
     conn.executescript(CANONICAL_DDL + LOCAL_DDL + PARKED_DDL)
     set_meta(conn, "schema_version", SCHEMA_VERSION)
@@ -449,6 +450,35 @@ def _add_writers(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS bundles_actor_hlc")
     conn.execute("ALTER TABLE bundles ADD COLUMN writer BLOB NOT NULL DEFAULT x''")
     conn.execute("UPDATE bundles SET writer = CAST(actor || zeroblob(16) AS BLOB)")
+
+
+def _add_first_op(conn: sqlite3.Connection) -> None:
+    """Files from before `bundles.first_op` found a bundle's ops through an index on
+    `oplog.bundle_seq` (one more B-tree insert per stored op). A bundle's ops were always stored
+    with consecutive seqs (one `append`, inside one transaction), so the range replaces the index;
+    a file where that does not hold is refused unchanged rather than read wrongly."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(bundles)")}
+    if not columns or "first_op" in columns:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        broken = conn.execute(
+            "SELECT b.seq FROM bundles b LEFT JOIN (SELECT bundle_seq, min(seq) AS lo, max(seq) AS hi, count(*) AS n"
+            " FROM oplog GROUP BY bundle_seq) l ON l.bundle_seq = b.seq"
+            " WHERE coalesce(l.n, 0) != b.op_count OR (l.n > 0 AND l.hi - l.lo + 1 != l.n) LIMIT 1").fetchone()
+        if broken is not None:
+            raise LocalError(f"this file's oplog is damaged: the operations of stored bundle {broken[0]} are not "
+                             f"stored together (or not all there); restore it from a backup or re-join the workspace")
+        conn.execute("ALTER TABLE bundles ADD COLUMN first_op INTEGER NOT NULL DEFAULT 0")
+        # A bundle without ops gets the next seq after the ops stored before it (an empty range either way).
+        conn.execute("UPDATE bundles SET first_op = coalesce("
+                     "(SELECT min(seq) FROM oplog WHERE bundle_seq = bundles.seq),"
+                     " (SELECT coalesce(max(seq), 0) + 1 FROM oplog WHERE bundle_seq < bundles.seq))")
+        conn.execute("DROP INDEX IF EXISTS oplog_bundle")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def get_meta(conn: sqlite3.Connection, key: str) -> object | None:

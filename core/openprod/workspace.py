@@ -341,10 +341,7 @@ class Workspace:
 
     def ingest_many(self, wires: list[bytes], *, source: str | None = None) -> list[IngestResult]:
         """Verify and apply a batch (a catch-up delta) with one commit; one result per bundle."""
-        received = self.check_received(wires, source=source)
-        verify = self.env.verifier.verify
-        return self.apply_received(received, [all(verify(*s) for s in b.signatures())
-                                              for b in received.to_verify])
+        return receive.verify_and_apply(self._cx, self.check_received(wires, source=source), self.env.verifier)
 
     def drain_parked(self) -> list[str]:
         """Apply up to `Env.parking.drain_step` parked bundles whose dependencies arrived; their ids.

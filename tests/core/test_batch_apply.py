@@ -154,6 +154,52 @@ def test_conflicts_and_repeated_writes_inside_one_batch_match_one_at_a_time(peer
     assert cleo.ws.records.get(rid).get("status") == "done"  # a reopened conflict shows its resolution
 
 
+def _apart(peer_factory):  # type: ignore[no-untyped-def]
+    """Alice, Bob, Cleo and Dev with one record, all in sync, each having written once already
+    (so their next bundles hold field writes only: the batch's one-read winners apply to them)."""
+    alice = peer_factory("Alice")
+    bob, cleo, dev = (peer_factory(n, workspace_from=alice) for n in ("Bob", "Cleo", "Dev"))
+    rid = alice.ws.create_record(TABLE, {"name": "Task", "status": "todo"})
+    sync(alice, bob)
+    bob.ws.set_field(rid, PHONE, "0")
+    for peer in (cleo, dev):
+        sync(alice, peer)
+        sync(bob, peer)
+    sync(alice, bob)
+    return alice, bob, cleo, dev, rid
+
+
+def _status_conflict_in_one_batch(batch: Peer, single: Peer, wires: list[bytes]) -> None:
+    """`batch` gets `wires` in one call, `single` one at a time: both show the status conflict alike."""
+    assert {r.status for r in batch.ws.ingest_many(wires)} == {"applied"}
+    for wire in wires:
+        assert single.ws.ingest(wire).status == "applied"
+    assert [c.key for c in batch.ws.conflicts.open()] == [STATUS]
+    assert_same(batch, single)
+
+
+def test_plain_bundles_of_two_writers_apart_in_one_batch_open_the_conflict(peer_factory) -> None:
+    """After Alice's plain write to `status` is applied, Bob's write in the same batch (made
+    without seeing it) must be checked against Alice's, not against the winner as it stood before
+    the batch, or the conflict is lost (it caught a one-read-per-batch cache gone stale)."""
+    alice, bob, cleo, dev, rid = _apart(peer_factory)
+    alice.ws.set_field(rid, STATUS, "doing")
+    bob.ws.set_field(rid, STATUS, "blocked")
+    _status_conflict_in_one_batch(cleo, dev, [last(alice), last(bob)])
+
+
+def test_a_bundle_applied_op_by_op_in_a_batch_is_seen_by_the_plain_bundles_after_it(peer_factory) -> None:
+    """Alice's bundle writes `status` and then creates a record, so it is applied op by op; Bob's
+    plain write after it in the same batch must still meet Alice's write (a conflict), as one
+    bundle at a time does."""
+    alice, bob, cleo, dev, rid = _apart(peer_factory)
+    with alice.ws.transaction() as tx:
+        tx.set_field(rid, STATUS, "doing")
+        tx.create_record(TABLE, {"name": "Follow-up"})
+    bob.ws.set_field(rid, STATUS, "blocked")
+    _status_conflict_in_one_batch(cleo, dev, [last(alice), last(bob)])
+
+
 def test_a_batch_releases_the_bundles_parked_before_it_even_after_a_reopen(peer_factory) -> None:
     alice = peer_factory("Alice")
     bob = peer_factory("Bob", workspace_from=alice)
