@@ -208,6 +208,7 @@ class SyncSession:
         self._carry: bytes | None = None
         self._catchup_total = 0
         self._catchup_sent = 0
+        self._catchup_last: int | None = None  # seq of the batch that ended our catch-up, until acknowledged
         self._live: deque[tuple[bytes, bytes, bytes]] = deque()  # (writer, hlc, wire)
         self._live_bytes = 0
         self._live_dropped = False  # the live queue overflowed: catch up from the peer's clock instead
@@ -221,6 +222,7 @@ class SyncSession:
         self._received = 0
         self._told_clock: VectorClock = {}
         self._ack_due = 0  # highest batch seq ingested and not yet acknowledged
+        self._caught_up_due = False  # a catch-up from the peer just ended: check at once (see _caught_up_now)
         self._rejections = 0
         # liveness and checks
         self._frames_before_open = 0
@@ -336,6 +338,9 @@ class SyncSession:
         self._send_ack()
         if self._rejections > self.config.max_rejections:
             self._refuse(REASON_TOO_MANY_REJECTIONS, f"refused {self._rejections} bundles from this peer")
+        elif self._caught_up_due:
+            self._caught_up_due = False
+            self._caught_up_now()
 
     def connection_lost(self, now: int) -> None:
         """The transport closed under us. Half-received messages are dropped, never applied."""
@@ -641,6 +646,8 @@ class SyncSession:
                 if remaining == 0:
                     self._cursor = None  # the snapshot is exhausted: this batch says "caught up"
                 self._send_batch(wires, remaining, CATCHUP)
+                if remaining == 0:
+                    self._catchup_last = self._seq
                 continue
             if len(self._live_unacked) >= self.config.live_window:
                 return
@@ -706,6 +713,9 @@ class SyncSession:
         if self._awaiting_clock:  # the clock our peer's proof left out: now catch-up can start
             self._awaiting_clock = False
             self._start_catchup(self._peer_clock)
+        if self._catchup_last is not None and ack.seq >= self._catchup_last:
+            self._catchup_last = None
+            self._caught_up_now()
 
     def _merge_peer_clock(self, clock: VectorClock) -> None:
         known = self._peer_clock
@@ -726,6 +736,9 @@ class SyncSession:
         else:
             self._finish_batch(key)
             self._send_ack()
+            if self._caught_up_due:
+                self._caught_up_due = False
+                self._caught_up_now()
 
     def _finish_batch(self, key: int) -> None:
         count, remaining, catchup, seq = self._batches.pop(key)
@@ -735,6 +748,7 @@ class SyncSession:
             self._events.append(Progress(self._received, remaining))
             if remaining == 0:
                 self._events.append(CaughtUp(self._received))
+                self._caught_up_due = True
 
     def _send_ack(self) -> None:
         """One cumulative acknowledgement for everything ingested since the last one."""
@@ -747,6 +761,14 @@ class SyncSession:
         self._ack_due = 0
 
     # checks and repairs
+
+    def _caught_up_now(self) -> None:
+        """A catch-up just ended (we ingested its last batch, or the peer acknowledged ours): if
+        nothing else is in flight, check (or repair) now instead of `quiet_ms` later. The quiet
+        delay is there to let live traffic settle; at the end of a catch-up there is none, and
+        waiting cost a joining device up to `quiet_ms` before it heard it was in sync."""
+        if self.state is State.OPEN and self._quiet():
+            self._when_quiet(self._now)
 
     def _quiet(self) -> bool:
         return (not self._unacked and self._cursor is None and not self._live and self._outstanding == 0
