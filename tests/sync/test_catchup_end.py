@@ -1,11 +1,14 @@
-"""The end of a catch-up: once the last batch is ingested (and acknowledged), the state-hash check
-runs at once instead of `quiet_ms` later, so a joining device hears "in sync" as soon as it is.
-Order, the window and refusals are as before: a bad bundle in the stream is refused, the rest is
-applied, and no "in sync" is claimed while the two differ."""
+"""The end of a catch-up (`check_when_caught_up`, on in CPython clients): once the last batch is
+ingested, the state-hash check runs at once instead of `quiet_ms` later, so a joining device hears
+"in sync" as soon as it is. Order and refusals are as before: a bad bundle in the stream is refused,
+the rest is applied, and no "in sync" is claimed while the two differ. Off (the default, and the
+browser worker's setting, which reads the hash a page per turn during the quiet delay) nothing
+changes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from simnet import collect
@@ -29,6 +32,7 @@ from openprod.sync.messages import Batch, Check
 TABLE = "contacts.Contacts"
 # A quiet delay no test waits for: anything that happens here happens without the timer.
 SLOW_QUIET = SessionConfig(quiet_ms=600_000, recheck_ms=600_000)
+EAGER = replace(SLOW_QUIET, check_when_caught_up=True)
 
 
 class Spliced:
@@ -68,10 +72,14 @@ def pair(tmp_path: Path, clock: ManualClock, records: int) -> tuple[Peer, Peer]:
 
 def run_without_timers(sa: SyncSession, sb: SyncSession, alice: Peer, bob: Peer,
                        to_bob: list[object], clock: ManualClock) -> None:
-    """Move frames both ways until nothing moves; the clock stands still and no timer fires."""
+    """Move frames both ways until nothing moves, firing timers that are due (as the runner does);
+    the clock stands still."""
     for _ in range(500):
         moved = False
         for src, dst, ws_src in ((sa, sb, alice.ws), (sb, sa, bob.ws)):
+            due = src.get_timer()
+            if due is not None and due <= clock.now:
+                src.handle_timer(clock.now)
             pump(src, ws_src, lambda: clock.now)
             for frame in src.data_to_send():
                 if dst is sb:
@@ -88,7 +96,7 @@ def test_in_sync_right_after_the_catch_up_without_waiting_for_quiet(tmp_path: Pa
     sa = SyncSession(WorkspaceReplica(alice.ws), role=Role.ACCEPTOR, nonce=bytes(16), now=clock.now,
                      config=SLOW_QUIET)
     sb = SyncSession(WorkspaceReplica(bob.ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now,
-                     config=SLOW_QUIET)
+                     config=EAGER)
     to_bob: list[object] = []
     run_without_timers(sa, sb, alice, bob, to_bob, clock)
     events = collect(sb)
@@ -113,7 +121,7 @@ def test_a_bad_bundle_mid_catch_up_is_refused_and_the_rest_applied(tmp_path: Pat
     sa = SyncSession(SplicingReplica(alice.ws, 30, b"\xa1not a bundle"), role=Role.ACCEPTOR, nonce=bytes(16),
                      now=clock.now, config=SLOW_QUIET)
     sb = SyncSession(WorkspaceReplica(bob.ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now,
-                     config=SLOW_QUIET)
+                     config=EAGER)
     run_without_timers(sa, sb, alice, bob, [], clock)
     events = collect(sb)
     refused = [e for e in events if isinstance(e, BundleRefused)]
@@ -131,7 +139,7 @@ def test_a_catch_up_cut_short_claims_nothing(tmp_path: Path, clock: ManualClock)
     sa = SyncSession(WorkspaceReplica(alice.ws), role=Role.ACCEPTOR, nonce=bytes(16), now=clock.now,
                      config=SLOW_QUIET)
     sb = SyncSession(WorkspaceReplica(bob.ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now,
-                     config=SLOW_QUIET)
+                     config=EAGER)
     for _ in range(500):
         moved = False
         for src, dst, ws_src in ((sa, sb, alice.ws), (sb, sa, bob.ws)):
@@ -148,3 +156,24 @@ def test_a_catch_up_cut_short_claims_nothing(tmp_path: Path, clock: ManualClock)
     assert not any(isinstance(e, (CaughtUp, InSync)) for e in events)
     assert not any(isinstance(e, InSync) for e in collect(sa))
     assert bob.ws.vector_clock != alice.ws.vector_clock
+
+
+def test_off_by_default_the_check_waits_for_quiet(tmp_path: Path, clock: ManualClock) -> None:
+    """The browser worker's setting: nothing asks for the state hash until the quiet delay has passed."""
+    alice, bob = pair(tmp_path, clock, 20)
+    sa = SyncSession(WorkspaceReplica(alice.ws), role=Role.ACCEPTOR, nonce=bytes(16), now=clock.now,
+                     config=SLOW_QUIET)
+    sb = SyncSession(WorkspaceReplica(bob.ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now,
+                     config=SLOW_QUIET)
+    to_bob: list[object] = []
+    run_without_timers(sa, sb, alice, bob, to_bob, clock)
+    assert bob.ws.vector_clock == alice.ws.vector_clock
+    events = collect(sb)
+    assert any(isinstance(e, CaughtUp) for e in events) and not any(isinstance(e, InSync) for e in events)
+    assert not any(isinstance(m, Check) for m in to_bob)
+    clock.advance(SLOW_QUIET.quiet_ms)  # once quiet for the delay, the check goes and both are in sync
+    for _ in range(3):
+        for session in (sa, sb):
+            session.handle_timer(clock.now)
+        run_without_timers(sa, sb, alice, bob, to_bob, clock)
+    assert any(isinstance(e, InSync) for e in collect(sb))

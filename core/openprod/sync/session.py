@@ -153,6 +153,13 @@ class SessionConfig:
     """Pings answered at once; beyond it one per `ping_every_ms`. A peer pings only when the line is silent,
     so one that pings faster is refused rather than answered without end."""
     ping_every_ms: int = 1_000
+    check_when_caught_up: bool = False
+    """Once the last batch of the peer's catch-up is ingested, send the state-hash check at once instead
+    of `quiet_ms` later (the peer answers with its own, and both report in sync). The quiet delay lets
+    live traffic settle; at the end of a catch-up there is none, and the wait cost a device joining or
+    reconnecting up to `quiet_ms` before it heard it was in sync. Off by default: the check reads the
+    whole state hash in one call, and the browser worker reads it a page per turn during the quiet
+    delay so that an edit never waits behind it; CPython clients (`RelayClient`) turn it on."""
     blobs: bool = True
     """Speak the blob transfer feature (`blobs/1`) when the peer does too."""
     max_live_bytes: int = 8 * 1024 * 1024
@@ -208,7 +215,6 @@ class SyncSession:
         self._carry: bytes | None = None
         self._catchup_total = 0
         self._catchup_sent = 0
-        self._catchup_last: int | None = None  # seq of the batch that ended our catch-up, until acknowledged
         self._live: deque[tuple[bytes, bytes, bytes]] = deque()  # (writer, hlc, wire)
         self._live_bytes = 0
         self._live_dropped = False  # the live queue overflowed: catch up from the peer's clock instead
@@ -338,8 +344,7 @@ class SyncSession:
         self._send_ack()
         if self._rejections > self.config.max_rejections:
             self._refuse(REASON_TOO_MANY_REJECTIONS, f"refused {self._rejections} bundles from this peer")
-        elif self._caught_up_due:
-            self._caught_up_due = False
+        else:
             self._caught_up_now()
 
     def connection_lost(self, now: int) -> None:
@@ -467,7 +472,7 @@ class SyncSession:
             self._unacked_sizes.clear()
             self._unacked_bytes = 0
             self._live_unacked.clear()
-        if now >= self._last_activity + cfg.quiet_ms and self._quiet():
+        if now >= self._last_activity + self._quiet_delay() and self._quiet():
             self._when_quiet(now)
 
     @property
@@ -646,8 +651,6 @@ class SyncSession:
                 if remaining == 0:
                     self._cursor = None  # the snapshot is exhausted: this batch says "caught up"
                 self._send_batch(wires, remaining, CATCHUP)
-                if remaining == 0:
-                    self._catchup_last = self._seq
                 continue
             if len(self._live_unacked) >= self.config.live_window:
                 return
@@ -713,9 +716,6 @@ class SyncSession:
         if self._awaiting_clock:  # the clock our peer's proof left out: now catch-up can start
             self._awaiting_clock = False
             self._start_catchup(self._peer_clock)
-        if self._catchup_last is not None and ack.seq >= self._catchup_last:
-            self._catchup_last = None
-            self._caught_up_now()
 
     def _merge_peer_clock(self, clock: VectorClock) -> None:
         known = self._peer_clock
@@ -736,9 +736,7 @@ class SyncSession:
         else:
             self._finish_batch(key)
             self._send_ack()
-            if self._caught_up_due:
-                self._caught_up_due = False
-                self._caught_up_now()
+            self._caught_up_now()
 
     def _finish_batch(self, key: int) -> None:
         count, remaining, catchup, seq = self._batches.pop(key)
@@ -748,7 +746,7 @@ class SyncSession:
             self._events.append(Progress(self._received, remaining))
             if remaining == 0:
                 self._events.append(CaughtUp(self._received))
-                self._caught_up_due = True
+                self._caught_up_due = self.config.check_when_caught_up
 
     def _send_ack(self) -> None:
         """One cumulative acknowledgement for everything ingested since the last one."""
@@ -763,12 +761,14 @@ class SyncSession:
     # checks and repairs
 
     def _caught_up_now(self) -> None:
-        """A catch-up just ended (we ingested its last batch, or the peer acknowledged ours): if
-        nothing else is in flight, check (or repair) now instead of `quiet_ms` later. The quiet
-        delay is there to let live traffic settle; at the end of a catch-up there is none, and
-        waiting cost a joining device up to `quiet_ms` before it heard it was in sync."""
-        if self.state is State.OPEN and self._quiet():
+        """We ingested the last batch of the peer's catch-up (`check_when_caught_up`): check (or
+        repair) now instead of `quiet_ms` later, or as soon as the session is quiet (our own sends
+        may still be in flight: the timer is then due at once, see `_quiet_delay`)."""
+        if self._caught_up_due and self.state is State.OPEN and self._quiet():
             self._when_quiet(self._now)
+
+    def _quiet_delay(self) -> int:
+        return 0 if self._caught_up_due else self.config.quiet_ms
 
     def _quiet(self) -> bool:
         return (not self._unacked and self._cursor is None and not self._live and self._outstanding == 0
@@ -779,7 +779,7 @@ class SyncSession:
         """When `_when_quiet` would next do something (a repair or a check), if the session stays quiet."""
         if not self._quiet():
             return None
-        base = self._last_activity + self.config.quiet_ms
+        base = self._last_activity + self._quiet_delay()
         mine = self.replica.vector_clock()
         times = []
         if lacks(mine, self._peer_clock):
@@ -792,6 +792,7 @@ class SyncSession:
         return max(base, min(times))
 
     def _when_quiet(self, now: int) -> None:
+        self._caught_up_due = False
         mine = self.replica.vector_clock()
         if lacks(mine, self._peer_clock):
             key = frozenset(self._peer_clock.items())
