@@ -177,3 +177,22 @@ def test_off_by_default_the_check_waits_for_quiet(tmp_path: Path, clock: ManualC
             session.handle_timer(clock.now)
         run_without_timers(sa, sb, alice, bob, to_bob, clock)
     assert any(isinstance(e, InSync) for e in collect(sb))
+
+
+def test_only_the_first_catch_up_checks_at_once(tmp_path: Path, clock: ManualClock) -> None:
+    """A later catch-up (here: the sender's live queue overflowed) comes mid-traffic: no rushed check,
+    which would cost the relay a state hash per peer each time."""
+    alice, bob = pair(tmp_path, clock, 5)
+    sa = SyncSession(WorkspaceReplica(alice.ws), role=Role.ACCEPTOR, nonce=bytes(16), now=clock.now,
+                     config=replace(SLOW_QUIET, max_live_bytes=1_000))
+    sb = SyncSession(WorkspaceReplica(bob.ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now,
+                     config=EAGER)
+    alice.ws.listeners.append(sa.bundle_stored)
+    run_without_timers(sa, sb, alice, bob, [], clock)
+    assert any(isinstance(e, InSync) for e in collect(sb))
+    alice.ws.create_record(TABLE, {"name": "Big", "role": "y" * 3_000})  # over the live queue's 1,000 bytes
+    from_bob: list[object] = []
+    run_without_timers(sb, sa, bob, alice, from_bob, clock)
+    assert bob.ws.vector_clock == alice.ws.vector_clock
+    assert any(isinstance(e, CaughtUp) for e in collect(sb)), "the overflow was replaced by a catch-up"
+    assert not any(isinstance(m, Check) for m in from_bob)
