@@ -101,7 +101,8 @@ class RelayClient:
         self.base_url = base_url.rstrip("/")
         self.ws = ws
         self.ssl_context = ssl_context
-        self.session_config = session_config or SessionConfig()
+        # A CPython peer reads the state hash in one call anyway: check as soon as it has caught up.
+        self.session_config = session_config or SessionConfig(check_when_caught_up=True)
         self.ice_servers = ice_servers
         self.blobs: BlobExchange | None = None
         """Attachments to serve and fetch during `sync` (None: bundles only)."""

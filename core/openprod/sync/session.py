@@ -153,6 +153,14 @@ class SessionConfig:
     """Pings answered at once; beyond it one per `ping_every_ms`. A peer pings only when the line is silent,
     so one that pings faster is refused rather than answered without end."""
     ping_every_ms: int = 1_000
+    check_when_caught_up: bool = False
+    """Once the last batch of the peer's first catch-up in this session is ingested, send the state-hash
+    check at once instead of `quiet_ms` later (the peer answers with its own, and both report in sync).
+    The quiet delay lets live traffic settle; at the end of a catch-up there is none, and the wait cost
+    a device joining or reconnecting up to `quiet_ms` before it heard it was in sync. Off by default:
+    the check reads the whole state hash in one call, and the browser worker reads it a page per turn
+    during the quiet delay so that an edit never waits behind it; CPython clients (`RelayClient`) turn
+    it on."""
     blobs: bool = True
     """Speak the blob transfer feature (`blobs/1`) when the peer does too."""
     max_live_bytes: int = 8 * 1024 * 1024
@@ -221,6 +229,8 @@ class SyncSession:
         self._received = 0
         self._told_clock: VectorClock = {}
         self._ack_due = 0  # highest batch seq ingested and not yet acknowledged
+        self._caught_up_due = False  # the first catch-up from the peer just ended: check at once (see _caught_up_now)
+        self._caught_up_once = False
         self._rejections = 0
         # liveness and checks
         self._frames_before_open = 0
@@ -336,6 +346,8 @@ class SyncSession:
         self._send_ack()
         if self._rejections > self.config.max_rejections:
             self._refuse(REASON_TOO_MANY_REJECTIONS, f"refused {self._rejections} bundles from this peer")
+        else:
+            self._caught_up_now()
 
     def connection_lost(self, now: int) -> None:
         """The transport closed under us. Half-received messages are dropped, never applied."""
@@ -462,7 +474,9 @@ class SyncSession:
             self._unacked_sizes.clear()
             self._unacked_bytes = 0
             self._live_unacked.clear()
-        if now >= self._last_activity + cfg.quiet_ms and self._quiet():
+        if self._caught_up_due and self._quiet():
+            self._caught_up_now()
+        elif now >= self._last_activity + cfg.quiet_ms and self._quiet():
             self._when_quiet(now)
 
     @property
@@ -726,6 +740,7 @@ class SyncSession:
         else:
             self._finish_batch(key)
             self._send_ack()
+            self._caught_up_now()
 
     def _finish_batch(self, key: int) -> None:
         count, remaining, catchup, seq = self._batches.pop(key)
@@ -735,6 +750,11 @@ class SyncSession:
             self._events.append(Progress(self._received, remaining))
             if remaining == 0:
                 self._events.append(CaughtUp(self._received))
+                # Only the session's first catch-up (the join or reconnect): one that replaces an
+                # overflowed live queue comes mid-traffic, where a check would cost the relay a state
+                # hash per peer for nothing.
+                self._caught_up_due = self.config.check_when_caught_up and not self._caught_up_once
+                self._caught_up_once = True
 
     def _send_ack(self) -> None:
         """One cumulative acknowledgement for everything ingested since the last one."""
@@ -748,6 +768,18 @@ class SyncSession:
 
     # checks and repairs
 
+    def _caught_up_now(self) -> None:
+        """We ingested the last batch of the peer's first catch-up (`check_when_caught_up`): send the
+        check now instead of `quiet_ms` later, or as soon as the session is quiet (our own sends may
+        still be in flight: the timer is then due at once). Only the check: a repair waits for the
+        quiet delay as before (what we hold beyond the peer's last known clock may be what it just
+        sent us; its check answering ours tells us)."""
+        if self._caught_up_due and self.state is State.OPEN and self._quiet():
+            self._caught_up_due = False
+            mine = self.replica.vector_clock()
+            if self._last_check is None or self._last_check[1] != self._state_key(mine):
+                self._send_check(mine)
+
     def _quiet(self) -> bool:
         return (not self._unacked and self._cursor is None and not self._live and self._outstanding == 0
                 and not self._work and self._reasm.partial == 0 and not self._awaiting_clock
@@ -757,6 +789,8 @@ class SyncSession:
         """When `_when_quiet` would next do something (a repair or a check), if the session stays quiet."""
         if not self._quiet():
             return None
+        if self._caught_up_due:
+            return self._now
         base = self._last_activity + self.config.quiet_ms
         mine = self.replica.vector_clock()
         times = []
