@@ -144,3 +144,27 @@ def test_a_forked_child_verifies_on_its_own_thread() -> None:
     os.waitpid(pid, 0)
     os.close(read)
     assert answer == b"ok"
+
+
+def test_a_sync_catch_up_checks_signatures_ahead_too(peer_factory, tmp_path) -> None:
+    """The sync driver's `pump` hands a batch to `apply_received` with no verdicts, so the relay and the
+    CPython client verify ahead as `ingest_many` does."""
+    from openprod.sync import BundleRefused, Role, SyncSession, WorkspaceReplica, pump
+
+    alice, wires = _history(peer_factory)
+    ws, spy = _receiver(peer_factory, tmp_path, alice)
+    now = alice.env.now_ms
+    sa = SyncSession(WorkspaceReplica(alice.ws), role=Role.ACCEPTOR, nonce=bytes(16), now=now())
+    sb = SyncSession(WorkspaceReplica(ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=now())
+    for _ in range(200):
+        moved = False
+        for src, dst, host in ((sa, sb, alice.ws), (sb, sa, ws)):
+            pump(src, host, now)
+            for frame in src.data_to_send():
+                dst.receive_frame(frame, now())
+                moved = True
+        if not moved:
+            break
+    assert len(spy.seen) >= len(wires) - 1 and all(verdict for verdict, _stored in spy.seen)  # through verify_each
+    assert ws.state_hash() == alice.ws.state_hash()
+    assert not [e for e in iter(sb.next_event, None) if isinstance(e, BundleRefused)]

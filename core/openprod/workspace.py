@@ -325,14 +325,16 @@ class Workspace:
     # --- received bundles: check -> verify -> apply (`receive`) ------------------------------------
 
     def check_received(self, wires: Sequence[bytes], *, source: str | None = None) -> Received:
-        """Step one for received bundles: every check that needs no signature. Verify every
-        signature of each of `.to_verify` (`bundle.signatures()`: its author's, and any recovery
-        proof), then hand one verdict per bundle (all held) to `apply_received`."""
+        """Step one: every check needing no signature. Then verify each of `.to_verify`'s
+        `bundle.signatures()` and hand one verdict per bundle to `apply_received` (or hand none)."""
         return receive.check(self._cx, wires, source)
 
-    def apply_received(self, received: Received, verdicts: Sequence[bool]) -> list[IngestResult]:
-        """Step three: apply what verified, in one SQLite transaction; one result per wire.
+    def apply_received(self, received: Received, verdicts: Sequence[bool] | None = None) -> list[IngestResult]:
+        """Step three: apply what verified, in one SQLite transaction; one result per wire. With no
+        `verdicts`, the handed-in synchronous verifier checks them as it goes (receive.verify_and_apply).
         Bad input never raises: it is quarantined with a reason."""
+        if verdicts is None:
+            return receive.verify_and_apply(self._cx, received, self.env.verifier)
         return receive.apply(self._cx, received, verdicts)
 
     def ingest(self, data: bytes, *, source: str | None = None) -> IngestResult:
@@ -341,7 +343,7 @@ class Workspace:
 
     def ingest_many(self, wires: list[bytes], *, source: str | None = None) -> list[IngestResult]:
         """Verify and apply a batch (a catch-up delta) with one commit; one result per bundle."""
-        return receive.verify_and_apply(self._cx, self.check_received(wires, source=source), self.env.verifier)
+        return self.apply_received(self.check_received(wires, source=source))
 
     def drain_parked(self) -> list[str]:
         """Apply up to `Env.parking.drain_step` parked bundles whose dependencies arrived; their ids.

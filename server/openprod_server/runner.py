@@ -56,7 +56,7 @@ class _Handshake:
     def check_received(self, wires: Sequence[bytes], *, source: str | None = None) -> Any:
         return self._attach().check_received(wires, source=source)
 
-    def apply_received(self, received: Any, verdicts: Sequence[bool]) -> list[Any]:
+    def apply_received(self, received: Any, verdicts: Sequence[bool] | None = None) -> list[Any]:
         return self._attach().apply_received(received, verdicts)
 
 
