@@ -168,7 +168,7 @@ class PycrdtBackend:
         time, between the SQLite pages and Python objects a transaction allocates, end up spread
         over the heap, and the walk slows with cache misses: at 60,000 keystrokes of the W3 trace
         an edit took 290-445 us on the document typed through the workspace and 93-116 us on the
-        same document rebuilt (bench/w3_breakdown.py). Same client id, so this peer's next edit
+        same document rebuilt (measured the way bench/w3_breakdown.py does). Same client id, so this peer's next edit
         continues its own clock; same content, so the next delta is what it would have been."""
         ydoc, root = doc
         fresh: Any = self._pycrdt.Doc(client_id=ydoc.client_id)
