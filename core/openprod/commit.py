@@ -101,7 +101,7 @@ def prepare(cx: Context, tx: Transaction) -> Prepared | None:
         if not tx.ops:
             abort(cx)
             return None
-        if cx.signed_name(cx.actor_id) != cx.display_name:
+        if cx.self_signed_name() != cx.display_name:
             tx.add(o.IdentifyActor, display_name=cx.display_name)
         unsigned = build(workspace=cx.workspace_id, bundle_id=cx.ids.new(), actor=cx.actor_id, device=cx.device,
                          kind=tx.kind, clock=cx._vc, ops=tx.ops, meta=tx.meta, op_bytes=tx.op_bytes)

@@ -160,6 +160,8 @@ class Context:
         # relay's removed members, not replicated state. Bundles already stored stay valid.
         self.refused_authors: dict[bytes, str] = {}
         self._stacks = Stacks()
+        self.reloads = 0  # counts `_reload`s: caches of database reads key on it (and on Applier versions)
+        self._self_name: tuple[tuple[int, int], str | None] | None = None  # (key, this actor's signed name)
         self._tx: object | None = None  # the open local transaction (commit.py), if any
         # The clock resumes after everything stored (own and received), so no meta write per bundle.
         last = conn.execute("SELECT max(hlc) FROM bundles").fetchone()[0]
@@ -171,6 +173,7 @@ class Context:
 
     def _reload(self) -> None:
         """Refresh the caches derived from the database (schema, mappings, settings, clock)."""
+        self.reloads += 1
         self.crdt.reset()
         self.redirects.reload()
         self.parked.reset()
@@ -289,6 +292,18 @@ class Context:
         actor = as_actor_id(actor)
         row = self.conn.execute("SELECT display_name FROM actors WHERE actor = ?", (actor,)).fetchone()
         return str(row[0]) if row else None
+
+    def self_signed_name(self) -> str | None:
+        """`signed_name` of this actor, checked by every local commit: kept until the actors table
+        is written again (`Applier.actors_version`) or the caches reload (a rollback). Never kept
+        from inside an overlay's view, whose writes are rolled back without a reload."""
+        key = (self.reloads, self.applier.actors_version)
+        if self._self_name is not None and self._self_name[0] == key:
+            return self._self_name[1]
+        name = self.signed_name(self.actor_id)
+        if not self.overlays.view_open:
+            self._self_name = (key, name)
+        return name
 
     def actor_name(self, actor: str | bytes) -> str:
         """A person's display name, by actor id (64 hex characters); a short id if never named."""

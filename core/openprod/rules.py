@@ -329,10 +329,25 @@ class RuleEngine:
     def __init__(self, ws: Context) -> None:
         self.ws = ws
         self._compiled: dict[tuple[str, str], Any] = {}
+        # the stored rules, read once per change of the rules table (every local commit fires them)
+        self._loaded: tuple[tuple[int, int], list[Rule]] | None = None
+
+    def _stored(self) -> list[Rule]:
+        """`load_rules`, kept until the rules table is written again (`Applier.rules_version`) or
+        the caches reload (a rollback); never kept from inside an overlay's view (rolled back
+        without a reload)."""
+        ws = self.ws
+        key = (ws.reloads, ws.applier.rules_version)
+        if self._loaded is not None and self._loaded[0] == key:
+            return self._loaded[1]
+        stored = load_rules(ws)
+        if not ws.overlays.view_open:
+            self._loaded = (key, stored)
+        return stored
 
     def _rules(self) -> list[tuple[Rule, Any]]:
         out = []
-        for rule in load_rules(self.ws):
+        for rule in self._stored():
             if not rule.enabled:
                 continue
             key = (rule.id, rule.when)

@@ -88,6 +88,11 @@ class Applier:
         self.crdt = crdt
         self.redirects = redirects or Redirects(conn)
         self.r = self.redirects.resolve  # ops naming a merged-away record apply to its survivor
+        # bumped by every write to the actors / rules tables: callers that cache what those tables
+        # hold (the signed name checked per local commit, the rules fired per local commit) re-read
+        # when it moves (a rollback also reloads the workspace, which drops those caches)
+        self.actors_version = 0
+        self.rules_version = 0
         self._handlers: dict[type[o.Op], Callable[[Any, bytes], Effects | None]] = {
             o.InitWorkspace: self._init_workspace,
             o.IdentifyActor: self._identify_actor,
@@ -142,6 +147,7 @@ class Applier:
         return Effects(settings=True)
 
     def _identify_actor(self, op: o.IdentifyActor, actor: bytes) -> None:
+        self.actors_version += 1
         self.conn.execute(ACTOR, (actor, op.display_name, op.ord))
 
     def _setting(self, op: o.SetWorkspaceSetting, actor: bytes) -> Effects | None:
@@ -168,6 +174,7 @@ class Applier:
         return Effects(schema=True)
 
     def _create_rule(self, op: o.CreateRule, actor: bytes) -> None:
+        self.rules_version += 1
         self.conn.execute(RULE, (op.rule, op.name, encode(op.definition), op.ord, actor))
 
     def _save_view(self, op: o.SaveView, actor: bytes) -> None:
