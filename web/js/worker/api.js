@@ -112,6 +112,12 @@ const api = {
     return (await python()).timings;
   },
 
+  /** Keep the Pyodide start snapshot this start made, if any (worker/python.js): the page calls it once
+   * the app is interactive, so writing ~30 MB to IndexedDB is not in the way of opening. */
+  async keepStartSnapshot() {
+    return (await python()).keepStartSnapshot();
+  },
+
   /** TEST-ONLY: let a held Python start (see boot). */
   releaseEngine() {
     if (hold) hold.release();
