@@ -18,8 +18,9 @@ For the app it prints the time to the last screen (the cached grid, read-only, `
 and to interactive (`openprod-interactive`: the real grid drawn and answering input), each with its
 ratio to the reference's median, and the breakdown of the last run: page, worker boot (Pyodide,
 wheels, imports), snapshot read and restore, first query and paint, and whether Python started from the
-worker's kept Pyodide snapshot (worker/python.js; `python_start`: its size, IndexedDB read, check, restore). Targets (issue 19): last screen
-<= 500 ms; interactive with the 100k-op workspace <= 1.5x the reference.
+worker's kept Pyodide snapshot (worker/python.js; `python_start`: its size, IndexedDB read, check,
+restore). Targets (issue 19): last screen <= 500 ms; interactive with the 100k-op workspace <= 1.5x the
+reference.
 """
 
 from __future__ import annotations

@@ -44,6 +44,11 @@ async function startPython(info, { restore, stamp }) {
     } catch (err) { // a start without a snapshot is still a start
       console.warn('[python] no start snapshot made:', message(err));
     }
+    // `_makeSnapshot` gives Python's `js` module a recording Proxy of globalThis (so the snapshot can name
+    // what Python held), and that Proxy breaks the platform's getters: `js.crypto.subtle` throws "Illegal
+    // invocation". Nothing has imported `js` yet; from here on it is the real globalThis.
+    py.registerJsModule('js', globalThis);
+    py.runPython("import sys; sys.modules.pop('js', None)");
   }
   stamp('pyodideLoaded');
   const t1 = performance.now();
@@ -83,7 +88,7 @@ export async function bootPython({ hold = null } = {}) {
   if (hold && info.debug_peer) await hold; // TEST-ONLY, and only in --debug-peer builds (worker.js boot)
   const key = startSnapshot.snapshotKey(info, pyodideVersion);
   const read = await stored;
-  const snapshot = { state: 'none', key, reason: read.error ? `not read: ${read.error}` : '', readMs: read.readMs,
+  const snapshot = { state: 'none', key, reason: read.error ? `not read: ${read.error}` : 'none stored', readMs: read.readMs,
     checkMs: null, restoreMs: null, bytes: null, kept: null };
   let started = null;
   if (read.record) {
