@@ -22,6 +22,12 @@ const ROOT = new URL('../../', import.meta.url);
 const STDLIB = ['csv', 'datetime', 'difflib', 'email', 'getpass', 'hashlib', 'hmac', 'importlib.metadata',
   'pickle', 'pkgutil', 'secrets', 'sqlite3', 'tarfile', 'tomllib', 'unicodedata'];
 
+// The page's message once its last screen is drawn (js/main.js): the snapshot's 30 MB read waits for it,
+// since read at once it held up the page's modules and last screen by 100-200 ms. A bound, not a wait on
+// a page that failed before drawing.
+export const SCREEN_SHOWN = 'openprod-screen-shown';
+const SCREEN_WAIT_MS = 2000;
+
 const message = (err) => String((err && err.message) || err).split('\n')[0];
 
 /**
@@ -72,29 +78,33 @@ async function startPython(info, { restore, stamp }) {
  *   `web` is the imported `openprod_web` Python package; `methods` maps API method -> writes?;
  *   `debug` is the TEST-ONLY `openprod_web_debug` package, present only in --debug-peer builds.
  *   `timings.snapshot` says how Python started: `state` 'restored' (from a kept snapshot), 'made' (a
- *   normal start that made one) or 'none', with `reason` when a kept one was not used.
+ *   normal start that made one) or 'none', with `reason` when a kept one was not used. `screenShown`: resolves when the page's last screen is drawn.
  */
-export async function bootPython({ hold = null } = {}) {
+export async function bootPython({ hold = null, screenShown = null } = {}) {
   const t0 = performance.now();
   const at = {}; // epoch ms of each step, for the start-up breakdown (bench/opening_bench.py)
   const stamp = (name) => { at[name] = performance.timeOrigin + performance.now(); };
   stamp('bootStart');
   const yjs = import('../../vendor/yjs/yjs.mjs'); // loads while Pyodide starts
-  // Read while build-info.json is fetched: which build made it is checked once that is known.
-  const stored = startSnapshot.readStored()
-    .catch((err) => ({ record: null, readMs: null, error: message(err) }));
+  // The kept snapshot's meta (small) is read while build-info.json is fetched; its bytes only if it fits.
+  const metaRead = startSnapshot.readMeta().then((meta) => ({ meta }), (err) => ({ meta: null, error: message(err) }));
   // no-cache: without a service worker yet, never take an older bundle's list from the HTTP cache
   const info = await fetch(new URL('build-info.json', ROOT), { cache: 'no-cache' }).then((r) => r.json());
   if (hold && info.debug_peer) await hold; // TEST-ONLY, and only in --debug-peer builds (worker.js boot)
   const key = startSnapshot.snapshotKey(info, pyodideVersion);
-  const read = await stored;
-  const snapshot = { state: 'none', key, reason: read.error ? `not read: ${read.error}` : 'none stored', readMs: read.readMs,
-    checkMs: null, restoreMs: null, bytes: null, kept: null };
+  const { meta, error } = await metaRead;
+  const snapshot = { state: 'none', key, reason: error ? `not read: ${error}` : 'none stored', screenWaitMs: null,
+    readMs: null, checkMs: null, restoreMs: null, bytes: null, kept: null };
   let started = null;
-  if (read.record) {
-    const found = await startSnapshot.usable(read, key).catch((err) => ({ bytes: null, reason: message(err), checkMs: null }));
-    snapshot.checkMs = found.checkMs;
-    snapshot.reason = found.reason;
+  if (meta) {
+    if (meta.key === key && screenShown) {
+      const tw = performance.now();
+      await Promise.race([screenShown, new Promise((resolve) => { setTimeout(resolve, SCREEN_WAIT_MS); })]);
+      snapshot.screenWaitMs = Math.round(performance.now() - tw);
+    }
+    const found = await startSnapshot.usable(meta, key)
+      .catch((err) => ({ bytes: null, reason: message(err), readMs: null, checkMs: null }));
+    Object.assign(snapshot, { reason: found.reason, readMs: found.readMs, checkMs: found.checkMs });
     if (found.bytes) {
       const tr = performance.now();
       try {
