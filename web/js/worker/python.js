@@ -27,6 +27,7 @@ const STDLIB = ['csv', 'datetime', 'difflib', 'email', 'getpass', 'hashlib', 'hm
 // a page that failed before drawing.
 export const SCREEN_SHOWN = 'openprod-screen-shown';
 const SCREEN_WAIT_MS = 2000;
+const META_WAIT_MS = 5000;
 
 const message = (err) => String((err && err.message) || err).split('\n')[0];
 
@@ -78,7 +79,8 @@ async function startPython(info, { restore, stamp }) {
  *   `web` is the imported `openprod_web` Python package; `methods` maps API method -> writes?;
  *   `debug` is the TEST-ONLY `openprod_web_debug` package, present only in --debug-peer builds.
  *   `timings.snapshot` says how Python started: `state` 'restored' (from a kept snapshot), 'made' (a
- *   normal start that made one) or 'none', with `reason` when a kept one was not used. `screenShown`: resolves when the page's last screen is drawn.
+ *   normal start that made one) or 'none', with `reason` when a kept one was not used.
+ *   `screenShown` resolves when the page's last screen is drawn (worker.js).
  */
 export async function bootPython({ hold = null, screenShown = null } = {}) {
   const t0 = performance.now();
@@ -87,7 +89,13 @@ export async function bootPython({ hold = null, screenShown = null } = {}) {
   stamp('bootStart');
   const yjs = import('../../vendor/yjs/yjs.mjs'); // loads while Pyodide starts
   // The kept snapshot's meta (small) is read while build-info.json is fetched; its bytes only if it fits.
-  const metaRead = startSnapshot.readMeta().then((meta) => ({ meta }), (err) => ({ meta: null, error: message(err) }));
+  // Bounded: the snapshot only saves time, and Python's start never waits on it for long.
+  const metaRead = Promise.race([
+    startSnapshot.readMeta().then((meta) => ({ meta }), (err) => ({ meta: null, error: message(err) })),
+    new Promise((resolve) => {
+      setTimeout(() => resolve({ meta: null, error: `IndexedDB did not answer in ${META_WAIT_MS} ms` }), META_WAIT_MS);
+    }),
+  ]);
   // no-cache: without a service worker yet, never take an older bundle's list from the HTTP cache
   const info = await fetch(new URL('build-info.json', ROOT), { cache: 'no-cache' }).then((r) => r.json());
   if (hold && info.debug_peer) await hold; // TEST-ONLY, and only in --debug-peer builds (worker.js boot)
