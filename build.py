@@ -360,6 +360,11 @@ def build(check: bool = False, log: Callable[[str], None] = print, *, out: Path 
     """Assemble build/web (or `out`). Returns the number of files written (or that would be, with check)."""
     started = time.perf_counter()
     outs, info = collect(debug_peer)
+    # The build stamp: the hash of every other precached file, so any change to the app changes it (the
+    # worker keys its Pyodide start snapshot by it: web/js/worker/pysnapshot.js). sw.js's version hashes
+    # this file too, so it cannot be written in here.
+    stamped = sorted((o.path, hashlib.sha256(o.data).hexdigest()) for o in outs if o.precache)
+    info["build"] = hashlib.sha256(json.dumps(stamped, separators=(",", ":")).encode()).hexdigest()[:16]
     info_out = Output("build-info.json", (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
     outs.append(info_out)
     sw, version = service_worker(outs)

@@ -701,4 +701,6 @@ export async function start(worker, kept = null, afterScreen = null) {
   await app.route();
   document.body.dataset.ready = 'true';
   performance.mark('openprod-interactive'); // the first screen is drawn and answers input (bench/browser_bench.py)
+  // Python's start snapshot, made if this start had none, written now that opening is done (worker/python.js).
+  api.keepStartSnapshot().catch((err) => console.warn('[python] start snapshot not kept:', err.message));
 }

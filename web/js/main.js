@@ -82,5 +82,11 @@ if (found.length) {
   }) : null;
   const { start } = await import('./app.js');
   performance.mark('openprod-page-loaded'); // the page's modules (bench breakdown)
-  await start(worker, kept, handOver);
+  // Once the last screen is drawn: tell the worker (it reads Python's start snapshot then, worker/python.js)
+  // and read the workspace being opened.
+  const afterScreen = () => {
+    worker.postMessage({ kind: 'openprod-screen-shown' });
+    if (handOver) handOver();
+  };
+  await start(worker, kept, afterScreen);
 }

@@ -7,6 +7,7 @@ import { ApiError, DEFAULT_POLICY, WorkspaceHost } from './host.js';
 import { RelayError, parseInvite, postSigned } from './relayapi.js';
 import { SYNC_POLICY } from './sync.js';
 import { Preopen, isHandOver } from './preopen.js';
+import { SCREEN_SHOWN } from './python.js';
 
 let pythonBoot = null;
 let preopen = null; // the workspace named in the worker's address, as the page read it while Python started (preopen.js)
@@ -110,6 +111,12 @@ const api = {
    * with `?hold-engine` in --debug-peer builds only, it waits for `releaseEngine()`). */
   async boot() {
     return (await python()).timings;
+  },
+
+  /** Keep the Pyodide start snapshot this start made, if any (worker/python.js): the page calls it once
+   * the app is interactive, so writing ~30 MB to IndexedDB is not in the way of opening. */
+  async keepStartSnapshot() {
+    return (await python()).keepStartSnapshot();
   },
 
   /** TEST-ONLY: let a held Python start (see boot). */
@@ -458,7 +465,8 @@ export function serve({ boot, held, early, endpoint, opening = null }) {
   hold = held;
   const wrapped = new Map(); // Comlink's listener -> the same, skipping the page's hand-over (worker.js takes it)
   const skipHandOver = (fn) => {
-    if (!wrapped.has(fn)) wrapped.set(fn, (event) => { if (!isHandOver(event.data)) fn(event); });
+    const skip = (data) => isHandOver(data) || Boolean(data && data.kind === SCREEN_SHOWN);
+    if (!wrapped.has(fn)) wrapped.set(fn, (event) => { if (!skip(event.data)) fn(event); });
     return wrapped.get(fn);
   };
   Comlink.expose(api, {
