@@ -124,6 +124,28 @@ def other_writer_since(conn: sqlite3.Connection, target: bytes, fields: tuple[st
     return None
 
 
+def other_writer_received_since(conn: sqlite3.Connection, target: bytes, fields: tuple[str, ...] | list[str],
+                                bundle_id: bytes, me: bytes) -> bytes | None:
+    """The writer of a write to (target, any of `fields`) by another writer than `me`, stored after
+    the bundle `bundle_id`, whatever its clock: for collaborative (CRDT) fields, where a concurrent
+    edit made before that bundle is merged into the text as much as a later one, so canonical order
+    cannot tell "since"."""
+    marks = ",".join("?" * len(fields))
+    sql = f"""
+        SELECT b.writer FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq
+        WHERE l.target = ? AND l.field IN ({marks}) AND l.seq > ? AND b.writer != ?
+        UNION ALL
+        SELECT b.writer FROM op_touches t JOIN oplog l ON l.seq = t.op_seq JOIN bundles b ON b.seq = l.bundle_seq
+        WHERE t.target = ? AND t.field IN ({marks}) AND l.seq > ? AND b.writer != ?
+        LIMIT 1
+    """
+    row = conn.execute("SELECT first_op + op_count - 1 FROM bundles WHERE bundle_id = ?", (bundle_id,)).fetchone()
+    if row is None:
+        return None
+    row = conn.execute(sql, [target, *fields, row[0], me, target, *fields, row[0], me]).fetchone()
+    return None if row is None else bytes(row[0])
+
+
 # --- reading stored bundles (sync deltas, export, publishing) ------------------------------------
 
 PAGE = 256  # bundles read from SQLite at a time while streaming a catch-up

@@ -44,7 +44,11 @@ def _check_entry(cx: Context, entry: Entry) -> str | None:
     for step in entry.steps:
         if step.guard_target is None:
             continue
-        other = oplog.other_writer_since(cx.conn, step.guard_target, step.guard_fields, entry.ord, cx.writer)
+        if step.op_cls is o.ApplyCrdt and "_restore" in step.payload:  # merged whatever its clock
+            other = oplog.other_writer_received_since(cx.conn, step.guard_target, step.guard_fields,
+                                                      entry.bundle_id, cx.writer)
+        else:
+            other = oplog.other_writer_since(cx.conn, step.guard_target, step.guard_fields, entry.ord, cx.writer)
         if other is not None:
             if other[:32] == cx.actor_id:
                 return f"Cannot undo: {step.label()} was changed on your other device since"

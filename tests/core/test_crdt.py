@@ -240,3 +240,37 @@ item_type = "number"
         tx.set_list(rid, "props.Props.levels", [1, 2.5, 100])
     levels = alice.ws.records.get(rid).get("levels")
     assert levels == [1, 2.5, 100] and [type(v) for v in levels] == [int, float, int]
+
+
+@pytest.mark.parametrize("bob_first", [True, False], ids=["bob-stamped-earlier", "bob-stamped-later"])
+def test_undo_never_takes_back_a_concurrent_edit_merged_after_it(pair, bob_first: bool) -> None:
+    """Bob's edit, made without seeing Alice's, is merged into the text whichever clock stamp it has;
+    Alice's undo must not delete it with hers (it used to, when Bob's stamp was the earlier one: undo
+    only looked for writes after hers in canonical order). It says who changed the field instead."""
+    alice, bob, rid = pair
+    with alice.ws.transaction() as tx:
+        tx.set_list(rid, TAGS, ["act 1"])
+    sync(alice, bob)
+    edits = [(bob, lambda tx: (tx.edit_text(rid, NOTES, [(0, 0, "Y ")]), tx.add_to_list(rid, TAGS, "bob's"))),
+             (alice, lambda tx: (tx.edit_text(rid, NOTES, [(11, 0, " X")]), tx.add_to_list(rid, TAGS, "sharp")))]
+    for peer, edit in edits if bob_first else edits[::-1]:
+        with peer.ws.transaction() as tx:
+            edit(tx)
+    sync(alice, bob)
+    merged = alice.ws.records.get(rid)
+    assert merged.get("notes") == "Y Hello world X" and sorted(merged.get("tags")) == ["act 1", "bob's", "sharp"]
+    result = alice.ws.undo()
+    assert not result.done and "Bob" in result.message
+    assert alice.ws.records.get(rid).get("notes") == "Y Hello world X"
+    assert sorted(alice.ws.records.get(rid).get("tags")) == ["act 1", "bob's", "sharp"]
+
+
+def test_undo_of_a_text_edit_made_after_seeing_a_concurrent_one_still_works(pair) -> None:
+    alice, bob, rid = pair
+    with bob.ws.transaction() as tx:
+        tx.edit_text(rid, NOTES, [(0, 0, "Y ")])
+    sync(alice, bob)
+    with alice.ws.transaction() as tx:
+        tx.edit_text(rid, NOTES, [(13, 0, " X")])
+    assert alice.ws.undo().done
+    assert alice.ws.records.get(rid).get("notes") == "Y Hello world"
