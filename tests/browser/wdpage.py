@@ -34,6 +34,7 @@ from selenium.common.exceptions import (
     StaleElementReferenceException,
 )
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -97,6 +98,7 @@ class WebDriverPage:
         self.context = profile
         self.handle = handle
         self.keyboard = Keyboard(self)
+        self.mouse = Mouse(self)
         self.closed = False
         self._print_emulated = False
 
@@ -248,6 +250,34 @@ class Keyboard:
 
     def type(self, text: str) -> None:
         ActionChains(self.page.driver).send_keys(text).perform()
+
+
+class Mouse:
+    """Playwright's `page.mouse`: WebDriver's pointer actions at page coordinates (CSS pixels from the
+    viewport's top left), for a press or tap where no element is to be aimed at (a dialog's backdrop)."""
+
+    def __init__(self, page: WebDriverPage) -> None:
+        self.page = page
+
+    def _perform(self, steps: Callable[[Any], Any]) -> None:
+        builder = ActionBuilder(self.page.driver)
+        steps(builder.pointer_action)
+        builder.perform()
+
+    def move(self, x: float, y: float) -> None:
+        self._perform(lambda p: p.move_to_location(round(x), round(y)))
+
+    def down(self) -> None:
+        self._perform(lambda p: p.pointer_down())
+
+    def up(self) -> None:
+        self._perform(lambda p: p.pointer_up())
+
+    def click(self, x: float, y: float) -> None:
+        self._perform(lambda p: p.move_to_location(round(x), round(y)).click())
+
+    def dblclick(self, x: float, y: float) -> None:
+        self._perform(lambda p: p.move_to_location(round(x), round(y)).double_click())
 
 
 def _poll(check: Callable[[], bool], bound_s: float, what: str) -> None:
@@ -413,7 +443,15 @@ class Locator:
         self._act(lambda el: el.click())
 
     def dblclick(self) -> None:
-        self._act(lambda el: ActionChains(self.page.driver).double_click(el).perform())
+        """Two clicks at the element's centre, as one double click. WebDriver's pointer actions neither
+        scroll nor find an element inside a scrolled box (WebKitWebDriver aimed one at the wrong place):
+        the element is brought into view and its centre, as the page sees it, is clicked twice."""
+        def double(el: WebElement) -> None:
+            x, y = self.page.driver.execute_script(
+                "const e = arguments[0]; e.scrollIntoView({block: 'center'});"
+                "const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2];", el)
+            self.page.mouse.dblclick(x, y)
+        self._act(double)
 
     def focus(self) -> None:
         self._act(lambda el: self.page.driver.execute_script("arguments[0].focus()", el))
