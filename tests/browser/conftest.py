@@ -283,7 +283,6 @@ PAGE_STATE_JS = """() => [
       d.innerText.slice(0, 300)]))}`,
   `errors: ${JSON.stringify(window.openprodErrors || [])}`,
   `engine: ${(document.getElementById('engine-status') || {}).textContent}`,
-  `trace: ${JSON.stringify((window.__trace || []).slice(-300)).replaceAll('],[', '],\\n[')}`,
   '--- page text ---', document.body.innerText,
 ].join('\\n')"""
 

@@ -65,6 +65,20 @@ const [source, arg, done] = [arguments[0], arguments[1], arguments[arguments.len
 """
 
 
+# In view (inside its scrolled box too) and steady: true when the element's box is the same over two
+# animation frames. A window whose frames do not run (not shown) answers after a second instead.
+STEADY_JS = """
+const [e, done] = [arguments[0], arguments[arguments.length - 1]];
+const box = () => { const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; };
+const [x, y, w, h] = box();
+if (x < 0 || y < 0 || x + w > innerWidth || y + h > innerHeight) e.scrollIntoView({block: 'center', inline: 'nearest'});
+const before = box().join();
+const answer = () => done(e.isConnected && box().join() === before);
+const late = setTimeout(answer, 1000);
+requestAnimationFrame(() => requestAnimationFrame(() => { clearTimeout(late); answer(); }));
+"""
+
+
 class EvaluationError(Exception):
     """The page's JavaScript threw (the message and stack are the page's)."""
 
@@ -439,8 +453,20 @@ class Locator:
                         self.page.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
                 time.sleep(POLL_S)
 
+    def _steady(self, el: WebElement) -> None:
+        """Playwright's actionability before a click: the element in view (scrolled there inside its
+        scrolled box, which WebKitWebDriver does not do) and not moving (the same box over two frames),
+        so the click lands where the element is, not where it was a moment ago."""
+        deadline = time.monotonic() + ACTION_TIMEOUT_S
+        while not self.page.driver.execute_async_script(STEADY_JS, el):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {ACTION_TIMEOUT_S:.0f} s for {self} to stop moving")
+
     def click(self) -> None:
-        self._act(lambda el: el.click())
+        def click(el: WebElement) -> None:
+            self._steady(el)
+            el.click()
+        self._act(click)
 
     def dblclick(self) -> None:
         """Two clicks at the element's centre, as one double click. WebDriver's pointer actions neither
