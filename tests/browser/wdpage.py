@@ -455,8 +455,9 @@ class Locator:
 
     def _steady(self, el: WebElement) -> None:
         """Playwright's actionability before a click: the element in view (scrolled there inside its
-        scrolled box, which WebKitWebDriver does not do) and not moving (the same box over two frames),
-        so the click lands where the element is, not where it was a moment ago."""
+        scrolled box, which WebKitWebDriver does not do) and not moving (the same box over two frames).
+        WebKit aims input at what was last painted: a click sent just after a scroll, on a loaded
+        machine, landed on whatever had been at that spot before the scroll (a lost click)."""
         deadline = time.monotonic() + ACTION_TIMEOUT_S
         while not self.page.driver.execute_async_script(STEADY_JS, el):
             if time.monotonic() > deadline:
@@ -471,11 +472,11 @@ class Locator:
     def dblclick(self) -> None:
         """Two clicks at the element's centre, as one double click. WebDriver's pointer actions neither
         scroll nor find an element inside a scrolled box (WebKitWebDriver aimed one at the wrong place):
-        the element is brought into view and its centre, as the page sees it, is clicked twice."""
+        the element is brought into view, steady, and its centre as the page sees it is clicked twice."""
         def double(el: WebElement) -> None:
+            self._steady(el)
             x, y = self.page.driver.execute_script(
-                "const e = arguments[0]; e.scrollIntoView({block: 'center'});"
-                "const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2];", el)
+                "const r = arguments[0].getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2];", el)
             self.page.mouse.dblclick(x, y)
         self._act(double)
 
