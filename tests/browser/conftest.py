@@ -272,6 +272,21 @@ def webkit_profile(x_display: Display, web_bundle: Path, tmp_path_factory: pytes
         driver.quit()
 
 
+# A failed test's pages are also written down as text (a screenshot shows only the viewport): the
+# address, the body's flags, what the page says (all of it, not only what is in view), its open
+# dialogs, where focus is, and the page's uncaught errors.
+PAGE_STATE_JS = """() => [
+  `url: ${location.href}`,
+  `body: ${JSON.stringify({...document.body.dataset})}`,
+  `focus: ${document.activeElement ? document.activeElement.outerHTML.slice(0, 200) : null}`,
+  `dialogs: ${JSON.stringify([...document.querySelectorAll('dialog')].map((d) => [d.open, d.className,
+      d.innerText.slice(0, 300)]))}`,
+  `errors: ${JSON.stringify(window.openprodErrors || [])}`,
+  `engine: ${(document.getElementById('engine-status') || {}).textContent}`,
+  '--- page text ---', document.body.innerText,
+].join('\\n')"""
+
+
 @pytest.fixture
 def profile(engine: str, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A person's browser profile in `engine`: `profile.new_page()` opens a tab (Playwright page or
@@ -291,6 +306,8 @@ def profile(engine: str, request: pytest.FixtureRequest) -> Iterator[Any]:
         for i, page in enumerate(pages):
             with contextlib.suppress(Exception):
                 page.screenshot(path=str(folder / f"{request.node.name}-{i}.png"))
+            with contextlib.suppress(Exception):
+                (folder / f"{request.node.name}-{i}.txt").write_text(page.evaluate(PAGE_STATE_JS))
     if engine == "chromium":
         ctx.close()
     else:

@@ -187,9 +187,6 @@ def _fill_called_rule(page: Any, name: str = "Called cues") -> Any:
     return dialog
 
 
-@pytest.mark.chromium_only(
-    reason="WebKit lane: failed once in two full-suite runs on 2026-12-06 (workspace creation never showed the "
-           "recovery words within 90 s); passes alone in both engines; kept out until that is understood")
 def test_a_rule_is_previewed_created_and_its_suggestions_accepted_and_a_cycle_refused(profile: Any,
                                                                                       server: Any) -> None:
     app = AppPage(profile.new_page()).open(server.url)
@@ -298,9 +295,6 @@ def _open_record(app: AppPage, ws: str, record: str, name: str) -> None:
     expect(app.page.get_by_role("heading", name=f"Contacts: {name}")).to_be_visible()
 
 
-@pytest.mark.chromium_only(
-    reason="WebKit lane: failed once in two full-suite runs on 2026-12-06 (the 'Same person as…' dialog was not "
-           "open 30 s after the click); passes alone in both engines; kept out until that is understood")
 def test_same_person_is_previewed_merged_undone_and_split(profile: Any, server: Any) -> None:
     app = AppPage(profile.new_page()).open(server.url)
     app.ensure_identity()

@@ -34,6 +34,7 @@ from selenium.common.exceptions import (
     StaleElementReferenceException,
 )
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -61,6 +62,20 @@ const [source, arg, done] = [arguments[0], arguments[1], arguments[arguments.len
   return typeof value === 'function' ? await value(arg) : await value;
 })().then((ok) => done({ ok: ok === undefined ? null : ok }),
            (err) => done({ error: String(err && err.stack ? err.stack : err) }));
+"""
+
+
+# In view (inside its scrolled box too) and steady: true when the element's box is the same over two
+# animation frames. A window whose frames do not run (not shown) answers after a second instead.
+STEADY_JS = """
+const [e, done] = [arguments[0], arguments[arguments.length - 1]];
+const box = () => { const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; };
+const [x, y, w, h] = box();
+if (x < 0 || y < 0 || x + w > innerWidth || y + h > innerHeight) e.scrollIntoView({block: 'center', inline: 'nearest'});
+const before = box().join();
+const answer = () => done(e.isConnected && box().join() === before);
+const late = setTimeout(answer, 1000);
+requestAnimationFrame(() => requestAnimationFrame(() => { clearTimeout(late); answer(); }));
 """
 
 
@@ -97,6 +112,7 @@ class WebDriverPage:
         self.context = profile
         self.handle = handle
         self.keyboard = Keyboard(self)
+        self.mouse = Mouse(self)
         self.closed = False
         self._print_emulated = False
 
@@ -248,6 +264,34 @@ class Keyboard:
 
     def type(self, text: str) -> None:
         ActionChains(self.page.driver).send_keys(text).perform()
+
+
+class Mouse:
+    """Playwright's `page.mouse`: WebDriver's pointer actions at page coordinates (CSS pixels from the
+    viewport's top left), for a press or tap where no element is to be aimed at (a dialog's backdrop)."""
+
+    def __init__(self, page: WebDriverPage) -> None:
+        self.page = page
+
+    def _perform(self, steps: Callable[[Any], Any]) -> None:
+        builder = ActionBuilder(self.page.driver)
+        steps(builder.pointer_action)
+        builder.perform()
+
+    def move(self, x: float, y: float) -> None:
+        self._perform(lambda p: p.move_to_location(round(x), round(y)))
+
+    def down(self) -> None:
+        self._perform(lambda p: p.pointer_down())
+
+    def up(self) -> None:
+        self._perform(lambda p: p.pointer_up())
+
+    def click(self, x: float, y: float) -> None:
+        self._perform(lambda p: p.move_to_location(round(x), round(y)).click())
+
+    def dblclick(self, x: float, y: float) -> None:
+        self._perform(lambda p: p.move_to_location(round(x), round(y)).double_click())
 
 
 def _poll(check: Callable[[], bool], bound_s: float, what: str) -> None:
@@ -409,11 +453,32 @@ class Locator:
                         self.page.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
                 time.sleep(POLL_S)
 
+    def _steady(self, el: WebElement) -> None:
+        """Playwright's actionability before a click: the element in view (scrolled there inside its
+        scrolled box, which WebKitWebDriver does not do) and not moving (the same box over two frames).
+        WebKit aims input at what was last painted: a click sent just after a scroll, on a loaded
+        machine, landed on whatever had been at that spot before the scroll (a lost click)."""
+        deadline = time.monotonic() + ACTION_TIMEOUT_S
+        while not self.page.driver.execute_async_script(STEADY_JS, el):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {ACTION_TIMEOUT_S:.0f} s for {self} to stop moving")
+
     def click(self) -> None:
-        self._act(lambda el: el.click())
+        def click(el: WebElement) -> None:
+            self._steady(el)
+            el.click()
+        self._act(click)
 
     def dblclick(self) -> None:
-        self._act(lambda el: ActionChains(self.page.driver).double_click(el).perform())
+        """Two clicks at the element's centre, as one double click. WebDriver's pointer actions neither
+        scroll nor find an element inside a scrolled box (WebKitWebDriver aimed one at the wrong place):
+        the element is brought into view, steady, and its centre as the page sees it is clicked twice."""
+        def double(el: WebElement) -> None:
+            self._steady(el)
+            x, y = self.page.driver.execute_script(
+                "const r = arguments[0].getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2];", el)
+            self.page.mouse.dblclick(x, y)
+        self._act(double)
 
     def focus(self) -> None:
         self._act(lambda el: self.page.driver.execute_script("arguments[0].focus()", el))

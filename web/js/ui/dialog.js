@@ -3,6 +3,39 @@
 // on the first control (or `initial`) and returns to whatever opened it.
 import { h, uid } from './dom.js';
 
+// A tap on the backdrop closes a dialog, but only a tap meant for the backdrop:
+// - not the second tap of a double tap on the button that opened it (that tap lands on the backdrop
+//   the first one just put there): taps that began within DOUBLE_TAP_MS of the dialog opening, or
+//   before it (a slow device handles the first tap late, the second is already queued), are ignored;
+// - not a press inside the panel released outside it (selecting text in a field), and not a tap on
+//   the panel's own padding (that is the dialog element too): press and release must both be outside.
+const DOUBLE_TAP_MS = 500;
+
+/** Close `dialog` on a deliberate backdrop tap; call the returned `opened()` each time it is shown. */
+export function closeOnBackdrop(dialog, close) {
+  let from = Infinity; // event time from which a backdrop tap counts
+  let pressed = false;
+  const outside = (event) => {
+    if (event.target !== dialog) return false;
+    const r = dialog.getBoundingClientRect();
+    return event.clientX < r.left || event.clientX >= r.right || event.clientY < r.top || event.clientY >= r.bottom;
+  };
+  dialog.addEventListener('pointerdown', (event) => {
+    pressed = outside(event) && event.timeStamp >= from;
+  });
+  dialog.addEventListener('click', (event) => {
+    const deliberate = pressed && outside(event);
+    pressed = false;
+    if (deliberate) close();
+  });
+  return {
+    opened() {
+      from = performance.now() + DOUBLE_TAP_MS;
+      dialog.dataset.backdropFrom = String(from); // the browser tests wait for this moment, not for a time
+    },
+  };
+}
+
 /**
  * @param {object} o
  * @param {string} o.title the heading (also the dialog's accessible name)
@@ -23,11 +56,10 @@ export function openDialog({ title, className, body, initial, onClose }) {
     if (onClose) onClose();
     if (opener && opener.isConnected && typeof opener.focus === 'function') opener.focus();
   }, { once: true });
-  dialog.addEventListener('click', (event) => {
-    if (event.target === dialog) close(); // a tap on the backdrop closes it
-  });
+  const backdrop = closeOnBackdrop(dialog, close);
   document.body.append(dialog);
   dialog.showModal();
+  backdrop.opened();
   const first = (initial && dialog.querySelector(initial))
     || dialog.querySelector('input, select, textarea, button:not([disabled]), [href]');
   if (first) first.focus();

@@ -1,15 +1,15 @@
 // "Who changed this?": every write to one field of one record, oldest first, in a modal dialog.
 import { h, mount } from './dom.js';
+import { closeOnBackdrop } from './dialog.js';
 import { formatValue, formatWhen } from './format.js';
 
 let dialog = null;
+let backdrop = null;
 
 function ensureDialog() {
   if (dialog) return dialog;
   dialog = h('dialog', { class: 'history-dialog', 'aria-labelledby': 'history-title' });
-  dialog.addEventListener('click', (event) => {
-    if (event.target === dialog) dialog.close(); // a tap outside the panel closes it
-  });
+  backdrop = closeOnBackdrop(dialog, () => dialog.close()); // a deliberate tap outside the panel closes it
   document.body.append(dialog);
   return dialog;
 }
@@ -69,4 +69,5 @@ export async function showHistory(read, record, field, label) {
   const opener = document.activeElement;
   box.addEventListener('close', () => { if (opener && opener.isConnected) opener.focus(); }, { once: true });
   box.showModal();
+  backdrop.opened();
 }
