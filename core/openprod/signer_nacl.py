@@ -105,7 +105,6 @@ class NaclVerifier:
         return [all(self.verify(*signature) for signature in request) for request in requests]
 
 
-
 def _in_order(futures: list[Future[list[bool]]]) -> Iterator[bool]:
     try:
         for future in futures:
