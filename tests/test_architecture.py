@@ -24,7 +24,7 @@ PUBLIC = {
     "openprod.recovery", "openprod.fork",
     "openprod.sync", "openprod.sync.errors", "openprod.sync.messages", "openprod.sync.proof",
     "openprod.scripts", "openprod.lua_lupa", "openprod.lua_wasmoon",
-    "openprod.blobs",
+    "openprod.blobs", "openprod.text_edits",
 }
 
 

@@ -44,6 +44,8 @@ def _check_entry(cx: Context, entry: Entry) -> str | None:
     for step in entry.steps:
         if step.guard_target is None:
             continue
+        if step.op_cls is o.ApplyCrdt and "_after" in step.payload:
+            continue  # a text edit is taken back alone, whatever others typed since (tx_crdt)
         if step.op_cls is o.ApplyCrdt and "_restore" in step.payload:  # merged whatever its clock
             other = oplog.other_writer_received_since(cx.conn, step.guard_target, step.guard_fields,
                                                       entry.bundle_id, cx.writer)

@@ -7,7 +7,8 @@ same time both keep their changes: nothing is replaced wholesale and nothing is 
 spec's ClearAndAdd: it clears every element added before it (by the clock stamp each element
 carries, so the same elements are cleared on every peer whatever order the ops arrive in) and
 keeps elements added concurrently after it. Undo restores the field as it was, by the same kind
-of smallest edit, unless someone else changed the field since (then it says so, like any undo).
+of smallest edit. If someone else changed the field since, a text edit is taken back alone (what
+others typed stays, `text_edits`); a list edit is not undone, and undo says so, like any undo.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .crdt import ListEdit, element
 from .errors import ValidationError
 from .ids import IdLike
 from .modules import FieldDef, normalize_value
+from .text_edits import text_edits
 from .tx_records import RecordWrites
 from .undo import Step
 
@@ -39,8 +41,10 @@ class CrdtWrites(RecordWrites):
         return entity, fdef
 
     def _undo_step(self, entity: bytes, fdef: FieldDef, kind: str, before: Any) -> Step:
-        return Step(o.ApplyCrdt, {"entity": entity, "field": fdef.id, "_restore": before, "_kind": kind}, entity,
-                    self.ws.groups.members(fdef.id), lambda: f"{fdef.display_name!r}")
+        payload = {"entity": entity, "field": fdef.id, "_restore": before, "_kind": kind}
+        if kind == "text":  # what the edit made: undo takes back only that, wherever others typed since
+            payload["_after"] = self.ws.crdt.render(entity, fdef.id, "text")
+        return Step(o.ApplyCrdt, payload, entity, self.ws.groups.members(fdef.id), lambda: f"{fdef.display_name!r}")
 
     def _add_crdt(self, cls: type[o.Op], entity: bytes, fdef: FieldDef, kind: str, before: Any, hlc: bytes,
                   **payload: Any) -> None:
@@ -57,7 +61,12 @@ class CrdtWrites(RecordWrites):
         if step.op_cls is o.ApplyCrdt and "_restore" in step.payload:
             entity, field, before = step.payload["entity"], step.payload["field"], step.payload["_restore"]
             if step.payload["_kind"] == "text":
-                self.set_text(entity, field, before)
+                after = step.payload["_after"]
+                current = self.ws.crdt.render(entity, field, "text")
+                if current == after:
+                    self.set_text(entity, field, before)
+                elif edits := text_edits(after, before, current):  # others typed since: keep theirs
+                    self.edit_text(entity, field, edits)
             else:
                 self.set_list(entity, field, before)
             return

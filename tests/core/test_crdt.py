@@ -244,25 +244,35 @@ item_type = "number"
 
 @pytest.mark.parametrize("bob_first", [True, False], ids=["bob-stamped-earlier", "bob-stamped-later"])
 def test_undo_never_takes_back_a_concurrent_edit_merged_after_it(pair, bob_first: bool) -> None:
-    """Bob's edit, made without seeing Alice's, is merged into the text whichever clock stamp it has;
-    Alice's undo must not delete it with hers (it used to, when Bob's stamp was the earlier one: undo
-    only looked for writes after hers in canonical order). It says who changed the field instead."""
+    """Bob's edits, made without seeing Alice's, are merged whichever clock stamps they carry. Alice's
+    undo of her list edit says Bob changed the list since (it used to delete Bob's element when his
+    stamp was the earlier one: undo looked for writes after hers in canonical order only); her undo
+    of her text edit takes back her characters alone and keeps Bob's."""
     alice, bob, rid = pair
     with alice.ws.transaction() as tx:
         tx.set_list(rid, TAGS, ["act 1"])
     sync(alice, bob)
-    edits = [(bob, lambda tx: (tx.edit_text(rid, NOTES, [(0, 0, "Y ")]), tx.add_to_list(rid, TAGS, "bob's"))),
-             (alice, lambda tx: (tx.edit_text(rid, NOTES, [(11, 0, " X")]), tx.add_to_list(rid, TAGS, "sharp")))]
-    for peer, edit in edits if bob_first else edits[::-1]:
+    edits = [(bob, lambda tx: tx.edit_text(rid, NOTES, [(0, 0, "Y ")])),
+             (alice, lambda tx: tx.edit_text(rid, NOTES, [(11, 0, " X")])),
+             (bob, lambda tx: tx.add_to_list(rid, TAGS, "bob's")),
+             (alice, lambda tx: tx.add_to_list(rid, TAGS, "sharp"))]
+    order = edits if bob_first else [edits[1], edits[0], edits[3], edits[2]]
+    for peer, edit in order:
         with peer.ws.transaction() as tx:
             edit(tx)
     sync(alice, bob)
     merged = alice.ws.records.get(rid)
     assert merged.get("notes") == "Y Hello world X" and sorted(merged.get("tags")) == ["act 1", "bob's", "sharp"]
-    result = alice.ws.undo()
+    result = alice.ws.undo()  # the list edit
     assert not result.done and "Bob" in result.message
-    assert alice.ws.records.get(rid).get("notes") == "Y Hello world X"
     assert sorted(alice.ws.records.get(rid).get("tags")) == ["act 1", "bob's", "sharp"]
+    assert alice.ws.undo().done  # the text edit: " X" goes, Bob's "Y " stays
+    assert alice.ws.records.get(rid).get("notes") == "Y Hello world"
+    assert alice.ws.redo().done
+    assert alice.ws.records.get(rid).get("notes") == "Y Hello world X"
+    sync(alice, bob)
+    assert bob.ws.records.get(rid).get("notes") == "Y Hello world X"
+    assert bob.ws.state_hash() == alice.ws.state_hash()
 
 
 def test_undo_of_a_text_edit_made_after_seeing_a_concurrent_one_still_works(pair) -> None:

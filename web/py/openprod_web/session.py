@@ -32,13 +32,14 @@ from openprod import (
 from openprod.identity import clean_display_name
 from openprod.ids import from_str, to_str
 from openprod.modules import FieldDef, normalize_value
+from openprod.text_edits import text_edits
 
 from . import writes
 from .backup import BackupError, decode_backup, encode_backup_v1, restore_into
 from .blobs import ATTACHMENT_METHODS, AttachmentsApi
 from .calling import CALLING_METHODS, CallingApi
 from .conflicts import CONFLICT_METHODS, ConflictsApi, conflict_keys
-from .fields import EDITABLE_TYPES, coerce_crdt, coerce_input, field_json, same_value, text_edits
+from .fields import EDITABLE_TYPES, coerce_crdt, coerce_input, field_json, same_value
 from .identity import IDENTITY_METHODS, IdentityApi
 from .imports import IMPORT_METHODS, ImportApi
 from .links import LINK_METHODS, LinksApi
