@@ -1,20 +1,27 @@
 """A text document rebuilt compactly after many changes (crdt.CrdtStore, `PycrdtBackend.compact`):
 nothing a person or a peer sees may change with it: the text, the deltas sent (still readable by
-every peer), others' edits merged after it, undo, and the document rebuilt from the oplog."""
+every peer), others' edits merged after it, undo, and the document rebuilt from the oplog.
+
+CPython only (the Yrs backend's), so not in tests/core, whose every test must give the same outcome
+under Pyodide (tests/test_pyodide_suite.py); it borrows two of tests/core's modules."""
 
 from __future__ import annotations
 
 import random
+import sys
+from pathlib import Path
 
 import pytest
+
+pytest.importorskip("pycrdt", reason="compaction is the CPython backend's (Yrs); under Pyodide the backend is Yjs")
+sys.path.insert(0, str(Path(__file__).parent / "core"))
+
 from test_crdt import NOTES_MODULE
 from test_crdt_kept_text import rendered, shown, type_keys
 
 import openprod.crdt as crdt
 from helpers import sync
 from openprod.crdt import PycrdtBackend
-
-pytest.importorskip("pycrdt", reason="compaction is the CPython backend's (Yrs); under Pyodide the backend is Yjs")
 
 
 def _keys(rng: random.Random, text: str, count: int) -> tuple[list[tuple[int, int, str]], str]:
