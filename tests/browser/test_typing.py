@@ -35,6 +35,25 @@ def open_report(app: AppPage, url: str, ws: str, title: str) -> str:
     return record
 
 
+def typed_mid_burst(profile: Any, server: Any, workspace: str, title: str,
+                    text: str) -> tuple[AppPage, str, str, int]:
+    """`text` typed into a new report's Notes with the burst held open (no pause or length ends it):
+    nothing saved yet. Returns the page, workspace, record and the log position before the typing."""
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity()
+    ws = app.create_workspace(workspace)
+    record = open_report(app, server.url, ws, title)
+    app.page.evaluate("""async () => {
+      const m = await import('/js/ui/typing.js');
+      m.TYPING.pauseMs = 3600000;
+      m.TYPING.burstMaxMs = 3600000;
+    }""")
+    before = logged(app)
+    app.page.keyboard.type(text)
+    assert logged(app) == before  # mid burst: nothing saved yet
+    return app, ws, record, before
+
+
 @pytest.mark.chromium_only(
     reason="two people syncing through the relay, with the sync tests' Chromium contexts; the typing itself is "
            "plain DOM input events, the same in WebKit")
@@ -66,20 +85,9 @@ def test_typing_is_saved_in_bursts_and_reaches_a_second_browser_through_the_rela
 
 
 def test_hiding_the_page_in_the_middle_of_a_burst_keeps_the_typing(profile: Any, server: Any) -> None:
-    app = AppPage(profile.new_page()).open(server.url)
-    app.ensure_identity()
-    ws = app.create_workspace("Hide mid burst")
-    record = open_report(app, server.url, ws, "Rehearsal 4")
-    page = app.page
     # no pause or burst length can end this burst by itself: only hiding the page can save it
-    page.evaluate("""async () => {
-      const m = await import('/js/ui/typing.js');
-      m.TYPING.pauseMs = 3600000;
-      m.TYPING.burstMaxMs = 3600000;
-    }""")
-    before = logged(app)
-    page.keyboard.type("Fight call at 6:45")
-    assert logged(app) == before  # mid burst: nothing saved yet
+    app, ws, record, before = typed_mid_burst(profile, server, "Hide mid burst", "Rehearsal 4", "Fight call at 6:45")
+    page = app.page
     # the page is hidden, as when the tab is closed or the tablet locks: visibilitychange, then pagehide
     page.evaluate("""() => {
       Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
@@ -129,19 +137,9 @@ def kept(app: AppPage, ws: str, record: str) -> Any:
            "counterpart for; putting kept typing back runs in both engines "
            "(test_typing_kept_from_a_closed_tab_is_put_back_or_offered)")
 def test_a_tab_that_crashes_in_the_middle_of_a_burst_loses_nothing(profile: Any, server: Any) -> None:
-    app = AppPage(profile.new_page()).open(server.url)
-    app.ensure_identity()
-    ws = app.create_workspace("Crash mid burst")
-    record = open_report(app, server.url, ws, "Rehearsal 5")
+    app, ws, record, before = typed_mid_burst(profile, server, "Crash mid burst", "Rehearsal 5",
+                                              "Blackout at 9:12, fly rail stuck")
     page = app.page
-    page.evaluate("""async () => {
-      const m = await import('/js/ui/typing.js');
-      m.TYPING.pauseMs = 3600000;
-      m.TYPING.burstMaxMs = 3600000;
-    }""")
-    before = logged(app)
-    page.keyboard.type("Blackout at 9:12, fly rail stuck")
-    assert logged(app) == before  # mid burst: nothing saved yet
     assert kept(app, ws, record)["value"] == "Blackout at 9:12, fly rail stuck"
     crashed: list[bool] = []
     page.on("crash", lambda _: crashed.append(True))
