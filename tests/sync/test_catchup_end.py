@@ -70,6 +70,15 @@ def pair(tmp_path: Path, clock: ManualClock, records: int) -> tuple[Peer, Peer]:
     return alice, bob
 
 
+def sessions(relay: object, bob: Peer, clock: ManualClock, config: SessionConfig,
+             relay_config: SessionConfig = SLOW_QUIET) -> tuple[SyncSession, SyncSession]:
+    """The relay's side (`relay`, a replica) and Bob's (`config`)."""
+    sa = SyncSession(relay, role=Role.ACCEPTOR, nonce=bytes(16), now=clock.now, config=relay_config)  # type: ignore[arg-type]
+    sb = SyncSession(WorkspaceReplica(bob.ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now,
+                     config=config)
+    return sa, sb
+
+
 def run_without_timers(sa: SyncSession, sb: SyncSession, alice: Peer, bob: Peer,
                        to_bob: list[object], clock: ManualClock) -> None:
     """Move frames both ways until nothing moves, firing timers that are due (as the runner does);
@@ -93,10 +102,7 @@ def run_without_timers(sa: SyncSession, sb: SyncSession, alice: Peer, bob: Peer,
 
 def test_in_sync_right_after_the_catch_up_without_waiting_for_quiet(tmp_path: Path, clock: ManualClock) -> None:
     alice, bob = pair(tmp_path, clock, 60)
-    sa = SyncSession(WorkspaceReplica(alice.ws), role=Role.ACCEPTOR, nonce=bytes(16), now=clock.now,
-                     config=SLOW_QUIET)
-    sb = SyncSession(WorkspaceReplica(bob.ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now,
-                     config=EAGER)
+    sa, sb = sessions(WorkspaceReplica(alice.ws), bob, clock, EAGER)
     to_bob: list[object] = []
     run_without_timers(sa, sb, alice, bob, to_bob, clock)
     events = collect(sb)
@@ -118,10 +124,7 @@ def test_in_sync_right_after_the_catch_up_without_waiting_for_quiet(tmp_path: Pa
 
 def test_a_bad_bundle_mid_catch_up_is_refused_and_the_rest_applied(tmp_path: Path, clock: ManualClock) -> None:
     alice, bob = pair(tmp_path, clock, 60)
-    sa = SyncSession(SplicingReplica(alice.ws, 30, b"\xa1not a bundle"), role=Role.ACCEPTOR, nonce=bytes(16),
-                     now=clock.now, config=SLOW_QUIET)
-    sb = SyncSession(WorkspaceReplica(bob.ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now,
-                     config=EAGER)
+    sa, sb = sessions(SplicingReplica(alice.ws, 30, b"\xa1not a bundle"), bob, clock, EAGER)
     run_without_timers(sa, sb, alice, bob, [], clock)
     events = collect(sb)
     refused = [e for e in events if isinstance(e, BundleRefused)]
@@ -136,10 +139,7 @@ def test_a_bad_bundle_mid_catch_up_is_refused_and_the_rest_applied(tmp_path: Pat
 def test_a_catch_up_cut_short_claims_nothing(tmp_path: Path, clock: ManualClock) -> None:
     """The relay's last batch never arrives: no check is rushed, and the receiver is not told it is in sync."""
     alice, bob = pair(tmp_path, clock, 60)
-    sa = SyncSession(WorkspaceReplica(alice.ws), role=Role.ACCEPTOR, nonce=bytes(16), now=clock.now,
-                     config=SLOW_QUIET)
-    sb = SyncSession(WorkspaceReplica(bob.ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now,
-                     config=EAGER)
+    sa, sb = sessions(WorkspaceReplica(alice.ws), bob, clock, EAGER)
     for _ in range(500):
         moved = False
         for src, dst, ws_src in ((sa, sb, alice.ws), (sb, sa, bob.ws)):
@@ -161,10 +161,7 @@ def test_a_catch_up_cut_short_claims_nothing(tmp_path: Path, clock: ManualClock)
 def test_off_by_default_the_check_waits_for_quiet(tmp_path: Path, clock: ManualClock) -> None:
     """The browser worker's setting: nothing asks for the state hash until the quiet delay has passed."""
     alice, bob = pair(tmp_path, clock, 20)
-    sa = SyncSession(WorkspaceReplica(alice.ws), role=Role.ACCEPTOR, nonce=bytes(16), now=clock.now,
-                     config=SLOW_QUIET)
-    sb = SyncSession(WorkspaceReplica(bob.ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now,
-                     config=SLOW_QUIET)
+    sa, sb = sessions(WorkspaceReplica(alice.ws), bob, clock, SLOW_QUIET)
     to_bob: list[object] = []
     run_without_timers(sa, sb, alice, bob, to_bob, clock)
     assert bob.ws.vector_clock == alice.ws.vector_clock
@@ -183,10 +180,7 @@ def test_only_the_first_catch_up_checks_at_once(tmp_path: Path, clock: ManualClo
     """A later catch-up (here: the sender's live queue overflowed) comes mid-traffic: no rushed check,
     which would cost the relay a state hash per peer each time."""
     alice, bob = pair(tmp_path, clock, 5)
-    sa = SyncSession(WorkspaceReplica(alice.ws), role=Role.ACCEPTOR, nonce=bytes(16), now=clock.now,
-                     config=replace(SLOW_QUIET, max_live_bytes=1_000))
-    sb = SyncSession(WorkspaceReplica(bob.ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now,
-                     config=EAGER)
+    sa, sb = sessions(WorkspaceReplica(alice.ws), bob, clock, EAGER, replace(SLOW_QUIET, max_live_bytes=1_000))
     alice.ws.listeners.append(sa.bundle_stored)
     run_without_timers(sa, sb, alice, bob, [], clock)
     assert any(isinstance(e, InSync) for e in collect(sb))
