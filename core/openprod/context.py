@@ -163,6 +163,9 @@ class Context:
         self.reloads = 0  # counts `_reload`s: caches of database reads key on it (and on Applier versions)
         self._self_name: tuple[tuple[int, int], str | None] | None = None  # (key, this actor's signed name)
         self._tx: object | None = None  # the open local transaction (commit.py), if any
+        # (conn.total_changes right after this context's last local commit, the next op seq then):
+        # see `known_op_seq`
+        self._op_seq_mark: tuple[int, int] | None = None
         # The clock resumes after everything stored (own and received), so no meta write per bundle.
         last = conn.execute("SELECT max(hlc) FROM bundles").fetchone()[0]
         self.clock = hlc_mod.Clock(env.now_ms, last or hlc_mod.ZERO)
@@ -235,6 +238,19 @@ class Context:
         devices = self._devices.setdefault(writer[:32], [])
         if writer[32:] not in devices:
             devices.append(writer[32:])
+
+    def known_op_seq(self) -> int | None:
+        """The next free op seq if nothing was written on this connection since this context's last
+        local commit, else None (ask SQLite: `oplog.next_op_seq`).
+
+        Why: a keystroke's commit would otherwise run `SELECT max(seq) FROM oplog` each time.
+        `total_changes` counts every row written on this connection, rolled back or not, so any
+        other append (received bundles, imports, a rebuild, a transaction rolled back after its
+        rows were written) moves it and the mark no longer holds. Like the chain digests kept here,
+        this assumes one connection writes the file; a mark made stale by another writer fails
+        safe: the insert hits `oplog.seq`'s primary key and the commit rolls back."""
+        mark = self._op_seq_mark
+        return mark[1] if mark is not None and mark[0] == self.conn.total_changes else None
 
     def _notify(self, event: BundleEvent) -> None:
         for listener in list(self.listeners):
