@@ -93,6 +93,10 @@ class RuleHook(Protocol):
 
 MAX_REFERENCE_DEPTH = 8
 
+# Ops that write a field's content and nothing else: no record comes or goes, merges, or joins or
+# leaves a table (so a record checked live and in a table stays so; `Context._committed`).
+CONTENT_OPS = frozenset({o.SetField, o.ClearField, o.SetReference, o.ApplyCrdt, o.ClearAndAdd, o.IdentifyActor})
+
 
 def follow(ws: Context, reference: Reference, depth: int = 0) -> tuple[Any, str | None]:
     """(value, why it is broken or None) for a reference, through merges and chains."""
@@ -163,9 +167,12 @@ class Context:
         self.reloads = 0  # counts `_reload`s: caches of database reads key on it (and on Applier versions)
         self._self_name: tuple[tuple[int, int], str | None] | None = None  # (key, this actor's signed name)
         self._tx: object | None = None  # the open local transaction (commit.py), if any
-        # (conn.total_changes right after this context's last local commit, the next op seq then):
-        # see `known_op_seq`
-        self._op_seq_mark: tuple[int, int] | None = None
+        # What the local commit keeps while nothing else writes on this connection (`since_commit`):
+        # conn.total_changes right after this context's last local commit, the next op seq then, and
+        # (record, field as named) -> the field, checked writable as a CRDT field (`tx_crdt`)
+        self._commit_mark: int | None = None
+        self._next_seq = 0
+        self._writable: dict[tuple[bytes, str], Any] = {}
         # The clock resumes after everything stored (own and received), so no meta write per bundle.
         last = conn.execute("SELECT max(hlc) FROM bundles").fetchone()[0]
         self.clock = hlc_mod.Clock(env.now_ms, last or hlc_mod.ZERO)
@@ -239,18 +246,31 @@ class Context:
         if writer[32:] not in devices:
             devices.append(writer[32:])
 
-    def known_op_seq(self) -> int | None:
-        """The next free op seq if nothing was written on this connection since this context's last
-        local commit, else None (ask SQLite: `oplog.next_op_seq`).
+    def since_commit(self) -> bool:
+        """True while nothing was written on this connection since this context's last local commit.
 
-        Why: a keystroke's commit would otherwise run `SELECT max(seq) FROM oplog` each time.
-        `total_changes` counts every row written on this connection, rolled back or not, so any
-        other append (received bundles, imports, a rebuild, a transaction rolled back after its
-        rows were written) moves it and the mark no longer holds. Like the chain digests kept here,
-        this assumes one connection writes the file; a mark made stale by another writer fails
-        safe: the insert hits `oplog.seq`'s primary key and the commit rolls back."""
-        mark = self._op_seq_mark
-        return mark[1] if mark is not None and mark[0] == self.conn.total_changes else None
+        Why: what a keystroke's commit would otherwise ask SQLite each time (the next op seq, that
+        the record is live and in the field's table) is then as that commit left it. `total_changes`
+        counts every row written on this connection, rolled back or not, so any other write
+        (received bundles, imports, a rebuild, an overlay's view, a transaction rolled back after
+        its writes, this transaction's own writes) ends it. Like the chain digests kept here, this
+        assumes one connection writes the file; a seq made stale by another writer fails safe:
+        the insert hits `oplog.seq`'s primary key and the commit rolls back."""
+        return self._commit_mark is not None and self._commit_mark == self.conn.total_changes
+
+    def writable_fields(self) -> dict[tuple[bytes, str], Any] | None:
+        """(record, field as named) -> FieldDef, each checked writable since the last local commit,
+        while `since_commit`; else None (check it again)."""
+        return self._writable if self.since_commit() else None
+
+    def _committed(self, began_since_commit: bool, next_seq: int, ops: list[o.Op]) -> None:
+        """A local commit is durable: keep the next op seq, and keep the checked fields if the
+        database was as the last commit left it when this one began and nothing in it could make
+        a record gone, merged or out of a table (only content writes: `CONTENT_OPS`)."""
+        if not (began_since_commit and all(type(op) in CONTENT_OPS for op in ops)):
+            self._writable = {}
+        self._commit_mark = self.conn.total_changes
+        self._next_seq = next_seq
 
     def _notify(self, event: BundleEvent) -> None:
         for listener in list(self.listeners):

@@ -36,9 +36,9 @@ class RecordWrites:
     def __init__(self, ws: Context, kind: str = "edit", meta: dict[str, Any] | None = None, *,
                  staging: bool = False) -> None:
         self.ws = ws
-        # the next op seq as known when the transaction began (`Context.known_op_seq`), read before
-        # any of its own writes move the connection's change count
-        self.first_seq = None if staging else ws.known_op_seq()
+        # began with the database as this context's last local commit left it (`Context.since_commit`),
+        # read before any of its own writes move the connection's change count
+        self.began_since_commit = not staging and ws.since_commit()
         self.kind = kind
         self.meta = dict(meta or {})
         self.staging = staging  # writes go into the active overlay, not into a bundle
