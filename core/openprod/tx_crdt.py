@@ -19,7 +19,7 @@ from typing import Any
 from . import operations as o
 from .crdt import ListEdit, element
 from .errors import ValidationError
-from .ids import IdLike, as_id
+from .ids import IdLike
 from .modules import FieldDef, normalize_value
 from .text_edits import text_edits
 from .tx_records import RecordWrites
@@ -33,22 +33,11 @@ class CrdtWrites(RecordWrites):
     """Edits to collaborative text and list fields, and their undo."""
 
     def _crdt_field(self, record: IdLike, field: str, kind: str) -> tuple[bytes, FieldDef]:
-        """The record (live, not merged away, in the field's table) and the field (a CRDT field of
-        `kind`). Checked once while nothing but this context's own content writes changed the
-        database (`Context.writable_fields`): a keystroke's transaction then reads no row for it."""
-        checked = None if self.staging else self.ws.writable_fields()
-        if checked is not None:
-            entity = as_id(record, "record id")
-            fdef: FieldDef | None = checked.get((entity, field))
-            if fdef is not None and fdef.crdt == kind:
-                return entity, fdef
         entity = self._live_entity(record)
         fdef = self._field(field, entity)
         if fdef.crdt != kind:
             raise ValidationError(f"field {fdef.display_name!r} is not a collaborative {kind} field")
         self._require_member(entity, fdef)
-        if checked is not None:
-            checked[(entity, field)] = fdef
         return entity, fdef
 
     def _undo_step(self, entity: bytes, fdef: FieldDef, kind: str, before: Any) -> Step:

@@ -1,6 +1,6 @@
 """What a local commit keeps between keystrokes while nothing else writes on the connection
 (`Context.since_commit`, issue 19 target 6), instead of asking SQLite on every commit: the next op
-seq (`SELECT max(seq) FROM oplog`), and that a text field's record is live, not merged away and in
+seq (`SELECT max(seq) FROM oplog`), and that the record written is live, not merged away and in
 the field's table (two SELECTs). Each must be dropped whenever anything else writes: received
 bundles, a rolled-back transaction, a refused signature, a reopen, and any local change other
 than a field's content; the oplog's seqs stay one unbroken run and every stored bundle reads
@@ -129,6 +129,7 @@ crdt = "text"
 type = "string"
 """
 NOTES = "props.Props.notes"
+ITEM = "props.Props.item"
 SMALLEST = "00000000-0000-7000-8000-000000000001"
 
 
@@ -161,14 +162,27 @@ def test_keystrokes_in_a_row_read_neither_the_record_nor_its_tables(typing) -> N
     _type(alice, rid, " ")
     seen = _queries(alice.ws._cx.conn, "FROM entities", "FROM facets")
     _type(alice, rid, "there", at=3)
+    for n in range(3):
+        alice.ws.set_field(rid, ITEM, f"Dagger {n}")
     alice.ws._cx.conn.set_trace_callback(None)
     assert seen == []
     assert alice.ws.records.value(rid, NOTES) == "Hi there"
+    assert alice.ws.records.value(rid, ITEM) == "Dagger 2"
 
 
+def _edit(peer: Peer, rid: str, what: str) -> None:
+    with peer.ws.transaction() as tx:
+        if what == "text":
+            tx.edit_text(rid, NOTES, [(0, 0, "x")])
+        else:
+            tx.set_field(rid, ITEM, "Sword")
+
+
+@pytest.mark.parametrize("what", ["text", "field"])
 @pytest.mark.parametrize("change", ["delete", "remove from table", "merge"])
-def test_a_record_changed_by_another_device_is_checked_again(typing, change: str) -> None:
+def test_a_record_changed_by_another_device_is_checked_again(typing, change: str, what: str) -> None:
     alice, bob, rid = typing
+    alice.ws.set_field(rid, ITEM, "Dagger 2")  # checked here
     with bob.ws.transaction() as tx:
         if change == "delete":
             tx.delete_record(rid)
@@ -178,31 +192,37 @@ def test_a_record_changed_by_another_device_is_checked_again(typing, change: str
             other = tx.create_record("props.Props", {"item": "Knife"}, record_id=SMALLEST)
             assert tx.merge_records(rid, other) == SMALLEST
     sync(alice, bob)
-    with pytest.raises(ValidationError), alice.ws.transaction() as tx:
-        tx.edit_text(rid, NOTES, [(0, 0, "x")])
+    with pytest.raises(ValidationError):
+        _edit(alice, rid, what)
 
 
+@pytest.mark.parametrize("what", ["text", "field"])
 @pytest.mark.parametrize("change", ["delete", "remove from table"])
-def test_a_record_changed_here_is_checked_again(typing, change: str) -> None:
+def test_a_record_changed_here_is_checked_again(typing, change: str, what: str) -> None:
     alice, _bob, rid = typing
+    alice.ws.set_field(rid, ITEM, "Dagger 2")  # checked here
     with alice.ws.transaction() as tx:
         if change == "delete":
             tx.delete_record(rid)
         else:
             tx.remove_from_table(rid, "props.Props")
-    with pytest.raises(ValidationError), alice.ws.transaction() as tx:
-        tx.edit_text(rid, NOTES, [(0, 0, "x")])
-    _type_after_undo = alice.ws.undo()
-    assert _type_after_undo.done
+    with pytest.raises(ValidationError):
+        _edit(alice, rid, what)
+    assert alice.ws.undo().done
     _type(alice, rid, "!")  # back again: typing goes on
     assert alice.ws.records.value(rid, NOTES) == "Hi!"
 
 
-def test_a_record_deleted_earlier_in_the_same_transaction_is_checked_again(typing) -> None:
+@pytest.mark.parametrize("what", ["text", "field"])
+def test_a_record_deleted_earlier_in_the_same_transaction_is_checked_again(typing, what: str) -> None:
     alice, _bob, rid = typing
+    alice.ws.set_field(rid, ITEM, "Dagger 2")  # checked here
     with pytest.raises(ValidationError), alice.ws.transaction() as tx:
         tx.delete_record(rid)
-        tx.edit_text(rid, NOTES, [(0, 0, "x")])
+        if what == "text":
+            tx.edit_text(rid, NOTES, [(0, 0, "x")])
+        else:
+            tx.set_field(rid, ITEM, "Sword")
     assert alice.ws.records.value(rid, NOTES) == "Hi"
     _type(alice, rid, "!")
     assert alice.ws.records.value(rid, NOTES) == "Hi!"
