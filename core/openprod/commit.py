@@ -124,11 +124,13 @@ def commit(cx: Context, prepared: Prepared, signature: bytes) -> Receipt:
     try:
         bundle = prepared.unsigned.seal(signature)
         digest = oplog.xor(cx._digests.get(cx.writer, oplog.NO_DIGEST), oplog.header_digest(bundle.header_bytes))
-        oplog.append(cx.conn, bundle, cx.env.now_ms(), digest)
+        first_seq = cx._next_seq if tx.began_since_commit else oplog.next_op_seq(cx.conn)
+        oplog.append(cx.conn, bundle, cx.env.now_ms(), digest, first_seq)
         cx.conn.execute("COMMIT")
     except BaseException:
         abort(cx)
         raise
+    cx._committed(tx.began_since_commit, first_seq + len(bundle.ops), tx.ops)
     cx._tx = None
     cx.conflicts.pending.clear()
     cx._chain_stored(cx.writer, bundle.hlc, digest)

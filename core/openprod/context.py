@@ -91,7 +91,21 @@ class RuleHook(Protocol):
     def accept(self, tx: Any, proposal: Any) -> None: ...
 
 
+@dataclass
+class Checked:
+    """What local writes checked, as this context's last local commit left the database
+    (`Context.checked`): records that exist, are not deleted and were not merged away, and
+    (record, table) memberships."""
+
+    live: set[bytes] = field(default_factory=set)
+    members: set[tuple[bytes, str]] = field(default_factory=set)
+
+
 MAX_REFERENCE_DEPTH = 8
+
+# Ops that write a field's content and nothing else: no record comes or goes, merges, or joins or
+# leaves a table (so a record checked live and in a table stays so; `Context._committed`).
+CONTENT_OPS = frozenset({o.SetField, o.ClearField, o.SetReference, o.ApplyCrdt, o.ClearAndAdd, o.IdentifyActor})
 
 
 def follow(ws: Context, reference: Reference, depth: int = 0) -> tuple[Any, str | None]:
@@ -163,6 +177,12 @@ class Context:
         self.reloads = 0  # counts `_reload`s: caches of database reads key on it (and on Applier versions)
         self._self_name: tuple[tuple[int, int], str | None] | None = None  # (key, this actor's signed name)
         self._tx: object | None = None  # the open local transaction (commit.py), if any
+        # What the local commit keeps while nothing else writes on this connection (`since_commit`):
+        # conn.total_changes right after this context's last local commit, the next op seq then, and
+        # what local writes checked since (`checked`)
+        self._commit_mark: int | None = None
+        self._next_seq = 0
+        self._checked = Checked()
         # The clock resumes after everything stored (own and received), so no meta write per bundle.
         last = conn.execute("SELECT max(hlc) FROM bundles").fetchone()[0]
         self.clock = hlc_mod.Clock(env.now_ms, last or hlc_mod.ZERO)
@@ -235,6 +255,32 @@ class Context:
         devices = self._devices.setdefault(writer[:32], [])
         if writer[32:] not in devices:
             devices.append(writer[32:])
+
+    def since_commit(self) -> bool:
+        """True while nothing was written on this connection since this context's last local commit.
+
+        Why: what a keystroke's commit would otherwise ask SQLite each time (the next op seq, that
+        that a record is live and in a table) is then as that commit left it. `total_changes`
+        counts every row written on this connection, rolled back or not, so any other write
+        (received bundles, imports, a rebuild, an overlay's view, a transaction rolled back after
+        its writes, this transaction's own writes) ends it. Like the chain digests kept here, this
+        assumes one connection writes the file; a seq made stale by another writer fails safe:
+        the insert hits `oplog.seq`'s primary key and the commit rolls back."""
+        return self._commit_mark is not None and self._commit_mark == self.conn.total_changes
+
+    def checked(self) -> Checked | None:
+        """What local writes checked since the last local commit, while `since_commit`; else None
+        (read it again)."""
+        return self._checked if self.since_commit() else None
+
+    def _committed(self, began_since_commit: bool, next_seq: int, ops: list[o.Op]) -> None:
+        """A local commit is durable: keep the next op seq, and keep what was checked if the
+        database was as the last commit left it when this one began and nothing in it could make
+        a record gone, merged or out of a table (only content writes: `CONTENT_OPS`)."""
+        if not (began_since_commit and all(type(op) in CONTENT_OPS for op in ops)):
+            self._checked = Checked()
+        self._commit_mark = self.conn.total_changes
+        self._next_seq = next_seq
 
     def _notify(self, event: BundleEvent) -> None:
         for listener in list(self.listeners):

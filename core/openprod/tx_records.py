@@ -26,7 +26,7 @@ from .validation import check_op
 from .values import Reference
 
 if TYPE_CHECKING:
-    from .context import Context
+    from .context import Checked, Context
 
 
 class RecordWrites:
@@ -36,6 +36,9 @@ class RecordWrites:
     def __init__(self, ws: Context, kind: str = "edit", meta: dict[str, Any] | None = None, *,
                  staging: bool = False) -> None:
         self.ws = ws
+        # began with the database as this context's last local commit left it (`Context.since_commit`),
+        # read before any of its own writes move the connection's change count
+        self.began_since_commit = not staging and ws.since_commit()
         self.kind = kind
         self.meta = dict(meta or {})
         self.staging = staging  # writes go into the active overlay, not into a bundle
@@ -90,8 +93,18 @@ class RecordWrites:
             return f"{table.display_name} › {label} › {fdef.display_name}"
         return label
 
+    def _kept(self) -> Checked | None:
+        """What was checked since this context's last local commit, while nothing else has written
+        (`Context.checked`; never while staging, where the overlay's view is read)."""
+        return None if self.staging else self.ws.checked()
+
     def _live_entity(self, record: IdLike) -> bytes:
+        """The record's id, checked: it exists, is not deleted and was not merged away. A record
+        checked since the last local commit is not read again (a keystroke reads no row for it)."""
         entity = as_id(record, "record id")
+        kept = self._kept()
+        if kept is not None and entity in kept.live:
+            return entity
         survivor = self.ws.redirects.resolve(entity)
         if survivor != entity:
             raise ValidationError(f"record {to_str(entity)} was merged into {to_str(survivor)}; "
@@ -101,6 +114,8 @@ class RecordWrites:
             raise NotFoundError(f"record {to_str(entity)} does not exist")
         if not state[1]:
             raise ValidationError(f"record {to_str(entity)} is deleted; restore it before changing it")
+        if kept is not None:
+            kept.live.add(entity)
         return entity
 
     def _field(self, name: str, entity: bytes | None = None) -> FieldDef:
@@ -228,9 +243,14 @@ class RecordWrites:
             self.add(o.SetField, entity=entity, field=fdef.id, value=value)
 
     def _require_member(self, entity: bytes, fdef: FieldDef) -> None:
+        kept = self._kept()
+        if kept is not None and (entity, fdef.table) in kept.members:
+            return
         if not facet_attached(self.ws.conn, entity, fdef.table):
             table = self.schema.tables[fdef.table].display_name
             raise ValidationError(f"record {to_str(entity)} is not in table {table!r}; add it to the table first")
+        if kept is not None:
+            kept.members.add((entity, fdef.table))
 
     def delete_record(self, record: IdLike) -> None:
         """Delete the record everywhere; its edges are deleted with it (and listed in the op)."""
