@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from .bundle import Bundle, encode_wire
 from .hlc import ZERO
 from .ids import to_str
+from .operations import SetField
 from .registers import touches
 from .results import OplogSize, StoredBundle, actor_str
 
@@ -56,14 +57,22 @@ def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int, digest: b
     rows = []
     extras: list[tuple[bytes, str, bytes, int]] = []
     targets: dict[bytes, None] = {}  # the bundle's main targets, once each, in order
+    actor = header.actor
+    seq = first_seq
     for index, (op, raw) in enumerate(zip(bundle.ops, bundle.op_bytes, strict=True)):
-        main, more = touches(op)
-        target, field = main if main else (None, None)
+        ord_ = op.hlc + op.op_id
+        if type(op) is SetField:  # most ops by far: one register, no others
+            target: bytes | None = op.entity
+            field: str | None = op.field
+        else:
+            main, more = touches(op)
+            target, field = main if main else (None, None)
+            for t, f in more:
+                extras.append((t, f, ord_, seq))
         if target is not None:
             targets[target] = None
-        rows.append((first_seq + index, op.op_id, op.ord, bundle_seq, index, header.actor, op.TYPE, target,
-                     field, raw))
-        extras.extend((t, f, op.ord, first_seq + index) for t, f in more)
+        rows.append((seq, op.op_id, ord_, bundle_seq, index, actor, op.TYPE, target, field, raw))
+        seq += 1
     conn.executemany(
         "INSERT INTO oplog (seq, op_id, ord, bundle_seq, idx, actor, op_type, target, field, payload)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
