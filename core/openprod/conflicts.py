@@ -28,6 +28,7 @@ from .encoding import decode, encode
 from .groups import FieldGroups
 from .hlc import ZERO
 from .merge import Redirects
+from .oplog import MAIN_WRITES
 from .registers import SET_FIELD, SET_PROP, register_writes
 from .values import Reference, from_sql, to_sql
 
@@ -589,7 +590,7 @@ class ConflictTracker:
         """After a merge: rebuild the tips of every field of the merged class on its survivor."""
         marks = ",".join("?" * len(records))
         fields = {r[0] for r in self.conn.execute(
-            f"SELECT field FROM oplog WHERE target IN ({marks}) AND field NOT LIKE '@%'"
+            f"SELECT l.field FROM {MAIN_WRITES} WHERE t.target IN ({marks}) AND l.field NOT LIKE '@%'"
             f" UNION SELECT field FROM op_touches WHERE target IN ({marks}) AND field NOT LIKE '@%'",
             (*records, *records))}
         self.conn.execute(f"DELETE FROM field_tips WHERE target IN ({marks})", records)
@@ -608,8 +609,8 @@ class ConflictTracker:
         fmarks = ",".join("?" * len(members))
         tmarks = ",".join("?" * len(targets))
         rows = self.conn.execute(
-            f"""SELECT l.ord, l.payload, b.writer, b.header FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq
-                WHERE l.target IN ({tmarks}) AND l.field IN ({fmarks})
+            f"""SELECT l.ord, l.payload, b.writer, b.header FROM {MAIN_WRITES}
+                WHERE t.target IN ({tmarks}) AND l.field IN ({fmarks})
                 UNION
                 SELECT l.ord, l.payload, b.writer, b.header FROM op_touches t JOIN oplog l ON l.seq = t.op_seq
                 JOIN bundles b ON b.seq = l.bundle_seq WHERE t.target IN ({tmarks}) AND t.field IN ({fmarks})

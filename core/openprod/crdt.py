@@ -215,6 +215,7 @@ class CrdtStore:
     def doc(self, entity: bytes, field: str, kind: str) -> Any:
         """The document of a field (shared by fields mapped together), built from the oplog."""
         from .operations import decode_stored_op
+        from .oplog import MAIN_WRITES
 
         members = tuple(self.members(field))
         key = (entity, members[0])
@@ -230,8 +231,8 @@ class CrdtStore:
         cleared = ""
         held = 0
         for (payload,) in self.conn.execute(
-                f"SELECT payload FROM oplog WHERE target IN ({rmarks}) AND field IN ({marks})"
-                " AND op_type IN ('ApplyCrdt', 'ClearAndAdd') ORDER BY seq", (*records, *members)):
+                f"SELECT l.payload FROM {MAIN_WRITES} WHERE t.target IN ({rmarks}) AND l.field IN ({marks})"
+                " AND l.op_type IN ('ApplyCrdt', 'ClearAndAdd') ORDER BY l.seq", (*records, *members)):
             op: Any = decode_stored_op(payload)
             backend.apply(doc, op.delta)
             held += 1

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from .bundle import Bundle, encode_wire
 from .hlc import ZERO
 from .ids import to_str
+from .operations import SetField
 from .registers import touches
 from .results import OplogSize, StoredBundle, actor_str
 
@@ -34,7 +35,9 @@ def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int, digest: b
     """Insert the bundle and its ops (inside the caller's transaction). Returns the bundle seq.
 
     Its ops get consecutive seqs from `first_seq`, kept in the bundle row: readers find a bundle's
-    ops by that range (no index on `oplog.bundle_seq`, one B-tree insert less per op).
+    ops by that range (no index on `oplog.bundle_seq`, one B-tree insert less per op). The records
+    its ops are about go in `bundle_targets` once per bundle (not an index entry per op): readers
+    of a register's writes go target -> bundles -> their ops (`MAIN_WRITES`).
 
     `digest` is the writer's digest with this bundle included (the caller keeps them in memory);
     None leaves the vector clock row to the caller (`store_clocks`, once per batch of received
@@ -53,17 +56,30 @@ def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int, digest: b
     assert bundle_seq is not None
     rows = []
     extras: list[tuple[bytes, str, bytes, int]] = []
+    targets: dict[bytes, None] = {}  # the bundle's main targets, once each, in order
+    actor = header.actor
+    seq = first_seq
     for index, (op, raw) in enumerate(zip(bundle.ops, bundle.op_bytes, strict=True)):
-        main, more = touches(op)
-        target, field = main if main else (None, None)
-        rows.append((first_seq + index, op.op_id, op.ord, bundle_seq, index, header.actor, op.TYPE, target,
-                     field, raw))
-        extras.extend((t, f, op.ord, first_seq + index) for t, f in more)
+        ord_ = op.hlc + op.op_id
+        if type(op) is SetField:  # most ops by far: one register, no others
+            target: bytes | None = op.entity
+            field: str | None = op.field
+        else:
+            main, more = touches(op)
+            target, field = main if main else (None, None)
+            for t, f in more:
+                extras.append((t, f, ord_, seq))
+        if target is not None:
+            targets[target] = None
+        rows.append((seq, op.op_id, ord_, bundle_seq, index, actor, op.TYPE, target, field, raw))
+        seq += 1
     conn.executemany(
         "INSERT INTO oplog (seq, op_id, ord, bundle_seq, idx, actor, op_type, target, field, payload)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
+    conn.executemany("INSERT INTO bundle_targets (target, bundle_seq) VALUES (?, ?)",
+                     [(target, bundle_seq) for target in targets])
     if extras:
         conn.executemany("INSERT INTO op_touches (target, field, ord, op_seq) VALUES (?, ?, ?, ?)", extras)
     if digest is not None:
@@ -93,6 +109,12 @@ def next_op_seq(conn: sqlite3.Connection) -> int:
     return (row[0] or 0) + 1
 
 
+# The ops whose main register is on target `t.target` (an `oplog l` with its `bundles b`): from the
+# bundles that wrote the target to their ops by seq range, each op once (its own target's row).
+MAIN_WRITES = ("bundle_targets t JOIN bundles b ON b.seq = t.bundle_seq JOIN oplog l"
+               " ON l.seq >= b.first_op AND l.seq < b.first_op + b.op_count AND l.target = t.target")
+
+
 def writes_to(conn: sqlite3.Connection, target: bytes, fields: tuple[str, ...] | list[str],
               after_ord: bytes = b"") -> Iterator[tuple[bytes, bytes, str, bytes, bytes]]:
     """Every op writing (target, any of `fields`) after `after_ord`, in canonical order.
@@ -101,9 +123,8 @@ def writes_to(conn: sqlite3.Connection, target: bytes, fields: tuple[str, ...] |
     """
     marks = ",".join("?" * len(fields))
     sql = f"""
-        SELECT l.ord, b.writer, l.op_type, l.payload, b.bundle_id FROM oplog l
-        JOIN bundles b ON b.seq = l.bundle_seq
-        WHERE l.target = ? AND l.field IN ({marks}) AND l.ord > ?
+        SELECT l.ord, b.writer, l.op_type, l.payload, b.bundle_id FROM {MAIN_WRITES}
+        WHERE t.target = ? AND l.field IN ({marks}) AND l.ord > ?
         UNION
         SELECT l.ord, b.writer, l.op_type, l.payload, b.bundle_id FROM op_touches t
         JOIN oplog l ON l.seq = t.op_seq JOIN bundles b ON b.seq = l.bundle_seq
@@ -132,8 +153,8 @@ def other_writer_received_since(conn: sqlite3.Connection, target: bytes, fields:
     cannot tell "since"."""
     marks = ",".join("?" * len(fields))
     sql = f"""
-        SELECT b.writer FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq
-        WHERE l.target = ? AND l.field IN ({marks}) AND l.seq > ? AND b.writer != ?
+        SELECT b.writer FROM {MAIN_WRITES}
+        WHERE t.target = ? AND l.field IN ({marks}) AND l.seq > ? AND b.writer != ?
         UNION ALL
         SELECT b.writer FROM op_touches t JOIN oplog l ON l.seq = t.op_seq JOIN bundles b ON b.seq = l.bundle_seq
         WHERE t.target = ? AND t.field IN ({marks}) AND l.seq > ? AND b.writer != ?

@@ -26,6 +26,7 @@ from .encoding import decode
 from .errors import LocalError, ValidationError
 from .ids import as_id, to_str
 from .modules import normalize_value
+from .oplog import MAIN_WRITES
 from .query import QueryError, compile_query, matches, run_query
 from .reads import facet_attached, group_value, table_members
 
@@ -408,8 +409,9 @@ class RuleEngine:
         preserved: dict[str, Any] = {}
         if any(spec.get("mode") == "preserve_on_restore" for spec in rule.defaults.values()):
             row = self.ws.conn.execute(
-                "SELECT l.payload FROM oplog l WHERE l.target = ? AND l.field = ? AND l.op_type = 'RemoveFromTable'"
-                " ORDER BY l.ord DESC LIMIT 1", (entity, f"@facet:{rule.table}")).fetchone()
+                f"SELECT l.payload FROM {MAIN_WRITES} WHERE t.target = ? AND l.field = ?"
+                " AND l.op_type = 'RemoveFromTable' ORDER BY l.ord DESC LIMIT 1",
+                (entity, f"@facet:{rule.table}")).fetchone()
             if row is not None:
                 preserved = dict(o.decode_op(row[0]).preserved)  # type: ignore[attr-defined]
         defaults: dict[str, Any] = {}

@@ -20,6 +20,14 @@ from .parked import renew_table as renew_parked
 
 SCHEMA_VERSION = 4  # bump when derived tables change: opening an older file rebuilds them
 
+BUNDLE_TARGETS_DDL = """
+CREATE TABLE IF NOT EXISTS bundle_targets (
+    target BLOB NOT NULL,
+    bundle_seq INTEGER NOT NULL REFERENCES bundles (seq),
+    PRIMARY KEY (target, bundle_seq)
+) WITHOUT ROWID;
+"""
+
 CANONICAL_DDL = """
 CREATE TABLE IF NOT EXISTS bundles (
     seq INTEGER PRIMARY KEY,              -- reception order (local)
@@ -48,8 +56,11 @@ CREATE TABLE IF NOT EXISTS oplog (
     field TEXT,                           -- field id or edge property, when there is one
     payload BLOB NOT NULL                 -- exact op bytes (hashed in the signed header)
 );
-CREATE INDEX IF NOT EXISTS oplog_target ON oplog (target, field, ord);
 
+-- The records (or edges) each bundle's ops are about, once per bundle: readers go from a target to
+-- the bundles that wrote it, then to their ops by the seq range (`bundles.first_op`). One row per
+-- bundle and target instead of an index entry per op (a 10-field edit of one record: 1 insert, not 10).
+""" + BUNDLE_TARGETS_DDL + """
 -- Registers an op writes besides its main one (table defaults, discarded values, copies on
 -- unlink, cascaded edges), so history and undo guards find every write to a register.
 CREATE TABLE IF NOT EXISTS op_touches (
@@ -411,6 +422,7 @@ def install(conn: sqlite3.Connection) -> bool:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
         _add_writers(conn)
     _add_first_op(conn)
+    _add_bundle_targets(conn)
     renew_parked(conn)
     conn.executescript(CANONICAL_DDL + LOCAL_DDL + PARKED_DDL)
     set_meta(conn, "schema_version", SCHEMA_VERSION)
@@ -475,6 +487,27 @@ def _add_first_op(conn: sqlite3.Connection) -> None:
                      "(SELECT min(seq) FROM oplog WHERE bundle_seq = bundles.seq),"
                      " (SELECT coalesce(max(seq), 0) + 1 FROM oplog WHERE bundle_seq < bundles.seq))")
         conn.execute("DROP INDEX IF EXISTS oplog_bundle")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _add_bundle_targets(conn: sqlite3.Connection) -> None:
+    """Files from before `bundle_targets` found the ops about a record through an index on
+    `oplog (target, field, ord)`, one entry per op. Once, at open: the table is filled from the
+    stored ops and the index dropped, in one transaction (after `_add_first_op`, whose ranges
+    the readers use)."""
+    tables = {row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('oplog', 'bundle_targets')")}
+    if "oplog" not in tables or "bundle_targets" in tables:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(BUNDLE_TARGETS_DDL)
+        conn.execute("INSERT INTO bundle_targets (target, bundle_seq)"
+                     " SELECT DISTINCT target, bundle_seq FROM oplog WHERE target IS NOT NULL")
+        conn.execute("DROP INDEX IF EXISTS oplog_target")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
