@@ -65,11 +65,17 @@ class Change:
     accepted: bool = True  # False for a resolution that lost to an earlier one
     stale: bool = False  # arrived long after it was made (flagged on arrival)
     staged: bool = False  # in the active overlay: not real until the overlay is committed
+    collaborative: str | None = None  # "text" or "list": an edit merged into a collaborative field
+
 
     def describe(self) -> str:
         """One sentence: "Alice chose '555-1111' over Bob's '555-2222'", "Bob changed it from 'todo'
         to 'done' while Alice, not having seen that, changed it to 'blocked'"."""
         who = f"{self.display_name} (staged, not saved yet)" if self.staged else self.display_name
+        if self.collaborative == "text":
+            return f"{who} edited the text"
+        if self.collaborative == "list":
+            return f"{who} changed the list"
         if self.resolution:
             over = _names(self.chosen_over)
             whose = f"{self.picked.display_name}'s " if self.picked and self.picked.actor != self.actor else ""
@@ -131,7 +137,13 @@ def field_history(ws: Context, record: IdLike, field: str) -> list[Change]:
     marks = ",".join("?" * len(records))
     resolutions = dict(ws.conn.execute(f"SELECT op_id, accepted FROM resolutions WHERE target IN ({marks})",
                                        records))
-    ops = [o.decode_op(payload) for _ord, _writer, _type, payload, _bundle in rows]
+    decoded = [o.decode_op(payload) for _ord, _writer, _type, payload, _bundle in rows]
+    # A collaborative (CRDT) field's edits write no value register: each is merged into the text or
+    # list, never in conflict, so it is told as "edited" in its place in time, apart from the writes.
+    edits = {i: _collaborative(rows[i], op, names, stale) for i, op in enumerate(decoded)
+             if isinstance(op, o.ApplyCrdt | o.ClearAndAdd)}
+    rows = [r for i, r in enumerate(rows) if i not in edits]
+    ops = [op for i, op in enumerate(decoded) if i not in edits]
     writes = []
     for (ord_, writer, _type, _payload, bundle_id), op in zip(rows, ops, strict=True):
         target, written, value = next((t, f, v) for t, f, v in register_writes(op) if t in records and f in members)
@@ -170,7 +182,23 @@ def field_history(ws: Context, record: IdLike, field: str) -> list[Change]:
             concurrent_with=() if is_resolution else concurrent, resolution=is_resolution, chosen_over=chosen_over,
             picked=picked,
             supersedes=supersedes, accepted=bool(resolutions.get(op.op_id, 1)), stale=bundle_id in stale))
+    if edits:
+        changes = sorted([*changes, *edits.values()], key=lambda c: c.hlc)
     return changes + _staged(ws, entity, members, changes[-1].new if changes else None)
+
+
+def _collaborative(row: tuple[bytes, bytes, str, bytes, bytes], op: o.ApplyCrdt | o.ClearAndAdd,
+                   names: dict[bytes, str], stale: set[bytes]) -> Change:
+    """A collaborative field's edit as a change: who edited it and when (the text it made is not
+    rebuilt here: "who changed this?" names the people, the field shows the merged text)."""
+    ord_, writer, op_type, _payload, bundle_id = row
+    actor = writer[:32]
+    kind = op.crdt_type if isinstance(op, o.ApplyCrdt) else "list"
+    return Change(
+        actor=actor.hex(), display_name=names.get(actor, short_actor(actor)), hlc=ord_[:12],
+        when=hlc_mod.to_display(ord_[:12]), old=None, new=None, bundle_id=to_str(bundle_id),
+        op_id=to_str(op.op_id), op_type=op_type, field=op.field, collaborative=kind,
+        stale=bundle_id in stale)
 
 
 def _staged(ws: Context, entity: bytes, members: tuple[str, ...], previous: Any) -> list[Change]:

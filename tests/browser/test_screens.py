@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,22 @@ def test_record_form_tables_history_and_print(profile: Any, engine: str, server:
     expect(dialog.locator("li.change").first).to_contain_text("Alice Stage")
     expect(dialog.locator("li.change").first).to_contain_text("jane@theatre.example")
     app.shot(screenshot_dir, f"05-history-{engine}")
+    app.page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    # Shared notes (a collaborative text field): its history names who edited it
+    seq = app.stats()["workspace"]["loggedSeq"]
+    app.field("Notes").fill("Allergic to peanuts")
+    app.page.keyboard.press("Tab")  # leaving the field ends the typing burst: it is saved
+    deadline = time.monotonic() + 30
+    while app.stats()["workspace"]["loggedSeq"] == seq:
+        assert time.monotonic() < deadline, "the typed notes were not saved within 30 s"
+        time.sleep(0.1)
+    app.page.get_by_role("button", name="Who changed Notes?").click()
+    expect(dialog).to_contain_text("Who changed Notes?")
+    expect(dialog.locator("li.change")).to_have_count(1)
+    expect(dialog.locator("li.change").first).to_contain_text("Alice Stage")
+    expect(dialog.locator("li.change").first).to_contain_text("edited the text")
     app.page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
 

@@ -284,3 +284,24 @@ def test_undo_of_a_text_edit_made_after_seeing_a_concurrent_one_still_works(pair
         tx.edit_text(rid, NOTES, [(13, 0, " X")])
     assert alice.ws.undo().done
     assert alice.ws.records.get(rid).get("notes") == "Y Hello world"
+
+
+def test_who_changed_a_text_or_list_field_names_each_edit_in_time_order(pair) -> None:
+    """"Who changed this?" on a collaborative field (the app's History button) lists each edit by
+    its author; it used to raise a bare StopIteration, as these edits write no value register."""
+    alice, bob, rid = pair
+    with bob.ws.transaction() as tx:
+        tx.edit_text(rid, NOTES, [(11, 0, "!")])
+    with alice.ws.transaction() as tx:
+        tx.set_field(rid, "item", "Rapier")
+    sync(alice, bob)
+    with alice.ws.transaction() as tx:
+        tx.clear_and_add(rid, TAGS, ["sharp"])
+    sync(alice, bob)
+    for peer in (alice, bob):
+        text = peer.ws.history.field(rid, NOTES)
+        assert [c.describe() for c in text] == ["Alice edited the text", "Bob edited the text"]
+        assert [c.collaborative for c in text] == ["text", "text"] and text[0].hlc < text[1].hlc
+        assert [c.describe() for c in peer.ws.history.field(rid, TAGS)] == ["Alice changed the list"]
+        assert [c.describe() for c in peer.ws.history.field(rid, "item")][-1] == \
+            "Alice changed it from 'Dagger' to 'Rapier'"

@@ -31,6 +31,8 @@ function others(field, list) {
 
 /** What one change did, in words: a decision names what it chose over, not "from X to X". */
 function what(field, c) {
+  if (c.collaborative === 'text') return ['edited the text'];
+  if (c.collaborative === 'list') return ['changed the list'];
   if (c.resolution) {
     const over = c.chosen_over && c.chosen_over.length ? [' over ', others(field, c.chosen_over)] : [];
     const whose = c.picked_from ? `${c.picked_from}'s ` : '';
