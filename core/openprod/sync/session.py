@@ -336,7 +336,9 @@ class SyncSession:
         for key, count in item.parts:
             for _ in range(count):
                 result = next(results_left)
-                if result.status == "rejected":
+                if result.status != "rejected" and result.writer is not None and result.hlc is not None:
+                    self._peer_holds(result.writer, result.hlc)
+                elif result.status == "rejected":
                     reason = result.reason or "malformed"
                     refused = None if result.bundle_id is None else from_str(result.bundle_id)
                     self._send(Nack(bundle_id=refused, reason=reason, detail=result.detail))
@@ -720,6 +722,18 @@ class SyncSession:
         if self._awaiting_clock:  # the clock our peer's proof left out: now catch-up can start
             self._awaiting_clock = False
             self._start_catchup(self._peer_clock)
+
+    def _peer_holds(self, writer: bytes, hlc: bytes) -> None:
+        """The peer sent us this bundle, so it holds it: an honest peer sends only bundles it stored,
+        each writer's in chain order, so its clock is at least `hlc` for `writer`. Without this, a
+        side that goes quiet before the peer's next acknowledgement or check would take what the
+        peer sent for something it lacks and send the peer its own bundles back. Only a bundle whose
+        header is its author's counts (the result carries `writer` and `hlc` only then: signature
+        verified, or equal to a stored bundle); a refused one claims nothing, so a garbled or forged
+        header cannot make us believe the peer holds what it lacks. Knowledge is per session: a new
+        session starts again from the peer's proof."""
+        if hlc > self._peer_clock.get(writer, ZERO):
+            self._peer_clock[writer] = hlc
 
     def _merge_peer_clock(self, clock: VectorClock) -> None:
         known = self._peer_clock
