@@ -221,6 +221,9 @@ class SyncSession:
         self._live_dropped = False  # the live queue overflowed: catch up from the peer's clock instead
         self._last_repair: tuple[int, frozenset[tuple[bytes, bytes]]] | None = None
         self._forks_sent: frozenset[tuple[bytes, bytes, bytes]] = frozenset()
+        # writer -> (the peer's clock, its digest, since when) from its last check, where it was ahead of
+        # us with a different digest: a fork only if we are still behind `recheck_ms` later (see _on_check)
+        self._peer_ahead: dict[bytes, tuple[bytes, bytes, int]] = {}
         # receiving
         self._batches: dict[int, list[int]] = {}  # key -> [count, remaining, is_catchup, seq]
         self._batch_key = 0
@@ -807,7 +810,8 @@ class SyncSession:
             return self._now
         base = self._last_activity + self.config.quiet_ms
         mine = self.replica.vector_clock()
-        times = []
+        times = [max(since for _h, _d, since in behind.values()) + self.config.recheck_ms
+                 for behind in (self._behind_peer(mine),) if behind]
         if lacks(mine, self._peer_clock):
             if self._last_repair is None or self._last_repair[1] != frozenset(self._peer_clock.items()):
                 return base
@@ -819,6 +823,18 @@ class SyncSession:
 
     def _when_quiet(self, now: int) -> None:
         mine = self.replica.vector_clock()
+        behind = self._behind_peer(mine)
+        if behind and all(now >= since + self.config.recheck_ms for _h, _d, since in behind.values()):
+            # Quiet, and long after the peer's check still short of what it said it held, digests
+            # differing: what we wait for hangs on a branch of a forked chain that we hold and it lacks
+            # (a bundle of its branch parked here). Send those chains.
+            self._peer_ahead.clear()
+            digests = self.replica.digests()
+            fork_key = frozenset((w, peer_digest, digests[w]) for w, (_h, peer_digest, _s) in behind.items())
+            if fork_key != self._forks_sent:
+                self._forks_sent = fork_key
+                self._start_delta(self.replica.chains(sorted(behind)))
+                return
         if lacks(mine, self._peer_clock):
             key = frozenset(self._peer_clock.items())
             if (self._last_repair is None or self._last_repair[1] != key
@@ -830,6 +846,10 @@ class SyncSession:
         if (self._last_check is None or self._last_check[1] != mine_key
                 or now >= self._last_check[0] + self.config.recheck_ms):
             self._send_check(mine)
+
+    def _behind_peer(self, mine: VectorClock) -> dict[bytes, tuple[bytes, bytes, int]]:
+        """The writers of `_peer_ahead` on which we are still behind the peer's last check."""
+        return {w: seen for w, seen in self._peer_ahead.items() if mine.get(w, ZERO) < seen[0]}
 
     def _state_key(self, mine: VectorClock) -> StateKey:
         """What a check reports: the clock, and the chain digests (a forked branch leaves the clock as it was)."""
@@ -844,11 +864,19 @@ class SyncSession:
         mine = self.replica.vector_clock()
         mine_key = self._state_key(mine)
         digests = self.replica.digests()
-        # A writer whose bundles differ though the peer is not behind on its clock: its chain forked
-        # (a copied database, or an author equivocating). Send that writer's whole chain, once per state.
+        # A writer whose bundles differ though both clocks stand at the same bundle: its chain forked (a
+        # copied database, or an author equivocating). Send that writer's whole chain, once per state.
+        # Not yet when the peer is ahead on that writer: its digest differs because it holds more (its
+        # check can overtake the rest of its catch-up: sending the chain then would send the peer its own
+        # bundles). Once the clocks are equal a fork shows here; if we are still behind `recheck_ms` later
+        # (what we wait for hangs on a branch it lacks), `_when_quiet` sends the chain (`_peer_ahead`).
         forked = sorted(w for w, d in digests.items()
-                        if check.digests.get(w) != d and check.clock.get(w, ZERO) >= mine.get(w, ZERO))
+                        if check.digests.get(w) != d and check.clock.get(w, ZERO) == mine.get(w, ZERO))
         fork_key = frozenset((w, check.digests.get(w, b""), digests[w]) for w in forked)
+        ahead = {w: (check.clock[w], check.digests.get(w, b"")) for w, d in digests.items()
+                 if check.digests.get(w) != d and check.clock.get(w, ZERO) > mine.get(w, ZERO)}
+        self._peer_ahead = {w: (*seen, known[2] if (known := self._peer_ahead.get(w)) and known[:2] == seen
+                                else self._now) for w, seen in ahead.items()}
         if forked and self._quiet() and fork_key != self._forks_sent:
             self._forks_sent = fork_key
             self._start_delta(self.replica.chains(forked))
