@@ -161,6 +161,13 @@ class SessionConfig:
     the check reads the whole state hash in one call, and the browser worker reads it a page per turn
     during the quiet delay so that an edit never waits behind it; CPython clients (`RelayClient`) turn
     it on."""
+    hash_in_steps: bool = False
+    """The driver fills the replica's state-hash cache a page per turn (`WorkspaceReplica.state_hash_steps`:
+    the browser worker, so that an edit never waits behind a whole hash of a large workspace). A check
+    that needs the hash while the cache is stale then waits for it: the peer's check (whose clock is
+    taken at once) is answered, and our own quiet check sent, once the cache holds the current state's
+    hash, at the next `handle_timer` (`get_timer` says when). Off, the hash is read in one call when a
+    check needs it (the relay and CPython clients)."""
     blobs: bool = True
     """Speak the blob transfer feature (`blobs/1`) when the peer does too."""
     max_live_bytes: int = 8 * 1024 * 1024
@@ -243,6 +250,7 @@ class SyncSession:
         self._pinged_at: int | None = None
         self._last_activity = now
         self._last_check: tuple[int, StateKey] | None = None
+        self._held_check: Check | None = None  # the peer's check, waiting for our paged hash (hash_in_steps)
         self._reported: StateKey | None = None
         # blobs (see blob_messages.py): our unanswered requests, and the peer's we still owe an answer
         self._blob_asked: dict[tuple[bytes, int], int] = {}
@@ -456,6 +464,8 @@ class SyncSession:
                 times.append(quiet)
             if self._unacked:
                 times.append(min(self._unacked.values()) + cfg.ack_timeout_ms)
+            if self._held_check is not None and self._hash_ready():
+                times.append(self._now)
         return max(min(times), self._now)
 
     def handle_timer(self, now: int) -> None:
@@ -479,7 +489,10 @@ class SyncSession:
             self._unacked_sizes.clear()
             self._unacked_bytes = 0
             self._live_unacked.clear()
-        if self._caught_up_due and self._quiet():
+        if self._held_check is not None and self._hash_ready():
+            check, self._held_check = self._held_check, None
+            self._on_check(check)
+        if self._caught_up_due and self._quiet() and self._hash_ready():
             self._caught_up_now()
         elif now >= self._last_activity + cfg.quiet_ms and self._quiet():
             self._when_quiet(now)
@@ -791,7 +804,7 @@ class SyncSession:
         still be in flight: the timer is then due at once). Only the check: a repair waits for the
         quiet delay as before (what we hold beyond the peer's last known clock may be what it just
         sent us; its check answering ours tells us)."""
-        if self._caught_up_due and self.state is State.OPEN and self._quiet():
+        if self._caught_up_due and self.state is State.OPEN and self._quiet() and self._hash_ready():
             self._caught_up_due = False
             mine = self.replica.vector_clock()
             if self._last_check is None or self._last_check[1] != self._state_key(mine):
@@ -806,7 +819,7 @@ class SyncSession:
         """When `_when_quiet` would next do something (a repair or a check), if the session stays quiet."""
         if not self._quiet():
             return None
-        if self._caught_up_due:
+        if self._caught_up_due and self._hash_ready():
             return self._now
         base = self._last_activity + self.config.quiet_ms
         mine = self.replica.vector_clock()
@@ -816,10 +829,11 @@ class SyncSession:
             if self._last_repair is None or self._last_repair[1] != frozenset(self._peer_clock.items()):
                 return base
             times.append(self._last_repair[0] + self.config.recheck_ms)
-        if self._last_check is None or self._last_check[1] != self._state_key(mine):
-            return base
-        times.append(self._last_check[0] + self.config.recheck_ms)
-        return max(base, min(times))
+        if self._hash_ready():  # else the check waits for the driver's paged hash, not for a timer
+            if self._last_check is None or self._last_check[1] != self._state_key(mine):
+                return base
+            times.append(self._last_check[0] + self.config.recheck_ms)
+        return max(base, min(times)) if times else None
 
     def _when_quiet(self, now: int) -> None:
         mine = self.replica.vector_clock()
@@ -843,9 +857,17 @@ class SyncSession:
                 self._start_catchup(self._peer_clock)
                 return
         mine_key = self._state_key(mine)
-        if (self._last_check is None or self._last_check[1] != mine_key
-                or now >= self._last_check[0] + self.config.recheck_ms):
+        if self._hash_ready() and (self._last_check is None or self._last_check[1] != mine_key
+                                   or now >= self._last_check[0] + self.config.recheck_ms):
             self._send_check(mine)
+
+    def _hash_ready(self) -> bool:
+        """Whether a check may read the state hash now: always, unless the driver pages it
+        (`hash_in_steps`) and the replica's cache is not the current state's yet."""
+        if not self.config.hash_in_steps:
+            return True
+        current = getattr(self.replica, "hash_is_current", None)
+        return current is None or bool(current())
 
     def _behind_peer(self, mine: VectorClock) -> dict[bytes, tuple[bytes, bytes, int]]:
         """The writers of `_peer_ahead` on which we are still behind the peer's last check."""
@@ -861,6 +883,9 @@ class SyncSession:
 
     def _on_check(self, check: Check) -> None:
         self._merge_peer_clock(check.clock)
+        if not self._hash_ready():
+            self._held_check = check  # answered once the driver's paged hash is cached (handle_timer)
+            return
         mine = self.replica.vector_clock()
         mine_key = self._state_key(mine)
         digests = self.replica.digests()
