@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from simnet import collect
 
-from helpers import ManualClock, Peer, make_env, make_peer, seeded_identity
+from helpers import START_MS, ManualClock, Peer, make_env, make_peer, seeded_identity
 from openprod import BundleEvent, Workspace, connect
 from openprod.sync import InSync, Role, SessionConfig, State, SyncSession, WorkspaceReplica, decode_message_v1, pump
 from openprod.sync.messages import Batch, Chunk, Message
@@ -250,6 +250,22 @@ def test_a_check_that_overtakes_the_senders_data_sends_nothing_back(tmp_path: Pa
     net = EchoNet(nodes, clock, random.Random(seed), SMALL_WINDOW, slow=4 * CONFIG.quiet_ms)
     net.connect(1, 0)
     net.settle()
+    assert nodes[1].ws.state_hash() == nodes[0].ws.state_hash()
+    assert len(net.echoed) == 0, f"{len(net.echoed)} of Alice's {net.sent} bundles sent back to her"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_long_catch_up_is_not_taken_for_a_stuck_fork(tmp_path: Path, clock: ManualClock, seed: int) -> None:
+    """Behind the peer's check for longer than `recheck_ms` is what a fork that hides a branch looks
+    like, and also a long catch-up on a slow link (a relay taking a large upload). While the peer's
+    bundles keep arriving it is the second: nothing is sent back. (A link whose round trip is longer
+    than `recheck_ms`, 30 s by default, would still look stuck.)"""
+    nodes = two(tmp_path, clock, 100)
+    config = replace(SMALL_WINDOW, recheck_ms=12 * CONFIG.quiet_ms)  # 600 ms: over a round trip (<= 400 ms)
+    net = EchoNet(nodes, clock, random.Random(seed), config, slow=4 * CONFIG.quiet_ms)
+    net.connect(1, 0)
+    net.settle()
+    assert clock.now - START_MS > 4 * config.recheck_ms  # the catch-up took several times recheck_ms
     assert nodes[1].ws.state_hash() == nodes[0].ws.state_hash()
     assert len(net.echoed) == 0, f"{len(net.echoed)} of Alice's {net.sent} bundles sent back to her"
 

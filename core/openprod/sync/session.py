@@ -228,9 +228,10 @@ class SyncSession:
         self._live_dropped = False  # the live queue overflowed: catch up from the peer's clock instead
         self._last_repair: tuple[int, frozenset[tuple[bytes, bytes]]] | None = None
         self._forks_sent: frozenset[tuple[bytes, bytes, bytes]] = frozenset()
-        # writer -> (the peer's clock, its digest, since when) from its last check, where it was ahead of
-        # us with a different digest: a fork only if we are still behind `recheck_ms` later (see _on_check)
-        self._peer_ahead: dict[bytes, tuple[bytes, bytes, int]] = {}
+        # writer -> (the peer's clock, its digest, since when, our clock then) from its last check, where
+        # it was ahead of us with a different digest: a fork only if we are still behind, having received
+        # nothing more of that writer, `recheck_ms` later (see _on_check)
+        self._peer_ahead: dict[bytes, tuple[bytes, bytes, int, bytes]] = {}
         # receiving
         self._batches: dict[int, list[int]] = {}  # key -> [count, remaining, is_catchup, seq]
         self._batch_key = 0
@@ -356,6 +357,11 @@ class SyncSession:
                     self._events.append(BundleRefused(result.bundle_id, reason, result.detail))
                     self._rejections += 1
             self._finish_batch(key)
+        if self._peer_ahead:  # still receiving a writer the peer was ahead on: not a stuck fork (yet)
+            mine = self.replica.vector_clock()
+            for w, (h, d, _since, was) in list(self._peer_ahead.items()):
+                if mine.get(w, ZERO) != was:
+                    self._peer_ahead[w] = (h, d, self._now, mine.get(w, ZERO))
         self._send_ack()
         if self._rejections > self.config.max_rejections:
             self._refuse(REASON_TOO_MANY_REJECTIONS, f"refused {self._rejections} bundles from this peer")
@@ -823,7 +829,7 @@ class SyncSession:
             return self._now
         base = self._last_activity + self.config.quiet_ms
         mine = self.replica.vector_clock()
-        times = [max(since for _h, _d, since in behind.values()) + self.config.recheck_ms
+        times = [max(since for _h, _d, since, _m in behind.values()) + self.config.recheck_ms
                  for behind in (self._behind_peer(mine),) if behind]
         if lacks(mine, self._peer_clock):
             if self._last_repair is None or self._last_repair[1] != frozenset(self._peer_clock.items()):
@@ -838,13 +844,13 @@ class SyncSession:
     def _when_quiet(self, now: int) -> None:
         mine = self.replica.vector_clock()
         behind = self._behind_peer(mine)
-        if behind and all(now >= since + self.config.recheck_ms for _h, _d, since in behind.values()):
-            # Quiet, and long after the peer's check still short of what it said it held, digests
-            # differing: what we wait for hangs on a branch of a forked chain that we hold and it lacks
-            # (a bundle of its branch parked here). Send those chains.
+        if behind and all(now >= since + self.config.recheck_ms for _h, _d, since, _m in behind.values()):
+            # Quiet, still short of what the peer's check said it held, digests differing, and nothing
+            # more of that writer for `recheck_ms`: what we wait for hangs on a branch of a forked chain
+            # that we hold and it lacks (a bundle of its branch parked here). Send those chains.
             self._peer_ahead.clear()
             digests = self.replica.digests()
-            fork_key = frozenset((w, peer_digest, digests[w]) for w, (_h, peer_digest, _s) in behind.items())
+            fork_key = frozenset((w, peer_digest, digests[w]) for w, (_h, peer_digest, _s, _m) in behind.items())
             if fork_key != self._forks_sent:
                 self._forks_sent = fork_key
                 self._start_delta(self.replica.chains(sorted(behind)))
@@ -869,7 +875,7 @@ class SyncSession:
         current = getattr(self.replica, "hash_is_current", None)
         return current is None or bool(current())
 
-    def _behind_peer(self, mine: VectorClock) -> dict[bytes, tuple[bytes, bytes, int]]:
+    def _behind_peer(self, mine: VectorClock) -> dict[bytes, tuple[bytes, bytes, int, bytes]]:
         """The writers of `_peer_ahead` on which we are still behind the peer's last check."""
         return {w: seen for w, seen in self._peer_ahead.items() if mine.get(w, ZERO) < seen[0]}
 
@@ -900,8 +906,9 @@ class SyncSession:
         fork_key = frozenset((w, check.digests.get(w, b""), digests[w]) for w in forked)
         ahead = {w: (check.clock[w], check.digests.get(w, b"")) for w, d in digests.items()
                  if check.digests.get(w) != d and check.clock.get(w, ZERO) > mine.get(w, ZERO)}
-        self._peer_ahead = {w: (*seen, known[2] if (known := self._peer_ahead.get(w)) and known[:2] == seen
-                                else self._now) for w, seen in ahead.items()}
+        self._peer_ahead = {w: known if (known := self._peer_ahead.get(w)) and known[:2] == seen
+                            and known[3] == mine.get(w, ZERO) else (*seen, self._now, mine.get(w, ZERO))
+                            for w, seen in ahead.items()}
         if forked and self._quiet() and fork_key != self._forks_sent:
             self._forks_sent = fork_key
             self._start_delta(self.replica.chains(forked))
