@@ -348,7 +348,7 @@ class SyncSession:
         for key, count in item.parts:
             for _ in range(count):
                 result = next(results_left)
-                if result.status != "rejected" and result.writer is not None and result.hlc is not None:
+                if result.status in ("applied", "duplicate") and result.writer is not None and result.hlc is not None:
                     self._peer_holds(result.writer, result.hlc)
                 elif result.status == "rejected":
                     reason = result.reason or "malformed"
@@ -749,11 +749,12 @@ class SyncSession:
         """The peer sent us this bundle, so it holds it: an honest peer sends only bundles it stored,
         each writer's in chain order, so its clock is at least `hlc` for `writer`. Without this, a
         side that goes quiet before the peer's next acknowledgement or check would take what the
-        peer sent for something it lacks and send the peer its own bundles back. Only a bundle whose
-        header is its author's counts (the result carries `writer` and `hlc` only then: signature
-        verified, or equal to a stored bundle); a refused one claims nothing, so a garbled or forged
-        header cannot make us believe the peer holds what it lacks. Knowledge is per session: a new
-        session starts again from the peer's proof."""
+        peer sent for something it lacks and send the peer its own bundles back. Only a bundle applied
+        here or already stored counts, its header being its author's (the result carries `writer` and
+        `hlc` only then); a refused one claims nothing, so a garbled or forged header cannot make us
+        believe the peer holds what it lacks, and neither does a parked one (claiming those stalled the
+        relay's drain of a parked flood in tests/server/test_resources.py; under-claiming costs at most
+        a bundle sent twice). Knowledge is per session: a new session starts again from the peer's proof."""
         if hlc > self._peer_clock.get(writer, ZERO):
             self._peer_clock[writer] = hlc
 
