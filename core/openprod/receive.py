@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from . import hlc as hlc_mod
@@ -92,7 +92,7 @@ def precheck(ws: Context, data: bytes, source: str | None) -> Bundle | IngestRes
                           (header.bundle_id,)).fetchone()
     if row is not None:
         if row[0] == bundle.header_bytes and row[1] == bundle.signature:
-            return IngestResult("duplicate", to_str(header.bundle_id))
+            return IngestResult("duplicate", to_str(header.bundle_id), writer=header.writer, hlc=header.hlc)
         return quarantine(ws, data, REASON_CONFLICTING_DUPLICATE, "a different bundle with this id is already stored",
                           bundle, source)
     if ws.parked.count() and ws.parked.holds(header.bundle_id):
@@ -168,11 +168,10 @@ def apply_verified(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sou
     more = drain_pending(ws, ws.parked.limits.drain_step)
     if more:
         drained = set(more)
-        results = [IngestResult("applied", r.bundle_id, applied=(r.bundle_id,))
+        results = [replace(r, status="applied", detail="", applied=(r.bundle_id,))
                    if r.status == "pending" and r.bundle_id in drained else r for r in results]
         last = results[-1]
-        results[-1] = IngestResult(last.status, last.bundle_id, last.reason, last.detail, last.stale,
-                                   (*last.applied, *(b for b in more if b not in last.applied)))
+        results[-1] = replace(last, applied=(*last.applied, *(b for b in more if b not in last.applied)))
     return results
 
 
@@ -238,7 +237,8 @@ def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sourc
                     ws, data, REASON_BAD_SIGNATURE,
                     f"signature does not verify for actor {short_actor(bundle.actor)}{proof}", bundle, source))
             elif batch.is_stored(ws, bundle.bundle_id):
-                results.append(IngestResult("duplicate", to_str(bundle.bundle_id)))
+                results.append(IngestResult("duplicate", to_str(bundle.bundle_id), writer=bundle.writer,
+                                            hlc=bundle.hlc))
             elif (wait := blocker(ws, bundle)) is not None:
                 results.append(_park(ws, bundle, data, wait))
             else:
@@ -268,7 +268,8 @@ def _park(ws: Context, bundle: Bundle, data: bytes, wait: Wait) -> IngestResult:
     if refusal is not None:
         return IngestResult("rejected", to_str(bundle.bundle_id), REASON_TOO_MANY_PARKED, refusal)
     ws.parked.park(bundle.bundle_id, bundle.actor, bundle.hlc, data, wait, now)
-    return IngestResult("pending", to_str(bundle.bundle_id), detail="waiting for earlier bundles it depends on")
+    return IngestResult("pending", to_str(bundle.bundle_id), detail="waiting for earlier bundles it depends on",
+                        writer=bundle.writer, hlc=bundle.hlc)
 
 
 def _taken(ws: Context, entity: bytes, bundle: Bundle) -> str | None:
@@ -389,7 +390,7 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None, bat
         ws.schema = schema
     ws._after_effects(Effects(False, False, effects.settings))
     done = to_str(bundle.bundle_id)
-    return IngestResult("applied", done, stale=stale, applied=(done,))
+    return IngestResult("applied", done, stale=stale, applied=(done,), writer=writer, hlc=bundle.hlc)
 
 
 def _apply_ops(ws: Context, ops: Sequence[o.Op], writer: bytes, actor: bytes, clock: dict[bytes, bytes],

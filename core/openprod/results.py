@@ -77,6 +77,11 @@ class IngestResult:
     detail: str = ""
     stale: bool = False
     applied: tuple[str, ...] = ()  # this bundle and any pending ones it unblocked
+    writer: bytes | None = None
+    """The bundle's chain (vector-clock key), with `hlc`, only when both are known to be its author's:
+    its signature verified here, or it equals a bundle stored here. Sync reads them to know what the
+    sender holds (an honest peer sends only bundles it stored, so its clock covers them)."""
+    hlc: bytes | None = None
 
     @property
     def ok(self) -> bool:

@@ -76,3 +76,75 @@ def test_the_replica_caches_a_stepped_hash_only_when_nothing_changed_between_pag
         tx.set_field(ids[1], f"{CONTACTS}.phone", "555-0000")
     assert not replica.hash_is_current()
     assert replica.state_hash() == alice.ws.state_hash()  # a check asking at once still gets the new hash
+
+
+class CountingReplica(WorkspaceReplica):
+    """Counts the state hashes read whole, in one call (the cache was not the current state's)."""
+
+    def __init__(self, workspace: object) -> None:
+        super().__init__(workspace)
+        self.whole = 0
+
+    def state_hash(self) -> str:
+        if not self.hash_is_current():
+            self.whole += 1
+        return super().state_hash()
+
+
+def test_a_check_before_the_paged_hash_is_ready_waits_for_it(tmp_path: Any, clock: Any) -> None:
+    """The browser worker (`hash_in_steps`) pages the hash during the quiet delay; a relay's check that
+    arrives first used to make it read the whole hash in one turn. It now waits: answered once the
+    pages are done, with nothing read whole and no timer spinning meanwhile."""
+    from simnet import collect
+
+    from helpers import make_peer
+    from openprod.sync import InSync, Role, SessionConfig, SyncSession, pump
+
+    clock.step = 0
+    alice = make_peer("Alice", str(tmp_path / "a.db"), clock, seed=1, modules=("contacts",))
+    bob = make_peer("Bob", str(tmp_path / "b.db"), clock, seed=2, workspace_from=alice)
+    for i in range(30):
+        alice.ws.create_record(CONTACTS, {"name": f"Crew {i}"})
+    slow = SessionConfig(quiet_ms=300, recheck_ms=600_000)
+    relay = SyncSession(WorkspaceReplica(alice.ws), role=Role.ACCEPTOR, nonce=bytes(16), now=clock.now, config=slow)
+    replica = CountingReplica(bob.ws)
+    worker = SyncSession(replica, role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now,
+                         config=SessionConfig(quiet_ms=300, recheck_ms=600_000, hash_in_steps=True))
+
+    def move(fire: Any = ()) -> None:
+        """Frames both ways until none move; `fire`: sessions whose due timers fire."""
+        for _ in range(500):
+            moved = False
+            for src, dst, ws in ((relay, worker, alice.ws), (worker, relay, bob.ws)):
+                if src in fire and (due := src.get_timer()) is not None and due <= clock.now:
+                    src.handle_timer(clock.now)
+                pump(src, ws, lambda: clock.now)
+                for frame in src.data_to_send():
+                    dst.receive_frame(frame, clock.now)
+                    moved = True
+            if not moved:
+                return
+        raise AssertionError("the sessions never went quiet")
+
+    move()
+    assert bob.ws.vector_clock == alice.ws.vector_clock and not replica.hash_is_current()
+    clock.advance(300)
+    move(fire=(relay,))  # the relay's quiet check reaches the worker before its hash is paged
+    assert replica.whole == 0, "the worker read the whole state hash in one call"
+    assert not any(isinstance(e, InSync) for e in collect(worker))
+    clock.advance(300)
+    assert worker.get_timer() > clock.now  # nothing to do until the hash is ready: no timer spinning
+    move(fire=(relay, worker))
+    assert replica.whole == 0
+    steps = replica.state_hash_steps(5)  # the worker's pages, one per turn
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            assert done.value is True
+            break
+    assert worker.get_timer() <= clock.now  # the held check is due at once
+    move(fire=(relay, worker))
+    assert replica.whole == 0
+    assert [e.state_hash for e in collect(worker) if isinstance(e, InSync)] == [alice.ws.state_hash()]
+    assert any(isinstance(e, InSync) for e in collect(relay))

@@ -161,6 +161,13 @@ class SessionConfig:
     the check reads the whole state hash in one call, and the browser worker reads it a page per turn
     during the quiet delay so that an edit never waits behind it; CPython clients (`RelayClient`) turn
     it on."""
+    hash_in_steps: bool = False
+    """The driver fills the replica's state-hash cache a page per turn (`WorkspaceReplica.state_hash_steps`:
+    the browser worker, so that an edit never waits behind a whole hash of a large workspace). A check
+    that needs the hash while the cache is stale then waits for it: the peer's check (whose clock is
+    taken at once) is answered, and our own quiet check sent, once the cache holds the current state's
+    hash, at the next `handle_timer` (`get_timer` says when). Off, the hash is read in one call when a
+    check needs it (the relay and CPython clients)."""
     blobs: bool = True
     """Speak the blob transfer feature (`blobs/1`) when the peer does too."""
     max_live_bytes: int = 8 * 1024 * 1024
@@ -221,6 +228,10 @@ class SyncSession:
         self._live_dropped = False  # the live queue overflowed: catch up from the peer's clock instead
         self._last_repair: tuple[int, frozenset[tuple[bytes, bytes]]] | None = None
         self._forks_sent: frozenset[tuple[bytes, bytes, bytes]] = frozenset()
+        # writer -> (the peer's clock, its digest, since when, our clock then) from its last check, where
+        # it was ahead of us with a different digest: a fork only if we are still behind, having received
+        # nothing more of that writer, `recheck_ms` later (see _on_check)
+        self._peer_ahead: dict[bytes, tuple[bytes, bytes, int, bytes]] = {}
         # receiving
         self._batches: dict[int, list[int]] = {}  # key -> [count, remaining, is_catchup, seq]
         self._batch_key = 0
@@ -240,6 +251,7 @@ class SyncSession:
         self._pinged_at: int | None = None
         self._last_activity = now
         self._last_check: tuple[int, StateKey] | None = None
+        self._held_check: Check | None = None  # the peer's check, waiting for our paged hash (hash_in_steps)
         self._reported: StateKey | None = None
         # blobs (see blob_messages.py): our unanswered requests, and the peer's we still owe an answer
         self._blob_asked: dict[tuple[bytes, int], int] = {}
@@ -336,13 +348,20 @@ class SyncSession:
         for key, count in item.parts:
             for _ in range(count):
                 result = next(results_left)
-                if result.status == "rejected":
+                if result.status in ("applied", "duplicate") and result.writer is not None and result.hlc is not None:
+                    self._peer_holds(result.writer, result.hlc)
+                elif result.status == "rejected":
                     reason = result.reason or "malformed"
                     refused = None if result.bundle_id is None else from_str(result.bundle_id)
                     self._send(Nack(bundle_id=refused, reason=reason, detail=result.detail))
                     self._events.append(BundleRefused(result.bundle_id, reason, result.detail))
                     self._rejections += 1
             self._finish_batch(key)
+        if self._peer_ahead:  # still receiving a writer the peer was ahead on: not a stuck fork (yet)
+            mine = self.replica.vector_clock()
+            for w, (h, d, _since, was) in list(self._peer_ahead.items()):
+                if mine.get(w, ZERO) != was:
+                    self._peer_ahead[w] = (h, d, self._now, mine.get(w, ZERO))
         self._send_ack()
         if self._rejections > self.config.max_rejections:
             self._refuse(REASON_TOO_MANY_REJECTIONS, f"refused {self._rejections} bundles from this peer")
@@ -451,6 +470,8 @@ class SyncSession:
                 times.append(quiet)
             if self._unacked:
                 times.append(min(self._unacked.values()) + cfg.ack_timeout_ms)
+            if self._held_check is not None and self._hash_ready():
+                times.append(self._now)
         return max(min(times), self._now)
 
     def handle_timer(self, now: int) -> None:
@@ -474,7 +495,10 @@ class SyncSession:
             self._unacked_sizes.clear()
             self._unacked_bytes = 0
             self._live_unacked.clear()
-        if self._caught_up_due and self._quiet():
+        if self._held_check is not None and self._hash_ready():
+            check, self._held_check = self._held_check, None
+            self._on_check(check)
+        if self._caught_up_due and self._quiet() and self._hash_ready():
             self._caught_up_now()
         elif now >= self._last_activity + cfg.quiet_ms and self._quiet():
             self._when_quiet(now)
@@ -721,6 +745,19 @@ class SyncSession:
             self._awaiting_clock = False
             self._start_catchup(self._peer_clock)
 
+    def _peer_holds(self, writer: bytes, hlc: bytes) -> None:
+        """The peer sent us this bundle, so it holds it: an honest peer sends only bundles it stored,
+        each writer's in chain order, so its clock is at least `hlc` for `writer`. Without this, a
+        side that goes quiet before the peer's next acknowledgement or check would take what the
+        peer sent for something it lacks and send the peer its own bundles back. Only a bundle applied
+        here or already stored counts, its header being its author's (the result carries `writer` and
+        `hlc` only then); a refused one claims nothing, so a garbled or forged header cannot make us
+        believe the peer holds what it lacks, and neither does a parked one (claiming those stalled the
+        relay's drain of a parked flood in tests/server/test_resources.py; under-claiming costs at most
+        a bundle sent twice). Knowledge is per session: a new session starts again from the peer's proof."""
+        if hlc > self._peer_clock.get(writer, ZERO):
+            self._peer_clock[writer] = hlc
+
     def _merge_peer_clock(self, clock: VectorClock) -> None:
         known = self._peer_clock
         for actor, hlc in clock.items():
@@ -774,7 +811,7 @@ class SyncSession:
         still be in flight: the timer is then due at once). Only the check: a repair waits for the
         quiet delay as before (what we hold beyond the peer's last known clock may be what it just
         sent us; its check answering ours tells us)."""
-        if self._caught_up_due and self.state is State.OPEN and self._quiet():
+        if self._caught_up_due and self.state is State.OPEN and self._quiet() and self._hash_ready():
             self._caught_up_due = False
             mine = self.replica.vector_clock()
             if self._last_check is None or self._last_check[1] != self._state_key(mine):
@@ -789,22 +826,36 @@ class SyncSession:
         """When `_when_quiet` would next do something (a repair or a check), if the session stays quiet."""
         if not self._quiet():
             return None
-        if self._caught_up_due:
+        if self._caught_up_due and self._hash_ready():
             return self._now
         base = self._last_activity + self.config.quiet_ms
         mine = self.replica.vector_clock()
-        times = []
+        times = [max(since for _h, _d, since, _m in behind.values()) + self.config.recheck_ms
+                 for behind in (self._behind_peer(mine),) if behind]
         if lacks(mine, self._peer_clock):
             if self._last_repair is None or self._last_repair[1] != frozenset(self._peer_clock.items()):
                 return base
             times.append(self._last_repair[0] + self.config.recheck_ms)
-        if self._last_check is None or self._last_check[1] != self._state_key(mine):
-            return base
-        times.append(self._last_check[0] + self.config.recheck_ms)
-        return max(base, min(times))
+        if self._hash_ready():  # else the check waits for the driver's paged hash, not for a timer
+            if self._last_check is None or self._last_check[1] != self._state_key(mine):
+                return base
+            times.append(self._last_check[0] + self.config.recheck_ms)
+        return max(base, min(times)) if times else None
 
     def _when_quiet(self, now: int) -> None:
         mine = self.replica.vector_clock()
+        behind = self._behind_peer(mine)
+        if behind and all(now >= since + self.config.recheck_ms for _h, _d, since, _m in behind.values()):
+            # Quiet, still short of what the peer's check said it held, digests differing, and nothing
+            # more of that writer for `recheck_ms`: what we wait for hangs on a branch of a forked chain
+            # that we hold and it lacks (a bundle of its branch parked here). Send those chains.
+            self._peer_ahead.clear()
+            digests = self.replica.digests()
+            fork_key = frozenset((w, peer_digest, digests[w]) for w, (_h, peer_digest, _s, _m) in behind.items())
+            if fork_key != self._forks_sent:
+                self._forks_sent = fork_key
+                self._start_delta(self.replica.chains(sorted(behind)))
+                return
         if lacks(mine, self._peer_clock):
             key = frozenset(self._peer_clock.items())
             if (self._last_repair is None or self._last_repair[1] != key
@@ -813,9 +864,21 @@ class SyncSession:
                 self._start_catchup(self._peer_clock)
                 return
         mine_key = self._state_key(mine)
-        if (self._last_check is None or self._last_check[1] != mine_key
-                or now >= self._last_check[0] + self.config.recheck_ms):
+        if self._hash_ready() and (self._last_check is None or self._last_check[1] != mine_key
+                                   or now >= self._last_check[0] + self.config.recheck_ms):
             self._send_check(mine)
+
+    def _hash_ready(self) -> bool:
+        """Whether a check may read the state hash now: always, unless the driver pages it
+        (`hash_in_steps`) and the replica's cache is not the current state's yet."""
+        if not self.config.hash_in_steps:
+            return True
+        current = getattr(self.replica, "hash_is_current", None)
+        return current is None or bool(current())
+
+    def _behind_peer(self, mine: VectorClock) -> dict[bytes, tuple[bytes, bytes, int, bytes]]:
+        """The writers of `_peer_ahead` on which we are still behind the peer's last check."""
+        return {w: seen for w, seen in self._peer_ahead.items() if mine.get(w, ZERO) < seen[0]}
 
     def _state_key(self, mine: VectorClock) -> StateKey:
         """What a check reports: the clock, and the chain digests (a forked branch leaves the clock as it was)."""
@@ -827,14 +890,26 @@ class SyncSession:
 
     def _on_check(self, check: Check) -> None:
         self._merge_peer_clock(check.clock)
+        if not self._hash_ready():
+            self._held_check = check  # answered once the driver's paged hash is cached (handle_timer)
+            return
         mine = self.replica.vector_clock()
         mine_key = self._state_key(mine)
         digests = self.replica.digests()
-        # A writer whose bundles differ though the peer is not behind on its clock: its chain forked
-        # (a copied database, or an author equivocating). Send that writer's whole chain, once per state.
+        # A writer whose bundles differ though both clocks stand at the same bundle: its chain forked (a
+        # copied database, or an author equivocating). Send that writer's whole chain, once per state.
+        # Not yet when the peer is ahead on that writer: its digest differs because it holds more (its
+        # check can overtake the rest of its catch-up: sending the chain then would send the peer its own
+        # bundles). Once the clocks are equal a fork shows here; if we are still behind `recheck_ms` later
+        # (what we wait for hangs on a branch it lacks), `_when_quiet` sends the chain (`_peer_ahead`).
         forked = sorted(w for w, d in digests.items()
-                        if check.digests.get(w) != d and check.clock.get(w, ZERO) >= mine.get(w, ZERO))
+                        if check.digests.get(w) != d and check.clock.get(w, ZERO) == mine.get(w, ZERO))
         fork_key = frozenset((w, check.digests.get(w, b""), digests[w]) for w in forked)
+        ahead = {w: (check.clock[w], check.digests.get(w, b"")) for w, d in digests.items()
+                 if check.digests.get(w) != d and check.clock.get(w, ZERO) > mine.get(w, ZERO)}
+        self._peer_ahead = {w: known if (known := self._peer_ahead.get(w)) and known[:2] == seen
+                            and known[3] == mine.get(w, ZERO) else (*seen, self._now, mine.get(w, ZERO))
+                            for w, seen in ahead.items()}
         if forked and self._quiet() and fork_key != self._forks_sent:
             self._forks_sent = fork_key
             self._start_delta(self.replica.chains(forked))

@@ -153,7 +153,9 @@ class SyncHub:
         self.ws: Workspace = session.ws
         self.replica = WorkspaceReplica(self.ws)  # shared: one state-hash cache for every link
         # Blobs (feature blobs/1) are spoken only once the worker hands in a blob store (`attach_blobs`).
-        self.config = config or SessionConfig(blobs=False)
+        # The state hash is read a page per turn (`hash_step`): a check arriving before it is ready waits
+        # for it rather than reading a large workspace's whole hash in one turn (hash_in_steps).
+        self.config = config or SessionConfig(blobs=False, hash_in_steps=True)
         self.links: dict[str, Link] = {}
         self.blobs: BlobLinks | None = None
         self._events: list[dict[str, Any]] = []
