@@ -624,10 +624,11 @@ class Locator:
                 return false;""", el, value)
             if typed and value:
                 el.send_keys(value)
-            # typed keys go wherever focus is: a field that does not hold `value` now lost some of them
+            # typed keys go wherever focus is: a field that does not hold `value` now lost some of them, or the
+            # app changed what was typed (a merge, a limit): said in the run's warnings summary, not failed
             held = self.page.driver.execute_script("return arguments[0].value", el)
             if held != value:
-                raise AssertionError(f"filling {self} with {value!r} left {held!r} in it (keys typed elsewhere?)")
+                warnings.warn(f"wdpage: filling {self} with {value!r} left {held!r} in it", stacklevel=3)
         self._act(fill)
 
     def press(self, key: str) -> None:
