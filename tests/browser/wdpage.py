@@ -136,7 +136,8 @@ return record.events;
 # What a page shows, as text, for a failure (both engines; conftest writes it beside a failed test's
 # screenshots, and a WebKit `expect` that times out says the short form): the address, the body's flags,
 # where focus is, the open dialogs, the page's uncaught errors, the engine line, what every status and alert
-# says now (a form's "Not created: ..."), and what the page says (all of it, not only what is in view).
+# says now (a form's "Not created: ...": a long one's start and end, where a traceback names its cause), and
+# what the page says (all of it, not only what is in view).
 PAGE_STATE_JS = """() => [
   `url: ${location.href}`,
   `body: ${JSON.stringify({...document.body.dataset})}`,
@@ -146,7 +147,8 @@ PAGE_STATE_JS = """() => [
   `errors: ${JSON.stringify(window.openprodErrors || [])}`,
   `engine: ${(document.getElementById('engine-status') || {}).textContent}`,
   `statuses: ${JSON.stringify([...document.querySelectorAll('[role=status], [role=alert]')]
-      .filter((s) => !s.hidden && s.textContent.trim()).map((s) => s.textContent.trim().slice(0, 200)))}`,
+      .filter((s) => !s.hidden && s.textContent.trim()).map((s) => s.textContent.trim())
+      .map((t) => (t.length > 320 ? `${t.slice(0, 100)} … ${t.slice(-200)}` : t)))}`,
   '--- page text ---', document.body.innerText,
 ].join('\\n')"""
 STATE_TEXT_CHARS = 1500  # of the page's text, in a failure message (CI keeps only the log)
