@@ -79,7 +79,11 @@ class AppPage:
         self.page.get_by_label("Workspace name").fill(name)
         self.page.get_by_role("button", name="Create workspace").click()
         # the recovery words, shown once: written down (kept here for tests that use them)
-        expect(self.page.get_by_role("list", name="Recovery words, in order")).to_be_visible(timeout=BOOT_MS)
+        try:
+            expect(self.page.get_by_role("list", name="Recovery words, in order")).to_be_visible(timeout=BOOT_MS)
+        except AssertionError as exc:
+            said = self._create_form_state()
+            raise AssertionError(f"no recovery words after creating {name!r}: {said}\n{exc}") from exc
         self.last_recovery_words = self.page.evaluate(
             "() => [...document.querySelectorAll('.recovery-word')].map((w) => w.textContent).join(' ')")
         self.page.get_by_label("I have written them down").check()
@@ -88,6 +92,25 @@ class AppPage:
         match = re.search(r"#/w/([0-9a-f-]{36})/", self.page.url)
         assert match, self.page.url
         return match.group(1)
+
+    def _create_form_state(self) -> str:
+        """What the create form and the engine say (the form's status: empty if the submit never ran,
+        "Give the workspace a name." if the name was lost, "Creating…" while the worker has not answered,
+        "Not created: ..." on a refusal), for a failure message that needs no screenshot."""
+        try:
+            said: dict[str, Any] = self.page.evaluate("""() => {
+                const form = document.querySelector('form.create-form');
+                const engine = document.getElementById('engine-status');
+                return {url: location.href, form: Boolean(form),
+                        status: form ? form.querySelector('[role=status]').textContent : null,
+                        name: form ? form.querySelector('input[name=name]').value : null,
+                        buttonsDisabled: form ? [...form.querySelectorAll('button')].map((b) => b.disabled) : null,
+                        engine: engine.textContent, bootMs: engine.dataset.bootMs || null,
+                        heading: (document.querySelector('main h1') || {}).textContent || null};
+            }""")
+        except Exception as exc:  # a diagnosis must not hide the failure it describes
+            return f"(the page did not answer: {type(exc).__name__}: {str(exc)[:200]})"
+        return repr(said)
 
     def wait_grid(self) -> None:
         """The workspace's grid, with the app running (not the opening screen's copy of the last grid)."""

@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 from engines import ENGINES, Display, WebKitProfile, start_webkit, webkit_missing
+from wdpage import PAGE_STATE_JS
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "build" / "web"
@@ -270,21 +271,6 @@ def webkit_profile(x_display: Display, web_bundle: Path, tmp_path_factory: pytes
         yield WebKitProfile(driver)
     finally:
         driver.quit()
-
-
-# A failed test's pages are also written down as text (a screenshot shows only the viewport): the
-# address, the body's flags, what the page says (all of it, not only what is in view), its open
-# dialogs, where focus is, and the page's uncaught errors.
-PAGE_STATE_JS = """() => [
-  `url: ${location.href}`,
-  `body: ${JSON.stringify({...document.body.dataset})}`,
-  `focus: ${document.activeElement ? document.activeElement.outerHTML.slice(0, 200) : null}`,
-  `dialogs: ${JSON.stringify([...document.querySelectorAll('dialog')].map((d) => [d.open, d.className,
-      d.innerText.slice(0, 300)]))}`,
-  `errors: ${JSON.stringify(window.openprodErrors || [])}`,
-  `engine: ${(document.getElementById('engine-status') || {}).textContent}`,
-  '--- page text ---', document.body.innerText,
-].join('\\n')"""
 
 
 @pytest.fixture

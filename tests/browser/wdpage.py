@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -65,18 +66,106 @@ const [source, arg, done] = [arguments[0], arguments[1], arguments[arguments.len
 """
 
 
-# In view (inside its scrolled box too) and steady: true when the element's box is the same over two
-# animation frames. A window whose frames do not run (not shown) answers after a second instead.
-STEADY_JS = """
-const [e, done] = [arguments[0], arguments[arguments.length - 1]];
+# In view (inside its scrolled box too), steady and hit: the element's box is the same over two animation
+# frames, and the point a click aims at (WebDriver's in-view centre point: the centre of the element's first
+# box, clipped to the viewport) hits the element itself, not something over it or moved into its place. A
+# window whose frames do not run (not shown) answers after a second instead. `align` (after a miss): scrolled
+# there in every scrolled box (a sticky header or column may cover the element where it was). Answers
+# {ok, steady, hit, x, y}: `hit` describes what is at that point.
+ACTIONABLE_JS = """
+const [e, align, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
 const box = () => { const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; };
 const [x, y, w, h] = box();
-if (x < 0 || y < 0 || x + w > innerWidth || y + h > innerHeight) e.scrollIntoView({block: 'center', inline: 'nearest'});
+if (align) e.scrollIntoView({block: align, inline: align});
+else if (x < 0 || y < 0 || x + w > innerWidth || y + h > innerHeight) {
+  e.scrollIntoView({block: 'center', inline: 'nearest'});
+}
 const before = box().join();
-const answer = () => done(e.isConnected && box().join() === before);
+const name = (n) => n ? `<${n.localName}${n.id ? '#' + n.id : ''}> `
+    + JSON.stringify((n.textContent || '').trim().slice(0, 40)) : 'nothing';
+const answer = () => {
+  const steady = e.isConnected && box().join() === before;
+  const r = e.getClientRects()[0] || e.getBoundingClientRect();
+  const left = Math.max(r.left, 0), right = Math.min(r.right, innerWidth);
+  const top = Math.max(r.top, 0), bottom = Math.min(r.bottom, innerHeight);
+  const [px, py] = [(left + right) / 2, (top + bottom) / 2];
+  const at = right > left && bottom > top ? e.ownerDocument.elementFromPoint(px, py) : null;
+  const mine = Boolean(at && (e.contains(at) || (at.closest('label') && at.closest('label').control === e)));
+  done({ok: steady && mine, steady, hit: mine ? 'the element' : name(at), x: px, y: py});
+};
 const late = setTimeout(answer, 1000);
 requestAnimationFrame(() => requestAnimationFrame(() => { clearTimeout(late); answer(); }));
 """
+
+# Playwright's hit-target interceptor, for one click: until the click is over, a trusted pointer or mouse press
+# or release (and the first click) whose target is not the element (or inside it, or a label of it) is
+# stopped before the page sees it, and noted. A click that went elsewhere then changed nothing in the page,
+# so the click can be aimed again; one that reached the element is let through untouched.
+ARM_JS = """
+const e = arguments[0];
+const win = e.ownerDocument.defaultView;
+const name = (n) => n ? `<${n.localName}${n.id ? '#' + n.id : ''}> `
+    + JSON.stringify((n.textContent || '').trim().slice(0, 40)) : 'nothing';
+const record = {events: [], stop: null};
+const label = (t) => t instanceof Element && t.closest('label');
+const mine = (t) => t instanceof Node && (e.contains(t) || (label(t) && label(t).control === e));
+const judge = (event) => {
+  if (!event.isTrusted) return;
+  if (event.type === 'click' && record.events.some(([type]) => type === 'click')) return; // a label's forwarded click
+  const ok = Boolean(mine(event.target));
+  record.events.push([event.type, ok, ok ? 'the element' : name(event.target)]);
+  if (!ok) { event.stopImmediatePropagation(); event.preventDefault(); }
+};
+const types = ['pointerdown', 'mousedown', 'pointerup', 'mouseup', 'click'];
+for (const type of types) win.addEventListener(type, judge, true);
+record.stop = () => { for (const type of types) win.removeEventListener(type, judge, true); };
+win.__wdClick = record;
+"""
+
+# The interceptor's record, and the interceptor taken down: null when the page was replaced by the click
+# (a navigation: the click was delivered).
+DISARM_JS = """
+const record = window.__wdClick;
+if (!record) return null;
+record.stop();
+delete window.__wdClick;
+return record.events;
+"""
+
+
+# What a page shows, as text, for a failure (both engines; conftest writes it beside a failed test's
+# screenshots, and a WebKit `expect` that times out says the short form): the address, the body's flags,
+# where focus is, the open dialogs, the page's uncaught errors, the engine line, what every status and alert
+# says now (a form's "Not created: ...": a long one's start and end, where a traceback names its cause), and
+# what the page says (all of it, not only what is in view).
+PAGE_STATE_JS = """() => [
+  `url: ${location.href}`,
+  `body: ${JSON.stringify({...document.body.dataset})}`,
+  `focus: ${document.activeElement ? document.activeElement.outerHTML.slice(0, 200) : null}`,
+  `dialogs: ${JSON.stringify([...document.querySelectorAll('dialog')].map((d) => [d.open, d.className,
+      d.innerText.slice(0, 300)]))}`,
+  `errors: ${JSON.stringify(window.openprodErrors || [])}`,
+  `engine: ${(document.getElementById('engine-status') || {}).textContent}`,
+  `statuses: ${JSON.stringify([...document.querySelectorAll('[role=status], [role=alert]')]
+      .filter((s) => !s.hidden && s.textContent.trim()).map((s) => s.textContent.trim())
+      .map((t) => (t.length > 320 ? `${t.slice(0, 100)} … ${t.slice(-200)}` : t)))}`,
+  '--- page text ---', document.body.innerText,
+].join('\\n')"""
+STATE_TEXT_CHARS = 1500  # of the page's text, in a failure message (CI keeps only the log)
+
+
+def page_state(page: Any, *, short: bool = False) -> str:
+    """PAGE_STATE_JS for `page` (a Playwright or WebDriver page); `short` cuts the page's text. Never raises:
+    a page that cannot answer says why instead."""
+    try:
+        state = str(page.evaluate(PAGE_STATE_JS))
+    except Exception as exc:  # a diagnosis must not hide the failure it describes
+        return f"(the page did not answer: {type(exc).__name__}: {str(exc)[:200]})"
+    if short:
+        head, _, text = state.partition("--- page text ---")
+        text = " ".join(text.split())
+        state = f"{head}--- page text ---\n{text[:STATE_TEXT_CHARS]}{' …' if len(text) > STATE_TEXT_CHARS else ''}"
+    return state
 
 
 class EvaluationError(Exception):
@@ -453,20 +542,54 @@ class Locator:
                         self.page.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
                 time.sleep(POLL_S)
 
-    def _steady(self, el: WebElement) -> None:
+    def _steady(self, el: WebElement, *, hit: bool = False) -> None:
         """Playwright's actionability before a click: the element in view (scrolled there inside its
-        scrolled box, which WebKitWebDriver does not do) and not moving (the same box over two frames).
-        WebKit aims input at what was last painted: a click sent just after a scroll, on a loaded
-        machine, landed on whatever had been at that spot before the scroll (a lost click)."""
+        scrolled box, which WebKitWebDriver does not do), not moving (the same box over two frames) and,
+        with `hit`, the element itself at the point the click aims at (WebDriver checks that only before
+        it scrolls and moves the pointer). WebKit aims input at what was last painted: a click sent just
+        after a scroll, on a loaded machine, landed on whatever had been at that spot before the scroll."""
         deadline = time.monotonic() + ACTION_TIMEOUT_S
-        while not self.page.driver.execute_async_script(STEADY_JS, el):
+        covered = 0  # times something else was at the click point: scrolled otherwise, as Playwright does
+        while True:
+            align = (None, "center", "end", "start")[covered % 4]
+            state = self.page.driver.execute_async_script(ACTIONABLE_JS, el, align)
+            if state["steady"] and (state["ok"] or not hit):
+                return
+            if state["steady"]:
+                covered += 1
             if time.monotonic() > deadline:
-                raise TimeoutError(f"waited {ACTION_TIMEOUT_S:.0f} s for {self} to stop moving")
+                why = "to stop moving" if not state["steady"] else f"to receive the click ({state['hit']} is there)"
+                raise TimeoutError(f"waited {ACTION_TIMEOUT_S:.0f} s for {self} {why}")
+            time.sleep(POLL_S)
 
     def click(self) -> None:
+        """Playwright's click: wait until the element is in view, steady and the one a click at its centre
+        hits; click it with the hit-target interceptor armed (ARM_JS). Should the press or release still
+        land elsewhere (the page moved between the check and the input), the interceptor keeps it from
+        the page and the click waits and aims again, as Playwright does; every miss is named if it never
+        lands. A click that reached no element at all is an error, never sent twice."""
+        misses: list[list[Any]] = []
+        deadline = time.monotonic() + ACTION_TIMEOUT_S
+
         def click(el: WebElement) -> None:
-            self._steady(el)
-            el.click()
+            while True:
+                self._steady(el, hit=True)
+                self.page.driver.execute_script(ARM_JS, el)
+                try:
+                    el.click()
+                finally:
+                    events = self.page.driver.execute_script(DISARM_JS)
+                if events is None or any(kind == "click" and ok for kind, ok, _ in events):
+                    return
+                if not events:
+                    raise AssertionError(f"the click on {self} reached no element of the page")
+                misses.append(events)
+                # said in the run's warnings summary (CI keeps only the log): how often the page moved
+                warnings.warn(f"wdpage: a click on {self} landed elsewhere and was kept from the page, aimed again: "
+                              f"{events}", stacklevel=4)
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the click on {self} kept landing elsewhere (kept from the page): "
+                                         f"{misses[-3:]}")
         self._act(click)
 
     def dblclick(self) -> None:
@@ -503,6 +626,11 @@ class Locator:
                 return false;""", el, value)
             if typed and value:
                 el.send_keys(value)
+            # typed keys go wherever focus is: a field that does not hold `value` now lost some of them, or the
+            # app changed what was typed (a merge, a limit): said in the run's warnings summary, not failed
+            held = self.page.driver.execute_script("return arguments[0].value", el)
+            if held != value:
+                warnings.warn(f"wdpage: filling {self} with {value!r} left {held!r} in it", stacklevel=3)
         self._act(fill)
 
     def press(self, key: str) -> None:
@@ -559,7 +687,8 @@ class Expectation:
                 pass
             if time.monotonic() > deadline:
                 seen = [(s["text"][:120], s["className"], s["visible"]) for s in states[:3]]
-                raise AssertionError(f"{self.loc}: expected {what} within {bound:.0f} s; found {len(states)}: {seen}")
+                raise AssertionError(f"{self.loc}: expected {what} within {bound:.0f} s; found {len(states)}: {seen}\n"
+                                     f"The page then:\n{page_state(self.loc.page, short=True)}")
             time.sleep(POLL_S)
 
     @staticmethod
