@@ -12,6 +12,7 @@ import datetime as _dt
 from collections.abc import Sequence
 from typing import Any
 
+from . import ed25519_public
 from .ed25519_rules import refused_by_libsodium
 from .errors import SignerError
 from .identity import ACTOR_ID_LEN, SIGNATURE_LEN, Identity, clean_display_name
@@ -48,15 +49,12 @@ async def generate_identity(display_name: str) -> Identity:
     return Identity(bytes(raw_pub), _unb64url(jwk["d"]), clean_display_name(display_name), now)
 
 
-_PKCS8_ED25519 = bytes.fromhex("302e020100300506032b657004220420")  # DER prefix of a 32-byte seed
-
-
 async def public_key_of(seed: bytes) -> bytes:
-    """The Ed25519 public key of a 32-byte seed (a recovery key: recovery.recovery_seed)."""
-    js, to_js = _js()
-    key = await js.crypto.subtle.importKey("pkcs8", to_js(_PKCS8_ED25519 + seed), _alg(), True, to_js(["sign"]))
-    jwk = (await js.crypto.subtle.exportKey("jwk", key)).to_py()
-    return _unb64url(jwk["x"])
+    """The Ed25519 public key of a 32-byte seed (a recovery key: recovery.recovery_seed).
+
+    Derived in Python, not through a PKCS#8 import: WebKit's WebCrypto refuses a seed that starts
+    with a zero byte (1 in 256), which made creating a workspace fail there (ed25519_public)."""
+    return ed25519_public.public_key(seed)
 
 
 async def _import_private(identity: Identity) -> Any:
