@@ -12,6 +12,8 @@ from the oplog reproduces it exactly.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from .errors import LocalError, NotFoundError, WorkspaceMismatchError
 from .ids import to_str
@@ -464,6 +466,18 @@ def _add_writers(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE bundles SET writer = CAST(actor || zeroblob(16) AS BLOB)")
 
 
+@contextmanager
+def _migration(conn: sqlite3.Connection) -> Iterator[None]:
+    """One move of an older file's layout: all of it or none (a failure leaves the file as it was)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def _add_first_op(conn: sqlite3.Connection) -> None:
     """Files from before `bundles.first_op` found a bundle's ops through an index on
     `oplog.bundle_seq` (one more B-tree insert per stored op). A bundle's ops were always stored
@@ -472,8 +486,7 @@ def _add_first_op(conn: sqlite3.Connection) -> None:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(bundles)")}
     if not columns or "first_op" in columns:
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _migration(conn):
         broken = conn.execute(
             "SELECT b.seq FROM bundles b LEFT JOIN (SELECT bundle_seq, min(seq) AS lo, max(seq) AS hi, count(*) AS n"
             " FROM oplog GROUP BY bundle_seq) l ON l.bundle_seq = b.seq"
@@ -487,10 +500,6 @@ def _add_first_op(conn: sqlite3.Connection) -> None:
                      "(SELECT min(seq) FROM oplog WHERE bundle_seq = bundles.seq),"
                      " (SELECT coalesce(max(seq), 0) + 1 FROM oplog WHERE bundle_seq < bundles.seq))")
         conn.execute("DROP INDEX IF EXISTS oplog_bundle")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _add_bundle_targets(conn: sqlite3.Connection) -> None:
@@ -502,16 +511,11 @@ def _add_bundle_targets(conn: sqlite3.Connection) -> None:
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('oplog', 'bundle_targets')")}
     if "oplog" not in tables or "bundle_targets" in tables:
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _migration(conn):
         conn.execute(BUNDLE_TARGETS_DDL)
         conn.execute("INSERT INTO bundle_targets (target, bundle_seq)"
                      " SELECT DISTINCT target, bundle_seq FROM oplog WHERE target IS NOT NULL")
         conn.execute("DROP INDEX IF EXISTS oplog_target")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def get_meta(conn: sqlite3.Connection, key: str) -> object | None:

@@ -39,7 +39,8 @@ def _layout(path: Path) -> tuple[bool, bool]:
         conn.close()
 
 
-def _alice(path: Path, clock: ManualClock) -> Workspace:
+def open_as_alice(path: Path, clock: ManualClock) -> Workspace:
+    """The old file's own author opening it (test_bundle_targets uses it too)."""
     return Workspace.open(connect(str(path)), make_env(seeded_identity("Alice", 1), clock, random.Random(1)))
 
 
@@ -48,7 +49,7 @@ def test_a_file_from_before_first_op_opens_in_the_new_layout_with_its_bundles_an
     path = tmp_path / "old.db"
     shutil.copy(OLD_FILE, path)
     assert _layout(path) == (True, False)
-    with _alice(path, clock) as ws:
+    with open_as_alice(path, clock) as ws:
         assert _layout(path) == (False, True)
         assert ws.state_hash() == STATE_HASH
         wires = [b.wire for b in ws.oplog.bundles()]
@@ -68,7 +69,7 @@ def test_a_file_from_before_first_op_opens_in_the_new_layout_with_its_bundles_an
         assert ws.state_hash() == carol.ws.state_hash()
         assert ws.records.get(JANE).get("name") == "Jane Q. Doe"
         assert ws.oplog.genesis_bundle() == wires[0]
-    with _alice(path, clock) as again:  # the move happens once; reopening reads the same
+    with open_as_alice(path, clock) as again:  # the move happens once; reopening reads the same
         assert _layout(path) == (False, True)
         assert again.state_hash() == carol.ws.state_hash()
 
@@ -85,7 +86,7 @@ def test_an_old_file_whose_bundle_ops_are_not_together_is_refused_unchanged(tmp_
     conn.commit()
     conn.close()
     with pytest.raises(LocalError, match=f"operations of stored bundle {bundle_seq} are not stored together"):
-        _alice(path, clock)
+        open_as_alice(path, clock)
     assert _layout(path) == (True, False)
 
 
