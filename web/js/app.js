@@ -43,6 +43,8 @@ import { clearPageFurniture } from './ui/paper.js';
 import { openViewBuilder, renderDocument } from './ui/views.js';
 
 const $ = (id) => document.getElementById(id);
+/** The start screen's address: no hash, "#" or "#/". */
+const isStart = (url) => /^#?\/?$/.test(new URL(url).hash);
 
 class App {
   constructor(api) {
@@ -690,7 +692,11 @@ export async function start(worker, kept = null, afterScreen = null) {
       $('sidebar-toggle').focus();
     }
   });
-  window.addEventListener('hashchange', () => app.route());
+  window.addEventListener('hashchange', (event) => {
+    // no hash -> "#/" (the Openprod link on the start screen) is the same screen: keep what is typed
+    if (isStart(event.oldURL) && isStart(event.newURL) && app.screen) return;
+    app.route();
+  });
   document.addEventListener('keydown', (event) => app.onGlobalKey(event));
   window.addEventListener('offline', () => api.networkChanged(false));
   window.addEventListener('online', () => api.networkChanged(true));
