@@ -261,15 +261,22 @@ def test_a_parked_bundle_flood_slows_nobody(relay_factory, tmp_path: Path) -> No
         load.stdin.write("release\n")  # type: ignore[union-attr]
         load.stdin.flush()  # type: ignore[union-attr]
         drained = threading.Event()
+        stuck: list[Exception] = []
 
         def watch() -> None:
-            wait_until(lambda: pending_at_relay(relay, ws_id) == 0, 120, "the released bundles to apply", 0.1)
-            drained.set()
+            try:
+                wait_until(lambda: pending_at_relay(relay, ws_id) == 0, 120, "the released bundles to apply", 0.1)
+            except Exception as exc:  # the drain stopped (or its check failed): end the measuring and fail, not hang
+                stuck.append(exc)
+            finally:
+                drained.set()
 
         threading.Thread(target=watch, daemon=True).start()
         released_at = time.perf_counter()
         release = asyncio.run(both(drained, same=False))[0]
         release_s = time.perf_counter() - released_at
+        if stuck:
+            raise stuck[0]
         load.wait(60)
     finally:
         load.kill()
