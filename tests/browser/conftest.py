@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 from engines import ENGINES, Display, WebKitProfile, start_webkit, webkit_missing
-from wdpage import PAGE_STATE_JS
+from wdpage import PAGE_STATE_JS, page_state
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "build" / "web"
@@ -224,15 +224,32 @@ def browser(playwright_instance: object, web_bundle: Path) -> Iterator[object]:
     b.close()
 
 
+def keep_failure(request: pytest.FixtureRequest, pages: list[Any]) -> None:
+    """After a failed test, a screenshot and the page state of each of its pages in test-artifacts/, and
+    the state, short, in the log (printed in teardown: pytest shows it with the failure; CI keeps
+    only the log)."""
+    if not request.node.stash.get(FAILED, False):
+        return
+    folder = ROOT / "test-artifacts" / "failures"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, page in enumerate(pages):
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(folder / f"{request.node.name}-{i}.png"))
+        with contextlib.suppress(Exception):
+            (folder / f"{request.node.name}-{i}.txt").write_text(page.evaluate(PAGE_STATE_JS))
+        print(f"--- page {i} of {request.node.name} when it failed ---\n{page_state(page, short=True)}")
+
+
 @pytest.fixture
-def context(browser: object) -> Iterator[object]:
+def context(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
     yield ctx
+    keep_failure(request, list(ctx.pages))  # type: ignore[attr-defined]
     ctx.close()
 
 
 @pytest.fixture
-def rtc_context(browser: object) -> Iterator[Callable[[Server], object]]:
+def rtc_context(browser: object, request: pytest.FixtureRequest) -> Iterator[Callable[[Server], object]]:
     """Fresh contexts (each a separate browser profile: its own storage and identity) that may use WebRTC
     on loopback with `server`'s origin."""
     made: list[object] = []
@@ -244,6 +261,7 @@ def rtc_context(browser: object) -> Iterator[Callable[[Server], object]]:
         return ctx
 
     yield make
+    keep_failure(request, [page for ctx in made for page in ctx.pages])  # type: ignore[attr-defined]
     for ctx in made:
         ctx.close()  # type: ignore[attr-defined]
 
@@ -286,14 +304,7 @@ def profile(engine: str, request: pytest.FixtureRequest) -> Iterator[Any]:
         webkit: WebKitProfile = request.getfixturevalue("webkit_profile")
         yield webkit
         pages = list(webkit.pages)
-    if request.node.stash.get(FAILED, False):
-        folder = ROOT / "test-artifacts" / "failures"
-        folder.mkdir(parents=True, exist_ok=True)
-        for i, page in enumerate(pages):
-            with contextlib.suppress(Exception):
-                page.screenshot(path=str(folder / f"{request.node.name}-{i}.png"))
-            with contextlib.suppress(Exception):
-                (folder / f"{request.node.name}-{i}.txt").write_text(page.evaluate(PAGE_STATE_JS))
+    keep_failure(request, pages)
     if engine == "chromium":
         ctx.close()
     else:
