@@ -159,8 +159,14 @@ def test_record_form_tables_history_and_print(profile: Any, engine: str, server:
     expect(dialog.locator("li.change")).to_have_count(1)
     expect(dialog.locator("li.change").first).to_contain_text("Alice Stage")
     expect(dialog.locator("li.change").first).to_contain_text("edited the text")
+
+    def notes_history() -> None:
+        app.page.get_by_role("button", name="Who changed Notes?").click()
+        expect(app.page.get_by_role("dialog").locator("li.change").first).to_contain_text("edited the text")
+
     app.page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+    app.tablet_shots(screenshot_dir, "05-history-text", notes_history)
 
     app.page.goto(f"{server.url}#/w/{ws}/t/contacts.Contacts/print")
     expect(app.page.locator(".print-table tbody tr")).to_have_count(1)
