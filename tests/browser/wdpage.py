@@ -138,8 +138,12 @@ return record.events;
 # where focus is, the open dialogs, the page's uncaught errors, the engine line, what every status and alert
 # says now (a form's "Not created: ...": a long one's start and end, where a traceback names its cause), and
 # what the page says (all of it, not only what is in view).
-PAGE_STATE_JS = """() => [
+PAGE_STATE_JS = """async () => [
   `url: ${location.href}`,
+  `opening (page): ${JSON.stringify(window.openprodOpening || [])}`,
+  `opening (worker): ${window.openprod ? await Promise.race([
+      window.openprod.api.stats().then((s) => JSON.stringify(s.opening), (e) => `stats failed: ${e}`),
+      new Promise((r) => setTimeout(() => r('the worker did not answer in 3 s'), 3000))]) : 'no app yet'}`,
   `body: ${JSON.stringify({...document.body.dataset})}`,
   `focus: ${document.activeElement ? document.activeElement.outerHTML.slice(0, 200) : null}`,
   `dialogs: ${JSON.stringify([...document.querySelectorAll('dialog')].map((d) => [d.open, d.className,

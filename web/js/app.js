@@ -43,6 +43,8 @@ import { clearPageFurniture } from './ui/paper.js';
 import { openViewBuilder, renderDocument } from './ui/views.js';
 
 const $ = (id) => document.getElementById(id);
+/** Notes a step of opening a workspace (main.js `openprodOpening`; a stuck test prints them). */
+const traced = (step) => { if (window.openprodOpening) window.openprodOpening.push([Math.round(performance.now()), step]); };
 /** The start screen's address: no hash, "#" or "#/". */
 const isStart = (url) => /^#?\/?$/.test(new URL(url).hash);
 
@@ -288,10 +290,13 @@ class App {
       $('opening-status').hidden = false;
       mount(this.main);
     }
+    traced('asked the worker');
     const role = await this.api.openWorkspace(id);
+    traced(`opened: ${role}`);
     performance.mark('openprod-opened'); // the worker has the workspace open (bench breakdown)
     const listed = this.api.call('views', {}).catch(() => []); // asked with info: one wait, not two
     let info = await this.api.call('info', {});
+    traced('info');
     if (preview) await preview.leave(); // the cached screen steps aside (a cell being typed in is kept first)
     const upgrading = Boolean(info.upgrades && info.upgrades.length);
     if (upgrading) info = await this.upgradeModules(info);
@@ -305,13 +310,16 @@ class App {
     this.showRole(role);
     this.showWorkspaceChrome(true);
     await this.refreshStatus();
+    traced('status');
     this.lastBackupAt = 0;
     // before the screen is drawn: a banner arriving later would push the screen down under a finger
     await this.refreshStorage().catch((err) => console.warn(err));
+    traced('storage');
     if (role === 'client') { // the owner tab syncs; ask it (its status also arrives as events)
       this.api.call('sync:status', {}).then((s) => this.showSync(s)).catch((err) => console.warn(err));
     }
     await this.applyQueued();
+    traced('queued edits applied');
   }
 
   /** Cell edits typed while the app was opening (js/opening.js): applied now, in order; refusals said. */

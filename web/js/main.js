@@ -7,6 +7,8 @@ import { h, mount } from './ui/dom.js';
 // browser tests read it, WebDriver has no error events).
 const uncaught = [];
 window.openprodErrors = uncaught;
+// The steps of opening a workspace, [ms, step] (app.js `traced`): a test finding a tab stuck opening prints them.
+window.openprodOpening = [];
 window.addEventListener('error', (event) => uncaught.push(String(event.message)));
 window.addEventListener('unhandledrejection', (event) => {
   uncaught.push(String(event.reason && event.reason.message ? event.reason.message : event.reason));

@@ -47,6 +47,11 @@ identityChannel.onmessage = (event) => {
   emit('identity', { display_name: name });
 };
 
+// The steps of the latest openWorkspace, [ms since the worker started, step] (stats(): a test that finds
+// a tab stuck opening says where it stopped).
+const openingSteps = [];
+const opened = (step) => { openingSteps.push([Math.round(performance.now()), step]); };
+
 /** The early read of `id` if it is the one being opened (the host takes it); any other is given back. */
 function takePreopen(id) {
   const pre = preopen;
@@ -212,14 +217,18 @@ const api = {
   /** Open a workspace stored in this browser; resolves to this tab's role: 'owner' or 'client'. */
   async openWorkspace(id) {
     if (host && host.id === id && host.role !== 'closed') return host.role;
+    openingSteps.length = 0;
+    opened('asked');
     const preread = takePreopen(id);
+    opened(preread ? 'the page is reading it' : 'no read by the page');
     await closeHost();
     const known = await (await app()).get('workspaces', id);
+    opened(known ? 'known here' : 'not stored here');
     if (!known) {
       if (preread) preread.then((pre) => pre && (pre.db.close(), pre.release()));
       throw new ApiError({ type: 'NotFoundError', message: 'this workspace is not stored in this browser' });
     }
-    host = new WorkspaceHost({ id, python, identity: identityJson, emit, policy, capabilities, preread });
+    host = new WorkspaceHost({ id, python, identity: identityJson, emit, policy, capabilities, preread, step: opened });
     let role;
     try {
       role = await host.open();
@@ -417,7 +426,8 @@ const api = {
     // The WebAssembly memory Python lives in (it only grows; bench/memory_bench.py reads it).
     const heap = booted && booted.py._module && booted.py._module.HEAP8;
     const memory = { wasmHeapBytes: heap ? heap.buffer.byteLength : null };
-    const out = { boot, memory, workspace: host ? host.stats() : null, policy, workerOrigin: performance.timeOrigin };
+    const out = { boot, memory, workspace: host ? host.stats() : null, policy, workerOrigin: performance.timeOrigin,
+      opening: openingSteps };
     if (resetTurns && host) host.turns.resetStats();
     return out;
   },

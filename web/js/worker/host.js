@@ -67,7 +67,8 @@ export class WorkspaceHost {
    * @param {Promise<import('./preopen.js').Preread|null>|null} [o.preread] this workspace as the page read it
    *   while Python started, its lock held for this host (preopen.js); null: read when opened
    */
-  constructor({ id, python, identity, emit, policy, capabilities = { rtc: true }, preread = null }) {
+  constructor({ id, python, identity, emit, policy, capabilities = { rtc: true }, preread = null, step = () => {} }) {
+    this.step = step; // the opening's steps, for diagnosis (api.js stats)
     this.id = id;
     this.python = python;
     this.identity = identity;
@@ -136,6 +137,7 @@ export class WorkspaceHost {
   async open() {
     const pre = this.preread && await this.preread;
     this.preread = null;
+    this.step(pre ? 'handed the page\'s read' : 'nothing handed over');
     if (pre) { // read by the page while Python started, under the lock it holds for this host
       this.release = pre.release;
       if (this.shut) { // closed while the read finished
@@ -150,9 +152,11 @@ export class WorkspaceHost {
       return this.role;
     }
     if (await this.requestLock({ wait: false })) {
+      this.step('lock free');
       await this.becomeOwner(null);
       return this.role;
     }
+    this.step('lock taken: another tab has it');
     this.role = 'client';
     this.markReady();
     this.emit('role', { role: 'client' });
@@ -192,12 +196,14 @@ export class WorkspaceHost {
     let python;
     try {
       python = await this.python();
+      this.step('python ready');
     } catch (err) {
       reading.then(({ db }) => db.close(), () => {});
       throw err;
     }
     const t1 = performance.now();
     const { db, stored, at: t2 } = await reading;
+    this.step('read');
     this.db = db;
     if (newSession) {
       this.session = newSession;
@@ -224,6 +230,7 @@ export class WorkspaceHost {
           read: performance.timeOrigin + t2, opened: performance.timeOrigin + t3, ...(pre ? pre.steps : {}) },
       };
     }
+    this.step('opened');
     this.session.set_progress((kind, done, total) => this.emit('progress', { kind, done, total }));
     this.notifiedSeq = this.loggedSeq;
     this.role = 'owner';

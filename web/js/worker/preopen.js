@@ -64,6 +64,7 @@ function buffers(stored) {
  */
 export async function handOver(id, worker) {
   const steps = { start: now() };
+  if (window.openprodOpening) window.openprodOpening.push([Math.round(performance.now()), 'page reads it', steps]);
   const channel = new MessageChannel();
   let release = null;
   let db = null;
