@@ -46,7 +46,8 @@ def test_a_received_bundle_touching_many_pages_opens_no_temp_file(peer_factory) 
     with alice.ws.transaction() as tx:  # one bundle rewriting every one of those rows
         for n, record in enumerate(records):
             tx.set_field(record, NOTES, f"{n} " + "y" * 1000)
-    wire = alice.ws.last_receipt.wire  # type: ignore[union-attr]
+    assert alice.ws.last_receipt is not None
+    wire = alice.ws.last_receipt.wire
 
     seen: list[list[str]] = []
 
