@@ -412,10 +412,10 @@ def configure(conn: sqlite3.Connection, *, on_disk: bool) -> None:
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA cache_size = -32000")
     # Each received bundle applies inside a savepoint, whose sub-journal copies every page the
-    # bundle touches first (a catch-up bundle: ~45 pages). On disk it spills past 64 KiB to a temp
-    # file, one pwrite per page (measured: 13 % of applying a catch-up); in memory it is a memcpy,
-    # freed at each RELEASE. Transient tables a query builds stay in memory too (the core makes no
-    # temp tables; sorts still spill to files).
+    # bundle changes first (tens for a catch-up bundle). By default it spills past 64 KiB to a temp
+    # file, page by page (~47 writes per catch-up bundle, 10-18 % of applying: docs/benchmarks.md,
+    # Session 8); in memory it is a memcpy, freed at each RELEASE. Transient tables a query builds
+    # stay in memory too (the core makes no temp tables).
     conn.execute("PRAGMA temp_store = MEMORY")
 
 
