@@ -8,11 +8,13 @@ them), so load that comes and goes hits every variant alike. Each variant turns 
 - `index`: the replica also keeps the old `oplog_bundle` index (what storing a bundle cost before
   `bundles.first_op`: one more B-tree insert per op).
 - `inline`: signatures checked on the calling thread (a verifier without `verify_each`).
+- `tempfile`: SQLite's default temp storage instead of the core's in-memory one: each bundle's
+  savepoint sub-journal spills to a temporary file (one write per page it touches past 16).
 
 Printed per variant: median wall seconds, process CPU and the calling thread's CPU over the
 catch-up, and the wall ratio to one plain `executemany` of the same rows (median of 3, same run).
 
-    .venv/bin/python -m bench.ingest_steps [--rounds 5] [--bundles 3000]
+    .venv/bin/python -m bench.ingest_steps [--rounds 5] [--bundles 3000] [--variants all,tempfile]
 """
 
 from __future__ import annotations
@@ -54,13 +56,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--bundles", type=int, default=3_000)
+    parser.add_argument("--variants", default="", help="comma-separated subset (default: all of them)")
     args = parser.parse_args()
     sizes = dataclasses.replace(QUICK, ingest_bundles=args.bundles, ingest_records=1_000)
     variants: dict[str, Callable[[Peer], None]] = {
         "all": lambda peer: None,
         "index": lambda peer: peer.ws.conn.execute("CREATE INDEX oplog_bundle ON oplog (bundle_seq)").close(),
         "inline": lambda peer: None,
+        "tempfile": lambda peer: peer.ws.conn.execute("PRAGMA temp_store = DEFAULT").close(),
     }
+    if args.variants:
+        variants = {name: variants[name] for name in args.variants.split(",")}
     figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory(prefix="openprod-ingest-steps-") as tmp:
         folder = Path(tmp)

@@ -411,6 +411,12 @@ def configure(conn: sqlite3.Connection, *, on_disk: bool) -> None:
         conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA cache_size = -32000")
+    # Each received bundle applies inside a savepoint, whose sub-journal copies every page the
+    # bundle changes first (tens for a catch-up bundle). By default it spills past 64 KiB to a temp
+    # file, page by page (~47 writes per catch-up bundle, 10-18 % of applying: docs/benchmarks.md,
+    # Session 8); in memory it is a memcpy, freed at each RELEASE. Transient tables a query builds
+    # stay in memory too (the core makes no temp tables).
+    conn.execute("PRAGMA temp_store = MEMORY")
 
 
 def install(conn: sqlite3.Connection) -> bool:
