@@ -17,8 +17,8 @@ in the same run, in the same browser:
   `ingest_many` of the same bundles on CPython); then edit-to-durable latency (Python transaction,
   WebCrypto signature, IndexedDB strict append; sync connected; 200 edits back to back and 20 at a
   person's pace, one a second, so sync's checks run between them; reference: a raw IndexedDB
-  put with strict durability in the same tab; target p95 <= 50 ms); then start-up to the grid with
-  no network (reference: the small workspace's cold start).
+  put with strict durability in the same tab; issue 19's target 2: p95 <= 16 ms, one frame, both);
+  then start-up to the grid with no network (reference: the small workspace's cold start).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--allow-loopback-in-peer-connection"]
 BOOT_MS = 120_000
 CONTACTS = "contacts.Contacts"
+EDIT_TARGET_P95_MS = 16  # issue 19, target 2: one frame, in a burst and at one edit a second (was 50)
 INTERACTIVE = "performance.getEntriesByName('openprod-interactive').length > 0"
 
 
@@ -344,7 +345,8 @@ def big_workspace(browser: Any, base: Path, bundles: int, cold_ms: float | None)
         "edit_to_durable_burst_ms": stats(burst), "edit_to_durable_paced_1s_ms": stats(paced),
         "reference_raw_idb_put_ms": stats(raw),
         "ratio_p95_to_reference_p95": round(percentile(burst, 95) / max(percentile(raw, 95), 0.01), 1),
-        "edit_target_p95_ms": 50, "met_edit_target": max(percentile(burst, 95), percentile(paced, 95)) <= 50,
+        "edit_target_p95_ms": EDIT_TARGET_P95_MS,
+        "met_edit_target": max(percentile(burst, 95), percentile(paced, 95)) <= EDIT_TARGET_P95_MS,
         "worker_turns_catchup": catchup_turns, "worker_turns_burst": burst_turns, "worker_turns_paced": paced_turns,
         "startup_offline_ms": stats(startup), "startup_relay_up_ms": [round(s[0]) for s in relay_up],
         "startup_breakdown": {k: offline[-1][2].get(k) for k in (
