@@ -31,7 +31,10 @@ from typing import Any
 from .workloads import EXPECTED_DIGESTS
 
 ROOT = Path(__file__).resolve().parents[1]
-HARNESS = ROOT.parent.parent / "shared" / "bench" / "peer-bench"  # /work/shared/... beside /work/main or /work/wt/X
+# shared/bench/peer-bench beside the checkout: /work/shared/... for /work/main and for /work/wt/NAME
+HARNESS = next((d / "shared" / "bench" / "peer-bench" for d in ROOT.parents
+                if (d / "shared" / "bench" / "peer-bench" / "bench.mjs").is_file()),
+               ROOT.parent / "shared" / "bench" / "peer-bench")
 TARGETS = {"w1": 12.0, "w2": 6.0}  # issue 19, target 5: at most this many times Yjs
 YJS_METRICS = {"w1": ("W1", "b_apply_incremental"), "w2": ("W2", "merge_batch")}
 
@@ -59,15 +62,16 @@ def harness_copy(source: Path, workdir: Path) -> Path:
     if not (source / "bench.mjs").is_file():
         raise SystemExit(f"no peer harness at {source} (give --harness DIR)")
     dest = workdir / "peer-bench"
-    dest.mkdir(parents=True, exist_ok=True)
-    for item in source.iterdir():
-        if item.name in {"node_modules", "results"}:
+    # contents only, not modes: the shared folder is read-only, and the copy is refreshed on every run
+    for item in sorted(source.rglob("*")):
+        relative = item.relative_to(source)
+        if relative.parts[0] in {"node_modules", "results"}:
             continue
-        target = dest / item.name
         if item.is_dir():
-            shutil.copytree(item, target, dirs_exist_ok=True)
+            (dest / relative).mkdir(parents=True, exist_ok=True)
         else:
-            shutil.copyfile(item, target)
+            (dest / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(item, dest / relative)
     if not (dest / "node_modules" / "yjs" / "package.json").is_file():
         print(f"Installing the harness's npm dependencies in {dest} (npm ci) ...", flush=True)
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=dest, check=True)
