@@ -210,6 +210,10 @@ class _Batch:
     def flush_clocks(self, ws: Context) -> None:
         """Write the vector clock rows (before the commit, and before caches are re-read from SQLite)."""
         if self.clocks:
+            if ws.writer in self.clocks:  # this device's own bundle came back (a restored log): its row
+                # holds the whole chain as kept in memory, with the local commits not in the row yet
+                self.clocks[ws.writer] = (ws.writer, ws._vc[ws.writer], ws._digests[ws.writer])
+                ws._clock_pending = 0
             oplog.store_clocks(ws.conn, list(self.clocks.values()))
             self.clocks.clear()
 
