@@ -187,7 +187,7 @@ class Context:
         self._next_seq = 0
         self._checked = Checked()
         # this device's bundles stored since its vector clock row was last written (`clock_row_due`)
-        self._clock_pending = 0
+        self._clock_pending = CLOCK_ROW_EVERY
         # The clock resumes after everything stored (own and received), so no meta write per bundle.
         last = conn.execute("SELECT max(hlc) FROM bundles").fetchone()[0]
         self.clock = hlc_mod.Clock(env.now_ms, last or hlc_mod.ZERO)
@@ -217,14 +217,19 @@ class Context:
         self._devices[self.actor_id] = [self.device]
         for writer, hlc, digest in self.conn.execute("SELECT writer, hlc, digest FROM vector_clock"):
             self._chain_stored(writer, hlc, digest)
-        # This device's row is written every CLOCK_ROW_EVERY local commits (`clock_row_due`): the
-        # commits after it are its bundles with a later HLC (the clock resumes after every stored
-        # HLC, so each local commit's is above the row's, and a received bundle of this writer
-        # writes the whole chain as kept here). Same vector clock and digest as a row per commit.
-        pending = oplog.stored_after(self.conn, self.writer, self._vc.get(self.writer, hlc_mod.ZERO))
-        for hlc, share in pending:
-            self._chain_stored(self.writer, hlc, oplog.xor(self._digests.get(self.writer, oplog.NO_DIGEST), share))
-        self._clock_pending = len(pending)
+        # A writer of this file's device (whoever signed in here) has its row written at its first
+        # commit here and then every CLOCK_ROW_EVERY local commits (`clock_row_due`): the commits
+        # after it are its bundles with a later HLC (the clock resumes after every stored HLC, so
+        # each local commit's is above the row's, and received bundles write rows from the whole
+        # chain kept here, `_Batch.flush_clocks`). Same vector clock and digest as a row per commit.
+        local = [writer for writer in self._vc if writer[32:] == self.device]
+        has_row = self.writer in self._vc
+        for writer in local if has_row else [*local, self.writer]:
+            pending = oplog.stored_after(self.conn, writer, self._vc.get(writer, hlc_mod.ZERO))
+            for hlc, share in pending:
+                self._chain_stored(writer, hlc, oplog.xor(self._digests.get(writer, oplog.NO_DIGEST), share))
+            if writer == self.writer:
+                self._clock_pending = len(pending) if has_row else CLOCK_ROW_EVERY
 
     def _reload_groups(self) -> None:
         self.groups = FieldGroups(self.confirmed_mappings())

@@ -168,3 +168,24 @@ def test_a_file_written_with_a_row_per_commit_opens_and_types_on(tmp_path, clock
         clock_now, digests, state = ws.vector_clock, ws.chain_digests, ws.state_hash()
     with open_as_alice(path, clock) as ws:
         assert (ws.vector_clock, ws.chain_digests, ws.state_hash()) == (clock_now, digests, state)
+
+
+def test_another_person_opening_the_file_sees_the_commits_not_in_its_row(alice, peer_factory) -> None:
+    """A file typed in by Alice (the last commits not in her row, and the process gone), then
+    opened by Bob on the same machine: Bob's clock holds all of Alice's bundles, and Alice's
+    after Bob typed too."""
+    peer, rid = alice
+    _type(peer, rid, "Alice")
+    writer = peer.ws._cx.writer
+    chain = _chain(peer.ws._cx.conn, writer)
+    other = peer_factory("Bob")  # only for Bob's identity
+    env = make_env(other.identity, peer.env.now_ms, random.Random(11))
+    bob = Peer("Bob", Workspace.open(connect(peer.path), env), peer.path, other.identity, env)
+    assert (bob.ws.vector_clock[writer], bob.ws.chain_digests[writer]) == chain
+    _type(bob, rid, " and Bob")
+    again = _reopen(peer, seed=12)
+    cx = again.ws._cx
+    for who in (writer, bob.ws._cx.writer):
+        assert (again.ws.vector_clock[who], again.ws.chain_digests[who]) == _chain(cx.conn, who)
+    assert again.ws.records.value(rid, NOTES) == "Alice and Bob"
+    assert again.ws.state_hash() == bob.ws.state_hash()
