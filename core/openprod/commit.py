@@ -125,12 +125,13 @@ def commit(cx: Context, prepared: Prepared, signature: bytes) -> Receipt:
         bundle = prepared.unsigned.seal(signature)
         digest = oplog.xor(cx._digests.get(cx.writer, oplog.NO_DIGEST), oplog.header_digest(bundle.header_bytes))
         first_seq = cx._next_seq if tx.began_since_commit else oplog.next_op_seq(cx.conn)
-        oplog.append(cx.conn, bundle, cx.env.now_ms(), digest, first_seq)
+        clock_row = cx.clock_row_due()  # else the row is derived at open (`Context._reload`)
+        oplog.append(cx.conn, bundle, cx.env.now_ms(), digest if clock_row else None, first_seq)
         cx.conn.execute("COMMIT")
     except BaseException:
         abort(cx)
         raise
-    cx._committed(tx.began_since_commit, first_seq + len(bundle.ops), tx.ops)
+    cx._committed(tx.began_since_commit, first_seq + len(bundle.ops), tx.ops, clock_row)
     cx._tx = None
     cx.conflicts.pending.clear()
     cx._chain_stored(cx.writer, bundle.hlc, digest)

@@ -22,6 +22,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from . import hlc as hlc_mod
 from . import operations as o
+from . import oplog
 from .awareness import AwarenessLog
 from .bundle import DEVICE_LEN, writer_of
 from .conflicts import ConflictTracker
@@ -105,6 +106,8 @@ MAX_REFERENCE_DEPTH = 8
 
 # Ops that write a field's content and nothing else: no record comes or goes, merges, or joins or
 # leaves a table (so a record checked live and in a table stays so; `Context._committed`).
+# This device's vector clock row is written by one local commit in this many (`clock_row_due`).
+CLOCK_ROW_EVERY = 32
 CONTENT_OPS = frozenset({o.SetField, o.ClearField, o.SetReference, o.ApplyCrdt, o.ClearAndAdd, o.IdentifyActor})
 
 
@@ -183,6 +186,8 @@ class Context:
         self._commit_mark: int | None = None
         self._next_seq = 0
         self._checked = Checked()
+        # this device's bundles stored since its vector clock row was last written (`clock_row_due`)
+        self._clock_pending = CLOCK_ROW_EVERY
         # The clock resumes after everything stored (own and received), so no meta write per bundle.
         last = conn.execute("SELECT max(hlc) FROM bundles").fetchone()[0]
         self.clock = hlc_mod.Clock(env.now_ms, last or hlc_mod.ZERO)
@@ -212,6 +217,19 @@ class Context:
         self._devices[self.actor_id] = [self.device]
         for writer, hlc, digest in self.conn.execute("SELECT writer, hlc, digest FROM vector_clock"):
             self._chain_stored(writer, hlc, digest)
+        # A writer of this file's device (whoever signed in here) has its row written at its first
+        # commit here and then every CLOCK_ROW_EVERY local commits (`clock_row_due`): the commits
+        # after it are its bundles with a later HLC (the clock resumes after every stored HLC, so
+        # each local commit's is above the row's, and received bundles write rows from the whole
+        # chain kept here, `_Batch.flush_clocks`). Same vector clock and digest as a row per commit.
+        local = [writer for writer in self._vc if writer[32:] == self.device]
+        has_row = self.writer in self._vc
+        for writer in local if has_row else [*local, self.writer]:
+            pending = oplog.stored_after(self.conn, writer, self._vc.get(writer, hlc_mod.ZERO))
+            for hlc, share in pending:
+                self._chain_stored(writer, hlc, oplog.xor(self._digests.get(writer, oplog.NO_DIGEST), share))
+            if writer == self.writer:
+                self._clock_pending = len(pending) if has_row else CLOCK_ROW_EVERY
 
     def _reload_groups(self) -> None:
         self.groups = FieldGroups(self.confirmed_mappings())
@@ -256,6 +274,14 @@ class Context:
         if writer[32:] not in devices:
             devices.append(writer[32:])
 
+    def clock_row_due(self) -> bool:
+        """Whether this local commit writes this device's vector clock row.
+
+        Why not every commit: the row is one more statement and B-tree page in every keystroke's
+        transaction, and what it says is derivable: `_reload` adds this device's bundles stored
+        after it. Every CLOCK_ROW_EVERY commits bounds that work at open (and after a rollback)."""
+        return self._clock_pending + 1 >= CLOCK_ROW_EVERY
+
     def since_commit(self) -> bool:
         """True while nothing was written on this connection since this context's last local commit.
 
@@ -273,10 +299,11 @@ class Context:
         (read it again)."""
         return self._checked if self.since_commit() else None
 
-    def _committed(self, began_since_commit: bool, next_seq: int, ops: list[o.Op]) -> None:
+    def _committed(self, began_since_commit: bool, next_seq: int, ops: list[o.Op], clock_row: bool) -> None:
         """A local commit is durable: keep the next op seq, and keep what was checked if the
         database was as the last commit left it when this one began and nothing in it could make
         a record gone, merged or out of a table (only content writes: `CONTENT_OPS`)."""
+        self._clock_pending = 0 if clock_row else self._clock_pending + 1
         if not (began_since_commit and all(type(op) in CONTENT_OPS for op in ops)):
             self._checked = Checked()
         self._commit_mark = self.conn.total_changes

@@ -89,8 +89,22 @@ class CrdtBackend(Protocol):
     def encode_state(self, doc: Any) -> bytes: ...
 
 
+class _Capture:
+    """A pycrdt document's kept observer: collects the updates of the local edit running now."""
+
+    __slots__ = ("out", "subscription")
+
+    def __init__(self) -> None:
+        self.subscription: Any = None
+        self.out: list[bytes] | None = None
+
+    def note(self, event: Any) -> None:
+        if self.out is not None:
+            self.out.append(bytes(event.update))
+
+
 class PycrdtBackend:
-    """Yrs through pycrdt (CPython)."""
+    """Yrs through pycrdt (CPython). A document is (Doc, its root, its `_Capture`)."""
 
     def __init__(self, random_bytes: Any) -> None:
         import pycrdt
@@ -103,27 +117,33 @@ class PycrdtBackend:
         doc: Any = self._pycrdt.Doc(client_id=client_id)
         root = doc.get(TEXT_ROOT, type=self._pycrdt.Text) if kind == "text" else doc.get(LIST_ROOT,
                                                                                          type=self._pycrdt.Array)
-        return (doc, root)
+        return (doc, root, _Capture())
 
     def apply(self, doc: Any, delta: bytes) -> None:
         doc[0].apply_update(delta)
 
-    def _captured(self, ydoc: Any, change: Any) -> bytes:
+    def _captured(self, doc: Any, change: Any) -> bytes:
         """Run `change` in one transaction and return exactly that transaction's update.
 
         (A diff against the previous state vector would also carry the whole delete set: a
-        keystroke in a long, much-edited text would cost kilobytes.)"""
+        keystroke in a long, much-edited text would cost kilobytes.) The document's observer is
+        subscribed at its first local edit and kept: subscribing and dropping one per keystroke
+        cost about 10 us of Python in pycrdt (a keystroke's Yrs edit is 60-100 us). Documents
+        only built from the oplog or merged into never get one, so others' deltas pay nothing."""
+        ydoc, capture = doc[0], doc[2]
+        if capture.subscription is None:
+            capture.subscription = ydoc.observe(capture.note)
         updates: list[bytes] = []
-        subscription = ydoc.observe(lambda event: updates.append(bytes(event.update)))
+        capture.out = updates
         try:
             with ydoc.transaction():
                 change()
         finally:
-            ydoc.unobserve(subscription)
+            capture.out = None
         return updates[0] if len(updates) == 1 else bytes(self._pycrdt.merge_updates(*updates))
 
     def edit_text(self, doc: Any, edits: list[Edit]) -> bytes:
-        ydoc, text = doc
+        text = doc[1]
 
         def change() -> None:
             for index, delete, insert in edits:
@@ -132,10 +152,10 @@ class PycrdtBackend:
                 if insert:
                     text.insert(index, insert)
 
-        return self._captured(ydoc, change)
+        return self._captured(doc, change)
 
     def edit_list(self, doc: Any, edits: list[ListEdit]) -> bytes:
-        ydoc, array = doc
+        array = doc[1]
 
         def change() -> None:
             for index, delete, insert in edits:
@@ -144,7 +164,7 @@ class PycrdtBackend:
                 for offset, item in enumerate(insert):
                     array.insert(index + offset, item)
 
-        return self._captured(ydoc, change)
+        return self._captured(doc, change)
 
     def units(self, text: str) -> int:
         return len(text.encode("utf-8"))
@@ -170,11 +190,11 @@ class PycrdtBackend:
         an edit took 290-445 us on the document typed through the workspace and 93-116 us on the
         same document rebuilt (measured the way bench/w3_breakdown.py does). Same client id, so this peer's next edit
         continues its own clock; same content, so the next delta is what it would have been."""
-        ydoc, root = doc
+        ydoc, root = doc[0], doc[1]
         fresh: Any = self._pycrdt.Doc(client_id=ydoc.client_id)
         fresh.apply_update(ydoc.get_update())
         kind = self._pycrdt.Text if isinstance(root, self._pycrdt.Text) else self._pycrdt.Array
-        return (fresh, fresh.get(TEXT_ROOT if kind is self._pycrdt.Text else LIST_ROOT, type=kind))
+        return (fresh, fresh.get(TEXT_ROOT if kind is self._pycrdt.Text else LIST_ROOT, type=kind), _Capture())
 
 
 class CrdtStore:
@@ -214,15 +234,15 @@ class CrdtStore:
 
     def doc(self, entity: bytes, field: str, kind: str) -> Any:
         """The document of a field (shared by fields mapped together), built from the oplog."""
-        from .operations import decode_stored_op
-        from .oplog import MAIN_WRITES
-
         members = tuple(self.members(field))
         key = (entity, members[0])
         found = self._docs.get(key)
-        if found is not None:
+        if found is not None:  # a keystroke asks three times: the imports below only on a miss
             self._docs.move_to_end(key)
             return found
+        from .operations import decode_stored_op
+        from .oplog import MAIN_WRITES
+
         backend = self.require()
         doc = backend.new_doc(kind)
         marks = ",".join("?" * len(members))

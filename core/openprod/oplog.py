@@ -94,6 +94,13 @@ def store_clocks(conn: sqlite3.Connection, rows: list[tuple[bytes, bytes, bytes]
         " hlc = max(vector_clock.hlc, excluded.hlc), digest = excluded.digest", rows)
 
 
+def stored_after(conn: sqlite3.Connection, writer: bytes, hlc: bytes) -> list[tuple[bytes, bytes]]:
+    """(hlc, header digest) of `writer`'s stored bundles after `hlc`, in HLC order (the
+    `bundles_writer_hlc` index): the local commits its vector clock row does not hold yet."""
+    return [(row_hlc, header_digest(header)) for row_hlc, header in conn.execute(
+        "SELECT hlc, header FROM bundles WHERE writer = ? AND hlc > ? ORDER BY hlc", (writer, hlc))]
+
+
 def stored_ids(conn: sqlite3.Connection, bundle_ids: list[bytes]) -> set[bytes]:
     """Which of these bundles are stored already (one query per 500)."""
     found: set[bytes] = set()

@@ -210,7 +210,12 @@ class _Batch:
     def flush_clocks(self, ws: Context) -> None:
         """Write the vector clock rows (before the commit, and before caches are re-read from SQLite)."""
         if self.clocks:
-            oplog.store_clocks(ws.conn, list(self.clocks.values()))
+            # each row from the whole chain kept in memory: for a writer of this device whose own
+            # bundles came back (from a copy of this file), that includes its local commits not in
+            # its row yet (`Context.clock_row_due`), which may be newer than what was received
+            oplog.store_clocks(ws.conn, [(writer, ws._vc[writer], ws._digests[writer]) for writer in self.clocks])
+            if ws.writer in self.clocks:
+                ws._clock_pending = 0
             self.clocks.clear()
 
 
