@@ -438,9 +438,10 @@ const api = {
     return host.snapshot();
   },
 
-  /** Change the snapshot policy (tests, diagnostics). */
+  /** Change the policy (snapshots, sync's pacing; tests, diagnostics): sync's loop looks at it at once. */
   configure(changes) {
     Object.assign(policy, changes);
+    if (host && host.sync) host.sync.kick(false);
     return policy;
   },
 

@@ -32,12 +32,29 @@ export const SYNC_POLICY = {
   hashRows: 500, // rows of the state hash read per turn (a few ms in Pyodide)
   hashAfterMs: 120, // ...begun once frames and writes paused this long, during a burst of them
   hashBurstGapMs: 250, // activity this soon after the last is a burst
+  hashQuietMs: 1500, // ...and once the page has made no call this long (a person's pause: edits, scrolling)
+  hashWaitMaxMs: 30000, // ...or this long after it was first wanted, whatever the page does
   durableEveryMs: 150, // during a long run of turns: log what arrived and acknowledge it this often
   statusEveryMs: 250,
   countsEveryMs: 2000,
   watchMs: 30000,
   changedEveryMs: 250,
 };
+
+/**
+ * How long the state hash's reading waits still, in ms (<= 0: read it now). `now`, `activeAt` (the last
+ * frames or write), `personAt` (the end of the page's last call) and `wantedAt` (when the hash was first
+ * wanted since it was last current) are performance.now() times; `activeGapMs` is the gap before the
+ * last activity (a short one: a burst). Frames and writes: at once after a lone one, `hashAfterMs` after
+ * a burst's last. The person: `hashQuietMs` after their last call, unless the hash has been wanted for
+ * `hashWaitMaxMs` already.
+ */
+export function hashDelay({ now, wants, wantedAt, activeAt, activeGapMs, personAt }, policy) {
+  const frames = (activeGapMs >= policy.hashBurstGapMs ? 0 : policy.hashAfterMs) - (now - activeAt);
+  if (!wants || now - wantedAt >= policy.hashWaitMaxMs) return frames;
+  const person = policy.hashQuietMs - (now - personAt);
+  return Math.max(frames, Math.min(person, wantedAt + policy.hashWaitMaxMs - now));
+}
 
 /** Refusals that retrying cannot fix: say so and wait for the person. */
 const FATAL = new Set(['not_joined', 'bad_signature', 'unsupported_version', 'wrong_workspace']);
@@ -80,6 +97,7 @@ export class SyncEngine {
     this.activeAt = 0;
     this.activeGapMs = Infinity;
     this.hashTimer = null;
+    this.hashWantedAt = null; // when the state hash was first wanted and put off for the person
     this.deviceOffline = false;
     this.error = null;
     this.diverged = null;
@@ -623,21 +641,37 @@ export class SyncEngine {
     this.noteRemote();
     this.refreshStatus();
     // The state hash of what changed, a page per turn, before a session's check asks for it at once
-    // (a long turn on a large workspace). After a lone change at once (a peer's check may follow our
-    // push within milliseconds; once begun, the hash is finished before frames are fed); during a
-    // burst only after a pause (`hashAfterMs`), else every edit of the burst would restart it.
+    // (a long turn on a large workspace). Read once frames and writes paused (`hashAfterMs` during a
+    // burst of them, at once after a lone one: a peer's check may follow our push within milliseconds;
+    // once begun, the hash is finished before frames are fed) and once the person paused
+    // (`hashQuietMs`): on a 100k-op workspace one reading is about a second of turns, so read after
+    // each edit of someone editing at their own pace it kept the worker busy between all of them, and
+    // an edit that came during a page waited for it. A check the peer sent meanwhile waits for it
+    // (the session holds it); `hashWaitMaxMs` bounds how long a person editing without a pause puts it off.
     if (!this.hub || this.catchingUp) return;
-    const idle = performance.now() - this.activeAt;
-    const after = this.activeGapMs >= this.policy.hashBurstGapMs ? 0 : this.policy.hashAfterMs;
-    if (idle >= after) {
+    const wait = this.hashWait(hub);
+    if (wait <= 0) {
       while (this.hub && !this.again && !this.catchingUp
         && await host.serial(() => hub.hash_step(this.policy.hashRows), 'sync:hash'));
+      if (this.hub && !this.again && !hub.wants_hash) this.hashWantedAt = null;
     } else if (!this.hashTimer && hub.wants_hash) {
       this.hashTimer = setTimeout(() => {
         this.hashTimer = null;
         this.kick(false);
-      }, after - idle + 1);
+      }, wait + 1);
     }
+  }
+
+  /** How long the state hash's reading waits still (ms; <= 0: now). See `cycle` and `hashDelay`. */
+  hashWait(hub) {
+    const now = performance.now();
+    const wants = Boolean(hub.wants_hash);
+    if (!wants) this.hashWantedAt = null;
+    else if (this.hashWantedAt === null) this.hashWantedAt = now;
+    return hashDelay({
+      now, wants, wantedAt: this.hashWantedAt, activeAt: this.activeAt, activeGapMs: this.activeGapMs,
+      personAt: this.host.turns.lastPersonAt,
+    }, this.policy);
   }
 
   /**
@@ -867,6 +901,7 @@ export class SyncEngine {
     return {
       config: this.config, status: this.status,
       links: [...this.links.values()].map((l) => ({ id: l.id, kind: l.kind, transport: l.transport, state: l.state, established: l.established, actor: l.actor })),
+      hashWanted: this.hub ? Boolean(this.hub.wants_hash) : null, // the state hash is not the current state's yet
     };
   }
 }

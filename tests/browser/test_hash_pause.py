@@ -1,0 +1,92 @@
+"""Sync's state hash waits for the person's pause (web/js/worker/sync.js `hashWait`), in both engines.
+
+On a large workspace one reading of the state hash is about a second of worker turns; read after every
+edit of someone editing at their own pace, it kept the worker busy between all of them and an edit
+could wait behind a page of it. The reading now waits until the page has made no call for
+`hashQuietMs`. Here that pause is made long: an edit is sent and acknowledged by the relay with no
+hash read (the old loop read it right after sending the edit, before the acknowledgement came back),
+while the page says in sync (that comes from the acknowledgements); once the pause is over the hash is
+read. The waiting rule itself (`hashDelay`) is checked case by case. Asserted on states, turn counts
+and the rule's answers, never on durations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from appdriver import AppPage
+
+pytestmark = pytest.mark.browser
+
+CONTACTS = "contacts.Contacts"
+SYNC_STATE = "() => window.openprod.app.syncStatus && window.openprod.app.syncStatus.state"
+
+
+# hashDelay's answers for a person at work, pausing, and editing without a pause (the policy's defaults:
+# hashAfterMs 120, hashBurstGapMs 250, hashQuietMs 1500, hashWaitMaxMs 30000). Times in ms.
+DELAYS = """async () => {
+    const { hashDelay, SYNC_POLICY } = await import('/js/worker/sync.js');
+    const at = (now, extra) => hashDelay({ now, wants: true, wantedAt: 1000, activeAt: 1000, activeGapMs: 5000,
+                                           personAt: 1000, ...extra }, SYNC_POLICY);
+    return {
+        policy: ['hashAfterMs', 'hashBurstGapMs', 'hashQuietMs', 'hashWaitMaxMs'].map((k) => SYNC_POLICY[k]),
+        loneEditJustMade: at(1000),
+        loneEditPersonStillThere: at(2000),
+        personPaused: at(2600),
+        burstJustPaused: at(2600, { activeAt: 2550, activeGapMs: 100 }),
+        notWanted: at(1000, { wants: false }),
+        wantedLongAgoPersonBusy: at(40000, { personAt: 39990, activeAt: 39000 }),
+        nearTheBound: at(30500, { wantedAt: 1000, personAt: 30400, activeAt: 20000 }),
+    };
+}"""
+
+
+def test_the_hash_waits_for_a_pause_in_frames_and_in_the_persons_calls(profile: Any, server: Any) -> None:
+    page = profile.new_page()
+    page.goto(server.url)
+    page.wait_for_selector("body[data-ready]", timeout=180_000)
+    got = page.evaluate(DELAYS)
+    assert got["policy"] == [120, 250, 1500, 30000]
+    assert got["loneEditJustMade"] == 1500  # a lone edit: frames would let it start, the person does not
+    assert got["loneEditPersonStillThere"] == 500
+    assert got["personPaused"] <= 0
+    assert got["burstJustPaused"] == 70  # the person has paused, the burst of frames not yet (120 - 50)
+    assert got["notWanted"] <= 0  # nothing to read: no reason to wait (the caller reads nothing)
+    assert got["wantedLongAgoPersonBusy"] <= 0  # put off for 30 s already: read now, busy or not
+    assert got["nearTheBound"] == 500  # the person would put it off 1,400 ms, the bound comes first
+
+
+def _hash_turns(app: AppPage) -> int:
+    totals = app.stats()["workspace"]["turns"]["totals"]
+    return int(totals.get("sync:hash", {}).get("n", 0))
+
+
+def test_an_edit_is_shared_and_shown_in_sync_while_the_hash_waits_for_the_pause(profile: Any, server: Any) -> None:
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Alice Stage")
+    app.create_workspace("Hamlet")
+    app.api("configure", {"statusEveryMs": 0})  # every status reaches the page
+    app.call("sync:publish", relay=server.origin, joinMode="open")
+    app.page.wait_for_function(f"() => ({SYNC_STATE})() === 'in-sync'", timeout=180_000)
+
+    # the hash of the published state read (after the page's last call, as below), then a person at
+    # work: the pause the hash waits for is made longer than this test
+    app.page.wait_for_function("() => window.openprod.api.stats().then((s) => s.workspace.sync.hashWanted === false)",
+                               timeout=120_000)
+    app.api("configure", {"hashQuietMs": 3_600_000, "hashWaitMaxMs": 3_600_000})
+    before = _hash_turns(app)
+    app.call("create_record", table=CONTACTS, values={f"{CONTACTS}.name": "Jane Doe"})
+    # the relay has the edit (its acknowledgement came back) and the page says in sync, hash or no hash
+    app.page.wait_for_function(
+        "() => { const s = window.openprod.app.syncStatus;"
+        " return s && s.state === 'in-sync' && s.unshared === 0; }", timeout=120_000)
+    assert _hash_turns(app) == before, "the state hash was read while the person was at work"
+    assert app.stats()["workspace"]["sync"]["hashWanted"] is True  # and it is wanted: the edit changed the state
+
+    # the person pauses: the hash is read (then the sessions' convergence check can use it)
+    app.api("configure", {"hashQuietMs": 0})
+    app.page.wait_for_function(
+        "n => window.openprod.api.stats().then((s) => ((s.workspace.turns.totals['sync:hash'] || {}).n || 0) > n)",
+        arg=before, timeout=120_000)
+    assert app.page.evaluate(SYNC_STATE) == "in-sync"
+    assert app.errors == []
