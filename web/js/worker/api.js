@@ -222,7 +222,9 @@ const api = {
     const preread = takePreopen(id);
     opened(preread ? 'the page is reading it' : 'no read by the page');
     await closeHost();
-    const known = await (await app()).get('workspaces', id);
+    const apps = await app();
+    opened('app database open');
+    const known = await apps.get('workspaces', id);
     opened(known ? 'known here' : 'not stored here');
     if (!known) {
       if (preread) preread.then((pre) => pre && (pre.db.close(), pre.release()));

@@ -24,8 +24,9 @@ const now = () => performance.timeOrigin + performance.now();
  */
 
 /** Whether this browser has an identity and the workspace (otherwise the page never opens it here). */
-async function openable(id) {
+async function openable(id, steps) {
   const app = await openAppDb();
+  steps.appOpened = now();
   try {
     const [identity, entry] = await Promise.all([app.get('settings', 'identity'), app.get('workspaces', id)]);
     return Boolean(identity && entry);
@@ -71,7 +72,7 @@ export async function handOver(id, worker) {
   let message = { kind: KIND, id, stored: null, steps };
   let transfer = [];
   try {
-    if (await openable(id)) {
+    if (await openable(id, steps)) {
       steps.checked = now();
       release = await lockIfFree(`openprod-ws-${id}`);
       steps.locked = now();
