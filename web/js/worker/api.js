@@ -90,10 +90,16 @@ function rememberScreen(id, method, args, result) {
   }, Math.max(500, SCREEN_EVERY_MS - (Date.now() - screen.at)));
 }
 
+// The name each workspace's entry was last written with here: a screen's 'info' rewrites the entry
+// only when the name changed (it was every 'info': a write to the app database per screen drawn).
+const namesWritten = new Map();
+
 async function touchWorkspace(id, name) {
   const db = await app();
   const entry = (await db.get('workspaces', id)) || { id, createdAt: Date.now() };
-  await db.put('workspaces', { ...entry, name: name ?? entry.name, openedAt: Date.now() });
+  const written = { ...entry, name: name ?? entry.name, openedAt: Date.now() };
+  await db.put('workspaces', written);
+  namesWritten.set(id, written.name);
 }
 
 const api = {
@@ -415,7 +421,9 @@ const api = {
   async call(method, args) {
     if (!host) throw new ApiError({ type: 'LocalError', message: 'no workspace is open' });
     const result = await host.call(method, args);
-    if (method === 'info' && result) touchWorkspace(result.workspace_id, result.name).catch(() => {});
+    if (method === 'info' && result && namesWritten.get(result.workspace_id) !== result.name) {
+      touchWorkspace(result.workspace_id, result.name).catch(() => {}); // renamed (here or by sync)
+    }
     if (result) rememberScreen(host.id, method, args, result);
     return result;
   },
