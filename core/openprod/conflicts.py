@@ -101,10 +101,14 @@ class ConflictTracker:
 
     def __init__(self, conn: sqlite3.Connection, groups: Callable[[], FieldGroups],
                  is_crdt: Callable[[str], bool], redirects: Redirects, local_writer: bytes,
-                 devices: dict[bytes, list[bytes]]) -> None:
+                 devices: dict[bytes, list[bytes]], schema: Callable[[], object]) -> None:
         self.conn = conn
         self._groups = groups
         self._is_crdt = is_crdt
+        self._schema = schema  # only compared by identity: a schema change is a new object
+        # field -> whether its writes are plain (an unmapped, non-CRDT field), for the groups and
+        # schema objects it was answered for: a catch-up asks it of every received write
+        self._plain: tuple[object, object, dict[str, bool]] = (None, None, {})
         self.redirects = redirects
         self.local_writer = local_writer  # whose ops are not in the oplog yet (an open transaction)
         self._devices = devices  # actor -> its known devices (the workspace keeps it current, in place)
@@ -155,8 +159,12 @@ class ConflictTracker:
         creations is such a write (`plain_writes` may then apply them), else None."""
         self._prefetched = {}
         wanted: dict[bytes, set[str]] = {}
-        groups = self._groups()
-        resolve = self.redirects.resolve
+        groups, schema = self._groups(), self._schema()
+        known_groups, known_schema, known = self._plain
+        if known_groups is not groups or known_schema is not schema:
+            known = {}
+            self._plain = (groups, schema, known)
+        root = self.redirects.root_lookup()
         start = 0
         while start < len(ops) and type(ops[start]) is o.CreateEntity:
             start += 1
@@ -166,9 +174,14 @@ class ConflictTracker:
             if type(op) not in _FIELD_WRITES:
                 return None
             field = op.field  # type: ignore[attr-defined]
-            if is_field_key(field) and not self._is_crdt(field) and len(groups.members(field)) == 1:
+            plain_field = known.get(field)
+            if plain_field is None:
+                plain_field = known[field] = (is_field_key(field) and not self._is_crdt(field)
+                                              and len(groups.members(field)) == 1)
+            if plain_field:
                 if op.entity not in created:  # type: ignore[attr-defined]
-                    wanted.setdefault(resolve(op.entity), set()).add(field)  # type: ignore[attr-defined]
+                    entity: bytes = op.entity  # type: ignore[attr-defined]
+                    wanted.setdefault(root(entity, entity), set()).add(field)
             else:
                 plain = None
         for target, fields in wanted.items():
@@ -190,10 +203,10 @@ class ConflictTracker:
         the caller applies the rest op by op, as any bundle."""
         rows: list[tuple[bytes, str, str | None, Any, bytes, bytes]] = []
         latest: dict[tuple[bytes, str], tuple[bytes, bytes] | None] = {}
-        resolve = self.redirects.resolve
+        root = self.redirects.root_lookup()
         for index, op in enumerate(ops):
             w: Any = op  # SetField, ClearField or SetReference (prefetch checked)
-            target = resolve(w.entity)
+            target = root(w.entity, w.entity)
             field: str = w.field
             register = (target, field)
             if register in latest:
@@ -206,7 +219,8 @@ class ConflictTracker:
             else:  # not prefetched: not a plain bundle after all
                 write(rows)
                 return index
-            if register in self._diverged or (row is not None and not self._follows(row, target, writer, op.ord,
+            ord_ = op.hlc + op.op_id  # op.ord, once
+            if register in self._diverged or (row is not None and not self._follows(row, target, writer, ord_,
                                                                                     clock)):
                 write(rows)  # the op-by-op path reads this register again, from SQLite
                 return index
@@ -214,8 +228,8 @@ class ConflictTracker:
             value = w.value if kind is o.SetField else None if kind is o.ClearField else \
                 Reference(w.source, w.source_field)
             sql_kind, sql_value = to_sql(value)
-            rows.append((target, field, sql_kind, sql_value, op.ord, actor))
-            latest[register] = (op.ord, actor) if row is None or op.ord > row[0] else row
+            rows.append((target, field, sql_kind, sql_value, ord_, actor))
+            latest[register] = (ord_, actor) if row is None or ord_ > row[0] else row
         write(rows)
         return len(ops)
 

@@ -169,7 +169,7 @@ class Context:
         self.parked = ParkingLot(conn, env.parking)
         self._devices: dict[bytes, list[bytes]] = {}  # actor -> its devices seen writing (kept in place)
         self.conflicts = ConflictTracker(conn, lambda: self.groups, self._is_crdt, self.redirects, self.writer,
-                                         self._devices)
+                                         self._devices, lambda: self.schema)
         self.awareness = AwarenessLog(lambda: self.groups, env.now_ms)
         self.rules = rules(self)
         self.listeners: list[Callable[[BundleEvent], None]] = []

@@ -10,6 +10,7 @@ naming an absorbed id are applied to the survivor, so the result is the same in 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from .ids import to_str
 from .registers import MOVE_FACETS, MOVE_FIELDS
@@ -38,6 +39,11 @@ class Redirects:
         """The surviving record an id stands for (itself unless it was merged away)."""
         return self._root.get(entity, entity)
 
+    def root_lookup(self) -> Callable[[bytes, bytes], bytes]:
+        """`resolve` as a bound dict lookup, called `root_lookup()(entity, entity)`: for loops over every
+        op of a received bundle (no method call per op). Valid until the next `reload`."""
+        return self._root.get
+
     def members(self, entity: bytes) -> list[bytes]:
         """Every id in the entity's merge class (survivor first: it is the smallest)."""
         root = self.resolve(entity)
@@ -45,6 +51,8 @@ class Redirects:
 
     def merge_ops(self, entity: bytes) -> list[tuple[bytes, bytes]]:
         """(ord, writer) of the merges that formed the entity's class."""
+        if not self._merges:  # no merge in the workspace (most): no lookup
+            return []
         return self._merges.get(self.resolve(entity), [])
 
     def describe(self, entity: bytes) -> str:

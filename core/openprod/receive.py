@@ -52,7 +52,7 @@ from .parked import Wait
 from .results import BundleEvent, IngestResult, OplogSize, Quarantined, StoredBundle, actor_str, id_str
 from .settings import check_setter
 from .state import Effects
-from .validation import check_op
+from .validation import check_op, check_set_field
 
 if TYPE_CHECKING:
     from .context import Context
@@ -309,6 +309,9 @@ def _checked(ws: Context, bundle: Bundle, data: bytes, source: str | None) -> In
     created: set[bytes] = set()
     for index, op in enumerate(bundle.ops):
         try:
+            if type(op) is o.SetField:  # most received ops: check_op's own check, and none of the others apply
+                check_set_field(op, schema)
+                continue
             schema = check_op(op, schema)
             if isinstance(op, o.InitWorkspace):
                 if not commits_to(ws.workspace_id, bundle.actor, op.nonce):

@@ -66,7 +66,8 @@ def _props(schema: Schema, edge_type: str, props: dict[str, Any]) -> None:
             raise ValidationError(f"property {key!r}: value {value!r} is not in canonical form")
 
 
-def _check_set_field(op: o.SetField, schema: Schema) -> None:
+def check_set_field(op: o.SetField, schema: Schema) -> None:
+    """A SetField's value fits its field (the receive path calls it directly for its most common op)."""
     _field_value(schema, op.field, op.value)
 
 
@@ -183,7 +184,7 @@ def _check_setting(op: o.SetWorkspaceSetting, schema: Schema) -> None:
 
 
 _CHECKS: dict[type[o.Op], Any] = {
-    o.SetField: _check_set_field,
+    o.SetField: check_set_field,
     o.ClearField: _check_clear_field,
     o.SetReference: _check_reference,
     o.ApplyCrdt: _check_crdt,

@@ -220,3 +220,41 @@ def test_a_batch_releases_the_bundles_parked_before_it_even_after_a_reopen(peer_
     assert result.status == "applied" and len(result.applied) == 2
     assert alice.ws.oplog.size().pending == 0
     assert alice.ws.state_hash() == bob.ws.state_hash()
+
+
+CONTACT_NAME, ATTENDEE_NAME = "contacts.Contacts.name", "schedule.Attendees.name"
+
+
+def test_a_field_mapped_inside_a_batch_is_no_longer_a_plain_field_for_the_bundles_after_it(peer_factory) -> None:
+    """Whether a field's writes are plain (unmapped, not CRDT) is remembered per field while the
+    schema and the mappings stay the same objects. Cleo gets, in one batch, Alice's write to the
+    attendee name (remembered as plain), Bob's write to the contact name made apart, Alice's
+    confirmation mapping the two, and Alice's next attendee name write: that last one must be
+    checked against the whole mapped field (Bob's write stays a competing tip), as every other
+    peer does, not as the plain field it was before the mapping."""
+    alice = peer_factory("Alice")
+    bob, cleo = (peer_factory(n, workspace_from=alice) for n in ("Bob", "Cleo"))
+    rid = alice.ws.create_record("contacts.Contacts", {"name": "Jane Doe"})
+    with alice.ws.transaction() as tx:
+        tx.add_to_table(rid, "schedule.Attendees", {"name": "J. Doe"})
+        tx.link_tables("contacts.Contacts", "schedule.Attendees")
+    for peer in (bob, cleo):
+        sync(alice, peer)
+    bob.ws.set_field(rid, PHONE, "0")  # so Bob's next bundle is field writes only
+    sync(bob, cleo)
+    sync(bob, alice)
+    wires = []
+    alice.ws.set_field(rid, ATTENDEE_NAME, "Jane (Alice)")
+    wires.append(last(alice))
+    bob.ws.set_field(rid, CONTACT_NAME, "Jane (Bob)")
+    wires.append(last(bob))
+    with alice.ws.transaction() as tx:
+        tx.confirm_field_mapping(CONTACT_NAME, ATTENDEE_NAME)
+    wires.append(last(alice))
+    alice.ws.set_field(rid, ATTENDEE_NAME, "Jane (Alice 2)")
+    wires.append(last(alice))
+    assert {r.status for r in cleo.ws.ingest_many(wires)} == {"applied"}
+    sync(alice, bob)
+    assert [c.key for c in alice.ws.conflicts.open()] == [CONTACT_NAME]
+    assert cleo.ws.state_hash() == alice.ws.state_hash() == bob.ws.state_hash()
+    assert [c.id for c in cleo.ws.conflicts.open()] == [c.id for c in alice.ws.conflicts.open()]
