@@ -36,7 +36,7 @@ def field_writes(ops: Iterable[o.Op]) -> list[tuple[bytes, str, bytes]]:
     out = []
     for op in ops:
         if type(op) is o.SetField or type(op) is o.ClearField:
-            out.append((op.entity, op.field, op.ord))
+            out.append((op.entity, op.field, op.hlc + op.op_id))  # op.ord, without the property call
         else:
             out.extend((t, f, op.ord) for t, f, _ in register_writes(op) if is_field_key(f))
     return out
@@ -60,10 +60,15 @@ class AwarenessLog:
     def note(self, writes: list[tuple[bytes, str, bytes]], actor: bytes) -> None:
         """Remember (record, field, ord) writes by `actor` (local ones, and received ones once checked)."""
         oldest = self._now() - LIFETIME_MS
+        recent = self._recent
+        last: bytes | None = None  # a bundle's writes are mostly to one record: look it up once
+        fields: dict[str, int] = {}
         for record, field, ord_ in writes:
-            wall = hlc_mod.wall_ms(ord_[:12])
+            wall = hlc_mod.wall_ms(ord_)
             if wall >= oldest:
-                fields = self._recent.setdefault(record, {}).setdefault(actor, {})
+                if record != last:
+                    fields = recent.setdefault(record, {}).setdefault(actor, {})
+                    last = record
                 if wall > fields.get(field, -1):
                     fields[field] = wall
         self._prune(oldest)
@@ -77,7 +82,7 @@ class AwarenessLog:
             writers = self._recent.get(record)
             if not writers or (len(writers) == 1 and actor in writers):
                 continue  # nobody else wrote this record lately
-            wall = hlc_mod.wall_ms(ord_[:12])
+            wall = hlc_mod.wall_ms(ord_)
             if wall < oldest:
                 continue  # an old edit arriving in a catch-up: nobody is editing "at once"
             for other_actor, fields in writers.items():

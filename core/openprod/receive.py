@@ -396,7 +396,8 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None, bat
     ws.awareness.check(field_writes(bundle.ops), actor)
     if effects.schema:
         ws.schema = schema
-    ws._after_effects(Effects(False, False, effects.settings))
+    if effects.settings:  # the only effect left to act on here (most bundles: none)
+        ws._after_effects(Effects(False, False, True))
     done = to_str(bundle.bundle_id)
     return IngestResult("applied", done, stale=stale, applied=(done,), writer=writer, hlc=bundle.hlc)
 
