@@ -18,7 +18,7 @@ from wdpage import WebDriverPage
 # WebKitGTK's Python start took 56-77 s at load 15-20 on the 2 shared cores (2026-12-06), and creating
 # a workspace waits for it, so 90 s was a bound a loaded machine could reach with nothing wrong.
 BOOT_MS = 180_000
-GRID = "body:not([data-opening]) table.grid"  # js/opening.js marks the opening screen
+GRID = "body:not([data-opening]) table.grid"  # js/opening.js marks the opening screen until the real one is drawn
 LOCAL = re.compile(r"^(https?://(127\.0\.0\.1|insecure\.openprod\.test)[:/]|data:|blob:|about:)")
 
 

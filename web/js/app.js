@@ -184,6 +184,7 @@ class App {
     try {
       await this.routeScreen();
     } finally {
+      if (document.body.dataset.opening === 'replacing') delete document.body.dataset.opening; // opening.js leave()
       document.body.classList.remove('opening');
       $('opening-status').hidden = true;
     }

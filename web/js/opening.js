@@ -129,7 +129,8 @@ class Opening {
       });
     }
     document.body.classList.remove('previewing');
-    delete document.body.dataset.opening;
+    // still the copy on screen until the app draws its own (app.js routeNow): tests wait for that
+    document.body.dataset.opening = 'replacing';
     if (this.app.preview === this) this.app.preview = null;
   }
 }

@@ -86,6 +86,8 @@ export class Grid {
     this.extent = { ...this.active };
     this.window = { start: 0, end: 0 };
     this.drawn = new Map(); // row index -> its <tr>, for the rows in the DOM
+    this.topSpacer = this.spacer(); // the rows above the window, one tall empty row (and below)
+    this.bottomSpacer = this.spacer();
     this.drag = null;
     this.scrollScheduled = false;
     this.build();
@@ -211,25 +213,34 @@ export class Grid {
 
   renderWindow(force = false) {
     const { first, last } = this.neededWindow();
-    const { start, end } = this.window;
-    if (!force && first >= start && last <= end) return false;
+    if (!force && first >= this.window.start && last <= this.window.end) return false;
     if (this.editing && (this.editing.index < first - OVERSCAN || this.editing.index >= last + OVERSCAN)) {
       this.finishEdit(true, 0, 0, false); // scrolled far away from the cell being edited: saved, as leaving it does
     }
     const hadFocus = this.hasFocus();
     const from = Math.max(0, first - OVERSCAN);
     const to = Math.min(this.total, last + OVERSCAN);
-    const trs = [];
-    if (from > 0) trs.push(this.spacer(from));
-    const kept = force ? new Map() : this.drawn; // rows still in the window are moved, not drawn again
+    const { start, end } = this.window;
+    const moved = !force && this.rows.length && this.body.firstChild === this.topSpacer && from < end && to > start;
+    if (moved) this.shiftWindow(from, to);
+    else this.drawWindow(from, to);
+    this.window = { start: from, end: to };
+    this.markSelection();
+    if (hadFocus) this.focus();
+    return true;
+  }
+
+  /** The window drawn afresh (a jump, new data): every row in it is made again. */
+  drawWindow(from, to) {
+    const trs = [this.topSpacer];
     this.drawn = new Map();
     for (let r = from; r < to; r += 1) {
-      let tr = this.editing && this.editing.index === r ? this.editing.tr : kept.get(r);
-      if (!tr) tr = r < this.rows.length ? this.renderRow(r) : this.renderDraftRow(r);
+      const tr = this.editing && this.editing.index === r ? this.editing.tr
+        : r < this.rows.length ? this.renderRow(r) : this.renderDraftRow(r);
       this.drawn.set(r, tr);
       trs.push(tr);
     }
-    if (to < this.total) trs.push(this.spacer(this.total - to));
+    trs.push(this.bottomSpacer);
     if (!this.rows.length) {
       const message = this.data.rows.length ? 'No records match the filter.' : 'No records yet: type in the row below to add one.';
       trs.unshift(h('tr', { class: 'empty-row' }, h('td', { colspan: this.columns.length + 1, class: 'empty' }, message)));
@@ -241,15 +252,49 @@ export class Grid {
       keep.before(...trs.slice(0, at));
       keep.after(...trs.slice(at + 1));
     } else this.body.replaceChildren(...trs);
-    this.window = { start: from, end: to };
-    this.markSelection();
-    if (hadFocus) this.focus();
-    return true;
+    this.sizeSpacers(from, to);
   }
 
-  spacer(rows) {
-    return h('tr', { class: 'spacer', 'aria-hidden': 'true' },
-      h('td', { colspan: this.columns.length + 1, style: `height:${rows * ROW_HEIGHT}px` }));
+  /**
+   * A scroll that overlaps the window drawn: the rows still in it stay where they are (moving them
+   * would make the browser lay every one out again), those that left are removed, the new ones added
+   * at the ends. Per frame the work is the rows scrolled in, not the window.
+   */
+  shiftWindow(from, to) {
+    const { start, end } = this.window;
+    for (let r = start; r < end; r += 1) {
+      if (r >= from && r < to) continue;
+      const tr = this.drawn.get(r);
+      if (tr) tr.remove();
+      this.drawn.delete(r);
+    }
+    const make = (r) => {
+      const tr = r < this.rows.length ? this.renderRow(r) : this.renderDraftRow(r);
+      this.drawn.set(r, tr);
+      return tr;
+    };
+    const above = [];
+    for (let r = from; r < Math.min(start, to); r += 1) above.push(make(r));
+    if (above.length) this.topSpacer.after(...above);
+    const below = [];
+    for (let r = Math.max(end, from); r < to; r += 1) below.push(make(r));
+    if (below.length) this.bottomSpacer.before(...below);
+    this.sizeSpacers(from, to);
+  }
+
+  /** The spacers stand for the rows above and below the window, so the scroll bar spans them all. */
+  sizeSpacers(from, to) {
+    const columns = String(this.columns.length + 1);
+    for (const [spacer, rows] of [[this.topSpacer, from], [this.bottomSpacer, this.total - to]]) {
+      spacer.hidden = rows <= 0;
+      const td = spacer.firstChild;
+      if (td.getAttribute('colspan') !== columns) td.setAttribute('colspan', columns);
+      td.style.height = `${Math.max(0, rows) * ROW_HEIGHT}px`;
+    }
+  }
+
+  spacer() {
+    return h('tr', { class: 'spacer', 'aria-hidden': 'true' }, h('td', { colspan: 1 }));
   }
 
   renderRow(r) {
