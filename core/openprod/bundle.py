@@ -174,7 +174,7 @@ class UnsignedBundle:
     def seal(self, signature: bytes) -> Bundle:
         if len(signature) != SIGNATURE_LEN:
             raise ValueError("an Ed25519 signature is 64 bytes")
-        return Bundle(self.header, self.header_bytes, signature, self.ops, self.op_bytes)
+        return _new_bundle(self.header, self.header_bytes, signature, self.ops, self.op_bytes)
 
 
 # Decoding builds a header and a bundle per received bundle: fill their slots directly (values
@@ -218,20 +218,13 @@ def build(
         raise ValueError("one wire form per operation")
     else:
         encoded = tuple(op_bytes)
-    if sum(len(b) for b in encoded) > MAX_BUNDLE_BYTES - 64 * 1024:
+    if (len(encoded[0]) if len(encoded) == 1 else sum(len(b) for b in encoded)) > MAX_BUNDLE_BYTES - 64 * 1024:
         raise ValidationError(f"this change is too large to save as one (over {MAX_BUNDLE_BYTES // 2**20} MiB); "
                               "nothing was saved. Make it in smaller parts (for an import, split the file)")
-    header = BundleHeader(
-        workspace=workspace,
-        bundle_id=bundle_id,
-        actor=actor,
-        hlc=max(op.hlc for op in ops),
-        kind=kind,
-        clock=dict(clock),
-        op_hashes=tuple(_sha256(b).digest() for b in encoded),
-        meta=dict(meta or {}),
-        device=device,
-    )
+    # the header's slots filled directly (a local commit's, once per keystroke): the values are
+    # the checked ones above, in BundleHeader's field order
+    header = _new_header(workspace, bundle_id, actor, ops[0].hlc if len(ops) == 1 else max(op.hlc for op in ops),
+                         kind, dict(clock), tuple([_sha256(b).digest() for b in encoded]), dict(meta or {}), device)
     return UnsignedBundle(header, _encode_header(header), tuple(ops), encoded)
 
 
