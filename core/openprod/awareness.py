@@ -37,7 +37,7 @@ def field_writes(ops: Iterable[o.Op]) -> list[tuple[bytes, str, bytes]]:
     for op in ops:
         if type(op) is o.SetField or type(op) is o.ClearField:
             out.append((op.entity, op.field, op.hlc + op.op_id))  # op.ord, without the property call
-        else:
+        elif type(op) is not o.ApplyCrdt:  # a keystroke's op writes no value register
             out.extend((t, f, op.ord) for t, f, _ in register_writes(op) if is_field_key(f))
     return out
 

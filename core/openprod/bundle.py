@@ -138,8 +138,25 @@ class Bundle:
 def encode_wire(header_bytes: bytes, signature: bytes, op_bytes: tuple[bytes, ...] | list[bytes]) -> bytes:
     ops = list(op_bytes)
     if type(header_bytes) is bytes and type(signature) is bytes and all(type(b) is bytes for b in ops):
-        return canonical_bytes([header_bytes, signature, ops])  # byte strings only: nothing to walk
+        # byte strings only: their canonical CBOR is each one's length head and its bytes, joined
+        # here (what `canonical_bytes` gives, without its per-call setup: every commit's wire)
+        return b"".join([b"\x83", _head(0x40, len(header_bytes)), header_bytes, _head(0x40, len(signature)),
+                         signature, _head(0x80, len(ops)), *[_head(0x40, len(b)) + b for b in ops]])
     return encode([header_bytes, signature, ops])
+
+
+def _head(major: int, length: int) -> bytes:
+    """A CBOR item's head in its shortest form (canonical): `major` is the type's top three bits
+    (0x40 a byte string, 0x80 an array), `length` its length."""
+    if length < 24:
+        return bytes((major | length,))
+    if length < 0x100:
+        return bytes((major | 24, length))
+    if length < 0x10000:
+        return bytes((major | 25,)) + length.to_bytes(2, "big")
+    if length < 0x1_0000_0000:
+        return bytes((major | 26,)) + length.to_bytes(4, "big")
+    return bytes((major | 27,)) + length.to_bytes(8, "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +174,7 @@ class UnsignedBundle:
     def seal(self, signature: bytes) -> Bundle:
         if len(signature) != SIGNATURE_LEN:
             raise ValueError("an Ed25519 signature is 64 bytes")
-        return Bundle(self.header, self.header_bytes, signature, self.ops, self.op_bytes)
+        return _new_bundle(self.header, self.header_bytes, signature, self.ops, self.op_bytes)
 
 
 # Decoding builds a header and a bundle per received bundle: fill their slots directly (values
@@ -201,20 +218,13 @@ def build(
         raise ValueError("one wire form per operation")
     else:
         encoded = tuple(op_bytes)
-    if sum(len(b) for b in encoded) > MAX_BUNDLE_BYTES - 64 * 1024:
+    if (len(encoded[0]) if len(encoded) == 1 else sum(len(b) for b in encoded)) > MAX_BUNDLE_BYTES - 64 * 1024:
         raise ValidationError(f"this change is too large to save as one (over {MAX_BUNDLE_BYTES // 2**20} MiB); "
                               "nothing was saved. Make it in smaller parts (for an import, split the file)")
-    header = BundleHeader(
-        workspace=workspace,
-        bundle_id=bundle_id,
-        actor=actor,
-        hlc=max(op.hlc for op in ops),
-        kind=kind,
-        clock=dict(clock),
-        op_hashes=tuple(_sha256(b).digest() for b in encoded),
-        meta=dict(meta or {}),
-        device=device,
-    )
+    # the header's slots filled directly (a local commit's, once per keystroke): the values are
+    # the checked ones above, in BundleHeader's field order
+    header = _new_header(workspace, bundle_id, actor, ops[0].hlc if len(ops) == 1 else max(op.hlc for op in ops),
+                         kind, dict(clock), tuple([_sha256(b).digest() for b in encoded]), dict(meta or {}), device)
     return UnsignedBundle(header, _encode_header(header), tuple(ops), encoded)
 
 
@@ -226,7 +236,8 @@ def _encode_header(header: BundleHeader) -> bytes:
     if (header.meta and not all(type(k) is str for k in header.meta)) \
             or not all(type(k) is bytes and type(v) is bytes for k, v in clock.items()):
         return encode(wire)  # refuses what is not plain data, as it always did
-    check_plain(header.meta)
+    if header.meta:  # an empty map is plain data
+        check_plain(header.meta)
     return canonical_bytes(wire)
 
 

@@ -328,8 +328,8 @@ class CrdtStore:
         key = (entity, next(iter(self.members(field))))
         return len(self._text(self.doc(entity, field, "text"), key))
 
-    def edit_text(self, entity: bytes, field: str, edits: list[Edit]) -> tuple[str, bytes]:
-        """Apply checked `edits` to a text field's document: (the text before, the Yjs update).
+    def edit_text(self, entity: bytes, field: str, edits: list[Edit]) -> tuple[str, str, bytes]:
+        """Apply checked `edits` to a text field's document: (the text before, after, the Yjs update).
 
         Why the text is kept here: undo needs the text as it was, and rendering a long, much-edited
         text from Yrs on every keystroke costs more than the keystroke. The next text is the
@@ -349,7 +349,7 @@ class CrdtStore:
         for index, delete, insert in edits:
             text = text[:index] + insert + text[index + delete:]
         self._texts[key] = text
-        return before, delta
+        return before, text, delta
 
 
 def _in_units(backend: CrdtBackend, text: str, edits: list[Edit]) -> list[Edit]:

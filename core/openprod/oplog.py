@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from .bundle import Bundle, encode_wire
 from .hlc import ZERO
 from .ids import to_str
-from .operations import SetField
+from .operations import ApplyCrdt, SetField
 from .registers import touches
 from .results import OplogSize, StoredBundle, actor_str
 
@@ -28,6 +28,11 @@ def header_digest(header_bytes: bytes) -> bytes:
 
 def xor(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(32, "big")
+
+
+OPLOG_INSERT = ("INSERT INTO oplog (seq, op_id, ord, bundle_seq, idx, actor, op_type, target, field, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+TARGET_INSERT = "INSERT INTO bundle_targets (target, bundle_seq) VALUES (?, ?)"
 
 
 def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int, digest: bytes | None,
@@ -61,7 +66,7 @@ def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int, digest: b
     seq = first_seq
     for index, (op, raw) in enumerate(zip(bundle.ops, bundle.op_bytes, strict=True)):
         ord_ = op.hlc + op.op_id
-        if type(op) is SetField:  # most ops by far: one register, no others
+        if type(op) is SetField or type(op) is ApplyCrdt:  # most ops by far (a keystroke): one register
             target: bytes | None = op.entity
             field: str | None = op.field
         else:
@@ -73,13 +78,14 @@ def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int, digest: b
             targets[target] = None
         rows.append((seq, op.op_id, ord_, bundle_seq, index, actor, op.TYPE, target, field, raw))
         seq += 1
-    conn.executemany(
-        "INSERT INTO oplog (seq, op_id, ord, bundle_seq, idx, actor, op_type, target, field, payload)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    conn.executemany("INSERT INTO bundle_targets (target, bundle_seq) VALUES (?, ?)",
-                     [(target, bundle_seq) for target in targets])
+    if len(rows) == 1:  # a keystroke: the same insert without executemany's per-call setup
+        conn.execute(OPLOG_INSERT, rows[0])
+    else:
+        conn.executemany(OPLOG_INSERT, rows)
+    if len(targets) == 1:
+        conn.execute(TARGET_INSERT, (next(iter(targets)), bundle_seq))
+    else:
+        conn.executemany(TARGET_INSERT, [(target, bundle_seq) for target in targets])
     if extras:
         conn.executemany("INSERT INTO op_touches (target, field, ord, op_seq) VALUES (?, ?, ?, ?)", extras)
     if digest is not None:

@@ -40,14 +40,15 @@ class CrdtWrites(RecordWrites):
         self._require_member(entity, fdef)
         return entity, fdef
 
-    def _undo_step(self, entity: bytes, fdef: FieldDef, kind: str, before: Any) -> Step:
+    def _undo_step(self, entity: bytes, fdef: FieldDef, kind: str, before: Any, after: str | None) -> Step:
         payload = {"entity": entity, "field": fdef.id, "_restore": before, "_kind": kind}
         if kind == "text":  # what the edit made: undo takes back only that, wherever others typed since
-            payload["_after"] = self.ws.crdt.render(entity, fdef.id, "text")
+            payload["_after"] = self.ws.crdt.render(entity, fdef.id, "text") if after is None else after
         return Step(o.ApplyCrdt, payload, entity, self.ws.groups.members(fdef.id), lambda: f"{fdef.display_name!r}")
 
     def _add_crdt(self, cls: type[o.Op], entity: bytes, fdef: FieldDef, kind: str, before: Any, hlc: bytes,
-                  **payload: Any) -> None:
+                  after: str | None = None, **payload: Any) -> None:
+        """`after`: a text edit's resulting text, when the caller has it (a keystroke renders nothing)."""
         steps = self.steps
         self.steps = None  # capture() has no inverse for a CRDT op: the step is built here
         try:
@@ -55,7 +56,7 @@ class CrdtWrites(RecordWrites):
         finally:
             self.steps = steps
         if self.steps is not None:
-            self.steps.append(self._undo_step(entity, fdef, kind, before))
+            self.steps.append(self._undo_step(entity, fdef, kind, before, after))
 
     def apply_step(self, step: Step) -> None:
         if step.op_cls is o.ApplyCrdt and "_restore" in step.payload:
@@ -96,8 +97,9 @@ class CrdtWrites(RecordWrites):
             checked.append((index, delete, insert))
         if not checked:
             return
-        before, delta = store.edit_text(entity, fdef.id, checked)
-        self._add_crdt(o.ApplyCrdt, entity, fdef, "text", before, self._next_hlc(), crdt_type="text", delta=delta)
+        before, after, delta = store.edit_text(entity, fdef.id, checked)
+        self._add_crdt(o.ApplyCrdt, entity, fdef, "text", before, self._next_hlc(), after, crdt_type="text",
+                       delta=delta)
 
     def set_text(self, record: IdLike, field: str, text: str) -> None:
         """Replace a text CRDT field's content, as the smallest edit (keeps concurrent edits)."""

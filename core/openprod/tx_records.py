@@ -49,7 +49,7 @@ class RecordWrites:
         self.schema = ws.schema
         self.created: list[str] = []
         self.after_commit: list[Callable[[], None]] = []  # run once the bundle is committed (commit.py)
-        self.clock = dict(ws.vector_clock)  # what this actor had integrated: decides conflicts
+        self.clock = ws.vector_clock  # a copy: what this actor had integrated, decides conflicts
         ws.conflicts.begin_bundle()
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -72,11 +72,15 @@ class RecordWrites:
                 self.steps = None
             else:
                 self.steps.extend(inverse)
-        prior = ws.conflicts.prior(op)
+        # a CRDT op writes no value register (it merges, never conflicts): the tracker's prior and
+        # observe would plan nothing for it, so a keystroke skips both
+        crdt = cls is o.ApplyCrdt or cls is o.ClearAndAdd
+        prior = None if crdt else ws.conflicts.prior(op)
         effects = ws.applier.apply(op, ws.actor_id)
         ws._after_effects(effects, self.schema, op)
         ws.conflicts.pending.append((op, ws.writer, self.clock))
-        ws.conflicts.observe(op, ws.writer, self.clock, prior)
+        if not crdt:
+            ws.conflicts.observe(op, ws.writer, self.clock, prior)
         self.ops.append(op)
         self.op_bytes.append(raw)
         return op
