@@ -8,7 +8,7 @@
 // (new records, paste, import, staging, undo) is refused with a sentence: it needs the app running.
 import { h, mount } from './ui/dom.js';
 import { renderTable } from './ui/table.js';
-import { queueEdit, readDisplayName, readOpening, readWorkspaceEntry } from './worker/store.js';
+import { openAppDb, queueEdit, readDisplayName, readOpening } from './worker/store.js';
 
 export const OPENING_WORDS = 'Opening… You can look around. Cell edits you type now are kept and saved in a moment; '
   + 'everything else works once it has opened.';
@@ -145,11 +145,24 @@ export const STUCK_WORDS = 'This browser\'s storage has stopped answering, so th
   + 'is still kept on this device. Reloading the page will not help: quit the browser completely (close all its '
   + 'windows; on an iPad, swipe it away in the app switcher), then open Openprod again.';
 
-/** Whether this browser's storage answers a read of the workspace's entry within `ms` (an error is an answer). */
+/** Opening's reads of the app database, in one transaction: it waits if either store is stuck. */
+async function readBoth(id) {
+  const db = await openAppDb();
+  try {
+    const tx = db.transaction(['settings', 'workspaces'], 'readonly');
+    await Promise.all([tx.objectStore('settings').get('identity'), tx.objectStore('workspaces').get(id)]);
+    await tx.done;
+  } finally {
+    db.close();
+  }
+}
+
+/** Whether this browser's storage answers opening's reads (the identity, the workspace's entry) within
+ * `ms`: WebKit's fault leaves the stores a stuck transaction had waiting forever (an error is an answer). */
 export function storageAnswers(id, ms = ANSWER_MS) {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), ms);
-    readWorkspaceEntry(id).then(() => true, () => true).then((answered) => {
+    readBoth(id).then(() => true, () => true).then((answered) => {
       clearTimeout(timer);
       resolve(answered);
     });
