@@ -145,7 +145,8 @@ export const STUCK_WORDS = 'This browser\'s storage has stopped answering, so th
   + 'is still kept on this device. Reloading the page will not help: quit the browser completely (close all its '
   + 'windows; on an iPad, swipe it away in the app switcher), then open Openprod again.';
 
-/** Opening's reads of the app database, in one transaction: it waits if either store is stuck. */
+/** Opening's reads of the app database (the identity, the workspace's entry), in one transaction: it
+ * waits if either store is stuck (WebKit's fault leaves the stores a stuck transaction held waiting). */
 async function readBoth(id) {
   const db = await openAppDb();
   try {
@@ -157,12 +158,11 @@ async function readBoth(id) {
   }
 }
 
-/** Whether this browser's storage answers opening's reads (the identity, the workspace's entry) within
- * `ms`: WebKit's fault leaves the stores a stuck transaction had waiting forever (an error is an answer). */
-export function storageAnswers(id, ms = ANSWER_MS) {
+/** Whether `read` (a promise) settles within `ms`: an error is an answer too. */
+function answersWithin(read, ms) {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), ms);
-    readBoth(id).then(() => true, () => true).then((answered) => {
+    read.then(() => true, () => true).then((answered) => {
       clearTimeout(timer);
       resolve(answered);
     });
@@ -188,8 +188,10 @@ export function watchOpening(app, id) {
       status.dataset.stuck = kind;
     }
   };
+  let reading = null; // a read still unanswered is waited for again, not joined by another connection
   const check = async () => {
-    const answers = await storageAnswers(id);
+    reading ??= readBoth(id).finally(() => { reading = null; });
+    const answers = await answersWithin(reading, ANSWER_MS);
     if (stopped) return;
     if (answers) say('slow', SLOW_WORDS);
     else say('storage', STUCK_WORDS);
