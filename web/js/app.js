@@ -24,7 +24,7 @@ import { renderConflicts } from './ui/conflicts.js';
 import { renderMappings } from './ui/mappings.js';
 import { renderRules } from './ui/rules.js';
 import { h, mount } from './ui/dom.js';
-import { showOpening } from './opening.js';
+import { showOpening, watchOpening } from './opening.js';
 import { readShared, readWorkspaceEntry } from './worker/store.js';
 import { renderForm } from './ui/form.js';
 import { watchInstall } from './ui/install.js';
@@ -292,12 +292,20 @@ class App {
       mount(this.main);
     }
     traced('asked the worker');
-    const role = await this.api.openWorkspace(id);
-    traced(`opened: ${role}`);
-    performance.mark('openprod-opened'); // the worker has the workspace open (bench breakdown)
-    const listed = this.api.call('views', {}).catch(() => []); // asked with info: one wait, not two
-    let info = await this.api.call('info', {});
-    traced('info');
+    const stopWatch = watchOpening(this, id); // never silent: past 20 s it says what is happening
+    let role;
+    let listed;
+    let info;
+    try {
+      role = await this.api.openWorkspace(id);
+      traced(`opened: ${role}`);
+      performance.mark('openprod-opened'); // the worker has the workspace open (bench breakdown)
+      listed = this.api.call('views', {}).catch(() => []); // asked with info: one wait, not two
+      info = await this.api.call('info', {});
+      traced('info');
+    } finally {
+      stopWatch();
+    }
     if (preview) await preview.leave(); // the cached screen steps aside (a cell being typed in is kept first)
     const upgrading = Boolean(info.upgrades && info.upgrades.length);
     if (upgrading) info = await this.upgradeModules(info);
@@ -682,11 +690,21 @@ export async function start(worker, kept = null, afterScreen = null) {
     engine.textContent = '';
     engine.dataset.bootMs = String(timings.bootMs);
   }).catch((err) => { engine.textContent = `The engine did not start: ${err.message}`; });
-  // The last grid, from this browser's storage, while Python starts (js/opening.js): no worker call before it.
-  await showOpening(app, kept).catch((err) => console.warn('[opening]', err));
-  if (afterScreen) afterScreen();
-  await told;
-  app.identity = await api.identity();
+  // A workspace's address: its opening starts now, watched (the kept screen's read waits on storage too)
+  const named = /^#\/w\/([^/]+)/.exec(location.hash);
+  let stopWatch = () => {};
+  try {
+    if (named) stopWatch = watchOpening(app, decodeURIComponent(named[1]));
+  } catch { /* a malformed address: the route says what is wrong */ }
+  try {
+    // the last grid, from this browser's storage, while Python starts (js/opening.js): no worker call before it
+    await showOpening(app, kept).catch((err) => console.warn('[opening]', err));
+    if (afterScreen) afterScreen();
+    await told;
+    app.identity = await api.identity();
+  } finally {
+    stopWatch();
+  }
   app.showIdentity();
   $('identity-button').addEventListener('click', () => app.openIdentityDialog());
   $('staging-toggle').addEventListener('click', () => app.toggleStaging());

@@ -8,7 +8,7 @@
 // (new records, paste, import, staging, undo) is refused with a sentence: it needs the app running.
 import { h, mount } from './ui/dom.js';
 import { renderTable } from './ui/table.js';
-import { queueEdit, readDisplayName, readOpening } from './worker/store.js';
+import { openAppDb, queueEdit, readDisplayName, readOpening } from './worker/store.js';
 
 export const OPENING_WORDS = 'Opening… You can look around. Cell edits you type now are kept and saved in a moment; '
   + 'everything else works once it has opened.';
@@ -133,4 +133,79 @@ class Opening {
     document.body.dataset.opening = 'replacing';
     if (this.app.preview === this) this.app.preview = null;
   }
+}
+
+// Opening never stays silent. It takes seconds (Python's start: 8-10 s in WebKit); past SLOW_MS the
+// screen says what is happening and what to do, and says it again every SLOW_MS until it has opened.
+export const SLOW_MS = 20000;
+const ANSWER_MS = 8000; // a read of a few bytes: seconds late only when storage has stopped answering
+export const OPENING_STATUS = 'Opening the workspace…';
+export const SLOW_WORDS = 'Still opening: this is taking longer than usual. Your work is kept on this device. '
+  + 'If nothing changes in a minute, reload the page.';
+export const STUCK_WORDS = 'This browser\'s storage has stopped answering, so the workspace cannot open. Your work '
+  + 'is still kept on this device. Reloading the page will not help: quit the browser completely (close all its '
+  + 'windows; on an iPad, swipe it away in the app switcher), then open Openprod again.';
+
+/** Opening's reads of the app database (the identity, the workspace's entry), in one transaction: it
+ * waits if either store is stuck (WebKit's fault leaves the stores a stuck transaction held waiting). */
+async function readBoth(id) {
+  const db = await openAppDb();
+  try {
+    const tx = db.transaction(['settings', 'workspaces'], 'readonly');
+    await Promise.all([tx.objectStore('settings').get('identity'), tx.objectStore('workspaces').get(id)]);
+    await tx.done;
+  } finally {
+    db.close();
+  }
+}
+
+/** Whether `read` (a promise) settles within `ms`: an error is an answer too. */
+function answersWithin(read, ms) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    read.then(() => true, () => true).then((answered) => {
+      clearTimeout(timer);
+      resolve(answered);
+    });
+  });
+}
+
+/**
+ * Watch the opening of workspace `id` (app.js): past SLOW_MS, the opening screen says it is slow, or
+ * that storage stopped answering (WebKit can leave the app database unable to run a transaction: see
+ * worker/store.js AppStore) and what to do. Returns stop(), called once it has opened or failed.
+ */
+export function watchOpening(app, id) {
+  let stopped = false;
+  let timer = null;
+  const say = (kind, words) => {
+    if (stopped) return;
+    document.body.dataset.openingStuck = kind;
+    const status = document.getElementById('opening-status');
+    if (app.preview && app.preview.notice) mount(app.preview.notice, words);
+    else {
+      status.textContent = words;
+      status.hidden = false;
+      status.dataset.stuck = kind;
+    }
+  };
+  let reading = null; // a read still unanswered is waited for again, not joined by another connection
+  const check = async () => {
+    reading ??= readBoth(id).finally(() => { reading = null; });
+    const answers = await answersWithin(reading, ANSWER_MS);
+    if (stopped) return;
+    if (answers) say('slow', SLOW_WORDS);
+    else say('storage', STUCK_WORDS);
+    timer = setTimeout(check, SLOW_MS);
+  };
+  timer = setTimeout(check, SLOW_MS);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    if (!document.body.dataset.openingStuck) return;
+    delete document.body.dataset.openingStuck;
+    const status = document.getElementById('opening-status');
+    status.textContent = OPENING_STATUS;
+    delete status.dataset.stuck;
+  };
 }

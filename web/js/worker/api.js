@@ -2,7 +2,7 @@
 // the identity and the list of workspaces in IndexedDB, and hosts the open workspace (see host.js).
 // The page talks to it through Comlink; nothing here waits on the network.
 import * as Comlink from '../../vendor/comlink.mjs';
-import { openAppDb, updateSyncConfigFor, writeScreen } from './store.js';
+import { AppStore, updateSyncConfigFor, writeScreen } from './store.js';
 import { ApiError, DEFAULT_POLICY, WorkspaceHost } from './host.js';
 import { RelayError, parseInvite, postSigned } from './relayapi.js';
 import { SYNC_POLICY } from './sync.js';
@@ -13,8 +13,9 @@ let pythonBoot = null;
 let preopen = null; // the workspace named in the worker's address, as the page read it while Python started (preopen.js)
 let hold = null; // TEST-ONLY (--debug-peer builds): Python starts once the test lets it (api.releaseEngine)
 const python = () => pythonBoot;
-let appDb = null;
-const app = async () => (appDb ??= await openAppDb());
+// the app database, one transaction at a time (store.js AppStore: a WebKit fault leaves it stuck otherwise)
+const appStore = new AppStore();
+const app = async () => appStore;
 let host = null;
 let listener = null;
 let recoveryWords = null; // the words of a workspace just created, until the page takes them
@@ -95,10 +96,8 @@ function rememberScreen(id, method, args, result) {
 const namesWritten = new Map();
 
 async function touchWorkspace(id, name) {
-  const db = await app();
-  const entry = (await db.get('workspaces', id)) || { id, createdAt: Date.now() };
-  const written = { ...entry, name: name ?? entry.name, openedAt: Date.now() };
-  await db.put('workspaces', written);
+  const written = await appStore.update('workspaces', id, (entry = { id, createdAt: Date.now() }) => (
+    { ...entry, name: name ?? entry.name, openedAt: Date.now() }));
   namesWritten.set(id, written.name);
 }
 
@@ -366,10 +365,8 @@ const api = {
   async exportBackup() {
     if (!host) throw new ApiError({ type: 'LocalError', message: 'no workspace is open' });
     const { data, bytes } = await host.call('backup', {});
-    const db = await app();
-    const entry = (await db.get('workspaces', host.id)) || { id: host.id };
     const at = Date.now();
-    await db.put('workspaces', { ...entry, backupAt: at });
+    const entry = await appStore.update('workspaces', host.id, (old = { id: host.id }) => ({ ...old, backupAt: at }));
     const day = new Date(at).toISOString().slice(0, 10);
     const safe = (entry.name || 'workspace').replace(/[^\p{L}\p{N} _-]+/gu, '').trim().replace(/\s+/g, '-') || 'workspace';
     return { data, bytes, fileName: `${safe}-${day}.openprod-backup`, name: entry.name || '', at };
@@ -437,7 +434,7 @@ const api = {
     const heap = booted && booted.py._module && booted.py._module.HEAP8;
     const memory = { wasmHeapBytes: heap ? heap.buffer.byteLength : null };
     const out = { boot, memory, workspace: host ? host.stats() : null, policy, workerOrigin: performance.timeOrigin,
-      opening: openingSteps };
+      opening: openingSteps, appTransactionsAtOnce: appStore.most };
     if (resetTurns && host) host.turns.resetStats();
     return out;
   },

@@ -23,14 +23,85 @@ import { openDB, deleteDB } from '../../vendor/idb.js';
 
 const APP_DB = 'openprod';
 
-/** @returns {Promise<import('../../vendor/idb.js').IDBPDatabase>} */
-export function openAppDb() {
+/**
+ * `closed`: called if the browser closes the connection (the database deleted, storage cleared) or a
+ * later version wants it (the connection steps aside at once, so an upgrade is never blocked by it).
+ * @returns {Promise<import('../../vendor/idb.js').IDBPDatabase>}
+ */
+export function openAppDb(closed = null) {
   return openDB(APP_DB, 1, {
     upgrade(db) {
       db.createObjectStore('settings');
       db.createObjectStore('workspaces', { keyPath: 'id' });
     },
+    blocking(_current, _wanted, event) {
+      event.target.close();
+      if (closed) closed();
+    },
+    terminated() {
+      if (closed) closed();
+    },
   });
+}
+
+/**
+ * The worker's connection to the app database, running ONE transaction at a time. WebKit (WebKitGTK
+ * 2.50 here; Safari's engine: WebKit bug 324094) can leave a database unable to run any transaction
+ * when a worker ends (its tab reloaded or closed) while one connection has a readwrite and a readonly
+ * transaction in flight: open() still succeeds, every later transaction waits forever, in every tab,
+ * across reloads, until the browser quits. Seen here as a tab stuck on "Opening the workspace…" after a
+ * reload; a probe page hit it 2 times in 24 and never with one transaction at a time (docs/web.md).
+ * The app database's transactions are few and tiny, so queueing them costs nothing a person sees.
+ */
+export class AppStore {
+  constructor(open = openAppDb) {
+    this.open = open;
+    this.db = null;
+    this.queue = Promise.resolve();
+    this.inFlight = 0; // transactions begun and not yet ended (a test checks it never passes 1)
+    this.most = 0;
+  }
+
+  /** Run `work(store)` in a transaction of its own once the one before it has ended; resolves to its result. */
+  run(storeName, mode, work) {
+    const next = this.queue.then(async () => {
+      this.db ??= await this.open(() => { this.db = null; });
+      const tx = this.db.transaction(storeName, mode);
+      this.inFlight += 1;
+      this.most = Math.max(this.most, this.inFlight);
+      try {
+        const result = await work(tx.store);
+        await tx.done;
+        return result;
+      } finally {
+        await tx.done.catch(() => {}); // ended (complete or aborted) before the next begins
+        this.inFlight -= 1;
+      }
+    });
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  get(storeName, key) {
+    return this.run(storeName, 'readonly', (store) => store.get(key));
+  }
+
+  getAll(storeName) {
+    return this.run(storeName, 'readonly', (store) => store.getAll());
+  }
+
+  put(storeName, value, key) {
+    return this.run(storeName, 'readwrite', (store) => store.put(value, key));
+  }
+
+  /** Read the record at `key`, change it with `change(old|undefined)` and write it back, in one transaction. */
+  update(storeName, key, change) {
+    return this.run(storeName, 'readwrite', async (store) => {
+      const value = change(await store.get(key));
+      await store.put(value);
+      return value;
+    });
+  }
 }
 
 export const workspaceDbName = (id) => `openprod-ws-${id}`;

@@ -1,0 +1,66 @@
+"""A tab whose opening cannot go on says so, in words, instead of "Opening the workspace…" for ever; and
+the worker uses the app database one transaction at a time (WebKit can leave a database unable to run
+any transaction when a worker ends with a readwrite and a readonly transaction in flight: worker/store.js
+AppStore). Storage that stops answering is made here, in both engines, by another tab holding a readwrite
+transaction on the app database's `workspaces` store (every read of it then waits, as in the WebKit fault)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from appdriver import AppPage
+from engines import expect
+
+pytestmark = pytest.mark.browser
+
+# Keeps one readwrite transaction on 'openprod'/'workspaces' alive (a read issued as each one answers) until
+# window.releaseHold(); resolves once the transaction is running.
+HOLD_JS = """() => new Promise((resolve, reject) => {
+  const open = indexedDB.open('openprod');
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const db = open.result;
+    const tx = db.transaction('workspaces', 'readwrite');
+    const store = tx.objectStore('workspaces');
+    let held = true;
+    window.releaseHold = () => { held = false; };
+    tx.oncomplete = () => { db.close(); window.holdEnded = true; };
+    const again = () => { if (held) store.get('none').onsuccess = again; };
+    store.get('none').onsuccess = () => { again(); resolve(true); };
+  };
+})"""
+STUCK_WAIT_MS = 60_000  # 20 s until the screen speaks, 8 s for the storage probe, and a loaded machine
+
+
+def test_stuck_storage_is_said_in_words_and_opening_goes_on_once_it_answers(
+        profile: Any, engine: str, server_factory: Any) -> None:
+    device = server_factory()
+    app = AppPage(profile.new_page()).open(device.url)
+    app.ensure_identity("Alice Stage")
+    ws = app.create_workspace("Hamlet")
+    page = app.page
+    page.goto(f"{device.url}#/w/{ws}/sync")
+    expect(page.locator(".backup-section")).to_be_visible()
+    # many reads and writes of the app database at once: the worker runs them one after another
+    page.evaluate("""() => {
+        const api = window.openprod.api;
+        return Promise.all([api.identity(), api.listWorkspaces(), api.saveIdentity('Alice Stage'),
+            api.identity(), api.listWorkspaces(), api.call('info', {})]);
+    }""")
+    assert app.stats()["appTransactionsAtOnce"] == 1
+
+    other = profile.new_page()  # another tab of this browser holds the app database's workspaces
+    other.goto(f"{device.url}#/")
+    other.evaluate(HOLD_JS)
+    page.reload()
+    status = page.locator("#opening-status")
+    expect(status).to_contain_text("This browser's storage has stopped answering", timeout=STUCK_WAIT_MS)
+    expect(status).to_contain_text("quit the browser completely")
+    assert page.evaluate("document.body.dataset.openingStuck") == "storage"
+
+    other.evaluate("() => window.releaseHold()")  # storage answers again: opening goes on, the words go
+    expect(page.locator(".backup-section")).to_be_visible(timeout=STUCK_WAIT_MS)
+    expect(status).to_be_hidden()
+    assert page.evaluate("document.body.dataset.openingStuck === undefined")
+    assert app.errors == []
