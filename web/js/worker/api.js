@@ -132,6 +132,13 @@ const api = {
   /** TEST-ONLY: let a held Python start (see boot). */
   releaseEngine() {
     if (hold) hold.release();
+    hold = null;
+  },
+
+  /** TEST-ONLY: whether Python is held back on purpose (`?hold-engine`): opening is then slow by design,
+   * and the page's watch (js/opening.js) does not call it stuck. */
+  engineHeld() {
+    return Boolean(hold);
   },
 
   /** Apply the cell edits typed while the app was opening (in the tab that owns the workspace). */
