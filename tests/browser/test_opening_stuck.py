@@ -6,6 +6,7 @@ transaction on the app database's `workspaces` store (every read of it then wait
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +35,7 @@ STUCK_WAIT_MS = 60_000  # 20 s until the screen speaks, 8 s for the storage prob
 
 
 def test_stuck_storage_is_said_in_words_and_opening_goes_on_once_it_answers(
-        profile: Any, engine: str, server_factory: Any) -> None:
+        profile: Any, engine: str, server_factory: Any, screenshot_dir: Path) -> None:
     device = server_factory()
     app = AppPage(profile.new_page()).open(device.url)
     app.ensure_identity("Alice Stage")
@@ -58,6 +59,8 @@ def test_stuck_storage_is_said_in_words_and_opening_goes_on_once_it_answers(
     expect(status).to_contain_text("This browser's storage has stopped answering", timeout=STUCK_WAIT_MS)
     expect(status).to_contain_text("quit the browser completely")
     assert page.evaluate("document.body.dataset.openingStuck") == "storage"
+    app.tablet_shots(screenshot_dir, "49-opening-stuck", lambda: expect(status).to_contain_text(
+        "This browser's storage has stopped answering", timeout=STUCK_WAIT_MS), ready=False)
 
     other.evaluate("() => window.releaseHold()")  # storage answers again: opening goes on, the words go
     expect(page.locator(".backup-section")).to_be_visible(timeout=STUCK_WAIT_MS)
