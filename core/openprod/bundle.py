@@ -19,7 +19,7 @@ from typing import Any
 
 import cbor2
 
-from .encoding import canonical_bytes, check_plain, decode, encode
+from .encoding import canonical_bytes, cbor_head, check_plain, decode, encode
 from .errors import (
     REASON_BAD_HASH,
     REASON_MALFORMED,
@@ -140,23 +140,9 @@ def encode_wire(header_bytes: bytes, signature: bytes, op_bytes: tuple[bytes, ..
     if type(header_bytes) is bytes and type(signature) is bytes and all(type(b) is bytes for b in ops):
         # byte strings only: their canonical CBOR is each one's length head and its bytes, joined
         # here (what `canonical_bytes` gives, without its per-call setup: every commit's wire)
-        return b"".join([b"\x83", _head(0x40, len(header_bytes)), header_bytes, _head(0x40, len(signature)),
-                         signature, _head(0x80, len(ops)), *[_head(0x40, len(b)) + b for b in ops]])
+        return b"".join([b"\x83", cbor_head(0x40, len(header_bytes)), header_bytes, cbor_head(0x40, len(signature)),
+                         signature, cbor_head(0x80, len(ops)), *[cbor_head(0x40, len(b)) + b for b in ops]])
     return encode([header_bytes, signature, ops])
-
-
-def _head(major: int, length: int) -> bytes:
-    """A CBOR item's head in its shortest form (canonical): `major` is the type's top three bits
-    (0x40 a byte string, 0x80 an array), `length` its length."""
-    if length < 24:
-        return bytes((major | length,))
-    if length < 0x100:
-        return bytes((major | 24, length))
-    if length < 0x10000:
-        return bytes((major | 25,)) + length.to_bytes(2, "big")
-    if length < 0x1_0000_0000:
-        return bytes((major | 26,)) + length.to_bytes(4, "big")
-    return bytes((major | 27,)) + length.to_bytes(8, "big")
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,21 @@ def canonical_bytes(value: Any) -> bytes:
     return cbor2.dumps(value, canonical=True)
 
 
+def cbor_head(major: int, length: int) -> bytes:
+    """A CBOR item's head in its shortest (canonical) form: `major` is the type's top three bits
+    (0x40 a byte string, 0x80 an array), `length` its length. For joining byte strings by hand on a
+    hot path (bundle.encode_wire), where the result must equal `canonical_bytes` exactly."""
+    if length < 24:
+        return bytes((major | length,))
+    if length < 0x100:
+        return bytes((major | 24, length))
+    if length < 0x10000:
+        return bytes((major | 25,)) + length.to_bytes(2, "big")
+    if length < 0x1_0000_0000:
+        return bytes((major | 26,)) + length.to_bytes(4, "big")
+    return bytes((major | 27,)) + length.to_bytes(8, "big")
+
+
 def check_plain(value: Any) -> None:
     """Raise TypeError/ValueError unless `value` is plain data `encode` accepts."""
     _check(value, 0)

@@ -159,28 +159,23 @@ async function readBoth(id) {
   }
 }
 
-/** Whether `read` (a promise) settles within `ms`: an error is an answer too. */
-function answersWithin(read, ms) {
+/** What `promise` (which never rejects) gives within `ms`, else `late`. */
+function within(promise, ms, late) {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    read.then(() => true, () => true).then((answered) => {
+    const timer = setTimeout(() => resolve(late), ms);
+    promise.then((value) => {
       clearTimeout(timer);
-      resolve(answered);
+      resolve(value);
     });
   });
 }
 
+/** Whether `read` (a promise) settles within `ms`: an error is an answer too. */
+const answersWithin = (read, ms) => within(read.then(() => true, () => true), ms, false);
+
 /** Whether a test holds Python back on purpose (worker/api.js engineHeld; test builds), else false. */
-function heldOnPurpose(app) {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ANSWER_MS);
-    const settle = (held) => {
-      clearTimeout(timer);
-      resolve(held);
-    };
-    Promise.resolve(app.api && app.api.engineHeld()).then((held) => settle(held === true), () => settle(false));
-  });
-}
+const heldOnPurpose = (app) => within(
+  Promise.resolve(app.api && app.api.engineHeld()).then((held) => held === true, () => false), ANSWER_MS, false);
 
 /**
  * Watch the opening of workspace `id` (app.js): past SLOW_MS, the opening screen says it is slow, or

@@ -234,12 +234,7 @@ export class Grid {
   drawWindow(from, to) {
     const trs = [this.topSpacer];
     this.drawn = new Map();
-    for (let r = from; r < to; r += 1) {
-      const tr = this.editing && this.editing.index === r ? this.editing.tr
-        : r < this.rows.length ? this.renderRow(r) : this.renderDraftRow(r);
-      this.drawn.set(r, tr);
-      trs.push(tr);
-    }
+    for (let r = from; r < to; r += 1) trs.push(this.drawRow(r));
     trs.push(this.bottomSpacer);
     if (!this.rows.length) {
       const message = this.data.rows.length ? 'No records match the filter.' : 'No records yet: type in the row below to add one.';
@@ -268,18 +263,21 @@ export class Grid {
       if (tr) tr.remove();
       this.drawn.delete(r);
     }
-    const make = (r) => {
-      const tr = r < this.rows.length ? this.renderRow(r) : this.renderDraftRow(r);
-      this.drawn.set(r, tr);
-      return tr;
-    };
     const above = [];
-    for (let r = from; r < Math.min(start, to); r += 1) above.push(make(r));
+    for (let r = from; r < Math.min(start, to); r += 1) above.push(this.drawRow(r));
     if (above.length) this.topSpacer.after(...above);
     const below = [];
-    for (let r = Math.max(end, from); r < to; r += 1) below.push(make(r));
+    for (let r = Math.max(end, from); r < to; r += 1) below.push(this.drawRow(r));
     if (below.length) this.bottomSpacer.before(...below);
     this.sizeSpacers(from, to);
+  }
+
+  /** Row `r`'s <tr>, noted as drawn: the one being edited as it is, else made. */
+  drawRow(r) {
+    const tr = this.editing && this.editing.index === r ? this.editing.tr
+      : r < this.rows.length ? this.renderRow(r) : this.renderDraftRow(r);
+    this.drawn.set(r, tr);
+    return tr;
   }
 
   /** The spacers stand for the rows above and below the window, so the scroll bar spans them all. */
