@@ -44,7 +44,7 @@ from .sync_common import RelayProcess, report
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
-from engines import Display, WebKitProfile, start_webkit, webkit_missing  # noqa: E402
+from engines import Display, WebKitProfile, start_webkit, webkit_missing  # type: ignore[import-not-found]  # noqa: E402
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -33,8 +33,8 @@ from .sync_common import report
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
-from conftest import start_server  # noqa: E402  (the relay as the browser tests run it, with --web)
-from frames import CATEGORIES, frames, summary  # noqa: E402
+from conftest import start_server  # type: ignore[import-not-found]  # noqa: E402  (the relay as the tests run it)
+from frames import CATEGORIES, frames, summary  # type: ignore[import-not-found]  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -67,7 +67,8 @@ def scroll_trace(browser: Any, page: Any, keys: bool) -> dict[str, float]:
             page.keyboard.press(key)
             page.evaluate(NEXT_FRAME)
     found, _thread_time = frames(browser.stop_tracing())
-    return summary(found)
+    figures: dict[str, float] = summary(found)
+    return figures
 
 
 def ours(browser: Any, base: Path, rows: int, paste_rows: int) -> dict[str, Any]:
@@ -77,7 +78,10 @@ def ours(browser: Any, base: Path, rows: int, paste_rows: int) -> dict[str, Any]
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
     page = context.new_page()
     page.set_default_timeout(BOOT_MS)
-    call = lambda m, **a: page.evaluate("([m, a]) => window.openprod.api.call(m, a)", [m, a])  # noqa: E731
+
+    def call(method: str, **params: Any) -> Any:
+        return page.evaluate("([m, a]) => window.openprod.api.call(m, a)", [method, params])
+
     try:
         page.goto(origin + "/")
         page.wait_for_selector("body[data-ready]")

@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from openprod.identity import Verifier
+
 from . import reference as ref
 from .context import QUICK, Context
 from .peers import Peer, ingest_all, replica_peer
@@ -38,8 +40,9 @@ from .workloads import build_workloads
 class _Inline:
     """A verifier that only offers `verify`: the one-by-one path."""
 
-    def __init__(self, inner: object) -> None:
-        self.verify = inner.verify  # type: ignore[attr-defined]
+    def __init__(self, inner: Verifier) -> None:
+        self.verify = inner.verify
+        self.verify_async = inner.verify_async
 
 
 def _catch_up(peer: Peer, wires: list[bytes]) -> tuple[float, float, float]:

@@ -232,7 +232,9 @@ class StalledMember:
         sock.connect(("127.0.0.1", relay.port))
         self.conn = await connect(f"ws://127.0.0.1:{relay.port}/sync/{ws_text}", sock=sock, max_queue=1,
                                   ping_interval=None, max_size=2**22)
-        now = lambda: int(time.time() * 1000)  # noqa: E731
+        def now() -> int:
+            return int(time.time() * 1000)
+
         session = SyncSession(WorkspaceReplica(self.ws), role=Role.INITIATOR, nonce=secrets.token_bytes(16),
                               now=now())
         in_sync = False

@@ -283,7 +283,7 @@ W3_EDIT_TEXT_SHAPE = "edit_text(record, field_id, [(index, delete_count, insert_
 
 def _text_edit(edit: TraceEdit) -> tuple[int, int, str]:
     """A trace step as edit_text's (index, delete count, insert text)."""
-    return (edit[0], 0, edit[2]) if len(edit) == 3 else (edit[0], 1, "")  # type: ignore[misc]
+    return (edit[0], 0, edit[2]) if len(edit) == 3 else (edit[0], 1, "")
 
 
 def _type_trace(peer: Peer, doc: str, trace: list[TraceEdit], budget_s: float | None) -> tuple[list[bytes], float,
@@ -343,7 +343,7 @@ def burst_edit(group: list[TraceEdit]) -> tuple[int, int, str]:
     typed: list[str] = []
     for edit in group:
         if len(edit) == 3:
-            typed.append(edit[2])  # type: ignore[misc]
+            typed.append(edit[2])
         elif typed:
             typed.pop()
         else:  # backspacing into the text that was there

@@ -27,7 +27,7 @@ try:  # CPython: libsodium. Without PyNaCl, the pure-Python backend signs identi
 except ImportError:  # pragma: no cover - only without the native extra
     from openprod.signer_pure import PureSigner as _Signer  # type: ignore[assignment]
     from openprod.signer_pure import PureVerifier as _Verifier  # type: ignore[assignment]
-    from openprod.signer_pure import public_key_for as _public_key_for  # type: ignore[assignment]
+    from openprod.signer_pure import public_key_for as _public_key_for
 
     SIGNER_BACKEND = "pure Python (ecdsa)"
 

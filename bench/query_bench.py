@@ -21,6 +21,7 @@ import argparse
 import gc
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,11 +138,11 @@ def measure(records: int = 50_000, repeats: int = 9) -> QueryFigures:
         theirs = [to_str(r[0]) for r in conn.execute(sql)]
         if got != theirs:
             raise SystemExit(f"run_query and the {name} SQL disagree: {len(got)} vs {len(theirs)} records")
-    bound = bind(ws, compile_query(QUERY, ws.schema), source=None, actor=None, now_ms=None, changes=None)
+    bound = bind(ws._cx, compile_query(QUERY, ws.schema), source=None, actor=None, now_ms=None, changes=None)
     generated, params, residual = plan_sql(bound)
     assert not residual  # all of this query runs in SQL
     samples: dict[str, list[float]] = {"ours": [], "sql": [], "reference": [], "tuned": []}
-    work = {
+    work: dict[str, Callable[[], object]] = {
         "ours": lambda: run_query(ws, QUERY),
         "sql": lambda: conn.execute(generated, params).fetchall(),
         "reference": lambda: conn.execute(REFERENCE_SQL).fetchall(),

@@ -61,6 +61,7 @@ def by_script(path: Path, mode: str) -> tuple[float, Any]:
     result = run_script(ws, LupaEngine(), Script(name="pages", source=SOURCE, mode=mode), limits=LIMITS)
     elapsed = time.perf_counter() - start
     if mode == "session":
+        assert result.overlay is not None  # a session script leaves its changes in an overlay
         ws.staging.activate(result.overlay)
     with ws.staging.reading():  # one overlay view for all the reads (on a file each read replays it)
         pages = [ws.records.value(rid, PAGE) for rid in ws.views.query("table == 'LightingCues'")]

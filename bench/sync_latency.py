@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> None:
         a = origin_peer(base, "A", 1)
         record = new_record(a.ws, 0)
         b = replica_peer(base, "B", 2, a)
-        committed: dict[bytes, float] = {}
-        arrived: dict[bytes, float] = {}
+        committed: dict[str, float] = {}
+        arrived: dict[str, float] = {}
         a.ws.listeners.append(lambda e: committed.__setitem__(e.bundle_id, time.perf_counter())
                               if e.origin == "local" else None)
 

@@ -25,6 +25,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from openprod import Workspace, connect
@@ -174,7 +175,7 @@ def measure(records: int = 50_000, repeats: int = 9) -> dict[str, Any]:
     window = {"start": f"{DAY}T00:00:00Z", "end": f"{DAY[:8]}{int(DAY[8:]) + 1:02d}T00:00:00Z"}
     call_rows = _check(ws, "schedule.CallSheet", also, CALL_SQL, window, "calls")
     cue_rows = _check(ws, cue_view, None, CUE_SQL, {}, "cues")
-    work = {
+    work: dict[str, Callable[[], object]] = {
         "call sheet": lambda: _render(ws, "schedule.CallSheet", also),
         "call sheet SQL": lambda: ws.conn.execute(CALL_SQL, window).fetchall(),
         "cue sheet": lambda: _render(ws, cue_view, None),

@@ -94,8 +94,8 @@ class W2Edits:
 
 
 def generate_w2_edits(base: list[RecordData]) -> W2Edits:
-    a = [(rid, (("f0", f"A:{i}"), ("f1", 1_000_000 + i))) for i, (rid, _) in enumerate(base)]
-    b = [(rid, (("f0", f"B:{i}"), ("f7", 2_000_000 + i))) for i, (rid, _) in enumerate(base)]
+    a: list[RecordEdits] = [(rid, (("f0", f"A:{i}"), ("f1", 1_000_000 + i))) for i, (rid, _) in enumerate(base)]
+    b: list[RecordEdits] = [(rid, (("f0", f"B:{i}"), ("f7", 2_000_000 + i))) for i, (rid, _) in enumerate(base)]
     return W2Edits(a, b)
 
 
@@ -129,7 +129,7 @@ def apply_trace(trace: list[TraceEdit]) -> str:
     chars: list[str] = []
     for edit in trace:
         if len(edit) == 3:
-            chars.insert(edit[0], edit[2])  # type: ignore[misc]
+            chars.insert(edit[0], edit[2])
         else:
             del chars[edit[0]]
     return "".join(chars)

@@ -1,4 +1,4 @@
-"""Types as a tool: the core and the relay stay `mypy --strict` clean (configured in pyproject.toml)."""
+"""Types as a tool: the core, the relay and the benchmarks stay `mypy --strict` clean (pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_core_and_the_relay_are_mypy_strict_clean() -> None:
-    run = subprocess.run([sys.executable, "-m", "mypy", "core/openprod", "server/openprod_server"], cwd=ROOT,
+def test_the_core_the_relay_and_the_benchmarks_are_mypy_strict_clean() -> None:
+    run = subprocess.run([sys.executable, "-m", "mypy", "core/openprod", "server/openprod_server", "bench"], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "Success: no issues found" in run.stdout
