@@ -649,12 +649,13 @@ export class SyncEngine {
     // an edit that came during a page waited for it. A check the peer sent meanwhile waits for it
     // (the session holds it); `hashWaitMaxMs` bounds how long a person editing without a pause puts it off.
     if (!this.hub || this.catchingUp) return;
-    const wait = this.hashWait(hub);
+    const wants = Boolean(hub.wants_hash); // one crossing into Python per cycle
+    const wait = this.hashWait(wants);
     if (wait <= 0) {
       while (this.hub && !this.again && !this.catchingUp
         && await host.serial(() => hub.hash_step(this.policy.hashRows), 'sync:hash'));
       if (this.hub && !this.again && !hub.wants_hash) this.hashWantedAt = null;
-    } else if (!this.hashTimer && hub.wants_hash) {
+    } else if (!this.hashTimer && wants) {
       this.hashTimer = setTimeout(() => {
         this.hashTimer = null;
         this.kick(false);
@@ -663,9 +664,8 @@ export class SyncEngine {
   }
 
   /** How long the state hash's reading waits still (ms; <= 0: now). See `cycle` and `hashDelay`. */
-  hashWait(hub) {
+  hashWait(wants) {
     const now = performance.now();
-    const wants = Boolean(hub.wants_hash);
     if (!wants) this.hashWantedAt = null;
     else if (this.hashWantedAt === null) this.hashWantedAt = now;
     return hashDelay({
