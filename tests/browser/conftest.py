@@ -249,6 +249,22 @@ def context(browser: object, request: pytest.FixtureRequest) -> Iterator[object]
 
 
 @pytest.fixture
+def new_context(browser: object, request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """Contexts made with the test's own options (touch, colour scheme, size); after a failure each of
+    their pages is kept as `context`'s are (keep_failure), then they are closed."""
+    made: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        made.append(browser.new_context(**options))  # type: ignore[attr-defined]
+        return made[-1]
+
+    yield make
+    keep_failure(request, [page for ctx in made for page in ctx.pages])
+    for ctx in made:
+        ctx.close()
+
+
+@pytest.fixture
 def rtc_context(browser: object, request: pytest.FixtureRequest) -> Iterator[Callable[[Server], object]]:
     """Fresh contexts (each a separate browser profile: its own storage and identity) that may use WebRTC
     on loopback with `server`'s origin."""

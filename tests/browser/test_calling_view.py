@@ -232,49 +232,46 @@ def test_calling_view_from_the_sidebar_with_pedal_keys_in_each_engine(profile: A
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.chromium_only(reason="forced light and dark system setting (Playwright's color_scheme) at tablet sizes")
-def test_calling_view_screenshots_at_tablet_sizes(browser: Any, server: Any, screenshot_dir: Path,
+def test_calling_view_screenshots_at_tablet_sizes(new_context: Any, server: Any, screenshot_dir: Path,
                                                  scheme: str) -> None:
     """The calling view in use (cue 3 called, standby warnings showing, a note added), at both tablet
     sizes, axe-clean, to `test-artifacts/screenshots/calling/` (copies looked at and committed in
     docs/screenshots/calling-*.png)."""
     shots = screenshot_dir / "calling"
     shots.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1180, "height": 820}, color_scheme=scheme, has_touch=True)
-    try:
-        app = AppPage(context.new_page()).open(server.url)
-        app.ensure_identity("Alice Stage")
-        ws = app.create_workspace("Hamlet")
-        act1, ids = seed(app)
-        app.call("calling_go", cue_list=act1, cue=ids["2"], expect=None)
-        app.call("calling_go", cue_list=act1, cue=ids["3"], expect=ids["2"])
-        page = app.page
-        page.evaluate(f"localStorage.setItem('openprod.calling.{ws}.{act1}', 'calling')")
-        for width, height in AppPage.TABLET:
-            page.set_viewport_size({"width": width, "height": height})
-            page.goto(f"{server.url}#/w/{ws}/call/{act1}")
-            page.reload()
-            app.wait_ready()
-            expect(page.locator(".calling[data-index='2']")).to_be_visible()
-            note = "Ghost entrance late, spot waited" if width == 1180 else "Smoke thin in the ghost scene"
-            page.get_by_label("Show note").fill(note)
-            page.get_by_role("button", name="Add note").click()
-            expect(page.locator(".note-status")).to_contain_text("Added to Performance report")
-            # nothing to scroll: the whole calling view is on the screen
-            assert page.evaluate("document.documentElement.scrollHeight <= innerHeight + 1")
-            assert page.evaluate("[...document.querySelectorAll('.calling button')].every(b => "
-                                 "b.getBoundingClientRect().height >= 44)")
-            found = violations(app, f"calling view {width}x{height} {scheme}")
-            assert found == [], "\n".join(found)
-            page.screenshot(path=str(shots / f"calling-{width}x{height}-{scheme}.png"))
-        if scheme == "light":  # the Bright setting, for a rehearsal room in daylight
-            page.get_by_role("button", name="Bright").click()
-            expect(page.locator(".calling")).to_have_attribute("data-theme", "bright")
-            found = violations(app, "calling view bright")
-            assert found == [], "\n".join(found)
-            page.screenshot(path=str(shots / "calling-820x1180-bright.png"))
-            page.get_by_role("button", name="Dark").click()
-    finally:
-        context.close()
+    context = new_context(viewport={"width": 1180, "height": 820}, color_scheme=scheme, has_touch=True)
+    app = AppPage(context.new_page()).open(server.url)
+    app.ensure_identity("Alice Stage")
+    ws = app.create_workspace("Hamlet")
+    act1, ids = seed(app)
+    app.call("calling_go", cue_list=act1, cue=ids["2"], expect=None)
+    app.call("calling_go", cue_list=act1, cue=ids["3"], expect=ids["2"])
+    page = app.page
+    page.evaluate(f"localStorage.setItem('openprod.calling.{ws}.{act1}', 'calling')")
+    for width, height in AppPage.TABLET:
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{server.url}#/w/{ws}/call/{act1}")
+        page.reload()
+        app.wait_ready()
+        expect(page.locator(".calling[data-index='2']")).to_be_visible()
+        note = "Ghost entrance late, spot waited" if width == 1180 else "Smoke thin in the ghost scene"
+        page.get_by_label("Show note").fill(note)
+        page.get_by_role("button", name="Add note").click()
+        expect(page.locator(".note-status")).to_contain_text("Added to Performance report")
+        # nothing to scroll: the whole calling view is on the screen
+        assert page.evaluate("document.documentElement.scrollHeight <= innerHeight + 1")
+        assert page.evaluate("[...document.querySelectorAll('.calling button')].every(b => "
+                             "b.getBoundingClientRect().height >= 44)")
+        found = violations(app, f"calling view {width}x{height} {scheme}")
+        assert found == [], "\n".join(found)
+        page.screenshot(path=str(shots / f"calling-{width}x{height}-{scheme}.png"))
+    if scheme == "light":  # the Bright setting, for a rehearsal room in daylight
+        page.get_by_role("button", name="Bright").click()
+        expect(page.locator(".calling")).to_have_attribute("data-theme", "bright")
+        found = violations(app, "calling view bright")
+        assert found == [], "\n".join(found)
+        page.screenshot(path=str(shots / "calling-820x1180-bright.png"))
+        page.get_by_role("button", name="Dark").click()
 
 
 def test_note_key_without_the_reports_module_says_why(profile: Any, engine: str, server: Any) -> None:

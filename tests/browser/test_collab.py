@@ -304,84 +304,81 @@ def _order(app: AppPage) -> list[str]:
 @pytest.mark.chromium_only(
     reason=("touch drag through Chromium's DevTools protocol (Input.dispatchTouchEvent), which WebDriver has no "
             "way to send"))
-def test_links_and_cue_list_reorder_by_drag_touch_and_keyboard(browser: Any, server: Any,
+def test_links_and_cue_list_reorder_by_drag_touch_and_keyboard(new_context: Any, server: Any,
                                                                 screenshot_dir: Path) -> None:
-    context = browser.new_context(viewport={"width": 1000, "height": 900}, has_touch=True)
-    try:
-        app = AppPage(context.new_page())
-        ws = start(app, server.url, "Cues")
-        page = app.page
-        # a performer appears in a scene, as a character: linked from the contact's form
-        jane = app.call("create_record", table=CONTACTS, values={f"{CONTACTS}.name": "Jane"})["id"]
-        scene = app.call("create_record", table="scenes.Scenes", values={"scenes.Scenes.title": "Balcony"})["id"]
-        page.goto(f"{server.url}#/w/{ws}/t/{CONTACTS}/r/{jane}")
-        section = page.locator("section.link-section", has=page.get_by_role("heading", name="Appears in", exact=True))
-        section.get_by_label("Appears in:").select_option(label="Balcony (Scenes)")
-        section.get_by_label("character").fill("Juliet")
-        section.get_by_role("button", name="Add link").click()
-        expect(section.locator(".link-item")).to_contain_text("Balcony")
-        expect(section.get_by_label("character (Balcony)")).to_have_value("Juliet")
-        section.get_by_label("entrance (Balcony)").fill("SL")
-        section.get_by_label("entrance (Balcony)").press("Tab")  # saved on change
-        app.wait_saved()
-        page.goto(f"{server.url}#/w/{ws}/t/scenes.Scenes/r/{scene}")
-        incoming = page.locator("section.link-section", has_text="Contacts — Appears in")
-        expect(incoming.get_by_label("character (Jane)")).to_have_value("Juliet")
-        expect(incoming.get_by_label("entrance (Jane)")).to_have_value("SL")
+    context = new_context(viewport={"width": 1000, "height": 900}, has_touch=True)
+    app = AppPage(context.new_page())
+    ws = start(app, server.url, "Cues")
+    page = app.page
+    # a performer appears in a scene, as a character: linked from the contact's form
+    jane = app.call("create_record", table=CONTACTS, values={f"{CONTACTS}.name": "Jane"})["id"]
+    scene = app.call("create_record", table="scenes.Scenes", values={"scenes.Scenes.title": "Balcony"})["id"]
+    page.goto(f"{server.url}#/w/{ws}/t/{CONTACTS}/r/{jane}")
+    section = page.locator("section.link-section", has=page.get_by_role("heading", name="Appears in", exact=True))
+    section.get_by_label("Appears in:").select_option(label="Balcony (Scenes)")
+    section.get_by_label("character").fill("Juliet")
+    section.get_by_role("button", name="Add link").click()
+    expect(section.locator(".link-item")).to_contain_text("Balcony")
+    expect(section.get_by_label("character (Balcony)")).to_have_value("Juliet")
+    section.get_by_label("entrance (Balcony)").fill("SL")
+    section.get_by_label("entrance (Balcony)").press("Tab")  # saved on change
+    app.wait_saved()
+    page.goto(f"{server.url}#/w/{ws}/t/scenes.Scenes/r/{scene}")
+    incoming = page.locator("section.link-section", has_text="Contacts — Appears in")
+    expect(incoming.get_by_label("character (Jane)")).to_have_value("Juliet")
+    expect(incoming.get_by_label("entrance (Jane)")).to_have_value("SL")
 
-        # a cue list in order; reorder it by mouse drag, by finger, and by keyboard
-        cue_list = app.call("create_record", table="lighting.CueLists",
-                            values={"lighting.CueLists.name": "Act 1"})["id"]
-        for n in (1, 2, 3, 4):
-            cue = app.call("create_record", table="lighting.LightingCues",
-                           values={"lighting.LightingCues.cue_number": n, "lighting.LightingCues.label": f"Q{n}"})["id"]
-            app.call("link", edge_type="lighting.in_cue_list", source=cue, target=cue_list)
-        page.goto(f"{server.url}#/w/{ws}/t/lighting.CueLists/r/{cue_list}")
-        expect(page.locator(".reorder-list li")).to_have_count(4)
-        assert _order(app) == ["Q1", "Q2", "Q3", "Q4"]
-        seq = logged(app)
+    # a cue list in order; reorder it by mouse drag, by finger, and by keyboard
+    cue_list = app.call("create_record", table="lighting.CueLists",
+                        values={"lighting.CueLists.name": "Act 1"})["id"]
+    for n in (1, 2, 3, 4):
+        cue = app.call("create_record", table="lighting.LightingCues",
+                       values={"lighting.LightingCues.cue_number": n, "lighting.LightingCues.label": f"Q{n}"})["id"]
+        app.call("link", edge_type="lighting.in_cue_list", source=cue, target=cue_list)
+    page.goto(f"{server.url}#/w/{ws}/t/lighting.CueLists/r/{cue_list}")
+    expect(page.locator(".reorder-list li")).to_have_count(4)
+    assert _order(app) == ["Q1", "Q2", "Q3", "Q4"]
+    seq = logged(app)
 
-        handle = page.locator(".reorder-list li", has_text="Q4").locator(".drag-handle")
-        first = page.locator(".reorder-list li").first.bounding_box()
-        box = handle.bounding_box()
-        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] / 2, first["y"] + 4, steps=12)
-        page.mouse.up()
-        expect(page.locator(".reorder-list li").first).to_contain_text("Q4")
-        assert _order(app) == ["Q4", "Q1", "Q2", "Q3"]
-        assert logged(app) == seq + 1  # one move, one bundle
+    handle = page.locator(".reorder-list li", has_text="Q4").locator(".drag-handle")
+    first = page.locator(".reorder-list li").first.bounding_box()
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, first["y"] + 4, steps=12)
+    page.mouse.up()
+    expect(page.locator(".reorder-list li").first).to_contain_text("Q4")
+    assert _order(app) == ["Q4", "Q1", "Q2", "Q3"]
+    assert logged(app) == seq + 1  # one move, one bundle
 
-        # a finger: real touch events (Chromium turns them into pointer events)
-        cdp = context.new_cdp_session(page)
-        box = page.locator(".reorder-list li", has_text="Q1").locator(".drag-handle").bounding_box()
-        last = page.locator(".reorder-list li").last.bounding_box()
-        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
-        for step in range(1, 11):
-            target = y + (last["y"] + last["height"] - 4 - y) * step / 10
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": target}]})
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-        expect(page.locator(".reorder-list li").last).to_contain_text("Q1")
-        assert _order(app) == ["Q4", "Q2", "Q3", "Q1"]
+    # a finger: real touch events (Chromium turns them into pointer events)
+    cdp = context.new_cdp_session(page)
+    box = page.locator(".reorder-list li", has_text="Q1").locator(".drag-handle").bounding_box()
+    last = page.locator(".reorder-list li").last.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for step in range(1, 11):
+        target = y + (last["y"] + last["height"] - 4 - y) * step / 10
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": target}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    expect(page.locator(".reorder-list li").last).to_contain_text("Q1")
+    assert _order(app) == ["Q4", "Q2", "Q3", "Q1"]
 
-        # keyboard: Alt+Up / Alt+Down on a focused item; focus follows the item
-        page.locator(".reorder-list li", has_text="Q3").focus()
-        page.keyboard.press("Alt+ArrowUp")
-        expect(page.locator(".reorder-list li").nth(1)).to_contain_text("Q3")
-        expect(page.locator(".reorder-list li").nth(1)).to_be_focused()
-        page.keyboard.press("Alt+ArrowUp")
-        expect(page.locator(".reorder-list li").first).to_contain_text("Q3")
-        assert _order(app) == ["Q3", "Q4", "Q2", "Q1"]
-        app.shot(screenshot_dir, "15-cue-list", full_page=True)
+    # keyboard: Alt+Up / Alt+Down on a focused item; focus follows the item
+    page.locator(".reorder-list li", has_text="Q3").focus()
+    page.keyboard.press("Alt+ArrowUp")
+    expect(page.locator(".reorder-list li").nth(1)).to_contain_text("Q3")
+    expect(page.locator(".reorder-list li").nth(1)).to_be_focused()
+    page.keyboard.press("Alt+ArrowUp")
+    expect(page.locator(".reorder-list li").first).to_contain_text("Q3")
+    assert _order(app) == ["Q3", "Q4", "Q2", "Q1"]
+    app.shot(screenshot_dir, "15-cue-list", full_page=True)
 
-        page.reload()
-        app.wait_ready()
-        expect(page.locator(".reorder-list li")).to_have_count(4)
-        assert _order(app) == ["Q3", "Q4", "Q2", "Q1"]  # the order is data, not page state
-        assert app.errors == []
-    finally:
-        context.close()
+    page.reload()
+    app.wait_ready()
+    expect(page.locator(".reorder-list li")).to_have_count(4)
+    assert _order(app) == ["Q3", "Q4", "Q2", "Q1"]  # the order is data, not page state
+    assert app.errors == []
 
 
 @pytest.mark.chromium_only(

@@ -396,35 +396,32 @@ def test_a_reference_is_picked_shown_and_says_why_when_broken(profile: Any, serv
     assert app.errors == []
 
 
-def _shots(browser: Any, server: Any, folder: Path, name: str, prepare: Callable[[AppPage, str], None],
+def _shots(new_context: Any, server: Any, folder: Path, name: str, prepare: Callable[[AppPage, str], None],
            show: Callable[[AppPage, str], None]) -> None:
     """`name-<w>x<h>-<scheme>.png` for both tablet sizes, light and dark: one workspace made by
     `prepare`, the screen brought to the state to be seen by `show`; axe-core finds nothing to fix."""
     found: list[str] = []
     for scheme in ("light", "dark"):
-        context = browser.new_context(viewport={"width": 1180, "height": 820}, color_scheme=scheme, has_touch=True)
-        try:
-            app = AppPage(context.new_page()).open(server.url)
-            app.ensure_identity()
-            ws = app.create_workspace("Hamlet")
-            prepare(app, ws)
-            for width, height in SIZES:
-                app.page.set_viewport_size({"width": width, "height": height})
-                app.page.reload()
-                app.wait_ready()
-                show(app, ws)
-                app.page.evaluate("document.getElementById('toast').hidden = true")
-                app.shot(folder, f"{name}-{width}x{height}-{scheme}")
-                if AXE.exists():  # contrast, names and roles, light and dark
-                    found += violations(app, f"{name} {width}x{height} {scheme}")
-            assert app.errors == []
-        finally:
-            context.close()
+        context = new_context(viewport={"width": 1180, "height": 820}, color_scheme=scheme, has_touch=True)
+        app = AppPage(context.new_page()).open(server.url)
+        app.ensure_identity()
+        ws = app.create_workspace("Hamlet")
+        prepare(app, ws)
+        for width, height in SIZES:
+            app.page.set_viewport_size({"width": width, "height": height})
+            app.page.reload()
+            app.wait_ready()
+            show(app, ws)
+            app.page.evaluate("document.getElementById('toast').hidden = true")
+            app.shot(folder, f"{name}-{width}x{height}-{scheme}")
+            if AXE.exists():  # contrast, names and roles, light and dark
+                found += violations(app, f"{name} {width}x{height} {scheme}")
+        assert app.errors == []
     assert found == []
 
 
 @pytest.mark.chromium_only(reason="forced dark mode and touch (Playwright's color_scheme, has_touch)")
-def test_screenshots_of_shared_fields(browser: Any, server: Any, screenshot_dir: Path) -> None:
+def test_screenshots_of_shared_fields(new_context: Any, server: Any, screenshot_dir: Path) -> None:
     folder = screenshot_dir / "flows"
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -438,12 +435,12 @@ def test_screenshots_of_shared_fields(browser: Any, server: Any, screenshot_dir:
         app.page.get_by_role("button", name="Link Contacts to Attendees…").click()
         expect(app.page.get_by_role("dialog")).to_contain_text("records join Attendees")
 
-    _shots(browser, server, folder, "mapping-review", lambda app, ws: _cast(app) and None, review)
-    _shots(browser, server, folder, "tables-link", lambda app, ws: _cast(app) and None, link)
+    _shots(new_context, server, folder, "mapping-review", lambda app, ws: _cast(app) and None, review)
+    _shots(new_context, server, folder, "tables-link", lambda app, ws: _cast(app) and None, link)
 
 
 @pytest.mark.chromium_only(reason="forced dark mode and touch (Playwright's color_scheme, has_touch)")
-def test_screenshots_of_rules(browser: Any, server: Any, screenshot_dir: Path) -> None:
+def test_screenshots_of_rules(new_context: Any, server: Any, screenshot_dir: Path) -> None:
     folder = screenshot_dir / "flows"
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -465,12 +462,12 @@ def test_screenshots_of_rules(browser: Any, server: Any, screenshot_dir: Path) -
         _open_panel(app, ws, "rules", "Rules")
         expect(app.page.locator(".proposal")).to_have_count(2)
 
-    _shots(browser, server, folder, "rule-preview", lambda app, ws: _cues(app) and None, form)
-    _shots(browser, server, folder, "rule-suggestions", with_rule, suggestions)
+    _shots(new_context, server, folder, "rule-preview", lambda app, ws: _cues(app) and None, form)
+    _shots(new_context, server, folder, "rule-suggestions", with_rule, suggestions)
 
 
 @pytest.mark.chromium_only(reason="forced dark mode and touch (Playwright's color_scheme, has_touch)")
-def test_screenshots_of_same_person_and_references(browser: Any, server: Any, screenshot_dir: Path) -> None:
+def test_screenshots_of_same_person_and_references(new_context: Any, server: Any, screenshot_dir: Path) -> None:
     folder = screenshot_dir / "flows"
     folder.mkdir(parents=True, exist_ok=True)
     made: dict[str, str] = {}
@@ -506,6 +503,6 @@ def test_screenshots_of_same_person_and_references(browser: Any, server: Any, sc
         expect(section.locator(".reference-list li")).to_have_count(1)
         section.scroll_into_view_if_needed()
 
-    _shots(browser, server, folder, "same-person-preview", twins, merge)
-    _shots(browser, server, folder, "same-person-split", twins, split)
-    _shots(browser, server, folder, "reference-shown", twins, reference)
+    _shots(new_context, server, folder, "same-person-preview", twins, merge)
+    _shots(new_context, server, folder, "same-person-split", twins, split)
+    _shots(new_context, server, folder, "reference-shown", twins, reference)

@@ -109,31 +109,28 @@ def test_click_selected_then_enter_edits_the_same_cell(profile: Any, server: Any
 
 @pytest.mark.chromium_only(
     reason="needs a touch-enabled page (Playwright's has_touch); WebDriver's WebKitGTK session has no touch emulation")
-def test_touch_tap_selects_and_a_second_tap_edits(browser: Any, server: Any) -> None:
-    context = browser.new_context(viewport={"width": 820, "height": 1180}, has_touch=True, is_mobile=False)
-    try:
-        app = AppPage(context.new_page())
-        start(app, server.url, "Touch", ("Ann", "Ben"))
-        expect(app.page.locator("#sidebar")).to_be_hidden()  # portrait: the grid gets the width
-        phone = app.cell("Ann", "Phone")
-        phone.tap()
-        assert editing(app)["mode"] == "selected" and not editing(app)["editor"]
-        phone.tap()  # the selected cell, tapped again: edit it
-        expect(app.page.locator("input.cell-editor")).to_be_focused()
-        app.page.keyboard.type("555-0101")
-        app.page.keyboard.press("Enter")
-        app.wait_saved()
-        expect(app.cell("Ann", "Phone")).to_have_text("555-0101")
-        # the Open link is a full touch target
-        link = app.page.get_by_role("link", name="Open Ann")
-        expect(link).to_be_visible()
-        box = None
-        deadline = time.monotonic() + 20  # the grid redraws its rows after the save: measure a drawn one
-        while box is None and time.monotonic() < deadline:
-            box = link.bounding_box()
-        assert box and box["width"] >= 44 and box["height"] >= 44
-    finally:
-        context.close()
+def test_touch_tap_selects_and_a_second_tap_edits(new_context: Any, server: Any) -> None:
+    context = new_context(viewport={"width": 820, "height": 1180}, has_touch=True, is_mobile=False)
+    app = AppPage(context.new_page())
+    start(app, server.url, "Touch", ("Ann", "Ben"))
+    expect(app.page.locator("#sidebar")).to_be_hidden()  # portrait: the grid gets the width
+    phone = app.cell("Ann", "Phone")
+    phone.tap()
+    assert editing(app)["mode"] == "selected" and not editing(app)["editor"]
+    phone.tap()  # the selected cell, tapped again: edit it
+    expect(app.page.locator("input.cell-editor")).to_be_focused()
+    app.page.keyboard.type("555-0101")
+    app.page.keyboard.press("Enter")
+    app.wait_saved()
+    expect(app.cell("Ann", "Phone")).to_have_text("555-0101")
+    # the Open link is a full touch target
+    link = app.page.get_by_role("link", name="Open Ann")
+    expect(link).to_be_visible()
+    box = None
+    deadline = time.monotonic() + 20  # the grid redraws its rows after the save: measure a drawn one
+    while box is None and time.monotonic() < deadline:
+        box = link.bounding_box()
+    assert box and box["width"] >= 44 and box["height"] >= 44
 
 
 @pytest.mark.chromium_only(

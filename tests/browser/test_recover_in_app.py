@@ -28,8 +28,8 @@ CONTACTS = "contacts.Contacts"
 TABLET = ((1180, 820), (820, 1180))
 
 
-def new_device(browser: Any, server: Any, name: str) -> AppPage:
-    app = AppPage(browser.new_context(viewport={"width": 1280, "height": 800}).new_page()).open(server.url)
+def new_device(new_context: Any, server: Any, name: str) -> AppPage:
+    app = AppPage(new_context(viewport={"width": 1280, "height": 800}).new_page()).open(server.url)
     app.ensure_identity(name)
     return app
 
@@ -72,9 +72,9 @@ def wait_info(app: AppPage, key: str, value: Any, timeout_s: float = 120) -> Non
 @pytest.mark.chromium_only(reason="three devices (browser profiles) in one story; the WebKit lane has one profile "
                                   "per module")
 def test_recover_ownership_in_the_app_with_the_words_then_old_words_open_nothing(
-        browser: Any, server_factory: Any, screenshot_dir: Path) -> None:
+        new_context: Any, server_factory: Any, screenshot_dir: Path) -> None:
     server = server_factory()
-    laptop = new_device(browser, server, "Alice Stage")
+    laptop = new_device(new_context, server, "Alice Stage")
     ws = laptop.create_workspace("Hamlet")
     old_words = laptop.last_recovery_words
     laptop.call("create_record", table=CONTACTS, values={f"{CONTACTS}.name": "Jane Doe"})
@@ -85,7 +85,7 @@ def test_recover_ownership_in_the_app_with_the_words_then_old_words_open_nothing
     invite = f"{server.origin}/#/join/{ws}"
 
     # the new laptop: wrong words are refused in words, and nothing is stored here
-    ipad = new_device(browser, server, "Alice Stage")
+    ipad = new_device(new_context, server, "Alice Stage")
     form = recover(ipad, invite, old_words.replace(old_words.split()[3], "xyzzy", 1))
     expect(form.locator(".form-status")).to_have_text(
         "Not recovered: 'xyzzy' is not one of the recovery words: check the spelling. Nothing was changed.")
@@ -135,7 +135,7 @@ def test_recover_ownership_in_the_app_with_the_words_then_old_words_open_nothing
     assert any(m["actor"] == me and m["via"] == "recovery" for m in members["members"]), members
 
     # the old words open nothing now, for anyone; the new words do (once)
-    spare = new_device(browser, server, "Alice Stage (spare)")
+    spare = new_device(new_context, server, "Alice Stage (spare)")
     form = recover(spare, invite, old_words)
     expect(form.locator(".form-status")).to_contain_text("These recovery words do not open this workspace")
     assert spare.api("listWorkspaces") == []

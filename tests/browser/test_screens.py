@@ -181,17 +181,14 @@ def test_record_form_tables_history_and_print(profile: Any, engine: str, server:
 
 @pytest.mark.chromium_only(
     reason="needs an insecure origin on loopback (Chromium's --host-resolver-rules); MiniBrowser has no such switch")
-def test_plain_http_off_localhost_explains_https(browser: Any, server: Any, screenshot_dir: Path) -> None:
-    context = browser.new_context(viewport={"width": 1024, "height": 700})
-    try:
-        page = context.new_page()
-        port = server.url.rsplit(":", 1)[1].strip("/")
-        page.goto(f"http://insecure.openprod.test:{port}/")
-        page.wait_for_selector("body[data-ready=blocked]", timeout=30_000)
-        assert page.evaluate("window.isSecureContext") is False
-        expect(page.get_by_role("heading", name="Openprod cannot start here")).to_be_visible()
-        expect(page.locator("main")).to_contain_text("HTTPS")
-        expect(page.locator("main")).to_contain_text(f"https://insecure.openprod.test:{port}/")
-        page.screenshot(path=str(screenshot_dir / "08-needs-https.png"))
-    finally:
-        context.close()
+def test_plain_http_off_localhost_explains_https(new_context: Any, server: Any, screenshot_dir: Path) -> None:
+    context = new_context(viewport={"width": 1024, "height": 700})
+    page = context.new_page()
+    port = server.url.rsplit(":", 1)[1].strip("/")
+    page.goto(f"http://insecure.openprod.test:{port}/")
+    page.wait_for_selector("body[data-ready=blocked]", timeout=30_000)
+    assert page.evaluate("window.isSecureContext") is False
+    expect(page.get_by_role("heading", name="Openprod cannot start here")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("HTTPS")
+    expect(page.locator("main")).to_contain_text(f"https://insecure.openprod.test:{port}/")
+    page.screenshot(path=str(screenshot_dir / "08-needs-https.png"))

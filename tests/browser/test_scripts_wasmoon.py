@@ -116,9 +116,9 @@ def _renumber(app: AppPage, start: str) -> Any:
 
 @pytest.mark.chromium_only(
     reason="wasmoon is WebAssembly run by the same worker code in both engines; kept out of the WebKit lane for time")
-def test_the_script_library_screen_runs_a_script_and_hands_it_to_review(browser: Any, server: Any,
+def test_the_script_library_screen_runs_a_script_and_hands_it_to_review(new_context: Any, server: Any,
                                                                          screenshot_dir: Path) -> None:
-    context = browser.new_context(viewport={"width": 1180, "height": 820})
+    context = new_context(viewport={"width": 1180, "height": 820})
     app = AppPage(context.new_page())
     app.open(server.url)
     app.ensure_identity()
@@ -178,7 +178,6 @@ def test_the_script_library_screen_runs_a_script_and_hands_it_to_review(browser:
     page.get_by_role("button", name="Save script").click()
     expect(page.locator(".script-form .form-status")).to_contain_text("Not saved: line 1: argument kind 'colour'")
     assert app.errors == []
-    context.close()
 
 
 @pytest.mark.chromium_only(
@@ -238,9 +237,9 @@ def _trigger_form(page: Any, name: str, field: str, script: str, cue: str, write
 
 @pytest.mark.chromium_only(
     reason="wasmoon is WebAssembly run by the same worker code in both engines; kept out of the WebKit lane for time")
-def test_a_trigger_made_on_the_scripts_screen_fires_on_a_grid_edit(browser: Any, server: Any,
+def test_a_trigger_made_on_the_scripts_screen_fires_on_a_grid_edit(new_context: Any, server: Any,
                                                                     screenshot_dir: Path) -> None:
-    context = browser.new_context(viewport={"width": 1180, "height": 820})
+    context = new_context(viewport={"width": 1180, "height": 820})
     app = AppPage(context.new_page())
     app.open(server.url)
     app.ensure_identity()
@@ -317,4 +316,3 @@ def test_a_trigger_made_on_the_scripts_screen_fires_on_a_grid_edit(browser: Any,
     app.edit_cell("Standby", "Label", "GO")
     assert len(app.call("trigger_runs")) == runs and app.call("staging")["overlays"] == []
     assert app.errors == [] and app.external == []
-    context.close()
