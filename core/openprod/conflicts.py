@@ -193,23 +193,29 @@ class ConflictTracker:
                 self._prefetched[(target, name)] = rows.get(name)
         return plain
 
-    def plain_field(self, field: str) -> bool:
-        """Whether writes to `field` are plain (an unmapped, non-CRDT field: a write to it touches
-        its own register only), answered once per field for the current groups and schema."""
+    def plain_fields(self) -> dict[str, bool]:
+        """field -> whether its writes are plain (an unmapped, non-CRDT field: a write to it
+        touches its own register only), for the current groups and schema; a field not in it yet
+        is answered by `plain_field`."""
         groups, schema = self._groups(), self._schema()
         known_groups, known_schema, known = self._plain
         if known_groups is not groups or known_schema is not schema:
             known = {}
             self._plain = (groups, schema, known)
+        return known
+
+    def plain_field(self, field: str) -> bool:
+        """Whether writes to `field` are plain, answered once per field (`plain_fields`)."""
+        known = self.plain_fields()
         plain = known.get(field)
         if plain is None:
             plain = known[field] = (is_field_key(field) and not self._is_crdt(field)
-                                    and len(groups.members(field)) == 1)
+                                    and len(self._groups().members(field)) == 1)
         return plain
 
-    def diverged(self, target: bytes, key: str) -> bool:
-        """Whether the register has open branches (tip rows): its next write is no plain one."""
-        return (target, key) in self._diverged
+    def diverged(self) -> set[tuple[bytes, str]]:
+        """The registers with open branches (tip rows): their next write is no plain one. Read-only."""
+        return self._diverged
 
     def tip_writer(self, op_id: bytes, actor: bytes) -> bytes:
         """The writer (key || device) of a stored register's winning op `op_id` by `actor`."""

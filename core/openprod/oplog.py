@@ -138,6 +138,17 @@ def stored_ids(conn: sqlite3.Connection, bundle_ids: list[bytes]) -> set[bytes]:
     return found
 
 
+def stored_rows(conn: sqlite3.Connection, bundle_ids: list[bytes]) -> dict[bytes, tuple[bytes, bytes]]:
+    """The header and signature of those of these bundles stored already (one query per 500)."""
+    found: dict[bytes, tuple[bytes, bytes]] = {}
+    for start in range(0, len(bundle_ids), 500):
+        part = bundle_ids[start:start + 500]
+        found.update((r[0], (r[1], r[2])) for r in conn.execute(
+            f"SELECT bundle_id, header, signature FROM bundles WHERE bundle_id IN ({','.join('?' * len(part))})",
+            part))
+    return found
+
+
 def next_op_seq(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT max(seq) FROM oplog").fetchone()
     return (row[0] or 0) + 1

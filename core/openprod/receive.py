@@ -77,20 +77,30 @@ def quarantine(ws: Context, data: bytes, reason: str, detail: str, bundle: Bundl
     return IngestResult("rejected", id_str(bundle.bundle_id if bundle else None), reason, detail)
 
 
-def precheck(ws: Context, data: bytes, source: str | None) -> Bundle | IngestResult:
-    """Everything that needs no signature: shape, workspace, duplicates, future clocks."""
+def _decoded(data: bytes) -> Bundle | BundleRejected:
+    """The bundle, or why it cannot be decoded."""
     try:
-        bundle = decode_bundle(data)
+        return decode_bundle(data)
     except BundleRejected as exc:
-        return quarantine(ws, data, exc.reason, exc.detail, None, source)
+        return exc
     except Exception as exc:  # decode_bundle refuses every bad shape itself; this is the last guard
-        return quarantine(ws, data, REASON_MALFORMED, f"bundle could not be decoded ({failure(exc)})", None, source)
+        return BundleRejected(REASON_MALFORMED, f"bundle could not be decoded ({failure(exc)})")
+
+
+def precheck(ws: Context, data: bytes, source: str | None, decoded: Bundle | BundleRejected | None = None,
+             stored: dict[bytes, tuple[bytes, bytes]] | None = None) -> Bundle | IngestResult:
+    """Everything that needs no signature: shape, workspace, duplicates, future clocks. `decoded`
+    and `stored` (the header and signature of the batch's bundles stored already, read together)
+    when the caller has them."""
+    bundle = _decoded(data) if decoded is None else decoded
+    if isinstance(bundle, BundleRejected):
+        return quarantine(ws, data, bundle.reason, bundle.detail, None, source)
     header = bundle.header
     if header.workspace != ws.workspace_id:
         return quarantine(ws, data, REASON_WRONG_WORKSPACE, f"bundle is for workspace {to_str(header.workspace)}, "
                           f"this is {to_str(ws.workspace_id)}", bundle, source)
     row = ws.conn.execute("SELECT header, signature FROM bundles WHERE bundle_id = ?",
-                          (header.bundle_id,)).fetchone()
+                          (header.bundle_id,)).fetchone() if stored is None else stored.get(header.bundle_id)
     if row is not None:
         if row[0] == bundle.header_bytes and row[1] == bundle.signature:
             return IngestResult("duplicate", to_str(header.bundle_id), writer=header.writer, hlc=header.hlc)
@@ -357,12 +367,15 @@ class _PlainRun:
             if other != writer and run_vc.get(other, vc.get(other, zero)) < h:
                 return False
         tracker = ws.conflicts
-        plain_field = tracker.plain_field
-        root = tracker.redirects.root_lookup()
-        merged = tracker.redirects.merge_ops
+        plain_fields = tracker.plain_fields()
+        diverged = tracker.diverged()
+        redirects = tracker.redirects
+        root = redirects.root_lookup()
+        merges = redirects.merge_ops if redirects.any_merges() else None
         schema = ws.schema
+        tips = self.tips
         missing = [op.entity for op in ops if type(op) in _PLAIN_OPS  # type: ignore[attr-defined]
-                   and op.entity not in self.tips]  # type: ignore[attr-defined]
+                   and op.entity not in tips]  # type: ignore[attr-defined]
         if missing:
             self._read(missing)
         clock = header.clock
@@ -376,8 +389,10 @@ class _PlainRun:
             w: o.SetField | o.ClearField = op  # type: ignore[assignment]
             entity = w.entity
             field = w.field
-            if not plain_field(field) or root(entity, entity) != entity or merged(entity) \
-                    or tracker.diverged(entity, field):
+            register = (entity, field)
+            plain = plain_fields.get(field)
+            if not (plain or (plain is None and tracker.plain_field(field))) or root(entity, entity) != entity \
+                    or (merges is not None and merges(entity)) or register in diverged:
                 return False
             try:
                 if kind is o.SetField:
@@ -386,7 +401,6 @@ class _PlainRun:
                     return False
             except Exception:
                 return False  # refused the per-bundle way, with its reason
-            register = (entity, field)
             ord_ = op.hlc + op.op_id
             latest = mine.get(register)
             if latest is not None:
@@ -394,7 +408,7 @@ class _PlainRun:
             elif (latest := writes.get(register)) is not None:
                 tip_ord, tip_writer = latest[4], self.writers[register]
             else:
-                stored = self.tips[entity].get(field)
+                stored = tips[entity].get(field)
                 if stored is None:
                     tip_ord, tip_writer = b"", None  # the register's first write
                 else:
@@ -402,7 +416,7 @@ class _PlainRun:
                     tip_writer = stored[2]
                     if tip_writer is None:
                         tip_writer = tracker.tip_writer(tip_ord[12:], stored[1])
-                        self.tips[entity][field] = (tip_ord, stored[1], tip_writer)
+                        tips[entity][field] = (tip_ord, stored[1], tip_writer)
             if tip_writer is not None and not (
                     tip_ord < ord_ if tip_writer == writer else clock.get(tip_writer, zero) >= tip_ord[:12]):
                 return False  # concurrent with the register's tip: a conflict, tracked the per-bundle way
@@ -719,7 +733,12 @@ class Received:
 def check(ws: Context, wires: Sequence[bytes], source: str | None) -> Received:
     """Step one: everything that needs no signature, for each wire (any overlay view is closed)."""
     ws.overlays.close_view()
-    return Received(source, tuple((data, precheck(ws, data, source)) for data in wires))
+    if len(wires) < 2:
+        return Received(source, tuple((data, precheck(ws, data, source)) for data in wires))
+    decoded = [_decoded(data) for data in wires]
+    stored = oplog.stored_rows(ws.conn, [b.bundle_id for b in decoded if isinstance(b, Bundle)])
+    return Received(source, tuple((data, precheck(ws, data, source, bundle, stored))
+                                  for data, bundle in zip(wires, decoded, strict=True)))
 
 
 def apply(ws: Context, received: Received, verdicts: Sequence[bool]) -> list[IngestResult]:
