@@ -99,8 +99,10 @@ def test_each_bundle_is_stored_only_after_its_own_verdict_and_a_bad_one_is_refus
     assert results[bad].status == "rejected" and results[bad].reason == "bad_signature"
     assert {r.status for r in results[bad + 1:]} == {"pending"}  # later in its chain: they wait for it
     assert [verdict for verdict, _stored in spy.seen] == [i != bad for i in range(len(wires))]
-    # when bundle k's verdict was handed out, exactly the k bundles before it that verified were stored
-    assert [stored - stored_before for _verdict, stored in spy.seen] == [min(i, bad) for i in range(len(wires))]
+    # when bundle k's verdict was handed out, at most the k bundles before it that verified were
+    # stored (a run of plain bundles is stored together once it ends: receive.py `_PlainRun`)
+    stored = [stored - stored_before for _verdict, stored in spy.seen]
+    assert all(count <= min(i, bad) for i, count in enumerate(stored)), stored
     assert ws.oplog.quarantined()[-1].reason == "bad_signature"
     # the genuine bundle, sent again, applies and releases the ones that waited for it
     assert ws.ingest(genuine).status == "applied"

@@ -193,6 +193,35 @@ class ConflictTracker:
                 self._prefetched[(target, name)] = rows.get(name)
         return plain
 
+    def plain_fields(self) -> dict[str, bool]:
+        """field -> whether its writes are plain (an unmapped, non-CRDT field: a write to it
+        touches its own register only), for the current groups and schema; a field not in it yet
+        is answered by `plain_field`."""
+        groups, schema = self._groups(), self._schema()
+        known_groups, known_schema, known = self._plain
+        if known_groups is not groups or known_schema is not schema:
+            known = {}
+            self._plain = (groups, schema, known)
+        return known
+
+    def plain_field(self, field: str) -> bool:
+        """Whether writes to `field` are plain, answered once per field (`plain_fields`)."""
+        known = self.plain_fields()
+        plain = known.get(field)
+        if plain is None:
+            plain = known[field] = (is_field_key(field) and not self._is_crdt(field)
+                                    and len(self._groups().members(field)) == 1)
+        return plain
+
+    def diverged(self) -> set[tuple[bytes, str]]:
+        """The registers with open branches (tip rows): their next write is no plain one. Read-only."""
+        return self._diverged
+
+    def tip_writer(self, op_id: bytes, actor: bytes) -> bytes:
+        """The writer (key || device) of a stored register's winning op `op_id` by `actor`."""
+        devices = self._devices.get(actor)
+        return actor + devices[0] if devices is not None and len(devices) == 1 else self._writer(op_id, actor)
+
     def plain_writes(self, ops: Sequence[o.Op], actor: bytes, writer: bytes, clock: VectorClock,
                      write: Callable[[list[tuple[bytes, str, str | None, Any, bytes, bytes]]], None]) -> int:
         """Apply a plain bundle's field writes (from where `prefetch` said) in one pass: each register's

@@ -49,6 +49,10 @@ class Redirects:
         root = self.resolve(entity)
         return self._members.get(root, [root])
 
+    def any_merges(self) -> bool:
+        """Whether any records were merged in this workspace (most: none)."""
+        return bool(self._merges)
+
     def merge_ops(self, entity: bytes) -> list[tuple[bytes, bytes]]:
         """(ord, writer) of the merges that formed the entity's class."""
         if not self._merges:  # no merge in the workspace (most): no lookup

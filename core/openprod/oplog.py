@@ -33,6 +33,7 @@ def xor(a: bytes, b: bytes) -> bytes:
 OPLOG_INSERT = ("INSERT INTO oplog (seq, op_id, ord, bundle_seq, idx, actor, op_type, target, field, payload)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 TARGET_INSERT = "INSERT INTO bundle_targets (target, bundle_seq) VALUES (?, ?)"
+TOUCH_INSERT = "INSERT INTO op_touches (target, field, ord, op_seq) VALUES (?, ?, ?, ?)"
 
 
 def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int, digest: bytes | None,
@@ -59,10 +60,42 @@ def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int, digest: b
     )
     bundle_seq = cur.lastrowid
     assert bundle_seq is not None
-    rows = []
+    rows, targets, extras = op_rows(bundle, bundle_seq, first_seq)
+    if len(rows) == 1:  # a keystroke: the same insert without executemany's per-call setup
+        conn.execute(OPLOG_INSERT, rows[0])
+    else:
+        conn.executemany(OPLOG_INSERT, rows)
+    if len(targets) == 1:
+        conn.execute(TARGET_INSERT, (next(iter(targets)), bundle_seq))
+    else:
+        conn.executemany(TARGET_INSERT, [(target, bundle_seq) for target in targets])
+    if extras:
+        conn.executemany(TOUCH_INSERT, extras)
+    if digest is not None:
+        store_clocks(conn, [(header.writer, header.hlc, digest)])
+    return bundle_seq
+
+
+BUNDLE_INSERT = ("INSERT INTO bundles (seq, bundle_id, actor, writer, hlc, kind, header, signature, op_count, first_op,"
+                 " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+OpRow = tuple[int, bytes, bytes, int, int, bytes, str, bytes | None, str | None, bytes]
+
+
+def bundle_row(bundle: Bundle, seq: int, first_seq: int, received_at: int) -> tuple[object, ...]:
+    """The `bundles` row of a bundle whose seq the caller chose (`BUNDLE_INSERT`; a batch's rows at once)."""
+    header = bundle.header
+    return (seq, header.bundle_id, header.actor, header.writer, header.hlc, header.kind, bundle.header_bytes,
+            bundle.signature, len(bundle.ops), first_seq, received_at)
+
+
+def op_rows(bundle: Bundle, bundle_seq: int, first_seq: int
+            ) -> tuple[list[OpRow], dict[bytes, None], list[tuple[bytes, str, bytes, int]]]:
+    """A stored bundle's `oplog` rows (seqs from `first_seq`), its main targets (once each, in
+    order, for `bundle_targets`) and its ops' other registers (`op_touches`)."""
+    rows: list[OpRow] = []
     extras: list[tuple[bytes, str, bytes, int]] = []
-    targets: dict[bytes, None] = {}  # the bundle's main targets, once each, in order
-    actor = header.actor
+    targets: dict[bytes, None] = {}
+    actor = bundle.header.actor
     seq = first_seq
     for index, (op, raw) in enumerate(zip(bundle.ops, bundle.op_bytes, strict=True)):
         ord_ = op.hlc + op.op_id
@@ -78,19 +111,7 @@ def append(conn: sqlite3.Connection, bundle: Bundle, received_at: int, digest: b
             targets[target] = None
         rows.append((seq, op.op_id, ord_, bundle_seq, index, actor, op.TYPE, target, field, raw))
         seq += 1
-    if len(rows) == 1:  # a keystroke: the same insert without executemany's per-call setup
-        conn.execute(OPLOG_INSERT, rows[0])
-    else:
-        conn.executemany(OPLOG_INSERT, rows)
-    if len(targets) == 1:
-        conn.execute(TARGET_INSERT, (next(iter(targets)), bundle_seq))
-    else:
-        conn.executemany(TARGET_INSERT, [(target, bundle_seq) for target in targets])
-    if extras:
-        conn.executemany("INSERT INTO op_touches (target, field, ord, op_seq) VALUES (?, ?, ?, ?)", extras)
-    if digest is not None:
-        store_clocks(conn, [(header.writer, header.hlc, digest)])
-    return bundle_seq
+    return rows, targets, extras
 
 
 def store_clocks(conn: sqlite3.Connection, rows: list[tuple[bytes, bytes, bytes]]) -> None:
@@ -114,6 +135,17 @@ def stored_ids(conn: sqlite3.Connection, bundle_ids: list[bytes]) -> set[bytes]:
         part = bundle_ids[start:start + 500]
         found.update(r[0] for r in conn.execute(
             f"SELECT bundle_id FROM bundles WHERE bundle_id IN ({','.join('?' * len(part))})", part))
+    return found
+
+
+def stored_rows(conn: sqlite3.Connection, bundle_ids: list[bytes]) -> dict[bytes, tuple[bytes, bytes]]:
+    """The header and signature of those of these bundles stored already (one query per 500)."""
+    found: dict[bytes, tuple[bytes, bytes]] = {}
+    for start in range(0, len(bundle_ids), 500):
+        part = bundle_ids[start:start + 500]
+        found.update((r[0], (r[1], r[2])) for r in conn.execute(
+            f"SELECT bundle_id, header, signature FROM bundles WHERE bundle_id IN ({','.join('?' * len(part))})",
+            part))
     return found
 
 

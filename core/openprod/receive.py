@@ -22,7 +22,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import hlc as hlc_mod
 from . import operations as o
@@ -53,6 +53,7 @@ from .results import BundleEvent, IngestResult, OplogSize, Quarantined, StoredBu
 from .settings import check_setter
 from .state import Effects
 from .validation import check_op, check_set_field
+from .values import to_sql
 
 if TYPE_CHECKING:
     from .context import Context
@@ -76,20 +77,30 @@ def quarantine(ws: Context, data: bytes, reason: str, detail: str, bundle: Bundl
     return IngestResult("rejected", id_str(bundle.bundle_id if bundle else None), reason, detail)
 
 
-def precheck(ws: Context, data: bytes, source: str | None) -> Bundle | IngestResult:
-    """Everything that needs no signature: shape, workspace, duplicates, future clocks."""
+def _decoded(data: bytes) -> Bundle | BundleRejected:
+    """The bundle, or why it cannot be decoded."""
     try:
-        bundle = decode_bundle(data)
+        return decode_bundle(data)
     except BundleRejected as exc:
-        return quarantine(ws, data, exc.reason, exc.detail, None, source)
+        return exc
     except Exception as exc:  # decode_bundle refuses every bad shape itself; this is the last guard
-        return quarantine(ws, data, REASON_MALFORMED, f"bundle could not be decoded ({failure(exc)})", None, source)
+        return BundleRejected(REASON_MALFORMED, f"bundle could not be decoded ({failure(exc)})")
+
+
+def precheck(ws: Context, data: bytes, source: str | None, decoded: Bundle | BundleRejected | None = None,
+             stored: dict[bytes, tuple[bytes, bytes]] | None = None) -> Bundle | IngestResult:
+    """Everything that needs no signature: shape, workspace, duplicates, future clocks. `decoded`
+    and `stored` (the header and signature of the batch's bundles stored already, read together)
+    when the caller has them."""
+    bundle = _decoded(data) if decoded is None else decoded
+    if isinstance(bundle, BundleRejected):
+        return quarantine(ws, data, bundle.reason, bundle.detail, None, source)
     header = bundle.header
     if header.workspace != ws.workspace_id:
         return quarantine(ws, data, REASON_WRONG_WORKSPACE, f"bundle is for workspace {to_str(header.workspace)}, "
                           f"this is {to_str(ws.workspace_id)}", bundle, source)
     row = ws.conn.execute("SELECT header, signature FROM bundles WHERE bundle_id = ?",
-                          (header.bundle_id,)).fetchone()
+                          (header.bundle_id,)).fetchone() if stored is None else stored.get(header.bundle_id)
     if row is not None:
         if row[0] == bundle.header_bytes and row[1] == bundle.signature:
             return IngestResult("duplicate", to_str(header.bundle_id), writer=header.writer, hlc=header.hlc)
@@ -234,24 +245,18 @@ def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sourc
     ws.conn.execute("BEGIN IMMEDIATE")
     try:
         batch = _Batch(ws, bundles)
+        # a catch-up of plain field edits (almost all of one) is written a run at a time
+        run = _PlainRun(ws, batch, bundles) if bundles is not None and len(bundles) > 1 else None
         for bundle, valid, data in items:
-            if not valid:
-                proof = (" or its recovery proof does not check (wrong recovery words, or a proof made for "
-                         "someone else)") if bundle.has_recovery() else ""
-                results.append(quarantine(
-                    ws, data, REASON_BAD_SIGNATURE,
-                    f"signature does not verify for actor {short_actor(bundle.actor)}{proof}", bundle, source))
-            elif batch.is_stored(ws, bundle.bundle_id):
-                results.append(IngestResult("duplicate", to_str(bundle.bundle_id), writer=bundle.writer,
-                                            hlc=bundle.hlc))
-            elif (wait := blocker(ws, bundle)) is not None:
-                results.append(_park(ws, bundle, data, wait))
-            else:
-                results.append(_apply_one(ws, bundle, data, source, batch))
-                if results[-1].status == "applied":
-                    applied.append((bundle, data))
-                    if ws.parked.count():  # nothing parked (the usual case): nothing to wake
-                        ws.parked.wake(bundle.writer, bundle.hlc)
+            if run is not None:
+                if valid and run.take(bundle, data):
+                    continue
+                run.flush(source, results, applied)  # what it holds goes first, in order
+            _one(ws, bundle, valid, data, source, batch, results, applied)
+            if run is not None:
+                run.forget()  # the bundle may have written anything: registers are read again
+        if run is not None:
+            run.flush(source, results, applied)
         batch.flush_clocks(ws)
         ws.conn.execute("COMMIT")
     except BaseException:
@@ -262,6 +267,255 @@ def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sourc
         ws._notify(BundleEvent(to_str(bundle.bundle_id), actor_str(bundle.actor), bundle.writer, bundle.hlc, data,
                                "remote"))
     return results
+
+
+def _one(ws: Context, bundle: Bundle, valid: bool, data: bytes, source: str | None, batch: _Batch,
+         results: list[IngestResult], applied: list[tuple[Bundle, bytes]]) -> None:
+    """One verified (or not) bundle of a batch, the per-bundle way: refused, a duplicate, parked,
+    or checked and applied in its own savepoint."""
+    if not valid:
+        proof = (" or its recovery proof does not check (wrong recovery words, or a proof made for "
+                 "someone else)") if bundle.has_recovery() else ""
+        results.append(quarantine(
+            ws, data, REASON_BAD_SIGNATURE,
+            f"signature does not verify for actor {short_actor(bundle.actor)}{proof}", bundle, source))
+    elif batch.is_stored(ws, bundle.bundle_id):
+        results.append(IngestResult("duplicate", to_str(bundle.bundle_id), writer=bundle.writer, hlc=bundle.hlc))
+    elif (wait := blocker(ws, bundle)) is not None:
+        results.append(_park(ws, bundle, data, wait))
+    else:
+        results.append(_apply_one(ws, bundle, data, source, batch))
+        if results[-1].status == "applied":
+            applied.append((bundle, data))
+            if ws.parked.count():  # nothing parked (the usual case): nothing to wake
+                ws.parked.wake(bundle.writer, bundle.hlc)
+
+
+# A register's winner as the run knows it: (ord, actor, writer); the writer of a stored winner is
+# found when it is first needed (None until then).
+_Tip = tuple[bytes, bytes, bytes | None]
+_PLAIN_OPS = frozenset((o.SetField, o.ClearField))
+
+
+class _PlainRun:
+    """Consecutive ready bundles of plain field writes, written together: one `executemany` per
+    table for the whole run instead of statements and a savepoint per bundle.
+
+    A bundle joins the run when everything the per-bundle path would do with it is known before
+    any write: it is ready (its chain and clock covered by what is stored or earlier in the run),
+    not stored nor already in the run, passes the value checks, and each of its writes is to an
+    unmapped, non-CRDT field of an unmerged record whose register has a single tip that the write
+    follows (no conflict to track). Anything else ends the run: the run is written, then that
+    bundle goes the per-bundle way. The registers' winners are read once for the whole batch (one
+    query per 500 records) and kept current with the run's own writes; after a bundle applied the
+    per-bundle way they are read again as needed. Taking a bundle changes nothing outside the run,
+    so a run that fails to write (an op id already stored: a crafted bundle) is rolled back and
+    its bundles go the per-bundle way one by one, which refuses exactly the bad one."""
+
+    def __init__(self, ws: Context, batch: _Batch, bundles: list[Bundle]) -> None:
+        self.ws = ws
+        self.batch = batch
+        self.tips: dict[bytes, dict[str, _Tip]] = {}  # record -> field -> its winner (records read)
+        self._read([op.entity for bundle in bundles for op in bundle.ops  # type: ignore[attr-defined]
+                    if type(op) in _PLAIN_OPS])
+        self._clear()
+
+    def _clear(self) -> None:
+        # bundle, data, its writer's digest with it, received at, (age, flagged at) when stale
+        self.held: list[tuple[Bundle, bytes, bytes, int, tuple[int, int] | None]] = []
+        self.ids: set[bytes] = set()
+        self.vc: dict[bytes, bytes] = {}  # writer -> latest hlc in the run
+        self.digests: dict[bytes, bytes] = {}
+        # register -> the run's last write to it (a `fields` row), and that write's writer
+        self.writes: dict[tuple[bytes, str], tuple[bytes, str, str | None, Any, bytes, bytes]] = {}
+        self.writers: dict[tuple[bytes, str], bytes] = {}
+        self.ops = 0
+
+    def forget(self) -> None:
+        """Stored registers may have changed (a bundle applied the per-bundle way): read them again."""
+        self.tips.clear()
+
+    def _read(self, records: Iterable[bytes]) -> None:
+        """Read the winners of every value register of `records` not read yet."""
+        wanted = [r for r in dict.fromkeys(records) if r not in self.tips]
+        conn = self.ws.conn
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            for record in part:
+                self.tips[record] = {}
+            for record, field, ord_, actor in conn.execute(
+                    f"SELECT entity_id, field, ord, actor FROM fields WHERE entity_id IN ({','.join('?' * len(part))})"
+                    " AND kind IS NOT 'c'", part):
+                self.tips[record][field] = (ord_, actor, None)
+
+    def take(self, bundle: Bundle, data: bytes) -> bool:
+        """Add a verified bundle to the run if it is plain (see the class); False leaves it alone."""
+        ws = self.ws
+        header = bundle.header
+        writer = header.writer
+        bundle_id = header.bundle_id
+        ops = bundle.ops
+        if not ops or bundle_id in self.ids or self.batch.is_stored(ws, bundle_id):
+            return False
+        vc = ws._vc
+        run_vc = self.vc
+        zero = hlc_mod.ZERO
+        previous = header.clock.get(writer)
+        if previous is not None and previous != run_vc.get(writer, vc.get(writer)):
+            return False  # waits for its predecessor, or a forked chain: the per-bundle way decides
+        for other, h in header.clock.items():
+            if other != writer and run_vc.get(other, vc.get(other, zero)) < h:
+                return False
+        tracker = ws.conflicts
+        plain_fields = tracker.plain_fields()
+        diverged = tracker.diverged()
+        redirects = tracker.redirects
+        root = redirects.root_lookup()
+        merges = redirects.merge_ops if redirects.any_merges() else None
+        schema = ws.schema
+        tips = self.tips
+        missing = [op.entity for op in ops if type(op) in _PLAIN_OPS  # type: ignore[attr-defined]
+                   and op.entity not in tips]  # type: ignore[attr-defined]
+        if missing:
+            self._read(missing)
+        clock = header.clock
+        actor = header.actor
+        writes = self.writes
+        mine: dict[tuple[bytes, str], tuple[bytes, str, str | None, Any, bytes, bytes]] = {}
+        for op in ops:
+            kind = type(op)
+            if kind not in _PLAIN_OPS:
+                return False
+            w: o.SetField | o.ClearField = op  # type: ignore[assignment]
+            entity = w.entity
+            field = w.field
+            register = (entity, field)
+            plain = plain_fields.get(field)
+            if not (plain or (plain is None and tracker.plain_field(field))) or root(entity, entity) != entity \
+                    or (merges is not None and merges(entity)) or register in diverged:
+                return False
+            try:
+                if kind is o.SetField:
+                    check_set_field(w, schema)  # type: ignore[arg-type]
+                elif check_op(op, schema) is not schema:
+                    return False
+            except Exception:
+                return False  # refused the per-bundle way, with its reason
+            ord_ = op.hlc + op.op_id
+            latest = mine.get(register)
+            if latest is not None:
+                tip_ord, tip_writer = latest[4], writer
+            elif (latest := writes.get(register)) is not None:
+                tip_ord, tip_writer = latest[4], self.writers[register]
+            else:
+                stored = tips[entity].get(field)
+                if stored is None:
+                    tip_ord, tip_writer = b"", None  # the register's first write
+                else:
+                    tip_ord = stored[0]
+                    tip_writer = stored[2]
+                    if tip_writer is None:
+                        tip_writer = tracker.tip_writer(tip_ord[12:], stored[1])
+                        tips[entity][field] = (tip_ord, stored[1], tip_writer)
+            if tip_writer is not None and not (
+                    tip_ord < ord_ if tip_writer == writer else clock.get(tip_writer, zero) >= tip_ord[:12]):
+                return False  # concurrent with the register's tip: a conflict, tracked the per-bundle way
+            if ord_ > tip_ord:
+                sql_kind, sql_value = to_sql(w.value if kind is o.SetField else None)  # type: ignore[union-attr]
+                mine[register] = (entity, field, sql_kind, sql_value, ord_, actor)
+        # taken: what the per-bundle way would store, in its order
+        now = ws.env.now_ms  # called as often as the per-bundle way calls it
+        received = now()
+        age = now() - hlc_mod.wall_ms(header.hlc)
+        stale = (age, now()) if age > ws.settings.stale_threshold_ms else None
+        digest = oplog.xor(self.digests.get(writer) or ws._digests.get(writer, oplog.NO_DIGEST),
+                           oplog.header_digest(bundle.header_bytes))
+        self.held.append((bundle, data, digest, received, stale))
+        self.digests[writer] = digest
+        if header.hlc > run_vc.get(writer, vc.get(writer, zero)):
+            run_vc[writer] = header.hlc
+        for register, row in mine.items():
+            writes[register] = row
+            self.writers[register] = writer
+        self.ids.add(bundle_id)
+        self.ops += len(ops)
+        return True
+
+    def flush(self, source: str | None, results: list[IngestResult], applied: list[tuple[Bundle, bytes]]) -> None:
+        """Write the run's bundles (one statement per table), then do per bundle, in order, what
+        the per-bundle way does after its writes; the run is empty again after."""
+        held = self.held
+        if not held:
+            return
+        ws = self.ws
+        conn = ws.conn
+        batch = self.batch
+        conn.execute("SAVEPOINT run")
+        try:
+            row = conn.execute("SELECT max(seq) FROM bundles").fetchone()
+            bundle_seq = (row[0] or 0) + 1
+            op_seq = batch.op_seq(ws, self.ops)
+            bundle_rows: list[tuple[object, ...]] = []
+            op_rows: list[oplog.OpRow] = []
+            target_rows: list[tuple[bytes, int]] = []
+            extras: list[tuple[bytes, str, bytes, int]] = []
+            stale_rows: list[tuple[bytes, bytes, int, int, int]] = []
+            threshold = ws.settings.stale_threshold_ms
+            for bundle, _data, _digest, received, stale in held:
+                bundle_rows.append(oplog.bundle_row(bundle, bundle_seq, op_seq, received))
+                rows, targets, more = oplog.op_rows(bundle, bundle_seq, op_seq)
+                op_rows.extend(rows)
+                target_rows.extend((target, bundle_seq) for target in targets)
+                extras.extend(more)
+                if stale is not None:
+                    stale_rows.append((bundle.bundle_id, bundle.hlc, stale[0], threshold, stale[1]))
+                bundle_seq += 1
+                op_seq += len(bundle.ops)
+            conn.executemany(oplog.BUNDLE_INSERT, bundle_rows)
+            conn.executemany(oplog.OPLOG_INSERT, op_rows)
+            conn.executemany(oplog.TARGET_INSERT, target_rows)
+            if extras:
+                conn.executemany(oplog.TOUCH_INSERT, extras)
+            ws.applier.set_fields(list(self.writes.values()))
+            if stale_rows:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO stale_flags (bundle_id, hlc, age_ms, threshold_ms, flagged_at)"
+                    " VALUES (?, ?, ?, ?, ?)", stale_rows)
+            conn.execute("RELEASE run")
+        except Exception as exc:
+            conn.execute("ROLLBACK TO run")
+            conn.execute("RELEASE run")
+            batch.next_seq = None  # its op seqs are free again
+            if _local_failure(exc):
+                raise
+            # a bundle in it cannot be stored (an op id stored already: a crafted bundle): each
+            # the per-bundle way, which refuses that one with its reason and applies the others
+            self._clear()
+            self.forget()
+            for bundle, data, _digest, _received, _stale in held:
+                _one(ws, bundle, True, data, source, batch, results, applied)
+            return
+        except BaseException:
+            conn.execute("ROLLBACK TO run")
+            conn.execute("RELEASE run")
+            raise
+        tips = self.tips
+        for (entity, field), write in self.writes.items():
+            tips[entity][field] = (write[4], write[5], self.writers[(entity, field)])
+        parked = ws.parked.count()
+        for bundle, data, digest, _received, stale in held:
+            writer = bundle.writer
+            ws.clock.receive(bundle.hlc)
+            ws._chain_stored(writer, bundle.hlc, digest)
+            batch.stored_bundle(bundle, digest)
+            ws.awareness.check(field_writes(bundle.ops), bundle.actor)
+            done = to_str(bundle.bundle_id)
+            results.append(IngestResult("applied", done, stale=stale is not None, applied=(done,), writer=writer,
+                                        hlc=bundle.hlc))
+            applied.append((bundle, data))
+            if parked:
+                ws.parked.wake(writer, bundle.hlc)
+        self._clear()
 
 
 def _park(ws: Context, bundle: Bundle, data: bytes, wait: Wait) -> IngestResult:
@@ -479,7 +733,12 @@ class Received:
 def check(ws: Context, wires: Sequence[bytes], source: str | None) -> Received:
     """Step one: everything that needs no signature, for each wire (any overlay view is closed)."""
     ws.overlays.close_view()
-    return Received(source, tuple((data, precheck(ws, data, source)) for data in wires))
+    if len(wires) < 2:
+        return Received(source, tuple((data, precheck(ws, data, source)) for data in wires))
+    decoded = [_decoded(data) for data in wires]
+    stored = oplog.stored_rows(ws.conn, [b.bundle_id for b in decoded if isinstance(b, Bundle)])
+    return Received(source, tuple((data, precheck(ws, data, source, bundle, stored))
+                                  for data, bundle in zip(wires, decoded, strict=True)))
 
 
 def apply(ws: Context, received: Received, verdicts: Sequence[bool]) -> list[IngestResult]:

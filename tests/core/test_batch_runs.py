@@ -1,0 +1,201 @@
+"""A batch's runs of plain bundles are written together, and give what one bundle at a time gives.
+
+Consecutive ready bundles of plain field writes that follow their registers' single tips are
+stored with one statement per table for the whole run (receive.py `_PlainRun`); anything else
+ends the run and goes the per-bundle way. These tests compare a peer that gets a batch in one call
+with one that gets the same bundles one at a time: state, conflicts, clock, the results, the
+quarantine and the `BundleEvent`s in order, for a plain catch-up, a bad bundle in the middle of
+one, duplicates inside one batch, and plain bundles mixed with others."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import cbor2
+
+from helpers import Peer, sync
+from openprod import Workspace, connect
+from openprod.bundle import SIGN_CONTEXT, decode_bundle, encode_wire, op_hash
+from openprod.encoding import decode
+from openprod.results import IngestResult
+
+TABLE = "contacts.Contacts"
+NAME, PHONE, STATUS, EMAIL = (f"{TABLE}.{f}" for f in ("name", "phone", "status", "email"))
+
+
+def last(peer: Peer) -> bytes:
+    assert peer.ws.last_receipt is not None
+    return peer.ws.last_receipt.wire
+
+
+def events_of(peer: Peer) -> list[tuple[str, str]]:
+    """Every BundleEvent `peer` tells its listeners from now on, as (bundle id, origin)."""
+    seen: list[tuple[str, str]] = []
+    peer.ws.listeners.append(lambda event: seen.append((event.bundle_id, event.origin)))
+    return seen
+
+
+def outcome(results: list[IngestResult]) -> list[tuple[str, str | None, str | None, bool]]:
+    return [(r.status, r.bundle_id, r.reason, r.stale) for r in results]
+
+
+def quarantine_of(peer: Peer) -> list[tuple[str, str, str | None]]:
+    return [(q.reason, q.detail, q.bundle_id) for q in peer.ws.oplog.quarantined()]
+
+
+def compare(batch: Peer, single: Peer, wires: list[bytes]) -> list[IngestResult]:
+    """`batch` gets `wires` in one call, `single` one call per wire: everything must match."""
+    batch_events, single_events = events_of(batch), events_of(single)
+    results = batch.ws.ingest_many(wires)
+    one_by_one = [single.ws.ingest(wire) for wire in wires]
+    assert outcome(results) == outcome(one_by_one)
+    assert batch_events == single_events
+    assert batch.ws.state_hash() == single.ws.state_hash()
+    assert [(c.id, c.key) for c in batch.ws.conflicts.open()] == [(c.id, c.key) for c in single.ws.conflicts.open()]
+    assert batch.ws.vector_clock == single.ws.vector_clock
+    assert batch.ws.chain_digests == single.ws.chain_digests
+    assert quarantine_of(batch) == quarantine_of(single)
+    assert batch.ws.oplog.size() == single.ws.oplog.size()
+    again = Workspace.open(connect(batch.path), batch.env)  # what is on disk: the same clock and digests
+    assert again.vector_clock == batch.ws.vector_clock and again.chain_digests == batch.ws.chain_digests
+    again.close()
+    before = batch.ws.state_hash()
+    batch.ws.rebuild()
+    assert batch.ws.state_hash() == before
+    return results
+
+
+def crafted(author: Peer, wire: bytes, change: Callable[[dict[str, Any]], dict[str, Any]]) -> bytes:
+    """`wire` with its last op changed by `change`, signed again by its author (a bundle whose
+    signature verifies but whose content the receiver must refuse)."""
+    genuine = decode_bundle(wire)
+    header = decode(genuine.header_bytes)
+    ops = [*genuine.op_bytes[:-1], cbor2.dumps(change(cbor2.loads(genuine.op_bytes[-1])))]
+    header_bytes = cbor2.dumps({**header, "ops": [op_hash(raw) for raw in ops]}, canonical=True)
+    return encode_wire(header_bytes, author.env.signer.sign(SIGN_CONTEXT + header_bytes), ops)
+
+
+def _team(peer_factory: Any, records: int) -> tuple[Peer, Peer, Peer, Peer, list[bytes]]:
+    """Alice, Bob and two receivers in sync with `records` records; Bob has written once already
+    (so his next bundles are field writes only)."""
+    alice = peer_factory("Alice")
+    bob, cleo, dev = (peer_factory(n, workspace_from=alice) for n in ("Bob", "Cleo", "Dev"))
+    rids = [alice.ws.create_record(TABLE, {"name": f"Task {i}", "status": "todo"}) for i in range(records)]
+    sync(alice, bob)
+    bob.ws.set_field(rids[0], PHONE, "0")
+    for peer in (cleo, dev):
+        sync(alice, peer)
+        sync(bob, peer)
+    sync(alice, bob)
+    return alice, bob, cleo, dev, rids
+
+
+def test_a_plain_catch_up_matches_one_bundle_at_a_time(peer_factory) -> None:
+    """Two writers' field edits on three records, registers written again and again across the
+    batch and twice inside one bundle, the writers taking turns after seeing each other: one run
+    for the whole batch, storing each register's last write only. Same state, no conflict, the
+    same events in order as one bundle at a time."""
+    alice, bob, cleo, dev, rids = _team(peer_factory, 3)
+    wires = []
+    for turn in range(4):
+        for peer in (alice, bob):
+            with peer.ws.transaction() as tx:
+                for rid in rids:
+                    tx.set_field(rid, STATUS, f"{peer.name} {turn}")
+                    tx.set_field(rid, EMAIL, f"{peer.name}{turn}@x")
+                tx.set_field(rids[1], STATUS, f"{peer.name} {turn} again")  # the same register twice
+            wires.append(last(peer))
+            sync(alice, bob)
+    with alice.ws.transaction() as tx:
+        tx.clear_field(rids[2], EMAIL)
+    wires.append(last(alice))
+    results = compare(cleo, dev, wires)
+    assert {r.status for r in results} == {"applied"}
+    assert cleo.ws.conflicts.open() == []
+    assert cleo.ws.state_hash() == alice.ws.state_hash()
+    assert cleo.ws.records.get(rids[1]).get("status") == "Bob 3 again"
+
+
+def test_a_bad_bundle_inside_a_plain_run_is_refused_alone(peer_factory) -> None:
+    """Plain bundles around two bad ones that are plain in shape: one writes a field the schema
+    does not have (refused by the checks, before any write), one reuses the id of an op already
+    stored (found only when the run is written: the run is rolled back and its bundles go one by
+    one). Each bad one is quarantined with the reason and detail one bundle at a time gives; the
+    bundles around them apply, and Bob's bundle after his refused one waits for it, as before."""
+    alice, bob, cleo, dev, rids = _team(peer_factory, 2)
+    stored_op = cbor2.loads(decode_bundle(last(bob)).op_bytes[0])["id"]
+    wires = []
+    alice.ws.set_field(rids[0], STATUS, "a1")
+    wires.append(last(alice))
+    alice.ws.set_field(rids[1], EMAIL, "a2@x")
+    wires.append(crafted(alice, last(alice), lambda op: {**op, "field": f"{TABLE}.nope"}))
+    bob.ws.set_field(rids[1], PHONE, "b1")
+    wires.append(last(bob))
+    bob.ws.set_field(rids[0], NAME, "b2")
+    wires.append(crafted(bob, last(bob), lambda op: {**op, "id": stored_op}))
+    alice.ws.set_field(rids[0], STATUS, "a3")
+    wires.append(last(alice))
+    bob.ws.set_field(rids[1], PHONE, "b3")  # after Bob's refused bundle in his chain
+    wires.append(last(bob))
+    results = compare(cleo, dev, wires)
+    assert [r.status for r in results] == ["applied", "rejected", "applied", "rejected", "pending", "pending"]
+    assert [r.reason for r in results if r.status == "rejected"] == ["schema", "id_in_use"]
+    assert [q.reason for q in cleo.ws.oplog.quarantined()] == ["schema", "id_in_use"]
+
+
+def test_duplicates_inside_one_batch_are_applied_once(peer_factory) -> None:
+    """Plain bundles sent twice in one batch (right after themselves, and later on), and one
+    stored before the batch: each is applied once, the others are duplicates, in place."""
+    alice, _bob, cleo, dev, rids = _team(peer_factory, 2)
+    wires = []
+    for i in range(4):
+        alice.ws.set_field(rids[i % 2], STATUS, f"s{i}")
+        wires.append(last(alice))
+    for peer in (cleo, dev):
+        assert peer.ws.ingest(wires[0]).status == "applied"
+    batch = [wires[0], wires[1], wires[1], wires[2], wires[1], wires[3], wires[2]]
+    results = compare(cleo, dev, batch)
+    assert [r.status for r in results] == ["duplicate", "applied", "duplicate", "applied", "duplicate", "applied",
+                                           "duplicate"]
+    assert cleo.ws.state_hash() == alice.ws.state_hash()
+
+
+def test_plain_bundles_mixed_with_others_in_one_batch(peer_factory) -> None:
+    """A batch where runs of plain bundles alternate with bundles that go the per-bundle way: a
+    record created and then edited plainly, a deletion, and Bob's write to `status` in a bundle
+    that also adds a record (per-bundle), followed by Cleo's plain write to `status` made after
+    Alice's but without Bob's: Cleo's write must be checked against Bob's (a conflict), not
+    against the winner the run read before Bob's bundle was applied."""
+    alice, bob, cleo, dev, rids = _team(peer_factory, 2)
+    eve = peer_factory("Eve", workspace_from=alice)
+    cleo.ws.set_field(rids[1], PHONE, "c0")  # so Cleo's next bundle is field writes only
+    for peer in (alice, bob, dev, eve):
+        sync(cleo, peer)
+    sync(alice, eve)
+    wires = []
+    alice.ws.set_field(rids[0], STATUS, "doing")
+    wires.append(last(alice))
+    new = alice.ws.create_record(TABLE, {"name": "New"})
+    wires.append(last(alice))
+    alice.ws.set_field(new, STATUS, "fresh")
+    wires.append(last(alice))
+    sync(alice, bob)
+    sync(alice, cleo)
+    with bob.ws.transaction() as tx:
+        tx.set_field(rids[0], STATUS, "blocked")
+        tx.create_record(TABLE, {"name": "Bob's"})
+    wires.append(last(bob))
+    cleo.ws.set_field(rids[0], STATUS, "review")  # has seen Alice's "doing", not Bob's "blocked"
+    wires.append(last(cleo))
+    alice.ws.set_field(rids[1], EMAIL, "a@x")
+    wires.append(last(alice))
+    alice.ws.delete_record(new)
+    wires.append(last(alice))
+    alice.ws.set_field(rids[1], EMAIL, "a2@x")
+    wires.append(last(alice))
+    results = compare(eve, dev, wires)
+    assert {r.status for r in results} == {"applied"}
+    [conflict] = eve.ws.conflicts.open()
+    assert conflict.key == STATUS
+    assert sorted(c.value for c in conflict.competitors) == ["blocked", "review"]
