@@ -163,3 +163,44 @@ def test_the_last_grid_shows_while_python_starts_and_edits_typed_meanwhile_are_k
     assert [c["new"] for c in held.call("history", record=ann, field=f"{CONTACTS}.phone")] == ["555-0101"]
     held.edit_cell("Ann", "Department", "Sound")  # and editing works as usual
     assert held.errors == [] and again.errors == []
+
+
+SCROLLER_JS = "() => { const s = document.querySelector('.grid-scroll'); return [s.scrollTop, s.scrollLeft]; }"
+FIRST_ROW_JS = """() => {
+    const s = document.querySelector('.grid-scroll');
+    const top = s.getBoundingClientRect().top + document.querySelector('table.grid thead').offsetHeight;
+    const rows = [...document.querySelectorAll('table.grid tbody tr[data-id]')];
+    const row = rows.find((r) => r.getBoundingClientRect().bottom > top + 1);
+    return row ? row.querySelector('td').textContent : null;
+}"""
+
+
+def test_the_real_grid_opens_where_the_copy_was_scrolled_to(profile: Any, debug_server: Any) -> None:
+    """Someone scrolls down the copy shown while opening; when the app takes over, the grid stays there."""
+    app = AppPage(profile.new_page()).open(debug_server.url)
+    app.ensure_identity("Alice Stage")
+    ws = app.create_workspace("Scrolled")
+    text = "Name,Role\n" + "\n".join(f"Person {i:03d},Crew {i % 7}" for i in range(300))
+    assert app.call("import_csv", table=CONTACTS, text=text, match_on=[])["new"] == 300
+    assert app.call("stage_commit")["committed"]
+    grid = f"{debug_server.url}#/w/{ws}/t/{CONTACTS}"
+    app.page.goto(grid)
+    app.page.reload()
+    app.wait_grid()
+    wait_screen_kept(app, ws, 300)
+    app.page.close()
+
+    held = open_held(profile, grid)
+    held.page.locator(".grid-scroll").evaluate("(s) => { s.scrollTop = 4000; }")
+    held.page.wait_for_function(f"(() => {{ const f = ({FIRST_ROW_JS})(); return f && f !== 'Person 000'; }})()")
+    top, _ = held.page.evaluate(SCROLLER_JS)
+    first = held.page.evaluate(FIRST_ROW_JS)
+    assert top > 3000 and first and first != "Person 000"
+    held.page.evaluate(MARK_GONE_JS)
+    held.api("releaseEngine")
+    held.wait_ready()
+    held.page.wait_for_function("!document.body.dataset.opening")
+    assert held.page.evaluate("window.openingMarkGone") == [{"copy": False, "grid": True}]
+    assert held.page.evaluate(SCROLLER_JS)[0] == top
+    assert held.page.evaluate(FIRST_ROW_JS) == first
+    assert held.errors == []

@@ -129,9 +129,16 @@ export class Grid {
     this.onChange();
   }
 
-  /** Once in the page: scroll the active cell into view and draw the rows that are visible. */
+  /** Once in the page: back where this table was last scrolled in this tab (the copy shown while
+   * opening, or before going to a record), else the active cell in view; then draw what is visible. */
   reveal() {
-    this.scrollToCell(this.active);
+    const kept = this.view.scroll;
+    if (kept) {
+      this.scroller.scrollTop = kept.top;
+      this.scroller.scrollLeft = kept.left;
+    } else {
+      this.scrollToCell(this.active);
+    }
     this.renderWindow(true);
   }
 
@@ -335,6 +342,7 @@ export class Grid {
   }
 
   onScroll() {
+    this.view.scroll = { top: this.scroller.scrollTop, left: this.scroller.scrollLeft }; // for reveal()
     if (this.scrollScheduled) return;
     this.scrollScheduled = true;
     requestAnimationFrame(() => {
