@@ -651,11 +651,12 @@ export class SyncEngine {
     if (!this.hub || this.catchingUp) return;
     const wants = Boolean(hub.wants_hash); // one crossing into Python per cycle
     const wait = this.hashWait(wants);
+    if (!wants) return; // the hash is current: no turn spent asking again (an edit would wait behind it)
     if (wait <= 0) {
       while (this.hub && !this.again && !this.catchingUp
         && await host.serial(() => hub.hash_step(this.policy.hashRows), 'sync:hash'));
       if (this.hub && !this.again && !hub.wants_hash) this.hashWantedAt = null;
-    } else if (!this.hashTimer && wants) {
+    } else if (!this.hashTimer) {
       this.hashTimer = setTimeout(() => {
         this.hashTimer = null;
         this.kick(false);
