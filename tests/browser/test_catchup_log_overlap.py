@@ -94,12 +94,23 @@ def test_a_catch_up_ingests_while_its_log_write_is_in_flight_and_sends_nothing_u
         app.page.wait_for_function("window.logHold.held !== null || window.logHold.error !== null", timeout=300_000)
         # A write is held, and ingest slices ran after it began waiting (without the overlap the loop
         # waits on the write and no slice ever runs: this wait times out).
-        app.page.wait_for_function("""async () => {
-            const h = await window.openprod.api.debugPeer('log_hold', {});
-            return h && h.waiting > 0 && h.now.workTurns >= h.first.workTurns + 3;
-        }""", timeout=120_000, polling=100)
-        hold = app.api("debugPeer", "log_hold", {})
+        # The same session throughout (a session that stalled would end, and a new one ingest again).
+        app.page.evaluate("""() => {
+            const poll = async () => {
+                const h = await window.openprod.api.debugPeer('log_hold', {});
+                if (h && h.waiting > 0 && (h.now.workTurns >= h.first.workTurns + 3 || h.now.links !== h.first.links)) {
+                    window.logHold.seen = h;
+                } else {
+                    setTimeout(poll, 50);
+                }
+            };
+            poll();
+        }""")
+        app.page.wait_for_function("Boolean(window.logHold.seen)", timeout=120_000, polling=100)
+        hold = app.page.evaluate("window.logHold.seen")
         assert app.page.evaluate("window.logHold.error") is None
+        assert hold["first"]["links"] and hold["now"]["links"] == hold["first"]["links"], hold
+        assert hold["now"]["workTurns"] >= hold["first"]["workTurns"] + 3, hold
         # Nothing left while the write was held: the frames taken with it wait for it.
         assert hold["now"]["framesSent"] == hold["first"]["framesSent"], hold
         assert app.api("debugPeer", "release_log", {}) is True

@@ -53,7 +53,9 @@ function holdLog(host) {
   let first = null;
   const counters = () => {
     const turns = host.turns.stats().totals;
-    return { workTurns: turns['sync:work'] ? turns['sync:work'].n : 0, framesSent: host.sync ? host.sync.framesSent : 0 };
+    const sync = host.sync;
+    return { workTurns: turns['sync:work'] ? turns['sync:work'].n : 0, framesSent: sync ? sync.framesSent : 0,
+      links: sync ? [...sync.links.values()].filter((l) => l.established).map((l) => l.id).join(' ') : '' };
   };
   host.logHold = {
     release,
