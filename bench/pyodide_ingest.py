@@ -31,6 +31,9 @@ class AcceptAll:
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         return True
 
+    async def verify_async(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        return True
+
 
 def ingest_seconds(folder: str, workspace_id: bytes, wires: list[bytes], env: Env, label: str) -> tuple[float, str]:
     """Seconds to ingest `wires` into a new replica (200 per call), and the replica's state hash."""
@@ -49,6 +52,9 @@ class NoSigner:
         self.actor_id = actor_id
 
     def sign(self, message: bytes) -> bytes:
+        raise AssertionError("the replica signs nothing here")
+
+    async def sign_async(self, message: bytes) -> bytes:
         raise AssertionError("the replica signs nothing here")
 
 

@@ -8,8 +8,10 @@
 //   2. work in slices of bundles, sized to take about `sliceMs` (each slice is one call in the worker's
 //      Python queue, so a page call waits for one slice at most: editing never waits on sync);
 //   3. make everything stored so far durable in IndexedDB (the host's log flush);
-//   4. only then take the frames to send: an acknowledgement never leaves before the bundles it
+//   4. only then send the frames: an acknowledgement never leaves before the bundles it
 //      acknowledges are logged, and our own new bundles never leave before they are saved here.
+//      During a long run of slices (a catch-up) 3 and 4 overlap the next slices: the frames are taken
+//      in the turn that starts the log write and sent once it is done (flushThenSend).
 //   5. once quiet, read the state hash of what changed a page per turn (hub.hash_step), so a
 //      session's check finds it cached rather than reading a large workspace in one long turn.
 // Every step is a turn in the worker's queue (turns.js): a person's call goes before waiting turns.
