@@ -359,11 +359,14 @@ def big_workspace(browser: Any, base: Path, bundles: int, cold_ms: float | None)
     return result
 
 
-def join_once(browser: Any, relay: RelayProcess, a: Any) -> dict[str, Any]:
+def join_once(browser: Any, relay: RelayProcess, a: Any, policy: dict[str, Any] | None = None) -> dict[str, Any]:
     """A fresh profile joins `a`'s workspace from `relay` and catches up (join -> in sync, the Sync screen
-    showing): seconds, and the worker's account of where the time went."""
+    showing): seconds, and the worker's account of where the time went. `policy`: the worker's policy
+    changed first (`configure`, e.g. sync's `durableEveryMs`)."""
     tab = Tab(browser, relay.url, "Bench Join")
     try:
+        if policy:
+            tab.api("configure", policy)
         ws = str(uuid.UUID(bytes=a.ws.workspace_id))
         started = time.time() * 1000
         t0 = time.perf_counter()
@@ -387,7 +390,8 @@ def join_once(browser: Any, relay: RelayProcess, a: Any) -> dict[str, Any]:
             "persisted": stats.get("persisted"), "turn_totals": {k: v for k, v in turns.items() if v["ms"] > 50}}
 
 
-def join_pairs(browser: Any, base: Path, bundles: int, other_webs: list[str], pairs: int) -> dict[str, Any]:
+def join_pairs(browser: Any, base: Path, bundles: int, other_webs: list[str], pairs: int,
+               policies: dict[str, dict[str, Any]] | None = None, skip_this: bool = False) -> dict[str, Any]:
     """Only the join of the 100k-op workspace, `pairs` times, alternating with the builds in `other_webs`
     (NAME=DIR, each served by a relay of its own holding the same bundles): ABAB in one run, each join
     beside the CPython reference (`ingest_many` of the same bundles) measured before and after it."""
@@ -396,7 +400,9 @@ def join_pairs(browser: Any, base: Path, bundles: int, other_webs: list[str], pa
     for web in other_webs:
         name, folder = web.split("=", 1)
         builds[name] = folder
-    builds["this"] = None
+    if not skip_this:
+        builds["this"] = None
+    policies = policies or {}
     relays = {name: RelayProcess(base / f"relay-{name}", extra=("--web", web) if web else ())
               for name, web in builds.items()}
     runs: list[dict[str, Any]] = []
@@ -413,7 +419,8 @@ def join_pairs(browser: Any, base: Path, bundles: int, other_webs: list[str], pa
         for i in range(pairs):
             for name, relay in relays.items():
                 load = load_average()
-                run = {"build": name, "pair": i + 1, "load": load, **join_once(browser, relay, a)}
+                run = {"build": name, "pair": i + 1, "load": load, "policy": policies.get(name),
+                       **join_once(browser, relay, a, policies.get(name))}
                 refs.append(reference_ingest(base, a, f"R{len(refs)}"))
                 run["reference_s"] = [round(refs[-2], 2), round(refs[-1], 2)]
                 run["ratio"] = round(run["catchup_s"] / statistics.mean(refs[-2:]), 2)
@@ -439,6 +446,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--join-pairs", type=int, default=2, help="join: how many joins (per build)")
     parser.add_argument("--join-web", action="append", default=[], metavar="NAME=DIR",
                         help="join: another build/web (an older commit's) to alternate with this one's (ABAB)")
+    parser.add_argument("--join-policy", action="append", default=[], metavar="NAME=JSON",
+                        help="join: the worker's policy for build NAME (configure), e.g. b='{\"durableEveryMs\": 600}'")
+    parser.add_argument("--join-skip-this", action="store_true", help="join: only the builds of --join-web")
     args = parser.parse_args(argv)
     chosen = set(args.only.split(","))
     bundles = 1_000 if args.quick else args.bundles
@@ -459,7 +469,9 @@ def main(argv: list[str] | None = None) -> None:
             steps.append(("big", lambda: big_workspace(browser, base, bundles,
                                                        cold.get("interactive_ms", {}).get("median"))))
         if "join" in chosen:
-            steps.append(("join", lambda: join_pairs(browser, base, bundles, args.join_web, args.join_pairs)))
+            policies = {p.split("=", 1)[0]: json.loads(p.split("=", 1)[1]) for p in args.join_policy}
+            steps.append(("join", lambda: join_pairs(browser, base, bundles, args.join_web, args.join_pairs,
+                                                     policies, args.join_skip_this)))
         try:
             for _name, step in steps:
                 step()

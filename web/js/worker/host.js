@@ -88,7 +88,6 @@ export class WorkspaceHost {
     this.lastFlush = Promise.resolve();
     this.unsaved = [];
     this.persisted = { n: 0, records: 0, bytes: 0, ms: 0 }; // log appends: transactions, records, bytes, ms until done
-    this.logHold = null; // TEST-ONLY: set by debug.js's 'hold_log' (test builds only), null otherwise
     this.unsavedOverlays = []; // overlay journal changes not yet written, in order
     this.appliedQueued = []; // keys of queued edits done with: deleted with the next log write
     this.applying = null;
@@ -474,7 +473,6 @@ export class WorkspaceHost {
       this.appliedQueued = [];
       if (!batch.length && !overlays.length && !applied.length) return;
       try {
-        if (this.logHold) await this.logHold.wait(); // TEST-ONLY (debug builds): a write the test holds
         const t0 = performance.now();
         await persist(this.db, batch, overlays, applied);
         this.persisted.n += 1;

@@ -8,10 +8,8 @@
 //   2. work in slices of bundles, sized to take about `sliceMs` (each slice is one call in the worker's
 //      Python queue, so a page call waits for one slice at most: editing never waits on sync);
 //   3. make everything stored so far durable in IndexedDB (the host's log flush);
-//   4. only then send the frames: an acknowledgement never leaves before the bundles it
+//   4. only then take the frames to send: an acknowledgement never leaves before the bundles it
 //      acknowledges are logged, and our own new bundles never leave before they are saved here.
-//      During a long run of slices (a catch-up) 3 and 4 overlap the next slices: the frames are taken
-//      in the turn that starts the log write and sent once it is done (flushThenSend).
 //   5. once quiet, read the state hash of what changed a page per turn (hub.hash_step), so a
 //      session's check finds it cached rather than reading a large workspace in one long turn.
 // Every step is a turn in the worker's queue (turns.js): a person's call goes before waiting turns.
@@ -106,9 +104,6 @@ export class SyncEngine {
     this.watchUntil = 0;
     this.starting = null;
     this.onOnline = () => this.retryNow();
-    this.sending = null; // a catch-up's log write in flight, its frames sent once it is done (flushThenSend)
-    this.held = []; // frames taken whose log write failed: they leave once a later write succeeds
-    this.framesSent = 0;
     // Where a catch-up's time goes (stats().catchup; the bench prints it): epoch ms of its steps, and
     // the ms the loop spent waiting for IndexedDB and for the page's status.
     this.timeline = { startedAt: Date.now(), establishedAt: null, firstWorkAt: null, caughtUpAt: null, inSyncAt: null,
@@ -638,17 +633,18 @@ export class SyncEngine {
       this.drainEvents();
       if (this.catchingUp) this.refreshStatus(); // a catch-up shows its progress while it runs (at most every statusEveryMs)
       await host.serial(() => this.feedInbound(), 'sync:feed');
-      if (!this.sending && performance.now() - flushedAt >= this.policy.durableEveryMs) {
-        // keep acknowledgements and the progress shown flowing during a long catch-up; the log write
-        // runs while the next slices are ingested (the loop waited for it: a tenth of a catch-up)
-        this.sending = this.flushThenSend().finally(() => { this.sending = null; });
+      if (performance.now() - flushedAt >= this.policy.durableEveryMs) {
+        // keep acknowledgements and the progress shown flowing during a long catch-up
+        const t0 = performance.now();
+        await host.makeDurable();
+        const t1 = performance.now();
+        await this.output();
+        this.timeline.durableWaitMs += t1 - t0;
+        this.timeline.durableWaits += 1;
+        this.timeline.outputMs += performance.now() - t1;
+        this.refreshStatus(); // throttled; on a slow device a whole catch-up can fit in one cycle
         flushedAt = performance.now();
       }
-    }
-    if (this.sending) {
-      const t0 = performance.now();
-      await this.sending; // frames leave in the order taken
-      this.timeline.durableWaitMs += performance.now() - t0;
     }
     this.drainEvents();
     if (this.hub && host.blobKeeper) await host.blobKeeper.step(); // attachment pieces in and out
@@ -712,65 +708,23 @@ export class SyncEngine {
   /** Send what the sessions want sent, once everything stored is durable (else try again next cycle). */
   async output() {
     if (!this.hub) return;
-    if (this.sending) await this.sending.catch(() => {}); // frames taken earlier leave first
     const out = await this.host.serial(() => {
       if (this.host.session.seq > this.host.loggedSeq) return null;
-      return this.takeOutput();
+      const proxy = this.hub.output();
+      try {
+        return proxy.toJs().map(([id, frames, closed]) => [id, frames.map((f) => f.slice()), closed]);
+      } finally {
+        proxy.destroy();
+      }
     }, 'sync:output');
     if (out === null) {
       this.again = true;
       return;
     }
-    this.send(this.held.concat(out));
-    this.held = [];
-  }
-
-  /**
-   * During a catch-up: start the log write of every bundle stored so far and, in the same turn, take
-   * the frames to send (their acknowledgements cover exactly those bundles); send them once that write
-   * is done. The next slices are ingested meanwhile, so IndexedDB's commit (a few tens of ms, about
-   * a tenth of a catch-up when the loop waited for it) overlaps Python's work. Still nothing leaves
-   * before the bundles it acknowledges are logged; if the write fails, the frames are kept and leave
-   * with the next `output()` once a write succeeds (the loop's `makeDurable` retries it).
-   */
-  async flushThenSend() {
-    const t0 = performance.now();
-    const out = await this.host.serial(() => {
-      if (!this.hub) return null;
-      this.host.flush(); // takes everything stored so far; chained after any write in flight
-      return this.takeOutput();
-    }, 'sync:output');
-    if (out === null) return;
-    const written = this.host.lastFlush;
-    try {
-      await written;
-    } catch {
-      this.held.push(...out);
-      return;
-    }
-    this.timeline.durableWaits += 1;
-    this.timeline.outputMs += performance.now() - t0;
-    this.send(this.held.concat(out));
-    this.held = [];
-    this.refreshStatus(); // throttled; on a slow device a whole catch-up can fit in one cycle
-  }
-
-  /** The frames the sessions want sent, as [link id, frames, closed] (a Python call: inside a turn). */
-  takeOutput() {
-    const proxy = this.hub.output();
-    try {
-      return proxy.toJs().map(([id, frames, closed]) => [id, frames.map((f) => f.slice()), closed]);
-    } finally {
-      proxy.destroy();
-    }
-  }
-
-  send(out) {
     this.drainEvents(); // before closing links: a session's end carries its reason
     for (const [id, frames, closed] of out) {
       const link = this.links.get(id);
       if (!link) continue;
-      this.framesSent += frames.length;
       if (frames.length) link.send(frames);
       if (closed) {
         link.session = false; // the hub has forgotten it
