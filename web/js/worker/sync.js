@@ -104,8 +104,8 @@ export class SyncEngine {
     this.watchUntil = 0;
     this.starting = null;
     this.onOnline = () => this.retryNow();
-    // Where a catch-up's time goes (stats().catchup; the bench prints it): epoch ms of its steps, and
-    // the ms the loop spent waiting for IndexedDB and for the page's status.
+    // Where a catch-up's time goes (stats().catchup; bench.browser_bench --only join prints it): epoch
+    // ms of its steps, the ms the loop waited for the log's IndexedDB writes, and its idle ms between cycles.
     this.timeline = { startedAt: Date.now(), establishedAt: null, firstWorkAt: null, caughtUpAt: null, inSyncAt: null,
       durableWaitMs: 0, durableWaits: 0, outputMs: 0, idleMs: 0, cycles: 0, endedAt: 0 };
   }
