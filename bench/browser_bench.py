@@ -40,7 +40,7 @@ from typing import Any
 from openprod_server.client import RelayClient
 
 from .peers import ingest_batched, origin_peer, replica_peer, stored_wires
-from .sync_common import RelayProcess, edit, new_record, percentile, report
+from .sync_common import RelayProcess, edit, load_average, new_record, percentile, report
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -275,7 +275,7 @@ def author(base: Path, bundles: int, records: int) -> tuple[Any, list[str], floa
 
 def reference_ingest(base: Path, origin: Any, name: str) -> float:
     """Seconds for the core's `ingest_many` on CPython to take every bundle of `origin` into a new replica."""
-    c = replica_peer(base, name, 3 if name == "C1" else 4, origin)
+    c = replica_peer(base, name, 3 if name == "C1" else 4 + sum(map(ord, name)), origin)
     t0 = time.perf_counter()
     ingest_batched(c, stored_wires(origin))
     return time.perf_counter() - t0
@@ -359,6 +359,80 @@ def big_workspace(browser: Any, base: Path, bundles: int, cold_ms: float | None)
     return result
 
 
+def join_once(browser: Any, relay: RelayProcess, a: Any, policy: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A fresh profile joins `a`'s workspace from `relay` and catches up (join -> in sync, the Sync screen
+    showing): seconds, and the worker's account of where the time went. `policy`: the worker's policy
+    changed first (`configure`, e.g. sync's `durableEveryMs`)."""
+    tab = Tab(browser, relay.url, "Bench Join")
+    try:
+        if policy:
+            tab.api("configure", policy)
+        ws = str(uuid.UUID(bytes=a.ws.workspace_id))
+        started = time.time() * 1000
+        t0 = time.perf_counter()
+        tab.api("joinWorkspace", {"invite": f"{relay.url}/#/join/{ws}", "code": ""})
+        tab.goto(f"/w/{ws}/sync")
+        tab.wait_state("in-sync", timeout_ms=1_800_000)
+        seconds = time.perf_counter() - t0
+        stats = tab.api("stats", {"resetTurns": True})["workspace"]
+        assert tab.call("state_hash") == a.ws.state_hash()
+    finally:
+        tab.close()
+    sync = (stats.get("sync") or {}).get("catchup") or {}
+    turns = stats.get("turns", {}).get("totals", {})
+    at = {k: round((v - started) / 1000, 2) for k, v in sync.items()
+          if k.endswith("At") and isinstance(v, (int, float))}
+    return {"catchup_s": round(seconds, 2), "timeline_s": at,
+            "work_s": round(turns.get("sync:work", {}).get("ms", 0) / 1000, 2),
+            "turns_s": round(sum(v["ms"] for v in turns.values()) / 1000, 2),
+            "durable_wait_s": round(sync.get("durableWaitMs", 0) / 1000, 2), "durable_waits": sync.get("durableWaits"),
+            "output_s": round(sync.get("outputMs", 0) / 1000, 2), "idle_s": round(sync.get("idleMs", 0) / 1000, 2),
+            "persisted": stats.get("persisted"), "turn_totals": {k: v for k, v in turns.items() if v["ms"] > 50}}
+
+
+def join_pairs(browser: Any, base: Path, bundles: int, other_webs: list[str], pairs: int,
+               policies: dict[str, dict[str, Any]] | None = None, skip_this: bool = False) -> dict[str, Any]:
+    """Only the join of the 100k-op workspace, `pairs` times, alternating with the builds in `other_webs`
+    (NAME=DIR, each served by a relay of its own holding the same bundles): ABAB in one run, each join
+    beside the CPython reference (`ingest_many` of the same bundles) measured before and after it."""
+    a, _ids, _authoring = author(base, bundles, max(10, bundles // 10))
+    builds: dict[str, str | None] = {}
+    for web in other_webs:
+        name, folder = web.split("=", 1)
+        builds[name] = folder
+    if not skip_this:
+        builds["this"] = None
+    policies = policies or {}
+    relays = {name: RelayProcess(base / f"relay-{name}", extra=("--web", web) if web else ())
+              for name, web in builds.items()}
+    runs: list[dict[str, Any]] = []
+    try:
+        async def upload(url: str) -> None:
+            client = RelayClient(url, a.ws)
+            await client.publish()
+            await client.sync()
+
+        with ThreadPoolExecutor(1) as pool:
+            for relay in relays.values():
+                pool.submit(asyncio.run, upload(relay.url)).result()
+        refs = [reference_ingest(base, a, "R0")]
+        for i in range(pairs):
+            for name, relay in relays.items():
+                load = load_average()
+                run = {"build": name, "pair": i + 1, "load": load, "policy": policies.get(name),
+                       **join_once(browser, relay, a, policies.get(name))}
+                refs.append(reference_ingest(base, a, f"R{len(refs)}"))
+                run["reference_s"] = [round(refs[-2], 2), round(refs[-1], 2)]
+                run["ratio"] = round(run["catchup_s"] / statistics.mean(refs[-2:]), 2)
+                run["work_ratio"] = round(run["work_s"] / statistics.mean(refs[-2:]), 2)
+                report("browser_join_100k", run)
+                runs.append(run)
+    finally:
+        for relay in relays.values():
+            relay.stop()
+    return {"runs": runs}
+
+
 def chromium_version() -> str:
     out = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, check=False).stdout.strip()
     return out or "chromium"
@@ -368,7 +442,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundles", type=int, default=10_000, help="bundles in the big workspace (~10 ops each)")
     parser.add_argument("--quick", action="store_true", help="1,000 bundles, fewer samples (not comparable)")
-    parser.add_argument("--only", default="cold,b2b,big", help="comma-separated: cold, b2b, big")
+    parser.add_argument("--only", default="cold,b2b,big", help="comma-separated: cold, b2b, big, join")
+    parser.add_argument("--join-pairs", type=int, default=2, help="join: how many joins (per build)")
+    parser.add_argument("--join-web", action="append", default=[], metavar="NAME=DIR",
+                        help="join: another build/web (an older commit's) to alternate with this one's (ABAB)")
+    parser.add_argument("--join-policy", action="append", default=[], metavar="NAME=JSON",
+                        help="join: the worker's policy for build NAME (configure), e.g. b='{\"durableEveryMs\": 600}'")
+    parser.add_argument("--join-skip-this", action="store_true", help="join: only the builds of --join-web")
     args = parser.parse_args(argv)
     chosen = set(args.only.split(","))
     bundles = 1_000 if args.quick else args.bundles
@@ -388,6 +468,10 @@ def main(argv: list[str] | None = None) -> None:
         if "big" in chosen:
             steps.append(("big", lambda: big_workspace(browser, base, bundles,
                                                        cold.get("interactive_ms", {}).get("median"))))
+        if "join" in chosen:
+            policies = {p.split("=", 1)[0]: json.loads(p.split("=", 1)[1]) for p in args.join_policy}
+            steps.append(("join", lambda: join_pairs(browser, base, bundles, args.join_web, args.join_pairs,
+                                                     policies, args.join_skip_this)))
         try:
             for _name, step in steps:
                 step()

@@ -87,6 +87,7 @@ export class WorkspaceHost {
     this.turns = new Turns(); // Python's calls, one at a time, a person's first (turns.js)
     this.lastFlush = Promise.resolve();
     this.unsaved = [];
+    this.persisted = { n: 0, records: 0, bytes: 0, ms: 0 }; // log appends: transactions, records, bytes, ms until done
     this.unsavedOverlays = []; // overlay journal changes not yet written, in order
     this.appliedQueued = []; // keys of queued edits done with: deleted with the next log write
     this.applying = null;
@@ -472,7 +473,12 @@ export class WorkspaceHost {
       this.appliedQueued = [];
       if (!batch.length && !overlays.length && !applied.length) return;
       try {
+        const t0 = performance.now();
         await persist(this.db, batch, overlays, applied);
+        this.persisted.n += 1;
+        this.persisted.records += batch.length;
+        this.persisted.bytes += batch.reduce((sum, [, wire]) => sum + wire.byteLength, 0);
+        this.persisted.ms += performance.now() - t0;
       } catch (err) {
         this.unsaved = batch.concat(this.unsaved);
         this.unsavedOverlays = overlays.concat(this.unsavedOverlays);
@@ -540,6 +546,7 @@ export class WorkspaceHost {
       id: this.id, role: this.role, startup: this.startup, lastSnapshot: this.lastSnapshot, logTail: this.tail,
       loggedSeq: this.loggedSeq, writeToDurableMs: { n: sorted.length, median: pick(0.5), p95: pick(0.95) },
       turns: this.turns.stats(),
+      persisted: { ...this.persisted, ms: Math.round(this.persisted.ms) }, // the log's IndexedDB transactions
       sync: this.sync ? this.sync.stats() : (this.lastSyncStatus ? { status: this.lastSyncStatus } : null),
     };
   }

@@ -104,6 +104,10 @@ export class SyncEngine {
     this.watchUntil = 0;
     this.starting = null;
     this.onOnline = () => this.retryNow();
+    // Where a catch-up's time goes (stats().catchup; bench.browser_bench --only join prints it): epoch
+    // ms of its steps, the ms the loop waited for the log's IndexedDB writes, and its idle ms between cycles.
+    this.timeline = { startedAt: Date.now(), establishedAt: null, firstWorkAt: null, caughtUpAt: null, inSyncAt: null,
+      durableWaitMs: 0, durableWaits: 0, outputMs: 0, idleMs: 0, cycles: 0, endedAt: 0 };
   }
 
   // --- lifecycle -----------------------------------------------------------------------------
@@ -584,6 +588,8 @@ export class SyncEngine {
 
   async run() {
     this.running = true;
+    if (this.catchingUp && this.timeline.endedAt) this.timeline.idleMs += performance.now() - this.timeline.endedAt;
+    this.timeline.cycles += 1;
     try {
       do {
         this.again = false;
@@ -596,6 +602,7 @@ export class SyncEngine {
       setTimeout(() => this.kick(false), 1000);
     } finally {
       this.running = false;
+      this.timeline.endedAt = performance.now();
     }
     this.armTimer();
   }
@@ -628,8 +635,13 @@ export class SyncEngine {
       await host.serial(() => this.feedInbound(), 'sync:feed');
       if (performance.now() - flushedAt >= this.policy.durableEveryMs) {
         // keep acknowledgements and the progress shown flowing during a long catch-up
+        const t0 = performance.now();
         await host.makeDurable();
+        const t1 = performance.now();
         await this.output();
+        this.timeline.durableWaitMs += t1 - t0;
+        this.timeline.durableWaits += 1;
+        this.timeline.outputMs += performance.now() - t1;
         this.refreshStatus(); // throttled; on a slow device a whole catch-up can fit in one cycle
         flushedAt = performance.now();
       }
@@ -682,6 +694,7 @@ export class SyncEngine {
    */
   async workSlice(hub) {
     const t0 = performance.now();
+    this.timeline.firstWorkAt ??= Date.now();
     const size = this.slice;
     const more = await hub.work(size);
     const ms = performance.now() - t0;
@@ -746,6 +759,7 @@ export class SyncEngine {
       if (event.type === 'established') {
         link.established = true;
         if (!link.actor) link.actor = event.peer;
+        this.timeline.establishedAt ??= Date.now();
         if (link.kind === 'relay') {
           this.relay.attempt = 0;
           this.relay.error = null;
@@ -756,8 +770,10 @@ export class SyncEngine {
         link.progress = event.remaining > 0 ? { received: event.received, remaining: event.remaining } : null;
       } else if (event.type === 'caught_up') {
         link.progress = null;
+        this.timeline.caughtUpAt = Date.now();
       } else if (event.type === 'in_sync') {
         link.inSync = true;
+        this.timeline.inSyncAt ??= Date.now();
         this.diverged = null;
       } else if (event.type === 'diverged') {
         link.inSync = false;
@@ -903,6 +919,8 @@ export class SyncEngine {
       config: this.config, status: this.status,
       links: [...this.links.values()].map((l) => ({ id: l.id, kind: l.kind, transport: l.transport, state: l.state, established: l.established, actor: l.actor })),
       hashWanted: this.hub ? Boolean(this.hub.wants_hash) : null, // the state hash is not the current state's yet
+      catchup: { ...this.timeline, durableWaitMs: Math.round(this.timeline.durableWaitMs), outputMs: Math.round(this.timeline.outputMs),
+        idleMs: Math.round(this.timeline.idleMs), endedAt: undefined },
     };
   }
 }
