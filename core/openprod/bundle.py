@@ -19,7 +19,7 @@ from typing import Any
 
 import cbor2
 
-from .encoding import canonical_bytes, cbor_head, check_plain, decode, encode
+from .encoding import EXACT_TYPES, canonical_bytes, cbor_head, check_plain, decode, encode, key_order, ordered_bytes
 from .errors import (
     REASON_BAD_HASH,
     REASON_MALFORMED,
@@ -171,6 +171,7 @@ _new_bundle = slots_filler(Bundle)
 _fast_op = decode_op_fast
 _loads = cbor2.loads
 _sha256 = hashlib.sha256
+_HEADER_KEYS = tuple(key_order(("v", "ws", "id", "actor", "dev", "hlc", "kind", "clock", "ops", "meta")))  # to_wire's
 
 
 def build(
@@ -219,12 +220,18 @@ def _encode_header(header: BundleHeader) -> bytes:
     clock maps bytes to bytes), so only the metadata gets `encode`'s plain-data walk."""
     wire = header.to_wire()
     clock = wire["clock"]
-    if (header.meta and not all(type(k) is str for k in header.meta)) \
+    meta = header.meta
+    if (meta and not all(type(k) is str for k in meta)) \
             or not all(type(k) is bytes and type(v) is bytes for k, v in clock.items()):
         return encode(wire)  # refuses what is not plain data, as it always did
-    if header.meta:  # an empty map is plain data
-        check_plain(header.meta)
-    return canonical_bytes(wire)
+    if meta:  # an empty map is plain data
+        check_plain(meta)
+        if not all(type(v) in EXACT_TYPES for v in meta.values()):  # a float or a nested value
+            return canonical_bytes(wire)
+        wire["meta"] = {k: meta[k] for k in key_order(meta)}
+    # every other field has an exact type by construction: put each map in canonical key order
+    wire["clock"] = {k: clock[k] for k in key_order(clock)}
+    return ordered_bytes({k: wire[k] for k in _HEADER_KEYS})
 
 
 def decode_bundle(data: bytes) -> Bundle:

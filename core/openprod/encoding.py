@@ -8,6 +8,7 @@ non-canonical forms), so one value has exactly one encoding and every peer hashe
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import cbor2
@@ -68,6 +69,33 @@ def cbor_head(major: int, length: int) -> bytes:
     if length < 0x1_0000_0000:
         return bytes((major | 26,)) + length.to_bytes(4, "big")
     return bytes((major | 27,)) + length.to_bytes(8, "big")
+
+
+# Types whose plain cbor2 encoding is already the canonical one (shortest heads, one form). Not a
+# float: canonical CBOR takes its shortest exact width, cbor2's plain encoding always eight bytes.
+EXACT_TYPES = frozenset({str, bytes, int, bool, type(None)})
+
+
+def key_order(keys: Iterable[Any]) -> list[Any]:
+    """Map keys (str or bytes) in canonical CBOR's order, as `canonical_bytes` sorts them: the
+    shorter encoded key first, then bytewise (RFC 7049 section 3.9)."""
+    keys = list(keys)
+    if keys and all(type(k) is bytes for k in keys) and len({len(k) for k in keys}) == 1:
+        return sorted(keys)  # byte strings of one length (a vector clock's writers): same heads
+    return sorted(keys, key=_encoded_key)
+
+
+def _encoded_key(key: Any) -> bytes:
+    raw = key.encode() if type(key) is str else bytes(key)
+    encoded = cbor_head(0x60 if type(key) is str else 0x40, len(raw)) + raw
+    return len(encoded).to_bytes(8, "big") + encoded
+
+
+def ordered_bytes(value: Any) -> bytes:
+    """`canonical_bytes` of a value whose every map is already in `key_order` and whose leaves are
+    `EXACT_TYPES`: the same bytes without canonical mode, whose per-map sorting costs several times
+    the encoding itself (a keystroke's op and bundle header: docs/benchmarks.md, Session 10)."""
+    return cbor2.dumps(value)
 
 
 def check_plain(value: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 
 import cbor2
 
-from .encoding import check_plain, decode, encode
+from .encoding import EXACT_TYPES, check_plain, decode, encode, key_order, ordered_bytes
 from .errors import DecodeError
 from .hlc import HLC_LEN
 from .ids import ID_LEN
@@ -901,19 +901,34 @@ def encoded_op(cls: type[Op], op_id: bytes, hlc: bytes, **payload: Any) -> tuple
     same op and bytes as the round trip below, which every other op takes (maps: their keys are
     ordered by the encoding, and the op must hold its own copy)."""
     wire = {"id": op_id, "hlc": hlc, "t": cls.TYPE, **{k: _to_wire_value(v) for k, v in payload.items()}}
+    exact = True  # no float anywhere: the keys put in canonical order give the canonical bytes
     for value in wire.values():
         kind = type(value)
+        if kind in EXACT_TYPES:
+            continue
+        if kind is list and all(type(x) in EXACT_TYPES for x in value):
+            continue
         if kind not in _FLAT and not (kind is list and all(type(x) in _FLAT for x in value)):
             break
+        exact = False
     else:
         try:
             op = _DECODERS[cls.TYPE](wire)
         except Exception:  # the round trip below refuses it in words
             pass
         else:
+            keys = _WIRE_KEYS[cls.TYPE]
+            if exact and wire.keys() == keys[1]:
+                return op, ordered_bytes({k: wire[k] for k in keys[0]})
             return op, _dumps(wire, canonical=True)
     data = encode(wire)
     return decode_op(data), data
+
+
+# Each op type's wire keys in canonical order, and as a set (`encoded_op`'s fast path)
+_WIRE_KEYS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    name: (tuple(key_order(("id", "hlc", "t", *cls.SPEC))), frozenset(("id", "hlc", "t", *cls.SPEC)))
+    for name, cls in OP_TYPES.items()}
 
 
 def describe(op: Op) -> str:
