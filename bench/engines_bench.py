@@ -123,7 +123,7 @@ def prepare(person: Person, relay: RelayProcess, big: str) -> dict[str, Any]:
     person.cached(big)
     record = person.call("rows", table="bench.Record")["rows"][0]["id"]
     person.goto(f"/#/w/{big}/sync")  # as bench.browser_bench: no 1,000-row grid re-read after every edit
-    person.api("stats", {"resetTurns": True})
+    before_writes = person.api("stats", {"resetTurns": True})["workspace"].get("writes")
     burst_run = person.page.evaluate(EDITS, [record, "bench.Record.f0", 200, 0, True])
     burst_stats = person.api("stats", {"resetTurns": True})["workspace"]
     paced_run = person.page.evaluate(EDITS, [record, "bench.Record.f0", 20, 1000, True])  # one a second, as browser_bench
@@ -131,7 +131,8 @@ def prepare(person: Person, relay: RelayProcess, big: str) -> dict[str, Any]:
     burst, paced = burst_run["ms"], paced_run["ms"]
     burst_turns, paced_turns = burst_stats.get("turns"), paced_stats.get("turns")
     splits = {"burst": split(burst_run, burst_stats.get("splits") or []),
-              "paced": split(paced_run, paced_stats.get("splits") or [])}
+              "paced": split(paced_run, paced_stats.get("splits") or []),
+              "writes_by_kind": {"before": before_writes, "burst": burst_stats.get("writes"), "paced": paced_stats.get("writes")}}
     raw = person.page.evaluate(RAW_IDB, 200)
     person.wait("s => window.openprod.app.syncStatus && window.openprod.app.syncStatus.state === s", "in-sync")
     person.api("snapshotNow")
@@ -154,12 +155,16 @@ def split(run: dict[str, Any], marks: list[dict[str, Any]]) -> dict[str, Any]:
                "toPageMs": round(answered - mark["doneAt"], 1)}
         row.update({k: mark.get(k) for k in PARTS if k in mark})
         row["records"] = mark.get("records")
+        row["overlapped"] = mark.get("overlapped")
         rows.append(row)
     def med(key: str, chosen: list[dict[str, Any]]) -> float | None:
         values = [r[key] for r in chosen if r.get(key) is not None]
         return round(statistics.median(values), 1) if values else None
     slow = sorted(rows, key=lambda r: r["totalMs"], reverse=True)[:max(2, len(rows) // 20)]
-    return {"matched": len(rows), "median_of_each_part": {k: med(k, rows) for k in ("totalMs", *PARTS)},
+    overlapped = [r for r in rows if r.get("overlapped")]
+    return {"matched": len(rows), "overlapped": len(overlapped),
+            "overlapped_median_ms": round(statistics.median([r["totalMs"] for r in overlapped]), 1) if overlapped else None,
+            "median_of_each_part": {k: med(k, rows) for k in ("totalMs", *PARTS)},
             "slowest_5pct_median_of_each_part": {k: med(k, slow) for k in ("totalMs", *PARTS)},
             "slowest": slow[:4]}
 

@@ -13,7 +13,7 @@
 // Snapshots: `Session.snapshot()` (conn.serialize()) is written with the log position it contains,
 // then the log up to that position is deleted (store.js writeSnapshot). Serializing a large workspace
 // is one long turn, so a snapshot waits for a moment with no call from the page (`snapshotQuietMs`).
-import { openWorkspaceDb, persist, readForStartup, readPending, writeSnapshot } from './store.js';
+import { openWorkspaceDb, persist, readForStartup, readPending, writeSnapshot, writesOf } from './store.js';
 import { takeLog, takeOverlays, takeSnapshot } from './python.js';
 import { SyncEngine } from './sync.js';
 import { BlobKeeper } from './blobs.js';
@@ -498,8 +498,9 @@ export class WorkspaceHost {
       this.appliedQueued = [];
       if (!batch.length && !overlays.length && !applied.length) return;
       try {
-        await persist(this.db, batch, overlays, applied);
+        const { overlapped } = await persist(this.db, batch, overlays, applied);
         marks.complete = performance.now();
+        marks.overlapped = overlapped;
         marks.records = batch.length;
       } catch (err) {
         this.unsaved = batch.concat(this.unsaved);
@@ -529,6 +530,7 @@ export class WorkspaceHost {
       queueMs: ms(marks.arrive, marks.turn), pythonMs: ms(marks.turn, marks.python),
       flushWaitMs: flush ? ms(flush.queued, flush.begin) : null, idbMs: flush ? ms(flush.begin, flush.complete) : null,
       afterMs: flush ? ms(flush.complete, end) : null, records: flush ? flush.records ?? 0 : 0,
+      overlapped: flush ? flush.overlapped ?? null : null,
       signMs: signTime.last,
     });
     if (this.splits.length > 400) this.splits.shift();
@@ -585,7 +587,7 @@ export class WorkspaceHost {
     return {
       id: this.id, role: this.role, startup: this.startup, lastSnapshot: this.lastSnapshot, logTail: this.tail,
       loggedSeq: this.loggedSeq, writeToDurableMs: { n: sorted.length, median: pick(0.5), p95: pick(0.95) },
-      turns: this.turns.stats(), splits: this.splits.slice(),
+      turns: this.turns.stats(), splits: this.splits.slice(), writes: this.db ? writesOf(this.db) : {},
       sync: this.sync ? this.sync.stats() : (this.lastSyncStatus ? { status: this.lastSyncStatus } : null),
     };
   }
