@@ -16,12 +16,12 @@
 import { openWorkspaceDb, persist, readForStartup, readPending, writeSnapshot, writesOf } from './store.js';
 import { takeLog, takeOverlays, takeSnapshot } from './python.js';
 import { SyncEngine } from './sync.js';
+import { signTime } from './ed25519.js';
 import { BlobKeeper } from './blobs.js';
 import { Turns } from './turns.js';
 
-// How long WebCrypto took for the last Ed25519 signature (the split of a write's time, noteSplit): the
-// core signs through `crypto.subtle.sign`, so it is timed where it is called, without touching the core.
-const signTime = { last: null };
+// How long WebCrypto took for a signature, if anything signs through it (the split of a write's time,
+// noteSplit; the app's own writes are signed by worker/ed25519.js, which times itself).
 const subtle = globalThis.crypto && globalThis.crypto.subtle;
 if (subtle && !subtle.timedSign) {
   const sign = subtle.sign.bind(subtle);
@@ -30,6 +30,7 @@ if (subtle && !subtle.timedSign) {
     const t0 = performance.now();
     return sign(...args).then((out) => {
       signTime.last = Math.round((performance.now() - t0) * 10) / 10;
+      signTime.by = 'webcrypto';
       return out;
     });
   };
@@ -290,7 +291,10 @@ export class WorkspaceHost {
     const started = performance.now();
     const marks = writes ? { arrive: started } : null;
     const text = await this.person(() => {
-      if (marks) marks.turn = performance.now();
+      if (marks) {
+        marks.turn = performance.now();
+        signTime.last = signTime.by = null; // what this call signs, if it signs
+      }
       return this.session.call(method, JSON.stringify(args || {}));
     }, method);
     const out = JSON.parse(text);
@@ -531,7 +535,7 @@ export class WorkspaceHost {
       flushWaitMs: flush ? ms(flush.queued, flush.begin) : null, idbMs: flush ? ms(flush.begin, flush.complete) : null,
       afterMs: flush ? ms(flush.complete, end) : null, records: flush ? flush.records ?? 0 : 0,
       overlapped: flush ? flush.overlapped ?? null : null,
-      signMs: signTime.last,
+      signMs: signTime.last, signer: signTime.by,
     });
     if (this.splits.length > 400) this.splits.shift();
   }
