@@ -14,13 +14,27 @@ ed.hashes.sha512 = sha512;
 /** The last signature of a local write: who made it and how long it took (the bench's split, host.js). */
 export const signTime = { last: null, by: null };
 
-/** A function signing with `seed` (32 bytes): message bytes -> 64-byte signature, synchronously. */
+const L = 2n ** 252n + 27742317777372353535851937790883648493n; // the group order
+const numberLE = (bytes) => bytes.reduceRight((n, b) => (n << 8n) | BigInt(b), 0n);
+const bytesLE32 = (n) => Uint8Array.from({ length: 32 }, (_, i) => Number((n >> BigInt(8 * i)) & 255n));
+
+/**
+ * A function signing with `seed` (32 bytes): message bytes -> 64-byte signature, synchronously.
+ * RFC 8032 5.1.6 on noble's point arithmetic and SHA-512, with the expanded key (a, prefix, A) derived
+ * once here: noble's own `sign` derives it again for every signature, a second scalar multiplication
+ * (half the cost). Tested against PyNaCl (tests/browser/test_worker_signing.py).
+ */
 export function makeSigner(seed) {
   const key = Uint8Array.from(seed);
   if (key.length !== 32) throw new Error('an Ed25519 seed is 32 bytes');
+  const { prefix, scalar, pointBytes } = ed.utils.getExtendedPublicKey(key);
   return (message) => {
     const t0 = performance.now();
-    const signature = ed.sign(message, key);
+    const m = Uint8Array.from(message);
+    const r = ed.etc.mod(numberLE(sha512(ed.etc.concatBytes(prefix, m))), L); // the nonce
+    const R = ed.Point.BASE.multiply(r).toBytes();
+    const k = ed.etc.mod(numberLE(sha512(ed.etc.concatBytes(R, pointBytes, m))), L);
+    const signature = ed.etc.concatBytes(R, bytesLE32(ed.etc.mod(r + k * scalar, L)));
     signTime.last = Math.round((performance.now() - t0) * 10) / 10;
     signTime.by = 'worker';
     return signature;
