@@ -1,6 +1,6 @@
 """The web app in WebKit (Safari's engine) beside Chromium, in the same run, on the same relay.
 
-`python -m bench.engines_bench [--bundles 10000] [--quick] [--runs 5]`
+`python -m bench.engines_bench [--bundles 10000] [--quick] [--runs 5] [--edits-only]`
 
 WebKitGTK's MiniBrowser (WebKitWebDriver + Selenium, on an Xvfb display of its own) and headless
 Debian Chromium (Playwright) are driven through the browser tests' driver layer
@@ -16,6 +16,11 @@ Debian Chromium (Playwright) are driven through the browser tests' driver layer
   append), sync connected, the Sync screen showing (as in bench.browser_bench): 200 cell edits back
   to back, then 20 at one a second (issue 19's target 2 asks p95 <= 16 ms for both). Reference: a
   raw IndexedDB put (300 bytes, strict) in the same tab.
+
+The edits' time is also cut into its parts (`engines_edit_split`: the page's message to the worker,
+the worker's queue, Python with the signature's share, waiting for an earlier IndexedDB write, the
+transaction until `complete`, the answer back; medians, and medians of the slowest 5 %) with the
+workspace database's readwrite transactions by kind. `--edits-only` skips the cold starts and reopens.
 
 Every figure is printed beside the other engine's, with the WebKit / Chromium ratio; the catch-up time
 of each engine is printed too (information: it is not one of the targets).
