@@ -680,7 +680,9 @@ export class SyncEngine {
     // (the session holds it); `hashWaitMaxMs` bounds how long a person editing without a pause puts it off.
     if (!this.hub || this.catchingUp) return;
     const wait = this.hashWait(hub);
-    if (wait <= 0) {
+    // nothing to read when the hash is current: no turn at all (it was an empty 'sync:hash' turn, queued
+    // after a status refresh, that test_hash_pause counted once refreshes stopped awaiting a marks write)
+    if (wait <= 0 && hub.wants_hash) {
       while (this.hub && !this.again && !this.catchingUp
         && await host.serial(() => hub.hash_step(this.policy.hashRows), 'sync:hash'));
       if (this.hub && !this.again && !hub.wants_hash) this.hashWantedAt = null;
