@@ -57,11 +57,14 @@ VENDOR = (
     ("idb", "build/index.js", "vendor/idb.js"),
     ("wasmoon", "dist/index.js", "vendor/wasmoon/wasmoon.js"),  # Lua 5.4 in WebAssembly, for scripts
     ("wasmoon", "dist/glue.wasm", "vendor/wasmoon/glue.wasm"),
+    # Ed25519 signing in the worker's own thread (worker/ed25519.js): one file, no imports
+    ("@noble/ed25519", "index.js", "vendor/noble/ed25519.js"),
 )
 # ES modules copied with their imports: (npm package, entry file, where it goes). Bare imports of
 # other packages ('lib0/array') are rewritten to relative paths, so the worker loads them with no
 # bundler and no import map (module workers have none).
-ESM = (("yjs", "dist/yjs.mjs", "vendor/yjs/yjs.mjs"),)
+ESM = (("yjs", "dist/yjs.mjs", "vendor/yjs/yjs.mjs"),
+       ("@noble/hashes", "sha2.js", "vendor/noble/sha2.js"))  # SHA-512 for it (its imports: vendor/@noble/hashes)
 ESM_PACKAGES = ("yjs", "lib0")
 # Sources under web/ that are not copied as they are.
 WEB_SKIP_DIRS = {"py", "__pycache__"}

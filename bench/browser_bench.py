@@ -230,15 +230,18 @@ def propagation(browser: Any, base: Path, count: int) -> dict[str, Any]:
     return result
 
 
-EDITS = """async ([record, field, n, pauseMs]) => {
+EDITS = """async ([record, field, n, pauseMs, withTimes]) => {
     const out = [];
+    const times = [];
     for (let i = 0; i < n; i += 1) {
         const t0 = performance.now();
         await window.openprod.api.call('set_cell', {record, field, value: `edit ${i} ${Math.random()}`});
-        out.push(performance.now() - t0);
+        const t1 = performance.now();
+        out.push(t1 - t0);
+        times.push([performance.timeOrigin + t0, performance.timeOrigin + t1]);
         if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
     }
-    return out;
+    return withTimes ? {ms: out, times} : out;
 }"""
 
 RAW_IDB = """async (n) => {

@@ -1,6 +1,6 @@
 """The web app in WebKit (Safari's engine) beside Chromium, in the same run, on the same relay.
 
-`python -m bench.engines_bench [--bundles 10000] [--quick] [--runs 5]`
+`python -m bench.engines_bench [--bundles 10000] [--quick] [--runs 5] [--edits-only]`
 
 WebKitGTK's MiniBrowser (WebKitWebDriver + Selenium, on an Xvfb display of its own) and headless
 Debian Chromium (Playwright) are driven through the browser tests' driver layer
@@ -16,6 +16,11 @@ Debian Chromium (Playwright) are driven through the browser tests' driver layer
   append), sync connected, the Sync screen showing (as in bench.browser_bench): 200 cell edits back
   to back, then 20 at one a second (issue 19's target 2 asks p95 <= 16 ms for both). Reference: a
   raw IndexedDB put (300 bytes, strict) in the same tab.
+
+The edits' time is also cut into its parts (`engines_edit_split`: the page's message to the worker,
+the worker's queue, Python with the signature's share, waiting for an earlier IndexedDB write, the
+transaction until `complete`, the answer back; medians, and medians of the slowest 5 %) with the
+workspace database's readwrite transactions by kind. `--edits-only` skips the cold starts and reopens.
 
 Every figure is printed beside the other engine's, with the WebKit / Chromium ratio; the catch-up time
 of each engine is printed too (information: it is not one of the targets).
@@ -123,16 +128,51 @@ def prepare(person: Person, relay: RelayProcess, big: str) -> dict[str, Any]:
     person.cached(big)
     record = person.call("rows", table="bench.Record")["rows"][0]["id"]
     person.goto(f"/#/w/{big}/sync")  # as bench.browser_bench: no 1,000-row grid re-read after every edit
-    person.api("stats", {"resetTurns": True})
-    burst = person.page.evaluate(EDITS, [record, "bench.Record.f0", 200, 0])
-    burst_turns = person.api("stats", {"resetTurns": True})["workspace"].get("turns")
-    paced = person.page.evaluate(EDITS, [record, "bench.Record.f0", 20, 1000])  # one a second, as browser_bench
-    paced_turns = person.api("stats", {"resetTurns": True})["workspace"].get("turns")
+    before_writes = person.api("stats", {"resetTurns": True})["workspace"].get("writes")
+    burst_run = person.page.evaluate(EDITS, [record, "bench.Record.f0", 200, 0, True])
+    burst_stats = person.api("stats", {"resetTurns": True})["workspace"]
+    paced_run = person.page.evaluate(EDITS, [record, "bench.Record.f0", 20, 1000, True])  # one a second
+    paced_stats = person.api("stats", {"resetTurns": True})["workspace"]
+    burst, paced = burst_run["ms"], paced_run["ms"]
+    burst_turns, paced_turns = burst_stats.get("turns"), paced_stats.get("turns")
+    splits = {"burst": split(burst_run, burst_stats.get("splits") or []),
+              "paced": split(paced_run, paced_stats.get("splits") or []),
+              "writes_by_kind": {"before": before_writes, "burst": burst_stats.get("writes"),
+                                 "paced": paced_stats.get("writes")}}
     raw = person.page.evaluate(RAW_IDB, 200)
     person.wait("s => window.openprod.app.syncStatus && window.openprod.app.syncStatus.state === s", "in-sync")
     person.api("snapshotNow")
     return {"small": small, "catchup_s": round(catchup, 1), "edit_ms": burst, "paced_edit_ms": paced, "raw_idb_ms": raw,
-            "turns": {"burst": burst_turns, "paced": paced_turns}}
+            "turns": {"burst": burst_turns, "paced": paced_turns}, "splits": splits}
+
+
+PARTS = ("toWorkerMs", "queueMs", "pythonMs", "signMs", "flushWaitMs", "idbMs", "afterMs", "toPageMs")
+
+
+def split(run: dict[str, Any], marks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each edit's time cut into its parts: the page's message to the worker, the worker's queue, Python
+    (the transaction; `signMs` is WebCrypto's share of it), waiting for an earlier IndexedDB write, this
+    write's transaction until `complete`, the worker's work after it, and the answer's trip to the page.
+    The worker's marks are the last ones it kept, one per edit (nothing else wrote meanwhile)."""
+    edits = list(zip(run["ms"], run["times"], marks[-len(run["ms"]):], strict=False))
+    rows = []
+    for total, (sent, answered), mark in edits:
+        row = {"totalMs": round(total, 1), "toWorkerMs": round(mark["arriveAt"] - sent, 1),
+               "toPageMs": round(answered - mark["doneAt"], 1)}
+        row.update({k: mark.get(k) for k in PARTS if k in mark})
+        row["records"] = mark.get("records")
+        row["overlapped"] = mark.get("overlapped")
+        rows.append(row)
+    def med(key: str, chosen: list[dict[str, Any]]) -> float | None:
+        values = [r[key] for r in chosen if r.get(key) is not None]
+        return round(statistics.median(values), 1) if values else None
+    slow = sorted(rows, key=lambda r: r["totalMs"], reverse=True)[:max(2, len(rows) // 20)]
+    overlapped = [r["totalMs"] for r in rows if r.get("overlapped")]
+    return {"matched": len(rows), "overlapped": len(overlapped),
+            "overlapped_median_ms": round(statistics.median(overlapped), 1) if overlapped else None,
+            "median_of_each_part": {k: med(k, rows) for k in ("totalMs", *PARTS)},
+            "slowest_5pct_median_of_each_part": {k: med(k, slow) for k in ("totalMs", *PARTS)},
+            "slowest": slow[:4]}
 
 
 def pair(name: str, values: dict[str, list[float]], unit: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -150,6 +190,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bundles", type=int, default=10_000, help="bundles in the big workspace (~10 ops each)")
     parser.add_argument("--quick", action="store_true", help="1,000 bundles, 2 runs (not comparable)")
     parser.add_argument("--runs", type=int, default=5, help="cold starts per engine")
+    parser.add_argument("--edits-only", action="store_true",
+                        help="only the 100k workspace's catch-up and edits (no cold starts, no reopens)")
     args = parser.parse_args(argv)
     missing = webkit_missing()
     if missing:
@@ -186,9 +228,9 @@ def main(argv: list[str] | None = None) -> None:
             ready = {engine: prepare(person, relay, big) for engine, person in people.items()}
             relay.stop()  # from here on: no network, everything from the service worker's cache
             cold = {engine: [person.reopen(f"/w/{ready[engine]['small']}/t/{CONTACTS}") for _ in range(runs)]
-                    for engine, person in people.items()}
+                    for engine, person in people.items()} if not args.edits_only else {}
             reopen = {engine: [person.reopen(f"/w/{big}/t/bench.Record") for _ in range(max(2, runs // 2))]
-                      for engine, person in people.items()}
+                      for engine, person in people.items()} if not args.edits_only else {}
         finally:
             chromium.close()
             webkit_driver.quit()
@@ -198,6 +240,9 @@ def main(argv: list[str] | None = None) -> None:
     def column(samples: dict[str, list[dict[str, float]]], key: str) -> dict[str, list[float]]:
         return {engine: [float(s[key]) for s in runs_] for engine, runs_ in samples.items()}
 
+    if args.edits_only:
+        edits(ready)
+        return
     shell = column(cold, "shell")
     pair("engines_cold_start_first_screen", column(cold, "first"), "ms",
          {"reference_shell_ms": {e: stats(v) for e, v in shell.items()}})
@@ -205,11 +250,17 @@ def main(argv: list[str] | None = None) -> None:
          {"python_boot_ms": {e: stats([s["bootMs"] for s in v]) for e, v in cold.items()}})
     pair("engines_reopen_100k_first_screen", column(reopen, "first"), "ms", {"ops": ops})
     pair("engines_reopen_100k_interactive", column(reopen, "interactive"), "ms", {"ops": ops})
+    edits(ready)
+
+
+def edits(ready: dict[str, dict[str, Any]]) -> None:
+    """The edit-to-durable figures of both engines (issue 19's target 2) and where the time went."""
     pair("engines_edit_to_durable_100k", {e: r["edit_ms"] for e, r in ready.items()}, "ms",
          {"reference_raw_idb_put_ms": {e: stats(r["raw_idb_ms"]) for e, r in ready.items()},
           "catchup_s": {e: r["catchup_s"] for e, r in ready.items()}})
     pair("engines_edit_to_durable_100k_paced_1s", {e: r["paced_edit_ms"] for e, r in ready.items()}, "ms",
          {"worker_turns": {e: r["turns"] for e, r in ready.items()}})  # where a slow save waited (as browser_bench)
+    report("engines_edit_split", {e: r["splits"] for e, r in ready.items()})
 
 
 if __name__ == "__main__":

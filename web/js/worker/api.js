@@ -442,7 +442,10 @@ const api = {
     const memory = { wasmHeapBytes: heap ? heap.buffer.byteLength : null };
     const out = { boot, memory, workspace: host ? host.stats() : null, policy, workerOrigin: performance.timeOrigin,
       opening: openingSteps, appTransactionsAtOnce: appStore.most };
-    if (resetTurns && host) host.turns.resetStats();
+    if (resetTurns && host) {
+      host.turns.resetStats();
+      host.splits = [];
+    }
     return out;
   },
 

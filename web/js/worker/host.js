@@ -13,11 +13,28 @@
 // Snapshots: `Session.snapshot()` (conn.serialize()) is written with the log position it contains,
 // then the log up to that position is deleted (store.js writeSnapshot). Serializing a large workspace
 // is one long turn, so a snapshot waits for a moment with no call from the page (`snapshotQuietMs`).
-import { openWorkspaceDb, persist, readForStartup, readPending, writeSnapshot } from './store.js';
+import { openWorkspaceDb, persist, readForStartup, readPending, writeSnapshot, writesOf } from './store.js';
 import { takeLog, takeOverlays, takeSnapshot } from './python.js';
 import { SyncEngine } from './sync.js';
+import { signTime } from './ed25519.js';
 import { BlobKeeper } from './blobs.js';
 import { Turns } from './turns.js';
+
+// How long WebCrypto took for a signature, if anything signs through it (the split of a write's time,
+// noteSplit; the app's own writes are signed by worker/ed25519.js, which times itself).
+const subtle = globalThis.crypto && globalThis.crypto.subtle;
+if (subtle && !subtle.timedSign) {
+  const sign = subtle.sign.bind(subtle);
+  subtle.timedSign = true;
+  subtle.sign = (...args) => {
+    const t0 = performance.now();
+    return sign(...args).then((out) => {
+      signTime.last = Math.round((performance.now() - t0) * 10) / 10;
+      signTime.by = 'webcrypto';
+      return out;
+    });
+  };
+}
 
 export const DEFAULT_POLICY = {
   /** Take a snapshot soon once this many log records follow the last one... */
@@ -101,6 +118,7 @@ export class WorkspaceHost {
     this.snapshotSoon = false;
     this.snapshotting = null;
     this.latencies = [];
+    this.splits = []; // per local write: where its time to durable went (noteSplit)
     this.startup = null;
     this.lastSnapshot = null;
     this.release = null;
@@ -272,24 +290,34 @@ export class WorkspaceHost {
     if (writes === undefined) throw new ApiError({ type: 'LocalError', message: `unknown method ${method}` });
     if (method === 'view_export' && args && args.format === 'xlsx') await python.loadExtras(); // openpyxl, once
     const started = performance.now();
-    const text = await this.person(() => this.session.call(method, JSON.stringify(args || {})), method);
+    const marks = writes ? { arrive: started } : null;
+    const text = await this.person(() => {
+      if (marks) {
+        marks.turn = performance.now();
+        signTime.last = signTime.by = null; // what this call signs, if it signs
+      }
+      return this.session.call(method, JSON.stringify(args || {}));
+    }, method);
     const out = JSON.parse(text);
-    if (writes) await this.afterWrite(method, started, out.error ? null : 'this-tab');
+    if (marks) marks.python = performance.now();
+    if (writes) await this.afterWrite(method, started, out.error ? null : 'this-tab', marks);
     if (writes === 'local' && !out.error) await this.snapshot(); // no bundle to log: the snapshot keeps it
     if (out.error) throw new ApiError(out.error);
     return out.ok;
   }
 
   /** After Python wrote: make it durable, then tell this tab and the others what changed. */
-  async afterWrite(method, started, origin) {
+  async afterWrite(method, started, origin, marks = null) {
     const seqBefore = this.loggedSeq;
     const journalBefore = this.journalWrites;
-    await this.flush();
+    const flushing = this.flush();
+    await flushing;
     const logged = this.loggedSeq !== seqBefore;
     if (!logged && this.journalWrites === journalBefore) return;
     if (logged && origin === 'this-tab') {
       this.latencies.push(performance.now() - started);
       if (this.latencies.length > 200) this.latencies.shift();
+      if (marks) this.noteSplit(marks, flushing.marks);
     }
     const detail = { method, seq: this.loggedSeq, from: this.clientId };
     this.notifiedSeq = this.loggedSeq;
@@ -463,8 +491,10 @@ export class WorkspaceHost {
       return this.lastFlush;
     }
     const previous = this.lastFlush;
+    const marks = { queued: performance.now() };
     this.lastFlush = (async () => {
       await previous.catch(() => {});
+      marks.begin = performance.now();
       const batch = this.unsaved.concat(items);
       const overlays = this.unsavedOverlays;
       const applied = this.appliedQueued;
@@ -474,11 +504,14 @@ export class WorkspaceHost {
       if (!batch.length && !overlays.length && !applied.length) return;
       try {
         const t0 = performance.now();
-        await persist(this.db, batch, overlays, applied);
+        const { overlapped } = await persist(this.db, batch, overlays, applied);
+        marks.complete = performance.now();
+        marks.overlapped = overlapped;
+        marks.records = batch.length;
         this.persisted.n += 1;
         this.persisted.records += batch.length;
         this.persisted.bytes += batch.reduce((sum, [, wire]) => sum + wire.byteLength, 0);
-        this.persisted.ms += performance.now() - t0;
+        this.persisted.ms += marks.complete - t0;
       } catch (err) {
         this.unsaved = batch.concat(this.unsaved);
         this.unsavedOverlays = overlays.concat(this.unsavedOverlays);
@@ -491,7 +524,26 @@ export class WorkspaceHost {
         this.loggedSeq = Math.max(this.loggedSeq, batch[batch.length - 1][0]);
       }
     })();
+    this.lastFlush.marks = marks;
     return this.lastFlush;
+  }
+
+  /** Where one local write's time to durable went (the bench's split, docs/benchmarks.md session 10):
+   * ms from the worker taking the call to its turn, Python (transaction and signature), waiting for an
+   * earlier IndexedDB write, this write's transaction, and its answer; absolute times let the bench add
+   * the page's hops (performance.timeOrigin differs between the page and the worker). */
+  noteSplit(marks, flush) {
+    const end = performance.now();
+    const ms = (a, b) => (a === undefined || b === undefined ? null : Math.round((b - a) * 10) / 10);
+    this.splits.push({
+      arriveAt: performance.timeOrigin + marks.arrive, doneAt: performance.timeOrigin + end,
+      queueMs: ms(marks.arrive, marks.turn), pythonMs: ms(marks.turn, marks.python),
+      flushWaitMs: flush ? ms(flush.queued, flush.begin) : null, idbMs: flush ? ms(flush.begin, flush.complete) : null,
+      afterMs: flush ? ms(flush.complete, end) : null, records: flush ? flush.records ?? 0 : 0,
+      overlapped: flush ? flush.overlapped ?? null : null,
+      signMs: signTime.last, signer: signTime.by,
+    });
+    if (this.splits.length > 400) this.splits.shift();
   }
 
   scheduleSnapshot() {
@@ -545,7 +597,7 @@ export class WorkspaceHost {
     return {
       id: this.id, role: this.role, startup: this.startup, lastSnapshot: this.lastSnapshot, logTail: this.tail,
       loggedSeq: this.loggedSeq, writeToDurableMs: { n: sorted.length, median: pick(0.5), p95: pick(0.95) },
-      turns: this.turns.stats(),
+      turns: this.turns.stats(), splits: this.splits.slice(), writes: this.db ? writesOf(this.db) : {},
       persisted: { ...this.persisted, ms: Math.round(this.persisted.ms) }, // the log's IndexedDB transactions
       sync: this.sync ? this.sync.stats() : (this.lastSyncStatus ? { status: this.lastSyncStatus } : null),
     };

@@ -138,6 +138,7 @@ export async function bootPython({ hold = null, screenShown = null } = {}) {
   let pending = started.made;
   started.made = null;
   web.use_yjs(await yjs);
+  web.use_ed25519(await import('./ed25519.js')); // local writes signed on this thread (worker/ed25519.js)
   web.use_lua(loadLua); // wasmoon is loaded on a first script run, not at start-up
   const t2 = performance.now();
   stamp('imported');

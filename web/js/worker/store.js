@@ -127,6 +127,30 @@ export function openWorkspaceDb(id) {
   });
 }
 
+/**
+ * Readwrite transactions on each workspace database, by what they write: how many are in flight and how
+ * many began so far. A log append that overlaps another write waits for it in WebKit (its IndexedDB
+ * commits one writer at a time), so the bench's split reports `overlapped` (docs/benchmarks.md, session 10).
+ */
+const writers = new WeakMap();
+
+function writing(db, kind, tx) {
+  let w = writers.get(db);
+  if (!w) writers.set(db, (w = { inFlight: 0, began: 0, kinds: {} }));
+  w.inFlight += 1;
+  w.began += 1;
+  w.kinds[kind] = (w.kinds[kind] || 0) + 1;
+  const end = () => { w.inFlight -= 1; };
+  tx.done.then(end, end);
+  return w;
+}
+
+/** Readwrite transactions begun on `db` so far, by kind ({log, marks, config, snapshot, trim}). */
+export function writesOf(db) {
+  const w = writers.get(db);
+  return w ? { ...w.kinds } : {};
+}
+
 const opsOf = (id) => IDBKeyRange.bound([id, -Infinity], [id, Infinity]);
 
 export async function removeWorkspaceDb(id) {
@@ -162,6 +186,9 @@ export async function persist(db, items, changes = [], applied = []) {
   const stores = changes.length ? ['log', 'overlay_heads', 'overlay_ops'] : ['log'];
   if (applied.length) stores.push('pending');
   const tx = db.transaction(stores, 'readwrite', { durability: 'strict' });
+  const w = writing(db, 'log', tx);
+  const others = w.inFlight - 1;
+  const began = w.began;
   for (const key of applied) tx.objectStore('pending').delete(key);
   const log = tx.objectStore('log');
   for (const [seq, wire] of items) log.put(wire, seq);
@@ -179,6 +206,7 @@ export async function persist(db, items, changes = [], applied = []) {
     }
   }
   await tx.done;
+  return { overlapped: others + (w.began - began) }; // other writes in flight at its start or begun during it
 }
 
 /**
@@ -189,9 +217,11 @@ export async function persist(db, items, changes = [], applied = []) {
  */
 export async function writeSnapshot(db, seq, data, meta) {
   const tx = db.transaction('snapshot', 'readwrite', { durability: 'strict' });
+  writing(db, 'snapshot', tx);
   tx.store.put({ seq, data, bytes: data.byteLength, ...meta }, 'latest');
   await tx.done;
   const trim = db.transaction('log', 'readwrite', { durability: 'strict' });
+  writing(db, 'trim', trim);
   trim.store.delete(IDBKeyRange.upperBound(seq));
   await trim.done;
 }
@@ -218,6 +248,7 @@ export async function readSync(db) {
 
 export async function writeSync(db, key, value) {
   const tx = db.transaction('sync', 'readwrite', { durability: 'strict' });
+  writing(db, key, tx);
   tx.store.put(value, key);
   await tx.done;
 }

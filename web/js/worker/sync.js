@@ -39,6 +39,11 @@ export const SYNC_POLICY = {
   countsEveryMs: 2000,
   watchMs: 30000,
   changedEveryMs: 250,
+  // the marks a status refresh moves (sharedHlc, syncedMark, lastSyncAt) are written to IndexedDB at most
+  // this often: refreshed several times a second while in sync, each was a strict write of its own beside
+  // the edits' log appends (docs/benchmarks.md, session 10); losing the last few seconds of them on a
+  // crash only makes "last synced" and "N changes since" a little older until the next sync
+  marksEveryMs: 5000,
 };
 
 /**
@@ -102,6 +107,9 @@ export class SyncEngine {
     this.error = null;
     this.diverged = null;
     this.watchUntil = 0;
+    this.marksTimer = null;
+    this.marksDirty = false; // marks changed in memory since the last write (noteMarks)
+    this.marksWrittenAt = -Infinity;
     this.starting = null;
     this.onOnline = () => this.retryNow();
     // Where a catch-up's time goes (stats().catchup; bench.browser_bench --only join prints it): epoch
@@ -139,6 +147,7 @@ export class SyncEngine {
     self.removeEventListener('online', this.onOnline);
     this.clearTimers();
     await this.disconnect('this tab closed the workspace').catch(() => {});
+    if (this.marksDirty) await this.writeMarks().catch(() => {}); // the marks noted since the last write
     if (this.host.blobKeeper) this.host.blobKeeper.detachHub();
     this.hub.detach();
     this.hub.destroy();
@@ -219,8 +228,29 @@ export class SyncEngine {
     this.refreshStatus(true);
   }
 
+  /** Change the marks and write them now (a person's action: "mark seen", an episode's baseline). */
   async saveMarks(changes) {
     this.marks = { ...this.marks, ...changes };
+    await this.writeMarks();
+  }
+
+  /** Change the marks at once; write them at most every `marksEveryMs` (status refreshes move them often). */
+  noteMarks(changes) {
+    this.marks = { ...this.marks, ...changes };
+    this.marksDirty = true;
+    if (this.marksTimer) return;
+    const wait = Math.max(0, this.policy.marksEveryMs - (performance.now() - this.marksWrittenAt));
+    this.marksTimer = setTimeout(() => {
+      this.marksTimer = null;
+      if (this.hub) this.writeMarks().catch((err) => console.warn('[sync] marks not written', err));
+    }, wait);
+  }
+
+  async writeMarks() {
+    clearTimeout(this.marksTimer);
+    this.marksTimer = null;
+    this.marksDirty = false;
+    this.marksWrittenAt = performance.now();
     await writeSync(this.host.db, 'marks', this.marks);
   }
 
@@ -854,7 +884,7 @@ export class SyncEngine {
       changes.lastSyncAt = Date.now();
     }
     if (py.links.some((l) => l.in_sync)) changes.lastSyncAt = Date.now();
-    if (Object.keys(changes).length) await this.saveMarks(changes);
+    if (Object.keys(changes).length) this.noteMarks(changes);
     this.counts.owner = py.owner;
     if (counts && py.since) this.counts = { ...this.counts, at: Date.now(), since: py.since, arrived, baseline };
     else if (watched && stale && !this.statusTimer) { // counts are behind: look again once allowed

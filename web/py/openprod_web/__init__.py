@@ -9,8 +9,9 @@ IndexedDB and only then reports the edit saved (or staged).
 
 from .fields import coerce_crdt, coerce_input
 from .recovery import recovery_request
-from .session import METHODS, Session, new_identity, read_backup, rename_identity, use_lua, use_yjs
+from .session import METHODS, Session, new_identity, read_backup, rename_identity, use_ed25519, use_lua, use_yjs
 from .sync import SyncHub, join_request
 
 __all__ = ["METHODS", "Session", "SyncHub", "coerce_crdt", "coerce_input", "join_request", "new_identity",
-           "read_backup", "recovery_request", "rename_identity", "use_lua", "use_yjs"]
+           "read_backup", "recovery_request", "rename_identity", "use_ed25519", "use_lua",
+           "use_yjs"]

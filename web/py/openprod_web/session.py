@@ -25,6 +25,7 @@ from openprod import (
     Env,
     Identity,
     OpenprodError,
+    Signer,
     ValidationError,
     Workspace,
     connect,
@@ -51,16 +52,24 @@ from .staging import STAGING_METHODS, ProgressSink, StagingApi, drift_json, stag
 from .views import VIEW_METHODS, ViewsApi
 
 __all__ = ["EDITABLE_TYPES", "METHODS", "Session", "coerce_input", "new_identity", "read_backup", "rename_identity",
-           "use_lua", "use_yjs"]
+           "use_ed25519", "use_lua", "use_yjs"]
 
 EnvFactory = Callable[[Identity], Awaitable[Env]]
 _yjs: Any = None  # the Yjs module object, handed in by the worker (see use_yjs)
+_ed25519: Any = None  # the worker's synchronous Ed25519 module (see use_ed25519)
 
 
 def use_yjs(y_module: Any) -> None:
     """The worker hands in Yjs (`import * as Y from 'yjs'`): CRDT text and list fields become editable."""
     global _yjs
     _yjs = y_module
+
+
+def use_ed25519(module: Any) -> None:
+    """The worker hands in its synchronous Ed25519 (worker/ed25519.js): local writes are signed on the
+    worker's thread rather than through WebCrypto's (signing.py says why). Verifying stays on WebCrypto."""
+    global _ed25519
+    _ed25519 = module
 
 
 async def webcrypto_env(identity: Identity) -> Env:
@@ -72,7 +81,13 @@ async def webcrypto_env(identity: Identity) -> Env:
         from openprod.crdt_yjs import YjsBackend
 
         crdt = YjsBackend(_yjs, os.urandom)
-    signer = await WebCryptoSigner.create(identity)
+    signer: Signer
+    if _ed25519 is not None:
+        from .signing import WorkerSigner
+
+        signer = WorkerSigner.create(identity, _ed25519)
+    else:
+        signer = await WebCryptoSigner.create(identity)
     return Env(signer=signer, verifier=WebCryptoVerifier(), display_name=identity.display_name, crdt=crdt)
 
 
