@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from simnet import collect
 
@@ -302,6 +302,7 @@ def copies(template: Path, folder: Path, n: int, clock: ManualClock) -> list[Nod
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(n=3, mesh=True, seed=65536, small_window=False, slow=200, actions=[("edit", 0, 0, 1), ("edit", 1, 0, 2)])
 @given(n=st.integers(2, 3), mesh=st.booleans(), seed=st.integers(0, 2**16), small_window=st.booleans(),
        slow=st.sampled_from([0, 20, 200]),
        actions=st.lists(action, min_size=2, max_size=25))

@@ -223,6 +223,7 @@ class SyncSession:
         self._carry: bytes | None = None
         self._catchup_total = 0
         self._catchup_sent = 0
+        self._catchup_from: VectorClock | None = None  # the peer clock an unstarted catch-up was read for
         self._live: deque[tuple[bytes, bytes, bytes]] = deque()  # (writer, hlc, wire)
         self._live_bytes = 0
         self._live_dropped = False  # the live queue overflowed: catch up from the peer's clock instead
@@ -656,12 +657,14 @@ class SyncSession:
 
     def _start_catchup(self, peer_clock: VectorClock) -> None:
         self._start_delta(self.replica.delta(peer_clock))
+        self._catchup_from = dict(peer_clock)
 
     def _start_delta(self, delta: Delta) -> None:
         self._cursor = iter(delta)
         self._carry = None
         self._catchup_total = delta.total
         self._catchup_sent = 0
+        self._catchup_from = None
 
     # sending side
 
@@ -672,6 +675,15 @@ class SyncSession:
             if self._cursor is None and self._live_dropped and not self._awaiting_clock:
                 self._live_dropped = False
                 self._start_catchup(self._peer_clock)
+            if self._cursor is not None and self._catchup_sent == 0 and self._catchup_from is not None \
+                    and self._catchup_from != self._peer_clock:
+                # Not started, and the peer has shown it holds more since (a live batch it sent while
+                # its proof was on the way, ingested before our first batch left): read it again, or
+                # we send the peer what it just sent us. The new read holds every stored bundle the peer
+                # lacks, so the live queue (bundles stored since the first read) would only repeat it.
+                self._start_catchup(self._peer_clock)
+                self._live.clear()
+                self._live_bytes = 0
             if self._cursor is not None:
                 wires = self._take_catchup(budget)
                 self._catchup_sent += len(wires)
