@@ -67,19 +67,29 @@ def open_held(profile: Any, url: str) -> AppPage:
     return app
 
 
-def test_the_last_grid_shows_while_python_starts_and_edits_typed_meanwhile_are_kept(
-        profile: Any, engine: str, debug_server: Any, screenshot_dir: Path) -> None:
-    app = AppPage(profile.new_page()).open(debug_server.url)
+def kept_grid(profile: Any, url: str, name: str, fill: Any, rows: int) -> tuple[str, str]:
+    """A new workspace `name` whose contacts grid (filled by `fill(app)`, `rows` rows) this browser has
+    shown and kept for the next opening; (workspace id, the grid's address). Its tab is closed."""
+    app = AppPage(profile.new_page()).open(url)
     app.ensure_identity("Alice Stage")
-    ws = app.create_workspace("Opening")
-    for name in ("Ann", "Ben", "Cas"):
-        app.call("create_record", table=CONTACTS, values={f"{CONTACTS}.name": name})
-    grid = f"{debug_server.url}#/w/{ws}/t/{CONTACTS}"
+    ws = app.create_workspace(name)
+    fill(app)
+    grid = f"{url}#/w/{ws}/t/{CONTACTS}"
     app.page.goto(grid)
     app.page.reload()
     app.wait_grid()
-    wait_screen_kept(app, ws, 3)
+    wait_screen_kept(app, ws, rows)
     app.page.close()
+    return ws, grid
+
+
+def test_the_last_grid_shows_while_python_starts_and_edits_typed_meanwhile_are_kept(
+        profile: Any, engine: str, debug_server: Any, screenshot_dir: Path) -> None:
+    def three(app: AppPage) -> None:
+        for name in ("Ann", "Ben", "Cas"):
+            app.call("create_record", table=CONTACTS, values={f"{CONTACTS}.name": name})
+
+    ws, grid = kept_grid(profile, debug_server.url, "Opening", three, 3)
 
     # Python held back: the last grid at once, labelled; nothing else runs
     held = open_held(profile, grid)
@@ -177,18 +187,12 @@ FIRST_ROW_JS = """() => {
 
 def test_the_real_grid_opens_where_the_copy_was_scrolled_to(profile: Any, debug_server: Any) -> None:
     """Someone scrolls down the copy shown while opening; when the app takes over, the grid stays there."""
-    app = AppPage(profile.new_page()).open(debug_server.url)
-    app.ensure_identity("Alice Stage")
-    ws = app.create_workspace("Scrolled")
-    text = "Name,Role\n" + "\n".join(f"Person {i:03d},Crew {i % 7}" for i in range(300))
-    assert app.call("import_csv", table=CONTACTS, text=text, match_on=[])["new"] == 300
-    assert app.call("stage_commit")["committed"]
-    grid = f"{debug_server.url}#/w/{ws}/t/{CONTACTS}"
-    app.page.goto(grid)
-    app.page.reload()
-    app.wait_grid()
-    wait_screen_kept(app, ws, 300)
-    app.page.close()
+    def many(app: AppPage) -> None:
+        text = "Name,Role\n" + "\n".join(f"Person {i:03d},Crew {i % 7}" for i in range(300))
+        assert app.call("import_csv", table=CONTACTS, text=text, match_on=[])["new"] == 300
+        assert app.call("stage_commit")["committed"]
+
+    _, grid = kept_grid(profile, debug_server.url, "Scrolled", many, 300)
 
     held = open_held(profile, grid)
     held.page.locator(".grid-scroll").evaluate("(s) => { s.scrollTop = 4000; }")
