@@ -193,11 +193,13 @@ def server(web_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 @pytest.fixture
-def server_factory(web_bundle: Path, tmp_path: Path) -> Iterator[Callable[[], Server]]:
+def server_factory(web_bundle: Path, tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """A fresh relay per call, serving `web` (default the normal bundle; a test asking for the debug_bundle
+    fixture may pass it)."""
     started: list[Server] = []
 
-    def make() -> Server:
-        srv = start_server(tmp_path / f"s{len(started)}")
+    def make(web: Path = WEB) -> Server:
+        srv = start_server(tmp_path / f"s{len(started)}", web)
         started.append(srv)
         return srv
 

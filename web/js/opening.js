@@ -174,8 +174,24 @@ function within(promise, ms, late) {
 const answersWithin = (read, ms) => within(read.then(() => true, () => true), ms, false);
 
 /** Whether a test holds Python back on purpose (worker/api.js engineHeld; test builds), else false. */
-const heldOnPurpose = (app) => within(
-  Promise.resolve(app.api && app.api.engineHeld()).then((held) => held === true, () => false), ANSWER_MS, false);
+const heldOnPurpose = (app, answerMs) => within(
+  Promise.resolve(app.api && app.api.engineHeld()).then((held) => held === true, () => false), answerMs, false);
+
+/**
+ * Shorter SLOW_MS and ANSWER_MS for the browser tests, in TEST builds only (build.py --debug-peer):
+ * `?opening-ms=SLOW,ANSWER` lets a test see the stuck words without waiting out 28 s for each look
+ * (tests/browser/test_opening_stuck.py). Without it nothing is read; a normal build keeps the defaults.
+ */
+async function testTimes(asked, defaults) {
+  const [slowMs, answerMs] = asked.split(',').map(Number);
+  if (!(slowMs > 0 && answerMs > 0)) return defaults;
+  try {
+    const info = await fetch(new URL('../build-info.json', import.meta.url), { cache: 'no-cache' }).then((r) => r.json());
+    return info.debug_peer === true ? { slowMs, answerMs } : defaults;
+  } catch {
+    return defaults;
+  }
+}
 
 /**
  * Watch the opening of workspace `id` (app.js): past SLOW_MS, the opening screen says it is slow, or
@@ -197,20 +213,27 @@ export function watchOpening(app, id) {
     }
   };
   let reading = null; // a read still unanswered is waited for again, not joined by another connection
+  let times = { slowMs: SLOW_MS, answerMs: ANSWER_MS };
   const check = async () => {
     // a test holding Python back (test builds only) keeps opening waiting on purpose: not slow
-    if (await heldOnPurpose(app)) {
-      if (!stopped) timer = setTimeout(check, SLOW_MS);
+    if (await heldOnPurpose(app, times.answerMs)) {
+      if (!stopped) timer = setTimeout(check, times.slowMs);
       return;
     }
     reading ??= readBoth(id).finally(() => { reading = null; });
-    const answers = await answersWithin(reading, ANSWER_MS);
+    const answers = await answersWithin(reading, times.answerMs);
     if (stopped) return;
     if (answers) say('slow', SLOW_WORDS);
     else say('storage', STUCK_WORDS);
-    timer = setTimeout(check, SLOW_MS);
+    timer = setTimeout(check, times.slowMs);
   };
-  timer = setTimeout(check, SLOW_MS);
+  const start = (chosen) => {
+    times = chosen;
+    if (!stopped) timer = setTimeout(check, times.slowMs);
+  };
+  const asked = new URLSearchParams(location.search).get('opening-ms'); // TEST-ONLY: see testTimes
+  if (asked === null) start(times);
+  else testTimes(asked, times).then(start);
   return () => {
     stopped = true;
     clearTimeout(timer);
