@@ -193,11 +193,14 @@ class AppPage:
 
     TABLET = ((1180, 820), (820, 1180))
 
-    def tablet_shots(self, directory: Path, name: str, show: Any = None, *, ready: bool = True) -> None:
+    def tablet_shots(self, directory: Path, name: str, show: Any = None, *, ready: bool = True,
+                     restore: bool = True) -> None:
         """`name-<engine>-<w>x<h>.png` at both tablet sizes: the page is opened again at each size, as on
         the device (the layout's own choices, e.g. the sidebar closed in portrait), then `show()` brings
         the screen to the state to be seen. The viewport is back at 1280 x 800 afterwards. `ready=False`:
-        the app is not expected to finish starting (the opening screen), `show()` waits for what it needs."""
+        the app is not expected to finish starting (the opening screen), `show()` waits for what it needs.
+        `restore=False`: the page is not opened again at 1280 x 800 (a start of Python saved) because the
+        caller's next step loads a page itself (e.g. the next tablet_shots)."""
         for width, height in self.TABLET:
             self.page.set_viewport_size({"width": width, "height": height})
             self.page.reload()
@@ -208,6 +211,8 @@ class AppPage:
                 show()
             self.shot(directory, f"{name}-{self.engine}-{width}x{height}")
         self.page.set_viewport_size({"width": 1280, "height": 800})
+        if not restore:
+            return
         self.page.reload()
         if ready:
             self.wait_ready()
