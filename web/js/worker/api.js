@@ -81,13 +81,22 @@ function rememberScreen(id, method, args, result) {
   if (method === 'info') screen.info = { id, info: result };
   else if (method === 'rows' && screen.info && screen.info.id === id) {
     screen.latest = { id, value: { table: args.table, info: screen.info.info, data: result, savedAt: Date.now() } };
-  } else return;
+  } else if (method !== null) return;
   if (!screen.latest || screen.timer) return;
-  screen.timer = setTimeout(() => {
-    screen.timer = null;
-    const { id: ws, value } = screen.latest;
-    screen.at = Date.now();
-    writeScreen(ws, value).catch((err) => console.warn('[screen cache]', err));
+  screen.timer = setTimeout(async () => {
+    screen.timer = 'writing'; // one copy at a time; a grid read meanwhile is written by the next one
+    const latest = screen.latest;
+    try {
+      // the tab keeping the workspace writes on its own connection, between log writes (host.keepScreen)
+      const kept = host && host.id === latest.id ? await host.keepScreen(latest.value) : false;
+      if (!kept) await writeScreen(latest.id, latest.value);
+    } catch (err) {
+      console.warn('[screen cache]', err);
+    } finally {
+      screen.at = Date.now();
+      screen.timer = null;
+    }
+    if (screen.latest !== latest) rememberScreen(latest.id, null, null, null); // schedule the newer one
   }, Math.max(500, SCREEN_EVERY_MS - (Date.now() - screen.at)));
 }
 
