@@ -57,6 +57,7 @@ export const DEFAULT_POLICY = {
   /** Sync starts this long after an existing workspace is opened (its first screen goes first). */
   syncStartDelayMs: 1000,
 };
+const SCREEN_PAUSE_MS = 150; // keepScreen: a copy of the grid waits for this pause after a writing call
 
 /** Calls that change nothing when run twice, so a client may re-run them after a takeover. */
 const NOT_REPEATABLE = new Set(['create_record']);
@@ -106,6 +107,7 @@ export class WorkspaceHost {
     this.turns = new Turns(); // Python's calls, one at a time, a person's first (turns.js)
     this.lastFlush = Promise.resolve();
     this.writeCalls = 0; // writing calls taken and not yet durable (a screen copy waits for none)
+    this.lastWriteAt = -Infinity; // when the last one ended (a screen copy waits for a pause in a burst)
     this.unsaved = [];
     this.persisted = { n: 0, records: 0, bytes: 0, ms: 0 }; // log appends: transactions, records, bytes, ms until done
     this.unsavedOverlays = []; // overlay journal changes not yet written, in order
@@ -298,7 +300,10 @@ export class WorkspaceHost {
     try {
       return await this.runCall(method, args, writes, started, marks);
     } finally {
-      if (writes) this.writeCalls -= 1;
+      if (writes) {
+        this.writeCalls -= 1;
+        this.lastWriteAt = performance.now();
+      }
     }
   }
 
@@ -543,9 +548,10 @@ export class WorkspaceHost {
 
   /**
    * Keep `value` (the last grid shown) for the next opening, on this tab's connection. Begun only once no
-   * log append is queued or in flight and no other write is (store.js writesEnded), and no person's call
-   * is waiting for Python: an edit's append then never shares IndexedDB with it, except one that comes
-   * while it is being written (at most that one transaction). False if this tab keeps no connection.
+   * log append is queued or in flight and no other write is (store.js writesEnded), no writing call is
+   * under way and none ended in the last SCREEN_PAUSE_MS (edits back to back: after the burst). An edit's
+   * append then waits for it only if it comes while the copy is written. False if this tab keeps no
+   * connection to the workspace.
    */
   async keepScreen(value) {
     for (;;) {
@@ -554,8 +560,9 @@ export class WorkspaceHost {
       await flushing.catch(() => {});
       if (!this.db) return false;
       await writesEnded(this.db);
-      if (this.db && flushing === this.lastFlush && !writesInFlight(this.db) && !this.writeCalls) break;
-      await new Promise((resolve) => { setTimeout(resolve, 20); }); // an edit is on its way to its append
+      const pause = performance.now() - this.lastWriteAt;
+      if (this.db && flushing === this.lastFlush && !writesInFlight(this.db) && !this.writeCalls && pause >= SCREEN_PAUSE_MS) break;
+      await new Promise((resolve) => { setTimeout(resolve, Math.max(20, SCREEN_PAUSE_MS - pause)); }); // edits are coming
     }
     await writeScreenOn(this.db, value);
     return true;

@@ -136,7 +136,7 @@ const writers = new WeakMap();
 
 function writersOf(db) {
   let w = writers.get(db);
-  if (!w) writers.set(db, (w = { inFlight: 0, began: 0, kinds: {}, quiet: [], screenOverlaps: 0 }));
+  if (!w) writers.set(db, (w = { inFlight: 0, began: 0, kinds: {}, quiet: [], screenOverlaps: 0, screening: 0, logBehindScreen: 0 }));
   return w;
 }
 
@@ -145,8 +145,11 @@ function writing(db, kind, tx) {
   w.inFlight += 1;
   w.began += 1;
   w.kinds[kind] = (w.kinds[kind] || 0) + 1;
+  if (kind === 'log' && w.screening) w.logBehindScreen += 1;
+  if (kind === 'screen') w.screening += 1;
   const end = () => {
     w.inFlight -= 1;
+    if (kind === 'screen') w.screening -= 1;
     if (w.inFlight === 0) for (const resolve of w.quiet.splice(0)) resolve();
   };
   tx.done.then(end, end);
@@ -154,10 +157,13 @@ function writing(db, kind, tx) {
 }
 
 /** Readwrite transactions begun on `db` so far, by kind ({log, marks, config, snapshot, trim, screen});
- * `screenOverlaps`: screen copies begun while another write was in flight (a test checks it stays 0). */
+ * `screenOverlaps`: screen copies begun while another write was in flight (a test checks it stays 0);
+ * `logBehindScreen`: log appends begun while a screen copy was in flight (they wait for it in WebKit). */
 export function writesOf(db) {
   const w = writers.get(db);
-  return w ? { ...w.kinds, ...(w.screenOverlaps ? { screenOverlaps: w.screenOverlaps } : {}) } : {};
+  if (!w) return {};
+  const screen = w.kinds.screen ? { screenOverlaps: w.screenOverlaps, logBehindScreen: w.logBehindScreen } : {};
+  return { ...w.kinds, ...screen };
 }
 
 /** Resolves once no readwrite transaction counted by `writing` is in flight on `db` (at once if none is). */
