@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
         base = Path(folder)
         a, _ids, _authoring = author(base, bundles, max(10, bundles // 10))
         ops = a.ws.conn.execute("SELECT count(*) FROM oplog").fetchone()[0]
-        relay = RelayProcess(base / "relay")
+        relay = RelayProcess(base / "relay", extra=("--web", str(ROOT / "build" / "web")))  # this tree's build
 
         async def upload() -> None:
             client = RelayClient(relay.url, a.ws)
