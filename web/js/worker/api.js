@@ -73,22 +73,44 @@ async function closeHost() {
 }
 
 // The last grid shown, kept so the next start can show it at once while Python starts (js/opening.js).
-// Written a moment after the screen settles, never more than once every SCREEN_EVERY_MS.
+// Written just after a grid read, at most once every SCREEN_EVERY_MS: the page re-reads the grid ~50 ms
+// after each edit, so that is when the next edit is least likely to come (at a person's pace); a read
+// that comes sooner is written once the reads stop for SCREEN_QUIET_MS. A timer firing 0.5-2 s after a
+// read met the next edit at any moment: that edit's append then waited for the whole copy in WebKit
+// (docs/benchmarks.md, session 11, helper grid11).
 const SCREEN_EVERY_MS = 2000;
-const screen = { info: null, latest: null, timer: null, at: 0 };
+const SCREEN_AFTER_READ_MS = 100;
+const SCREEN_QUIET_MS = 1500;
+const screen = { info: null, latest: null, timer: null, writing: false, at: 0 };
 
 function rememberScreen(id, method, args, result) {
   if (method === 'info') screen.info = { id, info: result };
   else if (method === 'rows' && screen.info && screen.info.id === id) {
     screen.latest = { id, value: { table: args.table, info: screen.info.info, data: result, savedAt: Date.now() } };
-  } else return;
-  if (!screen.latest || screen.timer) return;
-  screen.timer = setTimeout(() => {
-    screen.timer = null;
-    const { id: ws, value } = screen.latest;
+  } else if (method !== null) return; // null: a copy finished while a newer read waited
+  if (!screen.latest || method === 'info') return;
+  clearTimeout(screen.timer);
+  const since = Date.now() - screen.at;
+  const wait = since >= SCREEN_EVERY_MS ? SCREEN_AFTER_READ_MS : Math.max(SCREEN_QUIET_MS, SCREEN_EVERY_MS - since);
+  screen.timer = setTimeout(writeLatestScreen, wait);
+}
+
+async function writeLatestScreen() {
+  screen.timer = null;
+  if (screen.writing) return; // one copy at a time: a newer read is written after this one
+  screen.writing = true;
+  const latest = screen.latest;
+  try {
+    // the tab keeping the workspace writes on its own connection, between log writes (host.keepScreen)
+    const kept = host && host.id === latest.id ? await host.keepScreen(latest.value) : false;
+    if (!kept) await writeScreen(latest.id, latest.value);
+  } catch (err) {
+    console.warn('[screen cache]', err);
+  } finally {
     screen.at = Date.now();
-    writeScreen(ws, value).catch((err) => console.warn('[screen cache]', err));
-  }, Math.max(500, SCREEN_EVERY_MS - (Date.now() - screen.at)));
+    screen.writing = false;
+  }
+  if (screen.latest !== latest && !screen.timer) rememberScreen(latest.id, null, null, null);
 }
 
 // The name each workspace's entry was last written with here: a screen's 'info' rewrites the entry

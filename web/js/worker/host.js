@@ -13,7 +13,9 @@
 // Snapshots: `Session.snapshot()` (conn.serialize()) is written with the log position it contains,
 // then the log up to that position is deleted (store.js writeSnapshot). Serializing a large workspace
 // is one long turn, so a snapshot waits for a moment with no call from the page (`snapshotQuietMs`).
-import { openWorkspaceDb, persist, readForStartup, readPending, writeSnapshot, writesOf } from './store.js';
+import {
+  openWorkspaceDb, persist, readForStartup, readPending, writeScreenOn, writeSnapshot, writesEnded, writesInFlight, writesOf,
+} from './store.js';
 import { takeLog, takeOverlays, takeSnapshot } from './python.js';
 import { SyncEngine } from './sync.js';
 import { signTime } from './ed25519.js';
@@ -55,6 +57,7 @@ export const DEFAULT_POLICY = {
   /** Sync starts this long after an existing workspace is opened (its first screen goes first). */
   syncStartDelayMs: 1000,
 };
+const SCREEN_PAUSE_MS = 150; // keepScreen: a copy of the grid waits for this pause after a writing call
 
 /** Calls that change nothing when run twice, so a client may re-run them after a takeover. */
 const NOT_REPEATABLE = new Set(['create_record']);
@@ -103,6 +106,8 @@ export class WorkspaceHost {
     this.nextCallId = 0;
     this.turns = new Turns(); // Python's calls, one at a time, a person's first (turns.js)
     this.lastFlush = Promise.resolve();
+    this.writeCalls = 0; // writing calls taken and not yet durable (a screen copy waits for none)
+    this.lastWriteAt = -Infinity; // when the last one ended (a screen copy waits for a pause in a burst)
     this.unsaved = [];
     this.persisted = { n: 0, records: 0, bytes: 0, ms: 0 }; // log appends: transactions, records, bytes, ms until done
     this.unsavedOverlays = []; // overlay journal changes not yet written, in order
@@ -291,6 +296,19 @@ export class WorkspaceHost {
     if (method === 'view_export' && args && args.format === 'xlsx') await python.loadExtras(); // openpyxl, once
     const started = performance.now();
     const marks = writes ? { arrive: started } : null;
+    if (writes) this.writeCalls += 1;
+    try {
+      return await this.runCall(method, args, writes, started, marks);
+    } finally {
+      if (writes) {
+        this.writeCalls -= 1;
+        this.lastWriteAt = performance.now();
+      }
+    }
+  }
+
+  /** A core API call's turn, then (if it writes) its durability (execute's body). */
+  async runCall(method, args, writes, started, marks) {
     const text = await this.person(() => {
       if (marks) {
         marks.turn = performance.now();
@@ -526,6 +544,28 @@ export class WorkspaceHost {
     })();
     this.lastFlush.marks = marks;
     return this.lastFlush;
+  }
+
+  /**
+   * Keep `value` (the last grid shown) for the next opening, on this tab's connection. Begun only once no
+   * log append is queued or in flight and no other write is (store.js writesEnded), no writing call is
+   * under way and none ended in the last SCREEN_PAUSE_MS (edits back to back: after the burst). An edit's
+   * append then waits for it only if it comes while the copy is written. False if this tab keeps no
+   * connection to the workspace.
+   */
+  async keepScreen(value) {
+    for (;;) {
+      if (!this.db || this.role !== 'owner') return false;
+      const flushing = this.lastFlush;
+      await flushing.catch(() => {});
+      if (!this.db) return false;
+      await writesEnded(this.db);
+      const pause = performance.now() - this.lastWriteAt;
+      if (this.db && flushing === this.lastFlush && !writesInFlight(this.db) && !this.writeCalls && pause >= SCREEN_PAUSE_MS) break;
+      await new Promise((resolve) => { setTimeout(resolve, Math.max(20, SCREEN_PAUSE_MS - pause)); }); // edits are coming
+    }
+    await writeScreenOn(this.db, value);
+    return true;
   }
 
   /** Where one local write's time to durable went (the bench's split, docs/benchmarks.md session 10):

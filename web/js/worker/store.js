@@ -134,21 +134,47 @@ export function openWorkspaceDb(id) {
  */
 const writers = new WeakMap();
 
-function writing(db, kind, tx) {
+function writersOf(db) {
   let w = writers.get(db);
-  if (!w) writers.set(db, (w = { inFlight: 0, began: 0, kinds: {} }));
+  if (!w) writers.set(db, (w = { inFlight: 0, began: 0, kinds: {}, quiet: [], screenOverlaps: 0, screening: 0, logBehindScreen: 0 }));
+  return w;
+}
+
+function writing(db, kind, tx) {
+  const w = writersOf(db);
   w.inFlight += 1;
   w.began += 1;
   w.kinds[kind] = (w.kinds[kind] || 0) + 1;
-  const end = () => { w.inFlight -= 1; };
+  if (kind === 'log' && w.screening) w.logBehindScreen += 1;
+  if (kind === 'screen') w.screening += 1;
+  const end = () => {
+    w.inFlight -= 1;
+    if (kind === 'screen') w.screening -= 1;
+    if (w.inFlight === 0) for (const resolve of w.quiet.splice(0)) resolve();
+  };
   tx.done.then(end, end);
   return w;
 }
 
-/** Readwrite transactions begun on `db` so far, by kind ({log, marks, config, snapshot, trim}). */
+/** Readwrite transactions begun on `db` so far, by kind ({log, marks, config, snapshot, trim, screen});
+ * `screenOverlaps`: screen copies begun while another write was in flight (a test checks it stays 0);
+ * `logBehindScreen`: log appends begun while a screen copy was in flight (they wait for it in WebKit). */
 export function writesOf(db) {
   const w = writers.get(db);
-  return w ? { ...w.kinds } : {};
+  if (!w) return {};
+  const screen = w.kinds.screen ? { screenOverlaps: w.screenOverlaps, logBehindScreen: w.logBehindScreen } : {};
+  return { ...w.kinds, ...screen };
+}
+
+/** Resolves once no readwrite transaction counted by `writing` is in flight on `db` (at once if none is). */
+export function writesEnded(db) {
+  const w = writersOf(db);
+  return w.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => { w.quiet.push(resolve); });
+}
+
+/** Whether a readwrite transaction counted by `writing` is in flight on `db`. */
+export function writesInFlight(db) {
+  return writersOf(db).inFlight > 0;
 }
 
 const opsOf = (id) => IDBKeyRange.bound([id, -Infinity], [id, Infinity]);
@@ -310,6 +336,21 @@ export async function readOpening(id) {
   }
 }
 
+/**
+ * Keep the last grid shown (js/opening.js reads it at the next start) on the worker's open connection to
+ * the workspace (the host's). The caller begins it only when no other write is in flight (host.js
+ * keepScreen): WebKit's IndexedDB commits one writer at a time, and a copy of the grid (hundreds of KB)
+ * written beside an edit's log append made that edit wait for it. Relaxed durability: it is a cache.
+ */
+export async function writeScreenOn(db, value) {
+  const tx = db.transaction('screen', 'readwrite');
+  const w = writing(db, 'screen', tx);
+  if (w.inFlight > 1) w.screenOverlaps += 1;
+  tx.store.put(value, 'last');
+  await tx.done;
+}
+
+/** The same, for a tab that does not keep the workspace (its worker has no connection to it). */
 export async function writeScreen(id, value) {
   const db = await existingWorkspaceDb(id);
   if (!db) return;
