@@ -244,6 +244,10 @@ class WebDriverPage:
         self._print_emulated = False
         self.driver.refresh()
 
+    def go_back(self) -> None:
+        self._print_emulated = False
+        self.driver.back()
+
     def close(self) -> None:
         """Close this window at once (no unload grace), like a person closing the tab."""
         if not self.closed:

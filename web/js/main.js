@@ -78,10 +78,28 @@ if (found.length) {
   if (kept) kept.catch(() => {}); // showOpening reports it
   // ...and read here, where the thread is free while Python's start keeps the worker's busy: once the
   // last screen is drawn (a large workspace's read would hold it up)
-  const handOver = opening ? () => import('./worker/preopen.js').then((m) => m.handOver(opening, worker)).catch((err) => {
+  let preopen = null; // worker/preopen.js, once loaded
+  const handOver = opening ? () => import('./worker/preopen.js').then((m) => {
+    preopen = m;
+    return m.handOver(opening, worker);
+  }).catch((err) => {
     console.warn(err);
     worker.postMessage({ kind: 'openprod-preread', id: opening, stored: null }); // the worker reads it when asked
   }) : null;
+  // A page the person navigates away from (a link, another address in this tab) may be kept, frozen, in the
+  // browser's back-forward cache: WebKit does, worker and Web Lock included, so another tab of this
+  // workspace would wait on a tab that never answers. Leaving ends this tab's hold as closing it would:
+  // the worker ends (what it said was saved is in storage; typing not yet saved is kept by ui/drafts.js)
+  // and the locks go. Coming back opens the app anew.
+  window.addEventListener('pagehide', (event) => {
+    if (!event.persisted) return; // the page is being discarded: the browser lets everything go itself
+    worker.terminate();
+    if (preopen) preopen.letGoNow();
+    document.body.dataset.left = 'true';
+  });
+  window.addEventListener('pageshow', (event) => {
+    if (event.persisted) location.reload();
+  });
   const { start } = await import('./app.js');
   performance.mark('openprod-page-loaded'); // the page's modules (bench breakdown)
   // Once the last screen is drawn: tell the worker (it reads Python's start snapshot then, worker/python.js)

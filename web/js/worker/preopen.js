@@ -16,6 +16,13 @@
 import { openAppDb, openWorkspaceDb, readForStartup } from './store.js';
 
 const KIND = 'openprod-preread';
+const held = new Set(); // the releases of locks this page holds for its worker
+
+/** Let go of every lock this page holds for its worker, now: the worker has been ended (js/main.js `leave`). */
+export function letGoNow() {
+  for (const release of held) release();
+  held.clear();
+}
 const now = () => performance.timeOrigin + performance.now();
 
 /**
@@ -91,8 +98,10 @@ export async function handOver(id, worker) {
     if (db) db.close();
   }
   if (release && message.stored) {
+    held.add(release);
     channel.port1.onmessage = () => {
       channel.port1.close();
+      held.delete(release);
       release();
     };
   } else if (release) {
