@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sqlite3
 import statistics
 import tempfile
 from pathlib import Path
@@ -25,12 +26,38 @@ from .cpu_decode import _catch_up_cpu, _executemany_cpu
 from .peers import ingest_all, replica_peer
 from .workloads import build_workloads
 
+
+def _without_unique(table: str, column: str) -> list[str]:
+    """Statements that rebuild `table` without its `column` UNIQUE constraint (an automatic index
+    cannot be dropped), keeping its other indexes: the upper bound of what that index costs."""
+    return ["PRAGMA foreign_keys = OFF", f"__rebuild__ {table} {column}", "PRAGMA foreign_keys = ON"]
+
+
 VARIANTS: dict[str, list[str]] = {
     "all": [],
+    "-oplog.op_id UNIQUE": _without_unique("oplog", "op_id"),
+    "-bundles.bundle_id UNIQUE": _without_unique("bundles", "bundle_id"),
+    "-foreign key checks": ["PRAGMA foreign_keys = OFF"],
     "-fields_field_value": ["DROP INDEX fields_field_value"],
     "-bundles_writer_hlc": ["DROP INDEX bundles_writer_hlc"],
     "-bundles_writer_hlc-fields_field_value": ["DROP INDEX bundles_writer_hlc", "DROP INDEX fields_field_value"],
 }
+
+
+def _rebuild(conn: sqlite3.Connection, table: str, column: str) -> None:
+    """Recreate `table` from its stored DDL less `column`'s UNIQUE, with its rows and named indexes."""
+    ddl = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
+    indexes = [r[0] for r in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (table,))]
+    plain = ddl.replace(f"{column} BLOB NOT NULL UNIQUE", f"{column} BLOB NOT NULL", 1)
+    if plain == ddl:
+        raise SystemExit(f"{table}.{column}: no UNIQUE constraint found in {ddl!r}")
+    conn.execute(plain.replace(f"CREATE TABLE {table} (", f"CREATE TABLE {table}_new (", 1))
+    conn.execute(f"INSERT INTO {table}_new SELECT * FROM {table}")
+    conn.execute(f"DROP TABLE {table}")
+    conn.execute(f"ALTER TABLE {table}_new RENAME TO {table}")
+    for sql in indexes:
+        conn.execute(sql)
 
 
 def main() -> None:
@@ -50,7 +77,10 @@ def main() -> None:
                 replica = replica_peer(folder, f"replica-{round_}-{name}", seed=13, origin=fixture.author)
                 ingest_all(replica, fixture.setup_wires)
                 for sql in statements:
-                    replica.ws.conn.execute(sql)
+                    if sql.startswith("__rebuild__ "):
+                        _rebuild(replica.ws.conn, *sql.split()[1:])
+                    else:
+                        replica.ws.conn.execute(sql)
                 _check, _verify, apply = _catch_up_cpu(replica, list(fixture.edit_wires))
                 figures[name].append(apply / len(fixture.edit_wires) * 1e6)
                 if replica.ws.state_hash() != fixture.author.ws.state_hash():
