@@ -95,7 +95,6 @@ if (found.length) {
     if (!event.persisted) return; // the page is being discarded: the browser lets everything go itself
     worker.terminate();
     if (preopen) preopen.letGoNow();
-    document.body.dataset.left = 'true';
   });
   window.addEventListener('pageshow', (event) => {
     if (event.persisted) location.reload();

@@ -18,7 +18,7 @@ import { openAppDb, openWorkspaceDb, readForStartup } from './store.js';
 const KIND = 'openprod-preread';
 const held = new Set(); // the releases of locks this page holds for its worker
 
-/** Let go of every lock this page holds for its worker, now: the worker has been ended (js/main.js `leave`). */
+/** Let go of every lock this page holds for its worker, now: the worker has been ended (js/main.js, on `pagehide`). */
 export function letGoNow() {
   for (const release of held) release();
   held.clear();
