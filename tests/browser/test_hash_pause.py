@@ -6,15 +6,27 @@ could wait behind a page of it. The reading now waits until the page has made no
 `hashQuietMs`. Here that pause is made long: an edit is sent and acknowledged by the relay with no
 hash read (the old loop read it right after sending the edit, before the acknowledgement came back),
 while the page says in sync (that comes from the acknowledgements); once the pause is over the hash is
-read. The waiting rule itself (`hashDelay`) is checked case by case. Asserted on states, turn counts
-and the rule's answers, never on durations."""
+read. The waiting rule itself (`hashDelay`) is checked case by case. At the end of a join's catch-up the
+person is waiting for "in sync", which needs the hash: it is read at once, not after their pause (the
+page's own reads after the catch-up put it off 1.5 s on every join: docs/benchmarks.md, session 12).
+Asserted on states, turn counts and the rule's answers, never on durations."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 from appdriver import AppPage
+
+from helpers import seeded_identity
+from openprod import Env, Workspace, connect
+from openprod.signer_nacl import NaclSigner, NaclVerifier
+from openprod.starter import starter_manifests
+from openprod_server.client import RelayClient
 
 pytestmark = pytest.mark.browser
 
@@ -37,6 +49,8 @@ DELAYS = """async () => {
         notWanted: at(1000, { wants: false }),
         wantedLongAgoPersonBusy: at(40000, { personAt: 39990, activeAt: 39000 }),
         nearTheBound: at(30500, { wantedAt: 1000, personAt: 30400, activeAt: 20000 }),
+        caughtUpPersonBusy: at(1000, { caughtUp: true, activeGapMs: 100 }),
+        caughtUpNotWanted: at(1000, { caughtUp: true, wants: false, activeGapMs: 100 }),
     };
 }"""
 
@@ -54,6 +68,8 @@ def test_the_hash_waits_for_a_pause_in_frames_and_in_the_persons_calls(profile: 
     assert got["notWanted"] <= 0  # nothing to read: no reason to wait (the caller reads nothing)
     assert got["wantedLongAgoPersonBusy"] <= 0  # put off for 30 s already: read now, busy or not
     assert got["nearTheBound"] == 500  # the person would put it off 1,400 ms, the bound comes first
+    assert got["caughtUpPersonBusy"] == 0  # a catch-up just ended: neither the person nor the burst puts it off
+    assert got["caughtUpNotWanted"] == 120  # nothing to read: the rule for frames as before
 
 
 def _hash_turns(app: AppPage) -> int:
@@ -90,4 +106,44 @@ def test_an_edit_is_shared_and_shown_in_sync_while_the_hash_waits_for_the_pause(
         "n => window.openprod.api.stats().then((s) => ((s.workspace.turns.totals['sync:hash'] || {}).n || 0) > n)",
         arg=before, timeout=120_000)
     assert app.page.evaluate(SYNC_STATE) == "in-sync"
+    assert app.errors == []
+
+
+def _publish_small(server: Any, tmp_path: Path) -> Workspace:
+    """Alice's workspace on CPython, 40 bundles, published to the relay (a join catches up on them)."""
+    identity = seeded_identity("Alice Stage", 7)
+    env = Env(signer=NaclSigner(identity), verifier=NaclVerifier(), display_name="Alice Stage")
+    ws = Workspace.create(connect(str(tmp_path / "alice.db")), env, "Hamlet")
+    with ws.transaction(kind="module") as tx:
+        tx.adopt_module(starter_manifests()["contacts"])
+    for i in range(38):
+        with ws.transaction() as tx:
+            tx.create_record(CONTACTS, {"name": f"Person {i}"})
+
+    async def upload() -> None:
+        client = RelayClient(server.origin, ws)
+        await client.publish()
+        await client.sync()
+
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API runs a loop in this thread
+        pool.submit(asyncio.run, upload()).result()
+    return ws
+
+
+def test_a_join_is_in_sync_at_the_end_of_its_catch_up_without_waiting_for_the_persons_pause(
+        profile: Any, server_factory: Any, tmp_path: Path) -> None:
+    server = server_factory()
+    alice = _publish_small(server, tmp_path)
+    ws = str(uuid.UUID(bytes=alice.workspace_id))
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Bob Sound")
+    # the person's pause made an hour long: a hash that waited for it would hold the sessions' check (and
+    # so "in sync") for the whole test; the page's own calls on opening the workspace count as the person's
+    app.api("configure", {"hashQuietMs": 3_600_000, "hashWaitMaxMs": 3_600_000})
+    app.api("joinWorkspace", {"invite": f"{server.origin}/#/join/{ws}", "code": ""})
+    app.page.evaluate(f"location.hash = '#/w/{ws}/sync'")
+    app.call("info")  # a person's call after joining, whatever the page does by itself
+    app.page.wait_for_function(f"() => ({SYNC_STATE})() === 'in-sync'", timeout=120_000)
+    assert _hash_turns(app) > 0  # read by the worker's steps, not in one long call
+    assert app.call("state_hash") == alice.state_hash()
     assert app.errors == []

@@ -52,9 +52,12 @@ export const SYNC_POLICY = {
  * wanted since it was last current) are performance.now() times; `activeGapMs` is the gap before the
  * last activity (a short one: a burst). Frames and writes: at once after a lone one, `hashAfterMs` after
  * a burst's last. The person: `hashQuietMs` after their last call, unless the hash has been wanted for
- * `hashWaitMaxMs` already.
+ * `hashWaitMaxMs` already. `caughtUp`: a link's first catch-up has just ended (a join, a reconnect) and
+ * no edit was made since: the person is waiting for "in sync", which needs this hash, so it is read at
+ * once (the page's own reads after a catch-up put it off 1.5 s: docs/benchmarks.md, session 12).
  */
-export function hashDelay({ now, wants, wantedAt, activeAt, activeGapMs, personAt }, policy) {
+export function hashDelay({ now, wants, wantedAt, activeAt, activeGapMs, personAt, caughtUp = false }, policy) {
+  if (wants && caughtUp) return 0;
   const frames = (activeGapMs >= policy.hashBurstGapMs ? 0 : policy.hashAfterMs) - (now - activeAt);
   if (!wants || now - wantedAt >= policy.hashWaitMaxMs) return frames;
   const person = policy.hashQuietMs - (now - personAt);
@@ -103,6 +106,7 @@ export class SyncEngine {
     this.activeGapMs = Infinity;
     this.hashTimer = null;
     this.hashWantedAt = null; // when the state hash was first wanted and put off for the person
+    this.caughtUpAt = null; // when a link's first catch-up ended, until the hash is read (hashDelay's `caughtUp`)
     this.deviceOffline = false;
     this.error = null;
     this.diverged = null;
@@ -697,7 +701,7 @@ export class SyncEngine {
     if (wait <= 0) {
       while (this.hub && !this.again && !this.catchingUp
         && await host.serial(() => hub.hash_step(this.policy.hashRows), 'sync:hash'));
-      if (this.hub && !this.again && !hub.wants_hash) this.hashWantedAt = null;
+      if (this.hub && !this.again && !hub.wants_hash) this.hashWantedAt = this.caughtUpAt = null;
     } else if (!this.hashTimer) {
       this.hashTimer = setTimeout(() => {
         this.hashTimer = null;
@@ -709,11 +713,13 @@ export class SyncEngine {
   /** How long the state hash's reading waits still (ms; <= 0: now). See `cycle` and `hashDelay`. */
   hashWait(wants) {
     const now = performance.now();
-    if (!wants) this.hashWantedAt = null;
+    if (!wants) this.hashWantedAt = this.caughtUpAt = null;
     else if (this.hashWantedAt === null) this.hashWantedAt = now;
+    // an edit since the catch-up ended: the person is at work, their pause rules again
+    if (this.caughtUpAt !== null && this.host.lastWriteAt >= this.caughtUpAt) this.caughtUpAt = null;
     return hashDelay({
       now, wants, wantedAt: this.hashWantedAt, activeAt: this.activeAt, activeGapMs: this.activeGapMs,
-      personAt: this.host.turns.lastPersonAt,
+      personAt: this.host.turns.lastPersonAt, caughtUp: this.caughtUpAt !== null,
     }, this.policy);
   }
 
@@ -801,12 +807,16 @@ export class SyncEngine {
       } else if (event.type === 'caught_up') {
         link.progress = null;
         this.timeline.caughtUpAt = Date.now();
+        if (!link.caughtUp) this.caughtUpAt = performance.now(); // the link's first: a join or a reconnect
+        link.caughtUp = true;
       } else if (event.type === 'in_sync') {
         link.inSync = true;
+        link.checked = true;
         this.timeline.inSyncAt ??= Date.now();
         this.diverged = null;
       } else if (event.type === 'diverged') {
         link.inSync = false;
+        link.checked = true;
         this.diverged = 'This device and a peer hold the same changes but compute different states: please report this.';
       } else if (event.type === 'refused') {
         console.warn('[sync] bundle refused', event);
@@ -875,7 +885,10 @@ export class SyncEngine {
     const arrived = this.hub.arrived + this.host.received;
     const stale = this.counts.arrived !== arrived || this.counts.baseline !== baseline;
     const watched = Date.now() < this.watchUntil;
-    const counts = watched && stale && !this.catchingUp && Date.now() - this.counts.at >= this.policy.countsEveryMs;
+    // ...nor between a link's first catch-up and its first check (a long turn "in sync" would wait behind)
+    const checking = [...this.links.values()].some((l) => l.caughtUp && !l.checked);
+    const counts = watched && stale && !this.catchingUp && !checking
+      && Date.now() - this.counts.at >= this.policy.countsEveryMs;
     const py = JSON.parse(await this.host.serial(() => this.hub.status(this.marks.sharedHlc || '', this.marks.baseline || 0, counts), counts ? 'sync:status+counts' : 'sync:status'));
     const changes = {};
     if (py.shared_hlc && py.shared_hlc !== this.marks.sharedHlc) changes.sharedHlc = py.shared_hlc;

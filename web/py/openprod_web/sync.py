@@ -154,8 +154,10 @@ class SyncHub:
         self.replica = WorkspaceReplica(self.ws)  # shared: one state-hash cache for every link
         # Blobs (feature blobs/1) are spoken only once the worker hands in a blob store (`attach_blobs`).
         # The state hash is read a page per turn (`hash_step`): a check arriving before it is ready waits
-        # for it rather than reading a large workspace's whole hash in one turn (hash_in_steps).
-        self.config = config or SessionConfig(blobs=False, hash_in_steps=True)
+        # for it rather than reading a large workspace's whole hash in one turn (hash_in_steps). At the end
+        # of a link's first catch-up our check leaves once that hash is read, not `quiet_ms` after the last
+        # frame (check_when_caught_up; the worker reads the hash at once then: sync.js `hashDelay`).
+        self.config = config or SessionConfig(blobs=False, hash_in_steps=True, check_when_caught_up=True)
         self.links: dict[str, Link] = {}
         self.blobs: BlobLinks | None = None
         self._events: list[dict[str, Any]] = []
