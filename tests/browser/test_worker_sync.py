@@ -167,6 +167,11 @@ def test_hash_steps_fill_the_state_hash_a_page_per_call_only_while_a_link_is_ope
         assert calls > 5  # many small pages, not one long call
         assert ha.replica.hash_is_current() and not ha.wants_hash
         assert ha.state_hash() == a.ws.state_hash()
+        # the worker's own setting: checks wait for these pages, and the end of a catch-up checks as soon
+        # as they are read (tests/sync/test_catchup_end.py), not `quiet_ms` later
+        worker = SyncHub(b)
+        assert worker.config.hash_in_steps and worker.config.check_when_caught_up
+        worker.detach()
         # an edit between two pages: the pages read so far are dropped and the hash read again
         assert ha.hash_step(5) is False
         await call(a, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": "Q"})

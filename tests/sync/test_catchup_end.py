@@ -1,8 +1,9 @@
 """The end of a catch-up (`check_when_caught_up`, on in CPython clients): once the last batch is
 ingested, the state-hash check runs at once instead of `quiet_ms` later, so a joining device hears
 "in sync" as soon as it is. Order and refusals are as before: a bad bundle in the stream is refused,
-the rest is applied, and no "in sync" is claimed while the two differ. Off (the default, and the
-browser worker's setting, which reads the hash a page per turn during the quiet delay) nothing
+the rest is applied, and no "in sync" is claimed while the two differ. With the state hash read a
+page per turn by the driver (`hash_in_steps`, the browser worker's setting with this one since session
+12), the check waits for those pages and then leaves at once. Off (the default: the relay's) nothing
 changes."""
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ def test_a_catch_up_cut_short_claims_nothing(tmp_path: Path, clock: ManualClock)
 
 
 def test_off_by_default_the_check_waits_for_quiet(tmp_path: Path, clock: ManualClock) -> None:
-    """The browser worker's setting: nothing asks for the state hash until the quiet delay has passed."""
+    """The default: nothing asks for the state hash until the quiet delay has passed."""
     alice, bob = pair(tmp_path, clock, 20)
     sa, sb = sessions(WorkspaceReplica(alice.ws), bob, clock, SLOW_QUIET)
     to_bob: list[object] = []
@@ -174,6 +175,27 @@ def test_off_by_default_the_check_waits_for_quiet(tmp_path: Path, clock: ManualC
             session.handle_timer(clock.now)
         run_without_timers(sa, sb, alice, bob, to_bob, clock)
     assert any(isinstance(e, InSync) for e in collect(sb))
+
+
+def test_with_a_paged_hash_the_check_waits_for_the_pages_then_goes_at_once(tmp_path: Path, clock: ManualClock) -> None:
+    """The browser worker's setting (both flags): no check before the driver has read the hash page by
+    page (none is read here until the catch-up ended), then the check is due at once, not `quiet_ms`
+    later, and both sides report in sync with the clock standing still."""
+    alice, bob = pair(tmp_path, clock, 20)
+    sa, sb = sessions(WorkspaceReplica(alice.ws), bob, clock, replace(EAGER, hash_in_steps=True))
+    to_bob: list[object] = []
+    run_without_timers(sa, sb, alice, bob, to_bob, clock)
+    assert bob.ws.vector_clock == alice.ws.vector_clock
+    events = collect(sb)
+    assert any(isinstance(e, CaughtUp) for e in events) and not any(isinstance(e, InSync) for e in events)
+    assert sb.get_timer() == clock.now + sb.config.ping_interval_ms  # nothing due: it waits for the pages
+    replica = sb.replica
+    assert isinstance(replica, WorkspaceReplica)
+    assert sum(1 for _ in replica.state_hash_steps(10)) > 1  # the driver's turns, a page each
+    assert sb.get_timer() == clock.now  # the hash is cached: the caught-up check is due now
+    run_without_timers(sa, sb, alice, bob, to_bob, clock)
+    assert any(isinstance(e, InSync) for e in collect(sb))
+    assert any(isinstance(e, InSync) for e in collect(sa))
 
 
 def test_only_the_first_catch_up_checks_at_once(tmp_path: Path, clock: ManualClock) -> None:

@@ -157,10 +157,10 @@ class SessionConfig:
     """Once the last batch of the peer's first catch-up in this session is ingested, send the state-hash
     check at once instead of `quiet_ms` later (the peer answers with its own, and both report in sync).
     The quiet delay lets live traffic settle; at the end of a catch-up there is none, and the wait cost
-    a device joining or reconnecting up to `quiet_ms` before it heard it was in sync. Off by default:
-    the check reads the whole state hash in one call, and the browser worker reads it a page per turn
-    during the quiet delay so that an edit never waits behind it; CPython clients (`RelayClient`) turn
-    it on."""
+    a device joining or reconnecting up to `quiet_ms` before it heard it was in sync. Off by default
+    (the relay). CPython clients (`RelayClient`) turn it on; so does the browser worker, with
+    `hash_in_steps`: the check then waits for the worker's paged hash, which it reads at once when a
+    catch-up ends, and leaves as soon as that is cached."""
     hash_in_steps: bool = False
     """The driver fills the replica's state-hash cache a page per turn (`WorkspaceReplica.state_hash_steps`:
     the browser worker, so that an edit never waits behind a whole hash of a large workspace). A check
