@@ -807,8 +807,10 @@ export class SyncEngine {
       } else if (event.type === 'caught_up') {
         link.progress = null;
         this.timeline.caughtUpAt = Date.now();
-        if (!link.caughtUp) this.caughtUpAt = performance.now(); // the link's first: a join or a reconnect
-        link.caughtUp = true;
+        if (link.caughtUpAt === undefined) { // the link's first catch-up ended: a join or a reconnect
+          link.caughtUpAt = performance.now();
+          this.caughtUpAt = link.caughtUpAt;
+        }
       } else if (event.type === 'in_sync') {
         link.inSync = true;
         link.checked = true;
@@ -885,8 +887,10 @@ export class SyncEngine {
     const arrived = this.hub.arrived + this.host.received;
     const stale = this.counts.arrived !== arrived || this.counts.baseline !== baseline;
     const watched = Date.now() < this.watchUntil;
-    // ...nor between a link's first catch-up and its first check (a long turn "in sync" would wait behind)
-    const checking = [...this.links.values()].some((l) => l.caughtUp && !l.checked);
+    // ...nor between a link's first catch-up and its first check (a long turn "in sync" would wait
+    // behind), for `countsEveryMs` at most (with others editing, the first check may not match)
+    const checking = [...this.links.values()].some((l) => l.caughtUpAt !== undefined && !l.checked
+      && performance.now() - l.caughtUpAt < this.policy.countsEveryMs);
     const counts = watched && stale && !this.catchingUp && !checking
       && Date.now() - this.counts.at >= this.policy.countsEveryMs;
     const py = JSON.parse(await this.host.serial(() => this.hub.status(this.marks.sharedHlc || '', this.marks.baseline || 0, counts), counts ? 'sync:status+counts' : 'sync:status'));
