@@ -135,13 +135,23 @@ class Bundle:
         return encode_wire(self.header_bytes, self.signature, self.op_bytes)
 
 
+# Canonical CBOR heads of a byte string of each length below 256 (ids 16, HLCs 12, hashes, keys
+# and signatures 32 or 64, writers 48, a keystroke's op and header): the hand-joined encodings
+# below look them up rather than calling `cbor_head` each time.
+_BYTES_HEADS = tuple(cbor_head(0x40, n) for n in range(256))
+
+
+def _bytes_head(length: int) -> bytes:
+    return _BYTES_HEADS[length] if length < 256 else cbor_head(0x40, length)
+
+
 def encode_wire(header_bytes: bytes, signature: bytes, op_bytes: tuple[bytes, ...] | list[bytes]) -> bytes:
     ops = list(op_bytes)
     if type(header_bytes) is bytes and type(signature) is bytes and all(type(b) is bytes for b in ops):
         # byte strings only: their canonical CBOR is each one's length head and its bytes, joined
         # here (what `canonical_bytes` gives, without its per-call setup: every commit's wire)
-        return b"".join([b"\x83", cbor_head(0x40, len(header_bytes)), header_bytes, cbor_head(0x40, len(signature)),
-                         signature, cbor_head(0x80, len(ops)), *[cbor_head(0x40, len(b)) + b for b in ops]])
+        return b"".join([b"\x83", _bytes_head(len(header_bytes)), header_bytes, _bytes_head(len(signature)),
+                         signature, cbor_head(0x80, len(ops)), *[_bytes_head(len(b)) + b for b in ops]])
     return encode([header_bytes, signature, ops])
 
 
@@ -215,9 +225,6 @@ def build(
     return UnsignedBundle(header, _encode_header(header), tuple(ops), encoded)
 
 
-# Canonical CBOR heads of a byte string of each length a header holds (ids 16, HLCs, hashes and
-# keys 32, writers 48): `_flat_header_bytes` joins them rather than calling `cbor_head` each time.
-_BYTES_HEADS = tuple(cbor_head(0x40, n) for n in range(256))
 _KEY = {key: cbor2.dumps(key) for key in _HEADER_KEYS}
 _HEADER_START = cbor_head(0xA0, len(_HEADER_KEYS)) + _KEY["v"] + cbor2.dumps(BUNDLE_VERSION)
 
