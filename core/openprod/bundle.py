@@ -135,13 +135,23 @@ class Bundle:
         return encode_wire(self.header_bytes, self.signature, self.op_bytes)
 
 
+# Canonical CBOR heads of a byte string of each length below 256 (ids 16, HLCs 12, hashes, keys
+# and signatures 32 or 64, writers 48, a keystroke's op and header): the hand-joined encodings
+# below look them up rather than calling `cbor_head` each time.
+_BYTES_HEADS = tuple(cbor_head(0x40, n) for n in range(256))
+
+
+def _bytes_head(length: int) -> bytes:
+    return _BYTES_HEADS[length] if length < 256 else cbor_head(0x40, length)
+
+
 def encode_wire(header_bytes: bytes, signature: bytes, op_bytes: tuple[bytes, ...] | list[bytes]) -> bytes:
     ops = list(op_bytes)
     if type(header_bytes) is bytes and type(signature) is bytes and all(type(b) is bytes for b in ops):
         # byte strings only: their canonical CBOR is each one's length head and its bytes, joined
         # here (what `canonical_bytes` gives, without its per-call setup: every commit's wire)
-        return b"".join([b"\x83", cbor_head(0x40, len(header_bytes)), header_bytes, cbor_head(0x40, len(signature)),
-                         signature, cbor_head(0x80, len(ops)), *[cbor_head(0x40, len(b)) + b for b in ops]])
+        return b"".join([b"\x83", _bytes_head(len(header_bytes)), header_bytes, _bytes_head(len(signature)),
+                         signature, cbor_head(0x80, len(ops)), *[_bytes_head(len(b)) + b for b in ops]])
     return encode([header_bytes, signature, ops])
 
 
@@ -215,9 +225,47 @@ def build(
     return UnsignedBundle(header, _encode_header(header), tuple(ops), encoded)
 
 
+_KEY = {key: cbor2.dumps(key) for key in _HEADER_KEYS}
+_HEADER_START = cbor_head(0xA0, len(_HEADER_KEYS)) + _KEY["v"] + cbor2.dumps(BUNDLE_VERSION)
+
+
+def _flat_header_bytes(header: BundleHeader) -> bytes | None:
+    """The canonical bytes of a header without metadata whose every field has its exact type, joined
+    by hand (what `_encode_header` gives, without building two maps and sorting the clock's keys
+    through `key_order`: every local commit's header, a keystroke's too); None for any other."""
+    clock = header.clock
+    ids = (header.bundle_id, header.workspace, header.device, header.hlc, header.actor)
+    if header.meta or type(header.kind) is not str or not all(type(b) is bytes and len(b) < 256 for b in ids):
+        return None
+    parts = [_HEADER_START, _KEY["id"], _BYTES_HEADS[len(ids[0])], ids[0], _KEY["ws"], _BYTES_HEADS[len(ids[1])],
+             ids[1], _KEY["dev"], _BYTES_HEADS[len(ids[2])], ids[2], _KEY["hlc"], _BYTES_HEADS[len(ids[3])], ids[3],
+             _KEY["ops"], cbor_head(0x80, len(header.op_hashes))]
+    for digest in header.op_hashes:
+        if type(digest) is not bytes or len(digest) > 255:
+            return None
+        parts += (_BYTES_HEADS[len(digest)], digest)
+    kind = header.kind.encode()
+    parts += (_KEY["kind"], cbor_head(0x60, len(kind)), kind, _KEY["meta"], b"\xa0", _KEY["actor"],
+              _BYTES_HEADS[len(ids[4])], ids[4], _KEY["clock"], cbor_head(0xA0, len(clock)))
+    width = len(next(iter(clock))) if clock else 0
+    for writer, hlc in clock.items():
+        if type(writer) is not bytes or len(writer) != width or type(hlc) is not bytes or len(hlc) > 255:
+            return None
+    if width > 255:
+        return None
+    # writers of one length: their heads are equal, so canonical order is the bytes' own order
+    for writer in sorted(clock) if len(clock) > 1 else clock:
+        hlc = clock[writer]
+        parts += (_BYTES_HEADS[width], writer, _BYTES_HEADS[len(hlc)], hlc)
+    return b"".join(parts)
+
+
 def _encode_header(header: BundleHeader) -> bytes:
     """The header's canonical bytes. Every field but the metadata has its type by construction (a
     clock maps bytes to bytes), so only the metadata gets `encode`'s plain-data walk."""
+    flat = _flat_header_bytes(header)
+    if flat is not None:
+        return flat
     wire = header.to_wire()
     clock = wire["clock"]
     meta = header.meta

@@ -12,7 +12,8 @@ synchronous signer (PyNaCl), the browser worker awaits WebCrypto between `prepar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import Any, Protocol
 
 from . import operations as o
 from . import oplog
@@ -37,6 +38,38 @@ class Prepared:
 
     def signing_bytes(self) -> bytes:
         return self.unsigned.signing_bytes()
+
+
+class _Writer(Protocol):
+    def begin(self, kind: str, meta: dict[str, Any] | None, staging: bool) -> Transaction: ...
+    def finish(self, tx: Transaction) -> Receipt | None: ...
+    def abort(self) -> None: ...
+
+
+class Writing:
+    """`Workspace.transaction()`: `begin` on entry; on leaving, `finish` (prepare, sign, commit),
+    or `abort` if anything raised (and it propagates). A class rather than a generator under
+    `contextlib.contextmanager`, whose setup and teardown cost about 2 us of every transaction,
+    a keystroke's too."""
+
+    __slots__ = ("_args", "_tx", "_writer")
+
+    def __init__(self, writer: _Writer, kind: str, meta: dict[str, Any] | None, staging: bool) -> None:
+        self._writer = writer
+        self._args = (kind, meta, staging)
+        self._tx: Transaction | None = None
+
+    def __enter__(self) -> Transaction:
+        self._tx = self._writer.begin(*self._args)
+        return self._tx
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        tx, self._tx = self._tx, None
+        if kind is not None:
+            self._writer.abort()
+        elif tx is not None:
+            self._writer.finish(tx)
 
 
 def begin(cx: Context, kind: str, meta: dict[str, Any] | None, staging: bool) -> Transaction:

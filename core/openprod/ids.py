@@ -11,6 +11,8 @@ import os
 import time
 from collections.abc import Callable
 
+from .errors import ValidationError  # imported once here: `as_id` runs on every write (a keystroke's too)
+
 ID_LEN = 16
 
 IdLike = str | bytes  # what the API accepts as an id: its string form, or its 16 raw bytes
@@ -98,8 +100,6 @@ def commits_to(workspace_id: bytes, owner: bytes, nonce: bytes) -> bool:
 
 def as_id(value: IdLike, what: str = "id") -> bytes:
     """An id as handed to the API (its string, or 16 raw bytes) -> its bytes; ValidationError if neither."""
-    from .errors import ValidationError
-
     if isinstance(value, bytes):
         if len(value) != ID_LEN:
             raise ValidationError(f"{what} must be 16 bytes")

@@ -900,7 +900,9 @@ def encoded_op(cls: type[Op], op_id: bytes, hlc: bytes, **payload: Any) -> tuple
     them) is checked by the receiver's own decoder on the values as they are, then encoded: the
     same op and bytes as the round trip below, which every other op takes (maps: their keys are
     ordered by the encoding, and the op must hold its own copy)."""
-    wire = {"id": op_id, "hlc": hlc, "t": cls.TYPE, **{k: _to_wire_value(v) for k, v in payload.items()}}
+    # a value of an exact type (ids, names, a delta) is its own wire value: `_to_wire_value` only for the rest
+    wire = {"id": op_id, "hlc": hlc, "t": cls.TYPE,
+            **{k: v if type(v) in EXACT_TYPES else _to_wire_value(v) for k, v in payload.items()}}
     exact = True  # no float anywhere: the keys put in canonical order give the canonical bytes
     for value in wire.values():
         kind = type(value)

@@ -19,8 +19,7 @@ Results follow one convention (`results`): every id handed out is a string.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 from . import commit as pipeline
@@ -242,21 +241,14 @@ class Workspace:
             raise
         return self.commit(prepared, signature)
 
-    @contextmanager
     def transaction(self, kind: str = "edit", meta: dict[str, Any] | None = None,
-                    staging: bool = True) -> Iterator[Transaction]:
+                    staging: bool = True) -> pipeline.Writing:
         """All writes inside become one signed bundle, or nothing if anything raises.
 
         While an overlay is active, the writes are staged in it instead (unsigned, local).
         The receipt is available afterwards as `ws.last_receipt`. Needs a synchronous signer.
         """
-        tx = self.begin(kind, meta, staging)
-        try:
-            yield tx
-        except BaseException:
-            self.abort()
-            raise
-        self.finish(tx)
+        return pipeline.Writing(self, kind, meta, staging)
 
     def _write(self, fn: Callable[[Transaction], T], kind: str = "edit") -> T:
         with self.transaction(kind) as tx:

@@ -106,3 +106,32 @@ def test_header_clock_of_mixed_key_lengths() -> None:
 def test_header_many_ops() -> None:
     got, header = _header_bytes({b"\x05" * 48: bytes(12)}, {}, ops=30)
     assert got == encode(header.to_wire())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_headers_joined_by_hand(seed: int) -> None:
+    """A header without metadata is joined by hand (`bundle._flat_header_bytes`, every local commit):
+    its bytes equal canonical mode's for fields of every length around CBOR's head boundaries,
+    kinds of any text, clocks of 0-30 writers (of one length, or of mixed lengths, which the hand
+    join leaves to the general path), and any number of op hashes."""
+    from openprod.bundle import BundleHeader, _encode_header, _flat_header_bytes
+
+    rnd = random.Random(seed)
+    lengths = [0, 1, 12, 16, 23, 24, 32, 48, 255, 256]
+
+    def raw(length: int) -> bytes:
+        return bytes(rnd.randrange(256) for _ in range(length))
+
+    joined = 0
+    for _ in range(300):
+        width = rnd.choice([48, 48, 32, *lengths])
+        clock = {raw(width if rnd.random() > 0.05 else rnd.choice(lengths)): raw(rnd.choice([12, *lengths]))
+                 for _ in range(rnd.choice([0, 1, 1, 2, 5, 23, 24, 30]))}
+        header = BundleHeader(
+            raw(rnd.choice([16, 16, *lengths])), raw(rnd.choice([16, 16, *lengths])), raw(rnd.choice([32, 32, 256])),
+            raw(rnd.choice([12, 12, *lengths])), rnd.choice(["edit", "undo", "é" * 12, "x" * 23, "y" * 24, "z" * 300]),
+            clock, tuple(raw(rnd.choice([32, 32, *lengths])) for _ in range(rnd.choice([1, 1, 2, 23, 24]))),
+            {} if rnd.random() < 0.9 else {"overlay": "draft"}, raw(rnd.choice([16, 16, *lengths])))
+        assert _encode_header(header) == canonical_bytes(header.to_wire())
+        joined += _flat_header_bytes(header) is not None
+    assert joined > 30  # the hand join itself was checked, not only the general path
