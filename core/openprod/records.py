@@ -7,6 +7,7 @@ inside the active overlay's view (`Overlays.reading`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .context import Context, Part, reads
@@ -25,7 +26,7 @@ from .reads import (
 )
 from .references import reference_of as _reference_of
 from .results import Edge, Record
-from .values import Reference
+from .values import KIND_REF, Reference
 
 
 def record(cx: Context, record: IdLike, table: str | None = None) -> Record | None:
@@ -128,8 +129,67 @@ def edge_type_of(cx: Context, edge: IdLike) -> str | None:
     return None if state is None else state[0]
 
 
+# Ops whose only effect on what `records.all` shows is on their own target record (or on an edge,
+# which no row shows): a reader can re-read just those records. Anything else (merges, splits,
+# references, links and mappings, schema, conflict resolutions, settings) can change other records
+# or the fields themselves, so `changed_since` answers "unknown" and the reader reads everything.
+ROW_LOCAL_OPS = frozenset({
+    "SetField", "ClearField", "ApplyCrdt", "ClearAndAdd", "CreateEntity", "DeleteEntity", "RestoreEntity",
+    "AttachFacet", "DetachFacet", "RestoreFacet", "AddToTable", "RemoveFromTable",
+    "CreateEdge", "CreateOrderedEdge", "DeleteEdge", "RestoreEdge", "SetEdgeProperty", "ClearEdgeProperty",
+    "MoveOrderedEdge", "SaveView", "SetCallingPosition", "IdentifyActor",
+})
+# Of those, the ops that can put a record into a table or take it out (the reader's row set changes).
+MEMBERSHIP_OPS = frozenset({"CreateEntity", "DeleteEntity", "RestoreEntity", "AttachFacet", "DetachFacet",
+                            "RestoreFacet", "AddToTable", "RemoveFromTable"})
+
+
+@dataclass(frozen=True)
+class RecordChanges:
+    """What the oplog gained since a mark (`Records.mark`), as a grid needs it to re-read only those rows.
+
+    `records`: the (surviving) ids of the records the new ops are about, including the writes that
+    rules and triggers made and bundles received from peers (all are oplog entries). `membership`:
+    whether any of them can have entered or left a table. `mark`: the mark to ask with next time."""
+
+    records: tuple[str, ...]
+    membership: bool
+    mark: int
+
+
+def change_mark(cx: Context) -> int:
+    """The oplog's last op seq: ops stored later have larger seqs (reception order)."""
+    row = cx.conn.execute("SELECT max(seq) FROM oplog").fetchone()
+    return int(row[0] or 0)
+
+
+def changed_since(cx: Context, mark: int, limit: int, no_refs_at: int | None) -> RecordChanges | None:
+    """The records the ops stored after `mark` are about; None when that is unknown (an op that can
+    change other records or the schema, a field in reference mode anywhere, or more than `limit`
+    ops: then reading everything is as cheap). `no_refs_at`: an op seq at which no field was in
+    reference mode (the scan for one is skipped when it covers `mark`: the ops since are row-local,
+    and none of those makes a reference)."""
+    rows = cx.conn.execute("SELECT seq, op_type, target FROM oplog WHERE seq > ? ORDER BY seq LIMIT ?",
+                           (mark, limit + 1)).fetchall()
+    if len(rows) > limit or any(op_type not in ROW_LOCAL_OPS for _seq, op_type, _target in rows):
+        return None
+    if (no_refs_at is None or no_refs_at < mark) and cx.conn.execute(
+            "SELECT 1 FROM fields WHERE kind = ? LIMIT 1", (KIND_REF,)).fetchone():
+        return None  # a field showing another record's value: any record's change may show elsewhere
+    touched: dict[bytes, None] = {}
+    for _seq, _op_type, target in rows:
+        if isinstance(target, bytes):
+            touched[cx.redirects.resolve(target)] = None
+    return RecordChanges(tuple(to_str(e) for e in touched),
+                         any(op_type in MEMBERSHIP_OPS for _seq, op_type, _target in rows),
+                         rows[-1][0] if rows else mark)
+
 class Records(Part):
     """`ws.records`: records and links as people see them, through the active overlay."""
+
+    def __init__(self, cx: Context) -> None:
+        super().__init__(cx)
+        self._no_refs_at: int | None = None  # an op seq at which no field was in reference mode
 
     @reads
     def get(self, record: IdLike, table: str | None = None) -> Record | None:
@@ -137,6 +197,19 @@ class Records(Part):
 
         An id merged into another record reads as that record (the survivor)."""
         return record_(self._cx, record, table)
+
+    def mark(self) -> int:
+        """Where the oplog is now, for `changed_since` (a grid read keeps it with its rows)."""
+        return change_mark(self._cx)
+
+    def changed_since(self, mark: int, limit: int = 100) -> RecordChanges | None:
+        """The records that ops stored after `mark` (local writes, what rules and triggers wrote,
+        bundles from peers) are about, or None if that is unknown or large: read everything then.
+        Staged edits are not in the oplog: a reader in staging mode reads everything."""
+        found = changed_since(self._cx, mark, limit, self._no_refs_at)
+        if found is not None:
+            self._no_refs_at = found.mark
+        return found
 
     @reads
     def all(self, table: str) -> list[Record]:

@@ -21,6 +21,7 @@ import { SyncEngine } from './sync.js';
 import { signTime } from './ed25519.js';
 import { BlobKeeper } from './blobs.js';
 import { Turns } from './turns.js';
+import { patchRows } from './gridrows.js';
 
 // How long WebCrypto took for a signature, if anything signs through it (the split of a write's time,
 // noteSplit; the app's own writes are signed by worker/ed25519.js, which times itself).
@@ -105,6 +106,7 @@ export class WorkspaceHost {
     this.pending = new Map();
     this.nextCallId = 0;
     this.turns = new Turns(); // Python's calls, one at a time, a person's first (turns.js)
+    this.rowsKept = null; // the last grid read and its mark: the next read of that table is a patch (readRows)
     this.lastFlush = Promise.resolve();
     this.writeCalls = 0; // writing calls taken and not yet durable (a screen copy waits for none)
     this.lastWriteAt = -Infinity; // when the last one ended (a screen copy waits for a pause in a burst)
@@ -291,6 +293,7 @@ export class WorkspaceHost {
       return this.sync.action(method.slice(5), args || {});
     }
     const python = await this.python();
+    if (method === 'rows' && args && !args.since) return this.readRows(args);
     const writes = python.methods[method];
     if (writes === undefined) throw new ApiError({ type: 'LocalError', message: `unknown method ${method}` });
     if (method === 'view_export' && args && args.format === 'xlsx') await python.loadExtras(); // openpyxl, once
@@ -305,6 +308,20 @@ export class WorkspaceHost {
         this.lastWriteAt = performance.now();
       }
     }
+  }
+
+  /** A grid read: after the first, only the records written since this tab's last read of the same
+   * table (`rowsKept`), put into that read's rows (gridrows.js); a whole read when Python cannot say
+   * which records changed. The page gets all rows either way. */
+  async readRows(args) {
+    const kept = this.rowsKept && this.rowsKept.table === args.table ? this.rowsKept : null;
+    this.rowsKept = null; // a read that starts meanwhile reads everything (each patch fits its own kept read)
+    let data = await this.runCall('rows', kept ? { ...args, since: kept.data.mark } : args, false, performance.now(), null);
+    if (data && data.patch) {
+      data = patchRows(kept.data, data) || await this.runCall('rows', args, false, performance.now(), null);
+    }
+    if (data && data.mark) this.rowsKept = { table: args.table, data };
+    return data;
   }
 
   /** A core API call's turn, then (if it writes) its durability (execute's body). */
