@@ -314,8 +314,9 @@ export class WorkspaceHost {
    * table (`rowsKept`), put into that read's rows (gridrows.js); a whole read when Python cannot say
    * which records changed. The page gets all rows either way. */
   async readRows(args) {
+    // reads in flight at once each patch the kept read they began with (a patch covers every op since
+    // its mark), so whichever ends last leaves a matching read and mark
     const kept = this.rowsKept && this.rowsKept.table === args.table ? this.rowsKept : null;
-    this.rowsKept = null; // a read that starts meanwhile reads everything (each patch fits its own kept read)
     let data = await this.runCall('rows', kept ? { ...args, since: kept.data.mark } : args, false, performance.now(), null);
     if (data && data.patch) {
       data = patchRows(kept.data, data) || await this.runCall('rows', args, false, performance.now(), null);
