@@ -12,51 +12,20 @@ twin for the catch-up: it tells which rows a layout change would have to make ch
 from __future__ import annotations
 
 import argparse
-import collections
 import dataclasses
 import os
 import sqlite3
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from .context import QUICK, Context
 from .cpu_decode import _catch_up_cpu
 from .peers import ingest_all, replica_peer
+from .sqltime import timed_connection
 from .workloads import build_workloads
 
-
-class _TimedConnection(sqlite3.Connection):
-    """Counts CPU time per SQL statement while `on`."""
-
-    on = False
-    spent: ClassVar[collections.defaultdict[str, float]] = collections.defaultdict(float)
-    calls: ClassVar[collections.Counter[str]] = collections.Counter()
-
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        if not self.on:
-            return super().execute(sql, *args)
-        start = time.process_time()
-        try:
-            return super().execute(sql, *args)
-        finally:
-            self._count(sql, time.process_time() - start)
-
-    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        if not self.on:
-            return super().executemany(sql, *args)
-        start = time.process_time()
-        try:
-            return super().executemany(sql, *args)
-        finally:
-            self._count("(many) " + sql, time.process_time() - start)
-
-    @classmethod
-    def _count(cls, sql: str, seconds: float) -> None:
-        key = " ".join(sql.split()[:7])[:60]
-        cls.spent[key] += seconds
-        cls.calls[key] += 1
+_TimedConnection = timed_connection(words=7, width=60, many_prefix="(many) ")
 
 
 _PLAIN_CONNECT = sqlite3.connect

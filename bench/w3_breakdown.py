@@ -20,7 +20,7 @@ import sqlite3
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import openprod.commit as pipeline
 import openprod.crdt as crdt
@@ -35,41 +35,13 @@ from openprod.storage import configure
 from .manifest import DOC_TABLE, TEXT_FIELD, bench_manifest
 from .peer_workloads import _text_edit
 from .peers import make_env
+from .sqltime import timed_connection
 from .workloads import generate_trace
 
 CPU = time.process_time
 
 
-class _TimedConnection(sqlite3.Connection):
-    """Counts CPU time per SQL statement while `on`."""
-
-    on = False
-    spent: ClassVar[collections.defaultdict[str, float]] = collections.defaultdict(float)
-    calls: ClassVar[collections.Counter[str]] = collections.Counter()
-
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        if not self.on:
-            return super().execute(sql, *args)
-        start = CPU()
-        try:
-            return super().execute(sql, *args)
-        finally:
-            self._count(sql, CPU() - start)
-
-    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        if not self.on:
-            return super().executemany(sql, *args)
-        start = CPU()
-        try:
-            return super().executemany(sql, *args)
-        finally:
-            self._count(sql, CPU() - start)
-
-    @classmethod
-    def _count(cls, sql: str, seconds: float) -> None:
-        key = " ".join(sql.split()[:5])[:48]
-        cls.spent[key] += seconds
-        cls.calls[key] += 1
+_TimedConnection = timed_connection(words=5, width=48)
 
 
 def _wrap(owner: Any, name: str, spent: collections.defaultdict[str, float]) -> None:
