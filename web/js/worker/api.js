@@ -87,8 +87,12 @@ function rememberScreen(id, method, args, result) {
   if (method === 'info') screen.info = { id, info: result };
   else if (method === 'rows' && screen.info && screen.info.id === id) {
     screen.latest = { id, value: { table: args.table, info: screen.info.info, data: result, savedAt: Date.now() } };
-  } else if (method !== null) return; // null: a copy finished while a newer read waited
-  if (!screen.latest || method === 'info') return;
+    scheduleScreenCopy();
+  }
+}
+
+/** Write `screen.latest` after a pause: SCREEN_AFTER_READ_MS after a read, at most one copy per SCREEN_EVERY_MS. */
+function scheduleScreenCopy() {
   clearTimeout(screen.timer);
   const since = Date.now() - screen.at;
   const wait = since >= SCREEN_EVERY_MS ? SCREEN_AFTER_READ_MS : Math.max(SCREEN_QUIET_MS, SCREEN_EVERY_MS - since);
@@ -110,7 +114,7 @@ async function writeLatestScreen() {
     screen.at = Date.now();
     screen.writing = false;
   }
-  if (screen.latest !== latest && !screen.timer) rememberScreen(latest.id, null, null, null);
+  if (screen.latest !== latest && !screen.timer) scheduleScreenCopy(); // a newer read waited for this copy
 }
 
 // The name each workspace's entry was last written with here: a screen's 'info' rewrites the entry
