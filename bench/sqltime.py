@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 
@@ -24,22 +25,19 @@ class TimedConnection(sqlite3.Connection):
     calls: ClassVar[collections.Counter[str]] = collections.Counter()
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        if not self.on:
-            return super().execute(sql, *args)
-        start = time.process_time()
-        try:
-            return super().execute(sql, *args)
-        finally:
-            self._count(sql, time.process_time() - start)
+        return self._timed(super().execute, sql, sql, args)
 
     def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        return self._timed(super().executemany, self.many_prefix + sql, sql, args)
+
+    def _timed(self, run: Callable[..., sqlite3.Cursor], key: str, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
         if not self.on:
-            return super().executemany(sql, *args)
+            return run(sql, *args)
         start = time.process_time()
         try:
-            return super().executemany(sql, *args)
+            return run(sql, *args)
         finally:
-            self._count(self.many_prefix + sql, time.process_time() - start)
+            self._count(key, time.process_time() - start)
 
     @classmethod
     def _count(cls, sql: str, seconds: float) -> None:

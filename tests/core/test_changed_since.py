@@ -64,7 +64,7 @@ def test_merges_references_and_many_ops_are_unknown(peer_factory) -> None:
     assert ws.records.changed_since(mark, limit=4) is None  # more ops than asked for: read all
     assert ws.records.changed_since(mark, limit=5) is not None
 
-    attendee = ws.create_record("schedule.Attendees", {"name": "placeholder"})
+    attendee = ws.create_record("schedule.Attendees", {"name": "Front row guest"})
     with ws.transaction() as tx:
         tx.set_reference(attendee, ATTENDEE, a, NAME)
     mark = ws.records.mark()
