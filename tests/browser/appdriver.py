@@ -19,6 +19,16 @@ from wdpage import WebDriverPage
 # a workspace waits for it, so 90 s was a bound a loaded machine could reach with nothing wrong.
 BOOT_MS = 180_000
 GRID = "body:not([data-opening]) table.grid"  # js/opening.js marks the opening screen until the real one is drawn
+# The copy of the last grid shown, as js/opening.js keeps it for the next opening (null: none kept yet).
+KEPT_SCREEN = """async (ws) => {
+    const db = await new Promise((ok, no) => { const r = indexedDB.open(`openprod-ws-${ws}`);
+        r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+    try {
+        if (!db.objectStoreNames.contains('screen')) return null;
+        return await new Promise((ok) => { const g = db.transaction('screen').objectStore('screen').get('last');
+            g.onsuccess = () => ok(g.result || null); });
+    } finally { db.close(); }
+}"""
 LOCAL = re.compile(r"^(https?://(127\.0\.0\.1|insecure\.openprod\.test)[:/]|data:|blob:|about:)")
 
 
@@ -176,6 +186,23 @@ class AppPage:
     def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = self.api("stats")
         return result
+
+    def kept_screen(self, ws: str) -> dict[str, Any] | None:
+        """The grid this browser kept for the next opening of `ws`, read from IndexedDB as opening.js does."""
+        kept: dict[str, Any] | None = self.page.evaluate(KEPT_SCREEN, ws)
+        return kept
+
+    def wait_kept_screen(self, ws: str, until: Any, what: str, timeout_s: float = 30) -> dict[str, Any]:
+        """Until the kept grid of `ws` satisfies `until(rows)` (it is written a moment after the grid
+        settles, at most every 2 s); the copy."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            kept = self.kept_screen(ws)
+            if kept and until(kept["data"]["rows"]):
+                return kept
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the kept grid of {ws} never {what}")
+            self.page.wait_for_timeout(100)
 
     def wait_role(self, role: str, timeout_s: float = 60.0) -> None:
         """Poll the worker until this tab has `role` ('owner' or 'client')."""

@@ -11,7 +11,6 @@ in the other.
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +21,6 @@ from engines import expect
 pytestmark = pytest.mark.browser
 
 CONTACTS = "contacts.Contacts"
-CACHED_ROWS = """async (ws) => {
-    const db = await new Promise((resolve, reject) => {
-        const req = indexedDB.open(`openprod-ws-${ws}`);
-        req.onsuccess = () => resolve(req.result);
-        req.onerror = () => reject(req.error);
-    });
-    try {
-        if (!db.objectStoreNames.contains('screen')) return -1;
-        const value = await new Promise((resolve) => {
-            const get = db.transaction('screen').objectStore('screen').get('last');
-            get.onsuccess = () => resolve(get.result);
-        });
-        return value ? value.data.rows.length : -1;
-    } finally { db.close(); }
-}"""
-
-
 MARK_GONE_JS = """() => {
     window.openingMarkGone = [];
     new MutationObserver(() => {
@@ -51,11 +33,7 @@ MARK_GONE_JS = """() => {
 
 def wait_screen_kept(app: AppPage, ws: str, rows: int, timeout_s: float = 30) -> None:
     """Until the worker has written the grid it showed to this browser's storage."""
-    deadline = time.monotonic() + timeout_s
-    while app.page.evaluate(CACHED_ROWS, ws) != rows:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the grid of {ws} was not kept with {rows} rows")
-        app.page.wait_for_timeout(100)
+    app.wait_kept_screen(ws, lambda kept: len(kept) == rows, f"had {rows} rows", timeout_s)
 
 
 def open_held(profile: Any, url: str) -> AppPage:

@@ -10,7 +10,6 @@ racing the worker's own writes of it.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,6 @@ CONTACTS = "contacts.Contacts"
 NAME, ROLE, PHONE = (f"{CONTACTS}.{f}" for f in ("name", "role", "phone"))
 GONE = "00000000-0000-4000-8000-00000000dead"
 
-KEPT = """async (ws) => {
-    const db = await new Promise((ok, no) => { const r = indexedDB.open(`openprod-ws-${ws}`);
-        r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
-    try {
-        if (!db.objectStoreNames.contains('screen')) return null;
-        return await new Promise((ok) => { const g = db.transaction('screen').objectStore('screen').get('last');
-            g.onsuccess = () => ok(g.result || null); });
-    } finally { db.close(); }
-}"""
 MAKE_STALE = """async ([ws, kept, name, role, gone]) => {
     for (const row of kept.data.rows) {
         if (row.values[name] === 'Ben') row.values[name] = 'Ben (yesterday)';
@@ -52,14 +42,7 @@ MAKE_STALE = """async ([ws, kept, name, role, gone]) => {
 
 def wait_kept(app: AppPage, ws: str, rows: int, timeout_s: float = 30) -> dict[str, Any]:
     """Until the worker has kept the grid it showed (written a moment after the grid settles); the copy."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        kept = app.page.evaluate(KEPT, ws)
-        if kept and len(kept["data"]["rows"]) == rows:
-            return dict(kept)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the grid of {ws} was not kept with {rows} rows")
-        app.page.wait_for_timeout(100)
+    return app.wait_kept_screen(ws, lambda kept: len(kept) == rows, f"had {rows} rows", timeout_s)
 
 
 def test_a_stale_kept_screen_is_replaced_by_the_real_grid_and_edits_typed_on_it_go_to_the_real_records(

@@ -7,7 +7,6 @@ Both engines.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -17,20 +16,6 @@ pytestmark = pytest.mark.browser
 
 CONTACTS = "contacts.Contacts"
 NAME = f"{CONTACTS}.name"
-KEPT_NAMES = """async (ws) => {
-    const db = await new Promise((resolve, reject) => {
-        const req = indexedDB.open(`openprod-ws-${ws}`);
-        req.onsuccess = () => resolve(req.result);
-        req.onerror = () => reject(req.error);
-    });
-    try {
-        const value = await new Promise((resolve) => {
-            const get = db.transaction('screen').objectStore('screen').get('last');
-            get.onsuccess = () => resolve(get.result);
-        });
-        return value ? value.data.rows.map((r) => r.values[NAME]) : null;
-    } finally { db.close(); }
-}""".replace("NAME", repr(NAME))
 # Edits as a person makes them with the grid showing: each re-reads the grid ('changed'), and the worker
 # keeps a copy of it every 2 s at most. The pauses let the copy fall between and beside the edits.
 EDITS = """async ([record, n, pauseMs]) => {
@@ -43,11 +28,7 @@ EDITS = """async ([record, n, pauseMs]) => {
 
 def wait_kept(app: AppPage, ws: str, name: str, timeout_s: float = 30) -> None:
     """Until the kept copy of the grid shows `name` (the copy is written a moment after the grid is read)."""
-    deadline = time.monotonic() + timeout_s
-    while name not in (app.page.evaluate(KEPT_NAMES, ws) or []):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the kept grid of {ws} never showed {name!r}")
-        app.page.wait_for_timeout(100)
+    app.wait_kept_screen(ws, lambda rows: name in [r["values"].get(NAME) for r in rows], f"showed {name!r}", timeout_s)
 
 
 def test_the_grid_copy_is_written_on_the_workspace_connection_never_beside_a_log_write(
