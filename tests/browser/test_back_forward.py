@@ -8,6 +8,7 @@ comes back."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -53,3 +54,50 @@ def test_a_tab_that_navigated_away_lets_another_tab_open_the_workspace(profile: 
     else:
         assert kept is None
     assert a.errors == [] and b.errors == []
+
+
+# The page's read of the workspace it opens (js/worker/preopen.js `handOver`) takes the workspace's lock
+# first. Leaving the page (`letGoNow`, on `pagehide`) before or during that read must let the lock go
+# too: a page frozen mid-read kept it, and the next tab waited on a page that could not answer.
+LEAVE_DURING_READ = """async ([id, when]) => {
+    const m = await import('/js/worker/preopen.js');
+    const posted = [];
+    if (when === 'reading') {  // the lock is granted and the workspace's database is being opened
+        const open = indexedDB.open.bind(indexedDB);
+        indexedDB.open = (name, ...rest) => {
+            if (name === `openprod-ws-${id}`) m.letGoNow();
+            return open(name, ...rest);
+        };
+    }
+    const reading = m.handOver(id, { postMessage: (message) => posted.push(message) });
+    if (when === 'before') m.letGoNow();
+    await reading;
+    return posted.length;
+}"""
+LOCKS_HELD = "async () => (await navigator.locks.query()).held.map((lock) => lock.name)"
+
+
+@pytest.mark.parametrize("when", ["before", "reading"])
+def test_leaving_while_the_page_reads_the_workspace_lets_its_lock_go(profile: Any, server: Any, when: str) -> None:
+    a = AppPage(profile.new_page()).open(server.url)
+    a.ensure_identity("Alice Stage")
+    ws = a.create_workspace("Left mid-read")
+    a.new_record({"Name": "Jo Lights"})
+    a.wait_saved()
+    a.page.goto(f"{server.url}version.txt")  # out of the app: its worker ends and lets the workspace go
+    lock = f"openprod-ws-{ws}"
+    wait_let_go(a, lock, "the app's own tab never let the workspace go")
+
+    posted = a.page.evaluate(LEAVE_DURING_READ, [ws, when])
+
+    wait_let_go(a, lock, f"the page was left ({when} its read) and still holds the workspace")
+    assert posted == 0  # nothing is handed to the worker that was ended
+    assert a.errors == []
+
+
+def wait_let_go(app: AppPage, lock: str, failure: str, timeout_s: float = 30) -> None:
+    """Until `lock` is no longer held (a release is not instant)."""
+    deadline = time.monotonic() + timeout_s
+    while lock in app.page.evaluate(LOCKS_HELD):
+        assert time.monotonic() < deadline, failure
+        app.page.wait_for_timeout(100)

@@ -16,10 +16,15 @@
 import { openAppDb, openWorkspaceDb, readForStartup } from './store.js';
 
 const KIND = 'openprod-preread';
-const held = new Set(); // the releases of locks this page holds for its worker
+const held = new Set(); // the releases of locks this page holds for its worker, from the moment each is granted
+let left = false; // the page has let its worker go: a read still under way stops and lets its lock go
 
-/** Let go of every lock this page holds for its worker, now: the worker has been ended (js/main.js, on `pagehide`). */
+/**
+ * Let go of every lock this page holds for its worker, now: the worker has been ended (js/main.js, on
+ * `pagehide`). A lock granted during a read counts too (the page may be frozen before the read ends).
+ */
 export function letGoNow() {
+  left = true;
   for (const release of held) release();
   held.clear();
 }
@@ -83,7 +88,8 @@ export async function handOver(id, worker) {
       steps.checked = now();
       release = await lockIfFree(`openprod-ws-${id}`);
       steps.locked = now();
-      if (release) {
+      if (release) held.add(release);
+      if (release && !left) {
         db = await openWorkspaceDb(id);
         const stored = await readForStartup(db);
         steps.read = now();
@@ -97,14 +103,19 @@ export async function handOver(id, worker) {
   } finally {
     if (db) db.close();
   }
+  if (release && left) {
+    held.delete(release);
+    release();
+    return; // the worker is gone: nothing to hand over
+  }
   if (release && message.stored) {
-    held.add(release);
     channel.port1.onmessage = () => {
       channel.port1.close();
       held.delete(release);
       release();
     };
   } else if (release) {
+    held.delete(release);
     release();
   }
   worker.postMessage({ ...message, port: channel.port2 }, [channel.port2, ...transfer]);
