@@ -26,7 +26,7 @@ from .reads import (
 )
 from .references import reference_of as _reference_of
 from .results import Edge, Record
-from .values import KIND_REF, Reference
+from .values import KIND_REF, Reference, from_sql
 
 
 def record(cx: Context, record: IdLike, table: str | None = None) -> Record | None:
@@ -163,33 +163,49 @@ def change_mark(cx: Context) -> int:
     return int(row[0] or 0)
 
 
-def changed_since(cx: Context, mark: int, limit: int, no_refs_at: int | None) -> RecordChanges | None:
-    """The records the ops stored after `mark` are about; None when that is unknown (an op that can
-    change other records or the schema, a field in reference mode anywhere, or more than `limit`
-    ops: then reading everything is as cheap). `no_refs_at`: an op seq at which no field was in
-    reference mode (the scan for one is skipped when it covers `mark`: the ops since are row-local,
-    and none of those makes a reference)."""
-    rows = cx.conn.execute("SELECT seq, op_type, target FROM oplog WHERE seq > ? ORDER BY seq LIMIT ?",
-                           (mark, limit + 1)).fetchall()
+def row_local_ops(cx: Context, mark: int, limit: int) -> list[tuple[int, str, Any]] | None:
+    """(seq, op type, target) of the ops stored after `mark`; None when one of them can change other
+    records or the schema, or there are more than `limit` (then reading everything is as cheap)."""
+    rows: list[tuple[int, str, Any]] = cx.conn.execute(
+        "SELECT seq, op_type, target FROM oplog WHERE seq > ? ORDER BY seq LIMIT ?", (mark, limit + 1)).fetchall()
     if len(rows) > limit or any(op_type not in ROW_LOCAL_OPS for _seq, op_type, _target in rows):
         return None
-    if (no_refs_at is None or no_refs_at < mark) and cx.conn.execute(
-            "SELECT 1 FROM fields WHERE kind = ? LIMIT 1", (KIND_REF,)).fetchone():
-        return None  # a field showing another record's value: any record's change may show elsewhere
-    touched: dict[bytes, None] = {}
-    for _seq, _op_type, target in rows:
-        if isinstance(target, bytes):
-            touched[cx.redirects.resolve(target)] = None
-    return RecordChanges(tuple(to_str(e) for e in touched),
-                         any(op_type in MEMBERSHIP_OPS for _seq, op_type, _target in rows),
-                         rows[-1][0] if rows else mark)
+    return rows
+
+
+def shown_in(cx: Context) -> dict[bytes, tuple[bytes, ...]]:
+    """For each record a field in reference mode reads from, the records whose rows show it (ids as
+    merges left them). Deleted records' references count too, so a restore needs no new scan."""
+    shows: dict[bytes, dict[bytes, None]] = {}
+    for entity, value in cx.conn.execute("SELECT entity_id, value FROM fields WHERE kind = ?", (KIND_REF,)):
+        reference = from_sql(KIND_REF, value)
+        shows.setdefault(cx.redirects.resolve(reference.source), {})[cx.redirects.resolve(entity)] = None
+    return {source: tuple(readers) for source, readers in shows.items()}
+
+
+def with_readers(touched: dict[bytes, None], shows: dict[bytes, tuple[bytes, ...]]) -> dict[bytes, None]:
+    """`touched` and every record that shows one of them through references, chains included."""
+    if not shows:
+        return touched
+    found = dict(touched)
+    todo = list(touched)
+    while todo:
+        for reader in shows.get(todo.pop(), ()):
+            if reader not in found:
+                found[reader] = None
+                todo.append(reader)
+    return found
+
 
 class Records(Part):
     """`ws.records`: records and links as people see them, through the active overlay."""
 
     def __init__(self, cx: Context) -> None:
         super().__init__(cx)
-        self._no_refs_at: int | None = None  # an op seq at which no field was in reference mode
+        # `shown_in` as of an op seq: only SetReference (not row-local) adds a reference, and row-local
+        # ops can only take one away, so it stays right (or names a record too many) while the ops
+        # since are row-local
+        self._shows: tuple[int, dict[bytes, tuple[bytes, ...]]] | None = None
 
     @reads
     def get(self, record: IdLike, table: str | None = None) -> Record | None:
@@ -203,13 +219,27 @@ class Records(Part):
         return change_mark(self._cx)
 
     def changed_since(self, mark: int, limit: int = 100) -> RecordChanges | None:
-        """The records that ops stored after `mark` (local writes, what rules and triggers wrote,
-        bundles from peers) are about, or None if that is unknown or large: read everything then.
-        Staged edits are not in the oplog: a reader in staging mode reads everything."""
-        found = changed_since(self._cx, mark, limit, self._no_refs_at)
-        if found is not None:
-            self._no_refs_at = found.mark
-        return found
+        """The records whose rows ops stored after `mark` (local writes, what rules and triggers
+        wrote, bundles from peers) can have changed: their targets and the records that show those
+        through references. None if that is unknown or large: read everything then. Staged edits
+        are not in the oplog: a reader in staging mode reads everything."""
+        cx = self._cx
+        rows = row_local_ops(cx, mark, limit)
+        if rows is None:
+            return None
+        at = rows[-1][0] if rows else mark
+        if self._shows is None or self._shows[0] < mark:
+            self._shows = (at, shown_in(cx))
+        touched: dict[bytes, None] = {}
+        for _seq, _op_type, target in rows:
+            if isinstance(target, bytes):
+                touched[cx.redirects.resolve(target)] = None
+        touched = with_readers(touched, self._shows[1])
+        if len(touched) > limit:
+            return None
+        self._shows = (at, self._shows[1])
+        return RecordChanges(tuple(to_str(e) for e in touched),
+                             any(op_type in MEMBERSHIP_OPS for _seq, op_type, _target in rows), at)
 
     @reads
     def all(self, table: str) -> list[Record]:

@@ -64,10 +64,29 @@ def test_merges_references_and_many_ops_are_unknown(peer_factory) -> None:
     assert ws.records.changed_since(mark, limit=4) is None  # more ops than asked for: read all
     assert ws.records.changed_since(mark, limit=5) is not None
 
-    attendee = ws.create_record("schedule.Attendees", {"name": "Front row guest"})
+    guest = ws.create_record("schedule.Attendees", {"name": "Front row guest"})
     with ws.transaction() as tx:
-        tx.set_reference(attendee, ATTENDEE, a, NAME)
-    mark = ws.records.mark()
-    ws.set_field(a, NAME, "Jane Doe")  # shows in the attendee's row too, which the op does not name
-    assert ws.records.get(attendee).get("name") == "Jane Doe"
+        tx.set_reference(guest, ATTENDEE, a, NAME)  # a new reference can show anything anywhere
     assert ws.records.changed_since(mark) is None
+
+
+def test_a_write_names_the_records_that_show_it_through_references_chains_included(peer_factory) -> None:
+    ws = peer_factory("Alice").ws
+    jane = ws.create_record(CONTACTS, {"name": "Jane"})
+    others = [ws.create_record(CONTACTS, {"name": f"Person {i}"}) for i in range(5)]
+    guest = ws.create_record("schedule.Attendees", {"name": "Front row guest"})
+    plus_one = ws.create_record("schedule.Attendees", {"name": "Plus one"})
+    mark = ws.records.mark()
+    assert ws.records.changed_since(mark).records == ()  # (what it knows of references is as of now)
+    with ws.transaction() as tx:
+        tx.set_reference(guest, ATTENDEE, jane, NAME)
+        tx.set_reference(plus_one, ATTENDEE, guest, ATTENDEE)  # a chain: Jane -> guest -> plus one
+    mark = ws.records.mark()
+    ws.set_field(jane, NAME, "Jane Doe")  # shows in both attendees' rows, which the op does not name
+    assert ws.records.get(plus_one).get("name") == "Jane Doe"
+    found = ws.records.changed_since(mark)
+    assert found is not None and set(found.records) == {jane, guest, plus_one}
+    ws.set_field(others[2], PHONE, "555-0102")  # nobody shows this one
+    assert ws.records.changed_since(found.mark).records == (others[2],)
+    ws.delete_record(jane)  # both now say why they show nothing
+    assert set(ws.records.changed_since(found.mark).records) == {others[2], jane, guest, plus_one}
