@@ -7,7 +7,7 @@ away, each marked when it was concurrent with another write (a conflict) or arri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from . import hlc as hlc_mod
@@ -68,11 +68,20 @@ class Change:
     collaborative: str | None = None  # "text" or "list": an edit merged into a collaborative field
 
 
+    def text_change(self) -> tuple[str, str]:
+        """For a collaborative text edit: (what it removed, what it added), "" for none."""
+        return text_change(self.old, self.new) if self.collaborative == "text" else ("", "")
+
     def describe(self) -> str:
         """One sentence: "Alice chose '555-1111' over Bob's '555-2222'", "Bob changed it from 'todo'
         to 'done' while Alice, not having seen that, changed it to 'blocked'"."""
         who = f"{self.display_name} (staged, not saved yet)" if self.staged else self.display_name
         if self.collaborative == "text":
+            removed, added = self.text_change()
+            if removed and added:
+                return f"{who} replaced {_quoted(removed)} with {_quoted(added)} in the text"
+            if added or removed:
+                return f"{who} {'added' if added else 'removed'} {_quoted(added or removed)}"
             return f"{who} edited the text"
         if self.collaborative == "list":
             return f"{who} changed the list"
@@ -97,6 +106,22 @@ class Change:
             sentence += (f" at the same time as {_names(self.concurrent_with)}, "
                          f"{'neither having seen the other' if alone else 'none having seen the others'}")
         return sentence
+
+
+def text_change(old: Any, new: Any) -> tuple[str, str]:
+    """(removed, added): the part of `old` that `new` replaced, found as the span between their
+    common start and end. One burst of typing is one span; edits far apart show as one wider span."""
+    old, new = old or "", new or ""
+    if not isinstance(old, str) or not isinstance(new, str):
+        return "", ""
+    start = 0
+    limit = min(len(old), len(new))
+    while start < limit and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < limit - start and old[len(old) - 1 - end] == new[len(new) - 1 - end]:
+        end += 1
+    return old[start:len(old) - end], new[start:len(new) - end]
 
 
 def _quoted(value: Any) -> str:
@@ -142,6 +167,7 @@ def field_history(ws: Context, record: IdLike, field: str) -> list[Change]:
     # list, never in conflict, so it is told as "edited" in its place in time, apart from the writes.
     edits = {i: _collaborative(rows[i], op, names, stale) for i, op in enumerate(decoded)
              if isinstance(op, o.ApplyCrdt | o.ClearAndAdd)}
+    _with_texts(ws, edits, decoded)
     rows = [r for i, r in enumerate(rows) if i not in edits]
     ops = [op for i, op in enumerate(decoded) if i not in edits]
     writes = []
@@ -199,6 +225,24 @@ def _collaborative(row: tuple[bytes, bytes, str, bytes, bytes], op: o.ApplyCrdt 
         when=hlc_mod.to_display(ord_[:12]), old=None, new=None, bundle_id=to_str(bundle_id),
         op_id=to_str(op.op_id), op_type=op_type, field=op.field, collaborative=kind,
         stale=bundle_id in stale)
+
+
+def _with_texts(ws: Context, edits: dict[int, Change], decoded: list[o.Op]) -> None:
+    """Each text edit's text before and after it (`old`, `new`), its edits replayed in time order on a
+    fresh document: what the field read just after it, concurrent edits from before it included."""
+    texts = [i for i, change in edits.items() if change.collaborative == "text"]
+    if not texts or ws.crdt.backend is None:
+        return
+    backend = ws.crdt.backend
+    doc = backend.new_doc("text")
+    before = ""
+    for i in sorted(texts, key=lambda i: edits[i].hlc):
+        op = decoded[i]
+        assert isinstance(op, o.ApplyCrdt)
+        backend.apply(doc, op.delta)
+        after = backend.render(doc, "text")
+        edits[i] = replace(edits[i], old=before, new=after)
+        before = after
 
 
 def _staged(ws: Context, entity: bytes, members: tuple[str, ...], previous: Any) -> list[Change]:

@@ -146,7 +146,7 @@ def test_record_form_tables_history_and_print(profile: Any, engine: str, server:
     app.page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
 
-    # Shared notes (a collaborative text field): its history names who edited it
+    # Shared notes (a collaborative text field): its history names who typed what
     seq = app.stats()["workspace"]["loggedSeq"]
     app.field("Notes").fill("Allergic to peanuts")
     app.page.keyboard.press("Tab")  # leaving the field ends the typing burst: it is saved
@@ -158,11 +158,11 @@ def test_record_form_tables_history_and_print(profile: Any, engine: str, server:
     expect(dialog).to_contain_text("Who changed Notes?")
     expect(dialog.locator("li.change")).to_have_count(1)
     expect(dialog.locator("li.change").first).to_contain_text("Alice Stage")
-    expect(dialog.locator("li.change").first).to_contain_text("edited the text")
+    expect(dialog.locator("li.change").first).to_contain_text("added Allergic to peanuts")
 
     def notes_history() -> None:
         app.page.get_by_role("button", name="Who changed Notes?").click()
-        expect(app.page.get_by_role("dialog").locator("li.change").first).to_contain_text("edited the text")
+        expect(app.page.get_by_role("dialog").locator("li.change").first).to_contain_text("added Allergic to peanuts")
 
     app.page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()

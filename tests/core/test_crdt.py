@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from helpers import sync
@@ -300,8 +302,32 @@ def test_who_changed_a_text_or_list_field_names_each_edit_in_time_order(pair) ->
     sync(alice, bob)
     for peer in (alice, bob):
         text = peer.ws.history.field(rid, NOTES)
-        assert [c.describe() for c in text] == ["Alice edited the text", "Bob edited the text"]
+        assert [c.describe() for c in text] == ["Alice added 'Hello world'", "Bob added '!'"]
+        assert [(c.old, c.new) for c in text] == [("", "Hello world"), ("Hello world", "Hello world!")]
         assert [c.collaborative for c in text] == ["text", "text"] and text[0].hlc < text[1].hlc
         assert [c.describe() for c in peer.ws.history.field(rid, TAGS)] == ["Alice changed the list"]
         assert [c.describe() for c in peer.ws.history.field(rid, "item")][-1] == \
             "Alice changed it from 'Dagger' to 'Rapier'"
+
+
+def test_a_text_edit_in_the_history_says_what_it_added_removed_or_replaced(pair) -> None:
+    """Each edit of a collaborative text shows the text just before and after it, edits made apart
+    merged in time order, so "who changed this?" can say what each person typed."""
+    alice, bob, rid = pair
+    sync(alice, bob)
+    with alice.ws.transaction() as tx:
+        tx.edit_text(rid, NOTES, [(0, 5, "Goodbye")])  # "Hello world" -> "Goodbye world"
+    with bob.ws.transaction() as tx:  # apart: Bob has not seen Alice's edit
+        tx.edit_text(rid, NOTES, [(6, 5, "")])  # "Hello world" -> "Hello "
+    sync(alice, bob)
+    with bob.ws.transaction() as tx:
+        tx.edit_text(rid, NOTES, [(0, 0, "Lights: ")])
+    sync(alice, bob)
+    shown = alice.ws.records.get(rid).get("notes")
+    assert shown == bob.ws.records.get(rid).get("notes") == "Lights: Goodbye "
+    for peer in (alice, bob):
+        text = peer.ws.history.field(rid, NOTES)
+        assert [c.describe() for c in text] == [
+            "Alice added 'Hello world'", "Alice replaced 'Hello' with 'Goodbye' in the text",
+            "Bob removed 'world'", "Bob added 'Lights: '"]
+        assert text[-1].new == shown and all(a.new == b.old for a, b in pairwise(text))

@@ -29,9 +29,21 @@ function others(field, list) {
   return parts;
 }
 
+/** A piece of text as quoted in a change: long ones cut in the middle, where the eye cares least. */
+function piece(text) {
+  const cut = text.length > 160 ? `${text.slice(0, 100)} … ${text.slice(-50)}` : text;
+  return h('q', {}, cut);
+}
+
 /** What one change did, in words: a decision names what it chose over, not "from X to X". */
 function what(field, c) {
-  if (c.collaborative === 'text') return ['edited the text'];
+  if (c.collaborative === 'text') {
+    const [removed, added] = c.text_change || ['', ''];
+    if (removed && added) return ['replaced ', piece(removed), ' with ', piece(added)];
+    if (added) return ['added ', piece(added)];
+    if (removed) return ['removed ', piece(removed)];
+    return ['edited the text'];
+  }
   if (c.collaborative === 'list') return ['changed the list'];
   if (c.resolution) {
     const over = c.chosen_over && c.chosen_over.length ? [' over ', others(field, c.chosen_over)] : [];

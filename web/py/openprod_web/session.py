@@ -575,7 +575,7 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
                  "chosen_over": others(c.chosen_over), "supersedes": c.supersedes is not None,
                  "picked_from": c.picked.display_name if c.picked and c.picked.actor != c.actor else None,
                  "accepted": c.accepted, "stale": c.stale, "staged": c.staged, "collaborative": c.collaborative,
-                 "description": c.describe()}
+                 "text_change": c.text_change(), "description": c.describe()}
                 for c in self.ws.history.field(record, field)]
 
     async def m_membership(self, record: str) -> list[dict[str, Any]]:
