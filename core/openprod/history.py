@@ -21,6 +21,7 @@ from .ids import IdLike, as_id, to_str
 from .reads import actor_names, tables_of
 from .registers import register_writes
 from .storage import get_meta, set_meta
+from .text_edits import changed_span
 
 if TYPE_CHECKING:
     from .awareness import Awareness
@@ -109,19 +110,11 @@ class Change:
 
 
 def text_change(old: Any, new: Any) -> tuple[str, str]:
-    """(removed, added): the part of `old` that `new` replaced, found as the span between their
-    common start and end. One burst of typing is one span; edits far apart show as one wider span."""
-    old, new = old or "", new or ""
-    if not isinstance(old, str) or not isinstance(new, str):
+    """(removed, added) between two texts (`text_edits.changed_span`); nothing for non-texts."""
+    if not isinstance(old or "", str) or not isinstance(new or "", str):
         return "", ""
-    start = 0
-    limit = min(len(old), len(new))
-    while start < limit and old[start] == new[start]:
-        start += 1
-    end = 0
-    while end < limit - start and old[len(old) - 1 - end] == new[len(new) - 1 - end]:
-        end += 1
-    return old[start:len(old) - end], new[start:len(new) - end]
+    _where, removed, added = changed_span(old or "", new or "")
+    return removed, added
 
 
 def _quoted(value: Any) -> str:

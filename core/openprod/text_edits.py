@@ -11,6 +11,19 @@ from __future__ import annotations
 CONTEXT = 32  # characters of context used to find where an edit goes in text others changed meanwhile
 
 
+def changed_span(old: str, new: str) -> tuple[int, str, str]:
+    """(where, removed, inserted): the span of `old` that `new` replaced, between their common start
+    and end. One burst of typing is one span; edits far apart show as one wider span."""
+    prefix = 0
+    limit = min(len(old), len(new))
+    while prefix < limit and old[prefix] == new[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and old[len(old) - 1 - suffix] == new[len(new) - 1 - suffix]:
+        suffix += 1
+    return prefix, old[prefix:len(old) - suffix], new[prefix:len(new) - suffix]
+
+
 def text_edits(base: str, mine: str, current: str) -> list[tuple[int, int, str]]:
     """The edits that turn `base` (what the person started from) into `mine`, placed on `current`.
 
@@ -21,15 +34,7 @@ def text_edits(base: str, mine: str, current: str) -> list[tuple[int, int, str]]
     """
     if base == mine:
         return []
-    prefix = 0
-    limit = min(len(base), len(mine))
-    while prefix < limit and base[prefix] == mine[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < limit - prefix and base[len(base) - 1 - suffix] == mine[len(mine) - 1 - suffix]:
-        suffix += 1
-    removed = base[prefix:len(base) - suffix]
-    inserted = mine[prefix:len(mine) - suffix]
+    prefix, removed, inserted = changed_span(base, mine)
     before = base[:prefix]
     if current.startswith(before):
         start = prefix
