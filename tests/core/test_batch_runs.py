@@ -44,6 +44,11 @@ def quarantine_of(peer: Peer) -> list[tuple[str, str, str | None]]:
     return [(q.reason, q.detail, q.bundle_id) for q in peer.ws.oplog.quarantined()]
 
 
+def notices_of(peer: Peer) -> list[tuple[str, str, str, str, str]]:
+    """The awareness notices (the run notes each bundle's writes as the per-bundle way does)."""
+    return [(n.record, n.field, n.other_field, n.actor, n.other_actor) for n in peer.ws.history.awareness_notices()]
+
+
 def compare(batch: Peer, single: Peer, wires: list[bytes]) -> list[IngestResult]:
     """`batch` gets `wires` in one call, `single` one call per wire: everything must match."""
     batch_events, single_events = events_of(batch), events_of(single)
@@ -56,6 +61,7 @@ def compare(batch: Peer, single: Peer, wires: list[bytes]) -> list[IngestResult]
     assert batch.ws.vector_clock == single.ws.vector_clock
     assert batch.ws.chain_digests == single.ws.chain_digests
     assert quarantine_of(batch) == quarantine_of(single)
+    assert notices_of(batch) == notices_of(single)
     assert batch.ws.oplog.size() == single.ws.oplog.size()
     again = Workspace.open(connect(batch.path), batch.env)  # what is on disk: the same clock and digests
     assert again.vector_clock == batch.ws.vector_clock and again.chain_digests == batch.ws.chain_digests
@@ -95,7 +101,7 @@ def test_a_plain_catch_up_matches_one_bundle_at_a_time(peer_factory) -> None:
     """Two writers' field edits on three records, registers written again and again across the
     batch and twice inside one bundle, the writers taking turns after seeing each other: one run
     for the whole batch, storing each register's last write only. Same state, no conflict, the
-    same events in order as one bundle at a time."""
+    same events in order as one bundle at a time, and the same awareness notices."""
     alice, bob, cleo, dev, rids = _team(peer_factory, 3)
     wires = []
     for turn in range(4):
@@ -115,6 +121,7 @@ def test_a_plain_catch_up_matches_one_bundle_at_a_time(peer_factory) -> None:
     assert cleo.ws.conflicts.open() == []
     assert cleo.ws.state_hash() == alice.ws.state_hash()
     assert cleo.ws.records.get(rids[1]).get("status") == "Bob 3 again"
+    assert notices_of(cleo)  # Alice's and Bob's writes to other fields of the same records, at once
 
 
 def test_a_bad_bundle_inside_a_plain_run_is_refused_alone(peer_factory) -> None:
