@@ -502,15 +502,17 @@ class _PlainRun:
             bundle_rows: list[tuple[object, ...]] = []
             op_rows: list[oplog.OpRow] = []
             target_rows: list[tuple[bytes, int]] = []
-            extras: list[tuple[bytes, str, bytes, int]] = []
             stale_rows: list[tuple[bytes, bytes, int, int, int]] = []
             threshold = ws.settings.stale_threshold_ms
-            for bundle, _data, _digest, received, stale, _seen in held:
+            for bundle, _data, _digest, received, stale, seen in held:
                 bundle_rows.append(oplog.bundle_row(bundle, bundle_seq, op_seq, received))
-                rows, targets, more = oplog.op_rows(bundle, bundle_seq, op_seq)
-                op_rows.extend(rows)
-                target_rows.extend((target, bundle_seq) for target in targets)
-                extras.extend(more)
+                # what `oplog.op_rows` gives a bundle of field writes (one register each, none in
+                # `op_touches`), from the ords `take` made
+                actor = bundle.header.actor
+                op_rows.extend([(op_seq + index, op.op_id, ord_, bundle_seq, index, actor, op.TYPE, entity, field, raw)
+                                for index, (op, raw, (entity, field, ord_))
+                                in enumerate(zip(bundle.ops, bundle.op_bytes, seen, strict=True))])
+                target_rows.extend((target, bundle_seq) for target in dict.fromkeys(write[0] for write in seen))
                 if stale is not None:
                     stale_rows.append((bundle.bundle_id, bundle.hlc, stale[0], threshold, stale[1]))
                 bundle_seq += 1
@@ -518,8 +520,6 @@ class _PlainRun:
             conn.executemany(oplog.BUNDLE_INSERT, bundle_rows)
             conn.executemany(oplog.OPLOG_INSERT, op_rows)
             conn.executemany(oplog.TARGET_INSERT, target_rows)
-            if extras:
-                conn.executemany(oplog.TOUCH_INSERT, extras)
             ws.applier.set_fields(list(self.writes.values()))
             if stale_rows:
                 conn.executemany(

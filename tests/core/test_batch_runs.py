@@ -49,6 +49,17 @@ def notices_of(peer: Peer) -> list[tuple[str, str, str, str, str]]:
     return [(n.record, n.field, n.other_field, n.actor, n.other_actor) for n in peer.ws.history.awareness_notices()]
 
 
+def stored_rows(peer: Peer) -> tuple[list[tuple[Any, ...]], ...]:
+    """The oplog's rows (the run builds them itself) and the bundles' rows and targets, in order."""
+    conn = peer.ws.conn
+    return (conn.execute("SELECT seq, op_id, ord, bundle_seq, idx, actor, op_type, target, field, payload"
+                         " FROM oplog ORDER BY seq").fetchall(),
+            conn.execute("SELECT seq, bundle_id, writer, hlc, header, signature, op_count, first_op FROM bundles"
+                         " ORDER BY seq").fetchall(),
+            conn.execute("SELECT target, bundle_seq FROM bundle_targets ORDER BY bundle_seq, target").fetchall(),
+            conn.execute("SELECT target, field, ord, op_seq FROM op_touches ORDER BY op_seq, target, field").fetchall())
+
+
 def compare(batch: Peer, single: Peer, wires: list[bytes]) -> list[IngestResult]:
     """`batch` gets `wires` in one call, `single` one call per wire: everything must match."""
     batch_events, single_events = events_of(batch), events_of(single)
@@ -63,6 +74,7 @@ def compare(batch: Peer, single: Peer, wires: list[bytes]) -> list[IngestResult]
     assert quarantine_of(batch) == quarantine_of(single)
     assert notices_of(batch) == notices_of(single)
     assert batch.ws.oplog.size() == single.ws.oplog.size()
+    assert stored_rows(batch) == stored_rows(single)
     again = Workspace.open(connect(batch.path), batch.env)  # what is on disk: the same clock and digests
     assert again.vector_clock == batch.ws.vector_clock and again.chain_digests == batch.ws.chain_digests
     again.close()
