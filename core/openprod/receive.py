@@ -22,6 +22,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from math import isfinite
 from typing import TYPE_CHECKING, Any
 
 from . import hlc as hlc_mod
@@ -47,13 +48,13 @@ from .errors import (
 )
 from .identity import short_actor
 from .ids import commits_to, to_str
-from .modules import Schema
+from .modules import MAX_STRING, Schema
 from .parked import Wait
 from .results import BundleEvent, IngestResult, OplogSize, Quarantined, StoredBundle, actor_str, id_str
 from .settings import check_setter
 from .state import Effects
 from .validation import check_op, check_set_field
-from .values import to_sql
+from .values import KIND_BOOL, KIND_NUMBER, KIND_STRING, to_sql
 
 if TYPE_CHECKING:
     from .context import Context
@@ -295,6 +296,7 @@ def _one(ws: Context, bundle: Bundle, valid: bool, data: bytes, source: str | No
 # found when it is first needed (None until then).
 _Tip = tuple[bytes, bytes, bytes | None]
 _PLAIN_OPS = frozenset((o.SetField, o.ClearField))
+_EXACT_INT = 2**53  # an int value inside (-2**53, 2**53) is canonical (`modules.normalize_value`)
 
 
 class _PlainRun:
@@ -316,13 +318,15 @@ class _PlainRun:
         self.ws = ws
         self.batch = batch
         self.tips: dict[bytes, dict[str, _Tip]] = {}  # record -> field -> its winner (records read)
+        self._values: tuple[Schema | None, dict[str, str]] = (None, {})  # see `_value_kinds`
         self._read([op.entity for bundle in bundles for op in bundle.ops  # type: ignore[attr-defined]
                     if type(op) in _PLAIN_OPS])
         self._clear()
 
     def _clear(self) -> None:
-        # bundle, data, its writer's digest with it, received at, (age, flagged at) when stale
-        self.held: list[tuple[Bundle, bytes, bytes, int, tuple[int, int] | None]] = []
+        # bundle, data, its writer's digest with it, received at, (age, flagged at) when stale, and
+        # its (record, field, ord) writes for awareness (`field_writes`, built while taking it)
+        self.held: list[tuple[Bundle, bytes, bytes, int, tuple[int, int] | None, list[tuple[bytes, str, bytes]]]] = []
         self.ids: set[bytes] = set()
         self.vc: dict[bytes, bytes] = {}  # writer -> latest hlc in the run
         self.digests: dict[bytes, bytes] = {}
@@ -347,6 +351,25 @@ class _PlainRun:
                     f"SELECT entity_id, field, ord, actor FROM fields WHERE entity_id IN ({','.join('?' * len(part))})"
                     " AND kind IS NOT 'c'", part):
                 self.tips[record][field] = (ord_, actor, None)
+
+    def _value_kinds(self, schema: Schema) -> dict[str, str]:
+        """Per field, its type when it is "string", "number" or "boolean" and no CRDT, else "";
+        answered once per `Schema` object (replaced, never changed, when modules change). A value
+        of such a field that is canonical at first sight (text within the length limit, an exact
+        int, a finite float with a fraction, a bool: what `normalize_value` returns unchanged)
+        needs no other check, and its `to_sql` is inline; any other goes through `check_set_field`."""
+        known_schema, kinds = self._values
+        if known_schema is not schema:
+            kinds = {}
+            self._values = (schema, kinds)
+        return kinds
+
+    @staticmethod
+    def _value_kind(schema: Schema, field: str) -> str:
+        fdef = schema.fields.get(field)
+        if fdef is None or fdef.crdt is not None:
+            return ""
+        return fdef.type if fdef.type in ("string", "number", "boolean") else ""
 
     def take(self, bundle: Bundle, data: bytes) -> bool:
         """Add a verified bundle to the run if it is plain (see the class); False leaves it alone."""
@@ -381,6 +404,8 @@ class _PlainRun:
         clock = header.clock
         actor = header.actor
         writes = self.writes
+        kinds = self._value_kinds(schema)
+        seen: list[tuple[bytes, str, bytes]] = []  # what `field_writes(ops)` gives, for awareness
         mine: dict[tuple[bytes, str], tuple[bytes, str, str | None, Any, bytes, bytes]] = {}
         for op in ops:
             kind = type(op)
@@ -394,14 +419,32 @@ class _PlainRun:
             if not (plain or (plain is None and tracker.plain_field(field))) or root(entity, entity) != entity \
                     or (merges is not None and merges(entity)) or register in diverged:
                 return False
-            try:
-                if kind is o.SetField:
-                    check_set_field(w, schema)  # type: ignore[arg-type]
-                elif check_op(op, schema) is not schema:
-                    return False
-            except Exception:
-                return False  # refused the per-bundle way, with its reason
+            sql: tuple[str | None, Any] | None = None  # (kind, value) once known
+            if kind is o.SetField:
+                value = w.value  # type: ignore[union-attr]
+                value_kind = kinds.get(field)
+                if value_kind is None:
+                    value_kind = kinds[field] = self._value_kind(schema, field)
+                value_type = type(value)
+                if value_kind == "string":
+                    if value_type is str and len(value) <= MAX_STRING:
+                        sql = (KIND_STRING, value)
+                elif value_kind == "number":
+                    if (value_type is int and -_EXACT_INT < value < _EXACT_INT) or (
+                            value_type is float and isfinite(value) and not value.is_integer()):
+                        sql = (KIND_NUMBER, value)
+                elif value_kind == "boolean" and value_type is bool:
+                    sql = (KIND_BOOL, 1 if value else 0)
+            if sql is None:
+                try:
+                    if kind is o.SetField:
+                        check_set_field(w, schema)  # type: ignore[arg-type]
+                    elif check_op(op, schema) is not schema:
+                        return False
+                except Exception:
+                    return False  # refused the per-bundle way, with its reason
             ord_ = op.hlc + op.op_id
+            seen.append((entity, field, ord_))
             latest = mine.get(register)
             if latest is not None:
                 tip_ord, tip_writer = latest[4], writer
@@ -421,8 +464,9 @@ class _PlainRun:
                     tip_ord < ord_ if tip_writer == writer else clock.get(tip_writer, zero) >= tip_ord[:12]):
                 return False  # concurrent with the register's tip: a conflict, tracked the per-bundle way
             if ord_ > tip_ord:
-                sql_kind, sql_value = to_sql(w.value if kind is o.SetField else None)  # type: ignore[union-attr]
-                mine[register] = (entity, field, sql_kind, sql_value, ord_, actor)
+                if sql is None:
+                    sql = to_sql(w.value if kind is o.SetField else None)  # type: ignore[union-attr]
+                mine[register] = (entity, field, sql[0], sql[1], ord_, actor)
         # taken: what the per-bundle way would store, in its order
         now = ws.env.now_ms  # called as often as the per-bundle way calls it
         received = now()
@@ -430,7 +474,7 @@ class _PlainRun:
         stale = (age, now()) if age > ws.settings.stale_threshold_ms else None
         digest = oplog.xor(self.digests.get(writer) or ws._digests.get(writer, oplog.NO_DIGEST),
                            oplog.header_digest(bundle.header_bytes))
-        self.held.append((bundle, data, digest, received, stale))
+        self.held.append((bundle, data, digest, received, stale, seen))
         self.digests[writer] = digest
         if header.hlc > run_vc.get(writer, vc.get(writer, zero)):
             run_vc[writer] = header.hlc
@@ -458,15 +502,17 @@ class _PlainRun:
             bundle_rows: list[tuple[object, ...]] = []
             op_rows: list[oplog.OpRow] = []
             target_rows: list[tuple[bytes, int]] = []
-            extras: list[tuple[bytes, str, bytes, int]] = []
             stale_rows: list[tuple[bytes, bytes, int, int, int]] = []
             threshold = ws.settings.stale_threshold_ms
-            for bundle, _data, _digest, received, stale in held:
+            for bundle, _data, _digest, received, stale, seen in held:
                 bundle_rows.append(oplog.bundle_row(bundle, bundle_seq, op_seq, received))
-                rows, targets, more = oplog.op_rows(bundle, bundle_seq, op_seq)
-                op_rows.extend(rows)
-                target_rows.extend((target, bundle_seq) for target in targets)
-                extras.extend(more)
+                # what `oplog.op_rows` gives a bundle of field writes (one register each, none in
+                # `op_touches`), from the ords `take` made
+                actor = bundle.header.actor
+                op_rows.extend([(op_seq + index, op.op_id, ord_, bundle_seq, index, actor, op.TYPE, entity, field, raw)
+                                for index, (op, raw, (entity, field, ord_))
+                                in enumerate(zip(bundle.ops, bundle.op_bytes, seen, strict=True))])
+                target_rows.extend((target, bundle_seq) for target in dict.fromkeys(write[0] for write in seen))
                 if stale is not None:
                     stale_rows.append((bundle.bundle_id, bundle.hlc, stale[0], threshold, stale[1]))
                 bundle_seq += 1
@@ -474,8 +520,6 @@ class _PlainRun:
             conn.executemany(oplog.BUNDLE_INSERT, bundle_rows)
             conn.executemany(oplog.OPLOG_INSERT, op_rows)
             conn.executemany(oplog.TARGET_INSERT, target_rows)
-            if extras:
-                conn.executemany(oplog.TOUCH_INSERT, extras)
             ws.applier.set_fields(list(self.writes.values()))
             if stale_rows:
                 conn.executemany(
@@ -492,7 +536,7 @@ class _PlainRun:
             # the per-bundle way, which refuses that one with its reason and applies the others
             self._clear()
             self.forget()
-            for bundle, data, _digest, _received, _stale in held:
+            for bundle, data, _digest, _received, _stale, _seen in held:
                 _one(ws, bundle, True, data, source, batch, results, applied)
             return
         except BaseException:
@@ -503,12 +547,12 @@ class _PlainRun:
         for (entity, field), write in self.writes.items():
             tips[entity][field] = (write[4], write[5], self.writers[(entity, field)])
         parked = ws.parked.count()
-        for bundle, data, digest, _received, stale in held:
+        for bundle, data, digest, _received, stale, seen in held:
             writer = bundle.writer
             ws.clock.receive(bundle.hlc)
             ws._chain_stored(writer, bundle.hlc, digest)
             batch.stored_bundle(bundle, digest)
-            ws.awareness.check(field_writes(bundle.ops), bundle.actor)
+            ws.awareness.check(seen, bundle.actor)
             done = to_str(bundle.bundle_id)
             results.append(IngestResult("applied", done, stale=stale is not None, applied=(done,), writer=writer,
                                         hlc=bundle.hlc))

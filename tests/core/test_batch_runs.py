@@ -44,6 +44,22 @@ def quarantine_of(peer: Peer) -> list[tuple[str, str, str | None]]:
     return [(q.reason, q.detail, q.bundle_id) for q in peer.ws.oplog.quarantined()]
 
 
+def notices_of(peer: Peer) -> list[tuple[str, str, str, str, str]]:
+    """The awareness notices (the run notes each bundle's writes as the per-bundle way does)."""
+    return [(n.record, n.field, n.other_field, n.actor, n.other_actor) for n in peer.ws.history.awareness_notices()]
+
+
+def stored_rows(peer: Peer) -> tuple[list[tuple[Any, ...]], ...]:
+    """The oplog's rows (the run builds them itself) and the bundles' rows and targets, in order."""
+    conn = peer.ws.conn
+    return (conn.execute("SELECT seq, op_id, ord, bundle_seq, idx, actor, op_type, target, field, payload"
+                         " FROM oplog ORDER BY seq").fetchall(),
+            conn.execute("SELECT seq, bundle_id, writer, hlc, header, signature, op_count, first_op FROM bundles"
+                         " ORDER BY seq").fetchall(),
+            conn.execute("SELECT target, bundle_seq FROM bundle_targets ORDER BY bundle_seq, target").fetchall(),
+            conn.execute("SELECT target, field, ord, op_seq FROM op_touches ORDER BY op_seq, target, field").fetchall())
+
+
 def compare(batch: Peer, single: Peer, wires: list[bytes]) -> list[IngestResult]:
     """`batch` gets `wires` in one call, `single` one call per wire: everything must match."""
     batch_events, single_events = events_of(batch), events_of(single)
@@ -56,7 +72,9 @@ def compare(batch: Peer, single: Peer, wires: list[bytes]) -> list[IngestResult]
     assert batch.ws.vector_clock == single.ws.vector_clock
     assert batch.ws.chain_digests == single.ws.chain_digests
     assert quarantine_of(batch) == quarantine_of(single)
+    assert notices_of(batch) == notices_of(single)
     assert batch.ws.oplog.size() == single.ws.oplog.size()
+    assert stored_rows(batch) == stored_rows(single)
     again = Workspace.open(connect(batch.path), batch.env)  # what is on disk: the same clock and digests
     assert again.vector_clock == batch.ws.vector_clock and again.chain_digests == batch.ws.chain_digests
     again.close()
@@ -95,7 +113,7 @@ def test_a_plain_catch_up_matches_one_bundle_at_a_time(peer_factory) -> None:
     """Two writers' field edits on three records, registers written again and again across the
     batch and twice inside one bundle, the writers taking turns after seeing each other: one run
     for the whole batch, storing each register's last write only. Same state, no conflict, the
-    same events in order as one bundle at a time."""
+    same events in order as one bundle at a time, and the same awareness notices."""
     alice, bob, cleo, dev, rids = _team(peer_factory, 3)
     wires = []
     for turn in range(4):
@@ -115,6 +133,7 @@ def test_a_plain_catch_up_matches_one_bundle_at_a_time(peer_factory) -> None:
     assert cleo.ws.conflicts.open() == []
     assert cleo.ws.state_hash() == alice.ws.state_hash()
     assert cleo.ws.records.get(rids[1]).get("status") == "Bob 3 again"
+    assert notices_of(cleo)  # Alice's and Bob's writes to other fields of the same records, at once
 
 
 def test_a_bad_bundle_inside_a_plain_run_is_refused_alone(peer_factory) -> None:
@@ -199,3 +218,83 @@ def test_plain_bundles_mixed_with_others_in_one_batch(peer_factory) -> None:
     [conflict] = eve.ws.conflicts.open()
     assert conflict.key == STATUS
     assert sorted(c.value for c in conflict.competitors) == ["blocked", "review"]
+
+
+ACT, GETS_REPORTS = "scenes.Scenes.act", f"{TABLE}.gets_reports"
+
+
+def _with_scene(peer_factory: Any) -> tuple[Peer, Peer, Peer, Peer, list[bytes], bytes]:
+    """`_team` with one record each (a contact, whose `status` is text and `gets_reports` a
+    boolean; a scene, whose `act` is a number) known to all four peers."""
+    alice, bob, cleo, dev, rids = _team(peer_factory, 1)
+    scene = alice.ws.create_record("scenes.Scenes", {"scenes.Scenes.title": "Prologue", "act": 1})
+    for peer in (bob, cleo, dev):
+        sync(alice, peer)
+    return alice, bob, cleo, dev, rids, scene
+
+
+# Values a plain run checks inline (receive `_PlainRun.take`), each next to the edge of what
+# `normalize_value` leaves unchanged; every one must be refused as one bundle at a time refuses it.
+NOT_CANONICAL = [
+    ("act", 3.0),  # an integral float: canonical as the int 3
+    ("act", -0.0),
+    ("act", 2**53),  # not exact in a 64-bit float
+    ("act", -(2**53)),
+    ("act", True),  # a bool is no number
+    ("act", "7"),
+    ("gets_reports", 1),
+    ("gets_reports", "yes"),
+    ("status", 5),
+    ("status", False),
+    ("status", "x" * 100_001),  # over MAX_STRING
+]
+
+
+def test_values_checked_inline_in_a_run_are_refused_as_one_bundle_at_a_time(peer_factory) -> None:
+    """A bundle whose value is not canonical for its field, between plain bundles of one batch:
+    refused (schema) as it is one bundle at a time, the bundles around it applied."""
+    alice, bob, cleo, dev, rids, scene = _with_scene(peer_factory)
+    for k, (name, bad) in enumerate(NOT_CANONICAL):
+        wires = []
+        alice.ws.set_field(rids[0], STATUS, f"a{k}")
+        wires.append(last(alice))
+        with bob.ws.transaction() as tx:  # the bad value replaces this bundle's last write
+            tx.set_field(rids[0], PHONE, f"b{k}")
+            if name == "act":
+                tx.set_field(scene, ACT, 2)
+            elif name == "gets_reports":
+                tx.set_field(rids[0], GETS_REPORTS, True)
+            else:
+                tx.set_field(rids[0], EMAIL, "b@x")
+        wires.append(crafted(bob, last(bob), lambda op, bad=bad: {**op, "value": bad}))
+        alice.ws.set_field(rids[0], NAME, f"n{k}")
+        wires.append(last(alice))
+        results = compare(cleo, dev, wires)
+        assert [(r.status, r.reason) for r in results] == [("applied", None), ("rejected", "schema"),
+                                                           ("applied", None)], (name, bad)
+        bob = peer_factory(f"Bob {k}", workspace_from=alice)  # a fresh chain: the refused one's is stuck
+        sync(alice, bob)
+        bob.ws.set_field(rids[0], PHONE, "0")  # so the next bundle is field writes only
+        for peer in (alice, cleo, dev):
+            sync(bob, peer)
+
+
+def test_values_canonical_at_their_edges_apply_inside_a_run(peer_factory) -> None:
+    """Values at the edges of what is canonical, in one run: stored and read back as written,
+    as one bundle at a time stores them."""
+    alice, _bob, cleo, dev, rids, scene = _with_scene(peer_factory)
+    values = [(scene, ACT, 1.5), (scene, ACT, 2**53 - 1), (scene, ACT, -(2**53) + 1), (scene, ACT, 1e300),
+              (scene, ACT, -2.5e-300), (rids[0], GETS_REPORTS, False), (rids[0], GETS_REPORTS, True),
+              (rids[0], STATUS, ""), (rids[0], EMAIL, "x" * 100_000)]
+    wires = []
+    for record, field, value in values:
+        alice.ws.set_field(record, field, value)
+        wires.append(last(alice))
+        assert cleo.ws.records.value(record, field) != value or field == GETS_REPORTS
+    results = compare(cleo, dev, wires)
+    assert {r.status for r in results} == {"applied"}
+    assert cleo.ws.records.value(scene, ACT) == -2.5e-300
+    assert cleo.ws.records.value(rids[0], GETS_REPORTS) is True
+    assert cleo.ws.records.value(rids[0], STATUS) == ""
+    assert cleo.ws.records.value(rids[0], EMAIL) == "x" * 100_000
+    assert cleo.ws.state_hash() == alice.ws.state_hash()
