@@ -39,6 +39,7 @@ from typing import Any
 
 from openprod_server.client import RelayClient
 
+from . import join_trace
 from .peers import ingest_batched, origin_peer, replica_peer, stored_wires
 from .sync_common import RelayProcess, edit, load_average, new_record, percentile, report
 
@@ -385,7 +386,10 @@ def join_once(browser: Any, relay: RelayProcess, a: Any, policy: dict[str, Any] 
     turns = stats.get("turns", {}).get("totals", {})
     at = {k: round((v - started) / 1000, 2) for k, v in sync.items()
           if k.endswith("At") and isinstance(v, (int, float))}
-    return {"catchup_s": round(seconds, 2), "timeline_s": at,
+    traced: dict[str, Any] = {}
+    if stats.get("trace") and sync.get("firstWorkAt") and sync.get("caughtUpAt"):
+        traced = {"trace": join_trace.summarize(stats["trace"], sync["firstWorkAt"], sync["caughtUpAt"])}
+    return {**traced, "catchup_s": round(seconds, 2), "timeline_s": at,
             "work_s": round(turns.get("sync:work", {}).get("ms", 0) / 1000, 2),
             "turns_s": round(sum(v["ms"] for v in turns.values()) / 1000, 2),
             "durable_wait_s": round(sync.get("durableWaitMs", 0) / 1000, 2), "durable_waits": sync.get("durableWaits"),
@@ -451,6 +455,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="join: another build/web (an older commit's) to alternate with this one's (ABAB)")
     parser.add_argument("--join-policy", action="append", default=[], metavar="NAME=JSON",
                         help="join: the worker's policy for build NAME (configure), e.g. b='{\"durableEveryMs\": 600}'")
+    parser.add_argument("--join-trace", action="store_true",
+                        help="join: the worker traces its turns and sync's waits (policy trace); prints the timeline")
     parser.add_argument("--join-skip-this", action="store_true", help="join: only the builds of --join-web")
     args = parser.parse_args(argv)
     chosen = set(args.only.split(","))
@@ -473,6 +479,9 @@ def main(argv: list[str] | None = None) -> None:
                                                        cold.get("interactive_ms", {}).get("median"))))
         if "join" in chosen:
             policies = {p.split("=", 1)[0]: json.loads(p.split("=", 1)[1]) for p in args.join_policy}
+            if args.join_trace:
+                names = [w.split("=", 1)[0] for w in args.join_web] + ["this"]
+                policies = {name: {**policies.get(name, {}), "trace": True} for name in names}
             steps.append(("join", lambda: join_pairs(browser, base, bundles, args.join_web, args.join_pairs,
                                                      policies, args.join_skip_this)))
         try:
