@@ -53,6 +53,12 @@ def summarize(trace: dict[str, Any], first_work_epoch: float, caught_up_epoch: f
     out: dict[str, Any] = {"wall_s": round((t1 - t0) / 1000, 3),
                            "split_s": {k: round(v * STEP / 1000, 3) for k, v in split.items() if v}}
     out["turns_n"] = {label: sum(1 for e in turns if e[0] == label) for label in labels}
+    # the gaps' sum by the turns around them (the five largest): which hops cost the time between turns
+    pairs: dict[str, float] = {}
+    for a, b in itertools.pairwise(turns):
+        key = f"{a[0]} -> {b[0]}"
+        pairs[key] = pairs.get(key, 0.0) + max(0.0, b[3] - a[4])
+    out["gaps_by_turns_s"] = {k: round(v / 1000, 3) for k, v in sorted(pairs.items(), key=lambda kv: -kv[1])[:6]}
     # gaps between one turn's end and the next one's start, and how long a queued turn waited
     gaps = [b[3] - a[4] for a, b in itertools.pairwise(turns) if b[3] > a[4]]
     out["gaps_between_turns"] = {"n": len(gaps), "sum_s": round(sum(gaps) / 1000, 3),
@@ -67,7 +73,7 @@ def summarize(trace: dict[str, Any], first_work_epoch: float, caught_up_epoch: f
     out["send_to_next_frames_ms"] = _hops(sends, frames)
     out["durable"] = {"n": sum(1 for e in events if e[0] == "durable"),
                       "sum_s": round(sum(e[4] - e[3] for e in events if e[0] == "durable") / 1000, 3)}
-    blobs = [e for e in events if e[0] == "blobs"]
+    blobs = [e for e in events if e[0] == "blobs" and e[1] == "event"]
     out["blobs_steps"] = {"n": len(blobs), "sum_s": round(sum(e[4] - e[3] for e in blobs) / 1000, 3)}
     return out
 
