@@ -686,6 +686,7 @@ export class SyncEngine {
         this.timeline.durableWaits += 1;
         this.timeline.outputMs += performance.now() - t1;
         this.refreshStatus(); // throttled; on a slow device a whole catch-up can fit in one cycle
+        this.noteRemote(); // the page refreshes what it shows (throttled): a catch-up's cycle can be long
         flushedAt = performance.now();
       }
     }
