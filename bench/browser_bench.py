@@ -39,6 +39,7 @@ from typing import Any
 
 from openprod_server.client import RelayClient
 
+from . import join_trace
 from .peers import ingest_batched, origin_peer, replica_peer, stored_wires
 from .sync_common import RelayProcess, edit, load_average, new_record, percentile, report
 
@@ -385,7 +386,10 @@ def join_once(browser: Any, relay: RelayProcess, a: Any, policy: dict[str, Any] 
     turns = stats.get("turns", {}).get("totals", {})
     at = {k: round((v - started) / 1000, 2) for k, v in sync.items()
           if k.endswith("At") and isinstance(v, (int, float))}
-    return {"catchup_s": round(seconds, 2), "timeline_s": at,
+    traced: dict[str, Any] = {}
+    if stats.get("trace") and sync.get("firstWorkAt") and sync.get("caughtUpAt"):
+        traced = {"trace": join_trace.summarize(stats["trace"], sync["firstWorkAt"], sync["caughtUpAt"])}
+    return {**traced, "catchup_s": round(seconds, 2), "timeline_s": at,
             "work_s": round(turns.get("sync:work", {}).get("ms", 0) / 1000, 2),
             "turns_s": round(sum(v["ms"] for v in turns.values()) / 1000, 2),
             "durable_wait_s": round(sync.get("durableWaitMs", 0) / 1000, 2), "durable_waits": sync.get("durableWaits"),
@@ -394,10 +398,13 @@ def join_once(browser: Any, relay: RelayProcess, a: Any, policy: dict[str, Any] 
 
 
 def join_pairs(browser: Any, base: Path, bundles: int, other_webs: list[str], pairs: int,
-               policies: dict[str, dict[str, Any]] | None = None, skip_this: bool = False) -> dict[str, Any]:
+               policies: dict[str, dict[str, Any]] | None = None, skip_this: bool = False,
+               relay_sources: dict[str, Path] | None = None) -> dict[str, Any]:
     """Only the join of the 100k-op workspace, `pairs` times, alternating with the builds in `other_webs`
     (NAME=DIR, each served by a relay of its own holding the same bundles): ABAB in one run, each join
-    beside the CPython reference (`ingest_many` of the same bundles) measured before and after it."""
+    beside the CPython reference (`ingest_many` of the same bundles) measured before and after it.
+    `relay_sources`: NAME -> a checkout whose server/ and core/ run that build's relay (e.g. another
+    sync window), else this checkout's."""
     a, _ids, _authoring = author(base, bundles, max(10, bundles // 10))
     builds: dict[str, str | None] = {}
     for web in other_webs:
@@ -406,7 +413,8 @@ def join_pairs(browser: Any, base: Path, bundles: int, other_webs: list[str], pa
     if not skip_this:
         builds["this"] = None
     policies = policies or {}
-    relays = {name: RelayProcess(base / f"relay-{name}", extra=("--web", web) if web else ())
+    relays = {name: RelayProcess(base / f"relay-{name}", source=(relay_sources or {}).get(name),
+                                 extra=("--web", web) if web else ())
               for name, web in builds.items()}
     runs: list[dict[str, Any]] = []
     try:
@@ -451,6 +459,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="join: another build/web (an older commit's) to alternate with this one's (ABAB)")
     parser.add_argument("--join-policy", action="append", default=[], metavar="NAME=JSON",
                         help="join: the worker's policy for build NAME (configure), e.g. b='{\"durableEveryMs\": 600}'")
+    parser.add_argument("--join-trace", action="store_true",
+                        help="join: the worker traces its turns and sync's waits (policy trace); prints the timeline")
+    parser.add_argument("--join-relay", action="append", default=[], metavar="NAME=DIR",
+                        help="join: run build NAME's relay from checkout DIR's server/ and core/ (default: this one's)")
     parser.add_argument("--join-skip-this", action="store_true", help="join: only the builds of --join-web")
     args = parser.parse_args(argv)
     chosen = set(args.only.split(","))
@@ -473,8 +485,13 @@ def main(argv: list[str] | None = None) -> None:
                                                        cold.get("interactive_ms", {}).get("median"))))
         if "join" in chosen:
             policies = {p.split("=", 1)[0]: json.loads(p.split("=", 1)[1]) for p in args.join_policy}
+            sources = {p.split("=", 1)[0]: Path(p.split("=", 1)[1]) for p in args.join_relay}
+            if args.join_trace:
+                names = [w.split("=", 1)[0] for w in args.join_web] + ["this"]
+                policies = {name: {**policies.get(name, {}), "trace": True} for name in names}
             steps.append(("join", lambda: join_pairs(browser, base, bundles, args.join_web, args.join_pairs,
-                                                     policies, args.join_skip_this)))
+                                                     policies, args.join_skip_this,
+                                                     sources)))
         try:
             for _name, step in steps:
                 step()

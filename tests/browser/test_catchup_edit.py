@@ -109,3 +109,28 @@ def test_an_edit_made_during_a_catch_up_is_saved_during_it_and_reaches_the_other
     assert "Made during the catch-up" in names
     assert app.call("state_hash") == alice.state_hash()
     assert app.errors == []
+
+
+def test_a_catch_up_feeds_frames_inside_its_ingest_turns_and_the_attachments_step_takes_one_turn(
+        profile: Any, server_factory: Any, tmp_path: Path) -> None:
+    """Every worker turn is a trip through its event loop (js/worker/turns.js yields before each), so
+    the loop's bookkeeping between ingest slices is what a 100k-op join pays ~1,000 times: the frames
+    that came in are fed inside the next ingest turn (no `sync:feed` turn of their own), and with no
+    attachment moving the attachments' step is one turn per cycle (it was three). Counted from the
+    worker's turn totals after the catch-up, with the same end state as the test above."""
+    server = server_factory()
+    alice = _publish(server, tmp_path)
+    ws = str(uuid.UUID(bytes=alice.workspace_id))
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Bob Sound")
+    app.api("joinWorkspace", {"invite": f"{server.origin}/#/join/{ws}", "code": ""})
+    app.page.evaluate(f"location.hash = '#/w/{ws}/sync'")
+    app.page.wait_for_function("window.openprod.app.syncStatus && window.openprod.app.syncStatus.state === 'in-sync'",
+                               timeout=300_000)
+    totals = app.api("stats")["workspace"]["turns"]["totals"]
+    assert app.call("state_hash") == alice.state_hash()
+    assert totals["sync:work"]["n"] >= 2, totals  # the catch-up took several slices
+    assert "sync:feed" not in totals, totals
+    cycles = totals["sync:feed+timers"]["n"]  # one per cycle of the loop
+    assert totals["blobs"]["n"] <= cycles, totals
+    assert app.errors == []

@@ -36,7 +36,7 @@ EXAMPLES = int(os.environ.get("OPENPROD_ECHO_EXAMPLES", "40"))
 CONFIG = SessionConfig(quiet_ms=50, recheck_ms=2_000, ack_timeout_ms=5_000, ping_interval_ms=60_000,
                        pong_timeout_ms=60_000, handshake_timeout_ms=60_000)
 # One batch in flight: a sender's clock runs ahead of what it has sent (its check can overtake its data).
-SMALL_WINDOW = replace(CONFIG, window=1, live_window=1, max_frame=2_048)
+SMALL_WINDOW = replace(CONFIG, window=1, catchup_window=1, live_window=1, max_frame=2_048)
 
 
 @dataclass

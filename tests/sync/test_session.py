@@ -110,7 +110,8 @@ def test_incomplete_chunked_bundle_is_never_applied(net: SimNet, tmp_path: Path)
 
 
 def test_catch_up_resumes_after_a_drop_without_duplicates(net: SimNet, tmp_path: Path) -> None:
-    net.config = replace(SIM_CONFIG, window=1)  # one batch per round trip: slow enough to cut in the middle
+    # one batch per round trip: slow enough to cut in the middle
+    net.config = replace(SIM_CONFIG, window=1, catchup_window=1)
     a, b = two_peers(net, tmp_path)
     for i in range(120):
         a.ws.create_record(TABLE, {"name": f"Crew {i}", "role": "y" * 400})

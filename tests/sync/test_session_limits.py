@@ -84,7 +84,7 @@ def test_the_live_queue_of_a_peer_that_stops_reading_is_capped(tmp_path: Path, c
     clock.step = 0
     alice = make_peer("Alice", str(tmp_path / "a.db"), clock, seed=1, modules=("contacts",))
     bob = make_peer("Bob", str(tmp_path / "b.db"), clock, seed=2, workspace_from=alice)
-    config = replace(SIM_CONFIG, max_live_bytes=20_000, window=2, live_window=2)
+    config = replace(SIM_CONFIG, max_live_bytes=20_000, window=2, catchup_window=2, live_window=2)
     sa = SyncSession(WorkspaceReplica(alice.ws), role=Role.ACCEPTOR, nonce=bytes(16), now=clock.now, config=config)
     sb = SyncSession(WorkspaceReplica(bob.ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now,
                      config=config)
@@ -229,3 +229,33 @@ def test_batches_in_flight_to_a_peer_that_stops_reading_are_bounded_in_bytes(tmp
         exchange()
     assert bob.ws.vector_clock == alice.ws.vector_clock
     assert bob.ws.state_hash() == alice.ws.state_hash()
+
+
+def test_a_catch_up_keeps_more_batches_in_flight_than_live_pushes(tmp_path: Path, clock: ManualClock) -> None:
+    """A catch-up may have `catchup_window` batches unacknowledged (a joining browser acknowledges after
+    each IndexedDB write; with `window`'s 32 it ran dry ~100 times in a 100k-op join, docs/benchmarks.md
+    session 13), and no more: a peer that takes the first batches and never acknowledges holds
+    between `window` and `catchup_window` of them, the rest waits in the store."""
+    clock.step = 0
+    alice = make_peer("Alice", str(tmp_path / "a.db"), clock, seed=1, modules=("contacts",))
+    bob = make_peer("Bob", str(tmp_path / "b.db"), clock, seed=2, workspace_from=alice)
+    for i in range(SIM_CONFIG.catchup_window + 40):  # one bundle per batch: 12 KB each, two exceed a frame
+        alice.ws.create_record(TABLE, {"name": f"Plot {i}", "role": "x" * 12_000})
+    sa = SyncSession(WorkspaceReplica(alice.ws), role=Role.ACCEPTOR, nonce=bytes(16), now=clock.now, config=SIM_CONFIG)
+    sb = SyncSession(WorkspaceReplica(bob.ws), role=Role.INITIATOR, nonce=bytes(range(16)), now=clock.now,
+                     config=SIM_CONFIG)
+    withheld = 0
+    for _ in range(50):  # the handshake reaches Bob; the batches never do (so he acknowledges none)
+        moved = False
+        for src, dst, ws_src in ((sa, sb, alice.ws), (sb, sa, bob.ws)):
+            pump(src, ws_src, lambda: clock.now)
+            for frame in src.data_to_send():
+                if src is sa and isinstance(decode_message_v1(frame), Batch):
+                    withheld += 1
+                    continue
+                dst.receive_frame(frame, clock.now)
+                moved = True
+        if not moved:
+            break
+    assert sa.state is State.OPEN and sb.state is State.OPEN
+    assert SIM_CONFIG.window < withheld == len(sa._unacked) <= SIM_CONFIG.catchup_window, withheld

@@ -128,6 +128,12 @@ class SessionConfig:
     too: a batch larger than a frame (one bundle over 16 KiB, up to 16 MiB) counts for its size, and no
     batch is sent while `window` frames' worth is unacknowledged (one always may be), so a peer that
     stops reading holds 512 KiB in flight, not 32 large bundles."""
+    catchup_window: int = 128
+    """`window` for the batches of a catch-up (128 x 16 KiB = 2 MiB, bytes counted the same way): a
+    joining browser acknowledges once what it ingested is in IndexedDB (every ~150 ms), and with 32
+    batches it ran dry ~100 times in a 100k-op join, each time waiting for its log write, its
+    acknowledgement and the next frames (bench.browser_bench --join-trace, docs/benchmarks.md session
+    13). Live batches keep `window`: a member who stops reading holds at most this much of a catch-up."""
     live_window: int = 32
     """Live batches in flight, at most. A small value makes bundles wait for acknowledgements and leave
     together (fewer frames), but caps throughput at live_window x 16 KiB per round trip; measured
@@ -670,8 +676,11 @@ class SyncSession:
 
     def _fill(self) -> None:
         budget = self.config.max_frame - CHUNK_OVERHEAD
-        in_flight = self.config.window * self.config.max_frame
-        while len(self._unacked) < self.config.window and (not self._unacked or self._unacked_bytes < in_flight):
+        while True:
+            window = self.config.catchup_window if self._cursor is not None else self.config.window
+            if len(self._unacked) >= window or (self._unacked
+                                                and self._unacked_bytes >= window * self.config.max_frame):
+                return
             if self._cursor is None and self._live_dropped and not self._awaiting_clock:
                 self._live_dropped = False
                 self._start_catchup(self._peer_clock)

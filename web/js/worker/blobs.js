@@ -280,26 +280,36 @@ export class BlobKeeper {
 
   // --- transfers, in the sync engine's cycle ----------------------------------------------------
 
-  /** Persist what the transfers wrote, answer peers' requests from IndexedDB, send the next requests. */
+  /** Persist what the transfers wrote, answer peers' requests from IndexedDB, send the next requests.
+   * One turn when nothing was written or asked (every sync cycle, attachments or not: a join makes
+   * ~100 cycles); else the writes are persisted and the reads served before the requests go out. */
   async step() {
     if (!this.links) return;
     const links = this.links;
-    const writes = await this.host.serial(() => {
+    const taken = await this.host.serial(() => {
       const proxy = links.store.take_writes();
+      let writes;
       try {
-        return proxy.toJs().map((w) => (w[0] === 'chunk' ? [w[0], w[1], w[2], w[3].slice()] : w));
+        writes = proxy.toJs().map((w) => (w[0] === 'chunk' ? [w[0], w[1], w[2], w[3].slice()] : w));
       } finally {
         proxy.destroy();
       }
-    });
-    if (writes.length) await this.persist(writes);
-    const reads = JSON.parse(await this.host.serial(() => links.take_reads()));
-    if (reads.length) await this.serve(reads);
-    const changed = JSON.parse(await this.host.serial(() => {
-      if (this.hub) this.hub.pump_blobs();
-      return links.take_changed();
-    }));
+      const reads = JSON.parse(links.take_reads());
+      return { writes, reads, changed: writes.length || reads.length ? null : this.pump(links) };
+    }, 'blobs');
+    let { changed } = taken;
+    if (changed === null) {
+      if (taken.writes.length) await this.persist(taken.writes);
+      if (taken.reads.length) await this.serve(taken.reads);
+      changed = await this.host.serial(() => this.pump(links), 'blobs');
+    }
     if (changed.length) this.host.emit('blobs', { changed });
+  }
+
+  /** Send the requests that can go now; the blobs whose state changed (inside a turn). */
+  pump(links) {
+    if (this.hub) this.hub.pump_blobs();
+    return JSON.parse(links.take_changed());
   }
 
   async persist(writes) {

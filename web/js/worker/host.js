@@ -106,6 +106,8 @@ export class WorkspaceHost {
     this.pending = new Map();
     this.nextCallId = 0;
     this.turns = new Turns(); // Python's calls, one at a time, a person's first (turns.js)
+    // policy.trace (bench.browser_bench --join-trace): every turn and sync's waits, for a join's timeline
+    if (policy.trace) this.turns.trace = [];
     this.rowsKept = null; // the last grid read and its mark: the next read of that table is a patch (readRows)
     this.lastFlush = Promise.resolve();
     this.writeCalls = 0; // writing calls taken and not yet durable (a screen copy waits for none)
@@ -658,6 +660,7 @@ export class WorkspaceHost {
       turns: this.turns.stats(), splits: this.splits.slice(), writes: this.db ? writesOf(this.db) : {},
       persisted: { ...this.persisted, ms: Math.round(this.persisted.ms) }, // the log's IndexedDB transactions
       sync: this.sync ? this.sync.stats() : (this.lastSyncStatus ? { status: this.lastSyncStatus } : null),
+      trace: this.turns.trace ? { origin: performance.timeOrigin, events: this.turns.trace } : undefined,
     };
   }
 

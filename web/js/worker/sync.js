@@ -120,6 +120,12 @@ export class SyncEngine {
     // ms of its steps, the ms the loop waited for the log's IndexedDB writes, and its idle ms between cycles.
     this.timeline = { startedAt: Date.now(), establishedAt: null, firstWorkAt: null, caughtUpAt: null, inSyncAt: null,
       durableWaitMs: 0, durableWaits: 0, outputMs: 0, idleMs: 0, cycles: 0, endedAt: 0 };
+    this.trace = host.turns.trace; // policy.trace: the turns' trace, and the loop's events beside them (mark)
+  }
+
+  /** With policy.trace only: an event in the join's timeline ([label, 'event', from, from, to, detail]). */
+  mark(label, from, to = from, detail = null) {
+    this.trace.push([label, 'event', from, from, to, detail]);
   }
 
   // --- lifecycle -----------------------------------------------------------------------------
@@ -380,6 +386,7 @@ export class SyncEngine {
       id: this.newId(prefix), kind,
       onOpen: (link) => this.openSession(link),
       onFrames: (link, frames) => {
+        if (this.trace) this.mark('frames', performance.now(), undefined, frames.reduce((n, f) => n + f.length, 0));
         link.inbound.push(...frames);
         this.kick();
       },
@@ -622,6 +629,7 @@ export class SyncEngine {
 
   async run() {
     this.running = true;
+    const ranAt = this.trace ? performance.now() : 0;
     if (this.catchingUp && this.timeline.endedAt) this.timeline.idleMs += performance.now() - this.timeline.endedAt;
     this.timeline.cycles += 1;
     try {
@@ -637,6 +645,7 @@ export class SyncEngine {
     } finally {
       this.running = false;
       this.timeline.endedAt = performance.now();
+      if (this.trace) this.mark('run', ranAt, this.timeline.endedAt);
     }
     this.armTimer();
   }
@@ -666,23 +675,28 @@ export class SyncEngine {
     while (this.hub && await host.serial(() => this.workSlice(hub), 'sync:work')) {
       this.drainEvents();
       if (this.catchingUp) this.refreshStatus(); // a catch-up shows its progress while it runs (at most every statusEveryMs)
-      await host.serial(() => this.feedInbound(), 'sync:feed');
       if (performance.now() - flushedAt >= this.policy.durableEveryMs) {
         // keep acknowledgements and the progress shown flowing during a long catch-up
         const t0 = performance.now();
         await host.makeDurable();
         const t1 = performance.now();
+        if (this.trace) this.mark('durable', t0, t1);
         await this.output();
         this.timeline.durableWaitMs += t1 - t0;
         this.timeline.durableWaits += 1;
         this.timeline.outputMs += performance.now() - t1;
         this.refreshStatus(); // throttled; on a slow device a whole catch-up can fit in one cycle
+        this.noteRemote(); // the page refreshes what it shows (throttled): a catch-up's cycle can be long
         flushedAt = performance.now();
       }
     }
     this.drainEvents();
+    const stepAt = this.trace ? performance.now() : 0;
     if (this.hub && host.blobKeeper) await host.blobKeeper.step(); // attachment pieces in and out
+    if (this.trace) this.mark('blobs', stepAt, performance.now());
+    const durableAt = this.trace ? performance.now() : 0;
     await host.makeDurable();
+    if (this.trace) this.mark('durable', durableAt, performance.now());
     await this.output();
     this.noteRemote();
     this.refreshStatus();
@@ -729,6 +743,9 @@ export class SyncEngine {
    * cost less per bundle: fewer commits, fewer crossings, larger batches of WebCrypto verifies).
    */
   async workSlice(hub) {
+    // frames that came in during the last slice, fed in this turn: a turn of their own between every
+    // two slices cost a trip through the worker's event loop each (~500 per 100k-op join)
+    this.feedInbound();
     const t0 = performance.now();
     this.timeline.firstWorkAt ??= Date.now();
     const size = this.slice;
@@ -763,6 +780,7 @@ export class SyncEngine {
       const link = this.links.get(id);
       if (!link) continue;
       if (frames.length) link.send(frames);
+      if (this.trace && frames.length) this.mark('send', performance.now(), undefined, frames.length);
       if (closed) {
         link.session = false; // the hub has forgotten it
         link.drop(link.closeReason ? link.closeReason.detail : 'sync session ended');

@@ -36,6 +36,7 @@ export class Turns {
     this.counts = { person: 0, background: 0 };
     this.totals = {}; // label -> {n, ms}: where the worker's time went
     this.lastPersonAt = -Infinity; // when the last person turn ended (long background work waits for a pause)
+    this.trace = null; // an array when the policy's `trace` is on: [label, lane, queuedAt, startedAt, endedAt] per turn
   }
 
   /** Run `fn` (sync or async) when its turn comes; resolves or rejects with its outcome. */
@@ -88,6 +89,7 @@ export class Turns {
 
   note(task, startedAt, endedAt) {
     this.counts[task.lane] += 1;
+    if (this.trace) this.trace.push([task.label, task.lane, task.queuedAt, startedAt, endedAt]);
     const ms = endedAt - startedAt;
     const total = (this.totals[task.label] ??= { n: 0, ms: 0 });
     total.n += 1;
