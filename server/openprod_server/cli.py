@@ -137,6 +137,9 @@ def main() -> None:
               help="Seconds for a WebRTC connection to the relay to connect before it is dropped.")
 @click.option("--future-drift-cap", default=3600.0, show_default=True,
               help="The relay's ceiling, in seconds, on how far ahead a bundle's clock may be.")
+@click.option("--sqlite-memory-mib", default=256, show_default=True,
+              help="SQLite's memory for all open workspace files together (a soft limit: past it, cached pages "
+              "are reused).")
 @click.option("--max-failures-kept", default=10_000, show_default=True,
               help="Failed join attempts kept per workspace for the owner's audit (none older than 30 days).")
 @click.option("--max-parked-per-author", default=1_000, show_default=True,
@@ -161,9 +164,9 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
           publish_burst: int, publish_every: float, publishers: tuple[str, ...], publishers_file: Path | None,
           max_body: int, header_timeout: float, auth_timeout: float, send_timeout: float, keepalive: float,
           max_connections_per_address: int, max_connections: int, trust_proxy: tuple[str, ...], idle_close: float,
-          max_open_workspaces: int, rtc_pending_timeout: float, future_drift_cap: float, max_failures_kept: int,
-          max_parked_per_author: int, max_parked: int, max_parked_mib: int, parked_max_age: float,
-          peers: tuple[str, ...], mdns: bool, mdns_interface: tuple[str, ...], peer_every: float,
+          max_open_workspaces: int, sqlite_memory_mib: int, rtc_pending_timeout: float, future_drift_cap: float,
+          max_failures_kept: int, max_parked_per_author: int, max_parked: int, max_parked_mib: int,
+          parked_max_age: float, peers: tuple[str, ...], mdns: bool, mdns_interface: tuple[str, ...], peer_every: float,
           log_level: str) -> None:
     """Run the relay: the web app, WebSocket sync, WebRTC signalling, and an always-on peer."""
     import uvicorn
@@ -219,6 +222,7 @@ def serve(data_dir: Path, host: str | None, port: int, lan: bool, tls: bool | No
                          auth_timeout_s=auth_timeout, send_timeout_s=send_timeout,
                          max_connections_per_address=max_connections_per_address, max_connections=max_connections,
                          trusted_proxies=trust_proxy, idle_close_s=idle_close, max_open_workspaces=max_open_workspaces,
+                         sqlite_memory_mib=sqlite_memory_mib,
                          rtc_pending_timeout_s=rtc_pending_timeout,
                          max_future_drift_cap_ms=int(future_drift_cap * 1000), max_failures_kept=max_failures_kept,
                          parking=parking,

@@ -87,6 +87,9 @@ class RelayConfig:
     """A workspace with no session for this long has its file closed (reopened on the next session)."""
     max_open_workspaces: int = 64
     """Workspace files open at once; the least recently used idle ones are closed first."""
+    sqlite_memory_mib: int = 256
+    """SQLite's memory for all open workspace files together, a soft limit (`relay.limit_sqlite_memory`).
+    Each file caches up to 32 MiB of pages; 64 busy files would hold 2 GiB without it."""
     rtc_pending_timeout_s: float = 30.0
     """A WebRTC connection to the relay that is not connected within this time is dropped."""
     rtc_per_member: int = 2

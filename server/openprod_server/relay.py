@@ -125,9 +125,24 @@ class GateReplica:
         return self._open().state_hash()
 
 
+def limit_sqlite_memory(mib: int) -> int:
+    """Bound the memory SQLite takes in this process, all connections together: past it, SQLite reuses
+    the pages it caches rather than allocate more (it never fails for it). A soft heap limit is one
+    per process, so the relay sets it once; returns the limit in bytes as SQLite now holds it."""
+    if mib <= 0:
+        raise ValueError(f"SQLite's memory limit must be a positive number of MiB, not {mib}")
+    probe = sqlite3.connect(":memory:")
+    try:
+        probe.execute(f"PRAGMA soft_heap_limit = {int(mib) * 1024 * 1024}")
+        return int(probe.execute("PRAGMA soft_heap_limit").fetchone()[0])
+    finally:
+        probe.close()
+
+
 class Relay:
     def __init__(self, config: RelayConfig) -> None:
         self.config = config
+        limit_sqlite_memory(config.sqlite_memory_mib)
         self.data_dir = config.data_dir
         (self.data_dir / "workspaces").mkdir(parents=True, exist_ok=True)
         self.identity = self._load_identity()
