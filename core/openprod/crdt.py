@@ -276,31 +276,10 @@ class KeptText:
 
 
 def _spliced(text: str, edits: list[Edit]) -> str:
-    """`text` after `edits`, copied once: the edits cut a list of (string, start, end) pieces."""
-    pieces: list[tuple[str, int, int]] = [(text, 0, len(text))]
+    """`text` after `edits`, one after the other."""
     for index, delete, insert in edits:
-        head, rest = _cut(pieces, index)
-        _, tail = _cut(rest, delete)
-        pieces = [*head, (insert, 0, len(insert)), *tail] if insert else head + tail
-    return "".join([piece[start:end] for piece, start, end in pieces])
-
-
-def _cut(pieces: list[tuple[str, int, int]], at: int) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
-    """The pieces before character `at` and those from it (a piece across it split in two)."""
-    before: list[tuple[str, int, int]] = []
-    after: list[tuple[str, int, int]] = []
-    pos = 0
-    for piece, start, end in pieces:
-        size = end - start
-        if pos + size <= at:
-            before.append((piece, start, end))
-        elif pos >= at:
-            after.append((piece, start, end))
-        else:
-            before.append((piece, start, start + at - pos))
-            after.append((piece, start + at - pos, end))
-        pos += size
-    return before, after
+        text = "".join((text[:index], insert, text[index + delete:]))
+    return text
 
 
 class CrdtStore:
