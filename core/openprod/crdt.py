@@ -223,11 +223,12 @@ class KeptText:
     """A text field's text after local edits: a text and the character-indexed edits made to it
     since, spliced into one string only when read (`text()`), or every `SPLICE_AFTER` edits.
 
-    Why not splice each keystroke: a keystroke made a new copy of the whole text (and undo keeps
-    100 of them), which for a long text cost more than the splice itself: at 30,000 steps of the
-    W3 trace (~18,000 characters) typing without it took ~20 us less per keystroke, half of that
-    in Yrs's own edit, whose blocks the copies pushed out of the cache (docs/benchmarks.md,
-    session 13). The length, and whether the text is ASCII, are known without splicing."""
+    Why not splice each keystroke: each made a new copy of the whole text that undo then kept (100
+    of them), and for a long text that cost more than the copy: at 30,000 steps of the W3 trace
+    (~18,000 characters) a keystroke took ~4.5 % less CPU without it, part of that in Yrs's own edit,
+    whose blocks the kept copies pushed out of the cache (docs/benchmarks.md, session 13). Spliced
+    every `SPLICE_AFTER` edits, one copy is kept per that many keystrokes, and undo, reading an
+    older text, splices at most that many edits. Length and ASCII-ness are known without splicing."""
 
     __slots__ = ("_base", "_edits", "_text", "_waiting", "ascii", "length")
 
