@@ -143,16 +143,34 @@ class PycrdtBackend:
         return updates[0] if len(updates) == 1 else bytes(self._pycrdt.merge_updates(*updates))
 
     def edit_text(self, doc: Any, edits: list[Edit]) -> bytes:
-        text = doc[1]
-
-        def change() -> None:
+        """As `_captured` with the edits, but through pycrdt's native objects (its `Doc._doc`,
+        `Text._integrated` and their transaction), not its Python wrappers: a keystroke's wrappers
+        (a Transaction object, its enter and exit, each edit's nested transaction and checks) cost
+        ~3 us of Python around the same Yrs calls. Same Yrs calls, same update bytes (pycrdt is
+        pinned; tests/test_crdt_native.py checks both against its public API)."""
+        ydoc, native, capture = doc[0], doc[1]._integrated, doc[2]
+        if capture.subscription is None:
+            capture.subscription = ydoc.observe(capture.note)
+        updates: list[bytes] = []
+        capture.out = updates
+        txn = ydoc._doc.create_transaction()
+        try:
             for index, delete, insert in edits:
                 if delete:
-                    del text[index:index + delete]
+                    native.remove_range(txn, index, delete)
                 if insert:
-                    text.insert(index, insert)
-
-        return self._captured(doc, change)
+                    native.insert(txn, index, insert, None)
+        finally:
+            try:
+                txn.commit()  # as pycrdt's Transaction.__exit__: committed even when an edit raised
+            finally:
+                txn.drop()
+                capture.out = None
+        if ydoc._exceptions:  # the observer raised (pycrdt collects it): as pycrdt's exit does
+            exceptions = tuple(ydoc._exceptions)
+            ydoc._exceptions.clear()
+            raise ExceptionGroup("Observer callback error", exceptions)
+        return updates[0] if len(updates) == 1 else bytes(self._pycrdt.merge_updates(*updates))
 
     def edit_list(self, doc: Any, edits: list[ListEdit]) -> bytes:
         array = doc[1]
@@ -197,6 +215,74 @@ class PycrdtBackend:
         return (fresh, fresh.get(TEXT_ROOT if kind is self._pycrdt.Text else LIST_ROOT, type=kind), _Capture())
 
 
+# A local edit's text is spliced at the latest when this many edits wait (see `KeptText`).
+SPLICE_AFTER = 32
+
+
+class KeptText:
+    """A text field's text after local edits: a text and the character-indexed edits made to it
+    since, spliced into one string only when read (`text()`), or every `SPLICE_AFTER` edits.
+
+    Why not splice each keystroke: each made a new copy of the whole text that undo then kept (100
+    of them), and for a long text that cost more than the copy: at 30,000 steps of the W3 trace
+    (~18,000 characters) a keystroke took ~4.5 % less CPU without it, part of that in Yrs's own edit,
+    whose blocks the kept copies pushed out of the cache (docs/benchmarks.md, session 13). Spliced
+    every `SPLICE_AFTER` edits, one copy is kept per that many keystrokes, and undo, reading an
+    older text, splices at most that many edits. Length and ASCII-ness are known without splicing."""
+
+    __slots__ = ("_base", "_edits", "_text", "_waiting", "ascii", "length")
+
+    def __init__(self, text: str | None, base: KeptText | None = None, edits: tuple[Edit, ...] = (),
+                 length: int = 0, ascii: bool = True, waiting: int = 0) -> None:
+        self._text = text
+        self._base = base
+        self._edits = edits
+        self.length = len(text) if text is not None else length
+        self.ascii = text.isascii() if text is not None else ascii  # False: perhaps not (then read it)
+        self._waiting = waiting  # edits since the last spliced text, this one's included
+
+    @classmethod
+    def of(cls, text: str) -> KeptText:
+        return cls(text)
+
+    def then(self, edits: list[Edit]) -> KeptText:
+        """The text after checked `edits` (in characters), spliced now if enough edits wait."""
+        length = self.length
+        for _, delete, insert in edits:
+            length += len(insert) - delete
+        waiting = (0 if self._text is not None else self._waiting) + len(edits)
+        after = KeptText(None, self, tuple(edits), length,
+                         self.ascii and all(insert.isascii() for _, _, insert in edits), waiting)
+        if waiting >= SPLICE_AFTER:
+            after.text()
+        return after
+
+    def text(self) -> str:
+        """The text itself (spliced once, then kept)."""
+        if self._text is None:
+            chain: list[KeptText] = []
+            node: KeptText = self
+            while node._text is None:
+                chain.append(node)
+                assert node._base is not None
+                node = node._base
+            edits = [edit for kept in reversed(chain) for edit in kept._edits]
+            self._text = _spliced(node._text, edits)
+            self._base, self._edits, self._waiting = None, (), 0
+            self.ascii = self._text.isascii()
+        return self._text
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+def _spliced(text: str, edits: list[Edit]) -> str:
+    """`text` after `edits`, one after the other."""
+    for index, delete, insert in edits:
+        text = "".join((text[:index], insert, text[index + delete:]))
+    return text
+
+
 class CrdtStore:
     """Live documents for CRDT fields, loaded from the oplog on demand (LRU cache)."""
 
@@ -209,7 +295,7 @@ class CrdtStore:
         self._docs: OrderedDict[tuple[bytes, str], Any] = OrderedDict()
         self._cleared: dict[tuple[bytes, str], str] = {}  # a cached list's last ClearAndAdd (HLC hex)
         # a cached text document as people see it, kept up to date by local edits (see `edit_text`)
-        self._texts: dict[tuple[bytes, str], str] = {}
+        self._texts: dict[tuple[bytes, str], KeptText] = {}
         self._own: tuple[tuple[bytes, str], bytes] | None = None  # the last local delta, already in its doc
         # a cached text document's changes since it was built or compacted, and the changes it held then
         self._changes: dict[tuple[bytes, str], list[int]] = {}
@@ -317,39 +403,40 @@ class CrdtStore:
             return [value for _, value in self.list_view(entity, field)]
         return self._text(self.doc(entity, field, kind), (entity, next(iter(self.members(field)))))
 
+    def _kept(self, doc: Any, key: tuple[bytes, str]) -> KeptText:
+        kept = self._texts.get(key)
+        if kept is None:
+            kept = self._texts[key] = KeptText.of(self.require().render(doc, "text"))
+        return kept
+
     def _text(self, doc: Any, key: tuple[bytes, str]) -> str:
-        text = self._texts.get(key)
-        if text is None:
-            text = self._texts[key] = self.require().render(doc, "text")
-        return text
+        return self._kept(doc, key).text()
 
     def text_length(self, entity: bytes, field: str) -> int:
         """Characters in a text field (rendered once, then kept)."""
         key = (entity, next(iter(self.members(field))))
-        return len(self._text(self.doc(entity, field, "text"), key))
+        return self._kept(self.doc(entity, field, "text"), key).length
 
-    def edit_text(self, entity: bytes, field: str, edits: list[Edit]) -> tuple[str, str, bytes]:
+    def edit_text(self, entity: bytes, field: str, edits: list[Edit]) -> tuple[KeptText, KeptText, bytes]:
         """Apply checked `edits` to a text field's document: (the text before, after, the Yjs update).
 
         Why the text is kept here: undo needs the text as it was, and rendering a long, much-edited
         text from Yrs on every keystroke costs more than the keystroke. The next text is the
-        previous one spliced in Python: edits are in characters, and only the backend's indices
-        differ (`_in_units`). Another's delta drops the kept text; it is rendered when next asked for."""
+        previous one with the edits, in Python (`KeptText`, spliced when read): edits are in
+        characters, and only the backend's indices differ (`_in_units`). Another's delta drops the
+        kept text; it is rendered when next asked for."""
         backend = self.require()
         doc = self.doc(entity, field, "text")
         key = (entity, next(iter(self.members(field))))
-        before = self._text(doc, key)
-        delta = backend.edit_text(doc, edits if before.isascii() else _in_units(backend, before, edits))
+        before = self._kept(doc, key)
+        delta = backend.edit_text(doc, edits if before.ascii else _in_units(backend, before.text(), edits))
         self._own = (key, delta)
         counts = self._changes.get(key)
         if counts is not None:
             counts[0] += 1
             self._compact_if_due(key)
-        text = before
-        for index, delete, insert in edits:
-            text = text[:index] + insert + text[index + delete:]
-        self._texts[key] = text
-        return before, text, delta
+        after = self._texts[key] = before.then(edits)
+        return before, after, delta
 
 
 def _in_units(backend: CrdtBackend, text: str, edits: list[Edit]) -> list[Edit]:

@@ -17,7 +17,7 @@ from difflib import SequenceMatcher
 from typing import Any
 
 from . import operations as o
-from .crdt import ListEdit, element
+from .crdt import KeptText, ListEdit, element
 from .errors import ValidationError
 from .ids import IdLike
 from .modules import FieldDef, normalize_value
@@ -40,15 +40,16 @@ class CrdtWrites(RecordWrites):
         self._require_member(entity, fdef)
         return entity, fdef
 
-    def _undo_step(self, entity: bytes, fdef: FieldDef, kind: str, before: Any, after: str | None) -> Step:
+    def _undo_step(self, entity: bytes, fdef: FieldDef, kind: str, before: Any, after: str | KeptText | None) -> Step:
         payload = {"entity": entity, "field": fdef.id, "_restore": before, "_kind": kind}
         if kind == "text":  # what the edit made: undo takes back only that, wherever others typed since
             payload["_after"] = self.ws.crdt.render(entity, fdef.id, "text") if after is None else after
         return Step(o.ApplyCrdt, payload, entity, self.ws.groups.members(fdef.id), lambda: f"{fdef.display_name!r}")
 
     def _add_crdt(self, cls: type[o.Op], entity: bytes, fdef: FieldDef, kind: str, before: Any, hlc: bytes,
-                  after: str | None = None, **payload: Any) -> None:
-        """`after`: a text edit's resulting text, when the caller has it (a keystroke renders nothing)."""
+                  after: str | KeptText | None = None, **payload: Any) -> None:
+        """`after`: a text edit's resulting text, when the caller has it (a keystroke renders nothing;
+        a text's `before` and `after` may be `KeptText`s, spliced only if undo reads them)."""
         steps = self.steps
         self.steps = None  # capture() has no inverse for a CRDT op: the step is built here
         try:
@@ -62,7 +63,7 @@ class CrdtWrites(RecordWrites):
         if step.op_cls is o.ApplyCrdt and "_restore" in step.payload:
             entity, field, before = step.payload["entity"], step.payload["field"], step.payload["_restore"]
             if step.payload["_kind"] == "text":
-                after = step.payload["_after"]
+                before, after = str(before), str(step.payload["_after"])  # a KeptText is spliced here
                 current = self.ws.crdt.render(entity, field, "text")
                 if current == after:
                     self.set_text(entity, field, before)

@@ -3,6 +3,8 @@ renders, after local keystrokes, others' edits, rolled-back transactions, undo a
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from test_crdt import NOTES, NOTES_MODULE
 
@@ -111,3 +113,53 @@ def test_the_browser_backend_counts_utf16_units() -> None:
 
     backend = YjsBackend(None, lambda n: bytes(n))
     assert [backend.units(s) for s in ("", "abc", "é", "😀", "a😀é")] == [0, 3, 1, 2, 4]
+
+
+def _random_keys(rng: random.Random, text: str, count: int) -> tuple[list[tuple[int, int, str]], list[str]]:
+    """`count` keystrokes (inserts, deletes, replacements; some non-ASCII) and the text after each."""
+    keys, texts = [], []
+    for _ in range(count):
+        at = rng.randint(0, len(text))
+        delete = rng.randint(0, min(2, len(text) - at)) if rng.random() < 0.35 else 0
+        size = rng.choice((0, 1, 1, 3)) if delete else rng.choice((1, 1, 3))
+        insert = "".join(rng.choice("ab é😀") for _ in range(size))
+        keys.append((at, delete, insert))
+        text = text[:at] + insert + text[at + delete:]
+        texts.append(text)
+    return keys, texts
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_kept_text_reads_as_the_edits_spliced_one_by_one(seed: int) -> None:
+    """crdt.KeptText splices only when read, every SPLICE_AFTER edits, and through pieces: each
+    state (read in any order, as undo reads older ones) must be the edits spliced one by one."""
+    from openprod.crdt import SPLICE_AFTER, KeptText
+
+    rng = random.Random(seed)
+    start = "Act 1 café"
+    kept = [KeptText.of(start)]
+    expected = [start]
+    for _ in range(4 * SPLICE_AFTER + 7):
+        keys, texts = _random_keys(rng, expected[-1], rng.choice((1, 1, 1, 2)))
+        kept.append(kept[-1].then(keys))
+        expected.append(texts[-1])
+        assert kept[-1].length == len(expected[-1])
+        assert kept[-1].ascii is False or expected[-1].isascii()  # True only when it is
+    order = list(range(len(kept)))
+    rng.shuffle(order)
+    for index in order:
+        assert kept[index].text() == str(kept[index]) == expected[index]
+        assert kept[index].ascii == expected[index].isascii()
+
+
+def test_undo_of_many_keystrokes_restores_each_text(pair) -> None:
+    """More keystrokes than a kept text waits before splicing (crdt.SPLICE_AFTER), then each undone."""
+    from openprod.crdt import SPLICE_AFTER
+
+    alice, _, rid = pair
+    keys, texts = _random_keys(random.Random(7), "", 2 * SPLICE_AFTER + 5)
+    type_keys(alice, rid, keys)
+    assert shown(alice, rid) == rendered(alice, rid) == texts[-1]
+    for expected in reversed(["", *texts[:-1]]):
+        assert alice.ws.undo().done
+        assert shown(alice, rid) == rendered(alice, rid) == expected
