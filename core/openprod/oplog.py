@@ -114,6 +114,17 @@ def op_rows(bundle: Bundle, bundle_seq: int, first_seq: int
     return rows, targets, extras
 
 
+def field_write_rows(bundle: Bundle, bundle_seq: int, first_seq: int,
+                     writes: list[tuple[bytes, str, bytes]]) -> tuple[list[OpRow], dict[bytes, None]]:
+    """`op_rows` for a bundle whose ops each write one register, given as (record, field, ord) per op
+    (a plain run has them already): its `oplog` rows and targets; such ops touch nothing else."""
+    actor = bundle.header.actor
+    rows: list[OpRow] = [(first_seq + index, op.op_id, ord_, bundle_seq, index, actor, op.TYPE, entity, field, raw)
+                         for index, (op, raw, (entity, field, ord_))
+                         in enumerate(zip(bundle.ops, bundle.op_bytes, writes, strict=True))]
+    return rows, dict.fromkeys(write[0] for write in writes)
+
+
 def store_clocks(conn: sqlite3.Connection, rows: list[tuple[bytes, bytes, bytes]]) -> None:
     """Move the stored vector clock: (writer, hlc, the writer's digest including that bundle)."""
     conn.executemany(

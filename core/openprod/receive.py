@@ -506,13 +506,9 @@ class _PlainRun:
             threshold = ws.settings.stale_threshold_ms
             for bundle, _data, _digest, received, stale, seen in held:
                 bundle_rows.append(oplog.bundle_row(bundle, bundle_seq, op_seq, received))
-                # what `oplog.op_rows` gives a bundle of field writes (one register each, none in
-                # `op_touches`), from the ords `take` made
-                actor = bundle.header.actor
-                op_rows.extend([(op_seq + index, op.op_id, ord_, bundle_seq, index, actor, op.TYPE, entity, field, raw)
-                                for index, (op, raw, (entity, field, ord_))
-                                in enumerate(zip(bundle.ops, bundle.op_bytes, seen, strict=True))])
-                target_rows.extend((target, bundle_seq) for target in dict.fromkeys(write[0] for write in seen))
+                rows, targets = oplog.field_write_rows(bundle, bundle_seq, op_seq, seen)  # from `take`'s ords
+                op_rows.extend(rows)
+                target_rows.extend((target, bundle_seq) for target in targets)
                 if stale is not None:
                     stale_rows.append((bundle.bundle_id, bundle.hlc, stale[0], threshold, stale[1]))
                 bundle_seq += 1

@@ -228,16 +228,16 @@ class Records(Part):
         if rows is None:
             return None
         at = rows[-1][0] if rows else mark
-        if self._shows is None or self._shows[0] < mark:
-            self._shows = (at, shown_in(cx))
+        kept = self._shows
+        shows = kept[1] if kept is not None and kept[0] >= mark else shown_in(cx)
+        self._shows = (at, shows)
         touched: dict[bytes, None] = {}
         for _seq, _op_type, target in rows:
             if isinstance(target, bytes):
                 touched[cx.redirects.resolve(target)] = None
-        touched = with_readers(touched, self._shows[1])
+        touched = with_readers(touched, shows)
         if len(touched) > limit:
             return None
-        self._shows = (at, self._shows[1])
         return RecordChanges(tuple(to_str(e) for e in touched),
                              any(op_type in MEMBERSHIP_OPS for _seq, op_type, _target in rows), at)
 
