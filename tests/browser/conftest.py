@@ -298,15 +298,23 @@ def x_display() -> Iterator[Display]:
 
 
 @pytest.fixture(scope="module")
-def webkit_profile(x_display: Display, web_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+def webkit_session(x_display: Display, web_bundle: Path, tmp_path_factory: pytest.TempPathFactory
                    ) -> Iterator[WebKitProfile]:
     """One WebKitGTK session (one profile) per test module: MiniBrowser + WebKitWebDriver + Selenium."""
-    log = tmp_path_factory.mktemp("webkit") / "webkitwebdriver.log"
-    driver = start_webkit(x_display, log)
+    logs = tmp_path_factory.mktemp("webkit")
+    count = iter(range(1_000))
+    webkit = WebKitProfile(lambda: start_webkit(x_display, logs / f"webkitwebdriver-{next(count)}.log"))
     try:
-        yield WebKitProfile(driver)
+        yield webkit
     finally:
-        driver.quit()
+        webkit.quit()
+
+
+@pytest.fixture
+def webkit_profile(webkit_session: WebKitProfile) -> WebKitProfile:
+    """The module's WebKit session for one test; a new one if a page crash ended it during an earlier test."""
+    webkit_session.ensure_alive()
+    return webkit_session
 
 
 @pytest.fixture

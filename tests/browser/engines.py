@@ -5,7 +5,9 @@
   on an X display of its own (Xvfb started here; nothing is taken from the session's environment).
   One WebDriver session per test module: its profile (storage, identity, service worker) is shared by
   that module's WebKit tests, which is why two-engine tests never assume an empty profile. Each page
-  is a window of that session; closing a page closes its window at once.
+  is a window of that session; closing a page closes its window at once. WebKitWebDriver deletes the
+  session when a page's web process crashes or hangs: the next test then starts a new session (a new,
+  empty profile), so one crash fails one test, not the rest of the module's WebKit lane.
 
 A two-engine test takes the `profile` fixture (see conftest.py) and writes what a person does
 with the Playwright subset that `wdpage.py` implements for WebDriver; `expect` here accepts both
@@ -18,6 +20,8 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,13 +97,41 @@ class WebKitProfile:
     can be closed at once, as a person closes a tab, and the profile lives on.
     """
 
-    # MiniBrowser's window has a toolbar above the page: the viewport is this much shorter.
-    def __init__(self, driver: Any) -> None:
+    def __init__(self, start: Callable[[], Any]) -> None:
+        self._start = start
+        self.restarts = 0
+        self._begin(start())
+
+    def _begin(self, driver: Any) -> None:
         self.driver = driver
         self.home = driver.current_window_handle
         self.current_handle = self.home
         self.pages: list[Any] = []
+        # MiniBrowser's window has a toolbar above the page: the viewport is this much shorter.
         self.chrome_height: int | None = None
+
+    def alive(self) -> bool:
+        """Whether the WebDriver session still answers (a page crash or hang deletes it)."""
+        try:
+            return bool(self.driver.window_handles)  # the home window is always open
+        except Exception:
+            return False
+
+    def ensure_alive(self) -> None:
+        """At the start of a test: a new session if the last one died, said on stderr (the test log)."""
+        if self.alive():
+            return
+        print("WebKit: the WebDriver session had ended (a page crashed or hung); starting a new one, "
+              "with an empty profile", file=sys.stderr)
+        self.quit()
+        self.restarts += 1
+        self._begin(self._start())
+
+    def quit(self) -> None:
+        try:
+            self.driver.quit()
+        except Exception as exc:  # a dead session may fail to say goodbye; its processes still end
+            print(f"WebKit: ending the session: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
 
     def new_page(self) -> Any:
         from wdpage import WebDriverPage
@@ -134,7 +166,13 @@ class WebKitProfile:
         self.current_handle = self.home
 
     def close(self) -> None:
-        """End of a test: close its windows (the profile and its storage stay for the module)."""
+        """End of a test: close its windows (the profile and its storage stay for the module). After a
+        crash there is nothing left to close: the windows are forgotten, and the next test starts anew."""
+        if not self.alive():
+            for page in self.pages:
+                page.closed = True
+            self.pages.clear()
+            return
         for page in list(self.pages):
             page.close()
 
