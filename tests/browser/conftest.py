@@ -136,6 +136,17 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
 
+    def report(self, lines: int = 80) -> str:
+        """Whether the relay still runs, and the end of its log: printed after a failed test, because
+        CI keeps only the test log and a relay that died or stalled is otherwise invisible there."""
+        code = self.proc.poll()
+        state = "still running" if code is None else f"exited with {code}"
+        log = self.data.parent / f"{self.data.name}.log"
+        if self.kind != "relay" or not log.exists():
+            return f"--- server on port {self.port}: {state} (no log) ---"
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        return "\n".join([f"--- relay on port {self.port}: {state}; the last {len(tail)} lines of {log} ---", *tail])
+
     def restart(self) -> None:
         """Start the same relay again: same port, same data directory (after `stop`)."""
         self.stop()
@@ -193,9 +204,9 @@ def server(web_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 @pytest.fixture
-def server_factory(web_bundle: Path, tmp_path: Path) -> Iterator[Callable[..., Server]]:
+def server_factory(web_bundle: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Server]]:
     """A fresh relay per call, serving `web` (default the normal bundle; a test asking for the debug_bundle
-    fixture may pass it)."""
+    fixture may pass it). After a failed test, each relay's state and the end of its log are printed."""
     started: list[Server] = []
 
     def make(web: Path = WEB) -> Server:
@@ -204,6 +215,9 @@ def server_factory(web_bundle: Path, tmp_path: Path) -> Iterator[Callable[..., S
         return srv
 
     yield make
+    if request.node.stash.get(FAILED, False):
+        for srv in started:
+            print(srv.report())
     for srv in started:
         srv.stop()
 
