@@ -375,13 +375,75 @@ class ConflictTracker:
                                 " ON b.seq = l.bundle_seq WHERE l.op_id = ?", (op_id,)).fetchone()
         if row is None:
             return None
-        op = o.decode_stored_op(row[0])
-        clock = stored_clock(row[2])
+        return self._write_of(o.decode_stored_op(row[0]), row[1], stored_clock(row[2]), target, key)
+
+    def _write_of(self, op: o.Op, writer: bytes, clock: VectorClock, target: bytes, key: str) -> Write | None:
+        """The write stored op `op` made to (target, key), if any."""
         writes = [(op.target, op.field, op.chosen)] if isinstance(op, o.ResolveConflict) else register_writes(op)
         for tgt, field, value in writes:
             if self._target(tgt, field) == target and self.key_for(field) == key:
-                return Write(op.op_id, op.ord, row[1], clock, field, value, tgt)
+                return Write(op.op_id, op.ord, writer, clock, field, value, tgt)
         return None
+
+    # --- conflicts opened by a batch of received plain writes (receive `_PlainRun`) ---------------
+
+    def opens_in_batch(self) -> bool:
+        """Whether a received write concurrent with its register's single tip may open its conflict
+        with a batch's others (`opened_rows`): so long as no resolution and no held register
+        exists (most workspaces), `_store` of two tips writes their rows and nothing else."""
+        return not self._resolved_any and not self._held_any
+
+    def opened_rows(self, opened: Sequence[tuple[bytes, str, Write, bytes]]) -> list[tuple[bytes, str, list[Write]]]:
+        """What `observe` would do, write by write, for writes to plain registers (unmapped, non-CRDT
+        fields of unmerged records, none diverged) that each did not see the register's single
+        tip: (record, field, the write, the tip's op id), the tips all stored. The tips are read
+        in one query per 500 (`_lookup` one each) and each register's rows inserted in one
+        `executemany`; returns the registers that diverged, with their tips, for `keep_opened`
+        once the caller's transaction keeps them (until then nothing in memory changes)."""
+        tips: dict[bytes, Write | None] = {}
+        wanted: dict[bytes, tuple[bytes, str]] = {}
+        for target, field, _write, tip in opened:
+            found = self._memo.get(tip)
+            if found is not None:
+                tips[tip] = found
+            else:
+                wanted[tip] = (target, field)
+        ids = list(wanted)
+        clocks: dict[bytes, VectorClock] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            for op_id, payload, writer, header in self.conn.execute(
+                    "SELECT l.op_id, l.payload, b.writer, b.header FROM oplog l JOIN bundles b ON b.seq = l.bundle_seq"
+                    f" WHERE l.op_id IN ({','.join('?' * len(part))})", part):
+                clock = clocks.get(header)
+                if clock is None:
+                    clock = clocks[header] = stored_clock(header)
+                tips[op_id] = self._write_of(o.decode_stored_op(payload), writer, clock, *wanted[op_id])
+        diverged: list[tuple[bytes, str, list[Write]]] = []
+        rows = []
+        for target, field, write, tip_id in opened:
+            tip = tips.get(tip_id)
+            if tip is None or tip.op_id == write.op_id or saw(tip, write):
+                continue  # as `_add`: no tip to compare with, or one that has seen this write
+            branches = [write] if saw(write, tip) else [tip, write]
+            if len(branches) < 2:
+                continue
+            diverged.append((target, field, branches))
+            for branch in branches:
+                kind, value = to_sql(branch.value)
+                rows.append((target, field, branch.op_id, branch.ord, branch.writer, encode(branch.clock),
+                             branch.field, kind, value, branch.origin or target))
+        self.conn.executemany(
+            "INSERT INTO field_tips (target, key, op_id, ord, writer, clock, field, kind, value, origin)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return diverged
+
+    def keep_opened(self, writes: Iterable[Write], diverged: Iterable[tuple[bytes, str, list[Write]]]) -> None:
+        """After `opened_rows`' rows are kept: remember the writes (as `observe` does) and which
+        registers now hold tip rows."""
+        for write in writes:
+            self._remember(write)
+        self._diverged.update((target, field) for target, field, _tips in diverged)
 
     def observe(self, op: o.Op, writer: bytes, clock: VectorClock,
                 prior: dict[tuple[bytes, str], bytes | None] | None = None) -> None:

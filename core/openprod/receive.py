@@ -30,6 +30,7 @@ from . import operations as o
 from . import oplog, ownership
 from .awareness import field_writes
 from .bundle import Bundle, decode_bundle, failure
+from .conflicts import Write
 from .context import Part
 from .errors import (
     REASON_BACKDATED,
@@ -333,6 +334,10 @@ class _PlainRun:
         # register -> the run's last write to it (a `fields` row), and that write's writer
         self.writes: dict[tuple[bytes, str], tuple[bytes, str, str | None, Any, bytes, bytes]] = {}
         self.writers: dict[tuple[bytes, str], bytes] = {}
+        # writes that open a conflict with their register's stored single tip: (record, field,
+        # the write, the tip's op id), their tip rows written with the run (`conflicts.opened_rows`)
+        self.opened: list[tuple[bytes, str, Write, bytes]] = []
+        self.opened_registers: set[tuple[bytes, str]] = set()
         self.ops = 0
 
     def forget(self) -> None:
@@ -405,6 +410,9 @@ class _PlainRun:
         actor = header.actor
         writes = self.writes
         kinds = self._value_kinds(schema)
+        opens = tracker.opens_in_batch()
+        opened = self.opened_registers
+        opening: list[tuple[bytes, str, Write, bytes]] = []
         seen: list[tuple[bytes, str, bytes]] = []  # what `field_writes(ops)` gives, for awareness
         mine: dict[tuple[bytes, str], tuple[bytes, str, str | None, Any, bytes, bytes]] = {}
         for op in ops:
@@ -417,7 +425,7 @@ class _PlainRun:
             register = (entity, field)
             plain = plain_fields.get(field)
             if not (plain or (plain is None and tracker.plain_field(field))) or root(entity, entity) != entity \
-                    or (merges is not None and merges(entity)) or register in diverged:
+                    or (merges is not None and merges(entity)) or register in diverged or register in opened:
                 return False
             sql: tuple[str | None, Any] | None = None  # (kind, value) once known
             if kind is o.SetField:
@@ -462,7 +470,13 @@ class _PlainRun:
                         tips[entity][field] = (tip_ord, stored[1], tip_writer)
             if tip_writer is not None and not (
                     tip_ord < ord_ if tip_writer == writer else clock.get(tip_writer, zero) >= tip_ord[:12]):
-                return False  # concurrent with the register's tip: a conflict, tracked the per-bundle way
+                # concurrent with the register's tip: a conflict, opened with the run's others
+                # when that tip is stored (not the run's own write) and the register's first in this bundle
+                if not opens or latest is not None or any(x[0] == entity and x[1] == field for x in opening):
+                    return False
+                value = w.value if kind is o.SetField else None  # type: ignore[union-attr]
+                opening.append((entity, field, Write(op.op_id, ord_, writer, clock, field, value, entity),
+                                tip_ord[12:]))
             if ord_ > tip_ord:
                 if sql is None:
                     sql = to_sql(w.value if kind is o.SetField else None)  # type: ignore[union-attr]
@@ -481,6 +495,9 @@ class _PlainRun:
         for register, row in mine.items():
             writes[register] = row
             self.writers[register] = writer
+        for entity, field, write, tip in opening:
+            self.opened.append((entity, field, write, tip))
+            opened.add((entity, field))
         self.ids.add(bundle_id)
         self.ops += len(ops)
         return True
@@ -517,6 +534,7 @@ class _PlainRun:
             conn.executemany(oplog.OPLOG_INSERT, op_rows)
             conn.executemany(oplog.TARGET_INSERT, target_rows)
             ws.applier.set_fields(list(self.writes.values()))
+            diverged = ws.conflicts.opened_rows(self.opened) if self.opened else []
             if stale_rows:
                 conn.executemany(
                     "INSERT OR IGNORE INTO stale_flags (bundle_id, hlc, age_ms, threshold_ms, flagged_at)"
@@ -539,6 +557,8 @@ class _PlainRun:
             conn.execute("ROLLBACK TO run")
             conn.execute("RELEASE run")
             raise
+        if self.opened:
+            ws.conflicts.keep_opened([write for _entity, _field, write, _tip in self.opened], diverged)
         tips = self.tips
         for (entity, field), write in self.writes.items():
             tips[entity][field] = (write[4], write[5], self.writers[(entity, field)])
