@@ -256,7 +256,7 @@ def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sourc
                 run.flush(source, results, applied)  # what it holds goes first, in order
             _one(ws, bundle, valid, data, source, batch, results, applied)
             if run is not None:
-                run.forget()  # the bundle may have written anything: registers are read again
+                run.forget(bundle)  # the registers it may have written are read again
         if run is not None:
             run.flush(source, results, applied)
         batch.flush_clocks(ws)
@@ -297,6 +297,9 @@ def _one(ws: Context, bundle: Bundle, valid: bool, data: bytes, source: str | No
 # found when it is first needed (None until then).
 _Tip = tuple[bytes, bytes, bytes | None]
 _PLAIN_OPS = frozenset((o.SetField, o.ClearField))
+# ops that write no register but those of their own record (`entity`): applied the per-bundle
+# way, the run's registers of other records stay exact (`_PlainRun.forget`)
+_OWN_RECORD_OPS = frozenset((o.SetField, o.ClearField, o.SetReference, o.IdentifyActor))
 _EXACT_INT = 2**53  # an int value inside (-2**53, 2**53) is canonical (`modules.normalize_value`)
 
 
@@ -340,9 +343,20 @@ class _PlainRun:
         self.opened_registers: set[tuple[bytes, str]] = set()
         self.ops = 0
 
-    def forget(self) -> None:
-        """Stored registers may have changed (a bundle applied the per-bundle way): read them again."""
-        self.tips.clear()
+    def forget(self, bundle: Bundle | None = None) -> None:
+        """Stored registers may have changed (`bundle` applied the per-bundle way; None: anything
+        may have): read them again. A bundle of field writes and actor names (a new writer's first
+        bundle) wrote only its records' registers, so only those are read again; for any other
+        every record is."""
+        if bundle is None or any(type(op) not in _OWN_RECORD_OPS for op in bundle.ops):
+            self.tips.clear()
+            return
+        root = self.ws.conflicts.redirects.root_lookup()
+        for op in bundle.ops:
+            entity = getattr(op, "entity", None)
+            if entity is not None:
+                self.tips.pop(entity, None)
+                self.tips.pop(root(entity, entity), None)
 
     def _read(self, records: Iterable[bytes]) -> None:
         """Read the winners of every value register of `records` not read yet."""
