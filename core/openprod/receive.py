@@ -426,7 +426,7 @@ class _PlainRun:
         kinds = self._value_kinds(schema)
         opens = tracker.opens_in_batch()
         opened = self.opened_registers
-        opening: list[tuple[bytes, str, Write, bytes]] = []
+        opening: dict[tuple[bytes, str], tuple[bytes, str, Write, bytes]] = {}  # this bundle's, by register
         seen: list[tuple[bytes, str, bytes]] = []  # what `field_writes(ops)` gives, for awareness
         mine: dict[tuple[bytes, str], tuple[bytes, str, str | None, Any, bytes, bytes]] = {}
         for op in ops:
@@ -439,7 +439,8 @@ class _PlainRun:
             register = (entity, field)
             plain = plain_fields.get(field)
             if not (plain or (plain is None and tracker.plain_field(field))) or root(entity, entity) != entity \
-                    or (merges is not None and merges(entity)) or register in diverged or register in opened:
+                    or (merges is not None and merges(entity)) or register in diverged or register in opened \
+                    or register in opening:  # a register whose conflict it opens: its tips change again
                 return False
             sql: tuple[str | None, Any] | None = None  # (kind, value) once known
             if kind is o.SetField:
@@ -485,12 +486,12 @@ class _PlainRun:
             if tip_writer is not None and not (
                     tip_ord < ord_ if tip_writer == writer else clock.get(tip_writer, zero) >= tip_ord[:12]):
                 # concurrent with the register's tip: a conflict, opened with the run's others
-                # when that tip is stored (not the run's own write) and the register's first in this bundle
-                if not opens or latest is not None or any(x[0] == entity and x[1] == field for x in opening):
+                # when that tip is stored (not the run's own write)
+                if not opens or latest is not None:
                     return False
                 value = w.value if kind is o.SetField else None  # type: ignore[union-attr]
-                opening.append((entity, field, Write(op.op_id, ord_, writer, clock, field, value, entity),
-                                tip_ord[12:]))
+                opening[register] = (entity, field, Write(op.op_id, ord_, writer, clock, field, value, entity),
+                                     tip_ord[12:])
             if ord_ > tip_ord:
                 if sql is None:
                     sql = to_sql(w.value if kind is o.SetField else None)  # type: ignore[union-attr]
@@ -509,9 +510,8 @@ class _PlainRun:
         for register, row in mine.items():
             writes[register] = row
             self.writers[register] = writer
-        for entity, field, write, tip in opening:
-            self.opened.append((entity, field, write, tip))
-            opened.add((entity, field))
+        self.opened.extend(opening.values())
+        opened.update(opening)
         self.ids.add(bundle_id)
         self.ops += len(ops)
         return True

@@ -1,8 +1,9 @@
 """A batch's runs of plain bundles are written together, and give what one bundle at a time gives.
 
-Consecutive ready bundles of plain field writes that follow their registers' single tips are
-stored with one statement per table for the whole run (receive.py `_PlainRun`); anything else
-ends the run and goes the per-bundle way. These tests compare a peer that gets a batch in one call
+Consecutive ready bundles of plain field writes, each following its register's single tip or
+concurrent with it (opening a conflict), are stored with one statement per table for the whole
+run (receive.py `_PlainRun`, conflicts.py `opened_rows`); anything else ends the run and goes
+the per-bundle way. These tests compare a peer that gets a batch in one call
 with one that gets the same bundles one at a time: state, conflicts, clock, the results, the
 quarantine and the `BundleEvent`s in order, for a plain catch-up, a bad bundle in the middle of
 one, duplicates inside one batch, and plain bundles mixed with others."""
@@ -50,14 +51,19 @@ def notices_of(peer: Peer) -> list[tuple[str, str, str, str, str]]:
 
 
 def stored_rows(peer: Peer) -> tuple[list[tuple[Any, ...]], ...]:
-    """The oplog's rows (the run builds them itself) and the bundles' rows and targets, in order."""
+    """The oplog's rows (the run builds them itself), the bundles' rows and targets, in order, and
+    the conflicts' tip rows and the registers (a run opens conflicts too)."""
     conn = peer.ws.conn
     return (conn.execute("SELECT seq, op_id, ord, bundle_seq, idx, actor, op_type, target, field, payload"
                          " FROM oplog ORDER BY seq").fetchall(),
             conn.execute("SELECT seq, bundle_id, writer, hlc, header, signature, op_count, first_op FROM bundles"
                          " ORDER BY seq").fetchall(),
             conn.execute("SELECT target, bundle_seq FROM bundle_targets ORDER BY bundle_seq, target").fetchall(),
-            conn.execute("SELECT target, field, ord, op_seq FROM op_touches ORDER BY op_seq, target, field").fetchall())
+            conn.execute("SELECT target, field, ord, op_seq FROM op_touches ORDER BY op_seq, target, field").fetchall(),
+            conn.execute("SELECT target, key, op_id, ord, writer, clock, field, kind, value, origin FROM field_tips"
+                         " ORDER BY target, key, op_id").fetchall(),
+            conn.execute("SELECT entity_id, field, kind, value, ord, actor FROM fields ORDER BY entity_id, field")
+            .fetchall())
 
 
 def compare(batch: Peer, single: Peer, wires: list[bytes]) -> list[IngestResult]:
@@ -68,7 +74,8 @@ def compare(batch: Peer, single: Peer, wires: list[bytes]) -> list[IngestResult]
     assert outcome(results) == outcome(one_by_one)
     assert batch_events == single_events
     assert batch.ws.state_hash() == single.ws.state_hash()
-    assert [(c.id, c.key) for c in batch.ws.conflicts.open()] == [(c.id, c.key) for c in single.ws.conflicts.open()]
+    assert [(c.id, c.key, c.current, c.competitors) for c in batch.ws.conflicts.open()] == [
+        (c.id, c.key, c.current, c.competitors) for c in single.ws.conflicts.open()]
     assert batch.ws.vector_clock == single.ws.vector_clock
     assert batch.ws.chain_digests == single.ws.chain_digests
     assert quarantine_of(batch) == quarantine_of(single)
@@ -298,3 +305,143 @@ def test_values_canonical_at_their_edges_apply_inside_a_run(peer_factory) -> Non
     assert cleo.ws.records.value(rids[0], STATUS) == ""
     assert cleo.ws.records.value(rids[0], EMAIL) == "x" * 100_000
     assert cleo.ws.state_hash() == alice.ws.state_hash()
+
+
+def per_bundle_count(monkeypatch: Any) -> list[int]:
+    """How many bundles go the per-bundle way (receive `_apply_one`) from now on."""
+    from openprod import receive
+
+    count = [0]
+    apply_one = receive._apply_one
+
+    def counted(*args: Any) -> Any:
+        count[0] += 1
+        return apply_one(*args)
+
+    monkeypatch.setattr(receive, "_apply_one", counted)
+    return count
+
+
+def test_concurrent_edits_open_their_conflicts_inside_one_run(peer_factory, monkeypatch) -> None:
+    """W2 in small: Alice and Bob edit every record at once, each one field the other also edits
+    (status) and one the other does not; the receivers hold Alice's edits and get Bob's in one
+    call. Every bundle opens a conflict, all in one run (none the per-bundle way), and the batch
+    gives what one bundle at a time gives: the same tip rows, conflicts with both values, state,
+    events and awareness notices."""
+    alice, bob, cleo, dev, rids = _team(peer_factory, 6)
+    bob_wires = []
+    for i, rid in enumerate(rids):
+        with alice.ws.transaction() as tx:
+            tx.set_field(rid, STATUS, f"A{i}")
+            tx.set_field(rid, EMAIL, f"a{i}@x")
+        with bob.ws.transaction() as tx:
+            tx.set_field(rid, STATUS, f"B{i}")
+            if i % 2:
+                tx.clear_field(rid, PHONE)
+            else:
+                tx.set_field(rid, PHONE, f"{i}")
+        bob_wires.append(last(bob))
+    for peer in (cleo, dev):
+        sync(alice, peer)
+    per_bundle = per_bundle_count(monkeypatch)
+    results = compare(cleo, dev, bob_wires)
+    assert {r.status for r in results} == {"applied"}
+    assert per_bundle[0] == len(rids)  # dev's, one at a time; none of cleo's batch
+    conflicts = cleo.ws.conflicts.open()
+    assert len(conflicts) == len(rids)
+    assert {tuple(sorted(c.value for c in k.competitors)) for k in conflicts} == {
+        (f"A{i}", f"B{i}") for i in range(len(rids))}
+    assert notices_of(cleo)
+    sync(alice, bob)
+    sync(bob, cleo)
+    assert cleo.ws.state_hash() == alice.ws.state_hash() == bob.ws.state_hash()
+
+
+def test_conflicts_a_run_cannot_open_go_the_per_bundle_way(peer_factory, monkeypatch) -> None:
+    """Writes that do not simply open a conflict with a stored single tip end the run: a bundle
+    writing a disputed register twice, a second write to a register whose conflict the run
+    opened, a write concurrent with the run's own write, a write that saw both tips (closing
+    the conflict), and a third writer joining it. The results are still one bundle at a time's."""
+    alice, bob, cleo, dev, rids = _team(peer_factory, 3)
+    eve = peer_factory("Eve", workspace_from=alice)
+    sync(alice, eve)
+    eve.ws.set_field(rids[2], PHONE, "e0")  # so Eve's next bundles are field writes only
+    for peer in (alice, bob, cleo, dev):
+        sync(eve, peer)
+    alice_wires, bob_wires = [], []
+    for rid in rids:
+        alice.ws.set_field(rid, STATUS, "alice")
+        alice_wires.append(last(alice))
+    with bob.ws.transaction() as tx:  # the same disputed register twice in one bundle
+        tx.set_field(rids[0], STATUS, "bob 1")
+        tx.set_field(rids[0], STATUS, "bob 2")
+    bob_wires.append(last(bob))
+    bob.ws.set_field(rids[1], STATUS, "bob")  # opens a conflict in the run
+    bob_wires.append(last(bob))
+    bob.ws.set_field(rids[1], STATUS, "bob again")  # the same register again
+    bob_wires.append(last(bob))
+    eve.ws.set_field(rids[2], EMAIL, "eve@x")  # the run's own write to email ...
+    bob_wires.append(last(eve))
+    bob.ws.set_field(rids[2], EMAIL, "bob@x")  # ... and one concurrent with it
+    bob_wires.append(last(bob))
+    eve.ws.set_field(rids[1], STATUS, "eve")  # a third branch of rids[1]'s status
+    bob_wires.append(last(eve))
+    for peer in (cleo, dev):
+        sync(alice, peer)
+    sync(alice, bob)
+    bob.ws.set_field(rids[2], STATUS, "settled")  # has seen Alice's and its own: no conflict
+    bob_wires.append(last(bob))
+    per_bundle = per_bundle_count(monkeypatch)
+    results = compare(cleo, dev, bob_wires)
+    assert {r.status for r in results} == {"applied"}
+    assert per_bundle[0] > len(bob_wires)  # some of the batch's went the per-bundle way too
+    shown = {c.target: sorted(k.value for k in c.competitors) for c in cleo.ws.conflicts.open()}
+    assert sorted(shown.values()) == [["alice", "bob 2"], ["alice", "bob again", "eve"], ["bob@x", "eve@x"]]
+
+
+def test_a_run_with_resolutions_stored_opens_no_conflicts_itself(peer_factory, monkeypatch) -> None:
+    """Once a conflict was resolved somewhere in the workspace, opening one may hold a register
+    (a resolution's value shown): the bundles that open conflicts go the per-bundle way again,
+    with the same results."""
+    alice, bob, cleo, dev, rids = _team(peer_factory, 3)
+    alice.ws.set_field(rids[0], EMAIL, "a")
+    bob.ws.set_field(rids[0], EMAIL, "b")
+    sync(alice, bob)
+    [conflict] = alice.ws.conflicts.open()
+    with alice.ws.transaction() as tx:
+        tx.resolve_conflict(conflict, pick=next(c.op_id for c in conflict.competitors if c.value == "b"))
+    sync(alice, bob)
+    for peer in (cleo, dev):
+        sync(alice, peer)
+    wires = []
+    for rid in rids:
+        alice.ws.set_field(rid, STATUS, "alice")
+        bob.ws.set_field(rid, STATUS, "bob")
+        wires.append(last(bob))
+    alice.ws.set_field(rids[0], EMAIL, "late")  # Bob's resolution's register, reopened late
+    for peer in (cleo, dev):
+        sync(alice, peer)
+    per_bundle = per_bundle_count(monkeypatch)
+    results = compare(cleo, dev, wires)
+    assert {r.status for r in results} == {"applied"}
+    assert per_bundle[0] == 2 * len(wires)
+    assert len(cleo.ws.conflicts.open()) == len(rids)
+
+
+def test_a_bad_bundle_in_a_run_that_opens_conflicts_is_refused_alone(peer_factory) -> None:
+    """A bundle that opens a conflict but reuses a stored op's id, in a run of others that open
+    conflicts: the run is rolled back (nothing of it kept, in SQLite or in memory), its bundles go
+    one by one, and only the bad one is refused."""
+    alice, bob, cleo, dev, rids = _team(peer_factory, 3)
+    stored_op = cbor2.loads(decode_bundle(last(bob)).op_bytes[0])["id"]
+    wires = []
+    for i, rid in enumerate(rids):
+        alice.ws.set_field(rid, STATUS, "alice")
+        bob.ws.set_field(rid, STATUS, f"bob {i}")
+        wire = last(bob)
+        wires.append(crafted(bob, wire, lambda op: {**op, "id": stored_op}) if i == 1 else wire)
+    for peer in (cleo, dev):
+        sync(alice, peer)
+    results = compare(cleo, dev, wires)
+    assert [r.status for r in results] == ["applied", "rejected", "pending"]
+    assert [c.key for c in cleo.ws.conflicts.open()] == [STATUS]
