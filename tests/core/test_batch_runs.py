@@ -400,32 +400,34 @@ def test_conflicts_a_run_cannot_open_go_the_per_bundle_way(peer_factory, monkeyp
 
 
 def test_a_run_with_resolutions_stored_opens_no_conflicts_itself(peer_factory, monkeypatch) -> None:
-    """Once a conflict was resolved somewhere in the workspace, opening one may hold a register
-    (a resolution's value shown): the bundles that open conflicts go the per-bundle way again,
-    with the same results."""
+    """Once a conflict was resolved somewhere in the workspace, opening one may hold a register (a
+    settled conflict reopened by a late edit shows the resolution's value): the bundles that open
+    conflicts go the per-bundle way again, with the same results."""
     alice, bob, cleo, dev, rids = _team(peer_factory, 3)
     alice.ws.set_field(rids[0], EMAIL, "a")
     bob.ws.set_field(rids[0], EMAIL, "b")
     sync(alice, bob)
     [conflict] = alice.ws.conflicts.open()
     with alice.ws.transaction() as tx:
-        tx.resolve_conflict(conflict, pick=next(c.op_id for c in conflict.competitors if c.value == "b"))
-    sync(alice, bob)
+        tx.resolve_conflict(conflict, pick=next(c.op_id for c in conflict.competitors if c.value == "a"))
     for peer in (cleo, dev):
         sync(alice, peer)
     wires = []
+    bob.ws.set_field(rids[0], EMAIL, "late")  # without having seen the resolution: reopens it
+    wires.append(last(bob))
     for rid in rids:
         alice.ws.set_field(rid, STATUS, "alice")
         bob.ws.set_field(rid, STATUS, "bob")
         wires.append(last(bob))
-    alice.ws.set_field(rids[0], EMAIL, "late")  # Bob's resolution's register, reopened late
     for peer in (cleo, dev):
         sync(alice, peer)
     per_bundle = per_bundle_count(monkeypatch)
     results = compare(cleo, dev, wires)
     assert {r.status for r in results} == {"applied"}
     assert per_bundle[0] == 2 * len(wires)
-    assert len(cleo.ws.conflicts.open()) == len(rids)
+    reopened = next(c for c in cleo.ws.conflicts.open() if c.key == EMAIL)
+    assert reopened.resolution_id is not None and reopened.current == "a"
+    assert len(cleo.ws.conflicts.open()) == len(rids) + 1
 
 
 def test_a_bad_bundle_in_a_run_that_opens_conflicts_is_refused_alone(peer_factory) -> None:
