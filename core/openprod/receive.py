@@ -297,6 +297,7 @@ def _one(ws: Context, bundle: Bundle, valid: bool, data: bytes, source: str | No
 # found when it is first needed (None until then).
 _Tip = tuple[bytes, bytes, bytes | None]
 _PLAIN_OPS = frozenset((o.SetField, o.ClearField))
+_READ_FIELDS = 64  # a batch writing at most this many fields reads only their registers
 # ops that write no register but those of their own record (`entity`): applied the per-bundle
 # way, the run's registers of other records stay exact (`_PlainRun.forget`)
 _OWN_RECORD_OPS = frozenset((o.SetField, o.ClearField, o.SetReference, o.IdentifyActor))
@@ -323,8 +324,13 @@ class _PlainRun:
         self.batch = batch
         self.tips: dict[bytes, dict[str, _Tip]] = {}  # record -> field -> its winner (records read)
         self._values: tuple[Schema | None, dict[str, str]] = (None, {})  # see `_value_kinds`
-        self._read([op.entity for bundle in bundles for op in bundle.ops  # type: ignore[attr-defined]
-                    if type(op) in _PLAIN_OPS])
+        writes = [op for bundle in bundles for op in bundle.ops if type(op) in _PLAIN_OPS]
+        # the fields the batch writes, when few: only their registers are read (a record has many
+        # more); a bundle writing any other field is not taken
+        fields = sorted({op.field for op in writes})  # type: ignore[attr-defined]
+        self.fields: frozenset[str] | None = frozenset(fields) if len(fields) <= _READ_FIELDS else None
+        self._field_list = fields
+        self._read([op.entity for op in writes])  # type: ignore[attr-defined]
         self._clear()
 
     def _clear(self) -> None:
@@ -362,13 +368,15 @@ class _PlainRun:
         """Read the winners of every value register of `records` not read yet."""
         wanted = [r for r in dict.fromkeys(records) if r not in self.tips]
         conn = self.ws.conn
+        only = "" if self.fields is None else f" AND field IN ({','.join('?' * len(self._field_list))})"
+        named = [] if self.fields is None else self._field_list
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
             for record in part:
                 self.tips[record] = {}
             for record, field, ord_, actor in conn.execute(
                     f"SELECT entity_id, field, ord, actor FROM fields WHERE entity_id IN ({','.join('?' * len(part))})"
-                    " AND kind IS NOT 'c'", part):
+                    f"{only} AND kind IS NOT 'c'", [*part, *named]):
                 self.tips[record][field] = (ord_, actor, None)
 
     def _value_kinds(self, schema: Schema) -> dict[str, str]:
@@ -425,6 +433,7 @@ class _PlainRun:
         writes = self.writes
         kinds = self._value_kinds(schema)
         opens = tracker.opens_in_batch()
+        only = self.fields
         opened = self.opened_registers
         opening: dict[tuple[bytes, str], tuple[bytes, str, Write, bytes]] = {}  # this bundle's, by register
         seen: list[tuple[bytes, str, bytes]] = []  # what `field_writes(ops)` gives, for awareness
@@ -437,6 +446,8 @@ class _PlainRun:
             entity = w.entity
             field = w.field
             register = (entity, field)
+            if only is not None and field not in only:
+                return False  # not a field the batch's registers were read for
             plain = plain_fields.get(field)
             if not (plain or (plain is None and tracker.plain_field(field))) or root(entity, entity) != entity \
                     or (merges is not None and merges(entity)) or register in diverged or register in opened \
