@@ -402,12 +402,12 @@ class ConflictTracker:
         once the caller's transaction keeps them (until then nothing in memory changes)."""
         tips: dict[bytes, Write | None] = {}
         wanted: dict[bytes, tuple[bytes, str]] = {}
-        for target, field, _write, tip in opened:
-            found = self._memo.get(tip)
+        for target, field, _write, tip_id in opened:
+            found = self._memo.get(tip_id)
             if found is not None:
-                tips[tip] = found
+                tips[tip_id] = found
             else:
-                wanted[tip] = (target, field)
+                wanted[tip_id] = (target, field)
         ids = list(wanted)
         clocks: dict[bytes, VectorClock] = {}
         for start in range(0, len(ids), 500):
