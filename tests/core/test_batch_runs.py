@@ -447,3 +447,25 @@ def test_a_bad_bundle_in_a_run_that_opens_conflicts_is_refused_alone(peer_factor
     results = compare(cleo, dev, wires)
     assert [r.status for r in results] == ["applied", "rejected", "pending"]
     assert [c.key for c in cleo.ws.conflicts.open()] == [STATUS]
+
+
+def test_a_run_rereads_what_a_bundle_applied_the_per_bundle_way_wrote(peer_factory, monkeypatch) -> None:
+    """A new writer's first bundle (its name, then a field write) goes the per-bundle way; the
+    run then reads that record's registers again, so a later write concurrent with it opens a
+    conflict with it (not with the winner read before), as one bundle at a time does."""
+    alice, bob, cleo, dev, rids = _team(peer_factory, 2)
+    eve = peer_factory("Eve", workspace_from=alice)
+    sync(alice, eve)
+    wires = []
+    eve.ws.set_field(rids[0], STATUS, "eve")  # her first bundle: it names her too
+    wires.append(last(eve))
+    bob.ws.set_field(rids[0], STATUS, "bob")  # has not seen Eve's
+    wires.append(last(bob))
+    bob.ws.set_field(rids[1], STATUS, "bob")
+    wires.append(last(bob))
+    per_bundle = per_bundle_count(monkeypatch)
+    results = compare(cleo, dev, wires)
+    assert {r.status for r in results} == {"applied"}
+    assert per_bundle[0] == len(wires) + 1  # Eve's first bundle in the batch; Bob's in the run
+    [conflict] = cleo.ws.conflicts.open()
+    assert sorted(c.value for c in conflict.competitors) == ["bob", "eve"]
