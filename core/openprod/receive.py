@@ -312,10 +312,13 @@ class _PlainRun:
     any write: it is ready (its chain and clock covered by what is stored or earlier in the run),
     not stored nor already in the run, passes the value checks, and each of its writes is to an
     unmapped, non-CRDT field of an unmerged record whose register has a single tip that the write
-    follows (no conflict to track). Anything else ends the run: the run is written, then that
-    bundle goes the per-bundle way. The registers' winners are read once for the whole batch (one
-    query per 500 records) and kept current with the run's own writes; after a bundle applied the
-    per-bundle way they are read again as needed. Taking a bundle changes nothing outside the run,
+    follows (no conflict to track) or, while the workspace holds no resolution, is concurrent
+    with (a conflict opens: its tip rows are written with the run, `conflicts.opened_rows`, and
+    the run writes that register no more). Anything else ends the run: the run is written, then
+    that bundle goes the per-bundle way. The registers' winners are read once for the whole batch
+    (one query per 500 records, of the fields the batch writes when few) and kept current with
+    the run's own writes; after a bundle applied the per-bundle way, those it may have written
+    are read again as needed (`forget`). Taking a bundle changes nothing outside the run,
     so a run that fails to write (an op id already stored: a crafted bundle) is rolled back and
     its bundles go the per-bundle way one by one, which refuses exactly the bad one."""
 
