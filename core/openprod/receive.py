@@ -371,7 +371,8 @@ class _PlainRun:
         """Read the winners of every value register of `records` not read yet."""
         wanted = [r for r in dict.fromkeys(records) if r not in self.tips]
         conn = self.ws.conn
-        only = "" if self.fields is None else f" AND field IN ({','.join('?' * len(self._field_list))})"
+        # `+field`: filtered while each record's rows are scanned, not one key lookup per field
+        only = "" if self.fields is None else f" AND +field IN ({','.join('?' * len(self._field_list))})"
         named = [] if self.fields is None else self._field_list
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
@@ -408,7 +409,8 @@ class _PlainRun:
         writer = header.writer
         bundle_id = header.bundle_id
         ops = bundle.ops
-        if not ops or bundle_id in self.ids or self.batch.is_stored(ws, bundle_id):
+        if not ops or bundle_id in self.ids or self.batch.is_stored(ws, bundle_id) \
+                or any(type(op) not in _PLAIN_OPS for op in ops):
             return False
         vc = ws._vc
         run_vc = self.vc
