@@ -261,7 +261,7 @@ def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sourc
                 run.flush(source, results, applied)  # what it holds goes first, in order
             _one(ws, bundle, valid, data, source, batch, results, applied)
             if run is not None:
-                run.forget()  # the bundle may have written anything: registers are read again
+                run.forget(bundle)  # registers it may have written are read again
         if run is not None:
             run.flush(source, results, applied)
         batch.flush_clocks(ws)
@@ -342,9 +342,27 @@ class _PlainRun:
         self.writers: dict[tuple[bytes, str], bytes] = {}
         self.ops = 0
 
-    def forget(self) -> None:
-        """Stored registers may have changed (a bundle applied the per-bundle way): read them again."""
-        self.tips.clear()
+    def forget(self, bundle: Bundle | None = None) -> None:
+        """Stored registers may have changed (`bundle` went the per-bundle way; None: anything
+        may have): read them again. A bundle of field writes, record creations and actor names
+        only (most that conflict, or that create a record) writes no value register but those of
+        the records it names, each through its redirect root: only those are read again (W2's
+        merge, whose first bundle names its author, re-read one record per bundle after it). Any
+        other op may change any register (a merge, a split, a mapping): everything is read again."""
+        if bundle is None:
+            self.tips.clear()
+            return
+        tips = self.tips
+        root = self.ws.conflicts.redirects.root_lookup()
+        for op in bundle.ops:
+            kind = type(op)
+            if kind in _PLAIN_OPS or kind is o.CreateEntity:
+                entity = op.entity  # type: ignore[attr-defined]
+                tips.pop(entity, None)
+                tips.pop(root(entity, entity), None)
+            elif kind is not o.IdentifyActor:
+                tips.clear()
+                return
 
     def _read(self, records: Iterable[bytes]) -> None:
         """Read the winners of every value register of `records` not read yet."""
