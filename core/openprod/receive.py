@@ -303,6 +303,7 @@ def _one(ws: Context, bundle: Bundle, valid: bool, data: bytes, source: str | No
 # found when it is first needed (None until then).
 _Tip = tuple[bytes, bytes, bytes | None]
 _PLAIN_OPS = frozenset((o.SetField, o.ClearField))
+_NO_REGISTER_OPS = frozenset((o.CreateEntity, o.IdentifyActor))  # applied, they write no `fields` row
 _EXACT_INT = 2**53  # an int value inside (-2**53, 2**53) is canonical (`modules.normalize_value`)
 
 
@@ -346,21 +347,19 @@ class _PlainRun:
         """Stored registers may have changed (`bundle` went the per-bundle way; None: anything
         may have): read them again. A bundle of field writes, record creations and actor names
         only (most that conflict, or that create a record) writes no value register but those of
-        the records it names, each through its redirect root: only those are read again (W2's
-        merge, whose first bundle names its author, re-read one record per bundle after it). Any
-        other op may change any register (a merge, a split, a mapping): everything is read again."""
+        the records its field writes name: only those are read again (W2's merge, whose first
+        bundle names its author, re-read one record per bundle after it). A write through a
+        merge's redirect changes its survivor's register, but a merged record never joins a run
+        (`take`). Any other op may change any register: everything is read again."""
         if bundle is None:
             self.tips.clear()
             return
         tips = self.tips
-        root = self.ws.conflicts.redirects.root_lookup()
         for op in bundle.ops:
             kind = type(op)
-            if kind in _PLAIN_OPS or kind is o.CreateEntity:
-                entity = op.entity  # type: ignore[attr-defined]
-                tips.pop(entity, None)
-                tips.pop(root(entity, entity), None)
-            elif kind is not o.IdentifyActor:
+            if kind in _PLAIN_OPS:
+                tips.pop(op.entity, None)  # type: ignore[attr-defined]
+            elif kind not in _NO_REGISTER_OPS:
                 tips.clear()
                 return
 
