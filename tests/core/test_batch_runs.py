@@ -236,7 +236,8 @@ def test_a_merge_of_conflicting_bundles_reads_the_registers_once(peer_factory) -
         wires.append(last(eve))
     for peer in (cleo, dev):
         sync(alice, peer)
-    run_read = re.compile(r"SELECT entity_id, field, ord, actor FROM fields WHERE entity_id IN \([^)]*\) AND kind IS NOT 'c'")
+    run_read = re.compile(r"SELECT entity_id, field, ord, actor FROM fields WHERE entity_id IN \([^)]*\)"
+                          r" AND kind IS NOT 'c'")
     reads: list[str] = []
     cleo.ws.conn.set_trace_callback(lambda sql: reads.append(sql) if run_read.fullmatch(sql) else None)
     try:
