@@ -9,6 +9,7 @@ one, duplicates inside one batch, and plain bundles mixed with others."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -218,6 +219,34 @@ def test_plain_bundles_mixed_with_others_in_one_batch(peer_factory) -> None:
     [conflict] = eve.ws.conflicts.open()
     assert conflict.key == STATUS
     assert sorted(c.value for c in conflict.competitors) == ["blocked", "review"]
+
+
+def test_a_merge_of_conflicting_bundles_reads_the_registers_once(peer_factory) -> None:
+    """W2's shape: a new author's edits (her first bundle names her), each concurrent with one of
+    Alice's, all going the per-bundle way. Each writes only its own record's registers, so the run
+    keeps the registers it read for the whole batch and does not read every later bundle's record
+    again (receive.py `_PlainRun.forget`); the result matches one bundle at a time."""
+    alice, _bob, cleo, dev, rids = _team(peer_factory, 4)
+    eve = peer_factory("Eve", workspace_from=alice)
+    sync(alice, eve)
+    wires = []
+    for rid in rids:
+        alice.ws.set_field(rid, STATUS, "alice")
+        eve.ws.set_field(rid, STATUS, "eve")
+        wires.append(last(eve))
+    for peer in (cleo, dev):
+        sync(alice, peer)
+    run_read = re.compile(r"SELECT entity_id, field, ord, actor FROM fields WHERE entity_id IN \([^)]*\)"
+                          r" AND kind IS NOT 'c'")
+    reads: list[str] = []
+    cleo.ws.conn.set_trace_callback(lambda sql: reads.append(sql) if run_read.fullmatch(sql) else None)
+    try:
+        results = compare(cleo, dev, wires)
+    finally:
+        cleo.ws.conn.set_trace_callback(None)
+    assert {r.status for r in results} == {"applied"}
+    assert len(cleo.ws.conflicts.open()) == len(rids)
+    assert len(reads) == 1, reads  # the batch's registers, read once up front
 
 
 ACT, GETS_REPORTS = "scenes.Scenes.act", f"{TABLE}.gets_reports"
