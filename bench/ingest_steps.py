@@ -28,7 +28,6 @@ import gc
 import os
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +36,7 @@ from openprod.identity import Verifier
 
 from . import reference as ref
 from .context import QUICK, Context
-from .peers import Peer, ingest_all, replica_peer
+from .peers import Peer, ingest_all, replica_peer, thread_schedstat
 from .workloads import build_workloads
 
 
@@ -49,27 +48,17 @@ class _Inline:
         self.verify_async = inner.verify_async
 
 
-def _schedstat() -> tuple[float, float]:
-    """The calling thread's seconds on a CPU and waiting on a run queue so far (Linux; else zeros)."""
-    try:
-        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as stat:
-            running, waiting = stat.read().split()[:2]
-    except (OSError, ValueError):
-        return 0.0, 0.0
-    return int(running) / 1e9, int(waiting) / 1e9
-
-
 def _catch_up(peer: Peer, wires: list[bytes]) -> tuple[float, float, float, float, float]:
     """Wall, process CPU, calling thread CPU, its run-queue wait, and its blocked time (seconds)."""
     gc.collect()
-    running, waiting = _schedstat()
+    running, waiting = thread_schedstat()
     wall, cpu, thread = time.perf_counter(), time.process_time(), time.thread_time()
     for start in range(0, len(wires), 200):
         results = peer.ws.ingest_many(wires[start:start + 200])
         if any(r.status != "applied" for r in results):
             raise SystemExit(f"{peer.name} did not apply every bundle")
     wall, cpu, thread = time.perf_counter() - wall, time.process_time() - cpu, time.thread_time() - thread
-    ran, waited = (now - before for now, before in zip(_schedstat(), (running, waiting), strict=True))
+    ran, waited = (now - before for now, before in zip(thread_schedstat(), (running, waiting), strict=True))
     return wall, cpu, thread, waited, wall - ran - waited if ran else 0.0
 
 
