@@ -12,8 +12,9 @@ protocol, the relay and the transport add. Spec target < 5 s; ours 2 s.
 Where the time goes, in the same run: CPU seconds of the catching-up peer (this process) and of
 the relay process during the catch-up, beside the reference's own CPU; on shared cores the wall
 figures move with the load, the CPU split much less. `catchup_less_core_waits_s` takes from the
-catch-up the time B's main thread was runnable but had no core (Linux schedstat): what the load
-of other processes added, so a before/after pair at load compares better by it. `caught_up_to_in_sync_ms` is the wait
+catch-up the time B's main thread was runnable but had no core (Linux schedstat): most of what the
+load of other processes added (not its waits for the verifying thread while that one has no core),
+so a before/after pair at load compares better by it. `caught_up_to_in_sync_ms` is the wait
 between the last batch ingested and the session reporting "in sync" (the state-hash check).
 
 What went over the wire, counted at each client's socket: frames and bytes each way, and the
