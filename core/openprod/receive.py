@@ -20,7 +20,7 @@ is not ready waits in the parking lot (`parked.py`), indexed by the one dependen
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from math import isfinite
 from typing import TYPE_CHECKING, Any
@@ -167,16 +167,17 @@ DRAIN_BATCH = 256  # awake parked bundles read and applied per transaction
 
 
 def apply_verified(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], source: str | None,
-                   bundles: list[Bundle] | None = None) -> list[IngestResult]:
+                   bundles: list[Bundle] | None = None, ready: Callable[[], bool] | None = None) -> list[IngestResult]:
     """Apply verified bundles in ONE SQLite transaction, each all-or-nothing (a savepoint).
 
     One commit for a whole catch-up batch instead of one per bundle; a bundle that waits for
     earlier ones is parked (or refused when the waiting room is full), one that fails a check is
     quarantined, and the others still apply. Parked bundles the batch unblocks apply after it.
     `items` may be read lazily (each verdict arriving as its bundle's turn comes); `bundles`
-    then lists them up front, for the reads done once per batch.
+    then lists them up front, for the reads done once per batch, and `ready` (if given) says
+    whether the next item would come without waiting.
     """
-    results = _apply_batch(ws, items, source, bundles)
+    results = _apply_batch(ws, items, source, bundles, ready)
     more = drain_pending(ws, ws.parked.limits.drain_step)
     if more:
         drained = set(more)
@@ -238,10 +239,13 @@ class _Batch:
 
 
 def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], source: str | None,
-                 bundles: list[Bundle] | None = None) -> list[IngestResult]:
+                 bundles: list[Bundle] | None = None, ready: Callable[[], bool] | None = None) -> list[IngestResult]:
     """One transaction: `items` are applied or parked, and the parked bundles that waited for one
     of those applied are marked awake (`items` may be read lazily, inside the transaction;
-    `bundles`, when known up front, are what they hold)."""
+    `bundles`, when known up front, are what they hold). When `ready()` says the next item is not
+    in yet (its signature still being checked on another thread), the plain run held so far is
+    written first instead of waiting: the same writes a run ended there makes, and SQLite's work
+    lets the checking thread run (taking bundles into a run is pure Python, which starves it)."""
     if bundles is None and isinstance(items, list):
         bundles = [bundle for bundle, valid, _data in items if valid]
     if ws._tx is not None:
@@ -257,6 +261,8 @@ def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sourc
         for bundle, valid, data in items:
             if run is not None:
                 if valid and run.take(bundle, data):
+                    if ready is not None and not ready():
+                        run.flush(source, results, applied)
                     continue
                 run.flush(source, results, applied)  # what it holds goes first, in order
             _one(ws, bundle, valid, data, source, batch, results, applied)
@@ -838,7 +844,7 @@ def verify_and_apply(ws: Context, received: Received, verifier: Verifier) -> lis
     verdicts: Iterator[bool] = verify_each([bundle.signatures() for bundle in bundles])
     try:
         items = ((bundle, bool(next(verdicts)), data) for data, bundle in received.items if isinstance(bundle, Bundle))
-        applied = iter(apply_verified(ws, items, received.source, bundles))
+        applied = iter(apply_verified(ws, items, received.source, bundles, getattr(verdicts, "ready", None)))
     finally:
         close = getattr(verdicts, "close", None)
         if close is not None:
