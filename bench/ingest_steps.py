@@ -13,6 +13,9 @@ them), so load that comes and goes hits every variant alike. Each variant turns 
 
 Printed per variant: median wall seconds, process CPU and the calling thread's CPU over the
 catch-up, and the wall ratio to one plain `executemany` of the same rows (median of 3, same run).
+On Linux also the calling thread's wall split from its schedstat: "waited for a core" (runnable,
+not running: other processes' load) and "blocked" (neither: waiting for the GIL, a verdict of the
+verifying thread, or I/O); wall minus the first is the figure other load disturbs least.
 
     .venv/bin/python -m bench.ingest_steps [--rounds 5] [--bundles 3000] [--variants all,tempfile]
 """
@@ -33,7 +36,7 @@ from openprod.identity import Verifier
 
 from . import reference as ref
 from .context import QUICK, Context
-from .peers import Peer, ingest_all, replica_peer
+from .peers import Peer, ingest_all, replica_peer, thread_schedstat
 from .workloads import build_workloads
 
 
@@ -45,14 +48,18 @@ class _Inline:
         self.verify_async = inner.verify_async
 
 
-def _catch_up(peer: Peer, wires: list[bytes]) -> tuple[float, float, float]:
+def _catch_up(peer: Peer, wires: list[bytes]) -> tuple[float, float, float, float, float]:
+    """Wall, process CPU, calling thread CPU, its run-queue wait, and its blocked time (seconds)."""
     gc.collect()
+    running, waiting = thread_schedstat()
     wall, cpu, thread = time.perf_counter(), time.process_time(), time.thread_time()
     for start in range(0, len(wires), 200):
         results = peer.ws.ingest_many(wires[start:start + 200])
         if any(r.status != "applied" for r in results):
             raise SystemExit(f"{peer.name} did not apply every bundle")
-    return time.perf_counter() - wall, time.process_time() - cpu, time.thread_time() - thread
+    wall, cpu, thread = time.perf_counter() - wall, time.process_time() - cpu, time.thread_time() - thread
+    ran, waited = (now - before for now, before in zip(thread_schedstat(), (running, waiting), strict=True))
+    return wall, cpu, thread, waited, wall - ran - waited if ran else 0.0
 
 
 def main() -> None:
@@ -70,7 +77,7 @@ def main() -> None:
     }
     if args.variants:
         variants = {name: variants[name] for name in args.variants.split(",")}
-    figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
+    figures: dict[str, list[tuple[float, float, float, float, float]]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory(prefix="openprod-ingest-steps-") as tmp:
         folder = Path(tmp)
         fixture = Context(sizes, folder, build_workloads()).ingest_fixture()
@@ -96,8 +103,11 @@ def main() -> None:
         wall = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
         thread = statistics.median(r[2] for r in runs)
+        own = statistics.median(r[0] - r[3] for r in runs)
+        blocked = statistics.median(r[4] for r in runs)
         print(f"  {name:<10} wall {wall:.2f} s ({wall / reference:.1f}x), CPU {cpu / n * 1e6:.0f} µs/bundle, "
-              f"calling thread {thread / n * 1e6:.0f} µs/bundle; walls {', '.join(f'{r[0]:.2f}' for r in runs)}")
+              f"calling thread {thread / n * 1e6:.0f} µs/bundle; wall less the waits for a core {own:.2f} s, "
+              f"blocked {blocked:.2f} s; walls {', '.join(f'{r[0]:.2f}' for r in runs)}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -99,6 +100,17 @@ def ingest_all(peer: Peer, wires: Iterable[bytes]) -> int:
                                f"{result.reason or ''} {result.detail}".rstrip())
         count += 1
     return count
+
+
+def thread_schedstat() -> tuple[float, float]:
+    """The calling thread's seconds on a CPU and waiting on a run queue so far (Linux; else zeros):
+    on shared cores, wall time less the run-queue wait is what other processes' load moves least."""
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as stat:
+            running, waiting = stat.read().split()[:2]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(running) / 1e9, int(waiting) / 1e9
 
 
 def op_count(peer: Peer) -> int:

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import random
 import select
+import threading
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -38,6 +39,43 @@ def test_verify_each_gives_the_verdicts_of_verify_in_order() -> None:
     expected = [all(verifier.verify(*s) for s in request) for request in requests]
     assert True in expected and False in expected
     assert list(verifier.verify_each(requests)) == expected
+
+
+class Gated(NaclVerifier):
+    """Checking the message `gate` waits until the test opens it: a verifying thread behind."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = threading.Event()
+        self.reached = threading.Event()
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        if message == b"gate":
+            self.reached.set()
+            assert self.opened.wait(60)
+        return super().verify(public_key, message, signature)
+
+
+def test_verify_each_says_whether_the_next_verdict_is_in() -> None:
+    """`ready()` is what the receiver asks before it would wait (it writes the run it holds
+    instead): false while the next verdict's chunk is still being checked, true once it is, and
+    true at the end."""
+    signer = NaclSigner(seeded_identity("A", 1))
+    good = [(signer.actor_id, b"m", signer.sign(b"m"))]
+    gate = [(signer.actor_id, b"gate", signer.sign(b"gate"))]
+    requests = [good] * 8 + [gate] + [good] * 3  # the gate is in the second chunk of 8
+    verifier = Gated()
+    verdicts = verifier.verify_each(requests)
+    try:
+        assert verifier.reached.wait(60)  # the first chunk is done: the thread is in the second
+        assert verdicts.ready()
+        assert [next(verdicts) for _ in range(8)] == [True] * 8
+        assert not verdicts.ready()  # the next verdict waits behind the gate
+    finally:
+        verifier.opened.set()
+    assert next(verdicts) is True and verdicts.ready()
+    assert list(verdicts) == [True] * 3
+    assert verdicts.ready()  # the end: nothing to wait for
 
 
 class Spy(NaclVerifier):

@@ -20,7 +20,7 @@ is not ready waits in the parking lot (`parked.py`), indexed by the one dependen
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from math import isfinite
 from typing import TYPE_CHECKING, Any
@@ -168,16 +168,17 @@ DRAIN_BATCH = 256  # awake parked bundles read and applied per transaction
 
 
 def apply_verified(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], source: str | None,
-                   bundles: list[Bundle] | None = None) -> list[IngestResult]:
+                   bundles: list[Bundle] | None = None, ready: Callable[[], bool] | None = None) -> list[IngestResult]:
     """Apply verified bundles in ONE SQLite transaction, each all-or-nothing (a savepoint).
 
     One commit for a whole catch-up batch instead of one per bundle; a bundle that waits for
     earlier ones is parked (or refused when the waiting room is full), one that fails a check is
     quarantined, and the others still apply. Parked bundles the batch unblocks apply after it.
     `items` may be read lazily (each verdict arriving as its bundle's turn comes); `bundles`
-    then lists them up front, for the reads done once per batch.
+    then lists them up front, for the reads done once per batch, and `ready` (if given) says
+    whether the next item would come without waiting.
     """
-    results = _apply_batch(ws, items, source, bundles)
+    results = _apply_batch(ws, items, source, bundles, ready)
     more = drain_pending(ws, ws.parked.limits.drain_step)
     if more:
         drained = set(more)
@@ -191,9 +192,15 @@ def apply_verified(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sou
 class _Batch:
     """What one receiving transaction keeps in memory instead of asking SQLite per bundle: which
     of its bundles are stored already (one query for a whole list), the next free op seq, and the
-    vector clock rows, written once before the commit (the in-memory clock moves per bundle)."""
+    vector clock rows, written once before the commit (the in-memory clock moves per bundle).
 
-    def __init__(self, ws: Context, bundles: list[Bundle] | None) -> None:
+    `alone`: the transaction holds one received bundle (`Workspace.ingest`, a live edit), so the
+    transaction itself is that bundle's all-or-nothing unit and it is applied without a savepoint,
+    whose sub-journal copies every page the bundle changes (~20 µs of a W1 bundle's ~450:
+    docs/benchmarks.md, Session 14); a failure rolls the whole transaction back instead."""
+
+    def __init__(self, ws: Context, bundles: list[Bundle] | None, alone: bool = False) -> None:
+        self.alone = alone
         self.stored: set[bytes] | None = None  # None: bundles not known up front, ask per bundle
         if bundles is not None:
             self.stored = oplog.stored_ids(ws.conn, [bundle.bundle_id for bundle in bundles])
@@ -233,10 +240,13 @@ class _Batch:
 
 
 def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], source: str | None,
-                 bundles: list[Bundle] | None = None) -> list[IngestResult]:
+                 bundles: list[Bundle] | None = None, ready: Callable[[], bool] | None = None) -> list[IngestResult]:
     """One transaction: `items` are applied or parked, and the parked bundles that waited for one
     of those applied are marked awake (`items` may be read lazily, inside the transaction;
-    `bundles`, when known up front, are what they hold)."""
+    `bundles`, when known up front, are what they hold). When `ready()` says the next item is not
+    in yet (its signature still being checked on another thread), the plain run held so far is
+    written first instead of waiting: the same writes a run ended there makes, and SQLite's work
+    lets the checking thread run (taking bundles into a run is pure Python, which starves it)."""
     if bundles is None and isinstance(items, list):
         bundles = [bundle for bundle, valid, _data in items if valid]
     if ws._tx is not None:
@@ -246,23 +256,26 @@ def _apply_batch(ws: Context, items: Iterable[tuple[Bundle, bool, bytes]], sourc
     applied: list[tuple[Bundle, bytes]] = []
     ws.conn.execute("BEGIN IMMEDIATE")
     try:
-        batch = _Batch(ws, bundles)
+        batch = _Batch(ws, bundles, alone=isinstance(items, list) and len(items) == 1)
         # a catch-up of plain field edits (almost all of one) is written a run at a time
         run = _PlainRun(ws, batch, bundles) if bundles is not None and len(bundles) > 1 else None
         for bundle, valid, data in items:
             if run is not None:
                 if valid and run.take(bundle, data):
+                    if ready is not None and not ready():
+                        run.flush(source, results, applied)
                     continue
                 run.flush(source, results, applied)  # what it holds goes first, in order
             _one(ws, bundle, valid, data, source, batch, results, applied)
             if run is not None:
-                run.forget(bundle)  # the registers it may have written are read again
+                run.forget(bundle)  # registers it may have written are read again
         if run is not None:
             run.flush(source, results, applied)
         batch.flush_clocks(ws)
         ws.conn.execute("COMMIT")
     except BaseException:
-        ws.conn.execute("ROLLBACK")
+        if ws.conn.in_transaction:  # a bundle applied alone may have failed to begin its next one
+            ws.conn.execute("ROLLBACK")
         ws._reload()
         raise
     for bundle, data in applied if ws.listeners else ():
@@ -298,9 +311,7 @@ def _one(ws: Context, bundle: Bundle, valid: bool, data: bytes, source: str | No
 _Tip = tuple[bytes, bytes, bytes | None]
 _PLAIN_OPS = frozenset((o.SetField, o.ClearField))
 _READ_FIELDS = 64  # a batch writing at most this many fields reads only their registers
-# ops that write no register but those of their own record (`entity`): applied the per-bundle
-# way, the run's registers of other records stay exact (`_PlainRun.forget`)
-_OWN_RECORD_OPS = frozenset((o.SetField, o.ClearField, o.SetReference, o.IdentifyActor))
+_NO_REGISTER_OPS = frozenset((o.CreateEntity, o.IdentifyActor))  # applied, they write no `fields` row
 _EXACT_INT = 2**53  # an int value inside (-2**53, 2**53) is canonical (`modules.normalize_value`)
 
 
@@ -353,19 +364,24 @@ class _PlainRun:
         self.ops = 0
 
     def forget(self, bundle: Bundle | None = None) -> None:
-        """Stored registers may have changed (`bundle` applied the per-bundle way; None: anything
-        may have): read them again. A bundle of field writes and actor names (a new writer's first
-        bundle) wrote only its records' registers, so only those are read again; for any other
-        every record is."""
-        if bundle is None or any(type(op) not in _OWN_RECORD_OPS for op in bundle.ops):
+        """Stored registers may have changed (`bundle` went the per-bundle way; None: anything
+        may have): read them again. A bundle of field writes, record creations and actor names
+        only (most that conflict, or that create a record) writes no value register but those of
+        the records its field writes name: only those are read again (W2's merge, whose first
+        bundle names its author, re-read one record per bundle after it). A write through a
+        merge's redirect changes its survivor's register, but a merged record never joins a run
+        (`take`). Any other op may change any register: everything is read again."""
+        if bundle is None:
             self.tips.clear()
             return
-        root = self.ws.conflicts.redirects.root_lookup()
+        tips = self.tips
         for op in bundle.ops:
-            entity = getattr(op, "entity", None)
-            if entity is not None:
-                self.tips.pop(entity, None)
-                self.tips.pop(root(entity, entity), None)
+            kind = type(op)
+            if kind in _PLAIN_OPS:
+                tips.pop(op.entity, None)  # type: ignore[attr-defined]
+            elif kind not in _NO_REGISTER_OPS:
+                tips.clear()
+                return
 
     def _read(self, records: Iterable[bytes]) -> None:
         """Read the winners of every value register of `records` not read yet."""
@@ -694,7 +710,9 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None, bat
     ws.conflicts.begin_bundle()
     writer = bundle.writer
     digest = oplog.xor(ws._digests.get(writer, oplog.NO_DIGEST), oplog.header_digest(bundle.header_bytes))
-    ws.conn.execute("SAVEPOINT bundle")
+    savepoint = not batch.alone  # alone, nothing was written before it in this transaction
+    if savepoint:
+        ws.conn.execute("SAVEPOINT bundle")
     try:
         oplog.append(ws.conn, bundle, ws.env.now_ms(), None, batch.op_seq(ws, len(bundle.ops)))
         actor = bundle.actor
@@ -714,11 +732,16 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None, bat
                 "INSERT OR IGNORE INTO stale_flags (bundle_id, hlc, age_ms, threshold_ms, flagged_at)"
                 " VALUES (?, ?, ?, ?, ?)",
                 (bundle.bundle_id, bundle.hlc, age, ws.settings.stale_threshold_ms, ws.env.now_ms()))
-        ws.conn.execute("RELEASE bundle")
+        if savepoint:
+            ws.conn.execute("RELEASE bundle")
     except Exception as exc:
-        ws.conn.execute("ROLLBACK TO bundle")
-        ws.conn.execute("RELEASE bundle")
         batch.next_seq = None  # its op seqs are free again
+        if savepoint:
+            ws.conn.execute("ROLLBACK TO bundle")
+            ws.conn.execute("RELEASE bundle")
+        elif not _local_failure(exc):  # (a local failure: `_apply_batch` rolls back and raises)
+            ws.conn.execute("ROLLBACK")  # the bundle was the transaction's only write
+            ws.conn.execute("BEGIN IMMEDIATE")  # for its refusal
         if _local_failure(exc):
             raise
         # One crafted bundle fails to apply: it is refused with its reason, the caches it may have
@@ -731,8 +754,9 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None, bat
                               " stored (the same change sent again in another bundle)", bundle, source)
         return quarantine(ws, data, REASON_SCHEMA, f"could not be applied ({failure(exc)})", bundle, source)
     except BaseException:
-        ws.conn.execute("ROLLBACK TO bundle")
-        ws.conn.execute("RELEASE bundle")
+        if savepoint:
+            ws.conn.execute("ROLLBACK TO bundle")
+            ws.conn.execute("RELEASE bundle")
         raise
     ws.clock.receive(bundle.hlc)
     ws._chain_stored(writer, bundle.hlc, digest)
@@ -856,7 +880,7 @@ def verify_and_apply(ws: Context, received: Received, verifier: Verifier) -> lis
     verdicts: Iterator[bool] = verify_each([bundle.signatures() for bundle in bundles])
     try:
         items = ((bundle, bool(next(verdicts)), data) for data, bundle in received.items if isinstance(bundle, Bundle))
-        applied = iter(apply_verified(ws, items, received.source, bundles))
+        applied = iter(apply_verified(ws, items, received.source, bundles, getattr(verdicts, "ready", None)))
     finally:
         close = getattr(verdicts, "close", None)
         if close is not None:

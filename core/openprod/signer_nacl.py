@@ -91,24 +91,51 @@ class NaclVerifier:
     async def verify_async(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         return self.verify(public_key, message, signature)
 
-    def verify_each(self, requests: Sequence[Sequence[tuple[bytes, bytes, bytes]]]) -> Iterator[bool]:
+    def verify_each(self, requests: Sequence[Sequence[tuple[bytes, bytes, bytes]]]) -> _Verdicts:
         """One verdict per request (every signature in it valid), in order, checked on a worker
         thread ahead of the caller. libsodium releases the GIL while it checks, so on CPython a
         receiver applies one bundle while the next ones' signatures are checked on the other core
-        (`receive.verify_and_apply`); each verdict is handed out only once it is known. Pyodide has
-        no threads: its verifiers do not offer this, and the receiver checks one by one."""
+        (`receive.verify_and_apply`); each verdict is handed out only once it is known (`ready`
+        says whether the next one is). Pyodide has no threads: its verifiers do not offer this, and
+        the receiver checks one by one."""
         pool = _verifying_thread()
-        return _in_order([pool.submit(self._verdicts, requests[start:start + _CHUNK])
+        return _Verdicts([pool.submit(self._verdicts, requests[start:start + _CHUNK])
                           for start in range(0, len(requests), _CHUNK)])
 
     def _verdicts(self, requests: Sequence[Sequence[tuple[bytes, bytes, bytes]]]) -> list[bool]:
         return [all(self.verify(*signature) for signature in request) for request in requests]
 
 
-def _in_order(futures: list[Future[list[bool]]]) -> Iterator[bool]:
-    try:
-        for future in futures:
-            yield from future.result()
-    finally:
-        for future in futures:  # the caller stopped early: drop what has not started
+class _Verdicts:
+    """The verdicts of `verify_each`, in order, each handed out once its chunk is checked. `ready`
+    says whether the next one is known without waiting: a receiver that would wait does other work
+    first (`receive._apply_batch` writes the bundles it holds, and while SQLite writes with the
+    GIL released this thread gets to run; in pure Python it gets the GIL once per switch interval)."""
+
+    def __init__(self, futures: list[Future[list[bool]]]) -> None:
+        self._futures = futures
+        self._next = 0  # the next future to read
+        self._chunk: list[bool] = []
+        self._at = 0  # the next verdict in `_chunk`
+
+    def __iter__(self) -> Iterator[bool]:
+        return self
+
+    def __next__(self) -> bool:
+        while self._at >= len(self._chunk):
+            if self._next >= len(self._futures):
+                raise StopIteration
+            self._chunk, self._at = self._futures[self._next].result(), 0
+            self._next += 1
+        self._at += 1
+        return self._chunk[self._at - 1]
+
+    def ready(self) -> bool:
+        """Whether the next verdict (or the end) is known now, without waiting."""
+        return (self._at < len(self._chunk) or self._next >= len(self._futures)
+                or self._futures[self._next].done())
+
+    def close(self) -> None:
+        """The caller stopped early: drop what has not started."""
+        for future in self._futures[self._next:]:
             future.cancel()

@@ -85,6 +85,54 @@ def test_a_bundle_failing_mid_batch_is_refused_alone_and_the_clock_keeps_the_oth
     assert alice.ws.ingest(cleo.ws.last_receipt.wire).status == "applied"
 
 
+def test_one_bundle_alone_is_applied_without_a_savepoint_and_refused_whole(peer_factory) -> None:
+    """`ingest` of one bundle: its transaction is its all-or-nothing unit, so no savepoint is taken
+    (receive.py `_Batch.alone`). A bundle that fails after some of its rows are written (its last
+    op reuses the id of a stored op) is refused with nothing of it kept, on disk as in memory,
+    and the receiver goes on: a later bundle applies, as on a peer that never saw the bad one."""
+    alice = peer_factory("Alice")
+    bob = peer_factory("Bob", workspace_from=alice)
+    clean = peer_factory("Cleo", workspace_from=alice)
+    for peer in (bob, clean):
+        sync(alice, peer)
+    rid = alice.ws.create_record(TABLE, {"name": "Sam"})
+    for peer in (bob, clean):
+        sync(alice, peer)
+    stored_op = decode_bundle(last(alice)).op_bytes[0]
+    statements: list[str] = []
+    alice.ws.conn.set_trace_callback(statements.append)
+    bob.ws.set_field(rid, PHONE, "1")
+    assert alice.ws.ingest(last(bob)).status == "applied"
+    assert clean.ws.ingest(last(bob)).status == "applied"
+    assert not [s for s in statements if "SAVEPOINT" in s.upper()], statements
+    with bob.ws.transaction() as tx:
+        tx.set_field(rid, PHONE, "2")
+        tx.set_field(rid, STATUS, "bad")
+        tx.set_field(rid, EMAIL, "bad@x")
+    genuine = decode_bundle(last(bob))
+    header = decode(genuine.header_bytes)
+    op = {**cbor2.loads(genuine.op_bytes[-1]), "id": cbor2.loads(stored_op)["id"]}
+    ops = [*genuine.op_bytes[:-1], cbor2.dumps(op)]
+    header_bytes = cbor2.dumps({**header, "ops": [op_hash(raw) for raw in ops]}, canonical=True)
+    crafted = encode_wire(header_bytes, bob.env.signer.sign(SIGN_CONTEXT + header_bytes), ops)
+    size, clock = alice.ws.oplog.size(), alice.ws.vector_clock
+    result = alice.ws.ingest(crafted)
+    alice.ws.conn.set_trace_callback(None)
+    assert (result.status, result.reason) == ("rejected", "id_in_use"), result
+    assert alice.ws.oplog.quarantined()[-1].reason == "id_in_use"
+    assert alice.ws.oplog.size() == size and alice.ws.vector_clock == clock
+    assert alice.ws.state_hash() == clean.ws.state_hash()
+    assert not alice.ws.conn.in_transaction
+    assert_same(alice, clean)
+    alice.ws.set_field(rid, PHONE, "3")
+    assert clean.ws.ingest(last(alice)).status == "applied"
+    assert alice.ws.state_hash() == clean.ws.state_hash()
+    cleo_rid = clean.ws.create_record(TABLE, {"name": "Next"})
+    assert alice.ws.ingest(last(clean)).status == "applied"
+    assert alice.ws.records.get(cleo_rid).get("name") == "Next"
+    assert_same(alice, clean)
+
+
 def test_the_same_bundle_twice_in_one_batch_is_applied_once(peer_factory) -> None:
     alice = peer_factory("Alice")
     bob = peer_factory("Bob", workspace_from=alice)

@@ -10,7 +10,9 @@ one, duplicates inside one batch, and plain bundles mixed with others."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import re
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import cbor2
@@ -19,6 +21,7 @@ from helpers import Peer, sync
 from openprod import Workspace, connect
 from openprod.bundle import SIGN_CONTEXT, decode_bundle, encode_wire, op_hash
 from openprod.encoding import decode
+from openprod.identity import Verifier
 from openprod.results import IngestResult
 
 TABLE = "contacts.Contacts"
@@ -225,6 +228,35 @@ def test_plain_bundles_mixed_with_others_in_one_batch(peer_factory) -> None:
     [conflict] = eve.ws.conflicts.open()
     assert conflict.key == STATUS
     assert sorted(c.value for c in conflict.competitors) == ["blocked", "review"]
+
+
+def test_a_merge_of_conflicting_bundles_reads_the_registers_once(peer_factory) -> None:
+    """W2's shape: a new author's edits (her first bundle names her), each concurrent with one of
+    Alice's. The first goes the per-bundle way and writes only its own record's registers, so the
+    run keeps the registers it read for the whole batch and does not read every later bundle's
+    record again (receive.py `_PlainRun.forget`); the others open their conflicts in the run. The
+    result matches one bundle at a time."""
+    alice, _bob, cleo, dev, rids = _team(peer_factory, 4)
+    eve = peer_factory("Eve", workspace_from=alice)
+    sync(alice, eve)
+    wires = []
+    for rid in rids:
+        alice.ws.set_field(rid, STATUS, "alice")
+        eve.ws.set_field(rid, STATUS, "eve")
+        wires.append(last(eve))
+    for peer in (cleo, dev):
+        sync(alice, peer)
+    run_read = re.compile(r"SELECT entity_id, field, ord, actor FROM fields WHERE entity_id IN \([^)]*\)"
+                          r"( AND \+field IN \([^)]*\))? AND kind IS NOT 'c'")
+    reads: list[str] = []
+    cleo.ws.conn.set_trace_callback(lambda sql: reads.append(sql) if run_read.fullmatch(sql) else None)
+    try:
+        results = compare(cleo, dev, wires)
+    finally:
+        cleo.ws.conn.set_trace_callback(None)
+    assert {r.status for r in results} == {"applied"}
+    assert len(cleo.ws.conflicts.open()) == len(rids)
+    assert len(reads) == 1, reads  # the batch's registers, read once up front
 
 
 ACT, GETS_REPORTS = "scenes.Scenes.act", f"{TABLE}.gets_reports"
@@ -469,3 +501,76 @@ def test_a_run_rereads_what_a_bundle_applied_the_per_bundle_way_wrote(peer_facto
     assert per_bundle[0] == len(wires) + 1  # Eve's first bundle in the batch; Bob's in the run
     [conflict] = cleo.ws.conflicts.open()
     assert sorted(c.value for c in conflict.competitors) == ["bob", "eve"]
+
+
+class _LaggingVerdicts:
+    """Verdicts handed out in order that say "not in yet" (`ready`) before every third one, as
+    NaclVerifier's verifying thread does when it falls behind the run taking bundles; each time one
+    is handed out, whether it was ready and how many bundles the receiver held is recorded."""
+
+    def __init__(self, owner: _LaggingVerifier, verdicts: list[bool]) -> None:
+        self.owner = owner
+        self.verdicts = iter(enumerate(verdicts))
+        self.next_index = 0
+
+    def __iter__(self) -> Iterator[bool]:
+        return self
+
+    def ready(self) -> bool:
+        return self.next_index % 3 != 2
+
+    def __next__(self) -> bool:
+        was_ready = self.ready()
+        index, verdict = next(self.verdicts)
+        assert self.owner.ws is not None
+        self.owner.seen.append((was_ready, self.owner.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]))
+        self.next_index = index + 1
+        return verdict
+
+    def close(self) -> None:
+        pass
+
+
+class _LaggingVerifier:
+    def __init__(self, inner: Verifier) -> None:
+        self.inner = inner
+        self.ws: Workspace | None = None
+        self.seen: list[tuple[bool, int]] = []
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        return self.inner.verify(public_key, message, signature)
+
+    async def verify_async(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        return await self.inner.verify_async(public_key, message, signature)
+
+    def verify_each(self, requests: Sequence[Sequence[tuple[bytes, bytes, bytes]]]) -> _LaggingVerdicts:
+        return _LaggingVerdicts(self, [all(self.inner.verify(*s) for s in request) for request in requests])
+
+
+def test_a_run_is_written_when_the_next_verdict_is_not_in_yet(peer_factory) -> None:
+    """A verifier whose verdicts say the next one is not in yet (a verifying thread behind the
+    run): the bundles the run holds are written before it waits, so when that verdict is handed out
+    every bundle before it is stored. The outcome is what one bundle at a time gives."""
+    alice, bob, cleo, dev, rids = _team(peer_factory, 3)
+    wires = []
+    for turn in range(4):
+        for peer in (alice, bob):
+            with peer.ws.transaction() as tx:
+                for rid in rids:
+                    tx.set_field(rid, STATUS, f"{peer.name} {turn}")
+            wires.append(last(peer))
+            sync(alice, bob)
+    lagging = _LaggingVerifier(cleo.env.verifier)
+    env = dataclasses.replace(cleo.env, verifier=lagging)
+    for peer in (cleo, dev):  # both opened again (awareness notices are kept in memory)
+        peer.ws.close()
+    receiver = Peer(cleo.name, Workspace.open(connect(cleo.path), env), cleo.path, cleo.identity, env)
+    dev = Peer(dev.name, Workspace.open(connect(dev.path), dev.env), dev.path, dev.identity, dev.env)
+    lagging.ws = receiver.ws
+    before = receiver.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
+    results = compare(receiver, dev, wires)
+    assert {r.status for r in results} == {"applied"}
+    assert [ready for ready, _stored in lagging.seen] == [i % 3 != 2 for i in range(len(wires))]
+    late = [(i, stored - before) for i, (ready, stored) in enumerate(lagging.seen) if not ready]
+    assert late and all(stored == i for i, stored in late), late
+    assert receiver.ws.state_hash() == alice.ws.state_hash()
