@@ -844,12 +844,18 @@ class Received:
         return [item for _data, item in self.items if isinstance(item, Bundle)]
 
 
-def check(ws: Context, wires: Sequence[bytes], source: str | None) -> Received:
-    """Step one: everything that needs no signature, for each wire (any overlay view is closed)."""
+def check(ws: Context, wires: Sequence[bytes], source: str | None,
+          decoded: Sequence[Bundle | BundleRejected | None] | None = None) -> Received:
+    """Step one: everything that needs no signature, for each wire (any overlay view is closed).
+    `decoded`: what `decode_bundle` gave for each wire, where the caller has it already (None: not)."""
     ws.overlays.close_view()
+    given = list(decoded) if decoded is not None else [None] * len(wires)
+    if len(given) != len(wires):
+        raise LocalError(f"expected {len(wires)} decoded bundles, got {len(given)}")
     if len(wires) < 2:
-        return Received(source, tuple((data, precheck(ws, data, source)) for data in wires))
-    decoded = [_decoded(data) for data in wires]
+        return Received(source, tuple((data, precheck(ws, data, source, b))
+                                      for data, b in zip(wires, given, strict=True)))
+    decoded = [_decoded(data) if b is None else b for data, b in zip(wires, given, strict=True)]
     stored = oplog.stored_rows(ws.conn, [b.bundle_id for b in decoded if isinstance(b, Bundle)])
     return Received(source, tuple((data, precheck(ws, data, source, bundle, stored))
                                   for data, bundle in zip(wires, decoded, strict=True)))

@@ -114,9 +114,13 @@ class WebCryptoVerifier:
             self._keys[public_key] = key
         return bool(await js.crypto.subtle.verify(_alg(), key, to_js(signature), to_js(message)))
 
-    async def verify_many_async(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+    async def verify_many_async(self, items: Sequence[tuple[bytes, bytes, bytes]],
+                                known: Sequence[bool | None] | None = None) -> list[bool]:
         """(public key, message, signature) each: every verify is started at once and awaited together
-        (Promise.all), so WebCrypto works the batch off this thread and Python waits once, not per bundle."""
+        (Promise.all), so WebCrypto works the batch off this thread and Python waits once, not per bundle.
+        `known`: WebCrypto's verdict on an item where the caller has it already (None: not), e.g. from a
+        worker of its own (openprod_web.writes.VerifyAhead); the shape and libsodium's refusals are
+        checked here either way."""
         js, to_js = _js()
         alg = _alg()
         out = [False] * len(items)
@@ -126,6 +130,10 @@ class WebCryptoVerifier:
             if len(public_key) != ACTOR_ID_LEN or len(signature) != SIGNATURE_LEN:
                 continue
             if refused_by_libsodium(public_key, signature):
+                continue
+            verdict = known[i] if known is not None else None
+            if verdict is not None:
+                out[i] = bool(verdict)
                 continue
             key = self._keys.get(public_key)
             if key is None:

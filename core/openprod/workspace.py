@@ -26,11 +26,12 @@ from . import commit as pipeline
 from . import operations as o
 from . import receive
 from .attachments import Attachments
+from .bundle import Bundle
 from .calling import Calling
 from .commit import Prepared
 from .conflict_report import Conflicts
 from .context import Context, Env
-from .errors import LocalError
+from .errors import BundleRejected, LocalError
 from .groups import FieldGroups
 from .history import History
 from .identity_repair import Merges
@@ -316,10 +317,12 @@ class Workspace:
 
     # --- received bundles: check -> verify -> apply (`receive`) ------------------------------------
 
-    def check_received(self, wires: Sequence[bytes], *, source: str | None = None) -> Received:
-        """Step one: every check needing no signature. Then verify each of `.to_verify`'s
-        `bundle.signatures()` and hand one verdict per bundle to `apply_received` (or hand none)."""
-        return receive.check(self._cx, wires, source)
+    def check_received(self, wires: Sequence[bytes], *, source: str | None = None,
+                       decoded: Sequence[Bundle | BundleRejected | None] | None = None) -> Received:
+        """Step one: every check needing no signature (`decoded`: each wire's `decode_bundle`, where
+        the caller decoded it ahead). Then verify each of `.to_verify`'s `bundle.signatures()` and
+        hand one verdict per bundle to `apply_received` (or hand none)."""
+        return receive.check(self._cx, wires, source, decoded)
 
     def apply_received(self, received: Received, verdicts: Sequence[bool] | None = None) -> list[IngestResult]:
         """Step three: apply what verified, in one SQLite transaction; one result per wire. With no

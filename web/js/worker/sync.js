@@ -21,6 +21,7 @@ import { RtcLink, SocketLink } from './links.js';
 import { RelayError, inviteLink, normalizeRelay, postSigned, socketUrl } from './relayapi.js';
 import { SignalRoom } from './signal.js';
 import { readSync, writeSync } from './store.js';
+import { verifyMany } from './verifypool.js';
 
 export const SYNC_POLICY = {
   backoffMs: [1000, 2000, 4000, 8000, 15000, 30000],
@@ -138,7 +139,8 @@ export class SyncEngine {
 
   async start() {
     const python = await this.host.python();
-    this.hub = python.web.SyncHub(this.host.session);
+    // a catch-up's next slice is verified on a worker of its own while this one applies (verifypool.js)
+    this.hub = python.web.SyncHub.callKwargs(this.host.session, { verify_pool: verifyMany });
     await this.host.blobs().attachHub(this.hub); // attachments travel on the same links (blobs/1)
     this.me = JSON.parse(this.hub.identity_json()).actor;
     const { config, marks } = await readSync(this.host.db);

@@ -27,7 +27,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,7 +148,8 @@ def _event_json(link: str, event: Event, names: Callable[[bytes], str]) -> dict[
 class SyncHub:
     """The sync sessions of one open workspace (see the module docstring). Create with `SyncHub(session)`."""
 
-    def __init__(self, session: Any, config: SessionConfig | None = None) -> None:
+    def __init__(self, session: Any, config: SessionConfig | None = None,
+                 verify_pool: Callable[[bytes, int], Awaitable[Any]] | None = None) -> None:
         self.session = session
         self.ws: Workspace = session.ws
         self.replica = WorkspaceReplica(self.ws)  # shared: one state-hash cache for every link
@@ -165,6 +166,9 @@ class SyncHub:
         # bundles, so it needs counting again only when this moves (never after an edit made here)
         self.arrived = 0
         self._hashing: Generator[None, None, bool] | None = None  # the state hash being read, page by page
+        # `verify_pool`: WebCrypto on a worker of its own (verifypool.js): a catch-up's next slice is
+        # verified there while this one applies
+        self.ahead = writes.VerifyAhead(verify_pool)
         self.ws.listeners.append(self._stored)
 
     def attach_blobs(self) -> BlobLinks:
@@ -236,7 +240,7 @@ class SyncHub:
 
     async def work(self, budget: int = 32) -> bool:
         """Do the sessions' work, ingesting at most `budget` bundles. True if work is left for another call."""
-        left = max(1, int(budget))
+        left = size = max(1, int(budget))
         for link in list(self.links.values()):
             session = link.session
             while left > 0:
@@ -255,7 +259,11 @@ class SyncHub:
                 item = link.item
                 start = len(link.results)
                 chunk = list(item.wires[start:start + left])
-                results = await writes.ingest_many(self.ws, chunk, source=f"sync:{link.id}")
+                # this slice's signatures sent to the verify worker (if the last call did not), then the
+                # next slice's: they are checked there while this one applies (writes.VerifyAhead)
+                self.ahead.prepare(chunk)
+                self.ahead.prepare(item.wires[start + len(chunk):start + len(chunk) + size])
+                results = await writes.ingest_many(self.ws, chunk, source=f"sync:{link.id}", ahead=self.ahead)
                 link.results.extend(results)
                 self.arrived += sum(len(r.applied) for r in results)  # stored now (duplicates are not)
                 left -= len(chunk)

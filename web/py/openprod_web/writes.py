@@ -16,7 +16,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Seque
 from contextlib import asynccontextmanager
 from typing import Any
 
-from openprod import Env, IngestResult, Prepared, Receipt, Transaction, UndoResult, Workspace
+from openprod import (
+    Bundle,
+    BundleRejected,
+    Env,
+    IngestResult,
+    Prepared,
+    Receipt,
+    Transaction,
+    UndoResult,
+    Workspace,
+    decode_bundle,
+)
 
 _locks: weakref.WeakKeyDictionary[Workspace, asyncio.Lock] = weakref.WeakKeyDictionary()
 
@@ -77,15 +88,129 @@ async def create(conn: sqlite3.Connection, env: Env, name: str,
     return ws
 
 
-async def ingest_many(ws: Workspace, wires: Sequence[bytes], *, source: str | None = None) -> list[IngestResult]:
-    """Received bundles checked, verified with the async verifier, and applied in one commit."""
+class _Answer:
+    """The verify pool's answer for one batch of items, awaited once."""
+
+    __slots__ = ("data", "pending")
+
+    def __init__(self, pending: Awaitable[Any]) -> None:
+        self.pending = pending
+        self.data: bytes | None = None
+
+    async def bytes(self) -> bytes:
+        if self.data is None:
+            try:
+                raw = await self.pending
+                self.data = bytes(raw.to_bytes()) if hasattr(raw, "to_bytes") else bytes(raw)
+            except Exception:  # the pool failed: its items are verified here instead
+                self.data = b""
+        return self.data
+
+
+class VerifyAhead:
+    """A catch-up's next slice decoded, and its signatures sent to a verify worker, while this slice applies.
+
+    Chromium's WebCrypto verifies Ed25519 on the calling thread (its promise is settled when
+    `verify()` returns): a slice's verifies were 1.25 s of a 100k-op join's 4.0 s of ingest turns on
+    the worker's one thread (docs/benchmarks.md, session 14). CPython checks the next bundles on a
+    thread of its own while earlier ones apply (`NaclVerifier.verify_each`); here `pool` (the worker's
+    verifypool.js: WebCrypto on a worker of its own) does: `prepare(wires)` decodes them (a function
+    of the bytes alone) and hands their (key, message, signature) to the pool without waiting;
+    `ingest_many(..., ahead=self)` takes what it finds for its own wires, a decoded bundle by the
+    wire's exact bytes and a verdict by the exact (key, message, signature), so nothing prepared for
+    other bytes is ever used. What was not prepared, or the pool could not tell, is decoded and
+    verified there as before; the verifier still applies libsodium's refusals to every item.
+    Without a pool (CPython, Node) this does nothing. Holds at most `keep` wires; what no slice took
+    is dropped.
+
+    `pool(packed, count)`: an awaitable of `count` bytes (1 valid, 0 not, 2 could not tell) for
+    `count` items packed as key (32) | signature (64) | message length (4, little-endian) | message."""
+
+    def __init__(self, pool: Callable[[bytes, int], Awaitable[Any]] | None = None, keep: int = 4096) -> None:
+        self._pool = pool
+        self.keep = keep
+        self._decoded: dict[bytes, Bundle | BundleRejected] = {}
+        self._begun: dict[tuple[bytes, bytes, bytes], tuple[_Answer, int]] = {}  # item -> (the pool's answer, index)
+        self.prepared = 0  # wires decoded ahead so far
+        self.taken = 0  # ...that a slice then took
+
+    @property
+    def active(self) -> bool:
+        return self._pool is not None
+
+    def prepare(self, wires: Sequence[bytes]) -> None:
+        """Decode `wires` not prepared yet and send their signatures to the pool (in order, so a slice's
+        are checked before the next slice's)."""
+        if self._pool is None or not wires:
+            return
+        if len(self._decoded) + len(wires) > self.keep:  # left over by links that went away
+            self._decoded.clear()
+            self._begun.clear()
+        items: list[tuple[bytes, bytes, bytes]] = []
+        for wire in wires:
+            if wire in self._decoded:
+                continue
+            try:
+                bundle: Bundle | BundleRejected = decode_bundle(wire)
+            except BundleRejected as exc:  # refused by the check as before, with the same reason
+                bundle = exc
+            self._decoded[wire] = bundle
+            self.prepared += 1
+            if isinstance(bundle, Bundle):
+                items.extend(s for s in bundle.signatures() if len(s[0]) == 32 and len(s[2]) == 64)
+        if not items:
+            return
+        packed = b"".join(b"".join((key, signature, len(message).to_bytes(4, "little"), message))
+                          for key, message, signature in items)
+        try:
+            answer = _Answer(self._pool(packed, len(items)))
+        except Exception:  # no verify worker here: the slices verify as before
+            self._pool = None
+            return
+        for index, item in enumerate(items):
+            self._begun[item] = (answer, index)
+
+    def take_decoded(self, wires: Sequence[bytes]) -> list[Bundle | BundleRejected | None] | None:
+        if not self._decoded:
+            return None
+        out = [self._decoded.pop(wire, None) for wire in wires]
+        self.taken += sum(1 for b in out if b is not None)
+        return out
+
+    async def take_verdicts(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool | None]:
+        """The pool's verdict on each item (None: not sent, or it could not tell). Each answer is awaited
+        once; one that fails leaves its items to the caller's own verify."""
+        found = [self._begun.pop(item, None) for item in items]
+        out: list[bool | None] = []
+        for hit in found:
+            if hit is None:
+                out.append(None)
+                continue
+            answer, index = hit
+            data = await answer.bytes()
+            code = data[index] if index < len(data) else 2
+            out.append(None if code == 2 else code == 1)
+        return out
+
+
+async def ingest_many(ws: Workspace, wires: Sequence[bytes], *, source: str | None = None,
+                      ahead: VerifyAhead | None = None) -> list[IngestResult]:
+    """Received bundles checked, verified with the async verifier, and applied in one commit.
+    `ahead`: where the caller decoded these wires and began their verifies already (VerifyAhead)."""
     async with _lock(ws):
-        received = ws.check_received(wires, source=source)
+        ahead = ahead if ahead is not None and ahead.active else None
+        received = ws.check_received(wires, source=source,
+                                     decoded=ahead.take_decoded(wires) if ahead is not None else None)
         groups = [b.signatures() for b in received.to_verify]  # the author's signature, and any recovery proof
         flat = [s for group in groups for s in group]
         verifier = ws.env.verifier
         many = getattr(verifier, "verify_many_async", None)  # WebCrypto: the whole batch at once
-        results = await many(flat) if many is not None else [await verifier.verify_async(*s) for s in flat]
+        if many is not None and ahead is not None:
+            results = await many(flat, known=await ahead.take_verdicts(flat))
+        elif many is not None:
+            results = await many(flat)
+        else:
+            results = [await verifier.verify_async(*s) for s in flat]
         verdicts = []
         at = 0
         for group in groups:
