@@ -284,6 +284,19 @@ def test_webcrypto_verifies_a_batch_at_once_as_it_does_one_by_one(interop: dict[
     assert verified["together"] == expected
 
 
+def test_webcrypto_takes_verdicts_given_but_still_refuses_what_libsodium_refuses(interop: dict[str, Any]) -> None:
+    # a catch-up's verdicts from the verify worker (verify_many_async's `known`), all said to hold: the
+    # shape and libsodium's refusals are still checked, everything else is taken as given
+    from openprod.ed25519_rules import refused_by_libsodium
+
+    verified = interop["result"]["verified"]
+    expected = {name: len(bytes.fromhex(key)) == 32 and len(bytes.fromhex(sig)) == 64
+                and not refused_by_libsodium(bytes.fromhex(key), bytes.fromhex(sig))
+                for name, (key, sig) in verified["shapes"].items()}
+    assert False in expected.values() and True in expected.values()
+    assert verified["told_valid"] == expected
+
+
 def test_edge_case_vectors_are_what_they_claim() -> None:
     """The forgery really is valid Ed25519 maths: a lenient verifier (no small-order check) accepts it."""
     ecdsa = pytest.importorskip("ecdsa")

@@ -134,3 +134,26 @@ def test_a_catch_up_feeds_frames_inside_its_ingest_turns_and_the_attachments_ste
     cycles = totals["sync:feed+timers"]["n"]  # one per cycle of the loop
     assert totals["blobs"]["n"] <= cycles, totals
     assert app.errors == []
+
+
+def test_a_catch_up_checks_its_signatures_on_the_verify_worker(
+        profile: Any, server_factory: Any, tmp_path: Path) -> None:
+    """Chromium's WebCrypto verifies on the thread that calls it, so a catch-up's signatures took the
+    core worker's own time slice by slice; now each next slice's go to a worker of their own
+    (js/worker/verifypool.js) while this one applies. In both engines the nested worker starts, answers
+    for (nearly) every bundle of the catch-up (a batch's first slice may be verified before its
+    answer is in: it then waits for it), and the end state is Alice's."""
+    server = server_factory()
+    alice = _publish(server, tmp_path)
+    ws = str(uuid.UUID(bytes=alice.workspace_id))
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Bob Sound")
+    app.api("joinWorkspace", {"invite": f"{server.origin}/#/join/{ws}", "code": ""})
+    app.page.evaluate(f"location.hash = '#/w/{ws}/sync'")
+    app.page.wait_for_function("window.openprod.app.syncStatus && window.openprod.app.syncStatus.state === 'in-sync'",
+                               timeout=300_000)
+    ahead = app.api("stats")["workspace"]["sync"]["verifyAhead"]
+    assert app.call("state_hash") == alice.state_hash()
+    assert ahead["prepared"] == ahead["taken"] >= BUNDLES - 3, ahead  # every bundle past the handshake's
+    assert ahead["answered"] == ahead["prepared"], ahead  # each signature's verdict came from the worker
+    assert app.errors == []

@@ -8,9 +8,12 @@ status, refusals of an unexpected peer, and the signed requests the relay verifi
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,9 +21,10 @@ pytest.importorskip("nacl")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "web" / "py"))
 
 from openprod_web import Session, SyncHub, join_request
+from openprod_web.writes import ingest_many
 from worker_helpers import CONTACTS, call, nacl_env, run
 
-from openprod import Identity
+from openprod import Identity, decode_bundle
 from openprod.signer_nacl import NaclVerifier, generate_identity
 from openprod.sync import SessionConfig, decode_request_v1
 from openprod.sync.messages import Ack, decode_message_v1
@@ -211,5 +215,112 @@ def test_catch_up_progress_moves_slice_by_slice_within_a_batch() -> None:
         # more steps than batches: the bar moved inside batches too, at most 4 bundles a step
         batch_ends = [e for e in progress if e["received"] % 4 != 0 or e["remaining"] == 0]
         assert len(progress) > 2 * len(batch_ends) > 0, received
+
+    run(scenario())
+
+
+class ManyVerifier(NaclVerifier):
+    """PyNaCl with WebCryptoVerifier's batch entry point: `known` verdicts are taken where given."""
+
+    async def verify_many_async(self, items: list[tuple[bytes, bytes, bytes]],
+                                known: list[bool | None] | None = None) -> list[bool]:
+        return [bool(known[i]) if known is not None and known[i] is not None else self.verify(*item)
+                for i, item in enumerate(items)]
+
+
+class Pool:
+    """A stand-in for the worker's verify pool (verifypool.js): unpacks the items, answers with PyNaCl's
+    verdicts (or `answer`'s), and notes how many bundles the receiver held when each batch was handed in."""
+
+    def __init__(self, answer: Any = None) -> None:
+        self.ws: Any = None
+        self.calls: list[tuple[int, int]] = []  # (bundles stored on B when handed in, items)
+        self.answer = answer
+
+    def __call__(self, packed: bytes, count: int) -> Any:
+        self.calls.append((self.ws.conn.execute("SELECT count(*) FROM bundles").fetchone()[0], count))
+        items = []
+        at = 0
+        for _ in range(count):
+            length = int.from_bytes(packed[at + 96:at + 100], "little")
+            items.append((packed[at:at + 32], packed[at + 100:at + 100 + length], packed[at + 32:at + 96]))
+            at += 100 + length
+        assert at == len(packed)
+
+        async def verdicts() -> bytes:
+            if self.answer is not None:
+                return self.answer(items)
+            return bytes(1 if NaclVerifier().verify(*item) else 0 for item in items)
+        return verdicts()
+
+
+async def joined_with(pool: Pool, records: int) -> tuple[Session, Session, SyncHub, SyncHub]:
+    """Alice with `records` records; Bo (verifying with ManyVerifier) about to catch up through `pool`."""
+    async def many_env(identity: Identity) -> Any:
+        env = await nacl_env(identity)
+        return dataclasses.replace(env, verifier=ManyVerifier())
+
+    a = await Session.create(generate_identity("Alice").to_json(), "Show", ["contacts"], nacl_env)
+    for i in range(records):
+        await call(a, "create_record", table=CONTACTS, values={f"{CONTACTS}.name": f"P{i}"})
+    info = await call(a, "info")
+    b = await Session.join(generate_identity("Bo").to_json(), info["workspace_id"], many_env)
+    pool.ws = b.ws
+    quick = SessionConfig(quiet_ms=0)
+    return a, b, SyncHub(a, quick), SyncHub(b, quick, verify_pool=pool)
+
+
+def test_a_catch_up_hands_the_next_slice_to_the_verify_pool_before_this_one_applies() -> None:
+    """The browser's catch-up verified each slice on the worker's own thread (Chromium's WebCrypto
+    verifies where it is called): now the next slice's signatures go to the verify pool while this one
+    applies. So the pool is handed bundles that are not stored yet AND lie beyond the slice being
+    applied (B held fewer bundles than the ones handed in would make), every verdict it gave is used,
+    and the end state is A's."""
+    async def scenario() -> None:
+        pool = Pool()
+        a, b, ha, hb = await joined_with(pool, 60)
+        ha.open("l", initiator=True)
+        hb.open("l", initiator=False)
+        await shuttle({"a": ha, "b": hb}, budget=8)
+        assert b.ws.state_hash() == a.ws.state_hash()
+        handed = sum(n for _stored, n in pool.calls)
+        assert handed == 62, pool.calls  # each bundle's signature handed in once (none re-sent)
+        assert hb.ahead.stats() == {"prepared": 62, "taken": 62, "answered": 62}
+        # batches handed in while the slice before them was still to apply: with them B would hold
+        # more than one slice (8) beyond what it held then
+        handed_through = list(itertools.accumulate(n for _stored, n in pool.calls))
+        ahead = [i for i, (stored, _n) in enumerate(pool.calls) if handed_through[i] > stored + 8]
+        assert len(ahead) >= 5, pool.calls
+
+    run(scenario())
+
+
+def test_what_the_verify_pool_cannot_tell_or_fails_on_is_verified_here_and_a_forgery_is_refused() -> None:
+    """The pool's answers are verdicts only: "could not tell" (2), a failed answer, or a pool that
+    throws leaves those bundles to the receiver's own verifier, and a forged signature is refused
+    whatever path it took."""
+    async def scenario() -> None:
+        for answer in (lambda items: bytes([2] * len(items)), lambda items: 1 / 0):
+            pool = Pool(answer)
+            a, b, ha, hb = await joined_with(pool, 30)
+            ha.open("l", initiator=True)
+            hb.open("l", initiator=False)
+            await shuttle({"a": ha, "b": hb}, budget=8)
+            assert b.ws.state_hash() == a.ws.state_hash()
+            assert pool.calls
+
+        # a forged bundle (a signature bit flipped) in a batch handed to the pool ahead: refused, the rest applied
+        pool = Pool()
+        a, b, _ha, hb = await joined_with(pool, 20)
+        wires = [bundle.wire for bundle in a.ws.oplog.bundles()]
+        forged = bytearray(wires[-1])
+        forged[forged.find(decode_bundle(wires[-1]).signature) + 5] ^= 1
+        batches = [wires[:8], [*wires[8:-1], bytes(forged)]]
+        hb.ahead.prepare(batches[0])
+        hb.ahead.prepare(batches[1])
+        results = [r for batch in batches for r in await ingest_many(b.ws, batch, ahead=hb.ahead)]
+        assert hb.ahead.taken == len(wires) and sum(n for _s, n in pool.calls) == len(wires)
+        assert [r.status for r in results[:-1]] == ["applied"] * (len(wires) - 1), results
+        assert (results[-1].status, results[-1].reason) == ("rejected", "bad_signature"), results[-1]
 
     run(scenario())

@@ -986,6 +986,7 @@ export class SyncEngine {
       config: this.config, status: this.status,
       links: [...this.links.values()].map((l) => ({ id: l.id, kind: l.kind, transport: l.transport, state: l.state, established: l.established, actor: l.actor })),
       hashWanted: this.hub ? Boolean(this.hub.wants_hash) : null, // the state hash is not the current state's yet
+      verifyAhead: this.hub ? JSON.parse(this.hub.verify_ahead()) : null, // signatures checked on the verify worker
       catchup: { ...this.timeline, durableWaitMs: Math.round(this.timeline.durableWaitMs), outputMs: Math.round(this.timeline.outputMs),
         idleMs: Math.round(this.timeline.idleMs), endedAt: undefined },
     };

@@ -364,6 +364,10 @@ class SyncHub:
                 link.in_sync = False
             self._events.append(_event_json(link.id, event, names))
 
+    def verify_ahead(self) -> str:
+        """JSON: bundles decoded ahead, taken by a slice, and signatures the verify pool answered."""
+        return json.dumps(self.ahead.stats())
+
     def take_events(self) -> str:
         """JSON list of what happened since the last call (see `_event_json`)."""
         events, self._events = self._events, []

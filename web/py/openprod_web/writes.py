@@ -133,6 +133,7 @@ class VerifyAhead:
         self._begun: dict[tuple[bytes, bytes, bytes], tuple[_Answer, int]] = {}  # item -> (the pool's answer, index)
         self.prepared = 0  # wires decoded ahead so far
         self.taken = 0  # ...that a slice then took
+        self.answered = 0  # signatures whose verdict came from the pool
 
     @property
     def active(self) -> bool:
@@ -170,6 +171,9 @@ class VerifyAhead:
         for index, item in enumerate(items):
             self._begun[item] = (answer, index)
 
+    def stats(self) -> dict[str, int]:
+        return {"prepared": self.prepared, "taken": self.taken, "answered": self.answered}
+
     def take_decoded(self, wires: Sequence[bytes]) -> list[Bundle | BundleRejected | None] | None:
         if not self._decoded:
             return None
@@ -190,6 +194,7 @@ class VerifyAhead:
             data = await answer.bytes()
             code = data[index] if index < len(data) else 2
             out.append(None if code == 2 else code == 1)
+            self.answered += code != 2
         return out
 
 
