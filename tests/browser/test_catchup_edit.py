@@ -157,3 +157,72 @@ def test_a_catch_up_checks_its_signatures_on_the_verify_worker(
     assert ahead["prepared"] == ahead["taken"] >= BUNDLES - 3, ahead  # every bundle past the handshake's
     assert ahead["answered"] == ahead["prepared"], ahead  # each signature's verdict came from the worker
     assert app.errors == []
+
+
+COUNT_LOG = """async (ws) => {
+    const db = await new Promise((resolve, reject) => {
+        const req = indexedDB.open(`openprod-ws-${ws}`);
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+    });
+    const count = await new Promise((resolve, reject) => {
+        const req = db.transaction('log', 'readonly').objectStore('log').count();
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+    });
+    db.close();
+    return count;
+}"""
+IN_SYNC = "window.openprod.app.syncStatus && window.openprod.app.syncStatus.state === 'in-sync'"
+
+
+def test_a_join_logs_its_bundles_in_runs_and_a_reload_reads_them_back(
+        profile: Any, server_factory: Any, tmp_path: Path) -> None:
+    """Chromium's IndexedDB costs far more per record than per byte, so a catch-up's appends are one
+    record per run of bundles (store.js RUN_RECORDS), not one per bundle: far fewer records than
+    bundles, and a reload (no snapshot taken meanwhile) replays every bundle from those runs."""
+    server = server_factory()
+    alice = _publish(server, tmp_path)
+    ws = str(uuid.UUID(bytes=alice.workspace_id))
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Bob Sound")
+    app.api("configure", {"snapshotEvery": 1_000_000, "snapshotCatchupEvery": 1_000_000, "snapshotIdleMs": 3_600_000})
+    app.api("joinWorkspace", {"invite": f"{server.origin}/#/join/{ws}", "code": ""})
+    app.page.evaluate(f"location.hash = '#/w/{ws}/sync'")
+    app.page.wait_for_function(IN_SYNC, timeout=300_000)
+    persisted = app.api("stats")["workspace"]["persisted"]
+    assert persisted["records"] >= BUNDLES - 3, persisted  # every bundle past the handshake's, logged
+    records = app.page.evaluate(COUNT_LOG, ws)
+    assert 0 < records <= persisted["n"] < BUNDLES // 8, (records, persisted)  # a record per append at most
+
+    app.page.reload()
+    app.wait_ready()
+    startup = app.stats()["workspace"]["startup"]
+    assert startup["snapshotSeq"] == 0 and startup["logRecords"] >= BUNDLES - 3, startup  # spread out again
+    assert app.call("state_hash") == alice.state_hash()
+    assert app.errors == []
+
+
+def test_a_join_closed_midway_reopens_from_its_runs_and_resumes(
+        profile: Any, server_factory: Any, tmp_path: Path) -> None:
+    """What was acknowledged is in IndexedDB: a join whose tab closes midway (no unload, no snapshot)
+    reopens from the runs it logged and catches up the rest."""
+    server = server_factory()
+    alice = _publish(server, tmp_path)
+    ws = str(uuid.UUID(bytes=alice.workspace_id))
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Bob Sound")
+    # small slices and every status to the page: the tab closes well inside the catch-up
+    app.api("configure", {"sliceMaxBundles": 2, "statusEveryMs": 0, "snapshotCatchupEvery": 1_000_000})
+    app.api("joinWorkspace", {"invite": f"{server.origin}/#/join/{ws}", "code": ""})
+    app.page.evaluate(f"location.hash = '#/w/{ws}/sync'")
+    app.page.wait_for_function("(() => { const s = window.openprod.app.syncStatus;"
+                               " return s && s.progress && s.progress.received >= 300; })()", timeout=300_000)
+    app.page.close()
+
+    again = AppPage(profile.new_page()).open(f"{server.url}#/w/{ws}/sync")
+    again.page.wait_for_function(IN_SYNC, timeout=300_000)
+    startup = again.stats()["workspace"]["startup"]
+    assert 0 < startup["logRecords"] < BUNDLES - 100, startup  # opened from the first tab's runs, midway
+    assert again.call("state_hash") == alice.state_hash()
+    assert again.errors == []

@@ -3,7 +3,8 @@
 //
 //   openprod                  settings: 'identity' -> identity JSON (Ed25519 key + display name)
 //                             workspaces: {id, name, createdAt, openedAt}
-//   openprod-ws-<uuid>        log: seq -> Uint8Array (one signed bundle's wire bytes)
+//   openprod-ws-<uuid>        log: seq -> Uint8Array (one signed bundle's wire bytes), or a run of them
+//                                  written together: last seq -> {seqs: [seq...], wires: [Uint8Array...]}
 //                             snapshot: 'latest' -> {seq, data: Uint8Array, bytes, takenAt, ms}
 //                             overlay_heads: overlay id -> Uint8Array (a staging overlay's own row)
 //                             overlay_ops: [overlay id, seq] -> Uint8Array (one staged op row)
@@ -183,6 +184,28 @@ export async function removeWorkspaceDb(id) {
   await deleteDB(workspaceDbName(id));
 }
 
+/**
+ * Appends of at least this many bundles (a catch-up's) are ONE log record, {seqs, wires} under the run's
+ * last seq: Chromium's IndexedDB costs far more per record than per byte (300 records of 1.7 KB: ~15 ms a
+ * strict transaction; the same 300 in one record: ~2 ms), so a 100k-op join's 10,000 records took
+ * ~0.5 s of waits (docs/benchmarks.md, session 14). A person's edits stay one record per bundle.
+ */
+export const RUN_RECORDS = 16;
+
+/** The log's records as [seq, wire] in order, a run's bundles spread out; only those after `afterSeq`. */
+export function logEntries(keys, values, afterSeq = -Infinity) {
+  const out = [];
+  for (let i = 0; i < keys.length; i += 1) {
+    const value = values[i];
+    if (value && Array.isArray(value.seqs)) { // a run: it may hold bundles at or below a snapshot's seq
+      for (let j = 0; j < value.seqs.length; j += 1) if (value.seqs[j] > afterSeq) out.push([value.seqs[j], value.wires[j]]);
+    } else {
+      out.push([keys[i], value]);
+    }
+  }
+  return out;
+}
+
 /** Everything start-up needs: the latest snapshot, the log records after it (in order), the overlays. */
 export async function readForStartup(db) {
   const tx = db.transaction(['snapshot', 'log', 'overlay_heads', 'overlay_ops'], 'readonly');
@@ -195,7 +218,7 @@ export async function readForStartup(db) {
     tx.objectStore('overlay_ops').getAll(),
   ]);
   await tx.done;
-  return { snapshot, log: keys.map((seq, i) => [seq, values[i]]), overlays, overlayOps };
+  return { snapshot, log: logEntries(keys, values, snapshot ? snapshot.seq : -Infinity), overlays, overlayOps };
 }
 
 /**
@@ -217,7 +240,11 @@ export async function persist(db, items, changes = [], applied = []) {
   const began = w.began;
   for (const key of applied) tx.objectStore('pending').delete(key);
   const log = tx.objectStore('log');
-  for (const [seq, wire] of items) log.put(wire, seq);
+  if (items.length >= RUN_RECORDS) { // a run (a catch-up's): one record, under its last seq (RUN_RECORDS)
+    log.put({ seqs: items.map(([seq]) => seq), wires: items.map(([, wire]) => wire) }, items[items.length - 1][0]);
+  } else {
+    for (const [seq, wire] of items) log.put(wire, seq);
+  }
   if (changes.length) {
     const heads = tx.objectStore('overlay_heads');
     const ops = tx.objectStore('overlay_ops');
@@ -236,7 +263,8 @@ export async function persist(db, items, changes = [], applied = []) {
 }
 
 /**
- * Store a snapshot, then drop the log records it contains. Two transactions: the large snapshot write
+ * Store a snapshot, then drop the log records it contains (a run whose last seq is above it stays whole;
+ * start-up reads only its bundles after the snapshot). Two transactions: the large snapshot write
  * never holds the `log` store, so an edit's append (its own transaction on `log`) does not queue
  * behind tens of megabytes. A crash between the two leaves log records at or below the snapshot's
  * `seq`: start-up reads only the records after it, and the next snapshot trims them.
