@@ -11,9 +11,10 @@ bundles released by a batch (also after the workspace was reopened)."""
 from __future__ import annotations
 
 import cbor2
+import pytest
 
 from helpers import Peer, sync
-from openprod import Workspace, connect
+from openprod import BundleRejected, LocalError, Workspace, connect
 from openprod.bundle import SIGN_CONTEXT, decode_bundle, encode_wire, op_hash
 from openprod.encoding import decode
 
@@ -306,3 +307,34 @@ def test_a_field_mapped_inside_a_batch_is_no_longer_a_plain_field_for_the_bundle
     assert [c.key for c in alice.ws.conflicts.open()] == [CONTACT_NAME]
     assert cleo.ws.state_hash() == alice.ws.state_hash() == bob.ws.state_hash()
     assert [c.id for c in cleo.ws.conflicts.open()] == [c.id for c in alice.ws.conflicts.open()]
+
+
+def test_bundles_decoded_ahead_are_checked_and_applied_as_the_wires_would_be(peer_factory) -> None:
+    """The browser decodes a catch-up's next slice while the current one applies and hands the decoded
+    bundles to `check_received(decoded=...)`: the same results as decoding there, a wire decoded
+    ahead as refused (malformed) is refused with the same reason, a None decodes there, and a list of
+    another length is refused outright."""
+    alice = peer_factory("Alice")
+    rid = alice.ws.create_record(TABLE, {"name": "Sam"})
+    for n in range(6):
+        alice.ws.set_field(rid, PHONE, f"555-{n}")
+    wires = [b.wire for b in alice.ws.oplog.bundles()]
+    broken = wires[-1][:-3]
+    plain = peer_factory("Bob", workspace_from=alice)
+    ahead = peer_factory("Cleo", workspace_from=alice)
+    expected = plain.ws.apply_received(plain.ws.check_received([*wires, broken]),
+                                       [True] * (len(wires)))  # every genuine one holds
+    decoded: list[object] = []
+    for wire in [*wires, broken]:
+        try:
+            decoded.append(decode_bundle(wire))
+        except BundleRejected as exc:
+            decoded.append(exc)
+    decoded[2] = None  # not decoded ahead: decoded by the check
+    received = ahead.ws.check_received([*wires, broken], decoded=decoded)
+    got = ahead.ws.apply_received(received, [True] * len(received.to_verify))
+    assert [(r.status, r.reason) for r in got] == [(r.status, r.reason) for r in expected]
+    assert got[-1].status != "applied" and got[-1].reason == expected[-1].reason
+    assert_same(ahead, plain)
+    with pytest.raises(LocalError):
+        ahead.ws.check_received(wires, decoded=decoded[:2])
