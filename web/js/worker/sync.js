@@ -805,6 +805,7 @@ export class SyncEngine {
   drainEvents() {
     if (!this.hub) return;
     const events = JSON.parse(this.hub.take_events());
+    let announce = false;
     for (const event of events) {
       const link = this.links.get(event.link);
       if (event.type === 'closed') {
@@ -832,6 +833,7 @@ export class SyncEngine {
           this.caughtUpAt = link.caughtUpAt;
         }
       } else if (event.type === 'in_sync') {
+        if (!link.inSync) announce = true; // a link's first "in sync" (a join's end): the page hears it now
         link.inSync = true;
         link.checked = true;
         this.timeline.inSyncAt ??= Date.now();
@@ -850,6 +852,7 @@ export class SyncEngine {
       this.counts.at = 0;
     }
     this.catchingUp = catchingUp;
+    if (announce) this.refreshStatus(true); // not behind `statusEveryMs` (nor the count of changes: SyncHub.status)
   }
 
   /** First link up after none: "N changes since you last synced" counts from the end of the last sync. */
@@ -911,6 +914,8 @@ export class SyncEngine {
     // behind), for `countsEveryMs` at most (with others editing, the first check may not match)
     const checking = [...this.links.values()].some((l) => l.caughtUpAt !== undefined && !l.checked
       && performance.now() - l.caughtUpAt < this.policy.countsEveryMs);
+    // (nor in the status that first says a link is in sync: the hub leaves them out of that one, `since`
+    // null, and the next refresh counts)
     const counts = watched && stale && !this.catchingUp && !checking
       && Date.now() - this.counts.at >= this.policy.countsEveryMs;
     const py = JSON.parse(await this.host.serial(() => this.hub.status(this.marks.sharedHlc || '', this.marks.baseline || 0, counts), counts ? 'sync:status+counts' : 'sync:status'));
