@@ -41,9 +41,9 @@ from .view_definitions import (
     Step,
     ViewDef,
     ViewError,
-    check_definition,
     view_name,
 )
+from .view_definitions import check_definition as check_definition  # the shells check a definition before saving it
 from .view_reads import ViewReader
 
 if TYPE_CHECKING:

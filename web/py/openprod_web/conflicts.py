@@ -23,7 +23,8 @@ def _field(ws: Workspace, c: Conflict) -> FieldDef | None:
 
 def conflict_json(ws: Workspace, c: Conflict) -> dict[str, Any]:
     fdef = _field(ws, c)
-    tables = [] if c.is_edge else (ws.records.get(c.target).tables if ws.records.get(c.target) else [])
+    record = None if c.is_edge else ws.records.get(c.target)
+    tables = record.tables if record is not None else []
     return {
         "id": c.id, "record": None if c.is_edge else c.target, "key": c.key, "is_edge": c.is_edge,
         "table": c.table, "tables": tables, "record_label": c.record_label, "field_name": c.field_name,
@@ -57,7 +58,7 @@ class ConflictsApi:
         groups = []
         for names, items in ws.conflicts.groups(threshold=threshold):
             actors = items[0].actors
-            people = {}
+            people: dict[str, str] = {}
             for c in items:
                 for k in c.competitors:
                     people.setdefault(k.actor, k.display_name)

@@ -57,7 +57,10 @@ class ImportApi:
     def _plan_json(self, plan: ImportPlan) -> dict[str, Any]:
         ws = self.ws
         tdef = ws.schema.table(plan.table)
-        name = lambda fid: ws.schema.field(fid).display_name  # noqa: E731
+
+        def name(fid: str) -> str:
+            return ws.schema.field(fid).display_name
+
         label_field = next((f.id for f in tdef.fields.values() if f.id in plan.match_on), None)
         matches = []
         for m in plan.matches[:SHOWN_MATCHES]:

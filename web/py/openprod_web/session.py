@@ -324,7 +324,8 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
 
     def take_overlays(self) -> list[tuple[str, str, int | None, bytes | None]]:
         """Overlay journal changes since the last call: (kind, overlay id, seq, record); see overlay_journal."""
-        return self.journal.take()
+        changes: list[tuple[str, str, int | None, bytes | None]] = self.journal.take()
+        return changes
 
     def drift_list(self) -> list[Drift]:
         """The active overlay's drift, cached until a bundle is stored or a write call runs: computing
@@ -397,8 +398,8 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
         except (OpenprodError, ValueError) as exc:
             error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
             if isinstance(getattr(exc, "line", None), int):  # a query's error: where it is, for the caret
-                error.update(line=exc.line, column=exc.column, detail=exc.detail,  # type: ignore[attr-defined]
-                             context=exc.context)  # type: ignore[attr-defined]
+                error.update(line=getattr(exc, "line"), column=getattr(exc, "column"),  # noqa: B009
+                             detail=getattr(exc, "detail"), context=getattr(exc, "context"))  # noqa: B009
             return json.dumps({"error": error})
         finally:
             if spec:  # a write may have staged into, or changed, the overlay active before or after it

@@ -407,9 +407,10 @@ class SyncHub:
         # the status that first says a link is in sync (a join's end, which the person waits for) is not
         # held up by the count (a 70-135 ms scan at 100k ops): `since` is None, the next status counts
         if counts and not announcing:
+            changed = self.ws.history.changes_since(int(seen_mark))
             people = [{"actor": p.actor, "name": p.display_name, "changes": p.bundles, "records": p.records}
-                      for p in self.ws.history.changes_since(int(seen_mark))]
-            since = {"total": sum(p["changes"] for p in people), "people": people}
+                      for p in changed]
+            since = {"total": sum(p.bundles for p in changed), "people": people}
         return json.dumps({"links": links, "shared_hlc": shared.hex() if shared != ZERO else "",
                            "unshared": unshared, "mark": self.max_seq(), "owner": self.is_owner(), "since": since})
 
