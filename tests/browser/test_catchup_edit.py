@@ -80,6 +80,21 @@ def _publish(server: Any, tmp_path: Path) -> Workspace:
     return ws
 
 
+def _joined(profile: Any, server_factory: Any, tmp_path: Path) -> tuple[Workspace, AppPage]:
+    """Alice's workspace published on a fresh relay; Bob joins it in `profile` and waits, on the Sync
+    screen, until the catch-up is over and he is in sync."""
+    server = server_factory()
+    alice = _publish(server, tmp_path)
+    ws = str(uuid.UUID(bytes=alice.workspace_id))
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Bob Sound")
+    app.api("joinWorkspace", {"invite": f"{server.origin}/#/join/{ws}", "code": ""})
+    app.page.evaluate(f"location.hash = '#/w/{ws}/sync'")
+    app.page.wait_for_function("window.openprod.app.syncStatus && window.openprod.app.syncStatus.state === 'in-sync'",
+                               timeout=300_000)
+    return alice, app
+
+
 def test_an_edit_made_during_a_catch_up_is_saved_during_it_and_reaches_the_other_side(
         profile: Any, server_factory: Any, tmp_path: Path) -> None:
     server = server_factory()
@@ -118,15 +133,7 @@ def test_a_catch_up_feeds_frames_inside_its_ingest_turns_and_the_attachments_ste
     that came in are fed inside the next ingest turn (no `sync:feed` turn of their own), and with no
     attachment moving the attachments' step is one turn per cycle (it was three). Counted from the
     worker's turn totals after the catch-up, with the same end state as the test above."""
-    server = server_factory()
-    alice = _publish(server, tmp_path)
-    ws = str(uuid.UUID(bytes=alice.workspace_id))
-    app = AppPage(profile.new_page()).open(server.url)
-    app.ensure_identity("Bob Sound")
-    app.api("joinWorkspace", {"invite": f"{server.origin}/#/join/{ws}", "code": ""})
-    app.page.evaluate(f"location.hash = '#/w/{ws}/sync'")
-    app.page.wait_for_function("window.openprod.app.syncStatus && window.openprod.app.syncStatus.state === 'in-sync'",
-                               timeout=300_000)
+    alice, app = _joined(profile, server_factory, tmp_path)
     totals = app.api("stats")["workspace"]["turns"]["totals"]
     assert app.call("state_hash") == alice.state_hash()
     assert totals["sync:work"]["n"] >= 2, totals  # the catch-up took several slices
@@ -143,15 +150,7 @@ def test_a_catch_up_checks_its_signatures_on_the_verify_worker(
     (js/worker/verifypool.js) while this one applies. In both engines the nested worker starts, answers
     for (nearly) every bundle of the catch-up (a batch's first slice may be verified before its
     answer is in: it then waits for it), and the end state is Alice's."""
-    server = server_factory()
-    alice = _publish(server, tmp_path)
-    ws = str(uuid.UUID(bytes=alice.workspace_id))
-    app = AppPage(profile.new_page()).open(server.url)
-    app.ensure_identity("Bob Sound")
-    app.api("joinWorkspace", {"invite": f"{server.origin}/#/join/{ws}", "code": ""})
-    app.page.evaluate(f"location.hash = '#/w/{ws}/sync'")
-    app.page.wait_for_function("window.openprod.app.syncStatus && window.openprod.app.syncStatus.state === 'in-sync'",
-                               timeout=300_000)
+    alice, app = _joined(profile, server_factory, tmp_path)
     ahead = app.api("stats")["workspace"]["sync"]["verifyAhead"]
     assert app.call("state_hash") == alice.state_hash()
     assert ahead["prepared"] == ahead["taken"] >= BUNDLES - 3, ahead  # every bundle past the handshake's

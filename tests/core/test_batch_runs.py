@@ -527,9 +527,6 @@ class _LaggingVerdicts:
         self.next_index = index + 1
         return verdict
 
-    def close(self) -> None:
-        pass
-
 
 class _LaggingVerifier:
     def __init__(self, inner: Verifier) -> None:
