@@ -6,6 +6,7 @@ subset of Playwright's API, so these helpers, and the two-engine tests built on 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -63,6 +64,21 @@ class AppPage:
             names = self.page.evaluate("performance.getEntriesByType('resource').map((e) => e.name)")
             self._external = [n for n in names if not LOCAL.match(n)]
         return self._external
+
+    def crash(self) -> None:
+        """End the tab as a crash does (Chromium: its renderer killed with the DevTools protocol's Page.crash):
+        no pagehide, no visibilitychange, and its worker gone at once with the process. Returns once
+        Playwright has seen the crash."""
+        assert self.engine == "chromium", "WebKitWebDriver cannot crash a tab"
+        crashed: list[bool] = []
+        self.page.on("crash", lambda _: crashed.append(True))
+        cdp = self.page.context.new_cdp_session(self.page)
+        with contextlib.suppress(Exception):  # the reply never comes: the renderer is gone
+            cdp.send("Page.crash", timeout=10_000)
+        deadline = time.monotonic() + 60
+        while not crashed:
+            assert time.monotonic() < deadline, "the tab did not crash"
+            time.sleep(0.1)
 
     # --- navigation ----------------------------------------------------------------------
 

@@ -204,8 +204,12 @@ def test_a_join_logs_its_bundles_in_runs_and_a_reload_reads_them_back(
 
 def test_a_join_closed_midway_reopens_from_its_runs_and_resumes(
         profile: Any, server_factory: Any, tmp_path: Path) -> None:
-    """What was acknowledged is in IndexedDB: a join whose tab closes midway (no unload, no snapshot)
-    reopens from the runs it logged and catches up the rest."""
+    """What was acknowledged is in IndexedDB: a join whose tab ends midway (no unload, no snapshot)
+    reopens from the runs it logged and catches up the rest. In Chromium the tab crashes (its renderer
+    killed, its worker gone with it). Closed, on this loaded machine, a tab's worker was seen to live on
+    for up to 73 s, and in 2 of ~20 runs at load 7-22 (and once in CI) the workspace's database then
+    answered no read for minutes, long after that worker ended (the page state's `storage:` line); the
+    cause is not found (docs/web.md). WebKit closes the window."""
     server = server_factory()
     alice = _publish(server, tmp_path)
     ws = str(uuid.UUID(bytes=alice.workspace_id))
@@ -217,7 +221,10 @@ def test_a_join_closed_midway_reopens_from_its_runs_and_resumes(
     app.page.evaluate(f"location.hash = '#/w/{ws}/sync'")
     app.page.wait_for_function("(() => { const s = window.openprod.app.syncStatus;"
                                " return s && s.progress && s.progress.received >= 300; })()", timeout=300_000)
-    app.page.close()
+    if app.engine == "chromium":
+        app.crash()
+    else:
+        app.page.close()
 
     again = AppPage(profile.new_page()).open(f"{server.url}#/w/{ws}/sync")
     again.page.wait_for_function(IN_SYNC, timeout=300_000)

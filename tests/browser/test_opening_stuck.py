@@ -2,7 +2,9 @@
 the worker uses the app database one transaction at a time (WebKit can leave a database unable to run
 any transaction when a worker ends with a readwrite and a readonly transaction in flight: worker/store.js
 AppStore). Storage that stops answering is made here, in both engines, by another tab holding a readwrite
-transaction on the app database's `workspaces` store (every read of it then waits, as in the WebKit fault)."""
+transaction on the app database's `workspaces` store (every read of it then waits, as in the WebKit fault).
+A workspace's own storage that answers late (its sync settings, read for the storage banner) does not hold
+its screen back."""
 
 from __future__ import annotations
 
@@ -15,15 +17,15 @@ from engines import expect
 
 pytestmark = pytest.mark.browser
 
-# Keeps one readwrite transaction on 'openprod'/'workspaces' alive (a read issued as each one answers) until
-# window.releaseHold(); resolves once the transaction is running.
-HOLD_JS = """() => new Promise((resolve, reject) => {
-  const open = indexedDB.open('openprod');
+# Keeps one readwrite transaction on database `name`'s store `store` alive (a read issued as each one answers)
+# until window.releaseHold(); resolves once the transaction is running.
+HOLD_JS = """([name, storeName]) => new Promise((resolve, reject) => {
+  const open = indexedDB.open(name);
   open.onerror = () => reject(open.error);
   open.onsuccess = () => {
     const db = open.result;
-    const tx = db.transaction('workspaces', 'readwrite');
-    const store = tx.objectStore('workspaces');
+    const tx = db.transaction(storeName, 'readwrite');
+    const store = tx.objectStore(storeName);
     let held = true;
     window.releaseHold = () => { held = false; };
     tx.oncomplete = () => { db.close(); window.holdEnded = true; };
@@ -57,7 +59,7 @@ def test_stuck_storage_is_said_in_words_and_opening_goes_on_once_it_answers(
 
     other = profile.new_page()  # another tab of this browser holds the app database's workspaces
     other.goto(f"{device.url}#/")
-    other.evaluate(HOLD_JS)
+    other.evaluate(HOLD_JS, ["openprod", "workspaces"])
     # the quick thresholds in this tab's address, then a reload (as before; the reloads below keep them). Not
     # a goto: WebKit would keep the old page, which holds the workspace, in its back-forward cache.
     page.evaluate(f"history.replaceState(null, '', {QUICK_OPENING!r} + location.hash)")
@@ -73,4 +75,32 @@ def test_stuck_storage_is_said_in_words_and_opening_goes_on_once_it_answers(
     expect(page.locator(".backup-section")).to_be_visible(timeout=STUCK_WAIT_MS)
     expect(status).to_be_hidden()
     assert page.evaluate("document.body.dataset.openingStuck === undefined")
+    assert app.errors == []
+
+
+def test_a_workspace_opens_while_its_sync_settings_cannot_be_read_yet(
+        profile: Any, server_factory: Any) -> None:
+    """The storage banner reads whether the workspace is shared (its `sync` store) before the screen is
+    drawn, but waits for it only briefly: a closed tab's worker was seen holding a workspace's storage
+    for minutes in Chromium, and the tab opening it then said "Opening the workspace…" all that time.
+    Held here by another tab's readwrite transaction on that store: the grid is there anyway, and the
+    read ends once the hold does."""
+    device = server_factory()
+    app = AppPage(profile.new_page()).open(device.url)
+    app.ensure_identity("Alice Stage")
+    ws = app.create_workspace("Hamlet")
+    page = app.page
+    other = profile.new_page()
+    other.goto(f"{device.url}#/")
+    other.evaluate(HOLD_JS, [f"openprod-ws-{ws}", "sync"])
+
+    page.reload()
+    app.wait_ready()
+    expect(page.locator("table.grid")).to_be_visible()
+    steps = [step[1] for step in page.evaluate("window.openprodOpening")]
+    assert "storage: not read yet, opened without it" in steps, steps
+    assert page.evaluate("window.openprod.app.shared") is None  # the read still waits on the hold
+
+    other.evaluate("() => window.releaseHold()")
+    page.wait_for_function("window.openprod.app.shared === false", timeout=STUCK_WAIT_MS)
     assert app.errors == []

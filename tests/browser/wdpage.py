@@ -136,9 +136,44 @@ return record.events;
 # What a page shows, as text, for a failure (both engines; conftest writes it beside a failed test's
 # screenshots, and a WebKit `expect` that times out says the short form): the address, the body's flags,
 # where focus is, the open dialogs, the page's uncaught errors, the engine line, what every status and alert
-# says now (a form's "Not created: ...": a long one's start and end, where a traceback names its cause), and
-# what the page says (all of it, not only what is in view).
-PAGE_STATE_JS = """async () => [
+# says now (a form's "Not created: ...": a long one's start and end, where a traceback names its cause), whether
+# each store of the address's workspace database answers a read and which Web Locks are held (a tab that
+# stops opening waits on one of those), and what the page says (all of it, not only what is in view).
+PAGE_STATE_JS = """async () => {
+const answer = (promise) => Promise.race([promise.then((v) => String(v), (e) => `failed: ${e}`),
+    new Promise((r) => setTimeout(() => r('NO ANSWER in 2 s'), 2000))]);
+const request = (make) => new Promise((resolve, reject) => {
+  const r = make();
+  r.onsuccess = () => resolve(r.result);
+  r.onerror = () => reject(r.error);
+});
+const storageProbe = async () => {
+  const named = /^#\\/w\\/([^/]+)/.exec(location.hash);
+  if (!named) return 'no workspace in the address';
+  const name = `openprod-ws-${named[1]}`;
+  const parts = [];
+  if (indexedDB.databases) { // opening one this browser does not have would make it
+    const listed = await answer(indexedDB.databases().then((all) => all.some((d) => d.name === name)));
+    if (listed === 'false') return `no ${name}`;
+    if (listed !== 'true') parts.push(`the list of databases: ${listed}`);
+  }
+  let db = null;
+  const opened = request(() => indexedDB.open(name)).then((d) => { db = d; return d.version; });
+  parts.push(`open ${await answer(opened)}`);
+  if (db) {
+    for (const store of db.objectStoreNames) {
+      const read = request(() => db.transaction(store, 'readonly').objectStore(store).count());
+      parts.push(`${store} ${await answer(read)}`);
+    }
+    db.close();
+  }
+  if (navigator.locks) {
+    parts.push(`locks ${await answer(navigator.locks.query().then((q) => JSON.stringify(
+        { held: q.held.map((l) => l.name), pending: q.pending.map((l) => l.name) })))}`);
+  }
+  return parts.join(', ');
+};
+return [
   `url: ${location.href}`,
   `opening (page): ${JSON.stringify(window.openprodOpening || [])}`,
   `opening (worker): ${window.openprod ? await Promise.race([
@@ -150,11 +185,13 @@ PAGE_STATE_JS = """async () => [
       d.innerText.slice(0, 300)]))}`,
   `errors: ${JSON.stringify(window.openprodErrors || [])}`,
   `engine: ${(document.getElementById('engine-status') || {}).textContent}`,
+  `storage: ${await storageProbe()}`,
   `statuses: ${JSON.stringify([...document.querySelectorAll('[role=status], [role=alert]')]
       .filter((s) => !s.hidden && s.textContent.trim()).map((s) => s.textContent.trim())
       .map((t) => (t.length > 320 ? `${t.slice(0, 100)} … ${t.slice(-200)}` : t)))}`,
   '--- page text ---', document.body.innerText,
-].join('\\n')"""
+].join('\\n');
+}"""
 STATE_TEXT_CHARS = 1500  # of the page's text, in a failure message (CI keeps only the log)
 
 

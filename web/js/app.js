@@ -45,6 +45,8 @@ import { openViewBuilder, renderDocument } from './ui/views.js';
 const $ = (id) => document.getElementById(id);
 /** Notes a step of opening a workspace (main.js `openprodOpening`; a stuck test prints them). */
 const traced = (step) => { if (window.openprodOpening) window.openprodOpening.push([Math.round(performance.now()), step]); };
+/** How long opening waits for the storage banner's reads (refreshStorage) before drawing the screen. */
+const STORAGE_WAIT_MS = 2000;
 /** The start screen's address: no hash, "#" or "#/". */
 const isStart = (url) => /^#?\/?$/.test(new URL(url).hash);
 
@@ -322,8 +324,7 @@ class App {
     traced('status');
     this.lastBackupAt = 0;
     // before the screen is drawn: a banner arriving later would push the screen down under a finger
-    await this.refreshStorage().catch((err) => console.warn(err));
-    traced('storage');
+    traced(await this.refreshStorageFirst() ? 'storage' : 'storage: not read yet, opened without it');
     if (role === 'client') { // the owner tab syncs; ask it (its status also arrives as events)
       this.api.call('sync:status', {}).then((s) => this.showSync(s)).catch((err) => console.warn(err));
     }
@@ -611,6 +612,17 @@ class App {
       mount(banner);
     }
     if (banner.hidden !== wasHidden) this.fit();
+  }
+
+  /** refreshStorage before a screen is drawn, waited on for STORAGE_WAIT_MS at most (then the banner comes
+   * late): the reads wait behind any other transaction on the workspace's `sync` store, and a closed tab's
+   * worker was seen holding its storage for minutes (Chromium). Resolves to whether it was read in time. */
+  refreshStorageFirst() {
+    const read = this.refreshStorage().then(() => true, (err) => {
+      console.warn(err);
+      return true;
+    });
+    return Promise.race([read, new Promise((resolve) => { setTimeout(() => resolve(false), STORAGE_WAIT_MS); })]);
   }
 
   /** The banners under the header take room from the screen, so the page stays one screen high (nothing

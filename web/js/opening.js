@@ -67,7 +67,7 @@ export async function showOpening(app, kept = null) {
   document.getElementById('sidebar-toggle').hidden = false;
   app.showSidebar(app.sidebarWanted());
   app.renderSidebar(table.id);
-  await app.refreshStorage().catch((err) => console.warn('[opening]', err)); // its banner first: nothing moves later
+  await app.refreshStorageFirst(); // its banner first: nothing moves later
   const notice = h('p', { class: 'opening-notice', role: 'status' }, OPENING_WORDS);
   preview.notice = notice;
   app.screen = await renderTable({ main: app.main, table, app, view: app.view(table.id) });
