@@ -431,7 +431,7 @@ class _PlainRun:
         bundle_id = header.bundle_id
         ops = bundle.ops
         if not ops or bundle_id in self.ids or self.batch.is_stored(ws, bundle_id) \
-                or any(type(op) not in _PLAIN_OPS for op in ops):
+                or not _PLAIN_OPS.issuperset(map(type, ops)):
             return False
         vc = ws._vc
         run_vc = self.vc
@@ -450,8 +450,7 @@ class _PlainRun:
         merges = redirects.merge_ops if redirects.any_merges() else None
         schema = ws.schema
         tips = self.tips
-        missing = [op.entity for op in ops if type(op) in _PLAIN_OPS  # type: ignore[attr-defined]
-                   and op.entity not in tips]  # type: ignore[attr-defined]
+        missing = [op.entity for op in ops if op.entity not in tips]  # type: ignore[attr-defined]  (all plain)
         if missing:
             self._read(missing)
         clock = header.clock
