@@ -450,7 +450,8 @@ class _PlainRun:
         merges = redirects.merge_ops if redirects.any_merges() else None
         schema = ws.schema
         tips = self.tips
-        missing = [op.entity for op in ops if op.entity not in tips]  # type: ignore[attr-defined]  (all plain)
+        # every op is a plain write (checked above)
+        missing = [op.entity for op in ops if op.entity not in tips]  # type: ignore[attr-defined]
         if missing:
             self._read(missing)
         clock = header.clock
