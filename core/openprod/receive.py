@@ -220,12 +220,12 @@ class _Batch:
         self.next_seq += count
         return first
 
-    def stored_bundle(self, bundle: Bundle, digest: bytes) -> None:
+    def stored_bundle(self, bundle_id: bytes, writer: bytes, hlc: bytes, digest: bytes) -> None:
+        """A bundle of this batch was stored (its header's id, writer and HLC: read once by the caller)."""
         if self.stored is not None:
-            self.stored.add(bundle.bundle_id)
-        known = self.clocks.get(bundle.writer)
-        hlc = bundle.hlc if known is None or bundle.hlc > known[1] else known[1]
-        self.clocks[bundle.writer] = (bundle.writer, hlc, digest)
+            self.stored.add(bundle_id)
+        known = self.clocks.get(writer)
+        self.clocks[writer] = (writer, hlc if known is None or hlc > known[1] else known[1], digest)
 
     def flush_clocks(self, ws: Context) -> None:
         """Write the vector clock rows (before the commit, and before caches are re-read from SQLite)."""
@@ -387,17 +387,22 @@ class _PlainRun:
         """Read the winners of every value register of `records` not read yet."""
         wanted = [r for r in dict.fromkeys(records) if r not in self.tips]
         conn = self.ws.conn
+        # a winner by an actor seen on one device only was written there: its writer is known now
+        # (the tip rows read are stored ones, all older than any device that actor adds later), so
+        # `take` need not ask `tip_writer` per register; other actors' are still found when needed
+        single = {actor: actor + devices[0] for actor, devices in self.ws._devices.items() if len(devices) == 1}
+        tips = self.tips
         # `+field`: filtered while each record's rows are scanned, not one key lookup per field
         only = "" if self.fields is None else f" AND +field IN ({','.join('?' * len(self._field_list))})"
         named = [] if self.fields is None else self._field_list
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
             for record in part:
-                self.tips[record] = {}
+                tips[record] = {}
             for record, field, ord_, actor in conn.execute(
                     f"SELECT entity_id, field, ord, actor FROM fields WHERE entity_id IN ({','.join('?' * len(part))})"
                     f"{only} AND kind IS NOT 'c'", [*part, *named]):
-                self.tips[record][field] = (ord_, actor, None)
+                tips[record][field] = (ord_, actor, single.get(actor))
 
     def _value_kinds(self, schema: Schema) -> dict[str, str]:
         """Per field, its type when it is "string", "number" or "boolean" and no CRDT, else "";
@@ -426,7 +431,7 @@ class _PlainRun:
         bundle_id = header.bundle_id
         ops = bundle.ops
         if not ops or bundle_id in self.ids or self.batch.is_stored(ws, bundle_id) \
-                or any(type(op) not in _PLAIN_OPS for op in ops):
+                or not _PLAIN_OPS.issuperset(map(type, ops)):
             return False
         vc = ws._vc
         run_vc = self.vc
@@ -445,8 +450,8 @@ class _PlainRun:
         merges = redirects.merge_ops if redirects.any_merges() else None
         schema = ws.schema
         tips = self.tips
-        missing = [op.entity for op in ops if type(op) in _PLAIN_OPS  # type: ignore[attr-defined]
-                   and op.entity not in tips]  # type: ignore[attr-defined]
+        # every op is a plain write (checked above)
+        missing = [op.entity for op in ops if op.entity not in tips]  # type: ignore[attr-defined]
         if missing:
             self._read(missing)
         clock = header.clock
@@ -609,18 +614,22 @@ class _PlainRun:
         for (entity, field), write in self.writes.items():
             tips[entity][field] = (write[4], write[5], self.writers[(entity, field)])
         parked = ws.parked.count()
+        receive, chain_stored, stored_bundle = ws.clock.receive, ws._chain_stored, batch.stored_bundle
+        check = ws.awareness.check
         for bundle, data, digest, _received, stale, seen in held:
-            writer = bundle.writer
-            ws.clock.receive(bundle.hlc)
-            ws._chain_stored(writer, bundle.hlc, digest)
-            batch.stored_bundle(bundle, digest)
-            ws.awareness.check(seen, bundle.actor)
-            done = to_str(bundle.bundle_id)
+            header = bundle.header  # its fields read once (Bundle's properties each go through it)
+            actor, hlc, bundle_id = header.actor, header.hlc, header.bundle_id
+            writer = actor + header.device
+            receive(hlc)
+            chain_stored(writer, hlc, digest)
+            stored_bundle(bundle_id, writer, hlc, digest)
+            check(seen, actor)
+            done = to_str(bundle_id)
             results.append(IngestResult("applied", done, stale=stale is not None, applied=(done,), writer=writer,
-                                        hlc=bundle.hlc))
+                                        hlc=hlc))
             applied.append((bundle, data))
             if parked:
-                ws.parked.wake(writer, bundle.hlc)
+                ws.parked.wake(writer, hlc)
         self._clear()
 
 
@@ -760,7 +769,7 @@ def _apply_one(ws: Context, bundle: Bundle, data: bytes, source: str | None, bat
         raise
     ws.clock.receive(bundle.hlc)
     ws._chain_stored(writer, bundle.hlc, digest)
-    batch.stored_bundle(bundle, digest)
+    batch.stored_bundle(bundle.bundle_id, writer, bundle.hlc, digest)
     ws.awareness.check(field_writes(bundle.ops), actor)
     if effects.schema:
         ws.schema = schema

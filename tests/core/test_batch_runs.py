@@ -11,13 +11,14 @@ one, duplicates inside one batch, and plain bundles mixed with others."""
 from __future__ import annotations
 
 import dataclasses
+import random
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import cbor2
 
-from helpers import Peer, sync
+from helpers import Peer, make_peer, sync
 from openprod import Workspace, connect
 from openprod.bundle import SIGN_CONTEXT, decode_bundle, encode_wire, op_hash
 from openprod.encoding import decode
@@ -571,3 +572,61 @@ def test_a_run_is_written_when_the_next_verdict_is_not_in_yet(peer_factory) -> N
     late = [(i, stored - before) for i, (ready, stored) in enumerate(lagging.seen) if not ready]
     assert late and all(stored == i for i, stored in late), late
     assert receiver.ws.state_hash() == alice.ws.state_hash()
+
+
+def tip_writer_calls(monkeypatch: Any) -> list[int]:
+    """How many times a run asks for a stored tip's writer (`ConflictTracker.tip_writer`) from now on."""
+    from openprod.conflicts import ConflictTracker
+
+    count = [0]
+    tip_writer = ConflictTracker.tip_writer
+
+    def counted(self: ConflictTracker, op_id: bytes, actor: bytes) -> bytes:
+        count[0] += 1
+        return tip_writer(self, op_id, actor)
+
+    monkeypatch.setattr(ConflictTracker, "tip_writer", counted)
+    return count
+
+
+def test_a_run_knows_the_writers_of_tips_by_one_device_authors(peer_factory, clock, monkeypatch) -> None:
+    """The registers a run reads come with their winners' writers when each winner's author is
+    seen on one device only (no lookup per register); an author seen on two devices is still
+    looked up. Alice's key on a laptop and a tablet: the receivers first know only the laptop, and
+    her tablet's first bundles come mid-batch (a record creation among them ends the run, so the
+    tablet is known before Bob's writes over the laptop's tips are taken); then a batch over tips
+    whose author has two devices. Both give what one bundle at a time gives."""
+    alice, bob, cleo, dev, rids = _team(peer_factory, 4)
+    # Alice's key pair (the factory's first peer: seed 1) copied to a second device
+    tablet = make_peer("Alice", ":memory:", clock, seed=1, workspace_from=alice, rng=random.Random(99))
+    assert tablet.ws.actor_id == alice.ws.actor_id and tablet.ws.device != alice.ws.device
+    sync(alice, tablet)
+    wires = []
+    tablet.ws.set_field(rids[0], STATUS, "from the tablet")
+    wires.append(last(tablet))
+    tablet.ws.create_record(TABLE, {"name": "New on the tablet"})
+    wires.append(last(tablet))
+    with bob.ws.transaction() as tx:
+        tx.set_field(rids[1], STATUS, "Bob after the laptop")
+        tx.set_field(rids[2], EMAIL, "bob@x")
+    wires.append(last(bob))
+    asked = tip_writer_calls(monkeypatch)
+    results = compare(cleo, dev, wires)
+    assert {r.status for r in results} == {"applied"}
+    assert asked[0] == 0  # every tip read by the run was by an author then seen on one device
+    for peer in (alice, bob):
+        sync(tablet, peer)
+        sync(alice, bob)
+    wires = []
+    with bob.ws.transaction() as tx:
+        tx.set_field(rids[0], STATUS, "Bob after the tablet")  # the tablet's tip
+        tx.set_field(rids[3], STATUS, "Bob after the laptop")  # the laptop's tip
+    wires.append(last(bob))
+    with bob.ws.transaction() as tx:
+        tx.set_field(rids[0], EMAIL, "b@x")
+    wires.append(last(bob))
+    results = compare(cleo, dev, wires)
+    assert {r.status for r in results} == {"applied"}
+    assert asked[0] == 2  # Alice's two tips: her devices are two now
+    assert cleo.ws.conflicts.open() == []
+    assert cleo.ws.state_hash() == bob.ws.state_hash()
