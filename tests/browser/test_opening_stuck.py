@@ -81,8 +81,8 @@ def test_stuck_storage_is_said_in_words_and_opening_goes_on_once_it_answers(
 def test_a_workspace_opens_while_its_sync_settings_cannot_be_read_yet(
         profile: Any, server_factory: Any) -> None:
     """The storage banner reads whether the workspace is shared (its `sync` store) before the screen is
-    drawn, but waits for it only briefly: a closed tab's worker was seen holding a workspace's storage
-    for minutes in Chromium, and the tab opening it then said "Opening the workspace…" all that time.
+    drawn, but waits for it only briefly: after a tab closed mid catch-up, a workspace's storage answered
+    no read for minutes in Chromium, and the tab opening it said "Opening the workspace…" all that time.
     Held here by another tab's readwrite transaction on that store: the grid is there anyway, and the
     read ends once the hold does."""
     device = server_factory()

@@ -615,8 +615,9 @@ class App {
   }
 
   /** refreshStorage before a screen is drawn, waited on for STORAGE_WAIT_MS at most (then the banner comes
-   * late): the reads wait behind any other transaction on the workspace's `sync` store, and a closed tab's
-   * worker was seen holding its storage for minutes (Chromium). Resolves to whether it was read in time. */
+   * late): the reads wait behind any other transaction on the workspace's `sync` store, and after a tab
+   * closed mid catch-up its storage answered no read for minutes (Chromium, docs/web.md). Resolves to
+   * whether it was read in time. */
   refreshStorageFirst() {
     const read = this.refreshStorage().then(() => true, (err) => {
       console.warn(err);
