@@ -1,6 +1,6 @@
 """Browser benchmarks: the web app in headless Debian Chromium against a real relay process.
 
-`python -m bench.browser_bench [--bundles 10000] [--quick] [--only cold,b2b,big]`
+`python -m bench.browser_bench [--bundles 10000] [--quick] [--only cold,b2b,big] [--engine chromium]`
 
 Each figure is printed (JSON, like the other benchmarks) with a ratio against a reference measured
 in the same run, in the same browser:
@@ -19,12 +19,18 @@ in the same run, in the same browser:
   person's pace, one a second, so sync's checks run between them; reference: a raw IndexedDB
   put with strict durability in the same tab; issue 19's target 2: p95 <= 16 ms, one frame, both);
   then start-up to the grid with no network (reference: the small workspace's cold start).
+
+`--only join` (issue 19's target 3: a join within 1.5x of the reference) also runs in WebKitGTK:
+`--engine webkit` (or `chromium,webkit`, alternated within each pair), driven through the browser
+tests' driver layer (tests/browser/engines.py: WebKitWebDriver, an Xvfb display of its own), each
+join in a new WebDriver session, so a fresh profile as Chromium's new context is.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import subprocess
@@ -60,19 +66,22 @@ def stats(values: list[float]) -> dict[str, float]:
 
 
 class Tab:
-    """One browser context (a person's profile) and its page, driven through the app's own API."""
+    """One browser context (a person's profile) and its page, driven through the app's own API.
+    `browser`: Playwright's, or `WebKitBrowser` (its pages are tests/browser/wdpage.py's, which have
+    Playwright's surface but no default timeout: the waits here name theirs)."""
 
     def __init__(self, browser: Any, origin: str, name: str) -> None:
         self.origin = origin
         self.context = browser.new_context(viewport={"width": 1280, "height": 800})
         self.context.grant_permissions(["camera", "microphone"], origin=origin)
         self.page = self.context.new_page()
-        self.page.set_default_timeout(BOOT_MS)
+        if not isinstance(browser, WebKitBrowser):
+            self.page.set_default_timeout(BOOT_MS)
         self.page.goto(origin + "/")
-        self.page.wait_for_selector("body[data-ready]")
+        self.page.wait_for_selector("body[data-ready]", timeout=BOOT_MS)
         self.page.get_by_label("Display name").fill(name)
         self.page.get_by_role("button", name="Continue").click()
-        self.page.wait_for_selector("form.create-form")
+        self.page.wait_for_selector("form.create-form", timeout=BOOT_MS)
 
     def api(self, method: str, *args: Any) -> Any:
         return self.page.evaluate("([m, a]) => window.openprod.api[m](...a)", [method, list(args)])
@@ -86,7 +95,7 @@ class Tab:
 
     def goto(self, route: str) -> None:
         self.page.goto(f"{self.origin}/#{route}")
-        self.page.wait_for_selector("body[data-ready]")
+        self.page.wait_for_selector("body[data-ready]", timeout=BOOT_MS)
 
     def wait_state(self, state: str, timeout_ms: int = BOOT_MS) -> None:
         self.page.wait_for_function("s => window.openprod.app.syncStatus && window.openprod.app.syncStatus.state === s",
@@ -106,6 +115,57 @@ class Tab:
 
     def close(self) -> None:
         self.context.close()
+
+
+class WebKitContext:
+    """A new WebDriver session (a fresh MiniBrowser profile) as a Playwright context: `close` ends it."""
+
+    def __init__(self, start: Callable[[], Any]) -> None:
+        from engines import WebKitProfile  # type: ignore[import-not-found]
+
+        self.profile = WebKitProfile(start)
+
+    def new_page(self) -> Any:
+        return self.profile.new_page()
+
+    def grant_permissions(self, permissions: list[str], origin: str | None = None) -> None:
+        """Nothing to grant in WebKit (the join uses no WebRTC)."""
+
+    def close(self) -> None:
+        self.profile.quit()
+
+
+class WebKitBrowser:
+    """WebKitGTK through the browser tests' driver layer (tests/browser/engines.py), on an Xvfb display
+    of its own: each `new_context` starts a new WebDriver session, so each join has a fresh profile."""
+
+    def __init__(self, base: Path) -> None:
+        sys.path.insert(0, str(ROOT / "tests" / "browser"))
+        from engines import Display, webkit_missing
+
+        missing = webkit_missing()
+        if missing:
+            raise SystemExit(f"WebKit cannot run here: {missing}")
+        self.base = base
+        self.display = Display()
+        self.sessions = 0
+        self.version = ""
+
+    def new_context(self, viewport: dict[str, int] | None = None) -> WebKitContext:
+        from engines import start_webkit
+
+        self.sessions += 1
+        log = self.base / f"webkitwebdriver-{self.sessions}.log"
+
+        def start() -> Any:
+            driver = start_webkit(self.display, log)
+            self.version = f"WebKitGTK {driver.capabilities.get('browserVersion')} (MiniBrowser)"
+            return driver
+
+        return WebKitContext(start)
+
+    def close(self) -> None:
+        self.display.stop()
 
 
 def cold_start(browser: Any, base: Path, runs: int) -> dict[str, Any]:
@@ -397,12 +457,13 @@ def join_once(browser: Any, relay: RelayProcess, a: Any, policy: dict[str, Any] 
             "persisted": stats.get("persisted"), "turn_totals": {k: v for k, v in turns.items() if v["ms"] > 50}}
 
 
-def join_pairs(browser: Any, base: Path, bundles: int, other_webs: list[str], pairs: int,
+def join_pairs(browsers: dict[str, Any], base: Path, bundles: int, other_webs: list[str], pairs: int,
                policies: dict[str, dict[str, Any]] | None = None, skip_this: bool = False,
                relay_sources: dict[str, Path] | None = None) -> dict[str, Any]:
     """Only the join of the 100k-op workspace, `pairs` times, alternating with the builds in `other_webs`
     (NAME=DIR, each served by a relay of its own holding the same bundles): ABAB in one run, each join
     beside the CPython reference (`ingest_many` of the same bundles) measured before and after it.
+    `browsers`: engine name -> browser; each build joins once per engine per pair, engines alternated.
     `relay_sources`: NAME -> a checkout whose server/ and core/ run that build's relay (e.g. another
     sync window), else this checkout's."""
     a, _ids, _authoring = author(base, bundles, max(10, bundles // 10))
@@ -428,9 +489,9 @@ def join_pairs(browser: Any, base: Path, bundles: int, other_webs: list[str], pa
                 pool.submit(asyncio.run, upload(relay.url)).result()
         refs = [reference_ingest(base, a, "R0")]
         for i in range(pairs):
-            for name, relay in relays.items():
+            for (name, relay), (engine, browser) in itertools.product(relays.items(), browsers.items()):
                 load = load_average()
-                run = {"build": name, "pair": i + 1, "load": load, "policy": policies.get(name),
+                run = {"build": name, "engine": engine, "pair": i + 1, "load": load, "policy": policies.get(name),
                        **join_once(browser, relay, a, policies.get(name))}
                 refs.append(reference_ingest(base, a, f"R{len(refs)}"))
                 run["reference_s"] = [round(refs[-2], 2), round(refs[-1], 2)]
@@ -464,16 +525,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--join-relay", action="append", default=[], metavar="NAME=DIR",
                         help="join: run build NAME's relay from checkout DIR's server/ and core/ (default: this one's)")
     parser.add_argument("--join-skip-this", action="store_true", help="join: only the builds of --join-web")
+    parser.add_argument("--engine", default="chromium",
+                        help="join: chromium, webkit, or both comma-separated (alternated within each pair); "
+                             "the other figures are Chromium's only")
     args = parser.parse_args(argv)
     chosen = set(args.only.split(","))
+    engines = args.engine.split(",")
+    if set(engines) - {"chromium", "webkit"} or ("webkit" in engines and chosen != {"join"}):
+        parser.error("--engine: chromium and/or webkit, and webkit only with --only join")
     bundles = 1_000 if args.quick else args.bundles
     subprocess.run([sys.executable, str(ROOT / "build.py")], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     from playwright.sync_api import sync_playwright
 
-    print(json.dumps({"browser": chromium_version(), "date": time.strftime("%Y-%m-%d")}))
     with tempfile.TemporaryDirectory(prefix="openprod-browser-bench-") as folder, sync_playwright() as p:
         base = Path(folder)
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browsers: dict[str, Any] = {}
+        for engine in engines:  # in the order given: the first joins first in each pair
+            browsers[engine] = (p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+                                if engine == "chromium" else WebKitBrowser(base))
+        browser = browsers.get("chromium")
+        if "webkit" in browsers:
+            probe = browsers["webkit"].new_context()  # its version, and a WebDriver that starts at all
+            probe.close()
+        print(json.dumps({"browser": chromium_version() if browser else None,
+                          "webkit": browsers["webkit"].version if "webkit" in browsers else None,
+                          "date": time.strftime("%Y-%m-%d")}))
         steps: list[tuple[str, Callable[[], Any]]] = []
         cold: dict[str, Any] = {}
         if "cold" in chosen:
@@ -489,14 +565,15 @@ def main(argv: list[str] | None = None) -> None:
             if args.join_trace:
                 names = [w.split("=", 1)[0] for w in args.join_web] + ["this"]
                 policies = {name: {**policies.get(name, {}), "trace": True} for name in names}
-            steps.append(("join", lambda: join_pairs(browser, base, bundles, args.join_web, args.join_pairs,
+            steps.append(("join", lambda: join_pairs(browsers, base, bundles, args.join_web, args.join_pairs,
                                                      policies, args.join_skip_this,
                                                      sources)))
         try:
             for _name, step in steps:
                 step()
         finally:
-            browser.close()
+            for each in browsers.values():
+                each.close()
 
 
 if __name__ == "__main__":

@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
         webkit_driver = start_webkit(display, base / "webkitwebdriver.log")
         try:
             contexts = {"chromium": chromium.new_context(viewport={"width": 1280, "height": 800}),
-                        "webkit": WebKitProfile(webkit_driver)}
+                        "webkit": WebKitProfile(lambda: webkit_driver)}
             version = webkit_driver.capabilities.get("browserVersion")
             print(json.dumps({"chromium": chromium_version(), "webkit": f"WebKitGTK {version} (MiniBrowser)",
                               "date": time.strftime("%Y-%m-%d"), "bundles": bundles, "ops": ops}))

@@ -21,7 +21,9 @@
   a small workspace (20 records) opened from IndexedDB, the 100k-op workspace right after its
   catch-up from the relay, and the same workspace opened from IndexedDB in a new tab. Reference: a
   bare module worker with Pyodide and the same wheels, `import openprod` (bench/opening_bench.py's
-  page), measured first and last.
+  page), measured first and last. Beside each, the JavaScript heap of every worker the core worker
+  runs then (`workers_of_the_worker`): the verify worker a catch-up starts (js/worker/verifypool.js,
+  kept for the core worker's life) is one; `verify_worker_js_used_mib` sums those, 0 when there is none.
 """
 
 from __future__ import annotations
@@ -406,12 +408,15 @@ REFERENCE_START = """async (code) => {
 class WorkerHeap:
     """A page's dedicated workers seen through CDP (auto-attached, non-flat sessions), to read a
     worker's JavaScript heap: Chromium has no `performance.memory` in workers, and the page is not
-    cross-origin isolated, so `measureUserAgentSpecificMemory` is not there either."""
+    cross-origin isolated, so `measureUserAgentSpecificMemory` is not there either. The core worker's
+    own workers (the verify worker a catch-up starts, js/worker/verifypool.js) are reached the same way,
+    one level down: auto-attach asked of the core worker's session, messages wrapped once more."""
 
     def __init__(self, page: Any) -> None:
         self.page = page
         self.cdp = page.context.new_cdp_session(page)
         self.workers: list[str] = []
+        self.nested: dict[str, str] = {}  # the core worker's workers: session id -> name (or URL)
         self.replies: dict[int, dict[str, Any]] = {}
         self._id = 0
         self.cdp.on("Target.attachedToTarget",
@@ -424,28 +429,54 @@ class WorkerHeap:
         message = json.loads(event["message"])
         if "id" in message:
             self.replies[message["id"]] = message
+        elif message.get("method") == "Target.attachedToTarget":
+            info = message["params"]["targetInfo"]
+            if info["type"] == "worker":
+                self.nested[message["params"]["sessionId"]] = info.get("title") or info.get("url", "")
+        elif message.get("method") == "Target.receivedMessageFromTarget":  # from a worker of the worker
+            inner = json.loads(message["params"]["message"])
+            if "id" in inner:
+                self.replies[inner["id"]] = inner
 
-    def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _wait(self, reply_id: int, what: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 60
+        while reply_id not in self.replies:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no answer to {what} from the worker")
+            self.page.wait_for_timeout(20)
+        reply = self.replies.pop(reply_id)
+        if "error" in reply:
+            raise RuntimeError(f"{what}: {reply['error']}")
+        return reply["result"]  # type: ignore[no-any-return]
+
+    def call(self, method: str, params: dict[str, Any] | None = None, nested: str | None = None) -> dict[str, Any]:
+        """`method` in the page's one dedicated worker, or (`nested`: a session id) in one of its workers."""
         if len(self.workers) != 1:
             raise RuntimeError(f"expected one dedicated worker on the page, found {len(self.workers)}")
         self._id += 1
-        self.cdp.send("Target.sendMessageToTarget", {"sessionId": self.workers[0], "message": json.dumps(
-            {"id": self._id, "method": method, "params": params or {}})})
-        deadline = time.monotonic() + 60
-        while self._id not in self.replies:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no answer to {method} from the worker")
-            self.page.wait_for_timeout(20)
-        reply = self.replies.pop(self._id)
-        if "error" in reply:
-            raise RuntimeError(f"{method}: {reply['error']}")
-        return reply["result"]  # type: ignore[no-any-return]
+        message = {"id": self._id, "method": method, "params": params or {}}
+        asked = self._id
+        if nested is not None:
+            self._id += 1
+            message = {"id": self._id, "method": "Target.sendMessageToTarget",
+                       "params": {"sessionId": nested, "message": json.dumps(message)}}
+        self.cdp.send("Target.sendMessageToTarget", {"sessionId": self.workers[0], "message": json.dumps(message)})
+        if nested is not None:
+            self._wait(self._id, f"{method} (sent on)")
+        return self._wait(asked, method)
 
-    def js_heap(self) -> dict[str, float]:
-        self.call("HeapProfiler.enable")
-        self.call("HeapProfiler.collectGarbage")
-        usage = self.call("Runtime.getHeapUsage")
+    def js_heap(self, nested: str | None = None) -> dict[str, float]:
+        self.call("HeapProfiler.enable", nested=nested)
+        self.call("HeapProfiler.collectGarbage", nested=nested)
+        usage = self.call("Runtime.getHeapUsage", nested=nested)
         return {"js_used_mib": round(usage["usedSize"] / MIB, 1), "js_total_mib": round(usage["totalSize"] / MIB, 1)}
+
+    def worker_workers(self) -> dict[str, dict[str, float]]:
+        """The JavaScript heap of each worker the core worker runs now (by name), after a GC in each. Auto-attach
+        also attaches the workers already running, and says so before it answers (one ordered session)."""
+        self.call("Target.setAutoAttach", {"autoAttach": True, "waitForDebuggerOnStart": False, "flatten": False})
+        self.call("Runtime.evaluate", {"expression": "0"})  # one more round trip: every event sent before it is in
+        return {name: self.js_heap(session) for session, name in self.nested.items()}
 
 
 def new_page(tab: Tab) -> tuple[Any, WorkerHeap]:
@@ -483,6 +514,8 @@ def measure_app(page: Any, heap: WorkerHeap) -> dict[str, Any]:
     stats = page.evaluate("window.openprod.api.stats()")
     startup = (stats.get("workspace") or {}).get("startup") or {}
     return {"wasm_heap_mib": round(stats["memory"]["wasmHeapBytes"] / MIB, 1), **heap.js_heap(),
+            "workers_of_the_worker": heap.worker_workers(),
+            "verify_ahead": ((stats.get("workspace") or {}).get("sync") or {}).get("verifyAhead"),
             "workspace": (stats.get("workspace") or {}).get("id"), "role": (stats.get("workspace") or {}).get("role"),
             "snapshot_mib": round((startup.get("snapshotBytes") or 0) / MIB, 1),
             "log_records_replayed": startup.get("replayed")}
@@ -536,6 +569,10 @@ def browser_memory(browser: Any, base: Path, bundles: int) -> dict[str, Any]:
               "small_workspace_opened": compare(small, reference),
               "100k_after_catchup_from_relay": compare(caught_up, reference),
               "100k_opened_from_indexeddb": compare(opened, reference),
+              "verify_worker_js_used_mib": {  # the core worker's own workers (the verify worker), after a GC
+                  name: round(sum(w["js_used_mib"] for w in figures["workers_of_the_worker"].values()), 1)
+                  for name, figures in (("small_workspace_opened", small), ("100k_after_catchup_from_relay", caught_up),
+                                        ("100k_opened_from_indexeddb", opened))},
               "load_average": load_average()}
     report("memory_browser_worker", result)
     return result

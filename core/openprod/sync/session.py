@@ -100,6 +100,10 @@ from .replica import Delta, Replica, lacks
 VectorClock = dict[bytes, bytes]
 StateKey = tuple[frozenset[tuple[bytes, bytes]], frozenset[tuple[bytes, bytes]]]
 MAX_HELD = 64
+"""Messages held behind the peer's unverified proof beyond `catchup_window` batches: an acceptor starts the
+catch-up as soon as it has proved itself, so a whole window of batches can arrive before an asynchronous
+verifier (WebCrypto) answers; what was dropped here came again only after `ack_timeout_ms` (a WebKit join,
+docs/benchmarks.md session 15). An acceptor takes at most `max_handshake_frames` before it is open."""
 MAX_INGEST = 512  # bundles handed to the driver in one IngestBatch (one SQLite commit)
 Admit = Callable[[bytes], "tuple[str, str] | None"]
 
@@ -575,9 +579,10 @@ class SyncSession:
             self._on_proof(message)
         elif self.state is not State.OPEN:
             # Data right behind the peer's proof waits until the proof is verified (async verifiers
-            # take a while); anything earlier is never looked at. On an ordered transport only a
-            # misbehaving peer sends that; on a reordering link it is a loss the repair pass recovers.
-            if self._peer_proof is not None and len(self._held) < MAX_HELD:
+            # take a while), a catch-up window of it and MAX_HELD more; anything earlier is never looked
+            # at. On an ordered transport only a misbehaving peer sends that; on a reordering link it is
+            # a loss the repair pass recovers.
+            if self._peer_proof is not None and len(self._held) < self.config.catchup_window + MAX_HELD:
                 self._held.append(message)
             return
         elif isinstance(message, Batch):
