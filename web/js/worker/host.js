@@ -113,7 +113,8 @@ export class WorkspaceHost {
     this.writeCalls = 0; // writing calls taken and not yet durable (a screen copy waits for none)
     this.lastWriteAt = -Infinity; // when the last one ended (a screen copy waits for a pause in a burst)
     this.unsaved = [];
-    this.persisted = { n: 0, records: 0, bytes: 0, ms: 0 }; // log appends: transactions, records, bytes, ms until done
+    // log appends: transactions, bundles, IndexedDB records (a run is one: store.js RUN_RECORDS), bytes, ms until done
+    this.persisted = { n: 0, records: 0, stored: 0, bytes: 0, ms: 0 };
     this.unsavedOverlays = []; // overlay journal changes not yet written, in order
     this.appliedQueued = []; // keys of queued edits done with: deleted with the next log write
     this.applying = null;
@@ -542,12 +543,13 @@ export class WorkspaceHost {
       if (!batch.length && !overlays.length && !applied.length) return;
       try {
         const t0 = performance.now();
-        const { overlapped } = await persist(this.db, batch, overlays, applied);
+        const { overlapped, stored } = await persist(this.db, batch, overlays, applied);
         marks.complete = performance.now();
         marks.overlapped = overlapped;
         marks.records = batch.length;
         this.persisted.n += 1;
         this.persisted.records += batch.length;
+        this.persisted.stored += stored;
         this.persisted.bytes += batch.reduce((sum, [, wire]) => sum + wire.byteLength, 0);
         this.persisted.ms += marks.complete - t0;
       } catch (err) {

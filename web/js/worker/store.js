@@ -240,7 +240,8 @@ export async function persist(db, items, changes = [], applied = []) {
   const began = w.began;
   for (const key of applied) tx.objectStore('pending').delete(key);
   const log = tx.objectStore('log');
-  if (items.length >= RUN_RECORDS) { // a run (a catch-up's): one record, under its last seq (RUN_RECORDS)
+  const run = items.length >= RUN_RECORDS;
+  if (run) { // a catch-up's: one record, under its last seq (RUN_RECORDS)
     log.put({ seqs: items.map(([seq]) => seq), wires: items.map(([, wire]) => wire) }, items[items.length - 1][0]);
   } else {
     for (const [seq, wire] of items) log.put(wire, seq);
@@ -259,7 +260,8 @@ export async function persist(db, items, changes = [], applied = []) {
     }
   }
   await tx.done;
-  return { overlapped: others + (w.began - began) }; // other writes in flight at its start or begun during it
+  // other writes in flight at its start or begun during it; the log records written
+  return { overlapped: others + (w.began - began), stored: run ? 1 : items.length };
 }
 
 /**
