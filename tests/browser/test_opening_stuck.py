@@ -17,7 +17,7 @@ from engines import expect
 
 pytestmark = pytest.mark.browser
 
-# Keeps one readwrite transaction on database `name`'s store `store` alive (a read issued as each one answers)
+# Keeps one readwrite transaction on database `name`'s store `storeName` alive (a read issued as each one answers)
 # until window.releaseHold(); resolves once the transaction is running.
 HOLD_JS = """([name, storeName]) => new Promise((resolve, reject) => {
   const open = indexedDB.open(name);
