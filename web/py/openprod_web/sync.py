@@ -242,13 +242,15 @@ class SyncHub:
 
     async def work(self, budget: int = 32) -> bool:
         """Do the sessions' work, ingesting at most `budget` bundles. True if work is left for another call."""
-        if self._profile is None:
-            return await self._work(budget)
-        self._profile.enable()
+        t0 = time.perf_counter()
+        if self._profile is not None:
+            self._profile.enable()
         try:
             return await self._work(budget)
         finally:
-            self._profile.disable()
+            if self._profile is not None:
+                self._profile.disable()
+            self.ahead.ms["work"] += (time.perf_counter() - t0) * 1000
 
     def profile_start(self) -> None:
         """Profile `work` from now on (cProfile; the bench's --join-profile compares engines function by function)."""

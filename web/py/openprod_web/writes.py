@@ -98,10 +98,16 @@ class _Answer:
         self.pending = pending
         self.data: bytes | None = None
 
-    async def bytes(self) -> bytes:
+    async def bytes(self, ms: dict[str, float] | None = None) -> bytes:
         if self.data is None:
             try:
+                asked = time.perf_counter() * 1000  # Pyodide's perf_counter is performance.now()
                 raw = await self.pending
+                at = getattr(raw, "resolvedAt", None)  # verifypool.js: performance.now() when it came back
+                if ms is not None and isinstance(at, (int, float)):
+                    # the pool late (answered after we asked), then the event loop's way back to us
+                    ms["verdict_late"] = ms.get("verdict_late", 0.0) + max(0.0, at - asked)
+                    ms["verdict_hop"] = ms.get("verdict_hop", 0.0) + time.perf_counter() * 1000 - max(at, asked)
                 self.data = bytes(raw.to_bytes()) if hasattr(raw, "to_bytes") else bytes(raw)
             except Exception:  # the pool failed: its items are verified here instead
                 self.data = b""
@@ -138,7 +144,8 @@ class VerifyAhead:
         # where a slice's time went, ms (bench.browser_bench --join-trace prints it): decoding ahead and
         # handing signatures to the pool, the core's check, waiting for the pool's verdicts, the
         # verifier's own step, the core's apply (one SQLite transaction)
-        self.ms = {"prepare": 0.0, "check": 0.0, "verdict_wait": 0.0, "verify": 0.0, "apply": 0.0}
+        self.ms = {"prepare": 0.0, "check": 0.0, "verdict_wait": 0.0, "verdict_late": 0.0, "verdict_hop": 0.0, "verify": 0.0,
+                   "apply": 0.0, "work": 0.0}
         self.waits = 0  # verdict answers not in yet when a slice asked (each a trip through the event loop)
 
     @property
@@ -209,7 +216,7 @@ class VerifyAhead:
             if answer.data is None:
                 self.waits += 1
                 t0 = time.perf_counter()
-                data = await answer.bytes()
+                data = await answer.bytes(self.ms)
                 self.ms["verdict_wait"] += (time.perf_counter() - t0) * 1000
             else:
                 data = answer.data
