@@ -396,8 +396,9 @@ class SyncHub:
             self._events.append(_event_json(link.id, event, names))
 
     def verify_ahead(self) -> str:
-        """JSON: bundles decoded ahead, taken by a slice, and signatures the verify pool answered."""
-        return json.dumps(self.ahead.stats())
+        """JSON: bundles decoded ahead, taken by a slice, signatures the verify pool answered, and where the
+        slices' time went (VerifyAhead.split: bench.browser_bench --only join prints it)."""
+        return json.dumps({**self.ahead.stats(), **self.ahead.split()})
 
     def take_events(self) -> str:
         """JSON list of what happened since the last call (see `_event_json`)."""

@@ -141,12 +141,14 @@ class VerifyAhead:
         self.prepared = 0  # wires decoded ahead so far
         self.taken = 0  # ...that a slice then took
         self.answered = 0  # signatures whose verdict came from the pool
-        # where a slice's time went, ms (bench.browser_bench --join-trace prints it): decoding ahead and
-        # handing signatures to the pool, the core's check, waiting for the pool's verdicts, the
-        # verifier's own step, the core's apply (one SQLite transaction)
-        self.ms = {"prepare": 0.0, "check": 0.0, "verdict_wait": 0.0, "verdict_late": 0.0, "verdict_hop": 0.0, "verify": 0.0,
-                   "apply": 0.0, "work": 0.0}
-        self.waits = 0  # verdict answers not in yet when a slice asked (each a trip through the event loop)
+        # where the catch-up's time went, ms (bench.browser_bench --only join prints it; docs/benchmarks.md
+        # session 16): decoding ahead and handing signatures to the pool (prepare), the core's check,
+        # waiting for the pool's verdicts (verdict_wait: the pool answering after we asked, verdict_late,
+        # then the event loop's way back to us, verdict_hop), the verifier's own step, the core's apply
+        # (one SQLite transaction), and SyncHub.work's whole call (work; frames are fed outside it)
+        self.ms = {"prepare": 0.0, "check": 0.0, "verdict_wait": 0.0, "verdict_late": 0.0, "verdict_hop": 0.0,
+                   "verify": 0.0, "apply": 0.0, "work": 0.0}
+        self.waits = 0  # the pool's answers a slice awaited (the first to need one; a trip through the event loop)
 
     @property
     def active(self) -> bool:
@@ -193,8 +195,11 @@ class VerifyAhead:
             self._begun[item] = (answer, index)
 
     def stats(self) -> dict[str, int]:
-        return {"prepared": self.prepared, "taken": self.taken, "answered": self.answered, "waits": self.waits,
-                "ms": {k: round(v) for k, v in self.ms.items()}}
+        return {"prepared": self.prepared, "taken": self.taken, "answered": self.answered}
+
+    def split(self) -> dict[str, Any]:
+        """Where the slices' time went (`ms`, see __init__) and how many verdict answers a slice awaited."""
+        return {"waits": self.waits, "ms": {k: round(v) for k, v in self.ms.items()}}
 
     def take_decoded(self, wires: Sequence[bytes]) -> list[Bundle | BundleRejected | None] | None:
         if not self._decoded:
