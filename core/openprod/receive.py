@@ -345,12 +345,22 @@ class _PlainRun:
         self.fields: frozenset[str] | None = frozenset(fields) if len(fields) <= _READ_FIELDS else None
         self._field_list = fields
         self._read([op.entity for op in writes])  # type: ignore[attr-defined]
+        # the records the batch creates that have no `entities` row: a creation of one of them
+        # may join the run (`_creations`); one that any bundle taken or applied since names is out
+        new = list(dict.fromkeys(op.entity for bundle in bundles for op in bundle.ops  # type: ignore[attr-defined]
+                                 if type(op) is o.CreateEntity))
+        self.absent = set(new)
+        for start in range(0, len(new), 500):
+            part = new[start:start + 500]
+            self.absent.difference_update(r[0] for r in ws.conn.execute(
+                f"SELECT entity_id FROM entities WHERE entity_id IN ({','.join('?' * len(part))})", part))
         self._clear()
 
     def _clear(self) -> None:
         # bundle, data, its writer's digest with it, received at, (age, flagged at) when stale, and
         # its (record, field, ord) writes for awareness (`field_writes`, built while taking it)
         self.held: list[tuple[Bundle, bytes, bytes, int, tuple[int, int] | None, list[tuple[bytes, str, bytes]]]] = []
+        self.created: list[tuple[o.CreateEntity, bytes]] = []  # the run's record creations and their authors
         self.ids: set[bytes] = set()
         self.vc: dict[bytes, bytes] = {}  # writer -> latest hlc in the run
         self.digests: dict[bytes, bytes] = {}
@@ -375,13 +385,22 @@ class _PlainRun:
             self.tips.clear()
             return
         tips = self.tips
+        absent = self.absent
+        cleared = False
         for op in bundle.ops:
             kind = type(op)
             if kind in _PLAIN_OPS:
                 tips.pop(op.entity, None)  # type: ignore[attr-defined]
-            elif kind not in _NO_REGISTER_OPS:
+                continue
+            if absent:  # only an op naming a record can write its `entities` row
+                for name in op.SPEC:
+                    value = getattr(op, name)
+                    for one in value if isinstance(value, tuple) else (value,):
+                        if isinstance(one, bytes):
+                            absent.discard(one)
+            if kind not in _NO_REGISTER_OPS and not cleared:
                 tips.clear()
-                return
+                cleared = True
 
     def _read(self, records: Iterable[bytes]) -> None:
         """Read the winners of every value register of `records` not read yet."""
@@ -430,9 +449,16 @@ class _PlainRun:
         writer = header.writer
         bundle_id = header.bundle_id
         ops = bundle.ops
-        if not ops or bundle_id in self.ids or self.batch.is_stored(ws, bundle_id) \
-                or not _PLAIN_OPS.issuperset(map(type, ops)):
+        if not ops or bundle_id in self.ids or self.batch.is_stored(ws, bundle_id):
             return False
+        created: set[bytes] | None = None  # the records its `CreateEntity` ops create
+        creations: list[o.CreateEntity] = []
+        if not _PLAIN_OPS.issuperset(map(type, ops)):
+            shape = self._creations(ops)
+            if shape is None:
+                return False
+            creations, ops = shape
+            created = {op.entity for op in creations}
         vc = ws._vc
         run_vc = self.vc
         zero = hlc_mod.ZERO
@@ -450,7 +476,7 @@ class _PlainRun:
         merges = redirects.merge_ops if redirects.any_merges() else None
         schema = ws.schema
         tips = self.tips
-        # every op is a plain write (checked above)
+        # every op is a plain write now (checked above)
         missing = [op.entity for op in ops if op.entity not in tips]  # type: ignore[attr-defined]
         if missing:
             self._read(missing)
@@ -508,6 +534,12 @@ class _PlainRun:
             latest = mine.get(register)
             if latest is not None:
                 tip_ord, tip_writer = latest[4], writer
+            elif created is not None and entity in created:
+                # a record this bundle creates: its first write to a register follows nothing
+                # (`ConflictTracker.prior`), which is what the run knows only when nothing was written
+                if register in writes or tips[entity].get(field) is not None:
+                    return False  # to it yet, neither stored nor in the run
+                tip_ord, tip_writer = b"", None
             elif (latest := writes.get(register)) is not None:
                 tip_ord, tip_writer = latest[4], self.writers[register]
             else:
@@ -550,8 +582,46 @@ class _PlainRun:
         self.opened.extend(opening.values())
         opened.update(opening)
         self.ids.add(bundle_id)
-        self.ops += len(ops)
+        self.ops += len(bundle.ops)
+        if created is not None:
+            self.absent.difference_update(created)  # created again in this batch: the per-bundle way
+            self.created.extend((op, actor) for op in creations)
         return True
+
+    def _creations(self, ops: Sequence[o.Op]) -> tuple[list[o.CreateEntity], list[o.Op]] | None:
+        """A bundle of record creations and plain writes, when the run can take it: its
+        `CreateEntity` ops and its writes. Each record it creates is one the batch read as absent
+        (no `entities` row, so `_taken` finds no creator) and that nothing taken or applied since
+        named, created once, not merged, in a table the schema has (`check_op`), and written only
+        after its creation (then `ConflictTracker.prior` takes its first write to each register
+        as following nothing, as `take` does). None: the per-bundle way decides."""
+        creations = [op for op in ops if type(op) is o.CreateEntity]
+        new = {op.entity for op in creations}
+        if len(new) != len(creations) or not new.issubset(self.absent):
+            return None
+        redirects = self.ws.conflicts.redirects
+        root = redirects.root_lookup()
+        merges = redirects.merge_ops if redirects.any_merges() else None
+        schema = self.ws.schema
+        made: set[bytes] = set()
+        writes: list[o.Op] = []
+        for op in ops:
+            kind = type(op)
+            if kind is o.CreateEntity:
+                entity: bytes = op.entity  # type: ignore[attr-defined]
+                if root(entity, entity) != entity or (merges is not None and merges(entity)):
+                    return None
+                try:
+                    if check_op(op, schema) is not schema:
+                        return None
+                except Exception:
+                    return None  # refused the per-bundle way, with its reason
+                made.add(entity)
+            elif kind in _PLAIN_OPS and (op.entity not in new or op.entity in made):  # type: ignore[attr-defined]
+                writes.append(op)
+            else:
+                return None
+        return creations, writes  # type: ignore[return-value]
 
     def flush(self, source: str | None, results: list[IngestResult], applied: list[tuple[Bundle, bytes]]) -> None:
         """Write the run's bundles (one statement per table), then do per bundle, in order, what
@@ -572,9 +642,14 @@ class _PlainRun:
             target_rows: list[tuple[bytes, int]] = []
             stale_rows: list[tuple[bytes, bytes, int, int, int]] = []
             threshold = ws.settings.stale_threshold_ms
+            touch_rows: list[tuple[bytes, str, bytes, int]] = []
             for bundle, _data, _digest, received, stale, seen in held:
                 bundle_rows.append(oplog.bundle_row(bundle, bundle_seq, op_seq, received))
-                rows, targets = oplog.field_write_rows(bundle, bundle_seq, op_seq, seen)  # from `take`'s ords
+                if len(seen) == len(bundle.ops):  # field writes only: their rows from `take`'s ords
+                    rows, targets = oplog.field_write_rows(bundle, bundle_seq, op_seq, seen)
+                else:  # record creations first
+                    rows, targets, touches = oplog.op_rows(bundle, bundle_seq, op_seq)
+                    touch_rows.extend(touches)
                 op_rows.extend(rows)
                 target_rows.extend((target, bundle_seq) for target in targets)
                 if stale is not None:
@@ -584,6 +659,10 @@ class _PlainRun:
             conn.executemany(oplog.BUNDLE_INSERT, bundle_rows)
             conn.executemany(oplog.OPLOG_INSERT, op_rows)
             conn.executemany(oplog.TARGET_INSERT, target_rows)
+            if touch_rows:
+                conn.executemany(oplog.TOUCH_INSERT, touch_rows)
+            if self.created:
+                ws.applier.create_entities(self.created)
             ws.applier.set_fields(list(self.writes.values()))
             diverged = ws.conflicts.opened_rows(self.opened) if self.opened else []
             if stale_rows:
