@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import hlc as hlc_mod
 from . import operations as o
-from . import oplog, ownership
+from . import oplog, ownership, run_creations
 from .awareness import field_writes
 from .bundle import Bundle, decode_bundle, failure
 from .conflicts import Write
@@ -325,7 +325,9 @@ class _PlainRun:
     unmapped, non-CRDT field of an unmerged record whose register has a single tip that the write
     follows (no conflict to track) or, while the workspace holds no resolution, is concurrent
     with (a conflict opens: its tip rows are written with the run, `conflicts.opened_rows`, and
-    the run writes that register no more). Anything else ends the run: the run is written, then
+    the run writes that register no more). It may also create records (a new record and its
+    values, the catch-up's other shape), each one no `entities` row holds, as `_checked` would
+    let it (`run_creations`). Anything else ends the run: the run is written, then
     that bundle goes the per-bundle way. The registers' winners are read once for the whole batch
     (one query per 500 records, of the fields the batch writes when few) and kept current with
     the run's own writes; after a bundle applied the per-bundle way, those it may have written
@@ -346,14 +348,8 @@ class _PlainRun:
         self._field_list = fields
         self._read([op.entity for op in writes])  # type: ignore[attr-defined]
         # the records the batch creates that have no `entities` row: a creation of one of them
-        # may join the run (`_creations`); one that any bundle taken or applied since names is out
-        new = list(dict.fromkeys(op.entity for bundle in bundles for op in bundle.ops  # type: ignore[attr-defined]
-                                 if type(op) is o.CreateEntity))
-        self.absent = set(new)
-        for start in range(0, len(new), 500):
-            part = new[start:start + 500]
-            self.absent.difference_update(r[0] for r in ws.conn.execute(
-                f"SELECT entity_id FROM entities WHERE entity_id IN ({','.join('?' * len(part))})", part))
+        # may join the run; one that any bundle taken or applied since names is out
+        self.absent = run_creations.absent_records(ws.conn, (op for bundle in bundles for op in bundle.ops))
         self._clear()
 
     def _clear(self) -> None:
@@ -380,7 +376,8 @@ class _PlainRun:
         the records its field writes name: only those are read again (W2's merge, whose first
         bundle names its author, re-read one record per bundle after it). A write through a
         merge's redirect changes its survivor's register, but a merged record never joins a run
-        (`take`). Any other op may change any register: everything is read again."""
+        (`take`). Any other op may change any register: everything is read again. A record any op
+        of it names may have an `entities` row now: no creation of it joins the run."""
         if bundle is None:
             self.tips.clear()
             return
@@ -392,12 +389,8 @@ class _PlainRun:
             if kind in _PLAIN_OPS:
                 tips.pop(op.entity, None)  # type: ignore[attr-defined]
                 continue
-            if absent:  # only an op naming a record can write its `entities` row
-                for name in op.SPEC:
-                    value = getattr(op, name)
-                    for one in value if isinstance(value, tuple) else (value,):
-                        if isinstance(one, bytes):
-                            absent.discard(one)
+            if absent:
+                run_creations.forget_named(absent, op)
             if kind not in _NO_REGISTER_OPS and not cleared:
                 tips.clear()
                 cleared = True
@@ -448,13 +441,13 @@ class _PlainRun:
         header = bundle.header
         writer = header.writer
         bundle_id = header.bundle_id
-        ops = bundle.ops
+        ops: Sequence[o.Op] = bundle.ops
         if not ops or bundle_id in self.ids or self.batch.is_stored(ws, bundle_id):
             return False
         created: set[bytes] | None = None  # the records its `CreateEntity` ops create
         creations: list[o.CreateEntity] = []
         if not _PLAIN_OPS.issuperset(map(type, ops)):
-            shape = self._creations(ops)
+            shape = run_creations.creations(ops, self.absent, ws.conflicts.redirects, ws.schema)
             if shape is None:
                 return False
             creations, ops = shape
@@ -587,41 +580,6 @@ class _PlainRun:
             self.absent.difference_update(created)  # created again in this batch: the per-bundle way
             self.created.extend((op, actor) for op in creations)
         return True
-
-    def _creations(self, ops: Sequence[o.Op]) -> tuple[list[o.CreateEntity], list[o.Op]] | None:
-        """A bundle of record creations and plain writes, when the run can take it: its
-        `CreateEntity` ops and its writes. Each record it creates is one the batch read as absent
-        (no `entities` row, so `_taken` finds no creator) and that nothing taken or applied since
-        named, created once, not merged, in a table the schema has (`check_op`), and written only
-        after its creation (then `ConflictTracker.prior` takes its first write to each register
-        as following nothing, as `take` does). None: the per-bundle way decides."""
-        creations = [op for op in ops if type(op) is o.CreateEntity]
-        new = {op.entity for op in creations}
-        if len(new) != len(creations) or not new.issubset(self.absent):
-            return None
-        redirects = self.ws.conflicts.redirects
-        root = redirects.root_lookup()
-        merges = redirects.merge_ops if redirects.any_merges() else None
-        schema = self.ws.schema
-        made: set[bytes] = set()
-        writes: list[o.Op] = []
-        for op in ops:
-            kind = type(op)
-            if kind is o.CreateEntity:
-                entity: bytes = op.entity  # type: ignore[attr-defined]
-                if root(entity, entity) != entity or (merges is not None and merges(entity)):
-                    return None
-                try:
-                    if check_op(op, schema) is not schema:
-                        return None
-                except Exception:
-                    return None  # refused the per-bundle way, with its reason
-                made.add(entity)
-            elif kind in _PLAIN_OPS and (op.entity not in new or op.entity in made):  # type: ignore[attr-defined]
-                writes.append(op)
-            else:
-                return None
-        return creations, writes  # type: ignore[return-value]
 
     def flush(self, source: str | None, results: list[IngestResult], applied: list[tuple[Bundle, bytes]]) -> None:
         """Write the run's bundles (one statement per table), then do per bundle, in order, what

@@ -6,7 +6,8 @@ run (receive.py `_PlainRun`, conflicts.py `opened_rows`); anything else ends the
 the per-bundle way. These tests compare a peer that gets a batch in one call
 with one that gets the same bundles one at a time: state, conflicts, clock, the results, the
 quarantine and the `BundleEvent`s in order, for a plain catch-up, a bad bundle in the middle of
-one, duplicates inside one batch, and plain bundles mixed with others."""
+one, duplicates inside one batch, plain bundles mixed with others, and record creations in runs
+(and the creations a run must leave to the per-bundle way)."""
 
 from __future__ import annotations
 
@@ -714,7 +715,9 @@ def test_the_same_record_created_twice_in_one_batch(peer_factory, monkeypatch) -
         tx.create_record(TABLE, {"name": "Eve's"}, record_id=record)
     wires.append(last(eve))
     fay.ws.create_record(TABLE, {"name": "Fay's"})
-    wires.append(crafted_ops(fay, last(fay), lambda ops: [ops[0], {**ops[0], "id": ops[1]["id"], "hlc": ops[1]["hlc"]}, *ops[2:]]))
+    twice = crafted_ops(fay, last(fay), lambda ops: [ops[0], {**ops[0], "id": ops[1]["id"], "hlc": ops[1]["hlc"]},
+                                                     *ops[2:]])  # its name's write replaced by a second creation
+    wires.append(twice)
     alice.ws.set_field(record, STATUS, "later")
     wires.append(last(alice))
     per_bundle = per_bundle_count(monkeypatch)
