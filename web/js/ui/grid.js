@@ -85,7 +85,9 @@ export class Grid {
     // A row typed across (Tab) that became a record on its first required cell: {id, pending}. The
     // selection follows it, and the rest of the row goes to it, not to the next new row.
     this.follow = null;
-    this.tabStart = null; // the column a run of Tabs began in: Enter goes back to it, one row down (as in Sheets)
+    // Where a run of Tabs began, {col, newRow}: Enter goes back to that column one row down, as in Sheets
+    // (to the + row again when the run began there, wherever a sort put the record it made).
+    this.tabStart = null;
     this.active = { row: view.activeRow ?? 0, col: view.activeCol ?? 1 };
     this.extent = { ...this.active };
     this.window = { start: 0, end: 0 };
@@ -776,11 +778,12 @@ export class Grid {
     const arrows = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
     if (key === 'Enter') {
       event.preventDefault();
-      const back = this.tabStart === null ? 0 : this.tabStart - this.active.col;
-      this.finishEdit(true, event.shiftKey ? -1 : 1, back);
+      const run = this.tabStart;
+      const down = run && run.newRow ? this.total : 1; // clamped to the + row
+      this.finishEdit(true, event.shiftKey ? -1 : down, run ? run.col - this.active.col : 0);
     } else if (key === 'Tab') {
       event.preventDefault();
-      const start = this.tabStart ?? this.active.col;
+      const start = this.tabStart ?? { col: this.active.col, newRow: this.active.row >= this.rows.length };
       this.finishEdit(true, 0, event.shiftKey ? -1 : 1);
       this.tabStart = start;
     } else if (key === 'Escape') {
