@@ -41,7 +41,7 @@ def test_rows_typed_across_with_tab_and_enter_become_whole_records(profile: Any,
     page.reload()
     app.wait_grid()
     expect(app.records_shown()).to_have_count(2)
-    for field, column in zip(FIELDS, zip(*ROWS)):
+    for field, column in zip(FIELDS, zip(*ROWS, strict=True), strict=True):
         assert app.column_values(field) == list(column), field
     assert all(not t.strip() for t in page.locator("table.grid tr.draft-row td").all_inner_texts())
     assert app.errors == []

@@ -26,9 +26,10 @@ def test_start_screen_checkboxes_and_joining_without_a_key(profile: Any, server:
     page.set_viewport_size({"width": 820, "height": 1180})
     app.ensure_identity("Sam Manager")
     sizes = page.evaluate("""() => [...document.querySelectorAll('.module-list input[type=checkbox]')]
-        .map((box) => [box.parentElement.textContent.trim().split(' ')[0], Math.round(box.getBoundingClientRect().width)])""")
+        .map((box) => [box.parentElement.textContent.trim().split(' ')[0],
+                       Math.round(box.getBoundingClientRect().width)])""")
     assert len(sizes) >= 8, sizes
-    # "Reports" and "Plots & files" wrap at this width: their boxes were squeezed to 22-23 px (24 px wanted)
+    # "Reports" and "Plots & files" wrap at this width: their boxes were squeezed to 19-22 px (24 px wanted)
     assert {width for _, width in sizes} == {24}, sizes
 
     form = page.locator("form.join-form")
