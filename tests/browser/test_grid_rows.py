@@ -1,5 +1,5 @@
 """Typing new rows into the grid the way a stage manager types a contact sheet or a cue list into
-Google Sheets: across with Tab, Enter for the next row. Both engines.
+Google Sheets: across with Tab, Enter for the next row; and a paste that cannot be done. Both engines.
 
 The + row becomes a record as soon as it has its required cell (the Name here, a cue's number); the
 rest of what is typed across that row must go to that record, not to the next new row, and Enter after
@@ -16,6 +16,12 @@ from engines import expect
 pytestmark = pytest.mark.browser
 
 FIELDS = ["Name", "Role", "Department", "Email", "Phone"]
+# A paste as the grid receives one (Ctrl+V), the same in both engines: WebDriver cannot fill the clipboard.
+PASTE = """(text) => {
+    const event = new Event('paste', { bubbles: true, cancelable: true });
+    Object.defineProperty(event, 'clipboardData', { value: { getData: () => text } });
+    document.querySelector('table.grid').dispatchEvent(event);
+}"""
 ROWS = [["Ophelia Jones", "Ophelia", "Cast", "ophelia@example.org", "555-0110"],
         ["Horatio Smith", "Horatio", "Cast", "horatio@example.org", "555-0111"]]
 
@@ -44,4 +50,14 @@ def test_rows_typed_across_with_tab_and_enter_become_whole_records(profile: Any,
     for field, column in zip(FIELDS, zip(*ROWS, strict=True), strict=True):
         assert app.column_values(field) == list(column), field
     assert all(not t.strip() for t in page.locator("table.grid tr.draft-row td").all_inner_texts())
+
+    # a paste that cannot be done says why, and only that (its dialog showed a stray line "null")
+    page.locator("table.grid tr.draft-row td").first.click()
+    page.evaluate(PASTE, "\tStage hand")  # a new row without its Name
+    dialog = page.get_by_role("dialog", name="Nothing was pasted")
+    expect(dialog).to_contain_text("which needs Name")
+    assert "null" not in dialog.inner_text()
+    dialog.get_by_role("button", name="OK").click()
+    expect(dialog).to_be_hidden()
+    expect(app.records_shown()).to_have_count(2)
     assert app.errors == []
