@@ -7,6 +7,7 @@ the Tabs starts the next row in the column the Tabs began in (session 16, helper
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -60,4 +61,53 @@ def test_rows_typed_across_with_tab_and_enter_become_whole_records(profile: Any,
     dialog.get_by_role("button", name="OK").click()
     expect(dialog).to_be_hidden()
     expect(app.records_shown()).to_have_count(2)
+    assert app.errors == []
+
+
+IN_GRID = "() => document.activeElement && document.activeElement.closest('table.grid') !== null"
+IN_INFO = "() => document.activeElement && document.activeElement.closest('.cell-info') !== null"
+
+
+def test_tab_on_a_selected_cell_moves_along_the_row_and_leaves_only_past_its_end(profile: Any, server: Any) -> None:
+    """Tab on a selected (not edited) cell moves along the row as in Sheets, so an empty column is
+    skipped and what is typed next goes into the next cell. Before, that Tab left the grid for a
+    button below it and the typing went nowhere (session 16, user16). Past the row's last column,
+    and to a staged cell's own buttons, Tab still leaves the grid: no keyboard trap."""
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Sam Manager")
+    app.create_workspace("Tabbing")
+    page, keys = app.page, app.page.keyboard
+    bar = page.locator(".cell-where")
+    page.locator("table.grid tr.draft-row td").first.click()
+    keys.type("Ophelia Jones")
+    keys.press("Tab")  # saved, Role selected
+    keys.press("Tab")  # Role left empty
+    expect(bar).to_have_text(re.compile(r"› Department$"))
+    keys.type("Props")
+    keys.press("Enter")
+    expect(bar).to_have_text("New record › Name")  # back where the run of Tabs began
+    expect(app.cell("Ophelia Jones", "Department")).to_have_text("Props")
+    expect(app.cell("Ophelia Jones", "Role")).to_have_text("")
+    expect(app.records_shown()).to_have_count(1)
+
+    app.cell("Ophelia Jones", "Email").click()
+    keys.press("Shift+Tab")
+    expect(bar).to_have_text("Ophelia Jones › Department")
+    assert page.evaluate(IN_GRID)
+    keys.press("End")  # the row's last column (Notes)
+    expect(bar).to_have_text("Ophelia Jones › Notes")
+    keys.press("Tab")  # past it: out of the grid
+    page.wait_for_function(f"!({IN_GRID})()")
+
+    # a staged cell's explanation has a button: Tab goes to it, as before
+    toggle = page.get_by_role("button", name="Staging", exact=True)
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    app.edit_cell("Ophelia Jones", "Role", "Ghost")
+    expect(app.cell("Ophelia Jones", "Role")).to_have_class(re.compile(r"\bstaged\b"))
+    app.cell("Ophelia Jones", "Name").click()
+    keys.press("ArrowRight")
+    expect(page.locator(".cell-info").get_by_role("button").first).to_be_visible()
+    keys.press("Tab")
+    page.wait_for_function(IN_INFO)
     assert app.errors == []

@@ -5,7 +5,7 @@
 // Keyboard, as in Google Sheets: arrows move (Shift extends the selection), Enter or F2 edits the
 // selected cell (never another), typing starts editing with what is typed; while editing Enter saves
 // and moves down, Tab saves and moves right, Escape cancels, and arrows save and move when editing
-// was started by typing. Delete clears, Ctrl+C / Ctrl+X / Ctrl+V copy, cut and paste blocks as
+// was started by typing. Tab on a selected cell moves along the row too. Delete clears, Ctrl+C / Ctrl+X / Ctrl+V copy, cut and paste blocks as
 // tab-separated text, Ctrl+D fills down, Ctrl+A selects everything.
 // Pointer: a click selects, a double click edits; dragging selects a block. Touch and pen: a tap
 // selects, a tap on the selected cell edits, the round handle at a selection's corner drags it
@@ -17,6 +17,8 @@ import { formatValue, inputAttrs, inputValue, sortKey } from './format.js';
 import { MAX_WIDTH, MIN_WIDTH, columnWidth, shownFields } from './gridview.js';
 
 export const ROW_HEIGHT = 44;
+// WebKitGTK names Shift+Tab's key "Unidentified" (GTK's ISO_Left_Tab); its code is still "Tab".
+const isTab = (event) => event.key === 'Tab' || event.code === 'Tab';
 const OVERSCAN = 12;
 const OPEN_WIDTH = 76;
 
@@ -71,8 +73,9 @@ export class Grid {
    * @param {() => void} o.onChange the selection, the rows or the editing state changed
    * @param {() => void} o.onViewChange sort, filter or columns changed (to be remembered)
    */
-  constructor({ table, data, view, actions, open, notify, onChange, onViewChange }) {
+  constructor({ table, data, view, actions, open, notify, onChange, onViewChange, hasActions }) {
     this.table = table;
+    this.hasActions = hasActions || (() => false); // the selected cell's explanation has buttons: Tab goes there
     this.view = view;
     this.actions = actions;
     this.open = open;
@@ -688,6 +691,16 @@ export class Grid {
     } else if (key === 'Escape' && this.isBlock()) {
       event.preventDefault();
       this.setActive(this.active.row, this.active.col);
+    } else if (isTab(event) && !ctrl && !event.altKey) {
+      // Along the row, as in Sheets (an empty column skipped, then typing goes to the next one). Past
+      // the row's ends, or forward to the selected cell's own actions (a conflict's Resolve…), Tab
+      // leaves the grid as usual: no keyboard trap.
+      const col = this.active.col + (event.shiftKey ? -1 : 1);
+      if (col < 0 || col > this.columns.length || (!event.shiftKey && this.hasActions())) return;
+      event.preventDefault();
+      const start = this.tabStart ?? { col: this.active.col, newRow: this.active.row >= this.rows.length };
+      this.setActive(this.active.row, col);
+      this.tabStart = start;
     } else if (key === ' ' && !ctrl && this.currentField() && this.currentField().type === 'boolean') {
       event.preventDefault();
       this.toggle();
@@ -781,7 +794,7 @@ export class Grid {
       const run = this.tabStart;
       const down = run && run.newRow ? this.total : 1; // clamped to the + row
       this.finishEdit(true, event.shiftKey ? -1 : down, run ? run.col - this.active.col : 0);
-    } else if (key === 'Tab') {
+    } else if (isTab(event)) {
       event.preventDefault();
       const start = this.tabStart ?? { col: this.active.col, newRow: this.active.row >= this.rows.length };
       this.finishEdit(true, 0, event.shiftKey ? -1 : 1);

@@ -161,6 +161,7 @@ export async function renderTable({ main, table, app, view }) {
     open: (record) => app.navigate(`${app.tableHref(table.id)}/r/${record}`),
     notify: (message) => app.notify(message),
     onViewChange: remember,
+    hasActions: () => Boolean(info.querySelector('button, a[href], input, select, textarea')),
     onChange: () => {
       if (!grid || !grid.rows) return;
       const total = grid.data.rows.length;
