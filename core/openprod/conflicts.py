@@ -309,7 +309,8 @@ class ConflictTracker:
         if self.redirects.any_merges() and len(self.redirects.members(entity)) > 1:
             return False
         row = self.conn.execute("SELECT NOT EXISTS (SELECT 1 FROM entities WHERE entity_id = ?)"
-                                " AND NOT EXISTS (SELECT 1 FROM fields WHERE entity_id = ?)", (entity, entity)).fetchone()
+                                " AND NOT EXISTS (SELECT 1 FROM fields WHERE entity_id = ?)",
+                                (entity, entity)).fetchone()
         return bool(row[0])
 
     def _plan(self, writes: list[tuple[bytes, str, Any]]) -> list[tuple[bytes, str, Any, bytes, str, bool]]:
