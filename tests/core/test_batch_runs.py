@@ -724,8 +724,9 @@ def test_the_same_record_created_twice_in_one_batch(peer_factory, monkeypatch) -
         ("applied", None), ("rejected", "id_in_use"), ("applied", None), ("rejected", "id_in_use"), ("applied", None)]
     assert "by an earlier operation of this bundle" in quarantine_of(cleo)[-1][1]
     assert per_bundle[0] == len(wires) + 3  # dev's, and cleo's Bob, Eve and Fay
-    assert cleo.ws.records.value(record, NAME) in ("First", "Eve's")
     assert cleo.ws.records.value(record, STATUS) == "later"
+    [conflict] = cleo.ws.conflicts.open()  # neither Alice nor Eve had seen the other's name
+    assert sorted(c.value for c in conflict.competitors) == ["Eve's", "First"]
 
 
 def test_a_creation_of_a_record_already_stored(peer_factory, monkeypatch) -> None:
@@ -754,6 +755,8 @@ def test_a_creation_of_a_record_already_stored(peer_factory, monkeypatch) -> Non
     assert [(r.status, r.reason) for r in results] == [
         ("applied", None), ("rejected", "id_in_use"), ("applied", None), ("applied", None), ("applied", None)]
     assert per_bundle[0] == len(wires) + 2  # dev's, and cleo's Bob and Eve
+    [conflict] = cleo.ws.conflicts.open()  # Eve had not seen the stored record's name
+    assert sorted(c.value for c in conflict.competitors) == ["Eve's", "Stored"]
 
 
 def test_a_record_created_in_a_run_then_written_concurrently(peer_factory, monkeypatch) -> None:

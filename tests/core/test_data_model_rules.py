@@ -116,6 +116,25 @@ def test_one_id_created_by_two_authors_who_had_not_seen_each_other_converges_in_
         assert sorted(c.value for c in conflict.competitors) == ["Alice's", "Eve again"]
 
 
+def test_a_write_to_a_record_before_any_creation_of_it_converges_in_any_order(peer_factory) -> None:
+    """A crafted write to an id no one had created yet (Eve's), then Alice's creation of that id
+    with the same field, neither having seen the other: a conflict in every order of arrival and
+    in a rebuild (the creation's writes are no first writes where Eve's is stored already)."""
+    alice = peer_factory("Alice")
+    eve, cleo, dev, fay = (peer_factory(n, workspace_from=alice) for n in ("Eve", "Cleo", "Dev", "Fay"))
+    for peer in (eve, cleo, dev, fay):
+        sync(alice, peer)
+    entity = eve.ws.ids.new()
+    eves = _signed(eve, [o.make_op(o.SetField, eve.ws.ids.new(), eve.ws.clock.tick(), entity=entity,
+                                   field=CONTACT_NAME, value="Eve's")])
+    with alice.ws.transaction() as tx:
+        record = tx.create_record(CONTACTS, {"name": "Alice's"}, record_id=entity)
+    _converged([eves, _wire(alice)], [[0, 1], [1, 0], [0, 1]], [cleo, dev, fay])
+    for peer in (cleo, dev, fay):
+        [conflict] = peer.ws.conflicts.open()
+        assert conflict.target == record and sorted(c.value for c in conflict.competitors) == ["Alice's", "Eve's"]
+
+
 def test_a_creation_by_an_author_who_had_seen_one_is_refused_whichever_came_first(peer_factory) -> None:
     """Bob saw Alice's creation and creates the same id again (refused: id in use); Eve's creation
     of it, which no one had seen, is earlier by ord. Bob's is refused on every peer, also where
