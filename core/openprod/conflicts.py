@@ -274,10 +274,10 @@ class ConflictTracker:
 
         A record created in this very bundle has no earlier writes anywhere (anyone else's
         write to it depends on this bundle), so its first write per field needs no lookup; unless
-        something about it is stored already (`_unknown`).
+        one of its registers holds a write already (`_unwritten`).
         """
         if isinstance(op, o.CreateEntity):
-            if self._unknown(op.entity):
+            if self._unwritten(op.entity):
                 self._fresh.add(op.entity)
             return {}
         if isinstance(op, o.MergeEntities):  # the survivor now holds the absorbed record's writes
@@ -300,18 +300,16 @@ class ConflictTracker:
             out[(resolved, key)] = self._winner(resolved, field)
         return out
 
-    def _unknown(self, entity: bytes) -> bool:
-        """Whether nothing about `entity` is stored (no lifecycle, no value, no merge), so that none
-        of its registers holds a write. Not so for a record created again by an author who had not
-        seen its first creation (kept as one record: receive `_taken`) or written before its
-        creation arrived: its writes then look their registers up like any, so that a write
-        neither author had seen of the other conflicts in every order of arrival and in a rebuild."""
+    def _unwritten(self, entity: bytes) -> bool:
+        """Whether no register of `entity` holds a write yet (no `fields` row: every lookup `prior`
+        would make finds none) and no merge joins it to another record. Not so for a record
+        created again by an author who had not seen its first creation (kept as one record: receive
+        `_taken`) or written before its creation arrived: its writes then look their registers up
+        like any, so that a write neither author had seen of the other conflicts in every order of
+        arrival and in a rebuild."""
         if self.redirects.any_merges() and len(self.redirects.members(entity)) > 1:
             return False
-        row = self.conn.execute("SELECT NOT EXISTS (SELECT 1 FROM entities WHERE entity_id = ?)"
-                                " AND NOT EXISTS (SELECT 1 FROM fields WHERE entity_id = ?)",
-                                (entity, entity)).fetchone()
-        return bool(row[0])
+        return self.conn.execute("SELECT 1 FROM fields WHERE entity_id = ? LIMIT 1", (entity,)).fetchone() is None
 
     def _plan(self, writes: list[tuple[bytes, str, Any]]) -> list[tuple[bytes, str, Any, bytes, str, bool]]:
         """Each register write with its semantic register (resolved target, key); CRDT fields left out."""
