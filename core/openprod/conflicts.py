@@ -273,10 +273,12 @@ class ConflictTracker:
         """Before an op is applied: the op id of each semantic register's current winner.
 
         A record created in this very bundle has no earlier writes anywhere (anyone else's
-        write to it depends on this bundle), so its first write per field needs no lookup.
+        write to it depends on this bundle), so its first write per field needs no lookup; unless
+        one of its registers holds a write already (`_unwritten`).
         """
         if isinstance(op, o.CreateEntity):
-            self._fresh.add(op.entity)
+            if self._unwritten(op.entity):
+                self._fresh.add(op.entity)
             return {}
         if isinstance(op, o.MergeEntities):  # the survivor now holds the absorbed record's writes
             self._fresh.difference_update({op.survivor, op.absorbed, self.redirects.resolve(op.survivor)})
@@ -297,6 +299,17 @@ class ConflictTracker:
                 continue
             out[(resolved, key)] = self._winner(resolved, field)
         return out
+
+    def _unwritten(self, entity: bytes) -> bool:
+        """Whether no register of `entity` holds a write yet (no `fields` row: every lookup `prior`
+        would make finds none) and no merge joins it to another record. Not so for a record
+        created again by an author who had not seen its first creation (kept as one record: receive
+        `_taken`) or written before its creation arrived: its writes then look their registers up
+        like any, so that a write neither author had seen of the other conflicts in every order of
+        arrival and in a rebuild."""
+        if self.redirects.any_merges() and len(self.redirects.members(entity)) > 1:
+            return False
+        return self.conn.execute("SELECT 1 FROM fields WHERE entity_id = ? LIMIT 1", (entity,)).fetchone() is None
 
     def _plan(self, writes: list[tuple[bytes, str, Any]]) -> list[tuple[bytes, str, Any, bytes, str, bool]]:
         """Each register write with its semantic register (resolved target, key); CRDT fields left out."""

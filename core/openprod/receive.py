@@ -687,16 +687,23 @@ def _taken(ws: Context, entity: bytes, bundle: Bundle) -> str | None:
     """Who created `entity` already, if the bundle's author knew it (data-model.md: "two entities
     with the same ID from different actors is a hard error, not a merge"). Creations the author
     had not seen cannot be refused alike on every peer (each would refuse the one it got second):
-    they only come from forged bundles, and are kept as one record, the first creation its creator."""
-    row = ws.conn.execute(
-        "SELECT e.created_ord, e.created_by, b.writer FROM entities e"
-        " JOIN oplog l ON l.op_id = substr(e.created_ord, 13) JOIN bundles b ON b.seq = l.bundle_seq"
-        " WHERE e.entity_id = ?", (entity,)).fetchone()
-    if row is None:
+    they only come from forged bundles, and are kept as one record, the first creation (by ord)
+    its creator. Any stored creation the author knew counts, not only that first one: a creation
+    the author knew is stored before its bundle on every peer, one it had not seen may not be yet,
+    so the answer is the same whatever order the creations arrived in."""
+    row = ws.conn.execute("SELECT 1 FROM entities WHERE entity_id = ? AND created_ord IS NOT NULL",
+                          (entity,)).fetchone()
+    if row is None:  # never created (most): nothing to look for
         return None
-    created_ord, creator, writer = row
-    knew = writer == bundle.writer or bundle.header.clock.get(writer, hlc_mod.ZERO) >= created_ord[:12]
-    return f"by {ws.actor_name(creator)}" if knew else None
+    clock = bundle.header.clock
+    for ord_, actor, writer in ws.conn.execute(
+            "SELECT l.ord, l.actor, b.writer FROM bundle_targets t JOIN bundles b ON b.seq = t.bundle_seq"
+            " JOIN oplog l ON l.seq >= b.first_op AND l.seq < b.first_op + b.op_count"
+            " WHERE t.target = ? AND l.target = ? AND l.op_type IN ('CreateEntity', 'SplitEntity')"
+            " ORDER BY l.ord", (entity, entity)):
+        if writer == bundle.writer or clock.get(writer, hlc_mod.ZERO) >= ord_[:12]:
+            return f"by {ws.actor_name(actor)}"
+    return None
 
 
 def _knew(ws: Context, bundle: Bundle, ord_: bytes) -> bool:

@@ -72,9 +72,9 @@ def stored_rows(peer: Peer) -> tuple[list[tuple[Any, ...]], ...]:
             .fetchall())
 
 
-def compare(batch: Peer, single: Peer, wires: list[bytes], rebuilt: bool = True) -> list[IngestResult]:
+def compare(batch: Peer, single: Peer, wires: list[bytes]) -> list[IngestResult]:
     """`batch` gets `wires` in one call, `single` one call per wire: everything must match (and a
-    rebuild of `batch` too, unless `rebuilt` is False)."""
+    rebuild of `batch` too)."""
     batch_events, single_events = events_of(batch), events_of(single)
     results = batch.ws.ingest_many(wires)
     one_by_one = [single.ws.ingest(wire) for wire in wires]
@@ -92,8 +92,6 @@ def compare(batch: Peer, single: Peer, wires: list[bytes], rebuilt: bool = True)
     again = Workspace.open(connect(batch.path), batch.env)  # what is on disk: the same clock and digests
     assert again.vector_clock == batch.ws.vector_clock and again.chain_digests == batch.ws.chain_digests
     again.close()
-    if not rebuilt:
-        return results
     before = batch.ws.state_hash()
     batch.ws.rebuild()
     assert batch.ws.state_hash() == before
@@ -721,15 +719,14 @@ def test_the_same_record_created_twice_in_one_batch(peer_factory, monkeypatch) -
     alice.ws.set_field(record, STATUS, "later")
     wires.append(last(alice))
     per_bundle = per_bundle_count(monkeypatch)
-    # Eve's creation of a record she had not seen is kept as one record here, but a rebuild
-    # derives another state from it (so on main before this change too): not compared
-    results = compare(cleo, dev, wires, rebuilt=False)
+    results = compare(cleo, dev, wires)
     assert [(r.status, r.reason) for r in results] == [
         ("applied", None), ("rejected", "id_in_use"), ("applied", None), ("rejected", "id_in_use"), ("applied", None)]
     assert "by an earlier operation of this bundle" in quarantine_of(cleo)[-1][1]
     assert per_bundle[0] == len(wires) + 3  # dev's, and cleo's Bob, Eve and Fay
-    assert cleo.ws.records.value(record, NAME) in ("First", "Eve's")
     assert cleo.ws.records.value(record, STATUS) == "later"
+    [conflict] = cleo.ws.conflicts.open()  # neither Alice nor Eve had seen the other's name
+    assert sorted(c.value for c in conflict.competitors) == ["Eve's", "First"]
 
 
 def test_a_creation_of_a_record_already_stored(peer_factory, monkeypatch) -> None:
@@ -754,12 +751,12 @@ def test_a_creation_of_a_record_already_stored(peer_factory, monkeypatch) -> Non
     alice.ws.set_field(rids[0], STATUS, "s")
     wires.append(last(alice))
     per_bundle = per_bundle_count(monkeypatch)
-    # Eve's creation of a record she had not seen is kept as one record here, but a rebuild
-    # derives another state from it (so on main before this change too): not compared
-    results = compare(cleo, dev, wires, rebuilt=False)
+    results = compare(cleo, dev, wires)
     assert [(r.status, r.reason) for r in results] == [
         ("applied", None), ("rejected", "id_in_use"), ("applied", None), ("applied", None), ("applied", None)]
     assert per_bundle[0] == len(wires) + 2  # dev's, and cleo's Bob and Eve
+    [conflict] = cleo.ws.conflicts.open()  # Eve had not seen the stored record's name
+    assert sorted(c.value for c in conflict.competitors) == ["Eve's", "Stored"]
 
 
 def test_a_record_created_in_a_run_then_written_concurrently(peer_factory, monkeypatch) -> None:

@@ -72,6 +72,94 @@ def test_creating_a_record_under_an_id_already_created_is_refused_everywhere(pee
         assert peer.ws.oplog.quarantined()[-1].reason == "id_in_use"
 
 
+def _wire(peer) -> bytes:
+    return peer.ws.last_receipt.wire
+
+
+def _converged(wires: list[bytes], orders: list[list[int]], peers: list) -> str:
+    """Each of `peers` gets `wires` in its own order (one call per wire, or the whole batch in one
+    call for the last): all end with one state hash, which a rebuild of each reproduces."""
+    for peer, order in zip(peers[:-1], orders[:-1], strict=True):
+        assert [peer.ws.ingest(wires[i]).status for i in order] == ["applied"] * len(order)
+    assert [r.status for r in peers[-1].ws.ingest_many([wires[i] for i in orders[-1]])] == ["applied"] * len(wires)
+    hashes = {peer.ws.state_hash() for peer in peers}
+    assert len(hashes) == 1
+    for peer in peers:
+        peer.ws.rebuild()
+        assert peer.ws.state_hash() in hashes, f"{peer.name}: a rebuild derives another state"
+    return hashes.pop()
+
+
+def test_one_id_created_by_two_authors_who_had_not_seen_each_other_converges_in_any_order(peer_factory) -> None:
+    """Only a crafted bundle does it (ids are UUIDv7), and neither creation can be refused alike on
+    every peer, so both are kept as one record, the earlier creation (by ord) its creator. Its
+    fields are registers like any other: two writes neither author had seen of each other
+    conflict, whatever order the creations arrive in, and a rebuild derives the same."""
+    alice = peer_factory("Alice")
+    eve, cleo, dev, fay = (peer_factory(n, workspace_from=alice) for n in ("Eve", "Cleo", "Dev", "Fay"))
+    for peer in (eve, cleo, dev, fay):
+        sync(alice, peer)
+    record = eve.ws.create_record(CONTACTS, {"name": "Eve's"})
+    eves = _wire(eve)
+    with alice.ws.transaction() as tx:  # Alice has not seen Eve's record
+        tx.create_record(CONTACTS, {"name": "Alice's", "phone": "1"}, record_id=record)
+    alices = _wire(alice)
+    eve.ws.set_field(record, CONTACT_NAME, "Eve again")  # follows her creation, not Alice's
+    again = _wire(eve)
+    _converged([eves, alices, again], [[1, 0, 2], [0, 2, 1], [0, 1, 2]], [cleo, dev, fay])
+    entity = bytes.fromhex(record.replace("-", ""))
+    for peer in (cleo, dev, fay):
+        assert peer.ws.records.get(record).get("phone") == "1"
+        assert peer.ws.conn.execute("SELECT created_by FROM entities WHERE entity_id = ?",
+                                    (entity,)).fetchone() == (eve.ws.actor_id,)
+        [conflict] = peer.ws.conflicts.open()
+        assert sorted(c.value for c in conflict.competitors) == ["Alice's", "Eve again"]
+
+
+def test_a_write_to_a_record_before_any_creation_of_it_converges_in_any_order(peer_factory) -> None:
+    """A crafted write to an id no one had created yet (Eve's), then Alice's creation of that id
+    with the same field, neither having seen the other: a conflict in every order of arrival and
+    in a rebuild (the creation's writes are no first writes where Eve's is stored already)."""
+    alice = peer_factory("Alice")
+    eve, cleo, dev, fay = (peer_factory(n, workspace_from=alice) for n in ("Eve", "Cleo", "Dev", "Fay"))
+    for peer in (eve, cleo, dev, fay):
+        sync(alice, peer)
+    entity = eve.ws.ids.new()
+    eves = _signed(eve, [o.make_op(o.SetField, eve.ws.ids.new(), eve.ws.clock.tick(), entity=entity,
+                                   field=CONTACT_NAME, value="Eve's")])
+    with alice.ws.transaction() as tx:
+        record = tx.create_record(CONTACTS, {"name": "Alice's"}, record_id=entity)
+    _converged([eves, _wire(alice)], [[0, 1], [1, 0], [0, 1]], [cleo, dev, fay])
+    for peer in (cleo, dev, fay):
+        [conflict] = peer.ws.conflicts.open()
+        assert conflict.target == record and sorted(c.value for c in conflict.competitors) == ["Alice's", "Eve's"]
+
+
+def test_a_creation_by_an_author_who_had_seen_one_is_refused_whichever_came_first(peer_factory) -> None:
+    """Bob saw Alice's creation and creates the same id again (refused: id in use); Eve's creation
+    of it, which no one had seen, is earlier by ord. Bob's is refused on every peer, also where
+    Eve's arrived first and so is the stored creator."""
+    alice = peer_factory("Alice")
+    bob, eve, cleo, dev = (peer_factory(n, workspace_from=alice) for n in ("Bob", "Eve", "Cleo", "Dev"))
+    for peer in (bob, eve, cleo, dev):
+        sync(alice, peer)
+    record = eve.ws.create_record(CONTACTS, {"name": "Eve's"})
+    eves = _wire(eve)
+    with alice.ws.transaction() as tx:
+        tx.create_record(CONTACTS, {"name": "Alice's"}, record_id=record)
+    alices = _wire(alice)
+    sync(alice, bob)
+    entity = bytes.fromhex(record.replace("-", ""))
+    bobs = _signed(bob, [o.make_op(o.CreateEntity, bob.ws.ids.new(), bob.ws.clock.tick(), entity=entity,
+                                   initial_table=CONTACTS)])
+    assert [cleo.ws.ingest(wire).status for wire in (alices, bobs, eves)] == ["applied", "rejected", "applied"]
+    assert [dev.ws.ingest(wire).status for wire in (eves, alices, bobs)] == ["applied", "applied", "rejected"]
+    for peer in (cleo, dev):
+        [refused] = peer.ws.oplog.quarantined()
+        assert refused.reason == "id_in_use" and "created already by Alice" in refused.detail
+    assert cleo.ws.state_hash() == dev.ws.state_hash()
+
+
 def test_unlinking_tables_detaches_shared_records_into_standalone_ones_and_undo_rejoins_them(peer_factory) -> None:
     alice = peer_factory("Alice")
     bob = peer_factory("Bob", workspace_from=alice)
