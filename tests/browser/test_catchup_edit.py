@@ -243,15 +243,15 @@ def test_a_join_never_has_two_writes_in_flight_on_one_connection(
     in flight on one connection (WebKit bug 324094, docs/web.md). A catch-up writes the log, sync's marks
     and snapshots at the same time: each writer has a connection of its own (store.js writerDb, SerialDb),
     so no connection ever has two of them in flight (the worker counts, per connection, the readwrite
-    transactions in flight: `mostOnOneConnection`). Small slices each logged at once, and a snapshot every
-    100 bundles: on the one connection they shared, a snapshot's write overlapped the appends."""
+    transactions in flight: `mostOnOneConnection`). Small slices each logged at once, and a snapshot due every
+    50 bundles: on the one connection they shared, a snapshot's write overlapped the appends."""
     server = server_factory()
     alice = _publish(server, tmp_path)
     ws = str(uuid.UUID(bytes=alice.workspace_id))
     app = AppPage(profile.new_page()).open(server.url)
     app.ensure_identity("Bob Sound")
     app.api("configure", {"sliceMaxBundles": 8, "durableEveryMs": 0, "statusEveryMs": 0, "marksEveryMs": 0,
-                          "snapshotCatchupEvery": 100, "snapshotSoonMs": 0, "snapshotQuietMs": 0})
+                          "snapshotCatchupEvery": 50, "snapshotSoonMs": 0, "snapshotQuietMs": 0})
     app.api("joinWorkspace", {"invite": f"{server.origin}/#/join/{ws}", "code": ""})
     app.page.evaluate(f"location.hash = '#/w/{ws}/sync'")
     app.page.wait_for_function(IN_SYNC, timeout=300_000)
