@@ -573,21 +573,23 @@ export class WorkspaceHost {
   }
 
   /**
-   * Keep `value` (the last grid shown) for the next opening, on this tab's connection for background writes. Begun only once no
-   * log append is queued or in flight and no other write is (store.js writesEnded), no writing call is
-   * under way and none ended in the last SCREEN_PAUSE_MS (edits back to back: after the burst). An edit's
-   * append then waits for it only if it comes while the copy is written. False if this tab keeps no
-   * connection to the workspace.
+   * Keep `value` (the last grid shown) for the next opening, on this tab's connection for background writes
+   * (`this.background`). Begun only once no log append is queued or in flight and no other write to the
+   * workspace is (store.js writesEnded, on any of the worker's connections), no writing call is under way
+   * and none ended in the last SCREEN_PAUSE_MS (edits back to back: after the burst). An edit's append then
+   * waits for it only if it comes while the copy is written. False if this tab keeps no connection to the
+   * workspace.
    */
   async keepScreen(value) {
+    const name = workspaceDbName(this.id);
     for (;;) {
       if (!this.db || this.role !== 'owner') return false;
       const flushing = this.lastFlush;
       await flushing.catch(() => {});
       if (!this.db) return false;
-      await writesEnded(workspaceDbName(this.id));
+      await writesEnded(name);
       const pause = performance.now() - this.lastWriteAt;
-      if (this.db && flushing === this.lastFlush && !writesInFlight(workspaceDbName(this.id)) && !this.writeCalls && pause >= SCREEN_PAUSE_MS) break;
+      if (this.db && flushing === this.lastFlush && !writesInFlight(name) && !this.writeCalls && pause >= SCREEN_PAUSE_MS) break;
       await new Promise((resolve) => { setTimeout(resolve, Math.max(20, SCREEN_PAUSE_MS - pause)); }); // edits are coming
     }
     await writeScreenOn(this.background, value);

@@ -168,7 +168,10 @@ const onConnection = new WeakMap(); // connection -> its readwrite transactions 
 
 function writersOf(name) {
   let w = writers.get(name);
-  if (!w) writers.set(name, (w = { inFlight: 0, began: 0, kinds: {}, quiet: [], screenOverlaps: 0, screening: 0, logBehindScreen: 0, mostOnOneConnection: 0 }));
+  if (!w) {
+    w = { inFlight: 0, began: 0, kinds: {}, quiet: [], screenOverlaps: 0, screening: 0, logBehindScreen: 0, mostOnOneConnection: 0 };
+    writers.set(name, w);
+  }
   return w;
 }
 
@@ -305,8 +308,9 @@ export async function persist(db, items, changes = [], applied = []) {
  * Store a snapshot, then drop the log records it contains (a run whose last seq is above it stays whole;
  * start-up reads only its bundles after the snapshot). Two transactions: the large snapshot write
  * never holds the `log` store, so an edit's append (its own transaction on `log`) does not queue
- * behind tens of megabytes; on `conn` (writerDb), not the appends' connection. A crash between the two leaves log records at or below the snapshot's
- * `seq`: start-up reads only the records after it, and the next snapshot trims them.
+ * behind tens of megabytes; both on `conn` (writerDb), not the appends' connection. A crash between the
+ * two leaves log records at or below the snapshot's `seq`: start-up reads only the records after it, and
+ * the next snapshot trims them.
  */
 export async function writeSnapshot(conn, seq, data, meta) {
   await conn.run('snapshot', 'readwrite', (store, tx, db) => {
