@@ -454,7 +454,9 @@ def join_once(browser: Any, relay: RelayProcess, a: Any, policy: dict[str, Any] 
             "turns_s": round(sum(v["ms"] for v in turns.values()) / 1000, 2),
             "durable_wait_s": round(sync.get("durableWaitMs", 0) / 1000, 2), "durable_waits": sync.get("durableWaits"),
             "output_s": round(sync.get("outputMs", 0) / 1000, 2), "idle_s": round(sync.get("idleMs", 0) / 1000, 2),
-            "persisted": stats.get("persisted"), "turn_totals": {k: v for k, v in turns.items() if v["ms"] > 50}}
+            "persisted": stats.get("persisted"), "turn_totals": {k: v for k, v in turns.items() if v["ms"] > 50},
+            "verify_ahead": (stats.get("sync") or {}).get("verifyAhead"),
+            **({"profile": stats["sync"]["profile"]} if (stats.get("sync") or {}).get("profile") else {})}
 
 
 def join_pairs(browsers: dict[str, Any], base: Path, bundles: int, other_webs: list[str], pairs: int,
@@ -522,6 +524,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="join: the worker's policy for build NAME (configure), e.g. b='{\"durableEveryMs\": 600}'")
     parser.add_argument("--join-trace", action="store_true",
                         help="join: the worker traces its turns and sync's waits (policy trace); prints the timeline")
+    parser.add_argument("--join-profile", action="store_true",
+                        help="join: cProfile of the worker's ingest turns (policy profile); prints the top functions")
     parser.add_argument("--join-relay", action="append", default=[], metavar="NAME=DIR",
                         help="join: run build NAME's relay from checkout DIR's server/ and core/ (default: this one's)")
     parser.add_argument("--join-skip-this", action="store_true", help="join: only the builds of --join-web")
@@ -562,9 +566,11 @@ def main(argv: list[str] | None = None) -> None:
         if "join" in chosen:
             policies = {p.split("=", 1)[0]: json.loads(p.split("=", 1)[1]) for p in args.join_policy}
             sources = {p.split("=", 1)[0]: Path(p.split("=", 1)[1]) for p in args.join_relay}
+            names = [w.split("=", 1)[0] for w in args.join_web] + ["this"]
             if args.join_trace:
-                names = [w.split("=", 1)[0] for w in args.join_web] + ["this"]
                 policies = {name: {**policies.get(name, {}), "trace": True} for name in names}
+            if args.join_profile:
+                policies = {name: {**policies.get(name, {}), "profile": True} for name in names}
             steps.append(("join", lambda: join_pairs(browsers, base, bundles, args.join_web, args.join_pairs,
                                                      policies, args.join_skip_this,
                                                      sources)))

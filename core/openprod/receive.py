@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import hlc as hlc_mod
 from . import operations as o
-from . import oplog, ownership
+from . import oplog, ownership, run_creations
 from .awareness import field_writes
 from .bundle import Bundle, decode_bundle, failure
 from .conflicts import Write
@@ -325,7 +325,9 @@ class _PlainRun:
     unmapped, non-CRDT field of an unmerged record whose register has a single tip that the write
     follows (no conflict to track) or, while the workspace holds no resolution, is concurrent
     with (a conflict opens: its tip rows are written with the run, `conflicts.opened_rows`, and
-    the run writes that register no more). Anything else ends the run: the run is written, then
+    the run writes that register no more). It may also create records (a new record and its
+    values, the catch-up's other shape), each one no `entities` row holds, as `_checked` would
+    let it (`run_creations`). Anything else ends the run: the run is written, then
     that bundle goes the per-bundle way. The registers' winners are read once for the whole batch
     (one query per 500 records, of the fields the batch writes when few) and kept current with
     the run's own writes; after a bundle applied the per-bundle way, those it may have written
@@ -345,12 +347,16 @@ class _PlainRun:
         self.fields: frozenset[str] | None = frozenset(fields) if len(fields) <= _READ_FIELDS else None
         self._field_list = fields
         self._read([op.entity for op in writes])  # type: ignore[attr-defined]
+        # the records the batch creates that have no `entities` row: a creation of one of them
+        # may join the run; one that any bundle taken or applied since names is out
+        self.absent = run_creations.absent_records(ws.conn, (op for bundle in bundles for op in bundle.ops))
         self._clear()
 
     def _clear(self) -> None:
         # bundle, data, its writer's digest with it, received at, (age, flagged at) when stale, and
         # its (record, field, ord) writes for awareness (`field_writes`, built while taking it)
         self.held: list[tuple[Bundle, bytes, bytes, int, tuple[int, int] | None, list[tuple[bytes, str, bytes]]]] = []
+        self.created: list[tuple[o.CreateEntity, bytes]] = []  # the run's record creations and their authors
         self.ids: set[bytes] = set()
         self.vc: dict[bytes, bytes] = {}  # writer -> latest hlc in the run
         self.digests: dict[bytes, bytes] = {}
@@ -370,18 +376,24 @@ class _PlainRun:
         the records its field writes name: only those are read again (W2's merge, whose first
         bundle names its author, re-read one record per bundle after it). A write through a
         merge's redirect changes its survivor's register, but a merged record never joins a run
-        (`take`). Any other op may change any register: everything is read again."""
+        (`take`). Any other op may change any register: everything is read again. A record any op
+        of it names may have an `entities` row now: no creation of it joins the run."""
         if bundle is None:
             self.tips.clear()
             return
         tips = self.tips
+        absent = self.absent
+        cleared = False
         for op in bundle.ops:
             kind = type(op)
             if kind in _PLAIN_OPS:
                 tips.pop(op.entity, None)  # type: ignore[attr-defined]
-            elif kind not in _NO_REGISTER_OPS:
+                continue
+            if absent:
+                run_creations.forget_named(absent, op)
+            if kind not in _NO_REGISTER_OPS and not cleared:
                 tips.clear()
-                return
+                cleared = True
 
     def _read(self, records: Iterable[bytes]) -> None:
         """Read the winners of every value register of `records` not read yet."""
@@ -429,10 +441,17 @@ class _PlainRun:
         header = bundle.header
         writer = header.writer
         bundle_id = header.bundle_id
-        ops = bundle.ops
-        if not ops or bundle_id in self.ids or self.batch.is_stored(ws, bundle_id) \
-                or not _PLAIN_OPS.issuperset(map(type, ops)):
+        ops: Sequence[o.Op] = bundle.ops
+        if not ops or bundle_id in self.ids or self.batch.is_stored(ws, bundle_id):
             return False
+        created: set[bytes] | None = None  # the records its `CreateEntity` ops create
+        creations: list[o.CreateEntity] = []
+        if not _PLAIN_OPS.issuperset(map(type, ops)):
+            shape = run_creations.creations(ops, self.absent, ws.conflicts.redirects, ws.schema)
+            if shape is None:
+                return False
+            creations, ops = shape
+            created = {op.entity for op in creations}
         vc = ws._vc
         run_vc = self.vc
         zero = hlc_mod.ZERO
@@ -450,7 +469,7 @@ class _PlainRun:
         merges = redirects.merge_ops if redirects.any_merges() else None
         schema = ws.schema
         tips = self.tips
-        # every op is a plain write (checked above)
+        # every op is a plain write now (checked above)
         missing = [op.entity for op in ops if op.entity not in tips]  # type: ignore[attr-defined]
         if missing:
             self._read(missing)
@@ -508,6 +527,12 @@ class _PlainRun:
             latest = mine.get(register)
             if latest is not None:
                 tip_ord, tip_writer = latest[4], writer
+            elif created is not None and entity in created:
+                # a record this bundle creates: its first write to a register follows nothing
+                # (`ConflictTracker.prior`), which is what the run knows only when nothing was written
+                if register in writes or tips[entity].get(field) is not None:
+                    return False  # to it yet, neither stored nor in the run
+                tip_ord, tip_writer = b"", None
             elif (latest := writes.get(register)) is not None:
                 tip_ord, tip_writer = latest[4], self.writers[register]
             else:
@@ -550,7 +575,10 @@ class _PlainRun:
         self.opened.extend(opening.values())
         opened.update(opening)
         self.ids.add(bundle_id)
-        self.ops += len(ops)
+        self.ops += len(bundle.ops)
+        if created is not None:
+            self.absent.difference_update(created)  # created again in this batch: the per-bundle way
+            self.created.extend((op, actor) for op in creations)
         return True
 
     def flush(self, source: str | None, results: list[IngestResult], applied: list[tuple[Bundle, bytes]]) -> None:
@@ -572,9 +600,14 @@ class _PlainRun:
             target_rows: list[tuple[bytes, int]] = []
             stale_rows: list[tuple[bytes, bytes, int, int, int]] = []
             threshold = ws.settings.stale_threshold_ms
+            touch_rows: list[tuple[bytes, str, bytes, int]] = []
             for bundle, _data, _digest, received, stale, seen in held:
                 bundle_rows.append(oplog.bundle_row(bundle, bundle_seq, op_seq, received))
-                rows, targets = oplog.field_write_rows(bundle, bundle_seq, op_seq, seen)  # from `take`'s ords
+                if len(seen) == len(bundle.ops):  # field writes only: their rows from `take`'s ords
+                    rows, targets = oplog.field_write_rows(bundle, bundle_seq, op_seq, seen)
+                else:  # record creations first
+                    rows, targets, touches = oplog.op_rows(bundle, bundle_seq, op_seq)
+                    touch_rows.extend(touches)
                 op_rows.extend(rows)
                 target_rows.extend((target, bundle_seq) for target in targets)
                 if stale is not None:
@@ -584,6 +617,10 @@ class _PlainRun:
             conn.executemany(oplog.BUNDLE_INSERT, bundle_rows)
             conn.executemany(oplog.OPLOG_INSERT, op_rows)
             conn.executemany(oplog.TARGET_INSERT, target_rows)
+            if touch_rows:
+                conn.executemany(oplog.TOUCH_INSERT, touch_rows)
+            if self.created:
+                ws.applier.create_entities(self.created)
             ws.applier.set_fields(list(self.writes.values()))
             diverged = ws.conflicts.opened_rows(self.opened) if self.opened else []
             if stale_rows:

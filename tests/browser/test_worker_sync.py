@@ -8,10 +8,12 @@ status, refusals of an unexpected peer, and the signed requests the relay verifi
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ pytest.importorskip("nacl")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "web" / "py"))
 
 from openprod_web import Session, SyncHub, join_request
-from openprod_web.writes import ingest_many
+from openprod_web.writes import VerifyAhead, ingest_many
 from worker_helpers import CONTACTS, call, nacl_env, run
 
 from openprod import Identity, decode_bundle
@@ -295,6 +297,50 @@ def test_a_catch_up_hands_the_next_slice_to_the_verify_pool_before_this_one_appl
         handed_through = list(itertools.accumulate(n for _stored, n in pool.calls))
         ahead = [i for i, (stored, _n) in enumerate(pool.calls) if handed_through[i] > stored + 8]
         assert len(ahead) >= 5, pool.calls
+
+    run(scenario())
+
+
+class Stamped(bytes):
+    """The verify pool's answer as verifypool.js gives it: the verdicts, stamped with when they came back."""
+
+    resolvedAt: float
+
+
+def test_the_catch_up_says_where_its_time_went() -> None:
+    """The split bench.browser_bench prints (docs/benchmarks.md session 16): each part of the slices'
+    time within SyncHub.work's whole call, and the wait for verdicts told apart into the pool answering
+    late (here 5 ms a batch) and the way back to the waiting slice once it answered."""
+    async def scenario() -> None:
+        pool = Pool()
+        late = Pool()
+
+        def slow(packed: bytes, count: int) -> Any:
+            answer = late(packed, count)
+
+            async def stamped() -> bytes:
+                await asyncio.sleep(0.005)
+                out = Stamped(await answer)
+                out.resolvedAt = time.perf_counter() * 1000
+                return out
+            return stamped()
+
+        a, b, ha, hb = await joined_with(pool, 40)
+        late.ws = b.ws
+        hb.ahead = VerifyAhead(slow)
+        ha.open("l", initiator=True)
+        hb.open("l", initiator=False)
+        await shuttle({"a": ha, "b": hb}, budget=8)
+        assert b.ws.state_hash() == a.ws.state_hash()
+        split = json.loads(hb.verify_ahead())
+        ms = split["ms"]
+        assert split["answered"] == 42 and 1 <= split["waits"] <= len(late.calls), (split, late.calls)
+        assert all(v >= 0 for v in ms.values()), ms
+        parts = ms["prepare"] + ms["check"] + ms["verdict_wait"] + ms["verify"] + ms["apply"]
+        assert 0 < parts <= ms["work"] + 5, ms  # rounded to ms each
+        assert ms["verdict_wait"] >= 5 * split["waits"] - 5, ms  # each awaited answer came 5 ms late
+        assert ms["verdict_late"] >= 5 * split["waits"] - 5, ms
+        assert ms["verdict_late"] + ms["verdict_hop"] <= ms["verdict_wait"] + 2, ms
 
     run(scenario())
 

@@ -50,7 +50,9 @@ export function openDialog({ title, className, body, initial, onClose }) {
   const dialog = h('dialog', { class: `modal ${className || ''}`, 'aria-labelledby': titleId });
   const opener = document.activeElement;
   const close = () => { if (dialog.open) dialog.close(); };
-  dialog.append(h('h2', { id: titleId }, title), ...body(dialog, close));
+  // a body leaves out what does not apply as null (as h() children do): never shown as the word "null"
+  const parts = body(dialog, close).filter((part) => part !== null && part !== undefined && part !== false);
+  dialog.append(h('h2', { id: titleId }, title), ...parts);
   dialog.addEventListener('close', () => {
     dialog.remove();
     if (onClose) onClose();

@@ -82,6 +82,12 @@ export class Grid {
     this.editing = null;
     this.deferred = null;
     this.draft = {}; // the new row's values, typed before it has what a record needs
+    // A row typed across (Tab) that became a record on its first required cell: {id, pending}. The
+    // selection follows it, and the rest of the row goes to it, not to the next new row.
+    this.follow = null;
+    // Where a run of Tabs began, {col, newRow}: Enter goes back to that column one row down, as in Sheets
+    // (to the + row again when the run began there, wherever a sort put the record it made).
+    this.tabStart = null;
     this.active = { row: view.activeRow ?? 0, col: view.activeCol ?? 1 };
     this.extent = { ...this.active };
     this.window = { start: 0, end: 0 };
@@ -404,7 +410,11 @@ export class Grid {
   /** After a re-render: the same record if still shown, else clamp. */
   placeActive() {
     let row = this.active.row;
-    if (this.onDraft) row = this.rows.length; // a record just created from the new row must not take its place
+    const followed = this.follow && this.follow.id ? this.rows.findIndex((r) => r.id === this.follow.id) : -1;
+    if (followed >= 0) {
+      row = followed; // the row being typed across is a record now: stay on it
+      this.follow = null;
+    } else if (this.onDraft) row = this.rows.length; // a record just created from the new row must not take its place
     else if (this.view.activeId) {
       const index = this.rows.findIndex((r) => r.id === this.view.activeId);
       if (index >= 0) row = index;
@@ -428,6 +438,8 @@ export class Grid {
 
   setActive(row, col, { extend = false, focus = true } = {}) {
     const target = { row: Math.max(0, Math.min(this.total - 1, row)), col: Math.max(0, Math.min(this.columns.length, col)) };
+    if (target.row !== this.active.row) this.follow = null; // another row chosen: the selection stays there
+    this.tabStart = null;
     if (extend) this.extent = target;
     else {
       this.active = target;
@@ -507,6 +519,7 @@ export class Grid {
   }
 
   move(dRow, dCol, extend = false) {
+    if (dRow) this.follow = null; // down (Enter) from the new row: it is for the next record
     const from = extend ? this.extent : this.active;
     this.setActive(from.row + dRow, from.col + dCol, { extend });
   }
@@ -725,7 +738,7 @@ export class Grid {
     const row = this.rows[this.active.row];
     if (!row) {
       const current = this.draft[field.id] !== undefined ? this.draft[field.id] === 'Yes' : Boolean(field.default);
-      this.setDraft(field, current ? 'No' : 'Yes');
+      this.setDraft(field, current ? 'No' : 'Yes', { across: true });
       return;
     }
     this.commitValue(!row.values[field.id]);
@@ -765,10 +778,14 @@ export class Grid {
     const arrows = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
     if (key === 'Enter') {
       event.preventDefault();
-      this.finishEdit(true, event.shiftKey ? -1 : 1, 0);
+      const run = this.tabStart;
+      const down = run && run.newRow ? this.total : 1; // clamped to the + row
+      this.finishEdit(true, event.shiftKey ? -1 : down, run ? run.col - this.active.col : 0);
     } else if (key === 'Tab') {
       event.preventDefault();
+      const start = this.tabStart ?? { col: this.active.col, newRow: this.active.row >= this.rows.length };
       this.finishEdit(true, 0, event.shiftKey ? -1 : 1);
+      this.tabStart = start;
     } else if (key === 'Escape') {
       event.preventDefault();
       this.finishEdit(false, 0, 0);
@@ -791,7 +808,7 @@ export class Grid {
       if (commit && text !== original) this.saveCell(row, field, text === '' ? null : text, cell);
     } else {
       mount(cell, this.draft[field.id] ?? '');
-      if (commit && text !== original) this.setDraft(field, text);
+      if (commit && text !== original) this.setDraft(field, text, { across: dRow === 0 && refocus });
     }
     if (this.deferred) {
       const data = this.deferred;
@@ -812,7 +829,7 @@ export class Grid {
     const row = this.rows[this.active.row];
     if (!field) return;
     if (!row) {
-      this.setDraft(field, value === null ? undefined : value);
+      this.setDraft(field, value === null ? undefined : value, { across: true });
       return;
     }
     if (!this.inlineEditable(field)) {
@@ -849,8 +866,13 @@ export class Grid {
     }
   }
 
-  /** A value typed into the new row. Once the row has every required field it becomes a record. */
-  async setDraft(field, text) {
+  /** A value typed into the new row. Once the row has every required field it becomes a record; typed
+   * `across` (Tab), the row stays that record's row, so the rest of what is typed in it goes to it. */
+  async setDraft(field, text, { across = false } = {}) {
+    if (this.follow) {
+      this.followValue(this.follow, field, text, across);
+      return null;
+    }
     if (text === undefined || text === '') delete this.draft[field.id];
     else this.draft[field.id] = text;
     const missing = this.fields.filter((f) => f.required && f.editable && f.type !== 'boolean'
@@ -871,15 +893,50 @@ export class Grid {
       values[id] = f && f.type === 'boolean' ? value === 'Yes' : value;
     }
     this.draft = {}; // the new row is free for the next record at once, while this one is saved
+    const follow = across ? { id: null, pending: {} } : null;
+    this.follow = follow;
     this.renderWindow(true);
     try {
-      return await this.actions.create(values);
+      const created = await this.actions.create(values);
+      if (follow && created && created.id) {
+        follow.id = created.id;
+        for (const [id, value] of Object.entries(follow.pending)) this.saveFollowed(follow, id, value);
+        if (this.follow === follow && !this.editing) this.placeFollowed();
+      }
+      return created;
     } catch (err) {
-      this.draft = { ...typed, ...this.draft };
+      if (this.follow === follow) this.follow = null;
+      this.draft = { ...typed, ...(follow ? follow.pending : {}), ...this.draft };
       this.notify(`New record not saved: ${err.message}`);
       this.renderWindow(true);
       return null;
     }
+  }
+
+  /** A value typed in the new row while it is the row of a record just created from it (`follow`). */
+  followValue(follow, field, text, across) {
+    const value = text === undefined || text === '' ? null : text;
+    if (follow.id) this.saveFollowed(follow, field.id, value);
+    else follow.pending[field.id] = value; // the record is still being saved: sent once it has its id
+    if (!across) this.follow = null; // Enter: the new row is for the next record
+    else if (follow.id) this.placeFollowed();
+    this.renderWindow(true);
+  }
+
+  saveFollowed(follow, fieldId, value) {
+    const field = this.fields.find((f) => f.id === fieldId);
+    const typed = field && field.type === 'boolean' && typeof value === 'string' ? value === 'Yes' : value;
+    this.actions.save(follow.id, fieldId, typed).catch((err) => this.notify(`Not saved: ${err.message}`));
+  }
+
+  /** The selection onto the followed record's row once the grid shows it (else at the next refresh). */
+  placeFollowed() {
+    const index = this.follow ? this.rows.findIndex((r) => r.id === this.follow.id) : -1;
+    if (index < 0) return;
+    this.follow = null;
+    const start = this.tabStart;
+    this.setActive(index, this.active.col, { focus: this.hasFocus() });
+    this.tabStart = start; // still the same run of Tabs
   }
 
   // --- blocks: copy, cut, paste, fill down, clear ----------------------------------------------

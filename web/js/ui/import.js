@@ -177,8 +177,8 @@ export function openImportDialog(app, table) {
   }
 
   async function stage(commit) {
-    watch('Staging rows');
-    status.textContent = 'Staging…';
+    watch(commit ? 'Importing rows' : 'Preparing rows for review');
+    status.textContent = commit ? 'Importing…' : 'Preparing the rows for review…';
     try {
       await app.write('import_csv', { table: table.id, ...source.args, match_on: matchOn, name: `Import ${source.name}` });
     } catch (err) {
@@ -187,7 +187,7 @@ export function openImportDialog(app, table) {
     } finally {
       app.progressListener = null;
     }
-    if (commit && !(await commitStaging(app))) {
+    if (commit && !(await commitStaging(app, 'Imported: the rows are saved and will be shared.'))) {
       status.textContent = 'Staged but not committed: see the message, then commit from the banner.';
       return;
     }

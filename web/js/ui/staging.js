@@ -24,12 +24,12 @@ export async function stashStaging(app) {
   app.notify('Staging is off. The staged changes are kept: recall them from the Staging screen.');
 }
 
-/** Commit the active overlay; a refusal (drift not yet acknowledged) is explained, nothing is lost. */
-export async function commitStaging(app) {
+/** Commit the active overlay; a refusal (drift not yet acknowledged) is explained, nothing is lost.
+ * `done`: what to say once committed, for a caller whose person never chose to stage (an import). */
+export async function commitStaging(app, done = 'Committed: the staged changes are now saved and will be shared.') {
   try {
     const result = await app.write('stage_commit');
-    app.notify(result.committed ? 'Committed: the staged changes are now saved and will be shared.'
-      : 'Nothing was staged; staging is off.');
+    app.notify(result.committed ? done : 'Nothing was staged; staging is off.');
     return true;
   } catch (err) {
     app.notify(err.message.startsWith('commit refused')

@@ -24,6 +24,9 @@ const policy = { ...DEFAULT_POLICY, ...SYNC_POLICY };
 // What this tab's page can do for the worker (workers never have RTCPeerConnection; the page may not either:
 // WebKitGTK is built without WebRTC). Told by the page before it opens a workspace.
 const capabilities = { rtc: true };
+// The relay answers a join without a key exactly as one with a wrong key (one answer for every bad key).
+const NEEDS_KEY = 'Joining this workspace needs an access key (or it is not on this relay yet). Ask the person who '
+  + 'invited you for a key and type it under “Access key”.';
 const identityChannel = new BroadcastChannel('openprod-identity');
 
 function emit(type, detail) {
@@ -308,7 +311,11 @@ const api = {
     try {
       result = await postSigned(relay, 'join', body);
     } catch (err) {
-      if (err instanceof RelayError) throw new ApiError({ type: 'JoinError', message: err.message });
+      if (err instanceof RelayError) {
+        // No key typed: say that one is needed, not that "that access key" (none) is wrong.
+        const message = err.code === 'invalid_access_key' && !String(code || '').trim() ? NEEDS_KEY : err.message;
+        throw new ApiError({ type: 'JoinError', message });
+      }
       throw err;
     }
     if (result.pending) return { workspace, pending: true, name: result.name };

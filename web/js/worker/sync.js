@@ -144,6 +144,7 @@ export class SyncEngine {
     const python = await this.host.python();
     // a catch-up's next slice is verified on a worker of its own while this one applies (verifypool.js)
     this.hub = python.web.SyncHub.callKwargs(this.host.session, { verify_pool: verifyMany });
+    if (this.policy.profile) this.hub.profile_start(); // bench.browser_bench --join-profile
     await this.host.blobs().attachHub(this.hub); // attachments travel on the same links (blobs/1)
     this.me = JSON.parse(this.hub.identity_json()).actor;
     const { config, marks } = await readSync(this.db);
@@ -999,6 +1000,7 @@ export class SyncEngine {
       links: [...this.links.values()].map((l) => ({ id: l.id, kind: l.kind, transport: l.transport, state: l.state, established: l.established, actor: l.actor })),
       hashWanted: this.hub ? Boolean(this.hub.wants_hash) : null, // the state hash is not the current state's yet
       verifyAhead: this.hub ? JSON.parse(this.hub.verify_ahead()) : null, // signatures checked on the verify worker
+      profile: this.hub && this.policy.profile ? JSON.parse(this.hub.profile_report(40)) : undefined,
       catchup: { ...this.timeline, durableWaitMs: Math.round(this.timeline.durableWaitMs), outputMs: Math.round(this.timeline.outputMs),
         idleMs: Math.round(this.timeline.idleMs), endedAt: undefined },
     };

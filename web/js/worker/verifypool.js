@@ -26,6 +26,7 @@ function start() {
     const entry = waiting.get(data.id);
     if (!entry) return;
     waiting.delete(data.id);
+    data.verdicts.resolvedAt = performance.now(); // writes.VerifyAhead: how long Python took to resume after this
     entry.resolve(data.verdicts);
   };
   worker.onerror = (event) => { event.preventDefault(); failAll(`the verify worker failed: ${event.message || 'error'}`); };

@@ -171,6 +171,7 @@ class SyncHub:
         # verified there while this one applies
         self.ahead = writes.VerifyAhead(verify_pool)
         self.ws.listeners.append(self._stored)
+        self._profile: Any = None  # cProfile.Profile of `work` (profile_start; bench --join-profile)
 
     def attach_blobs(self) -> BlobLinks:
         """Speak blobs/1 on links opened from now on; the worker keeps the bytes (openprod_web.blobs)."""
@@ -241,6 +242,35 @@ class SyncHub:
 
     async def work(self, budget: int = 32) -> bool:
         """Do the sessions' work, ingesting at most `budget` bundles. True if work is left for another call."""
+        t0 = time.perf_counter()
+        if self._profile is not None:
+            self._profile.enable()
+        try:
+            return await self._work(budget)
+        finally:
+            if self._profile is not None:
+                self._profile.disable()
+            self.ahead.ms["work"] += (time.perf_counter() - t0) * 1000
+
+    def profile_start(self) -> None:
+        """Profile `work` from now on (cProfile; the bench's --join-profile compares engines function by function)."""
+        import cProfile
+
+        self._profile = cProfile.Profile()
+
+    def profile_report(self, limit: int = 40) -> str:
+        """JSON: the `limit` functions with the most own time in `work` so far: [name, calls, own ms, cumulative ms]."""
+        if self._profile is None:
+            return "null"
+        import pstats
+
+        stats = pstats.Stats(self._profile).stats  # type: ignore[attr-defined]
+        rows = sorted(((f"{path.rsplit('/', 1)[-1]}:{line}:{name}", calls, tt * 1000, ct * 1000)
+                       for (path, line, name), (_cc, calls, tt, ct, _callers) in stats.items()),
+                      key=lambda r: -r[2])
+        return json.dumps([[n, c, round(t, 1), round(ct, 1)] for n, c, t, ct in rows[:limit]])
+
+    async def _work(self, budget: int) -> bool:
         left = size = max(1, int(budget))
         for link in list(self.links.values()):
             session = link.session
@@ -366,8 +396,9 @@ class SyncHub:
             self._events.append(_event_json(link.id, event, names))
 
     def verify_ahead(self) -> str:
-        """JSON: bundles decoded ahead, taken by a slice, and signatures the verify pool answered."""
-        return json.dumps(self.ahead.stats())
+        """JSON: bundles decoded ahead, taken by a slice, signatures the verify pool answered, and where the
+        slices' time went (VerifyAhead.split: bench.browser_bench --only join prints it)."""
+        return json.dumps({**self.ahead.stats(), **self.ahead.split()})
 
     def take_events(self) -> str:
         """JSON list of what happened since the last call (see `_event_json`)."""

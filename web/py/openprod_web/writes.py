@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
@@ -97,10 +98,16 @@ class _Answer:
         self.pending = pending
         self.data: bytes | None = None
 
-    async def bytes(self) -> bytes:
+    async def bytes(self, ms: dict[str, float] | None = None) -> bytes:
         if self.data is None:
             try:
+                asked = time.perf_counter() * 1000  # Pyodide's perf_counter is performance.now()
                 raw = await self.pending
+                at = getattr(raw, "resolvedAt", None)  # verifypool.js: performance.now() when it came back
+                if ms is not None and isinstance(at, (int, float)):
+                    # the pool late (answered after we asked), then the event loop's way back to us
+                    ms["verdict_late"] = ms.get("verdict_late", 0.0) + max(0.0, at - asked)
+                    ms["verdict_hop"] = ms.get("verdict_hop", 0.0) + time.perf_counter() * 1000 - max(at, asked)
                 self.data = bytes(raw.to_bytes()) if hasattr(raw, "to_bytes") else bytes(raw)
             except Exception:  # the pool failed: its items are verified here instead
                 self.data = b""
@@ -134,6 +141,14 @@ class VerifyAhead:
         self.prepared = 0  # wires decoded ahead so far
         self.taken = 0  # ...that a slice then took
         self.answered = 0  # signatures whose verdict came from the pool
+        # where the catch-up's time went, ms (bench.browser_bench --only join prints it; docs/benchmarks.md
+        # session 16): decoding ahead and handing signatures to the pool (prepare), the core's check,
+        # waiting for the pool's verdicts (verdict_wait: the pool answering after we asked, verdict_late,
+        # then the event loop's way back to us, verdict_hop), the verifier's own step, the core's apply
+        # (one SQLite transaction), and SyncHub.work's whole call (work; frames are fed outside it)
+        self.ms = {"prepare": 0.0, "check": 0.0, "verdict_wait": 0.0, "verdict_late": 0.0, "verdict_hop": 0.0,
+                   "verify": 0.0, "apply": 0.0, "work": 0.0}
+        self.waits = 0  # the pool's answers a slice awaited (the first to need one; a trip through the event loop)
 
     @property
     def active(self) -> bool:
@@ -144,6 +159,14 @@ class VerifyAhead:
         are checked before the next slice's)."""
         if self._pool is None or not wires:
             return
+        t0 = time.perf_counter()
+        try:
+            self._prepare(wires)
+        finally:
+            self.ms["prepare"] += (time.perf_counter() - t0) * 1000
+
+    def _prepare(self, wires: Sequence[bytes]) -> None:
+        assert self._pool is not None
         if len(self._decoded) + len(wires) > self.keep:  # left over by links that went away
             self._decoded.clear()
             self._begun.clear()
@@ -174,6 +197,10 @@ class VerifyAhead:
     def stats(self) -> dict[str, int]:
         return {"prepared": self.prepared, "taken": self.taken, "answered": self.answered}
 
+    def split(self) -> dict[str, Any]:
+        """Where the slices' time went (`ms`, see __init__) and how many verdict answers a slice awaited."""
+        return {"waits": self.waits, "ms": {k: round(v) for k, v in self.ms.items()}}
+
     def take_decoded(self, wires: Sequence[bytes]) -> list[Bundle | BundleRejected | None] | None:
         if not self._decoded:
             return None
@@ -191,7 +218,13 @@ class VerifyAhead:
                 out.append(None)
                 continue
             answer, index = hit
-            data = await answer.bytes()
+            if answer.data is None:
+                self.waits += 1
+                t0 = time.perf_counter()
+                data = await answer.bytes(self.ms)
+                self.ms["verdict_wait"] += (time.perf_counter() - t0) * 1000
+            else:
+                data = answer.data
             code = data[index] if index < len(data) else 2
             out.append(None if code == 2 else code == 1)
             self.answered += code != 2
@@ -204,6 +237,7 @@ async def ingest_many(ws: Workspace, wires: Sequence[bytes], *, source: str | No
     `ahead`: where the caller decoded these wires and began their verifies already (VerifyAhead)."""
     async with _lock(ws):
         ahead = ahead if ahead is not None and ahead.active else None
+        t0 = time.perf_counter()
         received = ws.check_received(wires, source=source,
                                      decoded=ahead.take_decoded(wires) if ahead is not None else None)
         groups = [b.signatures() for b in received.to_verify]  # the author's signature, and any recovery proof
@@ -211,17 +245,32 @@ async def ingest_many(ws: Workspace, wires: Sequence[bytes], *, source: str | No
         verifier = ws.env.verifier
         many = getattr(verifier, "verify_many_async", None)  # WebCrypto: the whole batch at once
         if many is not None and ahead is not None:
-            results = await many(flat, known=await ahead.take_verdicts(flat))
-        elif many is not None:
+            t1 = time.perf_counter()
+            known = await ahead.take_verdicts(flat)
+            t2 = time.perf_counter()
+            results = await many(flat, known=known)
+            t3 = time.perf_counter()
+            verdicts = _grouped(groups, results)
+            out = ws.apply_received(received, verdicts)
+            ahead.ms["check"] += (t1 - t0) * 1000
+            ahead.ms["verify"] += (t3 - t2) * 1000
+            ahead.ms["apply"] += (time.perf_counter() - t3) * 1000
+            return out
+        if many is not None:
             results = await many(flat)
         else:
             results = [await verifier.verify_async(*s) for s in flat]
-        verdicts = []
-        at = 0
-        for group in groups:
-            verdicts.append(all(results[at:at + len(group)]))
-            at += len(group)
-        return ws.apply_received(received, verdicts)
+        return ws.apply_received(received, _grouped(groups, results))
+
+
+def _grouped(groups: Sequence[Sequence[Any]], results: Sequence[bool]) -> list[bool]:
+    """One verdict per bundle: all of its signatures held."""
+    verdicts = []
+    at = 0
+    for group in groups:
+        verdicts.append(all(results[at:at + len(group)]))
+        at += len(group)
+    return verdicts
 
 
 async def ingest(ws: Workspace, wire: bytes, *, source: str | None = None) -> IngestResult:
