@@ -235,3 +235,28 @@ def test_a_join_closed_midway_reopens_from_its_runs_and_resumes(
     assert 0 < startup["logRecords"] < BUNDLES - 100, startup  # opened from the first tab's runs, midway
     assert again.call("state_hash") == alice.state_hash()
     assert again.errors == []
+
+
+def test_a_join_never_has_two_writes_in_flight_on_one_connection(
+        profile: Any, server_factory: Any, tmp_path: Path) -> None:
+    """WebKit can leave a database unable to run any transaction when a worker ends with two transactions
+    in flight on one connection (WebKit bug 324094, docs/web.md). A catch-up writes the log, sync's marks
+    and snapshots at the same time: each writer has a connection of its own (store.js writerDb, SerialDb),
+    so no connection ever has two of them in flight (the worker counts, per connection, the readwrite
+    transactions in flight: `mostOnOneConnection`). Small slices each logged at once, and a snapshot due every
+    50 bundles: on the one connection they shared, a snapshot's write overlapped the appends."""
+    server = server_factory()
+    alice = _publish(server, tmp_path)
+    ws = str(uuid.UUID(bytes=alice.workspace_id))
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Bob Sound")
+    app.api("configure", {"sliceMaxBundles": 8, "durableEveryMs": 0, "statusEveryMs": 0, "marksEveryMs": 0,
+                          "snapshotCatchupEvery": 50, "snapshotSoonMs": 0, "snapshotQuietMs": 0})
+    app.api("joinWorkspace", {"invite": f"{server.origin}/#/join/{ws}", "code": ""})
+    app.page.evaluate(f"location.hash = '#/w/{ws}/sync'")
+    app.page.wait_for_function(IN_SYNC, timeout=300_000)
+    writes = app.api("stats")["workspace"]["writes"]
+    assert writes.get("log", 0) >= 20 and writes.get("marks", 0) >= 1 and writes.get("snapshot", 0) >= 3, writes
+    assert writes["mostOnOneConnection"] == 1, writes
+    assert app.call("state_hash") == alice.state_hash()
+    assert app.errors == []

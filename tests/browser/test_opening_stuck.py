@@ -1,7 +1,7 @@
 """A tab whose opening cannot go on says so, in words, instead of "Opening the workspace…" for ever; and
 the worker uses the app database one transaction at a time (WebKit can leave a database unable to run
 any transaction when a worker ends with a readwrite and a readonly transaction in flight: worker/store.js
-AppStore). Storage that stops answering is made here, in both engines, by another tab holding a readwrite
+SerialDb). Storage that stops answering is made here, in both engines, by another tab holding a readwrite
 transaction on the app database's `workspaces` store (every read of it then waits, as in the WebKit fault).
 A workspace's own storage that answers late (its sync settings, read for the storage banner) does not hold
 its screen back."""

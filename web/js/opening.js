@@ -196,7 +196,7 @@ async function testTimes(asked, defaults) {
 /**
  * Watch the opening of workspace `id` (app.js): past SLOW_MS, the opening screen says it is slow, or
  * that storage stopped answering (WebKit can leave the app database unable to run a transaction: see
- * worker/store.js AppStore) and what to do. Returns stop(), called once it has opened or failed.
+ * worker/store.js SerialDb) and what to do. Returns stop(), called once it has opened or failed.
  */
 export function watchOpening(app, id) {
   let stopped = false;

@@ -2,7 +2,7 @@
 // the identity and the list of workspaces in IndexedDB, and hosts the open workspace (see host.js).
 // The page talks to it through Comlink; nothing here waits on the network.
 import * as Comlink from '../../vendor/comlink.mjs';
-import { AppStore, updateSyncConfigFor, writeScreen } from './store.js';
+import { SerialDb, updateSyncConfigFor, writeScreen } from './store.js';
 import { ApiError, DEFAULT_POLICY, WorkspaceHost } from './host.js';
 import { RelayError, parseInvite, postSigned } from './relayapi.js';
 import { SYNC_POLICY } from './sync.js';
@@ -13,8 +13,8 @@ let pythonBoot = null;
 let preopen = null; // the workspace named in the worker's address, as the page read it while Python started (preopen.js)
 let hold = null; // TEST-ONLY (--debug-peer builds): Python starts once the test lets it (api.releaseEngine)
 const python = () => pythonBoot;
-// the app database, one transaction at a time (store.js AppStore: a WebKit fault leaves it stuck otherwise)
-const appStore = new AppStore();
+// the app database, one transaction at a time (store.js SerialDb: a WebKit fault leaves it stuck otherwise)
+const appStore = new SerialDb();
 const app = async () => appStore;
 let host = null;
 let listener = null;

@@ -14,7 +14,8 @@
 // then the log up to that position is deleted (store.js writeSnapshot). Serializing a large workspace
 // is one long turn, so a snapshot waits for a moment with no call from the page (`snapshotQuietMs`).
 import {
-  openWorkspaceDb, persist, readForStartup, readPending, writeScreenOn, writeSnapshot, writesEnded, writesInFlight, writesOf,
+  openWorkspaceDb, persist, readForStartup, readPending, workspaceDbName, writeScreenOn, writeSnapshot, writerDb, writesEnded,
+  writesInFlight, writesOf,
 } from './store.js';
 import { takeLog, takeOverlays, takeSnapshot } from './python.js';
 import { SyncEngine } from './sync.js';
@@ -102,7 +103,8 @@ export class WorkspaceHost {
     this.clientId = crypto.randomUUID();
     this.role = 'closed';
     this.session = null;
-    this.db = null;
+    this.db = null; // the log's connection: start-up's reads, then `persist` (one flush at a time)
+    this.background = null; // writerDb: snapshots and the grid's copy, on a connection of their own
     this.pending = new Map();
     this.nextCallId = 0;
     this.turns = new Turns(); // Python's calls, one at a time, a person's first (turns.js)
@@ -234,6 +236,7 @@ export class WorkspaceHost {
     const { db, stored, at: t2 } = await reading;
     this.step('read');
     this.db = db;
+    this.background = writerDb(this.id);
     if (newSession) {
       this.session = newSession;
       this.startup = { created: true };
@@ -420,6 +423,7 @@ export class WorkspaceHost {
     if (this.applying) return this.applying.then(() => this.applyQueued());
     this.applying = (async () => {
       const results = [];
+      await this.lastFlush.catch(() => {}); // the log's connection runs one transaction at a time
       for (const [key, edit] of await readPending(this.db)) {
         let out = { error: { message: 'only cell edits can wait for the app to open' } };
         if (edit && QUEUEABLE.has(edit.method)) {
@@ -569,24 +573,26 @@ export class WorkspaceHost {
   }
 
   /**
-   * Keep `value` (the last grid shown) for the next opening, on this tab's connection. Begun only once no
-   * log append is queued or in flight and no other write is (store.js writesEnded), no writing call is
-   * under way and none ended in the last SCREEN_PAUSE_MS (edits back to back: after the burst). An edit's
-   * append then waits for it only if it comes while the copy is written. False if this tab keeps no
-   * connection to the workspace.
+   * Keep `value` (the last grid shown) for the next opening, on this tab's connection for background writes
+   * (`this.background`). Begun only once no log append is queued or in flight and no other write to the
+   * workspace is (store.js writesEnded, on any of the worker's connections), no writing call is under way
+   * and none ended in the last SCREEN_PAUSE_MS (edits back to back: after the burst). An edit's append then
+   * waits for it only if it comes while the copy is written. False if this tab keeps no connection to the
+   * workspace.
    */
   async keepScreen(value) {
+    const name = workspaceDbName(this.id);
     for (;;) {
       if (!this.db || this.role !== 'owner') return false;
       const flushing = this.lastFlush;
       await flushing.catch(() => {});
       if (!this.db) return false;
-      await writesEnded(this.db);
+      await writesEnded(name);
       const pause = performance.now() - this.lastWriteAt;
-      if (this.db && flushing === this.lastFlush && !writesInFlight(this.db) && !this.writeCalls && pause >= SCREEN_PAUSE_MS) break;
+      if (this.db && flushing === this.lastFlush && !writesInFlight(name) && !this.writeCalls && pause >= SCREEN_PAUSE_MS) break;
       await new Promise((resolve) => { setTimeout(resolve, Math.max(20, SCREEN_PAUSE_MS - pause)); }); // edits are coming
     }
-    await writeScreenOn(this.db, value);
+    await writeScreenOn(this.background, value);
     return true;
   }
 
@@ -643,7 +649,7 @@ export class WorkspaceHost {
         return null;
       }
       const t1 = performance.now();
-      await writeSnapshot(this.db, snap.seq, snap.data, { takenAt: Date.now(), serializeMs: Math.round(t1 - t0) });
+      await writeSnapshot(this.background, snap.seq, snap.data, { takenAt: Date.now(), serializeMs: Math.round(t1 - t0) });
       const t2 = performance.now();
       this.tail = Math.max(0, this.loggedSeq - snap.seq);
       this.lastSnapshot = { seq: snap.seq, bytes: snap.data.byteLength, serializeMs: t1 - t0, writeMs: t2 - t1 };
@@ -659,7 +665,7 @@ export class WorkspaceHost {
     return {
       id: this.id, role: this.role, startup: this.startup, lastSnapshot: this.lastSnapshot, logTail: this.tail,
       loggedSeq: this.loggedSeq, writeToDurableMs: { n: sorted.length, median: pick(0.5), p95: pick(0.95) },
-      turns: this.turns.stats(), splits: this.splits.slice(), writes: this.db ? writesOf(this.db) : {},
+      turns: this.turns.stats(), splits: this.splits.slice(), writes: writesOf(workspaceDbName(this.id)),
       persisted: { ...this.persisted, ms: Math.round(this.persisted.ms) }, // the log's IndexedDB transactions
       sync: this.sync ? this.sync.stats() : (this.lastSyncStatus ? { status: this.lastSyncStatus } : null),
       trace: this.turns.trace ? { origin: performance.timeOrigin, events: this.turns.trace } : undefined,
@@ -704,6 +710,8 @@ export class WorkspaceHost {
     this.blobKeeper = null;
     if (this.session) this.session.destroy();
     this.session = null;
+    if (this.background) await this.background.close().catch(() => {});
+    this.background = null;
     if (this.db) this.db.close();
     this.db = null;
     this.channel.close();

@@ -46,32 +46,39 @@ export function openAppDb(closed = null) {
 }
 
 /**
- * The worker's connection to the app database, running ONE transaction at a time. WebKit (WebKitGTK
- * 2.50 here; Safari's engine: WebKit bug 324094) can leave a database unable to run any transaction
- * when a worker ends (its tab reloaded or closed) while one connection has a readwrite and a readonly
- * transaction in flight: open() still succeeds, every later transaction waits forever, in every tab,
- * across reloads, until the browser quits. Seen here as a tab stuck on "Opening the workspace…" after a
- * reload; a probe page hit it 2 times in 24 and never with one transaction at a time (docs/web.md).
- * The app database's transactions are few and tiny, so queueing them costs nothing a person sees.
+ * One connection of the worker's, running ONE transaction at a time: the app database's, and on each
+ * workspace's database one per writer (below). WebKit (WebKitGTK 2.50 here; Safari's engine: WebKit bug
+ * 324094) can leave a database unable to run any transaction when a worker ends (its tab reloaded or
+ * closed) while one connection has a readwrite and a readonly transaction in flight, or two readwrite:
+ * open() still succeeds, every later transaction waits forever, in every tab, across reloads, until the
+ * browser quits. Seen here as a tab stuck on "Opening the workspace…" after a reload; a probe page hit it
+ * 2 times in 24 and never with one transaction at a time (docs/web.md). Writers that must run side by
+ * side get a connection each (the probe: two connections with one readwrite each, 0 stuck in 10).
+ * `open(closed)` opens it (again after the browser closed it or a later version asked it to step aside);
+ * `close()` closes it once the transactions queued before it have ended.
  */
-export class AppStore {
+export class SerialDb {
   constructor(open = openAppDb) {
     this.open = open;
     this.db = null;
+    this.shut = false;
     this.queue = Promise.resolve();
     this.inFlight = 0; // transactions begun and not yet ended (a test checks it never passes 1)
     this.most = 0;
   }
 
-  /** Run `work(store)` in a transaction of its own once the one before it has ended; resolves to its result. */
-  run(storeName, mode, work) {
+  /** Run `work(store, tx, db)` in a transaction of its own once the one before it has ended; resolves to
+   * its result. `store`: the transaction's store if it has one (idb's tx.store). */
+  run(storeNames, mode, work, options = undefined) {
+    if (this.shut) return Promise.reject(new Error('this connection was closed'));
     const next = this.queue.then(async () => {
       this.db ??= await this.open(() => { this.db = null; });
-      const tx = this.db.transaction(storeName, mode);
+      const db = this.db;
+      const tx = db.transaction(storeNames, mode, options);
       this.inFlight += 1;
       this.most = Math.max(this.most, this.inFlight);
       try {
-        const result = await work(tx.store);
+        const result = await work(tx.store, tx, db);
         await tx.done;
         return result;
       } finally {
@@ -81,6 +88,15 @@ export class AppStore {
     });
     this.queue = next.catch(() => {});
     return next;
+  }
+
+  /** Close the connection once what is queued has ended; later calls reject. */
+  close() {
+    this.shut = true;
+    return this.queue.then(() => {
+      if (this.db) this.db.close();
+      this.db = null;
+    });
   }
 
   get(storeName, key) {
@@ -107,8 +123,16 @@ export class AppStore {
 
 export const workspaceDbName = (id) => `openprod-ws-${id}`;
 
-export function openWorkspaceDb(id) {
+/** `closed`: as for openAppDb (a later version or a deletion never waits for this connection). */
+export function openWorkspaceDb(id, closed = null) {
   return openDB(workspaceDbName(id), 5, {
+    blocking(_current, _wanted, event) {
+      event.target.close();
+      if (closed) closed();
+    },
+    terminated() {
+      if (closed) closed();
+    },
     upgrade(db, oldVersion) {
       if (oldVersion < 1) {
         db.createObjectStore('log');
@@ -128,27 +152,42 @@ export function openWorkspaceDb(id) {
   });
 }
 
-/**
- * Readwrite transactions on each workspace database, by what they write: how many are in flight and how
- * many began so far. A log append that overlaps another write waits for it in WebKit (its IndexedDB
- * commits one writer at a time), so the bench's split reports `overlapped` (docs/benchmarks.md, session 10).
- */
-const writers = new WeakMap();
+/** A connection of its own to workspace `id`, for one writer (host.js: snapshots and the grid's copy;
+ * sync.js: its settings and marks), its transactions one at a time. */
+export const writerDb = (id) => new SerialDb((closed) => openWorkspaceDb(id, closed));
 
-function writersOf(db) {
-  let w = writers.get(db);
-  if (!w) writers.set(db, (w = { inFlight: 0, began: 0, kinds: {}, quiet: [], screenOverlaps: 0, screening: 0, logBehindScreen: 0 }));
+/**
+ * Readwrite transactions on each workspace database (by its name: the worker's connections to it share
+ * the count), by what they write: how many are in flight and how many began so far. A log append that
+ * overlaps another write waits for it in WebKit (its IndexedDB commits one writer at a time), so the
+ * bench's split reports `overlapped` (docs/benchmarks.md, session 10). `mostOnOneConnection`: the most
+ * in flight at once on one connection (WebKit bug 324094: two there can leave the database stuck).
+ */
+const writers = new Map();
+const onConnection = new WeakMap(); // connection -> its readwrite transactions in flight
+
+function writersOf(name) {
+  let w = writers.get(name);
+  if (!w) {
+    w = { inFlight: 0, began: 0, kinds: {}, quiet: [], screenOverlaps: 0, screening: 0, logBehindScreen: 0, mostOnOneConnection: 0 };
+    writers.set(name, w);
+  }
   return w;
 }
 
+/** Count `tx`, a readwrite transaction of `kind` just begun on connection `db`. */
 function writing(db, kind, tx) {
-  const w = writersOf(db);
+  const w = writersOf(db.name);
+  const here = (onConnection.get(db) || 0) + 1;
+  onConnection.set(db, here);
+  w.mostOnOneConnection = Math.max(w.mostOnOneConnection, here);
   w.inFlight += 1;
   w.began += 1;
   w.kinds[kind] = (w.kinds[kind] || 0) + 1;
   if (kind === 'log' && w.screening) w.logBehindScreen += 1;
   if (kind === 'screen') w.screening += 1;
   const end = () => {
+    onConnection.set(db, onConnection.get(db) - 1);
     w.inFlight -= 1;
     if (kind === 'screen') w.screening -= 1;
     if (w.inFlight === 0) for (const resolve of w.quiet.splice(0)) resolve();
@@ -157,25 +196,26 @@ function writing(db, kind, tx) {
   return w;
 }
 
-/** Readwrite transactions begun on `db` so far, by kind ({log, marks, config, snapshot, trim, screen});
+/** Readwrite transactions begun on database `name` in this worker so far, by kind ({log, marks, config,
+ * snapshot, trim, screen}); `mostOnOneConnection` (a test checks it stays 1);
  * `screenOverlaps`: screen copies begun while another write was in flight (a test checks it stays 0);
  * `logBehindScreen`: log appends begun while a screen copy was in flight (they wait for it in WebKit). */
-export function writesOf(db) {
-  const w = writers.get(db);
+export function writesOf(name) {
+  const w = writers.get(name);
   if (!w) return {};
   const screen = w.kinds.screen ? { screenOverlaps: w.screenOverlaps, logBehindScreen: w.logBehindScreen } : {};
-  return { ...w.kinds, ...screen };
+  return { ...w.kinds, ...screen, mostOnOneConnection: w.mostOnOneConnection };
 }
 
-/** Resolves once no readwrite transaction counted by `writing` is in flight on `db` (at once if none is). */
-export function writesEnded(db) {
-  const w = writersOf(db);
+/** Resolves once no readwrite transaction counted by `writing` is in flight on database `name` (at once if none is). */
+export function writesEnded(name) {
+  const w = writersOf(name);
   return w.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => { w.quiet.push(resolve); });
 }
 
-/** Whether a readwrite transaction counted by `writing` is in flight on `db`. */
-export function writesInFlight(db) {
-  return writersOf(db).inFlight > 0;
+/** Whether a readwrite transaction counted by `writing` is in flight on database `name`. */
+export function writesInFlight(name) {
+  return writersOf(name).inFlight > 0;
 }
 
 const opsOf = (id) => IDBKeyRange.bound([id, -Infinity], [id, Infinity]);
@@ -268,18 +308,19 @@ export async function persist(db, items, changes = [], applied = []) {
  * Store a snapshot, then drop the log records it contains (a run whose last seq is above it stays whole;
  * start-up reads only its bundles after the snapshot). Two transactions: the large snapshot write
  * never holds the `log` store, so an edit's append (its own transaction on `log`) does not queue
- * behind tens of megabytes. A crash between the two leaves log records at or below the snapshot's
- * `seq`: start-up reads only the records after it, and the next snapshot trims them.
+ * behind tens of megabytes; both on `conn` (writerDb), not the appends' connection. A crash between the
+ * two leaves log records at or below the snapshot's `seq`: start-up reads only the records after it, and
+ * the next snapshot trims them.
  */
-export async function writeSnapshot(db, seq, data, meta) {
-  const tx = db.transaction('snapshot', 'readwrite', { durability: 'strict' });
-  writing(db, 'snapshot', tx);
-  tx.store.put({ seq, data, bytes: data.byteLength, ...meta }, 'latest');
-  await tx.done;
-  const trim = db.transaction('log', 'readwrite', { durability: 'strict' });
-  writing(db, 'trim', trim);
-  trim.store.delete(IDBKeyRange.upperBound(seq));
-  await trim.done;
+export async function writeSnapshot(conn, seq, data, meta) {
+  await conn.run('snapshot', 'readwrite', (store, tx, db) => {
+    writing(db, 'snapshot', tx);
+    store.put({ seq, data, bytes: data.byteLength, ...meta }, 'latest');
+  }, { durability: 'strict' });
+  await conn.run('log', 'readwrite', (store, tx, db) => {
+    writing(db, 'trim', tx);
+    store.delete(IDBKeyRange.upperBound(seq));
+  }, { durability: 'strict' });
 }
 
 export async function logCount(db) {
@@ -294,19 +335,31 @@ export async function readPending(db) {
   return keys.map((key, i) => [key, values[i]]);
 }
 
-/** The workspace's sync settings and marks (worker/sync.js): {config, marks}, each {} if never written. */
-export async function readSync(db) {
-  const tx = db.transaction('sync', 'readonly');
-  const [config, marks] = await Promise.all([tx.store.get('config'), tx.store.get('marks')]);
-  await tx.done;
+const syncOf = async (store) => {
+  const [config, marks] = await Promise.all([store.get('config'), store.get('marks')]);
   return { config: config || {}, marks: marks || {} };
+};
+
+/** The workspace's sync settings and marks (worker/sync.js): {config, marks}, each {} if never written.
+ * `db`: a connection, or a SerialDb (sync's own, writerDb). */
+export async function readSync(db) {
+  if (db instanceof SerialDb) return db.run('sync', 'readonly', syncOf);
+  const tx = db.transaction('sync', 'readonly');
+  const out = await syncOf(tx.store);
+  await tx.done;
+  return out;
 }
 
 export async function writeSync(db, key, value) {
+  const put = (store, tx, conn) => {
+    writing(conn, key, tx);
+    store.put(value, key);
+  };
+  if (db instanceof SerialDb) return db.run('sync', 'readwrite', put, { durability: 'strict' });
   const tx = db.transaction('sync', 'readwrite', { durability: 'strict' });
-  writing(db, key, tx);
-  tx.store.put(value, key);
+  put(tx.store, tx, db);
   await tx.done;
+  return undefined;
 }
 
 /** Merge `changes` into the sync settings of a workspace not open in this worker (joining writes them first). */
@@ -367,17 +420,18 @@ export async function readOpening(id) {
 }
 
 /**
- * Keep the last grid shown (js/opening.js reads it at the next start) on the worker's open connection to
- * the workspace (the host's). The caller begins it only when no other write is in flight (host.js
- * keepScreen): WebKit's IndexedDB commits one writer at a time, and a copy of the grid (hundreds of KB)
- * written beside an edit's log append made that edit wait for it. Relaxed durability: it is a cache.
+ * Keep the last grid shown (js/opening.js reads it at the next start) on the worker's open connection for
+ * background writes (`conn`, writerDb: the snapshots'). The caller begins it only when no other write is
+ * in flight (host.js keepScreen): WebKit's IndexedDB commits one writer at a time, and a copy of the grid
+ * (hundreds of KB) written beside an edit's log append made that edit wait for it. Relaxed durability: it
+ * is a cache.
  */
-export async function writeScreenOn(db, value) {
-  const tx = db.transaction('screen', 'readwrite');
-  const w = writing(db, 'screen', tx);
-  if (w.inFlight > 1) w.screenOverlaps += 1;
-  tx.store.put(value, 'last');
-  await tx.done;
+export async function writeScreenOn(conn, value) {
+  await conn.run('screen', 'readwrite', (store, tx, db) => {
+    const w = writing(db, 'screen', tx);
+    if (w.inFlight > 1) w.screenOverlaps += 1;
+    store.put(value, 'last');
+  });
 }
 
 /** The same, for a tab that does not keep the workspace (its worker has no connection to it). */

@@ -20,7 +20,7 @@
 import { RtcLink, SocketLink } from './links.js';
 import { RelayError, inviteLink, normalizeRelay, postSigned, socketUrl } from './relayapi.js';
 import { SignalRoom } from './signal.js';
-import { readSync, writeSync } from './store.js';
+import { readSync, writeSync, writerDb } from './store.js';
 import { verifyMany } from './verifypool.js';
 
 export const SYNC_POLICY = {
@@ -82,6 +82,9 @@ export class SyncEngine {
     this.emit = emit;
     this.policy = policy;
     this.hub = null;
+    // the `sync` store's own connection (opened at the first read, closed by stop()): a marks write is
+    // never in flight on the log's connection beside an append (store.js SerialDb, WebKit bug 324094)
+    this.db = writerDb(host.id);
     this.config = { ...DEFAULT_CONFIG };
     this.marks = {};
     this.me = null;
@@ -144,7 +147,7 @@ export class SyncEngine {
     if (this.policy.profile) this.hub.profile_start(); // bench.browser_bench --join-profile
     await this.host.blobs().attachHub(this.hub); // attachments travel on the same links (blobs/1)
     this.me = JSON.parse(this.hub.identity_json()).actor;
-    const { config, marks } = await readSync(this.host.db);
+    const { config, marks } = await readSync(this.db);
     this.config = { ...DEFAULT_CONFIG, ...config };
     this.marks = marks;
     this.active = true;
@@ -155,12 +158,16 @@ export class SyncEngine {
 
   async stop() {
     if (this.starting) await this.starting.catch(() => {});
-    if (!this.hub) return;
+    if (!this.hub) {
+      await this.db.close();
+      return;
+    }
     this.active = false;
     self.removeEventListener('online', this.onOnline);
     this.clearTimers();
     await this.disconnect('this tab closed the workspace').catch(() => {});
     if (this.marksDirty) await this.writeMarks().catch(() => {}); // the marks noted since the last write
+    await this.db.close();
     if (this.host.blobKeeper) this.host.blobKeeper.detachHub();
     this.hub.detach();
     this.hub.destroy();
@@ -217,7 +224,7 @@ export class SyncEngine {
 
   async saveConfig(changes) {
     this.config = { ...this.config, ...changes };
-    await writeSync(this.host.db, 'config', this.config);
+    await writeSync(this.db, 'config', this.config);
   }
 
   /**
@@ -264,7 +271,7 @@ export class SyncEngine {
     this.marksTimer = null;
     this.marksDirty = false;
     this.marksWrittenAt = performance.now();
-    await writeSync(this.host.db, 'marks', this.marks);
+    await writeSync(this.db, 'marks', this.marks);
   }
 
   /** Actions from the page (`api.call('sync:<action>', args)`), run in the owner tab. */
