@@ -1,0 +1,54 @@
+// Which Ed25519 backend the verify worker (verifier.js) uses for a batch: the one measured cheaper on
+// this device, not guessed from the engine's name. WebKitGTK's WebCrypto verify costs ~500 µs (libgcrypt)
+// where libsodium's WebAssembly takes ~110 µs once JavaScriptCore has tiered it up; Chromium's WebCrypto
+// takes ~46 µs against libsodium's ~92 µs; Safari with CryptoKit may be fast too (docs/benchmarks.md,
+// session 16). So each batch is timed, a running cost per verify is kept per backend, the cheaper one
+// is used, and the other is re-sampled on every `every`-th batch, so a tier-up or a change is seen.
+
+/** Running cost per verify (µs) of each backend, and the choice made from them. */
+export class Chooser {
+  /**
+   * @param {{every?: number, weight?: number, warm?: Record<string, number>}} options
+   *   every: re-sample the other backend on one batch in `every`; weight: of the newest batch in the
+   *   running cost; warm: verifies a backend does (sampled on every other batch) before its timings
+   *   count (libsodium: JSC runs its first ~600 calls ~8x slower while it tiers the wasm up).
+   */
+  constructor({ every = 8, weight = 0.5, warm = {} } = {}) {
+    this.every = every;
+    this.weight = weight;
+    this.warm = warm;
+    this.costs = {}; // name -> µs per verify
+    this.done = {}; // name -> verifies done
+    this.batches = 0;
+  }
+
+  /**
+   * The backend for the next batch among `ready` (names, preferred first when nothing is measured):
+   * {name, sample}, sample true where the batch is for measuring rather than the cheaper choice.
+   * @param {string[]} ready
+   */
+  pick(ready) {
+    this.batches += 1;
+    const unknown = ready.filter((n) => !(n in this.costs));
+    const known = ready.filter((n) => n in this.costs);
+    if (known.length === 0) return { name: unknown[0], sample: ready.length > 1 };
+    const best = known.reduce((a, b) => (this.costs[b] < this.costs[a] ? b : a));
+    if (unknown.length > 0 && this.batches % 2 === 0) return { name: unknown[0], sample: true }; // warming up
+    const others = known.filter((n) => n !== best);
+    if (others.length > 0 && this.batches % this.every === 0) {
+      return { name: others[(this.batches / this.every) % others.length | 0], sample: true };
+    }
+    return { name: best, sample: false };
+  }
+
+  /** Note that `name` verified `count` items in `ms` milliseconds (wall time, waits included). */
+  record(name, count, ms) {
+    if (count <= 0) return;
+    const before = this.done[name] || 0;
+    this.done[name] = before + count;
+    if (before < (this.warm[name] || 0)) return; // still warming up: its timings are not its cost
+    const perVerify = (ms * 1000) / count;
+    const old = this.costs[name];
+    this.costs[name] = old === undefined ? perVerify : old + this.weight * (perVerify - old);
+  }
+}
