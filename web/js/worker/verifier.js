@@ -28,7 +28,25 @@ async function keyOf(raw) {
   return key;
 }
 
+// What libsodium refuses whatever the message (core/openprod/ed25519_rules.py, which the core applies to
+// every item too): keys or nonces R of small order, keys not canonical, S >= L. WebCrypto accepts some
+// (S >= L, small-order keys), and WebKitGTK's crashes the page on a small-order or non-canonical key, so
+// these never reach it: their verdict is libsodium's, 0.
+const P = 2n ** 255n - 19n;
+const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+const Y8 = 0x5FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826n; // y of an order-8 point
+const SMALL_Y = new Set([0n, 1n, P - 1n, Y8, P - Y8]); // y of all 8 torsion points
+const MASK = (1n << 255n) - 1n;
+const little = (bytes) => BigInt(`0x${hex(Uint8Array.from(bytes).reverse()) || '0'}`);
+
+function refusedBySodium(raw, signature) {
+  const ay = little(raw) & MASK;
+  const ry = (little(signature.subarray(0, 32)) & MASK) % P;
+  return ay >= P || SMALL_Y.has(ay) || SMALL_Y.has(ry) || little(signature.subarray(32)) >= L;
+}
+
 async function webcryptoVerdict(raw, signature, message) {
+  if (refusedBySodium(raw, signature)) return 0;
   try {
     return (await crypto.subtle.verify(ALG, await keyOf(raw), signature, message)) ? 1 : 0;
   } catch {
