@@ -8,6 +8,7 @@ and the real worker's choices follow its own measurements, libsodium loaded from
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from typing import Any
@@ -32,7 +33,9 @@ ASK = """async (batches) => {
     const out = [];
     for (const [i, [packed, count, backend]] of batches.entries()) {
         let data = await ask(i, bytes(packed), count, backend);
-        for (let n = 0; n < 5000 && data.verdicts.every((v) => v === 2); n += 1) data = await ask(i, bytes(packed), count, backend);
+        for (let n = 0; n < 5000 && data.verdicts.every((v) => v === 2); n += 1) {
+            data = await ask(i, bytes(packed), count, backend);
+        }
         out.push(data);
     }
     worker.terminate();
@@ -171,7 +174,7 @@ def test_the_worker_uses_the_backend_it_measured_cheaper(profile: Any, server: A
     assert all(a["valid"] for a in answers)
     assert sum(a["backend"] == "sodium" for a in answers) >= 12, answers[-3:]  # loaded, then measured
     # every batch not a re-sample went to the backend cheapest by the costs measured before it
-    for before, answer in zip(answers, answers[1:], strict=False):
+    for before, answer in itertools.pairwise(answers):
         costs = before["costs"]
         if answer["sample"] or len(costs) < 2:
             continue
