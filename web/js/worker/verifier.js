@@ -93,7 +93,7 @@ async function answer({ id, packed, count, backend }) {
   const { name, sample } = backend ? { name: backend, sample: false } : chooser.pick(sodium ? ['webcrypto', 'sodium'] : ['webcrypto']);
   const t0 = performance.now();
   const out = Uint8Array.from(await verdicts(name, items));
-  if (!backend) chooser.record(name, items.filter(Boolean).length, performance.now() - t0);
+  if (!backend) chooser.record(name, items.filter(Boolean).length, performance.now() - t0, sample);
   self.postMessage({ id, verdicts: out, backend: name, sample, costs: { ...chooser.costs } }, [out.buffer]);
 }
 
