@@ -139,7 +139,7 @@ def test_each_backend_gives_pynacls_verdicts(profile: Any, server: Any, backend:
     assert got["verdicts"][-1] == 2, got  # cut short: could not tell
     want = dict(zip(named, expected, strict=True))
     differ = {k: (verdicts[k], want[k]) for k in named if verdicts[k] != want[k]}
-    # WebCrypto takes S >= L and a small-order key's trivial signature (and WebKitGTK's crashes the page on
+    # WebCrypto takes S >= L and a small-order key's trivial signature (and in WebKitGTK the page was lost on
     # a small-order or non-canonical key): the worker refuses those before WebCrypto, as libsodium does
     assert not differ, differ
 

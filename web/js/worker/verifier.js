@@ -30,7 +30,7 @@ async function keyOf(raw) {
 
 // What libsodium refuses whatever the message (core/openprod/ed25519_rules.py, which the core applies to
 // every item too): keys or nonces R of small order, keys not canonical, S >= L. WebCrypto accepts some
-// (S >= L, small-order keys), and WebKitGTK's crashes the page on a small-order or non-canonical key, so
+// (S >= L, small-order keys), and in WebKitGTK a small-order or non-canonical key lost the page, so
 // these never reach it: their verdict is libsodium's, 0.
 const P = 2n ** 255n - 19n;
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
