@@ -64,8 +64,11 @@ VENDOR = (
 # other packages ('lib0/array') are rewritten to relative paths, so the worker loads them with no
 # bundler and no import map (module workers have none).
 ESM = (("yjs", "dist/yjs.mjs", "vendor/yjs/yjs.mjs"),
-       ("@noble/hashes", "sha2.js", "vendor/noble/sha2.js"))  # SHA-512 for it (its imports: vendor/@noble/hashes)
-ESM_PACKAGES = ("yjs", "lib0")
+       ("@noble/hashes", "sha2.js", "vendor/noble/sha2.js"),  # SHA-512 for it (its imports: vendor/@noble/hashes)
+       # libsodium in WebAssembly (the wasm inlined), a second Ed25519 backend of the verify worker
+       # (worker/verifier.js): its import of libsodium lands in vendor/libsodium/
+       ("libsodium-wrappers", "dist/modules-esm/libsodium-wrappers.mjs", "vendor/libsodium-wrappers/sodium.mjs"))
+ESM_PACKAGES = ("yjs", "lib0", "libsodium")
 # Sources under web/ that are not copied as they are.
 WEB_SKIP_DIRS = {"py", "__pycache__"}
 DEBUG_ONLY = ("js/worker/debug.js",)  # the debug peer's worker half: only in --debug-peer builds
@@ -310,7 +313,8 @@ def debug_wheel() -> tuple[str, bytes]:
 
 def collect(debug_peer: bool = False) -> tuple[list[Output], dict[str, object]]:
     outs: list[Output] = []
-    versions = {pkg: npm_version(pkg) for pkg in ("pyodide", "comlink", "idb", "yjs", "wasmoon")}
+    versions = {pkg: npm_version(pkg) for pkg in ("pyodide", "comlink", "idb", "yjs", "wasmoon", "libsodium",
+                                                  "libsodium-wrappers")}
     versions["lib0"] = json.loads((NODE / "lib0" / "package.json").read_text())["version"]
     for name in PYODIDE_FILES:
         source = NODE / "pyodide" / name

@@ -149,12 +149,16 @@ def test_a_catch_up_checks_its_signatures_on_the_verify_worker(
     core worker's own time slice by slice; now each next slice's go to a worker of their own
     (js/worker/verifypool.js) while this one applies. In both engines the nested worker starts, answers
     for (nearly) every bundle of the catch-up (a batch's first slice may be verified before its
-    answer is in: it then waits for it), and the end state is Alice's."""
+    answer is in: it then waits for it), with the backend that gave each verdict counted, and the end
+    state is Alice's."""
     alice, app = _joined(profile, server_factory, tmp_path)
     ahead = app.api("stats")["workspace"]["sync"]["verifyAhead"]
     assert app.call("state_hash") == alice.state_hash()
     assert ahead["prepared"] == ahead["taken"] >= BUNDLES - 3, ahead  # every bundle past the handshake's
     assert ahead["answered"] == ahead["prepared"], ahead  # each signature's verdict came from the worker
+    # ...from WebCrypto or libsodium, whichever it measured cheaper (verifier.js): each verdict is counted
+    assert set(ahead["backends"]) <= {"webcrypto", "sodium"}, ahead
+    assert sum(ahead["backends"].values()) == ahead["answered"], ahead
     assert app.errors == []
 
 

@@ -12,6 +12,12 @@ from engines import expect
 
 pytestmark = pytest.mark.browser
 
+SODIUM_OFFLINE = """async () => {
+    const { default: sodium } = await import('/vendor/libsodium-wrappers/sodium.mjs');
+    await sodium.ready;
+    return typeof sodium.crypto_sign_verify_detached;
+}"""
+
 
 def test_first_load_then_reload_with_the_server_gone(profile: Any, engine: str, server_factory: Any,
                                                      screenshot_dir: Path) -> None:
@@ -38,6 +44,8 @@ def test_first_load_then_reload_with_the_server_gone(profile: Any, engine: str, 
     expect(fresh.cell("Jane Doe", "Name")).to_be_visible()
     fresh.edit_cell("Jane Doe", "Phone", "555-0101")  # editing offline saves as usual
     expect(fresh.cell("Jane Doe", "Phone")).to_have_text("555-0101")
+    # the verify worker's libsodium (vendored, loaded only when that worker starts) is precached too
+    assert fresh.page.evaluate(SODIUM_OFFLINE) == "function"
     assert app.errors == [] and fresh.errors == []
     assert app.external == [] and fresh.external == [], "the app must never leave the machine"
 

@@ -302,15 +302,18 @@ def test_a_catch_up_hands_the_next_slice_to_the_verify_pool_before_this_one_appl
 
 
 class Stamped(bytes):
-    """The verify pool's answer as verifypool.js gives it: the verdicts, stamped with when they came back."""
+    """The verify pool's answer as verifypool.js gives it: the verdicts, stamped with when they came back
+    and the Ed25519 backend that gave them."""
 
     resolvedAt: float
+    backend: str
 
 
 def test_the_catch_up_says_where_its_time_went() -> None:
     """The split bench.browser_bench prints (docs/benchmarks.md session 16): each part of the slices'
     time within SyncHub.work's whole call, and the wait for verdicts told apart into the pool answering
-    late (here 5 ms a batch) and the way back to the waiting slice once it answered."""
+    late (here 5 ms a batch) and the way back to the waiting slice once it answered; and the verdicts
+    each Ed25519 backend of the pool gave (verifier.js picks the one measured cheaper)."""
     async def scenario() -> None:
         pool = Pool()
         late = Pool()
@@ -322,6 +325,7 @@ def test_the_catch_up_says_where_its_time_went() -> None:
                 await asyncio.sleep(0.005)
                 out = Stamped(await answer)
                 out.resolvedAt = time.perf_counter() * 1000
+                out.backend = "sodium"
                 return out
             return stamped()
 
@@ -341,6 +345,7 @@ def test_the_catch_up_says_where_its_time_went() -> None:
         assert ms["verdict_wait"] >= 5 * split["waits"] - 5, ms  # each awaited answer came 5 ms late
         assert ms["verdict_late"] >= 5 * split["waits"] - 5, ms
         assert ms["verdict_late"] + ms["verdict_hop"] <= ms["verdict_wait"] + 2, ms
+        assert split["backends"] == {"sodium": 42}, split  # which backend the pool measured cheaper
 
     run(scenario())
 

@@ -27,6 +27,7 @@ function start() {
     if (!entry) return;
     waiting.delete(data.id);
     data.verdicts.resolvedAt = performance.now(); // writes.VerifyAhead: how long Python took to resume after this
+    data.verdicts.backend = data.backend; // ...and which backend gave them ('webcrypto' or 'sodium')
     entry.resolve(data.verdicts);
   };
   worker.onerror = (event) => { event.preventDefault(); failAll(`the verify worker failed: ${event.message || 'error'}`); };
@@ -36,7 +37,8 @@ function start() {
 /**
  * Check `count` packed items, each key (32) | signature (64) | message length (4, little-endian) |
  * message: resolves to a Uint8Array of `count` verdicts (1 valid, 0 not, 2 could not tell); rejects if the
- * worker is gone (the caller then verifies those itself). Throws at once where no worker can be had.
+ * worker is gone (the caller then verifies those itself). The array's `backend`: which Ed25519 backend
+ * the worker used ('webcrypto' or 'sodium', verifier.js); `resolvedAt`: performance.now() when it came back. Throws at once where no worker can be had.
  * `packed`: a Uint8Array, or Python bytes (a PyProxy, copied here before returning).
  */
 export function verifyMany(packed, count) {

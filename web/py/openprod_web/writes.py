@@ -92,11 +92,12 @@ async def create(conn: sqlite3.Connection, env: Env, name: str,
 class _Answer:
     """The verify pool's answer for one batch of items, awaited once."""
 
-    __slots__ = ("data", "pending")
+    __slots__ = ("backend", "data", "pending")
 
     def __init__(self, pending: Awaitable[Any]) -> None:
         self.pending = pending
         self.data: bytes | None = None
+        self.backend = "?"  # which Ed25519 backend the pool used ('webcrypto' or 'sodium', verifier.js)
 
     async def bytes(self, ms: dict[str, float] | None = None) -> bytes:
         if self.data is None:
@@ -104,6 +105,7 @@ class _Answer:
                 asked = time.perf_counter() * 1000  # Pyodide's perf_counter is performance.now()
                 raw = await self.pending
                 at = getattr(raw, "resolvedAt", None)  # verifypool.js: performance.now() when it came back
+                self.backend = str(getattr(raw, "backend", None) or "?")
                 if ms is not None and isinstance(at, (int, float)):
                     # the pool late (answered after we asked), then the event loop's way back to us
                     ms["verdict_late"] = ms.get("verdict_late", 0.0) + max(0.0, at - asked)
@@ -149,6 +151,7 @@ class VerifyAhead:
         self.ms = {"prepare": 0.0, "check": 0.0, "verdict_wait": 0.0, "verdict_late": 0.0, "verdict_hop": 0.0,
                    "verify": 0.0, "apply": 0.0, "work": 0.0}
         self.waits = 0  # the pool's answers a slice awaited (the first to need one; a trip through the event loop)
+        self.backends: dict[str, int] = {}  # verdicts the pool gave, by the backend it measured cheaper then
 
     @property
     def active(self) -> bool:
@@ -198,8 +201,9 @@ class VerifyAhead:
         return {"prepared": self.prepared, "taken": self.taken, "answered": self.answered}
 
     def split(self) -> dict[str, Any]:
-        """Where the slices' time went (`ms`, see __init__) and how many verdict answers a slice awaited."""
-        return {"waits": self.waits, "ms": {k: round(v) for k, v in self.ms.items()}}
+        """Where the slices' time went (`ms`, see __init__), how many verdict answers a slice awaited, and
+        how many verdicts each Ed25519 backend of the pool gave (`backends`)."""
+        return {"waits": self.waits, "ms": {k: round(v) for k, v in self.ms.items()}, "backends": dict(self.backends)}
 
     def take_decoded(self, wires: Sequence[bytes]) -> list[Bundle | BundleRejected | None] | None:
         if not self._decoded:
@@ -228,6 +232,8 @@ class VerifyAhead:
             code = data[index] if index < len(data) else 2
             out.append(None if code == 2 else code == 1)
             self.answered += code != 2
+            if code != 2:
+                self.backends[answer.backend] = self.backends.get(answer.backend, 0) + 1
         return out
 
 
