@@ -277,7 +277,7 @@ def test_csv_import_preview_then_commit(context: Any, server: Any, tmp_path: Pat
     expect(page.get_by_role("region", name="Staging", exact=True)).to_be_hidden()
     dialog.get_by_role("button", name="Commit import").click()
     expect(dialog).to_be_hidden()
-    expect(page.locator("#toast")).to_contain_text("Committed")
+    expect(page.locator("#toast")).to_contain_text("Imported: the rows are saved and will be shared.")
     expect(page.locator(".row-count")).to_have_text("50 records")
     assert logged(app) == seq + 1  # the whole import is one signed bundle
     expect(app.cell("Ann Lee", "Role")).to_have_text("Director")
