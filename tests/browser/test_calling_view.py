@@ -355,8 +355,8 @@ def test_screen_readers_hear_which_mode_is_on_and_the_note_box_shows_its_hint(
     page.goto(f"{server.url}#/w/{ws}/call/{act1}")
     calling = page.locator(".calling")
     expect(calling).to_have_attribute("data-index", "-1")
-    expect(page.locator(".mode-switch[role=group][aria-label='This screen']")).to_be_visible()
     assert _heard(app, engine) == {"Following": "pressed", "I am calling": "not pressed", "Bright": "not pressed"}
+    expect(page.locator(".mode-switch[role=group][aria-label='This screen']")).to_be_visible()
     page.get_by_role("button", name="I am calling").click()
     expect(calling).to_have_attribute("data-mode", "calling")
     assert page.evaluate("document.activeElement === document.querySelector('.calling')")  # keys reach the view
