@@ -266,7 +266,10 @@ def decode_template(data: bytes) -> StateCopy:
 
 def stage_management_template() -> StateCopy:
     """The "Stage Management" template: contacts, schedule, the calling script and lighting cues adopted;
-    people and cues mapped across tables; a few example records, a link and a saved view to start from."""
+    people and cues mapped across tables; a few example records, links and a saved view to start from.
+
+    The example cues are in a cue list (a Cue Lists record, the cues put in order in it, the words to
+    call on each link), because the calling view calls a cue list: without one it has nothing to call."""
     from .starter import starter_manifests
 
     manifests = starter_manifests()
@@ -294,10 +297,15 @@ def stage_management_template() -> StateCopy:
                     "schedule.Events.kind": "Rehearsal"}},
         cue("q1", "1", "House to half", 1, "Standby lights 1", "Lights 1 go"),
         cue("q2", "2", "Preset out, stage up", 1, "Standby lights 2", "Lights 2 go"),
+        {"id": "cues", "tables": ["lighting.CueLists"], "lists": {},
+         "values": {"lighting.CueLists.name": "Main cue list (example)"}},
     ]
     links: list[dict[str, Any]] = [
         {"type": "schedule.called_to", "source": key, "target": "rehearsal", "properties": {}, "ordered": False,
          "position": ""} for key in ("sm", "asm", "ld")]
+    # in list order: an ordered link is planted at the end of its list
+    links += [{"type": "lighting.in_cue_list", "source": key, "target": "cues", "properties": {"call_text": call},
+               "ordered": True, "position": ""} for key, call in (("q1", "Lights 1 go"), ("q2", "Lights 2 go"))]
     views = [("Crew contacts", {"table": c, "columns": ["name", "role", "department", "email", "phone"],
                                 "sort": ["department", "name"]})]
     modules = [manifests[m] for m in ("contacts", "schedule", "sm", "lighting")]

@@ -92,11 +92,11 @@ def test_calling_view_advanced_by_keyboard_is_followed_through_the_relay_without
         wait_state(app, "in-sync")
     page = alice.page
     # a new screen follows: keys do nothing until the stage manager says this screen calls the show
-    expect(page.get_by_role("button", name="Following", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Following", exact=True)).to_have_attribute("aria-pressed", "true")
     page.keyboard.press("Space")
     expect(page.locator(".calling")).to_have_attribute("data-index", "-1")
     expect(page.locator(".cue-box.standby")).to_contain_text("Top of the show: stand by cue 1.")
-    page.get_by_role("button", name="Following", exact=True).click()
+    page.get_by_role("button", name="I am calling").click()
     expect(page.get_by_role("button", name="I am calling")).to_have_attribute("aria-pressed", "true")
 
     for app in (alice, bob):
@@ -166,7 +166,7 @@ def test_two_people_calling_while_the_relay_is_down_agree_afterwards_without_a_c
                                " === 8", arg=[act1], timeout=60_000)
     for app in (alice, bob):
         app.page.goto(f"{relay.url}#/w/{ws}/call/{act1}")
-        app.page.get_by_role("button", name="Following", exact=True).click()
+        app.page.get_by_role("button", name="I am calling").click()
         wait_state(app, "in-sync")
     relay.stop()
     for app in (alice, bob):
@@ -204,7 +204,7 @@ def test_calling_view_from_the_sidebar_with_pedal_keys_in_each_engine(profile: A
     page.get_by_role("link", name=re.compile("^Act 1")).click()
     calling = page.locator(".calling")
     expect(calling).to_have_attribute("data-index", "-1")
-    page.get_by_role("button", name="Following", exact=True).click()
+    page.get_by_role("button", name="I am calling").click()
     expect(calling).to_have_attribute("data-mode", "calling")
     for key, index in (("PageDown", "0"), ("Space", "1"), ("ArrowRight", "2"), ("PageUp", "1"), ("Enter", "2")):
         expect(calling).to_have_attribute("data-armed", "true")
@@ -224,7 +224,8 @@ def test_calling_view_from_the_sidebar_with_pedal_keys_in_each_engine(profile: A
     page.keyboard.press("Enter")
     expect(calling).to_have_attribute("data-theme", "bright")
     expect(calling).to_have_attribute("data-index", "2")
-    page.get_by_role("button", name="Dark").click()
+    page.get_by_role("button", name="Bright").click()
+    expect(calling).to_have_attribute("data-theme", "dark")
     page.get_by_role("link", name="Leave").click()
     expect(page.get_by_role("heading", name="Call the show")).to_be_visible()
     expect(page.locator("#sidebar")).to_be_visible()  # the workspace's furniture is back
@@ -271,7 +272,7 @@ def test_calling_view_screenshots_at_tablet_sizes(new_context: Any, server: Any,
         found = violations(app, "calling view bright")
         assert found == [], "\n".join(found)
         page.screenshot(path=str(shots / "calling-820x1180-bright.png"))
-        page.get_by_role("button", name="Dark").click()
+        page.get_by_role("button", name="Bright").click()
 
 
 def test_note_key_without_the_reports_module_says_why(profile: Any, engine: str, server: Any) -> None:
@@ -297,3 +298,130 @@ def test_note_key_without_the_reports_module_says_why(profile: Any, engine: str,
         "Show notes are off for this show: add the Reports module to keep them.")
     page.keyboard.press("PageDown")  # the view still has the keys: following, so it says how to call
     expect(live).to_contain_text("This screen is following")
+
+
+# The room the note box has for its placeholder, and the placeholder's width in the box's own font.
+PLACEHOLDER_FIT = """() => {
+  const box = document.querySelector('.note-input');
+  const style = getComputedStyle(box);
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+  const room = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return { text: box.placeholder, width: ctx.measureText(box.placeholder).width, room };
+}"""
+
+
+def _placeholder_fits(app: AppPage, where: str) -> None:
+    fit = app.page.evaluate(PLACEHOLDER_FIT)
+    assert fit["width"] <= fit["room"], f"{where}: {fit['text']!r} needs {fit['width']:.0f} px, has {fit['room']:.0f}"
+
+
+def _heard(app: AppPage, engine: str) -> dict[str, str]:
+    """What a screen reader is told of the calling view's toggle buttons: name -> pressed or not.
+
+    Chromium: the browser's own accessibility tree (what it hands a screen reader, over CDP). WebKit
+    (driven over WebDriver, no tree to read): each button found by its role and name, and its
+    aria-pressed, which WebKit hands VoiceOver as is."""
+    names = ("Following", "I am calling", "Bright")
+    if engine == "chromium":
+        cdp = app.page.context.new_cdp_session(app.page)
+        nodes = cdp.send("Accessibility.getFullAXTree")["nodes"]
+        out = {}
+        for node in nodes:
+            name = (node.get("name") or {}).get("value")
+            if (node.get("role") or {}).get("value") == "button" and name in names:
+                props = {p["name"]: p["value"].get("value") for p in node.get("properties", [])}
+                out[name] = "pressed" if props.get("pressed") in (True, "true") else "not pressed"
+        cdp.detach()
+        return out
+    out = {}
+    for name in names:
+        button = app.page.locator(".calling-tools").get_by_role("button", name=name, exact=True)
+        if button.count() == 1:
+            out[name] = "pressed" if button.get_attribute("aria-pressed") == "true" else "not pressed"
+    return out
+
+
+def test_screen_readers_hear_which_mode_is_on_and_the_note_box_shows_its_hint(
+        profile: Any, engine: str, server: Any, screenshot_dir: Path) -> None:
+    """The mode is two buttons, one pressed, each with one name ("Following, pressed": a single button
+    renamed with its state was read "Following, not pressed" while it was on); "Bright" is pressed when
+    the screen is bright. The note box's hint fits it at both tablet sizes."""
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Alice Stage")
+    ws = app.create_workspace(f"Modes {engine}")
+    act1, _ids = seed(app)
+    page = app.page
+    page.goto(f"{server.url}#/w/{ws}/call/{act1}")
+    calling = page.locator(".calling")
+    expect(calling).to_have_attribute("data-index", "-1")
+    assert _heard(app, engine) == {"Following": "pressed", "I am calling": "not pressed", "Bright": "not pressed"}
+    expect(page.locator(".mode-switch[role=group][aria-label='This screen']")).to_be_visible()
+    page.get_by_role("button", name="I am calling").click()
+    expect(calling).to_have_attribute("data-mode", "calling")
+    assert page.evaluate("document.activeElement === document.querySelector('.calling')")  # keys reach the view
+    page.keyboard.press("Space")
+    expect(calling).to_have_attribute("data-index", "0")
+    page.get_by_role("button", name="Bright").click()
+    expect(calling).to_have_attribute("data-theme", "bright")
+    assert _heard(app, engine) == {"Following": "not pressed", "I am calling": "pressed", "Bright": "pressed"}
+    page.get_by_role("button", name="Following", exact=True).click()
+    expect(calling).to_have_attribute("data-mode", "following")
+    page.get_by_role("button", name="Bright").click()
+    expect(calling).to_have_attribute("data-theme", "dark")
+    assert _heard(app, engine) == {"Following": "pressed", "I am calling": "not pressed", "Bright": "not pressed"}
+
+    def show() -> None:
+        page.wait_for_function("() => document.querySelector('.note-input')?.disabled === false")
+        _placeholder_fits(app, f"{engine} {page.viewport_size}")
+    app.tablet_shots(screenshot_dir, "calling-modes", show)
+
+
+def test_the_stage_management_template_gives_a_cue_list_to_call(
+        profile: Any, engine: str, server: Any, screenshot_dir: Path) -> None:
+    """A workspace from the Stage Management template (it promises the calling script) has a cue list
+    with its example cues in order: "Call the show" opens it and GO moves through it. The cue's record
+    does not offer the list it is already in. The template has no Reports module: the note box says
+    notes are off, in words that fit it."""
+    app = AppPage(profile.new_page()).open(server.url)
+    app.ensure_identity("Alice Stage")
+    page = app.page
+    page.get_by_label("Workspace name").fill(f"Macbeth {engine}")
+    page.get_by_role("button", name="Start from the Stage Management template").click()
+    expect(page.get_by_role("list", name="Recovery words, in order")).to_be_visible(timeout=60_000)
+    page.get_by_label("I have written them down").check()
+    page.get_by_role("button", name="Open the workspace").click()
+    app.wait_grid()
+    ws = re.search(r"#/w/([0-9a-f-]{36})", page.url).group(1)  # type: ignore[union-attr]
+    page.get_by_role("link", name="Call the show").click()
+    page.get_by_role("link", name="Main cue list (example) 2 cues").click()
+    calling = page.locator(".calling")
+    expect(calling).to_have_attribute("data-index", "-1")
+    expect(page.locator(".cue-box.standby")).to_contain_text("Cue 1")
+    expect(page.locator(".cue-box.standby")).to_contain_text("“Lights 1 go”")
+    expect(page.locator(".cue-box.next")).to_contain_text("Cue 2")
+    page.get_by_role("button", name="I am calling").click()
+    page.keyboard.press("Space")
+    expect(calling).to_have_attribute("data-index", "0")
+    expect(page.locator(".cue-box.current .cue-number")).to_have_text("Cue 1")
+    expect(page.locator(".note-status")).to_have_text(
+        "Show notes are off for this show: add the Reports module to keep them.")
+    list_url = page.url
+
+    def show_calling() -> None:
+        expect(page.locator(".calling[data-index='0']")).to_be_visible()
+        _placeholder_fits(app, f"{engine} {page.viewport_size}")
+    app.tablet_shots(screenshot_dir, "template-calling", show_calling)
+
+    # the cue's record: in the list already, so the list is not offered again
+    cue = next(r for r in app.call("rows", table=CUES)["rows"] if r["values"][f"{CUES}.cue_number"] == "1")
+    page.goto(f"{server.url}#/w/{ws}/t/{CUES}/r/{cue['id']}")
+    section = page.get_by_role("region", name="In cue list")
+    expect(section.get_by_role("link", name="Main cue list (example)")).to_be_visible()
+    expect(section).to_contain_text("Already in every one of the Cue Lists.")
+    expect(section.get_by_role("button", name="Add to list")).to_have_count(0)
+
+    def show_record() -> None:
+        page.get_by_role("region", name="In cue list").evaluate("(e) => e.scrollIntoView()")
+    app.tablet_shots(screenshot_dir, "template-cue-record", show_record)
+    assert list_url.endswith(f"/call/{app.call('cue_lists')[0]['id']}")

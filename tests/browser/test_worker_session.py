@@ -396,6 +396,39 @@ def test_links_and_ordered_lists() -> None:
     run(scenario())
 
 
+def test_a_record_already_in_a_list_is_not_offered_that_list_again() -> None:
+    """An ordered list holds a cue once: the cue's "Add to list" offers only the lists it is not in,
+    and the list's "Add to this list" only the cues not in it yet; plain links are still offered again
+    (a performer can play two characters in one scene)."""
+    async def scenario() -> None:
+        s, _peer, jane = await two_people()
+
+        def section(links: dict[str, Any], edge_type: str, direction: str) -> dict[str, Any]:
+            return next(x for x in links["sections"] if x["edge_type"] == edge_type and x["direction"] == direction)
+
+        lists = {name: (await call(s, "create_record", table="lighting.CueLists",
+                                   values={"lighting.CueLists.name": name}))["id"] for name in ("Act 1", "Act 2")}
+        cues = [(await call(s, "create_record", table="lighting.LightingCues",
+                            values={"lighting.LightingCues.cue_number": n}))["id"] for n in ("1", "2")]
+        await call(s, "link", edge_type="lighting.in_cue_list", source=cues[0], target=lists["Act 1"])
+        mine = section(await call(s, "links", record=cues[0]), "lighting.in_cue_list", "out")
+        assert [e["other"]["label"] for e in mine["edges"]] == ["Act 1"]
+        assert [c["label"] for c in mine["candidates"]] == ["Act 2"]
+        other = section(await call(s, "links", record=cues[1]), "lighting.in_cue_list", "out")
+        assert sorted(c["label"] for c in other["candidates"]) == ["Act 1", "Act 2"]
+        act1 = section(await call(s, "links", record=lists["Act 1"]), "lighting.in_cue_list", "in")
+        assert [c["id"] for c in act1["candidates"]] == [cues[1]]
+        await call(s, "link", edge_type="lighting.in_cue_list", source=cues[0], target=lists["Act 2"])
+        assert section(await call(s, "links", record=cues[0]), "lighting.in_cue_list", "out")["candidates"] == []
+        scene = (await call(s, "create_record", table="scenes.Scenes", values={"scenes.Scenes.title": "Ball"}))["id"]
+        await call(s, "link", edge_type="scenes.appears_in", source=jane, target=scene,
+                   properties={"character": "Juliet"})
+        again = section(await call(s, "links", record=jane), "scenes.appears_in", "out")
+        assert [c["label"] for c in again["candidates"]] == ["Ball"]
+
+    run(scenario())
+
+
 def test_crdt_text_and_list_fields() -> None:
     async def scenario() -> None:
         s, peer, _rid = await two_people()

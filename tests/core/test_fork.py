@@ -60,7 +60,7 @@ def test_a_fork_has_the_state_and_none_of_the_history_with_provenance_on_both_si
     source = _show()
     before = _shape(source)
     tour, report = fork(source, lambda n: Workspace.founding(connect(":memory:"), _env("Tour manager"), n))
-    assert tour.name == "Hamlet (fork)" and report.records == 7 and report.links == 3
+    assert tour.name == "Hamlet (fork)" and report.records == 8 and report.links == 5
     assert _shape(tour) == before
     assert tour.workspace_id != source.workspace_id
     source_ids = {b.id for b in source.oplog.bundles()}
@@ -123,6 +123,26 @@ def test_the_stage_management_template_makes_a_ready_workspace_with_mappings_act
         "Lighting Designer (example)"]
     called = ws.records.edges_to(ids["rehearsal"], "schedule.called_to")
     assert len(called) == 3
+
+
+def test_the_stage_management_template_has_a_cue_list_the_calling_view_can_call() -> None:
+    """The template promises a calling script: its example cues are in a cue list, in order, with the
+    words to call, so "Call the show" has a list to open and GO moves through it."""
+    ws = Workspace.create(connect(":memory:"), _env("Sam"), "Macbeth")
+    ids = plant(stage_management_template(), ws)
+    [listed] = ws.calling.cue_lists()
+    assert (listed.id, listed.name, listed.edge_type, listed.count) == (
+        ids["cues"], "Main cue list (example)", "lighting.in_cue_list", 2)
+    sheet = ws.calling.sheet(ids["cues"])
+    assert [(c.id, c.number, c.label, c.page, c.called, c.call_text) for c in sheet.cues] == [
+        (ids["q1"], "1", "House to half", 1, True, "Lights 1 go"),
+        (ids["q2"], "2", "Preset out, stage up", 1, True, "Lights 2 go")]
+    with ws.transaction(kind="calling", staging=False) as tx:
+        tx.set_calling_position(ids["cues"], ids["q1"])
+    assert ws.calling.sheet(ids["cues"]).index == 0
+    # the lighting cue sheet groups the same cues under the list, as for a list made by hand
+    rows = [(g.values, [r.cells[0] for r in g.rows]) for g in ws.views.run("lighting.CueSheet").groups]
+    assert rows == [(["Main cue list (example)"], ["1", "2"])]
 
 
 def test_any_workspace_saved_as_a_template_plants_the_same_state() -> None:

@@ -48,7 +48,7 @@ def test_template_use_fork_and_template_save(tmp_path: Path) -> None:
     sam_path, sam = _identity(tmp_path, "Sam")
     show = tmp_path / "macbeth.db"
     made = out(cli("template", "use", "stage-management", "--db", show, "--identity", sam_path, "--name", "Macbeth"))
-    assert made["template"] == "Stage Management" and made["records"] == 6
+    assert made["template"] == "Stage Management" and made["records"] == 7
     assert len(str(made["recovery_words"]).split()) == 12
     ws = _open(show, sam)
     assert ws.name == "Macbeth" and len(ws.mappings.confirmed()) == 5 and ws.settings.recovery_key
@@ -58,7 +58,7 @@ def test_template_use_fork_and_template_save(tmp_path: Path) -> None:
     tm_path, tm = _identity(tmp_path, "Tour")
     forked = out(cli("fork", "--db", show, "--identity", tm_path, "--out", tour, "--name", "Macbeth tour"))
     assert forked["forked_from"] == made["workspace"] and forked["workspace"] != made["workspace"]
-    assert forked["records"] == 6 and forked["links"] == 3
+    assert forked["records"] == 7 and forked["links"] == 5
     fork_ws = _open(tour, tm)
     assert fork_ws.name == "Macbeth tour" and fork_ws.settings.owner == tm.actor_id
     assert len(fork_ws.records.all("contacts.Contacts")) == 3

@@ -12,6 +12,7 @@ import { h, mount } from './dom.js';
 const GO_KEYS = new Set([' ', 'Enter', 'PageDown', 'ArrowRight']);
 const BACK_KEYS = new Set(['PageUp', 'ArrowLeft']);
 export const GUARD_MS = 300;
+const NOTES_OFF = 'Show notes are off for this show: add the Reports module to keep them.';
 
 const pad = (n) => String(n).padStart(2, '0');
 const localDay = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
@@ -99,7 +100,7 @@ export async function renderCalling({ main, app, listId }) {
     if (event.key === 'n' || event.key === 'N') {
       event.preventDefault();
       const input = root.querySelector('.note-input');
-      if (input && input.disabled) say('Show notes are off for this show: add the Reports module to keep them.');
+      if (input && input.disabled) say(NOTES_OFF);
       else input?.focus();
       return;
     }
@@ -212,11 +213,12 @@ export async function renderCalling({ main, app, listId }) {
       : null;
     const noteInput = h('input', {
       class: 'note-input', type: 'text', maxlength: '2000', autocomplete: 'off', id: 'calling-note',
-      placeholder: sheet.notes_to ? 'What happened' : 'Add the Reports module to keep show notes',
-      disabled: !sheet.notes_to,
+      // short, so it fits the box at both tablet sizes; the line under the box says the rest
+      placeholder: sheet.notes_to ? 'What happened' : 'Notes are off', disabled: !sheet.notes_to,
     });
     const noteStatus = h('p', { class: 'note-status', role: 'status' },
-      lastNote ? `Added to ${lastNote.title} (Stage management): ${lastNote.line}` : 'Notes go to today’s performance report, with the time and the cue.');
+      lastNote ? `Added to ${lastNote.title} (Stage management): ${lastNote.line}`
+        : sheet.notes_to ? 'Notes go to today’s performance report, with the time and the cue.' : NOTES_OFF);
     const calling = mode === 'calling';
     const goLabel = sheet.standby ? `cue ${sheet.standby.number}` : 'no more cues';
     mount(root,
@@ -224,15 +226,21 @@ export async function renderCalling({ main, app, listId }) {
         h('h1', {}, sheet.name, h('span', { class: 'calling-count' }, ` · ${sheet.count} cues`)),
         h('p', { class: 'calling-called', dataset: { by: sheet.called ? sheet.called.by_name : '' } }, calledLine()),
         h('div', { class: 'calling-tools' },
-          h('button', {
-            type: 'button', class: calling ? 'mode-button on' : 'mode-button', 'aria-pressed': String(calling),
-            onclick: () => setMode(calling ? 'following' : 'calling'),
-            title: calling ? 'GO from this screen is on. Press to only follow.' : 'Press if you call the show from this screen',
-          }, calling ? 'I am calling' : 'Following'),
-          h('button', {
-            type: 'button', class: 'theme-button', 'aria-pressed': String(bright),
+          // Two buttons, one pressed, each named for what it is (a screen reader says "Following,
+          // pressed"): one button whose name changed with its state was read as "Following, not pressed".
+          h('div', { class: 'mode-switch', role: 'group', 'aria-label': 'This screen' },
+            h('button', {
+              type: 'button', class: calling ? 'mode-button' : 'mode-button on', 'aria-pressed': String(!calling),
+              onclick: () => setMode('following'), title: 'This screen moves when the caller says GO',
+            }, 'Following'),
+            h('button', {
+              type: 'button', class: calling ? 'mode-button on' : 'mode-button', 'aria-pressed': String(calling),
+              onclick: () => setMode('calling'), title: 'GO from this screen',
+            }, 'I am calling')),
+          h('button', { // one name, pressed or not: "Bright, pressed" is the bright screen
+            type: 'button', class: bright ? 'theme-button on' : 'theme-button', 'aria-pressed': String(bright),
             onclick: () => { bright = !bright; savePref('openprod.calling.bright', bright ? 'yes' : 'no'); draw(); root.focus(); },
-          }, bright ? 'Dark' : 'Bright'),
+          }, 'Bright'),
           h('a', { class: 'button leave-button', href: `#/w/${wsId}/call` }, 'Leave'))),
       h('div', { class: 'calling-cues' },
         cueBox(`current${changed ? ' just-called' : ''}`, 'Called', sheet.current),
@@ -255,7 +263,7 @@ export async function renderCalling({ main, app, listId }) {
         noteStatus,
         h('p', { class: 'calling-keys' }, calling
           ? 'GO: Space, Enter, Page Down or → (a foot pedal works too) · Back: Page Up or ← · Note: N'
-          : 'Following: this screen moves when the caller says GO. Press “Following” to call from here.')),
+          : 'Following: this screen moves when the caller says GO. Press “I am calling” to call from here.')),
       live);
     if (changed) live.textContent = sheet.current ? `Called cue ${sheet.current.number}` : 'Back to the top';
   }

@@ -30,6 +30,11 @@ function propertyInput(app, edge, prop, onSaved) {
 
 function addForm(app, section, record, refresh) {
   if (!section.candidates.length) {
+    if (section.ordered && section.edges.length) { // a record is in a list once: every one left is taken
+      const names = section.other_tables.join(' / ');
+      return h('p', { class: 'hint link-all-in' }, section.direction === 'out'
+        ? `Already in every one of the ${names}.` : `All ${names} are in this list already.`);
+    }
     return section.other_tables.length
       ? h('p', { class: 'hint' }, `No ${section.other_tables.join(' or ')} records to link yet.`) : null;
   }

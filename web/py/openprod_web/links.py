@@ -36,9 +36,10 @@ class LinksApi:
         return {"id": edge.id, "other": self._other(other), "properties": edge.properties,
                 "position": edge.position}
 
-    def _candidates(self, tables: tuple[str, ...], exclude: str) -> list[dict[str, Any]]:
+    def _candidates(self, tables: tuple[str, ...], exclude: str, linked: set[str]) -> list[dict[str, Any]]:
+        """Records that could be linked: not the record itself, nor those in `linked` (already linked)."""
         out: list[dict[str, Any]] = []
-        seen: set[str] = set()
+        seen: set[str] = set(linked)
         for table in tables:
             if table not in self.ws.schema.tables:
                 continue
@@ -70,6 +71,9 @@ class LinksApi:
                 if not (mine & set(here)) and not rows:
                     continue
                 other_names = [ws.schema.tables[t].display_name for t in there if t in ws.schema.tables]
+                # an ordered list holds a record once: a cue already in a list is not offered it again
+                # (plain links may repeat, e.g. one performer playing two characters in a scene)
+                linked = {r.target if direction == "out" else r.source for r in rows} if etype.ordered else set()
                 props = [field_json(property_def(etype, k), False) for k in etype.properties]
                 sections.append({
                     "edge_type": etype.id, "display_name": etype.display_name, "description": etype.description,
@@ -78,7 +82,7 @@ class LinksApi:
                     else f"{' / '.join(other_names) or 'Records'} — {etype.display_name}",
                     "other_tables": other_names, "properties": props,
                     "edges": [self._edge_json(r, direction) for r in rows],
-                    "candidates": self._candidates(there, entity) if mine & set(here) else [],
+                    "candidates": self._candidates(there, entity, linked) if mine & set(here) else [],
                 })
         return {"record": found.id, "sections": sections}
 
