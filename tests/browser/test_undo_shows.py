@@ -120,24 +120,24 @@ def test_undo_of_a_change_on_another_screen_goes_there_and_marks_it(profile: Any
     app.wait_grid()
     keys.press("Control+z")
     expect(toast).to_have_text('Undid: Cue 17A\'s Label, back to "Preset"')
-    expect(page).to_have_url(re.compile(re.escape(f"/t/{CUES}")))  # taken to the table it changed
+    page.wait_for_url(re.compile(".*" + re.escape(f"/t/{CUES}")))  # taken to the table it changed
     expect(app.cell("17A", "Label")).to_have_text("Preset")
     expect(app.cell("17A", "Label")).to_have_class(re.compile(r"\bjust-changed\b"))  # marked, and selected
     assert selected(app)["row"] == cue and selected(app)["field"] == f"{CUES}.label"
     shot("undo-went-there")
-    expect(app.cell("17A", "Label")).not_to_have_class(re.compile(r"\bjust-changed\b"))  # the mark fades
+    page.wait_for_function("() => !document.querySelector('table.grid .just-changed')")  # the mark fades
 
     page.get_by_role("link", name="Contact sheet").first.click()  # a document: nothing moves unasked
-    expect(page).to_have_url(re.compile(r"/v/"))
+    page.wait_for_url(re.compile(r".*/v/.*"))
     expect(page.locator("main h1")).to_contain_text("Contact sheet")
     keys.press("Control+Shift+z")
     expect(toast).to_contain_text('Redid: Cue 17A\'s Label, now "Sunset build"')
     show = toast.get_by_role("button", name="Show")
     expect(show).to_be_visible()
-    expect(page).to_have_url(re.compile(r"/v/"))  # still on the document
+    assert "/v/" in page.url  # still on the document
     shot("redo-offers-show")
     show.click()
-    expect(page).to_have_url(re.compile(re.escape(f"/t/{CUES}")))
+    page.wait_for_url(re.compile(".*" + re.escape(f"/t/{CUES}")))
     expect(app.cell("17A", "Label")).to_have_text("Sunset build")
     expect(app.cell("17A", "Label")).to_have_class(re.compile(r"\bjust-changed\b"))
     assert app.errors == []
