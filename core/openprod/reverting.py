@@ -54,9 +54,9 @@ Where = tuple[str | None, str | None, str | None]  # table, record, field (ids a
 def describe(cx: Context, entry: Entry, redo: bool) -> tuple[str, str, Where]:
     """What reversing `entry` does, in a stage manager's words: the change ("Cue 17A's Label",
     "adding Jane Doe to Contacts", "12 pasted rows in Lighting Cues"), the value a single field
-    goes to (", back to "Preset"", or ""), and the table, record and field to show it at. Read before its steps are applied, while the records it
-    names still read as the person last saw them. `entry.description`, when set, names the
-    change (a paste, or the original change of an undo being redone)."""
+    goes to (", back to "Preset"", or ""), and the table, record and field to show it at. Read
+    before its steps are applied, while the records it names still read as the person last saw them.
+    `entry.description`, when set, names the change (a paste, or the change an undo being redone undid)."""
     steps = [s for s in entry.steps if "_cascade_of" not in s.payload]
     created = _entities(steps, o.DeleteEntity)  # undoing a creation deletes
     deleted = _entities(steps, o.RestoreEntity)
@@ -89,8 +89,9 @@ def describe(cx: Context, entry: Entry, redo: bool) -> tuple[str, str, Where]:
         shown = names[0] if len(names) == 1 else " and ".join([", ".join(names[:-1]), names[-1]])
         what = f"{_name(cx, first, table)}'s {shown if len(names) <= 3 else f'{len(names)} fields'}"
     value = [s for s in steps if s.op_cls in _VALUE_STEPS]
-    shown = _value(cx, value[0]) if len(fields) == 1 and len(value) == 1 and len(records) == 1 else None
-    return what, "" if shown is None else f", {'now' if redo else 'back to'} {shown}", where
+    one = len(fields) == 1 and len(value) == 1 and not (created or deleted or tables or removed)
+    goes_to = _value(cx, value[0]) if one else None  # one field of one record: the value it goes to
+    return what, "" if goes_to is None else f", {'now' if redo else 'back to'} {goes_to}", where
 
 
 def _entities(steps: list[Step], op_cls: type[o.Op]) -> list[bytes]:
