@@ -64,30 +64,35 @@ def describe(cx: Context, entry: Entry, redo: bool) -> tuple[str, str, Where]:
     removed = {s.payload["entity"]: s.payload["facet"] for s in steps if s.op_cls is o.RestoreFacet}
     fields = [(s.payload["entity"], s.payload["field"]) for s in steps
               if s.op_cls in _FIELD_STEPS and s.payload["entity"] not in created]
-    records = list(dict.fromkeys([*created, *deleted, *tables, *removed, *(e for e, _f in fields)]))
+    # shown first: a record that is still there after this (an edited one), last one it takes away
+    records = list(dict.fromkeys([*(e for e, _f in fields), *deleted, *tables, *removed, *created]))
     if not records:
         return entry.description or "your last change", "", (None, None, None)
     first = records[0]
     field = fields[0][1] if fields and fields[0][0] == first else None
     table = tables.get(first) or removed.get(first) or _table_of(cx, first, field)
     where: Where = (table, to_str(first), field)
+    # the record the words name: the one of the kind of change they name
+    subject = next(iter([*created, *deleted, *tables, *removed]), first)
+    in_table = tables.get(subject) or removed.get(subject)
+    in_table = in_table or (table if subject == first else _table_of(cx, subject, None))
+    name, table_name = _name(cx, subject, in_table), _table_name(cx, in_table)
     if entry.description:
         what = entry.description
     elif created:
-        what = (f"adding {_name(cx, first, table)} to {_table_name(cx, table)}" if len(created) == 1
-                else f"{len(created)} new rows in {_table_name(cx, table)}")
+        what = f"adding {name} to {table_name}" if len(created) == 1 else f"{len(created)} new rows in {table_name}"
     elif deleted:
-        what = f"deleting {_name(cx, first, table)}" if len(deleted) == 1 else f"deleting {len(deleted)} rows"
+        what = f"deleting {name}" if len(deleted) == 1 else f"deleting {len(deleted)} rows"
     elif tables:
-        what = f"adding {_name(cx, first, table)} to {_table_name(cx, table)}"
+        what = f"adding {name} to {table_name}"
     elif removed:
-        what = f"removing {_name(cx, first, table)} from {_table_name(cx, table)}"
+        what = f"removing {name} from {table_name}"
     elif len(records) > 1:
-        what = f"changes to {len(records)} rows in {_table_name(cx, table)}"
+        what = f"changes to {len(records)} rows in {table_name}"
     else:
         names = list(dict.fromkeys(_field_name(cx, f) for _e, f in fields))
         shown = names[0] if len(names) == 1 else " and ".join([", ".join(names[:-1]), names[-1]])
-        what = f"{_name(cx, first, table)}'s {shown if len(names) <= 3 else f'{len(names)} fields'}"
+        what = f"{name}'s {shown if len(names) <= 3 else f'{len(names)} fields'}"
     value = [s for s in steps if s.op_cls in _VALUE_STEPS]
     one = len(fields) == 1 and len(value) == 1 and not (created or deleted or tables or removed)
     goes_to = _value(cx, value[0]) if one else None  # one field of one record: the value it goes to

@@ -464,6 +464,7 @@ export class Grid {
     const index = this.columns.findIndex((f) => f.id === at.field);
     const col = index >= 0 ? index + 1 : Math.max(1, this.active.col ?? 1);
     this.onDraft = false;
+    this.active = { row, col }; // one cell, not a block from the old selection
     this.extent = { row, col };
     this.changed = { record: at.record, field: at.field };
     clearTimeout(this.changedTimer);
