@@ -161,9 +161,10 @@ class App {
       grid.show(record, field);
       return true;
     }
-    const onTable = location.hash.replace(/^#\/?/, '').split('/')[2] === 't';
-    if (!go && !onTable) return false;
-    this.view(table).showAt = { record, field, until: Date.now() + 4000 };
+    const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+    if (parts[2] === 't' && parts[4] === 'r' && parts[5] === record) return true; // its form is open: it shows it
+    if (!go && parts[2] !== 't') return false;
+    this.view(table).showAt = { record, field, until: Date.now() + 10000 };
     this.view(table).scroll = null; // scroll to it, not to where the grid was left
     this.navigate(this.tableHref(table));
     return true;

@@ -443,7 +443,7 @@ export class Grid {
   /** Select and mark what undo or redo just changed (`App.showChange`): now if its row is shown,
    * else when the rows that have it arrive (a redone new record), for a few seconds. */
   show(record, field) {
-    this.view.showAt = { record, field, until: Date.now() + 4000 };
+    this.view.showAt = { record, field, until: Date.now() + 10000 };
     if (this.editing) return; // the refresh after the person's typing picks it up
     this.follow = null;
     this.refresh(true);
