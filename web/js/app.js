@@ -86,6 +86,7 @@ class App {
   notify(message, action = null) {
     const toast = $('toast');
     toast.textContent = message;
+    toast.classList.toggle('with-action', Boolean(action));
     if (action) {
       toast.append(h('button', {
         type: 'button', class: 'toast-action', onclick: () => { toast.hidden = true; action.run(); },
