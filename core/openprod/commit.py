@@ -169,7 +169,7 @@ def commit(cx: Context, prepared: Prepared, signature: bytes) -> Receipt:
     cx.conflicts.pending.clear()
     cx._chain_stored(cx.writer, bundle.hlc, digest)
     if tx.steps:
-        entry = Entry(bundle.bundle_id, tx.ops[0].ord, list(tx.steps), tx.kind)
+        entry = Entry(bundle.bundle_id, tx.ops[0].ord, list(tx.steps), tx.description)
         if tx.kind == "undo":
             cx._stacks.redo.append(entry)
         else:

@@ -41,6 +41,9 @@ class RecordWrites:
         self.began_since_commit = not staging and ws.since_commit()
         self.kind = kind
         self.meta = dict(meta or {})
+        # what this change is, in words, for its undo message ("12 pasted rows in Contacts"); local
+        # only, never in the bundle. Empty: undo words it from the change itself (`reverting.describe`)
+        self.description = ""
         self.staging = staging  # writes go into the active overlay, not into a bundle
         self.ops: list[o.Op] = []
         self.op_bytes: list[bytes] = []  # each op's wire bytes, encoded once (`bundle.build`)

@@ -39,7 +39,7 @@ class Entry:
     bundle_id: bytes
     ord: bytes  # ord of the bundle's first op: guards look for writes after it
     steps: list[Step] = field(default_factory=list)
-    description: str = ""
+    description: str = ""  # what the change was, in words, when its steps cannot say (`reverting.describe`)
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,10 @@ class UndoResult:
     done: bool
     message: str
     bundle_id: str | None = None  # the bundle whose effect was reversed
+    # where the change is, so the app can show it: the table, record and field (ids as text)
+    table: str | None = None
+    record: str | None = None
+    field: str | None = None
 
 
 # What a change that has no undo was, in words, by bundle kind.

@@ -93,11 +93,14 @@ def test_click_selected_then_enter_edits_the_same_cell(profile: Any, server: Any
 
     keys.press("Control+z")  # not in a text field: undo goes to the app, and undoes Ann's change
     expect(app.cell("Ann", "Role")).to_have_text("")
-    expect(page.locator("#toast")).to_contain_text("Undid")
+    expect(page.locator("#toast")).to_have_text('Undid: Ann\'s Role, back to empty')
     keys.press("Control+Shift+z")
     expect(app.cell("Ann", "Role")).to_have_text("Director")
+    # as in Sheets, undo and redo select the cell they changed (tests/browser/test_undo_shows.py)
+    assert editing(app)["row"] == rid(app, "Ann") and editing(app)["field"] == f"{CONTACTS}.role"
 
     # typing starts editing with what is typed; then arrows save and move, as in spreadsheets
+    keys.press("ArrowDown")
     keys.press("ArrowRight")  # Ben's Department
     keys.type("Sound")
     keys.press("ArrowUp")

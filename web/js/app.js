@@ -82,12 +82,19 @@ class App {
     return this.status.track(this.api.call(method, args));
   }
 
-  notify(message) {
+  /** Tell the person something, for a few seconds; `action` ({label, run}) adds a button that does it. */
+  notify(message, action = null) {
     const toast = $('toast');
     toast.textContent = message;
+    toast.classList.toggle('with-action', Boolean(action));
+    if (action) {
+      toast.append(h('button', {
+        type: 'button', class: 'toast-action', onclick: () => { toast.hidden = true; action.run(); },
+      }, action.label));
+    }
     toast.hidden = false;
     clearTimeout(this.toastTimer);
-    this.toastTimer = setTimeout(() => { toast.hidden = true; }, 6000);
+    this.toastTimer = setTimeout(() => { toast.hidden = true; }, action ? 10000 : 6000);
   }
 
   navigate(path) {
@@ -138,10 +145,30 @@ class App {
     if (!this.ws) return;
     try {
       const result = await this.write(which);
-      this.notify(result.message);
+      const elsewhere = result.done && result.table && !this.showChange(result);
+      this.notify(result.message, elsewhere ? { label: 'Show', run: () => this.showChange(result, true) } : null);
     } catch (err) {
       this.notify(`Not done: ${err.message}`);
     }
+  }
+
+  /** Take the person to what undo or redo changed, as Sheets does: the grid showing it selects and
+   * marks it; on another table's grid or form, that table opens there. Elsewhere (a document, the
+   * calling view) nothing moves unless `go` (the message's Show button): false then. */
+  showChange({ table, record, field }, go = false) {
+    if (!this.ws || !this.ws.info.tables.some((t) => t.id === table)) return false;
+    const grid = this.screen && this.screen.grid;
+    if (grid && grid.table.id === table) {
+      grid.show(record, field);
+      return true;
+    }
+    const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+    if (parts[2] === 't' && parts[4] === 'r' && parts[5] === record) return true; // its form is open: it shows it
+    if (!go && parts[2] !== 't') return false;
+    this.view(table).showAt = { record, field, until: Date.now() + 10000 };
+    this.view(table).scroll = null; // scroll to it, not to where the grid was left
+    this.navigate(this.tableHref(table));
+    return true;
   }
 
   onGlobalKey(event) {

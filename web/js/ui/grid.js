@@ -133,6 +133,10 @@ export class Grid {
     this.window = { start: 0, end: 0 };
     this.placeActive();
     this.renderWindow(true);
+    if (this.scrollPending) {
+      this.scrollPending = false;
+      this.scrollToCell(this.active);
+    }
     this.markSelection();
     if (focus) this.focus();
     this.onChange();
@@ -422,8 +426,11 @@ export class Grid {
       const index = this.rows.findIndex((r) => r.id === this.view.activeId);
       if (index >= 0) row = index;
     }
+    let col = this.active.col ?? 1;
+    const shown = this.takeShowAt();
+    if (shown) ({ row, col } = shown);
     row = Math.max(0, Math.min(row ?? 0, this.total - 1));
-    const col = Math.max(0, Math.min(this.active.col ?? 1, this.columns.length));
+    col = Math.max(0, Math.min(col, this.columns.length));
     const dRow = (this.extent.row ?? row) - (this.active.row ?? row); // a selected block keeps its shape
     const dCol = (this.extent.col ?? col) - (this.active.col ?? col);
     this.active = { row, col };
@@ -431,6 +438,39 @@ export class Grid {
       row: Math.max(0, Math.min(row + dRow, this.total - 1)), col: Math.max(0, Math.min(col + dCol, this.columns.length)),
     };
     this.remember();
+  }
+
+  /** Select and mark what undo or redo just changed (`App.showChange`): now if its row is shown,
+   * else when the rows that have it arrive (a redone new record), for a few seconds. */
+  show(record, field) {
+    this.view.showAt = { record, field, until: Date.now() + 10000 };
+    if (this.editing) return; // the refresh after the person's typing picks it up
+    this.follow = null;
+    this.refresh(true);
+  }
+
+  /** The cell `show` asked for, once its record is among the rows: it becomes the selection, and
+   * is marked until the mark fades. Null while it is not (still deleted, or filtered out). */
+  takeShowAt() {
+    const at = this.view.showAt;
+    if (!at) return null;
+    if (Date.now() > at.until) {
+      delete this.view.showAt;
+      return null;
+    }
+    const row = this.rows.findIndex((r) => r.id === at.record);
+    if (row < 0) return null;
+    delete this.view.showAt;
+    const index = this.columns.findIndex((f) => f.id === at.field);
+    const col = index >= 0 ? index + 1 : Math.max(1, this.active.col ?? 1);
+    this.onDraft = false;
+    this.active = { row, col }; // one cell, not a block from the old selection
+    this.extent = { row, col };
+    this.changed = { record: at.record, field: at.field };
+    clearTimeout(this.changedTimer);
+    this.changedTimer = setTimeout(() => { this.changed = null; this.markSelection(); }, 2500);
+    this.scrollPending = true;
+    return { row, col };
   }
 
   remember() {
@@ -501,6 +541,13 @@ export class Grid {
           if (c === right) el.classList.add('range-right');
         }
       }
+    }
+    for (const el of this.body.querySelectorAll('.just-changed')) el.classList.remove('just-changed');
+    const changed = this.changed ? this.rows.findIndex((r) => r.id === this.changed.record) : -1;
+    if (changed >= 0) { // what undo or redo changed: its cell (or its whole row) is marked briefly
+      const col = this.columns.findIndex((f) => f.id === this.changed.field) + 1;
+      const marked = col > 0 ? [this.cell(changed, col)] : this.body.querySelectorAll(`[data-row="${changed}"]`);
+      for (const el of marked) if (el) el.classList.add('just-changed');
     }
     const active = this.activeCell();
     if (active) {

@@ -146,6 +146,8 @@ class ImportApi:
         created = []
         if changed or creates:
             async with writes.transaction(self.ws) as tx:
+                if touched > 1:  # one cell or one row: undo words it from the change ("Ann's Role, back to …")
+                    tx.description = f"{touched} pasted rows in {tdef.display_name}"
                 for rid, fid, value in changed:
                     if value is None:
                         tx.clear_field(rid, fid)
@@ -175,6 +177,8 @@ class ImportApi:
         top = records[0]
         changed = 0
         async with writes.transaction(self.ws) as tx:
+            names = " and ".join(self.ws.schema.field(f).display_name for f in fields[:2])
+            tx.description = f"filling down {names if len(fields) <= 2 else f'{len(fields)} columns'}"
             for fid in fields:
                 fdef = self.ws.schema.field(fid)
                 if fdef.crdt is not None:
@@ -205,6 +209,8 @@ class ImportApi:
         targets = [(rid, fid) for rid in records for fid in fields if self.ws.records.value(rid, fid) is not None]
         if targets:
             async with writes.transaction(self.ws) as tx:
+                if len(targets) > 1:
+                    tx.description = f"clearing {len(targets)} cells"
                 for rid, fid in targets:
                     tx.clear_field(rid, fid)
         return {"cleared": len(targets)}

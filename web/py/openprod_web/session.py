@@ -26,6 +26,7 @@ from openprod import (
     Identity,
     OpenprodError,
     Signer,
+    UndoResult,
     ValidationError,
     Workspace,
     connect,
@@ -125,6 +126,12 @@ def read_backup(data: Any) -> str:
         return json.dumps({"ok": decode_backup(_as_bytes(data)).summary()})
     except BackupError as exc:
         return json.dumps({"error": {"type": "BackupError", "message": str(exc)}})
+
+
+def _undone(result: UndoResult) -> dict[str, Any]:
+    """What undo or redo did, and where: the app takes the person there (app.js showChange)."""
+    return {"done": result.done, "message": result.message, "table": result.table, "record": result.record,
+            "field": result.field}
 
 
 def _json_default(value: Any) -> Any:
@@ -724,12 +731,10 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
     async def m_undo(self) -> dict[str, Any]:
         """Reverse this person's latest change in this session (skipped, with a reason, if others built on it).
         While staging, steps back through the staged edits instead."""
-        result = await writes.undo(self.ws)
-        return {"done": result.done, "message": result.message}
+        return _undone(await writes.undo(self.ws))
 
     async def m_redo(self) -> dict[str, Any]:
-        result = await writes.undo(self.ws, redo=True)
-        return {"done": result.done, "message": result.message}
+        return _undone(await writes.undo(self.ws, redo=True))
 
     # --- copies and templates (openprod.fork) -----------------------------------------------
 
