@@ -115,24 +115,29 @@ def test_the_header_fits_at_both_tablet_sizes(profile: Any, server: Any, screens
 
 
 def test_the_sync_screen_backup_follows_publishing_and_its_targets_are_44px(
-        profile: Any, server: Any, screenshot_dir: Path) -> None:
-    app, ws = _open(profile, server)
+        profile: Any, debug_server: Any, screenshot_dir: Path) -> None:
+    app, ws = _open(profile, debug_server)
     page = app.page
     page.set_viewport_size(LANDSCAPE)
+    # a conflict (another person changed the same phone number): the Sync screen links to it
+    app.new_record({"Name": "Jane Doe"})
+    app.api("debugPeer", "create", {"display_name": "Jordan"})
+    app.edit_cell("Jane Doe", "Phone", "555-0101")
+    jane = page.locator("table.grid tbody tr[data-id]", has_text="Jane Doe").first.get_attribute("data-id")
+    app.api("debugPeer", "set_field", {"record": jane, "field": "contacts.Contacts.phone", "value": "555-0199"})
+    app.api("debugPeer", "deliver", {})
+    expect(app.cell("Jane Doe", "Phone")).to_have_class(re.compile(r"\bconflict\b"))
     page.locator("#sync-status").click()
     backup = page.locator(".sync-backup")
     expect(backup.get_by_role("heading", name="Backup")).to_be_visible()
     risky = backup.locator(".storage-risk").count() > 0  # said unless the browser keeps this site's storage
     if risky:
-        expect(backup).to_contain_text("only on this device")
+        expect(backup).to_contain_text("This workspace is only on this device")
     page.get_by_role("button", name="Publish to the relay").click()
     expect(page.get_by_role("heading", name="Invite people")).to_be_visible()
     if risky:  # no reload: the section says at once that the synced changes are safe on the relay
         expect(backup).to_contain_text("safe on the relay", timeout=20_000)
-        expect(backup).not_to_contain_text("only on this device")
-    # a conflict count as the sidebar badge shows it: the screen links to the conflicts
-    page.evaluate("(() => { const app = window.openprod.app; app.wsStatus = {...app.wsStatus, conflicts: 1};"
-                  " app.screen.onStatus(app.wsStatus); })()")
+        expect(backup).not_to_contain_text("This workspace is only on this device")
     link = page.locator(".sync-since a", has_text="1 conflict needs resolution")
     expect(link).to_be_visible()
     for size in (LANDSCAPE, PORTRAIT):
