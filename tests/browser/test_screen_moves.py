@@ -76,7 +76,8 @@ HEADER_BOXES = """() => {
       const line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.2;
       return {id: el.id || el.className, left: r.left, right: r.right, top: r.top, bottom: r.bottom,
         // its text runs past its box (an ellipsis, or cut): the width it needs against the width it has
-        cut: el.scrollWidth > el.clientWidth + 1,
+        cut: [el, ...el.querySelectorAll(':not(.visually-hidden)')].some((e) => e.scrollWidth > e.clientWidth + 1
+          || (e.clientHeight > 0 && e.scrollHeight > e.clientHeight + 1)),
         lines: el.id === 'ws-title' ? Math.round(el.getBoundingClientRect().height / line) : 1};
     })};
 }"""
