@@ -212,7 +212,11 @@ class App {
   async routeNow() {
     try {
       await this.routeScreen();
+      // Another screen starts at its top: the page's scroll position belongs to the screen left
+      // behind (the same address drawn again, after a sync or a save, keeps where the person was).
+      if (this.routedAddress !== undefined && this.routedAddress !== location.hash) window.scrollTo(0, 0);
     } finally {
+      this.routedAddress = location.hash;
       if (document.body.dataset.opening === 'replacing') delete document.body.dataset.opening; // opening.js leave()
       document.body.classList.remove('opening');
       $('opening-status').hidden = true;
@@ -352,6 +356,9 @@ class App {
     this.lastBackupAt = 0;
     // before the screen is drawn: a banner arriving later would push the screen down under a finger
     traced(await this.refreshStorageFirst() ? 'storage' : 'storage: not read yet, opened without it');
+    const early = this.earlySync;
+    this.earlySync = null;
+    if (early && early.workspace === id) this.showSync(early); // said before this.ws was set
     if (role === 'client') { // the owner tab syncs; ask it (its status also arrives as events)
       this.api.call('sync:status', {}).then((s) => this.showSync(s)).catch((err) => console.warn(err));
     }
@@ -395,7 +402,13 @@ class App {
   }
 
   showSync(status) {
-    if (!this.ws || !status || status.workspace !== this.ws.id) return;
+    if (status && (!this.ws || status.workspace !== this.ws.id)) {
+      // the sync engine of a workspace just created says its state before the page has opened it:
+      // kept for openWorkspace, so the header shows it from the start (not only after the first edit)
+      this.earlySync = status;
+      return;
+    }
+    if (!this.ws || !status) return;
     this.syncStatus = this.ws.role === 'client' ? { ...status, elsewhere: true } : status;
     if (this.isShared() !== Boolean(this.shared)) this.refreshStorage().catch((err) => console.warn(err)); // published now
     this.syncIndicator.show(this.syncStatus, this.ws.id);
@@ -415,6 +428,7 @@ class App {
       return;
     }
     $('ws-title').textContent = info.name;
+    $('ws-title').title = info.name; // the whole name, when the header ends it in "…"
     const parts = location.hash.replace(/^#\/?/, '').split('/');
     if (['sync', 'conflicts', 'staging', 'scripts', 'fields', 'rules'].includes(parts[2])) this.renderSidebar(null, parts[2]);
     else this.route();
@@ -425,6 +439,7 @@ class App {
     $('sidebar-toggle').hidden = !on;
     if (on) this.showSidebar(this.sidebarWanted());
     $('ws-title').textContent = on && this.ws ? this.ws.info.name : '';
+    $('ws-title').title = $('ws-title').textContent; // the whole name, when the header ends it in "…"
     document.body.classList.toggle('in-workspace', on);
     $('staging-toggle').hidden = !on;
     if (!on) {
@@ -483,6 +498,14 @@ class App {
 
   overlaySidebar() {
     return window.matchMedia('(max-width: 1000px)').matches;
+  }
+
+  /** A rotation moves between the two layouts: portrait closes the sidebar (it would cover the screen),
+   * landscape brings back what this device chose. */
+  watchRotation() {
+    window.matchMedia('(max-width: 1000px)').addEventListener('change', () => {
+      if (!this.sidebar.hidden) this.showSidebar(this.sidebarWanted());
+    });
   }
 
   sidebarWanted() {
@@ -749,6 +772,7 @@ export async function start(worker, kept = null, afterScreen = null) {
   $('identity-button').addEventListener('click', () => app.openIdentityDialog());
   $('staging-toggle').addEventListener('click', () => app.toggleStaging());
   $('sidebar-toggle').addEventListener('click', () => app.toggleSidebar());
+  app.watchRotation();
   // Over the screen (portrait): choosing a table closes the sidebar again, and Escape does.
   $('sidebar').addEventListener('click', (event) => {
     if (event.target.closest('a') && app.overlaySidebar()) app.showSidebar(false);

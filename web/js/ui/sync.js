@@ -275,12 +275,20 @@ export async function renderSync({ main, app }) {
     status = await call('watch');
     renderSummary();
     renderPanels();
+    showBackup();
   }
 
   const backup = h('div', { class: 'sync-backup' });
-  const showBackup = () => mount(backup, backupSection(app, {
-    risk: app.storageRisk || 'unknown', shared: status.state !== 'local', backupAt: app.lastBackupAt,
-  }));
+  let backupKey = '';
+  // Drawn again only when what it says changes (published or joined: "only on this device" no longer
+  // holds; the storage risk): a backup being made keeps its message.
+  const showBackup = () => {
+    const shown = { risk: app.storageRisk || 'unknown', shared: status.state !== 'local', backupAt: app.lastBackupAt };
+    const key = JSON.stringify([shown.risk, shown.shared]);
+    if (key === backupKey) return;
+    backupKey = key;
+    mount(backup, backupSection(app, shown));
+  };
   await app.refreshStorage();
   showBackup();
   const copies = h('div', { class: 'sync-copies' });
@@ -299,9 +307,13 @@ export async function renderSync({ main, app }) {
     onSync(next) {
       status = next;
       renderSummary();
+      showBackup();
       if (JSON.stringify([next.config.published, next.config.joined, next.owner, next.config.relay]) !== configKey) renderPanels();
     },
-    onStatus: () => renderSummary(), // the conflict count changed
+    onStatus: () => { // the conflict count changed, or a banner came or went (the storage risk read)
+      renderSummary();
+      showBackup();
+    },
     refresh: async () => renderSummary(),
   };
 }

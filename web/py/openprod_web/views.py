@@ -5,6 +5,7 @@ openprod.export); this module turns it into JSON and into files to download."""
 from __future__ import annotations
 
 import base64
+import datetime
 import re
 from typing import Any
 
@@ -24,9 +25,19 @@ def _tables_of(etype: EdgeTypeDef, end: str) -> list[str]:
     return [*etype.source_tables, *etype.source_tables_hint]
 
 
-def filename(name: str, extension: str, day: str | None = None) -> str:
-    stem = re.sub(r"[^\w\- ]+", "", name).strip().replace(" ", "-") or "export"
-    return f"{stem}{'-' + day if day else ''}.{extension}"
+def _safe(part: str) -> str:
+    """A name part any file system keeps: no path separators, colons or other reserved characters
+    (Windows, macOS, USB sticks), no control characters, no leading or trailing dots and spaces."""
+    cleaned = re.sub(r'[\\/:*?"<>|\x00-\x1f\x7f]+', " ", part)
+    return re.sub(r"\s+", " ", cleaned).strip(" .")[:80].strip(" .")
+
+
+def filename(show: str, sheet: str, extension: str, day: str | None = None) -> str:
+    """Named after the show and the sheet ("Hamlet - LX Cues - 2026-12-07.csv"), so a download folder
+    full of exports says which show each came from, and the day it shows (a dated document) or was made."""
+    when = day if day and re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) else datetime.date.today().isoformat()
+    parts = [p for p in (_safe(show), _safe(sheet)) if p] or ["Export"]
+    return f"{' - '.join(parts)} - {when}.{extension}"
 
 
 class ViewsApi:
@@ -121,10 +132,11 @@ class ViewsApi:
         result = self.ws.views.run(found, also=self._also(found, day, offset))
         shown_day = day if found.definition.get("date_field") else None
         if format == "csv":
-            return {"filename": filename(found.name, "csv", shown_day), "mime": "text/csv", "text": to_csv(result)}
+            return {"filename": filename(self.ws.name, found.name, "csv", shown_day), "mime": "text/csv",
+                    "text": to_csv(result)}
         if format == "xlsx":
             data = to_xlsx(result)
-            return {"filename": filename(found.name, "xlsx", shown_day), "mime": XLSX_MIME,
+            return {"filename": filename(self.ws.name, found.name, "xlsx", shown_day), "mime": XLSX_MIME,
                     "base64": base64.b64encode(data).decode("ascii")}
         raise ValidationError(f"export as csv or xlsx, not {format!r}")
 
