@@ -207,7 +207,8 @@ def test_a_new_row_typed_with_clicks_between_its_cells_stays_one_record(profile:
 
 
 @pytest.mark.chromium_only(reason="touch taps need a touch-enabled page (Playwright's has_touch); WebKitGTK's "
-                           "WebDriver sends a touch pointer action as a mouse click (pointerType mouse)")
+                           "WebDriver sends a touch pointer action as a mouse click (pointerType mouse, checked in "
+                           "session 17); the mouse-click test runs in both engines")
 def test_a_new_row_typed_with_taps_between_its_cells_stays_one_record(new_context: Any, server: Any) -> None:
     """On a tablet: a tap on another cell of the + row selects it at once (it was swallowed: a second tap
     was needed), typing or a second tap edits it, and it all goes to the record the Name made."""
