@@ -334,12 +334,20 @@ export class Grid {
     return h('td', attrs, formatValue(field, value), cellMarks(flag));
   }
 
+  /** What was typed across the + row while the record it made is being saved and not yet drawn: kept in
+   * view there (the row went blank until the record appeared), else null. */
+  savingRow() {
+    const follow = this.follow;
+    return follow && !(follow.id && this.rows.some((r) => r.id === follow.id)) ? follow.shown : null;
+  }
+
   /** The row below the last: what is typed there becomes a new record (with the fields' defaults). */
   renderDraftRow(r) {
     const tds = [h('th', { scope: 'row', role: 'rowheader', class: 'open-col draft-head', tabindex: -1, dataset: { row: r, col: 0 } },
       h('span', { 'aria-hidden': 'true' }, '+'), h('span', { class: 'visually-hidden' }, 'New record: type in any cell of this row'))];
+    const saving = this.savingRow();
     this.columns.forEach((field, i) => {
-      const typed = this.draft[field.id];
+      const typed = this.draft[field.id] ?? (saving ? saving[field.id] ?? undefined : undefined);
       const shown = typed !== undefined ? typed : field.default !== undefined && field.default !== null ? formatValue(field, field.default) : '';
       tds.push(h('td', {
         role: 'gridcell', tabindex: -1, dataset: { row: r, col: i + 1, field: field.id, type: field.type },
@@ -804,7 +812,8 @@ export class Grid {
         : `${field.display_name} cannot be edited in the grid.`);
       return;
     }
-    const original = row ? inputValue(field, row.values[field.id]) : (this.draft[field.id] ?? '');
+    const saving = row ? null : this.savingRow();
+    const original = row ? inputValue(field, row.values[field.id]) : (this.draft[field.id] ?? (saving && saving[field.id]) ?? '');
     const input = h('input', {
       ...inputAttrs(field), class: 'cell-editor', value: initial ?? original,
       'aria-label': `${field.display_name} of ${row ? this.rowLabel(row) : 'the new record'}: editing`,
@@ -858,7 +867,7 @@ export class Grid {
       mount(cell, formatValue(field, row.values[field.id]), cellMarks(this.flagFor(row.id, field.id)));
       if (commit && text !== original) this.saveCell(row, field, text === '' ? null : text, cell);
     } else {
-      mount(cell, this.draft[field.id] ?? '');
+      mount(cell, this.draft[field.id] ?? (this.savingRow() || {})[field.id] ?? '');
       if (commit && text !== original) this.setDraft(field, text, { across });
     }
     if (this.deferred) {
@@ -944,7 +953,7 @@ export class Grid {
       values[id] = f && f.type === 'boolean' ? value === 'Yes' : value;
     }
     this.draft = {}; // the new row is free for the next record at once, while this one is saved
-    const follow = across ? { id: null, pending: {} } : null;
+    const follow = across ? { id: null, pending: {}, shown: { ...typed } } : null;
     this.follow = follow;
     this.renderWindow(true);
     try {
@@ -967,6 +976,7 @@ export class Grid {
   /** A value typed in the new row while it is the row of a record just created from it (`follow`). */
   followValue(follow, field, text, across) {
     const value = text === undefined || text === '' ? null : text;
+    follow.shown[field.id] = value;
     if (follow.id) this.saveFollowed(follow, field.id, value);
     else follow.pending[field.id] = value; // the record is still being saved: sent once it has its id
     if (!across) this.follow = null; // Enter: the new row is for the next record
