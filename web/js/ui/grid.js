@@ -172,7 +172,7 @@ export class Grid {
       onpointerdown: (e) => this.onPointerDown(e),
       onpointermove: (e) => this.onPointerMove(e),
       onpointerup: (e) => this.onPointerUp(e),
-      onpointercancel: () => { this.drag = null; },
+      onpointercancel: () => { this.drag = null; this.press = null; }, // a touch that scrolled: no tap
       ondblclick: (e) => this.onDoubleClick(e),
       onclick: (e) => this.onClick(e),
       oncopy: (e) => this.onCopy(e, false),
@@ -338,12 +338,20 @@ export class Grid {
     return h('td', attrs, formatValue(field, value), cellMarks(flag));
   }
 
+  /** What was typed across the + row while the record it made is being saved and not yet drawn: kept in
+   * view there (the row went blank until the record appeared), else null. */
+  savingRow() {
+    const follow = this.follow;
+    return follow && !(follow.id && this.rows.some((r) => r.id === follow.id)) ? follow.shown : null;
+  }
+
   /** The row below the last: what is typed there becomes a new record (with the fields' defaults). */
   renderDraftRow(r) {
     const tds = [h('th', { scope: 'row', role: 'rowheader', class: 'open-col draft-head', tabindex: -1, dataset: { row: r, col: 0 } },
       h('span', { 'aria-hidden': 'true' }, '+'), h('span', { class: 'visually-hidden' }, 'New record: type in any cell of this row'))];
+    const saving = this.savingRow();
     this.columns.forEach((field, i) => {
-      const typed = this.draft[field.id];
+      const typed = this.draft[field.id] ?? (saving ? saving[field.id] ?? undefined : undefined);
       const shown = typed !== undefined ? typed : field.default !== undefined && field.default !== null ? formatValue(field, field.default) : '';
       tds.push(h('td', {
         role: 'gridcell', tabindex: -1, dataset: { row: r, col: i + 1, field: field.id, type: field.type },
@@ -622,10 +630,14 @@ export class Grid {
     const row = Number(cell.dataset.row);
     const col = Number(cell.dataset.col);
     this.tapWasActive = !this.isBlock() && this.active.row === row && this.active.col === col;
+    // The cell pressed, kept for the tap's click (the editor's blur may redraw the row under the finger)
+    this.press = { row, col, newRow: Boolean(cell.closest('tr[data-draft]')), follows: false };
+    this.tapped = false;
     if (event.pointerType !== 'mouse' || event.button !== 0) return; // touch: a drag scrolls; act on the tap
-    if (this.editing) this.finishEdit(true, 0, 0, false);
-    if (event.shiftKey) this.setActive(row, col, { extend: true });
-    else this.setActive(row, col);
+    if (this.editing) this.finishEditFor(this.press);
+    const target = this.pressedRow(this.press);
+    if (event.shiftKey) this.setActive(target, col, { extend: true });
+    else this.setActive(target, col);
     this.drag = { kind: 'select' };
     event.preventDefault(); // no text selection while selecting cells; focus is set by setActive
   }
@@ -640,7 +652,13 @@ export class Grid {
     if (row !== this.extent.row || col !== this.extent.col) this.setActive(row, col, { extend: true, focus: false });
   }
 
-  onPointerUp() {
+  onPointerUp(event) {
+    const press = this.press;
+    if (press && event.pointerType !== 'mouse') { // touch and pen: the tap, acted on now
+      this.press = null;
+      this.tapped = true; // its click, which comes after the editor's blur, has nothing left to do
+      this.tap(press);
+    }
     if (this.drag) {
       this.drag = null;
       this.focus();
@@ -663,15 +681,39 @@ export class Grid {
     event.target.addEventListener('pointercancel', up, { once: true });
   }
 
+  /** An edit ended by a press on another cell. A press on the + row while typing in the + row is a move
+   * along that row (as Tab is): what is typed next goes to the record the row became, not a new one. */
+  finishEditFor(press) {
+    press.follows = press.newRow && !this.editing.row;
+    this.finishEdit(true, 0, 0, false, press.follows);
+  }
+
+  /** The row a press selects: the + row's index now (a record made from it may have been drawn above
+   * it), or the record's row when the selection followed the row typed across to it. */
+  pressedRow(press) {
+    if (!press.newRow) return press.row;
+    return press.follows && this.active.row < this.rows.length ? this.active.row : this.rows.length;
+  }
+
+  /** A tap (touch, pen) on a cell: it selects the cell, and a second tap edits it (as in Sheets). It is
+   * acted on at pointerup, not at its click: the editor's blur, between the two, redraws the row being
+   * typed, and the click of a tap whose cell was redrawn never came (the tap was swallowed). */
+  tap(press) {
+    if (this.editing) this.finishEditFor(press);
+    if (this.tapWasActive && press.col > 0) this.activate();
+    else this.setActive(this.pressedRow(press), press.col);
+  }
+
   onClick(event) {
+    const tapped = this.tapped;
+    this.tapped = false;
+    this.press = null;
     if (event.target.closest('a, button, .range-handle, .col-resize')) return;
     const cell = this.cellAt(event.target);
-    if (!cell || this.editing) return;
+    if (!cell || this.editing || tapped) return;
     if (this.pointerType === 'mouse') return; // handled on pointerdown; a click on the selected cell only selects
-    const row = Number(cell.dataset.row);
-    const col = Number(cell.dataset.col);
-    if (this.tapWasActive && col > 0) this.activate(); // a second tap edits (touch and pen)
-    else this.setActive(row, col);
+    // a click with no pointerup before it (assistive technology): as a tap
+    this.tap({ row: Number(cell.dataset.row), col: Number(cell.dataset.col), newRow: false, follows: false });
   }
 
   onDoubleClick(event) {
@@ -817,12 +859,17 @@ export class Grid {
         : `${field.display_name} cannot be edited in the grid.`);
       return;
     }
-    const original = row ? inputValue(field, row.values[field.id]) : (this.draft[field.id] ?? '');
+    const saving = row ? null : this.savingRow();
+    const original = row ? inputValue(field, row.values[field.id]) : (this.draft[field.id] ?? (saving && saving[field.id]) ?? '');
     const input = h('input', {
       ...inputAttrs(field), class: 'cell-editor', value: initial ?? original,
       'aria-label': `${field.display_name} of ${row ? this.rowLabel(row) : 'the new record'}: editing`,
       onkeydown: (e) => this.onEditorKey(e),
-      onblur: () => { if (this.editing && this.editing.input === input) this.finishEdit(true, 0, 0, false); },
+      onblur: () => {
+        if (!this.editing || this.editing.input !== input) return;
+        if (this.press) this.finishEditFor(this.press); // a tap on another cell (touch: the edit ends here)
+        else this.finishEdit(true, 0, 0, false);
+      },
     });
     for (const handle of cell.querySelectorAll('.range-handle')) handle.remove();
     this.editing = { input, field, row, cell, tr: cell.closest('tr'), index, original, typed: initial !== null };
@@ -856,7 +903,7 @@ export class Grid {
   }
 
   /** Leave edit mode: save if asked and changed, then move the active cell. */
-  finishEdit(commit, dRow, dCol, refocus = true) {
+  finishEdit(commit, dRow, dCol, refocus = true, across = dRow === 0 && refocus) {
     const editing = this.editing;
     if (!editing) return;
     this.editing = null;
@@ -867,8 +914,8 @@ export class Grid {
       mount(cell, formatValue(field, row.values[field.id]), cellMarks(this.flagFor(row.id, field.id)));
       if (commit && text !== original) this.saveCell(row, field, text === '' ? null : text, cell);
     } else {
-      mount(cell, this.draft[field.id] ?? '');
-      if (commit && text !== original) this.setDraft(field, text, { across: dRow === 0 && refocus });
+      mount(cell, this.draft[field.id] ?? (this.savingRow() || {})[field.id] ?? '');
+      if (commit && text !== original) this.setDraft(field, text, { across });
     }
     if (this.deferred) {
       const data = this.deferred;
@@ -953,7 +1000,7 @@ export class Grid {
       values[id] = f && f.type === 'boolean' ? value === 'Yes' : value;
     }
     this.draft = {}; // the new row is free for the next record at once, while this one is saved
-    const follow = across ? { id: null, pending: {} } : null;
+    const follow = across ? { id: null, pending: {}, shown: { ...typed } } : null;
     this.follow = follow;
     this.renderWindow(true);
     try {
@@ -976,6 +1023,7 @@ export class Grid {
   /** A value typed in the new row while it is the row of a record just created from it (`follow`). */
   followValue(follow, field, text, across) {
     const value = text === undefined || text === '' ? null : text;
+    follow.shown[field.id] = value;
     if (follow.id) this.saveFollowed(follow, field.id, value);
     else follow.pending[field.id] = value; // the record is still being saved: sent once it has its id
     if (!across) this.follow = null; // Enter: the new row is for the next record
