@@ -128,10 +128,14 @@ def _live_list(cx: Context, cue_list: IdLike) -> bytes:
 
 
 def _scene_path(cx: Context, table: str) -> str | None:
-    """The column path to a cue's scene title, when the cue's table links to scenes."""
+    """The column path to a cue's scene title, when the cue's table links to scenes. The title is
+    named by its full id: a bare "title" is ambiguous once two other tables have one (Events and
+    Reports), and without a scenes table in the workspace there is no scene to show."""
     for etype in cx.schema.edge_types.values():
         if etype.name == "in_scene" and table in etype.source_tables:
-            return f"{etype.id}->target.title"
+            for target in (*etype.target_tables, *etype.target_tables_hint):
+                if f"{target}.title" in cx.schema.fields:
+                    return f"{etype.id}->target.{target}.title"
     return None
 
 

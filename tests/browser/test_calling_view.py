@@ -381,8 +381,8 @@ def test_the_stage_management_template_gives_a_cue_list_to_call(
         profile: Any, engine: str, server: Any, screenshot_dir: Path) -> None:
     """A workspace from the Stage Management template (it promises the calling script) has a cue list
     with its example cues in order: "Call the show" opens it and GO moves through it. The cue's record
-    does not offer the list it is already in. The template has no Reports module: the note box says
-    notes are off, in words that fit it."""
+    does not offer the list it is already in. The template keeps reports: a note taken while calling
+    goes to today's performance report."""
     app = AppPage(profile.new_page()).open(server.url)
     app.ensure_identity("Alice Stage")
     page = app.page
@@ -404,8 +404,12 @@ def test_the_stage_management_template_gives_a_cue_list_to_call(
     page.keyboard.press("Space")
     expect(calling).to_have_attribute("data-index", "0")
     expect(page.locator(".cue-box.current .cue-number")).to_have_text("Cue 1")
+    # the template keeps reports, so the calling view's notes have somewhere to go
     expect(page.locator(".note-status")).to_have_text(
-        "Show notes are off for this show: add the Reports module to keep them.")
+        "Notes go to today’s performance report, with the time and the cue.")
+    page.get_by_label("Show note").fill("Late GO on cue 1")
+    page.get_by_role("button", name="Add note").click()
+    expect(page.locator(".note-status")).to_contain_text("Late GO on cue 1")
     list_url = page.url
 
     def show_calling() -> None:

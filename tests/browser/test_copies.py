@@ -59,7 +59,7 @@ def test_template_copy_for_the_tour_and_save_as_template(profile: Any, server_fa
     template_button.click()
     original = _words_then_open(app)
     info = app.call("info")
-    assert {m["name"] for m in info["modules"]} == {"contacts", "schedule", "sm", "lighting"}
+    assert {m["name"] for m in info["modules"]} == {"contacts", "schedule", "sm", "lighting", "reports"}
     people = app.call("rows", table="contacts.Contacts")
     assert "Stage Manager (example)" in str(people)
 
@@ -105,7 +105,7 @@ def test_template_copy_for_the_tour_and_save_as_template(profile: Any, server_fa
     file_name, data = page.evaluate(READ_LINK, "a.template-file")
     assert file_name == "Macbeth.openprod-template"
     template = decode_template(base64.b64decode(data))
-    assert template.records == [] and len(template.modules) == 4 and template.mappings
+    assert template.records == [] and len(template.modules) == 5 and template.mappings
 
     # an unknown template is refused, and nothing is made
     with pytest.raises(Exception, match="unknown template"):

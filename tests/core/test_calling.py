@@ -9,7 +9,7 @@ import cbor2
 import pytest
 from test_crafted_bundles import expect_refused, parts, resign
 
-from helpers import sync
+from helpers import make_peer, sync
 from openprod import NotFoundError, ValidationError, decode_bundle
 from openprod.ids import to_str
 
@@ -227,3 +227,39 @@ def test_a_cue_with_no_label_is_named_by_its_number_in_messages(show) -> None:  
     with alice.ws.transaction() as tx:
         tx.set_field(bare, "lighting.LightingCues.label", "Sunset")
     assert alice.ws.records.label(bare) == "Sunset"
+
+
+NOTEBOOK = """
+[module]
+name = "notebook"
+version = "1.0.0"
+display_name = "Notebook"
+
+[table.Pages]
+display_name = "Pages"
+
+[table.Pages.fields.title]
+type = "string"
+display_name = "Title"
+"""
+
+
+@pytest.mark.parametrize("scenes", [False, True])
+def test_a_cue_list_is_called_whatever_other_tables_have_a_title(tmp_path, clock, scenes) -> None:  # type: ignore[no-untyped-def]
+    """Schedule's Events and another module's table both have a "title": the scene column names the
+    Scenes table's own title, so the list can still be called (it failed as "'title' is ambiguous"
+    in a show with Schedule, Lighting and Reports and no Scenes); without Scenes there is no scene."""
+    modules = ("schedule", "scenes", "lighting") if scenes else ("schedule", "lighting")
+    alice = make_peer("Alice", str(tmp_path / "alice.db"), clock, seed=1, modules=modules)
+    with alice.ws.transaction(kind="module") as tx:
+        tx.adopt_module(NOTEBOOK)
+    with alice.ws.transaction() as tx:
+        act = tx.create_record("lighting.CueLists", {"name": "Act 1"})
+        cue = tx.create_record("lighting.LightingCues", {"cue_number": "1", "label": "House to half"})
+        tx.create_ordered_edge("lighting.in_cue_list", cue, act)
+        if scenes:
+            storm = tx.create_record("scenes.Scenes", {"title": "The storm", "act": 1, "number": 2})
+            tx.create_edge("lighting.in_scene", cue, storm)
+    sheet = alice.ws.calling.sheet(act)
+    scene = "The storm" if scenes else None
+    assert [(c.number, c.label, c.scene) for c in sheet.cues] == [("1", "House to half", scene)]

@@ -263,6 +263,10 @@ class Session(ConflictsApi, StagingApi, ImportApi, LinksApi, ViewsApi, CallingAp
             from openprod.fork import stage_management_template
 
             await session._plant(stage_management_template(), schema=True)
+            # a stage manager's show keeps reports (the calling view's notes go to one): the core's
+            # template cannot carry the web app's own module, and the app has no screen to add it later
+            async with writes.transaction(ws, kind="module") as tx:
+                tx.adopt_module(manifests["reports"])
             return session
         if chosen:
             async with writes.transaction(ws, kind="module") as tx:
