@@ -168,6 +168,18 @@ def _field_in(schema: Schema, name: str, tables: list[str]) -> Any:
         raise ViewError(str(exc)) from None
 
 
+def _across(schema: Schema, kind: str, edef: EdgeTypeDef, name: str, tables: list[str]) -> Step:
+    """A field read across a link. When the link's end names tables (declared or hinted) and none of
+    them is in this workspace (a lighting cue sheet's Scene column in a show without Scenes), the
+    column reads that table's field and shows nothing, rather than looking the name up in every
+    other table: a bare "title" is then Events' or Reports' (or ambiguous, and the whole document
+    failed to open)."""
+    if tables and not any(t in schema.tables for t in tables) and name.count(".") < 2:
+        return Step(kind, f"{tables[0]}.{name}", edef.id)
+    fdef = _field_in(schema, name, tables)
+    return Step(kind, fdef.id, edef.id, type=fdef.type)
+
+
 def _step(schema: Schema, table: str, text: str) -> Step:
     from .modules import property_def
 
@@ -179,12 +191,10 @@ def _step(schema: Schema, table: str, text: str) -> Step:
 
     if m := _OUT.match(text):
         edef = edge(m[1])
-        fdef = _field_in(schema, m[2], _edge_tables(edef, "target"))
-        return Step("out", fdef.id, edef.id, type=fdef.type)
+        return _across(schema, "out", edef, m[2], _edge_tables(edef, "target"))
     if m := _IN.match(text):
         edef = edge(m[1])
-        fdef = _field_in(schema, m[2], _edge_tables(edef, "source"))
-        return Step("in", fdef.id, edef.id, type=fdef.type)
+        return _across(schema, "in", edef, m[2], _edge_tables(edef, "source"))
     if m := _IN_PROP.match(text):
         edef = edge(m[1])
         try:

@@ -232,3 +232,35 @@ def test_xlsx_opens_with_openpyxl_and_shows_the_same_cells(show) -> None:  # typ
     cues = openpyxl.load_workbook(io.BytesIO(to_xlsx(ws.views.run("lighting.CueSheet")))).active
     assert [[c.value for c in row] for row in cues.iter_rows(max_col=3)][1:] == [
         ["Act 1", "1", 3], ["Act 1", "2", 4], ["Act 1", "2A", 4], ["Act 1", "10.10", 9]]
+
+
+TITLED = """
+[module]
+name = "notebook"
+version = "1.0.0"
+display_name = "Notebook"
+
+[table.Pages]
+display_name = "Pages"
+
+[table.Pages.fields.title]
+type = "string"
+display_name = "Title"
+"""
+
+
+def test_a_cue_sheet_opens_in_a_show_without_scenes_whatever_else_has_a_title(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The Lighting cue sheet's Scene column reads a linked scene's title. In a show without the
+    Scenes module, where Events and another table both have a "title", the document failed to open
+    ("'title' is ambiguous"); now it opens and the Scene column is empty."""
+    alice = make_peer("Alice", str(tmp_path / "a.db"), ManualClock(), seed=1, modules=("schedule", "lighting"))
+    with alice.ws.transaction(kind="module") as tx:
+        tx.adopt_module(TITLED)
+    with alice.ws.transaction() as tx:
+        event = tx.create_record("schedule.Events", {"title": "Tech"})
+        cue = tx.create_record("lighting.LightingCues", {"cue_number": "1", "label": "House to half"})
+        tx.create_edge("lighting.in_scene", cue, event)  # an odd link: still not a scene
+    sheet = next(v for v in alice.ws.views.list() if v.name == "Lighting cue sheet")
+    result = alice.ws.views.run(sheet)
+    scene = [c.label for c in result.columns].index("Scene")
+    assert [row.cells[scene] for group in result.groups for row in group.rows] == [None]
