@@ -99,7 +99,7 @@ def test_the_screens_say_it_in_a_stage_managers_words(profile: Any, server: Any)
     expect(banner.get_by_role("button", name="Save all")).to_be_visible()
     expect(page.locator("#save-status")).to_contain_text("Kept on this device for review, not saved yet")
     page.get_by_role("link", name=re.compile("^Review before saving")).click()
-    expect(page.get_by_role("heading", name="Review before saving", level=1)).to_be_visible()
+    expect(page.locator("h1#staging-title")).to_have_text("Review before saving")
     expect(page.get_by_role("heading", name=re.compile("^Now reviewing"))).to_be_visible()
     main = page.locator("#main").inner_text()
     assert not re.search(r"\b(stag(ed|ing)|stash|commit)", main, re.IGNORECASE), main
