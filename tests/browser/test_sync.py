@@ -258,15 +258,15 @@ def test_browsers_sync_directly_over_webrtc_with_the_relay_only_signalling_and_d
         ("peer", "webrtc")]
 
     # staging in Alice's browser: Bob changes the same field for real, the drift badge appears
-    alice.page.get_by_role("button", name="Staging", exact=True).click()
+    alice.page.get_by_role("button", name="Review before saving", exact=True).click()
     alice.edit_cell("Jane Doe", "Role", "Director")
     expect(alice.cell("Jane Doe", "Role")).to_have_class(re.compile(r"\bstaged\b"))
     bob.edit_cell("Jane Doe", "Role", "Stage manager")
     role = alice.cell("Jane Doe", "Role")
     expect(role).to_have_class(re.compile(r"\bdrift\b"))
     expect(role).to_contain_text("Director")
-    banner = alice.page.get_by_role("region", name="Staging", exact=True)
-    expect(banner).to_contain_text("1 field changed underneath")
+    banner = alice.page.get_by_role("region", name="Review before saving", exact=True)
+    expect(banner).to_contain_text("1 field changed by someone else meanwhile")
     alice.cell("Jane Doe", "Name").click()
     alice.page.keyboard.press("ArrowRight")
     expect(alice.page.locator(".cell-info")).to_contain_text(
