@@ -211,7 +211,8 @@ def test_staging_drift_badge_keep_mine_commit_and_reload(profile: Any, engine: s
 
     # knockout of one field, then discard
     page.get_by_role("button", name="Review before saving", exact=True).click()
-    expect(page.get_by_role("button", name="Review before saving", exact=True)).to_have_attribute("aria-pressed", "true")
+    toggle = page.get_by_role("button", name="Review before saving", exact=True)
+    expect(toggle).to_have_attribute("aria-pressed", "true")
     app.call("set_cell", record=jane, field=f"{CONTACTS}.email", value="jane@example.org")
     app.call("set_cell", record=jane, field=f"{CONTACTS}.phone", value="555-0101")
     page.goto(f"{debug_server.url}#/w/{ws}/staging")

@@ -262,7 +262,8 @@ def test_import_reports_every_bad_row_and_imports_nothing_until_fixed(profile: A
     dialog.get_by_label("or paste rows here, with the column names first").fill(
         "Email\tName\tDepartment\np3@show.org\tPerson 03 (Pat)\tLighting\nnew@show.org\tNew Person\tSound\n")
     dialog.get_by_role("button", name="Check").click()
-    expect(dialog.locator(".import-facts")).to_contain_text("separated by tabs. Records you already have are found by Name.")
+    expect(dialog.locator(".import-facts")).to_contain_text(
+        "separated by tabs. Records you already have are found by Name.")
     dialog.get_by_label("Find records you already have by").select_option(label="Email")
     expect(dialog.locator(".import-facts")).to_contain_text("Records you already have are found by Email.")
     expect(dialog.locator(".preview-summary")).to_have_text("1 new record, 1 row matches a record you already have.")

@@ -231,7 +231,8 @@ def _trigger_form(page: Any, name: str, field: str, script: str, cue: str, write
     page.get_by_label("Only when (optional)").fill(when)
     page.get_by_label("Run this script").select_option(label=script)
     page.get_by_label("Cue", exact=True).fill(cue)
-    page.get_by_label("Save them straight away" if commit else "Wait for me to review them (Review before saving)").check()
+    page.get_by_label("Save them straight away" if commit
+                      else "Wait for me to review them (Review before saving)").check()
     page.get_by_label("Fields the script changes").select_option(label=writes)
 
 

@@ -48,7 +48,8 @@ def test_a_refused_paste_counts_each_row_once_and_lists_each_problem(profile: An
 
     draft.nth(first[0] - 1).click()
     page.evaluate(PASTE, "40,5\tBad comma\tlots")  # one row, two bad cells
-    expect(dialog.locator(".paste-problem-count")).to_contain_text("1 pasted row cannot be pasted here: it has 2 problems")
+    expect(dialog.locator(".paste-problem-count")).to_contain_text(
+        "1 pasted row cannot be pasted here: it has 2 problems")
     expect(dialog.locator(".problem-list li")).to_have_count(2)
     dialog.get_by_role("button", name="OK").click()
     expect(dialog).to_be_hidden()
@@ -85,7 +86,8 @@ def test_the_screens_say_it_in_a_stage_managers_words(profile: Any, server: Any)
 
     page.goto(f"{server.url}#/w/{ws}/sync")
     since = page.locator(".sync-since")
-    expect(since).to_contain_text("Not shared yet: nobody else has this workspace. To work on it with others, publish it below.")
+    expect(since).to_contain_text(
+        "Not shared yet: nobody else has this workspace. To work on it with others, publish it below.")
     assert "since you last synced" not in since.inner_text()
 
     page.goto(f"{server.url}#/w/{ws}/t/contacts.Contacts")
@@ -110,7 +112,8 @@ def test_the_screens_say_it_in_a_stage_managers_words(profile: Any, server: Any)
     app.wait_grid()
     page.get_by_role("button", name=re.compile("^Import")).click()
     dialog = page.get_by_role("dialog", name=re.compile("^Import into"))
-    dialog.get_by_label("or paste rows here, with the column names first").fill("Name\tRole\nJane Doe\tSM\nBo Ash\tASM\n")
+    pasted = dialog.get_by_label("or paste rows here, with the column names first")
+    pasted.fill("Name\tRole\nJane Doe\tSM\nBo Ash\tASM\n")
     dialog.get_by_role("button", name="Check").click()
     expect(dialog.locator(".preview-summary")).to_have_text(
         "1 new record, 1 row matches a record you already have.")
