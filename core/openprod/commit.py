@@ -80,7 +80,8 @@ def begin(cx: Context, kind: str, meta: dict[str, Any] | None, staging: bool) ->
         raise ValidationError(f"unknown kind of change {kind!r}; known: {', '.join(sorted(BUNDLE_KINDS))}")
     if staging and cx.overlays.active() is not None and kind not in ("overlay", "undo", "redo"):
         if kind in ("module", "workspace"):
-            raise ValidationError("changes to the workspace itself cannot be staged; stash the overlay first")
+            raise ValidationError("changes to the workspace itself cannot wait for review; "
+                                  "set your changes to review aside first")
         cx.overlays.ensure_view()  # writes are validated against what the overlay shows
         cx._tx = Transaction(cx, kind, meta, staging=True)
         return cx._tx

@@ -99,7 +99,8 @@ def _described(ws: Context, target: bytes, key: str, field: str) -> tuple[bool, 
         fdef = ws.schema.fields.get(field) or ws.schema.fields.get(key)
         if fdef is None:
             return None
-        return False, ws.schema.tables[fdef.table].display_name, ws._record_label(target), fdef.display_name
+        table = ws.schema.tables[fdef.table].display_name
+        return False, table, ws._record_label(target, fdef.id), fdef.display_name
     edge = edge_state(ws.conn, target)
     if edge is None or not edge[3] or edge[1] is None:
         return None

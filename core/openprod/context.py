@@ -349,13 +349,17 @@ class Context:
         """How a record is named in messages (TableDef.name_from), else the start of its id."""
         return self._record_label(self.redirects.resolve(as_id(record, "record id")))
 
-    def _record_label(self, entity: bytes) -> str:
+    def _record_label(self, entity: bytes, besides: str | None = None) -> str:
+        """`besides`: a field not to name the record by when another naming field has a value (a
+        conflict on a cue's label names the row "Cue 18", not by one of the values in dispute)."""
         for table in tables_of(self.conn, entity):
             tdef = self.schema.tables.get(table)
             if tdef is None:
                 continue
             found = values_for(self.conn, self.groups, [entity], [f.id for f in tdef.naming_fields()])[entity]
-            name = tdef.name_from({fid: v.value for fid, v in found.items() if v is not None})
+            values = {fid: v.value for fid, v in found.items() if v is not None}
+            name = tdef.name_from({fid: v for fid, v in values.items() if fid != besides}) if besides else None
+            name = name if name is not None else tdef.name_from(values)
             if name is not None:
                 return name
         return to_str(entity)[:8]

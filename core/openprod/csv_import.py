@@ -74,7 +74,9 @@ class ImportPlan:
         parts = [f"This will create {len(self.new)} new {self.table_name}."]
         if self.matches:
             changing = len(self.matches) - self.unchanged
-            parts.append(f"{len(self.matches)} match existing records ({changing} with changes).")
+            n = len(self.matches)
+            parts.append(f"{n} {'row matches a record' if n == 1 else 'rows match records'} you already have "
+                         f"({changing} with changes).")
         return " ".join(parts)
 
 

@@ -76,7 +76,7 @@ class Change:
     def describe(self) -> str:
         """One sentence: "Alice chose '555-1111' over Bob's '555-2222'", "Bob changed it from 'todo'
         to 'done' while Alice, not having seen that, changed it to 'blocked'"."""
-        who = f"{self.display_name} (staged, not saved yet)" if self.staged else self.display_name
+        who = f"{self.display_name} (waiting for review, not saved yet)" if self.staged else self.display_name
         if self.collaborative == "text":
             removed, added = self.text_change()
             if removed and added:

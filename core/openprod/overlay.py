@@ -252,8 +252,8 @@ class Overlays:
 
     def check(self, cls: type[o.Op]) -> None:
         if cls in NOT_IN_OVERLAYS:
-            raise ValidationError(f"{cls.TYPE} changes the workspace itself and cannot be staged; "
-                                  "stash the overlay first")
+            raise ValidationError(f"{cls.TYPE} changes the workspace itself and cannot wait for review; "
+                                  "set your changes to review aside first")
 
     def _canonical(self, target: bytes, field: str) -> tuple[Any, bytes | None]:
         if is_field_key(field):

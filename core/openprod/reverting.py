@@ -183,8 +183,8 @@ def _next(cx: Context, redo: bool) -> Entry | UndoResult:
     if overlays.active() is not None:
         moved = overlays.redo() if redo else overlays.undo()
         if not moved:
-            return UndoResult(False, f"Nothing staged to {'redo' if redo else 'undo'}")
-        return UndoResult(True, f"{'Redid' if redo else 'Undid'} staged change")
+            return UndoResult(False, f"No change waiting for review to {'redo' if redo else 'undo'}")
+        return UndoResult(True, f"{'Redid' if redo else 'Undid'} a change waiting for review")
     stack = cx._stacks.redo if redo else cx._stacks.undo
     if not stack:
         return UndoResult(False, cx._stacks.nothing_left(redo))

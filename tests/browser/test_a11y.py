@@ -65,7 +65,7 @@ def test_dialogs_staging_conflicts_and_lists_have_no_axe_violations(context: Any
     expect(page.locator("article.conflict")).to_have_count(1)
     found += violations(app, "conflicts panel")
 
-    page.get_by_role("button", name="Staging", exact=True).click()
+    page.get_by_role("button", name="Review before saving", exact=True).click()
     app.call("set_cell", record=jane, field=f"{CONTACTS}.role", value="Director")
     app.api("debugPeer", "set_field", {"record": jane, "field": f"{CONTACTS}.role", "value": "Actor"})
     app.api("debugPeer", "deliver", {})
@@ -75,10 +75,10 @@ def test_dialogs_staging_conflicts_and_lists_have_no_axe_violations(context: Any
     page.goto(f"{debug_server.url}#/w/{ws}/t/{CONTACTS}/r/{jane}")
     expect(page.locator(".field-flags .flag.drift")).to_be_visible()
     found += violations(app, "record form with drift and conflict")
-    page.get_by_role("region", name="Staging", exact=True).get_by_role("button", name="Discard").click()
+    page.get_by_role("region", name="Review before saving", exact=True).get_by_role("button", name="Discard").click()
     expect(page.get_by_role("dialog")).to_be_visible()
     found += violations(app, "discard confirmation")
-    page.get_by_role("dialog").get_by_role("button", name="Discard staged changes").click()
+    page.get_by_role("dialog").get_by_role("button", name="Discard these changes").click()
 
     csv_file = tmp_path / "people.csv"
     csv_file.write_text("Name,Role\nKim,Actor\nJane,Director\n")

@@ -161,16 +161,16 @@ def test_staging_drift_badge_keep_mine_commit_and_reload(profile: Any, engine: s
     peer(app, "create", display_name="Jordan")
     seq = logged(app)
 
-    toggle = page.get_by_role("button", name="Staging", exact=True)
+    toggle = page.get_by_role("button", name="Review before saving", exact=True)
     expect(toggle).to_have_attribute("aria-pressed", "false")
     toggle.click()
     expect(toggle).to_have_attribute("aria-pressed", "true")
-    banner = page.get_by_role("region", name="Staging", exact=True)
-    expect(banner).to_contain_text("edits are staged on this device only, not saved to the shared log")
+    banner = page.get_by_role("region", name="Review before saving", exact=True)
+    expect(banner).to_contain_text("your edits are kept on this device only, not saved or shared until you save them")
     app.edit_cell("Jane", "Role", "Director")
-    expect(page.locator("#save-status")).to_contain_text("Staged on this device")
+    expect(page.locator("#save-status")).to_contain_text("Kept on this device for review, not saved yet")
     expect(app.cell("Jane", "Role")).to_have_class(re.compile(r"\bstaged\b"))
-    expect(banner).to_contain_text("1 staged change")
+    expect(banner).to_contain_text("1 change to review")
     assert logged(app) == seq  # staged: nothing in the shared log
 
     # Jordan changes the same field for real; it arrives as a signed bundle
@@ -179,39 +179,40 @@ def test_staging_drift_badge_keep_mine_commit_and_reload(profile: Any, engine: s
     role = app.cell("Jane", "Role")
     expect(role).to_have_class(re.compile(r"\bdrift\b"))
     expect(role).to_contain_text("Director")  # my staged value still shows
-    expect(banner).to_contain_text("1 field changed underneath")
+    expect(banner).to_contain_text("1 field changed by someone else meanwhile")
     app.cell("Jane", "Name").click()
     page.keyboard.press("ArrowRight")  # select (not edit) the drifted cell
     expect(page.locator(".cell-info")).to_contain_text(
         "Role changed to 'Stage manager' while you were reviewing (by Jordan)")
     app.shot(screenshot_dir, f"12-staging-grid-drift-{engine}")
-    banner.get_by_role("button", name="Commit").click()
-    expect(page.locator("#toast")).to_contain_text("Not committed: some fields changed underneath")
+    banner.get_by_role("button", name="Save all").click()
+    expect(page.locator("#toast")).to_contain_text("Not saved: someone else changed some of these fields meanwhile")
     assert logged(app) == seq + 1  # only Jordan's bundle
 
     # staged edits survive a reload; overlays come back stashed, never re-activated by themselves
     page.reload()
     app.wait_grid()
-    expect(page.get_by_role("region", name="Staging", exact=True)).to_be_hidden()
+    expect(page.get_by_role("region", name="Review before saving", exact=True)).to_be_hidden()
     expect(app.cell("Jane", "Role")).to_have_text("Stage manager")
-    page.get_by_role("link", name=re.compile("^Staging")).click()
-    page.get_by_role("button", name=re.compile("^Recall")).click()
-    expect(page.get_by_role("heading", name=re.compile("Now staging"))).to_be_visible()
+    page.get_by_role("link", name=re.compile("^Review before saving")).click()
+    page.get_by_role("button", name=re.compile("^Bring back")).click()
+    expect(page.get_by_role("heading", name=re.compile("Now reviewing"))).to_be_visible()
     drift = page.locator(".drift-item")
     expect(drift).to_contain_text("Role changed to 'Stage manager' while you were reviewing (by Jordan)")
     app.shot(screenshot_dir, f"13-staging-panel-{engine}", full_page=True)
     drift.get_by_role("button", name=re.compile("^Keep mine")).click()
     expect(page.locator(".drift-item")).to_have_count(0)
-    page.locator("main").get_by_role("button", name="Commit", exact=True).click()
-    expect(page.locator("#toast")).to_contain_text("Committed")
-    expect(page.get_by_role("region", name="Staging", exact=True)).to_be_hidden()
+    page.locator("main").get_by_role("button", name="Save all", exact=True).click()
+    expect(page.locator("#toast")).to_contain_text("Saved: your changes are saved")
+    expect(page.get_by_role("region", name="Review before saving", exact=True)).to_be_hidden()
     assert logged(app) == seq + 2  # the overlay became exactly one bundle
     assert app.call("record", record=jane)["values"][f"{CONTACTS}.role"] == "Director"
     assert app.call("staging")["overlays"] == []
 
     # knockout of one field, then discard
-    page.get_by_role("button", name="Staging", exact=True).click()
-    expect(page.get_by_role("button", name="Staging", exact=True)).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("button", name="Review before saving", exact=True).click()
+    toggle = page.get_by_role("button", name="Review before saving", exact=True)
+    expect(toggle).to_have_attribute("aria-pressed", "true")
     app.call("set_cell", record=jane, field=f"{CONTACTS}.email", value="jane@example.org")
     app.call("set_cell", record=jane, field=f"{CONTACTS}.phone", value="555-0101")
     page.goto(f"{debug_server.url}#/w/{ws}/staging")
@@ -219,8 +220,8 @@ def test_staging_drift_badge_keep_mine_commit_and_reload(profile: Any, engine: s
     page.get_by_role("button", name="Drop my change to Jane › Email").click()
     expect(page.locator(".change-list li")).to_have_count(1)
     page.locator("main").get_by_role("button", name="Discard", exact=True).click()
-    page.get_by_role("dialog").get_by_role("button", name="Discard staged changes").click()
-    expect(page.get_by_role("region", name="Staging", exact=True)).to_be_hidden()
+    page.get_by_role("dialog").get_by_role("button", name="Discard these changes").click()
+    expect(page.get_by_role("region", name="Review before saving", exact=True)).to_be_hidden()
     values = app.call("record", record=jane)["values"]
     assert f"{CONTACTS}.email" not in values and f"{CONTACTS}.phone" not in values
     assert logged(app) == seq + 2
@@ -231,13 +232,13 @@ def test_staged_edit_survives_closing_the_tab_at_once(profile: Any, server: Any)
     app = AppPage(profile.new_page())
     ws = start(app, server.url, "Staged durability")
     app.new_record({"Name": "Sam Sound"})
-    app.page.get_by_role("button", name="Staging", exact=True).click()
-    expect(app.page.get_by_role("region", name="Staging", exact=True)).to_be_visible()
+    app.page.get_by_role("button", name="Review before saving", exact=True).click()
+    expect(app.page.get_by_role("region", name="Review before saving", exact=True)).to_be_visible()
     app.edit_cell("Sam Sound", "Email", "sam@example.org")  # returns once the header says staged
     app.page.close()  # no unload handlers, no grace period
 
     again = AppPage(profile.new_page()).open(f"{server.url}#/w/{ws}/staging")
-    again.page.get_by_role("button", name=re.compile("^Recall")).click()
+    again.page.get_by_role("button", name=re.compile("^Bring back")).click()
     again.page.goto(f"{server.url}#/w/{ws}/t/{CONTACTS}")
     again.wait_grid()
     expect(again.cell("Sam Sound", "Email")).to_contain_text("sam@example.org")
@@ -267,15 +268,16 @@ def test_csv_import_preview_then_commit(context: Any, server: Any, tmp_path: Pat
     expect(dialog).to_be_visible()
     dialog.get_by_label("File (CSV or tab-separated)").set_input_files(str(csv_file))
     dialog.get_by_role("button", name="Check").click()
-    expect(dialog.locator(".preview-summary")).to_have_text("47 new, 3 match existing (1 with nothing to change).")
+    expect(dialog.locator(".preview-summary")).to_have_text(
+        "47 new records, 3 rows match records you already have (1 of them has nothing to change).")
     expect(dialog.get_by_role("status").first).to_have_text(
-        "This will create 47 new Contacts. 3 match existing records (2 with changes).")
+        "This will create 47 new Contacts. 3 rows match records you already have (2 with changes).")
     bar = dialog.locator("progress")
     assert bar.evaluate("b => [b.value, b.max]") == [50, 50]  # driven by plan_import's progress callback
     app.shot(screenshot_dir, "14-csv-preview")
     assert logged(app) == seq  # a check saves nothing, and stages nothing
-    expect(page.get_by_role("region", name="Staging", exact=True)).to_be_hidden()
-    dialog.get_by_role("button", name="Commit import").click()
+    expect(page.get_by_role("region", name="Review before saving", exact=True)).to_be_hidden()
+    dialog.get_by_role("button", name="Import now").click()
     expect(dialog).to_be_hidden()
     expect(page.locator("#toast")).to_contain_text("Imported: the rows are saved and will be shared.")
     expect(page.locator(".row-count")).to_have_text("50 records")
@@ -293,7 +295,7 @@ def test_csv_import_preview_then_commit(context: Any, server: Any, tmp_path: Pat
     expect(dialog.get_by_role("status").first).to_contain_text("Not imported: none of the columns")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
-    expect(page.get_by_role("region", name="Staging", exact=True)).to_be_hidden()
+    expect(page.get_by_role("region", name="Review before saving", exact=True)).to_be_hidden()
     assert app.errors == []
 
 

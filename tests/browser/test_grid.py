@@ -187,7 +187,7 @@ def test_cue_numbers_kept_sorted_and_defaults_honoured(context: Any, server: Any
     dialog = page.get_by_role("dialog", name="Import into Lighting Cues")
     dialog.get_by_label("File (CSV or tab-separated)").set_input_files(str(csv_file))
     dialog.get_by_role("button", name="Check").click()
-    dialog.get_by_role("button", name="Commit import").click()
+    dialog.get_by_role("button", name="Import now").click()
     expect(dialog).to_be_hidden()
     expect(app.cell("Bows", "Called")).to_have_text("Yes")
     expect(app.cell("Exit", "Called")).to_have_text("No")
@@ -226,10 +226,10 @@ def test_import_reports_every_bad_row_and_imports_nothing_until_fixed(profile: A
     expect(items.nth(1)).to_contain_text("Line 23: a quote opens on line 23 and is never closed, so everything "
                                          "after it (lines 23-51) would become one cell")
     expect(problems).to_contain_text("Nothing has been imported.")
-    expect(dialog.get_by_role("button", name="Commit import")).to_have_count(0)  # no way to import it as it is
+    expect(dialog.get_by_role("button", name="Import now")).to_have_count(0)  # no way to import it as it is
     app.shot(screenshot_dir, f"30-import-problems-{engine}")
     assert logged(app) == seq
-    expect(page.get_by_role("region", name="Staging", exact=True)).to_be_hidden()
+    expect(page.get_by_role("region", name="Review before saving", exact=True)).to_be_hidden()
 
     # fixed, but one person twice and Jane's phone changed: the duplicate is reported too
     lines[22] = "Person 21,Crew,555-0021,p21@show.org,Stage"
@@ -246,13 +246,14 @@ def test_import_reports_every_bad_row_and_imports_nothing_until_fixed(profile: A
     path.write_text("\n".join(lines) + "\n")
     dialog.get_by_label("File (CSV or tab-separated)").set_input_files(str(path))
     dialog.get_by_role("button", name="Check").click()
-    expect(dialog.locator(".preview-summary")).to_have_text("50 new, 1 match existing.")
+    expect(dialog.locator(".preview-summary")).to_have_text("50 new records, 1 row matches a record you already have.")
     changes = dialog.locator(".import-changes li")
     expect(changes).to_have_count(1)
     expect(changes.first).to_have_text("Jane Doe (line 52): Role empty → Stage manager; Phone 555-0101 → 555-0199")
-    expect(dialog.locator(".import-facts")).to_contain_text("read as UTF-8, separated by commas. Matched on Name.")
+    expect(dialog.locator(".import-facts")).to_contain_text(
+        "read as UTF-8, separated by commas. Records you already have are found by Name.")
     assert logged(app) == seq  # checking writes nothing
-    dialog.get_by_role("button", name="Commit import").click()
+    dialog.get_by_role("button", name="Import now").click()
     expect(dialog).to_be_hidden()
     expect(page.locator(".row-count")).to_have_text("52 records")
     assert logged(app) == seq + 1  # the whole import is one signed bundle
@@ -264,14 +265,15 @@ def test_import_reports_every_bad_row_and_imports_nothing_until_fixed(profile: A
     dialog.get_by_label("or paste rows here, with the column names first").fill(
         "Email\tName\tDepartment\np3@show.org\tPerson 03 (Pat)\tLighting\nnew@show.org\tNew Person\tSound\n")
     dialog.get_by_role("button", name="Check").click()
-    expect(dialog.locator(".import-facts")).to_contain_text("separated by tabs. Matched on Name.")
-    dialog.get_by_label("Match existing records on").select_option(label="Email")
-    expect(dialog.locator(".import-facts")).to_contain_text("Matched on Email.")
-    expect(dialog.locator(".preview-summary")).to_have_text("1 new, 1 match existing.")
+    expect(dialog.locator(".import-facts")).to_contain_text(
+        "separated by tabs. Records you already have are found by Name.")
+    dialog.get_by_label("Find records you already have by").select_option(label="Email")
+    expect(dialog.locator(".import-facts")).to_contain_text("Records you already have are found by Email.")
+    expect(dialog.locator(".preview-summary")).to_have_text("1 new record, 1 row matches a record you already have.")
     dialog.get_by_role("button", name="Review in the grid first").click()
-    expect(page.get_by_role("region", name="Staging", exact=True)).to_be_visible()  # staged, for review
-    page.get_by_role("region", name="Staging", exact=True).get_by_role("button", name="Discard").click()
-    page.get_by_role("dialog").get_by_role("button", name="Discard staged changes").click()
+    expect(page.get_by_role("region", name="Review before saving", exact=True)).to_be_visible()  # staged, for review
+    page.get_by_role("region", name="Review before saving", exact=True).get_by_role("button", name="Discard").click()
+    page.get_by_role("dialog").get_by_role("button", name="Discard these changes").click()
     expect(page.locator(".row-count")).to_have_text("52 records")
     assert app.errors == []
 
@@ -287,7 +289,7 @@ def test_windows_1252_file_is_read_and_said(context: Any, server: Any, tmp_path:
     dialog.get_by_label("File (CSV or tab-separated)").set_input_files(str(path))
     dialog.get_by_role("button", name="Check").click()
     expect(dialog.locator(".import-facts")).to_contain_text("read as Windows-1252, separated by semicolons")
-    dialog.get_by_role("button", name="Commit import").click()
+    dialog.get_by_role("button", name="Import now").click()
     expect(app.cell("José Núñez", "Role")).to_have_text("Técnico")
 
 
@@ -364,11 +366,11 @@ def test_paste_a_3x4_block_copy_it_back_fill_down_and_blocks(context: Any, serve
     page.locator("table.grid tr.draft-row td").first.click()
     page.evaluate("t => navigator.clipboard.writeText(t)", rows)
     keys.press("Control+v")
-    staged = page.get_by_role("dialog", name="Your paste is staged for review")
+    staged = page.get_by_role("dialog", name="Your paste is waiting for review")
     expect(staged).to_contain_text("40 rows pasted: 40 new records.")
     assert logged(app) == seq + 4
     staged.get_by_role("button", name="Discard paste").click()
-    page.get_by_role("dialog").get_by_role("button", name="Discard staged changes").click()
+    page.get_by_role("dialog").get_by_role("button", name="Discard these changes").click()
     expect(page.locator(".row-count")).to_have_text("7 records")
     assert app.errors == []
 

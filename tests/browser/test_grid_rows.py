@@ -100,7 +100,7 @@ def test_tab_on_a_selected_cell_moves_along_the_row_and_leaves_only_past_its_end
     page.wait_for_function(f"!({IN_GRID})()")
 
     # a staged cell's explanation has a button: Tab goes to it, as before
-    toggle = page.get_by_role("button", name="Staging", exact=True)
+    toggle = page.get_by_role("button", name="Review before saving", exact=True)
     toggle.click()
     expect(toggle).to_have_attribute("aria-pressed", "true")
     app.edit_cell("Ophelia Jones", "Role", "Ghost")

@@ -128,7 +128,7 @@ def test_tablet_layout_explanations_beside_the_cell_and_dark_mode(new_context: A
     found = violations(app, f"grid with a conflict ({tag})") if AXE.exists() else []
 
     # staging: a staged edit that changed underneath, with Keep mine / Use the saved value beside it
-    page.get_by_role("button", name="Staging", exact=True).click()
+    page.get_by_role("button", name="Review before saving", exact=True).click()
     app.edit_cell("Kim Props", "Role", "Props master")
     peer(app, "set_field", record=rid(app, "Kim Props"), field=f"{CONTACTS}.role", value="Props supervisor")
     peer(app, "deliver")
@@ -140,8 +140,8 @@ def test_tablet_layout_explanations_beside_the_cell_and_dark_mode(new_context: A
     assert small_targets(page) == []
     shot(app, shots, f"grid-drift-{tag}")
     found += violations(app, f"staging with drift ({tag})") if AXE.exists() else []
-    page.get_by_role("region", name="Staging", exact=True).get_by_role("button", name="Discard").click()
-    page.get_by_role("dialog").get_by_role("button", name="Discard staged changes").click()
+    page.get_by_role("region", name="Review before saving", exact=True).get_by_role("button", name="Discard").click()
+    page.get_by_role("dialog").get_by_role("button", name="Discard these changes").click()
 
     # the import check with problems
     bad = tmp_path / "crew.csv"

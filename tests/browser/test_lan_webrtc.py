@@ -208,7 +208,7 @@ def run_story(lan: VirtualLan, relay: Server, browsers: dict[str, Any], screensh
         wait_state(app, "in-sync")
         expect(app.page.locator(".sync-links li[data-kind=peer]")).to_have_attribute("data-transport", "webrtc")
         wait_direct_only(app)
-    expect(bob.page.locator(".sync-links")).to_have_text("Alice Stage — WebRTC data channel — in sync")
+    expect(bob.page.locator(".sync-links")).to_have_text("Directly with Alice Stage’s browser — in sync")
 
     # an edit in Alice's browser reaches Bob's over the direct link
     for app in (alice, bob):

@@ -150,11 +150,11 @@ def test_the_script_library_screen_runs_a_script_and_hands_it_to_review(new_cont
     assert [o for o in app.call("staging")["overlays"]] == []  # thrown away: nothing left
     expect(_renumber(app, "101")).to_contain_text("3 changes ready for you to review.")
     page.get_by_role("button", name="Review changes").click()
-    expect(page.get_by_role("heading", name=re.compile("Now staging"))).to_contain_text("Renumber cues")
+    expect(page.get_by_role("heading", name=re.compile("Now reviewing"))).to_contain_text("Renumber cues")
     expect(page.locator(".change-list")).to_contain_text("101")
     app.shot(screenshot_dir, "scripts-review-820x1180")
-    page.locator(".staging-active").get_by_role("button", name="Commit").click()
-    expect(page.get_by_role("heading", name="Start staging")).to_be_visible()
+    page.locator(".staging-active").get_by_role("button", name="Save all").click()
+    expect(page.get_by_role("heading", name="Start reviewing before saving")).to_be_visible()
     assert app.stats()["workspace"]["loggedSeq"] == logged + 1
     # a script of the workspace's own: saved (synced like any record), then run with its input
     page.set_viewport_size({"width": 1180, "height": 820})
@@ -231,7 +231,8 @@ def _trigger_form(page: Any, name: str, field: str, script: str, cue: str, write
     page.get_by_label("Only when (optional)").fill(when)
     page.get_by_label("Run this script").select_option(label=script)
     page.get_by_label("Cue", exact=True).fill(cue)
-    page.get_by_label("Save them straight away" if commit else "Wait for me to review them in Staging").check()
+    page.get_by_label("Save them straight away" if commit
+                      else "Wait for me to review them (Review before saving)").check()
     page.get_by_label("Fields the script changes").select_option(label=writes)
 
 
@@ -291,7 +292,7 @@ def test_a_trigger_made_on_the_scripts_screen_fires_on_a_grid_edit(new_context: 
         page.get_by_role("button", name="Save trigger").scroll_into_view_if_needed()
         app.shot(screenshot_dir, f"scripts-trigger-{width}x{height}")
     # set to wait for review: the triggered run's changes wait in Staging instead
-    page.get_by_label("Wait for me to review them in Staging").check()
+    page.get_by_label("Wait for me to review them (Review before saving)").check()
     page.get_by_role("button", name="Save trigger").click()
     expect(page.locator(".toast, [role=status]").filter(has_text="Saved “GO sets the page”").first).to_be_visible()
     page.goto(base + "/t/lighting.LightingCues")

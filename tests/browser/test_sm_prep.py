@@ -53,7 +53,7 @@ def test_a_full_header_and_an_import_committed_at_once(profile: Any, server: Any
     dialog.get_by_label("or paste rows here, with the column names first").fill(
         "Name\tRole\tPhone\nGertrude Hall\tGertrude\t555-0120\nPolonius Reed\tPolonius\t555-0121")
     dialog.get_by_role("button", name="Check").click()
-    dialog.get_by_role("button", name="Commit import").click()
+    dialog.get_by_role("button", name="Import now").click()
     expect(dialog).to_be_hidden()
     toast = page.locator("#toast")
     expect(toast).to_contain_text("Imported")

@@ -159,7 +159,7 @@ def test_publish_an_offline_workspace_then_join_with_an_access_key_typed_in(
     bob.page.goto(f"{server.url}#/w/{ws}/sync")
     bob.page.locator("details.sync-settings summary").click()
     bob.page.get_by_label("Through the relay only").check()
-    bob.page.get_by_label(re.compile("^WebRTC data channel")).check()
+    bob.page.get_by_label(re.compile("^A browser-to-browser connection to the relay")).check()
     bob.page.get_by_role("button", name="Save connection settings").click()
     expect(bob.page.locator(".sync-links li[data-kind=relay]")).to_have_attribute("data-transport", "webrtc",
                                                                                     timeout=30_000)
@@ -170,7 +170,8 @@ def test_publish_an_offline_workspace_then_join_with_an_access_key_typed_in(
     jane = bob.call("rows", table=CONTACTS)["rows"][0]["id"]
     alice.call("set_cell", record=jane, field=F["email"], value="jane@example.org")
     wait_value(bob, jane, F["email"], "jane@example.org")
-    expect(bob.page.locator(".sync-links")).to_contain_text("Relay — WebRTC data channel")
+    expect(bob.page.locator(".sync-links")).to_have_text(re.compile(r"^Through the relay at [\w.:-]+ — in sync$"))
+    assert "WebRTC" not in bob.page.locator("#main").inner_text()  # an engineer's word: not on the screen
     bob.shot(screenshot_dir, "21-sync-joined-relay-webrtc", full_page=True)
     assert alice.call("state_hash") == bob.call("state_hash")
     found += violations(bob, "sync screen: joined, relay over WebRTC") if AXE.exists() else []
@@ -257,22 +258,22 @@ def test_browsers_sync_directly_over_webrtc_with_the_relay_only_signalling_and_d
         ("peer", "webrtc")]
 
     # staging in Alice's browser: Bob changes the same field for real, the drift badge appears
-    alice.page.get_by_role("button", name="Staging", exact=True).click()
+    alice.page.get_by_role("button", name="Review before saving", exact=True).click()
     alice.edit_cell("Jane Doe", "Role", "Director")
     expect(alice.cell("Jane Doe", "Role")).to_have_class(re.compile(r"\bstaged\b"))
     bob.edit_cell("Jane Doe", "Role", "Stage manager")
     role = alice.cell("Jane Doe", "Role")
     expect(role).to_have_class(re.compile(r"\bdrift\b"))
     expect(role).to_contain_text("Director")
-    banner = alice.page.get_by_role("region", name="Staging", exact=True)
-    expect(banner).to_contain_text("1 field changed underneath")
+    banner = alice.page.get_by_role("region", name="Review before saving", exact=True)
+    expect(banner).to_contain_text("1 field changed by someone else meanwhile")
     alice.cell("Jane Doe", "Name").click()
     alice.page.keyboard.press("ArrowRight")
     expect(alice.page.locator(".cell-info")).to_contain_text(
         "Role changed to 'Stage manager' while you were reviewing (by Bob Sound)")
     alice.shot(screenshot_dir, "24-sync-direct-drift")
     bob.page.goto(f"{server.url}#/w/{ws}/sync")
-    expect(bob.page.locator(".sync-links")).to_have_text("Alice Stage — WebRTC data channel — in sync")
+    expect(bob.page.locator(".sync-links")).to_have_text("Directly with Alice Stage’s browser — in sync")
     bob.shot(screenshot_dir, "27-sync-direct-only", full_page=True)
     assert relay_bundles(server, ws) == on_relay
     assert alice.call("state_hash") == bob.call("state_hash")  # staged edits never count

@@ -256,7 +256,8 @@ def test_csv_import_preview_then_commit_or_discard() -> None:
         s.set_progress(lambda kind, done, total: seen.append((kind, done, total)))
         preview = await call(s, "import_csv", table=CONTACTS, text=text)
         assert preview["new"] == 2 and preview["matched"] == 1
-        assert preview["description"].startswith("This will create 2 new Contacts. 1 match existing")
+        assert preview["description"].startswith(
+            "This will create 2 new Contacts. 1 row matches a record you already have")
         assert seen[-1] == ("import", 3, 3)
         assert s.take_log() == []
         rows = await call(s, "rows", table=CONTACTS)

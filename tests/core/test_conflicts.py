@@ -265,3 +265,21 @@ def test_many_conflicts_between_the_same_people_are_grouped(peer_factory) -> Non
     assert alice.ws.conflicts.open() == []
     assert sorted(r.get("cue_number") for r in alice.ws.records.all("lighting.LightingCues")) == [
         str(n) for n in range(1000, 1120)]
+
+
+def test_a_conflict_on_a_cue_label_names_the_cue_not_a_disputed_value(peer_factory) -> None:
+    """The row is named by what does not disagree ("Cue 18"), as the stage manager knows it; a field
+    that is not a naming field keeps the record's own label."""
+    alice = peer_factory("Alice")
+    bob = peer_factory("Bob", workspace_from=alice)
+    cue = alice.ws.create_record("lighting.LightingCues", {"cue_number": 18, "label": "Blackout"})
+    sync(alice, bob)
+    alice.ws.set_field(cue, "lighting.LightingCues.label", "Slow blackout")
+    bob.ws.set_field(cue, "lighting.LightingCues.label", "Snap blackout")
+    bob.ws.set_field(cue, "lighting.LightingCues.intensity", 60)
+    alice.ws.set_field(cue, "lighting.LightingCues.intensity", 80)
+    sync(alice, bob)
+    by_field = {c.field_name: c for c in alice.ws.conflicts.open()}
+    assert by_field["Label"].record_label == "Cue 18"
+    assert by_field["Label"].describe().startswith("Cue 18's Label was edited by ")
+    assert by_field["Intensity"].record_label == alice.ws.records.label(cue) != "Cue 18"

@@ -192,7 +192,7 @@ def test_overlay_undo_and_redo(peer_factory) -> None:
 def test_workspace_changes_cannot_be_staged(peer_factory) -> None:
     ws = peer_factory("Alice").ws
     overlay = ws.staging.create("x")
-    with pytest.raises(ValidationError, match="cannot be staged"):
+    with pytest.raises(ValidationError, match="cannot wait for review"):
         ws.adopt_module("[module]\nname='m'\nversion='1.0.0'\n[table.T.fields.a]\ntype='string'\n")
     ws.staging.discard(overlay)
     with pytest.raises(NotFoundError, match="no overlay"):

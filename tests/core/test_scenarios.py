@@ -60,7 +60,8 @@ def test_scenario_c_import_with_overlay_preview(peer_factory) -> None:
     rows.append(("John Smithh", "Romeo"))
     seen_progress = []
     preview = stage_csv(ws, "contacts.Contacts", cast_csv(rows), progress=lambda d, t: seen_progress.append((d, t)))
-    assert preview.describe() == "This will create 47 new Contacts. 3 match existing records (3 with changes)."
+    assert preview.describe() == (
+        "This will create 47 new Contacts. 3 rows match records you already have (3 with changes).")
     assert (preview.new, preview.matched) == (47, 3) and seen_progress[-1] == (50, 50)
     assert ws.staging.active == preview.overlay_id
     assert len(ws.records.all("contacts.Contacts")) == 50  # the preview, through the overlay

@@ -269,7 +269,7 @@ class App {
     if (parts[2] === 'conflicts' || parts[2] === 'staging') {
       this.renderSidebar(null, parts[2]);
       const conflicts = parts[2] === 'conflicts';
-      document.title = `${conflicts ? 'Conflicts' : 'Staging'} · ${this.ws.info.name} · Openprod`;
+      document.title = `${conflicts ? 'Conflicts' : 'Review before saving'} · ${this.ws.info.name} · Openprod`;
       this.screen = conflicts ? await renderConflicts({ main: this.main, app: this })
         : await renderStaging({ main: this.main, app: this });
       this.screen.focus();
@@ -465,7 +465,7 @@ class App {
     const on = Boolean(status.overlay);
     const toggle = $('staging-toggle');
     toggle.setAttribute('aria-pressed', String(on));
-    toggle.title = on ? 'Stop staging (the staged changes are kept: recall them later)' : 'Start staging: try edits before they are saved';
+    toggle.title = on ? 'Stop reviewing before saving (your changes to review are set aside: bring them back later)' : 'Review before saving: try edits before they are saved';
     renderBanner($('staging-banner'), status, this);
     this.measureBanners();
     this.status.staging = on;
@@ -490,7 +490,7 @@ class App {
       if (this.wsStatus && this.wsStatus.overlay) await stashStaging(this);
       else await startStaging(this);
     } catch (err) {
-      this.notify(`Staging: ${err.message}`);
+      this.notify(`Review before saving: ${err.message}`);
     }
   }
 
@@ -545,7 +545,7 @@ class App {
       const n = status.overlays_waiting + (status.overlay ? 1 : 0);
       staging.textContent = n ? String(n) : '';
       staging.hidden = !n;
-      staging.title = `${status.overlay ? 'Staging is on' : 'Staging is off'}${status.overlays_waiting ? `; ${status.overlays_waiting} stashed or waiting` : ''}`;
+      staging.title = `${status.overlay ? 'Review before saving is on' : 'Review before saving is off'}${status.overlays_waiting ? `; ${status.overlays_waiting} set aside or waiting` : ''}`;
     }
   }
 
@@ -565,7 +565,7 @@ class App {
     }, label, h('span', { class: 'count-badge', dataset: { count: name }, hidden: true })));
     mount(this.sidebar,
       h('h2', { class: 'sidebar-title visually-hidden' }, 'Workspace'),
-      h('ul', { class: 'panel-links' }, panel('sync', 'Sync'), panel('conflicts', 'Conflicts'), panel('staging', 'Staging'),
+      h('ul', { class: 'panel-links' }, panel('sync', 'Sync'), panel('conflicts', 'Conflicts'), panel('staging', 'Review before saving'),
         panel('call', 'Call the show'), panel('scripts', 'Scripts'),
         panel('fields', 'Shared fields'), panel('rules', 'Rules')),
       h('h2', { class: 'sidebar-title' }, 'Documents'),

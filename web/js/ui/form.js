@@ -6,7 +6,7 @@
 import { attachmentField } from './attachments.js';
 import { showResolveDialog } from './conflicts.js';
 import { h, mount, uid } from './dom.js';
-import { inputAttrs, inputValue } from './format.js';
+import { formatDateTime, inputAttrs, inputValue } from './format.js';
 import { renderLinks } from './links.js';
 import { renderIdentity } from './identity.js';
 import { driftActions } from './staging.js';
@@ -27,7 +27,7 @@ function flagContent(app, record, field, flag, label, afterAction) {
       driftActions(app, { record, field: field.id, record_label: label, field_name: field.display_name }, afterAction)));
   }
   if (flag.staged && !flag.drift) {
-    parts.push(h('p', { class: 'flag staged' }, h('span', {}, 'Staged: not saved to the shared log until you commit. '),
+    parts.push(h('p', { class: 'flag staged' }, h('span', {}, 'Waiting for review: not saved or shared until you save it. '),
       h('button', {
         type: 'button', class: 'small', 'aria-label': `Drop my change to ${field.display_name}`,
         onclick: async () => {
@@ -301,7 +301,7 @@ export async function renderForm({ main, table, recordId, app }) {
       if (draft) dropDraft(app.ws.id, record.id, field.id);
       return;
     }
-    const when = new Date(draft.at).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+    const when = formatDateTime(draft.at);
     const putBack = async () => {
       const result = await app.write('set_cell', { record: record.id, field: field.id, value: draft.value, base: draft.base });
       showSaved(field, typeof result.value === 'string' ? result.value : draft.value);

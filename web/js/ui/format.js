@@ -117,10 +117,37 @@ export function sortKey(field, value) {
   return String(value);
 }
 
+// One way to write a date and one a time, on every screen (user16 saw four mixed): the browser's
+// language decides the order, these styles decide the rest ("Dec 7, 2026", "7:05 PM" in English).
+const DATE = { dateStyle: 'medium' };
+const TIME = { timeStyle: 'short' };
+
+const asDate = (when) => (when instanceof Date ? when : new Date(when));
+
+/** A day: "Dec 7, 2026". */
+export function formatDate(when) {
+  return asDate(when).toLocaleDateString(undefined, DATE);
+}
+
+/** A time of day: "7:05 PM". */
+export function formatTime(when) {
+  return asDate(when).toLocaleTimeString(undefined, TIME);
+}
+
+/** A moment: the date and the time above ("Dec 7, 2026, 7:05 PM"). */
+export function formatDateTime(when) {
+  return asDate(when).toLocaleString(undefined, { ...DATE, ...TIME });
+}
+
+/** "1 row", "2 rows", "1,000 rows": a count with its noun agreeing (`many` for irregular plurals). */
+export function plural(n, one, many = `${one}s`) {
+  return `${Number(n || 0).toLocaleString()} ${n === 1 ? one : many}`;
+}
+
 /** "2026-11-24T05:46:27.295Z/1" (an HLC shown by the core) -> local date and time. */
 export function formatWhen(when) {
   const iso = String(when).split('/')[0];
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(when);
-  return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+  return formatDateTime(d);
 }

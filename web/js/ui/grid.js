@@ -51,7 +51,7 @@ const FLAG_CLASSES = ['conflict', 'staged', 'drift', 'queued'];
 /** The marks a flagged cell shows: an icon, and the same in words for screen readers. */
 function cellMarks(flag) {
   if (!flag) return null;
-  const words = [flag.conflict ? 'in conflict' : null, flag.drift ? 'changed underneath' : flag.staged ? 'staged' : null,
+  const words = [flag.conflict ? 'in conflict' : null, flag.drift ? 'changed by someone else meanwhile' : flag.staged ? 'waiting for review' : null,
     flag.queued ? 'kept, saved once the app has opened' : null].filter(Boolean).join(', ');
   const icon = flag.conflict ? '⚑' : flag.drift ? '⚠' : '';
   return [icon ? h('span', { class: 'cell-flag', 'aria-hidden': 'true' }, icon) : null,
@@ -320,7 +320,7 @@ export class Grid {
     const label = this.rowLabel(row);
     const fresh = this.isNew(row.id);
     const tds = [h('th', { scope: 'row', role: 'rowheader', class: 'open-col', tabindex: -1, dataset: { row: r, col: 0 } },
-      h('a', { href: `#${this.recordHref(row.id)}`, tabindex: -1, 'aria-label': `Open ${label}${fresh ? ' (new, staged)' : ''}`, class: 'open-link' }, 'Open'),
+      h('a', { href: `#${this.recordHref(row.id)}`, tabindex: -1, 'aria-label': `Open ${label}${fresh ? ' (new, waiting for review)' : ''}`, class: 'open-link' }, 'Open'),
       fresh ? h('span', { class: 'new-badge', 'aria-hidden': 'true' }, 'new') : null)];
     this.columns.forEach((field, i) => tds.push(this.renderCell(row, field, r, i + 1)));
     return h('tr', { 'aria-rowindex': r + 2, class: fresh ? 'staged-new' : false, dataset: { id: row.id } }, tds);

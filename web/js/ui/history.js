@@ -66,7 +66,7 @@ export async function showHistory(read, record, field, label) {
   const changes = await read('history', { record, field: field.id });
   const items = changes.slice().reverse().map((c) => h('li', { class: c.resolution ? 'change decision' : 'change' },
     h('p', { class: 'who' }, h('strong', {}, c.display_name), ' ',
-      c.staged ? h('span', { class: 'hint' }, 'staged, not saved yet')
+      c.staged ? h('span', { class: 'hint' }, 'waiting for review, not saved yet')
         : h('time', { datetime: String(c.when).split('/')[0] }, formatWhen(c.when))),
     h('p', { class: 'what' }, what(field, c)),
     c.concurrent_with && c.concurrent_with.length ? h('p', { class: 'hint concurrent' },

@@ -1,4 +1,4 @@
-// Import rows from a CSV or tab-separated file, or from text pasted in: first checked, then staged.
+// Import rows from a CSV or tab-separated file, or from text pasted in: first checked, then staged ("waiting for review").
 // "Check" asks the worker what the import would do and writes nothing: which columns go where (and
 // which are not imported), every row that cannot be imported with its line, content and reason, rows
 // that match existing records with the changes they would make, and the new records. Rows with
@@ -6,11 +6,11 @@
 // check offers: commit (staged, then saved as one change), review in the grid first, or cancel.
 import { openDialog } from './dialog.js';
 import { h, mount, uid } from './dom.js';
+import { plural } from './format.js';
 import { commitStaging } from './staging.js';
 
 const MAX_BYTES = 20 * 1024 * 1024;
 const NO_MATCH = '__none__';
-const plural = (n, one, many = `${one}s`) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
 
 function base64(bytes) {
   let binary = '';
@@ -52,8 +52,9 @@ export function openImportDialog(app, table) {
     className: 'import-dialog',
     onClose: () => { app.progressListener = null; },
     body: (_dialog, closeDialog) => [
-      h('p', { class: 'hint' }, 'Columns go to the fields with the same name. Rows whose ', h('strong', {}, 'match key'),
-        ' equals an existing record’s update it; the others become new records. Nothing changes until you commit.'),
+      h('p', { class: 'hint' }, 'Columns go to the fields with the same name. A row with the same Name as a record ',
+        'you already have (or the same value in the field you choose below) updates that record; the other rows ',
+        'become new records. Nothing changes until you import.'),
       h('form', {
         class: 'import-form',
         onsubmit: async (event) => {
@@ -65,7 +66,7 @@ export function openImportDialog(app, table) {
       h('div', { class: 'import-source' },
         h('label', { for: fileId }, 'File (CSV or tab-separated)'), fileInput,
         h('label', { for: textId }, 'or paste rows here, with the column names first'), textInput),
-      h('div', { class: 'import-match' }, h('label', { for: matchId }, 'Match existing records on'), matchSelect),
+      h('div', { class: 'import-match' }, h('label', { for: matchId }, 'Find records you already have by'), matchSelect),
       h('button', { type: 'submit', class: 'primary' }, 'Check')),
       progress,
       status,
@@ -130,7 +131,7 @@ export function openImportDialog(app, table) {
     const chosen = plan.match_on.length ? plan.match_on[0] : NO_MATCH;
     mount(matchSelect,
       plan.match_options.map((o) => h('option', { value: o.field, selected: o.field === chosen }, o.field_name)),
-      h('option', { value: NO_MATCH, selected: chosen === NO_MATCH }, 'Nothing: every row is a new record'));
+      h('option', { value: NO_MATCH, selected: chosen === NO_MATCH }, 'Nothing: make every row a new record'));
   }
 
   function showPlan(plan) {
@@ -139,7 +140,7 @@ export function openImportDialog(app, table) {
       : plan.description;
     const facts = h('p', { class: 'hint import-facts' },
       `${source.name}: ${plan.problem_count ? '' : `${plural(plan.rows, 'row')}, `}read as ${plan.encoding}, separated by ${plan.delimiter}s. `,
-      `Matched on ${plan.match_names.length ? plan.match_names.join(' and ') : 'nothing (every row is new)'}.`);
+      plan.match_names.length ? `Records you already have are found by ${plan.match_names.join(' and ')}.` : 'Every row becomes a new record.');
     const columns = h('p', { class: 'import-columns' }, h('strong', {}, 'Columns: '),
       plan.columns.map((c) => (c.column.toLowerCase() === c.field_name.toLowerCase() ? c.field_name : `${c.column} → ${c.field_name}`)).join(', '),
       plan.skipped_columns.length ? h('span', { class: 'skipped' }, '. Not imported: ',
@@ -161,8 +162,9 @@ export function openImportDialog(app, table) {
     const changing = plan.matches.filter((m) => m.changes.length);
     mount(result, facts, columns,
       h('p', { class: 'preview-summary' },
-        h('strong', {}, `${plan.new.toLocaleString()} new`), ', ', h('strong', {}, `${plan.matched.toLocaleString()} match existing`),
-        plan.unchanged ? ` (${plan.unchanged.toLocaleString()} with nothing to change)` : '', '.'),
+        h('strong', {}, plural(plan.new, 'new record')), ', ',
+        h('strong', {}, plural(plan.matched, 'row matches a record', 'rows match records')), ' you already have',
+        plan.unchanged ? ` (${plural(plan.unchanged, 'of them has', 'of them have')} nothing to change)` : '', '.'),
       changing.length ? h('section', { class: 'import-changes', 'aria-labelledby': 'import-changes-title' },
         h('h3', { id: 'import-changes-title' }, `Changes to existing records (${changing.length})`),
         h('ul', { class: 'change-list' }, changing.map((m) => h('li', {},
@@ -170,7 +172,7 @@ export function openImportDialog(app, table) {
           m.changes.map((c, i) => [i ? '; ' : '', `${c.field_name} `, shown(c.old), ' → ', shown(c.new)])))),
         h('p', { class: 'hint' }, 'Empty cells never clear a value.')) : null,
       h('div', { class: 'dialog-actions' },
-        h('button', { type: 'button', class: 'primary', onclick: () => stage(true) }, 'Commit import'),
+        h('button', { type: 'button', class: 'primary', onclick: () => stage(true) }, 'Import now'),
         h('button', { type: 'button', onclick: () => stage(false) }, 'Review in the grid first'),
         h('button', { type: 'button', onclick: () => { finished = true; close(); } }, 'Cancel')));
     result.querySelector('button.primary').focus();
@@ -188,12 +190,12 @@ export function openImportDialog(app, table) {
       app.progressListener = null;
     }
     if (commit && !(await commitStaging(app, 'Imported: the rows are saved and will be shared.'))) {
-      status.textContent = 'Staged but not committed: see the message, then commit from the banner.';
+      status.textContent = 'Not imported yet: see the message, then choose Save all in the Review before saving banner.';
       return;
     }
     finished = true;
     close();
-    if (!commit) app.notify('The import is staged: review it in the grid, fix anything in place, then Commit or Discard from the banner.');
+    if (!commit) app.notify('The import is waiting for review: look it over in the grid, fix anything in place, then Save all or Discard from the banner.');
   }
 
   return { close, get finished() { return finished; } };

@@ -8,6 +8,7 @@
 // plainly when data may be deleted, and offer a backup.
 import { openDialog } from './dialog.js';
 import { h, mount, uid } from './dom.js';
+import { formatDateTime } from './format.js';
 import { addToHomeScreenSteps, isStandalone, isWebKit } from './install.js';
 
 const DAY = 24 * 3600 * 1000;
@@ -46,7 +47,7 @@ export function riskWords(risk, shared) {
 export function when(ms) {
   if (!ms) return 'never';
   const days = Math.floor((Date.now() - ms) / DAY);
-  const at = new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  const at = formatDateTime(ms);
   return days >= 1 ? `${at} (${days} ${days === 1 ? 'day' : 'days'} ago)` : at;
 }
 
@@ -96,7 +97,7 @@ export function backupSection(app, { risk, shared, backupAt }) {
     risk === 'kept' ? null : h('p', { class: 'storage-risk', dataset: { risk } }, h('strong', {}, `${words.title}. `), words.text),
     h('p', { class: 'hint' }, 'A backup is one file with every saved change of this workspace, signed by the people who made '
       + 'them. Keep it somewhere safe (Files, a USB stick, an e-mail to yourself). To bring the workspace back on any device, '
-      + 'open Openprod there and choose “Restore from a backup” on the start screen. Staged changes not yet committed are not in it.'),
+      + 'open Openprod there and choose “Restore from a backup” on the start screen. Changes still waiting for review (Review before saving) are not in it.'),
     last, button, out);
 }
 

@@ -2,8 +2,9 @@
 // in, and who was taken off. Letting in, declining and removing are signed requests to the relay
 // (server/openprod_server/relay.py, members.py); the relay keeps the audit log (docs/lifecycle.md).
 import { h, mount } from './dom.js';
+import { formatDateTime } from './format.js';
 
-const when = (ms) => new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const when = (ms) => formatDateTime(ms);
 const HOW = { owner: 'created the workspace', open: 'joined with the link', access_key: 'joined with an access key', request: 'you let them in', recovery: 'recovered ownership', readmitted: 'let back in' };
 
 /** `call(action, args)` runs a sync action in the worker; `notify(text)` says something briefly. */

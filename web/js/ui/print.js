@@ -3,6 +3,7 @@
 // and the page number on every printed page; Export CSV / Excel of the whole table. Print CSS hides
 // everything else.
 import { h, mount } from './dom.js';
+import { formatDateTime } from './format.js';
 import { visibleRows } from './grid.js';
 import { shownFields } from './gridview.js';
 import { cellText, downloadFile, keepsTogether, setPageFurniture } from './paper.js';
@@ -11,7 +12,7 @@ export async function renderPrint({ main, table, app, view }) {
   const data = await app.read('rows', { table: table.id });
   const rows = visibleRows(data, view); // the grid's own filter and sort
   const fields = shownFields(data.fields, view).map((f) => ({ ...f, nowrap: /phone|mobile|tel/i.test(f.id) }));
-  const printed = new Date().toLocaleString(undefined, { dateStyle: 'long', timeStyle: 'short' });
+  const printed = formatDateTime(new Date());
   const filter = view.filter ? `Filter: “${view.filter}”` : null;
   setPageFurniture({ show: app.workspaceName(), title: table.display_name });
   const exportAs = async (format) => {

@@ -3,9 +3,9 @@
 // at and commit, or throw away. The screen lists the scripts that come with the app and the
 // workspace's own, asks for a script's inputs, shows progress while it runs, and says what it did.
 import { h, mount, uid } from './dom.js';
+import { plural } from './format.js';
 import { triggerForm, triggerList, triggerRunsView } from './triggers.js';
 
-const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 const firstSentence = (text) => (text.match(/^.*?[.:](\s|$)/) || [text])[0].replace(/:\s*$/, '.').trim();
 
 function inputFor(arg, id) {
@@ -47,7 +47,7 @@ function resultView(app, result, script, again) {
   }
   return h('div', { class: 'script-result', role: 'status', tabindex: -1 },
     h('p', {}, h('strong', {}, `${plural(result.ops, 'change')} ready for you to review.`),
-      ' Nothing is saved until you commit them in Staging.'),
+      ' Nothing is saved until you save them in Review before saving.'),
     said,
     result.skipped && result.skipped.length ? h('p', { class: 'warn' }, `${plural(result.skipped.length, 'change')} could not be made and were skipped.`) : null,
     h('div', { class: 'form-actions' },
@@ -122,8 +122,8 @@ export async function renderScripts({ main, app }) {
         }, h('strong', {}, s.name), h('span', { class: 'hint' }, firstSentence(s.description))));
       mount(main,
         h('h1', { id: 'scripts-title', tabindex: -1 }, 'Scripts'),
-        h('p', {}, 'Scripts make many changes at once. Their changes wait for you in Staging: nothing is saved ',
-          'until you have looked at them and committed.'),
+        h('p', {}, 'Scripts make many changes at once. Their changes wait for you in Review before saving: nothing is saved ',
+          'until you have looked at them and saved them.'),
         h('div', { class: 'scripts-layout' },
           h('nav', { class: 'script-list', 'aria-labelledby': listId },
             h('h2', { id: listId }, 'Choose a script'),

@@ -5,8 +5,10 @@
 // (script) overlays that can be recalled.
 import { confirmDialog } from './dialog.js';
 import { h, mount, uid } from './dom.js';
+import { formatDateTime, plural } from './format.js';
 
-const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+// What a person reads: "Review before saving" (the mode and its screen), "changes to review", Save,
+// Discard, "Set aside" (engineers' overlay, staged, commit, stash: never on screen).
 
 function valueText(value) {
   if (value === null || value === undefined || value === '') return h('em', {}, 'empty');
@@ -14,28 +16,27 @@ function valueText(value) {
 }
 
 export async function startStaging(app, name) {
-  const when = new Date().toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-  await app.write('stage_start', { name: name || `Staged changes, ${when}` });
-  app.notify('Staging is on: your edits are kept on this device and not shared until you commit.');
+  await app.write('stage_start', { name: name || `Changes to review, ${formatDateTime(new Date())}` });
+  app.notify('Review before saving is on: your edits are kept on this device, not saved or shared until you save them.');
 }
 
 export async function stashStaging(app) {
   await app.write('stage_stash');
-  app.notify('Staging is off. The staged changes are kept: recall them from the Staging screen.');
+  app.notify('Review before saving is off. Your changes to review are set aside: bring them back from the Review before saving screen.');
 }
 
 /** Commit the active overlay; a refusal (drift not yet acknowledged) is explained, nothing is lost.
  * `done`: what to say once committed, for a caller whose person never chose to stage (an import). */
-export async function commitStaging(app, done = 'Committed: the staged changes are now saved and will be shared.') {
+export async function commitStaging(app, done = 'Saved: your changes are saved and will be shared.') {
   try {
     const result = await app.write('stage_commit');
-    app.notify(result.committed ? done : 'Nothing was staged; staging is off.');
+    app.notify(result.committed ? done : 'There was nothing to review; Review before saving is off.');
     return true;
   } catch (err) {
     app.notify(err.message.startsWith('commit refused')
-      ? 'Not committed: some fields changed underneath while you were staging (marked ⚠). For each, choose Keep mine '
-        + 'or Use the saved value, then commit.'
-      : `Not committed: ${err.message}`);
+      ? 'Not saved: someone else changed some of these fields meanwhile (marked ⚠). For each, choose Keep mine '
+        + 'or Use the saved value, then save.'
+      : `Not saved: ${err.message}`);
     return false;
   }
 }
@@ -43,17 +44,17 @@ export async function commitStaging(app, done = 'Committed: the staged changes a
 export async function discardStaging(app, overlay, name) {
   const ok = await confirmDialog({
     title: `Discard “${name}”?`,
-    message: 'Every change staged in it is thrown away. Saved data is not touched and nothing is written to history.',
-    confirm: 'Discard staged changes',
+    message: 'Every change in it is thrown away. Saved data is not touched and nothing is written to history.',
+    confirm: 'Discard these changes',
     danger: true,
   });
   if (!ok) return false;
   await app.write('stage_discard', overlay ? { overlay } : {});
-  app.notify('Discarded: the staged changes are gone; saved data is unchanged.');
+  app.notify('Discarded: those changes are gone; saved data is unchanged.');
   return true;
 }
 
-/** Keep mine / Use the saved value, for one field that changed underneath a staged edit. */
+/** Keep mine / Use the saved value, for one field that someone else changed under an edit to review. */
 export function driftActions(app, drift, after) {
   const label = `${drift.record_label} › ${drift.field_name}`;
   return h('span', { class: 'drift-actions' },
@@ -73,7 +74,7 @@ export function driftActions(app, drift, after) {
     }, 'Use the saved value'));
 }
 
-/** The banner shown on every screen while staging is on. */
+/** The banner shown on every screen while Review before saving is on. */
 export function renderBanner(el, status, app) {
   const overlay = status.overlay;
   el.hidden = !overlay;
@@ -84,14 +85,14 @@ export function renderBanner(el, status, app) {
   }
   mount(el,
     h('p', { class: 'banner-text' },
-      h('strong', {}, 'Staging'), ' — edits are staged on this device only, not saved to the shared log until you commit. ',
-      h('span', { class: 'banner-name' }, `“${overlay.name}” · ${plural(overlay.op_count, 'staged change')}`),
-      status.drift ? h('span', { class: 'banner-drift' }, ` · ⚠ ${plural(status.drift, 'field')} changed underneath`) : null),
+      h('strong', {}, 'Review before saving'), ' — your edits are kept on this device only, not saved or shared until you save them. ',
+      h('span', { class: 'banner-name' }, `“${overlay.name}” · ${plural(overlay.op_count, 'change', 'changes')} to review`),
+      status.drift ? h('span', { class: 'banner-drift' }, ` · ⚠ ${plural(status.drift, 'field')} changed by someone else meanwhile`) : null),
     h('div', { class: 'banner-actions' },
       h('a', { class: 'button small', href: `#/w/${app.ws.id}/staging` }, status.drift ? 'Review changes' : 'Review'),
-      h('button', { type: 'button', class: 'small primary', onclick: () => commitStaging(app) }, 'Commit'),
+      h('button', { type: 'button', class: 'small primary', onclick: () => commitStaging(app) }, 'Save all'),
       h('button', { type: 'button', class: 'small', onclick: () => discardStaging(app, null, overlay.name) }, 'Discard'),
-      h('button', { type: 'button', class: 'small', onclick: () => stashStaging(app) }, 'Stash')));
+      h('button', { type: 'button', class: 'small', onclick: () => stashStaging(app) }, 'Set aside')));
 }
 
 function changeItem(app, change, refresh) {
@@ -137,55 +138,55 @@ export async function renderStaging({ main, app }) {
       const status = h('p', { class: 'form-status', role: 'status' });
       const nameId = uid('overlay-name');
       const overlayRow = (o) => h('li', { class: 'overlay-item' },
-        h('span', {}, h('strong', {}, o.name), ` · ${plural(o.op_count, 'staged change')}`,
-          h('span', { class: 'hint' }, ` · started ${new Date(o.created_at).toLocaleString()}`)),
+        h('span', {}, h('strong', {}, o.name), ` · ${plural(o.op_count, 'change', 'changes')} to review`,
+          h('span', { class: 'hint' }, ` · started ${formatDateTime(new Date(o.created_at))}`)),
         h('button', {
-          type: 'button', class: 'small', 'aria-label': `${o.status === 'pending' ? 'Review' : 'Recall'} “${o.name}”`,
+          type: 'button', class: 'small', 'aria-label': `${o.status === 'pending' ? 'Review' : 'Bring back'} “${o.name}”`,
           onclick: async () => {
             await app.write('stage_activate', { overlay: o.id });
-            app.notify(`Staging “${o.name}”.`);
+            app.notify(`Reviewing “${o.name}”.`);
             await screen.refresh();
           },
-        }, o.status === 'pending' ? 'Review' : 'Recall'),
+        }, o.status === 'pending' ? 'Review' : 'Bring back'),
         h('button', {
           type: 'button', class: 'small', 'aria-label': `Discard “${o.name}”`,
           onclick: async () => { if (await discardStaging(app, o.id, o.name)) await screen.refresh(); },
         }, 'Discard'));
 
       const current = active ? h('section', { class: 'staging-active', 'aria-labelledby': 'staging-active-title' },
-        h('h2', { id: 'staging-active-title' }, `Now staging: “${active.name}”`),
-        h('p', {}, 'These edits are kept on this device only. Commit makes them real as one signed change that syncs to ',
+        h('h2', { id: 'staging-active-title' }, `Now reviewing: “${active.name}”`),
+        h('p', {}, 'These edits are kept on this device only. Save all saves them as one change that reaches ',
           'your team; Discard throws them away without a trace.'),
         state.drift.length ? h('section', { class: 'drift', 'aria-labelledby': 'drift-title' },
-          h('h3', { id: 'drift-title' }, '⚠ Changed underneath while you were staging'),
-          h('p', { class: 'hint' }, 'Keep mine: committing replaces their value on purpose. Use the saved value: drop your staged edit of that field.'),
+          h('h3', { id: 'drift-title' }, '⚠ Changed by someone else while you were reviewing'),
+          h('p', { class: 'hint' }, 'Keep mine: saving replaces their value on purpose. Use the saved value: drop your edit of that field.'),
           h('ul', { class: 'drift-list' }, state.drift.map((d) => h('li', { class: 'drift-item' },
             h('span', {}, h('strong', {}, `${d.record_label} › ${d.field_name}: `), d.description,
               '. Yours: ', valueText(d.mine), ' '),
             driftActions(app, d, () => screen.refresh()))))) : null,
-        h('h3', {}, `Staged changes (${state.change_count})`),
+        h('h3', {}, `Changes to review (${state.change_count})`),
         state.changes.length
           ? h('ul', { class: 'change-list' }, state.changes.map((c) => changeItem(app, c, () => screen.refresh())),
             state.change_count > state.changes.length ? h('li', { class: 'hint' }, `…and ${state.change_count - state.changes.length} more`) : null)
-          : h('p', { class: 'hint' }, 'Nothing staged yet: edit cells or records as usual.'),
+          : h('p', { class: 'hint' }, 'Nothing to review yet: edit cells or records as usual.'),
         h('div', { class: 'form-actions' },
           h('button', {
             type: 'button', class: 'primary',
             onclick: async () => {
-              status.textContent = 'Committing…';
+              status.textContent = 'Saving…';
               const done = await commitStaging(app);
-              status.textContent = done ? '' : 'Not committed: choose Keep mine or Use the saved value for each field above.';
+              status.textContent = done ? '' : 'Not saved: choose Keep mine or Use the saved value for each field above.';
               await screen.refresh();
               if (!done) main.querySelector('#drift-title')?.focus?.();
             },
-          }, 'Commit'),
+          }, 'Save all'),
           h('button', { type: 'button', onclick: async () => { if (await discardStaging(app, null, active.name)) await screen.refresh(); } }, 'Discard'),
-          h('button', { type: 'button', onclick: async () => { await stashStaging(app); await screen.refresh(); } }, 'Stash for later')),
+          h('button', { type: 'button', onclick: async () => { await stashStaging(app); await screen.refresh(); } }, 'Set aside for later')),
         status)
         : h('section', { class: 'staging-off', 'aria-labelledby': 'staging-start-title' },
-          h('h2', { id: 'staging-start-title' }, 'Start staging'),
-          h('p', {}, 'Staging is off: every edit is saved to the shared log at once. Turn it on to try changes first — ',
-            'an import, a renumbering, a what-if — then commit them all or discard them all.'),
+          h('h2', { id: 'staging-start-title' }, 'Start reviewing before saving'),
+          h('p', {}, 'Review before saving is off: every edit is saved and shared at once. Turn it on to try changes first — ',
+            'an import, a renumbering, a what-if — then save them all or discard them all.'),
           h('form', {
             class: 'inline-form',
             onsubmit: async (event) => {
@@ -194,16 +195,16 @@ export async function renderStaging({ main, app }) {
               await screen.refresh();
             },
           }, h('label', { for: nameId }, 'Name'), h('input', { id: nameId, placeholder: 'e.g. Renumber act 2 cues' }),
-          h('button', { type: 'submit', class: 'primary' }, 'Start staging')));
+          h('button', { type: 'submit', class: 'primary' }, 'Start reviewing before saving')));
 
       const focusedId = document.activeElement && main.contains(document.activeElement) ? document.activeElement.getAttribute('aria-label') : null;
       mount(main,
-        h('h1', { id: 'staging-title', tabindex: -1 }, 'Staging'),
+        h('h1', { id: 'staging-title', tabindex: -1 }, 'Review before saving'),
         current,
         h('section', { 'aria-labelledby': 'stashed-title' },
-          h('h2', { id: 'stashed-title' }, 'Stashed'),
+          h('h2', { id: 'stashed-title' }, 'Set aside for later'),
           stashed.length ? h('ul', { class: 'overlay-list' }, stashed.map(overlayRow))
-            : h('p', { class: 'hint' }, 'No stashed overlays.')),
+            : h('p', { class: 'hint' }, 'Nothing set aside.')),
         h('section', { 'aria-labelledby': 'pending-title' },
           h('h2', { id: 'pending-title' }, 'Waiting for review (from scripts)'),
           pending.length ? h('ul', { class: 'overlay-list' }, pending.map(overlayRow))

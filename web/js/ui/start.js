@@ -2,6 +2,7 @@
 // this browser, creating a new one offline with the starter modules, and joining one a relay serves
 // (an invitation link, and an access key if its owner gave one).
 import { h, mount, uid } from './dom.js';
+import { formatDateTime } from './format.js';
 import { installSection } from './install.js';
 import { restoreForm } from './keep.js';
 
@@ -245,7 +246,7 @@ export async function renderStart({ main, app, invite = '' }) {
   const list = workspaces.length
     ? h('ul', { class: 'workspace-list' }, workspaces.map((w) => h('li', {},
       h('a', { href: `#/w/${w.id}`, class: 'workspace-link' }, h('strong', {}, w.name || 'Joined workspace (arriving…)'),
-        h('span', { class: 'hint' }, w.openedAt ? ` · last opened ${new Date(w.openedAt).toLocaleString()}` : '')))))
+        w.openedAt ? h('span', { class: 'hint' }, `· last opened ${formatDateTime(w.openedAt)}`) : null))))
     : h('p', {}, 'No workspaces in this browser yet.');
 
   const join = joinForm({ app, invite });

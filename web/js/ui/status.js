@@ -4,6 +4,8 @@
 // left empty, a value of the wrong type) stored nothing and lost nothing: the screen that made it
 // says why, and the indicator keeps saying that everything else is saved. So does a file refused
 // because the device is full (StorageFull): it was refused before anything was stored.
+import { formatTime } from './format.js';
+
 const REFUSED = new Set(['ValidationError', 'NotFoundError', 'SchemaError', 'IdentityError', 'LocalError',
   'WorkspaceMismatchError', 'ValueError', 'StillOpening', 'StorageFull']);
 
@@ -49,8 +51,8 @@ export class SaveStatus {
       el.textContent = `Not saved: ${this.error.message}`;
     } else if (this.savedAt) {
       el.dataset.state = 'saved';
-      const at = this.savedAt.toLocaleTimeString(undefined, { timeStyle: 'short' });
-      el.textContent = this.staging ? `✓ Staged on this device, not shared yet · ${at}` : `✓ All changes saved on this device · ${at}`;
+      const at = formatTime(this.savedAt);
+      el.textContent = this.staging ? `✓ Kept on this device for review, not saved yet · ${at}` : `✓ All changes saved on this device · ${at}`;
     } else {
       el.dataset.state = 'idle';
       el.textContent = '';

@@ -3,6 +3,7 @@
 // catch-up), publishing a workspace made offline, inviting people (invitation link, join mode,
 // access keys) and the connection settings. Actions run in the tab that owns the workspace.
 import { h, mount, uid } from './dom.js';
+import { formatDateTime } from './format.js';
 import { copiesSection } from './copies.js';
 import { backupSection } from './keep.js';
 import { peopleSection } from './members.js';
@@ -17,7 +18,15 @@ const ROUTES = [
   ['relay', 'Through the relay only'],
   ['direct', 'Directly between browsers only: the relay introduces them and keeps no copy of new changes'],
 ];
-const TRANSPORTS = [['websocket', 'WebSocket'], ['webrtc', 'WebRTC data channel (falls back to WebSocket if it does not connect)']];
+const TRANSPORTS = [['websocket', 'The usual way (works on every network)'],
+  ['webrtc', 'A browser-to-browser connection to the relay (if it cannot connect, the usual way is used)']];
+
+/** The line above who changed what: a workspace never synced has no "since", so say what to do instead. */
+function sinceWords(s, total) {
+  if (s.state === 'local') return 'Not shared yet: nobody else has this workspace. To work on it with others, publish it below.';
+  if (!s.lastSyncAt && !total) return 'Not synced yet: your changes are shared as soon as this device reaches the relay.';
+  return `${number(total)} ${total === 1 ? 'change' : 'changes'} since you last synced`;
+}
 
 /** `unavailable`: values this browser cannot use, shown disabled with why. */
 function radios(name, legend, options, current, unavailable = new Map()) {
@@ -65,14 +74,14 @@ export async function renderSync({ main, app }) {
       progress,
       h('dl', { class: 'sync-facts' },
         h('dt', {}, 'Connected'),
-        h('dd', {}, links.length ? h('ul', { class: 'sync-links' }, links.map((l) => h('li', { dataset: { kind: l.kind, transport: l.transport } }, linkLine(l))))
+        h('dd', {}, links.length ? h('ul', { class: 'sync-links' }, links.map((l) => h('li', { dataset: { kind: l.kind, transport: l.transport } }, linkLine(l, s.config.relay))))
           : (s.state === 'local' ? 'Nothing: not shared yet' : 'Nothing right now')),
         h('dt', {}, 'Last synced'), h('dd', { class: 'sync-last' }, ago(s.lastSyncAt)),
         h('dt', {}, 'Your changes'), h('dd', { class: 'sync-unshared' }, s.state === 'local' ? `${number(s.unshared)} made here, on this device only`
           : s.unshared ? `${number(s.unshared)} ${s.unshared === 1 ? 'change' : 'changes'} made here ${s.unshared === 1 ? 'is' : 'are'} not shared yet` : 'All shared'),
         s.lastError && s.state !== 'in-sync' ? [h('dt', {}, 'Last problem'), h('dd', { class: 'sync-error' }, s.lastError)] : null),
       s.state === 'catching-up' ? null : h('div', { class: 'sync-since', dataset: { total: String(since.total) } },
-        h('p', {}, h('strong', {}, `${number(since.total)} ${since.total === 1 ? 'change' : 'changes'} since you last synced`),
+        h('p', {}, h('strong', {}, sinceWords(s, since.total)),
           conflicts ? [' · ', h('a', { href: `#/w/${app.ws.id}/conflicts` }, `${conflicts} ${conflicts === 1 ? 'conflict needs' : 'conflicts need'} resolution`)] : null),
         since.people.length ? h('ul', { class: 'sync-people' }, since.people.map((p) => h('li', {}, `${p.name}: ${number(p.changes)} ${p.changes === 1 ? 'change' : 'changes'} to ${number(p.records)} ${p.records === 1 ? 'record' : 'records'}`))) : null,
         since.total ? h('button', { type: 'button', class: 'small', onclick: () => act('mark_seen') }, 'Mark as seen') : null),
@@ -149,7 +158,7 @@ export async function renderSync({ main, app }) {
           h('tbody', {}, keys.map((k) => h('tr', {},
             h('td', { class: 'key-code' }, k.code), h('td', {}, k.status),
             h('td', {}, k.max_uses ? `${k.uses} of ${k.max_uses}` : String(k.uses)),
-            h('td', {}, new Date(k.expires_at).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' })),
+            h('td', {}, formatDateTime(k.expires_at)),
             h('td', {}, k.status === 'active' ? h('button', {
               type: 'button', class: 'small', 'aria-label': `Revoke ${k.code}`,
               onclick: async () => {
@@ -176,7 +185,7 @@ export async function renderSync({ main, app }) {
           const key = await call('create_key', { expiresInMs: Number(keyForm.elements.expires.value), maxUses: uses ? Number(uses) : null });
           keyState.textContent = '';
           mount(created, h('p', {}, 'Access key: ', h('strong', { class: 'key-code', dataset: { code: key.code } }, key.code)),
-            h('p', { class: 'hint' }, `Give it to the person with the invitation link. It works until ${new Date(key.expires_at).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' })}${key.max_uses ? ` for ${key.max_uses} ${key.max_uses === 1 ? 'person' : 'people'}` : ''}.`));
+            h('p', { class: 'hint' }, `Give it to the person with the invitation link. It works until ${formatDateTime(key.expires_at)}${key.max_uses ? ` for ${key.max_uses} ${key.max_uses === 1 ? 'person' : 'people'}` : ''}.`));
           await showKeys();
         } catch (err) {
           keyState.textContent = `Not created: ${err.message}`;
@@ -239,7 +248,8 @@ export async function renderSync({ main, app }) {
     call('lan_relays').then(({ looking, relays }) => {
       if (!looking) {
         mount(body, h('p', { class: 'hint' }, 'Your relay is not looking for other relays on this network. ',
-          'Whoever runs it can start it with --lan (or --peer) to share workspaces with relays in other rooms.'));
+          'If you need to share work with a relay in another room, ask whoever set up your relay to turn on '
+          + 'sharing with relays on this network.'));
       } else if (!relays.length) {
         mount(body, h('p', { class: 'hint' }, 'Your relay has not found any other relay on this network yet.'));
       } else {

@@ -1,9 +1,9 @@
 // Sync status in words, and the header's indicator (a link to the Sync screen). The status object
 // comes from the worker's sync engine (worker/sync.js `describe`); "retrying in N s" counts down here.
 import { h, mount } from './dom.js';
+import { formatDateTime, plural } from './format.js';
 
 const number = (n) => Number(n || 0).toLocaleString();
-const plural = (n, one, many) => `${number(n)} ${n === 1 ? one : many}`;
 
 /** A time in words: "just now", "3 min ago", or the clock time for anything older than an hour. */
 export function ago(ms, now = Date.now()) {
@@ -12,12 +12,12 @@ export function ago(ms, now = Date.now()) {
   if (s < 10) return 'just now';
   if (s < 60) return `${s} s ago`;
   if (s < 3600) return `${Math.round(s / 60)} min ago`;
-  return new Date(ms).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' });
+  return formatDateTime(ms);
 }
 
 /** Said wherever sync is described in a browser without WebRTC (WebKitGTK; a locked-down browser). */
 export const NO_RTC = 'This browser cannot connect directly to other browsers, so your changes travel through the '
-  + 'relay (over a WebSocket). Everything still syncs while the relay is reachable.';
+  + 'relay. Everything still syncs while the relay is reachable.';
 
 /** {short, long} for the header and the Sync screen. */
 export function describeSync(s, now = Date.now()) {
@@ -69,12 +69,23 @@ function describeState(s, now) {
   }
 }
 
-export function linkLine(link) {
-  const how = link.transport === 'webrtc' ? 'WebRTC data channel' : 'WebSocket';
+/** The relay as a person knows it: the computer it runs on ("the relay at sams-laptop.local:8916"). */
+export function relayPlace(url) {
+  try {
+    return `the relay at ${new URL(url).host}`;
+  } catch {
+    return 'the relay';
+  }
+}
+
+/** One line of the Sync screen's "Connected" list: who or what, how changes travel, and how it is going.
+ * `relayUrl`: the relay's address; how the link is carried (WebSocket, WebRTC) is for engineers only. */
+export function linkLine(link, relayUrl) {
+  const how = link.kind === 'relay' ? `Through ${relayPlace(relayUrl)}` : `Directly with ${link.name}’s browser`;
   let state = 'connecting';
   if (link.progress) state = `receiving ${number(link.progress.received)} of ${number(link.progress.received + link.progress.remaining)}`;
   else if (link.state === 'open') state = link.inSync ? 'in sync' : 'syncing';
-  return `${link.name} — ${how} — ${state}`;
+  return `${how} — ${state}`;
 }
 
 /** The header's sync indicator: text, a small progress bar during catch-up, a countdown while offline. */

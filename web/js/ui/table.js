@@ -4,14 +4,13 @@
 // / use canonical after drift, knock out a staged edit), so they are always in view beside the cell.
 import { showResolveDialog } from './conflicts.js';
 import { h, mount, uid } from './dom.js';
-import { formatValue } from './format.js';
+import { formatValue, plural } from './format.js';
 import { Grid } from './grid.js';
 import { showPasteProblems, showStagedPaste, toTsv } from './gridclip.js';
 import { openColumnsDialog, saveView } from './gridview.js';
 import { openImportDialog } from './import.js';
 import { driftActions } from './staging.js';
 
-const plural = (n, one, many = `${one}s`) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
 
 function cellInfo(app, sel) {
   if (!sel || !sel.field || sel.editing) return [];
@@ -26,13 +25,13 @@ function cellInfo(app, sel) {
     parts.push(h('p', { class: 'flag drift' }, h('span', { 'aria-hidden': 'true' }, '⚠ '), `${where}: ${flag.drift}. `,
       driftActions(app, { record: sel.record, field: field.id, record_label: sel.label, field_name: field.display_name })));
   } else if (flag && flag.staged) {
-    parts.push(h('p', { class: 'flag staged' }, `${where} is staged: not saved to the shared log until you commit. `,
+    parts.push(h('p', { class: 'flag staged' }, `${where} is waiting for review: not saved or shared until you save it. `,
       h('button', {
         type: 'button', class: 'small', 'aria-label': `Drop my change to ${where}`,
         onclick: () => app.write('stage_use_canonical', { record: sel.record, field: field.id }).catch((err) => app.notify(err.message)),
       }, 'Drop my change')));
   }
-  if (!flag && sel.isNew) parts.push(h('p', { class: 'flag staged' }, `${sel.label} is a new record, staged: not saved until you commit.`));
+  if (!flag && sel.isNew) parts.push(h('p', { class: 'flag staged' }, `${sel.label} is a new record waiting for review: not saved until you save it.`));
   return parts;
 }
 

@@ -6,13 +6,13 @@
 import { h, uid } from './dom.js';
 
 const MODES = [
-  ['session', 'Wait for me to review them in Staging'],
+  ['session', 'Wait for me to review them (Review before saving)'],
   ['autoCommit', 'Save them straight away'],
 ];
 
 const RUN_WORDS = {
   committed: 'made its changes',
-  staged: 'left changes for you to review in Staging',
+  staged: 'left changes for you to review (Review before saving)',
   unchanged: 'ran and changed nothing',
   failed: 'stopped; nothing was changed',
   stopped: 'stopped',

@@ -3,9 +3,9 @@
 // writing a query (the query text is shown beside it, for those who do).
 import { confirmDialog, openDialog } from './dialog.js';
 import { h, mount, uid } from './dom.js';
+import { formatDateTime, plural } from './format.js';
 import { cellText, downloadFile, keepsTogether, longDay, setPageFurniture, today } from './paper.js';
 
-const plural = (n, one, many = `${one}s`) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
 const offsetMinutes = () => -new Date().getTimezoneOffset();
 
 /** A query error from the worker: "what is wrong (line 1, column 12)" then the line and a caret. */
@@ -39,7 +39,7 @@ export function renderPaper(result, { show, day, staged, who }) {
   const timeOnly = Boolean(definition.date_field && day);
   const headers = h('tr', {}, result.columns.map((c) => h('th', { scope: 'col', class: keepsTogether(c) ? 'keep' : '' }, c.label)),
     result.chart_columns.map((c) => h('th', { scope: 'col', class: 'chart-col' }, h('span', {}, chartLabel(c.label)))));
-  const printed = new Date().toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  const printed = formatDateTime(new Date());
   const meta = [show, day ? longDay(day) : null, plural(result.count, 'row'), `as of ${printed}`, who ? `by ${who}` : null]
     .filter(Boolean).join(' · ');
   const groups = result.groups.filter((g) => g.rows.length || g.values.length);
@@ -53,7 +53,7 @@ export function renderPaper(result, { show, day, staged, who }) {
     h('header', { class: 'doc-header' },
       h('h1', {}, result.view.name),
       h('p', { class: 'doc-meta' }, meta),
-      staged ? h('p', { class: 'doc-staged' }, 'Shows staged changes that are not saved yet.') : null),
+      staged ? h('p', { class: 'doc-staged' }, 'Shows changes waiting for review that are not saved yet.') : null),
     result.warnings.length ? h('ul', { class: 'doc-warnings no-print' }, result.warnings.map((w) => h('li', {}, w))) : null,
     result.count === 0 ? h('p', { class: 'doc-empty' }, day ? `Nothing on ${longDay(day)}.` : 'Nothing to show: no record matches.') : null,
     groups.map((group) => {
@@ -77,7 +77,7 @@ export function renderReport(result, row, { show, distribution, who }) {
     if (column.section) sections.push([column, value]);
     else facts.push([column, value]);
   });
-  const printed = new Date().toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  const printed = formatDateTime(new Date());
   const people = distribution ? distribution.groups.flatMap((g) => g.rows) : [];
   const column = (label) => (distribution ? distribution.columns.findIndex((c) => c.label === label) : -1);
   const [nameAt, emailAt] = [column('Name'), column('Email')];

@@ -122,15 +122,17 @@ class ImportApi:
         creates: list[dict[str, Any]] = []
         for index, row in enumerate(block.rows):
             values: dict[str, Any] = {}
+            bad: set[str] = set()
             for fdef, cell in zip(fdefs, row.cells, strict=False):
                 problem = self._paste_problem(fdef, cell, values, creating=index >= len(records))
                 if problem is not None:
+                    bad.add(fdef.id)
                     problems.append({"line": row.line, "content": shown(row.text), "message": problem})
             if index < len(records):
                 updates.append((records[index], values))
-            else:
+            else:  # a required cell already listed as unreadable is not missing as well (one problem, not two)
                 missing = [f.display_name for f in tdef.fields.values()
-                           if f.required and f.default is None and values.get(f.id) is None]
+                           if f.required and f.default is None and values.get(f.id) is None and f.id not in bad]
                 if missing:
                     problems.append({"line": row.line, "content": shown(row.text),
                                      "message": f"this row would be a new record, which needs {', '.join(missing)}"})

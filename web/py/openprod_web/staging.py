@@ -130,7 +130,7 @@ class StagingApi:
 
     async def m_stage_start(self, name: str | None = None) -> dict[str, Any]:
         """Enter staging mode: a new overlay, active at once (any active one is stashed)."""
-        label = name or "Staged changes"
+        label = name or "Changes to review"
         overlay = self.ws.staging.create(label)
         return {"overlay": overlay}
 
