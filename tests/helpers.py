@@ -75,6 +75,22 @@ def make_env(identity: Identity, clock: ManualClock, rng: random.Random) -> Env:
     return Env(signer=Signer(identity), verifier=Verifier(), display_name=identity.display_name,
                now_ms=clock, random_bytes=random_bytes, crdt=crdt_backend(random_bytes))
 
+# A module whose one table has a "title", as Schedule's Events and the app's Reports do: a bare
+# "title" across a link is then ambiguous (tests of the calling view and of cue sheets)
+NOTEBOOK = """
+[module]
+name = "notebook"
+version = "1.0.0"
+display_name = "Notebook"
+
+[table.Pages]
+display_name = "Pages"
+
+[table.Pages.fields.title]
+type = "string"
+display_name = "Title"
+"""
+
 
 def make_peer(name: str, path: str, clock: ManualClock, *, seed: int, workspace_from: Peer | None = None,
               rng: random.Random | None = None, modules: tuple[str, ...] = ("contacts", "schedule", "scenes",

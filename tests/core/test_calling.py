@@ -9,7 +9,7 @@ import cbor2
 import pytest
 from test_crafted_bundles import expect_refused, parts, resign
 
-from helpers import make_peer, sync
+from helpers import NOTEBOOK, make_peer, sync
 from openprod import NotFoundError, ValidationError, decode_bundle
 from openprod.ids import to_str
 
@@ -228,20 +228,6 @@ def test_a_cue_with_no_label_is_named_by_its_number_in_messages(show) -> None:  
         tx.set_field(bare, "lighting.LightingCues.label", "Sunset")
     assert alice.ws.records.label(bare) == "Sunset"
 
-
-NOTEBOOK = """
-[module]
-name = "notebook"
-version = "1.0.0"
-display_name = "Notebook"
-
-[table.Pages]
-display_name = "Pages"
-
-[table.Pages.fields.title]
-type = "string"
-display_name = "Title"
-"""
 
 
 @pytest.mark.parametrize("scenes", [False, True])

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from helpers import ManualClock, make_peer, sync
+from helpers import NOTEBOOK, ManualClock, make_peer, sync
 from openprod import NotFoundError, QueryError, SchemaError, ValidationError, ViewError, parse_manifest
 from openprod.csv_import import plan_import
 from openprod.export import to_csv, to_xlsx
@@ -234,20 +234,6 @@ def test_xlsx_opens_with_openpyxl_and_shows_the_same_cells(show) -> None:  # typ
         ["Act 1", "1", 3], ["Act 1", "2", 4], ["Act 1", "2A", 4], ["Act 1", "10.10", 9]]
 
 
-TITLED = """
-[module]
-name = "notebook"
-version = "1.0.0"
-display_name = "Notebook"
-
-[table.Pages]
-display_name = "Pages"
-
-[table.Pages.fields.title]
-type = "string"
-display_name = "Title"
-"""
-
 
 def test_a_cue_sheet_opens_in_a_show_without_scenes_whatever_else_has_a_title(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The Lighting cue sheet's Scene column reads a linked scene's title. In a show without the
@@ -255,7 +241,7 @@ def test_a_cue_sheet_opens_in_a_show_without_scenes_whatever_else_has_a_title(tm
     ("'title' is ambiguous"); now it opens and the Scene column is empty."""
     alice = make_peer("Alice", str(tmp_path / "a.db"), ManualClock(), seed=1, modules=("schedule", "lighting"))
     with alice.ws.transaction(kind="module") as tx:
-        tx.adopt_module(TITLED)
+        tx.adopt_module(NOTEBOOK)
     with alice.ws.transaction() as tx:
         event = tx.create_record("schedule.Events", {"title": "Tech"})
         cue = tx.create_record("lighting.LightingCues", {"cue_number": "1", "label": "House to half"})
