@@ -5,6 +5,7 @@ and exports are named after the show and the sheet (user pass 16's findings)."""
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,12 @@ def test_exports_are_named_after_the_show_and_the_sheet(profile: Any, server: An
     sheet = next(v for v in app.call("views") if v["name"] == "Contact sheet")
     excel = app.call("view_export", view=sheet["id"], format="xlsx")
     assert re.fullmatch(rf"Hamlet Spring Summer 2027 - Contact sheet - {day}\.xlsx", excel["filename"])
+    # the day is the device's, not UTC's (Python in the browser runs on UTC): 26 hours apart, always
+    # a different date whatever the time now
+    east, west = (app.call("view_export", view="table:contacts.Contacts", format="csv", offset=minutes)["filename"]
+                  for minutes in (14 * 60, -12 * 60))
+    gap = datetime.date.fromisoformat(east[-14:-4]) - datetime.date.fromisoformat(west[-14:-4])
+    assert gap.days in (1, 2), (east, west)
     if app.engine == "webkit":
         return  # MiniBrowser asks where to save a download: the names above are what it would be offered
     # and as a person exports it: the print view's button, the notice names the file

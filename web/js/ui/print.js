@@ -17,7 +17,7 @@ export async function renderPrint({ main, table, app, view }) {
   setPageFurniture({ show: app.workspaceName(), title: table.display_name });
   const exportAs = async (format) => {
     try {
-      const file = await app.read('view_export', { view: `table:${table.id}`, format });
+      const file = await app.read('view_export', { view: `table:${table.id}`, format, offset: -new Date().getTimezoneOffset() });
       downloadFile(file);
       app.notify(`Exported ${file.filename}: every record and field of ${table.display_name}.`);
     } catch (err) {

@@ -32,10 +32,16 @@ def _safe(part: str) -> str:
     return re.sub(r"\s+", " ", cleaned).strip(" .")[:80].strip(" .")
 
 
-def filename(show: str, sheet: str, extension: str, day: str | None = None) -> str:
+def filename(show: str, sheet: str, extension: str, day: str | None = None, offset: int | None = None) -> str:
     """Named after the show and the sheet ("Hamlet - LX Cues - 2026-12-07.csv"), so a download folder
-    full of exports says which show each came from, and the day it shows (a dated document) or was made."""
-    when = day if day and re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) else datetime.date.today().isoformat()
+    full of exports says which show each came from, and the day it shows (a dated document) or was made.
+    `offset`: the device's minutes east of UTC (Python in the browser runs on UTC: at 8 PM in New York
+    "today" would be tomorrow)."""
+    if day and re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+        when = day
+    else:
+        now = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=offset or 0)
+        when = now.date().isoformat()
     parts = [p for p in (_safe(show), _safe(sheet)) if p] or ["Export"]
     return f"{' - '.join(parts)} - {when}.{extension}"
 
@@ -132,11 +138,11 @@ class ViewsApi:
         result = self.ws.views.run(found, also=self._also(found, day, offset))
         shown_day = day if found.definition.get("date_field") else None
         if format == "csv":
-            return {"filename": filename(self.ws.name, found.name, "csv", shown_day), "mime": "text/csv",
+            return {"filename": filename(self.ws.name, found.name, "csv", shown_day, offset), "mime": "text/csv",
                     "text": to_csv(result)}
         if format == "xlsx":
             data = to_xlsx(result)
-            return {"filename": filename(self.ws.name, found.name, "xlsx", shown_day), "mime": XLSX_MIME,
+            return {"filename": filename(self.ws.name, found.name, "xlsx", shown_day, offset), "mime": XLSX_MIME,
                     "base64": base64.b64encode(data).decode("ascii")}
         raise ValidationError(f"export as csv or xlsx, not {format!r}")
 
